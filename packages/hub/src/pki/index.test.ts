@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { ensureHubPki, servingNames } from './index.ts';
+
+describe('ensureHubPki', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'outpost-pki-'));
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test('first start creates a CA and a serving certificate it signed, keys mode 0600', async () => {
+    const pki = await ensureHubPki(dir, { advertiseUrl: 'https://hub.example.com:8443', sans: ['10.1.2.3'] });
+    assert.equal(pki.created, true);
+    for (const key of ['ca.key', 'serving.key']) assert.equal((await stat(join(dir, key))).mode & 0o777, 0o600, key);
+    assert.equal((await stat(dir)).mode & 0o777, 0o700);
+
+    const ca = new X509Certificate(pki.caCertPem);
+    const serving = new X509Certificate(pki.servingCertPem);
+    assert.equal(ca.ca, true);
+    assert.equal(serving.ca, false);
+    assert.ok(serving.verify(ca.publicKey), 'serving certificate is signed by the CA');
+    assert.ok(serving.checkHost('hub.example.com'));
+    assert.ok(serving.checkIP('10.1.2.3'));
+    assert.ok(serving.checkIP('127.0.0.1'));
+    assert.equal(ca.publicKey.asymmetricKeyType, 'ec');
+
+    // kubeadm's pin: SHA-256 over the DER SubjectPublicKeyInfo.
+    const spki = ca.publicKey.export({ type: 'spki', format: 'der' });
+    assert.equal(pki.caHash, `sha256:${createHash('sha256').update(spki).digest('hex')}`);
+  });
+
+  test('a restart reuses the CA and serving certificate', async () => {
+    const before = await readFile(join(dir, 'serving.crt'), 'utf8');
+    const pki = await ensureHubPki(dir, { advertiseUrl: 'https://hub.example.com:8443', sans: ['10.1.2.3'] });
+    assert.equal(pki.created, false);
+    assert.equal(pki.servingCertPem, before);
+  });
+
+  test('a new --san reissues the serving certificate under the same CA', async () => {
+    const first = await ensureHubPki(dir, { advertiseUrl: undefined, sans: [] });
+    const pki = await ensureHubPki(dir, { advertiseUrl: undefined, sans: ['hub2.example.com'] });
+    assert.equal(pki.caCertPem, first.caCertPem);
+    assert.notEqual(pki.servingCertPem, first.servingCertPem);
+    assert.ok(new X509Certificate(pki.servingCertPem).checkHost('hub2.example.com'));
+  });
+
+  test('half a CA is refused rather than silently replaced', async () => {
+    await unlink(join(dir, 'ca.key'));
+    await assert.rejects(ensureHubPki(dir, { advertiseUrl: undefined, sans: [] }), /incomplete/);
+  });
+});
+
+test('servingNames always covers loopback and strips IPv6 brackets', () => {
+  assert.deepEqual(servingNames('https://[fd00::1]:8443', ['a.example']), [
+    'localhost',
+    '127.0.0.1',
+    '::1',
+    'fd00::1',
+    'a.example',
+  ]);
+});

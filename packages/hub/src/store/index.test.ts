@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { migrate, openStore, type StoreError } from './index.ts';
+import { migrations } from './migrations.ts';
+
+describe('store', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'outpost-store-'));
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test('migrations are numbered 1..n without gaps', () => {
+    for (const [i, m] of migrations.entries()) assert.equal(m.version, i + 1, m.name);
+  });
+
+  test('a database keeps its epoch across reopen; a new database gets a new one', () => {
+    const file = join(dir, 'a.db');
+    const first = openStore(file);
+    const epoch = first.epoch;
+    assert.equal(first.ping(), true);
+    first.close();
+    const again = openStore(file);
+    assert.equal(again.epoch, epoch);
+    assert.equal(again.schemaVersion, migrations.length);
+    again.close();
+    const other = openStore(join(dir, 'b.db'));
+    assert.notEqual(other.epoch, epoch);
+    other.close();
+  });
+
+  test('migrate is idempotent and refuses a schema newer than this hub', () => {
+    const db = new Database(join(dir, 'c.db'));
+    assert.equal(migrate(db), migrations.length);
+    assert.equal(migrate(db), migrations.length);
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(999, 'future', 'x');
+    assert.throws(
+      () => migrate(db),
+      (err: StoreError) => err.code === 'STORE_SCHEMA_TOO_NEW',
+    );
+    db.close();
+  });
+
+  test('a failing migration leaves no trace of itself', () => {
+    const db = new Database(join(dir, 'd.db'));
+    const broken = [
+      ...migrations,
+      { version: migrations.length + 1, name: 'broken', sql: 'CREATE TABLE x (a); BOOM;' },
+    ];
+    assert.throws(() => migrate(db, broken));
+    const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number };
+    assert.equal(row.v, migrations.length);
+    assert.equal(db.prepare("SELECT name FROM sqlite_master WHERE name = 'x'").get(), undefined);
+    db.close();
+  });
+});

@@ -1,0 +1,110 @@
+// Runs a real `outpost-hub serve` process for end-to-end tests: free loopback port, its
+// own data dir, readiness from its start-up line, and a stop that always cleans up.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const repoRoot = resolve(import.meta.dirname, '../..');
+export const hubMain = join(repoRoot, 'packages/hub/src/main.ts');
+
+export interface HubProcess {
+  url: string;
+  port: number;
+  dataDir: string;
+  caCertPem: string;
+  caHash: string;
+  proc: ChildProcess;
+  output(): string;
+  /** Sends `signal` and resolves with the exit code; removes the data dir unless kept. */
+  stop(opts?: { signal?: NodeJS.Signals; keepDataDir?: boolean }): Promise<number | null>;
+}
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
+export async function startHub(
+  opts: { dataDir?: string; args?: string[]; timeoutMs?: number } = {},
+): Promise<HubProcess> {
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'outpost-hub-e2e-')));
+  const proc = spawn(
+    process.execPath,
+    [hubMain, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn', ...(opts.args ?? [])],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  live.add(proc);
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = once(proc, 'exit');
+
+  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  let port = 0;
+  while (!port) {
+    const m = /serving https:\/\/[^\s]+:(\d+)/.exec(out);
+    if (m) port = Number(m[1]);
+    else if (proc.exitCode !== null) throw new Error(`hub exited with ${proc.exitCode} before serving:\n${out}`);
+    else if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`hub did not start in time:\n${out}`);
+    } else await new Promise((r) => setTimeout(r, 25));
+  }
+  const caCertPem = await readFile(join(dataDir, 'ca.crt'), 'utf8');
+  const caHash = /CA cert hash:\s+(sha256:[0-9a-f]{64})/.exec(out)?.[1] ?? '';
+  return {
+    url: `https://127.0.0.1:${port}`,
+    port,
+    dataDir,
+    caCertPem,
+    caHash,
+    proc,
+    output: () => out,
+    async stop({ signal = 'SIGTERM', keepDataDir = false } = {}) {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill(signal);
+        const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      live.delete(proc);
+      if (!keepDataDir && !opts.dataDir) await rm(dataDir, { recursive: true, force: true });
+      return proc.exitCode;
+    },
+  };
+}
+
+export interface Response {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  json<T = unknown>(): T;
+}
+
+/** One HTTPS request that trusts only `ca` (the hub's CA), as an agent would. */
+export function httpsRequest(
+  url: string,
+  opts: { ca: string; method?: string; headers?: Record<string, string>; body?: string | Buffer },
+): Promise<Response> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request(url, { method: opts.method ?? 'GET', ca: opts.ca, headers: opts.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).toString();
+        resolvePromise({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body,
+          json: <T>() => JSON.parse(body) as T,
+        });
+      });
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error(`request to ${url} timed out`)));
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
