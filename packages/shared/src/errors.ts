@@ -31,3 +31,54 @@ export function errorBody(err: OutpostError): ErrorBody {
 export function isOutpostError(err: unknown): err is OutpostError {
   return err instanceof OutpostError;
 }
+
+/**
+ * Every stable error code with its HTTP status. Add here, never rename: automation and
+ * the agent match on these strings.
+ */
+export const errorCodes = {
+  // generic
+  BAD_REQUEST: 400,
+  BODY_MALFORMED: 400,
+  BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  VALIDATION_FAILED: 400,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  INTERNAL: 500,
+  // admin API authentication
+  AUTH_REQUIRED: 401,
+  AUTH_INVALID: 401,
+  AUTH_FORBIDDEN: 403,
+  // bootstrap tokens
+  HUB_TOKEN_MALFORMED: 400,
+  HUB_TOKEN_INVALID: 401,
+  HUB_TOKEN_EXPIRED: 401,
+  HUB_TOKEN_EXHAUSTED: 401,
+  HUB_TOKEN_REVOKED: 401,
+  HUB_TOKEN_WRONG_CLUSTER: 403,
+  HUB_TOO_MANY_ATTEMPTS: 429,
+  // registration and certificates
+  CLUSTER_NAME_INVALID: 400,
+  CLUSTER_EXISTS: 409,
+  CLUSTER_NOT_FOUND: 404,
+  CLUSTER_DENIED: 403,
+  CSR_MALFORMED: 400,
+  CSR_SIGNATURE_INVALID: 400,
+  CSR_KEY_WEAK: 400,
+  CSR_SUBJECT_MISMATCH: 400,
+  CSR_EXTENSIONS_FORBIDDEN: 400,
+  REGISTRATION_NOT_FOUND: 404,
+  // agent API identity
+  AGENT_CERT_REQUIRED: 401,
+  AGENT_CERT_REVOKED: 401,
+  AGENT_IDENTITY_MISMATCH: 403,
+  AGENT_NOT_ACCEPTED: 403,
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+/** An OutpostError whose status comes from the catalogue. */
+export function apiError(code: ErrorCode, message: string, details?: unknown): OutpostError {
+  return new OutpostError(code, message, errorCodes[code], details);
+}

@@ -40,6 +40,22 @@ export function caCertHash(certPem: string): string {
   return `sha256:${createHash('sha256').update(Buffer.from(cert.publicKey.rawData)).digest('hex')}`;
 }
 
+/** A PKCS#10 request for `subject` (for example `agentSubject(cluster)`), signed by `keys`. */
+export async function createCsr(keys: CryptoKeyPair, subject: string): Promise<string> {
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: subject, keys, signingAlgorithm });
+  return `${csr.toString('pem')}\n`;
+}
+
+/** `sha256:` pins of every certificate in a PEM bundle, in order. */
+export function bundleHashes(bundlePem: string): string[] {
+  return splitPemCertificates(bundlePem).map(caCertHash);
+}
+
+/** The individual certificates of a PEM bundle. */
+export function splitPemCertificates(bundlePem: string): string[] {
+  return bundlePem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.map((c) => `${c}\n`) ?? [];
+}
+
 /** PEM text ending in a newline, so certificates can be concatenated into bundles. */
 export function certToPem(cert: x509.X509Certificate): string {
   return `${cert.toString('pem')}\n`;
