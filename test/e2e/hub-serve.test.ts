@@ -31,7 +31,9 @@ describe('outpost-hub serve', { timeout: 120_000 }, async () => {
       } finally {
         await other.stop();
       }
-      for (const key of ['ca.key', 'serving.key']) assert.equal((await stat(join(dataDir, key))).mode & 0o777, 0o600);
+      for (const key of ['pki/serving.key', 'pki/state.json', 'admin.token']) {
+        assert.equal((await stat(join(dataDir, key))).mode & 0o777, 0o600, key);
+      }
       assert.match(hub.caHash, /^sha256:[0-9a-f]{64}$/);
     } finally {
       assert.equal(await hub.stop({ keepDataDir: true }), 0, 'SIGTERM stops the hub cleanly');

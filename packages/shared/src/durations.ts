@@ -24,9 +24,46 @@ export const durations = {
   tokenFailureWindowMs: 60_000,
   /** Longest a throttled source is asked to wait. */
   tokenThrottleMaxMs: 60_000,
+  /** A cluster not seen for this long is Available=Unknown (work delivery tightens this). */
+  clusterLeaseMs: 3 * 30_000,
   /** Agent heartbeat period (jittered ±20 %) until work delivery's long-poll replaces it. */
   heartbeatMs: 30_000,
   /** Agent reconnect backoff: full jitter between 0 and min(max, base · 2^attempt). */
   backoffBaseMs: 1_000,
   backoffMaxMs: 60_000,
 } as const;
+
+const units: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses Go/kubectl-style durations: `90s`, `15m`, `1h30m`, `14d`, `250ms`. A bare number
+ * is seconds. Returns milliseconds, or undefined when `text` is not a duration.
+ */
+export function parseDuration(text: string | number): number | undefined {
+  if (typeof text === 'number') return Number.isFinite(text) && text >= 0 ? text * 1_000 : undefined;
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t) * 1_000;
+  if (!/^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(t)) return undefined;
+  let total = 0;
+  for (const m of t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(m[1]) * (units[m[2] as string] ?? 0);
+  return total;
+}
+
+/** The shortest readable form of a duration: `1h30m`, `45s`, `14d`. */
+export function formatDuration(ms: number): string {
+  if (ms < 1_000) return `${Math.round(ms)}ms`;
+  let rest = Math.round(ms / 1_000);
+  const parts: string[] = [];
+  for (const [unit, secs] of [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
+    if (rest >= secs) {
+      parts.push(`${Math.floor(rest / secs)}${unit}`);
+      rest %= secs;
+    }
+  }
+  return parts.join('');
+}

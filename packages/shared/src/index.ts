@@ -1,8 +1,10 @@
 // @outpost/shared: what hub and agent both speak — error codes, durations, limits,
 // label rules, the agent protocol and crypto.
-export * from './errors.ts';
-export * from './durations.ts';
-export * from './limits.ts';
-export * from './labels/index.ts';
-export * from './protocol/index.ts';
+
 export * from './crypto/index.ts';
+export * from './durations.ts';
+export * from './errors.ts';
+export * from './labels/index.ts';
+export * from './labels/selector.ts';
+export * from './limits.ts';
+export * from './protocol/index.ts';

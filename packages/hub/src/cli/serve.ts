@@ -1,30 +1,48 @@
-// `outpost-hub serve`: PKI, store, HTTP app, listen, and a clean stop on SIGTERM/SIGINT.
+// `outpost-hub serve`: PKI, store, trust service, HTTP app, listen, and a clean stop on
+// SIGTERM/SIGINT.
+import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { durations } from '@outpost/shared';
 import pino from 'pino';
+import { createApiToken } from '../api/api-tokens.ts';
 import { buildApp } from '../app.ts';
 import type { ServeConfig } from '../config/index.ts';
-import { ensureHubPki } from '../pki/index.ts';
-import { openStore } from '../store/index.ts';
+import { ensureHubPki, finishCaRotation, type HubPki, startCaRotation } from '../pki/index.ts';
+import { TrustService } from '../registration/service.ts';
+import { openStore, type Store } from '../store/index.ts';
 import { hubVersion } from '../version.ts';
 
 export const serveHelp = `Usage: outpost-hub serve [flags]
 
-Runs the hub: HTTPS API for people (/api/v1), agents (/agent/v1), /metrics, /healthz
-and /readyz. The first start creates the hub CA and serving certificate in --data-dir;
-later starts reuse them. State lives in an embedded SQLite file in --data-dir.
+Runs the hub: HTTPS API for people (/api/v1), agents (/agent/v1), /healthz and /readyz.
+The first start creates the hub CA, the serving certificate and an admin API token
+(admin.token, mode 0600) in --data-dir; later starts reuse them. State lives in an
+embedded SQLite file in --data-dir.
 
 Flags (environment variable in brackets):
   --data-dir DIR        where the CA, keys and database live [OUTPOST_HUB_DATA_DIR]
                         (default ./.outpost-hub)
   --listen HOST:PORT    address to listen on [OUTPOST_HUB_LISTEN] (default 0.0.0.0:8443)
   --advertise-url URL   https URL agents use to reach the hub; its host goes into the
-                        serving certificate [OUTPOST_HUB_ADVERTISE_URL]
+                        serving certificate and into printed join commands
+                        [OUTPOST_HUB_ADVERTISE_URL]
   --san NAME            extra DNS name or IP for the serving certificate; repeatable or
                         comma-separated [OUTPOST_HUB_SANS]
+  --cert-validity DUR   validity of agent certificates, 10s to 366d; agents renew when
+                        20-30 % of it remains [OUTPOST_HUB_CERT_VALIDITY] (default 14d)
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent [OUTPOST_LOG_LEVEL]
   -h, --help            show this help
 `;
+
+/** On a database with no API token at all, creates the first admin token and its file. */
+async function ensureAdminToken(store: Store, dataDir: string): Promise<string | undefined> {
+  if (store.apiTokens.list().length > 0) return undefined;
+  const { token } = createApiToken(store, 'admin', 'admin', 'hub-first-start');
+  const file = join(dataDir, 'admin.token');
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
+  return file;
+}
 
 export async function serve(config: ServeConfig): Promise<void> {
   const log = pino({
@@ -32,14 +50,49 @@ export async function serve(config: ServeConfig): Promise<void> {
     base: { component: 'hub' },
     redact: ['req.headers.authorization', '*.token', '*.secret', '*.privateKey', '*.csr'],
   });
-  const pki = await ensureHubPki(config.dataDir, { advertiseUrl: config.advertiseUrl, sans: config.sans });
+  const pkiOpts = { advertiseUrl: config.advertiseUrl, sans: config.sans };
+  let pki: HubPki = await ensureHubPki(config.dataDir, pkiOpts);
   const store = openStore(join(config.dataDir, 'outpost.db'));
+  const adminTokenFile = await ensureAdminToken(store, config.dataDir);
+
+  // Filled in once the app exists; rotation swaps the TLS context of the live server.
+  let applyTls = () => {};
+  const trust = new TrustService({
+    store,
+    log,
+    pki: () => pki,
+    rotateCa: async () => {
+      pki = await startCaRotation(config.dataDir, pkiOpts);
+      applyTls();
+      return pki;
+    },
+    retireCa: async () => {
+      pki = await finishCaRotation(config.dataDir, pkiOpts);
+      applyTls();
+      return pki;
+    },
+    certValidityMs: config.certValidityMs,
+  });
   const app = await buildApp({
     log,
     store,
+    trust,
     version: hubVersion,
-    tls: { key: pki.servingKeyPem, cert: `${pki.servingCertPem}${pki.caCertPem}` },
+    advertiseUrl: config.advertiseUrl,
+    tls: { key: pki.servingKeyPem, cert: pki.servingCertPem, ca: pki.caBundlePem },
   });
+  applyTls = () => {
+    const server = app.server as unknown as { setSecureContext(o: object): void };
+    server.setSecureContext({
+      key: pki.servingKeyPem,
+      cert: pki.servingCertPem,
+      ca: pki.caBundlePem,
+      minVersion: 'TLSv1.2',
+    });
+    log.info({ signing: pki.signing.hash, previous: pki.previous?.hash }, 'TLS context reloaded');
+  };
+  // Finish a rotation that completed while the hub was down.
+  await trust.maybeFinishRotation();
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -68,6 +121,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       `outpost-hub ${hubVersion} serving https://${host}:${port}`,
       `  data dir:      ${config.dataDir}${pki.created ? ' (new CA created)' : ''}`,
       `  CA cert hash:  ${pki.caHash}`,
+      ...(adminTokenFile ? [`  admin token:   ${adminTokenFile} (new; keep it secret)`] : []),
       `  health:        curl --cacert ${join(config.dataDir, 'ca.crt')} https://127.0.0.1:${port}/readyz`,
       '',
     ].join('\n'),

@@ -3,7 +3,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { OutpostError } from '@outpost/shared';
+import { OutpostError, parseDuration } from '@outpost/shared';
 
 export interface ServeConfig {
   readonly dataDir: string;
@@ -11,12 +11,15 @@ export interface ServeConfig {
   readonly advertiseUrl: string | undefined;
   readonly sans: readonly string[];
   readonly logLevel: string;
+  /** Validity of the agent certificates the hub signs. */
+  readonly certValidityMs: number;
 }
 
 export const serveDefaults = {
   dataDir: './.outpost-hub',
   listen: '0.0.0.0:8443',
   logLevel: 'info',
+  certValidity: '14d',
 } as const;
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -67,6 +70,7 @@ export const serveOptions = {
   'advertise-url': { type: 'string' },
   san: { type: 'string', multiple: true },
   'log-level': { type: 'string' },
+  'cert-validity': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -94,7 +98,15 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv 
       throw new ConfigError(`--san ${JSON.stringify(san)} is neither an IP address nor a DNS name`);
     }
   }
+  const validityText = values['cert-validity'] ?? env.OUTPOST_HUB_CERT_VALIDITY ?? serveDefaults.certValidity;
+  const certValidityMs = parseDuration(validityText);
+  if (certValidityMs === undefined || certValidityMs < 10_000 || certValidityMs > 366 * 86_400_000) {
+    throw new ConfigError(
+      `--cert-validity must be a duration from 10s to 366d (for example 14d), got ${JSON.stringify(validityText)}`,
+    );
+  }
   return Object.freeze({
+    certValidityMs,
     dataDir: resolve(values['data-dir'] ?? env.OUTPOST_HUB_DATA_DIR ?? serveDefaults.dataDir),
     listen: Object.freeze(parseListen(values.listen ?? env.OUTPOST_HUB_LISTEN ?? serveDefaults.listen)),
     advertiseUrl: parseAdvertiseUrl(values['advertise-url'] ?? env.OUTPOST_HUB_ADVERTISE_URL),

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ensureHubPki, servingNames } from './index.ts';
+import { ensureHubPki, finishCaRotation, servingNames, startCaRotation } from './index.ts';
 
 describe('ensureHubPki', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'outpost-pki-'));
@@ -13,10 +13,13 @@ describe('ensureHubPki', async () => {
   test('first start creates a CA and a serving certificate it signed, keys mode 0600', async () => {
     const pki = await ensureHubPki(dir, { advertiseUrl: 'https://hub.example.com:8443', sans: ['10.1.2.3'] });
     assert.equal(pki.created, true);
-    for (const key of ['ca.key', 'serving.key']) assert.equal((await stat(join(dir, key))).mode & 0o777, 0o600, key);
+    for (const key of [`pki/cas/${pki.signing.id}/ca.key`, 'pki/serving.key', 'pki/state.json']) {
+      assert.equal((await stat(join(dir, key))).mode & 0o777, 0o600, key);
+    }
     assert.equal((await stat(dir)).mode & 0o777, 0o700);
+    assert.equal(await readFile(join(dir, 'ca.crt'), 'utf8'), pki.caBundlePem, 'ca.crt holds the trust bundle');
 
-    const ca = new X509Certificate(pki.caCertPem);
+    const ca = new X509Certificate(pki.signing.certPem);
     const serving = new X509Certificate(pki.servingCertPem);
     assert.equal(ca.ca, true);
     assert.equal(serving.ca, false);
@@ -32,7 +35,7 @@ describe('ensureHubPki', async () => {
   });
 
   test('a restart reuses the CA and serving certificate', async () => {
-    const before = await readFile(join(dir, 'serving.crt'), 'utf8');
+    const before = await readFile(join(dir, 'pki/serving.crt'), 'utf8');
     const pki = await ensureHubPki(dir, { advertiseUrl: 'https://hub.example.com:8443', sans: ['10.1.2.3'] });
     assert.equal(pki.created, false);
     assert.equal(pki.servingCertPem, before);
@@ -41,13 +44,35 @@ describe('ensureHubPki', async () => {
   test('a new --san reissues the serving certificate under the same CA', async () => {
     const first = await ensureHubPki(dir, { advertiseUrl: undefined, sans: [] });
     const pki = await ensureHubPki(dir, { advertiseUrl: undefined, sans: ['hub2.example.com'] });
-    assert.equal(pki.caCertPem, first.caCertPem);
+    assert.equal(pki.signing.certPem, first.signing.certPem);
     assert.notEqual(pki.servingCertPem, first.servingCertPem);
     assert.ok(new X509Certificate(pki.servingCertPem).checkHost('hub2.example.com'));
   });
 
+  test('a rotation adds a signing CA, keeps the old one trusted and serving until it is retired', async () => {
+    const opts = { advertiseUrl: undefined, sans: ['hub2.example.com'] };
+    const before = await ensureHubPki(dir, opts);
+    const rotating = await startCaRotation(dir, opts);
+    assert.notEqual(rotating.signing.hash, before.signing.hash);
+    assert.equal(rotating.previous?.hash, before.signing.hash);
+    assert.equal(rotating.caBundlePem, rotating.signing.certPem + before.signing.certPem);
+    const oldCa = new X509Certificate(before.signing.certPem);
+    const newCa = new X509Certificate(rotating.signing.certPem);
+    assert.ok(new X509Certificate(rotating.servingCertPem).verify(oldCa.publicKey), 'old CA still signs serving');
+    await assert.rejects(startCaRotation(dir, opts), /already under way/);
+    // A restart in the middle of a rotation comes back in the same state.
+    assert.equal((await ensureHubPki(dir, opts)).previous?.hash, before.signing.hash);
+
+    const done = await finishCaRotation(dir, opts);
+    assert.equal(done.previous, undefined);
+    assert.equal(done.caBundlePem, rotating.signing.certPem);
+    assert.ok(new X509Certificate(done.servingCertPem).verify(newCa.publicKey), 'new CA signs serving');
+    await assert.rejects(stat(join(dir, `pki/cas/${before.signing.id}/ca.key`)), /ENOENT/, 'retired key destroyed');
+  });
+
   test('half a CA is refused rather than silently replaced', async () => {
-    await unlink(join(dir, 'ca.key'));
+    const pki = await ensureHubPki(dir, { advertiseUrl: undefined, sans: [] });
+    await unlink(join(dir, `pki/cas/${pki.signing.id}/ca.key`));
     await assert.rejects(ensureHubPki(dir, { advertiseUrl: undefined, sans: [] }), /incomplete/);
   });
 });

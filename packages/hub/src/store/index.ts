@@ -5,13 +5,19 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { migrations as allMigrations, type Migration } from './migrations.ts';
+import { type TrustStore, trustStore } from './trust.ts';
 
-export interface Store {
+export type * from './rows.ts';
+export type { Page, TrustStore } from './trust.ts';
+
+export interface Store extends TrustStore {
   /** This database's identity: a new database gets a new epoch (see architecture.md). */
   readonly epoch: string;
   readonly schemaVersion: number;
   /** A cheap round trip through SQLite, for /readyz. */
   ping(): boolean;
+  /** Runs `fn` in one SQLite transaction (nested calls become savepoints). */
+  transaction<T>(fn: () => T): T;
   close(): void;
 }
 
@@ -77,8 +83,10 @@ export function openStore(file: string): Store {
   const ping = db.prepare('SELECT 1 AS ok');
 
   return {
+    ...trustStore(db),
     epoch,
     schemaVersion,
+    transaction: <T>(fn: () => T): T => db.transaction(fn)(),
     ping: () => (ping.get() as { ok: number }).ok === 1,
     close: () => db.close(),
   };

@@ -18,4 +18,92 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: 'trust and registration',
+    sql: `
+      -- Bearer tokens of the admin API. Only a SHA-256 of the secret is kept.
+      CREATE TABLE api_tokens (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        scope        TEXT NOT NULL CHECK (scope IN ('admin', 'read-only')),
+        secret_hash  BLOB NOT NULL,
+        created_at   TEXT NOT NULL,
+        created_by   TEXT NOT NULL,
+        expires_at   TEXT,
+        revoked_at   TEXT,
+        last_used_at TEXT
+      ) STRICT;
+
+      -- kubeadm-style ID.SECRET bootstrap tokens. bound_cluster is set for recovery tokens.
+      CREATE TABLE bootstrap_tokens (
+        id            TEXT PRIMARY KEY,
+        secret_hash   BLOB NOT NULL,
+        description   TEXT NOT NULL,
+        labels        TEXT NOT NULL,
+        auto_approve  INTEGER NOT NULL,
+        usage_limit   INTEGER NOT NULL,
+        usage_count   INTEGER NOT NULL DEFAULT 0,
+        bound_cluster TEXT,
+        created_at    TEXT NOT NULL,
+        created_by    TEXT NOT NULL,
+        expires_at    TEXT NOT NULL,
+        last_used_at  TEXT,
+        revoked_at    TEXT
+      ) STRICT;
+
+      CREATE TABLE clusters (
+        name               TEXT PRIMARY KEY,
+        uid                TEXT NOT NULL UNIQUE,
+        resource_version   INTEGER NOT NULL,
+        labels             TEXT NOT NULL,
+        hub_accepts_client INTEGER NOT NULL,
+        denied             INTEGER NOT NULL DEFAULT 0,
+        taints             TEXT NOT NULL DEFAULT '[]',
+        claims             TEXT NOT NULL DEFAULT '{}',
+        agent_version      TEXT,
+        created_at         TEXT NOT NULL,
+        joined_at          TEXT,
+        last_seen          TEXT
+      ) STRICT;
+
+      -- One row per join attempt; the id is the capability the joiner polls with.
+      CREATE TABLE registrations (
+        id                 TEXT PRIMARY KEY,
+        cluster_name       TEXT NOT NULL,
+        token_id           TEXT NOT NULL,
+        csr_pem            TEXT NOT NULL,
+        state              TEXT NOT NULL CHECK (state IN ('Pending', 'Approved', 'Denied')),
+        message            TEXT,
+        certificate_serial TEXT,
+        created_at         TEXT NOT NULL,
+        decided_at         TEXT
+      ) STRICT;
+      CREATE INDEX registrations_cluster ON registrations (cluster_name, state);
+
+      -- Every agent certificate ever issued; revocation is per serial and kept forever.
+      CREATE TABLE certificates (
+        serial        TEXT PRIMARY KEY,
+        cluster_name  TEXT NOT NULL,
+        ca_hash       TEXT NOT NULL,
+        cert_pem      TEXT NOT NULL,
+        not_before    TEXT NOT NULL,
+        not_after     TEXT NOT NULL,
+        issued_at     TEXT NOT NULL,
+        revoked_at    TEXT,
+        revoke_reason TEXT
+      ) STRICT;
+      CREATE INDEX certificates_cluster ON certificates (cluster_name, issued_at);
+
+      CREATE TABLE audit_log (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        at       TEXT NOT NULL,
+        actor    TEXT NOT NULL,
+        action   TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        result   TEXT NOT NULL,
+        details  TEXT
+      ) STRICT;
+    `,
+  },
 ];

@@ -54,7 +54,10 @@ export function labelErrors(labels: unknown, max = 64): string[] {
 /** Parses `k=v,k2=v2` (the CLI's --labels form). */
 export function parseLabelList(text: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new Error(`label ${JSON.stringify(part)} must be key=value`);
     out[part.slice(0, eq)] = part.slice(eq + 1);

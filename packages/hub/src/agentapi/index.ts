@@ -1,0 +1,108 @@
+// /agent/v1: what agents call. Registration is authenticated by a bootstrap token; the
+// rest by the verified client certificate alone. An agent's identity is the cluster its
+// certificate names, checked on every request (not per connection), so a revocation
+// applies to the very next request even on a connection kept alive from before.
+import type { TLSSocket } from 'node:tls';
+import {
+  agentApiPrefix,
+  agentPaths,
+  apiError,
+  bundleHashes,
+  type CaBundleResponse,
+  clusterFromCommonName,
+  type HeartbeatRequest,
+  type RenewRequest,
+} from '@outpost/shared';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { TrustService } from '../registration/service.ts';
+import type { ClusterRow, Store } from '../store/index.ts';
+
+export interface AgentIdentity {
+  cluster: ClusterRow;
+  serial: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    agent?: AgentIdentity;
+  }
+}
+
+/** Resolves and checks the calling agent from its client certificate. */
+export function identifyAgent(store: Store, req: FastifyRequest): AgentIdentity {
+  const socket = req.raw.socket as TLSSocket;
+  const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
+  if (!peer || !peer.subject)
+    throw apiError('AGENT_CERT_REQUIRED', 'this endpoint needs a client certificate from the hub');
+  if (!socket.authorized) {
+    throw apiError(
+      'AGENT_CERT_REQUIRED',
+      `the client certificate is not trusted by this hub (${String(socket.authorizationError)})`,
+    );
+  }
+  const cn = Array.isArray(peer.subject.CN) ? undefined : peer.subject.CN;
+  const name = clusterFromCommonName(cn);
+  if (!name) throw apiError('AGENT_CERT_REQUIRED', 'the client certificate is not an Outpost agent certificate');
+  const serial = peer.serialNumber.toLowerCase();
+  const cert = store.certificates.get(serial);
+  if (!cert || cert.clusterName !== name) {
+    throw apiError('AGENT_CERT_REVOKED', 'this hub has no record of the client certificate; re-join the cluster');
+  }
+  if (cert.revokedAt) {
+    throw apiError('AGENT_CERT_REVOKED', `the client certificate was revoked (${cert.revokeReason ?? 'revoked'})`);
+  }
+  const cluster = store.clusters.get(name);
+  if (!cluster) throw apiError('CLUSTER_NOT_FOUND', `cluster ${name} is not registered on this hub`);
+  if (!cluster.hubAcceptsClient) throw apiError('AGENT_NOT_ACCEPTED', `the hub does not accept cluster ${name}`);
+  return { cluster, serial };
+}
+
+const mtlsRoutes: FastifyPluginAsync<{ store: Store; trust: TrustService }> = async (app, { store, trust }) => {
+  app.addHook('onRequest', async (req) => {
+    const id = identifyAgent(store, req);
+    const { name } = req.params as { name?: string };
+    if (name !== undefined && name !== id.cluster.name) {
+      throw apiError(
+        'AGENT_IDENTITY_MISMATCH',
+        `cluster ${id.cluster.name} may not act for cluster ${String(name).slice(0, 63)}`,
+      );
+    }
+    req.agent = id;
+  });
+
+  app.post(`${agentApiPrefix}/clusters/:name/heartbeat`, async (req) => {
+    const agent = req.agent as AgentIdentity;
+    return trust.heartbeat(agent.cluster, req.body as HeartbeatRequest | undefined, agent.serial);
+  });
+
+  app.post(`${agentApiPrefix}/clusters/:name/certificate`, async (req) => {
+    const agent = req.agent as AgentIdentity;
+    const body = req.body as Partial<RenewRequest> | undefined;
+    return trust.renew(agent.cluster.name, body?.csr);
+  });
+};
+
+export const agentApi: FastifyPluginAsync<{ store: Store; trust: TrustService }> = async (
+  app: FastifyInstance,
+  opts,
+) => {
+  const { trust } = opts;
+  app.get(agentPaths.caBundle, async (): Promise<CaBundleResponse> => {
+    const caBundle = trust.caBundle();
+    return { caBundle, caHashes: bundleHashes(caBundle) };
+  });
+
+  app.post(agentPaths.registrations, async (req, reply) => {
+    const view = await trust.register(req.body, req.ip);
+    if (view.retryAfterSeconds) void reply.header('retry-after', String(view.retryAfterSeconds));
+    return reply.code(201).send(view);
+  });
+
+  app.get(`${agentApiPrefix}/registrations/:id`, async (req, reply) => {
+    const view = trust.getRegistration((req.params as { id: string }).id);
+    if (view.retryAfterSeconds) void reply.header('retry-after', String(view.retryAfterSeconds));
+    return view;
+  });
+
+  await app.register(mtlsRoutes, opts);
+};

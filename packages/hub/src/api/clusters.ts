@@ -1,0 +1,95 @@
+// /api/v1/clusters: ManagedCluster list/get/patch/delete and the approve, deny and
+// recover actions.
+
+import { apiError, labelErrors, limits, matchesSelector } from '@outpost/shared';
+import type { FastifyPluginAsync } from 'fastify';
+import { clusterResource } from '../registration/clusters.ts';
+import type { TrustService } from '../registration/service.ts';
+import type { ClusterRow, Store } from '../store/index.ts';
+import { checkResourceVersion, listOf, listQuery } from './common.ts';
+
+interface Opts {
+  store: Store;
+  trust: TrustService;
+}
+
+export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trust }) => {
+  const view = (c: ClusterRow) => clusterResource(c, store.certificates.latestFor(c.name), Date.now());
+  const get = (name: string) => {
+    const c = store.clusters.get(name);
+    if (!c) throw apiError('CLUSTER_NOT_FOUND', `cluster ${JSON.stringify(name.slice(0, 100))} not found`);
+    return c;
+  };
+
+  app.get('/api/v1/clusters', async (req) => {
+    const q = listQuery(req.query);
+    const items: ClusterRow[] = [];
+    let after = q.continue;
+    let next: string | undefined;
+    // Filter while paging, so a selective selector still fills a page.
+    fill: for (;;) {
+      const page = store.clusters.page(after, q.limit);
+      for (const c of page.items) {
+        after = c.name;
+        if (!matchesSelector(q.selector, c.labels)) continue;
+        items.push(c);
+        if (items.length === q.limit) {
+          next = c.name;
+          break fill;
+        }
+      }
+      if (!page.continue) break;
+    }
+    return listOf('ManagedClusterList', items.map(view), next);
+  });
+
+  app.get('/api/v1/clusters/:name', async (req) => view(get((req.params as { name: string }).name)));
+
+  app.patch('/api/v1/clusters/:name', async (req) => {
+    const name = (req.params as { name: string }).name;
+    const body = (req.body ?? {}) as {
+      metadata?: { labels?: Record<string, string | null>; resourceVersion?: string };
+      spec?: Record<string, unknown>;
+    };
+    if (typeof body !== 'object' || Array.isArray(body))
+      throw apiError('BODY_MALFORMED', 'body must be a JSON merge patch object');
+    if (body.spec && Object.keys(body.spec).some((k) => k !== 'hubAcceptsClient')) {
+      throw apiError('VALIDATION_FAILED', 'only metadata.labels and spec.hubAcceptsClient can be patched');
+    }
+    if (body.spec?.hubAcceptsClient !== undefined) {
+      throw apiError(
+        'VALIDATION_FAILED',
+        'use `cluster approve` or `cluster deny` (POST …/approve, …/deny) to change acceptance',
+      );
+    }
+    return store.transaction(() => {
+      const c = get(name);
+      checkResourceVersion(body.metadata?.resourceVersion, c.resourceVersion, `cluster ${name}`);
+      const labels = { ...c.labels };
+      for (const [k, v] of Object.entries(body.metadata?.labels ?? {})) {
+        if (v === null) delete labels[k];
+        else labels[k] = v;
+      }
+      const problems = labelErrors(labels, limits.labelsPerObject);
+      if (problems.length) throw apiError('VALIDATION_FAILED', problems.join('; '), { problems });
+      return view(store.clusters.update({ ...c, labels }));
+    });
+  });
+
+  app.post('/api/v1/clusters/:name/approve', async (req) =>
+    view(await trust.approve((req.params as { name: string }).name)),
+  );
+  app.post('/api/v1/clusters/:name/deny', async (req) => view(trust.deny((req.params as { name: string }).name)));
+  app.post('/api/v1/clusters/:name/recover', async (req, reply) => {
+    const name = (req.params as { name: string }).name;
+    const ttl = (req.body as { ttl?: string } | undefined)?.ttl;
+    const out = trust.recover(name, req.principal?.actor ?? 'unknown', ttl);
+    return reply.code(201).send({ cluster: name, ...out, caCertHash: trust.caStatus().signing.hash });
+  });
+  app.delete('/api/v1/clusters/:name', async (req) => {
+    const name = (req.params as { name: string }).name;
+    const before = view(get(name));
+    trust.remove(name);
+    return before;
+  });
+};

@@ -1,0 +1,481 @@
+// Trust and registration, the domain: bootstrap-token joins, approval, denial, removal,
+// recovery, renewal, heartbeats and CA rotation. Routes call this; it calls the store and
+// the PKI. Signing is async (WebCrypto), so certificates are made before the synchronous
+// store transaction that records them, and discarded if that transaction refuses.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import {
+  apiError,
+  bootstrapTokenPattern,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  isDns1123Label,
+  labelErrors,
+  limits,
+  type RegistrationView,
+  type RenewResponse,
+} from '@outpost/shared';
+import type { Logger } from 'pino';
+import { secretMatches } from '../auth/index.ts';
+import { type HubPki, type IssuedCertificate, inspectCsr, signAgentCertificate } from '../pki/index.ts';
+import type { ClusterRow, RegistrationRow, Store } from '../store/index.ts';
+import { createBootstrapToken } from './bootstrap-tokens.ts';
+import { FailureThrottle } from './throttle.ts';
+
+export interface TrustDeps {
+  store: Store;
+  log: Logger;
+  /** The current PKI; replaced by the rotation functions below. */
+  pki: () => HubPki;
+  rotateCa: () => Promise<HubPki>;
+  retireCa: () => Promise<HubPki>;
+  certValidityMs: number;
+  now?: () => Date;
+}
+
+export interface RegisterBody {
+  token: string;
+  clusterName: string;
+  csr: string;
+  labels: Record<string, string>;
+  claims: Record<string, string>;
+  agentVersion: string | null;
+}
+
+function claimErrors(claims: unknown): string[] {
+  if (claims === undefined) return [];
+  if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) return ['claims must be an object'];
+  const entries = Object.entries(claims);
+  const problems: string[] = [];
+  if (entries.length > limits.claimsPerCluster) problems.push(`at most ${limits.claimsPerCluster} claims`);
+  for (const [k, v] of entries.slice(0, limits.claimsPerCluster + 1)) {
+    if (k.length === 0 || k.length > 253) problems.push('claim names must be 1-253 characters');
+    if (typeof v !== 'string' || v.length > limits.claimValueMax) {
+      problems.push(
+        `claim ${JSON.stringify(k.slice(0, 80))}: value must be a string of at most ${limits.claimValueMax} characters`,
+      );
+    }
+  }
+  return problems;
+}
+
+export function parseRegisterBody(body: unknown): RegisterBody {
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw apiError('BODY_MALFORMED', 'body must be a JSON object');
+  const b = body as Record<string, unknown>;
+  if (typeof b.token !== 'string') throw apiError('HUB_TOKEN_MALFORMED', 'token must be a string ID.SECRET');
+  if (typeof b.clusterName !== 'string') throw apiError('CLUSTER_NAME_INVALID', 'clusterName must be a string');
+  if (typeof b.csr !== 'string') throw apiError('CSR_MALFORMED', 'csr must be a PEM string');
+  const problems = [...labelErrors(b.labels, limits.labelsPerObject), ...claimErrors(b.claims)];
+  if (b.agentVersion !== undefined && (typeof b.agentVersion !== 'string' || b.agentVersion.length > 64)) {
+    problems.push('agentVersion must be a string of at most 64 characters');
+  }
+  if (problems.length) throw apiError('VALIDATION_FAILED', problems.join('; '), { problems });
+  return {
+    token: b.token,
+    clusterName: b.clusterName,
+    csr: b.csr,
+    labels: (b.labels as Record<string, string> | undefined) ?? {},
+    claims: (b.claims as Record<string, string> | undefined) ?? {},
+    agentVersion: (b.agentVersion as string | undefined) ?? null,
+  };
+}
+
+export function checkClusterName(name: string): void {
+  if (!isDns1123Label(name)) {
+    throw apiError(
+      'CLUSTER_NAME_INVALID',
+      `cluster name ${JSON.stringify(name.slice(0, 100))}${name.length > 100 ? '…' : ''} must be a DNS-1123 label: ` +
+        'at most 63 characters of a-z, 0-9 and "-", starting and ending with a letter or digit',
+    );
+  }
+}
+
+const pollSeconds = 2;
+
+export class TrustService {
+  readonly #d: TrustDeps;
+  readonly #now: () => Date;
+  readonly throttle = new FailureThrottle();
+
+  constructor(deps: TrustDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? (() => new Date());
+  }
+
+  get #store(): Store {
+    return this.#d.store;
+  }
+
+  caBundle(): string {
+    return this.#d.pki().caBundlePem;
+  }
+
+  caBundleHash(): string {
+    return `sha256:${createHash('sha256').update(this.caBundle()).digest('hex')}`;
+  }
+
+  async #issue(
+    cluster: string,
+    csrPem: string,
+    csrKey?: Awaited<ReturnType<typeof inspectCsr>>,
+  ): Promise<IssuedCertificate> {
+    const inspected = csrKey ?? (await inspectCsr(csrPem, cluster));
+    return signAgentCertificate(
+      this.#d.pki().signing,
+      cluster,
+      inspected.publicKey,
+      this.#d.certValidityMs,
+      this.#now().getTime(),
+    );
+  }
+
+  #recordCertificate(cluster: string, issued: IssuedCertificate, at: string): void {
+    this.#store.certificates.insert({
+      serial: issued.serial,
+      clusterName: cluster,
+      caHash: issued.caHash,
+      certPem: issued.certPem,
+      notBefore: issued.notBefore.toISOString(),
+      notAfter: issued.notAfter.toISOString(),
+      issuedAt: at,
+    });
+  }
+
+  /** POST /agent/v1/registrations. `source` is the caller's address, for throttling. */
+  async register(body: unknown, source: string): Promise<RegistrationView> {
+    const now = this.#now();
+    const wait = this.throttle.waitMs(source, now.getTime());
+    if (wait > 0) {
+      throw apiError('HUB_TOO_MANY_ATTEMPTS', 'too many wrong bootstrap tokens from this address; wait and retry', {
+        retryAfterSeconds: Math.ceil(wait / 1000),
+      });
+    }
+    const req = parseRegisterBody(body);
+    const m = bootstrapTokenPattern.exec(req.token);
+    if (!m) {
+      this.throttle.fail(source, now.getTime());
+      throw apiError('HUB_TOKEN_MALFORMED', 'token must look like abcdef.0123456789abcdef (ID.SECRET)');
+    }
+    const [, id, secret] = m as unknown as [string, string, string];
+    const token = this.#store.bootstrapTokens.get(id);
+    if (!secretMatches(secret, token?.secretHash) || !token) {
+      this.throttle.fail(source, now.getTime());
+      this.#store.audit.append({
+        at: now.toISOString(),
+        actor: `bootstrap-token:${id}`,
+        action: 'cluster.register',
+        resource: `clusters/${req.clusterName.slice(0, 63)}`,
+        result: 'HUB_TOKEN_INVALID',
+        details: { source },
+      });
+      throw apiError('HUB_TOKEN_INVALID', 'the bootstrap token is not valid');
+    }
+    this.throttle.succeed(source);
+    if (token.revokedAt) throw apiError('HUB_TOKEN_REVOKED', `bootstrap token ${id} was revoked at ${token.revokedAt}`);
+    if (Date.parse(token.expiresAt) <= now.getTime()) {
+      throw apiError('HUB_TOKEN_EXPIRED', `bootstrap token ${id} expired at ${token.expiresAt}`);
+    }
+    if (token.usageCount >= token.usageLimit) {
+      throw apiError('HUB_TOKEN_EXHAUSTED', `bootstrap token ${id} was already used ${token.usageCount} time(s)`);
+    }
+    checkClusterName(req.clusterName);
+    const name = req.clusterName;
+    const recovery = token.boundCluster !== null;
+    if (recovery && token.boundCluster !== name) {
+      throw apiError(
+        'HUB_TOKEN_WRONG_CLUSTER',
+        `this recovery token is for cluster ${token.boundCluster}, not ${name}`,
+      );
+    }
+    const existing = this.#store.clusters.get(name);
+    if (recovery && !existing) throw apiError('CLUSTER_NOT_FOUND', `cluster ${name} does not exist on this hub`);
+    if (!recovery && existing) {
+      throw apiError(
+        'CLUSTER_EXISTS',
+        `a cluster named ${name} is already registered; to re-join it, an admin runs \`outpost-hub cluster recover ${name}\``,
+      );
+    }
+    if (existing?.denied) throw apiError('CLUSTER_DENIED', `cluster ${name} was denied by an admin`);
+
+    const inspected = await inspectCsr(req.csr, name);
+    const approve = token.autoApprove || recovery;
+    const issued = approve ? await this.#issue(name, req.csr, inspected) : undefined;
+    const at = now.toISOString();
+    const registrationId = randomBytes(24).toString('base64url');
+
+    const registration = this.#store.transaction((): RegistrationRow => {
+      if (!this.#store.bootstrapTokens.use(id, at)) {
+        throw apiError('HUB_TOKEN_EXHAUSTED', `bootstrap token ${id} was already used up`);
+      }
+      if (recovery) {
+        const cluster = this.#store.clusters.get(name);
+        if (!cluster) throw apiError('CLUSTER_NOT_FOUND', `cluster ${name} does not exist on this hub`);
+        // The old key may be lost or compromised: nothing issued before recovery stays valid.
+        this.#store.certificates.revokeAllFor(name, at, 'recovered');
+        for (const r of this.#store.registrations.pendingFor(name)) {
+          this.#store.registrations.decide({
+            id: r.id,
+            state: 'Denied',
+            message: 'superseded by recovery',
+            certificateSerial: null,
+            decidedAt: at,
+          });
+        }
+        this.#store.clusters.update({
+          ...cluster,
+          hubAcceptsClient: true,
+          denied: false,
+          joinedAt: at,
+          claims: Object.keys(req.claims).length ? req.claims : cluster.claims,
+          agentVersion: req.agentVersion ?? cluster.agentVersion,
+        });
+      } else {
+        if (this.#store.clusters.get(name))
+          throw apiError('CLUSTER_EXISTS', `a cluster named ${name} is already registered`);
+        // The admin's token labels win over what the spoke asks for.
+        this.#store.clusters.insert({
+          name,
+          uid: randomUUID(),
+          labels: { ...req.labels, ...token.labels },
+          hubAcceptsClient: approve,
+          claims: req.claims,
+          agentVersion: req.agentVersion,
+          createdAt: at,
+        });
+        if (approve) {
+          const c = this.#store.clusters.get(name) as ClusterRow;
+          this.#store.clusters.update({ ...c, joinedAt: at });
+        }
+      }
+      this.#store.registrations.insert({
+        id: registrationId,
+        clusterName: name,
+        tokenId: id,
+        csrPem: req.csr,
+        state: 'Pending',
+        createdAt: at,
+      });
+      if (issued) {
+        this.#recordCertificate(name, issued, at);
+        this.#store.registrations.decide({
+          id: registrationId,
+          state: 'Approved',
+          message: null,
+          certificateSerial: issued.serial,
+          decidedAt: at,
+        });
+      }
+      this.#store.audit.append({
+        at,
+        actor: `bootstrap-token:${id}`,
+        action: recovery ? 'cluster.recover' : 'cluster.register',
+        resource: `clusters/${name}`,
+        result: issued ? 'Approved' : 'Pending',
+        details: { source, registration: registrationId },
+      });
+      return this.#store.registrations.get(registrationId) as RegistrationRow;
+    });
+    this.#d.log.info({ cluster: name, state: registration.state, recovery }, 'registration');
+    return this.registrationView(registration);
+  }
+
+  registrationView(r: RegistrationRow): RegistrationView {
+    const view: RegistrationView = { id: r.id, clusterName: r.clusterName, state: r.state };
+    if (r.state === 'Approved' && r.certificateSerial) {
+      const cert = this.#store.certificates.get(r.certificateSerial);
+      if (cert) view.certificate = cert.certPem;
+      view.caBundle = this.caBundle();
+    }
+    if (r.state === 'Pending') {
+      view.retryAfterSeconds = pollSeconds;
+      view.message = `waiting for an admin: outpost-hub cluster approve ${r.clusterName}`;
+    }
+    if (r.message) view.message = r.message;
+    return view;
+  }
+
+  getRegistration(id: string): RegistrationView {
+    const r = id.length <= 64 ? this.#store.registrations.get(id) : undefined;
+    if (!r) throw apiError('REGISTRATION_NOT_FOUND', 'no such registration');
+    return this.registrationView(r);
+  }
+
+  #cluster(name: string): ClusterRow {
+    const c = this.#store.clusters.get(name);
+    if (!c) throw apiError('CLUSTER_NOT_FOUND', `cluster ${JSON.stringify(name.slice(0, 100))} not found`);
+    return c;
+  }
+
+  /** Accepts the cluster and signs its pending registrations (OCM's double opt-in in one step). */
+  async approve(name: string): Promise<ClusterRow> {
+    this.#cluster(name);
+    const pending = this.#store.registrations.pendingFor(name);
+    const issued = new Map<string, IssuedCertificate>();
+    for (const r of pending) issued.set(r.id, await this.#issue(name, r.csrPem));
+    const at = this.#now().toISOString();
+    return this.#store.transaction(() => {
+      const c = this.#cluster(name);
+      let joined = c.joinedAt;
+      for (const r of this.#store.registrations.pendingFor(name)) {
+        const cert = issued.get(r.id);
+        if (!cert) continue; // arrived after we started; the next approve signs it
+        this.#recordCertificate(name, cert, at);
+        this.#store.registrations.decide({
+          id: r.id,
+          state: 'Approved',
+          message: null,
+          certificateSerial: cert.serial,
+          decidedAt: at,
+        });
+        joined = at;
+      }
+      return this.#store.clusters.update({ ...c, hubAcceptsClient: true, denied: false, joinedAt: joined });
+    });
+  }
+
+  /** Refuses the cluster: pending joins are denied and every certificate is revoked. */
+  deny(name: string): ClusterRow {
+    const at = this.#now().toISOString();
+    return this.#store.transaction(() => {
+      const c = this.#cluster(name);
+      for (const r of this.#store.registrations.pendingFor(name)) {
+        this.#store.registrations.decide({
+          id: r.id,
+          state: 'Denied',
+          message: 'denied by an admin',
+          certificateSerial: null,
+          decidedAt: at,
+        });
+      }
+      this.#store.certificates.revokeAllFor(name, at, 'denied');
+      this.#store.bootstrapTokens.revokeBoundTo(name, at);
+      return this.#store.clusters.update({ ...c, hubAcceptsClient: false, denied: true });
+    });
+  }
+
+  /** Forgets the cluster; its certificates stay on record as revoked. */
+  remove(name: string): void {
+    const at = this.#now().toISOString();
+    this.#store.transaction(() => {
+      this.#cluster(name);
+      this.#store.certificates.revokeAllFor(name, at, 'removed');
+      this.#store.bootstrapTokens.revokeBoundTo(name, at);
+      this.#store.registrations.deleteFor(name);
+      this.#store.clusters.delete(name);
+    });
+  }
+
+  /** A single-use token bound to `name` that lets its agent re-join with a new key. */
+  recover(name: string, actor: string, ttl?: string): { token: string; expiresAt: string } {
+    const c = this.#cluster(name);
+    if (c.denied) throw apiError('CLUSTER_DENIED', `cluster ${name} is denied; approve it before recovering it`);
+    const { row, token } = createBootstrapToken(
+      this.#store,
+      { ttl: ttl ?? '24h', usageLimit: 1, autoApprove: true, description: `recovery of cluster ${name}` },
+      actor,
+      this.#now(),
+      name,
+    );
+    return { token, expiresAt: row.expiresAt };
+  }
+
+  /** POST /agent/v1/clusters/{name}/certificate: a new certificate for a new key. */
+  async renew(name: string, csrPem: unknown): Promise<RenewResponse> {
+    const issued = await this.#issue(name, csrPem as string);
+    const at = this.#now().toISOString();
+    this.#store.transaction(() => {
+      this.#cluster(name);
+      this.#recordCertificate(name, issued, at);
+      this.#store.audit.append({
+        at,
+        actor: `cluster:${name}`,
+        action: 'certificate.renew',
+        resource: `clusters/${name}`,
+        result: 'Issued',
+        details: { serial: issued.serial, notAfter: issued.notAfter.toISOString(), caHash: issued.caHash },
+      });
+    });
+    await this.maybeFinishRotation();
+    return { certificate: issued.certPem, caBundle: this.caBundle() };
+  }
+
+  heartbeat(cluster: ClusterRow, body: HeartbeatRequest | undefined, certSerial: string): HeartbeatResponse {
+    const at = this.#now().toISOString();
+    const claims = body?.claims && claimErrors(body.claims).length === 0 ? body.claims : undefined;
+    const version = typeof body?.agentVersion === 'string' ? body.agentVersion.slice(0, 64) : undefined;
+    if (
+      (claims && JSON.stringify(claims) !== JSON.stringify(cluster.claims)) ||
+      (version && version !== cluster.agentVersion)
+    ) {
+      this.#store.clusters.update({
+        ...cluster,
+        claims: claims ?? cluster.claims,
+        agentVersion: version ?? cluster.agentVersion,
+        lastSeen: at,
+      });
+    } else {
+      this.#store.clusters.seen(cluster.name, at);
+    }
+    const cert = this.#store.certificates.get(certSerial);
+    return {
+      cluster: cluster.name,
+      caBundleHash: this.caBundleHash(),
+      renewNow: cert !== undefined && cert.caHash !== this.#d.pki().signing.hash,
+      serverTime: at,
+    };
+  }
+
+  /** Accepted clusters whose newest valid certificate is not from the signing CA. */
+  clustersNotOnSigningCa(): string[] {
+    const signing = this.#d.pki().signing.hash;
+    const out: string[] = [];
+    let after = '';
+    for (;;) {
+      const page = this.#store.clusters.page(after, 500);
+      for (const c of page.items) {
+        if (!c.hubAcceptsClient || !c.joinedAt) continue;
+        const cert = this.#store.certificates.latestFor(c.name);
+        if (!cert || cert.caHash !== signing) out.push(c.name);
+      }
+      if (!page.continue) return out;
+      after = page.continue;
+    }
+  }
+
+  caStatus() {
+    const pki = this.#d.pki();
+    const pending = pki.previous ? this.clustersNotOnSigningCa() : [];
+    return {
+      signing: { id: pki.signing.id, hash: pki.signing.hash, notAfter: pki.signing.cert.notAfter.toISOString() },
+      previous: pki.previous ? { id: pki.previous.id, hash: pki.previous.hash } : null,
+      rotation: pki.previous
+        ? { state: 'InProgress', clustersPending: pending }
+        : { state: 'None', clustersPending: [] },
+      caBundleHash: this.caBundleHash(),
+    };
+  }
+
+  async rotateCa() {
+    await this.#d.rotateCa();
+    await this.maybeFinishRotation();
+    return this.caStatus();
+  }
+
+  /** Retires the previous CA once every accepted cluster holds a certificate of the new one. */
+  async maybeFinishRotation(): Promise<boolean> {
+    const pki = this.#d.pki();
+    if (!pki.previous || this.clustersNotOnSigningCa().length > 0) return false;
+    const retired = pki.previous;
+    await this.#d.retireCa();
+    this.#store.audit.append({
+      at: this.#now().toISOString(),
+      actor: 'hub',
+      action: 'ca.retire',
+      resource: `ca/${retired.id}`,
+      result: 'Retired',
+      details: { hash: retired.hash, signing: pki.signing.hash },
+    });
+    this.#d.log.info({ retired: retired.hash }, 'previous CA retired: every cluster renewed');
+    return true;
+  }
+}

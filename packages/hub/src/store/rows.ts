@@ -1,0 +1,89 @@
+// Row types of the store, as the rest of the hub sees them (JSON columns decoded).
+
+export type ApiScope = 'admin' | 'read-only';
+
+export interface ApiTokenRow {
+  id: string;
+  name: string;
+  scope: ApiScope;
+  secretHash: Buffer;
+  createdAt: string;
+  createdBy: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+export interface BootstrapTokenRow {
+  id: string;
+  secretHash: Buffer;
+  description: string;
+  labels: Record<string, string>;
+  autoApprove: boolean;
+  usageLimit: number;
+  usageCount: number;
+  boundCluster: string | null;
+  createdAt: string;
+  createdBy: string;
+  expiresAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+export interface Taint {
+  key: string;
+  value?: string;
+  effect: 'NoSelect' | 'PreferNoSelect' | 'NoSelectIfNew';
+  timeAdded?: string;
+}
+
+export interface ClusterRow {
+  name: string;
+  uid: string;
+  resourceVersion: number;
+  labels: Record<string, string>;
+  hubAcceptsClient: boolean;
+  denied: boolean;
+  taints: Taint[];
+  claims: Record<string, string>;
+  agentVersion: string | null;
+  createdAt: string;
+  joinedAt: string | null;
+  lastSeen: string | null;
+}
+
+export type RegistrationStateRow = 'Pending' | 'Approved' | 'Denied';
+
+export interface RegistrationRow {
+  id: string;
+  clusterName: string;
+  tokenId: string;
+  csrPem: string;
+  state: RegistrationStateRow;
+  message: string | null;
+  certificateSerial: string | null;
+  createdAt: string;
+  decidedAt: string | null;
+}
+
+export interface CertificateRow {
+  serial: string;
+  clusterName: string;
+  caHash: string;
+  certPem: string;
+  notBefore: string;
+  notAfter: string;
+  issuedAt: string;
+  revokedAt: string | null;
+  revokeReason: string | null;
+}
+
+export interface AuditEvent {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  resource: string;
+  result: string;
+  details: unknown;
+}
