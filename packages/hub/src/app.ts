@@ -86,7 +86,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     { parseAs: 'string' },
     (req, body, done) => {
       if (body === '' || body === undefined) done(null, undefined);
-      else json(req, body, done);
+      else json(req, body as string, done);
     },
   );
 
