@@ -1,6 +1,7 @@
 // outpost-hub: the hub server (`serve`) and, in later commands, its admin CLI.
 // Nothing imports this file.
 import { OutpostError } from '@outpost/shared';
+import { adminHelp, adminNouns, runAdmin } from './cli/admin.ts';
 import { serve, serveHelp } from './cli/serve.ts';
 import { loadServeConfig } from './config/index.ts';
 import { hubVersion } from './version.ts';
@@ -8,10 +9,12 @@ import { hubVersion } from './version.ts';
 const help = `Usage: outpost-hub <command> [flags]
 
 Commands:
-  serve      run the hub (see outpost-hub serve --help)
-  version    print the version
+  serve              run the hub (see outpost-hub serve --help)
+  version            print the version
 
-Run 'outpost-hub <command> --help' for a command's flags.
+${adminHelp()}
+Run 'outpost-hub <command> --help' for a command's flags. On the hub's own machine the
+admin commands find the hub, its CA and the admin token in ./.outpost-hub by themselves.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -37,6 +40,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(help);
       return command === undefined ? 2 : 0;
     default:
+      if (adminNouns.includes(command)) return runAdmin(command, rest);
       process.stderr.write(`outpost-hub: unknown command ${JSON.stringify(command)}\n\n${help}`);
       return 2;
   }

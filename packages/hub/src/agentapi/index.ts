@@ -32,8 +32,7 @@ declare module 'fastify' {
 export function identifyAgent(store: Store, req: FastifyRequest): AgentIdentity {
   const socket = req.raw.socket as TLSSocket;
   const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
-  if (!peer?.subject)
-    throw apiError('AGENT_CERT_REQUIRED', 'this endpoint needs a client certificate from the hub');
+  if (!peer?.subject) throw apiError('AGENT_CERT_REQUIRED', 'this endpoint needs a client certificate from the hub');
   if (!socket.authorized) {
     throw apiError(
       'AGENT_CERT_REQUIRED',

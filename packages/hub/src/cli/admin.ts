@@ -1,0 +1,434 @@
+// The admin CLI: `outpost-hub <noun> <verb>`, a thin client of the REST API (like
+// `vault`). Every command accepts the connection flags of config/client.ts.
+import { parseArgs } from 'node:util';
+import { parseLabelList } from '@outpost/shared';
+import { type ClientFlags, clientHelp, clientOptions, loadClientConfig } from '../config/client.ts';
+import { ConfigError } from '../config/index.ts';
+import type { ManagedCluster } from '../registration/clusters.ts';
+import { HubClient } from './client.ts';
+import { age, type Format, render, table } from './output.ts';
+
+type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+
+interface Command {
+  usage: string;
+  summary: string;
+  options?: Options;
+  /** Number of positional arguments required (names, label edits …). */
+  args?: { min: number; max?: number };
+  run(ctx: Ctx): Promise<void>;
+}
+
+interface Ctx {
+  client: HubClient;
+  format: Format;
+  args: string[];
+  flags: Record<string, string | boolean | string[] | undefined>;
+  out(text: string): void;
+}
+
+interface List<T> {
+  items: T[];
+  metadata: { continue?: string };
+}
+
+const enc = encodeURIComponent;
+
+function condition(c: ManagedCluster, type: string): string {
+  return c.status.conditions.find((x) => x.type === type)?.status ?? '-';
+}
+
+function clusterTable(items: ManagedCluster[]): string {
+  return table(
+    ['NAME', 'ACCEPTED', 'JOINED', 'AVAILABLE', 'LABELS', 'CERT EXPIRES', 'LAST SEEN'],
+    items.map((c) => [
+      c.metadata.name,
+      String(c.spec.hubAcceptsClient),
+      condition(c, 'Joined'),
+      condition(c, 'Available'),
+      Object.entries(c.metadata.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',') || '-',
+      age(c.status.certificate?.notAfter),
+      age(c.status.lastSeen),
+    ]),
+  );
+}
+
+interface TokenResource {
+  metadata: { name: string; creationTimestamp: string };
+  spec: {
+    expiration: string;
+    usageLimit: number;
+    labels: Record<string, string>;
+    autoApprove: boolean;
+    description: string;
+    boundCluster?: string;
+  };
+  status: { usageCount: number; phase: string; token?: string };
+  caCertHash?: string;
+}
+
+function tokenTable(items: TokenResource[]): string {
+  return table(
+    ['ID', 'PHASE', 'USES', 'EXPIRES', 'AUTO-APPROVE', 'LABELS', 'DESCRIPTION'],
+    items.map((t) => [
+      t.metadata.name,
+      t.status.phase,
+      `${t.status.usageCount}/${t.spec.usageLimit}`,
+      age(t.spec.expiration),
+      String(t.spec.autoApprove),
+      Object.entries(t.spec.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',') || '-',
+      (t.spec.boundCluster ? `recovery of ${t.spec.boundCluster}` : t.spec.description).slice(0, 60) || '-',
+    ]),
+  );
+}
+
+async function joinUrl(ctx: Ctx): Promise<string> {
+  if (typeof ctx.flags['hub-url'] === 'string') return ctx.flags['hub-url'];
+  const ca = await ctx.client.call<{ advertiseUrl: string | null }>('GET', '/api/v1/ca');
+  return ca.advertiseUrl ?? ctx.client.hubUrl;
+}
+
+function joinCommand(hub: string, token: string, caHash: string, extra: string): string {
+  return `outpost-agent join --hub ${hub} --token ${token} --ca-cert-hash ${caHash} --cluster-name <NAME>${extra}`;
+}
+
+const commands: Record<string, Record<string, Command>> = {
+  token: {
+    create: {
+      usage:
+        'token create [--ttl 1h] [--usage-limit 1] [--labels k=v,…] [--auto-approve] [--description TEXT] [--print-join-command [--hub-url URL]]',
+      summary: 'create a bootstrap token (the secret is shown once)',
+      options: {
+        ttl: { type: 'string' },
+        'usage-limit': { type: 'string' },
+        labels: { type: 'string' },
+        'auto-approve': { type: 'boolean' },
+        description: { type: 'string' },
+        'print-join-command': { type: 'boolean' },
+        'hub-url': { type: 'string' },
+      },
+      async run(ctx) {
+        const spec: Record<string, unknown> = {};
+        if (ctx.flags.ttl) spec.ttl = ctx.flags.ttl;
+        if (ctx.flags['usage-limit']) spec.usageLimit = Number(ctx.flags['usage-limit']);
+        if (ctx.flags.labels) spec.labels = parseLabelList(ctx.flags.labels as string);
+        if (ctx.flags['auto-approve']) spec.autoApprove = true;
+        if (ctx.flags.description) spec.description = ctx.flags.description;
+        const t = await ctx.client.call<TokenResource>('POST', '/api/v1/bootstraptokens', { spec });
+        if (ctx.flags['print-join-command']) {
+          ctx.out(`${joinCommand(await joinUrl(ctx), t.status.token ?? '', t.caCertHash ?? '', '')}\n`);
+          return;
+        }
+        ctx.out(
+          render(
+            ctx.format,
+            t,
+            () => `${t.status.token}\n(expires ${t.spec.expiration}; the secret is not shown again)\n`,
+          ),
+        );
+      },
+    },
+    list: {
+      usage: 'token list',
+      summary: 'list bootstrap tokens with usage and expiry (never the secret)',
+      async run(ctx) {
+        const list = await ctx.client.call<List<TokenResource>>('GET', '/api/v1/bootstraptokens');
+        ctx.out(render(ctx.format, list, () => tokenTable(list.items)));
+      },
+    },
+    revoke: {
+      usage: 'token revoke ID',
+      summary: 'revoke a bootstrap token',
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const t = await ctx.client.call<TokenResource>(
+          'DELETE',
+          `/api/v1/bootstraptokens/${enc(ctx.args[0] as string)}`,
+        );
+        ctx.out(render(ctx.format, t, () => `bootstrap token ${t.metadata.name} revoked\n`));
+      },
+    },
+  },
+  cluster: {
+    list: {
+      usage: 'cluster list [-l SELECTOR]',
+      summary: 'list clusters, optionally filtered by a label selector',
+      options: { selector: { type: 'string', short: 'l' } },
+      async run(ctx) {
+        const items: ManagedCluster[] = [];
+        let cont = '';
+        do {
+          const q = new URLSearchParams({ limit: '500' });
+          if (cont) q.set('continue', cont);
+          if (ctx.flags.selector) q.set('labelSelector', ctx.flags.selector as string);
+          const page = await ctx.client.call<List<ManagedCluster>>('GET', `/api/v1/clusters?${q}`);
+          items.push(...page.items);
+          cont = page.metadata.continue ?? '';
+        } while (cont);
+        const list = { apiVersion: 'outpost.dev/v1alpha1', kind: 'ManagedClusterList', items };
+        ctx.out(render(ctx.format, list, () => clusterTable(items)));
+      },
+    },
+    get: {
+      usage: 'cluster get NAME',
+      summary: 'show one cluster',
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const c = await ctx.client.call<ManagedCluster>('GET', `/api/v1/clusters/${enc(ctx.args[0] as string)}`);
+        ctx.out(render(ctx.format, c, () => clusterTable([c])));
+      },
+    },
+    approve: {
+      usage: 'cluster approve NAME',
+      summary: 'accept a cluster and sign its pending certificate request',
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const c = await ctx.client.call<ManagedCluster>(
+          'POST',
+          `/api/v1/clusters/${enc(ctx.args[0] as string)}/approve`,
+        );
+        ctx.out(render(ctx.format, c, () => `cluster ${c.metadata.name} approved\n`));
+      },
+    },
+    deny: {
+      usage: 'cluster deny NAME',
+      summary: 'refuse a cluster: pending joins are denied, every certificate revoked',
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const c = await ctx.client.call<ManagedCluster>('POST', `/api/v1/clusters/${enc(ctx.args[0] as string)}/deny`);
+        ctx.out(render(ctx.format, c, () => `cluster ${c.metadata.name} denied; its certificates are revoked\n`));
+      },
+    },
+    label: {
+      usage: 'cluster label NAME key=value … key- …',
+      summary: 'set (key=value) or remove (key-) labels',
+      args: { min: 2 },
+      options: { 'resource-version': { type: 'string' } },
+      async run(ctx) {
+        const [name, ...edits] = ctx.args as [string, ...string[]];
+        const labels: Record<string, string | null> = {};
+        for (const e of edits) {
+          if (e.endsWith('-') && !e.includes('=')) labels[e.slice(0, -1)] = null;
+          else Object.assign(labels, parseLabelList(e));
+        }
+        const metadata: Record<string, unknown> = { labels };
+        if (ctx.flags['resource-version']) metadata.resourceVersion = ctx.flags['resource-version'];
+        const c = await ctx.client.call<ManagedCluster>('PATCH', `/api/v1/clusters/${enc(name)}`, { metadata });
+        ctx.out(render(ctx.format, c, () => `cluster ${c.metadata.name} labelled\n`));
+      },
+    },
+    remove: {
+      usage: 'cluster remove NAME',
+      summary: 'forget a cluster and revoke its certificates',
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const c = await ctx.client.call<ManagedCluster>('DELETE', `/api/v1/clusters/${enc(ctx.args[0] as string)}`);
+        ctx.out(render(ctx.format, c, () => `cluster ${c.metadata.name} removed; its certificates are revoked\n`));
+      },
+    },
+    recover: {
+      usage: 'cluster recover NAME [--ttl 24h] [--hub-url URL]',
+      summary: 'a single-use token that lets NAME re-join with a new key, keeping its identity',
+      args: { min: 1, max: 1 },
+      options: { ttl: { type: 'string' }, 'hub-url': { type: 'string' } },
+      async run(ctx) {
+        const name = ctx.args[0] as string;
+        const body = ctx.flags.ttl ? { ttl: ctx.flags.ttl } : undefined;
+        const r = await ctx.client.call<{ token: string; expiresAt: string; caCertHash: string }>(
+          'POST',
+          `/api/v1/clusters/${enc(name)}/recover`,
+          body,
+        );
+        const cmd = joinCommand(await joinUrl(ctx), r.token, r.caCertHash, ' --recover').replace('<NAME>', name);
+        ctx.out(render(ctx.format, r, () => `run on cluster ${name} before ${r.expiresAt}:\n  ${cmd}\n`));
+      },
+    },
+  },
+  ca: {
+    status: {
+      usage: 'ca status',
+      summary: 'the signing CA and the progress of a rotation',
+      async run(ctx) {
+        const s = await ctx.client.call<{
+          signing: { hash: string };
+          previous: { hash: string } | null;
+          rotation: { state: string; clustersPending: string[] };
+        }>('GET', '/api/v1/ca');
+        ctx.out(render(ctx.format, s, () => caText(s)));
+      },
+    },
+    rotate: {
+      usage: 'ca rotate',
+      summary: 'start a CA rotation; the old CA is retired once every cluster renewed',
+      async run(ctx) {
+        const s = await ctx.client.call<{
+          signing: { hash: string };
+          previous: { hash: string } | null;
+          rotation: { state: string; clustersPending: string[] };
+        }>('POST', '/api/v1/ca/rotate');
+        ctx.out(render(ctx.format, s, () => caText(s)));
+      },
+    },
+  },
+  apitoken: {
+    create: {
+      usage: 'apitoken create --name NAME --scope admin|read-only [--ttl 90d]',
+      summary: 'create an API token for a person or automation (shown once)',
+      options: { name: { type: 'string' }, scope: { type: 'string' }, ttl: { type: 'string' } },
+      async run(ctx) {
+        const body: Record<string, unknown> = { name: ctx.flags.name, scope: ctx.flags.scope ?? 'read-only' };
+        if (ctx.flags.ttl) body.ttl = ctx.flags.ttl;
+        const t = await ctx.client.call<{ metadata: { name: string }; status: { token: string } }>(
+          'POST',
+          '/api/v1/apitokens',
+          body,
+        );
+        ctx.out(
+          render(ctx.format, t, () => `${t.status.token}\n(id ${t.metadata.name}; the token is not shown again)\n`),
+        );
+      },
+    },
+    list: {
+      usage: 'apitoken list',
+      summary: 'list API tokens (never the secret)',
+      async run(ctx) {
+        const l = await ctx.client.call<
+          List<{
+            metadata: { name: string; creationTimestamp: string };
+            spec: { displayName: string; scope: string; expiration: string | null };
+            status: { revokedAt: string | null };
+          }>
+        >('GET', '/api/v1/apitokens');
+        ctx.out(
+          render(ctx.format, l, () =>
+            table(
+              ['ID', 'NAME', 'SCOPE', 'CREATED', 'EXPIRES', 'REVOKED'],
+              l.items.map((t) => [
+                t.metadata.name,
+                t.spec.displayName,
+                t.spec.scope,
+                age(t.metadata.creationTimestamp),
+                age(t.spec.expiration),
+                t.status.revokedAt ? 'yes' : 'no',
+              ]),
+            ),
+          ),
+        );
+      },
+    },
+    revoke: {
+      usage: 'apitoken revoke ID',
+      summary: 'revoke an API token',
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const t = await ctx.client.call('DELETE', `/api/v1/apitokens/${enc(ctx.args[0] as string)}`);
+        ctx.out(render(ctx.format, t, () => `api token ${ctx.args[0]} revoked\n`));
+      },
+    },
+  },
+  audit: {
+    list: {
+      usage: 'audit list [--limit 50]',
+      summary: 'recent audit events, newest first',
+      options: { limit: { type: 'string' } },
+      async run(ctx) {
+        const l = await ctx.client.call<
+          List<{ at: string; actor: string; action: string; resource: string; result: string }>
+        >('GET', `/api/v1/auditevents?limit=${enc((ctx.flags.limit as string | undefined) ?? '50')}`);
+        ctx.out(
+          render(ctx.format, l, () =>
+            table(
+              ['TIME', 'ACTOR', 'ACTION', 'RESOURCE', 'RESULT'],
+              l.items.map((e) => [e.at, e.actor, e.action, e.resource, e.result]),
+            ),
+          ),
+        );
+      },
+    },
+  },
+};
+
+function caText(s: {
+  signing: { hash: string };
+  previous: { hash: string } | null;
+  rotation: { state: string; clustersPending: string[] };
+}): string {
+  const lines = [`signing CA:  ${s.signing.hash}`];
+  if (s.previous) {
+    lines.push(`retiring CA: ${s.previous.hash}`);
+    lines.push(`rotation:    in progress; waiting for ${s.rotation.clustersPending.length} cluster(s) to renew`);
+    if (s.rotation.clustersPending.length)
+      lines.push(
+        `  ${s.rotation.clustersPending.slice(0, 20).join(', ')}${s.rotation.clustersPending.length > 20 ? ', …' : ''}`,
+      );
+  } else {
+    lines.push('rotation:    none in progress');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export const adminNouns = Object.keys(commands);
+
+export function adminHelp(): string {
+  const lines = ['Admin commands (talk to the hub REST API):'];
+  for (const [noun, verbs] of Object.entries(commands)) {
+    for (const [verb, c] of Object.entries(verbs)) lines.push(`  ${`${noun} ${verb}`.padEnd(18)} ${c.summary}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Runs `outpost-hub NOUN VERB …`; returns the exit code. */
+export async function runAdmin(noun: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const verbs = commands[noun] as Record<string, Command>;
+  const [verb, ...rest] = argv;
+  const cmd = verb ? verbs[verb] : undefined;
+  if (!cmd) {
+    const list = Object.entries(verbs)
+      .map(([v, c]) => `  ${v.padEnd(10)} ${c.summary}`)
+      .join('\n');
+    const out = `Usage: outpost-hub ${noun} <verb> [flags]\n\nVerbs:\n${list}\n\n${clientHelp}`;
+    if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
+      process.stdout.write(out);
+      return verb === undefined ? 2 : 0;
+    }
+    process.stderr.write(`outpost-hub: unknown verb ${JSON.stringify(verb)} for ${noun}\n\n${out}`);
+    return 2;
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      options: { ...clientOptions, ...cmd.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}\nusage: outpost-hub ${cmd.usage}`);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(`Usage: outpost-hub ${cmd.usage}\n\n${cmd.summary}\n\n${clientHelp}`);
+    return 0;
+  }
+  const { min = 0, max = Number.POSITIVE_INFINITY } = cmd.args ?? {};
+  if (parsed.positionals.length < min || parsed.positionals.length > max) {
+    throw new ConfigError(`wrong number of arguments\nusage: outpost-hub ${cmd.usage}`);
+  }
+  const config = loadClientConfig(parsed.values as ClientFlags, env);
+  const client = new HubClient(config);
+  try {
+    await cmd.run({
+      client,
+      format: config.output,
+      args: parsed.positionals,
+      flags: parsed.values as Ctx['flags'],
+      out: (t) => process.stdout.write(t),
+    });
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
