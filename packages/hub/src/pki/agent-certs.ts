@@ -1,6 +1,6 @@
 // Agent certificates: every check a CSR must pass before the hub signs it, and the signing
 // itself. The hub decides the subject; the CSR must carry exactly that and nothing else.
-import { webcrypto } from 'node:crypto';
+import { createPublicKey, type KeyObject, verify, webcrypto } from 'node:crypto';
 import {
   agentCommonName,
   agentOrganization,
@@ -13,7 +13,10 @@ import {
 import { randomSerial } from './serial.ts';
 
 /** Key types an agent may use. RSA below 2048 bits and other curves are weak or unusual. */
-const allowedCurves = new Set(['P-256', 'P-384']);
+const allowedCurves = new Map([
+  ['prime256v1', 'P-256'],
+  ['secp384r1', 'P-384'],
+]);
 const minRsaBits = 2048;
 
 /** Requested extensions the hub tolerates, and only with these values. */
@@ -26,8 +29,12 @@ const oid = {
 
 export interface InspectedCsr {
   csr: x509.Pkcs10CertificateRequest;
-  publicKey: CryptoKey;
+  /** The requested public key, as the certificate generator takes it (no re-encoding). */
+  publicKey: x509.PublicKey;
 }
+
+/** Signature hashes a CSR may use, as node:crypto names them. */
+const hashes: Record<string, string> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
 
 /**
  * Parses and checks a PEM CSR for `cluster`: well-formed, self-signature valid, strong key,
@@ -45,24 +52,44 @@ export async function inspectCsr(pem: unknown, cluster: string): Promise<Inspect
     throw apiError('CSR_MALFORMED', `csr could not be parsed: ${(err as Error).message}`);
   }
 
-  const alg = csr.publicKey.algorithm as { name: string; namedCurve?: string; modulusLength?: number };
-  if (alg.name === 'ECDSA') {
-    if (!alg.namedCurve || !allowedCurves.has(alg.namedCurve)) {
-      throw apiError('CSR_KEY_WEAK', `ECDSA curve ${alg.namedCurve ?? 'unknown'} is not accepted; use P-256 or P-384`);
+  // Key checks and the signature check run on node:crypto's native key objects: the
+  // JavaScript ASN.1 path is most of a registration's cost (see test/bench/registration).
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' });
+  } catch (err) {
+    throw apiError('CSR_MALFORMED', `csr public key could not be read: ${(err as Error).message}`);
+  }
+  const details = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === 'ec') {
+    if (!details.namedCurve || !allowedCurves.has(details.namedCurve)) {
+      throw apiError(
+        'CSR_KEY_WEAK',
+        `ECDSA curve ${details.namedCurve ?? 'unknown'} is not accepted; use P-256 or P-384`,
+      );
     }
-  } else if (alg.name === 'RSASSA-PKCS1-v1_5' || alg.name === 'RSA-PSS') {
-    if ((alg.modulusLength ?? 0) < minRsaBits) {
-      throw apiError('CSR_KEY_WEAK', `RSA keys must have at least ${minRsaBits} bits, got ${alg.modulusLength}`);
+  } else if (key.asymmetricKeyType === 'rsa') {
+    if ((details.modulusLength ?? 0) < minRsaBits) {
+      throw apiError('CSR_KEY_WEAK', `RSA keys must have at least ${minRsaBits} bits, got ${details.modulusLength}`);
     }
   } else {
-    throw apiError('CSR_KEY_WEAK', `key type ${alg.name} is not accepted; use ECDSA P-256`);
+    throw apiError('CSR_KEY_WEAK', `key type ${key.asymmetricKeyType ?? 'unknown'} is not accepted; use ECDSA P-256`);
   }
 
+  const sigAlg = csr.signatureAlgorithm as { name?: string; hash?: { name?: string } };
+  const hash = hashes[sigAlg.hash?.name ?? ''];
+  const expectedAlg = key.asymmetricKeyType === 'ec' ? 'ECDSA' : 'RSASSA-PKCS1-v1_5';
   let valid = false;
-  try {
-    valid = await csr.verify();
-  } catch {
-    valid = false;
+  if (hash && sigAlg.name === expectedAlg) {
+    try {
+      // ECDSA signatures in a CSR are DER, which is what dsaEncoding 'der' reads.
+      // `tbs` (the signed CertificationRequestInfo bytes) is public at run time but private
+      // in the typings.
+      const tbs = (csr as unknown as { tbs: ArrayBuffer }).tbs;
+      valid = verify(hash, Buffer.from(tbs), { key, dsaEncoding: 'der' }, Buffer.from(csr.signature));
+    } catch {
+      valid = false;
+    }
   }
   if (!valid) throw apiError('CSR_SIGNATURE_INVALID', 'csr signature does not verify with its own public key');
 
@@ -87,8 +114,7 @@ export async function inspectCsr(pem: unknown, cluster: string): Promise<Inspect
   }
   for (const ext of csr.extensions) checkRequestedExtension(ext);
 
-  const publicKey = (await csr.publicKey.export()) as CryptoKey;
-  return { csr, publicKey };
+  return { csr, publicKey: csr.publicKey };
 }
 
 function checkRequestedExtension(ext: x509.Extension): void {
@@ -129,11 +155,23 @@ export interface IssuedCertificate {
   caHash: string;
 }
 
+const akiCache = new WeakMap<x509.X509Certificate, Promise<x509.AuthorityKeyIdentifierExtension>>();
+
+/** The CA's key identifier is the same for every certificate it signs: compute it once. */
+function authorityKeyId(caCert: x509.X509Certificate): Promise<x509.AuthorityKeyIdentifierExtension> {
+  let ext = akiCache.get(caCert);
+  if (!ext) {
+    ext = x509.AuthorityKeyIdentifierExtension.create(caCert, false);
+    akiCache.set(caCert, ext);
+  }
+  return ext;
+}
+
 /** Signs a client certificate for `cluster` over the (already inspected) public key. */
 export async function signAgentCertificate(
   ca: SigningCa,
   cluster: string,
-  publicKey: CryptoKey,
+  publicKey: x509.PublicKey | CryptoKey,
   validityMs: number,
   now = Date.now(),
 ): Promise<IssuedCertificate> {
@@ -155,7 +193,7 @@ export async function signAgentCertificate(
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false),
-        await x509.AuthorityKeyIdentifierExtension.create(ca.cert, false),
+        await authorityKeyId(ca.cert),
       ],
     },
     webcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.create>[1],
