@@ -82,6 +82,8 @@ export function parseSelector(text: string): Requirement[] {
     if (i < src.length) {
       if (src[i] !== ',') fail(`expected "," at position ${i}`);
       i++;
+      skipSpace();
+      if (i >= src.length) fail('expected a requirement after ","');
     }
   }
   return out;
