@@ -17,6 +17,7 @@ export interface AppDeps {
   trust: TrustService;
   version: string;
   advertiseUrl?: string | undefined;
+  maxWorkBytes?: number | undefined;
   /** TLS material; omitted only by tests that exercise routes over plain HTTP. */
   tls?: { key: string; cert: string; ca: string } | undefined;
 }
@@ -106,6 +107,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, { store: deps.store, version: deps.version });
   await app.register(agentApi, { store: deps.store, trust: deps.trust });
-  await app.register(adminApi, { store: deps.store, trust: deps.trust, advertiseUrl: deps.advertiseUrl });
+  await app.register(adminApi, {
+    store: deps.store,
+    trust: deps.trust,
+    advertiseUrl: deps.advertiseUrl,
+    maxWorkBytes: deps.maxWorkBytes ?? limits.workBytes,
+  });
   return app;
 }

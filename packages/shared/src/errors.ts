@@ -74,6 +74,12 @@ export const errorCodes = {
   AGENT_CERT_REVOKED: 401,
   AGENT_IDENTITY_MISMATCH: 403,
   AGENT_NOT_ACCEPTED: 403,
+  // works
+  WORK_NAME_INVALID: 400,
+  WORK_NOT_FOUND: 404,
+  WORK_EXISTS: 409,
+  WORK_MANIFEST_INVALID: 400,
+  WORK_MANIFEST_DUPLICATE: 400,
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

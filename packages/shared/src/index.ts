@@ -1,6 +1,7 @@
 // @outpost/shared: what hub and agent both speak — error codes, durations, limits,
 // label rules, the agent protocol and crypto.
 
+export * from './canonical.ts';
 export * from './crypto/index.ts';
 export * from './durations.ts';
 export * from './errors.ts';
@@ -8,3 +9,4 @@ export * from './labels/index.ts';
 export * from './labels/selector.ts';
 export * from './limits.ts';
 export * from './protocol/index.ts';
+export * from './protocol/work.ts';

@@ -9,6 +9,8 @@ export const limits = {
   claimsPerCluster: 64,
   claimValueMax: 1024,
   descriptionMax: 1024,
+  /** Default upper bound of one ManifestWork's request body; `--max-work-size` changes it. */
+  workBytes: 16 * 1024 * 1024,
   /** Wrong bootstrap secrets from one source before it is slowed down. */
   tokenFailuresBeforeThrottle: 5,
 } as const;

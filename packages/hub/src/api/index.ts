@@ -9,6 +9,7 @@ import { auditRoutes } from './audit.ts';
 import { bootstrapTokenRoutes } from './bootstrap-tokens.ts';
 import { caRoutes } from './ca.ts';
 import { clusterRoutes } from './clusters.ts';
+import { workRoutes } from './works.ts';
 
 declare module 'fastify' {
   interface FastifyReply {
@@ -21,6 +22,7 @@ export interface AdminApiOptions {
   store: Store;
   trust: TrustService;
   advertiseUrl: string | undefined;
+  maxWorkBytes: number;
 }
 
 const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -44,4 +46,5 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   await app.register(apiTokenRoutes, opts);
   await app.register(auditRoutes, opts);
   await app.register(caRoutes, opts);
+  await app.register(workRoutes, opts);
 };

@@ -1,12 +1,15 @@
 // The admin CLI: `outpost-hub <noun> <verb>`, a thin client of the REST API (like
 // `vault`). Every command accepts the connection flags of config/client.ts.
+
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { parseLabelList } from '@outpost/shared';
+import { OutpostError, parseLabelList } from '@outpost/shared';
 import { type ClientFlags, clientHelp, clientOptions, loadClientConfig } from '../config/client.ts';
 import { ConfigError } from '../config/index.ts';
 import type { ManagedCluster } from '../registration/clusters.ts';
 import { HubClient } from './client.ts';
 import { age, type Format, render, table } from './output.ts';
+import { readWorkDocuments } from './work-files.ts';
 
 type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
 
@@ -330,6 +333,108 @@ const commands: Record<string, Record<string, Command>> = {
       },
     },
   },
+  work: {
+    apply: {
+      usage: 'work apply -f FILE|DIR|- [--cluster NAME]',
+      summary: 'create or update ManifestWorks from YAML/JSON (multi-document; OCM YAML accepted)',
+      options: { filename: { type: 'string', short: 'f', multiple: true }, cluster: { type: 'string' } },
+      async run(ctx) {
+        const files = (ctx.flags.filename as string[] | undefined) ?? [];
+        if (files.length === 0) throw new ConfigError('work apply needs -f FILE, -f DIR or -f -');
+        const docs = files.flatMap((f) => readWorkDocuments(f, () => readFileSync(0, 'utf8')));
+        const results: unknown[] = [];
+        const failures: string[] = [];
+        // Like kubectl: every document is tried; failures are listed and make the exit code 1.
+        for (const { source, doc } of docs) {
+          const meta = (doc.metadata ?? {}) as { name?: unknown; namespace?: unknown };
+          const cluster = (ctx.flags.cluster as string | undefined) ?? meta.namespace;
+          if (typeof cluster !== 'string' || !cluster) {
+            failures.push(`${source}: no cluster: set metadata.namespace or pass --cluster`);
+            continue;
+          }
+          if (typeof meta.name !== 'string' || !meta.name) {
+            failures.push(`${source}: metadata.name is missing`);
+            continue;
+          }
+          try {
+            const res = await ctx.client.callWithHeaders<{ metadata: { generation: number } }>(
+              'PUT',
+              `/api/v1/clusters/${enc(cluster)}/works/${enc(meta.name)}`,
+              doc,
+            );
+            results.push(res.body);
+            const verb =
+              res.status === 201
+                ? 'created'
+                : res.headers['x-outpost-work-changed'] === 'true'
+                  ? 'configured'
+                  : 'unchanged';
+            if (ctx.format === 'table') ctx.out(`manifestwork ${cluster}/${meta.name} ${verb}\n`);
+          } catch (err) {
+            if (!(err instanceof OutpostError) || err.code === 'CLI_HUB_UNREACHABLE') throw err;
+            failures.push(`${source} (${cluster}/${meta.name}): ${err.message} (${err.code})`);
+          }
+        }
+        if (failures.length) {
+          throw new OutpostError(
+            'CLI_APPLY_FAILED',
+            `${failures.length} of ${docs.length} document(s) failed:\n  ${failures.join('\n  ')}`,
+            1,
+          );
+        }
+        if (ctx.format !== 'table')
+          ctx.out(render(ctx.format, results.length === 1 ? results[0] : { items: results }, () => ''));
+      },
+    },
+    get: {
+      usage: 'work get NAME --cluster CLUSTER',
+      summary: 'show one ManifestWork with its manifests and status',
+      args: { min: 1, max: 1 },
+      options: { cluster: { type: 'string' } },
+      async run(ctx) {
+        const cluster = requireCluster(ctx);
+        const w = await ctx.client.call<WorkResource>(
+          'GET',
+          `/api/v1/clusters/${enc(cluster)}/works/${enc(ctx.args[0] as string)}`,
+        );
+        ctx.out(render(ctx.format, w, () => workTable([w])));
+      },
+    },
+    list: {
+      usage: 'work list [--cluster CLUSTER] [-l SELECTOR]',
+      summary: 'list ManifestWorks of one cluster or of the fleet',
+      options: { cluster: { type: 'string' }, selector: { type: 'string', short: 'l' } },
+      async run(ctx) {
+        const items: WorkResource[] = [];
+        let cont = '';
+        const base = ctx.flags.cluster ? `/api/v1/clusters/${enc(ctx.flags.cluster as string)}/works` : '/api/v1/works';
+        do {
+          const q = new URLSearchParams({ limit: '500' });
+          if (cont) q.set('continue', cont);
+          if (ctx.flags.selector) q.set('labelSelector', ctx.flags.selector as string);
+          const page = await ctx.client.call<List<WorkResource>>('GET', `${base}?${q}`);
+          items.push(...page.items);
+          cont = page.metadata.continue ?? '';
+        } while (cont);
+        const list = { apiVersion: 'outpost.dev/v1alpha1', kind: 'ManifestWorkList', items };
+        ctx.out(render(ctx.format, list, () => workTable(items)));
+      },
+    },
+    delete: {
+      usage: 'work delete NAME --cluster CLUSTER',
+      summary: "delete a ManifestWork; the agent removes its objects under the work's delete policy",
+      args: { min: 1, max: 1 },
+      options: { cluster: { type: 'string' } },
+      async run(ctx) {
+        const cluster = requireCluster(ctx);
+        const w = await ctx.client.call<WorkResource>(
+          'DELETE',
+          `/api/v1/clusters/${enc(cluster)}/works/${enc(ctx.args[0] as string)}`,
+        );
+        ctx.out(render(ctx.format, w, () => `manifestwork ${cluster}/${w.metadata.name} deletion requested\n`));
+      },
+    },
+  },
   audit: {
     list: {
       usage: 'audit list [--limit 50]',
@@ -351,6 +456,37 @@ const commands: Record<string, Record<string, Command>> = {
     },
   },
 };
+
+interface WorkResource {
+  metadata: { name: string; namespace: string; generation: number; deletionTimestamp?: string };
+  status: { conditions?: { type: string; status: string }[]; manifestCount: number; sizeBytes: number };
+}
+
+function requireCluster(ctx: Ctx): string {
+  if (typeof ctx.flags.cluster !== 'string' || !ctx.flags.cluster)
+    throw new ConfigError('this command needs --cluster NAME');
+  return ctx.flags.cluster;
+}
+
+function workTable(items: WorkResource[]): string {
+  const cond = (w: WorkResource, t: string) => w.status.conditions?.find((c) => c.type === t)?.status ?? '-';
+  return table(
+    ['CLUSTER', 'NAME', 'GENERATION', 'MANIFESTS', 'SIZE', 'APPLIED', 'AVAILABLE', 'DEGRADED', 'DELETING'],
+    items.map((w) => [
+      w.metadata.namespace,
+      w.metadata.name,
+      String(w.metadata.generation),
+      String(w.status.manifestCount),
+      w.status.sizeBytes >= 1024 * 1024
+        ? `${(w.status.sizeBytes / 1024 / 1024).toFixed(1)}Mi`
+        : `${Math.ceil(w.status.sizeBytes / 1024)}Ki`,
+      cond(w, 'Applied'),
+      cond(w, 'Available'),
+      cond(w, 'Degraded'),
+      w.metadata.deletionTimestamp ? 'yes' : '-',
+    ]),
+  );
+}
 
 function caText(s: {
   signing: { hash: string };

@@ -18,7 +18,19 @@ export class HubClient {
     return this.#config.hubUrl;
   }
 
-  async call<T = unknown>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  async call<T = unknown>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    body?: unknown,
+  ): Promise<T> {
+    return (await this.callWithHeaders<T>(method, path, body)).body;
+  }
+
+  async callWithHeaders<T = unknown>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    body?: unknown,
+  ): Promise<{ body: T; status: number; headers: Record<string, string | string[] | undefined> }> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#config.token) headers.authorization = `Bearer ${this.#config.token}`;
     if (body !== undefined)
@@ -52,7 +64,7 @@ export class HubClient {
       const e = (parsed ?? {}) as { code?: string; message?: string; details?: unknown };
       throw new OutpostError(e.code ?? `HTTP_${res.statusCode}`, e.message ?? text.slice(0, 200), 1, e.details);
     }
-    return parsed as T;
+    return { body: parsed as T, status: res.statusCode, headers: res.headers };
   }
 
   async close(): Promise<void> {

@@ -30,6 +30,8 @@ Flags (environment variable in brackets):
                         comma-separated [OUTPOST_HUB_SANS]
   --cert-validity DUR   validity of agent certificates, 10s to 366d; agents renew when
                         20-30 % of it remains [OUTPOST_HUB_CERT_VALIDITY] (default 14d)
+  --max-work-size SIZE  largest ManifestWork accepted, e.g. 16Mi, 64Mi
+                        [OUTPOST_HUB_MAX_WORK_SIZE] (default 16Mi)
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent [OUTPOST_LOG_LEVEL]
   -h, --help            show this help
 `;
@@ -79,6 +81,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     trust,
     version: hubVersion,
     advertiseUrl: config.advertiseUrl,
+    maxWorkBytes: config.maxWorkBytes,
     tls: { key: pki.servingKeyPem, cert: pki.servingCertPem, ca: pki.caBundlePem },
   });
   applyTls = () => {

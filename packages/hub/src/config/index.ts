@@ -3,7 +3,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { OutpostError, parseDuration } from '@outpost/shared';
+import { limits, OutpostError, parseDuration } from '@outpost/shared';
 
 export interface ServeConfig {
   readonly dataDir: string;
@@ -13,6 +13,8 @@ export interface ServeConfig {
   readonly logLevel: string;
   /** Validity of the agent certificates the hub signs. */
   readonly certValidityMs: number;
+  /** Largest ManifestWork body accepted, in bytes. */
+  readonly maxWorkBytes: number;
 }
 
 export const serveDefaults = {
@@ -57,6 +59,15 @@ function parseAdvertiseUrl(value: string | undefined): string | undefined {
   return url.origin;
 }
 
+/** Parses `16Mi`, `512Ki`, `1Gi`, `20MB` or a plain byte count. */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+)\s*(Ki|Mi|Gi|K|M|G|KB|MB|GB)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const unit =
+    { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, K: 1e3, KB: 1e3, M: 1e6, MB: 1e6, G: 1e9, GB: 1e9 }[m[2] ?? ''] ?? 1;
+  return Number(m[1]) * unit;
+}
+
 function splitList(value: string | undefined): string[] {
   return (value ?? '')
     .split(',')
@@ -71,6 +82,7 @@ export const serveOptions = {
   san: { type: 'string', multiple: true },
   'log-level': { type: 'string' },
   'cert-validity': { type: 'string' },
+  'max-work-size': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -105,8 +117,16 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv 
       `--cert-validity must be a duration from 10s to 366d (for example 14d), got ${JSON.stringify(validityText)}`,
     );
   }
+  const maxWorkText = values['max-work-size'] ?? env.OUTPOST_HUB_MAX_WORK_SIZE;
+  const maxWorkBytes = maxWorkText === undefined ? limits.workBytes : parseSize(maxWorkText);
+  if (maxWorkBytes === undefined || maxWorkBytes < 1024 || maxWorkBytes > 1024 ** 3) {
+    throw new ConfigError(
+      `--max-work-size must be a size from 1Ki to 1Gi (for example 16Mi), got ${JSON.stringify(maxWorkText)}`,
+    );
+  }
   return Object.freeze({
     certValidityMs,
+    maxWorkBytes,
     dataDir: resolve(values['data-dir'] ?? env.OUTPOST_HUB_DATA_DIR ?? serveDefaults.dataDir),
     listen: Object.freeze(parseListen(values.listen ?? env.OUTPOST_HUB_LISTEN ?? serveDefaults.listen)),
     advertiseUrl: parseAdvertiseUrl(values['advertise-url'] ?? env.OUTPOST_HUB_ADVERTISE_URL),

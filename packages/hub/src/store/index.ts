@@ -6,11 +6,14 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { migrations as allMigrations, type Migration } from './migrations.ts';
 import { type TrustStore, trustStore } from './trust.ts';
+import { type WorkStore, workStore } from './works.ts';
 
 export type * from './rows.ts';
 export type { Page, TrustStore } from './trust.ts';
+export type { ManifestRow, WorkRow, WorkStore, WorkWrite } from './works.ts';
 
 export interface Store extends TrustStore {
+  readonly works: WorkStore;
   /** This database's identity: a new database gets a new epoch (see architecture.md). */
   readonly epoch: string;
   readonly schemaVersion: number;
@@ -84,6 +87,7 @@ export function openStore(file: string): Store {
 
   return {
     ...trustStore(db),
+    works: workStore(db),
     epoch,
     schemaVersion,
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),

@@ -106,4 +106,50 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'manifest works',
+    sql: `
+      -- One row per ManifestWork; its manifests live in work_manifests so that a change
+      -- to one manifest of a large work touches (and sends) only that manifest.
+      CREATE TABLE works (
+        cluster          TEXT NOT NULL,
+        name             TEXT NOT NULL,
+        uid              TEXT NOT NULL UNIQUE,
+        generation       INTEGER NOT NULL,
+        resource_version INTEGER NOT NULL,
+        labels           TEXT NOT NULL,
+        annotations      TEXT NOT NULL,
+        spec             TEXT NOT NULL,
+        spec_hash        TEXT NOT NULL,
+        content_hash     TEXT NOT NULL,
+        manifest_count   INTEGER NOT NULL,
+        size_bytes       INTEGER NOT NULL,
+        status           TEXT,
+        status_seq       INTEGER NOT NULL DEFAULT 0,
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL,
+        deletion_at      TEXT,
+        PRIMARY KEY (cluster, name)
+      ) STRICT;
+
+      -- content NULL is a tombstone: the manifest left the work at changed_generation.
+      CREATE TABLE work_manifests (
+        work_uid           TEXT NOT NULL,
+        key                TEXT NOT NULL,
+        ordinal            INTEGER NOT NULL,
+        content            TEXT,
+        hash               TEXT NOT NULL,
+        changed_generation INTEGER NOT NULL,
+        PRIMARY KEY (work_uid, key)
+      ) STRICT;
+      CREATE INDEX work_manifests_changed ON work_manifests (work_uid, changed_generation);
+
+      -- Bumped on every change of a cluster's desired state; long-polls compare it.
+      CREATE TABLE cluster_desired (
+        cluster  TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

@@ -1,0 +1,172 @@
+// Validation of ManifestWork input (JSON or YAML, Outpost's or OCM's apiVersion). Every
+// problem has a stable code and says which manifest it is about.
+import {
+  apiError,
+  isDns1123Label,
+  labelErrors,
+  limits,
+  type Manifest,
+  type ManifestWorkSpec,
+  manifestKey,
+  ocmWorkApiVersion,
+  propagationPolicies,
+  updateStrategyTypes,
+  workApiVersion,
+} from '@outpost/shared';
+
+export interface WorkInput {
+  cluster: string;
+  name: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** The spec without `workload.manifests`. */
+  spec: Omit<ManifestWorkSpec, 'workload'> & Record<string, unknown>;
+  manifests: Manifest[];
+  resourceVersion: string | undefined;
+}
+
+const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const knownSpecFields = new Set(['workload', 'deleteOption', 'manifestConfigs', 'executor']);
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function manifestProblem(m: unknown): string | undefined {
+  if (!isObject(m)) return 'must be an object';
+  if (typeof m.apiVersion !== 'string' || m.apiVersion === '') return 'apiVersion is missing';
+  if (typeof m.kind !== 'string' || m.kind === '') return 'kind is missing';
+  if (!isObject(m.metadata)) return 'metadata is missing';
+  if (typeof m.metadata.name !== 'string' || m.metadata.name === '') return 'metadata.name is missing';
+  if (m.metadata.namespace !== undefined && typeof m.metadata.namespace !== 'string')
+    return 'metadata.namespace must be a string';
+  return undefined;
+}
+
+function identifierProblem(id: unknown): string | undefined {
+  if (!isObject(id)) return 'must be an object';
+  if (typeof id.resource !== 'string' || id.resource === '') return 'resource is missing';
+  if (typeof id.name !== 'string' || id.name === '') return 'name is missing';
+  if (id.group !== undefined && typeof id.group !== 'string') return 'group must be a string';
+  if (id.namespace !== undefined && typeof id.namespace !== 'string') return 'namespace must be a string';
+  return undefined;
+}
+
+function stringMap(v: unknown, what: string): Record<string, string> {
+  if (v === undefined) return {};
+  if (!isObject(v) || Object.values(v).some((x) => typeof x !== 'string')) {
+    throw apiError('VALIDATION_FAILED', `${what} must map strings to strings`);
+  }
+  return v as Record<string, string>;
+}
+
+/**
+ * Parses a work for `cluster` (from the path). `name` comes from the path for PUT and from
+ * metadata.name for POST. OCM's `metadata.namespace` must name the same cluster.
+ */
+export function parseWork(body: unknown, cluster: string, pathName?: string): WorkInput {
+  if (!isObject(body)) throw apiError('BODY_MALFORMED', 'body must be a ManifestWork object');
+  if (body.apiVersion !== undefined && body.apiVersion !== workApiVersion && body.apiVersion !== ocmWorkApiVersion) {
+    throw apiError('VALIDATION_FAILED', `apiVersion must be ${workApiVersion} or ${ocmWorkApiVersion}`);
+  }
+  if (body.kind !== undefined && body.kind !== 'ManifestWork')
+    throw apiError('VALIDATION_FAILED', 'kind must be ManifestWork');
+  const meta = isObject(body.metadata) ? body.metadata : {};
+  const name = pathName ?? meta.name;
+  if (typeof name !== 'string' || name.length > 253 || !dns1123Subdomain.test(name)) {
+    throw apiError('WORK_NAME_INVALID', 'metadata.name must be a DNS-1123 subdomain (a-z, 0-9, "-", "."; at most 253)');
+  }
+  if (pathName !== undefined && meta.name !== undefined && meta.name !== pathName) {
+    throw apiError('VALIDATION_FAILED', `metadata.name ${JSON.stringify(meta.name)} differs from the name in the path`);
+  }
+  if (meta.namespace !== undefined && meta.namespace !== cluster) {
+    throw apiError(
+      'VALIDATION_FAILED',
+      `metadata.namespace ${JSON.stringify(meta.namespace)} differs from the cluster ${cluster}`,
+    );
+  }
+  if (!isDns1123Label(cluster)) throw apiError('CLUSTER_NAME_INVALID', 'cluster must be a DNS-1123 label');
+  const labels = stringMap(meta.labels, 'metadata.labels');
+  const problems = labelErrors(labels, limits.labelsPerObject);
+  if (problems.length) throw apiError('VALIDATION_FAILED', problems.join('; '), { problems });
+  const annotations = stringMap(meta.annotations, 'metadata.annotations');
+
+  const spec = body.spec;
+  if (!isObject(spec)) throw apiError('VALIDATION_FAILED', 'spec is missing');
+  for (const k of Object.keys(spec)) {
+    if (!knownSpecFields.has(k)) throw apiError('VALIDATION_FAILED', `unknown field spec.${k.slice(0, 64)}`);
+  }
+  const workload = spec.workload;
+  if (!isObject(workload) || !Array.isArray(workload.manifests)) {
+    throw apiError('VALIDATION_FAILED', 'spec.workload.manifests must be a list');
+  }
+  const manifests = workload.manifests as unknown[];
+  const seen = new Map<string, number>();
+  manifests.forEach((m, index) => {
+    const problem = manifestProblem(m);
+    if (problem) {
+      throw apiError('WORK_MANIFEST_INVALID', `spec.workload.manifests[${index}]: ${problem}`, { index, problem });
+    }
+    const key = manifestKey(m as Manifest);
+    const first = seen.get(key);
+    if (first !== undefined) {
+      const mm = m as Manifest;
+      throw apiError(
+        'WORK_MANIFEST_DUPLICATE',
+        `spec.workload.manifests[${index}] (${mm.kind} ${mm.metadata.namespace ? `${mm.metadata.namespace}/` : ''}${mm.metadata.name}) duplicates manifests[${first}]`,
+        { index, duplicateOf: first },
+      );
+    }
+    seen.set(key, index);
+  });
+
+  const del = spec.deleteOption;
+  if (del !== undefined) {
+    if (!isObject(del)) throw apiError('VALIDATION_FAILED', 'spec.deleteOption must be an object');
+    const policy = del.propagationPolicy ?? 'Foreground';
+    if (!propagationPolicies.includes(policy as (typeof propagationPolicies)[number])) {
+      throw apiError(
+        'VALIDATION_FAILED',
+        `spec.deleteOption.propagationPolicy must be one of ${propagationPolicies.join(', ')}`,
+      );
+    }
+    const rules = isObject(del.selectivelyOrphans) ? del.selectivelyOrphans.orphaningRules : undefined;
+    if (policy === 'SelectivelyOrphan' && !Array.isArray(rules)) {
+      throw apiError(
+        'VALIDATION_FAILED',
+        'SelectivelyOrphan needs spec.deleteOption.selectivelyOrphans.orphaningRules',
+      );
+    }
+    for (const [i, r] of ((rules as unknown[]) ?? []).entries()) {
+      const p = identifierProblem(r);
+      if (p) throw apiError('VALIDATION_FAILED', `orphaningRules[${i}]: ${p}`);
+    }
+  }
+  const configs = spec.manifestConfigs;
+  if (configs !== undefined) {
+    if (!Array.isArray(configs)) throw apiError('VALIDATION_FAILED', 'spec.manifestConfigs must be a list');
+    for (const [i, c] of configs.entries()) {
+      if (!isObject(c)) throw apiError('VALIDATION_FAILED', `manifestConfigs[${i}] must be an object`);
+      const p = identifierProblem(c.resourceIdentifier);
+      if (p) throw apiError('VALIDATION_FAILED', `manifestConfigs[${i}].resourceIdentifier: ${p}`);
+      const type = isObject(c.updateStrategy) ? c.updateStrategy.type : undefined;
+      if (
+        c.updateStrategy !== undefined &&
+        !updateStrategyTypes.includes(type as (typeof updateStrategyTypes)[number])
+      ) {
+        throw apiError(
+          'VALIDATION_FAILED',
+          `manifestConfigs[${i}].updateStrategy.type must be one of ${updateStrategyTypes.join(', ')}`,
+        );
+      }
+    }
+  }
+  const { workload: _manifests, ...rest } = spec;
+  return {
+    cluster,
+    name,
+    labels,
+    annotations,
+    spec: rest as WorkInput['spec'],
+    manifests: manifests as Manifest[],
+    resourceVersion: meta.resourceVersion === undefined ? undefined : String(meta.resourceVersion),
+  };
+}
