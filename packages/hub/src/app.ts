@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { agentApi } from './agentapi/index.ts';
 import { healthRoutes } from './api/health.ts';
-import { adminApi } from './api/index.ts';
+import { adminApi, auditCall } from './api/index.ts';
 import type { TrustService } from './registration/service.ts';
 import type { Store } from './store/index.ts';
 
@@ -100,9 +100,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.status(out.statusCode).send(errorBody(out));
   });
   app.setNotFoundHandler((req, reply) => {
+    reply.errorCode = 'NOT_FOUND';
     void reply
       .status(404)
       .send({ code: 'NOT_FOUND', message: `no route for ${req.method} ${req.url.split('?')[0]?.slice(0, 200)}` });
+    if (req.url.startsWith('/api/')) auditCall(deps.store, req, reply);
   });
 
   await app.register(healthRoutes, { store: deps.store, version: deps.version });

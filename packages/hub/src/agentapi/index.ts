@@ -11,6 +11,7 @@ import {
   type CaBundleResponse,
   clusterFromCommonName,
   type HeartbeatRequest,
+  protocolVersion,
   type RenewRequest,
 } from '@outpost/shared';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
@@ -50,6 +51,13 @@ export function identifyAgent(store: Store, req: FastifyRequest): AgentIdentity 
   if (cert.revokedAt) {
     throw apiError('AGENT_CERT_REVOKED', `the client certificate was revoked (${cert.revokeReason ?? 'revoked'})`);
   }
+  // TLS checks expiry only in a full handshake; a resumed session keeps the old verdict.
+  if (Date.parse(cert.notAfter) <= Date.now()) {
+    throw apiError(
+      'AGENT_CERT_EXPIRED',
+      `the client certificate expired at ${cert.notAfter}; see \`outpost-hub cluster recover\``,
+    );
+  }
   const cluster = store.clusters.get(name);
   if (!cluster) throw apiError('CLUSTER_NOT_FOUND', `cluster ${name} is not registered on this hub`);
   if (!cluster.hubAcceptsClient) throw apiError('AGENT_NOT_ACCEPTED', `the hub does not accept cluster ${name}`);
@@ -86,6 +94,15 @@ export const agentApi: FastifyPluginAsync<{ store: Store; trust: TrustService }>
   opts,
 ) => {
   const { trust } = opts;
+  app.addHook('onRequest', async (req) => {
+    const version = req.headers['x-outpost-protocol'];
+    if (typeof version === 'string' && version.split('.')[0] !== protocolVersion) {
+      throw apiError(
+        'PROTOCOL_UNSUPPORTED',
+        `this hub speaks agent protocol ${protocolVersion}, the agent sent ${version.slice(0, 16)}`,
+      );
+    }
+  });
   app.get(agentPaths.caBundle, async (): Promise<CaBundleResponse> => {
     const caBundle = trust.caBundle();
     return { caBundle, caHashes: bundleHashes(caBundle) };

@@ -62,6 +62,10 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
         'use `cluster approve` or `cluster deny` (POST …/approve, …/deny) to change acceptance',
       );
     }
+    const edits = body.metadata?.labels;
+    if (edits !== undefined && (edits === null || typeof edits !== 'object' || Array.isArray(edits))) {
+      throw apiError('VALIDATION_FAILED', 'metadata.labels must be an object of label: value (or null to remove)');
+    }
     return store.transaction(() => {
       const c = get(name);
       checkResourceVersion(body.metadata?.resourceVersion, c.resourceVersion, `cluster ${name}`);

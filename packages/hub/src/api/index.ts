@@ -1,7 +1,7 @@
 // /api/v1: the admin API for people and automation. Bearer tokens with scopes guard every
 // route; every call that changes something lands in the audit log, whatever its result.
-import type { FastifyPluginAsync } from 'fastify';
-import { requireApiToken } from '../auth/index.ts';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { authenticate, requireApiToken } from '../auth/index.ts';
 import type { TrustService } from '../registration/service.ts';
 import type { Store } from '../store/index.ts';
 import { apiTokenRoutes } from './api-tokens.ts';
@@ -27,20 +27,32 @@ export interface AdminApiOptions {
 
 const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** Appends a non-GET admin call, whatever its outcome, to the audit log. */
+export function auditCall(store: Store, req: FastifyRequest, reply: FastifyReply): void {
+  if (readMethods.has(req.method)) return;
+  let actor = req.principal?.actor;
+  if (!actor) {
+    // Unknown routes never ran the auth hook: name the caller if its token is valid.
+    try {
+      actor = authenticate(store, req.headers.authorization, new Date()).actor;
+    } catch {
+      actor = 'anonymous';
+    }
+  }
+  store.audit.append({
+    at: new Date().toISOString(),
+    actor,
+    action: `${req.method} ${req.routeOptions.url ?? '(no route)'}`,
+    resource: req.url.split('?')[0]?.slice(0, 512) ?? '',
+    result: reply.errorCode ? `${reply.statusCode} ${reply.errorCode}` : String(reply.statusCode),
+    details: { source: req.ip },
+  });
+}
+
 export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) => {
   const { store } = opts;
   app.addHook('onRequest', requireApiToken(store));
-  app.addHook('onResponse', async (req, reply) => {
-    if (readMethods.has(req.method)) return;
-    store.audit.append({
-      at: new Date().toISOString(),
-      actor: req.principal?.actor ?? 'anonymous',
-      action: `${req.method} ${req.routeOptions.url ?? '(no route)'}`,
-      resource: req.url.split('?')[0]?.slice(0, 512) ?? '',
-      result: reply.errorCode ? `${reply.statusCode} ${reply.errorCode}` : String(reply.statusCode),
-      details: { source: req.ip },
-    });
-  });
+  app.addHook('onResponse', async (req, reply) => auditCall(store, req, reply));
   await app.register(clusterRoutes, opts);
   await app.register(bootstrapTokenRoutes, opts);
   await app.register(apiTokenRoutes, opts);

@@ -43,9 +43,10 @@ const readMethods = new Set(['GET', 'HEAD']);
 export function requireApiToken(store: Store) {
   return async (req: FastifyRequest, _reply: FastifyReply) => {
     const principal = authenticate(store, req.headers.authorization, new Date());
+    // Set before the scope check, so that a refused call is audited under its actor.
+    req.principal = principal;
     if (!readMethods.has(req.method) && principal.scope !== 'admin') {
       throw apiError('AUTH_FORBIDDEN', `a ${principal.scope} token cannot ${req.method} ${req.routeOptions.url}`);
     }
-    req.principal = principal;
   };
 }

@@ -170,7 +170,6 @@ export class TrustService {
       });
       throw apiError('HUB_TOKEN_INVALID', 'the bootstrap token is not valid');
     }
-    this.throttle.succeed(source);
     if (token.revokedAt) throw apiError('HUB_TOKEN_REVOKED', `bootstrap token ${id} was revoked at ${token.revokedAt}`);
     if (Date.parse(token.expiresAt) <= now.getTime()) {
       throw apiError('HUB_TOKEN_EXPIRED', `bootstrap token ${id} expired at ${token.expiresAt}`);
@@ -275,6 +274,9 @@ export class TrustService {
       });
       return this.#store.registrations.get(registrationId) as RegistrationRow;
     });
+    // Only a join that went through forgives earlier wrong secrets: a leaked revoked or
+    // expired token must not reset the throttle.
+    this.throttle.succeed(source);
     this.#d.log.info({ cluster: name, state: registration.state, recovery }, 'registration');
     return this.registrationView(registration);
   }
