@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import { describe, test } from 'node:test';
+import { durations } from '@outpost/shared';
+import { AgentError } from '../errors.ts';
+import { type JoinConfig, loadJoinConfig, loadRunConfig, parseHubUrl, type RunConfig } from './index.ts';
+
+const hash = `sha256:${'ab'.repeat(32)}`;
+const hash2 = `sha256:${'cd'.repeat(32)}`;
+const token = 'abcdef.0123456789abcdef';
+const base = [
+  '--hub',
+  'https://hub.example.com:8443',
+  '--token',
+  token,
+  '--ca-cert-hash',
+  hash,
+  '--cluster-name',
+  'store-1',
+];
+
+function join(argv: string[], env: Record<string, string> = {}): JoinConfig {
+  const c = loadJoinConfig(argv, env);
+  assert.notEqual(c, 'help');
+  return c as JoinConfig;
+}
+
+function run(argv: string[], env: Record<string, string> = {}): RunConfig {
+  const c = loadRunConfig(argv, env);
+  assert.notEqual(c, 'help');
+  return c as RunConfig;
+}
+
+function rejects(fn: () => unknown, pattern: RegExp) {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof AgentError);
+    assert.equal(err.code, 'AGENT_CONFIG_INVALID');
+    assert.equal(err.exitCode, 2);
+    assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+describe('join config', () => {
+  test('defaults', () => {
+    const c = join(base, {});
+    assert.equal(c.hubUrl, 'https://hub.example.com:8443');
+    assert.deepEqual(c.caCertHashes, [hash]);
+    assert.equal(c.timeoutMs, durations.joinTimeoutMs);
+    assert.deepEqual(c.credentials, { kind: 'dir', dir: resolve('./.outpost-agent') });
+    assert.equal(c.recover, false);
+    assert.equal(c.overwrite, false);
+    assert.equal(c.logLevel, 'warn');
+    assert.ok(Object.isFrozen(c));
+    assert.ok(Object.isFrozen(c.labels));
+  });
+
+  test('environment fills in, flags win over environment', () => {
+    const env = {
+      OUTPOST_AGENT_HUB: 'https://env-hub:9443',
+      OUTPOST_AGENT_TOKEN: token,
+      OUTPOST_AGENT_CA_CERT_HASH: `${hash},${hash2}`,
+      OUTPOST_AGENT_CLUSTER_NAME: 'from-env',
+      OUTPOST_AGENT_LABELS: 'env=prod',
+      OUTPOST_AGENT_TIMEOUT: '2m',
+      OUTPOST_LOG_LEVEL: 'debug',
+    };
+    const fromEnv = join([], env);
+    assert.equal(fromEnv.hubUrl, 'https://env-hub:9443');
+    assert.equal(fromEnv.clusterName, 'from-env');
+    assert.deepEqual(fromEnv.caCertHashes, [hash, hash2]);
+    assert.deepEqual(fromEnv.labels, { env: 'prod' });
+    assert.equal(fromEnv.timeoutMs, 120_000);
+    assert.equal(fromEnv.logLevel, 'debug');
+
+    const flags = join(
+      ['--cluster-name', 'from-flag', '--ca-cert-hash', hash2, '--timeout', '30s', '--labels', 'a=b'],
+      env,
+    );
+    assert.equal(flags.clusterName, 'from-flag');
+    assert.deepEqual(flags.caCertHashes, [hash2]);
+    assert.equal(flags.timeoutMs, 30_000);
+    assert.deepEqual(flags.labels, { a: 'b' });
+  });
+
+  test('repeatable and comma-separated pins, normalised to lower case', () => {
+    const c = join([...base, '--ca-cert-hash', `${hash2.toUpperCase().replace('SHA256', 'sha256')},${hash}`]);
+    assert.deepEqual(c.caCertHashes, [hash, hash2]);
+  });
+
+  test('credential store: flags outrank environment as a whole; in-cluster default', () => {
+    assert.deepEqual(join([...base, '--kubeconfig', 'kc.yaml', '--namespace', 'edge']).credentials, {
+      kind: 'secret',
+      kubeconfig: resolve('kc.yaml'),
+      namespace: 'edge',
+      secretName: 'outpost-agent-credentials',
+    });
+    assert.deepEqual(join([...base, '--credentials-dir', 'd'], { OUTPOST_AGENT_KUBECONFIG: 'kc' }).credentials, {
+      kind: 'dir',
+      dir: resolve('d'),
+    });
+    assert.deepEqual(join(base, { KUBERNETES_SERVICE_HOST: '10.0.0.1' }).credentials, {
+      kind: 'secret',
+      kubeconfig: undefined,
+      namespace: 'outpost-agent',
+      secretName: 'outpost-agent-credentials',
+    });
+    rejects(() => join([...base, '--kubeconfig', 'a', '--credentials-dir', 'b']), /not both/);
+  });
+
+  test('bad input gives AGENT_CONFIG_INVALID with a plain message', () => {
+    rejects(() => join(base.filter((_, i) => i > 1)), /--hub is required/);
+    rejects(() => join([...base, '--hub', 'http://hub']), /https/);
+    rejects(() => join([...base, '--hub', 'https://hub/path']), /just https/);
+    rejects(() => join([...base, '--token', 'nope']), /ID\.SECRET/);
+    rejects(() => join([...base, '--ca-cert-hash', 'md5:abc']), /sha256: followed by 64 hex/);
+    rejects(() => join([...base, '--cluster-name', 'Not_A_Label']), /DNS-1123/);
+    rejects(() => join([...base, '--labels', 'novalue']), /key=value/);
+    rejects(() => join([...base, '--labels', 'bad key=x']), /label key/);
+    rejects(() => join([...base, '--timeout', 'soon']), /--timeout/);
+    rejects(() => join([...base, '--log-level', 'loud']), /--log-level/);
+    rejects(() => join([...base, '--namespace', 'Bad']), /--namespace/);
+    rejects(() => join([...base, '--no-such-flag']), /Unknown option/);
+  });
+
+  test('a bad token is never echoed', () => {
+    assert.throws(
+      () => join([...base, '--token', 'abcdef.0123456789abcdeX']),
+      (err: Error) => !err.message.includes('0123456789abcdeX'),
+    );
+  });
+
+  test('--help', () => {
+    assert.equal(loadJoinConfig(['--help'], {}), 'help');
+  });
+});
+
+describe('run config', () => {
+  test('defaults and precedence', () => {
+    const c = run([], {});
+    assert.equal(c.heartbeatIntervalMs, durations.heartbeatMs);
+    assert.equal(c.logLevel, 'info');
+    assert.equal(run([], { OUTPOST_AGENT_HEARTBEAT_INTERVAL: '5s' }).heartbeatIntervalMs, 5_000);
+    assert.equal(
+      run(['--heartbeat-interval', '500ms'], { OUTPOST_AGENT_HEARTBEAT_INTERVAL: '5s' }).heartbeatIntervalMs,
+      500,
+    );
+    rejects(() => run(['--heartbeat-interval', '1ms']), /--heartbeat-interval/);
+    rejects(() => run(['--token', token]), /Unknown option/);
+  });
+});
+
+test('parseHubUrl keeps the origin only', () => {
+  assert.equal(parseHubUrl('https://Hub.Example.com:443/'), 'https://hub.example.com');
+  assert.equal(parseHubUrl('https://[::1]:8443'), 'https://[::1]:8443');
+});

@@ -1,0 +1,278 @@
+// Agent configuration: defaults → environment (OUTPOST_AGENT_*) → flags → validation → a
+// frozen object. The only place in the agent that reads process.env.
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  bootstrapTokenPattern,
+  durations,
+  isDns1123Label,
+  labelErrors,
+  limits,
+  parseDuration,
+  parseLabelList,
+} from '@outpost/shared';
+import { ConfigError } from '../errors.ts';
+
+/** Where the credentials live: files in a directory, or a Secret in the spoke cluster. */
+export type CredentialsTarget =
+  | { readonly kind: 'dir'; readonly dir: string }
+  | {
+      readonly kind: 'secret';
+      /** A kubeconfig file, or undefined for the in-cluster service account. */
+      readonly kubeconfig: string | undefined;
+      readonly namespace: string;
+      readonly secretName: string;
+    };
+
+export interface JoinConfig {
+  readonly command: 'join';
+  readonly hubUrl: string;
+  readonly token: string;
+  /** One or more `sha256:HEX` pins; any CA of the hub's bundle may match one. */
+  readonly caCertHashes: readonly string[];
+  readonly clusterName: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly claims: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  /** Re-register even when the stored credentials still work (with a recovery token). */
+  readonly recover: boolean;
+  /** Replace credentials (or a pending join) of another hub or cluster name. */
+  readonly overwrite: boolean;
+  readonly credentials: CredentialsTarget;
+  readonly logLevel: string;
+}
+
+export interface RunConfig {
+  readonly command: 'run';
+  readonly credentials: CredentialsTarget;
+  readonly heartbeatIntervalMs: number;
+  readonly logLevel: string;
+}
+
+export const agentDefaults = {
+  credentialsDir: './.outpost-agent',
+  namespace: 'outpost-agent',
+  secretName: 'outpost-agent-credentials',
+  joinTimeout: '15m',
+  joinLogLevel: 'warn',
+  runLogLevel: 'info',
+} as const;
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const storeOptions = {
+  kubeconfig: { type: 'string' },
+  'credentials-dir': { type: 'string' },
+  namespace: { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const joinOptions = {
+  ...storeOptions,
+  hub: { type: 'string' },
+  token: { type: 'string' },
+  'ca-cert-hash': { type: 'string', multiple: true },
+  'cluster-name': { type: 'string' },
+  labels: { type: 'string' },
+  claims: { type: 'string' },
+  timeout: { type: 'string' },
+  recover: { type: 'boolean' },
+  overwrite: { type: 'boolean' },
+} as const;
+
+export const runOptions = {
+  ...storeOptions,
+  'heartbeat-interval': { type: 'string' },
+} as const;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function parseFlags<O extends typeof joinOptions | typeof runOptions>(argv: readonly string[], options: O) {
+  try {
+    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
+function splitList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function logLevel(value: string | undefined, env: Env, fallback: string): string {
+  const level = value ?? env.OUTPOST_LOG_LEVEL ?? fallback;
+  if (!logLevels.includes(level)) {
+    throw new ConfigError(`--log-level must be one of ${logLevels.join(', ')}, got ${JSON.stringify(level)}`);
+  }
+  return level;
+}
+
+/**
+ * The credential store. Flags outrank the environment as a whole: `--credentials-dir` wins
+ * over OUTPOST_AGENT_KUBECONFIG. With neither, a process inside a pod (KUBERNETES_SERVICE_HOST
+ * set) uses its service account and a Secret; anywhere else, the default directory.
+ */
+function credentialsTarget(
+  values: { kubeconfig?: string; 'credentials-dir'?: string; namespace?: string },
+  env: Env,
+): CredentialsTarget {
+  const namespace = values.namespace ?? env.OUTPOST_AGENT_NAMESPACE ?? agentDefaults.namespace;
+  if (!isDns1123Label(namespace)) {
+    throw new ConfigError(
+      `--namespace must be a DNS-1123 label (a Kubernetes namespace), got ${JSON.stringify(namespace)}`,
+    );
+  }
+  const pick = (kubeconfig: string | undefined, dir: string | undefined, source: string) => {
+    if (kubeconfig && dir) {
+      throw new ConfigError(`${source}: give either a kubeconfig (Secret store) or a credentials dir, not both`);
+    }
+    if (kubeconfig) {
+      return {
+        kind: 'secret',
+        kubeconfig: resolve(kubeconfig),
+        namespace,
+        secretName: agentDefaults.secretName,
+      } as const;
+    }
+    if (dir) return { kind: 'dir', dir: resolve(dir) } as const;
+    return undefined;
+  };
+  return (
+    pick(values.kubeconfig, values['credentials-dir'], '--kubeconfig and --credentials-dir') ??
+    pick(
+      env.OUTPOST_AGENT_KUBECONFIG,
+      env.OUTPOST_AGENT_CREDENTIALS_DIR,
+      'OUTPOST_AGENT_KUBECONFIG and OUTPOST_AGENT_CREDENTIALS_DIR',
+    ) ??
+    (env.KUBERNETES_SERVICE_HOST
+      ? { kind: 'secret', kubeconfig: undefined, namespace, secretName: agentDefaults.secretName }
+      : { kind: 'dir', dir: resolve(agentDefaults.credentialsDir) })
+  );
+}
+
+function required(value: string | undefined, flag: string, envName: string): string {
+  if (!value) throw new ConfigError(`${flag} is required (or ${envName})`);
+  return value;
+}
+
+/** The hub's origin (`https://host:port`); paths and queries are refused, not dropped. */
+export function parseHubUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`--hub must be a URL such as https://hub.example.com:8443, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'https:') throw new ConfigError(`--hub must use https, got ${JSON.stringify(value)}`);
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username || url.password) {
+    throw new ConfigError(`--hub must be just https://HOST[:PORT], got ${JSON.stringify(value)}`);
+  }
+  return url.origin;
+}
+
+const caHashPattern = /^sha256:[0-9a-f]{64}$/;
+
+function parseKeyValues(text: string | undefined, what: 'labels' | 'claims'): Record<string, string> {
+  if (!text) return {};
+  try {
+    return parseLabelList(text);
+  } catch (err) {
+    throw new ConfigError(`--${what}: ${(err as Error).message}`);
+  }
+}
+
+function claimProblems(claims: Record<string, string>): string[] {
+  const entries = Object.entries(claims);
+  const problems: string[] = [];
+  if (entries.length > limits.claimsPerCluster) problems.push(`at most ${limits.claimsPerCluster} claims`);
+  for (const [k, v] of entries) {
+    if (k.length > 253) problems.push(`claim name ${JSON.stringify(k.slice(0, 40))}… is longer than 253 characters`);
+    if (v.length > limits.claimValueMax) {
+      problems.push(`claim ${JSON.stringify(k)}: value longer than ${limits.claimValueMax} characters`);
+    }
+  }
+  return problems;
+}
+
+function duration(text: string, flag: string, minMs: number): number {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms < minMs) {
+    throw new ConfigError(
+      `${flag} must be a duration of at least ${minMs} ms (for example 15m), got ${JSON.stringify(text)}`,
+    );
+  }
+  return ms;
+}
+
+export function loadJoinConfig(argv: readonly string[], env: Env = process.env): JoinConfig | 'help' {
+  const v = parseFlags(argv, joinOptions);
+  if (v.help) return 'help';
+  const hubUrl = parseHubUrl(required(v.hub ?? env.OUTPOST_AGENT_HUB, '--hub', 'OUTPOST_AGENT_HUB'));
+  const token = required(v.token ?? env.OUTPOST_AGENT_TOKEN, '--token', 'OUTPOST_AGENT_TOKEN');
+  if (!bootstrapTokenPattern.test(token)) {
+    // Never echo the token: it may be a near-miss of a real secret.
+    throw new ConfigError('--token must look like abcdef.0123456789abcdef (ID.SECRET from the hub)');
+  }
+  const hashes = v['ca-cert-hash']
+    ? v['ca-cert-hash'].flatMap((h) => splitList(h))
+    : splitList(env.OUTPOST_AGENT_CA_CERT_HASH);
+  if (hashes.length === 0) {
+    throw new ConfigError(
+      '--ca-cert-hash is required (or OUTPOST_AGENT_CA_CERT_HASH): the sha256:… the hub prints at start-up',
+    );
+  }
+  const caCertHashes = [...new Set(hashes.map((h) => h.toLowerCase()))];
+  for (const h of caCertHashes) {
+    if (!caHashPattern.test(h)) {
+      throw new ConfigError(`--ca-cert-hash must be sha256: followed by 64 hex digits, got ${JSON.stringify(h)}`);
+    }
+  }
+  const clusterName = required(
+    v['cluster-name'] ?? env.OUTPOST_AGENT_CLUSTER_NAME,
+    '--cluster-name',
+    'OUTPOST_AGENT_CLUSTER_NAME',
+  );
+  if (!isDns1123Label(clusterName)) {
+    throw new ConfigError(
+      `--cluster-name must be a DNS-1123 label (at most 63 of a-z, 0-9 and "-", starting and ending with a letter or digit), got ${JSON.stringify(clusterName)}`,
+    );
+  }
+  const labels = parseKeyValues(v.labels ?? env.OUTPOST_AGENT_LABELS, 'labels');
+  const labelProblems = labelErrors(labels, limits.labelsPerObject);
+  if (labelProblems.length) throw new ConfigError(`--labels: ${labelProblems.join('; ')}`);
+  const claims = parseKeyValues(v.claims ?? env.OUTPOST_AGENT_CLAIMS, 'claims');
+  const problems = claimProblems(claims);
+  if (problems.length) throw new ConfigError(`--claims: ${problems.join('; ')}`);
+  const timeoutMs = duration(v.timeout ?? env.OUTPOST_AGENT_TIMEOUT ?? agentDefaults.joinTimeout, '--timeout', 1_000);
+  return Object.freeze({
+    command: 'join',
+    hubUrl,
+    token,
+    caCertHashes: Object.freeze(caCertHashes),
+    clusterName,
+    labels: Object.freeze(labels),
+    claims: Object.freeze(claims),
+    timeoutMs,
+    recover: v.recover ?? false,
+    overwrite: v.overwrite ?? false,
+    credentials: Object.freeze(credentialsTarget(v, env)),
+    logLevel: logLevel(v['log-level'], env, agentDefaults.joinLogLevel),
+  });
+}
+
+export function loadRunConfig(argv: readonly string[], env: Env = process.env): RunConfig | 'help' {
+  const v = parseFlags(argv, runOptions);
+  if (v.help) return 'help';
+  const interval = v['heartbeat-interval'] ?? env.OUTPOST_AGENT_HEARTBEAT_INTERVAL;
+  return Object.freeze({
+    command: 'run',
+    credentials: Object.freeze(credentialsTarget(v, env)),
+    heartbeatIntervalMs:
+      interval === undefined ? durations.heartbeatMs : duration(interval, '--heartbeat-interval', 100),
+    logLevel: logLevel(v['log-level'], env, agentDefaults.runLogLevel),
+  });
+}

@@ -1,0 +1,137 @@
+// Credentials in a Secret of the spoke cluster, with the usual names (tls.key, tls.crt,
+// ca.crt) plus hub.json. The type stays Opaque: kubernetes.io/tls would refuse the
+// pending-only set a join writes before it has a certificate, and a Secret's type cannot
+// change later. One Secret update is
+// atomic, so the whole set changes at once. Updates carry the resourceVersion they read:
+// two writers cannot silently overwrite each other.
+import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
+import { AgentError } from '../errors.ts';
+import type { Entries, EntryStore } from './index.ts';
+
+/** The calls this store makes: get, create and update of one Secret; create of its namespace. */
+export type SecretApi = Pick<
+  CoreV1Api,
+  'readNamespacedSecret' | 'createNamespacedSecret' | 'replaceNamespacedSecret' | 'createNamespace'
+>;
+
+const managedBy = { 'app.kubernetes.io/name': 'outpost-agent', 'app.kubernetes.io/managed-by': 'outpost-agent' };
+
+function status(err: unknown): number | undefined {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+function describeKubeError(err: unknown): string {
+  const e = err as { code?: number; body?: unknown; message?: string };
+  let reason = '';
+  if (typeof e.body === 'string') {
+    try {
+      reason = (JSON.parse(e.body) as { message?: string }).message ?? '';
+    } catch {
+      reason = e.body.slice(0, 200);
+    }
+  } else if (e.body && typeof e.body === 'object') {
+    reason = (e.body as { message?: string }).message ?? '';
+  }
+  return e.code ? `HTTP ${e.code}${reason ? `: ${reason}` : ''}` : (e.message ?? String(err));
+}
+
+export class SecretEntryStore implements EntryStore {
+  readonly #api: SecretApi;
+  readonly namespace: string;
+  readonly name: string;
+  readonly description: string;
+
+  constructor(api: SecretApi, namespace: string, name: string) {
+    this.#api = api;
+    this.namespace = namespace;
+    this.name = name;
+    this.description = `Secret ${namespace}/${name}`;
+  }
+
+  #failed(action: string, err: unknown): AgentError {
+    return new AgentError(
+      'AGENT_CREDENTIALS_STORE_FAILED',
+      `cannot ${action} ${this.description}: ${describeKubeError(err)}`,
+      { cause: err },
+    );
+  }
+
+  async #read(): Promise<V1Secret | undefined> {
+    try {
+      return await this.#api.readNamespacedSecret({ name: this.name, namespace: this.namespace });
+    } catch (err) {
+      if (status(err) === 404) return undefined;
+      throw this.#failed('read', err);
+    }
+  }
+
+  async load(): Promise<Entries | undefined> {
+    const secret = await this.#read();
+    if (!secret?.data) return undefined;
+    const out: Entries = {};
+    for (const [k, v] of Object.entries(secret.data)) out[k] = Buffer.from(v, 'base64').toString('utf8');
+    return Object.keys(out).length ? out : undefined;
+  }
+
+  #body(entries: Entries, resourceVersion?: string): V1Secret {
+    const data: Record<string, string> = {};
+    for (const [k, v] of Object.entries(entries)) data[k] = Buffer.from(v, 'utf8').toString('base64');
+    return {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: this.name, namespace: this.namespace, labels: managedBy, resourceVersion },
+      type: 'Opaque',
+      data,
+    };
+  }
+
+  async #create(entries: Entries): Promise<'created' | 'exists'> {
+    const attempt = async () => {
+      await this.#api.createNamespacedSecret({ namespace: this.namespace, body: this.#body(entries) });
+      return 'created' as const;
+    };
+    try {
+      return await attempt();
+    } catch (err) {
+      if (status(err) === 409) return 'exists';
+      if (status(err) !== 404) throw this.#failed('create', err);
+    }
+    // 404 on create: the namespace is missing. Create it rather than read it first, which
+    // would need get on namespaces as well.
+    try {
+      await this.#api.createNamespace({
+        body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: this.namespace, labels: managedBy } },
+      });
+    } catch (err) {
+      if (status(err) !== 409) throw this.#failed(`create namespace ${this.namespace} for`, err);
+    }
+    try {
+      return await attempt();
+    } catch (err) {
+      if (status(err) === 409) return 'exists';
+      throw this.#failed('create', err);
+    }
+  }
+
+  async save(entries: Entries): Promise<void> {
+    for (let tries = 0; tries < 5; tries++) {
+      const current = await this.#read();
+      if (!current) {
+        if ((await this.#create(entries)) === 'created') return;
+        continue; // someone created it meanwhile: read and replace
+      }
+      const body = this.#body(entries, current.metadata?.resourceVersion);
+      // A Secret's type is immutable: keep whatever a person created it with.
+      if (current.type) body.type = current.type;
+      try {
+        await this.#api.replaceNamespacedSecret({ name: this.name, namespace: this.namespace, body });
+        return;
+      } catch (err) {
+        if (status(err) === 409 || status(err) === 404) continue; // changed or deleted meanwhile
+        throw this.#failed('update', err);
+      }
+    }
+    throw this.#failed('update', new Error('it kept changing underneath (5 conflicts in a row)'));
+  }
+}

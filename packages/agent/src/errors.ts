@@ -1,0 +1,59 @@
+// The agent's own failures, with stable codes (callers match `code`, never `message`) and
+// the process exit code the CLI uses: 1 for a failure, 2 for a usage error.
+// Codes the hub sends arrive as HubError (transport/errors.ts) with the hub's own code.
+import { OutpostError } from '@outpost/shared';
+
+/**
+ * Every code the agent itself raises. Add here, never rename: scripts that run
+ * `outpost-agent join` match on these strings in its stderr.
+ */
+export const agentErrorCodes = {
+  /** Bad flag or environment value (exit 2). */
+  AGENT_CONFIG_INVALID: 'AGENT_CONFIG_INVALID',
+  /** No CA in the hub's bundle has a pinned `--ca-cert-hash`. */
+  AGENT_CA_PIN_MISMATCH: 'AGENT_CA_PIN_MISMATCH',
+  /** The hub's serving certificate does not verify against the pinned or stored CAs. */
+  AGENT_HUB_UNTRUSTED: 'AGENT_HUB_UNTRUSTED',
+  /** Network failure talking to the hub (refused, reset, timed out). Transient. */
+  AGENT_HUB_UNREACHABLE: 'AGENT_HUB_UNREACHABLE',
+  /** The hub (or a proxy before it) answered 5xx without an Outpost error body. Transient. */
+  AGENT_HUB_UNAVAILABLE: 'AGENT_HUB_UNAVAILABLE',
+  /** The hub answered something that is not the agent protocol. */
+  AGENT_HUB_BAD_RESPONSE: 'AGENT_HUB_BAD_RESPONSE',
+  AGENT_JOIN_TIMEOUT: 'AGENT_JOIN_TIMEOUT',
+  AGENT_JOIN_DENIED: 'AGENT_JOIN_DENIED',
+  /** Stored credentials belong to another hub or cluster name; `--overwrite` replaces them. */
+  AGENT_ALREADY_JOINED_ELSEWHERE: 'AGENT_ALREADY_JOINED_ELSEWHERE',
+  /** `run` found no credentials: run `outpost-agent join` first. */
+  AGENT_NOT_JOINED: 'AGENT_NOT_JOINED',
+  /** Stored credentials are incomplete or inconsistent (key does not match certificate, …). */
+  AGENT_CREDENTIALS_INVALID: 'AGENT_CREDENTIALS_INVALID',
+  /** Reading or writing the credential store failed (file system or Kubernetes API). */
+  AGENT_CREDENTIALS_STORE_FAILED: 'AGENT_CREDENTIALS_STORE_FAILED',
+  /** The certificate the hub issued is not for our key or our cluster. */
+  AGENT_CERT_MISMATCH: 'AGENT_CERT_MISMATCH',
+} as const;
+
+export type AgentErrorCode = keyof typeof agentErrorCodes;
+
+export class AgentError extends OutpostError {
+  readonly exitCode: number;
+
+  constructor(
+    code: AgentErrorCode,
+    message: string,
+    opts: { exitCode?: number; details?: unknown; cause?: unknown } = {},
+  ) {
+    super(code, message, 0, opts.details);
+    this.name = 'AgentError';
+    this.exitCode = opts.exitCode ?? 1;
+    if (opts.cause !== undefined) this.cause = opts.cause;
+  }
+}
+
+export class ConfigError extends AgentError {
+  constructor(message: string) {
+    super('AGENT_CONFIG_INVALID', message, { exitCode: 2 });
+    this.name = 'ConfigError';
+  }
+}

@@ -1,0 +1,289 @@
+// The agent loop against a scripted mTLS hub on loopback (certificates made here) with an
+// injected clock: waits are recorded instead of slept, so backoff and Retry-After are
+// checked exactly and the test takes milliseconds.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import type { TLSSocket } from 'node:tls';
+import { agentApiPrefix, agentPaths, signingAlgorithm, x509 } from '@outpost/shared';
+import pino from 'pino';
+import {
+  CredentialStore,
+  type Credentials,
+  certificateInfo,
+  type Entries,
+  type EntryStore,
+} from '../credentials/index.ts';
+import { createTestCa, issueAgentCert, issueServingCert, type TestCa } from '../testing/pki.ts';
+import type { Clock } from '../transport/retry.ts';
+import { type AgentEvent, createAgentRuntime, unionBundle } from './index.ts';
+
+class MemoryStore implements EntryStore {
+  readonly description = 'memory';
+  entries: Entries | undefined;
+  saves = 0;
+  async load() {
+    return this.entries ? { ...this.entries } : undefined;
+  }
+  async save(e: Entries) {
+    this.entries = { ...e };
+    this.saves++;
+  }
+}
+
+type Reply = { status: number; headers?: Record<string, string>; body?: unknown };
+
+interface FakeHub {
+  url: string;
+  /** Scripted heartbeat replies, consumed in order; when empty, a 200 with the current bundle hash. */
+  heartbeats: Reply[];
+  bundle: string;
+  renewNow: boolean;
+  /** Client certificate serial of every request, in order, with its path. */
+  seen: { path: string; serial: string | undefined }[];
+}
+
+let ca: TestCa;
+const servers: Server[] = [];
+
+async function signCsr(csrPem: string, cluster: string): Promise<string> {
+  const csr = new x509.Pkcs10CertificateRequest(csrPem);
+  assert.ok(await csr.verify(), 'CSR self-signature');
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: `02${createHash('sha256').update(csrPem).digest('hex').slice(0, 30)}`,
+    subject: csr.subject,
+    issuer: ca.cert.subject,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 30 * 86_400_000),
+    publicKey: await csr.publicKey.export(),
+    signingKey: ca.keys.privateKey,
+    signingAlgorithm,
+  });
+  assert.match(csr.subject, new RegExp(`outpost:cluster:${cluster}`));
+  return `${cert.toString('pem')}\n`;
+}
+
+const hashOf = (s: string) => `sha256:${createHash('sha256').update(s, 'utf8').digest('hex')}`;
+
+async function fakeHub(): Promise<FakeHub> {
+  const serving = await issueServingCert(ca);
+  const hub: FakeHub = { url: '', heartbeats: [], bundle: ca.certPem, renewNow: false, seen: [] };
+  const server = createServer(
+    { key: serving.keyPem, cert: serving.certPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: false },
+    (req, res) => {
+      const socket = req.socket as TLSSocket;
+      const peer = socket.authorized ? socket.getPeerCertificate() : undefined;
+      hub.seen.push({ path: req.url ?? '', serial: peer?.serialNumber?.toLowerCase() });
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', async () => {
+        const send = (r: Reply) => {
+          res.statusCode = r.status;
+          for (const [k, v] of Object.entries(r.headers ?? {})) res.setHeader(k, v);
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify(r.body ?? {}));
+        };
+        if (req.url === agentPaths.caBundle) return send({ status: 200, body: { caBundle: hub.bundle, caHashes: [] } });
+        if (!peer)
+          return send({ status: 401, body: { code: 'AGENT_CERT_REQUIRED', message: 'no client certificate' } });
+        if (req.url === agentPaths.heartbeat('edge-1')) {
+          const scripted = hub.heartbeats.shift();
+          return send(
+            scripted ?? {
+              status: 200,
+              body: { cluster: 'edge-1', caBundleHash: hashOf(hub.bundle), renewNow: hub.renewNow, serverTime: '' },
+            },
+          );
+        }
+        if (req.url === agentPaths.certificate('edge-1')) {
+          const { csr } = JSON.parse(Buffer.concat(chunks).toString()) as { csr: string };
+          hub.renewNow = false;
+          return send({ status: 200, body: { certificate: await signCsr(csr, 'edge-1'), caBundle: hub.bundle } });
+        }
+        send({ status: 404, body: { code: 'NOT_FOUND', message: `${agentApiPrefix}?` } });
+      });
+    },
+  );
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  servers.push(server);
+  hub.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return hub;
+}
+
+/** Now moves only when the loop sleeps; every wait is recorded. */
+function fakeClock(random = () => 0.5): Clock & { waits: number[]; t: number } {
+  const clock = {
+    t: Date.now(),
+    waits: [] as number[],
+    now: () => clock.t,
+    random,
+    sleep: async (ms: number, signal?: AbortSignal) => {
+      clock.waits.push(ms);
+      clock.t += ms;
+      await new Promise((r) => setImmediate(r));
+      if (signal?.aborted) throw signal.reason;
+    },
+  };
+  return clock;
+}
+
+async function setup(hub: FakeHub) {
+  const leaf = await issueAgentCert(ca, 'edge-1');
+  const creds: Credentials = {
+    keyPem: leaf.keyPem,
+    certPem: leaf.certPem,
+    caBundlePem: ca.certPem,
+    hub: {
+      hubUrl: hub.url,
+      clusterName: 'edge-1',
+      caCertHash: 'sha256:x',
+      caCertHashes: ['sha256:x'],
+      joinedAt: '',
+      certReceivedAt: new Date().toISOString(),
+    },
+  };
+  const memory = new MemoryStore();
+  const store = new CredentialStore(memory);
+  await store.save({ credentials: creds });
+  return { creds, memory, store };
+}
+
+/** Runs the loop until `until` says stop (checked after every event). */
+async function runUntil(
+  hub: FakeHub,
+  clock: Clock,
+  store: CredentialStore,
+  until: (events: AgentEvent[]) => boolean,
+  opts: { heartbeatIntervalMs?: number } = {},
+) {
+  const controller = new AbortController();
+  const events: AgentEvent[] = [];
+  const runtime = await createAgentRuntime({
+    store,
+    log: pino({ level: 'silent' }),
+    heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 30_000,
+    signal: controller.signal,
+    clock,
+    onEvent: (e) => {
+      events.push(e);
+      if (until(events)) controller.abort(new Error('done'));
+      if (events.length > 200) controller.abort(new Error('runaway'));
+    },
+  });
+  await runtime.run();
+  assert.notEqual((controller.signal.reason as Error).message, 'runaway');
+  assert.ok(hub);
+  return { events, runtime };
+}
+
+before(async () => {
+  ca = await createTestCa('hub CA');
+});
+after(() => {
+  for (const s of servers) s.close();
+});
+
+describe('agent loop', () => {
+  test('heartbeats every interval ±20 %', async () => {
+    const hub = await fakeHub();
+    const { store } = await setup(hub);
+    let r = 0;
+    const draws = [0, 0.999, 0.5];
+    const clock = fakeClock(() => draws[r++ % 3] as number);
+    const { events } = await runUntil(hub, clock, store, (ev) => ev.filter((e) => e.type === 'heartbeat').length >= 4);
+    assert.equal(events.filter((e) => e.type === 'error').length, 0);
+    assert.ok(clock.waits.length >= 3);
+    for (const w of clock.waits) assert.ok(w >= 24_000 && w <= 36_000, `${w}`);
+  });
+
+  test("failures back off with full jitter and honour the hub's Retry-After", async () => {
+    const hub = await fakeHub();
+    const { store } = await setup(hub);
+    const busy = { code: 'AGENT_HUB_UNAVAILABLE', message: 'busy' };
+    hub.heartbeats.push(
+      { status: 503, body: busy },
+      { status: 503, body: busy },
+      { status: 503, body: busy },
+      { status: 429, headers: { 'retry-after': '7' }, body: { code: 'TOO_MANY', message: 'slow down' } },
+    );
+    const clock = fakeClock(() => 0.999);
+    const { events } = await runUntil(hub, clock, store, (ev) => ev.some((e) => e.type === 'heartbeat'));
+    const errors = events.filter((e) => e.type === 'error');
+    assert.equal(errors.length, 4);
+    // Full jitter with random ≈ 1: just under base·2^n (1 s, 2 s, 4 s) …
+    assert.ok((clock.waits[0] as number) < 1_000 && (clock.waits[0] as number) > 990);
+    assert.ok((clock.waits[1] as number) < 2_000 && (clock.waits[1] as number) > 1_990);
+    assert.ok((clock.waits[2] as number) < 4_000 && (clock.waits[2] as number) > 3_990);
+    // … then Retry-After: 7 s is a floor, with at most 20 % added.
+    assert.ok((clock.waits[3] as number) >= 7_000 && (clock.waits[3] as number) <= 8_400, `${clock.waits[3]}`);
+  });
+
+  test('renewNow: a new key, stored, and the next request already uses the new certificate', async () => {
+    const hub = await fakeHub();
+    const { creds, memory, store } = await setup(hub);
+    hub.renewNow = true;
+    const clock = fakeClock();
+    const { events, runtime } = await runUntil(
+      hub,
+      clock,
+      store,
+      (ev) => ev.some((e) => e.type === 'renewed') && ev.filter((e) => e.type === 'heartbeat').length >= 3,
+    );
+    const renewed = events.find((e) => e.type === 'renewed');
+    assert.ok(renewed && renewed.type === 'renewed');
+    assert.equal(renewed.reason, 'the hub asked for a new certificate');
+    const stored = (await store.load()).credentials;
+    assert.ok(stored);
+    assert.notEqual(stored.keyPem, creds.keyPem, 'a new key');
+    assert.equal(certificateInfo(stored.certPem).serial, renewed.serial);
+    assert.equal(runtime.credentials.certPem, stored.certPem);
+    assert.ok(memory.saves >= 2);
+    // Every request after the renewal carried the new certificate: the dispatcher was swapped.
+    const oldSerial = certificateInfo(creds.certPem).serial;
+    const renewIndex = hub.seen.findIndex((s) => s.path === agentPaths.certificate('edge-1'));
+    assert.equal(hub.seen[renewIndex]?.serial, oldSerial, 'renewal authenticates with the old certificate');
+    const afterRenewal = hub.seen.slice(renewIndex + 1);
+    assert.ok(afterRenewal.length >= 2);
+    for (const s of afterRenewal) assert.equal(s.serial, renewed.serial, s.path);
+  });
+
+  test('renews by itself when the renewal point is reached', async () => {
+    const hub = await fakeHub();
+    const { store } = await setup(hub);
+    const clock = fakeClock();
+    const { events, runtime } = await runUntil(hub, clock, store, (ev) => ev.some((e) => e.type === 'renewed'), {
+      heartbeatIntervalMs: 3_600_000,
+    });
+    const renewed = events.find((e) => e.type === 'renewed');
+    assert.ok(renewed && renewed.type === 'renewed' && renewed.reason === 'renewal time reached');
+    assert.ok(runtime.renewAt.getTime() > clock.t, 'the next point is ahead, chosen for the new certificate');
+    // The loop slept exactly until the renewal point, not a full (1 h) interval past it.
+    assert.ok(clock.waits.every((w) => w <= 3_600_000 * 1.2));
+  });
+
+  test('a changed CA bundle is fetched, stored, and trusted together with the old one', async () => {
+    const hub = await fakeHub();
+    const { store } = await setup(hub);
+    const next = await createTestCa('next hub CA');
+    hub.bundle = ca.certPem + next.certPem;
+    const clock = fakeClock();
+    const { events } = await runUntil(
+      hub,
+      clock,
+      store,
+      (ev) => ev.some((e) => e.type === 'ca-bundle-updated') && ev.filter((e) => e.type === 'heartbeat').length >= 2,
+    );
+    assert.equal(events.filter((e) => e.type === 'ca-bundle-updated').length, 1, 'fetched once, then the hashes agree');
+    assert.equal((await store.load()).credentials?.caBundlePem, hub.bundle, 'stored exactly as served');
+  });
+
+  test('unionBundle keeps each CA once', async () => {
+    const other = await createTestCa('other');
+    const u = unionBundle(ca.certPem, ca.certPem + other.certPem);
+    assert.equal(u.match(/BEGIN CERTIFICATE/g)?.length, 2);
+  });
+});

@@ -1,0 +1,268 @@
+// run/: the agent's long-running loop (`outpost-agent run`). Today it heartbeats, renews the
+// certificate and follows CA bundle changes; work delivery's long-poll will take the
+// heartbeat's place. Credentials change under a live process: a renewal or a new CA bundle
+// swaps the hub client's dispatcher, so the next request uses them without a restart.
+// Failures never end the loop: they back off (full jitter, Retry-After) and try again, as
+// a hub that is away for a day must find its agents coming back.
+import { splitPemCertificates } from '@outpost/shared';
+import type { Logger } from 'pino';
+import { type CredentialStore, type Credentials, caBundleHash, certificateInfo } from '../credentials/index.ts';
+import { AgentError } from '../errors.ts';
+import { renewalTimeFor, renewCredentials, serialFraction } from '../renew/index.ts';
+import { backoffDelay, jitter } from '../transport/backoff.ts';
+import { HubClient, type TrustMaterial } from '../transport/client.ts';
+import { isHubError } from '../transport/errors.ts';
+import { fetchCaBundle, sendHeartbeat } from '../transport/hub-api.ts';
+import { type Clock, systemClock } from '../transport/retry.ts';
+import { agentVersion } from '../version.ts';
+
+export type AgentEvent =
+  | { type: 'heartbeat'; renewNow: boolean }
+  | { type: 'renewed'; serial: string; notAfter: Date; reason: string }
+  | { type: 'ca-bundle-updated'; hash: string }
+  | { type: 'credentials-reloaded'; serial: string }
+  | { type: 'error'; code: string; message: string; retryInMs: number };
+
+export interface RunDeps {
+  store: CredentialStore;
+  log: Logger;
+  heartbeatIntervalMs: number;
+  signal: AbortSignal;
+  clock?: Clock;
+  /** The renewal draw per certificate serial (default: derived from the serial). */
+  renewalDraw?: (serial: string) => number;
+  onEvent?: (event: AgentEvent) => void;
+}
+
+/** Refusals that mean these credentials will not work until something changes. */
+const credentialRefusals = new Set([
+  'AGENT_CERT_REQUIRED',
+  'AGENT_CERT_EXPIRED',
+  'AGENT_CERT_REVOKED',
+  'AGENT_NOT_ACCEPTED',
+  'AGENT_IDENTITY_MISMATCH',
+  'CLUSTER_NOT_FOUND',
+  'AGENT_HUB_UNTRUSTED',
+]);
+
+/** The CAs of both bundles, each once: trust must not gap while the hub switches CA. */
+export function unionBundle(a: string, b: string): string {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const pem of [...splitPemCertificates(b), ...splitPemCertificates(a)]) {
+    const key = pem.replace(/\s+/g, '');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(pem);
+  }
+  return out.join('');
+}
+
+function trustOf(creds: Credentials, extraCa: string | undefined): TrustMaterial {
+  return {
+    ca: extraCa ? unionBundle(extraCa, creds.caBundlePem) : creds.caBundlePem,
+    identity: { keyPem: creds.keyPem, certPem: creds.certPem },
+  };
+}
+
+function receivedAt(creds: Credentials): number | undefined {
+  const at = creds.hub.certReceivedAt ? Date.parse(creds.hub.certReceivedAt) : Number.NaN;
+  return Number.isNaN(at) ? undefined : at;
+}
+
+export async function loadCredentials(store: CredentialStore): Promise<Credentials> {
+  const { credentials } = await store.load();
+  if (!credentials) {
+    throw new AgentError(
+      'AGENT_NOT_JOINED',
+      `no credentials in ${store.description}: run \`outpost-agent join\` first (with the same --kubeconfig/--namespace or --credentials-dir)`,
+    );
+  }
+  return credentials;
+}
+
+export class AgentRuntime {
+  readonly #d: RunDeps;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #draw: (serial: string) => number;
+  #creds: Credentials;
+  #client: HubClient;
+  /** The bundle before the latest change, trusted alongside the new one (this process only). */
+  #previousBundle: string | undefined;
+  #renewAt: number;
+  #renewReason: string | undefined;
+  #failures = 0;
+
+  constructor(deps: RunDeps, creds: Credentials) {
+    this.#d = deps;
+    this.#clock = deps.clock ?? systemClock;
+    this.#draw = deps.renewalDraw ?? serialFraction;
+    this.#creds = creds;
+    this.#log = deps.log.child({ cluster: creds.hub.clusterName });
+    this.#client = new HubClient(creds.hub.hubUrl, trustOf(creds, undefined), {
+      onCloseError: (err) => this.#log.debug({ err }, 'closing the previous hub connection failed'),
+    });
+    this.#renewAt = renewalTimeFor(creds.certPem, { draw: this.#draw, receivedAt: receivedAt(creds) });
+  }
+
+  get credentials(): Credentials {
+    return this.#creds;
+  }
+
+  get renewAt(): Date {
+    return new Date(this.#renewAt);
+  }
+
+  #emit(event: AgentEvent): void {
+    this.#d.onEvent?.(event);
+  }
+
+  /** Runs until the signal aborts; never throws for hub or store failures. */
+  async run(): Promise<void> {
+    const { signal } = this.#d;
+    const info = certificateInfo(this.#creds.certPem);
+    this.#log.info(
+      { hub: this.#creds.hub.hubUrl, serial: info.serial, notAfter: info.notAfter, renewAt: this.renewAt },
+      'agent running',
+    );
+    try {
+      while (!signal.aborted) {
+        let wait: number;
+        try {
+          wait = await this.#step();
+          this.#failures = 0;
+        } catch (err) {
+          if (signal.aborted) break;
+          wait = await this.#failed(err);
+        }
+        try {
+          await this.#clock.sleep(wait, signal);
+        } catch {
+          break; // aborted
+        }
+      }
+    } finally {
+      await this.#client.close();
+      this.#log.info('agent stopped');
+    }
+  }
+
+  /** One round: renew when due, heartbeat, follow the CA bundle. Returns ms until the next. */
+  async #step(): Promise<number> {
+    let renewed = false;
+    if (this.#renewReason !== undefined || this.#clock.now() >= this.#renewAt) {
+      await this.#renew(this.#renewReason ?? 'renewal time reached');
+      renewed = true;
+    }
+    const hb = await sendHeartbeat(
+      this.#client,
+      this.#creds.hub.clusterName,
+      { agentVersion },
+      {
+        signal: this.#d.signal,
+      },
+    );
+    this.#emit({ type: 'heartbeat', renewNow: hb.renewNow });
+    this.#log.debug({ renewNow: hb.renewNow }, 'heartbeat');
+    if (hb.caBundleHash !== caBundleHash(this.#creds.caBundlePem)) await this.#refreshBundle(hb.caBundleHash);
+    // A hub that still says renewNow right after a renewal is not obeyed in a loop.
+    if (hb.renewNow && !renewed) {
+      this.#renewReason = 'the hub asked for a new certificate';
+      return 0;
+    }
+    const next = jitter(this.#d.heartbeatIntervalMs, 0.2, () => this.#clock.random());
+    return Math.max(0, Math.min(next, this.#renewAt - this.#clock.now()));
+  }
+
+  async #renew(reason: string): Promise<void> {
+    const renewed = await renewCredentials(this.#client, this.#creds, { signal: this.#d.signal });
+    const next = { ...renewed, hub: { ...renewed.hub, certReceivedAt: new Date(this.#clock.now()).toISOString() } };
+    // Store first: a process killed right after must restart with the certificate the hub
+    // now records as newest, not an older one.
+    if (!(await this.#save(next))) return;
+    this.#adopt(next);
+    const info = certificateInfo(next.certPem);
+    this.#log.info(
+      { serial: info.serial, notAfter: info.notAfter, renewAt: this.renewAt, reason },
+      'certificate renewed',
+    );
+    this.#emit({ type: 'renewed', serial: info.serial, notAfter: info.notAfter, reason });
+  }
+
+  async #refreshBundle(expectedHash: string): Promise<void> {
+    const { caBundle } = await fetchCaBundle(this.#client, { signal: this.#d.signal });
+    const previous = this.#creds.caBundlePem;
+    const next = { ...this.#creds, caBundlePem: caBundle };
+    if (!(await this.#save(next))) return;
+    this.#previousBundle = previous;
+    this.#adopt(next);
+    const hash = caBundleHash(caBundle);
+    this.#log.info({ hash, expected: expectedHash, cas: splitPemCertificates(caBundle).length }, 'CA bundle updated');
+    this.#emit({ type: 'ca-bundle-updated', hash });
+  }
+
+  /**
+   * Saves `next` unless someone else (a `join --recover`) replaced the stored credentials
+   * meanwhile; then theirs are adopted instead and false is returned.
+   */
+  async #save(next: Credentials): Promise<boolean> {
+    const stored = await this.#d.store.load();
+    if (stored.credentials && stored.credentials.certPem !== this.#creds.certPem) {
+      this.#adoptStored(stored.credentials);
+      return false;
+    }
+    await this.#d.store.save({ ...stored, credentials: next });
+    return true;
+  }
+
+  #adopt(next: Credentials): void {
+    const certChanged = next.certPem !== this.#creds.certPem;
+    this.#creds = next;
+    this.#client.setTrust(trustOf(next, this.#previousBundle));
+    if (certChanged) {
+      this.#renewAt = renewalTimeFor(next.certPem, { draw: this.#draw, receivedAt: receivedAt(next) });
+      this.#renewReason = undefined;
+    }
+  }
+
+  #adoptStored(stored: Credentials): void {
+    const serial = certificateInfo(stored.certPem).serial;
+    this.#log.info({ serial }, 'the stored credentials were replaced by another process; using them');
+    this.#previousBundle = undefined;
+    this.#adopt(stored);
+    this.#emit({ type: 'credentials-reloaded', serial });
+  }
+
+  async #failed(err: unknown): Promise<number> {
+    this.#failures++;
+    const code = err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : 'INTERNAL';
+    const message = err instanceof Error ? err.message : String(err);
+    const retryAfterMs = isHubError(err) ? err.retryAfterMs : undefined;
+    const wait = backoffDelay(this.#failures - 1, { retryAfterMs, random: () => this.#clock.random() });
+    const expired = certificateInfo(this.#creds.certPem).notAfter.getTime() <= this.#clock.now();
+    if (credentialRefusals.has(code) || expired) {
+      // Maybe `join --recover` already fixed it in the store.
+      const stored = await this.#d.store.load().catch(() => ({}) as { credentials?: Credentials });
+      if (stored.credentials && stored.credentials.certPem !== this.#creds.certPem) {
+        this.#adoptStored(stored.credentials);
+        return 0;
+      }
+      const name = this.#creds.hub.clusterName;
+      this.#log.error(
+        { code, retryInMs: Math.round(wait), expired },
+        `the hub refuses this agent's credentials: ${message}. If this lasts, recover: on the hub run ` +
+          `\`outpost-hub cluster recover ${name}\`, then here \`outpost-agent join --recover\` with that token`,
+      );
+    } else {
+      this.#log.warn({ code, retryInMs: Math.round(wait), failures: this.#failures }, message);
+    }
+    this.#emit({ type: 'error', code, message, retryInMs: wait });
+    return wait;
+  }
+}
+
+export async function createAgentRuntime(deps: RunDeps): Promise<AgentRuntime> {
+  const creds = await loadCredentials(deps.store);
+  return new AgentRuntime(deps, creds);
+}

@@ -1,0 +1,155 @@
+// The hub client: JSON over HTTPS on an undici Agent whose TLS settings (trusted CAs,
+// client certificate) can be swapped while the process runs. A swap builds a new dispatcher
+// for the next request and closes the old one gracefully: requests already on it finish,
+// then its sockets close. Nothing here retries; callers decide with backoff.ts.
+import { protocolVersion } from '@outpost/shared';
+import { Agent, type Dispatcher, request } from 'undici';
+import { agentVersion } from '../version.ts';
+import { parseRetryAfter } from './backoff.ts';
+import { HubError, networkError, responseError } from './errors.ts';
+
+export interface TlsIdentity {
+  keyPem: string;
+  certPem: string;
+}
+
+export type TrustMaterial =
+  | {
+      /** PEM CAs the hub's serving certificate must chain to (normal verification, hostname included). */
+      ca: string;
+      /** Client certificate for the mTLS endpoints. */
+      identity?: TlsIdentity | undefined;
+      insecureSkipVerify?: false;
+    }
+  | {
+      /** Discovery only: accept any serving certificate, because the bundle is checked against the pin after. */
+      insecureSkipVerify: true;
+    };
+
+export interface HubResponse<T> {
+  status: number;
+  body: T;
+  retryAfterMs: number | undefined;
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal | undefined;
+}
+
+/** Largest answer read from a hub: an untrusted server during discovery must not exhaust memory. */
+export const maxResponseBytes = 4 * 1024 * 1024;
+
+const timeouts = { connectMs: 10_000, headersMs: 30_000, bodyMs: 30_000 } as const;
+
+function makeDispatcher(trust: TrustMaterial): Agent {
+  const connect = trust.insecureSkipVerify
+    ? { rejectUnauthorized: false, timeout: timeouts.connectMs }
+    : {
+        rejectUnauthorized: true,
+        ca: trust.ca,
+        ...(trust.identity ? { key: trust.identity.keyPem, cert: trust.identity.certPem } : {}),
+        timeout: timeouts.connectMs,
+      };
+  return new Agent({
+    connect,
+    headersTimeout: timeouts.headersMs,
+    bodyTimeout: timeouts.bodyMs,
+    keepAliveTimeout: 30_000,
+  });
+}
+
+async function readBody(body: Dispatcher.ResponseData['body']): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > maxResponseBytes) {
+      body.destroy();
+      throw new Error(`answer larger than ${maxResponseBytes} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export class HubClient {
+  readonly hubUrl: string;
+  #dispatcher: Agent;
+  #closed = false;
+  readonly #onCloseError: (err: unknown) => void;
+
+  constructor(hubUrl: string, trust: TrustMaterial, opts: { onCloseError?: (err: unknown) => void } = {}) {
+    this.hubUrl = hubUrl;
+    this.#dispatcher = makeDispatcher(trust);
+    this.#onCloseError = opts.onCloseError ?? (() => {});
+  }
+
+  /**
+   * New TLS material for every request from now on. The old dispatcher drains in the
+   * background: a request in flight on it completes with the old certificate.
+   */
+  setTrust(trust: TrustMaterial): void {
+    if (this.#closed) throw new Error('hub client is closed');
+    const old = this.#dispatcher;
+    this.#dispatcher = makeDispatcher(trust);
+    old.close().catch(this.#onCloseError);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#dispatcher.close();
+  }
+
+  get<T>(path: string, opts: RequestOptions = {}): Promise<HubResponse<T>> {
+    return this.#request<T>('GET', path, undefined, opts);
+  }
+
+  post<T>(path: string, body: unknown, opts: RequestOptions = {}): Promise<HubResponse<T>> {
+    return this.#request<T>('POST', path, body, opts);
+  }
+
+  async #request<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    opts: RequestOptions,
+  ): Promise<HubResponse<T>> {
+    const url = `${this.hubUrl}${path}`;
+    let status: number;
+    let headers: Record<string, string | string[] | undefined>;
+    let text: string;
+    try {
+      const res = await request(url, {
+        method,
+        dispatcher: this.#dispatcher,
+        headers: {
+          accept: 'application/json',
+          'user-agent': `outpost-agent/${agentVersion}`,
+          'x-outpost-protocol': protocolVersion,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+        signal: opts.signal,
+      });
+      status = res.statusCode;
+      headers = res.headers;
+      text = await readBody(res.body);
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      throw networkError(this.hubUrl, err);
+    }
+    const retryAfterMs = parseRetryAfter(headers['retry-after']);
+    if (status < 200 || status >= 300) throw responseError(status, text, retryAfterMs);
+    let parsed: T;
+    try {
+      parsed = (text ? JSON.parse(text) : undefined) as T;
+    } catch {
+      throw new HubError('AGENT_HUB_BAD_RESPONSE', `the hub's answer to ${method} ${path} is not JSON`, {
+        status,
+        transient: false,
+      });
+    }
+    return { status, body: parsed, retryAfterMs };
+  }
+}

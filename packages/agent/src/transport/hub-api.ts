@@ -1,0 +1,90 @@
+// The /agent/v1 calls, typed from @outpost/shared's protocol, with a shape check on every
+// answer: a field the agent relies on that is missing is AGENT_HUB_BAD_RESPONSE, not a
+// TypeError three functions later.
+import {
+  agentPaths,
+  type CaBundleResponse,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type RegisterRequest,
+  type RegistrationView,
+  type RenewResponse,
+  registrationStates,
+} from '@outpost/shared';
+import type { HubClient, RequestOptions } from './client.ts';
+import { HubError } from './errors.ts';
+
+function bad(what: string): HubError {
+  return new HubError('AGENT_HUB_BAD_RESPONSE', `the hub's answer lacks ${what}`, { status: 200, transient: false });
+}
+
+function isString(v: unknown): v is string {
+  return typeof v === 'string';
+}
+
+export async function fetchCaBundle(client: HubClient, opts?: RequestOptions): Promise<CaBundleResponse> {
+  const { body } = await client.get<Partial<CaBundleResponse>>(agentPaths.caBundle, opts);
+  if (!body || !isString(body.caBundle) || !body.caBundle.includes('-----BEGIN CERTIFICATE-----')) {
+    throw bad('a PEM caBundle');
+  }
+  return { caBundle: body.caBundle, caHashes: Array.isArray(body.caHashes) ? body.caHashes.filter(isString) : [] };
+}
+
+export interface RegistrationAnswer {
+  view: RegistrationView;
+  retryAfterMs: number | undefined;
+}
+
+function checkView(body: Partial<RegistrationView> | undefined): RegistrationView {
+  if (!body || !isString(body.id) || !isString(body.clusterName)) throw bad('a registration id');
+  if (!registrationStates.includes(body.state as RegistrationView['state'])) throw bad('a registration state');
+  if (body.state === 'Approved' && (!isString(body.certificate) || !isString(body.caBundle))) {
+    throw bad('the certificate and CA bundle of an approved registration');
+  }
+  return body as RegistrationView;
+}
+
+export async function createRegistration(
+  client: HubClient,
+  req: RegisterRequest,
+  opts?: RequestOptions,
+): Promise<RegistrationAnswer> {
+  const res = await client.post<Partial<RegistrationView>>(agentPaths.registrations, req, opts);
+  return { view: checkView(res.body), retryAfterMs: res.retryAfterMs };
+}
+
+export async function getRegistration(
+  client: HubClient,
+  id: string,
+  opts?: RequestOptions,
+): Promise<RegistrationAnswer> {
+  const res = await client.get<Partial<RegistrationView>>(agentPaths.registration(id), opts);
+  return { view: checkView(res.body), retryAfterMs: res.retryAfterMs };
+}
+
+export async function sendHeartbeat(
+  client: HubClient,
+  cluster: string,
+  req: HeartbeatRequest,
+  opts?: RequestOptions,
+): Promise<HeartbeatResponse> {
+  const { body } = await client.post<Partial<HeartbeatResponse>>(agentPaths.heartbeat(cluster), req, opts);
+  if (!body || !isString(body.caBundleHash)) throw bad('caBundleHash');
+  return {
+    cluster: isString(body.cluster) ? body.cluster : cluster,
+    caBundleHash: body.caBundleHash,
+    renewNow: body.renewNow === true,
+    serverTime: isString(body.serverTime) ? body.serverTime : '',
+  };
+}
+
+export async function renewCertificate(
+  client: HubClient,
+  cluster: string,
+  csr: string,
+  opts?: RequestOptions,
+): Promise<RenewResponse> {
+  const { body } = await client.post<Partial<RenewResponse>>(agentPaths.certificate(cluster), { csr }, opts);
+  if (!body || !isString(body.certificate) || !isString(body.caBundle)) throw bad('the certificate and CA bundle');
+  return { certificate: body.certificate, caBundle: body.caBundle };
+}
