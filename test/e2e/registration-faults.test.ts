@@ -310,6 +310,20 @@ describe('registration and agent API faults', { timeout: 150_000 }, () => {
     await assertNoCluster(admin, second.name);
   });
 
+  test('a retried registration (same token, name and CSR) gets the same registration, not a refusal', async () => {
+    const t = await createToken(admin, { usageLimit: 1 });
+    const joiner = await newJoiner('tok-retry');
+    const first = await register(anon, t.token, joiner);
+    assert.equal(first.status, 201, first.text);
+    // The answer to the first POST was "lost": the agent sends the very same body again.
+    const again = await register(anon, t.token, joiner);
+    assert.equal(again.status, 201, again.text);
+    assert.equal(again.body.id, first.body.id);
+    assert.equal(await tokenUsage(admin, t.id), 1, 'the retry does not use the token again');
+    // A different key under the same name is still a second join.
+    assertError(await register(anon, t.token, await newJoiner('tok-retry')), 401, 'HUB_TOKEN_EXHAUSTED');
+  });
+
   test('a wrong secret for a real token id is refused with HUB_TOKEN_INVALID', async () => {
     const t = await createToken(admin, { autoApprove: true });
     const secret = t.token.split('.')[1] as string;
@@ -612,12 +626,12 @@ describe('registration and agent API faults', { timeout: 150_000 }, () => {
     assert.equal(await tokenUsage(admin, t.id), 0);
     assert.equal((await getCluster(admin, 'rec-a')).metadata.uid, beforeRecovery.metadata.uid);
 
-    const rec = await admin.post<{ token: string; expiresAt: string; caCertHash: string }>(
+    const rec = await admin.post<{ token: string; expiresAt: string; caCertHashes: string[] }>(
       '/api/v1/clusters/rec-a/recover',
     );
     assert.equal(rec.status, 201, rec.text);
     const recTokenId = rec.body.token.split('.')[0] as string;
-    assert.equal(rec.body.caCertHash, hub.caHash);
+    assert.deepEqual(rec.body.caCertHashes, [hub.caHash]);
 
     // The recovery token is bound to rec-a: not for another existing cluster, nor a new name.
     for (const wrongName of ['rec-b', 'rec-new']) {
@@ -998,7 +1012,7 @@ describe('registration and agent API faults', { timeout: 150_000 }, () => {
       20_000,
     );
     const fresh = await heartbeatWith(shortHub, cluster, cluster.name);
-    assertError(fresh, 401, 'AGENT_CERT_REQUIRED', 'fresh handshake');
+    assertError(fresh, 401, 'AGENT_CERT_EXPIRED', 'fresh handshake');
     assert.match((fresh.body as unknown as { message: string }).message, /expired/i);
     assert.ok(session, 'a session ticket was captured while the certificate was valid');
     const resumed = await rawHeartbeat(shortHub, cluster, cluster.name, { session });

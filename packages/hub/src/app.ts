@@ -10,11 +10,13 @@ import { healthRoutes } from './api/health.ts';
 import { adminApi, auditCall } from './api/index.ts';
 import type { TrustService } from './registration/service.ts';
 import type { Store } from './store/index.ts';
+import type { SyncService } from './sync/service.ts';
 
 export interface AppDeps {
   log: Logger;
   store: Store;
   trust: TrustService;
+  sync: SyncService;
   version: string;
   advertiseUrl?: string | undefined;
   maxWorkBytes?: number | undefined;
@@ -108,12 +110,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(healthRoutes, { store: deps.store, version: deps.version });
-  await app.register(agentApi, { store: deps.store, trust: deps.trust });
+  const maxWorkBytes = deps.maxWorkBytes ?? limits.workBytes;
+  await app.register(agentApi, { store: deps.store, trust: deps.trust, sync: deps.sync, maxWorkBytes });
   await app.register(adminApi, {
     store: deps.store,
     trust: deps.trust,
     advertiseUrl: deps.advertiseUrl,
-    maxWorkBytes: deps.maxWorkBytes ?? limits.workBytes,
+    maxWorkBytes,
+    sync: deps.sync,
   });
   return app;
 }

@@ -9,4 +9,5 @@ export * from './labels/index.ts';
 export * from './labels/selector.ts';
 export * from './limits.ts';
 export * from './protocol/index.ts';
+export * from './protocol/sync.ts';
 export * from './protocol/work.ts';

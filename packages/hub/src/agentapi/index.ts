@@ -3,6 +3,8 @@
 // certificate names, checked on every request (not per connection), so a revocation
 // applies to the very next request even on a connection kept alive from before.
 import type { TLSSocket } from 'node:tls';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import {
   agentApiPrefix,
   agentPaths,
@@ -13,10 +15,12 @@ import {
   type HeartbeatRequest,
   protocolVersion,
   type RenewRequest,
+  type SyncRequest,
 } from '@outpost/shared';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TrustService } from '../registration/service.ts';
 import type { ClusterRow, Store } from '../store/index.ts';
+import type { SyncService } from '../sync/service.ts';
 
 export interface AgentIdentity {
   cluster: ClusterRow;
@@ -34,6 +38,9 @@ export function identifyAgent(store: Store, req: FastifyRequest): AgentIdentity 
   const socket = req.raw.socket as TLSSocket;
   const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
   if (!peer?.subject) throw apiError('AGENT_CERT_REQUIRED', 'this endpoint needs a client certificate from the hub');
+  if (!socket.authorized && String(socket.authorizationError) === 'CERT_HAS_EXPIRED') {
+    throw apiError('AGENT_CERT_EXPIRED', 'the client certificate has expired; see `outpost-hub cluster recover`');
+  }
   if (!socket.authorized) {
     throw apiError(
       'AGENT_CERT_REQUIRED',
@@ -64,7 +71,18 @@ export function identifyAgent(store: Store, req: FastifyRequest): AgentIdentity 
   return { cluster, serial };
 }
 
-const mtlsRoutes: FastifyPluginAsync<{ store: Store; trust: TrustService }> = async (app, { store, trust }) => {
+interface AgentApiOptions {
+  store: Store;
+  trust: TrustService;
+  sync: SyncService;
+  maxWorkBytes: number;
+}
+
+const gzipAsync = promisify(gzip);
+/** Below this a gzip frame costs more than it saves. */
+const compressAbove = 1024;
+
+const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, trust, sync, maxWorkBytes }) => {
   app.addHook('onRequest', async (req) => {
     const id = identifyAgent(store, req);
     const { name } = req.params as { name?: string };
@@ -82,6 +100,31 @@ const mtlsRoutes: FastifyPluginAsync<{ store: Store; trust: TrustService }> = as
     return trust.heartbeat(agent.cluster, req.body as HeartbeatRequest | undefined, agent.serial);
   });
 
+  app.post(`${agentApiPrefix}/clusters/:name/sync`, async (req, reply) => {
+    const agent = req.agent as AgentIdentity;
+    const body = req.body as Partial<SyncRequest> | undefined;
+    if (!body || typeof body.revision !== 'number' || body.revision < 0) {
+      throw apiError('BODY_MALFORMED', 'body must be { revision: number, hubEpoch?, inventory?, waitSeconds? }');
+    }
+    // A long-poll ends early when the agent goes away.
+    const abort = new AbortController();
+    reply.raw.once('close', () => abort.abort());
+    const res = await sync.sync(agent.cluster, body as SyncRequest, abort.signal);
+    const text = JSON.stringify(res);
+    void reply.header('content-type', 'application/json; charset=utf-8');
+    if (text.length > compressAbove && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
+      void reply.header('content-encoding', 'gzip');
+      return reply.send(await gzipAsync(text));
+    }
+    return reply.send(text);
+  });
+
+  // Status batches carry whole work statuses (many manifests), so they get the work limit.
+  app.post(`${agentApiPrefix}/clusters/:name/status`, { bodyLimit: maxWorkBytes }, async (req) => {
+    const agent = req.agent as AgentIdentity;
+    return sync.status(agent.cluster, req.body);
+  });
+
   app.post(`${agentApiPrefix}/clusters/:name/certificate`, async (req) => {
     const agent = req.agent as AgentIdentity;
     const body = req.body as Partial<RenewRequest> | undefined;
@@ -89,10 +132,7 @@ const mtlsRoutes: FastifyPluginAsync<{ store: Store; trust: TrustService }> = as
   });
 };
 
-export const agentApi: FastifyPluginAsync<{ store: Store; trust: TrustService }> = async (
-  app: FastifyInstance,
-  opts,
-) => {
+export const agentApi: FastifyPluginAsync<AgentApiOptions> = async (app: FastifyInstance, opts) => {
   const { trust } = opts;
   app.addHook('onRequest', async (req) => {
     const version = req.headers['x-outpost-protocol'];

@@ -22,7 +22,7 @@ export const bootstrapTokenRoutes: FastifyPluginAsync<{ store: Store; trust: Tru
     const { row, token } = createBootstrapToken(store, spec, req.principal?.actor ?? 'unknown', new Date());
     const res = toResource(row, Date.now());
     res.status.token = token;
-    return reply.code(201).send({ ...res, caCertHash: trust.caStatus().signing.hash });
+    return reply.code(201).send({ ...res, caCertHashes: trust.pinHashes() });
   });
 
   app.get('/api/v1/bootstraptokens', async () => {

@@ -6,15 +6,17 @@ import type { FastifyPluginAsync } from 'fastify';
 import { clusterResource } from '../registration/clusters.ts';
 import type { TrustService } from '../registration/service.ts';
 import type { ClusterRow, Store } from '../store/index.ts';
+import type { SyncService } from '../sync/service.ts';
 import { checkResourceVersion, listOf, listQuery } from './common.ts';
 
 interface Opts {
   store: Store;
   trust: TrustService;
+  sync: SyncService;
 }
 
-export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trust }) => {
-  const view = (c: ClusterRow) => clusterResource(c, store.certificates.latestFor(c.name), Date.now());
+export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trust, sync }) => {
+  const view = (c: ClusterRow) => clusterResource(c, store.certificates.latestFor(c.name), Date.now(), sync.liveness);
   const get = (name: string) => {
     const c = store.clusters.get(name);
     if (!c) throw apiError('CLUSTER_NOT_FOUND', `cluster ${JSON.stringify(name.slice(0, 100))} not found`);
@@ -88,7 +90,7 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
     const name = (req.params as { name: string }).name;
     const ttl = (req.body as { ttl?: string } | undefined)?.ttl;
     const out = trust.recover(name, req.principal?.actor ?? 'unknown', ttl);
-    return reply.code(201).send({ cluster: name, ...out, caCertHash: trust.caStatus().signing.hash });
+    return reply.code(201).send({ cluster: name, ...out, caCertHashes: trust.pinHashes() });
   });
   app.delete('/api/v1/clusters/:name', async (req) => {
     const name = (req.params as { name: string }).name;

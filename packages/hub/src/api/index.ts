@@ -4,6 +4,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticate, requireApiToken } from '../auth/index.ts';
 import type { TrustService } from '../registration/service.ts';
 import type { Store } from '../store/index.ts';
+import type { SyncService } from '../sync/service.ts';
 import { apiTokenRoutes } from './api-tokens.ts';
 import { auditRoutes } from './audit.ts';
 import { bootstrapTokenRoutes } from './bootstrap-tokens.ts';
@@ -23,6 +24,7 @@ export interface AdminApiOptions {
   trust: TrustService;
   advertiseUrl: string | undefined;
   maxWorkBytes: number;
+  sync: SyncService;
 }
 
 const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);

@@ -4,13 +4,14 @@
 import { apiError, matchesSelector } from '@outpost/shared';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Store, WorkRow } from '../store/index.ts';
+import type { SyncService } from '../sync/service.ts';
 import { workResource } from '../work/resource.ts';
 import { parseWork } from '../work/validate.ts';
 import { checkResourceVersion, listOf, listQuery } from './common.ts';
 
-export const workRoutes: FastifyPluginAsync<{ store: Store; maxWorkBytes: number }> = async (
+export const workRoutes: FastifyPluginAsync<{ store: Store; maxWorkBytes: number; sync: SyncService }> = async (
   app,
-  { store, maxWorkBytes },
+  { store, maxWorkBytes, sync },
 ) => {
   const cluster = (name: string) => {
     if (!store.clusters.get(name))
@@ -58,11 +59,13 @@ export const workRoutes: FastifyPluginAsync<{ store: Store; maxWorkBytes: number
   app.post('/api/v1/clusters/:cluster/works', { bodyLimit }, async (req, reply) => {
     const { cluster: c } = req.params as { cluster: string };
     const out = write(req.body, c, undefined, true);
+    sync.changed(c);
     return reply.code(201).send(full(out.work));
   });
   app.put('/api/v1/clusters/:cluster/works/:name', { bodyLimit }, async (req, reply) => {
     const { cluster: c, name } = req.params as { cluster: string; name: string };
     const out = write(req.body, c, name, false);
+    if (out.changed) sync.changed(c);
     // Lets `work apply` say created / configured / unchanged, as kubectl does.
     void reply.header('x-outpost-work-changed', String(out.changed));
     return reply.code(out.created ? 201 : 200).send(full(out.work));
@@ -78,6 +81,7 @@ export const workRoutes: FastifyPluginAsync<{ store: Store; maxWorkBytes: number
       store.works.markDeleted(w.uid, c, new Date().toISOString());
       return get(c, name);
     });
+    sync.changed(c);
     return workResource(w, undefined);
   });
 

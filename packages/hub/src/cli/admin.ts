@@ -69,7 +69,7 @@ interface TokenResource {
     boundCluster?: string;
   };
   status: { usageCount: number; phase: string; token?: string };
-  caCertHash?: string;
+  caCertHashes?: string[];
 }
 
 function tokenTable(items: TokenResource[]): string {
@@ -95,8 +95,10 @@ async function joinUrl(ctx: Ctx): Promise<string> {
   return ca.advertiseUrl ?? ctx.client.hubUrl;
 }
 
-function joinCommand(hub: string, token: string, caHash: string, extra: string): string {
-  return `outpost-agent join --hub ${hub} --token ${token} --ca-cert-hash ${caHash} --cluster-name <NAME>${extra}`;
+function joinCommand(hub: string, token: string, caHashes: string[], extra: string): string {
+  // During a CA rotation both CAs are pinned: the old one still signs the serving certificate.
+  const pins = caHashes.map((h) => `--ca-cert-hash ${h}`).join(' ');
+  return `outpost-agent join --hub ${hub} --token ${token} ${pins} --cluster-name <NAME>${extra}`;
 }
 
 const commands: Record<string, Record<string, Command>> = {
@@ -123,7 +125,7 @@ const commands: Record<string, Record<string, Command>> = {
         if (ctx.flags.description) spec.description = ctx.flags.description;
         const t = await ctx.client.call<TokenResource>('POST', '/api/v1/bootstraptokens', { spec });
         if (ctx.flags['print-join-command']) {
-          ctx.out(`${joinCommand(await joinUrl(ctx), t.status.token ?? '', t.caCertHash ?? '', '')}\n`);
+          ctx.out(`${joinCommand(await joinUrl(ctx), t.status.token ?? '', t.caCertHashes ?? [], '')}\n`);
           return;
         }
         ctx.out(
@@ -241,12 +243,12 @@ const commands: Record<string, Record<string, Command>> = {
       async run(ctx) {
         const name = ctx.args[0] as string;
         const body = ctx.flags.ttl ? { ttl: ctx.flags.ttl } : undefined;
-        const r = await ctx.client.call<{ token: string; expiresAt: string; caCertHash: string }>(
+        const r = await ctx.client.call<{ token: string; expiresAt: string; caCertHashes: string[] }>(
           'POST',
           `/api/v1/clusters/${enc(name)}/recover`,
           body,
         );
-        const cmd = joinCommand(await joinUrl(ctx), r.token, r.caCertHash, ' --recover').replace('<NAME>', name);
+        const cmd = joinCommand(await joinUrl(ctx), r.token, r.caCertHashes, ' --recover').replace('<NAME>', name);
         ctx.out(render(ctx.format, r, () => `run on cluster ${name} before ${r.expiresAt}:\n  ${cmd}\n`));
       },
     },

@@ -10,6 +10,9 @@ import type { ServeConfig } from '../config/index.ts';
 import { ensureHubPki, finishCaRotation, type HubPki, startCaRotation } from '../pki/index.ts';
 import { TrustService } from '../registration/service.ts';
 import { openStore, type Store } from '../store/index.ts';
+import { DesiredNotifier } from '../sync/notifier.ts';
+import { Presence } from '../sync/presence.ts';
+import { SyncService } from '../sync/service.ts';
 import { hubVersion } from '../version.ts';
 
 export const serveHelp = `Usage: outpost-hub serve [flags]
@@ -32,6 +35,10 @@ Flags (environment variable in brackets):
                         20-30 % of it remains [OUTPOST_HUB_CERT_VALIDITY] (default 14d)
   --max-work-size SIZE  largest ManifestWork accepted, e.g. 16Mi, 64Mi
                         [OUTPOST_HUB_MAX_WORK_SIZE] (default 16Mi)
+  --poll-timeout DUR    longest hold of an unchanged agent long-poll
+                        [OUTPOST_HUB_POLL_TIMEOUT] (default 30s)
+  --missed-polls N      polls a cluster may miss before it is Available=Unknown and
+                        tainted unreachable [OUTPOST_HUB_MISSED_POLLS] (default 3)
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent [OUTPOST_LOG_LEVEL]
   -h, --help            show this help
 `;
@@ -75,10 +82,21 @@ export async function serve(config: ServeConfig): Promise<void> {
     },
     certValidityMs: config.certValidityMs,
   });
+  const notifier = new DesiredNotifier();
+  const presence = new Presence(store);
+  const sync = new SyncService({
+    store,
+    log,
+    notifier,
+    presence,
+    maxWaitMs: config.pollTimeoutMs,
+    missedPolls: config.missedPolls,
+  });
   const app = await buildApp({
     log,
     store,
     trust,
+    sync,
     version: hubVersion,
     advertiseUrl: config.advertiseUrl,
     maxWorkBytes: config.maxWorkBytes,
@@ -107,7 +125,10 @@ export async function serve(config: ServeConfig): Promise<void> {
       process.exit(1);
     }, durations.shutdownGraceMs);
     timer.unref();
+    // Long-polls would hold the close for up to a poll timeout: release them first.
+    notifier.close();
     await app.close();
+    presence.close();
     store.close();
     process.exit(0);
   };

@@ -15,6 +15,10 @@ export interface ServeConfig {
   readonly certValidityMs: number;
   /** Largest ManifestWork body accepted, in bytes. */
   readonly maxWorkBytes: number;
+  /** Longest hold of an unchanged long-poll. */
+  readonly pollTimeoutMs: number;
+  /** Polls a cluster may miss before it is Available=Unknown and tainted unreachable. */
+  readonly missedPolls: number;
 }
 
 export const serveDefaults = {
@@ -83,6 +87,8 @@ export const serveOptions = {
   'log-level': { type: 'string' },
   'cert-validity': { type: 'string' },
   'max-work-size': { type: 'string' },
+  'poll-timeout': { type: 'string' },
+  'missed-polls': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -124,9 +130,21 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv 
       `--max-work-size must be a size from 1Ki to 1Gi (for example 16Mi), got ${JSON.stringify(maxWorkText)}`,
     );
   }
+  const pollText = values['poll-timeout'] ?? env.OUTPOST_HUB_POLL_TIMEOUT ?? '30s';
+  const pollTimeoutMs = parseDuration(pollText);
+  if (pollTimeoutMs === undefined || pollTimeoutMs < 1_000 || pollTimeoutMs > 300_000) {
+    throw new ConfigError(`--poll-timeout must be a duration from 1s to 5m, got ${JSON.stringify(pollText)}`);
+  }
+  const missedText = values['missed-polls'] ?? env.OUTPOST_HUB_MISSED_POLLS ?? '3';
+  const missedPolls = Number(missedText);
+  if (!Number.isInteger(missedPolls) || missedPolls < 1 || missedPolls > 100) {
+    throw new ConfigError(`--missed-polls must be an integer from 1 to 100, got ${JSON.stringify(missedText)}`);
+  }
   return Object.freeze({
     certValidityMs,
     maxWorkBytes,
+    pollTimeoutMs,
+    missedPolls,
     dataDir: resolve(values['data-dir'] ?? env.OUTPOST_HUB_DATA_DIR ?? serveDefaults.dataDir),
     listen: Object.freeze(parseListen(values.listen ?? env.OUTPOST_HUB_LISTEN ?? serveDefaults.listen)),
     advertiseUrl: parseAdvertiseUrl(values['advertise-url'] ?? env.OUTPOST_HUB_ADVERTISE_URL),

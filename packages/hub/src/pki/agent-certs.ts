@@ -177,7 +177,9 @@ export async function signAgentCertificate(
 ): Promise<IssuedCertificate> {
   const serial = randomSerial();
   // Backdate a little: spokes' clocks drift, and a certificate "not yet valid" is an outage.
-  const notBefore = new Date(now - 5 * 60_000);
+  // At most a tenth of the validity, so the renewal point (20-30 % of the life left) of a
+  // short-lived certificate never falls before the moment it was issued.
+  const notBefore = new Date(now - Math.min(5 * 60_000, validityMs / 10));
   const notAfter = new Date(Math.min(now + validityMs, ca.cert.notAfter.getTime()));
   const cert = await x509.X509CertificateGenerator.create(
     {
@@ -198,5 +200,7 @@ export async function signAgentCertificate(
     },
     webcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.create>[1],
   );
-  return { serial, certPem: certToPem(cert), notBefore, notAfter, caHash: ca.hash };
+  // Record the validity as encoded (whole seconds), not the requested milliseconds: the hub
+  // checks expiry against this record, and it must agree with what TLS sees.
+  return { serial, certPem: certToPem(cert), notBefore: cert.notBefore, notAfter: cert.notAfter, caHash: ca.hash };
 }

@@ -33,7 +33,25 @@ export interface ManagedCluster {
   };
 }
 
-export function clusterResource(c: ClusterRow, cert: CertificateRow | undefined, now: number): ManagedCluster {
+/** Hub-owned taints, as OCM's cluster.open-cluster-management.io/unreachable|unavailable. */
+export const taintKeys = { unreachable: 'outpost.dev/unreachable', unavailable: 'outpost.dev/unavailable' } as const;
+
+export interface Liveness {
+  /** How long a cluster may stay silent before it is Available=Unknown. */
+  leaseMs: number;
+  /** The freshest known last-seen time (stored or not yet flushed). */
+  lastSeen(c: ClusterRow): string | null;
+}
+
+export const storedLiveness: Liveness = { leaseMs: durations.clusterLeaseMs, lastSeen: (c) => c.lastSeen };
+
+export function clusterResource(
+  c: ClusterRow,
+  cert: CertificateRow | undefined,
+  now: number,
+  liveness: Liveness = storedLiveness,
+): ManagedCluster {
+  const lastSeen = liveness.lastSeen(c);
   const conditions: Condition[] = [
     c.hubAcceptsClient
       ? { type: 'HubAccepted', status: 'True', reason: 'Approved', message: 'the hub accepts this cluster' }
@@ -55,24 +73,29 @@ export function clusterResource(c: ClusterRow, cert: CertificateRow | undefined,
         }
       : { type: 'Joined', status: 'False', reason: 'NotJoined', message: 'no certificate issued yet' },
   ];
+  const taints = [...c.taints];
   if (c.joinedAt) {
-    const seen = c.lastSeen ? Date.parse(c.lastSeen) : undefined;
-    conditions.push(
-      seen !== undefined && now - seen <= durations.clusterLeaseMs
-        ? {
-            type: 'Available',
-            status: 'True',
-            reason: 'AgentReporting',
-            message: 'the agent reported recently',
-            lastTransitionTime: c.lastSeen ?? undefined,
-          }
-        : {
-            type: 'Available',
-            status: 'Unknown',
-            reason: 'LeaseExpired',
-            message: seen ? `no report since ${c.lastSeen}` : 'the agent has not reported yet',
-          },
-    );
+    const seen = lastSeen ? Date.parse(lastSeen) : undefined;
+    if (seen !== undefined && now - seen <= liveness.leaseMs) {
+      conditions.push({
+        type: 'Available',
+        status: 'True',
+        reason: 'AgentReporting',
+        message: 'the agent reported recently',
+        lastTransitionTime: lastSeen ?? undefined,
+      });
+    } else {
+      // The taint appears when the lease lapses, so tolerationSeconds count from then.
+      const since = new Date((seen ?? Date.parse(c.joinedAt)) + liveness.leaseMs).toISOString();
+      conditions.push({
+        type: 'Available',
+        status: 'Unknown',
+        reason: 'LeaseExpired',
+        message: seen ? `no report since ${lastSeen}` : 'the agent has not reported yet',
+        lastTransitionTime: since,
+      });
+      taints.push({ key: taintKeys.unreachable, effect: 'NoSelect', timeAdded: since });
+    }
   }
   const res: ManagedCluster = {
     apiVersion,
@@ -84,14 +107,14 @@ export function clusterResource(c: ClusterRow, cert: CertificateRow | undefined,
       labels: c.labels,
       creationTimestamp: c.createdAt,
     },
-    spec: { hubAcceptsClient: c.hubAcceptsClient, taints: c.taints },
+    spec: { hubAcceptsClient: c.hubAcceptsClient, taints },
     status: {
       conditions,
       clusterClaims: Object.entries(c.claims).map(([name, value]) => ({ name, value })),
     },
   };
   if (c.agentVersion) res.status.agentVersion = c.agentVersion;
-  if (c.lastSeen) res.status.lastSeen = c.lastSeen;
+  if (lastSeen) res.status.lastSeen = lastSeen;
   if (c.joinedAt) res.status.joinedAt = c.joinedAt;
   if (c.denied) res.status.denied = true;
   if (cert) res.status.certificate = { serial: cert.serial, notAfter: cert.notAfter, caHash: cert.caHash };

@@ -110,6 +110,15 @@ export class TrustService {
     return this.#d.pki().caBundlePem;
   }
 
+  /**
+   * The hashes a joiner should pin: the signing CA and, during a rotation, the previous one,
+   * which still signs the serving certificate until it is retired.
+   */
+  pinHashes(): string[] {
+    const pki = this.#d.pki();
+    return pki.previous ? [pki.signing.hash, pki.previous.hash] : [pki.signing.hash];
+  }
+
   caBundleHash(): string {
     return `sha256:${createHash('sha256').update(this.caBundle()).digest('hex')}`;
   }
@@ -169,6 +178,13 @@ export class TrustService {
         details: { source },
       });
       throw apiError('HUB_TOKEN_INVALID', 'the bootstrap token is not valid');
+    }
+    // A retried POST whose answer was lost (same token, name and CSR) gets the registration
+    // it already made, not HUB_TOKEN_EXHAUSTED or CLUSTER_EXISTS.
+    const retried = this.#store.registrations.same(req.clusterName, id, req.csr);
+    if (retried) {
+      this.throttle.succeed(source);
+      return this.registrationView(retried);
     }
     if (token.revokedAt) throw apiError('HUB_TOKEN_REVOKED', `bootstrap token ${id} was revoked at ${token.revokedAt}`);
     if (Date.parse(token.expiresAt) <= now.getTime()) {

@@ -152,4 +152,13 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 4,
+    name: 'epoch adoption',
+    sql: `
+      -- Set by \`outpost-hub cluster adopt NAME\`: the cluster's agent may take this
+      -- database's epoch although it remembers another one. Cleared once it has.
+      ALTER TABLE clusters ADD COLUMN adopt_epoch INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

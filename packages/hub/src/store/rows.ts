@@ -50,6 +50,8 @@ export interface ClusterRow {
   createdAt: string;
   joinedAt: string | null;
   lastSeen: string | null;
+  /** An admin allowed the agent to adopt this database's epoch. */
+  adoptEpoch: boolean;
 }
 
 export type RegistrationStateRow = 'Pending' | 'Approved' | 'Denied';

@@ -64,6 +64,7 @@ function clusterFrom(r: Raw): ClusterRow {
     createdAt: r.created_at as string,
     joinedAt: (r.joined_at as string | null) ?? null,
     lastSeen: (r.last_seen as string | null) ?? null,
+    adoptEpoch: r.adopt_epoch === 1,
   };
 }
 
@@ -131,7 +132,8 @@ export function trustStore(db: DB) {
     clusterPage: db.prepare('SELECT * FROM clusters WHERE name > ? ORDER BY name LIMIT ?'),
     clusterUpdate: db.prepare(`UPDATE clusters SET resource_version = @resourceVersion, labels = @labels,
       hub_accepts_client = @hubAcceptsClient, denied = @denied, taints = @taints, claims = @claims,
-      agent_version = @agentVersion, joined_at = @joinedAt, last_seen = @lastSeen WHERE name = @name`),
+      agent_version = @agentVersion, joined_at = @joinedAt, last_seen = @lastSeen, adopt_epoch = @adoptEpoch
+      WHERE name = @name`),
     clusterSeen: db.prepare('UPDATE clusters SET last_seen = ? WHERE name = ?'),
     clusterDelete: db.prepare('DELETE FROM clusters WHERE name = ?'),
 
@@ -144,6 +146,7 @@ export function trustStore(db: DB) {
     regDecide: db.prepare(`UPDATE registrations SET state = @state, message = @message,
       certificate_serial = @certificateSerial, decided_at = @decidedAt WHERE id = @id`),
     regDeleteFor: db.prepare('DELETE FROM registrations WHERE cluster_name = ?'),
+    regSame: db.prepare('SELECT * FROM registrations WHERE cluster_name = ? AND token_id = ? AND csr_pem = ?'),
 
     certInsert: db.prepare(`INSERT INTO certificates
       (serial, cluster_name, ca_hash, cert_pem, not_before, not_after, issued_at)
@@ -220,6 +223,7 @@ export function trustStore(db: DB) {
           claims: json(next.claims),
           hubAcceptsClient: next.hubAcceptsClient ? 1 : 0,
           denied: next.denied ? 1 : 0,
+          adoptEpoch: next.adoptEpoch ? 1 : 0,
         });
         return next;
       },
@@ -239,6 +243,11 @@ export function trustStore(db: DB) {
       decide: (d: Pick<RegistrationRow, 'id' | 'state' | 'message' | 'certificateSerial' | 'decidedAt'>) =>
         void s.regDecide.run(d),
       deleteFor: (cluster: string) => void s.regDeleteFor.run(cluster),
+      /** The registration made with exactly this token, name and CSR, if any (a retried POST). */
+      same: (cluster: string, tokenId: string, csrPem: string) => {
+        const r = s.regSame.get(cluster, tokenId, csrPem) as Raw | undefined;
+        return r && registrationFrom(r);
+      },
     },
 
     certificates: {

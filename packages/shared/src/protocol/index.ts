@@ -35,6 +35,10 @@ export const agentPaths = {
   registration: (id: string) => `${agentApiPrefix}/registrations/${encodeURIComponent(id)}`,
   /** mTLS: renew the certificate with a new key. */
   certificate: (cluster: string) => `${agentApiPrefix}/clusters/${encodeURIComponent(cluster)}/certificate`,
+  /** mTLS: long-poll for desired state. */
+  sync: (cluster: string) => `${agentApiPrefix}/clusters/${encodeURIComponent(cluster)}/sync`,
+  /** mTLS: batched, sequenced status reports. */
+  status: (cluster: string) => `${agentApiPrefix}/clusters/${encodeURIComponent(cluster)}/status`,
   /** mTLS: cheap liveness and identity check, also used by join to prove the credentials. */
   heartbeat: (cluster: string) => `${agentApiPrefix}/clusters/${encodeURIComponent(cluster)}/heartbeat`,
 } as const;

@@ -1,0 +1,49 @@
+// Wakes long-polls when their cluster's desired state changes. In memory: a hub restart
+// drops every waiter, and agents simply poll again.
+
+type Waiter = () => void;
+
+export class DesiredNotifier {
+  readonly #waiters = new Map<string, Set<Waiter>>();
+  #closed = false;
+
+  get waiting(): number {
+    let n = 0;
+    for (const set of this.#waiters.values()) n += set.size;
+    return n;
+  }
+
+  /** Resolves true when notified, false on timeout, abort or shutdown. */
+  wait(cluster: string, ms: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.#closed || signal?.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let set = this.#waiters.get(cluster);
+      if (!set) {
+        set = new Set();
+        this.#waiters.set(cluster, set);
+      }
+      const done = (notified: boolean) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        set.delete(waiter);
+        if (set.size === 0) this.#waiters.delete(cluster);
+        resolve(notified);
+      };
+      const waiter = () => done(true);
+      const onAbort = () => done(false);
+      const timer = setTimeout(() => done(false), ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      set.add(waiter);
+    });
+  }
+
+  notify(cluster: string): void {
+    for (const w of [...(this.#waiters.get(cluster) ?? [])]) w();
+  }
+
+  /** Releases every waiter (shutdown), so closing the server does not wait for long-polls. */
+  close(): void {
+    this.#closed = true;
+    for (const set of this.#waiters.values()) for (const w of [...set]) w();
+  }
+}

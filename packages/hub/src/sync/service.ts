@@ -1,0 +1,202 @@
+// Desired-state sync and status intake for agents (the hub side of /agent/v1 …/sync and
+// …/status). Per cluster the hub remembers what it last sent, so an unchanged poll costs
+// one integer comparison and is then held until something changes or the wait ends.
+import {
+  apiError,
+  type DeleteOption,
+  type InventoryEntry,
+  type Manifest,
+  type ManifestConfig,
+  type StatusAck,
+  type StatusBatch,
+  type SyncRequest,
+  type SyncResponse,
+  type WorkUpdate,
+} from '@outpost/shared';
+import type { Logger } from 'pino';
+import type { Liveness } from '../registration/clusters.ts';
+import type { ClusterRow, ManifestRow, Store, WorkRow } from '../store/index.ts';
+import type { DesiredNotifier } from './notifier.ts';
+import type { Presence } from './presence.ts';
+
+interface Session {
+  revision: number;
+  inventory: Map<string, InventoryEntry>;
+}
+
+export interface SyncDeps {
+  store: Store;
+  log: Logger;
+  notifier: DesiredNotifier;
+  presence: Presence;
+  /** Longest hold of an unchanged poll; each hold is jittered ±10 % around min(asked, this). */
+  maxWaitMs: number;
+  /** Polls a cluster may miss before it is Available=Unknown. */
+  missedPolls: number;
+  random?: () => number;
+}
+
+const manifestEntry = (m: ManifestRow) => ({
+  key: m.key,
+  ordinal: m.ordinal,
+  manifest: JSON.parse(m.content as string) as Manifest,
+});
+
+export class SyncService {
+  readonly #d: SyncDeps;
+  readonly #sessions = new Map<string, Session>();
+  readonly #random: () => number;
+
+  constructor(deps: SyncDeps) {
+    this.#d = deps;
+    this.#random = deps.random ?? Math.random;
+  }
+
+  /** Liveness of clusters as the API shows it: presence in memory, lease from the config. */
+  get liveness(): Liveness {
+    const { presence, maxWaitMs, missedPolls } = this.#d;
+    // A poll is held at most maxWaitMs (+10 % jitter); allow a few seconds to reconnect.
+    return { leaseMs: missedPolls * maxWaitMs * 1.1 + 5_000, lastSeen: (c) => presence.lastSeen(c.name, c.lastSeen) };
+  }
+
+  /** Tells waiting polls of `cluster` that its desired state changed. */
+  changed(cluster: string): void {
+    this.#d.notifier.notify(cluster);
+  }
+
+  /** Forgets what the hub believes `cluster` holds (its next poll sends an inventory). */
+  forget(cluster: string): void {
+    this.#sessions.delete(cluster);
+  }
+
+  async sync(cluster: ClusterRow, req: SyncRequest, signal?: AbortSignal): Promise<SyncResponse> {
+    const { store, presence } = this.#d;
+    const epoch = store.epoch;
+    presence.seen(cluster.name, new Date());
+    if (req.inventory) {
+      this.#sessions.set(cluster.name, { revision: req.revision, inventory: new Map(Object.entries(req.inventory)) });
+    }
+    const mismatch = req.hubEpoch !== undefined && req.hubEpoch !== epoch;
+    if (!mismatch && req.hubEpoch !== undefined && cluster.adoptEpoch) {
+      // The agent has taken this epoch: the admin's permission is used up.
+      store.clusters.update({ ...cluster, adoptEpoch: false });
+    }
+    if (mismatch && !cluster.adoptEpoch) {
+      // Nothing from this hub is applied or deleted until an admin decides; hold like an
+      // idle poll so a waiting agent does not spin.
+      await this.#d.notifier.wait(cluster.name, this.#holdMs(req), signal);
+      return {
+        hubEpoch: epoch,
+        revision: store.works.desiredRevision(cluster.name),
+        epochMismatch: { agentEpoch: req.hubEpoch as string, adoptAllowed: false },
+        works: [],
+      };
+    }
+    for (let attempt = 0; ; attempt++) {
+      const revision = store.works.desiredRevision(cluster.name);
+      const session = this.#sessions.get(cluster.name);
+      if (!session || session.revision !== req.revision) {
+        if (!req.inventory) return { hubEpoch: epoch, revision, needInventory: true, works: [] };
+      }
+      if (revision === req.revision && !mismatch) {
+        if (attempt > 0 || signal?.aborted) return { hubEpoch: epoch, revision, works: [] };
+        const notified = await this.#d.notifier.wait(cluster.name, this.#holdMs(req), signal);
+        if (!notified) return { hubEpoch: epoch, revision, works: [] };
+        continue;
+      }
+      const current = this.#sessions.get(cluster.name) as Session;
+      const works = this.#diff(cluster.name, current.inventory);
+      this.#sessions.set(cluster.name, { revision, inventory: this.#inventoryNow(cluster.name) });
+      return { hubEpoch: epoch, revision, works };
+    }
+  }
+
+  #holdMs(req: SyncRequest): number {
+    const asked = req.waitSeconds !== undefined ? Math.max(0, req.waitSeconds * 1000) : this.#d.maxWaitMs;
+    const base = Math.min(asked, this.#d.maxWaitMs);
+    return Math.round(base * (0.9 + 0.2 * this.#random()));
+  }
+
+  /** What the agent holds once it has taken the works we are about to send: the hub's works. */
+  #inventoryNow(cluster: string): Map<string, InventoryEntry> {
+    const next = new Map<string, InventoryEntry>();
+    for (const w of this.#d.store.works.forCluster(cluster)) next.set(w.name, { uid: w.uid, generation: w.generation });
+    return next;
+  }
+
+  #diff(cluster: string, inventory: Map<string, InventoryEntry>): WorkUpdate[] {
+    const out: WorkUpdate[] = [];
+    for (const w of this.#d.store.works.forCluster(cluster)) {
+      const held = inventory.get(w.name);
+      const same = held?.uid === w.uid;
+      if (w.deletionAt) {
+        // A tombstone names the uid: an agent holding another work of that name ignores it.
+        out.push({ ...this.#header(w), full: true, manifests: [], removed: [], deleting: true });
+        continue;
+      }
+      if (same && held.generation === w.generation) continue;
+      if (same && held.generation < w.generation) {
+        const changed = this.#d.store.works.changedSince(w.uid, held.generation);
+        out.push({
+          ...this.#header(w),
+          full: false,
+          manifests: changed.filter((m) => m.content !== null).map(manifestEntry),
+          removed: changed.filter((m) => m.content === null).map((m) => m.key),
+        });
+        continue;
+      }
+      out.push({
+        ...this.#header(w),
+        full: true,
+        manifests: this.#d.store.works.manifests(w.uid).map(manifestEntry),
+        removed: [],
+      });
+    }
+    return out;
+  }
+
+  #header(w: WorkRow): Pick<WorkUpdate, 'name' | 'uid' | 'generation' | 'deleteOption' | 'manifestConfigs'> {
+    const spec = w.spec as { deleteOption?: DeleteOption; manifestConfigs?: ManifestConfig[] };
+    const h: Pick<WorkUpdate, 'name' | 'uid' | 'generation' | 'deleteOption' | 'manifestConfigs'> = {
+      name: w.name,
+      uid: w.uid,
+      generation: w.generation,
+    };
+    if (spec.deleteOption) h.deleteOption = spec.deleteOption;
+    if (spec.manifestConfigs) h.manifestConfigs = spec.manifestConfigs;
+    return h;
+  }
+
+  /** Stores a batch of status reports; idempotent per work (a report at or below the stored sequence is skipped). */
+  status(cluster: ClusterRow, body: unknown): StatusAck {
+    const batch = body as Partial<StatusBatch> | undefined;
+    if (!batch || !Array.isArray(batch.reports)) throw apiError('BODY_MALFORMED', 'body must be { reports: [...] }');
+    this.#d.presence.seen(cluster.name, new Date());
+    let acked = 0;
+    const purged: string[] = [];
+    this.#d.store.transaction(() => {
+      for (const r of batch.reports ?? []) {
+        if (!r || typeof r.seq !== 'number' || typeof r.work !== 'string' || typeof r.uid !== 'string') {
+          throw apiError('BODY_MALFORMED', 'every report needs seq, work and uid');
+        }
+        acked = Math.max(acked, r.seq);
+        const w = this.#d.store.works.get(cluster.name, r.work);
+        // A report for a work the hub no longer has, or for an older work of that name, is
+        // stored nowhere but still acknowledged: there is nothing it could update.
+        if (!w || w.uid !== r.uid || r.seq <= w.statusSeq) continue;
+        if (r.deleted && w.deletionAt) {
+          this.#d.store.works.purge(w.uid);
+          purged.push(w.name);
+          continue;
+        }
+        this.#d.store.works.setStatus(
+          w.uid,
+          { ...r.status, observedAt: r.observedAt, reportedGeneration: r.generation },
+          r.seq,
+        );
+      }
+    });
+    if (purged.length) this.#d.log.info({ cluster: cluster.name, works: purged }, 'works deleted on the spoke');
+    return { ackedSeq: acked };
+  }
+}

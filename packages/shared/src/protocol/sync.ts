@@ -1,0 +1,123 @@
+// The desired-state sync (/agent/v1/clusters/{name}/sync) and status reports
+// (/agent/v1/clusters/{name}/status). See docs/architecture.md, "Work delivery".
+//
+// The agent long-polls with the hub epoch and the desired revision it holds. The hub keeps,
+// per cluster, what it last sent (the agent's inventory at that revision), so an unchanged
+// poll is one integer comparison and a change sends only the changed works, and for a work
+// the agent already has, only the manifests that changed since the agent's generation.
+import type { DeleteOption, Manifest, ManifestConfig } from './work.ts';
+
+export interface InventoryEntry {
+  uid: string;
+  generation: number;
+}
+
+export interface SyncRequest {
+  /** The hub epoch the agent last synced with; absent on a first sync. */
+  hubEpoch?: string;
+  /** The desired revision the agent holds (0 when it holds nothing). */
+  revision: number;
+  /** Sent when the hub asked for it (`needInventory`) or after the agent started. */
+  inventory?: Record<string, InventoryEntry>;
+  /** How long the hub may hold the request when nothing changed, in seconds. */
+  waitSeconds?: number;
+}
+
+export interface ManifestEntry {
+  key: string;
+  ordinal: number;
+  manifest: Manifest;
+}
+
+export interface WorkUpdate {
+  name: string;
+  uid: string;
+  generation: number;
+  /** True: `manifests` is the whole work. False: upserts and `removed` keys since the agent's generation. */
+  full: boolean;
+  manifests: ManifestEntry[];
+  removed: string[];
+  deleteOption?: DeleteOption;
+  manifestConfigs?: ManifestConfig[];
+  /** Set when the work is to be deleted (an explicit tombstone naming its uid). */
+  deleting?: boolean;
+}
+
+export interface SyncResponse {
+  hubEpoch: string;
+  revision: number;
+  /** The hub does not know what the agent holds: send `inventory` on the next poll. */
+  needInventory?: boolean;
+  /**
+   * The agent's remembered epoch differs from this hub's: it applies nothing and deletes
+   * nothing from this hub until an admin runs `outpost-hub cluster adopt NAME`.
+   */
+  epochMismatch?: { agentEpoch: string; adoptAllowed: boolean };
+  works: WorkUpdate[];
+}
+
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+export interface Condition {
+  type: string;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+  lastTransitionTime?: string;
+  observedGeneration?: number;
+}
+
+export interface ManifestStatus {
+  resourceMeta: {
+    group: string;
+    version: string;
+    kind: string;
+    resource: string;
+    namespace: string;
+    name: string;
+    ordinal: number;
+  };
+  conditions: Condition[];
+  statusFeedback?: {
+    values: {
+      name: string;
+      fieldValue: {
+        type: 'Integer' | 'String' | 'Boolean' | 'JsonRaw';
+        integer?: number;
+        string?: string;
+        boolean?: boolean;
+        jsonRaw?: string;
+      };
+    }[];
+  };
+}
+
+export interface WorkStatus {
+  conditions: Condition[];
+  resourceStatus: { manifests: ManifestStatus[] };
+  observedGeneration: number;
+  /** Drift corrections since the agent started applying this work. */
+  corrections?: number;
+}
+
+export interface StatusReport {
+  /** Per-agent sequence number, strictly increasing across restarts. */
+  seq: number;
+  work: string;
+  uid: string;
+  generation: number;
+  /** When the agent produced this status (it may be delivered much later). */
+  observedAt: string;
+  status: WorkStatus;
+  /** The work's objects are gone (or orphaned) and the hub may forget the work. */
+  deleted?: boolean;
+}
+
+export interface StatusBatch {
+  reports: StatusReport[];
+}
+
+export interface StatusAck {
+  /** The highest sequence number the hub has stored (all lower ones are stored or superseded). */
+  ackedSeq: number;
+}
