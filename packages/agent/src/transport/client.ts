@@ -2,6 +2,9 @@
 // client certificate) can be swapped while the process runs. A swap builds a new dispatcher
 // for the next request and closes the old one gracefully: requests already on it finish,
 // then its sockets close. Nothing here retries; callers decide with backoff.ts.
+
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import { protocolVersion } from '@outpost/shared';
 import { Agent, type Dispatcher, request } from 'undici';
 import { agentVersion } from '../version.ts';
@@ -34,6 +37,12 @@ export interface HubResponse<T> {
 
 export interface RequestOptions {
   signal?: AbortSignal | undefined;
+  /** Largest answer accepted (after decompression); default `maxResponseBytes`. */
+  maxBytes?: number;
+  /** For long-polls: how long the hub may take before answering at all. */
+  headersTimeoutMs?: number;
+  /** Ask for a gzip answer (the sync endpoint compresses large answers). */
+  acceptGzip?: boolean;
 }
 
 /** Largest answer read from a hub: an untrusted server during discovery must not exhaust memory. */
@@ -58,19 +67,23 @@ function makeDispatcher(trust: TrustMaterial): Agent {
   });
 }
 
-async function readBody(body: Dispatcher.ResponseData['body']): Promise<string> {
+async function readBody(body: Dispatcher.ResponseData['body'], maxBytes: number, gzipped: boolean): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     size += (chunk as Buffer).length;
-    if (size > maxResponseBytes) {
+    if (size > maxBytes) {
       body.destroy();
-      throw new Error(`answer larger than ${maxResponseBytes} bytes`);
+      throw new Error(`answer larger than ${maxBytes} bytes`);
     }
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  const raw = Buffer.concat(chunks);
+  // maxOutputLength bounds a decompression bomb the same way the raw size is bounded.
+  return (gzipped ? await gunzipAsync(raw, { maxOutputLength: maxBytes }) : raw).toString('utf8');
 }
+
+const gunzipAsync = promisify(gunzip);
 
 export class HubClient {
   readonly hubUrl: string;
@@ -128,13 +141,15 @@ export class HubClient {
           'user-agent': `outpost-agent/${agentVersion}`,
           'x-outpost-protocol': protocolVersion,
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(opts.acceptGzip ? { 'accept-encoding': 'gzip' } : {}),
         },
         body: body !== undefined ? JSON.stringify(body) : undefined,
         signal: opts.signal,
+        ...(opts.headersTimeoutMs ? { headersTimeout: opts.headersTimeoutMs } : {}),
       });
       status = res.statusCode;
       headers = res.headers;
-      text = await readBody(res.body);
+      text = await readBody(res.body, opts.maxBytes ?? maxResponseBytes, headers['content-encoding'] === 'gzip');
     } catch (err) {
       if (opts.signal?.aborted) throw err;
       throw networkError(this.hubUrl, err);

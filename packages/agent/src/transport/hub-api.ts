@@ -10,6 +10,10 @@ import {
   type RegistrationView,
   type RenewResponse,
   registrationStates,
+  type StatusAck,
+  type StatusBatch,
+  type SyncRequest,
+  type SyncResponse,
 } from '@outpost/shared';
 import type { HubClient, RequestOptions } from './client.ts';
 import { HubError } from './errors.ts';
@@ -87,4 +91,37 @@ export async function renewCertificate(
   const { body } = await client.post<Partial<RenewResponse>>(agentPaths.certificate(cluster), { csr }, opts);
   if (!body || !isString(body.certificate) || !isString(body.caBundle)) throw bad('the certificate and CA bundle');
   return { certificate: body.certificate, caBundle: body.caBundle };
+}
+
+/** Largest sync answer: a 16 MiB work as JSON, with room for escaping. */
+export const maxSyncResponseBytes = 64 * 1024 * 1024;
+
+export async function pollSync(
+  client: HubClient,
+  cluster: string,
+  req: SyncRequest,
+  opts: RequestOptions = {},
+): Promise<SyncResponse> {
+  const { body } = await client.post<Partial<SyncResponse>>(agentPaths.sync(cluster), req, {
+    ...opts,
+    maxBytes: maxSyncResponseBytes,
+    acceptGzip: true,
+    // The hub holds an unchanged poll for up to waitSeconds (+10 % jitter).
+    headersTimeoutMs: ((req.waitSeconds ?? 30) * 1.1 + 15) * 1000,
+  });
+  if (!body || !isString(body.hubEpoch) || typeof body.revision !== 'number' || !Array.isArray(body.works)) {
+    throw bad('hubEpoch, revision and works');
+  }
+  return body as SyncResponse;
+}
+
+export async function postStatus(
+  client: HubClient,
+  cluster: string,
+  batch: StatusBatch,
+  opts?: RequestOptions,
+): Promise<StatusAck> {
+  const { body } = await client.post<Partial<StatusAck>>(agentPaths.status(cluster), batch, opts);
+  if (!body || typeof body.ackedSeq !== 'number') throw bad('ackedSeq');
+  return { ackedSeq: body.ackedSeq };
 }

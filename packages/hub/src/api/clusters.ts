@@ -85,6 +85,15 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
   app.post('/api/v1/clusters/:name/approve', async (req) =>
     view(await trust.approve((req.params as { name: string }).name)),
   );
+  // After the hub's database was replaced or restored, the cluster's agent remembers another
+  // database identity (epoch) and takes nothing from this hub. Adopting lets it take this
+  // hub's desired state; works the agent holds that this hub does not know are left alone.
+  app.post('/api/v1/clusters/:name/adopt', async (req) => {
+    const name = (req.params as { name: string }).name;
+    const updated = store.transaction(() => store.clusters.update({ ...get(name), adoptEpoch: true }));
+    sync.changed(name);
+    return view(updated);
+  });
   app.post('/api/v1/clusters/:name/deny', async (req) => view(trust.deny((req.params as { name: string }).name)));
   app.post('/api/v1/clusters/:name/recover', async (req, reply) => {
     const name = (req.params as { name: string }).name;

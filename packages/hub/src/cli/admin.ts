@@ -208,6 +208,21 @@ const commands: Record<string, Record<string, Command>> = {
         ctx.out(render(ctx.format, c, () => `cluster ${c.metadata.name} denied; its certificates are revoked\n`));
       },
     },
+    adopt: {
+      usage: 'cluster adopt NAME',
+      summary: "let the cluster's agent take this hub's desired state after a database replacement or restore",
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const c = await ctx.client.call<ManagedCluster>('POST', `/api/v1/clusters/${enc(ctx.args[0] as string)}/adopt`);
+        ctx.out(
+          render(
+            ctx.format,
+            c,
+            () => `cluster ${c.metadata.name}: its agent may adopt this hub's database on its next poll\n`,
+          ),
+        );
+      },
+    },
     label: {
       usage: 'cluster label NAME key=value … key- …',
       summary: 'set (key=value) or remove (key-) labels',

@@ -1,0 +1,100 @@
+// Pure steps of work delivery: merging what the hub sent into what the agent holds, and
+// deciding what a sync may delete. No I/O here, so every rule is a table test.
+import type { ManifestEntry, ResourceIdentifier, WorkUpdate } from '@outpost/shared';
+import type { AppliedObject, DesiredWork } from '../work/types.ts';
+
+export class DeltaMismatchError extends Error {
+  readonly code = 'AGENT_DELTA_MISMATCH';
+}
+
+/**
+ * The work after `update`. A full update replaces the manifests; a delta upserts and
+ * removes by key on top of the held work, which must be the same uid (else the hub and
+ * agent disagree about what the agent holds, and a full resend is needed).
+ */
+export function mergeUpdate(held: DesiredWork | undefined, update: WorkUpdate): DesiredWork {
+  let manifests: ManifestEntry[];
+  if (update.full) {
+    manifests = [...update.manifests];
+  } else {
+    if (!held || held.uid !== update.uid) {
+      throw new DeltaMismatchError(`delta for work ${update.name} does not apply to the work held`);
+    }
+    const byKey = new Map(held.manifests.map((m) => [m.key, m]));
+    for (const key of update.removed) byKey.delete(key);
+    for (const m of update.manifests) byKey.set(m.key, m);
+    manifests = [...byKey.values()];
+  }
+  manifests.sort((a, b) => a.ordinal - b.ordinal);
+  const work: DesiredWork = { name: update.name, uid: update.uid, generation: update.generation, manifests };
+  if (update.deleteOption) work.deleteOption = update.deleteOption;
+  if (update.manifestConfigs) work.manifestConfigs = update.manifestConfigs;
+  if (update.deleting) work.deleting = true;
+  return work;
+}
+
+export const objectId = (o: Pick<AppliedObject, 'group' | 'kind' | 'namespace' | 'name'>) =>
+  `${o.group}|${o.kind}|${o.namespace}|${o.name}`;
+
+/** Whether a manifest of the work names the object (a namespaced manifest without namespace means default). */
+function inWork(o: AppliedObject, manifests: readonly ManifestEntry[]): boolean {
+  return manifests.some((m) => {
+    const slash = m.manifest.apiVersion.indexOf('/');
+    const group = slash < 0 ? '' : m.manifest.apiVersion.slice(0, slash);
+    const ns = m.manifest.metadata.namespace ?? '';
+    return (
+      group === o.group &&
+      m.manifest.kind === o.kind &&
+      m.manifest.metadata.name === o.name &&
+      (ns === o.namespace || (ns === '' && o.namespace === 'default'))
+    );
+  });
+}
+
+/**
+ * Objects a work applied before that are no longer part of it: the only objects an update
+ * may delete. An object whose manifest failed to apply this time is still part of the work.
+ */
+export function droppedObjects(
+  previous: readonly AppliedObject[],
+  manifests: readonly ManifestEntry[],
+): AppliedObject[] {
+  return previous.filter((o) => !inWork(o, manifests));
+}
+
+/** The ledger after an apply: what it applied, plus earlier objects still in the work that failed this time. */
+export function nextLedger(
+  previous: readonly AppliedObject[],
+  applied: readonly AppliedObject[],
+  manifests: readonly ManifestEntry[],
+): AppliedObject[] {
+  const seen = new Set(applied.map(objectId));
+  return [...applied, ...previous.filter((o) => !seen.has(objectId(o)) && inWork(o, manifests))];
+}
+
+function matchesRule(o: AppliedObject, r: ResourceIdentifier): boolean {
+  return r.group === o.group && r.resource === o.resource && (r.namespace ?? '') === o.namespace && r.name === o.name;
+}
+
+/** What deleting a work does to each object it applied, under its deleteOption. */
+export function planWorkDeletion(
+  work: Pick<DesiredWork, 'deleteOption'>,
+  applied: readonly AppliedObject[],
+): { remove: AppliedObject[]; orphan: AppliedObject[]; foreground: boolean } {
+  const policy = work.deleteOption?.propagationPolicy ?? 'Foreground';
+  if (policy === 'Orphan') return { remove: [], orphan: [...applied], foreground: false };
+  if (policy === 'SelectivelyOrphan') {
+    const rules = work.deleteOption?.selectivelyOrphans?.orphaningRules ?? [];
+    const orphan = applied.filter((o) => rules.some((r) => matchesRule(o, r)));
+    return { remove: applied.filter((o) => !orphan.includes(o)), orphan, foreground: false };
+  }
+  return { remove: [...applied], orphan: [], foreground: true };
+}
+
+/**
+ * The mass-delete breaker: a sync that would delete more than `share` of every object the
+ * agent applied (and more than a handful) stops and waits for an admin.
+ */
+export function breakerTrips(deleting: number, totalApplied: number, share: number, minimum = 5): boolean {
+  return deleting > minimum && totalApplied > 0 && deleting / totalApplied > share;
+}

@@ -1,0 +1,336 @@
+// The agent's work delivery loop. Three activities share one snapshot of the durable state:
+//  - poll: long-polls the hub, stores what changed (durably, before acting), applies it;
+//  - status: sends the outbox in batches and drops what the hub acknowledged;
+//  - drift: re-applies every work now and then (jittered), and at start-up, so the last
+//    desired state is enforced while the hub is away, also after an agent restart.
+// Deletion happens only on the hub's explicit tombstone for a work uid the agent holds, or
+// for objects that left a work the agent applied them for; never because the hub forgot.
+import { canonicalJson, type StatusReport, type SyncRequest, type WorkStatus } from '@outpost/shared';
+import { backoffDelay, jitter } from '../transport/backoff.ts';
+import type { HubClient } from '../transport/client.ts';
+import { isHubError } from '../transport/errors.ts';
+import { pollSync, postStatus } from '../transport/hub-api.ts';
+import { type Clock, systemClock } from '../transport/retry.ts';
+import type { AgentSnapshot, AgentStateStore, AppliedObject, DesiredWork, WorkApplier } from '../work/types.ts';
+import {
+  breakerTrips,
+  DeltaMismatchError,
+  droppedObjects,
+  mergeUpdate,
+  nextLedger,
+  planWorkDeletion,
+} from './desired.ts';
+
+interface Log {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export interface SyncerOptions {
+  /** How long the hub may hold an unchanged poll. */
+  pollWaitSeconds: number;
+  /** Re-apply period (jittered ±20 %). */
+  driftIntervalMs: number;
+  /** Share of applied objects one sync may delete before the breaker holds deletions. */
+  massDeleteShare: number;
+  /** Reports per status request. */
+  statusBatch: number;
+}
+
+export const defaultSyncerOptions: SyncerOptions = {
+  pollWaitSeconds: 30,
+  driftIntervalMs: 5 * 60_000,
+  massDeleteShare: 0.5,
+  statusBatch: 200,
+};
+
+export interface SyncerDeps {
+  client: () => HubClient;
+  cluster: string;
+  state: AgentStateStore;
+  applier: WorkApplier;
+  log: Log;
+  clock?: Clock;
+  options?: Partial<SyncerOptions>;
+}
+
+const inventoryOf = (works: Map<string, DesiredWork>) =>
+  Object.fromEntries([...works.values()].map((w) => [w.name, { uid: w.uid, generation: w.generation }]));
+
+export class WorkSyncer {
+  readonly #d: SyncerDeps;
+  readonly #o: SyncerOptions;
+  readonly #clock: Clock;
+  #snap: AgentSnapshot | undefined;
+  /** Last status sent to the outbox per work uid, so an unchanged re-apply adds nothing. */
+  readonly #lastStatus = new Map<string, string>();
+  /** Works are reconciled one at a time; the drift pass and the poll loop take turns. */
+  #queue: Promise<unknown> = Promise.resolve();
+  #statusWake: (() => void) | undefined;
+  #epochWarned = false;
+
+  constructor(deps: SyncerDeps) {
+    this.#d = deps;
+    this.#o = { ...defaultSyncerOptions, ...deps.options };
+    this.#clock = deps.clock ?? systemClock;
+  }
+
+  get snapshot(): AgentSnapshot {
+    if (!this.#snap) throw new Error('syncer not started');
+    return this.#snap;
+  }
+
+  /** Loads the durable state and enforces it once, before the hub is even asked. */
+  async start(): Promise<void> {
+    this.#snap = await this.#d.state.load();
+    this.#d.log.info(
+      { works: this.#snap.works.size, revision: this.#snap.revision, hubEpoch: this.#snap.hubEpoch },
+      'desired state loaded',
+    );
+    await this.reconcileAll();
+  }
+
+  /** Runs the poll, status and drift loops until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    if (!this.#snap) await this.start();
+    const wake = () => this.#statusWake?.();
+    signal.addEventListener('abort', wake, { once: true });
+    await Promise.all([this.#pollLoop(signal), this.#statusLoop(signal), this.#driftLoop(signal)]);
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+
+  async reconcileAll(): Promise<void> {
+    for (const work of [...this.snapshot.works.values()]) await this.#serial(() => this.#reconcile(work));
+  }
+
+  async #pollLoop(signal: AbortSignal): Promise<void> {
+    let sendInventory = true;
+    let failures = 0;
+    while (!signal.aborted) {
+      const snap = this.snapshot;
+      const req: SyncRequest = { revision: snap.revision, waitSeconds: this.#o.pollWaitSeconds };
+      if (snap.hubEpoch) req.hubEpoch = snap.hubEpoch;
+      if (sendInventory) req.inventory = inventoryOf(snap.works);
+      let res: Awaited<ReturnType<typeof pollSync>>;
+      try {
+        res = await pollSync(this.#d.client(), this.#d.cluster, req, { signal });
+        failures = 0;
+      } catch (err) {
+        if (signal.aborted) return;
+        const retryAfterMs = isHubError(err) ? err.retryAfterMs : undefined;
+        const wait = backoffDelay(failures++, { retryAfterMs, random: () => this.#clock.random() });
+        this.#d.log.warn(
+          { err: (err as Error).message, retryInMs: Math.round(wait) },
+          'sync failed; keeping the last desired state',
+        );
+        await this.#sleep(wait, signal);
+        continue;
+      }
+      if (res.epochMismatch) {
+        if (!this.#epochWarned) {
+          this.#d.log.error(
+            { hubEpoch: res.hubEpoch, remembered: snap.hubEpoch },
+            'the hub has another database identity than the one this agent synced with; applying and deleting ' +
+              `nothing from it until an admin runs \`outpost-hub cluster adopt ${this.#d.cluster}\``,
+          );
+          this.#epochWarned = true;
+        }
+        continue;
+      }
+      this.#epochWarned = false;
+      if (res.needInventory) {
+        sendInventory = true;
+        continue;
+      }
+      sendInventory = false;
+      if (res.works.length === 0 && res.hubEpoch === snap.hubEpoch && res.revision === snap.revision) continue;
+      try {
+        await this.#serial(() => this.#take(res.hubEpoch, res.revision, res.works));
+      } catch (err) {
+        if (err instanceof DeltaMismatchError) {
+          this.#d.log.warn({ err: err.message }, 'resending the inventory');
+          sendInventory = true;
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  /** Stores the hub's changes durably, then applies them. */
+  async #take(
+    hubEpoch: string,
+    revision: number,
+    updates: Awaited<ReturnType<typeof pollSync>>['works'],
+  ): Promise<void> {
+    const snap = this.snapshot;
+    const merged = updates.map((u) => mergeUpdate(snap.works.get(u.name), u));
+    await this.#d.state.saveDesired({ hubEpoch, revision, upsert: merged, remove: [] });
+    for (const w of merged) snap.works.set(w.name, w);
+    snap.hubEpoch = hubEpoch;
+    snap.revision = revision;
+    this.#d.log.info(
+      { revision, works: merged.map((w) => `${w.name}@${w.generation}${w.deleting ? ' (delete)' : ''}`) },
+      'desired state changed',
+    );
+    for (const w of merged) await this.#reconcile(w);
+  }
+
+  async #reconcile(work: DesiredWork): Promise<void> {
+    const snap = this.snapshot;
+    const previous = snap.ledger.get(work.uid) ?? [];
+    if (work.deleting) return this.#deleteWork(work, previous);
+    const result = await this.#d.applier.apply(work, previous);
+    const ledger = nextLedger(previous, result.applied, work.manifests);
+    const dropped = droppedObjects(previous, work.manifests);
+    let remaining = ledger;
+    if (dropped.length > 0) {
+      const total = [...snap.ledger.values()].reduce((n, l) => n + l.length, 0);
+      if (breakerTrips(dropped.length, total, this.#o.massDeleteShare)) {
+        this.#d.log.error(
+          { work: work.name, deleting: dropped.length, applied: total },
+          'mass-delete breaker: deletions held until an admin confirms',
+        );
+        snap.heldDeletions.push({
+          workUid: work.uid,
+          objects: dropped,
+          since: new Date(this.#clock.now()).toISOString(),
+        });
+        await this.#d.state.saveHeldDeletions(snap.heldDeletions);
+        remaining = [...ledger, ...dropped];
+      } else {
+        const res = await this.#d.applier.delete(dropped, { foreground: false });
+        remaining = [...ledger, ...res.pending.map((p) => p.object)];
+      }
+    }
+    snap.ledger.set(work.uid, remaining);
+    await this.#d.state.saveLedger(work.uid, remaining);
+    await this.#report(work, result.status, false);
+  }
+
+  async #deleteWork(work: DesiredWork, applied: AppliedObject[]): Promise<void> {
+    const snap = this.snapshot;
+    const plan = planWorkDeletion(work, applied);
+    const res = plan.remove.length
+      ? await this.#d.applier.delete(plan.remove, { foreground: plan.foreground })
+      : { deleted: [], orphaned: [], pending: [] };
+    const pending = res.pending.map((p) => p.object);
+    if (pending.length > 0) {
+      snap.ledger.set(work.uid, pending);
+      await this.#d.state.saveLedger(work.uid, pending);
+      await this.#report(
+        work,
+        deletingStatus(work, `waiting for ${pending.length} object(s) to go: ${res.pending[0]?.message ?? ''}`),
+        false,
+      );
+      return;
+    }
+    await this.#report(
+      work,
+      deletingStatus(work, `deleted ${res.deleted.length}, orphaned ${plan.orphan.length + res.orphaned.length}`),
+      true,
+    );
+    snap.ledger.delete(work.uid);
+    await this.#d.state.saveLedger(work.uid, undefined);
+    snap.works.delete(work.name);
+    await this.#d.state.saveDesired({
+      hubEpoch: snap.hubEpoch ?? '',
+      revision: snap.revision,
+      upsert: [],
+      remove: [work.name],
+    });
+    this.#d.log.info(
+      { work: work.name, deleted: res.deleted.length, orphaned: plan.orphan.length + res.orphaned.length },
+      'work deleted',
+    );
+  }
+
+  async #report(work: DesiredWork, status: WorkStatus, deleted: boolean): Promise<void> {
+    const key = canonicalJson({
+      c: status.conditions.map((c) => [c.type, c.status, c.reason, c.message]),
+      g: work.generation,
+      deleted,
+      m: status.resourceStatus,
+    });
+    if (this.#lastStatus.get(work.uid) === key) return;
+    this.#lastStatus.set(work.uid, key);
+    const report: Omit<StatusReport, 'seq'> = {
+      work: work.name,
+      uid: work.uid,
+      generation: work.generation,
+      observedAt: new Date(this.#clock.now()).toISOString(),
+      status,
+    };
+    if (deleted) report.deleted = true;
+    await this.#d.state.outbox.append(report);
+    this.#statusWake?.();
+  }
+
+  async #statusLoop(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      const batch = this.#d.state.outbox.pending(this.#o.statusBatch);
+      if (batch.length === 0) {
+        await new Promise<void>((resolve) => {
+          this.#statusWake = resolve;
+        });
+        this.#statusWake = undefined;
+        continue;
+      }
+      try {
+        const ack = await postStatus(this.#d.client(), this.#d.cluster, { reports: batch }, { signal });
+        await this.#d.state.outbox.ack(ack.ackedSeq);
+        failures = 0;
+      } catch (err) {
+        if (signal.aborted) return;
+        const retryAfterMs = isHubError(err) ? err.retryAfterMs : undefined;
+        const wait = backoffDelay(failures++, { retryAfterMs, random: () => this.#clock.random() });
+        this.#d.log.warn(
+          { err: (err as Error).message, depth: this.#d.state.outbox.depth(), retryInMs: Math.round(wait) },
+          'status upload failed; kept in the outbox',
+        );
+        await this.#sleep(wait, signal);
+      }
+    }
+  }
+
+  async #driftLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await this.#sleep(
+        jitter(this.#o.driftIntervalMs, 0.2, () => this.#clock.random()),
+        signal,
+      );
+      if (signal.aborted) return;
+      try {
+        await this.reconcileAll();
+      } catch (err) {
+        this.#d.log.error({ err: (err as Error).message }, 're-apply failed');
+      }
+    }
+  }
+
+  async #sleep(ms: number, signal: AbortSignal): Promise<void> {
+    try {
+      await this.#clock.sleep(ms, signal);
+    } catch {
+      // aborted: the loops check the signal
+    }
+  }
+}
+
+function deletingStatus(work: DesiredWork, message: string): WorkStatus {
+  return {
+    conditions: [
+      { type: 'Deleting', status: 'True', reason: 'WorkDeleted', message, observedGeneration: work.generation },
+    ],
+    resourceStatus: { manifests: [] },
+    observedGeneration: work.generation,
+  };
+}
