@@ -1,0 +1,217 @@
+// The hub side of work delivery, at the protocol level, on a real hub process: long-poll
+// holds and wakes, full sends then per-manifest deltas, tombstones naming the uid, status
+// intake that is idempotent, a database replaced by an empty one, and liveness.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { agentPaths, type StatusAck, type SyncResponse, type WorkStatus } from '../../packages/shared/src/index.ts';
+import { adminClient, agentClient, type HubClient, type JoinedCluster, joinCluster, waitFor } from './hub-client.ts';
+import { type HubProcess, startHub } from './hub-process.ts';
+
+const cm = (name: string, value: string) => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace: 'demo' },
+  data: { value },
+});
+
+const work = (name: string, manifests: unknown[], extra: Record<string, unknown> = {}) => ({
+  apiVersion: 'work.open-cluster-management.io/v1',
+  kind: 'ManifestWork',
+  metadata: { name },
+  spec: { workload: { manifests }, ...extra },
+});
+
+const status = (generation: number): WorkStatus => ({
+  conditions: [{ type: 'Applied', status: 'True', reason: 'AppliedManifestWorkComplete', message: 'ok' }],
+  resourceStatus: { manifests: [] },
+  observedGeneration: generation,
+});
+
+describe('hub sync and status endpoints', { timeout: 120_000 }, () => {
+  let hub: HubProcess;
+  let admin: HubClient;
+  let agent: HubClient;
+  let cluster: JoinedCluster;
+
+  before(async () => {
+    hub = await startHub({ args: ['--poll-timeout', '3s', '--missed-polls', '1'] });
+    admin = await adminClient(hub);
+    cluster = await joinCluster(hub, admin, 'sync-1');
+    agent = agentClient(hub, cluster);
+  });
+  after(async () => {
+    await agent?.close();
+    await admin?.close();
+    await hub?.stop();
+  });
+
+  const poll = (body: Record<string, unknown>, timeoutMs = 15_000) =>
+    agent.post<SyncResponse>(agentPaths.sync('sync-1'), body, {
+      timeoutMs,
+      headers: { 'accept-encoding': 'identity' },
+    });
+  const put = (w: ReturnType<typeof work>) =>
+    admin.call('PUT', `/api/v1/clusters/sync-1/works/${w.metadata.name}`, { json: w });
+
+  let epoch = '';
+  let revision = 0;
+
+  test('a first poll without an inventory is asked for one; with it, all works come in full', async () => {
+    assert.equal((await put(work('app', [cm('a', '1'), cm('b', '1')]))).status, 201);
+    const first = await poll({ revision: 0 });
+    assert.equal(first.status, 200, first.text);
+    assert.equal(first.body.needInventory, true);
+    const full = await poll({ revision: 0, inventory: {} });
+    assert.equal(full.body.works.length, 1);
+    const w = full.body.works[0];
+    assert.equal(w?.full, true);
+    assert.deepEqual(
+      w?.manifests.map((m) => m.manifest.metadata.name),
+      ['a', 'b'],
+    );
+    epoch = full.body.hubEpoch;
+    revision = full.body.revision;
+    assert.match(epoch, /^[0-9a-f-]{36}$/);
+  });
+
+  test('an unchanged poll is held until the wait ends and carries nothing', async () => {
+    const start = Date.now();
+    const res = await poll({ revision, hubEpoch: epoch, waitSeconds: 1 });
+    const held = Date.now() - start;
+    assert.equal(res.body.works.length, 0);
+    assert.ok(held >= 800 && held < 5_000, `held ${held} ms for a 1 s wait`);
+  });
+
+  test('a change wakes a waiting poll at once, and only the changed manifest is sent', async () => {
+    const start = Date.now();
+    const waiting = poll({ revision, hubEpoch: epoch, waitSeconds: 10 });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await put(work('app', [cm('a', '1'), cm('b', '2')]))).status, 200);
+    const res = await waiting;
+    assert.ok(Date.now() - start < 5_000, 'the poll was woken, not timed out');
+    const w = res.body.works[0];
+    assert.equal(w?.full, false);
+    assert.equal(w?.generation, 2);
+    assert.deepEqual(
+      w?.manifests.map((m) => [m.manifest.metadata.name, (m.manifest.data as { value: string }).value]),
+      [['b', '2']],
+    );
+    assert.deepEqual(w?.removed, []);
+    revision = res.body.revision;
+  });
+
+  test('a manifest leaving the work is sent as a removed key; deleting the work sends a tombstone with its uid', async () => {
+    await put(work('app', [cm('a', '1')]));
+    const delta = await poll({ revision, hubEpoch: epoch, waitSeconds: 5 });
+    assert.deepEqual(delta.body.works[0]?.removed, ['|ConfigMap|demo|b']);
+    revision = delta.body.revision;
+    const uid = delta.body.works[0]?.uid;
+    const del = await admin.delete('/api/v1/clusters/sync-1/works/app');
+    assert.equal(del.status, 200, del.text);
+    const tomb = await poll({ revision, hubEpoch: epoch, waitSeconds: 5 });
+    assert.equal(tomb.body.works[0]?.deleting, true);
+    assert.equal(tomb.body.works[0]?.uid, uid);
+    revision = tomb.body.revision;
+
+    // The agent reports the work gone: the hub forgets it. A repeated report changes nothing.
+    const report = {
+      seq: 10,
+      work: 'app',
+      uid,
+      generation: 3,
+      observedAt: new Date().toISOString(),
+      status: status(3),
+      deleted: true,
+    };
+    const ack = await agent.post<StatusAck>(agentPaths.status('sync-1'), { reports: [report] });
+    assert.equal(ack.body.ackedSeq, 10);
+    assert.equal((await admin.get('/api/v1/clusters/sync-1/works/app')).status, 404);
+    assert.equal((await agent.post<StatusAck>(agentPaths.status('sync-1'), { reports: [report] })).body.ackedSeq, 10);
+  });
+
+  test('status reports are stored in order; an older or repeated sequence never overwrites a newer one', async () => {
+    await put(work('st', [cm('s', '1')]));
+    const res = await poll({ revision, hubEpoch: epoch, waitSeconds: 5 });
+    revision = res.body.revision;
+    const uid = res.body.works[0]?.uid as string;
+    const mk = (seq: number, msg: string) => ({
+      seq,
+      work: 'st',
+      uid,
+      generation: 1,
+      observedAt: new Date().toISOString(),
+      status: { ...status(1), conditions: [{ type: 'Applied', status: 'True' as const, reason: 'R', message: msg }] },
+    });
+    const ack = await agent.post<StatusAck>(agentPaths.status('sync-1'), {
+      reports: [mk(20, 'first'), mk(21, 'second')],
+    });
+    assert.equal(ack.body.ackedSeq, 21);
+    await agent.post(agentPaths.status('sync-1'), { reports: [mk(20, 'first again')] });
+    const got = await admin.get<{ status: WorkStatus }>('/api/v1/clusters/sync-1/works/st');
+    assert.equal(got.body.status.conditions[0]?.message, 'second');
+    // A report for another uid of that name is acknowledged but stored nowhere.
+    const stale = await agent.post<StatusAck>(agentPaths.status('sync-1'), {
+      reports: [{ ...mk(22, 'stale'), uid: 'not-this-work' }],
+    });
+    assert.equal(stale.body.ackedSeq, 22);
+    assert.equal(
+      (await admin.get<{ status: WorkStatus }>('/api/v1/clusters/sync-1/works/st')).body.status.conditions[0]?.message,
+      'second',
+    );
+  });
+
+  test('one changed manifest of a 1,000-manifest work costs about that manifest on the wire', async () => {
+    const many = Array.from({ length: 1000 }, (_, i) =>
+      cm(`cm-${String(i).padStart(4, '0')}`, `value-${i}-${'x'.repeat(200)}`),
+    );
+    assert.equal((await put(work('big', many))).status, 201);
+    const full = await poll({ revision, hubEpoch: epoch, waitSeconds: 5 }, 30_000);
+    revision = full.body.revision;
+    many[500] = cm('cm-0500', `changed-${'y'.repeat(200)}`);
+    await put(work('big', many));
+    // As the agent asks for it: gzip.
+    const res = await agent.call('POST', agentPaths.sync('sync-1'), {
+      json: { revision, hubEpoch: epoch, waitSeconds: 5 },
+      headers: { 'accept-encoding': 'gzip' },
+    });
+    const wire = Number(res.headers['content-length'] ?? res.text.length);
+    const one = JSON.stringify(many[500]).length;
+    const body = JSON.parse(res.text) as SyncResponse;
+    assert.equal(body.works[0]?.manifests.length, 1);
+    assert.ok(wire < 2 * one, `sent ${wire} bytes for a ${one}-byte manifest`);
+    revision = body.revision;
+  });
+
+  test('liveness: a cluster that stops polling becomes Available=Unknown and tainted unreachable', async () => {
+    // --missed-polls 1 with --poll-timeout 3s: unreachable after ~8.3 s without a poll.
+    const c = await waitFor(
+      'the cluster to turn unreachable',
+      async () => {
+        const res = await admin.get<{
+          status: { conditions: { type: string; status: string }[] };
+          spec: { taints: { key: string }[] };
+        }>('/api/v1/clusters/sync-1');
+        const avail = res.body.status.conditions.find((x) => x.type === 'Available');
+        return avail?.status === 'Unknown' ? res.body : undefined;
+      },
+      20_000,
+    );
+    assert.ok(c.spec.taints.some((t) => t.key === 'outpost.dev/unreachable'));
+    await poll({ revision, hubEpoch: epoch, waitSeconds: 0 });
+    const back = await admin.get<{ status: { conditions: { type: string; status: string }[] } }>(
+      '/api/v1/clusters/sync-1',
+    );
+    assert.equal(back.body.status.conditions.find((x) => x.type === 'Available')?.status, 'True');
+  });
+
+  test('an agent that remembers another database epoch gets nothing until an admin adopts', async () => {
+    const res = await poll({ revision, hubEpoch: 'another-database', waitSeconds: 1, inventory: {} });
+    assert.equal(res.body.works.length, 0);
+    assert.equal(res.body.epochMismatch?.agentEpoch, 'another-database');
+    assert.equal((await admin.post('/api/v1/clusters/sync-1/adopt')).status, 200);
+    const adopted = await poll({ revision, hubEpoch: 'another-database', waitSeconds: 1, inventory: {} });
+    assert.equal(adopted.body.epochMismatch, undefined);
+    assert.equal(adopted.body.hubEpoch, epoch);
+    assert.ok(adopted.body.works.length >= 2, 'the adopted hub sends its works in full');
+  });
+});
