@@ -204,6 +204,55 @@ describe('hub sync and status endpoints', { timeout: 120_000 }, () => {
     assert.equal(back.body.status.conditions.find((x) => x.type === 'Available')?.status, 'True');
   });
 
+  test('removing a cluster with works waits for its agent to delete them, then revokes it', async () => {
+    const c2 = await joinCluster(hub, admin, 'sync-2');
+    const a2 = agentClient(hub, c2);
+    try {
+      const put2 = (name: string) =>
+        admin.call('PUT', `/api/v1/clusters/sync-2/works/${name}`, {
+          json: work(name, [cm(name, '1')], { deleteOption: { propagationPolicy: 'Orphan' } }),
+        });
+      assert.equal((await put2('w1')).status, 201);
+      assert.equal((await put2('w2')).status, 201);
+      const first = await a2.post<SyncResponse>(agentPaths.sync('sync-2'), {
+        revision: 0,
+        inventory: {},
+        waitSeconds: 0,
+      });
+      const removing = await admin.delete<{ status: { conditions: { type: string }[] } }>('/api/v1/clusters/sync-2');
+      assert.equal(removing.status, 202, removing.text);
+      assert.ok(removing.body.status.conditions.some((c) => c.type === 'Removing'));
+      // New works are refused while the cluster goes.
+      assert.equal((await put2('w3')).status, 409);
+      const tombs = await a2.post<SyncResponse>(agentPaths.sync('sync-2'), {
+        revision: first.body.revision,
+        hubEpoch: first.body.hubEpoch,
+        waitSeconds: 5,
+      });
+      assert.deepEqual(tombs.body.works.map((w) => [w.name, w.deleting, w.deleteOption?.propagationPolicy]).sort(), [
+        ['w1', true, 'Orphan'],
+        ['w2', true, 'Orphan'],
+      ]);
+      const reports = tombs.body.works.map((w, i) => ({
+        seq: 100 + i,
+        work: w.name,
+        uid: w.uid,
+        generation: w.generation,
+        observedAt: new Date().toISOString(),
+        status: status(w.generation),
+        deleted: true,
+      }));
+      assert.equal((await a2.post<StatusAck>(agentPaths.status('sync-2'), { reports: [reports[0]] })).status, 200);
+      assert.equal((await admin.get('/api/v1/clusters/sync-2')).status, 200, 'still there with one work left');
+      assert.equal((await a2.post<StatusAck>(agentPaths.status('sync-2'), { reports: [reports[1]] })).status, 200);
+      assert.equal((await admin.get('/api/v1/clusters/sync-2')).status, 404, 'gone after the last work');
+      const after = await a2.post(agentPaths.heartbeat('sync-2'), {});
+      assert.equal(after.status, 401, 'its certificate is revoked');
+    } finally {
+      await a2.close();
+    }
+  });
+
   test('an agent that remembers another database epoch gets nothing until an admin adopts', async () => {
     const res = await poll({ revision, hubEpoch: 'another-database', waitSeconds: 1, inventory: {} });
     assert.equal(res.body.works.length, 0);

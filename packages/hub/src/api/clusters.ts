@@ -101,10 +101,12 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
     const out = trust.recover(name, req.principal?.actor ?? 'unknown', ttl);
     return reply.code(201).send({ cluster: name, ...out, caCertHashes: trust.pinHashes() });
   });
-  app.delete('/api/v1/clusters/:name', async (req) => {
+  app.delete('/api/v1/clusters/:name', async (req, reply) => {
     const name = (req.params as { name: string }).name;
-    const before = view(get(name));
-    trust.remove(name);
-    return before;
+    const force = (req.query as { force?: string }).force === 'true';
+    const outcome = trust.remove(name, { force });
+    sync.changed(name);
+    if (outcome === 'Removing') return reply.code(202).send(view(get(name)));
+    return { kind: 'Status', status: 'Removed', cluster: name };
   });
 };

@@ -14,8 +14,9 @@ export const workRoutes: FastifyPluginAsync<{ store: Store; maxWorkBytes: number
   { store, maxWorkBytes, sync },
 ) => {
   const cluster = (name: string) => {
-    if (!store.clusters.get(name))
-      throw apiError('CLUSTER_NOT_FOUND', `cluster ${JSON.stringify(name.slice(0, 100))} not found`);
+    const c = store.clusters.get(name);
+    if (!c) throw apiError('CLUSTER_NOT_FOUND', `cluster ${JSON.stringify(name.slice(0, 100))} not found`);
+    return c;
   };
   const get = (c: string, n: string) => {
     const w = store.works.get(c, n);
@@ -31,7 +32,7 @@ export const workRoutes: FastifyPluginAsync<{ store: Store; maxWorkBytes: number
   const write = (body: unknown, c: string, pathName: string | undefined, mustCreate: boolean) => {
     const input = parseWork(body, c, pathName);
     return store.transaction(() => {
-      cluster(c);
+      if (cluster(c).removalRequestedAt) throw apiError('CONFLICT', `cluster ${c} is being removed`);
       const existing = store.works.get(c, input.name);
       if (existing && mustCreate) throw apiError('WORK_EXISTS', `work ${input.name} already exists in cluster ${c}`);
       if (existing?.deletionAt)

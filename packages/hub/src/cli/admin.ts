@@ -242,12 +242,24 @@ const commands: Record<string, Record<string, Command>> = {
       },
     },
     remove: {
-      usage: 'cluster remove NAME',
-      summary: 'forget a cluster and revoke its certificates',
+      usage: 'cluster remove NAME [--force]',
+      summary:
+        'remove a cluster: its agent first deletes its works under their delete policies (--force: at once, leaving everything on the spoke)',
       args: { min: 1, max: 1 },
+      options: { force: { type: 'boolean' } },
       async run(ctx) {
-        const c = await ctx.client.call<ManagedCluster>('DELETE', `/api/v1/clusters/${enc(ctx.args[0] as string)}`);
-        ctx.out(render(ctx.format, c, () => `cluster ${c.metadata.name} removed; its certificates are revoked\n`));
+        const name = ctx.args[0] as string;
+        const res = await ctx.client.callWithHeaders<unknown>(
+          'DELETE',
+          `/api/v1/clusters/${enc(name)}${ctx.flags.force ? '?force=true' : ''}`,
+        );
+        ctx.out(
+          render(ctx.format, res.body, () =>
+            res.status === 202
+              ? `cluster ${name} is being removed: its agent deletes the works first (see \`cluster get ${name}\`); --force removes it at once\n`
+              : `cluster ${name} removed; its certificates are revoked\n`,
+          ),
+        );
       },
     },
     recover: {

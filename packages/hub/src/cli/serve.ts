@@ -91,6 +91,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     presence,
     maxWaitMs: config.pollTimeoutMs,
     missedPolls: config.missedPolls,
+    onWorksPurged: (cluster) => trust.finishRemovalIfDrained(cluster),
   });
   const app = await buildApp({
     log,

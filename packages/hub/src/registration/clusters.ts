@@ -73,6 +73,15 @@ export function clusterResource(
         }
       : { type: 'Joined', status: 'False', reason: 'NotJoined', message: 'no certificate issued yet' },
   ];
+  if (c.removalRequestedAt) {
+    conditions.push({
+      type: 'Removing',
+      status: 'True',
+      reason: 'WaitingForAgent',
+      message: 'the agent is deleting the works under their delete policies',
+      lastTransitionTime: c.removalRequestedAt,
+    });
+  }
   const taints = [...c.taints];
   if (c.joinedAt) {
     const seen = lastSeen ? Date.parse(lastSeen) : undefined;

@@ -371,16 +371,39 @@ export class TrustService {
     });
   }
 
-  /** Forgets the cluster; its certificates stay on record as revoked. */
-  remove(name: string): void {
+  /**
+   * Removes the cluster. With works and without `force`, the removal waits for the agent:
+   * every work is marked for deletion (each under its own delete policy) and the cluster
+   * stays, still trusted, until the agent has reported every work gone; then it is
+   * forgotten. An agent that is offline finds the decision waiting when it returns. With
+   * `force`, or without works, the cluster is forgotten at once and its certificates are
+   * revoked (whatever the agent applied stays on the spoke).
+   */
+  remove(name: string, opts: { force?: boolean } = {}): 'Removed' | 'Removing' {
     const at = this.#now().toISOString();
-    this.#store.transaction(() => {
-      this.#cluster(name);
+    return this.#store.transaction(() => {
+      const c = this.#cluster(name);
+      if (!opts.force && this.#store.works.count(name) > 0) {
+        this.#store.works.markAllDeleted(name, at);
+        if (!c.removalRequestedAt) this.#store.clusters.update({ ...c, removalRequestedAt: at });
+        return 'Removing';
+      }
+      this.#store.works.purgeCluster(name);
       this.#store.certificates.revokeAllFor(name, at, 'removed');
       this.#store.bootstrapTokens.revokeBoundTo(name, at);
       this.#store.registrations.deleteFor(name);
       this.#store.clusters.delete(name);
+      return 'Removed';
     });
+  }
+
+  /** Finishes a waiting removal once the agent deleted the cluster's last work. */
+  finishRemovalIfDrained(name: string): boolean {
+    const c = this.#store.clusters.get(name);
+    if (!c?.removalRequestedAt || this.#store.works.count(name) > 0) return false;
+    this.remove(name, { force: true });
+    this.#d.log.info({ cluster: name }, 'cluster removed: the agent deleted every work');
+    return true;
   }
 
   /** A single-use token bound to `name` that lets its agent re-join with a new key. */

@@ -161,4 +161,13 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE clusters ADD COLUMN adopt_epoch INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 5,
+    name: 'cluster removal waits for the agent',
+    sql: `
+      -- Set by \`cluster remove\` while the agent deletes the cluster's works under their
+      -- delete policies; the cluster row goes when the last work is gone.
+      ALTER TABLE clusters ADD COLUMN removal_requested_at TEXT;
+    `,
+  },
 ];

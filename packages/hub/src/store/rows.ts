@@ -52,6 +52,8 @@ export interface ClusterRow {
   lastSeen: string | null;
   /** An admin allowed the agent to adopt this database's epoch. */
   adoptEpoch: boolean;
+  /** `cluster remove` was asked; the row stays until the agent deleted every work. */
+  removalRequestedAt: string | null;
 }
 
 export type RegistrationStateRow = 'Pending' | 'Approved' | 'Denied';

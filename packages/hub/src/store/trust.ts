@@ -65,6 +65,7 @@ function clusterFrom(r: Raw): ClusterRow {
     joinedAt: (r.joined_at as string | null) ?? null,
     lastSeen: (r.last_seen as string | null) ?? null,
     adoptEpoch: r.adopt_epoch === 1,
+    removalRequestedAt: (r.removal_requested_at as string | null) ?? null,
   };
 }
 
@@ -132,8 +133,8 @@ export function trustStore(db: DB) {
     clusterPage: db.prepare('SELECT * FROM clusters WHERE name > ? ORDER BY name LIMIT ?'),
     clusterUpdate: db.prepare(`UPDATE clusters SET resource_version = @resourceVersion, labels = @labels,
       hub_accepts_client = @hubAcceptsClient, denied = @denied, taints = @taints, claims = @claims,
-      agent_version = @agentVersion, joined_at = @joinedAt, last_seen = @lastSeen, adopt_epoch = @adoptEpoch
-      WHERE name = @name`),
+      agent_version = @agentVersion, joined_at = @joinedAt, last_seen = @lastSeen, adopt_epoch = @adoptEpoch,
+      removal_requested_at = @removalRequestedAt WHERE name = @name`),
     clusterSeen: db.prepare('UPDATE clusters SET last_seen = ? WHERE name = ?'),
     clusterDelete: db.prepare('DELETE FROM clusters WHERE name = ?'),
 

@@ -97,6 +97,11 @@ export function workStore(db: DB) {
       manifest_count = @manifestCount, size_bytes = @sizeBytes, updated_at = @at WHERE uid = @uid`),
     markDeleted: db.prepare(`UPDATE works SET deletion_at = ?, resource_version = resource_version + 1
       WHERE uid = ? AND deletion_at IS NULL`),
+    markAllDeleted: db.prepare(`UPDATE works SET deletion_at = ?, resource_version = resource_version + 1
+      WHERE cluster = ? AND deletion_at IS NULL`),
+    count: db.prepare('SELECT COUNT(*) AS n FROM works WHERE cluster = ?'),
+    uidsOf: db.prepare('SELECT uid FROM works WHERE cluster = ?'),
+    dropDesired: db.prepare('DELETE FROM cluster_desired WHERE cluster = ?'),
     setStatus: db.prepare(`UPDATE works SET status = ?, status_seq = ?, resource_version = resource_version + 1
       WHERE uid = ?`),
     delete: db.prepare('DELETE FROM works WHERE uid = ?'),
@@ -212,6 +217,21 @@ export function workStore(db: DB) {
       const done = s.markDeleted.run(at, uid).changes > 0;
       if (done) s.bumpDesired.run(cluster);
       return done;
+    },
+    /** Asks the agent to delete every work of the cluster (cluster removal). */
+    markAllDeleted: (cluster: string, at: string): number => {
+      const n = s.markAllDeleted.run(at, cluster).changes;
+      if (n > 0) s.bumpDesired.run(cluster);
+      return n;
+    },
+    count: (cluster: string) => (s.count.get(cluster) as { n: number }).n,
+    /** Forgets every work of a cluster at once (a forced removal). */
+    purgeCluster: (cluster: string) => {
+      for (const { uid } of s.uidsOf.all(cluster) as { uid: string }[]) {
+        s.deleteManifests.run(uid);
+        s.delete.run(uid);
+      }
+      s.dropDesired.run(cluster);
     },
     setStatus: (uid: string, status: unknown, seq: number) => void s.setStatus.run(JSON.stringify(status), seq, uid),
     /** Forgets the work entirely (after the agent confirmed its deletion). */

@@ -31,6 +31,8 @@ export interface SyncDeps {
   presence: Presence;
   /** Longest hold of an unchanged poll; each hold is jittered ±10 % around min(asked, this). */
   maxWaitMs: number;
+  /** Called after the agent reported works deleted (a waiting cluster removal may finish). */
+  onWorksPurged?: (cluster: string) => void;
   /** Polls a cluster may miss before it is Available=Unknown. */
   missedPolls: number;
   random?: () => number;
@@ -196,7 +198,10 @@ export class SyncService {
         );
       }
     });
-    if (purged.length) this.#d.log.info({ cluster: cluster.name, works: purged }, 'works deleted on the spoke');
+    if (purged.length) {
+      this.#d.log.info({ cluster: cluster.name, works: purged }, 'works deleted on the spoke');
+      this.#d.onWorksPurged?.(cluster.name);
+    }
     return { ackedSeq: acked };
   }
 }
