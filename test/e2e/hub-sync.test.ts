@@ -263,4 +263,23 @@ describe('hub sync and status endpoints', { timeout: 120_000 }, () => {
     assert.equal(adopted.body.hubEpoch, epoch);
     assert.ok(adopted.body.works.length >= 2, 'the adopted hub sends its works in full');
   });
+
+  test('/metrics shows the fleet in the SPEC names', async () => {
+    const waiting = poll({ revision: 0, hubEpoch: epoch, waitSeconds: 3, inventory: {} }).catch(() => undefined);
+    const res = await admin.call('GET', '/metrics', { token: null });
+    assert.equal(res.status, 200);
+    assert.match(String(res.headers['content-type']), /text\/plain/);
+    for (const pattern of [
+      /^outpost_clusters\{state="available"\} \d+$/m,
+      /^outpost_cluster_available\{cluster="sync-1"\} [01]$/m,
+      /^outpost_work_applied\{cluster="sync-1",work="st"\} 1$/m,
+      /^outpost_work_conditions\{condition="Applied",status="True"\} \d+$/m,
+      /^outpost_longpoll_waiting \d+$/m,
+      /^outpost_certificate_expiry_seconds\{cluster="sync-1"\} \d+$/m,
+      /^outpost_http_request_duration_seconds_bucket\{method="POST",route="\/agent\/v1\/clusters\/:name\/sync",status="200",le="\+Inf"\} \d+$/m,
+    ]) {
+      assert.match(res.text, pattern);
+    }
+    await waiting;
+  });
 });

@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { agentApi } from './agentapi/index.ts';
 import { healthRoutes } from './api/health.ts';
 import { adminApi, auditCall } from './api/index.ts';
+import { registerMetrics } from './metrics/index.ts';
 import type { TrustService } from './registration/service.ts';
 import type { Store } from './store/index.ts';
 import type { SyncService } from './sync/service.ts';
@@ -110,6 +111,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(healthRoutes, { store: deps.store, version: deps.version });
+  registerMetrics(app, {
+    store: deps.store,
+    liveness: () => deps.sync.liveness,
+    longPollsWaiting: () => deps.sync.waiting,
+  });
   const maxWorkBytes = deps.maxWorkBytes ?? limits.workBytes;
   await app.register(agentApi, { store: deps.store, trust: deps.trust, sync: deps.sync, maxWorkBytes });
   await app.register(adminApi, {

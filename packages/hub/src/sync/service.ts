@@ -61,6 +61,11 @@ export class SyncService {
     return { leaseMs: missedPolls * maxWaitMs * 1.1 + 5_000, lastSeen: (c) => presence.lastSeen(c.name, c.lastSeen) };
   }
 
+  /** Long-polls held open right now. */
+  get waiting(): number {
+    return this.#d.notifier.waiting;
+  }
+
   /** Tells waiting polls of `cluster` that its desired state changed. */
   changed(cluster: string): void {
     this.#d.notifier.notify(cluster);
