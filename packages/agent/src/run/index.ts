@@ -110,6 +110,11 @@ export class AgentRuntime {
     return this.#creds;
   }
 
+  /** The live hub client; its credentials change under renewal, so callers ask each time. */
+  get client(): HubClient {
+    return this.#client;
+  }
+
   get renewAt(): Date {
     return new Date(this.#renewAt);
   }

@@ -1,0 +1,184 @@
+// The spoke's kube-apiserver as the apply engine sees it: one REST call at a time, JSON in
+// and out, and every answer (2xx or not) returned as a value, so the caller decides what a
+// 404 or a 409 means. Only a request that got no answer at all throws.
+//
+// Why not KubernetesObjectApi from @kubernetes/client-node: it round-trips bodies through
+// its typed models, which silently drops fields it does not know and rewrites values of the
+// wrong type (a ConfigMap's `data: 5` never reaches the apiserver), so the apiserver could
+// not reject a bad manifest with its own message. It also hides the 201-versus-200 answer
+// of server-side apply, which is how the applier learns that it created an object. The
+// KubeConfig still supplies everything about the connection: server, CA, client
+// certificate, token or exec plugin.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Agent, request } from 'undici';
+import { agentVersion } from '../version.ts';
+
+export type KubeMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface KubeRequest {
+  method: KubeMethod;
+  /** Absolute API path, e.g. `/api/v1/namespaces/default/configmaps/a`. */
+  path: string;
+  query?: Record<string, string | boolean | undefined>;
+  /** Sent as JSON (also for `application/apply-patch+yaml`: JSON is YAML). */
+  body?: unknown;
+  contentType?: string;
+  accept?: string;
+  signal?: AbortSignal | undefined;
+}
+
+export interface KubeResponse {
+  status: number;
+  contentType: string;
+  /** Parsed JSON (an object, a list or a `Status`), or the raw text when the answer is not JSON. */
+  body: unknown;
+}
+
+/** The one call the apply engine makes; tests may pass a small fake. */
+export interface KubeRest {
+  request(req: KubeRequest): Promise<KubeResponse>;
+}
+
+/** No answer from the apiserver (refused, reset, TLS failure, timeout). Transient. */
+export class KubeUnreachableError extends Error {
+  readonly code = 'AGENT_KUBE_UNREACHABLE';
+}
+
+export interface KubeRestOptions {
+  /** Connections kept open to the apiserver (about the applier's concurrency). */
+  connections?: number;
+  /** Bound on waiting for an answer's headers and body. */
+  timeoutMs?: number;
+  /** How long credentials read from the KubeConfig are reused before being read again. */
+  credentialsTtlMs?: number;
+}
+
+interface Credentials {
+  headers: Record<string, string>;
+  readAt: number;
+}
+
+/**
+ * A KubeRest over undici for the KubeConfig's current context. Credentials (bearer token,
+ * exec plugin output, service-account token file) are re-read every `credentialsTtlMs` and
+ * at once after a 401, so rotated tokens are picked up without a restart. TLS material
+ * (CA, client certificate) is read once. Proxies from the kubeconfig are not supported.
+ */
+export class KubeConfigRest implements KubeRest {
+  readonly server: string;
+  readonly #kc: KubeConfig;
+  readonly #timeoutMs: number;
+  readonly #ttlMs: number;
+  readonly #connections: number;
+  #dispatcher: Agent | undefined;
+  #credentials: Promise<Credentials> | undefined;
+
+  constructor(kc: KubeConfig, opts: KubeRestOptions = {}) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster?.server) throw new Error('the kubeconfig has no current cluster with a server');
+    this.server = cluster.server.replace(/\/+$/, '');
+    this.#kc = kc;
+    this.#timeoutMs = opts.timeoutMs ?? 60_000;
+    this.#ttlMs = opts.credentialsTtlMs ?? 30_000;
+    this.#connections = opts.connections ?? 16;
+  }
+
+  async #read(): Promise<Credentials> {
+    const opts: {
+      headers?: Record<string, string>;
+      ca?: Buffer | string;
+      cert?: Buffer | string;
+      key?: Buffer | string;
+      rejectUnauthorized?: boolean;
+      servername?: string;
+      auth?: string;
+    } = {};
+    await this.#kc.applyToHTTPSOptions(opts);
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+    this.#dispatcher ??= new Agent({
+      connect: {
+        ...(opts.ca ? { ca: opts.ca } : {}),
+        ...(opts.cert ? { cert: opts.cert } : {}),
+        ...(opts.key ? { key: opts.key } : {}),
+        ...(opts.servername ? { servername: opts.servername } : {}),
+        rejectUnauthorized: opts.rejectUnauthorized ?? true,
+        timeout: 10_000,
+      },
+      connections: this.#connections,
+      headersTimeout: this.#timeoutMs,
+      bodyTimeout: this.#timeoutMs,
+      keepAliveTimeout: 30_000,
+    });
+    return { headers, readAt: Date.now() };
+  }
+
+  #credentialsFor(force: boolean): Promise<Credentials> {
+    const current = this.#credentials;
+    if (!current) return this.#reread(undefined);
+    if (force) return this.#reread(current);
+    return current.then((c) => (Date.now() - c.readAt < this.#ttlMs ? c : this.#reread(current)));
+  }
+
+  /** Reads credentials again unless another caller already replaced `seen` (one read at a time). */
+  #reread(seen: Promise<Credentials> | undefined): Promise<Credentials> {
+    if (this.#credentials && this.#credentials !== seen) return this.#credentials;
+    const next = this.#read();
+    this.#credentials = next;
+    // A failed read must not stick: the next request tries again.
+    next.catch(() => {
+      if (this.#credentials === next) this.#credentials = undefined;
+    });
+    return next;
+  }
+
+  async request(req: KubeRequest): Promise<KubeResponse> {
+    let res = await this.#send(req, await this.#credentialsFor(false));
+    if (res.status === 401) res = await this.#send(req, await this.#credentialsFor(true));
+    return res;
+  }
+
+  async #send(req: KubeRequest, creds: Credentials): Promise<KubeResponse> {
+    let url = `${this.server}${req.path}`;
+    const query = Object.entries(req.query ?? {}).filter(([, v]) => v !== undefined) as [string, string | boolean][];
+    if (query.length > 0)
+      url += `?${new URLSearchParams(query.map(([k, v]): [string, string] => [k, String(v)])).toString()}`;
+    const headers: Record<string, string> = {
+      ...creds.headers,
+      accept: req.accept ?? 'application/json',
+      'user-agent': `outpost-agent/${agentVersion}`,
+    };
+    if (req.body !== undefined) headers['content-type'] = req.contentType ?? 'application/json';
+    try {
+      const res = await request(url, {
+        method: req.method,
+        headers,
+        body: req.body === undefined ? undefined : JSON.stringify(req.body),
+        dispatcher: this.#dispatcher,
+        signal: req.signal,
+      });
+      const text = await res.body.text();
+      const ct = res.headers['content-type'];
+      const contentType = (Array.isArray(ct) ? ct[0] : ct) ?? '';
+      let body: unknown = text;
+      if (contentType.includes('json') && text) {
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = text;
+        }
+      }
+      return { status: res.statusCode, contentType, body };
+    } catch (err) {
+      if (req.signal?.aborted) throw req.signal.reason ?? err;
+      throw new KubeUnreachableError(
+        `${req.method} ${req.path}: no answer from ${this.server}: ${(err as Error).message ?? String(err)}`,
+        { cause: err },
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher?.close();
+  }
+}
