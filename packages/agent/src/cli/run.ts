@@ -1,15 +1,26 @@
 // `outpost-agent run`: loads the credentials, says which hub and cluster it serves, and runs
 // the agent loop until SIGTERM/SIGINT.
+
+import { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { KubeApplier } from '../apply/index.ts';
 import type { RunConfig } from '../config/index.ts';
 import { certificateInfo } from '../credentials/index.ts';
 import { createAgentRuntime } from '../run/index.ts';
+import { openStateStore } from '../state/index.ts';
+import { WorkSyncer } from '../sync/syncer.ts';
+import type { HubClient } from '../transport/client.ts';
 import { agentVersion } from '../version.ts';
-import { openCredentialStore } from './stores.ts';
+import { loadKubeConfig, openCredentialStore } from './stores.ts';
 
 export const runHelp = `Usage: outpost-agent run [flags]
 
-Runs the agent with the credentials \`outpost-agent join\` stored: it heartbeats to the hub
+Runs the agent with the credentials \`outpost-agent join\` stored. With a cluster (the
+Secret store: --kubeconfig or in a pod) it delivers work: it long-polls the hub for its
+ManifestWorks, applies them with server-side apply, keeps enforcing the last desired
+state while the hub is away (also after a restart: the state is kept in Secrets of the
+agent's namespace), buffers status in a durable outbox, and deletes only what the hub
+explicitly deleted. Either way it heartbeats to the hub
 (every 30 s, ±20 %), renews its certificate with a new key when a random 20-30 % of its
 life remains (or when the hub asks), follows changes of the hub's CA bundle, and switches
 to new credentials without a restart. When the hub is away it retries with jittered
@@ -24,6 +35,13 @@ Flags (environment variable in brackets):
                               (neither: the Secret inside a pod, else ./.outpost-agent)
   --heartbeat-interval DUR    time between heartbeats, e.g. 30s
                               [OUTPOST_AGENT_HEARTBEAT_INTERVAL] (default 30s)
+  --poll-wait DUR             how long the hub may hold an unchanged long-poll
+                              [OUTPOST_AGENT_POLL_WAIT] (default 30s)
+  --resync-interval DUR       full re-apply that repairs drift, jittered ±20 %
+                              [OUTPOST_AGENT_RESYNC_INTERVAL] (default 5m)
+  --max-delete-share N        a sync that would delete more than this share of the
+                              applied objects holds its deletions for an admin
+                              [OUTPOST_AGENT_MAX_DELETE_SHARE] (default 0.5)
   --log-level LEVEL           JSON logs on stdout: fatal|error|warn|info|debug|trace|silent
                               [OUTPOST_LOG_LEVEL] (default info)
   -h, --help                  show this help
@@ -52,6 +70,46 @@ export async function runCommand(
       '',
     ].join('\n'),
   );
-  await runtime.run();
+  const work =
+    config.credentials.kind === 'secret'
+      ? startWorkDelivery(config, creds.hub.clusterName, runtime, log, signal)
+      : undefined;
+  if (!work) log.info('no cluster (credentials in files): work delivery is off, heartbeats only');
+  await Promise.all([runtime.run(), work?.done]);
+  await work?.close();
   return 0;
+}
+
+/** The applier, the durable state in the cluster and the sync loop, for a Secret-store agent. */
+function startWorkDelivery(
+  config: RunConfig,
+  cluster: string,
+  runtime: { client: HubClient },
+  log: Logger,
+  signal: AbortSignal,
+): { done: Promise<void>; close: () => Promise<void> } {
+  const target = config.credentials as Extract<RunConfig['credentials'], { kind: 'secret' }>;
+  const kc = loadKubeConfig(target.kubeconfig);
+  const { applier, close } = KubeApplier.fromKubeConfig(kc, log.child({ component: 'apply' }));
+  const state = openStateStore(
+    { kind: 'secret', api: kc.makeApiClient(CoreV1Api), namespace: target.namespace },
+    { log: log.child({ component: 'state' }) },
+  );
+  const syncer = new WorkSyncer({
+    client: () => runtime.client,
+    cluster,
+    state,
+    applier,
+    log: log.child({ component: 'sync' }),
+    options: {
+      pollWaitSeconds: config.pollWaitSeconds,
+      driftIntervalMs: config.resyncIntervalMs,
+      massDeleteShare: config.maxDeleteShare,
+    },
+  });
+  const done = syncer.run(signal).catch((err: unknown) => {
+    log.fatal({ err }, 'work delivery stopped');
+    throw err;
+  });
+  return { done, close };
 }

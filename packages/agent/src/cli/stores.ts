@@ -7,18 +7,24 @@ import { CredentialStore } from '../credentials/index.ts';
 import { SecretEntryStore } from '../credentials/secret.ts';
 import { AgentError } from '../errors.ts';
 
-export function openCredentialStore(target: CredentialsTarget): CredentialStore {
-  if (target.kind === 'dir') return new CredentialStore(new FileEntryStore(target.dir));
+/** A kubeconfig file, or the pod's service account when `file` is undefined. */
+export function loadKubeConfig(file: string | undefined): KubeConfig {
   const kc = new KubeConfig();
   try {
-    if (target.kubeconfig) kc.loadFromFile(target.kubeconfig);
+    if (file) kc.loadFromFile(file);
     else kc.loadFromCluster();
   } catch (err) {
     throw new AgentError(
       'AGENT_CREDENTIALS_STORE_FAILED',
-      `cannot load ${target.kubeconfig ? `kubeconfig ${target.kubeconfig}` : 'the in-cluster service account'}: ${(err as Error).message}`,
+      `cannot load ${file ? `kubeconfig ${file}` : 'the in-cluster service account'}: ${(err as Error).message}`,
       { cause: err },
     );
   }
+  return kc;
+}
+
+export function openCredentialStore(target: CredentialsTarget): CredentialStore {
+  if (target.kind === 'dir') return new CredentialStore(new FileEntryStore(target.dir));
+  const kc = loadKubeConfig(target.kubeconfig);
   return new CredentialStore(new SecretEntryStore(kc.makeApiClient(CoreV1Api), target.namespace, target.secretName));
 }

@@ -46,6 +46,12 @@ export interface RunConfig {
   readonly command: 'run';
   readonly credentials: CredentialsTarget;
   readonly heartbeatIntervalMs: number;
+  /** How long the hub may hold an unchanged long-poll. */
+  readonly pollWaitSeconds: number;
+  /** Period of the full re-apply that repairs drift (jittered ±20 %). */
+  readonly resyncIntervalMs: number;
+  /** Share of the applied objects one sync may delete before deletions wait for an admin. */
+  readonly maxDeleteShare: number;
   readonly logLevel: string;
 }
 
@@ -84,6 +90,9 @@ export const joinOptions = {
 export const runOptions = {
   ...storeOptions,
   'heartbeat-interval': { type: 'string' },
+  'poll-wait': { type: 'string' },
+  'resync-interval': { type: 'string' },
+  'max-delete-share': { type: 'string' },
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -273,6 +282,21 @@ export function loadRunConfig(argv: readonly string[], env: Env = process.env): 
     credentials: Object.freeze(credentialsTarget(v, env)),
     heartbeatIntervalMs:
       interval === undefined ? durations.heartbeatMs : duration(interval, '--heartbeat-interval', 100),
+    pollWaitSeconds: duration(v['poll-wait'] ?? env.OUTPOST_AGENT_POLL_WAIT ?? '30s', '--poll-wait', 0) / 1000,
+    resyncIntervalMs: duration(
+      v['resync-interval'] ?? env.OUTPOST_AGENT_RESYNC_INTERVAL ?? '5m',
+      '--resync-interval',
+      1000,
+    ),
+    maxDeleteShare: share(v['max-delete-share'] ?? env.OUTPOST_AGENT_MAX_DELETE_SHARE ?? '0.5'),
     logLevel: logLevel(v['log-level'], env, agentDefaults.runLogLevel),
   });
+}
+
+function share(text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0 || n > 1) {
+    throw new ConfigError(`--max-delete-share must be a number in (0, 1], got ${JSON.stringify(text)}`);
+  }
+  return n;
 }

@@ -111,7 +111,6 @@ describe('deletion planning', () => {
   test('Foreground deletes everything, Orphan nothing, SelectivelyOrphan all but the rules', () => {
     const applied = [obj('a'), obj('b'), obj('keep')];
     assert.equal(planWorkDeletion({}, applied).remove.length, 3);
-    assert.equal(planWorkDeletion({}, applied).foreground, true);
     assert.deepEqual(planWorkDeletion({ deleteOption: { propagationPolicy: 'Orphan' } }, applied).remove, []);
     const sel = planWorkDeletion(
       {

@@ -69,26 +69,35 @@ export function nextLedger(
   manifests: readonly ManifestEntry[],
 ): AppliedObject[] {
   const seen = new Set(applied.map(objectId));
-  return [...applied, ...previous.filter((o) => !seen.has(objectId(o)) && inWork(o, manifests))];
+  // Sorted, so an unchanged ledger is byte-identical and the store skips the write.
+  return [...applied, ...previous.filter((o) => !seen.has(objectId(o)) && inWork(o, manifests))].sort((a, b) =>
+    objectId(a) < objectId(b) ? -1 : objectId(a) > objectId(b) ? 1 : 0,
+  );
 }
 
 function matchesRule(o: AppliedObject, r: ResourceIdentifier): boolean {
   return r.group === o.group && r.resource === o.resource && (r.namespace ?? '') === o.namespace && r.name === o.name;
 }
 
-/** What deleting a work does to each object it applied, under its deleteOption. */
+/**
+ * What deleting a work does to each object it applied, under its deleteOption. Foreground
+ * (OCM's default) means the hub forgets the work only once every object is gone from the
+ * spoke: the agent deletes them (each with Kubernetes' background propagation, so it does
+ * not depend on the spoke's garbage collector to finish) and reports the work deleted only
+ * when none is left.
+ */
 export function planWorkDeletion(
   work: Pick<DesiredWork, 'deleteOption'>,
   applied: readonly AppliedObject[],
-): { remove: AppliedObject[]; orphan: AppliedObject[]; foreground: boolean } {
+): { remove: AppliedObject[]; orphan: AppliedObject[] } {
   const policy = work.deleteOption?.propagationPolicy ?? 'Foreground';
-  if (policy === 'Orphan') return { remove: [], orphan: [...applied], foreground: false };
+  if (policy === 'Orphan') return { remove: [], orphan: [...applied] };
   if (policy === 'SelectivelyOrphan') {
     const rules = work.deleteOption?.selectivelyOrphans?.orphaningRules ?? [];
     const orphan = applied.filter((o) => rules.some((r) => matchesRule(o, r)));
-    return { remove: applied.filter((o) => !orphan.includes(o)), orphan, foreground: false };
+    return { remove: applied.filter((o) => !orphan.includes(o)), orphan };
   }
-  return { remove: [...applied], orphan: [], foreground: true };
+  return { remove: [...applied], orphan: [] };
 }
 
 /**

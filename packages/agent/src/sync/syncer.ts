@@ -219,7 +219,7 @@ export class WorkSyncer {
     const snap = this.snapshot;
     const plan = planWorkDeletion(work, applied);
     const res = plan.remove.length
-      ? await this.#d.applier.delete(plan.remove, { foreground: plan.foreground })
+      ? await this.#d.applier.delete(plan.remove, { foreground: false })
       : { deleted: [], orphaned: [], pending: [] };
     const pending = res.pending.map((p) => p.object);
     if (pending.length > 0) {
@@ -260,7 +260,6 @@ export class WorkSyncer {
       m: status.resourceStatus,
     });
     if (this.#lastStatus.get(work.uid) === key) return;
-    this.#lastStatus.set(work.uid, key);
     const report: Omit<StatusReport, 'seq'> = {
       work: work.name,
       uid: work.uid,
@@ -269,7 +268,19 @@ export class WorkSyncer {
       status,
     };
     if (deleted) report.deleted = true;
-    await this.#d.state.outbox.append(report);
+    const stored = await this.#d.state.outbox.append(report);
+    // Only once it is durable: a failed append is retried by the next pass.
+    this.#lastStatus.set(work.uid, key);
+    this.#d.log.info(
+      {
+        work: work.name,
+        generation: work.generation,
+        seq: stored.seq,
+        conditions: Object.fromEntries(status.conditions.map((c) => [c.type, c.status])),
+        deleted,
+      },
+      'work status changed',
+    );
     this.#statusWake?.();
   }
 
