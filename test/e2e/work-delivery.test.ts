@@ -204,6 +204,35 @@ describe('work delivery (real hub, real agent, real kube-apiserver)', { timeout:
     assert.equal(await readCm('ok'), undefined, 'the object of a Foreground work is gone');
   });
 
+  test('a sync that would delete most applied objects is held until an admin confirms', async () => {
+    const many = Array.from({ length: 20 }, (_, i) => cm(`mass-${i}`, '1'));
+    const w1 = await put(work('mass', many));
+    await waitApplied('mass', w1.metadata.generation);
+    const w2 = await put(work('mass', many.slice(0, 2)));
+    const held = await waitFor(
+      'the breaker to hold the deletions',
+      async () => {
+        const v = (await getWork('mass')).body;
+        return v.status.observedGeneration === w2.metadata.generation && condition(v, 'DeletionsHeld') ? v : undefined;
+      },
+      30_000,
+    );
+    assert.match(condition(held, 'DeletionsHeld')?.message ?? '', /18 deletion\(s\) held.*confirm-deletions spoke-w/);
+    assert.ok(await readCm('mass-19'), 'nothing was deleted');
+    assert.equal((await admin.post('/api/v1/clusters/spoke-w/confirm-deletions')).status, 200);
+    await waitFor(
+      'the held deletions carried out',
+      async () => ((await readCm('mass-19')) === undefined ? true : undefined),
+      30_000,
+    );
+    assert.ok(await readCm('mass-1'), 'the objects still in the work stay');
+    await waitFor(
+      'DeletionsHeld cleared',
+      async () => (condition((await getWork('mass')).body, 'DeletionsHeld') === undefined ? true : undefined),
+      30_000,
+    );
+  });
+
   test('with the hub down and the agent restarted, the agent still enforces and buffers its status', async () => {
     const port = hub.port;
     const dataDir = hub.dataDir;

@@ -18,6 +18,7 @@ import {
   droppedObjects,
   mergeUpdate,
   nextLedger,
+  objectId,
   planWorkDeletion,
 } from './desired.ts';
 
@@ -150,6 +151,7 @@ export class WorkSyncer {
         continue;
       }
       sendInventory = false;
+      if (res.releaseHeldDeletions) await this.#serial(() => this.#releaseHeld());
       if (res.works.length === 0 && res.hubEpoch === snap.hubEpoch && res.revision === snap.revision) continue;
       try {
         await this.#serial(() => this.#take(res.hubEpoch, res.revision, res.works));
@@ -189,14 +191,18 @@ export class WorkSyncer {
     if (work.deleting) return this.#deleteWork(work, previous);
     const result = await this.#d.applier.apply(work, previous);
     const ledger = nextLedger(previous, result.applied, work.manifests);
-    const dropped = droppedObjects(previous, work.manifests);
+    const heldIds = new Set(
+      snap.heldDeletions.filter((h) => h.workUid === work.uid).flatMap((h) => h.objects.map(objectId)),
+    );
+    const dropped = droppedObjects(previous, work.manifests).filter((o) => !heldIds.has(objectId(o)));
     let remaining = ledger;
+    const held = previous.filter((o) => heldIds.has(objectId(o)));
     if (dropped.length > 0) {
       const total = [...snap.ledger.values()].reduce((n, l) => n + l.length, 0);
       if (breakerTrips(dropped.length, total, this.#o.massDeleteShare)) {
         this.#d.log.error(
           { work: work.name, deleting: dropped.length, applied: total },
-          'mass-delete breaker: deletions held until an admin confirms',
+          `mass-delete breaker: deletions held until an admin runs \`outpost-hub cluster confirm-deletions ${this.#d.cluster}\``,
         );
         snap.heldDeletions.push({
           workUid: work.uid,
@@ -204,15 +210,46 @@ export class WorkSyncer {
           since: new Date(this.#clock.now()).toISOString(),
         });
         await this.#d.state.saveHeldDeletions(snap.heldDeletions);
-        remaining = [...ledger, ...dropped];
+        held.push(...dropped);
       } else {
         const res = await this.#d.applier.delete(dropped, { foreground: false });
-        remaining = [...ledger, ...res.pending.map((p) => p.object)];
+        remaining = [...remaining, ...res.pending.map((p) => p.object)];
       }
+    }
+    // Held objects stay in the ledger: they are still this work's, and the admin may confirm.
+    remaining = [...remaining, ...held.filter((o) => !remaining.some((r) => objectId(r) === objectId(o)))];
+    if (held.length > 0) {
+      result.status.conditions.push({
+        type: 'DeletionsHeld',
+        status: 'True',
+        reason: 'MassDeleteBreaker',
+        message: `${held.length} deletion(s) held: more than ${Math.round(this.#o.massDeleteShare * 100)} % of the applied objects would go; confirm with \`outpost-hub cluster confirm-deletions ${this.#d.cluster}\``,
+        observedGeneration: work.generation,
+      });
     }
     snap.ledger.set(work.uid, remaining);
     await this.#d.state.saveLedger(work.uid, remaining);
     await this.#report(work, result.status, false);
+  }
+
+  /** An admin confirmed: carry out every held deletion, then re-apply and re-report. */
+  async #releaseHeld(): Promise<void> {
+    const snap = this.snapshot;
+    if (snap.heldDeletions.length === 0) return;
+    for (const h of snap.heldDeletions) {
+      const res = await this.#d.applier.delete(h.objects, { foreground: false });
+      const gone = new Set([...res.deleted, ...res.orphaned].map(objectId));
+      const ledger = (snap.ledger.get(h.workUid) ?? []).filter((o) => !gone.has(objectId(o)));
+      snap.ledger.set(h.workUid, ledger);
+      await this.#d.state.saveLedger(h.workUid, ledger);
+      this.#d.log.info(
+        { workUid: h.workUid, deleted: res.deleted.length, pending: res.pending.length },
+        'held deletions carried out',
+      );
+    }
+    snap.heldDeletions = [];
+    await this.#d.state.saveHeldDeletions([]);
+    for (const work of [...snap.works.values()]) await this.#reconcile(work);
   }
 
   async #deleteWork(work: DesiredWork, applied: AppliedObject[]): Promise<void> {

@@ -94,6 +94,13 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
     sync.changed(name);
     return view(updated);
   });
+  // The agent's mass-delete breaker held deletions; an admin looked and confirms them.
+  app.post('/api/v1/clusters/:name/confirm-deletions', async (req) => {
+    const name = (req.params as { name: string }).name;
+    const updated = store.transaction(() => store.clusters.update({ ...get(name), releaseHeldDeletions: true }));
+    sync.changed(name);
+    return view(updated);
+  });
   app.post('/api/v1/clusters/:name/deny', async (req) => view(trust.deny((req.params as { name: string }).name)));
   app.post('/api/v1/clusters/:name/recover', async (req, reply) => {
     const name = (req.params as { name: string }).name;

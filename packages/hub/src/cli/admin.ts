@@ -223,6 +223,25 @@ const commands: Record<string, Record<string, Command>> = {
         );
       },
     },
+    'confirm-deletions': {
+      usage: 'cluster confirm-deletions NAME',
+      summary:
+        "let the agent carry out the deletions its mass-delete breaker held (see the works' DeletionsHeld condition)",
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const c = await ctx.client.call<ManagedCluster>(
+          'POST',
+          `/api/v1/clusters/${enc(ctx.args[0] as string)}/confirm-deletions`,
+        );
+        ctx.out(
+          render(
+            ctx.format,
+            c,
+            () => `cluster ${c.metadata.name}: held deletions confirmed; its agent carries them out on its next poll\n`,
+          ),
+        );
+      },
+    },
     label: {
       usage: 'cluster label NAME key=value … key- …',
       summary: 'set (key=value) or remove (key-) labels',

@@ -170,4 +170,13 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE clusters ADD COLUMN removal_requested_at TEXT;
     `,
   },
+  {
+    version: 6,
+    name: 'held deletions released by an admin',
+    sql: `
+      -- Set by \`cluster confirm-deletions\`: the agent may carry out the deletions its
+      -- mass-delete breaker held. Cleared when the hub passes it on.
+      ALTER TABLE clusters ADD COLUMN release_held_deletions INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

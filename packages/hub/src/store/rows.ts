@@ -54,6 +54,8 @@ export interface ClusterRow {
   adoptEpoch: boolean;
   /** `cluster remove` was asked; the row stays until the agent deleted every work. */
   removalRequestedAt: string | null;
+  /** An admin confirmed the deletions the agent's mass-delete breaker held. */
+  releaseHeldDeletions: boolean;
 }
 
 export type RegistrationStateRow = 'Pending' | 'Approved' | 'Denied';

@@ -66,6 +66,7 @@ function clusterFrom(r: Raw): ClusterRow {
     lastSeen: (r.last_seen as string | null) ?? null,
     adoptEpoch: r.adopt_epoch === 1,
     removalRequestedAt: (r.removal_requested_at as string | null) ?? null,
+    releaseHeldDeletions: r.release_held_deletions === 1,
   };
 }
 
@@ -134,7 +135,8 @@ export function trustStore(db: DB) {
     clusterUpdate: db.prepare(`UPDATE clusters SET resource_version = @resourceVersion, labels = @labels,
       hub_accepts_client = @hubAcceptsClient, denied = @denied, taints = @taints, claims = @claims,
       agent_version = @agentVersion, joined_at = @joinedAt, last_seen = @lastSeen, adopt_epoch = @adoptEpoch,
-      removal_requested_at = @removalRequestedAt WHERE name = @name`),
+      removal_requested_at = @removalRequestedAt, release_held_deletions = @releaseHeldDeletions
+      WHERE name = @name`),
     clusterSeen: db.prepare('UPDATE clusters SET last_seen = ? WHERE name = ?'),
     clusterDelete: db.prepare('DELETE FROM clusters WHERE name = ?'),
 
@@ -225,6 +227,7 @@ export function trustStore(db: DB) {
           hubAcceptsClient: next.hubAcceptsClient ? 1 : 0,
           denied: next.denied ? 1 : 0,
           adoptEpoch: next.adoptEpoch ? 1 : 0,
+          releaseHeldDeletions: next.releaseHeldDeletions ? 1 : 0,
         });
         return next;
       },

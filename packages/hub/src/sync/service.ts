@@ -54,6 +54,17 @@ export class SyncService {
     this.#random = deps.random ?? Math.random;
   }
 
+  /** Reads and clears an admin's confirmation of held deletions (passed on once). */
+  #takeRelease(cluster: string): boolean {
+    const { store } = this.#d;
+    return store.transaction(() => {
+      const c = store.clusters.get(cluster);
+      if (!c?.releaseHeldDeletions) return false;
+      store.clusters.update({ ...c, releaseHeldDeletions: false });
+      return true;
+    });
+  }
+
   /** Liveness of clusters as the API shows it: presence in memory, lease from the config. */
   get liveness(): Liveness {
     const { presence, maxWaitMs, missedPolls } = this.#d;
@@ -101,11 +112,13 @@ export class SyncService {
     }
     for (let attempt = 0; ; attempt++) {
       const revision = store.works.desiredRevision(cluster.name);
+      const release = this.#takeRelease(cluster.name);
       const session = this.#sessions.get(cluster.name);
       if (!session || session.revision !== req.revision) {
         if (!req.inventory) return { hubEpoch: epoch, revision, needInventory: true, works: [] };
       }
       if (revision === req.revision && !mismatch) {
+        if (release) return { hubEpoch: epoch, revision, works: [], releaseHeldDeletions: true };
         if (attempt > 0 || signal?.aborted) return { hubEpoch: epoch, revision, works: [] };
         const notified = await this.#d.notifier.wait(cluster.name, this.#holdMs(req), signal);
         if (!notified) return { hubEpoch: epoch, revision, works: [] };
@@ -114,7 +127,7 @@ export class SyncService {
       const current = this.#sessions.get(cluster.name) as Session;
       const works = this.#diff(cluster.name, current.inventory);
       this.#sessions.set(cluster.name, { revision, inventory: this.#inventoryNow(cluster.name) });
-      return { hubEpoch: epoch, revision, works };
+      return { hubEpoch: epoch, revision, works, ...(release ? { releaseHeldDeletions: true } : {}) };
     }
   }
 

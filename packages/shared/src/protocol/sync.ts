@@ -53,6 +53,8 @@ export interface SyncResponse {
    * nothing from this hub until an admin runs `outpost-hub cluster adopt NAME`.
    */
   epochMismatch?: { agentEpoch: string; adoptAllowed: boolean };
+  /** An admin confirmed the deletions the agent's mass-delete breaker held: carry them out. */
+  releaseHeldDeletions?: boolean;
   works: WorkUpdate[];
 }
 
