@@ -6,6 +6,7 @@
 // two writers cannot silently overwrite each other.
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import { AgentError } from '../errors.ts';
+import { describeKubeError, kubeStatus, managedByLabels } from '../kube/errors.ts';
 import type { Entries, EntryStore } from './index.ts';
 
 /** The calls this store makes: get, create and update of one Secret; create of its namespace. */
@@ -13,28 +14,6 @@ export type SecretApi = Pick<
   CoreV1Api,
   'readNamespacedSecret' | 'createNamespacedSecret' | 'replaceNamespacedSecret' | 'createNamespace'
 >;
-
-const managedBy = { 'app.kubernetes.io/name': 'outpost-agent', 'app.kubernetes.io/managed-by': 'outpost-agent' };
-
-function status(err: unknown): number | undefined {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'number' ? code : undefined;
-}
-
-function describeKubeError(err: unknown): string {
-  const e = err as { code?: number; body?: unknown; message?: string };
-  let reason = '';
-  if (typeof e.body === 'string') {
-    try {
-      reason = (JSON.parse(e.body) as { message?: string }).message ?? '';
-    } catch {
-      reason = e.body.slice(0, 200);
-    }
-  } else if (e.body && typeof e.body === 'object') {
-    reason = (e.body as { message?: string }).message ?? '';
-  }
-  return e.code ? `HTTP ${e.code}${reason ? `: ${reason}` : ''}` : (e.message ?? String(err));
-}
 
 export class SecretEntryStore implements EntryStore {
   readonly #api: SecretApi;
@@ -61,7 +40,7 @@ export class SecretEntryStore implements EntryStore {
     try {
       return await this.#api.readNamespacedSecret({ name: this.name, namespace: this.namespace });
     } catch (err) {
-      if (status(err) === 404) return undefined;
+      if (kubeStatus(err) === 404) return undefined;
       throw this.#failed('read', err);
     }
   }
@@ -80,7 +59,7 @@ export class SecretEntryStore implements EntryStore {
     return {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name: this.name, namespace: this.namespace, labels: managedBy, resourceVersion },
+      metadata: { name: this.name, namespace: this.namespace, labels: managedByLabels, resourceVersion },
       type: 'Opaque',
       data,
     };
@@ -94,22 +73,22 @@ export class SecretEntryStore implements EntryStore {
     try {
       return await attempt();
     } catch (err) {
-      if (status(err) === 409) return 'exists';
-      if (status(err) !== 404) throw this.#failed('create', err);
+      if (kubeStatus(err) === 409) return 'exists';
+      if (kubeStatus(err) !== 404) throw this.#failed('create', err);
     }
     // 404 on create: the namespace is missing. Create it rather than read it first, which
     // would need get on namespaces as well.
     try {
       await this.#api.createNamespace({
-        body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: this.namespace, labels: managedBy } },
+        body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: this.namespace, labels: managedByLabels } },
       });
     } catch (err) {
-      if (status(err) !== 409) throw this.#failed(`create namespace ${this.namespace} for`, err);
+      if (kubeStatus(err) !== 409) throw this.#failed(`create namespace ${this.namespace} for`, err);
     }
     try {
       return await attempt();
     } catch (err) {
-      if (status(err) === 409) return 'exists';
+      if (kubeStatus(err) === 409) return 'exists';
       throw this.#failed('create', err);
     }
   }
@@ -128,7 +107,7 @@ export class SecretEntryStore implements EntryStore {
         await this.#api.replaceNamespacedSecret({ name: this.name, namespace: this.namespace, body });
         return;
       } catch (err) {
-        if (status(err) === 409 || status(err) === 404) continue; // changed or deleted meanwhile
+        if (kubeStatus(err) === 409 || kubeStatus(err) === 404) continue; // changed or deleted meanwhile
         throw this.#failed('update', err);
       }
     }

@@ -15,6 +15,7 @@
 // so one paginated list (a consistent snapshot at one resourceVersion) loads everything.
 // The agent's Role needs get, list, create, update and delete on Secrets in its namespace.
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
+import { describeKubeError, kubeStatus, managedByLabels } from '../kube/errors.ts';
 import type { BackendView, DocName, PartInfo, StateBackend, StoredDoc, WriteResult } from './backend.ts';
 import { inParallel } from './blobs.ts';
 import { StateError } from './errors.ts';
@@ -43,30 +44,9 @@ export const docSecretNames: Record<DocName, string> = {
 const docKeys: Record<DocName, string> = { index: 'index.json.gz', outbox: 'outbox.json.gz' };
 const partKey = 'part.gz';
 const partLabels = { work: 'work', ledger: 'ledger', held: 'held', outbox: 'outbox-spill' } as const;
-const managedBy = { 'app.kubernetes.io/name': 'outpost-agent', 'app.kubernetes.io/managed-by': 'outpost-agent' };
 /** Selects every Secret of the state, and nothing a person labelled by hand without our type. */
 const ownSelector = `${stateLabel} in (index,outbox,${Object.values(partLabels).join(',')}),app.kubernetes.io/managed-by=outpost-agent`;
 const labelValue = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
-
-function httpStatus(err: unknown): number | undefined {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'number' ? code : undefined;
-}
-
-function describeKubeError(err: unknown): string {
-  const e = err as { code?: number; body?: unknown; message?: string };
-  let reason = '';
-  if (typeof e.body === 'string') {
-    try {
-      reason = (JSON.parse(e.body) as { message?: string }).message ?? '';
-    } catch {
-      reason = e.body.slice(0, 200);
-    }
-  } else if (e.body && typeof e.body === 'object') {
-    reason = (e.body as { message?: string }).message ?? '';
-  }
-  return typeof e.code === 'number' ? `HTTP ${e.code}${reason ? `: ${reason}` : ''}` : (e.message ?? String(err));
-}
 
 export class SecretStateBackend implements StateBackend {
   readonly #api: StateSecretApi;
@@ -84,7 +64,7 @@ export class SecretStateBackend implements StateBackend {
   }
 
   #failed(action: string, err: unknown): StateError {
-    const status = httpStatus(err);
+    const status = kubeStatus(err);
     // No answer, the server busy or failing, or a throttle: worth another try later.
     const transient = status === undefined || status === 429 || status >= 500;
     return new StateError(
@@ -103,7 +83,7 @@ export class SecretStateBackend implements StateBackend {
         return await this.#list();
       } catch (err) {
         // 410: the continue token expired between pages (etcd compacted); list again.
-        if (httpStatus(err) !== 410 || attempt >= 2) throw this.#failed('list the agent state', err);
+        if (kubeStatus(err) !== 410 || attempt >= 2) throw this.#failed('list the agent state', err);
       }
     }
   }
@@ -157,7 +137,7 @@ export class SecretStateBackend implements StateBackend {
     try {
       return await this.#api.readNamespacedSecret({ name, namespace: this.namespace });
     } catch (err) {
-      if (httpStatus(err) === 404) return undefined;
+      if (kubeStatus(err) === 404) return undefined;
       throw this.#failed(`read Secret ${name}`, err);
     }
   }
@@ -175,7 +155,7 @@ export class SecretStateBackend implements StateBackend {
       metadata: {
         name: secretName,
         namespace: this.namespace,
-        labels: { ...managedBy, [stateLabel]: name },
+        labels: { ...managedByLabels, [stateLabel]: name },
         ...(version !== undefined ? { resourceVersion: version } : {}),
       },
       type: stateSecretType,
@@ -192,7 +172,7 @@ export class SecretStateBackend implements StateBackend {
     } catch (err) {
       // 409: changed (or created) by another writer; 404: deleted meanwhile. Either way the
       // caller reads again and retries.
-      const status = httpStatus(err);
+      const status = kubeStatus(err);
       if (status === 409 || status === 404) return { ok: false };
       if (err instanceof StateError) throw err;
       throw this.#failed(`write Secret ${secretName}`, err);
@@ -204,23 +184,23 @@ export class SecretStateBackend implements StateBackend {
     try {
       return await this.#api.createNamespacedSecret({ namespace: this.namespace, body });
     } catch (err) {
-      if (httpStatus(err) !== 404) throw err;
+      if (kubeStatus(err) !== 404) throw err;
     }
     // 404 on create: the namespace is missing. Create it rather than read it first, which
     // would need get on namespaces as well.
     try {
       await this.#api.createNamespace({
-        body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: this.namespace, labels: managedBy } },
+        body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: this.namespace, labels: managedByLabels } },
       });
     } catch (err) {
-      if (httpStatus(err) !== 409) throw this.#failed(`create namespace ${this.namespace}`, err);
+      if (kubeStatus(err) !== 409) throw this.#failed(`create namespace ${this.namespace}`, err);
     }
     return await this.#api.createNamespacedSecret({ namespace: this.namespace, body });
   }
 
   async writeParts(parts: Part[]): Promise<void> {
     await inParallel(parts, stateLimits.parallelRequests, async (p) => {
-      const labels: Record<string, string> = { ...managedBy, [stateLabel]: partLabels[p.meta.kind] };
+      const labels: Record<string, string> = { ...managedByLabels, [stateLabel]: partLabels[p.meta.kind] };
       if (p.meta.workUid !== undefined && labelValue.test(p.meta.workUid)) labels[workUidLabel] = p.meta.workUid;
       const annotations: Record<string, string> = { 'outpost.dev/part': `${p.index + 1}/${p.count}` };
       if (p.meta.workName !== undefined) annotations['outpost.dev/work'] = p.meta.workName;
@@ -236,7 +216,7 @@ export class SecretStateBackend implements StateBackend {
         await this.#create(body);
       } catch (err) {
         // A retried create whose first attempt went through: the name is unique per write.
-        if (httpStatus(err) === 409 && (await this.#read(p.name))?.data?.[partKey] === data) return;
+        if (kubeStatus(err) === 409 && (await this.#read(p.name))?.data?.[partKey] === data) return;
         if (err instanceof StateError) throw err;
         throw this.#failed(`create Secret ${p.name}`, err);
       }
@@ -257,7 +237,7 @@ export class SecretStateBackend implements StateBackend {
       try {
         await this.#api.deleteNamespacedSecret({ name, namespace: this.namespace });
       } catch (err) {
-        if (httpStatus(err) !== 404) throw this.#failed(`delete Secret ${name}`, err);
+        if (kubeStatus(err) !== 404) throw this.#failed(`delete Secret ${name}`, err);
       }
     });
   }
