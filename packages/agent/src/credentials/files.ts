@@ -20,6 +20,7 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError } from '../errors.ts';
+import { syncDir } from '../fsync.ts';
 import type { Entries, EntryStore } from './index.ts';
 
 const dataLink = '..data';
@@ -37,15 +38,6 @@ async function writeSynced(path: string, text: string, mode: number): Promise<vo
   const fh = await open(path, 'wx', mode);
   try {
     await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function syncDir(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
     await fh.sync();
   } finally {
     await fh.close();

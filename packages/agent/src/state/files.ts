@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { syncDir } from '../fsync.ts';
 import type { BackendView, DocName, PartInfo, StateBackend, StoredDoc, WriteResult } from './backend.ts';
 import { inParallel } from './blobs.ts';
 import { StateError } from './errors.ts';
@@ -35,15 +36,6 @@ async function readOrUndefined(path: string): Promise<Buffer | undefined> {
   } catch (err) {
     if (errno(err) === 'ENOENT') return undefined;
     throw err;
-  }
-}
-
-async function syncDir(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 
