@@ -156,6 +156,21 @@ export function findConfig(
   });
 }
 
+/**
+ * Whether our own server-side apply created `live`, judged from the object alone: our
+ * Apply entry in managedFields carries the creation time (to the second). That is what a
+ * create leaves behind and what a later apply to an object someone else made never does, so
+ * an object our apply created just before the agent was killed (before the ledger was
+ * saved) is still recognised as this work's. An apply that later changed a field moves the
+ * entry's time on; such an object is then simply not claimed (it is never deleted wrongly).
+ */
+export function createdByOurApply(live: KubeObject | undefined, manager: string): boolean {
+  const created = live?.metadata?.creationTimestamp;
+  if (!created) return false;
+  const entries = (live.metadata?.managedFields ?? []) as { manager?: string; operation?: string; time?: string }[];
+  return entries.some((e) => e.manager === manager && e.operation === 'Apply' && e.time === created);
+}
+
 export class KubeApplier implements WorkApplier {
   readonly #rest: KubeRest;
   readonly #log: ApplyLogger;
@@ -331,9 +346,13 @@ export class KubeApplier implements WorkApplier {
       it.live = it.result.live;
       it.liveKnown = true;
       const adopt = it.entry.manifest.metadata.annotations as Record<string, unknown> | undefined;
+      const manager = ssa?.fieldManager || this.#o.fieldManager;
       it.owned =
         type !== 'ReadOnly' &&
-        (it.result.created || previousIds.has(this.#id(it)) || adopt?.[adoptAnnotation] === 'true');
+        (it.result.created ||
+          previousIds.has(this.#id(it)) ||
+          adopt?.[adoptAnnotation] === 'true' ||
+          createdByOurApply(it.result.live, manager));
       if (!it.owned && type !== 'ReadOnly') {
         this.#log.debug(
           { work: work.name, kind: it.gvk.kind, namespace: it.namespace, name: it.name },

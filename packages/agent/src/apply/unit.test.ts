@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ManifestStatus } from '@outpost/shared';
 import type { AppliedObject } from '../work/types.ts';
-import { findConfig, KubeApplier } from './applier.ts';
+import { createdByOurApply, findConfig, KubeApplier } from './applier.ts';
 import { applyPhase, deleteObjects } from './delete.ts';
 import { Discovery, mappingsFromCrd } from './discovery.ts';
 import { applyIgnoreFields } from './ignore.ts';
@@ -553,4 +553,35 @@ describe('applier against fakes', () => {
     assert.deepEqual(out, [50, 10, 40, 20, 30]);
     assert.equal(max, 2);
   });
+});
+
+test('createdByOurApply: our Apply entry carrying the creation time means our apply created the object', () => {
+  const obj = (entries: { manager: string; operation: string; time: string }[]) => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'x', creationTimestamp: '2026-11-21T10:00:00Z', managedFields: entries },
+  });
+  assert.equal(
+    createdByOurApply(
+      obj([{ manager: 'outpost-agent', operation: 'Apply', time: '2026-11-21T10:00:00Z' }]),
+      'outpost-agent',
+    ),
+    true,
+  );
+  // Someone else created it; our apply came later.
+  assert.equal(
+    createdByOurApply(
+      obj([
+        { manager: 'kubectl-create', operation: 'Update', time: '2026-11-21T10:00:00Z' },
+        { manager: 'outpost-agent', operation: 'Apply', time: '2026-11-21T10:05:00Z' },
+      ]),
+      'outpost-agent',
+    ),
+    false,
+  );
+  assert.equal(
+    createdByOurApply(obj([{ manager: 'other', operation: 'Apply', time: '2026-11-21T10:00:00Z' }]), 'outpost-agent'),
+    false,
+  );
+  assert.equal(createdByOurApply(undefined, 'outpost-agent'), false);
 });

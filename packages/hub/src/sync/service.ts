@@ -91,9 +91,6 @@ export class SyncService {
     const { store, presence } = this.#d;
     const epoch = store.epoch;
     presence.seen(cluster.name, new Date());
-    if (req.inventory) {
-      this.#sessions.set(cluster.name, { revision: req.revision, inventory: new Map(Object.entries(req.inventory)) });
-    }
     const mismatch = req.hubEpoch !== undefined && req.hubEpoch !== epoch;
     if (!mismatch && req.hubEpoch !== undefined && cluster.adoptEpoch) {
       // The agent has taken this epoch: the admin's permission is used up.
@@ -113,21 +110,25 @@ export class SyncService {
     for (let attempt = 0; ; attempt++) {
       const revision = store.works.desiredRevision(cluster.name);
       const release = this.#takeRelease(cluster.name);
+      // An inventory is the agent's word on what it holds: compare it with the works whatever
+      // the revision says (a database restored from a backup reuses revision numbers).
+      const told = attempt === 0 && req.inventory !== undefined;
       const session = this.#sessions.get(cluster.name);
-      if (!session || session.revision !== req.revision) {
-        if (!req.inventory) return { hubEpoch: epoch, revision, needInventory: true, works: [] };
+      if (!told && (!session || session.revision !== req.revision)) {
+        return { hubEpoch: epoch, revision, needInventory: true, works: [] };
       }
-      if (revision === req.revision && !mismatch) {
-        if (release) return { hubEpoch: epoch, revision, works: [], releaseHeldDeletions: true };
-        if (attempt > 0 || signal?.aborted) return { hubEpoch: epoch, revision, works: [] };
-        const notified = await this.#d.notifier.wait(cluster.name, this.#holdMs(req), signal);
-        if (!notified) return { hubEpoch: epoch, revision, works: [] };
-        continue;
+      const inventory = told ? new Map(Object.entries(req.inventory ?? {})) : (session as Session).inventory;
+      const behind = revision !== req.revision || mismatch;
+      const works = behind || told ? this.#diff(cluster.name, inventory) : [];
+      if (works.length > 0 || behind) {
+        this.#sessions.set(cluster.name, { revision, inventory: this.#inventoryNow(cluster.name) });
+        return { hubEpoch: epoch, revision, works, ...(release ? { releaseHeldDeletions: true } : {}) };
       }
-      const current = this.#sessions.get(cluster.name) as Session;
-      const works = this.#diff(cluster.name, current.inventory);
-      this.#sessions.set(cluster.name, { revision, inventory: this.#inventoryNow(cluster.name) });
-      return { hubEpoch: epoch, revision, works, ...(release ? { releaseHeldDeletions: true } : {}) };
+      this.#sessions.set(cluster.name, { revision, inventory });
+      if (release) return { hubEpoch: epoch, revision, works: [], releaseHeldDeletions: true };
+      if (attempt > 0 || signal?.aborted) return { hubEpoch: epoch, revision, works: [] };
+      const notified = await this.#d.notifier.wait(cluster.name, this.#holdMs(req), signal);
+      if (!notified) return { hubEpoch: epoch, revision, works: [] };
     }
   }
 
