@@ -158,17 +158,25 @@ export function findConfig(
 
 /**
  * Whether our own server-side apply created `live`, judged from the object alone: our
- * Apply entry in managedFields carries the creation time (to the second). That is what a
- * create leaves behind and what a later apply to an object someone else made never does, so
- * an object our apply created just before the agent was killed (before the ledger was
- * saved) is still recognised as this work's. An apply that later changed a field moves the
- * entry's time on; such an object is then simply not claimed (it is never deleted wrongly).
+ * Apply entry in managedFields carries the creation time (to the second) and no other
+ * manager has fields outside status. That is what our create leaves behind, so an object
+ * created just before the agent was killed (before the ledger was saved) is still
+ * recognised as this work's. Someone else's object keeps its creator's entry, unless a
+ * forced apply took every field from it: so a forced manifest never claims this way. When
+ * in doubt the object is not claimed, which can leave it behind but never deletes wrongly.
  */
-export function createdByOurApply(live: KubeObject | undefined, manager: string): boolean {
+export function createdByOurApply(live: KubeObject | undefined, manager: string, forced = false): boolean {
   const created = live?.metadata?.creationTimestamp;
-  if (!created) return false;
-  const entries = (live.metadata?.managedFields ?? []) as { manager?: string; operation?: string; time?: string }[];
-  return entries.some((e) => e.manager === manager && e.operation === 'Apply' && e.time === created);
+  if (forced || !created) return false;
+  const entries = (live.metadata?.managedFields ?? []) as {
+    manager?: string;
+    operation?: string;
+    time?: string;
+    subresource?: string;
+  }[];
+  const ours = entries.some((e) => e.manager === manager && e.operation === 'Apply' && e.time === created);
+  const others = entries.some((e) => e.manager !== manager && e.subresource !== 'status');
+  return ours && !others;
 }
 
 export class KubeApplier implements WorkApplier {
@@ -352,7 +360,7 @@ export class KubeApplier implements WorkApplier {
         (it.result.created ||
           previousIds.has(this.#id(it)) ||
           adopt?.[adoptAnnotation] === 'true' ||
-          createdByOurApply(it.result.live, manager));
+          createdByOurApply(it.result.live, manager, ssa?.force === true));
       if (!it.owned && type !== 'ReadOnly') {
         this.#log.debug(
           { work: work.name, kind: it.gvk.kind, namespace: it.namespace, name: it.name },

@@ -585,3 +585,29 @@ test('createdByOurApply: our Apply entry carrying the creation time means our ap
   );
   assert.equal(createdByOurApply(undefined, 'outpost-agent'), false);
 });
+
+test('createdByOurApply never claims an object another manager created or a forced apply took', () => {
+  const at = '2026-11-21T10:00:00Z';
+  const obj = (entries: { manager: string; operation: string; time: string; subresource?: string }[]) => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'x', creationTimestamp: at, managedFields: entries },
+  });
+  // Created by someone else in the same second as our apply: their entry is still there.
+  const shared = obj([
+    { manager: 'someone-else', operation: 'Apply', time: at },
+    { manager: 'outpost-agent', operation: 'Apply', time: at },
+  ]);
+  assert.equal(createdByOurApply(shared, 'outpost-agent'), false);
+  // A forced apply may have taken every field from the creator: never claimed that way.
+  assert.equal(
+    createdByOurApply(obj([{ manager: 'outpost-agent', operation: 'Apply', time: at }]), 'outpost-agent', true),
+    false,
+  );
+  // A controller writing status does not make the object someone else's.
+  const withStatus = obj([
+    { manager: 'outpost-agent', operation: 'Apply', time: at },
+    { manager: 'kube-controller-manager', operation: 'Update', time: at, subresource: 'status' },
+  ]);
+  assert.equal(createdByOurApply(withStatus, 'outpost-agent'), true);
+});
