@@ -21,6 +21,14 @@ export {
 export { applyPhase, deleteObjects } from './delete.ts';
 export { Discovery, mappingsFromCrd, type ResourceMapping } from './discovery.ts';
 export { applyIgnoreFields } from './ignore.ts';
-export { KubeConfigRest, type KubeRequest, type KubeResponse, type KubeRest, KubeUnreachableError } from './rest.ts';
+export {
+  KubeConfigRest,
+  type KubeRequest,
+  type KubeResponse,
+  type KubeRest,
+  type KubeStreamResponse,
+  type KubeStreamRest,
+  KubeUnreachableError,
+} from './rest.ts';
 export { feedback, readiness, reasons, wellKnownStatus, workConditions } from './status.ts';
 export { strategies } from './strategies.ts';

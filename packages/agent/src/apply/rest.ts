@@ -39,6 +39,17 @@ export interface KubeRest {
   request(req: KubeRequest): Promise<KubeResponse>;
 }
 
+/** An answer read as it arrives: for a 200, its lines (a watch), and no `body`. */
+export interface KubeStreamResponse extends KubeResponse {
+  lines?: AsyncIterable<string>;
+}
+
+/** A KubeRest that can also follow a long answer line by line (watches of the drift watcher). */
+export interface KubeStreamRest extends KubeRest {
+  /** `idleTimeoutMs`: the longest silence between two chunks of the answer before it fails. */
+  stream(req: KubeRequest & { idleTimeoutMs: number }): Promise<KubeStreamResponse>;
+}
+
 /** No answer from the apiserver (refused, reset, TLS failure, timeout). Transient. */
 export class KubeUnreachableError extends Error {
   readonly code = 'AGENT_KUBE_UNREACHABLE';
@@ -64,7 +75,7 @@ interface Credentials {
  * at once after a 401, so rotated tokens are picked up without a restart. TLS material
  * (CA, client certificate) is read once. Proxies from the kubeconfig are not supported.
  */
-export class KubeConfigRest implements KubeRest {
+export class KubeConfigRest implements KubeStreamRest {
   readonly server: string;
   readonly #kc: KubeConfig;
   readonly #timeoutMs: number;
@@ -138,7 +149,14 @@ export class KubeConfigRest implements KubeRest {
     return res;
   }
 
-  async #send(req: KubeRequest, creds: Credentials): Promise<KubeResponse> {
+  async stream(req: KubeRequest & { idleTimeoutMs: number }): Promise<KubeStreamResponse> {
+    let res = await this.#send(req, await this.#credentialsFor(false), req.idleTimeoutMs);
+    if (res.status === 401) res = await this.#send(req, await this.#credentialsFor(true), req.idleTimeoutMs);
+    return res;
+  }
+
+  /** One request; with `streamIdleMs`, a 200's body is handed back as lines instead of read whole. */
+  async #send(req: KubeRequest, creds: Credentials, streamIdleMs?: number): Promise<KubeStreamResponse> {
     let url = `${this.server}${req.path}`;
     const query = Object.entries(req.query ?? {}).filter(([, v]) => v !== undefined) as [string, string | boolean][];
     if (query.length > 0)
@@ -149,6 +167,13 @@ export class KubeConfigRest implements KubeRest {
       'user-agent': `outpost-agent/${agentVersion}`,
     };
     if (req.body !== undefined) headers['content-type'] = req.contentType ?? 'application/json';
+    const failed = (err: unknown) => {
+      if (req.signal?.aborted) return req.signal.reason ?? err;
+      return new KubeUnreachableError(
+        `${req.method} ${req.path}: no answer from ${this.server}: ${(err as Error).message ?? String(err)}`,
+        { cause: err },
+      );
+    };
     try {
       const res = await request(url, {
         method: req.method,
@@ -156,10 +181,14 @@ export class KubeConfigRest implements KubeRest {
         body: req.body === undefined ? undefined : JSON.stringify(req.body),
         dispatcher: this.#dispatcher,
         signal: req.signal,
+        ...(streamIdleMs === undefined ? {} : { bodyTimeout: streamIdleMs }),
       });
-      const text = await res.body.text();
       const ct = res.headers['content-type'];
       const contentType = (Array.isArray(ct) ? ct[0] : ct) ?? '';
+      if (streamIdleMs !== undefined && res.statusCode === 200) {
+        return { status: 200, contentType, body: undefined, lines: linesOf(res.body, failed) };
+      }
+      const text = await res.body.text();
       let body: unknown = text;
       if (contentType.includes('json') && text) {
         try {
@@ -170,15 +199,31 @@ export class KubeConfigRest implements KubeRest {
       }
       return { status: res.statusCode, contentType, body };
     } catch (err) {
-      if (req.signal?.aborted) throw req.signal.reason ?? err;
-      throw new KubeUnreachableError(
-        `${req.method} ${req.path}: no answer from ${this.server}: ${(err as Error).message ?? String(err)}`,
-        { cause: err },
-      );
+      throw failed(err);
     }
   }
 
   async close(): Promise<void> {
     await this.#dispatcher?.close();
   }
+}
+
+/** The lines of a streamed answer as they arrive; a broken stream fails with `failed(err)`. */
+async function* linesOf(body: AsyncIterable<Buffer>, failed: (err: unknown) => unknown): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let rest = '';
+  try {
+    for await (const chunk of body) {
+      rest += decoder.decode(chunk, { stream: true });
+      let nl = rest.indexOf('\n');
+      while (nl >= 0) {
+        yield rest.slice(0, nl);
+        rest = rest.slice(nl + 1);
+        nl = rest.indexOf('\n');
+      }
+    }
+  } catch (err) {
+    throw failed(err);
+  }
+  if (rest.trim()) yield rest;
 }

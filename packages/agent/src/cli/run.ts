@@ -3,9 +3,10 @@
 
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { KubeApplier } from '../apply/index.ts';
+import { defaultApplierOptions, KubeApplier, KubeConfigRest } from '../apply/index.ts';
 import type { RunConfig } from '../config/index.ts';
 import { certificateInfo } from '../credentials/index.ts';
+import { DriftWatcher, recordWrites } from '../drift/index.ts';
 import { createAgentRuntime } from '../run/index.ts';
 import { openStateStore } from '../state/index.ts';
 import { WorkSyncer } from '../sync/syncer.ts';
@@ -17,14 +18,16 @@ export const runHelp = `Usage: outpost-agent run [flags]
 
 Runs the agent with the credentials \`outpost-agent join\` stored. With a cluster (the
 Secret store: --kubeconfig or in a pod) it delivers work: it long-polls the hub for its
-ManifestWorks, applies them with server-side apply, keeps enforcing the last desired
-state while the hub is away (also after a restart: the state is kept in Secrets of the
-agent's namespace), buffers status in a durable outbox, and deletes only what the hub
-explicitly deleted. Either way it heartbeats to the hub
-(every 30 s, ±20 %), renews its certificate with a new key when a random 20-30 % of its
-life remains (or when the hub asks), follows changes of the hub's CA bundle, and switches
-to new credentials without a restart. When the hub is away it retries with jittered
-backoff and honours Retry-After. SIGTERM or SIGINT stop it (exit 0).
+ManifestWorks, applies them with server-side apply, watches what it applied and re-applies
+a work within about a second when one of its objects is deleted or edited by hand (the
+corrections are counted in the work's status), keeps enforcing the last desired state
+while the hub is away (also after a restart: the state is kept in Secrets of the agent's
+namespace), buffers status in a durable outbox, and deletes only what the hub explicitly
+deleted. Either way it heartbeats to the hub (every 30 s, ±20 %), renews its certificate
+with a new key when a random 20-30 % of its life remains (or when the hub asks), follows
+changes of the hub's CA bundle, and switches to new credentials without a restart. When
+the hub is away it retries with jittered backoff and honours Retry-After. SIGTERM or
+SIGINT stop it (exit 0).
 
 Flags (environment variable in brackets):
   --kubeconfig F              credentials in the Secret outpost-agent-credentials of this
@@ -37,7 +40,7 @@ Flags (environment variable in brackets):
                               [OUTPOST_AGENT_HEARTBEAT_INTERVAL] (default 30s)
   --poll-wait DUR             how long the hub may hold an unchanged long-poll
                               [OUTPOST_AGENT_POLL_WAIT] (default 30s)
-  --resync-interval DUR       full re-apply that repairs drift, jittered ±20 %
+  --resync-interval DUR       full re-apply, the safety net for drift, jittered ±20 %
                               [OUTPOST_AGENT_RESYNC_INTERVAL] (default 5m)
   --max-delete-share N        a sync that would delete more than this share of the
                               applied objects holds its deletions for an admin
@@ -90,7 +93,14 @@ function startWorkDelivery(
 ): { done: Promise<void>; close: () => Promise<void> } {
   const target = config.credentials as Extract<RunConfig['credentials'], { kind: 'secret' }>;
   const kc = loadKubeConfig(target.kubeconfig);
-  const { applier, close } = KubeApplier.fromKubeConfig(kc, log.child({ component: 'apply' }));
+  const rest = new KubeConfigRest(kc, { connections: defaultApplierOptions.concurrency + 2 });
+  // Watches hold their connection for minutes: they get their own, apart from the applier's.
+  const watchRest = new KubeConfigRest(kc, { connections: 1024 });
+  const drift = new DriftWatcher({ rest: watchRest, log: log.child({ component: 'drift' }) });
+  const applier = new KubeApplier({ rest: recordWrites(rest, drift), log: log.child({ component: 'apply' }) });
+  const close = async () => {
+    await Promise.all([rest.close(), watchRest.close()]);
+  };
   const state = openStateStore(
     { kind: 'secret', api: kc.makeApiClient(CoreV1Api), namespace: target.namespace },
     { log: log.child({ component: 'state' }) },
@@ -101,6 +111,7 @@ function startWorkDelivery(
     state,
     applier,
     log: log.child({ component: 'sync' }),
+    drift,
     options: {
       pollWaitSeconds: config.pollWaitSeconds,
       driftIntervalMs: config.resyncIntervalMs,

@@ -2,10 +2,13 @@
 //  - poll: long-polls the hub, stores what changed (durably, before acting), applies it;
 //  - status: sends the outbox in batches and drops what the hub acknowledged;
 //  - drift: re-applies every work now and then (jittered), and at start-up, so the last
-//    desired state is enforced while the hub is away, also after an agent restart.
+//    desired state is enforced while the hub is away, also after an agent restart; and,
+//    with a drift monitor (drift/), re-applies a work promptly when one of its objects is
+//    deleted or edited by hand, counting the corrections in its status.
 // Deletion happens only on the hub's explicit tombstone for a work uid the agent holds, or
 // for objects that left a work the agent applied them for; never because the hub forgot.
 import { canonicalJson, type StatusReport, type SyncRequest, type WorkStatus } from '@outpost/shared';
+import type { DriftMonitor } from '../drift/watcher.ts';
 import { backoffDelay, jitter } from '../transport/backoff.ts';
 import type { HubClient } from '../transport/client.ts';
 import { isHubError } from '../transport/errors.ts';
@@ -55,6 +58,8 @@ export interface SyncerDeps {
   log: Log;
   clock?: Clock;
   options?: Partial<SyncerOptions>;
+  /** Prompt drift repair and correction counts; without it, only the periodic re-apply. */
+  drift?: DriftMonitor;
 }
 
 const inventoryOf = (works: Map<string, DesiredWork>) =>
@@ -71,6 +76,8 @@ export class WorkSyncer {
   #queue: Promise<unknown> = Promise.resolve();
   #statusWake: (() => void) | undefined;
   #epochWarned = false;
+  /** Works whose drift repair is queued and not started yet. */
+  readonly #repairQueued = new Set<string>();
 
   constructor(deps: SyncerDeps) {
     this.#d = deps;
@@ -90,6 +97,7 @@ export class WorkSyncer {
       { works: this.#snap.works.size, revision: this.#snap.revision, hubEpoch: this.#snap.hubEpoch },
       'desired state loaded',
     );
+    this.#d.drift?.sync(this.#snap);
     await this.reconcileAll();
   }
 
@@ -98,6 +106,7 @@ export class WorkSyncer {
     if (!this.#snap) await this.start();
     const wake = () => this.#statusWake?.();
     signal.addEventListener('abort', wake, { once: true });
+    this.#d.drift?.run((workUid) => this.#repair(workUid, signal), signal);
     await Promise.all([this.#pollLoop(signal), this.#statusLoop(signal), this.#driftLoop(signal)]);
   }
 
@@ -109,6 +118,17 @@ export class WorkSyncer {
 
   async reconcileAll(): Promise<void> {
     for (const work of [...this.snapshot.works.values()]) await this.#serial(() => this.#reconcile(work));
+  }
+
+  /** One work drifted: re-apply it (its desired state as it is then), in turn with the rest. */
+  #repair(workUid: string, signal: AbortSignal): void {
+    if (this.#repairQueued.has(workUid)) return;
+    this.#repairQueued.add(workUid);
+    this.#serial(async () => {
+      this.#repairQueued.delete(workUid);
+      const work = [...this.snapshot.works.values()].find((w) => w.uid === workUid);
+      if (work && !work.deleting && !signal.aborted) await this.#reconcile(work);
+    }).catch((err: unknown) => this.#d.log.error({ err: (err as Error).message }, 're-apply after drift failed'));
   }
 
   async #pollLoop(signal: AbortSignal): Promise<void> {
@@ -189,7 +209,9 @@ export class WorkSyncer {
     const snap = this.snapshot;
     const previous = snap.ledger.get(work.uid) ?? [];
     if (work.deleting) return this.#deleteWork(work, previous);
+    const probe = this.#d.drift?.applying(work, previous);
     const result = await this.#d.applier.apply(work, previous);
+    if (probe) result.status.corrections = probe.done(result.applied);
     const ledger = nextLedger(previous, result.applied, work.manifests);
     const heldIds = new Set(
       snap.heldDeletions.filter((h) => h.workUid === work.uid).flatMap((h) => h.objects.map(objectId)),
@@ -228,6 +250,7 @@ export class WorkSyncer {
       });
     }
     snap.ledger.set(work.uid, remaining);
+    this.#d.drift?.sync(snap);
     await this.#d.state.saveLedger(work.uid, remaining);
     await this.#report(work, result.status, false);
   }
@@ -241,6 +264,7 @@ export class WorkSyncer {
       const gone = new Set([...res.deleted, ...res.orphaned].map(objectId));
       const ledger = (snap.ledger.get(h.workUid) ?? []).filter((o) => !gone.has(objectId(o)));
       snap.ledger.set(h.workUid, ledger);
+      this.#d.drift?.sync(snap);
       await this.#d.state.saveLedger(h.workUid, ledger);
       this.#d.log.info(
         { workUid: h.workUid, deleted: res.deleted.length, pending: res.pending.length },
@@ -261,6 +285,7 @@ export class WorkSyncer {
     const pending = res.pending.map((p) => p.object);
     if (pending.length > 0) {
       snap.ledger.set(work.uid, pending);
+      this.#d.drift?.sync(snap);
       await this.#d.state.saveLedger(work.uid, pending);
       await this.#report(
         work,
@@ -275,6 +300,7 @@ export class WorkSyncer {
       true,
     );
     snap.ledger.delete(work.uid);
+    this.#d.drift?.sync(snap);
     await this.#d.state.saveLedger(work.uid, undefined);
     snap.works.delete(work.name);
     await this.#d.state.saveDesired({
@@ -295,6 +321,7 @@ export class WorkSyncer {
       g: work.generation,
       deleted,
       m: status.resourceStatus,
+      n: status.corrections,
     });
     if (this.#lastStatus.get(work.uid) === key) return;
     const report: Omit<StatusReport, 'seq'> = {
@@ -314,6 +341,7 @@ export class WorkSyncer {
         generation: work.generation,
         seq: stored.seq,
         conditions: Object.fromEntries(status.conditions.map((c) => [c.type, c.status])),
+        corrections: status.corrections,
         deleted,
       },
       'work status changed',
