@@ -204,6 +204,24 @@ describe('work delivery (real hub, real agent, real kube-apiserver)', { timeout:
     assert.equal(await readCm('ok'), undefined, 'the object of a Foreground work is gone');
   });
 
+  test('SelectivelyOrphan deletes the work but keeps the objects its rules name', async () => {
+    await put(
+      work('sel', [cm('sel-keep', '1'), cm('sel-go', '1')], {
+        deleteOption: {
+          propagationPolicy: 'SelectivelyOrphan',
+          selectivelyOrphans: {
+            orphaningRules: [{ group: '', resource: 'configmaps', namespace: 'delivery', name: 'sel-keep' }],
+          },
+        },
+      }),
+    );
+    await waitFor('sel applied', async () => ((await readCm('sel-go')) ? true : undefined), 30_000);
+    await admin.delete('/api/v1/clusters/spoke-w/works/sel');
+    await waitFor('work sel forgotten', async () => ((await getWork('sel')).status === 404 ? true : undefined), 30_000);
+    assert.equal(await readCm('sel-go'), undefined, 'the object without a rule is gone');
+    assert.ok(await readCm('sel-keep'), 'the object a rule names stays');
+  });
+
   test('a sync that would delete most applied objects is held until an admin confirms', async () => {
     const many = Array.from({ length: 20 }, (_, i) => cm(`mass-${i}`, '1'));
     const w1 = await put(work('mass', many));
@@ -315,5 +333,32 @@ describe('work delivery (real hub, real agent, real kube-apiserver)', { timeout:
       observedAt > downAt && observedAt < upAt,
       `status observed at ${observedAt}, hub down ${downAt}..${upAt}`,
     );
+  });
+
+  test('a cluster removal decided while its agent is offline is carried out when it returns', async () => {
+    // The test cluster runs no namespace controller, so a deleted Namespace would stay
+    // Terminating forever: the work holding one is switched to Orphan first.
+    const app = (await getWork('app')).body as unknown as { spec: { workload: { manifests: unknown[] } } };
+    await put(work('app', app.spec.workload.manifests, { deleteOption: { propagationPolicy: 'Orphan' } }));
+    await put(work('bye', [cm('bye-1', '1')]));
+    await put(work('bye-orphan', [cm('bye-2', '1')], { deleteOption: { propagationPolicy: 'Orphan' } }));
+    await waitFor(
+      'bye works applied',
+      async () => ((await readCm('bye-1')) && (await readCm('bye-2')) ? true : undefined),
+      30_000,
+    );
+    assert.equal((await agent.stop()).code, 0);
+    const removing = await admin.delete('/api/v1/clusters/spoke-w');
+    assert.equal(removing.status, 202, removing.text);
+    assert.ok(await readCm('bye-1'), 'nothing happens on the spoke while the agent is away');
+    agent = startAgent(runArgs());
+    await waitFor(
+      'the cluster forgotten by the hub',
+      async () => ((await admin.get('/api/v1/clusters/spoke-w')).status === 404 ? true : undefined),
+      60_000,
+    );
+    assert.equal(await readCm('bye-1'), undefined, "the Foreground work's object is gone");
+    assert.ok(await readCm('bye-2'), "the Orphan work's object stays");
+    await agent.waitForOutput(/AGENT_CERT_REVOKED|revoked/, 30_000);
   });
 });
