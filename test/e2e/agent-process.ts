@@ -95,3 +95,47 @@ export function startAgent(args: string[], opts: { env?: Record<string, string> 
 export function runAgent(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}) {
   return startAgent(args, opts).exited(opts.timeoutMs ?? 60_000);
 }
+
+/**
+ * Joins cluster `name` to `hub` with a fresh auto-approving token, keeping the credentials
+ * in a Secret of the cluster behind `kubeconfig` (the agent then delivers work there).
+ */
+export async function joinSpoke(
+  hub: { url: string; caHash: string },
+  admin: { post<T>(path: string, json?: unknown): Promise<{ body: T }> },
+  name: string,
+  kubeconfig: string,
+): Promise<void> {
+  const tok = await admin.post<{ status: { token: string } }>('/api/v1/bootstraptokens', {
+    spec: { autoApprove: true },
+  });
+  const joined = await runAgent([
+    'join',
+    '--hub',
+    hub.url,
+    '--token',
+    tok.body.status.token,
+    '--ca-cert-hash',
+    hub.caHash,
+    '--cluster-name',
+    name,
+    '--kubeconfig',
+    kubeconfig,
+  ]);
+  if (joined.code !== 0) throw new Error(`join of ${name} failed (${joined.code}):\n${joined.stderr}`);
+}
+
+/** `outpost-agent run` for a joined spoke, with short polls and heartbeats for tests. */
+export function spokeRunArgs(kubeconfig: string, resyncInterval: string): string[] {
+  return [
+    'run',
+    '--kubeconfig',
+    kubeconfig,
+    '--poll-wait',
+    '5s',
+    '--resync-interval',
+    resyncInterval,
+    '--heartbeat-interval',
+    '5s',
+  ];
+}

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1ConfigMap } from '@kubernetes/client-node';
 import type { KubeCluster } from '../kube/index.ts';
 import { startCluster } from '../kube/index.ts';
-import { type AgentProcess, runAgent, startAgent } from './agent-process.ts';
+import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
 import { adminClient, type HubClient, waitFor } from './hub-client.ts';
 import { type HubProcess, startHub } from './hub-process.ts';
 
@@ -64,34 +64,8 @@ describe('drift repair (real hub, agent with a 10 min re-apply, real kube-apiser
     core = kube.kubeConfig().makeApiClient(CoreV1Api);
     hub = await startHub({ args: ['--poll-timeout', '5s'] });
     admin = await adminClient(hub);
-    const tok = await admin.post<{ status: { token: string } }>('/api/v1/bootstraptokens', {
-      spec: { autoApprove: true },
-    });
-    const joined = await runAgent([
-      'join',
-      '--hub',
-      hub.url,
-      '--token',
-      tok.body.status.token,
-      '--ca-cert-hash',
-      hub.caHash,
-      '--cluster-name',
-      'spoke-d',
-      '--kubeconfig',
-      kube.kubeconfigPath,
-    ]);
-    assert.equal(joined.code, 0, joined.stderr);
-    agent = startAgent([
-      'run',
-      '--kubeconfig',
-      kube.kubeconfigPath,
-      '--poll-wait',
-      '5s',
-      '--resync-interval',
-      '10m',
-      '--heartbeat-interval',
-      '5s',
-    ]);
+    await joinSpoke(hub, admin, 'spoke-d', kube.kubeconfigPath);
+    agent = startAgent(spokeRunArgs(kube.kubeconfigPath, '10m'));
     await agent.waitForOutput(/serving cluster spoke-d/);
   });
 

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeCluster } from '../kube/index.ts';
 import { startCluster } from '../kube/index.ts';
-import { type AgentProcess, runAgent, startAgent } from './agent-process.ts';
+import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
 import { adminClient, type HubClient, waitFor } from './hub-client.ts';
 import { type HubProcess, startHub } from './hub-process.ts';
 
@@ -70,40 +70,14 @@ describe('work delivery (real hub, real agent, real kube-apiserver)', { timeout:
   let admin: HubClient;
   let agent: AgentProcess;
   let core: CoreV1Api;
-  const runArgs = () => [
-    'run',
-    '--kubeconfig',
-    kube.kubeconfigPath,
-    '--poll-wait',
-    '5s',
-    '--resync-interval',
-    '2s',
-    '--heartbeat-interval',
-    '5s',
-  ];
+  const runArgs = () => spokeRunArgs(kube.kubeconfigPath, '2s');
 
   before(async () => {
     kube = await startCluster({ name: 'spoke-w' });
     core = kube.kubeConfig().makeApiClient(CoreV1Api);
     hub = await startHub({ args: ['--poll-timeout', '5s'] });
     admin = await adminClient(hub);
-    const tok = await admin.post<{ status: { token: string } }>('/api/v1/bootstraptokens', {
-      spec: { autoApprove: true },
-    });
-    const joined = await runAgent([
-      'join',
-      '--hub',
-      hub.url,
-      '--token',
-      tok.body.status.token,
-      '--ca-cert-hash',
-      hub.caHash,
-      '--cluster-name',
-      'spoke-w',
-      '--kubeconfig',
-      kube.kubeconfigPath,
-    ]);
-    assert.equal(joined.code, 0, joined.stderr);
+    await joinSpoke(hub, admin, 'spoke-w', kube.kubeconfigPath);
     agent = startAgent(runArgs());
     await agent.waitForOutput(/serving cluster spoke-w/);
   });
