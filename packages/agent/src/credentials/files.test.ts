@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AgentError } from '../errors.ts';
-import { createTestCa, issueAgentCert, type Leaf } from '../testing/pki.ts';
+import { createTestCa, issueAgentCert, type Leaf, sampleCredentials } from '../testing/pki.ts';
 import { FileEntryStore } from './files.ts';
 import { CredentialStore, type Credentials, decodeState, entryNames } from './index.ts';
 
@@ -22,20 +22,7 @@ before(async () => {
 });
 after(() => rm(root, { recursive: true, force: true }));
 
-function creds(l: Leaf = leaf): Credentials {
-  return {
-    keyPem: l.keyPem,
-    certPem: l.certPem,
-    caBundlePem: caPem,
-    hub: {
-      hubUrl: 'https://hub:8443',
-      clusterName: 'store-1',
-      caCertHash: `sha256:${'a'.repeat(64)}`,
-      caCertHashes: [`sha256:${'a'.repeat(64)}`],
-      joinedAt: '2026-01-01T00:00:00.000Z',
-    },
-  };
-}
+const creds = (l: Leaf = leaf): Credentials => sampleCredentials(l, caPem);
 
 const mode = async (p: string) => (await stat(p)).mode & 0o777;
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { type KubeCluster, startCluster } from '../../../../test/kube/index.ts';
-import { createTestCa, issueAgentCert, type Leaf } from '../testing/pki.ts';
+import { createTestCa, issueAgentCert, type Leaf, sampleCredentials } from '../testing/pki.ts';
 import { CredentialStore, type Credentials } from './index.ts';
 import { SecretEntryStore } from './secret.ts';
 
@@ -26,20 +26,7 @@ before(
 );
 after(() => cluster?.stop());
 
-function creds(l: Leaf): Credentials {
-  return {
-    keyPem: l.keyPem,
-    certPem: l.certPem,
-    caBundlePem: caPem,
-    hub: {
-      hubUrl: 'https://hub:8443',
-      clusterName: 'store-1',
-      caCertHash: `sha256:${'a'.repeat(64)}`,
-      caCertHashes: [`sha256:${'a'.repeat(64)}`],
-      joinedAt: '2026-01-01T00:00:00.000Z',
-    },
-  };
-}
+const creds = (l: Leaf): Credentials => sampleCredentials(l, caPem);
 
 describe('Secret credential store (real kube-apiserver)', () => {
   test('missing Secret and namespace: nothing stored', async () => {

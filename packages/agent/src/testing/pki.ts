@@ -2,6 +2,7 @@
 // loopback hubs, client certificates. Only tests import this folder.
 import { randomBytes, type webcrypto } from 'node:crypto';
 import { agentSubject, generateKeyPair, privateKeyToPem, signingAlgorithm, x509 } from '@outpost/shared';
+import type { Credentials } from '../credentials/index.ts';
 
 export interface TestCa {
   certPem: string;
@@ -109,4 +110,20 @@ export async function selfSignedCert(validity: { notBefore: Date; notAfter: Date
     signingAlgorithm,
   });
   return { certPem: `${cert.toString('pem')}\n`, keyPem: await privateKeyToPem(keys.privateKey) };
+}
+
+/** Stored credentials for `leaf` under a CA bundle, as join would store them (test data). */
+export function sampleCredentials(leaf: Leaf, caBundlePem: string): Credentials {
+  return {
+    keyPem: leaf.keyPem,
+    certPem: leaf.certPem,
+    caBundlePem,
+    hub: {
+      hubUrl: 'https://hub:8443',
+      clusterName: 'store-1',
+      caCertHash: `sha256:${'a'.repeat(64)}`,
+      caCertHashes: [`sha256:${'a'.repeat(64)}`],
+      joinedAt: '2026-01-01T00:00:00.000Z',
+    },
+  };
 }
