@@ -32,6 +32,12 @@ export const agentErrorCodes = {
   AGENT_CREDENTIALS_STORE_FAILED: 'AGENT_CREDENTIALS_STORE_FAILED',
   /** The certificate the hub issued is not for our key or our cluster. */
   AGENT_CERT_MISMATCH: 'AGENT_CERT_MISMATCH',
+  /** The kubeconfig (or the pod's service account) cannot be read or uses something unsupported. */
+  AGENT_KUBECONFIG_INVALID: 'AGENT_KUBECONFIG_INVALID',
+  /** The kubeconfig's exec credential plugin failed or printed no usable credential. Transient. */
+  AGENT_KUBE_CREDENTIALS_FAILED: 'AGENT_KUBE_CREDENTIALS_FAILED',
+  /** The spoke's kube-apiserver did not answer (refused, reset, TLS failure, timeout). Transient. */
+  AGENT_KUBE_UNREACHABLE: 'AGENT_KUBE_UNREACHABLE',
 } as const;
 
 export type AgentErrorCode = keyof typeof agentErrorCodes;

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { type Condition, type Manifest, type ManifestConfig, manifestKey, type WorkStatus } from '@outpost/shared';
 import { type KubeCluster, startCluster, waitFor } from '../../../../test/kube/index.ts';
+import { loadKubeconfigFile } from '../kube/config.ts';
 import type { AppliedObject, DesiredWork } from '../work/types.ts';
 import { KubeApplier } from './applier.ts';
 import { KubeConfigRest, type KubeRequest, type KubeResponse, type KubeRest } from './rest.ts';
@@ -44,7 +45,7 @@ let applier: KubeApplier;
 before(
   async () => {
     cluster = await startCluster({ name: 'agent-apply' });
-    rest = new KubeConfigRest(cluster.kubeConfig());
+    rest = new KubeConfigRest(loadKubeconfigFile(cluster.kubeconfigPath));
     applier = new KubeApplier({ rest: recorder, log });
   },
   { timeout: 30 * 60_000 },

@@ -22,7 +22,6 @@
 // manifests are never owned.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { ManifestConfig, ManifestEntry, ManifestStatus, WorkStatus } from '@outpost/shared';
 import type { AppliedObject, ApplyResult, DeleteResult, DesiredWork, WorkApplier } from '../work/types.ts';
 import { deleteObjects } from './delete.ts';
@@ -40,7 +39,7 @@ import {
   splitApiVersion,
 } from './kube.ts';
 import { mapLimit } from './pool.ts';
-import { KubeConfigRest, type KubeRest, KubeUnreachableError } from './rest.ts';
+import { type KubeRest, KubeUnreachableError } from './rest.ts';
 import { manifestConditions, reasons, workConditions } from './status.ts';
 import { type StrategyResult, strategies } from './strategies.ts';
 
@@ -194,18 +193,6 @@ export class KubeApplier implements WorkApplier {
       concurrency: this.#o.concurrency,
       registeredGraceMs: 60_000,
     });
-  }
-
-  /** An applier for the KubeConfig's current context; `close()` the returned client when done. */
-  static fromKubeConfig(
-    kc: KubeConfig,
-    log: ApplyLogger,
-    options: Partial<ApplierOptions> = {},
-  ): { applier: KubeApplier; close: () => Promise<void> } {
-    const rest = new KubeConfigRest(kc, {
-      connections: (options.concurrency ?? defaultApplierOptions.concurrency) + 2,
-    });
-    return { applier: new KubeApplier({ rest, log }, options), close: () => rest.close() };
   }
 
   async apply(work: DesiredWork, previous: readonly AppliedObject[], signal?: AbortSignal): Promise<ApplyResult> {

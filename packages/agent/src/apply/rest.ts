@@ -7,10 +7,9 @@
 // wrong type (a ConfigMap's `data: 5` never reaches the apiserver), so the apiserver could
 // not reject a bad manifest with its own message. It also hides the 201-versus-200 answer
 // of server-side apply, which is how the applier learns that it created an object. The
-// KubeConfig still supplies everything about the connection: server, CA, client
-// certificate, token or exec plugin.
-import type { KubeConfig } from '@kubernetes/client-node';
+// connection (server, CA, client certificate, token, exec plugin) comes from kube/config.ts.
 import { Agent, request } from 'undici';
+import { type KubeConnection, type KubeCredentials, readCredentials } from '../kube/config.ts';
 import { agentVersion } from '../version.ts';
 
 export type KubeMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -60,60 +59,40 @@ export interface KubeRestOptions {
   connections?: number;
   /** Bound on waiting for an answer's headers and body. */
   timeoutMs?: number;
-  /** How long credentials read from the KubeConfig are reused before being read again. */
-  credentialsTtlMs?: number;
-}
-
-interface Credentials {
-  headers: Record<string, string>;
-  readAt: number;
 }
 
 /**
- * A KubeRest over undici for the KubeConfig's current context. Credentials (bearer token,
- * exec plugin output, service-account token file) are re-read every `credentialsTtlMs` and
- * at once after a 401, so rotated tokens are picked up without a restart. TLS material
- * (CA, client certificate) is read once. Proxies from the kubeconfig are not supported.
+ * A KubeRest over one kept-alive undici pool for a KubeConnection. Credentials are read
+ * again when they lapse (a token file every 30 s, an exec plugin's token at its expiry)
+ * and at once after a 401, so rotated tokens are picked up without a restart. TLS
+ * material is read once: from the connection, or from the exec plugin's first answer.
  */
 export class KubeConfigRest implements KubeStreamRest {
   readonly server: string;
-  readonly #kc: KubeConfig;
+  readonly #conn: KubeConnection;
   readonly #timeoutMs: number;
-  readonly #ttlMs: number;
   readonly #connections: number;
   #dispatcher: Agent | undefined;
-  #credentials: Promise<Credentials> | undefined;
+  #credentials: Promise<KubeCredentials> | undefined;
 
-  constructor(kc: KubeConfig, opts: KubeRestOptions = {}) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster?.server) throw new Error('the kubeconfig has no current cluster with a server');
-    this.server = cluster.server.replace(/\/+$/, '');
-    this.#kc = kc;
+  constructor(conn: KubeConnection, opts: KubeRestOptions = {}) {
+    this.server = conn.server;
+    this.#conn = conn;
     this.#timeoutMs = opts.timeoutMs ?? 60_000;
-    this.#ttlMs = opts.credentialsTtlMs ?? 30_000;
     this.#connections = opts.connections ?? 16;
   }
 
-  async #read(): Promise<Credentials> {
-    const opts: {
-      headers?: Record<string, string>;
-      ca?: Buffer | string;
-      cert?: Buffer | string;
-      key?: Buffer | string;
-      rejectUnauthorized?: boolean;
-      servername?: string;
-      auth?: string;
-    } = {};
-    await this.#kc.applyToHTTPSOptions(opts);
-    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-    if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+  async #read(): Promise<KubeCredentials> {
+    const creds = await readCredentials(this.#conn);
+    const conn = this.#conn;
+    const cert = creds.cert ?? conn.cert;
+    const key = creds.key ?? conn.key;
     this.#dispatcher ??= new Agent({
       connect: {
-        ...(opts.ca ? { ca: opts.ca } : {}),
-        ...(opts.cert ? { cert: opts.cert } : {}),
-        ...(opts.key ? { key: opts.key } : {}),
-        ...(opts.servername ? { servername: opts.servername } : {}),
-        rejectUnauthorized: opts.rejectUnauthorized ?? true,
+        ...(conn.ca ? { ca: conn.ca } : {}),
+        ...(cert && key ? { cert, key } : {}),
+        ...(conn.tlsServerName ? { servername: conn.tlsServerName } : {}),
+        rejectUnauthorized: !conn.insecureSkipTlsVerify,
         timeout: 10_000,
       },
       connections: this.#connections,
@@ -121,18 +100,18 @@ export class KubeConfigRest implements KubeStreamRest {
       bodyTimeout: this.#timeoutMs,
       keepAliveTimeout: 30_000,
     });
-    return { headers, readAt: Date.now() };
+    return creds;
   }
 
-  #credentialsFor(force: boolean): Promise<Credentials> {
+  #credentialsFor(force: boolean): Promise<KubeCredentials> {
     const current = this.#credentials;
     if (!current) return this.#reread(undefined);
     if (force) return this.#reread(current);
-    return current.then((c) => (Date.now() - c.readAt < this.#ttlMs ? c : this.#reread(current)));
+    return current.then((c) => (Date.now() < c.validUntil ? c : this.#reread(current)));
   }
 
   /** Reads credentials again unless another caller already replaced `seen` (one read at a time). */
-  #reread(seen: Promise<Credentials> | undefined): Promise<Credentials> {
+  #reread(seen: Promise<KubeCredentials> | undefined): Promise<KubeCredentials> {
     if (this.#credentials && this.#credentials !== seen) return this.#credentials;
     const next = this.#read();
     this.#credentials = next;
@@ -156,7 +135,7 @@ export class KubeConfigRest implements KubeStreamRest {
   }
 
   /** One request; with `streamIdleMs`, a 200's body is handed back as lines instead of read whole. */
-  async #send(req: KubeRequest, creds: Credentials, streamIdleMs?: number): Promise<KubeStreamResponse> {
+  async #send(req: KubeRequest, creds: KubeCredentials, streamIdleMs?: number): Promise<KubeStreamResponse> {
     let url = `${this.server}${req.path}`;
     const query = Object.entries(req.query ?? {}).filter(([, v]) => v !== undefined) as [string, string | boolean][];
     if (query.length > 0)

@@ -76,14 +76,14 @@ export async function joinCommand(
   io: { stdout: (s: string) => void; stderr: (s: string) => void },
   signal: AbortSignal,
 ): Promise<number> {
-  const store = openCredentialStore(config.credentials);
+  const { store, close } = openCredentialStore(config.credentials);
   const result = await join({
     config,
     store,
     log,
     signal,
     progress: (line) => io.stderr(`outpost-agent: ${line}\n`),
-  });
+  }).finally(close);
   const expires = result.notAfter.toISOString();
   if (result.outcome === 'already-joined') {
     io.stdout(

@@ -1,18 +1,19 @@
 // `outpost-agent run`: loads the credentials, says which hub and cluster it serves, and runs
 // the agent loop until SIGTERM/SIGINT.
 
-import { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { defaultApplierOptions, KubeApplier, KubeConfigRest } from '../apply/index.ts';
 import type { RunConfig } from '../config/index.ts';
 import { certificateInfo } from '../credentials/index.ts';
 import { DriftWatcher, recordWrites } from '../drift/index.ts';
+import type { KubeConnection } from '../kube/config.ts';
+import { SecretsClient } from '../kube/secrets.ts';
 import { createAgentRuntime } from '../run/index.ts';
 import { openStateStore } from '../state/index.ts';
 import { WorkSyncer } from '../sync/syncer.ts';
 import type { HubClient } from '../transport/client.ts';
 import { agentVersion } from '../version.ts';
-import { loadKubeConfig, openCredentialStore } from './stores.ts';
+import { kubeConnection, openCredentialStore } from './stores.ts';
 
 export const runHelp = `Usage: outpost-agent run [flags]
 
@@ -56,7 +57,12 @@ export async function runCommand(
   io: { stderr: (s: string) => void },
   signal: AbortSignal,
 ): Promise<number> {
-  const store = openCredentialStore(config.credentials);
+  // With a cluster, one kept-alive pool serves the credential store, the state store and
+  // the applier; watches get their own (they hold a connection each for minutes).
+  const target = config.credentials;
+  const conn = target.kind === 'secret' ? kubeConnection(target) : undefined;
+  const rest = conn ? new KubeConfigRest(conn, { connections: defaultApplierOptions.concurrency + 2 }) : undefined;
+  const { store } = openCredentialStore(target, rest);
   const runtime = await createAgentRuntime({
     store,
     log,
@@ -74,35 +80,38 @@ export async function runCommand(
     ].join('\n'),
   );
   const work =
-    config.credentials.kind === 'secret'
-      ? startWorkDelivery(config, creds.hub.clusterName, runtime, log, signal)
+    target.kind === 'secret' && conn && rest
+      ? startWorkDelivery(
+          config,
+          { conn, rest, namespace: target.namespace },
+          creds.hub.clusterName,
+          runtime,
+          log,
+          signal,
+        )
       : undefined;
   if (!work) log.info('no cluster (credentials in files): work delivery is off, heartbeats only');
   await Promise.all([runtime.run(), work?.done]);
   await work?.close();
+  await rest?.close();
   return 0;
 }
 
 /** The applier, the durable state in the cluster and the sync loop, for a Secret-store agent. */
 function startWorkDelivery(
   config: RunConfig,
+  kube: { conn: KubeConnection; rest: KubeConfigRest; namespace: string },
   cluster: string,
   runtime: { client: HubClient },
   log: Logger,
   signal: AbortSignal,
 ): { done: Promise<void>; close: () => Promise<void> } {
-  const target = config.credentials as Extract<RunConfig['credentials'], { kind: 'secret' }>;
-  const kc = loadKubeConfig(target.kubeconfig);
-  const rest = new KubeConfigRest(kc, { connections: defaultApplierOptions.concurrency + 2 });
-  // Watches hold their connection for minutes: they get their own, apart from the applier's.
-  const watchRest = new KubeConfigRest(kc, { connections: 1024 });
+  const watchRest = new KubeConfigRest(kube.conn, { connections: 1024 });
   const drift = new DriftWatcher({ rest: watchRest, log: log.child({ component: 'drift' }) });
-  const applier = new KubeApplier({ rest: recordWrites(rest, drift), log: log.child({ component: 'apply' }) });
-  const close = async () => {
-    await Promise.all([rest.close(), watchRest.close()]);
-  };
+  const applier = new KubeApplier({ rest: recordWrites(kube.rest, drift), log: log.child({ component: 'apply' }) });
+  const close = () => watchRest.close();
   const state = openStateStore(
-    { kind: 'secret', api: kc.makeApiClient(CoreV1Api), namespace: target.namespace },
+    { kind: 'secret', api: new SecretsClient(kube.rest), namespace: kube.namespace },
     { log: log.child({ component: 'state' }) },
   );
   const syncer = new WorkSyncer({

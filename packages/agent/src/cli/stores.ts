@@ -1,30 +1,32 @@
 // Opens the credential store a configuration names: a directory, or a Secret reached through
 // a kubeconfig file or the pod's service account.
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { KubeConfigRest, type KubeRest } from '../apply/rest.ts';
 import type { CredentialsTarget } from '../config/index.ts';
 import { FileEntryStore } from '../credentials/files.ts';
 import { CredentialStore } from '../credentials/index.ts';
 import { SecretEntryStore } from '../credentials/secret.ts';
-import { AgentError } from '../errors.ts';
+import { type KubeConnection, loadInCluster, loadKubeconfigFile } from '../kube/config.ts';
+import { SecretsClient } from '../kube/secrets.ts';
 
-/** A kubeconfig file, or the pod's service account when `file` is undefined. */
-export function loadKubeConfig(file: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  try {
-    if (file) kc.loadFromFile(file);
-    else kc.loadFromCluster();
-  } catch (err) {
-    throw new AgentError(
-      'AGENT_CREDENTIALS_STORE_FAILED',
-      `cannot load ${file ? `kubeconfig ${file}` : 'the in-cluster service account'}: ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
-  return kc;
+type SecretTarget = Extract<CredentialsTarget, { kind: 'secret' }>;
+
+/** The cluster connection of a Secret store: its kubeconfig file, or the pod's service account. */
+export function kubeConnection(target: SecretTarget): KubeConnection {
+  return target.kubeconfig ? loadKubeconfigFile(target.kubeconfig) : loadInCluster(target.inCluster ?? {});
 }
 
-export function openCredentialStore(target: CredentialsTarget): CredentialStore {
-  if (target.kind === 'dir') return new CredentialStore(new FileEntryStore(target.dir));
-  const kc = loadKubeConfig(target.kubeconfig);
-  return new CredentialStore(new SecretEntryStore(kc.makeApiClient(CoreV1Api), target.namespace, target.secretName));
+/**
+ * The credential store, and a `close` for the connections it opened. A Secret store talks
+ * through `rest` when given (`run` shares one pool between all its stores and the applier).
+ */
+export function openCredentialStore(
+  target: CredentialsTarget,
+  rest?: KubeRest,
+): { store: CredentialStore; close: () => Promise<void> } {
+  if (target.kind === 'dir')
+    return { store: new CredentialStore(new FileEntryStore(target.dir)), close: async () => {} };
+  const own = rest ? undefined : new KubeConfigRest(kubeConnection(target), { connections: 2 });
+  const api = new SecretsClient(rest ?? (own as KubeConfigRest));
+  const store = new CredentialStore(new SecretEntryStore(api, target.namespace, target.secretName));
+  return { store, close: async () => await own?.close() };
 }

@@ -102,6 +102,7 @@ describe('join config', () => {
     assert.deepEqual(join(base, { KUBERNETES_SERVICE_HOST: '10.0.0.1' }).credentials, {
       kind: 'secret',
       kubeconfig: undefined,
+      inCluster: { host: '10.0.0.1', port: undefined, serviceAccountDir: undefined },
       namespace: 'outpost-agent',
       secretName: 'outpost-agent-credentials',
     });

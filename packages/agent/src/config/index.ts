@@ -20,9 +20,18 @@ export type CredentialsTarget =
       readonly kind: 'secret';
       /** A kubeconfig file, or undefined for the in-cluster service account. */
       readonly kubeconfig: string | undefined;
+      /** With no kubeconfig: where the pod's apiserver and service account are. */
+      readonly inCluster?: InClusterTarget;
       readonly namespace: string;
       readonly secretName: string;
     };
+
+/** KUBERNETES_SERVICE_HOST/_PORT and the service-account folder (OUTPOST_AGENT_SERVICE_ACCOUNT_DIR). */
+export interface InClusterTarget {
+  readonly host: string | undefined;
+  readonly port: string | undefined;
+  readonly serviceAccountDir: string | undefined;
+}
 
 export interface JoinConfig {
   readonly command: 'join';
@@ -158,7 +167,17 @@ function credentialsTarget(
       'OUTPOST_AGENT_KUBECONFIG and OUTPOST_AGENT_CREDENTIALS_DIR',
     ) ??
     (env.KUBERNETES_SERVICE_HOST
-      ? { kind: 'secret', kubeconfig: undefined, namespace, secretName: agentDefaults.secretName }
+      ? {
+          kind: 'secret',
+          kubeconfig: undefined,
+          inCluster: {
+            host: env.KUBERNETES_SERVICE_HOST,
+            port: env.KUBERNETES_SERVICE_PORT,
+            serviceAccountDir: env.OUTPOST_AGENT_SERVICE_ACCOUNT_DIR,
+          },
+          namespace,
+          secretName: agentDefaults.secretName,
+        }
       : { kind: 'dir', dir: resolve(agentDefaults.credentialsDir) })
   );
 }

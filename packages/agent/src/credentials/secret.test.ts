@@ -3,12 +3,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { type KubeCluster, startCluster } from '../../../../test/kube/index.ts';
+import { KubeConfigRest } from '../apply/rest.ts';
+import { loadKubeconfigFile } from '../kube/config.ts';
+import { SecretsClient } from '../kube/secrets.ts';
 import { createTestCa, issueAgentCert, type Leaf, sampleCredentials } from '../testing/pki.ts';
 import { CredentialStore, type Credentials } from './index.ts';
 import { SecretEntryStore } from './secret.ts';
 
 let cluster: KubeCluster;
 let api: CoreV1Api;
+/** What the stores talk through; `api` (client-node) checks what they wrote, independently. */
+let secrets: SecretsClient;
+let rest: KubeConfigRest;
 let leaf: Leaf;
 let next: Leaf;
 let caPem: string;
@@ -17,6 +23,8 @@ before(
   async () => {
     cluster = await startCluster({ name: 'agent-secret' });
     api = cluster.kubeConfig().makeApiClient(CoreV1Api);
+    rest = new KubeConfigRest(loadKubeconfigFile(cluster.kubeconfigPath));
+    secrets = new SecretsClient(rest);
     const ca = await createTestCa();
     caPem = ca.certPem;
     leaf = await issueAgentCert(ca, 'store-1');
@@ -24,18 +32,21 @@ before(
   },
   { timeout: 30 * 60_000 },
 );
-after(() => cluster?.stop());
+after(async () => {
+  await rest?.close();
+  await cluster?.stop();
+});
 
 const creds = (l: Leaf): Credentials => sampleCredentials(l, caPem);
 
 describe('Secret credential store (real kube-apiserver)', () => {
   test('missing Secret and namespace: nothing stored', async () => {
-    const store = new CredentialStore(new SecretEntryStore(api, 'never-created', 'outpost-agent-credentials'));
+    const store = new CredentialStore(new SecretEntryStore(secrets, 'never-created', 'outpost-agent-credentials'));
     assert.deepEqual(await store.load(), {});
   });
 
   test('first save creates the namespace and the Secret; round trip; update', async () => {
-    const store = new CredentialStore(new SecretEntryStore(api, 'outpost-agent', 'outpost-agent-credentials'));
+    const store = new CredentialStore(new SecretEntryStore(secrets, 'outpost-agent', 'outpost-agent-credentials'));
     await store.save({ credentials: creds(leaf) });
     const ns = await api.readNamespace({ name: 'outpost-agent' });
     assert.equal(ns.metadata?.labels?.['app.kubernetes.io/managed-by'], 'outpost-agent');
@@ -54,7 +65,7 @@ describe('Secret credential store (real kube-apiserver)', () => {
 
   test('an existing namespace is used as it is; a pending join is stored next to credentials', async () => {
     await api.createNamespace({ body: { metadata: { name: 'edge-agent' } } });
-    const store = new CredentialStore(new SecretEntryStore(api, 'edge-agent', 'creds'));
+    const store = new CredentialStore(new SecretEntryStore(secrets, 'edge-agent', 'creds'));
     await store.save({
       credentials: creds(leaf),
       pending: {
@@ -74,8 +85,8 @@ describe('Secret credential store (real kube-apiserver)', () => {
   });
 
   test('two writers: the second reads the newer resourceVersion instead of failing', async () => {
-    const a = new CredentialStore(new SecretEntryStore(api, 'race', 'creds'));
-    const b = new CredentialStore(new SecretEntryStore(api, 'race', 'creds'));
+    const a = new CredentialStore(new SecretEntryStore(secrets, 'race', 'creds'));
+    const b = new CredentialStore(new SecretEntryStore(secrets, 'race', 'creds'));
     await Promise.all([a.save({ credentials: creds(leaf) }), b.save({ credentials: creds(next) })]);
     const winner = (await a.load()).credentials?.keyPem;
     assert.ok(winner === leaf.keyPem || winner === next.keyPem);

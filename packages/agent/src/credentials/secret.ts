@@ -4,16 +4,13 @@
 // change later. One Secret update is
 // atomic, so the whole set changes at once. Updates carry the resourceVersion they read:
 // two writers cannot silently overwrite each other.
-import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import { AgentError } from '../errors.ts';
 import { describeKubeError, kubeStatus, managedByLabels } from '../kube/errors.ts';
+import type { SecretsApi, Secret as V1Secret } from '../kube/secrets.ts';
 import type { Entries, EntryStore } from './index.ts';
 
 /** The calls this store makes: get, create and update of one Secret; create of its namespace. */
-export type SecretApi = Pick<
-  CoreV1Api,
-  'readNamespacedSecret' | 'createNamespacedSecret' | 'replaceNamespacedSecret' | 'createNamespace'
->;
+export type SecretApi = Pick<SecretsApi, 'get' | 'create' | 'replace' | 'createNamespace'>;
 
 export class SecretEntryStore implements EntryStore {
   readonly #api: SecretApi;
@@ -38,7 +35,7 @@ export class SecretEntryStore implements EntryStore {
 
   async #read(): Promise<V1Secret | undefined> {
     try {
-      return await this.#api.readNamespacedSecret({ name: this.name, namespace: this.namespace });
+      return await this.#api.get(this.namespace, this.name);
     } catch (err) {
       if (kubeStatus(err) === 404) return undefined;
       throw this.#failed('read', err);
@@ -67,7 +64,7 @@ export class SecretEntryStore implements EntryStore {
 
   async #create(entries: Entries): Promise<'created' | 'exists'> {
     const attempt = async () => {
-      await this.#api.createNamespacedSecret({ namespace: this.namespace, body: this.#body(entries) });
+      await this.#api.create(this.namespace, this.#body(entries));
       return 'created' as const;
     };
     try {
@@ -80,7 +77,9 @@ export class SecretEntryStore implements EntryStore {
     // would need get on namespaces as well.
     try {
       await this.#api.createNamespace({
-        body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: this.namespace, labels: managedByLabels } },
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: this.namespace, labels: managedByLabels },
       });
     } catch (err) {
       if (kubeStatus(err) !== 409) throw this.#failed(`create namespace ${this.namespace} for`, err);
@@ -104,7 +103,7 @@ export class SecretEntryStore implements EntryStore {
       // A Secret's type is immutable: keep whatever a person created it with.
       if (current.type) body.type = current.type;
       try {
-        await this.#api.replaceNamespacedSecret({ name: this.name, namespace: this.namespace, body });
+        await this.#api.replace(this.namespace, this.name, body);
         return;
       } catch (err) {
         if (kubeStatus(err) === 409 || kubeStatus(err) === 404) continue; // changed or deleted meanwhile

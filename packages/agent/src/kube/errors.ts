@@ -1,12 +1,12 @@
-// What the agent's Secret-backed stores share about @kubernetes/client-node: the labels
-// of everything the agent creates, and reading the HTTP status and message of an error.
+// What the agent's Secret-backed stores share: the labels of everything the agent creates,
+// and reading the HTTP status and message of a KubeApiError (kube/secrets.ts).
 
 export const managedByLabels = {
   'app.kubernetes.io/name': 'outpost-agent',
   'app.kubernetes.io/managed-by': 'outpost-agent',
 } as const;
 
-/** The HTTP status of a client-node ApiException, if it is one. */
+/** The HTTP status of a KubeApiError; undefined when no answer came (transient). */
 export function kubeStatus(err: unknown): number | undefined {
   const code = (err as { code?: unknown }).code;
   return typeof code === 'number' ? code : undefined;

@@ -16,7 +16,7 @@ export type StateTarget =
   | { readonly kind: 'dir'; readonly dir: string }
   | {
       readonly kind: 'secret';
-      /** A CoreV1Api, or any object with the calls the store makes. */
+      /** A SecretsClient (kube/secrets.ts), or any object with the calls the store makes. */
       readonly api: StateSecretApi;
       /** The agent's namespace (default `outpost-agent`). */
       readonly namespace?: string;

@@ -4,22 +4,31 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { type KubeCluster, startCluster } from '../../../../test/kube/index.ts';
+import { KubeConfigRest } from '../apply/rest.ts';
+import { loadKubeconfigFile } from '../kube/config.ts';
+import { SecretsClient } from '../kube/secrets.ts';
 import { configMapWork, report, type StoreHarness, stateStoreContract, status } from './contract.ts';
 import { docSecretNames, KubeStateStore, stateLabel, workUidLabel } from './kube.ts';
 import { decodeOutbox } from './model.ts';
 
 let cluster: KubeCluster;
 let api: CoreV1Api;
+/** What the stores talk through; `api` (client-node) checks what they wrote, independently. */
+let secrets: SecretsClient;
+let rest: KubeConfigRest;
 const figures: Record<string, string> = {};
 
 before(
   async () => {
     cluster = await startCluster({ name: 'agent-state' });
     api = cluster.kubeConfig().makeApiClient(CoreV1Api);
+    rest = new KubeConfigRest(loadKubeconfigFile(cluster.kubeconfigPath));
+    secrets = new SecretsClient(rest);
   },
   { timeout: 30 * 60_000 },
 );
 after(async () => {
+  await rest?.close();
   await cluster?.stop();
   console.log(
     `\nSecret state store figures (real kube-apiserver):\n${Object.entries(figures)
@@ -33,7 +42,7 @@ const secretBytes = (data: Record<string, string> | undefined) =>
 
 const harness: StoreHarness = {
   name: 'Secret store',
-  open: (ns, options) => new KubeStateStore(api, ns, options),
+  open: (ns, options) => new KubeStateStore(secrets, ns, options),
   parts: async (ns) => {
     const list = await api.listNamespacedSecret({ namespace: ns, labelSelector: `${stateLabel} notin (index,outbox)` });
     return list.items.map((s) => s.metadata?.name as string);
@@ -50,7 +59,7 @@ stateStoreContract(harness);
 
 describe('Secret store: what only Secrets have', () => {
   test('parts are labelled, every Secret holds less than 1 MiB, the namespace is created', async () => {
-    const store = new KubeStateStore(api, 'labels');
+    const store = new KubeStateStore(secrets, 'labels');
     await store.load();
     const work = configMapWork('big', 400, 16_000);
     await store.saveDesired({ hubEpoch: 'e', revision: 1, upsert: [work], remove: [] });
@@ -89,7 +98,7 @@ describe('Secret store: what only Secrets have', () => {
 
   test('too large for one object: the oldest history goes first, then the latest spill into parts', async () => {
     const docBytes = 12 * 1024;
-    const store = new KubeStateStore(api, 'outbox-spill', { docBytes, outboxHistory: 20, firstSeq: () => 1 });
+    const store = new KubeStateStore(secrets, 'outbox-spill', { docBytes, outboxHistory: 20, firstSeq: () => 1 });
     await store.load();
     for (let i = 0; i < 30; i++) await store.outbox.append(report('flap', i % 2 === 0, 200));
     const trimmed = await api.readNamespacedSecret({ name: docSecretNames.outbox, namespace: 'outbox-spill' });
@@ -103,7 +112,7 @@ describe('Secret store: what only Secrets have', () => {
     const spilled = await api.readNamespacedSecret({ name: docSecretNames.outbox, namespace: 'outbox-spill' });
     const doc = await decodeOutbox(Buffer.from(spilled.data?.['outbox.json.gz'] ?? '', 'base64'), 'test');
     assert.ok(doc.spill?.chunks?.length, 'spilled');
-    const restarted = new KubeStateStore(api, 'outbox-spill', { docBytes });
+    const restarted = new KubeStateStore(secrets, 'outbox-spill', { docBytes });
     await restarted.load();
     assert.deepEqual(restarted.outbox.pending(1_000), store.outbox.pending(1_000));
     assert.equal(new Set(restarted.outbox.pending(1_000).map((r) => r.work)).size, 31);
@@ -115,7 +124,7 @@ describe('Secret store: what only Secrets have', () => {
   });
 
   test("the orphan scan leaves other people's Secrets alone, even with our label", async () => {
-    const store = new KubeStateStore(api, 'foreign', { orphanGraceMs: 0 });
+    const store = new KubeStateStore(secrets, 'foreign', { orphanGraceMs: 0 });
     await store.saveDesired({ hubEpoch: 'e', revision: 1, upsert: [configMapWork('w', 100, 10_000)], remove: [] });
     await api.createNamespacedSecret({
       namespace: 'foreign',
@@ -131,7 +140,7 @@ describe('Secret store: what only Secrets have', () => {
 
   test('a damaged part costs only its own work, reported', async () => {
     const warnings: string[] = [];
-    const store = new KubeStateStore(api, 'damaged');
+    const store = new KubeStateStore(secrets, 'damaged');
     await store.load();
     await store.saveDesired({
       hubEpoch: 'e',
@@ -146,7 +155,7 @@ describe('Secret store: what only Secrets have', () => {
     assert.ok(victim?.metadata?.name);
     victim.data = { 'part.gz': Buffer.from('not gzip').toString('base64') };
     await api.replaceNamespacedSecret({ name: victim.metadata.name, namespace: 'damaged', body: victim });
-    const loaded = await new KubeStateStore(api, 'damaged', {
+    const loaded = await new KubeStateStore(secrets, 'damaged', {
       log: { warn: (_o, msg) => warnings.push(msg ?? '') },
     }).load();
     assert.deepEqual([...loaded.works.keys()], ['fine']);

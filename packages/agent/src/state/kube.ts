@@ -14,8 +14,8 @@
 // Every one carries `outpost.dev/state` (index, outbox, work, ledger, held, outbox-spill),
 // so one paginated list (a consistent snapshot at one resourceVersion) loads everything.
 // The agent's Role needs get, list, create, update and delete on Secrets in its namespace.
-import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import { describeKubeError, kubeStatus, managedByLabels } from '../kube/errors.ts';
+import type { SecretsApi, Secret as V1Secret } from '../kube/secrets.ts';
 import type { BackendView, DocName, PartInfo, StateBackend, StoredDoc, WriteResult } from './backend.ts';
 import { inParallel } from './blobs.ts';
 import { StateError } from './errors.ts';
@@ -24,15 +24,7 @@ import type { Part } from './model.ts';
 import { DurableStateStore, type StateStoreOptions } from './store.ts';
 
 /** The calls this store makes, all on Secrets of one namespace, plus creating that namespace. */
-export type StateSecretApi = Pick<
-  CoreV1Api,
-  | 'listNamespacedSecret'
-  | 'readNamespacedSecret'
-  | 'createNamespacedSecret'
-  | 'replaceNamespacedSecret'
-  | 'deleteNamespacedSecret'
-  | 'createNamespace'
->;
+export type StateSecretApi = SecretsApi;
 
 export const stateLabel = 'outpost.dev/state';
 export const workUidLabel = 'outpost.dev/work-uid';
@@ -92,14 +84,13 @@ export class SecretStateBackend implements StateBackend {
     const secrets: V1Secret[] = [];
     let cont: string | undefined;
     do {
-      const page = await this.#api.listNamespacedSecret({
-        namespace: this.namespace,
+      const page = await this.#api.list(this.namespace, {
         labelSelector: ownSelector,
         limit: stateLimits.listPageSize,
-        ...(cont ? { _continue: cont } : {}),
+        ...(cont ? { continue: cont } : {}),
       });
       secrets.push(...page.items);
-      cont = page.metadata?._continue || undefined;
+      cont = page.metadata?.continue || undefined;
     } while (cont);
     const byName = new Map<string, V1Secret>();
     // Only what this store wrote: the orphan scan must never touch anyone else's Secret.
@@ -135,7 +126,7 @@ export class SecretStateBackend implements StateBackend {
 
   async #read(name: string): Promise<V1Secret | undefined> {
     try {
-      return await this.#api.readNamespacedSecret({ name, namespace: this.namespace });
+      return await this.#api.get(this.namespace, name);
     } catch (err) {
       if (kubeStatus(err) === 404) return undefined;
       throw this.#failed(`read Secret ${name}`, err);
@@ -163,9 +154,7 @@ export class SecretStateBackend implements StateBackend {
     };
     try {
       const written =
-        version === undefined
-          ? await this.#create(body)
-          : await this.#api.replaceNamespacedSecret({ name: secretName, namespace: this.namespace, body });
+        version === undefined ? await this.#create(body) : await this.#api.replace(this.namespace, secretName, body);
       const rv = written.metadata?.resourceVersion;
       if (rv === undefined) throw new Error('the API server returned no resourceVersion');
       return { ok: true, version: rv };
@@ -182,7 +171,7 @@ export class SecretStateBackend implements StateBackend {
   /** Creates a Secret, and the namespace first when it is missing. */
   async #create(body: V1Secret): Promise<V1Secret> {
     try {
-      return await this.#api.createNamespacedSecret({ namespace: this.namespace, body });
+      return await this.#api.create(this.namespace, body);
     } catch (err) {
       if (kubeStatus(err) !== 404) throw err;
     }
@@ -190,12 +179,14 @@ export class SecretStateBackend implements StateBackend {
     // would need get on namespaces as well.
     try {
       await this.#api.createNamespace({
-        body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: this.namespace, labels: managedByLabels } },
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: this.namespace, labels: managedByLabels },
       });
     } catch (err) {
       if (kubeStatus(err) !== 409) throw this.#failed(`create namespace ${this.namespace}`, err);
     }
-    return await this.#api.createNamespacedSecret({ namespace: this.namespace, body });
+    return await this.#api.create(this.namespace, body);
   }
 
   async writeParts(parts: Part[]): Promise<void> {
@@ -235,7 +226,7 @@ export class SecretStateBackend implements StateBackend {
   async deleteParts(names: string[]): Promise<void> {
     await inParallel(names, stateLimits.parallelRequests, async (name) => {
       try {
-        await this.#api.deleteNamespacedSecret({ name, namespace: this.namespace });
+        await this.#api.delete(this.namespace, name);
       } catch (err) {
         if (kubeStatus(err) !== 404) throw this.#failed(`delete Secret ${name}`, err);
       }
