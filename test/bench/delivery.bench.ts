@@ -497,7 +497,7 @@ async function main(): Promise<void> {
       floor:
         'same loop: SSA PATCH of a ConfigMap (own field manager, fieldValidation=Strict) on one kept-alive connection to the spoke apiserver, then two GET /healthz to the hub on one kept-alive connection',
       bulk: `PUT of a ${bulkCount}-ConfigMap work → Applied at the hub (GET every 25 ms), objects cold in their own namespace; kubectl ${'apply --server-side'} of the same objects into fresh namespaces of the same cluster, discovery cache warm, as one multi-document file and as a directory of ${bulkCount} JSON files; ratio against the faster kubectl run`,
-      rss: `VmRSS of the agent process (node packages/agent/src/main.ts run), ${settleMs / 1000} s after joining with no works, and ${settleMs / 1000} s after the bulk work was Applied`,
+      rss: `VmRSS of the agent process (node packages/agent/main.mjs run, compile cache warm), ${settleMs / 1000} s after joining with no works, and ${settleMs / 1000} s after the bulk work was Applied`,
       bytes: `a second agent joined and run through a TCP proxy on 127.0.0.1 that counts both directions (TLS included); poll counts from the hub /metrics request counter for the sync route (the work agent stopped by then); idle: --poll-wait 1s, --heartbeat-interval 10m, first sync excluded; heartbeat: --heartbeat-interval 2s, --poll-wait 30s; per change: ${wireChanges} changes of a one-ConfigMap work with --poll-wait 1s, hub bytes less the idle polls in between, and the agent's apiserver traffic through a second counting proxy named in a copy of its kubeconfig`,
     },
     latency_timeline_p50_ms_from_put: {

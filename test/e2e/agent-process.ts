@@ -1,4 +1,4 @@
-// Runs the real `outpost-agent` binary (packages/agent/src/main.ts) for end-to-end tests:
+// Runs the real `outpost-agent` binary (packages/agent/main.mjs) for end-to-end tests:
 // one-shot commands (`join`) that resolve with exit code and output, and long-running ones
 // (`run`) with bounded waits on their output and a stop that always cleans up.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { repoRoot } from './hub-process.ts';
 
-export const agentMain = join(repoRoot, 'packages/agent/src/main.ts');
+export const agentMain = join(repoRoot, 'packages/agent/main.mjs');
 
 export interface AgentResult {
   code: number | null;

@@ -5,7 +5,7 @@
 //   status.ts      readiness of well-known kinds, feedback rules, per-manifest and work conditions
 //   discovery.ts   apiVersion + kind → resource and scope (aggregated or plain discovery, cached)
 //   delete.ts      deletion in reverse apply order with UID preconditions
-//   rest.ts        KubeRest: raw JSON REST calls (the narrow dependency), and its undici/KubeConfig implementation
+//   rest.ts        KubeRest: raw JSON REST calls (the narrow dependency), and its implementation over transport/http.ts
 //   kube.ts        paths, Status messages, transient answers and bounded retries
 //   paths.ts       the JSONPath subset of feedback rules and ignoreFields
 //   pool.ts        bounded concurrency

@@ -8,8 +8,8 @@
 // not reject a bad manifest with its own message. It also hides the 201-versus-200 answer
 // of server-side apply, which is how the applier learns that it created an object. The
 // connection (server, CA, client certificate, token, exec plugin) comes from kube/config.ts.
-import { Agent, request } from 'undici';
 import { type KubeConnection, type KubeCredentials, readCredentials } from '../kube/config.ts';
+import { HttpPool, readAll } from '../transport/http.ts';
 import { agentVersion } from '../version.ts';
 
 export type KubeMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -62,7 +62,7 @@ export interface KubeRestOptions {
 }
 
 /**
- * A KubeRest over one kept-alive undici pool for a KubeConnection. Credentials are read
+ * A KubeRest over one kept-alive connection pool (transport/http.ts) for a KubeConnection. Credentials are read
  * again when they lapse (a token file every 30 s, an exec plugin's token at its expiry)
  * and at once after a 401, so rotated tokens are picked up without a restart. TLS
  * material is read once: from the connection, or from the exec plugin's first answer.
@@ -72,7 +72,7 @@ export class KubeConfigRest implements KubeStreamRest {
   readonly #conn: KubeConnection;
   readonly #timeoutMs: number;
   readonly #connections: number;
-  #dispatcher: Agent | undefined;
+  #pool: HttpPool | undefined;
   #credentials: Promise<KubeCredentials> | undefined;
 
   constructor(conn: KubeConnection, opts: KubeRestOptions = {}) {
@@ -87,18 +87,17 @@ export class KubeConfigRest implements KubeStreamRest {
     const conn = this.#conn;
     const cert = creds.cert ?? conn.cert;
     const key = creds.key ?? conn.key;
-    this.#dispatcher ??= new Agent({
-      connect: {
-        ...(conn.ca ? { ca: conn.ca } : {}),
-        ...(cert && key ? { cert, key } : {}),
-        ...(conn.tlsServerName ? { servername: conn.tlsServerName } : {}),
-        rejectUnauthorized: !conn.insecureSkipTlsVerify,
-        timeout: 10_000,
-      },
-      connections: this.#connections,
-      headersTimeout: this.#timeoutMs,
-      bodyTimeout: this.#timeoutMs,
-      keepAliveTimeout: 30_000,
+    this.#pool ??= new HttpPool({
+      ca: conn.ca,
+      cert: cert && key ? cert : undefined,
+      key: cert && key ? key : undefined,
+      servername: conn.tlsServerName,
+      rejectUnauthorized: !conn.insecureSkipTlsVerify,
+      connectTimeoutMs: 10_000,
+      maxSockets: this.#connections,
+      headersTimeoutMs: this.#timeoutMs,
+      bodyTimeoutMs: this.#timeoutMs,
+      keepAliveMs: 30_000,
     });
     return creds;
   }
@@ -154,20 +153,20 @@ export class KubeConfigRest implements KubeStreamRest {
       );
     };
     try {
-      const res = await request(url, {
+      const pool = this.#pool as HttpPool;
+      const res = await pool.request({
         method: req.method,
+        url,
         headers,
         body: req.body === undefined ? undefined : JSON.stringify(req.body),
-        dispatcher: this.#dispatcher,
         signal: req.signal,
-        ...(streamIdleMs === undefined ? {} : { bodyTimeout: streamIdleMs }),
+        ...(streamIdleMs === undefined ? {} : { bodyTimeoutMs: streamIdleMs }),
       });
-      const ct = res.headers['content-type'];
-      const contentType = (Array.isArray(ct) ? ct[0] : ct) ?? '';
-      if (streamIdleMs !== undefined && res.statusCode === 200) {
+      const contentType = res.headers['content-type'] ?? '';
+      if (streamIdleMs !== undefined && res.status === 200) {
         return { status: 200, contentType, body: undefined, lines: linesOf(res.body, failed) };
       }
-      const text = await res.body.text();
+      const text = (await readAll(res.body)).toString('utf8');
       let body: unknown = text;
       if (contentType.includes('json') && text) {
         try {
@@ -176,14 +175,14 @@ export class KubeConfigRest implements KubeStreamRest {
           body = text;
         }
       }
-      return { status: res.statusCode, contentType, body };
+      return { status: res.status, contentType, body };
     } catch (err) {
       throw failed(err);
     }
   }
 
   async close(): Promise<void> {
-    await this.#dispatcher?.close();
+    await this.#pool?.close();
   }
 }
 

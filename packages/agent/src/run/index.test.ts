@@ -242,7 +242,7 @@ describe('agent loop', () => {
     assert.equal(certificateInfo(stored.certPem).serial, renewed.serial);
     assert.equal(runtime.credentials.certPem, stored.certPem);
     assert.ok(memory.saves >= 2);
-    // Every request after the renewal carried the new certificate: the dispatcher was swapped.
+    // Every request after the renewal carried the new certificate: the connection pool was swapped.
     const oldSerial = certificateInfo(creds.certPem).serial;
     const renewIndex = hub.seen.findIndex((s) => s.path === agentPaths.certificate('edge-1'));
     assert.equal(hub.seen[renewIndex]?.serial, oldSerial, 'renewal authenticates with the old certificate');

@@ -1,7 +1,7 @@
 // run/: the agent's long-running loop (`outpost-agent run`). Today it heartbeats, renews the
 // certificate and follows CA bundle changes; work delivery's long-poll will take the
 // heartbeat's place. Credentials change under a live process: a renewal or a new CA bundle
-// swaps the hub client's dispatcher, so the next request uses them without a restart.
+// swaps the hub client's connection pool, so the next request uses them without a restart.
 // Failures never end the loop: they back off (full jitter, Retry-After) and try again, as
 // a hub that is away for a day must find its agents coming back.
 import { splitPemCertificates } from '@outpost/shared';

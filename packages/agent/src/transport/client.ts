@@ -1,15 +1,15 @@
-// The hub client: JSON over HTTPS on an undici Agent whose TLS settings (trusted CAs,
-// client certificate) can be swapped while the process runs. A swap builds a new dispatcher
+// The hub client: JSON over HTTPS on a connection pool (http.ts) whose TLS settings (trusted
+// CAs, client certificate) can be swapped while the process runs. A swap builds a new pool
 // for the next request and closes the old one gracefully: requests already on it finish,
 // then its sockets close. Nothing here retries; callers decide with backoff.ts.
 
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { protocolVersion } from '@outpost/shared';
-import { Agent, type Dispatcher, request } from 'undici';
 import { agentVersion } from '../version.ts';
 import { parseRetryAfter } from './backoff.ts';
 import { HubError, networkError, responseError } from './errors.ts';
+import { HttpPool, type HttpResponse, readAll } from './http.ts';
 
 export interface TlsIdentity {
   keyPem: string;
@@ -50,35 +50,25 @@ export const maxResponseBytes = 4 * 1024 * 1024;
 
 const timeouts = { connectMs: 10_000, headersMs: 30_000, bodyMs: 30_000 } as const;
 
-function makeDispatcher(trust: TrustMaterial): Agent {
-  const connect = trust.insecureSkipVerify
-    ? { rejectUnauthorized: false, timeout: timeouts.connectMs }
+function makePool(trust: TrustMaterial): HttpPool {
+  const tls = trust.insecureSkipVerify
+    ? { rejectUnauthorized: false }
     : {
         rejectUnauthorized: true,
         ca: trust.ca,
         ...(trust.identity ? { key: trust.identity.keyPem, cert: trust.identity.certPem } : {}),
-        timeout: timeouts.connectMs,
       };
-  return new Agent({
-    connect,
-    headersTimeout: timeouts.headersMs,
-    bodyTimeout: timeouts.bodyMs,
-    keepAliveTimeout: 30_000,
+  return new HttpPool({
+    ...tls,
+    connectTimeoutMs: timeouts.connectMs,
+    headersTimeoutMs: timeouts.headersMs,
+    bodyTimeoutMs: timeouts.bodyMs,
+    keepAliveMs: 30_000,
   });
 }
 
-async function readBody(body: Dispatcher.ResponseData['body'], maxBytes: number, gzipped: boolean): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) {
-      body.destroy();
-      throw new Error(`answer larger than ${maxBytes} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  const raw = Buffer.concat(chunks);
+async function readBody(body: HttpResponse['body'], maxBytes: number, gzipped: boolean): Promise<string> {
+  const raw = await readAll(body, maxBytes);
   // maxOutputLength bounds a decompression bomb the same way the raw size is bounded.
   return (gzipped ? await gunzipAsync(raw, { maxOutputLength: maxBytes }) : raw).toString('utf8');
 }
@@ -87,31 +77,31 @@ const gunzipAsync = promisify(gunzip);
 
 export class HubClient {
   readonly hubUrl: string;
-  #dispatcher: Agent;
+  #pool: HttpPool;
   #closed = false;
   readonly #onCloseError: (err: unknown) => void;
 
   constructor(hubUrl: string, trust: TrustMaterial, opts: { onCloseError?: (err: unknown) => void } = {}) {
     this.hubUrl = hubUrl;
-    this.#dispatcher = makeDispatcher(trust);
+    this.#pool = makePool(trust);
     this.#onCloseError = opts.onCloseError ?? (() => {});
   }
 
   /**
-   * New TLS material for every request from now on. The old dispatcher drains in the
+   * New TLS material for every request from now on. The old pool drains in the
    * background: a request in flight on it completes with the old certificate.
    */
   setTrust(trust: TrustMaterial): void {
     if (this.#closed) throw new Error('hub client is closed');
-    const old = this.#dispatcher;
-    this.#dispatcher = makeDispatcher(trust);
+    const old = this.#pool;
+    this.#pool = makePool(trust);
     old.close().catch(this.#onCloseError);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#dispatcher.close();
+    await this.#pool.close();
   }
 
   get<T>(path: string, opts: RequestOptions = {}): Promise<HubResponse<T>> {
@@ -133,9 +123,9 @@ export class HubClient {
     let headers: Record<string, string | string[] | undefined>;
     let text: string;
     try {
-      const res = await request(url, {
+      const res = await this.#pool.request({
         method,
-        dispatcher: this.#dispatcher,
+        url,
         headers: {
           accept: 'application/json',
           'user-agent': `outpost-agent/${agentVersion}`,
@@ -145,9 +135,9 @@ export class HubClient {
         },
         body: body !== undefined ? JSON.stringify(body) : undefined,
         signal: opts.signal,
-        ...(opts.headersTimeoutMs ? { headersTimeout: opts.headersTimeoutMs } : {}),
+        ...(opts.headersTimeoutMs ? { headersTimeoutMs: opts.headersTimeoutMs } : {}),
       });
-      status = res.statusCode;
+      status = res.status;
       headers = res.headers;
       text = await readBody(res.body, opts.maxBytes ?? maxResponseBytes, headers['content-encoding'] === 'gzip');
     } catch (err) {

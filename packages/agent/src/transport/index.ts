@@ -1,4 +1,4 @@
-// transport/: how the agent talks to the hub — an undici client with swappable TLS material
+// transport/: how the agent talks to the hub — an HTTPS client (http.ts) with swappable TLS material
 // (client.ts), the typed /agent/v1 calls (hub-api.ts), pinned discovery (discovery.ts),
 // error classification into transient and terminal (errors.ts), and retry timing: full-jitter
 // backoff, Retry-After, deadlines (backoff.ts, retry.ts).
