@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
-import { type CryptoKey, type CryptoKeyPair, x509 } from '../../packages/shared/src/crypto/index.ts';
+import type { CryptoKey, CryptoKeyPair } from '../../packages/shared/src/crypto/index.ts';
+import { x509 } from '../../packages/shared/src/crypto/x509.ts';
 import { type Metric, report, throughput } from './lib.ts';
 
 const kinds = {

@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect } from 'node:tls';
+import { certToPem, x509 } from '../../packages/shared/src/crypto/x509.ts';
 import {
   agentPaths,
   agentSubject,
   type CaBundleResponse,
   type CryptoKey,
   type CryptoKeyPair,
-  certToPem,
   generateKeyPair,
   type HeartbeatResponse,
   limits,
@@ -24,7 +24,6 @@ import {
   type RenewResponse,
   signingAlgorithm,
   splitPemCertificates,
-  x509,
 } from '../../packages/shared/src/index.ts';
 import {
   adminClient,

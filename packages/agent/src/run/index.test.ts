@@ -8,7 +8,8 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { TLSSocket } from 'node:tls';
-import { agentApiPrefix, agentPaths, signingAlgorithm, x509 } from '@outpost/shared';
+import { agentApiPrefix, agentPaths, signingAlgorithm } from '@outpost/shared';
+import { x509 } from '@outpost/shared/x509';
 import pino from 'pino';
 import {
   CredentialStore,

@@ -1,7 +1,8 @@
 // Certificates made at test time for the agent's tests: CAs, serving certificates for
 // loopback hubs, client certificates. Only tests import this folder.
 import { randomBytes, type webcrypto } from 'node:crypto';
-import { agentSubject, generateKeyPair, privateKeyToPem, signingAlgorithm, x509 } from '@outpost/shared';
+import { agentSubject, generateKeyPair, privateKeyToPem, signingAlgorithm } from '@outpost/shared';
+import { x509 } from '@outpost/shared/x509';
 import type { Credentials } from '../credentials/index.ts';
 
 export interface TestCa {

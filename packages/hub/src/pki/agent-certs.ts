@@ -1,15 +1,8 @@
 // Agent certificates: every check a CSR must pass before the hub signs it, and the signing
 // itself. The hub decides the subject; the CSR must carry exactly that and nothing else.
 import { createPublicKey, type KeyObject, verify, webcrypto } from 'node:crypto';
-import {
-  agentCommonName,
-  agentOrganization,
-  apiError,
-  type CryptoKey,
-  certToPem,
-  signingAlgorithm,
-  x509,
-} from '@outpost/shared';
+import { agentCommonName, agentOrganization, apiError, type CryptoKey, signingAlgorithm } from '@outpost/shared';
+import { certToPem, x509 } from '@outpost/shared/x509';
 import { randomSerial } from './serial.ts';
 
 /** Key types an agent may use. RSA below 2048 bits and other curves are weak or unusual. */

@@ -14,14 +14,13 @@ import {
   apiError,
   type CryptoKey,
   caCertHash,
-  certToPem,
   durations,
   generateKeyPair,
   privateKeyFromPem,
   privateKeyToPem,
   signingAlgorithm,
-  x509,
 } from '@outpost/shared';
+import { certToPem, x509 } from '@outpost/shared/x509';
 import type { SigningCa } from './agent-certs.ts';
 import { randomSerial } from './serial.ts';
 
