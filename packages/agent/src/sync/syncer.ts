@@ -7,6 +7,7 @@
 //    deleted or edited by hand, counting the corrections in its status.
 // Deletion happens only on the hub's explicit tombstone for a work uid the agent holds, or
 // for objects that left a work the agent applied them for; never because the hub forgot.
+import { createHash } from 'node:crypto';
 import { canonicalJson, type StatusReport, type SyncRequest, type WorkStatus } from '@outpost/shared';
 import type { DriftMonitor } from '../drift/watcher.ts';
 import { backoffDelay, jitter } from '../transport/backoff.ts';
@@ -316,13 +317,18 @@ export class WorkSyncer {
   }
 
   async #report(work: DesiredWork, status: WorkStatus, deleted: boolean): Promise<void> {
-    const key = canonicalJson({
-      c: status.conditions.map((c) => [c.type, c.status, c.reason, c.message]),
-      g: work.generation,
-      deleted,
-      m: status.resourceStatus,
-      n: status.corrections,
-    });
+    // A digest, not the JSON itself: for a 1,000-manifest work the JSON is about 300 KB.
+    const key = createHash('sha256')
+      .update(
+        canonicalJson({
+          c: status.conditions.map((c) => [c.type, c.status, c.reason, c.message]),
+          g: work.generation,
+          deleted,
+          m: status.resourceStatus,
+          n: status.corrections,
+        }),
+      )
+      .digest('base64');
     if (this.#lastStatus.get(work.uid) === key) return;
     const report: Omit<StatusReport, 'seq'> = {
       work: work.name,
