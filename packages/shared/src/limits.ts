@@ -13,4 +13,18 @@ export const limits = {
   workBytes: 16 * 1024 * 1024,
   /** Wrong bootstrap secrets from one source before it is slowed down. */
   tokenFailuresBeforeThrottle: 5,
+  /** Placement: list sizes a submitted Placement may use (OCM sets no bound; these keep one
+   *  scheduling pass over 10,000 clusters cheap). */
+  placementPredicatesMax: 32,
+  placementTolerationsMax: 32,
+  placementPrioritizersMax: 16,
+  placementDecisionGroupsMax: 64,
+  /** Prioritizer weights lie in [-max, max], as OCM's kubebuilder validation says. */
+  prioritizerWeightMax: 10,
+  /** ManifestWorkReplicaSet: placements it fans out to, overrides, and patches per override. */
+  workSetPlacementRefsMax: 16,
+  workSetOverridesMax: 64,
+  workSetPatchesPerOverrideMax: 64,
+  /** Template references (`{{ .labels.x }}`) in one string value; more smells of a loop. */
+  templateRefsPerValueMax: 64,
 } as const;
