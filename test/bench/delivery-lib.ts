@@ -11,6 +11,14 @@ export function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number 
   return Number(kb) / 1024;
 }
 
+/** Where a process's resident memory is: anonymous (heaps, malloc) vs file-backed (code), MiB. */
+export function rssBreakdown(pid: number): Record<string, number> {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const field = (name: string) =>
+    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? Number.NaN) / 1024;
+  return { anonymous: field('Anonymous'), fileBacked: field('Rss') - field('Anonymous') };
+}
+
 export interface ConnStats {
   id: number;
   openedAt: number;

@@ -29,6 +29,7 @@ import {
   KubeRaw,
   logLines,
   requestCount,
+  rssBreakdown,
   rssMiB,
   startCountingProxy,
 } from './delivery-lib.ts';
@@ -219,6 +220,7 @@ async function main(): Promise<void> {
   say(`agent pid ${agentPid} running; settling ${settleMs / 1000} s for idle RSS…`);
   await sleep(settleMs);
   const rssIdle = rssMiB(agentPid);
+  const rssIdleParts = rssBreakdown(agentPid);
 
   // --- 1. latency of one change ---------------------------------------------------------
   await kraw.createNamespace('bench-lat');
@@ -328,6 +330,7 @@ async function main(): Promise<void> {
   say(`bulk applied by the agent in ${agentTotalMs.toFixed(0)} ms; settling ${settleMs / 1000} s for RSS…`);
   await sleep(settleMs);
   const rssBulk = rssMiB(agentPid);
+  const rssBulkParts = rssBreakdown(agentPid);
   const rssPeak = rssMiB(agentPid, 'VmHWM');
 
   // kubectl: the same objects into fresh namespaces, once as one multi-document file and
@@ -475,6 +478,13 @@ async function main(): Promise<void> {
     agent_rss_idle: { value: rssIdle, unit: 'MiB', target: '<= 100' },
     agent_rss_with_1000_objects: { value: rssBulk, unit: 'MiB', target: '<= 100' },
     agent_rss_peak: { value: rssPeak, unit: 'MiB', target: 'VmHWM over the whole run' },
+    agent_rss_idle_anonymous: { value: rssIdleParts.anonymous ?? Number.NaN, unit: 'MiB', target: 'heaps and malloc' },
+    agent_rss_idle_file_backed: {
+      value: rssIdleParts.fileBacked ?? Number.NaN,
+      unit: 'MiB',
+      target: 'code pages of node',
+    },
+    agent_rss_with_1000_objects_anonymous: { value: rssBulkParts.anonymous ?? Number.NaN, unit: 'MiB' },
     idle_poll_bytes: { value: pollBytes, unit: 'bytes/poll', target: 'both directions, TLS included' },
     idle_poll_bytes_up: { value: pollUp / polls, unit: 'bytes/poll' },
     idle_poll_bytes_down: { value: pollDown / polls, unit: 'bytes/poll' },
