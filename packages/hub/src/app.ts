@@ -10,6 +10,7 @@ import { healthRoutes } from './api/health.ts';
 import { adminApi, auditCall } from './api/index.ts';
 import { registerMetrics } from './metrics/index.ts';
 import type { TrustService } from './registration/service.ts';
+import type { PlacementService } from './scheduling/index.ts';
 import type { Store } from './store/index.ts';
 import type { SyncService } from './sync/service.ts';
 
@@ -18,6 +19,7 @@ export interface AppDeps {
   store: Store;
   trust: TrustService;
   sync: SyncService;
+  placements: PlacementService;
   version: string;
   advertiseUrl?: string | undefined;
   maxWorkBytes?: number | undefined;
@@ -124,6 +126,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     advertiseUrl: deps.advertiseUrl,
     maxWorkBytes,
     sync: deps.sync,
+    placements: deps.placements,
   });
   return app;
 }

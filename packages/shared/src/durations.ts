@@ -31,6 +31,10 @@ export const durations = {
   /** Agent reconnect backoff: full jitter between 0 and min(max, base · 2^attempt). */
   backoffBaseMs: 1_000,
   backoffMaxMs: 60_000,
+  /** Cluster changes arriving within this window are scheduled in one placement pass. */
+  placementBatchMs: 50,
+  /** A placement whose scheduling failed is tried again after this long. */
+  placementRetryMs: 30_000,
 } as const;
 
 const units: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };

@@ -82,6 +82,18 @@ export const errorCodes = {
   WORK_EXISTS: 409,
   WORK_MANIFEST_INVALID: 400,
   WORK_MANIFEST_DUPLICATE: 400,
+  // placements (validation: packages/hub/src/placement)
+  PLACEMENT_INVALID: 400,
+  PLACEMENT_NOT_FOUND: 404,
+  PLACEMENT_EXISTS: 409,
+  // ManifestWorkReplicaSets and rollouts (validation and rendering: packages/hub/src/rollout)
+  WORKSET_INVALID: 400,
+  WORKSET_NOT_FOUND: 404,
+  WORKSET_EXISTS: 409,
+  ROLLOUT_STRATEGY_INVALID: 400,
+  TEMPLATE_UNKNOWN_REFERENCE: 400,
+  TEMPLATE_UNRESOLVED: 422,
+  OVERRIDE_PATCH_UNMATCHED: 422,
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

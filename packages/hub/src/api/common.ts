@@ -1,5 +1,5 @@
 // Helpers every admin API plugin shares: list paging, selectors, resourceVersion checks.
-import { apiError, parseSelector, type Requirement, SelectorError } from '@outpost/shared';
+import { apiError, matchesSelector, parseSelector, type Requirement, SelectorError } from '@outpost/shared';
 
 export interface ListQuery {
   limit: number;
@@ -47,5 +47,44 @@ export function checkResourceVersion(stated: unknown, current: number, what: str
         currentResourceVersion: String(current),
       },
     );
+  }
+}
+
+/**
+ * Fills one page of a name-keyed list, filtering by the label selector while paging so a
+ * selective selector still fills the page. `continue` is the last name returned.
+ */
+export function pageByName<T extends { name: string; labels: Record<string, string> }>(
+  page: (after: string, limit: number) => { items: T[]; continue: string | undefined },
+  q: ListQuery,
+): { items: T[]; next: string | undefined } {
+  const items: T[] = [];
+  let after = q.continue;
+  for (;;) {
+    const p = page(after, q.limit);
+    for (const row of p.items) {
+      after = row.name;
+      if (!matchesSelector(q.selector, row.labels)) continue;
+      items.push(row);
+      if (items.length === q.limit) return { items, next: row.name };
+    }
+    if (!p.continue) return { items, next: undefined };
+  }
+}
+
+/**
+ * Preconditions of a write on an existing object: a stated resourceVersion must be current
+ * and a stated uid must be this object's (a re-created object restarts its resourceVersion).
+ */
+export function checkPreconditions(
+  meta: { resourceVersion?: unknown; uid?: unknown } | undefined,
+  current: { resourceVersion: number; uid: string },
+  what: string,
+): void {
+  checkResourceVersion(meta?.resourceVersion, current.resourceVersion, what);
+  if (typeof meta?.uid === 'string' && meta.uid !== '' && meta.uid !== current.uid) {
+    throw apiError('CONFLICT', `${what} was deleted and created again (uid ${meta.uid}, now ${current.uid})`, {
+      currentUid: current.uid,
+    });
   }
 }

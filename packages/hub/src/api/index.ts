@@ -3,6 +3,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticate, requireApiToken } from '../auth/index.ts';
 import type { TrustService } from '../registration/service.ts';
+import type { PlacementService } from '../scheduling/index.ts';
 import type { Store } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
 import { apiTokenRoutes } from './api-tokens.ts';
@@ -10,7 +11,9 @@ import { auditRoutes } from './audit.ts';
 import { bootstrapTokenRoutes } from './bootstrap-tokens.ts';
 import { caRoutes } from './ca.ts';
 import { clusterRoutes } from './clusters.ts';
+import { placementRoutes } from './placements.ts';
 import { workRoutes } from './works.ts';
+import { workSetRoutes } from './worksets.ts';
 
 declare module 'fastify' {
   interface FastifyReply {
@@ -25,6 +28,7 @@ export interface AdminApiOptions {
   advertiseUrl: string | undefined;
   maxWorkBytes: number;
   sync: SyncService;
+  placements: PlacementService;
 }
 
 const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -61,4 +65,6 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   await app.register(auditRoutes, opts);
   await app.register(caRoutes, opts);
   await app.register(workRoutes, opts);
+  await app.register(placementRoutes, opts);
+  await app.register(workSetRoutes, opts);
 };

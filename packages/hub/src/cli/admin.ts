@@ -483,6 +483,105 @@ const commands: Record<string, Record<string, Command>> = {
       },
     },
   },
+  placement: {
+    apply: {
+      usage: 'placement apply -f FILE|DIR|-',
+      summary: 'create or update Placements from YAML/JSON (multi-document; OCM v1beta1 YAML accepted)',
+      options: { filename: { type: 'string', short: 'f', multiple: true } },
+      run: (ctx) => applyObjects(ctx, 'placement', (name) => `/api/v1/placements/${enc(name)}`),
+    },
+    get: {
+      usage: 'placement get NAME',
+      summary: 'show one Placement with its decisions',
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const p = await ctx.client.call<PlacementResource>('GET', `/api/v1/placements/${enc(ctx.args[0] as string)}`);
+        ctx.out(render(ctx.format, p, () => placementTable([p])));
+      },
+    },
+    list: {
+      usage: 'placement list [-l SELECTOR]',
+      summary: 'list Placements with how many clusters each selected',
+      options: { selector: { type: 'string', short: 'l' } },
+      async run(ctx) {
+        const items = await listAll<PlacementResource>(ctx, '/api/v1/placements');
+        const list = { apiVersion: 'outpost.dev/v1alpha1', kind: 'PlacementList', items };
+        ctx.out(render(ctx.format, list, () => placementTable(items)));
+      },
+    },
+    delete: {
+      usage: 'placement delete NAME',
+      summary: 'delete a Placement (worksets that use it select no clusters through it any more)',
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const p = await ctx.client.call<PlacementResource>(
+          'DELETE',
+          `/api/v1/placements/${enc(ctx.args[0] as string)}`,
+        );
+        ctx.out(render(ctx.format, p, () => `placement ${p.metadata.name} deleted\n`));
+      },
+    },
+  },
+  workset: {
+    apply: {
+      usage: 'workset apply -f FILE|DIR|-',
+      summary: 'create or update ManifestWorkReplicaSets from YAML/JSON (multi-document; OCM v1alpha1 YAML accepted)',
+      options: { filename: { type: 'string', short: 'f', multiple: true } },
+      run: (ctx) => applyObjects(ctx, 'manifestworkreplicaset', (name) => `/api/v1/worksets/${enc(name)}`),
+    },
+    get: {
+      usage: 'workset get NAME',
+      summary: 'show one ManifestWorkReplicaSet',
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const w = await ctx.client.call<WorkSetResource>('GET', `/api/v1/worksets/${enc(ctx.args[0] as string)}`);
+        ctx.out(render(ctx.format, w, () => workSetTable([w])));
+      },
+    },
+    list: {
+      usage: 'workset list [-l SELECTOR]',
+      summary: 'list ManifestWorkReplicaSets',
+      options: { selector: { type: 'string', short: 'l' } },
+      async run(ctx) {
+        const items = await listAll<WorkSetResource>(ctx, '/api/v1/worksets');
+        const list = { apiVersion: 'outpost.dev/v1alpha1', kind: 'ManifestWorkReplicaSetList', items };
+        ctx.out(render(ctx.format, list, () => workSetTable(items)));
+      },
+    },
+    delete: {
+      usage: 'workset delete NAME',
+      summary: 'delete a ManifestWorkReplicaSet',
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const w = await ctx.client.call<WorkSetResource>('DELETE', `/api/v1/worksets/${enc(ctx.args[0] as string)}`);
+        ctx.out(render(ctx.format, w, () => `manifestworkreplicaset ${w.metadata.name} deleted\n`));
+      },
+    },
+    pause: {
+      usage: 'workset pause NAME',
+      summary: 'pause the rollout: nothing new is handed out until resume (spec.paused)',
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const w = await ctx.client.call<WorkSetResource>(
+          'POST',
+          `/api/v1/worksets/${enc(ctx.args[0] as string)}/pause`,
+        );
+        ctx.out(render(ctx.format, w, () => `manifestworkreplicaset ${w.metadata.name} paused\n`));
+      },
+    },
+    resume: {
+      usage: 'workset resume NAME',
+      summary: 'resume a paused rollout',
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const w = await ctx.client.call<WorkSetResource>(
+          'POST',
+          `/api/v1/worksets/${enc(ctx.args[0] as string)}/resume`,
+        );
+        ctx.out(render(ctx.format, w, () => `manifestworkreplicaset ${w.metadata.name} resumed\n`));
+      },
+    },
+  },
   audit: {
     list: {
       usage: 'audit list [--limit 50]',
@@ -504,6 +603,99 @@ const commands: Record<string, Record<string, Command>> = {
     },
   },
 };
+
+interface PlacementResource {
+  metadata: { name: string; creationTimestamp: string };
+  status: {
+    numberOfSelectedClusters: number;
+    decisionGroups: unknown[];
+    conditions: { type: string; status: string }[];
+  };
+}
+
+interface WorkSetResource {
+  metadata: { name: string; creationTimestamp: string };
+  spec: { placementRefs: { name: string }[]; paused?: boolean };
+}
+
+function placementTable(items: PlacementResource[]): string {
+  return table(
+    ['NAME', 'SELECTED', 'GROUPS', 'SATISFIED', 'AGE'],
+    items.map((p) => [
+      p.metadata.name,
+      String(p.status.numberOfSelectedClusters),
+      String(p.status.decisionGroups.length),
+      p.status.conditions.find((c) => c.type === 'PlacementSatisfied')?.status ?? '-',
+      age(p.metadata.creationTimestamp),
+    ]),
+  );
+}
+
+function workSetTable(items: WorkSetResource[]): string {
+  return table(
+    ['NAME', 'PLACEMENTS', 'PAUSED', 'AGE'],
+    items.map((w) => [
+      w.metadata.name,
+      w.spec.placementRefs.map((r) => r.name).join(',') || '-',
+      String(w.spec.paused === true),
+      age(w.metadata.creationTimestamp),
+    ]),
+  );
+}
+
+/** Every page of a name-keyed list, with -l as the labelSelector. */
+async function listAll<T>(ctx: Ctx, path: string): Promise<T[]> {
+  const items: T[] = [];
+  let cont = '';
+  do {
+    const q = new URLSearchParams({ limit: '500' });
+    if (cont) q.set('continue', cont);
+    if (ctx.flags.selector) q.set('labelSelector', ctx.flags.selector as string);
+    const page = await ctx.client.call<List<T>>('GET', `${path}?${q}`);
+    items.push(...page.items);
+    cont = page.metadata.continue ?? '';
+  } while (cont);
+  return items;
+}
+
+/**
+ * `apply -f` for hub-global objects (Placements, worksets): PUT each document by name, like
+ * kubectl every document is tried, and failures are listed and make the exit code 1. An OCM
+ * document's metadata.namespace is ignored (the hub ignores it too).
+ */
+async function applyObjects(ctx: Ctx, kind: string, pathFor: (name: string) => string): Promise<void> {
+  const files = (ctx.flags.filename as string[] | undefined) ?? [];
+  if (files.length === 0) throw new ConfigError(`${kind} apply needs -f FILE, -f DIR or -f -`);
+  const docs = files.flatMap((f) => readWorkDocuments(f, () => readFileSync(0, 'utf8')));
+  const results: unknown[] = [];
+  const failures: string[] = [];
+  for (const { source, doc } of docs) {
+    const name = ((doc.metadata ?? {}) as { name?: unknown }).name;
+    if (typeof name !== 'string' || !name) {
+      failures.push(`${source}: metadata.name is missing`);
+      continue;
+    }
+    try {
+      const res = await ctx.client.callWithHeaders<unknown>('PUT', pathFor(name), doc);
+      results.push(res.body);
+      const verb =
+        res.status === 201 ? 'created' : res.headers['x-outpost-changed'] === 'true' ? 'configured' : 'unchanged';
+      if (ctx.format === 'table') ctx.out(`${kind} ${name} ${verb}\n`);
+    } catch (err) {
+      if (!(err instanceof OutpostError) || err.code === 'CLI_HUB_UNREACHABLE') throw err;
+      failures.push(`${source} (${name}): ${err.message} (${err.code})`);
+    }
+  }
+  if (failures.length) {
+    throw new OutpostError(
+      'CLI_APPLY_FAILED',
+      `${failures.length} of ${docs.length} document(s) failed:\n  ${failures.join('\n  ')}`,
+      1,
+    );
+  }
+  if (ctx.format !== 'table')
+    ctx.out(render(ctx.format, results.length === 1 ? results[0] : { items: results }, () => ''));
+}
 
 interface WorkResource {
   metadata: { name: string; namespace: string; generation: number; deletionTimestamp?: string };

@@ -9,6 +9,7 @@ import { buildApp } from '../app.ts';
 import type { ServeConfig } from '../config/index.ts';
 import { ensureHubPki, finishCaRotation, type HubPki, startCaRotation } from '../pki/index.ts';
 import { TrustService } from '../registration/service.ts';
+import { PlacementService } from '../scheduling/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { DesiredNotifier } from '../sync/notifier.ts';
 import { Presence } from '../sync/presence.ts';
@@ -93,11 +94,17 @@ export async function serve(config: ServeConfig): Promise<void> {
     missedPolls: config.missedPolls,
     onWorksPurged: (cluster) => trust.finishRemovalIfDrained(cluster),
   });
+  // Placement decisions follow cluster changes (store hook), polls of unreachable clusters
+  // (presence) and lease lapses (its own timer). The first pass runs before serving.
+  const placements = new PlacementService({ store, log, liveness: () => sync.liveness });
+  presence.onSeen((cluster) => placements.clusterSeen(cluster));
+  placements.start();
   const app = await buildApp({
     log,
     store,
     trust,
     sync,
+    placements,
     version: hubVersion,
     advertiseUrl: config.advertiseUrl,
     maxWorkBytes: config.maxWorkBytes,
@@ -129,6 +136,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     // Long-polls would hold the close for up to a poll timeout: release them first.
     notifier.close();
     await app.close();
+    placements.close();
     presence.close();
     store.close();
     process.exit(0);

@@ -4,15 +4,16 @@
 // Field names follow OCM so an OCM Placement YAML is accepted unchanged where Outpost has the
 // concept. Outpost has no ManagedClusterSets, AddOnPlacementScores, CEL or spread policies:
 // validate.ts refuses those with a clear message instead of silently widening a selection.
+import { errorCodes } from '@outpost/shared';
 import type { Condition } from '../registration/clusters.ts';
 
 export const placementApiVersion = 'outpost.dev/v1alpha1';
 export const ocmPlacementApiVersion = 'cluster.open-cluster-management.io/v1beta1';
 export const placementApiVersions = [placementApiVersion, ocmPlacementApiVersion] as const;
 
-/** Stable error codes of this module with their HTTP status (to merge into shared errorCodes). */
+/** Stable error codes of this module with their HTTP status (declared in shared errorCodes). */
 export const placementErrorCodes = {
-  PLACEMENT_INVALID: 400,
+  PLACEMENT_INVALID: errorCodes.PLACEMENT_INVALID,
 } as const;
 export type PlacementErrorCode = keyof typeof placementErrorCodes;
 

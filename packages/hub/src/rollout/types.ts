@@ -2,7 +2,7 @@
 // outpost.dev/v1alpha1): a work template fanned out to the clusters a Placement selects, with
 // a rollout strategy (OCM sdk-go's RolloutStrategy spelling) and Outpost's extensions:
 // per-cluster overrides, pause, and an explicit policy for offline clusters.
-import type { ManifestWorkSpec } from '@outpost/shared';
+import { errorCodes, type ManifestWorkSpec } from '@outpost/shared';
 import type { ClusterSelector, IntOrPercent, PlacementMetadata } from '../placement/types.ts';
 import type { Condition } from '../registration/clusters.ts';
 
@@ -10,18 +10,18 @@ export const workSetApiVersion = 'outpost.dev/v1alpha1';
 export const ocmWorkSetApiVersion = 'work.open-cluster-management.io/v1alpha1';
 export const workSetApiVersions = [workSetApiVersion, ocmWorkSetApiVersion] as const;
 
-/** Stable error codes of this module with their HTTP status (to merge into shared errorCodes). */
+/** Stable error codes of this module with their HTTP status (declared in shared errorCodes). */
 export const rolloutErrorCodes = {
   /** A submitted ManifestWorkReplicaSet is invalid; details list every field. */
-  WORKSET_INVALID: 400,
+  WORKSET_INVALID: errorCodes.WORKSET_INVALID,
   /** A rollout strategy on its own (parseRolloutStrategy) is invalid. */
-  ROLLOUT_STRATEGY_INVALID: 400,
+  ROLLOUT_STRATEGY_INVALID: errorCodes.ROLLOUT_STRATEGY_INVALID,
   /** `{{ .x }}` names something other than .clusterName, .labels.KEY or .claims.KEY. */
-  TEMPLATE_UNKNOWN_REFERENCE: 400,
+  TEMPLATE_UNKNOWN_REFERENCE: errorCodes.TEMPLATE_UNKNOWN_REFERENCE,
   /** A template references a label or claim this cluster does not have (and gives no default). */
-  TEMPLATE_UNRESOLVED: 422,
+  TEMPLATE_UNRESOLVED: errorCodes.TEMPLATE_UNRESOLVED,
   /** An override selected for this cluster patches a manifest the template does not contain. */
-  OVERRIDE_PATCH_UNMATCHED: 422,
+  OVERRIDE_PATCH_UNMATCHED: errorCodes.OVERRIDE_PATCH_UNMATCHED,
 } as const;
 export type RolloutErrorCode = keyof typeof rolloutErrorCodes;
 

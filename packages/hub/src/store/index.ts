@@ -5,15 +5,21 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { migrations as allMigrations, type Migration } from './migrations.ts';
+import { type ObjectStore, placementStore, workSetStore } from './placements.ts';
 import { type TrustStore, trustStore } from './trust.ts';
 import { type WorkStore, workStore } from './works.ts';
 
+export type { ObjectRow, ObjectStore, ObjectWrite, PlacementRow, WorkSetRow } from './placements.ts';
 export type * from './rows.ts';
-export type { Page, TrustStore } from './trust.ts';
+export type { ClusterChangeKind, ClusterChangeListener, Page, TrustStore } from './trust.ts';
 export type { ManifestRow, WorkRow, WorkStore, WorkWrite } from './works.ts';
 
 export interface Store extends TrustStore {
   readonly works: WorkStore;
+  /** Placements (hub-global, keyed by name). */
+  readonly placements: ObjectStore;
+  /** ManifestWorkReplicaSets (hub-global, keyed by name). */
+  readonly worksets: ObjectStore;
   /** This database's identity: a new database gets a new epoch (see architecture.md). */
   readonly epoch: string;
   readonly schemaVersion: number;
@@ -88,6 +94,8 @@ export function openStore(file: string): Store {
   return {
     ...trustStore(db),
     works: workStore(db),
+    placements: placementStore(db),
+    worksets: workSetStore(db),
     epoch,
     schemaVersion,
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),

@@ -179,4 +179,40 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE clusters ADD COLUMN release_held_deletions INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 7,
+    name: 'placements and manifest work replica sets',
+    sql: `
+      -- Placements and ManifestWorkReplicaSets are hub-global: the name is the key. An OCM
+      -- YAML's metadata.namespace is accepted and not stored. generation counts spec changes,
+      -- resource_version every write (status included). status is owned by the hub: the
+      -- placement scheduler writes a placement's decisions, the workset controller a
+      -- workset's summary.
+      CREATE TABLE placements (
+        name             TEXT PRIMARY KEY,
+        uid              TEXT NOT NULL UNIQUE,
+        generation       INTEGER NOT NULL,
+        resource_version INTEGER NOT NULL,
+        labels           TEXT NOT NULL,
+        annotations      TEXT NOT NULL,
+        spec             TEXT NOT NULL,
+        status           TEXT,
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE worksets (
+        name             TEXT PRIMARY KEY,
+        uid              TEXT NOT NULL UNIQUE,
+        generation       INTEGER NOT NULL,
+        resource_version INTEGER NOT NULL,
+        labels           TEXT NOT NULL,
+        annotations      TEXT NOT NULL,
+        spec             TEXT NOT NULL,
+        status           TEXT,
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

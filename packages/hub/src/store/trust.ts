@@ -98,6 +98,17 @@ function certificateFrom(r: Raw): CertificateRow {
   };
 }
 
+/**
+ * What happened to a cluster row: `changed` (inserted or rewritten: labels, acceptance, claims,
+ * taints, removal …), `seen` (last_seen only: a heartbeat or a batch of polls), `deleted`.
+ */
+export type ClusterChangeKind = 'changed' | 'seen' | 'deleted';
+/**
+ * Told of every write to a cluster row, synchronously and possibly inside a transaction that
+ * may still roll back: a listener only notes the name and acts later (after the commit).
+ */
+export type ClusterChangeListener = (name: string, kind: ClusterChangeKind) => void;
+
 /** A page of a list: `continue` is the key to pass back for the next page. */
 export interface Page<T> {
   items: T[];
@@ -105,6 +116,12 @@ export interface Page<T> {
 }
 
 export function trustStore(db: DB) {
+  // Every cluster write goes through clusters.* below, so a listener here cannot be bypassed
+  // by a route or service added later (the placement scheduler depends on that).
+  const clusterListeners = new Set<ClusterChangeListener>();
+  const clusterChanged = (name: string, kind: ClusterChangeKind) => {
+    for (const l of clusterListeners) l(name, kind);
+  };
   const s = {
     apiTokenInsert: db.prepare(`INSERT INTO api_tokens
       (id, name, scope, secret_hash, created_at, created_by, expires_at)
@@ -132,6 +149,7 @@ export function trustStore(db: DB) {
       VALUES (@name, @uid, @resourceVersion, @labels, @hubAcceptsClient, @claims, @agentVersion, @createdAt)`),
     clusterGet: db.prepare('SELECT * FROM clusters WHERE name = ?'),
     clusterPage: db.prepare('SELECT * FROM clusters WHERE name > ? ORDER BY name LIMIT ?'),
+    clusterAll: db.prepare('SELECT * FROM clusters ORDER BY name'),
     clusterUpdate: db.prepare(`UPDATE clusters SET resource_version = @resourceVersion, labels = @labels,
       hub_accepts_client = @hubAcceptsClient, denied = @denied, taints = @taints, claims = @claims,
       agent_version = @agentVersion, joined_at = @joinedAt, last_seen = @lastSeen, adopt_epoch = @adoptEpoch,
@@ -198,14 +216,16 @@ export function trustStore(db: DB) {
     clusters: {
       insert: (
         c: Pick<ClusterRow, 'name' | 'uid' | 'labels' | 'hubAcceptsClient' | 'claims' | 'agentVersion' | 'createdAt'>,
-      ) =>
-        void s.clusterInsert.run({
+      ) => {
+        s.clusterInsert.run({
           ...c,
           resourceVersion: 1,
           labels: json(c.labels),
           claims: json(c.claims),
           hubAcceptsClient: c.hubAcceptsClient ? 1 : 0,
-        }),
+        });
+        clusterChanged(c.name, 'changed');
+      },
       get: (name: string) => {
         const r = s.clusterGet.get(name) as Raw | undefined;
         return r && clusterFrom(r);
@@ -216,6 +236,8 @@ export function trustStore(db: DB) {
         const items = more ? rows.slice(0, limit) : rows;
         return { items, continue: more ? items.at(-1)?.name : undefined };
       },
+      /** Every cluster, by name (the placement scheduler looks at all of them at once). */
+      all: () => (s.clusterAll.all() as Raw[]).map(clusterFrom),
       /** Writes the whole row with resourceVersion + 1; returns the new row. */
       update: (c: ClusterRow): ClusterRow => {
         const next = { ...c, resourceVersion: c.resourceVersion + 1 };
@@ -229,11 +251,24 @@ export function trustStore(db: DB) {
           adoptEpoch: next.adoptEpoch ? 1 : 0,
           releaseHeldDeletions: next.releaseHeldDeletions ? 1 : 0,
         });
+        clusterChanged(next.name, 'changed');
         return next;
       },
       /** last_seen only: no resourceVersion bump, so heartbeats do not conflict with edits. */
-      seen: (name: string, at: string) => void s.clusterSeen.run(at, name),
-      delete: (name: string) => s.clusterDelete.run(name).changes > 0,
+      seen: (name: string, at: string) => {
+        s.clusterSeen.run(at, name);
+        clusterChanged(name, 'seen');
+      },
+      delete: (name: string) => {
+        const done = s.clusterDelete.run(name).changes > 0;
+        if (done) clusterChanged(name, 'deleted');
+        return done;
+      },
+      /** Subscribes to cluster row writes; returns the unsubscribe function. */
+      onChange: (listener: ClusterChangeListener): (() => void) => {
+        clusterListeners.add(listener);
+        return () => void clusterListeners.delete(listener);
+      },
     },
 
     registrations: {

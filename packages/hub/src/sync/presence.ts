@@ -13,8 +13,16 @@ export class Presence {
     this.#timer.unref();
   }
 
+  readonly #listeners = new Set<(cluster: string) => void>();
+
   seen(cluster: string, at: Date): void {
     this.#pending.set(cluster, at.toISOString());
+    for (const l of this.#listeners) l(cluster);
+  }
+
+  /** Called on every poll of every cluster: a listener must be cheap (a set lookup). */
+  onSeen(listener: (cluster: string) => void): void {
+    this.#listeners.add(listener);
   }
 
   /** The newest of the stored time and a not yet flushed one. */

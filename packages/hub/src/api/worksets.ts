@@ -1,0 +1,135 @@
+// /api/v1/manifestworkreplicasets (alias /api/v1/worksets): ManifestWorkReplicaSet create,
+// replace, get, list, delete, pause and resume. Hub-global like Placements (an OCM YAML's
+// metadata.namespace is accepted and ignored). This is the resource only: fanning a workset
+// out into per-cluster ManifestWorks is the workset controller's job, which also owns status.
+import { apiError } from '@outpost/shared';
+import type { FastifyPluginAsync } from 'fastify';
+import { validationError } from '../placement/index.ts';
+import {
+  type ManifestWorkReplicaSet,
+  type ManifestWorkReplicaSetStatus,
+  validateWorkReplicaSet,
+  workSetApiVersion,
+} from '../rollout/index.ts';
+import type { ObjectRow, ObjectWrite, Store } from '../store/index.ts';
+import { checkPreconditions, listOf, listQuery, pageByName } from './common.ts';
+
+/** Both spellings of the collection: OCM's kind in the plural, and the short alias. */
+export const workSetPaths = ['/api/v1/manifestworkreplicasets', '/api/v1/worksets'] as const;
+
+/** The ManifestWorkReplicaSet as the API shows it (status only once the controller wrote one). */
+export function workSetResource(row: ObjectRow): ManifestWorkReplicaSet {
+  const res: ManifestWorkReplicaSet = {
+    apiVersion: workSetApiVersion,
+    kind: 'ManifestWorkReplicaSet',
+    metadata: {
+      name: row.name,
+      uid: row.uid,
+      resourceVersion: String(row.resourceVersion),
+      generation: row.generation,
+      labels: row.labels,
+      annotations: row.annotations,
+      creationTimestamp: row.createdAt,
+    },
+    spec: row.spec as unknown as ManifestWorkReplicaSet['spec'],
+  };
+  if (row.status) res.status = row.status as unknown as ManifestWorkReplicaSetStatus;
+  return res;
+}
+
+const toWrite = (w: ManifestWorkReplicaSet): ObjectWrite => ({
+  name: w.metadata.name,
+  labels: w.metadata.labels ?? {},
+  annotations: w.metadata.annotations ?? {},
+  spec: w.spec as unknown as Record<string, unknown>,
+});
+
+const rawMeta = (body: unknown) => (body as { metadata?: { resourceVersion?: unknown; uid?: unknown } }).metadata;
+
+export const workSetRoutes: FastifyPluginAsync<{ store: Store; maxWorkBytes: number }> = async (
+  app,
+  { store, maxWorkBytes },
+) => {
+  const get = (name: string) => {
+    const row = store.worksets.get(name);
+    if (!row) {
+      throw apiError('WORKSET_NOT_FOUND', `manifestworkreplicaset ${JSON.stringify(name.slice(0, 100))} not found`);
+    }
+    return row;
+  };
+  const validate = (body: unknown, pathName?: string) => {
+    const v = validateWorkReplicaSet(body, pathName);
+    if (!v.ok) throw validationError(v.error);
+    return v.value;
+  };
+  // The template carries whole manifests: allow what a ManifestWork may be.
+  const bodyLimit = maxWorkBytes;
+
+  /** Pause and resume: spec.paused (absent means not paused), a spec change like any other. */
+  const setPaused = (name: string, paused: boolean) =>
+    store.transaction(() => {
+      const row = get(name);
+      const spec = { ...row.spec };
+      if (paused) spec.paused = true;
+      else delete spec.paused;
+      const r = store.worksets.replace({ ...row, spec }, new Date().toISOString());
+      return (r as NonNullable<typeof r>).row;
+    });
+
+  for (const base of workSetPaths) {
+    app.post(base, { bodyLimit }, async (req, reply) => {
+      const w = validate(req.body);
+      const row = store.transaction(() => store.worksets.create(toWrite(w), new Date().toISOString()));
+      if (!row) throw apiError('WORKSET_EXISTS', `manifestworkreplicaset ${w.metadata.name} already exists`);
+      return reply.code(201).send(workSetResource(row));
+    });
+
+    app.put(`${base}/:name`, { bodyLimit }, async (req, reply) => {
+      const { name } = req.params as { name: string };
+      const w = validate(req.body, name);
+      const out = store.transaction(() => {
+        const at = new Date().toISOString();
+        const existing = store.worksets.get(name);
+        if (!existing) {
+          if (w.metadata.resourceVersion !== undefined) {
+            throw apiError(
+              'WORKSET_NOT_FOUND',
+              `manifestworkreplicaset ${name} does not exist (a resourceVersion was given)`,
+            );
+          }
+          return { row: store.worksets.create(toWrite(w), at) as ObjectRow, created: true, changed: true };
+        }
+        checkPreconditions(rawMeta(req.body), existing, `manifestworkreplicaset ${name}`);
+        const r = store.worksets.replace(toWrite(w), at) as NonNullable<ReturnType<Store['worksets']['replace']>>;
+        return { row: r.row, created: false, changed: r.changed };
+      });
+      void reply.header('x-outpost-changed', String(out.changed));
+      return reply.code(out.created ? 201 : 200).send(workSetResource(out.row));
+    });
+
+    app.get(`${base}/:name`, async (req) => workSetResource(get((req.params as { name: string }).name)));
+
+    app.get(base, async (req) => {
+      const q = listQuery(req.query);
+      const { items, next } = pageByName(store.worksets.page, q);
+      return listOf('ManifestWorkReplicaSetList', items.map(workSetResource), next);
+    });
+
+    app.delete(`${base}/:name`, async (req) => {
+      const { name } = req.params as { name: string };
+      const row = store.transaction(() => {
+        const row = get(name);
+        store.worksets.delete(name);
+        return row;
+      });
+      return workSetResource(row);
+    });
+
+    app.post(`${base}/:name/pause`, async (req) =>
+      workSetResource(setPaused((req.params as { name: string }).name, true)),
+    );
+    app.post(`${base}/:name/resume`, async (req) =>
+      workSetResource(setPaused((req.params as { name: string }).name, false)),
+    );
+  }
+};

@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import pino from 'pino';
+import { validatePlacement } from '../placement/index.ts';
+import type { Liveness } from '../registration/clusters.ts';
+import { type ClusterRow, openStore, type Store } from '../store/index.ts';
+import { PlacementService, schedulingFailedCondition } from './service.ts';
+
+const T0 = Date.parse('2025-06-01T12:00:00.000Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+const leaseMs = 60_000;
+
+interface Status {
+  numberOfSelectedClusters: number;
+  decisions: { clusterNames: string[] }[];
+  conditions: { type: string; status: string }[];
+}
+
+describe('PlacementService', () => {
+  let store: Store;
+  let now: number;
+  let service: PlacementService;
+  let events: string[];
+
+  const liveness: Liveness = { leaseMs, lastSeen: (c) => c.lastSeen };
+  const addCluster = (name: string, labels: Record<string, string>, extra: Partial<ClusterRow> = {}) => {
+    store.clusters.insert({
+      name,
+      uid: `uid-${name}`,
+      labels,
+      hubAcceptsClient: true,
+      claims: {},
+      agentVersion: null,
+      createdAt: iso(T0 - 3_600_000),
+    });
+    const row = store.clusters.get(name) as ClusterRow;
+    store.clusters.update({ ...row, joinedAt: iso(T0 - 3_600_000), lastSeen: iso(now), ...extra });
+  };
+  const addPlacement = (name: string, spec: Record<string, unknown>) => {
+    const v = validatePlacement({ metadata: { name }, spec });
+    assert.ok(v.ok, JSON.stringify(v));
+    store.placements.create(
+      { name, labels: {}, annotations: {}, spec: v.value.spec as unknown as Record<string, unknown> },
+      iso(now),
+    );
+    return service.reconcile(name);
+  };
+  const status = (name: string) => store.placements.get(name)?.status as unknown as Status;
+  const selected = (name: string) => status(name).decisions.flatMap((g) => g.clusterNames);
+  const waitFor = async (what: string, check: () => boolean) => {
+    const deadline = Date.now() + 5_000;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  const prod = { predicates: [{ requiredClusterSelector: { labelSelector: { matchLabels: { env: 'prod' } } } }] };
+
+  beforeEach(() => {
+    store = openStore(':memory:');
+    now = T0;
+    events = [];
+    service = new PlacementService({
+      store,
+      log: pino({ level: 'silent' }),
+      liveness: () => liveness,
+      now: () => now,
+      batchMs: 1,
+    });
+    service.onDecisionsChanged((name) => events.push(name));
+  });
+  afterEach(() => {
+    service.close();
+    store.close();
+  });
+
+  test('a new placement is scheduled at once and subscribers hear of it', () => {
+    addCluster('c1', { env: 'prod' });
+    addCluster('c2', { env: 'dev' });
+    addCluster('c3', { env: 'prod' });
+    const row = addPlacement('p', prod);
+    assert.deepEqual(selected('p'), ['c1', 'c3']);
+    assert.equal(status('p').numberOfSelectedClusters, 2);
+    assert.equal(status('p').conditions.find((c) => c.type === 'PlacementSatisfied')?.status, 'True');
+    assert.equal(row?.status !== null, true);
+    assert.deepEqual(events, ['p']);
+  });
+
+  test('decisions follow cluster label changes, joins and removals without polling', async () => {
+    addCluster('c1', { env: 'prod' });
+    addCluster('c2', { env: 'dev' });
+    addPlacement('p', prod);
+    assert.deepEqual(selected('p'), ['c1']);
+    events.length = 0;
+
+    const c2 = store.clusters.get('c2') as ClusterRow;
+    store.clusters.update({ ...c2, labels: { env: 'prod' } });
+    await waitFor('c2 selected', () => selected('p').includes('c2'));
+    assert.deepEqual(events, ['p']);
+
+    store.clusters.delete('c1');
+    await waitFor('c1 dropped', () => !selected('p').includes('c1'));
+
+    // Pending (not accepted) and departing clusters are never selected.
+    addCluster('c3', { env: 'prod' }, { hubAcceptsClient: false });
+    addCluster('c4', { env: 'prod' }, { removalRequestedAt: iso(now) });
+    addCluster('c5', { env: 'prod' });
+    await waitFor('c5 selected', () => selected('p').includes('c5'));
+    assert.deepEqual(selected('p'), ['c2', 'c5']);
+  });
+
+  test('an unchanged cluster write reschedules nothing', async () => {
+    addCluster('c1', { env: 'prod' });
+    addPlacement('p', prod);
+    const rv = store.placements.get('p')?.resourceVersion;
+    const c1 = store.clusters.get('c1') as ClusterRow;
+    store.clusters.update({ ...c1, adoptEpoch: true });
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(store.placements.get('p')?.resourceVersion, rv);
+  });
+
+  test('a lapsed lease taints the cluster unreachable; hearing from it brings it back', async () => {
+    addCluster('c1', { env: 'prod' });
+    addCluster('c2', { env: 'prod' }, { lastSeen: iso(T0 + 20_000) });
+    addPlacement('p', prod);
+    assert.deepEqual(selected('p'), ['c1', 'c2']);
+    // One timer, to the earliest lease end (c1: seen at T0).
+    assert.equal(service.nextWakeAt, T0 + leaseMs + 1);
+
+    now = T0 + leaseMs + 1;
+    service.runDue();
+    assert.deepEqual(selected('p'), ['c2']);
+    assert.equal(service.nextWakeAt, T0 + 20_000 + leaseMs + 1);
+
+    // c1 reports again: a `seen` write announces it, and it is selected again.
+    store.clusters.seen('c1', iso(now));
+    await waitFor('c1 back', () => selected('p').includes('c1'));
+
+    // A placement that tolerates the unreachable taint keeps the cluster.
+    addPlacement('tolerant', { ...prod, tolerations: [{ key: 'outpost.dev/unreachable', operator: 'Exists' }] });
+    now = T0 + 20_000 + leaseMs + 1;
+    service.runDue();
+    assert.deepEqual(selected('p'), ['c1']);
+    assert.deepEqual(selected('tolerant'), ['c1', 'c2']);
+  });
+
+  test('a hub that was down gives clusters that joined earlier a fresh lease from its start', () => {
+    // Last heard of long before this hub process started.
+    addCluster('c1', { env: 'prod' }, { lastSeen: iso(T0 - 10 * leaseMs) });
+    addPlacement('p', prod);
+    assert.deepEqual(selected('p'), ['c1']);
+    now = T0 + leaseMs + 1;
+    service.runDue();
+    assert.deepEqual(selected('p'), [], 'silent for a whole lease after the start: unreachable');
+  });
+
+  test('bounded tolerations schedule a re-evaluation when they run out', () => {
+    addCluster('c1', { env: 'prod' }, { lastSeen: iso(T0 - leaseMs - 1_000), joinedAt: iso(T0 + 1) });
+    // c1 joined "after" the start (no start grace) and is unreachable since T0 - 1 s.
+    addPlacement('p', {
+      ...prod,
+      tolerations: [{ key: 'outpost.dev/unreachable', operator: 'Exists', tolerationSeconds: 30 }],
+    });
+    assert.deepEqual(selected('p'), ['c1']);
+    const expires = T0 - 1_000 + 30_000;
+    assert.equal(service.nextWakeAt, expires);
+    now = expires;
+    service.runDue();
+    assert.deepEqual(selected('p'), []);
+  });
+
+  test('Steady keeps a selected cluster; Balance spreads placements over clusters', () => {
+    addCluster('b', {});
+    addPlacement('one', { numberOfClusters: 1 });
+    assert.deepEqual(selected('one'), ['b']);
+    addCluster('a', {});
+    service.reconcile('one');
+    assert.deepEqual(selected('one'), ['b'], 'Steady: a new cluster that sorts first does not displace b');
+    addPlacement('two', { numberOfClusters: 1 });
+    assert.deepEqual(selected('two'), ['a'], 'Balance: the cluster no other placement chose');
+  });
+
+  test('a scheduling error keeps the decisions and says why; the next good pass clears it', () => {
+    addCluster('c1', { env: 'prod' });
+    addPlacement('p', prod);
+    assert.deepEqual(selected('p'), ['c1']);
+    // A spec the validator would refuse, written behind its back: compiling it throws.
+    const bad = {
+      predicates: [
+        { requiredClusterSelector: { labelSelector: { matchExpressions: [{ key: 'env', operator: 'Bogus' }] } } },
+      ],
+    };
+    const row = store.placements.get('p');
+    assert.ok(row);
+    store.placements.replace({ ...row, spec: { ...row.spec, ...bad } }, iso(now));
+    events.length = 0;
+    service.reconcile('p');
+    assert.deepEqual(selected('p'), ['c1'], 'decisions kept');
+    const failed = status('p').conditions.find((c) => c.type === schedulingFailedCondition);
+    assert.equal(failed?.status, 'True');
+    assert.deepEqual(events, []);
+    assert.ok(service.nextWakeAt !== undefined, 'a retry is scheduled');
+
+    store.placements.replace({ ...row }, iso(now));
+    service.reconcile('p');
+    assert.equal(
+      status('p').conditions.find((c) => c.type === schedulingFailedCondition),
+      undefined,
+    );
+  });
+
+  test('forget tells subscribers; close stops the timer', () => {
+    addCluster('c1', {});
+    addPlacement('p', {});
+    store.placements.delete('p');
+    events.length = 0;
+    service.forget('p');
+    assert.deepEqual(events, ['p']);
+    assert.ok(service.nextWakeAt !== undefined);
+    service.close();
+    assert.equal(service.nextWakeAt, undefined);
+  });
+});

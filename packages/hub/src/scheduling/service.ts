@@ -1,0 +1,347 @@
+// PlacementService: keeps every Placement's decisions current. The pure scheduler
+// (placement/) decides; this service decides *when* to run it and stores what it produced.
+//
+// A pass reads every cluster once, builds its scheduler view from the API resource (so the
+// computed `outpost.dev/unreachable` taint counts exactly as the API shows it), and compares a
+// fingerprint of each view with the previous pass. Only placements a changed cluster could
+// affect (it was selected before, or it passes the predicates now), placements asked for
+// explicitly (create, replace) and placements whose nextEvaluationTime came are scheduled.
+// Passes are triggered, never polled for:
+// - a write to a cluster row (store.clusters.onChange: join, approval, denial, labels, claims,
+//   removal), batched for durations.placementBatchMs;
+// - an unreachable cluster being heard from again (store `seen`, or presence via clusterSeen);
+// - one timer at the earliest due time: a reachable cluster's lease end (it turns
+//   unreachable then) or a placement's nextEvaluationTime (a toleration runs out).
+import { canonicalJson, durations } from '@outpost/shared';
+import type { Logger } from 'pino';
+import {
+  type ClusterView,
+  type CompiledPlacement,
+  compilePlacement,
+  matchesPredicates,
+  type Placement,
+  type PlacementStatus,
+  placementApiVersion,
+  placementStatus,
+  schedulePlacement,
+  selectedClusters,
+  toClusterView,
+} from '../placement/index.ts';
+import { clusterResource, type Liveness, taintKeys } from '../registration/clusters.ts';
+import type { ClusterRow, PlacementRow, Store } from '../store/index.ts';
+
+/** Outpost's condition for a scheduling pass that threw; the last decisions stay. */
+export const schedulingFailedCondition = 'SchedulingFailed';
+
+export interface PlacementServiceDeps {
+  store: Store;
+  log: Logger;
+  /** Liveness as the API shows it (in-memory presence and the lease); read on every pass. */
+  liveness: () => Liveness;
+  /** Epoch milliseconds; injected by tests. */
+  now?: () => number;
+  batchMs?: number;
+  retryMs?: number;
+}
+
+type DecisionsListener = (placement: string) => void;
+
+/** A cluster a placement may select: accepted, joined, not denied, not being removed. */
+export function schedulable(c: ClusterRow): boolean {
+  return c.hubAcceptsClient && !c.denied && c.joinedAt !== null && c.removalRequestedAt === null;
+}
+
+/** The stored spec of a placement as the scheduler's Placement (it was validated on write). */
+export function placementFromRow(row: PlacementRow): Placement {
+  return {
+    apiVersion: placementApiVersion,
+    kind: 'Placement',
+    metadata: { name: row.name, labels: row.labels, annotations: row.annotations },
+    spec: row.spec as unknown as Placement['spec'],
+  };
+}
+
+export class PlacementService {
+  readonly #d: PlacementServiceDeps;
+  readonly #now: () => number;
+  readonly #startedAt: number;
+  readonly #listeners = new Set<DecisionsListener>();
+  readonly #unsubscribe: () => void;
+  /** Fingerprint of each schedulable cluster's view at the last pass. */
+  #fingerprints = new Map<string, string>();
+  /** Schedulable clusters that are unreachable now: hearing from one triggers a pass. */
+  #unreachable = new Set<string>();
+  /** When each reachable cluster's lease lapses (epoch ms). */
+  #leaseEnds = new Map<string, number>();
+  /** When a placement wants to be scheduled again (nextEvaluationTime, or a retry). */
+  readonly #due = new Map<string, number>();
+  readonly #compiled = new Map<string, { key: string; compiled: CompiledPlacement }>();
+  /** Placements asked for since the last pass (besides those clusters affect). */
+  readonly #requested = new Set<string>();
+  #batchTimer: NodeJS.Timeout | undefined;
+  #wakeTimer: NodeJS.Timeout | undefined;
+  #wakeAt: number | undefined;
+  #closed = false;
+
+  constructor(deps: PlacementServiceDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? Date.now;
+    this.#startedAt = this.#now();
+    this.#unsubscribe = deps.store.clusters.onChange((name, kind) => {
+      if (kind === 'seen') this.clusterSeen(name);
+      else this.#soon();
+    });
+  }
+
+  /** Schedules every placement once (call at start: the clusters may have changed meanwhile). */
+  start(): void {
+    this.#pass(true);
+  }
+
+  /**
+   * Subscribes to decision changes: called with the placement's name after its stored
+   * decisions changed (also when it was deleted). Returns the unsubscribe function.
+   */
+  onDecisionsChanged(listener: DecisionsListener): () => void {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
+  }
+
+  /** A cluster was heard from (a poll); cheap when it was reachable already. */
+  clusterSeen(name: string): void {
+    if (this.#unreachable.has(name)) this.#soon();
+  }
+
+  /**
+   * Schedules one placement now (after a create or replace) and returns its row with the new
+   * status. Other placements a cluster change affects are scheduled in the same pass.
+   */
+  reconcile(name: string): PlacementRow | undefined {
+    this.#compiled.delete(name);
+    this.#requested.add(name);
+    this.#pass(false);
+    return this.#d.store.placements.get(name);
+  }
+
+  /** The placement was deleted: forget it and tell subscribers its decisions are gone. */
+  forget(name: string): void {
+    this.#compiled.delete(name);
+    this.#due.delete(name);
+    this.#requested.delete(name);
+    this.#emit([name]);
+    this.#arm();
+  }
+
+  /** When the timer is set to run the next pass (epoch ms), for tests and diagnostics. */
+  get nextWakeAt(): number | undefined {
+    return this.#wakeAt;
+  }
+
+  /** Runs the pass the timer would run (tests call it with their clock moved on). */
+  runDue(): void {
+    this.#pass(false);
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#unsubscribe();
+    clearTimeout(this.#batchTimer);
+    clearTimeout(this.#wakeTimer);
+    this.#batchTimer = undefined;
+    this.#wakeTimer = undefined;
+    this.#wakeAt = undefined;
+  }
+
+  #soon(): void {
+    if (this.#closed || this.#batchTimer) return;
+    this.#batchTimer = setTimeout(() => {
+      this.#batchTimer = undefined;
+      this.#pass(false);
+    }, this.#d.batchMs ?? durations.placementBatchMs);
+    this.#batchTimer.unref();
+  }
+
+  /**
+   * The liveness the scheduler uses: the API's, except that a cluster that joined before this
+   * hub process started gets a fresh lease from the start. A hub that was down heard from
+   * nobody; without this every placement would drop every cluster at start (and a workset
+   * would take their works away) only because the hub itself was away.
+   */
+  #liveness(): Liveness {
+    const base = this.#d.liveness();
+    const started = new Date(this.#startedAt).toISOString();
+    return {
+      leaseMs: base.leaseMs,
+      lastSeen: (c) => {
+        const seen = base.lastSeen(c);
+        if (c.joinedAt === null || c.joinedAt >= started) return seen;
+        return seen === null || seen < started ? started : seen;
+      },
+    };
+  }
+
+  #compile(row: PlacementRow): CompiledPlacement {
+    const key = `${row.uid}/${row.generation}`;
+    const cached = this.#compiled.get(row.name);
+    if (cached?.key === key) return cached.compiled;
+    const compiled = compilePlacement(placementFromRow(row));
+    this.#compiled.set(row.name, { key, compiled });
+    return compiled;
+  }
+
+  #pass(all: boolean): void {
+    if (this.#closed) return;
+    clearTimeout(this.#batchTimer);
+    this.#batchTimer = undefined;
+    const { store, log } = this.#d;
+    const now = this.#now();
+    const changedDecisions: string[] = [];
+    try {
+      store.transaction(() => {
+        const liveness = this.#liveness();
+        const views = new Map<string, ClusterView>();
+        const fingerprints = new Map<string, string>();
+        const unreachable = new Set<string>();
+        const leaseEnds = new Map<string, number>();
+        for (const row of store.clusters.all()) {
+          if (!schedulable(row)) continue;
+          const view = toClusterView(clusterResource(row, undefined, now, liveness));
+          views.set(row.name, view);
+          fingerprints.set(row.name, canonicalJson([view.labels, view.claims, view.taints]));
+          if (view.taints.some((t) => t.key === taintKeys.unreachable)) unreachable.add(row.name);
+          else {
+            const seen = liveness.lastSeen(row);
+            if (seen) leaseEnds.set(row.name, Date.parse(seen) + liveness.leaseMs);
+          }
+        }
+        const changed = new Set<string>();
+        for (const [name, fp] of fingerprints) if (this.#fingerprints.get(name) !== fp) changed.add(name);
+        for (const name of this.#fingerprints.keys()) if (!fingerprints.has(name)) changed.add(name);
+        this.#fingerprints = fingerprints;
+        this.#unreachable = unreachable;
+        this.#leaseEnds = leaseEnds;
+
+        const placements = store.placements.all();
+        const selections = new Map(
+          placements.map((p) => [p.name, selectedClusters((p.status as PlacementStatus | null) ?? undefined)]),
+        );
+        // One map of decisions per cluster over every placement (Balance); kept current as
+        // placements are rescheduled below, so later ones see the earlier ones' new choices.
+        const counts = new Map<string, number>();
+        for (const sel of selections.values()) for (const n of sel) counts.set(n, (counts.get(n) ?? 0) + 1);
+        const clusterList = [...views.values()];
+
+        for (const row of placements) {
+          const previous = selections.get(row.name) ?? new Set<string>();
+          const due = this.#due.get(row.name);
+          let run = all || this.#requested.has(row.name) || (due !== undefined && due <= now);
+          let compiled: CompiledPlacement | undefined;
+          try {
+            compiled = this.#compile(row);
+            if (!run) {
+              for (const name of changed) {
+                const view = views.get(name);
+                if (previous.has(name) || (view && matchesPredicates(compiled, view))) {
+                  run = true;
+                  break;
+                }
+              }
+            }
+            if (!run) continue;
+            this.#due.delete(row.name);
+            const result = schedulePlacement(compiled, clusterList, {
+              now,
+              previous,
+              otherDecisionCounts: counts,
+              countsIncludePrevious: true,
+            });
+            const prevStatus = (row.status ?? undefined) as PlacementStatus | undefined;
+            const kept = prevStatus
+              ? { ...prevStatus, conditions: prevStatus.conditions.filter((c) => c.type !== schedulingFailedCondition) }
+              : undefined;
+            const status = placementStatus(result, kept, now);
+            if (result.nextEvaluationAt !== undefined) this.#due.set(row.name, result.nextEvaluationAt);
+            for (const n of previous) counts.set(n, (counts.get(n) ?? 1) - 1);
+            for (const n of result.selected) counts.set(n, (counts.get(n) ?? 0) + 1);
+            if (canonicalJson(status) !== canonicalJson(row.status)) store.placements.setStatus(row.name, status);
+            if (canonicalJson(status.decisions) !== canonicalJson(prevStatus?.decisions ?? [])) {
+              changedDecisions.push(row.name);
+            }
+          } catch (err) {
+            if (!run) continue;
+            // Never empty the decisions because of an error: keep them, say why, try again.
+            log.error({ err, placement: row.name }, 'scheduling a placement failed; its decisions are kept');
+            this.#due.set(row.name, now + (this.#d.retryMs ?? durations.placementRetryMs));
+            const prevStatus = (row.status ?? undefined) as PlacementStatus | undefined;
+            const status: PlacementStatus = {
+              numberOfSelectedClusters: prevStatus?.numberOfSelectedClusters ?? 0,
+              decisionGroups: prevStatus?.decisionGroups ?? [],
+              decisions: prevStatus?.decisions ?? [],
+              conditions: mergeFailure(prevStatus, (err as Error).message ?? String(err), now),
+            };
+            if (canonicalJson(status) !== canonicalJson(row.status)) store.placements.setStatus(row.name, status);
+          }
+        }
+        this.#requested.clear();
+        for (const name of this.#due.keys()) if (!selections.has(name)) this.#due.delete(name);
+      });
+    } catch (err) {
+      log.error({ err }, 'placement pass failed; retrying');
+      this.#wakeAt = undefined;
+      clearTimeout(this.#wakeTimer);
+      this.#wakeTimer = setTimeout(() => this.#pass(false), this.#d.retryMs ?? durations.placementRetryMs);
+      this.#wakeTimer.unref();
+      return;
+    }
+    this.#emit(changedDecisions);
+    this.#arm();
+  }
+
+  #emit(names: string[]): void {
+    for (const name of names) {
+      for (const l of this.#listeners) {
+        try {
+          l(name);
+        } catch (err) {
+          this.#d.log.error({ err, placement: name }, 'a decisions listener failed');
+        }
+      }
+    }
+  }
+
+  /** One timer to the earliest due time: a lease lapse or a placement's next evaluation. */
+  #arm(): void {
+    if (this.#closed) return;
+    let at = Number.POSITIVE_INFINITY;
+    // +1 ms: the lease still holds at exactly its end (clusterResource compares with <=).
+    for (const t of this.#leaseEnds.values()) if (t + 1 < at) at = t + 1;
+    for (const t of this.#due.values()) if (t < at) at = t;
+    clearTimeout(this.#wakeTimer);
+    this.#wakeTimer = undefined;
+    if (!Number.isFinite(at)) {
+      this.#wakeAt = undefined;
+      return;
+    }
+    this.#wakeAt = at;
+    // setTimeout takes at most 2^31-1 ms; a farther time is re-armed when this one fires.
+    const delay = Math.min(Math.max(0, at - this.#now()), 2 ** 31 - 1);
+    this.#wakeTimer = setTimeout(() => this.#pass(false), delay);
+    this.#wakeTimer.unref();
+  }
+}
+
+function mergeFailure(prev: PlacementStatus | undefined, message: string, now: number): PlacementStatus['conditions'] {
+  const at = new Date(now).toISOString();
+  const old = prev?.conditions.find((c) => c.type === schedulingFailedCondition);
+  const others = (prev?.conditions ?? []).filter((c) => c.type !== schedulingFailedCondition);
+  return [
+    ...others,
+    {
+      type: schedulingFailedCondition,
+      status: 'True' as const,
+      reason: 'SchedulerError',
+      message: `scheduling failed; the last decisions are kept: ${message.slice(0, 500)}`,
+      lastTransitionTime: old?.status === 'True' && old.lastTransitionTime ? old.lastTransitionTime : at,
+    },
+  ].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
+}

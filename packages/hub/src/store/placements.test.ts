@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { openStore } from './index.ts';
+
+const at = '2025-01-01T00:00:00.000Z';
+const base = { name: 'p', labels: { team: 'a' }, annotations: {}, spec: { predicates: [], numberOfClusters: 2 } };
+
+test('placements: create, replace (generation only on spec change), status, delete', () => {
+  const store = openStore(':memory:');
+  const created = store.placements.create(base, at);
+  assert.ok(created);
+  assert.equal(created.resourceVersion, 1);
+  assert.equal(created.generation, 1);
+  assert.equal(created.status, null);
+  assert.equal(store.placements.create(base, at), undefined, 'a second create of the name is refused');
+
+  // Same content in another key order: nothing changes, nothing is bumped.
+  const same = store.placements.replace({ ...base, spec: { numberOfClusters: 2, predicates: [] } }, at);
+  assert.deepEqual([same?.changed, same?.row.resourceVersion, same?.row.generation], [false, 1, 1]);
+
+  const relabelled = store.placements.replace({ ...base, labels: { team: 'b' } }, at);
+  assert.deepEqual([relabelled?.changed, relabelled?.specChanged], [true, false]);
+  assert.deepEqual([relabelled?.row.resourceVersion, relabelled?.row.generation], [2, 1]);
+
+  const respecced = store.placements.replace({ ...base, spec: { predicates: [], numberOfClusters: 3 } }, at);
+  assert.deepEqual([respecced?.row.resourceVersion, respecced?.row.generation], [3, 2]);
+
+  const withStatus = store.placements.setStatus('p', { numberOfSelectedClusters: 1 });
+  assert.deepEqual(withStatus?.status, { numberOfSelectedClusters: 1 });
+  assert.equal(withStatus?.resourceVersion, 4, 'a status write bumps the resourceVersion');
+  assert.equal(withStatus?.generation, 2, 'but not the generation');
+  // A replace keeps the status (the scheduler owns it).
+  assert.deepEqual(store.placements.replace({ ...base, labels: {} }, at)?.row.status, { numberOfSelectedClusters: 1 });
+
+  assert.equal(store.placements.replace({ ...base, name: 'missing' }, at), undefined);
+  assert.equal(store.placements.setStatus('missing', {}), undefined);
+  assert.equal(store.placements.delete('p'), true);
+  assert.equal(store.placements.delete('p'), false);
+  assert.equal(store.placements.get('p'), undefined);
+  // Created again: a new uid, so a stale writer can be told apart.
+  const again = store.placements.create(base, at);
+  assert.notEqual(again?.uid, created.uid);
+  store.close();
+});
+
+test('placements and worksets are separate tables, paged by name', () => {
+  const store = openStore(':memory:');
+  for (const n of ['c', 'a', 'b', 'd']) store.worksets.create({ ...base, name: n }, at);
+  assert.equal(store.placements.all().length, 0);
+  const first = store.worksets.page('', 3);
+  assert.deepEqual(
+    first.items.map((r) => r.name),
+    ['a', 'b', 'c'],
+  );
+  assert.equal(first.continue, 'c');
+  const second = store.worksets.page(first.continue ?? '', 3);
+  assert.deepEqual(
+    second.items.map((r) => r.name),
+    ['d'],
+  );
+  assert.equal(second.continue, undefined);
+  store.close();
+});
+
+test('cluster row writes are announced to listeners', () => {
+  const store = openStore(':memory:');
+  const events: string[] = [];
+  const off = store.clusters.onChange((name, kind) => events.push(`${kind}:${name}`));
+  store.clusters.insert({
+    name: 'c1',
+    uid: 'u1',
+    labels: {},
+    hubAcceptsClient: true,
+    claims: {},
+    agentVersion: null,
+    createdAt: at,
+  });
+  const c = store.clusters.get('c1');
+  assert.ok(c);
+  store.clusters.update({ ...c, labels: { a: 'b' } });
+  store.clusters.seen('c1', at);
+  store.clusters.delete('c1');
+  store.clusters.delete('c1');
+  off();
+  store.clusters.delete('c1');
+  assert.deepEqual(events, ['changed:c1', 'changed:c1', 'seen:c1', 'deleted:c1']);
+  store.close();
+});
