@@ -8,6 +8,7 @@ import { certificateInfo } from '../credentials/index.ts';
 import { DriftWatcher, recordWrites } from '../drift/index.ts';
 import type { KubeConnection } from '../kube/config.ts';
 import { SecretsClient } from '../kube/secrets.ts';
+import { LeaderElector, leaseDefaults } from '../leader/index.ts';
 import { createAgentRuntime } from '../run/index.ts';
 import { openStateStore } from '../state/index.ts';
 import { WorkSyncer } from '../sync/syncer.ts';
@@ -46,6 +47,13 @@ Flags (environment variable in brackets):
   --max-delete-share N        a sync that would delete more than this share of the
                               applied objects holds its deletions for an admin
                               [OUTPOST_AGENT_MAX_DELETE_SHARE] (default 0.5)
+  --leader-elect true|false   with a cluster, replicas compete for the Lease
+                              outpost-agent in --namespace; only the holder runs, the
+                              others stand by and take over when it lapses
+                              [OUTPOST_AGENT_LEADER_ELECT] (default true with a cluster)
+  --lease-duration DUR        how long a silent leader keeps the Lease; it renews every
+                              2/15 of it and stops leading after 2/3 without renewal
+                              [OUTPOST_AGENT_LEASE_DURATION] (default 15s)
   --log-level LEVEL           JSON logs on stdout: fatal|error|warn|info|debug|trace|silent
                               [OUTPOST_LOG_LEVEL] (default info)
   -h, --help                  show this help
@@ -63,11 +71,44 @@ export async function runCommand(
   const conn = target.kind === 'secret' ? kubeConnection(target) : undefined;
   const rest = conn ? new KubeConfigRest(conn, { connections: defaultApplierOptions.concurrency + 2 }) : undefined;
   const { store } = openCredentialStore(target, rest);
+
+  // With leader election, a standby waits here and holds nothing: no heartbeats, no
+  // renewals, no applies. The leader stops (exit 1, for the kubelet to restart it as a
+  // standby) if it cannot renew the Lease in time.
+  let leading = signal;
+  let lease: { elector: LeaderElector; stop: AbortController; held: Promise<'released' | 'lost'> } | undefined;
+  if (config.leaderElection && rest && target.kind === 'secret') {
+    const ms = config.leaderElection.leaseDurationMs;
+    const elector = new LeaderElector(rest, {
+      namespace: target.namespace,
+      identity: config.leaderElection.identity,
+      leaseDurationMs: ms,
+      renewDeadlineMs: Math.round((ms * 2) / 3),
+      retryPeriodMs: Math.max(500, Math.round(ms / 7.5)),
+      log: log.child({ component: 'leader' }),
+    });
+    io.stderr(`outpost-agent: ${elector.identity} competing for lease ${target.namespace}/${leaseDefaults.name}\n`);
+    await elector.acquire(signal, (holder) =>
+      io.stderr(`outpost-agent: standing by; ${holder} leads (takeover when its lease lapses)\n`),
+    );
+    io.stderr(`outpost-agent: ${elector.identity} leads\n`);
+    const lead = new AbortController();
+    const onStop = () => lead.abort(signal.reason);
+    signal.addEventListener('abort', onStop, { once: true });
+    const stop = new AbortController();
+    const held = elector.hold(stop.signal).then((outcome) => {
+      if (outcome === 'lost') lead.abort(new Error('stopped by losing the leader lease'));
+      return outcome;
+    });
+    lease = { elector, stop, held };
+    leading = lead.signal;
+  }
+
   const runtime = await createAgentRuntime({
     store,
     log,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
-    signal,
+    signal: leading,
   });
   const creds = runtime.credentials;
   const info = certificateInfo(creds.certPem);
@@ -87,14 +128,21 @@ export async function runCommand(
           creds.hub.clusterName,
           runtime,
           log,
-          signal,
+          leading,
         )
       : undefined;
   if (!work) log.info('no cluster (credentials in files): work delivery is off, heartbeats only');
   await Promise.all([runtime.run(), work?.done]);
   await work?.close();
+  // Only now, with every apply finished, may the next replica lead.
+  let lost = false;
+  if (lease) {
+    lease.stop.abort();
+    lost = (await lease.held) === 'lost';
+    if (lost) log.error('lost the leader lease: stopped applying; exiting so a fresh start stands by');
+  }
   await rest?.close();
-  return 0;
+  return lost ? 1 : 0;
 }
 
 /** The applier, the durable state in the cluster and the sync loop, for a Secret-store agent. */

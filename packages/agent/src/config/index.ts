@@ -1,5 +1,6 @@
 // Agent configuration: defaults → environment (OUTPOST_AGENT_*) → flags → validation → a
 // frozen object. The only place in the agent that reads process.env.
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -61,6 +62,8 @@ export interface RunConfig {
   readonly resyncIntervalMs: number;
   /** Share of the applied objects one sync may delete before deletions wait for an admin. */
   readonly maxDeleteShare: number;
+  /** With a cluster: compete for the `outpost-agent` Lease; only the holder runs. */
+  readonly leaderElection: { readonly identity: string; readonly leaseDurationMs: number } | undefined;
   readonly logLevel: string;
 }
 
@@ -102,6 +105,8 @@ export const runOptions = {
   'poll-wait': { type: 'string' },
   'resync-interval': { type: 'string' },
   'max-delete-share': { type: 'string' },
+  'leader-elect': { type: 'string' },
+  'lease-duration': { type: 'string' },
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -296,9 +301,10 @@ export function loadRunConfig(argv: readonly string[], env: Env = process.env): 
   const v = parseFlags(argv, runOptions);
   if (v.help) return 'help';
   const interval = v['heartbeat-interval'] ?? env.OUTPOST_AGENT_HEARTBEAT_INTERVAL;
+  const credentials = credentialsTarget(v, env);
   return Object.freeze({
     command: 'run',
-    credentials: Object.freeze(credentialsTarget(v, env)),
+    credentials: Object.freeze(credentials),
     heartbeatIntervalMs:
       interval === undefined ? durations.heartbeatMs : duration(interval, '--heartbeat-interval', 100),
     pollWaitSeconds: duration(v['poll-wait'] ?? env.OUTPOST_AGENT_POLL_WAIT ?? '30s', '--poll-wait', 0) / 1000,
@@ -308,8 +314,34 @@ export function loadRunConfig(argv: readonly string[], env: Env = process.env): 
       1000,
     ),
     maxDeleteShare: share(v['max-delete-share'] ?? env.OUTPOST_AGENT_MAX_DELETE_SHARE ?? '0.5'),
+    leaderElection: leaderElection(v, env, credentials.kind === 'secret'),
     logLevel: logLevel(v['log-level'], env, agentDefaults.runLogLevel),
   });
+}
+
+/**
+ * On by default with a cluster (a DaemonSet runs several replicas; exactly one may apply),
+ * off for file credentials (no cluster to hold a Lease in). The identity is the pod's name
+ * (POD_NAME from the downward API), else the host name plus the process id.
+ */
+function leaderElection(
+  v: { 'leader-elect'?: string; 'lease-duration'?: string },
+  env: Env,
+  haveCluster: boolean,
+): RunConfig['leaderElection'] {
+  const text = v['leader-elect'] ?? env.OUTPOST_AGENT_LEADER_ELECT ?? (haveCluster ? 'true' : 'false');
+  if (text !== 'true' && text !== 'false') {
+    throw new ConfigError(`--leader-elect must be true or false, got ${JSON.stringify(text)}`);
+  }
+  if (text === 'false') return undefined;
+  if (!haveCluster)
+    throw new ConfigError('--leader-elect needs a cluster (--kubeconfig or in a pod) to hold its Lease');
+  const leaseDurationMs = duration(
+    v['lease-duration'] ?? env.OUTPOST_AGENT_LEASE_DURATION ?? '15s',
+    '--lease-duration',
+    3000,
+  );
+  return Object.freeze({ identity: env.POD_NAME || `${hostname()}-${process.pid}`, leaseDurationMs });
 }
 
 function share(text: string): number {
