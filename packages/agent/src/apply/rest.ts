@@ -102,6 +102,15 @@ export class KubeConfigRest implements KubeStreamRest {
     return creds;
   }
 
+  /** Credentials, or a transient KubeUnreachableError (an exec plugin or token file failing). */
+  async #creds(force: boolean): Promise<KubeCredentials> {
+    try {
+      return await this.#credentialsFor(force);
+    } catch (err) {
+      throw new KubeUnreachableError(`no credentials for ${this.server}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   #credentialsFor(force: boolean): Promise<KubeCredentials> {
     const current = this.#credentials;
     if (!current) return this.#reread(undefined);
@@ -122,14 +131,14 @@ export class KubeConfigRest implements KubeStreamRest {
   }
 
   async request(req: KubeRequest): Promise<KubeResponse> {
-    let res = await this.#send(req, await this.#credentialsFor(false));
-    if (res.status === 401) res = await this.#send(req, await this.#credentialsFor(true));
+    let res = await this.#send(req, await this.#creds(false));
+    if (res.status === 401) res = await this.#send(req, await this.#creds(true));
     return res;
   }
 
   async stream(req: KubeRequest & { idleTimeoutMs: number }): Promise<KubeStreamResponse> {
-    let res = await this.#send(req, await this.#credentialsFor(false), req.idleTimeoutMs);
-    if (res.status === 401) res = await this.#send(req, await this.#credentialsFor(true), req.idleTimeoutMs);
+    let res = await this.#send(req, await this.#creds(false), req.idleTimeoutMs);
+    if (res.status === 401) res = await this.#send(req, await this.#creds(true), req.idleTimeoutMs);
     return res;
   }
 

@@ -73,76 +73,92 @@ export async function runCommand(
   const { store } = openCredentialStore(target, rest);
 
   // With leader election, a standby waits here and holds nothing: no heartbeats, no
-  // renewals, no applies. The leader stops (exit 1, for the kubelet to restart it as a
-  // standby) if it cannot renew the Lease in time.
+  // renewals, no applies. The Lease has its own small connection pool with short timeouts,
+  // so a renewal never queues behind applies.
   let leading = signal;
-  let lease: { elector: LeaderElector; stop: AbortController; held: Promise<'released' | 'lost'> } | undefined;
-  if (config.leaderElection && rest && target.kind === 'secret') {
+  let lease: { stop: AbortController; held: Promise<'released' | 'lost'>; close: () => Promise<void> } | undefined;
+  if (config.leaderElection && conn && target.kind === 'secret') {
     const ms = config.leaderElection.leaseDurationMs;
-    const elector = new LeaderElector(rest, {
+    const renewDeadlineMs = Math.round((ms * 2) / 3);
+    const leaseRest = new KubeConfigRest(conn, { connections: 2, timeoutMs: renewDeadlineMs });
+    const elector = new LeaderElector(leaseRest, {
       namespace: target.namespace,
       identity: config.leaderElection.identity,
       leaseDurationMs: ms,
-      renewDeadlineMs: Math.round((ms * 2) / 3),
+      renewDeadlineMs,
       retryPeriodMs: Math.max(500, Math.round(ms / 7.5)),
       log: log.child({ component: 'leader' }),
     });
     io.stderr(`outpost-agent: ${elector.identity} competing for lease ${target.namespace}/${leaseDefaults.name}\n`);
-    await elector.acquire(signal, (holder) =>
-      io.stderr(`outpost-agent: standing by; ${holder} leads (takeover when its lease lapses)\n`),
-    );
+    try {
+      await elector.acquire(signal, (holder) =>
+        io.stderr(`outpost-agent: standing by; ${holder} leads (takeover when its lease lapses)\n`),
+      );
+    } catch (err) {
+      await Promise.all([leaseRest.close(), rest?.close()]);
+      if (signal.aborted) return 0; // stopped while standing by
+      throw err;
+    }
     io.stderr(`outpost-agent: ${elector.identity} leads\n`);
     const lead = new AbortController();
-    const onStop = () => lead.abort(signal.reason);
-    signal.addEventListener('abort', onStop, { once: true });
+    signal.addEventListener('abort', () => lead.abort(signal.reason), { once: true });
     const stop = new AbortController();
     const held = elector.hold(stop.signal).then((outcome) => {
-      if (outcome === 'lost') lead.abort(new Error('stopped by losing the leader lease'));
+      if (outcome === 'lost') {
+        // Another replica may take over from now on: stop every write at once, as client-go
+        // advises. Nothing is lost: the durable state commits atomically and applies are
+        // idempotent, so the next leader carries on.
+        log.fatal('lost the leader lease: exiting at once so no two replicas apply');
+        process.exit(1);
+      }
       return outcome;
     });
-    lease = { elector, stop, held };
+    lease = { stop, held, close: () => leaseRest.close() };
     leading = lead.signal;
   }
 
-  const runtime = await createAgentRuntime({
-    store,
-    log,
-    heartbeatIntervalMs: config.heartbeatIntervalMs,
-    signal: leading,
-  });
-  const creds = runtime.credentials;
-  const info = certificateInfo(creds.certPem);
-  io.stderr(
-    [
-      `outpost-agent ${agentVersion} serving cluster ${creds.hub.clusterName} for hub ${creds.hub.hubUrl}`,
-      `  credentials:   ${store.description}`,
-      `  certificate:   serial ${info.serial}, expires ${info.notAfter.toISOString()}, renews after ${runtime.renewAt.toISOString()}`,
-      '',
-    ].join('\n'),
-  );
-  const work =
-    target.kind === 'secret' && conn && rest
-      ? startWorkDelivery(
-          config,
-          { conn, rest, namespace: target.namespace },
-          creds.hub.clusterName,
-          runtime,
-          log,
-          leading,
-        )
-      : undefined;
-  if (!work) log.info('no cluster (credentials in files): work delivery is off, heartbeats only');
-  await Promise.all([runtime.run(), work?.done]);
-  await work?.close();
-  // Only now, with every apply finished, may the next replica lead.
-  let lost = false;
-  if (lease) {
-    lease.stop.abort();
-    lost = (await lease.held) === 'lost';
-    if (lost) log.error('lost the leader lease: stopped applying; exiting so a fresh start stands by');
+  let work: { done: Promise<void>; close: () => Promise<void> } | undefined;
+  try {
+    const runtime = await createAgentRuntime({
+      store,
+      log,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      signal: leading,
+    });
+    const creds = runtime.credentials;
+    const info = certificateInfo(creds.certPem);
+    io.stderr(
+      [
+        `outpost-agent ${agentVersion} serving cluster ${creds.hub.clusterName} for hub ${creds.hub.hubUrl}`,
+        `  credentials:   ${store.description}`,
+        `  certificate:   serial ${info.serial}, expires ${info.notAfter.toISOString()}, renews after ${runtime.renewAt.toISOString()}`,
+        '',
+      ].join('\n'),
+    );
+    work =
+      target.kind === 'secret' && conn && rest
+        ? startWorkDelivery(
+            config,
+            { conn, rest, namespace: target.namespace },
+            creds.hub.clusterName,
+            runtime,
+            log,
+            leading,
+          )
+        : undefined;
+    if (!work) log.info('no cluster (credentials in files): work delivery is off, heartbeats only');
+    await Promise.all([runtime.run(), work?.done]);
+  } finally {
+    await work?.close();
+    // Only now, with every apply finished (or on a failure), may the next replica lead.
+    if (lease) {
+      lease.stop.abort();
+      await lease.held;
+      await lease.close();
+    }
+    await rest?.close();
   }
-  await rest?.close();
-  return lost ? 1 : 0;
+  return 0;
 }
 
 /** The applier, the durable state in the cluster and the sync loop, for a Secret-store agent. */

@@ -1,5 +1,6 @@
 // Agent configuration: defaults → environment (OUTPOST_AGENT_*) → flags → validation → a
 // frozen object. The only place in the agent that reads process.env.
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -322,7 +323,7 @@ export function loadRunConfig(argv: readonly string[], env: Env = process.env): 
 /**
  * On by default with a cluster (a DaemonSet runs several replicas; exactly one may apply),
  * off for file credentials (no cluster to hold a Lease in). The identity is the pod's name
- * (POD_NAME from the downward API), else the host name plus the process id.
+ * (POD_NAME from the downward API), else the host name plus a random suffix.
  */
 function leaderElection(
   v: { 'leader-elect'?: string; 'lease-duration'?: string },
@@ -341,7 +342,9 @@ function leaderElection(
     '--lease-duration',
     3000,
   );
-  return Object.freeze({ identity: env.POD_NAME || `${hostname()}-${process.pid}`, leaseDurationMs });
+  // Without POD_NAME a random suffix keeps two processes on one host (pid 1 in containers) apart.
+  const identity = env.POD_NAME || `${hostname()}-${randomBytes(4).toString('hex')}`;
+  return Object.freeze({ identity, leaseDurationMs });
 }
 
 function share(text: string): number {

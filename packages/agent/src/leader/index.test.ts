@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type KubeCluster, startCluster } from '../../../../test/kube/index.ts';
+import type { KubeRest } from '../apply/rest.ts';
 import { KubeConfigRest } from '../apply/rest.ts';
 import { loadKubeconfigFile } from '../kube/config.ts';
 import { LeaderElector } from './index.ts';
@@ -112,5 +113,28 @@ describe('leader election (real kube-apiserver)', () => {
     const started = performance.now();
     assert.equal(await a.hold(stop.signal), 'lost');
     assert.ok(performance.now() - started < timing.renewDeadlineMs + 1_000);
+  });
+
+  test('a leader whose apiserver hangs stops leading by the renew deadline, not when the request gives up', async () => {
+    // Answers normally until `hang` is set, then never answers (until the caller's signal aborts).
+    let hang = false;
+    const hanging: KubeRest = {
+      request: (req) => {
+        if (!hang) return rest.request(req);
+        return new Promise((_, reject) => {
+          req.signal?.addEventListener('abort', () => reject(req.signal?.reason), { once: true });
+        });
+      },
+    };
+    const a = new LeaderElector(hanging, { namespace: 'leader', identity: 'replica-e', ...timing });
+    const stop = new AbortController();
+    await a.acquire(stop.signal);
+    const renewedBy = Date.now();
+    hang = true;
+    assert.equal(await a.hold(stop.signal), 'lost');
+    const ledFor = Date.now() - renewedBy;
+    // Others may take over leaseDuration after the last renewal; we must have stopped before.
+    assert.ok(ledFor <= timing.renewDeadlineMs + 300, `still leading ${ledFor} ms after the last renewal`);
+    assert.ok(ledFor < timing.leaseDurationMs);
   });
 });

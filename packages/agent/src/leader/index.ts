@@ -69,6 +69,9 @@ export class LeaderElector {
   readonly #now: () => number;
   /** The Lease as last read or written, and when (local clock) its holder/renewTime last changed. */
   #seen: { lease: Lease; key: string; at: number } | undefined;
+  /** When the attempt in progress started, and when the last successful one did. */
+  #attemptStart = 0;
+  #lastRenewStart = 0;
 
   constructor(rest: KubeRest, opts: LeaderElectionOptions) {
     this.#rest = rest;
@@ -97,13 +100,18 @@ export class LeaderElector {
     for (;;) {
       signal.throwIfAborted();
       try {
-        const outcome = await this.#tryAcquireOrRenew();
-        if (outcome === true) return;
+        const attempt = AbortSignal.any([signal, AbortSignal.timeout(this.#o.renewDeadlineMs)]);
+        const outcome = await this.#tryAcquireOrRenew(attempt);
+        if (outcome === true) {
+          this.#lastRenewStart = this.#attemptStart;
+          return;
+        }
         if (outcome !== lastHolder) {
           lastHolder = outcome;
           onWait?.(outcome);
         }
       } catch (err) {
+        signal.throwIfAborted();
         this.#log?.warn({ err }, 'leader election: cannot read or write the lease; retrying');
       }
       await sleep(this.#o.retryPeriodMs, signal);
@@ -112,19 +120,23 @@ export class LeaderElector {
 
   /**
    * Renews the Lease every retryPeriod until `signal` aborts (then releases it) or renewal
-   * fails for renewDeadline (then resolves with 'lost': the caller must stop leading).
+   * fails for renewDeadline (then resolves with 'lost': the caller must stop leading at
+   * once). The deadline counts from the start of the last successful renewal and bounds
+   * every attempt, so a hung apiserver cannot keep this replica leading past it.
    */
   async hold(signal: AbortSignal): Promise<'released' | 'lost'> {
-    let lastRenew = this.#now();
     for (;;) {
       await sleep(this.#o.retryPeriodMs, signal);
       if (signal.aborted) {
         await this.release();
         return 'released';
       }
+      const left = this.#lastRenewStart + this.#o.renewDeadlineMs - this.#now();
+      if (left <= 0) return 'lost';
       try {
-        if ((await this.#tryAcquireOrRenew()) === true) lastRenew = this.#now();
-        else {
+        if ((await this.#tryAcquireOrRenew(AbortSignal.timeout(left))) === true) {
+          this.#lastRenewStart = this.#attemptStart;
+        } else {
           this.#log?.warn(
             { holder: this.#seen?.lease.spec.holderIdentity },
             'leader election: another replica holds the lease',
@@ -134,7 +146,7 @@ export class LeaderElector {
       } catch (err) {
         this.#log?.warn({ err }, 'leader election: renewing the lease failed');
       }
-      if (this.#now() - lastRenew >= this.#o.renewDeadlineMs) return 'lost';
+      if (this.#now() - this.#lastRenewStart >= this.#o.renewDeadlineMs) return 'lost';
     }
   }
 
@@ -154,9 +166,16 @@ export class LeaderElector {
   }
 
   /** true when we hold the Lease afterwards, else the current holder's identity. */
-  async #tryAcquireOrRenew(): Promise<true | string> {
+  async #tryAcquireOrRenew(signal: AbortSignal): Promise<true | string> {
+    this.#attemptStart = this.#now();
+    const got = await this.#rest.request({
+      method: 'GET',
+      path: `${this.#path}/${encodeURIComponent(this.#o.name)}`,
+      signal,
+    });
+    // Dated after the answer, as client-go does: a slow GET must not make the holder's
+    // renewal look older than it is.
     const now = this.#now();
-    const got = await this.#rest.request({ method: 'GET', path: `${this.#path}/${encodeURIComponent(this.#o.name)}` });
     const durationSeconds = Math.ceil(this.#o.leaseDurationMs / 1000);
     if (got.status === 404) {
       const body: Lease = {
@@ -175,9 +194,9 @@ export class LeaderElector {
           leaseTransitions: 0,
         },
       };
-      const created = await this.#rest.request({ method: 'POST', path: this.#path, body });
+      const created = await this.#rest.request({ method: 'POST', path: this.#path, body, signal });
       if (created.status === 201 || created.status === 200) {
-        this.#observe(created.body as Lease, now);
+        this.#observe(created.body as Lease, this.#now());
         this.#log?.info({ identity: this.#o.identity }, 'leader election: created the lease and lead');
         return true;
       }
@@ -207,9 +226,10 @@ export class LeaderElector {
       method: 'PUT',
       path: `${this.#path}/${encodeURIComponent(this.#o.name)}`,
       body: { ...lease, spec },
+      signal,
     });
     if (put.status === 200) {
-      this.#observe(put.body as Lease, now);
+      this.#observe(put.body as Lease, this.#now());
       if (!ours)
         this.#log?.info(
           { identity: this.#o.identity, previous: holder || undefined },

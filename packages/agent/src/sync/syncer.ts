@@ -109,6 +109,9 @@ export class WorkSyncer {
     signal.addEventListener('abort', wake, { once: true });
     this.#d.drift?.run((workUid) => this.#repair(workUid, signal), signal);
     await Promise.all([this.#pollLoop(signal), this.#statusLoop(signal), this.#driftLoop(signal)]);
+    // Queued work (drift repairs) finishes before run() says it stopped: a leader releases
+    // its Lease only after this, so two replicas never apply at once.
+    await this.#queue;
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

@@ -5,8 +5,8 @@
 // node:https (its HTTP parser is WebAssembly, compiled in every process), and the agent's
 // budget is 100 MiB. What undici gave us is rebuilt here in little code: a pool per TLS
 // identity, timeouts for connect, headers and body silence, a graceful close that lets
-// requests in flight finish, and one retry when a kept-alive connection turned out to be
-// closed by the server just as we reused it (no answer was received, so nothing happened).
+// requests in flight finish, and one retry of an idempotent request (GET, PUT, DELETE) when a
+// kept-alive connection turned out to be closed by the server just as we reused it.
 import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import * as https from 'node:https';
 
@@ -60,6 +60,8 @@ export class HttpTimeoutError extends Error {
 }
 
 const retryableOnReuse = new Set(['ECONNRESET', 'EPIPE']);
+/** Safe to send twice: the server may have acted on the first before it closed the connection. */
+const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
 export class HttpPool {
   readonly #agent: https.Agent;
@@ -143,7 +145,13 @@ export class HttpPool {
         if (answered) return;
         // A kept-alive connection the server had just closed: safe to send once more.
         const code = (err as { code?: string }).code;
-        if (r.reusedSocket && code && retryableOnReuse.has(code) && !req.signal?.aborted) {
+        if (
+          r.reusedSocket &&
+          code &&
+          retryableOnReuse.has(code) &&
+          idempotent.has(req.method) &&
+          !req.signal?.aborted
+        ) {
           (err as { reusedSocket?: boolean }).reusedSocket = true;
         }
         reject(err);
