@@ -13,6 +13,7 @@ import type { TrustService } from './registration/service.ts';
 import type { PlacementService } from './scheduling/index.ts';
 import type { Store } from './store/index.ts';
 import type { SyncService } from './sync/service.ts';
+import type { WorkSetController } from './worksets/index.ts';
 
 export interface AppDeps {
   log: Logger;
@@ -20,6 +21,8 @@ export interface AppDeps {
   trust: TrustService;
   sync: SyncService;
   placements: PlacementService;
+  /** The workset controller; absent in tests that exercise the API alone. */
+  worksets?: WorkSetController | undefined;
   version: string;
   advertiseUrl?: string | undefined;
   maxWorkBytes?: number | undefined;
@@ -127,6 +130,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     maxWorkBytes,
     sync: deps.sync,
     placements: deps.placements,
+    onWorkSetChanged: deps.worksets ? (name: string) => deps.worksets?.changed(name) : undefined,
   });
   return app;
 }

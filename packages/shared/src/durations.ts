@@ -35,6 +35,10 @@ export const durations = {
   placementBatchMs: 50,
   /** A placement whose scheduling failed is tried again after this long. */
   placementRetryMs: 30_000,
+  /** Workset triggers (decisions, status reports, cluster changes) within this window run as one reconcile. */
+  workSetBatchMs: 50,
+  /** A workset whose reconcile threw is tried again after this long. */
+  workSetRetryMs: 10_000,
 } as const;
 
 const units: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };

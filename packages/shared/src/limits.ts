@@ -25,6 +25,8 @@ export const limits = {
   workSetPlacementRefsMax: 16,
   workSetOverridesMax: 64,
   workSetPatchesPerOverrideMax: 64,
+  /** Per-cluster rollout states kept in a ManifestWorkReplicaSet's status (the rest counted). */
+  workSetStatusClustersMax: 500,
   /** Template references (`{{ .labels.x }}`) in one string value; more smells of a loop. */
   templateRefsPerValueMax: 64,
 } as const;

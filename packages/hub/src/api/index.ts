@@ -29,6 +29,8 @@ export interface AdminApiOptions {
   maxWorkBytes: number;
   sync: SyncService;
   placements: PlacementService;
+  /** The workset controller's trigger; absent in tests that run no controller. */
+  onWorkSetChanged?: ((name: string) => void) | undefined;
 }
 
 const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);

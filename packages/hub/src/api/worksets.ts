@@ -46,10 +46,18 @@ const toWrite = (w: ManifestWorkReplicaSet): ObjectWrite => ({
 
 const rawMeta = (body: unknown) => (body as { metadata?: { resourceVersion?: unknown; uid?: unknown } }).metadata;
 
-export const workSetRoutes: FastifyPluginAsync<{ store: Store; maxWorkBytes: number }> = async (
+export interface WorkSetRoutesOptions {
+  store: Store;
+  maxWorkBytes: number;
+  /** Told after every create, replace, pause, resume and delete (the workset controller). */
+  onWorkSetChanged?: ((name: string) => void) | undefined;
+}
+
+export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
   app,
-  { store, maxWorkBytes },
+  { store, maxWorkBytes, onWorkSetChanged },
 ) => {
+  const changed = (name: string) => onWorkSetChanged?.(name);
   const get = (name: string) => {
     const row = store.worksets.get(name);
     if (!row) {
@@ -81,6 +89,7 @@ export const workSetRoutes: FastifyPluginAsync<{ store: Store; maxWorkBytes: num
       const w = validate(req.body);
       const row = store.transaction(() => store.worksets.create(toWrite(w), new Date().toISOString()));
       if (!row) throw apiError('WORKSET_EXISTS', `manifestworkreplicaset ${w.metadata.name} already exists`);
+      changed(row.name);
       return reply.code(201).send(workSetResource(row));
     });
 
@@ -103,6 +112,7 @@ export const workSetRoutes: FastifyPluginAsync<{ store: Store; maxWorkBytes: num
         const r = store.worksets.replace(toWrite(w), at) as NonNullable<ReturnType<Store['worksets']['replace']>>;
         return { row: r.row, created: false, changed: r.changed };
       });
+      if (out.changed) changed(name);
       void reply.header('x-outpost-changed', String(out.changed));
       return reply.code(out.created ? 201 : 200).send(workSetResource(out.row));
     });
@@ -122,14 +132,19 @@ export const workSetRoutes: FastifyPluginAsync<{ store: Store; maxWorkBytes: num
         store.worksets.delete(name);
         return row;
       });
+      changed(name);
       return workSetResource(row);
     });
 
-    app.post(`${base}/:name/pause`, async (req) =>
-      workSetResource(setPaused((req.params as { name: string }).name, true)),
-    );
-    app.post(`${base}/:name/resume`, async (req) =>
-      workSetResource(setPaused((req.params as { name: string }).name, false)),
-    );
+    app.post(`${base}/:name/pause`, async (req) => {
+      const row = setPaused((req.params as { name: string }).name, true);
+      changed(row.name);
+      return workSetResource(row);
+    });
+    app.post(`${base}/:name/resume`, async (req) => {
+      const row = setPaused((req.params as { name: string }).name, false);
+      changed(row.name);
+      return workSetResource(row);
+    });
   }
 };

@@ -7,6 +7,7 @@ import { OutpostError, parseLabelList } from '@outpost/shared';
 import { type ClientFlags, clientHelp, clientOptions, loadClientConfig } from '../config/client.ts';
 import { ConfigError } from '../config/index.ts';
 import type { ManagedCluster } from '../registration/clusters.ts';
+import type { ManifestWorkReplicaSetStatus } from '../rollout/index.ts';
 import { HubClient } from './client.ts';
 import { age, type Format, render, table } from './output.ts';
 import { readWorkDocuments } from './work-files.ts';
@@ -511,7 +512,7 @@ const commands: Record<string, Record<string, Command>> = {
     },
     delete: {
       usage: 'placement delete NAME',
-      summary: 'delete a Placement (worksets that use it select no clusters through it any more)',
+      summary: 'delete a Placement (worksets that use it hand nothing new out through it and keep their works)',
       args: { min: 1, max: 1 },
       async run(ctx) {
         const p = await ctx.client.call<PlacementResource>(
@@ -581,6 +582,27 @@ const commands: Record<string, Record<string, Command>> = {
         ctx.out(render(ctx.format, w, () => `manifestworkreplicaset ${w.metadata.name} resumed\n`));
       },
     },
+    status: {
+      usage: 'workset status NAME [--watch]',
+      summary: 'rollout summary and per-cluster rollout states; --watch re-prints on change (Ctrl-C ends)',
+      options: { watch: { type: 'boolean', short: 'w' } },
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const path = `/api/v1/worksets/${enc(ctx.args[0] as string)}`;
+        const show = (w: WorkSetResource) =>
+          render(ctx.format, { metadata: w.metadata, status: w.status ?? null }, () => workSetStatusText(w));
+        let last = show(await ctx.client.call<WorkSetResource>('GET', path));
+        ctx.out(last);
+        if (!ctx.flags.watch) return;
+        // Like `kubectl get -w`: poll once a second and print only when something changed.
+        for (;;) {
+          await new Promise((r) => setTimeout(r, 1_000));
+          const next = show(await ctx.client.call<WorkSetResource>('GET', path));
+          if (next !== last) ctx.out(`\n${next}`);
+          last = next;
+        }
+      },
+    },
   },
   audit: {
     list: {
@@ -614,8 +636,32 @@ interface PlacementResource {
 }
 
 interface WorkSetResource {
-  metadata: { name: string; creationTimestamp: string };
+  metadata: { name: string; creationTimestamp: string; generation?: number };
   spec: { placementRefs: { name: string }[]; paused?: boolean };
+  status?: ManifestWorkReplicaSetStatus;
+}
+
+/** `workset status`: the summary, the conditions, then one row per cluster of the rollout. */
+function workSetStatusText(w: WorkSetResource): string {
+  const st = w.status;
+  if (!st) return `manifestworkreplicaset ${w.metadata.name}: no status yet (the controller has not run)\n`;
+  const sum = (x: ManifestWorkReplicaSetStatus['summary']) =>
+    `total ${x.total}, applied ${x.applied}, available ${x.available}, degraded ${x.degraded}, progressing ${x.progressing}`;
+  const lines = [`${w.metadata.name}: ${sum(st.summary)}`];
+  for (const p of st.placementSummary) {
+    lines.push(`  placement ${p.name}: ${sum(p.summary)}; available groups ${p.availableDecisionGroups}`);
+  }
+  lines.push(`  conditions: ${st.conditions.map((c) => `${c.type}=${c.status}`).join(' ')}`);
+  if (st.rollout?.message) lines.push(`  ${st.rollout.message}`);
+  const rows = (st.rollout?.clusters ?? []).map((c) => [
+    c.placement,
+    c.groupName ? `${c.groupName} (#${c.groupIndex})` : `#${c.groupIndex}`,
+    c.name,
+    c.state,
+    c.reason.length > 80 ? `${c.reason.slice(0, 79)}…` : c.reason || '-',
+  ]);
+  const omitted = st.rollout?.clustersOmitted ? `(${st.rollout.clustersOmitted} more clusters not listed)\n` : '';
+  return `${lines.join('\n')}\n\n${rows.length ? table(['PLACEMENT', 'GROUP', 'CLUSTER', 'STATE', 'REASON'], rows) : 'no clusters selected\n'}${omitted}`;
 }
 
 function placementTable(items: PlacementResource[]): string {

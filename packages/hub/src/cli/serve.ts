@@ -15,6 +15,7 @@ import { DesiredNotifier } from '../sync/notifier.ts';
 import { Presence } from '../sync/presence.ts';
 import { SyncService } from '../sync/service.ts';
 import { hubVersion } from '../version.ts';
+import { WorkSetController } from '../worksets/index.ts';
 
 export const serveHelp = `Usage: outpost-hub serve [flags]
 
@@ -93,18 +94,31 @@ export async function serve(config: ServeConfig): Promise<void> {
     maxWaitMs: config.pollTimeoutMs,
     missedPolls: config.missedPolls,
     onWorksPurged: (cluster) => trust.finishRemovalIfDrained(cluster),
+    onWorkStatus: (cluster, works) => worksets.workStatusChanged(cluster, works),
   });
   // Placement decisions follow cluster changes (store hook), polls of unreachable clusters
   // (presence) and lease lapses (its own timer). The first pass runs before serving.
   const placements = new PlacementService({ store, log, liveness: () => sync.liveness });
   presence.onSeen((cluster) => placements.clusterSeen(cluster));
   placements.start();
+  // Worksets follow decisions, status reports of their works, cluster changes and their own
+  // timer (see worksets/). Started after the placements, so it reads current decisions.
+  const worksets: WorkSetController = new WorkSetController({
+    store,
+    log,
+    liveness: () => sync.liveness,
+    notify: (cluster) => sync.changed(cluster),
+  });
+  placements.onDecisionsChanged((name) => worksets.placementChanged(name));
+  presence.onSeen((cluster) => worksets.clusterSeen(cluster));
+  worksets.start();
   const app = await buildApp({
     log,
     store,
     trust,
     sync,
     placements,
+    worksets,
     version: hubVersion,
     advertiseUrl: config.advertiseUrl,
     maxWorkBytes: config.maxWorkBytes,
@@ -136,6 +150,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     // Long-polls would hold the close for up to a poll timeout: release them first.
     notifier.close();
     await app.close();
+    worksets.close();
     placements.close();
     presence.close();
     store.close();

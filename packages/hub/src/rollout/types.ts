@@ -254,10 +254,45 @@ export interface WorkSetSummary {
   progressing: number;
 }
 
+/** Outpost: one cluster's place in the rollout, as the workset controller last planned it. */
+export interface WorkSetClusterState {
+  name: string;
+  placement: string;
+  groupName: string;
+  groupIndex: number;
+  /** The planner's state; Failed also for a render error or a conflicting hand-made work. */
+  state: PlannedState;
+  reason: string;
+}
+
+/** Outpost: the rollout of one placementRef as the controller last planned it. */
+export interface WorkSetPlacementRollout {
+  name: string;
+  type: RolloutType;
+  message: string;
+  stopped: boolean;
+  complete: boolean;
+  currentGroup?: { groupIndex: number; groupName: string; mandatory: boolean };
+}
+
+export interface WorkSetRolloutStatus {
+  /** The plans' messages joined (one per placementRef). */
+  message: string;
+  placements: WorkSetPlacementRollout[];
+  /** Ordered by placement, group index, name; at most limits.workSetStatusClustersMax. */
+  clusters: WorkSetClusterState[];
+  /** Clusters left out of `clusters` by the bound. */
+  clustersOmitted?: number;
+  /** The workset generation this status was computed for. */
+  observedGeneration: number;
+}
+
 export interface ManifestWorkReplicaSetStatus {
   conditions: Condition[];
   summary: WorkSetSummary;
   placementSummary: { name: string; availableDecisionGroups: string; summary: WorkSetSummary }[];
+  /** Outpost: the per-placement and per-cluster rollout detail. */
+  rollout?: WorkSetRolloutStatus;
 }
 
 export interface ManifestWorkReplicaSet {

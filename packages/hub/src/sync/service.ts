@@ -33,6 +33,8 @@ export interface SyncDeps {
   maxWaitMs: number;
   /** Called after the agent reported works deleted (a waiting cluster removal may finish). */
   onWorksPurged?: (cluster: string) => void;
+  /** Called after a batch stored status for, or purged, these works (the workset controller listens). */
+  onWorkStatus?: (cluster: string, works: WorkRow[]) => void;
   /** Polls a cluster may miss before it is Available=Unknown. */
   missedPolls: number;
   random?: () => number;
@@ -195,6 +197,7 @@ export class SyncService {
     this.#d.presence.seen(cluster.name, new Date());
     let acked = 0;
     const purged: string[] = [];
+    const touched: WorkRow[] = [];
     this.#d.store.transaction(() => {
       for (const r of batch.reports ?? []) {
         if (!r || typeof r.seq !== 'number' || typeof r.work !== 'string' || typeof r.uid !== 'string') {
@@ -208,6 +211,7 @@ export class SyncService {
         if (r.deleted && w.deletionAt) {
           this.#d.store.works.purge(w.uid);
           purged.push(w.name);
+          touched.push(w);
           continue;
         }
         this.#d.store.works.setStatus(
@@ -215,8 +219,16 @@ export class SyncService {
           { ...r.status, observedAt: r.observedAt, reportedGeneration: r.generation },
           r.seq,
         );
+        touched.push(w);
       }
     });
+    if (touched.length) {
+      try {
+        this.#d.onWorkStatus?.(cluster.name, touched);
+      } catch (err) {
+        this.#d.log.error({ err, cluster: cluster.name }, 'a work status listener failed');
+      }
+    }
     if (purged.length) {
       this.#d.log.info({ cluster: cluster.name, works: purged }, 'works deleted on the spoke');
       this.#d.onWorksPurged?.(cluster.name);

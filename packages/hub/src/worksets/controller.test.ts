@@ -1,0 +1,331 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import pino from 'pino';
+import type { Liveness } from '../registration/clusters.ts';
+import { type ManifestWorkReplicaSetStatus, validateWorkReplicaSet } from '../rollout/index.ts';
+import { type ClusterRow, openStore, type Store, type WorkRow } from '../store/index.ts';
+import { dispatchedAtAnnotation, specHashAnnotation, WorkSetController, workSetLabel } from './controller.ts';
+
+const T0 = Date.parse('2025-06-01T12:00:00.000Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+const leaseMs = 60_000;
+
+const configMap = (name: string, data: Record<string, string>) => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace: 'default' },
+  data,
+});
+
+describe('WorkSetController', () => {
+  let dir: string;
+  let store: Store;
+  let now: number;
+  let controller: WorkSetController;
+  let notified: string[];
+  let seq: number;
+
+  const liveness: Liveness = { leaseMs, lastSeen: (c) => c.lastSeen };
+  const addCluster = (name: string, labels: Record<string, string> = {}, extra: Partial<ClusterRow> = {}) => {
+    store.clusters.insert({
+      name,
+      uid: `uid-${name}`,
+      labels,
+      hubAcceptsClient: true,
+      claims: {},
+      agentVersion: null,
+      createdAt: iso(T0 - 3_600_000),
+    });
+    const row = store.clusters.get(name) as ClusterRow;
+    store.clusters.update({ ...row, joinedAt: iso(T0 - 3_600_000), lastSeen: iso(now), ...extra });
+  };
+  /** A placement whose status already holds these decision groups (no scheduler in these tests). */
+  const setDecisions = (name: string, groups: { groupName?: string; clusterNames: string[] }[] | null) => {
+    if (!store.placements.get(name)) store.placements.create({ name, labels: {}, annotations: {}, spec: {} }, iso(now));
+    if (groups === null) return;
+    store.placements.setStatus(name, {
+      numberOfSelectedClusters: groups.reduce((n, g) => n + g.clusterNames.length, 0),
+      decisionGroups: [],
+      decisions: groups.map((g, i) => ({ groupName: g.groupName ?? '', groupIndex: i, clusterNames: g.clusterNames })),
+      conditions: [],
+    });
+  };
+  const addWorkSet = (name: string, spec: Record<string, unknown>) => {
+    const v = validateWorkReplicaSet({ metadata: { name }, spec });
+    assert.ok(v.ok, JSON.stringify(v));
+    store.worksets.create(
+      { name, labels: {}, annotations: {}, spec: v.value.spec as unknown as Record<string, unknown> },
+      iso(now),
+    );
+  };
+  const reconcile = (name: string) => {
+    controller.changed(name);
+    controller.flush();
+  };
+  const work = (cluster: string, name = 'ws') => store.works.get(cluster, name);
+  const live = (name = 'ws') =>
+    store.clusters
+      .all()
+      .map((c) => store.works.get(c.name, name))
+      .filter((w): w is WorkRow => w !== undefined && !w.deletionAt)
+      .map((w) => w.cluster)
+      .sort();
+  const report = (cluster: string, ok: { applied?: boolean; available?: boolean; degraded?: boolean }) => {
+    const w = work(cluster) as WorkRow;
+    const c = (type: string, v: boolean | undefined) => ({
+      type,
+      status: v ? 'True' : 'False',
+      reason: 'x',
+      message: '',
+    });
+    store.works.setStatus(
+      w.uid,
+      {
+        conditions: [c('Applied', ok.applied), c('Available', ok.available), c('Degraded', ok.degraded)],
+        observedGeneration: w.generation,
+      },
+      ++seq,
+    );
+    controller.workStatusChanged(cluster, [w]);
+    controller.flush();
+  };
+  const status = (name = 'ws') => store.worksets.get(name)?.status as unknown as ManifestWorkReplicaSetStatus;
+  const condition = (type: string, name = 'ws') => status(name).conditions.find((c) => c.type === type)?.status;
+  const stateOf = (cluster: string, name = 'ws') => status(name).rollout?.clusters.find((c) => c.name === cluster);
+  const template = { workload: { manifests: [configMap('cm', { cluster: '{{ .clusterName }}' })] } };
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'outpost-worksets-'));
+    store = openStore(join(dir, 'outpost.db'));
+    now = T0;
+    notified = [];
+    seq = 0;
+    controller = new WorkSetController({
+      store,
+      log: pino({ level: 'silent' }),
+      liveness: () => liveness,
+      notify: (c) => notified.push(c),
+      now: () => now,
+      batchMs: 1,
+    });
+  });
+  afterEach(() => {
+    controller.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('All: every decided cluster gets its rendered work, labelled, annotated, and its poll is woken', () => {
+    addCluster('c1');
+    addCluster('c2');
+    setDecisions('p', [{ clusterNames: ['c1', 'c2'] }]);
+    addWorkSet('ws', { manifestWorkTemplate: template, placementRefs: [{ name: 'p' }] });
+    reconcile('ws');
+    assert.deepEqual(live(), ['c1', 'c2']);
+    assert.deepEqual(notified.sort(), ['c1', 'c2']);
+    const w = work('c1') as WorkRow;
+    assert.equal(w.labels[workSetLabel], 'ws');
+    assert.ok(w.annotations[specHashAnnotation]);
+    assert.equal(w.annotations[dispatchedAtAnnotation], iso(T0));
+    const cm = JSON.parse(store.works.manifests(w.uid)[0]?.content as string);
+    assert.equal(cm.data.cluster, 'c1');
+    assert.equal(status().summary.total, 2);
+    assert.equal(condition('PlacementVerified'), 'True');
+    assert.equal(condition('Progressing'), 'True');
+
+    // A second reconcile writes nothing new (same rendered hash).
+    notified = [];
+    const gen = w.generation;
+    reconcile('ws');
+    assert.deepEqual(notified, []);
+    assert.equal(work('c1')?.generation, gen);
+
+    report('c1', { applied: true, available: true });
+    report('c2', { applied: true, available: true });
+    assert.equal(condition('Complete'), 'True');
+    assert.equal(status().summary.available, 2);
+    assert.equal(stateOf('c1')?.state, 'Succeeded');
+  });
+
+  test('ProgressivePerGroup: the canary group first, the rest once it succeeded', () => {
+    for (const c of ['a', 'b', 'canary']) addCluster(c);
+    setDecisions('p', [
+      { groupName: 'canary', clusterNames: ['canary'] },
+      { groupName: 'rest', clusterNames: ['a', 'b'] },
+    ]);
+    addWorkSet('ws', {
+      manifestWorkTemplate: template,
+      placementRefs: [{ name: 'p', rolloutStrategy: { type: 'ProgressivePerGroup' } }],
+    });
+    reconcile('ws');
+    assert.deepEqual(live(), ['canary']);
+    assert.equal(stateOf('a')?.state, 'Pending');
+    report('canary', { applied: true, available: true });
+    assert.deepEqual(live(), ['a', 'b', 'canary']);
+  });
+
+  test('Progressive maxFailures: a degraded cluster stops the rollout', () => {
+    for (const c of ['c1', 'c2', 'c3']) addCluster(c);
+    setDecisions('p', [{ clusterNames: ['c1', 'c2', 'c3'] }]);
+    addWorkSet('ws', {
+      manifestWorkTemplate: template,
+      placementRefs: [{ name: 'p', rolloutStrategy: { type: 'Progressive', progressive: { maxConcurrency: 1 } } }],
+    });
+    reconcile('ws');
+    assert.deepEqual(live(), ['c1']);
+    report('c1', { applied: false, degraded: true });
+    assert.deepEqual(live(), ['c1']);
+    assert.equal(condition('RolloutStopped'), 'True');
+    assert.equal(stateOf('c1')?.state, 'Failed');
+    assert.equal(condition('Progressing'), 'False');
+  });
+
+  test('a render error fails that cluster only; a hand-made work of the same name is a conflict', () => {
+    addCluster('good', { region: 'eu' });
+    addCluster('bad');
+    addCluster('mine', { region: 'us' });
+    store.works.write(
+      { cluster: 'mine', name: 'ws', labels: {}, annotations: {}, spec: {}, manifests: [configMap('x', {})] },
+      iso(now),
+    );
+    const handMade = work('mine') as WorkRow;
+    setDecisions('p', [{ clusterNames: ['bad', 'good', 'mine'] }]);
+    addWorkSet('ws', {
+      manifestWorkTemplate: { workload: { manifests: [configMap('cm', { region: '{{ .labels.region }}' })] } },
+      placementRefs: [{ name: 'p', rolloutStrategy: { type: 'All' } }],
+    });
+    reconcile('ws');
+    assert.equal(work('bad'), undefined);
+    assert.ok(work('good'));
+    assert.equal(stateOf('bad')?.state, 'Failed');
+    assert.match(stateOf('bad')?.reason ?? '', /TEMPLATE_UNRESOLVED/);
+    assert.equal(stateOf('mine')?.state, 'Failed');
+    assert.match(stateOf('mine')?.reason ?? '', /conflict/);
+    assert.deepEqual(work('mine'), handMade);
+
+    // Leaving the decisions does not delete the hand-made work either.
+    setDecisions('p', [{ clusterNames: ['good'] }]);
+    reconcile('ws');
+    assert.equal(work('mine')?.deletionAt, null);
+  });
+
+  test('clusters that leave the decisions lose their work; a missing placement deletes nothing', () => {
+    for (const c of ['c1', 'c2']) addCluster(c);
+    setDecisions('p', [{ clusterNames: ['c1', 'c2'] }]);
+    addWorkSet('ws', { manifestWorkTemplate: template, placementRefs: [{ name: 'p' }] });
+    reconcile('ws');
+    assert.deepEqual(live(), ['c1', 'c2']);
+
+    store.placements.delete('p');
+    controller.placementChanged('p');
+    controller.flush();
+    assert.deepEqual(live(), ['c1', 'c2']);
+    assert.equal(condition('PlacementVerified'), 'False');
+
+    setDecisions('p', null); // exists, never scheduled: decisions unknown
+    reconcile('ws');
+    assert.deepEqual(live(), ['c1', 'c2']);
+
+    setDecisions('p', [{ clusterNames: ['c1'] }]);
+    notified = [];
+    controller.placementChanged('p');
+    controller.flush();
+    assert.deepEqual(live(), ['c1']);
+    assert.ok(work('c2')?.deletionAt);
+    assert.deepEqual(notified, ['c2']);
+  });
+
+  test('paused: nothing written, nothing deleted; resume hands out', () => {
+    for (const c of ['c1', 'c2']) addCluster(c);
+    setDecisions('p', [{ clusterNames: ['c1'] }]);
+    addWorkSet('ws', { manifestWorkTemplate: template, placementRefs: [{ name: 'p' }] });
+    reconcile('ws');
+    const row = store.worksets.get('ws');
+    assert.ok(row);
+    store.worksets.replace({ ...row, spec: { ...row.spec, paused: true } }, iso(now));
+    setDecisions('p', [{ clusterNames: ['c2'] }]);
+    reconcile('ws');
+    assert.deepEqual(live(), ['c1']);
+    assert.equal(condition('Paused'), 'True');
+    store.worksets.replace({ ...row, spec: { ...row.spec } }, iso(now));
+    reconcile('ws');
+    assert.deepEqual(live(), ['c2']);
+  });
+
+  test('a deleted workset deletes only the works it owns; start() finds orphans', () => {
+    for (const c of ['c1', 'c2']) addCluster(c);
+    setDecisions('p', [{ clusterNames: ['c1'] }]);
+    addWorkSet('ws', { manifestWorkTemplate: template, placementRefs: [{ name: 'p' }] });
+    reconcile('ws');
+    store.works.write(
+      { cluster: 'c2', name: 'ws', labels: {}, annotations: {}, spec: {}, manifests: [configMap('x', {})] },
+      iso(now),
+    );
+    store.worksets.delete('ws');
+    // As after a restart: a fresh controller finds the owned work of a workset that is gone.
+    controller.close();
+    controller = new WorkSetController({
+      store,
+      log: pino({ level: 'silent' }),
+      liveness: () => liveness,
+      notify: (c) => notified.push(c),
+      now: () => now,
+      batchMs: 1,
+    });
+    controller.start();
+    assert.ok(work('c1')?.deletionAt);
+    assert.equal(work('c2')?.deletionAt, null);
+  });
+
+  test('an unreachable cluster that leaves the decisions keeps its work until heard from', () => {
+    addCluster('c1');
+    addCluster('c2');
+    setDecisions('p', [{ clusterNames: ['c1', 'c2'] }]);
+    addWorkSet('ws', { manifestWorkTemplate: template, placementRefs: [{ name: 'p' }] });
+    reconcile('ws');
+    now += 2 * leaseMs;
+    const c1 = store.clusters.get('c1') as ClusterRow;
+    store.clusters.update({ ...c1, lastSeen: iso(now) });
+    setDecisions('p', [{ clusterNames: ['c1'] }]);
+    reconcile('ws');
+    assert.deepEqual(live(), ['c1', 'c2']);
+    assert.match(status().rollout?.message ?? '', /unreachable/);
+    // Heard from again and still not selected: now its work goes.
+    const c2 = store.clusters.get('c2') as ClusterRow;
+    store.clusters.update({ ...c2, lastSeen: iso(now) });
+    controller.clusterSeen('c2');
+    controller.flush();
+    assert.deepEqual(live(), ['c1']);
+  });
+
+  test('the timer is armed at the soak end and a changed template is rolled out again', () => {
+    addCluster('c1');
+    setDecisions('p', [{ clusterNames: ['c1'] }]);
+    addWorkSet('ws', {
+      manifestWorkTemplate: template,
+      placementRefs: [{ name: 'p', rolloutStrategy: { type: 'Progressive', progressive: { minSuccessTime: '1m' } } }],
+    });
+    reconcile('ws');
+    report('c1', { applied: true, available: true });
+    assert.equal(stateOf('c1')?.state, 'Soaking');
+    assert.ok(controller.nextWakeAt !== undefined && controller.nextWakeAt <= T0 + 60_000);
+    now = T0 + 60_000;
+    const c1 = store.clusters.get('c1') as ClusterRow;
+    store.clusters.update({ ...c1, lastSeen: iso(now) });
+    controller.runDue();
+    assert.equal(stateOf('c1')?.state, 'Succeeded');
+
+    const gen = work('c1')?.generation as number;
+    const row = store.worksets.get('ws');
+    assert.ok(row);
+    const spec = structuredClone(row.spec) as { manifestWorkTemplate: typeof template };
+    spec.manifestWorkTemplate.workload.manifests = [configMap('cm', { v: '2' })];
+    store.worksets.replace({ ...row, spec }, iso(now));
+    reconcile('ws');
+    assert.equal(work('c1')?.generation, gen + 1);
+    assert.equal(stateOf('c1')?.state, 'Progressing');
+  });
+});

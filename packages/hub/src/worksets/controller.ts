@@ -1,0 +1,594 @@
+// WorkSetController: reconciles ManifestWorkReplicaSets into per-cluster ManifestWorks (see
+// index.ts). A reconcile of one workset is synchronous and runs in one store transaction, so
+// reconciles are serial by construction; triggers only queue names, and one batch timer runs
+// the queue.
+//
+// Triggers: a workset was created, replaced, paused, resumed or deleted (the API calls
+// changed()); a placement's decisions changed (PlacementService.onDecisionsChanged); an agent
+// reported status for, or confirmed the deletion of, a work carrying the workset label (the
+// SyncService's status intake); a cluster row changed (labels and claims feed the rendered
+// work) or an unreachable cluster was heard from; and one unref'd timer at the earliest time
+// a plan changes by time alone (soak end, progress deadline, offline timeout) or a targeted
+// cluster's lease lapses.
+import { canonicalJson, contentHash, durations, limits, OutpostError } from '@outpost/shared';
+import type { Logger } from 'pino';
+import type { PlacementStatus } from '../placement/types.ts';
+import { type Condition, clusterResource, type Liveness } from '../registration/clusters.ts';
+import {
+  availableDecisionGroups,
+  type ClusterWorkStatus,
+  compileOverrides,
+  isSuccessful,
+  type ManifestWorkReplicaSetSpec,
+  type ManifestWorkReplicaSetStatus,
+  parseRolloutStrategy,
+  planRollout,
+  type RolloutCluster,
+  type RolloutPlan,
+  renderWork,
+  type WorkSetClusterState,
+  workSetSummary,
+} from '../rollout/index.ts';
+import type { ClusterRow, Store, WorkRow, WorkSetRow } from '../store/index.ts';
+import { parseWork } from '../work/validate.ts';
+
+/** The label that marks a work as owned by a workset (its value is the workset's name). */
+export const workSetLabel = 'outpost.dev/workset';
+/** Hash of the rendered spec the work was written from. */
+export const specHashAnnotation = 'outpost.dev/workset-spec-hash';
+/** When the controller handed this revision out (progressDeadline counts from here). */
+export const dispatchedAtAnnotation = 'outpost.dev/workset-dispatched-at';
+
+export const workSetConditions = {
+  placementVerified: 'PlacementVerified',
+  progressing: 'Progressing',
+  complete: 'Complete',
+  rolloutStopped: 'RolloutStopped',
+  paused: 'Paused',
+} as const;
+
+export interface WorkSetControllerDeps {
+  store: Store;
+  log: Logger;
+  /** Liveness as the API shows it; read on every reconcile. */
+  liveness: () => Liveness;
+  /** Wakes the cluster's held long-poll (SyncService.changed). */
+  notify: (cluster: string) => void;
+  /** Epoch milliseconds; injected by tests. */
+  now?: () => number;
+  batchMs?: number;
+  retryMs?: number;
+}
+
+/** Where a target cluster came from: the first placementRef that selects it wins. */
+interface Target {
+  cluster: string;
+  placement: string;
+  groupName: string;
+  groupIndex: number;
+}
+
+/** What the controller found for one target, besides the planner's input. */
+interface Note {
+  /** A problem that makes this cluster Failed whatever the planner says (render, conflict). */
+  failure?: string;
+  /** A write that must wait (the previous work is still being deleted). */
+  blocked?: string;
+  render?: { spec: Record<string, unknown>; hash: string; body: unknown };
+}
+
+const isTrue = (conditions: unknown, type: string) =>
+  Array.isArray(conditions) &&
+  conditions.some((c) => (c as Condition | undefined)?.type === type && (c as Condition).status === 'True');
+
+export class WorkSetController {
+  readonly #d: WorkSetControllerDeps;
+  readonly #now: () => number;
+  readonly #startedAt: number;
+  readonly #pending = new Set<string>();
+  /** When each workset wants to be reconciled again (epoch ms). */
+  readonly #due = new Map<string, number>();
+  /** Clusters each workset targeted at its last reconcile. */
+  readonly #targets = new Map<string, Set<string>>();
+  /** Per workset, clusters that were unreachable at its last reconcile: hearing from one triggers. */
+  readonly #unreachable = new Map<string, Set<string>>();
+  /** Since when a work revision has been successful: `cluster/uid/generation` → epoch ms. */
+  readonly #succeededSince = new Map<string, number>();
+  readonly #unsubscribe: () => void;
+  #batchTimer: NodeJS.Timeout | undefined;
+  #wakeTimer: NodeJS.Timeout | undefined;
+  #wakeAt: number | undefined;
+  #closed = false;
+
+  constructor(deps: WorkSetControllerDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? Date.now;
+    this.#startedAt = this.#now();
+    this.#unsubscribe = deps.store.clusters.onChange((name, kind) => {
+      if (kind === 'seen') this.clusterSeen(name);
+      else this.#clusterChanged(name);
+    });
+  }
+
+  /**
+   * Reconciles every workset, and every workset name that only works still carry (a workset
+   * deleted while the hub stopped before its controller ran): called once at start.
+   */
+  start(): void {
+    const { store } = this.#d;
+    for (const w of store.worksets.all()) this.#pending.add(w.name);
+    let after = { cluster: '', name: '' };
+    for (;;) {
+      const page = store.works.page(undefined, after, 500);
+      for (const w of page.items) {
+        after = { cluster: w.cluster, name: w.name };
+        const owner = w.labels[workSetLabel];
+        if (owner !== undefined && !w.deletionAt) this.#pending.add(owner);
+      }
+      if (!page.continue) break;
+    }
+    this.#runPending();
+  }
+
+  /** The workset was created, replaced, paused, resumed or deleted (the API calls this). */
+  changed(name: string): void {
+    this.#enqueue(name);
+  }
+
+  /** A placement's decisions changed (or it was deleted): reconcile the worksets using it. */
+  placementChanged(placement: string): void {
+    for (const w of this.#d.store.worksets.all()) {
+      const refs = (w.spec as unknown as ManifestWorkReplicaSetSpec).placementRefs ?? [];
+      if (refs.some((r) => r.name === placement)) this.#enqueue(w.name);
+    }
+  }
+
+  /** An agent reported status for (or confirmed the deletion of) these works of `cluster`. */
+  workStatusChanged(_cluster: string, works: readonly Pick<WorkRow, 'labels'>[]): void {
+    for (const w of works) {
+      const owner = w.labels[workSetLabel];
+      if (owner !== undefined) this.#enqueue(owner);
+    }
+  }
+
+  /** A cluster was heard from (a poll): cheap unless it was unreachable at the last reconcile. */
+  clusterSeen(name: string): void {
+    for (const [ws, clusters] of this.#unreachable) if (clusters.has(name)) this.#enqueue(ws);
+  }
+
+  /** Runs queued reconciles now (tests; the batch timer does this otherwise). */
+  flush(): void {
+    this.#runPending();
+  }
+
+  /** Reconciles the worksets whose due time came (tests call it with their clock moved on). */
+  runDue(): void {
+    const now = this.#now();
+    for (const [name, at] of this.#due) if (at <= now) this.#pending.add(name);
+    this.#runPending();
+  }
+
+  /** When the timer is set to fire (epoch ms), for tests and diagnostics. */
+  get nextWakeAt(): number | undefined {
+    return this.#wakeAt;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#unsubscribe();
+    clearTimeout(this.#batchTimer);
+    clearTimeout(this.#wakeTimer);
+    this.#batchTimer = undefined;
+    this.#wakeTimer = undefined;
+    this.#wakeAt = undefined;
+  }
+
+  #clusterChanged(cluster: string): void {
+    for (const [name, targets] of this.#targets) if (targets.has(cluster)) this.#enqueue(name);
+  }
+
+  #enqueue(name: string): void {
+    if (this.#closed) return;
+    this.#pending.add(name);
+    if (this.#batchTimer) return;
+    this.#batchTimer = setTimeout(() => {
+      this.#batchTimer = undefined;
+      this.#runPending();
+    }, this.#d.batchMs ?? durations.workSetBatchMs);
+    this.#batchTimer.unref();
+  }
+
+  #runPending(): void {
+    if (this.#closed) return;
+    clearTimeout(this.#batchTimer);
+    this.#batchTimer = undefined;
+    const names = [...this.#pending];
+    this.#pending.clear();
+    for (const name of names) {
+      this.#due.delete(name);
+      try {
+        const notify = this.#d.store.transaction(() => this.#reconcile(name));
+        for (const c of notify) this.#d.notify(c);
+      } catch (err) {
+        // Logged and retried: a reconcile error never takes the hub down.
+        this.#d.log.error({ err, workset: name }, 'reconciling a workset failed; retrying');
+        this.#due.set(name, this.#now() + (this.#d.retryMs ?? durations.workSetRetryMs));
+      }
+    }
+    this.#arm();
+  }
+
+  /** One timer to the earliest due time of any workset. */
+  #arm(): void {
+    if (this.#closed) return;
+    let at = Number.POSITIVE_INFINITY;
+    for (const t of this.#due.values()) if (t < at) at = t;
+    clearTimeout(this.#wakeTimer);
+    this.#wakeTimer = undefined;
+    if (!Number.isFinite(at)) {
+      this.#wakeAt = undefined;
+      return;
+    }
+    this.#wakeAt = at;
+    const delay = Math.min(Math.max(0, at - this.#now()), 2 ** 31 - 1);
+    this.#wakeTimer = setTimeout(() => this.runDue(), delay);
+    this.#wakeTimer.unref();
+  }
+
+  /**
+   * The API's liveness, except that a cluster that joined before this hub process started
+   * counts as heard from at the start (as PlacementService does): a hub that was down heard
+   * from nobody, and that alone must not make the rollout treat every cluster as offline.
+   */
+  #liveness(): Liveness {
+    const base = this.#d.liveness();
+    const started = new Date(this.#startedAt).toISOString();
+    return {
+      leaseMs: base.leaseMs,
+      lastSeen: (c) => {
+        const seen = base.lastSeen(c);
+        if (c.joinedAt === null || c.joinedAt >= started) return seen;
+        return seen === null || seen < started ? started : seen;
+      },
+    };
+  }
+
+  /** Marks this workset's work on `cluster` for deletion (the agent honours its deleteOption). */
+  #deleteWork(w: WorkRow, at: string): boolean {
+    return this.#d.store.works.markDeleted(w.uid, w.cluster, at);
+  }
+
+  /** Reconciles one workset inside a transaction; returns the clusters to wake. */
+  #reconcile(name: string): string[] {
+    const { store, log } = this.#d;
+    const now = this.#now();
+    const at = new Date(now).toISOString();
+    const notify = new Set<string>();
+    const clusters = new Map(store.clusters.all().map((c) => [c.name, c]));
+    const row = store.worksets.get(name);
+
+    if (!row) {
+      // The workset was deleted: an explicit instruction, so every work it owns goes.
+      this.#targets.delete(name);
+      this.#unreachable.delete(name);
+      for (const c of clusters.values()) {
+        const w = store.works.get(c.name, name);
+        if (w && w.labels[workSetLabel] === name && !w.deletionAt && this.#deleteWork(w, at)) notify.add(c.name);
+      }
+      if (notify.size) log.info({ workset: name, clusters: [...notify] }, 'workset deleted; deleting its works');
+      return [...notify];
+    }
+
+    const spec = row.spec as unknown as ManifestWorkReplicaSetSpec;
+    const paused = spec.paused === true;
+    const liveness = this.#liveness();
+
+    // 1. Targets: each placementRef's decisions, a cluster once (the first ref wins).
+    const targets = new Map<string, Target>();
+    const unknownRefs: string[] = [];
+    for (const ref of spec.placementRefs) {
+      const p = store.placements.get(ref.name);
+      const status = (p?.status ?? undefined) as PlacementStatus | undefined;
+      if (!p || !status || !Array.isArray(status.decisions)) {
+        unknownRefs.push(ref.name);
+        continue;
+      }
+      for (const g of status.decisions) {
+        for (const cluster of g.clusterNames) {
+          if (!targets.has(cluster)) {
+            targets.set(cluster, { cluster, placement: ref.name, groupName: g.groupName, groupIndex: g.groupIndex });
+          }
+        }
+      }
+    }
+
+    // 2. Each target's work status as the planner sees it.
+    const compiled = compileOverrides(spec.overrides);
+    const notes = new Map<string, Note>();
+    const works = new Map<string, WorkRow>();
+    const rolloutClusters = new Map<string, RolloutCluster[]>();
+    const unreachableNow = new Set<string>();
+    let wakeAt = Number.POSITIVE_INFINITY;
+    for (const t of targets.values()) {
+      const c = clusters.get(t.cluster);
+      // Gone or being removed: nothing to hand out (cluster removal deletes its works).
+      if (!c || c.removalRequestedAt) continue;
+      const view = clusterResource(c, undefined, now, liveness);
+      const avail = view.status.conditions.find((x) => x.type === 'Available');
+      const reachable = avail?.status === 'True';
+      if (!reachable) unreachableNow.add(c.name);
+      else {
+        const seen = liveness.lastSeen(c);
+        // +1 ms: the lease still holds at exactly its end.
+        if (seen) wakeAt = Math.min(wakeAt, Date.parse(seen) + liveness.leaseMs + 1);
+      }
+      const note: Note = {};
+      notes.set(c.name, note);
+      const work = store.works.get(c.name, name);
+      if (work) works.set(c.name, work);
+      const rendered = this.#render(name, spec, c, compiled);
+      if ('error' in rendered) note.failure = rendered.error;
+      else note.render = rendered;
+      const owned = work !== undefined && work.labels[workSetLabel] === name;
+      if (work && !owned) {
+        note.failure = `conflict: work ${name} on this cluster was not made by this workset; it is left alone`;
+      }
+      const status: ClusterWorkStatus = {
+        dispatched: false,
+        applied: false,
+        available: false,
+        degraded: false,
+        updated: false,
+        reachable,
+      };
+      if (!reachable && avail?.lastTransitionTime) status.unreachableSince = Date.parse(avail.lastTransitionTime);
+      if (owned && work.deletionAt) note.blocked = 'waiting for the previous work to be deleted on the spoke';
+      if (owned && !work.deletionAt) {
+        const ws = (work.status ?? {}) as { conditions?: unknown; observedGeneration?: number };
+        status.applied = isTrue(ws.conditions, 'Applied');
+        status.available = isTrue(ws.conditions, 'Available');
+        status.degraded = isTrue(ws.conditions, 'Degraded');
+        status.dispatched = note.render !== undefined && work.annotations[specHashAnnotation] === note.render.hash;
+        status.updated = status.dispatched && ws.observedGeneration === work.generation;
+        const d = Date.parse(work.annotations[dispatchedAtAnnotation] ?? '');
+        if (status.dispatched && Number.isFinite(d)) status.dispatchedAt = d;
+        const key = `${c.name}/${work.uid}/${work.generation}`;
+        if (isSuccessful(status)) {
+          const since = this.#succeededSince.get(key) ?? now;
+          this.#succeededSince.set(key, since);
+          status.succeededSince = since;
+        } else this.#succeededSince.delete(key);
+      }
+      if (note.failure !== undefined) {
+        // Counted as failed: Degraded on the "current" revision, which the planner reads as Failed.
+        Object.assign(status, { dispatched: true, updated: true, degraded: true, applied: false, available: false });
+      }
+      const list = rolloutClusters.get(t.placement) ?? [];
+      list.push({ name: c.name, groupName: t.groupName, groupIndex: t.groupIndex, status });
+      rolloutClusters.set(t.placement, list);
+    }
+
+    // 3. Plan each placementRef's rollout and hand out what the plans say.
+    const plans: { ref: string; plan: RolloutPlan; clusters: RolloutCluster[] }[] = [];
+    const written = new Set<string>();
+    for (const ref of spec.placementRefs) {
+      if (unknownRefs.includes(ref.name)) continue;
+      const policy = parseRolloutStrategy(ref.rolloutStrategy);
+      if (!policy.ok) throw new Error(`placementRef ${ref.name}: ${policy.error.message}`);
+      const list = rolloutClusters.get(ref.name) ?? [];
+      const plan = planRollout(policy.value, list, now, { paused });
+      plans.push({ ref: ref.name, plan, clusters: list });
+      if (plan.nextEvaluationAt !== undefined) wakeAt = Math.min(wakeAt, plan.nextEvaluationAt);
+      if (paused) continue;
+      for (const cluster of plan.toRollout) {
+        const note = notes.get(cluster);
+        if (!note?.render || note.blocked || note.failure) continue;
+        const existing = works.get(cluster);
+        const input = parseWork(note.render.body, cluster);
+        const labels = { ...input.labels, [workSetLabel]: name };
+        const annotations = {
+          ...input.annotations,
+          [specHashAnnotation]: note.render.hash,
+          [dispatchedAtAnnotation]: at,
+        };
+        const out = store.works.write(
+          { cluster, name, labels, annotations, spec: input.spec, manifests: input.manifests },
+          at,
+        );
+        if (out.changed || !existing) notify.add(cluster);
+        written.add(cluster);
+        const rc = list.find((x) => x.name === cluster);
+        if (rc) {
+          rc.status = {
+            ...rc.status,
+            dispatched: true,
+            dispatchedAt: now,
+            updated: false,
+            succeededSince: undefined,
+          } as ClusterWorkStatus;
+          delete rc.status.succeededSince;
+        }
+      }
+      if (plan.toRollout.length) {
+        log.info({ workset: name, placement: ref.name, clusters: plan.toRollout }, 'workset handed out');
+      }
+    }
+
+    // 4. Clusters no longer targeted lose their work; never from missing information.
+    let kept = 0;
+    const deleted: string[] = [];
+    if (!paused && unknownRefs.length === 0) {
+      for (const c of clusters.values()) {
+        if (targets.has(c.name)) continue;
+        const w = store.works.get(c.name, name);
+        if (!w || w.labels[workSetLabel] !== name || w.deletionAt) continue;
+        const view = clusterResource(c, undefined, now, liveness);
+        const reachable = view.status.conditions.some((x) => x.type === 'Available' && x.status === 'True');
+        if (!reachable && !c.removalRequestedAt) {
+          // Left the decisions while unreachable (no toleration): keep its work until it is
+          // heard from, when the placement is scheduled again.
+          kept++;
+          unreachableNow.add(c.name);
+          continue;
+        }
+        if (this.#deleteWork(w, at)) {
+          notify.add(c.name);
+          deleted.push(c.name);
+        }
+      }
+      if (deleted.length) log.info({ workset: name, clusters: deleted }, 'no longer targeted; deleting the works');
+    }
+
+    // 5. Status.
+    const trackedTargets = new Set(targets.keys());
+    for (const c of unreachableNow) trackedTargets.add(c);
+    this.#targets.set(name, trackedTargets);
+    if (unreachableNow.size) this.#unreachable.set(name, unreachableNow);
+    else this.#unreachable.delete(name);
+    if (Number.isFinite(wakeAt)) this.#due.set(name, wakeAt);
+
+    const status = this.#status(row, plans, notes, written, unknownRefs, targets.size, kept, paused, now);
+    if (canonicalJson(status) !== canonicalJson(row.status)) {
+      store.worksets.setStatus(name, status as unknown as Record<string, unknown>);
+    }
+    return [...notify];
+  }
+
+  /** The cluster's work spec, its hash and the body to write, or why it cannot be made. */
+  #render(
+    name: string,
+    spec: ManifestWorkReplicaSetSpec,
+    c: ClusterRow,
+    compiled: ReturnType<typeof compileOverrides>,
+  ): { spec: Record<string, unknown>; hash: string; body: unknown } | { error: string } {
+    const r = renderWork(spec.manifestWorkTemplate, { name: c.name, labels: c.labels, claims: c.claims }, compiled);
+    if (!r.ok) return { error: `${r.error.code}: ${r.error.message}` };
+    const body = { metadata: { name }, spec: r.value };
+    try {
+      // The same validation as the works API, so a rendered work is never one the API refuses.
+      parseWork(body, c.name);
+    } catch (err) {
+      if (err instanceof OutpostError) return { error: `${err.code}: ${err.message}` };
+      throw err;
+    }
+    return { spec: r.value as Record<string, unknown>, hash: contentHash(r.value), body };
+  }
+
+  #status(
+    row: WorkSetRow,
+    plans: { ref: string; plan: RolloutPlan; clusters: RolloutCluster[] }[],
+    notes: Map<string, Note>,
+    written: Set<string>,
+    unknownRefs: string[],
+    targetCount: number,
+    kept: number,
+    paused: boolean,
+    now: number,
+  ): ManifestWorkReplicaSetStatus {
+    const prev = (row.status ?? undefined) as ManifestWorkReplicaSetStatus | undefined;
+    const at = new Date(now).toISOString();
+    const cond = (type: string, status: Condition['status'], reason: string, message: string): Condition => {
+      const old = prev?.conditions.find((c) => c.type === type);
+      const lastTransitionTime = old?.status === status && old.lastTransitionTime ? old.lastTransitionTime : at;
+      return { type, status, reason, message, lastTransitionTime };
+    };
+
+    const all = plans.flatMap((p) => p.clusters);
+    const states: WorkSetClusterState[] = [];
+    for (const { ref, plan } of plans) {
+      for (const pc of plan.clusters) {
+        const note = notes.get(pc.name);
+        let state = pc.state;
+        let reason = pc.reason;
+        if (note?.failure) {
+          state = 'Failed';
+          reason = note.failure;
+        } else if (written.has(pc.name)) {
+          state = 'Progressing';
+          reason = 'handed out; waiting for the agent to report';
+        } else if (note?.blocked && (state === 'ToApply' || state === 'Pending')) reason = note.blocked;
+        states.push({
+          name: pc.name,
+          placement: ref,
+          groupName: pc.groupName,
+          groupIndex: pc.groupIndex,
+          state,
+          reason,
+        });
+      }
+    }
+    const max = limits.workSetStatusClustersMax;
+
+    const messages = plans.map((p) => (plans.length > 1 ? `${p.ref}: ${p.plan.message}` : p.plan.message));
+    if (unknownRefs.length) messages.push(`placement without decisions: ${unknownRefs.join(', ')} (works kept)`);
+    if (kept) messages.push(`${kept} cluster(s) left the decisions while unreachable; their works are kept for now`);
+    if (paused) messages.unshift('Paused');
+
+    const stopped = plans.filter((p) => p.plan.stopped);
+    const complete = plans.length > 0 && unknownRefs.length === 0 && plans.every((p) => p.plan.complete);
+    const succeeded = complete && states.every((s) => s.state === 'Succeeded');
+    const conditions: Condition[] = [
+      unknownRefs.length
+        ? cond(
+            workSetConditions.placementVerified,
+            'False',
+            'PlacementDecisionNotFound',
+            `no decisions for ${unknownRefs.join(', ')}; existing works are kept`,
+          )
+        : targetCount === 0
+          ? cond(
+              workSetConditions.placementVerified,
+              'False',
+              'PlacementDecisionEmpty',
+              'the placements select no cluster',
+            )
+          : cond(workSetConditions.placementVerified, 'True', 'AsExpected', `${targetCount} cluster(s) selected`),
+      paused
+        ? cond(workSetConditions.paused, 'True', 'Paused', 'spec.paused: nothing is written or deleted')
+        : cond(workSetConditions.paused, 'False', 'NotPaused', ''),
+      stopped.length
+        ? cond(
+            workSetConditions.rolloutStopped,
+            'True',
+            'MaxFailuresExceeded',
+            stopped.map((p) => `${p.ref}: ${p.plan.failures} failure(s), ${p.plan.maxFailures} tolerated`).join('; '),
+          )
+        : cond(workSetConditions.rolloutStopped, 'False', 'WithinTolerance', ''),
+      complete
+        ? cond(workSetConditions.progressing, 'False', succeeded ? 'Complete' : 'Finished', '')
+        : paused
+          ? cond(workSetConditions.progressing, 'False', 'Paused', '')
+          : stopped.length
+            ? cond(workSetConditions.progressing, 'False', 'RolloutStopped', '')
+            : cond(workSetConditions.progressing, 'True', 'Rolling', messages.join('; ')),
+      succeeded
+        ? cond(workSetConditions.complete, 'True', 'Complete', 'every selected cluster succeeded')
+        : cond(workSetConditions.complete, 'False', complete ? 'FinishedWithProblems' : 'InProgress', ''),
+    ].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
+
+    const status: ManifestWorkReplicaSetStatus = {
+      conditions,
+      summary: workSetSummary(all),
+      placementSummary: plans.map((p) => ({
+        name: p.ref,
+        availableDecisionGroups: availableDecisionGroups(p.clusters),
+        summary: workSetSummary(p.clusters),
+      })),
+      rollout: {
+        message: messages.join('; '),
+        placements: plans.map(({ ref, plan }) => ({
+          name: ref,
+          type: plan.type,
+          message: plan.message,
+          stopped: plan.stopped,
+          complete: plan.complete,
+          ...(plan.currentGroup ? { currentGroup: plan.currentGroup } : {}),
+        })),
+        clusters: states.slice(0, max),
+        ...(states.length > max ? { clustersOmitted: states.length - max } : {}),
+        observedGeneration: row.generation,
+      },
+    };
+    return status;
+  }
+}
