@@ -1,0 +1,466 @@
+// The Helm charts in deploy/charts and the plain manifests rendered from them: helm lint,
+// helm template with default and changed values, structural checks of what renders
+// (restricted security context, the agent's leader-election identity, control-plane
+// scheduling, least-privilege RBAC), a server-side dry run of every rendered object against
+// a real kube-apiserver (which also checks the pod templates against the `restricted`
+// Pod Security level), and deploy/manifests matching a fresh deploy/render.sh.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import { ensureHelm } from '../helm/index.ts';
+import { ensureKubeBinaries, type KubeCluster, startCluster } from '../kube/index.ts';
+
+const repo = join(import.meta.dirname, '../..');
+const chartsDir = join(repo, 'deploy/charts');
+
+// Rendered objects are read loosely: the checks below say what they expect.
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML, checked field by field
+type Obj = Record<string, any>;
+
+interface Variant {
+  chart: 'outpost-hub' | 'outpost-agent';
+  release: string;
+  namespace: string;
+  values?: Record<string, unknown>;
+}
+
+const variants = {
+  hub: { chart: 'outpost-hub', release: 'outpost-hub', namespace: 'outpost-hub' },
+  hubCustom: {
+    chart: 'outpost-hub',
+    release: 'fleet',
+    namespace: 'fleet-system',
+    values: {
+      hub: {
+        advertiseUrl: 'https://hub.example.com:8443',
+        extraSans: ['hub.example.com', '10.0.0.5'],
+        certValidity: '30d',
+        maxWorkSize: '32Mi',
+        pollTimeout: '45s',
+        missedPolls: 5,
+        logLevel: 'debug',
+      },
+      persistence: { enabled: false },
+      podAnnotations: { 'example.com/scrape': 'true' },
+      nodeSelector: { 'kubernetes.io/os': 'linux' },
+      tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'outpost', effect: 'NoSchedule' }],
+      serviceAccount: { name: 'hub-sa' },
+    },
+  },
+  agent: { chart: 'outpost-agent', release: 'outpost-agent', namespace: 'outpost-agent' },
+  agentClusterAdmin: {
+    chart: 'outpost-agent',
+    release: 'edge',
+    namespace: 'edge-agent',
+    values: {
+      rbac: { clusterAdmin: true },
+      agent: { pollWait: '20s', resyncInterval: '10m', maxDeleteShare: 0.25, leaseDuration: '30s', logLevel: 'debug' },
+      // Helm merges maps: null, not {}, removes a default.
+      nodeSelector: null,
+    },
+  },
+} as const satisfies Record<string, Variant>;
+type VariantName = keyof typeof variants;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(file: string, args: readonly string[], input?: string): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c;
+    });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      stderr += c;
+    });
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+async function runOk(file: string, args: readonly string[], input?: string): Promise<string> {
+  const r = await run(file, args, input);
+  assert.equal(r.code, 0, `${file} ${args.join(' ')} failed:\n${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+function parseDocs(text: string): Obj[] {
+  const docs = parseAllDocuments(text);
+  if (!Array.isArray(docs)) return [];
+  for (const doc of docs) assert.deepEqual(doc.errors, [], 'rendered YAML must parse');
+  return docs.map((d) => d.toJS() as Obj | null).filter((o): o is Obj => o !== null);
+}
+
+function one(objs: Obj[], kind: string, name?: string): Obj {
+  const found = objs.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+  assert.equal(found.length, 1, `expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length}`);
+  return found[0] as Obj;
+}
+
+function envOf(container: Obj): Map<string, Obj> {
+  return new Map((container.env as Obj[]).map((e) => [e.name as string, e]));
+}
+
+let helm: string;
+let tmp: string;
+const rendered = new Map<VariantName, { text: string; objs: Obj[] }>();
+
+async function render(v: Variant): Promise<string> {
+  const args = ['template', v.release, join(chartsDir, v.chart), '--namespace', v.namespace];
+  if (v.values) {
+    // JSON is YAML, so a values file can be written without a YAML writer.
+    const file = join(tmp, `${v.release}-${v.namespace}.values.json`);
+    await writeFile(file, JSON.stringify(v.values));
+    args.push('--values', file);
+  }
+  return runOk(helm, args);
+}
+
+// A cold build of helm takes a few minutes on 2 cores, of Kubernetes longer; then instant.
+before(
+  async () => {
+    [helm] = await Promise.all([ensureHelm(), ensureKubeBinaries()]);
+    tmp = await mkdtemp(join(tmpdir(), 'outpost-charts-'));
+    for (const [name, v] of Object.entries(variants) as [VariantName, Variant][]) {
+      const text = await render(v);
+      rendered.set(name, { text, objs: parseDocs(text) });
+    }
+  },
+  { timeout: 30 * 60_000 },
+);
+
+after(async () => {
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+function objs(name: VariantName): Obj[] {
+  const r = rendered.get(name);
+  assert.ok(r, `${name} was rendered`);
+  return r.objs;
+}
+
+describe('helm lint', () => {
+  for (const chart of ['outpost-hub', 'outpost-agent']) {
+    test(`${chart} passes helm lint --strict`, { timeout: 60_000 }, async () => {
+      await runOk(helm, ['lint', '--strict', join(chartsDir, chart)]);
+    });
+  }
+});
+
+describe('rendered objects', () => {
+  test('every namespaced object lands in the release namespace', () => {
+    const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding']);
+    for (const [name, v] of Object.entries(variants) as [VariantName, Variant][]) {
+      for (const o of objs(name)) {
+        if (clusterScoped.has(o.kind)) assert.equal(o.metadata.namespace, undefined);
+        else assert.equal(o.metadata.namespace, v.namespace, `${name}: ${o.kind} ${o.metadata.name}`);
+      }
+    }
+  });
+
+  test('pods run under the restricted Pod Security profile with a writable /tmp only', () => {
+    for (const name of Object.keys(variants) as VariantName[]) {
+      const workload = objs(name).find((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet');
+      assert.ok(workload, `${name} has a workload`);
+      const pod = workload.spec.template.spec;
+      assert.equal(pod.securityContext.runAsNonRoot, true);
+      assert.equal(pod.securityContext.runAsUser, 65532);
+      assert.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault');
+      assert.equal(pod.hostNetwork, undefined);
+      for (const c of pod.containers as Obj[]) {
+        const sc = c.securityContext;
+        assert.equal(sc.allowPrivilegeEscalation, false, `${name}/${c.name}`);
+        assert.equal(sc.readOnlyRootFilesystem, true);
+        assert.equal(sc.runAsNonRoot, true);
+        assert.equal(sc.runAsUser, 65532);
+        assert.deepEqual(sc.capabilities.drop, ['ALL']);
+        assert.equal(sc.capabilities.add, undefined);
+        assert.equal(sc.seccompProfile.type, 'RuntimeDefault');
+        assert.ok(c.resources.requests.memory && c.resources.requests.cpu, 'requests set');
+        assert.ok(c.resources.limits.memory, 'memory limit set');
+        const tmpMount = (c.volumeMounts as Obj[]).find((m) => m.mountPath === '/tmp');
+        assert.ok(tmpMount, `${name}: /tmp is mounted`);
+        const tmpVolume = (pod.volumes as Obj[]).find((vol) => vol.name === tmpMount.name);
+        assert.ok(tmpVolume?.emptyDir, '/tmp is an emptyDir');
+      }
+    }
+  });
+
+  test('the hub: one replica, Recreate, its data on a claim, HTTPS probes and Service', () => {
+    const o = objs('hub');
+    const deploy = one(o, 'Deployment', 'outpost-hub');
+    assert.equal(deploy.spec.replicas, 1);
+    assert.equal(deploy.spec.strategy.type, 'Recreate');
+    const pod = deploy.spec.template.spec;
+    assert.equal(pod.automountServiceAccountToken, false, 'the hub never calls the Kubernetes API');
+    const [c] = pod.containers as Obj[];
+    assert.ok(c);
+    assert.deepEqual(c.args, ['serve']);
+    assert.equal(c.livenessProbe.httpGet.path, '/healthz');
+    assert.equal(c.livenessProbe.httpGet.scheme, 'HTTPS');
+    assert.equal(c.readinessProbe.httpGet.path, '/readyz');
+    assert.equal(c.readinessProbe.httpGet.scheme, 'HTTPS');
+    assert.equal(c.ports[0].containerPort, 8443);
+    const env = envOf(c);
+    assert.equal(env.get('OUTPOST_HUB_LISTEN')?.value, '0.0.0.0:8443');
+    const dataDir = String(env.get('OUTPOST_HUB_DATA_DIR')?.value);
+    const dataMount = (c.volumeMounts as Obj[]).find((m) => m.name === 'data');
+    assert.ok(dataMount && dataDir.startsWith(`${dataMount.mountPath}/`), 'the data dir is on the volume');
+    const sans = String(env.get('OUTPOST_HUB_SANS')?.value).split(',');
+    assert.ok(sans.includes('outpost-hub.outpost-hub.svc'), `the Service name is a SAN: ${sans}`);
+    assert.equal(env.has('OUTPOST_HUB_ADVERTISE_URL'), false);
+    const claim = one(o, 'PersistentVolumeClaim');
+    assert.equal(pod.volumes.find((v: Obj) => v.name === 'data').persistentVolumeClaim.claimName, claim.metadata.name);
+    assert.equal(claim.metadata.annotations['helm.sh/resource-policy'], 'keep');
+    const svc = one(o, 'Service', 'outpost-hub');
+    assert.equal(svc.spec.ports[0].port, 8443);
+    assert.deepEqual(svc.spec.selector, deploy.spec.selector.matchLabels);
+    assert.equal(o.filter((x) => x.kind.includes('Role')).length, 0, 'the hub needs no RBAC');
+  });
+
+  test('hub values become its OUTPOST_* settings and pod placement', () => {
+    const o = objs('hubCustom');
+    const deploy = one(o, 'Deployment', 'fleet-outpost-hub');
+    const pod = deploy.spec.template.spec;
+    const env = envOf(pod.containers[0]);
+    assert.equal(env.get('OUTPOST_HUB_ADVERTISE_URL')?.value, 'https://hub.example.com:8443');
+    const sans = String(env.get('OUTPOST_HUB_SANS')?.value).split(',');
+    assert.ok(sans.includes('hub.example.com') && sans.includes('10.0.0.5'));
+    assert.ok(sans.includes('fleet-outpost-hub.fleet-system.svc.cluster.local'));
+    assert.equal(env.get('OUTPOST_HUB_CERT_VALIDITY')?.value, '30d');
+    assert.equal(env.get('OUTPOST_HUB_MAX_WORK_SIZE')?.value, '32Mi');
+    assert.equal(env.get('OUTPOST_HUB_POLL_TIMEOUT')?.value, '45s');
+    assert.equal(env.get('OUTPOST_HUB_MISSED_POLLS')?.value, '5');
+    assert.equal(env.get('OUTPOST_LOG_LEVEL')?.value, 'debug');
+    assert.equal(o.filter((x) => x.kind === 'PersistentVolumeClaim').length, 0);
+    assert.ok(pod.volumes.find((v: Obj) => v.name === 'data').emptyDir);
+    assert.equal(deploy.spec.template.metadata.annotations['example.com/scrape'], 'true');
+    assert.deepEqual(pod.nodeSelector, { 'kubernetes.io/os': 'linux' });
+    assert.equal(pod.tolerations[0].key, 'dedicated');
+    assert.equal(pod.serviceAccountName, 'hub-sa');
+    assert.equal(one(o, 'ServiceAccount').metadata.name, 'hub-sa');
+  });
+
+  test('the agent: a DaemonSet on control-plane nodes with POD_NAME as its identity', () => {
+    const o = objs('agent');
+    const ds = one(o, 'DaemonSet', 'outpost-agent');
+    const pod = ds.spec.template.spec;
+    assert.deepEqual(pod.nodeSelector, { 'node-role.kubernetes.io/control-plane': '' });
+    for (const key of ['node-role.kubernetes.io/control-plane', 'node-role.kubernetes.io/master']) {
+      assert.ok(
+        (pod.tolerations as Obj[]).some(
+          (t) => t.key === key && t.effect === 'NoSchedule' && (t.operator === 'Exists' || t.operator === undefined),
+        ),
+        `tolerates ${key}:NoSchedule`,
+      );
+    }
+    const [c] = pod.containers as Obj[];
+    assert.ok(c);
+    assert.deepEqual(c.args, ['run']);
+    const env = envOf(c);
+    assert.equal(env.get('POD_NAME')?.valueFrom.fieldRef.fieldPath, 'metadata.name');
+    assert.equal(env.get('OUTPOST_AGENT_NAMESPACE')?.valueFrom.fieldRef.fieldPath, 'metadata.namespace');
+    assert.equal(env.get('NODE_COMPILE_CACHE')?.value, '/tmp/node-compile-cache');
+    assert.deepEqual(c.resources.requests.memory, '128Mi');
+    assert.deepEqual(c.resources.limits.memory, '256Mi');
+    assert.equal(pod.serviceAccountName, one(o, 'ServiceAccount').metadata.name);
+  });
+
+  test('agent values become run flags; a cleared nodeSelector still tolerates control planes', () => {
+    const ds = one(objs('agentClusterAdmin'), 'DaemonSet', 'edge-outpost-agent');
+    const pod = ds.spec.template.spec;
+    assert.deepEqual(pod.containers[0].args, [
+      'run',
+      '--poll-wait=20s',
+      '--resync-interval=10m',
+      '--max-delete-share=0.25',
+      '--lease-duration=30s',
+    ]);
+    assert.equal(envOf(pod.containers[0]).get('OUTPOST_LOG_LEVEL')?.value, 'debug');
+    assert.equal(pod.nodeSelector, undefined);
+    assert.equal(pod.tolerations.length, 2);
+  });
+
+  test('agent RBAC: secrets and leases in its namespace, a modest ClusterRole by default', () => {
+    const o = objs('agent');
+    const sa = one(o, 'ServiceAccount').metadata.name;
+    const role = one(o, 'Role');
+    assert.equal(role.metadata.namespace, 'outpost-agent');
+    const rule = (group: string, resource: string) =>
+      (role.rules as Obj[]).find((r) => r.apiGroups.includes(group) && r.resources.includes(resource));
+    assert.deepEqual(new Set(rule('', 'secrets')?.verbs), new Set(['get', 'list', 'create', 'update', 'delete']));
+    assert.deepEqual(new Set(rule('coordination.k8s.io', 'leases')?.verbs), new Set(['get', 'create', 'update']));
+    assert.equal(
+      (role.rules as Obj[]).some((r) => r.resources.includes('configmaps')),
+      false,
+      'no ConfigMaps in the Role',
+    );
+    const binding = one(o, 'RoleBinding');
+    assert.deepEqual(binding.roleRef, {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: role.metadata.name,
+    });
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: sa, namespace: 'outpost-agent' }]);
+
+    const clusterRole = one(o, 'ClusterRole');
+    const granted = new Set<string>();
+    for (const r of clusterRole.rules as Obj[]) {
+      assert.ok(!r.verbs.includes('*') && !(r.resources ?? []).includes('*'), 'no wildcards');
+      assert.ok(!(r.apiGroups ?? []).includes('rbac.authorization.k8s.io'), 'cannot grant itself more');
+      for (const g of r.apiGroups ?? []) for (const res of r.resources) granted.add(`${g}/${res}`);
+    }
+    for (const kind of [
+      '/namespaces',
+      '/configmaps',
+      'apps/deployments',
+      'apiextensions.k8s.io/customresourcedefinitions',
+    ]) {
+      assert.ok(granted.has(kind), `ClusterRole grants ${kind}`);
+    }
+    const crb = one(o, 'ClusterRoleBinding');
+    assert.equal(crb.roleRef.name, clusterRole.metadata.name);
+    assert.deepEqual(crb.subjects, [{ kind: 'ServiceAccount', name: sa, namespace: 'outpost-agent' }]);
+  });
+
+  test('rbac.clusterAdmin binds cluster-admin instead of the modest ClusterRole', () => {
+    const o = objs('agentClusterAdmin');
+    assert.equal(o.filter((x) => x.kind === 'ClusterRole').length, 0);
+    const crb = one(o, 'ClusterRoleBinding');
+    assert.deepEqual(crb.roleRef, {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'cluster-admin',
+    });
+    assert.deepEqual(crb.subjects, [{ kind: 'ServiceAccount', name: 'edge-outpost-agent', namespace: 'edge-agent' }]);
+    assert.equal(one(o, 'Role').metadata.namespace, 'edge-agent', 'the namespace Role stays');
+  });
+});
+
+describe('deploy/manifests', () => {
+  test('match a fresh deploy/render.sh', { timeout: 60_000 }, async () => {
+    const out = join(tmp, 'manifests');
+    const env = { ...process.env, OUTPOST_HELM_BIN_DIR: join(helm, '..') };
+    const r = await new Promise<Result>((resolve, reject) => {
+      const child = spawn('bash', [join(repo, 'deploy/render.sh'), out], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (c: string) => {
+        stderr += c;
+      });
+      child.once('error', reject);
+      child.once('close', (code) => resolve({ code, stdout: '', stderr }));
+    });
+    assert.equal(r.code, 0, r.stderr);
+    for (const file of ['outpost-hub.yaml', 'outpost-agent.yaml']) {
+      const committed = await readFile(join(repo, 'deploy/manifests', file), 'utf8');
+      const fresh = await readFile(join(out, file), 'utf8');
+      assert.ok(committed === fresh, `deploy/manifests/${file} is stale: run deploy/render.sh`);
+    }
+  });
+});
+
+describe('server-side dry run on a real kube-apiserver', () => {
+  let cluster: KubeCluster;
+  let kubectl: string;
+
+  before(
+    async () => {
+      kubectl = (await ensureKubeBinaries()).kubectl;
+      cluster = await startCluster({ name: 'charts' });
+      // A dry run needs the namespaces to exist. Labelled `restricted`, the apiserver's
+      // Pod Security admission warns about any pod template that would be refused.
+      const namespaces = new Set(Object.values(variants).map((v) => v.namespace));
+      const docs = [...namespaces].map((name) =>
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Namespace',
+          metadata: {
+            name,
+            labels: {
+              'pod-security.kubernetes.io/enforce': 'restricted',
+              'pod-security.kubernetes.io/warn': 'restricted',
+            },
+          },
+        }),
+      );
+      await runOk(
+        kubectl,
+        ['--kubeconfig', cluster.kubeconfigPath, 'apply', '--server-side', '-f', '-'],
+        docs.join('\n---\n'),
+      );
+    },
+    { timeout: 120_000 },
+  );
+
+  after(() => cluster?.stop());
+
+  function apply(yamlText: string): Promise<Result> {
+    const args = ['--kubeconfig', cluster.kubeconfigPath, 'apply', '--server-side', '--dry-run=server', '-f', '-'];
+    return run(kubectl, args, yamlText);
+  }
+
+  async function dryRun(yamlText: string, expected: number): Promise<void> {
+    const r = await apply(yamlText);
+    assert.equal(r.code, 0, `kubectl apply failed:\n${r.stderr}${r.stdout}`);
+    assert.equal(r.stderr.trim(), '', 'no warnings (Pod Security, deprecations)');
+    const applied = r.stdout.split('\n').filter((l) => l.endsWith('(server dry run)'));
+    assert.equal(applied.length, expected, `every object accepted:\n${r.stdout}`);
+  }
+
+  for (const name of Object.keys(variants) as VariantName[]) {
+    test(`accepts every object of ${name}`, { timeout: 60_000 }, async () => {
+      const r = rendered.get(name);
+      assert.ok(r);
+      await dryRun(r.text, r.objs.length);
+    });
+  }
+
+  for (const file of ['outpost-hub.yaml', 'outpost-agent.yaml']) {
+    test(`accepts every object of deploy/manifests/${file}`, { timeout: 60_000 }, async () => {
+      const text = await readFile(join(repo, 'deploy/manifests', file), 'utf8');
+      await dryRun(text, parseDocs(text).length);
+    });
+  }
+
+  test('a pod template breaking the restricted level is reported (the check has teeth)', async () => {
+    const v = variants.agent;
+    const text = await render({
+      ...v,
+      release: 'loose',
+      values: { securityContext: { allowPrivilegeEscalation: true } },
+    });
+    const r = await apply(text);
+    assert.match(r.stderr, /would violate PodSecurity "restricted:latest": allowPrivilegeEscalation/);
+  });
+
+  test('helm install prints notes on the admin token, the CA hash and the join', { timeout: 60_000 }, async () => {
+    const install = (v: Variant) =>
+      runOk(helm, [
+        'install',
+        v.release,
+        join(chartsDir, v.chart),
+        '--namespace',
+        v.namespace,
+        '--dry-run=server',
+        '--kubeconfig',
+        cluster.kubeconfigPath,
+      ]);
+    const hubNotes = (await install(variants.hub)).split('NOTES:')[1] ?? '';
+    assert.match(hubNotes, /CA cert hash/);
+    assert.match(hubNotes, /exec deploy\/outpost-hub -- cat \/var\/lib\/outpost-hub\/data\/admin\.token/);
+    const agentNotes = (await install(variants.agent)).split('NOTES:')[1] ?? '';
+    assert.match(agentNotes, /outpost-agent join .*--namespace outpost-agent/s);
+  });
+});
