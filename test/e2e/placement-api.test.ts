@@ -29,6 +29,7 @@ interface Meta {
   generation: number;
   labels: Record<string, string>;
   namespace?: string;
+  deletionTimestamp?: string;
 }
 interface PlacementResource {
   apiVersion: string;
@@ -356,6 +357,32 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
 
     assert.equal((await admin.delete('/api/v1/worksets/ws-a')).status, 200);
     assertError(await admin.get('/api/v1/manifestworkreplicasets/ws-a'), 404, 'WORKSET_NOT_FOUND');
+  });
+
+  test('cascadeDeletionPolicy Foreground: DELETE marks the workset; it goes once its works are gone', async () => {
+    const created = await admin.post(
+      '/api/v1/worksets',
+      workSet('ws-fg', 'p1', { cascadeDeletionPolicy: 'Foreground' }),
+    );
+    assert.equal(created.status, 201, created.text);
+    const del = await admin.delete<WorkSetResource>('/api/v1/worksets/ws-fg');
+    assert.equal(del.status, 200, del.text);
+    assert.ok(del.body.metadata.deletionTimestamp, 'shown as being deleted');
+    // While being deleted it cannot be changed; once its (here: no) works are gone it is gone.
+    // (The controller may already have removed it: with a resourceVersion that is a 404.)
+    const put = await admin.call('PUT', '/api/v1/worksets/ws-fg', {
+      json: {
+        ...workSet('ws-fg', 'p2'),
+        metadata: { name: 'ws-fg', resourceVersion: del.body.metadata.resourceVersion },
+      },
+    });
+    if (put.status === 404) assertError(put, 404, 'WORKSET_NOT_FOUND');
+    else assertError(put, 409, 'WORKSET_DELETING');
+    await waitFor(
+      'ws-fg gone',
+      async () => ((await admin.get('/api/v1/worksets/ws-fg')).status === 404 ? true : undefined),
+      10_000,
+    );
   });
 
   test('a read-only token reads placements and worksets but every write is 403', async () => {

@@ -2,6 +2,10 @@
 // replace, get, list, delete, pause and resume. Hub-global like Placements (an OCM YAML's
 // metadata.namespace is accepted and ignored). This is the resource only: fanning a workset
 // out into per-cluster ManifestWorks is the workset controller's job, which also owns status.
+// DELETE follows spec.cascadeDeletionPolicy: Background (the default) removes the workset at
+// once and the controller then deletes its works; Foreground only marks it (it is shown with
+// metadata.deletionTimestamp and can no longer be changed) and the controller removes it once
+// its works are gone.
 import { apiError } from '@outpost/shared';
 import type { FastifyPluginAsync } from 'fastify';
 import { validationError } from '../placement/index.ts';
@@ -33,6 +37,7 @@ export function workSetResource(row: ObjectRow): ManifestWorkReplicaSet {
     },
     spec: row.spec as unknown as ManifestWorkReplicaSet['spec'],
   };
+  if (row.deletionAt) res.metadata.deletionTimestamp = row.deletionAt;
   if (row.status) res.status = row.status as unknown as ManifestWorkReplicaSetStatus;
   return res;
 }
@@ -65,6 +70,15 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
     }
     return row;
   };
+  /** A workset being deleted in the foreground is not changed any more (as in Kubernetes). */
+  const notDeleting = (row: ObjectRow) => {
+    if (row.deletionAt) {
+      throw apiError(
+        'WORKSET_DELETING',
+        `manifestworkreplicaset ${row.name} is being deleted (since ${row.deletionAt}); wait until it is gone`,
+      );
+    }
+  };
   const validate = (body: unknown, pathName?: string) => {
     const v = validateWorkReplicaSet(body, pathName);
     if (!v.ok) throw validationError(v.error);
@@ -77,6 +91,7 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
   const setPaused = (name: string, paused: boolean) =>
     store.transaction(() => {
       const row = get(name);
+      notDeleting(row);
       const spec = { ...row.spec };
       if (paused) spec.paused = true;
       else delete spec.paused;
@@ -109,6 +124,7 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
           return { row: store.worksets.create(toWrite(w), at) as ObjectRow, created: true, changed: true };
         }
         checkPreconditions(rawMeta(req.body), existing, `manifestworkreplicaset ${name}`);
+        notDeleting(existing);
         const r = store.worksets.replace(toWrite(w), at) as NonNullable<ReturnType<Store['worksets']['replace']>>;
         return { row: r.row, created: false, changed: r.changed };
       });
@@ -129,8 +145,13 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
       const { name } = req.params as { name: string };
       const row = store.transaction(() => {
         const row = get(name);
-        store.worksets.delete(name);
-        return row;
+        const policy = (row.spec as { cascadeDeletionPolicy?: string }).cascadeDeletionPolicy;
+        if (policy !== 'Foreground') {
+          store.worksets.delete(name);
+          return row;
+        }
+        // Foreground: the controller deletes the row once the works it owns are gone.
+        return store.worksets.markDeleting(name, new Date().toISOString()) ?? row;
       });
       changed(name);
       return workSetResource(row);

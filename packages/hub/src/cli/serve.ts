@@ -108,8 +108,11 @@ export async function serve(config: ServeConfig): Promise<void> {
     log,
     liveness: () => sync.liveness,
     notify: (cluster) => sync.changed(cluster),
+    scheduledAsUnreachable: (cluster) => placements.scheduledAsUnreachable(cluster),
   });
   placements.onDecisionsChanged((name) => worksets.placementChanged(name));
+  // A returning cluster is deleted from only after the placements were scheduled with it back.
+  placements.onReachable((cluster) => worksets.clusterSeen(cluster));
   presence.onSeen((cluster) => worksets.clusterSeen(cluster));
   worksets.start();
   const app = await buildApp({

@@ -152,6 +152,8 @@ export interface PlacementMetadata {
   uid?: string;
   generation?: number;
   creationTimestamp?: string;
+  /** Shown only, never read: a workset being deleted in the foreground. */
+  deletionTimestamp?: string;
 }
 
 /** One decision group of a schedule: its clusters sorted by name. */

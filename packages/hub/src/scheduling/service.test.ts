@@ -209,6 +209,43 @@ describe('PlacementService', () => {
     );
   });
 
+  test('a cluster back from unreachable is announced after the pass that saw it back', () => {
+    addCluster('c1', { env: 'prod' });
+    addPlacement('p', prod);
+    const back: string[] = [];
+    service.onReachable((c) => back.push(c));
+    now = T0 + leaseMs + 1;
+    service.runDue();
+    assert.deepEqual(selected('p'), []);
+    assert.equal(service.scheduledAsUnreachable('c1'), true);
+    // Heard from, but no pass yet: the decisions about c1 are stale and say so.
+    const c1 = store.clusters.get('c1') as ClusterRow;
+    store.clusters.update({ ...c1, lastSeen: iso(now) });
+    assert.equal(service.scheduledAsUnreachable('c1'), true);
+    assert.deepEqual(back, []);
+    service.runDue();
+    assert.equal(service.scheduledAsUnreachable('c1'), false);
+    assert.deepEqual(back, ['c1']);
+    assert.deepEqual(selected('p'), ['c1']);
+  });
+
+  test('a pass that throws leaves the cluster changes for its retry', () => {
+    addCluster('c1', { env: 'prod' });
+    addPlacement('p', prod);
+    const c1 = store.clusters.get('c1') as ClusterRow;
+    store.clusters.update({ ...c1, labels: { env: 'dev' } });
+    // The store fails once, after the clusters were read (a locked or full disk).
+    const all = store.placements.all;
+    store.placements.all = () => {
+      store.placements.all = all;
+      throw new Error('disk I/O error');
+    };
+    service.runDue();
+    assert.deepEqual(selected('p'), ['c1'], 'nothing written by the failed pass');
+    service.runDue();
+    assert.deepEqual(selected('p'), [], 'the retry sees the label change');
+  });
+
   test('forget tells subscribers; close stops the timer', () => {
     addCluster('c1', {});
     addPlacement('p', {});

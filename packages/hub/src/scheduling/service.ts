@@ -45,6 +45,7 @@ export interface PlacementServiceDeps {
 }
 
 type DecisionsListener = (placement: string) => void;
+type ReachableListener = (cluster: string) => void;
 
 /** A cluster a placement may select: accepted, joined, not denied, not being removed. */
 export function schedulable(c: ClusterRow): boolean {
@@ -66,6 +67,7 @@ export class PlacementService {
   readonly #now: () => number;
   readonly #startedAt: number;
   readonly #listeners = new Set<DecisionsListener>();
+  readonly #reachableListeners = new Set<ReachableListener>();
   readonly #unsubscribe: () => void;
   /** Fingerprint of each schedulable cluster's view at the last pass. */
   #fingerprints = new Map<string, string>();
@@ -105,6 +107,24 @@ export class PlacementService {
   onDecisionsChanged(listener: DecisionsListener): () => void {
     this.#listeners.add(listener);
     return () => void this.#listeners.delete(listener);
+  }
+
+  /**
+   * Subscribes to clusters that the last pass saw reachable again after the pass before saw
+   * them unreachable: from then on the decisions account for the cluster being back, whether
+   * or not they changed. Returns the unsubscribe function.
+   */
+  onReachable(listener: ReachableListener): () => void {
+    this.#reachableListeners.add(listener);
+    return () => void this.#reachableListeners.delete(listener);
+  }
+
+  /**
+   * Whether the last pass saw this cluster unreachable. While it is reachable again but this
+   * is still true, the decisions about it are stale: a pass is on its way (clusterSeen).
+   */
+  scheduledAsUnreachable(name: string): boolean {
+    return this.#unreachable.has(name);
   }
 
   /** A cluster was heard from (a poll); cheap when it was reachable already. */
@@ -196,6 +216,10 @@ export class PlacementService {
     const { store, log } = this.#d;
     const now = this.#now();
     const changedDecisions: string[] = [];
+    const returned: string[] = [];
+    let next:
+      | { fingerprints: Map<string, string>; unreachable: Set<string>; leaseEnds: Map<string, number> }
+      | undefined;
     try {
       store.transaction(() => {
         const liveness = this.#liveness();
@@ -217,9 +241,10 @@ export class PlacementService {
         const changed = new Set<string>();
         for (const [name, fp] of fingerprints) if (this.#fingerprints.get(name) !== fp) changed.add(name);
         for (const name of this.#fingerprints.keys()) if (!fingerprints.has(name)) changed.add(name);
-        this.#fingerprints = fingerprints;
-        this.#unreachable = unreachable;
-        this.#leaseEnds = leaseEnds;
+        for (const name of this.#unreachable) if (views.has(name) && !unreachable.has(name)) returned.push(name);
+        // Remembered only once the pass committed: a pass that threw must leave the changes
+        // for its retry to see, or the retry would find nothing changed and schedule nothing.
+        next = { fingerprints, unreachable, leaseEnds };
 
         const placements = store.placements.all();
         const selections = new Map(
@@ -293,7 +318,21 @@ export class PlacementService {
       this.#wakeTimer.unref();
       return;
     }
+    if (next) {
+      this.#fingerprints = next.fingerprints;
+      this.#unreachable = next.unreachable;
+      this.#leaseEnds = next.leaseEnds;
+    }
     this.#emit(changedDecisions);
+    for (const name of returned) {
+      for (const l of this.#reachableListeners) {
+        try {
+          l(name);
+        } catch (err) {
+          this.#d.log.error({ err, cluster: name }, 'a reachability listener failed');
+        }
+      }
+    }
     this.#arm();
   }
 

@@ -215,4 +215,13 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 8,
+    name: 'workset deletion in the foreground',
+    sql: `
+      -- Set when a workset with cascadeDeletionPolicy Foreground is deleted: the row stays
+      -- (shown with metadata.deletionTimestamp) until the works it owns are gone.
+      ALTER TABLE worksets ADD COLUMN deletion_at TEXT;
+    `,
+  },
 ];

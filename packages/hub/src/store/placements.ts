@@ -26,6 +26,8 @@ export interface ObjectRow<Spec = Record<string, unknown>, Status = Record<strin
   status: Status | null;
   createdAt: string;
   updatedAt: string;
+  /** Worksets only: when a Foreground deletion began (the row goes once its works are gone). */
+  deletionAt: string | null;
 }
 
 export type PlacementRow = ObjectRow;
@@ -51,6 +53,7 @@ function rowFrom(r: Raw): ObjectRow {
     status: typeof r.status === 'string' ? JSON.parse(r.status) : null,
     createdAt: r.created_at as string,
     updatedAt: r.updated_at as string,
+    deletionAt: typeof r.deletion_at === 'string' ? r.deletion_at : null,
   };
 }
 
@@ -66,6 +69,11 @@ function objectStore(db: DB, table: 'placements' | 'worksets') {
       labels = @labels, annotations = @annotations, spec = @spec, updated_at = @at WHERE name = @name`),
     setStatus: db.prepare(`UPDATE ${table} SET status = ?, resource_version = resource_version + 1 WHERE name = ?`),
     delete: db.prepare(`DELETE FROM ${table} WHERE name = ?`),
+    markDeleting:
+      table === 'worksets'
+        ? db.prepare(`UPDATE worksets SET deletion_at = @at, resource_version = resource_version + 1
+            WHERE name = @name AND deletion_at IS NULL`)
+        : undefined,
   };
   const get = (name: string): ObjectRow | undefined => {
     const r = s.get.get(name) as Raw | undefined;
@@ -114,6 +122,15 @@ function objectStore(db: DB, table: 'placements' | 'worksets') {
       return { row: get(w.name) as ObjectRow, changed, specChanged };
     },
     delete: (name: string): boolean => s.delete.run(name).changes > 0,
+    /**
+     * Worksets: records that a Foreground deletion began (once; resourceVersion + 1). The
+     * row, or undefined when it is gone.
+     */
+    markDeleting: (name: string, at: string): ObjectRow | undefined => {
+      if (!s.markDeleting) throw new Error(`${table} are deleted at once`);
+      s.markDeleting.run({ name, at });
+      return get(name);
+    },
     /** Writes the status (resourceVersion + 1); the row, or undefined when it is gone. */
     setStatus: (name: string, status: unknown): ObjectRow | undefined => {
       if (s.setStatus.run(JSON.stringify(status), name).changes === 0) return undefined;

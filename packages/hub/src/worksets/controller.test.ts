@@ -280,6 +280,53 @@ describe('WorkSetController', () => {
     assert.equal(work('c2')?.deletionAt, null);
   });
 
+  test('Foreground deletion: the workset stays until the agents confirmed its works gone', () => {
+    for (const c of ['c1', 'c2']) addCluster(c);
+    setDecisions('p', [{ clusterNames: ['c1', 'c2'] }]);
+    addWorkSet('ws', {
+      manifestWorkTemplate: template,
+      placementRefs: [{ name: 'p' }],
+      cascadeDeletionPolicy: 'Foreground',
+    });
+    reconcile('ws');
+    // A hand-made work of the same name elsewhere is neither deleted nor waited for.
+    addCluster('c3');
+    store.works.write(
+      { cluster: 'c3', name: 'ws', labels: {}, annotations: {}, spec: {}, manifests: [configMap('x', {})] },
+      iso(now),
+    );
+    assert.ok(store.worksets.markDeleting('ws', iso(now))?.deletionAt);
+    reconcile('ws');
+    assert.ok(work('c1')?.deletionAt);
+    assert.ok(work('c2')?.deletionAt);
+    assert.equal(work('c3')?.deletionAt, null);
+    assert.ok(store.worksets.get('ws'), 'kept while its works are being deleted');
+    // c1's agent confirms; c2's has not yet.
+    const w1 = work('c1') as WorkRow;
+    store.works.purge(w1.uid);
+    controller.workStatusChanged('c1', [w1]);
+    controller.flush();
+    assert.ok(store.worksets.get('ws'));
+    // A restart in between changes nothing: the deletion is in the row.
+    controller.close();
+    controller = new WorkSetController({
+      store,
+      log: pino({ level: 'silent' }),
+      liveness: () => liveness,
+      notify: (c) => notified.push(c),
+      now: () => now,
+      batchMs: 1,
+    });
+    controller.start();
+    assert.ok(store.worksets.get('ws'));
+    const w2 = work('c2') as WorkRow;
+    store.works.purge(w2.uid);
+    controller.workStatusChanged('c2', [w2]);
+    controller.flush();
+    assert.equal(store.worksets.get('ws'), undefined, 'gone with its last work');
+    assert.equal(work('c3')?.deletionAt, null);
+  });
+
   test('an unreachable cluster that leaves the decisions keeps its work until heard from', () => {
     addCluster('c1');
     addCluster('c2');
@@ -299,6 +346,91 @@ describe('WorkSetController', () => {
     controller.clusterSeen('c2');
     controller.flush();
     assert.deepEqual(live(), ['c1']);
+  });
+
+  test('a returning cluster keeps its work until the placements were scheduled with it back', () => {
+    // The scheduler's view, as PlacementService.scheduledAsUnreachable reports it.
+    const scheduledUnreachable = new Set<string>();
+    controller.close();
+    controller = new WorkSetController({
+      store,
+      log: pino({ level: 'silent' }),
+      liveness: () => liveness,
+      notify: (c) => notified.push(c),
+      now: () => now,
+      batchMs: 1,
+      scheduledAsUnreachable: (c) => scheduledUnreachable.has(c),
+    });
+    addCluster('c1');
+    addCluster('c2');
+    setDecisions('p', [{ clusterNames: ['c1', 'c2'] }]);
+    addWorkSet('ws', { manifestWorkTemplate: template, placementRefs: [{ name: 'p' }] });
+    reconcile('ws');
+    now += 2 * leaseMs;
+    const c1 = store.clusters.get('c1') as ClusterRow;
+    store.clusters.update({ ...c1, lastSeen: iso(now) });
+    scheduledUnreachable.add('c2');
+    setDecisions('p', [{ clusterNames: ['c1'] }]);
+    reconcile('ws');
+    assert.deepEqual(live(), ['c1', 'c2']);
+    // c2 polls: its reconcile may run before the placement pass that would select it again.
+    const c2 = store.clusters.get('c2') as ClusterRow;
+    store.clusters.update({ ...c2, lastSeen: iso(now) });
+    controller.clusterSeen('c2');
+    controller.flush();
+    assert.deepEqual(live(), ['c1', 'c2'], 'not deleted on decisions that predate its return');
+    // The pass ran and did not select it (decisions unchanged): announced, now it goes.
+    scheduledUnreachable.delete('c2');
+    controller.clusterSeen('c2');
+    controller.flush();
+    assert.deepEqual(live(), ['c1']);
+  });
+
+  test('a placement whose scheduling failed is rolled out to but not deleted from', () => {
+    addCluster('c1');
+    addCluster('c2');
+    setDecisions('p', [{ clusterNames: ['c1', 'c2'] }]);
+    addWorkSet('ws', { manifestWorkTemplate: template, placementRefs: [{ name: 'p' }] });
+    reconcile('ws');
+    store.placements.setStatus('p', {
+      numberOfSelectedClusters: 1,
+      decisionGroups: [],
+      decisions: [{ groupName: '', groupIndex: 0, clusterNames: ['c1'] }],
+      conditions: [{ type: 'SchedulingFailed', status: 'True', reason: 'SchedulerError', message: 'x' }],
+    });
+    reconcile('ws');
+    assert.deepEqual(live(), ['c1', 'c2']);
+    assert.match(status().rollout?.message ?? '', /scheduling failed for p/);
+    setDecisions('p', [{ clusterNames: ['c1'] }]);
+    reconcile('ws');
+    assert.deepEqual(live(), ['c1']);
+  });
+
+  test('a cluster is not counted as soaking while offline; its soak starts over when back', () => {
+    addCluster('c1');
+    setDecisions('p', [{ clusterNames: ['c1'] }]);
+    addWorkSet('ws', {
+      manifestWorkTemplate: template,
+      placementRefs: [{ name: 'p', rolloutStrategy: { type: 'Progressive', progressive: { minSuccessTime: '1m' } } }],
+    });
+    reconcile('ws');
+    report('c1', { applied: true, available: true });
+    assert.equal(stateOf('c1')?.state, 'Soaking');
+    // Offline from T0 + 10 s (lease 1 min) until well after the soak would have ended.
+    const c1 = store.clusters.get('c1') as ClusterRow;
+    store.clusters.update({ ...c1, lastSeen: iso(T0 + 10_000) });
+    now = T0 + 10_000 + leaseMs + 1;
+    reconcile('ws');
+    assert.equal(stateOf('c1')?.state, 'Progressing');
+    assert.notEqual(stateOf('c1')?.state, 'Succeeded');
+    now = T0 + 5 * leaseMs;
+    store.clusters.update({ ...(store.clusters.get('c1') as ClusterRow), lastSeen: iso(now) });
+    reconcile('ws');
+    assert.equal(stateOf('c1')?.state, 'Soaking', 'the soak starts over once it is back');
+    now += 60_000;
+    store.clusters.update({ ...(store.clusters.get('c1') as ClusterRow), lastSeen: iso(now) });
+    controller.runDue();
+    assert.equal(stateOf('c1')?.state, 'Succeeded');
   });
 
   test('the timer is armed at the soak end and a changed template is rolled out again', () => {

@@ -29,6 +29,7 @@ import {
   type WorkSetClusterState,
   workSetSummary,
 } from '../rollout/index.ts';
+import { schedulingFailedCondition } from '../scheduling/index.ts';
 import type { ClusterRow, Store, WorkRow, WorkSetRow } from '../store/index.ts';
 import { parseWork } from '../work/validate.ts';
 
@@ -54,6 +55,13 @@ export interface WorkSetControllerDeps {
   liveness: () => Liveness;
   /** Wakes the cluster's held long-poll (SyncService.changed). */
   notify: (cluster: string) => void;
+  /**
+   * Whether the placement scheduler's last pass saw this cluster unreachable
+   * (PlacementService.scheduledAsUnreachable). A cluster heard from again is not deleted
+   * from while this holds: the decisions about it predate its return, and the pass on its
+   * way may select it again. The scheduler announces the pass (onReachable → clusterSeen).
+   */
+  scheduledAsUnreachable?: (cluster: string) => boolean;
   /** Epoch milliseconds; injected by tests. */
   now?: () => number;
   batchMs?: number;
@@ -92,8 +100,11 @@ export class WorkSetController {
   readonly #targets = new Map<string, Set<string>>();
   /** Per workset, clusters that were unreachable at its last reconcile: hearing from one triggers. */
   readonly #unreachable = new Map<string, Set<string>>();
-  /** Since when a work revision has been successful: `cluster/uid/generation` → epoch ms. */
-  readonly #succeededSince = new Map<string, number>();
+  /**
+   * Since when a work revision has been successful, per `workset/cluster`: the revision
+   * (`uid/generation`) and epoch ms. One entry per target, so old revisions do not pile up.
+   */
+  readonly #succeededSince = new Map<string, { revision: string; since: number }>();
   readonly #unsubscribe: () => void;
   #batchTimer: NodeJS.Timeout | undefined;
   #wakeTimer: NodeJS.Timeout | undefined;
@@ -253,6 +264,10 @@ export class WorkSetController {
     };
   }
 
+  #forgetSoaks(workset: string): void {
+    for (const key of this.#succeededSince.keys()) if (key.startsWith(`${workset}/`)) this.#succeededSince.delete(key);
+  }
+
   /** Marks this workset's work on `cluster` for deletion (the agent honours its deleteOption). */
   #deleteWork(w: WorkRow, at: string): boolean {
     return this.#d.store.works.markDeleted(w.uid, w.cluster, at);
@@ -267,15 +282,26 @@ export class WorkSetController {
     const clusters = new Map(store.clusters.all().map((c) => [c.name, c]));
     const row = store.worksets.get(name);
 
-    if (!row) {
+    if (!row || row.deletionAt) {
       // The workset was deleted: an explicit instruction, so every work it owns goes.
-      this.#targets.delete(name);
       this.#unreachable.delete(name);
+      this.#forgetSoaks(name);
+      const remaining = new Set<string>();
       for (const c of clusters.values()) {
         const w = store.works.get(c.name, name);
-        if (w && w.labels[workSetLabel] === name && !w.deletionAt && this.#deleteWork(w, at)) notify.add(c.name);
+        if (!w || w.labels[workSetLabel] !== name) continue;
+        remaining.add(c.name);
+        if (!w.deletionAt && this.#deleteWork(w, at)) notify.add(c.name);
       }
       if (notify.size) log.info({ workset: name, clusters: [...notify] }, 'workset deleted; deleting its works');
+      if (row && remaining.size === 0) {
+        // Foreground: its works are gone (the agents confirmed), so the workset goes too.
+        store.worksets.delete(name);
+        log.info({ workset: name }, 'works gone; workset deleted (Foreground)');
+      }
+      // Foreground waits for these clusters: a change to one of them (removal) triggers again.
+      if (row && remaining.size) this.#targets.set(name, remaining);
+      else this.#targets.delete(name);
       return [...notify];
     }
 
@@ -286,6 +312,9 @@ export class WorkSetController {
     // 1. Targets: each placementRef's decisions, a cluster once (the first ref wins).
     const targets = new Map<string, Target>();
     const unknownRefs: string[] = [];
+    // Placements whose last scheduling failed: their decisions are kept but may be stale, so
+    // they are rolled out to but not deleted from.
+    const staleRefs: string[] = [];
     for (const ref of spec.placementRefs) {
       const p = store.placements.get(ref.name);
       const status = (p?.status ?? undefined) as PlacementStatus | undefined;
@@ -293,6 +322,7 @@ export class WorkSetController {
         unknownRefs.push(ref.name);
         continue;
       }
+      if (isTrue(status.conditions, schedulingFailedCondition)) staleRefs.push(ref.name);
       for (const g of status.decisions) {
         for (const cluster of g.clusterNames) {
           if (!targets.has(cluster)) {
@@ -352,13 +382,17 @@ export class WorkSetController {
         status.updated = status.dispatched && ws.observedGeneration === work.generation;
         const d = Date.parse(work.annotations[dispatchedAtAnnotation] ?? '');
         if (status.dispatched && Number.isFinite(d)) status.dispatchedAt = d;
-        const key = `${c.name}/${work.uid}/${work.generation}`;
-        if (isSuccessful(status)) {
-          const since = this.#succeededSince.get(key) ?? now;
-          this.#succeededSince.set(key, since);
+        const key = `${name}/${c.name}`;
+        const revision = `${work.uid}/${work.generation}`;
+        const soak = this.#succeededSince.get(key);
+        // Success is only what a reachable cluster reports: an unreachable one's soak starts
+        // over once it is back (time offline is not time observed healthy).
+        if (isSuccessful(status) && reachable) {
+          const since = soak?.revision === revision ? soak.since : now;
+          this.#succeededSince.set(key, { revision, since });
           status.succeededSince = since;
         } else this.#succeededSince.delete(key);
-      }
+      } else this.#succeededSince.delete(`${name}/${c.name}`);
       if (note.failure !== undefined) {
         // Counted as failed: Degraded on the "current" revision, which the planner reads as Failed.
         Object.assign(status, { dispatched: true, updated: true, degraded: true, applied: false, available: false });
@@ -417,16 +451,18 @@ export class WorkSetController {
     // 4. Clusters no longer targeted lose their work; never from missing information.
     let kept = 0;
     const deleted: string[] = [];
-    if (!paused && unknownRefs.length === 0) {
+    if (!paused && unknownRefs.length === 0 && staleRefs.length === 0) {
       for (const c of clusters.values()) {
         if (targets.has(c.name)) continue;
+        this.#succeededSince.delete(`${name}/${c.name}`);
         const w = store.works.get(c.name, name);
         if (!w || w.labels[workSetLabel] !== name || w.deletionAt) continue;
         const view = clusterResource(c, undefined, now, liveness);
         const reachable = view.status.conditions.some((x) => x.type === 'Available' && x.status === 'True');
-        if (!reachable && !c.removalRequestedAt) {
+        const stale = reachable && this.#d.scheduledAsUnreachable?.(c.name) === true;
+        if ((!reachable || stale) && !c.removalRequestedAt) {
           // Left the decisions while unreachable (no toleration): keep its work until it is
-          // heard from, when the placement is scheduled again.
+          // heard from, when the placement is scheduled again, and until that pass ran.
           kept++;
           unreachableNow.add(c.name);
           continue;
@@ -447,7 +483,7 @@ export class WorkSetController {
     else this.#unreachable.delete(name);
     if (Number.isFinite(wakeAt)) this.#due.set(name, wakeAt);
 
-    const status = this.#status(row, plans, notes, written, unknownRefs, targets.size, kept, paused, now);
+    const status = this.#status(row, plans, notes, written, unknownRefs, staleRefs, targets.size, kept, paused, now);
     if (canonicalJson(status) !== canonicalJson(row.status)) {
       store.worksets.setStatus(name, status as unknown as Record<string, unknown>);
     }
@@ -480,6 +516,7 @@ export class WorkSetController {
     notes: Map<string, Note>,
     written: Set<string>,
     unknownRefs: string[],
+    staleRefs: string[],
     targetCount: number,
     kept: number,
     paused: boolean,
@@ -521,6 +558,7 @@ export class WorkSetController {
 
     const messages = plans.map((p) => (plans.length > 1 ? `${p.ref}: ${p.plan.message}` : p.plan.message));
     if (unknownRefs.length) messages.push(`placement without decisions: ${unknownRefs.join(', ')} (works kept)`);
+    if (staleRefs.length) messages.push(`scheduling failed for ${staleRefs.join(', ')}; works kept`);
     if (kept) messages.push(`${kept} cluster(s) left the decisions while unreachable; their works are kept for now`);
     if (paused) messages.unshift('Paused');
 
