@@ -345,12 +345,20 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
     const resumed = await admin.post<WorkSetResource>('/api/v1/manifestworkreplicasets/ws-a/resume');
     assert.equal(resumed.status, 200, resumed.text);
     assert.equal(resumed.body.spec.paused, undefined);
-    const replaced = await admin.call<WorkSetResource>('PUT', '/api/v1/manifestworkreplicasets/ws-a', {
-      json: {
-        ...workSet('ws-a', 'p9'),
-        metadata: { name: 'ws-a', resourceVersion: resumed.body.metadata.resourceVersion },
-      },
+    // The controller writes the workset's status (which bumps the resourceVersion, as in
+    // Kubernetes) as soon as it is resumed: a replace follows the error's advice and reads
+    // again on a conflict, a bounded number of times.
+    let version = resumed.body.metadata.resourceVersion;
+    let replaced = await admin.call<WorkSetResource>('PUT', '/api/v1/manifestworkreplicasets/ws-a', {
+      json: { ...workSet('ws-a', 'p9'), metadata: { name: 'ws-a', resourceVersion: version } },
     });
+    for (let attempt = 0; replaced.status === 409 && attempt < 5; attempt++) {
+      assertError(replaced, 409, 'CONFLICT');
+      version = (await admin.get<WorkSetResource>('/api/v1/worksets/ws-a')).body.metadata.resourceVersion;
+      replaced = await admin.call<WorkSetResource>('PUT', '/api/v1/manifestworkreplicasets/ws-a', {
+        json: { ...workSet('ws-a', 'p9'), metadata: { name: 'ws-a', resourceVersion: version } },
+      });
+    }
     assert.equal(replaced.status, 200, replaced.text);
     assert.equal(replaced.body.spec.placementRefs[0]?.name, 'p9');
     assertError(await admin.post('/api/v1/worksets/nope/pause'), 404, 'WORKSET_NOT_FOUND');
