@@ -2,7 +2,9 @@
 // kube-apiservers on one shared etcd) with real agents. A canary decision group gets the work
 // first; a cluster whose rendered manifest the apiserver rejects stops a rollout at
 // maxFailures; an existing cluster that gains the placement's label receives the work; a
-// cluster that loses it has its work deleted on the hub and its objects deleted on the spoke.
+// cluster that loses it has its work deleted on the hub and its objects deleted on the spoke;
+// a fourth cluster that joins with matching labels receives the work without anyone
+// touching the placement or the workset.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -10,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { type EtcdHandle, type KubeCluster, startCluster, startEtcd } from '../kube/index.ts';
-import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
+import { type AgentProcess, joinSpoke, runAgent, spokeRunArgs, startAgent } from './agent-process.ts';
 import { adminClient, type HubClient, readAdminToken, waitFor } from './hub-client.ts';
 import { type HubProcess, hubMain, startHub } from './hub-process.ts';
 
@@ -40,6 +42,8 @@ describe('worksets (real hub, three real spokes and agents)', { timeout: 240_000
   let etcd: EtcdHandle;
   const kube = {} as Record<Name, KubeCluster>;
   const agents: AgentProcess[] = [];
+  /** Clusters started by a test (scenario e), stopped with the rest. */
+  const extra: KubeCluster[] = [];
   let hub: HubProcess;
   let admin: HubClient;
 
@@ -89,7 +93,7 @@ describe('worksets (real hub, three real spokes and agents)', { timeout: 240_000
     await Promise.all(agents.map((a) => a.stop()));
     await admin?.close();
     await hub?.stop();
-    await Promise.all(Object.values(kube).map((k) => k.stop()));
+    await Promise.all([...Object.values(kube), ...extra].map((k) => k.stop()));
     await etcd?.stop();
   });
 
@@ -253,6 +257,58 @@ describe('worksets (real hub, three real spokes and agents)', { timeout: 240_000
       return v.status?.summary.total === 2 ? v : undefined;
     });
     assert.equal(condition(w, 'PlacementVerified'), 'True');
+  });
+
+  test('(e) a new cluster that joins with matching labels receives the work', async () => {
+    const fresh = await startCluster({ name: 'ws-d', etcd });
+    extra.push(fresh);
+    const tok = await admin.post<{ status: { token: string } }>('/api/v1/bootstraptokens', {
+      spec: { autoApprove: true },
+    });
+    const joined = await runAgent([
+      'join',
+      '--hub',
+      hub.url,
+      '--token',
+      tok.body.status.token,
+      '--ca-cert-hash',
+      hub.caHash,
+      '--cluster-name',
+      'ws-d',
+      '--labels',
+      'app=demo,tier=silver',
+      '--kubeconfig',
+      fresh.kubeconfigPath,
+    ]);
+    assert.equal(joined.code, 0, joined.stderr);
+    const started = Date.now();
+    agents.push(
+      startAgent([...spokeRunArgs(fresh.kubeconfigPath, '10m'), '--lease-duration', '4s'], {
+        env: { POD_NAME: 'ws-d-agent' },
+      }),
+    );
+    const w = await waitFor(
+      'ws-d given demo and Applied',
+      async () => {
+        const res = await admin.get<WorkView>('/api/v1/clusters/ws-d/works/demo');
+        return res.status === 200 && applied(res.body) ? res.body : undefined;
+      },
+      60_000,
+    );
+    assert.equal(w.metadata.labels['outpost.dev/workset'], 'demo');
+    const cm = await fresh.kubeConfig().makeApiClient(CoreV1Api).readNamespacedConfigMap({
+      name: 'demo',
+      namespace: 'default',
+    });
+    assert.deepEqual(cm.data, { cluster: 'ws-d', tier: 'silver' });
+    const summary = await waitFor('summary of 3', async () => {
+      const v = await workSet('demo');
+      return v.status?.summary.total === 3 ? v : undefined;
+    });
+    assert.equal(condition(summary, 'PlacementVerified'), 'True');
+    console.log(
+      `a newly joined cluster had the workset's work Applied ${Date.now() - started} ms after its agent started`,
+    );
   });
 
   /** Runs the admin CLI against the hub and returns its stdout. */
