@@ -2,11 +2,15 @@
 # Renders the charts with their default values into plain manifests for kubectl-only users:
 # manifests/outpost-hub.yaml and manifests/outpost-agent.yaml. Run it after changing a
 # chart; test/deploy/charts.test.ts fails when the committed files differ from a fresh
-# render. Usage: deploy/render.sh [OUT_DIR] (default deploy/manifests).
+# render. It also copies the agent's file to packages/agent/src/install/manifests.yaml,
+# which `outpost-agent join --install` applies (it sits in the agent's sources, so a source
+# checkout and the agent image both carry it).
+# Usage: deploy/render.sh [OUT_DIR [AGENT_COPY]] (defaults deploy/manifests and that path).
 # helm comes from $OUTPOST_HELM_BIN_DIR, else test/helm/build.sh (cached after one build).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/manifests}
+agent_copy=${2:-$(cd "$here/.." && pwd)/packages/agent/src/install/manifests.yaml}
 helm_dir=${OUTPOST_HELM_BIN_DIR:-$("$here/../test/helm/build.sh")}
 helm="$helm_dir/helm"
 
@@ -35,4 +39,7 @@ render outpost-hub outpost-hub >"$out/outpost-hub.yaml.tmp"
 render outpost-agent outpost-agent >"$out/outpost-agent.yaml.tmp"
 mv "$out/outpost-hub.yaml.tmp" "$out/outpost-hub.yaml"
 mv "$out/outpost-agent.yaml.tmp" "$out/outpost-agent.yaml"
-echo "deploy/render.sh: wrote $out/outpost-hub.yaml and $out/outpost-agent.yaml" >&2
+mkdir -p "$(dirname "$agent_copy")"
+cp "$out/outpost-agent.yaml" "$agent_copy.tmp"
+mv "$agent_copy.tmp" "$agent_copy"
+echo "deploy/render.sh: wrote $out/outpost-hub.yaml, $out/outpost-agent.yaml and $agent_copy" >&2

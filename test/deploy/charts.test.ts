@@ -3,7 +3,8 @@
 // (restricted security context, the agent's leader-election identity, control-plane
 // scheduling, least-privilege RBAC), a server-side dry run of every rendered object against
 // a real kube-apiserver (which also checks the pod templates against the `restricted`
-// Pod Security level), and deploy/manifests matching a fresh deploy/render.sh.
+// Pod Security level), and deploy/manifests (and the agent's copy in
+// packages/agent/src/install) matching a fresh deploy/render.sh.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -354,7 +355,10 @@ describe('deploy/manifests', () => {
     const out = join(tmp, 'manifests');
     const env = { ...process.env, OUTPOST_HELM_BIN_DIR: join(helm, '..') };
     const r = await new Promise<Result>((resolve, reject) => {
-      const child = spawn('bash', [join(repo, 'deploy/render.sh'), out], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('bash', [join(repo, 'deploy/render.sh'), out, join(out, 'agent-install.yaml')], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (c: string) => {
         stderr += c;
@@ -368,6 +372,10 @@ describe('deploy/manifests', () => {
       const fresh = await readFile(join(out, file), 'utf8');
       assert.ok(committed === fresh, `deploy/manifests/${file} is stale: run deploy/render.sh`);
     }
+    // The copy `outpost-agent join --install` applies, inside the agent's sources.
+    const installed = await readFile(join(repo, 'packages/agent/src/install/manifests.yaml'), 'utf8');
+    const fresh = await readFile(join(out, 'agent-install.yaml'), 'utf8');
+    assert.ok(installed === fresh, 'packages/agent/src/install/manifests.yaml is stale: run deploy/render.sh');
   });
 });
 

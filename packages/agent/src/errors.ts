@@ -38,6 +38,10 @@ export const agentErrorCodes = {
   AGENT_KUBE_CREDENTIALS_FAILED: 'AGENT_KUBE_CREDENTIALS_FAILED',
   /** The spoke's kube-apiserver did not answer (refused, reset, TLS failure, timeout). Transient. */
   AGENT_KUBE_UNREACHABLE: 'AGENT_KUBE_UNREACHABLE',
+  /** `join --install` or `leave`: the cluster refused an apply, read or delete. */
+  AGENT_INSTALL_FAILED: 'AGENT_INSTALL_FAILED',
+  /** `join --install`: no agent pod ran and led within --timeout. */
+  AGENT_INSTALL_TIMEOUT: 'AGENT_INSTALL_TIMEOUT',
 } as const;
 
 export type AgentErrorCode = keyof typeof agentErrorCodes;

@@ -3,14 +3,16 @@ import { OutpostError } from '@outpost/shared';
 import pino from 'pino';
 import { joinCommand, joinHelp } from './cli/join.ts';
 import { runCommand, runHelp } from './cli/run.ts';
-import { loadJoinConfig, loadRunConfig } from './config/index.ts';
+import { loadJoinConfig, loadLeaveConfig, loadRunConfig } from './config/index.ts';
 import { AgentError } from './errors.ts';
 import { agentVersion } from './version.ts';
 
 const help = `Usage: outpost-agent <command> [flags]
 
 Commands:
-  join       join this cluster to a hub (see outpost-agent join --help)
+  join       join this cluster to a hub; with --install also install the agent into it
+             (see outpost-agent join --help)
+  leave      remove what join --install installed, leaving what works applied
   run        run the agent with the stored credentials (see outpost-agent run --help)
   version    print the version
 
@@ -67,7 +69,22 @@ async function main(argv: string[]): Promise<number> {
         stdout(joinHelp);
         return 0;
       }
-      return joinCommand(config, makeLogger(config.logLevel, 2), { stdout, stderr }, stopSignal());
+      const log = makeLogger(config.logLevel, 2);
+      if (config.install) {
+        // Loaded only here: `run` never carries the installer.
+        const { installCommand } = await import('./cli/install.ts');
+        return installCommand(config, log, { stdout, stderr }, stopSignal());
+      }
+      return joinCommand(config, log, { stdout, stderr }, stopSignal());
+    }
+    case 'leave': {
+      const config = loadLeaveConfig(rest);
+      const { leaveCommand, leaveHelp } = await import('./cli/install.ts');
+      if (config === 'help') {
+        stdout(leaveHelp);
+        return 0;
+      }
+      return leaveCommand(config, makeLogger(config.logLevel, 2), { stdout, stderr }, stopSignal());
     }
     case 'run': {
       const config = loadRunConfig(rest);

@@ -36,6 +36,16 @@ stored, it says "already joined" and exits 0 without using the token. A join tha
 out while waiting for approval resumes the same registration (the token is not used
 again). Credentials of another hub or cluster name are never replaced without --overwrite.
 
+Installing the agent too (--install, needs --kubeconfig): after the join, server-side
+applies the agent chart's manifests (as deploy/manifests/outpost-agent.yaml, with field
+manager outpost-agent-installer) into --namespace: the Namespace (labelled
+outpost.dev/installed-by; a namespace that existed before and was not made by Outpost is
+left as it is), ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding and
+DaemonSet, a line per object. Then it waits, a line every 5 s, within --timeout, until the
+DaemonSet reports a ready pod and that agent holds and renews the Lease outpost-agent (the
+leader heartbeats and polls the hub, which then reports the cluster Available). Running it
+again re-applies the same objects and skips the token. \`outpost-agent leave\` undoes it.
+
 Recovery (an expired or lost certificate, a lost Secret): on the hub run
 \`outpost-hub cluster recover NAME\`, then run join with the printed token and --recover.
 The cluster keeps its name, identity and applied state on the hub; a new key is made
@@ -61,13 +71,19 @@ Flags (environment variable in brackets):
   --namespace NS         the Secret's namespace [OUTPOST_AGENT_NAMESPACE]
                          (default outpost-agent)
   --credentials-dir DIR  store in files [OUTPOST_AGENT_CREDENTIALS_DIR]
+  --install              also install the agent into the --kubeconfig cluster (see above)
+  --image REF            with --install: the agent image (default: the chart's,
+                         ghcr.io/outpost-dev/outpost-agent:<version>)
+  --wait true|false      with --install: wait until the agent runs (default true; the
+                         wait is bounded by --timeout, counted from its start)
   --log-level LEVEL      JSON logs on stderr: fatal|error|warn|info|debug|trace|silent
                          [OUTPOST_LOG_LEVEL] (default warn)
   -h, --help             show this help
 
-Exit codes: 0 joined (or already joined), 1 failed (the code, e.g. AGENT_JOIN_TIMEOUT,
-AGENT_JOIN_DENIED, AGENT_CA_PIN_MISMATCH or the hub's HUB_TOKEN_EXPIRED, ends the
-message), 2 usage error (AGENT_CONFIG_INVALID).
+Exit codes: 0 joined (or already joined; with --install: and installed), 1 failed (the
+code, e.g. AGENT_JOIN_TIMEOUT, AGENT_JOIN_DENIED, AGENT_CA_PIN_MISMATCH, the hub's
+HUB_TOKEN_EXPIRED, AGENT_INSTALL_FAILED or AGENT_INSTALL_TIMEOUT, ends the message),
+2 usage error (AGENT_CONFIG_INVALID).
 `;
 
 export async function joinCommand(

@@ -3,7 +3,15 @@ import { resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { durations } from '@outpost/shared';
 import { AgentError } from '../errors.ts';
-import { type JoinConfig, loadJoinConfig, loadRunConfig, parseHubUrl, type RunConfig } from './index.ts';
+import {
+  type JoinConfig,
+  type LeaveConfig,
+  loadJoinConfig,
+  loadLeaveConfig,
+  loadRunConfig,
+  parseHubUrl,
+  type RunConfig,
+} from './index.ts';
 
 const hash = `sha256:${'ab'.repeat(32)}`;
 const hash2 = `sha256:${'cd'.repeat(32)}`;
@@ -154,4 +162,34 @@ describe('run config', () => {
 test('parseHubUrl keeps the origin only', () => {
   assert.equal(parseHubUrl('https://Hub.Example.com:443/'), 'https://hub.example.com');
   assert.equal(parseHubUrl('https://[::1]:8443'), 'https://[::1]:8443');
+});
+
+describe('join --install and leave', () => {
+  test('--install needs --kubeconfig; --image and --wait need --install', () => {
+    assert.equal(join(base).install, undefined);
+    rejects(() => join([...base, '--install']), /--install needs --kubeconfig/);
+    rejects(() => join([...base, '--install', '--credentials-dir', '/tmp/x']), /--install needs --kubeconfig/);
+    rejects(() => join([...base, '--image', 'r/a:1']), /need --install/);
+    rejects(() => join([...base, '--wait=false']), /need --install/);
+    const c = join([...base, '--install', '--kubeconfig', 'kc', '--image', 'registry.example.com/a:1', '--wait=false']);
+    assert.deepEqual(c.install, { image: 'registry.example.com/a:1', wait: false });
+    assert.deepEqual(join([...base, '--install', '--kubeconfig', 'kc']).install, { image: undefined, wait: true });
+    rejects(
+      () => join([...base, '--install', '--kubeconfig', 'kc', '--wait', 'maybe']),
+      /--wait must be true or false/,
+    );
+    rejects(() => join([...base, '--install', '--kubeconfig', 'kc', '--image', 'a b']), /--image must be/);
+  });
+
+  test('leave needs a kubeconfig and takes the namespace', () => {
+    rejects(() => loadLeaveConfig([], {}), /--kubeconfig is required/);
+    const c = loadLeaveConfig(['--kubeconfig', 'kc', '--delete-namespace'], { OUTPOST_AGENT_NAMESPACE: 'edge' });
+    assert.notEqual(c, 'help');
+    const l = c as LeaveConfig;
+    assert.equal(l.kubeconfig, resolve('kc'));
+    assert.equal(l.namespace, 'edge');
+    assert.equal(l.deleteNamespace, true);
+    rejects(() => loadLeaveConfig(['--kubeconfig', 'kc', '--namespace', 'Bad_NS'], {}), /DNS-1123/);
+    assert.equal(loadLeaveConfig(['--help'], {}), 'help');
+  });
 });

@@ -51,6 +51,25 @@ export interface JoinConfig {
   readonly overwrite: boolean;
   readonly credentials: CredentialsTarget;
   readonly logLevel: string;
+  /** `--install`: after joining, apply the agent's manifests (needs --kubeconfig). */
+  readonly install: InstallOptions | undefined;
+}
+
+export interface InstallOptions {
+  /** The agent image; undefined keeps the chart's default. */
+  readonly image: string | undefined;
+  /** Wait (within --timeout) until an agent pod is running and leading. */
+  readonly wait: boolean;
+}
+
+/** `outpost-agent leave`: undo `join --install` in the cluster behind a kubeconfig. */
+export interface LeaveConfig {
+  readonly command: 'leave';
+  readonly kubeconfig: string;
+  readonly namespace: string;
+  /** Delete the namespace too, when the installer created it. */
+  readonly deleteNamespace: boolean;
+  readonly logLevel: string;
 }
 
 export interface RunConfig {
@@ -98,6 +117,17 @@ export const joinOptions = {
   timeout: { type: 'string' },
   recover: { type: 'boolean' },
   overwrite: { type: 'boolean' },
+  install: { type: 'boolean' },
+  image: { type: 'string' },
+  wait: { type: 'string' },
+} as const;
+
+export const leaveOptions = {
+  kubeconfig: { type: 'string' },
+  namespace: { type: 'string' },
+  'delete-namespace': { type: 'boolean' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
 
 export const runOptions = {
@@ -112,7 +142,10 @@ export const runOptions = {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-function parseFlags<O extends typeof joinOptions | typeof runOptions>(argv: readonly string[], options: O) {
+function parseFlags<O extends typeof joinOptions | typeof runOptions | typeof leaveOptions>(
+  argv: readonly string[],
+  options: O,
+) {
   try {
     return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
   } catch (err) {
@@ -282,6 +315,7 @@ export function loadJoinConfig(argv: readonly string[], env: Env = process.env):
   const problems = claimProblems(claims);
   if (problems.length) throw new ConfigError(`--claims: ${problems.join('; ')}`);
   const timeoutMs = duration(v.timeout ?? env.OUTPOST_AGENT_TIMEOUT ?? agentDefaults.joinTimeout, '--timeout', 1_000);
+  const credentials = credentialsTarget(v, env);
   return Object.freeze({
     command: 'join',
     hubUrl,
@@ -293,7 +327,53 @@ export function loadJoinConfig(argv: readonly string[], env: Env = process.env):
     timeoutMs,
     recover: v.recover ?? false,
     overwrite: v.overwrite ?? false,
-    credentials: Object.freeze(credentialsTarget(v, env)),
+    credentials: Object.freeze(credentials),
+    logLevel: logLevel(v['log-level'], env, agentDefaults.joinLogLevel),
+    install: installOptions(v, credentials),
+  });
+}
+
+/** An image reference: no spaces or control characters, at most 512 characters. */
+const imagePattern = /^[A-Za-z0-9][A-Za-z0-9._\-/:@]{0,511}$/;
+
+function installOptions(
+  v: { install?: boolean; image?: string; wait?: string },
+  credentials: CredentialsTarget,
+): InstallOptions | undefined {
+  if (!v.install) {
+    if (v.image !== undefined || v.wait !== undefined) throw new ConfigError('--image and --wait need --install');
+    return undefined;
+  }
+  if (credentials.kind !== 'secret' || !credentials.kubeconfig) {
+    throw new ConfigError('--install needs --kubeconfig (the cluster to install the agent into)');
+  }
+  if (v.image !== undefined && !imagePattern.test(v.image)) {
+    throw new ConfigError(
+      `--image must be an image reference such as registry.example.com/outpost-agent:0.1.0, got ${JSON.stringify(v.image)}`,
+    );
+  }
+  const wait = v.wait ?? 'true';
+  if (wait !== 'true' && wait !== 'false') {
+    throw new ConfigError(`--wait must be true or false, got ${JSON.stringify(wait)}`);
+  }
+  return Object.freeze({ image: v.image, wait: wait === 'true' });
+}
+
+export function loadLeaveConfig(argv: readonly string[], env: Env = process.env): LeaveConfig | 'help' {
+  const v = parseFlags(argv, leaveOptions);
+  if (v.help) return 'help';
+  const kubeconfig = required(v.kubeconfig ?? env.OUTPOST_AGENT_KUBECONFIG, '--kubeconfig', 'OUTPOST_AGENT_KUBECONFIG');
+  const namespace = v.namespace ?? env.OUTPOST_AGENT_NAMESPACE ?? agentDefaults.namespace;
+  if (!isDns1123Label(namespace)) {
+    throw new ConfigError(
+      `--namespace must be a DNS-1123 label (a Kubernetes namespace), got ${JSON.stringify(namespace)}`,
+    );
+  }
+  return Object.freeze({
+    command: 'leave',
+    kubeconfig: resolve(kubeconfig),
+    namespace,
+    deleteNamespace: v['delete-namespace'] ?? false,
     logLevel: logLevel(v['log-level'], env, agentDefaults.joinLogLevel),
   });
 }

@@ -1,0 +1,252 @@
+// install/: `outpost-agent join --install` and `outpost-agent leave` — putting the agent's
+// chart (manifests.ts) into a cluster with server-side apply, waiting until an agent pod
+// runs and leads, and taking it out again. Loaded only by those commands (a dynamic import
+// in main.ts), never by `run`.
+//
+// What "ready" means: the hub's agent API has no call that reads a cluster's Available
+// condition, and any call the installer itself makes with the cluster's credentials (a
+// heartbeat) would make the hub see the cluster alive without an agent pod running. So the
+// installer waits for what only a running agent produces: the DaemonSet reporting at least
+// one ready pod, and the Lease `outpost-agent` held and being renewed — the leader only
+// renews it while it runs the agent loop, which heartbeats and long-polls the hub, the
+// hub's reason to report the cluster Available. The credentials were already proved by
+// join's authenticated request.
+import { formatDuration } from '@outpost/shared';
+import type { KubeResponse, KubeRest } from '../apply/rest.ts';
+import { AgentError } from '../errors.ts';
+import { stateLabel } from '../state/kube.ts';
+import { describeManifest, installedByLabel, installerFieldManager, type Manifest, manifestPath } from './manifests.ts';
+
+export { installedByLabel, installerFieldManager, installManifests, shippedManifests } from './manifests.ts';
+
+export const leaseName = 'outpost-agent';
+const secretName = 'outpost-agent-credentials';
+
+type Progress = (line: string) => void;
+interface Meta {
+  uid?: string;
+  labels?: Record<string, string>;
+  deletionTimestamp?: string;
+}
+
+function failed(what: string, res: KubeResponse): AgentError {
+  const body = res.body as { message?: string } | string | undefined;
+  const reason = typeof body === 'object' && body?.message ? body.message : String(body ?? '').slice(0, 200);
+  return new AgentError('AGENT_INSTALL_FAILED', `${what}: HTTP ${res.status}${reason ? `: ${reason}` : ''}`, {
+    details: { status: res.status },
+  });
+}
+
+const ok = (res: KubeResponse) => res.status >= 200 && res.status < 300;
+
+/** Whose the namespace is: missing, made by Outpost (installer or agent), or someone else's. */
+export async function namespaceOwner(rest: KubeRest, namespace: string): Promise<'missing' | 'ours' | 'foreign'> {
+  const res = await rest.request({ method: 'GET', path: `/api/v1/namespaces/${encodeURIComponent(namespace)}` });
+  if (res.status === 404) return 'missing';
+  if (!ok(res)) throw failed(`reading Namespace ${namespace}`, res);
+  const labels = (res.body as { metadata?: Meta }).metadata?.labels ?? {};
+  return labels[installedByLabel] || labels['app.kubernetes.io/managed-by'] === 'outpost-agent' ? 'ours' : 'foreign';
+}
+
+/**
+ * Server-side applies every manifest (field manager outpost-agent-installer, force), one
+ * progress line each. The Namespace is applied only when it is ours (`applyNamespace`): a
+ * namespace someone else made keeps its labels.
+ */
+export async function applyManifests(
+  rest: KubeRest,
+  manifests: readonly Manifest[],
+  opts: { applyNamespace: boolean; progress: Progress; signal?: AbortSignal | undefined },
+): Promise<void> {
+  for (const m of manifests) {
+    opts.signal?.throwIfAborted();
+    if (m.kind === 'Namespace' && !opts.applyNamespace) {
+      opts.progress(`left Namespace ${m.metadata.name} as it is (it was not created by Outpost)`);
+      continue;
+    }
+    const res = await rest.request({
+      method: 'PATCH',
+      path: manifestPath(m),
+      query: { fieldManager: installerFieldManager, force: 'true' },
+      body: m,
+      contentType: 'application/apply-patch+yaml',
+      signal: opts.signal,
+    });
+    if (!ok(res)) throw failed(`applying ${describeManifest(m)}`, res);
+    opts.progress(`applied ${describeManifest(m)}${res.status === 201 ? ' (created)' : ''}`);
+  }
+}
+
+interface LeaseSpec {
+  holderIdentity?: string;
+  renewTime?: string;
+  leaseDurationSeconds?: number;
+}
+
+/**
+ * Waits until the DaemonSet reports a ready pod and the Lease is held and renewed (renewed
+ * while we watched, or within its duration by our clock), saying where it stands every
+ * `everyMs`; AGENT_INSTALL_TIMEOUT after `timeoutMs`.
+ */
+export async function waitForAgent(
+  rest: KubeRest,
+  daemonSet: Manifest,
+  opts: {
+    timeoutMs: number;
+    progress: Progress;
+    signal?: AbortSignal | undefined;
+    everyMs?: number;
+    pollMs?: number;
+    now?: () => number;
+  },
+): Promise<void> {
+  const now = opts.now ?? Date.now;
+  const started = now();
+  const every = opts.everyMs ?? 5_000;
+  const namespace = String(daemonSet.metadata.namespace);
+  const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases/${leaseName}`;
+  let firstRenew: string | undefined;
+  let lastSaid = Number.NEGATIVE_INFINITY;
+  for (;;) {
+    opts.signal?.throwIfAborted();
+    const ds = await rest.request({ method: 'GET', path: manifestPath(daemonSet), signal: opts.signal });
+    if (!ok(ds)) throw failed(`reading ${describeManifest(daemonSet)}`, ds);
+    const status = (ds.body as { status?: { numberReady?: number; desiredNumberScheduled?: number } }).status ?? {};
+    const ready = status.numberReady ?? 0;
+    const lease = await rest.request({ method: 'GET', path: leasePath, signal: opts.signal });
+    if (!ok(lease) && lease.status !== 404) throw failed(`reading Lease ${namespace}/${leaseName}`, lease);
+    const spec: LeaseSpec = lease.status === 404 ? {} : ((lease.body as { spec?: LeaseSpec }).spec ?? {});
+    firstRenew ??= spec.renewTime ?? '';
+    const renewedAt = spec.renewTime ? Date.parse(spec.renewTime) : Number.NaN;
+    const live =
+      Boolean(spec.holderIdentity) &&
+      (spec.renewTime !== firstRenew || now() - renewedAt < (spec.leaseDurationSeconds ?? 15) * 1_000);
+    if (ready >= 1 && live) {
+      opts.progress(`agent ${spec.holderIdentity} is running and leads (${ready} pod(s) ready)`);
+      return;
+    }
+    const elapsed = now() - started;
+    if (elapsed >= opts.timeoutMs) {
+      throw new AgentError(
+        'AGENT_INSTALL_TIMEOUT',
+        `gave up after ${formatDuration(opts.timeoutMs)} waiting for the agent: DaemonSet ${namespace}/${daemonSet.metadata.name} has ${ready} ready pod(s), ` +
+          `Lease ${leaseName} ${live ? `held by ${spec.holderIdentity}` : 'not held by a running agent'}; ` +
+          `see \`kubectl -n ${namespace} get pods\` and the pods' logs. The installation stays; run the command again to keep waiting`,
+      );
+    }
+    if (elapsed - lastSaid >= every) {
+      lastSaid = elapsed;
+      opts.progress(
+        `waiting for the agent (${formatDuration(elapsed)}): ${ready} of ${status.desiredNumberScheduled ?? 0} pod(s) ready, ` +
+          `Lease ${leaseName} ${live ? `held by ${spec.holderIdentity}` : 'not held yet'}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, Math.min(opts.pollMs ?? 1_000, Math.max(0, opts.timeoutMs - elapsed))));
+  }
+}
+
+/** Deletes one object by path if it is there, with its UID as precondition. True if it was there. */
+async function deleteIfThere(
+  rest: KubeRest,
+  path: string,
+  what: string,
+  opts: { progress: Progress; mine?: (meta: Meta) => boolean; signal?: AbortSignal | undefined },
+): Promise<boolean> {
+  const res = await rest.request({ method: 'GET', path, signal: opts.signal });
+  if (res.status === 404) return false;
+  if (!ok(res)) throw failed(`reading ${what}`, res);
+  const meta = (res.body as { metadata?: Meta }).metadata ?? {};
+  if (opts.mine && !opts.mine(meta)) {
+    opts.progress(`left ${what}: it is not labelled app.kubernetes.io/name=outpost-agent, so not the agent's`);
+    return false;
+  }
+  if (meta.deletionTimestamp) {
+    opts.progress(`${what} is already being deleted`);
+    return false;
+  }
+  const del = await rest.request({
+    method: 'DELETE',
+    path,
+    body: {
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      propagationPolicy: 'Background',
+      ...(meta.uid ? { preconditions: { uid: meta.uid } } : {}),
+    },
+    signal: opts.signal,
+  });
+  // 404: gone meanwhile; 409: replaced meanwhile by an object that is not the one we read.
+  if (del.status === 404 || del.status === 409) return false;
+  if (!ok(del)) throw failed(`deleting ${what}`, del);
+  opts.progress(`deleted ${what}`);
+  return true;
+}
+
+export interface LeaveResult {
+  /** How many objects were deleted (0: nothing was left). */
+  deleted: number;
+  namespace: 'deleted' | 'kept' | 'foreign' | 'missing';
+}
+
+/**
+ * Removes what `join --install` put into the cluster: the DaemonSet first (no agent may
+ * re-apply anything meanwhile), the RBAC, the ServiceAccount, the Lease, the state Secrets
+ * and the credentials Secret; the namespace only when `deleteNamespace` and the installer
+ * made it. Objects works applied are never touched here.
+ */
+export async function leave(
+  rest: KubeRest,
+  manifests: readonly Manifest[],
+  opts: { deleteNamespace: boolean; progress: Progress; signal?: AbortSignal | undefined },
+): Promise<LeaveResult> {
+  const namespace = String(manifests.find((m) => m.kind === 'Namespace')?.metadata.name);
+  const ns = encodeURIComponent(namespace);
+  const mine = (meta: Meta) => meta.labels?.['app.kubernetes.io/name'] === 'outpost-agent';
+  let deleted = 0;
+  const order = ['DaemonSet', 'RoleBinding', 'Role', 'ClusterRoleBinding', 'ClusterRole', 'ServiceAccount'];
+  for (const kind of order) {
+    for (const m of manifests.filter((x) => x.kind === kind)) {
+      if (await deleteIfThere(rest, manifestPath(m), describeManifest(m), { ...opts, mine })) deleted++;
+    }
+  }
+  const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${leaseName}`;
+  if (await deleteIfThere(rest, leasePath, `Lease ${namespace}/${leaseName}`, opts)) deleted++;
+
+  // The state Secrets: the same selector the state store loads with.
+  const list = await rest.request({
+    method: 'GET',
+    path: `/api/v1/namespaces/${ns}/secrets`,
+    query: { labelSelector: `${stateLabel},app.kubernetes.io/managed-by=outpost-agent` },
+    signal: opts.signal,
+  });
+  if (!ok(list) && list.status !== 404) throw failed(`listing the state Secrets in ${namespace}`, list);
+  const items = list.status === 404 ? [] : ((list.body as { items?: { metadata: { name: string } }[] }).items ?? []);
+  let stateSecrets = 0;
+  for (const s of items) {
+    const path = `/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(s.metadata.name)}`;
+    if (await deleteIfThere(rest, path, `Secret ${namespace}/${s.metadata.name}`, { ...opts, progress: () => {} })) {
+      stateSecrets++;
+    }
+  }
+  if (stateSecrets > 0) opts.progress(`deleted ${stateSecrets} state Secret(s) in ${namespace}`);
+  deleted += stateSecrets;
+  const credsPath = `/api/v1/namespaces/${ns}/secrets/${secretName}`;
+  if (await deleteIfThere(rest, credsPath, `Secret ${namespace}/${secretName}`, opts)) deleted++;
+
+  // The namespace: only the installer's, only when asked.
+  const nsRes = await rest.request({ method: 'GET', path: `/api/v1/namespaces/${ns}`, signal: opts.signal });
+  if (nsRes.status === 404) return { deleted, namespace: 'missing' };
+  if (!ok(nsRes)) throw failed(`reading Namespace ${namespace}`, nsRes);
+  const labels = (nsRes.body as { metadata?: Meta }).metadata?.labels ?? {};
+  if (!labels[installedByLabel]) {
+    if (opts.deleteNamespace) opts.progress(`left Namespace ${namespace}: the installer did not create it`);
+    return { deleted, namespace: 'foreign' };
+  }
+  if (!opts.deleteNamespace) {
+    if (deleted > 0) opts.progress(`left Namespace ${namespace} in place (--delete-namespace removes it)`);
+    return { deleted, namespace: 'kept' };
+  }
+  const path = `/api/v1/namespaces/${ns}`;
+  if (await deleteIfThere(rest, path, `Namespace ${namespace}`, opts)) deleted++;
+  return { deleted, namespace: 'deleted' };
+}
