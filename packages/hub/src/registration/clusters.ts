@@ -45,6 +45,24 @@ export interface Liveness {
 
 export const storedLiveness: Liveness = { leaseMs: durations.clusterLeaseMs, lastSeen: (c) => c.lastSeen };
 
+/**
+ * `base`, except that a cluster that joined before this hub process started counts as heard
+ * from at the start. A hub that was down heard from nobody; without this, placements would
+ * drop every cluster at start and rollouts would treat every cluster as offline only because
+ * the hub itself was away.
+ */
+export function livenessSinceStart(base: Liveness, startedAt: number): Liveness {
+  const started = new Date(startedAt).toISOString();
+  return {
+    leaseMs: base.leaseMs,
+    lastSeen: (c) => {
+      const seen = base.lastSeen(c);
+      if (c.joinedAt === null || c.joinedAt >= started) return seen;
+      return seen === null || seen < started ? started : seen;
+    },
+  };
+}
+
 export function clusterResource(
   c: ClusterRow,
   cert: CertificateRow | undefined,

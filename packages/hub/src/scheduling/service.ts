@@ -27,7 +27,7 @@ import {
   selectedClusters,
   toClusterView,
 } from '../placement/index.ts';
-import { clusterResource, type Liveness, taintKeys } from '../registration/clusters.ts';
+import { clusterResource, type Liveness, livenessSinceStart, taintKeys } from '../registration/clusters.ts';
 import type { ClusterRow, PlacementRow, Store } from '../store/index.ts';
 
 /** Outpost's condition for a scheduling pass that threw; the last decisions stay. */
@@ -181,23 +181,9 @@ export class PlacementService {
     this.#batchTimer.unref();
   }
 
-  /**
-   * The liveness the scheduler uses: the API's, except that a cluster that joined before this
-   * hub process started gets a fresh lease from the start. A hub that was down heard from
-   * nobody; without this every placement would drop every cluster at start (and a workset
-   * would take their works away) only because the hub itself was away.
-   */
+  /** The API's liveness with the hub's start-up grace (livenessSinceStart says why). */
   #liveness(): Liveness {
-    const base = this.#d.liveness();
-    const started = new Date(this.#startedAt).toISOString();
-    return {
-      leaseMs: base.leaseMs,
-      lastSeen: (c) => {
-        const seen = base.lastSeen(c);
-        if (c.joinedAt === null || c.joinedAt >= started) return seen;
-        return seen === null || seen < started ? started : seen;
-      },
-    };
+    return livenessSinceStart(this.#d.liveness(), this.#startedAt);
   }
 
   #compile(row: PlacementRow): CompiledPlacement {

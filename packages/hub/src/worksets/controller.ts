@@ -13,7 +13,7 @@
 import { canonicalJson, contentHash, durations, limits, OutpostError } from '@outpost/shared';
 import type { Logger } from 'pino';
 import type { PlacementStatus } from '../placement/types.ts';
-import { type Condition, clusterResource, type Liveness } from '../registration/clusters.ts';
+import { type Condition, clusterResource, type Liveness, livenessSinceStart } from '../registration/clusters.ts';
 import {
   availableDecisionGroups,
   type ClusterWorkStatus,
@@ -246,22 +246,9 @@ export class WorkSetController {
     this.#wakeTimer.unref();
   }
 
-  /**
-   * The API's liveness, except that a cluster that joined before this hub process started
-   * counts as heard from at the start (as PlacementService does): a hub that was down heard
-   * from nobody, and that alone must not make the rollout treat every cluster as offline.
-   */
+  /** The API's liveness with the hub's start-up grace (livenessSinceStart says why). */
   #liveness(): Liveness {
-    const base = this.#d.liveness();
-    const started = new Date(this.#startedAt).toISOString();
-    return {
-      leaseMs: base.leaseMs,
-      lastSeen: (c) => {
-        const seen = base.lastSeen(c);
-        if (c.joinedAt === null || c.joinedAt >= started) return seen;
-        return seen === null || seen < started ? started : seen;
-      },
-    };
+    return livenessSinceStart(this.#d.liveness(), this.#startedAt);
   }
 
   #forgetSoaks(workset: string): void {
