@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { ensureHelm } from '../helm/index.ts';
 import { ensureKubeBinaries, type KubeCluster, startCluster } from '../kube/index.ts';
+import { type RunResult, run, runOk } from '../kube/run.ts';
 
 const repo = join(import.meta.dirname, '../..');
 const chartsDir = join(repo, 'deploy/charts');
@@ -67,35 +68,6 @@ const variants = {
   },
 } as const satisfies Record<string, Variant>;
 type VariantName = keyof typeof variants;
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(file: string, args: readonly string[], input?: string): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
-
-async function runOk(file: string, args: readonly string[], input?: string): Promise<string> {
-  const r = await run(file, args, input);
-  assert.equal(r.code, 0, `${file} ${args.join(' ')} failed:\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
 
 function parseDocs(text: string): Obj[] {
   const docs = parseAllDocuments(text);
@@ -354,7 +326,7 @@ describe('deploy/manifests', () => {
   test('match a fresh deploy/render.sh', { timeout: 60_000 }, async () => {
     const out = join(tmp, 'manifests');
     const env = { ...process.env, OUTPOST_HELM_BIN_DIR: join(helm, '..') };
-    const r = await new Promise<Result>((resolve, reject) => {
+    const r = await new Promise<RunResult>((resolve, reject) => {
       const child = spawn('bash', [join(repo, 'deploy/render.sh'), out, join(out, 'agent-install.yaml')], {
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -414,7 +386,7 @@ describe('server-side dry run on a real kube-apiserver', () => {
 
   after(() => cluster?.stop());
 
-  function apply(yamlText: string): Promise<Result> {
+  function apply(yamlText: string): Promise<RunResult> {
     const args = ['--kubeconfig', cluster.kubeconfigPath, 'apply', '--server-side', '--dry-run=server', '-f', '-'];
     return run(kubectl, args, yamlText);
   }

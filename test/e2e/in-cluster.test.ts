@@ -8,7 +8,6 @@
 // permission the agent uses (apply, watch for drift, delete, Lease, Secrets), and a kind
 // outside the ClusterRole proves the least privilege is real.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +23,7 @@ import {
 import { parseAllDocuments } from 'yaml';
 import { ensureHelm } from '../helm/index.ts';
 import { ensureKubeBinaries, type KubeCluster, startCluster } from '../kube/index.ts';
+import { orUndefined, runOk } from '../kube/run.ts';
 import { type AgentProcess, runAgent, startAgent } from './agent-process.ts';
 import { adminClient, createToken, type HubClient, waitFor } from './hub-client.ts';
 import { type HubProcess, repoRoot, startHub } from './hub-process.ts';
@@ -112,32 +112,6 @@ const mixed = {
   spec: { workload: { manifests: [configMap('allowed', '1'), priorityClass] } },
 };
 
-function run(file: string, args: readonly string[], input = ''): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-    child.once('error', reject);
-    child.once('close', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${file} ${args.join(' ')} failed (${code}):\n${err}${out}`)),
-    );
-    child.stdin.end(input);
-  });
-}
-
-/** Kubernetes client errors carry the HTTP status as `code`. */
-const notFound = (err: unknown) => (err as { code?: number }).code === 404;
-async function orUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await read();
-  } catch (err) {
-    if (notFound(err)) return undefined;
-    throw err;
-  }
-}
-
 describe('the agent in-cluster under the chart’s least-privilege RBAC', { timeout: 120_000 }, () => {
   let kube: KubeCluster;
   let hub: HubProcess;
@@ -166,7 +140,7 @@ describe('the agent in-cluster under the chart’s least-privilege RBAC', { time
       kind: 'Namespace',
       metadata: { name: namespace, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } },
     };
-    const rendered = await run(helm, [
+    const rendered = await runOk(helm, [
       'template',
       release,
       join(repoRoot, 'deploy/charts/outpost-agent'),
@@ -186,7 +160,7 @@ describe('the agent in-cluster under the chart’s least-privilege RBAC', { time
     ]);
     // Server-side apply with the admin kubeconfig, as `kubectl apply --server-side -f` would.
     const docs = [ns, ...objs].map((o) => JSON.stringify(o)).join('\n---\n');
-    await run(bins.kubectl, ['--kubeconfig', kube.kubeconfigPath, 'apply', '--server-side', '-f', '-'], docs);
+    await runOk(bins.kubectl, ['--kubeconfig', kube.kubeconfigPath, 'apply', '--server-side', '-f', '-'], docs);
 
     daemonSet = objs.find((o) => o.kind === 'DaemonSet') as Obj;
     const pod = daemonSet.spec.template.spec;

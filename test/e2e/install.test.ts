@@ -17,6 +17,7 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { type KubeCluster, startCluster } from '../kube/index.ts';
+import { orUndefined } from '../kube/run.ts';
 import { type AgentProcess, runAgent, spokeRunArgs, startAgent } from './agent-process.ts';
 import { adminClient, createToken, type HubClient, waitFor } from './hub-client.ts';
 import { type HubProcess, startHub } from './hub-process.ts';
@@ -25,16 +26,6 @@ const clusterName = 'spoke-inst';
 const namespace = 'outpost-inst';
 const image = 'registry.example.com/outpost-agent:install-test';
 const appNs = 'install-app';
-
-const notFound = (err: unknown) => (err as { code?: number }).code === 404;
-async function orUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await read();
-  } catch (err) {
-    if (notFound(err)) return undefined;
-    throw err;
-  }
-}
 
 describe('outpost-agent join --install and leave', { timeout: 120_000 }, () => {
   let kube: KubeCluster;
