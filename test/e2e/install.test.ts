@@ -119,7 +119,31 @@ describe('outpost-agent join --install and leave', { timeout: 120_000 }, () => {
     );
   });
 
-  test('re-running waits until an agent runs and leads, changing nothing', async () => {
+  /** What the DaemonSet controller would write once a pod is ready. */
+  const markDaemonSetReady = () =>
+    apps.patchNamespacedDaemonSetStatus(
+      {
+        name: 'outpost-agent',
+        namespace,
+        body: {
+          status: { currentNumberScheduled: 1, desiredNumberScheduled: 1, numberMisscheduled: 0, numberReady: 1 },
+        },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+
+  test('with no agent running, the wait ends at --timeout with AGENT_INSTALL_TIMEOUT and says what is missing', async () => {
+    await markDaemonSetReady();
+    const r = await runAgent(installArgs('--timeout', '3s'), { timeoutMs: 30_000 });
+    assert.equal(r.code, 1, `${r.stderr}${r.stdout}`);
+    assert.match(r.stderr, /AGENT_INSTALL_TIMEOUT/);
+    assert.match(r.stderr, /has 1 ready pod\(s\)/);
+    assert.match(r.stderr, /Lease outpost-agent not held by a running agent/);
+    // The installer's own reads of the hub's view are not sightings.
+    assert.match(r.stderr, /the hub has not heard from an agent of spoke-inst since the install/);
+  });
+
+  test('re-running waits until an agent runs, leads and the hub reports it Available, changing nothing', async () => {
     const before = await installed();
     // The agent "pod": `run` with the same namespace takes the Lease and delivers works.
     agent = startAgent([...spokeRunArgs(kube.kubeconfigPath, '5m'), '--namespace', namespace]);
@@ -149,24 +173,14 @@ describe('outpost-agent join --install and leave', { timeout: 120_000 }, () => {
       () => orUndefined(() => core.readNamespacedConfigMap({ name: 'settings', namespace: appNs })),
       30_000,
     );
-    // What the DaemonSet controller would write once a pod is ready.
-    await apps.patchNamespacedDaemonSetStatus(
-      {
-        name: 'outpost-agent',
-        namespace,
-        body: {
-          status: { currentNumberScheduled: 1, desiredNumberScheduled: 1, numberMisscheduled: 0, numberReady: 1 },
-        },
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
+    await markDaemonSetReady();
 
     const r = await runAgent(installArgs('--timeout', '30s'), { timeoutMs: 45_000 });
     assert.equal(r.code, 0, `second join --install failed:\n${r.stderr}${r.stdout}`);
     assert.match(r.stdout, /already joined/);
     assert.match(r.stderr, /applied ClusterRoleBinding outpost-agent/);
-    assert.match(r.stderr, /is running and leads \(1 pod\(s\) ready\)/);
-    assert.match(r.stdout, /and running/);
+    assert.match(r.stderr, /is running and leads \(1 pod\(s\) ready\); the hub reports cluster spoke-inst Available/);
+    assert.match(r.stdout, /running, and the hub reports it Available/);
 
     const after = await installed();
     for (const key of ['ns', 'sa', 'role', 'roleBinding', 'clusterRole', 'clusterRoleBinding', 'daemonSet'] as const) {
@@ -177,13 +191,23 @@ describe('outpost-agent join --install and leave', { timeout: 120_000 }, () => {
     assert.equal(daemonSets.items.length, 1);
   });
 
-  test('leave removes the install and leaves the work’s objects; a second leave finds nothing', async () => {
-    await agent?.stop();
+  test('leave waits for the running agent to stop, removes the install and leaves the work’s objects; a second leave finds nothing', async () => {
+    const leaving = startAgent([
+      'leave',
+      '--kubeconfig',
+      kube.kubeconfigPath,
+      '--namespace',
+      namespace,
+      '--delete-namespace',
+    ]);
+    await leaving.waitForOutput(/waiting for the agent to stop .*Lease outpost-agent held by/, 20_000);
+    // Nothing but the DaemonSet goes while the agent runs.
+    const meanwhile = await installed();
+    assert.equal(meanwhile.daemonSet, undefined, 'the DaemonSet went first');
+    assert.ok(meanwhile.sa && meanwhile.credentials && meanwhile.lease, 'the rest waits for the agent');
+    await agent?.stop(); // a clean stop releases the Lease
     agent = undefined;
-    const r = await runAgent(
-      ['leave', '--kubeconfig', kube.kubeconfigPath, '--namespace', namespace, '--delete-namespace'],
-      { timeoutMs: 30_000 },
-    );
+    const r = await leaving.exited(30_000);
     assert.equal(r.code, 0, `leave failed:\n${r.stderr}${r.stdout}`);
     assert.match(r.stderr, /outpost-agent: deleted DaemonSet outpost-inst\/outpost-agent/);
     assert.match(r.stderr, /deleted \d+ state Secret\(s\)/);
@@ -228,5 +252,171 @@ describe('outpost-agent join --install and leave', { timeout: 120_000 }, () => {
     );
     assert.equal(j.code, 2);
     assert.match(j.stderr, /--install needs --kubeconfig/);
+  });
+});
+
+// `leave --delete-workloads`: the works' objects go as deleting each work on the hub would
+// take them (Orphan keeps everything, SelectivelyOrphan what its rules name), read from the
+// agent's ledger, and only once no agent runs: first a leave that times out while the agent
+// still leads, which must touch nothing of the works.
+describe('outpost-agent leave --delete-workloads', { timeout: 120_000 }, () => {
+  const name = 'spoke-leave';
+  const ns = 'outpost-leave';
+  let kube: KubeCluster;
+  let hub: HubProcess;
+  let admin: HubClient;
+  let agent: AgentProcess | undefined;
+  let core: CoreV1Api;
+  let rbac: RbacAuthorizationV1Api;
+
+  before(async () => {
+    [kube, hub] = await Promise.all([startCluster({ name }), startHub({ args: ['--poll-timeout', '5s'] })]);
+    admin = await adminClient(hub);
+    core = kube.kubeConfig().makeApiClient(CoreV1Api);
+    rbac = kube.kubeConfig().makeApiClient(RbacAuthorizationV1Api);
+  });
+
+  after(async () => {
+    await agent?.stop();
+    await admin?.close();
+    await hub?.stop();
+    await kube?.stop();
+  });
+
+  const cm = (namespace: string, cmName: string) => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: cmName, namespace },
+    data: { from: 'work' },
+  });
+  const putWork = async (work: string, manifests: object[], deleteOption?: object) => {
+    const res = await admin.call('PUT', `/api/v1/clusters/${name}/works/${work}`, {
+      json: {
+        apiVersion: 'work.open-cluster-management.io/v1',
+        kind: 'ManifestWork',
+        metadata: { name: work },
+        spec: { workload: { manifests }, ...(deleteOption ? { deleteOption } : {}) },
+      },
+    });
+    assert.ok(res.status === 200 || res.status === 201, res.text);
+  };
+  const readCm = (namespace: string, cmName: string) =>
+    orUndefined(() => core.readNamespacedConfigMap({ name: cmName, namespace }));
+  const leaveArgs = (...extra: string[]) => [
+    'leave',
+    '--kubeconfig',
+    kube.kubeconfigPath,
+    '--namespace',
+    ns,
+    '--delete-workloads',
+    ...extra,
+  ];
+
+  test('a leave while the agent still leads times out and deletes nothing of the works', async () => {
+    const { token } = await createToken(admin, { autoApprove: true, ttl: '10m' });
+    const installed = await runAgent(
+      [
+        'join',
+        '--install',
+        '--wait=false',
+        '--hub',
+        hub.url,
+        '--token',
+        token,
+        '--ca-cert-hash',
+        hub.caHash,
+        '--cluster-name',
+        name,
+        '--kubeconfig',
+        kube.kubeconfigPath,
+        '--namespace',
+        ns,
+      ],
+      { timeoutMs: 30_000 },
+    );
+    assert.equal(installed.code, 0, installed.stderr);
+    agent = startAgent([...spokeRunArgs(kube.kubeconfigPath, '5m'), '--namespace', ns]);
+    await putWork('app', [
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'leave-app' } },
+      cm('leave-app', 'web'),
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRole',
+        metadata: { name: 'leave-app-reader' },
+        rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }],
+      },
+    ]);
+    await putWork('kept', [cm('default', 'kept-all')], { propagationPolicy: 'Orphan' });
+    await putWork('some', [cm('default', 'some-kept'), cm('default', 'some-gone')], {
+      propagationPolicy: 'SelectivelyOrphan',
+      selectivelyOrphans: {
+        orphaningRules: [{ group: '', resource: 'configmaps', namespace: 'default', name: 'some-kept' }],
+      },
+    });
+    for (const [namespace, cmName] of [
+      ['leave-app', 'web'],
+      ['default', 'kept-all'],
+      ['default', 'some-kept'],
+      ['default', 'some-gone'],
+    ] as const) {
+      await waitFor(`ConfigMap ${namespace}/${cmName}`, () => readCm(namespace, cmName), 30_000);
+    }
+    // The agent records its ledger after applying: wait for its status to reach the hub.
+    await waitFor(
+      'all three works applied',
+      async () => {
+        const res = await admin.get<{ items: { status?: { conditions?: { type: string; status: string }[] } }[] }>(
+          `/api/v1/clusters/${name}/works`,
+        );
+        const applied = res.body.items.filter((w) =>
+          w.status?.conditions?.some((c) => c.type === 'Applied' && c.status === 'True'),
+        );
+        return applied.length === 3 ? true : undefined;
+      },
+      30_000,
+    );
+
+    const r = await runAgent(leaveArgs('--timeout', '2s'), { timeoutMs: 30_000 });
+    assert.equal(r.code, 1, `${r.stderr}${r.stdout}`);
+    assert.match(r.stderr, /AGENT_LEAVE_TIMEOUT/);
+    assert.match(r.stderr, /Lease outpost-agent held by/);
+    assert.match(r.stderr, /nothing the works applied was touched/);
+    assert.ok(await readCm('leave-app', 'web'), 'the work’s objects are untouched');
+    assert.ok(await readCm('default', 'some-gone'));
+    assert.ok(await orUndefined(() => rbac.readClusterRole({ name: 'leave-app-reader' })));
+    assert.ok(
+      await orUndefined(() => core.readNamespacedSecret({ name: 'outpost-agent-credentials', namespace: ns })),
+      'the credentials stay while the agent runs',
+    );
+  });
+
+  test('once the agent stops, each work’s objects go under its delete option; the rest of the install goes too', async () => {
+    await agent?.stop();
+    agent = undefined;
+    const r = await runAgent(leaveArgs(), { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, `leave failed:\n${r.stderr}${r.stdout}`);
+    assert.match(r.stderr, /work app: deleting 3 object\(s\)/);
+    assert.match(r.stderr, /work kept: deleting 0 object\(s\), keeping 1 \(Orphan\)/);
+    assert.match(r.stderr, /work some: deleting 1 object\(s\), keeping 1 \(SelectivelyOrphan\)/);
+    assert.match(r.stdout, /deleted 4 object\(s\) the works applied, kept 2/);
+
+    assert.equal(await readCm('leave-app', 'web'), undefined, 'Foreground (the default): gone');
+    assert.equal(await orUndefined(() => rbac.readClusterRole({ name: 'leave-app-reader' })), undefined);
+    const appNs = await orUndefined(() => core.readNamespace({ name: 'leave-app' }));
+    // No namespace controller runs here: a deleted namespace stays Terminating.
+    assert.ok(appNs === undefined || appNs.metadata?.deletionTimestamp, 'the work’s Namespace is being deleted');
+    assert.equal((await readCm('default', 'kept-all'))?.data?.from, 'work', 'Orphan keeps it');
+    assert.equal((await readCm('default', 'some-kept'))?.data?.from, 'work', 'the orphaning rule keeps it');
+    assert.equal(await readCm('default', 'some-gone'), undefined, 'SelectivelyOrphan deletes the rest');
+    const secrets = await core.listNamespacedSecret({ namespace: ns });
+    assert.deepEqual(
+      secrets.items.map((s) => s.metadata?.name),
+      [],
+      'state and credentials are gone',
+    );
+
+    const again = await runAgent(leaveArgs(), { timeoutMs: 30_000 });
+    assert.equal(again.code, 0, `second leave failed:\n${again.stderr}${again.stdout}`);
+    assert.match(again.stdout, /nothing left to remove/);
   });
 });

@@ -15,6 +15,7 @@ import {
   agentPaths,
   agentSubject,
   type CaBundleResponse,
+  type ClusterSelfView,
   type CryptoKey,
   type CryptoKeyPair,
   generateKeyPair,
@@ -51,6 +52,7 @@ interface ClusterResource {
   status: {
     clusterClaims: { name: string; value: string }[];
     agentVersion?: string;
+    lastSeen?: string;
     certificate?: { serial: string; notAfter: string; caHash: string };
   };
 }
@@ -717,6 +719,26 @@ describe('registration and agent API faults', { timeout: 150_000 }, () => {
       assertError(await asA.post(agentPaths.certificate('iso-b'), { csr }), 403, 'AGENT_IDENTITY_MISMATCH');
       assert.equal((await getCluster(admin, 'iso-b')).status.certificate?.serial, bBefore.status.certificate?.serial);
       assert.equal((await heartbeatWith(hub, b, 'iso-b')).status, 200);
+    });
+
+    test("a cluster reads its own status without counting as seen, and never another's", async () => {
+      assert.equal((await heartbeat(asA, 'iso-a')).status, 200);
+      const seen = (await getCluster(admin, 'iso-a')).status.lastSeen;
+      assert.ok(seen, 'the heartbeat is a sighting');
+      const res = await asA.get<ClusterSelfView>(agentPaths.cluster('iso-a'));
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.body.cluster, 'iso-a');
+      assert.equal(res.body.lastSeen, seen);
+      assert.ok(Date.parse(res.body.serverTime) >= Date.parse(seen));
+      assert.deepEqual(
+        res.body.conditions.map((c) => `${c.type}=${c.status}`),
+        ['HubAccepted=True', 'Joined=True', 'Available=True'],
+      );
+      // Reading is not a sighting, however often.
+      for (let i = 0; i < 3; i++) assert.equal((await asA.get(agentPaths.cluster('iso-a'))).status, 200);
+      assert.equal((await getCluster(admin, 'iso-a')).status.lastSeen, seen);
+      assertError(await asA.get(agentPaths.cluster('iso-b')), 403, 'AGENT_IDENTITY_MISMATCH');
+      assertError(await anon.get(agentPaths.cluster('iso-a')), 401, 'AGENT_CERT_REQUIRED');
     });
 
     test('no client certificate: 401 AGENT_CERT_REQUIRED', async () => {

@@ -42,6 +42,10 @@ export const agentErrorCodes = {
   AGENT_INSTALL_FAILED: 'AGENT_INSTALL_FAILED',
   /** `join --install`: no agent pod ran and led within --timeout. */
   AGENT_INSTALL_TIMEOUT: 'AGENT_INSTALL_TIMEOUT',
+  /** `leave`: an agent still held the Lease (or a pod still ran) at --timeout; works' objects untouched. */
+  AGENT_LEAVE_TIMEOUT: 'AGENT_LEAVE_TIMEOUT',
+  /** `leave --delete-workloads`: some objects could not be deleted; the state is kept for a re-run. */
+  AGENT_LEAVE_INCOMPLETE: 'AGENT_LEAVE_INCOMPLETE',
 } as const;
 
 export type AgentErrorCode = keyof typeof agentErrorCodes;

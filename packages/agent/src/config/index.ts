@@ -69,6 +69,10 @@ export interface LeaveConfig {
   readonly namespace: string;
   /** Delete the namespace too, when the installer created it. */
   readonly deleteNamespace: boolean;
+  /** Delete what the works applied (their ledger), under each work's delete option. */
+  readonly deleteWorkloads: boolean;
+  /** How long to wait for a running agent to stop. */
+  readonly timeoutMs: number;
   readonly logLevel: string;
 }
 
@@ -92,6 +96,7 @@ export const agentDefaults = {
   namespace: 'outpost-agent',
   secretName: 'outpost-agent-credentials',
   joinTimeout: '15m',
+  leaveTimeout: '5m',
   joinLogLevel: 'warn',
   runLogLevel: 'info',
 } as const;
@@ -126,6 +131,8 @@ export const leaveOptions = {
   kubeconfig: { type: 'string' },
   namespace: { type: 'string' },
   'delete-namespace': { type: 'boolean' },
+  'delete-workloads': { type: 'boolean' },
+  timeout: { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -374,6 +381,8 @@ export function loadLeaveConfig(argv: readonly string[], env: Env = process.env)
     kubeconfig: resolve(kubeconfig),
     namespace,
     deleteNamespace: v['delete-namespace'] ?? false,
+    deleteWorkloads: v['delete-workloads'] ?? false,
+    timeoutMs: duration(v.timeout ?? env.OUTPOST_AGENT_TIMEOUT ?? agentDefaults.leaveTimeout, '--timeout', 1_000),
     logLevel: logLevel(v['log-level'], env, agentDefaults.joinLogLevel),
   });
 }

@@ -3,19 +3,19 @@
 // runs and leads, and taking it out again. Loaded only by those commands (a dynamic import
 // in main.ts), never by `run`.
 //
-// What "ready" means: the hub's agent API has no call that reads a cluster's Available
-// condition, and any call the installer itself makes with the cluster's credentials (a
-// heartbeat) would make the hub see the cluster alive without an agent pod running. So the
-// installer waits for what only a running agent produces: the DaemonSet reporting at least
-// one ready pod, and the Lease `outpost-agent` held and being renewed — the leader only
-// renews it while it runs the agent loop, which heartbeats and long-polls the hub, the
-// hub's reason to report the cluster Available. The credentials were already proved by
-// join's authenticated request.
-import { formatDuration } from '@outpost/shared';
+// What "ready" means: the DaemonSet reports at least one ready pod, the Lease
+// `outpost-agent` is held and being renewed (only the leader renews it, while it runs the
+// agent loop), and the hub reports the cluster Available from a sighting newer than the
+// install. The installer reads the hub's view with the cluster's own credentials through
+// the agent API's read of a cluster's own status, which by design is not a sighting: a
+// heartbeat would make the hub see the cluster alive with no agent pod running.
+import { type ClusterSelfView, formatDuration } from '@outpost/shared';
 import type { KubeResponse, KubeRest } from '../apply/rest.ts';
 import { AgentError } from '../errors.ts';
 import { stateLabel } from '../state/kube.ts';
+import { isHubError } from '../transport/errors.ts';
 import { describeManifest, installedByLabel, installerFieldManager, type Manifest, manifestPath } from './manifests.ts';
+import { deleteWorkloads, type WorkloadDeletion, waitForAgentStopped } from './workloads.ts';
 
 export { installedByLabel, installerFieldManager, installManifests, shippedManifests } from './manifests.ts';
 
@@ -83,10 +83,50 @@ interface LeaseSpec {
   leaseDurationSeconds?: number;
 }
 
+/** The hub's side of the wait: its view of this cluster, read with the cluster's own credentials. */
+export interface HubWatch {
+  cluster: string;
+  read(signal?: AbortSignal): Promise<ClusterSelfView>;
+  /** The cluster's lastSeen before the install (join's own proof counts as a sighting). */
+  baseline?: string | undefined;
+}
+
+type HubState = { ok: true; text: string } | { ok: false; text: string };
+
 /**
- * Waits until the DaemonSet reports a ready pod and the Lease is held and renewed (renewed
- * while we watched, or within its duration by our clock), saying where it stands every
- * `everyMs`; AGENT_INSTALL_TIMEOUT after `timeoutMs`.
+ * The hub reports the cluster Available from a sighting newer than the baseline: only a
+ * running agent (heartbeat, poll) makes one after the installer's join, as the read itself
+ * does not count. The first answer sets the baseline when none was taken.
+ */
+async function hubState(hub: HubWatch, signal: AbortSignal | undefined): Promise<HubState> {
+  let view: ClusterSelfView;
+  try {
+    view = await hub.read(signal);
+  } catch (err) {
+    // Terminal refusals (revoked, no longer accepted) end the wait; the rest is the hub
+    // being away, which an agent outlives, so the wait goes on.
+    if (isHubError(err) && !err.transient) throw err;
+    if (signal?.aborted) throw err;
+    return { ok: false, text: `hub unreachable (${(err as Error).message})` };
+  }
+  hub.baseline ??= view.lastSeen ?? '';
+  const available = view.conditions.find((c) => c.type === 'Available');
+  const fresh = view.lastSeen !== undefined && view.lastSeen > hub.baseline;
+  if (available?.status === 'True' && fresh) {
+    return { ok: true, text: `the hub reports cluster ${hub.cluster} Available (agent seen ${view.lastSeen})` };
+  }
+  if (!fresh) return { ok: false, text: `the hub has not heard from an agent of ${hub.cluster} since the install` };
+  return {
+    ok: false,
+    text: `the hub reports cluster ${hub.cluster} Available=${available?.status ?? 'Unknown'} (${available?.reason ?? 'no condition'})`,
+  };
+}
+
+/**
+ * Waits until the DaemonSet reports a ready pod, the Lease is held and renewed (renewed
+ * while we watched, or within its duration by our clock) and, with `hub`, the hub reports
+ * the cluster Available from an agent it heard after the install; says where it stands
+ * every `everyMs`; AGENT_INSTALL_TIMEOUT after `timeoutMs`.
  */
 export async function waitForAgent(
   rest: KubeRest,
@@ -94,6 +134,7 @@ export async function waitForAgent(
   opts: {
     timeoutMs: number;
     progress: Progress;
+    hub?: HubWatch | undefined;
     signal?: AbortSignal | undefined;
     everyMs?: number;
     pollMs?: number;
@@ -121,8 +162,11 @@ export async function waitForAgent(
     const live =
       Boolean(spec.holderIdentity) &&
       (spec.renewTime !== firstRenew || now() - renewedAt < (spec.leaseDurationSeconds ?? 15) * 1_000);
-    if (ready >= 1 && live) {
-      opts.progress(`agent ${spec.holderIdentity} is running and leads (${ready} pod(s) ready)`);
+    const hub: HubState = opts.hub ? await hubState(opts.hub, opts.signal) : { ok: true, text: '' };
+    const leaseText = `Lease ${leaseName} ${live ? `held by ${spec.holderIdentity}` : 'not held by a running agent'}`;
+    const hubText = hub.text ? `; ${hub.text}` : '';
+    if (ready >= 1 && live && hub.ok) {
+      opts.progress(`agent ${spec.holderIdentity} is running and leads (${ready} pod(s) ready)${hubText}`);
       return;
     }
     const elapsed = now() - started;
@@ -130,15 +174,14 @@ export async function waitForAgent(
       throw new AgentError(
         'AGENT_INSTALL_TIMEOUT',
         `gave up after ${formatDuration(opts.timeoutMs)} waiting for the agent: DaemonSet ${namespace}/${daemonSet.metadata.name} has ${ready} ready pod(s), ` +
-          `Lease ${leaseName} ${live ? `held by ${spec.holderIdentity}` : 'not held by a running agent'}; ` +
+          `${leaseText}${hubText}; ` +
           `see \`kubectl -n ${namespace} get pods\` and the pods' logs. The installation stays; run the command again to keep waiting`,
       );
     }
     if (elapsed - lastSaid >= every) {
       lastSaid = elapsed;
       opts.progress(
-        `waiting for the agent (${formatDuration(elapsed)}): ${ready} of ${status.desiredNumberScheduled ?? 0} pod(s) ready, ` +
-          `Lease ${leaseName} ${live ? `held by ${spec.holderIdentity}` : 'not held yet'}`,
+        `waiting for the agent (${formatDuration(elapsed)}): ${ready} of ${status.desiredNumberScheduled ?? 0} pod(s) ready, ${leaseText}${hubText}`,
       );
     }
     await new Promise((r) => setTimeout(r, Math.min(opts.pollMs ?? 1_000, Math.max(0, opts.timeoutMs - elapsed))));
@@ -183,27 +226,52 @@ async function deleteIfThere(
 }
 
 export interface LeaveResult {
-  /** How many objects were deleted (0: nothing was left). */
+  /** How many objects of the install were deleted (0: nothing was left). */
   deleted: number;
   namespace: 'deleted' | 'kept' | 'foreign' | 'missing';
+  /** With `deleteWorkloads`: what happened to the objects the works applied. */
+  workloads?: WorkloadDeletion;
 }
 
 /**
- * Removes what `join --install` put into the cluster: the DaemonSet first (no agent may
- * re-apply anything meanwhile), the RBAC, the ServiceAccount, the Lease, the state Secrets
- * and the credentials Secret; the namespace only when `deleteNamespace` and the installer
- * made it. Objects works applied are never touched here.
+ * Removes what `join --install` put into the cluster: the DaemonSet first, then, once no
+ * agent runs any more (its pods gone or going, the Lease free), with `deleteWorkloads` the
+ * objects the works applied (workloads.ts), then the RBAC, the ServiceAccount, the Lease,
+ * the state Secrets and the credentials Secret; the namespace only when `deleteNamespace`
+ * and the installer made it. Without `deleteWorkloads` nothing works applied is touched.
  */
 export async function leave(
   rest: KubeRest,
   manifests: readonly Manifest[],
-  opts: { deleteNamespace: boolean; progress: Progress; signal?: AbortSignal | undefined },
+  opts: {
+    deleteNamespace: boolean;
+    deleteWorkloads: boolean;
+    timeoutMs: number;
+    progress: Progress;
+    log: { warn(obj: object, msg?: string): void; debug(obj: object, msg?: string): void };
+    signal?: AbortSignal | undefined;
+  },
 ): Promise<LeaveResult> {
   const namespace = String(manifests.find((m) => m.kind === 'Namespace')?.metadata.name);
   const ns = encodeURIComponent(namespace);
   const mine = (meta: Meta) => meta.labels?.['app.kubernetes.io/name'] === 'outpost-agent';
   let deleted = 0;
-  const order = ['DaemonSet', 'RoleBinding', 'Role', 'ClusterRoleBinding', 'ClusterRole', 'ServiceAccount'];
+  for (const m of manifests.filter((x) => x.kind === 'DaemonSet')) {
+    if (await deleteIfThere(rest, manifestPath(m), describeManifest(m), { ...opts, mine })) deleted++;
+  }
+  // A running agent would re-create what its works hold (drift repair) and its state
+  // Secrets (status reports) behind us: nothing more goes until none runs.
+  await waitForAgentStopped(rest, namespace, leaseName, opts);
+  let workloads: WorkloadDeletion | undefined;
+  if (opts.deleteWorkloads) {
+    workloads = await deleteWorkloads(rest, namespace, opts);
+    opts.progress(
+      `works' objects: deleted ${workloads.deleted}, kept ${workloads.orphanedByPolicy} by the works' delete options` +
+        (workloads.replaced ? `, left ${workloads.replaced} replaced by someone else` : '') +
+        (workloads.finalizing ? `, ${workloads.finalizing} still finalizing` : ''),
+    );
+  }
+  const order = ['RoleBinding', 'Role', 'ClusterRoleBinding', 'ClusterRole', 'ServiceAccount'];
   for (const kind of order) {
     for (const m of manifests.filter((x) => x.kind === kind)) {
       if (await deleteIfThere(rest, manifestPath(m), describeManifest(m), { ...opts, mine })) deleted++;
@@ -235,18 +303,23 @@ export async function leave(
 
   // The namespace: only the installer's, only when asked.
   const nsRes = await rest.request({ method: 'GET', path: `/api/v1/namespaces/${ns}`, signal: opts.signal });
-  if (nsRes.status === 404) return { deleted, namespace: 'missing' };
+  const done = (namespaceOutcome: LeaveResult['namespace']): LeaveResult => ({
+    deleted,
+    namespace: namespaceOutcome,
+    ...(workloads ? { workloads } : {}),
+  });
+  if (nsRes.status === 404) return done('missing');
   if (!ok(nsRes)) throw failed(`reading Namespace ${namespace}`, nsRes);
   const labels = (nsRes.body as { metadata?: Meta }).metadata?.labels ?? {};
   if (!labels[installedByLabel]) {
     if (opts.deleteNamespace) opts.progress(`left Namespace ${namespace}: the installer did not create it`);
-    return { deleted, namespace: 'foreign' };
+    return done('foreign');
   }
   if (!opts.deleteNamespace) {
     if (deleted > 0) opts.progress(`left Namespace ${namespace} in place (--delete-namespace removes it)`);
-    return { deleted, namespace: 'kept' };
+    return done('kept');
   }
   const path = `/api/v1/namespaces/${ns}`;
   if (await deleteIfThere(rest, path, `Namespace ${namespace}`, opts)) deleted++;
-  return { deleted, namespace: 'deleted' };
+  return done('deleted');
 }

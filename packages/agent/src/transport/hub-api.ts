@@ -4,6 +4,7 @@
 import {
   agentPaths,
   type CaBundleResponse,
+  type ClusterSelfView,
   type HeartbeatRequest,
   type HeartbeatResponse,
   type RegisterRequest,
@@ -79,6 +80,22 @@ export async function sendHeartbeat(
     caBundleHash: body.caBundleHash,
     renewNow: body.renewNow === true,
     serverTime: isString(body.serverTime) ? body.serverTime : '',
+  };
+}
+
+/** The hub's view of this cluster; reading it does not count as the agent being seen. */
+export async function readClusterSelf(
+  client: HubClient,
+  cluster: string,
+  opts?: RequestOptions,
+): Promise<ClusterSelfView> {
+  const { body } = await client.get<Partial<ClusterSelfView>>(agentPaths.cluster(cluster), opts);
+  if (!body || !Array.isArray(body.conditions) || !isString(body.serverTime)) throw bad('conditions and serverTime');
+  return {
+    cluster: isString(body.cluster) ? body.cluster : cluster,
+    conditions: body.conditions,
+    ...(isString(body.lastSeen) ? { lastSeen: body.lastSeen } : {}),
+    serverTime: body.serverTime,
   };
 }
 

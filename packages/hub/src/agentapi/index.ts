@@ -11,6 +11,7 @@ import {
   apiError,
   bundleHashes,
   type CaBundleResponse,
+  type ClusterSelfView,
   clusterFromCommonName,
   type HeartbeatRequest,
   protocolVersion,
@@ -18,6 +19,7 @@ import {
   type SyncRequest,
 } from '@outpost/shared';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { clusterResource } from '../registration/clusters.ts';
 import type { TrustService } from '../registration/service.ts';
 import type { ClusterRow, Store } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
@@ -98,6 +100,21 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
   app.post(`${agentApiPrefix}/clusters/:name/heartbeat`, async (req) => {
     const agent = req.agent as AgentIdentity;
     return trust.heartbeat(agent.cluster, req.body as HeartbeatRequest | undefined, agent.serial);
+  });
+
+  // Read-only, and deliberately not a sighting: it neither marks the cluster seen nor
+  // changes its claims, so a caller that is not the running agent (the installer) can
+  // watch for one.
+  app.get(`${agentApiPrefix}/clusters/:name`, async (req): Promise<ClusterSelfView> => {
+    const agent = req.agent as AgentIdentity;
+    const now = Date.now();
+    const view = clusterResource(agent.cluster, undefined, now, sync.liveness);
+    return {
+      cluster: agent.cluster.name,
+      conditions: view.status.conditions,
+      ...(view.status.lastSeen ? { lastSeen: view.status.lastSeen } : {}),
+      serverTime: new Date(now).toISOString(),
+    };
   });
 
   app.post(`${agentApiPrefix}/clusters/:name/sync`, async (req, reply) => {

@@ -41,6 +41,11 @@ export const agentPaths = {
   status: (cluster: string) => `${agentApiPrefix}/clusters/${encodeURIComponent(cluster)}/status`,
   /** mTLS: cheap liveness and identity check, also used by join to prove the credentials. */
   heartbeat: (cluster: string) => `${agentApiPrefix}/clusters/${encodeURIComponent(cluster)}/heartbeat`,
+  /**
+   * mTLS, GET: the hub's view of the caller's own cluster. It does not count as the agent
+   * being seen, so `join --install` can watch for a running agent without faking one.
+   */
+  cluster: (cluster: string) => `${agentApiPrefix}/clusters/${encodeURIComponent(cluster)}`,
 } as const;
 
 export type Claims = Record<string, string>;
@@ -92,6 +97,26 @@ export interface HeartbeatResponse {
   caBundleHash: string;
   /** True when the hub wants a new certificate now (CA rotation, revoked siblings). */
   renewNow: boolean;
+  serverTime: string;
+}
+
+/** A condition as the hub's ManagedCluster shows it. */
+export interface ClusterCondition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime?: string;
+}
+
+/** `GET agentPaths.cluster(name)`: what the hub reports about the calling cluster. */
+export interface ClusterSelfView {
+  cluster: string;
+  /** The ManagedCluster's conditions: HubAccepted, Joined, Available, Removing. */
+  conditions: ClusterCondition[];
+  /** The last time the hub heard from the cluster's agent (heartbeat, poll), if ever. */
+  lastSeen?: string;
+  /** The hub's clock when it answered, to compare lastSeen without trusting ours. */
   serverTime: string;
 }
 
