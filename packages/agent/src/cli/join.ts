@@ -42,9 +42,10 @@ manager outpost-agent-installer) into --namespace: the Namespace (labelled
 outpost.dev/installed-by; a namespace that existed before and was not made by Outpost is
 left as it is), ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding and
 DaemonSet, a line per object. Then it waits, a line every 5 s, within --timeout, until the
-DaemonSet reports a ready pod and that agent holds and renews the Lease outpost-agent (the
-leader heartbeats and polls the hub, which then reports the cluster Available). Running it
-again re-applies the same objects and skips the token. \`outpost-agent leave\` undoes it.
+DaemonSet reports a ready pod, an agent holds and renews the Lease outpost-agent, and the
+hub reports the cluster Available from an agent it heard after the install (the installer
+reads the hub's view without counting as the agent). Running it again re-applies the same
+objects and skips the token. \`outpost-agent leave\` undoes it.
 
 Recovery (an expired or lost certificate, a lost Secret): on the hub run
 \`outpost-hub cluster recover NAME\`, then run join with the printed token and --recover.
