@@ -23,6 +23,9 @@ export interface DeleteDeps {
   log: { warn(obj: object, msg?: string): void; debug(obj: object, msg?: string): void };
 }
 
+/** How a pending result that is only waiting for finalizers or a grace period begins. */
+export const finalizingPrefix = 'being deleted';
+
 type One = { kind: 'deleted' } | { kind: 'orphaned'; why: string } | { kind: 'pending'; message: string };
 
 async function deleteOne(d: DeleteDeps, o: AppliedObject, foreground: boolean, signal?: AbortSignal): Promise<One> {
@@ -67,7 +70,7 @@ async function deleteOne(d: DeleteDeps, o: AppliedObject, foreground: boolean, s
       const fins = [...(body?.metadata?.finalizers ?? []), ...(body?.spec?.finalizers ?? [])];
       return {
         kind: 'pending',
-        message: `being deleted${fins.length ? `, waiting for finalizers: ${fins.join(', ')}` : ''}`,
+        message: `${finalizingPrefix}${fins.length ? `, waiting for finalizers: ${fins.join(', ')}` : ''}`,
       };
     }
     return { kind: 'deleted' };

@@ -92,7 +92,9 @@ export async function installCommand(config: JoinConfig, log: Logger, io: Io, si
       });
       hubClient = client;
       const cluster = creds.hub.clusterName;
-      hub = { cluster, read: (s) => readClusterSelf(client, cluster, { signal: s }) };
+      // Each read bounded: a hung hub must not hold the wait past --timeout.
+      const bounded = (s?: AbortSignal) => AbortSignal.any([AbortSignal.timeout(5_000), ...(s ? [s] : [])]);
+      hub = { cluster, read: (s) => readClusterSelf(client, cluster, { signal: bounded(s) }) };
       // The sighting to beat (join's own proof is one). Best effort: without it the wait
       // takes its first answer as the baseline, which only makes it wait one poll longer.
       hub.baseline = await hub.read(signal).then(
@@ -148,9 +150,9 @@ export async function leaveCommand(config: LeaveConfig, log: Logger, io: Io, sig
     });
     const w = result.workloads;
     const works = w
-      ? `deleted ${w.deleted} object(s) the works applied, kept ${w.orphanedByPolicy + w.replaced}`
+      ? `deleted ${w.deleted} object(s) the works applied${w.finalizing ? ` (and ${w.finalizing} still finalizing)` : ''}, kept ${w.orphanedByPolicy + w.unknownWork + w.installNamespace + w.notOurs}`
       : 'objects applied by works were left in place';
-    if (result.deleted === 0 && !w?.deleted) {
+    if (result.deleted === 0 && !w?.deleted && !w?.finalizing) {
       io.stdout(`nothing left to remove: no agent installed in namespace ${config.namespace}\n`);
     } else {
       io.stdout(`agent removed from namespace ${config.namespace}; ${works}\n`);

@@ -9,13 +9,16 @@
 // install. The installer reads the hub's view with the cluster's own credentials through
 // the agent API's read of a cluster's own status, which by design is not a sighting: a
 // heartbeat would make the hub see the cluster alive with no agent pod running.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { type ClusterSelfView, formatDuration } from '@outpost/shared';
 import type { KubeResponse, KubeRest } from '../apply/rest.ts';
 import { AgentError } from '../errors.ts';
-import { stateLabel } from '../state/kube.ts';
+import { LeaderElector } from '../leader/index.ts';
+import { docSecretNames, stateLabel } from '../state/kube.ts';
 import { isHubError } from '../transport/errors.ts';
 import { describeManifest, installedByLabel, installerFieldManager, type Manifest, manifestPath } from './manifests.ts';
-import { deleteWorkloads, type WorkloadDeletion, waitForAgentStopped } from './workloads.ts';
+import { deleteWorkloads, loadAgentState, type WorkloadDeletion, waitForAgentStopped } from './workloads.ts';
 
 export { installedByLabel, installerFieldManager, installManifests, shippedManifests } from './manifests.ts';
 
@@ -103,8 +106,12 @@ async function hubState(hub: HubWatch, signal: AbortSignal | undefined): Promise
   try {
     view = await hub.read(signal);
   } catch (err) {
+    // A hub from before this read existed: the pod and the Lease must do.
+    if (isHubError(err) && err.code === 'NOT_FOUND' && err.status === 404) {
+      return { ok: true, text: 'the hub is too old to report the cluster to its agent, not waited for' };
+    }
     // Terminal refusals (revoked, no longer accepted) end the wait; the rest is the hub
-    // being away, which an agent outlives, so the wait goes on.
+    // being away (or slow: each read is bounded), which an agent outlives, so the wait goes on.
     if (isHubError(err) && !err.transient) throw err;
     if (signal?.aborted) throw err;
     return { ok: false, text: `hub unreachable (${(err as Error).message})` };
@@ -225,6 +232,65 @@ async function deleteIfThere(
   return true;
 }
 
+type LeaveLog = {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+};
+
+/**
+ * Takes the agent's Lease for the leaver (when there is one: no Lease, no agent ever led)
+ * and renews it until `stop`, so no standby starts leading while leave removes things;
+ * `check` throws if another replica took it anyway.
+ */
+async function holdLease(
+  rest: KubeRest,
+  namespace: string,
+  opts: { timeoutMs: number; progress: Progress; log: LeaveLog; signal?: AbortSignal | undefined },
+): Promise<{ check(): void; stop(): Promise<void> }> {
+  const none = { check() {}, stop: async () => {} };
+  const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases/${leaseName}`;
+  const existing = await rest.request({ method: 'GET', path, signal: opts.signal });
+  if (existing.status === 404) return none;
+  if (!ok(existing)) throw failed(`reading Lease ${namespace}/${leaseName}`, existing);
+  const elector = new LeaderElector(rest, {
+    namespace,
+    name: leaseName,
+    identity: `outpost-agent-leave-${hostname()}-${randomBytes(3).toString('hex')}`,
+    log: opts.log,
+  });
+  const deadline = AbortSignal.timeout(opts.timeoutMs);
+  try {
+    await elector.acquire(AbortSignal.any([deadline, ...(opts.signal ? [opts.signal] : [])]));
+  } catch (err) {
+    if (!deadline.aborted || opts.signal?.aborted) throw err;
+    throw new AgentError(
+      'AGENT_LEAVE_TIMEOUT',
+      `gave up after ${formatDuration(opts.timeoutMs)} trying to take Lease ${namespace}/${leaseName} from a running agent; nothing the works applied was touched`,
+    );
+  }
+  opts.progress(`took Lease ${namespace}/${leaseName} (${elector.identity}): no agent may start meanwhile`);
+  const stop = new AbortController();
+  let lost = false;
+  const held = elector.hold(stop.signal).then((outcome) => {
+    if (outcome === 'lost') lost = true;
+  });
+  return {
+    check() {
+      if (lost) {
+        throw new AgentError(
+          'AGENT_LEAVE_INCOMPLETE',
+          `another agent took Lease ${namespace}/${leaseName} while leave ran; stop it and run leave again`,
+        );
+      }
+    },
+    async stop() {
+      stop.abort();
+      await held;
+    },
+  };
+}
+
 export interface LeaveResult {
   /** How many objects of the install were deleted (0: nothing was left). */
   deleted: number;
@@ -248,7 +314,7 @@ export async function leave(
     deleteWorkloads: boolean;
     timeoutMs: number;
     progress: Progress;
-    log: { warn(obj: object, msg?: string): void; debug(obj: object, msg?: string): void };
+    log: LeaveLog;
     signal?: AbortSignal | undefined;
   },
 ): Promise<LeaveResult> {
@@ -262,44 +328,57 @@ export async function leave(
   // A running agent would re-create what its works hold (drift repair) and its state
   // Secrets (status reports) behind us: nothing more goes until none runs.
   await waitForAgentStopped(rest, namespace, leaseName, opts);
+  // And none may start: a standby whose pod has not stopped yet would take a free Lease.
+  const lease = await holdLease(rest, namespace, opts);
   let workloads: WorkloadDeletion | undefined;
-  if (opts.deleteWorkloads) {
-    workloads = await deleteWorkloads(rest, namespace, opts);
-    opts.progress(
-      `works' objects: deleted ${workloads.deleted}, kept ${workloads.orphanedByPolicy} by the works' delete options` +
-        (workloads.replaced ? `, left ${workloads.replaced} replaced by someone else` : '') +
-        (workloads.finalizing ? `, ${workloads.finalizing} still finalizing` : ''),
-    );
-  }
-  const order = ['RoleBinding', 'Role', 'ClusterRoleBinding', 'ClusterRole', 'ServiceAccount'];
-  for (const kind of order) {
-    for (const m of manifests.filter((x) => x.kind === kind)) {
-      if (await deleteIfThere(rest, manifestPath(m), describeManifest(m), { ...opts, mine })) deleted++;
+  try {
+    if (opts.deleteWorkloads) {
+      const snap = await loadAgentState(rest, namespace, opts.log);
+      lease.check();
+      workloads = await deleteWorkloads(rest, snap, { ...opts, installNamespace: namespace });
+      const kept = workloads.orphanedByPolicy + workloads.unknownWork + workloads.installNamespace;
+      opts.progress(
+        `works' objects: deleted ${workloads.deleted}, kept ${kept}` +
+          (workloads.notOurs ? `, left ${workloads.notOurs} that are no longer the works'` : '') +
+          (workloads.finalizing ? `, ${workloads.finalizing} still finalizing` : ''),
+      );
     }
+    lease.check();
+    const order = ['RoleBinding', 'Role', 'ClusterRoleBinding', 'ClusterRole', 'ServiceAccount'];
+    for (const kind of order) {
+      for (const m of manifests.filter((x) => x.kind === kind)) {
+        if (await deleteIfThere(rest, manifestPath(m), describeManifest(m), { ...opts, mine })) deleted++;
+      }
+    }
+
+    // The state Secrets: the same selector the state store loads with; the index (which names
+    // the others) last, so a leave stopped half-way leaves no parts without their index.
+    const list = await rest.request({
+      method: 'GET',
+      path: `/api/v1/namespaces/${ns}/secrets`,
+      query: { labelSelector: `${stateLabel},app.kubernetes.io/managed-by=outpost-agent` },
+      signal: opts.signal,
+    });
+    if (!ok(list) && list.status !== 404) throw failed(`listing the state Secrets in ${namespace}`, list);
+    const items = list.status === 404 ? [] : ((list.body as { items?: { metadata: { name: string } }[] }).items ?? []);
+    const names = items.map((i) => i.metadata.name);
+    names.sort((a, b) => Number(a === docSecretNames.index) - Number(b === docSecretNames.index));
+    let stateSecrets = 0;
+    for (const name of names) {
+      const path = `/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(name)}`;
+      if (await deleteIfThere(rest, path, `Secret ${namespace}/${name}`, { ...opts, progress: () => {} })) {
+        stateSecrets++;
+      }
+    }
+    if (stateSecrets > 0) opts.progress(`deleted ${stateSecrets} state Secret(s) in ${namespace}`);
+    deleted += stateSecrets;
+    const credsPath = `/api/v1/namespaces/${ns}/secrets/${secretName}`;
+    if (await deleteIfThere(rest, credsPath, `Secret ${namespace}/${secretName}`, opts)) deleted++;
+  } finally {
+    await lease.stop();
   }
   const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${leaseName}`;
   if (await deleteIfThere(rest, leasePath, `Lease ${namespace}/${leaseName}`, opts)) deleted++;
-
-  // The state Secrets: the same selector the state store loads with.
-  const list = await rest.request({
-    method: 'GET',
-    path: `/api/v1/namespaces/${ns}/secrets`,
-    query: { labelSelector: `${stateLabel},app.kubernetes.io/managed-by=outpost-agent` },
-    signal: opts.signal,
-  });
-  if (!ok(list) && list.status !== 404) throw failed(`listing the state Secrets in ${namespace}`, list);
-  const items = list.status === 404 ? [] : ((list.body as { items?: { metadata: { name: string } }[] }).items ?? []);
-  let stateSecrets = 0;
-  for (const s of items) {
-    const path = `/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(s.metadata.name)}`;
-    if (await deleteIfThere(rest, path, `Secret ${namespace}/${s.metadata.name}`, { ...opts, progress: () => {} })) {
-      stateSecrets++;
-    }
-  }
-  if (stateSecrets > 0) opts.progress(`deleted ${stateSecrets} state Secret(s) in ${namespace}`);
-  deleted += stateSecrets;
-  const credsPath = `/api/v1/namespaces/${ns}/secrets/${secretName}`;
-  if (await deleteIfThere(rest, credsPath, `Secret ${namespace}/${secretName}`, opts)) deleted++;
 
   // The namespace: only the installer's, only when asked.
   const nsRes = await rest.request({ method: 'GET', path: `/api/v1/namespaces/${ns}`, signal: opts.signal });

@@ -6,12 +6,14 @@ import { describe, test } from 'node:test';
 import type { ClusterSelfView } from '@outpost/shared';
 import type { KubeRequest, KubeResponse, KubeRest } from '../apply/rest.ts';
 import { HubError } from '../transport/errors.ts';
+import type { AppliedObject, DesiredWork } from '../work/types.ts';
 import { type HubWatch, waitForAgent } from './index.ts';
 import { installManifests } from './manifests.ts';
-import { waitForAgentStopped } from './workloads.ts';
+import { deleteWorkloads, waitForAgentStopped } from './workloads.ts';
 
 interface World {
   pods: { name: string; deleting?: boolean }[];
+  podsForbidden?: boolean;
   lease?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number };
   ready?: number;
 }
@@ -23,6 +25,7 @@ function fakeKube(world: World, tick: () => void): KubeRest {
       tick();
       const json = (body: unknown, status = 200): KubeResponse => ({ status, contentType: 'application/json', body });
       if (req.path.endsWith('/pods')) {
+        if (world.podsForbidden) return json({ kind: 'Status', message: 'forbidden' }, 403);
         return json({
           items: world.pods.map((p) => ({
             metadata: { name: p.name, ...(p.deleting ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}) },
@@ -113,6 +116,22 @@ describe('waitForAgentStopped', () => {
   });
 });
 
+describe('waitForAgentStopped without the right to list pods', () => {
+  test('a 403 on pods leaves the Lease to decide, and says so once', async () => {
+    const c = clock(1_000);
+    const lines: string[] = [];
+    const world: World = { pods: [{ name: 'hidden' }], podsForbidden: true, lease: { holderIdentity: 'a-1' } };
+    await waitForAgentStopped(fakeKube(world, c.tick), 'ns', 'outpost-agent', {
+      ...stopOpts(c, lines),
+      everyMs: 60_000,
+    });
+    assert.equal(lines.filter((l) => /cannot list pods in ns \(forbidden\)/.test(l)).length, 1);
+  });
+});
+
+/** Hub timestamps as the hub writes them (toISOString), `s` seconds into the day. */
+const T = (s: number) => new Date(Date.parse('2026-12-01T00:00:00Z') + s * 1_000).toISOString();
+
 describe('waitForAgent with the hub', () => {
   const daemonSet = installManifests({ namespace: 'ns' }).find((m) => m.kind === 'DaemonSet');
   assert.ok(daemonSet);
@@ -132,11 +151,11 @@ describe('waitForAgent with the hub', () => {
 
   test('Available from the baseline sighting alone is not enough; a newer one ends the wait', async () => {
     const c = clock(500);
-    const answers = [view('T1'), view('T1'), view('T2')];
+    const answers = [view(T(1)), view(T(1)), view(T(2))];
     let reads = 0;
     const hub: HubWatch = {
       cluster: 'c1',
-      baseline: 'T1',
+      baseline: T(1),
       read: async () => answers[Math.min(reads++, 2)] as ClusterSelfView,
     };
     const lines: string[] = [];
@@ -145,7 +164,7 @@ describe('waitForAgent with the hub', () => {
     assert.match(lines[0] ?? '', /the hub has not heard from an agent of c1 since the install/);
     assert.match(
       lines.at(-1) ?? '',
-      /is running and leads \(1 pod\(s\) ready\); the hub reports cluster c1 Available \(agent seen T2\)/,
+      /is running and leads \(1 pod\(s\) ready\); the hub reports cluster c1 Available \(agent seen 2026-12-01T00:00:02.000Z\)/,
     );
   });
 
@@ -153,10 +172,10 @@ describe('waitForAgent with the hub', () => {
     const c = clock(500);
     const lines: string[] = [];
     const seq: (ClusterSelfView | Error)[] = [
-      view('T5'),
+      view(T(5)),
       new HubError('AGENT_HUB_UNREACHABLE', 'connect ECONNREFUSED', { status: 0, transient: true }),
-      view('T6', 'Unknown'),
-      view('T7'),
+      view(T(6), 'Unknown'),
+      view(T(7)),
     ];
     let i = 0;
     const hub: HubWatch = {
@@ -168,7 +187,7 @@ describe('waitForAgent with the hub', () => {
       },
     };
     await waitForAgent(running(c), daemonSet, { ...stopOpts(c, lines), hub, everyMs: 0 });
-    assert.equal(hub.baseline, 'T5');
+    assert.equal(hub.baseline, T(5));
     assert.ok(lines.some((l) => /hub unreachable \(connect ECONNREFUSED\)/.test(l)));
     assert.ok(lines.some((l) => /the hub reports cluster c1 Available=Unknown/.test(l)));
 
@@ -179,5 +198,153 @@ describe('waitForAgent with the hub', () => {
       },
     };
     await assert.rejects(waitForAgent(running(c), daemonSet, { ...stopOpts(c, []), hub: refused }), /revoked/);
+  });
+
+  test('a hub without the read (404 NOT_FOUND) leaves the pod and the Lease to decide', async () => {
+    const c = clock(500);
+    const lines: string[] = [];
+    const old: HubWatch = {
+      cluster: 'c1',
+      read: async () => {
+        throw new HubError('NOT_FOUND', 'no route for GET /agent/v1/clusters/c1', { status: 404, transient: false });
+      },
+    };
+    await waitForAgent(running(c), daemonSet, { ...stopOpts(c, lines), hub: old });
+    assert.match(lines.at(-1) ?? '', /the hub is too old to report the cluster to its agent/);
+  });
+});
+
+const obj = (kind: string, name: string, namespace = '', uid = `uid-${name}`): AppliedObject => ({
+  group: kind === 'ClusterRole' ? 'rbac.authorization.k8s.io' : '',
+  version: 'v1',
+  kind,
+  resource: `${kind.toLowerCase()}s`,
+  namespace,
+  name,
+  uid,
+});
+const work = (name: string, deleteOption?: DesiredWork['deleteOption']): DesiredWork => ({
+  name,
+  uid: `w-${name}`,
+  generation: 1,
+  manifests: [],
+  ...(deleteOption ? { deleteOption } : {}),
+});
+
+/** A fake apiserver that records DELETEs and answers each by `answer` (default 200, gone). */
+function deletes(answer: (path: string) => KubeResponse | undefined = () => undefined) {
+  const seen: { path: string; uid?: string }[] = [];
+  const rest: KubeRest = {
+    async request(req) {
+      assert.equal(req.method, 'DELETE', `${req.method} ${req.path}`);
+      seen.push({ path: req.path, uid: (req.body as { preconditions?: { uid?: string } }).preconditions?.uid });
+      return answer(req.path) ?? { status: 200, contentType: 'application/json', body: { kind: 'Status' } };
+    },
+  };
+  return { rest, seen };
+}
+const quiet = { warn() {}, debug() {} };
+
+describe('deleteWorkloads', () => {
+  test('each work under its delete option; Namespaces last; UID preconditions; unknown ledgers and the agent’s namespace kept', async () => {
+    const { rest, seen } = deletes();
+    const works = [
+      work('app'),
+      work('kept', { propagationPolicy: 'Orphan' }),
+      work('some', {
+        propagationPolicy: 'SelectivelyOrphan',
+        selectivelyOrphans: {
+          orphaningRules: [{ group: '', resource: 'configmaps', namespace: 'default', name: 'some-kept' }],
+        },
+      }),
+    ];
+    const snap = {
+      works: new Map(works.map((w) => [w.name, w])),
+      ledger: new Map<string, AppliedObject[]>([
+        [
+          'w-app',
+          [
+            obj('Namespace', 'app'),
+            obj('ConfigMap', 'web', 'app'),
+            obj('ClusterRole', 'reader'),
+            obj('Namespace', 'outpost-agent'),
+          ],
+        ],
+        ['w-kept', [obj('ConfigMap', 'kept-all', 'default')]],
+        ['w-some', [obj('ConfigMap', 'some-kept', 'default'), obj('ConfigMap', 'some-gone', 'default')]],
+        ['w-vanished', [obj('ConfigMap', 'mystery', 'default')]],
+        ['w-empty', []],
+      ]),
+    };
+    const lines: string[] = [];
+    const r = await deleteWorkloads(rest, snap, {
+      installNamespace: 'outpost-agent',
+      progress: (l) => lines.push(l),
+      log: quiet,
+    });
+    assert.deepEqual(r, {
+      works: 4,
+      deleted: 4,
+      orphanedByPolicy: 2,
+      unknownWork: 1,
+      installNamespace: 1,
+      notOurs: 0,
+      finalizing: 0,
+    });
+    const paths = seen.map((d) => d.path);
+    assert.deepEqual(paths.slice(-1), ['/api/v1/namespaces/app'], 'the Namespace goes last');
+    assert.deepEqual([...paths].sort(), [
+      '/api/v1/namespaces/app',
+      '/api/v1/namespaces/app/configmaps/web',
+      '/api/v1/namespaces/default/configmaps/some-gone',
+      '/apis/rbac.authorization.k8s.io/v1/clusterroles/reader',
+    ]);
+    for (const d of seen) assert.equal(d.uid, `uid-${d.path.split('/').at(-1)}`, `${d.path} carries its UID`);
+    assert.ok(lines.some((l) => /unknown work \(uid w-vanished\): keeping its 1 object/.test(l)));
+    assert.ok(lines.some((l) => /leaving Namespace outpost-agent \(the agent's own/.test(l)));
+  });
+
+  test('an object that cannot be deleted stops it before any Namespace: AGENT_LEAVE_INCOMPLETE', async () => {
+    const { rest, seen } = deletes((path) =>
+      path.endsWith('/web')
+        ? { status: 403, contentType: 'application/json', body: { kind: 'Status', message: 'forbidden' } }
+        : path.endsWith('/gone-already')
+          ? { status: 404, contentType: 'application/json', body: { kind: 'Status' } }
+          : path.endsWith('/replaced')
+            ? { status: 409, contentType: 'application/json', body: { kind: 'Status', message: 'uid mismatch' } }
+            : path.endsWith('/stuck-final')
+              ? {
+                  status: 200,
+                  contentType: 'application/json',
+                  body: { metadata: { deletionTimestamp: '2026-12-01T00:00:00Z', finalizers: ['x/y'] } },
+                }
+              : undefined,
+    );
+    const snap = {
+      works: new Map([['app', work('app')]]),
+      ledger: new Map([
+        [
+          'w-app',
+          [
+            obj('Namespace', 'app'),
+            obj('ConfigMap', 'web', 'app'),
+            obj('ConfigMap', 'gone-already', 'app'),
+            obj('ConfigMap', 'replaced', 'app'),
+            obj('ConfigMap', 'stuck-final', 'app'),
+            obj('ConfigMap', 'no-uid', 'app', ''),
+          ],
+        ],
+      ]),
+    };
+    await assert.rejects(
+      deleteWorkloads(rest, snap, { installNamespace: 'outpost-agent', progress: () => {}, log: quiet }),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'AGENT_LEAVE_INCOMPLETE');
+        assert.match(err.message, /1 object\(s\) .* could not be deleted \(first: ConfigMap app\/web: forbidden\)/);
+        return true;
+      },
+    );
+    assert.ok(!seen.some((d) => d.path === '/api/v1/namespaces/app'), 'the Namespace was not touched');
+    assert.ok(!seen.some((d) => d.path.endsWith('/no-uid')), 'no DELETE without a UID precondition');
   });
 });

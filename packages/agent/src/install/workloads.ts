@@ -6,13 +6,14 @@
 // cluster-scoped ones, CRDs and Namespaces last.
 import { formatDuration } from '@outpost/shared';
 import { defaultApplierOptions } from '../apply/applier.ts';
-import { deleteObjects } from '../apply/delete.ts';
+import { deleteObjects, finalizingPrefix } from '../apply/delete.ts';
+import { isNamespaceKind } from '../apply/kube.ts';
 import type { KubeResponse, KubeRest } from '../apply/rest.ts';
 import { AgentError } from '../errors.ts';
 import { SecretsClient } from '../kube/secrets.ts';
 import { openStateStore } from '../state/index.ts';
 import { planWorkDeletion } from '../sync/desired.ts';
-import type { AppliedObject, DeleteResult } from '../work/types.ts';
+import type { AgentSnapshot, AppliedObject, DeleteResult } from '../work/types.ts';
 
 type Progress = (line: string) => void;
 
@@ -59,17 +60,26 @@ export async function waitForAgentStopped(
   const ns = encodeURIComponent(namespace);
   let seen: { renewTime: string; at: number } | undefined;
   let lastSaid = Number.NEGATIVE_INFINITY;
+  let podsForbidden = false;
   for (;;) {
     opts.signal?.throwIfAborted();
-    const pods = await rest.request({
-      method: 'GET',
-      path: `/api/v1/namespaces/${ns}/pods`,
-      query: { labelSelector: agentPodSelector },
-      signal: opts.signal,
-    });
-    if (pods.status >= 300 && pods.status !== 404) throw failed(`listing the agent's pods in ${namespace}`, pods);
+    const pods = podsForbidden
+      ? undefined
+      : await rest.request({
+          method: 'GET',
+          path: `/api/v1/namespaces/${ns}/pods`,
+          query: { labelSelector: agentPodSelector },
+          signal: opts.signal,
+        });
+    if (pods?.status === 403) {
+      // Someone may remove the install without reading pods: the Lease alone then says.
+      podsForbidden = true;
+      opts.progress(`cannot list pods in ${namespace} (forbidden): judging by the Lease ${leaseName} alone`);
+    } else if (pods && pods.status >= 300 && pods.status !== 404) {
+      throw failed(`listing the agent's pods in ${namespace}`, pods);
+    }
     const items =
-      pods.status === 404
+      pods?.status !== 200
         ? []
         : ((pods.body as { items?: { metadata?: { name?: string; deletionTimestamp?: string } }[] }).items ?? []);
     const running = items.filter((p) => !p.metadata?.deletionTimestamp).map((p) => String(p.metadata?.name));
@@ -111,8 +121,12 @@ export interface WorkloadDeletion {
   deleted: number;
   /** Kept by the works' delete options. */
   orphanedByPolicy: number;
-  /** Not the object the work applied any more (replaced under the same name): left alone. */
-  replaced: number;
+  /** Kept because no work in the agent's state names their ledger (never deleted blind). */
+  unknownWork: number;
+  /** The install's own namespace, listed by a work: left to --delete-namespace. */
+  installNamespace: number;
+  /** No UID recorded, or replaced by another object under the same name: left alone. */
+  notOurs: number;
   /** Being deleted, waiting for finalizers: they go by themselves. */
   finalizing: number;
 }
@@ -120,65 +134,113 @@ export interface WorkloadDeletion {
 const describe = (o: AppliedObject) =>
   `${o.kind}${o.group ? `.${o.group}` : ''} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`;
 
+type Log = { warn(obj: object, msg?: string): void; debug(obj: object, msg?: string): void };
+
+/**
+ * The agent's state as its state Secrets hold it. Loading it must skip nothing: a ledger
+ * the store could not read would leave its objects behind unmanaged while leave reported
+ * success, so any unreadable part stops leave (AGENT_LEAVE_INCOMPLETE) before it deletes.
+ */
+export async function loadAgentState(rest: KubeRest, namespace: string, log: Log): Promise<AgentSnapshot> {
+  const problems: string[] = [];
+  const state = openStateStore(
+    { kind: 'secret', api: new SecretsClient(rest), namespace },
+    {
+      log: {
+        warn: (obj: object, msg?: string) => {
+          problems.push(`${msg ?? ''}${'err' in obj ? `: ${String(obj.err)}` : ''}`);
+          log.warn(obj, msg);
+        },
+      },
+    },
+  );
+  const snap = await state.load();
+  if (problems.length > 0) {
+    throw new AgentError(
+      'AGENT_LEAVE_INCOMPLETE',
+      `the agent's state in namespace ${namespace} is partly unreadable (${problems.slice(0, 3).join('; ')}); nothing the works applied was deleted`,
+    );
+  }
+  return snap;
+}
+
+const isNamespace = (o: AppliedObject) => isNamespaceKind(o.group, o.kind);
+
 /**
  * Deletes every object in the agent's ledger that its work's deleteOption does not keep.
- * A failure that leaves objects behind (the cluster refusing or not answering) throws
- * AGENT_LEAVE_INCOMPLETE before anything else is removed, so the state that lists them
- * stays for a re-run.
+ * Namespaces go only after everything else went: a failure that leaves objects behind (the
+ * cluster refusing or not answering) throws AGENT_LEAVE_INCOMPLETE before them and before
+ * anything else is removed, so the state that lists them stays for a re-run. The install's
+ * own namespace (it holds that state) is never deleted here.
  */
 export async function deleteWorkloads(
   rest: KubeRest,
-  namespace: string,
-  opts: {
-    progress: Progress;
-    log: { warn(obj: object, msg?: string): void; debug(obj: object, msg?: string): void };
-    signal?: AbortSignal | undefined;
-  },
+  snap: Pick<AgentSnapshot, 'works' | 'ledger'>,
+  opts: { installNamespace: string; progress: Progress; log: Log; signal?: AbortSignal | undefined },
 ): Promise<WorkloadDeletion> {
-  const state = openStateStore({ kind: 'secret', api: new SecretsClient(rest), namespace });
-  const snap = await state.load();
   const byUid = new Map([...snap.works.values()].map((w) => [w.uid, w]));
   const remove: AppliedObject[] = [];
-  let orphanedByPolicy = 0;
-  let works = 0;
+  const out: WorkloadDeletion = {
+    works: 0,
+    deleted: 0,
+    orphanedByPolicy: 0,
+    unknownWork: 0,
+    installNamespace: 0,
+    notOurs: 0,
+    finalizing: 0,
+  };
   for (const [uid, objects] of snap.ledger) {
     if (objects.length === 0) continue;
-    works++;
+    out.works++;
     const work = byUid.get(uid);
-    // A ledger whose work is gone from the desired state is a deletion in progress: all of it goes.
-    const plan = planWorkDeletion(work ?? {}, objects);
-    const policy = work?.deleteOption?.propagationPolicy ?? 'Foreground';
+    if (!work) {
+      // The agent drops a ledger before the work it belongs to, so a ledger without its work
+      // is an inconsistency (an unreadable work, a work replaced under its name): its delete
+      // option is unknown, and Orphan may have been it.
+      opts.progress(`ledger of an unknown work (uid ${uid}): keeping its ${objects.length} object(s)`);
+      out.unknownWork += objects.length;
+      continue;
+    }
+    const plan = planWorkDeletion(work, objects);
+    const own = plan.remove.filter((o) => isNamespace(o) && o.name === opts.installNamespace);
+    const policy = work.deleteOption?.propagationPolicy ?? 'Foreground';
     opts.progress(
-      `work ${work?.name ?? `(uid ${uid})`}: deleting ${plan.remove.length} object(s)` +
-        (plan.orphan.length ? `, keeping ${plan.orphan.length} (${policy})` : ''),
+      `work ${work.name}: deleting ${plan.remove.length - own.length} object(s)` +
+        (plan.orphan.length ? `, keeping ${plan.orphan.length} (${policy})` : '') +
+        (own.length
+          ? `, leaving Namespace ${opts.installNamespace} (the agent's own; --delete-namespace decides)`
+          : ''),
     );
-    remove.push(...plan.remove);
-    orphanedByPolicy += plan.orphan.length;
+    remove.push(...plan.remove.filter((o) => !own.includes(o)));
+    out.orphanedByPolicy += plan.orphan.length;
+    out.installNamespace += own.length;
   }
-  const result: DeleteResult = remove.length
-    ? await deleteObjects(
-        { rest, concurrency: defaultApplierOptions.concurrency, retry: defaultApplierOptions.retry, log: opts.log },
-        remove,
-        { foreground: false, signal: opts.signal },
-      )
-    : { deleted: [], orphaned: [], pending: [] };
-  for (const o of result.orphaned) opts.progress(`left ${describe(o)}: it is no longer the object the work applied`);
-  const finalizing = result.pending.filter((p) => p.message.startsWith('being deleted'));
-  const stuck = result.pending.filter((p) => !p.message.startsWith('being deleted'));
-  if (stuck.length > 0) {
-    const first = stuck[0];
-    throw new AgentError(
-      'AGENT_LEAVE_INCOMPLETE',
-      `${stuck.length} object(s) the works applied could not be deleted (first: ${first ? `${describe(first.object)}: ${first.message}` : ''}); ` +
-        `the agent's state Secrets, which list them, are kept: run leave --delete-workloads again`,
-      { details: { failed: stuck.length, deleted: result.deleted.length } },
-    );
-  }
-  return {
-    works,
-    deleted: result.deleted.length,
-    orphanedByPolicy,
-    replaced: result.orphaned.length,
-    finalizing: finalizing.length,
+  const deps = {
+    rest,
+    concurrency: defaultApplierOptions.concurrency,
+    retry: defaultApplierOptions.retry,
+    log: opts.log,
   };
+  for (const batch of [remove.filter((o) => !isNamespace(o)), remove.filter(isNamespace)]) {
+    if (batch.length === 0) continue;
+    const result: DeleteResult = await deleteObjects(deps, batch, { foreground: false, signal: opts.signal });
+    for (const o of result.orphaned) {
+      opts.progress(`left ${describe(o)}: no UID recorded, or no longer the object the work applied`);
+    }
+    out.deleted += result.deleted.length;
+    out.notOurs += result.orphaned.length;
+    const finalizing = result.pending.filter((p) => p.message.startsWith(finalizingPrefix));
+    const stuck = result.pending.filter((p) => !p.message.startsWith(finalizingPrefix));
+    out.finalizing += finalizing.length;
+    if (stuck.length > 0) {
+      const first = stuck[0];
+      throw new AgentError(
+        'AGENT_LEAVE_INCOMPLETE',
+        `${stuck.length} object(s) the works applied could not be deleted (first: ${first ? `${describe(first.object)}: ${first.message}` : ''}); ` +
+          `the agent's state Secrets, which list them, are kept: run leave --delete-workloads again`,
+        { details: { failed: stuck.length, deleted: out.deleted } },
+      );
+    }
+  }
+  return out;
 }
