@@ -26,7 +26,8 @@ printing a line per object:
   1. the DaemonSet (first, so no new agent starts),
   2. then waits, a line every 5 s within --timeout, until no agent runs: no agent pod left
      that is not being deleted, and the Lease outpost-agent released or not renewed for
-     its whole duration (a leader stopped cleanly releases it at once),
+     its whole duration (a leader stopped cleanly releases it at once); then takes the
+     Lease itself until it is done, so no standby starts meanwhile,
   3. with --delete-workloads, the objects the works applied (below),
   4. the RoleBinding, Role, ClusterRoleBinding and ClusterRole, and the ServiceAccount
      (only objects labelled app.kubernetes.io/name=outpost-agent),
@@ -40,9 +41,11 @@ By default everything works applied stays in place and keeps running, unmanaged.
 hub, reading the agent's own ledger (its state Secrets), not the hub: each work's
 deleteOption holds (Orphan keeps all its objects, SelectivelyOrphan those its rules
 name), and every DELETE carries the UID recorded when the object was applied, so an
-object someone replaced under the same name is left alone. Namespaced objects go first,
-then cluster-scoped ones, CRDs and Namespaces last. If any object cannot be deleted, leave
-stops (AGENT_LEAVE_INCOMPLETE) before removing the state that lists them: run it again.
+object someone replaced under the same name is left alone. Namespaces go only after every
+other object went; the agent's own namespace is left to --delete-namespace. Objects of a
+ledger whose work is not in the agent's state are kept (their delete option is unknown).
+If the state is partly unreadable, or any object cannot be deleted, leave stops
+(AGENT_LEAVE_INCOMPLETE) before removing the state that lists them: run it again.
 
 The hub keeps the cluster (its works and history); leave cannot remove it, having no admin
 token. It prints the command an admin runs: \`outpost-hub cluster remove NAME\`.
