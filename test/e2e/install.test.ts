@@ -27,6 +27,30 @@ const namespace = 'outpost-inst';
 const image = 'registry.example.com/outpost-agent:install-test';
 const appNs = 'install-app';
 
+/** `outpost-agent join --install` for cluster `name` into `namespace`, plus `extra` flags. */
+function joinInstallArgs(
+  t: { hub: { url: string; caHash: string }; token: string; name: string; kubeconfig: string; namespace: string },
+  ...extra: string[]
+): string[] {
+  return [
+    'join',
+    '--install',
+    '--hub',
+    t.hub.url,
+    '--token',
+    t.token,
+    '--ca-cert-hash',
+    t.hub.caHash,
+    '--cluster-name',
+    t.name,
+    '--kubeconfig',
+    t.kubeconfig,
+    '--namespace',
+    t.namespace,
+    ...extra,
+  ];
+}
+
 describe('outpost-agent join --install and leave', { timeout: 120_000 }, () => {
   let kube: KubeCluster;
   let hub: HubProcess;
@@ -59,25 +83,13 @@ describe('outpost-agent join --install and leave', { timeout: 120_000 }, () => {
     await kube?.stop();
   });
 
-  const installArgs = (...extra: string[]) => [
-    'join',
-    '--install',
-    '--hub',
-    hub.url,
-    '--token',
-    token,
-    '--ca-cert-hash',
-    hub.caHash,
-    '--cluster-name',
-    clusterName,
-    '--kubeconfig',
-    kube.kubeconfigPath,
-    '--namespace',
-    namespace,
-    '--image',
-    image,
-    ...extra,
-  ];
+  const installArgs = (...extra: string[]) =>
+    joinInstallArgs(
+      { hub, token, name: clusterName, kubeconfig: kube.kubeconfigPath, namespace },
+      '--image',
+      image,
+      ...extra,
+    );
 
   /** Everything the install puts into the cluster, read back (undefined where missing). */
   const installed = async () => ({
@@ -315,23 +327,7 @@ describe('outpost-agent leave --delete-workloads', { timeout: 120_000 }, () => {
   test('a leave while the agent still leads times out and deletes nothing of the works', async () => {
     const { token } = await createToken(admin, { autoApprove: true, ttl: '10m' });
     const installed = await runAgent(
-      [
-        'join',
-        '--install',
-        '--wait=false',
-        '--hub',
-        hub.url,
-        '--token',
-        token,
-        '--ca-cert-hash',
-        hub.caHash,
-        '--cluster-name',
-        name,
-        '--kubeconfig',
-        kube.kubeconfigPath,
-        '--namespace',
-        ns,
-      ],
+      joinInstallArgs({ hub, token, name, kubeconfig: kube.kubeconfigPath, namespace: ns }, '--wait=false'),
       { timeoutMs: 30_000 },
     );
     assert.equal(installed.code, 0, installed.stderr);

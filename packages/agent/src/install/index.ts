@@ -12,11 +12,12 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type ClusterSelfView, formatDuration } from '@outpost/shared';
-import type { KubeResponse, KubeRest } from '../apply/rest.ts';
+import type { KubeRest } from '../apply/rest.ts';
 import { AgentError } from '../errors.ts';
 import { LeaderElector } from '../leader/index.ts';
 import { docSecretNames, stateLabel } from '../state/kube.ts';
 import { isHubError } from '../transport/errors.ts';
+import { failed, type LeaseSpec, leasePath, ok, type Progress, type WaitOptions } from './common.ts';
 import { describeManifest, installedByLabel, installerFieldManager, type Manifest, manifestPath } from './manifests.ts';
 import { deleteWorkloads, loadAgentState, type WorkloadDeletion, waitForAgentStopped } from './workloads.ts';
 
@@ -25,22 +26,11 @@ export { installedByLabel, installerFieldManager, installManifests, shippedManif
 export const leaseName = 'outpost-agent';
 const secretName = 'outpost-agent-credentials';
 
-type Progress = (line: string) => void;
 interface Meta {
   uid?: string;
   labels?: Record<string, string>;
   deletionTimestamp?: string;
 }
-
-function failed(what: string, res: KubeResponse): AgentError {
-  const body = res.body as { message?: string } | string | undefined;
-  const reason = typeof body === 'object' && body?.message ? body.message : String(body ?? '').slice(0, 200);
-  return new AgentError('AGENT_INSTALL_FAILED', `${what}: HTTP ${res.status}${reason ? `: ${reason}` : ''}`, {
-    details: { status: res.status },
-  });
-}
-
-const ok = (res: KubeResponse) => res.status >= 200 && res.status < 300;
 
 /** Whose the namespace is: missing, made by Outpost (installer or agent), or someone else's. */
 export async function namespaceOwner(rest: KubeRest, namespace: string): Promise<'missing' | 'ours' | 'foreign'> {
@@ -78,12 +68,6 @@ export async function applyManifests(
     if (!ok(res)) throw failed(`applying ${describeManifest(m)}`, res);
     opts.progress(`applied ${describeManifest(m)}${res.status === 201 ? ' (created)' : ''}`);
   }
-}
-
-interface LeaseSpec {
-  holderIdentity?: string;
-  renewTime?: string;
-  leaseDurationSeconds?: number;
 }
 
 /** The hub's side of the wait: its view of this cluster, read with the cluster's own credentials. */
@@ -138,21 +122,13 @@ async function hubState(hub: HubWatch, signal: AbortSignal | undefined): Promise
 export async function waitForAgent(
   rest: KubeRest,
   daemonSet: Manifest,
-  opts: {
-    timeoutMs: number;
-    progress: Progress;
-    hub?: HubWatch | undefined;
-    signal?: AbortSignal | undefined;
-    everyMs?: number;
-    pollMs?: number;
-    now?: () => number;
-  },
+  opts: WaitOptions & { hub?: HubWatch | undefined },
 ): Promise<void> {
   const now = opts.now ?? Date.now;
   const started = now();
   const every = opts.everyMs ?? 5_000;
   const namespace = String(daemonSet.metadata.namespace);
-  const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases/${leaseName}`;
+  const lease = leasePath(namespace, leaseName);
   let firstRenew: string | undefined;
   let lastSaid = Number.NEGATIVE_INFINITY;
   for (;;) {
@@ -161,9 +137,9 @@ export async function waitForAgent(
     if (!ok(ds)) throw failed(`reading ${describeManifest(daemonSet)}`, ds);
     const status = (ds.body as { status?: { numberReady?: number; desiredNumberScheduled?: number } }).status ?? {};
     const ready = status.numberReady ?? 0;
-    const lease = await rest.request({ method: 'GET', path: leasePath, signal: opts.signal });
-    if (!ok(lease) && lease.status !== 404) throw failed(`reading Lease ${namespace}/${leaseName}`, lease);
-    const spec: LeaseSpec = lease.status === 404 ? {} : ((lease.body as { spec?: LeaseSpec }).spec ?? {});
+    const got = await rest.request({ method: 'GET', path: lease, signal: opts.signal });
+    if (!ok(got) && got.status !== 404) throw failed(`reading Lease ${namespace}/${leaseName}`, got);
+    const spec: LeaseSpec = got.status === 404 ? {} : ((got.body as { spec?: LeaseSpec }).spec ?? {});
     firstRenew ??= spec.renewTime ?? '';
     const renewedAt = spec.renewTime ? Date.parse(spec.renewTime) : Number.NaN;
     const live =
@@ -249,8 +225,7 @@ async function holdLease(
   opts: { timeoutMs: number; progress: Progress; log: LeaveLog; signal?: AbortSignal | undefined },
 ): Promise<{ check(): void; stop(): Promise<void> }> {
   const none = { check() {}, stop: async () => {} };
-  const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases/${leaseName}`;
-  const existing = await rest.request({ method: 'GET', path, signal: opts.signal });
+  const existing = await rest.request({ method: 'GET', path: leasePath(namespace, leaseName), signal: opts.signal });
   if (existing.status === 404) return none;
   if (!ok(existing)) throw failed(`reading Lease ${namespace}/${leaseName}`, existing);
   const elector = new LeaderElector(rest, {
@@ -377,8 +352,7 @@ export async function leave(
   } finally {
     await lease.stop();
   }
-  const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${leaseName}`;
-  if (await deleteIfThere(rest, leasePath, `Lease ${namespace}/${leaseName}`, opts)) deleted++;
+  if (await deleteIfThere(rest, leasePath(namespace, leaseName), `Lease ${namespace}/${leaseName}`, opts)) deleted++;
 
   // The namespace: only the installer's, only when asked.
   const nsRes = await rest.request({ method: 'GET', path: `/api/v1/namespaces/${ns}`, signal: opts.signal });

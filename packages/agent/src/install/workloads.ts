@@ -8,33 +8,15 @@ import { formatDuration } from '@outpost/shared';
 import { defaultApplierOptions } from '../apply/applier.ts';
 import { deleteObjects, finalizingPrefix } from '../apply/delete.ts';
 import { isNamespaceKind } from '../apply/kube.ts';
-import type { KubeResponse, KubeRest } from '../apply/rest.ts';
+import type { KubeRest } from '../apply/rest.ts';
 import { AgentError } from '../errors.ts';
 import { SecretsClient } from '../kube/secrets.ts';
 import { openStateStore } from '../state/index.ts';
 import { planWorkDeletion } from '../sync/desired.ts';
 import type { AgentSnapshot, AppliedObject, DeleteResult } from '../work/types.ts';
-
-type Progress = (line: string) => void;
+import { failed, type LeaseSpec, leasePath, type Progress, type WaitOptions } from './common.ts';
 
 const agentPodSelector = 'app.kubernetes.io/name=outpost-agent';
-
-interface LeaseSpec {
-  holderIdentity?: string;
-  renewTime?: string;
-  leaseDurationSeconds?: number;
-}
-
-function failed(what: string, res: KubeResponse): AgentError {
-  const body = res.body as { message?: string } | undefined;
-  return new AgentError(
-    'AGENT_INSTALL_FAILED',
-    `${what}: HTTP ${res.status}${body?.message ? `: ${body.message}` : ''}`,
-    {
-      details: { status: res.status },
-    },
-  );
-}
 
 /**
  * Waits until no agent of the install can still write: no agent pod that is not being
@@ -46,14 +28,7 @@ export async function waitForAgentStopped(
   rest: KubeRest,
   namespace: string,
   leaseName: string,
-  opts: {
-    timeoutMs: number;
-    progress: Progress;
-    signal?: AbortSignal | undefined;
-    everyMs?: number;
-    pollMs?: number;
-    now?: () => number;
-  },
+  opts: WaitOptions,
 ): Promise<void> {
   const now = opts.now ?? Date.now;
   const started = now();
@@ -85,7 +60,7 @@ export async function waitForAgentStopped(
     const running = items.filter((p) => !p.metadata?.deletionTimestamp).map((p) => String(p.metadata?.name));
     const lease = await rest.request({
       method: 'GET',
-      path: `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${encodeURIComponent(leaseName)}`,
+      path: leasePath(namespace, leaseName),
       signal: opts.signal,
     });
     if (lease.status >= 300 && lease.status !== 404) throw failed(`reading Lease ${namespace}/${leaseName}`, lease);
