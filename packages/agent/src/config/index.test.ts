@@ -189,6 +189,12 @@ describe('join --install and leave', () => {
     assert.equal(l.kubeconfig, resolve('kc'));
     assert.equal(l.namespace, 'edge');
     assert.equal(l.deleteNamespace, true);
+    assert.equal(l.deleteWorkloads, false, 'works keep their objects unless told');
+    assert.equal(l.timeoutMs, 5 * 60_000);
+    const w = loadLeaveConfig(['--kubeconfig', 'kc', '--delete-workloads', '--timeout', '90s'], {}) as LeaveConfig;
+    assert.equal(w.deleteWorkloads, true);
+    assert.equal(w.timeoutMs, 90_000);
+    rejects(() => loadLeaveConfig(['--kubeconfig', 'kc', '--timeout', 'soon'], {}), /--timeout/);
     rejects(() => loadLeaveConfig(['--kubeconfig', 'kc', '--namespace', 'Bad_NS'], {}), /DNS-1123/);
     assert.equal(loadLeaveConfig(['--help'], {}), 'help');
   });
