@@ -391,9 +391,9 @@ describe('outpost-agent leave --delete-workloads', { timeout: 120_000 }, () => {
     agent = undefined;
     const r = await runAgent(leaveArgs(), { timeoutMs: 60_000 });
     assert.equal(r.code, 0, `leave failed:\n${r.stderr}${r.stdout}`);
-    assert.match(r.stderr, /work app: deleting 3 object\(s\)/);
-    assert.match(r.stderr, /work kept: deleting 0 object\(s\), keeping 1 \(Orphan\)/);
-    assert.match(r.stderr, /work some: deleting 1 object\(s\), keeping 1 \(SelectivelyOrphan\)/);
+    assert.match(r.stderr, /work app: 3 object\(s\) to delete/);
+    assert.match(r.stderr, /work kept: 0 object\(s\) to delete, keeping 1 \(Orphan\)/);
+    assert.match(r.stderr, /work some: 1 object\(s\) to delete, keeping 1 \(SelectivelyOrphan\)/);
     // The test cluster runs no namespace controller: the work's Namespace stays Terminating.
     assert.match(r.stderr, /works' objects: deleted 3, kept 2, 1 still finalizing/);
     assert.match(r.stdout, /deleted 3 object\(s\) the works applied \(and 1 still finalizing\), kept 2/);

@@ -7,11 +7,13 @@ import {
   applyManifests,
   type HubWatch,
   installManifests,
+  keptCount,
   leave,
   namespaceOwner,
   waitForAgent,
 } from '../install/index.ts';
 import { loadKubeconfigFile } from '../kube/config.ts';
+import { leaseDefaults } from '../leader/index.ts';
 import { HubClient } from '../transport/client.ts';
 import { readClusterSelf } from '../transport/hub-api.ts';
 import { joinCommand } from './join.ts';
@@ -126,7 +128,10 @@ export async function installCommand(config: JoinConfig, log: Logger, io: Io, si
 
 export async function leaveCommand(config: LeaveConfig, log: Logger, io: Io, signal: AbortSignal): Promise<number> {
   const progress = (line: string) => io.stderr(`outpost-agent: ${line}\n`);
-  const rest = new KubeConfigRest(loadKubeconfigFile(config.kubeconfig), { connections: 2 });
+  const conn = loadKubeconfigFile(config.kubeconfig);
+  const rest = new KubeConfigRest(conn, { connections: 4 });
+  // The Lease leave holds while it works: its own pool, each call bounded by the renew deadline.
+  const leaseRest = new KubeConfigRest(conn, { connections: 1, timeoutMs: leaseDefaults.renewDeadlineMs });
   try {
     // Which cluster this was on which hub, for the admin's command; unreadable is fine.
     const { store } = openCredentialStore(
@@ -149,11 +154,12 @@ export async function leaveCommand(config: LeaveConfig, log: Logger, io: Io, sig
       timeoutMs: config.timeoutMs,
       progress,
       log,
+      leaseRest,
       signal,
     });
     const w = result.workloads;
     const works = w
-      ? `deleted ${w.deleted} object(s) the works applied${w.finalizing ? ` (and ${w.finalizing} still finalizing)` : ''}, kept ${w.orphanedByPolicy + w.unknownWork + w.installNamespace + w.notOurs}`
+      ? `deleted ${w.deleted} object(s) the works applied${w.finalizing ? ` (and ${w.finalizing} still finalizing)` : ''}, kept ${keptCount(w)}`
       : 'objects applied by works were left in place';
     if (result.deleted === 0 && !w?.deleted && !w?.finalizing) {
       io.stdout(`nothing left to remove: no agent installed in namespace ${config.namespace}\n`);
@@ -167,6 +173,6 @@ export async function leaveCommand(config: LeaveConfig, log: Logger, io: Io, sig
     }
     return 0;
   } finally {
-    await rest.close();
+    await Promise.all([rest.close(), leaseRest.close()]);
   }
 }

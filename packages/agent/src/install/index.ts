@@ -19,9 +19,17 @@ import { docSecretNames, stateLabel } from '../state/kube.ts';
 import { isHubError } from '../transport/errors.ts';
 import { failed, type LeaseSpec, leasePath, ok, type Progress, type WaitOptions } from './common.ts';
 import { describeManifest, installedByLabel, installerFieldManager, type Manifest, manifestPath } from './manifests.ts';
-import { deleteWorkloads, loadAgentState, type WorkloadDeletion, waitForAgentStopped } from './workloads.ts';
+import {
+  deleteWorkloads,
+  keptCount,
+  type LeaseSeen,
+  loadAgentState,
+  type WorkloadDeletion,
+  waitForAgentStopped,
+} from './workloads.ts';
 
 export { installedByLabel, installerFieldManager, installManifests, shippedManifests } from './manifests.ts';
+export { keptCount } from './workloads.ts';
 
 export const leaseName = 'outpost-agent';
 const secretName = 'outpost-agent-credentials';
@@ -217,31 +225,43 @@ type LeaveLog = {
 /**
  * Takes the agent's Lease for the leaver (when there is one: no Lease, no agent ever led)
  * and renews it until `stop`, so no standby starts leading while leave removes things;
- * `check` throws if another replica took it anyway.
+ * `check` throws if it was lost (another replica took it, or renewals kept failing).
+ * `seen` is what the stop-wait watched, so a lapsed Lease is taken at once, not after a
+ * second lease duration; `deadlineMs` is what is left of --timeout.
  */
 async function holdLease(
   rest: KubeRest,
   namespace: string,
-  opts: { timeoutMs: number; progress: Progress; log: LeaveLog; signal?: AbortSignal | undefined },
+  seen: LeaseSeen | undefined,
+  opts: { deadlineMs: number; progress: Progress; log: LeaveLog; signal?: AbortSignal | undefined },
 ): Promise<{ check(): void; stop(): Promise<void> }> {
   const none = { check() {}, stop: async () => {} };
-  const existing = await rest.request({ method: 'GET', path: leasePath(namespace, leaseName), signal: opts.signal });
-  if (existing.status === 404) return none;
-  if (!ok(existing)) throw failed(`reading Lease ${namespace}/${leaseName}`, existing);
+  if (!seen) return none;
+  let lastError = '';
   const elector = new LeaderElector(rest, {
     namespace,
     name: leaseName,
     identity: `outpost-agent-leave-${hostname()}-${randomBytes(3).toString('hex')}`,
-    log: opts.log,
+    log: {
+      info: (obj, msg) => opts.log.info(obj, msg),
+      warn: (obj, msg) => {
+        const err = (obj as { err?: unknown }).err;
+        lastError = err instanceof Error ? err.message : String(err ?? msg);
+        opts.log.warn(obj, msg);
+      },
+    },
   });
-  const deadline = AbortSignal.timeout(opts.timeoutMs);
+  elector.assumeObserved(seen);
+  const deadline = AbortSignal.timeout(Math.max(1, opts.deadlineMs));
   try {
-    await elector.acquire(AbortSignal.any([deadline, ...(opts.signal ? [opts.signal] : [])]));
+    await elector.acquire(AbortSignal.any([deadline, ...(opts.signal ? [opts.signal] : [])]), (holder) =>
+      opts.progress(`waiting for Lease ${namespace}/${leaseName}, held by ${holder}, to be released or to lapse`),
+    );
   } catch (err) {
     if (!deadline.aborted || opts.signal?.aborted) throw err;
     throw new AgentError(
       'AGENT_LEAVE_TIMEOUT',
-      `gave up after ${formatDuration(opts.timeoutMs)} trying to take Lease ${namespace}/${leaseName} from a running agent; nothing the works applied was touched`,
+      `gave up within --timeout trying to take Lease ${namespace}/${leaseName}${lastError ? ` (${lastError})` : ' from a running agent'}; nothing the works applied was touched`,
     );
   }
   opts.progress(`took Lease ${namespace}/${leaseName} (${elector.identity}): no agent may start meanwhile`);
@@ -255,7 +275,7 @@ async function holdLease(
       if (lost) {
         throw new AgentError(
           'AGENT_LEAVE_INCOMPLETE',
-          `another agent took Lease ${namespace}/${leaseName} while leave ran; stop it and run leave again`,
+          `leave lost Lease ${namespace}/${leaseName} (another replica took it, or renewing it kept failing${lastError ? `: ${lastError}` : ''}); run leave again`,
         );
       }
     },
@@ -290,6 +310,8 @@ export async function leave(
     timeoutMs: number;
     progress: Progress;
     log: LeaveLog;
+    /** A separate connection pool for the Lease (defaults to `rest`). */
+    leaseRest?: KubeRest | undefined;
     signal?: AbortSignal | undefined;
   },
 ): Promise<LeaveResult> {
@@ -302,19 +324,23 @@ export async function leave(
   }
   // A running agent would re-create what its works hold (drift repair) and its state
   // Secrets (status reports) behind us: nothing more goes until none runs.
-  await waitForAgentStopped(rest, namespace, leaseName, opts);
+  const started = Date.now();
+  const seen = await waitForAgentStopped(rest, namespace, leaseName, opts);
   // And none may start: a standby whose pod has not stopped yet would take a free Lease.
-  const lease = await holdLease(rest, namespace, opts);
+  // The Lease has its own connections, so renewals never queue behind deletions.
+  const lease = await holdLease(opts.leaseRest ?? rest, namespace, seen, {
+    ...opts,
+    deadlineMs: opts.timeoutMs - (Date.now() - started),
+  });
   let workloads: WorkloadDeletion | undefined;
   try {
     if (opts.deleteWorkloads) {
       const snap = await loadAgentState(rest, namespace, opts.log);
       lease.check();
       workloads = await deleteWorkloads(rest, snap, { ...opts, installNamespace: namespace });
-      const kept = workloads.orphanedByPolicy + workloads.unknownWork + workloads.installNamespace;
       opts.progress(
-        `works' objects: deleted ${workloads.deleted}, kept ${kept}` +
-          (workloads.notOurs ? `, left ${workloads.notOurs} that are no longer the works'` : '') +
+        `works' objects: deleted ${workloads.deleted}, kept ${keptCount(workloads)}` +
+          (workloads.notOurs ? ` (${workloads.notOurs} of them no longer the works')` : '') +
           (workloads.finalizing ? `, ${workloads.finalizing} still finalizing` : ''),
       );
     }
@@ -326,6 +352,7 @@ export async function leave(
       }
     }
 
+    lease.check();
     // The state Secrets: the same selector the state store loads with; the index (which names
     // the others) last, so a leave stopped half-way leaves no parts without their index.
     const list = await rest.request({

@@ -287,7 +287,7 @@ describe('deleteWorkloads', () => {
       deleted: 4,
       orphanedByPolicy: 2,
       unknownWork: 1,
-      installNamespace: 1,
+      keptContainers: 1,
       notOurs: 0,
       finalizing: 0,
     });
@@ -301,7 +301,7 @@ describe('deleteWorkloads', () => {
     ]);
     for (const d of seen) assert.equal(d.uid, `uid-${d.path.split('/').at(-1)}`, `${d.path} carries its UID`);
     assert.ok(lines.some((l) => /unknown work \(uid w-vanished\): keeping its 1 object/.test(l)));
-    assert.ok(lines.some((l) => /leaving Namespace outpost-agent \(the agent's own/.test(l)));
+    assert.ok(lines.some((l) => /leaving Namespace outpost-agent: the agent's own namespace/.test(l)));
   });
 
   test('an object that cannot be deleted stops it before any Namespace: AGENT_LEAVE_INCOMPLETE', async () => {
@@ -346,5 +346,70 @@ describe('deleteWorkloads', () => {
     );
     assert.ok(!seen.some((d) => d.path === '/api/v1/namespaces/app'), 'the Namespace was not touched');
     assert.ok(!seen.some((d) => d.path.endsWith('/no-uid')), 'no DELETE without a UID precondition');
+  });
+
+  test('what a deletion would take along is kept: Namespaces and CRDs holding kept objects, the cluster’s namespaces; Orphan wins for shared objects', async () => {
+    const { rest, seen } = deletes();
+    const widget: AppliedObject = {
+      group: 'w.io',
+      version: 'v1',
+      kind: 'Widget',
+      resource: 'widgets',
+      namespace: 'shared',
+      name: 'w1',
+      uid: 'uid-w1',
+    };
+    const crd: AppliedObject = {
+      group: 'apiextensions.k8s.io',
+      version: 'v1',
+      kind: 'CustomResourceDefinition',
+      resource: 'customresourcedefinitions',
+      namespace: '',
+      name: 'widgets.w.io',
+      uid: 'uid-widgets.w.io',
+    };
+    const snap = {
+      works: new Map([
+        ['infra', work('infra')],
+        ['pinned', work('pinned', { propagationPolicy: 'Orphan' })],
+      ]),
+      ledger: new Map([
+        [
+          'w-infra',
+          [
+            crd,
+            obj('Namespace', 'shared'),
+            obj('Namespace', 'default'),
+            obj('Namespace', 'scratch'),
+            obj('ConfigMap', 'both', 'shared'),
+            obj('ConfigMap', 'tmp', 'scratch'),
+          ],
+        ],
+        ['w-pinned', [widget, obj('ConfigMap', 'both', 'shared')]],
+      ]),
+    };
+    const lines: string[] = [];
+    const r = await deleteWorkloads(rest, snap, {
+      installNamespace: 'outpost-agent',
+      progress: (l) => lines.push(l),
+      log: quiet,
+    });
+    assert.deepEqual(
+      seen.map((d) => d.path),
+      ['/api/v1/namespaces/scratch/configmaps/tmp', '/api/v1/namespaces/scratch'],
+      'only what takes nothing kept along',
+    );
+    assert.equal(r.deleted, 2);
+    assert.equal(r.orphanedByPolicy, 2, 'the Widget and the shared ConfigMap, once');
+    assert.equal(r.keptContainers, 3, 'the CRD, Namespace shared and Namespace default');
+    assert.ok(
+      lines.some((l) =>
+        /leaving CustomResourceDefinition\.apiextensions\.k8s\.io widgets\.w\.io: it defines Widget\.w\.io shared\/w1/.test(
+          l,
+        ),
+      ),
+    );
+    assert.ok(lines.some((l) => /leaving Namespace shared: it holds/.test(l)));
+    assert.ok(lines.some((l) => /leaving Namespace default: the cluster needs it/.test(l)));
   });
 });

@@ -7,12 +7,12 @@
 import { formatDuration } from '@outpost/shared';
 import { defaultApplierOptions } from '../apply/applier.ts';
 import { deleteObjects, finalizingPrefix } from '../apply/delete.ts';
-import { isNamespaceKind } from '../apply/kube.ts';
+import { isCrdKind, isNamespaceKind } from '../apply/kube.ts';
 import type { KubeRest } from '../apply/rest.ts';
 import { AgentError } from '../errors.ts';
 import { SecretsClient } from '../kube/secrets.ts';
 import { openStateStore } from '../state/index.ts';
-import { planWorkDeletion } from '../sync/desired.ts';
+import { objectId, planWorkDeletion } from '../sync/desired.ts';
 import type { AgentSnapshot, AppliedObject, DeleteResult } from '../work/types.ts';
 import { failed, type LeaseSpec, leasePath, type Progress, type WaitOptions } from './common.ts';
 
@@ -29,11 +29,11 @@ export async function waitForAgentStopped(
   namespace: string,
   leaseName: string,
   opts: WaitOptions,
-): Promise<void> {
+): Promise<LeaseSeen | undefined> {
   const now = opts.now ?? Date.now;
   const started = now();
   const ns = encodeURIComponent(namespace);
-  let seen: { renewTime: string; at: number } | undefined;
+  let seen: LeaseSeen | undefined;
   let lastSaid = Number.NEGATIVE_INFINITY;
   let podsForbidden = false;
   for (;;) {
@@ -67,10 +67,11 @@ export async function waitForAgentStopped(
     const spec: LeaseSpec = lease.status === 404 ? {} : ((lease.body as { spec?: LeaseSpec }).spec ?? {});
     const t = now();
     const renewTime = spec.renewTime ?? '';
-    if (!seen || seen.renewTime !== renewTime) seen = { renewTime, at: t };
+    const holder = spec.holderIdentity ?? '';
+    if (!seen || seen.renewTime !== renewTime || seen.holder !== holder) seen = { holder, renewTime, at: t };
     const durationMs = (spec.leaseDurationSeconds ?? 15) * 1_000;
-    const held = Boolean(spec.holderIdentity) && t - seen.at < durationMs;
-    if (running.length === 0 && !held) return;
+    const held = holder !== '' && t - seen.at < durationMs;
+    if (running.length === 0 && !held) return lease.status === 404 ? undefined : seen;
 
     const state =
       `${running.length ? `pod(s) still running: ${running.slice(0, 3).join(', ')}${running.length > 3 ? ', …' : ''}` : 'no agent pod left'}, ` +
@@ -91,20 +92,37 @@ export async function waitForAgentStopped(
   }
 }
 
+/** The Lease as last watched: its holder and renewTime, unchanged since `at` (our clock). */
+export interface LeaseSeen {
+  holder: string;
+  renewTime: string;
+  at: number;
+}
+
 export interface WorkloadDeletion {
   works: number;
   deleted: number;
-  /** Kept by the works' delete options. */
+  /** Kept by the works' delete options (Orphan, SelectivelyOrphan's rules). */
   orphanedByPolicy: number;
   /** Kept because no work in the agent's state names their ledger (never deleted blind). */
   unknownWork: number;
-  /** The install's own namespace, listed by a work: left to --delete-namespace. */
-  installNamespace: number;
+  /**
+   * Namespaces and CRDs kept although their work would delete them: the agent's own
+   * namespace (left to --delete-namespace), the cluster's own namespaces, and any that
+   * still holds (or defines) an object that is kept, since deleting it would take that too.
+   */
+  keptContainers: number;
   /** No UID recorded, or replaced by another object under the same name: left alone. */
   notOurs: number;
   /** Being deleted, waiting for finalizers: they go by themselves. */
   finalizing: number;
 }
+
+/** Every object leave left in place, whatever the reason. */
+export const keptCount = (w: WorkloadDeletion) => w.orphanedByPolicy + w.unknownWork + w.keptContainers + w.notOurs;
+
+/** Namespaces the cluster itself needs; the apiserver refuses to delete most of them. */
+const systemNamespaces = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease']);
 
 const describe = (o: AppliedObject) =>
   `${o.kind}${o.group ? `.${o.group}` : ''} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`;
@@ -123,7 +141,11 @@ export async function loadAgentState(rest: KubeRest, namespace: string, log: Log
     {
       log: {
         warn: (obj: object, msg?: string) => {
-          problems.push(`${msg ?? ''}${'err' in obj ? `: ${String(obj.err)}` : ''}`);
+          // Only works and ledgers decide what is deleted; an unreadable outbox or a failed
+          // clean-up of old parts does not.
+          if (/^(desired work|ledger of)/.test(msg ?? '')) {
+            problems.push(`${msg ?? ''}${'err' in obj ? `: ${String(obj.err)}` : ''}`);
+          }
           log.warn(obj, msg);
         },
       },
@@ -140,13 +162,16 @@ export async function loadAgentState(rest: KubeRest, namespace: string, log: Log
 }
 
 const isNamespace = (o: AppliedObject) => isNamespaceKind(o.group, o.kind);
+const isCrd = (o: AppliedObject) => isCrdKind(o.group, o.kind);
 
 /**
- * Deletes every object in the agent's ledger that its work's deleteOption does not keep.
- * Namespaces go only after everything else went: a failure that leaves objects behind (the
- * cluster refusing or not answering) throws AGENT_LEAVE_INCOMPLETE before them and before
- * anything else is removed, so the state that lists them stays for a re-run. The install's
- * own namespace (it holds that state) is never deleted here.
+ * Deletes every object in the agent's ledger that its work's deleteOption does not keep,
+ * each once (an object two works list is kept if either keeps it). Order: namespaced and
+ * other objects, then CRDs, then Namespaces, each group only if the one before went
+ * without failure: a failure that leaves objects behind (the cluster refusing or not
+ * answering) throws AGENT_LEAVE_INCOMPLETE before the next group and before anything else
+ * is removed, so the state that lists them stays for a re-run. A Namespace or CRD that
+ * holds a kept object, the agent's own namespace and the cluster's own are kept.
  */
 export async function deleteWorkloads(
   rest: KubeRest,
@@ -154,16 +179,19 @@ export async function deleteWorkloads(
   opts: { installNamespace: string; progress: Progress; log: Log; signal?: AbortSignal | undefined },
 ): Promise<WorkloadDeletion> {
   const byUid = new Map([...snap.works.values()].map((w) => [w.uid, w]));
-  const remove: AppliedObject[] = [];
   const out: WorkloadDeletion = {
     works: 0,
     deleted: 0,
     orphanedByPolicy: 0,
     unknownWork: 0,
-    installNamespace: 0,
+    keptContainers: 0,
     notOurs: 0,
     finalizing: 0,
   };
+  const kept = new Map<string, AppliedObject>();
+  const candidates = new Map<string, AppliedObject>();
+  const keptByPolicy = new Set<string>();
+  const keptUnknown = new Set<string>();
   for (const [uid, objects] of snap.ledger) {
     if (objects.length === 0) continue;
     out.works++;
@@ -173,34 +201,47 @@ export async function deleteWorkloads(
       // is an inconsistency (an unreadable work, a work replaced under its name): its delete
       // option is unknown, and Orphan may have been it.
       opts.progress(`ledger of an unknown work (uid ${uid}): keeping its ${objects.length} object(s)`);
-      out.unknownWork += objects.length;
+      for (const o of objects) {
+        kept.set(objectId(o), o);
+        keptUnknown.add(objectId(o));
+      }
       continue;
     }
     const plan = planWorkDeletion(work, objects);
-    const own = plan.remove.filter((o) => isNamespace(o) && o.name === opts.installNamespace);
-    const policy = work.deleteOption?.propagationPolicy ?? 'Foreground';
     opts.progress(
-      `work ${work.name}: deleting ${plan.remove.length - own.length} object(s)` +
-        (plan.orphan.length ? `, keeping ${plan.orphan.length} (${policy})` : '') +
-        (own.length
-          ? `, leaving Namespace ${opts.installNamespace} (the agent's own; --delete-namespace decides)`
+      `work ${work.name}: ${plan.remove.length} object(s) to delete` +
+        (plan.orphan.length
+          ? `, keeping ${plan.orphan.length} (${work.deleteOption?.propagationPolicy ?? 'Foreground'})`
           : ''),
     );
-    remove.push(...plan.remove.filter((o) => !own.includes(o)));
-    out.orphanedByPolicy += plan.orphan.length;
-    out.installNamespace += own.length;
+    for (const o of plan.orphan) {
+      kept.set(objectId(o), o);
+      keptByPolicy.add(objectId(o));
+    }
+    for (const o of plan.remove) candidates.set(objectId(o), o);
   }
+  for (const id of kept.keys()) candidates.delete(id);
+  out.unknownWork = keptUnknown.size;
+  out.orphanedByPolicy = [...keptByPolicy].filter((id) => !keptUnknown.has(id)).length;
+
+  const keepContainer = (o: AppliedObject, why: string) => {
+    opts.progress(`leaving ${describe(o)}: ${why}`);
+    candidates.delete(objectId(o));
+    kept.set(objectId(o), o);
+    out.keptContainers++;
+  };
   const deps = {
     rest,
     concurrency: defaultApplierOptions.concurrency,
     retry: defaultApplierOptions.retry,
     log: opts.log,
   };
-  for (const batch of [remove.filter((o) => !isNamespace(o)), remove.filter(isNamespace)]) {
-    if (batch.length === 0) continue;
+  const run = async (batch: AppliedObject[]) => {
+    if (batch.length === 0) return;
     const result: DeleteResult = await deleteObjects(deps, batch, { foreground: false, signal: opts.signal });
     for (const o of result.orphaned) {
       opts.progress(`left ${describe(o)}: no UID recorded, or no longer the object the work applied`);
+      kept.set(objectId(o), o);
     }
     out.deleted += result.deleted.length;
     out.notOurs += result.orphaned.length;
@@ -216,6 +257,22 @@ export async function deleteWorkloads(
         { details: { failed: stuck.length, deleted: out.deleted } },
       );
     }
+  };
+
+  await run([...candidates.values()].filter((o) => !isNamespace(o) && !isCrd(o)));
+  // A CRD's deletion takes every custom resource of its kind with it.
+  for (const crd of [...candidates.values()].filter(isCrd)) {
+    const holds = [...kept.values()].find((o) => `${o.resource}.${o.group}` === crd.name);
+    if (holds) keepContainer(crd, `it defines ${describe(holds)}, which is kept`);
   }
+  await run([...candidates.values()].filter(isCrd));
+  // A Namespace's deletion takes everything in it with it.
+  for (const ns of [...candidates.values()].filter(isNamespace)) {
+    const holds = [...kept.values()].find((o) => o.namespace === ns.name);
+    if (ns.name === opts.installNamespace) keepContainer(ns, "the agent's own namespace (--delete-namespace decides)");
+    else if (systemNamespaces.has(ns.name)) keepContainer(ns, 'the cluster needs it');
+    else if (holds) keepContainer(ns, `it holds ${describe(holds)}, which is kept`);
+  }
+  await run([...candidates.values()].filter(isNamespace));
   return out;
 }

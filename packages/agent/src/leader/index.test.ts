@@ -137,4 +137,42 @@ describe('leader election (real kube-apiserver)', () => {
     assert.ok(ledFor <= timing.renewDeadlineMs + 300, `still leading ${ledFor} ms after the last renewal`);
     assert.ok(ledFor < timing.leaseDurationMs);
   });
+
+  test('a Lease someone else already watched lapse is taken at once; one still renewed is not', async () => {
+    // A holder that stopped renewing (killed): its Lease names it with an old renewTime.
+    const dead = elector('replica-dead');
+    const stopDead = new AbortController();
+    await dead.acquire(stopDead.signal);
+    const got = await rest.request({
+      method: 'GET',
+      path: '/apis/coordination.k8s.io/v1/namespaces/leader/leases/outpost-agent',
+    });
+    const spec = (got.body as { spec: { holderIdentity: string; renewTime: string } }).spec;
+    stopDead.abort(); // never held, never released: the Lease stays as it is
+
+    // What leave's stop-wait saw: this holder and renewTime, unchanged for a whole lease.
+    const taker = elector('replica-leave');
+    taker.assumeObserved({ holder: spec.holderIdentity, renewTime: spec.renewTime, at: Date.now() - 3_500 });
+    const t0 = Date.now();
+    const stop = new AbortController();
+    await taker.acquire(stop.signal);
+    assert.ok(Date.now() - t0 < 1_000, `took ${Date.now() - t0} ms`);
+    assert.equal(await leaseHolder(), 'replica-leave');
+
+    // Seen only just now: a fresh watcher waits a whole lease as usual.
+    const late = elector('replica-late');
+    late.assumeObserved({ holder: 'replica-leave', renewTime: 'whatever changed since', at: Date.now() });
+    const holding = taker.hold(stop.signal);
+    const stopLate = new AbortController();
+    let lateLeads = false;
+    const acquiring = late.acquire(stopLate.signal).then(() => {
+      lateLeads = true;
+    });
+    await new Promise((r) => setTimeout(r, timing.leaseDurationMs * 1.5));
+    assert.equal(lateLeads, false, 'a renewed lease is not taken, whatever was assumed');
+    stop.abort();
+    await holding;
+    stopLate.abort();
+    await acquiring.catch(() => {});
+  });
 });

@@ -165,6 +165,21 @@ export class LeaderElector {
     }
   }
 
+  /**
+   * Takes over what another watcher saw: the Lease has shown `holder` and `renewTime` since
+   * `at` (this process's clock). A caller that already waited for the Lease to lapse (leave)
+   * need not wait a second lease duration before it may take it.
+   */
+  assumeObserved(seen: { holder: string; renewTime: string; at: number }): void {
+    const lease: Lease = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: this.#o.name, namespace: this.#o.namespace },
+      spec: { holderIdentity: seen.holder, renewTime: seen.renewTime },
+    };
+    this.#seen = { lease, key: `${seen.holder}|${seen.renewTime}`, at: seen.at };
+  }
+
   /** true when we hold the Lease afterwards, else the current holder's identity. */
   async #tryAcquireOrRenew(signal: AbortSignal): Promise<true | string> {
     this.#attemptStart = this.#now();
