@@ -43,9 +43,11 @@ By default everything works applied stays in place and keeps running, unmanaged.
 hub, reading the agent's own ledger (its state Secrets), not the hub: each work's
 deleteOption holds (Orphan keeps all its objects, SelectivelyOrphan those its rules
 name), and every DELETE carries the UID recorded when the object was applied, so an
-object someone replaced under the same name is left alone. Namespaces go only after every
-other object went; the agent's own namespace is left to --delete-namespace. Objects of a
-ledger whose work is not in the agent's state are kept (their delete option is unknown).
+object someone replaced under the same name is left alone. CRDs go after every other
+object, Namespaces last; a Namespace or CRD that still holds a kept object is kept (its
+deletion would take that along), and so are the agent's own namespace (left to
+--delete-namespace) and the cluster's own (default, kube-*). Objects of a ledger whose work
+is not in the agent's state are kept (their delete option is unknown).
 If the state is partly unreadable, or any object cannot be deleted, leave stops
 (AGENT_LEAVE_INCOMPLETE) before removing the state that lists them: run it again.
 
