@@ -17,7 +17,7 @@ import { AgentError } from '../errors.ts';
 import { LeaderElector } from '../leader/index.ts';
 import { docSecretNames, stateLabel } from '../state/kube.ts';
 import { isHubError } from '../transport/errors.ts';
-import { failed, type LeaseSpec, leasePath, ok, type Progress, type WaitOptions } from './common.ts';
+import { failed, leasePath, ok, type Progress, pollUntil, readLease, type WaitOptions } from './common.ts';
 import { describeManifest, installedByLabel, installerFieldManager, type Manifest, manifestPath } from './manifests.ts';
 import {
   deleteWorkloads,
@@ -133,50 +133,42 @@ export async function waitForAgent(
   opts: WaitOptions & { hub?: HubWatch | undefined },
 ): Promise<void> {
   const now = opts.now ?? Date.now;
-  const started = now();
-  const every = opts.everyMs ?? 5_000;
   const namespace = String(daemonSet.metadata.namespace);
-  const lease = leasePath(namespace, leaseName);
   let firstRenew: string | undefined;
-  let lastSaid = Number.NEGATIVE_INFINITY;
-  for (;;) {
-    opts.signal?.throwIfAborted();
-    const ds = await rest.request({ method: 'GET', path: manifestPath(daemonSet), signal: opts.signal });
-    if (!ok(ds)) throw failed(`reading ${describeManifest(daemonSet)}`, ds);
-    const status = (ds.body as { status?: { numberReady?: number; desiredNumberScheduled?: number } }).status ?? {};
-    const ready = status.numberReady ?? 0;
-    const got = await rest.request({ method: 'GET', path: lease, signal: opts.signal });
-    if (!ok(got) && got.status !== 404) throw failed(`reading Lease ${namespace}/${leaseName}`, got);
-    const spec: LeaseSpec = got.status === 404 ? {} : ((got.body as { spec?: LeaseSpec }).spec ?? {});
-    firstRenew ??= spec.renewTime ?? '';
-    const renewedAt = spec.renewTime ? Date.parse(spec.renewTime) : Number.NaN;
-    const live =
-      Boolean(spec.holderIdentity) &&
-      (spec.renewTime !== firstRenew || now() - renewedAt < (spec.leaseDurationSeconds ?? 15) * 1_000);
-    const hub: HubState = opts.hub ? await hubState(opts.hub, opts.signal) : { ok: true, text: '' };
-    const leaseText = `Lease ${leaseName} ${live ? `held by ${spec.holderIdentity}` : 'not held by a running agent'}`;
-    const hubText = hub.text ? `; ${hub.text}` : '';
-    if (ready >= 1 && live && hub.ok) {
-      opts.progress(`agent ${spec.holderIdentity} is running and leads (${ready} pod(s) ready)${hubText}`);
-      return;
-    }
-    const elapsed = now() - started;
-    if (elapsed >= opts.timeoutMs) {
-      throw new AgentError(
+  let timeoutState = '';
+  await pollUntil(
+    'the agent',
+    opts,
+    1_000,
+    async () => {
+      const ds = await rest.request({ method: 'GET', path: manifestPath(daemonSet), signal: opts.signal });
+      if (!ok(ds)) throw failed(`reading ${describeManifest(daemonSet)}`, ds);
+      const status = (ds.body as { status?: { numberReady?: number; desiredNumberScheduled?: number } }).status ?? {};
+      const ready = status.numberReady ?? 0;
+      const { spec, durationMs } = await readLease(rest, namespace, leaseName, opts.signal);
+      firstRenew ??= spec.renewTime ?? '';
+      const renewedAt = spec.renewTime ? Date.parse(spec.renewTime) : Number.NaN;
+      const live = Boolean(spec.holderIdentity) && (spec.renewTime !== firstRenew || now() - renewedAt < durationMs);
+      const hub: HubState = opts.hub ? await hubState(opts.hub, opts.signal) : { ok: true, text: '' };
+      const leaseText = `Lease ${leaseName} ${live ? `held by ${spec.holderIdentity}` : 'not held by a running agent'}`;
+      const hubText = hub.text ? `; ${hub.text}` : '';
+      if (ready >= 1 && live && hub.ok) {
+        opts.progress(`agent ${spec.holderIdentity} is running and leads (${ready} pod(s) ready)${hubText}`);
+        return { done: true };
+      }
+      timeoutState = `has ${ready} ready pod(s), ${leaseText}${hubText}`;
+      return {
+        done: false,
+        state: `${ready} of ${status.desiredNumberScheduled ?? 0} pod(s) ready, ${leaseText}${hubText}`,
+      };
+    },
+    () =>
+      new AgentError(
         'AGENT_INSTALL_TIMEOUT',
-        `gave up after ${formatDuration(opts.timeoutMs)} waiting for the agent: DaemonSet ${namespace}/${daemonSet.metadata.name} has ${ready} ready pod(s), ` +
-          `${leaseText}${hubText}; ` +
+        `gave up after ${formatDuration(opts.timeoutMs)} waiting for the agent: DaemonSet ${namespace}/${daemonSet.metadata.name} ${timeoutState}; ` +
           `see \`kubectl -n ${namespace} get pods\` and the pods' logs. The installation stays; run the command again to keep waiting`,
-      );
-    }
-    if (elapsed - lastSaid >= every) {
-      lastSaid = elapsed;
-      opts.progress(
-        `waiting for the agent (${formatDuration(elapsed)}): ${ready} of ${status.desiredNumberScheduled ?? 0} pod(s) ready, ${leaseText}${hubText}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, Math.min(opts.pollMs ?? 1_000, Math.max(0, opts.timeoutMs - elapsed))));
-  }
+      ),
+  );
 }
 
 /** Deletes one object by path if it is there, with its UID as precondition. True if it was there. */

@@ -14,7 +14,7 @@ import { SecretsClient } from '../kube/secrets.ts';
 import { openStateStore } from '../state/index.ts';
 import { objectId, planWorkDeletion } from '../sync/desired.ts';
 import type { AgentSnapshot, AppliedObject, DeleteResult } from '../work/types.ts';
-import { failed, type LeaseSpec, leasePath, type Progress, type WaitOptions } from './common.ts';
+import { failed, type Progress, pollUntil, readLease, type WaitOptions } from './common.ts';
 
 const agentPodSelector = 'app.kubernetes.io/name=outpost-agent';
 
@@ -31,65 +31,56 @@ export async function waitForAgentStopped(
   opts: WaitOptions,
 ): Promise<LeaseSeen | undefined> {
   const now = opts.now ?? Date.now;
-  const started = now();
   const ns = encodeURIComponent(namespace);
   let seen: LeaseSeen | undefined;
-  let lastSaid = Number.NEGATIVE_INFINITY;
+  let leaseFound = false;
   let podsForbidden = false;
-  for (;;) {
-    opts.signal?.throwIfAborted();
-    const pods = podsForbidden
-      ? undefined
-      : await rest.request({
-          method: 'GET',
-          path: `/api/v1/namespaces/${ns}/pods`,
-          query: { labelSelector: agentPodSelector },
-          signal: opts.signal,
-        });
-    if (pods?.status === 403) {
-      // Someone may remove the install without reading pods: the Lease alone then says.
-      podsForbidden = true;
-      opts.progress(`cannot list pods in ${namespace} (forbidden): judging by the Lease ${leaseName} alone`);
-    } else if (pods && pods.status >= 300 && pods.status !== 404) {
-      throw failed(`listing the agent's pods in ${namespace}`, pods);
-    }
-    const items =
-      pods?.status !== 200
-        ? []
-        : ((pods.body as { items?: { metadata?: { name?: string; deletionTimestamp?: string } }[] }).items ?? []);
-    const running = items.filter((p) => !p.metadata?.deletionTimestamp).map((p) => String(p.metadata?.name));
-    const lease = await rest.request({
-      method: 'GET',
-      path: leasePath(namespace, leaseName),
-      signal: opts.signal,
-    });
-    if (lease.status >= 300 && lease.status !== 404) throw failed(`reading Lease ${namespace}/${leaseName}`, lease);
-    const spec: LeaseSpec = lease.status === 404 ? {} : ((lease.body as { spec?: LeaseSpec }).spec ?? {});
-    const t = now();
-    const renewTime = spec.renewTime ?? '';
-    const holder = spec.holderIdentity ?? '';
-    if (!seen || seen.renewTime !== renewTime || seen.holder !== holder) seen = { holder, renewTime, at: t };
-    const durationMs = (spec.leaseDurationSeconds ?? 15) * 1_000;
-    const held = holder !== '' && t - seen.at < durationMs;
-    if (running.length === 0 && !held) return lease.status === 404 ? undefined : seen;
-
-    const state =
-      `${running.length ? `pod(s) still running: ${running.slice(0, 3).join(', ')}${running.length > 3 ? ', …' : ''}` : 'no agent pod left'}, ` +
-      `Lease ${leaseName} ${held ? `held by ${spec.holderIdentity}` : 'free'}`;
-    const elapsed = t - started;
-    if (elapsed >= opts.timeoutMs) {
-      throw new AgentError(
+  await pollUntil(
+    'the agent to stop',
+    opts,
+    500,
+    async () => {
+      const pods = podsForbidden
+        ? undefined
+        : await rest.request({
+            method: 'GET',
+            path: `/api/v1/namespaces/${ns}/pods`,
+            query: { labelSelector: agentPodSelector },
+            signal: opts.signal,
+          });
+      if (pods?.status === 403) {
+        // Someone may remove the install without reading pods: the Lease alone then says.
+        podsForbidden = true;
+        opts.progress(`cannot list pods in ${namespace} (forbidden): judging by the Lease ${leaseName} alone`);
+      } else if (pods && pods.status >= 300 && pods.status !== 404) {
+        throw failed(`listing the agent's pods in ${namespace}`, pods);
+      }
+      const items =
+        pods?.status !== 200
+          ? []
+          : ((pods.body as { items?: { metadata?: { name?: string; deletionTimestamp?: string } }[] }).items ?? []);
+      const running = items.filter((p) => !p.metadata?.deletionTimestamp).map((p) => String(p.metadata?.name));
+      const { found, spec, durationMs } = await readLease(rest, namespace, leaseName, opts.signal);
+      leaseFound = found;
+      const t = now();
+      const renewTime = spec.renewTime ?? '';
+      const holder = spec.holderIdentity ?? '';
+      if (!seen || seen.renewTime !== renewTime || seen.holder !== holder) seen = { holder, renewTime, at: t };
+      const held = holder !== '' && t - seen.at < durationMs;
+      if (running.length === 0 && !held) return { done: true };
+      const podText = running.length
+        ? `pod(s) still running: ${running.slice(0, 3).join(', ')}${running.length > 3 ? ', …' : ''}`
+        : 'no agent pod left';
+      return { done: false, state: `${podText}, Lease ${leaseName} ${held ? `held by ${holder}` : 'free'}` };
+    },
+    (state) =>
+      new AgentError(
         'AGENT_LEAVE_TIMEOUT',
         `gave up after ${formatDuration(opts.timeoutMs)} waiting for the agent to stop (${state}); nothing the works applied was touched. ` +
           `Stop that agent (an agent run outside this DaemonSet with the same namespace holds the Lease too) and run leave again`,
-      );
-    }
-    if (elapsed - lastSaid >= (opts.everyMs ?? 5_000)) {
-      lastSaid = elapsed;
-      opts.progress(`waiting for the agent to stop (${formatDuration(elapsed)}): ${state}`);
-    }
-    await new Promise((r) => setTimeout(r, Math.min(opts.pollMs ?? 500, Math.max(0, opts.timeoutMs - elapsed))));
-  }
+      ),
+  );
+  return leaseFound ? seen : undefined;
 }
 
 /** The Lease as last watched: its holder and renewTime, unchanged since `at` (our clock). */
