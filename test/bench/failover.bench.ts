@@ -14,7 +14,7 @@
 // Bounded: fixed rounds, a watchdog, every process stopped on exit.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from '../e2e/agent-process.ts';
-import { adminClient, type HubClient, waitFor } from '../e2e/hub-client.ts';
+import { adminClient, type HubClient, type WorkView, waitWorkApplied } from '../e2e/hub-client.ts';
 import { type HubProcess, startHub } from '../e2e/hub-process.ts';
 import { type KubeCluster, startCluster } from '../kube/index.ts';
 import { type Metric, quantile, report } from './lib.ts';
@@ -34,11 +34,6 @@ const watchdog = setTimeout(() => {
   process.exit(1);
 }, watchdogMs);
 const say = (s: string) => process.stdout.write(`${s}\n`);
-
-interface WorkView {
-  metadata: { generation: number };
-  status: { conditions?: { type: string; status: string }[]; observedGeneration?: number };
-}
 
 let kube: KubeCluster | undefined;
 let hub: HubProcess | undefined;
@@ -83,16 +78,7 @@ async function main(): Promise<void> {
     if (res.status !== 200 && res.status !== 201) throw new Error(`PUT: ${res.status} ${res.text}`);
     return (res.body as WorkView).metadata.generation;
   };
-  const applied = (generation: number) =>
-    waitFor(
-      `generation ${generation} Applied`,
-      async () => {
-        const w = (await a.get<WorkView>(`/api/v1/clusters/${cluster}/works/ha`)).body;
-        const ok = w.status.conditions?.find((c) => c.type === 'Applied')?.status === 'True';
-        return w.status.observedGeneration === generation && ok ? true : undefined;
-      },
-      60_000,
-    );
+  const applied = (generation: number) => waitWorkApplied(a, cluster, 'ha', generation, 60_000);
 
   let leader = start();
   await leader.agent.waitForOutput(new RegExp(`${leader.pod} leads`), 30_000);

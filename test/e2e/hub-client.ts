@@ -253,3 +253,28 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** A ManifestWork as the admin API shows it, as far as waits read it. */
+export interface WorkView {
+  metadata: { generation: number };
+  status: { conditions?: { type: string; status: string }[]; observedGeneration?: number };
+}
+
+/** Waits until the hub shows work `cluster`/`name` Applied at `generation`; resolves with it. */
+export function waitWorkApplied(
+  admin: Pick<HubClient, 'get'>,
+  cluster: string,
+  name: string,
+  generation: number,
+  timeoutMs = 30_000,
+): Promise<WorkView> {
+  return waitFor(
+    `work ${cluster}/${name} Applied at generation ${generation}`,
+    async () => {
+      const w = (await admin.get<WorkView>(`/api/v1/clusters/${cluster}/works/${name}`)).body;
+      const ok = w.status.conditions?.find((c) => c.type === 'Applied')?.status === 'True';
+      return w.status.observedGeneration === generation && ok ? w : undefined;
+    },
+    timeoutMs,
+  );
+}

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import type { KubeCluster } from '../kube/index.ts';
 import { startCluster } from '../kube/index.ts';
 import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
-import { adminClient, type HubClient, waitFor } from './hub-client.ts';
+import { adminClient, type HubClient, type WorkView, waitWorkApplied } from './hub-client.ts';
 import { type HubProcess, startHub } from './hub-process.ts';
 
 const leaseDuration = '4s';
@@ -24,11 +24,6 @@ const work = (value: string) => ({
     },
   },
 });
-
-interface WorkView {
-  metadata: { generation: number };
-  status: { conditions?: { type: string; status: string }[]; observedGeneration?: number };
-}
 
 describe('leader election between two agent replicas (real hub, real kube-apiserver)', { timeout: 240_000 }, () => {
   let kube: KubeCluster;
@@ -48,16 +43,7 @@ describe('leader election between two agent replicas (real hub, real kube-apiser
       .stdout()
       .split('\n')
       .filter((l) => l.includes('"msg":"work status changed"')).length;
-  const applied = (generation: number) =>
-    waitFor(
-      `work ha Applied at generation ${generation}`,
-      async () => {
-        const w = (await admin.get<WorkView>('/api/v1/clusters/spoke-ha/works/ha')).body;
-        const ok = w.status.conditions?.find((c) => c.type === 'Applied')?.status === 'True';
-        return w.status.observedGeneration === generation && ok ? w : undefined;
-      },
-      30_000,
-    );
+  const applied = (generation: number) => waitWorkApplied(admin, 'spoke-ha', 'ha', generation);
   const put = async (value: string) => {
     const res = await admin.call('PUT', '/api/v1/clusters/spoke-ha/works/ha', { json: work(value) });
     assert.ok(res.status === 200 || res.status === 201, res.text);
