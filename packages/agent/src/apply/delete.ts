@@ -23,10 +23,10 @@ export interface DeleteDeps {
   log: { warn(obj: object, msg?: string): void; debug(obj: object, msg?: string): void };
 }
 
-/** How a pending result that is only waiting for finalizers or a grace period begins. */
-export const finalizingPrefix = 'being deleted';
-
-type One = { kind: 'deleted' } | { kind: 'orphaned'; why: string } | { kind: 'pending'; message: string };
+type One =
+  | { kind: 'deleted' }
+  | { kind: 'orphaned'; why: string }
+  | { kind: 'pending'; message: string; finalizing: boolean };
 
 async function deleteOne(d: DeleteDeps, o: AppliedObject, foreground: boolean, signal?: AbortSignal): Promise<One> {
   if (!o.uid) {
@@ -52,7 +52,7 @@ async function deleteOne(d: DeleteDeps, o: AppliedObject, foreground: boolean, s
     );
   } catch (err) {
     if (signal?.aborted || !(err instanceof KubeUnreachableError)) throw err;
-    return { kind: 'pending', message: err.message };
+    return { kind: 'pending', message: err.message, finalizing: false };
   }
   if (res.status === 404) return { kind: 'deleted' };
   if (res.status === 409) {
@@ -70,12 +70,13 @@ async function deleteOne(d: DeleteDeps, o: AppliedObject, foreground: boolean, s
       const fins = [...(body?.metadata?.finalizers ?? []), ...(body?.spec?.finalizers ?? [])];
       return {
         kind: 'pending',
-        message: `${finalizingPrefix}${fins.length ? `, waiting for finalizers: ${fins.join(', ')}` : ''}`,
+        finalizing: true,
+        message: `being deleted${fins.length ? `, waiting for finalizers: ${fins.join(', ')}` : ''}`,
       };
     }
     return { kind: 'deleted' };
   }
-  return { kind: 'pending', message: statusOf(res).message };
+  return { kind: 'pending', message: statusOf(res).message, finalizing: false };
 }
 
 export async function deleteObjects(
@@ -91,7 +92,7 @@ export async function deleteObjects(
     batch.forEach((o, i) => {
       const r = outcomes[i] as One;
       if (r.kind === 'deleted') result.deleted.push(o);
-      else if (r.kind === 'pending') result.pending.push({ object: o, message: r.message });
+      else if (r.kind === 'pending') result.pending.push({ object: o, message: r.message, finalizing: r.finalizing });
       else {
         d.log.warn(
           { group: o.group, kind: o.kind, namespace: o.namespace, name: o.name, uid: o.uid, why: r.why },

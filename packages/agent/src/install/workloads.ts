@@ -6,7 +6,7 @@
 // cluster-scoped ones, CRDs and Namespaces last.
 import { formatDuration } from '@outpost/shared';
 import { defaultApplierOptions } from '../apply/applier.ts';
-import { deleteObjects, finalizingPrefix } from '../apply/delete.ts';
+import { deleteObjects } from '../apply/delete.ts';
 import { isCrdKind, isNamespaceKind } from '../apply/kube.ts';
 import type { KubeRest } from '../apply/rest.ts';
 import { AgentError } from '../errors.ts';
@@ -236,8 +236,8 @@ export async function deleteWorkloads(
     }
     out.deleted += result.deleted.length;
     out.notOurs += result.orphaned.length;
-    const finalizing = result.pending.filter((p) => p.message.startsWith(finalizingPrefix));
-    const stuck = result.pending.filter((p) => !p.message.startsWith(finalizingPrefix));
+    const finalizing = result.pending.filter((p) => p.finalizing);
+    const stuck = result.pending.filter((p) => !p.finalizing);
     out.finalizing += finalizing.length;
     if (stuck.length > 0) {
       const first = stuck[0];

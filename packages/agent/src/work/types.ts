@@ -40,7 +40,8 @@ export interface DeleteResult {
   /** Objects left in place on purpose (orphaned by policy, or not ours: UID changed). */
   orphaned: AppliedObject[];
   /** Objects still being deleted (finalizers) or that failed; retried on the next pass. */
-  pending: { object: AppliedObject; message: string }[];
+  /** `finalizing`: accepted and going (finalizers, a grace period); else refused or unanswered. */
+  pending: { object: AppliedObject; message: string; finalizing: boolean }[];
 }
 
 /** The apply engine (apply/): everything that talks to the spoke's kube-apiserver for works. */
