@@ -86,7 +86,7 @@ export interface HubWatch {
   baseline?: string | undefined;
 }
 
-type HubState = { ok: true; text: string } | { ok: false; text: string };
+type HubState = { ok: boolean; text: string };
 
 /**
  * The hub reports the cluster Available from a sighting newer than the baseline: only a
