@@ -156,17 +156,28 @@ export function findConfig(
 }
 
 /**
- * Whether our own server-side apply created `live`, judged from the object alone: our
- * Apply entry in managedFields carries the creation time (to the second) and no other
- * manager has fields outside status. That is what our create leaves behind, so an object
- * created just before the agent was killed (before the ledger was saved) is still
- * recognised as this work's. Someone else's object keeps its creator's entry, unless a
- * forced apply took every field from it: so a forced manifest never claims this way. When
- * in doubt the object is not claimed, which can leave it behind but never deletes wrongly.
+ * Whether our own server-side apply created `live` for this work, judged from the object
+ * alone: it was created since the agent first held the work (`notBefore`, to the second),
+ * our Apply entry in managedFields carries the creation time and no other manager has
+ * fields outside status. That is what our create leaves behind, so an object created just
+ * before the agent was killed (before the ledger was saved) is still recognised as this
+ * work's. An object that existed before the work (left behind by an Orphan delete, created
+ * by another work or by hand) is older than `notBefore` and never claimed; without
+ * `notBefore` nothing is claimed this way. Someone else's object keeps its creator's entry,
+ * unless a forced apply took every field from it: so a forced manifest never claims this
+ * way. When in doubt the object is not claimed, which can leave it behind but never deletes
+ * wrongly.
  */
-export function createdByOurApply(live: KubeObject | undefined, manager: string, forced = false): boolean {
+export function createdByOurApply(
+  live: KubeObject | undefined,
+  manager: string,
+  forced: boolean,
+  notBefore: string | undefined,
+): boolean {
   const created = live?.metadata?.creationTimestamp;
-  if (forced || !created) return false;
+  if (forced || !created || !notBefore) return false;
+  // creationTimestamp has whole seconds: compare with the second the work arrived in.
+  if (Date.parse(String(created)) < Math.floor(Date.parse(notBefore) / 1000) * 1000) return false;
   const entries = (live.metadata?.managedFields ?? []) as {
     manager?: string;
     operation?: string;
@@ -347,7 +358,7 @@ export class KubeApplier implements WorkApplier {
         (it.result.created ||
           previousIds.has(this.#id(it)) ||
           adopt?.[adoptAnnotation] === 'true' ||
-          createdByOurApply(it.result.live, manager, ssa?.force === true));
+          createdByOurApply(it.result.live, manager, ssa?.force === true, work.receivedAt));
       if (!it.owned && type !== 'ReadOnly') {
         this.#log.debug(
           { work: work.name, kind: it.gvk.kind, namespace: it.namespace, name: it.name },

@@ -556,18 +556,16 @@ describe('applier against fakes', () => {
 });
 
 test('createdByOurApply: our Apply entry carrying the creation time means our apply created the object', () => {
+  const received = '2026-11-21T09:59:59.500Z';
   const obj = (entries: { manager: string; operation: string; time: string }[]) => ({
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: { name: 'x', creationTimestamp: '2026-11-21T10:00:00Z', managedFields: entries },
   });
-  assert.equal(
-    createdByOurApply(
-      obj([{ manager: 'outpost-agent', operation: 'Apply', time: '2026-11-21T10:00:00Z' }]),
-      'outpost-agent',
-    ),
-    true,
-  );
+  const ours = obj([{ manager: 'outpost-agent', operation: 'Apply', time: '2026-11-21T10:00:00Z' }]);
+  assert.equal(createdByOurApply(ours, 'outpost-agent', false, received), true);
+  // Created in the second the work arrived in (creationTimestamp has whole seconds).
+  assert.equal(createdByOurApply(ours, 'outpost-agent', false, '2026-11-21T10:00:00.900Z'), true);
   // Someone else created it; our apply came later.
   assert.equal(
     createdByOurApply(
@@ -576,18 +574,43 @@ test('createdByOurApply: our Apply entry carrying the creation time means our ap
         { manager: 'outpost-agent', operation: 'Apply', time: '2026-11-21T10:05:00Z' },
       ]),
       'outpost-agent',
+      false,
+      received,
     ),
     false,
   );
   assert.equal(
-    createdByOurApply(obj([{ manager: 'other', operation: 'Apply', time: '2026-11-21T10:00:00Z' }]), 'outpost-agent'),
+    createdByOurApply(
+      obj([{ manager: 'other', operation: 'Apply', time: '2026-11-21T10:00:00Z' }]),
+      'outpost-agent',
+      false,
+      received,
+    ),
     false,
   );
-  assert.equal(createdByOurApply(undefined, 'outpost-agent'), false);
+  assert.equal(createdByOurApply(undefined, 'outpost-agent', false, received), false);
+});
+
+test('createdByOurApply never claims an object older than the work: left behind by an Orphan delete, or made by another work', () => {
+  // Our create of an earlier work left exactly what our own create leaves: only its age tells.
+  const ours = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: 'x',
+      creationTimestamp: '2026-11-21T10:00:00Z',
+      managedFields: [{ manager: 'outpost-agent', operation: 'Apply', time: '2026-11-21T10:00:00Z' }],
+    },
+  };
+  assert.equal(createdByOurApply(ours, 'outpost-agent', false, '2026-11-21T10:00:01Z'), false);
+  assert.equal(createdByOurApply(ours, 'outpost-agent', false, '2026-11-22T00:00:00Z'), false);
+  // A work stored by an older agent has no arrival time: nothing is claimed this way.
+  assert.equal(createdByOurApply(ours, 'outpost-agent', false, undefined), false);
 });
 
 test('createdByOurApply never claims an object another manager created or a forced apply took', () => {
   const at = '2026-11-21T10:00:00Z';
+  const received = '2026-11-21T09:00:00Z';
   const obj = (entries: { manager: string; operation: string; time: string; subresource?: string }[]) => ({
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -598,10 +621,15 @@ test('createdByOurApply never claims an object another manager created or a forc
     { manager: 'someone-else', operation: 'Apply', time: at },
     { manager: 'outpost-agent', operation: 'Apply', time: at },
   ]);
-  assert.equal(createdByOurApply(shared, 'outpost-agent'), false);
+  assert.equal(createdByOurApply(shared, 'outpost-agent', false, received), false);
   // A forced apply may have taken every field from the creator: never claimed that way.
   assert.equal(
-    createdByOurApply(obj([{ manager: 'outpost-agent', operation: 'Apply', time: at }]), 'outpost-agent', true),
+    createdByOurApply(
+      obj([{ manager: 'outpost-agent', operation: 'Apply', time: at }]),
+      'outpost-agent',
+      true,
+      received,
+    ),
     false,
   );
   // A controller writing status does not make the object someone else's.
@@ -609,5 +637,5 @@ test('createdByOurApply never claims an object another manager created or a forc
     { manager: 'outpost-agent', operation: 'Apply', time: at },
     { manager: 'kube-controller-manager', operation: 'Update', time: at, subresource: 'status' },
   ]);
-  assert.equal(createdByOurApply(withStatus, 'outpost-agent'), true);
+  assert.equal(createdByOurApply(withStatus, 'outpost-agent', false, received), true);
 });

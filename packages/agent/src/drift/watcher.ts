@@ -5,7 +5,8 @@
 // resource, namespace) of namespaced objects, one per resource of cluster-scoped ones,
 // started and stopped as the ledger changes (watch.ts keeps each alive). An event about an
 // object of some work's ledger (same UID) is drift when
-//  - DELETED, and the agent did not delete it itself, or
+//  - DELETED, and the agent did not delete it itself (when it did, the works that wait for
+//    that deletion to finish are called at once instead), or
 //  - ADDED/MODIFIED (or seen changed in a relist) at a resourceVersion the agent did not
 //    write, with the object's managedFields for the main resource (not status or scale:
 //    controllers write those all the time) changed since the agent last saw it. Any edit
@@ -246,9 +247,15 @@ export class DriftWatcher implements DriftMonitor, WriteSink {
   }
 
   #gone(uid: string): void {
-    if (!this.#owned.has(uid)) return;
+    const owned = this.#owned.get(uid);
+    if (!owned) return;
     this.#seen.delete(uid);
-    if (this.#deleting.has(uid)) return;
+    if (this.#deleting.has(uid)) {
+      // The agent's own deletion finished (finalizers done): the works waiting for it can
+      // finish now instead of at their next re-check.
+      for (const workUid of owned.works) this.#repair?.(workUid);
+      return;
+    }
     this.#suspect({ uid, what: 'deleted' });
   }
 

@@ -9,6 +9,8 @@ import {
   mergeUpdate,
   nextLedger,
   planWorkDeletion,
+  releaseObjects,
+  withObjects,
 } from './desired.ts';
 
 const entry = (name: string, ordinal: number, v = '1') => ({
@@ -135,5 +137,129 @@ describe('deletion planning', () => {
     assert.equal(breakerTrips(50, 100, 0.5), false);
     assert.equal(breakerTrips(5, 6, 0.5), false, 'a handful never trips');
     assert.equal(breakerTrips(0, 0, 0.5), false);
+  });
+});
+
+describe('objects shared between works', () => {
+  const manifest = (apiVersion: string, kind: string, name: string, namespace?: string) => ({
+    key: `${kind}|${namespace ?? ''}|${name}`,
+    ordinal: 0,
+    manifest: { apiVersion, kind, metadata: namespace ? { name, namespace } : { name } },
+  });
+  const desired = (uid: string, manifests: ReturnType<typeof manifest>[], deleting = false): DesiredWork => ({
+    name: `work-${uid}`,
+    uid,
+    generation: 1,
+    manifests,
+    ...(deleting ? { deleting: true } : {}),
+  });
+  const ns = (name: string) => obj(name, { kind: 'Namespace', resource: 'namespaces', namespace: '' });
+  const crd = (name: string) =>
+    obj(name, {
+      group: 'apiextensions.k8s.io',
+      kind: 'CustomResourceDefinition',
+      resource: 'customresourcedefinitions',
+      namespace: '',
+    });
+
+  test('an object another live work declares passes to that work, whatever it is', () => {
+    const works = [
+      desired('a', [manifest('v1', 'Namespace', 'monitoring'), manifest('v1', 'ConfigMap', 'shared', 'd')]),
+      desired('b', [manifest('v1', 'Namespace', 'monitoring'), manifest('v1', 'ConfigMap', 'shared', 'd')]),
+      desired('c', [manifest('v1', 'ConfigMap', 'shared', 'd')]),
+    ];
+    const r = releaseObjects('a', [ns('monitoring'), obj('shared'), obj('only-a')], works, new Map());
+    assert.deepEqual(
+      r.free.map((o) => o.name),
+      ['only-a'],
+    );
+    assert.deepEqual(
+      r.transfer.get('b')?.map((o) => o.name),
+      ['monitoring', 'shared'],
+    );
+    assert.deepEqual(
+      r.transfer.get('c')?.map((o) => o.name),
+      ['shared'],
+    );
+    assert.deepEqual(r.kept, []);
+  });
+
+  test('works being deleted need nothing; the releasing work itself does not count', () => {
+    const works = [
+      desired('a', [manifest('v1', 'ConfigMap', 'shared', 'd')]),
+      desired('b', [manifest('v1', 'ConfigMap', 'shared', 'd')], true),
+    ];
+    const r = releaseObjects('a', [obj('shared')], works, new Map());
+    assert.deepEqual(
+      r.free.map((o) => o.name),
+      ['shared'],
+    );
+    assert.equal(r.transfer.size, 0);
+  });
+
+  test('a manifest without namespace declares the object in default', () => {
+    const works = [desired('b', [manifest('v1', 'ConfigMap', 'plain')])];
+    const r = releaseObjects('a', [obj('plain', { namespace: 'default' })], works, new Map());
+    assert.deepEqual(
+      r.transfer.get('b')?.map((o) => o.name),
+      ['plain'],
+    );
+  });
+
+  test("a Namespace holding another work's objects and a CRD whose kinds another work uses stay", () => {
+    const works = [
+      desired('b', [manifest('v1', 'ConfigMap', 'x', 'team-b')]),
+      desired('c', [manifest('e2e.outpost.dev/v1', 'Gadget', 'g', 'd')]),
+    ];
+    // Applied by c earlier, found through its ledger (the plural comes from discovery).
+    const ledgers = new Map([['d', [obj('w', { group: 'other.dev', kind: 'Widget', resource: 'widgets' })]]]);
+    const works2 = [...works, desired('d', [manifest('other.dev/v1', 'Widget', 'w', 'd')])];
+    const r = releaseObjects(
+      'a',
+      [ns('team-b'), ns('team-a'), crd('gadgets.e2e.outpost.dev'), crd('widgets.other.dev'), crd('unused.x.dev')],
+      works2,
+      ledgers,
+    );
+    assert.deepEqual(
+      r.kept.map((k) => [k.object.name, k.reason]),
+      [
+        ['team-b', 'it holds objects of work work-b'],
+        ['gadgets.e2e.outpost.dev', 'work work-c uses the kinds it defines'],
+        ['widgets.other.dev', 'work work-d uses the kinds it defines'],
+      ],
+    );
+    assert.deepEqual(
+      r.free.map((o) => o.name),
+      ['team-a', 'unused.x.dev'],
+    );
+  });
+
+  test('withObjects adds by identity and keeps the ledger sorted', () => {
+    const l = withObjects([obj('b'), obj('d')], [obj('a'), obj('b', { uid: 'new' })]);
+    assert.deepEqual(
+      l.map((o) => `${o.name}:${o.uid}`),
+      ['a:uid-a', 'b:new', 'd:uid-d'],
+    );
+  });
+
+  test('mergeUpdate stamps when the agent first held a work and keeps it across generations', () => {
+    const first = mergeUpdate(
+      undefined,
+      { name: 'w', uid: 'u1', generation: 1, full: true, manifests: [], removed: [] } as WorkUpdate,
+      new Date('2026-12-01T10:00:00Z'),
+    );
+    assert.equal(first.receivedAt, '2026-12-01T10:00:00.000Z');
+    const second = mergeUpdate(
+      first,
+      { name: 'w', uid: 'u1', generation: 2, full: true, manifests: [], removed: [] } as WorkUpdate,
+      new Date('2026-12-02T10:00:00Z'),
+    );
+    assert.equal(second.receivedAt, '2026-12-01T10:00:00.000Z');
+    const replaced = mergeUpdate(
+      second,
+      { name: 'w', uid: 'u2', generation: 1, full: true, manifests: [], removed: [] } as WorkUpdate,
+      new Date('2026-12-03T10:00:00Z'),
+    );
+    assert.equal(replaced.receivedAt, '2026-12-03T10:00:00.000Z', 'a new uid is a new work');
   });
 });

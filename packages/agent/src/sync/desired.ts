@@ -12,7 +12,7 @@ export class DeltaMismatchError extends Error {
  * removes by key on top of the held work, which must be the same uid (else the hub and
  * agent disagree about what the agent holds, and a full resend is needed).
  */
-export function mergeUpdate(held: DesiredWork | undefined, update: WorkUpdate): DesiredWork {
+export function mergeUpdate(held: DesiredWork | undefined, update: WorkUpdate, now?: Date): DesiredWork {
   let manifests: ManifestEntry[];
   if (update.full) {
     manifests = [...update.manifests];
@@ -27,6 +27,10 @@ export function mergeUpdate(held: DesiredWork | undefined, update: WorkUpdate): 
   }
   manifests.sort((a, b) => a.ordinal - b.ordinal);
   const work: DesiredWork = { name: update.name, uid: update.uid, generation: update.generation, manifests };
+  // When the agent first held this work (this uid): kept across generations, so only objects
+  // created after it can be recognised as created by this work's own apply.
+  const receivedAt = held?.uid === update.uid ? held.receivedAt : now?.toISOString();
+  if (receivedAt) work.receivedAt = receivedAt;
   if (update.deleteOption) work.deleteOption = update.deleteOption;
   if (update.manifestConfigs) work.manifestConfigs = update.manifestConfigs;
   if (update.deleting) work.deleting = true;
@@ -37,7 +41,7 @@ export const objectId = (o: Pick<AppliedObject, 'group' | 'kind' | 'namespace' |
   `${o.group}|${o.kind}|${o.namespace}|${o.name}`;
 
 /** Whether a manifest of the work names the object (a namespaced manifest without namespace means default). */
-function inWork(o: AppliedObject, manifests: readonly ManifestEntry[]): boolean {
+export function inWork(o: AppliedObject, manifests: readonly ManifestEntry[]): boolean {
   return manifests.some((m) => {
     const slash = m.manifest.apiVersion.indexOf('/');
     const group = slash < 0 ? '' : m.manifest.apiVersion.slice(0, slash);
@@ -106,4 +110,92 @@ export function planWorkDeletion(
  */
 export function breakerTrips(deleting: number, totalApplied: number, share: number, minimum = 5): boolean {
   return deleting > minimum && totalApplied > 0 && deleting / totalApplied > share;
+}
+
+/** Why an object a work lets go stays on the spoke. */
+export interface KeptObject {
+  object: AppliedObject;
+  reason: string;
+}
+
+/** What becomes of the objects one work lets go (deleted, or dropped from its manifests). */
+export interface Release {
+  /** Objects no other work needs: the releasing work's delete policy applies to them. */
+  free: AppliedObject[];
+  /** Objects another work still declares: they stay, and pass into these works' ledgers. */
+  transfer: Map<string, AppliedObject[]>;
+  /** Objects that stay although no other work declares them, and why. */
+  kept: KeptObject[];
+}
+
+const isNamespace = (o: Pick<AppliedObject, 'group' | 'kind'>) => o.group === '' && o.kind === 'Namespace';
+const isCrd = (o: Pick<AppliedObject, 'group' | 'kind'>) =>
+  o.group === 'apiextensions.k8s.io' && o.kind === 'CustomResourceDefinition';
+const groupOf = (apiVersion: string) => {
+  const slash = apiVersion.indexOf('/');
+  return slash < 0 ? '' : apiVersion.slice(0, slash);
+};
+
+/**
+ * Shares out the objects the work `fromUid` lets go among the works that still need them.
+ * An object is deleted only when the last work that declares it lets it go, so:
+ *  - an object another live work declares is released to it (it enters that work's ledger,
+ *    so that work's own delete policy decides its end), whatever the releasing work's
+ *    policy says;
+ *  - a Namespace that holds an object another live work declares or applied, and a
+ *    CustomResourceDefinition whose kinds another live work uses, are kept: deleting them
+ *    would delete that work's objects with them;
+ *  - everything else is free, for the releasing work's policy to decide.
+ * Works being deleted need nothing. Pure: the caller saves ledgers and deletes.
+ */
+export function releaseObjects(
+  fromUid: string,
+  objects: readonly AppliedObject[],
+  works: Iterable<DesiredWork>,
+  ledgers: ReadonlyMap<string, readonly AppliedObject[]>,
+): Release {
+  const others = [...works].filter((w) => w.uid !== fromUid && !w.deleting);
+  const out: Release = { free: [], transfer: new Map(), kept: [] };
+  for (const o of objects) {
+    const declarers = others.filter((w) => inWork(o, w.manifests));
+    if (declarers.length > 0) {
+      for (const w of declarers) {
+        const list = out.transfer.get(w.uid) ?? [];
+        list.push(o);
+        out.transfer.set(w.uid, list);
+      }
+      continue;
+    }
+    const user = isNamespace(o)
+      ? others.find(
+          (w) =>
+            w.manifests.some((m) => m.manifest.metadata.namespace === o.name) ||
+            (ledgers.get(w.uid) ?? []).some((l) => l.namespace === o.name),
+        )
+      : isCrd(o)
+        ? others.find(
+            (w) =>
+              w.manifests.some((m) => `.${groupOf(m.manifest.apiVersion)}` === o.name.slice(o.name.indexOf('.'))) ||
+              (ledgers.get(w.uid) ?? []).some((l) => `${l.resource}.${l.group}` === o.name),
+          )
+        : undefined;
+    if (user) {
+      out.kept.push({
+        object: o,
+        reason: isNamespace(o)
+          ? `it holds objects of work ${user.name}`
+          : `work ${user.name} uses the kinds it defines`,
+      });
+      continue;
+    }
+    out.free.push(o);
+  }
+  return out;
+}
+
+/** `ledger` with `objects` added (by identity; an entry already there is replaced), sorted as nextLedger sorts. */
+export function withObjects(ledger: readonly AppliedObject[], objects: readonly AppliedObject[]): AppliedObject[] {
+  const byId = new Map(ledger.map((o) => [objectId(o), o]));
+  for (const o of objects) byId.set(objectId(o), o);
+  return [...byId.values()].sort((a, b) => (objectId(a) < objectId(b) ? -1 : objectId(a) > objectId(b) ? 1 : 0));
 }

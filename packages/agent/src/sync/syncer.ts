@@ -24,6 +24,9 @@ import {
   nextLedger,
   objectId,
   planWorkDeletion,
+  type Release,
+  releaseObjects,
+  withObjects,
 } from './desired.ts';
 
 interface Log {
@@ -79,6 +82,9 @@ export class WorkSyncer {
   #epochWarned = false;
   /** Works whose drift repair is queued and not started yet. */
   readonly #repairQueued = new Set<string>();
+  #signal: AbortSignal | undefined;
+  /** Per work uid with deletions still going (finalizers): the next re-check's attempt number. */
+  readonly #deletionChecks = new Map<string, number>();
 
   constructor(deps: SyncerDeps) {
     this.#d = deps;
@@ -105,6 +111,7 @@ export class WorkSyncer {
   /** Runs the poll, status and drift loops until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
     if (!this.#snap) await this.start();
+    this.#signal = signal;
     const wake = () => this.#statusWake?.();
     signal.addEventListener('abort', wake, { once: true });
     this.#d.drift?.run((workUid) => this.#repair(workUid, signal), signal);
@@ -124,14 +131,17 @@ export class WorkSyncer {
     for (const work of [...this.snapshot.works.values()]) await this.#serial(() => this.#reconcile(work));
   }
 
-  /** One work drifted: re-apply it (its desired state as it is then), in turn with the rest. */
+  /**
+   * One work needs another pass now (its desired state as it is then), in turn with the rest:
+   * it drifted, it took over objects another work let go, or an object it was deleting went.
+   */
   #repair(workUid: string, signal: AbortSignal): void {
     if (this.#repairQueued.has(workUid)) return;
     this.#repairQueued.add(workUid);
     this.#serial(async () => {
       this.#repairQueued.delete(workUid);
       const work = [...this.snapshot.works.values()].find((w) => w.uid === workUid);
-      if (work && !work.deleting && !signal.aborted) await this.#reconcile(work);
+      if (work && !signal.aborted) await this.#reconcile(work);
     }).catch((err: unknown) => this.#d.log.error({ err: (err as Error).message }, 're-apply after drift failed'));
   }
 
@@ -197,7 +207,8 @@ export class WorkSyncer {
     updates: Awaited<ReturnType<typeof pollSync>>['works'],
   ): Promise<void> {
     const snap = this.snapshot;
-    const merged = updates.map((u) => mergeUpdate(snap.works.get(u.name), u));
+    const now = new Date(this.#clock.now());
+    const merged = updates.map((u) => mergeUpdate(snap.works.get(u.name), u, now));
     await this.#d.state.saveDesired({ hubEpoch, revision, upsert: merged, remove: [] });
     for (const w of merged) snap.works.set(w.name, w);
     snap.hubEpoch = hubEpoch;
@@ -220,7 +231,10 @@ export class WorkSyncer {
     const heldIds = new Set(
       snap.heldDeletions.filter((h) => h.workUid === work.uid).flatMap((h) => h.objects.map(objectId)),
     );
-    const dropped = droppedObjects(previous, work.manifests).filter((o) => !heldIds.has(objectId(o)));
+    const leaving = droppedObjects(previous, work.manifests).filter((o) => !heldIds.has(objectId(o)));
+    // What another work still needs is released to it, never deleted with this manifest.
+    const release = leaving.length > 0 ? await this.#release(work, leaving) : undefined;
+    const dropped = release?.free ?? [];
     let remaining = ledger;
     const held = previous.filter((o) => heldIds.has(objectId(o)));
     if (dropped.length > 0) {
@@ -240,6 +254,8 @@ export class WorkSyncer {
       } else {
         const res = await this.#d.applier.delete(dropped, { foreground: false });
         remaining = [...remaining, ...res.pending.map((p) => p.object)];
+        if (res.pending.length > 0) this.#checkDeletionLater(work);
+        else this.#deletionChecks.delete(work.uid);
       }
     }
     // Held objects stay in the ledger: they are still this work's, and the admin may confirm.
@@ -282,12 +298,17 @@ export class WorkSyncer {
 
   async #deleteWork(work: DesiredWork, applied: AppliedObject[]): Promise<void> {
     const snap = this.snapshot;
-    const plan = planWorkDeletion(work, applied);
+    // Objects another work still declares pass to it; its policy decides their end.
+    const release = await this.#release(work, applied);
+    const plan = planWorkDeletion(work, release.free);
+    plan.orphan.push(...release.kept.map((k) => k.object));
+    for (const list of release.transfer.values()) plan.orphan.push(...list.filter((o) => !plan.orphan.includes(o)));
     const res = plan.remove.length
       ? await this.#d.applier.delete(plan.remove, { foreground: false })
       : { deleted: [], orphaned: [], pending: [] };
     const pending = res.pending.map((p) => p.object);
     if (pending.length > 0) {
+      this.#checkDeletionLater(work);
       snap.ledger.set(work.uid, pending);
       this.#d.drift?.sync(snap);
       await this.#d.state.saveLedger(work.uid, pending);
@@ -303,6 +324,7 @@ export class WorkSyncer {
       deletingStatus(work, `deleted ${res.deleted.length}, orphaned ${plan.orphan.length + res.orphaned.length}`),
       true,
     );
+    this.#deletionChecks.delete(work.uid);
     snap.ledger.delete(work.uid);
     this.#d.drift?.sync(snap);
     await this.#d.state.saveLedger(work.uid, undefined);
@@ -317,6 +339,70 @@ export class WorkSyncer {
       { work: work.name, deleted: res.deleted.length, orphaned: plan.orphan.length + res.orphaned.length },
       'work deleted',
     );
+  }
+
+  /**
+   * `from` lets `objects` go (it is being deleted, or they left its manifests). What another
+   * live work still declares passes into that work's ledger, durably, before anything is
+   * deleted, and that work is re-applied at once to assert its own manifest of it; what
+   * another work needs otherwise (a Namespace holding its objects, a CRD defining its kinds)
+   * stays. Returns the rest, for `from`'s delete policy.
+   */
+  async #release(from: DesiredWork, objects: readonly AppliedObject[]): Promise<Release> {
+    const snap = this.snapshot;
+    const release = releaseObjects(from.uid, objects, snap.works.values(), snap.ledger);
+    for (const [uid, list] of release.transfer) {
+      const to = [...snap.works.values()].find((w) => w.uid === uid);
+      snap.ledger.set(uid, withObjects(snap.ledger.get(uid) ?? [], list));
+      await this.#d.state.saveLedger(uid, snap.ledger.get(uid));
+      this.#d.log.info(
+        {
+          from: from.name,
+          to: to?.name,
+          objects: list.map((o) => `${o.kind} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`),
+        },
+        'released objects another work still declares, instead of deleting them',
+      );
+      if (this.#signal && !this.#signal.aborted) this.#repair(uid, this.#signal);
+    }
+    for (const k of release.kept) {
+      this.#d.log.info(
+        {
+          work: from.name,
+          kind: k.object.kind,
+          namespace: k.object.namespace || undefined,
+          name: k.object.name,
+          why: k.reason,
+        },
+        'not deleting an object another work needs',
+      );
+    }
+    if (release.transfer.size > 0) this.#d.drift?.sync(snap);
+    return release;
+  }
+
+  /**
+   * Deletions of `work` are still going (finalizers, a grace period): check again soon rather
+   * than at the next periodic re-apply, sooner at first (most finalizers finish in seconds),
+   * then less often. The drift watcher, where there is one, calls sooner when an object goes.
+   */
+  #checkDeletionLater(work: DesiredWork): void {
+    const signal = this.#signal;
+    if (!signal || signal.aborted) return;
+    const attempt = this.#deletionChecks.get(work.uid) ?? 0;
+    this.#deletionChecks.set(work.uid, attempt + 1);
+    const delay = Math.min(deletionRecheck.firstMs * 2 ** attempt, deletionRecheck.maxMs);
+    this.#clock
+      .sleep(
+        jitter(delay, 0.2, () => this.#clock.random()),
+        signal,
+      )
+      .then(
+        () => {
+          if (this.#deletionChecks.get(work.uid) === attempt + 1) this.#repair(work.uid, signal);
+        },
+        () => {},
+      );
   }
 
   async #report(work: DesiredWork, status: WorkStatus, deleted: boolean): Promise<void> {
@@ -409,6 +495,9 @@ export class WorkSyncer {
     }
   }
 }
+
+/** Re-checks of deletions still going: 0.5 s, then doubling up to a minute. */
+const deletionRecheck = { firstMs: 500, maxMs: 60_000 } as const;
 
 function deletingStatus(work: DesiredWork, message: string): WorkStatus {
   return {

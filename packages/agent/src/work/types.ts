@@ -13,6 +13,13 @@ export interface DesiredWork {
   manifestConfigs?: ManifestConfig[];
   /** The hub sent a tombstone for this uid: delete under deleteOption, then report. */
   deleting?: boolean;
+  /**
+   * When the agent first held this work (ISO time, the agent's clock). Only an object created
+   * since can be recognised as this work's by its managedFields alone (after a crash between
+   * the create and the ledger's save); an object that was there before is never claimed so.
+   * Absent for works stored by older agents: no such recognition then.
+   */
+  receivedAt?: string;
 }
 
 /** An object a work applied and owns: what the agent may later delete (with a UID precondition). */
