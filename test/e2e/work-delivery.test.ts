@@ -158,6 +158,51 @@ describe('work delivery (real hub, real agent, real kube-apiserver)', { timeout:
     assert.equal((await readCm('ok'))?.data?.value, '1');
   });
 
+  test('a kind: List manifest is applied as its items; a generateName manifest fails alone, the others apply', async () => {
+    const list = { apiVersion: 'v1', kind: 'List', items: [cm('from-list-1', '1'), cm('from-list-2', '1')] };
+    const generated = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { generateName: 'gen-', namespace: 'delivery' },
+      data: { value: '1' },
+    };
+    const w = await put(work('listed', [list, generated, cm('beside', '1')]));
+    type Full = WorkView & {
+      status: {
+        resourceStatus?: {
+          manifests: {
+            resourceMeta: { name: string };
+            conditions: { type: string; status: string; message: string }[];
+          }[];
+        };
+      };
+    };
+    const got = await waitFor(
+      'listed reported',
+      async () => {
+        const v = (await getWork('listed')).body as Full;
+        return v.status.observedGeneration === w.metadata.generation && v.status.resourceStatus ? v : undefined;
+      },
+      30_000,
+    );
+    const applied = (m: { conditions: { type: string; status: string; message: string }[] }) =>
+      m.conditions.find((c) => c.type === 'Applied');
+    const manifests = got.status.resourceStatus?.manifests ?? [];
+    assert.equal(manifests.length, 4, 'the List counts as its two items');
+    assert.equal((await readCm('from-list-1'))?.data?.value, '1');
+    assert.equal((await readCm('from-list-2'))?.data?.value, '1');
+    assert.equal((await readCm('beside'))?.data?.value, '1');
+    const failed = manifests.filter((m) => applied(m)?.status !== 'True');
+    assert.equal(failed.length, 1, JSON.stringify(manifests.map((m) => [m.resourceMeta.name, applied(m)])));
+    assert.match(applied(failed[0] as (typeof manifests)[number])?.message ?? '', /generateName/);
+    const made = await core.listNamespacedConfigMap({ namespace: 'delivery' });
+    assert.equal(
+      made.items.filter((c) => c.metadata?.name?.startsWith('gen-')).length,
+      0,
+      'nothing was created from the generateName manifest',
+    );
+  });
+
   test('deleting a work: Orphan leaves the objects, the default (Foreground) removes them, then the hub forgets the work', async () => {
     await put(work('keep', [cm('kept', '1')], { deleteOption: { propagationPolicy: 'Orphan' } }));
     await waitFor('kept applied', async () => ((await readCm('kept')) ? true : undefined), 30_000);

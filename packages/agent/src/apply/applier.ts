@@ -131,7 +131,14 @@ function toItem(entry: ManifestEntry): Item {
     owned: false,
   };
   const missing = [!apiVersion && 'apiVersion', !kind && 'kind', !name && 'metadata.name'].filter(Boolean);
-  if (missing.length > 0) {
+  if (!name && typeof m.metadata?.generateName === 'string') {
+    // Every re-apply of a work would create another object, and none could be tracked.
+    item.result = {
+      ok: false,
+      reason: reasons.manifestInvalid,
+      message: `metadata.generateName (${JSON.stringify(m.metadata.generateName)}) is not supported in a work: a work re-applies its manifests, so each pass would create another object; give the manifest a metadata.name`,
+    };
+  } else if (missing.length > 0) {
     item.result = { ok: false, reason: reasons.manifestInvalid, message: `the manifest has no ${missing.join(', ')}` };
   }
   return item;

@@ -2,7 +2,7 @@
 // manifests get a shape check and a template-syntax check here; the full ManifestWork rules
 // (manifestConfigs, delete options, duplicates) run on each rendered work through
 // work/validate.ts's parseWork, since names may contain {{ .clusterName }}.
-import { limits, type Manifest } from '@outpost/shared';
+import { expandManifestLists, limits, type Manifest } from '@outpost/shared';
 import type { Validated } from '../placement/types.ts';
 import { invalid, isObject, metadata, Problems } from '../placement/validate.ts';
 import { validateOverrides } from './overrides.ts';
@@ -60,15 +60,20 @@ export function validateWorkReplicaSet(
     if (!isObject(workload) || !Array.isArray(workload.manifests)) {
       p.add('spec.manifestWorkTemplate.workload.manifests', 'must be a list');
     } else {
-      workload.manifests.forEach((m, i) => {
-        const f = `spec.manifestWorkTemplate.workload.manifests[${i}]`;
+      expandManifestLists(workload.manifests).forEach(({ manifest: m, path }) => {
+        const f = `spec.manifestWorkTemplate.workload.manifests${path}`;
         if (!isObject(m)) {
           p.add(f, 'must be an object');
           return;
         }
         if (typeof m.apiVersion !== 'string' || m.apiVersion === '') p.add(`${f}.apiVersion`, 'is required');
         if (typeof m.kind !== 'string' || m.kind === '') p.add(`${f}.kind`, 'is required');
-        if (!isObject(m.metadata) || typeof m.metadata.name !== 'string' || m.metadata.name === '') {
+        const generated =
+          isObject(m.metadata) &&
+          m.metadata.name === undefined &&
+          typeof m.metadata.generateName === 'string' &&
+          m.metadata.generateName !== '';
+        if (!generated && (!isObject(m.metadata) || typeof m.metadata.name !== 'string' || m.metadata.name === '')) {
           p.add(`${f}.metadata.name`, 'is required');
         }
       });

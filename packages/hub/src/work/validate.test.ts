@@ -86,6 +86,67 @@ describe('parseWork', () => {
     );
   });
 
+  test('a kind: List is read as its items, as kubectl reads it; nested and typed lists too', () => {
+    const w = parseWork(
+      work([
+        cm('first'),
+        {
+          apiVersion: 'v1',
+          kind: 'List',
+          items: [cm('a'), cm('b'), { apiVersion: 'v1', kind: 'List', items: [cm('c')] }],
+        },
+        // A typed list: items without apiVersion and kind take the list's.
+        { apiVersion: 'v1', kind: 'ConfigMapList', items: [{ metadata: { name: 'd', namespace: 'default' } }] },
+        cm('last'),
+      ]),
+      'rack-1',
+    );
+    assert.deepEqual(
+      w.manifests.map((m) => `${m.apiVersion}/${m.kind}/${m.metadata.name}`),
+      [
+        'v1/ConfigMap/first',
+        'v1/ConfigMap/a',
+        'v1/ConfigMap/b',
+        'v1/ConfigMap/c',
+        'v1/ConfigMap/d',
+        'v1/ConfigMap/last',
+      ],
+    );
+    // A problem inside a list names the item's path; duplicates are found across lists.
+    try {
+      parseWork(
+        work([{ apiVersion: 'v1', kind: 'List', items: [cm('ok'), { apiVersion: 'v1', metadata: {} }] }]),
+        'rack-1',
+      );
+      assert.fail('accepted');
+    } catch (err) {
+      assert.equal((err as OutpostError).code, 'WORK_MANIFEST_INVALID');
+      assert.match((err as Error).message, /spec\.workload\.manifests\[0\]\.items\[1\]: kind is missing/);
+    }
+    assert.equal(
+      code(() => parseWork(work([cm('a'), { apiVersion: 'v1', kind: 'List', items: [cm('a')] }]), 'rack-1')),
+      'WORK_MANIFEST_DUPLICATE',
+    );
+    // An empty list adds nothing.
+    assert.equal(
+      parseWork(work([cm('x'), { apiVersion: 'v1', kind: 'List', items: [] }]), 'rack-1').manifests.length,
+      1,
+    );
+  });
+
+  test('a generateName manifest is accepted for the agent to refuse alone; two with one prefix are duplicates', () => {
+    const gen = (prefix: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { generateName: prefix } });
+    assert.equal(parseWork(work([cm('a'), gen('job-')]), 'rack-1').manifests.length, 2);
+    assert.equal(
+      code(() => parseWork(work([gen('job-'), gen('job-')]), 'rack-1')),
+      'WORK_MANIFEST_DUPLICATE',
+    );
+    assert.equal(
+      code(() => parseWork(work([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { generateName: '' } }]), 'rack-1')),
+      'WORK_MANIFEST_INVALID',
+    );
+  });
+
   test('names, namespaces and options are checked', () => {
     assert.equal(
       code(() => parseWork({ ...work([]), metadata: { name: 'Bad_Name' } }, 'rack-1')),

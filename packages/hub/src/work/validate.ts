@@ -2,6 +2,7 @@
 // problem has a stable code and says which manifest it is about.
 import {
   apiError,
+  expandManifestLists,
   isDns1123Label,
   labelErrors,
   limits,
@@ -35,7 +36,12 @@ function manifestProblem(m: unknown): string | undefined {
   if (typeof m.apiVersion !== 'string' || m.apiVersion === '') return 'apiVersion is missing';
   if (typeof m.kind !== 'string' || m.kind === '') return 'kind is missing';
   if (!isObject(m.metadata)) return 'metadata is missing';
-  if (typeof m.metadata.name !== 'string' || m.metadata.name === '') return 'metadata.name is missing';
+  // A manifest with generateName and no name is accepted: the agent refuses it alone, with
+  // the reason, and applies the others (a work re-applies, so it would create an object each time).
+  const named = typeof m.metadata.name === 'string' && m.metadata.name !== '';
+  const generated =
+    m.metadata.name === undefined && typeof m.metadata.generateName === 'string' && m.metadata.generateName !== '';
+  if (!named && !generated) return 'metadata.name is missing';
   if (m.metadata.namespace !== undefined && typeof m.metadata.namespace !== 'string')
     return 'metadata.namespace must be a string';
   return undefined;
@@ -98,12 +104,15 @@ export function parseWork(body: unknown, cluster: string, pathName?: string): Wo
   if (!isObject(workload) || !Array.isArray(workload.manifests)) {
     throw apiError('VALIDATION_FAILED', 'spec.workload.manifests must be a list');
   }
-  const manifests = workload.manifests as unknown[];
-  const seen = new Map<string, number>();
-  manifests.forEach((m, index) => {
+  // `kind: List` manifests (kube-prometheus ships them) become their items, as kubectl reads them.
+  const expanded = expandManifestLists(workload.manifests as unknown[]);
+  const manifests = expanded.map((e) => e.manifest);
+  const seen = new Map<string, string>();
+  expanded.forEach(({ manifest: m, path }, index) => {
+    const where = `spec.workload.manifests${path}`;
     const problem = manifestProblem(m);
     if (problem) {
-      throw apiError('WORK_MANIFEST_INVALID', `spec.workload.manifests[${index}]: ${problem}`, { index, problem });
+      throw apiError('WORK_MANIFEST_INVALID', `${where}: ${problem}`, { index, path: where, problem });
     }
     const key = manifestKey(m as Manifest);
     const first = seen.get(key);
@@ -111,11 +120,11 @@ export function parseWork(body: unknown, cluster: string, pathName?: string): Wo
       const mm = m as Manifest;
       throw apiError(
         'WORK_MANIFEST_DUPLICATE',
-        `spec.workload.manifests[${index}] (${mm.kind} ${mm.metadata.namespace ? `${mm.metadata.namespace}/` : ''}${mm.metadata.name}) duplicates manifests[${first}]`,
-        { index, duplicateOf: first },
+        `${where} (${mm.kind} ${mm.metadata.namespace ? `${mm.metadata.namespace}/` : ''}${mm.metadata.name ?? `${mm.metadata.generateName}…`}) duplicates manifests${first}`,
+        { index, path: where, duplicateOf: `spec.workload.manifests${first}` },
       );
     }
-    seen.set(key, index);
+    seen.set(key, path);
   });
 
   const del = spec.deleteOption;

@@ -1,0 +1,254 @@
+// Objects that several works declare, end to end (real hub, real agent, real kube-apiserver):
+// an object is deleted only when the last work that declares it lets it go, under that
+// work's delete policy; a work never deletes what it did not create (left behind by an
+// Orphan delete, made by another work or by hand); and a deletion held up by finalizers
+// finishes as soon as the object is gone, not at the next periodic re-apply.
+//
+// The test cluster runs no controllers, so a deleted Namespace stays Terminating: "deleted"
+// is seen as a deletionTimestamp there.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1ConfigMap,
+  type V1Namespace,
+} from '@kubernetes/client-node';
+import type { KubeCluster } from '../kube/index.ts';
+import { startCluster } from '../kube/index.ts';
+import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
+import { adminClient, type HubClient, waitFor } from './hub-client.ts';
+import { type HubProcess, startHub } from './hub-process.ts';
+
+const cluster = 'spoke-shared';
+const cm = (name: string, ns: string, value = '1') => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace: ns },
+  data: { value },
+});
+const namespace = (name: string) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+type Policy = 'Foreground' | 'Orphan' | 'SelectivelyOrphan';
+const work = (name: string, manifests: unknown[], policy?: Policy) => ({
+  apiVersion: 'work.open-cluster-management.io/v1',
+  kind: 'ManifestWork',
+  metadata: { name, namespace: cluster },
+  spec: {
+    workload: { manifests },
+    ...(policy
+      ? {
+          deleteOption: {
+            propagationPolicy: policy,
+            ...(policy === 'SelectivelyOrphan'
+              ? {
+                  selectivelyOrphans: {
+                    orphaningRules: [{ group: '', resource: 'configmaps', namespace: 'nowhere', name: 'none' }],
+                  },
+                }
+              : {}),
+          },
+        }
+      : {}),
+  },
+});
+
+interface WorkView {
+  metadata: { generation: number };
+  status: {
+    conditions?: { type: string; status: string; message: string }[];
+    observedGeneration?: number;
+    corrections?: number;
+  };
+}
+
+describe('objects shared between works (real hub, real agent, real kube-apiserver)', { timeout: 300_000 }, () => {
+  let kube: KubeCluster;
+  let hub: HubProcess;
+  let admin: HubClient;
+  let agent: AgentProcess;
+  let core: CoreV1Api;
+
+  before(async () => {
+    kube = await startCluster({ name: cluster });
+    core = kube.kubeConfig().makeApiClient(CoreV1Api);
+    hub = await startHub({ args: ['--poll-timeout', '5s'] });
+    admin = await adminClient(hub);
+    await joinSpoke(hub, admin, cluster, kube.kubeconfigPath);
+    // The periodic re-apply is far away: every repair and every finished deletion seen here
+    // comes from the agent reacting at once.
+    agent = startAgent(spokeRunArgs(kube.kubeconfigPath, '10m'));
+    await agent.waitForOutput(new RegExp(`serving cluster ${cluster}`));
+  });
+
+  after(async () => {
+    await agent?.stop();
+    await admin?.close();
+    await hub?.stop();
+    await kube?.stop();
+  });
+
+  const path = (name: string) => `/api/v1/clusters/${cluster}/works/${name}`;
+  const put = async (w: ReturnType<typeof work>) => {
+    const res = await admin.call('PUT', path(w.metadata.name), { json: w });
+    assert.ok(res.status === 200 || res.status === 201, res.text);
+    return res.body as WorkView;
+  };
+  const condition = (w: WorkView, type: string) => w.status.conditions?.find((c) => c.type === type);
+  const waitApplied = (name: string, generation: number) =>
+    waitFor(
+      `work ${name} Applied at generation ${generation}`,
+      async () => {
+        const w = (await admin.get<WorkView>(path(name))).body;
+        return w.status.observedGeneration === generation && condition(w, 'Applied')?.status === 'True' ? w : undefined;
+      },
+      30_000,
+    );
+  const remove = async (name: string, timeoutMs = 30_000) => {
+    const res = await admin.delete(path(name));
+    assert.ok(res.status === 200 || res.status === 202 || res.status === 204, res.text);
+    await waitFor(
+      `work ${name} forgotten by the hub`,
+      async () => ((await admin.get(path(name))).status === 404 ? true : undefined),
+      timeoutMs,
+    );
+  };
+  const readCm = async (name: string, ns: string): Promise<V1ConfigMap | undefined> => {
+    try {
+      return await core.readNamespacedConfigMap({ name, namespace: ns });
+    } catch {
+      return undefined;
+    }
+  };
+  const readNs = async (name: string): Promise<V1Namespace | undefined> => {
+    try {
+      return await core.readNamespace({ name });
+    } catch {
+      return undefined;
+    }
+  };
+  const uidOf = async (name: string, ns: string) => (await readCm(name, ns))?.metadata?.uid;
+  const assertLive = async (name: string, ns: string, uid: string | undefined, why: string) => {
+    const now = await readCm(name, ns);
+    assert.ok(now, `${ns}/${name} still exists (${why})`);
+    assert.equal(now.metadata?.uid, uid, `${ns}/${name} is the same object, never deleted and re-created (${why})`);
+    assert.equal(now.metadata?.deletionTimestamp, undefined, `${ns}/${name} is not being deleted (${why})`);
+  };
+  const assertNsLive = async (name: string, why: string) => {
+    const now = await readNs(name);
+    assert.ok(now, `Namespace ${name} exists (${why})`);
+    assert.equal(now.metadata?.deletionTimestamp, undefined, `Namespace ${name} is not being deleted (${why})`);
+  };
+
+  for (const policy of ['Foreground', 'Orphan', 'SelectivelyOrphan'] as const) {
+    test(`two works share a Namespace and a ConfigMap: deleting either (${policy}) deletes nothing the other declares`, async () => {
+      const ns = `shared-${policy.toLowerCase()}`;
+      const operator = work('operator', [namespace(ns), cm('common', ns), cm('operator-only', ns)], policy);
+      const addon = work('addon', [namespace(ns), cm('common', ns, '1'), cm('addon-only', ns)], policy);
+      await waitApplied('operator', (await put(operator)).metadata.generation);
+      await waitApplied('addon', (await put(addon)).metadata.generation);
+      const common = await uidOf('common', ns);
+      assert.ok(common);
+
+      // The add-on goes first: the operator created the shared objects.
+      await remove('addon');
+      await assertNsLive(ns, 'the operator work still declares it');
+      await assertLive('common', ns, common, 'the operator work still declares it');
+      const addonOnly = await readCm('addon-only', ns);
+      if (policy === 'Foreground') assert.equal(addonOnly, undefined, "the add-on's own object went with it");
+      else assert.ok(addonOnly, `the add-on's own object stays (${policy})`);
+      const op = (await admin.get<WorkView>(path('operator'))).body;
+      assert.equal(condition(op, 'Applied')?.status, 'True');
+      assert.equal(op.status.corrections ?? 0, 0, 'the surviving work needed no repair');
+
+      // The add-on again, then the operator goes first: what the add-on declares stays.
+      await waitApplied('addon', (await put(addon)).metadata.generation);
+      await remove('operator');
+      await assertNsLive(ns, 'the add-on work still declares it');
+      await assertLive('common', ns, common, 'the add-on work still declares it');
+      const operatorOnly = await readCm('operator-only', ns);
+      if (policy === 'Foreground') assert.equal(operatorOnly, undefined, "the operator's own object went with it");
+      else assert.ok(operatorOnly, `the operator's own object stays (${policy})`);
+      const ad = (await admin.get<WorkView>(path('addon'))).body;
+      assert.equal(condition(ad, 'Applied')?.status, 'True');
+
+      // The last work that declares them decides, under its own policy.
+      await remove('addon');
+      if (policy === 'Foreground') {
+        assert.equal(await readCm('common', ns), undefined, 'the last work took the shared ConfigMap with it');
+        const gone = await readNs(ns);
+        assert.ok(!gone || gone.metadata?.deletionTimestamp, 'the last work deleted the shared Namespace');
+      } else {
+        await assertLive('common', ns, common, `the last work's policy is ${policy}`);
+        await assertNsLive(ns, `the last work's policy is ${policy}`);
+      }
+    });
+  }
+
+  test('a manifest dropped from one work stays while another work declares it, and goes with the last one', async () => {
+    const ns = 'shared-drop';
+    await waitApplied(
+      'one',
+      (await put(work('one', [namespace(ns), cm('both', ns), cm('one-only', ns)]))).metadata.generation,
+    );
+    await waitApplied('two', (await put(work('two', [namespace(ns), cm('both', ns)]))).metadata.generation);
+    const both = await uidOf('both', ns);
+    // Work one drops both shared objects; its own drop is deleted.
+    await waitApplied('one', (await put(work('one', [cm('one-only', ns, '2')]))).metadata.generation);
+    await assertLive('both', ns, both, 'work two still declares it');
+    await assertNsLive(ns, 'work two still declares it');
+    await remove('two');
+    assert.equal(await readCm('both', ns), undefined, 'work two was the last to declare it');
+    await remove('one');
+  });
+
+  test('an object left behind by an Orphan delete is never deleted by a later work that declares it', async () => {
+    const ns = 'shared-left';
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    await waitApplied('leaver', (await put(work('leaver', [cm('left', ns)], 'Orphan'))).metadata.generation);
+    const left = await uidOf('left', ns);
+    await remove('leaver');
+    await assertLive('left', ns, left, 'Orphan');
+
+    // A new work over the left-behind object, then deleted (Foreground): not its to delete.
+    await waitApplied('later', (await put(work('later', [cm('left', ns, '2')]))).metadata.generation);
+    assert.equal((await readCm('left', ns))?.data?.value, '2', 'the later work applied its content');
+    await remove('later');
+    await assertLive('left', ns, left, 'the later work did not create it');
+
+    // Also for an object made by hand.
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'by-hand' }, data: { v: '1' } } });
+    const byHand = await uidOf('by-hand', ns);
+    await waitApplied('over', (await put(work('over', [cm('by-hand', ns)]))).metadata.generation);
+    await remove('over');
+    await assertLive('by-hand', ns, byHand, 'made by hand before the work');
+  });
+
+  test('a deletion held up by a finalizer finishes as soon as the object is gone', async (t) => {
+    const ns = 'shared-final';
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    const held = { ...cm('held', ns), metadata: { name: 'held', namespace: ns, finalizers: ['e2e.outpost.dev/hold'] } };
+    await waitApplied('final', (await put(work('final', [held]))).metadata.generation);
+    const res = await admin.delete(path('final'));
+    assert.ok(res.status < 300, res.text);
+    await waitFor(
+      'the ConfigMap being deleted, waiting for its finalizer',
+      async () => ((await readCm('held', ns))?.metadata?.deletionTimestamp ? true : undefined),
+      30_000,
+    );
+    const view = (await admin.get<WorkView>(path('final'))).body;
+    assert.ok(view, 'the hub keeps the work while its object is still there');
+    // Let it go: the work is forgotten within seconds, with the periodic re-apply 10 min away.
+    const releasedAt = Date.now();
+    await core.patchNamespacedConfigMap(
+      { name: 'held', namespace: ns, body: { metadata: { finalizers: null } }, fieldManager: 'e2e' },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await waitFor(
+      'work final forgotten by the hub',
+      async () => ((await admin.get(path('final'))).status === 404 ? true : undefined),
+      30_000,
+    );
+    t.diagnostic(`forgotten ${Date.now() - releasedAt} ms after the finalizer went (re-apply interval 10 min)`);
+  });
+});
