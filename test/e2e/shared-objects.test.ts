@@ -30,7 +30,8 @@ const cm = (name: string, ns: string, value = '1') => ({
 });
 const namespace = (name: string) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
 type Policy = 'Foreground' | 'Orphan' | 'SelectivelyOrphan';
-const work = (name: string, manifests: unknown[], policy?: Policy) => ({
+/** With SelectivelyOrphan, the rules name every object of the namespace `ns` (OCM identifiers). */
+const work = (name: string, manifests: unknown[], policy?: Policy, ns = '') => ({
   apiVersion: 'work.open-cluster-management.io/v1',
   kind: 'ManifestWork',
   metadata: { name, namespace: cluster },
@@ -43,7 +44,15 @@ const work = (name: string, manifests: unknown[], policy?: Policy) => ({
             ...(policy === 'SelectivelyOrphan'
               ? {
                   selectivelyOrphans: {
-                    orphaningRules: [{ group: '', resource: 'configmaps', namespace: 'nowhere', name: 'none' }],
+                    orphaningRules: [
+                      { group: '', resource: 'namespaces', namespace: '', name: ns },
+                      ...['common', 'operator-only', 'addon-only'].map((n) => ({
+                        group: '',
+                        resource: 'configmaps',
+                        namespace: ns,
+                        name: n,
+                      })),
+                    ],
                   },
                 }
               : {}),
@@ -143,42 +152,53 @@ describe('objects shared between works (real hub, real agent, real kube-apiserve
   for (const policy of ['Foreground', 'Orphan', 'SelectivelyOrphan'] as const) {
     test(`two works share a Namespace and a ConfigMap: deleting either (${policy}) deletes nothing the other declares`, async () => {
       const ns = `shared-${policy.toLowerCase()}`;
-      const operator = work('operator', [namespace(ns), cm('common', ns), cm('operator-only', ns)], policy);
-      const addon = work('addon', [namespace(ns), cm('common', ns, '1'), cm('addon-only', ns)], policy);
-      await waitApplied('operator', (await put(operator)).metadata.generation);
-      await waitApplied('addon', (await put(addon)).metadata.generation);
+      const op = `operator-${policy.toLowerCase()}`;
+      const add = `addon-${policy.toLowerCase()}`;
+      const operator = work(op, [namespace(ns), cm('common', ns), cm('operator-only', ns)], policy, ns);
+      const addon = work(add, [namespace(ns), cm('common', ns, '1'), cm('addon-only', ns)], policy, ns);
+      await waitApplied(op, (await put(operator)).metadata.generation);
+      await waitApplied(add, (await put(addon)).metadata.generation);
       const common = await uidOf('common', ns);
       assert.ok(common);
 
       // The add-on goes first: the operator created the shared objects.
-      await remove('addon');
+      await remove(add);
       await assertNsLive(ns, 'the operator work still declares it');
       await assertLive('common', ns, common, 'the operator work still declares it');
       const addonOnly = await readCm('addon-only', ns);
       if (policy === 'Foreground') assert.equal(addonOnly, undefined, "the add-on's own object went with it");
       else assert.ok(addonOnly, `the add-on's own object stays (${policy})`);
-      const op = (await admin.get<WorkView>(path('operator'))).body;
-      assert.equal(condition(op, 'Applied')?.status, 'True');
-      assert.equal(op.status.corrections ?? 0, 0, 'the surviving work needed no repair');
+      const survivor = (await admin.get<WorkView>(path(op))).body;
+      assert.equal(condition(survivor, 'Applied')?.status, 'True');
+      assert.equal(survivor.status.corrections ?? 0, 0, 'the surviving work needed no repair');
 
       // The add-on again, then the operator goes first: what the add-on declares stays.
-      await waitApplied('addon', (await put(addon)).metadata.generation);
-      await remove('operator');
+      await waitApplied(add, (await put(addon)).metadata.generation);
+      await remove(op);
       await assertNsLive(ns, 'the add-on work still declares it');
       await assertLive('common', ns, common, 'the add-on work still declares it');
       const operatorOnly = await readCm('operator-only', ns);
       if (policy === 'Foreground') assert.equal(operatorOnly, undefined, "the operator's own object went with it");
       else assert.ok(operatorOnly, `the operator's own object stays (${policy})`);
-      const ad = (await admin.get<WorkView>(path('addon'))).body;
+      const ad = (await admin.get<WorkView>(path(add))).body;
       assert.equal(condition(ad, 'Applied')?.status, 'True');
 
       // The last work that declares them decides, under its own policy.
-      await remove('addon');
       if (policy === 'Foreground') {
-        assert.equal(await readCm('common', ns), undefined, 'the last work took the shared ConfigMap with it');
-        const gone = await readNs(ns);
-        assert.ok(!gone || gone.metadata?.deletionTimestamp, 'the last work deleted the shared Namespace');
+        // The Namespace stays Terminating here (no namespace controller), so the work stays
+        // Deleting at the hub: what the spoke shows is the answer.
+        const res = await admin.delete(path(add));
+        assert.ok(res.status < 300, res.text);
+        await waitFor(
+          'the shared ConfigMap and Namespace deleted by the last work',
+          async () =>
+            (await readCm('common', ns)) === undefined && (await readNs(ns))?.metadata?.deletionTimestamp
+              ? true
+              : undefined,
+          30_000,
+        );
       } else {
+        await remove(add);
         await assertLive('common', ns, common, `the last work's policy is ${policy}`);
         await assertNsLive(ns, `the last work's policy is ${policy}`);
       }

@@ -211,10 +211,14 @@ describe('DriftWatcher: what is drift', () => {
       body: { preconditions: { uid: 'uid-a' } },
     } as KubeRequest);
     t.cms().event('DELETED', live('a', '2', []));
+    // The agent's own deletion finished: the work that waits for it gets its next pass at
+    // once (to finish a deletion held by finalizers), without any debounce, and not as drift.
+    assert.deepEqual(t.repairs, ['w-app']);
     t.cms().event('DELETED', live('b', '3', [], 'someone-elses-b'));
     t.cms().event('ADDED', live('b', '4', [editorFields('kubectl', 't2')], 'someone-elses-b'));
     await t.clock.advance(10_000);
-    assert.deepEqual(t.repairs, []);
+    assert.deepEqual(t.repairs, ['w-app'], 'nothing more: not drift');
+    assert.deepEqual(t.detections(), []);
   });
 
   test("an edit by another manager is drift; the agent's own writes and status updates are not", async () => {

@@ -35,7 +35,13 @@ export const docSecretNames: Record<DocName, string> = {
 };
 const docKeys: Record<DocName, string> = { index: 'index.json.gz', outbox: 'outbox.json.gz' };
 const partKey = 'part.gz';
-const partLabels = { work: 'work', ledger: 'ledger', held: 'held', outbox: 'outbox-spill' } as const;
+const partLabels = {
+  work: 'work',
+  ledger: 'ledger',
+  held: 'held',
+  released: 'released',
+  outbox: 'outbox-spill',
+} as const;
 /** Selects every Secret of the state, and nothing a person labelled by hand without our type. */
 const ownSelector = `${stateLabel} in (index,outbox,${Object.values(partLabels).join(',')}),app.kubernetes.io/managed-by=outpost-agent`;
 const labelValue = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;

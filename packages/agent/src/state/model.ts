@@ -42,6 +42,8 @@ export interface StateIndex {
   /** Per work uid. */
   ledger: Record<string, BlobRef>;
   held?: BlobRef;
+  /** UIDs of objects the works let go of and left on the spoke (see AgentSnapshot.released). */
+  released?: BlobRef;
 }
 
 export interface OutboxDoc {
@@ -142,7 +144,13 @@ export async function decodeOutbox(gz: Buffer, where: string): Promise<OutboxDoc
 }
 
 /** The kinds of blobs, which prefix their part names. */
-export const blobKinds = { work: 'work', ledger: 'ledger', held: 'held', outbox: 'outbox' } as const;
+export const blobKinds = {
+  work: 'work',
+  ledger: 'ledger',
+  held: 'held',
+  released: 'released',
+  outbox: 'outbox',
+} as const;
 export type BlobKind = keyof typeof blobKinds;
 
 /** What a part is for, carried as labels where the backend has them. */
@@ -193,6 +201,7 @@ export function referencedParts(index: StateIndex | undefined, outbox?: OutboxDo
     for (const w of Object.values(index.works)) add(w);
     for (const l of Object.values(index.ledger)) add(l);
     add(index.held);
+    add(index.released);
   }
   add(outbox?.spill);
   return out;
@@ -206,5 +215,6 @@ export function inlineBytes(index: StateIndex): number {
   for (const w of Object.values(index.works)) add(w);
   for (const l of Object.values(index.ledger)) add(l);
   add(index.held);
+  add(index.released);
   return n;
 }

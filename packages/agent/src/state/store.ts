@@ -160,6 +160,21 @@ export class DurableStateStore implements AgentStateStore {
     });
   }
 
+  saveReleased(uids: readonly string[]): Promise<void> {
+    return this.#serial(async () => {
+      const enc = uids.length === 0 ? undefined : await encodeJson(uids);
+      await this.#mutate(async (cur, blob) => {
+        if (!enc) {
+          if (!cur.released) return undefined;
+          const { released: _gone, ...rest } = cur;
+          return rest;
+        }
+        const ref = await blob(enc, { kind: 'released' }, cur.released);
+        return ref === cur.released ? undefined : { ...cur, released: refOnly(ref) };
+      });
+    });
+  }
+
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.#queue.then(fn, fn);
     this.#queue = next.catch(() => {});
@@ -176,6 +191,7 @@ export class DurableStateStore implements AgentStateStore {
       works: new Map(),
       ledger: new Map(),
       heldDeletions: [],
+      released: [],
     };
     let missing = false;
     // One unreadable blob must not cost the others: it is skipped and reported. A skipped
@@ -202,6 +218,7 @@ export class DurableStateStore implements AgentStateStore {
     }
     if (index.held)
       snapshot.heldDeletions = (await get<AgentSnapshot['heldDeletions']>(index.held, 'held deletions')) ?? [];
+    if (index.released) snapshot.released = (await get<string[]>(index.released, 'released objects')) ?? [];
     if (missing) return { snapshot, missing };
     await this.outbox.attach(view.outbox, read);
     this.#index = index;

@@ -9,6 +9,7 @@
 // for objects that left a work the agent applied them for; never because the hub forgot.
 import { createHash } from 'node:crypto';
 import { canonicalJson, type StatusReport, type SyncRequest, type WorkStatus } from '@outpost/shared';
+import { adoptAnnotation } from '../apply/applier.ts';
 import type { DriftMonitor } from '../drift/watcher.ts';
 import { backoffDelay, jitter } from '../transport/backoff.ts';
 import type { HubClient } from '../transport/client.ts';
@@ -20,6 +21,7 @@ import {
   breakerTrips,
   DeltaMismatchError,
   droppedObjects,
+  inWork,
   mergeUpdate,
   nextLedger,
   objectId,
@@ -226,6 +228,7 @@ export class WorkSyncer {
     if (work.deleting) return this.#deleteWork(work, previous);
     const probe = this.#d.drift?.applying(work, previous);
     const result = await this.#d.applier.apply(work, previous);
+    result.applied = await this.#unclaimReleased(work, previous, result.applied);
     if (probe) result.status.corrections = probe.done(result.applied);
     const ledger = nextLedger(previous, result.applied, work.manifests);
     const heldIds = new Set(
@@ -302,6 +305,8 @@ export class WorkSyncer {
     const release = await this.#release(work, applied);
     const plan = planWorkDeletion(work, release.free);
     plan.orphan.push(...release.kept.map((k) => k.object));
+    // Left on the spoke with nobody's ledger naming them: never to be claimed again.
+    await this.#remember(plan.orphan);
     for (const list of release.transfer.values()) plan.orphan.push(...list.filter((o) => !plan.orphan.includes(o)));
     const res = plan.remove.length
       ? await this.#d.applier.delete(plan.remove, { foreground: false })
@@ -365,6 +370,7 @@ export class WorkSyncer {
       );
       if (this.#signal && !this.#signal.aborted) this.#repair(uid, this.#signal);
     }
+    await this.#remember(release.kept.map((k) => k.object));
     for (const k of release.kept) {
       this.#d.log.info(
         {
@@ -379,6 +385,47 @@ export class WorkSyncer {
     }
     if (release.transfer.size > 0) this.#d.drift?.sync(snap);
     return release;
+  }
+
+  /**
+   * Drops from `applied` the objects this pass claimed only from their managedFields (not in
+   * the work's ledger, not adopted) that an earlier work let go of: they look created by the
+   * agent's own apply, but were not created for this work. An adopted one leaves the set.
+   */
+  async #unclaimReleased(
+    work: DesiredWork,
+    previous: readonly AppliedObject[],
+    applied: AppliedObject[],
+  ): Promise<AppliedObject[]> {
+    const released = this.snapshot.released;
+    if (released.length === 0) return applied;
+    const set = new Set(released);
+    const before = new Set(previous.map((o) => o.uid));
+    const adopted = new Set<string>();
+    const kept = applied.filter((o) => {
+      if (!set.has(o.uid) || before.has(o.uid)) return true;
+      const manifest = work.manifests.find((m) => inWork(o, [m]));
+      const annotations = manifest?.manifest.metadata.annotations as Record<string, unknown> | undefined;
+      if (annotations?.[adoptAnnotation] === 'true') {
+        adopted.add(o.uid);
+        return true;
+      }
+      return false;
+    });
+    if (adopted.size > 0) {
+      this.snapshot.released = released.filter((uid) => !adopted.has(uid));
+      await this.#d.state.saveReleased(this.snapshot.released);
+    }
+    return kept;
+  }
+
+  /** Objects left on the spoke that no ledger names any more: remembered, newest last, bounded. */
+  async #remember(objects: readonly AppliedObject[]): Promise<void> {
+    const known = new Set(this.snapshot.released);
+    const uids = [...new Set(objects.map((o) => o.uid))].filter((u) => u && !known.has(u));
+    if (uids.length === 0) return;
+    this.snapshot.released = [...this.snapshot.released, ...uids].slice(-releasedKept);
+    await this.#d.state.saveReleased(this.snapshot.released);
   }
 
   /**
@@ -495,6 +542,9 @@ export class WorkSyncer {
     }
   }
 }
+
+/** How many released objects are remembered (about 40 bytes each in the state). */
+const releasedKept = 10_000;
 
 /** Re-checks of deletions still going: 0.5 s, then doubling up to a minute. */
 const deletionRecheck = { firstMs: 500, maxMs: 60_000 } as const;

@@ -75,6 +75,13 @@ export interface AgentSnapshot {
   ledger: Map<string, AppliedObject[]>;
   /** Deletions held back by the mass-delete breaker, until an admin confirms. */
   heldDeletions: { workUid: string; objects: AppliedObject[]; since: string }[];
+  /**
+   * UIDs of objects a work created and then let go of while leaving them on the spoke (an
+   * Orphan or SelectivelyOrphan delete, a container kept for another work), newest last and
+   * bounded. Such an object still looks created by the agent's own apply, so a later work
+   * over it could claim it from its managedFields: these never are.
+   */
+  released: string[];
 }
 
 /** The durable state (state/). Writes are atomic per call; reads come from memory after load. */
@@ -84,6 +91,7 @@ export interface AgentStateStore {
   saveDesired(change: { hubEpoch: string; revision: number; upsert: DesiredWork[]; remove: string[] }): Promise<void>;
   saveLedger(workUid: string, objects: AppliedObject[] | undefined): Promise<void>;
   saveHeldDeletions(held: AgentSnapshot['heldDeletions']): Promise<void>;
+  saveReleased(uids: readonly string[]): Promise<void>;
   outbox: StatusOutbox;
 }
 
