@@ -327,6 +327,17 @@ export function stateStoreContract(h: StoreHarness): void {
       assert.deepEqual(after.heldDeletions, []);
       assert.deepEqual(await h.parts('ledger'), [], 'small ledgers live inline in the index');
     });
+
+    test('released objects (10,000 UIDs) round trip; an empty set removes them', async () => {
+      const a = h.open('released');
+      assert.deepEqual((await a.load()).released, [], 'nothing released in a new state');
+      const uids = Array.from({ length: 10_000 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+      await a.saveReleased(uids);
+      assert.deepEqual((await h.open('released').load()).released, uids);
+      await a.saveReleased([]);
+      assert.deepEqual((await h.open('released').load()).released, []);
+      assert.deepEqual(await h.parts('released'), [], 'no part left behind');
+    });
   });
 
   describe(`${h.name}: status outbox`, () => {
