@@ -85,8 +85,11 @@ export class WorkSyncer {
   /** Works whose drift repair is queued and not started yet. */
   readonly #repairQueued = new Set<string>();
   #signal: AbortSignal | undefined;
-  /** Per work uid with deletions still going (finalizers): the next re-check's attempt number. */
-  readonly #deletionChecks = new Map<string, number>();
+  /**
+   * Per work uid whose last pass left something to finish (deletions still going, manifests
+   * that failed): the number of follow-up passes scheduled since it was last clean.
+   */
+  readonly #followUps = new Map<string, number>();
 
   constructor(deps: SyncerDeps) {
     this.#d = deps;
@@ -112,8 +115,8 @@ export class WorkSyncer {
 
   /** Runs the poll, status and drift loops until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    if (!this.#snap) await this.start();
     this.#signal = signal;
+    if (!this.#snap) await this.start();
     const wake = () => this.#statusWake?.();
     signal.addEventListener('abort', wake, { once: true });
     this.#d.drift?.run((workUid) => this.#repair(workUid, signal), signal);
@@ -239,6 +242,7 @@ export class WorkSyncer {
     const release = leaving.length > 0 ? await this.#release(work, leaving) : undefined;
     const dropped = release?.free ?? [];
     let remaining = ledger;
+    let deleting = false;
     const held = previous.filter((o) => heldIds.has(objectId(o)));
     if (dropped.length > 0) {
       const total = [...snap.ledger.values()].reduce((n, l) => n + l.length, 0);
@@ -257,8 +261,7 @@ export class WorkSyncer {
       } else {
         const res = await this.#d.applier.delete(dropped, { foreground: false });
         remaining = [...remaining, ...res.pending.map((p) => p.object)];
-        if (res.pending.length > 0) this.#checkDeletionLater(work);
-        else this.#deletionChecks.delete(work.uid);
+        deleting = res.pending.length > 0;
       }
     }
     // Held objects stay in the ledger: they are still this work's, and the admin may confirm.
@@ -276,6 +279,27 @@ export class WorkSyncer {
     this.#d.drift?.sync(snap);
     await this.#d.state.saveLedger(work.uid, remaining);
     await this.#report(work, result.status, false);
+
+    // Something left to finish: another pass soon, not at the next periodic re-apply. A
+    // failed manifest often waits for another work (its CRD, its Namespace) or for the
+    // apiserver; one that never succeeds is retried less and less often.
+    const failed = result.status.resourceStatus.manifests.some(
+      (m) => m.conditions.find((c) => c.type === 'Applied')?.status === 'False',
+    );
+    if (deleting) this.#followUp(work, followUp.deletionMaxMs);
+    else if (failed) this.#followUp(work, this.#o.driftIntervalMs);
+    else this.#followUps.delete(work.uid);
+    // A CRD or Namespace this pass created may be what the works with failures wait for.
+    const before = new Set(previous.map((o) => o.uid));
+    const provided = result.applied.some(
+      (o) =>
+        !before.has(o.uid) &&
+        ((o.group === '' && o.kind === 'Namespace') ||
+          (o.group === 'apiextensions.k8s.io' && o.kind === 'CustomResourceDefinition')),
+    );
+    if (provided && this.#signal) {
+      for (const uid of this.#followUps.keys()) if (uid !== work.uid) this.#repair(uid, this.#signal);
+    }
   }
 
   /** An admin confirmed: carry out every held deletion, then re-apply and re-report. */
@@ -313,7 +337,7 @@ export class WorkSyncer {
       : { deleted: [], orphaned: [], pending: [] };
     const pending = res.pending.map((p) => p.object);
     if (pending.length > 0) {
-      this.#checkDeletionLater(work);
+      this.#followUp(work, followUp.deletionMaxMs);
       snap.ledger.set(work.uid, pending);
       this.#d.drift?.sync(snap);
       await this.#d.state.saveLedger(work.uid, pending);
@@ -329,7 +353,7 @@ export class WorkSyncer {
       deletingStatus(work, `deleted ${res.deleted.length}, orphaned ${plan.orphan.length + res.orphaned.length}`),
       true,
     );
-    this.#deletionChecks.delete(work.uid);
+    this.#followUps.delete(work.uid);
     snap.ledger.delete(work.uid);
     this.#d.drift?.sync(snap);
     await this.#d.state.saveLedger(work.uid, undefined);
@@ -429,16 +453,16 @@ export class WorkSyncer {
   }
 
   /**
-   * Deletions of `work` are still going (finalizers, a grace period): check again soon rather
-   * than at the next periodic re-apply, sooner at first (most finalizers finish in seconds),
-   * then less often. The drift watcher, where there is one, calls sooner when an object goes.
+   * `work` has something left to finish: another pass after 0.5 s, doubling up to `maxMs`
+   * (jittered), until a pass is clean. Only the newest schedule fires. The drift watcher,
+   * where there is one, calls sooner when an object the agent is deleting goes.
    */
-  #checkDeletionLater(work: DesiredWork): void {
+  #followUp(work: DesiredWork, maxMs: number): void {
     const signal = this.#signal;
     if (!signal || signal.aborted) return;
-    const attempt = this.#deletionChecks.get(work.uid) ?? 0;
-    this.#deletionChecks.set(work.uid, attempt + 1);
-    const delay = Math.min(deletionRecheck.firstMs * 2 ** attempt, deletionRecheck.maxMs);
+    const attempt = (this.#followUps.get(work.uid) ?? 0) + 1;
+    this.#followUps.set(work.uid, attempt);
+    const delay = Math.min(followUp.firstMs * 2 ** (attempt - 1), maxMs);
     this.#clock
       .sleep(
         jitter(delay, 0.2, () => this.#clock.random()),
@@ -446,7 +470,7 @@ export class WorkSyncer {
       )
       .then(
         () => {
-          if (this.#deletionChecks.get(work.uid) === attempt + 1) this.#repair(work.uid, signal);
+          if (this.#followUps.get(work.uid) === attempt) this.#repair(work.uid, signal);
         },
         () => {},
       );
@@ -546,8 +570,8 @@ export class WorkSyncer {
 /** How many released objects are remembered (about 40 bytes each in the state). */
 const releasedKept = 10_000;
 
-/** Re-checks of deletions still going: 0.5 s, then doubling up to a minute. */
-const deletionRecheck = { firstMs: 500, maxMs: 60_000 } as const;
+/** Follow-up passes: the first after 0.5 s, doubling; deletions still going at least once a minute. */
+const followUp = { firstMs: 500, deletionMaxMs: 60_000 } as const;
 
 function deletingStatus(work: DesiredWork, message: string): WorkStatus {
   return {
