@@ -295,7 +295,7 @@ describe('the agent in-cluster under the chart’s least-privilege RBAC', { time
     assert.equal((await readCm('allowed'))?.data?.value, '1', 'the allowed manifest applied');
   });
 
-  test('deleting the work deletes its objects (the ClusterRole allows delete)', async () => {
+  test('deleting the works deletes their objects (the ClusterRole allows delete)', async () => {
     const crds = kube.kubeConfig().makeApiClient(ApiextensionsV1Api);
     await admin.delete(`/api/v1/clusters/${clusterName}/works/app`);
     await waitFor(
@@ -311,9 +311,24 @@ describe('the agent in-cluster under the chart’s least-privilege RBAC', { time
       },
       30_000,
     );
-    // Without a controller-manager the Namespace stays Terminating; the DELETE went through.
-    const ns = await orUndefined(() => core.readNamespace({ name: appNs }));
-    assert.ok(ns === undefined || ns.metadata?.deletionTimestamp, 'the Namespace is being deleted');
+    // Work mixed still has an object in the Namespace: it stays, and work app waits for it.
+    const kept = await orUndefined(() => core.readNamespace({ name: appNs }));
+    assert.ok(kept && !kept.metadata?.deletionTimestamp, 'the Namespace stays while work mixed uses it');
+    assert.match(
+      (await getWork('app')).body.status.conditions?.find((c) => c.type === 'Deleting')?.message ?? '',
+      /work mixed/,
+    );
+    // Once work mixed is gone, work app deletes the Namespace too. Without a
+    // controller-manager it stays Terminating; the DELETE went through.
+    await admin.delete(`/api/v1/clusters/${clusterName}/works/mixed`);
+    await waitFor(
+      'the Namespace being deleted',
+      async () => {
+        const ns = await orUndefined(() => core.readNamespace({ name: appNs }));
+        return ns === undefined || ns.metadata?.deletionTimestamp ? true : undefined;
+      },
+      30_000,
+    );
   });
 
   test('SIGTERM: a clean exit that releases the Lease; the only refusal was the PriorityClass', async () => {

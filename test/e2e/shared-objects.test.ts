@@ -205,7 +205,7 @@ describe('objects shared between works (real hub, real agent, real kube-apiserve
     });
   }
 
-  test('a manifest dropped from one work stays while another work declares it, and goes with the last one', async () => {
+  test('a manifest dropped from one work stays while another work declares it; a Namespace another work still uses waits for it', async () => {
     const ns = 'shared-drop';
     await waitApplied(
       'one',
@@ -213,13 +213,44 @@ describe('objects shared between works (real hub, real agent, real kube-apiserve
     );
     await waitApplied('two', (await put(work('two', [namespace(ns), cm('both', ns)]))).metadata.generation);
     const both = await uidOf('both', ns);
-    // Work one drops both shared objects; its own drop is deleted.
+    // Work one drops both shared objects, and keeps an object of its own in the Namespace.
     await waitApplied('one', (await put(work('one', [cm('one-only', ns, '2')]))).metadata.generation);
     await assertLive('both', ns, both, 'work two still declares it');
     await assertNsLive(ns, 'work two still declares it');
-    await remove('two');
-    assert.equal(await readCm('both', ns), undefined, 'work two was the last to declare it');
+
+    // Work two, the last to declare them, goes: its ConfigMap goes, its Namespace waits for
+    // work one's object in it, and work two stays Deleting, saying so.
+    const res = await admin.delete(path('two'));
+    assert.ok(res.status < 300, res.text);
+    await waitFor(
+      'work two waiting for the Namespace work one still uses',
+      async () => {
+        const v = (await admin.get<WorkView>(path('two'))).body;
+        const d = condition(v, 'Deleting');
+        return d && /work one/.test(d.message) && (await readCm('both', ns)) === undefined ? true : undefined;
+      },
+      30_000,
+    );
+    await assertNsLive(ns, "work one's object is still in it");
+    assert.ok(await readCm('one-only', ns), "work one's object is untouched");
+
+    // Work one goes: then work two deletes the Namespace (the test finalizes it, as the
+    // namespace controller of a real cluster would) and is forgotten.
     await remove('one');
+    const terminating = await waitFor(
+      'the Namespace deleted by work two',
+      async () => {
+        const n = await readNs(ns);
+        return n?.metadata?.deletionTimestamp ? n : undefined;
+      },
+      30_000,
+    );
+    await core.replaceNamespaceFinalize({ name: ns, body: { ...terminating, spec: { finalizers: [] } } });
+    await waitFor(
+      'work two forgotten by the hub',
+      async () => ((await admin.get(path('two'))).status === 404 ? true : undefined),
+      30_000,
+    );
   });
 
   test('an object left behind by an Orphan delete is never deleted by a later work that declares it', async () => {

@@ -241,8 +241,14 @@ export class WorkSyncer {
     // What another work still needs is released to it, never deleted with this manifest.
     const release = leaving.length > 0 ? await this.#release(work, leaving) : undefined;
     const dropped = release?.free ?? [];
-    let remaining = ledger;
-    let deleting = false;
+    // A container another work needs stays this work's until nothing needs it.
+    let remaining = release?.kept.length
+      ? withObjects(
+          ledger,
+          release.kept.map((k) => k.object),
+        )
+      : ledger;
+    let deleting = (release?.kept.length ?? 0) > 0;
     const held = previous.filter((o) => heldIds.has(objectId(o)));
     if (dropped.length > 0) {
       const total = [...snap.ledger.values()].reduce((n, l) => n + l.length, 0);
@@ -327,25 +333,28 @@ export class WorkSyncer {
     const snap = this.snapshot;
     // Objects another work still declares pass to it; its policy decides their end.
     const release = await this.#release(work, applied);
-    const plan = planWorkDeletion(work, release.free);
-    plan.orphan.push(...release.kept.map((k) => k.object));
+    // The policy decides the rest; a container another work needs (a Namespace holding its
+    // objects, a CRD defining its kinds) is deleted only once nothing needs it: the work
+    // stays Deleting meanwhile, and says why.
+    const keptIds = new Set(release.kept.map((k) => objectId(k.object)));
+    const plan = planWorkDeletion(work, [...release.free, ...release.kept.map((k) => k.object)]);
+    const waiting = release.kept.filter((k) => plan.remove.includes(k.object));
+    plan.remove = plan.remove.filter((o) => !keptIds.has(objectId(o)));
     // Left on the spoke with nobody's ledger naming them: never to be claimed again.
     await this.#remember(plan.orphan);
     for (const list of release.transfer.values()) plan.orphan.push(...list.filter((o) => !plan.orphan.includes(o)));
     const res = plan.remove.length
       ? await this.#d.applier.delete(plan.remove, { foreground: false })
       : { deleted: [], orphaned: [], pending: [] };
-    const pending = res.pending.map((p) => p.object);
+    const pending = [...res.pending.map((p) => p.object), ...waiting.map((k) => k.object)];
     if (pending.length > 0) {
       this.#followUp(work, followUp.deletionMaxMs);
       snap.ledger.set(work.uid, pending);
       this.#d.drift?.sync(snap);
       await this.#d.state.saveLedger(work.uid, pending);
-      await this.#report(
-        work,
-        deletingStatus(work, `waiting for ${pending.length} object(s) to go: ${res.pending[0]?.message ?? ''}`),
-        false,
-      );
+      const why =
+        res.pending[0]?.message ?? (waiting[0] ? `${describeObject(waiting[0].object)}: ${waiting[0].reason}` : '');
+      await this.#report(work, deletingStatus(work, `waiting for ${pending.length} object(s) to go: ${why}`), false);
       return;
     }
     await this.#report(
@@ -368,6 +377,8 @@ export class WorkSyncer {
       { work: work.name, deleted: res.deleted.length, orphaned: plan.orphan.length + res.orphaned.length },
       'work deleted',
     );
+    // Another work's deletion may have waited for this one to let go of a container.
+    if (this.#signal) for (const uid of this.#followUps.keys()) this.#repair(uid, this.#signal);
   }
 
   /**
@@ -394,7 +405,6 @@ export class WorkSyncer {
       );
       if (this.#signal && !this.#signal.aborted) this.#repair(uid, this.#signal);
     }
-    await this.#remember(release.kept.map((k) => k.object));
     for (const k of release.kept) {
       this.#d.log.info(
         {
@@ -404,7 +414,7 @@ export class WorkSyncer {
           name: k.object.name,
           why: k.reason,
         },
-        'not deleting an object another work needs',
+        'not deleting an object another work needs, until it does not',
       );
     }
     if (release.transfer.size > 0) this.#d.drift?.sync(snap);
@@ -572,6 +582,8 @@ const releasedKept = 10_000;
 
 /** Follow-up passes: the first after 0.5 s, doubling; deletions still going at least once a minute. */
 const followUp = { firstMs: 500, deletionMaxMs: 60_000 } as const;
+
+const describeObject = (o: AppliedObject) => `${o.kind} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`;
 
 function deletingStatus(work: DesiredWork, message: string): WorkStatus {
   return {
