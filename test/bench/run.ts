@@ -1,5 +1,6 @@
 // `pnpm bench`: runs every test/bench/*.bench.ts in turn, each in its own process, and
-// leaves their results in test/bench/results/. A name filter may be given: `pnpm bench tls`.
+// leaves their results in test/bench/results/. A name filter may be given: `pnpm bench tls`;
+// arguments after it go to the benchmarks it selects (`pnpm bench fleet 10000`).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +12,9 @@ const files = readdirSync(import.meta.dirname)
 let failed = 0;
 for (const f of files) {
   process.stdout.write(`\n== ${f}\n`);
-  const res = spawnSync(process.execPath, [join(import.meta.dirname, f)], { stdio: 'inherit' });
+  const res = spawnSync(process.execPath, [join(import.meta.dirname, f), ...process.argv.slice(3)], {
+    stdio: 'inherit',
+  });
   if (res.status !== 0) {
     failed++;
     process.stdout.write(`== ${f} failed (exit ${res.status})\n`);

@@ -1,0 +1,307 @@
+// The fleet run, phase by phase, against one real hub process on loopback: registration,
+// idle, fan-out of one workset to every cluster, a one-manifest change, a SIGTERM restart,
+// a SIGKILL restart, and dead-agent detection. Shared by the benchmark (fleet.bench.ts,
+// figures) and the functional test (test/e2e/fleet.test.ts, nothing lost). Every wait is
+// bounded; every process is stopped at the end.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { adminClient, type HubClient } from '../../e2e/hub-client.ts';
+import { type HubProcess, startHub } from '../../e2e/hub-process.ts';
+import type { Metric } from '../lib.ts';
+import { quantile } from '../lib.ts';
+import {
+  cpuSeconds,
+  Fleet,
+  fleetToken,
+  prepareJoiners,
+  procStatusMiB,
+  readyzProbe,
+  registerAll,
+  socketCount,
+} from './fleet.ts';
+
+export interface FleetRunOptions {
+  agents: number;
+  /** The hub's --poll-timeout and the agents' wait, seconds. */
+  pollSeconds: number;
+  heartbeatMs: number;
+  /** The hub's --missed-polls. */
+  missedPolls: number;
+  idleMs: number;
+  /** Agents stopped for the dead-agent phase. */
+  dead: number;
+  registerInFlight: number;
+  say: (line: string) => void;
+}
+
+export interface FleetRunResult {
+  metrics: Record<string, Metric>;
+  notes: Record<string, unknown>;
+  /** What the functional test checks: every count that must equal `agents`. */
+  complete: {
+    registered: number;
+    pollingAtStart: number;
+    receivedFanOut: number;
+    appliedFanOut: number;
+    receivedChange: number;
+    appliedChange: number;
+    backAfterSigterm: number;
+    backAfterSigkill: number;
+    deadDetected: number;
+  };
+}
+
+const workset = 'fleet-demo';
+
+function worksetBody(value: string) {
+  return {
+    apiVersion: 'work.open-cluster-management.io/v1alpha1',
+    kind: 'ManifestWorkReplicaSet',
+    metadata: { name: workset, namespace: 'default' },
+    spec: {
+      manifestWorkTemplate: {
+        workload: {
+          manifests: [
+            {
+              apiVersion: 'v1',
+              kind: 'ConfigMap',
+              metadata: { name: 'fleet-demo', namespace: 'default' },
+              data: { value },
+            },
+          ],
+        },
+      },
+      placementRefs: [{ name: 'fleet-all', rolloutStrategy: { type: 'All' } }],
+    },
+  };
+}
+
+async function until<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, everyMs = 200) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) return undefined;
+    await sleep(everyMs);
+  }
+}
+
+const seconds = (ms: number) => Math.round(ms) / 1000;
+
+export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
+  const names = Array.from({ length: o.agents }, (_, i) => `fleet-${String(i).padStart(5, '0')}`);
+  const hubArgs = [
+    '--poll-timeout',
+    `${o.pollSeconds}s`,
+    '--missed-polls',
+    String(o.missedPolls),
+    '--log-level',
+    'warn',
+  ];
+  let hub: HubProcess = await startHub({ args: hubArgs });
+  const dataDir = hub.dataDir;
+  const port = hub.port;
+  let admin: HubClient = await adminClient(hub);
+  const metrics: Record<string, Metric> = {};
+  const notes: Record<string, unknown> = {};
+  const complete: FleetRunResult['complete'] = {
+    registered: 0,
+    pollingAtStart: 0,
+    receivedFanOut: 0,
+    appliedFanOut: 0,
+    receivedChange: 0,
+    appliedChange: 0,
+    backAfterSigterm: 0,
+    backAfterSigkill: 0,
+    deadDetected: 0,
+  };
+  let fleet: Fleet | undefined;
+  // The simulator's own loop: a late timer here means the figures below are the simulator's.
+  const simLoop = monitorEventLoopDelay({ resolution: 20 });
+  simLoop.enable();
+  const restart = async (signal: 'SIGTERM' | 'SIGKILL') => {
+    await admin.close();
+    const t0 = performance.now();
+    await hub.stop({ signal, keepDataDir: true });
+    const stopMs = performance.now() - t0;
+    const t1 = performance.now();
+    hub = await startHub({ dataDir, args: [...hubArgs, '--listen', `127.0.0.1:${port}`], timeoutMs: 120_000 });
+    admin = await adminClient(hub);
+    await until(async () => ((await admin.get('/readyz')).status === 200 ? true : undefined), 60_000, 50);
+    return { stopMs, readyMs: performance.now() - t1, readyAt: Date.now() };
+  };
+
+  try {
+    // 1. Registration.
+    o.say(`preparing ${o.agents} keys and CSRs…`);
+    const joiners = await prepareJoiners(names);
+    const token = await fleetToken(admin, o.agents, { fleet: 'sim' });
+    o.say(`registering ${o.agents} agents (${o.registerInFlight} in flight)…`);
+    const probe1 = readyzProbe(admin);
+    const reg = await registerAll({ hubUrl: hub.url, caPem: hub.caCertPem }, token, joiners, o.registerInFlight, (n) =>
+      o.say(`  ${n} registered`),
+    );
+    const r1 = await probe1.stop();
+    complete.registered = reg.credentials.length;
+    metrics.registrations_per_second = { value: reg.perSecond, unit: 'registrations/s', target: '>= 200' };
+    metrics.readyz_max_while_registering = { value: Math.max(0, ...r1.latencies), unit: 'ms' };
+    notes.registration_refusals = reg.refusals;
+
+    // 2. The fleet comes up and idles.
+    await admin.call('PUT', '/api/v1/placements/fleet-all', {
+      json: { metadata: { name: 'fleet-all' }, spec: { predicates: [] } },
+    });
+    fleet = new Fleet(reg.credentials, {
+      hubUrl: hub.url,
+      caPem: hub.caCertPem,
+      pollWaitSeconds: o.pollSeconds,
+      heartbeatMs: o.heartbeatMs,
+    });
+    const started = Date.now();
+    await fleet.start();
+    const f = fleet;
+    const allPolling = await until(() => (f.pollingSince(started) === o.agents ? Date.now() : undefined), 120_000, 250);
+    complete.pollingAtStart = fleet.pollingSince(started);
+    metrics.fleet_up_seconds = { value: allPolling ? seconds(allPolling - started) : Number.NaN, unit: 's' };
+    o.say(`${complete.pollingAtStart} of ${o.agents} polling; idling ${o.idleMs / 1000} s…`);
+    await sleep(Math.min(10_000, o.idleMs / 3));
+    const cpu0 = cpuSeconds(hub.proc.pid as number);
+    const t0 = performance.now();
+    const probe2 = readyzProbe(admin);
+    await sleep(o.idleMs);
+    const idle = await probe2.stop();
+    const pid = hub.proc.pid as number;
+    metrics.hub_cpu_idle = {
+      value: (100 * (cpuSeconds(pid) - cpu0)) / ((performance.now() - t0) / 1000),
+      unit: '% of a core',
+      target: '<= 25 (10,000 agents)',
+    };
+    metrics.hub_rss_idle = { value: procStatusMiB(pid, 'VmRSS'), unit: 'MiB', target: '<= 1536 (10,000 agents)' };
+    metrics.hub_vmhwm_idle = { value: procStatusMiB(pid, 'VmHWM'), unit: 'MiB' };
+    metrics.hub_sockets_idle = { value: socketCount(pid), unit: 'sockets', target: 'one per agent' };
+    metrics.readyz_p99_idle = { value: quantile(idle.latencies, 0.99), unit: 'ms' };
+    metrics.readyz_max_idle = { value: Math.max(0, ...idle.latencies), unit: 'ms' };
+    notes.idle_requests = { polls: fleet.counters.polls, heartbeats: fleet.counters.heartbeats };
+
+    // 3. Fan-out of one workset to every cluster, then a one-manifest change.
+    for (const [phase, generation, value] of [
+      ['fanout', 1, 'one'],
+      ['change', 2, 'two'],
+    ] as const) {
+      const t = Date.now();
+      const res = await admin.call('PUT', `/api/v1/worksets/${workset}`, { json: worksetBody(value) });
+      if (res.status !== 200 && res.status !== 201) throw new Error(`workset: ${res.status} ${res.text}`);
+      const budget = 60_000 + o.agents * 20;
+      await until(() => (f.receivedBy(workset, generation).count === o.agents ? true : undefined), budget);
+      const got = fleet.receivedBy(workset, generation);
+      const applied = await until(
+        async () => {
+          const s = (
+            await admin.get<{ status?: { summary?: { applied?: number; total?: number } } }>(
+              `/api/v1/worksets/${workset}`,
+            )
+          ).body.status?.summary;
+          return s?.applied === o.agents && s.total === o.agents ? Date.now() : undefined;
+        },
+        budget,
+        500,
+      );
+      const summary = (await admin.get<{ status?: { summary?: { applied?: number } } }>(`/api/v1/worksets/${workset}`))
+        .body.status?.summary;
+      if (phase === 'fanout') {
+        complete.receivedFanOut = got.count;
+        complete.appliedFanOut = summary?.applied ?? 0;
+      } else {
+        complete.receivedChange = got.count;
+        complete.appliedChange = summary?.applied ?? 0;
+      }
+      metrics[`${phase}_all_received`] = {
+        value: got.count === o.agents ? seconds(got.last - t) : Number.NaN,
+        unit: 's',
+      };
+      metrics[`${phase}_all_applied_at_hub`] = {
+        value: applied ? seconds(applied - t) : Number.NaN,
+        unit: 's',
+        target: '<= 30 (10,000 agents)',
+      };
+      notes[`${phase}_missing`] = { received: o.agents - got.count, applied: o.agents - (summary?.applied ?? 0) };
+      o.say(`${phase}: ${got.count} received, ${summary?.applied ?? 0} Applied at the hub`);
+    }
+    metrics.hub_vmhwm_after_rollout = { value: procStatusMiB(hub.proc.pid as number, 'VmHWM'), unit: 'MiB' };
+
+    // 4. Restarts: SIGTERM, then SIGKILL; until every agent polls the new process.
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      const errorsBefore = fleet.errorCounts();
+      const r = await restart(signal);
+      const back = await until(
+        () => (f.pollingSince(r.readyAt) === o.agents ? Date.now() : undefined),
+        120_000 + o.agents * 30,
+        250,
+      );
+      const n = fleet.pollingSince(r.readyAt);
+      const errorsAfter = fleet.errorCounts();
+      const key = signal.toLowerCase();
+      if (signal === 'SIGTERM') complete.backAfterSigterm = n;
+      else complete.backAfterSigkill = n;
+      metrics[`${key}_hub_stop`] = { value: seconds(r.stopMs), unit: 's' };
+      metrics[`${key}_restart_to_ready`] = { value: seconds(r.readyMs), unit: 's' };
+      metrics[`${key}_all_polling_again`] = {
+        value: back ? seconds(back - r.readyAt) : Number.NaN,
+        unit: 's after ready',
+        target: '<= 60 (10,000 agents)',
+      };
+      metrics[`${key}_max_reconnects_in_one_second`] = {
+        value: fleet.maxReconnectsInOneSecond(r.readyAt - 1000),
+        unit: 'agents',
+      };
+      notes[`${key}_errors`] = Object.fromEntries(
+        Object.entries(errorsAfter)
+          .map(([k, v]) => [k, v - (errorsBefore[k] ?? 0)])
+          .filter(([, v]) => (v as number) > 0),
+      );
+      notes[`${key}_back`] = n;
+      o.say(`${signal}: ${n} of ${o.agents} polling again`);
+    }
+
+    // 5. Dead agents: stopped without a word; until the hub says Available=Unknown.
+    const dead = fleet.agents.slice(0, o.dead);
+    const t5 = Date.now();
+    await Promise.all(dead.map((a) => a.stop()));
+    const detected = new Map<string, number>();
+    await until(
+      async () => {
+        for (const a of dead) {
+          if (detected.has(a.name)) continue;
+          const c = (
+            await admin.get<{ status?: { conditions?: { type: string; status: string }[] } }>(
+              `/api/v1/clusters/${a.name}`,
+            )
+          ).body;
+          if (c.status?.conditions?.find((x) => x.type === 'Available')?.status === 'Unknown')
+            detected.set(a.name, Date.now());
+        }
+        return detected.size === dead.length ? true : undefined;
+      },
+      (o.missedPolls + 2) * o.pollSeconds * 1000 + 60_000,
+      1000,
+    );
+    complete.deadDetected = detected.size;
+    metrics.dead_agent_detected = {
+      value: detected.size === dead.length ? seconds(Math.max(...detected.values()) - t5) : Number.NaN,
+      unit: 's (slowest of the stopped agents)',
+      target: '<= 35',
+    };
+    metrics.hub_vmhwm_end = { value: procStatusMiB(hub.proc.pid as number, 'VmHWM'), unit: 'MiB' };
+    notes.errors_total = fleet.errorCounts();
+    notes.simulator_event_loop_delay_p99_ms = simLoop.percentile(99) / 1e6;
+    notes.agents = o.agents;
+    notes.poll_seconds = o.pollSeconds;
+    notes.heartbeat_seconds = o.heartbeatMs / 1000;
+    return { metrics, notes, complete };
+  } finally {
+    simLoop.disable();
+    await fleet?.stop();
+    await admin.close();
+    await hub.stop();
+  }
+}
