@@ -3,6 +3,8 @@
 export const durations = {
   /** How long `outpost-hub serve` waits for in-flight requests on SIGTERM. */
   shutdownGraceMs: 10_000,
+  /** /metrics fleet gauges: a scrape finding the snapshot older than this starts a new one. */
+  metricsSnapshotMs: 5_000,
   /** Validity of the hub CA created on first start. */
   caValidityDays: 3650,
   /** Validity of the hub's serving certificate. */

@@ -5,6 +5,11 @@ export const limits = {
   bodyBytes: 1024 * 1024,
   /** A cluster name is a DNS-1123 label: it becomes part of certificate subjects and paths. */
   clusterNameMax: 63,
+  /** Nesting of arrays and objects in a JSON or YAML body. Kubernetes objects, CRD schemas
+   *  included, stay far below; the bound keeps every recursive walk of a value safe. */
+  nestingDepthMax: 200,
+  /** Longest path parameter the router takes (work and workset names may have 253 characters). */
+  urlParamMax: 512,
   labelsPerObject: 64,
   claimsPerCluster: 64,
   claimValueMax: 1024,

@@ -127,6 +127,9 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     const abort = new AbortController();
     reply.raw.once('close', () => abort.abort());
     const res = await sync.sync(agent.cluster, body as SyncRequest, abort.signal);
+    // The poll may have been held for many seconds: a deny, removal or revocation in the
+    // meantime must not be answered with work content. Checked again, as for a new request.
+    identifyAgent(store, req);
     const text = JSON.stringify(res);
     void reply.header('content-type', 'application/json; charset=utf-8');
     if (text.length > compressAbove && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {

@@ -1,7 +1,9 @@
 // /api/v1: the admin API for people and automation. Bearer tokens with scopes guard every
 // route; every call that changes something lands in the audit log, whatever its result.
+import { limits } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticate, requireApiToken } from '../auth/index.ts';
+import type { YamlThread } from '../parse/index.ts';
 import type { TrustService } from '../registration/service.ts';
 import type { PlacementService } from '../scheduling/index.ts';
 import type { Store } from '../store/index.ts';
@@ -29,10 +31,13 @@ export interface AdminApiOptions {
   maxWorkBytes: number;
   sync: SyncService;
   placements: PlacementService;
+  /** Parses YAML bodies off the event loop. */
+  yaml: YamlThread;
   /** The workset controller's trigger; absent in tests that run no controller. */
   onWorkSetChanged?: ((name: string) => void) | undefined;
 }
 
+const yamlTypes = ['application/yaml', 'application/x-yaml', 'text/yaml'];
 const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Appends a non-GET admin call, whatever its outcome, to the audit log. */
@@ -60,6 +65,12 @@ export function auditCall(store: Store, req: FastifyRequest, reply: FastifyReply
 export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) => {
   const { store } = opts;
   app.addHook('onRequest', requireApiToken(store));
+  // YAML bodies only here: content-type parsers run after the onRequest hooks, so an
+  // unauthenticated YAML body is never read. The expanded document (aliases counted each
+  // time) must fit the route's own body limit.
+  app.addContentTypeParser(yamlTypes, { parseAs: 'string' }, async (req: FastifyRequest, body: string | Buffer) =>
+    opts.yaml.parse(body as string, req.routeOptions.bodyLimit ?? limits.bodyBytes),
+  );
   app.addHook('onResponse', async (req, reply) => auditCall(store, req, reply));
   await app.register(clusterRoutes, opts);
   await app.register(bootstrapTokenRoutes, opts);

@@ -1,0 +1,419 @@
+// Hostile input against a real `outpost-hub serve` over real mTLS: bodies (YAML bombs,
+// aliases, deep nesting, duplicate keys, wrong encodings), names and URLs, query strings,
+// headers, malformed agent reports, revocation during a long-poll, and the CLI's file
+// reader. Every case asserts the status, the stable code, that nothing was stored, and that
+// /readyz, probed in parallel the whole time, kept answering within 200 ms.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { agentPaths, type SyncResponse } from '../../packages/shared/src/index.ts';
+import {
+  adminClient,
+  agentClient,
+  anonymousClient,
+  assertError,
+  type HubClient,
+  type JoinedCluster,
+  joinCluster,
+  waitFor,
+} from './hub-client.ts';
+import { type HubProcess, httpsRequest, hubMain, startHub } from './hub-process.ts';
+
+/** /readyz must stay under this while a hostile request runs (loose: the test machine is shared). */
+const readyBoundMs = 200;
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [hubMain, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const cm = (name: string, data: Record<string, unknown> = { value: '1' }) => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace: 'demo' },
+  data,
+});
+const work = (name: string, manifests: unknown[] = [cm('a')]) => ({
+  apiVersion: 'work.open-cluster-management.io/v1',
+  kind: 'ManifestWork',
+  metadata: { name },
+  spec: { workload: { manifests } },
+});
+
+/** A flat mapping of `n` keys: quadratic for a duplicate-key check that compares pairs. */
+const flatMapping = (n: number) => {
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) lines.push(`k${i}: v`);
+  return `${lines.join('\n')}\n`;
+};
+
+/** About `bytes` of YAML whose aliases expand to `copies` times a large value. */
+const aliasBomb = (bytes: number, copies: number) =>
+  `big: &big "${'x'.repeat(bytes)}"\ncopies: [${Array.from({ length: copies }, () => '*big').join(', ')}]\n`;
+
+const deepJson = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+
+describe('hostile input', { timeout: 300_000 }, () => {
+  let hub: HubProcess;
+  let admin: HubClient;
+  let anon: HubClient;
+  let agent: HubClient;
+  let edge: JoinedCluster;
+  let probe: HubClient;
+
+  before(async () => {
+    hub = await startHub({ args: ['--poll-timeout', '10s'] });
+    admin = await adminClient(hub);
+    anon = anonymousClient(hub);
+    // Its own connection: a probe queued behind a hostile request on one socket proves nothing.
+    probe = anonymousClient(hub, { connections: 1 });
+    edge = await joinCluster(hub, admin, 'edge-1');
+    agent = agentClient(hub, edge);
+    const put = await admin.call('PUT', '/api/v1/clusters/edge-1/works/app', { json: work('app') });
+    assert.equal(put.status, 201, put.text);
+  });
+  after(async () => {
+    await Promise.all([agent?.close(), anon?.close(), probe?.close(), admin?.close()]);
+    await hub?.stop();
+  });
+
+  /** What a hostile request must not change: clusters, works and their versions, tokens. */
+  async function stored(): Promise<string> {
+    const clusters = await admin.get<{ items: { metadata: { name: string } }[] }>('/api/v1/clusters');
+    const works = await admin.get<{
+      items: { metadata: { name: string; namespace?: string; resourceVersion: string } }[];
+    }>('/api/v1/works');
+    const tokens = await admin.get<{ items: unknown[] }>('/api/v1/bootstraptokens');
+    return JSON.stringify({
+      clusters: clusters.body.items.map((c) => c.metadata.name),
+      works: works.body.items.map((w) => [w.metadata.namespace, w.metadata.name, w.metadata.resourceVersion]),
+      tokens: tokens.body.items.length,
+    });
+  }
+
+  /** Runs `fn` while /readyz is probed back to back; asserts every probe answered 200 in time. */
+  async function whileProbed<T>(fn: () => Promise<T>): Promise<T> {
+    let stop = false;
+    let worst = 0;
+    let probes = 0;
+    const loop = (async () => {
+      while (!stop) {
+        const start = performance.now();
+        const res = await probe.get('/readyz');
+        worst = Math.max(worst, performance.now() - start);
+        probes++;
+        assert.equal(res.status, 200, res.text);
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    try {
+      return await fn();
+    } finally {
+      stop = true;
+      await loop;
+      assert.ok(probes > 0, 'the probe ran');
+      assert.ok(worst < readyBoundMs, `/readyz took ${worst.toFixed(0)} ms during the request (bound ${readyBoundMs})`);
+    }
+  }
+
+  /** One hostile case: the answer's status and code, nothing stored, /readyz fast meanwhile. */
+  async function refused(
+    what: string,
+    send: () => Promise<{ status: number; text: string; body: unknown; headers: Record<string, unknown> }>,
+    status: number,
+    code: string,
+  ): Promise<void> {
+    const before = await stored();
+    const res = await whileProbed(send);
+    assertError(res, status, code, what);
+    assert.equal(await stored(), before, `${what}: nothing stored`);
+  }
+
+  describe('bodies', () => {
+    test('defect 1: a YAML body on the unauthenticated registration route is 415, not parsed', async () => {
+      await refused(
+        'registration YAML',
+        () =>
+          anon.call('POST', agentPaths.registrations, { raw: flatMapping(40_000), contentType: 'application/yaml' }),
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      );
+    });
+
+    test('YAML to the admin API without a credential is refused before the body is read', async () => {
+      await refused(
+        'anonymous admin YAML',
+        () =>
+          anon.call('POST', '/api/v1/clusters/edge-1/works', {
+            raw: flatMapping(40_000),
+            contentType: 'application/yaml',
+          }),
+        401,
+        'AUTH_REQUIRED',
+      );
+    });
+
+    test('agents speak JSON only: a YAML status report is 415', async () => {
+      await refused(
+        'agent YAML',
+        () =>
+          agent.call('POST', agentPaths.status('edge-1'), {
+            raw: 'reports: []\n',
+            contentType: 'application/yaml',
+          }),
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      );
+    });
+
+    test('an authenticated flat mapping of 40,000 keys is read off the event loop', async () => {
+      await refused(
+        'admin flat mapping',
+        () =>
+          admin.call('POST', '/api/v1/clusters/edge-1/works', {
+            raw: `apiVersion: work.open-cluster-management.io/v1\nkind: ManifestWork\nmetadata:\n  name: flat\nspec:\n${flatMapping(40_000)}`,
+            contentType: 'application/yaml',
+            timeoutMs: 60_000,
+          }),
+        400,
+        'VALIDATION_FAILED',
+      );
+    });
+
+    test('defect 2: aliases expanding past the body limit are 413', async () => {
+      await refused(
+        'alias bomb',
+        () =>
+          admin.call('POST', '/api/v1/clusters/edge-1/works', {
+            raw: aliasBomb(1_000_000, 48),
+            contentType: 'application/yaml',
+            timeoutMs: 60_000,
+          }),
+        413,
+        'BODY_TOO_LARGE',
+      );
+    });
+
+    test('YAML nested beyond the depth bound is 400 BODY_TOO_DEEP', async () => {
+      await refused(
+        'deep flow YAML',
+        () =>
+          admin.call('POST', '/api/v1/placements', {
+            raw: `${'['.repeat(10_000)}${']'.repeat(10_000)}`,
+            contentType: 'application/yaml',
+          }),
+        400,
+        'BODY_TOO_DEEP',
+      );
+      await refused(
+        'deep block YAML',
+        () =>
+          admin.call('POST', '/api/v1/placements', {
+            raw: Array.from({ length: 300 }, (_, i) => `${' '.repeat(i)}k:`).join('\n'),
+            contentType: 'application/yaml',
+          }),
+        400,
+        'BODY_TOO_DEEP',
+      );
+    });
+
+    test('a duplicate key, bad YAML syntax and a __proto__ key are 400 BODY_MALFORMED', async () => {
+      for (const [what, raw] of [
+        ['duplicate', 'kind: Placement\nmetadata:\n  name: p\n  name: q\n'],
+        ['syntax', 'kind: [Placement\n'],
+        ['proto', 'kind: Placement\nmetadata:\n  __proto__: {admin: true}\n'],
+        ['two documents', 'kind: Placement\n---\nkind: Placement\n'],
+      ] as const) {
+        await refused(
+          what,
+          () => admin.call('POST', '/api/v1/placements', { raw, contentType: 'application/yaml' }),
+          400,
+          'BODY_MALFORMED',
+        );
+      }
+    });
+
+    test('defect 8: JSON nested 10,000 levels is 400 in a work and in a status report', async () => {
+      await refused(
+        'deep work',
+        () =>
+          admin.call('POST', '/api/v1/clusters/edge-1/works', {
+            raw: JSON.stringify(work('deep', [cm('a', { x: 'PLACEHOLDER' })])).replace(
+              '"PLACEHOLDER"',
+              deepJson(10_000),
+            ),
+          }),
+        400,
+        'BODY_TOO_DEEP',
+      );
+      await refused(
+        'deep status',
+        () => agent.call('POST', agentPaths.status('edge-1'), { raw: `{"reports":${deepJson(10_000)}}` }),
+        400,
+        'BODY_TOO_DEEP',
+      );
+    });
+
+    test('brackets inside JSON strings do not count as nesting', async () => {
+      const res = await admin.call('PUT', '/api/v1/clusters/edge-1/works/brackets', {
+        json: work('brackets', [cm('b', { v: `${'['.repeat(1000)}"\\` })]),
+      });
+      assert.equal(res.status, 201, res.text);
+      assert.equal((await admin.delete('/api/v1/clusters/edge-1/works/brackets')).status, 200);
+    });
+  });
+
+  describe('agent reports', () => {
+    const report = (status: unknown, seq = 1) => ({
+      reports: [{ seq, work: 'app', uid: 'x', generation: 1, observedAt: new Date().toISOString(), status }],
+    });
+    const good = {
+      conditions: [{ type: 'Applied', status: 'True', reason: 'R', message: 'm' }],
+      resourceStatus: { manifests: [] },
+      observedGeneration: 1,
+    };
+
+    test('defect 3: malformed status reports are 400 for that agent and /metrics keeps answering', async () => {
+      for (const [what, status] of [
+        ['condition type a number', { ...good, conditions: [{ type: 7, status: 'True', reason: 'R', message: 'm' }] }],
+        ['conditions not a list', { ...good, conditions: { type: 'Applied' } }],
+        ['status outside True/False/Unknown', { ...good, conditions: [{ ...good.conditions[0], status: 'Yes' }] }],
+        ['manifests not a list', { ...good, resourceStatus: { manifests: 'all' } }],
+        ['no status', undefined],
+      ] as const) {
+        await refused(
+          what,
+          () => agent.post(agentPaths.status('edge-1'), report(status)),
+          400,
+          'STATUS_REPORT_INVALID',
+        );
+      }
+      const metrics = await anon.get('/metrics');
+      assert.equal(metrics.status, 200, metrics.text);
+      assert.match(metrics.text, /^outpost_work_applied\{cluster="edge-1",work="app"\} [01]$/m);
+    });
+  });
+
+  describe('names, URLs, query strings and headers', () => {
+    test('defect 10: a work named with 253 characters can be read, replaced and deleted by URL', async () => {
+      const name = `${'a'.repeat(126)}.${'b'.repeat(126)}`;
+      assert.equal(name.length, 253);
+      const path = `/api/v1/clusters/edge-1/works/${name}`;
+      const created = await admin.post('/api/v1/clusters/edge-1/works', work(name));
+      assert.equal(created.status, 201, created.text);
+      assert.equal((await admin.get(path)).status, 200);
+      const replaced = await admin.call('PUT', path, { json: work(name, [cm('a'), cm('b')]) });
+      assert.equal(replaced.status, 200, replaced.text);
+      assert.equal((await admin.delete(path)).status, 200);
+    });
+
+    test('defect 11: an over-long path parameter is 414 URI_TOO_LONG in the error shape', async () => {
+      await refused(
+        'long name',
+        () => admin.get(`/api/v1/clusters/edge-1/works/${'a'.repeat(2000)}`),
+        414,
+        'URI_TOO_LONG',
+      );
+    });
+
+    test('defect 11: headers beyond the size limit are 431 HEADERS_TOO_LARGE in the error shape', async () => {
+      const res = await whileProbed(() =>
+        httpsRequest(`${hub.url}/readyz`, { ca: hub.caCertPem, headers: { 'x-filler': 'x'.repeat(40_000) } }),
+      );
+      assert.equal(res.status, 431, res.body);
+      assert.deepEqual(Object.keys(res.json<object>()).sort(), ['code', 'message']);
+      assert.equal(res.json<{ code: string }>().code, 'HEADERS_TOO_LARGE');
+    });
+
+    test('defect 8: a repeated query parameter is 400 QUERY_PARAM_REPEATED', async () => {
+      for (const q of ['continue=a&continue=b', 'labelSelector=a%3D1&labelSelector=b%3D2', 'limit=1&limit=2']) {
+        await refused(q, () => admin.get(`/api/v1/works?${q}`), 400, 'QUERY_PARAM_REPEATED');
+        await refused(q, () => admin.get(`/api/v1/clusters?${q}`), 400, 'QUERY_PARAM_REPEATED');
+      }
+    });
+  });
+
+  describe('revocation', () => {
+    test('defect 5: a long-poll waiting when its cluster is denied is refused, never answered with works', async () => {
+      const other = await joinCluster(hub, admin, 'edge-2');
+      const client = agentClient(hub, other);
+      try {
+        const path = '/api/v1/clusters/edge-2/works/w1';
+        assert.equal((await admin.call('PUT', path, { json: work('w1') })).status, 201);
+        const first = await client.post<SyncResponse>(agentPaths.sync('edge-2'), { revision: 0, inventory: {} });
+        assert.equal(first.status, 200, first.text);
+        assert.equal(first.body.works.length, 1);
+        const held = client.post<SyncResponse>(
+          agentPaths.sync('edge-2'),
+          { revision: first.body.revision, hubEpoch: first.body.hubEpoch, waitSeconds: 10 },
+          { headers: { 'accept-encoding': 'identity' } },
+        );
+        await waitFor('the poll to be held', async () => {
+          const m = await anon.get('/metrics');
+          return /^outpost_longpoll_waiting [1-9]/m.test(m.text) ? true : undefined;
+        });
+        assert.equal((await admin.post('/api/v1/clusters/edge-2/deny')).status, 200);
+        // A change after the deny would have woken the poll with work content before.
+        await admin.call('PUT', path, { json: work('w1', [cm('a'), cm('changed')]) });
+        const res = await held;
+        // A deny revokes the cluster's certificates: the held poll is answered as a new request would be.
+        assertError(res, 401, 'AGENT_CERT_REVOKED', 'held poll after deny');
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  describe('the CLI file reader', () => {
+    let dir: string;
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'outpost-hostile-cli-'));
+    });
+    after(() => rm(dir, { recursive: true, force: true }));
+
+    test('defect 12: work apply -f on a YAML bomb is CLI_FILE_INVALID, exit 2, no stack trace', async () => {
+      const levels = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]'];
+      for (let i = 1; i < 10; i++) {
+        const prev = String.fromCharCode(96 + i);
+        const next = String.fromCharCode(97 + i);
+        levels.push(`${next}: &${next} [${Array.from({ length: 9 }, () => `*${prev}`).join(', ')}]`);
+      }
+      for (const [file, text] of [
+        ['laughs.yaml', `${levels.join('\n')}\n`],
+        ['aliases.yaml', aliasBomb(100_000, 1000)],
+        ['deep.yaml', deepJson(10_000)],
+      ] as const) {
+        const path = join(dir, file);
+        await writeFile(path, text);
+        const res = await cli([
+          'work',
+          'apply',
+          '-f',
+          path,
+          '--cluster',
+          'edge-1',
+          '--data-dir',
+          hub.dataDir,
+          '--hub',
+          hub.url,
+        ]);
+        assert.equal(res.code, 2, `${file}: ${res.stderr}`);
+        assert.match(res.stderr, /CLI_FILE_INVALID/, file);
+        assert.doesNotMatch(res.stderr, /^\s+at /m, `${file}: no stack trace`);
+      }
+    });
+  });
+
+  test('the probe itself: /readyz answers ready', async () => {
+    const res = await probe.get<{ status: string }>('/readyz');
+    assert.equal(res.status, 200);
+    assert.equal(res.body.status, 'ready');
+  });
+});
