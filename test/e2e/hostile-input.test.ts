@@ -4,19 +4,22 @@
 // reader. Every case asserts the status, the stable code, that nothing was stored, and that
 // /readyz, probed in parallel the whole time, kept answering within 200 ms.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { connect } from 'node:tls';
 import { agentPaths, type SyncResponse } from '../../packages/shared/src/index.ts';
 import {
   adminClient,
   agentClient,
   anonymousClient,
   assertError,
+  createToken,
   type HubClient,
   type JoinedCluster,
+  type JsonResponse,
   joinCluster,
   waitFor,
 } from './hub-client.ts';
@@ -124,12 +127,7 @@ describe('hostile input', { timeout: 300_000 }, () => {
   }
 
   /** One hostile case: the answer's status and code, nothing stored, /readyz fast meanwhile. */
-  async function refused(
-    what: string,
-    send: () => Promise<{ status: number; text: string; body: unknown; headers: Record<string, unknown> }>,
-    status: number,
-    code: string,
-  ): Promise<void> {
+  async function refused(what: string, send: () => Promise<JsonResponse>, status: number, code: string): Promise<void> {
     const before = await stored();
     const res = await whileProbed(send);
     assertError(res, status, code, what);
@@ -367,6 +365,93 @@ describe('hostile input', { timeout: 300_000 }, () => {
         assertError(res, 401, 'AGENT_CERT_REVOKED', 'held poll after deny');
       } finally {
         await client.close();
+      }
+    });
+  });
+
+  describe('TLS and identities', () => {
+    /** Resolves with the negotiated cipher, or the handshake error's message. */
+    const handshake = (opts: { ciphers: string; maxVersion: 'TLSv1.2' | 'TLSv1.3' }) =>
+      new Promise<string>((resolve) => {
+        const socket = connect({
+          host: '127.0.0.1',
+          port: hub.port,
+          ca: hub.caCertPem,
+          servername: 'localhost',
+          ...opts,
+        });
+        socket.once('secureConnect', () => {
+          resolve(socket.getCipher().name);
+          socket.end();
+        });
+        socket.once('error', (err) => resolve(`error: ${err.message}`));
+      });
+
+    test('defect 7: TLS 1.2 offers AEAD suites only; TLS 1.3 works', async () => {
+      for (const weak of [
+        'ECDHE-ECDSA-AES128-SHA',
+        'ECDHE-ECDSA-AES256-SHA',
+        'ECDHE-ECDSA-AES128-SHA256',
+        'AES128-SHA',
+      ]) {
+        assert.match(await handshake({ ciphers: weak, maxVersion: 'TLSv1.2' }), /^error: /, weak);
+      }
+      assert.equal(
+        await handshake({ ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256', maxVersion: 'TLSv1.2' }),
+        'ECDHE-ECDSA-AES128-GCM-SHA256',
+      );
+      assert.equal(
+        await handshake({ ciphers: 'ECDHE-ECDSA-CHACHA20-POLY1305', maxVersion: 'TLSv1.2' }),
+        'ECDHE-ECDSA-CHACHA20-POLY1305',
+      );
+      assert.match(await handshake({ ciphers: 'DEFAULT', maxVersion: 'TLSv1.3' }), /^TLS_/);
+    });
+
+    test('defect 6: a P-256 key with explicit curve parameters is refused at registration, the token unspent', async (t) => {
+      const dir = await mkdtemp(join(tmpdir(), 'outpost-explicit-'));
+      try {
+        try {
+          execFileSync('openssl', ['version']);
+        } catch {
+          t.skip('needs the openssl command to make an explicit-parameters key');
+          return;
+        }
+        const key = join(dir, 'key.pem');
+        execFileSync('openssl', [
+          'ecparam',
+          '-name',
+          'prime256v1',
+          '-param_enc',
+          'explicit',
+          '-genkey',
+          '-noout',
+          '-out',
+          key,
+        ]);
+        const csrPath = join(dir, 'csr.pem');
+        execFileSync('openssl', [
+          'req',
+          '-new',
+          '-sha256',
+          '-key',
+          key,
+          '-subj',
+          '/O=outpost:agents/CN=outpost:cluster:explicit-1',
+          '-out',
+          csrPath,
+        ]);
+        const csr = await readFile(csrPath, 'utf8');
+        const token = await createToken(admin, { autoApprove: true, ttl: '10m', usageLimit: 1 });
+        await refused(
+          'explicit curve',
+          () => anon.post(agentPaths.registrations, { token: token.token, clusterName: 'explicit-1', csr }),
+          400,
+          'CSR_KEY_WEAK',
+        );
+        // The token was not spent: a proper key still joins with it.
+        await joinCluster(hub, admin, 'explicit-1', { token: token.token });
+      } finally {
+        await rm(dir, { recursive: true, force: true });
       }
     });
   });

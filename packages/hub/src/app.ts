@@ -31,6 +31,22 @@ export interface AppDeps {
   tls?: { key: string; cert: string; ca: string } | undefined;
 }
 
+/**
+ * TLS 1.3 suites, then TLS 1.2 with forward secrecy and AEAD only: no CBC, no SHA-1 MACs,
+ * no static RSA key exchange. Every maintained client (Go, Node, curl, browsers) has these.
+ */
+export const tlsCiphers = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
 /** Maps fastify's own error codes onto Outpost's stable ones. */
 const fastifyCodes: Record<string, { code: string; status: number }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { code: 'BODY_TOO_LARGE', status: 413 },
@@ -103,6 +119,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       cert: deps.tls.cert,
       ca: deps.tls.ca,
       minVersion: 'TLSv1.2',
+      ciphers: tlsCiphers,
+      honorCipherOrder: true,
       // Ask every client for a certificate but let the agent API decide per request:
       // people and joiners have none, agents must.
       requestCert: true,
