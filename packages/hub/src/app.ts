@@ -2,12 +2,13 @@
 // listens on import; main.ts (or a test) decides where it listens.
 
 import type { Socket } from 'node:net';
-import { apiError, errorBody, limits, OutpostError } from '@outpost/shared';
+import { apiError, durations, errorBody, limits, OutpostError } from '@outpost/shared';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { agentApi } from './agentapi/index.ts';
 import { healthRoutes } from './api/health.ts';
 import { adminApi, auditCall } from './api/index.ts';
+import { AuditLog } from './audit/index.ts';
 import { registerMetrics } from './metrics/index.ts';
 import { checkJsonDepth, ParseError, YamlThread } from './parse/index.ts';
 import type { TrustService } from './registration/service.ts';
@@ -25,6 +26,8 @@ export interface AppDeps {
   /** The workset controller; absent in tests that exercise the API alone. */
   worksets?: WorkSetController | undefined;
   version: string;
+  /** The audit log writer; tests that do not care get one with the default retention. */
+  audit?: AuditLog | undefined;
   advertiseUrl?: string | undefined;
   maxWorkBytes?: number | undefined;
   /** TLS material; omitted only by tests that exercise routes over plain HTTP. */
@@ -46,6 +49,9 @@ export const tlsCiphers = [
   'ECDHE-RSA-AES256-GCM-SHA384',
   'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
+
+/** TLS settings of the listener, also applied when a CA rotation reloads the context. */
+export const tlsServerOptions = { minVersion: 'TLSv1.2', ciphers: tlsCiphers, honorCipherOrder: true } as const;
 
 /** Maps fastify's own error codes onto Outpost's stable ones. */
 const fastifyCodes: Record<string, { code: string; status: number }> = {
@@ -118,9 +124,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       key: deps.tls.key,
       cert: deps.tls.cert,
       ca: deps.tls.ca,
-      minVersion: 'TLSv1.2',
-      ciphers: tlsCiphers,
-      honorCipherOrder: true,
+      ...tlsServerOptions,
       // Ask every client for a certificate but let the agent API decide per request:
       // people and joiners have none, agents must.
       requestCert: true,
@@ -128,6 +132,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     };
   }
   const app = Fastify(options) as unknown as FastifyInstance;
+  const audit =
+    deps.audit ??
+    new AuditLog(deps.store, { maxAgeMs: durations.auditMaxAgeMs, maxRows: limits.auditMaxRows }, deps.log);
 
   // YAML is read only by the admin API, after authentication (see api/index.ts): agents and
   // anonymous callers speak JSON, and a YAML body gets 415 UNSUPPORTED_MEDIA_TYPE.
@@ -171,7 +178,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply
       .status(404)
       .send({ code: 'NOT_FOUND', message: `no route for ${req.method} ${req.url.split('?')[0]?.slice(0, 200)}` });
-    if (req.url.startsWith('/api/')) auditCall(deps.store, req, reply);
+    if (req.url.startsWith('/api/')) auditCall(deps.store, audit, req, reply);
   });
 
   await app.register(healthRoutes, { store: deps.store, version: deps.version });
@@ -192,6 +199,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     sync: deps.sync,
     placements: deps.placements,
     yaml,
+    audit,
     onWorkSetChanged: deps.worksets ? (name: string) => deps.worksets?.changed(name) : undefined,
   });
   return app;

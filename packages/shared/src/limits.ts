@@ -16,6 +16,10 @@ export const limits = {
   descriptionMax: 1024,
   /** Default upper bound of one ManifestWork's request body; `--max-work-size` changes it. */
   workBytes: 16 * 1024 * 1024,
+  /** Audit rows for unauthenticated calls per minute; the rest of the minute is one summary row. */
+  auditAnonymousPerMinute: 60,
+  /** Audit retention defaults; `--audit-max-rows` and `--audit-max-age` change them. */
+  auditMaxRows: 1_000_000,
   /** Wrong bootstrap secrets from one source before it is slowed down. */
   tokenFailuresBeforeThrottle: 5,
   /** Placement: list sizes a submitted Placement may use (OCM sets no bound; these keep one

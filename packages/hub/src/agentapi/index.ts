@@ -20,7 +20,7 @@ import {
 } from '@outpost/shared';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { clusterResource } from '../registration/clusters.ts';
-import type { TrustService } from '../registration/service.ts';
+import { supersededReason, type TrustService } from '../registration/service.ts';
 import type { ClusterRow, Store } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
 
@@ -36,7 +36,11 @@ declare module 'fastify' {
 }
 
 /** Resolves and checks the calling agent from its client certificate. */
-export function identifyAgent(store: Store, req: FastifyRequest): AgentIdentity {
+export function identifyAgent(
+  store: Store,
+  req: FastifyRequest,
+  opts: { allowSuperseded?: boolean } = {},
+): AgentIdentity {
   const socket = req.raw.socket as TLSSocket;
   const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
   if (!peer?.subject) throw apiError('AGENT_CERT_REQUIRED', 'this endpoint needs a client certificate from the hub');
@@ -57,7 +61,7 @@ export function identifyAgent(store: Store, req: FastifyRequest): AgentIdentity 
   if (!cert || cert.clusterName !== name) {
     throw apiError('AGENT_CERT_REVOKED', 'this hub has no record of the client certificate; re-join the cluster');
   }
-  if (cert.revokedAt) {
+  if (cert.revokedAt && !(opts.allowSuperseded && cert.revokeReason === supersededReason)) {
     throw apiError('AGENT_CERT_REVOKED', `the client certificate was revoked (${cert.revokeReason ?? 'revoked'})`);
   }
   // TLS checks expiry only in a full handshake; a resumed session keeps the old verdict.
@@ -95,6 +99,7 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
       );
     }
     req.agent = id;
+    trust.certificateUsed(id.cluster.name, id.serial);
   });
 
   app.post(`${agentApiPrefix}/clusters/:name/heartbeat`, async (req) => {
@@ -128,8 +133,9 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     reply.raw.once('close', () => abort.abort());
     const res = await sync.sync(agent.cluster, body as SyncRequest, abort.signal);
     // The poll may have been held for many seconds: a deny, removal or revocation in the
-    // meantime must not be answered with work content. Checked again, as for a new request.
-    identifyAgent(store, req);
+    // meantime must not be answered with work content. Checked again, as for a new request,
+    // except that a renewal during the hold (the old certificate superseded) is no refusal.
+    identifyAgent(store, req, { allowSuperseded: true });
     const text = JSON.stringify(res);
     void reply.header('content-type', 'application/json; charset=utf-8');
     if (text.length > compressAbove && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
@@ -148,7 +154,7 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
   app.post(`${agentApiPrefix}/clusters/:name/certificate`, async (req) => {
     const agent = req.agent as AgentIdentity;
     const body = req.body as Partial<RenewRequest> | undefined;
-    return trust.renew(agent.cluster.name, body?.csr);
+    return trust.renew(agent.cluster.name, body?.csr, agent.serial);
   });
 };
 

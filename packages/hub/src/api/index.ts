@@ -2,6 +2,7 @@
 // route; every call that changes something lands in the audit log, whatever its result.
 import { limits } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuditLog } from '../audit/index.ts';
 import { authenticate, requireApiToken } from '../auth/index.ts';
 import type { YamlThread } from '../parse/index.ts';
 import type { TrustService } from '../registration/service.ts';
@@ -31,6 +32,7 @@ export interface AdminApiOptions {
   maxWorkBytes: number;
   sync: SyncService;
   placements: PlacementService;
+  audit: AuditLog;
   /** Parses YAML bodies off the event loop. */
   yaml: YamlThread;
   /** The workset controller's trigger; absent in tests that run no controller. */
@@ -41,7 +43,7 @@ const yamlTypes = ['application/yaml', 'application/x-yaml', 'text/yaml'];
 const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Appends a non-GET admin call, whatever its outcome, to the audit log. */
-export function auditCall(store: Store, req: FastifyRequest, reply: FastifyReply): void {
+export function auditCall(store: Store, audit: AuditLog, req: FastifyRequest, reply: FastifyReply): void {
   if (readMethods.has(req.method)) return;
   let actor = req.principal?.actor;
   if (!actor) {
@@ -52,14 +54,17 @@ export function auditCall(store: Store, req: FastifyRequest, reply: FastifyReply
       actor = 'anonymous';
     }
   }
-  store.audit.append({
-    at: new Date().toISOString(),
-    actor,
-    action: `${req.method} ${req.routeOptions.url ?? '(no route)'}`,
-    resource: req.url.split('?')[0]?.slice(0, 512) ?? '',
-    result: reply.errorCode ? `${reply.statusCode} ${reply.errorCode}` : String(reply.statusCode),
-    details: { source: req.ip },
-  });
+  audit.append(
+    {
+      at: new Date().toISOString(),
+      actor,
+      action: `${req.method} ${req.routeOptions.url ?? '(no route)'}`,
+      resource: req.url.split('?')[0]?.slice(0, 512) ?? '',
+      result: reply.errorCode ? `${reply.statusCode} ${reply.errorCode}` : String(reply.statusCode),
+      details: { source: req.ip },
+    },
+    actor === 'anonymous',
+  );
 }
 
 export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) => {
@@ -71,7 +76,7 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   app.addContentTypeParser(yamlTypes, { parseAs: 'string' }, async (req: FastifyRequest, body: string | Buffer) =>
     opts.yaml.parse(body as string, req.routeOptions.bodyLimit ?? limits.bodyBytes),
   );
-  app.addHook('onResponse', async (req, reply) => auditCall(store, req, reply));
+  app.addHook('onResponse', async (req, reply) => auditCall(store, opts.audit, req, reply));
   await app.register(clusterRoutes, opts);
   await app.register(bootstrapTokenRoutes, opts);
   await app.register(apiTokenRoutes, opts);

@@ -5,11 +5,13 @@ import { join } from 'node:path';
 import { durations } from '@outpost/shared';
 import pino from 'pino';
 import { createApiToken } from '../api/api-tokens.ts';
-import { buildApp } from '../app.ts';
+import { buildApp, tlsServerOptions } from '../app.ts';
+import { AuditLog } from '../audit/index.ts';
 import type { ServeConfig } from '../config/index.ts';
 import { ensureHubPki, finishCaRotation, type HubPki, startCaRotation } from '../pki/index.ts';
 import { TrustService } from '../registration/service.ts';
 import { PlacementService } from '../scheduling/index.ts';
+import { ensurePrivateDataDir } from '../store/data-dir.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { DesiredNotifier } from '../sync/notifier.ts';
 import { Presence } from '../sync/presence.ts';
@@ -41,6 +43,10 @@ Flags (environment variable in brackets):
                         [OUTPOST_HUB_POLL_TIMEOUT] (default 30s)
   --missed-polls N      polls a cluster may miss before it is Available=Unknown and
                         tainted unreachable [OUTPOST_HUB_MISSED_POLLS] (default 3)
+  --audit-max-age DUR   audit rows older than this are deleted [OUTPOST_HUB_AUDIT_MAX_AGE]
+                        (default 90d)
+  --audit-max-rows N    at most this many audit rows are kept, the newest
+                        [OUTPOST_HUB_AUDIT_MAX_ROWS] (default 1000000)
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent [OUTPOST_LOG_LEVEL]
   -h, --help            show this help
 `;
@@ -61,6 +67,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     base: { component: 'hub' },
     redact: ['req.headers.authorization', '*.token', '*.secret', '*.privateKey', '*.csr'],
   });
+  ensurePrivateDataDir(config.dataDir);
   const pkiOpts = { advertiseUrl: config.advertiseUrl, sans: config.sans };
   let pki: HubPki = await ensureHubPki(config.dataDir, pkiOpts);
   const store = openStore(join(config.dataDir, 'outpost.db'));
@@ -115,8 +122,11 @@ export async function serve(config: ServeConfig): Promise<void> {
   placements.onReachable((cluster) => worksets.clusterSeen(cluster));
   presence.onSeen((cluster) => worksets.clusterSeen(cluster));
   worksets.start();
+  const audit = new AuditLog(store, { maxAgeMs: config.auditMaxAgeMs, maxRows: config.auditMaxRows }, log);
+  audit.start();
   const app = await buildApp({
     log,
+    audit,
     store,
     trust,
     sync,
@@ -133,7 +143,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       key: pki.servingKeyPem,
       cert: pki.servingCertPem,
       ca: pki.caBundlePem,
-      minVersion: 'TLSv1.2',
+      ...tlsServerOptions,
     });
     log.info({ signing: pki.signing.hash, previous: pki.previous?.hash }, 'TLS context reloaded');
   };
@@ -153,6 +163,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     // Long-polls would hold the close for up to a poll timeout: release them first.
     notifier.close();
     await app.close();
+    audit.close();
     worksets.close();
     placements.close();
     presence.close();

@@ -7,6 +7,7 @@
 // durations.metricsSnapshotMs, starts a new one that reads the store in small slices,
 // yielding to the event loop between them (only the first scrape waits for one). Work
 // conditions come out of SQLite as the conditions array alone, never the whole status.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { durations } from '@outpost/shared';
 import type { FastifyInstance } from 'fastify';
@@ -172,6 +173,19 @@ export class FleetSnapshot {
 export function registerMetrics(app: FastifyInstance, src: MetricsSources): void {
   const requests = new Histogram();
   const fleet = new FleetSnapshot(src);
+  // Event-loop delay per window (not since start, not reset by a scrape, so several
+  // scrapers each see the same figures): the hub's own answer to "is anything stalling me".
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  let window = { p99: 0, max: 0, count: 0 };
+  const harvest = setInterval(() => {
+    window = { p99: loop.percentile(99) / 1e9, max: loop.max / 1e9, count: window.count + 1 };
+    loop.reset();
+  }, durations.loopDelayWindowMs).unref();
+  app.addHook('onClose', async () => {
+    clearInterval(harvest);
+    loop.disable();
+  });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     // Long-polls would swamp the latency of everything else: they get their own route label.
@@ -187,6 +201,13 @@ export function registerMetrics(app: FastifyInstance, src: MetricsSources): void
       '# HELP outpost_longpoll_waiting Agent long-polls held open right now.',
       '# TYPE outpost_longpoll_waiting gauge',
       `outpost_longpoll_waiting ${src.longPollsWaiting()}`,
+      `# HELP outpost_event_loop_delay_seconds Event-loop delay of the hub in the last finished ${durations.loopDelayWindowMs / 1000} s window.`,
+      '# TYPE outpost_event_loop_delay_seconds gauge',
+      `outpost_event_loop_delay_seconds{quantile="0.99"} ${window.p99}`,
+      `outpost_event_loop_delay_seconds{quantile="1"} ${window.max}`,
+      '# HELP outpost_event_loop_delay_windows_total Event-loop delay windows finished since the start.',
+      '# TYPE outpost_event_loop_delay_windows_total counter',
+      `outpost_event_loop_delay_windows_total ${window.count}`,
       '# HELP outpost_http_request_duration_seconds Request latency by route.',
       '# TYPE outpost_http_request_duration_seconds histogram',
       ...requests.render('outpost_http_request_duration_seconds'),
