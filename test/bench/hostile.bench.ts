@@ -5,6 +5,7 @@
 // /metrics scrapes). Figures: the hub's own event-loop delay (its
 // monitorEventLoopDelay windows on /metrics), /readyz latency seen from outside, and the
 // /metrics scrape time with the works stored.
+import { loadavg } from 'node:os';
 import {
   agentPaths,
   agentSubject,
