@@ -20,6 +20,7 @@ import {
   createToken,
   type HubClient,
   type JsonResponse,
+  readAdminToken,
 } from '../e2e/hub-client.ts';
 import { httpsRequest, startHub } from '../e2e/hub-process.ts';
 import { quantile, report } from './lib.ts';
@@ -63,6 +64,7 @@ try {
   const anon = anonymousClient(hub, { connections: 8 });
   const probe = anonymousClient(hub, { connections: 1 });
   clients.push(admin, anon, probe);
+  const adminToken = await readAdminToken(hub.dataDir);
 
   process.stdout.write(`joining ${agents} clusters…\n`);
   const token = await createToken(admin, { autoApprove: true, ttl: '1h', usageLimit: agents });
@@ -135,7 +137,7 @@ try {
   // /metrics with the works stored: the first scrape builds the snapshot, later ones reuse it.
   const scrape = async () => {
     const t0 = performance.now();
-    const res = await probe.get('/metrics');
+    const res = await probe.get('/metrics', { token: adminToken });
     if (res.status !== 200) throw new Error(`/metrics: ${res.status}`);
     return { ms: performance.now() - t0, text: res.text };
   };
@@ -194,7 +196,8 @@ try {
     ],
     ['repeated query', () => admin.get('/api/v1/works?continue=a&continue=b')],
     ['unauthenticated post', () => anon.post('/api/v1/clusters/x/approve', {})],
-    ['metrics', () => anon.get('/metrics')],
+    ['metrics', () => admin.get('/metrics')],
+    ['metrics without a token', () => anon.get('/metrics')],
     [
       'oversized headers',
       () => httpsRequest(`${hub.url}/readyz`, { ca: hub.caCertPem, headers: { 'x-filler': 'x'.repeat(40_000) } }),
@@ -202,7 +205,7 @@ try {
   ];
   const readyz: number[] = [];
   const windows: { p99: number; max: number }[] = [];
-  let lastWindow = loopWindow((await probe.get('/metrics')).text).count;
+  let lastWindow = loopWindow((await probe.get('/metrics', { token: adminToken })).text).count;
   const end = Date.now() + phaseMs;
   const loops = hostile
     .filter(([what]) => !only || what.includes(only))
@@ -220,7 +223,7 @@ try {
   // Every finished 10 s window of the hub's event-loop delay during the phase.
   const watching = (async () => {
     while (Date.now() < end + 11_000) {
-      const w = loopWindow((await probe.get('/metrics')).text);
+      const w = loopWindow((await probe.get('/metrics', { token: adminToken })).text);
       if (w.count > lastWindow) {
         windows.push(w);
         lastWindow = w.count;

@@ -190,7 +190,7 @@ describe('hostile input', { timeout: 300_000 }, () => {
       );
     });
 
-    test('defect 2: aliases expanding past the body limit are 413', async () => {
+    test('defect 2: aliases expanding past the body limit are 400', async () => {
       await refused(
         'alias bomb',
         () =>
@@ -199,8 +199,8 @@ describe('hostile input', { timeout: 300_000 }, () => {
             contentType: 'application/yaml',
             timeoutMs: 60_000,
           }),
-        413,
-        'BODY_TOO_LARGE',
+        400,
+        'BODY_MALFORMED',
       );
     });
 
@@ -298,7 +298,7 @@ describe('hostile input', { timeout: 300_000 }, () => {
           'STATUS_REPORT_INVALID',
         );
       }
-      const metrics = await anon.get('/metrics');
+      const metrics = await admin.get('/metrics');
       assert.equal(metrics.status, 200, metrics.text);
       assert.match(metrics.text, /^outpost_work_applied\{cluster="edge-1",work="app"\} [01]$/m);
     });
@@ -359,7 +359,7 @@ describe('hostile input', { timeout: 300_000 }, () => {
           { headers: { 'accept-encoding': 'identity' } },
         );
         await waitFor('the poll to be held', async () => {
-          const m = await anon.get('/metrics');
+          const m = await admin.get('/metrics');
           return /^outpost_longpoll_waiting [1-9]/m.test(m.text) ? true : undefined;
         });
         assert.equal((await admin.post('/api/v1/clusters/edge-2/deny')).status, 200);
@@ -551,9 +551,15 @@ describe('hostile input', { timeout: 300_000 }, () => {
       }
     });
 
-    test('audit retention: --audit-max-rows is applied at start (and then periodically)', async () => {
+    test('audit retention: --audit-max-rows is applied at start (and then periodically); --metrics-listen', async () => {
       await (own as HubProcess).stop({ keepDataDir: true });
-      own = await startHub({ dataDir: dir, args: ['--audit-max-rows', '10'] });
+      own = await startHub({ dataDir: dir, args: ['--audit-max-rows', '10', '--metrics-listen', '127.0.0.1:0'] });
+      // The separate listener serves /metrics over plain HTTP without a credential.
+      const metricsUrl = /metrics:\s+(http:\/\/\S+)/.exec(own.output())?.[1];
+      assert.ok(metricsUrl, own.output());
+      const scraped = await fetch(metricsUrl);
+      assert.equal(scraped.status, 200);
+      assert.match(await scraped.text(), /^outpost_clusters\{state="available"\} \d+$/m);
       const a = await adminClient(own);
       try {
         const audit = await a.get<{ items: unknown[] }>('/api/v1/auditevents?limit=1000');

@@ -17,6 +17,13 @@ import type { Store } from './store/index.ts';
 import type { SyncService } from './sync/service.ts';
 import type { WorkSetController } from './worksets/index.ts';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The /metrics text, for a second listener (`--metrics-listen`). */
+    metricsText: () => Promise<string>;
+  }
+}
+
 export interface AppDeps {
   log: Logger;
   store: Store;
@@ -182,11 +189,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(healthRoutes, { store: deps.store, version: deps.version });
-  registerMetrics(app, {
+  const metricsText = registerMetrics(app, {
     store: deps.store,
     liveness: () => deps.sync.liveness,
     longPollsWaiting: () => deps.sync.waiting,
   });
+  app.decorate('metricsText', metricsText);
   const maxWorkBytes = deps.maxWorkBytes ?? limits.workBytes;
   const yaml = new YamlThread();
   app.addHook('onClose', async () => yaml.close());

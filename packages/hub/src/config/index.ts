@@ -22,6 +22,8 @@ export interface ServeConfig {
   /** Audit rows older than this, or beyond the newest auditMaxRows, are pruned. */
   readonly auditMaxAgeMs: number;
   readonly auditMaxRows: number;
+  /** A second, plain-HTTP listener serving /metrics without a credential; off when undefined. */
+  readonly metricsListen: { readonly host: string; readonly port: number } | undefined;
 }
 
 export const serveDefaults = {
@@ -94,6 +96,7 @@ export const serveOptions = {
   'missed-polls': { type: 'string' },
   'audit-max-age': { type: 'string' },
   'audit-max-rows': { type: 'string' },
+  'metrics-listen': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -157,7 +160,10 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv 
       `--audit-max-rows must be an integer from 10 to 1000000000, got ${JSON.stringify(auditRowsText)}`,
     );
   }
+  const metricsListenText = values['metrics-listen'] ?? env.OUTPOST_HUB_METRICS_LISTEN;
+  const metricsListen = metricsListenText ? Object.freeze(parseListen(metricsListenText)) : undefined;
   return Object.freeze({
+    metricsListen,
     auditMaxAgeMs,
     auditMaxRows,
     certValidityMs,

@@ -11,6 +11,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { durations } from '@outpost/shared';
 import type { FastifyInstance } from 'fastify';
+import { authenticate } from '../auth/index.ts';
 import { clusterResource, type Liveness } from '../registration/clusters.ts';
 import type { Store } from '../store/index.ts';
 
@@ -169,8 +170,14 @@ export class FleetSnapshot {
   }
 }
 
-/** Adds /metrics and a latency hook to `app` itself (not an encapsulated plugin), so the hook sees every route. */
-export function registerMetrics(app: FastifyInstance, src: MetricsSources): void {
+export const metricsContentType = 'text/plain; version=0.0.4; charset=utf-8';
+
+/**
+ * Adds /metrics and a latency hook to `app` itself (not an encapsulated plugin), so the hook
+ * sees every route. On this (public) port /metrics needs an API token of any scope: it names
+ * every cluster and work. Returns the renderer, for the optional `--metrics-listen` port.
+ */
+export function registerMetrics(app: FastifyInstance, src: MetricsSources): () => Promise<string> {
   const requests = new Histogram();
   const fleet = new FleetSnapshot(src);
   // Event-loop delay per window (not since start, not reset by a scrape, so several
@@ -195,7 +202,7 @@ export function registerMetrics(app: FastifyInstance, src: MetricsSources): void
     );
   });
 
-  app.get('/metrics', async (_req, reply) => {
+  const render = async () => {
     const lines = [
       await fleet.text(),
       '# HELP outpost_longpoll_waiting Agent long-polls held open right now.',
@@ -212,6 +219,16 @@ export function registerMetrics(app: FastifyInstance, src: MetricsSources): void
       '# TYPE outpost_http_request_duration_seconds histogram',
       ...requests.render('outpost_http_request_duration_seconds'),
     ];
-    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(`${lines.join('\n')}\n`);
-  });
+    return `${lines.join('\n')}\n`;
+  };
+  app.get(
+    '/metrics',
+    {
+      onRequest: async (req) => {
+        authenticate(src.store, req.headers.authorization, new Date());
+      },
+    },
+    async (_req, reply) => reply.type(metricsContentType).send(await render()),
+  );
+  return render;
 }

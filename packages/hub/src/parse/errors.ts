@@ -2,7 +2,7 @@
 // into CLI_FILE_INVALID.
 import { apiError, type OutpostError } from '@outpost/shared';
 
-export type ParseErrorCode = 'BODY_MALFORMED' | 'BODY_TOO_DEEP' | 'BODY_TOO_LARGE';
+export type ParseErrorCode = 'BODY_MALFORMED' | 'BODY_TOO_DEEP';
 
 export class ParseError extends Error {
   readonly code: ParseErrorCode;

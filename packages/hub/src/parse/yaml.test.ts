@@ -118,14 +118,14 @@ test('aliases are copies counted against the byte budget', () => {
   const bomb = `a: &a "${'x'.repeat(10_000)}"\nb: [${Array.from({ length: 200 }, () => '*a').join(',')}]\n`;
   assert.equal(
     code(() => read(bomb, 1 << 20)),
-    'BODY_TOO_LARGE',
+    'BODY_MALFORMED',
   );
   // The budget is shared by the documents of one text.
   const docs = Array.from({ length: 20 }, () => `a: "${'x'.repeat(100)}"`).join('\n---\n');
   assert.equal(parseYamlDocuments(docs, { maxBytes: 1 << 20 }).length, 20);
   assert.equal(
     code(() => parseYamlDocuments(docs, { maxBytes: 1000 })),
-    'BODY_TOO_LARGE',
+    'BODY_MALFORMED',
   );
 });
 

@@ -100,8 +100,9 @@ interface Walk {
 function spend(w: Walk, n: number): void {
   w.budget -= n;
   if (w.budget < 0) {
+    // 400, not 413: the text was within the limit; what it says is not acceptable.
     throw new ParseError(
-      'BODY_TOO_LARGE',
+      'BODY_MALFORMED',
       `the YAML document expands (aliases included) to more than ${w.maxBytes} bytes`,
     );
   }
