@@ -374,6 +374,31 @@ describe('hostile input', { timeout: 300_000 }, () => {
     });
   });
 
+  describe('revocation, removal', () => {
+    test('defect 5: a long-poll waiting when its cluster is removed is refused', async () => {
+      const other = await joinCluster(hub, admin, 'edge-3');
+      const client = agentClient(hub, other);
+      try {
+        assert.equal((await admin.call('PUT', '/api/v1/clusters/edge-3/works/w1', { json: work('w1') })).status, 201);
+        const first = await client.post<SyncResponse>(agentPaths.sync('edge-3'), { revision: 0, inventory: {} });
+        assert.equal(first.status, 200, first.text);
+        const held = client.post<SyncResponse>(
+          agentPaths.sync('edge-3'),
+          { revision: first.body.revision, hubEpoch: first.body.hubEpoch, waitSeconds: 10 },
+          { headers: { 'accept-encoding': 'identity' } },
+        );
+        await waitFor('the poll to be held', async () => {
+          const m = await admin.get('/metrics');
+          return /^outpost_longpoll_waiting [1-9]/m.test(m.text) ? true : undefined;
+        });
+        assert.equal((await admin.delete('/api/v1/clusters/edge-3?force=true')).status, 200);
+        assertError(await held, 401, 'AGENT_CERT_REVOKED', 'held poll after removal');
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
   describe('TLS and identities', () => {
     /** Resolves with the negotiated cipher, or the handshake error's message. */
     const handshake = (opts: { ciphers: string; maxVersion: 'TLSv1.2' | 'TLSv1.3' }) =>
