@@ -139,9 +139,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     };
   }
   const app = Fastify(options) as unknown as FastifyInstance;
-  const audit =
-    deps.audit ??
-    new AuditLog(deps.store, { maxAgeMs: durations.auditMaxAgeMs, maxRows: limits.auditMaxRows }, deps.log);
+  let audit = deps.audit;
+  if (!audit) {
+    const own = new AuditLog(deps.store, { maxAgeMs: durations.auditMaxAgeMs, maxRows: limits.auditMaxRows }, deps.log);
+    app.addHook('onClose', async () => own.close());
+    audit = own;
+  }
 
   // YAML is read only by the admin API, after authentication (see api/index.ts): agents and
   // anonymous callers speak JSON, and a YAML body gets 415 UNSUPPORTED_MEDIA_TYPE.

@@ -62,6 +62,15 @@ export class AuditLog {
     this.#flushTimer ??= setTimeout(() => this.#flush(), this.#windowStart + 60_000 - now).unref();
   }
 
+  /** The summary row is written from a timer: a failure is logged, never thrown there. */
+  #append(event: Omit<AuditEvent, 'id'>): void {
+    try {
+      this.#store.audit.append(event);
+    } catch (err) {
+      this.#log?.error({ err }, 'audit summary row not written');
+    }
+  }
+
   #flush(): void {
     if (this.#flushTimer) clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
@@ -72,7 +81,7 @@ export class AuditLog {
       [...this.#suppressed.entries()].sort((a, b) => b[1] - a[1]).slice(0, summarySources),
     );
     this.#suppressed = new Map();
-    this.#store.audit.append({
+    this.#append({
       at: new Date(this.#now()).toISOString(),
       actor: 'anonymous',
       action: 'UNAUTHENTICATED (summary)',
