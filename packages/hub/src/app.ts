@@ -19,8 +19,8 @@ import type { WorkSetController } from './worksets/index.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The /metrics text, for a second listener (`--metrics-listen`). */
-    metricsText: () => Promise<string>;
+    /** The /metrics body, for a second listener (`--metrics-listen`). */
+    metricsBody: () => Promise<Buffer>;
   }
 }
 
@@ -192,12 +192,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(healthRoutes, { store: deps.store, version: deps.version });
-  const metricsText = registerMetrics(app, {
+  const metricsBody = registerMetrics(app, {
     store: deps.store,
     liveness: () => deps.sync.liveness,
     longPollsWaiting: () => deps.sync.waiting,
   });
-  app.decorate('metricsText', metricsText);
+  app.decorate('metricsBody', metricsBody);
   const maxWorkBytes = deps.maxWorkBytes ?? limits.workBytes;
   const yaml = new YamlThread();
   app.addHook('onClose', async () => yaml.close());

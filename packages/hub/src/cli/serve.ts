@@ -189,7 +189,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       return503OnClosing: true,
     }) as unknown as FastifyInstance;
     metricsApp = m;
-    m.get('/metrics', async (_req, reply) => reply.type(metricsContentType).send(await app.metricsText()));
+    m.get('/metrics', async (_req, reply) => reply.type(metricsContentType).send(await app.metricsBody()));
     await m.listen({ host: config.metricsListen.host, port: config.metricsListen.port });
     const maddr = m.server.address();
     const mport = typeof maddr === 'object' && maddr ? maddr.port : config.metricsListen.port;

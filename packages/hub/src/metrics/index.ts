@@ -133,6 +133,7 @@ async function snapshot(src: MetricsSources): Promise<string> {
     '# TYPE outpost_work_conditions gauge',
   );
   for (const [labels, n] of conditions) lines.push(`outpost_work_conditions{${labels}} ${n}`);
+  lines.push('');
   return lines.join('\n');
 }
 
@@ -140,21 +141,23 @@ async function snapshot(src: MetricsSources): Promise<string> {
 export class FleetSnapshot {
   readonly #src: MetricsSources;
   readonly #maxAgeMs: number;
-  #text: string | undefined;
+  /** Encoded once per snapshot: with 10,000 works it is most of a megabyte, and encoding it
+   *  per scrape was most of a scrape's cost. */
+  #body: Buffer | undefined;
   #at = 0;
-  #running: Promise<string> | undefined;
+  #running: Promise<Buffer> | undefined;
 
   constructor(src: MetricsSources, maxAgeMs: number = durations.metricsSnapshotMs) {
     this.#src = src;
     this.#maxAgeMs = maxAgeMs;
   }
 
-  #refresh(): Promise<string> {
+  #refresh(): Promise<Buffer> {
     this.#running ??= snapshot(this.#src)
       .then((text) => {
-        this.#text = text;
+        this.#body = Buffer.from(text);
         this.#at = Date.now();
-        return text;
+        return this.#body;
       })
       .finally(() => {
         this.#running = undefined;
@@ -163,10 +166,10 @@ export class FleetSnapshot {
   }
 
   /** The last snapshot (a new one is started when it is stale); waits only for the very first. */
-  async text(): Promise<string> {
-    if (this.#text === undefined) return this.#refresh();
+  async body(): Promise<Buffer> {
+    if (this.#body === undefined) return this.#refresh();
     if (Date.now() - this.#at > this.#maxAgeMs) this.#refresh().catch(() => undefined);
-    return this.#text;
+    return this.#body;
   }
 }
 
@@ -177,7 +180,7 @@ export const metricsContentType = 'text/plain; version=0.0.4; charset=utf-8';
  * sees every route. On this (public) port /metrics needs an API token of any scope: it names
  * every cluster and work. Returns the renderer, for the optional `--metrics-listen` port.
  */
-export function registerMetrics(app: FastifyInstance, src: MetricsSources): () => Promise<string> {
+export function registerMetrics(app: FastifyInstance, src: MetricsSources): () => Promise<Buffer> {
   const requests = new Histogram();
   const fleet = new FleetSnapshot(src);
   // Event-loop delay per window (not since start, not reset by a scrape, so several
@@ -203,8 +206,8 @@ export function registerMetrics(app: FastifyInstance, src: MetricsSources): () =
   });
 
   const render = async () => {
+    const fleetBody = await fleet.body();
     const lines = [
-      await fleet.text(),
       '# HELP outpost_longpoll_waiting Agent long-polls held open right now.',
       '# TYPE outpost_longpoll_waiting gauge',
       `outpost_longpoll_waiting ${src.longPollsWaiting()}`,
@@ -219,7 +222,7 @@ export function registerMetrics(app: FastifyInstance, src: MetricsSources): () =
       '# TYPE outpost_http_request_duration_seconds histogram',
       ...requests.render('outpost_http_request_duration_seconds'),
     ];
-    return `${lines.join('\n')}\n`;
+    return Buffer.concat([fleetBody, Buffer.from(`${lines.join('\n')}\n`)]);
   };
   app.get(
     '/metrics',
