@@ -36,11 +36,7 @@ declare module 'fastify' {
 }
 
 /** Resolves and checks the calling agent from its client certificate. */
-export function identifyAgent(
-  store: Store,
-  req: FastifyRequest,
-  opts: { allowSuperseded?: boolean } = {},
-): AgentIdentity {
+export function identifyAgent(store: Store, req: FastifyRequest): AgentIdentity {
   const socket = req.raw.socket as TLSSocket;
   const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
   if (!peer?.subject) throw apiError('AGENT_CERT_REQUIRED', 'this endpoint needs a client certificate from the hub');
@@ -56,7 +52,20 @@ export function identifyAgent(
   const cn = Array.isArray(peer.subject.CN) ? undefined : peer.subject.CN;
   const name = clusterFromCommonName(cn);
   if (!name) throw apiError('AGENT_CERT_REQUIRED', 'the client certificate is not an Outpost agent certificate');
-  const serial = peer.serialNumber.toLowerCase();
+  return checkStanding(store, name, peer.serialNumber.toLowerCase());
+}
+
+/**
+ * What the hub's records say about certificate `serial` of cluster `name` now: known, not
+ * revoked, not expired, the cluster accepted. Also used again when a held long-poll is about
+ * to answer; there a certificate superseded by a renewal in the meantime is no refusal.
+ */
+export function checkStanding(
+  store: Store,
+  name: string,
+  serial: string,
+  opts: { allowSuperseded?: boolean } = {},
+): AgentIdentity {
   const cert = store.certificates.get(serial);
   if (!cert || cert.clusterName !== name) {
     throw apiError('AGENT_CERT_REVOKED', 'this hub has no record of the client certificate; re-join the cluster');
@@ -133,9 +142,9 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     reply.raw.once('close', () => abort.abort());
     const res = await sync.sync(agent.cluster, body as SyncRequest, abort.signal);
     // The poll may have been held for many seconds: a deny, removal or revocation in the
-    // meantime must not be answered with work content. Checked again, as for a new request,
-    // except that a renewal during the hold (the old certificate superseded) is no refusal.
-    identifyAgent(store, req, { allowSuperseded: true });
+    // meantime must not be answered with work content. The records are checked again (the
+    // TLS part cannot have changed), except that a renewal during the hold is no refusal.
+    checkStanding(store, agent.cluster.name, agent.serial, { allowSuperseded: true });
     const text = JSON.stringify(res);
     void reply.header('content-type', 'application/json; charset=utf-8');
     if (text.length > compressAbove && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
