@@ -190,6 +190,23 @@ describe('hostile input', { timeout: 300_000 }, () => {
       );
     });
 
+    test('a body of thousands of unknown fields gets an error of bounded size', async () => {
+      const spec = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`f${i}`, 1]));
+      let res: JsonResponse | undefined;
+      await refused(
+        'unknown fields',
+        async () => {
+          res = await admin.post('/api/v1/placements', { kind: 'Placement', metadata: { name: 'wide' }, spec });
+          return res;
+        },
+        400,
+        'PLACEMENT_INVALID',
+      );
+      const body = (res as JsonResponse).body as { message: string; details?: unknown[] };
+      assert.ok((body.details ?? []).length <= 100, `${body.details?.length} problems listed`);
+      assert.match(body.message, /and 19997 more/);
+    });
+
     test('defect 2: aliases expanding past the body limit are 400', async () => {
       await refused(
         'alias bomb',

@@ -36,6 +36,8 @@ export const limits = {
   workSetPatchesPerOverrideMax: 64,
   /** Per-cluster rollout states kept in a ManifestWorkReplicaSet's status (the rest counted). */
   workSetStatusClustersMax: 500,
+  /** Field problems listed in one validation error (the rest are counted in its message). */
+  validationProblemsMax: 100,
   /** Template references (`{{ .labels.x }}`) in one string value; more smells of a loop. */
   templateRefsPerValueMax: 64,
 } as const;
