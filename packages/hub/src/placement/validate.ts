@@ -47,7 +47,10 @@ export class Problems {
   /** Reports fields of `obj` not in `known`: a typo must not be silently ignored. */
   unknownFields(obj: Record<string, unknown>, known: readonly string[], field: string): void {
     for (const k of Object.keys(obj)) {
-      if (!known.includes(k)) this.add(field ? `${field}.${k.slice(0, 64)}` : k.slice(0, 64), 'unknown field');
+      if (known.includes(k)) continue;
+      // Past the limit only counted: no field path is built for the 40,000th unknown key.
+      if (this.list.length >= limits.validationProblemsMax) this.dropped++;
+      else this.add(field ? `${field}.${k.slice(0, 64)}` : k.slice(0, 64), 'unknown field');
     }
   }
   get empty(): boolean {
