@@ -105,8 +105,11 @@ export function openStore(file: string): Store {
     'placements',
     'worksets',
   ];
+  // Prepared once: SQLite prepares a statement again by itself when the schema changed, and
+  // fails it while its table is gone.
+  const reads = readable.map((table) => db.prepare(`SELECT 1 FROM ${table} LIMIT 1`));
   const ping = () => {
-    for (const table of readable) db.prepare(`SELECT 1 FROM ${table} LIMIT 1`).get();
+    for (const read of reads) read.get();
     return true;
   };
 
