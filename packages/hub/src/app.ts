@@ -2,6 +2,7 @@
 // listens on import; main.ts (or a test) decides where it listens.
 
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { apiError, durations, errorBody, limits, OutpostError } from '@outpost/shared';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions, LogController } from 'fastify';
 import type { Logger } from 'pino';
@@ -20,7 +21,7 @@ import type { WorkSetController } from './worksets/index.ts';
 declare module 'fastify' {
   interface FastifyInstance {
     /** The /metrics body, for a second listener (`--metrics-listen`). */
-    metricsBody: () => Promise<Buffer>;
+    metricsBody: () => Promise<Readable>;
   }
 }
 

@@ -8,6 +8,7 @@
 // yielding to the event loop between them (only the first scrape waits for one). Work
 // conditions come out of SQLite as the conditions array alone, never the whole status.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { durations } from '@outpost/shared';
 import type { FastifyInstance } from 'fastify';
@@ -180,7 +181,7 @@ export const metricsContentType = 'text/plain; version=0.0.4; charset=utf-8';
  * sees every route. On this (public) port /metrics needs an API token of any scope: it names
  * every cluster and work. Returns the renderer, for the optional `--metrics-listen` port.
  */
-export function registerMetrics(app: FastifyInstance, src: MetricsSources): () => Promise<Buffer> {
+export function registerMetrics(app: FastifyInstance, src: MetricsSources): () => Promise<Readable> {
   const requests = new Histogram();
   const fleet = new FleetSnapshot(src);
   // Event-loop delay per window (not since start, not reset by a scrape, so several
@@ -222,7 +223,8 @@ export function registerMetrics(app: FastifyInstance, src: MetricsSources): () =
       '# TYPE outpost_http_request_duration_seconds histogram',
       ...requests.render('outpost_http_request_duration_seconds'),
     ];
-    return Buffer.concat([fleetBody, Buffer.from(`${lines.join('\n')}\n`)]);
+    // Two chunks, not one concatenated copy: the snapshot is shared by every scrape.
+    return Readable.from([fleetBody, Buffer.from(`${lines.join('\n')}\n`)], { objectMode: false });
   };
   app.get(
     '/metrics',
