@@ -17,7 +17,7 @@ export class YamlThread {
       const p = this.#pending.get(r.id);
       if (!p) return;
       this.#pending.delete(r.id);
-      if (r.ok) p.resolve(r.value);
+      if (r.ok) p.resolve(JSON.parse(r.json));
       else p.reject(new ParseError(r.code, r.message));
     });
     const fail = (err: Error) => {
