@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import { connect } from 'node:tls';
+import { gzipSync } from 'node:zlib';
 import { agentPaths, type SyncResponse } from '../../packages/shared/src/index.ts';
 import {
   adminClient,
@@ -287,6 +288,76 @@ describe('hostile input', { timeout: 300_000 }, () => {
       });
       assert.equal(res.status, 201, res.text);
       assert.equal((await admin.delete('/api/v1/clusters/edge-1/works/brackets')).status, 200);
+    });
+  });
+
+  describe('encodings, paging, selectors, odd URLs', () => {
+    test('each is answered with its stable 4xx code, never 500, and stores nothing', async () => {
+      const placement = JSON.stringify({ kind: 'Placement', metadata: { name: 'p' }, spec: {} });
+      const cases: [string, () => Promise<JsonResponse>, number, string][] = [
+        [
+          'gzip-encoded body',
+          () =>
+            admin.call('POST', '/api/v1/placements', {
+              raw: gzipSync(placement),
+              headers: { 'content-encoding': 'gzip' },
+            }),
+          400,
+          'BODY_MALFORMED',
+        ],
+        [
+          'UTF-16 body',
+          () => admin.call('POST', '/api/v1/placements', { raw: Buffer.from(`\ufeff${placement}`, 'utf16le') }),
+          400,
+          'BODY_MALFORMED',
+        ],
+        [
+          'invalid UTF-8',
+          () =>
+            admin.call('POST', '/api/v1/placements', {
+              raw: Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]),
+            }),
+          400,
+          'PLACEMENT_INVALID',
+        ],
+        [
+          'no content type',
+          () => admin.call('POST', '/api/v1/placements', { raw: placement, contentType: '' }),
+          415,
+          'UNSUPPORTED_MEDIA_TYPE',
+        ],
+        [
+          'JSON __proto__',
+          () => admin.call('POST', '/api/v1/placements', { raw: '{"__proto__":{"x":1}}' }),
+          400,
+          'BODY_MALFORMED',
+        ],
+        [
+          'JSON constructor.prototype',
+          () => admin.call('POST', '/api/v1/placements', { raw: '{"constructor":{"prototype":{"x":1}}}' }),
+          400,
+          'BODY_MALFORMED',
+        ],
+        ['limit=0', () => admin.get('/api/v1/works?limit=0'), 400, 'VALIDATION_FAILED'],
+        ['limit=1e9', () => admin.get('/api/v1/clusters?limit=1000000000'), 400, 'VALIDATION_FAILED'],
+        ['continue not from a page', () => admin.get('/api/v1/auditevents?continue=abc'), 400, 'VALIDATION_FAILED'],
+        ['unclosed selector', () => admin.get('/api/v1/clusters?labelSelector=a%20in%20('), 400, 'VALIDATION_FAILED'],
+        ['selector of symbols', () => admin.get('/api/v1/clusters?labelSelector=%E2%98%83'), 400, 'VALIDATION_FAILED'],
+        ['broken percent-encoding', () => admin.get('/api/v1/clusters/%E0%A4%A'), 400, 'BAD_REQUEST'],
+        ['NUL in a name', () => admin.get('/api/v1/clusters/a%00b'), 404, 'CLUSTER_NOT_FOUND'],
+        ['dot segments in a name', () => admin.get('/api/v1/clusters/..%2F..%2Fetc'), 404, 'CLUSTER_NOT_FOUND'],
+      ];
+      for (const [what, send, status, code] of cases) await refused(what, send, status, code);
+    });
+
+    test('concurrency: 30 identical creates make one work; the others are 409 WORK_EXISTS', async () => {
+      const answers = await whileProbed(() =>
+        Promise.all(Array.from({ length: 30 }, () => admin.post('/api/v1/clusters/edge-1/works', work('raced')))),
+      );
+      const statuses = answers.map((r) => r.status).sort();
+      assert.equal(statuses.filter((s) => s === 201).length, 1, statuses.join(','));
+      for (const r of answers.filter((a) => a.status !== 201)) assertError(r, 409, 'WORK_EXISTS');
+      assert.equal((await admin.delete('/api/v1/clusters/edge-1/works/raced')).status, 200);
     });
   });
 
