@@ -175,9 +175,15 @@ try {
   };
 
   process.stdout.write(`hostile phase, ${phaseMs / 1000} s…\n`);
-  const flat = (n: number) => Array.from({ length: n }, (_, i) => `k${i}: v`).join('\n');
-  const deep = (d: number) => `${'['.repeat(d)}${']'.repeat(d)}`;
-  const bomb = `big: &big "${'x'.repeat(500_000)}"\ncopies: [${Array.from({ length: 64 }, () => '*big').join(', ')}]\n`;
+  // Bodies made once: this process shares the machine's CPUs with the hub it measures.
+  const flat40k = Buffer.from(Array.from({ length: 40_000 }, (_, i) => `k${i}: v`).join('\n'));
+  const deep10k = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
+  const deepWork = Buffer.from(`{"metadata":${deep10k}}`);
+  const deepStatus = Buffer.from(`{"reports":${deep10k}}`);
+  const filler = 'x'.repeat(40_000);
+  const bomb = Buffer.from(
+    `big: &big "${'x'.repeat(500_000)}"\ncopies: [${Array.from({ length: 64 }, () => '*big').join(', ')}]\n`,
+  );
   const statusOf = new Map<string, number>();
   const count = (what: string, res: Pick<JsonResponse, 'status'>) =>
     statusOf.set(`${what} ${res.status}`, (statusOf.get(`${what} ${res.status}`) ?? 0) + 1);
@@ -186,13 +192,13 @@ try {
   const hostile: [string, () => Promise<Pick<JsonResponse, 'status'>>][] = [
     [
       'registration yaml',
-      () => anon.call('POST', agentPaths.registrations, { raw: flat(40_000), contentType: 'application/yaml' }),
+      () => anon.call('POST', agentPaths.registrations, { raw: flat40k, contentType: 'application/yaml' }),
     ],
     [
       'admin flat yaml',
       () =>
         admin.call('POST', '/api/v1/placements', {
-          raw: flat(40_000),
+          raw: flat40k,
           contentType: 'application/yaml',
           timeoutMs: 60_000,
         }),
@@ -201,11 +207,8 @@ try {
       'admin alias bomb',
       () => admin.call('POST', '/api/v1/placements', { raw: bomb, contentType: 'application/yaml', timeoutMs: 60_000 }),
     ],
-    [
-      'deep json work',
-      () => admin.call('POST', `/api/v1/clusters/${badName}/works`, { raw: `{"metadata":${deep(10_000)}}` }),
-    ],
-    ['deep json status', () => bad.call('POST', agentPaths.status(badName), { raw: `{"reports":${deep(10_000)}}` })],
+    ['deep json work', () => admin.call('POST', `/api/v1/clusters/${badName}/works`, { raw: deepWork })],
+    ['deep json status', () => bad.call('POST', agentPaths.status(badName), { raw: deepStatus })],
     [
       'bad status',
       () =>
@@ -219,7 +222,7 @@ try {
     ['metrics without a token', () => anon.get('/metrics')],
     [
       'oversized headers',
-      () => httpsRequest(`${hub.url}/readyz`, { ca: hub.caCertPem, headers: { 'x-filler': 'x'.repeat(40_000) } }),
+      () => httpsRequest(`${hub.url}/readyz`, { ca: hub.caCertPem, headers: { 'x-filler': filler } }),
     ],
   ];
   const readyz: number[] = [];
