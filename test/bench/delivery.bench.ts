@@ -19,7 +19,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AgentProcess, runAgent, startAgent } from '../e2e/agent-process.ts';
-import { adminClient, anonymousClient, type HubClient } from '../e2e/hub-client.ts';
+import { adminClient, anonymousClient, type HubClient, readAdminToken } from '../e2e/hub-client.ts';
 import { type HubProcess, startHub } from '../e2e/hub-process.ts';
 import { ensureKubeBinaries, type KubeCluster, startCluster } from '../kube/index.ts';
 import {
@@ -183,7 +183,8 @@ async function kubeRequests(): Promise<Map<string, number>> {
 }
 
 async function metricsText(): Promise<string> {
-  const res = await (probe as HubClient).get('/metrics');
+  // /metrics needs an API token on the hub's port; the probe's own connection keeps it apart.
+  const res = await (probe as HubClient).get('/metrics', { token: await readAdminToken((hub as HubProcess).dataDir) });
   return res.text;
 }
 

@@ -266,7 +266,10 @@ describe('hub sync and status endpoints', { timeout: 120_000 }, () => {
 
   test('/metrics shows the fleet in the SPEC names', async () => {
     const waiting = poll({ revision: 0, hubEpoch: epoch, waitSeconds: 3, inventory: {} }).catch(() => undefined);
-    const res = await admin.call('GET', '/metrics', { token: null });
+    // The hub's port is public: /metrics names every cluster and work, so it needs a token.
+    const anonymous = await admin.call('GET', '/metrics', { token: null });
+    assert.equal(anonymous.status, 401, anonymous.text);
+    const res = await admin.call('GET', '/metrics');
     assert.equal(res.status, 200);
     assert.match(String(res.headers['content-type']), /text\/plain/);
     for (const pattern of [

@@ -903,10 +903,33 @@ describe('registration and agent API faults', { timeout: 150_000 }, () => {
     assert.equal(spki(res.body.certificate), wantSpki, 'the certificate is for the new key');
     assert.equal((await getCluster(admin, 'renew-1')).status.certificate?.serial, newSerial);
 
-    const hb = await heartbeatWith(hub, { certPem: res.body.certificate, keyPem: next.keyPem }, 'renew-1');
-    assert.equal(hb.status, 200, hb.text);
     // A renewal does not revoke the previous certificate (a crash before storing the new one).
     assert.equal((await heartbeat(asC, 'renew-1')).status, 200);
+    const hb = await heartbeatWith(hub, { certPem: res.body.certificate, keyPem: next.keyPem }, 'renew-1');
+    assert.equal(hb.status, 200, hb.text);
+    // Once the new one was used, the previous one is retired.
+    assertError(await heartbeat(asC, 'renew-1'), 401, 'AGENT_CERT_REVOKED', 'the superseded certificate');
+  });
+
+  test('a cluster holds at most two valid certificates, however often it renews', async () => {
+    const c = await joinCluster(hub, admin, 'renew-many');
+    const asC = agentClient(hub, c);
+    clients.push(asC);
+    const issued: { certPem: string; keyPem: string }[] = [];
+    for (let i = 0; i < 5; i++) {
+      const next = await newJoiner('renew-many');
+      const res = await asC.post<RenewResponse>(agentPaths.certificate('renew-many'), { csr: next.csr });
+      assert.equal(res.status, 200, res.text);
+      issued.push({ certPem: res.body.certificate, keyPem: next.keyPem });
+    }
+    // Renewing with the same (unrenewed) certificate again and again leaves it and the last one.
+    const valid = [];
+    for (const cert of [{ certPem: c.certPem, keyPem: c.keyPem }, ...issued]) {
+      const hb = await heartbeatWith(hub, cert, 'renew-many');
+      if (hb.status === 200) valid.push(serialOf(cert.certPem));
+      else assertError(hb, 401, 'AGENT_CERT_REVOKED', 'an earlier renewal');
+    }
+    assert.deepEqual(valid, [serialOf(c.certPem), serialOf((issued.at(-1) as { certPem: string }).certPem)]);
   });
 
   describe('CA rotation with one joined cluster', () => {

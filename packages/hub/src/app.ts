@@ -1,19 +1,29 @@
 // buildApp(deps): the hub's HTTP application, assembled from its plugins. It never
 // listens on import; main.ts (or a test) decides where it listens.
 
-import { errorBody, limits, OutpostError } from '@outpost/shared';
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { apiError, durations, errorBody, limits, OutpostError } from '@outpost/shared';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions, LogController } from 'fastify';
 import type { Logger } from 'pino';
-import { parse as parseYaml } from 'yaml';
 import { agentApi } from './agentapi/index.ts';
 import { healthRoutes } from './api/health.ts';
 import { adminApi, auditCall } from './api/index.ts';
+import { AuditLog } from './audit/index.ts';
 import { registerMetrics } from './metrics/index.ts';
+import { checkJsonDepth, ParseError, YamlThread } from './parse/index.ts';
 import type { TrustService } from './registration/service.ts';
 import type { PlacementService } from './scheduling/index.ts';
 import type { Store } from './store/index.ts';
 import type { SyncService } from './sync/service.ts';
 import type { WorkSetController } from './worksets/index.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The /metrics body, for a second listener (`--metrics-listen`). */
+    metricsBody: () => Promise<Readable>;
+  }
+}
 
 export interface AppDeps {
   log: Logger;
@@ -24,11 +34,32 @@ export interface AppDeps {
   /** The workset controller; absent in tests that exercise the API alone. */
   worksets?: WorkSetController | undefined;
   version: string;
+  /** The audit log writer; tests that do not care get one with the default retention. */
+  audit?: AuditLog | undefined;
   advertiseUrl?: string | undefined;
   maxWorkBytes?: number | undefined;
   /** TLS material; omitted only by tests that exercise routes over plain HTTP. */
   tls?: { key: string; cert: string; ca: string } | undefined;
 }
+
+/**
+ * TLS 1.3 suites, then TLS 1.2 with forward secrecy and AEAD only: no CBC, no SHA-1 MACs,
+ * no static RSA key exchange. Every maintained client (Go, Node, curl, browsers) has these.
+ */
+export const tlsCiphers = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/** TLS settings of the listener, also applied when a CA rotation reloads the context. */
+export const tlsServerOptions = { minVersion: 'TLSv1.2', ciphers: tlsCiphers, honorCipherOrder: true } as const;
 
 /** Maps fastify's own error codes onto Outpost's stable ones. */
 const fastifyCodes: Record<string, { code: string; status: number }> = {
@@ -37,10 +68,35 @@ const fastifyCodes: Record<string, { code: string; status: number }> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'BODY_MALFORMED', status: 400 },
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'BODY_MALFORMED', status: 400 },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'BODY_MALFORMED', status: 400 },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'URI_TOO_LONG', status: 414 },
+  FST_ERR_BAD_URL: { code: 'BAD_REQUEST', status: 400 },
 };
+
+/**
+ * Errors of the HTTP parser, before fastify sees a request: answered on the raw socket, in
+ * the same `{ code, message }` shape as everything else.
+ */
+function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return;
+  const [status, reason, body] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [
+          431,
+          'Request Header Fields Too Large',
+          { code: 'HEADERS_TOO_LARGE', message: 'the request line and headers exceed the size limit' },
+        ]
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', { code: 'BAD_REQUEST', message: 'the request did not arrive in time' }]
+        : [400, 'Bad Request', { code: 'BAD_REQUEST', message: 'malformed HTTP request' }];
+  const text = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+  );
+}
 
 export function toOutpostError(err: unknown): OutpostError {
   if (err instanceof OutpostError) return err;
+  if (err instanceof ParseError) return err.toApiError();
   const e = err as { code?: string; statusCode?: number; message?: string; validation?: unknown };
   const mapped = e.code ? fastifyCodes[e.code] : undefined;
   if (mapped) return new OutpostError(mapped.code, e.message ?? mapped.code, mapped.status);
@@ -54,8 +110,6 @@ export function toOutpostError(err: unknown): OutpostError {
   return new OutpostError('INTERNAL', 'internal error; see the hub log', 500);
 }
 
-const yamlTypes = ['application/yaml', 'application/x-yaml', 'text/yaml'];
-
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const options: FastifyServerOptions & { https?: unknown } = {
     loggerInstance: deps.log,
@@ -63,13 +117,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     bodyLimit: limits.bodyBytes,
+    // Names of up to 253 characters must be readable and deletable by URL; longer
+    // parameters are answered 414 URI_TOO_LONG.
+    routerOptions: { maxParamLength: limits.urlParamMax },
+    clientErrorHandler,
+    frameworkErrors: (err, _req, reply) => {
+      const out = toOutpostError(err);
+      reply.errorCode = out.code;
+      void (reply as unknown as FastifyReply).status(out.statusCode).send(errorBody(out));
+    },
   };
   if (deps.tls) {
     options.https = {
       key: deps.tls.key,
       cert: deps.tls.cert,
       ca: deps.tls.ca,
-      minVersion: 'TLSv1.2',
+      ...tlsServerOptions,
       // Ask every client for a certificate but let the agent API decide per request:
       // people and joiners have none, agents must.
       requestCert: true,
@@ -77,15 +140,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     };
   }
   const app = Fastify(options) as unknown as FastifyInstance;
+  let audit = deps.audit;
+  if (!audit) {
+    const own = new AuditLog(deps.store, { maxAgeMs: durations.auditMaxAgeMs, maxRows: limits.auditMaxRows }, deps.log);
+    app.addHook('onClose', async () => own.close());
+    audit = own;
+  }
 
-  app.addContentTypeParser(yamlTypes, { parseAs: 'string' }, (_req, body, done) => {
-    try {
-      // maxAliasCount bounds alias expansion ("billion laughs").
-      done(null, parseYaml(body as string, { maxAliasCount: 100 }));
-    } catch (err) {
-      done(new OutpostError('BODY_MALFORMED', `YAML: ${(err as Error).message}`, 400), undefined);
-    }
-  });
+  // YAML is read only by the admin API, after authentication (see api/index.ts): agents and
+  // anonymous callers speak JSON, and a YAML body gets 415 UNSUPPORTED_MEDIA_TYPE.
   // Action endpoints (approve, deny, rotate) take no body; clients often still send the
   // JSON content type, so an empty JSON body means "no body" rather than an error.
   const json = app.getDefaultJsonParser('error', 'error');
@@ -94,8 +157,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ['application/json', 'application/merge-patch+json'],
     { parseAs: 'string' },
     (req, body, done) => {
-      if (body === '' || body === undefined) done(null, undefined);
-      else json(req, body as string, done);
+      if (body === '' || body === undefined) return done(null, undefined);
+      try {
+        checkJsonDepth(body as string);
+      } catch (err) {
+        return done(err as Error, undefined);
+      }
+      json(req, body as string, done);
     },
   );
 
@@ -107,21 +175,33 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (retry) void reply.header('retry-after', String(retry));
     void reply.status(out.statusCode).send(errorBody(out));
   });
+  // Every route reads single values: `?continue=a&continue=b` would reach handlers as an
+  // array they do not expect. Refused for all routes at once.
+  app.addHook('onRequest', async (req) => {
+    const q = req.query as Record<string, unknown> | undefined;
+    for (const [k, v] of Object.entries(q ?? {})) {
+      if (Array.isArray(v))
+        throw apiError('QUERY_PARAM_REPEATED', `query parameter ${k.slice(0, 64)} is given more than once`);
+    }
+  });
   app.setNotFoundHandler((req, reply) => {
     reply.errorCode = 'NOT_FOUND';
     void reply
       .status(404)
       .send({ code: 'NOT_FOUND', message: `no route for ${req.method} ${req.url.split('?')[0]?.slice(0, 200)}` });
-    if (req.url.startsWith('/api/')) auditCall(deps.store, req, reply);
+    if (req.url.startsWith('/api/')) auditCall(deps.store, audit, req, reply);
   });
 
   await app.register(healthRoutes, { store: deps.store, version: deps.version });
-  registerMetrics(app, {
+  const metricsBody = registerMetrics(app, {
     store: deps.store,
     liveness: () => deps.sync.liveness,
     longPollsWaiting: () => deps.sync.waiting,
   });
+  app.decorate('metricsBody', metricsBody);
   const maxWorkBytes = deps.maxWorkBytes ?? limits.workBytes;
+  const yaml = new YamlThread();
+  app.addHook('onClose', async () => yaml.close());
   await app.register(agentApi, { store: deps.store, trust: deps.trust, sync: deps.sync, maxWorkBytes });
   await app.register(adminApi, {
     store: deps.store,
@@ -130,6 +210,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     maxWorkBytes,
     sync: deps.sync,
     placements: deps.placements,
+    yaml,
+    audit,
     onWorkSetChanged: deps.worksets ? (name: string) => deps.worksets?.changed(name) : undefined,
   });
   return app;

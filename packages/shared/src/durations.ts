@@ -3,6 +3,13 @@
 export const durations = {
   /** How long `outpost-hub serve` waits for in-flight requests on SIGTERM. */
   shutdownGraceMs: 10_000,
+  /** Audit log retention: how often old rows are pruned, and the default age limit. */
+  auditPruneMs: 10 * 60_000,
+  auditMaxAgeMs: 90 * 86_400_000,
+  /** /metrics event-loop delay: the gauges show the last finished window of this length. */
+  loopDelayWindowMs: 10_000,
+  /** /metrics fleet gauges: a scrape finding the snapshot older than this starts a new one. */
+  metricsSnapshotMs: 5_000,
   /** Validity of the hub CA created on first start. */
   caValidityDays: 3650,
   /** Validity of the hub's serving certificate. */

@@ -41,6 +41,12 @@ export const errorCodes = {
   BAD_REQUEST: 400,
   BODY_MALFORMED: 400,
   BODY_TOO_LARGE: 413,
+  /** Arrays and objects nested deeper than limits.nestingDepthMax. */
+  BODY_TOO_DEEP: 400,
+  /** A query parameter given twice (`?continue=a&continue=b`): which one was meant is unknown. */
+  QUERY_PARAM_REPEATED: 400,
+  URI_TOO_LONG: 414,
+  HEADERS_TOO_LARGE: 431,
   UNSUPPORTED_MEDIA_TYPE: 415,
   VALIDATION_FAILED: 400,
   NOT_FOUND: 404,
@@ -76,6 +82,8 @@ export const errorCodes = {
   PROTOCOL_UNSUPPORTED: 400,
   AGENT_IDENTITY_MISMATCH: 403,
   AGENT_NOT_ACCEPTED: 403,
+  /** A status report that does not match the protocol's types; nothing of the batch is stored. */
+  STATUS_REPORT_INVALID: 400,
   // works
   WORK_NAME_INVALID: 400,
   WORK_NOT_FOUND: 404,

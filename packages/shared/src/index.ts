@@ -10,4 +10,5 @@ export * from './labels/selector.ts';
 export * from './limits.ts';
 export * from './protocol/index.ts';
 export * from './protocol/sync.ts';
+export * from './protocol/validate.ts';
 export * from './protocol/work.ts';

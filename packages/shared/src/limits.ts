@@ -5,12 +5,21 @@ export const limits = {
   bodyBytes: 1024 * 1024,
   /** A cluster name is a DNS-1123 label: it becomes part of certificate subjects and paths. */
   clusterNameMax: 63,
+  /** Nesting of arrays and objects in a JSON or YAML body. Kubernetes objects, CRD schemas
+   *  included, stay far below; the bound keeps every recursive walk of a value safe. */
+  nestingDepthMax: 200,
+  /** Longest path parameter the router takes (work and workset names may have 253 characters). */
+  urlParamMax: 512,
   labelsPerObject: 64,
   claimsPerCluster: 64,
   claimValueMax: 1024,
   descriptionMax: 1024,
   /** Default upper bound of one ManifestWork's request body; `--max-work-size` changes it. */
   workBytes: 16 * 1024 * 1024,
+  /** Audit rows for unauthenticated calls per minute; the rest of the minute is one summary row. */
+  auditAnonymousPerMinute: 60,
+  /** Audit retention defaults; `--audit-max-rows` and `--audit-max-age` change them. */
+  auditMaxRows: 1_000_000,
   /** Wrong bootstrap secrets from one source before it is slowed down. */
   tokenFailuresBeforeThrottle: 5,
   /** Placement: list sizes a submitted Placement may use (OCM sets no bound; these keep one
@@ -27,6 +36,8 @@ export const limits = {
   workSetPatchesPerOverrideMax: 64,
   /** Per-cluster rollout states kept in a ManifestWorkReplicaSet's status (the rest counted). */
   workSetStatusClustersMax: 500,
+  /** Field problems listed in one validation error (the rest are counted in its message). */
+  validationProblemsMax: 100,
   /** Template references (`{{ .labels.x }}`) in one string value; more smells of a loop. */
   templateRefsPerValueMax: 64,
 } as const;

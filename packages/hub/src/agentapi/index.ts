@@ -20,7 +20,7 @@ import {
 } from '@outpost/shared';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { clusterResource } from '../registration/clusters.ts';
-import type { TrustService } from '../registration/service.ts';
+import { supersededReason, type TrustService } from '../registration/service.ts';
 import type { ClusterRow, Store } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
 
@@ -52,12 +52,25 @@ export function identifyAgent(store: Store, req: FastifyRequest): AgentIdentity 
   const cn = Array.isArray(peer.subject.CN) ? undefined : peer.subject.CN;
   const name = clusterFromCommonName(cn);
   if (!name) throw apiError('AGENT_CERT_REQUIRED', 'the client certificate is not an Outpost agent certificate');
-  const serial = peer.serialNumber.toLowerCase();
+  return checkStanding(store, name, peer.serialNumber.toLowerCase());
+}
+
+/**
+ * What the hub's records say about certificate `serial` of cluster `name` now: known, not
+ * revoked, not expired, the cluster accepted. Also used again when a held long-poll is about
+ * to answer; there a certificate superseded by a renewal in the meantime is no refusal.
+ */
+export function checkStanding(
+  store: Store,
+  name: string,
+  serial: string,
+  opts: { allowSuperseded?: boolean } = {},
+): AgentIdentity {
   const cert = store.certificates.get(serial);
   if (!cert || cert.clusterName !== name) {
     throw apiError('AGENT_CERT_REVOKED', 'this hub has no record of the client certificate; re-join the cluster');
   }
-  if (cert.revokedAt) {
+  if (cert.revokedAt && !(opts.allowSuperseded && cert.revokeReason === supersededReason)) {
     throw apiError('AGENT_CERT_REVOKED', `the client certificate was revoked (${cert.revokeReason ?? 'revoked'})`);
   }
   // TLS checks expiry only in a full handshake; a resumed session keeps the old verdict.
@@ -95,6 +108,7 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
       );
     }
     req.agent = id;
+    trust.certificateUsed(id.cluster.name, id.serial);
   });
 
   app.post(`${agentApiPrefix}/clusters/:name/heartbeat`, async (req) => {
@@ -127,6 +141,10 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     const abort = new AbortController();
     reply.raw.once('close', () => abort.abort());
     const res = await sync.sync(agent.cluster, body as SyncRequest, abort.signal);
+    // The poll may have been held for many seconds: a deny, removal or revocation in the
+    // meantime must not be answered with work content. The records are checked again (the
+    // TLS part cannot have changed), except that a renewal during the hold is no refusal.
+    checkStanding(store, agent.cluster.name, agent.serial, { allowSuperseded: true });
     const text = JSON.stringify(res);
     void reply.header('content-type', 'application/json; charset=utf-8');
     if (text.length > compressAbove && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
@@ -145,7 +163,7 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
   app.post(`${agentApiPrefix}/clusters/:name/certificate`, async (req) => {
     const agent = req.agent as AgentIdentity;
     const body = req.body as Partial<RenewRequest> | undefined;
-    return trust.renew(agent.cluster.name, body?.csr);
+    return trust.renew(agent.cluster.name, body?.csr, agent.serial);
   });
 };
 

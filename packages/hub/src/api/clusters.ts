@@ -101,7 +101,13 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
     sync.changed(name);
     return view(updated);
   });
-  app.post('/api/v1/clusters/:name/deny', async (req) => view(trust.deny((req.params as { name: string }).name)));
+  app.post('/api/v1/clusters/:name/deny', async (req) => {
+    const { name } = req.params as { name: string };
+    const denied = trust.deny(name);
+    // Wakes the cluster's waiting polls, which then answer AGENT_NOT_ACCEPTED at once.
+    sync.changed(name);
+    return view(denied);
+  });
   app.post('/api/v1/clusters/:name/recover', async (req, reply) => {
     const name = (req.params as { name: string }).name;
     const ttl = (req.body as { ttl?: string } | undefined)?.ttl;

@@ -1,7 +1,10 @@
 // /api/v1: the admin API for people and automation. Bearer tokens with scopes guard every
 // route; every call that changes something lands in the audit log, whatever its result.
+import { limits } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuditLog } from '../audit/index.ts';
 import { authenticate, requireApiToken } from '../auth/index.ts';
+import type { YamlThread } from '../parse/index.ts';
 import type { TrustService } from '../registration/service.ts';
 import type { PlacementService } from '../scheduling/index.ts';
 import type { Store } from '../store/index.ts';
@@ -29,14 +32,18 @@ export interface AdminApiOptions {
   maxWorkBytes: number;
   sync: SyncService;
   placements: PlacementService;
+  audit: AuditLog;
+  /** Parses YAML bodies off the event loop. */
+  yaml: YamlThread;
   /** The workset controller's trigger; absent in tests that run no controller. */
   onWorkSetChanged?: ((name: string) => void) | undefined;
 }
 
+const yamlTypes = ['application/yaml', 'application/x-yaml', 'text/yaml'];
 const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Appends a non-GET admin call, whatever its outcome, to the audit log. */
-export function auditCall(store: Store, req: FastifyRequest, reply: FastifyReply): void {
+export function auditCall(store: Store, audit: AuditLog, req: FastifyRequest, reply: FastifyReply): void {
   if (readMethods.has(req.method)) return;
   let actor = req.principal?.actor;
   if (!actor) {
@@ -47,20 +54,29 @@ export function auditCall(store: Store, req: FastifyRequest, reply: FastifyReply
       actor = 'anonymous';
     }
   }
-  store.audit.append({
-    at: new Date().toISOString(),
-    actor,
-    action: `${req.method} ${req.routeOptions.url ?? '(no route)'}`,
-    resource: req.url.split('?')[0]?.slice(0, 512) ?? '',
-    result: reply.errorCode ? `${reply.statusCode} ${reply.errorCode}` : String(reply.statusCode),
-    details: { source: req.ip },
-  });
+  audit.append(
+    {
+      at: new Date().toISOString(),
+      actor,
+      action: `${req.method} ${req.routeOptions.url ?? '(no route)'}`,
+      resource: req.url.split('?')[0]?.slice(0, 512) ?? '',
+      result: reply.errorCode ? `${reply.statusCode} ${reply.errorCode}` : String(reply.statusCode),
+      details: { source: req.ip },
+    },
+    actor === 'anonymous',
+  );
 }
 
 export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) => {
   const { store } = opts;
   app.addHook('onRequest', requireApiToken(store));
-  app.addHook('onResponse', async (req, reply) => auditCall(store, req, reply));
+  // YAML bodies only here: content-type parsers run after the onRequest hooks, so an
+  // unauthenticated YAML body is never read. The expanded document (aliases counted each
+  // time) must fit the route's own body limit.
+  app.addContentTypeParser(yamlTypes, { parseAs: 'string' }, async (req: FastifyRequest, body: string | Buffer) =>
+    opts.yaml.parse(body as string, req.routeOptions.bodyLimit ?? limits.bodyBytes),
+  );
+  app.addHook('onResponse', async (req, reply) => auditCall(store, opts.audit, req, reply));
   await app.register(clusterRoutes, opts);
   await app.register(bootstrapTokenRoutes, opts);
   await app.register(apiTokenRoutes, opts);

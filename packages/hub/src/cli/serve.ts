@@ -3,13 +3,17 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { durations } from '@outpost/shared';
+import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { createApiToken } from '../api/api-tokens.ts';
-import { buildApp } from '../app.ts';
+import { buildApp, tlsServerOptions } from '../app.ts';
+import { AuditLog } from '../audit/index.ts';
 import type { ServeConfig } from '../config/index.ts';
+import { metricsContentType } from '../metrics/index.ts';
 import { ensureHubPki, finishCaRotation, type HubPki, startCaRotation } from '../pki/index.ts';
 import { TrustService } from '../registration/service.ts';
 import { PlacementService } from '../scheduling/index.ts';
+import { ensurePrivateDataDir } from '../store/data-dir.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { DesiredNotifier } from '../sync/notifier.ts';
 import { Presence } from '../sync/presence.ts';
@@ -41,6 +45,14 @@ Flags (environment variable in brackets):
                         [OUTPOST_HUB_POLL_TIMEOUT] (default 30s)
   --missed-polls N      polls a cluster may miss before it is Available=Unknown and
                         tainted unreachable [OUTPOST_HUB_MISSED_POLLS] (default 3)
+  --audit-max-age DUR   audit rows older than this are deleted [OUTPOST_HUB_AUDIT_MAX_AGE]
+                        (default 90d)
+  --audit-max-rows N    at most this many audit rows are kept, the newest
+                        [OUTPOST_HUB_AUDIT_MAX_ROWS] (default 1000000)
+  --metrics-listen HOST:PORT
+                        also serve /metrics over plain HTTP without a credential here,
+                        for a scraper on a private network [OUTPOST_HUB_METRICS_LISTEN]
+                        (default: off; /metrics on --listen needs an API token)
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent [OUTPOST_LOG_LEVEL]
   -h, --help            show this help
 `;
@@ -61,6 +73,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     base: { component: 'hub' },
     redact: ['req.headers.authorization', '*.token', '*.secret', '*.privateKey', '*.csr'],
   });
+  ensurePrivateDataDir(config.dataDir);
   const pkiOpts = { advertiseUrl: config.advertiseUrl, sans: config.sans };
   let pki: HubPki = await ensureHubPki(config.dataDir, pkiOpts);
   const store = openStore(join(config.dataDir, 'outpost.db'));
@@ -115,8 +128,11 @@ export async function serve(config: ServeConfig): Promise<void> {
   placements.onReachable((cluster) => worksets.clusterSeen(cluster));
   presence.onSeen((cluster) => worksets.clusterSeen(cluster));
   worksets.start();
+  const audit = new AuditLog(store, { maxAgeMs: config.auditMaxAgeMs, maxRows: config.auditMaxRows }, log);
+  audit.start();
   const app = await buildApp({
     log,
+    audit,
     store,
     trust,
     sync,
@@ -133,13 +149,14 @@ export async function serve(config: ServeConfig): Promise<void> {
       key: pki.servingKeyPem,
       cert: pki.servingCertPem,
       ca: pki.caBundlePem,
-      minVersion: 'TLSv1.2',
+      ...tlsServerOptions,
     });
     log.info({ signing: pki.signing.hash, previous: pki.previous?.hash }, 'TLS context reloaded');
   };
   // Finish a rotation that completed while the hub was down.
   await trust.maybeFinishRotation();
 
+  let metricsApp: FastifyInstance | undefined;
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -152,7 +169,9 @@ export async function serve(config: ServeConfig): Promise<void> {
     timer.unref();
     // Long-polls would hold the close for up to a poll timeout: release them first.
     notifier.close();
+    await metricsApp?.close();
     await app.close();
+    audit.close();
     worksets.close();
     placements.close();
     presence.close();
@@ -163,6 +182,19 @@ export async function serve(config: ServeConfig): Promise<void> {
   process.once('SIGINT', () => void stop('SIGINT'));
 
   await app.listen({ host: config.listen.host, port: config.listen.port });
+  let metricsLine: string[] = [];
+  if (config.metricsListen) {
+    const m = Fastify({
+      loggerInstance: log.child({ listener: 'metrics' }),
+      return503OnClosing: true,
+    }) as unknown as FastifyInstance;
+    metricsApp = m;
+    m.get('/metrics', async (_req, reply) => reply.type(metricsContentType).send(await app.metricsBody()));
+    await m.listen({ host: config.metricsListen.host, port: config.metricsListen.port });
+    const maddr = m.server.address();
+    const mport = typeof maddr === 'object' && maddr ? maddr.port : config.metricsListen.port;
+    metricsLine = [`  metrics:       http://${config.metricsListen.host}:${mport}/metrics (no credential)`];
+  }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
@@ -172,6 +204,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       `outpost-hub ${hubVersion} serving https://${host}:${port}`,
       `  data dir:      ${config.dataDir}${pki.created ? ' (new CA created)' : ''}`,
       `  CA cert hash:  ${pki.caHash}`,
+      ...metricsLine,
       ...(adminTokenFile ? [`  admin token:   ${adminTokenFile} (new; keep it secret)`] : []),
       `  health:        curl --cacert ${join(config.dataDir, 'ca.crt')} https://127.0.0.1:${port}/readyz`,
       '',

@@ -2,8 +2,8 @@
 // folder (sorted), or standard input; multi-document YAML.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { OutpostError } from '@outpost/shared';
-import { parseAllDocuments } from 'yaml';
+import { limits, OutpostError } from '@outpost/shared';
+import { ParseError, parseYamlDocuments } from '../parse/index.ts';
 
 export interface WorkDocument {
   source: string;
@@ -11,16 +11,17 @@ export interface WorkDocument {
 }
 
 function parseText(text: string, source: string): WorkDocument[] {
+  let values: unknown[];
+  try {
+    // A file may hold many works; aliases may expand it, but not by orders of magnitude.
+    values = parseYamlDocuments(text, { maxBytes: Math.max(limits.workBytes, 4 * text.length) });
+  } catch (err) {
+    if (err instanceof ParseError)
+      throw new OutpostError('CLI_FILE_INVALID', `${source}: ${err.message} (${err.code})`, 2);
+    throw err;
+  }
   const out: WorkDocument[] = [];
-  for (const [i, d] of parseAllDocuments(text).entries()) {
-    if (d.errors.length) {
-      throw new OutpostError(
-        'CLI_FILE_INVALID',
-        `${source} document ${i + 1}: ${d.errors[0]?.message ?? 'invalid YAML'}`,
-        2,
-      );
-    }
-    const value = d.toJS({ maxAliasCount: 100 }) as unknown;
+  for (const [i, value] of values.entries()) {
     if (value === null || value === undefined) continue;
     if (typeof value !== 'object' || Array.isArray(value)) {
       throw new OutpostError('CLI_FILE_INVALID', `${source} document ${i + 1} is not an object`, 2);

@@ -3,7 +3,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { limits } from '@outpost/shared';
+import { ParseError, parseYaml } from '../parse/index.ts';
 import { ConfigError, serveDefaults } from './index.ts';
 
 export interface ClientConfig {
@@ -61,7 +62,13 @@ export function loadClientConfig(flags: ClientFlags, env: NodeJS.ProcessEnv = pr
   const configPath = flags.config ?? env.OUTPOST_CONFIG ?? join(homedir(), '.config/outpost/hub.yaml');
   let file: { hub?: string; token?: string; caCert?: string } = {};
   if (flags.config || env.OUTPOST_CONFIG || existsSync(configPath)) {
-    const parsed = parseYaml(readText(configPath, 'config file')) as unknown;
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(readText(configPath, 'config file'), { maxBytes: limits.bodyBytes });
+    } catch (err) {
+      if (err instanceof ParseError) throw new ConfigError(`config file ${configPath}: ${err.message}`);
+      throw err;
+    }
     if (parsed && typeof parsed === 'object') file = parsed as typeof file;
   }
   const dataDir = resolve(flags['data-dir'] ?? env.OUTPOST_HUB_DATA_DIR ?? serveDefaults.dataDir);

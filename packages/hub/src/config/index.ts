@@ -19,6 +19,11 @@ export interface ServeConfig {
   readonly pollTimeoutMs: number;
   /** Polls a cluster may miss before it is Available=Unknown and tainted unreachable. */
   readonly missedPolls: number;
+  /** Audit rows older than this, or beyond the newest auditMaxRows, are pruned. */
+  readonly auditMaxAgeMs: number;
+  readonly auditMaxRows: number;
+  /** A second, plain-HTTP listener serving /metrics without a credential; off when undefined. */
+  readonly metricsListen: { readonly host: string; readonly port: number } | undefined;
 }
 
 export const serveDefaults = {
@@ -89,6 +94,9 @@ export const serveOptions = {
   'max-work-size': { type: 'string' },
   'poll-timeout': { type: 'string' },
   'missed-polls': { type: 'string' },
+  'audit-max-age': { type: 'string' },
+  'audit-max-rows': { type: 'string' },
+  'metrics-listen': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -140,7 +148,24 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv 
   if (!Number.isInteger(missedPolls) || missedPolls < 1 || missedPolls > 100) {
     throw new ConfigError(`--missed-polls must be an integer from 1 to 100, got ${JSON.stringify(missedText)}`);
   }
+  const auditAgeText = values['audit-max-age'] ?? env.OUTPOST_HUB_AUDIT_MAX_AGE ?? '90d';
+  const auditMaxAgeMs = parseDuration(auditAgeText);
+  if (auditMaxAgeMs === undefined || auditMaxAgeMs < 3_600_000 || auditMaxAgeMs > 3660 * 86_400_000) {
+    throw new ConfigError(`--audit-max-age must be a duration from 1h to 3660d, got ${JSON.stringify(auditAgeText)}`);
+  }
+  const auditRowsText = values['audit-max-rows'] ?? env.OUTPOST_HUB_AUDIT_MAX_ROWS ?? String(limits.auditMaxRows);
+  const auditMaxRows = Number(auditRowsText);
+  if (!Number.isInteger(auditMaxRows) || auditMaxRows < 10 || auditMaxRows > 1e9) {
+    throw new ConfigError(
+      `--audit-max-rows must be an integer from 10 to 1000000000, got ${JSON.stringify(auditRowsText)}`,
+    );
+  }
+  const metricsListenText = values['metrics-listen'] ?? env.OUTPOST_HUB_METRICS_LISTEN;
+  const metricsListen = metricsListenText ? Object.freeze(parseListen(metricsListenText)) : undefined;
   return Object.freeze({
+    metricsListen,
+    auditMaxAgeMs,
+    auditMaxRows,
     certValidityMs,
     maxWorkBytes,
     pollTimeoutMs,

@@ -1,11 +1,24 @@
-// /metrics in the Prometheus text format: fleet gauges computed at scrape time from the
-// store, plus request latency histograms kept in memory. No client library: the format is
-// a few lines of text, and the hub has few metrics.
+// /metrics in the Prometheus text format: fleet gauges and request latency histograms. No
+// client library: the format is a few lines of text, and the hub has few metrics.
+//
+// The fleet gauges are a snapshot, not computed per scrape: reading every cluster and work
+// on each request made a scrape's cost grow with the stored data and let parallel scrapes
+// stall the hub. A scrape answers from the last snapshot and, when it is older than
+// durations.metricsSnapshotMs, starts a new one that reads the store in small slices,
+// yielding to the event loop between them (only the first scrape waits for one). Work
+// conditions come out of SQLite as the conditions array alone, never the whole status.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import { setImmediate as yieldLoop } from 'node:timers/promises';
+import { durations } from '@outpost/shared';
 import type { FastifyInstance } from 'fastify';
+import { authenticate } from '../auth/index.ts';
 import { clusterResource, type Liveness } from '../registration/clusters.ts';
 import type { Store } from '../store/index.ts';
 
 const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Rows read between two yields to the event loop. */
+const sliceRows = 200;
 
 class Histogram {
   readonly #series = new Map<string, { counts: number[]; sum: number; count: number }>();
@@ -41,9 +54,149 @@ export interface MetricsSources {
   longPollsWaiting: () => number;
 }
 
-/** Adds /metrics and a latency hook to `app` itself (not an encapsulated plugin), so the hook sees every route. */
-export function registerMetrics(app: FastifyInstance, src: MetricsSources): void {
+/** Conditions as stored; anything not shaped like a condition is skipped, never thrown on. */
+function readConditions(text: string | null): { type: string; status: string }[] {
+  if (!text) return [];
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(v)) return [];
+  return v.filter(
+    (c): c is { type: string; status: string } =>
+      typeof c === 'object' && c !== null && typeof c.type === 'string' && typeof c.status === 'string',
+  );
+}
+
+/** One pass over the store, in slices; resolves with the fleet gauges' text. */
+async function snapshot(src: MetricsSources): Promise<string> {
+  const now = Date.now();
+  const liveness = src.liveness();
+  const states = { available: 0, unknown: 0, pending: 0, denied: 0, removing: 0 };
+  const available: string[] = [];
+  const expiry: string[] = [];
+  const applied: string[] = [];
+  const conditions = new Map<string, number>();
+  let after = '';
+  for (;;) {
+    const page = src.store.clusters.page(after, sliceRows);
+    for (const c of page.items) {
+      const cert = src.store.certificates.latestFor(c.name);
+      const view = clusterResource(c, cert, now, liveness);
+      const avail = view.status.conditions.find((x) => x.type === 'Available')?.status;
+      if (c.removalRequestedAt) states.removing++;
+      else if (c.denied) states.denied++;
+      else if (!c.hubAcceptsClient || !c.joinedAt) states.pending++;
+      else if (avail === 'True') states.available++;
+      else states.unknown++;
+      if (c.joinedAt) available.push(`outpost_cluster_available{cluster="${esc(c.name)}"} ${avail === 'True' ? 1 : 0}`);
+      if (cert) {
+        const left = Math.round((Date.parse(cert.notAfter) - now) / 1000);
+        expiry.push(`outpost_certificate_expiry_seconds{cluster="${esc(c.name)}"} ${left}`);
+      }
+    }
+    if (!page.continue) break;
+    after = page.continue;
+    await yieldLoop();
+  }
+  let at = { cluster: '', name: '' };
+  for (;;) {
+    const rows = src.store.works.metricPage(at, sliceRows);
+    for (const w of rows) {
+      const conds = readConditions(w.conditions);
+      const ok = conds.find((x) => x.type === 'Applied')?.status === 'True';
+      applied.push(`outpost_work_applied{cluster="${esc(w.cluster)}",work="${esc(w.name)}"} ${ok ? 1 : 0}`);
+      for (const x of conds) {
+        const key = `condition="${esc(x.type)}",status="${esc(x.status)}"`;
+        conditions.set(key, (conditions.get(key) ?? 0) + 1);
+      }
+    }
+    const last = rows.at(-1);
+    if (!last || rows.length < sliceRows) break;
+    at = { cluster: last.cluster, name: last.name };
+    await yieldLoop();
+  }
+  const lines: string[] = ['# HELP outpost_clusters Clusters by state.', '# TYPE outpost_clusters gauge'];
+  for (const [state, n] of Object.entries(states)) lines.push(`outpost_clusters{state="${state}"} ${n}`);
+  lines.push(
+    '# HELP outpost_cluster_available 1 when the cluster reported within its lease.',
+    '# TYPE outpost_cluster_available gauge',
+    ...available,
+    '# HELP outpost_certificate_expiry_seconds Seconds until the newest certificate of the cluster expires.',
+    '# TYPE outpost_certificate_expiry_seconds gauge',
+    ...expiry,
+    '# HELP outpost_work_applied 1 when the agent reported the work Applied.',
+    '# TYPE outpost_work_applied gauge',
+    ...applied,
+    '# HELP outpost_work_conditions Works by reported condition and status.',
+    '# TYPE outpost_work_conditions gauge',
+  );
+  for (const [labels, n] of conditions) lines.push(`outpost_work_conditions{${labels}} ${n}`);
+  lines.push('');
+  return lines.join('\n');
+}
+
+/** The fleet gauges, refreshed in the background when older than `maxAgeMs`. */
+export class FleetSnapshot {
+  readonly #src: MetricsSources;
+  readonly #maxAgeMs: number;
+  /** Encoded once per snapshot: with 10,000 works it is most of a megabyte, and encoding it
+   *  per scrape was most of a scrape's cost. */
+  #body: Buffer | undefined;
+  #at = 0;
+  #running: Promise<Buffer> | undefined;
+
+  constructor(src: MetricsSources, maxAgeMs: number = durations.metricsSnapshotMs) {
+    this.#src = src;
+    this.#maxAgeMs = maxAgeMs;
+  }
+
+  #refresh(): Promise<Buffer> {
+    this.#running ??= snapshot(this.#src)
+      .then((text) => {
+        this.#body = Buffer.from(text);
+        this.#at = Date.now();
+        return this.#body;
+      })
+      .finally(() => {
+        this.#running = undefined;
+      });
+    return this.#running;
+  }
+
+  /** The last snapshot (a new one is started when it is stale); waits only for the very first. */
+  async body(): Promise<Buffer> {
+    if (this.#body === undefined) return this.#refresh();
+    if (Date.now() - this.#at > this.#maxAgeMs) this.#refresh().catch(() => undefined);
+    return this.#body;
+  }
+}
+
+export const metricsContentType = 'text/plain; version=0.0.4; charset=utf-8';
+
+/**
+ * Adds /metrics and a latency hook to `app` itself (not an encapsulated plugin), so the hook
+ * sees every route. On this (public) port /metrics needs an API token of any scope: it names
+ * every cluster and work. Returns the renderer, for the optional `--metrics-listen` port.
+ */
+export function registerMetrics(app: FastifyInstance, src: MetricsSources): () => Promise<Readable> {
   const requests = new Histogram();
+  const fleet = new FleetSnapshot(src);
+  // Event-loop delay per window (not since start, not reset by a scrape, so several
+  // scrapers each see the same figures): the hub's own answer to "is anything stalling me".
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  let window = { p99: 0, max: 0, count: 0 };
+  const harvest = setInterval(() => {
+    window = { p99: loop.percentile(99) / 1e9, max: loop.max / 1e9, count: window.count + 1 };
+    loop.reset();
+  }, durations.loopDelayWindowMs).unref();
+  app.addHook('onClose', async () => {
+    clearInterval(harvest);
+    loop.disable();
+  });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     // Long-polls would swamp the latency of everything else: they get their own route label.
@@ -53,79 +206,34 @@ export function registerMetrics(app: FastifyInstance, src: MetricsSources): void
     );
   });
 
-  app.get('/metrics', async (_req, reply) => {
-    const now = Date.now();
-    const liveness = src.liveness();
-    const lines: string[] = [];
-    const states = { available: 0, unknown: 0, pending: 0, denied: 0, removing: 0 };
-    const available: string[] = [];
-    const expiry: string[] = [];
-    const applied: string[] = [];
-    const conditions = new Map<string, number>();
-    let after = '';
-    for (;;) {
-      const page = src.store.clusters.page(after, 500);
-      for (const c of page.items) {
-        const cert = src.store.certificates.latestFor(c.name);
-        const view = clusterResource(c, cert, now, liveness);
-        const avail = view.status.conditions.find((x) => x.type === 'Available')?.status;
-        if (c.removalRequestedAt) states.removing++;
-        else if (c.denied) states.denied++;
-        else if (!c.hubAcceptsClient || !c.joinedAt) states.pending++;
-        else if (avail === 'True') states.available++;
-        else states.unknown++;
-        if (c.joinedAt)
-          available.push(`outpost_cluster_available{cluster="${esc(c.name)}"} ${avail === 'True' ? 1 : 0}`);
-        if (cert)
-          expiry.push(
-            `outpost_certificate_expiry_seconds{cluster="${esc(c.name)}"} ${Math.round((Date.parse(cert.notAfter) - now) / 1000)}`,
-          );
-        for (const w of src.store.works.forCluster(c.name)) {
-          const conds = (w.status as { conditions?: { type: string; status: string }[] } | null)?.conditions ?? [];
-          const ok = conds.find((x) => x.type === 'Applied')?.status === 'True' && w.status !== null;
-          applied.push(`outpost_work_applied{cluster="${esc(c.name)}",work="${esc(w.name)}"} ${ok ? 1 : 0}`);
-          for (const x of conds)
-            conditions.set(
-              `condition="${esc(x.type)}",status="${esc(x.status)}"`,
-              (conditions.get(`condition="${esc(x.type)}",status="${esc(x.status)}"`) ?? 0) + 1,
-            );
-        }
-      }
-      if (!page.continue) break;
-      after = page.continue;
-    }
-    lines.push('# HELP outpost_clusters Clusters by state.', '# TYPE outpost_clusters gauge');
-    for (const [state, n] of Object.entries(states)) lines.push(`outpost_clusters{state="${state}"} ${n}`);
-    lines.push(
-      '# HELP outpost_cluster_available 1 when the cluster reported within its lease.',
-      '# TYPE outpost_cluster_available gauge',
-      ...available,
-    );
-    lines.push(
-      '# HELP outpost_certificate_expiry_seconds Seconds until the newest certificate of the cluster expires.',
-      '# TYPE outpost_certificate_expiry_seconds gauge',
-      ...expiry,
-    );
-    lines.push(
-      '# HELP outpost_work_applied 1 when the agent reported the work Applied.',
-      '# TYPE outpost_work_applied gauge',
-      ...applied,
-    );
-    lines.push(
-      '# HELP outpost_work_conditions Works by reported condition and status.',
-      '# TYPE outpost_work_conditions gauge',
-    );
-    for (const [labels, n] of conditions) lines.push(`outpost_work_conditions{${labels}} ${n}`);
-    lines.push(
+  const render = async () => {
+    const fleetBody = await fleet.body();
+    const lines = [
       '# HELP outpost_longpoll_waiting Agent long-polls held open right now.',
       '# TYPE outpost_longpoll_waiting gauge',
       `outpost_longpoll_waiting ${src.longPollsWaiting()}`,
-    );
-    lines.push(
+      `# HELP outpost_event_loop_delay_seconds Event-loop delay of the hub in the last finished ${durations.loopDelayWindowMs / 1000} s window.`,
+      '# TYPE outpost_event_loop_delay_seconds gauge',
+      `outpost_event_loop_delay_seconds{quantile="0.99"} ${window.p99}`,
+      `outpost_event_loop_delay_seconds{quantile="1"} ${window.max}`,
+      '# HELP outpost_event_loop_delay_windows_total Event-loop delay windows finished since the start.',
+      '# TYPE outpost_event_loop_delay_windows_total counter',
+      `outpost_event_loop_delay_windows_total ${window.count}`,
       '# HELP outpost_http_request_duration_seconds Request latency by route.',
       '# TYPE outpost_http_request_duration_seconds histogram',
       ...requests.render('outpost_http_request_duration_seconds'),
-    );
-    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(`${lines.join('\n')}\n`);
-  });
+    ];
+    // Two chunks, not one concatenated copy: the snapshot is shared by every scrape.
+    return Readable.from([fleetBody, Buffer.from(`${lines.join('\n')}\n`)], { objectMode: false });
+  };
+  app.get(
+    '/metrics',
+    {
+      onRequest: async (req) => {
+        authenticate(src.store, req.headers.authorization, new Date());
+      },
+    },
+    async (_req, reply) => reply.type(metricsContentType).send(await render()),
+  );
+  return render;
 }

@@ -12,6 +12,31 @@ const allowedCurves = new Map([
 ]);
 const minRsaBits = 2048;
 
+/** Reads one DER header at `at`: the tag, where the content starts and its length. */
+function derHeader(der: Uint8Array, at: number): { tag: number; start: number; length: number } {
+  const tag = der[at] ?? -1;
+  const first = der[at + 1] ?? 0;
+  if (first < 0x80) return { tag, start: at + 2, length: first };
+  const n = first & 0x7f;
+  let length = 0;
+  for (let i = 0; i < n; i++) length = length * 256 + (der[at + 2 + i] ?? 0);
+  return { tag, start: at + 2 + n, length };
+}
+
+/**
+ * True when an EC SubjectPublicKeyInfo names its curve by OID. SPKI is
+ * SEQUENCE { SEQUENCE { OID id-ecPublicKey, parameters }, BIT STRING }; named curves have
+ * an OID (tag 6) as parameters, explicit ones a SEQUENCE (tag 0x30).
+ */
+function hasNamedCurve(spki: ArrayBuffer): boolean {
+  const der = new Uint8Array(spki);
+  const outer = derHeader(der, 0);
+  const alg = derHeader(der, outer.start);
+  const algOid = derHeader(der, alg.start);
+  const params = derHeader(der, algOid.start + algOid.length);
+  return outer.tag === 0x30 && alg.tag === 0x30 && algOid.tag === 0x06 && params.tag === 0x06;
+}
+
 /** Requested extensions the hub tolerates, and only with these values. */
 const oid = {
   keyUsage: '2.5.29.15',
@@ -55,6 +80,12 @@ export async function inspectCsr(pem: unknown, cluster: string): Promise<Inspect
   }
   const details = key.asymmetricKeyDetails ?? {};
   if (key.asymmetricKeyType === 'ec') {
+    // OpenSSL names a curve given by explicit parameters when they match a known one, but
+    // TLS (RFC 8422) allows only named curves: the hub's own handshake would refuse the
+    // certificate, and the registration would be spent on a cluster that can never connect.
+    if (!hasNamedCurve(csr.publicKey.rawData)) {
+      throw apiError('CSR_KEY_WEAK', 'ECDSA keys must name their curve (P-256 or P-384), not give explicit parameters');
+    }
     if (!details.namedCurve || !allowedCurves.has(details.namedCurve)) {
       throw apiError(
         'CSR_KEY_WEAK',

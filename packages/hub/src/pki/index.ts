@@ -97,7 +97,8 @@ async function createCa(dir: string): Promise<string> {
   await mkdir(caDir, { recursive: true, mode: 0o700 });
   // Key first: a crash between the two writes leaves no certificate without its key.
   await writeAtomic(join(caDir, 'ca.key'), await privateKeyToPem(keys.privateKey), 0o600);
-  await writeAtomic(join(caDir, 'ca.crt'), certToPem(cert), 0o644);
+  // Certificates are public, but everything in the data directory is 0600 (store/data-dir.ts).
+  await writeAtomic(join(caDir, 'ca.crt'), certToPem(cert), 0o600);
   return id;
 }
 
@@ -201,12 +202,12 @@ export async function ensureHubPki(dataDir: string, opts: PkiOptions): Promise<H
   if (!servingCertPem || !servingKeyPem || !servingCertFits(servingCertPem, servingIssuer, names, Date.now())) {
     const serving = await issueServingCert(servingIssuer, names);
     await writeAtomic(p.servingKey, serving.keyPem, 0o600);
-    await writeAtomic(p.servingCert, serving.certPem, 0o644);
+    await writeAtomic(p.servingCert, serving.certPem, 0o600);
     servingCertPem = serving.certPem;
     servingKeyPem = serving.keyPem;
   }
   const caBundlePem = previous ? `${signing.certPem}${previous.certPem}` : signing.certPem;
-  if ((await readIfExists(p.bundle)) !== caBundlePem) await writeAtomic(p.bundle, caBundlePem, 0o644);
+  if ((await readIfExists(p.bundle)) !== caBundlePem) await writeAtomic(p.bundle, caBundlePem, 0o600);
   return { signing, previous, caBundlePem, servingCertPem, servingKeyPem, caHash: signing.hash, created };
 }
 

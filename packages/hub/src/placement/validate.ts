@@ -37,13 +37,20 @@ const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 /** Collects problems under a field path. Shared with the rollout validator. */
 export class Problems {
   readonly list: FieldProblem[] = [];
+  /** Problems beyond limits.validationProblemsMax, counted only: a body of 40,000 unknown
+   *  fields must not come back as an error of 40,000 entries. */
+  dropped = 0;
   add(field: string, message: string): void {
-    this.list.push({ field, message });
+    if (this.list.length < limits.validationProblemsMax) this.list.push({ field, message });
+    else this.dropped++;
   }
   /** Reports fields of `obj` not in `known`: a typo must not be silently ignored. */
   unknownFields(obj: Record<string, unknown>, known: readonly string[], field: string): void {
     for (const k of Object.keys(obj)) {
-      if (!known.includes(k)) this.add(field ? `${field}.${k.slice(0, 64)}` : k.slice(0, 64), 'unknown field');
+      if (known.includes(k)) continue;
+      // Past the limit only counted: no field path is built for the 40,000th unknown key.
+      if (this.list.length >= limits.validationProblemsMax) this.dropped++;
+      else this.add(field ? `${field}.${k.slice(0, 64)}` : k.slice(0, 64), 'unknown field');
     }
   }
   get empty(): boolean {
@@ -57,7 +64,8 @@ export function invalid<Code extends string>(code: Code, what: string, problems:
     .slice(0, 3)
     .map((p) => `${p.field}: ${p.message}`)
     .join('; ');
-  const more = problems.list.length > 3 ? ` (and ${problems.list.length - 3} more)` : '';
+  const total = problems.list.length + problems.dropped;
+  const more = total > 3 ? ` (and ${total - 3} more)` : '';
   return {
     ok: false as const,
     error: { code, message: `${what} is invalid: ${first}${more}`, details: problems.list },

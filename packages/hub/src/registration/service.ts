@@ -92,9 +92,14 @@ export function checkClusterName(name: string): void {
 
 const pollSeconds = 2;
 
+/** Why a certificate was revoked when a newer one of its cluster took over. */
+export const supersededReason = 'superseded';
+
 export class TrustService {
   readonly #d: TrustDeps;
   readonly #now: () => Date;
+  /** Per cluster, the newest certificate already seen in use (see certificateUsed). */
+  readonly #usedSerials = new Map<string, string>();
   readonly throttle = new FailureThrottle();
 
   constructor(deps: TrustDeps) {
@@ -421,11 +426,18 @@ export class TrustService {
   }
 
   /** POST /agent/v1/clusters/{name}/certificate: a new certificate for a new key. */
-  async renew(name: string, csrPem: unknown): Promise<RenewResponse> {
+  /**
+   * POST …/certificate. A cluster holds at most two valid certificates: the one it renews
+   * with and the new one. Any other (say, issued by an earlier renewal whose answer was
+   * lost) is revoked here; the one renewed with goes once the new one is used
+   * (certificateUsed).
+   */
+  async renew(name: string, csrPem: unknown, callerSerial?: string): Promise<RenewResponse> {
     const issued = await this.#issue(name, csrPem as string);
     const at = this.#now().toISOString();
     this.#store.transaction(() => {
       this.#cluster(name);
+      if (callerSerial) this.#store.certificates.revokeOthersFor(name, callerSerial, at, supersededReason);
       this.#recordCertificate(name, issued, at);
       this.#store.audit.append({
         at,
@@ -438,6 +450,25 @@ export class TrustService {
     });
     await this.maybeFinishRotation();
     return { certificate: issued.certPem, caBundle: this.caBundle() };
+  }
+
+  /**
+   * Called on every authenticated agent request. The first use of a cluster's newest
+   * certificate retires every older one: a renewal is complete once the agent has used
+   * what it got. In memory, one serial per cluster, so the write happens once per renewal.
+   */
+  certificateUsed(cluster: string, serial: string): void {
+    if (this.#usedSerials.get(cluster) === serial) return;
+    const latest = this.#store.certificates.latestFor(cluster);
+    if (latest?.serial !== serial) return;
+    const retired = this.#store.certificates.revokeOthersFor(
+      cluster,
+      serial,
+      this.#now().toISOString(),
+      supersededReason,
+    );
+    if (retired > 0) this.#d.log.info({ cluster, serial, retired }, 'older certificates retired after a renewal');
+    this.#usedSerials.set(cluster, serial);
   }
 
   heartbeat(cluster: ClusterRow, body: HeartbeatRequest | undefined, certSerial: string): HeartbeatResponse {

@@ -23,7 +23,7 @@ export interface Store extends TrustStore {
   /** This database's identity: a new database gets a new epoch (see architecture.md). */
   readonly epoch: string;
   readonly schemaVersion: number;
-  /** A cheap round trip through SQLite, for /readyz. */
+  /** For /readyz: reads one row of every table (throws when one cannot be read). */
   ping(): boolean;
   /** Runs `fn` in one SQLite transaction (nested calls become savepoints). */
   transaction<T>(fn: () => T): T;
@@ -89,7 +89,29 @@ export function openStore(file: string): Store {
   const insertMeta = db.prepare('INSERT OR IGNORE INTO hub_meta (key, value) VALUES (?, ?)');
   insertMeta.run('epoch', randomUUID());
   const epoch = (getMeta.get('epoch') as { value: string }).value;
-  const ping = db.prepare('SELECT 1 AS ok');
+  // /readyz reads one row of every table a request may need: a database that opens but
+  // has a table it cannot read (damaged, dropped, locked out) is not ready.
+  const readable = [
+    'hub_meta',
+    'api_tokens',
+    'bootstrap_tokens',
+    'clusters',
+    'registrations',
+    'certificates',
+    'audit_log',
+    'works',
+    'work_manifests',
+    'cluster_desired',
+    'placements',
+    'worksets',
+  ];
+  // Prepared once: SQLite prepares a statement again by itself when the schema changed, and
+  // fails it while its table is gone.
+  const reads = readable.map((table) => db.prepare(`SELECT 1 FROM ${table} LIMIT 1`));
+  const ping = () => {
+    for (const read of reads) read.get();
+    return true;
+  };
 
   return {
     ...trustStore(db),
@@ -99,7 +121,7 @@ export function openStore(file: string): Store {
     epoch,
     schemaVersion,
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
-    ping: () => (ping.get() as { ok: number }).ok === 1,
+    ping,
     close: () => db.close(),
   };
 }

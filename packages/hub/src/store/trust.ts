@@ -185,6 +185,12 @@ export function trustStore(db: DB) {
     auditInsert: db.prepare(`INSERT INTO audit_log (at, actor, action, resource, result, details)
       VALUES (@at, @actor, @action, @resource, @result, @details)`),
     auditPage: db.prepare('SELECT * FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?'),
+    // Oldest rows first, a batch at a time: ids grow with time, so the scan stops early.
+    auditPruneOlder: db.prepare(`DELETE FROM audit_log WHERE id IN
+      (SELECT id FROM audit_log WHERE at < ? ORDER BY id LIMIT ?)`),
+    auditNthNewest: db.prepare('SELECT id FROM audit_log ORDER BY id DESC LIMIT 1 OFFSET ?'),
+    auditPruneUpTo: db.prepare(`DELETE FROM audit_log WHERE id IN
+      (SELECT id FROM audit_log WHERE id <= ? ORDER BY id LIMIT ?)`),
   };
 
   return {
@@ -306,6 +312,16 @@ export function trustStore(db: DB) {
     },
 
     audit: {
+      /**
+       * Deletes at most `batch` rows that are older than `before` or beyond the newest
+       * `keepRows`; returns how many went (the caller repeats while it is `batch`).
+       */
+      prune: (before: string, keepRows: number, batch: number): number => {
+        let n = s.auditPruneOlder.run(before, batch).changes;
+        const nth = s.auditNthNewest.get(keepRows) as { id: number } | undefined;
+        if (nth && n < batch) n += s.auditPruneUpTo.run(nth.id, batch - n).changes;
+        return n;
+      },
       append: (e: Omit<AuditEvent, 'id'>) =>
         void s.auditInsert.run({ ...e, details: e.details === undefined ? null : json(e.details) }),
       /** Newest first; `before` is an id from a previous page. */

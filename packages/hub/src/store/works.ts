@@ -88,6 +88,10 @@ export function workStore(db: DB) {
       'SELECT * FROM works WHERE (cluster > ? OR (cluster = ? AND name > ?)) ORDER BY cluster, name LIMIT ?',
     ),
     forCluster: db.prepare('SELECT * FROM works WHERE cluster = ? ORDER BY name'),
+    // Only the conditions, extracted by SQLite: the metrics never parse whole statuses.
+    metricPage: db.prepare(`SELECT cluster, name,
+      CASE WHEN json_valid(status) THEN json_extract(status, '$.conditions') END AS conditions
+      FROM works WHERE (cluster > ? OR (cluster = ? AND name > ?)) ORDER BY cluster, name LIMIT ?`),
     insert: db.prepare(`INSERT INTO works (cluster, name, uid, generation, resource_version, labels, annotations, spec,
       spec_hash, content_hash, manifest_count, size_bytes, created_at, updated_at)
       VALUES (@cluster, @name, @uid, 1, 1, @labels, @annotations, @spec, @specHash, @contentHash, @manifestCount,
@@ -144,6 +148,13 @@ export function workStore(db: DB) {
       const last = items.at(-1);
       return { items, continue: more && last ? `${last.cluster}/${last.name}` : undefined };
     },
+    /** Cluster, name and the JSON text of status.conditions (null without status), in key order. */
+    metricPage: (after: { cluster: string; name: string }, limit: number) =>
+      s.metricPage.all(after.cluster, after.cluster, after.name, limit) as {
+        cluster: string;
+        name: string;
+        conditions: string | null;
+      }[],
     /** Live manifests in order (canonical JSON text each). */
     manifests: (uid: string) => (s.live.all(uid) as Raw[]).map(manifestFrom),
     /** Every manifest row, tombstones included, changed after `generation`. */

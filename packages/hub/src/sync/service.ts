@@ -2,15 +2,14 @@
 // …/status). Per cluster the hub remembers what it last sent, so an unchanged poll costs
 // one integer comparison and is then held until something changes or the wait ends.
 import {
-  apiError,
   type DeleteOption,
   type InventoryEntry,
   type Manifest,
   type ManifestConfig,
   type StatusAck,
-  type StatusBatch,
   type SyncRequest,
   type SyncResponse,
+  validateStatusBatch,
   type WorkUpdate,
 } from '@outpost/shared';
 import type { Logger } from 'pino';
@@ -192,17 +191,13 @@ export class SyncService {
 
   /** Stores a batch of status reports; idempotent per work (a report at or below the stored sequence is skipped). */
   status(cluster: ClusterRow, body: unknown): StatusAck {
-    const batch = body as Partial<StatusBatch> | undefined;
-    if (!batch || !Array.isArray(batch.reports)) throw apiError('BODY_MALFORMED', 'body must be { reports: [...] }');
+    const batch = validateStatusBatch(body);
     this.#d.presence.seen(cluster.name, new Date());
     let acked = 0;
     const purged: string[] = [];
     const touched: WorkRow[] = [];
     this.#d.store.transaction(() => {
-      for (const r of batch.reports ?? []) {
-        if (!r || typeof r.seq !== 'number' || typeof r.work !== 'string' || typeof r.uid !== 'string') {
-          throw apiError('BODY_MALFORMED', 'every report needs seq, work and uid');
-        }
+      for (const r of batch.reports) {
         acked = Math.max(acked, r.seq);
         const w = this.#d.store.works.get(cluster.name, r.work);
         // A report for a work the hub no longer has, or for an older work of that name, is
