@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ManifestStatus } from '@outpost/shared';
 import type { AppliedObject } from '../work/types.ts';
-import { createdByOurApply, findConfig, KubeApplier } from './applier.ts';
+import { createdByOurApply, KubeApplier } from './applier.ts';
+import { effectiveStrategy, findConfig } from './config.ts';
 import { applyPhase, deleteObjects } from './delete.ts';
 import { Discovery, mappingsFromCrd } from './discovery.ts';
 import { applyIgnoreFields } from './ignore.ts';
@@ -15,6 +16,7 @@ import { deletePath, getPath, parsePath, setPath } from './paths.ts';
 import { mapLimit } from './pool.ts';
 import { type KubeRequest, type KubeResponse, type KubeRest, KubeUnreachableError } from './rest.ts';
 import { feedback, readiness, workConditions } from './status.ts';
+import { serverSideApply } from './strategies.ts';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const noRetry = { attempts: 1, baseDelayMs: 1 };
@@ -510,6 +512,106 @@ describe('applier against fakes', () => {
       findConfig([{ resourceIdentifier: { group: '', resource: 'deployments', name: 'web' } }], o),
       undefined,
     );
+  });
+
+  test('manifestConfigs as OCM writes them: group omitted means the core group, * within names, merged per part', () => {
+    const o = { group: '', resource: 'configmaps', namespace: 'ns', rawNamespace: 'ns', name: 'keep-me' };
+    const feedbackRules = [{ type: 'JSONPaths' as const, jsonPaths: [{ name: 'v', path: '.data.value' }] }];
+    const updateStrategy = { type: 'ReadOnly' as const };
+    assert.ok(findConfig([{ resourceIdentifier: { resource: 'configmaps', namespace: 'ns', name: 'keep-me' } }], o));
+    assert.ok(findConfig([{ resourceIdentifier: { resource: 'configmaps', namespace: 'n*', name: 'keep-*' } }], o));
+    assert.ok(findConfig([{ resourceIdentifier: { resource: 'configmaps', namespace: 'ns', name: '*-me' } }], o));
+    assert.equal(
+      findConfig([{ resourceIdentifier: { resource: 'configmaps', namespace: 'ns', name: 'keep' } }], o),
+      undefined,
+    );
+    assert.equal(
+      findConfig([{ resourceIdentifier: { resource: 'configmaps', name: 'keep-me' } }], o),
+      undefined,
+      'no namespace: cluster-scoped',
+    );
+    assert.equal(
+      findConfig(
+        [{ resourceIdentifier: { group: 'apps', resource: 'configmaps', namespace: 'ns', name: 'keep-me' } }],
+        o,
+      ),
+      undefined,
+    );
+    // OCM merges every matching entry: the first to set each part decides it.
+    const merged = findConfig(
+      [
+        { resourceIdentifier: { resource: 'configmaps', namespace: '*', name: '*' }, feedbackRules },
+        {
+          resourceIdentifier: { resource: 'configmaps', namespace: 'ns', name: 'keep-me' },
+          updateStrategy,
+          feedbackScrapeType: 'Watch',
+        },
+        {
+          resourceIdentifier: { resource: 'configmaps', namespace: 'ns', name: 'keep-me' },
+          updateStrategy: { type: 'Update' },
+        },
+      ],
+      o,
+    );
+    assert.deepEqual(merged?.feedbackRules, feedbackRules);
+    assert.deepEqual(merged?.updateStrategy, updateStrategy);
+    assert.equal(merged?.feedbackScrapeType, undefined, 'the last match decides the scrape type, as in OCM');
+  });
+
+  test('the default update strategy takes declared fields back; an explicit ServerSideApply does not force', () => {
+    assert.deepEqual(effectiveStrategy(undefined), {
+      type: 'ServerSideApply',
+      force: false,
+      forceOnConflict: true,
+      fieldManager: undefined,
+      ignoreFields: [],
+    });
+    const feedbackOnly = { resourceIdentifier: { resource: 'configmaps', name: 'a' } };
+    assert.equal(effectiveStrategy(feedbackOnly).forceOnConflict, true, 'a config without updateStrategy: the default');
+    const ssa = effectiveStrategy({ ...feedbackOnly, updateStrategy: { type: 'ServerSideApply' } });
+    assert.equal(ssa.force || ssa.forceOnConflict, false);
+    const forced = effectiveStrategy({
+      ...feedbackOnly,
+      updateStrategy: { type: 'ServerSideApply', serverSideApply: { force: true, fieldManager: 'work-agent-x' } },
+    });
+    assert.equal(forced.force, true);
+    assert.equal(forced.fieldManager, 'work-agent-x');
+  });
+
+  test('server-side apply that forces on a conflict: one more request, only after a conflict', async () => {
+    const conflict = json(409, {
+      kind: 'Status',
+      reason: 'Conflict',
+      message: 'Apply failed with 1 conflict: conflict with "kubectl-patch"',
+    });
+    const live = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', uid: 'u1' }, data: { v: '1' } };
+    const input = (rest: KubeRest, forceOnConflict: boolean) => ({
+      rest,
+      ref: { group: '', version: 'v1', resource: 'configmaps', namespace: 'ns' },
+      name: 'a',
+      body: live,
+      fieldManager: 'outpost-agent',
+      force: false,
+      forceOnConflict,
+      ignoreFields: [],
+      retry: noRetry,
+    });
+    const fought = fakeRest((req) => (req.query?.force === 'true' ? json(200, live) : conflict));
+    const taken = await serverSideApply(input(fought.rest, true));
+    assert.equal(taken.ok && taken.forced, true);
+    assert.deepEqual(
+      fought.calls.map((c) => c.query?.force),
+      [undefined, 'true'],
+    );
+    const polite = fakeRest(() => conflict);
+    const reported = await serverSideApply(input(polite.rest, false));
+    assert.equal(reported.ok, false);
+    assert.equal(!reported.ok && reported.reason, 'ApplyConflict');
+    assert.equal(polite.calls.length, 1);
+    const quietRest = fakeRest(() => json(200, live));
+    const plain = await serverSideApply(input(quietRest.rest, true));
+    assert.equal(plain.ok && plain.forced, undefined, 'no conflict: not forced');
+    assert.equal(quietRest.calls.length, 1);
   });
 
   test('an unreachable apiserver fails every manifest as ApiServerUnavailable; an abort rejects', async () => {

@@ -24,6 +24,25 @@ const code = (fn: () => unknown) => {
 };
 
 describe('parseWork', () => {
+  test("identifiers are stored with OCM's defaults: no group is the core group, no namespace is ''", () => {
+    const w = parseWork(
+      work([cm('keep-me', 'ns')], {
+        deleteOption: {
+          propagationPolicy: 'SelectivelyOrphan',
+          selectivelyOrphans: { orphaningRules: [{ resource: 'configmaps', namespace: 'ns', name: 'keep-me' }] },
+        },
+        manifestConfigs: [{ resourceIdentifier: { resource: 'configmaps', name: 'keep-me' }, feedbackRules: [] }],
+      }),
+      'rack-1',
+    );
+    assert.deepEqual(w.spec.deleteOption?.selectivelyOrphans?.orphaningRules, [
+      { group: '', resource: 'configmaps', namespace: 'ns', name: 'keep-me' },
+    ]);
+    assert.deepEqual(w.spec.manifestConfigs?.[0], {
+      resourceIdentifier: { group: '', resource: 'configmaps', namespace: '', name: 'keep-me' },
+      feedbackRules: [],
+    });
+  });
   test('an OCM ManifestWork is accepted unchanged', () => {
     const w = parseWork(
       work([cm('a'), { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'a', namespace: 'default' } }], {

@@ -8,6 +8,7 @@ import {
   type Manifest,
   type ManifestWorkSpec,
   manifestKey,
+  normalizeWorkOptions,
   ocmWorkApiVersion,
   propagationPolicies,
   updateStrategyTypes,
@@ -165,7 +166,9 @@ export function parseWork(body: unknown, cluster: string, pathName?: string): Wo
     name,
     labels,
     annotations,
-    spec: rest as WorkInput['spec'],
+    // Stored with OCM's defaults filled in (a missing group is the core group), so every
+    // reader of the work, the agent included, sees one meaning.
+    spec: normalizeWorkOptions(rest as WorkInput['spec']),
     manifests: manifests as Manifest[],
     resourceVersion: meta.resourceVersion === undefined ? undefined : String(meta.resourceVersion),
   };
