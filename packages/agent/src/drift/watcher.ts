@@ -14,8 +14,9 @@
 // The work is then re-applied (`repair`) after a short wait that gathers the events of one
 // edit (`debounceMs`), in turn with everything else (the syncer's queue). An object that
 // drifts again within `fightWindowMs` of its repair (a fight with another writer, possible
-// only where the work forces its apply or uses the Update strategy; otherwise the other
-// writer's field is a conflict, reported and left) waits twice as long each time, up to
+// only where the work takes declared fields back: no strategy named, Update, or forced
+// server-side apply; under ServerSideApply without force the other writer's field is a
+// conflict, reported and left) waits twice as long each time, up to
 // `maxDelayMs`. The watcher itself never writes or deletes anything.
 //
 // Corrections: around each apply of a work (`applying`), the objects of its ledger the
