@@ -1,0 +1,307 @@
+// Status that is fresh within seconds: a work's manifest status recomputed from the live
+// objects the agent's watches report, without re-applying anything.
+//
+// After every apply (and every refresh) the syncer tells the refresher the status it
+// reported (`reported`). From that status's resourceMeta the refresher knows each manifest's
+// object (group, version, resource, namespace, name) and asks the drift watcher to watch
+// those resources too (`targets`), ledger or not (ReadOnly manifests and objects the work
+// did not create have status as well). Every ADDED, MODIFIED or DELETED event about such an
+// object, status-only changes included (a Deployment's readyReplicas, a Job's conditions),
+// is kept as the object's latest state and schedules a refresh of the works that name it.
+//
+// A refresh recomputes, from the latest states, each manifest's Available condition and,
+// for `feedbackScrapeType: Watch`, its feedback values; the Applied conditions, the
+// corrections and any other condition stay as the last apply reported them. Under `Poll`
+// (OCM's default) feedback values are scraped on a timer (`pollIntervalMs`, OCM's 30 s
+// status sync interval) from the same latest states, so a chatty field cannot make a
+// report every few hundred milliseconds. The syncer reports the result only when it
+// differs (its digest), in turn with applies, and only for the generation last applied.
+//
+// Rate: per work at most one refresh per `minIntervalMs`; the events of a burst within
+// that time are coalesced into the next one (a first event waits `debounceMs`, so the
+// events of one controller update land together).
+import type { Condition, ManifestConfig, ManifestStatus, WorkStatus } from '@outpost/shared';
+import { findConfig, scrapeTypeOf } from '../apply/config.ts';
+import type { KubeObject } from '../apply/kube.ts';
+import { manifestConditions, workConditions } from '../apply/status.ts';
+import { type Clock, systemClock } from '../transport/retry.ts';
+import type { DesiredWork } from '../work/types.ts';
+import { targetKey, type WatchTarget } from './watch.ts';
+
+export interface StatusRefresherOptions {
+  /** Wait after the first event of a quiet work, so the events of one update land together. */
+  debounceMs: number;
+  /** Least time between two refreshes of one work. */
+  minIntervalMs: number;
+  /** Period of the feedback scrape of manifests with `feedbackScrapeType: Poll`. */
+  pollIntervalMs: number;
+}
+
+export const defaultStatusRefresherOptions: StatusRefresherOptions = {
+  debounceMs: 50,
+  minIntervalMs: 500,
+  pollIntervalMs: 30_000,
+};
+
+/** What the syncer sees of the refresher. */
+export interface StatusMonitor {
+  /** Starts the poll timer; `refresh(workUid)` asks the syncer to recompute a work (`compute`). Until `signal` aborts. */
+  run(refresh: (workUid: string) => void, signal: AbortSignal): void;
+  /** The status the syncer reported for `work` (after an apply or a refresh); `gone`: the work is leaving. */
+  reported(work: DesiredWork, status: WorkStatus, gone: boolean): void;
+  /** The work's status recomputed from the latest object states, or undefined when there is nothing to add. */
+  compute(work: DesiredWork): WorkStatus | undefined;
+}
+
+/** What the drift watcher asks of a source of extra watch targets. */
+export interface StatusWatchSource {
+  targets(): ReadonlyMap<string, WatchTarget>;
+  /** Called when `targets()` changed. */
+  onTargetsChanged(listener: () => void): void;
+  /** An object of a watched target as an event or a list showed it; `deleted` for DELETED. */
+  observe(key: string, object: KubeObject, deleted: boolean): void;
+  /** A fresh list of a target: objects named by works and missing from it are gone. */
+  listed(key: string, objects: readonly KubeObject[]): void;
+}
+
+/** One manifest's object: where it is and what the work says about its feedback. */
+interface Tracked {
+  ordinal: number;
+  config: ManifestConfig | undefined;
+}
+
+interface WorkEntry {
+  generation: number;
+  status: WorkStatus;
+  /** `targetKey|name` → the manifests naming that object. */
+  objects: Map<string, Tracked[]>;
+  /** Whether some manifest scrapes feedback by Poll. */
+  polls: boolean;
+}
+
+/** The latest state of an object; `live` undefined: it is gone. */
+interface Latest {
+  live: KubeObject | undefined;
+}
+
+const objectKey = (key: string, name: string) => `${key}|${name}`;
+
+export class StatusRefresher implements StatusMonitor, StatusWatchSource {
+  readonly #o: StatusRefresherOptions;
+  readonly #clock: Clock;
+  readonly #works = new Map<string, WorkEntry>();
+  /** `objectKey` → work uids that name it. */
+  readonly #byObject = new Map<string, Set<string>>();
+  readonly #latest = new Map<string, Latest>();
+  #targets = new Map<string, WatchTarget>();
+  readonly #listeners: (() => void)[] = [];
+  /** Per work: when its last refresh ran, and whether one is scheduled. */
+  readonly #lastRun = new Map<string, number>();
+  readonly #scheduled = new Set<string>();
+  /** Works whose next compute scrapes Poll feedback too. */
+  readonly #pollDue = new Set<string>();
+  #refresh: ((workUid: string) => void) | undefined;
+  #signal: AbortSignal | undefined;
+
+  constructor(deps: { clock?: Clock; options?: Partial<StatusRefresherOptions> } = {}) {
+    this.#o = { ...defaultStatusRefresherOptions, ...deps.options };
+    this.#clock = deps.clock ?? systemClock;
+  }
+
+  run(refresh: (workUid: string) => void, signal: AbortSignal): void {
+    this.#refresh = refresh;
+    this.#signal = signal;
+    void this.#pollLoop(signal);
+  }
+
+  // --- from the syncer ---
+
+  reported(work: DesiredWork, status: WorkStatus, gone: boolean): void {
+    if (gone || work.deleting) {
+      this.#works.delete(work.uid);
+    } else {
+      const objects = new Map<string, Tracked[]>();
+      let polls = false;
+      for (const m of status.resourceStatus.manifests) {
+        const r = m.resourceMeta;
+        if (!r.resource || !r.name) continue;
+        const entry = work.manifests.find((e) => e.ordinal === r.ordinal);
+        const rawNamespace = entry?.manifest.metadata.namespace ?? '';
+        const config = findConfig(work.manifestConfigs, { ...r, rawNamespace });
+        if (config?.feedbackRules?.length && scrapeTypeOf(config) === 'Poll') polls = true;
+        const key = objectKey(targetKey(r), r.name);
+        objects.set(key, [...(objects.get(key) ?? []), { ordinal: r.ordinal, config }]);
+      }
+      this.#works.set(work.uid, { generation: work.generation, status, objects, polls });
+    }
+    this.#reindex();
+  }
+
+  compute(work: DesiredWork): WorkStatus | undefined {
+    const entry = this.#works.get(work.uid);
+    // A new generation is on its way (or was never applied): the apply reports it.
+    if (!entry || entry.generation !== work.generation) return undefined;
+    const poll = this.#pollDue.delete(work.uid);
+    const observed = new Map<number, Latest>();
+    const configs = new Map<number, ManifestConfig | undefined>();
+    for (const [key, tracked] of entry.objects) {
+      const latest = this.#latest.get(key);
+      for (const t of tracked) {
+        configs.set(t.ordinal, t.config);
+        if (latest) observed.set(t.ordinal, latest);
+      }
+    }
+    if (observed.size === 0) return undefined;
+    return refreshedStatus(entry.status, observed, configs, poll);
+  }
+
+  // --- from the drift watcher (StatusWatchSource) ---
+
+  targets(): ReadonlyMap<string, WatchTarget> {
+    return this.#targets;
+  }
+
+  onTargetsChanged(listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+
+  observe(key: string, object: KubeObject, deleted: boolean): void {
+    const name = object.metadata?.name;
+    if (!name) return;
+    const k = objectKey(key, name);
+    const works = this.#byObject.get(k);
+    if (!works) return;
+    this.#latest.set(k, { live: deleted ? undefined : object });
+    for (const w of works) this.#schedule(w, false);
+  }
+
+  listed(key: string, objects: readonly KubeObject[]): void {
+    const present = new Set<string>();
+    for (const o of objects) {
+      const name = o.metadata?.name;
+      if (!name) continue;
+      present.add(objectKey(key, name));
+      this.observe(key, o, false);
+    }
+    for (const k of this.#byObject.keys()) {
+      if (k.startsWith(`${key}|`) && !present.has(k)) {
+        this.#latest.set(k, { live: undefined });
+        for (const w of this.#byObject.get(k) ?? []) this.#schedule(w, false);
+      }
+    }
+  }
+
+  // --- scheduling ---
+
+  #schedule(workUid: string, poll: boolean): void {
+    if (poll) this.#pollDue.add(workUid);
+    if (!this.#refresh || this.#signal?.aborted || this.#scheduled.has(workUid)) return;
+    const now = this.#clock.now();
+    const earliest = (this.#lastRun.get(workUid) ?? Number.NEGATIVE_INFINITY) + this.#o.minIntervalMs;
+    const wait = Math.max(this.#o.debounceMs, earliest - now);
+    this.#scheduled.add(workUid);
+    this.#clock.sleep(wait, this.#signal).then(
+      () => {
+        this.#scheduled.delete(workUid);
+        this.#lastRun.set(workUid, this.#clock.now());
+        if (this.#works.has(workUid)) this.#refresh?.(workUid);
+      },
+      () => this.#scheduled.delete(workUid),
+    );
+  }
+
+  async #pollLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.#clock.sleep(this.#o.pollIntervalMs, signal);
+      } catch {
+        return;
+      }
+      for (const [uid, entry] of this.#works) if (entry.polls) this.#schedule(uid, true);
+    }
+  }
+
+  /** Rebuilds the object index and the watch targets after the works changed. */
+  #reindex(): void {
+    this.#byObject.clear();
+    const targets = new Map<string, WatchTarget>();
+    for (const [uid, entry] of this.#works) {
+      for (const k of entry.objects.keys()) {
+        const set = this.#byObject.get(k) ?? new Set<string>();
+        set.add(uid);
+        this.#byObject.set(k, set);
+      }
+      for (const m of entry.status.resourceStatus.manifests) {
+        const r = m.resourceMeta;
+        if (!r.resource || !r.name) continue;
+        const t = { group: r.group, version: r.version, resource: r.resource, namespace: r.namespace };
+        targets.set(targetKey(t), t);
+      }
+    }
+    for (const k of this.#latest.keys()) if (!this.#byObject.has(k)) this.#latest.delete(k);
+    for (const uid of this.#lastRun.keys()) if (!this.#works.has(uid)) this.#lastRun.delete(uid);
+    for (const uid of this.#pollDue) if (!this.#works.has(uid)) this.#pollDue.delete(uid);
+    const changed = targets.size !== this.#targets.size || [...targets.keys()].some((k) => !this.#targets.has(k));
+    this.#targets = targets;
+    if (changed) for (const l of this.#listeners) l();
+  }
+}
+
+/** The condition types `manifestConditions` produces; others a manifest carries are kept. */
+const feedbackTypes = new Set(['StatusFeedbackSynced']);
+const workTypes = new Set(['Applied', 'Available', 'Progressing', 'Degraded']);
+
+/**
+ * `last` with each observed manifest's Available (and, for Watch or when `pollFeedback`,
+ * its feedback) recomputed from the object's latest state, and the work's conditions
+ * recomputed from the manifests. Applied conditions, corrections and other conditions stay.
+ */
+export function refreshedStatus(
+  last: WorkStatus,
+  observed: ReadonlyMap<number, Latest>,
+  configs: ReadonlyMap<number, ManifestConfig | undefined>,
+  pollFeedback: boolean,
+): WorkStatus {
+  const manifests = last.resourceStatus.manifests.map((m): ManifestStatus => {
+    const latest = observed.get(m.resourceMeta.ordinal);
+    if (!latest) return m;
+    const config = configs.get(m.resourceMeta.ordinal);
+    const applied = m.conditions.find((c) => c.type === 'Applied');
+    const r = m.resourceMeta;
+    const fresh = manifestConditions({
+      applied: {
+        ok: applied?.status === 'True',
+        reason: applied?.reason ?? '',
+        message: applied?.message ?? '',
+      },
+      live: latest.live,
+      liveKnown: true,
+      gvk: { group: r.group, version: r.version, kind: r.kind },
+      feedbackRules: config?.feedbackRules,
+    });
+    const scrape = pollFeedback || scrapeTypeOf(config) === 'Watch';
+    const keep = (c: Condition) => c.type === 'Applied' || (!scrape && feedbackTypes.has(c.type));
+    const produced = new Set(fresh.conditions.map((c) => c.type));
+    const conditions = [
+      ...m.conditions.filter((c) => keep(c) || !produced.has(c.type)),
+      ...fresh.conditions.filter((c) => !keep(c) && c.type !== 'Applied'),
+    ];
+    // Conditions in the order an apply reports them, so an unchanged status compares equal.
+    const order = (c: Condition) => {
+      const i = m.conditions.findIndex((x) => x.type === c.type);
+      return i < 0 ? m.conditions.length : i;
+    };
+    conditions.sort((a, b) => order(a) - order(b));
+    const out: ManifestStatus = { resourceMeta: m.resourceMeta, conditions };
+    const feedback = scrape ? fresh.statusFeedback : m.statusFeedback;
+    if (feedback) out.statusFeedback = feedback;
+    return out;
+  });
+  const extra = last.conditions.filter((c) => !workTypes.has(c.type));
+  const status: WorkStatus = {
+    ...last,
+    conditions: [...workConditions(manifests, last.observedGeneration), ...extra],
+    resourceStatus: { manifests },
+  };
+  return status;
+}
