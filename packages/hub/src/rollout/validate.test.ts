@@ -146,6 +146,13 @@ describe('validateWorkReplicaSet', () => {
       workSet({ manifestWorkTemplate: { workload: { manifests: [] }, workloads: {} } }),
       ['spec.manifestWorkTemplate.workloads'],
     ],
+    [
+      'an OCM template field Outpost does not honour',
+      workSet({
+        manifestWorkTemplate: { workload: { manifests: [] }, executor: { subject: { type: 'ServiceAccount' } } },
+      }),
+      ['spec.manifestWorkTemplate.executor'],
+    ],
     ['a bad cascadeDeletionPolicy', workSet({ cascadeDeletionPolicy: 'Orphan' }), ['spec.cascadeDeletionPolicy']],
     ['paused not a boolean', workSet({ paused: 'yes' }), ['spec.paused']],
     [

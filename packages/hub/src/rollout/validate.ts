@@ -5,6 +5,7 @@
 import { limits, type Manifest } from '@outpost/shared';
 import type { Validated } from '../placement/types.ts';
 import { invalid, isObject, metadata, Problems } from '../placement/validate.ts';
+import { fieldProblem, workSpecFields } from '../work/fields.ts';
 import { validateOverrides } from './overrides.ts';
 import { rolloutPolicy } from './strategy.ts';
 import { templateProblems } from './template.ts';
@@ -18,7 +19,6 @@ import {
 } from './types.ts';
 
 const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const templateFields = ['workload', 'deleteOption', 'manifestConfigs', 'executor'];
 
 /**
  * Validates a ManifestWorkReplicaSet: OCM's fields plus Outpost's `overrides` and `paused`.
@@ -55,7 +55,16 @@ export function validateWorkReplicaSet(
   const template = spec.manifestWorkTemplate;
   if (!isObject(template)) p.add('spec.manifestWorkTemplate', 'must be an object');
   else {
-    p.unknownFields(template, templateFields, 'spec.manifestWorkTemplate');
+    // The ManifestWork field rules: an OCM field Outpost does not honour is refused here, at
+    // apply time, not only when a rendered work reaches parseWork.
+    const field = fieldProblem(template, workSpecFields, 'spec.manifestWorkTemplate');
+    if (field?.problem === 'unknown') p.add(field.path, 'unknown field');
+    else if (field) {
+      p.add(
+        field.path,
+        `UNSUPPORTED_FIELD: not supported${field.alternative ? `; instead: ${field.alternative}` : ''}`,
+      );
+    }
     const workload = template.workload;
     if (!isObject(workload) || !Array.isArray(workload.manifests)) {
       p.add('spec.manifestWorkTemplate.workload.manifests', 'must be a list');

@@ -24,6 +24,71 @@ const code = (fn: () => unknown) => {
 };
 
 describe('parseWork', () => {
+  test('OCM fields Outpost does not honour are refused by path with UNSUPPORTED_FIELD; unknown fields as unknown', () => {
+    const refused = (extra: Record<string, unknown>) => {
+      try {
+        parseWork(work([cm('a')], extra), 'rack-1');
+      } catch (err) {
+        const e = err as OutpostError;
+        return { code: e.code, message: e.message, field: (e.details as { field?: string } | undefined)?.field };
+      }
+      return undefined;
+    };
+    const executor = refused({ executor: { subject: { type: 'ServiceAccount' } } });
+    assert.equal(executor?.code, 'UNSUPPORTED_FIELD');
+    assert.equal(executor?.field, 'spec.executor');
+    assert.match(executor?.message ?? '', /^spec\.executor is not supported; instead: /);
+    assert.equal(
+      refused({ deleteOption: { ttlSecondsAfterFinished: 60 } })?.field,
+      'spec.deleteOption.ttlSecondsAfterFinished',
+    );
+    const rules = refused({
+      manifestConfigs: [
+        { resourceIdentifier: { resource: 'configmaps', name: 'a' } },
+        { resourceIdentifier: { resource: 'jobs', name: 'j' }, conditionRules: [{ type: 'WellKnownCompletions' }] },
+      ],
+    });
+    assert.equal(rules?.field, 'spec.manifestConfigs[1].conditionRules');
+    assert.equal(
+      refused({
+        manifestConfigs: [
+          {
+            resourceIdentifier: { resource: 'configmaps', name: 'a' },
+            feedbackRules: [{ type: 'JSONPaths', jsonPaths: [{ name: 'v', path: '.data.v', version: 'v1' }] }],
+          },
+        ],
+      })?.field,
+      'spec.manifestConfigs[0].feedbackRules[0].jsonPaths[0].version',
+    );
+    const typo = refused({
+      manifestConfigs: [{ resourceIdentifier: { resource: 'configmaps', name: 'a' }, feedbackRule: [] }],
+    });
+    assert.deepEqual(typo && [typo.code, typo.message], [
+      'VALIDATION_FAILED',
+      'unknown field spec.manifestConfigs[0].feedbackRule',
+    ]);
+    assert.equal(
+      refused({
+        manifestConfigs: [{ resourceIdentifier: { resource: 'configmaps', name: 'a' }, feedbackScrapeType: 'Push' }],
+      })?.code,
+      'VALIDATION_FAILED',
+    );
+    // Zero values ask for nothing, as in an object dumped from OCM.
+    assert.equal(
+      refused({
+        executor: null,
+        manifestConfigs: [
+          {
+            resourceIdentifier: { resource: 'configmaps', name: 'a' },
+            conditionRules: [],
+            feedbackScrapeType: 'Watch',
+          },
+        ],
+      }),
+      undefined,
+    );
+  });
+
   test("identifiers are stored with OCM's defaults: no group is the core group, no namespace is ''", () => {
     const w = parseWork(
       work([cm('keep-me', 'ns')], {
@@ -65,7 +130,6 @@ describe('parseWork', () => {
             feedbackRules: [{ type: 'WellKnownStatus' }],
           },
         ],
-        executor: { subject: { type: 'ServiceAccount' } },
       }),
       'rack-1',
     );

@@ -2,6 +2,7 @@
 // problem has a stable code and says which manifest it is about.
 import {
   apiError,
+  feedbackScrapeTypes,
   isDns1123Label,
   labelErrors,
   limits,
@@ -14,6 +15,7 @@ import {
   updateStrategyTypes,
   workApiVersion,
 } from '@outpost/shared';
+import { fieldProblem, workSpecFields } from './fields.ts';
 
 export interface WorkInput {
   cluster: string;
@@ -27,7 +29,6 @@ export interface WorkInput {
 }
 
 const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const knownSpecFields = new Set(['workload', 'deleteOption', 'manifestConfigs', 'executor']);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -92,8 +93,14 @@ export function parseWork(body: unknown, cluster: string, pathName?: string): Wo
 
   const spec = body.spec;
   if (!isObject(spec)) throw apiError('VALIDATION_FAILED', 'spec is missing');
-  for (const k of Object.keys(spec)) {
-    if (!knownSpecFields.has(k)) throw apiError('VALIDATION_FAILED', `unknown field spec.${k.slice(0, 64)}`);
+  const field = fieldProblem(spec, workSpecFields, 'spec');
+  if (field?.problem === 'unknown') throw apiError('VALIDATION_FAILED', `unknown field ${field.path}`);
+  if (field) {
+    throw apiError(
+      'UNSUPPORTED_FIELD',
+      `${field.path} is not supported${field.alternative ? `; instead: ${field.alternative}` : ''}`,
+      { field: field.path, ...(field.alternative ? { alternative: field.alternative } : {}) },
+    );
   }
   const workload = spec.workload;
   if (!isObject(workload) || !Array.isArray(workload.manifests)) {
@@ -148,6 +155,15 @@ export function parseWork(body: unknown, cluster: string, pathName?: string): Wo
       if (!isObject(c)) throw apiError('VALIDATION_FAILED', `manifestConfigs[${i}] must be an object`);
       const p = identifierProblem(c.resourceIdentifier);
       if (p) throw apiError('VALIDATION_FAILED', `manifestConfigs[${i}].resourceIdentifier: ${p}`);
+      if (
+        c.feedbackScrapeType !== undefined &&
+        !feedbackScrapeTypes.includes(c.feedbackScrapeType as (typeof feedbackScrapeTypes)[number])
+      ) {
+        throw apiError(
+          'VALIDATION_FAILED',
+          `manifestConfigs[${i}].feedbackScrapeType must be one of ${feedbackScrapeTypes.join(', ')}`,
+        );
+      }
       const type = isObject(c.updateStrategy) ? c.updateStrategy.type : undefined;
       if (
         c.updateStrategy !== undefined &&
