@@ -5,7 +5,7 @@
 // reported (`reported`). From that status's resourceMeta the refresher knows each manifest's
 // object (group, version, resource, namespace, name) and asks the drift watcher to watch
 // those resources too (`targets`), ledger or not (ReadOnly manifests and objects the work
-// did not create have status as well). Every ADDED, MODIFIED or DELETED event about such an
+// did not create have status as well), if the agent could read the object at all. Every ADDED, MODIFIED or DELETED event about such an
 // object, status-only changes included (a Deployment's readyReplicas, a Job's conditions),
 // is kept as the object's latest state and schedules a refresh of the works that name it.
 //
@@ -86,6 +86,16 @@ interface Latest {
 
 const objectKey = (key: string, name: string) => `${key}|${name}`;
 
+/**
+ * Whether a manifest's object is worth a watch: its resource is known and the agent could
+ * read it (Available is not Unknown). An object the agent may not even read (a kind outside
+ * its RBAC) would only give a watch that is refused again and again.
+ */
+const watchable = (m: ManifestStatus) =>
+  !!m.resourceMeta.resource &&
+  !!m.resourceMeta.name &&
+  m.conditions.find((c) => c.type === 'Available')?.status !== 'Unknown';
+
 export class StatusRefresher implements StatusMonitor, StatusWatchSource {
   readonly #o: StatusRefresherOptions;
   readonly #clock: Clock;
@@ -124,7 +134,7 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
       let polls = false;
       for (const m of status.resourceStatus.manifests) {
         const r = m.resourceMeta;
-        if (!r.resource || !r.name) continue;
+        if (!watchable(m)) continue;
         const entry = work.manifests.find((e) => e.ordinal === r.ordinal);
         const rawNamespace = entry?.manifest.metadata.namespace ?? '';
         const config = findConfig(work.manifestConfigs, { ...r, rawNamespace });
@@ -233,7 +243,7 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
       }
       for (const m of entry.status.resourceStatus.manifests) {
         const r = m.resourceMeta;
-        if (!r.resource || !r.name) continue;
+        if (!watchable(m)) continue;
         const t = { group: r.group, version: r.version, resource: r.resource, namespace: r.namespace };
         targets.set(targetKey(t), t);
       }
