@@ -326,7 +326,7 @@ async function main(): Promise<void> {
     const res = await kraw.call(
       'PATCH',
       '/apis/apps/v1/namespaces/bench-lat/deployments/st/status',
-      { status: { readyReplicas: i, replicas: 1, updatedReplicas: 1, availableReplicas: 1 } },
+      { status: { readyReplicas: i, replicas: i, updatedReplicas: i, availableReplicas: i } },
       'application/merge-patch+json',
     );
     if (res.status !== 200) throw new Error(`status patch: ${res.status} ${res.text.slice(0, 300)}`);

@@ -450,6 +450,7 @@ export class KubeApplier implements WorkApplier {
         liveKnown: it.liveKnown,
         gvk: it.gvk,
         feedbackRules: it.config?.feedbackRules,
+        conditionRules: it.config?.conditionRules,
       });
       manifests.push({ resourceMeta: rm, ...conds });
       const uid = it.live?.metadata?.uid;

@@ -55,6 +55,8 @@ export function findConfig(
   if (strategy) merged.updateStrategy = strategy;
   const feedback = matching.find((c) => c.feedbackRules?.length)?.feedbackRules;
   if (feedback) merged.feedbackRules = feedback;
+  const rules = matching.find((c) => c.conditionRules?.length)?.conditionRules;
+  if (rules) merged.conditionRules = rules;
   const scrape = matching.at(-1)?.feedbackScrapeType;
   if (scrape) merged.feedbackScrapeType = scrape;
   return merged;

@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import type { ManifestStatus } from '@outpost/shared';
 import type { AppliedObject } from '../work/types.ts';
 import { createdByOurApply, KubeApplier } from './applier.ts';
+import { aggregateRuleConditions, ruleConditions } from './conditions.ts';
 import { effectiveStrategy, findConfig } from './config.ts';
 import { applyPhase, deleteObjects } from './delete.ts';
 import { Discovery, mappingsFromCrd } from './discovery.ts';
@@ -712,4 +713,63 @@ test('createdByOurApply never claims an object another manager created or a forc
     { manager: 'kube-controller-manager', operation: 'Update', time: at, subresource: 'status' },
   ]);
   assert.equal(createdByOurApply(withStatus, 'outpost-agent'), true);
+});
+
+describe('conditionRules (WellKnownConditions)', () => {
+  const job = (conditions: { type: string; status: string }[]) => ({
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: 'j' },
+    status: { conditions },
+  });
+  const jobGvk = { group: 'batch', version: 'v1', kind: 'Job' };
+  const rules = [{ type: 'WellKnownConditions' as const, condition: 'Complete' }];
+
+  test('a Job is Complete once Complete or Failed is True; a Pod once it succeeded or failed; others get nothing', () => {
+    assert.deepEqual(ruleConditions(jobGvk, job([{ type: 'Complete', status: 'True' }]), rules), [
+      { type: 'Complete', status: 'True', reason: 'ConditionRuleEvaluated', message: 'Job is finished' },
+    ]);
+    assert.equal(ruleConditions(jobGvk, job([{ type: 'Failed', status: 'True' }]), rules)[0]?.status, 'True');
+    assert.equal(
+      ruleConditions(jobGvk, job([]), [{ type: 'WellKnownConditions' }])[0]?.status,
+      'False',
+      'Complete by default',
+    );
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, status: { phase: 'Succeeded' } };
+    assert.deepEqual(
+      ruleConditions({ group: '', version: 'v1', kind: 'Pod' }, pod, [{ ...rules[0], message: 'done' } as never]),
+      [{ type: 'Complete', status: 'True', reason: 'ConditionRuleEvaluated', message: 'done' }],
+    );
+    assert.deepEqual(ruleConditions({ group: 'apps', version: 'v1', kind: 'Deployment' }, job([]), rules), []);
+    assert.deepEqual(ruleConditions(jobGvk, undefined, rules), [], 'a missing object: no condition');
+  });
+
+  test('the work carries the rule conditions aggregated: False wins, then Unknown, else True', () => {
+    const manifest = (ordinal: number, status: 'True' | 'False') => ({
+      resourceMeta: {
+        group: 'batch',
+        version: 'v1',
+        kind: 'Job',
+        resource: 'jobs',
+        namespace: 'n',
+        name: `j${ordinal}`,
+        ordinal,
+      },
+      conditions: [
+        { type: 'Applied', status: 'True' as const, reason: 'AppliedManifestComplete', message: '' },
+        { type: 'Available', status: 'True' as const, reason: 'ResourceAvailable', message: '' },
+        { type: 'Complete', status, reason: 'ConditionRuleEvaluated', message: `j${ordinal}` },
+      ],
+    });
+    const done = workConditions([manifest(0, 'True'), manifest(1, 'True')], 4).find((c) => c.type === 'Complete');
+    assert.deepEqual(done, {
+      type: 'Complete',
+      status: 'True',
+      reason: 'ConditionRulesAggregated',
+      message: 'Aggregated from 2 manifest conditions',
+      observedGeneration: 4,
+    });
+    assert.equal(aggregateRuleConditions([manifest(0, 'True'), manifest(1, 'False')], 4)[0]?.status, 'False');
+    assert.equal(aggregateRuleConditions([manifest(0, 'False')], 4)[0]?.message, 'j0');
+  });
 });

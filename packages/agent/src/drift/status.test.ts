@@ -133,6 +133,43 @@ describe('refreshedStatus', () => {
   });
 });
 
+test("a Job's completion: the manifest's and the work's Complete condition follow, once", () => {
+  const jobGvk = { group: 'batch', version: 'v1', kind: 'Job' };
+  const job = (complete: boolean): KubeObject => ({
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: 'j', namespace: 'app' },
+    status: { conditions: [{ type: 'Complete', status: complete ? 'True' : 'False' }] },
+  });
+  const cfg: ManifestConfig = {
+    resourceIdentifier: { group: 'batch', resource: 'jobs', namespace: 'app', name: 'j' },
+    conditionRules: [{ type: 'WellKnownConditions', condition: 'Complete' }],
+  };
+  const conds = manifestConditions({
+    applied: { ok: true, reason: reasons.applied, message: '' },
+    live: job(false),
+    liveKnown: true,
+    gvk: jobGvk,
+    conditionRules: cfg.conditionRules,
+  });
+  const manifests = [
+    { resourceMeta: { ...jobGvk, resource: 'jobs', namespace: 'app', name: 'j', ordinal: 0 }, ...conds },
+  ];
+  const last: WorkStatus = {
+    conditions: workConditions(manifests, 1),
+    resourceStatus: { manifests },
+    observedGeneration: 1,
+  };
+  assert.equal(cond(last, 'Complete'), 'False');
+  const next = refreshedStatus(last, new Map([[0, { live: job(true) }]]), new Map([[0, cfg]]), false);
+  assert.equal(cond(next, 'Complete'), 'True');
+  assert.equal(next.conditions.filter((c) => c.type === 'Complete').length, 1);
+  assert.equal(
+    next.resourceStatus.manifests[0]?.conditions.find((c) => c.type === 'Complete')?.message,
+    'Job is finished',
+  );
+});
+
 describe('StatusRefresher', () => {
   const setup = (scrape?: 'Poll' | 'Watch') => {
     const clock = new ManualClock();

@@ -9,8 +9,9 @@
 // object, status-only changes included (a Deployment's readyReplicas, a Job's conditions),
 // is kept as the object's latest state and schedules a refresh of the works that name it.
 //
-// A refresh recomputes, from the latest states, each manifest's Available condition and,
-// for `feedbackScrapeType: Watch`, its feedback values; the Applied conditions, the
+// A refresh recomputes, from the latest states, each manifest's Available condition and
+// conditionRules conditions (a Job's Complete) and, for `feedbackScrapeType: Watch`, its
+// feedback values; the Applied conditions, the
 // corrections and any other condition stay as the last apply reported them. Under `Poll`
 // (OCM's default) feedback values are scraped on a timer (`pollIntervalMs`, OCM's 30 s
 // status sync interval) from the same latest states, so a chatty field cannot make a
@@ -21,6 +22,7 @@
 // that time are coalesced into the next one (a first event waits `debounceMs`, so the
 // events of one controller update land together).
 import type { Condition, ManifestConfig, ManifestStatus, WorkStatus } from '@outpost/shared';
+import { ruleReasons } from '../apply/conditions.ts';
 import { findConfig, scrapeTypeOf } from '../apply/config.ts';
 import type { KubeObject } from '../apply/kube.ts';
 import { manifestConditions, workConditions } from '../apply/status.ts';
@@ -288,6 +290,7 @@ export function refreshedStatus(
       liveKnown: true,
       gvk: { group: r.group, version: r.version, kind: r.kind },
       feedbackRules: config?.feedbackRules,
+      conditionRules: config?.conditionRules,
     });
     const scrape = pollFeedback || scrapeTypeOf(config) === 'Watch';
     const keep = (c: Condition) => c.type === 'Applied' || (!scrape && feedbackTypes.has(c.type));
@@ -307,7 +310,8 @@ export function refreshedStatus(
     if (feedback) out.statusFeedback = feedback;
     return out;
   });
-  const extra = last.conditions.filter((c) => !workTypes.has(c.type));
+  // Conditions aggregated from rules are recomputed by workConditions; the rest stay.
+  const extra = last.conditions.filter((c) => !workTypes.has(c.type) && c.reason !== ruleReasons.aggregated);
   const status: WorkStatus = {
     ...last,
     conditions: [...workConditions(manifests, last.observedGeneration), ...extra],

@@ -50,7 +50,15 @@ export const workSpecFields: Record<string, FieldRule> = {
         }),
       ),
       feedbackScrapeType: value,
-      conditionRules: unsupported('the Available condition and feedbackRules'),
+      conditionRules: list(
+        object({
+          condition: value,
+          type: value,
+          message: value,
+          celExpressions: unsupported('type WellKnownConditions (CEL is not evaluated)'),
+          messageExpression: unsupported('message (CEL is not evaluated)'),
+        }),
+      ),
     }),
   ),
   executor: unsupported('the agent applies with its own service account; scope it with the chart’s RBAC values'),

@@ -42,13 +42,36 @@ describe('parseWork', () => {
       refused({ deleteOption: { ttlSecondsAfterFinished: 60 } })?.field,
       'spec.deleteOption.ttlSecondsAfterFinished',
     );
-    const rules = refused({
+    const cel = refused({
       manifestConfigs: [
         { resourceIdentifier: { resource: 'configmaps', name: 'a' } },
-        { resourceIdentifier: { resource: 'jobs', name: 'j' }, conditionRules: [{ type: 'WellKnownCompletions' }] },
+        {
+          resourceIdentifier: { group: 'batch', resource: 'jobs', name: 'j' },
+          conditionRules: [{ condition: 'Complete', type: 'CEL', celExpressions: ['object.status.succeeded > 0'] }],
+        },
       ],
     });
-    assert.equal(rules?.field, 'spec.manifestConfigs[1].conditionRules');
+    assert.equal(cel?.field, 'spec.manifestConfigs[1].conditionRules[0].celExpressions');
+    const celType = refused({
+      manifestConfigs: [
+        { resourceIdentifier: { resource: 'jobs', name: 'j' }, conditionRules: [{ condition: 'Done', type: 'CEL' }] },
+      ],
+    });
+    assert.deepEqual(
+      [celType?.code, celType?.field],
+      ['UNSUPPORTED_FIELD', 'spec.manifestConfigs[0].conditionRules[0].type'],
+    );
+    assert.equal(
+      refused({
+        manifestConfigs: [
+          {
+            resourceIdentifier: { group: 'batch', resource: 'jobs', name: 'j' },
+            conditionRules: [{ condition: 'Complete', type: 'WellKnownConditions' }],
+          },
+        ],
+      }),
+      undefined,
+    );
     assert.equal(
       refused({
         manifestConfigs: [

@@ -2,6 +2,7 @@
 // problem has a stable code and says which manifest it is about.
 import {
   apiError,
+  conditionRuleTypes,
   feedbackScrapeTypes,
   isDns1123Label,
   labelErrors,
@@ -163,6 +164,19 @@ export function parseWork(body: unknown, cluster: string, pathName?: string): Wo
           'VALIDATION_FAILED',
           `manifestConfigs[${i}].feedbackScrapeType must be one of ${feedbackScrapeTypes.join(', ')}`,
         );
+      }
+      for (const [j, r] of (Array.isArray(c.conditionRules) ? c.conditionRules : []).entries()) {
+        const at = `spec.manifestConfigs[${i}].conditionRules[${j}]`;
+        const ruleType = isObject(r) ? r.type : undefined;
+        if (ruleType === 'CEL') {
+          throw apiError('UNSUPPORTED_FIELD', `${at}.type CEL is not supported; instead: type WellKnownConditions`, {
+            field: `${at}.type`,
+            alternative: 'type WellKnownConditions',
+          });
+        }
+        if (ruleType !== 'WellKnownConditions') {
+          throw apiError('VALIDATION_FAILED', `${at}.type must be one of ${conditionRuleTypes.join(', ')}`);
+        }
       }
       const type = isObject(c.updateStrategy) ? c.updateStrategy.type : undefined;
       if (

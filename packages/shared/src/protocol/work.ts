@@ -36,6 +36,18 @@ export interface DeleteOption {
 export const feedbackScrapeTypes = ['Poll', 'Watch'] as const;
 export type FeedbackScrapeType = (typeof feedbackScrapeTypes)[number];
 
+/** OCM's rule types; Outpost evaluates WellKnownConditions and refuses CEL by name. */
+export const conditionRuleTypes = ['WellKnownConditions', 'CEL'] as const;
+export type ConditionRuleType = (typeof conditionRuleTypes)[number];
+
+export interface ConditionRule {
+  /** The condition type set on the manifest (WellKnownConditions: `Complete` when empty). */
+  condition?: string;
+  type: ConditionRuleType;
+  /** Replaces the rule's own message. */
+  message?: string;
+}
+
 export const updateStrategyTypes = ['ServerSideApply', 'Update', 'CreateOnly', 'ReadOnly'] as const;
 export type UpdateStrategyType = (typeof updateStrategyTypes)[number];
 
@@ -53,6 +65,8 @@ export interface ManifestConfig {
   feedbackRules?: { type: 'WellKnownStatus' | 'JSONPaths'; jsonPaths?: { name: string; path: string }[] }[];
   /** How feedback values are collected: Poll (OCM's default, every status sync interval) or Watch (on every change). */
   feedbackScrapeType?: FeedbackScrapeType;
+  /** Conditions set on the manifest from its object (and aggregated onto the work). */
+  conditionRules?: ConditionRule[];
 }
 
 export interface ManifestWorkSpec {
