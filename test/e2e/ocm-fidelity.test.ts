@@ -290,6 +290,63 @@ spec:
     assert.equal((await readCm('plain'))?.data?.value, '1');
   });
 
+  test('conditionRules WellKnownConditions: a Pod that succeeded makes the work Complete, and is no longer updated', async () => {
+    const yaml = (team: string) => `apiVersion: work.open-cluster-management.io/v1
+kind: ManifestWork
+metadata:
+  name: once
+  namespace: ${cluster}
+spec:
+  workload:
+    manifests:
+      - apiVersion: v1
+        kind: Pod
+        metadata:
+          name: once
+          namespace: ${ns}
+          labels: {team: ${team}}
+        spec:
+          containers:
+            - name: once
+              image: registry.invalid/once:1
+  manifestConfigs:
+    - resourceIdentifier:
+        resource: pods
+        namespace: ${ns}
+        name: once
+      conditionRules:
+        - type: WellKnownConditions
+          condition: Complete
+`;
+    await applyYaml('once', yaml('a'));
+    const applied = await waitApplied('once');
+    assert.equal(condition(applied, 'Complete')?.status, 'False');
+    await kubectl(
+      'patch',
+      'pod',
+      'once',
+      '--subresource=status',
+      '--type',
+      'merge',
+      '-p',
+      '{"status":{"phase":"Succeeded"}}',
+    );
+    const complete = await waitWork('once', 'Complete', (w) => condition(w, 'Complete')?.status === 'True', 10_000);
+    assert.equal(
+      manifest(complete, 'once')?.conditions.find((c) => c.type === 'Complete')?.message,
+      'Pod is in phase Succeeded',
+    );
+    // A new generation: the completed Pod is read, not written.
+    await applyYaml('once', yaml('b'));
+    const next = await waitApplied('once');
+    assert.match(
+      manifest(next, 'once')?.conditions.find((c) => c.type === 'Applied')?.message ?? '',
+      /complete: no longer updated/,
+    );
+    const pod = await core.readNamespacedPod({ name: 'once', namespace: ns });
+    assert.equal(pod.metadata?.labels?.team, 'a');
+  });
+
   test("a Deployment's status change reaches the hub's work status without a re-apply", async (t) => {
     await applyYaml(
       'web',

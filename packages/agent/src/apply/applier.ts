@@ -24,6 +24,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ManifestConfig, ManifestEntry, ManifestStatus, WorkStatus } from '@outpost/shared';
 import type { AppliedObject, ApplyResult, DeleteResult, DesiredWork, WorkApplier } from '../work/types.ts';
+import { untilComplete } from './conditions.ts';
 import { effectiveStrategy, findConfig } from './config.ts';
 import { deleteObjects } from './delete.ts';
 import { Discovery, mappingsFromCrd, type ResourceMapping } from './discovery.ts';
@@ -300,7 +301,7 @@ export class KubeApplier implements WorkApplier {
     if (config) it.config = config;
     const how = effectiveStrategy(config);
     const type = how.type;
-    const strategy = strategies[type];
+    const strategy = untilComplete(strategies[type], it.gvk, config?.conditionRules);
     try {
       it.result = await strategy({
         rest: this.#rest,

@@ -4,11 +4,15 @@
 // phase is Succeeded or Failed). A kind or condition without a well-known rule yields no
 // condition, as in OCM. CEL rules are refused by the hub (UNSUPPORTED_FIELD).
 //
+// As in OCM, a manifest whose object is Complete by its rules is no longer updated: it is
+// read, not written (`untilComplete`).
+//
 // The work carries one condition per type the rules produced, aggregated as OCM does:
 // False if any manifest's is False, else Unknown if any is Unknown (or none is True), else
 // True; Progressing the other way round (True if any is True).
 import type { Condition, ConditionRule, ManifestStatus } from '@outpost/shared';
 import { conditionOf, type GroupVersionKind, type KubeObject } from './kube.ts';
+import { readOnly, type Strategy } from './strategies.ts';
 
 /** Reasons of rule conditions; OCM marks them by the prefix `ConditionRule`. */
 export const ruleReasons = {
@@ -103,4 +107,25 @@ export function aggregateRuleConditions(manifests: readonly ManifestStatus[], ge
         observedGeneration: generation,
       } satisfies Condition;
     });
+}
+
+/**
+ * `strategy`, unless the manifest has a Complete rule and its object is Complete already:
+ * then the object is only read (OCM: a completed manifest is no longer updated). Costs one
+ * read, and only for manifests with a Complete rule.
+ */
+export function untilComplete(
+  strategy: Strategy,
+  gvk: GroupVersionKind,
+  rules: readonly ConditionRule[] | undefined,
+): Strategy {
+  const completes = rules?.some((r) => r.type === 'WellKnownConditions' && (r.condition || 'Complete') === 'Complete');
+  if (!completes) return strategy;
+  return async (input) => {
+    const read = await readOnly(input);
+    const complete =
+      read.ok && ruleConditions(gvk, read.live, rules).some((c) => c.type === 'Complete' && c.status === 'True');
+    if (read.ok && complete) return { ...read, message: 'complete: no longer updated (conditionRules)' };
+    return strategy(input);
+  };
 }

@@ -131,6 +131,10 @@ const readinessRules: Record<string, ReadinessRule> = {
   },
 };
 
+/** Whether readiness of `gvk` reads the object's body (well-known kinds), not only its existence. */
+export const readsBody = (gvk: Pick<GroupVersionKind, 'group' | 'kind'>) =>
+  `${gvk.group}/${gvk.kind}` in readinessRules;
+
 /** Whether the object is available: readiness for well-known kinds, existence for the rest. */
 export function readiness(gvk: GroupVersionKind, obj: KubeObject | undefined): Readiness {
   if (!obj) return { available: false, reason: reasons.notFound, message: 'the resource does not exist' };

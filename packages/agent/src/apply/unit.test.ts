@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import type { ManifestStatus } from '@outpost/shared';
 import type { AppliedObject } from '../work/types.ts';
 import { createdByOurApply, KubeApplier } from './applier.ts';
-import { aggregateRuleConditions, ruleConditions } from './conditions.ts';
+import { aggregateRuleConditions, ruleConditions, untilComplete } from './conditions.ts';
 import { effectiveStrategy, findConfig } from './config.ts';
 import { applyPhase, deleteObjects } from './delete.ts';
 import { Discovery, mappingsFromCrd } from './discovery.ts';
@@ -17,7 +17,7 @@ import { deletePath, getPath, parsePath, setPath } from './paths.ts';
 import { mapLimit } from './pool.ts';
 import { type KubeRequest, type KubeResponse, type KubeRest, KubeUnreachableError } from './rest.ts';
 import { feedback, readiness, workConditions } from './status.ts';
-import { serverSideApply } from './strategies.ts';
+import { serverSideApply, strategies } from './strategies.ts';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const noRetry = { attempts: 1, baseDelayMs: 1 };
@@ -742,6 +742,41 @@ describe('conditionRules (WellKnownConditions)', () => {
     );
     assert.deepEqual(ruleConditions({ group: 'apps', version: 'v1', kind: 'Deployment' }, job([]), rules), []);
     assert.deepEqual(ruleConditions(jobGvk, undefined, rules), [], 'a missing object: no condition');
+  });
+
+  test('a manifest whose object is Complete is read, no longer written', async () => {
+    let live = job([{ type: 'Complete', status: 'False' }]);
+    const { rest, calls } = fakeRest((req) =>
+      json(200, req.method === 'GET' ? live : { ...live, metadata: { name: 'j', uid: 'u' } }),
+    );
+    const input = {
+      rest,
+      ref: { group: 'batch', version: 'v1', resource: 'jobs', namespace: 'n' },
+      name: 'j',
+      body: job([]) as KubeObject,
+      fieldManager: 'outpost-agent',
+      force: false,
+      ignoreFields: [],
+      retry: noRetry,
+    };
+    const apply = untilComplete(strategies.ServerSideApply, jobGvk, rules);
+    assert.equal((await apply(input)).ok, true);
+    assert.deepEqual(
+      calls.map((c) => c.method),
+      ['GET', 'PATCH'],
+    );
+    live = job([{ type: 'Complete', status: 'True' }]);
+    const done = await apply(input);
+    assert.equal(done.ok && done.message, 'complete: no longer updated (conditionRules)');
+    assert.deepEqual(
+      calls.map((c) => c.method),
+      ['GET', 'PATCH', 'GET'],
+    );
+    assert.equal(
+      untilComplete(strategies.ServerSideApply, jobGvk, undefined),
+      strategies.ServerSideApply,
+      'no rule: no read',
+    );
   });
 
   test('the work carries the rule conditions aggregated: False wins, then Unknown, else True', () => {

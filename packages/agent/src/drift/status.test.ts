@@ -208,6 +208,8 @@ describe('StatusRefresher', () => {
     const next = refresher.compute(w);
     assert.equal(cond(next, 'Available'), 'True');
     assert.equal(ready(next), 2);
+    assert.equal(refresher.compute(w), undefined, 'nothing seen since: nothing to compute');
+    refresher.observe(key, deployment(1), false);
     assert.equal(refresher.compute({ ...w, generation: 4 }), undefined, 'a newer generation: the apply reports');
     stop.abort();
   });

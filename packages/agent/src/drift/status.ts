@@ -7,7 +7,9 @@
 // those resources too (`targets`), ledger or not (ReadOnly manifests and objects the work
 // did not create have status as well), if the agent could read the object at all. Every ADDED, MODIFIED or DELETED event about such an
 // object, status-only changes included (a Deployment's readyReplicas, a Job's conditions),
-// is kept as the object's latest state and schedules a refresh of the works that name it.
+// is kept as the object's latest state (only what a status reads: for a kind whose
+// readiness is its existence, and without feedback or condition rules, not its body) and
+// schedules a refresh of the works that name it.
 //
 // A refresh recomputes, from the latest states, each manifest's Available condition and
 // conditionRules conditions (a Job's Complete) and, for `feedbackScrapeType: Watch`, its
@@ -25,7 +27,7 @@ import type { Condition, ManifestConfig, ManifestStatus, WorkStatus } from '@out
 import { ruleReasons } from '../apply/conditions.ts';
 import { findConfig, scrapeTypeOf } from '../apply/config.ts';
 import type { KubeObject } from '../apply/kube.ts';
-import { manifestConditions, workConditions } from '../apply/status.ts';
+import { manifestConditions, readsBody, workConditions } from '../apply/status.ts';
 import { type Clock, systemClock } from '../transport/retry.ts';
 import type { DesiredWork } from '../work/types.ts';
 import { targetKey, type WatchTarget } from './watch.ts';
@@ -70,6 +72,8 @@ export interface StatusWatchSource {
 interface Tracked {
   ordinal: number;
   config: ManifestConfig | undefined;
+  /** Its status reads more than existence: readiness of a well-known kind, feedback or condition rules. */
+  readsBody: boolean;
 }
 
 interface WorkEntry {
@@ -89,6 +93,24 @@ interface Latest {
 const objectKey = (key: string, name: string) => `${key}|${name}`;
 
 /**
+ * What is kept of an object whose body a status reads: all but managedFields, which no
+ * readiness, feedback or condition rule reads and which is often the largest part.
+ */
+function keptBody(o: KubeObject): KubeObject {
+  if (!o.metadata?.managedFields) return o;
+  const { managedFields: _, ...metadata } = o.metadata;
+  return { ...o, metadata };
+}
+
+/** What is kept of an object whose existence alone counts (a ConfigMap's Available). */
+const existence = (o: KubeObject): KubeObject => ({
+  metadata: {
+    name: o.metadata?.name ?? '',
+    ...(o.metadata?.deletionTimestamp ? { deletionTimestamp: o.metadata.deletionTimestamp } : {}),
+  },
+});
+
+/**
  * Whether a manifest's object is worth a watch: its resource is known and the agent could
  * read it (Available is not Unknown). An object the agent may not even read (a kind outside
  * its RBAC) would only give a watch that is refused again and again.
@@ -104,6 +126,8 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
   readonly #works = new Map<string, WorkEntry>();
   /** `objectKey` → work uids that name it. */
   readonly #byObject = new Map<string, Set<string>>();
+  /** Objects whose body some status reads; of the others only existence is kept. */
+  readonly #bodies = new Set<string>();
   readonly #latest = new Map<string, Latest>();
   #targets = new Map<string, WatchTarget>();
   readonly #listeners: (() => void)[] = [];
@@ -112,6 +136,8 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
   readonly #scheduled = new Set<string>();
   /** Works whose next compute scrapes Poll feedback too. */
   readonly #pollDue = new Set<string>();
+  /** Works with an object seen changed since their last compute. */
+  readonly #dirty = new Set<string>();
   #refresh: ((workUid: string) => void) | undefined;
   #signal: AbortSignal | undefined;
 
@@ -142,7 +168,8 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
         const config = findConfig(work.manifestConfigs, { ...r, rawNamespace });
         if (config?.feedbackRules?.length && scrapeTypeOf(config) === 'Poll') polls = true;
         const key = objectKey(targetKey(r), r.name);
-        objects.set(key, [...(objects.get(key) ?? []), { ordinal: r.ordinal, config }]);
+        const body = readsBody(r) || !!config?.feedbackRules?.length || !!config?.conditionRules?.length;
+        objects.set(key, [...(objects.get(key) ?? []), { ordinal: r.ordinal, config, readsBody: body }]);
       }
       this.#works.set(work.uid, { generation: work.generation, status, objects, polls });
     }
@@ -154,6 +181,8 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
     // A new generation is on its way (or was never applied): the apply reports it.
     if (!entry || entry.generation !== work.generation) return undefined;
     const poll = this.#pollDue.delete(work.uid);
+    const dirty = this.#dirty.delete(work.uid);
+    if (!poll && !dirty) return undefined;
     const observed = new Map<number, Latest>();
     const configs = new Map<number, ManifestConfig | undefined>();
     for (const [key, tracked] of entry.objects) {
@@ -183,7 +212,7 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
     const k = objectKey(key, name);
     const works = this.#byObject.get(k);
     if (!works) return;
-    this.#latest.set(k, { live: deleted ? undefined : object });
+    this.#latest.set(k, { live: deleted ? undefined : this.#bodies.has(k) ? keptBody(object) : existence(object) });
     for (const w of works) this.#schedule(w, false);
   }
 
@@ -207,6 +236,7 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
 
   #schedule(workUid: string, poll: boolean): void {
     if (poll) this.#pollDue.add(workUid);
+    else this.#dirty.add(workUid);
     if (!this.#refresh || this.#signal?.aborted || this.#scheduled.has(workUid)) return;
     const now = this.#clock.now();
     const earliest = (this.#lastRun.get(workUid) ?? Number.NEGATIVE_INFINITY) + this.#o.minIntervalMs;
@@ -236,12 +266,14 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
   /** Rebuilds the object index and the watch targets after the works changed. */
   #reindex(): void {
     this.#byObject.clear();
+    this.#bodies.clear();
     const targets = new Map<string, WatchTarget>();
     for (const [uid, entry] of this.#works) {
-      for (const k of entry.objects.keys()) {
+      for (const [k, tracked] of entry.objects) {
         const set = this.#byObject.get(k) ?? new Set<string>();
         set.add(uid);
         this.#byObject.set(k, set);
+        if (tracked.some((t) => t.readsBody)) this.#bodies.add(k);
       }
       for (const m of entry.status.resourceStatus.manifests) {
         const r = m.resourceMeta;
@@ -253,6 +285,7 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
     for (const k of this.#latest.keys()) if (!this.#byObject.has(k)) this.#latest.delete(k);
     for (const uid of this.#lastRun.keys()) if (!this.#works.has(uid)) this.#lastRun.delete(uid);
     for (const uid of this.#pollDue) if (!this.#works.has(uid)) this.#pollDue.delete(uid);
+    for (const uid of this.#dirty) if (!this.#works.has(uid)) this.#dirty.delete(uid);
     const changed = targets.size !== this.#targets.size || [...targets.keys()].some((k) => !this.#targets.has(k));
     this.#targets = targets;
     if (changed) for (const l of this.#listeners) l();

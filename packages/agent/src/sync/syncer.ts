@@ -82,6 +82,8 @@ export class WorkSyncer {
   #epochWarned = false;
   /** Works whose drift repair is queued and not started yet. */
   readonly #repairQueued = new Set<string>();
+  /** Works whose status refresh is queued and not started yet. */
+  readonly #refreshQueued = new Set<string>();
 
   constructor(deps: SyncerDeps) {
     this.#d = deps;
@@ -142,8 +144,11 @@ export class WorkSyncer {
   /** An object of the work changed on the spoke: report its status recomputed, in turn with applies. */
   #refreshStatus(workUid: string, signal: AbortSignal): void {
     const monitor = this.#d.status;
-    if (!monitor) return;
+    // One queued refresh per work: behind a long apply, it sees every event that came meanwhile.
+    if (!monitor || this.#refreshQueued.has(workUid)) return;
+    this.#refreshQueued.add(workUid);
     this.#serial(async () => {
+      this.#refreshQueued.delete(workUid);
       const work = [...this.snapshot.works.values()].find((w) => w.uid === workUid);
       if (!work || work.deleting || signal.aborted) return;
       const status = monitor.compute(work);
