@@ -72,6 +72,8 @@ describe('OCM fidelity (OCM YAML through the CLI, real hub, agent and kube-apise
     core = kube.kubeConfig().makeApiClient(CoreV1Api);
     apps = kube.kubeConfig().makeApiClient(AppsV1Api);
     await core.createNamespace({ body: { metadata: { name: ns } } });
+    // No controller-manager makes the namespace's default ServiceAccount, which a Pod needs.
+    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'default' } } });
     hub = await startHub({ args: ['--poll-timeout', '5s'] });
     admin = await adminClient(hub);
     await joinSpoke(hub, admin, cluster, kube.kubeconfigPath);
