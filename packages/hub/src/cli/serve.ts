@@ -15,6 +15,7 @@ import { DesiredNotifier } from '../sync/notifier.ts';
 import { Presence } from '../sync/presence.ts';
 import { SyncService } from '../sync/service.ts';
 import { hubVersion } from '../version.ts';
+import { WorkTtlController } from '../work/ttl.ts';
 import { WorkSetController } from '../worksets/index.ts';
 
 export const serveHelp = `Usage: outpost-hub serve [flags]
@@ -94,7 +95,10 @@ export async function serve(config: ServeConfig): Promise<void> {
     maxWaitMs: config.pollTimeoutMs,
     missedPolls: config.missedPolls,
     onWorksPurged: (cluster) => trust.finishRemovalIfDrained(cluster),
-    onWorkStatus: (cluster, works) => worksets.workStatusChanged(cluster, works),
+    onWorkStatus: (cluster, works) => {
+      worksets.workStatusChanged(cluster, works);
+      ttl.workStatusChanged(cluster, works);
+    },
   });
   // Placement decisions follow cluster changes (store hook), polls of unreachable clusters
   // (presence) and lease lapses (its own timer). The first pass runs before serving.
@@ -115,6 +119,9 @@ export async function serve(config: ServeConfig): Promise<void> {
   placements.onReachable((cluster) => worksets.clusterSeen(cluster));
   presence.onSeen((cluster) => worksets.clusterSeen(cluster));
   worksets.start();
+  // deleteOption.ttlSecondsAfterFinished: finished works deleted on time, also after a restart.
+  const ttl = new WorkTtlController({ store, log, notify: (cluster) => sync.changed(cluster) });
+  ttl.start();
   const app = await buildApp({
     log,
     store,

@@ -24,7 +24,7 @@ export const workSpecFields: Record<string, FieldRule> = {
   deleteOption: object({
     propagationPolicy: value,
     selectivelyOrphans: object({ orphaningRules: list(identifier) }),
-    ttlSecondsAfterFinished: unsupported('delete the work once its status shows it complete'),
+    ttlSecondsAfterFinished: value,
   }),
   manifestConfigs: list(
     object({

@@ -137,6 +137,13 @@ export function parseWork(body: unknown, cluster: string, pathName?: string): Wo
         `spec.deleteOption.propagationPolicy must be one of ${propagationPolicies.join(', ')}`,
       );
     }
+    const ttl = del.ttlSecondsAfterFinished;
+    if (ttl !== undefined && ttl !== null && !(typeof ttl === 'number' && Number.isInteger(ttl) && ttl >= 0)) {
+      throw apiError(
+        'VALIDATION_FAILED',
+        'spec.deleteOption.ttlSecondsAfterFinished must be a whole number of seconds ≥ 0',
+      );
+    }
     const rules = isObject(del.selectivelyOrphans) ? del.selectivelyOrphans.orphaningRules : undefined;
     if (policy === 'SelectivelyOrphan' && !Array.isArray(rules)) {
       throw apiError(

@@ -31,6 +31,8 @@ export type NormalizedIdentifier = Required<ResourceIdentifier>;
 export interface DeleteOption {
   propagationPolicy?: PropagationPolicy;
   selectivelyOrphans?: { orphaningRules?: ResourceIdentifier[] };
+  /** The hub deletes the work this long after its status shows Complete True (0: at once). */
+  ttlSecondsAfterFinished?: number;
 }
 
 export const feedbackScrapeTypes = ['Poll', 'Watch'] as const;
