@@ -8,6 +8,8 @@
 //    taken back (OCM's default, Update); an explicit ServerSideApply reports the conflict.
 //  - A status-only change of an applied object (a Deployment's status, written here by hand:
 //    the test cluster runs no controllers) reaches the hub's work status without a re-apply.
+//  - conditionRules (WellKnownConditions) make a work Complete; a Complete manifest is no
+//    longer written; ttlSecondsAfterFinished deletes a work that long after it is Complete.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -347,6 +349,60 @@ spec:
     );
     const pod = await core.readNamespacedPod({ name: 'once', namespace: ns });
     assert.equal(pod.metadata?.labels?.team, 'a');
+  });
+
+  test('deleteOption.ttlSecondsAfterFinished: a work Complete for that long is deleted, its Pod with it', async () => {
+    await applyYaml(
+      'ttl',
+      `apiVersion: work.open-cluster-management.io/v1
+kind: ManifestWork
+metadata:
+  name: ttl
+  namespace: ${cluster}
+spec:
+  workload:
+    manifests:
+      - apiVersion: v1
+        kind: Pod
+        metadata:
+          name: ttl
+          namespace: ${ns}
+        spec:
+          containers:
+            - name: ttl
+              image: registry.invalid/ttl:1
+  deleteOption:
+    propagationPolicy: Foreground
+    ttlSecondsAfterFinished: 1
+  manifestConfigs:
+    - resourceIdentifier:
+        resource: pods
+        namespace: ${ns}
+        name: ttl
+      conditionRules:
+        - type: WellKnownConditions
+          condition: Complete
+`,
+    );
+    const applied = await waitApplied('ttl');
+    assert.equal(condition(applied, 'Complete')?.status, 'False');
+    await kubectl(
+      'patch',
+      'pod',
+      'ttl',
+      '--subresource=status',
+      '--type',
+      'merge',
+      '-p',
+      '{"status":{"phase":"Failed"}}',
+    );
+    await waitFor(
+      'work ttl deleted after its TTL',
+      async () => ((await getWork('ttl')).status === 404 ? true : undefined),
+      30_000,
+    );
+    const left = await core.listNamespacedPod({ namespace: ns, fieldSelector: 'metadata.name=ttl' });
+    assert.equal(left.items.length, 0, 'the Pod went with the work (Foreground)');
   });
 
   test("a Deployment's status change reaches the hub's work status without a re-apply", async (t) => {

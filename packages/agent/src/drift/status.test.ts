@@ -118,7 +118,7 @@ describe('refreshedStatus', () => {
   test('an unchanged object yields the status the apply reported', () => {
     const last = applied(deployment(2), 'Watch');
     const next = refreshedStatus(last, new Map([[0, { live: deployment(2) }]]), new Map([[0, config('Watch')]]), false);
-    assert.deepEqual(next, last);
+    assert.equal(next, last, 'the same status, not a copy');
   });
 
   test('Poll keeps the last feedback values until the scrape is due; a gone object is not available', () => {

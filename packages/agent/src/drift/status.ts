@@ -159,11 +159,12 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
       this.#works.delete(work.uid);
     } else {
       const objects = new Map<string, Tracked[]>();
+      const byOrdinal = new Map(work.manifests.map((e) => [e.ordinal, e]));
       let polls = false;
       for (const m of status.resourceStatus.manifests) {
         const r = m.resourceMeta;
         if (!watchable(m)) continue;
-        const entry = work.manifests.find((e) => e.ordinal === r.ordinal);
+        const entry = byOrdinal.get(r.ordinal);
         const rawNamespace = entry?.manifest.metadata.namespace ?? '';
         const config = findConfig(work.manifestConfigs, { ...r, rawNamespace });
         if (config?.feedbackRules?.length && scrapeTypeOf(config) === 'Poll') polls = true;
@@ -193,7 +194,9 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
       }
     }
     if (observed.size === 0) return undefined;
-    return refreshedStatus(entry.status, observed, configs, poll);
+    const next = refreshedStatus(entry.status, observed, configs, poll);
+    // Unchanged (the events of the agent's own writes, mostly): nothing to digest or report.
+    return next === entry.status ? undefined : next;
   }
 
   // --- from the drift watcher (StatusWatchSource) ---
@@ -300,6 +303,7 @@ const workTypes = new Set(['Applied', 'Available', 'Progressing', 'Degraded']);
  * `last` with each observed manifest's Available (and, for Watch or when `pollFeedback`,
  * its feedback) recomputed from the object's latest state, and the work's conditions
  * recomputed from the manifests. Applied conditions, corrections and other conditions stay.
+ * `last` itself when no manifest changed.
  */
 export function refreshedStatus(
   last: WorkStatus,
@@ -307,6 +311,7 @@ export function refreshedStatus(
   configs: ReadonlyMap<number, ManifestConfig | undefined>,
   pollFeedback: boolean,
 ): WorkStatus {
+  let changed = false;
   const manifests = last.resourceStatus.manifests.map((m): ManifestStatus => {
     const latest = observed.get(m.resourceMeta.ordinal);
     if (!latest) return m;
@@ -341,8 +346,11 @@ export function refreshedStatus(
     const out: ManifestStatus = { resourceMeta: m.resourceMeta, conditions };
     const feedback = scrape ? fresh.statusFeedback : m.statusFeedback;
     if (feedback) out.statusFeedback = feedback;
+    if (sameManifest(m, out)) return m;
+    changed = true;
     return out;
   });
+  if (!changed) return last;
   // Conditions aggregated from rules are recomputed by workConditions; the rest stay.
   const extra = last.conditions.filter((c) => !workTypes.has(c.type) && c.reason !== ruleReasons.aggregated);
   const status: WorkStatus = {
@@ -351,4 +359,15 @@ export function refreshedStatus(
     resourceStatus: { manifests },
   };
   return status;
+}
+
+const conditionKey = (c: Condition) => `${c.type}\u0000${c.status}\u0000${c.reason}\u0000${c.message}`;
+
+function sameManifest(a: ManifestStatus, b: ManifestStatus): boolean {
+  if (a.conditions.length !== b.conditions.length) return false;
+  for (const [i, c] of a.conditions.entries()) {
+    const d = b.conditions[i];
+    if (!d || conditionKey(c) !== conditionKey(d)) return false;
+  }
+  return JSON.stringify(a.statusFeedback?.values ?? null) === JSON.stringify(b.statusFeedback?.values ?? null);
 }
