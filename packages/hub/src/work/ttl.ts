@@ -89,7 +89,10 @@ export class WorkTtlController {
     this.#timers.delete(key);
     if (due === undefined) return;
     const wait = due - this.#now();
-    if (wait <= 0) return this.#delete(w);
+    if (wait <= 0) {
+      this.#delete(w);
+      return;
+    }
     const timer = setTimeout(
       () => {
         this.#timers.delete(key);
