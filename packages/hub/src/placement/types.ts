@@ -101,6 +101,19 @@ export interface PrioritizerPolicy {
 export const taintEffects = ['NoSelect', 'PreferNoSelect', 'NoSelectIfNew'] as const;
 export type TaintEffect = (typeof taintEffects)[number];
 
+/** The taints the hub itself sets, as OCM's cluster.open-cluster-management.io/unreachable|unavailable. */
+export const taintKeys = { unreachable: 'outpost.dev/unreachable', unavailable: 'outpost.dev/unavailable' } as const;
+
+/**
+ * OCM's keys for those taints: a toleration written with one tolerates the hub's taint, so an
+ * OCM Placement tolerates as it does under OCM. A taint a user sets with an OCM key is a
+ * taint like any other (tolerated by its own key).
+ */
+export const ocmTaintKeys: Readonly<Record<string, string>> = {
+  'cluster.open-cluster-management.io/unreachable': taintKeys.unreachable,
+  'cluster.open-cluster-management.io/unavailable': taintKeys.unavailable,
+};
+
 export const tolerationOperators = ['Exists', 'Equal'] as const;
 export type TolerationOperator = (typeof tolerationOperators)[number];
 
