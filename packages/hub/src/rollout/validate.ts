@@ -48,10 +48,16 @@ export function validateWorkReplicaSet(
   }
   p.unknownFields(
     spec,
-    ['manifestWorkTemplate', 'placementRefs', 'cascadeDeletionPolicy', 'overrides', 'paused'],
+    ['manifestWorkTemplate', 'placementRefs', 'cascadeDeletionPolicy', 'overrides', 'paused', 'templating'],
     'spec',
   );
 
+  // Outpost's per-cluster `{{ … }}` values only when asked for: OCM renders nothing, so an
+  // OCM workset whose manifests hold Helm or Alertmanager templates is sent as written.
+  if (spec.templating !== undefined && typeof spec.templating !== 'boolean') {
+    p.add('spec.templating', 'must be true or false');
+  }
+  const templating = spec.templating === true;
   const template = spec.manifestWorkTemplate;
   if (!isObject(template)) p.add('spec.manifestWorkTemplate', 'must be an object');
   else {
@@ -82,7 +88,7 @@ export function validateWorkReplicaSet(
         }
       });
     }
-    templateProblems(template, 'spec.manifestWorkTemplate', p);
+    if (templating) templateProblems(template, 'spec.manifestWorkTemplate', p);
   }
 
   const refs: LocalPlacementReference[] = [];
@@ -114,7 +120,7 @@ export function validateWorkReplicaSet(
   if (cascade !== 'Background' && cascade !== 'Foreground') {
     p.add('spec.cascadeDeletionPolicy', 'must be Background or Foreground');
   }
-  const overrides = validateOverrides(spec.overrides, 'spec.overrides', p);
+  const overrides = validateOverrides(spec.overrides, 'spec.overrides', p, templating);
   if (spec.paused !== undefined && typeof spec.paused !== 'boolean') p.add('spec.paused', 'must be true or false');
 
   if (!p.empty) return invalid('WORKSET_INVALID', 'ManifestWorkReplicaSet', p);
@@ -127,6 +133,7 @@ export function validateWorkReplicaSet(
   };
   if (overrides.length) out.overrides = overrides;
   if (spec.paused === true) out.paused = true;
+  if (templating) out.templating = true;
   return {
     ok: true,
     value: { apiVersion: workSetApiVersion, kind: 'ManifestWorkReplicaSet', metadata: meta, spec: out },
