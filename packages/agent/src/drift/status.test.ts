@@ -214,6 +214,20 @@ describe('StatusRefresher', () => {
     stop.abort();
   });
 
+  test('a new report of the work keeps what was seen of its objects; a work gone forgets them', () => {
+    const { refresher, w, stop, targetsChanged } = setup('Watch');
+    refresher.observe(key, deployment(2), false);
+    refresher.reported(w, applied(deployment(0), 'Watch'), false);
+    assert.equal(targetsChanged(), 1, 'the same targets: no watch change');
+    assert.equal(cond(refresher.compute(w), 'Available'), 'True', 'the state seen before the report');
+    refresher.reported(w, applied(deployment(0), 'Watch'), true);
+    assert.equal(refresher.targets().size, 0);
+    refresher.reported(w, applied(deployment(0), 'Watch'), false);
+    refresher.observe(key, { ...deployment(0), metadata: { name: 'web' } }, false);
+    assert.equal(cond(refresher.compute(w), 'Available'), undefined, 'nothing new against the report');
+    stop.abort();
+  });
+
   test('Poll: feedback scraped on the timer', async () => {
     const { clock, refresher, refreshes, w, stop } = setup();
     refresher.observe(key, deployment(2), false);

@@ -79,8 +79,8 @@ interface Tracked {
 interface WorkEntry {
   generation: number;
   status: WorkStatus;
-  /** `targetKey|name` → the manifests naming that object. */
-  objects: Map<string, Tracked[]>;
+  /** `targetKey|name` → the object's watch target and the manifests naming it. */
+  objects: Map<string, { target: WatchTarget; tracked: Tracked[] }>;
   /** Whether some manifest scrapes feedback by Poll. */
   polls: boolean;
 }
@@ -126,10 +126,12 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
   readonly #works = new Map<string, WorkEntry>();
   /** `objectKey` → work uids that name it. */
   readonly #byObject = new Map<string, Set<string>>();
-  /** Objects whose body some status reads; of the others only existence is kept. */
-  readonly #bodies = new Set<string>();
+  /** Objects whose body some status reads (how many works read it); of the others only existence is kept. */
+  readonly #bodies = new Map<string, number>();
   readonly #latest = new Map<string, Latest>();
-  #targets = new Map<string, WatchTarget>();
+  /** Watch targets, with how many (work, object) pairs need each. */
+  readonly #targetRefs = new Map<string, { target: WatchTarget; refs: number }>();
+  readonly #targets = new Map<string, WatchTarget>();
   readonly #listeners: (() => void)[] = [];
   /** Per work: when its last refresh ran, and whether one is scheduled. */
   readonly #lastRun = new Map<string, number>();
@@ -155,10 +157,15 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
   // --- from the syncer ---
 
   reported(work: DesiredWork, status: WorkStatus, gone: boolean): void {
+    const before = this.#targets.size;
+    const keys = new Set(this.#targets.keys());
+    const old = this.#works.get(work.uid);
+    const emptied = old ? this.#unindex(work.uid, old) : [];
     if (gone || work.deleting) {
       this.#works.delete(work.uid);
+      for (const m of [this.#lastRun, this.#pollDue, this.#dirty]) m.delete(work.uid);
     } else {
-      const objects = new Map<string, Tracked[]>();
+      const objects: WorkEntry['objects'] = new Map();
       const byOrdinal = new Map(work.manifests.map((e) => [e.ordinal, e]));
       let polls = false;
       for (const m of status.resourceStatus.manifests) {
@@ -168,13 +175,21 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
         const rawNamespace = entry?.manifest.metadata.namespace ?? '';
         const config = findConfig(work.manifestConfigs, { ...r, rawNamespace });
         if (config?.feedbackRules?.length && scrapeTypeOf(config) === 'Poll') polls = true;
-        const key = objectKey(targetKey(r), r.name);
+        const target = { group: r.group, version: r.version, resource: r.resource, namespace: r.namespace };
+        const key = objectKey(targetKey(target), r.name);
         const body = readsBody(r) || !!config?.feedbackRules?.length || !!config?.conditionRules?.length;
-        objects.set(key, [...(objects.get(key) ?? []), { ordinal: r.ordinal, config, readsBody: body }]);
+        const o = objects.get(key) ?? { target, tracked: [] };
+        o.tracked.push({ ordinal: r.ordinal, config, readsBody: body });
+        objects.set(key, o);
       }
-      this.#works.set(work.uid, { generation: work.generation, status, objects, polls });
+      const entry = { generation: work.generation, status, objects, polls };
+      this.#works.set(work.uid, entry);
+      this.#index(work.uid, entry);
     }
-    this.#reindex();
+    // An object still named after the change keeps its latest state.
+    for (const k of emptied) if (!this.#byObject.has(k)) this.#latest.delete(k);
+    const changed = this.#targets.size !== before || [...this.#targets.keys()].some((k) => !keys.has(k));
+    if (changed) for (const l of this.#listeners) l();
   }
 
   compute(work: DesiredWork): WorkStatus | undefined {
@@ -186,7 +201,7 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
     if (!poll && !dirty) return undefined;
     const observed = new Map<number, Latest>();
     const configs = new Map<number, ManifestConfig | undefined>();
-    for (const [key, tracked] of entry.objects) {
+    for (const [key, { tracked }] of entry.objects) {
       const latest = this.#latest.get(key);
       for (const t of tracked) {
         configs.set(t.ordinal, t.config);
@@ -266,32 +281,44 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
     }
   }
 
-  /** Rebuilds the object index and the watch targets after the works changed. */
-  #reindex(): void {
-    this.#byObject.clear();
-    this.#bodies.clear();
-    const targets = new Map<string, WatchTarget>();
-    for (const [uid, entry] of this.#works) {
-      for (const [k, tracked] of entry.objects) {
-        const set = this.#byObject.get(k) ?? new Set<string>();
-        set.add(uid);
-        this.#byObject.set(k, set);
-        if (tracked.some((t) => t.readsBody)) this.#bodies.add(k);
+  /** Adds a work's objects to the index and their resources to the watch targets. */
+  #index(uid: string, entry: WorkEntry): void {
+    for (const [k, { target, tracked }] of entry.objects) {
+      const works = this.#byObject.get(k) ?? new Set<string>();
+      works.add(uid);
+      this.#byObject.set(k, works);
+      if (tracked.some((t) => t.readsBody)) this.#bodies.set(k, (this.#bodies.get(k) ?? 0) + 1);
+      const tk = targetKey(target);
+      const ref = this.#targetRefs.get(tk) ?? { target, refs: 0 };
+      ref.refs++;
+      this.#targetRefs.set(tk, ref);
+      this.#targets.set(tk, target);
+    }
+  }
+
+  /** Takes a work's objects out of the index; returns the objects no work names now. */
+  #unindex(uid: string, entry: WorkEntry): string[] {
+    const emptied: string[] = [];
+    for (const [k, { target, tracked }] of entry.objects) {
+      const works = this.#byObject.get(k);
+      works?.delete(uid);
+      if (!works?.size) {
+        this.#byObject.delete(k);
+        emptied.push(k);
       }
-      for (const m of entry.status.resourceStatus.manifests) {
-        const r = m.resourceMeta;
-        if (!watchable(m)) continue;
-        const t = { group: r.group, version: r.version, resource: r.resource, namespace: r.namespace };
-        targets.set(targetKey(t), t);
+      if (tracked.some((t) => t.readsBody)) {
+        const n = (this.#bodies.get(k) ?? 1) - 1;
+        if (n > 0) this.#bodies.set(k, n);
+        else this.#bodies.delete(k);
+      }
+      const tk = targetKey(target);
+      const ref = this.#targetRefs.get(tk);
+      if (ref && --ref.refs <= 0) {
+        this.#targetRefs.delete(tk);
+        this.#targets.delete(tk);
       }
     }
-    for (const k of this.#latest.keys()) if (!this.#byObject.has(k)) this.#latest.delete(k);
-    for (const uid of this.#lastRun.keys()) if (!this.#works.has(uid)) this.#lastRun.delete(uid);
-    for (const uid of this.#pollDue) if (!this.#works.has(uid)) this.#pollDue.delete(uid);
-    for (const uid of this.#dirty) if (!this.#works.has(uid)) this.#dirty.delete(uid);
-    const changed = targets.size !== this.#targets.size || [...targets.keys()].some((k) => !this.#targets.has(k));
-    this.#targets = targets;
-    if (changed) for (const l of this.#listeners) l();
+    return emptied;
   }
 }
 
