@@ -275,7 +275,15 @@ spec:
       'plain taken back',
       async () => ((await readCm('plain'))?.data?.value === '1' ? true : undefined),
       20_000,
-    );
+    ).catch((err: Error) => {
+      // What the agent did meanwhile, for whoever reads a failure.
+      const lines = agent
+        .stdout()
+        .split('\n')
+        .filter((l) => /drift|edits|plain/.test(l));
+      t.diagnostic(lines.slice(-20).join('\n'));
+      throw err;
+    });
     t.diagnostic(`taken back ${Date.now() - editedAt} ms after kubectl patch`);
     const corrected = await waitWork('edits', 'a correction counted', (w) => (w.status.corrections ?? 0) >= 1);
     assert.equal(corrected.status.corrections, 1);
