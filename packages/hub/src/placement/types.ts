@@ -192,7 +192,7 @@ export interface PlacementStatus {
   numberOfSelectedClusters: number;
   /** OCM-compatible summary of the groups. */
   decisionGroups: DecisionGroupStatus[];
-  /** The decisions themselves, grouped (Outpost's replacement for PlacementDecision objects). */
+  /** The decisions themselves, grouped (also served as OCM PlacementDecision objects: decisions.ts). */
   decisions: DecisionGroup[];
   conditions: Condition[];
   /** When the scheduler asked to be run again (a toleration expires), ISO time. */
