@@ -176,7 +176,7 @@ export interface DecisionGroup {
   clusterNames: string[];
 }
 
-/** OCM's DecisionGroupStatus, without PlacementDecision object names (Outpost has none). */
+/** OCM's DecisionGroupStatus, without the PlacementDecision object names (decisions.ts derives those). */
 export interface DecisionGroupStatus {
   decisionGroupIndex: number;
   decisionGroupName: string;
