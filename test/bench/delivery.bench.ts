@@ -7,6 +7,9 @@
 //  2. 1,000 ConfigMaps: the agent (PUT → Applied at the hub, and its own apply pass from
 //     its log) against `kubectl apply --server-side` of the same objects, same cluster;
 //  3. the agent's resident memory idle and holding the 1,000 objects;
+//  1b. freshness of status: a status-only change of an applied Deployment on the spoke (its
+//     status subresource written, as a controller would) → the hub shows the new feedback
+//     value, p50/p99 over 50 changes spaced beyond the agent's per-work refresh interval;
 //  4. bytes on the wire per unchanged long-poll and per heartbeat, through a counting TCP
 //     proxy, for a second agent joined through that proxy; and per change, its hub traffic
 //     and its apiserver traffic (through a second proxy named in a copy of its kubeconfig).
@@ -38,6 +41,9 @@ import { type Metric, quantile, report } from './lib.ts';
 const changes = Number(process.env.OUTPOST_BENCH_CHANGES ?? 100);
 const warmupChanges = 5;
 const bulkCount = Number(process.env.OUTPOST_BENCH_BULK ?? 1000);
+const statusChanges = Number(process.env.OUTPOST_BENCH_STATUS_CHANGES ?? 50);
+/** Beyond the agent's least time between two status refreshes of one work (500 ms). */
+const statusSpacingMs = 700;
 const settleMs = 10_000;
 const idlePollWindowMs = 20_000;
 const heartbeatWindowMs = 12_000;
@@ -81,6 +87,14 @@ const work = (clusterName: string, name: string, manifests: unknown[]) => ({
 interface WorkView {
   metadata: { generation: number };
   status?: { conditions?: { type: string; status: string }[]; observedGeneration?: number };
+}
+
+interface StatusView {
+  status?: {
+    resourceStatus?: {
+      manifests?: { statusFeedback?: { values: { name: string; fieldValue: { integer?: number } }[] } }[];
+    };
+  };
 }
 
 const appliedAt = (w: WorkView | undefined, generation: number) =>
@@ -272,6 +286,60 @@ async function main(): Promise<void> {
     );
   const slowest = [...timelines].sort((a, b) => b.total - a.total).slice(0, 3);
 
+  // --- 1b. spoke status change → hub ---------------------------------------------------
+  const deployment = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'st', namespace: 'bench-lat' },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: 'st' } },
+      template: {
+        metadata: { labels: { app: 'st' } },
+        spec: { containers: [{ name: 'st', image: 'registry.invalid/st:1' }] },
+      },
+    },
+  };
+  const stWork = {
+    ...work(cluster, 'st', [deployment]),
+    spec: {
+      workload: { manifests: [deployment] },
+      manifestConfigs: [
+        {
+          resourceIdentifier: { group: 'apps', resource: 'deployments', namespace: 'bench-lat', name: 'st' },
+          feedbackScrapeType: 'Watch',
+          feedbackRules: [{ type: 'WellKnownStatus' }],
+        },
+      ],
+    },
+  };
+  await waitApplied(cluster, 'st', await putWork(cluster, stWork as ReturnType<typeof work>), 5, 30_000);
+  const readyAtHub = async (n: number) => {
+    const res = await (admin as HubClient).get<StatusView>(`/api/v1/clusters/${cluster}/works/st`);
+    return res.body.status?.resourceStatus?.manifests?.[0]?.statusFeedback?.values.some(
+      (v) => v.name === 'ReadyReplicas' && v.fieldValue.integer === n,
+    );
+  };
+  say(`status: ${statusChanges} status-only changes of a Deployment on the spoke…`);
+  const statusLatencies: number[] = [];
+  for (let i = 1; i <= warmupChanges + statusChanges; i++) {
+    const t0 = performance.now();
+    const res = await kraw.call(
+      'PATCH',
+      '/apis/apps/v1/namespaces/bench-lat/deployments/st/status',
+      { status: { readyReplicas: i, replicas: i, updatedReplicas: i, availableReplicas: i } },
+      'application/merge-patch+json',
+    );
+    if (res.status !== 200) throw new Error(`status patch: ${res.status} ${res.text.slice(0, 300)}`);
+    const deadline = performance.now() + 30_000;
+    while (!(await readyAtHub(i))) {
+      if (performance.now() > deadline) throw new Error(`ReadyReplicas ${i} not at the hub in 30 s`);
+      await sleep(5);
+    }
+    if (i > warmupChanges) statusLatencies.push(since(t0));
+    await sleep(Math.max(0, statusSpacingMs - since(t0)));
+  }
+
   // The floor: one SSA of such a ConfigMap straight to the apiserver, plus two kept-alive
   // HTTPS round trips to the hub, each measured in the same loop.
   const floorSsa: number[] = [];
@@ -459,6 +527,13 @@ async function main(): Promise<void> {
     change_latency_p50: { value: p50, unit: 'ms', target: 'hub write → Applied at the hub; compare floor' },
     change_latency_p99: { value: quantile(latencies, 0.99), unit: 'ms' },
     change_latency_max: { value: Math.max(...latencies), unit: 'ms' },
+    status_change_to_hub_p50: {
+      value: quantile(statusLatencies, 0.5),
+      unit: 'ms',
+      target: 'spoke status write → the hub shows it (feedback Watch)',
+    },
+    status_change_to_hub_p99: { value: quantile(statusLatencies, 0.99), unit: 'ms', target: '<= 2000' },
+    status_changes: { value: statusLatencies.length, unit: 'count' },
     floor_p50: {
       value: floorP50,
       unit: 'ms',

@@ -267,6 +267,7 @@ const ws = validateWorkReplicaSet({
   metadata: { name: 'agent-config' },
   spec: {
     placementRefs: [{ name: 'placement-4' }],
+    templating: true,
     manifestWorkTemplate: {
       workload: {
         manifests: [
@@ -316,7 +317,7 @@ if (!ws.ok) throw new Error(JSON.stringify(ws.error));
 const overrides = compileOverrides(ws.value.spec.overrides);
 t0 = performance.now();
 for (const c of clusters) {
-  const r = renderWork(ws.value.spec.manifestWorkTemplate, c, overrides);
+  const r = renderWork(ws.value.spec.manifestWorkTemplate, c, overrides, ws.value.spec.templating === true);
   if (!r.ok) throw new Error(r.error.message);
 }
 const renderMs = ms(t0);

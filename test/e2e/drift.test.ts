@@ -139,8 +139,8 @@ describe('drift repair (real hub, agent with a 10 min re-apply, real kube-apiser
   });
 
   test('a value changed by hand (kubectl edit: GET, PUT) is restored within seconds where the work forces', async (t) => {
-    // The editor takes the field over; only a work that forces its apply takes it back (by
-    // default a conflict is reported, not forced: see work-delivery.test.ts).
+    // The editor takes the field over; a work that forces its apply (or names no strategy:
+    // ocm-fidelity.test.ts) takes it back; ServerSideApply without force reports the conflict.
     const live = (await readCm('forced')) as V1ConfigMap;
     live.data = { value: 'by hand' };
     const edited = await core.replaceNamespacedConfigMap({

@@ -494,6 +494,17 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
       assert.match(list.stdout, /\ncli-two\s+1\s+1\s+True\s+\d+s\n/);
       const got = JSON.parse((await cli(['placement', 'get', 'cli-two', '-o', 'json', ...conn()])).stdout);
       assert.deepEqual(got.status.decisions[0].clusterNames, ['pl-a']);
+      // The same decisions as OCM PlacementDecision objects, found by OCM's label.
+      const pds = await admin.get<{ items: { metadata: { name: string }; status: { decisions: unknown[] } }[] }>(
+        '/api/v1/placementdecisions?labelSelector=cluster.open-cluster-management.io/placement%3Dcli-two',
+      );
+      assert.equal(pds.status, 200, pds.text);
+      assert.deepEqual(
+        pds.body.items.map((d) => [d.metadata.name, d.status.decisions]),
+        [['cli-two-decision-1', [{ clusterName: 'pl-a', reason: '' }]]],
+      );
+      assert.equal((await admin.get('/api/v1/placementdecisions/cli-two-decision-1')).status, 200);
+      assert.equal((await admin.get('/api/v1/placementdecisions/cli-two-decision-9')).status, 404);
 
       const bad = join(dir, 'bad.yaml');
       await writeFile(bad, 'kind: Placement\nmetadata:\n  name: cli-bad\nspec:\n  numberOfClusters: many\n');

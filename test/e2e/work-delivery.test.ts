@@ -122,7 +122,17 @@ describe('work delivery (real hub, real agent, real kube-apiserver)', { timeout:
   });
 
   test('a changed manifest is applied; a manifest removed from the work is deleted from the spoke', async () => {
-    const w = await put(work('app', [gadget, cm('a', '2'), crd, namespace('delivery')]));
+    // `a` under server-side apply without force: another writer's field is then a conflict, reported.
+    const w = await put(
+      work('app', [gadget, cm('a', '2'), crd, namespace('delivery')], {
+        manifestConfigs: [
+          {
+            resourceIdentifier: { resource: 'configmaps', namespace: 'delivery', name: 'a' },
+            updateStrategy: { type: 'ServerSideApply' },
+          },
+        ],
+      }),
+    );
     await waitApplied('app', w.metadata.generation);
     await waitFor(
       'a=2 on the spoke',
@@ -286,7 +296,7 @@ describe('work delivery (real hub, real agent, real kube-apiserver)', { timeout:
     );
 
     // Someone else takes a field over while the hub is away: the agent reports the conflict
-    // (it does not force), and that status waits in the outbox.
+    // (the work says ServerSideApply without force), and that status waits in the outbox.
     const intruded = await core.patchNamespacedConfigMap(
       {
         name: 'a',

@@ -105,6 +105,15 @@ describe('work delivery under faults (real hubs, real agents, a real kube-apiser
           cluster,
           'steady',
           ['o1', 'o2', 'o3'].map((n) => cm(n, ns, { value: '1' })),
+          // Server-side apply without force: another writer's field is a conflict, reported.
+          {
+            manifestConfigs: [
+              {
+                resourceIdentifier: { resource: 'configmaps', namespace: ns, name: '*' },
+                updateStrategy: { type: 'ServerSideApply' },
+              },
+            ],
+          },
         ),
       );
       const gen = w.metadata.generation;
@@ -131,8 +140,8 @@ describe('work delivery under faults (real hubs, real agents, a real kube-apiser
       const degradedOf = (r: OutboxReport | undefined) => r?.status.conditions.find((c) => c.type === 'Degraded');
       const blames = (message: string | undefined, name: string) => new RegExp(`${ns}/${name}\\b`).test(message ?? '');
 
-      // (2) Another field manager takes o2's field over: the agent does not force, it reports
-      // the conflict, and that report waits in the outbox.
+      // (2) Another field manager takes o2's field over: the work says ServerSideApply without
+      // force, so the agent reports the conflict, and that report waits in the outbox.
       const taken = await intrude(ns, 'o2', { value: 'intruder' });
       assert.equal(taken.data?.value, 'intruder');
       const o2Report = await waitFor(

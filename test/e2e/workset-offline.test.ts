@@ -122,6 +122,7 @@ describe('worksets with an unreachable cluster (real hub, two spokes)', { timeou
       json: {
         metadata: { name: 'edge' },
         spec: {
+          templating: true,
           manifestWorkTemplate: {
             workload: {
               manifests: [

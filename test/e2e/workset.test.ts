@@ -124,6 +124,8 @@ describe('worksets (real hub, three real spokes and agents)', { timeout: 240_000
         kind: 'ManifestWorkReplicaSet',
         metadata: { name: 'demo', namespace: 'default' },
         spec: {
+          // Outpost's per-cluster values asked for: the ConfigMap names its cluster and tier.
+          templating: true,
           manifestWorkTemplate: { workload: { manifests: [configMap('demo')] } },
           placementRefs: [
             {
@@ -182,6 +184,7 @@ describe('worksets (real hub, three real spokes and agents)', { timeout: 240_000
       json: {
         metadata: { name: 'strict' },
         spec: {
+          templating: true,
           manifestWorkTemplate: { workload: { manifests: [configMap('strict')] } },
           placementRefs: [
             {

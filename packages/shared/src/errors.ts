@@ -49,6 +49,8 @@ export const errorCodes = {
   HEADERS_TOO_LARGE: 431,
   UNSUPPORTED_MEDIA_TYPE: 415,
   VALIDATION_FAILED: 400,
+  /** A field OCM defines that Outpost does not honour: refused, never ignored. */
+  UNSUPPORTED_FIELD: 400,
   NOT_FOUND: 404,
   CONFLICT: 409,
   INTERNAL: 500,

@@ -334,11 +334,17 @@ test('a namespaced manifest without a namespace goes to default', async () => {
   await kube('GET', cmPath('default', 'no-ns'));
 });
 
-test('(c) a field owned by another manager: no force reports ApplyConflict and leaves it; force takes it', async () => {
+test('(c) a field owned by another manager: ServerSideApply without force reports ApplyConflict and leaves it; force, and the default, take it', async () => {
   await createNamespace('c-ns');
   await ssaAs('someone-else', cmPath('c-ns', 'shared'), cm('c-ns', 'shared', { key: 'theirs' }));
 
-  const plain = work('c', [cm('c-ns', 'shared', { key: 'ours' })]);
+  const noForce: ManifestConfig[] = [
+    {
+      resourceIdentifier: { group: '', resource: 'configmaps', namespace: 'c-ns', name: 'shared' },
+      updateStrategy: { type: 'ServerSideApply' },
+    },
+  ];
+  const plain = work('c', [cm('c-ns', 'shared', { key: 'ours' })], { manifestConfigs: noForce });
   const first = await applier.apply(plain, []);
   const c = manifestCond(first.status, 'shared', 'Applied');
   assert.equal(c.status, 'False');
@@ -361,6 +367,13 @@ test('(c) a field owned by another manager: no force reports ApplyConflict and l
   assert.equal((await kube('GET', cmPath('c-ns', 'shared'))).body.data.key, 'ours');
   // Pre-existing and not adopted: applied, but not in the ledger.
   assert.deepEqual(forced.applied, []);
+
+  // A work that names no strategy gets OCM's default (Update): the declared field is taken back.
+  await ssaAs('someone-else', cmPath('c-ns', 'shared'), cm('c-ns', 'shared', { key: 'theirs' }), true);
+  const byDefault = await applier.apply({ ...plain, manifestConfigs: [] }, []);
+  assert.equal(manifestCond(byDefault.status, 'shared', 'Applied').status, 'True');
+  assert.equal((await kube('GET', cmPath('c-ns', 'shared'))).body.data.key, 'ours');
+  assert.deepEqual(byDefault.applied, [], 'taken over by force: still not claimed');
 
   // The adopt annotation makes it the work's.
   const adopting = work('c', [cm('c-ns', 'shared', { key: 'ours' }, { 'outpost.dev/adopt': 'true' })]);
@@ -507,7 +520,14 @@ test('(e) ignoreFields lets another manager (a simulated HPA) own spec.replicas'
     'e',
     [deployment('e-ns', 'change', 2), deployment('e-ns', 'present', 2), deployment('e-ns', 'plain', 2)],
     {
-      manifestConfigs: [ignore('change', 'OnSpokeChange'), ignore('present', undefined)],
+      manifestConfigs: [
+        ignore('change', 'OnSpokeChange'),
+        ignore('present', undefined),
+        {
+          resourceIdentifier: { group: 'apps', resource: 'deployments', namespace: 'e-ns', name: 'plain' },
+          updateStrategy: { type: 'ServerSideApply' },
+        },
+      ],
     },
   );
   const first = await applier.apply(w, []);
@@ -533,7 +553,7 @@ test('(e) ignoreFields lets another manager (a simulated HPA) own spec.replicas'
     assert.match(c.message, /left to the spoke: \.spec\.replicas/);
     assert.equal(await replicas(n), 7);
   }
-  // Without ignoreFields the agent would fight the HPA: server-side apply reports the conflict.
+  // Without ignoreFields the agent would fight the HPA: server-side apply (without force) reports the conflict.
   const plain = manifestCond(third.status, 'plain', 'Applied');
   assert.equal(plain.status, 'False');
   assert.equal(plain.reason, 'ApplyConflict');

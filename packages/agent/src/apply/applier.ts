@@ -24,6 +24,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ManifestConfig, ManifestEntry, ManifestStatus, WorkStatus } from '@outpost/shared';
 import type { AppliedObject, ApplyResult, DeleteResult, DesiredWork, WorkApplier } from '../work/types.ts';
+import { untilComplete } from './conditions.ts';
+import { effectiveStrategy, findConfig } from './config.ts';
 import { deleteObjects } from './delete.ts';
 import { Discovery, mappingsFromCrd, type ResourceMapping } from './discovery.ts';
 import {
@@ -142,24 +144,6 @@ function toItem(entry: ManifestEntry): Item {
     item.result = { ok: false, reason: reasons.manifestInvalid, message: `the manifest has no ${missing.join(', ')}` };
   }
   return item;
-}
-
-const matches = (want: string | undefined, have: string) => want === '*' || (want ?? '') === have;
-
-/** The manifestConfigs entry for an object (OCM resource identifier; `*` matches any name or namespace). */
-export function findConfig(
-  configs: readonly ManifestConfig[] | undefined,
-  o: { group: string; resource: string; namespace: string; rawNamespace: string; name: string },
-): ManifestConfig | undefined {
-  return configs?.find((c) => {
-    const id = c.resourceIdentifier;
-    return (
-      id.group === o.group &&
-      id.resource === o.resource &&
-      matches(id.name, o.name) &&
-      (matches(id.namespace, o.namespace) || (id.namespace ?? '') === o.rawNamespace)
-    );
-  });
 }
 
 /**
@@ -333,18 +317,19 @@ export class KubeApplier implements WorkApplier {
       name: it.name,
     });
     if (config) it.config = config;
-    const type = config?.updateStrategy?.type ?? 'ServerSideApply';
-    const ssa = config?.updateStrategy?.serverSideApply;
-    const strategy = strategies[type];
+    const how = effectiveStrategy(config);
+    const type = how.type;
+    const strategy = untilComplete(strategies[type], it.gvk, config?.conditionRules);
     try {
       it.result = await strategy({
         rest: this.#rest,
         ref: { group: it.gvk.group, version: it.gvk.version, resource: mapping.resource, namespace: it.namespace },
         name: it.name,
         body: desiredBody(it.entry.manifest, it.namespace),
-        fieldManager: ssa?.fieldManager || this.#o.fieldManager,
-        force: ssa?.force === true,
-        ignoreFields: ssa?.ignoreFields ?? [],
+        fieldManager: how.fieldManager ?? this.#o.fieldManager,
+        force: how.force,
+        forceOnConflict: how.forceOnConflict,
+        ignoreFields: how.ignoreFields,
         retry: this.#o.retry,
         signal,
       });
@@ -359,13 +344,13 @@ export class KubeApplier implements WorkApplier {
       it.live = it.result.live;
       it.liveKnown = true;
       const adopt = it.entry.manifest.metadata.annotations as Record<string, unknown> | undefined;
-      const manager = ssa?.fieldManager || this.#o.fieldManager;
+      const manager = how.fieldManager ?? this.#o.fieldManager;
       it.owned =
         type !== 'ReadOnly' &&
         (it.result.created ||
           previousIds.has(this.#id(it)) ||
           adopt?.[adoptAnnotation] === 'true' ||
-          createdByOurApply(it.result.live, manager, ssa?.force === true, work.receivedAt));
+          createdByOurApply(it.result.live, manager, how.force || it.result.forced === true, work.receivedAt));
       if (!it.owned && type !== 'ReadOnly') {
         this.#log.debug(
           { work: work.name, kind: it.gvk.kind, namespace: it.namespace, name: it.name },
@@ -389,7 +374,7 @@ export class KubeApplier implements WorkApplier {
       if (res.status === 200) {
         it.live = res.body as KubeObject;
         it.liveKnown = true;
-        const type = it.config?.updateStrategy?.type ?? 'ServerSideApply';
+        const type = effectiveStrategy(it.config).type;
         it.owned = type !== 'ReadOnly' && previousIds.has(this.#id(it));
       } else if (res.status === 404) {
         it.liveKnown = true;
@@ -484,6 +469,7 @@ export class KubeApplier implements WorkApplier {
         liveKnown: it.liveKnown,
         gvk: it.gvk,
         feedbackRules: it.config?.feedbackRules,
+        conditionRules: it.config?.conditionRules,
       });
       manifests.push({ resourceMeta: rm, ...conds });
       const uid = it.live?.metadata?.uid;

@@ -1,5 +1,6 @@
 // apply/: the apply engine, everything that talks to the spoke's kube-apiserver for works.
 //   applier.ts     KubeApplier (the WorkApplier of work/types.ts): phases, ownership, status
+//   config.ts      which manifestConfigs apply to an object (OCM matching), the default update strategy
 //   strategies.ts  one function per update strategy: ServerSideApply, Update, CreateOnly, ReadOnly
 //   ignore.ts      ignoreFields for server-side apply (fields left to the spoke, e.g. HPA replicas)
 //   status.ts      readiness of well-known kinds, feedback rules, per-manifest and work conditions
@@ -14,10 +15,10 @@ export {
   type ApplyLogger,
   adoptAnnotation,
   defaultApplierOptions,
-  findConfig,
   KubeApplier,
   type KubeApplierDeps,
 } from './applier.ts';
+export { type ConfigTarget, type EffectiveStrategy, effectiveStrategy, findConfig, scrapeTypeOf } from './config.ts';
 export { applyPhase, deleteObjects } from './delete.ts';
 export { Discovery, mappingsFromCrd, type ResourceMapping } from './discovery.ts';
 export { applyIgnoreFields } from './ignore.ts';

@@ -4,6 +4,7 @@
 // lastTransitionTime; whoever keeps the previous status stamps transitions, and an
 // unchanged re-apply yields an identical status).
 import type { Condition, ManifestConfig, ManifestStatus } from '@outpost/shared';
+import { aggregateRuleConditions, ruleConditions } from './conditions.ts';
 import { conditionOf, type GroupVersionKind, type KubeObject } from './kube.ts';
 import { getPath, parsePath } from './paths.ts';
 
@@ -130,6 +131,10 @@ const readinessRules: Record<string, ReadinessRule> = {
   },
 };
 
+/** Whether readiness of `gvk` reads the object's body (well-known kinds), not only its existence. */
+export const readsBody = (gvk: Pick<GroupVersionKind, 'group' | 'kind'>) =>
+  `${gvk.group}/${gvk.kind}` in readinessRules;
+
 /** Whether the object is available: readiness for well-known kinds, existence for the rest. */
 export function readiness(gvk: GroupVersionKind, obj: KubeObject | undefined): Readiness {
   if (!obj) return { available: false, reason: reasons.notFound, message: 'the resource does not exist' };
@@ -225,6 +230,7 @@ export interface ManifestOutcome {
   liveKnown: boolean;
   gvk: GroupVersionKind;
   feedbackRules?: ManifestConfig['feedbackRules'];
+  conditionRules?: ManifestConfig['conditionRules'];
 }
 
 export function manifestConditions(o: ManifestOutcome): Pick<ManifestStatus, 'conditions' | 'statusFeedback'> {
@@ -249,6 +255,7 @@ export function manifestConditions(o: ManifestOutcome): Pick<ManifestStatus, 'co
       conditions.push(cond('StatusFeedbackSynced', false, reasons.feedbackFailed, 'the resource could not be read'));
     }
   }
+  conditions.push(...ruleConditions(o.gvk, o.live, o.conditionRules));
   return out;
 }
 
@@ -291,5 +298,7 @@ export function workConditions(manifests: readonly ManifestStatus[], generation:
       : cond('Degraded', true, reasons.workDegraded, degradedMessage),
   ];
   for (const c of conditions) c.observedGeneration = generation;
-  return conditions;
+  // Conditions of conditionRules (Complete, …); one that reuses a type above does not override it.
+  const own = new Set(conditions.map((c) => c.type));
+  return [...conditions, ...aggregateRuleConditions(manifests, generation).filter((c) => !own.has(c.type))];
 }

@@ -26,6 +26,8 @@ export interface StrategyInput {
   body: KubeObject;
   fieldManager: string;
   force: boolean;
+  /** On a conflict, server-side apply again with force (OCM's default: declared fields are the work's). */
+  forceOnConflict?: boolean;
   ignoreFields: readonly IgnoreField[];
   retry: RetryPolicy;
   signal?: AbortSignal | undefined;
@@ -40,6 +42,8 @@ export type StrategyResult =
       created: boolean;
       /** This call wrote to the apiserver. */
       wrote: boolean;
+      /** The write took fields over from another field manager (server-side apply with force). */
+      forced?: boolean;
       message: string;
     }
   | {
@@ -107,6 +111,7 @@ const create = (i: StrategyInput) =>
     i.retry,
   );
 
+const isConflict = (res: KubeResponse) => res.status === 409 && statusOf(res).reason === 'Conflict';
 const isCreated = (res: KubeResponse) => res.status === 201 || res.status === 200 || res.status === 202;
 const alreadyExists = (res: KubeResponse) => res.status === 409 && statusOf(res).reason === 'AlreadyExists';
 
@@ -128,18 +133,27 @@ export const serverSideApply: Strategy = async (i) => {
       return failure(got);
     }
   }
-  const res = await send(
-    i.rest,
-    {
-      method: 'PATCH',
-      path: objectPath(i.ref, i.name),
-      query: { ...writeQuery(i), force: i.force ? 'true' : undefined },
-      body,
-      contentType: 'application/apply-patch+yaml',
-      signal: i.signal,
-    },
-    i.retry,
-  );
+  const apply = (force: boolean) =>
+    send(
+      i.rest,
+      {
+        method: 'PATCH',
+        path: objectPath(i.ref, i.name),
+        query: { ...writeQuery(i), force: force ? 'true' : undefined },
+        body,
+        contentType: 'application/apply-patch+yaml',
+        signal: i.signal,
+      },
+      i.retry,
+    );
+  let forced = i.force;
+  let res = await apply(i.force);
+  if (!forced && i.forceOnConflict && isConflict(res)) {
+    // Forcing only after a conflict (not always) keeps "forced" meaning that another
+    // manager's fields were really taken, which the ownership rules rely on.
+    forced = true;
+    res = await apply(true);
+  }
   // The apiserver answers 201 when the apply created the object, 200 when it existed.
   if (res.status === 201 || res.status === 200) {
     return {
@@ -147,6 +161,7 @@ export const serverSideApply: Strategy = async (i) => {
       live: res.body as KubeObject,
       created: res.status === 201,
       wrote: true,
+      ...(forced ? { forced: true } : {}),
       message: `${res.status === 201 ? 'created' : 'applied'} by server-side apply${note}`,
     };
   }

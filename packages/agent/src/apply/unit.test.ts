@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ManifestStatus } from '@outpost/shared';
 import type { AppliedObject } from '../work/types.ts';
-import { createdByOurApply, findConfig, KubeApplier } from './applier.ts';
+import { createdByOurApply, KubeApplier } from './applier.ts';
+import { aggregateRuleConditions, ruleConditions, untilComplete } from './conditions.ts';
+import { effectiveStrategy, findConfig } from './config.ts';
 import { applyPhase, deleteObjects } from './delete.ts';
 import { Discovery, mappingsFromCrd } from './discovery.ts';
 import { applyIgnoreFields } from './ignore.ts';
@@ -15,6 +17,7 @@ import { deletePath, getPath, parsePath, setPath } from './paths.ts';
 import { mapLimit } from './pool.ts';
 import { type KubeRequest, type KubeResponse, type KubeRest, KubeUnreachableError } from './rest.ts';
 import { feedback, readiness, workConditions } from './status.ts';
+import { serverSideApply, strategies } from './strategies.ts';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const noRetry = { attempts: 1, baseDelayMs: 1 };
@@ -512,6 +515,106 @@ describe('applier against fakes', () => {
     );
   });
 
+  test('manifestConfigs as OCM writes them: group omitted means the core group, * within names, merged per part', () => {
+    const o = { group: '', resource: 'configmaps', namespace: 'ns', rawNamespace: 'ns', name: 'keep-me' };
+    const feedbackRules = [{ type: 'JSONPaths' as const, jsonPaths: [{ name: 'v', path: '.data.value' }] }];
+    const updateStrategy = { type: 'ReadOnly' as const };
+    assert.ok(findConfig([{ resourceIdentifier: { resource: 'configmaps', namespace: 'ns', name: 'keep-me' } }], o));
+    assert.ok(findConfig([{ resourceIdentifier: { resource: 'configmaps', namespace: 'n*', name: 'keep-*' } }], o));
+    assert.ok(findConfig([{ resourceIdentifier: { resource: 'configmaps', namespace: 'ns', name: '*-me' } }], o));
+    assert.equal(
+      findConfig([{ resourceIdentifier: { resource: 'configmaps', namespace: 'ns', name: 'keep' } }], o),
+      undefined,
+    );
+    assert.equal(
+      findConfig([{ resourceIdentifier: { resource: 'configmaps', name: 'keep-me' } }], o),
+      undefined,
+      'no namespace: cluster-scoped',
+    );
+    assert.equal(
+      findConfig(
+        [{ resourceIdentifier: { group: 'apps', resource: 'configmaps', namespace: 'ns', name: 'keep-me' } }],
+        o,
+      ),
+      undefined,
+    );
+    // OCM merges every matching entry: the first to set each part decides it.
+    const merged = findConfig(
+      [
+        { resourceIdentifier: { resource: 'configmaps', namespace: '*', name: '*' }, feedbackRules },
+        {
+          resourceIdentifier: { resource: 'configmaps', namespace: 'ns', name: 'keep-me' },
+          updateStrategy,
+          feedbackScrapeType: 'Watch',
+        },
+        {
+          resourceIdentifier: { resource: 'configmaps', namespace: 'ns', name: 'keep-me' },
+          updateStrategy: { type: 'Update' },
+        },
+      ],
+      o,
+    );
+    assert.deepEqual(merged?.feedbackRules, feedbackRules);
+    assert.deepEqual(merged?.updateStrategy, updateStrategy);
+    assert.equal(merged?.feedbackScrapeType, undefined, 'the last match decides the scrape type, as in OCM');
+  });
+
+  test('the default update strategy takes declared fields back; an explicit ServerSideApply does not force', () => {
+    assert.deepEqual(effectiveStrategy(undefined), {
+      type: 'ServerSideApply',
+      force: false,
+      forceOnConflict: true,
+      fieldManager: undefined,
+      ignoreFields: [],
+    });
+    const feedbackOnly = { resourceIdentifier: { resource: 'configmaps', name: 'a' } };
+    assert.equal(effectiveStrategy(feedbackOnly).forceOnConflict, true, 'a config without updateStrategy: the default');
+    const ssa = effectiveStrategy({ ...feedbackOnly, updateStrategy: { type: 'ServerSideApply' } });
+    assert.equal(ssa.force || ssa.forceOnConflict, false);
+    const forced = effectiveStrategy({
+      ...feedbackOnly,
+      updateStrategy: { type: 'ServerSideApply', serverSideApply: { force: true, fieldManager: 'work-agent-x' } },
+    });
+    assert.equal(forced.force, true);
+    assert.equal(forced.fieldManager, 'work-agent-x');
+  });
+
+  test('server-side apply that forces on a conflict: one more request, only after a conflict', async () => {
+    const conflict = json(409, {
+      kind: 'Status',
+      reason: 'Conflict',
+      message: 'Apply failed with 1 conflict: conflict with "kubectl-patch"',
+    });
+    const live = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', uid: 'u1' }, data: { v: '1' } };
+    const input = (rest: KubeRest, forceOnConflict: boolean) => ({
+      rest,
+      ref: { group: '', version: 'v1', resource: 'configmaps', namespace: 'ns' },
+      name: 'a',
+      body: live,
+      fieldManager: 'outpost-agent',
+      force: false,
+      forceOnConflict,
+      ignoreFields: [],
+      retry: noRetry,
+    });
+    const fought = fakeRest((req) => (req.query?.force === 'true' ? json(200, live) : conflict));
+    const taken = await serverSideApply(input(fought.rest, true));
+    assert.equal(taken.ok && taken.forced, true);
+    assert.deepEqual(
+      fought.calls.map((c) => c.query?.force),
+      [undefined, 'true'],
+    );
+    const polite = fakeRest(() => conflict);
+    const reported = await serverSideApply(input(polite.rest, false));
+    assert.equal(reported.ok, false);
+    assert.equal(!reported.ok && reported.reason, 'ApplyConflict');
+    assert.equal(polite.calls.length, 1);
+    const quietRest = fakeRest(() => json(200, live));
+    const plain = await serverSideApply(input(quietRest.rest, true));
+    assert.equal(plain.ok && plain.forced, undefined, 'no conflict: not forced');
+    assert.equal(quietRest.calls.length, 1);
+  });
+
   test('an unreachable apiserver fails every manifest as ApiServerUnavailable; an abort rejects', async () => {
     const { rest } = fakeRest(() => {
       throw new KubeUnreachableError('connect ECONNREFUSED 127.0.0.1:1');
@@ -638,4 +741,98 @@ test('createdByOurApply never claims an object another manager created or a forc
     { manager: 'kube-controller-manager', operation: 'Update', time: at, subresource: 'status' },
   ]);
   assert.equal(createdByOurApply(withStatus, 'outpost-agent', false, received), true);
+});
+
+describe('conditionRules (WellKnownConditions)', () => {
+  const job = (conditions: { type: string; status: string }[]) => ({
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: 'j' },
+    status: { conditions },
+  });
+  const jobGvk = { group: 'batch', version: 'v1', kind: 'Job' };
+  const rules = [{ type: 'WellKnownConditions' as const, condition: 'Complete' }];
+
+  test('a Job is Complete once Complete or Failed is True; a Pod once it succeeded or failed; others get nothing', () => {
+    assert.deepEqual(ruleConditions(jobGvk, job([{ type: 'Complete', status: 'True' }]), rules), [
+      { type: 'Complete', status: 'True', reason: 'ConditionRuleEvaluated', message: 'Job is finished' },
+    ]);
+    assert.equal(ruleConditions(jobGvk, job([{ type: 'Failed', status: 'True' }]), rules)[0]?.status, 'True');
+    assert.equal(
+      ruleConditions(jobGvk, job([]), [{ type: 'WellKnownConditions' }])[0]?.status,
+      'False',
+      'Complete by default',
+    );
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, status: { phase: 'Succeeded' } };
+    assert.deepEqual(
+      ruleConditions({ group: '', version: 'v1', kind: 'Pod' }, pod, [{ ...rules[0], message: 'done' } as never]),
+      [{ type: 'Complete', status: 'True', reason: 'ConditionRuleEvaluated', message: 'done' }],
+    );
+    assert.deepEqual(ruleConditions({ group: 'apps', version: 'v1', kind: 'Deployment' }, job([]), rules), []);
+    assert.deepEqual(ruleConditions(jobGvk, undefined, rules), [], 'a missing object: no condition');
+  });
+
+  test('a manifest whose object is Complete is read, no longer written', async () => {
+    let live = job([{ type: 'Complete', status: 'False' }]);
+    const { rest, calls } = fakeRest((req) =>
+      json(200, req.method === 'GET' ? live : { ...live, metadata: { name: 'j', uid: 'u' } }),
+    );
+    const input = {
+      rest,
+      ref: { group: 'batch', version: 'v1', resource: 'jobs', namespace: 'n' },
+      name: 'j',
+      body: job([]) as KubeObject,
+      fieldManager: 'outpost-agent',
+      force: false,
+      ignoreFields: [],
+      retry: noRetry,
+    };
+    const apply = untilComplete(strategies.ServerSideApply, jobGvk, rules);
+    assert.equal((await apply(input)).ok, true);
+    assert.deepEqual(
+      calls.map((c) => c.method),
+      ['GET', 'PATCH'],
+    );
+    live = job([{ type: 'Complete', status: 'True' }]);
+    const done = await apply(input);
+    assert.equal(done.ok && done.message, 'complete: no longer updated (conditionRules)');
+    assert.deepEqual(
+      calls.map((c) => c.method),
+      ['GET', 'PATCH', 'GET'],
+    );
+    assert.equal(
+      untilComplete(strategies.ServerSideApply, jobGvk, undefined),
+      strategies.ServerSideApply,
+      'no rule: no read',
+    );
+  });
+
+  test('the work carries the rule conditions aggregated: False wins, then Unknown, else True', () => {
+    const manifest = (ordinal: number, status: 'True' | 'False') => ({
+      resourceMeta: {
+        group: 'batch',
+        version: 'v1',
+        kind: 'Job',
+        resource: 'jobs',
+        namespace: 'n',
+        name: `j${ordinal}`,
+        ordinal,
+      },
+      conditions: [
+        { type: 'Applied', status: 'True' as const, reason: 'AppliedManifestComplete', message: '' },
+        { type: 'Available', status: 'True' as const, reason: 'ResourceAvailable', message: '' },
+        { type: 'Complete', status, reason: 'ConditionRuleEvaluated', message: `j${ordinal}` },
+      ],
+    });
+    const done = workConditions([manifest(0, 'True'), manifest(1, 'True')], 4).find((c) => c.type === 'Complete');
+    assert.deepEqual(done, {
+      type: 'Complete',
+      status: 'True',
+      reason: 'ConditionRulesAggregated',
+      message: 'Aggregated from 2 manifest conditions',
+      observedGeneration: 4,
+    });
+    assert.equal(aggregateRuleConditions([manifest(0, 'True'), manifest(1, 'False')], 4)[0]?.status, 'False');
+    assert.equal(aggregateRuleConditions([manifest(0, 'False')], 4)[0]?.message, 'j0');
+  });
 });

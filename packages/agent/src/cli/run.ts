@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { defaultApplierOptions, KubeApplier, KubeConfigRest } from '../apply/index.ts';
 import type { RunConfig } from '../config/index.ts';
 import { certificateInfo } from '../credentials/index.ts';
-import { DriftWatcher, recordWrites } from '../drift/index.ts';
+import { DriftWatcher, recordWrites, StatusRefresher } from '../drift/index.ts';
 import type { KubeConnection } from '../kube/config.ts';
 import { SecretsClient } from '../kube/secrets.ts';
 import { LeaderElector, leaseDefaults } from '../leader/index.ts';
@@ -171,7 +171,8 @@ function startWorkDelivery(
   signal: AbortSignal,
 ): { done: Promise<void>; close: () => Promise<void> } {
   const watchRest = new KubeConfigRest(kube.conn, { connections: 1024 });
-  const drift = new DriftWatcher({ rest: watchRest, log: log.child({ component: 'drift' }) });
+  const status = new StatusRefresher();
+  const drift = new DriftWatcher({ rest: watchRest, log: log.child({ component: 'drift' }), status });
   const applier = new KubeApplier({ rest: recordWrites(kube.rest, drift), log: log.child({ component: 'apply' }) });
   const close = () => watchRest.close();
   const state = openStateStore(
@@ -185,6 +186,7 @@ function startWorkDelivery(
     applier,
     log: log.child({ component: 'sync' }),
     drift,
+    status,
     options: {
       pollWaitSeconds: config.pollWaitSeconds,
       driftIntervalMs: config.resyncIntervalMs,

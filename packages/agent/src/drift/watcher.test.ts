@@ -4,6 +4,7 @@ import type { KubeObject } from '../apply/kube.ts';
 import type { KubeRequest, KubeRest, KubeStreamRest } from '../apply/rest.ts';
 import type { Clock } from '../transport/retry.ts';
 import type { AppliedObject, DesiredWork } from '../work/types.ts';
+import type { StatusWatchSource } from './status.ts';
 import type { keepWatching, WatchHandlers, WatchTarget } from './watch.ts';
 import { DriftWatcher, type DriftWatcherOptions, fingerprint, lastEditor } from './watcher.ts';
 import { recordWrites } from './writes.ts';
@@ -79,7 +80,7 @@ const live = (name: string, rv: string, managedFields: object[], uid = `uid-${na
   metadata: { name, namespace: 'shop', uid, resourceVersion: rv, managedFields } as KubeObject['metadata'],
 });
 
-function setup(options: Partial<DriftWatcherOptions> = {}) {
+function setup(options: Partial<DriftWatcherOptions> = {}, status?: StatusWatchSource) {
   const clock = new ManualClock();
   const watches = new Map<string, { target: WatchTarget; handlers: WatchHandlers; signal: AbortSignal }>();
   let starts = 0;
@@ -99,6 +100,7 @@ function setup(options: Partial<DriftWatcherOptions> = {}) {
     clock,
     keepWatching: fakeKeepWatching,
     options,
+    ...(status ? { status } : {}),
   });
   const repairs: string[] = [];
   const stop = new AbortController();
@@ -170,6 +172,38 @@ describe('DriftWatcher: which watches', () => {
     t.stop.abort();
     assert.ok([...t.watches.values()].every((w) => w.signal.aborted));
   });
+});
+
+test('DriftWatcher: the resources fresh status asks for are watched too, and it is told every object seen', () => {
+  const seen: string[] = [];
+  let targets = new Map<string, WatchTarget>();
+  let changed = () => {};
+  const source: StatusWatchSource = {
+    targets: () => targets,
+    onTargetsChanged: (l) => {
+      changed = l;
+    },
+    observe: (key, o, deleted) => seen.push(`${key} ${o.metadata?.name}${deleted ? ' gone' : ''}`),
+    listed: (key, objects) => seen.push(`${key} listed ${objects.length}`),
+  };
+  const t = setup({}, source);
+  t.watcher.sync(snapshot({ app: [applied('ConfigMap', 'configmaps', 'shop', 'a')] }));
+  t.run();
+  assert.deepEqual(t.watcher.watching, ['/v1/configmaps/shop']);
+  const ro = { group: 'apps', version: 'v1', resource: 'deployments', namespace: 'kube-system' };
+  targets = new Map([['apps/v1/deployments/kube-system', ro]]);
+  changed();
+  assert.deepEqual(t.watcher.watching, ['/v1/configmaps/shop', 'apps/v1/deployments/kube-system']);
+  const h = t.watches.get('apps/v1/deployments/kube-system')?.handlers;
+  h?.listed([]);
+  h?.event('MODIFIED', { metadata: { name: 'coredns', uid: 'u-dns', resourceVersion: '7' } });
+  t.cms().event('DELETED', live('a', '9', []));
+  assert.deepEqual(seen, [
+    'apps/v1/deployments/kube-system listed 0',
+    'apps/v1/deployments/kube-system coredns',
+    '/v1/configmaps/shop a gone',
+  ]);
+  t.stop.abort();
 });
 
 describe('DriftWatcher: what is drift', () => {

@@ -1,5 +1,6 @@
 // The drift watcher: prompt repair of objects a work applied when someone deletes or edits
-// them, between the periodic full re-applies (which stay, as the safety net).
+// them, between the periodic full re-applies (which stay, as the safety net). Its watches
+// also feed fresh status (status.ts), which adds the resources of every manifest's object.
 //
 // It watches exactly the resources of the agent's ledger: one watch per (group, version,
 // resource, namespace) of namespaced objects, one per resource of cluster-scoped ones,
@@ -15,8 +16,9 @@
 // The work is then re-applied (`repair`) after a short wait that gathers the events of one
 // edit (`debounceMs`), in turn with everything else (the syncer's queue). An object that
 // drifts again within `fightWindowMs` of its repair (a fight with another writer, possible
-// only where the work forces its apply or uses the Update strategy; otherwise the other
-// writer's field is a conflict, reported and left) waits twice as long each time, up to
+// only where the work takes declared fields back: no strategy named, Update, or forced
+// server-side apply; under ServerSideApply without force the other writer's field is a
+// conflict, reported and left) waits twice as long each time, up to
 // `maxDelayMs`. The watcher itself never writes or deletes anything.
 //
 // Corrections: around each apply of a work (`applying`), the objects of its ledger the
@@ -33,6 +35,7 @@ import type { KubeObject, ManagedFieldsEntry } from '../apply/kube.ts';
 import type { KubeStreamRest } from '../apply/rest.ts';
 import { type Clock, systemClock } from '../transport/retry.ts';
 import type { AgentSnapshot, AppliedObject, DesiredWork } from '../work/types.ts';
+import type { StatusWatchSource } from './status.ts';
 import { defaultWatchOptions, keepWatching, targetKey, type WatchOptions, type WatchTarget } from './watch.ts';
 import type { WriteSink } from './writes.ts';
 
@@ -79,6 +82,8 @@ export interface DriftWatcherDeps {
   clock?: Clock;
   /** Starts one watch; watch.ts's keepWatching unless a test replaces it. */
   keepWatching?: typeof keepWatching;
+  /** More resources to watch, whose objects' states it is told (status.ts: fresh status). */
+  status?: StatusWatchSource;
   options?: Partial<DriftWatcherOptions>;
 }
 
@@ -164,6 +169,7 @@ export class DriftWatcher implements DriftMonitor, WriteSink {
     this.#o = { ...defaultDriftOptions, ...deps.options };
     this.#clock = deps.clock ?? systemClock;
     this.#keepWatching = deps.keepWatching ?? keepWatching;
+    deps.status?.onTargetsChanged(() => this.#reconcileWatches());
   }
 
   /** The keys of the running watches (for tests and logs). */
@@ -208,12 +214,15 @@ export class DriftWatcher implements DriftMonitor, WriteSink {
   #reconcileWatches(): void {
     const signal = this.#signal;
     if (!signal || signal.aborted) return;
+    const wanted = new Map<string, WatchTarget>(this.#d.status?.targets() ?? []);
+    for (const [key, { target }] of this.#targets) wanted.set(key, target);
     for (const [key, stop] of this.#watches) {
-      if (this.#targets.has(key)) continue;
+      if (wanted.has(key)) continue;
       stop.abort();
       this.#watches.delete(key);
     }
-    for (const [key, { target }] of this.#targets) {
+    const status = this.#d.status;
+    for (const [key, target] of wanted) {
       if (this.#watches.has(key)) continue;
       const stop = new AbortController();
       this.#watches.set(key, stop);
@@ -221,8 +230,15 @@ export class DriftWatcher implements DriftMonitor, WriteSink {
         { rest: this.#d.rest, clock: this.#clock, log: this.#d.log, options: this.#o.watch },
         target,
         {
-          listed: (objects) => this.#listed(key, objects),
-          event: (type, obj) => (type === 'DELETED' ? this.#gone(obj.metadata?.uid ?? '') : this.#observe(obj)),
+          listed: (objects) => {
+            this.#listed(key, objects);
+            status?.listed(key, objects);
+          },
+          event: (type, obj) => {
+            if (type === 'DELETED') this.#gone(obj.metadata?.uid ?? '');
+            else this.#observe(obj);
+            status?.observe(key, obj, type === 'DELETED');
+          },
         },
         AbortSignal.any([signal, stop.signal]),
       );

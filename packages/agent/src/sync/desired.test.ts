@@ -132,6 +132,46 @@ describe('deletion planning', () => {
       ['keep'],
     );
   });
+  test('orphaning rules as OCM writes them: no group means the core group; a wildcard keeps, never deletes', () => {
+    const applied = [obj('a'), obj('keep-me'), obj('keep-too')];
+    const plan = (rules: { group?: string; resource: string; namespace?: string; name: string }[]) =>
+      planWorkDeletion(
+        { deleteOption: { propagationPolicy: 'SelectivelyOrphan', selectivelyOrphans: { orphaningRules: rules } } },
+        applied,
+      ).orphan.map((o) => o.name);
+    assert.deepEqual(plan([{ resource: 'configmaps', namespace: 'd', name: 'keep-me' }]), ['keep-me']);
+    assert.deepEqual(plan([{ resource: 'configmaps', namespace: 'd', name: 'keep-*' }]), ['keep-me', 'keep-too']);
+    assert.deepEqual(
+      plan([{ resource: 'configmaps', name: 'keep-me' }]),
+      [],
+      'no namespace names a cluster-scoped object',
+    );
+    assert.deepEqual(plan([{ group: 'apps', resource: 'configmaps', namespace: 'd', name: 'keep-me' }]), []);
+  });
+  test('identifiers the hub sent as written are held normalized', () => {
+    const held = mergeUpdate(undefined, {
+      name: 'w',
+      uid: 'u',
+      generation: 1,
+      full: true,
+      manifests: [],
+      removed: [],
+      deleteOption: {
+        propagationPolicy: 'SelectivelyOrphan',
+        selectivelyOrphans: { orphaningRules: [{ resource: 'configmaps', name: 'x' }] },
+      },
+      manifestConfigs: [{ resourceIdentifier: { resource: 'configmaps', namespace: 'd', name: 'x' } }],
+    });
+    assert.deepEqual(held.deleteOption?.selectivelyOrphans?.orphaningRules, [
+      { group: '', resource: 'configmaps', namespace: '', name: 'x' },
+    ]);
+    assert.deepEqual(held.manifestConfigs?.[0]?.resourceIdentifier, {
+      group: '',
+      resource: 'configmaps',
+      namespace: 'd',
+      name: 'x',
+    });
+  });
   test('the breaker trips above the share, never for a handful', () => {
     assert.equal(breakerTrips(60, 100, 0.5), true);
     assert.equal(breakerTrips(50, 100, 0.5), false);

@@ -1,6 +1,6 @@
 // Pure steps of work delivery: merging what the hub sent into what the agent holds, and
 // deciding what a sync may delete. No I/O here, so every rule is a table test.
-import type { ManifestEntry, ResourceIdentifier, WorkUpdate } from '@outpost/shared';
+import { identifierMatches, type ManifestEntry, normalizeWorkOptions, type WorkUpdate } from '@outpost/shared';
 import type { AppliedObject, DesiredWork } from '../work/types.ts';
 
 export class DeltaMismatchError extends Error {
@@ -31,8 +31,11 @@ export function mergeUpdate(held: DesiredWork | undefined, update: WorkUpdate, n
   // created after it can be recognised as created by this work's own apply.
   const receivedAt = held?.uid === update.uid ? held.receivedAt : now?.toISOString();
   if (receivedAt) work.receivedAt = receivedAt;
-  if (update.deleteOption) work.deleteOption = update.deleteOption;
-  if (update.manifestConfigs) work.manifestConfigs = update.manifestConfigs;
+  // Identifiers normalized here too, not only by the hub: a hub of an earlier version sends
+  // them as they were written.
+  const options = normalizeWorkOptions({ deleteOption: update.deleteOption, manifestConfigs: update.manifestConfigs });
+  if (options.deleteOption) work.deleteOption = options.deleteOption;
+  if (options.manifestConfigs) work.manifestConfigs = options.manifestConfigs;
   if (update.deleting) work.deleting = true;
   return work;
 }
@@ -79,10 +82,6 @@ export function nextLedger(
   );
 }
 
-function matchesRule(o: AppliedObject, r: ResourceIdentifier): boolean {
-  return r.group === o.group && r.resource === o.resource && (r.namespace ?? '') === o.namespace && r.name === o.name;
-}
-
 /**
  * What deleting a work does to each object it applied, under its deleteOption. Foreground
  * (OCM's default) means the hub forgets the work only once every object is gone from the
@@ -98,7 +97,14 @@ export function planWorkDeletion(
   if (policy === 'Orphan') return { remove: [], orphan: [...applied] };
   if (policy === 'SelectivelyOrphan') {
     const rules = work.deleteOption?.selectivelyOrphans?.orphaningRules ?? [];
-    const orphan = applied.filter((o) => rules.some((r) => matchesRule(o, r)));
+    // OCM's matching (a missing group is the core group); a `*` wildcard, which OCM matches
+    // only in manifestConfigs, keeps objects here too: no name contains `*`, so under OCM such
+    // a rule keeps nothing, and keeping more is the side to err on.
+    const orphan = applied.filter((o) =>
+      rules.some((r) =>
+        identifierMatches(r, { group: o.group, resource: o.resource, name: o.name, namespaces: [o.namespace] }),
+      ),
+    );
     return { remove: applied.filter((o) => !orphan.includes(o)), orphan };
   }
   return { remove: [...applied], orphan: [] };

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson, type StatusReport, type SyncRequest, type WorkStatus } from '@outpost/shared';
 import { adoptAnnotation } from '../apply/applier.ts';
+import type { StatusMonitor } from '../drift/status.ts';
 import type { DriftMonitor } from '../drift/watcher.ts';
 import { backoffDelay, jitter } from '../transport/backoff.ts';
 import type { HubClient } from '../transport/client.ts';
@@ -66,6 +67,8 @@ export interface SyncerDeps {
   options?: Partial<SyncerOptions>;
   /** Prompt drift repair and correction counts; without it, only the periodic re-apply. */
   drift?: DriftMonitor;
+  /** Status refreshed from the watched objects between applies; without it, only applies report. */
+  status?: StatusMonitor;
 }
 
 const inventoryOf = (works: Map<string, DesiredWork>) =>
@@ -90,6 +93,8 @@ export class WorkSyncer {
    * that failed): the number of follow-up passes scheduled since it was last clean.
    */
   readonly #followUps = new Map<string, number>();
+  /** Works whose status refresh is queued and not started yet. */
+  readonly #refreshQueued = new Set<string>();
 
   constructor(deps: SyncerDeps) {
     this.#d = deps;
@@ -120,6 +125,7 @@ export class WorkSyncer {
     const wake = () => this.#statusWake?.();
     signal.addEventListener('abort', wake, { once: true });
     this.#d.drift?.run((workUid) => this.#repair(workUid, signal), signal);
+    this.#d.status?.run((workUid) => this.#refreshStatus(workUid, signal), signal);
     await Promise.all([this.#pollLoop(signal), this.#statusLoop(signal), this.#driftLoop(signal)]);
     // Queued work (drift repairs) finishes before run() says it stopped: a leader releases
     // its Lease only after this, so two replicas never apply at once.
@@ -148,6 +154,21 @@ export class WorkSyncer {
       const work = [...this.snapshot.works.values()].find((w) => w.uid === workUid);
       if (work && !signal.aborted) await this.#reconcile(work);
     }).catch((err: unknown) => this.#d.log.error({ err: (err as Error).message }, 're-apply after drift failed'));
+  }
+
+  /** An object of the work changed on the spoke: report its status recomputed, in turn with applies. */
+  #refreshStatus(workUid: string, signal: AbortSignal): void {
+    const monitor = this.#d.status;
+    // One queued refresh per work: behind a long apply, it sees every event that came meanwhile.
+    if (!monitor || this.#refreshQueued.has(workUid)) return;
+    this.#refreshQueued.add(workUid);
+    this.#serial(async () => {
+      this.#refreshQueued.delete(workUid);
+      const work = [...this.snapshot.works.values()].find((w) => w.uid === workUid);
+      if (!work || work.deleting || signal.aborted) return;
+      const status = monitor.compute(work);
+      if (status) await this.#report(work, status, false);
+    }).catch((err: unknown) => this.#d.log.error({ err: (err as Error).message }, 'status refresh failed'));
   }
 
   async #pollLoop(signal: AbortSignal): Promise<void> {
@@ -487,6 +508,7 @@ export class WorkSyncer {
   }
 
   async #report(work: DesiredWork, status: WorkStatus, deleted: boolean): Promise<void> {
+    this.#d.status?.reported(work, status, deleted);
     // A digest, not the JSON itself: for a 1,000-manifest work the JSON is about 300 KB.
     const key = createHash('sha256')
       .update(

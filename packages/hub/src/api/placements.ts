@@ -1,12 +1,15 @@
-// /api/v1/placements: Placement create, replace, get, list, delete. Placements are hub-global
+// /api/v1/placements: Placement create, replace, get, list, delete; /api/v1/placementdecisions:
+// the decisions as OCM PlacementDecision objects (read-only). Placements are hub-global
 // (keyed by name); an OCM YAML's metadata.namespace is accepted and ignored. The status
 // (decisions) is the scheduler's: every create and spec change is scheduled before the answer.
-import { apiError } from '@outpost/shared';
+import { apiError, matchesSelector } from '@outpost/shared';
 import type { FastifyPluginAsync } from 'fastify';
 import {
   type Placement,
+  type PlacementDecision,
   type PlacementStatus,
   placementApiVersion,
+  placementDecisions,
   validatePlacement,
   validationError,
 } from '../placement/index.ts';
@@ -100,6 +103,42 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
     const q = listQuery(req.query);
     const { items, next } = pageByName(store.placements.page, q);
     return listOf('PlacementList', items.map(placementResource), next);
+  });
+
+  // OCM's PlacementDecision objects, derived from the placements' status (read-only).
+  const decisionsOf = (row: ObjectRow) =>
+    placementDecisions(
+      { name: row.name, uid: row.uid, apiVersion: placementApiVersion },
+      placementResource(row).status,
+    );
+  app.get('/api/v1/placementdecisions', async (req) => {
+    const q = listQuery(req.query);
+    const items: PlacementDecision[] = [];
+    let after = '';
+    for (;;) {
+      const page = store.placements.page(after, 500);
+      for (const row of page.items) {
+        for (const d of decisionsOf(row)) {
+          if (d.metadata.name > q.continue && matchesSelector(q.selector, d.metadata.labels)) items.push(d);
+        }
+      }
+      const last = page.items.at(-1);
+      if (!page.continue || !last) break;
+      after = last.name;
+    }
+    items.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+    const pageItems = items.slice(0, q.limit);
+    const next = items.length > q.limit ? pageItems.at(-1)?.metadata.name : undefined;
+    return listOf('PlacementDecisionList', pageItems, next);
+  });
+  app.get('/api/v1/placementdecisions/:name', async (req) => {
+    const { name } = req.params as { name: string };
+    // NAME-decision-N belongs to the placement NAME (a placement name may itself contain "-decision-").
+    const cut = name.lastIndexOf('-decision-');
+    const row = cut > 0 ? store.placements.get(name.slice(0, cut)) : undefined;
+    const found = row ? decisionsOf(row).find((d) => d.metadata.name === name) : undefined;
+    if (!found) throw apiError('NOT_FOUND', `placementdecision ${JSON.stringify(name.slice(0, 100))} not found`);
+    return found;
   });
 
   app.delete('/api/v1/placements/:name', async (req) => {

@@ -19,6 +19,7 @@ import { DesiredNotifier } from '../sync/notifier.ts';
 import { Presence } from '../sync/presence.ts';
 import { SyncService } from '../sync/service.ts';
 import { hubVersion } from '../version.ts';
+import { WorkTtlController } from '../work/ttl.ts';
 import { WorkSetController } from '../worksets/index.ts';
 
 export const serveHelp = `Usage: outpost-hub serve [flags]
@@ -107,7 +108,10 @@ export async function serve(config: ServeConfig): Promise<void> {
     maxWaitMs: config.pollTimeoutMs,
     missedPolls: config.missedPolls,
     onWorksPurged: (cluster) => trust.finishRemovalIfDrained(cluster),
-    onWorkStatus: (cluster, works) => worksets.workStatusChanged(cluster, works),
+    onWorkStatus: (cluster, works) => {
+      worksets.workStatusChanged(cluster, works);
+      ttl.workStatusChanged(cluster, works);
+    },
   });
   // Placement decisions follow cluster changes (store hook), polls of unreachable clusters
   // (presence) and lease lapses (its own timer). The first pass runs before serving.
@@ -130,6 +134,9 @@ export async function serve(config: ServeConfig): Promise<void> {
   worksets.start();
   const audit = new AuditLog(store, { maxAgeMs: config.auditMaxAgeMs, maxRows: config.auditMaxRows }, log);
   audit.start();
+  // deleteOption.ttlSecondsAfterFinished: finished works deleted on time, also after a restart.
+  const ttl = new WorkTtlController({ store, log, notify: (cluster) => sync.changed(cluster) });
+  ttl.start();
   const app = await buildApp({
     log,
     audit,

@@ -143,6 +143,27 @@ describe('taints and tolerations', () => {
       undefined,
     ],
     [
+      "OCM's key of the hub's taint tolerates it",
+      [unreachable(10)],
+      [{ key: 'cluster.open-cluster-management.io/unreachable', operator: 'Exists' }],
+      true,
+      undefined,
+    ],
+    [
+      "OCM's key of the other hub taint does not",
+      [unreachable(10)],
+      [{ key: 'cluster.open-cluster-management.io/unavailable', operator: 'Exists' }],
+      false,
+      undefined,
+    ],
+    [
+      'a taint a user set with an OCM key is tolerated by that key',
+      [taint('cluster.open-cluster-management.io/unreachable', 'NoSelect', 10)],
+      [{ key: 'cluster.open-cluster-management.io/unreachable', operator: 'Exists' }],
+      true,
+      undefined,
+    ],
+    [
       'an empty key with Exists tolerates every taint',
       [unreachable(10), taint('x', 'NoSelect', 1)],
       [{ operator: 'Exists' }],

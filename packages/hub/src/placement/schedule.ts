@@ -19,6 +19,7 @@ import type {
   ScheduleResult,
   Toleration,
 } from './types.ts';
+import { ocmTaintKeys } from './types.ts';
 import { parseQuantity, resolveIntOrPercent } from './values.ts';
 
 /** Best score a prioritizer gives; scores lie in [-maxScore, maxScore] (OCM). */
@@ -117,7 +118,7 @@ export function matchesPredicates(placement: Placement | CompiledPlacement, clus
  * Until when (epoch ms) the placement tolerates every taint of the cluster: Infinity for ever,
  * -1 when some taint is not tolerated now. OCM's rules: PreferNoSelect never filters;
  * NoSelectIfNew filters only clusters not already selected; a toleration matches on effect
- * (empty = any), key (empty = any) and, under Equal, value. With tolerationSeconds it holds
+ * (empty = any), key (empty = any; OCM's key of a hub taint names it) and, under Equal, value. With tolerationSeconds it holds
  * until timeAdded + tolerationSeconds; of several matching tolerations the longest-lasting
  * counts. A taint without timeAdded counts as old: a bounded toleration of it has lapsed.
  */
@@ -134,7 +135,7 @@ export function toleratedUntil(
     let best = -1;
     for (const t of tolerations) {
       if (t.effect !== undefined && t.effect !== taint.effect) continue;
-      if (t.key !== undefined && t.key !== taint.key) continue;
+      if (t.key !== undefined && t.key !== taint.key && ocmTaintKeys[t.key] !== taint.key) continue;
       if (t.operator === 'Equal' && (t.value ?? '') !== (taint.value ?? '')) continue;
       if (t.tolerationSeconds === undefined) {
         best = Number.POSITIVE_INFINITY;

@@ -101,6 +101,19 @@ export interface PrioritizerPolicy {
 export const taintEffects = ['NoSelect', 'PreferNoSelect', 'NoSelectIfNew'] as const;
 export type TaintEffect = (typeof taintEffects)[number];
 
+/** The taints the hub itself sets, as OCM's cluster.open-cluster-management.io/unreachable|unavailable. */
+export const taintKeys = { unreachable: 'outpost.dev/unreachable', unavailable: 'outpost.dev/unavailable' } as const;
+
+/**
+ * OCM's keys for those taints: a toleration written with one tolerates the hub's taint, so an
+ * OCM Placement tolerates as it does under OCM. A taint a user sets with an OCM key is a
+ * taint like any other (tolerated by its own key).
+ */
+export const ocmTaintKeys: Readonly<Record<string, string>> = {
+  'cluster.open-cluster-management.io/unreachable': taintKeys.unreachable,
+  'cluster.open-cluster-management.io/unavailable': taintKeys.unavailable,
+};
+
 export const tolerationOperators = ['Exists', 'Equal'] as const;
 export type TolerationOperator = (typeof tolerationOperators)[number];
 
@@ -163,7 +176,7 @@ export interface DecisionGroup {
   clusterNames: string[];
 }
 
-/** OCM's DecisionGroupStatus, without PlacementDecision object names (Outpost has none). */
+/** OCM's DecisionGroupStatus, without the PlacementDecision object names (decisions.ts derives those). */
 export interface DecisionGroupStatus {
   decisionGroupIndex: number;
   decisionGroupName: string;
@@ -179,7 +192,7 @@ export interface PlacementStatus {
   numberOfSelectedClusters: number;
   /** OCM-compatible summary of the groups. */
   decisionGroups: DecisionGroupStatus[];
-  /** The decisions themselves, grouped (Outpost's replacement for PlacementDecision objects). */
+  /** The decisions themselves, grouped (also served as OCM PlacementDecision objects: decisions.ts). */
   decisions: DecisionGroup[];
   conditions: Condition[];
   /** When the scheduler asked to be run again (a toleration expires), ISO time. */

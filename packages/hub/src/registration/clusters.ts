@@ -1,5 +1,6 @@
 // The ManagedCluster resource as the API shows it, built from the store's rows.
 import { durations } from '@outpost/shared';
+import { taintKeys } from '../placement/types.ts';
 import type { CertificateRow, ClusterRow } from '../store/index.ts';
 import { apiVersion } from './bootstrap-tokens.ts';
 
@@ -33,8 +34,8 @@ export interface ManagedCluster {
   };
 }
 
-/** Hub-owned taints, as OCM's cluster.open-cluster-management.io/unreachable|unavailable. */
-export const taintKeys = { unreachable: 'outpost.dev/unreachable', unavailable: 'outpost.dev/unavailable' } as const;
+/** Hub-owned taints (defined with the placement rules that tolerate them). */
+export { taintKeys };
 
 export interface Liveness {
   /** How long a cluster may stay silent before it is Available=Unknown. */

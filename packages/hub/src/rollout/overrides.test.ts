@@ -136,14 +136,14 @@ const template = {
 
 const overrides = (input: unknown) => {
   const p = new Problems();
-  const out = validateOverrides(input, 'spec.overrides', p);
+  const out = validateOverrides(input, 'spec.overrides', p, true);
   if (!p.empty) assert.fail(JSON.stringify(p.list));
   return compileOverrides(out);
 };
 
 describe('renderWork: one cluster’s work from the template and overrides', () => {
   it('substitutes every string value of the spec, leaving foreign templates and keys alone', () => {
-    const r = renderWork(template, rack);
+    const r = renderWork(template, rack, [], true);
     if (!r.ok) assert.fail(r.error.message);
     const [dep, cm] = r.value.workload.manifests as [Manifest, Manifest];
     assert.deepEqual(dep.metadata.labels, { site: 'lyon' });
@@ -190,7 +190,7 @@ describe('renderWork: one cluster’s work from the template and overrides', () 
         patches: [{ manifest: { kind: 'Deployment', name: 'web' }, patch: { spec: { replicas: 9 } } }],
       },
     ]);
-    const r = renderWork(template, rack, o);
+    const r = renderWork(template, rack, o, true);
     if (!r.ok) assert.fail(r.error.message);
     const dep = r.value.workload.manifests[0] as Manifest;
     assert.equal((dep.spec as { replicas: number }).replicas, 5);
@@ -205,6 +205,7 @@ describe('renderWork: one cluster’s work from the template and overrides', () 
         claims: { kubeversion: 'v1.29' },
       },
       o,
+      true,
     );
     if (!us.ok) assert.fail(us.error.message);
     assert.equal(((us.value.workload.manifests[0] as Manifest).spec as { replicas: number }).replicas, 9);
@@ -224,7 +225,7 @@ describe('renderWork: one cluster’s work from the template and overrides', () 
         ],
       },
     ]);
-    const r = renderWork(template, rack, o);
+    const r = renderWork(template, rack, o, true);
     if (!r.ok) assert.fail(r.error.message);
     assert.deepEqual((r.value.workload.manifests[1] as Manifest).data, {
       k8s: 'v1.30.2+k3s1',
@@ -242,7 +243,7 @@ describe('renderWork: one cluster’s work from the template and overrides', () 
         ],
       },
     ]);
-    const r = renderWork(template, rack, o);
+    const r = renderWork(template, rack, o, true);
     assert.equal(r.ok, false);
     if (r.ok) return;
     assert.equal(r.error.code, 'OVERRIDE_PATCH_UNMATCHED');
@@ -255,7 +256,7 @@ describe('renderWork: one cluster’s work from the template and overrides', () 
   });
 
   it('a missing label fails this cluster with every problem listed', () => {
-    const r = renderWork(template, { name: 'bare', labels: {}, claims: {} });
+    const r = renderWork(template, { name: 'bare', labels: {}, claims: {} }, [], true);
     assert.equal(r.ok, false);
     if (r.ok) return;
     assert.equal(r.error.code, 'TEMPLATE_UNRESOLVED');
@@ -277,7 +278,7 @@ describe('renderWork: one cluster’s work from the template and overrides', () 
 describe('validateOverrides', () => {
   const problems = (input: unknown) => {
     const p = new Problems();
-    validateOverrides(input, 'spec.overrides', p);
+    validateOverrides(input, 'spec.overrides', p, true);
     return p.list.map((x) => x.field);
   };
   const one = (o: Record<string, unknown>) => [

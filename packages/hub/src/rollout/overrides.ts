@@ -17,7 +17,7 @@ const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const identityFields = ['apiVersion', 'kind'] as const;
 
 /** Validates `spec.overrides` of a ManifestWorkReplicaSet, reporting under `field`. */
-export function validateOverrides(v: unknown, field: string, p: Problems): ClusterOverride[] {
+export function validateOverrides(v: unknown, field: string, p: Problems, templating: boolean): ClusterOverride[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) {
     p.add(field, 'must be a list');
@@ -65,7 +65,7 @@ export function validateOverrides(v: unknown, field: string, p: Problems): Clust
           manifest = { kind: String(m.kind), name: String(m.name) };
           if (typeof m.apiVersion === 'string') manifest.apiVersion = m.apiVersion;
           if (typeof m.namespace === 'string') manifest.namespace = m.namespace;
-          templateProblems(m, `${pf}.manifest`, p);
+          if (templating) templateProblems(m, `${pf}.manifest`, p);
         }
         const patch = pa.patch;
         if (!isObject(patch)) p.add(`${pf}.patch`, 'must be a JSON merge patch object');
@@ -78,7 +78,7 @@ export function validateOverrides(v: unknown, field: string, p: Problems): Clust
                 p.add(`${pf}.patch.metadata.${k}`, 'a patch cannot change a manifest’s identity');
             }
           } else if (patch.metadata !== undefined) p.add(`${pf}.patch.metadata`, 'must be an object');
-          templateProblems(patch, `${pf}.patch`, p);
+          if (templating) templateProblems(patch, `${pf}.patch`, p);
         }
         if (manifest && isObject(patch)) patches.push({ manifest, patch });
       });
@@ -127,17 +127,21 @@ export type RenderResult<T> =
 
 /**
  * The ManifestWork spec for one cluster: `template` (a ManifestWorkSpec: workload.manifests,
- * manifestConfigs, deleteOption …) with the cluster's values substituted in every string, then
- * the matching overrides applied. Returns, never throws: a cluster missing a label is an
+ * manifestConfigs, deleteOption …) with, when the workset asks for `templating`, the cluster's
+ * values substituted in every string (else every string goes out verbatim, as OCM sends it),
+ * then the matching overrides applied. Returns, never throws: a cluster missing a label is an
  * expected outcome the caller reports on the ManifestWorkReplicaSet and that cluster only.
  */
 export function renderWork<T extends { workload: { manifests: Manifest[] } }>(
   template: T,
   cluster: TemplateCluster,
-  overrides: readonly CompiledOverride[] = [],
+  overrides: readonly CompiledOverride[],
+  templating: boolean,
 ): RenderResult<T> {
   const problems: RenderProblem[] = [];
-  const rendered = renderValue(template, cluster, 'spec.manifestWorkTemplate', problems) as T;
+  const render = (v: unknown, field: string) =>
+    templating ? renderValue(v, cluster, field, problems) : structuredClone(v);
+  const rendered = render(template, 'spec.manifestWorkTemplate') as T;
   const manifests = rendered.workload.manifests;
   const applied: string[] = [];
   const unmatched: FieldProblem[] = [];
@@ -146,8 +150,8 @@ export function renderWork<T extends { workload: { manifests: Manifest[] } }>(
     applied.push(override.name);
     for (const [j, p] of override.patches.entries()) {
       const field = `spec.overrides[${i}].patches[${j}]`;
-      const sel = renderValue(p.manifest, cluster, `${field}.manifest`, problems) as ManifestSelector;
-      const patch = renderValue(p.patch, cluster, `${field}.patch`, problems);
+      const sel = render(p.manifest, `${field}.manifest`) as ManifestSelector;
+      const patch = render(p.patch, `${field}.patch`);
       let hit = false;
       manifests.forEach((m, k) => {
         if (!selects(sel, m)) return;

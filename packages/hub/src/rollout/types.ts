@@ -243,6 +243,8 @@ export interface ManifestWorkReplicaSetSpec {
   overrides?: ClusterOverride[];
   /** Outpost: plan but hand nothing new out. */
   paused?: boolean;
+  /** Outpost: render `{{ … }}` per cluster (template.ts) in the template and overrides; off, strings go out verbatim. */
+  templating?: boolean;
 }
 
 /** OCM's ManifestWorkReplicaSetSummary. */

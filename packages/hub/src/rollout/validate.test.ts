@@ -133,8 +133,9 @@ describe('validateWorkReplicaSet', () => {
       ],
     ],
     [
-      'an unknown template reference',
+      'an unknown template reference (templating asked for)',
       workSet({
+        templating: true,
         manifestWorkTemplate: {
           workload: { manifests: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: '{{ .cluster }}' } }] },
         },
@@ -146,6 +147,13 @@ describe('validateWorkReplicaSet', () => {
       workSet({ manifestWorkTemplate: { workload: { manifests: [] }, workloads: {} } }),
       ['spec.manifestWorkTemplate.workloads'],
     ],
+    [
+      'an OCM template field Outpost does not honour',
+      workSet({
+        manifestWorkTemplate: { workload: { manifests: [] }, executor: { subject: { type: 'ServiceAccount' } } },
+      }),
+      ['spec.manifestWorkTemplate.executor'],
+    ],
     ['a bad cascadeDeletionPolicy', workSet({ cascadeDeletionPolicy: 'Orphan' }), ['spec.cascadeDeletionPolicy']],
     ['paused not a boolean', workSet({ paused: 'yes' }), ['spec.paused']],
     [
@@ -156,6 +164,17 @@ describe('validateWorkReplicaSet', () => {
     ['an unknown spec field', workSet({ rolloutStrategy: {} }), ['spec.rolloutStrategy']],
   ];
   for (const [name, input, want] of cases) it(`refuses ${name}`, () => assert.deepEqual(fields(input), want));
+
+  it('renders nothing unless templating is asked for: a Helm template in a manifest is accepted as text', () => {
+    const helm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'chart' }, data: { v: '{{ .Values.x }}' } };
+    const plain = validateWorkReplicaSet(workSet({ manifestWorkTemplate: { workload: { manifests: [helm] } } }));
+    assert.ok(plain.ok);
+    assert.equal(plain.value.spec.templating, undefined);
+    assert.deepEqual(fields(workSet({ templating: true, manifestWorkTemplate: { workload: { manifests: [helm] } } })), [
+      'spec.manifestWorkTemplate.workload.manifests[0].data.v',
+    ]);
+    assert.deepEqual(fields(workSet({ templating: 'yes' })), ['spec.templating']);
+  });
 
   it('turns into a 400 OutpostError for the API', () => {
     const r = validateWorkReplicaSet(workSet({ paused: 1 }));

@@ -5,6 +5,7 @@
 import { expandManifestLists, limits, type Manifest } from '@outpost/shared';
 import type { Validated } from '../placement/types.ts';
 import { invalid, isObject, metadata, Problems } from '../placement/validate.ts';
+import { fieldProblem, workSpecFields } from '../work/fields.ts';
 import { validateOverrides } from './overrides.ts';
 import { rolloutPolicy } from './strategy.ts';
 import { templateProblems } from './template.ts';
@@ -18,7 +19,6 @@ import {
 } from './types.ts';
 
 const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const templateFields = ['workload', 'deleteOption', 'manifestConfigs', 'executor'];
 
 /**
  * Validates a ManifestWorkReplicaSet: OCM's fields plus Outpost's `overrides` and `paused`.
@@ -48,14 +48,29 @@ export function validateWorkReplicaSet(
   }
   p.unknownFields(
     spec,
-    ['manifestWorkTemplate', 'placementRefs', 'cascadeDeletionPolicy', 'overrides', 'paused'],
+    ['manifestWorkTemplate', 'placementRefs', 'cascadeDeletionPolicy', 'overrides', 'paused', 'templating'],
     'spec',
   );
 
+  // Outpost's per-cluster `{{ … }}` values only when asked for: OCM renders nothing, so an
+  // OCM workset whose manifests hold Helm or Alertmanager templates is sent as written.
+  if (spec.templating !== undefined && typeof spec.templating !== 'boolean') {
+    p.add('spec.templating', 'must be true or false');
+  }
+  const templating = spec.templating === true;
   const template = spec.manifestWorkTemplate;
   if (!isObject(template)) p.add('spec.manifestWorkTemplate', 'must be an object');
   else {
-    p.unknownFields(template, templateFields, 'spec.manifestWorkTemplate');
+    // The ManifestWork field rules: an OCM field Outpost does not honour is refused here, at
+    // apply time, not only when a rendered work reaches parseWork.
+    const field = fieldProblem(template, workSpecFields, 'spec.manifestWorkTemplate');
+    if (field?.problem === 'unknown') p.add(field.path, 'unknown field');
+    else if (field) {
+      p.add(
+        field.path,
+        `UNSUPPORTED_FIELD: not supported${field.alternative ? `; instead: ${field.alternative}` : ''}`,
+      );
+    }
     const workload = template.workload;
     if (!isObject(workload) || !Array.isArray(workload.manifests)) {
       p.add('spec.manifestWorkTemplate.workload.manifests', 'must be a list');
@@ -78,7 +93,7 @@ export function validateWorkReplicaSet(
         }
       });
     }
-    templateProblems(template, 'spec.manifestWorkTemplate', p);
+    if (templating) templateProblems(template, 'spec.manifestWorkTemplate', p);
   }
 
   const refs: LocalPlacementReference[] = [];
@@ -110,7 +125,7 @@ export function validateWorkReplicaSet(
   if (cascade !== 'Background' && cascade !== 'Foreground') {
     p.add('spec.cascadeDeletionPolicy', 'must be Background or Foreground');
   }
-  const overrides = validateOverrides(spec.overrides, 'spec.overrides', p);
+  const overrides = validateOverrides(spec.overrides, 'spec.overrides', p, templating);
   if (spec.paused !== undefined && typeof spec.paused !== 'boolean') p.add('spec.paused', 'must be true or false');
 
   if (!p.empty) return invalid('WORKSET_INVALID', 'ManifestWorkReplicaSet', p);
@@ -123,6 +138,7 @@ export function validateWorkReplicaSet(
   };
   if (overrides.length) out.overrides = overrides;
   if (spec.paused === true) out.paused = true;
+  if (templating) out.templating = true;
   return {
     ok: true,
     value: { apiVersion: workSetApiVersion, kind: 'ManifestWorkReplicaSet', metadata: meta, spec: out },

@@ -15,6 +15,7 @@ import {
 import type { Logger } from 'pino';
 import type { Liveness } from '../registration/clusters.ts';
 import type { ClusterRow, ManifestRow, Store, WorkRow } from '../store/index.ts';
+import { completedAt } from '../work/ttl.ts';
 import type { DesiredNotifier } from './notifier.ts';
 import type { Presence } from './presence.ts';
 
@@ -209,9 +210,15 @@ export class SyncService {
           touched.push(w);
           continue;
         }
+        const completed = completedAt(w.status, r.status, r.observedAt);
         this.#d.store.works.setStatus(
           w.uid,
-          { ...r.status, observedAt: r.observedAt, reportedGeneration: r.generation },
+          {
+            ...r.status,
+            observedAt: r.observedAt,
+            reportedGeneration: r.generation,
+            ...(completed ? { completedAt: completed } : {}),
+          },
           r.seq,
         );
         touched.push(w);

@@ -24,6 +24,111 @@ const code = (fn: () => unknown) => {
 };
 
 describe('parseWork', () => {
+  test('OCM fields Outpost does not honour are refused by path with UNSUPPORTED_FIELD; unknown fields as unknown', () => {
+    const refused = (extra: Record<string, unknown>) => {
+      try {
+        parseWork(work([cm('a')], extra), 'rack-1');
+      } catch (err) {
+        const e = err as OutpostError;
+        return { code: e.code, message: e.message, field: (e.details as { field?: string } | undefined)?.field };
+      }
+      return undefined;
+    };
+    const executor = refused({ executor: { subject: { type: 'ServiceAccount' } } });
+    assert.equal(executor?.code, 'UNSUPPORTED_FIELD');
+    assert.equal(executor?.field, 'spec.executor');
+    assert.match(executor?.message ?? '', /^spec\.executor is not supported; instead: /);
+    assert.equal(refused({ deleteOption: { ttlSecondsAfterFinished: 60 } }), undefined, 'honoured (work/ttl.ts)');
+    assert.equal(refused({ deleteOption: { ttlSecondsAfterFinished: -1 } })?.code, 'VALIDATION_FAILED');
+    const cel = refused({
+      manifestConfigs: [
+        { resourceIdentifier: { resource: 'configmaps', name: 'a' } },
+        {
+          resourceIdentifier: { group: 'batch', resource: 'jobs', name: 'j' },
+          conditionRules: [{ condition: 'Complete', type: 'CEL', celExpressions: ['object.status.succeeded > 0'] }],
+        },
+      ],
+    });
+    assert.equal(cel?.field, 'spec.manifestConfigs[1].conditionRules[0].celExpressions');
+    const celType = refused({
+      manifestConfigs: [
+        { resourceIdentifier: { resource: 'jobs', name: 'j' }, conditionRules: [{ condition: 'Done', type: 'CEL' }] },
+      ],
+    });
+    assert.deepEqual(
+      [celType?.code, celType?.field],
+      ['UNSUPPORTED_FIELD', 'spec.manifestConfigs[0].conditionRules[0].type'],
+    );
+    assert.equal(
+      refused({
+        manifestConfigs: [
+          {
+            resourceIdentifier: { group: 'batch', resource: 'jobs', name: 'j' },
+            conditionRules: [{ condition: 'Complete', type: 'WellKnownConditions' }],
+          },
+        ],
+      }),
+      undefined,
+    );
+    assert.equal(
+      refused({
+        manifestConfigs: [
+          {
+            resourceIdentifier: { resource: 'configmaps', name: 'a' },
+            feedbackRules: [{ type: 'JSONPaths', jsonPaths: [{ name: 'v', path: '.data.v', version: 'v1' }] }],
+          },
+        ],
+      })?.field,
+      'spec.manifestConfigs[0].feedbackRules[0].jsonPaths[0].version',
+    );
+    const typo = refused({
+      manifestConfigs: [{ resourceIdentifier: { resource: 'configmaps', name: 'a' }, feedbackRule: [] }],
+    });
+    assert.deepEqual(typo && [typo.code, typo.message], [
+      'VALIDATION_FAILED',
+      'unknown field spec.manifestConfigs[0].feedbackRule',
+    ]);
+    assert.equal(
+      refused({
+        manifestConfigs: [{ resourceIdentifier: { resource: 'configmaps', name: 'a' }, feedbackScrapeType: 'Push' }],
+      })?.code,
+      'VALIDATION_FAILED',
+    );
+    // Zero values ask for nothing, as in an object dumped from OCM.
+    assert.equal(
+      refused({
+        executor: null,
+        manifestConfigs: [
+          {
+            resourceIdentifier: { resource: 'configmaps', name: 'a' },
+            conditionRules: [],
+            feedbackScrapeType: 'Watch',
+          },
+        ],
+      }),
+      undefined,
+    );
+  });
+
+  test("identifiers are stored with OCM's defaults: no group is the core group, no namespace is ''", () => {
+    const w = parseWork(
+      work([cm('keep-me', 'ns')], {
+        deleteOption: {
+          propagationPolicy: 'SelectivelyOrphan',
+          selectivelyOrphans: { orphaningRules: [{ resource: 'configmaps', namespace: 'ns', name: 'keep-me' }] },
+        },
+        manifestConfigs: [{ resourceIdentifier: { resource: 'configmaps', name: 'keep-me' }, feedbackRules: [] }],
+      }),
+      'rack-1',
+    );
+    assert.deepEqual(w.spec.deleteOption?.selectivelyOrphans?.orphaningRules, [
+      { group: '', resource: 'configmaps', namespace: 'ns', name: 'keep-me' },
+    ]);
+    assert.deepEqual(w.spec.manifestConfigs?.[0], {
+      resourceIdentifier: { group: '', resource: 'configmaps', namespace: '', name: 'keep-me' },
+      feedbackRules: [],
+    });
+  });
   test('an OCM ManifestWork is accepted unchanged', () => {
     const w = parseWork(
       work([cm('a'), { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'a', namespace: 'default' } }], {
@@ -46,7 +151,6 @@ describe('parseWork', () => {
             feedbackRules: [{ type: 'WellKnownStatus' }],
           },
         ],
-        executor: { subject: { type: 'ServiceAccount' } },
       }),
       'rack-1',
     );

@@ -2,18 +2,22 @@
 // problem has a stable code and says which manifest it is about.
 import {
   apiError,
+  conditionRuleTypes,
   expandManifestLists,
+  feedbackScrapeTypes,
   isDns1123Label,
   labelErrors,
   limits,
   type Manifest,
   type ManifestWorkSpec,
   manifestKey,
+  normalizeWorkOptions,
   ocmWorkApiVersion,
   propagationPolicies,
   updateStrategyTypes,
   workApiVersion,
 } from '@outpost/shared';
+import { fieldProblem, workSpecFields } from './fields.ts';
 
 export interface WorkInput {
   cluster: string;
@@ -27,7 +31,6 @@ export interface WorkInput {
 }
 
 const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const knownSpecFields = new Set(['workload', 'deleteOption', 'manifestConfigs', 'executor']);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -97,8 +100,14 @@ export function parseWork(body: unknown, cluster: string, pathName?: string): Wo
 
   const spec = body.spec;
   if (!isObject(spec)) throw apiError('VALIDATION_FAILED', 'spec is missing');
-  for (const k of Object.keys(spec)) {
-    if (!knownSpecFields.has(k)) throw apiError('VALIDATION_FAILED', `unknown field spec.${k.slice(0, 64)}`);
+  const field = fieldProblem(spec, workSpecFields, 'spec');
+  if (field?.problem === 'unknown') throw apiError('VALIDATION_FAILED', `unknown field ${field.path}`);
+  if (field) {
+    throw apiError(
+      'UNSUPPORTED_FIELD',
+      `${field.path} is not supported${field.alternative ? `; instead: ${field.alternative}` : ''}`,
+      { field: field.path, ...(field.alternative ? { alternative: field.alternative } : {}) },
+    );
   }
   const workload = spec.workload;
   if (!isObject(workload) || !Array.isArray(workload.manifests)) {
@@ -137,6 +146,13 @@ export function parseWork(body: unknown, cluster: string, pathName?: string): Wo
         `spec.deleteOption.propagationPolicy must be one of ${propagationPolicies.join(', ')}`,
       );
     }
+    const ttl = del.ttlSecondsAfterFinished;
+    if (ttl !== undefined && ttl !== null && !(typeof ttl === 'number' && Number.isInteger(ttl) && ttl >= 0)) {
+      throw apiError(
+        'VALIDATION_FAILED',
+        'spec.deleteOption.ttlSecondsAfterFinished must be a whole number of seconds ≥ 0',
+      );
+    }
     const rules = isObject(del.selectivelyOrphans) ? del.selectivelyOrphans.orphaningRules : undefined;
     if (policy === 'SelectivelyOrphan' && !Array.isArray(rules)) {
       throw apiError(
@@ -156,6 +172,28 @@ export function parseWork(body: unknown, cluster: string, pathName?: string): Wo
       if (!isObject(c)) throw apiError('VALIDATION_FAILED', `manifestConfigs[${i}] must be an object`);
       const p = identifierProblem(c.resourceIdentifier);
       if (p) throw apiError('VALIDATION_FAILED', `manifestConfigs[${i}].resourceIdentifier: ${p}`);
+      if (
+        c.feedbackScrapeType !== undefined &&
+        !feedbackScrapeTypes.includes(c.feedbackScrapeType as (typeof feedbackScrapeTypes)[number])
+      ) {
+        throw apiError(
+          'VALIDATION_FAILED',
+          `manifestConfigs[${i}].feedbackScrapeType must be one of ${feedbackScrapeTypes.join(', ')}`,
+        );
+      }
+      for (const [j, r] of (Array.isArray(c.conditionRules) ? c.conditionRules : []).entries()) {
+        const at = `spec.manifestConfigs[${i}].conditionRules[${j}]`;
+        const ruleType = isObject(r) ? r.type : undefined;
+        if (ruleType === 'CEL') {
+          throw apiError('UNSUPPORTED_FIELD', `${at}.type CEL is not supported; instead: type WellKnownConditions`, {
+            field: `${at}.type`,
+            alternative: 'type WellKnownConditions',
+          });
+        }
+        if (ruleType !== 'WellKnownConditions') {
+          throw apiError('VALIDATION_FAILED', `${at}.type must be one of ${conditionRuleTypes.join(', ')}`);
+        }
+      }
       const type = isObject(c.updateStrategy) ? c.updateStrategy.type : undefined;
       if (
         c.updateStrategy !== undefined &&
@@ -174,7 +212,9 @@ export function parseWork(body: unknown, cluster: string, pathName?: string): Wo
     name,
     labels,
     annotations,
-    spec: rest as WorkInput['spec'],
+    // Stored with OCM's defaults filled in (a missing group is the core group), so every
+    // reader of the work, the agent included, sees one meaning.
+    spec: normalizeWorkOptions(rest as WorkInput['spec']),
     manifests: manifests as Manifest[],
     resourceVersion: meta.resourceVersion === undefined ? undefined : String(meta.resourceVersion),
   };

@@ -53,8 +53,9 @@ describe('WorkSetController', () => {
       conditions: [],
     });
   };
+  // Outpost's templating asked for: these tests render {{ .clusterName }} and labels per cluster.
   const addWorkSet = (name: string, spec: Record<string, unknown>) => {
-    const v = validateWorkReplicaSet({ metadata: { name }, spec });
+    const v = validateWorkReplicaSet({ metadata: { name }, spec: { templating: true, ...spec } });
     assert.ok(v.ok, JSON.stringify(v));
     store.worksets.create(
       { name, labels: {}, annotations: {}, spec: v.value.spec as unknown as Record<string, unknown> },
@@ -116,6 +117,20 @@ describe('WorkSetController', () => {
     controller.close();
     store.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('without templating, as OCM, {{ … }} text goes out verbatim (Helm, Alertmanager, Go templates)', () => {
+    addCluster('c1');
+    setDecisions('p', [{ clusterNames: ['c1'] }]);
+    const verbatim = {
+      workload: {
+        manifests: [configMap('cm', { cluster: '{{ .clusterName }}', helm: '{{ .Values.image | quote }}' })],
+      },
+    };
+    addWorkSet('ws', { templating: false, manifestWorkTemplate: verbatim, placementRefs: [{ name: 'p' }] });
+    reconcile('ws');
+    const cm = JSON.parse(store.works.manifests((work('c1') as WorkRow).uid)[0]?.content as string);
+    assert.deepEqual(cm.data, { cluster: '{{ .clusterName }}', helm: '{{ .Values.image | quote }}' });
   });
 
   test('All: every decided cluster gets its rendered work, labelled, annotated, and its poll is woken', () => {

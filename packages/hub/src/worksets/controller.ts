@@ -484,7 +484,12 @@ export class WorkSetController {
     c: ClusterRow,
     compiled: ReturnType<typeof compileOverrides>,
   ): { spec: Record<string, unknown>; hash: string; body: unknown } | { error: string } {
-    const r = renderWork(spec.manifestWorkTemplate, { name: c.name, labels: c.labels, claims: c.claims }, compiled);
+    const r = renderWork(
+      spec.manifestWorkTemplate,
+      { name: c.name, labels: c.labels, claims: c.claims },
+      compiled,
+      spec.templating === true,
+    );
     if (!r.ok) return { error: `${r.error.code}: ${r.error.message}` };
     const body = { metadata: { name }, spec: r.value };
     try {

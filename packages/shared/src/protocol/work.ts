@@ -14,16 +14,41 @@ export type Manifest = Record<string, unknown> & {
 export const propagationPolicies = ['Foreground', 'Orphan', 'SelectivelyOrphan'] as const;
 export type PropagationPolicy = (typeof propagationPolicies)[number];
 
+/**
+ * OCM's resource identifier as written: `group` and `namespace` are optional and mean the
+ * core group and a cluster-scoped object (""). Read it only through `normalizeIdentifier`
+ * and `identifierMatches`, which default those fields the way OCM does.
+ */
 export interface ResourceIdentifier {
-  group: string;
+  group?: string;
   resource: string;
   namespace?: string;
   name: string;
 }
 
+/** A resource identifier with OCM's defaults filled in. */
+export type NormalizedIdentifier = Required<ResourceIdentifier>;
+
 export interface DeleteOption {
   propagationPolicy?: PropagationPolicy;
   selectivelyOrphans?: { orphaningRules?: ResourceIdentifier[] };
+  /** The hub deletes the work this long after its status shows Complete True (0: at once). */
+  ttlSecondsAfterFinished?: number;
+}
+
+export const feedbackScrapeTypes = ['Poll', 'Watch'] as const;
+export type FeedbackScrapeType = (typeof feedbackScrapeTypes)[number];
+
+/** OCM's rule types; Outpost evaluates WellKnownConditions and refuses CEL by name. */
+export const conditionRuleTypes = ['WellKnownConditions', 'CEL'] as const;
+export type ConditionRuleType = (typeof conditionRuleTypes)[number];
+
+export interface ConditionRule {
+  /** The condition type set on the manifest (WellKnownConditions: `Complete` when empty). */
+  condition?: string;
+  type: ConditionRuleType;
+  /** Replaces the rule's own message. */
+  message?: string;
 }
 
 export const updateStrategyTypes = ['ServerSideApply', 'Update', 'CreateOnly', 'ReadOnly'] as const;
@@ -41,6 +66,10 @@ export interface ManifestConfig {
     serverSideApply?: { force?: boolean; fieldManager?: string; ignoreFields?: IgnoreField[] };
   };
   feedbackRules?: { type: 'WellKnownStatus' | 'JSONPaths'; jsonPaths?: { name: string; path: string }[] }[];
+  /** How feedback values are collected: Poll (OCM's default, every status sync interval) or Watch (on every change). */
+  feedbackScrapeType?: FeedbackScrapeType;
+  /** Conditions set on the manifest from its object (and aggregated onto the work). */
+  conditionRules?: ConditionRule[];
 }
 
 export interface ManifestWorkSpec {
@@ -103,4 +132,72 @@ function listItems(m: unknown): { items: unknown[]; fill: (item: unknown) => unk
       return { apiVersion: it.apiVersion ?? o.apiVersion, kind: it.kind ?? itemKind, ...it };
     },
   };
+}
+
+/** OCM's defaults for an identifier's optional fields: the core group, a cluster-scoped object. */
+export function normalizeIdentifier(id: ResourceIdentifier): NormalizedIdentifier {
+  return { group: id.group ?? '', resource: id.resource, namespace: id.namespace ?? '', name: id.name };
+}
+
+/** OCM's wildcard: `*` in an identifier's name or namespace stands for any run of characters. */
+function wildcardMatches(pattern: string, value: string): boolean {
+  if (pattern === value || pattern === '*') return true;
+  if (!pattern.includes('*')) return false;
+  let at = 0;
+  const parts = pattern.split('*');
+  for (const [i, part] of parts.entries()) {
+    if (i === 0) {
+      if (!value.startsWith(part)) return false;
+      at = part.length;
+    } else if (i === parts.length - 1) {
+      return value.length - part.length >= at && value.endsWith(part);
+    } else {
+      const found = value.indexOf(part, at);
+      if (found < 0) return false;
+      at = found + part.length;
+    }
+  }
+  return true;
+}
+
+/**
+ * Whether identifier `id` names the object: group and resource exactly (a missing group is
+ * the core group), name and namespace exactly or through `*` wildcards, as OCM's work agent
+ * matches manifestConfigs. The one matcher for configs (strategy, feedback, conditions) and
+ * orphaning rules. `object.namespaces` lists the namespaces the object answers to: the
+ * effective one, and '' for a namespaced manifest that names none (it lands in `default`).
+ */
+export function identifierMatches(
+  id: ResourceIdentifier,
+  object: { group: string; resource: string; name: string; namespaces: readonly string[] },
+): boolean {
+  const n = normalizeIdentifier(id);
+  return (
+    n.group === object.group &&
+    n.resource === object.resource &&
+    wildcardMatches(n.name, object.name) &&
+    object.namespaces.some((ns) => wildcardMatches(n.namespace, ns))
+  );
+}
+
+/**
+ * The work options with every resource identifier normalized (manifestConfigs and orphaning
+ * rules): what the hub stores and sends, and what the agent holds, whatever was written.
+ */
+export function normalizeWorkOptions<T extends Pick<ManifestWorkSpec, 'deleteOption' | 'manifestConfigs'>>(spec: T): T {
+  const out = { ...spec };
+  if (spec.manifestConfigs) {
+    out.manifestConfigs = spec.manifestConfigs.map((c) => ({
+      ...c,
+      resourceIdentifier: normalizeIdentifier(c.resourceIdentifier),
+    }));
+  }
+  const rules = spec.deleteOption?.selectivelyOrphans?.orphaningRules;
+  if (spec.deleteOption && rules) {
+    out.deleteOption = {
+      ...spec.deleteOption,
+      selectivelyOrphans: { ...spec.deleteOption.selectivelyOrphans, orphaningRules: rules.map(normalizeIdentifier) },
+    };
+  }
+  return out;
 }
