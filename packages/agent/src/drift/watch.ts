@@ -3,6 +3,11 @@
 // timeoutSeconds) is resumed from the last resourceVersion seen; 410 Gone (that
 // resourceVersion left the apiserver's window) lists again; anything that fails is
 // retried after a full-jitter backoff. Read-only: it only reports what it sees.
+//
+// Lists and watches ask for metadata only (PartialObjectMetadata, what client-go's metadata
+// informers use): the watcher judges drift from UID, resourceVersion, managedFields and
+// deletionTimestamp alone. A full list of CustomResourceDefinitions carries every schema
+// (megabytes for operator stacks), and every status change of a CRD sent it whole again.
 import { collectionPath, type KubeObject, type ResourceRef, statusOf } from '../apply/kube.ts';
 import type { KubeStreamRest } from '../apply/rest.ts';
 import { type BackoffPolicy, backoffDelay } from '../transport/backoff.ts';
@@ -12,6 +17,10 @@ import type { Clock } from '../transport/retry.ts';
 export type WatchTarget = ResourceRef;
 
 export const targetKey = (t: WatchTarget) => `${t.group}/${t.version}/${t.resource}/${t.namespace}`;
+
+/** Metadata only, else the whole object (an apiserver that cannot send the metadata alone). */
+const metadataListAccept = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+const metadataAccept = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -121,6 +130,7 @@ async function list(d: WatchDeps, path: string, handlers: WatchHandlers, signal:
       method: 'GET',
       path,
       query: { limit: String(d.options.pageSize), continue: cont },
+      accept: metadataListAccept,
       signal,
     });
     if (res.status !== 200) throw new Error(`list ${path}: ${statusOf(res).message}`);
@@ -152,6 +162,7 @@ async function follow(
       allowWatchBookmarks: 'true',
       timeoutSeconds: String(timeoutSeconds),
     },
+    accept: metadataAccept,
     signal,
     // The apiserver ends the watch at timeoutSeconds; silence well past that is a dead connection.
     idleTimeoutMs: (timeoutSeconds + 30) * 1_000,
