@@ -15,6 +15,7 @@ import type { HubClient } from '../transport/client.ts';
 import { isHubError } from '../transport/errors.ts';
 import { pollSync, postStatus } from '../transport/hub-api.ts';
 import { type Clock, systemClock } from '../transport/retry.ts';
+import { compactWork } from '../work/compact.ts';
 import type { AgentSnapshot, AgentStateStore, AppliedObject, DesiredWork, WorkApplier } from '../work/types.ts';
 import {
   breakerTrips,
@@ -210,14 +211,16 @@ export class WorkSyncer {
     const now = new Date(this.#clock.now());
     const merged = updates.map((u) => mergeUpdate(snap.works.get(u.name), u, now));
     await this.#d.state.saveDesired({ hubEpoch, revision, upsert: merged, remove: [] });
-    for (const w of merged) snap.works.set(w.name, w);
+    // Held until the next change, so kept compact (work/compact.ts); the parsed answer goes.
+    const held = merged.map(compactWork);
+    for (const w of held) snap.works.set(w.name, w);
     snap.hubEpoch = hubEpoch;
     snap.revision = revision;
     this.#d.log.info(
       { revision, works: merged.map((w) => `${w.name}@${w.generation}${w.deleting ? ' (delete)' : ''}`) },
       'desired state changed',
     );
-    for (const w of merged) await this.#reconcile(w);
+    for (const w of held) await this.#reconcile(w);
   }
 
   async #reconcile(work: DesiredWork): Promise<void> {
