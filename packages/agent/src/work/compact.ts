@@ -7,8 +7,8 @@
 // and spreads see the whole manifest as before; only an apply pass or a save holds the
 // parsed copy, while it runs. The identity every pass reads (apiVersion, kind, metadata)
 // and small fields stay plain values.
-import { gunzipSync, gzipSync } from 'node:zlib';
 import type { ManifestEntry } from '@outpost/shared';
+import { gunzip, gzip } from '../gzip.ts';
 import type { DesiredWork } from './types.ts';
 
 type Manifest = ManifestEntry['manifest'];
@@ -30,12 +30,12 @@ export function compactManifest(manifest: Manifest): Manifest {
       out[key] = value;
       continue;
     }
-    // On the main thread, as the state store compresses (state/model.ts says why).
-    const gz = gzipSync(json);
+    const gz = gzip(json);
+    const bytes = Buffer.byteLength(json);
     Object.defineProperty(out, key, {
       enumerable: true,
       configurable: true,
-      get: () => JSON.parse(gunzipSync(gz).toString('utf8')),
+      get: () => JSON.parse(gunzip(gz, { expectedBytes: bytes }).toString('utf8')),
     });
     changed = true;
   }
