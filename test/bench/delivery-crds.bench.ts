@@ -9,8 +9,9 @@
 //  3. the delivery time (PUTs → all Applied at the hub) and each work's own apply pass.
 // Where the memory is: anonymous (heaps, malloc) vs file-backed (node's code) from
 // smaps_rollup, and V8's heap and external memory from the agent's debug log.
-// For investigation, OUTPOST_BENCH_DIAG=DIR writes the agent's memory map (smaps) at each
-// measurement into DIR, and with OUTPOST_BENCH_DIAG_HEAP=1 a heap snapshot after it (which
+// OUTPOST_BENCH_SETTLE_MS changes the wait before each measurement (default 10 s).
+// For investigation, OUTPOST_BENCH_DIAG=DIR writes the agent's memory map (smaps) and its log
+// so far at each measurement into DIR, and with OUTPOST_BENCH_DIAG_HEAP=1 a heap snapshot after it (which
 // raises the figures after it).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -24,7 +25,7 @@ import { crdWorks } from './crd-works.ts';
 import { KubeRaw, type LogLine, logLines, rssBreakdown, rssMiB } from './delivery-lib.ts';
 import { type Metric, report } from './lib.ts';
 
-const settleMs = 10_000;
+const settleMs = Number(process.env.OUTPOST_BENCH_SETTLE_MS ?? 10_000);
 const watchdogMs = 8 * 60_000;
 const cluster = 'spoke-crds';
 const diagDir = process.env.OUTPOST_BENCH_DIAG ? resolve(process.env.OUTPOST_BENCH_DIAG) : undefined;
@@ -151,7 +152,10 @@ async function sample(a: AgentProcess, what: string): Promise<Sample> {
     `  ${what}: VmRSS ${out.rss.toFixed(1)} MiB (anonymous ${out.anonymous.toFixed(1)}, file-backed ${out.fileBacked.toFixed(1)}), ` +
       `VmHWM ${out.peak.toFixed(1)} MiB; V8 heap ${out.heapUsed.toFixed(1)}/${out.heapTotal.toFixed(1)} MiB, external ${out.external.toFixed(1)} MiB`,
   );
-  if (diagDir) writeFileSync(join(diagDir, `${what}.smaps`), readFileSync(`/proc/${pid}/smaps`));
+  if (diagDir) {
+    writeFileSync(join(diagDir, `${what}.smaps`), readFileSync(`/proc/${pid}/smaps`));
+    writeFileSync(join(diagDir, `${what}.log`), a.stdout());
+  }
   if (heapSnapshots) {
     a.proc.kill('SIGUSR2');
     await sleep(5_000);
