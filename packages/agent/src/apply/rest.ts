@@ -9,7 +9,7 @@
 // of server-side apply, which is how the applier learns that it created an object. The
 // connection (server, CA, client certificate, token, exec plugin) comes from kube/config.ts.
 import { type KubeConnection, type KubeCredentials, readCredentials } from '../kube/config.ts';
-import { HttpPool, readAll } from '../transport/http.ts';
+import { HttpPool, readText } from '../transport/http.ts';
 import { agentVersion } from '../version.ts';
 
 export type KubeMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -175,7 +175,7 @@ export class KubeConfigRest implements KubeStreamRest {
       if (streamIdleMs !== undefined && res.status === 200) {
         return { status: 200, contentType, body: undefined, lines: linesOf(res.body, failed) };
       }
-      const text = (await readAll(res.body)).toString('utf8');
+      const text = await readText(res.body);
       let body: unknown = text;
       if (contentType.includes('json') && text) {
         try {

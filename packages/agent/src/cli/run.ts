@@ -147,7 +147,9 @@ export async function runCommand(
           )
         : undefined;
     if (!work) log.info('no cluster (credentials in files): work delivery is off, heartbeats only');
+    const memory = reportMemory(log, leading);
     await Promise.all([runtime.run(), work?.done]);
+    clearInterval(memory);
   } finally {
     await work?.close();
     // Only now, with every apply finished (or on a failure), may the next replica lead.
@@ -198,4 +200,30 @@ function startWorkDelivery(
     throw err;
   });
   return { done, close };
+}
+
+/**
+ * At debug level, where the agent's memory is every 5 s (V8's heap, and memory outside it
+ * such as Buffers), beside the resident total: the memory benchmarks read it, and it says
+ * whether growth is the heap or not. Nothing at other levels.
+ */
+function reportMemory(log: Logger, signal: AbortSignal): NodeJS.Timeout | undefined {
+  if (!log.isLevelEnabled('debug')) return undefined;
+  const mib = (n: number) => Math.round((n / 2 ** 20) * 10) / 10;
+  const timer = setInterval(() => {
+    const m = process.memoryUsage();
+    log.debug(
+      {
+        rssMiB: mib(m.rss),
+        heapUsedMiB: mib(m.heapUsed),
+        heapTotalMiB: mib(m.heapTotal),
+        externalMiB: mib(m.external),
+        arrayBuffersMiB: mib(m.arrayBuffers),
+      },
+      'memory',
+    );
+  }, 5_000);
+  timer.unref();
+  signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+  return timer;
 }

@@ -175,10 +175,15 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
         const rawNamespace = entry?.manifest.metadata.namespace ?? '';
         const config = findConfig(work.manifestConfigs, { ...r, rawNamespace });
         if (config?.feedbackRules?.length && scrapeTypeOf(config) === 'Poll') polls = true;
-        const target = { group: r.group, version: r.version, resource: r.resource, namespace: r.namespace };
+        const target: WatchTarget = {
+          group: r.group,
+          version: r.version,
+          resource: r.resource,
+          namespace: r.namespace,
+        };
         const key = objectKey(targetKey(target), r.name);
         const body = readsBody(r) || !!config?.feedbackRules?.length || !!config?.conditionRules?.length;
-        const o = objects.get(key) ?? { target, tracked: [] };
+        const o = objects.get(key) ?? { target, tracked: [] as Tracked[] };
         o.tracked.push({ ordinal: r.ordinal, config, readsBody: body });
         objects.set(key, o);
       }

@@ -3,15 +3,28 @@
 // timeoutSeconds) is resumed from the last resourceVersion seen; 410 Gone (that
 // resourceVersion left the apiserver's window) lists again; anything that fails is
 // retried after a full-jitter backoff. Read-only: it only reports what it sees.
+//
+// A target that only drift repair reads asks for metadata only (PartialObjectMetadata, what
+// client-go's metadata informers use): drift is judged from UID, resourceVersion,
+// managedFields and deletionTimestamp alone, and a full list of CustomResourceDefinitions
+// carries every schema (megabytes for operator stacks). A target whose objects' status is
+// read (fresh status, status.ts) asks for whole objects.
 import { collectionPath, type KubeObject, type ResourceRef, statusOf } from '../apply/kube.ts';
 import type { KubeStreamRest } from '../apply/rest.ts';
 import { type BackoffPolicy, backoffDelay } from '../transport/backoff.ts';
 import type { Clock } from '../transport/retry.ts';
 
 /** What one watch covers: a resource in one namespace, or a cluster-scoped resource (namespace ''). */
-export type WatchTarget = ResourceRef;
+export type WatchTarget = ResourceRef & {
+  /** Only metadata is read from these objects: ask the apiserver for nothing more. */
+  metadataOnly?: boolean;
+};
 
 export const targetKey = (t: WatchTarget) => `${t.group}/${t.version}/${t.resource}/${t.namespace}`;
+
+/** Metadata only, else the whole object (an apiserver that cannot send the metadata alone). */
+const metadataListAccept = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+const metadataAccept = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -72,11 +85,11 @@ export async function keepWatching(
   while (!signal.aborted) {
     try {
       const fresh = rv === undefined;
-      if (rv === undefined) rv = await list(d, path, handlers, signal);
+      if (rv === undefined) rv = await list(d, path, handlers, signal, target.metadataOnly === true);
       const opened = d.clock.now();
       const position: Position = { rv, events: 0, gone: false };
       try {
-        await follow(d, path, position, handlers, signal);
+        await follow(d, path, position, handlers, signal, target.metadataOnly === true);
       } finally {
         rv = position.rv;
         // A watch that delivered something was healthy: a later break starts the backoff over.
@@ -112,7 +125,13 @@ export async function keepWatching(
   }
 }
 
-async function list(d: WatchDeps, path: string, handlers: WatchHandlers, signal: AbortSignal): Promise<string> {
+async function list(
+  d: WatchDeps,
+  path: string,
+  handlers: WatchHandlers,
+  signal: AbortSignal,
+  metadataOnly: boolean,
+): Promise<string> {
   const items: KubeObject[] = [];
   let rv = '';
   let cont: string | undefined;
@@ -121,6 +140,7 @@ async function list(d: WatchDeps, path: string, handlers: WatchHandlers, signal:
       method: 'GET',
       path,
       query: { limit: String(d.options.pageSize), continue: cont },
+      ...(metadataOnly ? { accept: metadataListAccept } : {}),
       signal,
     });
     if (res.status !== 200) throw new Error(`list ${path}: ${statusOf(res).message}`);
@@ -141,6 +161,7 @@ async function follow(
   position: Position,
   handlers: WatchHandlers,
   signal: AbortSignal,
+  metadataOnly: boolean,
 ): Promise<void> {
   const timeoutSeconds = Math.round(d.options.timeoutSeconds * (1 + d.clock.random()));
   const res = await d.rest.stream({
@@ -152,6 +173,7 @@ async function follow(
       allowWatchBookmarks: 'true',
       timeoutSeconds: String(timeoutSeconds),
     },
+    ...(metadataOnly ? { accept: metadataAccept } : {}),
     signal,
     // The apiserver ends the watch at timeoutSeconds; silence well past that is a dead connection.
     idleTimeoutMs: (timeoutSeconds + 30) * 1_000,

@@ -145,6 +145,8 @@ export class DriftWatcher implements DriftMonitor, WriteSink {
   #signal: AbortSignal | undefined;
   /** Running watches by target key, each with its own stop. */
   readonly #watches = new Map<string, AbortController>();
+  /** Per running watch: whether it asks for metadata only. */
+  readonly #metadataOnly = new Map<string, boolean>();
   /** Targets the ledger asks for, with the UIDs of its objects there. */
   #targets = new Map<string, { target: WatchTarget; uids: Set<string> }>();
   /** Ledger objects by UID, with the works that hold them. */
@@ -214,10 +216,13 @@ export class DriftWatcher implements DriftMonitor, WriteSink {
   #reconcileWatches(): void {
     const signal = this.#signal;
     if (!signal || signal.aborted) return;
+    // Whole objects where fresh status reads them; metadata only where drift repair alone does.
     const wanted = new Map<string, WatchTarget>(this.#d.status?.targets() ?? []);
-    for (const [key, { target }] of this.#targets) wanted.set(key, target);
+    for (const [key, { target }] of this.#targets)
+      if (!wanted.has(key)) wanted.set(key, { ...target, metadataOnly: true });
     for (const [key, stop] of this.#watches) {
-      if (wanted.has(key)) continue;
+      // A watch whose mode no longer fits (fresh status now reads its objects) starts over.
+      if (wanted.has(key) && (wanted.get(key)?.metadataOnly === true) === this.#metadataOnly.get(key)) continue;
       stop.abort();
       this.#watches.delete(key);
     }
@@ -226,6 +231,7 @@ export class DriftWatcher implements DriftMonitor, WriteSink {
       if (this.#watches.has(key)) continue;
       const stop = new AbortController();
       this.#watches.set(key, stop);
+      this.#metadataOnly.set(key, target.metadataOnly === true);
       void this.#keepWatching(
         { rest: this.#d.rest, clock: this.#clock, log: this.#d.log, options: this.#o.watch },
         target,

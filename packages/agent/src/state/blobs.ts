@@ -36,7 +36,7 @@ export async function readBlob<T>(
     }
     gz = Buffer.concat(parts as Buffer[]);
   }
-  return decodeJson<T>(gz, what, ref.sha256);
+  return decodeJson<T>(gz, what, ref.sha256, ref.bytes);
 }
 
 /** Runs `fn` over `items`, at most `limit` at a time; the first failure wins. */

@@ -2,16 +2,18 @@
 // change to desired works, ledgers and held deletions), blob references, the outbox
 // document, and their encodings (JSON, gzip, SHA-256 of the JSON text).
 import { createHash, randomBytes } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
 import type { StatusReport } from '@outpost/shared';
+import { gunzip, gzip } from '../gzip.ts';
 import { StateError } from './errors.ts';
 
 // Compression runs on the main thread, not zlib's thread pool: the documents are small (an
 // index of a few KiB, a 1,000-manifest work about 1 MiB of JSON, a few ms of CPU), and
 // memory malloc'ed in pool threads lands in per-thread arenas that glibc keeps after it is
-// freed; in the agent's memory benchmark that was several MiB of resident memory.
-const gzipAsync = async (data: Buffer): Promise<Buffer> => gzipSync(data);
-const gunzipAsync = async (data: Buffer): Promise<Buffer> => gunzipSync(data);
+// freed; in the agent's memory benchmark that was several MiB of resident memory. gzip.ts
+// also sizes zlib's output chunks to the data.
+const gzipAsync = async (data: Buffer): Promise<Buffer> => gzip(data);
+const gunzipAsync = async (data: Buffer, expectedBytes?: number): Promise<Buffer> =>
+  gunzip(data, expectedBytes === undefined ? {} : { expectedBytes });
 
 /**
  * Where one JSON value (a work, a ledger, the held deletions, a spilled outbox) is kept:
@@ -74,11 +76,11 @@ export async function encodeJson(value: unknown): Promise<Encoded> {
   return { sha256: sha256Hex(text), bytes: text.length, gz: await gzipAsync(text) };
 }
 
-/** Decodes a gzip JSON stream; with `sha256`, verifies the text first. */
-export async function decodeJson<T>(gz: Buffer, what: string, sha256?: string): Promise<T> {
+/** Decodes a gzip JSON stream; with `sha256`, verifies the text first. `bytes`: the text's length, when known. */
+export async function decodeJson<T>(gz: Buffer, what: string, sha256?: string, bytes?: number): Promise<T> {
   let text: Buffer;
   try {
-    text = await gunzipAsync(gz);
+    text = await gunzipAsync(gz, bytes);
   } catch (err) {
     throw new StateError('AGENT_STATE_CORRUPT', `${what}: not a gzip stream (${(err as Error).message})`, {
       cause: err,

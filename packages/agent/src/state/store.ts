@@ -9,6 +9,7 @@
 // save in flight in another replica). A lost race re-reads the index and re-applies the
 // change to what the other writer committed.
 import { canonicalJson } from '@outpost/shared';
+import { compactWork } from '../work/compact.ts';
 import type { AgentSnapshot, AgentStateStore, AppliedObject, DesiredWork } from '../work/types.ts';
 import type { BackendView, StateBackend } from './backend.ts';
 import { pauseAfterConflict, readBlob, writeBlob } from './blobs.ts';
@@ -209,7 +210,7 @@ export class DurableStateStore implements AgentStateStore {
     };
     for (const [name, ref] of Object.entries(index.works)) {
       const work = await get<DesiredWork>(ref, `desired work ${name}`);
-      if (work && work.name === name && work.uid === ref.uid) snapshot.works.set(name, work);
+      if (work && work.name === name && work.uid === ref.uid) snapshot.works.set(name, compactWork(work));
       else if (work) this.#log.warn({ work: name }, 'desired work does not match its index entry; skipped');
     }
     for (const [uid, ref] of Object.entries(index.ledger)) {

@@ -17,6 +17,7 @@ import type { HubClient } from '../transport/client.ts';
 import { isHubError } from '../transport/errors.ts';
 import { pollSync, postStatus } from '../transport/hub-api.ts';
 import { type Clock, systemClock } from '../transport/retry.ts';
+import { compactWork } from '../work/compact.ts';
 import type { AgentSnapshot, AgentStateStore, AppliedObject, DesiredWork, WorkApplier } from '../work/types.ts';
 import {
   breakerTrips,
@@ -232,18 +233,34 @@ export class WorkSyncer {
     revision: number,
     updates: Awaited<ReturnType<typeof pollSync>>['works'],
   ): Promise<void> {
+    const held = await this.#store(hubEpoch, revision, updates);
+    for (const w of held) await this.#reconcile(w);
+  }
+
+  /**
+   * Stores the hub's changes durably and holds them compact (work/compact.ts). It takes
+   * the updates out of `updates`: the caller's answer would otherwise keep every parsed
+   * manifest alive through the apply passes that follow (for an operator's work,
+   * megabytes of CRD schemas).
+   */
+  async #store(
+    hubEpoch: string,
+    revision: number,
+    updates: Awaited<ReturnType<typeof pollSync>>['works'],
+  ): Promise<DesiredWork[]> {
     const snap = this.snapshot;
     const now = new Date(this.#clock.now());
-    const merged = updates.map((u) => mergeUpdate(snap.works.get(u.name), u, now));
+    const merged = updates.splice(0).map((u) => mergeUpdate(snap.works.get(u.name), u, now));
     await this.#d.state.saveDesired({ hubEpoch, revision, upsert: merged, remove: [] });
-    for (const w of merged) snap.works.set(w.name, w);
+    const held = merged.map(compactWork);
+    for (const w of held) snap.works.set(w.name, w);
     snap.hubEpoch = hubEpoch;
     snap.revision = revision;
     this.#d.log.info(
-      { revision, works: merged.map((w) => `${w.name}@${w.generation}${w.deleting ? ' (delete)' : ''}`) },
+      { revision, works: held.map((w) => `${w.name}@${w.generation}${w.deleting ? ' (delete)' : ''}`) },
       'desired state changed',
     );
-    for (const w of merged) await this.#reconcile(w);
+    return held;
   }
 
   async #reconcile(work: DesiredWork): Promise<void> {

@@ -3,8 +3,8 @@
 // for the next request and closes the old one gracefully: requests already on it finish,
 // then its sockets close. Nothing here retries; callers decide with backoff.ts.
 
-import { gunzipSync } from 'node:zlib';
 import { protocolVersion } from '@outpost/shared';
+import { gunzip } from '../gzip.ts';
 import { agentVersion } from '../version.ts';
 import { parseRetryAfter } from './backoff.ts';
 import { HubError, networkError, responseError } from './errors.ts';
@@ -68,9 +68,8 @@ function makePool(trust: TrustMaterial): HttpPool {
 
 async function readBody(body: HttpResponse['body'], maxBytes: number, gzipped: boolean): Promise<string> {
   const raw = await readAll(body, maxBytes);
-  // maxOutputLength bounds a decompression bomb the same way the raw size is bounded. On the
-  // main thread, like the state store's compression (state/model.ts says why).
-  return (gzipped ? gunzipSync(raw, { maxOutputLength: maxBytes }) : raw).toString('utf8');
+  // maxOutputLength bounds a decompression bomb the same way the raw size is bounded.
+  return (gzipped ? gunzip(raw, { maxOutputLength: maxBytes }) : raw).toString('utf8');
 }
 
 export class HubClient {
