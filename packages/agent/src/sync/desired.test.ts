@@ -202,13 +202,16 @@ describe('objects shared between works', () => {
       namespace: '',
     });
 
+  /** The releasing work, being deleted (it needs nothing itself). */
+  const gone = (uid: string): DesiredWork => ({ ...desired(uid, []), deleting: true });
+
   test('an object another live work declares passes to that work, whatever it is', () => {
     const works = [
       desired('a', [manifest('v1', 'Namespace', 'monitoring'), manifest('v1', 'ConfigMap', 'shared', 'd')]),
       desired('b', [manifest('v1', 'Namespace', 'monitoring'), manifest('v1', 'ConfigMap', 'shared', 'd')]),
       desired('c', [manifest('v1', 'ConfigMap', 'shared', 'd')]),
     ];
-    const r = releaseObjects('a', [ns('monitoring'), obj('shared'), obj('only-a')], works, new Map());
+    const r = releaseObjects(gone('a'), [ns('monitoring'), obj('shared'), obj('only-a')], works, new Map());
     assert.deepEqual(
       r.free.map((o) => o.name),
       ['only-a'],
@@ -229,7 +232,7 @@ describe('objects shared between works', () => {
       desired('a', [manifest('v1', 'ConfigMap', 'shared', 'd')]),
       desired('b', [manifest('v1', 'ConfigMap', 'shared', 'd')], true),
     ];
-    const r = releaseObjects('a', [obj('shared')], works, new Map());
+    const r = releaseObjects(gone('a'), [obj('shared')], works, new Map());
     assert.deepEqual(
       r.free.map((o) => o.name),
       ['shared'],
@@ -239,7 +242,7 @@ describe('objects shared between works', () => {
 
   test('a manifest without namespace declares the object in default', () => {
     const works = [desired('b', [manifest('v1', 'ConfigMap', 'plain')])];
-    const r = releaseObjects('a', [obj('plain', { namespace: 'default' })], works, new Map());
+    const r = releaseObjects(gone('a'), [obj('plain', { namespace: 'default' })], works, new Map());
     assert.deepEqual(
       r.transfer.get('b')?.map((o) => o.name),
       ['plain'],
@@ -255,7 +258,7 @@ describe('objects shared between works', () => {
     const ledgers = new Map([['d', [obj('w', { group: 'other.dev', kind: 'Widget', resource: 'widgets' })]]]);
     const works2 = [...works, desired('d', [manifest('other.dev/v1', 'Widget', 'w', 'd')])];
     const r = releaseObjects(
-      'a',
+      gone('a'),
       [ns('team-b'), ns('team-a'), crd('gadgets.e2e.outpost.dev'), crd('widgets.other.dev'), crd('unused.x.dev')],
       works2,
       ledgers,
@@ -272,6 +275,62 @@ describe('objects shared between works', () => {
       r.free.map((o) => o.name),
       ['team-a', 'unused.x.dev'],
     );
+  });
+
+  test('a work that only reads an object (ReadOnly) does not receive it; it goes under the policy', () => {
+    const reader: DesiredWork = {
+      ...desired('b', [manifest('v1', 'ConfigMap', 'shared', 'd')]),
+      manifestConfigs: [
+        {
+          resourceIdentifier: { group: '', resource: 'configmaps', namespace: 'd', name: 'shared' },
+          updateStrategy: { type: 'ReadOnly' },
+        },
+      ],
+    };
+    const r = releaseObjects(gone('a'), [obj('shared')], [reader], new Map());
+    assert.equal(r.transfer.size, 0);
+    assert.deepEqual(
+      r.free.map((o) => o.name),
+      ['shared'],
+    );
+  });
+
+  test('a work deleted at the same time that orphans the object spares it from the other', () => {
+    const orphaning: DesiredWork = {
+      ...desired('b', [manifest('v1', 'ConfigMap', 'data', 'd')]),
+      deleting: true,
+      deleteOption: { propagationPolicy: 'Orphan' },
+    };
+    const deleting: DesiredWork = { ...desired('c', [manifest('v1', 'ConfigMap', 'data', 'd')]), deleting: true };
+    assert.deepEqual(
+      releaseObjects(gone('a'), [obj('data')], [orphaning], new Map()).spared.map((k) => k.object.name),
+      ['data'],
+    );
+    assert.deepEqual(
+      releaseObjects(gone('a'), [obj('data')], [deleting], new Map()).free.map((o) => o.name),
+      ['data'],
+      'a work deleted at the same time under Foreground spares nothing',
+    );
+  });
+
+  test('a work that stays keeps a Namespace it dropped while its own objects live there', () => {
+    const self = desired('a', [manifest('v1', 'PersistentVolumeClaim', 'data', 'n')]);
+    const r = releaseObjects(self, [ns('n')], [self], new Map());
+    assert.deepEqual(
+      r.kept.map((k) => [k.object.name, k.reason]),
+      [['n', 'it holds objects of work work-a']],
+    );
+  });
+
+  test('a cluster-scoped object is declared by its manifest whatever stray namespace the manifest carries', () => {
+    const role = obj('reader', {
+      group: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      resource: 'clusterroles',
+      namespace: '',
+    });
+    const m = manifest('rbac.authorization.k8s.io/v1', 'ClusterRole', 'reader', 'helm-release-ns');
+    assert.deepEqual(droppedObjects([role], [m]), [], 'not dropped: it is still in the work');
   });
 
   test('withObjects adds by identity and keeps the ledger sorted', () => {

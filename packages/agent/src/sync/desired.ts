@@ -53,7 +53,9 @@ export function inWork(o: AppliedObject, manifests: readonly ManifestEntry[]): b
       group === o.group &&
       m.manifest.kind === o.kind &&
       m.manifest.metadata.name === o.name &&
-      (ns === o.namespace || (ns === '' && o.namespace === 'default'))
+      // A cluster-scoped object (namespace '' in the ledger) is named by its manifest whatever
+      // stray namespace the manifest carries (Helm charts often set one).
+      (o.namespace === '' || ns === o.namespace || (ns === '' && o.namespace === 'default'))
     );
   });
 }
@@ -132,6 +134,11 @@ export interface Release {
   transfer: Map<string, AppliedObject[]>;
   /** Objects that stay although no other work declares them, and why. */
   kept: KeptObject[];
+  /**
+   * Objects another work being deleted at the same time leaves on the spoke (its policy
+   * orphans them): the releasing work does not delete them either, whatever its policy.
+   */
+  spared: KeptObject[];
 }
 
 const isNamespace = (o: Pick<AppliedObject, 'group' | 'kind'>) => o.group === '' && o.kind === 'Namespace';
@@ -155,15 +162,26 @@ const groupOf = (apiVersion: string) => {
  * Works being deleted need nothing. Pure: the caller saves ledgers and deletes.
  */
 export function releaseObjects(
-  fromUid: string,
+  from: DesiredWork,
   objects: readonly AppliedObject[],
   works: Iterable<DesiredWork>,
   ledgers: ReadonlyMap<string, readonly AppliedObject[]>,
 ): Release {
-  const others = [...works].filter((w) => w.uid !== fromUid && !w.deleting);
-  const out: Release = { free: [], transfer: new Map(), kept: [] };
+  const all = [...works].filter((w) => w.uid !== from.uid);
+  const others = all.filter((w) => !w.deleting);
+  const leaving = new Set(objects.map(objectId));
+  // Containers are needed by the other live works, and by the releasing work itself while it
+  // stays (a manifest left it, the objects it still declares may live in that Namespace).
+  const users: { work: DesiredWork; ledger: readonly AppliedObject[] }[] = [
+    ...others.map((w) => ({ work: w, ledger: ledgers.get(w.uid) ?? [] })),
+    ...(from.deleting
+      ? []
+      : [{ work: from, ledger: (ledgers.get(from.uid) ?? []).filter((l) => !leaving.has(objectId(l))) }]),
+  ];
+  const out: Release = { free: [], transfer: new Map(), kept: [], spared: [] };
   for (const o of objects) {
-    const declarers = others.filter((w) => inWork(o, w.manifests));
+    // Only a work that may own the object receives it: a ReadOnly manifest only reads it.
+    const declarers = others.filter((w) => inWork(o, w.manifests) && !readOnlyFor(w, o));
     if (declarers.length > 0) {
       for (const w of declarers) {
         const list = out.transfer.get(w.uid) ?? [];
@@ -172,31 +190,52 @@ export function releaseObjects(
       }
       continue;
     }
+    const orphaning = all.find(
+      (w) => w.deleting && inWork(o, w.manifests) && planWorkDeletion(w, [o]).orphan.length > 0,
+    );
+    if (orphaning) {
+      out.spared.push({ object: o, reason: `work ${orphaning.name}, deleted too, leaves it on the spoke` });
+      continue;
+    }
     const user = isNamespace(o)
-      ? others.find(
-          (w) =>
-            w.manifests.some((m) => m.manifest.metadata.namespace === o.name) ||
-            (ledgers.get(w.uid) ?? []).some((l) => l.namespace === o.name),
+      ? users.find(
+          (u) =>
+            u.work.manifests.some((m) => m.manifest.metadata.namespace === o.name) ||
+            u.ledger.some((l) => l.namespace === o.name),
         )
       : isCrd(o)
-        ? others.find(
-            (w) =>
-              w.manifests.some((m) => `.${groupOf(m.manifest.apiVersion)}` === o.name.slice(o.name.indexOf('.'))) ||
-              (ledgers.get(w.uid) ?? []).some((l) => `${l.resource}.${l.group}` === o.name),
+        ? users.find(
+            (u) =>
+              u.work.manifests.some(
+                (m) => `.${groupOf(m.manifest.apiVersion)}` === o.name.slice(o.name.indexOf('.')),
+              ) || u.ledger.some((l) => `${l.resource}.${l.group}` === o.name),
           )
         : undefined;
     if (user) {
       out.kept.push({
         object: o,
         reason: isNamespace(o)
-          ? `it holds objects of work ${user.name}`
-          : `work ${user.name} uses the kinds it defines`,
+          ? `it holds objects of work ${user.work.name}`
+          : `work ${user.work.name} uses the kinds it defines`,
       });
       continue;
     }
     out.free.push(o);
   }
   return out;
+}
+
+/** Whether `work` says ReadOnly for the object (its manifestConfigs, OCM's identifiers). */
+function readOnlyFor(work: DesiredWork, o: AppliedObject): boolean {
+  const config = work.manifestConfigs?.find((c) =>
+    identifierMatches(c.resourceIdentifier, {
+      group: o.group,
+      resource: o.resource,
+      name: o.name,
+      namespaces: [o.namespace],
+    }),
+  );
+  return config?.updateStrategy?.type === 'ReadOnly';
 }
 
 /** `ledger` with `objects` added (by identity; an entry already there is replaced), sorted as nextLedger sorts. */

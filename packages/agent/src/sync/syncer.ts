@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson, type StatusReport, type SyncRequest, type WorkStatus } from '@outpost/shared';
 import { adoptAnnotation } from '../apply/applier.ts';
+import { reasons } from '../apply/status.ts';
 import type { StatusMonitor } from '../drift/status.ts';
 import type { DriftMonitor } from '../drift/watcher.ts';
 import { backoffDelay, jitter } from '../transport/backoff.ts';
@@ -140,7 +141,13 @@ export class WorkSyncer {
   }
 
   async reconcileAll(): Promise<void> {
-    for (const work of [...this.snapshot.works.values()]) await this.#serial(() => this.#reconcile(work));
+    for (const uid of [...this.snapshot.works.values()].map((w) => w.uid)) {
+      // The work as it is when its turn comes: a sync meanwhile may have changed or deleted it.
+      await this.#serial(async () => {
+        const work = [...this.snapshot.works.values()].find((w) => w.uid === uid);
+        if (work) await this.#reconcile(work);
+      });
+    }
   }
 
   /**
@@ -286,7 +293,9 @@ export class WorkSyncer {
           release.kept.map((k) => k.object),
         )
       : ledger;
-    let deleting = (release?.kept.length ?? 0) > 0;
+    // Left on the spoke by a work deleted at the same time: not this work's to delete.
+    if (release?.spared.length) await this.#remember(release.spared.map((k) => k.object));
+    let deleting = false;
     const held = previous.filter((o) => heldIds.has(objectId(o)));
     if (dropped.length > 0) {
       const total = [...snap.ledger.values()].reduce((n, l) => n + l.length, 0);
@@ -327,9 +336,11 @@ export class WorkSyncer {
     // Something left to finish: another pass soon, not at the next periodic re-apply. A
     // failed manifest often waits for another work (its CRD, its Namespace) or for the
     // apiserver; one that never succeeds is retried less and less often.
-    const failed = result.status.resourceStatus.manifests.some(
-      (m) => m.conditions.find((c) => c.type === 'Applied')?.status === 'False',
-    );
+    // Not for failures that only a new generation can mend (an invalid manifest).
+    const failed = result.status.resourceStatus.manifests.some((m) => {
+      const applied = m.conditions.find((c) => c.type === 'Applied');
+      return applied?.status === 'False' && applied.reason !== reasons.manifestInvalid;
+    });
     if (deleting) this.#followUp(work, followUp.deletionMaxMs);
     else if (failed) this.#followUp(work, this.#o.driftIntervalMs);
     else this.#followUps.delete(work.uid);
@@ -351,8 +362,16 @@ export class WorkSyncer {
     const snap = this.snapshot;
     if (snap.heldDeletions.length === 0) return;
     for (const h of snap.heldDeletions) {
-      const res = await this.#d.applier.delete(h.objects, { foreground: false });
-      const gone = new Set([...res.deleted, ...res.orphaned].map(objectId));
+      const from = [...snap.works.values()].find((w) => w.uid === h.workUid);
+      // What another work declares by now is released to it, not deleted (as for any drop).
+      const release = from ? await this.#release(from, h.objects) : undefined;
+      const free = release ? release.free : h.objects;
+      if (release?.spared.length) await this.#remember(release.spared.map((k) => k.object));
+      const res = await this.#d.applier.delete(free, { foreground: false });
+      const gone = new Set(
+        [...res.deleted, ...res.orphaned, ...(release?.spared ?? []).map((k) => k.object)].map(objectId),
+      );
+      for (const list of release?.transfer.values() ?? []) for (const o of list) gone.add(objectId(o));
       const ledger = (snap.ledger.get(h.workUid) ?? []).filter((o) => !gone.has(objectId(o)));
       snap.ledger.set(h.workUid, ledger);
       this.#d.drift?.sync(snap);
@@ -376,6 +395,12 @@ export class WorkSyncer {
     // stays Deleting meanwhile, and says why.
     const keptIds = new Set(release.kept.map((k) => objectId(k.object)));
     const plan = planWorkDeletion(work, [...release.free, ...release.kept.map((k) => k.object)]);
+    plan.orphan.push(...release.spared.map((k) => k.object));
+    // The work's held deletions end with it: its delete policy decides them now.
+    if (snap.heldDeletions.some((h) => h.workUid === work.uid)) {
+      snap.heldDeletions = snap.heldDeletions.filter((h) => h.workUid !== work.uid);
+      await this.#d.state.saveHeldDeletions(snap.heldDeletions);
+    }
     const waiting = release.kept.filter((k) => plan.remove.includes(k.object));
     plan.remove = plan.remove.filter((o) => !keptIds.has(objectId(o)));
     // Left on the spoke with nobody's ledger naming them: never to be claimed again.
@@ -428,7 +453,7 @@ export class WorkSyncer {
    */
   async #release(from: DesiredWork, objects: readonly AppliedObject[]): Promise<Release> {
     const snap = this.snapshot;
-    const release = releaseObjects(from.uid, objects, snap.works.values(), snap.ledger);
+    const release = releaseObjects(from, objects, snap.works.values(), snap.ledger);
     for (const [uid, list] of release.transfer) {
       const to = [...snap.works.values()].find((w) => w.uid === uid);
       snap.ledger.set(uid, withObjects(snap.ledger.get(uid) ?? [], list));
