@@ -97,9 +97,14 @@ const objectKey = (key: string, name: string) => `${key}|${name}`;
  * readiness, feedback or condition rule reads and which is often the largest part.
  */
 function keptBody(o: KubeObject): KubeObject {
-  if (!o.metadata?.managedFields) return o;
-  const { managedFields: _, ...metadata } = o.metadata;
-  return { ...o, metadata };
+  const { managedFields: _, ...metadata } = o.metadata ?? {};
+  // A CRD's readiness reads its status alone, and its spec (the schema) can be megabytes:
+  // an operator stack's CRDs kept whole cost the agent several MiB.
+  if (o.kind === 'CustomResourceDefinition' && o.apiVersion?.startsWith('apiextensions.k8s.io/')) {
+    const { spec: _spec, ...rest } = o;
+    return { ...rest, metadata } as KubeObject;
+  }
+  return o.metadata?.managedFields ? { ...o, metadata } : o;
 }
 
 /** What is kept of an object whose existence alone counts (a ConfigMap's Available). */
