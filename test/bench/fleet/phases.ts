@@ -125,10 +125,12 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     await hub.stop({ signal, keepDataDir: true });
     const stopMs = performance.now() - t0;
     const t1 = performance.now();
+    // Agents reconnect as soon as the new process listens, before /readyz answers here.
+    const startAt = Date.now();
     hub = await startHub({ dataDir, args: [...hubArgs, '--listen', `127.0.0.1:${port}`], timeoutMs: 120_000 });
     admin = await adminClient(hub);
     await until(async () => ((await admin.get('/readyz')).status === 200 ? true : undefined), 60_000, 50);
-    return { stopMs, readyMs: performance.now() - t1, readyAt: Date.now() };
+    return { stopMs, readyMs: performance.now() - t1, readyAt: Date.now(), startAt };
   };
 
   try {
@@ -234,11 +236,11 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       const errorsBefore = fleet.errorCounts();
       const r = await restart(signal);
       const back = await until(
-        () => (f.pollingSince(r.readyAt) === o.agents ? Date.now() : undefined),
+        () => (f.pollingSince(r.startAt) === o.agents ? Date.now() : undefined),
         120_000 + o.agents * 30,
         250,
       );
-      const n = fleet.pollingSince(r.readyAt);
+      const n = fleet.pollingSince(r.startAt);
       const errorsAfter = fleet.errorCounts();
       const key = signal.toLowerCase();
       if (signal === 'SIGTERM') complete.backAfterSigterm = n;
@@ -246,12 +248,12 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       metrics[`${key}_hub_stop`] = { value: seconds(r.stopMs), unit: 's' };
       metrics[`${key}_restart_to_ready`] = { value: seconds(r.readyMs), unit: 's' };
       metrics[`${key}_all_polling_again`] = {
-        value: back ? seconds(back - r.readyAt) : Number.NaN,
-        unit: 's after ready',
+        value: back ? seconds(back - r.startAt) : Number.NaN,
+        unit: 's after the new process started',
         target: '<= 60 (10,000 agents)',
       };
       metrics[`${key}_max_reconnects_in_one_second`] = {
-        value: fleet.maxReconnectsInOneSecond(r.readyAt - 1000),
+        value: fleet.maxReconnectsInOneSecond(r.startAt - 1000),
         unit: 'agents',
       };
       notes[`${key}_errors`] = Object.fromEntries(
