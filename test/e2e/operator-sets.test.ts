@@ -9,7 +9,7 @@ import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes
 import type { KubeCluster } from '../kube/index.ts';
 import { startCluster } from '../kube/index.ts';
 import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
-import { adminClient, type HubClient, waitFor } from './hub-client.ts';
+import { adminClient, type HubClient, waitFor, waitWorkApplied } from './hub-client.ts';
 import { type HubProcess, startHub } from './hub-process.ts';
 
 const cluster = 'spoke-ops';
@@ -145,16 +145,7 @@ describe('operator-style sets (real hub, real agent, real kube-apiserver)', { ti
     assert.ok(res.status === 200 || res.status === 201, res.text);
     return res.body as WorkView;
   };
-  const applied = (name: string, generation: number, timeoutMs = 60_000) =>
-    waitFor(
-      `work ${name} Applied at generation ${generation}`,
-      async () => {
-        const w = (await admin.get<WorkView>(path(name))).body;
-        const c = w.status.conditions?.find((x) => x.type === 'Applied');
-        return w.status.observedGeneration === generation && c?.status === 'True' ? w : undefined;
-      },
-      timeoutMs,
-    );
+  const applied = (name: string, generation: number) => waitWorkApplied(admin, cluster, name, generation, 60_000);
   const countCustom = async (group: string, ns: string) => {
     let n = 0;
     for (const k of kinds) {

@@ -18,7 +18,7 @@ import {
 import type { KubeCluster } from '../kube/index.ts';
 import { startCluster } from '../kube/index.ts';
 import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
-import { adminClient, type HubClient, waitFor } from './hub-client.ts';
+import { adminClient, type HubClient, waitFor, waitWorkApplied } from './hub-client.ts';
 import { type HubProcess, startHub } from './hub-process.ts';
 
 const cluster = 'spoke-shared';
@@ -104,15 +104,7 @@ describe('objects shared between works (real hub, real agent, real kube-apiserve
     return res.body as WorkView;
   };
   const condition = (w: WorkView, type: string) => w.status.conditions?.find((c) => c.type === type);
-  const waitApplied = (name: string, generation: number) =>
-    waitFor(
-      `work ${name} Applied at generation ${generation}`,
-      async () => {
-        const w = (await admin.get<WorkView>(path(name))).body;
-        return w.status.observedGeneration === generation && condition(w, 'Applied')?.status === 'True' ? w : undefined;
-      },
-      30_000,
-    );
+  const waitApplied = (name: string, generation: number) => waitWorkApplied(admin, cluster, name, generation);
   const remove = async (name: string, timeoutMs = 30_000) => {
     const res = await admin.delete(path(name));
     assert.ok(res.status === 200 || res.status === 202 || res.status === 204, res.text);

@@ -1,6 +1,7 @@
 // Pure steps of work delivery: merging what the hub sent into what the agent holds, and
 // deciding what a sync may delete. No I/O here, so every rule is a table test.
 import { identifierMatches, type ManifestEntry, normalizeWorkOptions, type WorkUpdate } from '@outpost/shared';
+import { isCrdKind, isNamespaceKind } from '../apply/kube.ts';
 import type { AppliedObject, DesiredWork } from '../work/types.ts';
 
 export class DeltaMismatchError extends Error {
@@ -141,9 +142,6 @@ export interface Release {
   spared: KeptObject[];
 }
 
-const isNamespace = (o: Pick<AppliedObject, 'group' | 'kind'>) => o.group === '' && o.kind === 'Namespace';
-const isCrd = (o: Pick<AppliedObject, 'group' | 'kind'>) =>
-  o.group === 'apiextensions.k8s.io' && o.kind === 'CustomResourceDefinition';
 const groupOf = (apiVersion: string) => {
   const slash = apiVersion.indexOf('/');
   return slash < 0 ? '' : apiVersion.slice(0, slash);
@@ -197,13 +195,13 @@ export function releaseObjects(
       out.spared.push({ object: o, reason: `work ${orphaning.name}, deleted too, leaves it on the spoke` });
       continue;
     }
-    const user = isNamespace(o)
+    const user = isNamespaceKind(o.group, o.kind)
       ? users.find(
           (u) =>
             u.work.manifests.some((m) => m.manifest.metadata.namespace === o.name) ||
             u.ledger.some((l) => l.namespace === o.name),
         )
-      : isCrd(o)
+      : isCrdKind(o.group, o.kind)
         ? users.find(
             (u) =>
               u.work.manifests.some(
@@ -214,7 +212,7 @@ export function releaseObjects(
     if (user) {
       out.kept.push({
         object: o,
-        reason: isNamespace(o)
+        reason: isNamespaceKind(o.group, o.kind)
           ? `it holds objects of work ${user.work.name}`
           : `work ${user.work.name} uses the kinds it defines`,
       });

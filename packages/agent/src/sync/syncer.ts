@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson, type StatusReport, type SyncRequest, type WorkStatus } from '@outpost/shared';
 import { adoptAnnotation } from '../apply/applier.ts';
+import { isCrdKind, isNamespaceKind } from '../apply/kube.ts';
 import { reasons } from '../apply/status.ts';
 import type { StatusMonitor } from '../drift/status.ts';
 import type { DriftMonitor } from '../drift/watcher.ts';
@@ -140,11 +141,17 @@ export class WorkSyncer {
     return next;
   }
 
+  /** The work the agent holds under this uid now, if any. */
+  #workByUid(uid: string): DesiredWork | undefined {
+    for (const w of this.snapshot.works.values()) if (w.uid === uid) return w;
+    return undefined;
+  }
+
   async reconcileAll(): Promise<void> {
     for (const uid of [...this.snapshot.works.values()].map((w) => w.uid)) {
       // The work as it is when its turn comes: a sync meanwhile may have changed or deleted it.
       await this.#serial(async () => {
-        const work = [...this.snapshot.works.values()].find((w) => w.uid === uid);
+        const work = this.#workByUid(uid);
         if (work) await this.#reconcile(work);
       });
     }
@@ -159,7 +166,7 @@ export class WorkSyncer {
     this.#repairQueued.add(workUid);
     this.#serial(async () => {
       this.#repairQueued.delete(workUid);
-      const work = [...this.snapshot.works.values()].find((w) => w.uid === workUid);
+      const work = this.#workByUid(workUid);
       if (work && !signal.aborted) await this.#reconcile(work);
     }).catch((err: unknown) => this.#d.log.error({ err: (err as Error).message }, 're-apply after drift failed'));
   }
@@ -172,7 +179,7 @@ export class WorkSyncer {
     this.#refreshQueued.add(workUid);
     this.#serial(async () => {
       this.#refreshQueued.delete(workUid);
-      const work = [...this.snapshot.works.values()].find((w) => w.uid === workUid);
+      const work = this.#workByUid(workUid);
       if (!work || work.deleting || signal.aborted) return;
       const status = monitor.compute(work);
       if (status) await this.#report(work, status, false);
@@ -293,8 +300,6 @@ export class WorkSyncer {
           release.kept.map((k) => k.object),
         )
       : ledger;
-    // Left on the spoke by a work deleted at the same time: not this work's to delete.
-    if (release?.spared.length) await this.#remember(release.spared.map((k) => k.object));
     let deleting = false;
     const held = previous.filter((o) => heldIds.has(objectId(o)));
     if (dropped.length > 0) {
@@ -347,10 +352,7 @@ export class WorkSyncer {
     // A CRD or Namespace this pass created may be what the works with failures wait for.
     const before = new Set(previous.map((o) => o.uid));
     const provided = result.applied.some(
-      (o) =>
-        !before.has(o.uid) &&
-        ((o.group === '' && o.kind === 'Namespace') ||
-          (o.group === 'apiextensions.k8s.io' && o.kind === 'CustomResourceDefinition')),
+      (o) => !before.has(o.uid) && (isNamespaceKind(o.group, o.kind) || isCrdKind(o.group, o.kind)),
     );
     if (provided && this.#signal) {
       for (const uid of this.#followUps.keys()) if (uid !== work.uid) this.#repair(uid, this.#signal);
@@ -362,11 +364,10 @@ export class WorkSyncer {
     const snap = this.snapshot;
     if (snap.heldDeletions.length === 0) return;
     for (const h of snap.heldDeletions) {
-      const from = [...snap.works.values()].find((w) => w.uid === h.workUid);
+      const from = this.#workByUid(h.workUid);
       // What another work declares by now is released to it, not deleted (as for any drop).
       const release = from ? await this.#release(from, h.objects) : undefined;
       const free = release ? release.free : h.objects;
-      if (release?.spared.length) await this.#remember(release.spared.map((k) => k.object));
       const res = await this.#d.applier.delete(free, { foreground: false });
       const gone = new Set(
         [...res.deleted, ...res.orphaned, ...(release?.spared ?? []).map((k) => k.object)].map(objectId),
@@ -455,14 +456,14 @@ export class WorkSyncer {
     const snap = this.snapshot;
     const release = releaseObjects(from, objects, snap.works.values(), snap.ledger);
     for (const [uid, list] of release.transfer) {
-      const to = [...snap.works.values()].find((w) => w.uid === uid);
+      const to = this.#workByUid(uid);
       snap.ledger.set(uid, withObjects(snap.ledger.get(uid) ?? [], list));
       await this.#d.state.saveLedger(uid, snap.ledger.get(uid));
       this.#d.log.info(
         {
           from: from.name,
           to: to?.name,
-          objects: list.map((o) => `${o.kind} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`),
+          objects: list.map(describeObject),
         },
         'released objects another work still declares, instead of deleting them',
       );
@@ -480,6 +481,8 @@ export class WorkSyncer {
         'not deleting an object another work needs, until it does not',
       );
     }
+    // Left on the spoke by a work deleted at the same time: never to be claimed again.
+    await this.#remember(release.spared.map((k) => k.object));
     if (release.transfer.size > 0) this.#d.drift?.sync(snap);
     return release;
   }
