@@ -17,7 +17,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type AgentProcess, runAgent, startAgent } from '../e2e/agent-process.ts';
+import { type AgentProcess, joinSpoke, startAgent } from '../e2e/agent-process.ts';
 import { adminClient, type HubClient } from '../e2e/hub-client.ts';
 import { type HubProcess, startHub } from '../e2e/hub-process.ts';
 import { ensureKubeBinaries, type KubeCluster, startCluster } from '../kube/index.ts';
@@ -197,24 +197,7 @@ async function main(): Promise<void> {
   dirsToRemove.add(hub.dataDir);
   admin = await adminClient(hub, { connections: 1 });
 
-  const tok = await admin.post<{ status: { token: string } }>('/api/v1/bootstraptokens', {
-    spec: { autoApprove: true },
-  });
-  if (tok.status !== 201) throw new Error(`token: ${tok.status} ${tok.text}`);
-  const joined = await runAgent([
-    'join',
-    '--hub',
-    hub.url,
-    '--token',
-    tok.body.status.token,
-    '--ca-cert-hash',
-    hub.caHash,
-    '--cluster-name',
-    cluster,
-    '--kubeconfig',
-    kube.kubeconfigPath,
-  ]);
-  if (joined.code !== 0) throw new Error(`join failed (${joined.code}):\n${joined.stdout}\n${joined.stderr}`);
+  await joinSpoke(hub, admin, cluster, kube.kubeconfigPath);
 
   // --- 1. delivery through the hub --------------------------------------------------------
   agent = runWorkAgent();
