@@ -312,20 +312,28 @@ export class DriftWatcher implements DriftMonitor, WriteSink {
       const pending = this.#pending.get(workUid) ?? { suspects: [], due: Number.POSITIVE_INFINITY };
       pending.suspects.push(s);
       this.#pending.set(workUid, pending);
-      // The earliest due suspect decides; a timer that finds the work not due yet does nothing.
+      // The earliest due suspect decides; a timer that finds the work not due yet waits on.
       if (now + delayMs >= pending.due) continue;
       pending.due = now + delayMs;
-      this.#clock.sleep(delayMs, this.#signal).then(
-        () => this.#fire(workUid),
-        () => {},
-      );
+      this.#fireAfter(workUid, delayMs);
     }
+  }
+
+  #fireAfter(workUid: string, ms: number): void {
+    this.#clock.sleep(ms, this.#signal).then(
+      () => this.#fire(workUid),
+      () => {},
+    );
   }
 
   #fire(workUid: string): void {
     const pending = this.#pending.get(workUid);
     const now = this.#clock.now();
-    if (!pending || pending.due > now || this.#signal?.aborted) return;
+    if (!pending || this.#signal?.aborted) return;
+    // A timer may end a little before the wall clock reaches its due time (timers count from
+    // the event loop's cached time). Dropping it then would leave the work pending with a
+    // past due time, and no later drift of the work would ever be repaired: wait the rest.
+    if (pending.due > now) return this.#fireAfter(workUid, pending.due - now);
     this.#pending.delete(workUid);
     // Drop what was repaired meanwhile (written since, or replaced in the ledger) or turned
     // out to be the agent's own doing (its write answered after the event, or its delete).
