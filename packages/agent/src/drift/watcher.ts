@@ -333,7 +333,10 @@ export class DriftWatcher implements DriftMonitor, WriteSink {
     // A timer may end a little before the wall clock reaches its due time (timers count from
     // the event loop's cached time). Dropping it then would leave the work pending with a
     // past due time, and no later drift of the work would ever be repaired: wait the rest.
-    if (pending.due > now) return this.#fireAfter(workUid, pending.due - now);
+    if (pending.due > now) {
+      this.#fireAfter(workUid, pending.due - now);
+      return;
+    }
     this.#pending.delete(workUid);
     // Drop what was repaired meanwhile (written since, or replaced in the ledger) or turned
     // out to be the agent's own doing (its write answered after the event, or its delete).
