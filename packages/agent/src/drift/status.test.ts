@@ -5,7 +5,7 @@ import type { KubeObject } from '../apply/kube.ts';
 import { manifestConditions, reasons, workConditions } from '../apply/status.ts';
 import type { Clock } from '../transport/retry.ts';
 import type { DesiredWork } from '../work/types.ts';
-import { refreshedStatus, StatusRefresher } from './status.ts';
+import { keptBody, refreshedStatus, StatusRefresher } from './status.ts';
 import { targetKey } from './watch.ts';
 
 /** Time moves only by advance(); due sleeps resolve in order. */
@@ -254,4 +254,28 @@ describe('StatusRefresher', () => {
     );
     stop.abort();
   });
+});
+
+test('keptBody: managedFields never; a CRD keeps no spec, known by its watch even as a list item without kind', () => {
+  const crdTarget = {
+    group: 'apiextensions.k8s.io',
+    version: 'v1',
+    resource: 'customresourcedefinitions',
+    namespace: '',
+  };
+  // The items of a list response carry no apiVersion or kind.
+  const listed: KubeObject = {
+    metadata: { name: 'gadgets.example.com', uid: 'u-crd', managedFields: [{ manager: 'outpost-agent' }] },
+    spec: { group: 'example.com', versions: [{ name: 'v1', schema: { openAPIV3Schema: { type: 'object' } } }] },
+    status: { conditions: [{ type: 'Established', status: 'True' }] },
+  } as KubeObject;
+  const crd = keptBody(listed, crdTarget);
+  assert.equal(crd.spec, undefined);
+  assert.equal(crd.metadata?.managedFields, undefined);
+  assert.deepEqual(crd.status, listed.status);
+  assert.equal(crd.metadata?.name, 'gadgets.example.com');
+
+  const kept = keptBody({ ...deployment(2), metadata: { ...deployment(2).metadata, managedFields: [] } }, target);
+  assert.deepEqual(kept.spec, { replicas: 2 }, 'other kinds keep their spec: readiness and feedback read it');
+  assert.equal(kept.metadata?.managedFields, undefined);
 });

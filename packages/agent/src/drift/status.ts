@@ -96,11 +96,12 @@ const objectKey = (key: string, name: string) => `${key}|${name}`;
  * What is kept of an object whose body a status reads: all but managedFields, which no
  * readiness, feedback or condition rule reads and which is often the largest part.
  */
-function keptBody(o: KubeObject): KubeObject {
+export function keptBody(o: KubeObject, target: WatchTarget | undefined): KubeObject {
   const { managedFields: _, ...metadata } = o.metadata ?? {};
   // A CRD's readiness reads its status alone, and its spec (the schema) can be megabytes:
-  // an operator stack's CRDs kept whole cost the agent several MiB.
-  if (o.kind === 'CustomResourceDefinition' && o.apiVersion?.startsWith('apiextensions.k8s.io/')) {
+  // an operator stack's CRDs kept whole cost the agent several MiB. Known by the watch's
+  // resource, not the object's kind: the items of a list carry no kind.
+  if (target?.group === 'apiextensions.k8s.io' && target.resource === 'customresourcedefinitions') {
     const { spec: _spec, ...rest } = o;
     return { ...rest, metadata } as KubeObject;
   }
@@ -240,7 +241,9 @@ export class StatusRefresher implements StatusMonitor, StatusWatchSource {
     const k = objectKey(key, name);
     const works = this.#byObject.get(k);
     if (!works) return;
-    this.#latest.set(k, { live: deleted ? undefined : this.#bodies.has(k) ? keptBody(object) : existence(object) });
+    this.#latest.set(k, {
+      live: deleted ? undefined : this.#bodies.has(k) ? keptBody(object, this.#targets.get(key)) : existence(object),
+    });
     for (const w of works) this.#schedule(w, false);
   }
 
