@@ -10,6 +10,7 @@
 // connection (server, CA, client certificate, token, exec plugin) comes from kube/config.ts.
 import { type KubeConnection, type KubeCredentials, readCredentials } from '../kube/config.ts';
 import { HttpPool, readText } from '../transport/http.ts';
+import { Http2Pool, type HttpTransport } from '../transport/http2.ts';
 import { agentVersion } from '../version.ts';
 
 export type KubeMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -59,6 +60,11 @@ export interface KubeRestOptions {
   connections?: number;
   /** Bound on waiting for an answer's headers and body. */
   timeoutMs?: number;
+  /**
+   * HTTP/2 where the apiserver offers it: every request a stream of one connection
+   * (transport/http2.ts). For the many long-lived watches; short requests keep HTTP/1.1.
+   */
+  http2?: boolean;
 }
 
 /**
@@ -72,7 +78,8 @@ export class KubeConfigRest implements KubeStreamRest {
   readonly #conn: KubeConnection;
   readonly #timeoutMs: number;
   readonly #connections: number;
-  #pool: HttpPool | undefined;
+  readonly #http2: boolean;
+  #pool: HttpTransport | undefined;
   #credentials: Promise<KubeCredentials> | undefined;
 
   constructor(conn: KubeConnection, opts: KubeRestOptions = {}) {
@@ -80,6 +87,7 @@ export class KubeConfigRest implements KubeStreamRest {
     this.#conn = conn;
     this.#timeoutMs = opts.timeoutMs ?? 60_000;
     this.#connections = opts.connections ?? 16;
+    this.#http2 = opts.http2 === true && conn.server.startsWith('https:');
   }
 
   async #read(): Promise<KubeCredentials> {
@@ -87,7 +95,7 @@ export class KubeConfigRest implements KubeStreamRest {
     const conn = this.#conn;
     const cert = creds.cert ?? conn.cert;
     const key = creds.key ?? conn.key;
-    this.#pool ??= new HttpPool({
+    this.#pool ??= new (this.#http2 ? Http2Pool : HttpPool)({
       ca: conn.ca,
       cert: cert && key ? cert : undefined,
       key: cert && key ? key : undefined,
@@ -162,7 +170,7 @@ export class KubeConfigRest implements KubeStreamRest {
       );
     };
     try {
-      const pool = this.#pool as HttpPool;
+      const pool = this.#pool as HttpTransport;
       const res = await pool.request({
         method: req.method,
         url,

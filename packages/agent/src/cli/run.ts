@@ -172,7 +172,8 @@ function startWorkDelivery(
   log: Logger,
   signal: AbortSignal,
 ): { done: Promise<void>; close: () => Promise<void> } {
-  const watchRest = new KubeConfigRest(kube.conn, { connections: 1024 });
+  // The watches, one stream each on one HTTP/2 connection (HTTP/1.1 where h2 is not offered).
+  const watchRest = new KubeConfigRest(kube.conn, { connections: 1024, http2: true });
   const status = new StatusRefresher();
   const drift = new DriftWatcher({ rest: watchRest, log: log.child({ component: 'drift' }), status });
   const applier = new KubeApplier({ rest: recordWrites(kube.rest, drift), log: log.child({ component: 'apply' }) });

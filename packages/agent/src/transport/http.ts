@@ -214,7 +214,7 @@ export class HttpPool {
  * the chunks of a megabyte answer held together outlive several collections and leave
  * holes in the allocator's heap that it cannot return (measured with CRD-heavy works).
  */
-export async function readText(body: IncomingMessage): Promise<string> {
+export async function readText(body: AsyncIterable<unknown>): Promise<string> {
   const decoder = new TextDecoder();
   let text = '';
   for await (const chunk of body) text += decoder.decode(chunk as Buffer, { stream: true });
