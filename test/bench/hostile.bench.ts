@@ -5,7 +5,10 @@
 // /metrics scrapes). Figures: the hub's own event-loop delay (its
 // monitorEventLoopDelay windows on /metrics), /readyz latency seen from outside, and the
 // /metrics scrape time with the works stored.
-import { loadavg } from 'node:os';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { loadavg, setPriority } from 'node:os';
+import { join } from 'node:path';
 import {
   agentPaths,
   agentSubject,
@@ -58,6 +61,21 @@ async function pool<T>(items: T[], n: number, fn: (item: T, i: number) => Promis
 }
 
 const hub = await startHub({ args: ['--log-level', 'warn', '--poll-timeout', '30s'], timeoutMs: 60_000 });
+// /readyz is probed from a process of its own at the hub's priority (see below).
+const caFile = join(hub.dataDir, 'ca.crt');
+const prober = spawn(process.execPath, [join(import.meta.dirname, 'readyz-probe.ts'), hub.url, caFile], {
+  stdio: ['pipe', 'pipe', 'inherit'],
+});
+let proberOut = '';
+prober.stdout?.on('data', (d: Buffer) => {
+  proberOut += d.toString();
+});
+// The hub was started at this process's priority; from here on this process (the 500 agents'
+// clients and the hostile senders, on the same few CPUs) yields to it, so the hub's loop delay
+// shows what the hub does, not the benchmark's own clients queued before it. OUTPOST_BENCH_NICE=0
+// keeps both at one priority.
+const nice = Number(process.env.OUTPOST_BENCH_NICE ?? 19);
+if (nice !== 0) setPriority(nice);
 const clients: HubClient[] = [];
 try {
   const admin = await adminClient(hub, { connections: 8 });
@@ -240,13 +258,13 @@ try {
     .map(async ([what, send]) => {
       while (Date.now() < end) count(what, await send().catch(() => ({ status: -1 })));
     });
+  prober.stdin?.write('start\n');
   const probing = (async () => {
-    while (Date.now() < end) {
-      const t0 = performance.now();
-      await probe.get('/readyz');
-      readyz.push(performance.now() - t0);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await new Promise((r) => setTimeout(r, Math.max(0, end - Date.now())));
+    const exited = once(prober, 'exit');
+    prober.stdin?.write('stop\n');
+    await exited;
+    readyz.push(...(JSON.parse(proberOut.trim() || '[]') as number[]));
   })();
   // Every finished 10 s window of the hub's event-loop delay during the phase.
   const watching = (async () => {
@@ -284,13 +302,15 @@ try {
       setup: `${agents} clusters joined, each with its own mTLS client long-polling (waitSeconds 10); ${works} works (${perCluster} per cluster) reported Applied; /metrics lists ${appliedLines} works`,
       eventLoop: `the hub's monitorEventLoopDelay (resolution 10 ms), read per finished 10 s window from /metrics during the ${phaseMs / 1000} s phase; p99 is the worst window's p99, max the worst window's max`,
       readyz:
-        '/readyz from outside on its own connection every 20 ms during the phase (includes the bench process and the shared machine)',
+        "/readyz every 20 ms during the phase over one kept-alive connection, from a process of its own at the hub's priority (readyz-probe.ts)",
       loadAverageAtEnd: loadavg().map((l) => Math.round(l * 100) / 100),
+      benchNice: nice,
       answers: Object.fromEntries([...statusOf.entries()].sort()),
       windows,
     },
   );
 } finally {
+  prober.kill();
   await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
   await hub.stop();
 }
