@@ -5,9 +5,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { bootstrapTokenPattern } from '../../packages/shared/src/index.ts';
+import { agentPaths, bootstrapTokenPattern } from '../../packages/shared/src/index.ts';
 import {
   adminClient,
+  agentClient,
   anonymousClient,
   assertError,
   HubClient as Client,
@@ -516,6 +517,66 @@ describe('admin API', { timeout: 120_000 }, () => {
       assert.equal(tokens.code, 0, tokens.stderr);
       assert.ok(!tokens.stdout.includes(t.token.split('.')[1] as string));
       assert.ok(JSON.parse(tokens.stdout).items.some((x: TokenResource) => x.metadata.name === t.id));
+    });
+
+    test('cluster list tells pending, denied, never-reported, available and removing apart; cluster get describes one', async () => {
+      const anon = anonymousClient(hub);
+      clients.push(anon);
+      const manual = await createToken(admin, { description: 'states', ttl: '10m', usageLimit: 5 });
+      assert.equal((await register(anon, manual.token, await newJoiner('st-pending'))).status, 201);
+      assert.equal((await register(anon, manual.token, await newJoiner('st-denied'))).status, 201);
+      assert.equal((await admin.post('/api/v1/clusters/st-denied/deny')).status, 200);
+      await joinCluster(hub, admin, 'st-silent');
+      const live = await joinCluster(hub, admin, 'st-live');
+      const removing = await joinCluster(hub, admin, 'st-removing');
+      for (const id of [live, removing]) {
+        const agent = agentClient(hub, id);
+        clients.push(agent);
+        const res = await agent.post(agentPaths.heartbeat(id.name), {});
+        assert.equal(res.status, 200, res.text);
+      }
+      // With a work on it, removal waits for the agent to delete it.
+      const work = {
+        apiVersion: 'work.open-cluster-management.io/v1',
+        kind: 'ManifestWork',
+        metadata: { name: 'w' },
+        spec: {
+          workload: {
+            manifests: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'w', namespace: 'default' } }],
+          },
+        },
+      };
+      assert.equal((await admin.call('PUT', '/api/v1/clusters/st-removing/works/w', { json: work })).status, 201);
+      const removal = await admin.call('DELETE', '/api/v1/clusters/st-removing');
+      assert.equal(removal.status, 202, removal.text);
+
+      const res = await cli(['cluster', 'list', ...conn()]);
+      assert.equal(res.code, 0, res.stderr);
+      const state = (name: string) =>
+        res.stdout
+          .split('\n')
+          .find((l) => l.startsWith(`${name} `))
+          ?.split(/\s+/)[1];
+      assert.match(res.stdout.split('\n')[0] ?? '', /^NAME\s+STATE\s+ACCEPTED/);
+      assert.equal(state('st-pending'), 'Pending');
+      assert.equal(state('st-denied'), 'Denied');
+      assert.equal(state('st-silent'), 'NeverReported');
+      assert.equal(state('st-live'), 'Available');
+      assert.equal(state('st-removing'), 'Removing');
+
+      const silent = await admin.get<{ status: { conditions: { type: string; reason: string }[] } }>(
+        '/api/v1/clusters/st-silent',
+      );
+      assert.equal(silent.body.status.conditions.find((c) => c.type === 'Available')?.reason, 'NeverReported');
+      const got = await cli(['cluster', 'get', 'st-live', ...conn()]);
+      assert.equal(got.code, 0, got.stderr);
+      assert.match(got.stdout, /^state:\s+Available$/m);
+      assert.match(got.stdout, /^certificate:\s+serial [0-9a-f]+, expires /m);
+      assert.match(got.stdout, /^CONDITION\s+STATUS\s+REASON\s+SINCE\s+MESSAGE$/m);
+      assert.match(got.stdout, /^Available\s+True\s+AgentReporting\s/m);
+      const pending = await cli(['cluster', 'get', 'st-pending', ...conn()]);
+      assert.match(pending.stdout, /^HubAccepted\s+False\s+Pending\s/m);
+      assert.match(pending.stdout, /^certificate:\s+-$/m);
     });
 
     test('cluster get of a missing cluster exits 1 with (CLUSTER_NOT_FOUND); a bad flag exits 2', async () => {

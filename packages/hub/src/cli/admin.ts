@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { OutpostError, parseLabelList } from '@outpost/shared';
 import { type ClientFlags, clientHelp, clientOptions, loadClientConfig } from '../config/client.ts';
 import { ConfigError } from '../config/index.ts';
-import type { ManagedCluster } from '../registration/clusters.ts';
+import { clusterState, type ManagedCluster } from '../registration/clusters.ts';
 import type { ManifestWorkReplicaSetStatus } from '../rollout/index.ts';
 import { HubClient } from './client.ts';
 import { age, type Format, render, table } from './output.ts';
@@ -44,9 +44,10 @@ function condition(c: ManagedCluster, type: string): string {
 
 function clusterTable(items: ManagedCluster[]): string {
   return table(
-    ['NAME', 'ACCEPTED', 'JOINED', 'AVAILABLE', 'LABELS', 'CERT EXPIRES', 'LAST SEEN'],
+    ['NAME', 'STATE', 'ACCEPTED', 'JOINED', 'AVAILABLE', 'LABELS', 'CERT EXPIRES', 'LAST SEEN'],
     items.map((c) => [
       c.metadata.name,
+      clusterState(c),
       String(c.spec.hubAcceptsClient),
       condition(c, 'Joined'),
       condition(c, 'Available'),
@@ -57,6 +58,42 @@ function clusterTable(items: ManagedCluster[]): string {
       age(c.status.lastSeen),
     ]),
   );
+}
+
+/** `cluster get`: what a person needs about one cluster, as `kubectl describe` shows it. */
+function describeCluster(c: ManagedCluster): string {
+  const labels = Object.entries(c.metadata.labels).map(([k, v]) => `${k}=${v}`);
+  const lines = [
+    `name:         ${c.metadata.name}`,
+    `state:        ${clusterState(c)}`,
+    `labels:       ${labels.join(', ') || '-'}`,
+    `joined:       ${c.status.joinedAt ?? '-'}`,
+    `last seen:    ${c.status.lastSeen ? `${c.status.lastSeen} (${age(c.status.lastSeen)})` : '-'}`,
+    `agent:        ${c.status.agentVersion ?? '-'}`,
+  ];
+  const cert = c.status.certificate;
+  lines.push(
+    cert
+      ? `certificate:  serial ${cert.serial}, expires ${cert.notAfter} (${age(cert.notAfter)}), CA ${cert.caHash}`
+      : 'certificate:  -',
+  );
+  lines.push(
+    `taints:       ${c.spec.taints.map((t) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`).join(', ') || '-'}`,
+  );
+  lines.push(`claims:       ${c.status.clusterClaims.map((x) => `${x.name}=${x.value}`).join(', ') || '-'}`, '');
+  lines.push(
+    table(
+      ['CONDITION', 'STATUS', 'REASON', 'SINCE', 'MESSAGE'],
+      c.status.conditions.map((x) => [
+        x.type,
+        x.status,
+        x.reason,
+        x.lastTransitionTime ? age(x.lastTransitionTime) : '-',
+        x.message,
+      ]),
+    ).trimEnd(),
+  );
+  return `${lines.join('\n')}\n`;
 }
 
 interface TokenResource {
@@ -181,11 +218,11 @@ const commands: Record<string, Record<string, Command>> = {
     },
     get: {
       usage: 'cluster get NAME',
-      summary: 'show one cluster',
+      summary: 'show one cluster: state, certificate, taints, claims and conditions',
       args: { min: 1, max: 1 },
       async run(ctx) {
         const c = await ctx.client.call<ManagedCluster>('GET', `/api/v1/clusters/${enc(ctx.args[0] as string)}`);
-        ctx.out(render(ctx.format, c, () => clusterTable([c])));
+        ctx.out(render(ctx.format, c, () => describeCluster(c)));
       },
     },
     approve: {

@@ -118,7 +118,7 @@ export function clusterResource(
       conditions.push({
         type: 'Available',
         status: 'Unknown',
-        reason: 'LeaseExpired',
+        reason: seen ? 'LeaseExpired' : 'NeverReported',
         message: seen ? `no report since ${lastSeen}` : 'the agent has not reported yet',
         lastTransitionTime: since,
       });
@@ -147,4 +147,31 @@ export function clusterResource(
   if (c.denied) res.status.denied = true;
   if (cert) res.status.certificate = { serial: cert.serial, notAfter: cert.notAfter, caHash: cert.caHash };
   return res;
+}
+
+/** Where a cluster stands, one word each, in the order of its life (the CLI's STATE column). */
+export type ClusterState =
+  | 'Pending'
+  | 'Denied'
+  | 'Approved'
+  | 'NeverReported'
+  | 'Available'
+  | 'Unreachable'
+  | 'Removing';
+
+/**
+ * The cluster's state from its resource: Removing (`cluster remove` waits for the agent),
+ * Denied, Pending (waiting for `cluster approve`), Approved (accepted; the agent has not
+ * fetched its certificate yet), NeverReported (it has one, and never reported), Available
+ * (reporting within its lease) or Unreachable (silent past its lease).
+ */
+export function clusterState(c: Pick<ManagedCluster, 'status' | 'spec'>): ClusterState {
+  const cond = (type: string) => c.status.conditions.find((x) => x.type === type);
+  if (cond('Removing')?.status === 'True') return 'Removing';
+  if (c.status.denied || cond('HubAccepted')?.reason === 'Denied') return 'Denied';
+  if (!c.spec.hubAcceptsClient) return 'Pending';
+  if (cond('Joined')?.status !== 'True') return 'Approved';
+  const available = cond('Available');
+  if (available?.status === 'True') return 'Available';
+  return available?.reason === 'NeverReported' ? 'NeverReported' : 'Unreachable';
 }

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ClusterRow } from '../store/index.ts';
+import { clusterResource, clusterState } from './clusters.ts';
+
+const now = Date.parse('2026-06-01T12:00:00Z');
+const row = (over: Partial<ClusterRow>): ClusterRow => ({
+  name: 'c',
+  uid: 'u',
+  resourceVersion: 1,
+  labels: {},
+  hubAcceptsClient: false,
+  denied: false,
+  taints: [],
+  claims: {},
+  agentVersion: null,
+  createdAt: '2026-06-01T10:00:00Z',
+  joinedAt: null,
+  lastSeen: null,
+  adoptEpoch: false,
+  removalRequestedAt: null,
+  releaseHeldDeletions: false,
+  ...over,
+});
+const state = (over: Partial<ClusterRow>) => clusterState(clusterResource(row(over), undefined, now));
+const joined = { hubAcceptsClient: true, joinedAt: '2026-06-01T11:00:00Z' };
+
+test('clusterState: one word for each stage of a cluster, removal and denial first', () => {
+  assert.equal(state({}), 'Pending');
+  assert.equal(state({ denied: true }), 'Denied');
+  assert.equal(state({ hubAcceptsClient: true }), 'Approved');
+  assert.equal(state(joined), 'NeverReported');
+  assert.equal(state({ ...joined, lastSeen: new Date(now - 5_000).toISOString() }), 'Available');
+  assert.equal(state({ ...joined, lastSeen: '2026-06-01T11:00:00Z' }), 'Unreachable');
+  assert.equal(
+    state({ ...joined, lastSeen: new Date(now).toISOString(), removalRequestedAt: new Date(now).toISOString() }),
+    'Removing',
+  );
+  const silent = clusterResource(row(joined), undefined, now).status.conditions.find((c) => c.type === 'Available');
+  assert.deepEqual([silent?.status, silent?.reason], ['Unknown', 'NeverReported']);
+  const lapsed = clusterResource(row({ ...joined, lastSeen: '2026-06-01T11:00:00Z' }), undefined, now);
+  assert.equal(lapsed.status.conditions.find((c) => c.type === 'Available')?.reason, 'LeaseExpired');
+});
