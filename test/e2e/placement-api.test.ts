@@ -269,7 +269,7 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
     assert.equal(p.status, 201, p.text);
     assert.equal(p.body.apiVersion, 'outpost.dev/v1alpha1');
     assert.equal(p.body.metadata.name, 'ocm-placement');
-    assert.equal(p.body.metadata.namespace, undefined, 'the OCM namespace is ignored: placements are hub-global');
+    assert.equal(p.body.metadata.namespace, 'default', 'the OCM namespace is kept');
     // The same document again through PUT (what `placement apply` sends) changes nothing.
     const again = await admin.call<PlacementResource>('PUT', '/api/v1/placements/ocm-placement', {
       raw: ocmPlacementYaml,
@@ -288,6 +288,111 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
     // Both collection paths name the same objects.
     assert.equal((await admin.get('/api/v1/worksets/ocm-workset')).status, 200);
     assert.equal((await admin.get('/api/v1/manifestworkreplicasets/ocm-workset')).status, 200);
+  });
+
+  test('namespaces: kept, default "default"; a name taken in another namespace is 409 NAMESPACE_CONFLICT and nothing is replaced; a workset reads placements of its own namespace only', async () => {
+    const placement = (namespace: string | undefined, n: number) => ({
+      apiVersion: 'cluster.open-cluster-management.io/v1beta1',
+      kind: 'Placement',
+      metadata: { name: 'ns-shared', ...(namespace ? { namespace } : {}) },
+      spec: { numberOfClusters: n },
+    });
+    const a = await admin.call<PlacementResource>('PUT', '/api/v1/placements/ns-shared', {
+      json: placement('team-a', 1),
+    });
+    assert.equal(a.status, 201, a.text);
+    assert.equal(a.body.metadata.namespace, 'team-a');
+    // The same name from team-b (PUT, as `placement apply` sends, or POST): refused, team-a's stays.
+    for (const send of [
+      () => admin.call('PUT', '/api/v1/placements/ns-shared', { json: placement('team-b', 5) }),
+      () => admin.post('/api/v1/placements', placement('team-b', 5)),
+    ]) {
+      const clash = await send();
+      assertError(clash, 409, 'NAMESPACE_CONFLICT', 'exists in namespace team-a');
+      assert.deepEqual((clash.body as { details: unknown }).details, { namespace: 'team-a' });
+    }
+    const kept = await admin.get<PlacementResource>('/api/v1/placements/ns-shared');
+    assert.equal(kept.body.metadata.namespace, 'team-a');
+    assert.equal(kept.body.metadata.generation, 1);
+    assert.equal(kept.body.spec.numberOfClusters, 1);
+    // The owner's own namespace replaces as before; a YAML without one means "default".
+    const own = await admin.call<PlacementResource>('PUT', '/api/v1/placements/ns-shared', {
+      json: placement('team-a', 2),
+    });
+    assert.equal(own.status, 200, own.text);
+    assert.equal(own.body.metadata.generation, 2);
+    assertError(
+      await admin.call('PUT', '/api/v1/placements/ns-shared', { json: placement(undefined, 3) }),
+      409,
+      'NAMESPACE_CONFLICT',
+    );
+    const plain = await admin.post<PlacementResource>('/api/v1/placements', {
+      metadata: { name: 'ns-plain' },
+      spec: {},
+    });
+    assert.equal(plain.body.metadata.namespace, 'default');
+    assertError(
+      await admin.post('/api/v1/placements', { metadata: { name: 'ns-bad', namespace: 'Team_A' }, spec: {} }),
+      400,
+      'PLACEMENT_INVALID',
+      'metadata.namespace',
+    );
+    const decisions =
+      await admin.get<List<{ metadata: { name: string; namespace: string } }>>('/api/v1/placementdecisions');
+    assert.equal(
+      decisions.body.items.find((d) => d.metadata.name === 'ns-shared-decision-1')?.metadata.namespace,
+      'team-a',
+    );
+
+    // Worksets: the same rule, and a placementRef names a placement of the workset's namespace.
+    const workset = (namespace: string, name = 'ns-set') => ({
+      apiVersion: 'work.open-cluster-management.io/v1alpha1',
+      kind: 'ManifestWorkReplicaSet',
+      metadata: { name, namespace },
+      spec: {
+        placementRefs: [{ name: 'ns-shared' }],
+        manifestWorkTemplate: {
+          workload: {
+            manifests: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm', namespace: 'default' } }],
+          },
+        },
+      },
+    });
+    assert.equal((await admin.call('PUT', '/api/v1/worksets/ns-set', { json: workset('team-a') })).status, 201);
+    assertError(
+      await admin.call('PUT', '/api/v1/worksets/ns-set', { json: workset('team-b') }),
+      409,
+      'NAMESPACE_CONFLICT',
+    );
+    assert.equal(
+      (await admin.call('PUT', '/api/v1/worksets/ns-other', { json: workset('team-b', 'ns-other') })).status,
+      201,
+    );
+    const conditionOf = async (name: string) =>
+      waitFor(`${name} has a status`, async () => {
+        const w = await admin.get<
+          WorkSetResource & {
+            status?: { conditions: { type: string; status: string; reason: string; message: string }[] };
+          }
+        >(`/api/v1/worksets/${name}`);
+        return w.body.status?.conditions.find((c) => c.type === 'PlacementVerified');
+      });
+    // (Whether the placement selects any cluster here depends on the clusters of earlier tests.)
+    assert.notEqual(
+      (await conditionOf('ns-set'))?.reason,
+      'PlacementDecisionNotFound',
+      "team-a reads team-a's placement",
+    );
+    const other = await conditionOf('ns-other');
+    assert.equal(other?.reason, 'PlacementDecisionNotFound', "team-b's workset does not read team-a's placement");
+    assert.match(other?.message ?? '', /ns-shared/);
+    for (const path of [
+      '/api/v1/worksets/ns-set',
+      '/api/v1/worksets/ns-other',
+      '/api/v1/placements/ns-shared',
+      '/api/v1/placements/ns-plain',
+    ])
+      assert.equal((await admin.delete(path)).status, 200);
   });
 
   test('invalid input: 400 PLACEMENT_INVALID / WORKSET_INVALID with field details', async () => {
@@ -490,8 +595,8 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
 
       const list = await cli(['placement', 'list', ...conn()]);
       assert.equal(list.code, 0, list.stderr);
-      assert.match(list.stdout, /^NAME\s+SELECTED\s+GROUPS\s+SATISFIED\s+AGE\n/);
-      assert.match(list.stdout, /\ncli-two\s+1\s+1\s+True\s+\d+s\n/);
+      assert.match(list.stdout, /^NAMESPACE\s+NAME\s+SELECTED\s+GROUPS\s+SATISFIED\s+AGE\n/);
+      assert.match(list.stdout, /\ndefault\s+cli-two\s+1\s+1\s+True\s+\d+s\n/);
       const got = JSON.parse((await cli(['placement', 'get', 'cli-two', '-o', 'json', ...conn()])).stdout);
       assert.deepEqual(got.status.decisions[0].clusterNames, ['pl-a']);
       // The same decisions as OCM PlacementDecision objects, found by OCM's label.
@@ -533,8 +638,8 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
         'manifestworkreplicaset cli-ws paused\n',
       );
       const list = await cli(['workset', 'list', ...conn()]);
-      assert.match(list.stdout, /^NAME\s+PLACEMENTS\s+PAUSED\s+AGE\n/);
-      assert.match(list.stdout, /\ncli-ws\s+ocm-placement\s+true\s+\d+s\n/);
+      assert.match(list.stdout, /^NAMESPACE\s+NAME\s+PLACEMENTS\s+PAUSED\s+AGE\n/);
+      assert.match(list.stdout, /\ndefault\s+cli-ws\s+ocm-placement\s+true\s+\d+s\n/);
       assert.equal((await cli(['workset', 'resume', 'cli-ws', ...conn()])).code, 0);
       const got = JSON.parse((await cli(['workset', 'get', 'cli-ws', '-o', 'json', ...conn()])).stdout);
       assert.equal(got.spec.paused, undefined);

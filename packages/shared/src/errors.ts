@@ -101,6 +101,8 @@ export const errorCodes = {
   WORKSET_NOT_FOUND: 404,
   WORKSET_EXISTS: 409,
   WORKSET_DELETING: 409,
+  /** A Placement or workset name that lives in another namespace (names are unique hub-wide). */
+  NAMESPACE_CONFLICT: 409,
   ROLLOUT_STRATEGY_INVALID: 400,
   TEMPLATE_UNKNOWN_REFERENCE: 400,
   TEMPLATE_UNRESOLVED: 422,

@@ -88,3 +88,17 @@ export function checkPreconditions(
     });
   }
 }
+
+/**
+ * A Placement's or workset's write must be in the namespace its name already lives in: names
+ * are unique across namespaces, and an object of another namespace is never replaced by one
+ * that happens to share its name (OCM would hold both).
+ */
+export function sameNamespace(existing: { namespace: string } | undefined, namespace: string, what: string): void {
+  if (!existing || existing.namespace === namespace) return;
+  throw apiError(
+    'NAMESPACE_CONFLICT',
+    `${what} exists in namespace ${existing.namespace}; Outpost keeps one ${what.split(' ')[0]} per name across namespaces, so the one in ${namespace} would replace it: give it another name, or delete the one in ${existing.namespace} first`,
+    { namespace: existing.namespace },
+  );
+}

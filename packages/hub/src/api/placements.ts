@@ -1,6 +1,7 @@
 // /api/v1/placements: Placement create, replace, get, list, delete; /api/v1/placementdecisions:
-// the decisions as OCM PlacementDecision objects (read-only). Placements are hub-global
-// (keyed by name); an OCM YAML's metadata.namespace is accepted and ignored. The status
+// the decisions as OCM PlacementDecision objects (read-only). Placements keep OCM's
+// metadata.namespace (default "default") and are keyed by name: a name that lives in another
+// namespace is refused with NAMESPACE_CONFLICT, never replaced. The status
 // (decisions) is the scheduler's: every create and spec change is scheduled before the answer.
 import { apiError, matchesSelector } from '@outpost/shared';
 import type { FastifyPluginAsync } from 'fastify';
@@ -15,7 +16,7 @@ import {
 } from '../placement/index.ts';
 import type { PlacementService } from '../scheduling/index.ts';
 import type { ObjectRow, ObjectWrite, Store } from '../store/index.ts';
-import { checkPreconditions, listOf, listQuery, pageByName } from './common.ts';
+import { checkPreconditions, listOf, listQuery, pageByName, sameNamespace } from './common.ts';
 
 /** The Placement as the API shows it. */
 export function placementResource(row: ObjectRow): Placement {
@@ -30,6 +31,7 @@ export function placementResource(row: ObjectRow): Placement {
     kind: 'Placement',
     metadata: {
       name: row.name,
+      namespace: row.namespace,
       uid: row.uid,
       resourceVersion: String(row.resourceVersion),
       generation: row.generation,
@@ -44,6 +46,7 @@ export function placementResource(row: ObjectRow): Placement {
 
 const toWrite = (p: Placement): ObjectWrite => ({
   name: p.metadata.name,
+  namespace: p.metadata.namespace ?? 'default',
   labels: p.metadata.labels ?? {},
   annotations: p.metadata.annotations ?? {},
   spec: p.spec as unknown as Record<string, unknown>,
@@ -68,7 +71,14 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
 
   app.post('/api/v1/placements', async (req, reply) => {
     const p = validate(req.body);
-    const row = store.transaction(() => store.placements.create(toWrite(p), new Date().toISOString()));
+    const row = store.transaction(() => {
+      sameNamespace(
+        store.placements.get(p.metadata.name),
+        p.metadata.namespace ?? 'default',
+        `placement ${p.metadata.name}`,
+      );
+      return store.placements.create(toWrite(p), new Date().toISOString());
+    });
     if (!row) throw apiError('PLACEMENT_EXISTS', `placement ${p.metadata.name} already exists`);
     return reply.code(201).send(placementResource(placements.reconcile(row.name) ?? row));
   });
@@ -87,6 +97,7 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
         }
         return { row: store.placements.create(toWrite(p), at) as ObjectRow, created: true, changed: true, spec: true };
       }
+      sameNamespace(existing, p.metadata.namespace ?? 'default', `placement ${name}`);
       checkPreconditions(rawMeta(req.body), existing, `placement ${name}`);
       const r = store.placements.replace(toWrite(p), at) as NonNullable<ReturnType<Store['placements']['replace']>>;
       return { row: r.row, created: false, changed: r.changed, spec: r.specChanged };
@@ -108,7 +119,7 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
   // OCM's PlacementDecision objects, derived from the placements' status (read-only).
   const decisionsOf = (row: ObjectRow) =>
     placementDecisions(
-      { name: row.name, uid: row.uid, apiVersion: placementApiVersion },
+      { name: row.name, namespace: row.namespace, uid: row.uid, apiVersion: placementApiVersion },
       placementResource(row).status,
     );
   app.get('/api/v1/placementdecisions', async (req) => {

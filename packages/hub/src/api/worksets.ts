@@ -1,6 +1,8 @@
 // /api/v1/manifestworkreplicasets (alias /api/v1/worksets): ManifestWorkReplicaSet create,
-// replace, get, list, delete, pause and resume. Hub-global like Placements (an OCM YAML's
-// metadata.namespace is accepted and ignored). This is the resource only: fanning a workset
+// replace, get, list, delete, pause and resume. Namespaced as Placements are (OCM's
+// metadata.namespace kept, default "default"; a name that lives in another namespace is
+// refused with NAMESPACE_CONFLICT), and its placementRefs name placements of its own
+// namespace. This is the resource only: fanning a workset
 // out into per-cluster ManifestWorks is the workset controller's job, which also owns status.
 // DELETE follows spec.cascadeDeletionPolicy: Background (the default) removes the workset at
 // once and the controller then deletes its works; Foreground only marks it (it is shown with
@@ -16,7 +18,7 @@ import {
   workSetApiVersion,
 } from '../rollout/index.ts';
 import type { ObjectRow, ObjectWrite, Store } from '../store/index.ts';
-import { checkPreconditions, listOf, listQuery, pageByName } from './common.ts';
+import { checkPreconditions, listOf, listQuery, pageByName, sameNamespace } from './common.ts';
 
 /** Both spellings of the collection: OCM's kind in the plural, and the short alias. */
 export const workSetPaths = ['/api/v1/manifestworkreplicasets', '/api/v1/worksets'] as const;
@@ -28,6 +30,7 @@ export function workSetResource(row: ObjectRow): ManifestWorkReplicaSet {
     kind: 'ManifestWorkReplicaSet',
     metadata: {
       name: row.name,
+      namespace: row.namespace,
       uid: row.uid,
       resourceVersion: String(row.resourceVersion),
       generation: row.generation,
@@ -44,6 +47,7 @@ export function workSetResource(row: ObjectRow): ManifestWorkReplicaSet {
 
 const toWrite = (w: ManifestWorkReplicaSet): ObjectWrite => ({
   name: w.metadata.name,
+  namespace: w.metadata.namespace ?? 'default',
   labels: w.metadata.labels ?? {},
   annotations: w.metadata.annotations ?? {},
   spec: w.spec as unknown as Record<string, unknown>,
@@ -102,7 +106,11 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
   for (const base of workSetPaths) {
     app.post(base, { bodyLimit }, async (req, reply) => {
       const w = validate(req.body);
-      const row = store.transaction(() => store.worksets.create(toWrite(w), new Date().toISOString()));
+      const row = store.transaction(() => {
+        const what = `manifestworkreplicaset ${w.metadata.name}`;
+        sameNamespace(store.worksets.get(w.metadata.name), w.metadata.namespace ?? 'default', what);
+        return store.worksets.create(toWrite(w), new Date().toISOString());
+      });
       if (!row) throw apiError('WORKSET_EXISTS', `manifestworkreplicaset ${w.metadata.name} already exists`);
       changed(row.name);
       return reply.code(201).send(workSetResource(row));
@@ -123,6 +131,7 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
           }
           return { row: store.worksets.create(toWrite(w), at) as ObjectRow, created: true, changed: true };
         }
+        sameNamespace(existing, w.metadata.namespace ?? 'default', `manifestworkreplicaset ${name}`);
         checkPreconditions(rawMeta(req.body), existing, `manifestworkreplicaset ${name}`);
         notDeleting(existing);
         const r = store.worksets.replace(toWrite(w), at) as NonNullable<ReturnType<Store['worksets']['replace']>>;

@@ -664,7 +664,7 @@ const commands: Record<string, Record<string, Command>> = {
 };
 
 interface PlacementResource {
-  metadata: { name: string; creationTimestamp: string };
+  metadata: { name: string; namespace?: string; creationTimestamp: string };
   status: {
     numberOfSelectedClusters: number;
     decisionGroups: unknown[];
@@ -673,7 +673,7 @@ interface PlacementResource {
 }
 
 interface WorkSetResource {
-  metadata: { name: string; creationTimestamp: string; generation?: number };
+  metadata: { name: string; namespace?: string; creationTimestamp: string; generation?: number };
   spec: { placementRefs: { name: string }[]; paused?: boolean };
   status?: ManifestWorkReplicaSetStatus;
 }
@@ -703,8 +703,9 @@ function workSetStatusText(w: WorkSetResource): string {
 
 function placementTable(items: PlacementResource[]): string {
   return table(
-    ['NAME', 'SELECTED', 'GROUPS', 'SATISFIED', 'AGE'],
+    ['NAMESPACE', 'NAME', 'SELECTED', 'GROUPS', 'SATISFIED', 'AGE'],
     items.map((p) => [
+      p.metadata.namespace ?? 'default',
       p.metadata.name,
       String(p.status.numberOfSelectedClusters),
       String(p.status.decisionGroups.length),
@@ -716,8 +717,9 @@ function placementTable(items: PlacementResource[]): string {
 
 function workSetTable(items: WorkSetResource[]): string {
   return table(
-    ['NAME', 'PLACEMENTS', 'PAUSED', 'AGE'],
+    ['NAMESPACE', 'NAME', 'PLACEMENTS', 'PAUSED', 'AGE'],
     items.map((w) => [
+      w.metadata.namespace ?? 'default',
       w.metadata.name,
       w.spec.placementRefs.map((r) => r.name).join(',') || '-',
       String(w.spec.paused === true),
@@ -742,9 +744,10 @@ async function listAll<T>(ctx: Ctx, path: string): Promise<T[]> {
 }
 
 /**
- * `apply -f` for hub-global objects (Placements, worksets): PUT each document by name, like
- * kubectl every document is tried, and failures are listed and make the exit code 1. An OCM
- * document's metadata.namespace is ignored (the hub ignores it too).
+ * `apply -f` for Placements and worksets: PUT each document by name, like kubectl every
+ * document is tried, and failures are listed and make the exit code 1. The document's
+ * metadata.namespace goes with it (the hub keeps it; a name taken in another namespace is
+ * NAMESPACE_CONFLICT).
  */
 async function applyObjects(ctx: Ctx, kind: string, pathFor: (name: string) => string): Promise<void> {
   const files = (ctx.flags.filename as string[] | undefined) ?? [];

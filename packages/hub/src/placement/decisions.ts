@@ -23,6 +23,7 @@ export interface PlacementDecision {
   kind: 'PlacementDecision';
   metadata: {
     name: string;
+    namespace: string;
     labels: Record<string, string>;
     ownerReferences: { apiVersion: string; kind: 'Placement'; name: string; uid: string; controller: true }[];
   };
@@ -30,7 +31,7 @@ export interface PlacementDecision {
 }
 
 export function placementDecisions(
-  placement: { name: string; uid: string; apiVersion: string },
+  placement: { name: string; namespace?: string; uid: string; apiVersion: string },
   status: Pick<PlacementStatus, 'decisions'> | undefined,
 ): PlacementDecision[] {
   const groups = status?.decisions?.length
@@ -49,6 +50,7 @@ export function placementDecisions(
         kind: 'PlacementDecision',
         metadata: {
           name: `${placement.name}-decision-${out.length + 1}`,
+          namespace: placement.namespace ?? 'default',
           labels: {
             [placementDecisionLabels.placement]: placement.name,
             [placementDecisionLabels.groupIndex]: String(g.groupIndex),

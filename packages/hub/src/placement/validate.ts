@@ -32,6 +32,7 @@ import { intOrPercentProblem } from './values.ts';
 export const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
+const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** Collects problems under a field path. Shared with the rollout validator. */
@@ -222,10 +223,12 @@ export function metadata(v: unknown, p: Problems, pathName?: string): PlacementM
     p.add('metadata.name', `${JSON.stringify(meta.name)} differs from the name in the path`);
   }
   const out: PlacementMetadata = { name: typeof name === 'string' ? name : '' };
-  if (meta.namespace !== undefined) {
-    if (typeof meta.namespace !== 'string') p.add('metadata.namespace', 'must be a string');
-    else out.namespace = meta.namespace;
-  }
+  // OCM's objects are namespaced; Outpost keeps the namespace (default "default") and refuses
+  // a name that lives in another one (api/common.ts's sameNamespace).
+  if (meta.namespace === undefined || meta.namespace === '') out.namespace = 'default';
+  else if (typeof meta.namespace !== 'string' || meta.namespace.length > 63 || !dns1123Label.test(meta.namespace)) {
+    p.add('metadata.namespace', 'must be a DNS-1123 label (a-z, 0-9, "-"; at most 63)');
+  } else out.namespace = meta.namespace;
   const labels = stringMap(meta.labels, 'metadata.labels', p);
   if (labels) {
     for (const problem of labelErrors(labels, limits.labelsPerObject)) p.add('metadata.labels', problem);

@@ -42,6 +42,28 @@ describe('store', async () => {
     db.close();
   });
 
+  test('migration 9: placements and worksets written before it are in namespace "default"', () => {
+    const path = join(dir, 'ns.db');
+    const db = new Database(path);
+    migrate(db, migrations.slice(0, 8));
+    for (const table of ['placements', 'worksets']) {
+      db.prepare(
+        `INSERT INTO ${table} (name, uid, generation, resource_version, labels, annotations, spec, created_at, updated_at)
+         VALUES ('old', 'u-${table}', 1, 1, '{}', '{}', '{}', 'x', 'x')`,
+      ).run();
+    }
+    db.close();
+    const store = openStore(path);
+    assert.equal(store.placements.get('old')?.namespace, 'default');
+    assert.equal(store.worksets.get('old')?.namespace, 'default');
+    assert.equal(
+      store.placements.create({ name: 'new', namespace: 'team-a', labels: {}, annotations: {}, spec: {} }, 'x')
+        ?.namespace,
+      'team-a',
+    );
+    store.close();
+  });
+
   test('a failing migration leaves no trace of itself', () => {
     const db = new Database(join(dir, 'd.db'));
     const broken = [

@@ -183,8 +183,8 @@ export const migrations: readonly Migration[] = [
     version: 7,
     name: 'placements and manifest work replica sets',
     sql: `
-      -- Placements and ManifestWorkReplicaSets are hub-global: the name is the key. An OCM
-      -- YAML's metadata.namespace is accepted and not stored. generation counts spec changes,
+      -- Placements and ManifestWorkReplicaSets are keyed by name (migration 9 adds the
+      -- namespace they were written in). generation counts spec changes,
       -- resource_version every write (status included). status is owned by the hub: the
       -- placement scheduler writes a placement's decisions, the workset controller a
       -- workset's summary.
@@ -222,6 +222,18 @@ export const migrations: readonly Migration[] = [
       -- Set when a workset with cascadeDeletionPolicy Foreground is deleted: the row stays
       -- (shown with metadata.deletionTimestamp) until the works it owns are gone.
       ALTER TABLE worksets ADD COLUMN deletion_at TEXT;
+    `,
+  },
+  {
+    version: 9,
+    name: 'placement and workset namespaces',
+    sql: `
+      -- The namespace an object was written in (OCM's metadata.namespace, default
+      -- "default"). Names stay unique across namespaces: a write of a name that lives in
+      -- another namespace is refused (NAMESPACE_CONFLICT), never applied over it. A
+      -- workset's placementRefs name placements of its own namespace, as in OCM.
+      ALTER TABLE placements ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
+      ALTER TABLE worksets ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
     `,
   },
 ];

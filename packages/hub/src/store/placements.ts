@@ -1,6 +1,6 @@
-// Store operations for the hub-global resources Placement and ManifestWorkReplicaSet. Both
-// are one row each: spec and status as JSON, keyed by name (they are not namespaced; see
-// migration 7). The store does not interpret spec or status: the API validates and the
+// Store operations for the resources Placement and ManifestWorkReplicaSet. Both are one row
+// each: spec and status as JSON, keyed by name, with the namespace they were written in
+// (migrations 7 and 9; the API refuses a name that lives in another namespace). The store does not interpret spec or status: the API validates and the
 // placement scheduler and workset controller own the statuses.
 import { randomUUID } from 'node:crypto';
 import { canonicalJson } from '@outpost/shared';
@@ -17,6 +17,8 @@ type Raw = Record<string, unknown>;
  */
 export interface ObjectRow<Spec = Record<string, unknown>, Status = Record<string, unknown>> {
   name: string;
+  /** OCM's metadata.namespace as written ("default" when none was given). */
+  namespace: string;
   uid: string;
   generation: number;
   resourceVersion: number;
@@ -36,6 +38,8 @@ export type WorkSetRow = ObjectRow;
 /** What a create or replace writes; status is written only through setStatus. */
 export interface ObjectWrite {
   name: string;
+  /** Stored at create ("default" when absent); a replace keeps it (the API refuses another). */
+  namespace?: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
   spec: Record<string, unknown>;
@@ -44,6 +48,7 @@ export interface ObjectWrite {
 function rowFrom(r: Raw): ObjectRow {
   return {
     name: r.name as string,
+    namespace: typeof r.namespace === 'string' ? r.namespace : 'default',
     uid: r.uid as string,
     generation: r.generation as number,
     resourceVersion: r.resource_version as number,
@@ -63,8 +68,8 @@ function objectStore(db: DB, table: 'placements' | 'worksets') {
     page: db.prepare(`SELECT * FROM ${table} WHERE name > ? ORDER BY name LIMIT ?`),
     all: db.prepare(`SELECT * FROM ${table} ORDER BY name`),
     insert: db.prepare(`INSERT INTO ${table}
-      (name, uid, generation, resource_version, labels, annotations, spec, created_at, updated_at)
-      VALUES (@name, @uid, 1, 1, @labels, @annotations, @spec, @at, @at)`),
+      (name, namespace, uid, generation, resource_version, labels, annotations, spec, created_at, updated_at)
+      VALUES (@name, @namespace, @uid, 1, 1, @labels, @annotations, @spec, @at, @at)`),
     update: db.prepare(`UPDATE ${table} SET generation = @generation, resource_version = resource_version + 1,
       labels = @labels, annotations = @annotations, spec = @spec, updated_at = @at WHERE name = @name`),
     setStatus: db.prepare(`UPDATE ${table} SET status = ?, resource_version = resource_version + 1 WHERE name = ?`),
@@ -99,7 +104,7 @@ function objectStore(db: DB, table: 'placements' | 'worksets') {
     /** Inserts a new object; undefined when one of that name exists. */
     create: (w: ObjectWrite, at: string): ObjectRow | undefined => {
       if (s.get.get(w.name)) return undefined;
-      s.insert.run({ ...columns(w), name: w.name, uid: randomUUID(), at });
+      s.insert.run({ ...columns(w), name: w.name, namespace: w.namespace ?? 'default', uid: randomUUID(), at });
       return get(w.name);
     },
     /**

@@ -303,7 +303,9 @@ export class WorkSetController {
     // they are rolled out to but not deleted from.
     const staleRefs: string[] = [];
     for (const ref of spec.placementRefs) {
-      const p = store.placements.get(ref.name);
+      // As in OCM, a workset reads placements of its own namespace only.
+      const found = store.placements.get(ref.name);
+      const p = found?.namespace === row.namespace ? found : undefined;
       const status = (p?.status ?? undefined) as PlacementStatus | undefined;
       if (!p || !status || !Array.isArray(status.decisions)) {
         unknownRefs.push(ref.name);
