@@ -46,8 +46,13 @@ async function tokenUsage(hub: HubProcess, id: string): Promise<number> {
 }
 
 interface ClusterView {
-  status: { lastSeen?: string; certificate?: { serial: string } };
+  status: {
+    lastSeen?: string;
+    certificate?: { serial: string };
+    conditions: { type: string; status: string; reason: string }[];
+  };
 }
+const workDelivery = (c: ClusterView | undefined) => c?.status.conditions.find((x) => x.type === 'WorkDelivery');
 
 async function getCluster(hub: HubProcess, name: string): Promise<ClusterView | undefined> {
   const token = (await readFile(join(hub.dataDir, 'admin.token'), 'utf8')).trim();
@@ -227,9 +232,19 @@ describe('outpost-agent join (real hub, real agent processes)', { timeout: 240_0
     assert.equal((await runAgent(joinArgs(hub, token, 'recover-1', dir))).code, 0);
     const oldKey = await readFile(join(dir, 'tls.key'), 'utf8');
     const oldSerial = await storedSerial(dir);
-    const agent = startAgent(['run', '--credentials-dir', dir, '--heartbeat-interval', '300ms']);
+    // Without a cluster, `run` refuses unless told --heartbeat-only: works would not be applied.
+    const refused = await runAgent(['run', '--credentials-dir', dir]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /AGENT_CONFIG_INVALID/);
+    assert.match(refused.stderr, /no cluster to deliver work to.*--heartbeat-only/s);
+    const agent = startAgent(['run', '--heartbeat-only', '--credentials-dir', dir, '--heartbeat-interval', '300ms']);
     try {
       await agent.waitForOutput(/serving cluster recover-1 for hub/);
+      // The hub tells it apart from a cluster that applies works.
+      const shown = await waitFor('the hub shows WorkDelivery', async () =>
+        workDelivery(await getCluster(hub, 'recover-1')),
+      );
+      assert.deepEqual([shown.status, shown.reason], ['False', 'HeartbeatOnly']);
       const recovery = (await admin(hub, 'POST', '/api/v1/clusters/recover-1/recover', {})).json<{ token: string }>();
       const res = await runAgent(joinArgs(hub, recovery.token, 'recover-1', dir, ['--recover']));
       assert.equal(res.code, 0, res.stderr);
@@ -289,7 +304,7 @@ describe('outpost-agent run renews a short-lived certificate in place', { timeou
     const firstKey = await readFile(join(dir, 'tls.key'), 'utf8');
     const firstNotAfter = Date.parse(new X509Certificate(await readFile(join(dir, 'tls.crt'), 'utf8')).validTo);
 
-    const agent = startAgent(['run', '--credentials-dir', dir, '--heartbeat-interval', '500ms']);
+    const agent = startAgent(['run', '--heartbeat-only', '--credentials-dir', dir, '--heartbeat-interval', '500ms']);
     try {
       await agent.waitForOutput(/serving cluster renew-1 for hub/);
       // 15 s certificates renew when 3-4.5 s remain: within ~12 s of the join.
@@ -336,7 +351,7 @@ describe('outpost-agent run follows a hub CA rotation', { timeout: 120_000 }, ()
     const { token } = await createToken(hub, { autoApprove: true });
     const dir = credsDir();
     assert.equal((await runAgent(joinArgs(hub, token, 'rotate-1', dir))).code, 0);
-    const agent = startAgent(['run', '--credentials-dir', dir, '--heartbeat-interval', '300ms']);
+    const agent = startAgent(['run', '--heartbeat-only', '--credentials-dir', dir, '--heartbeat-interval', '300ms']);
     try {
       await agent.waitForOutput(/serving cluster rotate-1 for hub/);
       const oldBundle = await readFile(join(dir, 'ca.crt'), 'utf8');
@@ -408,6 +423,10 @@ describe('credentials in a Secret of a real spoke cluster', { timeout: 180_000 }
         await agent.waitForOutput(
           /serving cluster spoke-1 for hub .*\n\s+credentials:\s+Secret outpost-e2e\/outpost-agent-credentials/,
         );
+        const shown = await waitFor('the hub shows WorkDelivery', async () =>
+          workDelivery(await getCluster(hub, 'spoke-1')),
+        );
+        assert.deepEqual([shown.status, shown.reason], ['True', 'AgentAppliesWork']);
       } finally {
         assert.equal((await agent.stop()).code, 0);
       }

@@ -94,7 +94,7 @@ test(`${agents} agents come back to a returning hub spread out by full-jitter ba
         { env: { OUTPOST_AGENT_CLUSTER_NAME: name, OUTPOST_AGENT_CREDENTIALS_DIR: dir } },
       );
       assert.equal(joined.code, 0, joined.stderr);
-      running.push(startAgent(['run', '--credentials-dir', dir, '--heartbeat-interval', '1s']));
+      running.push(startAgent(['run', '--heartbeat-only', '--credentials-dir', dir, '--heartbeat-interval', '1s']));
     }),
   );
   // Every agent heartbeating through the relay.

@@ -51,6 +51,11 @@ Flags (environment variable in brackets):
                               outpost-agent in --namespace; only the holder runs, the
                               others stand by and take over when it lapses
                               [OUTPOST_AGENT_LEADER_ELECT] (default true with a cluster)
+  --heartbeat-only            run without work delivery: heartbeats, renewals and CA
+                              bundle changes only; the hub shows the cluster as
+                              HeartbeatOnly (WorkDelivery=False). Required with
+                              --credentials-dir (no cluster to apply to); with a cluster
+                              it turns work delivery off [OUTPOST_AGENT_HEARTBEAT_ONLY]
   --lease-duration DUR        how long a silent leader keeps the Lease; it renews every
                               2/15 of it and stops leading after 2/3 without renewal
                               [OUTPOST_AGENT_LEASE_DURATION] (default 15s)
@@ -119,11 +124,13 @@ export async function runCommand(
 
   let work: { done: Promise<void>; close: () => Promise<void> } | undefined;
   try {
+    const delivering = !config.heartbeatOnly && target.kind === 'secret' && conn !== undefined && rest !== undefined;
     const runtime = await createAgentRuntime({
       store,
       log,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       signal: leading,
+      workDelivery: delivering,
     });
     const creds = runtime.credentials;
     const info = certificateInfo(creds.certPem);
@@ -136,7 +143,7 @@ export async function runCommand(
       ].join('\n'),
     );
     work =
-      target.kind === 'secret' && conn && rest
+      delivering && target.kind === 'secret' && conn && rest
         ? startWorkDelivery(
             config,
             { conn, rest, namespace: target.namespace },
@@ -146,7 +153,14 @@ export async function runCommand(
             leading,
           )
         : undefined;
-    if (!work) log.info('no cluster (credentials in files): work delivery is off, heartbeats only');
+    if (!work) {
+      log.info(
+        { heartbeatOnly: true },
+        target.kind === 'secret'
+          ? '--heartbeat-only: work delivery is off; the hub shows this cluster as HeartbeatOnly'
+          : 'no cluster (credentials in files, --heartbeat-only): work delivery is off; the hub shows this cluster as HeartbeatOnly',
+      );
+    }
     const memory = reportMemory(log, leading);
     await Promise.all([runtime.run(), work?.done]);
     clearInterval(memory);

@@ -145,17 +145,29 @@ describe('join config', () => {
 });
 
 describe('run config', () => {
+  const only = ['--heartbeat-only'];
   test('defaults and precedence', () => {
-    const c = run([], {});
+    const c = run(only, {});
     assert.equal(c.heartbeatIntervalMs, durations.heartbeatMs);
     assert.equal(c.logLevel, 'info');
-    assert.equal(run([], { OUTPOST_AGENT_HEARTBEAT_INTERVAL: '5s' }).heartbeatIntervalMs, 5_000);
+    assert.equal(run(only, { OUTPOST_AGENT_HEARTBEAT_INTERVAL: '5s' }).heartbeatIntervalMs, 5_000);
     assert.equal(
-      run(['--heartbeat-interval', '500ms'], { OUTPOST_AGENT_HEARTBEAT_INTERVAL: '5s' }).heartbeatIntervalMs,
+      run([...only, '--heartbeat-interval', '500ms'], { OUTPOST_AGENT_HEARTBEAT_INTERVAL: '5s' }).heartbeatIntervalMs,
       500,
     );
-    rejects(() => run(['--heartbeat-interval', '1ms']), /--heartbeat-interval/);
+    rejects(() => run([...only, '--heartbeat-interval', '1ms']), /--heartbeat-interval/);
     rejects(() => run(['--token', token]), /Unknown option/);
+  });
+
+  test('without a cluster (credentials in files) it runs only when told --heartbeat-only', () => {
+    rejects(() => run([], {}), /no cluster to deliver work to.*--heartbeat-only/s);
+    rejects(() => run(['--credentials-dir', '/tmp/x']), /credentials are in files \(\/tmp\/x\)/);
+    assert.equal(run(['--credentials-dir', '/tmp/x', '--heartbeat-only']).heartbeatOnly, true);
+    assert.equal(run(['--credentials-dir', '/tmp/x'], { OUTPOST_AGENT_HEARTBEAT_ONLY: 'true' }).heartbeatOnly, true);
+    rejects(() => run(['--credentials-dir', '/tmp/x'], { OUTPOST_AGENT_HEARTBEAT_ONLY: 'yes' }), /true or false/);
+    const withCluster = run(['--kubeconfig', 'kc']);
+    assert.equal(withCluster.heartbeatOnly, false);
+    assert.equal(run(['--kubeconfig', 'kc', '--heartbeat-only']).heartbeatOnly, true, 'with a cluster: delivery off');
   });
 });
 

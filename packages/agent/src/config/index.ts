@@ -88,6 +88,8 @@ export interface RunConfig {
   readonly maxDeleteShare: number;
   /** With a cluster: compete for the `outpost-agent` Lease; only the holder runs. */
   readonly leaderElection: { readonly identity: string; readonly leaseDurationMs: number } | undefined;
+  /** No work delivery, said explicitly (required without a cluster): heartbeats and renewals only. */
+  readonly heartbeatOnly: boolean;
   readonly logLevel: string;
 }
 
@@ -145,6 +147,7 @@ export const runOptions = {
   'max-delete-share': { type: 'string' },
   'leader-elect': { type: 'string' },
   'lease-duration': { type: 'string' },
+  'heartbeat-only': { type: 'boolean' },
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -392,6 +395,15 @@ export function loadRunConfig(argv: readonly string[], env: Env = process.env): 
   if (v.help) return 'help';
   const interval = v['heartbeat-interval'] ?? env.OUTPOST_AGENT_HEARTBEAT_INTERVAL;
   const credentials = credentialsTarget(v, env);
+  const heartbeatOnly = v['heartbeat-only'] ?? flag(env.OUTPOST_AGENT_HEARTBEAT_ONLY, 'OUTPOST_AGENT_HEARTBEAT_ONLY');
+  // Without a cluster no work can be applied: running so must be asked for, never a surprise
+  // (the hub shows such a cluster as HeartbeatOnly).
+  if (credentials.kind === 'dir' && !heartbeatOnly) {
+    throw new ConfigError(
+      `no cluster to deliver work to: the credentials are in files (${credentials.dir}), so works for this cluster would not be applied. ` +
+        'Pass --kubeconfig (or run in a pod) to deliver work, or --heartbeat-only to run without a cluster',
+    );
+  }
   return Object.freeze({
     command: 'run',
     credentials: Object.freeze(credentials),
@@ -405,8 +417,16 @@ export function loadRunConfig(argv: readonly string[], env: Env = process.env): 
     ),
     maxDeleteShare: share(v['max-delete-share'] ?? env.OUTPOST_AGENT_MAX_DELETE_SHARE ?? '0.5'),
     leaderElection: leaderElection(v, env, credentials.kind === 'secret'),
+    heartbeatOnly,
     logLevel: logLevel(v['log-level'], env, agentDefaults.runLogLevel),
   });
+}
+
+/** A boolean environment variable: unset is false; true/false (or 1/0) only. */
+function flag(value: string | undefined, name: string): boolean {
+  if (value === undefined || value === '' || value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1') return true;
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(value.slice(0, 40))}`);
 }
 
 /**

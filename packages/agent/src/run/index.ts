@@ -32,6 +32,8 @@ export interface RunDeps {
   /** The renewal draw per certificate serial (default: derived from the serial). */
   renewalDraw?: (serial: string) => number;
   onEvent?: (event: AgentEvent) => void;
+  /** Told to the hub with every heartbeat: whether this agent applies works (false: heartbeat-only). */
+  workDelivery?: boolean;
 }
 
 /** Refusals that mean these credentials will not work until something changes. */
@@ -163,7 +165,7 @@ export class AgentRuntime {
     const hb = await sendHeartbeat(
       this.#client,
       this.#creds.hub.clusterName,
-      { agentVersion },
+      { agentVersion, ...(this.#d.workDelivery === undefined ? {} : { workDelivery: this.#d.workDelivery }) },
       {
         signal: this.#d.signal,
       },

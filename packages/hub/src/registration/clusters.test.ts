@@ -32,6 +32,19 @@ test('clusterState: one word for each stage of a cluster, removal and denial fir
   assert.equal(state(joined), 'NeverReported');
   assert.equal(state({ ...joined, lastSeen: new Date(now - 5_000).toISOString() }), 'Available');
   assert.equal(state({ ...joined, lastSeen: '2026-06-01T11:00:00Z' }), 'Unreachable');
+  const fresh = { ...joined, lastSeen: new Date(now - 5_000).toISOString() };
+  assert.equal(state({ ...fresh, workDelivery: false }), 'HeartbeatOnly');
+  assert.equal(state({ ...fresh, workDelivery: true }), 'Available');
+  const delivery = (over: Partial<ClusterRow>) =>
+    clusterResource(row({ ...fresh, ...over }), undefined, now).status.conditions.find(
+      (c) => c.type === 'WorkDelivery',
+    );
+  assert.deepEqual(
+    [delivery({ workDelivery: false })?.status, delivery({ workDelivery: false })?.reason],
+    ['False', 'HeartbeatOnly'],
+  );
+  assert.equal(delivery({ workDelivery: true })?.status, 'True');
+  assert.equal(delivery({ workDelivery: null }), undefined, 'an agent that does not say shows no condition');
   assert.equal(
     state({ ...joined, lastSeen: new Date(now).toISOString(), removalRequestedAt: new Date(now).toISOString() }),
     'Removing',

@@ -125,6 +125,24 @@ export function clusterResource(
       taints.push({ key: taintKeys.unreachable, effect: 'NoSelect', timeAdded: since });
     }
   }
+  if (c.joinedAt && c.workDelivery !== undefined && c.workDelivery !== null) {
+    conditions.push(
+      c.workDelivery
+        ? {
+            type: 'WorkDelivery',
+            status: 'True',
+            reason: 'AgentAppliesWork',
+            message: 'the agent runs with its cluster and applies works',
+          }
+        : {
+            type: 'WorkDelivery',
+            status: 'False',
+            reason: 'HeartbeatOnly',
+            message:
+              'the agent runs heartbeat-only (`outpost-agent run --heartbeat-only`, no cluster): works for this cluster are not applied',
+          },
+    );
+  }
   const res: ManagedCluster = {
     apiVersion,
     kind: 'ManagedCluster',
@@ -156,6 +174,7 @@ export type ClusterState =
   | 'Approved'
   | 'NeverReported'
   | 'Available'
+  | 'HeartbeatOnly'
   | 'Unreachable'
   | 'Removing';
 
@@ -163,7 +182,8 @@ export type ClusterState =
  * The cluster's state from its resource: Removing (`cluster remove` waits for the agent),
  * Denied, Pending (waiting for `cluster approve`), Approved (accepted; the agent has not
  * fetched its certificate yet), NeverReported (it has one, and never reported), Available
- * (reporting within its lease) or Unreachable (silent past its lease).
+ * (reporting within its lease), HeartbeatOnly (reporting, but its agent runs without a
+ * cluster, so works are not applied) or Unreachable (silent past its lease).
  */
 export function clusterState(c: Pick<ManagedCluster, 'status' | 'spec'>): ClusterState {
   const cond = (type: string) => c.status.conditions.find((x) => x.type === type);
@@ -172,6 +192,6 @@ export function clusterState(c: Pick<ManagedCluster, 'status' | 'spec'>): Cluste
   if (!c.spec.hubAcceptsClient) return 'Pending';
   if (cond('Joined')?.status !== 'True') return 'Approved';
   const available = cond('Available');
-  if (available?.status === 'True') return 'Available';
+  if (available?.status === 'True') return cond('WorkDelivery')?.status === 'False' ? 'HeartbeatOnly' : 'Available';
   return available?.reason === 'NeverReported' ? 'NeverReported' : 'Unreachable';
 }

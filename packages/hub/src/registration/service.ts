@@ -475,14 +475,17 @@ export class TrustService {
     const at = this.#now().toISOString();
     const claims = body?.claims && claimErrors(body.claims).length === 0 ? body.claims : undefined;
     const version = typeof body?.agentVersion === 'string' ? body.agentVersion.slice(0, 64) : undefined;
+    const delivery = typeof body?.workDelivery === 'boolean' ? body.workDelivery : undefined;
     if (
       (claims && JSON.stringify(claims) !== JSON.stringify(cluster.claims)) ||
-      (version && version !== cluster.agentVersion)
+      (version && version !== cluster.agentVersion) ||
+      (delivery !== undefined && delivery !== cluster.workDelivery)
     ) {
       this.#store.clusters.update({
         ...cluster,
         claims: claims ?? cluster.claims,
         agentVersion: version ?? cluster.agentVersion,
+        workDelivery: delivery ?? cluster.workDelivery ?? null,
         lastSeen: at,
       });
     } else {

@@ -236,4 +236,13 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE worksets ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
     `,
   },
+  {
+    version: 10,
+    name: 'cluster work delivery',
+    sql: `
+      -- What the agent's heartbeats say: 1 it delivers work (it runs with a cluster), 0 it
+      -- runs heartbeat-only (outpost-agent run --heartbeat-only), NULL not said (older agents).
+      ALTER TABLE clusters ADD COLUMN work_delivery INTEGER;
+    `,
+  },
 ];

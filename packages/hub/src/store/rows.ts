@@ -56,6 +56,8 @@ export interface ClusterRow {
   removalRequestedAt: string | null;
   /** An admin confirmed the deletions the agent's mass-delete breaker held. */
   releaseHeldDeletions: boolean;
+  /** The agent's heartbeats say it delivers work (true) or runs heartbeat-only (false); null: not said. */
+  workDelivery?: boolean | null;
 }
 
 export type RegistrationStateRow = 'Pending' | 'Approved' | 'Denied';

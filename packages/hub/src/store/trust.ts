@@ -67,6 +67,7 @@ function clusterFrom(r: Raw): ClusterRow {
     adoptEpoch: r.adopt_epoch === 1,
     removalRequestedAt: (r.removal_requested_at as string | null) ?? null,
     releaseHeldDeletions: r.release_held_deletions === 1,
+    workDelivery: r.work_delivery === null || r.work_delivery === undefined ? null : r.work_delivery === 1,
   };
 }
 
@@ -153,8 +154,8 @@ export function trustStore(db: DB) {
     clusterUpdate: db.prepare(`UPDATE clusters SET resource_version = @resourceVersion, labels = @labels,
       hub_accepts_client = @hubAcceptsClient, denied = @denied, taints = @taints, claims = @claims,
       agent_version = @agentVersion, joined_at = @joinedAt, last_seen = @lastSeen, adopt_epoch = @adoptEpoch,
-      removal_requested_at = @removalRequestedAt, release_held_deletions = @releaseHeldDeletions
-      WHERE name = @name`),
+      removal_requested_at = @removalRequestedAt, release_held_deletions = @releaseHeldDeletions,
+      work_delivery = @workDelivery WHERE name = @name`),
     clusterSeen: db.prepare('UPDATE clusters SET last_seen = ? WHERE name = ?'),
     clusterDelete: db.prepare('DELETE FROM clusters WHERE name = ?'),
 
@@ -256,6 +257,8 @@ export function trustStore(db: DB) {
           denied: next.denied ? 1 : 0,
           adoptEpoch: next.adoptEpoch ? 1 : 0,
           releaseHeldDeletions: next.releaseHeldDeletions ? 1 : 0,
+          workDelivery:
+            next.workDelivery === undefined || next.workDelivery === null ? null : next.workDelivery ? 1 : 0,
         });
         clusterChanged(next.name, 'changed');
         return next;

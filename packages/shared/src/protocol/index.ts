@@ -89,6 +89,8 @@ export interface RenewResponse {
 export interface HeartbeatRequest {
   agentVersion?: string;
   claims?: Claims;
+  /** false: the agent runs heartbeat-only (no cluster: works are not applied); true: it delivers work. */
+  workDelivery?: boolean;
 }
 
 export interface HeartbeatResponse {
