@@ -1,11 +1,13 @@
 // `outpost-agent run`: loads the credentials, says which hub and cluster it serves, and runs
 // the agent loop until SIGTERM/SIGINT.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { defaultApplierOptions, KubeApplier, KubeConfigRest } from '../apply/index.ts';
 import type { RunConfig } from '../config/index.ts';
 import { certificateInfo } from '../credentials/index.ts';
 import { DriftWatcher, recordWrites, StatusRefresher } from '../drift/index.ts';
+import { collectClaims } from '../kube/claims.ts';
 import type { KubeConnection } from '../kube/config.ts';
 import { SecretsClient } from '../kube/secrets.ts';
 import { LeaderElector, leaseDefaults } from '../leader/index.ts';
@@ -125,12 +127,16 @@ export async function runCommand(
   let work: { done: Promise<void>; close: () => Promise<void> } | undefined;
   try {
     const delivering = !config.heartbeatOnly && target.kind === 'secret' && conn !== undefined && rest !== undefined;
+    // With a cluster, its claims (kube/claims.ts), read now and every few minutes.
+    let claims: Record<string, string> | undefined;
+    if (rest) void keepCollecting(rest, (c) => (claims = c), log, leading);
     const runtime = await createAgentRuntime({
       store,
       log,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       signal: leading,
       workDelivery: delivering,
+      reportedClaims: () => claims,
     });
     const creds = runtime.credentials;
     const info = certificateInfo(creds.certPem);
@@ -241,4 +247,24 @@ function reportMemory(log: Logger, signal: AbortSignal): NodeJS.Timeout | undefi
   timer.unref();
   signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   return timer;
+}
+
+/** How often the cluster's claims are read again (a node added, an upgrade, a ClusterClaim). */
+const claimsIntervalMs = 5 * 60_000;
+
+/** Reads the cluster's claims now and every claimsIntervalMs until `signal` aborts. */
+async function keepCollecting(
+  rest: KubeConfigRest,
+  set: (claims: Record<string, string>) => void,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      set(await collectClaims(rest));
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'reading the cluster claims failed; trying again later');
+    }
+    await sleep(claimsIntervalMs, undefined, { signal, ref: false }).catch(() => {});
+  }
 }

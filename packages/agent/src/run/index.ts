@@ -34,7 +34,12 @@ export interface RunDeps {
   onEvent?: (event: AgentEvent) => void;
   /** Told to the hub with every heartbeat: whether this agent applies works (false: heartbeat-only). */
   workDelivery?: boolean;
+  /** The claims collected from the cluster (kube/claims.ts), undefined until known. */
+  reportedClaims?: () => Record<string, string> | undefined;
 }
+
+/** Reported claims go with a heartbeat when they changed, and at least this often. */
+const claimsResendMs = 10 * 60_000;
 
 /** Refusals that mean these credentials will not work until something changes. */
 const credentialRefusals = new Set([
@@ -95,6 +100,8 @@ export class AgentRuntime {
   #renewAt: number;
   #renewReason: string | undefined;
   #failures = 0;
+  /** The reported claims last sent with a heartbeat the hub answered, and when. */
+  #claimsSent: { text: string; at: number } | undefined;
 
   constructor(deps: RunDeps, creds: Credentials) {
     this.#d = deps;
@@ -162,14 +169,24 @@ export class AgentRuntime {
       await this.#renew(this.#renewReason ?? 'renewal time reached');
       renewed = true;
     }
+    const claims = this.#d.reportedClaims?.();
+    const claimsText = claims ? JSON.stringify(claims) : undefined;
+    const sendClaims =
+      claimsText !== undefined &&
+      (claimsText !== this.#claimsSent?.text || this.#clock.now() - this.#claimsSent.at >= claimsResendMs);
     const hb = await sendHeartbeat(
       this.#client,
       this.#creds.hub.clusterName,
-      { agentVersion, ...(this.#d.workDelivery === undefined ? {} : { workDelivery: this.#d.workDelivery }) },
+      {
+        agentVersion,
+        ...(this.#d.workDelivery === undefined ? {} : { workDelivery: this.#d.workDelivery }),
+        ...(sendClaims && claims ? { reportedClaims: claims } : {}),
+      },
       {
         signal: this.#d.signal,
       },
     );
+    if (sendClaims && claimsText !== undefined) this.#claimsSent = { text: claimsText, at: this.#clock.now() };
     this.#emit({ type: 'heartbeat', renewNow: hb.renewNow });
     this.#log.debug({ renewNow: hb.renewNow }, 'heartbeat');
     if (hb.caBundleHash !== caBundleHash(this.#creds.caBundlePem)) await this.#refreshBundle(hb.caBundleHash);

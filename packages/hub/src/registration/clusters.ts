@@ -1,7 +1,7 @@
 // The ManagedCluster resource as the API shows it, built from the store's rows.
 import { durations } from '@outpost/shared';
 import { taintKeys } from '../placement/types.ts';
-import type { CertificateRow, ClusterRow } from '../store/index.ts';
+import { allClaims, type CertificateRow, type ClusterRow } from '../store/index.ts';
 import { apiVersion } from './bootstrap-tokens.ts';
 
 export interface Condition {
@@ -156,7 +156,7 @@ export function clusterResource(
     spec: { hubAcceptsClient: c.hubAcceptsClient, taints },
     status: {
       conditions,
-      clusterClaims: Object.entries(c.claims).map(([name, value]) => ({ name, value })),
+      clusterClaims: Object.entries(allClaims(c)).map(([name, value]) => ({ name, value })),
     },
   };
   if (c.agentVersion) res.status.agentVersion = c.agentVersion;

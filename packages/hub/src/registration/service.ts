@@ -58,6 +58,22 @@ function claimErrors(claims: unknown): string[] {
   return problems;
 }
 
+/**
+ * The claims an agent read from its cluster, in the same bounds as claims set at join; a
+ * map that breaks them is dropped (and logged), the heartbeat still counts.
+ */
+function reportedClaimsOf(
+  value: unknown,
+  log: { warn(obj: object, msg: string): void },
+  cluster: string,
+): Record<string, string> | undefined {
+  if (value === undefined) return undefined;
+  const problems = claimErrors(value);
+  if (problems.length === 0) return value as Record<string, string>;
+  log.warn({ cluster, problems: problems.slice(0, 5) }, 'reported claims refused');
+  return undefined;
+}
+
 export function parseRegisterBody(body: unknown): RegisterBody {
   if (!body || typeof body !== 'object' || Array.isArray(body))
     throw apiError('BODY_MALFORMED', 'body must be a JSON object');
@@ -476,16 +492,19 @@ export class TrustService {
     const claims = body?.claims && claimErrors(body.claims).length === 0 ? body.claims : undefined;
     const version = typeof body?.agentVersion === 'string' ? body.agentVersion.slice(0, 64) : undefined;
     const delivery = typeof body?.workDelivery === 'boolean' ? body.workDelivery : undefined;
+    const reported = reportedClaimsOf(body?.reportedClaims, this.#d.log, cluster.name);
     if (
       (claims && JSON.stringify(claims) !== JSON.stringify(cluster.claims)) ||
       (version && version !== cluster.agentVersion) ||
-      (delivery !== undefined && delivery !== cluster.workDelivery)
+      (delivery !== undefined && delivery !== cluster.workDelivery) ||
+      (reported && JSON.stringify(reported) !== JSON.stringify(cluster.reportedClaims ?? {}))
     ) {
       this.#store.clusters.update({
         ...cluster,
         claims: claims ?? cluster.claims,
         agentVersion: version ?? cluster.agentVersion,
         workDelivery: delivery ?? cluster.workDelivery ?? null,
+        reportedClaims: reported ?? cluster.reportedClaims ?? {},
         lastSeen: at,
       });
     } else {

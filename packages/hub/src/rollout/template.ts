@@ -3,7 +3,7 @@
 //
 //   {{ .clusterName }}                    the cluster's name
 //   {{ .labels.KEY }}                     a label value; KEY may contain dots and slashes
-//   {{ .claims.KEY }}                     a claim value   (e.g. {{ .claims.kubeversion.outpost.dev }})
+//   {{ .claims.KEY }}                     a claim value   (e.g. {{ .claims.kubeversion.open-cluster-management.io }})
 //   {{ .labels.KEY | default "text" }}    the label, or "text" when the cluster lacks it
 //   {{ "any text" }}                      a JSON string literal, output as is: the escape for a
 //                                         literal "{{ .Values.x }}" meant for another engine

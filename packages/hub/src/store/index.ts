@@ -11,6 +11,7 @@ import { type WorkStore, workStore } from './works.ts';
 
 export type { ObjectRow, ObjectStore, ObjectWrite, PlacementRow, WorkSetRow } from './placements.ts';
 export type * from './rows.ts';
+export { allClaims } from './rows.ts';
 export type { ClusterChangeKind, ClusterChangeListener, Page, TrustStore } from './trust.ts';
 export type { ManifestRow, WorkRow, WorkStore, WorkWrite } from './works.ts';
 

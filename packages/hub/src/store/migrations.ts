@@ -245,4 +245,14 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE clusters ADD COLUMN work_delivery INTEGER;
     `,
   },
+  {
+    version: 11,
+    name: 'claims the agent reads from its cluster',
+    sql: `
+      -- Claims the running agent read from its cluster (version, nodes, ClusterClaim
+      -- objects), kept apart from the claims set at join (clusters.claims), which win
+      -- where both name the same claim.
+      ALTER TABLE clusters ADD COLUMN reported_claims TEXT NOT NULL DEFAULT '{}';
+    `,
+  },
 ];

@@ -58,7 +58,13 @@ export interface ClusterRow {
   releaseHeldDeletions: boolean;
   /** The agent's heartbeats say it delivers work (true) or runs heartbeat-only (false); null: not said. */
   workDelivery?: boolean | null;
+  /** Claims the running agent read from its cluster; `claims` (set at join) win over them. */
+  reportedClaims?: Record<string, string>;
 }
+
+/** Every claim of a cluster: those its agent read, overlaid by those set at join. */
+export const allClaims = (c: Pick<ClusterRow, 'claims' | 'reportedClaims'>): Record<string, string> =>
+  c.reportedClaims && Object.keys(c.reportedClaims).length ? { ...c.reportedClaims, ...c.claims } : c.claims;
 
 export type RegistrationStateRow = 'Pending' | 'Approved' | 'Denied';
 

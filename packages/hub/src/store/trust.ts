@@ -68,6 +68,7 @@ function clusterFrom(r: Raw): ClusterRow {
     removalRequestedAt: (r.removal_requested_at as string | null) ?? null,
     releaseHeldDeletions: r.release_held_deletions === 1,
     workDelivery: r.work_delivery === null || r.work_delivery === undefined ? null : r.work_delivery === 1,
+    reportedClaims: parse(r.reported_claims, {}),
   };
 }
 
@@ -155,7 +156,7 @@ export function trustStore(db: DB) {
       hub_accepts_client = @hubAcceptsClient, denied = @denied, taints = @taints, claims = @claims,
       agent_version = @agentVersion, joined_at = @joinedAt, last_seen = @lastSeen, adopt_epoch = @adoptEpoch,
       removal_requested_at = @removalRequestedAt, release_held_deletions = @releaseHeldDeletions,
-      work_delivery = @workDelivery WHERE name = @name`),
+      work_delivery = @workDelivery, reported_claims = @reportedClaims WHERE name = @name`),
     clusterSeen: db.prepare('UPDATE clusters SET last_seen = ? WHERE name = ?'),
     clusterDelete: db.prepare('DELETE FROM clusters WHERE name = ?'),
 
@@ -259,6 +260,7 @@ export function trustStore(db: DB) {
           releaseHeldDeletions: next.releaseHeldDeletions ? 1 : 0,
           workDelivery:
             next.workDelivery === undefined || next.workDelivery === null ? null : next.workDelivery ? 1 : 0,
+          reportedClaims: json(next.reportedClaims ?? {}),
         });
         clusterChanged(next.name, 'changed');
         return next;

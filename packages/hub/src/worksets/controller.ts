@@ -30,7 +30,7 @@ import {
   workSetSummary,
 } from '../rollout/index.ts';
 import { schedulingFailedCondition } from '../scheduling/index.ts';
-import type { ClusterRow, Store, WorkRow, WorkSetRow } from '../store/index.ts';
+import { allClaims, type ClusterRow, type Store, type WorkRow, type WorkSetRow } from '../store/index.ts';
 import { parseWork } from '../work/validate.ts';
 
 /** The label that marks a work as owned by a workset (its value is the workset's name). */
@@ -488,7 +488,7 @@ export class WorkSetController {
   ): { spec: Record<string, unknown>; hash: string; body: unknown } | { error: string } {
     const r = renderWork(
       spec.manifestWorkTemplate,
-      { name: c.name, labels: c.labels, claims: c.claims },
+      { name: c.name, labels: c.labels, claims: allClaims(c) },
       compiled,
       spec.templating === true,
     );

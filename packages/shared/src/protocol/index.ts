@@ -91,6 +91,11 @@ export interface HeartbeatRequest {
   claims?: Claims;
   /** false: the agent runs heartbeat-only (no cluster: works are not applied); true: it delivers work. */
   workDelivery?: boolean;
+  /**
+   * Claims the agent read from its cluster (version, nodes, ClusterClaim objects…), sent when
+   * they change. Kept apart from `claims` (set at join): those win where both name a claim.
+   */
+  reportedClaims?: Claims;
 }
 
 export interface HeartbeatResponse {
