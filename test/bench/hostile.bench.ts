@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleepMs } from 'node:timers/promises';
 import {
   agentPaths,
   agentSubject,
@@ -70,6 +71,8 @@ let proberOut = '';
 prober.stdout?.on('data', (d: Buffer) => {
   proberOut += d.toString();
 });
+// Listened for from the start: a prober that dies early must not leave the benchmark waiting.
+const proberExited = once(prober, 'exit');
 // The hub was started at this process's priority; from here on this process (the 500 agents'
 // clients and the hostile senders, on the same few CPUs) yields to it, so the hub's loop delay
 // shows what the hub does, not the benchmark's own clients queued before it. OUTPOST_BENCH_NICE=0
@@ -259,12 +262,16 @@ try {
       while (Date.now() < end) count(what, await send().catch(() => ({ status: -1 })));
     });
   prober.stdin?.write('start\n');
+  let readyzFailed = 0;
   const probing = (async () => {
     await new Promise((r) => setTimeout(r, Math.max(0, end - Date.now())));
-    const exited = once(prober, 'exit');
-    prober.stdin?.write('stop\n');
-    await exited;
-    readyz.push(...(JSON.parse(proberOut.trim() || '[]') as number[]));
+    if (prober.exitCode === null) prober.stdin?.write('stop\n');
+    const stopped = await Promise.race([proberExited.then(() => true), sleepMs(30_000).then(() => false)]);
+    if (!stopped) prober.kill();
+    const result = JSON.parse(proberOut.trim() || '{"ms":[],"failed":0}') as { ms: number[]; failed: number };
+    readyz.push(...result.ms);
+    readyzFailed = result.failed;
+    if (readyz.length === 0) throw new Error(`the /readyz prober reported nothing (exit ${prober.exitCode})`);
   })();
   // Every finished 10 s window of the hub's event-loop delay during the phase.
   const watching = (async () => {
@@ -291,6 +298,7 @@ try {
       eventLoopDelayMax: { value: loopMax, unit: 'ms', target: '< 100' },
       readyzP99: { value: readyP99, unit: 'ms', target: '< 200' },
       readyzMax: { value: readyMax, unit: 'ms', target: '< 200' },
+      readyzFailed: { value: readyzFailed, unit: 'probes', target: '0 (no answer within 10 s, or not 200)' },
       metricsScrapeFirst: { value: firstScrape.ms, unit: 'ms' },
       metricsScrapeP50: { value: quantile(scrapes, 0.5), unit: 'ms', target: '< 50' },
       metricsScrapeMax: { value: Math.max(...scrapes), unit: 'ms', target: '< 50' },

@@ -62,6 +62,10 @@ export const tlsCiphers = [
 export const tlsServerOptions = { minVersion: 'TLSv1.2', ciphers: tlsCiphers, honorCipherOrder: true } as const;
 
 /** Maps fastify's own error codes onto Outpost's stable ones. */
+/** An oversized body is read (and dropped) up to this much, for at most this long, before the 413. */
+const oversizeDrainBytes = 64 * 1024 * 1024;
+const oversizeDrainMs = 10_000;
+
 const fastifyCodes: Record<string, { code: string; status: number }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { code: 'BODY_TOO_LARGE', status: 413 },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'UNSUPPORTED_MEDIA_TYPE', status: 415 },
@@ -174,6 +178,34 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const retry = (out.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
     if (retry) void reply.header('retry-after', String(retry));
     void reply.status(out.statusCode).send(errorBody(out));
+  });
+  // A body announced larger than the route takes is refused (413) before any of it is parsed,
+  // but only after reading what the client sends, up to a bound: answering while the client
+  // still writes closes the connection under it, and it sees EPIPE instead of the 413.
+  app.addHook('onRequest', (req, _reply, done) => {
+    const length = Number(req.headers['content-length']);
+    const limit = req.routeOptions.bodyLimit ?? limits.bodyBytes;
+    if (!(length > limit)) {
+      done();
+      return;
+    }
+    const refuse = () => {
+      clearTimeout(timer);
+      raw.removeListener('data', count);
+      raw.removeListener('end', refuse);
+      raw.removeListener('error', refuse);
+      done(apiError('BODY_TOO_LARGE', `the body (${length} bytes) is over this route's limit of ${limit} bytes`));
+    };
+    const raw = req.raw;
+    let read = 0;
+    const count = (chunk: Buffer) => {
+      read += chunk.length;
+      if (read > oversizeDrainBytes) refuse();
+    };
+    const timer = setTimeout(refuse, oversizeDrainMs);
+    raw.on('data', count);
+    raw.once('end', refuse);
+    raw.once('error', refuse);
   });
   // Every route reads single values: `?continue=a&continue=b` would reach handlers as an
   // array they do not expect. Refused for all routes at once.

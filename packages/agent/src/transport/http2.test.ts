@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import * as http2 from 'node:http2';
 import * as https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { createTestCa, issueServingCert } from '../testing/pki.ts';
 import { readText } from './http.ts';
@@ -194,6 +194,69 @@ test('Http2Pool: close() lets a request in flight finish, then ends the connecti
     watch.body.destroy();
     await closing;
     assert.equal(pool.connections, 0);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('Http2Pool: a connection that stops answering (no reset) is found by a PING and replaced', async () => {
+  const srv = await h2Server();
+  // A TCP relay that can go silent: it drops what it gets, as a dead link does, and resets nothing.
+  let silent = false;
+  const sockets = new Set<Socket>();
+  const relay = createNetServer((client) => {
+    const upstream = connect(Number(new URL(srv.url).port), '127.0.0.1');
+    for (const sock of [client, upstream]) {
+      sockets.add(sock);
+      sock.on('error', () => {});
+    }
+    client.on('data', (d) => silent || upstream.write(d));
+    upstream.on('data', (d) => silent || client.write(d));
+  });
+  relay.listen(0, '127.0.0.1');
+  await once(relay, 'listening');
+  const url = `https://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+  const pool = new Http2Pool({ ca: srv.ca, pingIdleMs: 200, pingTimeoutMs: 300 });
+  try {
+    const watch = await pool.request({ method: 'GET', url: `${url}/watch?n=1`, headers: {} });
+    assert.equal(watch.status, 200);
+    assert.equal(pool.connections, 1);
+    silent = true;
+    await assert.rejects(
+      (async () => {
+        for await (const _ of watch.body) {
+          // drain until the connection is given up
+        }
+      })(),
+    );
+    assert.equal(pool.connections, 0, 'the silent connection is gone');
+    silent = false;
+    const again = await pool.request({ method: 'GET', url: `${url}/watch?n=2`, headers: {} });
+    assert.equal(again.status, 200);
+    assert.equal(srv.sessions.size, 2, 'a new connection');
+    again.body.destroy();
+  } finally {
+    await pool.close();
+    for (const sock of sockets) sock.destroy();
+    relay.close();
+    await srv.close();
+  }
+});
+
+test('Http2Pool: close() while a connection is being made refuses the request and keeps no connection', async () => {
+  const srv = await h2Server();
+  const pool = new Http2Pool({ ca: srv.ca });
+  try {
+    const pending = pool.request({ method: 'GET', url: `${srv.url}/watch`, headers: {} });
+    await pool.close();
+    await assert.rejects(pending, /closed/);
+    assert.equal(pool.connections, 0);
+    const stop = new AbortController();
+    const pool2 = new Http2Pool({ ca: srv.ca });
+    const aborted = pool2.request({ method: 'GET', url: `${srv.url}/watch`, headers: {}, signal: stop.signal });
+    stop.abort(new Error('given up'));
+    await assert.rejects(aborted, /given up/);
+    await pool2.close();
   } finally {
     await srv.close();
   }

@@ -7,9 +7,16 @@
 //
 // Behaviour as HttpPool's: the same timeouts (connect, headers, silence mid-answer) and a
 // graceful close. More streams than the server allows on one connection
-// (SETTINGS_MAX_CONCURRENT_STREAMS) open another; a connection the server sends GOAWAY on
-// takes no new streams. A server that does not offer h2 in ALPN (an HTTP/1.1-only proxy in
-// front of the apiserver) gets HTTP/1.1 (HttpPool) from then on.
+// (SETTINGS_MAX_CONCURRENT_STREAMS, or 100 when it names none) open another; a connection the
+// server sends GOAWAY on takes no new streams. A server that does not offer h2 in ALPN (an
+// HTTP/1.1-only proxy in front of the apiserver) gets HTTP/1.1 (HttpPool) from then on.
+//
+// Dead connections: every watch shares one, so a connection that silently stopped carrying
+// anything (an edge link that drops packets without a reset) must not outlive the next
+// restart of the watches. As client-go does (ReadIdleTimeout 30 s, PingTimeout 15 s), a
+// connection quiet for `pingIdleMs` and any stream's timeout send a PING; no answer within
+// `pingTimeoutMs` destroys the connection, its streams fail and start over on a new one.
+// TCP keep-alive is on as well.
 import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import { isIP } from 'node:net';
 import * as tls from 'node:tls';
@@ -28,8 +35,21 @@ export interface HttpTransport {
   close(): Promise<void>;
 }
 
-/** Streams per connection when the server names no limit (HTTP/2 advises at least 100). */
+/** Streams per connection when the server names no usable limit (HTTP/2 advises at least 100). */
 const defaultStreamLimit = 100;
+
+/** The server's stream limit; none (Node shows 2^32-1), 0, or an implausibly large one: 100. */
+function streamLimit(session: ClientHttp2Session): number {
+  const n = session.remoteSettings.maxConcurrentStreams;
+  return n !== undefined && n > 0 && n <= 10_000 ? n : defaultStreamLimit;
+}
+
+export interface Http2PoolOptions extends HttpPoolOptions {
+  /** A connection quiet this long is PINGed (default 30 s). */
+  pingIdleMs?: number;
+  /** A PING unanswered this long ends the connection (default 15 s). */
+  pingTimeoutMs?: number;
+}
 
 interface Connection {
   session: ClientHttp2Session;
@@ -37,11 +57,20 @@ interface Connection {
   /** GOAWAY received or closing: no new streams. */
   draining: boolean;
   idleTimer?: NodeJS.Timeout | undefined;
+  /** A PING is out: its answer is awaited. */
+  pinging: boolean;
 }
 
 export class Http2Pool implements HttpTransport {
-  readonly #opts: HttpPoolOptions;
-  readonly #timeouts: { connect: number; headers: number; body: number; keepAlive: number };
+  readonly #opts: Http2PoolOptions;
+  readonly #timeouts: {
+    connect: number;
+    headers: number;
+    body: number;
+    keepAlive: number;
+    pingIdle: number;
+    pingTimeout: number;
+  };
   readonly #connections = new Set<Connection>();
   #connecting: Promise<Connection | undefined> | undefined;
   /** Set once the server turned out not to speak h2. */
@@ -51,13 +80,15 @@ export class Http2Pool implements HttpTransport {
   #closed: Promise<void> | undefined;
   #http2: typeof import('node:http2') | undefined;
 
-  constructor(opts: HttpPoolOptions = {}) {
+  constructor(opts: Http2PoolOptions = {}) {
     this.#opts = opts;
     this.#timeouts = {
       connect: opts.connectTimeoutMs ?? 10_000,
       headers: opts.headersTimeoutMs ?? 30_000,
       body: opts.bodyTimeoutMs ?? 30_000,
       keepAlive: opts.keepAliveMs ?? 30_000,
+      pingIdle: opts.pingIdleMs ?? 30_000,
+      pingTimeout: opts.pingTimeoutMs ?? 15_000,
     };
   }
 
@@ -76,6 +107,13 @@ export class Http2Pool implements HttpTransport {
     const url = new URL(req.url);
     if (url.protocol !== 'https:') throw new Error(`HTTP/2 is used over TLS only, not ${url.protocol}`);
     const conn = this.#fallback ? undefined : await this.#connection(url);
+    if (conn && (this.#closed || req.signal?.aborted)) {
+      // Closed or given up while connecting: the reserved stream is not used.
+      conn.active--;
+      this.#idle(conn);
+      if (req.signal?.aborted) throw req.signal.reason;
+      throw new Error('the HTTP client is closed');
+    }
     if (conn) return this.#send(conn, url, req);
     const http1 = this.#fallback;
     if (!http1) throw new Error(`no connection to ${url.host}`);
@@ -89,8 +127,7 @@ export class Http2Pool implements HttpTransport {
   async #connection(url: URL): Promise<Connection | undefined> {
     for (;;) {
       for (const c of this.#connections) {
-        const limit = c.session.remoteSettings.maxConcurrentStreams ?? defaultStreamLimit;
-        if (!c.draining && !c.session.destroyed && c.active < limit) {
+        if (!c.draining && !c.session.destroyed && c.active < streamLimit(c.session)) {
           c.active++;
           return c;
         }
@@ -118,6 +155,7 @@ export class Http2Pool implements HttpTransport {
       ...(o.cert && o.key ? { cert: o.cert, key: o.key } : {}),
       rejectUnauthorized: o.rejectUnauthorized ?? true,
     });
+    socket.setKeepAlive(true, 30_000);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         socket.destroy();
@@ -139,7 +177,7 @@ export class Http2Pool implements HttpTransport {
     }
     this.#http2 ??= process.getBuiltinModule('node:http2');
     const session = this.#http2.connect(url.origin, { createConnection: () => socket });
-    const conn: Connection = { session, active: 0, draining: false };
+    const conn: Connection = { session, active: 0, draining: false, pinging: false };
     const forget = () => {
       conn.draining = true;
       clearTimeout(conn.idleTimer);
@@ -165,9 +203,39 @@ export class Http2Pool implements HttpTransport {
       });
     });
     if (session.destroyed || session.closed) throw new Error(`HTTP/2 connection to ${url.host} closed at once`);
+    if (this.#closed) {
+      session.destroy();
+      throw new Error('the HTTP client is closed');
+    }
+    // Quiet for pingIdleMs (no frame either way): make sure the other end is still there.
+    session.setTimeout(this.#timeouts.pingIdle, () => this.#check(conn));
     this.#connections.add(conn);
     this.#idle(conn);
     return conn;
+  }
+
+  /** PINGs the connection; no answer within pingTimeoutMs ends it (its streams start over elsewhere). */
+  #check(conn: Connection): void {
+    if (conn.pinging || conn.session.destroyed || conn.session.closed) return;
+    conn.pinging = true;
+    const timer = setTimeout(() => {
+      conn.pinging = false;
+      this.#connections.delete(conn);
+      conn.session.destroy(new Error(`no answer to a PING within ${this.#timeouts.pingTimeout} ms`));
+    }, this.#timeouts.pingTimeout);
+    timer.unref();
+    const sent = conn.session.ping((err) => {
+      clearTimeout(timer);
+      conn.pinging = false;
+      if (err && !conn.session.destroyed) {
+        this.#connections.delete(conn);
+        conn.session.destroy(err);
+      }
+    });
+    if (!sent) {
+      clearTimeout(timer);
+      conn.pinging = false;
+    }
   }
 
   /** A connection without streams closes after keepAliveMs (and never holds the process open). */
@@ -234,6 +302,7 @@ export class Http2Pool implements HttpTransport {
         stream.destroy(
           new HttpTimeoutError('HEADERS_TIMEOUT', `no answer from ${url.host} within ${headersTimeout} ms`),
         );
+        this.#check(conn);
       }, headersTimeout);
       stream.once('error', (err) => {
         clearTimeout(headersTimer);
@@ -247,11 +316,12 @@ export class Http2Pool implements HttpTransport {
         answered = true;
         clearTimeout(headersTimer);
         // Silence mid-answer: the stream's idle timeout, reset by every frame.
-        stream.setTimeout(bodyTimeout, () =>
+        stream.setTimeout(bodyTimeout, () => {
           stream.destroy(
             new HttpTimeoutError('BODY_TIMEOUT', `${url.host} went silent for ${bodyTimeout} ms mid-answer`),
-          ),
-        );
+          );
+          this.#check(conn);
+        });
         resolve({ status: Number(h[':status'] ?? 0), headers: h, body: stream });
       });
       if (req.body !== undefined) stream.end(req.body);

@@ -94,8 +94,13 @@ export function checkPreconditions(
  * are unique across namespaces, and an object of another namespace is never replaced by one
  * that happens to share its name (OCM would hold both).
  */
-export function sameNamespace(existing: { namespace: string } | undefined, namespace: string, what: string): void {
-  if (!existing || existing.namespace === namespace) return;
+export function sameNamespace(
+  existing: { namespace: string | null } | undefined,
+  namespace: string,
+  what: string,
+): void {
+  // null: written before namespaces were kept; this write adopts its namespace.
+  if (!existing || existing.namespace === null || existing.namespace === namespace) return;
   throw apiError(
     'NAMESPACE_CONFLICT',
     `${what} exists in namespace ${existing.namespace}; Outpost keeps one ${what.split(' ')[0]} per name across namespaces, so the one in ${namespace} would replace it: give it another name, or delete the one in ${existing.namespace} first`,

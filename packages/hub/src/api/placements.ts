@@ -31,7 +31,7 @@ export function placementResource(row: ObjectRow): Placement {
     kind: 'Placement',
     metadata: {
       name: row.name,
-      namespace: row.namespace,
+      ...(row.namespace === null ? {} : { namespace: row.namespace }),
       uid: row.uid,
       resourceVersion: String(row.resourceVersion),
       generation: row.generation,
@@ -119,7 +119,7 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
   // OCM's PlacementDecision objects, derived from the placements' status (read-only).
   const decisionsOf = (row: ObjectRow) =>
     placementDecisions(
-      { name: row.name, namespace: row.namespace, uid: row.uid, apiVersion: placementApiVersion },
+      { name: row.name, namespace: row.namespace ?? 'default', uid: row.uid, apiVersion: placementApiVersion },
       placementResource(row).status,
     );
   app.get('/api/v1/placementdecisions', async (req) => {

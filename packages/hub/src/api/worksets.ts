@@ -30,7 +30,7 @@ export function workSetResource(row: ObjectRow): ManifestWorkReplicaSet {
     kind: 'ManifestWorkReplicaSet',
     metadata: {
       name: row.name,
-      namespace: row.namespace,
+      ...(row.namespace === null ? {} : { namespace: row.namespace }),
       uid: row.uid,
       resourceVersion: String(row.resourceVersion),
       generation: row.generation,

@@ -1,6 +1,7 @@
 // YAML bodies are parsed on one worker thread, one at a time, so a large or hostile body
-// costs the event loop nothing but reading the result (JSON.parse, one result per turn). Started on first use; a crashed
-// worker fails its pending parses and is replaced on the next one.
+// costs the event loop nothing but reading the result (JSON.parse, one result per turn).
+// Started on first use; a crashed worker fails the parses it had not answered and is
+// replaced on the next one.
 import { Worker } from 'node:worker_threads';
 import { ParseError } from './errors.ts';
 import type { YamlJob, YamlResult } from './yaml-worker.ts';
@@ -39,8 +40,14 @@ export class YamlThread {
     });
     const fail = (err: Error) => {
       if (this.#worker === worker) this.#worker = undefined;
-      for (const p of this.#pending.values()) p.reject(new ParseError('BODY_MALFORMED', `YAML: ${err.message}`));
-      this.#pending.clear();
+      // What the worker finished before it stopped is still answered (in later turns, as
+      // always); only the parses it never answered fail.
+      const answered = new Set(this.#results.map((r) => r.id));
+      for (const [id, p] of this.#pending) {
+        if (answered.has(id)) continue;
+        p.reject(new ParseError('BODY_MALFORMED', `YAML: ${err.message}`));
+        this.#pending.delete(id);
+      }
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`the parser stopped (exit ${code})`)));

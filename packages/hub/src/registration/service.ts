@@ -491,7 +491,13 @@ export class TrustService {
     const at = this.#now().toISOString();
     const claims = body?.claims && claimErrors(body.claims).length === 0 ? body.claims : undefined;
     const version = typeof body?.agentVersion === 'string' ? body.agentVersion.slice(0, 64) : undefined;
-    const delivery = typeof body?.workDelivery === 'boolean' ? body.workDelivery : undefined;
+    // An agent of another version that does not say (an older one) no longer tells: unknown.
+    const delivery =
+      typeof body?.workDelivery === 'boolean'
+        ? body.workDelivery
+        : version && version !== cluster.agentVersion && cluster.workDelivery !== null
+          ? null
+          : undefined;
     const reported = reportedClaimsOf(body?.reportedClaims, this.#d.log, cluster.name);
     if (
       (claims && JSON.stringify(claims) !== JSON.stringify(cluster.claims)) ||
@@ -503,7 +509,7 @@ export class TrustService {
         ...cluster,
         claims: claims ?? cluster.claims,
         agentVersion: version ?? cluster.agentVersion,
-        workDelivery: delivery ?? cluster.workDelivery ?? null,
+        workDelivery: delivery === undefined ? (cluster.workDelivery ?? null) : delivery,
         reportedClaims: reported ?? cluster.reportedClaims ?? {},
         lastSeen: at,
       });

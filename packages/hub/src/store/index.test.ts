@@ -42,7 +42,7 @@ describe('store', async () => {
     db.close();
   });
 
-  test('migration 9: placements and worksets written before it are in namespace "default"', () => {
+  test('migration 9: placements and worksets written before it have no namespace until their next write adopts one', () => {
     const path = join(dir, 'ns.db');
     const db = new Database(path);
     migrate(db, migrations.slice(0, 8));
@@ -54,8 +54,13 @@ describe('store', async () => {
     }
     db.close();
     const store = openStore(path);
-    assert.equal(store.placements.get('old')?.namespace, 'default');
-    assert.equal(store.worksets.get('old')?.namespace, 'default');
+    assert.equal(store.placements.get('old')?.namespace, null);
+    assert.equal(store.worksets.get('old')?.namespace, null);
+    const w = { name: 'old', labels: {}, annotations: {}, spec: {} };
+    const adopted = store.placements.replace({ ...w, namespace: 'team-a' }, 'y');
+    assert.deepEqual([adopted?.changed, adopted?.specChanged, adopted?.row.namespace], [true, false, 'team-a']);
+    const kept = store.placements.replace({ ...w, namespace: 'team-b' }, 'y');
+    assert.equal(kept?.row.namespace, 'team-a', 'a namespace once kept is not replaced (the API refuses first)');
     assert.equal(
       store.placements.create({ name: 'new', namespace: 'team-a', labels: {}, annotations: {}, spec: {} }, 'x')
         ?.namespace,

@@ -231,9 +231,11 @@ export const migrations: readonly Migration[] = [
       -- The namespace an object was written in (OCM's metadata.namespace, default
       -- "default"). Names stay unique across namespaces: a write of a name that lives in
       -- another namespace is refused (NAMESPACE_CONFLICT), never applied over it. A
-      -- workset's placementRefs name placements of its own namespace, as in OCM.
-      ALTER TABLE placements ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
-      ALTER TABLE worksets ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
+      -- workset's placementRefs name placements of its own namespace, as in OCM. Rows
+      -- written before this kept no namespace: NULL, and their next write adopts the
+      -- namespace it names (their YAML may well say team-a; "default" would refuse it).
+      ALTER TABLE placements ADD COLUMN namespace TEXT;
+      ALTER TABLE worksets ADD COLUMN namespace TEXT;
     `,
   },
   {

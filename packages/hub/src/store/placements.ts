@@ -17,8 +17,11 @@ type Raw = Record<string, unknown>;
  */
 export interface ObjectRow<Spec = Record<string, unknown>, Status = Record<string, unknown>> {
   name: string;
-  /** OCM's metadata.namespace as written ("default" when none was given). */
-  namespace: string;
+  /**
+   * OCM's metadata.namespace as written ("default" when none was given); null for an object
+   * written before namespaces were kept, until its next write adopts one.
+   */
+  namespace: string | null;
   uid: string;
   generation: number;
   resourceVersion: number;
@@ -38,8 +41,11 @@ export type WorkSetRow = ObjectRow;
 /** What a create or replace writes; status is written only through setStatus. */
 export interface ObjectWrite {
   name: string;
-  /** Stored at create ("default" when absent); a replace keeps it (the API refuses another). */
-  namespace?: string;
+  /**
+   * Stored at create ("default" when absent); a replace keeps it (the API refuses another),
+   * except on a row without one (written before namespaces were kept), which adopts it.
+   */
+  namespace?: string | null | undefined;
   labels: Record<string, string>;
   annotations: Record<string, string>;
   spec: Record<string, unknown>;
@@ -48,7 +54,7 @@ export interface ObjectWrite {
 function rowFrom(r: Raw): ObjectRow {
   return {
     name: r.name as string,
-    namespace: typeof r.namespace === 'string' ? r.namespace : 'default',
+    namespace: typeof r.namespace === 'string' ? r.namespace : null,
     uid: r.uid as string,
     generation: r.generation as number,
     resourceVersion: r.resource_version as number,
@@ -71,7 +77,8 @@ function objectStore(db: DB, table: 'placements' | 'worksets') {
       (name, namespace, uid, generation, resource_version, labels, annotations, spec, created_at, updated_at)
       VALUES (@name, @namespace, @uid, 1, 1, @labels, @annotations, @spec, @at, @at)`),
     update: db.prepare(`UPDATE ${table} SET generation = @generation, resource_version = resource_version + 1,
-      labels = @labels, annotations = @annotations, spec = @spec, updated_at = @at WHERE name = @name`),
+      labels = @labels, annotations = @annotations, spec = @spec, updated_at = @at,
+      namespace = COALESCE(namespace, @namespace) WHERE name = @name`),
     setStatus: db.prepare(`UPDATE ${table} SET status = ?, resource_version = resource_version + 1 WHERE name = ?`),
     delete: db.prepare(`DELETE FROM ${table} WHERE name = ?`),
     markDeleting:
@@ -117,13 +124,16 @@ function objectStore(db: DB, table: 'placements' | 'worksets') {
       if (!r) return undefined;
       const next = columns(w);
       const specChanged = canonicalJson(JSON.parse(r.spec as string)) !== next.spec;
+      // A row from before namespaces were kept adopts the one this write names.
+      const adopts = r.namespace === null && typeof w.namespace === 'string';
       const changed =
         specChanged ||
+        adopts ||
         canonicalJson(JSON.parse(r.labels as string)) !== next.labels ||
         canonicalJson(JSON.parse(r.annotations as string)) !== next.annotations;
       if (!changed) return { row: rowFrom(r), changed, specChanged };
       const generation = (r.generation as number) + (specChanged ? 1 : 0);
-      s.update.run({ ...next, generation, name: w.name, at });
+      s.update.run({ ...next, generation, name: w.name, at, namespace: w.namespace ?? null });
       return { row: get(w.name) as ObjectRow, changed, specChanged };
     },
     delete: (name: string): boolean => s.delete.run(name).changes > 0,

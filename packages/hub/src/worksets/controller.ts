@@ -299,16 +299,22 @@ export class WorkSetController {
     // 1. Targets: each placementRef's decisions, a cluster once (the first ref wins).
     const targets = new Map<string, Target>();
     const unknownRefs: string[] = [];
+    /** How a ref is named in messages, where its name alone would mislead. */
+    const refNotes = new Map<string, string>();
     // Placements whose last scheduling failed: their decisions are kept but may be stale, so
     // they are rolled out to but not deleted from.
     const staleRefs: string[] = [];
     for (const ref of spec.placementRefs) {
-      // As in OCM, a workset reads placements of its own namespace only.
+      // As in OCM, a workset reads placements of its own namespace only (a row written
+      // before namespaces were kept has none, and matches).
       const found = store.placements.get(ref.name);
-      const p = found?.namespace === row.namespace ? found : undefined;
+      const elsewhere =
+        found && found.namespace !== null && row.namespace !== null && found.namespace !== row.namespace;
+      const p = elsewhere ? undefined : found;
       const status = (p?.status ?? undefined) as PlacementStatus | undefined;
       if (!p || !status || !Array.isArray(status.decisions)) {
         unknownRefs.push(ref.name);
+        if (elsewhere) refNotes.set(ref.name, `${ref.name} (in namespace ${found.namespace}, not ${row.namespace})`);
         continue;
       }
       if (isTrue(status.conditions, schedulingFailedCondition)) staleRefs.push(ref.name);
@@ -472,7 +478,18 @@ export class WorkSetController {
     else this.#unreachable.delete(name);
     if (Number.isFinite(wakeAt)) this.#due.set(name, wakeAt);
 
-    const status = this.#status(row, plans, notes, written, unknownRefs, staleRefs, targets.size, kept, paused, now);
+    const status = this.#status(
+      row,
+      plans,
+      notes,
+      written,
+      unknownRefs.map((r) => refNotes.get(r) ?? r),
+      staleRefs,
+      targets.size,
+      kept,
+      paused,
+      now,
+    );
     if (canonicalJson(status) !== canonicalJson(row.status)) {
       store.worksets.setStatus(name, status as unknown as Record<string, unknown>);
     }
