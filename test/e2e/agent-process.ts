@@ -105,6 +105,7 @@ export async function joinSpoke(
   admin: { post<T>(path: string, json?: unknown): Promise<{ body: T }> },
   name: string,
   kubeconfig: string,
+  extra: string[] = [],
 ): Promise<void> {
   const tok = await admin.post<{ status: { token: string } }>('/api/v1/bootstraptokens', {
     spec: { autoApprove: true },
@@ -121,6 +122,7 @@ export async function joinSpoke(
     name,
     '--kubeconfig',
     kubeconfig,
+    ...extra,
   ]);
   if (joined.code !== 0) throw new Error(`join of ${name} failed (${joined.code}):\n${joined.stderr}`);
 }

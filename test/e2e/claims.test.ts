@@ -2,14 +2,14 @@
 // apiserver's version, the cluster id, the node figures and ClusterClaim objects reach the
 // hub's ManagedCluster, claims set at join win over them, and a Placement selects on them.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { KubeCluster } from '../kube/index.ts';
 import { ensureKubeBinaries, startCluster } from '../kube/index.ts';
-import { type AgentProcess, runAgent, startAgent } from './agent-process.ts';
+import { runOk } from '../kube/run.ts';
+import { type AgentProcess, joinSpoke, startAgent } from './agent-process.ts';
 import { adminClient, type HubClient, waitFor } from './hub-client.ts';
 import { type HubProcess, startHub } from './hub-process.ts';
 
@@ -17,15 +17,6 @@ const cluster = 'spoke-claims';
 
 interface ClusterView {
   status: { clusterClaims: { name: string; value: string }[] };
-}
-
-function run(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(file, args, { timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 // OCM's ClusterClaim CRD as its klusterlet installs it (cluster-scoped, spec.value).
@@ -71,11 +62,7 @@ describe('cluster claims (real hub, agent and kube-apiserver)', { timeout: 240_0
     dir = await mkdtemp(join(tmpdir(), 'outpost-claims-'));
     const bin = (await ensureKubeBinaries()).kubectl;
     kube = await startCluster({ name: cluster });
-    kubectl = async (...args: string[]) => {
-      const res = await run(bin, ['--kubeconfig', kube.kubeconfigPath, ...args]);
-      assert.equal(res.code, 0, `kubectl ${args.join(' ')}: ${res.stderr}`);
-      return res.stdout;
-    };
+    kubectl = (...args: string[]) => runOk(bin, ['--kubeconfig', kube.kubeconfigPath, ...args]);
     hub = await startHub();
     admin = await adminClient(hub);
   });
@@ -98,25 +85,7 @@ describe('cluster claims (real hub, agent and kube-apiserver)', { timeout: 240_0
     const kubeSystemUid = (await kubectl('get', 'namespace', 'kube-system', '-o', 'jsonpath={.metadata.uid}')).trim();
     const version = JSON.parse(await kubectl('version', '-o', 'json')) as { serverVersion: { gitVersion: string } };
 
-    const tok = await admin.post<{ status: { token: string } }>('/api/v1/bootstraptokens', {
-      spec: { autoApprove: true },
-    });
-    const joined = await runAgent([
-      'join',
-      '--hub',
-      hub.url,
-      '--token',
-      tok.body.status.token,
-      '--ca-cert-hash',
-      hub.caHash,
-      '--cluster-name',
-      cluster,
-      '--kubeconfig',
-      kube.kubeconfigPath,
-      '--claims',
-      'rack=r7',
-    ]);
-    assert.equal(joined.code, 0, joined.stderr);
+    await joinSpoke(hub, admin, cluster, kube.kubeconfigPath, ['--claims', 'rack=r7']);
     agent = startAgent(['run', '--kubeconfig', kube.kubeconfigPath, '--heartbeat-interval', '500ms']);
     await agent.waitForOutput(/serving cluster spoke-claims/);
 
