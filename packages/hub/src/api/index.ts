@@ -16,7 +16,7 @@ import { caRoutes } from './ca.ts';
 import { clusterRoutes } from './clusters.ts';
 import { placementRoutes } from './placements.ts';
 import { workRoutes } from './works.ts';
-import { workSetRoutes } from './worksets.ts';
+import { workSetPaths, workSetRoutes } from './worksets.ts';
 
 declare module 'fastify' {
   interface FastifyReply {
@@ -73,9 +73,16 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   // YAML bodies only here: content-type parsers run after the onRequest hooks, so an
   // unauthenticated YAML body is never read. The expanded document (aliases counted each
   // time) must fit the route's own body limit.
-  app.addContentTypeParser(yamlTypes, { parseAs: 'string' }, async (req: FastifyRequest, body: string | Buffer) =>
-    opts.yaml.parse(body as string, req.routeOptions.bodyLimit ?? limits.bodyBytes),
-  );
+  // Placement and workset bodies are validated on the parser's thread too (yaml-worker.ts).
+  app.addContentTypeParser(yamlTypes, { parseAs: 'string' }, async (req: FastifyRequest, body: string | Buffer) => {
+    const url = req.routeOptions.url ?? '';
+    const check = url.startsWith('/api/v1/placements')
+      ? 'placement'
+      : workSetPaths.some((p) => url.startsWith(p))
+        ? 'workset'
+        : undefined;
+    return opts.yaml.parse(body as string, req.routeOptions.bodyLimit ?? limits.bodyBytes, check);
+  });
   app.addHook('onResponse', async (req, reply) => auditCall(store, opts.audit, req, reply));
   await app.register(clusterRoutes, opts);
   await app.register(bootstrapTokenRoutes, opts);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { OutpostError } from '@outpost/shared';
 import { ParseError } from './errors.ts';
 import { YamlThread } from './off-thread.ts';
 
@@ -19,6 +20,36 @@ test('YamlThread: concurrent parses each get their own document; a stopped worke
     await assert.rejects(unanswered, (err: unknown) => err instanceof ParseError && err.code === 'BODY_MALFORMED');
     // A new worker is started on the next parse.
     assert.deepEqual(await thread.parse('x: 1', 1 << 20), { x: 1 });
+  } finally {
+    await thread.close();
+  }
+});
+
+test("YamlThread: with a check, a document the route would refuse is refused on the thread, with the route's error", async () => {
+  const thread = new YamlThread();
+  try {
+    const flat = `${Array.from({ length: 5_000 }, (_, i) => `k${i}: v`).join('\n')}\n`;
+    await assert.rejects(
+      thread.parse(flat, 16 << 20, 'placement'),
+      (err: unknown) =>
+        err instanceof OutpostError &&
+        err.code === 'PLACEMENT_INVALID' &&
+        err.statusCode === 400 &&
+        Array.isArray(err.details) &&
+        err.details.length > 0,
+    );
+    await assert.rejects(
+      thread.parse('kind: x\n', 1 << 20, 'workset'),
+      (err: unknown) => (err as OutpostError).code === 'WORKSET_INVALID',
+    );
+    const ok =
+      'apiVersion: cluster.open-cluster-management.io/v1beta1\nkind: Placement\nmetadata:\n  name: p\nspec: {}\n';
+    assert.deepEqual(await thread.parse(ok, 1 << 20, 'placement'), {
+      apiVersion: 'cluster.open-cluster-management.io/v1beta1',
+      kind: 'Placement',
+      metadata: { name: 'p' },
+      spec: {},
+    });
   } finally {
     await thread.close();
   }

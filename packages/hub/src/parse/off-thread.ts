@@ -3,8 +3,9 @@
 // Started on first use; a crashed worker fails the parses it had not answered and is
 // replaced on the next one.
 import { Worker } from 'node:worker_threads';
+import { OutpostError } from '@outpost/shared';
 import { ParseError } from './errors.ts';
-import type { YamlJob, YamlResult } from './yaml-worker.ts';
+import type { YamlCheck, YamlJob, YamlResult } from './yaml-worker.ts';
 
 export class YamlThread {
   #worker: Worker | undefined;
@@ -21,7 +22,11 @@ export class YamlThread {
     if (!r || !p) return;
     this.#pending.delete(r.id);
     if (!r.ok) {
-      p.reject(new ParseError(r.code, r.message));
+      p.reject(
+        'invalid' in r
+          ? new OutpostError(r.invalid.code, r.invalid.message, 400, r.invalid.details)
+          : new ParseError(r.code, r.message),
+      );
       return;
     }
     try {
@@ -55,13 +60,16 @@ export class YamlThread {
     return worker;
   }
 
-  /** The single document of `text`; rejects with ParseError only. */
-  parse(text: string, maxBytes: number): Promise<unknown> {
+  /**
+   * The single document of `text`; rejects with ParseError, or with the route's validation
+   * error (an OutpostError, 400) when `check` names a validator that refuses the document.
+   */
+  parse(text: string, maxBytes: number, check?: YamlCheck): Promise<unknown> {
     const worker = this.#worker ?? this.#start();
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      const job: YamlJob = { id, text, maxBytes };
+      const job: YamlJob = { id, text, maxBytes, check };
       worker.postMessage(job);
     });
   }
