@@ -3,43 +3,10 @@ import { describe, test } from 'node:test';
 import type { ManifestConfig, WorkStatus } from '@outpost/shared';
 import type { KubeObject } from '../apply/kube.ts';
 import { manifestConditions, reasons, workConditions } from '../apply/status.ts';
-import type { Clock } from '../transport/retry.ts';
+import { ManualClock } from '../testing/clock.ts';
 import type { DesiredWork } from '../work/types.ts';
 import { keptBody, refreshedStatus, StatusRefresher } from './status.ts';
 import { targetKey } from './watch.ts';
-
-/** Time moves only by advance(); due sleeps resolve in order. */
-class ManualClock implements Clock {
-  t = 0;
-  #timers: { at: number; resolve: () => void }[] = [];
-  now = () => this.t;
-  random = () => 0.5;
-  sleep = (ms: number, signal?: AbortSignal) =>
-    new Promise<void>((resolve, reject) => {
-      const timer = { at: this.t + ms, resolve };
-      this.#timers.push(timer);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          this.#timers = this.#timers.filter((x) => x !== timer);
-          reject(signal.reason);
-        },
-        { once: true },
-      );
-    });
-  async advance(ms: number): Promise<void> {
-    const end = this.t + ms;
-    for (;;) {
-      const next = this.#timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!next) break;
-      this.#timers = this.#timers.filter((x) => x !== next);
-      this.t = next.at;
-      next.resolve();
-      await new Promise((r) => setImmediate(r));
-    }
-    this.t = end;
-  }
-}
 
 const deployment = (ready: number, generation = 1): KubeObject => ({
   apiVersion: 'apps/v1',

@@ -2,47 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { KubeObject } from '../apply/kube.ts';
 import type { KubeRequest, KubeRest, KubeStreamRest } from '../apply/rest.ts';
-import type { Clock } from '../transport/retry.ts';
+import { ManualClock } from '../testing/clock.ts';
 import type { AppliedObject, DesiredWork } from '../work/types.ts';
 import type { StatusWatchSource } from './status.ts';
 import type { keepWatching, WatchHandlers, WatchTarget } from './watch.ts';
 import { DriftWatcher, type DriftWatcherOptions, fingerprint, lastEditor } from './watcher.ts';
 import { recordWrites } from './writes.ts';
-
-/** Time moves only by advance(); due sleeps resolve in order. */
-class ManualClock implements Clock {
-  t = 0;
-  /** Timers end this much early (never before 1 ms), as real ones do against Date.now(). */
-  early = 0;
-  #timers: { at: number; resolve: () => void }[] = [];
-  now = () => this.t;
-  random = () => 0.5;
-  sleep = (ms: number, signal?: AbortSignal) =>
-    new Promise<void>((resolve, reject) => {
-      const timer = { at: this.t + Math.max(Math.min(ms, 1), ms - this.early), resolve };
-      this.#timers.push(timer);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          this.#timers = this.#timers.filter((x) => x !== timer);
-          reject(signal.reason);
-        },
-        { once: true },
-      );
-    });
-  async advance(ms: number): Promise<void> {
-    const end = this.t + ms;
-    for (;;) {
-      const next = this.#timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!next) break;
-      this.#timers = this.#timers.filter((x) => x !== next);
-      this.t = next.at;
-      next.resolve();
-      await new Promise((r) => setImmediate(r));
-    }
-    this.t = end;
-  }
-}
 
 const applied = (kind: string, resource: string, namespace: string, name: string, group = ''): AppliedObject => ({
   group,
