@@ -7,10 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import type { KubeCluster } from '../kube/index.ts';
-import { startCluster } from '../kube/index.ts';
-import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
-import { adminClient, type HubClient, waitFor, waitWorkApplied } from './hub-client.ts';
-import { type HubProcess, startHub } from './hub-process.ts';
+import { type HubClient, waitFor, waitWorkApplied } from './hub-client.ts';
+import type { HubProcess } from './hub-process.ts';
+import { type JoinedSpoke, startJoinedSpoke } from './spoke.ts';
 
 const cluster = 'spoke-ops';
 const oneGroup = 'ops.e2e.outpost.dev';
@@ -114,29 +113,21 @@ describe('operator-style sets (real hub, real agent, real kube-apiserver)', { ti
   let kube: KubeCluster;
   let hub: HubProcess;
   let admin: HubClient;
-  let agent: AgentProcess;
+  let spoke: JoinedSpoke;
   let core: CoreV1Api;
   let custom: CustomObjectsApi;
   let rbacApi: RbacAuthorizationV1Api;
 
   before(async () => {
-    kube = await startCluster({ name: cluster });
+    spoke = await startJoinedSpoke(cluster);
+    ({ kube, hub, admin } = spoke);
     core = kube.kubeConfig().makeApiClient(CoreV1Api);
     custom = kube.kubeConfig().makeApiClient(CustomObjectsApi);
     rbacApi = kube.kubeConfig().makeApiClient(RbacAuthorizationV1Api);
-    hub = await startHub({ args: ['--poll-timeout', '5s'] });
-    admin = await adminClient(hub);
-    await joinSpoke(hub, admin, cluster, kube.kubeconfigPath);
-    // The periodic re-apply is far away: what is seen here comes from the agent reacting.
-    agent = startAgent(spokeRunArgs(kube.kubeconfigPath, '10m'));
-    await agent.waitForOutput(new RegExp(`serving cluster ${cluster}`));
   });
 
   after(async () => {
-    await agent?.stop();
-    await admin?.close();
-    await hub?.stop();
-    await kube?.stop();
+    await spoke?.stop();
   });
 
   const path = (name: string) => `/api/v1/clusters/${cluster}/works/${name}`;

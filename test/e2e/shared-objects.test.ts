@@ -16,10 +16,9 @@ import {
   type V1Namespace,
 } from '@kubernetes/client-node';
 import type { KubeCluster } from '../kube/index.ts';
-import { startCluster } from '../kube/index.ts';
-import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
-import { adminClient, type HubClient, waitFor, waitWorkApplied } from './hub-client.ts';
-import { type HubProcess, startHub } from './hub-process.ts';
+import { type HubClient, waitFor, waitWorkApplied } from './hub-client.ts';
+import type { HubProcess } from './hub-process.ts';
+import { type JoinedSpoke, startJoinedSpoke } from './spoke.ts';
 
 const cluster = 'spoke-shared';
 const cm = (name: string, ns: string, value = '1') => ({
@@ -75,26 +74,17 @@ describe('objects shared between works (real hub, real agent, real kube-apiserve
   let kube: KubeCluster;
   let hub: HubProcess;
   let admin: HubClient;
-  let agent: AgentProcess;
+  let spoke: JoinedSpoke;
   let core: CoreV1Api;
 
   before(async () => {
-    kube = await startCluster({ name: cluster });
+    spoke = await startJoinedSpoke(cluster);
+    ({ kube, hub, admin } = spoke);
     core = kube.kubeConfig().makeApiClient(CoreV1Api);
-    hub = await startHub({ args: ['--poll-timeout', '5s'] });
-    admin = await adminClient(hub);
-    await joinSpoke(hub, admin, cluster, kube.kubeconfigPath);
-    // The periodic re-apply is far away: every repair and every finished deletion seen here
-    // comes from the agent reacting at once.
-    agent = startAgent(spokeRunArgs(kube.kubeconfigPath, '10m'));
-    await agent.waitForOutput(new RegExp(`serving cluster ${cluster}`));
   });
 
   after(async () => {
-    await agent?.stop();
-    await admin?.close();
-    await hub?.stop();
-    await kube?.stop();
+    await spoke?.stop();
   });
 
   const path = (name: string) => `/api/v1/clusters/${cluster}/works/${name}`;
