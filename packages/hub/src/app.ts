@@ -11,7 +11,7 @@ import { healthRoutes } from './api/health.ts';
 import { adminApi, auditCall } from './api/index.ts';
 import { AuditLog } from './audit/index.ts';
 import { registerMetrics } from './metrics/index.ts';
-import { checkJsonDepth, ParseError, YamlThread } from './parse/index.ts';
+import { BodyThread, checkJsonDepth, ParseError, RawBody } from './parse/index.ts';
 import type { TrustService } from './registration/service.ts';
 import type { PlacementService } from './scheduling/index.ts';
 import type { Store } from './store/index.ts';
@@ -22,6 +22,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The /metrics body, for a second listener (`--metrics-listen`). */
     metricsBody: () => Promise<Readable>;
+  }
+  interface FastifyContextConfig {
+    /** The route reads its body on the body thread: the parsers hand it over as a RawBody. */
+    bodyThread?: boolean;
   }
 }
 
@@ -159,15 +163,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser(
     ['application/json', 'application/merge-patch+json'],
-    { parseAs: 'string' },
-    (req, body, done) => {
-      if (body === '' || body === undefined) return done(null, undefined);
+    { parseAs: 'buffer' },
+    (req, raw, done) => {
+      // Routes that may take megabytes (works, status reports) read their body on the body
+      // thread (parse/off-thread.ts): it is handed to them unread, as bytes.
+      if (req.routeOptions.config.bodyThread) return done(null, new RawBody('json', raw as Buffer));
+      const body = (raw as Buffer | undefined)?.toString('utf8') ?? '';
+      if (body === '') return done(null, undefined);
       try {
-        checkJsonDepth(body as string);
+        checkJsonDepth(body);
       } catch (err) {
         return done(err as Error, undefined);
       }
-      json(req, body as string, done);
+      json(req, body, done);
     },
   );
 
@@ -232,9 +240,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.decorate('metricsBody', metricsBody);
   const maxWorkBytes = deps.maxWorkBytes ?? limits.workBytes;
-  const yaml = new YamlThread();
-  app.addHook('onClose', async () => yaml.close());
-  await app.register(agentApi, { store: deps.store, trust: deps.trust, sync: deps.sync, maxWorkBytes });
+  const bodies = new BodyThread();
+  app.addHook('onClose', async () => bodies.close());
+  await app.register(agentApi, { store: deps.store, trust: deps.trust, sync: deps.sync, maxWorkBytes, bodies });
   await app.register(adminApi, {
     store: deps.store,
     trust: deps.trust,
@@ -242,7 +250,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     maxWorkBytes,
     sync: deps.sync,
     placements: deps.placements,
-    yaml,
+    bodies,
     audit,
     onWorkSetChanged: deps.worksets ? (name: string) => deps.worksets?.changed(name) : undefined,
   });

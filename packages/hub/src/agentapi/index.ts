@@ -2,9 +2,10 @@
 // rest by the verified client certificate alone. An agent's identity is the cluster its
 // certificate names, checked on every request (not per connection), so a revocation
 // applies to the very next request even on a connection kept alive from before.
+
+import { pipeline } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
+import { createGzip } from 'node:zlib';
 import {
   agentApiPrefix,
   agentPaths,
@@ -19,10 +20,12 @@ import {
   type SyncRequest,
 } from '@outpost/shared';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { type BodyThread, RawBody } from '../parse/index.ts';
 import { clusterResource } from '../registration/clusters.ts';
 import { supersededReason, type TrustService } from '../registration/service.ts';
 import type { ClusterRow, Store } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
+import { jsonParts, jsonStream } from '../work/raw-json.ts';
 
 export interface AgentIdentity {
   cluster: ClusterRow;
@@ -91,13 +94,14 @@ interface AgentApiOptions {
   trust: TrustService;
   sync: SyncService;
   maxWorkBytes: number;
+  /** Reads status batches off the event loop. */
+  bodies: BodyThread;
 }
 
-const gzipAsync = promisify(gzip);
 /** Below this a gzip frame costs more than it saves. */
 const compressAbove = 1024;
 
-const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, trust, sync, maxWorkBytes }) => {
+const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, trust, sync, maxWorkBytes, bodies }) => {
   app.addHook('onRequest', async (req) => {
     const id = identifyAgent(store, req);
     const { name } = req.params as { name?: string };
@@ -145,20 +149,30 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     // meantime must not be answered with work content. The records are checked again (the
     // TLS part cannot have changed), except that a renewal during the hold is no refusal.
     checkStanding(store, agent.cluster.name, agent.serial, { allowSuperseded: true });
-    const text = JSON.stringify(res);
+    // Manifests go out as the stored texts, part by part (work/raw-json.ts), compressed on
+    // zlib's threads.
+    const { length, stream } = jsonStream(jsonParts(res));
     void reply.header('content-type', 'application/json; charset=utf-8');
-    if (text.length > compressAbove && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
+    if (length > compressAbove && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
       void reply.header('content-encoding', 'gzip');
-      return reply.send(await gzipAsync(text));
+      const gzip = createGzip();
+      pipeline(stream, gzip, () => {});
+      return reply.send(gzip);
     }
-    return reply.send(text);
+    return reply.header('content-length', length).send(stream);
   });
 
-  // Status batches carry whole work statuses (many manifests), so they get the work limit.
-  app.post(`${agentApiPrefix}/clusters/:name/status`, { bodyLimit: maxWorkBytes }, async (req) => {
-    const agent = req.agent as AgentIdentity;
-    return sync.status(agent.cluster, req.body);
-  });
+  // Status batches carry whole work statuses (many manifests), so they get the work limit,
+  // and are validated and made text on the body thread.
+  app.post(
+    `${agentApiPrefix}/clusters/:name/status`,
+    { bodyLimit: maxWorkBytes, config: { bodyThread: true } },
+    async (req) => {
+      const agent = req.agent as AgentIdentity;
+      const batch = await bodies.status(req.body instanceof RawBody ? req.body : new RawBody('json'));
+      return sync.status(agent.cluster, batch);
+    },
+  );
 
   app.post(`${agentApiPrefix}/clusters/:name/certificate`, async (req) => {
     const agent = req.agent as AgentIdentity;

@@ -4,7 +4,7 @@ import { limits } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../audit/index.ts';
 import { authenticate, requireApiToken } from '../auth/index.ts';
-import type { YamlThread } from '../parse/index.ts';
+import { type BodyThread, RawBody } from '../parse/index.ts';
 import type { TrustService } from '../registration/service.ts';
 import type { PlacementService } from '../scheduling/index.ts';
 import type { Store } from '../store/index.ts';
@@ -33,8 +33,8 @@ export interface AdminApiOptions {
   sync: SyncService;
   placements: PlacementService;
   audit: AuditLog;
-  /** Parses YAML bodies off the event loop. */
-  yaml: YamlThread;
+  /** Reads YAML bodies and works off the event loop. */
+  bodies: BodyThread;
   /** The workset controller's trigger; absent in tests that run no controller. */
   onWorkSetChanged?: ((name: string) => void) | undefined;
 }
@@ -73,15 +73,18 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   // YAML bodies only here: content-type parsers run after the onRequest hooks, so an
   // unauthenticated YAML body is never read. The expanded document (aliases counted each
   // time) must fit the route's own body limit.
-  // Placement and workset bodies are validated on the parser's thread too (yaml-worker.ts).
-  app.addContentTypeParser(yamlTypes, { parseAs: 'string' }, async (req: FastifyRequest, body: string | Buffer) => {
+  // Placement and workset bodies are validated on the parser's thread too (body-worker.ts).
+  app.addContentTypeParser(yamlTypes, { parseAs: 'buffer' }, async (req: FastifyRequest, raw: string | Buffer) => {
+    // Work routes send the bytes to the body thread themselves (see app.ts's JSON parser).
+    if (req.routeOptions.config.bodyThread) return new RawBody('yaml', raw as Buffer);
+    const body = (raw as Buffer).toString('utf8');
     const url = req.routeOptions.url ?? '';
     const check = url.startsWith('/api/v1/placements')
       ? 'placement'
       : workSetPaths.some((p) => url.startsWith(p))
         ? 'workset'
         : undefined;
-    return opts.yaml.parse(body as string, req.routeOptions.bodyLimit ?? limits.bodyBytes, check);
+    return opts.bodies.yaml(body, req.routeOptions.bodyLimit ?? limits.bodyBytes, check);
   });
   app.addHook('onResponse', async (req, reply) => auditCall(store, opts.audit, req, reply));
   await app.register(clusterRoutes, opts);

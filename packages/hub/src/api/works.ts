@@ -2,17 +2,21 @@
 // fleet-wide list at /api/v1/works.
 
 import { apiError, matchesSelector } from '@outpost/shared';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { type BodyThread, RawBody } from '../parse/index.ts';
 import type { Store, WorkRow } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
+import { saveContents, textsOf } from '../work/contents.ts';
+import { jsonParts, jsonStream } from '../work/raw-json.ts';
 import { workResource } from '../work/resource.ts';
-import { parseWork } from '../work/validate.ts';
 import { checkResourceVersion, listOf, listQuery } from './common.ts';
 
-export const workRoutes: FastifyPluginAsync<{ store: Store; maxWorkBytes: number; sync: SyncService }> = async (
-  app,
-  { store, maxWorkBytes, sync },
-) => {
+export const workRoutes: FastifyPluginAsync<{
+  store: Store;
+  maxWorkBytes: number;
+  sync: SyncService;
+  bodies: BodyThread;
+}> = async (app, { store, maxWorkBytes, sync, bodies }) => {
   const cluster = (name: string) => {
     const c = store.clusters.get(name);
     if (!c) throw apiError('CLUSTER_NOT_FOUND', `cluster ${JSON.stringify(name.slice(0, 100))} not found`);
@@ -27,55 +31,58 @@ export const workRoutes: FastifyPluginAsync<{ store: Store; maxWorkBytes: number
       );
     return w;
   };
-  const full = (w: WorkRow) => workResource(w, store.works.manifests(w.uid));
+  // Answers carry the stored texts of manifests and status as they are, written part by
+  // part (work/raw-json.ts): a work may be 16 MiB.
+  const json = (reply: FastifyReply, value: unknown) => {
+    const { length, stream } = jsonStream(jsonParts(value));
+    return reply
+      .header('content-type', 'application/json; charset=utf-8')
+      .header('content-length', length)
+      .send(stream);
+  };
+  const full = (w: WorkRow) =>
+    workResource(w, store.works.statusOf(w.uid), textsOf(store, store.works.manifests(w.uid)));
 
-  const write = (body: unknown, c: string, pathName: string | undefined, mustCreate: boolean) => {
-    const input = parseWork(body, c, pathName);
+  // The body is parsed, validated and made into the store's texts on the body thread.
+  const write = async (body: unknown, c: string, pathName: string | undefined, mustCreate: boolean) => {
+    const raw = body instanceof RawBody ? body : new RawBody('json');
+    const { work: input, resourceVersion } = await bodies.work(raw, c, pathName, maxWorkBytes);
+    // The texts first, in small transactions: the one below links them and stays small.
+    await saveContents(store, input.manifests);
     return store.transaction(() => {
       if (cluster(c).removalRequestedAt) throw apiError('CONFLICT', `cluster ${c} is being removed`);
       const existing = store.works.get(c, input.name);
       if (existing && mustCreate) throw apiError('WORK_EXISTS', `work ${input.name} already exists in cluster ${c}`);
       if (existing?.deletionAt)
         throw apiError('CONFLICT', `work ${input.name} is being deleted; wait until it is gone`);
-      if (existing) checkResourceVersion(input.resourceVersion, existing.resourceVersion, `work ${input.name}`);
-      else if (input.resourceVersion !== undefined && !mustCreate) {
+      if (existing) checkResourceVersion(resourceVersion, existing.resourceVersion, `work ${input.name}`);
+      else if (resourceVersion !== undefined && !mustCreate) {
         throw apiError('WORK_NOT_FOUND', `work ${input.name} does not exist (a resourceVersion was given)`);
       }
-      const at = new Date().toISOString();
-      return store.works.write(
-        {
-          cluster: c,
-          name: input.name,
-          labels: input.labels,
-          annotations: input.annotations,
-          spec: input.spec,
-          manifests: input.manifests,
-        },
-        at,
-      );
+      return store.works.write(input, new Date().toISOString());
     });
   };
 
-  const bodyLimit = maxWorkBytes;
-  app.post('/api/v1/clusters/:cluster/works', { bodyLimit }, async (req, reply) => {
+  const options = { bodyLimit: maxWorkBytes, config: { bodyThread: true } };
+  app.post('/api/v1/clusters/:cluster/works', options, async (req, reply) => {
     const { cluster: c } = req.params as { cluster: string };
-    const out = write(req.body, c, undefined, true);
+    const out = await write(req.body, c, undefined, true);
     sync.changed(c);
-    return reply.code(201).send(full(out.work));
+    return json(reply.code(201), full(out.work));
   });
-  app.put('/api/v1/clusters/:cluster/works/:name', { bodyLimit }, async (req, reply) => {
+  app.put('/api/v1/clusters/:cluster/works/:name', options, async (req, reply) => {
     const { cluster: c, name } = req.params as { cluster: string; name: string };
-    const out = write(req.body, c, name, false);
+    const out = await write(req.body, c, name, false);
     if (out.changed) sync.changed(c);
     // Lets `work apply` say created / configured / unchanged, as kubectl does.
     void reply.header('x-outpost-work-changed', String(out.changed));
-    return reply.code(out.created ? 201 : 200).send(full(out.work));
+    return json(reply.code(out.created ? 201 : 200), full(out.work));
   });
-  app.get('/api/v1/clusters/:cluster/works/:name', async (req) => {
+  app.get('/api/v1/clusters/:cluster/works/:name', async (req, reply) => {
     const { cluster: c, name } = req.params as { cluster: string; name: string };
-    return full(get(c, name));
+    return json(reply, full(get(c, name)));
   });
-  app.delete('/api/v1/clusters/:cluster/works/:name', async (req) => {
+  app.delete('/api/v1/clusters/:cluster/works/:name', async (req, reply) => {
     const { cluster: c, name } = req.params as { cluster: string; name: string };
     const w = store.transaction(() => {
       const w = get(c, name);
@@ -83,7 +90,7 @@ export const workRoutes: FastifyPluginAsync<{ store: Store; maxWorkBytes: number
       return get(c, name);
     });
     sync.changed(c);
-    return workResource(w, undefined);
+    return json(reply, workResource(w, store.works.statusOf(w.uid)));
   });
 
   const list = (c: string | undefined, query: unknown) => {
@@ -107,14 +114,14 @@ export const workRoutes: FastifyPluginAsync<{ store: Store; maxWorkBytes: number
     }
     return listOf(
       'ManifestWorkList',
-      items.map((w) => workResource(w, undefined)),
+      items.map((w) => workResource(w, store.works.statusOf(w.uid))),
       next,
     );
   };
-  app.get('/api/v1/clusters/:cluster/works', async (req) => {
+  app.get('/api/v1/clusters/:cluster/works', async (req, reply) => {
     const { cluster: c } = req.params as { cluster: string };
     cluster(c);
-    return list(c, req.query);
+    return json(reply, list(c, req.query));
   });
-  app.get('/api/v1/works', async (req) => list(undefined, req.query));
+  app.get('/api/v1/works', async (req, reply) => json(reply, list(undefined, req.query)));
 };

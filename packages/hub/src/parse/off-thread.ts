@@ -1,19 +1,40 @@
-// YAML bodies are parsed on one worker thread, one at a time, so a large or hostile body
-// costs the event loop nothing but reading the result (JSON.parse, one result per turn).
-// Started on first use; a crashed worker fails the parses it had not answered and is
-// replaced on the next one.
+// Request bodies the event loop must not read itself (YAML, works, status reports) are read
+// on one worker thread (body-worker.ts), one at a time, so a large or hostile body costs the
+// event loop nothing but taking the result, one result per turn. Started on first use; a
+// crashed worker fails the jobs it had not answered and is replaced on the next one.
 import { Worker } from 'node:worker_threads';
 import { OutpostError } from '@outpost/shared';
+import type { PreparedWork } from '../store/works.ts';
+import type { PreparedStatusBatch } from '../sync/status-text.ts';
+import type { BodyJob, BodyResult, YamlCheck } from './body-worker.ts';
 import { ParseError } from './errors.ts';
-import type { YamlCheck, YamlJob, YamlResult } from './yaml-worker.ts';
 
-export class YamlThread {
+/** A body the content-type parser left unread for the route to send to the body thread. */
+export class RawBody {
+  readonly format: 'json' | 'yaml';
+  readonly bytes: Uint8Array;
+  constructor(format: 'json' | 'yaml', bytes: Uint8Array = new Uint8Array(0)) {
+    this.format = format;
+    this.bytes = bytes;
+  }
+}
+
+/** Hands `bytes` over without a copy when they are a whole buffer of their own. */
+const transferOf = (bytes: Uint8Array): ArrayBuffer[] =>
+  bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.byteLength > 0
+    ? [bytes.buffer as ArrayBuffer]
+    : [];
+
+/** Distributes BodyJob without its id over the union's members. */
+type Job = BodyJob extends infer J ? (J extends BodyJob ? Omit<J, 'id'> : never) : never;
+
+export class BodyThread {
   #worker: Worker | undefined;
   #next = 1;
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   /** Results not yet taken: each one's JSON.parse (up to tens of ms for a body of 40,000 keys)
    *  gets a turn of the event loop of its own, so two never delay timers and I/O together. */
-  readonly #results: YamlResult[] = [];
+  readonly #results: BodyResult[] = [];
 
   #takeResult(): void {
     const r = this.#results.shift();
@@ -24,9 +45,13 @@ export class YamlThread {
     if (!r.ok) {
       p.reject(
         'invalid' in r
-          ? new OutpostError(r.invalid.code, r.invalid.message, 400, r.invalid.details)
-          : new ParseError(r.code, r.message),
+          ? new OutpostError(r.invalid.code, r.invalid.message, r.invalid.status, r.invalid.details)
+          : new ParseError(r.parse.code, r.parse.message),
       );
+      return;
+    }
+    if ('value' in r) {
+      p.resolve(r.value);
       return;
     }
     try {
@@ -37,41 +62,62 @@ export class YamlThread {
   }
 
   #start(): Worker {
-    const worker = new Worker(new URL('./yaml-worker.ts', import.meta.url));
+    const worker = new Worker(new URL('./body-worker.ts', import.meta.url));
     worker.unref();
-    worker.on('message', (r: YamlResult) => {
+    worker.on('message', (r: BodyResult) => {
       this.#results.push(r);
       if (this.#results.length === 1) setImmediate(() => this.#takeResult());
     });
     const fail = (err: Error) => {
       if (this.#worker === worker) this.#worker = undefined;
       // What the worker finished before it stopped is still answered (in later turns, as
-      // always); only the parses it never answered fail.
+      // always); only the jobs it never answered fail.
       const answered = new Set(this.#results.map((r) => r.id));
       for (const [id, p] of this.#pending) {
         if (answered.has(id)) continue;
-        p.reject(new ParseError('BODY_MALFORMED', `YAML: ${err.message}`));
+        p.reject(new ParseError('BODY_MALFORMED', `the body reader stopped: ${err.message}`));
         this.#pending.delete(id);
       }
     };
     worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`the parser stopped (exit ${code})`)));
+    worker.on('exit', (code) => fail(new Error(`exit ${code}`)));
     this.#worker = worker;
     return worker;
   }
 
-  /**
-   * The single document of `text`; rejects with ParseError, or with the route's validation
-   * error (an OutpostError, 400) when `check` names a validator that refuses the document.
-   */
-  parse(text: string, maxBytes: number, check?: YamlCheck): Promise<unknown> {
+  #run<T>(job: Job, transfer: ArrayBuffer[] = []): Promise<T> {
     const worker = this.#worker ?? this.#start();
     const id = this.#next++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      const job: YamlJob = { id, text, maxBytes, check };
-      worker.postMessage(job);
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      worker.postMessage({ ...job, id } as BodyJob, transfer);
     });
+  }
+
+  /**
+   * The single document of a YAML `text`; rejects with ParseError, or with the route's
+   * validation error (an OutpostError, 400) when `check` names a validator that refuses it.
+   */
+  yaml(text: string, maxBytes: number, check?: YamlCheck): Promise<unknown> {
+    return this.#run({ kind: 'yaml', text, maxBytes, check });
+  }
+
+  /** A ManifestWork body for `cluster` (and the name in the path), validated and prepared for the store. */
+  work(
+    body: RawBody,
+    cluster: string,
+    name: string | undefined,
+    maxBytes: number,
+  ): Promise<{ work: PreparedWork; resourceVersion: string | undefined }> {
+    return this.#run(
+      { kind: 'work', format: body.format, bytes: body.bytes, maxBytes, cluster, name },
+      transferOf(body.bytes),
+    );
+  }
+
+  /** An agent's status batch, validated (STATUS_REPORT_INVALID) and made text. */
+  status(body: RawBody): Promise<PreparedStatusBatch> {
+    return this.#run({ kind: 'status', bytes: body.bytes }, transferOf(body.bytes));
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,15 @@ export type { ObjectRow, ObjectStore, ObjectWrite, PlacementRow, WorkSetRow } fr
 export type * from './rows.ts';
 export { allClaims } from './rows.ts';
 export type { ClusterChangeKind, ClusterChangeListener, Page, TrustStore } from './trust.ts';
-export type { ManifestRow, WorkRow, WorkStore, WorkWrite } from './works.ts';
+export type {
+  ManifestRow,
+  PreparedManifest,
+  PreparedWork,
+  StatusSummary,
+  WorkRow,
+  WorkStore,
+  WorkWrite,
+} from './works.ts';
 
 export interface Store extends TrustStore {
   readonly works: WorkStore;

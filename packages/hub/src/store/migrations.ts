@@ -257,4 +257,40 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE clusters ADD COLUMN reported_claims TEXT NOT NULL DEFAULT '{}';
     `,
   },
+  {
+    version: 12,
+    name: 'manifest contents by hash, work status summary',
+    sql: `
+      -- Manifest texts, each stored once under its hash (work_manifests.hash) and never
+      -- changed: a large work's texts are written in many small transactions before the one
+      -- that links them, so no transaction writes megabytes. Texts no manifest row names
+      -- are removed a while after they were written (see work/contents.ts).
+      CREATE TABLE manifest_contents (
+        hash       TEXT PRIMARY KEY,
+        content    TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      ) STRICT;
+      INSERT OR IGNORE INTO manifest_contents (hash, content, created_at)
+        SELECT hash, content, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM work_manifests WHERE content IS NOT NULL;
+      CREATE INDEX work_manifests_hash ON work_manifests (hash);
+      -- A removed manifest's tombstone row now has the empty hash alone (it always had).
+      ALTER TABLE work_manifests DROP COLUMN content;
+
+      -- What the hub reads of a work's status besides the agent's own text: the hub's keys
+      -- (observedAt, reportedGeneration, completedAt) and what its controllers and /metrics
+      -- read (conditions, observedGeneration), so that none of them parses a status that
+      -- may be megabytes. works.status keeps the agent's report alone.
+      ALTER TABLE works ADD COLUMN status_summary TEXT;
+      UPDATE works SET status_summary = json_object(
+          'conditions', CASE WHEN json_type(status, '$.conditions') = 'array' THEN status -> '$.conditions'
+                        ELSE json('[]') END,
+          'observedGeneration', status ->> '$.observedGeneration',
+          'observedAt', status ->> '$.observedAt',
+          'reportedGeneration', status ->> '$.reportedGeneration',
+          'completedAt', status ->> '$.completedAt')
+        WHERE status IS NOT NULL AND json_valid(status);
+      UPDATE works SET status = json_remove(status, '$.observedAt', '$.reportedGeneration', '$.completedAt')
+        WHERE status IS NOT NULL AND json_valid(status);
+    `,
+  },
 ];

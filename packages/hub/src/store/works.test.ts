@@ -39,7 +39,9 @@ test('a work records per-manifest change generations and tombstones', () => {
   assert.equal(second.work.generation, 2);
   assert.ok(store.works.desiredRevision('c1') > rev1);
   const delta = store.works.changedSince(second.work.uid, 1);
-  assert.deepEqual(delta.map((m) => [m.key, m.content === null ? 'tombstone' : JSON.parse(m.content).data.v]).sort(), [
+  const texts = store.works.contents(delta.map((m) => m.hash));
+  const value = (hash: string) => JSON.parse(String(texts.get(hash))).data.v;
+  assert.deepEqual(delta.map((m) => [m.key, m.hash === '' ? 'tombstone' : value(m.hash)]).sort(), [
     ['|ConfigMap|d|b', '2'],
     ['|ConfigMap|d|c', 'tombstone'],
   ]);

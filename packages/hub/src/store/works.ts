@@ -1,8 +1,10 @@
 // Store operations for ManifestWorks. A work's manifests are rows of their own, each with
 // the generation at which it last changed, so a sync can send just what changed since the
-// generation an agent holds. A removed manifest leaves a tombstone row (content NULL).
+// generation an agent holds. A removed manifest leaves a tombstone row (empty hash). The
+// texts live apart, once per hash (manifest_contents), and are read as bytes: a work may
+// be 16 MiB, and answers carry the texts as they are.
 import { randomUUID } from 'node:crypto';
-import { canonicalJson, hashText, type Manifest, manifestKey } from '@outpost/shared';
+import { type Condition, canonicalJson, hashText, type Manifest, manifestKey } from '@outpost/shared';
 import type Database from 'better-sqlite3';
 import type { Page } from './trust.ts';
 
@@ -17,23 +19,36 @@ export interface WorkRow {
   resourceVersion: number;
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  spec: Record<string, unknown>;
+  /** Parsed from specText on first read. */
+  readonly spec: Record<string, unknown>;
+  specText: string;
   specHash: string;
   contentHash: string;
   manifestCount: number;
   sizeBytes: number;
-  status: Record<string, unknown> | null;
+  /** What the hub keeps beside the agent's last status (that one may be megabytes and is
+   *  read, as bytes, only to answer: see statusOf). Null before the first report. */
+  statusSummary: StatusSummary | null;
   statusSeq: number;
   createdAt: string;
   updatedAt: string;
   deletionAt: string | null;
 }
 
+export interface StatusSummary {
+  conditions: Condition[];
+  observedGeneration?: number;
+  /** The hub's own keys of the status: when the agent saw it, for which generation, and when
+   *  the work first showed Complete (work/ttl.ts). */
+  observedAt?: string;
+  reportedGeneration?: number;
+  completedAt?: string;
+}
+
 export interface ManifestRow {
   key: string;
   ordinal: number;
-  /** Canonical JSON text; null for a tombstone. */
-  content: string | null;
+  /** Hash of the canonical JSON text (see contents); empty for a tombstone. */
   hash: string;
   changedGeneration: number;
 }
@@ -47,7 +62,67 @@ export interface WorkWrite {
   manifests: Manifest[];
 }
 
+export interface PreparedManifest {
+  key: string;
+  ordinal: number;
+  /** Canonical JSON text (UTF-8 bytes when it came from the body thread). */
+  content: string | Uint8Array;
+  hash: string;
+}
+
+/** A work as the store writes it: canonical JSON texts and their hashes (see prepareWork). */
+export interface PreparedWork {
+  cluster: string;
+  name: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** Canonical JSON text of the spec without its manifests. */
+  specText: string;
+  specHash: string;
+  manifests: PreparedManifest[];
+  contentHash: string;
+  sizeBytes: number;
+}
+
+/**
+ * The canonical texts and hashes of a work. Made where the work is read (the body thread
+ * for API writes, see parse/body-worker.ts), so that the event loop never walks a large work.
+ */
+export function prepareWork(w: WorkWrite): PreparedWork {
+  const specText = canonicalJson(w.spec);
+  const specHash = hashText(specText);
+  const manifests = w.manifests.map((m: Manifest, ordinal) => {
+    const content = canonicalJson(m);
+    return { key: manifestKey(m), ordinal, content, hash: hashText(content) };
+  });
+  return {
+    cluster: w.cluster,
+    name: w.name,
+    labels: w.labels,
+    annotations: w.annotations,
+    specText,
+    specHash,
+    manifests,
+    contentHash: hashText(`${specHash}:${manifests.map((m) => m.hash).join(',')}`),
+    sizeBytes: specText.length + manifests.reduce((n, m) => n + m.content.length, 0),
+  };
+}
+
+function summaryFrom(text: string | null): StatusSummary | null {
+  if (!text) return null;
+  const s = JSON.parse(text) as Record<string, unknown>;
+  // Rows filled by the migration hold nulls for what the old status did not have.
+  const out: StatusSummary = { conditions: Array.isArray(s.conditions) ? (s.conditions as Condition[]) : [] };
+  if (typeof s.observedGeneration === 'number') out.observedGeneration = s.observedGeneration;
+  if (typeof s.observedAt === 'string') out.observedAt = s.observedAt;
+  if (typeof s.reportedGeneration === 'number') out.reportedGeneration = s.reportedGeneration;
+  if (typeof s.completedAt === 'string') out.completedAt = s.completedAt;
+  return out;
+}
+
 function workFrom(r: Raw): WorkRow {
+  const specText = r.spec as string;
+  let spec: Record<string, unknown> | undefined;
   return {
     cluster: r.cluster as string,
     name: r.name as string,
@@ -56,12 +131,16 @@ function workFrom(r: Raw): WorkRow {
     resourceVersion: r.resource_version as number,
     labels: JSON.parse(r.labels as string),
     annotations: JSON.parse(r.annotations as string),
-    spec: JSON.parse(r.spec as string),
+    get spec() {
+      spec ??= JSON.parse(specText) as Record<string, unknown>;
+      return spec;
+    },
+    specText,
     specHash: r.spec_hash as string,
     contentHash: r.content_hash as string,
     manifestCount: r.manifest_count as number,
     sizeBytes: r.size_bytes as number,
-    status: r.status ? JSON.parse(r.status as string) : null,
+    statusSummary: summaryFrom((r.status_summary as string | null) ?? null),
     statusSeq: r.status_seq as number,
     createdAt: r.created_at as string,
     updatedAt: r.updated_at as string,
@@ -73,24 +152,26 @@ function manifestFrom(r: Raw): ManifestRow {
   return {
     key: r.key as string,
     ordinal: r.ordinal as number,
-    content: (r.content as string | null) ?? null,
     hash: r.hash as string,
     changedGeneration: r.changed_generation as number,
   };
 }
 
+/** Every column of a work row but the agent's status (read alone, by statusOf). */
+const row = `SELECT cluster, name, uid, generation, resource_version, labels, annotations, spec, spec_hash,
+  content_hash, manifest_count, size_bytes, status_summary, status_seq, created_at, updated_at, deletion_at FROM works`;
+
 export function workStore(db: DB) {
   const s = {
-    get: db.prepare('SELECT * FROM works WHERE cluster = ? AND name = ?'),
-    getByUid: db.prepare('SELECT * FROM works WHERE uid = ?'),
-    pageCluster: db.prepare('SELECT * FROM works WHERE cluster = ? AND name > ? ORDER BY name LIMIT ?'),
-    pageAll: db.prepare(
-      'SELECT * FROM works WHERE (cluster > ? OR (cluster = ? AND name > ?)) ORDER BY cluster, name LIMIT ?',
-    ),
-    forCluster: db.prepare('SELECT * FROM works WHERE cluster = ? ORDER BY name'),
-    // Only the conditions, extracted by SQLite: the metrics never parse whole statuses.
+    get: db.prepare(`${row} WHERE cluster = ? AND name = ?`),
+    getByUid: db.prepare(`${row} WHERE uid = ?`),
+    pageCluster: db.prepare(`${row} WHERE cluster = ? AND name > ? ORDER BY name LIMIT ?`),
+    pageAll: db.prepare(`${row} WHERE (cluster > ? OR (cluster = ? AND name > ?)) ORDER BY cluster, name LIMIT ?`),
+    forCluster: db.prepare(`${row} WHERE cluster = ? ORDER BY name`),
+    statusOf: db.prepare('SELECT CAST(status AS BLOB) AS status FROM works WHERE uid = ?'),
+    // Only the conditions, from the status summary: the metrics never read whole statuses.
     metricPage: db.prepare(`SELECT cluster, name,
-      CASE WHEN json_valid(status) THEN json_extract(status, '$.conditions') END AS conditions
+      CASE WHEN json_valid(status_summary) THEN json_extract(status_summary, '$.conditions') END AS conditions
       FROM works WHERE (cluster > ? OR (cluster = ? AND name > ?)) ORDER BY cluster, name LIMIT ?`),
     insert: db.prepare(`INSERT INTO works (cluster, name, uid, generation, resource_version, labels, annotations, spec,
       spec_hash, content_hash, manifest_count, size_bytes, created_at, updated_at)
@@ -106,18 +187,29 @@ export function workStore(db: DB) {
     count: db.prepare('SELECT COUNT(*) AS n FROM works WHERE cluster = ?'),
     uidsOf: db.prepare('SELECT uid FROM works WHERE cluster = ?'),
     dropDesired: db.prepare('DELETE FROM cluster_desired WHERE cluster = ?'),
-    setStatus: db.prepare(`UPDATE works SET status = ?, status_seq = ?, resource_version = resource_version + 1
-      WHERE uid = ?`),
+    setStatus: db.prepare(`UPDATE works SET status = CAST(? AS TEXT), status_summary = ?, status_seq = ?,
+      resource_version = resource_version + 1 WHERE uid = ?`),
     delete: db.prepare('DELETE FROM works WHERE uid = ?'),
-    manifests: db.prepare('SELECT * FROM work_manifests WHERE work_uid = ? ORDER BY ordinal'),
-    live: db.prepare('SELECT * FROM work_manifests WHERE work_uid = ? AND content IS NOT NULL ORDER BY ordinal'),
+    head: db.prepare('SELECT uid, generation, content_hash FROM works WHERE cluster = ? AND name = ?'),
+    all: db.prepare('SELECT * FROM work_manifests WHERE work_uid = ? ORDER BY ordinal'),
+    live: db.prepare("SELECT * FROM work_manifests WHERE work_uid = ? AND hash != '' ORDER BY ordinal"),
     changedSince: db.prepare(
       'SELECT * FROM work_manifests WHERE work_uid = ? AND changed_generation > ? ORDER BY ordinal',
     ),
-    upsertManifest: db.prepare(`INSERT INTO work_manifests (work_uid, key, ordinal, content, hash, changed_generation)
-      VALUES (@uid, @key, @ordinal, @content, @hash, @gen)
-      ON CONFLICT (work_uid, key) DO UPDATE SET ordinal = excluded.ordinal, content = excluded.content,
-      hash = excluded.hash, changed_generation = excluded.changed_generation`),
+    upsertManifest: db.prepare(`INSERT INTO work_manifests (work_uid, key, ordinal, hash, changed_generation)
+      VALUES (@uid, @key, @ordinal, @hash, @gen)
+      ON CONFLICT (work_uid, key) DO UPDATE SET ordinal = excluded.ordinal, hash = excluded.hash,
+      changed_generation = excluded.changed_generation`),
+    // Hashes as one JSON list: a statement per hash would cost more than the lookup.
+    contents: db.prepare(`SELECT hash, CAST(content AS BLOB) AS content FROM manifest_contents
+      WHERE hash IN (SELECT value FROM json_each(?))`),
+    present: db.prepare('SELECT hash FROM manifest_contents WHERE hash IN (SELECT value FROM json_each(?))'),
+    putContent: db.prepare(`INSERT OR IGNORE INTO manifest_contents (hash, content, created_at)
+      VALUES (?, CAST(? AS TEXT), ?)`),
+    unusedContents: db.prepare(`SELECT hash FROM manifest_contents c WHERE created_at < ?
+      AND NOT EXISTS (SELECT 1 FROM work_manifests m WHERE m.hash = c.hash) LIMIT ?`),
+    dropContent: db.prepare(`DELETE FROM manifest_contents WHERE hash = ?
+      AND NOT EXISTS (SELECT 1 FROM work_manifests m WHERE m.hash = manifest_contents.hash)`),
     reorder: db.prepare('UPDATE work_manifests SET ordinal = ? WHERE work_uid = ? AND key = ?'),
     deleteManifests: db.prepare('DELETE FROM work_manifests WHERE work_uid = ?'),
     bumpDesired: db.prepare(`INSERT INTO cluster_desired (cluster, revision) VALUES (?, 1)
@@ -130,7 +222,7 @@ export function workStore(db: DB) {
     return r && workFrom(r);
   };
 
-  return {
+  const store = {
     get,
     getByUid: (uid: string) => {
       const r = s.getByUid.get(uid) as Raw | undefined;
@@ -155,64 +247,93 @@ export function workStore(db: DB) {
         name: string;
         conditions: string | null;
       }[],
-    /** Live manifests in order (canonical JSON text each). */
+    /** Live manifests in order (their texts: contents). */
     manifests: (uid: string) => (s.live.all(uid) as Raw[]).map(manifestFrom),
+    /** The UTF-8 texts of these manifest hashes. */
+    contents: (hashes: string[]): Map<string, Buffer> => {
+      if (hashes.length === 0) return new Map();
+      const rows = s.contents.all(JSON.stringify(hashes)) as { hash: string; content: Buffer }[];
+      return new Map(rows.map((r) => [r.hash, r.content]));
+    },
+    /** Which of `hashes` have no stored text. */
+    missingContents: (hashes: string[]): string[] => {
+      if (hashes.length === 0) return [];
+      const have = new Set((s.present.all(JSON.stringify(hashes)) as { hash: string }[]).map((r) => r.hash));
+      return hashes.filter((h) => !have.has(h));
+    },
+    /** Stores manifest texts (kept once per hash; see work/contents.ts). */
+    putContents: (items: Pick<PreparedManifest, 'hash' | 'content'>[], at: string) => {
+      for (const m of items) s.putContent.run(m.hash, m.content, at);
+    },
+    /** Up to `limit` texts written before `before` that no manifest row names. */
+    unusedContents: (before: string, limit: number) =>
+      (s.unusedContents.all(before, limit) as { hash: string }[]).map((r) => r.hash),
+    /** Removes a text unless a manifest row names it (again). */
+    dropContent: (hash: string): boolean => s.dropContent.run(hash).changes > 0,
+    /** The agent's last status of work `uid` as UTF-8 JSON text, or null. */
+    statusOf: (uid: string): Buffer | null =>
+      (s.statusOf.get(uid) as { status: Buffer | null } | undefined)?.status ?? null,
     /** Every manifest row, tombstones included, changed after `generation`. */
     changedSince: (uid: string, generation: number) => (s.changedSince.all(uid, generation) as Raw[]).map(manifestFrom),
     desiredRevision: (cluster: string) => (s.desired.get(cluster) as { revision: number } | undefined)?.revision ?? 0,
 
     /**
-     * Creates or replaces a work. Returns the row and whether its content (and so its
-     * generation) changed. Runs inside the caller's transaction.
+     * Creates or replaces a work (prepared already, or prepared here). Returns the row and
+     * whether its content (and so its generation) changed. Runs inside the caller's
+     * transaction. Texts not stored before (work/contents.ts writes them ahead, in small
+     * transactions) are stored here.
      */
-    write: (w: WorkWrite, at: string): { work: WorkRow; changed: boolean; created: boolean } => {
-      const specText = canonicalJson(w.spec);
-      const specHash = hashText(specText);
-      const manifests = w.manifests.map((m, ordinal) => {
-        const content = canonicalJson(m);
-        return { key: manifestKey(m), ordinal, content, hash: hashText(content) };
-      });
-      const contentHash = hashText(`${specHash}:${manifests.map((m) => m.hash).join(',')}`);
-      const sizeBytes = specText.length + manifests.reduce((n, m) => n + m.content.length, 0);
+    write: (input: WorkWrite | PreparedWork, at: string): { work: WorkRow; changed: boolean; created: boolean } => {
+      const w = 'specText' in input ? input : prepareWork(input);
+      const { manifests, contentHash } = w;
       const base = {
         labels: JSON.stringify(w.labels),
         annotations: JSON.stringify(w.annotations),
-        spec: specText,
-        specHash,
+        spec: w.specText,
+        specHash: w.specHash,
         contentHash,
         manifestCount: manifests.length,
-        sizeBytes,
+        sizeBytes: w.sizeBytes,
         at,
       };
-      const existing = get(w.cluster, w.name);
+      const existing = s.head.get(w.cluster, w.name) as
+        | { uid: string; generation: number; content_hash: string }
+        | undefined;
+      const missing = new Set(
+        existing?.content_hash === contentHash ? [] : store.missingContents(manifests.map((m) => m.hash)),
+      );
+      store.putContents(
+        manifests.filter((m) => missing.has(m.hash)),
+        at,
+      );
       if (!existing) {
         const uid = randomUUID();
         s.insert.run({ ...base, cluster: w.cluster, name: w.name, uid });
-        for (const m of manifests) s.upsertManifest.run({ ...m, uid, gen: 1 });
+        for (const m of manifests) s.upsertManifest.run({ uid, key: m.key, ordinal: m.ordinal, hash: m.hash, gen: 1 });
         s.bumpDesired.run(w.cluster);
         return { work: get(w.cluster, w.name) as WorkRow, changed: true, created: true };
       }
-      const changed = existing.contentHash !== contentHash;
+      const changed = existing.content_hash !== contentHash;
       const generation = changed ? existing.generation + 1 : existing.generation;
       s.update.run({ ...base, generation, uid: existing.uid });
       if (changed) {
-        const old = new Map((s.manifests.all(existing.uid) as Raw[]).map((r) => [r.key as string, manifestFrom(r)]));
+        // Keys and hashes only: the old content is never needed to tell what changed.
+        const old = new Map((s.all.all(existing.uid) as Raw[]).map((r) => [r.key as string, manifestFrom(r)]));
         for (const m of manifests) {
           const prev = old.get(m.key);
-          if (!prev || prev.content === null || prev.hash !== m.hash) {
-            s.upsertManifest.run({ ...m, uid: existing.uid, gen: generation });
+          if (!prev || prev.hash !== m.hash) {
+            s.upsertManifest.run({ uid: existing.uid, key: m.key, ordinal: m.ordinal, hash: m.hash, gen: generation });
           } else if (prev.ordinal !== m.ordinal) {
             s.reorder.run(m.ordinal, existing.uid, m.key);
           }
           old.delete(m.key);
         }
         for (const gone of old.values()) {
-          if (gone.content !== null) {
+          if (gone.hash !== '') {
             s.upsertManifest.run({
               uid: existing.uid,
               key: gone.key,
               ordinal: -1,
-              content: null,
               hash: '',
               gen: generation,
             });
@@ -244,13 +365,16 @@ export function workStore(db: DB) {
       }
       s.dropDesired.run(cluster);
     },
-    setStatus: (uid: string, status: unknown, seq: number) => void s.setStatus.run(JSON.stringify(status), seq, uid),
+    /** Stores the agent's status (JSON text; see sync/status-text.ts) with the hub's summary. */
+    setStatus: (uid: string, status: { text: string | Uint8Array; summary: StatusSummary }, seq: number) =>
+      void s.setStatus.run(status.text, JSON.stringify(status.summary), seq, uid),
     /** Forgets the work entirely (after the agent confirmed its deletion). */
     purge: (uid: string) => {
       s.deleteManifests.run(uid);
       s.delete.run(uid);
     },
   };
+  return store;
 }
 
 export type WorkStore = ReturnType<typeof workStore>;

@@ -1,23 +1,25 @@
 // Desired-state sync and status intake for agents (the hub side of /agent/v1 …/sync and
 // …/status). Per cluster the hub remembers what it last sent, so an unchanged poll costs
 // one integer comparison and is then held until something changes or the wait ends.
-import {
-  type DeleteOption,
-  type InventoryEntry,
-  type Manifest,
-  type ManifestConfig,
-  type StatusAck,
-  type SyncRequest,
-  type SyncResponse,
-  validateStatusBatch,
-  type WorkUpdate,
+import type {
+  DeleteOption,
+  InventoryEntry,
+  Manifest,
+  ManifestConfig,
+  StatusAck,
+  SyncRequest,
+  SyncResponse,
+  WorkUpdate,
 } from '@outpost/shared';
 import type { Logger } from 'pino';
 import type { Liveness } from '../registration/clusters.ts';
 import type { ClusterRow, ManifestRow, Store, WorkRow } from '../store/index.ts';
+import { textsOf } from '../work/contents.ts';
+import { RawJson } from '../work/raw-json.ts';
 import { completedAt } from '../work/ttl.ts';
 import type { DesiredNotifier } from './notifier.ts';
 import type { Presence } from './presence.ts';
+import { type PreparedStatusBatch, storedStatus } from './status-text.ts';
 
 interface Session {
   revision: number;
@@ -40,11 +42,15 @@ export interface SyncDeps {
   random?: () => number;
 }
 
-const manifestEntry = (m: ManifestRow) => ({
-  key: m.key,
-  ordinal: m.ordinal,
-  manifest: JSON.parse(m.content as string) as Manifest,
-});
+// The stored texts as they are: the answer is written in parts (agentapi/, work/raw-json.ts).
+const manifestEntries = (store: Store, rows: ManifestRow[]) => {
+  const texts = textsOf(store, rows);
+  return rows.map((m, i) => ({
+    key: m.key,
+    ordinal: m.ordinal,
+    manifest: new RawJson(texts[i] as Buffer) as unknown as Manifest,
+  }));
+};
 
 export class SyncService {
   readonly #d: SyncDeps;
@@ -163,15 +169,18 @@ export class SyncService {
         out.push({
           ...this.#header(w),
           full: false,
-          manifests: changed.filter((m) => m.content !== null).map(manifestEntry),
-          removed: changed.filter((m) => m.content === null).map((m) => m.key),
+          manifests: manifestEntries(
+            this.#d.store,
+            changed.filter((m) => m.hash !== ''),
+          ),
+          removed: changed.filter((m) => m.hash === '').map((m) => m.key),
         });
         continue;
       }
       out.push({
         ...this.#header(w),
         full: true,
-        manifests: this.#d.store.works.manifests(w.uid).map(manifestEntry),
+        manifests: manifestEntries(this.#d.store, this.#d.store.works.manifests(w.uid)),
         removed: [],
       });
     }
@@ -190,9 +199,11 @@ export class SyncService {
     return h;
   }
 
-  /** Stores a batch of status reports; idempotent per work (a report at or below the stored sequence is skipped). */
-  status(cluster: ClusterRow, body: unknown): StatusAck {
-    const batch = validateStatusBatch(body);
+  /**
+   * Stores a batch of status reports (validated and made text by prepareStatusBatch);
+   * idempotent per work (a report at or below the stored sequence is skipped).
+   */
+  status(cluster: ClusterRow, batch: PreparedStatusBatch): StatusAck {
     this.#d.presence.seen(cluster.name, new Date());
     let acked = 0;
     const purged: string[] = [];
@@ -210,17 +221,8 @@ export class SyncService {
           touched.push(w);
           continue;
         }
-        const completed = completedAt(w.status, r.status, r.observedAt);
-        this.#d.store.works.setStatus(
-          w.uid,
-          {
-            ...r.status,
-            observedAt: r.observedAt,
-            reportedGeneration: r.generation,
-            ...(completed ? { completedAt: completed } : {}),
-          },
-          r.seq,
-        );
+        const completed = completedAt(w.statusSummary, r, r.observedAt);
+        this.#d.store.works.setStatus(w.uid, storedStatus(r, completed), r.seq);
         touched.push(w);
       }
     });

@@ -1,8 +1,17 @@
-// The ManifestWork resource as the API shows it, built from the store's rows.
+// The ManifestWork resource as the API shows it, built from the store's rows. Spec,
+// manifests and status go in as the stored JSON text (RawJson): a work may be 16 MiB and
+// its status megabytes, and the answer is written in parts (raw-json.ts).
 import { workApiVersion } from '@outpost/shared';
-import type { ManifestRow, WorkRow } from '../store/index.ts';
+import type { WorkRow } from '../store/index.ts';
+import { type JsonPart, RawJson, withKeys } from './raw-json.ts';
 
-export function workResource(w: WorkRow, manifests: ManifestRow[] | undefined) {
+export function workResource(
+  w: WorkRow,
+  /** The agent's last status (JSON text), or null before the first report. */
+  status: Uint8Array | null,
+  /** The manifests' texts in order; lists leave them out (a work may be 16 MiB). */
+  manifests?: Uint8Array[],
+) {
   const metadata: Record<string, unknown> = {
     name: w.name,
     namespace: w.cluster,
@@ -14,21 +23,23 @@ export function workResource(w: WorkRow, manifests: ManifestRow[] | undefined) {
   };
   if (Object.keys(w.annotations).length) metadata.annotations = w.annotations;
   if (w.deletionAt) metadata.deletionTimestamp = w.deletionAt;
+  let spec: JsonPart[] = [w.specText];
+  if (manifests) {
+    const list: JsonPart[] = ['{"workload":{"manifests":['];
+    for (const [i, m] of manifests.entries()) list.push(...(i ? [',', m] : [m]));
+    list.push(w.specText === '{}' ? ']}}' : `]},${w.specText.slice(1)}`);
+    spec = list;
+  }
+  const { conditions: _conditions, observedGeneration: _observed, ...hubKeys } = w.statusSummary ?? {};
   return {
     apiVersion: workApiVersion,
     kind: 'ManifestWork',
     metadata,
-    spec: {
-      ...w.spec,
-      // Lists leave the manifests out (a work may be 16 MiB); GET of one work has them.
-      ...(manifests
-        ? { workload: { manifests: manifests.map((m) => JSON.parse(m.content as string) as unknown) } }
-        : {}),
-    },
-    status: {
-      ...(w.status ?? { conditions: [] }),
-      manifestCount: w.manifestCount,
-      sizeBytes: w.sizeBytes,
-    },
+    spec: new RawJson(...spec),
+    status: new RawJson(
+      ...withKeys({ ...hubKeys, manifestCount: w.manifestCount, sizeBytes: w.sizeBytes }, [
+        status ?? '{"conditions":[]}',
+      ]),
+    ),
   };
 }

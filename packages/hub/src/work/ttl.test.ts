@@ -18,13 +18,13 @@ test('completedAt: the first report that showed Complete, kept while it stays Co
 test('deletionDue: only with a TTL, Complete, not deleting, not a workset’s', () => {
   const base = {
     spec: { deleteOption: { ttlSecondsAfterFinished: 30 } },
-    status: { ...complete('True'), completedAt: '2026-01-01T00:00:00.000Z' },
+    statusSummary: { ...complete('True'), completedAt: '2026-01-01T00:00:00.000Z' },
     labels: {},
     deletionAt: null,
   };
   assert.equal(deletionDue(base), Date.parse('2026-01-01T00:00:30.000Z'));
   assert.equal(deletionDue({ ...base, spec: {} }), undefined);
-  assert.equal(deletionDue({ ...base, status: complete('False') }), undefined);
+  assert.equal(deletionDue({ ...base, statusSummary: complete('False') }), undefined);
   assert.equal(deletionDue({ ...base, deletionAt: '2026-01-01T00:00:01.000Z' }), undefined);
   assert.equal(deletionDue({ ...base, labels: { 'outpost.dev/workset': 'ws' } }), undefined);
 });
@@ -50,7 +50,8 @@ test('a finished work is marked deleted when its TTL is up, and its agent woken'
   const due = write('due', 30);
   const later = write('later', 3600);
   for (const w of [due, later]) {
-    store.works.setStatus(w.uid, { ...complete('True'), completedAt: '2026-01-01T00:00:10.000Z' }, 1);
+    const status = { ...complete('True'), completedAt: '2026-01-01T00:00:10.000Z' };
+    store.works.setStatus(w.uid, { text: JSON.stringify(status), summary: status }, 1);
   }
   ttl.workStatusChanged('c1', [{ name: 'due' }, { name: 'later' }]);
   assert.ok(store.works.get('c1', 'due')?.deletionAt, 'due: deleted');

@@ -29,12 +29,12 @@ export function completedAt(stored: unknown, next: unknown, observedAt: string):
 }
 
 /** When the work is due for deletion (ms since the epoch), or undefined when never. */
-export function deletionDue(w: Pick<WorkRow, 'spec' | 'status' | 'labels' | 'deletionAt'>): number | undefined {
+export function deletionDue(w: Pick<WorkRow, 'spec' | 'statusSummary' | 'labels' | 'deletionAt'>): number | undefined {
   const ttl = (w.spec as { deleteOption?: { ttlSecondsAfterFinished?: unknown } }).deleteOption
     ?.ttlSecondsAfterFinished;
   if (typeof ttl !== 'number' || w.deletionAt || w.labels[workSetLabel] !== undefined) return undefined;
-  const at = (w.status as { completedAt?: string } | null)?.completedAt;
-  if (completeOf(w.status)?.status !== 'True' || !at) return undefined;
+  const at = w.statusSummary?.completedAt;
+  if (completeOf(w.statusSummary)?.status !== 'True' || !at) return undefined;
   return Date.parse(at) + ttl * 1_000;
 }
 

@@ -7,6 +7,7 @@ import pino from 'pino';
 import type { Liveness } from '../registration/clusters.ts';
 import { type ManifestWorkReplicaSetStatus, validateWorkReplicaSet } from '../rollout/index.ts';
 import { type ClusterRow, openStore, type Store, type WorkRow } from '../store/index.ts';
+import { textsOf } from '../work/contents.ts';
 import { dispatchedAtAnnotation, specHashAnnotation, WorkSetController, workSetLabel } from './controller.ts';
 
 const T0 = Date.parse('2025-06-01T12:00:00.000Z');
@@ -67,6 +68,7 @@ describe('WorkSetController', () => {
     controller.flush();
   };
   const work = (cluster: string, name = 'ws') => store.works.get(cluster, name);
+  const firstManifest = (w: WorkRow) => JSON.parse(String(textsOf(store, store.works.manifests(w.uid))[0]));
   const live = (name = 'ws') =>
     store.clusters
       .all()
@@ -78,18 +80,15 @@ describe('WorkSetController', () => {
     const w = work(cluster) as WorkRow;
     const c = (type: string, v: boolean | undefined) => ({
       type,
-      status: v ? 'True' : 'False',
+      status: v ? ('True' as const) : ('False' as const),
       reason: 'x',
       message: '',
     });
-    store.works.setStatus(
-      w.uid,
-      {
-        conditions: [c('Applied', ok.applied), c('Available', ok.available), c('Degraded', ok.degraded)],
-        observedGeneration: w.generation,
-      },
-      ++seq,
-    );
+    const status = {
+      conditions: [c('Applied', ok.applied), c('Available', ok.available), c('Degraded', ok.degraded)],
+      observedGeneration: w.generation,
+    };
+    store.works.setStatus(w.uid, { text: JSON.stringify(status), summary: status }, ++seq);
     controller.workStatusChanged(cluster, [w]);
     controller.flush();
   };
@@ -129,7 +128,7 @@ describe('WorkSetController', () => {
     };
     addWorkSet('ws', { templating: false, manifestWorkTemplate: verbatim, placementRefs: [{ name: 'p' }] });
     reconcile('ws');
-    const cm = JSON.parse(store.works.manifests((work('c1') as WorkRow).uid)[0]?.content as string);
+    const cm = firstManifest(work('c1') as WorkRow);
     assert.deepEqual(cm.data, { cluster: '{{ .clusterName }}', helm: '{{ .Values.image | quote }}' });
   });
 
@@ -145,7 +144,7 @@ describe('WorkSetController', () => {
     assert.equal(w.labels[workSetLabel], 'ws');
     assert.ok(w.annotations[specHashAnnotation]);
     assert.equal(w.annotations[dispatchedAtAnnotation], iso(T0));
-    const cm = JSON.parse(store.works.manifests(w.uid)[0]?.content as string);
+    const cm = firstManifest(w);
     assert.equal(cm.data.cluster, 'c1');
     assert.equal(status().summary.total, 2);
     assert.equal(condition('PlacementVerified'), 'True');

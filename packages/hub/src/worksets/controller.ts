@@ -369,7 +369,7 @@ export class WorkSetController {
       if (!reachable && avail?.lastTransitionTime) status.unreachableSince = Date.parse(avail.lastTransitionTime);
       if (owned && work.deletionAt) note.blocked = 'waiting for the previous work to be deleted on the spoke';
       if (owned && !work.deletionAt) {
-        const ws = (work.status ?? {}) as { conditions?: unknown; observedGeneration?: number };
+        const ws: { conditions?: unknown; observedGeneration?: number } = work.statusSummary ?? {};
         status.applied = isTrue(ws.conditions, 'Applied');
         status.available = isTrue(ws.conditions, 'Available');
         status.degraded = isTrue(ws.conditions, 'Degraded');
