@@ -25,7 +25,7 @@ import { clusterResource } from '../registration/clusters.ts';
 import { supersededReason, type TrustService } from '../registration/service.ts';
 import type { ClusterRow, Store } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
-import { jsonParts, jsonStream } from '../work/raw-json.ts';
+import { jsonParts, jsonStream, partsOver } from '../work/raw-json.ts';
 
 export interface AgentIdentity {
   cluster: ClusterRow;
@@ -151,15 +151,19 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     checkStanding(store, agent.cluster.name, agent.serial, { allowSuperseded: true });
     // Manifests go out as the stored texts, part by part (work/raw-json.ts), compressed on
     // zlib's threads.
-    const { length, stream } = jsonStream(jsonParts(res));
+    const parts = jsonParts(res);
     void reply.header('content-type', 'application/json; charset=utf-8');
-    if (length > compressAbove && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
+    // Below compressAbove a gzip frame costs more than it saves: such an answer (an
+    // unchanged poll, a small change) goes out as it is.
+    const large = partsOver(parts, compressAbove, (hash) => store.works.textSize(hash));
+    const stream = jsonStream(parts, (hash) => store.works.text(hash));
+    if (large && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
       void reply.header('content-encoding', 'gzip');
       const gzip = createGzip();
       pipeline(stream, gzip, () => {});
       return reply.send(gzip);
     }
-    return reply.header('content-length', length).send(stream);
+    return reply.send(stream);
   });
 
   // Status batches carry whole work statuses (many manifests), so they get the work limit,

@@ -6,9 +6,9 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { type BodyThread, RawBody } from '../parse/index.ts';
 import type { Store, WorkRow } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
-import { saveContents, textsOf } from '../work/contents.ts';
 import { jsonParts, jsonStream } from '../work/raw-json.ts';
 import { workResource } from '../work/resource.ts';
+import { saveTexts } from '../work/texts.ts';
 import { checkResourceVersion, listOf, listQuery } from './common.ts';
 
 export const workRoutes: FastifyPluginAsync<{
@@ -33,22 +33,23 @@ export const workRoutes: FastifyPluginAsync<{
   };
   // Answers carry the stored texts of manifests and status as they are, written part by
   // part (work/raw-json.ts): a work may be 16 MiB.
-  const json = (reply: FastifyReply, value: unknown) => {
-    const { length, stream } = jsonStream(jsonParts(value));
-    return reply
+  const json = (reply: FastifyReply, value: unknown) =>
+    reply
       .header('content-type', 'application/json; charset=utf-8')
-      .header('content-length', length)
-      .send(stream);
-  };
+      .send(jsonStream(jsonParts(value), (hash) => store.works.text(hash)));
   const full = (w: WorkRow) =>
-    workResource(w, store.works.statusOf(w.uid), textsOf(store, store.works.manifests(w.uid)));
+    workResource(
+      w,
+      store.works.statusOf(w.uid),
+      store.works.manifests(w.uid).map((m) => m.hash),
+    );
 
   // The body is parsed, validated and made into the store's texts on the body thread.
   const write = async (body: unknown, c: string, pathName: string | undefined, mustCreate: boolean) => {
     const raw = body instanceof RawBody ? body : new RawBody('json');
     const { work: input, resourceVersion } = await bodies.work(raw, c, pathName, maxWorkBytes);
     // The texts first, in small transactions: the one below links them and stays small.
-    await saveContents(store, input.manifests);
+    await saveTexts(store, input.manifests);
     return store.transaction(() => {
       if (cluster(c).removalRequestedAt) throw apiError('CONFLICT', `cluster ${c} is being removed`);
       const existing = store.works.get(c, input.name);

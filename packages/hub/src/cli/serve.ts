@@ -19,7 +19,7 @@ import { DesiredNotifier } from '../sync/notifier.ts';
 import { Presence } from '../sync/presence.ts';
 import { SyncService } from '../sync/service.ts';
 import { hubVersion } from '../version.ts';
-import { ContentSweeper } from '../work/contents.ts';
+import { TextSweeper } from '../work/texts.ts';
 import { WorkTtlController } from '../work/ttl.ts';
 import { WorkSetController } from '../worksets/index.ts';
 
@@ -135,7 +135,7 @@ export async function serve(config: ServeConfig): Promise<void> {
   worksets.start();
   const audit = new AuditLog(store, { maxAgeMs: config.auditMaxAgeMs, maxRows: config.auditMaxRows }, log);
   audit.start();
-  const contents = new ContentSweeper(store);
+  const contents = new TextSweeper(store);
   contents.start();
   // deleteOption.ttlSecondsAfterFinished: finished works deleted on time, also after a restart.
   const ttl = new WorkTtlController({ store, log, notify: (cluster) => sync.changed(cluster) });

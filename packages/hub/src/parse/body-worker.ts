@@ -14,7 +14,7 @@ import type { FieldProblem } from '../placement/types.ts';
 import { validatePlacement } from '../placement/validate.ts';
 import { validateWorkReplicaSet } from '../rollout/validate.ts';
 import { prepareWork } from '../store/works.ts';
-import { prepareStatusBatch } from '../sync/status-text.ts';
+import { prepareStatusBatch, splitText, statusPartBytes } from '../sync/status-text.ts';
 import { parseWork } from '../work/validate.ts';
 import { ParseError } from './errors.ts';
 import { checkJsonDepth } from './json.ts';
@@ -90,7 +90,13 @@ function run(job: BodyJob, transfer: ArrayBuffer[]): BodyResult {
     }
     case 'status': {
       const batch = prepareStatusBatch(json(textOf(job.bytes)));
-      for (const r of batch.reports) r.statusText = bytes(r.statusText, transfer);
+      for (const r of batch.reports) {
+        const text = bytes(r.statusText ?? '{}', transfer);
+        if (text.length > statusPartBytes) {
+          r.statusParts = splitText(text);
+          delete r.statusText;
+        } else r.statusText = text;
+      }
       return { id, ok: true, value: batch };
     }
   }

@@ -18,6 +18,7 @@ export type {
   PreparedManifest,
   PreparedWork,
   StatusSummary,
+  StoredText,
   WorkRow,
   WorkStore,
   WorkWrite,

@@ -259,27 +259,39 @@ export const migrations: readonly Migration[] = [
   },
   {
     version: 12,
-    name: 'manifest contents by hash, work status summary',
+    name: 'texts by hash, work status summary',
     sql: `
-      -- Manifest texts, each stored once under its hash (work_manifests.hash) and never
-      -- changed: a large work's texts are written in many small transactions before the one
-      -- that links them, so no transaction writes megabytes. Texts no manifest row names
-      -- are removed a while after they were written (see work/contents.ts).
-      CREATE TABLE manifest_contents (
+      -- Manifest texts and the parts of large statuses, each stored once under its hash
+      -- (work_manifests.hash, work_status_parts.hash) and never changed: a large work's
+      -- texts are written in many small transactions before the one that links them, so no
+      -- transaction writes megabytes. Texts no row names are removed a while after they
+      -- were written (see work/texts.ts).
+      CREATE TABLE texts (
         hash       TEXT PRIMARY KEY,
         content    TEXT NOT NULL,
+        -- UTF-8 bytes of content.
+        size       INTEGER NOT NULL,
         created_at TEXT NOT NULL
       ) STRICT;
-      INSERT OR IGNORE INTO manifest_contents (hash, content, created_at)
-        SELECT hash, content, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM work_manifests WHERE content IS NOT NULL;
+      INSERT OR IGNORE INTO texts (hash, content, size, created_at)
+        SELECT hash, content, length(CAST(content AS BLOB)), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        FROM work_manifests WHERE content IS NOT NULL;
       CREATE INDEX work_manifests_hash ON work_manifests (hash);
+      -- A status larger than a part is kept as parts (works.status NULL), in order.
+      CREATE TABLE work_status_parts (
+        work_uid TEXT NOT NULL,
+        idx      INTEGER NOT NULL,
+        hash     TEXT NOT NULL,
+        PRIMARY KEY (work_uid, idx)
+      ) STRICT;
+      CREATE INDEX work_status_parts_hash ON work_status_parts (hash);
       -- A removed manifest's tombstone row now has the empty hash alone (it always had).
       ALTER TABLE work_manifests DROP COLUMN content;
 
       -- What the hub reads of a work's status besides the agent's own text: the hub's keys
       -- (observedAt, reportedGeneration, completedAt) and what its controllers and /metrics
       -- read (conditions, observedGeneration), so that none of them parses a status that
-      -- may be megabytes. works.status keeps the agent's report alone.
+      -- may be megabytes. works.status (or its parts) keeps the agent's report alone.
       ALTER TABLE works ADD COLUMN status_summary TEXT;
       UPDATE works SET status_summary = json_object(
           'conditions', CASE WHEN json_type(status, '$.conditions') = 'array' THEN status -> '$.conditions'

@@ -39,8 +39,7 @@ test('a work records per-manifest change generations and tombstones', () => {
   assert.equal(second.work.generation, 2);
   assert.ok(store.works.desiredRevision('c1') > rev1);
   const delta = store.works.changedSince(second.work.uid, 1);
-  const texts = store.works.contents(delta.map((m) => m.hash));
-  const value = (hash: string) => JSON.parse(String(texts.get(hash))).data.v;
+  const value = (hash: string) => JSON.parse(String(store.works.text(hash))).data.v;
   assert.deepEqual(delta.map((m) => [m.key, m.hash === '' ? 'tombstone' : value(m.hash)]).sort(), [
     ['|ConfigMap|d|b', '2'],
     ['|ConfigMap|d|c', 'tombstone'],

@@ -1,8 +1,9 @@
 // Store operations for ManifestWorks. A work's manifests are rows of their own, each with
 // the generation at which it last changed, so a sync can send just what changed since the
 // generation an agent holds. A removed manifest leaves a tombstone row (empty hash). The
-// texts live apart, once per hash (manifest_contents), and are read as bytes: a work may
-// be 16 MiB, and answers carry the texts as they are.
+// texts live apart, once per hash (table texts), and are read as bytes: a work may be
+// 16 MiB, and answers carry the texts as they are. So do large statuses, in parts
+// (work_status_parts); a small one is kept in the work's row.
 import { randomUUID } from 'node:crypto';
 import { type Condition, canonicalJson, hashText, type Manifest, manifestKey } from '@outpost/shared';
 import type Database from 'better-sqlite3';
@@ -48,7 +49,7 @@ export interface StatusSummary {
 export interface ManifestRow {
   key: string;
   ordinal: number;
-  /** Hash of the canonical JSON text (see contents); empty for a tombstone. */
+  /** Hash of the canonical JSON text (see texts); empty for a tombstone. */
   hash: string;
   changedGeneration: number;
 }
@@ -62,12 +63,16 @@ export interface WorkWrite {
   manifests: Manifest[];
 }
 
-export interface PreparedManifest {
+/** A text as the table texts keeps it: under the hash of its UTF-8 bytes. */
+export interface StoredText {
+  hash: string;
+  /** The text (UTF-8 bytes when it came from the body thread). */
+  content: string | Uint8Array;
+}
+
+export interface PreparedManifest extends StoredText {
   key: string;
   ordinal: number;
-  /** Canonical JSON text (UTF-8 bytes when it came from the body thread). */
-  content: string | Uint8Array;
-  hash: string;
 }
 
 /** A work as the store writes it: canonical JSON texts and their hashes (see prepareWork). */
@@ -169,6 +174,9 @@ export function workStore(db: DB) {
     pageAll: db.prepare(`${row} WHERE (cluster > ? OR (cluster = ? AND name > ?)) ORDER BY cluster, name LIMIT ?`),
     forCluster: db.prepare(`${row} WHERE cluster = ? ORDER BY name`),
     statusOf: db.prepare('SELECT CAST(status AS BLOB) AS status FROM works WHERE uid = ?'),
+    statusParts: db.prepare('SELECT hash FROM work_status_parts WHERE work_uid = ? ORDER BY idx'),
+    dropStatusParts: db.prepare('DELETE FROM work_status_parts WHERE work_uid = ?'),
+    addStatusPart: db.prepare('INSERT INTO work_status_parts (work_uid, idx, hash) VALUES (?, ?, ?)'),
     // Only the conditions, from the status summary: the metrics never read whole statuses.
     metricPage: db.prepare(`SELECT cluster, name,
       CASE WHEN json_valid(status_summary) THEN json_extract(status_summary, '$.conditions') END AS conditions
@@ -201,15 +209,17 @@ export function workStore(db: DB) {
       ON CONFLICT (work_uid, key) DO UPDATE SET ordinal = excluded.ordinal, hash = excluded.hash,
       changed_generation = excluded.changed_generation`),
     // Hashes as one JSON list: a statement per hash would cost more than the lookup.
-    contents: db.prepare(`SELECT hash, CAST(content AS BLOB) AS content FROM manifest_contents
-      WHERE hash IN (SELECT value FROM json_each(?))`),
-    present: db.prepare('SELECT hash FROM manifest_contents WHERE hash IN (SELECT value FROM json_each(?))'),
-    putContent: db.prepare(`INSERT OR IGNORE INTO manifest_contents (hash, content, created_at)
-      VALUES (?, CAST(? AS TEXT), ?)`),
-    unusedContents: db.prepare(`SELECT hash FROM manifest_contents c WHERE created_at < ?
-      AND NOT EXISTS (SELECT 1 FROM work_manifests m WHERE m.hash = c.hash) LIMIT ?`),
-    dropContent: db.prepare(`DELETE FROM manifest_contents WHERE hash = ?
-      AND NOT EXISTS (SELECT 1 FROM work_manifests m WHERE m.hash = manifest_contents.hash)`),
+    text: db.prepare('SELECT CAST(content AS BLOB) AS content FROM texts WHERE hash = ?'),
+    present: db.prepare('SELECT hash FROM texts WHERE hash IN (SELECT value FROM json_each(?))'),
+    putText: db.prepare(`INSERT OR IGNORE INTO texts (hash, content, size, created_at)
+      VALUES (?, CAST(? AS TEXT), ?, ?)`),
+    textSize: db.prepare('SELECT size FROM texts WHERE hash = ?'),
+    unusedTexts: db.prepare(`SELECT hash FROM texts c WHERE created_at < ?
+      AND NOT EXISTS (SELECT 1 FROM work_manifests m WHERE m.hash = c.hash)
+      AND NOT EXISTS (SELECT 1 FROM work_status_parts p WHERE p.hash = c.hash) LIMIT ?`),
+    dropText: db.prepare(`DELETE FROM texts WHERE hash = ?
+      AND NOT EXISTS (SELECT 1 FROM work_manifests m WHERE m.hash = texts.hash)
+      AND NOT EXISTS (SELECT 1 FROM work_status_parts p WHERE p.hash = texts.hash)`),
     reorder: db.prepare('UPDATE work_manifests SET ordinal = ? WHERE work_uid = ? AND key = ?'),
     deleteManifests: db.prepare('DELETE FROM work_manifests WHERE work_uid = ?'),
     bumpDesired: db.prepare(`INSERT INTO cluster_desired (cluster, revision) VALUES (?, 1)
@@ -247,32 +257,41 @@ export function workStore(db: DB) {
         name: string;
         conditions: string | null;
       }[],
-    /** Live manifests in order (their texts: contents). */
+    /** Live manifests in order (their texts: texts). */
     manifests: (uid: string) => (s.live.all(uid) as Raw[]).map(manifestFrom),
-    /** The UTF-8 texts of these manifest hashes. */
-    contents: (hashes: string[]): Map<string, Buffer> => {
-      if (hashes.length === 0) return new Map();
-      const rows = s.contents.all(JSON.stringify(hashes)) as { hash: string; content: Buffer }[];
-      return new Map(rows.map((r) => [r.hash, r.content]));
-    },
+    /** The UTF-8 bytes of the text stored under `hash`. */
+    textSize: (hash: string): number | undefined => (s.textSize.get(hash) as { size: number } | undefined)?.size,
+    /** The UTF-8 text stored under `hash`. */
+    text: (hash: string): Buffer | undefined => (s.text.get(hash) as { content: Buffer } | undefined)?.content,
     /** Which of `hashes` have no stored text. */
-    missingContents: (hashes: string[]): string[] => {
+    missingTexts: (hashes: string[]): string[] => {
       if (hashes.length === 0) return [];
       const have = new Set((s.present.all(JSON.stringify(hashes)) as { hash: string }[]).map((r) => r.hash));
       return hashes.filter((h) => !have.has(h));
     },
-    /** Stores manifest texts (kept once per hash; see work/contents.ts). */
-    putContents: (items: Pick<PreparedManifest, 'hash' | 'content'>[], at: string) => {
-      for (const m of items) s.putContent.run(m.hash, m.content, at);
+    /** Stores texts (kept once per hash; see work/texts.ts). */
+    putTexts: (items: StoredText[], at: string) => {
+      for (const m of items) {
+        const size = typeof m.content === 'string' ? Buffer.byteLength(m.content) : m.content.byteLength;
+        s.putText.run(m.hash, m.content, size, at);
+      }
     },
     /** Up to `limit` texts written before `before` that no manifest row names. */
-    unusedContents: (before: string, limit: number) =>
-      (s.unusedContents.all(before, limit) as { hash: string }[]).map((r) => r.hash),
+    unusedTexts: (before: string, limit: number) =>
+      (s.unusedTexts.all(before, limit) as { hash: string }[]).map((r) => r.hash),
     /** Removes a text unless a manifest row names it (again). */
-    dropContent: (hash: string): boolean => s.dropContent.run(hash).changes > 0,
-    /** The agent's last status of work `uid` as UTF-8 JSON text, or null. */
-    statusOf: (uid: string): Buffer | null =>
-      (s.statusOf.get(uid) as { status: Buffer | null } | undefined)?.status ?? null,
+    dropText: (hash: string): boolean => s.dropText.run(hash).changes > 0,
+    /**
+     * The agent's last status of work `uid`: its UTF-8 JSON text, or (a large one) the hashes
+     * of its parts in order (their texts: text), or null before the first report.
+     */
+    statusOf: (uid: string): Buffer | string[] | null => {
+      const r = s.statusOf.get(uid) as { status: Buffer | null } | undefined;
+      if (!r) return null;
+      if (r.status) return r.status;
+      const hashes = (s.statusParts.all(uid) as { hash: string }[]).map((p) => p.hash);
+      return hashes.length ? hashes : null;
+    },
     /** Every manifest row, tombstones included, changed after `generation`. */
     changedSince: (uid: string, generation: number) => (s.changedSince.all(uid, generation) as Raw[]).map(manifestFrom),
     desiredRevision: (cluster: string) => (s.desired.get(cluster) as { revision: number } | undefined)?.revision ?? 0,
@@ -280,7 +299,7 @@ export function workStore(db: DB) {
     /**
      * Creates or replaces a work (prepared already, or prepared here). Returns the row and
      * whether its content (and so its generation) changed. Runs inside the caller's
-     * transaction. Texts not stored before (work/contents.ts writes them ahead, in small
+     * transaction. Texts not stored before (work/texts.ts writes them ahead, in small
      * transactions) are stored here.
      */
     write: (input: WorkWrite | PreparedWork, at: string): { work: WorkRow; changed: boolean; created: boolean } => {
@@ -300,9 +319,9 @@ export function workStore(db: DB) {
         | { uid: string; generation: number; content_hash: string }
         | undefined;
       const missing = new Set(
-        existing?.content_hash === contentHash ? [] : store.missingContents(manifests.map((m) => m.hash)),
+        existing?.content_hash === contentHash ? [] : store.missingTexts(manifests.map((m) => m.hash)),
       );
-      store.putContents(
+      store.putTexts(
         manifests.filter((m) => missing.has(m.hash)),
         at,
       );
@@ -361,16 +380,35 @@ export function workStore(db: DB) {
     purgeCluster: (cluster: string) => {
       for (const { uid } of s.uidsOf.all(cluster) as { uid: string }[]) {
         s.deleteManifests.run(uid);
+        s.dropStatusParts.run(uid);
         s.delete.run(uid);
       }
       s.dropDesired.run(cluster);
     },
-    /** Stores the agent's status (JSON text; see sync/status-text.ts) with the hub's summary. */
-    setStatus: (uid: string, status: { text: string | Uint8Array; summary: StatusSummary }, seq: number) =>
-      void s.setStatus.run(status.text, JSON.stringify(status.summary), seq, uid),
+    /**
+     * Stores the agent's status with the hub's summary: its JSON text, or (a large one) its
+     * parts, whose texts work/texts.ts stored ahead (what is missing is stored here).
+     */
+    setStatus: (
+      uid: string,
+      status: { text: string | Uint8Array; summary: StatusSummary } | { parts: StoredText[]; summary: StatusSummary },
+      seq: number,
+    ) => {
+      s.dropStatusParts.run(uid);
+      if ('parts' in status) {
+        const missing = new Set(store.missingTexts(status.parts.map((p) => p.hash)));
+        store.putTexts(
+          status.parts.filter((p) => missing.has(p.hash)),
+          new Date().toISOString(),
+        );
+        for (const [i, p] of status.parts.entries()) s.addStatusPart.run(uid, i, p.hash);
+      }
+      s.setStatus.run('text' in status ? status.text : null, JSON.stringify(status.summary), seq, uid);
+    },
     /** Forgets the work entirely (after the agent confirmed its deletion). */
     purge: (uid: string) => {
       s.deleteManifests.run(uid);
+      s.dropStatusParts.run(uid);
       s.delete.run(uid);
     },
   };

@@ -14,8 +14,8 @@ import type {
 import type { Logger } from 'pino';
 import type { Liveness } from '../registration/clusters.ts';
 import type { ClusterRow, ManifestRow, Store, WorkRow } from '../store/index.ts';
-import { textsOf } from '../work/contents.ts';
-import { RawJson } from '../work/raw-json.ts';
+import { RawJson, TextRef } from '../work/raw-json.ts';
+import { saveTexts } from '../work/texts.ts';
 import { completedAt } from '../work/ttl.ts';
 import type { DesiredNotifier } from './notifier.ts';
 import type { Presence } from './presence.ts';
@@ -43,14 +43,12 @@ export interface SyncDeps {
 }
 
 // The stored texts as they are: the answer is written in parts (agentapi/, work/raw-json.ts).
-const manifestEntries = (store: Store, rows: ManifestRow[]) => {
-  const texts = textsOf(store, rows);
-  return rows.map((m, i) => ({
+const manifestEntries = (rows: ManifestRow[]) =>
+  rows.map((m) => ({
     key: m.key,
     ordinal: m.ordinal,
-    manifest: new RawJson(texts[i] as Buffer) as unknown as Manifest,
+    manifest: new RawJson(new TextRef(m.hash)) as unknown as Manifest,
   }));
-};
 
 export class SyncService {
   readonly #d: SyncDeps;
@@ -169,10 +167,7 @@ export class SyncService {
         out.push({
           ...this.#header(w),
           full: false,
-          manifests: manifestEntries(
-            this.#d.store,
-            changed.filter((m) => m.hash !== ''),
-          ),
+          manifests: manifestEntries(changed.filter((m) => m.hash !== '')),
           removed: changed.filter((m) => m.hash === '').map((m) => m.key),
         });
         continue;
@@ -180,7 +175,7 @@ export class SyncService {
       out.push({
         ...this.#header(w),
         full: true,
-        manifests: manifestEntries(this.#d.store, this.#d.store.works.manifests(w.uid)),
+        manifests: manifestEntries(this.#d.store.works.manifests(w.uid)),
         removed: [],
       });
     }
@@ -203,7 +198,12 @@ export class SyncService {
    * Stores a batch of status reports (validated and made text by prepareStatusBatch);
    * idempotent per work (a report at or below the stored sequence is skipped).
    */
-  status(cluster: ClusterRow, batch: PreparedStatusBatch): StatusAck {
+  async status(cluster: ClusterRow, batch: PreparedStatusBatch): Promise<StatusAck> {
+    // Parts of large statuses first, in small transactions (work/texts.ts).
+    await saveTexts(
+      this.#d.store,
+      batch.reports.flatMap((r) => r.statusParts ?? []),
+    );
     this.#d.presence.seen(cluster.name, new Date());
     let acked = 0;
     const purged: string[] = [];

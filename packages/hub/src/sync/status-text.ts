@@ -3,13 +3,19 @@
 // own controllers read (conditions, observedGeneration); the API joins the two when it
 // answers (work/resource.ts). A report is validated and turned into text on the body
 // thread (parse/body-worker.ts): a status may be megabytes.
+import { createHash } from 'node:crypto';
 import { type Condition, type StatusReport, validateStatusBatch } from '@outpost/shared';
-import type { StatusSummary } from '../store/index.ts';
+import type { StatusSummary, StoredText } from '../store/index.ts';
+
+/** A status longer than this (in UTF-8 bytes) is stored in parts of about this size. */
+export const statusPartBytes = 512 * 1024;
 
 export interface PreparedReport extends Omit<StatusReport, 'status'> {
   /** JSON text of the reported status, without the keys the hub sets itself (UTF-8 bytes
-   *  when it came from the body thread). */
-  statusText: string | Uint8Array;
+   *  when it came from the body thread)… */
+  statusText?: string | Uint8Array;
+  /** …or, for a large one, that text in parts (see splitText). */
+  statusParts?: StoredText[];
   conditions: Condition[];
   observedGeneration: number;
 }
@@ -38,19 +44,34 @@ export function prepareStatusBatch(body: unknown): PreparedStatusBatch {
   };
 }
 
-/** What to store for a report: the agent's text, and the summary with the hub's keys. */
+/** UTF-8 `bytes` in parts of about `size` bytes, each ending on a whole character. */
+export function splitText(bytes: Uint8Array, size: number = statusPartBytes): StoredText[] {
+  const parts: StoredText[] = [];
+  for (let start = 0; start < bytes.length; ) {
+    let end = Math.min(start + size, bytes.length);
+    // Not inside a character: a continuation byte is 10xxxxxx.
+    while (end < bytes.length && end > start + 1 && ((bytes[end] as number) & 0xc0) === 0x80) end--;
+    const content = bytes.subarray(start, end);
+    parts.push({ hash: createHash('sha256').update(content).digest('hex').slice(0, 32), content });
+    start = end;
+  }
+  return parts;
+}
+
+/** What to store for a report: the agent's text (or its parts), and the summary with the hub's keys. */
 export function storedStatus(
-  r: Pick<PreparedReport, 'statusText' | 'conditions' | 'observedGeneration' | 'observedAt' | 'generation'>,
+  r: Pick<
+    PreparedReport,
+    'statusText' | 'statusParts' | 'conditions' | 'observedGeneration' | 'observedAt' | 'generation'
+  >,
   completedAt: string | undefined,
-): { text: string | Uint8Array; summary: StatusSummary } {
-  return {
-    text: r.statusText,
-    summary: {
-      conditions: r.conditions,
-      observedGeneration: r.observedGeneration,
-      observedAt: r.observedAt,
-      reportedGeneration: r.generation,
-      ...(completedAt ? { completedAt } : {}),
-    },
+): { text: string | Uint8Array; summary: StatusSummary } | { parts: StoredText[]; summary: StatusSummary } {
+  const summary: StatusSummary = {
+    conditions: r.conditions,
+    observedGeneration: r.observedGeneration,
+    observedAt: r.observedAt,
+    reportedGeneration: r.generation,
+    ...(completedAt ? { completedAt } : {}),
   };
+  return r.statusParts ? { parts: r.statusParts, summary } : { text: r.statusText ?? '{}', summary };
 }

@@ -3,8 +3,23 @@
 // parsing them into objects only to serialise them again, or joining them into one string.
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
-export type JsonPart = string | Uint8Array;
+/** A stored text (table texts, see texts.ts) by its hash: read only when it is written out. */
+export class TextRef {
+  readonly hash: string;
+  /** Bytes of the text left out at its start. */
+  readonly skip: number;
+  constructor(hash: string, skip = 0) {
+    this.hash = hash;
+    this.skip = skip;
+  }
+}
+
+export type JsonPart = string | Uint8Array | TextRef;
+
+/** Bytes written out per turn of the event loop, at most about. */
+const bytesPerTurn = 1024 * 1024;
 
 /** JSON text, in parts, that jsonParts puts into its output verbatim. */
 export class RawJson {
@@ -19,10 +34,13 @@ export function withKeys(extra: Record<string, unknown>, object: JsonPart[]): Js
   const head = JSON.stringify(extra);
   if (head === '{}') return object;
   const [first, ...rest] = object;
-  const body = typeof first === 'string' ? first.slice(1) : first?.subarray(1);
+  if (first === undefined) throw new Error('withKeys: no object');
+  // A stored text (a large status) is never "{}".
+  if (first instanceof TextRef) return [`${head.slice(0, -1)},`, new TextRef(first.hash, first.skip + 1), ...rest];
+  const body = typeof first === 'string' ? first.slice(1) : first.subarray(1);
   // An empty object's text is "{}": only its closing brace is left.
-  const empty = rest.length === 0 && (typeof body === 'string' ? body === '}' : body?.length === 1);
-  return empty ? [head] : [`${head.slice(0, -1)},`, body ?? '}', ...rest];
+  const empty = rest.length === 0 && (typeof body === 'string' ? body === '}' : body.length === 1);
+  return empty ? [head] : [`${head.slice(0, -1)},`, body, ...rest];
 }
 
 /** JSON.stringify in parts: every RawJson in `value` is its own parts, not copied. */
@@ -50,9 +68,35 @@ export function jsonParts(value: unknown): JsonPart[] {
   return parts;
 }
 
-/** The parts as bytes, their total length, and a stream that writes them one by one. */
-export function jsonStream(parts: JsonPart[]): { length: number; stream: Readable } {
-  const chunks = parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)).filter((c) => c.length > 0);
-  const length = chunks.reduce((n, c) => n + c.length, 0);
-  return { length, stream: Readable.from(chunks) };
+/** Whether the parts hold more than `limit` bytes (stored texts by `size`, read only as needed). */
+export function partsOver(parts: JsonPart[], limit: number, size: (hash: string) => number | undefined): boolean {
+  let n = 0;
+  for (const p of parts) {
+    n += p instanceof TextRef ? (size(p.hash) ?? 0) - p.skip : typeof p === 'string' ? p.length : p.length;
+    if (n > limit) return true;
+  }
+  return false;
+}
+
+/**
+ * The parts as a stream of bytes: stored texts are read (with `read`) as they are reached,
+ * and the event loop is let go after about a megabyte, so a 16 MiB answer is never read or
+ * written in one turn. A text `read` cannot find fails the stream.
+ */
+export function jsonStream(parts: JsonPart[], read: (hash: string) => Uint8Array | undefined): Readable {
+  async function* chunks() {
+    let since = 0;
+    for (const p of parts) {
+      const chunk = p instanceof TextRef ? read(p.hash)?.subarray(p.skip) : typeof p === 'string' ? Buffer.from(p) : p;
+      if (!chunk) throw new Error(`the stored text ${(p as TextRef).hash} is missing`);
+      if (chunk.length === 0) continue;
+      yield chunk;
+      since += chunk.length;
+      if (since >= bytesPerTurn) {
+        since = 0;
+        await nextTurn();
+      }
+    }
+  }
+  return Readable.from(chunks(), { objectMode: false });
 }

@@ -3,14 +3,14 @@
 // its status megabytes, and the answer is written in parts (raw-json.ts).
 import { workApiVersion } from '@outpost/shared';
 import type { WorkRow } from '../store/index.ts';
-import { type JsonPart, RawJson, withKeys } from './raw-json.ts';
+import { type JsonPart, RawJson, TextRef, withKeys } from './raw-json.ts';
 
 export function workResource(
   w: WorkRow,
-  /** The agent's last status (JSON text), or null before the first report. */
-  status: Uint8Array | null,
-  /** The manifests' texts in order; lists leave them out (a work may be 16 MiB). */
-  manifests?: Uint8Array[],
+  /** The agent's last status (store.works.statusOf), or null before the first report. */
+  status: Uint8Array | string[] | null,
+  /** The hashes of the manifests' texts in order; lists leave them out (a work may be 16 MiB). */
+  manifests?: string[],
 ) {
   const metadata: Record<string, unknown> = {
     name: w.name,
@@ -26,7 +26,7 @@ export function workResource(
   let spec: JsonPart[] = [w.specText];
   if (manifests) {
     const list: JsonPart[] = ['{"workload":{"manifests":['];
-    for (const [i, m] of manifests.entries()) list.push(...(i ? [',', m] : [m]));
+    for (const [i, h] of manifests.entries()) list.push(...(i ? [',', new TextRef(h)] : [new TextRef(h)]));
     list.push(w.specText === '{}' ? ']}}' : `]},${w.specText.slice(1)}`);
     spec = list;
   }
@@ -37,9 +37,10 @@ export function workResource(
     metadata,
     spec: new RawJson(...spec),
     status: new RawJson(
-      ...withKeys({ ...hubKeys, manifestCount: w.manifestCount, sizeBytes: w.sizeBytes }, [
-        status ?? '{"conditions":[]}',
-      ]),
+      ...withKeys(
+        { ...hubKeys, manifestCount: w.manifestCount, sizeBytes: w.sizeBytes },
+        status === null ? ['{"conditions":[]}'] : Array.isArray(status) ? status.map((h) => new TextRef(h)) : [status],
+      ),
     ),
   };
 }

@@ -7,7 +7,6 @@ import pino from 'pino';
 import type { Liveness } from '../registration/clusters.ts';
 import { type ManifestWorkReplicaSetStatus, validateWorkReplicaSet } from '../rollout/index.ts';
 import { type ClusterRow, openStore, type Store, type WorkRow } from '../store/index.ts';
-import { textsOf } from '../work/contents.ts';
 import { dispatchedAtAnnotation, specHashAnnotation, WorkSetController, workSetLabel } from './controller.ts';
 
 const T0 = Date.parse('2025-06-01T12:00:00.000Z');
@@ -68,7 +67,8 @@ describe('WorkSetController', () => {
     controller.flush();
   };
   const work = (cluster: string, name = 'ws') => store.works.get(cluster, name);
-  const firstManifest = (w: WorkRow) => JSON.parse(String(textsOf(store, store.works.manifests(w.uid))[0]));
+  const firstManifest = (w: WorkRow) =>
+    JSON.parse(String(store.works.text(store.works.manifests(w.uid)[0]?.hash ?? '')));
   const live = (name = 'ws') =>
     store.clusters
       .all()

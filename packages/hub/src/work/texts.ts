@@ -1,12 +1,12 @@
-// Manifest texts, stored once per hash apart from the work rows (store/works.ts). A large
-// work's texts are written ahead of the transaction that links them, a megabyte per
-// transaction with the event loop free in between, so no single transaction (and no turn
-// of the event loop) writes 16 MiB. Texts that no manifest names any more, or that were
+// Manifest texts and the parts of large statuses, stored once per hash apart from the work
+// rows (store/works.ts). A large work's texts are written ahead of the transaction that
+// links them, a megabyte per transaction with the event loop free in between, so no
+// single transaction (and no turn of the event loop) writes 16 MiB. Texts that no manifest names any more, or that were
 // written for a write that then failed, are removed by the sweeper once they are older
 // than a grace period; a text removed under a write in flight is stored again by that
-// write's own transaction (works.write stores what is missing).
+// write's own transaction (works.write and works.setStatus store what is missing).
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { ManifestRow, PreparedManifest, Store } from '../store/index.ts';
+import type { Store, StoredText } from '../store/index.ts';
 
 /** Bytes of text per transaction when writing ahead. */
 const batchBytes = 1024 * 1024;
@@ -17,23 +17,20 @@ const sweepBatch = 100;
 
 const sizeOf = (c: string | Uint8Array) => (typeof c === 'string' ? c.length : c.byteLength);
 
-/** Stores the texts of `manifests` not stored yet, a batch per transaction. */
-export async function saveContents(
-  store: Pick<Store, 'transaction' | 'works'>,
-  manifests: PreparedManifest[],
-): Promise<void> {
-  const missing = new Set(store.works.missingContents(manifests.map((m) => m.hash)));
-  let batch: PreparedManifest[] = [];
+/** Stores those of `texts` not stored yet, about a megabyte per transaction. */
+export async function saveTexts(store: Pick<Store, 'transaction' | 'works'>, texts: StoredText[]): Promise<void> {
+  const missing = new Set(store.works.missingTexts(texts.map((m) => m.hash)));
+  let batch: StoredText[] = [];
   let bytes = 0;
   const flush = async () => {
     const items = batch;
     batch = [];
     bytes = 0;
     const at = new Date().toISOString();
-    store.transaction(() => store.works.putContents(items, at));
+    store.transaction(() => store.works.putTexts(items, at));
     await nextTurn();
   };
-  for (const m of manifests) {
+  for (const m of texts) {
     if (!missing.delete(m.hash)) continue;
     batch.push(m);
     bytes += sizeOf(m.content);
@@ -42,18 +39,8 @@ export async function saveContents(
   if (batch.length) await flush();
 }
 
-/** The texts of `rows` in their order (read in one statement, so they match the rows). */
-export function textsOf(store: Pick<Store, 'works'>, rows: ManifestRow[]): Buffer[] {
-  const texts = store.works.contents(rows.map((r) => r.hash));
-  return rows.map((r) => {
-    const text = texts.get(r.hash);
-    if (!text) throw new Error(`the text of manifest ${r.key} (${r.hash}) is missing from the store`);
-    return text;
-  });
-}
-
 /** Removes texts no manifest names, in small transactions; every `intervalMs` and at start. */
-export class ContentSweeper {
+export class TextSweeper {
   readonly #store: Pick<Store, 'transaction' | 'works'>;
   readonly #intervalMs: number;
   readonly #now: () => number;
@@ -87,11 +74,11 @@ export class ContentSweeper {
     const before = new Date(this.#now() - sweepGraceMs).toISOString();
     let removed = 0;
     for (;;) {
-      const hashes = this.#store.works.unusedContents(before, sweepBatch);
+      const hashes = this.#store.works.unusedTexts(before, sweepBatch);
       if (hashes.length === 0) return removed;
       let dropped = 0;
       this.#store.transaction(() => {
-        for (const h of hashes) if (this.#store.works.dropContent(h)) dropped++;
+        for (const h of hashes) if (this.#store.works.dropText(h)) dropped++;
       });
       removed += dropped;
       if (dropped === 0) return removed;
