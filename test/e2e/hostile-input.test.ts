@@ -725,6 +725,100 @@ describe('hostile input', { timeout: 300_000 }, () => {
     });
   });
 
+  // Last: the works listed by stored() would carry these megabytes from here on.
+  describe('large bodies', () => {
+    // Just under the 16 MiB work limit: 2,000 ConfigMaps of ~7 KiB, with a two-byte character.
+    const manifests = Array.from({ length: 2_000 }, (_, i) => cm(`big-${i}`, { v: `${i}-é-`.padEnd(7_000, 'x') }));
+    let uid = '';
+    let generation = 0;
+
+    test('a 14 MiB work is stored, read back whole by the API and by its agent, /readyz answering meanwhile', async () => {
+      const put = await whileProbed(() =>
+        admin.call('PUT', '/api/v1/clusters/edge-1/works/big', { json: work('big', manifests), timeoutMs: 120_000 }),
+      );
+      assert.equal(put.status, 201, put.text.slice(0, 300));
+      const get = await whileProbed(() =>
+        admin.get<{
+          metadata: { uid: string; generation: number };
+          spec: { workload: { manifests: unknown[] } };
+          status: { manifestCount: number; sizeBytes: number };
+        }>('/api/v1/clusters/edge-1/works/big', { timeoutMs: 120_000 }),
+      );
+      assert.equal(get.status, 200);
+      assert.deepEqual(get.body.spec.workload.manifests, manifests);
+      assert.equal(get.body.status.manifestCount, 2_000);
+      assert.ok(get.body.status.sizeBytes > 14_000_000, String(get.body.status.sizeBytes));
+      uid = get.body.metadata.uid;
+      generation = get.body.metadata.generation;
+      // The agent's first sync carries every work in full, the big one included.
+      const sync = await whileProbed(() =>
+        agent.post<{ works: { name: string; manifests: { manifest: unknown }[] }[] }>(
+          agentPaths.sync('edge-1'),
+          { revision: 0, inventory: {} },
+          { timeoutMs: 120_000 },
+        ),
+      );
+      assert.equal(sync.status, 200);
+      const big = sync.body.works.find((w) => w.name === 'big');
+      assert.deepEqual(
+        big?.manifests.map((m) => m.manifest),
+        manifests,
+      );
+    });
+
+    test('a status report of several MiB is stored in parts and read back whole; a small one replaces it', async () => {
+      const at = new Date().toISOString();
+      const status = {
+        conditions: [{ type: 'Applied', status: 'True', reason: 'AppliedManifestWorkComplete', message: 'ok' }],
+        resourceStatus: {
+          manifests: manifests.map((m, ordinal) => ({
+            resourceMeta: {
+              ordinal,
+              group: '',
+              version: 'v1',
+              kind: 'ConfigMap',
+              resource: 'configmaps',
+              namespace: 'demo',
+              name: m.metadata.name,
+            },
+            conditions: [{ type: 'Applied', status: 'True', reason: 'R', message: `applied ✓ ${'.'.repeat(3_000)}` }],
+          })),
+        },
+        observedGeneration: generation,
+      };
+      const report = (seq: number, s: unknown) => ({
+        reports: [{ seq, work: 'big', uid, generation, observedAt: at, status: s }],
+      });
+      const sent = await whileProbed(() =>
+        agent.post(agentPaths.status('edge-1'), report(100, status), { timeoutMs: 120_000 }),
+      );
+      assert.equal(sent.status, 200, sent.text);
+      const read = async () =>
+        (
+          await admin.get<{ status: Record<string, unknown> }>('/api/v1/clusters/edge-1/works/big', {
+            timeoutMs: 120_000,
+          })
+        ).body.status;
+      const stored = await read();
+      assert.deepEqual(stored, {
+        observedAt: at,
+        reportedGeneration: generation,
+        manifestCount: 2_000,
+        sizeBytes: stored.sizeBytes,
+        ...status,
+      });
+      const small = { ...status, resourceStatus: { manifests: [] } };
+      assert.equal((await agent.post(agentPaths.status('edge-1'), report(101, small))).status, 200);
+      assert.deepEqual(await read(), {
+        observedAt: at,
+        reportedGeneration: generation,
+        manifestCount: 2_000,
+        sizeBytes: stored.sizeBytes,
+        ...small,
+      });
+    });
+  });
+
   test('the probe itself: /readyz answers ready', async () => {
     const res = await probe.get<{ status: string }>('/readyz');
     assert.equal(res.status, 200);

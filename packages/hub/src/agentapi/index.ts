@@ -3,7 +3,7 @@
 // certificate names, checked on every request (not per connection), so a revocation
 // applies to the very next request even on a connection kept alive from before.
 
-import { pipeline } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { createGzip } from 'node:zlib';
 import {
@@ -156,14 +156,14 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     // Below compressAbove a gzip frame costs more than it saves: such an answer (an
     // unchanged poll, a small change) goes out as it is.
     const large = partsOver(parts, compressAbove, (hash) => store.works.textSize(hash));
-    const stream = jsonStream(parts, (hash) => store.works.text(hash));
+    const answer = jsonStream(parts, (hash) => store.works.text(hash));
     if (large && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
       void reply.header('content-encoding', 'gzip');
       const gzip = createGzip();
-      pipeline(stream, gzip, () => {});
+      pipeline(typeof answer === 'string' ? Readable.from([answer]) : answer, gzip, () => {});
       return reply.send(gzip);
     }
-    return reply.send(stream);
+    return reply.send(answer);
   });
 
   // Status batches carry whole work statuses (many manifests), so they get the work limit,

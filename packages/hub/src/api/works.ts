@@ -49,6 +49,7 @@ export const workRoutes: FastifyPluginAsync<{
     const raw = body instanceof RawBody ? body : new RawBody('json');
     const { work: input, resourceVersion } = await bodies.work(raw, c, pathName, maxWorkBytes);
     // The texts first, in small transactions: the one below links them and stays small.
+    cluster(c);
     await saveTexts(store, input.manifests);
     return store.transaction(() => {
       if (cluster(c).removalRequestedAt) throw apiError('CONFLICT', `cluster ${c} is being removed`);

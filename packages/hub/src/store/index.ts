@@ -111,6 +111,8 @@ export function openStore(file: string): Store {
     'audit_log',
     'works',
     'work_manifests',
+    'texts',
+    'work_status_parts',
     'cluster_desired',
     'placements',
     'worksets',

@@ -48,9 +48,12 @@ export function prepareStatusBatch(body: unknown): PreparedStatusBatch {
 export function splitText(bytes: Uint8Array, size: number = statusPartBytes): StoredText[] {
   const parts: StoredText[] = [];
   for (let start = 0; start < bytes.length; ) {
+    const continues = (i: number) => i < bytes.length && ((bytes[i] as number) & 0xc0) === 0x80;
     let end = Math.min(start + size, bytes.length);
-    // Not inside a character: a continuation byte is 10xxxxxx.
-    while (end < bytes.length && end > start + 1 && ((bytes[end] as number) & 0xc0) === 0x80) end--;
+    // Not inside a character (a continuation byte is 10xxxxxx): back to its start, or past
+    // its end when the part would otherwise be empty.
+    while (end > start && continues(end)) end--;
+    if (end === start) for (end = start + 1; continues(end); ) end++;
     const content = bytes.subarray(start, end);
     parts.push({ hash: createHash('sha256').update(content).digest('hex').slice(0, 32), content });
     start = end;

@@ -72,7 +72,12 @@ export function jsonParts(value: unknown): JsonPart[] {
 export function partsOver(parts: JsonPart[], limit: number, size: (hash: string) => number | undefined): boolean {
   let n = 0;
   for (const p of parts) {
-    n += p instanceof TextRef ? (size(p.hash) ?? 0) - p.skip : typeof p === 'string' ? p.length : p.length;
+    n +=
+      p instanceof TextRef
+        ? Math.max(0, (size(p.hash) ?? 0) - p.skip)
+        : typeof p === 'string'
+          ? Buffer.byteLength(p)
+          : p.length;
     if (n > limit) return true;
   }
   return false;
@@ -81,9 +86,13 @@ export function partsOver(parts: JsonPart[], limit: number, size: (hash: string)
 /**
  * The parts as a stream of bytes: stored texts are read (with `read`) as they are reached,
  * and the event loop is let go after about a megabyte, so a 16 MiB answer is never read or
- * written in one turn. A text `read` cannot find fails the stream.
+ * written in one turn. A text `read` cannot find fails the stream. Parts that are all
+ * strings come back as one string.
  */
-export function jsonStream(parts: JsonPart[], read: (hash: string) => Uint8Array | undefined): Readable {
+export function jsonStream(parts: JsonPart[], read: (hash: string) => Uint8Array | undefined): Readable | string {
+  // Nothing stored in it (an unchanged poll, a list without statuses): one string, sent
+  // with its length.
+  if (parts.every((p) => typeof p === 'string')) return parts.join('');
   async function* chunks() {
     let since = 0;
     for (const p of parts) {

@@ -15,7 +15,7 @@ const sweepGraceMs = 10 * 60_000;
 /** Texts removed per transaction when sweeping. */
 const sweepBatch = 100;
 
-const sizeOf = (c: string | Uint8Array) => (typeof c === 'string' ? c.length : c.byteLength);
+const sizeOf = (c: string | Uint8Array) => (typeof c === 'string' ? Buffer.byteLength(c) : c.byteLength);
 
 /** Stores those of `texts` not stored yet, about a megabyte per transaction. */
 export async function saveTexts(store: Pick<Store, 'transaction' | 'works'>, texts: StoredText[]): Promise<void> {

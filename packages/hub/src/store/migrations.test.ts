@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { canonicalJson, hashText } from '@outpost/shared';
+import Database from 'better-sqlite3';
+import { migrate, openStore } from './index.ts';
+import { migrations } from './migrations.ts';
+
+const dir = await mkdtemp(join(tmpdir(), 'outpost-migrations-'));
+after(() => rm(dir, { recursive: true, force: true }));
+
+test('migration 12: manifest texts move to texts, statuses lose the hub’s keys to a summary', () => {
+  const file = join(dir, 'm12.db');
+  const db = new Database(file);
+  assert.equal(migrations[11]?.version, 12);
+  migrate(db, migrations.slice(0, 11));
+
+  const content = canonicalJson({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a' }, data: { v: 'é€😀' } });
+  const hash = hashText(content);
+  const conditions = [{ type: 'Applied', status: 'True', reason: 'Applied', message: '' }];
+  const agentStatus = { conditions, resourceStatus: { manifests: [] }, observedGeneration: 2 };
+  const hubKeys = {
+    observedAt: '2026-01-01T00:00:01.000Z',
+    reportedGeneration: 2,
+    completedAt: '2026-01-01T00:00:02.000Z',
+  };
+  const insertWork = db.prepare(`INSERT INTO works (cluster, name, uid, generation, resource_version, labels,
+    annotations, spec, spec_hash, content_hash, manifest_count, size_bytes, status, status_seq, created_at, updated_at)
+    VALUES ('c1', ?, ?, 2, 3, '{}', '{}', '{}', 'sh', 'ch', 1, ?, ?, 1, 'x', 'x')`);
+  insertWork.run('w', 'u-w', Buffer.byteLength(content), JSON.stringify({ ...agentStatus, ...hubKeys }));
+  insertWork.run('quiet', 'u-quiet', 0, null);
+  const insertManifest = db.prepare(`INSERT INTO work_manifests (work_uid, key, ordinal, content, hash,
+    changed_generation) VALUES ('u-w', ?, ?, ?, ?, ?)`);
+  insertManifest.run('|ConfigMap|d|a', 0, content, hash, 1);
+  insertManifest.run('|ConfigMap|d|gone', -1, null, '', 2);
+
+  assert.equal(migrate(db), migrations.length);
+
+  const texts = db.prepare('SELECT hash, content, size FROM texts').all();
+  assert.deepEqual(texts, [{ hash, content, size: Buffer.byteLength(content) }]);
+  assert.ok(Buffer.byteLength(content) > content.length, 'the size is in bytes, not characters');
+
+  const columns = (db.prepare('PRAGMA table_info(work_manifests)').all() as { name: string }[]).map((c) => c.name);
+  assert.equal(columns.includes('content'), false);
+  assert.deepEqual(db.prepare('SELECT key, ordinal, hash, changed_generation FROM work_manifests ORDER BY key').all(), [
+    { key: '|ConfigMap|d|a', ordinal: 0, hash, changed_generation: 1 },
+    { key: '|ConfigMap|d|gone', ordinal: -1, hash: '', changed_generation: 2 },
+  ]);
+
+  const row = (uid: string) =>
+    db.prepare('SELECT status, status_summary FROM works WHERE uid = ?').get(uid) as {
+      status: string | null;
+      status_summary: string | null;
+    };
+  const migrated = row('u-w');
+  assert.deepEqual(JSON.parse(migrated.status_summary as string), { conditions, observedGeneration: 2, ...hubKeys });
+  assert.deepEqual(JSON.parse(migrated.status as string), agentStatus);
+  assert.deepEqual(row('u-quiet'), { status: null, status_summary: null });
+  db.close();
+
+  // What the store reads of it.
+  const store = openStore(file);
+  assert.deepEqual(store.works.get('c1', 'w')?.statusSummary, { conditions, observedGeneration: 2, ...hubKeys });
+  assert.equal(store.works.get('c1', 'quiet')?.statusSummary, null);
+  assert.deepEqual(
+    store.works.manifests('u-w').map((m) => m.hash),
+    [hash],
+  );
+  assert.deepEqual(
+    store.works.changedSince('u-w', 1).map((m) => [m.key, m.hash]),
+    [['|ConfigMap|d|gone', '']],
+  );
+  assert.equal(String(store.works.text(hash)), content);
+  assert.equal(store.works.textSize(hash), Buffer.byteLength(content));
+  assert.deepEqual(JSON.parse(String(store.works.statusOf('u-w'))), agentStatus);
+  store.close();
+});
+
+test('migration 12: a status without the hub’s keys gets a summary without them', () => {
+  const file = join(dir, 'm12-partial.db');
+  const db = new Database(file);
+  migrate(db, migrations.slice(0, 11));
+  db.prepare(`INSERT INTO works (cluster, name, uid, generation, resource_version, labels, annotations, spec,
+    spec_hash, content_hash, manifest_count, size_bytes, status, status_seq, created_at, updated_at)
+    VALUES ('c1', 'w', 'u-w', 1, 1, '{}', '{}', '{}', 'sh', 'ch', 0, 0, ?, 1, 'x', 'x')`).run(
+    JSON.stringify({ resourceStatus: { manifests: [] }, observedAt: '2026-01-01T00:00:01.000Z' }),
+  );
+  migrate(db);
+  db.close();
+  const store = openStore(file);
+  assert.deepEqual(store.works.get('c1', 'w')?.statusSummary, {
+    conditions: [],
+    observedAt: '2026-01-01T00:00:01.000Z',
+  });
+  assert.deepEqual(JSON.parse(String(store.works.statusOf('u-w'))), { resourceStatus: { manifests: [] } });
+  store.close();
+});
