@@ -135,8 +135,8 @@ export async function serve(config: ServeConfig): Promise<void> {
   worksets.start();
   const audit = new AuditLog(store, { maxAgeMs: config.auditMaxAgeMs, maxRows: config.auditMaxRows }, log);
   audit.start();
-  const contents = new TextSweeper(store);
-  contents.start();
+  const sweeper = new TextSweeper(store, { onError: (err) => log.error({ err }, 'sweeping unused texts failed') });
+  sweeper.start();
   // deleteOption.ttlSecondsAfterFinished: finished works deleted on time, also after a restart.
   const ttl = new WorkTtlController({ store, log, notify: (cluster) => sync.changed(cluster) });
   ttl.start();
@@ -182,7 +182,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     await metricsApp?.close();
     await app.close();
     audit.close();
-    await contents.stop();
+    await sweeper.stop();
     worksets.close();
     placements.close();
     presence.close();

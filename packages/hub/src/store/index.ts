@@ -23,6 +23,7 @@ export type {
   WorkStore,
   WorkWrite,
 } from './works.ts';
+export { utf8Bytes } from './works.ts';
 
 export interface Store extends TrustStore {
   readonly works: WorkStore;

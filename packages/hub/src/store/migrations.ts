@@ -264,18 +264,24 @@ export const migrations: readonly Migration[] = [
       -- Manifest texts and the parts of large statuses, each stored once under its hash
       -- (work_manifests.hash, work_status_parts.hash) and never changed: a large work's
       -- texts are written in many small transactions before the one that links them, so no
-      -- transaction writes megabytes. Texts no row names are removed a while after they
-      -- were written (see work/texts.ts).
+      -- transaction writes megabytes. size (UTF-8 bytes) comes before content: reading it
+      -- never walks a large text's overflow pages.
       CREATE TABLE texts (
-        hash       TEXT PRIMARY KEY,
-        content    TEXT NOT NULL,
-        -- UTF-8 bytes of content.
-        size       INTEGER NOT NULL,
-        created_at TEXT NOT NULL
+        hash    TEXT PRIMARY KEY,
+        size    INTEGER NOT NULL,
+        content TEXT NOT NULL
       ) STRICT;
-      INSERT OR IGNORE INTO texts (hash, content, size, created_at)
-        SELECT hash, content, length(CAST(content AS BLOB)), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-        FROM work_manifests WHERE content IS NOT NULL;
+      INSERT OR IGNORE INTO texts (hash, size, content)
+        SELECT hash, length(CAST(content AS BLOB)), content FROM work_manifests WHERE content IS NOT NULL;
+      -- Texts that may have lost their last row, and since when: one the work's row stopped
+      -- naming, or one written for a write that may never link it. The sweeper removes such
+      -- a text a while after that time unless a row names it (again); see work/texts.ts.
+      CREATE TABLE text_orphans (
+        hash TEXT NOT NULL,
+        at   TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX text_orphans_at ON text_orphans (at);
+      CREATE INDEX text_orphans_hash ON text_orphans (hash);
       CREATE INDEX work_manifests_hash ON work_manifests (hash);
       -- A status larger than a part is kept as parts (works.status NULL), in order.
       CREATE TABLE work_status_parts (
@@ -301,7 +307,9 @@ export const migrations: readonly Migration[] = [
           'reportedGeneration', status ->> '$.reportedGeneration',
           'completedAt', status ->> '$.completedAt')
         WHERE status IS NOT NULL AND json_valid(status);
-      UPDATE works SET status = json_remove(status, '$.observedAt', '$.reportedGeneration', '$.completedAt')
+      -- The agent's own text, without the keys the hub writes or the API adds.
+      UPDATE works SET status = json_remove(status, '$.observedAt', '$.reportedGeneration', '$.completedAt',
+          '$.manifestCount', '$.sizeBytes')
         WHERE status IS NOT NULL AND json_valid(status);
     `,
   },

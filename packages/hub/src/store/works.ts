@@ -63,6 +63,10 @@ export interface WorkWrite {
   manifests: Manifest[];
 }
 
+/** The UTF-8 size of a text. */
+export const utf8Bytes = (text: string | Uint8Array): number =>
+  typeof text === 'string' ? Buffer.byteLength(text) : text.byteLength;
+
 /** A text as the table texts keeps it: under the hash of its UTF-8 bytes. */
 export interface StoredText {
   hash: string;
@@ -211,15 +215,21 @@ export function workStore(db: DB) {
     // Hashes as one JSON list: a statement per hash would cost more than the lookup.
     text: db.prepare('SELECT CAST(content AS BLOB) AS content FROM texts WHERE hash = ?'),
     present: db.prepare('SELECT hash FROM texts WHERE hash IN (SELECT value FROM json_each(?))'),
-    putText: db.prepare(`INSERT OR IGNORE INTO texts (hash, content, size, created_at)
-      VALUES (?, CAST(? AS TEXT), ?, ?)`),
+    putText: db.prepare('INSERT OR IGNORE INTO texts (hash, size, content) VALUES (?, ?, CAST(? AS TEXT))'),
     textSize: db.prepare('SELECT size FROM texts WHERE hash = ?'),
-    unusedTexts: db.prepare(`SELECT hash FROM texts c WHERE created_at < ?
-      AND NOT EXISTS (SELECT 1 FROM work_manifests m WHERE m.hash = c.hash)
-      AND NOT EXISTS (SELECT 1 FROM work_status_parts p WHERE p.hash = c.hash) LIMIT ?`),
-    dropText: db.prepare(`DELETE FROM texts WHERE hash = ?
+    orphan: db.prepare('INSERT INTO text_orphans (hash, at) VALUES (?, ?)'),
+    orphanManifests: db.prepare(`INSERT INTO text_orphans (hash, at)
+      SELECT hash, ? FROM work_manifests WHERE work_uid = ? AND hash != ''`),
+    orphanStatusParts: db.prepare(
+      'INSERT INTO text_orphans (hash, at) SELECT hash, ? FROM work_status_parts WHERE work_uid = ?',
+    ),
+    orphans: db.prepare('SELECT rowid AS id, hash FROM text_orphans WHERE at < ? ORDER BY at LIMIT ?'),
+    forgetOrphan: db.prepare('DELETE FROM text_orphans WHERE rowid = ?'),
+    // Kept while a row names it, or while a younger candidate (a later unlinking) waits.
+    dropText: db.prepare(`DELETE FROM texts WHERE hash = @hash
       AND NOT EXISTS (SELECT 1 FROM work_manifests m WHERE m.hash = texts.hash)
-      AND NOT EXISTS (SELECT 1 FROM work_status_parts p WHERE p.hash = texts.hash)`),
+      AND NOT EXISTS (SELECT 1 FROM work_status_parts p WHERE p.hash = texts.hash)
+      AND NOT EXISTS (SELECT 1 FROM text_orphans o WHERE o.hash = texts.hash AND o.at >= @before)`),
     reorder: db.prepare('UPDATE work_manifests SET ordinal = ? WHERE work_uid = ? AND key = ?'),
     deleteManifests: db.prepare('DELETE FROM work_manifests WHERE work_uid = ?'),
     bumpDesired: db.prepare(`INSERT INTO cluster_desired (cluster, revision) VALUES (?, 1)
@@ -269,18 +279,25 @@ export function workStore(db: DB) {
       const have = new Set((s.present.all(JSON.stringify(hashes)) as { hash: string }[]).map((r) => r.hash));
       return hashes.filter((h) => !have.has(h));
     },
-    /** Stores texts (kept once per hash; see work/texts.ts). */
+    /**
+     * Stores texts (kept once per hash; see work/texts.ts). A text stored here is an orphan
+     * candidate from `at` until a row names it: the write it is for may never link it.
+     */
     putTexts: (items: StoredText[], at: string) => {
       for (const m of items) {
-        const size = typeof m.content === 'string' ? Buffer.byteLength(m.content) : m.content.byteLength;
-        s.putText.run(m.hash, m.content, size, at);
+        if (s.putText.run(m.hash, utf8Bytes(m.content), m.content).changes > 0) s.orphan.run(m.hash, at);
       }
     },
-    /** Up to `limit` texts written before `before` that no manifest row names. */
-    unusedTexts: (before: string, limit: number) =>
-      (s.unusedTexts.all(before, limit) as { hash: string }[]).map((r) => r.hash),
-    /** Removes a text unless a manifest row names it (again). */
-    dropText: (hash: string): boolean => s.dropText.run(hash).changes > 0,
+    /** Up to `limit` orphan candidates noted before `before`, oldest first. */
+    orphans: (before: string, limit: number) => s.orphans.all(before, limit) as { id: number; hash: string }[],
+    /**
+     * Settles an orphan candidate noted before `before`: its text is removed unless a row
+     * names it (again) or it lost a row again since `before`. Returns whether it was removed.
+     */
+    dropOrphan: (o: { id: number; hash: string }, before: string): boolean => {
+      s.forgetOrphan.run(o.id);
+      return s.dropText.run({ hash: o.hash, before }).changes > 0;
+    },
     /**
      * The agent's last status of work `uid`: its UTF-8 JSON text, or (a large one) the hashes
      * of its parts in order (their texts: text), or null before the first report.
@@ -341,6 +358,7 @@ export function workStore(db: DB) {
         for (const m of manifests) {
           const prev = old.get(m.key);
           if (!prev || prev.hash !== m.hash) {
+            if (prev?.hash) s.orphan.run(prev.hash, at);
             s.upsertManifest.run({ uid: existing.uid, key: m.key, ordinal: m.ordinal, hash: m.hash, gen: generation });
           } else if (prev.ordinal !== m.ordinal) {
             s.reorder.run(m.ordinal, existing.uid, m.key);
@@ -349,6 +367,7 @@ export function workStore(db: DB) {
         }
         for (const gone of old.values()) {
           if (gone.hash !== '') {
+            s.orphan.run(gone.hash, at);
             s.upsertManifest.run({
               uid: existing.uid,
               key: gone.key,
@@ -378,11 +397,7 @@ export function workStore(db: DB) {
     count: (cluster: string) => (s.count.get(cluster) as { n: number }).n,
     /** Forgets every work of a cluster at once (a forced removal). */
     purgeCluster: (cluster: string) => {
-      for (const { uid } of s.uidsOf.all(cluster) as { uid: string }[]) {
-        s.deleteManifests.run(uid);
-        s.dropStatusParts.run(uid);
-        s.delete.run(uid);
-      }
+      for (const { uid } of s.uidsOf.all(cluster) as { uid: string }[]) store.purge(uid);
       s.dropDesired.run(cluster);
     },
     /**
@@ -394,12 +409,14 @@ export function workStore(db: DB) {
       status: { text: string | Uint8Array; summary: StatusSummary } | { parts: StoredText[]; summary: StatusSummary },
       seq: number,
     ) => {
+      const at = new Date().toISOString();
+      s.orphanStatusParts.run(at, uid);
       s.dropStatusParts.run(uid);
       if ('parts' in status) {
         const missing = new Set(store.missingTexts(status.parts.map((p) => p.hash)));
         store.putTexts(
           status.parts.filter((p) => missing.has(p.hash)),
-          new Date().toISOString(),
+          at,
         );
         for (const [i, p] of status.parts.entries()) s.addStatusPart.run(uid, i, p.hash);
       }
@@ -407,6 +424,9 @@ export function workStore(db: DB) {
     },
     /** Forgets the work entirely (after the agent confirmed its deletion). */
     purge: (uid: string) => {
+      const at = new Date().toISOString();
+      s.orphanManifests.run(at, uid);
+      s.orphanStatusParts.run(at, uid);
       s.deleteManifests.run(uid);
       s.dropStatusParts.run(uid);
       s.delete.run(uid);

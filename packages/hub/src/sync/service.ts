@@ -47,7 +47,7 @@ const manifestEntries = (rows: ManifestRow[]) =>
   rows.map((m) => ({
     key: m.key,
     ordinal: m.ordinal,
-    manifest: new RawJson(new TextRef(m.hash)) as unknown as Manifest,
+    manifest: new RawJson([new TextRef(m.hash)]) as unknown as Manifest,
   }));
 
 export class SyncService {

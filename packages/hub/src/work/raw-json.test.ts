@@ -41,8 +41,8 @@ test('jsonParts splices the parts of every RawJson in, in order, without copying
   const word = Buffer.from('"é"');
   const parts = jsonParts({
     a: 1,
-    raw: new RawJson('{"x":', list, '}'),
-    many: [new RawJson(word), 2, new RawJson('{}')],
+    raw: new RawJson(['{"x":', list, '}']),
+    many: [new RawJson([word]), 2, new RawJson(['{}'])],
     z: 'end',
   });
   assert.deepEqual(JSON.parse(bytesOf(parts).toString()), {
@@ -55,7 +55,7 @@ test('jsonParts splices the parts of every RawJson in, in order, without copying
 });
 
 test('jsonParts takes a RawJson as the whole value too', () => {
-  const parts = jsonParts(new RawJson('{"a":', Buffer.from('1'), '}'));
+  const parts = jsonParts(new RawJson(['{"a":', Buffer.from('1'), '}']));
   assert.equal(bytesOf(parts).toString(), '{"a":1}');
 });
 
@@ -65,7 +65,7 @@ test('jsonParts leaves alone strings that look like its markers', () => {
     guess: `\u0000${randomUUID()}:0`,
     short: '\u0000abc:1',
     escaped: `"\\u0000${randomUUID()}:0"`,
-    raw: new RawJson('7'),
+    raw: new RawJson(['7']),
     after: '\u0000x:0',
   };
   const parts = jsonParts(lookalikes);
@@ -141,8 +141,8 @@ test('jsonStream writes strings, Buffers and stored texts in order', async () =>
     ['m2', Buffer.from('{"kind":"Secret"}')],
   ]);
   const parts = jsonParts({
-    items: new RawJson('[', new TextRef('m1'), ',', new TextRef('m2'), ']'),
-    n: new RawJson(Buffer.from('2')),
+    items: new RawJson(['[', new TextRef('m1'), ',', new TextRef('m2'), ']']),
+    n: new RawJson([Buffer.from('2')]),
   });
   const text = (await collect(jsonStream(parts, reader(texts)))).toString();
   assert.deepEqual(JSON.parse(text), {

@@ -24,7 +24,8 @@ const bytesPerTurn = 1024 * 1024;
 /** JSON text, in parts, that jsonParts puts into its output verbatim. */
 export class RawJson {
   readonly parts: JsonPart[];
-  constructor(...parts: JsonPart[]) {
+  /** An array, never spread into a call: a work may have tens of thousands of parts. */
+  constructor(parts: JsonPart[]) {
     this.parts = parts;
   }
 }
@@ -61,7 +62,8 @@ export function jsonParts(value: unknown): JsonPart[] {
   for (const [i, raw] of raws.entries()) {
     const marker = `${quoted}${i}"`;
     const found = head.indexOf(marker, at);
-    parts.push(head.slice(at, found), ...raw.parts);
+    parts.push(head.slice(at, found));
+    for (const p of raw.parts) parts.push(p);
     at = found + marker.length;
   }
   parts.push(head.slice(at));

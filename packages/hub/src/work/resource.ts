@@ -26,7 +26,10 @@ export function workResource(
   let spec: JsonPart[] = [w.specText];
   if (manifests) {
     const list: JsonPart[] = ['{"workload":{"manifests":['];
-    for (const [i, h] of manifests.entries()) list.push(...(i ? [',', new TextRef(h)] : [new TextRef(h)]));
+    for (const [i, h] of manifests.entries()) {
+      if (i) list.push(',');
+      list.push(new TextRef(h));
+    }
     list.push(w.specText === '{}' ? ']}}' : `]},${w.specText.slice(1)}`);
     spec = list;
   }
@@ -35,9 +38,9 @@ export function workResource(
     apiVersion: workApiVersion,
     kind: 'ManifestWork',
     metadata,
-    spec: new RawJson(...spec),
+    spec: new RawJson(spec),
     status: new RawJson(
-      ...withKeys(
+      withKeys(
         { ...hubKeys, manifestCount: w.manifestCount, sizeBytes: w.sizeBytes },
         status === null ? ['{"conditions":[]}'] : Array.isArray(status) ? status.map((h) => new TextRef(h)) : [status],
       ),

@@ -100,7 +100,8 @@ test('a text a manifest row or a status part names is never swept, however old',
   const sweeper = new TextSweeper(store, { now: () => Date.now() + 365 * 24 * 60 * minute });
   assert.equal(await sweeper.sweep(), 0);
   assert.deepEqual(store.works.missingTexts(named), []);
-  for (const h of named) assert.equal(store.works.dropText(h), false, 'dropText refuses a named text');
+  for (const hash of named)
+    assert.equal(store.works.dropOrphan({ id: -1, hash }, new Date().toISOString()), false, 'a named text is kept');
   store.close();
 });
 
@@ -140,7 +141,7 @@ test('a large status is stored in parts and read back as the hashes of its parts
   store.close();
 });
 
-test('a purged work leaves its status parts and manifest texts to a later sweep', async () => {
+test('a purged work leaves its status parts and manifest texts to a sweep after the grace period', async () => {
   const store = openStore(':memory:');
   const written = new Date(Date.now() - 20 * minute).toISOString();
   const { uid } = store.works.write({ ...base, name: 'w', manifests: [cm('a', '1')] }, written).work;
@@ -151,11 +152,25 @@ test('a purged work leaves its status parts and manifest texts to a later sweep'
 
   store.works.purge(uid);
   assert.equal(store.works.statusOf(uid), null);
-  // The manifest texts are older than the grace period; the parts, stored just now, stay.
-  assert.equal(await new TextSweeper(store).sweep(), manifests.length);
-  assert.deepEqual(store.works.missingTexts(all), manifests);
+  // Written 20 minutes ago, but named until now: kept for the grace period from now.
+  assert.equal(await new TextSweeper(store).sweep(), 0);
+  assert.deepEqual(store.works.missingTexts(all), []);
   const late = new TextSweeper(store, { now: () => Date.now() + 11 * minute });
-  assert.equal(await late.sweep(), all.length - manifests.length);
+  assert.equal(await late.sweep(), all.length);
   assert.deepEqual(store.works.missingTexts(all), all);
+  store.close();
+});
+
+test('the grace counts from when a row stopped naming a text, not from when the text was written', async () => {
+  const store = openStore(':memory:');
+  store.works.write({ ...base, name: 'w', manifests: [cm('a', '1')] }, '2020-01-01T00:00:00.000Z');
+  const [old] = manifestHashes(store, 'w');
+  const now = Date.parse('2026-06-01T00:00:00.000Z');
+  store.works.write({ ...base, name: 'w', manifests: [cm('a', '2')] }, new Date(now).toISOString());
+  // An answer that began before the change may still be reading the old text.
+  assert.equal(await new TextSweeper(store, { now: () => now + minute }).sweep(), 0);
+  assert.ok(store.works.text(old as string));
+  assert.equal(await new TextSweeper(store, { now: () => now + 11 * minute }).sweep(), 1);
+  assert.equal(store.works.text(old as string), undefined);
   store.close();
 });

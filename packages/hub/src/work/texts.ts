@@ -1,21 +1,21 @@
 // Manifest texts and the parts of large statuses, stored once per hash apart from the work
 // rows (store/works.ts). A large work's texts are written ahead of the transaction that
 // links them, a megabyte per transaction with the event loop free in between, so no
-// single transaction (and no turn of the event loop) writes 16 MiB. Texts that no manifest names any more, or that were
-// written for a write that then failed, are removed by the sweeper once they are older
-// than a grace period; a text removed under a write in flight is stored again by that
-// write's own transaction (works.write and works.setStatus store what is missing).
+// single transaction (and no turn of the event loop) writes 16 MiB. Texts that no row
+// names any more, or that were written for a write that then failed, are removed by the
+// sweeper a grace period after that; a text removed under a write in flight is stored
+// again by that write's own transaction (works.write and works.setStatus store what is
+// missing).
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Store, StoredText } from '../store/index.ts';
+import { type Store, type StoredText, utf8Bytes } from '../store/index.ts';
 
 /** Bytes of text per transaction when writing ahead. */
 const batchBytes = 1024 * 1024;
-/** Texts younger than this are never swept: their write may still be on its way. */
+/** How long a text that lost its last row (or was never linked) is kept: a write may be on
+ *  its way to linking it, or an answer still reading it. */
 const sweepGraceMs = 10 * 60_000;
 /** Texts removed per transaction when sweeping. */
 const sweepBatch = 100;
-
-const sizeOf = (c: string | Uint8Array) => (typeof c === 'string' ? Buffer.byteLength(c) : c.byteLength);
 
 /** Stores those of `texts` not stored yet, about a megabyte per transaction. */
 export async function saveTexts(store: Pick<Store, 'transaction' | 'works'>, texts: StoredText[]): Promise<void> {
@@ -33,29 +33,39 @@ export async function saveTexts(store: Pick<Store, 'transaction' | 'works'>, tex
   for (const m of texts) {
     if (!missing.delete(m.hash)) continue;
     batch.push(m);
-    bytes += sizeOf(m.content);
+    bytes += utf8Bytes(m.content);
     if (bytes >= batchBytes) await flush();
   }
   if (batch.length) await flush();
 }
 
-/** Removes texts no manifest names, in small transactions; every `intervalMs` and at start. */
+/**
+ * Removes texts that lost their last row (orphan candidates older than the grace; see
+ * store/works.ts), in small transactions; every `intervalMs` and at start. The grace counts
+ * from when a row stopped naming the text, so an answer still being written from it (a work
+ * read, an agent's sync: they read texts as they go) has that long to finish.
+ */
 export class TextSweeper {
   readonly #store: Pick<Store, 'transaction' | 'works'>;
   readonly #intervalMs: number;
   readonly #now: () => number;
+  readonly #onError: (err: unknown) => void;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<number> | undefined;
 
-  constructor(store: Pick<Store, 'transaction' | 'works'>, opts: { intervalMs?: number; now?: () => number } = {}) {
+  constructor(
+    store: Pick<Store, 'transaction' | 'works'>,
+    opts: { intervalMs?: number; now?: () => number; onError?: (err: unknown) => void } = {},
+  ) {
     this.#store = store;
     this.#intervalMs = opts.intervalMs ?? 10 * 60_000;
     this.#now = opts.now ?? Date.now;
+    this.#onError = opts.onError ?? (() => {});
   }
 
   start(): void {
     const tick = () => {
-      void this.sweep().catch(() => undefined);
+      void this.sweep().catch(this.#onError);
       this.#timer = setTimeout(tick, this.#intervalMs);
       this.#timer.unref();
     };
@@ -74,14 +84,12 @@ export class TextSweeper {
     const before = new Date(this.#now() - sweepGraceMs).toISOString();
     let removed = 0;
     for (;;) {
-      const hashes = this.#store.works.unusedTexts(before, sweepBatch);
-      if (hashes.length === 0) return removed;
-      let dropped = 0;
+      // Each candidate is settled (and forgotten) once, so this ends.
+      const orphans = this.#store.works.orphans(before, sweepBatch);
+      if (orphans.length === 0) return removed;
       this.#store.transaction(() => {
-        for (const h of hashes) if (this.#store.works.dropText(h)) dropped++;
+        for (const o of orphans) if (this.#store.works.dropOrphan(o, before)) removed++;
       });
-      removed += dropped;
-      if (dropped === 0) return removed;
       await nextTurn();
     }
   }
