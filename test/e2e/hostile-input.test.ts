@@ -338,6 +338,22 @@ describe('hostile input', { timeout: 300_000 }, () => {
           400,
           'BODY_MALFORMED',
         ],
+        // Works and status reports are read on the body thread, with the same rules.
+        [
+          'JSON __proto__ in a work',
+          () =>
+            admin.call('POST', '/api/v1/clusters/edge-1/works', {
+              raw: JSON.stringify(work('p')).replace('"metadata":{', '"metadata":{"__proto__":{"x":1},'),
+            }),
+          400,
+          'BODY_MALFORMED',
+        ],
+        [
+          'JSON constructor.prototype in a status report',
+          () => agent.call('POST', agentPaths.status('edge-1'), { raw: '{"constructor":{"prototype":{"x":1}}}' }),
+          400,
+          'BODY_MALFORMED',
+        ],
         ['limit=0', () => admin.get('/api/v1/works?limit=0'), 400, 'VALIDATION_FAILED'],
         ['limit=1e9', () => admin.get('/api/v1/clusters?limit=1000000000'), 400, 'VALIDATION_FAILED'],
         ['continue not from a page', () => admin.get('/api/v1/auditevents?continue=abc'), 400, 'VALIDATION_FAILED'],

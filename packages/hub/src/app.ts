@@ -240,9 +240,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.decorate('metricsBody', metricsBody);
   const maxWorkBytes = deps.maxWorkBytes ?? limits.workBytes;
+  // Two body threads: admin bodies (YAML, works) and agents' status batches, so that a
+  // queue of large admin writes never delays the fleet's status intake.
   const bodies = new BodyThread();
-  app.addHook('onClose', async () => bodies.close());
-  await app.register(agentApi, { store: deps.store, trust: deps.trust, sync: deps.sync, maxWorkBytes, bodies });
+  const statusBodies = new BodyThread();
+  app.addHook('onClose', async () => {
+    await Promise.all([bodies.close(), statusBodies.close()]);
+  });
+  await app.register(agentApi, {
+    store: deps.store,
+    trust: deps.trust,
+    sync: deps.sync,
+    maxWorkBytes,
+    bodies: statusBodies,
+  });
   await app.register(adminApi, {
     store: deps.store,
     trust: deps.trust,

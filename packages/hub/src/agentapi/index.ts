@@ -26,6 +26,7 @@ import { supersededReason, type TrustService } from '../registration/service.ts'
 import type { ClusterRow, Store } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
 import { jsonParts, jsonStream, partsOver } from '../work/raw-json.ts';
+import { storedReader } from '../work/texts.ts';
 
 export interface AgentIdentity {
   cluster: ClusterRow;
@@ -94,7 +95,8 @@ interface AgentApiOptions {
   trust: TrustService;
   sync: SyncService;
   maxWorkBytes: number;
-  /** Reads status batches off the event loop. */
+  /** Reads status batches off the event loop (a thread of their own: admin bodies do not
+   *  hold up the fleet's status intake). */
   bodies: BodyThread;
 }
 
@@ -156,7 +158,7 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     // Below compressAbove a gzip frame costs more than it saves: such an answer (an
     // unchanged poll, a small change) goes out as it is.
     const large = partsOver(parts, compressAbove, (hash) => store.works.textSize(hash));
-    const answer = jsonStream(parts, (hash) => store.works.text(hash));
+    const answer = jsonStream(parts, storedReader(store));
     if (large && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
       void reply.header('content-encoding', 'gzip');
       const gzip = createGzip();
@@ -173,7 +175,9 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     { bodyLimit: maxWorkBytes, config: { bodyThread: true } },
     async (req) => {
       const agent = req.agent as AgentIdentity;
-      const batch = await bodies.status(req.body instanceof RawBody ? req.body : new RawBody('json'));
+      const batch = await bodies.status(RawBody.of(req.body));
+      // As for a held poll: a deny, removal or revocation while the body was read wins.
+      checkStanding(store, agent.cluster.name, agent.serial, { allowSuperseded: true });
       return sync.status(agent.cluster, batch);
     },
   );

@@ -8,7 +8,7 @@ import type { Store, WorkRow } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
 import { jsonParts, jsonStream } from '../work/raw-json.ts';
 import { workResource } from '../work/resource.ts';
-import { saveTexts } from '../work/texts.ts';
+import { saveTexts, storedReader } from '../work/texts.ts';
 import { checkResourceVersion, listOf, listQuery } from './common.ts';
 
 export const workRoutes: FastifyPluginAsync<{
@@ -36,7 +36,7 @@ export const workRoutes: FastifyPluginAsync<{
   const json = (reply: FastifyReply, value: unknown) =>
     reply
       .header('content-type', 'application/json; charset=utf-8')
-      .send(jsonStream(jsonParts(value), (hash) => store.works.text(hash)));
+      .send(jsonStream(jsonParts(value), storedReader(store)));
   const full = (w: WorkRow) =>
     workResource(
       w,
@@ -44,23 +44,27 @@ export const workRoutes: FastifyPluginAsync<{
       store.works.manifests(w.uid).map((m) => m.hash),
     );
 
+  /** What refuses a write whatever its content; checked again inside the transaction. */
+  const refusal = (c: string, name: string, resourceVersion: string | undefined, mustCreate: boolean) => {
+    if (cluster(c).removalRequestedAt) throw apiError('CONFLICT', `cluster ${c} is being removed`);
+    const existing = store.works.get(c, name);
+    if (existing && mustCreate) throw apiError('WORK_EXISTS', `work ${name} already exists in cluster ${c}`);
+    if (existing?.deletionAt) throw apiError('CONFLICT', `work ${name} is being deleted; wait until it is gone`);
+    if (existing) checkResourceVersion(resourceVersion, existing.resourceVersion, `work ${name}`);
+    else if (resourceVersion !== undefined && !mustCreate) {
+      throw apiError('WORK_NOT_FOUND', `work ${name} does not exist (a resourceVersion was given)`);
+    }
+  };
+
   // The body is parsed, validated and made into the store's texts on the body thread.
   const write = async (body: unknown, c: string, pathName: string | undefined, mustCreate: boolean) => {
-    const raw = body instanceof RawBody ? body : new RawBody('json');
-    const { work: input, resourceVersion } = await bodies.work(raw, c, pathName, maxWorkBytes);
-    // The texts first, in small transactions: the one below links them and stays small.
-    cluster(c);
+    const { work: input, resourceVersion } = await bodies.work(RawBody.of(body), c, pathName, maxWorkBytes);
+    // A write that would be refused stores no texts. Then the texts, in small
+    // transactions: the one below links them and stays small.
+    refusal(c, input.name, resourceVersion, mustCreate);
     await saveTexts(store, input.manifests);
     return store.transaction(() => {
-      if (cluster(c).removalRequestedAt) throw apiError('CONFLICT', `cluster ${c} is being removed`);
-      const existing = store.works.get(c, input.name);
-      if (existing && mustCreate) throw apiError('WORK_EXISTS', `work ${input.name} already exists in cluster ${c}`);
-      if (existing?.deletionAt)
-        throw apiError('CONFLICT', `work ${input.name} is being deleted; wait until it is gone`);
-      if (existing) checkResourceVersion(resourceVersion, existing.resourceVersion, `work ${input.name}`);
-      else if (resourceVersion !== undefined && !mustCreate) {
-        throw apiError('WORK_NOT_FOUND', `work ${input.name} does not exist (a resourceVersion was given)`);
-      }
+      refusal(c, input.name, resourceVersion, mustCreate);
       return store.works.write(input, new Date().toISOString());
     });
   };

@@ -10,6 +10,7 @@
 // - status: an agent's status batch (JSON) validated and made into text (sync/status-text.ts).
 import { parentPort } from 'node:worker_threads';
 import { OutpostError } from '@outpost/shared';
+import secureJson from 'secure-json-parse';
 import type { FieldProblem } from '../placement/types.ts';
 import { validatePlacement } from '../placement/validate.ts';
 import { validateWorkReplicaSet } from '../rollout/validate.ts';
@@ -43,38 +44,57 @@ export type BodyResult =
   /** Mostly long strings (canonical texts), which structured clone copies cheaply. */
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; parse: { code: ParseError['code']; message: string } }
-  | { id: number; ok: false; invalid: { code: string; message: string; status: number; details?: unknown } };
+  | { id: number; ok: false; invalid: { code: string; message: string; status: number; details?: unknown } }
+  /** Neither the body's fault nor a refusal: a fault of the hub, answered 500 and logged. */
+  | { id: number; ok: false; internal: string };
 
 const validators: Record<YamlCheck, (doc: unknown) => { ok: boolean; error?: unknown }> = {
   placement: (doc) => validatePlacement(doc),
   workset: (doc) => validateWorkReplicaSet(doc),
 };
 
+/** As fastify reads JSON for every other route: a BOM is dropped, `__proto__` and
+ *  `constructor.prototype` keys are refused. */
 function json(text: string): unknown {
   if (text === '') return undefined;
   checkJsonDepth(text);
   try {
-    return JSON.parse(text);
+    return secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
   } catch (err) {
     throw new ParseError('BODY_MALFORMED', (err as Error).message);
+  }
+}
+
+function yaml(text: string, maxBytes: number): unknown {
+  try {
+    return parseYaml(text, { maxBytes });
+  } catch (err) {
+    // The reader's contract: whatever it throws is about the text.
+    throw err instanceof ParseError ? err : new ParseError('BODY_MALFORMED', (err as Error).message);
   }
 }
 
 const encoder = new TextEncoder();
 const textOf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
 
-/** The texts as UTF-8 bytes, each its own buffer to hand over without a copy. */
-function bytes(text: string | Uint8Array, transfer: ArrayBuffer[]): Uint8Array {
-  const b = typeof text === 'string' ? encoder.encode(text) : text;
-  transfer.push(b.buffer as ArrayBuffer);
-  return b;
+/** The texts as UTF-8 bytes in one buffer (handed over without a copy), a view each. */
+function bytes(texts: string[], transfer: ArrayBuffer[]): Uint8Array[] {
+  const all = new Uint8Array(texts.reduce((n, t) => n + Buffer.byteLength(t), 0));
+  transfer.push(all.buffer);
+  let at = 0;
+  return texts.map((t) => {
+    const { written } = encoder.encodeInto(t, all.subarray(at));
+    const view = all.subarray(at, at + written);
+    at += written;
+    return view;
+  });
 }
 
 function run(job: BodyJob, transfer: ArrayBuffer[]): BodyResult {
   const { id } = job;
   switch (job.kind) {
     case 'yaml': {
-      const doc = parseYaml(job.text, { maxBytes: job.maxBytes });
+      const doc = yaml(job.text, job.maxBytes);
       const checked = job.check ? validators[job.check](doc) : { ok: true };
       if (checked.ok) return { id, ok: true, json: JSON.stringify(doc) };
       const e = checked.error as { code: string; message: string; details: FieldProblem[] };
@@ -82,16 +102,24 @@ function run(job: BodyJob, transfer: ArrayBuffer[]): BodyResult {
     }
     case 'work': {
       const text = textOf(job.bytes);
-      const doc = job.format === 'yaml' ? parseYaml(text, { maxBytes: job.maxBytes }) : json(text);
+      const doc = job.format === 'yaml' ? yaml(text, job.maxBytes) : json(text);
       const input = parseWork(doc, job.cluster, job.name);
       const work = prepareWork(input);
-      for (const m of work.manifests) m.content = bytes(m.content, transfer);
+      const texts = bytes(
+        work.manifests.map((m) => m.content as string),
+        transfer,
+      );
+      for (const [i, m] of work.manifests.entries()) m.content = texts[i] as Uint8Array;
       return { id, ok: true, value: { work, resourceVersion: input.resourceVersion } };
     }
     case 'status': {
       const batch = prepareStatusBatch(json(textOf(job.bytes)));
-      for (const r of batch.reports) {
-        const text = bytes(r.statusText ?? '{}', transfer);
+      const texts = bytes(
+        batch.reports.map((r) => r.statusText as string),
+        transfer,
+      );
+      for (const [i, r] of batch.reports.entries()) {
+        const text = texts[i] as Uint8Array;
         if (text.length > statusPartBytes) {
           r.statusParts = splitText(text);
           delete r.statusText;
@@ -114,9 +142,10 @@ parentPort?.on('message', (job: BodyJob) => {
         ok: false,
         invalid: { code: err.code, message: err.message, status: err.statusCode, details: err.details },
       };
+    } else if (err instanceof ParseError) {
+      out = { id: job.id, ok: false, parse: { code: err.code, message: err.message } };
     } else {
-      const e = err instanceof ParseError ? err : new ParseError('BODY_MALFORMED', (err as Error).message);
-      out = { id: job.id, ok: false, parse: { code: e.code, message: e.message } };
+      out = { id: job.id, ok: false, internal: (err as Error).stack ?? String(err) };
     }
   }
   parentPort?.postMessage(out, out.ok ? transfer : []);

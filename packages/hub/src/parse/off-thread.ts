@@ -17,6 +17,11 @@ export class RawBody {
     this.format = format;
     this.bytes = bytes;
   }
+
+  /** A route's body as the parsers left it; no body at all is an empty JSON one. */
+  static of(body: unknown): RawBody {
+    return body instanceof RawBody ? body : new RawBody('json');
+  }
 }
 
 /** Hands `bytes` over without a copy when they are a whole buffer of their own. */
@@ -46,7 +51,9 @@ export class BodyThread {
       p.reject(
         'invalid' in r
           ? new OutpostError(r.invalid.code, r.invalid.message, r.invalid.status, r.invalid.details)
-          : new ParseError(r.parse.code, r.parse.message),
+          : 'parse' in r
+            ? new ParseError(r.parse.code, r.parse.message)
+            : new Error(`the body reader failed: ${r.internal}`),
       );
       return;
     }

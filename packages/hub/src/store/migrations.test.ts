@@ -74,7 +74,7 @@ test('migration 12: manifest texts move to texts, statuses lose the hub’s keys
   );
   assert.equal(String(store.works.text(hash)), content);
   assert.equal(store.works.textSize(hash), Buffer.byteLength(content));
-  assert.deepEqual(JSON.parse(String(store.works.statusOf('u-w'))), agentStatus);
+  assert.deepEqual(JSON.parse(String(store.works.statusBytes('u-w'))), agentStatus);
   store.close();
 });
 
@@ -94,6 +94,6 @@ test('migration 12: a status without the hub’s keys gets a summary without the
     conditions: [],
     observedAt: '2026-01-01T00:00:01.000Z',
   });
-  assert.deepEqual(JSON.parse(String(store.works.statusOf('u-w'))), { resourceStatus: { manifests: [] } });
+  assert.deepEqual(JSON.parse(String(store.works.statusBytes('u-w'))), { resourceStatus: { manifests: [] } });
   store.close();
 });

@@ -178,6 +178,8 @@ export function workStore(db: DB) {
     pageAll: db.prepare(`${row} WHERE (cluster > ? OR (cluster = ? AND name > ?)) ORDER BY cluster, name LIMIT ?`),
     forCluster: db.prepare(`${row} WHERE cluster = ? ORDER BY name`),
     statusOf: db.prepare('SELECT CAST(status AS BLOB) AS status FROM works WHERE uid = ?'),
+    // NULL or not is in the record's header: a large status in the row is not read.
+    statusKept: db.prepare('SELECT status IS NOT NULL AS inline FROM works WHERE uid = ?'),
     statusParts: db.prepare('SELECT hash FROM work_status_parts WHERE work_uid = ? ORDER BY idx'),
     dropStatusParts: db.prepare('DELETE FROM work_status_parts WHERE work_uid = ?'),
     addStatusPart: db.prepare('INSERT INTO work_status_parts (work_uid, idx, hash) VALUES (?, ?, ?)'),
@@ -299,15 +301,27 @@ export function workStore(db: DB) {
       return s.dropText.run({ hash: o.hash, before }).changes > 0;
     },
     /**
-     * The agent's last status of work `uid`: its UTF-8 JSON text, or (a large one) the hashes
-     * of its parts in order (their texts: text), or null before the first report.
+     * The agent's last status of work `uid` as it is kept: 'inline' (in the row: read it
+     * with statusBytes when it is written out), the hashes of its parts in order (their
+     * texts: text), or null before the first report.
      */
-    statusOf: (uid: string): Buffer | string[] | null => {
-      const r = s.statusOf.get(uid) as { status: Buffer | null } | undefined;
+    statusOf: (uid: string): 'inline' | string[] | null => {
+      const r = s.statusKept.get(uid) as { inline: number } | undefined;
       if (!r) return null;
-      if (r.status) return r.status;
+      if (r.inline) return 'inline';
       const hashes = (s.statusParts.all(uid) as { hash: string }[]).map((p) => p.hash);
       return hashes.length ? hashes : null;
+    },
+    /**
+     * The agent's last status of work `uid` as UTF-8 JSON text, however it is kept now
+     * (its parts joined: a status that turned large since statusOf was asked), or undefined.
+     */
+    statusBytes: (uid: string): Buffer | undefined => {
+      const r = s.statusOf.get(uid) as { status: Buffer | null } | undefined;
+      if (!r) return undefined;
+      if (r.status) return r.status;
+      const parts = (s.statusParts.all(uid) as { hash: string }[]).map((p) => store.text(p.hash));
+      return parts.length && parts.every((p) => p) ? Buffer.concat(parts as Buffer[]) : undefined;
     },
     /** Every manifest row, tombstones included, changed after `generation`. */
     changedSince: (uid: string, generation: number) => (s.changedSince.all(uid, generation) as Raw[]).map(manifestFrom),

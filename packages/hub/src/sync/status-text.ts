@@ -27,18 +27,36 @@ export interface PreparedStatusBatch {
 /** Keys of a stored status that the hub writes (and the API adds): an agent's are dropped. */
 const hubKeys = ['observedAt', 'reportedGeneration', 'completedAt', 'manifestCount', 'sizeBytes'];
 
+/** Longest condition message kept in the summary (the status keeps it whole). */
+const summaryMessageMax = 256;
+
+/** A condition as the summary keeps it: its known fields, the message shortened. */
+const summaryCondition = (c: Condition): Condition => ({
+  type: c.type,
+  status: c.status,
+  reason: c.reason,
+  message: c.message.length > summaryMessageMax ? `${c.message.slice(0, summaryMessageMax)}…` : c.message,
+  ...(c.lastTransitionTime !== undefined ? { lastTransitionTime: c.lastTransitionTime } : {}),
+  ...(c.observedGeneration !== undefined ? { observedGeneration: c.observedGeneration } : {}),
+});
+
 /** Validates a status batch (STATUS_REPORT_INVALID otherwise) and turns each status into text. */
 export function prepareStatusBatch(body: unknown): PreparedStatusBatch {
   const batch = validateStatusBatch(body);
   return {
-    reports: batch.reports.map(({ status, ...r }) => {
-      const own: Record<string, unknown> = { ...status };
+    reports: batch.reports.map((r) => {
+      const own: Record<string, unknown> = { ...r.status };
       for (const k of hubKeys) delete own[k];
       return {
-        ...r,
+        seq: r.seq,
+        work: r.work,
+        uid: r.uid,
+        generation: r.generation,
+        observedAt: r.observedAt,
+        ...(r.deleted !== undefined ? { deleted: r.deleted } : {}),
         statusText: JSON.stringify(own),
-        conditions: status.conditions,
-        observedGeneration: status.observedGeneration,
+        conditions: r.status.conditions.map(summaryCondition),
+        observedGeneration: r.status.observedGeneration,
       };
     }),
   };

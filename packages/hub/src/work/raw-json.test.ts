@@ -20,8 +20,8 @@ async function collect(answer: Readable | string): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-const reader = (texts: Map<string, string | Buffer>) => (hash: string) => {
-  const t = texts.get(hash);
+const reader = (texts: Map<string, string | Buffer>) => (ref: TextRef) => {
+  const t = texts.get(ref.hash);
   return t === undefined ? undefined : Buffer.from(t);
 };
 

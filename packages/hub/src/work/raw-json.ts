@@ -5,14 +5,19 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
-/** A stored text (table texts, see texts.ts) by its hash: read only when it is written out. */
+/**
+ * A stored text, read only when it is written out: one of table texts by its hash (see
+ * texts.ts), or the status kept in a work's row (`source` 'status', `hash` the work's uid).
+ */
 export class TextRef {
   readonly hash: string;
   /** Bytes of the text left out at its start. */
   readonly skip: number;
-  constructor(hash: string, skip = 0) {
+  readonly source: 'text' | 'status';
+  constructor(hash: string, skip = 0, source: 'text' | 'status' = 'text') {
     this.hash = hash;
     this.skip = skip;
+    this.source = source;
   }
 }
 
@@ -36,8 +41,10 @@ export function withKeys(extra: Record<string, unknown>, object: JsonPart[]): Js
   if (head === '{}') return object;
   const [first, ...rest] = object;
   if (first === undefined) throw new Error('withKeys: no object');
-  // A stored text (a large status) is never "{}".
-  if (first instanceof TextRef) return [`${head.slice(0, -1)},`, new TextRef(first.hash, first.skip + 1), ...rest];
+  // A stored status is never "{}" (it has its conditions at least).
+  if (first instanceof TextRef) {
+    return [`${head.slice(0, -1)},`, new TextRef(first.hash, first.skip + 1, first.source), ...rest];
+  }
   const body = typeof first === 'string' ? first.slice(1) : first.subarray(1);
   // An empty object's text is "{}": only its closing brace is left.
   const empty = rest.length === 0 && (typeof body === 'string' ? body === '}' : body.length === 1);
@@ -91,14 +98,14 @@ export function partsOver(parts: JsonPart[], limit: number, size: (hash: string)
  * written in one turn. A text `read` cannot find fails the stream. Parts that are all
  * strings come back as one string.
  */
-export function jsonStream(parts: JsonPart[], read: (hash: string) => Uint8Array | undefined): Readable | string {
+export function jsonStream(parts: JsonPart[], read: (ref: TextRef) => Uint8Array | undefined): Readable | string {
   // Nothing stored in it (an unchanged poll, a list without statuses): one string, sent
   // with its length.
   if (parts.every((p) => typeof p === 'string')) return parts.join('');
   async function* chunks() {
     let since = 0;
     for (const p of parts) {
-      const chunk = p instanceof TextRef ? read(p.hash)?.subarray(p.skip) : typeof p === 'string' ? Buffer.from(p) : p;
+      const chunk = p instanceof TextRef ? read(p)?.subarray(p.skip) : typeof p === 'string' ? Buffer.from(p) : p;
       if (!chunk) throw new Error(`the stored text ${(p as TextRef).hash} is missing`);
       if (chunk.length === 0) continue;
       yield chunk;

@@ -7,8 +7,8 @@ import { type JsonPart, RawJson, TextRef, withKeys } from './raw-json.ts';
 
 export function workResource(
   w: WorkRow,
-  /** The agent's last status (store.works.statusOf), or null before the first report. */
-  status: Uint8Array | string[] | null,
+  /** How the agent's last status is kept (store.works.statusOf). */
+  status: 'inline' | string[] | null,
   /** The hashes of the manifests' texts in order; lists leave them out (a work may be 16 MiB). */
   manifests?: string[],
 ) {
@@ -42,7 +42,11 @@ export function workResource(
     status: new RawJson(
       withKeys(
         { ...hubKeys, manifestCount: w.manifestCount, sizeBytes: w.sizeBytes },
-        status === null ? ['{"conditions":[]}'] : Array.isArray(status) ? status.map((h) => new TextRef(h)) : [status],
+        status === null
+          ? ['{"conditions":[]}']
+          : status === 'inline'
+            ? [new TextRef(w.uid, 0, 'status')]
+            : status.map((h) => new TextRef(h)),
       ),
     ),
   };

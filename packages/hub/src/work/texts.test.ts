@@ -133,11 +133,13 @@ test('a large status is stored in parts and read back as the hashes of its parts
     parts.map((p) => p.hash),
   );
   assert.deepEqual(Buffer.concat(hashes.map((h) => store.works.text(h) as Buffer)), content);
+  assert.deepEqual(store.works.statusBytes(uid), content, 'read whole, however it is kept');
   assert.deepEqual(store.works.get('c1', 'w')?.statusSummary, summary);
 
   // A small status afterwards is kept in the row, and the parts are named no more.
   store.works.setStatus(uid, { text: '{"conditions":[]}', summary }, 2);
-  assert.equal(String(store.works.statusOf(uid)), '{"conditions":[]}');
+  assert.equal(store.works.statusOf(uid), 'inline');
+  assert.equal(String(store.works.statusBytes(uid)), '{"conditions":[]}');
   store.close();
 });
 

@@ -8,6 +8,7 @@
 // missing).
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type Store, type StoredText, utf8Bytes } from '../store/index.ts';
+import type { TextRef } from './raw-json.ts';
 
 /** Bytes of text per transaction when writing ahead. */
 const batchBytes = 1024 * 1024;
@@ -38,6 +39,12 @@ export async function saveTexts(store: Pick<Store, 'transaction' | 'works'>, tex
   }
   if (batch.length) await flush();
 }
+
+/** What jsonStream (raw-json.ts) reads a TextRef with: the texts, and statuses kept in rows. */
+export const storedReader =
+  (store: Pick<Store, 'works'>) =>
+  (ref: TextRef): Uint8Array | undefined =>
+    ref.source === 'status' ? store.works.statusBytes(ref.hash) : store.works.text(ref.hash);
 
 /**
  * Removes texts that lost their last row (orphan candidates older than the grace; see
