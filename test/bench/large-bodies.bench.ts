@@ -1,6 +1,7 @@
 // The hub's event loop while it handles the largest bodies it takes: a real hub process, one
 // joined cluster with an mTLS agent client, and works just under the work limit (16 MiB), in
-// two shapes (2,000 ConfigMaps of 7 KiB; 14 ConfigMaps of 1 MiB). Each operation runs over
+// two shapes (2,000 ConfigMaps of 7 KiB; 14 ConfigMaps of 1 MiB), and a work of the most
+// manifests a work may have (OUTPOST_BENCH_TINY, 10,000 small ConfigMaps). Each operation runs over
 // and over for one whole 10 s window of the hub's own event-loop delay monitor, alone; the
 // figure is that window's max (and /readyz latency seen from a process of its own meanwhile).
 // Operations: work PUT (JSON, and YAML for the many-manifest shape), work GET, the agent's
@@ -45,6 +46,11 @@ const few = workOf(
   'few',
   Array.from({ length: 14 }, (_, i) => cm(`big-${i}`, mib - 4096, 256)),
 );
+const tinyCount = Number(process.env.OUTPOST_BENCH_TINY ?? 10_000);
+const tiny = workOf(
+  'tiny',
+  Array.from({ length: tinyCount }, (_, i) => cm(`t-${i}`, 64, 1)),
+);
 const tooBig = workOf(
   'too-big',
   Array.from({ length: 17 }, (_, i) => cm(`big-${i}`, mib, 256)),
@@ -53,6 +59,7 @@ const bodies = {
   many: Buffer.from(JSON.stringify(many)),
   manyYaml: Buffer.from(yamlStringify(many)),
   few: Buffer.from(JSON.stringify(few)),
+  tiny: Buffer.from(JSON.stringify(tiny)),
   tooBig: Buffer.from(JSON.stringify(tooBig)),
 };
 
@@ -128,6 +135,7 @@ try {
   // Stored once, so that GET, sync and status have something to work on.
   expect('PUT many', (await put(`${works}/many`, bodies.many)).status, [200, 201]);
   expect('PUT few', (await put(`${works}/few`, bodies.few)).status, [200, 201]);
+  expect('PUT tiny', (await put(`${works}/tiny`, bodies.tiny)).status, [200, 201]);
   // The status reports are for the work as stored now (the PUTs below change it, and each
   // report then stands for an older generation, which the hub stores all the same).
   const stored = (await admin.get<{ metadata: { uid: string; generation: number } }>(`${works}/many`)).body.metadata;
@@ -139,6 +147,14 @@ try {
         expect('PUT yaml', (await put(`${works}/many`, changed(bodies.manyYaml), 'application/yaml')).status, [200]),
     ],
     ['workPutJson14', async () => expect('PUT few', (await put(`${works}/few`, changed(bodies.few))).status, [200])],
+    [
+      'workPutJsonTiny',
+      async () => expect('PUT tiny', (await put(`${works}/tiny`, changed(bodies.tiny))).status, [200]),
+    ],
+    [
+      'workGetTiny',
+      async () => expect('GET tiny', (await admin.get(`${works}/tiny`, { timeoutMs: 120_000 })).status, [200]),
+    ],
     [
       'workGet2000',
       async () => expect('GET', (await admin.get(`${works}/many`, { timeoutMs: 120_000 })).status, [200]),

@@ -92,6 +92,8 @@ export const errorCodes = {
   WORK_EXISTS: 409,
   WORK_MANIFEST_INVALID: 400,
   WORK_MANIFEST_DUPLICATE: 400,
+  /** More manifests in one work than limits.manifestsPerWork. */
+  WORK_TOO_MANY_MANIFESTS: 400,
   // placements (validation: packages/hub/src/placement)
   PLACEMENT_INVALID: 400,
   PLACEMENT_NOT_FOUND: 404,

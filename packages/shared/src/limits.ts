@@ -16,6 +16,14 @@ export const limits = {
   descriptionMax: 1024,
   /** Default upper bound of one ManifestWork's request body; `--max-work-size` changes it. */
   workBytes: 16 * 1024 * 1024,
+  /** Manifests in one work (after `kind: List` expansion). Every one costs the hub's event
+   *  loop a few microseconds per write and answer; at this bound a write still holds it for
+   *  well under 100 ms (test/bench/large-bodies.bench.ts). */
+  manifestsPerWork: 10_000,
+  /** A work's annotations, keys and values together, as Kubernetes bounds an object's. */
+  annotationsBytes: 256 * 1024,
+  /** A work's spec without its manifests (delete options, manifest configs). */
+  workSpecBytes: 1024 * 1024,
   /** Audit rows for unauthenticated calls per minute; the rest of the minute is one summary row. */
   auditAnonymousPerMinute: 60,
   /** Audit retention defaults; `--audit-max-rows` and `--audit-max-age` change them. */

@@ -349,8 +349,17 @@ export function workStore(db: DB) {
       const existing = s.head.get(w.cluster, w.name) as
         | { uid: string; generation: number; content_hash: string }
         | undefined;
+      const changed = existing?.content_hash !== contentHash;
+      // The work's rows as they are (keys and hashes only: the old content is never needed
+      // to tell what changed). A text one of them names cannot have been swept: only the
+      // others are looked up.
+      const old =
+        existing && changed
+          ? new Map((s.all.all(existing.uid) as Raw[]).map((r) => [r.key as string, manifestFrom(r)]))
+          : new Map<string, ManifestRow>();
+      const held = new Set([...old.values()].map((r) => r.hash));
       const missing = new Set(
-        existing?.content_hash === contentHash ? [] : store.missingTexts(manifests.map((m) => m.hash)),
+        changed ? store.missingTexts(manifests.filter((m) => !held.has(m.hash)).map((m) => m.hash)) : [],
       );
       store.putTexts(
         manifests.filter((m) => missing.has(m.hash)),
@@ -363,12 +372,9 @@ export function workStore(db: DB) {
         s.bumpDesired.run(w.cluster);
         return { work: get(w.cluster, w.name) as WorkRow, changed: true, created: true };
       }
-      const changed = existing.content_hash !== contentHash;
       const generation = changed ? existing.generation + 1 : existing.generation;
       s.update.run({ ...base, generation, uid: existing.uid });
       if (changed) {
-        // Keys and hashes only: the old content is never needed to tell what changed.
-        const old = new Map((s.all.all(existing.uid) as Raw[]).map((r) => [r.key as string, manifestFrom(r)]));
         for (const m of manifests) {
           const prev = old.get(m.key);
           if (!prev || prev.hash !== m.hash) {

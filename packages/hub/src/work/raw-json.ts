@@ -23,8 +23,10 @@ export class TextRef {
 
 export type JsonPart = string | Uint8Array | TextRef;
 
-/** Bytes written out per turn of the event loop, at most about. */
+/** Bytes written out per turn of the event loop, at most about… */
 const bytesPerTurn = 1024 * 1024;
+/** …and stored texts read per turn (reading one costs about 10 µs, however small it is). */
+const readsPerTurn = 1_000;
 
 /** JSON text, in parts, that jsonParts puts into its output verbatim. */
 export class RawJson {
@@ -103,15 +105,18 @@ export function jsonStream(parts: JsonPart[], read: (ref: TextRef) => Uint8Array
   // with its length.
   if (parts.every((p) => typeof p === 'string')) return parts.join('');
   async function* chunks() {
-    let since = 0;
+    let bytes = 0;
+    let reads = 0;
     for (const p of parts) {
+      if (p instanceof TextRef) reads++;
       const chunk = p instanceof TextRef ? read(p)?.subarray(p.skip) : typeof p === 'string' ? Buffer.from(p) : p;
       if (!chunk) throw new Error(`the stored text ${(p as TextRef).hash} is missing`);
       if (chunk.length === 0) continue;
       yield chunk;
-      since += chunk.length;
-      if (since >= bytesPerTurn) {
-        since = 0;
+      bytes += chunk.length;
+      if (bytes >= bytesPerTurn || reads >= readsPerTurn) {
+        bytes = 0;
+        reads = 0;
         await nextTurn();
       }
     }

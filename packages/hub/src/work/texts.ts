@@ -18,9 +18,16 @@ const sweepGraceMs = 10 * 60_000;
 /** Texts removed per transaction when sweeping. */
 const sweepBatch = 100;
 
+/** Hashes looked up per turn of the event loop (about 1.5 µs each). */
+const lookupsPerTurn = 5_000;
+
 /** Stores those of `texts` not stored yet, about a megabyte per transaction. */
 export async function saveTexts(store: Pick<Store, 'transaction' | 'works'>, texts: StoredText[]): Promise<void> {
-  const missing = new Set(store.works.missingTexts(texts.map((m) => m.hash)));
+  const missing = new Set<string>();
+  for (let i = 0; i < texts.length; i += lookupsPerTurn) {
+    if (i > 0) await nextTurn();
+    for (const h of store.works.missingTexts(texts.slice(i, i + lookupsPerTurn).map((m) => m.hash))) missing.add(h);
+  }
   let batch: StoredText[] = [];
   let bytes = 0;
   const flush = async () => {

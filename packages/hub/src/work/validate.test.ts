@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { OutpostError } from '@outpost/shared';
+import { limits, type OutpostError } from '@outpost/shared';
 import { parseWork } from './validate.ts';
 
 const cm = (name: string, ns = 'default') => ({
@@ -290,5 +290,46 @@ describe('parseWork', () => {
       code(() => parseWork({ ...work([]), apiVersion: 'v1' }, 'rack-1')),
       'VALIDATION_FAILED',
     );
+  });
+
+  test('a work is bounded: manifests (List items counted), annotations and the spec without manifests', () => {
+    const many = (n: number) => Array.from({ length: n }, (_, i) => cm(`c${i}`));
+    assert.equal(parseWork(work(many(limits.manifestsPerWork)), 'rack-1').manifests.length, limits.manifestsPerWork);
+    assert.equal(
+      code(() => parseWork(work(many(limits.manifestsPerWork + 1)), 'rack-1')),
+      'WORK_TOO_MANY_MANIFESTS',
+    );
+    const list = { apiVersion: 'v1', kind: 'List', items: many(limits.manifestsPerWork + 1) };
+    assert.equal(
+      code(() => parseWork(work([list]), 'rack-1')),
+      'WORK_TOO_MANY_MANIFESTS',
+    );
+    const big = (bytes: number) => ({
+      ...work([cm('a')]),
+      metadata: { name: 'w', annotations: { a: 'x'.repeat(bytes) } },
+    });
+    assert.equal(parseWork(big(limits.annotationsBytes - 1), 'rack-1').name, 'w');
+    assert.equal(
+      code(() => parseWork(big(limits.annotationsBytes), 'rack-1')),
+      'VALIDATION_FAILED',
+    );
+    const rules = (n: number) =>
+      work([cm('a')], {
+        deleteOption: {
+          propagationPolicy: 'SelectivelyOrphan',
+          selectivelyOrphans: {
+            orphaningRules: Array.from({ length: n }, (_, i) => ({
+              resource: 'configmaps',
+              name: `keep-${i}`,
+              namespace: 'd',
+            })),
+          },
+        },
+      });
+    assert.equal(
+      code(() => parseWork(rules(20_000), 'rack-1')),
+      'VALIDATION_FAILED',
+    );
+    assert.ok(parseWork(rules(100), 'rack-1'));
   });
 });

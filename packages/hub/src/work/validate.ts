@@ -97,6 +97,16 @@ export function parseWork(body: unknown, cluster: string, pathName?: string): Wo
   const problems = labelErrors(labels, limits.labelsPerObject);
   if (problems.length) throw apiError('VALIDATION_FAILED', problems.join('; '), { problems });
   const annotations = stringMap(meta.annotations, 'metadata.annotations');
+  const annotationBytes = Object.entries(annotations).reduce(
+    (n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v),
+    0,
+  );
+  if (annotationBytes > limits.annotationsBytes) {
+    throw apiError(
+      'VALIDATION_FAILED',
+      `metadata.annotations: must have at most ${limits.annotationsBytes} bytes (has ${annotationBytes})`,
+    );
+  }
 
   const spec = body.spec;
   if (!isObject(spec)) throw apiError('VALIDATION_FAILED', 'spec is missing');
@@ -116,6 +126,13 @@ export function parseWork(body: unknown, cluster: string, pathName?: string): Wo
   // `kind: List` manifests (kube-prometheus ships them) become their items, as kubectl reads them.
   const expanded = expandManifestLists(workload.manifests as unknown[]);
   const manifests = expanded.map((e) => e.manifest);
+  if (manifests.length > limits.manifestsPerWork) {
+    throw apiError(
+      'WORK_TOO_MANY_MANIFESTS',
+      `spec.workload.manifests has ${manifests.length} manifests${expanded.length === workload.manifests.length ? '' : ' (kind: List items counted)'}; a work may have at most ${limits.manifestsPerWork}: split it into several works`,
+      { count: manifests.length, max: limits.manifestsPerWork },
+    );
+  }
   const seen = new Map<string, string>();
   expanded.forEach(({ manifest: m, path }, index) => {
     const where = `spec.workload.manifests${path}`;
@@ -207,6 +224,13 @@ export function parseWork(body: unknown, cluster: string, pathName?: string): Wo
     }
   }
   const { workload: _manifests, ...rest } = spec;
+  const specBytes = Buffer.byteLength(JSON.stringify(rest));
+  if (specBytes > limits.workSpecBytes) {
+    throw apiError(
+      'VALIDATION_FAILED',
+      `spec without spec.workload has ${specBytes} bytes; at most ${limits.workSpecBytes} are taken`,
+    );
+  }
   return {
     cluster,
     name,
