@@ -286,3 +286,101 @@ describe('hub sync and status endpoints', { timeout: 120_000 }, () => {
     await waiting;
   });
 });
+
+describe('a dropped poll connection (--disconnect-grace)', { timeout: 120_000 }, () => {
+  let hub: HubProcess;
+  let admin: HubClient;
+  let edge: JoinedCluster;
+  const grace = 2_000;
+
+  before(async () => {
+    // Polls held 30 s and three of them allowed to be missed: only a drop can end the lease soon.
+    hub = await startHub({ args: ['--poll-timeout', '30s', '--disconnect-grace', `${grace / 1000}s`] });
+    admin = await adminClient(hub);
+    edge = await joinCluster(hub, admin, 'drop-1');
+  });
+  after(async () => {
+    await admin?.close();
+    await hub?.stop();
+  });
+
+  const available = async () => {
+    const res = await admin.get<{
+      status: { conditions: { type: string; status: string; reason: string }[] };
+      spec: { taints: { key: string }[] };
+    }>('/api/v1/clusters/drop-1');
+    return { avail: res.body.status.conditions.find((x) => x.type === 'Available'), taints: res.body.spec.taints };
+  };
+  /** Starts a poll that the hub holds, then drops its connection without an answer. */
+  const dropWhileWaiting = async () => {
+    const agent = agentClient(hub, edge);
+    const first = await agent.post<SyncResponse>(agentPaths.sync('drop-1'), {
+      revision: 0,
+      inventory: {},
+      waitSeconds: 0,
+    });
+    assert.equal(first.status, 200, first.text);
+    const held = agent
+      .post(agentPaths.sync('drop-1'), {
+        revision: first.body.revision,
+        hubEpoch: first.body.hubEpoch,
+        waitSeconds: 30,
+      })
+      .catch(() => undefined);
+    await waitFor(
+      'the poll to be held',
+      async () => (/^outpost_longpoll_waiting [1-9]/m.test((await admin.get('/metrics')).text) ? true : undefined),
+      10_000,
+    );
+    await agent.agent.destroy();
+    await held;
+    return first.body;
+  };
+
+  test('an agent that does not come back is Available=Unknown (ConnectionLost) and tainted after the grace', async () => {
+    const sync = await dropWhileWaiting();
+    const dropped = Date.now();
+    const gone = await waitFor(
+      'the cluster to turn unreachable',
+      async () => {
+        const a = await available();
+        return a.avail?.status === 'Unknown' ? a : undefined;
+      },
+      20_000,
+    );
+    assert.equal(gone.avail?.reason, 'ConnectionLost');
+    assert.ok(gone.taints.some((t) => t.key === 'outpost.dev/unreachable'));
+    // Far sooner than three missed 30 s polls.
+    assert.ok(Date.now() - dropped < 30_000, `unreachable after ${Date.now() - dropped} ms`);
+    // Polling again brings it back at once.
+    const agent = agentClient(hub, edge);
+    try {
+      const res = await agent.post(agentPaths.sync('drop-1'), {
+        revision: sync.revision,
+        hubEpoch: sync.hubEpoch,
+        waitSeconds: 0,
+      });
+      assert.equal(res.status, 200, res.text);
+      assert.equal((await available()).avail?.status, 'True');
+    } finally {
+      await agent.close();
+    }
+  });
+
+  test('an agent that polls again within the grace stays Available', async () => {
+    const sync = await dropWhileWaiting();
+    const agent = agentClient(hub, edge);
+    try {
+      const res = await agent.post(agentPaths.sync('drop-1'), {
+        revision: sync.revision,
+        hubEpoch: sync.hubEpoch,
+        waitSeconds: 0,
+      });
+      assert.equal(res.status, 200, res.text);
+      await new Promise((r) => setTimeout(r, grace + 1_000));
+      assert.equal((await available()).avail?.status, 'True');
+    } finally {
+      await agent.close();
+    }
+  });
+});

@@ -143,9 +143,12 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     if (!body || typeof body.revision !== 'number' || body.revision < 0) {
       throw apiError('BODY_MALFORMED', 'body must be { revision: number, hubEpoch?, inventory?, waitSeconds? }');
     }
-    // A long-poll ends early when the agent goes away.
+    // A long-poll ends early when the agent goes away, and the hub notes that it went.
     const abort = new AbortController();
-    reply.raw.once('close', () => abort.abort());
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableEnded) sync.dropped(agent.cluster.name);
+      abort.abort();
+    });
     const res = await sync.sync(agent.cluster, body as SyncRequest, abort.signal);
     // The poll may have been held for many seconds: a deny, removal or revocation in the
     // meantime must not be answered with work content. The records are checked again (the

@@ -47,6 +47,11 @@ Flags (environment variable in brackets):
                         [OUTPOST_HUB_POLL_TIMEOUT] (default 30s)
   --missed-polls N      polls a cluster may miss before it is Available=Unknown and
                         tainted unreachable [OUTPOST_HUB_MISSED_POLLS] (default 3)
+  --disconnect-grace DUR
+                        an agent whose waiting poll's connection dropped and that has
+                        not polled again within this is Available=Unknown at once, without
+                        waiting for missed polls; 0 turns this off
+                        [OUTPOST_HUB_DISCONNECT_GRACE] (default 15s)
   --audit-max-age DUR   audit rows older than this are deleted [OUTPOST_HUB_AUDIT_MAX_AGE]
                         (default 90d)
   --audit-max-rows N    at most this many audit rows are kept, the newest
@@ -108,6 +113,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     presence,
     maxWaitMs: config.pollTimeoutMs,
     missedPolls: config.missedPolls,
+    disconnectGraceMs: config.disconnectGraceMs,
     onWorksPurged: (cluster) => trust.finishRemovalIfDrained(cluster),
     onWorkStatus: (cluster, works) => {
       worksets.workStatusChanged(cluster, works);
@@ -132,6 +138,11 @@ export async function serve(config: ServeConfig): Promise<void> {
   // A returning cluster is deleted from only after the placements were scheduled with it back.
   placements.onReachable((cluster) => worksets.clusterSeen(cluster));
   presence.onSeen((cluster) => worksets.clusterSeen(cluster));
+  // A dropped poll connection may end a cluster's lease sooner: both re-arm their timers.
+  presence.onDropped((cluster) => {
+    placements.livenessChanged();
+    worksets.clusterDropped(cluster);
+  });
   worksets.start();
   const audit = new AuditLog(store, { maxAgeMs: config.auditMaxAgeMs, maxRows: config.auditMaxRows }, log);
   audit.start();

@@ -19,6 +19,9 @@ export interface ServeConfig {
   readonly pollTimeoutMs: number;
   /** Polls a cluster may miss before it is Available=Unknown and tainted unreachable. */
   readonly missedPolls: number;
+  /** How long after its waiting poll's connection dropped an agent that has not polled
+   *  again is Available=Unknown (0: only missed polls count). */
+  readonly disconnectGraceMs: number;
   /** Audit rows older than this, or beyond the newest auditMaxRows, are pruned. */
   readonly auditMaxAgeMs: number;
   readonly auditMaxRows: number;
@@ -94,6 +97,7 @@ export const serveOptions = {
   'max-work-size': { type: 'string' },
   'poll-timeout': { type: 'string' },
   'missed-polls': { type: 'string' },
+  'disconnect-grace': { type: 'string' },
   'audit-max-age': { type: 'string' },
   'audit-max-rows': { type: 'string' },
   'metrics-listen': { type: 'string' },
@@ -148,6 +152,11 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv 
   if (!Number.isInteger(missedPolls) || missedPolls < 1 || missedPolls > 100) {
     throw new ConfigError(`--missed-polls must be an integer from 1 to 100, got ${JSON.stringify(missedText)}`);
   }
+  const graceText = values['disconnect-grace'] ?? env.OUTPOST_HUB_DISCONNECT_GRACE ?? '15s';
+  const disconnectGraceMs = parseDuration(graceText);
+  if (disconnectGraceMs === undefined || disconnectGraceMs > 600_000) {
+    throw new ConfigError(`--disconnect-grace must be a duration from 0 to 10m, got ${JSON.stringify(graceText)}`);
+  }
   const auditAgeText = values['audit-max-age'] ?? env.OUTPOST_HUB_AUDIT_MAX_AGE ?? '90d';
   const auditMaxAgeMs = parseDuration(auditAgeText);
   if (auditMaxAgeMs === undefined || auditMaxAgeMs < 3_600_000 || auditMaxAgeMs > 3660 * 86_400_000) {
@@ -170,6 +179,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv 
     maxWorkBytes,
     pollTimeoutMs,
     missedPolls,
+    disconnectGraceMs,
     dataDir: resolve(values['data-dir'] ?? env.OUTPOST_HUB_DATA_DIR ?? serveDefaults.dataDir),
     listen: Object.freeze(parseListen(values.listen ?? env.OUTPOST_HUB_LISTEN ?? serveDefaults.listen)),
     advertiseUrl: parseAdvertiseUrl(values['advertise-url'] ?? env.OUTPOST_HUB_ADVERTISE_URL),

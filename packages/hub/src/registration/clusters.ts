@@ -42,6 +42,27 @@ export interface Liveness {
   leaseMs: number;
   /** The freshest known last-seen time (stored or not yet flushed). */
   lastSeen(c: ClusterRow): string | null;
+  /** When the cluster's waiting poll lost its connection, if it has not polled since… */
+  droppedAt?(c: ClusterRow): string | null;
+  /** …and how long after that its lease ends. */
+  dropGraceMs?: number;
+}
+
+/**
+ * When the cluster's lease ends (epoch ms; undefined when never heard from): `leaseMs` after
+ * it was last seen, or `dropGraceMs` after its waiting poll's connection dropped, whichever
+ * is first. `dropped` says the second.
+ */
+export function leaseEnd(l: Liveness, c: ClusterRow): { at: number; dropped: boolean } | undefined {
+  const seen = l.lastSeen(c);
+  if (!seen) return undefined;
+  const at = Date.parse(seen) + l.leaseMs;
+  const dropped = l.droppedAt?.(c);
+  if (dropped && l.dropGraceMs !== undefined && dropped >= seen) {
+    const grace = Date.parse(dropped) + l.dropGraceMs;
+    if (grace < at) return { at: grace, dropped: true };
+  }
+  return { at, dropped: false };
 }
 
 export const storedLiveness: Liveness = { leaseMs: durations.clusterLeaseMs, lastSeen: (c) => c.lastSeen };
@@ -55,7 +76,7 @@ export const storedLiveness: Liveness = { leaseMs: durations.clusterLeaseMs, las
 export function livenessSinceStart(base: Liveness, startedAt: number): Liveness {
   const started = new Date(startedAt).toISOString();
   return {
-    leaseMs: base.leaseMs,
+    ...base,
     lastSeen: (c) => {
       const seen = base.lastSeen(c);
       if (c.joinedAt === null || c.joinedAt >= started) return seen;
@@ -104,7 +125,8 @@ export function clusterResource(
   const taints = [...c.taints];
   if (c.joinedAt) {
     const seen = lastSeen ? Date.parse(lastSeen) : undefined;
-    if (seen !== undefined && now - seen <= liveness.leaseMs) {
+    const end = leaseEnd(liveness, c);
+    if (end && now <= end.at) {
       conditions.push({
         type: 'Available',
         status: 'True',
@@ -114,12 +136,16 @@ export function clusterResource(
       });
     } else {
       // The taint appears when the lease lapses, so tolerationSeconds count from then.
-      const since = new Date((seen ?? Date.parse(c.joinedAt)) + liveness.leaseMs).toISOString();
+      const since = new Date(end?.at ?? Date.parse(c.joinedAt) + liveness.leaseMs).toISOString();
       conditions.push({
         type: 'Available',
         status: 'Unknown',
-        reason: seen ? 'LeaseExpired' : 'NeverReported',
-        message: seen ? `no report since ${lastSeen}` : 'the agent has not reported yet',
+        reason: end?.dropped ? 'ConnectionLost' : seen ? 'LeaseExpired' : 'NeverReported',
+        message: end?.dropped
+          ? `the agent's connection dropped at ${liveness.droppedAt?.(c)} and it has not polled since`
+          : seen
+            ? `no report since ${lastSeen}`
+            : 'the agent has not reported yet',
         lastTransitionTime: since,
       });
       taints.push({ key: taintKeys.unreachable, effect: 'NoSelect', timeAdded: since });

@@ -27,7 +27,7 @@ import {
   selectedClusters,
   toClusterView,
 } from '../placement/index.ts';
-import { clusterResource, type Liveness, livenessSinceStart, taintKeys } from '../registration/clusters.ts';
+import { clusterResource, type Liveness, leaseEnd, livenessSinceStart, taintKeys } from '../registration/clusters.ts';
 import type { ClusterRow, PlacementRow, Store } from '../store/index.ts';
 
 /** Outpost's condition for a scheduling pass that threw; the last decisions stay. */
@@ -93,6 +93,11 @@ export class PlacementService {
       if (kind === 'seen') this.clusterSeen(name);
       else this.#soon();
     });
+  }
+
+  /** A cluster's lease may end sooner (its waiting poll's connection dropped): a pass re-arms the timer. */
+  livenessChanged(): void {
+    this.#soon();
   }
 
   /** Schedules every placement once (call at start: the clusters may have changed meanwhile). */
@@ -220,8 +225,8 @@ export class PlacementService {
           fingerprints.set(row.name, canonicalJson([view.labels, view.claims, view.taints]));
           if (view.taints.some((t) => t.key === taintKeys.unreachable)) unreachable.add(row.name);
           else {
-            const seen = liveness.lastSeen(row);
-            if (seen) leaseEnds.set(row.name, Date.parse(seen) + liveness.leaseMs);
+            const end = leaseEnd(liveness, row);
+            if (end) leaseEnds.set(row.name, end.at);
           }
         }
         const changed = new Set<string>();

@@ -1,5 +1,7 @@
 // When each cluster was last heard from. Polls are frequent, so the time is kept in memory
 // and written to the store in one transaction every few seconds instead of once per poll.
+// Also, in memory only, when a cluster's waiting poll lost its connection and the agent has
+// not polled since (the liveness then ends after a short grace: SyncService.liveness).
 import type { Store } from '../store/index.ts';
 
 export class Presence {
@@ -14,10 +16,28 @@ export class Presence {
   }
 
   readonly #listeners = new Set<(cluster: string) => void>();
+  readonly #dropped = new Map<string, string>();
+  readonly #dropListeners = new Set<(cluster: string) => void>();
 
   seen(cluster: string, at: Date): void {
     this.#pending.set(cluster, at.toISOString());
+    this.#dropped.delete(cluster);
     for (const l of this.#listeners) l(cluster);
+  }
+
+  /** The connection of `cluster`'s waiting poll closed before it was answered. */
+  dropped(cluster: string, at: Date): void {
+    this.#dropped.set(cluster, at.toISOString());
+    for (const l of this.#dropListeners) l(cluster);
+  }
+
+  /** When `cluster`'s waiting poll lost its connection, if it has not polled since. */
+  droppedAt(cluster: string): string | null {
+    return this.#dropped.get(cluster) ?? null;
+  }
+
+  onDropped(listener: (cluster: string) => void): void {
+    this.#dropListeners.add(listener);
   }
 
   /** Called on every poll of every cluster: a listener must be cheap (a set lookup). */

@@ -39,6 +39,9 @@ export interface SyncDeps {
   onWorkStatus?: (cluster: string, works: WorkRow[]) => void;
   /** Polls a cluster may miss before it is Available=Unknown. */
   missedPolls: number;
+  /** A cluster whose waiting poll lost its connection is Available=Unknown this long after,
+   *  unless it polled again (0 or absent: only missed polls count). */
+  disconnectGraceMs?: number;
   random?: () => number;
 }
 
@@ -73,9 +76,22 @@ export class SyncService {
 
   /** Liveness of clusters as the API shows it: presence in memory, lease from the config. */
   get liveness(): Liveness {
-    const { presence, maxWaitMs, missedPolls } = this.#d;
+    const { presence, maxWaitMs, missedPolls, disconnectGraceMs } = this.#d;
     // A poll is held at most maxWaitMs (+10 % jitter); allow a few seconds to reconnect.
-    return { leaseMs: missedPolls * maxWaitMs * 1.1 + 5_000, lastSeen: (c) => presence.lastSeen(c.name, c.lastSeen) };
+    return {
+      leaseMs: missedPolls * maxWaitMs * 1.1 + 5_000,
+      lastSeen: (c) => presence.lastSeen(c.name, c.lastSeen),
+      ...(disconnectGraceMs ? { droppedAt: (c) => presence.droppedAt(c.name), dropGraceMs: disconnectGraceMs } : {}),
+    };
+  }
+
+  /**
+   * The connection of a poll of `cluster` closed before the poll was answered: the agent is
+   * gone (stopped, crashed, its network cut with a reset) unless it polls again within the
+   * grace. A silent partition sends nothing; missed polls catch that.
+   */
+  dropped(cluster: string): void {
+    if (this.#d.disconnectGraceMs) this.#d.presence.dropped(cluster, new Date());
   }
 
   /** Long-polls held open right now. */

@@ -13,7 +13,13 @@
 import { canonicalJson, contentHash, durations, limits, OutpostError } from '@outpost/shared';
 import type { Logger } from 'pino';
 import type { PlacementStatus } from '../placement/types.ts';
-import { type Condition, clusterResource, type Liveness, livenessSinceStart } from '../registration/clusters.ts';
+import {
+  type Condition,
+  clusterResource,
+  type Liveness,
+  leaseEnd,
+  livenessSinceStart,
+} from '../registration/clusters.ts';
 import {
   availableDecisionGroups,
   type ClusterWorkStatus,
@@ -160,6 +166,12 @@ export class WorkSetController {
       const owner = w.labels[workSetLabel];
       if (owner !== undefined) this.#enqueue(owner);
     }
+  }
+
+  /** A cluster's lease may end sooner (its waiting poll's connection dropped): reconcile
+   *  the worksets that target it, so their wake-up moves to the new end. */
+  clusterDropped(name: string): void {
+    for (const [ws, targets] of this.#targets) if (targets.has(name)) this.#enqueue(ws);
   }
 
   /** A cluster was heard from (a poll): cheap unless it was unreachable at the last reconcile. */
@@ -343,9 +355,9 @@ export class WorkSetController {
       const reachable = avail?.status === 'True';
       if (!reachable) unreachableNow.add(c.name);
       else {
-        const seen = liveness.lastSeen(c);
+        const end = leaseEnd(liveness, c);
         // +1 ms: the lease still holds at exactly its end.
-        if (seen) wakeAt = Math.min(wakeAt, Date.parse(seen) + liveness.leaseMs + 1);
+        if (end) wakeAt = Math.min(wakeAt, end.at + 1);
       }
       const note: Note = {};
       notes.set(c.name, note);
