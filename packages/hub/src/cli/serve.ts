@@ -51,7 +51,7 @@ Flags (environment variable in brackets):
                         an agent whose waiting poll's connection dropped and that has
                         not polled again within this is Available=Unknown at once, without
                         waiting for missed polls; 0 turns this off
-                        [OUTPOST_HUB_DISCONNECT_GRACE] (default 15s)
+                        [OUTPOST_HUB_DISCONNECT_GRACE] (default 30s)
   --audit-max-age DUR   audit rows older than this are deleted [OUTPOST_HUB_AUDIT_MAX_AGE]
                         (default 90d)
   --audit-max-rows N    at most this many audit rows are kept, the newest

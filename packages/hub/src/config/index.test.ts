@@ -67,5 +67,23 @@ describe('loadServeConfig', () => {
     }
   });
 
+  test('--disconnect-grace: 30 s by default, 0 turns it off, at most 10 minutes', () => {
+    const grace = (argv: string[], env: Record<string, string> = {}) => {
+      const c = loadServeConfig(argv, env);
+      assert.ok(c !== 'help');
+      return c.disconnectGraceMs;
+    };
+    assert.equal(grace([]), 30_000);
+    assert.equal(grace(['--disconnect-grace', '0']), 0);
+    assert.equal(grace([], { OUTPOST_HUB_DISCONNECT_GRACE: '20s' }), 20_000);
+    for (const bad of ['11m', 'soon', '-1s']) {
+      assert.throws(
+        () => loadServeConfig(['--disconnect-grace', bad], {}),
+        (err: ConfigError) => err instanceof ConfigError && /--disconnect-grace/.test(err.message),
+        bad,
+      );
+    }
+  });
+
   test('--help', () => assert.equal(loadServeConfig(['--help'], {}), 'help'));
 });

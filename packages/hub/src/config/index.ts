@@ -152,7 +152,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv 
   if (!Number.isInteger(missedPolls) || missedPolls < 1 || missedPolls > 100) {
     throw new ConfigError(`--missed-polls must be an integer from 1 to 100, got ${JSON.stringify(missedText)}`);
   }
-  const graceText = values['disconnect-grace'] ?? env.OUTPOST_HUB_DISCONNECT_GRACE ?? '15s';
+  const graceText = values['disconnect-grace'] ?? env.OUTPOST_HUB_DISCONNECT_GRACE ?? '30s';
   const disconnectGraceMs = parseDuration(graceText);
   if (disconnectGraceMs === undefined || disconnectGraceMs > 600_000) {
     throw new ConfigError(`--disconnect-grace must be a duration from 0 to 10m, got ${JSON.stringify(graceText)}`);
