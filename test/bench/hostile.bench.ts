@@ -27,7 +27,7 @@ import {
   readAdminToken,
 } from '../e2e/hub-client.ts';
 import { httpsRequest, startHub } from '../e2e/hub-process.ts';
-import { quantile, report } from './lib.ts';
+import { eventLoopWindow, quantile, report } from './lib.ts';
 
 const agents = Number(process.env.OUTPOST_BENCH_AGENTS ?? 500);
 const works = Number(process.env.OUTPOST_BENCH_WORKS ?? 10_000);
@@ -186,15 +186,6 @@ try {
   const after = served(texts.at(-1) as string);
   const servedMeanMs = ((after.sum - before.sum) / Math.max(1, after.count - before.count)) * 1000;
 
-  const loopWindow = (text: string) => {
-    const num = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN);
-    return {
-      count: num(/^outpost_event_loop_delay_windows_total (\S+)$/m),
-      p99: num(/^outpost_event_loop_delay_seconds\{quantile="0.99"\} (\S+)$/m) * 1000,
-      max: num(/^outpost_event_loop_delay_seconds\{quantile="1"\} (\S+)$/m) * 1000,
-    };
-  };
-
   process.stdout.write(`hostile phase, ${phaseMs / 1000} s…\n`);
   // Bodies made once: this process shares the machine's CPUs with the hub it measures.
   const flat40k = Buffer.from(Array.from({ length: 40_000 }, (_, i) => `k${i}: v`).join('\n'));
@@ -249,11 +240,11 @@ try {
   const readyz: number[] = [];
   const windows: { p99: number; max: number }[] = [];
   // Start on a window boundary, so that every window read below lies inside the phase.
-  const startWindow = loopWindow((await probe.get('/metrics', { token: adminToken })).text).count;
+  const startWindow = eventLoopWindow((await probe.get('/metrics', { token: adminToken })).text).count;
   let lastWindow = startWindow;
   while (lastWindow === startWindow) {
     await new Promise((r) => setTimeout(r, 100));
-    lastWindow = loopWindow((await probe.get('/metrics', { token: adminToken })).text).count;
+    lastWindow = eventLoopWindow((await probe.get('/metrics', { token: adminToken })).text).count;
   }
   const end = Date.now() + phaseMs;
   const loops = hostile
@@ -276,7 +267,7 @@ try {
   // Every finished 10 s window of the hub's event-loop delay during the phase.
   const watching = (async () => {
     while (windows.length < Math.floor(phaseMs / 10_000)) {
-      const w = loopWindow((await probe.get('/metrics', { token: adminToken })).text);
+      const w = eventLoopWindow((await probe.get('/metrics', { token: adminToken })).text);
       if (w.count > lastWindow) {
         windows.push(w);
         lastWindow = w.count;

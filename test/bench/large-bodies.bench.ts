@@ -19,7 +19,7 @@ import {
 } from '../../packages/shared/src/index.ts';
 import { adminClient, agentClient, anonymousClient, createToken, readAdminToken } from '../e2e/hub-client.ts';
 import { startHub } from '../e2e/hub-process.ts';
-import { type Metric, report } from './lib.ts';
+import { eventLoopWindow, type Metric, report } from './lib.ts';
 
 const mib = 1024 * 1024;
 const only = process.env.OUTPOST_BENCH_ONLY;
@@ -189,15 +189,7 @@ try {
     ],
   ];
 
-  const loopWindow = (text: string) => {
-    const num = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN);
-    return {
-      count: num(/^outpost_event_loop_delay_windows_total (\S+)$/m),
-      p99: num(/^outpost_event_loop_delay_seconds\{quantile="0.99"\} (\S+)$/m) * 1000,
-      max: num(/^outpost_event_loop_delay_seconds\{quantile="1"\} (\S+)$/m) * 1000,
-    };
-  };
-  const window = async () => loopWindow((await probe.get('/metrics', { token: adminToken })).text);
+  const window = async () => eventLoopWindow((await probe.get('/metrics', { token: adminToken })).text);
 
   const metrics: Record<string, Metric> = {};
   const detail: Record<string, unknown> = {};

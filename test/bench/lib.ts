@@ -62,3 +62,13 @@ export async function throughput(
   if (opts.warmupMs) await run(opts.warmupMs);
   return run(opts.ms);
 }
+
+/** The hub's event-loop delay of its last finished 10 s window, from a /metrics text (ms). */
+export function eventLoopWindow(metricsText: string): { count: number; p99: number; max: number } {
+  const num = (re: RegExp) => Number(re.exec(metricsText)?.[1] ?? Number.NaN);
+  return {
+    count: num(/^outpost_event_loop_delay_windows_total (\S+)$/m),
+    p99: num(/^outpost_event_loop_delay_seconds\{quantile="0.99"\} (\S+)$/m) * 1000,
+    max: num(/^outpost_event_loop_delay_seconds\{quantile="1"\} (\S+)$/m) * 1000,
+  };
+}
