@@ -7,6 +7,11 @@ export class DesiredNotifier {
   readonly #waiters = new Map<string, Set<Waiter>>();
   #closed = false;
 
+  /** The hub is stopping: every waiter was released. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   get waiting(): number {
     let n = 0;
     for (const set of this.#waiters.values()) n += set.size;

@@ -91,7 +91,8 @@ export class SyncService {
    * grace. A silent partition sends nothing; missed polls catch that.
    */
   dropped(cluster: string): void {
-    if (this.#d.disconnectGraceMs) this.#d.presence.dropped(cluster, new Date());
+    // A stopping hub closes connections itself; and it forgets presence anyway.
+    if (this.#d.disconnectGraceMs && !this.#d.notifier.closed) this.#d.presence.dropped(cluster, new Date());
   }
 
   /** Long-polls held open right now. */
