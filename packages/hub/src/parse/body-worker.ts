@@ -130,23 +130,26 @@ function run(job: BodyJob, transfer: ArrayBuffer[]): BodyResult {
   }
 }
 
-parentPort?.on('message', (job: BodyJob) => {
-  let out: BodyResult;
-  const transfer: ArrayBuffer[] = [];
+/** Runs one job and says how it ended: here on the body thread, or in-process for a small
+ *  body (off-thread.ts), with the same answers. */
+export function runJob(job: BodyJob, transfer: ArrayBuffer[]): BodyResult {
   try {
-    out = run(job, transfer);
+    return run(job, transfer);
   } catch (err) {
     if (err instanceof OutpostError) {
-      out = {
+      return {
         id: job.id,
         ok: false,
         invalid: { code: err.code, message: err.message, status: err.statusCode, details: err.details },
       };
-    } else if (err instanceof ParseError) {
-      out = { id: job.id, ok: false, parse: { code: err.code, message: err.message } };
-    } else {
-      out = { id: job.id, ok: false, internal: (err as Error).stack ?? String(err) };
     }
+    if (err instanceof ParseError) return { id: job.id, ok: false, parse: { code: err.code, message: err.message } };
+    return { id: job.id, ok: false, internal: (err as Error).stack ?? String(err) };
   }
+}
+
+parentPort?.on('message', (job: BodyJob) => {
+  const transfer: ArrayBuffer[] = [];
+  const out = runJob(job, transfer);
   parentPort?.postMessage(out, out.ok ? transfer : []);
 });
