@@ -2,7 +2,6 @@
 // rest by the verified client certificate alone. An agent's identity is the cluster its
 // certificate names, checked on every request (not per connection), so a revocation
 // applies to the very next request even on a connection kept alive from before.
-
 import { pipeline, Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { createGzip } from 'node:zlib';

@@ -1,7 +1,9 @@
 // Request bodies the event loop must not read itself (YAML, works, status reports) are read
-// on one worker thread (body-worker.ts), one at a time, so a large or hostile body costs the
-// event loop nothing but taking the result, one result per turn. Started on first use; a
-// crashed worker fails the jobs it had not answered and is replaced on the next one.
+// on a worker thread (body-worker.ts; the hub runs one for admin bodies and one for agents'
+// status batches), one at a time, so a large or hostile body costs the event loop nothing
+// but taking the result, one result per turn. JSON bodies up to inlineBytes run the same
+// code in-process. Started on first use; a crashed worker fails the jobs it had not
+// answered and is replaced on the next one.
 import { Worker } from 'node:worker_threads';
 import { OutpostError } from '@outpost/shared';
 import type { PreparedWork } from '../store/works.ts';

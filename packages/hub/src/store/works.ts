@@ -166,7 +166,7 @@ function manifestFrom(r: Raw): ManifestRow {
   };
 }
 
-/** Every column of a work row but the agent's status (read alone, by statusOf). */
+/** Every column of a work row but the agent's status (read alone, by statusBytes). */
 const row = `SELECT cluster, name, uid, generation, resource_version, labels, annotations, spec, spec_hash,
   content_hash, manifest_count, size_bytes, status_summary, status_seq, created_at, updated_at, deletion_at FROM works`;
 
@@ -177,7 +177,7 @@ export function workStore(db: DB) {
     pageCluster: db.prepare(`${row} WHERE cluster = ? AND name > ? ORDER BY name LIMIT ?`),
     pageAll: db.prepare(`${row} WHERE (cluster > ? OR (cluster = ? AND name > ?)) ORDER BY cluster, name LIMIT ?`),
     forCluster: db.prepare(`${row} WHERE cluster = ? ORDER BY name`),
-    statusOf: db.prepare('SELECT CAST(status AS BLOB) AS status FROM works WHERE uid = ?'),
+    statusText: db.prepare('SELECT CAST(status AS BLOB) AS status FROM works WHERE uid = ?'),
     // NULL or not is in the record's header: a large status in the row is not read.
     statusKept: db.prepare('SELECT status IS NOT NULL AS inline FROM works WHERE uid = ?'),
     statusParts: db.prepare('SELECT hash FROM work_status_parts WHERE work_uid = ? ORDER BY idx'),
@@ -214,8 +214,8 @@ export function workStore(db: DB) {
       VALUES (@uid, @key, @ordinal, @hash, @gen)
       ON CONFLICT (work_uid, key) DO UPDATE SET ordinal = excluded.ordinal, hash = excluded.hash,
       changed_generation = excluded.changed_generation`),
-    // Hashes as one JSON list: a statement per hash would cost more than the lookup.
     text: db.prepare('SELECT CAST(content AS BLOB) AS content FROM texts WHERE hash = ?'),
+    // Hashes as one JSON list: a statement per hash would cost more than the lookup.
     present: db.prepare('SELECT hash FROM texts WHERE hash IN (SELECT value FROM json_each(?))'),
     putText: db.prepare('INSERT OR IGNORE INTO texts (hash, size, content) VALUES (?, ?, CAST(? AS TEXT))'),
     textSize: db.prepare('SELECT size FROM texts WHERE hash = ?'),
@@ -317,7 +317,7 @@ export function workStore(db: DB) {
      * (its parts joined: a status that turned large since statusOf was asked), or undefined.
      */
     statusBytes: (uid: string): Buffer | undefined => {
-      const r = s.statusOf.get(uid) as { status: Buffer | null } | undefined;
+      const r = s.statusText.get(uid) as { status: Buffer | null } | undefined;
       if (!r) return undefined;
       if (r.status) return r.status;
       const parts = (s.statusParts.all(uid) as { hash: string }[]).map((p) => store.text(p.hash));
