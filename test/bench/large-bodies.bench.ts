@@ -23,6 +23,8 @@ import { eventLoopWindow, type Metric, report } from './lib.ts';
 
 const mib = 1024 * 1024;
 const only = process.env.OUTPOST_BENCH_ONLY;
+/** Clusters besides edge-0 that the workset's placement selects. */
+const worksetClusters = Number(process.env.OUTPOST_BENCH_WORKSET_CLUSTERS ?? 20);
 
 const cm = (name: string, bytes: number, keys: number) => ({
   apiVersion: 'v1',
@@ -139,6 +141,78 @@ try {
   // The status reports are for the work as stored now (the PUTs below change it, and each
   // report then stands for an older generation, which the hub stores all the same).
   const stored = (await admin.get<{ metadata: { uid: string; generation: number } }>(`${works}/many`)).body.metadata;
+
+  // A ManifestWorkReplicaSet of the 2,000-manifest template on every cluster: edge-0 and
+  // worksetClusters more that joined without an agent. A change renders and writes every
+  // cluster's work; a status report for one of its works makes the controller look again.
+  for (let i = 0; i < worksetClusters; i++) {
+    const t = await createToken(admin, { autoApprove: true, ttl: '1h', usageLimit: 1 });
+    const k = await generateKeyPair();
+    const r = await anon.post(agentPaths.registrations, {
+      token: t.token,
+      clusterName: `ws-${i}`,
+      csr: await createCsr(k, agentSubject(`ws-${i}`)),
+    });
+    if (r.status !== 201) throw new Error(`join ws-${i}: ${r.status} ${r.text}`);
+  }
+  const placement = {
+    apiVersion: 'cluster.open-cluster-management.io/v1beta1',
+    kind: 'Placement',
+    metadata: { name: 'everywhere' },
+    // The clusters without an agent never report: tolerate the taints that marks.
+    spec: {
+      tolerations: ['unreachable', 'unavailable'].map((t) => ({
+        key: `cluster.open-cluster-management.io/${t}`,
+        operator: 'Exists',
+      })),
+    },
+  };
+  expect('placement', (await admin.call('PUT', '/api/v1/placements/everywhere', { json: placement })).status, [201]);
+  const workset = Buffer.from(
+    JSON.stringify({
+      apiVersion: 'work.open-cluster-management.io/v1alpha1',
+      kind: 'ManifestWorkReplicaSet',
+      metadata: { name: 'ws-many' },
+      spec: {
+        placementRefs: [{ name: 'everywhere', rolloutStrategy: { type: 'All' } }],
+        manifestWorkTemplate: many.spec,
+      },
+    }),
+  );
+  expect('PUT workset', (await put('/api/v1/worksets/ws-many', workset)).status, [201]);
+  const handedOut = Date.now();
+  let wsWork: { uid: string; generation: number } | undefined;
+  while (!wsWork) {
+    const w = await admin.get<{ metadata: { uid: string; generation: number } }>(`${works}/ws-many`);
+    if (w.status === 200) wsWork = w.body.metadata;
+    else if (Date.now() - handedOut > 30_000) {
+      const ws = await admin.get('/api/v1/worksets/ws-many');
+      throw new Error(`the workset's work never came: ${w.status}; workset: ${ws.text.slice(-2000)}`);
+    } else await new Promise((r) => setTimeout(r, 200));
+  }
+  const wsStatus = () => ({
+    reports: [
+      {
+        seq: ++n,
+        work: 'ws-many',
+        uid: (wsWork as { uid: string }).uid,
+        generation: (wsWork as { generation: number }).generation,
+        observedAt: new Date().toISOString(),
+        status: {
+          conditions: [
+            {
+              type: 'Applied',
+              status: n % 2 ? 'True' : 'False',
+              reason: 'AppliedManifestWorkComplete',
+              message: 'ok',
+            },
+          ],
+          resourceStatus: { manifests: [] },
+          observedGeneration: (wsWork as { generation: number }).generation,
+        },
+      },
+    ],
+  });
   const ops: [string, () => Promise<void>][] = [
     ['workPutJson2000', async () => expect('PUT', (await put(`${works}/many`, changed(bodies.many))).status, [200])],
     [
@@ -182,6 +256,19 @@ try {
         });
         expect('status', status.status, [200]);
       },
+    ],
+    [
+      'worksetStatusReport',
+      async () => {
+        const r = await a.post(agentPaths.status(name), wsStatus(), { timeoutMs: 120_000 });
+        if (r.status !== 200) throw new Error(`status: ${r.status} ${r.text}`);
+        // The controller looks again after its batch delay; one report per look.
+        await new Promise((r) => setTimeout(r, 300));
+      },
+    ],
+    [
+      'worksetPut2000',
+      async () => expect('PUT workset', (await put('/api/v1/worksets/ws-many', changed(workset))).status, [200]),
     ],
     [
       'workPutRefused17MiB',

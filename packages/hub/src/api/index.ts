@@ -16,7 +16,7 @@ import { caRoutes } from './ca.ts';
 import { clusterRoutes } from './clusters.ts';
 import { placementRoutes } from './placements.ts';
 import { workRoutes } from './works.ts';
-import { workSetPaths, workSetRoutes } from './worksets.ts';
+import { workSetRoutes } from './worksets.ts';
 
 declare module 'fastify' {
   interface FastifyReply {
@@ -73,17 +73,14 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   // YAML bodies only here: content-type parsers run after the onRequest hooks, so an
   // unauthenticated YAML body is never read. The expanded document (aliases counted each
   // time) must fit the route's own body limit.
-  // Placement and workset bodies are validated on the parser's thread too (body-worker.ts).
+  // Placement bodies are validated on the parser's thread too (body-worker.ts).
   app.addContentTypeParser(yamlTypes, { parseAs: 'buffer' }, async (req: FastifyRequest, raw: string | Buffer) => {
-    // Work routes send the bytes to the body thread themselves (see app.ts's JSON parser).
+    // Work and workset routes send the bytes to the body thread themselves (see app.ts's
+    // JSON parser).
     if (req.routeOptions.config.bodyThread) return new RawBody('yaml', raw as Buffer);
     const body = (raw as Buffer).toString('utf8');
     const url = req.routeOptions.url ?? '';
-    const check = url.startsWith('/api/v1/placements')
-      ? 'placement'
-      : workSetPaths.some((p) => url.startsWith(p))
-        ? 'workset'
-        : undefined;
+    const check = url.startsWith('/api/v1/placements') ? 'placement' : undefined;
     return opts.bodies.yaml(body, req.routeOptions.bodyLimit ?? limits.bodyBytes, check);
   });
   app.addHook('onResponse', async (req, reply) => auditCall(store, opts.audit, req, reply));

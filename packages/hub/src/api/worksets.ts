@@ -8,23 +8,41 @@
 // once and the controller then deletes its works; Foreground only marks it (it is shown with
 // metadata.deletionTimestamp and can no longer be changed) and the controller removes it once
 // its works are gone.
+//
+// A workset's template may be as large as a work (16 MiB): its body is read on the body
+// thread, its spec stored as the canonical text made there, and answers carry that text as
+// it is (work/raw-json.ts), so the event loop never parses or serialises the template.
 import { apiError } from '@outpost/shared';
-import type { FastifyPluginAsync } from 'fastify';
-import { validationError } from '../placement/index.ts';
-import {
-  type ManifestWorkReplicaSet,
-  type ManifestWorkReplicaSetStatus,
-  validateWorkReplicaSet,
-  workSetApiVersion,
-} from '../rollout/index.ts';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { type BodyThread, RawBody, type WorkSetBody } from '../parse/index.ts';
+import { type ManifestWorkReplicaSet, type ManifestWorkReplicaSetStatus, workSetApiVersion } from '../rollout/index.ts';
 import type { ObjectRow, ObjectWrite, Store } from '../store/index.ts';
+import { type JsonPart, jsonParts, jsonStream, RawJson, TextRef } from '../work/raw-json.ts';
+import { saveTexts, storedReader } from '../work/texts.ts';
 import { checkPreconditions, listOf, listQuery, pageByName, sameNamespace } from './common.ts';
 
 /** Both spellings of the collection: OCM's kind in the plural, and the short alias. */
 export const workSetPaths = ['/api/v1/manifestworkreplicasets', '/api/v1/worksets'] as const;
 
-/** The ManifestWorkReplicaSet as the API shows it (status only once the controller wrote one). */
-export function workSetResource(row: ObjectRow): ManifestWorkReplicaSet {
+/** Parts of at most a megabyte: an answer writes one part at a time (work/raw-json.ts). */
+const inParts = (bytes: Uint8Array): Uint8Array[] => {
+  const parts: Uint8Array[] = [];
+  for (let at = 0; at < bytes.length; at += 1024 * 1024) parts.push(bytes.subarray(at, at + 1024 * 1024));
+  return parts;
+};
+
+/** A workset's stored spec as parts of an answer: its texts, read as the answer is written. */
+export function specJson(store: Pick<Store, 'worksets'>, name: string): JsonPart[] {
+  const p = store.worksets.specParts(name);
+  if (!p) return ['{}'];
+  return 'whole' in p ? inParts(p.whole) : p.hashes.map((h) => new TextRef(h));
+}
+
+/**
+ * The ManifestWorkReplicaSet as the API shows it (status only once the controller wrote
+ * one), its spec the stored text as it is (`spec`: specJson).
+ */
+export function workSetResource(row: ObjectRow, spec: JsonPart[]): ManifestWorkReplicaSet {
   const res: ManifestWorkReplicaSet = {
     apiVersion: workSetApiVersion,
     kind: 'ManifestWorkReplicaSet',
@@ -38,34 +56,42 @@ export function workSetResource(row: ObjectRow): ManifestWorkReplicaSet {
       annotations: row.annotations,
       creationTimestamp: row.createdAt,
     },
-    spec: row.spec as unknown as ManifestWorkReplicaSet['spec'],
+    // The stored text as it is: the template may be megabytes.
+    spec: new RawJson(spec) as unknown as ManifestWorkReplicaSet['spec'],
   };
   if (row.deletionAt) res.metadata.deletionTimestamp = row.deletionAt;
   if (row.status) res.status = row.status as unknown as ManifestWorkReplicaSetStatus;
   return res;
 }
 
-const toWrite = (w: ManifestWorkReplicaSet): ObjectWrite => ({
+const toWrite = (w: WorkSetBody): ObjectWrite => ({
   name: w.metadata.name,
   namespace: w.metadata.namespace ?? 'default',
   labels: w.metadata.labels ?? {},
   annotations: w.metadata.annotations ?? {},
-  spec: w.spec as unknown as Record<string, unknown>,
+  specParts: w.specParts,
+  specHash: w.specHash,
+  specBytes: w.specBytes,
+  specHead: w.spec as Record<string, unknown>,
 });
-
-const rawMeta = (body: unknown) => (body as { metadata?: { resourceVersion?: unknown; uid?: unknown } }).metadata;
 
 export interface WorkSetRoutesOptions {
   store: Store;
   maxWorkBytes: number;
+  bodies: BodyThread;
   /** Told after every create, replace, pause, resume and delete (the workset controller). */
   onWorkSetChanged?: ((name: string) => void) | undefined;
 }
 
 export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
   app,
-  { store, maxWorkBytes, onWorkSetChanged },
+  { store, maxWorkBytes, bodies, onWorkSetChanged },
 ) => {
+  const json = (reply: FastifyReply, value: unknown) =>
+    reply
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(jsonStream(jsonParts(value), storedReader(store)));
+  const resource = (row: ObjectRow, spec = specJson(store, row.name)) => workSetResource(row, spec);
   const changed = (name: string) => onWorkSetChanged?.(name);
   const get = (name: string) => {
     const row = store.worksets.get(name);
@@ -83,29 +109,48 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
       );
     }
   };
-  const validate = (body: unknown, pathName?: string) => {
-    const v = validateWorkReplicaSet(body, pathName);
-    if (!v.ok) throw validationError(v.error);
-    return v.value;
+  /**
+   * The body, parsed and validated on the body thread (WORKSET_INVALID), and its spec's texts
+   * stored ahead in small transactions: the one that links them stays small.
+   */
+  const read = async (body: unknown, pathName?: string) => {
+    const w = await bodies.workset(RawBody.of(body), pathName, maxWorkBytes);
+    await saveTexts(store, w.specParts);
+    return w;
   };
   // The template carries whole manifests: allow what a ManifestWork may be.
-  const bodyLimit = maxWorkBytes;
+  const options = { bodyLimit: maxWorkBytes, config: { bodyThread: true } };
 
-  /** Pause and resume: spec.paused (absent means not paused), a spec change like any other. */
-  const setPaused = (name: string, paused: boolean) =>
-    store.transaction(() => {
+  /**
+   * Pause and resume: spec.paused (absent means not paused), a spec change like any other.
+   * The new spec is made on the body thread (the template may be megabytes); written if the
+   * workset did not change meanwhile, else made again.
+   */
+  const setPaused = async (name: string, paused: boolean): Promise<ObjectRow> => {
+    for (let attempt = 1; ; attempt++) {
       const row = get(name);
       notDeleting(row);
-      const spec = { ...row.spec };
-      if (paused) spec.paused = true;
-      else delete spec.paused;
-      const r = store.worksets.replace({ ...row, spec }, new Date().toISOString());
-      return (r as NonNullable<typeof r>).row;
-    });
+      const next = await bodies.pause(store.worksets.specBytes(name) ?? [], paused);
+      await saveTexts(store, next.specParts);
+      const out = store.transaction(() => {
+        const now = get(name);
+        notDeleting(now);
+        if (now.uid !== row.uid || now.resourceVersion !== row.resourceVersion) return undefined;
+        const { namespace, labels, annotations } = row;
+        const { spec: specHead, ...text } = next;
+        const write = { name, namespace, labels, annotations, specHead, ...text };
+        return store.worksets.replace(write, new Date().toISOString())?.row;
+      });
+      if (out) return out;
+      if (attempt === 3) {
+        throw apiError('CONFLICT', `manifestworkreplicaset ${name} kept changing; try again`);
+      }
+    }
+  };
 
   for (const base of workSetPaths) {
-    app.post(base, { bodyLimit }, async (req, reply) => {
-      const w = validate(req.body);
+    app.post(base, options, async (req, reply) => {
+      const w = await read(req.body);
       const row = store.transaction(() => {
         const what = `manifestworkreplicaset ${w.metadata.name}`;
         sameNamespace(store.worksets.get(w.metadata.name), w.metadata.namespace ?? 'default', what);
@@ -113,12 +158,12 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
       });
       if (!row) throw apiError('WORKSET_EXISTS', `manifestworkreplicaset ${w.metadata.name} already exists`);
       changed(row.name);
-      return reply.code(201).send(workSetResource(row));
+      return json(reply.code(201), resource(row));
     });
 
-    app.put(`${base}/:name`, { bodyLimit }, async (req, reply) => {
+    app.put(`${base}/:name`, options, async (req, reply) => {
       const { name } = req.params as { name: string };
-      const w = validate(req.body, name);
+      const w = await read(req.body, name);
       const out = store.transaction(() => {
         const at = new Date().toISOString();
         const existing = store.worksets.get(name);
@@ -132,49 +177,59 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
           return { row: store.worksets.create(toWrite(w), at) as ObjectRow, created: true, changed: true };
         }
         sameNamespace(existing, w.metadata.namespace ?? 'default', `manifestworkreplicaset ${name}`);
-        checkPreconditions(rawMeta(req.body), existing, `manifestworkreplicaset ${name}`);
+        checkPreconditions(w.preconditions, existing, `manifestworkreplicaset ${name}`);
         notDeleting(existing);
         const r = store.worksets.replace(toWrite(w), at) as NonNullable<ReturnType<Store['worksets']['replace']>>;
         return { row: r.row, created: false, changed: r.changed };
       });
       if (out.changed) changed(name);
       void reply.header('x-outpost-changed', String(out.changed));
-      return reply.code(out.created ? 201 : 200).send(workSetResource(out.row));
+      return json(reply.code(out.created ? 201 : 200), resource(out.row));
     });
 
-    app.get(`${base}/:name`, async (req) => workSetResource(get((req.params as { name: string }).name)));
+    app.get(`${base}/:name`, async (req, reply) => json(reply, resource(get((req.params as { name: string }).name))));
 
-    app.get(base, async (req) => {
+    app.get(base, async (req, reply) => {
       const q = listQuery(req.query);
       const { items, next } = pageByName(store.worksets.page, q);
-      return listOf('ManifestWorkReplicaSetList', items.map(workSetResource), next);
+      return json(
+        reply,
+        listOf(
+          'ManifestWorkReplicaSetList',
+          items.map((row) => resource(row)),
+          next,
+        ),
+      );
     });
 
-    app.delete(`${base}/:name`, async (req) => {
+    app.delete(`${base}/:name`, async (req, reply) => {
       const { name } = req.params as { name: string };
-      const row = store.transaction(() => {
+      const answer = store.transaction(() => {
         const row = get(name);
-        const policy = (row.spec as { cascadeDeletionPolicy?: string }).cascadeDeletionPolicy;
+        // The answer shows the workset as it was: the texts of a deleted spec stay a while
+        // (work/texts.ts), so the answer reads them as it is written, as any other.
+        const spec = specJson(store, name);
+        const policy = store.worksets.specHead(name)?.head.cascadeDeletionPolicy;
         if (policy !== 'Foreground') {
           store.worksets.delete(name);
-          return row;
+          return resource(row, spec);
         }
         // Foreground: the controller deletes the row once the works it owns are gone.
-        return store.worksets.markDeleting(name, new Date().toISOString()) ?? row;
+        return resource(store.worksets.markDeleting(name, new Date().toISOString()) ?? row, spec);
       });
       changed(name);
-      return workSetResource(row);
+      return json(reply, answer);
     });
 
-    app.post(`${base}/:name/pause`, async (req) => {
-      const row = setPaused((req.params as { name: string }).name, true);
+    app.post(`${base}/:name/pause`, async (req, reply) => {
+      const row = await setPaused((req.params as { name: string }).name, true);
       changed(row.name);
-      return workSetResource(row);
+      return json(reply, resource(row));
     });
-    app.post(`${base}/:name/resume`, async (req) => {
-      const row = setPaused((req.params as { name: string }).name, false);
+    app.post(`${base}/:name/resume`, async (req, reply) => {
+      const row = await setPaused((req.params as { name: string }).name, false);
       changed(row.name);
-      return workSetResource(row);
+      return json(reply, resource(row));
     });
   }
 };

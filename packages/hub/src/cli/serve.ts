@@ -10,6 +10,7 @@ import { buildApp, tlsServerOptions } from '../app.ts';
 import { AuditLog } from '../audit/index.ts';
 import type { ServeConfig } from '../config/index.ts';
 import { metricsContentType } from '../metrics/index.ts';
+import { BodyThread } from '../parse/index.ts';
 import { ensureHubPki, finishCaRotation, type HubPki, startCaRotation } from '../pki/index.ts';
 import { TrustService } from '../registration/service.ts';
 import { PlacementService } from '../scheduling/index.ts';
@@ -127,9 +128,12 @@ export async function serve(config: ServeConfig): Promise<void> {
   placements.start();
   // Worksets follow decisions, status reports of their works, cluster changes and their own
   // timer (see worksets/). Started after the placements, so it reads current decisions.
+  // Large templates are rendered on a thread of their own (never the admin API's).
+  const renders = new BodyThread();
   const worksets: WorkSetController = new WorkSetController({
     store,
     log,
+    render: (name, spec, targets) => renders.render(name, spec, targets),
     liveness: () => sync.liveness,
     notify: (cluster) => sync.changed(cluster),
     scheduledAsUnreachable: (cluster) => placements.scheduledAsUnreachable(cluster),
@@ -195,6 +199,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     audit.close();
     await sweeper.stop();
     worksets.close();
+    await renders.close();
     placements.close();
     presence.close();
     store.close();

@@ -2,27 +2,33 @@
 // yaml package reads about half a megabyte a second, and a work or a status report of
 // 16 MiB costs hundreds of milliseconds to parse, validate and serialise on any thread.
 //
-// - yaml: parses a YAML body; for the routes whose objects are small (Placements,
-//   ManifestWorkReplicaSets) it also runs the route's validator, so the event loop never
-//   reads back, say, a mapping of 40,000 unknown keys only to refuse it.
+// - yaml: parses a YAML body; for Placements it also runs the route's validator, so the
+//   event loop never reads back, say, a mapping of 40,000 unknown keys only to refuse it.
 // - work: a ManifestWork body (JSON or YAML) parsed, validated and made into the canonical
 //   texts and hashes the store writes (work/prepare.ts).
 // - status: an agent's status batch (JSON) validated and made into text (sync/status-text.ts).
+// - workset: a ManifestWorkReplicaSet body (JSON or YAML) parsed, validated and its spec made
+//   into the canonical text the store keeps.
+// - pause: a stored workset's spec with spec.paused set or removed, as canonical text.
+// - render: a stored workset's template rendered into works for clusters (worksets/render.ts),
+//   on a thread of its own (the workset controller's), never on the admin one.
 import { parentPort } from 'node:worker_threads';
-import { OutpostError } from '@outpost/shared';
+import { canonicalJson, hashText, OutpostError } from '@outpost/shared';
 import secureJson from 'secure-json-parse';
 import type { FieldProblem } from '../placement/types.ts';
 import { validatePlacement } from '../placement/validate.ts';
+import type { ManifestWorkReplicaSetSpec } from '../rollout/types.ts';
 import { validateWorkReplicaSet } from '../rollout/validate.ts';
-import { prepareWork } from '../store/works.ts';
-import { prepareStatusBatch, splitText, statusPartBytes } from '../sync/status-text.ts';
+import { prepareWork, splitText } from '../store/works.ts';
+import { prepareStatusBatch, statusPartBytes } from '../sync/status-text.ts';
 import { parseWork } from '../work/validate.ts';
+import { type RenderTarget, renderWorks } from '../worksets/render.ts';
 import { ParseError } from './errors.ts';
 import { checkJsonDepth } from './json.ts';
 import { parseYaml } from './yaml.ts';
 
 /** What the worker checks after parsing YAML: the validator of the route's kind. */
-export type YamlCheck = 'placement' | 'workset';
+export type YamlCheck = 'placement';
 
 export type BodyJob =
   | { id: number; kind: 'yaml'; text: string; maxBytes: number; check?: YamlCheck | undefined }
@@ -35,7 +41,17 @@ export type BodyJob =
       cluster: string;
       name: string | undefined;
     }
-  | { id: number; kind: 'status'; bytes: Uint8Array };
+  | { id: number; kind: 'status'; bytes: Uint8Array }
+  | {
+      id: number;
+      kind: 'workset';
+      format: 'json' | 'yaml';
+      bytes: Uint8Array;
+      maxBytes: number;
+      name: string | undefined;
+    }
+  | { id: number; kind: 'render'; name: string; spec: Uint8Array[]; targets: RenderTarget[] }
+  | { id: number; kind: 'pause'; spec: Uint8Array[]; paused: boolean };
 
 export type BodyResult =
   /** YAML as JSON text: the event loop's JSON.parse builds a large object about twice as fast
@@ -50,8 +66,22 @@ export type BodyResult =
 
 const validators: Record<YamlCheck, (doc: unknown) => { ok: boolean; error?: unknown }> = {
   placement: (doc) => validatePlacement(doc),
-  workset: (doc) => validateWorkReplicaSet(doc),
 };
+
+/**
+ * A workset's spec as the store keeps it: its canonical text in parts (as UTF-8 bytes,
+ * handed over without a copy), the text's hash and size, and the spec without its template
+ * (`spec`), which is all the event loop reads of it.
+ */
+function specOut(spec: ManifestWorkReplicaSetSpec, transfer: ArrayBuffer[]) {
+  const text = canonicalJson(spec);
+  const all = bytes([text], transfer)[0] as Uint8Array;
+  const { manifestWorkTemplate: _, ...head } = spec;
+  return { spec: head, specParts: splitText(all), specHash: hashText(text), specBytes: all.length };
+}
+
+/** Parts of one UTF-8 text, as text. */
+const joined = (parts: Uint8Array[]) => Buffer.concat(parts).toString('utf8');
 
 /** As fastify reads JSON for every other route: a BOM is dropped, `__proto__` and
  *  `constructor.prototype` keys are refused. */
@@ -111,6 +141,36 @@ function run(job: BodyJob, transfer: ArrayBuffer[]): BodyResult {
       );
       for (const [i, m] of work.manifests.entries()) m.content = texts[i] as Uint8Array;
       return { id, ok: true, value: { work, resourceVersion: input.resourceVersion } };
+    }
+    case 'workset': {
+      const text = textOf(job.bytes);
+      const doc = job.format === 'yaml' ? yaml(text, job.maxBytes) : json(text);
+      const v = validateWorkReplicaSet(doc, job.name);
+      if (!v.ok) {
+        const e = v.error;
+        return { id, ok: false, invalid: { code: e.code, message: e.message, status: 400, details: e.details } };
+      }
+      const { spec, ...rest } = v.value;
+      // The metadata's resourceVersion and uid as sent: preconditions (api/common.ts).
+      const meta = (doc as { metadata?: { resourceVersion?: unknown; uid?: unknown } }).metadata;
+      const preconditions = { resourceVersion: meta?.resourceVersion, uid: meta?.uid };
+      // Everything but the spec is small: the route reads it as objects, the spec as text.
+      return { id, ok: true, value: { ...rest, ...specOut(spec, transfer), preconditions } };
+    }
+    case 'pause': {
+      const spec = JSON.parse(joined(job.spec)) as ManifestWorkReplicaSetSpec;
+      if (job.paused) spec.paused = true;
+      else delete spec.paused;
+      return { id, ok: true, value: specOut(spec, transfer) };
+    }
+    case 'render': {
+      const out = renderWorks(job.name, JSON.parse(joined(job.spec)) as ManifestWorkReplicaSetSpec, job.targets);
+      const texts = bytes(
+        out.texts.map((t) => t.content as string),
+        transfer,
+      );
+      for (const [i, t] of out.texts.entries()) t.content = texts[i] as Uint8Array;
+      return { id, ok: true, value: out };
     }
     case 'status': {
       const batch = prepareStatusBatch(json(textOf(job.bytes)));

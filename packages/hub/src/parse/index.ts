@@ -4,5 +4,5 @@
 // are ParseError with a stable code, or the route's own validation error.
 export { ParseError, type ParseErrorCode } from './errors.ts';
 export { checkJsonDepth } from './json.ts';
-export { BodyThread, RawBody } from './off-thread.ts';
+export { BodyThread, RawBody, type WorkSetBody, type WorkSetSpecText } from './off-thread.ts';
 export { parseYaml, parseYamlDocuments, resolvePlain, type YamlOptions } from './yaml.ts';

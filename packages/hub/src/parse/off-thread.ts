@@ -6,8 +6,10 @@
 // answered and is replaced on the next one.
 import { Worker } from 'node:worker_threads';
 import { OutpostError } from '@outpost/shared';
-import type { PreparedWork } from '../store/works.ts';
+import type { ManifestWorkReplicaSet, ManifestWorkReplicaSetSpec } from '../rollout/types.ts';
+import type { PreparedWork, StoredText } from '../store/works.ts';
 import type { PreparedStatusBatch } from '../sync/status-text.ts';
+import type { RenderOutput, RenderTarget } from '../worksets/render.ts';
 import { type BodyJob, type BodyResult, runJob, type YamlCheck } from './body-worker.ts';
 import { ParseError } from './errors.ts';
 
@@ -60,6 +62,23 @@ function settle(r: BodyResult, p: { resolve: (v: unknown) => void; reject: (e: E
   }
 }
 
+/** A ManifestWorkReplicaSet as the body thread reads it (BodyThread.workset). */
+export type WorkSetBody = Omit<ManifestWorkReplicaSet, 'spec'> &
+  WorkSetSpecText & {
+    /** metadata.resourceVersion and uid as the body gave them (api/common.ts checkPreconditions). */
+    preconditions: { resourceVersion?: unknown; uid?: unknown };
+  };
+
+/** A workset's spec as the store writes it (see store/placements.ts ObjectWrite). */
+export interface WorkSetSpecText {
+  /** The spec without its template. */
+  spec: Omit<ManifestWorkReplicaSetSpec, 'manifestWorkTemplate'>;
+  /** Its canonical text in parts, as UTF-8 bytes (store/works.ts splitText). */
+  specParts: StoredText[];
+  specHash: string;
+  specBytes: number;
+}
+
 /** Distributes BodyJob without its id over the union's members. */
 type Job = BodyJob extends infer J ? (J extends BodyJob ? Omit<J, 'id'> : never) : never;
 
@@ -105,8 +124,13 @@ export class BodyThread {
   }
 
   #run<T>(job: Job, transfer: ArrayBuffer[] = []): Promise<T> {
-    const json = job.kind === 'status' || (job.kind === 'work' && job.format === 'json');
-    if (json && job.bytes.byteLength <= inlineBytes) {
+    const json =
+      job.kind === 'status' ||
+      job.kind === 'pause' ||
+      ((job.kind === 'work' || job.kind === 'workset') && job.format === 'json');
+    const size =
+      job.kind === 'pause' ? job.spec.reduce((n, b) => n + b.byteLength, 0) : 'bytes' in job ? job.bytes.byteLength : 0;
+    if (json && size <= inlineBytes) {
       return new Promise<T>((resolve, reject) =>
         settle(runJob({ ...job, id: 0 } as BodyJob, []), { resolve: resolve as (v: unknown) => void, reject }),
       );
@@ -138,6 +162,28 @@ export class BodyThread {
       { kind: 'work', format: body.format, bytes: body.bytes, maxBytes, cluster, name },
       transferOf(body.bytes),
     );
+  }
+
+  /**
+   * A ManifestWorkReplicaSet body (and the name in the path), validated (WORKSET_INVALID):
+   * everything but the spec as objects, the spec as canonical JSON text (`specText`) and
+   * without its template (`spec`, for the checks a route makes).
+   */
+  workset(body: RawBody, name: string | undefined, maxBytes: number): Promise<WorkSetBody> {
+    return this.#run(
+      { kind: 'workset', format: body.format, bytes: body.bytes, maxBytes, name },
+      transferOf(body.bytes),
+    );
+  }
+
+  /** A workset's stored spec (UTF-8 JSON, in parts) paused or resumed, as the store writes it. */
+  pause(spec: Uint8Array[], paused: boolean): Promise<WorkSetSpecText> {
+    return this.#run({ kind: 'pause', spec, paused }, spec.flatMap(transferOf));
+  }
+
+  /** A workset's template (its stored spec, UTF-8 JSON) rendered for clusters: see worksets/render.ts. */
+  render(name: string, spec: Uint8Array[], targets: RenderTarget[]): Promise<RenderOutput> {
+    return this.#run({ kind: 'render', name, spec, targets }, spec.flatMap(transferOf));
   }
 
   /** An agent's status batch, validated (STATUS_REPORT_INVALID) and made text. */

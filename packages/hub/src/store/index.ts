@@ -117,6 +117,7 @@ export function openStore(file: string): Store {
     'cluster_desired',
     'placements',
     'worksets',
+    'workset_spec_parts',
   ];
   // Prepared once: SQLite prepares a statement again by itself when the schema changed, and
   // fails it while its table is gone.
@@ -126,11 +127,12 @@ export function openStore(file: string): Store {
     return true;
   };
 
+  const works = workStore(db);
   return {
     ...trustStore(db),
-    works: workStore(db),
+    works,
     placements: placementStore(db),
-    worksets: workSetStore(db),
+    worksets: workSetStore(db, works),
     epoch,
     schemaVersion,
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),

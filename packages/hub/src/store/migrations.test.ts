@@ -97,3 +97,38 @@ test('migration 12: a status without the hub’s keys gets a summary without the
   assert.deepEqual(JSON.parse(String(store.works.statusBytes('u-w'))), { resourceStatus: { manifests: [] } });
   store.close();
 });
+
+test('migration 13: a workset’s spec leaves its row; it reads the same, and its next write stores it in parts', () => {
+  const file = join(dir, 'm13.db');
+  const db = new Database(file);
+  migrate(db, migrations.slice(0, 12));
+  const spec = {
+    cascadeDeletionPolicy: 'Background',
+    manifestWorkTemplate: {
+      workload: { manifests: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'é' } }] },
+    },
+    placementRefs: [{ name: 'p', rolloutStrategy: { type: 'All' } }],
+  };
+  const text = canonicalJson(spec);
+  db.prepare(`INSERT INTO worksets (name, uid, generation, resource_version, labels, annotations, spec, created_at,
+    updated_at) VALUES ('ws', 'u-ws', 3, 4, '{}', '{}', ?, 'x', 'x')`).run(text);
+  migrate(db);
+  const columns = (db.prepare('PRAGMA table_info(worksets)').all() as { name: string }[]).map((c) => c.name);
+  assert.equal(columns.includes('spec'), false);
+  db.close();
+
+  const store = openStore(file);
+  const row = store.worksets.get('ws');
+  assert.equal(row?.specText, text);
+  assert.equal(row?.generation, 3);
+  const { manifestWorkTemplate: _, ...head } = spec;
+  assert.deepEqual(store.worksets.specHead('ws'), { bytes: Buffer.byteLength(text), head });
+  // The same spec again counts as changed once (there was no hash to compare), then not.
+  const write = { name: 'ws', labels: {}, annotations: {}, spec };
+  assert.equal(store.worksets.replace(write, 'y')?.specChanged, true);
+  assert.equal(store.worksets.replace(write, 'z')?.specChanged, false);
+  const parts = store.worksets.specParts('ws');
+  assert.ok(parts && 'hashes' in parts && parts.hashes.length === 1);
+  assert.equal(store.worksets.get('ws')?.specText, text);
+  store.close();
+});

@@ -313,4 +313,37 @@ export const migrations: readonly Migration[] = [
         WHERE status IS NOT NULL AND json_valid(status);
     `,
   },
+  {
+    version: 13,
+    name: 'workset specs in parts',
+    sql: `
+      -- A workset's spec carries its template, which may be as large as a work (16 MiB).
+      -- Kept in the workset's row, every write of the row (each status the controller
+      -- writes) rewrote it in one transaction, and every read read it. Now its canonical
+      -- text is stored in parts of about 512 KiB in texts (by hash, written ahead in small
+      -- transactions, as a work's manifests are) and linked in order here; the row keeps
+      -- the spec without its template (spec_head), the text's hash and its UTF-8 size.
+      CREATE TABLE workset_spec_parts (
+        workset TEXT NOT NULL,
+        idx     INTEGER NOT NULL,
+        hash    TEXT NOT NULL,
+        PRIMARY KEY (workset, idx)
+      ) STRICT;
+      CREATE INDEX workset_spec_parts_hash ON workset_spec_parts (hash);
+      -- Specs written before this stay whole here until their workset's next write (SQL
+      -- cannot hash them into parts); spec_hash is NULL for them.
+      CREATE TABLE workset_specs (
+        name TEXT PRIMARY KEY,
+        spec TEXT NOT NULL
+      ) STRICT;
+      INSERT INTO workset_specs (name, spec) SELECT name, spec FROM worksets;
+      -- json_remove keeps the key order of a canonical text: spec_head stays canonical.
+      ALTER TABLE worksets ADD COLUMN spec_head TEXT NOT NULL DEFAULT '{}';
+      UPDATE worksets SET spec_head = json_remove(spec, '$.manifestWorkTemplate') WHERE json_valid(spec);
+      ALTER TABLE worksets ADD COLUMN spec_bytes INTEGER NOT NULL DEFAULT 0;
+      UPDATE worksets SET spec_bytes = octet_length(spec);
+      ALTER TABLE worksets DROP COLUMN spec;
+      ALTER TABLE worksets ADD COLUMN spec_hash TEXT;
+    `,
+  },
 ];

@@ -1,11 +1,16 @@
 // Store operations for the resources Placement and ManifestWorkReplicaSet. Both are one row
 // each: spec and status as JSON, keyed by name, with the namespace they were written in
-// (migrations 7 and 9; the API refuses a name that lives in another namespace). The store does not interpret spec or status: the API validates and the
-// placement scheduler and workset controller own the statuses.
+// (migrations 7 and 9; the API refuses a name that lives in another namespace). A workset's
+// spec, which carries its template (up to 16 MiB), is kept as texts in parts (migration 13;
+// written ahead like a work's manifests, linked here when it changed), and its row holds
+// the spec without its template, which is what the controller reads. The store does not
+// interpret spec or status: the API validates and the placement scheduler and workset
+// controller own the statuses.
 import { randomUUID } from 'node:crypto';
-import { canonicalJson } from '@outpost/shared';
+import { canonicalJson, hashText } from '@outpost/shared';
 import type Database from 'better-sqlite3';
 import type { Page } from './trust.ts';
+import { type StoredText, splitText, type WorkStore } from './works.ts';
 
 type DB = Database.Database;
 type Raw = Record<string, unknown>;
@@ -27,7 +32,11 @@ export interface ObjectRow<Spec = Record<string, unknown>, Status = Record<strin
   resourceVersion: number;
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  spec: Spec;
+  /** Parsed from specText on first read: a workset's template may be megabytes. */
+  readonly spec: Spec;
+  /** The spec as stored: canonical JSON text (a workset's is read on first use, in the same
+   *  turn as the row: its row and spec are written together, synchronously). */
+  readonly specText: string;
   status: Status | null;
   createdAt: string;
   updatedAt: string;
@@ -39,7 +48,24 @@ export type PlacementRow = ObjectRow;
 export type WorkSetRow = ObjectRow;
 
 /** What a create or replace writes; status is written only through setStatus. */
-export interface ObjectWrite {
+export type ObjectWrite = ObjectWriteBase &
+  (
+    | { spec: Record<string, unknown> }
+    /**
+     * A workset's spec made already (on the body thread): its canonical text in parts
+     * (splitText; a part without content must be stored already), the text's hash and UTF-8
+     * size, and the spec without its template.
+     */
+    | {
+        spec?: undefined;
+        specParts: (Omit<StoredText, 'content'> & { content?: StoredText['content'] })[];
+        specHash: string;
+        specBytes: number;
+        specHead: Record<string, unknown>;
+      }
+  );
+
+interface ObjectWriteBase {
   name: string;
   /**
    * Stored at create ("default" when absent); a replace keeps it (the API refuses another),
@@ -48,10 +74,12 @@ export interface ObjectWrite {
   namespace?: string | null | undefined;
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  spec: Record<string, unknown>;
 }
 
-function rowFrom(r: Raw): ObjectRow {
+function rowFrom(r: Raw, readSpec: (name: string) => string): ObjectRow {
+  let specText = typeof r.spec === 'string' ? r.spec : undefined;
+  let spec: Record<string, unknown> | undefined;
+  const name = r.name as string;
   return {
     name: r.name as string,
     namespace: typeof r.namespace === 'string' ? r.namespace : null,
@@ -60,7 +88,14 @@ function rowFrom(r: Raw): ObjectRow {
     resourceVersion: r.resource_version as number,
     labels: JSON.parse(r.labels as string),
     annotations: JSON.parse(r.annotations as string),
-    spec: JSON.parse(r.spec as string),
+    get spec() {
+      spec ??= JSON.parse(this.specText) as Record<string, unknown>;
+      return spec;
+    },
+    get specText() {
+      specText ??= readSpec(name);
+      return specText;
+    },
     status: typeof r.status === 'string' ? JSON.parse(r.status) : null,
     createdAt: r.created_at as string,
     updatedAt: r.updated_at as string,
@@ -68,17 +103,34 @@ function rowFrom(r: Raw): ObjectRow {
   };
 }
 
-function objectStore(db: DB, table: 'placements' | 'worksets') {
+function objectStore(db: DB, table: 'placements' | 'worksets', texts?: WorkStore) {
+  // Worksets keep their spec in parts (workset_spec_parts); placements in the row.
+  const apart = table === 'worksets';
+  const specColumns = apart ? 'spec_hash, spec_head, spec_bytes' : 'spec';
   const s = {
     get: db.prepare(`SELECT * FROM ${table} WHERE name = ?`),
     page: db.prepare(`SELECT * FROM ${table} WHERE name > ? ORDER BY name LIMIT ?`),
     all: db.prepare(`SELECT * FROM ${table} ORDER BY name`),
     insert: db.prepare(`INSERT INTO ${table}
-      (name, namespace, uid, generation, resource_version, labels, annotations, spec, created_at, updated_at)
-      VALUES (@name, @namespace, @uid, 1, 1, @labels, @annotations, @spec, @at, @at)`),
+      (name, namespace, uid, generation, resource_version, labels, annotations, ${specColumns}, created_at, updated_at)
+      VALUES (@name, @namespace, @uid, 1, 1, @labels, @annotations, ${specColumns.replace(/(\w+)/g, '@$1')}, @at, @at)`),
     update: db.prepare(`UPDATE ${table} SET generation = @generation, resource_version = resource_version + 1,
-      labels = @labels, annotations = @annotations, spec = @spec, updated_at = @at,
+      labels = @labels, annotations = @annotations, ${specColumns.replace(/(\w+)/g, '$1 = @$1')}, updated_at = @at,
       namespace = COALESCE(namespace, @namespace) WHERE name = @name`),
+    ...(apart
+      ? {
+          parts: db.prepare('SELECT hash FROM workset_spec_parts WHERE workset = ? ORDER BY idx').pluck(),
+          addPart: db.prepare('INSERT INTO workset_spec_parts (workset, idx, hash) VALUES (?, ?, ?)'),
+          orphanParts: db.prepare(
+            'INSERT INTO text_orphans (hash, at) SELECT hash, ? FROM workset_spec_parts WHERE workset = ?',
+          ),
+          dropParts: db.prepare('DELETE FROM workset_spec_parts WHERE workset = ?'),
+          // A spec from before parts (migration 13), until its workset's next write.
+          whole: db.prepare('SELECT CAST(spec AS BLOB) FROM workset_specs WHERE name = ?').pluck(),
+          dropWhole: db.prepare('DELETE FROM workset_specs WHERE name = ?'),
+          specHead: db.prepare('SELECT spec_bytes AS bytes, spec_head AS head FROM worksets WHERE name = ?'),
+        }
+      : {}),
     setStatus: db.prepare(`UPDATE ${table} SET status = ?, resource_version = resource_version + 1 WHERE name = ?`),
     delete: db.prepare(`DELETE FROM ${table} WHERE name = ?`),
     markDeleting:
@@ -87,31 +139,91 @@ function objectStore(db: DB, table: 'placements' | 'worksets') {
             WHERE name = @name AND deletion_at IS NULL`)
         : undefined,
   };
+  const worksetOnly = () => new Error(`${table} keep their spec in the row`);
+  /** A workset's spec as stored: the hashes of its parts in order, or (from before parts) the whole text. */
+  const specParts = (name: string): { hashes: string[] } | { whole: Buffer } | undefined => {
+    if (!s.parts || !s.whole) throw worksetOnly();
+    const hashes = s.parts.all(name) as string[];
+    if (hashes.length) return { hashes };
+    const whole = s.whole.get(name) as Buffer | undefined;
+    return whole ? { whole } : undefined;
+  };
+  /** A workset's spec text as UTF-8 bytes, in its parts. */
+  const specBytes = (name: string): Buffer[] | undefined => {
+    const p = specParts(name);
+    if (!p) return undefined;
+    if ('whole' in p) return [p.whole];
+    const out = p.hashes.map((h) => texts?.text(h));
+    if (out.some((b) => b === undefined)) throw new Error(`${table}: a part of the spec of ${name} is missing`);
+    return out as Buffer[];
+  };
+  const readSpec = (name: string): string => {
+    const bytes = specBytes(name);
+    if (!bytes) throw new Error(`${table}: no spec stored for ${name}`);
+    return Buffer.concat(bytes).toString('utf8');
+  };
+  /** Links a workset's new spec parts (storing those not stored yet), unlinking the old. */
+  const linkSpec = (name: string, parts: Extract<ObjectWrite, { specParts: unknown }>['specParts'], at: string) => {
+    if (!s.orphanParts || !s.dropParts || !s.dropWhole || !s.addPart || !texts) throw worksetOnly();
+    s.orphanParts.run(at, name);
+    s.dropParts.run(name);
+    s.dropWhole.run(name);
+    const missing = new Set(texts.missingTexts(parts.map((p) => p.hash)));
+    const lost = parts.find((p) => missing.has(p.hash) && p.content === undefined);
+    if (lost) throw new Error(`${table}: the spec of ${name} names text ${lost.hash}, which is not stored`);
+    texts.putTexts(parts.filter((p) => missing.has(p.hash)) as StoredText[], at);
+    for (const [i, p] of parts.entries()) s.addPart.run(name, i, p.hash);
+  };
+  const from = (r: Raw) => rowFrom(r, readSpec);
   const get = (name: string): ObjectRow | undefined => {
     const r = s.get.get(name) as Raw | undefined;
-    return r && rowFrom(r);
+    return r && from(r);
   };
   // Canonical JSON, so a re-applied object whose keys come in another order is unchanged.
-  const columns = (w: ObjectWrite) => ({
-    labels: canonicalJson(w.labels),
-    annotations: canonicalJson(w.annotations),
-    spec: canonicalJson(w.spec),
-  });
+  const columns = (w: ObjectWrite) => {
+    const labels = canonicalJson(w.labels);
+    const annotations = canonicalJson(w.annotations);
+    if (w.spec === undefined) {
+      if (!apart) throw worksetOnly();
+      const { specParts: parts, specHash, specBytes: bytes, specHead } = w;
+      return { labels, annotations, parts, spec_hash: specHash, spec_head: canonicalJson(specHead), spec_bytes: bytes };
+    }
+    const spec = canonicalJson(w.spec);
+    if (!apart) return { labels, annotations, spec };
+    // A workset written from an object (small: tests, the store's own callers) is split here.
+    const { manifestWorkTemplate: _, ...head } = w.spec;
+    const bytes = Buffer.from(spec);
+    return {
+      labels,
+      annotations,
+      parts: splitText(bytes),
+      spec_hash: hashText(spec),
+      spec_head: canonicalJson(head),
+      spec_bytes: bytes.length,
+    };
+  };
+  /** The row's columns as the statements take them; a workset's changed spec is linked. */
+  const write = (name: string, c: ReturnType<typeof columns>, specChanged: boolean, at: string) => {
+    const { parts, ...row } = c as ReturnType<typeof columns> & { parts?: StoredText[] };
+    if (parts && specChanged) linkSpec(name, parts, at);
+    return row;
+  };
 
   return {
     get,
     page: (after: string, limit: number): Page<ObjectRow> => {
-      const rows = (s.page.all(after, limit + 1) as Raw[]).map(rowFrom);
+      const rows = (s.page.all(after, limit + 1) as Raw[]).map(from);
       const more = rows.length > limit;
       const items = more ? rows.slice(0, limit) : rows;
       return { items, continue: more ? items.at(-1)?.name : undefined };
     },
     /** Every object, by name (the scheduler and controller work on all of them). */
-    all: () => (s.all.all() as Raw[]).map(rowFrom),
+    all: () => (s.all.all() as Raw[]).map(from),
     /** Inserts a new object; undefined when one of that name exists. */
     create: (w: ObjectWrite, at: string): ObjectRow | undefined => {
       if (s.get.get(w.name)) return undefined;
-      s.insert.run({ ...columns(w), name: w.name, namespace: w.namespace ?? 'default', uid: randomUUID(), at });
+      const c = write(w.name, columns(w), true, at);
+      s.insert.run({ ...c, name: w.name, namespace: w.namespace ?? 'default', uid: randomUUID(), at });
       return get(w.name);
     },
     /**
@@ -123,7 +235,11 @@ function objectStore(db: DB, table: 'placements' | 'worksets') {
       const r = s.get.get(w.name) as Raw | undefined;
       if (!r) return undefined;
       const next = columns(w);
-      const specChanged = canonicalJson(JSON.parse(r.spec as string)) !== next.spec;
+      // Both texts are canonical: compared by hash (a workset from before hashes counts as
+      // changed once), or as they are.
+      const specChanged = apart
+        ? r.spec_hash !== (next as { spec_hash: string }).spec_hash
+        : r.spec !== (next as { spec: string }).spec;
       // A row from before namespaces were kept adopts the one this write names.
       const adopts = r.namespace === null && typeof w.namespace === 'string';
       const changed =
@@ -131,12 +247,30 @@ function objectStore(db: DB, table: 'placements' | 'worksets') {
         adopts ||
         canonicalJson(JSON.parse(r.labels as string)) !== next.labels ||
         canonicalJson(JSON.parse(r.annotations as string)) !== next.annotations;
-      if (!changed) return { row: rowFrom(r), changed, specChanged };
+      if (!changed) return { row: from(r), changed, specChanged };
       const generation = (r.generation as number) + (specChanged ? 1 : 0);
-      s.update.run({ ...next, generation, name: w.name, at, namespace: w.namespace ?? null });
+      const c = write(w.name, next, specChanged, at);
+      s.update.run({ ...c, generation, name: w.name, at, namespace: w.namespace ?? null });
       return { row: get(w.name) as ObjectRow, changed, specChanged };
     },
-    delete: (name: string): boolean => s.delete.run(name).changes > 0,
+    /** Worksets: the spec without its template (spec.manifestWorkTemplate, kept in the row)
+     *  and the UTF-8 size of the whole; undefined when there is no such workset. */
+    specHead: (name: string): { bytes: number; head: Record<string, unknown> } | undefined => {
+      if (!s.specHead) throw worksetOnly();
+      const r = s.specHead.get(name) as { bytes: number; head: string } | undefined;
+      return r && { bytes: r.bytes, head: JSON.parse(r.head) as Record<string, unknown> };
+    },
+    specParts,
+    /** Worksets: the spec's canonical text as UTF-8 bytes, in parts (handed to a thread as they are). */
+    specBytes,
+    delete: (name: string): boolean => {
+      if (apart) {
+        s.orphanParts?.run(new Date().toISOString(), name);
+        s.dropParts?.run(name);
+        s.dropWhole?.run(name);
+      }
+      return s.delete.run(name).changes > 0;
+    },
     /**
      * Worksets: records that a Foreground deletion began (once; resourceVersion + 1). The
      * row, or undefined when it is gone.
@@ -160,6 +294,6 @@ export function placementStore(db: DB): ObjectStore {
   return objectStore(db, 'placements');
 }
 
-export function workSetStore(db: DB): ObjectStore {
-  return objectStore(db, 'worksets');
+export function workSetStore(db: DB, texts: WorkStore): ObjectStore {
+  return objectStore(db, 'worksets', texts);
 }

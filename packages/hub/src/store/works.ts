@@ -4,7 +4,7 @@
 // texts live apart, once per hash (table texts), and are read as bytes: a work may be
 // 16 MiB, and answers carry the texts as they are. So do large statuses, in parts
 // (work_status_parts); a small one is kept in the work's row.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { type Condition, canonicalJson, hashText, type Manifest, manifestKey } from '@outpost/shared';
 import type Database from 'better-sqlite3';
 import type { Page } from './trust.ts';
@@ -92,6 +92,33 @@ export interface PreparedWork {
   contentHash: string;
   sizeBytes: number;
 }
+
+/** A text longer than this (UTF-8 bytes: a large status, a workset's spec) is stored in
+ *  parts of about this size. */
+export const textPartBytes = 512 * 1024;
+
+/** UTF-8 `bytes` in parts of about `size` bytes, each ending on a whole character. */
+export function splitText(bytes: Uint8Array, size: number = textPartBytes): StoredText[] {
+  const parts: StoredText[] = [];
+  for (let start = 0; start < bytes.length; ) {
+    const continues = (i: number) => i < bytes.length && ((bytes[i] as number) & 0xc0) === 0x80;
+    let end = Math.min(start + size, bytes.length);
+    // Not inside a character (a continuation byte is 10xxxxxx): back to its start, or past
+    // its end when the part would otherwise be empty.
+    while (end > start && continues(end)) end--;
+    if (end === start) for (end = start + 1; continues(end); ) end++;
+    const content = bytes.subarray(start, end);
+    parts.push({ hash: createHash('sha256').update(content).digest('hex').slice(0, 32), content });
+    start = end;
+  }
+  return parts;
+}
+
+/** A prepared work some of whose texts are stored already: a manifest without its content
+ *  must be (the workset controller links rendered texts by hash). */
+export type LinkedWork = Omit<PreparedWork, 'manifests'> & {
+  manifests: (Omit<PreparedManifest, 'content'> & { content?: PreparedManifest['content'] })[];
+};
 
 /**
  * The canonical texts and hashes of a work. Made where the work is read (the body thread
@@ -231,6 +258,7 @@ export function workStore(db: DB) {
     dropText: db.prepare(`DELETE FROM texts WHERE hash = @hash
       AND NOT EXISTS (SELECT 1 FROM work_manifests m WHERE m.hash = texts.hash)
       AND NOT EXISTS (SELECT 1 FROM work_status_parts p WHERE p.hash = texts.hash)
+      AND NOT EXISTS (SELECT 1 FROM workset_spec_parts w WHERE w.hash = texts.hash)
       AND NOT EXISTS (SELECT 1 FROM text_orphans o WHERE o.hash = texts.hash AND o.at >= @before)`),
     reorder: db.prepare('UPDATE work_manifests SET ordinal = ? WHERE work_uid = ? AND key = ?'),
     deleteManifests: db.prepare('DELETE FROM work_manifests WHERE work_uid = ?'),
@@ -333,7 +361,10 @@ export function workStore(db: DB) {
      * transaction. Texts not stored before (work/texts.ts writes them ahead, in small
      * transactions) are stored here.
      */
-    write: (input: WorkWrite | PreparedWork, at: string): { work: WorkRow; changed: boolean; created: boolean } => {
+    write: (
+      input: WorkWrite | PreparedWork | LinkedWork,
+      at: string,
+    ): { work: WorkRow; changed: boolean; created: boolean } => {
       const w = 'specText' in input ? input : prepareWork(input);
       const { manifests, contentHash } = w;
       const base = {
@@ -361,10 +392,9 @@ export function workStore(db: DB) {
       const missing = new Set(
         changed ? store.missingTexts(manifests.filter((m) => !held.has(m.hash)).map((m) => m.hash)) : [],
       );
-      store.putTexts(
-        manifests.filter((m) => missing.has(m.hash)),
-        at,
-      );
+      const lost = manifests.find((m) => missing.has(m.hash) && m.content === undefined);
+      if (lost) throw new Error(`work ${w.name}: manifest ${lost.key} names text ${lost.hash}, which is not stored`);
+      store.putTexts(manifests.filter((m) => missing.has(m.hash)) as StoredText[], at);
       if (!existing) {
         const uid = randomUUID();
         s.insert.run({ ...base, cluster: w.cluster, name: w.name, uid });

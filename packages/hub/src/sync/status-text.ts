@@ -3,12 +3,14 @@
 // own controllers read (conditions, observedGeneration); the API joins the two when it
 // answers (work/resource.ts). A report is validated and turned into text on the body
 // thread (parse/body-worker.ts): a status may be megabytes.
-import { createHash } from 'node:crypto';
 import { type Condition, type StatusReport, validateStatusBatch } from '@outpost/shared';
 import type { StatusSummary, StoredText } from '../store/index.ts';
+import { textPartBytes } from '../store/works.ts';
+
+export { splitText } from '../store/works.ts';
 
 /** A status longer than this (in UTF-8 bytes) is stored in parts of about this size. */
-export const statusPartBytes = 512 * 1024;
+export const statusPartBytes = textPartBytes;
 
 export interface PreparedReport extends Omit<StatusReport, 'status'> {
   /** JSON text of the reported status, without the keys the hub sets itself (UTF-8 bytes
@@ -60,23 +62,6 @@ export function prepareStatusBatch(body: unknown): PreparedStatusBatch {
       };
     }),
   };
-}
-
-/** UTF-8 `bytes` in parts of about `size` bytes, each ending on a whole character. */
-export function splitText(bytes: Uint8Array, size: number = statusPartBytes): StoredText[] {
-  const parts: StoredText[] = [];
-  for (let start = 0; start < bytes.length; ) {
-    const continues = (i: number) => i < bytes.length && ((bytes[i] as number) & 0xc0) === 0x80;
-    let end = Math.min(start + size, bytes.length);
-    // Not inside a character (a continuation byte is 10xxxxxx): back to its start, or past
-    // its end when the part would otherwise be empty.
-    while (end > start && continues(end)) end--;
-    if (end === start) for (end = start + 1; continues(end); ) end++;
-    const content = bytes.subarray(start, end);
-    parts.push({ hash: createHash('sha256').update(content).digest('hex').slice(0, 32), content });
-    start = end;
-  }
-  return parts;
 }
 
 /** What to store for a report: the agent's text (or its parts), and the summary with the hub's keys. */

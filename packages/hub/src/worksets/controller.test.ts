@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import pino from 'pino';
+import { BodyThread } from '../parse/off-thread.ts';
 import type { Liveness } from '../registration/clusters.ts';
 import { type ManifestWorkReplicaSetStatus, validateWorkReplicaSet } from '../rollout/index.ts';
 import { type ClusterRow, openStore, type Store, type WorkRow } from '../store/index.ts';
@@ -473,5 +474,61 @@ describe('WorkSetController', () => {
     reconcile('ws');
     assert.equal(work('c1')?.generation, gen + 1);
     assert.equal(stateOf('c1')?.state, 'Progressing');
+  });
+
+  test('a large workset is rendered once per outcome, on the render thread, and written in turns; a status report renders nothing', async () => {
+    const thread = new BodyThread();
+    const calls: number[] = [];
+    controller.close();
+    controller = new WorkSetController({
+      store,
+      log: pino({ level: 'silent' }),
+      liveness: () => liveness,
+      notify: (c) => notified.push(c),
+      now: () => now,
+      batchMs: 1,
+      render: (name, spec, targets) => {
+        calls.push(targets.length);
+        return thread.render(name, spec, targets);
+      },
+    });
+    try {
+      const clusters = Array.from({ length: 30 }, (_, i) => `c${i}`);
+      for (const c of clusters) addCluster(c);
+      setDecisions('p', [{ clusterNames: clusters }]);
+      // 400 manifests of 1.5 KiB: 600 KiB, more than a reconcile renders itself, and 12,000
+      // manifests in all, more than one reconcile writes.
+      const manifests = Array.from({ length: 400 }, (_, i) => configMap(`cm-${i}`, { v: 'x'.repeat(1500) }));
+      const v = validateWorkReplicaSet({
+        metadata: { name: 'big' },
+        spec: { placementRefs: [{ name: 'p' }], manifestWorkTemplate: { workload: { manifests } } },
+      });
+      assert.ok(v.ok);
+      store.worksets.create(
+        { name: 'big', labels: {}, annotations: {}, spec: v.value.spec as unknown as Record<string, unknown> },
+        iso(now),
+      );
+      reconcile('big');
+      assert.deepEqual(live('big'), [], 'nothing is written before the render is back');
+      assert.equal(store.worksets.get('big')?.status, null, 'nor is a status');
+      for (let i = 0; i < 500 && live('big').length < clusters.length; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(live('big').length, clusters.length);
+      assert.deepEqual(calls, [1], 'one render: every cluster gets the same work');
+      const hashes = new Set(clusters.map((c) => work(c, 'big')?.contentHash));
+      assert.equal(hashes.size, 1);
+      assert.equal(store.works.manifests((work('c7', 'big') as WorkRow).uid).length, 400);
+      assert.equal(stateOf('c7', 'big')?.state, 'Progressing');
+
+      // Status reports and label changes that select no other override render nothing again.
+      const w = work('c3', 'big') as WorkRow;
+      const st = { conditions: [], observedGeneration: w.generation };
+      store.works.setStatus(w.uid, { text: JSON.stringify(st), summary: st }, 1);
+      controller.workStatusChanged('c3', [w]);
+      store.clusters.update({ ...(store.clusters.get('c4') as ClusterRow), labels: { tier: 'b' } });
+      controller.flush();
+      assert.deepEqual(calls, [1]);
+    } finally {
+      await thread.close();
+    }
   });
 });

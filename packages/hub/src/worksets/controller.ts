@@ -10,7 +10,13 @@
 // work) or an unreachable cluster was heard from; and one unref'd timer at the earliest time
 // a plan changes by time alone (soak end, progress deadline, offline timeout) or a targeted
 // cluster's lease lapses.
-import { canonicalJson, contentHash, durations, limits, OutpostError } from '@outpost/shared';
+//
+// Rendering (worksets/render.ts) happens once per workset revision and distinct outcome, and
+// is remembered: a reconcile after a status report renders nothing. A workset whose renders
+// are large is rendered on the render thread; the reconcile that needs them writes nothing,
+// and the one after they arrive (their texts stored ahead, in small transactions) does. A
+// reconcile writes at most writeBudget manifests and takes another turn for the rest.
+import { canonicalJson, durations, limits } from '@outpost/shared';
 import type { Logger } from 'pino';
 import type { PlacementStatus } from '../placement/types.ts';
 import {
@@ -23,6 +29,7 @@ import {
 import {
   availableDecisionGroups,
   type ClusterWorkStatus,
+  type CompiledOverride,
   compileOverrides,
   isSuccessful,
   type ManifestWorkReplicaSetSpec,
@@ -31,13 +38,13 @@ import {
   planRollout,
   type RolloutCluster,
   type RolloutPlan,
-  renderWork,
   type WorkSetClusterState,
   workSetSummary,
 } from '../rollout/index.ts';
 import { schedulingFailedCondition } from '../scheduling/index.ts';
-import { allClaims, type ClusterRow, type Store, type WorkRow, type WorkSetRow } from '../store/index.ts';
-import { parseWork } from '../work/validate.ts';
+import { allClaims, type Store, type WorkRow, type WorkSetRow } from '../store/index.ts';
+import { saveTexts } from '../work/texts.ts';
+import { type RenderOutput, type RenderTarget, renderKey, renderWorks, type TemplateWork } from './render.ts';
 
 /** The label that marks a work as owned by a workset (its value is the workset's name). */
 export const workSetLabel = 'outpost.dev/workset';
@@ -72,6 +79,39 @@ export interface WorkSetControllerDeps {
   now?: () => number;
   batchMs?: number;
   retryMs?: number;
+  /**
+   * Renders a large workset away from the event loop (the render thread's BodyThread.render).
+   * Without it every render runs in the reconcile.
+   */
+  render?: ((name: string, spec: Uint8Array[], targets: RenderTarget[]) => Promise<RenderOutput>) | undefined;
+}
+
+/** Renders run in the reconcile while the spec text times the renders needed stays under this. */
+const inlineRenderBytes = 256 * 1024;
+/** Spec text times renders per job on the render thread (each job's texts come back at once). */
+const renderJobBytes = 32 * 1024 * 1024;
+/** Manifests of rendered works kept per workset for writing (their hashes: the outcome of
+ *  every render is kept, its hash only). */
+const keptManifests = 200_000;
+/** Manifests a reconcile writes before it leaves the rest to its next turn. */
+const writeBudget = 10_000;
+
+/** A workset revision as the controller holds it: its spec parsed once, and its renders. */
+interface Revision {
+  /** uid/generation of the workset row. */
+  revision: string;
+  /** UTF-8 size of the spec's text. */
+  specBytes: number;
+  /** The spec without its template (which only rendering reads, from the stored text). */
+  spec: Omit<ManifestWorkReplicaSetSpec, 'manifestWorkTemplate'>;
+  compiled: CompiledOverride[];
+  /** The outcome of every render made, per render key (render.ts). */
+  outcomes: Map<string, { hash: string } | { error: string }>;
+  /** Rendered works, per render key, oldest first, up to keptManifests. */
+  works: Map<string, TemplateWork>;
+  keptManifests: number;
+  /** A render on the render thread in flight. */
+  rendering?: Promise<void> | undefined;
 }
 
 /** Where a target cluster came from: the first placementRef that selects it wins. */
@@ -86,9 +126,10 @@ interface Target {
 interface Note {
   /** A problem that makes this cluster Failed whatever the planner says (render, conflict). */
   failure?: string;
-  /** A write that must wait (the previous work is still being deleted). */
+  /** A write that must wait (the previous work is still being deleted, or is being rendered). */
   blocked?: string;
-  render?: { spec: Record<string, unknown>; hash: string; body: unknown };
+  /** The cluster's render key and the hash of its rendered spec. */
+  render?: { key: string; hash: string };
 }
 
 const isTrue = (conditions: unknown, type: string) =>
@@ -111,6 +152,8 @@ export class WorkSetController {
    * (`uid/generation`) and epoch ms. One entry per target, so old revisions do not pile up.
    */
   readonly #succeededSince = new Map<string, { revision: string; since: number }>();
+  /** Each workset's current revision (spec and renders). */
+  readonly #revisions = new Map<string, Revision>();
   readonly #unsubscribe: () => void;
   #batchTimer: NodeJS.Timeout | undefined;
   #wakeTimer: NodeJS.Timeout | undefined;
@@ -155,7 +198,7 @@ export class WorkSetController {
   /** A placement's decisions changed (or it was deleted): reconcile the worksets using it. */
   placementChanged(placement: string): void {
     for (const w of this.#d.store.worksets.all()) {
-      const refs = (w.spec as unknown as ManifestWorkReplicaSetSpec).placementRefs ?? [];
+      const refs = this.#revision(w).spec.placementRefs ?? [];
       if (refs.some((r) => r.name === placement)) this.#enqueue(w.name);
     }
   }
@@ -267,6 +310,96 @@ export class WorkSetController {
     for (const key of this.#succeededSince.keys()) if (key.startsWith(`${workset}/`)) this.#succeededSince.delete(key);
   }
 
+  /** The workset row's revision: parsed and compiled once per generation. */
+  #revision(row: WorkSetRow): Revision {
+    const revision = `${row.uid}/${row.generation}`;
+    const had = this.#revisions.get(row.name);
+    if (had?.revision === revision) return had;
+    // The template stays in the store: read by the render, not by the event loop.
+    const { bytes, head } = this.#d.store.worksets.specHead(row.name) ?? { bytes: 0, head: {} };
+    const spec = head as unknown as Revision['spec'];
+    const rev: Revision = {
+      revision,
+      specBytes: bytes,
+      spec,
+      compiled: compileOverrides(spec.overrides),
+      outcomes: new Map(),
+      works: new Map(),
+      keptManifests: 0,
+    };
+    this.#revisions.set(row.name, rev);
+    return rev;
+  }
+
+  /** Keeps what a render made. */
+  #record(rev: Revision, out: RenderOutput): void {
+    for (const [key, r] of out.renders) {
+      if ('error' in r) {
+        rev.outcomes.set(key, { error: r.error });
+        continue;
+      }
+      rev.outcomes.set(key, { hash: r.hash });
+      const old = rev.works.get(key);
+      if (old) rev.keptManifests -= old.manifests.length;
+      rev.works.delete(key);
+      rev.works.set(key, r.work);
+      rev.keptManifests += r.work.manifests.length;
+      // The oldest go first, but never the one just made.
+      for (const [k, w] of rev.works) {
+        if (rev.keptManifests <= keptManifests || k === key) break;
+        rev.works.delete(k);
+        rev.keptManifests -= w.manifests.length;
+      }
+    }
+  }
+
+  /**
+   * Renders `targets` now when that is small (their texts stored in this transaction) and
+   * says true; else starts the render on the render thread (once at a time per workset),
+   * which reconciles the workset again when it is done, and says false.
+   */
+  #renderNow(row: WorkSetRow, rev: Revision, targets: RenderTarget[]): boolean {
+    const { store } = this.#d;
+    const { name } = row;
+    const render = this.#d.render;
+    if (!render || rev.specBytes * targets.length <= inlineRenderBytes) {
+      const out = renderWorks(name, JSON.parse(row.specText) as ManifestWorkReplicaSetSpec, targets);
+      const missing = new Set(store.works.missingTexts(out.texts.map((t) => t.hash)));
+      store.works.putTexts(
+        out.texts.filter((t) => missing.has(t.hash)),
+        new Date(this.#now()).toISOString(),
+      );
+      this.#record(rev, out);
+      return true;
+    }
+    if (rev.rendering) return false;
+    rev.rendering = (async () => {
+      const per = Math.max(1, Math.floor(renderJobBytes / Math.max(1, rev.specBytes)));
+      for (let i = 0; i < targets.length; i += per) {
+        // Read for each job (a job's thread keeps nothing): handed over as bytes, uncopied.
+        const spec = store.worksets.specBytes(name);
+        if (!spec || this.#closed || this.#revisions.get(name) !== rev) return;
+        const out = await render(name, spec, targets.slice(i, i + per));
+        if (this.#closed || this.#revisions.get(name) !== rev) return;
+        await saveTexts(store, out.texts);
+        this.#record(rev, out);
+      }
+    })().then(
+      () => {
+        rev.rendering = undefined;
+        this.#enqueue(name);
+      },
+      (err: unknown) => {
+        rev.rendering = undefined;
+        if (this.#closed) return;
+        this.#d.log.error({ err, workset: name }, 'rendering a workset failed; retrying');
+        this.#due.set(name, this.#now() + (this.#d.retryMs ?? durations.workSetRetryMs));
+        this.#arm();
+      },
+    );
+    return false;
+  }
+
   /** Marks this workset's work on `cluster` for deletion (the agent honours its deleteOption). */
   #deleteWork(w: WorkRow, at: string): boolean {
     return this.#d.store.works.markDeleted(w.uid, w.cluster, at);
@@ -284,6 +417,7 @@ export class WorkSetController {
     if (!row || row.deletionAt) {
       // The workset was deleted: an explicit instruction, so every work it owns goes.
       this.#unreachable.delete(name);
+      this.#revisions.delete(name);
       this.#forgetSoaks(name);
       const remaining = new Set<string>();
       for (const c of clusters.values()) {
@@ -304,7 +438,8 @@ export class WorkSetController {
       return [...notify];
     }
 
-    const spec = row.spec as unknown as ManifestWorkReplicaSetSpec;
+    const rev = this.#revision(row);
+    const spec = rev.spec;
     const paused = spec.paused === true;
     const liveness = this.#liveness();
 
@@ -339,8 +474,21 @@ export class WorkSetController {
       }
     }
 
-    // 2. Each target's work status as the planner sees it.
-    const compiled = compileOverrides(spec.overrides);
+    // 2. Each target's render: what its work depends on, and whether that was rendered.
+    // Until every outcome is known nothing is written, deleted or reported.
+    const keys = new Map<string, string>();
+    const unrendered = new Map<string, RenderTarget>();
+    for (const t of targets.values()) {
+      const c = clusters.get(t.cluster);
+      if (!c || c.removalRequestedAt) continue;
+      const tc = { name: c.name, labels: c.labels, claims: allClaims(c) };
+      const key = renderKey(spec.templating === true, rev.compiled, tc);
+      keys.set(c.name, key);
+      if (!rev.outcomes.has(key) && !unrendered.has(key)) unrendered.set(key, { key, ...tc });
+    }
+    if (unrendered.size && !this.#renderNow(row, rev, [...unrendered.values()])) return [];
+
+    // 3. Each target's work status as the planner sees it.
     const notes = new Map<string, Note>();
     const works = new Map<string, WorkRow>();
     const rolloutClusters = new Map<string, RolloutCluster[]>();
@@ -363,9 +511,10 @@ export class WorkSetController {
       notes.set(c.name, note);
       const work = store.works.get(c.name, name);
       if (work) works.set(c.name, work);
-      const rendered = this.#render(name, spec, c, compiled);
-      if ('error' in rendered) note.failure = rendered.error;
-      else note.render = rendered;
+      const key = keys.get(c.name) as string;
+      const outcome = rev.outcomes.get(key) as { hash: string } | { error: string };
+      if ('error' in outcome) note.failure = outcome.error;
+      else note.render = { key, hash: outcome.hash };
       const owned = work !== undefined && work.labels[workSetLabel] === name;
       if (work && !owned) {
         note.failure = `conflict: work ${name} on this cluster was not made by this workset; it is left alone`;
@@ -409,9 +558,14 @@ export class WorkSetController {
       rolloutClusters.set(t.placement, list);
     }
 
-    // 3. Plan each placementRef's rollout and hand out what the plans say.
+    // 4. Plan each placementRef's rollout and hand out what the plans say.
     const plans: { ref: string; plan: RolloutPlan; clusters: RolloutCluster[] }[] = [];
     const written = new Set<string>();
+    /** Clusters to write whose rendered work is no longer kept: rendered again. */
+    const rerender = new Map<string, RenderTarget>();
+    /** Render keys whose texts were found stored in this transaction. */
+    const stored = new Set<string>();
+    let budget = writeBudget;
     for (const ref of spec.placementRefs) {
       if (unknownRefs.includes(ref.name)) continue;
       const policy = parseRolloutStrategy(ref.rolloutStrategy);
@@ -425,17 +579,39 @@ export class WorkSetController {
         const note = notes.get(cluster);
         if (!note?.render || note.blocked || note.failure) continue;
         const existing = works.get(cluster);
-        const input = parseWork(note.render.body, cluster);
-        const labels = { ...input.labels, [workSetLabel]: name };
+        const { key } = note.render;
+        const work = rev.works.get(key);
+        const c = clusters.get(cluster);
+        // A text of the work may have been swept since it was rendered (nothing named it).
+        if (work && !stored.has(key) && existing?.contentHash !== work.contentHash) {
+          if (store.works.missingTexts(work.manifests.map((m) => m.hash)).length) {
+            rev.works.delete(key);
+            rev.keptManifests -= work.manifests.length;
+          } else stored.add(key);
+        }
+        if (!rev.works.has(key) && c) {
+          if (rerender.size * rev.specBytes < renderJobBytes) {
+            rerender.set(key, { key, name: cluster, labels: c.labels, claims: allClaims(c) });
+          }
+          note.blocked = 'rendering the work for this cluster';
+          continue;
+        }
+        if (!work) continue;
+        const size = existing?.contentHash === work.contentHash ? 0 : work.manifests.length;
+        if (budget <= 0 && size > 0) {
+          note.blocked = 'waiting for its turn to be written';
+          wakeAt = Math.min(wakeAt, now);
+          continue;
+        }
+        budget -= size;
+        const labels = { ...work.labels, [workSetLabel]: name };
         const annotations = {
-          ...input.annotations,
+          ...work.annotations,
           [specHashAnnotation]: note.render.hash,
           [dispatchedAtAnnotation]: at,
         };
-        const out = store.works.write(
-          { cluster, name, labels, annotations, spec: input.spec, manifests: input.manifests },
-          at,
-        );
+        // The texts are stored (checked above): the write links them by hash.
+        const out = store.works.write({ ...work, cluster, labels, annotations }, at);
         if (out.changed || !existing) notify.add(cluster);
         written.add(cluster);
         const rc = list.find((x) => x.name === cluster);
@@ -450,12 +626,12 @@ export class WorkSetController {
           delete rc.status.succeededSince;
         }
       }
-      if (plan.toRollout.length) {
-        log.info({ workset: name, placement: ref.name, clusters: plan.toRollout }, 'workset handed out');
-      }
+      const handed = plan.toRollout.filter((c) => written.has(c));
+      if (handed.length) log.info({ workset: name, placement: ref.name, clusters: handed }, 'workset handed out');
     }
+    if (rerender.size && this.#renderNow(row, rev, [...rerender.values()])) wakeAt = Math.min(wakeAt, now);
 
-    // 4. Clusters no longer targeted lose their work; never from missing information.
+    // 5. Clusters no longer targeted lose their work; never from missing information.
     let kept = 0;
     const deleted: string[] = [];
     if (!paused && unknownRefs.length === 0 && staleRefs.length === 0) {
@@ -482,7 +658,7 @@ export class WorkSetController {
       if (deleted.length) log.info({ workset: name, clusters: deleted }, 'no longer targeted; deleting the works');
     }
 
-    // 5. Status.
+    // 6. Status.
     const trackedTargets = new Set(targets.keys());
     for (const c of unreachableNow) trackedTargets.add(c);
     this.#targets.set(name, trackedTargets);
@@ -506,31 +682,6 @@ export class WorkSetController {
       store.worksets.setStatus(name, status as unknown as Record<string, unknown>);
     }
     return [...notify];
-  }
-
-  /** The cluster's work spec, its hash and the body to write, or why it cannot be made. */
-  #render(
-    name: string,
-    spec: ManifestWorkReplicaSetSpec,
-    c: ClusterRow,
-    compiled: ReturnType<typeof compileOverrides>,
-  ): { spec: Record<string, unknown>; hash: string; body: unknown } | { error: string } {
-    const r = renderWork(
-      spec.manifestWorkTemplate,
-      { name: c.name, labels: c.labels, claims: allClaims(c) },
-      compiled,
-      spec.templating === true,
-    );
-    if (!r.ok) return { error: `${r.error.code}: ${r.error.message}` };
-    const body = { metadata: { name }, spec: r.value };
-    try {
-      // The same validation as the works API, so a rendered work is never one the API refuses.
-      parseWork(body, c.name);
-    } catch (err) {
-      if (err instanceof OutpostError) return { error: `${err.code}: ${err.message}` };
-      throw err;
-    }
-    return { spec: r.value as Record<string, unknown>, hash: contentHash(r.value), body };
   }
 
   #status(
