@@ -5,7 +5,10 @@
 // and over for one whole 10 s window of the hub's own event-loop delay monitor, alone; the
 // figure is that window's max (and /readyz latency seen from a process of its own meanwhile).
 // Operations: work PUT (JSON, and YAML for the many-manifest shape), work GET, the agent's
-// full sync of that work, an agent status report of ~14 MiB, and a 17 MiB PUT the hub refuses.
+// full sync of that work, an agent status report of ~14 MiB, a ManifestWorkReplicaSet of the
+// 2,000-manifest template on edge-0 and OUTPOST_BENCH_WORKSET_CLUSTERS more (20) clusters
+// (a status report of its work on edge-0, which the controller looks at again; its PUT,
+// which renders and writes every cluster's work), and a 17 MiB PUT the hub refuses.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
