@@ -72,6 +72,7 @@ const toWrite = (w: WorkSetBody): ObjectWrite => ({
   specParts: w.specParts,
   specHash: w.specHash,
   specBytes: w.specBytes,
+  renderHash: w.renderHash,
   specHead: w.spec as Record<string, unknown>,
 });
 
@@ -124,7 +125,7 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
   /**
    * Pause and resume: spec.paused (absent means not paused), a spec change like any other.
    * The new spec is made on the body thread (the template may be megabytes); written if the
-   * workset did not change meanwhile, else made again.
+   * spec did not change meanwhile, else made again.
    */
   const setPaused = async (name: string, paused: boolean): Promise<ObjectRow> => {
     for (let attempt = 1; ; attempt++) {
@@ -135,8 +136,10 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
       const out = store.transaction(() => {
         const now = get(name);
         notDeleting(now);
-        if (now.uid !== row.uid || now.resourceVersion !== row.resourceVersion) return undefined;
-        const { namespace, labels, annotations } = row;
+        // Made from this spec: written unless the spec changed meanwhile (status writes,
+        // which come with every report during a rollout, do not count).
+        if (now.uid !== row.uid || now.generation !== row.generation) return undefined;
+        const { namespace, labels, annotations } = now;
         const { spec: specHead, ...text } = next;
         const write = { name, namespace, labels, annotations, specHead, ...text };
         return store.worksets.replace(write, new Date().toISOString())?.row;

@@ -19,6 +19,7 @@ import type { FieldProblem } from '../placement/types.ts';
 import { validatePlacement } from '../placement/validate.ts';
 import type { ManifestWorkReplicaSetSpec } from '../rollout/types.ts';
 import { validateWorkReplicaSet } from '../rollout/validate.ts';
+import { workSetRenderHash } from '../store/placements.ts';
 import { prepareWork, splitText } from '../store/works.ts';
 import { prepareStatusBatch, statusPartBytes } from '../sync/status-text.ts';
 import { parseWork } from '../work/validate.ts';
@@ -77,7 +78,8 @@ function specOut(spec: ManifestWorkReplicaSetSpec, transfer: ArrayBuffer[]) {
   const text = canonicalJson(spec);
   const all = bytes([text], transfer)[0] as Uint8Array;
   const { manifestWorkTemplate: _, ...head } = spec;
-  return { spec: head, specParts: splitText(all), specHash: hashText(text), specBytes: all.length };
+  const renderHash = workSetRenderHash(spec as unknown as Record<string, unknown>);
+  return { spec: head, specParts: splitText(all), specHash: hashText(text), specBytes: all.length, renderHash };
 }
 
 /** Parts of one UTF-8 text, as text. */

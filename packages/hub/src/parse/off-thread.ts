@@ -77,6 +77,8 @@ export interface WorkSetSpecText {
   specParts: StoredText[];
   specHash: string;
   specBytes: number;
+  /** store/placements.ts workSetRenderHash. */
+  renderHash: string;
 }
 
 /** Distributes BodyJob without its id over the union's members. */

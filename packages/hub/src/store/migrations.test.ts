@@ -123,12 +123,22 @@ test('migration 13: a workset’s spec leaves its row; it reads the same, and it
   assert.equal(row?.generation, 3);
   const { manifestWorkTemplate: _, ...head } = spec;
   assert.deepEqual(store.worksets.specHead('ws'), { bytes: Buffer.byteLength(text), head });
-  // The same spec again counts as changed once (there was no hash to compare), then not.
+  assert.equal(row?.renderHash, null);
+  // The same spec again is no change (its whole text is hashed to tell); another one is, and
+  // is stored in parts.
   const write = { name: 'ws', labels: {}, annotations: {}, spec };
-  assert.equal(store.worksets.replace(write, 'y')?.specChanged, true);
-  assert.equal(store.worksets.replace(write, 'z')?.specChanged, false);
+  assert.deepEqual(store.worksets.replace(write, 'y'), {
+    row: store.worksets.get('ws'),
+    changed: false,
+    specChanged: false,
+  });
+  assert.ok(store.worksets.specParts('ws') && 'whole' in (store.worksets.specParts('ws') ?? {}));
+  const paused = { ...write, spec: { ...spec, paused: true } };
+  assert.equal(store.worksets.replace(paused, 'z')?.specChanged, true);
   const parts = store.worksets.specParts('ws');
   assert.ok(parts && 'hashes' in parts && parts.hashes.length === 1);
-  assert.equal(store.worksets.get('ws')?.specText, text);
+  assert.equal(store.worksets.get('ws')?.specText, canonicalJson(paused.spec));
+  assert.equal(store.worksets.get('ws')?.generation, 4);
+  assert.equal(typeof store.worksets.get('ws')?.renderHash, 'string');
   store.close();
 });

@@ -344,6 +344,10 @@ export const migrations: readonly Migration[] = [
       UPDATE worksets SET spec_bytes = octet_length(spec);
       ALTER TABLE worksets DROP COLUMN spec;
       ALTER TABLE worksets ADD COLUMN spec_hash TEXT;
+      -- Hash of what the per-cluster works are rendered from (template, overrides,
+      -- templating): the controller keeps its renders while it stays (a pause, a new
+      -- placementRef). NULL for rows from before: their renders last one generation.
+      ALTER TABLE worksets ADD COLUMN render_hash TEXT;
     `,
   },
 ];

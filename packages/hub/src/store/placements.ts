@@ -40,6 +40,9 @@ export interface ObjectRow<Spec = Record<string, unknown>, Status = Record<strin
   status: Status | null;
   createdAt: string;
   updatedAt: string;
+  /** Worksets only: hash of what their works are rendered from (workSetRenderHash); null
+   *  for placements and for worksets written before it was kept. */
+  renderHash: string | null;
   /** Worksets only: when a Foreground deletion began (the row goes once its works are gone). */
   deletionAt: string | null;
 }
@@ -61,6 +64,7 @@ export type ObjectWrite = ObjectWriteBase &
         specParts: (Omit<StoredText, 'content'> & { content?: StoredText['content'] })[];
         specHash: string;
         specBytes: number;
+        renderHash: string;
         specHead: Record<string, unknown>;
       }
   );
@@ -100,13 +104,21 @@ function rowFrom(r: Raw, readSpec: (name: string) => string): ObjectRow {
     createdAt: r.created_at as string,
     updatedAt: r.updated_at as string,
     deletionAt: typeof r.deletion_at === 'string' ? r.deletion_at : null,
+    renderHash: typeof r.render_hash === 'string' ? r.render_hash : null,
   };
+}
+
+/** What a workset's per-cluster works are rendered from, hashed: its template, overrides and
+ *  whether it asks for templating. Its other fields (placementRefs, paused …) render nothing. */
+export function workSetRenderHash(spec: Record<string, unknown>): string {
+  const { manifestWorkTemplate, overrides, templating } = spec;
+  return hashText(canonicalJson([manifestWorkTemplate ?? null, overrides ?? null, templating === true]));
 }
 
 function objectStore(db: DB, table: 'placements' | 'worksets', texts?: WorkStore) {
   // Worksets keep their spec in parts (workset_spec_parts); placements in the row.
   const apart = table === 'worksets';
-  const specColumns = apart ? 'spec_hash, spec_head, spec_bytes' : 'spec';
+  const specColumns = apart ? 'spec_hash, spec_head, spec_bytes, render_hash' : 'spec';
   const s = {
     get: db.prepare(`SELECT * FROM ${table} WHERE name = ?`),
     page: db.prepare(`SELECT * FROM ${table} WHERE name > ? ORDER BY name LIMIT ?`),
@@ -185,8 +197,9 @@ function objectStore(db: DB, table: 'placements' | 'worksets', texts?: WorkStore
     const annotations = canonicalJson(w.annotations);
     if (w.spec === undefined) {
       if (!apart) throw worksetOnly();
-      const { specParts: parts, specHash, specBytes: bytes, specHead } = w;
-      return { labels, annotations, parts, spec_hash: specHash, spec_head: canonicalJson(specHead), spec_bytes: bytes };
+      const { specParts: parts, specHash, specBytes: bytes, specHead, renderHash } = w;
+      const spec_head = canonicalJson(specHead);
+      return { labels, annotations, parts, spec_hash: specHash, spec_head, spec_bytes: bytes, render_hash: renderHash };
     }
     const spec = canonicalJson(w.spec);
     if (!apart) return { labels, annotations, spec };
@@ -200,6 +213,7 @@ function objectStore(db: DB, table: 'placements' | 'worksets', texts?: WorkStore
       spec_hash: hashText(spec),
       spec_head: canonicalJson(head),
       spec_bytes: bytes.length,
+      render_hash: workSetRenderHash(w.spec),
     };
   };
   /** The row's columns as the statements take them; a workset's changed spec is linked. */
@@ -235,10 +249,10 @@ function objectStore(db: DB, table: 'placements' | 'worksets', texts?: WorkStore
       const r = s.get.get(w.name) as Raw | undefined;
       if (!r) return undefined;
       const next = columns(w);
-      // Both texts are canonical: compared by hash (a workset from before hashes counts as
-      // changed once), or as they are.
+      // Both texts are canonical: compared by hash (a workset from before hashes: the hash of
+      // its whole text, once), or as they are.
       const specChanged = apart
-        ? r.spec_hash !== (next as { spec_hash: string }).spec_hash
+        ? (r.spec_hash ?? hashText(readSpec(w.name))) !== (next as { spec_hash: string }).spec_hash
         : r.spec !== (next as { spec: string }).spec;
       // A row from before namespaces were kept adopts the one this write names.
       const adopts = r.namespace === null && typeof w.namespace === 'string';

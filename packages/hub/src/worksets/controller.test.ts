@@ -476,7 +476,7 @@ describe('WorkSetController', () => {
     assert.equal(stateOf('c1')?.state, 'Progressing');
   });
 
-  test('a large workset is rendered once per outcome, on the render thread, and written in turns; a status report renders nothing', async () => {
+  test('a large workset is rendered once per outcome, on the render thread, and written in turns; a status report or a pause renders nothing; a cluster whose render is on its way waits alone', async () => {
     const thread = new BodyThread();
     const calls: number[] = [];
     controller.close();
@@ -499,11 +499,20 @@ describe('WorkSetController', () => {
       // 400 manifests of 1.5 KiB: 600 KiB, more than a reconcile renders itself, and 12,000
       // manifests in all, more than one reconcile writes.
       const manifests = Array.from({ length: 400 }, (_, i) => configMap(`cm-${i}`, { v: 'x'.repeat(1500) }));
+      const override = {
+        name: 'tier-b',
+        clusterSelector: { labelSelector: { matchLabels: { tier: 'b' } } },
+        patches: [{ manifest: { kind: 'ConfigMap', name: 'cm-0' }, patch: { data: { v: 'b' } } }],
+      };
       const v = validateWorkReplicaSet({
         metadata: { name: 'big' },
-        spec: { placementRefs: [{ name: 'p' }], manifestWorkTemplate: { workload: { manifests } } },
+        spec: {
+          placementRefs: [{ name: 'p' }],
+          manifestWorkTemplate: { workload: { manifests } },
+          overrides: [override],
+        },
       });
-      assert.ok(v.ok);
+      assert.ok(v.ok, JSON.stringify(v));
       store.worksets.create(
         { name: 'big', labels: {}, annotations: {}, spec: v.value.spec as unknown as Record<string, unknown> },
         iso(now),
@@ -519,14 +528,46 @@ describe('WorkSetController', () => {
       assert.equal(store.works.manifests((work('c7', 'big') as WorkRow).uid).length, 400);
       assert.equal(stateOf('c7', 'big')?.state, 'Progressing');
 
-      // Status reports and label changes that select no other override render nothing again.
+      // Status reports, label changes that select no other override, and a pause (a new
+      // generation, the same template) render nothing again.
       const w = work('c3', 'big') as WorkRow;
       const st = { conditions: [], observedGeneration: w.generation };
       store.works.setStatus(w.uid, { text: JSON.stringify(st), summary: st }, 1);
       controller.workStatusChanged('c3', [w]);
-      store.clusters.update({ ...(store.clusters.get('c4') as ClusterRow), labels: { tier: 'b' } });
+      store.clusters.update({ ...(store.clusters.get('c5') as ClusterRow), labels: { tier: 'a' } });
       controller.flush();
+      const row = store.worksets.get('big');
+      store.worksets.replace(
+        { name: 'big', labels: {}, annotations: {}, spec: { ...row?.spec, paused: true } },
+        iso(now),
+      );
+      reconcile('big');
+      assert.equal(condition('Paused', 'big'), 'True');
+      store.worksets.replace({ name: 'big', labels: {}, annotations: {}, spec: { ...row?.spec } }, iso(now));
+      reconcile('big');
+      assert.equal(condition('Paused', 'big'), 'False');
       assert.deepEqual(calls, [1]);
+
+      // A cluster the override now selects needs a render of its own: it waits for it, the
+      // others do not wait with it.
+      const before = (work('c4', 'big') as WorkRow).contentHash;
+      store.clusters.update({ ...(store.clusters.get('c4') as ClusterRow), labels: { tier: 'b' } });
+      const w3 = work('c3', 'big') as WorkRow;
+      const applied = {
+        conditions: [{ type: 'Applied', status: 'True' as const, reason: 'x', message: '' }],
+        observedGeneration: w3.generation,
+      };
+      store.works.setStatus(w3.uid, { text: JSON.stringify(applied), summary: applied }, 2);
+      controller.workStatusChanged('c3', [w3]);
+      controller.flush();
+      assert.equal(work('c4', 'big')?.contentHash, before, 'its work stands meanwhile');
+      assert.equal(status('big').summary.applied, 1, 'the others are reported meanwhile');
+      for (let i = 0; i < 500 && work('c4', 'big')?.contentHash === before; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.deepEqual(calls, [1, 1]);
+      assert.notEqual(work('c4', 'big')?.contentHash, before);
+      assert.equal(work('c3', 'big')?.contentHash, before);
     } finally {
       await thread.close();
     }

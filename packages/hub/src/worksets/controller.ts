@@ -96,7 +96,7 @@ const keptManifests = 200_000;
 /** Manifests a reconcile writes before it leaves the rest to its next turn. */
 const writeBudget = 10_000;
 
-/** A workset revision as the controller holds it: its spec parsed once, and its renders. */
+/** A workset revision as the controller holds it: its spec read once, and its renders. */
 interface Revision {
   /** uid/generation of the workset row. */
   revision: string;
@@ -105,14 +105,24 @@ interface Revision {
   /** The spec without its template (which only rendering reads, from the stored text). */
   spec: Omit<ManifestWorkReplicaSetSpec, 'manifestWorkTemplate'>;
   compiled: CompiledOverride[];
-  /** The outcome of every render made, per render key (render.ts). */
-  outcomes: Map<string, { hash: string } | { error: string }>;
+  renders: Renders;
+}
+
+/** Renders of one template (template, overrides, templating): kept across revisions that
+ *  do not change it (a pause, another placementRef). */
+interface Renders {
+  /** The row's renderHash (uid/generation for a row from before it was kept). */
+  id: string;
+  /** The outcome of every render made, per render key (render.ts), and its manifest count. */
+  outcomes: Map<string, { hash: string; manifests: number } | { error: string }>;
   /** Rendered works, per render key, oldest first, up to keptManifests. */
   works: Map<string, TemplateWork>;
   keptManifests: number;
   /** A render on the render thread in flight. */
   rendering?: Promise<void> | undefined;
 }
+
+const rendersId = (row: WorkSetRow) => row.renderHash ?? `${row.uid}/${row.generation}`;
 
 /** Where a target cluster came from: the first placementRef that selects it wins. */
 interface Target {
@@ -318,27 +328,26 @@ export class WorkSetController {
     // The template stays in the store: read by the render, not by the event loop.
     const { bytes, head } = this.#d.store.worksets.specHead(row.name) ?? { bytes: 0, head: {} };
     const spec = head as unknown as Revision['spec'];
+    const id = rendersId(row);
     const rev: Revision = {
       revision,
       specBytes: bytes,
       spec,
       compiled: compileOverrides(spec.overrides),
-      outcomes: new Map(),
-      works: new Map(),
-      keptManifests: 0,
+      renders: had?.renders.id === id ? had.renders : { id, outcomes: new Map(), works: new Map(), keptManifests: 0 },
     };
     this.#revisions.set(row.name, rev);
     return rev;
   }
 
   /** Keeps what a render made. */
-  #record(rev: Revision, out: RenderOutput): void {
+  #record(rev: Renders, out: RenderOutput): void {
     for (const [key, r] of out.renders) {
       if ('error' in r) {
         rev.outcomes.set(key, { error: r.error });
         continue;
       }
-      rev.outcomes.set(key, { hash: r.hash });
+      rev.outcomes.set(key, { hash: r.hash, manifests: r.work.manifests.length });
       const old = rev.works.get(key);
       if (old) rev.keptManifests -= old.manifests.length;
       rev.works.delete(key);
@@ -356,11 +365,12 @@ export class WorkSetController {
   /**
    * Renders `targets` now when that is small (their texts stored in this transaction) and
    * says true; else starts the render on the render thread (once at a time per workset),
-   * which reconciles the workset again when it is done, and says false.
+   * which reconciles the workset again after each job, and says false.
    */
   #renderNow(row: WorkSetRow, rev: Revision, targets: RenderTarget[]): boolean {
     const { store } = this.#d;
     const { name } = row;
+    const renders = rev.renders;
     const render = this.#d.render;
     if (!render || rev.specBytes * targets.length <= inlineRenderBytes) {
       const out = renderWorks(name, JSON.parse(row.specText) as ManifestWorkReplicaSetSpec, targets);
@@ -369,28 +379,35 @@ export class WorkSetController {
         out.texts.filter((t) => missing.has(t.hash)),
         new Date(this.#now()).toISOString(),
       );
-      this.#record(rev, out);
+      this.#record(renders, out);
       return true;
     }
-    if (rev.rendering) return false;
-    rev.rendering = (async () => {
+    if (renders.rendering) return false;
+    /** Whether these renders are still the workset's (its template may have changed). */
+    const current = () => {
+      const now = store.worksets.get(name);
+      return !this.#closed && now !== undefined && rendersId(now) === renders.id;
+    };
+    renders.rendering = (async () => {
       const per = Math.max(1, Math.floor(renderJobBytes / Math.max(1, rev.specBytes)));
       for (let i = 0; i < targets.length; i += per) {
         // Read for each job (a job's thread keeps nothing): handed over as bytes, uncopied.
-        const spec = store.worksets.specBytes(name);
-        if (!spec || this.#closed || this.#revisions.get(name) !== rev) return;
+        const spec = current() ? store.worksets.specBytes(name) : undefined;
+        if (!spec) return;
         const out = await render(name, spec, targets.slice(i, i + per));
-        if (this.#closed || this.#revisions.get(name) !== rev) return;
+        if (!current()) return;
         await saveTexts(store, out.texts);
-        this.#record(rev, out);
+        this.#record(renders, out);
+        // What is known goes out now; the rest follows job by job.
+        this.#enqueue(name);
       }
     })().then(
       () => {
-        rev.rendering = undefined;
+        renders.rendering = undefined;
         this.#enqueue(name);
       },
       (err: unknown) => {
-        rev.rendering = undefined;
+        renders.rendering = undefined;
         if (this.#closed) return;
         this.#d.log.error({ err, workset: name }, 'rendering a workset failed; retrying');
         this.#due.set(name, this.#now() + (this.#d.retryMs ?? durations.workSetRetryMs));
@@ -475,7 +492,9 @@ export class WorkSetController {
     }
 
     // 2. Each target's render: what its work depends on, and whether that was rendered.
-    // Until every outcome is known nothing is written, deleted or reported.
+    // While nothing of this template is known yet, nothing is written, deleted or reported;
+    // once something is, a cluster whose render is still on its way waits for it alone.
+    const renders = rev.renders;
     const keys = new Map<string, string>();
     const unrendered = new Map<string, RenderTarget>();
     for (const t of targets.values()) {
@@ -484,9 +503,19 @@ export class WorkSetController {
       const tc = { name: c.name, labels: c.labels, claims: allClaims(c) };
       const key = renderKey(spec.templating === true, rev.compiled, tc);
       keys.set(c.name, key);
-      if (!rev.outcomes.has(key) && !unrendered.has(key)) unrendered.set(key, { key, ...tc });
+      if (!renders.outcomes.has(key) && !unrendered.has(key)) unrendered.set(key, { key, ...tc });
     }
-    if (unrendered.size && !this.#renderNow(row, rev, [...unrendered.values()])) return [];
+    // Outcomes of keys no target has any more are forgotten (claims change, clusters go).
+    const wanted = new Set(keys.values());
+    for (const k of renders.outcomes.keys()) if (!wanted.has(k)) renders.outcomes.delete(k);
+    for (const [k, w] of renders.works) {
+      if (wanted.has(k)) continue;
+      renders.works.delete(k);
+      renders.keptManifests -= w.manifests.length;
+    }
+    if (unrendered.size && !this.#renderNow(row, rev, [...unrendered.values()]) && renders.outcomes.size === 0) {
+      return [];
+    }
 
     // 3. Each target's work status as the planner sees it.
     const notes = new Map<string, Note>();
@@ -512,8 +541,13 @@ export class WorkSetController {
       const work = store.works.get(c.name, name);
       if (work) works.set(c.name, work);
       const key = keys.get(c.name) as string;
-      const outcome = rev.outcomes.get(key) as { hash: string } | { error: string };
-      if ('error' in outcome) note.failure = outcome.error;
+      const outcome = renders.outcomes.get(key);
+      if (!outcome) {
+        // Its render is on its way: until then its work stands as it is (never written).
+        note.blocked = 'rendering the work for this cluster';
+        const had = work?.annotations[specHashAnnotation];
+        if (had !== undefined) note.render = { key, hash: had };
+      } else if ('error' in outcome) note.failure = outcome.error;
       else note.render = { key, hash: outcome.hash };
       const owned = work !== undefined && work.labels[workSetLabel] === name;
       if (work && !owned) {
@@ -565,6 +599,7 @@ export class WorkSetController {
     const rerender = new Map<string, RenderTarget>();
     /** Render keys whose texts were found stored in this transaction. */
     const stored = new Set<string>();
+    let rerenderManifests = 0;
     let budget = writeBudget;
     for (const ref of spec.placementRefs) {
       if (unknownRefs.includes(ref.name)) continue;
@@ -580,18 +615,21 @@ export class WorkSetController {
         if (!note?.render || note.blocked || note.failure) continue;
         const existing = works.get(cluster);
         const { key } = note.render;
-        const work = rev.works.get(key);
+        const work = renders.works.get(key);
         const c = clusters.get(cluster);
         // A text of the work may have been swept since it was rendered (nothing named it).
         if (work && !stored.has(key) && existing?.contentHash !== work.contentHash) {
           if (store.works.missingTexts(work.manifests.map((m) => m.hash)).length) {
-            rev.works.delete(key);
-            rev.keptManifests -= work.manifests.length;
+            renders.works.delete(key);
+            renders.keptManifests -= work.manifests.length;
           } else stored.add(key);
         }
-        if (!rev.works.has(key) && c) {
-          if (rerender.size * rev.specBytes < renderJobBytes) {
+        if (!renders.works.has(key) && c) {
+          // Rendered again, as much as one reconcile may write.
+          const o = renders.outcomes.get(key);
+          if (rerenderManifests < writeBudget && rerender.size * rev.specBytes < renderJobBytes) {
             rerender.set(key, { key, name: cluster, labels: c.labels, claims: allClaims(c) });
+            rerenderManifests += o && 'manifests' in o ? o.manifests : 0;
           }
           note.blocked = 'rendering the work for this cluster';
           continue;

@@ -57,7 +57,10 @@ export function renderWorks(name: string, spec: ManifestWorkReplicaSetSpec, targ
   for (const t of targets) {
     const r = renderWork(spec.manifestWorkTemplate, t, compiled, spec.templating === true);
     if (!r.ok) {
-      renders.push([t.key, { error: `${r.error.code}: ${r.error.message}` }]);
+      // Without templating the outcome stands for every cluster of its key: name none.
+      const message =
+        spec.templating === true ? r.error.message : r.error.message.replace(` for cluster ${t.name}`, '');
+      renders.push([t.key, { error: `${r.error.code}: ${message}` }]);
       continue;
     }
     let work: PreparedWork;
