@@ -377,3 +377,42 @@ describe('a dropped poll connection (--disconnect-grace)', { timeout: 120_000 },
     assert.equal((await available()).avail?.status, 'True');
   });
 });
+
+describe('a stopping hub', { timeout: 120_000 }, () => {
+  test('tells a waiting poll when to come back (503 HUB_STOPPING, Retry-After after a restart) instead of letting it poll again at once', async () => {
+    const hub = await startHub({ args: ['--poll-timeout', '30s'] });
+    const admin = await adminClient(hub);
+    const edge = await joinCluster(hub, admin, 'stop-1');
+    const agent = agentClient(hub, edge);
+    try {
+      const first = await agent.post<SyncResponse>(agentPaths.sync('stop-1'), {
+        revision: 0,
+        inventory: {},
+        waitSeconds: 0,
+      });
+      assert.equal(first.status, 200, first.text);
+      const held = agent.post(
+        agentPaths.sync('stop-1'),
+        { revision: first.body.revision, hubEpoch: first.body.hubEpoch, waitSeconds: 30 },
+        { timeoutMs: 60_000 },
+      );
+      await waitFor(
+        'the poll to be held',
+        async () => (/^outpost_longpoll_waiting [1-9]/m.test((await admin.get('/metrics')).text) ? true : undefined),
+        10_000,
+      );
+      const stopped = hub.stop();
+      const res = await held;
+      assert.equal(res.status, 503, res.text);
+      assert.equal((res.body as { code: string }).code, 'HUB_STOPPING');
+      // One poll waited: come back after the restart's 5 s, within the spread of one second.
+      const after = Number(res.headers['retry-after']);
+      assert.ok(after >= 5 && after <= 6, `retry-after ${res.headers['retry-after']}`);
+      assert.equal(await stopped, 0, 'a clean stop');
+    } finally {
+      await agent.close();
+      await admin.close();
+      await hub.stop();
+    }
+  });
+});

@@ -35,6 +35,13 @@ export const durations = {
   clusterLeaseMs: 3 * 30_000,
   /** Agent heartbeat period (jittered ±20 %) until work delivery's long-poll replaces it. */
   heartbeatMs: 30_000,
+  /**
+   * A stopping hub tells each agent whose poll it releases when to come back (503
+   * HUB_STOPPING, Retry-After): at least this many seconds (about a restart)…
+   */
+  stopComeBackMinSeconds: 5,
+  /** …spread so that the fleet comes back at about this many agents a second. */
+  stopComeBackPerSecond: 200,
   /** Agent reconnect backoff: full jitter between 0 and min(max, base · 2^attempt). */
   backoffBaseMs: 1_000,
   backoffMaxMs: 60_000,

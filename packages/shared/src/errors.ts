@@ -54,6 +54,8 @@ export const errorCodes = {
   NOT_FOUND: 404,
   CONFLICT: 409,
   INTERNAL: 500,
+  /** The hub is stopping (a restart, an upgrade): come back after the Retry-After it gives. */
+  HUB_STOPPING: 503,
   // admin API authentication
   AUTH_REQUIRED: 401,
   AUTH_INVALID: 401,

@@ -202,9 +202,13 @@ export class WorkSyncer {
         if (signal.aborted) return;
         const retryAfterMs = isHubError(err) ? err.retryAfterMs : undefined;
         const wait = backoffDelay(failures++, { retryAfterMs, random: () => this.#clock.random() });
-        this.#d.log.warn(
+        // A hub restart (it says when to come back) is expected, not a failure.
+        const stopping = isHubError(err) && err.code === 'HUB_STOPPING';
+        this.#d.log[stopping ? 'info' : 'warn'](
           { err: (err as Error).message, retryInMs: Math.round(wait) },
-          'sync failed; keeping the last desired state',
+          stopping
+            ? 'the hub is stopping; keeping the last desired state'
+            : 'sync failed; keeping the last desired state',
         );
         await this.#sleep(wait, signal);
         continue;

@@ -6,10 +6,16 @@ type Waiter = () => void;
 export class DesiredNotifier {
   readonly #waiters = new Map<string, Set<Waiter>>();
   #closed = false;
+  #waitingAtClose = 0;
 
   /** The hub is stopping: every waiter was released. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** How many waited when the hub began to stop. */
+  get waitingAtClose(): number {
+    return this.#waitingAtClose;
   }
 
   get waiting(): number {
@@ -48,6 +54,7 @@ export class DesiredNotifier {
 
   /** Releases every waiter (shutdown), so closing the server does not wait for long-polls. */
   close(): void {
+    if (!this.#closed) this.#waitingAtClose = this.waiting;
     this.#closed = true;
     for (const set of this.#waiters.values()) for (const w of [...set]) w();
   }

@@ -1,15 +1,17 @@
 // Desired-state sync and status intake for agents (the hub side of /agent/v1 …/sync and
 // …/status). Per cluster the hub remembers what it last sent, so an unchanged poll costs
 // one integer comparison and is then held until something changes or the wait ends.
-import type {
-  DeleteOption,
-  InventoryEntry,
-  Manifest,
-  ManifestConfig,
-  StatusAck,
-  SyncRequest,
-  SyncResponse,
-  WorkUpdate,
+import {
+  apiError,
+  type DeleteOption,
+  durations,
+  type InventoryEntry,
+  type Manifest,
+  type ManifestConfig,
+  type StatusAck,
+  type SyncRequest,
+  type SyncResponse,
+  type WorkUpdate,
 } from '@outpost/shared';
 import type { Logger } from 'pino';
 import type { Liveness } from '../registration/clusters.ts';
@@ -123,6 +125,7 @@ export class SyncService {
       // Nothing from this hub is applied or deleted until an admin decides; hold like an
       // idle poll so a waiting agent does not spin.
       await this.#d.notifier.wait(cluster.name, this.#holdMs(req), signal);
+      this.#stopping();
       return {
         hubEpoch: epoch,
         revision: store.works.desiredRevision(cluster.name),
@@ -151,8 +154,25 @@ export class SyncService {
       if (release) return { hubEpoch: epoch, revision, works: [], releaseHeldDeletions: true };
       if (attempt > 0 || signal?.aborted) return { hubEpoch: epoch, revision, works: [] };
       const notified = await this.#d.notifier.wait(cluster.name, this.#holdMs(req), signal);
+      this.#stopping();
       if (!notified) return { hubEpoch: epoch, revision, works: [] };
     }
+  }
+
+  /**
+   * A poll released because the hub is stopping is told when to come back (503 HUB_STOPPING
+   * with Retry-After) instead of polling again at once: after about a restart, spread so that
+   * the polls that waited come back at about stopComeBackPerSecond (a fleet of 1,000 over
+   * 5 s, 10,000 over 50 s), never all in the same second.
+   */
+  #stopping(): void {
+    const { notifier } = this.#d;
+    if (!notifier.closed) return;
+    const spread = Math.min(600, Math.ceil(notifier.waitingAtClose / durations.stopComeBackPerSecond));
+    const retryAfterSeconds = durations.stopComeBackMinSeconds + Math.floor(this.#random() * (spread + 1));
+    throw apiError('HUB_STOPPING', `the hub is stopping; poll again in ${retryAfterSeconds} s`, {
+      retryAfterSeconds,
+    });
   }
 
   #holdMs(req: SyncRequest): number {
