@@ -649,6 +649,72 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
       assertError(await admin.get('/api/v1/worksets/cli-ws'), 404, 'WORKSET_NOT_FOUND');
     });
 
+    test('apply -f and delete -f route each document by its kind; kinds Outpost does not keep are refused by name', async () => {
+      await joinCluster(hub, admin, 'cli-all');
+      const file = join(dir, 'everything.yaml');
+      const work = [
+        'apiVersion: work.open-cluster-management.io/v1',
+        'kind: ManifestWork',
+        'metadata:',
+        '  name: cli-work',
+        '  namespace: cli-all',
+        'spec:',
+        '  workload:',
+        '    manifests:',
+        '      - apiVersion: v1',
+        '        kind: ConfigMap',
+        '        metadata: {name: cli-cm, namespace: default}',
+      ].join('\n');
+      await writeFile(
+        file,
+        [
+          ocmPlacementYaml.replaceAll('ocm-placement', 'cli-all-p'),
+          ocmWorkSetYaml.replaceAll('ocm-workset', 'cli-all-ws').replaceAll('ocm-placement', 'cli-all-p'),
+          work,
+        ].join('\n---\n'),
+      );
+      const applied = await cli(['apply', '-f', file, ...conn()]);
+      assert.equal(applied.code, 0, applied.stderr);
+      assert.equal(
+        applied.stdout,
+        'placement cli-all-p created\nmanifestworkreplicaset cli-all-ws created\nmanifestwork cli-all/cli-work created\n',
+      );
+      assert.equal(
+        (await cli(['apply', '-f', file, ...conn()])).stdout,
+        'placement cli-all-p unchanged\nmanifestworkreplicaset cli-all-ws unchanged\nmanifestwork cli-all/cli-work unchanged\n',
+      );
+      assert.equal((await admin.get('/api/v1/clusters/cli-all/works/cli-work')).status, 200);
+
+      // A noun's own apply takes its kind only; an OCM kind Outpost does not keep is refused by name.
+      const wrong = await cli(['placement', 'apply', '-f', file, ...conn()]);
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /a ManifestWorkReplicaSet given to `placement`: use `outpost-hub apply -f`/);
+      const sets = join(dir, 'sets.yaml');
+      await writeFile(
+        sets,
+        'apiVersion: cluster.open-cluster-management.io/v1beta2\nkind: ManagedClusterSet\nmetadata:\n  name: prod\n',
+      );
+      const refused = await cli(['apply', '-f', sets, ...conn()]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /kind ManagedClusterSet is not supported: Outpost has no cluster sets yet/);
+
+      const deleted = await cli(['delete', '-f', file, ...conn()]);
+      assert.equal(deleted.code, 0, deleted.stderr);
+      assert.equal(
+        deleted.stdout,
+        'placement cli-all-p deleted\nmanifestworkreplicaset cli-all-ws deleted\nmanifestwork cli-all/cli-work deletion requested\n',
+      );
+      assertError(await admin.get('/api/v1/placements/cli-all-p'), 404, 'PLACEMENT_NOT_FOUND');
+      const again = await cli(['delete', '-f', file, ...conn()]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /PLACEMENT_NOT_FOUND/);
+      // The work may still be there (its agent deletes it); the rest is gone and not missed.
+      assert.equal((await cli(['delete', '-f', file, '--ignore-not-found', ...conn()])).code, 0);
+      const help = await cli(['apply', '--help']);
+      assert.match(help.stdout, /^Usage: outpost-hub apply -f FILE\|DIR\|- \[--cluster NAME\]/);
+      assert.match((await cli(['--help'])).stdout, /\n {2}apply {14}create or update objects of any kind/);
+    });
+
     test('--help for the nouns and their verbs', async () => {
       for (const noun of ['placement', 'workset']) {
         const help = await cli([noun, '--help']);

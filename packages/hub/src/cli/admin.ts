@@ -1,7 +1,6 @@
 // The admin CLI: `outpost-hub <noun> <verb>`, a thin client of the REST API (like
 // `vault`). Every command accepts the connection flags of config/client.ts.
 
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { OutpostError, parseLabelList } from '@outpost/shared';
 import { type ClientFlags, clientHelp, clientOptions, loadClientConfig } from '../config/client.ts';
@@ -9,8 +8,8 @@ import { ConfigError } from '../config/index.ts';
 import { clusterState, type ManagedCluster } from '../registration/clusters.ts';
 import type { ManifestWorkReplicaSetStatus } from '../rollout/index.ts';
 import { HubClient } from './client.ts';
+import { eachObject, kindOfNoun, objectKinds } from './objects.ts';
 import { age, type Format, render, table } from './output.ts';
-import { readWorkDocuments } from './work-files.ts';
 
 type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
 
@@ -139,7 +138,30 @@ function joinCommand(hub: string, token: string, caHashes: string[], extra: stri
   return `outpost-agent join --hub ${hub} --token ${token} ${pins} --cluster-name <NAME>${extra}`;
 }
 
+/** `apply -f` and `delete -f` of any kind Outpost keeps, routed by each document's kind. */
+const kindNames = objectKinds.map((k) => k.kind).join(', ');
+const fileOptions: Options = {
+  filename: { type: 'string', short: 'f', multiple: true },
+  cluster: { type: 'string' },
+};
+
 const commands: Record<string, Record<string, Command>> = {
+  apply: {
+    '': {
+      usage: 'apply -f FILE|DIR|- [--cluster NAME]',
+      summary: `create or update objects of any kind, routed by each document's kind (${kindNames})`,
+      options: fileOptions,
+      run: (ctx) => eachObject(ctx, 'apply', undefined, 'apply'),
+    },
+  },
+  delete: {
+    '': {
+      usage: 'delete -f FILE|DIR|- [--cluster NAME] [--ignore-not-found]',
+      summary: 'delete the objects a file declares, by kind and name (works: their agent deletes their objects)',
+      options: { ...fileOptions, 'ignore-not-found': { type: 'boolean' } },
+      run: (ctx) => eachObject(ctx, 'delete', undefined, 'delete'),
+    },
+  },
   token: {
     create: {
       usage:
@@ -424,53 +446,7 @@ const commands: Record<string, Record<string, Command>> = {
       usage: 'work apply -f FILE|DIR|- [--cluster NAME]',
       summary: 'create or update ManifestWorks from YAML/JSON (multi-document; OCM YAML accepted)',
       options: { filename: { type: 'string', short: 'f', multiple: true }, cluster: { type: 'string' } },
-      async run(ctx) {
-        const files = (ctx.flags.filename as string[] | undefined) ?? [];
-        if (files.length === 0) throw new ConfigError('work apply needs -f FILE, -f DIR or -f -');
-        const docs = files.flatMap((f) => readWorkDocuments(f, () => readFileSync(0, 'utf8')));
-        const results: unknown[] = [];
-        const failures: string[] = [];
-        // Like kubectl: every document is tried; failures are listed and make the exit code 1.
-        for (const { source, doc } of docs) {
-          const meta = (doc.metadata ?? {}) as { name?: unknown; namespace?: unknown };
-          const cluster = (ctx.flags.cluster as string | undefined) ?? meta.namespace;
-          if (typeof cluster !== 'string' || !cluster) {
-            failures.push(`${source}: no cluster: set metadata.namespace or pass --cluster`);
-            continue;
-          }
-          if (typeof meta.name !== 'string' || !meta.name) {
-            failures.push(`${source}: metadata.name is missing`);
-            continue;
-          }
-          try {
-            const res = await ctx.client.callWithHeaders<{ metadata: { generation: number } }>(
-              'PUT',
-              `/api/v1/clusters/${enc(cluster)}/works/${enc(meta.name)}`,
-              doc,
-            );
-            results.push(res.body);
-            const verb =
-              res.status === 201
-                ? 'created'
-                : res.headers['x-outpost-work-changed'] === 'true'
-                  ? 'configured'
-                  : 'unchanged';
-            if (ctx.format === 'table') ctx.out(`manifestwork ${cluster}/${meta.name} ${verb}\n`);
-          } catch (err) {
-            if (!(err instanceof OutpostError) || err.code === 'CLI_HUB_UNREACHABLE') throw err;
-            failures.push(`${source} (${cluster}/${meta.name}): ${err.message} (${err.code})`);
-          }
-        }
-        if (failures.length) {
-          throw new OutpostError(
-            'CLI_APPLY_FAILED',
-            `${failures.length} of ${docs.length} document(s) failed:\n  ${failures.join('\n  ')}`,
-            1,
-          );
-        }
-        if (ctx.format !== 'table')
-          ctx.out(render(ctx.format, results.length === 1 ? results[0] : { items: results }, () => ''));
-      },
+      run: (ctx) => eachObject(ctx, 'apply', kindOfNoun('work'), 'work apply'),
     },
     get: {
       usage: 'work get NAME --cluster CLUSTER',
@@ -526,7 +502,7 @@ const commands: Record<string, Record<string, Command>> = {
       usage: 'placement apply -f FILE|DIR|-',
       summary: 'create or update Placements from YAML/JSON (multi-document; OCM v1beta1 YAML accepted)',
       options: { filename: { type: 'string', short: 'f', multiple: true } },
-      run: (ctx) => applyObjects(ctx, 'placement', (name) => `/api/v1/placements/${enc(name)}`),
+      run: (ctx) => eachObject(ctx, 'apply', kindOfNoun('placement'), 'placement apply'),
     },
     get: {
       usage: 'placement get NAME',
@@ -565,7 +541,7 @@ const commands: Record<string, Record<string, Command>> = {
       usage: 'workset apply -f FILE|DIR|-',
       summary: 'create or update ManifestWorkReplicaSets from YAML/JSON (multi-document; OCM v1alpha1 YAML accepted)',
       options: { filename: { type: 'string', short: 'f', multiple: true } },
-      run: (ctx) => applyObjects(ctx, 'manifestworkreplicaset', (name) => `/api/v1/worksets/${enc(name)}`),
+      run: (ctx) => eachObject(ctx, 'apply', kindOfNoun('workset'), 'workset apply'),
     },
     get: {
       usage: 'workset get NAME',
@@ -743,46 +719,6 @@ async function listAll<T>(ctx: Ctx, path: string): Promise<T[]> {
   return items;
 }
 
-/**
- * `apply -f` for Placements and worksets: PUT each document by name, like kubectl every
- * document is tried, and failures are listed and make the exit code 1. The document's
- * metadata.namespace goes with it (the hub keeps it; a name taken in another namespace is
- * NAMESPACE_CONFLICT).
- */
-async function applyObjects(ctx: Ctx, kind: string, pathFor: (name: string) => string): Promise<void> {
-  const files = (ctx.flags.filename as string[] | undefined) ?? [];
-  if (files.length === 0) throw new ConfigError(`${kind} apply needs -f FILE, -f DIR or -f -`);
-  const docs = files.flatMap((f) => readWorkDocuments(f, () => readFileSync(0, 'utf8')));
-  const results: unknown[] = [];
-  const failures: string[] = [];
-  for (const { source, doc } of docs) {
-    const name = ((doc.metadata ?? {}) as { name?: unknown }).name;
-    if (typeof name !== 'string' || !name) {
-      failures.push(`${source}: metadata.name is missing`);
-      continue;
-    }
-    try {
-      const res = await ctx.client.callWithHeaders<unknown>('PUT', pathFor(name), doc);
-      results.push(res.body);
-      const verb =
-        res.status === 201 ? 'created' : res.headers['x-outpost-changed'] === 'true' ? 'configured' : 'unchanged';
-      if (ctx.format === 'table') ctx.out(`${kind} ${name} ${verb}\n`);
-    } catch (err) {
-      if (!(err instanceof OutpostError) || err.code === 'CLI_HUB_UNREACHABLE') throw err;
-      failures.push(`${source} (${name}): ${err.message} (${err.code})`);
-    }
-  }
-  if (failures.length) {
-    throw new OutpostError(
-      'CLI_APPLY_FAILED',
-      `${failures.length} of ${docs.length} document(s) failed:\n  ${failures.join('\n  ')}`,
-      1,
-    );
-  }
-  if (ctx.format !== 'table')
-    ctx.out(render(ctx.format, results.length === 1 ? results[0] : { items: results }, () => ''));
-}
-
 interface WorkResource {
   metadata: { name: string; namespace: string; generation: number; deletionTimestamp?: string };
   status: { conditions?: { type: string; status: string }[]; manifestCount: number; sizeBytes: number };
@@ -838,7 +774,7 @@ export const adminNouns = Object.keys(commands);
 export function adminHelp(): string {
   const lines = ['Admin commands (talk to the hub REST API):'];
   for (const [noun, verbs] of Object.entries(commands)) {
-    for (const [verb, c] of Object.entries(verbs)) lines.push(`  ${`${noun} ${verb}`.padEnd(18)} ${c.summary}`);
+    for (const [verb, c] of Object.entries(verbs)) lines.push(`  ${`${noun} ${verb}`.trim().padEnd(18)} ${c.summary}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -846,8 +782,9 @@ export function adminHelp(): string {
 /** Runs `outpost-hub NOUN VERB …`; returns the exit code. */
 export async function runAdmin(noun: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const verbs = commands[noun] as Record<string, Command>;
-  const [verb, ...rest] = argv;
-  const cmd = verb ? verbs[verb] : undefined;
+  // `apply` and `delete` are verbs of their own, without a noun (as in kubectl).
+  const [verb, ...rest] = verbs[''] ? ['', ...argv] : argv;
+  const cmd = verb !== undefined ? verbs[verb] : undefined;
   if (!cmd) {
     const list = Object.entries(verbs)
       .map(([v, c]) => `  ${v.padEnd(10)} ${c.summary}`)
