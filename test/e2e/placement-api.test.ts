@@ -599,6 +599,13 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
       assert.match(list.stdout, /\ndefault\s+cli-two\s+1\s+1\s+True\s+\d+s\n/);
       const got = JSON.parse((await cli(['placement', 'get', 'cli-two', '-o', 'json', ...conn()])).stdout);
       assert.deepEqual(got.status.decisions[0].clusterNames, ['pl-a']);
+      // Without -o, described as kubectl describes: selection, decisions by group, conditions.
+      const described = (await cli(['placement', 'get', 'cli-two', ...conn()])).stdout;
+      assert.match(described, /^name: {9}cli-two\nnamespace: {4}default\n/);
+      assert.match(described, /\ntolerations: {2}outpost\.dev\/unreachable\n/);
+      assert.match(described, /\nGROUP\s+CLUSTERS\n#0\s+pl-a\n/);
+      assert.match(described, /\nCONDITION\s+STATUS\s+REASON\s+SINCE\s+MESSAGE\n/);
+      assert.match(described, /\nPlacementSatisfied\s+True\s+AllDecisionsScheduled\s+\d+s\s+1 cluster selected\n/);
       // The same decisions as OCM PlacementDecision objects, found by OCM's label.
       const pds = await admin.get<{ items: { metadata: { name: string }; status: { decisions: unknown[] } }[] }>(
         '/api/v1/placementdecisions?labelSelector=cluster.open-cluster-management.io/placement%3Dcli-two',
@@ -643,6 +650,11 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
       assert.equal((await cli(['workset', 'resume', 'cli-ws', ...conn()])).code, 0);
       const got = JSON.parse((await cli(['workset', 'get', 'cli-ws', '-o', 'json', ...conn()])).stdout);
       assert.equal(got.spec.paused, undefined);
+      const described = (await cli(['workset', 'get', 'cli-ws', ...conn()])).stdout;
+      assert.match(described, /^name: {9}cli-ws\nnamespace: {4}default\n/);
+      assert.match(described, /\nplacements: {3}ocm-placement \(Progressive\)\n/);
+      assert.match(described, /\npaused: {7}false\n/);
+      assert.match(described, /\nCONDITION\s+STATUS\s+REASON\s+SINCE\s+MESSAGE\n/);
       const yaml = await cli(['workset', 'get', 'cli-ws', '-o', 'yaml', ...conn()]);
       assert.match(yaml.stdout, /^apiVersion: outpost.dev\/v1alpha1\nkind: ManifestWorkReplicaSet\n/);
       assert.equal((await cli(['workset', 'delete', 'cli-ws', ...conn()])).code, 0);
@@ -684,6 +696,13 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
         'placement cli-all-p unchanged\nmanifestworkreplicaset cli-all-ws unchanged\nmanifestwork cli-all/cli-work unchanged\n',
       );
       assert.equal((await admin.get('/api/v1/clusters/cli-all/works/cli-work')).status, 200);
+      const shown = (await cli(['work', 'get', 'cli-work', '--cluster', 'cli-all', ...conn()])).stdout;
+      assert.match(shown, /^name: {9}cli-work\ncluster: {6}cli-all\n/);
+      assert.match(shown, /\ngeneration: {3}1 \(the agent reported none yet\)\n/);
+      assert.match(
+        shown,
+        /\n#\s+KIND\s+NAME\s+APPLIED\s+AVAILABLE\s+MESSAGE\n0\s+ConfigMap\s+default\/cli-cm\s+-\s+-\s+-\n/,
+      );
 
       // A noun's own apply takes its kind only; an OCM kind Outpost does not keep is refused by name.
       const wrong = await cli(['placement', 'apply', '-f', file, ...conn()]);

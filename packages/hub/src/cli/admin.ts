@@ -459,7 +459,7 @@ const commands: Record<string, Record<string, Command>> = {
           'GET',
           `/api/v1/clusters/${enc(cluster)}/works/${enc(ctx.args[0] as string)}`,
         );
-        ctx.out(render(ctx.format, w, () => workTable([w])));
+        ctx.out(render(ctx.format, w, () => describeWork(w)));
       },
     },
     list: {
@@ -510,7 +510,7 @@ const commands: Record<string, Record<string, Command>> = {
       args: { min: 1, max: 1 },
       async run(ctx) {
         const p = await ctx.client.call<PlacementResource>('GET', `/api/v1/placements/${enc(ctx.args[0] as string)}`);
-        ctx.out(render(ctx.format, p, () => placementTable([p])));
+        ctx.out(render(ctx.format, p, () => describePlacement(p)));
       },
     },
     list: {
@@ -549,7 +549,7 @@ const commands: Record<string, Record<string, Command>> = {
       args: { min: 1, max: 1 },
       async run(ctx) {
         const w = await ctx.client.call<WorkSetResource>('GET', `/api/v1/worksets/${enc(ctx.args[0] as string)}`);
-        ctx.out(render(ctx.format, w, () => workSetTable([w])));
+        ctx.out(render(ctx.format, w, () => describeWorkSet(w)));
       },
     },
     list: {
@@ -639,19 +639,104 @@ const commands: Record<string, Record<string, Command>> = {
   },
 };
 
+interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+}
+
 interface PlacementResource {
-  metadata: { name: string; namespace?: string; creationTimestamp: string };
+  metadata: { name: string; namespace?: string; creationTimestamp: string; generation?: number };
+  spec: {
+    numberOfClusters?: number;
+    predicates?: unknown[];
+    prioritizerPolicy?: { mode?: string };
+    tolerations?: { key?: string; operator?: string; value?: string }[];
+  };
   status: {
     numberOfSelectedClusters: number;
-    decisionGroups: unknown[];
-    conditions: { type: string; status: string }[];
+    decisionGroups: { decisionGroupName?: string; decisionGroupIndex?: number; clusterCount?: number }[];
+    decisions?: { groupName: string; groupIndex: number; clusterNames: string[] }[];
+    conditions: Condition[];
   };
 }
 
 interface WorkSetResource {
   metadata: { name: string; namespace?: string; creationTimestamp: string; generation?: number };
-  spec: { placementRefs: { name: string }[]; paused?: boolean };
+  spec: {
+    placementRefs: { name: string; rolloutStrategy?: { type?: string } }[];
+    paused?: boolean;
+    templating?: boolean;
+    overrides?: { name: string }[];
+    cascadeDeletionPolicy?: string;
+    manifestWorkTemplate?: { workload?: { manifests?: unknown[] } };
+  };
   status?: ManifestWorkReplicaSetStatus;
+}
+
+/** Conditions as `kubectl describe` shows them. */
+function conditionTable(conditions: Condition[]): string {
+  if (conditions.length === 0) return 'conditions:   none yet\n';
+  return table(
+    ['CONDITION', 'STATUS', 'REASON', 'SINCE', 'MESSAGE'],
+    conditions.map((x) => [
+      x.type,
+      x.status,
+      x.reason || '-',
+      x.lastTransitionTime ? age(x.lastTransitionTime) : '-',
+      (x.message ?? '').length > 100 ? `${(x.message as string).slice(0, 99)}…` : x.message || '-',
+    ]),
+  );
+}
+
+/** `placement get`: its selection, decisions by group, and conditions. */
+function describePlacement(p: PlacementResource): string {
+  const tolerations = (p.spec.tolerations ?? []).map((t) => `${t.key ?? '*'}${t.value ? `=${t.value}` : ''}`);
+  const lines = [
+    `name:         ${p.metadata.name}`,
+    `namespace:    ${p.metadata.namespace ?? 'default'}`,
+    `created:      ${p.metadata.creationTimestamp} (${age(p.metadata.creationTimestamp)})`,
+    `wants:        ${p.spec.numberOfClusters ?? 'every matching'} cluster(s), ${(p.spec.predicates ?? []).length} predicate(s)${p.spec.prioritizerPolicy?.mode ? `, prioritizers ${p.spec.prioritizerPolicy.mode}` : ''}`,
+    `tolerations:  ${tolerations.join(', ') || '-'}`,
+    `selected:     ${p.status.numberOfSelectedClusters}`,
+    '',
+  ];
+  const decisions = p.status.decisions ?? [];
+  lines.push(
+    decisions.length
+      ? table(
+          ['GROUP', 'CLUSTERS'],
+          decisions.map((d) => [
+            d.groupName ? `${d.groupName} (#${d.groupIndex})` : `#${d.groupIndex}`,
+            d.clusterNames.join(', ') || '-',
+          ]),
+        ).trimEnd()
+      : 'decisions:    none',
+    '',
+    conditionTable(p.status.conditions).trimEnd(),
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+/** `workset get`: what it hands out where, how, then its rollout (as `workset status`). */
+function describeWorkSet(w: WorkSetResource): string {
+  const refs = w.spec.placementRefs.map((r) => `${r.name} (${r.rolloutStrategy?.type ?? 'All'})`);
+  const lines = [
+    `name:         ${w.metadata.name}`,
+    `namespace:    ${w.metadata.namespace ?? 'default'}`,
+    `created:      ${w.metadata.creationTimestamp} (${age(w.metadata.creationTimestamp)})`,
+    `placements:   ${refs.join(', ') || '-'}`,
+    `manifests:    ${w.spec.manifestWorkTemplate?.workload?.manifests?.length ?? 0}${w.spec.templating ? ' (templating)' : ''}`,
+    `overrides:    ${(w.spec.overrides ?? []).map((o) => o.name).join(', ') || '-'}`,
+    `paused:       ${w.spec.paused === true}`,
+    `on delete:    ${w.spec.cascadeDeletionPolicy ?? 'Background'}`,
+    '',
+    w.status ? conditionTable(w.status.conditions).trimEnd() : 'status:       none yet (the controller has not run)',
+    '',
+  ];
+  return `${lines.join('\n')}${w.status ? workSetStatusText(w) : ''}`;
 }
 
 /** `workset status`: the summary, the conditions, then one row per cluster of the rollout. */
@@ -720,8 +805,74 @@ async function listAll<T>(ctx: Ctx, path: string): Promise<T[]> {
 }
 
 interface WorkResource {
-  metadata: { name: string; namespace: string; generation: number; deletionTimestamp?: string };
-  status: { conditions?: { type: string; status: string }[]; manifestCount: number; sizeBytes: number };
+  metadata: {
+    name: string;
+    namespace: string;
+    generation: number;
+    deletionTimestamp?: string;
+    creationTimestamp?: string;
+    labels?: Record<string, string>;
+  };
+  spec?: {
+    workload?: { manifests?: { kind?: string; metadata?: { name?: string; namespace?: string } }[] };
+    deleteOption?: { propagationPolicy?: string };
+  };
+  status: {
+    conditions?: Condition[];
+    manifestCount: number;
+    sizeBytes: number;
+    observedGeneration?: number;
+    observedAt?: string;
+    resourceStatus?: { manifests?: { resourceMeta?: { ordinal?: number }; conditions?: Condition[] }[] };
+  };
+}
+
+/** Manifest rows `work get` shows at most (a work may hold 10,000). */
+const describedManifests = 200;
+
+/** `work get`: the work, its conditions, then each manifest with what the agent reported of it. */
+function describeWork(w: WorkResource): string {
+  const labels = Object.entries(w.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`);
+  const st = w.status;
+  const lines = [
+    `name:         ${w.metadata.name}`,
+    `cluster:      ${w.metadata.namespace}`,
+    `labels:       ${labels.join(', ') || '-'}`,
+    `created:      ${w.metadata.creationTimestamp ? `${w.metadata.creationTimestamp} (${age(w.metadata.creationTimestamp)})` : '-'}`,
+    `generation:   ${w.metadata.generation} (the agent reported ${st.observedGeneration ?? 'none yet'}${st.observedAt ? `, ${age(st.observedAt)} ago` : ''})`,
+    `size:         ${st.manifestCount} manifest(s), ${st.sizeBytes} bytes`,
+    `on delete:    ${w.spec?.deleteOption?.propagationPolicy ?? 'Foreground'}`,
+  ];
+  if (w.metadata.deletionTimestamp) lines.push(`deleting:     since ${w.metadata.deletionTimestamp}`);
+  lines.push('', conditionTable(st.conditions ?? []).trimEnd(), '');
+  const reported = new Map<number, Condition[]>();
+  for (const m of st.resourceStatus?.manifests ?? []) {
+    if (typeof m.resourceMeta?.ordinal === 'number') reported.set(m.resourceMeta.ordinal, m.conditions ?? []);
+  }
+  const manifests = w.spec?.workload?.manifests ?? [];
+  const of = (c: Condition[] | undefined, type: string) => c?.find((x) => x.type === type)?.status ?? '-';
+  const rows = manifests.slice(0, describedManifests).map((m, i) => {
+    const c = reported.get(i);
+    const problem = c?.find((x) => x.status !== 'True' && x.message);
+    const ns = m.metadata?.namespace;
+    return [
+      String(i),
+      m.kind ?? '-',
+      `${ns ? `${ns}/` : ''}${m.metadata?.name ?? '-'}`,
+      of(c, 'Applied'),
+      of(c, 'Available'),
+      problem?.message ? problem.message.slice(0, 80) : '-',
+    ];
+  });
+  lines.push(
+    rows.length
+      ? table(['#', 'KIND', 'NAME', 'APPLIED', 'AVAILABLE', 'MESSAGE'], rows).trimEnd()
+      : 'manifests:    none',
+  );
+  if (manifests.length > describedManifests) {
+    lines.push(`(${manifests.length - describedManifests} more manifests; -o yaml shows them all)`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 function requireCluster(ctx: Ctx): string {
