@@ -484,8 +484,9 @@ describe('admin API', { timeout: 120_000 }, () => {
       const res = await cli(['token', 'create', ...conn(), '--print-join-command', '--labels', 'site=fra1']);
       assert.equal(res.code, 0, res.stderr);
       const line = res.stdout.trim();
+      // The common case whole: the credentials in the cluster, and the agent installed there.
       const m =
-        /^outpost-agent join --hub (\S+) --token (\S+) --ca-cert-hash (sha256:[0-9a-f]{64}) --cluster-name <NAME>$/.exec(
+        /^outpost-agent join --hub (\S+) --token (\S+) --ca-cert-hash (sha256:[0-9a-f]{64}) --cluster-name <NAME> --kubeconfig ~\/\.kube\/config --install$/.exec(
           line,
         );
       assert.ok(m, line);
@@ -498,6 +499,35 @@ describe('admin API', { timeout: 120_000 }, () => {
       assert.equal(reg.status, 201, reg.text);
       const c = await admin.get<ClusterResource>('/api/v1/clusters/cli-joined');
       assert.equal(c.body.metadata.labels.site, 'fra1');
+
+      // A name filled in; the credentials only (the agent comes from the chart); the bare join.
+      const named = await cli([
+        'token',
+        'create',
+        ...conn(),
+        '--print-join-command',
+        '--cluster-name',
+        'edge-7',
+        '--join-mode',
+        'secret',
+        '--kubeconfig',
+        '/etc/k.yaml',
+      ]);
+      assert.match(named.stdout, / --cluster-name edge-7 --kubeconfig \/etc\/k\.yaml\n$/);
+      const bare = await cli(['token', 'create', ...conn(), '--print-join-command', '--join-mode', 'none']);
+      assert.match(bare.stdout, / --cluster-name <NAME>\n$/);
+      for (const [args, message] of [
+        [['--join-mode', 'pod'], /--join-mode must be install, secret or none/],
+        [['--cluster-name', 'Edge_7'], /--cluster-name must be a DNS-1123 label/],
+        [['--join-mode', 'none', '--kubeconfig', '/k'], /not with --join-mode none/],
+      ] as const) {
+        const refused = await cli(['token', 'create', ...conn(), '--print-join-command', ...args]);
+        assert.equal(refused.code, 2, refused.stderr);
+        assert.match(refused.stderr, message);
+      }
+      const stray = await cli(['token', 'create', ...conn(), '--cluster-name', 'edge-7']);
+      assert.equal(stray.code, 2);
+      assert.match(stray.stderr, /--cluster-name goes with --print-join-command/);
     });
 
     test('cluster list -o json parses and lists the clusters; token list never shows a secret', async () => {

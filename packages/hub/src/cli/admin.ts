@@ -165,8 +165,9 @@ const commands: Record<string, Record<string, Command>> = {
   token: {
     create: {
       usage:
-        'token create [--ttl 1h] [--usage-limit 1] [--labels k=v,…] [--auto-approve] [--description TEXT] [--print-join-command [--hub-url URL]]',
-      summary: 'create a bootstrap token (the secret is shown once)',
+        'token create [--ttl 1h] [--usage-limit 1] [--labels k=v,…] [--auto-approve] [--description TEXT] [--print-join-command [--hub-url URL] [--cluster-name NAME] [--join-mode install|secret|none] [--kubeconfig PATH]]',
+      summary:
+        'create a bootstrap token (the secret is shown once); --print-join-command prints the whole `outpost-agent join` line instead: by default one that stores the credentials in the cluster of --kubeconfig (~/.kube/config) and installs the agent there (--join-mode install); secret: the credentials only (the agent comes from the chart); none: the bare join',
       options: {
         ttl: { type: 'string' },
         'usage-limit': { type: 'string' },
@@ -175,8 +176,28 @@ const commands: Record<string, Record<string, Command>> = {
         description: { type: 'string' },
         'print-join-command': { type: 'boolean' },
         'hub-url': { type: 'string' },
+        'cluster-name': { type: 'string' },
+        'join-mode': { type: 'string' },
+        kubeconfig: { type: 'string' },
       },
       async run(ctx) {
+        const mode = (ctx.flags['join-mode'] as string | undefined) ?? 'install';
+        if (!['install', 'secret', 'none'].includes(mode)) {
+          throw new ConfigError(`--join-mode must be install, secret or none (got ${JSON.stringify(mode)})`);
+        }
+        const joinFlags = ['cluster-name', 'join-mode', 'kubeconfig', 'hub-url'].filter(
+          (f) => ctx.flags[f] !== undefined,
+        );
+        if (joinFlags.length && !ctx.flags['print-join-command']) {
+          throw new ConfigError(`--${joinFlags[0]} goes with --print-join-command`);
+        }
+        const name = ctx.flags['cluster-name'] as string | undefined;
+        if (name !== undefined && (name.length > 63 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name))) {
+          throw new ConfigError(`--cluster-name must be a DNS-1123 label (got ${JSON.stringify(name)})`);
+        }
+        if (ctx.flags.kubeconfig !== undefined && mode === 'none') {
+          throw new ConfigError('--kubeconfig says where the credentials go: not with --join-mode none');
+        }
         const spec: Record<string, unknown> = {};
         if (ctx.flags.ttl) spec.ttl = ctx.flags.ttl;
         if (ctx.flags['usage-limit']) spec.usageLimit = Number(ctx.flags['usage-limit']);
@@ -185,7 +206,16 @@ const commands: Record<string, Record<string, Command>> = {
         if (ctx.flags.description) spec.description = ctx.flags.description;
         const t = await ctx.client.call<TokenResource>('POST', '/api/v1/bootstraptokens', { spec });
         if (ctx.flags['print-join-command']) {
-          ctx.out(`${joinCommand(await joinUrl(ctx), t.status.token ?? '', t.caCertHashes ?? [], '')}\n`);
+          // The common case whole: credentials in the cluster, and the agent installed there.
+          const kubeconfig = (ctx.flags.kubeconfig as string | undefined) ?? '~/.kube/config';
+          const extra =
+            mode === 'install'
+              ? ` --kubeconfig ${kubeconfig} --install`
+              : mode === 'secret'
+                ? ` --kubeconfig ${kubeconfig}`
+                : '';
+          const line = joinCommand(await joinUrl(ctx), t.status.token ?? '', t.caCertHashes ?? [], extra);
+          ctx.out(`${name ? line.replace('<NAME>', name) : line}\n`);
           return;
         }
         ctx.out(

@@ -30,6 +30,17 @@ describe('WorkSetController', () => {
   let seq: number;
 
   const liveness: Liveness = { leaseMs, lastSeen: (c) => c.lastSeen };
+  /** The controller under test, on this test's store and clock (plus `extra` deps). */
+  const newController = (extra: Partial<ConstructorParameters<typeof WorkSetController>[0]> = {}) =>
+    new WorkSetController({
+      store,
+      log: pino({ level: 'silent' }),
+      liveness: () => liveness,
+      notify: (c) => notified.push(c),
+      now: () => now,
+      batchMs: 1,
+      ...extra,
+    });
   const addCluster = (name: string, labels: Record<string, string> = {}, extra: Partial<ClusterRow> = {}) => {
     store.clusters.insert({
       name,
@@ -104,14 +115,7 @@ describe('WorkSetController', () => {
     now = T0;
     notified = [];
     seq = 0;
-    controller = new WorkSetController({
-      store,
-      log: pino({ level: 'silent' }),
-      liveness: () => liveness,
-      notify: (c) => notified.push(c),
-      now: () => now,
-      batchMs: 1,
-    });
+    controller = newController();
   });
   afterEach(() => {
     controller.close();
@@ -282,14 +286,7 @@ describe('WorkSetController', () => {
     store.worksets.delete('ws');
     // As after a restart: a fresh controller finds the owned work of a workset that is gone.
     controller.close();
-    controller = new WorkSetController({
-      store,
-      log: pino({ level: 'silent' }),
-      liveness: () => liveness,
-      notify: (c) => notified.push(c),
-      now: () => now,
-      batchMs: 1,
-    });
+    controller = newController();
     controller.start();
     assert.ok(work('c1')?.deletionAt);
     assert.equal(work('c2')?.deletionAt, null);
@@ -324,14 +321,7 @@ describe('WorkSetController', () => {
     assert.ok(store.worksets.get('ws'));
     // A restart in between changes nothing: the deletion is in the row.
     controller.close();
-    controller = new WorkSetController({
-      store,
-      log: pino({ level: 'silent' }),
-      liveness: () => liveness,
-      notify: (c) => notified.push(c),
-      now: () => now,
-      batchMs: 1,
-    });
+    controller = newController();
     controller.start();
     assert.ok(store.worksets.get('ws'));
     const w2 = work('c2') as WorkRow;
@@ -367,13 +357,7 @@ describe('WorkSetController', () => {
     // The scheduler's view, as PlacementService.scheduledAsUnreachable reports it.
     const scheduledUnreachable = new Set<string>();
     controller.close();
-    controller = new WorkSetController({
-      store,
-      log: pino({ level: 'silent' }),
-      liveness: () => liveness,
-      notify: (c) => notified.push(c),
-      now: () => now,
-      batchMs: 1,
+    controller = newController({
       scheduledAsUnreachable: (c) => scheduledUnreachable.has(c),
     });
     addCluster('c1');
@@ -480,13 +464,7 @@ describe('WorkSetController', () => {
     const thread = new BodyThread();
     const calls: number[] = [];
     controller.close();
-    controller = new WorkSetController({
-      store,
-      log: pino({ level: 'silent' }),
-      liveness: () => liveness,
-      notify: (c) => notified.push(c),
-      now: () => now,
-      batchMs: 1,
+    controller = newController({
       render: (name, spec, targets) => {
         calls.push(targets.length);
         return thread.render(name, spec, targets);
