@@ -263,6 +263,25 @@ describe('outpost-agent join (real hub, real agent processes)', { timeout: 240_0
       assert.equal(res.code, 0, res.stderr);
     }
   });
+
+  test('a running agent whose cluster is denied stops with AGENT_REVOKED instead of retrying for ever', async () => {
+    const { token } = await createToken(hub, { autoApprove: true });
+    const dir = credsDir();
+    assert.equal((await runAgent(joinArgs(hub, token, 'denied-1', dir))).code, 0);
+    const agent = startAgent(['run', '--heartbeat-only', '--credentials-dir', dir, '--heartbeat-interval', '300ms']);
+    try {
+      await agent.waitForOutput(/serving cluster denied-1 for hub/);
+      await waitFor('a heartbeat', async () => (await getCluster(hub, 'denied-1'))?.status.lastSeen);
+      assert.equal((await admin(hub, 'POST', '/api/v1/clusters/denied-1/deny', {})).status, 200);
+      const res = await agent.exited(30_000);
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stderr, /the hub revoked this cluster's certificate \(denied\); the agent stops/);
+      assert.match(res.stderr, /outpost-hub cluster recover denied-1/);
+      assert.match(res.stderr, /AGENT_REVOKED/);
+    } finally {
+      if (agent.proc.exitCode === null) await agent.stop();
+    }
+  });
 });
 
 describe('join survives a hub restart while waiting for approval', { timeout: 120_000 }, () => {

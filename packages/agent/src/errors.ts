@@ -46,6 +46,8 @@ export const agentErrorCodes = {
   AGENT_LEAVE_TIMEOUT: 'AGENT_LEAVE_TIMEOUT',
   /** `leave --delete-workloads`: some objects could not be deleted; the state is kept for a re-run. */
   AGENT_LEAVE_INCOMPLETE: 'AGENT_LEAVE_INCOMPLETE',
+  /** `run`: the hub's records revoked this cluster's certificate (denied, removed, recovered elsewhere). */
+  AGENT_REVOKED: 'AGENT_REVOKED',
 } as const;
 
 export type AgentErrorCode = keyof typeof agentErrorCodes;

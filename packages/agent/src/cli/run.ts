@@ -31,7 +31,10 @@ deleted. Either way it heartbeats to the hub (every 30 s, ±20 %), renews its ce
 with a new key when a random 20-30 % of its life remains (or when the hub asks), follows
 changes of the hub's CA bundle, and switches to new credentials without a restart. When
 the hub is away it retries with jittered backoff and honours Retry-After. SIGTERM or
-SIGINT stop it (exit 0).
+SIGINT stop it (exit 0). When the hub's own records revoked this cluster's certificate
+(the cluster was denied, removed, or re-joined elsewhere with join --recover) it stops
+with AGENT_REVOKED (exit 1), leaving what it applied as it is; a hub that has no record
+of the certificate (a replaced database) is not taken for that: it keeps enforcing.
 
 Flags (environment variable in brackets):
   --kubeconfig F              credentials in the Secret outpost-agent-credentials of this
@@ -125,6 +128,8 @@ export async function runCommand(
   }
 
   let work: { done: Promise<void>; close: () => Promise<void> } | undefined;
+  // A revoked agent (AGENT_REVOKED from the runtime) stops its work delivery too.
+  const revoked = new AbortController();
   try {
     const delivering = !config.heartbeatOnly && target.kind === 'secret' && conn !== undefined && rest !== undefined;
     // With a cluster, its claims (kube/claims.ts), read now and every few minutes.
@@ -156,7 +161,7 @@ export async function runCommand(
             creds.hub.clusterName,
             runtime,
             log,
-            leading,
+            AbortSignal.any([leading, revoked.signal]),
           )
         : undefined;
     if (!work) {
@@ -168,9 +173,15 @@ export async function runCommand(
       );
     }
     const memory = reportMemory(log, leading);
-    await Promise.all([runtime.run(), work?.done]);
+    const running = runtime.run().catch((err: unknown) => {
+      revoked.abort();
+      throw err;
+    });
+    await Promise.all([running, work?.done]);
     clearInterval(memory);
   } finally {
+    // After a revocation: the sync loop ends on the abort; wait for it before closing.
+    if (revoked.signal.aborted) await work?.done.catch(() => undefined);
     await work?.close();
     // Only now, with every apply finished (or on a failure), may the next replica lead.
     if (lease) {

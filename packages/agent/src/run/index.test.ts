@@ -223,6 +223,39 @@ describe('agent loop', () => {
     assert.ok((clock.waits[3] as number) >= 7_000 && (clock.waits[3] as number) <= 8_400, `${clock.waits[3]}`);
   });
 
+  test("a revocation in the hub's records (denied, removed, recovered elsewhere) stops the agent; a certificate the hub has no record of or one superseded by a renewal does not", async () => {
+    const revoked = (reason?: string): Reply => ({
+      status: 401,
+      body: { code: 'AGENT_CERT_REVOKED', message: 'revoked', ...(reason ? { details: { reason } } : {}) },
+    });
+    // No record (a replaced database) and superseded: retried, the agent keeps going.
+    const hub = await fakeHub();
+    const { store } = await setup(hub);
+    hub.heartbeats.push(revoked(), revoked(), revoked('superseded'), revoked('superseded'), revoked('denied'));
+    const { events } = await runUntil(
+      hub,
+      fakeClock(() => 0.5),
+      store,
+      (ev) => ev.some((e) => e.type === 'heartbeat'),
+    );
+    assert.equal(events.filter((e) => e.type === 'error').length, 5, 'one denial alone does not stop it');
+    for (const reason of ['denied', 'removed', 'recovered']) {
+      const h = await fakeHub();
+      const { store: s } = await setup(h);
+      h.heartbeats.push(revoked(reason), revoked(reason));
+      await assert.rejects(
+        runUntil(
+          h,
+          fakeClock(() => 0.5),
+          s,
+          (ev) => ev.some((e) => e.type === 'heartbeat'),
+        ),
+        (err: Error & { code?: string }) =>
+          err.code === 'AGENT_REVOKED' && err.message.includes(`(${reason}); the agent stops`),
+      );
+    }
+  });
+
   test('renewNow: a new key, stored, and the next request already uses the new certificate', async () => {
     const hub = await fakeHub();
     const { creds, memory, store } = await setup(hub);

@@ -52,6 +52,15 @@ const credentialRefusals = new Set([
   'AGENT_HUB_UNTRUSTED',
 ]);
 
+/**
+ * Revocations the hub's own records hold (details.reason of AGENT_CERT_REVOKED): the cluster
+ * was denied or removed, or re-joined elsewhere with `join --recover`. After two in a row,
+ * with nothing newer in the store, the agent stops (AGENT_REVOKED) instead of retrying for
+ * ever. Never on a certificate the hub has no record of (a replaced or restored database,
+ * where the agent keeps enforcing and waits for an admin), nor on one superseded by a renewal.
+ */
+const definitiveRevocations = new Set(['denied', 'removed', 'recovered']);
+
 /** The CAs of both bundles, each once: trust must not gap while the hub switches CA. */
 export function unionBundle(a: string, b: string): string {
   const seen = new Set<string>();
@@ -100,6 +109,8 @@ export class AgentRuntime {
   #renewAt: number;
   #renewReason: string | undefined;
   #failures = 0;
+  /** Definitive revocations heard in a row (definitiveRevocations). */
+  #revocations = 0;
   /** The reported claims last sent with a heartbeat the hub answered, and when. */
   #claimsSent: { text: string; at: number } | undefined;
 
@@ -132,7 +143,10 @@ export class AgentRuntime {
     this.#d.onEvent?.(event);
   }
 
-  /** Runs until the signal aborts; never throws for hub or store failures. */
+  /**
+   * Runs until the signal aborts; never throws for hub or store failures, except
+   * AGENT_REVOKED: the hub's records revoked this cluster (definitiveRevocations).
+   */
   async run(): Promise<void> {
     const { signal } = this.#d;
     const info = certificateInfo(this.#creds.certPem);
@@ -146,6 +160,7 @@ export class AgentRuntime {
         try {
           wait = await this.#step();
           this.#failures = 0;
+          this.#revocations = 0;
         } catch (err) {
           if (signal.aborted) break;
           wait = await this.#failed(err);
@@ -273,6 +288,17 @@ export class AgentRuntime {
         return 0;
       }
       const name = this.#creds.hub.clusterName;
+      const reason = isHubError(err) ? (err.details as { reason?: unknown } | undefined)?.reason : undefined;
+      if (code === 'AGENT_CERT_REVOKED' && typeof reason === 'string' && definitiveRevocations.has(reason)) {
+        if (++this.#revocations >= 2) {
+          throw new AgentError(
+            'AGENT_REVOKED',
+            `the hub revoked this cluster's certificate (${reason}); the agent stops. What it applied stays ` +
+              `as it is. To manage ${name} again: on the hub \`outpost-hub cluster recover ${name}\`, then here ` +
+              '`outpost-agent join --recover` with that token',
+          );
+        }
+      } else this.#revocations = 0;
       this.#log.error(
         { code, retryInMs: Math.round(wait), expired },
         `the hub refuses this agent's credentials: ${message}. If this lasts, recover: on the hub run ` +

@@ -74,7 +74,10 @@ export function checkStanding(
     throw apiError('AGENT_CERT_REVOKED', 'this hub has no record of the client certificate; re-join the cluster');
   }
   if (cert.revokedAt && !(opts.allowSuperseded && cert.revokeReason === supersededReason)) {
-    throw apiError('AGENT_CERT_REVOKED', `the client certificate was revoked (${cert.revokeReason ?? 'revoked'})`);
+    // The reason says that this hub's records revoked it (an agent may stop on denied or
+    // removed); a certificate it has no record of (a replaced database) has none.
+    const reason = cert.revokeReason ?? 'revoked';
+    throw apiError('AGENT_CERT_REVOKED', `the client certificate was revoked (${reason})`, { reason });
   }
   // TLS checks expiry only in a full handshake; a resumed session keeps the old verdict.
   if (Date.parse(cert.notAfter) <= Date.now()) {
