@@ -268,7 +268,16 @@ describe('outpost-agent join (real hub, real agent processes)', { timeout: 240_0
     const { token } = await createToken(hub, { autoApprove: true });
     const dir = credsDir();
     assert.equal((await runAgent(joinArgs(hub, token, 'denied-1', dir))).code, 0);
-    const agent = startAgent(['run', '--heartbeat-only', '--credentials-dir', dir, '--heartbeat-interval', '300ms']);
+    const agent = startAgent([
+      'run',
+      '--heartbeat-only',
+      '--credentials-dir',
+      dir,
+      '--heartbeat-interval',
+      '300ms',
+      '--revoked-grace',
+      '2s',
+    ]);
     try {
       await agent.waitForOutput(/serving cluster denied-1 for hub/);
       await waitFor('a heartbeat', async () => (await getCluster(hub, 'denied-1'))?.status.lastSeen);

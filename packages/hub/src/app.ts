@@ -181,7 +181,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((err, req, reply) => {
     const out = toOutpostError(err);
-    if (out.statusCode >= 500) req.log.error({ err }, 'request failed');
+    // A stopping hub's 503 to every released poll is expected, not a failure.
+    if (out.statusCode >= 500 && out.code !== 'HUB_STOPPING') req.log.error({ err }, 'request failed');
     reply.errorCode = out.code;
     const retry = (out.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
     if (retry) void reply.header('retry-after', String(retry));

@@ -45,6 +45,11 @@ Flags (environment variable in brackets):
                               (neither: the Secret inside a pod, else ./.outpost-agent)
   --heartbeat-interval DUR    time between heartbeats, e.g. 30s
                               [OUTPOST_AGENT_HEARTBEAT_INTERVAL] (default 30s)
+  --revoked-grace DUR         how long the hub's records must keep saying this cluster's
+                              certificate is revoked (denied, removed, recovered) before the
+                              agent stops with AGENT_REVOKED; a join --recover storing new
+                              credentials meanwhile is picked up instead
+                              [OUTPOST_AGENT_REVOKED_GRACE] (default 30s)
   --poll-wait DUR             how long the hub may hold an unchanged long-poll
                               [OUTPOST_AGENT_POLL_WAIT] (default 30s)
   --resync-interval DUR       full re-apply, the safety net for drift, jittered ±20 %
@@ -142,6 +147,9 @@ export async function runCommand(
       signal: leading,
       workDelivery: delivering,
       reportedClaims: () => claims,
+      revokedGraceMs: config.revokedGraceMs,
+      // Work delivery stops first: its held long-poll would otherwise hold the client's close.
+      onRevoked: () => revoked.abort(),
     });
     const creds = runtime.credentials;
     const info = certificateInfo(creds.certPem);
@@ -173,11 +181,7 @@ export async function runCommand(
       );
     }
     const memory = reportMemory(log, leading);
-    const running = runtime.run().catch((err: unknown) => {
-      revoked.abort();
-      throw err;
-    });
-    await Promise.all([running, work?.done]);
+    await Promise.all([runtime.run(), work?.done]);
     clearInterval(memory);
   } finally {
     // After a revocation: the sync loop ends on the abort; wait for it before closing.

@@ -157,6 +157,10 @@ describe('run config', () => {
     );
     rejects(() => run([...only, '--heartbeat-interval', '1ms']), /--heartbeat-interval/);
     rejects(() => run(['--token', token]), /Unknown option/);
+    assert.equal(c.revokedGraceMs, 30_000);
+    assert.equal(run(only, { OUTPOST_AGENT_REVOKED_GRACE: '2m' }).revokedGraceMs, 120_000);
+    assert.equal(run([...only, '--revoked-grace', '1s'], { OUTPOST_AGENT_REVOKED_GRACE: '2m' }).revokedGraceMs, 1_000);
+    rejects(() => run([...only, '--revoked-grace', 'soon']), /--revoked-grace/);
   });
 
   test('without a cluster (credentials in files) it runs only when told --heartbeat-only', () => {

@@ -90,6 +90,8 @@ export interface RunConfig {
   readonly leaderElection: { readonly identity: string; readonly leaseDurationMs: number } | undefined;
   /** No work delivery, said explicitly (required without a cluster): heartbeats and renewals only. */
   readonly heartbeatOnly: boolean;
+  /** How long the hub's records must say revoked (denied, removed, recovered) before the agent stops. */
+  readonly revokedGraceMs: number;
   readonly logLevel: string;
 }
 
@@ -148,6 +150,7 @@ export const runOptions = {
   'leader-elect': { type: 'string' },
   'lease-duration': { type: 'string' },
   'heartbeat-only': { type: 'boolean' },
+  'revoked-grace': { type: 'string' },
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -418,6 +421,7 @@ export function loadRunConfig(argv: readonly string[], env: Env = process.env): 
     maxDeleteShare: share(v['max-delete-share'] ?? env.OUTPOST_AGENT_MAX_DELETE_SHARE ?? '0.5'),
     leaderElection: leaderElection(v, env, credentials.kind === 'secret'),
     heartbeatOnly,
+    revokedGraceMs: duration(v['revoked-grace'] ?? env.OUTPOST_AGENT_REVOKED_GRACE ?? '30s', '--revoked-grace', 0),
     logLevel: logLevel(v['log-level'], env, agentDefaults.runLogLevel),
   });
 }

@@ -239,20 +239,30 @@ describe('agent loop', () => {
       (ev) => ev.some((e) => e.type === 'heartbeat'),
     );
     assert.equal(events.filter((e) => e.type === 'error').length, 5, 'one denial alone does not stop it');
+    // Revocations that end within the grace (30 s by default: a `join --recover` of this
+    // agent storing its new credentials) do not stop it either.
+    const brief = await fakeHub();
+    const { store: briefStore } = await setup(brief);
+    brief.heartbeats.push(revoked('recovered'), revoked('recovered'), revoked('recovered'));
+    const kept = await runUntil(
+      brief,
+      fakeClock(() => 0.5),
+      briefStore,
+      (ev) => ev.some((e) => e.type === 'heartbeat'),
+    );
+    assert.equal(kept.events.filter((e) => e.type === 'error').length, 3);
     for (const reason of ['denied', 'removed', 'recovered']) {
       const h = await fakeHub();
       const { store: s } = await setup(h);
-      h.heartbeats.push(revoked(reason), revoked(reason));
+      h.heartbeats.push(...Array.from({ length: 12 }, () => revoked(reason)));
+      const clock = fakeClock(() => 0.5);
+      const start = clock.t;
       await assert.rejects(
-        runUntil(
-          h,
-          fakeClock(() => 0.5),
-          s,
-          (ev) => ev.some((e) => e.type === 'heartbeat'),
-        ),
+        runUntil(h, clock, s, (ev) => ev.some((e) => e.type === 'heartbeat')),
         (err: Error & { code?: string }) =>
           err.code === 'AGENT_REVOKED' && err.message.includes(`(${reason}); the agent stops`),
       );
+      assert.ok(clock.t - start >= 30_000, `stopped after the grace, not before: ${clock.t - start} ms`);
     }
   });
 

@@ -36,6 +36,10 @@ export interface RunDeps {
   workDelivery?: boolean;
   /** The claims collected from the cluster (kube/claims.ts), undefined until known. */
   reportedClaims?: () => Record<string, string> | undefined;
+  /** How long definitive revocations must last before the agent stops (default 30 s). */
+  revokedGraceMs?: number;
+  /** Told just before run() throws AGENT_REVOKED (work delivery stops first). */
+  onRevoked?: () => void;
 }
 
 /** Reported claims go with a heartbeat when they changed, and at least this often. */
@@ -54,10 +58,12 @@ const credentialRefusals = new Set([
 
 /**
  * Revocations the hub's own records hold (details.reason of AGENT_CERT_REVOKED): the cluster
- * was denied or removed, or re-joined elsewhere with `join --recover`. After two in a row,
- * with nothing newer in the store, the agent stops (AGENT_REVOKED) instead of retrying for
- * ever. Never on a certificate the hub has no record of (a replaced or restored database,
- * where the agent keeps enforcing and waits for an admin), nor on one superseded by a renewal.
+ * was denied or removed, or re-joined elsewhere with `join --recover`. When they last
+ * revokedGraceMs (at least two answers) with nothing newer in the store, the agent stops
+ * (AGENT_REVOKED) instead of retrying for ever; the grace lets a `join --recover` of this very
+ * agent store its new credentials first. Never on a certificate the hub has no record of (a
+ * replaced or restored database, where the agent keeps enforcing and waits for an admin), nor
+ * on one superseded by a renewal.
  */
 const definitiveRevocations = new Set(['denied', 'removed', 'recovered']);
 
@@ -109,8 +115,8 @@ export class AgentRuntime {
   #renewAt: number;
   #renewReason: string | undefined;
   #failures = 0;
-  /** Definitive revocations heard in a row (definitiveRevocations). */
-  #revocations = 0;
+  /** Definitive revocations heard in a row (definitiveRevocations), and since when. */
+  #revocations = { count: 0, since: 0 };
   /** The reported claims last sent with a heartbeat the hub answered, and when. */
   #claimsSent: { text: string; at: number } | undefined;
 
@@ -160,7 +166,7 @@ export class AgentRuntime {
         try {
           wait = await this.#step();
           this.#failures = 0;
-          this.#revocations = 0;
+          this.#revocations.count = 0;
         } catch (err) {
           if (signal.aborted) break;
           wait = await this.#failed(err);
@@ -266,6 +272,7 @@ export class AgentRuntime {
   }
 
   #adoptStored(stored: Credentials): void {
+    this.#revocations.count = 0;
     const serial = certificateInfo(stored.certPem).serial;
     this.#log.info({ serial }, 'the stored credentials were replaced by another process; using them');
     this.#previousBundle = undefined;
@@ -290,7 +297,10 @@ export class AgentRuntime {
       const name = this.#creds.hub.clusterName;
       const reason = isHubError(err) ? (err.details as { reason?: unknown } | undefined)?.reason : undefined;
       if (code === 'AGENT_CERT_REVOKED' && typeof reason === 'string' && definitiveRevocations.has(reason)) {
-        if (++this.#revocations >= 2) {
+        const r = this.#revocations;
+        if (r.count++ === 0) r.since = this.#clock.now();
+        if (r.count >= 2 && this.#clock.now() - r.since >= (this.#d.revokedGraceMs ?? 30_000)) {
+          this.#d.onRevoked?.();
           throw new AgentError(
             'AGENT_REVOKED',
             `the hub revoked this cluster's certificate (${reason}); the agent stops. What it applied stays ` +
@@ -298,7 +308,7 @@ export class AgentRuntime {
               '`outpost-agent join --recover` with that token',
           );
         }
-      } else this.#revocations = 0;
+      } else this.#revocations.count = 0;
       this.#log.error(
         { code, retryInMs: Math.round(wait), expired },
         `the hub refuses this agent's credentials: ${message}. If this lasts, recover: on the hub run ` +

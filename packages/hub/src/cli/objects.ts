@@ -27,6 +27,8 @@ export interface ObjectKind {
   changedHeader: string;
   /** What `delete` says it did (works are deleted by their agent). */
   deleted: string;
+  /** The hub's code for "no such object" (`delete --ignore-not-found` passes over it only). */
+  notFound: string;
 }
 
 export interface ObjectFlags {
@@ -49,6 +51,7 @@ export const objectKinds: ObjectKind[] = [
     },
     changedHeader: 'x-outpost-work-changed',
     deleted: 'deletion requested',
+    notFound: 'WORK_NOT_FOUND',
   },
   {
     kind: 'Placement',
@@ -57,6 +60,7 @@ export const objectKinds: ObjectKind[] = [
     path: (name) => ({ path: `/api/v1/placements/${enc(name)}`, shown: name }),
     changedHeader: 'x-outpost-changed',
     deleted: 'deleted',
+    notFound: 'PLACEMENT_NOT_FOUND',
   },
   {
     kind: 'ManifestWorkReplicaSet',
@@ -65,6 +69,7 @@ export const objectKinds: ObjectKind[] = [
     path: (name) => ({ path: `/api/v1/worksets/${enc(name)}`, shown: name }),
     changedHeader: 'x-outpost-changed',
     deleted: 'deleted',
+    notFound: 'WORKSET_NOT_FOUND',
   },
 ];
 
@@ -152,7 +157,8 @@ export async function eachObject(
       }
     } catch (err) {
       if (!(err instanceof OutpostError) || err.code === 'CLI_HUB_UNREACHABLE') throw err;
-      if (verb === 'delete' && ctx.flags['ignore-not-found'] && err.code.endsWith('NOT_FOUND')) continue;
+      // The object alone: a cluster that does not exist, or a route the hub lacks, still fails.
+      if (verb === 'delete' && ctx.flags['ignore-not-found'] && err.code === row.notFound) continue;
       failures.push(`${source} (${shownName}): ${err.message} (${err.code})`);
     }
   }

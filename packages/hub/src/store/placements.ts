@@ -140,6 +140,8 @@ function objectStore(db: DB, table: 'placements' | 'worksets', texts?: WorkStore
           // A spec from before parts (migration 13), until its workset's next write.
           whole: db.prepare('SELECT CAST(spec AS BLOB) FROM workset_specs WHERE name = ?').pluck(),
           dropWhole: db.prepare('DELETE FROM workset_specs WHERE name = ?'),
+          // Not a change (no resourceVersion): what a row from before hashes lacked.
+          keepHashes: db.prepare('UPDATE worksets SET spec_hash = ?, render_hash = ? WHERE name = ?'),
           specHead: db.prepare('SELECT spec_bytes AS bytes, spec_head AS head FROM worksets WHERE name = ?'),
         }
       : {}),
@@ -261,7 +263,15 @@ function objectStore(db: DB, table: 'placements' | 'worksets', texts?: WorkStore
         adopts ||
         canonicalJson(JSON.parse(r.labels as string)) !== next.labels ||
         canonicalJson(JSON.parse(r.annotations as string)) !== next.annotations;
-      if (!changed) return { row: from(r), changed, specChanged };
+      if (!changed) {
+        // A workset from before hashes keeps the ones just found: its text is hashed once.
+        if (apart && r.spec_hash === null) {
+          const { spec_hash, render_hash } = next as { spec_hash: string; render_hash: string };
+          s.keepHashes?.run(spec_hash, render_hash, w.name);
+          return { row: get(w.name) as ObjectRow, changed, specChanged };
+        }
+        return { row: from(r), changed, specChanged };
+      }
       const generation = (r.generation as number) + (specChanged ? 1 : 0);
       const c = write(w.name, next, specChanged, at);
       s.update.run({ ...c, generation, name: w.name, at, namespace: w.namespace ?? null });

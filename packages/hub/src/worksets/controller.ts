@@ -11,11 +11,13 @@
 // a plan changes by time alone (soak end, progress deadline, offline timeout) or a targeted
 // cluster's lease lapses.
 //
-// Rendering (worksets/render.ts) happens once per workset revision and distinct outcome, and
-// is remembered: a reconcile after a status report renders nothing. A workset whose renders
-// are large is rendered on the render thread; the reconcile that needs them writes nothing,
-// and the one after they arrive (their texts stored ahead, in small transactions) does. A
-// reconcile writes at most writeBudget manifests and takes another turn for the rest.
+// Rendering (worksets/render.ts) happens once per template (render_hash: template, overrides,
+// templating) and distinct outcome, and is remembered: a reconcile after a status report, a
+// pause or a new placementRef renders nothing. Large renders run on the render thread: while
+// nothing of the template is known a reconcile writes, deletes and reports nothing; once
+// something is, a cluster whose render is still on its way waits alone (not handed out, its
+// work left as it is). A reconcile writes at most writeBudget manifests and takes another
+// turn for the rest.
 import { canonicalJson, durations, limits } from '@outpost/shared';
 import type { Logger } from 'pino';
 import type { PlacementStatus } from '../placement/types.ts';
@@ -98,7 +100,7 @@ const writeBudget = 10_000;
 
 /** A workset revision as the controller holds it: its spec read once, and its renders. */
 interface Revision {
-  /** uid/generation of the workset row. */
+  /** uid/generation/render id of the workset row. */
   revision: string;
   /** UTF-8 size of the spec's text. */
   specBytes: number;
@@ -322,7 +324,9 @@ export class WorkSetController {
 
   /** The workset row's revision: parsed and compiled once per generation. */
   #revision(row: WorkSetRow): Revision {
-    const revision = `${row.uid}/${row.generation}`;
+    // The render hash too: a row from before it was kept gets one on a write that changes
+    // no spec (labels), and its renders must follow.
+    const revision = `${row.uid}/${row.generation}/${rendersId(row)}`;
     const had = this.#revisions.get(row.name);
     if (had?.revision === revision) return had;
     // The template stays in the store: read by the render, not by the event loop.
@@ -543,10 +547,9 @@ export class WorkSetController {
       const key = keys.get(c.name) as string;
       const outcome = renders.outcomes.get(key);
       if (!outcome) {
-        // Its render is on its way: until then its work stands as it is (never written).
+        // Its render is on its way: its work stands as it is (never written meanwhile), and
+        // the planner sees it not handed out yet, so nothing counts it as done or failed.
         note.blocked = 'rendering the work for this cluster';
-        const had = work?.annotations[specHashAnnotation];
-        if (had !== undefined) note.render = { key, hash: had };
       } else if ('error' in outcome) note.failure = outcome.error;
       else note.render = { key, hash: outcome.hash };
       const owned = work !== undefined && work.labels[workSetLabel] === name;
