@@ -159,7 +159,7 @@ async function runUntil(
   clock: Clock,
   store: CredentialStore,
   until: (events: AgentEvent[]) => boolean,
-  opts: { heartbeatIntervalMs?: number } = {},
+  opts: { heartbeatIntervalMs?: number; revokedGraceMs?: number } = {},
 ) {
   const controller = new AbortController();
   const events: AgentEvent[] = [];
@@ -167,6 +167,7 @@ async function runUntil(
     store,
     log: pino({ level: 'silent' }),
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 30_000,
+    ...(opts.revokedGraceMs === undefined ? {} : { revokedGraceMs: opts.revokedGraceMs }),
     signal: controller.signal,
     clock,
     onEvent: (e) => {
@@ -251,6 +252,21 @@ describe('agent loop', () => {
       (ev) => ev.some((e) => e.type === 'heartbeat'),
     );
     assert.equal(kept.events.filter((e) => e.type === 'error').length, 3);
+    // The revocations must last in a row: another answer between them starts the grace over
+    // (here 5 s; in all, the denials below span 31.5 s).
+    const broken = await fakeHub();
+    const { store: brokenStore } = await setup(broken);
+    const busy = { status: 503, body: { code: 'AGENT_HUB_UNAVAILABLE', message: 'busy' } };
+    const d = revoked('denied');
+    broken.heartbeats.push(d, d, busy, d, d, busy, d);
+    const interrupted = await runUntil(
+      broken,
+      fakeClock(() => 0.5),
+      brokenStore,
+      (ev) => ev.some((e) => e.type === 'heartbeat'),
+      { revokedGraceMs: 5_000 },
+    );
+    assert.equal(interrupted.events.filter((e) => e.type === 'error').length, 7);
     for (const reason of ['denied', 'removed', 'recovered']) {
       const h = await fakeHub();
       const { store: s } = await setup(h);

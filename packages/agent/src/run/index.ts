@@ -315,6 +315,8 @@ export class AgentRuntime {
           `\`outpost-hub cluster recover ${name}\`, then here \`outpost-agent join --recover\` with that token`,
       );
     } else {
+      // Revocations must last in a row: any other answer starts the grace over.
+      this.#revocations.count = 0;
       this.#log.warn({ code, retryInMs: Math.round(wait), failures: this.#failures }, message);
     }
     this.#emit({ type: 'error', code, message, retryInMs: wait });
