@@ -1,5 +1,20 @@
-// Helpers every admin API plugin shares: list paging, selectors, resourceVersion checks.
+// Helpers every admin API plugin shares: list paging, selectors, resourceVersion checks,
+// answers that carry stored texts.
 import { apiError, matchesSelector, parseSelector, type Requirement, SelectorError } from '@outpost/shared';
+import type { FastifyReply } from 'fastify';
+import type { Store } from '../store/index.ts';
+import { jsonParts, jsonStream } from '../work/raw-json.ts';
+import { storedReader } from '../work/texts.ts';
+
+/**
+ * Sends `value` as JSON, the stored texts it names (RawJson, TextRef) written as they are,
+ * part by part (work/raw-json.ts): a work or a workset may be 16 MiB.
+ */
+export function sendStored(reply: FastifyReply, store: Pick<Store, 'works'>, value: unknown): FastifyReply {
+  return reply
+    .header('content-type', 'application/json; charset=utf-8')
+    .send(jsonStream(jsonParts(value), storedReader(store)));
+}
 
 export interface ListQuery {
   limit: number;

@@ -6,10 +6,9 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { type BodyThread, RawBody } from '../parse/index.ts';
 import type { Store, WorkRow } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
-import { jsonParts, jsonStream } from '../work/raw-json.ts';
 import { workResource } from '../work/resource.ts';
-import { saveTexts, storedReader } from '../work/texts.ts';
-import { checkResourceVersion, listOf, listQuery } from './common.ts';
+import { saveTexts } from '../work/texts.ts';
+import { checkResourceVersion, listOf, listQuery, sendStored } from './common.ts';
 
 export const workRoutes: FastifyPluginAsync<{
   store: Store;
@@ -31,12 +30,8 @@ export const workRoutes: FastifyPluginAsync<{
       );
     return w;
   };
-  // Answers carry the stored texts of manifests and status as they are, written part by
-  // part (work/raw-json.ts): a work may be 16 MiB.
-  const json = (reply: FastifyReply, value: unknown) =>
-    reply
-      .header('content-type', 'application/json; charset=utf-8')
-      .send(jsonStream(jsonParts(value), storedReader(store)));
+  // Answers carry the stored texts of manifests and status as they are.
+  const json = (reply: FastifyReply, value: unknown) => sendStored(reply, store, value);
   const full = (w: WorkRow) =>
     workResource(
       w,

@@ -17,9 +17,9 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { type BodyThread, RawBody, type WorkSetBody } from '../parse/index.ts';
 import { type ManifestWorkReplicaSet, type ManifestWorkReplicaSetStatus, workSetApiVersion } from '../rollout/index.ts';
 import type { ObjectRow, ObjectWrite, Store } from '../store/index.ts';
-import { type JsonPart, jsonParts, jsonStream, RawJson, TextRef } from '../work/raw-json.ts';
-import { saveTexts, storedReader } from '../work/texts.ts';
-import { checkPreconditions, listOf, listQuery, pageByName, sameNamespace } from './common.ts';
+import { type JsonPart, RawJson, TextRef } from '../work/raw-json.ts';
+import { saveTexts } from '../work/texts.ts';
+import { checkPreconditions, listOf, listQuery, pageByName, sameNamespace, sendStored } from './common.ts';
 
 /** Both spellings of the collection: OCM's kind in the plural, and the short alias. */
 export const workSetPaths = ['/api/v1/manifestworkreplicasets', '/api/v1/worksets'] as const;
@@ -88,10 +88,7 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
   app,
   { store, maxWorkBytes, bodies, onWorkSetChanged },
 ) => {
-  const json = (reply: FastifyReply, value: unknown) =>
-    reply
-      .header('content-type', 'application/json; charset=utf-8')
-      .send(jsonStream(jsonParts(value), storedReader(store)));
+  const json = (reply: FastifyReply, value: unknown) => sendStored(reply, store, value);
   const resource = (row: ObjectRow, spec = specJson(store, row.name)) => workSetResource(row, spec);
   const changed = (name: string) => onWorkSetChanged?.(name);
   const get = (name: string) => {

@@ -2,7 +2,7 @@
 // `vault`). Every command accepts the connection flags of config/client.ts.
 
 import { parseArgs } from 'node:util';
-import { OutpostError, parseLabelList } from '@outpost/shared';
+import { parseLabelList } from '@outpost/shared';
 import { type ClientFlags, clientHelp, clientOptions, loadClientConfig } from '../config/client.ts';
 import { ConfigError } from '../config/index.ts';
 import { clusterState, type ManagedCluster } from '../registration/clusters.ts';

@@ -1,5 +1,5 @@
-// Reads ManifestWork documents for `work apply -f`: a file, every *.yaml/*.yml/*.json in a
-// folder (sorted), or standard input; multi-document YAML.
+// Reads the documents of `apply -f` and `delete -f` (cli/objects.ts): a file, every
+// *.yaml/*.yml/*.json in a folder (sorted), or standard input; multi-document YAML.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { limits, OutpostError } from '@outpost/shared';

@@ -13,13 +13,13 @@
 // - render: a stored workset's template rendered into works for clusters (worksets/render.ts),
 //   on a thread of its own (the workset controller's), never on the admin one.
 import { parentPort } from 'node:worker_threads';
-import { canonicalJson, hashText, OutpostError } from '@outpost/shared';
+import { OutpostError } from '@outpost/shared';
 import secureJson from 'secure-json-parse';
 import type { FieldProblem } from '../placement/types.ts';
 import { validatePlacement } from '../placement/validate.ts';
 import type { ManifestWorkReplicaSetSpec } from '../rollout/types.ts';
 import { validateWorkReplicaSet } from '../rollout/validate.ts';
-import { workSetRenderHash } from '../store/placements.ts';
+import { workSetSpecText } from '../store/placements.ts';
 import { prepareWork, splitText } from '../store/works.ts';
 import { prepareStatusBatch, statusPartBytes } from '../sync/status-text.ts';
 import { parseWork } from '../work/validate.ts';
@@ -75,11 +75,11 @@ const validators: Record<YamlCheck, (doc: unknown) => { ok: boolean; error?: unk
  * (`spec`), which is all the event loop reads of it.
  */
 function specOut(spec: ManifestWorkReplicaSetSpec, transfer: ArrayBuffer[]) {
-  const text = canonicalJson(spec);
-  const all = bytes([text], transfer)[0] as Uint8Array;
-  const { manifestWorkTemplate: _, ...head } = spec;
-  const renderHash = workSetRenderHash(spec as unknown as Record<string, unknown>);
-  return { spec: head, specParts: splitText(all), specHash: hashText(text), specBytes: all.length, renderHash };
+  const { specHead, ...text } = workSetSpecText(
+    spec as unknown as Record<string, unknown>,
+    (t) => bytes([t], transfer)[0] as Uint8Array,
+  );
+  return { spec: specHead, ...text };
 }
 
 /** Parts of one UTF-8 text, as text. */

@@ -115,6 +115,30 @@ export function workSetRenderHash(spec: Record<string, unknown>): string {
   return hashText(canonicalJson([manifestWorkTemplate ?? null, overrides ?? null, templating === true]));
 }
 
+/** A workset's spec as the store writes it (ObjectWrite's text form): made where the spec is
+ *  read, the body thread for the API (its `bytes` hand the text over without a copy). */
+export function workSetSpecText(
+  spec: Record<string, unknown>,
+  bytes: (text: string) => Uint8Array = (text) => Buffer.from(text),
+): {
+  specParts: StoredText[];
+  specHash: string;
+  specBytes: number;
+  specHead: Record<string, unknown>;
+  renderHash: string;
+} {
+  const text = canonicalJson(spec);
+  const all = bytes(text);
+  const { manifestWorkTemplate: _, ...specHead } = spec;
+  return {
+    specParts: splitText(all),
+    specHash: hashText(text),
+    specBytes: all.length,
+    specHead,
+    renderHash: workSetRenderHash(spec),
+  };
+}
+
 function objectStore(db: DB, table: 'placements' | 'worksets', texts?: WorkStore) {
   // Worksets keep their spec in parts (workset_spec_parts); placements in the row.
   const apart = table === 'worksets';
@@ -197,25 +221,26 @@ function objectStore(db: DB, table: 'placements' | 'worksets', texts?: WorkStore
   const columns = (w: ObjectWrite) => {
     const labels = canonicalJson(w.labels);
     const annotations = canonicalJson(w.annotations);
-    if (w.spec === undefined) {
-      if (!apart) throw worksetOnly();
-      const { specParts: parts, specHash, specBytes: bytes, specHead, renderHash } = w;
-      const spec_head = canonicalJson(specHead);
-      return { labels, annotations, parts, spec_hash: specHash, spec_head, spec_bytes: bytes, render_hash: renderHash };
+    if (!apart) {
+      if (w.spec === undefined) throw worksetOnly();
+      return { labels, annotations, spec: canonicalJson(w.spec) };
     }
-    const spec = canonicalJson(w.spec);
-    if (!apart) return { labels, annotations, spec };
-    // A workset written from an object (small: tests, the store's own callers) is split here.
-    const { manifestWorkTemplate: _, ...head } = w.spec;
-    const bytes = Buffer.from(spec);
+    // A workset written from an object (small: tests, the store's own callers) is made text here.
+    const {
+      specParts: parts,
+      specHash,
+      specBytes,
+      specHead,
+      renderHash,
+    } = w.spec === undefined ? w : workSetSpecText(w.spec);
     return {
       labels,
       annotations,
-      parts: splitText(bytes),
-      spec_hash: hashText(spec),
-      spec_head: canonicalJson(head),
-      spec_bytes: bytes.length,
-      render_hash: workSetRenderHash(w.spec),
+      parts,
+      spec_hash: specHash,
+      spec_head: canonicalJson(specHead),
+      spec_bytes: specBytes,
+      render_hash: renderHash,
     };
   };
   /** The row's columns as the statements take them; a workset's changed spec is linked. */

@@ -126,6 +126,14 @@ interface Renders {
 
 const rendersId = (row: WorkSetRow) => row.renderHash ?? `${row.uid}/${row.generation}`;
 
+/** Forgets the rendered work of `key` (its outcome stays), keeping keptManifests true. */
+function dropWork(r: Renders, key: string): void {
+  const w = r.works.get(key);
+  if (!w) return;
+  r.works.delete(key);
+  r.keptManifests -= w.manifests.length;
+}
+
 /** Where a target cluster came from: the first placementRef that selects it wins. */
 interface Target {
   cluster: string;
@@ -322,7 +330,8 @@ export class WorkSetController {
     for (const key of this.#succeededSince.keys()) if (key.startsWith(`${workset}/`)) this.#succeededSince.delete(key);
   }
 
-  /** The workset row's revision: parsed and compiled once per generation. */
+  /** The workset row's revision: its spec head read and compiled once per generation; its
+   *  renders kept while the render hash stays. */
   #revision(row: WorkSetRow): Revision {
     // The render hash too: a row from before it was kept gets one on a write that changes
     // no spec (labels), and its renders must follow.
@@ -352,16 +361,13 @@ export class WorkSetController {
         continue;
       }
       rev.outcomes.set(key, { hash: r.hash, manifests: r.work.manifests.length });
-      const old = rev.works.get(key);
-      if (old) rev.keptManifests -= old.manifests.length;
-      rev.works.delete(key);
+      dropWork(rev, key);
       rev.works.set(key, r.work);
       rev.keptManifests += r.work.manifests.length;
       // The oldest go first, but never the one just made.
-      for (const [k, w] of rev.works) {
+      for (const k of rev.works.keys()) {
         if (rev.keptManifests <= keptManifests || k === key) break;
-        rev.works.delete(k);
-        rev.keptManifests -= w.manifests.length;
+        dropWork(rev, k);
       }
     }
   }
@@ -378,11 +384,8 @@ export class WorkSetController {
     const render = this.#d.render;
     if (!render || rev.specBytes * targets.length <= inlineRenderBytes) {
       const out = renderWorks(name, JSON.parse(row.specText) as ManifestWorkReplicaSetSpec, targets);
-      const missing = new Set(store.works.missingTexts(out.texts.map((t) => t.hash)));
-      store.works.putTexts(
-        out.texts.filter((t) => missing.has(t.hash)),
-        new Date(this.#now()).toISOString(),
-      );
+      // Texts stored already are left as they are (putTexts keeps one per hash).
+      store.works.putTexts(out.texts, new Date(this.#now()).toISOString());
       this.#record(renders, out);
       return true;
     }
@@ -512,11 +515,7 @@ export class WorkSetController {
     // Outcomes of keys no target has any more are forgotten (claims change, clusters go).
     const wanted = new Set(keys.values());
     for (const k of renders.outcomes.keys()) if (!wanted.has(k)) renders.outcomes.delete(k);
-    for (const [k, w] of renders.works) {
-      if (wanted.has(k)) continue;
-      renders.works.delete(k);
-      renders.keptManifests -= w.manifests.length;
-    }
+    for (const k of renders.works.keys()) if (!wanted.has(k)) dropWork(renders, k);
     if (unrendered.size && !this.#renderNow(row, rev, [...unrendered.values()]) && renders.outcomes.size === 0) {
       return [];
     }
@@ -622,10 +621,8 @@ export class WorkSetController {
         const c = clusters.get(cluster);
         // A text of the work may have been swept since it was rendered (nothing named it).
         if (work && !stored.has(key) && existing?.contentHash !== work.contentHash) {
-          if (store.works.missingTexts(work.manifests.map((m) => m.hash)).length) {
-            renders.works.delete(key);
-            renders.keptManifests -= work.manifests.length;
-          } else stored.add(key);
+          if (store.works.missingTexts(work.manifests.map((m) => m.hash)).length) dropWork(renders, key);
+          else stored.add(key);
         }
         if (!renders.works.has(key) && c) {
           // Rendered again, as much as one reconcile may write.
