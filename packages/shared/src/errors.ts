@@ -107,6 +107,14 @@ export const errorCodes = {
   WORKSET_DELETING: 409,
   /** A Placement or workset name that lives in another namespace (names are unique hub-wide). */
   NAMESPACE_CONFLICT: 409,
+  // ManagedClusterSets and ManagedClusterSetBindings (validation: packages/hub/src/placement)
+  CLUSTER_SET_INVALID: 400,
+  CLUSTER_SET_NOT_FOUND: 404,
+  CLUSTER_SET_EXISTS: 409,
+  /** The built-in sets `default` and `global` cannot be deleted. */
+  CLUSTER_SET_BUILT_IN: 409,
+  CLUSTER_SET_BINDING_INVALID: 400,
+  CLUSTER_SET_BINDING_NOT_FOUND: 404,
   ROLLOUT_STRATEGY_INVALID: 400,
   TEMPLATE_UNKNOWN_REFERENCE: 400,
   TEMPLATE_UNRESOLVED: 422,

@@ -36,6 +36,8 @@ export const limits = {
   placementTolerationsMax: 32,
   placementPrioritizersMax: 16,
   placementDecisionGroupsMax: 64,
+  /** ManagedClusterSets one Placement may name in spec.clusterSets. */
+  placementClusterSetsMax: 32,
   /** Prioritizer weights lie in [-max, max], as OCM's kubebuilder validation says. */
   prioritizerWeightMax: 10,
   /** ManifestWorkReplicaSet: placements it fans out to, overrides, and patches per override. */

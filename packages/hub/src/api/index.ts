@@ -13,6 +13,7 @@ import { apiTokenRoutes } from './api-tokens.ts';
 import { auditRoutes } from './audit.ts';
 import { bootstrapTokenRoutes } from './bootstrap-tokens.ts';
 import { caRoutes } from './ca.ts';
+import { clusterSetRoutes } from './cluster-sets.ts';
 import { clusterRoutes } from './clusters.ts';
 import { placementRoutes } from './placements.ts';
 import { workRoutes } from './works.ts';
@@ -91,5 +92,6 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   await app.register(caRoutes, opts);
   await app.register(workRoutes, opts);
   await app.register(placementRoutes, opts);
+  await app.register(clusterSetRoutes, opts);
   await app.register(workSetRoutes, opts);
 };

@@ -566,6 +566,97 @@ const commands: Record<string, Record<string, Command>> = {
       },
     },
   },
+  clusterset: {
+    apply: {
+      usage: 'clusterset apply -f FILE|DIR|-',
+      summary: "create or update ManagedClusterSets from YAML/JSON (OCM's v1beta2 or v1beta1 YAML as is)",
+      options: { filename: { type: 'string', short: 'f', multiple: true } },
+      run: (ctx) => eachObject(ctx, 'apply', kindOfNoun('clusterset'), 'clusterset apply'),
+    },
+    get: {
+      usage: 'clusterset get NAME',
+      summary: 'show one ManagedClusterSet: how it selects its clusters and how many it holds',
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const s = await ctx.client.call<ClusterSetResource>(
+          'GET',
+          `/api/v1/managedclustersets/${enc(ctx.args[0] as string)}`,
+        );
+        ctx.out(render(ctx.format, s, () => `${clusterSetTable([s])}\n${conditionTable(s.status.conditions)}`));
+      },
+    },
+    list: {
+      usage: 'clusterset list [-l SELECTOR]',
+      summary: 'list ManagedClusterSets (default and global always exist) with their member counts',
+      options: { selector: { type: 'string', short: 'l' } },
+      async run(ctx) {
+        const items = await listAll<ClusterSetResource>(ctx, '/api/v1/managedclustersets');
+        const list = { apiVersion: 'outpost.dev/v1alpha1', kind: 'ManagedClusterSetList', items };
+        ctx.out(render(ctx.format, list, () => clusterSetTable(items)));
+      },
+    },
+    delete: {
+      usage: 'clusterset delete NAME',
+      summary: 'delete a ManagedClusterSet (placements that name it select none of its clusters from then on)',
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const s = await ctx.client.call<ClusterSetResource>(
+          'DELETE',
+          `/api/v1/managedclustersets/${enc(ctx.args[0] as string)}`,
+        );
+        ctx.out(render(ctx.format, s, () => `managedclusterset ${s.metadata.name} deleted\n`));
+      },
+    },
+  },
+  clustersetbinding: {
+    apply: {
+      usage: 'clustersetbinding apply -f FILE|DIR|-',
+      summary: "create or update ManagedClusterSetBindings (OCM's YAML as is; no metadata.namespace means default)",
+      options: { filename: { type: 'string', short: 'f', multiple: true } },
+      run: (ctx) => eachObject(ctx, 'apply', kindOfNoun('clustersetbinding'), 'clustersetbinding apply'),
+    },
+    list: {
+      usage: 'clustersetbinding list [-n NAMESPACE] [-l SELECTOR]',
+      summary: 'list ManagedClusterSetBindings, of every namespace unless -n names one',
+      options: { namespace: { type: 'string', short: 'n' }, selector: { type: 'string', short: 'l' } },
+      async run(ctx) {
+        const ns = ctx.flags.namespace as string | undefined;
+        const path = ns
+          ? `/api/v1/namespaces/${enc(ns)}/managedclustersetbindings`
+          : '/api/v1/managedclustersetbindings';
+        const items = await listAll<BindingResource>(ctx, path);
+        const list = { apiVersion: 'outpost.dev/v1alpha1', kind: 'ManagedClusterSetBindingList', items };
+        ctx.out(
+          render(ctx.format, list, () =>
+            table(
+              ['NAMESPACE', 'NAME', 'BOUND', 'AGE'],
+              items.map((b) => [
+                b.metadata.namespace,
+                b.metadata.name,
+                b.status.conditions.find((c) => c.type === 'Bound')?.status ?? '-',
+                age(b.metadata.creationTimestamp),
+              ]),
+            ),
+          ),
+        );
+      },
+    },
+    delete: {
+      usage: 'clustersetbinding delete NAME [-n NAMESPACE]',
+      summary:
+        "delete a binding (namespace default unless -n): that namespace's placements stop selecting from the set",
+      options: { namespace: { type: 'string', short: 'n' } },
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const ns = (ctx.flags.namespace as string | undefined) ?? 'default';
+        const b = await ctx.client.call<BindingResource>(
+          'DELETE',
+          `/api/v1/namespaces/${enc(ns)}/managedclustersetbindings/${enc(ctx.args[0] as string)}`,
+        );
+        ctx.out(render(ctx.format, b, () => `managedclustersetbinding ${ns}/${b.metadata.name} deleted\n`));
+      },
+    },
+  },
   workset: {
     apply: {
       usage: 'workset apply -f FILE|DIR|-',
@@ -803,6 +894,35 @@ function placementTable(items: PlacementResource[]): string {
       p.status.conditions.find((c) => c.type === 'PlacementSatisfied')?.status ?? '-',
       age(p.metadata.creationTimestamp),
     ]),
+  );
+}
+
+interface ClusterSetResource {
+  metadata: { name: string; creationTimestamp: string };
+  spec: { clusterSelector: { selectorType: string; labelSelector?: { matchLabels?: Record<string, string> } } };
+  status: { conditions: Condition[] };
+}
+
+interface BindingResource {
+  metadata: { name: string; namespace: string; creationTimestamp: string };
+  status: { conditions: Condition[] };
+}
+
+function clusterSetTable(items: ClusterSetResource[]): string {
+  return table(
+    ['NAME', 'SELECTOR', 'CLUSTERS', 'AGE'],
+    items.map((s) => {
+      const sel = s.spec.clusterSelector;
+      const members = s.status.conditions.find((c) => c.type === 'ClusterSetEmpty');
+      return [
+        s.metadata.name,
+        sel.selectorType === 'LabelSelector'
+          ? `labels ${JSON.stringify(sel.labelSelector ?? {})}`
+          : `label cluster.open-cluster-management.io/clusterset=${s.metadata.name}${s.metadata.name === 'default' ? ' (or none)' : ''}`,
+        members?.message ?? '-',
+        age(s.metadata.creationTimestamp),
+      ];
+    }),
   );
 }
 

@@ -71,13 +71,37 @@ export const objectKinds: ObjectKind[] = [
     deleted: 'deleted',
     notFound: 'WORKSET_NOT_FOUND',
   },
+  {
+    kind: 'ManagedClusterSet',
+    noun: 'clusterset',
+    shown: 'managedclusterset',
+    path: (name) => ({ path: `/api/v1/managedclustersets/${enc(name)}`, shown: name }),
+    changedHeader: 'x-outpost-changed',
+    deleted: 'deleted',
+    notFound: 'CLUSTER_SET_NOT_FOUND',
+  },
+  {
+    kind: 'ManagedClusterSetBinding',
+    noun: 'clustersetbinding',
+    shown: 'managedclustersetbinding',
+    path(name, doc) {
+      // kubectl's default namespace when the document names none.
+      const ns = (doc.metadata as { namespace?: unknown } | undefined)?.namespace;
+      const namespace = typeof ns === 'string' && ns ? ns : 'default';
+      return {
+        path: `/api/v1/namespaces/${enc(namespace)}/managedclustersetbindings/${enc(name)}`,
+        shown: `${namespace}/${name}`,
+      };
+    },
+    changedHeader: 'x-outpost-changed',
+    deleted: 'deleted',
+    notFound: 'CLUSTER_SET_BINDING_NOT_FOUND',
+  },
 ];
 
 /** OCM kinds a user may well apply that Outpost does not keep, and what to do instead. */
 const notKept: Record<string, string> = {
   ManagedCluster: 'clusters join with `outpost-agent join`; label them with `outpost-hub cluster label`',
-  ManagedClusterSet: 'Outpost has no cluster sets yet: select clusters by label in the Placement',
-  ManagedClusterSetBinding: 'Outpost has no cluster sets yet: select clusters by label in the Placement',
   PlacementDecision: 'decisions are made by the hub: read them with `outpost-hub placement get`',
   AddOnPlacementScore: 'Outpost has no add-on scores: use the built-in prioritizers',
   ClusterClaim: 'ClusterClaims live on the managed cluster, where the agent reads them',

@@ -4,6 +4,7 @@
 // and the status it produces, also as OCM PlacementDecision objects (decisions.ts). No I/O:
 // the store, API and CLI call these functions.
 
+export * from './cluster-sets.ts';
 export * from './cluster-view.ts';
 export * from './decisions.ts';
 export * from './schedule.ts';

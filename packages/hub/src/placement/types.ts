@@ -2,8 +2,9 @@
 // an alias of outpost.dev/v1alpha1) and the inputs and outputs of the pure scheduler.
 //
 // Field names follow OCM so an OCM Placement YAML is accepted unchanged where Outpost has the
-// concept. Outpost has no ManagedClusterSets, AddOnPlacementScores, CEL or spread policies:
-// validate.ts refuses those with a clear message instead of silently widening a selection.
+// concept. ManagedClusterSets are cluster-sets.ts's. Outpost has no AddOnPlacementScores, CEL or
+// spread policies: validate.ts refuses those with a clear message instead of silently widening
+// a selection.
 import { errorCodes } from '@outpost/shared';
 import type { Condition } from '../registration/clusters.ts';
 

@@ -128,7 +128,8 @@ describe('validatePlacement refuses with PLACEMENT_INVALID and every problem lis
     ['unknown spec field (typo)', placement({ predicate: [] }), ['spec.predicate']],
     ['negative numberOfClusters', placement({ numberOfClusters: -1 }), ['spec.numberOfClusters']],
     ['fractional numberOfClusters', placement({ numberOfClusters: 1.5 }), ['spec.numberOfClusters']],
-    ['a named cluster set', placement({ clusterSets: ['prod'] }), ['spec.clusterSets']],
+    ['a cluster set name that is no object name', placement({ clusterSets: ['Prod_1'] }), ['spec.clusterSets[0]']],
+    ['cluster sets not a list', placement({ clusterSets: 'prod' }), ['spec.clusterSets']],
     ['predicates not a list', placement({ predicates: {} }), ['spec.predicates']],
     [
       'In without values',

@@ -145,7 +145,7 @@ function requirementList(v: unknown, field: string, space: KeySpace, p: Problems
   return out;
 }
 
-function labelSelector(v: unknown, field: string, p: Problems): LabelSelector {
+export function labelSelector(v: unknown, field: string, p: Problems): LabelSelector {
   if (v === undefined || v === null) return {};
   if (!isObject(v)) {
     p.add(field, 'must be an object');
@@ -387,11 +387,15 @@ export function validatePlacement(input: unknown, pathName?: string): Validated<
 
   let clusterSets: string[] | undefined;
   if (spec.clusterSets !== undefined && spec.clusterSets !== null) {
-    // OCM selects from bound ManagedClusterSets; Outpost has the one implicit set "global".
-    // Ignoring any other name would silently widen the selection, so it is refused.
-    if (!Array.isArray(spec.clusterSets) || spec.clusterSets.some((s) => s !== 'global')) {
-      p.add('spec.clusterSets', 'Outpost has no ManagedClusterSets: only ["global"] (every cluster) is accepted');
-    } else clusterSets = [...(spec.clusterSets as string[])];
+    // ManagedClusterSets the placement selects from (cluster-sets.ts); a set that does not
+    // exist (yet) holds no cluster, as in OCM.
+    const sets = list(spec.clusterSets, 'spec.clusterSets', limits.placementClusterSetsMax, p);
+    sets.forEach((name, i) => {
+      if (typeof name !== 'string' || name.length > 253 || !dns1123Subdomain.test(name)) {
+        p.add(`spec.clusterSets[${i}]`, 'must be the name of a ManagedClusterSet (a DNS-1123 subdomain)');
+      }
+    });
+    if (sets.length) clusterSets = sets as string[];
   }
   if (isObject(spec.spreadPolicy) && Array.isArray(spec.spreadPolicy.spreadConstraints)) {
     if (spec.spreadPolicy.spreadConstraints.length) p.add('spec.spreadPolicy', 'spread constraints are not supported');

@@ -13,7 +13,7 @@ const leaseMs = 60_000;
 interface Status {
   numberOfSelectedClusters: number;
   decisions: { clusterNames: string[] }[];
-  conditions: { type: string; status: string }[];
+  conditions: { type: string; status: string; reason?: string; message?: string }[];
 }
 
 describe('PlacementService', () => {
@@ -244,6 +244,95 @@ describe('PlacementService', () => {
     assert.deepEqual(selected('p'), ['c1'], 'nothing written by the failed pass');
     service.runDue();
     assert.deepEqual(selected('p'), [], 'the retry sees the label change');
+  });
+
+  test('clusterSets restrict selection; a namespace with bindings selects from its bound sets only', () => {
+    const setLabel = 'cluster.open-cluster-management.io/clusterset';
+    addCluster('a1', { [setLabel]: 'team-a', env: 'prod' });
+    addCluster('a2', { [setLabel]: 'team-a' });
+    addCluster('b1', { [setLabel]: 'team-b', env: 'prod' });
+    addCluster('d1', { env: 'prod' });
+    const at = iso(now);
+    for (const name of ['team-a', 'team-b']) {
+      store.clusterSets.create(
+        { name, labels: {}, annotations: {}, spec: { clusterSelector: { selectorType: 'ExclusiveClusterSetLabel' } } },
+        at,
+      );
+    }
+    store.clusterSets.create(
+      {
+        name: 'prod',
+        labels: {},
+        annotations: {},
+        spec: { clusterSelector: { selectorType: 'LabelSelector', labelSelector: { matchLabels: { env: 'prod' } } } },
+      },
+      at,
+    );
+    // No bindings in "default": no clusterSets is every cluster, as before sets existed.
+    addPlacement('all', {});
+    assert.deepEqual(selected('all'), ['a1', 'a2', 'b1', 'd1']);
+    addPlacement('a', { clusterSets: ['team-a'] });
+    assert.deepEqual(selected('a'), ['a1', 'a2']);
+    // default: the clusters with no set label; global: all; sets combine as a union.
+    addPlacement('dflt', { clusterSets: ['default'] });
+    assert.deepEqual(selected('dflt'), ['d1']);
+    addPlacement('union', { clusterSets: ['team-b', 'prod'] });
+    assert.deepEqual(selected('union'), ['a1', 'b1', 'd1']);
+    addPlacement('none', { clusterSets: ['no-such-set'] });
+    assert.deepEqual(selected('none'), []);
+    const why = status('none').conditions.find((c) => c.type === 'PlacementSatisfied');
+    assert.equal(why?.reason, 'AllManagedClusterSetsEmpty');
+    assert.match(why?.message ?? '', /no-such-set does not exist/);
+
+    // A binding in "default" turns OCM's rule on there: only bound sets, all of them when
+    // the placement names none.
+    store.bindings.put({ namespace: 'default', name: 'team-b', labels: {}, annotations: {} }, at);
+    service.setsChanged();
+    assert.deepEqual(selected('all'), ['b1']);
+    assert.deepEqual(selected('a'), [], 'team-a is not bound to default');
+    assert.equal(
+      status('a').conditions.find((c) => c.type === 'PlacementSatisfied')?.reason,
+      'NoManagedClusterSetBindings',
+    );
+    assert.deepEqual(selected('union'), ['b1'], 'prod is not bound: only team-b counts');
+
+    // A set's spec change moves its members.
+    const prodRow = store.clusterSets.get('prod');
+    assert.ok(prodRow);
+    store.bindings.put({ namespace: 'default', name: 'prod', labels: {}, annotations: {} }, at);
+    store.clusterSets.replace(
+      {
+        name: 'prod',
+        labels: {},
+        annotations: {},
+        spec: { clusterSelector: { selectorType: 'LabelSelector', labelSelector: { matchLabels: { env: 'dev' } } } },
+      },
+      at,
+    );
+    service.setsChanged();
+    assert.deepEqual(selected('union'), ['b1']);
+    assert.deepEqual(selected('all'), ['b1']);
+  });
+
+  test('a label change moves a cluster between sets', async () => {
+    const setLabel = 'cluster.open-cluster-management.io/clusterset';
+    store.clusterSets.create(
+      {
+        name: 'edge',
+        labels: {},
+        annotations: {},
+        spec: { clusterSelector: { selectorType: 'ExclusiveClusterSetLabel' } },
+      },
+      iso(now),
+    );
+    addCluster('c1', {});
+    addPlacement('p', { clusterSets: ['edge'] });
+    assert.deepEqual(selected('p'), []);
+    const c1 = store.clusters.get('c1') as ClusterRow;
+    store.clusters.update({ ...c1, labels: { [setLabel]: 'edge' } });
+    await waitFor('c1 selected', () => selected('p').includes('c1'));
+    store.clusters.update({ ...(store.clusters.get('c1') as ClusterRow), labels: { [setLabel]: 'default' } });
+    await waitFor('c1 dropped', () => selected('p').length === 0);
   });
 
   test('forget tells subscribers; close stops the timer', () => {

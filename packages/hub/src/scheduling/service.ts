@@ -9,22 +9,29 @@
 // Passes are triggered, never polled for:
 // - a write to a cluster row (store.clusters.onChange: join, approval, denial, labels, claims,
 //   removal), batched for durations.placementBatchMs;
+// - a ManagedClusterSet or binding written or deleted (setsChanged: every placement);
 // - an unreachable cluster being heard from again (store `seen`, or presence via clusterSeen);
 // - one timer at the earliest due time: a reachable cluster's lease end (it turns
 //   unreachable then) or a placement's nextEvaluationTime (a toleration runs out).
 import { canonicalJson, durations } from '@outpost/shared';
 import type { Logger } from 'pino';
 import {
+  type ClusterSetSpec,
   type ClusterView,
+  type CompiledClusterSet,
   type CompiledPlacement,
+  compileClusterSet,
   compilePlacement,
   matchesPredicates,
   type Placement,
   type PlacementStatus,
   placementApiVersion,
   placementStatus,
+  restrictClusters,
   schedulePlacement,
   selectedClusters,
+  setRestriction,
+  setsCondition,
   toClusterView,
 } from '../placement/index.ts';
 import { clusterResource, type Liveness, leaseEnd, livenessSinceStart, taintKeys } from '../registration/clusters.ts';
@@ -98,6 +105,11 @@ export class PlacementService {
   /** A cluster's lease may end sooner (its waiting poll's connection dropped): a pass re-arms the timer. */
   livenessChanged(): void {
     this.#soon();
+  }
+
+  /** A ManagedClusterSet or binding was written or deleted: every placement is scheduled again. */
+  setsChanged(): void {
+    this.#pass(true);
   }
 
   /** Schedules every placement once (call at start: the clusters may have changed meanwhile). */
@@ -246,6 +258,18 @@ export class PlacementService {
         const counts = new Map<string, number>();
         for (const sel of selections.values()) for (const n of sel) counts.set(n, (counts.get(n) ?? 0) + 1);
         const clusterList = [...views.values()];
+        // Cluster sets and bindings: few rows, read once per pass.
+        const sets = new Map<string, CompiledClusterSet>();
+        for (const r of store.clusterSets.all()) {
+          sets.set(r.name, compileClusterSet(r.name, r.spec as unknown as ClusterSetSpec));
+        }
+        const bindings = new Map<string, Set<string>>();
+        for (const b of store.bindings.all()) {
+          const bound = bindings.get(b.namespace) ?? new Set<string>();
+          bound.add(b.name);
+          bindings.set(b.namespace, bound);
+        }
+        const noBindings = new Set<string>();
 
         for (const row of placements) {
           const previous = selections.get(row.name) ?? new Set<string>();
@@ -265,12 +289,21 @@ export class PlacementService {
             }
             if (!run) continue;
             this.#due.delete(row.name);
-            const result = schedulePlacement(compiled, clusterList, {
+            const clusterSets = compiled.placement.spec.clusterSets;
+            const restriction = setRestriction(
+              clusterSets,
+              bindings.get(row.namespace ?? 'default') ?? noBindings,
+              sets,
+            );
+            const eligible = restrictClusters(restriction, clusterList);
+            const result = schedulePlacement(compiled, eligible, {
               now,
               previous,
               otherDecisionCounts: counts,
               countsIncludePrevious: true,
             });
+            const setsSay = setsCondition(restriction, clusterSets, eligible.length, clusterList.length);
+            if (setsSay) result.conditions = result.conditions.map((c) => (c.type === setsSay.type ? setsSay : c));
             const prevStatus = (row.status ?? undefined) as PlacementStatus | undefined;
             const kept = prevStatus
               ? { ...prevStatus, conditions: prevStatus.conditions.filter((c) => c.type !== schedulingFailedCondition) }

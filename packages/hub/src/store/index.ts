@@ -4,11 +4,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { type BindingStore, bindingStore } from './bindings.ts';
 import { migrations as allMigrations, type Migration } from './migrations.ts';
-import { type ObjectStore, placementStore, workSetStore } from './placements.ts';
+import { clusterSetStore, type ObjectStore, placementStore, workSetStore } from './placements.ts';
 import { type TrustStore, trustStore } from './trust.ts';
 import { type WorkStore, workStore } from './works.ts';
 
+export type { BindingRow, BindingStore, BindingWrite } from './bindings.ts';
 export type { ObjectRow, ObjectStore, ObjectWrite, PlacementRow, WorkSetRow } from './placements.ts';
 export type * from './rows.ts';
 export { allClaims } from './rows.ts';
@@ -31,6 +33,10 @@ export interface Store extends TrustStore {
   readonly placements: ObjectStore;
   /** ManifestWorkReplicaSets (hub-global, keyed by name). */
   readonly worksets: ObjectStore;
+  /** ManagedClusterSets (cluster-scoped, keyed by name; `default` and `global` always exist). */
+  readonly clusterSets: ObjectStore;
+  /** ManagedClusterSetBindings (keyed by namespace and set name). */
+  readonly bindings: BindingStore;
   /** This database's identity: a new database gets a new epoch (see architecture.md). */
   readonly epoch: string;
   readonly schemaVersion: number;
@@ -118,6 +124,8 @@ export function openStore(file: string): Store {
     'placements',
     'worksets',
     'workset_spec_parts',
+    'cluster_sets',
+    'cluster_set_bindings',
   ];
   // Prepared once: SQLite prepares a statement again by itself when the schema changed, and
   // fails it while its table is gone.
@@ -133,6 +141,8 @@ export function openStore(file: string): Store {
     works,
     placements: placementStore(db),
     worksets: workSetStore(db, works),
+    clusterSets: clusterSetStore(db),
+    bindings: bindingStore(db),
     epoch,
     schemaVersion,
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),

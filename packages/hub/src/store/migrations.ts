@@ -350,4 +350,50 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE worksets ADD COLUMN render_hash TEXT;
     `,
   },
+  {
+    version: 14,
+    name: 'cluster sets and their bindings',
+    sql: `
+      -- OCM's ManagedClusterSets (cluster-scoped; namespace stays NULL): the same columns as
+      -- placements, so one object store serves both.
+      CREATE TABLE cluster_sets (
+        name             TEXT PRIMARY KEY,
+        namespace        TEXT,
+        uid              TEXT NOT NULL UNIQUE,
+        generation       INTEGER NOT NULL,
+        resource_version INTEGER NOT NULL,
+        labels           TEXT NOT NULL,
+        annotations      TEXT NOT NULL,
+        spec             TEXT NOT NULL,
+        status           TEXT,
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL
+      ) STRICT;
+      -- The two sets OCM's hub makes, and keeps: default (clusters labelled with it, and
+      -- those with no set label) and global (every cluster).
+      INSERT INTO cluster_sets (name, uid, generation, resource_version, labels, annotations, spec, created_at, updated_at)
+        SELECT name,
+               substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) || '-' || substr(h, 17, 4)
+                 || '-' || substr(h, 21),
+               1, 1, '{}', '{}', spec, strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ')
+        FROM (SELECT 'default' AS name, lower(hex(randomblob(16))) AS h,
+                     '{"clusterSelector":{"selectorType":"ExclusiveClusterSetLabel"}}' AS spec
+              UNION ALL
+              SELECT 'global', lower(hex(randomblob(16))),
+                     '{"clusterSelector":{"labelSelector":{},"selectorType":"LabelSelector"}}');
+      -- ManagedClusterSetBindings: namespace N may select from set NAME (OCM's name is the
+      -- set's). Keyed by both: every namespace binds sets of the same names.
+      CREATE TABLE cluster_set_bindings (
+        namespace        TEXT NOT NULL,
+        name             TEXT NOT NULL,
+        uid              TEXT NOT NULL UNIQUE,
+        resource_version INTEGER NOT NULL,
+        labels           TEXT NOT NULL,
+        annotations      TEXT NOT NULL,
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL,
+        PRIMARY KEY (namespace, name)
+      ) STRICT;
+    `,
+  },
 ];

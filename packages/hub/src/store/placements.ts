@@ -139,7 +139,7 @@ export function workSetSpecText(
   };
 }
 
-function objectStore(db: DB, table: 'placements' | 'worksets', texts?: WorkStore) {
+function objectStore(db: DB, table: 'placements' | 'worksets' | 'cluster_sets', texts?: WorkStore) {
   // Worksets keep their spec in parts (workset_spec_parts); placements in the row.
   const apart = table === 'worksets';
   const specColumns = apart ? 'spec_hash, spec_head, spec_bytes, render_hash' : 'spec';
@@ -264,7 +264,9 @@ function objectStore(db: DB, table: 'placements' | 'worksets', texts?: WorkStore
     create: (w: ObjectWrite, at: string): ObjectRow | undefined => {
       if (s.get.get(w.name)) return undefined;
       const c = write(w.name, columns(w), true, at);
-      s.insert.run({ ...c, name: w.name, namespace: w.namespace ?? 'default', uid: randomUUID(), at });
+      // Cluster sets are cluster-scoped: no namespace.
+      const namespace = table === 'cluster_sets' ? null : (w.namespace ?? 'default');
+      s.insert.run({ ...c, name: w.name, namespace, uid: randomUUID(), at });
       return get(w.name);
     },
     /**
@@ -341,6 +343,11 @@ export type ObjectStore = ReturnType<typeof objectStore>;
 
 export function placementStore(db: DB): ObjectStore {
   return objectStore(db, 'placements');
+}
+
+/** ManagedClusterSets: placements' columns, no namespace, no status (it is computed). */
+export function clusterSetStore(db: DB): ObjectStore {
+  return objectStore(db, 'cluster_sets');
 }
 
 export function workSetStore(db: DB, texts: WorkStore): ObjectStore {

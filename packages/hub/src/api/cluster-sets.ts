@@ -1,0 +1,264 @@
+// /api/v1/managedclustersets: OCM's ManagedClusterSets (cluster-scoped) — create, replace,
+// get, list, delete; `default` and `global` always exist and cannot change.
+// /api/v1/namespaces/{namespace}/managedclustersetbindings: OCM's bindings (namespaced; the
+// name is the set's), and /api/v1/managedclustersetbindings lists them across namespaces.
+// Statuses are computed when read (OCM's ClusterSetEmpty and Bound conditions). Every write
+// schedules every Placement again: a set or binding may widen or narrow any of them.
+import { apiError, matchesSelector } from '@outpost/shared';
+import type { FastifyPluginAsync } from 'fastify';
+import {
+  builtInClusterSets,
+  type ClusterSetSpec,
+  clusterSetApiVersion,
+  compileClusterSet,
+  inClusterSet,
+  type ManagedClusterSet,
+  type ManagedClusterSetBinding,
+  validateClusterSet,
+  validateClusterSetBinding,
+  validationError,
+} from '../placement/index.ts';
+import type { PlacementService } from '../scheduling/index.ts';
+import type { BindingRow, ObjectRow, Store } from '../store/index.ts';
+import { checkPreconditions, listOf, listQuery, pageByName } from './common.ts';
+
+interface Condition {
+  type: string;
+  status: 'True' | 'False';
+  reason: string;
+  message: string;
+}
+
+/** Members of each set, counted in one pass over the clusters. */
+function memberCounts(store: Store, rows: readonly ObjectRow[]): Map<string, number> {
+  const sets = rows.map((r) => compileClusterSet(r.name, r.spec as unknown as ClusterSetSpec));
+  const counts = new Map<string, number>(sets.map((s) => [s.name, 0]));
+  if (!sets.length) return counts;
+  for (const c of store.clusters.all()) {
+    for (const s of sets) if (inClusterSet(s, c.labels)) counts.set(s.name, (counts.get(s.name) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** The ManagedClusterSet as the API shows it; `members` is how many clusters it holds. */
+export function clusterSetResource(row: ObjectRow, members: number): ManagedClusterSet & { status: object } {
+  const empty: Condition =
+    members === 0
+      ? { type: 'ClusterSetEmpty', status: 'True', reason: 'NoClusterMatched', message: 'No ManagedCluster selected' }
+      : {
+          type: 'ClusterSetEmpty',
+          status: 'False',
+          reason: 'ClustersSelected',
+          message: `${members} ManagedCluster${members === 1 ? '' : 's'} selected`,
+        };
+  return {
+    apiVersion: clusterSetApiVersion,
+    kind: 'ManagedClusterSet',
+    metadata: {
+      name: row.name,
+      uid: row.uid,
+      resourceVersion: String(row.resourceVersion),
+      generation: row.generation,
+      labels: row.labels,
+      annotations: row.annotations,
+      creationTimestamp: row.createdAt,
+    },
+    spec: row.spec as unknown as ClusterSetSpec,
+    status: { conditions: [empty] },
+  };
+}
+
+/** The binding as the API shows it: Bound while its set exists. */
+export function bindingResource(row: BindingRow, setExists: boolean): ManagedClusterSetBinding & { status: object } {
+  const bound: Condition = setExists
+    ? { type: 'Bound', status: 'True', reason: 'ClusterSetBound', message: `bound to ManagedClusterSet ${row.name}` }
+    : {
+        type: 'Bound',
+        status: 'False',
+        reason: 'ClusterSetNotFound',
+        message: `ManagedClusterSet ${row.name} does not exist`,
+      };
+  return {
+    apiVersion: clusterSetApiVersion,
+    kind: 'ManagedClusterSetBinding',
+    metadata: {
+      name: row.name,
+      namespace: row.namespace,
+      uid: row.uid,
+      resourceVersion: String(row.resourceVersion),
+      labels: row.labels,
+      annotations: row.annotations,
+      creationTimestamp: row.createdAt,
+    },
+    spec: { clusterSet: row.name },
+    status: { conditions: [bound] },
+  };
+}
+
+const rawMeta = (body: unknown) => (body as { metadata?: { resourceVersion?: unknown; uid?: unknown } }).metadata;
+
+export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: PlacementService }> = async (
+  app,
+  { store, placements },
+) => {
+  const getSet = (name: string) => {
+    const row = store.clusterSets.get(name);
+    if (!row) {
+      throw apiError('CLUSTER_SET_NOT_FOUND', `managedclusterset ${JSON.stringify(name.slice(0, 100))} not found`);
+    }
+    return row;
+  };
+  const shownSet = (row: ObjectRow) => clusterSetResource(row, memberCounts(store, [row]).get(row.name) ?? 0);
+  const validSet = (body: unknown, pathName?: string) => {
+    const v = validateClusterSet(body, pathName);
+    if (!v.ok) throw validationError(v.error);
+    return v.value;
+  };
+  const toWrite = (s: ManagedClusterSet) => ({
+    name: s.metadata.name,
+    labels: s.metadata.labels ?? {},
+    annotations: s.metadata.annotations ?? {},
+    spec: s.spec as unknown as Record<string, unknown>,
+  });
+
+  app.post('/api/v1/managedclustersets', async (req, reply) => {
+    const s = validSet(req.body);
+    const row = store.transaction(() => store.clusterSets.create(toWrite(s), new Date().toISOString()));
+    if (!row) throw apiError('CLUSTER_SET_EXISTS', `managedclusterset ${s.metadata.name} already exists`);
+    placements.setsChanged();
+    return reply.code(201).send(shownSet(row));
+  });
+
+  app.put('/api/v1/managedclustersets/:name', async (req, reply) => {
+    const { name } = req.params as { name: string };
+    const s = validSet(req.body, name);
+    const out = store.transaction(() => {
+      const at = new Date().toISOString();
+      const existing = store.clusterSets.get(name);
+      if (!existing) {
+        if (s.metadata.resourceVersion !== undefined) {
+          throw apiError(
+            'CLUSTER_SET_NOT_FOUND',
+            `managedclusterset ${name} does not exist (a resourceVersion was given)`,
+          );
+        }
+        return { row: store.clusterSets.create(toWrite(s), at) as ObjectRow, created: true, changed: true };
+      }
+      checkPreconditions(rawMeta(req.body), existing, `managedclusterset ${name}`);
+      const r = store.clusterSets.replace(toWrite(s), at) as NonNullable<ReturnType<Store['clusterSets']['replace']>>;
+      return { row: r.row, created: false, changed: r.changed };
+    });
+    if (out.changed) placements.setsChanged();
+    void reply.header('x-outpost-changed', String(out.changed));
+    return reply.code(out.created ? 201 : 200).send(shownSet(out.row));
+  });
+
+  app.get('/api/v1/managedclustersets/:name', async (req) => shownSet(getSet((req.params as { name: string }).name)));
+
+  app.get('/api/v1/managedclustersets', async (req) => {
+    const q = listQuery(req.query);
+    const { items, next } = pageByName(store.clusterSets.page, q);
+    const counts = memberCounts(store, items);
+    return listOf(
+      'ManagedClusterSetList',
+      items.map((r) => clusterSetResource(r, counts.get(r.name) ?? 0)),
+      next,
+    );
+  });
+
+  app.delete('/api/v1/managedclustersets/:name', async (req) => {
+    const { name } = req.params as { name: string };
+    if (builtInClusterSets[name]) {
+      throw apiError(
+        'CLUSTER_SET_BUILT_IN',
+        `managedclusterset ${name} is built in (as on an OCM hub) and cannot be deleted`,
+      );
+    }
+    const row = store.transaction(() => {
+      const row = getSet(name);
+      store.clusterSets.delete(name);
+      return row;
+    });
+    placements.setsChanged();
+    return clusterSetResource(row, 0);
+  });
+
+  // ---- bindings ----------------------------------------------------------------------------
+  const shownBinding = (row: BindingRow) => bindingResource(row, store.clusterSets.get(row.name) !== undefined);
+  const bindingsPath = '/api/v1/namespaces/:namespace/managedclustersetbindings';
+
+  app.put(`${bindingsPath}/:name`, async (req, reply) => {
+    const { namespace, name } = req.params as { namespace: string; name: string };
+    const v = validateClusterSetBinding(req.body, { namespace, name });
+    if (!v.ok) throw validationError(v.error);
+    const b = v.value;
+    const out = store.transaction(() => {
+      const existing = store.bindings.get(namespace, name);
+      if (existing) checkPreconditions(rawMeta(req.body), existing, `managedclustersetbinding ${namespace}/${name}`);
+      else if (b.metadata.resourceVersion !== undefined) {
+        throw apiError(
+          'CLUSTER_SET_BINDING_NOT_FOUND',
+          `managedclustersetbinding ${namespace}/${name} does not exist (a resourceVersion was given)`,
+        );
+      }
+      return store.bindings.put(
+        { namespace, name, labels: b.metadata.labels ?? {}, annotations: b.metadata.annotations ?? {} },
+        new Date().toISOString(),
+      );
+    });
+    if (out.created) placements.setsChanged();
+    void reply.header('x-outpost-changed', String(out.changed));
+    return reply.code(out.created ? 201 : 200).send(shownBinding(out.row));
+  });
+
+  app.get(`${bindingsPath}/:name`, async (req) => {
+    const { namespace, name } = req.params as { namespace: string; name: string };
+    const row = store.bindings.get(namespace, name);
+    if (!row) {
+      throw apiError(
+        'CLUSTER_SET_BINDING_NOT_FOUND',
+        `managedclustersetbinding ${JSON.stringify(`${namespace}/${name}`.slice(0, 200))} not found`,
+      );
+    }
+    return shownBinding(row);
+  });
+
+  // Bindings are few (one per namespace and set): read whole, filtered by label, paged by
+  // "namespace/name".
+  const listBindings = (namespace: string | undefined, query: unknown) => {
+    const q = listQuery(query);
+    const sets = new Set(store.clusterSets.all().map((r) => r.name));
+    const key = (r: BindingRow) => `${r.namespace}/${r.name}`;
+    const rows = store.bindings
+      .all()
+      .filter(
+        (r) =>
+          (namespace === undefined || r.namespace === namespace) &&
+          key(r) > q.continue &&
+          matchesSelector(q.selector, r.labels),
+      );
+    const page = rows.slice(0, q.limit);
+    const last = page.at(-1);
+    return listOf(
+      'ManagedClusterSetBindingList',
+      page.map((r) => bindingResource(r, sets.has(r.name))),
+      rows.length > q.limit && last ? key(last) : undefined,
+    );
+  };
+  app.get(bindingsPath, async (req) => listBindings((req.params as { namespace: string }).namespace, req.query));
+  app.get('/api/v1/managedclustersetbindings', async (req) => listBindings(undefined, req.query));
+
+  app.delete(`${bindingsPath}/:name`, async (req) => {
+    const { namespace, name } = req.params as { namespace: string; name: string };
+    const row = store.transaction(() => {
+      const row = store.bindings.get(namespace, name);
+      if (!row) {
+        throw apiError('CLUSTER_SET_BINDING_NOT_FOUND', `managedclustersetbinding ${namespace}/${name} not found`);
+      }
+      store.bindings.delete(namespace, name);
+      return row;
+    });
+    placements.setsChanged();
+    return shownBinding(row);
+  });
+};
