@@ -150,9 +150,44 @@ describe('validateWorkReplicaSet', () => {
     [
       'an OCM template field Outpost does not honour',
       workSet({
+        manifestWorkTemplate: {
+          workload: { manifests: [] },
+          manifestConfigs: [
+            {
+              resourceIdentifier: { resource: 'jobs', name: 'j' },
+              conditionRules: [{ type: 'CEL', celExpressions: ['true'] }],
+            },
+          ],
+        },
+      }),
+      ['spec.manifestWorkTemplate.manifestConfigs[0].conditionRules[0].celExpressions'],
+    ],
+    [
+      'an executor subject type OCM does not define',
+      workSet({
+        manifestWorkTemplate: {
+          workload: { manifests: [] },
+          executor: { subject: { type: 'User', serviceAccount: { namespace: 'a', name: 'b' } } },
+        },
+      }),
+      ['spec.manifestWorkTemplate.executor.subject.type'],
+    ],
+    [
+      'an executor without its service account',
+      workSet({
         manifestWorkTemplate: { workload: { manifests: [] }, executor: { subject: { type: 'ServiceAccount' } } },
       }),
-      ['spec.manifestWorkTemplate.executor'],
+      ['spec.manifestWorkTemplate.executor.subject.serviceAccount'],
+    ],
+    [
+      'an unknown executor field',
+      workSet({
+        manifestWorkTemplate: {
+          workload: { manifests: [] },
+          executor: { subject: { type: 'ServiceAccount', serviceAccount: { namespace: 'a', name: 'b', uid: 'u' } } },
+        },
+      }),
+      ['spec.manifestWorkTemplate.executor.subject.serviceAccount.uid'],
     ],
     ['a bad cascadeDeletionPolicy', workSet({ cascadeDeletionPolicy: 'Orphan' }), ['spec.cascadeDeletionPolicy']],
     ['paused not a boolean', workSet({ paused: 'yes' }), ['spec.paused']],
@@ -164,6 +199,20 @@ describe('validateWorkReplicaSet', () => {
     ['an unknown spec field', workSet({ rolloutStrategy: {} }), ['spec.rolloutStrategy']],
   ];
   for (const [name, input, want] of cases) it(`refuses ${name}`, () => assert.deepEqual(fields(input), want));
+
+  it('takes an executor in the template and keeps it for the rendered works', () => {
+    const executor = { subject: { type: 'ServiceAccount', serviceAccount: { namespace: 'team-a', name: 'deployer' } } };
+    const r = validateWorkReplicaSet(
+      workSet({
+        manifestWorkTemplate: {
+          workload: { manifests: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'a' } }] },
+          executor,
+        },
+      }),
+    );
+    assert.ok(r.ok);
+    assert.deepEqual((r.value.spec.manifestWorkTemplate as { executor?: unknown }).executor, executor);
+  });
 
   it('renders nothing unless templating is asked for: a Helm template in a manifest is accepted as text', () => {
     const helm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'chart' }, data: { v: '{{ .Values.x }}' } };

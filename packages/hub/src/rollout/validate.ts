@@ -6,6 +6,7 @@ import { expandManifestLists, limits, type Manifest } from '@outpost/shared';
 import type { Validated } from '../placement/types.ts';
 import { invalid, isObject, metadata, Problems } from '../placement/validate.ts';
 import { fieldProblem, workSpecFields } from '../work/fields.ts';
+import { executorProblem } from '../work/validate.ts';
 import { validateOverrides } from './overrides.ts';
 import { rolloutPolicy } from './strategy.ts';
 import { templateProblems } from './template.ts';
@@ -69,6 +70,15 @@ export function validateWorkReplicaSet(
       p.add(
         field.path,
         `UNSUPPORTED_FIELD: not supported${field.alternative ? `; instead: ${field.alternative}` : ''}`,
+      );
+    }
+    // The executor goes into every rendered work as written (validated again there, after
+    // templating): checked here too, so a bad one is refused when the workset is applied.
+    const executor = templating ? undefined : executorProblem(template.executor, 'spec.manifestWorkTemplate.executor');
+    if (executor) {
+      p.add(
+        executor.field,
+        `${executor.code === 'UNSUPPORTED_FIELD' ? 'UNSUPPORTED_FIELD: ' : ''}${executor.message.slice(executor.field.length + 1)}`,
       );
     }
     const workload = template.workload;

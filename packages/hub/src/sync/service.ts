@@ -3,11 +3,10 @@
 // one integer comparison and is then held until something changes or the wait ends.
 import {
   apiError,
-  type DeleteOption,
   durations,
   type InventoryEntry,
   type Manifest,
-  type ManifestConfig,
+  type ManifestWorkSpec,
   type StatusAck,
   type SyncRequest,
   type SyncResponse,
@@ -219,15 +218,18 @@ export class SyncService {
     return out;
   }
 
-  #header(w: WorkRow): Pick<WorkUpdate, 'name' | 'uid' | 'generation' | 'deleteOption' | 'manifestConfigs'> {
-    const spec = w.spec as { deleteOption?: DeleteOption; manifestConfigs?: ManifestConfig[] };
-    const h: Pick<WorkUpdate, 'name' | 'uid' | 'generation' | 'deleteOption' | 'manifestConfigs'> = {
+  #header(
+    w: WorkRow,
+  ): Pick<WorkUpdate, 'name' | 'uid' | 'generation' | 'deleteOption' | 'manifestConfigs' | 'executor'> {
+    const spec = w.spec as Pick<ManifestWorkSpec, 'deleteOption' | 'manifestConfigs' | 'executor'>;
+    const h: Pick<WorkUpdate, 'name' | 'uid' | 'generation' | 'deleteOption' | 'manifestConfigs' | 'executor'> = {
       name: w.name,
       uid: w.uid,
       generation: w.generation,
     };
     if (spec.deleteOption) h.deleteOption = spec.deleteOption;
     if (spec.manifestConfigs) h.manifestConfigs = spec.manifestConfigs;
+    if (spec.executor) h.executor = spec.executor;
     return h;
   }
 

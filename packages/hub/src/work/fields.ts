@@ -61,7 +61,10 @@ export const workSpecFields: Record<string, FieldRule> = {
       ),
     }),
   ),
-  executor: unsupported('the agent applies with its own service account; scope it with the chart’s RBAC values'),
+  // The values are checked in validate.ts (only the ServiceAccount subject type, DNS names).
+  executor: object({
+    subject: object({ type: value, serviceAccount: object({ namespace: value, name: value }) }),
+  }),
 };
 
 export interface FieldProblem {

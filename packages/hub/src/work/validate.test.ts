@@ -34,10 +34,10 @@ describe('parseWork', () => {
       }
       return undefined;
     };
+    // Honoured now (the agent asks SubjectAccessReviews), so refused only when malformed.
     const executor = refused({ executor: { subject: { type: 'ServiceAccount' } } });
-    assert.equal(executor?.code, 'UNSUPPORTED_FIELD');
-    assert.equal(executor?.field, 'spec.executor');
-    assert.match(executor?.message ?? '', /^spec\.executor is not supported; instead: /);
+    assert.equal(executor?.code, 'VALIDATION_FAILED');
+    assert.equal(executor?.field, 'spec.executor.subject.serviceAccount');
     assert.equal(refused({ deleteOption: { ttlSecondsAfterFinished: 60 } }), undefined, 'honoured (work/ttl.ts)');
     assert.equal(refused({ deleteOption: { ttlSecondsAfterFinished: -1 } })?.code, 'VALIDATION_FAILED');
     const cel = refused({
@@ -108,6 +108,78 @@ describe('parseWork', () => {
       }),
       undefined,
     );
+  });
+
+  test("executor: OCM's ServiceAccount subject is taken and stored; any other shape is refused naming the field", () => {
+    const sa = { subject: { type: 'ServiceAccount', serviceAccount: { namespace: 'team-a', name: 'deployer' } } };
+    assert.deepEqual(parseWork(work([cm('a')], { executor: sa }), 'rack-1').spec.executor, sa);
+    assert.equal(parseWork(work([cm('a')], { executor: null }), 'rack-1').spec.executor, undefined);
+    assert.equal('executor' in parseWork(work([cm('a')], { executor: null }), 'rack-1').spec, false);
+    assert.equal(parseWork(work([cm('a')]), 'rack-1').spec.executor, undefined);
+    const refusal = (executor: unknown) => {
+      try {
+        parseWork(work([cm('a')], { executor }), 'rack-1');
+      } catch (err) {
+        const e = err as OutpostError;
+        const d = e.details as { field?: string; alternative?: string } | undefined;
+        return { code: e.code, field: d?.field, message: e.message };
+      }
+      return undefined;
+    };
+    const user = refusal({ subject: { type: 'User', serviceAccount: { namespace: 'a', name: 'b' } } });
+    assert.deepEqual([user?.code, user?.field], ['UNSUPPORTED_FIELD', 'spec.executor.subject.type']);
+    assert.match(
+      user?.message ?? '',
+      /^spec\.executor\.subject\.type "User" is not supported; instead: type ServiceAccount/,
+    );
+    const cases: [unknown, string, string][] = [
+      ['sa', 'VALIDATION_FAILED', 'spec.executor'],
+      [{}, 'VALIDATION_FAILED', 'spec.executor.subject'],
+      [{ subject: {} }, 'VALIDATION_FAILED', 'spec.executor.subject.type'],
+      [{ subject: { type: 'ServiceAccount' } }, 'VALIDATION_FAILED', 'spec.executor.subject.serviceAccount'],
+      [
+        { subject: { type: 'ServiceAccount', serviceAccount: { name: 'b' } } },
+        'VALIDATION_FAILED',
+        'spec.executor.subject.serviceAccount.namespace',
+      ],
+      [
+        { subject: { type: 'ServiceAccount', serviceAccount: { namespace: 'a' } } },
+        'VALIDATION_FAILED',
+        'spec.executor.subject.serviceAccount.name',
+      ],
+      [
+        { subject: { type: 'ServiceAccount', serviceAccount: { namespace: 'Team_A', name: 'b' } } },
+        'VALIDATION_FAILED',
+        'spec.executor.subject.serviceAccount.namespace',
+      ],
+      [
+        { subject: { type: 'ServiceAccount', serviceAccount: { namespace: 'a', name: 'x'.repeat(254) } } },
+        'VALIDATION_FAILED',
+        'spec.executor.subject.serviceAccount.name',
+      ],
+      [
+        { subject: { type: 'ServiceAccount', serviceAccount: { namespace: 'a', name: 7 } } },
+        'VALIDATION_FAILED',
+        'spec.executor.subject.serviceAccount.name',
+      ],
+    ];
+    for (const [executor, wantCode, wantField] of cases) {
+      const got = refusal(executor);
+      assert.deepEqual([got?.code, got?.field], [wantCode, wantField], JSON.stringify(executor));
+      assert.ok(got?.message.startsWith(wantField), got?.message);
+    }
+    // Unknown keys inside are refused by name, as everywhere in the spec.
+    for (const [executor, path] of [
+      [{ ...sa, extra: 1 }, 'spec.executor.extra'],
+      [{ subject: { ...sa.subject, user: 'x' } }, 'spec.executor.subject.user'],
+      [
+        { subject: { ...sa.subject, serviceAccount: { ...sa.subject.serviceAccount, uid: 'u' } } },
+        'spec.executor.subject.serviceAccount.uid',
+      ],
+    ] as const) {
+      const got = refusal(executor);
+      assert.deepEqual([got?.code, got?.message], ['VALIDATION_FAILED', `unknown field ${path}`]);
+    }
   });
 
   test("identifiers are stored with OCM's defaults: no group is the core group, no namespace is ''", () => {

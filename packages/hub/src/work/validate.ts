@@ -3,6 +3,7 @@
 import {
   apiError,
   conditionRuleTypes,
+  executorSubjectTypes,
   expandManifestLists,
   feedbackScrapeTypes,
   isDns1123Label,
@@ -56,6 +57,57 @@ function identifierProblem(id: unknown): string | undefined {
   if (typeof id.name !== 'string' || id.name === '') return 'name is missing';
   if (id.group !== undefined && typeof id.group !== 'string') return 'group must be a string';
   if (id.namespace !== undefined && typeof id.namespace !== 'string') return 'namespace must be a string';
+  return undefined;
+}
+
+/** Why `executor` (at `path`) cannot be taken; unknown keys inside are fields.ts's to find. */
+export interface ExecutorProblem {
+  code: 'VALIDATION_FAILED' | 'UNSUPPORTED_FIELD';
+  /** The field at fault. */
+  field: string;
+  message: string;
+  alternative?: string;
+}
+
+/**
+ * OCM's rules for `spec.executor`: a `subject` whose `type` is ServiceAccount (the only type
+ * OCM defines; another is refused as unsupported, naming the field) and a `serviceAccount`
+ * with a `namespace` and a `name`, each a DNS-1123 subdomain of at most 253 characters.
+ * Null (OCM's omitted pointer) is no executor.
+ */
+export function executorProblem(executor: unknown, path: string): ExecutorProblem | undefined {
+  if (executor === undefined || executor === null) return undefined;
+  const bad = (field: string, message: string): ExecutorProblem => ({
+    code: 'VALIDATION_FAILED',
+    field,
+    message: `${field} ${message}`,
+  });
+  if (!isObject(executor)) return bad(path, 'must be an object');
+  const subject = executor.subject;
+  if (!isObject(subject)) return bad(`${path}.subject`, 'is required (an object with type ServiceAccount)');
+  const type = subject.type;
+  if (typeof type !== 'string' || type === '') return bad(`${path}.subject.type`, 'is required: ServiceAccount');
+  if (!executorSubjectTypes.includes(type as (typeof executorSubjectTypes)[number])) {
+    const alternative = `type ${executorSubjectTypes.join(', ')} (the only subject type OCM defines)`;
+    return {
+      code: 'UNSUPPORTED_FIELD',
+      field: `${path}.subject.type`,
+      message: `${path}.subject.type ${JSON.stringify(type.slice(0, 64))} is not supported; instead: ${alternative}`,
+      alternative,
+    };
+  }
+  const sa = subject.serviceAccount;
+  if (!isObject(sa)) return bad(`${path}.subject.serviceAccount`, 'is required for type ServiceAccount');
+  for (const k of ['namespace', 'name'] as const) {
+    const v = sa[k];
+    if (typeof v !== 'string' || v === '') return bad(`${path}.subject.serviceAccount.${k}`, 'is required');
+    if (v.length > 253 || !dns1123Subdomain.test(v)) {
+      return bad(
+        `${path}.subject.serviceAccount.${k}`,
+        'must be a DNS-1123 subdomain (a-z, 0-9, "-", "."; at most 253)',
+      );
+    }
+  }
   return undefined;
 }
 
@@ -118,6 +170,13 @@ export function parseWork(body: unknown, cluster: string, pathName?: string): Wo
       `${field.path} is not supported${field.alternative ? `; instead: ${field.alternative}` : ''}`,
       { field: field.path, ...(field.alternative ? { alternative: field.alternative } : {}) },
     );
+  }
+  const executor = executorProblem(spec.executor, 'spec.executor');
+  if (executor) {
+    throw apiError(executor.code, executor.message, {
+      field: executor.field,
+      ...(executor.alternative ? { alternative: executor.alternative } : {}),
+    });
   }
   const workload = spec.workload;
   if (!isObject(workload) || !Array.isArray(workload.manifests)) {
@@ -224,6 +283,8 @@ export function parseWork(body: unknown, cluster: string, pathName?: string): Wo
     }
   }
   const { workload: _manifests, ...rest } = spec;
+  // OCM's omitted executor may be written as null: stored as no executor.
+  if (rest.executor === null) delete rest.executor;
   const specBytes = Buffer.byteLength(JSON.stringify(rest));
   if (specBytes > limits.workSpecBytes) {
     throw apiError(

@@ -5,7 +5,7 @@
 // per cluster, what it last sent (the agent's inventory at that revision), so an unchanged
 // poll is one integer comparison and a change sends only the changed works, and for a work
 // the agent already has, only the manifests that changed since the agent's generation.
-import type { DeleteOption, Manifest, ManifestConfig } from './work.ts';
+import type { DeleteOption, Manifest, ManifestConfig, ManifestWorkExecutor } from './work.ts';
 
 export interface InventoryEntry {
   uid: string;
@@ -39,6 +39,8 @@ export interface WorkUpdate {
   removed: string[];
   deleteOption?: DeleteOption;
   manifestConfigs?: ManifestConfig[];
+  /** The work's executor: each manifest is applied only where this subject may (SubjectAccessReview). */
+  executor?: ManifestWorkExecutor;
   /** Set when the work is to be deleted (an explicit tombstone naming its uid). */
   deleting?: boolean;
 }

@@ -72,10 +72,28 @@ export interface ManifestConfig {
   conditionRules?: ConditionRule[];
 }
 
+/** OCM supports one executor subject type; any other is refused by the hub, naming the field. */
+export const executorSubjectTypes = ['ServiceAccount'] as const;
+export type ExecutorSubjectType = (typeof executorSubjectTypes)[number];
+
+/**
+ * OCM's `spec.executor`: the identity whose permissions bound what the work may do on the
+ * spoke. The agent still writes with its own credentials, but first asks the spoke's
+ * apiserver (SubjectAccessReview) whether this ServiceAccount may, manifest by manifest.
+ * Absent: the agent's own permissions alone (OCM's default).
+ */
+export interface ManifestWorkExecutor {
+  subject: {
+    type: ExecutorSubjectType;
+    serviceAccount: { namespace: string; name: string };
+  };
+}
+
 export interface ManifestWorkSpec {
   workload: { manifests: Manifest[] };
   deleteOption?: DeleteOption;
   manifestConfigs?: ManifestConfig[];
+  executor?: ManifestWorkExecutor;
 }
 
 /**
