@@ -28,6 +28,7 @@ import { untilComplete } from './conditions.ts';
 import { effectiveStrategy, findConfig } from './config.ts';
 import { deleteObjects } from './delete.ts';
 import { Discovery, mappingsFromCrd, type ResourceMapping } from './discovery.ts';
+import { deletableByWork, ExecutorAuthorizer, type ExecutorCacheOptions } from './executor.ts';
 import {
   conditionOf,
   desiredBody,
@@ -59,6 +60,8 @@ export interface ApplierOptions {
   crdPollIntervalMs: number;
   /** Retries of one request on a transient answer (429, 503, no answer). */
   retry: RetryPolicy;
+  /** SubjectAccessReview answers for works with an executor (apply/executor.ts). */
+  executorCache?: Partial<ExecutorCacheOptions>;
 }
 
 // These belong with the other intervals and limits in @outpost/shared's durations/limits
@@ -185,11 +188,16 @@ export class KubeApplier implements WorkApplier {
   readonly #log: ApplyLogger;
   readonly #o: ApplierOptions;
   readonly #discovery: Discovery;
+  readonly #executor: ExecutorAuthorizer;
 
   constructor(deps: KubeApplierDeps, options: Partial<ApplierOptions> = {}) {
     this.#rest = deps.rest;
     this.#log = deps.log;
     this.#o = { ...defaultApplierOptions, ...options };
+    this.#executor = new ExecutorAuthorizer(deps.rest, {
+      retry: this.#o.retry,
+      ...(this.#o.executorCache ? { cache: this.#o.executorCache } : {}),
+    });
     this.#discovery = new Discovery(deps.rest, {
       retry: this.#o.retry,
       concurrency: this.#o.concurrency,
@@ -320,12 +328,28 @@ export class KubeApplier implements WorkApplier {
     const how = effectiveStrategy(config);
     const type = how.type;
     const strategy = untilComplete(strategies[type], it.gvk, config?.conditionRules);
+    const ref = { group: it.gvk.group, version: it.gvk.version, resource: mapping.resource, namespace: it.namespace };
+    const body = desiredBody(it.entry.manifest, it.namespace);
     try {
+      if (work.executor) {
+        // OCM checks every manifest of such a work before it is applied, whatever its
+        // update strategy; one the executor may not write is not applied at all.
+        const target = { ...ref, name: it.name };
+        const verdict = await this.#executor.check(work.executor, target, {
+          deletable: deletableByWork(work, target),
+          body,
+          signal,
+        });
+        if (!verdict.ok) {
+          it.result = { ok: false, reason: verdict.reason, message: verdict.message };
+          return;
+        }
+      }
       it.result = await strategy({
         rest: this.#rest,
-        ref: { group: it.gvk.group, version: it.gvk.version, resource: mapping.resource, namespace: it.namespace },
+        ref,
         name: it.name,
-        body: desiredBody(it.entry.manifest, it.namespace),
+        body,
         fieldManager: how.fieldManager ?? this.#o.fieldManager,
         force: how.force,
         forceOnConflict: how.forceOnConflict,

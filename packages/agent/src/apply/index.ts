@@ -6,6 +6,7 @@
 //   status.ts      readiness of well-known kinds, feedback rules, per-manifest and work conditions
 //   discovery.ts   apiVersion + kind → resource and scope (aggregated or plain discovery, cached)
 //   delete.ts      deletion in reverse apply order with UID preconditions
+//   executor.ts    OCM's spec.executor: SubjectAccessReviews (cached) and the RBAC escalation check before an apply
 //   rest.ts        KubeRest: raw JSON REST calls (the narrow dependency), and its implementation over transport/http.ts
 //   kube.ts        paths, Status messages, transient answers and bounded retries
 //   paths.ts       the JSONPath subset of feedback rules and ignoreFields
@@ -21,6 +22,12 @@ export {
 export { type ConfigTarget, type EffectiveStrategy, effectiveStrategy, findConfig, scrapeTypeOf } from './config.ts';
 export { applyPhase, deleteObjects } from './delete.ts';
 export { Discovery, mappingsFromCrd, type ResourceMapping } from './discovery.ts';
+export {
+  defaultExecutorCacheOptions,
+  deletableByWork,
+  ExecutorAuthorizer,
+  type ExecutorCacheOptions,
+} from './executor.ts';
 export { applyIgnoreFields } from './ignore.ts';
 export {
   KubeConfigRest,

@@ -24,6 +24,11 @@ export interface KubeRequest {
   body?: unknown;
   contentType?: string;
   accept?: string;
+  /**
+   * Sent as `Impersonate-User` (the agent then needs `impersonate` on it). A ServiceAccount's
+   * user name brings that account's groups, as the apiserver adds them.
+   */
+  impersonateUser?: string;
   signal?: AbortSignal | undefined;
 }
 
@@ -162,6 +167,7 @@ export class KubeConfigRest implements KubeStreamRest {
       'user-agent': `outpost-agent/${agentVersion}`,
     };
     if (req.body !== undefined) headers['content-type'] = req.contentType ?? 'application/json';
+    if (req.impersonateUser !== undefined) headers['impersonate-user'] = req.impersonateUser;
     const failed = (err: unknown) => {
       if (req.signal?.aborted) return req.signal.reason ?? err;
       return new KubeUnreachableError(

@@ -16,6 +16,10 @@ export const reasons = {
   manifestInvalid: 'ManifestInvalid',
   kindUnknown: 'ResourceKindUnknown',
   apiUnavailable: 'ApiServerUnavailable',
+  /** The work's executor may not write the object (SubjectAccessReview, escalation check): not applied. */
+  executorNotAllowed: 'ExecutorNotAllowed',
+  /** The executor check could not be made (the review failed): not applied. */
+  executorCheckFailed: 'ExecutorCheckFailed',
   notFound: 'ResourceNotFound',
   available: 'ResourceAvailable',
   notAvailable: 'ResourceNotAvailable',

@@ -69,6 +69,24 @@ describe('mergeUpdate', () => {
       ],
     );
   });
+  test("the executor comes with every update (full or delta) and goes when the hub's header has none", () => {
+    const executor = { subject: { type: 'ServiceAccount' as const, serviceAccount: { namespace: 'n', name: 's' } } };
+    const full: WorkUpdate = { name: 'w', uid: 'u1', generation: 2, full: true, manifests: [], removed: [], executor };
+    const withExecutor = mergeUpdate(held, full);
+    assert.deepEqual(withExecutor.executor, executor);
+    const delta: WorkUpdate = {
+      name: 'w',
+      uid: 'u1',
+      generation: 3,
+      full: false,
+      manifests: [],
+      removed: [],
+      executor,
+    };
+    assert.deepEqual(mergeUpdate(withExecutor, delta).executor, executor);
+    const { executor: _, ...without } = delta;
+    assert.equal(mergeUpdate(withExecutor, { ...without, generation: 4 }).executor, undefined);
+  });
   test('a delta for another uid or for nothing held is refused', () => {
     const u: WorkUpdate = { name: 'w', uid: 'u2', generation: 2, full: false, manifests: [], removed: [] };
     assert.throws(() => mergeUpdate(held, u), DeltaMismatchError);

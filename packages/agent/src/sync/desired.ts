@@ -37,6 +37,7 @@ export function mergeUpdate(held: DesiredWork | undefined, update: WorkUpdate, n
   const options = normalizeWorkOptions({ deleteOption: update.deleteOption, manifestConfigs: update.manifestConfigs });
   if (options.deleteOption) work.deleteOption = options.deleteOption;
   if (options.manifestConfigs) work.manifestConfigs = options.manifestConfigs;
+  if (update.executor) work.executor = update.executor;
   if (update.deleting) work.deleting = true;
   return work;
 }

@@ -350,8 +350,13 @@ export class WorkSyncer {
       const applied = m.conditions.find((c) => c.type === 'Applied');
       return applied?.status === 'False' && applied.reason !== reasons.manifestInvalid;
     });
+    // A manifest the work's executor may not write waits for an RBAC change: tried again at
+    // least every minute, as OCM requeues it, so a new RoleBinding counts within about that.
+    const refused = result.status.resourceStatus.manifests.some((m) =>
+      m.conditions.some((c) => c.type === 'Applied' && c.status === 'False' && c.reason === reasons.executorNotAllowed),
+    );
     if (deleting) this.#followUp(work, followUp.deletionMaxMs);
-    else if (failed) this.#followUp(work, this.#o.driftIntervalMs);
+    else if (failed) this.#followUp(work, refused ? followUp.executorMaxMs : this.#o.driftIntervalMs);
     else this.#followUps.delete(work.uid);
     // A CRD or Namespace this pass created may be what the works with failures wait for.
     const before = new Set(previous.map((o) => o.uid));
@@ -652,7 +657,7 @@ export class WorkSyncer {
 const releasedKept = 10_000;
 
 /** Follow-up passes: the first after 0.5 s, doubling; deletions still going at least once a minute. */
-const followUp = { firstMs: 500, deletionMaxMs: 60_000 } as const;
+const followUp = { firstMs: 500, deletionMaxMs: 60_000, executorMaxMs: 60_000 } as const;
 
 const describeObject = (o: AppliedObject) => `${o.kind} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`;
 

@@ -1,7 +1,14 @@
 // What the agent's work-delivery parts exchange: the desired state of a work as the agent
 // holds it, the objects it applied (the ledger), and the interfaces of the apply engine
 // (apply/) and of the durable agent state (state/). sync/ drives both.
-import type { DeleteOption, ManifestConfig, ManifestEntry, StatusReport, WorkStatus } from '@outpost/shared';
+import type {
+  DeleteOption,
+  ManifestConfig,
+  ManifestEntry,
+  ManifestWorkExecutor,
+  StatusReport,
+  WorkStatus,
+} from '@outpost/shared';
 
 /** One ManifestWork as the agent holds it, manifests in ordinal order. */
 export interface DesiredWork {
@@ -11,6 +18,11 @@ export interface DesiredWork {
   manifests: ManifestEntry[];
   deleteOption?: DeleteOption;
   manifestConfigs?: ManifestConfig[];
+  /**
+   * OCM's executor: each manifest is applied only where a SubjectAccessReview says this
+   * ServiceAccount may (apply/executor.ts). Absent: the agent's own permissions alone.
+   */
+  executor?: ManifestWorkExecutor;
   /** The hub sent a tombstone for this uid: delete under deleteOption, then report. */
   deleting?: boolean;
   /**
