@@ -322,6 +322,52 @@ describe('rendered objects', () => {
   });
 });
 
+describe('the ClusterClaim CRD', () => {
+  const crdFile = join(chartsDir, 'outpost-agent/crds/clusterclaims.cluster.open-cluster-management.io.yaml');
+
+  test('the agent chart ships OCM’s ClusterClaim CRD in crds/: same name, group, version, scope and schema', async () => {
+    const [crd, ...more] = parseDocs(await readFile(crdFile, 'utf8'));
+    assert.equal(more.length, 0);
+    assert.ok(crd);
+    assert.equal(crd.apiVersion, 'apiextensions.k8s.io/v1');
+    assert.equal(crd.kind, 'CustomResourceDefinition');
+    assert.equal(crd.metadata.name, 'clusterclaims.cluster.open-cluster-management.io');
+    assert.equal(crd.spec.group, 'cluster.open-cluster-management.io');
+    assert.equal(crd.spec.scope, 'Cluster');
+    assert.deepEqual(crd.spec.names, {
+      kind: 'ClusterClaim',
+      listKind: 'ClusterClaimList',
+      plural: 'clusterclaims',
+      singular: 'clusterclaim',
+    });
+    assert.equal(crd.spec.versions.length, 1);
+    const [v] = crd.spec.versions;
+    assert.deepEqual([v.name, v.served, v.storage], ['v1alpha1', true, true]);
+    const { description: _, ...value } = v.schema.openAPIV3Schema.properties.spec.properties.value;
+    assert.deepEqual(value, { type: 'string', maxLength: 1024, minLength: 1 });
+    // helm template leaves crds/ out; helm install creates it (and never upgrades or deletes it).
+    assert.equal(objs('agent').filter((o) => o.kind === 'CustomResourceDefinition').length, 0);
+  });
+
+  test('deploy/manifests/outpost-agent.yaml (and so join --install) carries it, after the Namespace', async () => {
+    const [crd] = parseDocs(await readFile(crdFile, 'utf8'));
+    const manifests = parseDocs(await readFile(join(repo, 'deploy/manifests/outpost-agent.yaml'), 'utf8'));
+    assert.deepEqual(
+      manifests.slice(0, 2).map((o) => o.kind),
+      ['Namespace', 'CustomResourceDefinition'],
+    );
+    assert.deepEqual(manifests[1], crd);
+  });
+
+  test('the agent may get, list and watch ClusterClaims', () => {
+    const rule = (one(objs('agent'), 'ClusterRole').rules as Obj[]).find((r) =>
+      (r.resources ?? []).includes('clusterclaims'),
+    );
+    assert.deepEqual(rule?.apiGroups, ['cluster.open-cluster-management.io']);
+    assert.deepEqual(new Set(rule?.verbs), new Set(['get', 'list', 'watch']));
+  });
+});
+
 describe('deploy/manifests', () => {
   test('match a fresh deploy/render.sh', { timeout: 60_000 }, async () => {
     const out = join(tmp, 'manifests');

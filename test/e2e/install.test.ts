@@ -5,10 +5,13 @@
 // --kubeconfig` process plays the pod (it takes the Lease outpost-agent in the install's
 // namespace and delivers a work) and the test writes the DaemonSet's status as its
 // controller would (one ready pod). leave must then remove the install while the work's
-// ConfigMap stays.
+// ConfigMap stays. The ClusterClaim CRD is only created where absent: the first cluster has
+// one already (as OCM's klusterlet could have left it, with its own labels and versions),
+// which no install touches; the second has none, and the install creates it. leave keeps it.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
+  ApiextensionsV1Api,
   AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
@@ -26,6 +29,37 @@ const clusterName = 'spoke-inst';
 const namespace = 'outpost-inst';
 const image = 'registry.example.com/outpost-agent:install-test';
 const appNs = 'install-app';
+const crdName = 'clusterclaims.cluster.open-cluster-management.io';
+
+/**
+ * A ClusterClaim CRD someone else installed before Outpost: OCM's name, group and scope, its
+ * own label and annotation, and one more (unserved) version than the chart's.
+ */
+const foreignCrd = {
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  metadata: {
+    name: crdName,
+    labels: { 'example.com/installed-by': 'ocm-klusterlet' },
+    annotations: { 'example.com/revision': '7' },
+  },
+  spec: {
+    group: 'cluster.open-cluster-management.io',
+    names: { kind: 'ClusterClaim', listKind: 'ClusterClaimList', plural: 'clusterclaims', singular: 'clusterclaim' },
+    scope: 'Cluster',
+    versions: ['v1alpha1', 'v1beta1'].map((name) => ({
+      name,
+      served: name === 'v1alpha1',
+      storage: name === 'v1alpha1',
+      schema: {
+        openAPIV3Schema: {
+          type: 'object',
+          properties: { spec: { type: 'object', properties: { value: { type: 'string', maxLength: 1024 } } } },
+        },
+      },
+    })),
+  },
+};
 
 /** `outpost-agent join --install` for cluster `name` into `namespace`, plus `extra` flags. */
 function joinInstallArgs(
@@ -61,6 +95,9 @@ describe('outpost-agent join --install and leave', { timeout: 120_000 }, () => {
   let apps: AppsV1Api;
   let rbac: RbacAuthorizationV1Api;
   let coordination: CoordinationV1Api;
+  let extensions: ApiextensionsV1Api;
+  /** The foreign CRD as created, before any install. */
+  let crdBefore: Awaited<ReturnType<ApiextensionsV1Api['readCustomResourceDefinition']>>;
 
   before(async () => {
     [kube, hub] = await Promise.all([
@@ -73,8 +110,26 @@ describe('outpost-agent join --install and leave', { timeout: 120_000 }, () => {
     apps = kc.makeApiClient(AppsV1Api);
     rbac = kc.makeApiClient(RbacAuthorizationV1Api);
     coordination = kc.makeApiClient(CoordinationV1Api);
+    extensions = kc.makeApiClient(ApiextensionsV1Api);
+    await extensions.createCustomResourceDefinition({ body: foreignCrd });
+    crdBefore = await extensions.readCustomResourceDefinition({ name: crdName });
     ({ token } = await createToken(admin, { autoApprove: true, ttl: '10m' }));
   });
+
+  /** The foreign CRD is exactly as it was: same object, version, labels, spec, and no field of Outpost's. */
+  const assertCrdUntouched = async () => {
+    const now = await extensions.readCustomResourceDefinition({ name: crdName });
+    assert.equal(now.metadata?.uid, crdBefore.metadata?.uid);
+    assert.equal(now.metadata?.resourceVersion, crdBefore.metadata?.resourceVersion, 'not written at all');
+    assert.deepEqual(now.metadata?.labels, foreignCrd.metadata.labels);
+    assert.deepEqual(now.metadata?.annotations, foreignCrd.metadata.annotations);
+    assert.equal(JSON.stringify(now.spec), JSON.stringify(crdBefore.spec));
+    assert.deepEqual(
+      now.metadata?.managedFields?.map((f) => f.manager),
+      crdBefore.metadata?.managedFields?.map((f) => f.manager),
+    );
+    assert.ok(!now.metadata?.managedFields?.some((f) => f.manager === 'outpost-agent-installer'));
+  };
 
   after(async () => {
     await agent?.stop();
@@ -111,6 +166,12 @@ describe('outpost-agent join --install and leave', { timeout: 120_000 }, () => {
     assert.match(r.stderr, /outpost-agent: applied ServiceAccount outpost-inst\/outpost-agent/);
     assert.match(r.stderr, /outpost-agent: applied DaemonSet outpost-inst\/outpost-agent/);
     assert.match(r.stdout, /agent installed in namespace outpost-inst .*--wait=false/);
+    // The ClusterClaim CRD that was there is left as it is.
+    assert.match(
+      r.stderr,
+      /outpost-agent: left CustomResourceDefinition clusterclaims\.cluster\.open-cluster-management\.io as it is \(already present\)/,
+    );
+    await assertCrdUntouched();
 
     const o = await installed();
     assert.equal(o.ns?.metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
@@ -199,6 +260,11 @@ describe('outpost-agent join --install and leave', { timeout: 120_000 }, () => {
       assert.equal(after[key]?.metadata?.uid, before[key]?.metadata?.uid, `${key} is the same object`);
     }
     assert.equal(after.daemonSet?.metadata?.generation, before.daemonSet?.metadata?.generation, 'DaemonSet unchanged');
+    assert.match(
+      r.stderr,
+      /left CustomResourceDefinition clusterclaims\.cluster\.open-cluster-management\.io as it is/,
+    );
+    await assertCrdUntouched();
     const daemonSets = await apps.listNamespacedDaemonSet({ namespace });
     assert.equal(daemonSets.items.length, 1);
   });
@@ -253,6 +319,8 @@ describe('outpost-agent join --install and leave', { timeout: 120_000 }, () => {
     });
     assert.equal(again.code, 0, `second leave failed:\n${again.stderr}${again.stdout}`);
     assert.match(again.stdout, /nothing left to remove/);
+    // leave takes out the agent, not the CRD (it holds the cluster's ClusterClaims).
+    await assertCrdUntouched();
   });
 
   test('usage errors exit 2', async () => {
@@ -331,6 +399,20 @@ describe('outpost-agent leave --delete-workloads', { timeout: 120_000 }, () => {
       { timeoutMs: 30_000 },
     );
     assert.equal(installed.code, 0, installed.stderr);
+    // This cluster had no ClusterClaim CRD: the install created it.
+    assert.match(
+      installed.stderr,
+      /outpost-agent: created CustomResourceDefinition clusterclaims\.cluster\.open-cluster-management\.io/,
+    );
+    const crd = await kube
+      .kubeConfig()
+      .makeApiClient(ApiextensionsV1Api)
+      .readCustomResourceDefinition({ name: crdName });
+    assert.equal(crd.spec.scope, 'Cluster');
+    assert.deepEqual(
+      crd.spec.versions.map((v) => [v.name, v.served, v.storage]),
+      [['v1alpha1', true, true]],
+    );
     agent = startAgent([...spokeRunArgs(kube.kubeconfigPath, '5m'), '--namespace', ns]);
     await putWork('app', [
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'leave-app' } },
@@ -417,5 +499,11 @@ describe('outpost-agent leave --delete-workloads', { timeout: 120_000 }, () => {
     const again = await runAgent(leaveArgs(), { timeoutMs: 30_000 });
     assert.equal(again.code, 0, `second leave failed:\n${again.stderr}${again.stdout}`);
     assert.match(again.stdout, /nothing left to remove/);
+    assert.ok(
+      await orUndefined(() =>
+        kube.kubeConfig().makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({ name: crdName }),
+      ),
+      'the ClusterClaim CRD the install created stays',
+    );
   });
 });

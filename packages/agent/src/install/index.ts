@@ -1,7 +1,8 @@
 // install/: `outpost-agent join --install` and `outpost-agent leave` — putting the agent's
-// chart (manifests.ts) into a cluster with server-side apply, waiting until an agent pod
-// runs and leads, and taking it out again. Loaded only by those commands (a dynamic import
-// in main.ts), never by `run`.
+// chart (manifests.ts) into a cluster with server-side apply (its ClusterClaim CRD only
+// created when absent), waiting until an agent pod runs and leads, and taking it out again
+// (the CRD stays: it holds the cluster's ClusterClaims and may be OCM's). Loaded only by
+// those commands (a dynamic import in main.ts), never by `run`.
 //
 // What "ready" means: the DaemonSet reports at least one ready pod, the Lease
 // `outpost-agent` is held and being renewed (only the leader renews it, while it runs the
@@ -18,7 +19,17 @@ import { LeaderElector } from '../leader/index.ts';
 import { docSecretNames, stateLabel } from '../state/kube.ts';
 import { isHubError } from '../transport/errors.ts';
 import { failed, leasePath, ok, type Progress, pollUntil, readLease, type WaitOptions } from './common.ts';
-import { describeManifest, installedByLabel, installerFieldManager, type Manifest, manifestPath } from './manifests.ts';
+import {
+  createIfAbsentStep,
+  describeManifest,
+  type ExistingObject,
+  installedByLabel,
+  installerFieldManager,
+  installModeOf,
+  type Manifest,
+  manifestCollectionPath,
+  manifestPath,
+} from './manifests.ts';
 import {
   deleteWorkloads,
   keptCount,
@@ -52,7 +63,8 @@ export async function namespaceOwner(rest: KubeRest, namespace: string): Promise
 /**
  * Server-side applies every manifest (field manager outpost-agent-installer, force), one
  * progress line each. The Namespace is applied only when it is ours (`applyNamespace`): a
- * namespace someone else made keeps its labels.
+ * namespace someone else made keeps its labels. A CRD is only created when it is absent
+ * (createIfAbsent): one already there, OCM's or an earlier install's, is left as it is.
  */
 export async function applyManifests(
   rest: KubeRest,
@@ -63,6 +75,10 @@ export async function applyManifests(
     opts.signal?.throwIfAborted();
     if (m.kind === 'Namespace' && !opts.applyNamespace) {
       opts.progress(`left Namespace ${m.metadata.name} as it is (it was not created by Outpost)`);
+      continue;
+    }
+    if (installModeOf(m) === 'createIfAbsent') {
+      await createIfAbsent(rest, m, opts);
       continue;
     }
     const res = await rest.request({
@@ -76,6 +92,39 @@ export async function applyManifests(
     if (!ok(res)) throw failed(`applying ${describeManifest(m)}`, res);
     opts.progress(`applied ${describeManifest(m)}${res.status === 201 ? ' (created)' : ''}`);
   }
+}
+
+/**
+ * Creates `m` when nothing holds its name; else leaves what is there exactly as it is: no
+ * apply, so no field of it changes hands. The GET and the create are not atomic: one made
+ * meanwhile answers 409 and is left as it is too.
+ */
+async function createIfAbsent(
+  rest: KubeRest,
+  m: Manifest,
+  opts: { progress: Progress; signal?: AbortSignal | undefined },
+): Promise<void> {
+  const what = describeManifest(m);
+  const got = await rest.request({ method: 'GET', path: manifestPath(m), signal: opts.signal });
+  if (!ok(got) && got.status !== 404) throw failed(`reading ${what}`, got);
+  const step = createIfAbsentStep(m, got.status === 404 ? undefined : (got.body as ExistingObject));
+  if (step.action === 'leave') {
+    opts.progress(`left ${what} as it is (${step.note})`);
+    return;
+  }
+  const res = await rest.request({
+    method: 'POST',
+    path: manifestCollectionPath(m),
+    query: { fieldManager: installerFieldManager },
+    body: m,
+    signal: opts.signal,
+  });
+  if (res.status === 409) {
+    opts.progress(`left ${what} as it is (created meanwhile by someone else)`);
+    return;
+  }
+  if (!ok(res)) throw failed(`creating ${what}`, res);
+  opts.progress(`created ${what}`);
 }
 
 /** The hub's side of the wait: its view of this cluster, read with the cluster's own credentials. */

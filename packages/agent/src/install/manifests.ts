@@ -16,27 +16,70 @@ export type Manifest = Record<string, any> & {
 export const installedByLabel = 'outpost.dev/installed-by';
 export const installerFieldManager = 'outpost-agent-installer';
 
-/** Where each kind of the chart lives in the API (the chart has no other kinds). */
-const resources: Record<string, { base: string; resource: string; namespaced: boolean }> = {
-  Namespace: { base: '/api/v1', resource: 'namespaces', namespaced: false },
-  ServiceAccount: { base: '/api/v1', resource: 'serviceaccounts', namespaced: true },
-  ClusterRole: { base: '/apis/rbac.authorization.k8s.io/v1', resource: 'clusterroles', namespaced: false },
+/**
+ * How the installer puts an object into the cluster:
+ * - `apply`: server-side apply with the installer's field manager, forced (the agent's own
+ *   objects: re-running join --install puts them back as the chart has them);
+ * - `createIfAbsent`: created when missing, else left exactly as it is. For CRDs, which are
+ *   shared with whoever else installed them: OCM's klusterlet installs the same ClusterClaim
+ *   CRD (perhaps another revision of it), and taking over its fields would fight OCM's
+ *   operator. Helm treats a chart's crds/ the same way.
+ */
+export type InstallMode = 'apply' | 'createIfAbsent';
+
+/** Where each kind of the chart lives in the API and how it is installed (the chart has no other kinds). */
+const resources: Record<string, { base: string; resource: string; namespaced: boolean; mode: InstallMode }> = {
+  Namespace: { base: '/api/v1', resource: 'namespaces', namespaced: false, mode: 'apply' },
+  CustomResourceDefinition: {
+    base: '/apis/apiextensions.k8s.io/v1',
+    resource: 'customresourcedefinitions',
+    namespaced: false,
+    mode: 'createIfAbsent',
+  },
+  ServiceAccount: { base: '/api/v1', resource: 'serviceaccounts', namespaced: true, mode: 'apply' },
+  ClusterRole: {
+    base: '/apis/rbac.authorization.k8s.io/v1',
+    resource: 'clusterroles',
+    namespaced: false,
+    mode: 'apply',
+  },
   ClusterRoleBinding: {
     base: '/apis/rbac.authorization.k8s.io/v1',
     resource: 'clusterrolebindings',
     namespaced: false,
+    mode: 'apply',
   },
-  Role: { base: '/apis/rbac.authorization.k8s.io/v1', resource: 'roles', namespaced: true },
-  RoleBinding: { base: '/apis/rbac.authorization.k8s.io/v1', resource: 'rolebindings', namespaced: true },
-  DaemonSet: { base: '/apis/apps/v1', resource: 'daemonsets', namespaced: true },
+  Role: { base: '/apis/rbac.authorization.k8s.io/v1', resource: 'roles', namespaced: true, mode: 'apply' },
+  RoleBinding: {
+    base: '/apis/rbac.authorization.k8s.io/v1',
+    resource: 'rolebindings',
+    namespaced: true,
+    mode: 'apply',
+  },
+  DaemonSet: { base: '/apis/apps/v1', resource: 'daemonsets', namespaced: true, mode: 'apply' },
 };
+
+function resourceOf(m: Manifest) {
+  const r = resources[m.kind];
+  if (!r) throw new Error(`the agent's manifests hold an unexpected kind ${m.kind}`);
+  return r;
+}
+
+/** How `m` is installed (see InstallMode). */
+export function installModeOf(m: Manifest): InstallMode {
+  return resourceOf(m).mode;
+}
+
+/** The REST path of the object's collection (`/apis/apps/v1/namespaces/NS/daemonsets`). */
+export function manifestCollectionPath(m: Manifest): string {
+  const r = resourceOf(m);
+  const ns = r.namespaced ? `/namespaces/${encodeURIComponent(String(m.metadata.namespace))}` : '';
+  return `${r.base}${ns}/${r.resource}`;
+}
 
 /** The object's REST path (`/apis/apps/v1/namespaces/NS/daemonsets/NAME`). */
 export function manifestPath(m: Manifest): string {
-  const r = resources[m.kind];
-  if (!r) throw new Error(`the agent's manifests hold an unexpected kind ${m.kind}`);
-  const ns = r.namespaced ? `/namespaces/${encodeURIComponent(String(m.metadata.namespace))}` : '';
-  return `${r.base}${ns}/${r.resource}/${encodeURIComponent(m.metadata.name)}`;
+  return `${manifestCollectionPath(m)}/${encodeURIComponent(m.metadata.name)}`;
 }
 
 /** `ServiceAccount outpost-agent/outpost-agent`, `ClusterRole outpost-agent`. */
@@ -82,4 +125,32 @@ export function installManifests(
     }
     return m;
   });
+}
+
+/** What the cluster holds under a manifest's name, as far as create-if-absent reads it. */
+export interface ExistingObject {
+  metadata?: { deletionTimestamp?: string };
+  spec?: { versions?: { name?: string; served?: boolean }[] };
+}
+
+export type CreateIfAbsentStep = { action: 'create' } | { action: 'leave'; note: string };
+
+/**
+ * Create-if-absent's decision: create `m` when nothing holds its name, else leave what is
+ * there untouched, with a note on what it means (being deleted; a CRD not serving a
+ * version that the chart's serves, so the agent cannot read those objects).
+ */
+export function createIfAbsentStep(m: Manifest, existing: ExistingObject | undefined): CreateIfAbsentStep {
+  if (!existing) return { action: 'create' };
+  if (existing.metadata?.deletionTimestamp) {
+    return { action: 'leave', note: 'already present, being deleted; run the command again once it is gone' };
+  }
+  const notes = ['already present'];
+  if (m.kind === 'CustomResourceDefinition') {
+    const versions = (v: ExistingObject['spec']) => (v?.versions ?? []).filter((x) => x.served).map((x) => x.name);
+    const served = new Set(versions(existing.spec));
+    const missing = versions(m.spec as ExistingObject['spec']).filter((name) => !served.has(name));
+    if (missing.length > 0) notes.push(`it does not serve ${missing.join(', ')}, as the agent's would`);
+  }
+  return { action: 'leave', note: notes.join('; ') };
 }
