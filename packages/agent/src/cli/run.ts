@@ -1,13 +1,12 @@
 // `outpost-agent run`: loads the credentials, says which hub and cluster it serves, and runs
 // the agent loop until SIGTERM/SIGINT.
 
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { defaultApplierOptions, KubeApplier, KubeConfigRest } from '../apply/index.ts';
 import type { RunConfig } from '../config/index.ts';
 import { certificateInfo } from '../credentials/index.ts';
 import { DriftWatcher, recordWrites, StatusRefresher } from '../drift/index.ts';
-import { collectClaims } from '../kube/claims.ts';
+import { keepClaims } from '../kube/claims-watch.ts';
 import type { KubeConnection } from '../kube/config.ts';
 import { SecretsClient } from '../kube/secrets.ts';
 import { LeaderElector, leaseDefaults } from '../leader/index.ts';
@@ -133,13 +132,28 @@ export async function runCommand(
   }
 
   let work: { done: Promise<void>; close: () => Promise<void> } | undefined;
+  let claimsWatch: { stop: AbortController; rest: KubeConfigRest } | undefined;
   // A revoked agent (AGENT_REVOKED from the runtime) stops its work delivery too.
   const revoked = new AbortController();
   try {
     const delivering = !config.heartbeatOnly && target.kind === 'secret' && conn !== undefined && rest !== undefined;
-    // With a cluster, its claims (kube/claims.ts), read now and every few minutes.
+    // With a cluster, its claims (kube/claims.ts): read now, every 5 minutes, and whenever
+    // a ClusterClaim changes (kube/claims-watch.ts). The watch gets a connection of its own.
     let claims: Record<string, string> | undefined;
-    if (rest) void keepCollecting(rest, (c) => (claims = c), log, leading);
+    if (rest && conn) {
+      claimsWatch = { stop: new AbortController(), rest: new KubeConfigRest(conn, { connections: 1 }) };
+      void keepClaims(
+        {
+          rest,
+          watchRest: claimsWatch.rest,
+          log: log.child({ component: 'claims' }),
+          publish: (c) => {
+            claims = c;
+          },
+        },
+        AbortSignal.any([leading, claimsWatch.stop.signal]),
+      );
+    }
     const runtime = await createAgentRuntime({
       store,
       log,
@@ -187,6 +201,8 @@ export async function runCommand(
     // After a revocation: the sync loop ends on the abort; wait for it before closing.
     if (revoked.signal.aborted) await work?.done.catch(() => undefined);
     await work?.close();
+    claimsWatch?.stop.abort();
+    await claimsWatch?.rest.close();
     // Only now, with every apply finished (or on a failure), may the next replica lead.
     if (lease) {
       lease.stop.abort();
@@ -262,24 +278,4 @@ function reportMemory(log: Logger, signal: AbortSignal): NodeJS.Timeout | undefi
   timer.unref();
   signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   return timer;
-}
-
-/** How often the cluster's claims are read again (a node added, an upgrade, a ClusterClaim). */
-const claimsIntervalMs = 5 * 60_000;
-
-/** Reads the cluster's claims now and every claimsIntervalMs until `signal` aborts. */
-async function keepCollecting(
-  rest: KubeConfigRest,
-  set: (claims: Record<string, string>) => void,
-  log: Logger,
-  signal: AbortSignal,
-): Promise<void> {
-  while (!signal.aborted) {
-    try {
-      set(await collectClaims(rest));
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'reading the cluster claims failed; trying again later');
-    }
-    await sleep(claimsIntervalMs, undefined, { signal, ref: false }).catch(() => {});
-  }
 }

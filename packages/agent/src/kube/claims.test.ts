@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { limits } from '@outpost/shared';
 import type { KubeRequest, KubeResponse, KubeRest } from '../apply/rest.ts';
 import { agentVersion } from '../version.ts';
-import { claimNames, collectClaims, quantity } from './claims.ts';
+import { claimNames, collectClaims, listClusterClaims, mergeClaims, quantity } from './claims.ts';
 
 /** A fake apiserver: GET path → body (200), anything else 404; `fail` paths throw (unreachable). */
 function fakeRest(routes: Record<string, unknown>, fail: string[] = []): KubeRest & { seen: KubeRequest[] } {
@@ -102,4 +103,34 @@ test('collectClaims: what cannot be read is left out, never an error', async () 
   );
   assert.equal(mixed[claimNames.platform], 'Other');
   assert.equal(mixed[claimNames.region], undefined);
+});
+
+test('listClusterClaims: name → value (paged); {} without the CRD; undefined when unreadable', async () => {
+  const path = '/apis/cluster.open-cluster-management.io/v1alpha1/clusterclaims';
+  const rest = fakeRest({
+    [path]: { items: [{ metadata: { name: 'b' }, spec: { value: '2' } }], metadata: { continue: 'n' } },
+    [`${path}?continue=n`]: { items: [{ metadata: { name: 'a' }, spec: { value: '1' } }, { metadata: { name: 'c' } }] },
+  });
+  assert.deepEqual(await listClusterClaims(rest), { a: '1', b: '2' });
+  assert.deepEqual(await listClusterClaims(fakeRest({})), {}, 'no CRD (404): none');
+  assert.equal(await listClusterClaims(fakeRest({}, [path])), undefined, 'unreachable');
+  const forbidden: KubeRest = {
+    request: async () => ({ status: 403, contentType: 'application/json', body: { kind: 'Status', code: 403 } }),
+  };
+  assert.equal(await listClusterClaims(forbidden), undefined, 'no RBAC');
+});
+
+test('mergeClaims: the agent’s own first, ClusterClaims by name up to the limit, long values cut', () => {
+  const own = { [claimNames.kubeVersion]: 'v1.31.0', [claimNames.agentVersion]: agentVersion };
+  const many: Record<string, string> = {
+    [claimNames.kubeVersion]: 'v9.9.9',
+    long: 'x'.repeat(limits.claimValueMax + 5),
+  };
+  for (let i = 0; i < limits.claimsPerCluster + 10; i++) many[`c${String(i).padStart(3, '0')}`] = String(i);
+  const merged = mergeClaims(own, many);
+  assert.equal(Object.keys(merged).length, limits.claimsPerCluster);
+  assert.equal(merged[claimNames.kubeVersion], 'v1.31.0', 'a ClusterClaim cannot override the agent’s own');
+  assert.equal(merged.c000, '0');
+  assert.equal(merged.long, undefined, 'names sort after the c… ones and the limit was reached');
+  assert.equal(mergeClaims(own, { long: 'y'.repeat(2000) }).long?.length, limits.claimValueMax);
 });

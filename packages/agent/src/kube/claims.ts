@@ -17,7 +17,8 @@
 //
 // and every ClusterClaim object (`cluster.open-cluster-management.io/v1alpha1`, cluster-
 // scoped: its name is the claim's name, `spec.value` its value). A part the agent may not
-// read (no RBAC for nodes, no ClusterClaim CRD) is left out, never an error.
+// read (no RBAC for nodes, no ClusterClaim CRD) is left out, never an error. When they are
+// read again (a watch on ClusterClaims, every 5 minutes): claims-watch.ts.
 import { limits } from '@outpost/shared';
 import type { KubeObject } from '../apply/kube.ts';
 import type { KubeRest } from '../apply/rest.ts';
@@ -105,15 +106,20 @@ const joined = (values: Iterable<string>) => [...new Set(values)].filter(Boolean
 
 /** The claims of the cluster behind `rest` now (see the top of this file). */
 export async function collectClaims(rest: KubeRest): Promise<Record<string, string>> {
-  const out: Record<string, string> = { [claimNames.agentVersion]: agentVersion };
-  const tolerant = async <T>(fn: () => Promise<T>): Promise<T | undefined> => {
-    try {
-      return await fn();
-    } catch {
-      return undefined;
-    }
-  };
+  return mergeClaims(await collectOwnClaims(rest), (await listClusterClaims(rest)) ?? {});
+}
 
+const tolerant = async <T>(fn: () => Promise<T>): Promise<T | undefined> => {
+  try {
+    return await fn();
+  } catch {
+    return undefined;
+  }
+};
+
+/** The claims the agent reads itself (all but the ClusterClaim objects). */
+export async function collectOwnClaims(rest: KubeRest): Promise<Record<string, string>> {
+  const out: Record<string, string> = { [claimNames.agentVersion]: agentVersion };
   const version = (await tolerant(() => get(rest, '/version'))) as { gitVersion?: string } | undefined;
   const kubeSystem = (await tolerant(() => get(rest, '/api/v1/namespaces/kube-system'))) as KubeObject | undefined;
   if (kubeSystem?.metadata?.uid) out[claimNames.id] = kubeSystem.metadata.uid;
@@ -150,18 +156,52 @@ export async function collectClaims(rest: KubeRest): Promise<Record<string, stri
     if (regions.length) out[claimNames.region] = joined(regions);
     if (zones.length) out[claimNames.zones] = joined(zones);
   }
+  return out;
+}
 
-  // ClusterClaim objects: what an admin of the spoke states about it. Its own claims come
-  // first, so a ClusterClaim cannot pretend to be the apiserver's version.
-  const objects = await tolerant(() =>
-    listAll(rest, '/apis/cluster.open-cluster-management.io/v1alpha1/clusterclaims'),
-  );
-  for (const o of (objects ?? []).sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))) {
-    const name = o.metadata?.name;
-    const value = (o.spec as { value?: unknown } | undefined)?.value;
-    if (!name || typeof value !== 'string' || name in out) continue;
+/** OCM's ClusterClaim resource (cluster-scoped). */
+export const clusterClaimsGroupVersion = '/apis/cluster.open-cluster-management.io/v1alpha1';
+export const clusterClaimsPath = `${clusterClaimsGroupVersion}/clusterclaims`;
+
+/**
+ * The ClusterClaim objects as name → spec.value (objects without a string value left out);
+ * `{}` when the CRD is not installed (404); undefined when they cannot be read now (no
+ * RBAC, the apiserver unreachable).
+ */
+export async function listClusterClaims(rest: KubeRest): Promise<Record<string, string> | undefined> {
+  const out: Record<string, string> = {};
+  let cont: string | undefined;
+  do {
+    const query = { limit: String(listLimit), ...(cont ? { continue: cont } : {}) };
+    const res = await tolerant(() => rest.request({ method: 'GET', path: clusterClaimsPath, query }));
+    if (res?.status === 404 && cont === undefined) return {};
+    const page =
+      res?.status === 200 ? (res.body as { items?: KubeObject[]; metadata?: { continue?: string } }) : undefined;
+    if (!page || !Array.isArray(page.items)) return undefined;
+    for (const o of page.items) {
+      const name = o.metadata?.name;
+      const value = (o.spec as { value?: unknown } | undefined)?.value;
+      if (name && typeof value === 'string') out[name] = value;
+    }
+    cont = page.metadata?.continue || undefined;
+  } while (cont);
+  return out;
+}
+
+/**
+ * The claims reported: the agent's own first, so a ClusterClaim cannot pretend to be the
+ * apiserver's version; then the ClusterClaims by name, skipping names the agent's own
+ * claims hold, up to limits.claimsPerCluster; every value cut to limits.claimValueMax.
+ */
+export function mergeClaims(
+  own: Readonly<Record<string, string>>,
+  clusterClaims: Readonly<Record<string, string>>,
+): Record<string, string> {
+  const out: Record<string, string> = { ...own };
+  for (const name of Object.keys(clusterClaims).sort()) {
+    if (name in out) continue;
     if (Object.keys(out).length >= limits.claimsPerCluster) break;
-    out[name] = value;
+    out[name] = clusterClaims[name] as string;
   }
   for (const [k, v] of Object.entries(out))
     if (v.length > limits.claimValueMax) out[k] = v.slice(0, limits.claimValueMax);
