@@ -10,17 +10,22 @@
 //    the test cluster runs no controllers) reaches the hub's work status without a re-apply.
 //  - conditionRules (WellKnownConditions) make a work Complete; a Complete manifest is no
 //    longer written; ttlSecondsAfterFinished deletes a work that long after it is Complete.
+//  - spec.executor: each manifest is applied only where a SubjectAccessReview says the
+//    ServiceAccount may (delete included when the work would delete it); a refused one gets
+//    Applied=False and is not on the spoke, and a new RoleBinding lets it in within the
+//    retry bound; an RBAC kind granting more than the executor holds is refused as an
+//    escalation; deletion is not checked again; another subject type is refused at the hub.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api, type V1ConfigMap } from '@kubernetes/client-node';
 import type { KubeCluster } from '../kube/index.ts';
 import { ensureKubeBinaries, startCluster } from '../kube/index.ts';
 import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
-import { adminClient, type HubClient, waitFor } from './hub-client.ts';
+import { adminClient, assertError, type HubClient, waitFor } from './hub-client.ts';
 import { type HubProcess, hubMain, startHub } from './hub-process.ts';
 
 const cluster = 'spoke-o';
@@ -57,7 +62,7 @@ function run(file: string, args: string[]): Promise<{ code: number; stdout: stri
   });
 }
 
-describe('OCM fidelity (OCM YAML through the CLI, real hub, agent and kube-apiserver)', { timeout: 300_000 }, () => {
+describe('OCM fidelity (OCM YAML through the CLI, real hub, agent and kube-apiserver)', { timeout: 600_000 }, () => {
   let kube: KubeCluster;
   let hub: HubProcess;
   let admin: HubClient;
@@ -497,5 +502,291 @@ spec:
     assert.equal(ready.status.observedGeneration, applied.status.observedGeneration, 'no new generation');
     assert.equal(reports() - before, 1, 'one status report, from the watch');
     assert.equal(logs('drift detected; re-applying the work'), 0, 'a status change is not drift');
+  });
+
+  describe('spec.executor: a SubjectAccessReview for the ServiceAccount before each manifest is applied', () => {
+    // The agent runs as system:masters here, so only the executor check can refuse anything.
+    const [nsA, nsB, nsD, nsSa] = ['exec-a', 'exec-b', 'exec-d', 'exec-sa'];
+    const sa = 'deployer';
+    let rbac: RbacAuthorizationV1Api;
+    const readIn = async (namespace: string, name: string) => {
+      try {
+        return await core.readNamespacedConfigMap({ name, namespace });
+      } catch {
+        return undefined;
+      }
+    };
+    const cmYaml = (name: string, namespace: string) => `      - apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: ${name}
+          namespace: ${namespace}
+        data:
+          value: "1"
+`;
+    const executorYaml = (type = 'ServiceAccount') => `  executor:
+    subject:
+      type: ${type}
+      serviceAccount:
+        namespace: ${nsSa}
+        name: ${sa}
+`;
+    /** A Role in `namespace` with `rules`, bound to the executor. */
+    const grant = async (
+      namespace: string,
+      name: string,
+      rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[],
+    ) => {
+      await rbac.createNamespacedRole({ namespace, body: { metadata: { name }, rules } });
+      await rbac.createNamespacedRoleBinding({
+        namespace,
+        body: {
+          metadata: { name },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+          subjects: [{ kind: 'ServiceAccount', name: sa, namespace: nsSa }],
+        },
+      });
+    };
+    const allVerbs = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'];
+
+    before(async () => {
+      rbac = kube.kubeConfig().makeApiClient(RbacAuthorizationV1Api);
+      for (const name of [nsA, nsB, nsD, nsSa]) await core.createNamespace({ body: { metadata: { name } } });
+      await core.createNamespacedServiceAccount({ namespace: nsSa, body: { metadata: { name: sa } } });
+      // ConfigMaps in A only (and Roles there, for the escalation check).
+      await grant(nsA, 'cm-writer', [
+        { apiGroups: [''], resources: ['configmaps'], verbs: allVerbs },
+        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles'], verbs: allVerbs },
+      ]);
+      // ConfigMaps in D, but not to delete.
+      await grant(nsD, 'cm-no-delete', [
+        { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create', 'update', 'patch'] },
+      ]);
+    });
+
+    test('A is applied and B refused with the condition (not on the spoke); a RoleBinding in B lets it in within the retry bound', async (t) => {
+      await applyYaml(
+        'exec-cms',
+        `apiVersion: work.open-cluster-management.io/v1
+kind: ManifestWork
+metadata:
+  name: exec-cms
+  namespace: ${cluster}
+spec:
+${executorYaml()}  workload:
+    manifests:
+${cmYaml('exec-cm-a', nsA)}${cmYaml('exec-cm-b', nsB)}`,
+      );
+      const refused = await waitWork('exec-cms', 'A applied, B refused', (w) => {
+        return (
+          w.status.observedGeneration === w.metadata.generation &&
+          manifest(w, 'exec-cm-a')?.conditions.find((c) => c.type === 'Applied')?.status === 'True' &&
+          manifest(w, 'exec-cm-b')?.conditions.find((c) => c.type === 'Applied')?.status === 'False'
+        );
+      });
+      const b = manifest(refused, 'exec-cm-b')?.conditions.find((c) => c.type === 'Applied');
+      assert.equal(b?.reason, 'ExecutorNotAllowed');
+      assert.match(
+        b?.message ?? '',
+        new RegExp(
+          `^not allowed to apply the resource {2}configmaps, ${nsB} exec-cm-b: executor system:serviceaccount:${nsSa}:${sa} may not create it`,
+        ),
+      );
+      assert.equal(condition(refused, 'Applied')?.status, 'False', 'the work is not Applied');
+      assert.equal(condition(refused, 'Applied')?.reason, 'AppliedManifestWorkFailed');
+      assert.ok(await readIn(nsA, 'exec-cm-a'), "A's ConfigMap is on the spoke");
+      assert.equal(await readIn(nsB, 'exec-cm-b'), undefined, "B's ConfigMap is not");
+
+      const grantedAt = Date.now();
+      await grant(nsB, 'cm-writer', [{ apiGroups: [''], resources: ['configmaps'], verbs: allVerbs }]);
+      // Bound: a refused manifest is retried at least every 60 s (+ 20 % jitter) and a
+      // denied answer is reused at most 30 s, so about 75 s at worst; the rest is slack for
+      // a loaded test machine.
+      const applied = await waitWork(
+        'exec-cms',
+        'B applied after the grant',
+        (w) => condition(w, 'Applied')?.status === 'True',
+        110_000,
+      );
+      t.diagnostic(`B applied ${Date.now() - grantedAt} ms after its RoleBinding was created`);
+      assert.equal(
+        manifest(applied, 'exec-cm-b')?.conditions.find((c) => c.type === 'Applied')?.reason,
+        'AppliedManifestComplete',
+      );
+      assert.ok(await readIn(nsB, 'exec-cm-b'), "B's ConfigMap is on the spoke");
+
+      // Deletion is not checked again (as OCM): delete was asked before the apply, so the
+      // objects go with the work even once the executor has lost every permission.
+      await rbac.deleteNamespacedRoleBinding({ namespace: nsA, name: 'cm-writer' });
+      await rbac.deleteNamespacedRoleBinding({ namespace: nsB, name: 'cm-writer' });
+      await cli('work', 'delete', 'exec-cms', '--cluster', cluster);
+      await waitFor(
+        'work exec-cms forgotten',
+        async () => ((await getWork('exec-cms')).status === 404 ? true : undefined),
+        30_000,
+      );
+      assert.equal(await readIn(nsA, 'exec-cm-a'), undefined);
+      assert.equal(await readIn(nsB, 'exec-cm-b'), undefined);
+      await grant(nsA, 'cm-writer-again', [
+        { apiGroups: [''], resources: ['configmaps'], verbs: allVerbs },
+        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles'], verbs: allVerbs },
+      ]);
+    });
+
+    test('delete is asked only where the work would delete (Foreground yes, Orphan no)', async () => {
+      await applyYaml(
+        'exec-fg',
+        `apiVersion: work.open-cluster-management.io/v1
+kind: ManifestWork
+metadata:
+  name: exec-fg
+  namespace: ${cluster}
+spec:
+${executorYaml()}  workload:
+    manifests:
+${cmYaml('exec-cm-fg', nsD)}`,
+      );
+      const fg = await waitWork('exec-fg', 'refused', (w) => condition(w, 'Applied')?.status === 'False');
+      assert.match(
+        manifest(fg, 'exec-cm-fg')?.conditions.find((c) => c.type === 'Applied')?.message ?? '',
+        /may not delete it/,
+      );
+      assert.equal(await readIn(nsD, 'exec-cm-fg'), undefined);
+
+      await applyYaml(
+        'exec-orphan',
+        `apiVersion: work.open-cluster-management.io/v1
+kind: ManifestWork
+metadata:
+  name: exec-orphan
+  namespace: ${cluster}
+spec:
+${executorYaml()}  deleteOption:
+    propagationPolicy: Orphan
+  workload:
+    manifests:
+${cmYaml('exec-cm-orphan', nsD)}`,
+      );
+      await waitApplied('exec-orphan');
+      assert.ok(await readIn(nsD, 'exec-cm-orphan'));
+      await cli('work', 'delete', 'exec-orphan', '--cluster', cluster);
+      await cli('work', 'delete', 'exec-fg', '--cluster', cluster);
+      for (const name of ['exec-orphan', 'exec-fg']) {
+        await waitFor(
+          `work ${name} forgotten`,
+          async () => ((await getWork(name)).status === 404 ? true : undefined),
+          30_000,
+        );
+      }
+      assert.ok(await readIn(nsD, 'exec-cm-orphan'), 'orphaned, as its delete option says');
+    });
+
+    test('RBAC kinds: a Role granting what the executor does not hold is a permission escalation', async () => {
+      await applyYaml(
+        'exec-rbac',
+        `apiVersion: work.open-cluster-management.io/v1
+kind: ManifestWork
+metadata:
+  name: exec-rbac
+  namespace: ${cluster}
+spec:
+${executorYaml()}  workload:
+    manifests:
+      - apiVersion: rbac.authorization.k8s.io/v1
+        kind: Role
+        metadata:
+          name: cm-reader
+          namespace: ${nsA}
+        rules:
+          - apiGroups: [""]
+            resources: [configmaps]
+            verbs: [get]
+      - apiVersion: rbac.authorization.k8s.io/v1
+        kind: Role
+        metadata:
+          name: secret-reader
+          namespace: ${nsA}
+        rules:
+          - apiGroups: [""]
+            resources: [secrets]
+            verbs: [get]
+`,
+      );
+      const w = await waitWork('exec-rbac', 'both manifests decided', (v) => {
+        const a = manifest(v, 'cm-reader')?.conditions.find((c) => c.type === 'Applied');
+        const b = manifest(v, 'secret-reader')?.conditions.find((c) => c.type === 'Applied');
+        return a?.status === 'True' && b?.status === 'False';
+      });
+      assert.match(
+        manifest(w, 'secret-reader')?.conditions.find((c) => c.type === 'Applied')?.message ?? '',
+        /^not allowed to apply the resource rbac\.authorization\.k8s\.io roles, exec-a secret-reader, error: permission escalation/,
+      );
+      await assert.rejects(rbac.readNamespacedRole({ namespace: nsA, name: 'secret-reader' }));
+      assert.ok(await rbac.readNamespacedRole({ namespace: nsA, name: 'cm-reader' }));
+      await cli('work', 'delete', 'exec-rbac', '--cluster', cluster);
+    });
+
+    test('an executor of another subject type is refused at the hub naming the field; a work without executor is unchanged', async () => {
+      const file = join(dir, 'exec-user.yaml');
+      await writeFile(
+        file,
+        `apiVersion: work.open-cluster-management.io/v1
+kind: ManifestWork
+metadata:
+  name: exec-user
+  namespace: ${cluster}
+spec:
+${executorYaml('User')}  workload:
+    manifests:
+${cmYaml('exec-cm-user', nsA)}`,
+      );
+      const res = await run(process.execPath, [
+        hubMain,
+        'work',
+        'apply',
+        '-f',
+        file,
+        '--data-dir',
+        hub.dataDir,
+        '--hub',
+        hub.url,
+      ]);
+      assert.notEqual(res.code, 0);
+      assert.match(res.stderr, /UNSUPPORTED_FIELD/);
+      assert.match(res.stderr, /spec\.executor\.subject\.type/);
+      const api = await admin.post(`/api/v1/clusters/${cluster}/works`, {
+        metadata: { name: 'exec-user' },
+        spec: {
+          executor: { subject: { type: 'User', serviceAccount: { namespace: nsSa, name: sa } } },
+          workload: { manifests: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: nsA } }] },
+        },
+      });
+      assertError(api, 400, 'UNSUPPORTED_FIELD');
+      assert.equal((api.body as { details?: { field?: string } }).details?.field, 'spec.executor.subject.type');
+      assert.equal((await getWork('exec-user')).status, 404);
+
+      // No executor: the agent's own permissions, no review (B is a namespace the executor never had).
+      await applyYaml(
+        'exec-none',
+        `apiVersion: work.open-cluster-management.io/v1
+kind: ManifestWork
+metadata:
+  name: exec-none
+  namespace: ${cluster}
+spec:
+  workload:
+    manifests:
+${cmYaml('exec-cm-none', nsD)}`,
+      );
+      await waitApplied('exec-none');
+      assert.ok(await readIn(nsD, 'exec-cm-none'));
+      await cli('work', 'delete', 'exec-none', '--cluster', cluster);
+      await waitFor(
+        'work exec-none forgotten',
+        async () => ((await getWork('exec-none')).status === 404 ? true : undefined),
+        30_000,
+      );
+      assert.equal(await readIn(nsD, 'exec-cm-none'), undefined, 'deleted with its work, as before');
+    });
   });
 });
