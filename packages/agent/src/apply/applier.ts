@@ -44,7 +44,7 @@ import {
 import { mapLimit } from './pool.ts';
 import { type KubeRest, KubeUnreachableError } from './rest.ts';
 import { manifestConditions, reasons, workConditions } from './status.ts';
-import { type StrategyResult, strategies } from './strategies.ts';
+import { type Strategy, type StrategyResult, strategies } from './strategies.ts';
 
 /** Manifest annotation by which a work takes ownership of an object that existed before it. */
 export const adoptAnnotation = 'outpost.dev/adopt';
@@ -327,29 +327,13 @@ export class KubeApplier implements WorkApplier {
     if (config) it.config = config;
     const how = effectiveStrategy(config);
     const type = how.type;
-    const strategy = untilComplete(strategies[type], it.gvk, config?.conditionRules);
-    const ref = { group: it.gvk.group, version: it.gvk.version, resource: mapping.resource, namespace: it.namespace };
-    const body = desiredBody(it.entry.manifest, it.namespace);
+    const strategy = untilComplete(this.#checked(work, strategies[type]), it.gvk, config?.conditionRules);
     try {
-      if (work.executor) {
-        // OCM checks every manifest of such a work before it is applied, whatever its
-        // update strategy; one the executor may not write is not applied at all.
-        const target = { ...ref, name: it.name };
-        const verdict = await this.#executor.check(work.executor, target, {
-          deletable: deletableByWork(work, target),
-          body,
-          signal,
-        });
-        if (!verdict.ok) {
-          it.result = { ok: false, reason: verdict.reason, message: verdict.message };
-          return;
-        }
-      }
       it.result = await strategy({
         rest: this.#rest,
-        ref,
+        ref: { group: it.gvk.group, version: it.gvk.version, resource: mapping.resource, namespace: it.namespace },
         name: it.name,
-        body,
+        body: desiredBody(it.entry.manifest, it.namespace),
         fieldManager: how.fieldManager ?? this.#o.fieldManager,
         force: how.force,
         forceOnConflict: how.forceOnConflict,
@@ -384,6 +368,26 @@ export class KubeApplier implements WorkApplier {
     } else if (it.result.missing) {
       it.liveKnown = true;
     }
+  }
+
+  /**
+   * `strategy`, preceded by the executor check when the work names an executor. OCM checks
+   * every manifest of such a work before it is written, whatever its update strategy (a
+   * Complete manifest, no longer written, is not checked); one the executor may not write
+   * is not applied at all.
+   */
+  #checked(work: DesiredWork, strategy: Strategy): Strategy {
+    const executor = work.executor;
+    if (!executor) return strategy;
+    return async (input) => {
+      const target = { ...input.ref, name: input.name };
+      const verdict = await this.#executor.check(executor, target, {
+        deletable: deletableByWork(work, target),
+        body: input.body,
+        signal: input.signal,
+      });
+      return verdict.ok ? strategy(input) : { ok: false, reason: verdict.reason, message: verdict.message };
+    };
   }
 
   #id(it: Item): string {
