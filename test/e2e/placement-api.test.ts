@@ -708,14 +708,14 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
       const wrong = await cli(['placement', 'apply', '-f', file, ...conn()]);
       assert.equal(wrong.code, 1);
       assert.match(wrong.stderr, /a ManifestWorkReplicaSet given to `placement`: use `outpost-hub apply -f`/);
-      const sets = join(dir, 'sets.yaml');
+      const scores = join(dir, 'scores.yaml');
       await writeFile(
-        sets,
-        'apiVersion: cluster.open-cluster-management.io/v1beta2\nkind: ManagedClusterSet\nmetadata:\n  name: prod\n',
+        scores,
+        'apiVersion: cluster.open-cluster-management.io/v1alpha1\nkind: AddOnPlacementScore\nmetadata:\n  name: prod\n',
       );
-      const refused = await cli(['apply', '-f', sets, ...conn()]);
+      const refused = await cli(['apply', '-f', scores, ...conn()]);
       assert.equal(refused.code, 1);
-      assert.match(refused.stderr, /kind ManagedClusterSet is not supported: Outpost has no cluster sets yet/);
+      assert.match(refused.stderr, /kind AddOnPlacementScore is not supported: Outpost has no add-on scores/);
 
       const deleted = await cli(['delete', '-f', file, ...conn()]);
       assert.equal(deleted.code, 0, deleted.stderr);

@@ -38,6 +38,8 @@ printing a line per object:
   6. with --delete-namespace, the namespace, when the installer created it (it carries the
      label outpost.dev/installed-by).
 
+The ClusterClaim CRD stays (it holds the cluster's ClusterClaims and may be OCM's).
+
 By default everything works applied stays in place and keeps running, unmanaged.
 --delete-workloads deletes it the way the agent would if each work were deleted on the
 hub, reading the agent's own ledger (its state Secrets), not the hub: each work's

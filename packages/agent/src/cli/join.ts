@@ -41,7 +41,8 @@ applies the agent chart's manifests (as deploy/manifests/outpost-agent.yaml, wit
 manager outpost-agent-installer) into --namespace: the Namespace (labelled
 outpost.dev/installed-by; a namespace that existed before and was not made by Outpost is
 left as it is), ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding and
-DaemonSet, a line per object. Then it waits, a line every 5 s, within --timeout, until the
+DaemonSet, a line per object. OCM's ClusterClaim CRD is created when the cluster has none;
+one already there (OCM's, or an earlier install's) is left exactly as it is. Then it waits, a line every 5 s, within --timeout, until the
 DaemonSet reports a ready pod, an agent holds and renews the Lease outpost-agent, and the
 hub reports the cluster Available from an agent it heard after the install (the installer
 reads the hub's view without counting as the agent). Running it again re-applies the same
