@@ -7,6 +7,9 @@
 //  - A Placement of the same namespace that names no set selects from the bound sets only.
 //  - Labelling the second cluster into the set hands it the work; the CLI lists the set with
 //    its member count, and the built-in sets cannot be deleted.
+//  - Namespaces: a Placement and a workset of the same names in team-x and team-y are four
+//    objects; each namespace's workset reaches its own cluster with its own data, the CLI
+//    needs -n where a name is in both, and deleting one namespace's workset leaves the other's.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -161,6 +164,78 @@ describe('cluster sets (OCM YAML through the CLI, real hub, two spokes and agent
     assert.match(bindings, /team-a\s+edge\s+True/);
     // Applying the same file again changes nothing.
     assert.match(await cli('apply', '-f', file), /managedclusterset edge unchanged/);
+  });
+
+  test('namespaces: same-named placements and worksets of two namespaces are separate objects end to end', async () => {
+    const doc = (ns: string, cluster: Name, site: string) => `apiVersion: cluster.open-cluster-management.io/v1beta1
+kind: Placement
+metadata:
+  name: one
+  namespace: ${ns}
+spec:
+  predicates:
+    - requiredClusterSelector:
+        labelSelector:
+          matchLabels:
+            site: ${site}
+---
+apiVersion: work.open-cluster-management.io/v1alpha1
+kind: ManifestWorkReplicaSet
+metadata:
+  name: web
+  namespace: ${ns}
+spec:
+  placementRefs:
+    - name: one
+  manifestWorkTemplate:
+    workload:
+      manifests:
+        - apiVersion: v1
+          kind: ConfigMap
+          metadata:
+            name: web-${ns}
+            namespace: default
+          data:
+            owner: ${ns}
+            cluster: ${cluster}
+`;
+    for (const [n, site] of [
+      ['cs-a', 'north'],
+      ['cs-b', 'south'],
+    ] as const) {
+      const res = await admin.patch(`/api/v1/clusters/${n}`, { metadata: { labels: { site } } });
+      assert.equal(res.status, 200, res.text);
+    }
+    const file = join(dir, 'namespaces.yaml');
+    await writeFile(file, `${doc('team-x', 'cs-a', 'north')}---\n${doc('team-y', 'cs-b', 'south')}`);
+    const out = await cli('apply', '-f', file);
+    assert.equal(out.match(/placement one created/g)?.length, 2, out);
+    assert.equal(out.match(/manifestworkreplicaset web created/g)?.length, 2, out);
+    const cm = async (n: Name, name: string) => {
+      try {
+        return await kube[n]
+          .kubeConfig()
+          .makeApiClient(CoreV1Api)
+          .readNamespacedConfigMap({ name, namespace: 'default' });
+      } catch {
+        return undefined;
+      }
+    };
+    await waitFor('team-x on cs-a', async () => (await cm('cs-a', 'web-team-x'))?.data?.owner === 'team-x', 60_000);
+    await waitFor('team-y on cs-b', async () => (await cm('cs-b', 'web-team-y'))?.data?.owner === 'team-y', 60_000);
+    assert.equal(await cm('cs-a', 'web-team-y'), undefined);
+    assert.equal(await cm('cs-b', 'web-team-x'), undefined);
+
+    const ambiguous = await run(['workset', 'get', 'web', '--data-dir', hub.dataDir, '--hub', hub.url]);
+    assert.equal(ambiguous.code, 1);
+    assert.match(ambiguous.stderr, /NAME_AMBIGUOUS/);
+    assert.match(await cli('workset', 'get', 'web', '-n', 'team-y'), /namespace:\s+team-y/);
+    assert.match(await cli('placement', 'list', '-n', 'team-x'), /team-x\s+one\s+1/);
+
+    await cli('workset', 'delete', 'web', '-n', 'team-x');
+    await waitFor('team-x gone from cs-a', async () => (await cm('cs-a', 'web-team-x')) === undefined, 60_000);
+    assert.equal((await cm('cs-b', 'web-team-y'))?.data?.owner, 'team-y', "team-y's stays");
+    assert.match(await cli('workset', 'get', 'web'), /namespace:\s+team-y/, 'the one left is found without -n');
   });
 
   test('a cluster labelled into the set receives the work; built-in sets stay', async () => {

@@ -290,7 +290,7 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
     assert.equal((await admin.get('/api/v1/manifestworkreplicasets/ocm-workset')).status, 200);
   });
 
-  test('namespaces: kept, default "default"; a name taken in another namespace is 409 NAMESPACE_CONFLICT and nothing is replaced; a workset reads placements of its own namespace only', async () => {
+  test('namespaces: one name in two namespaces is two objects; paths without a namespace find the only one or say NAME_AMBIGUOUS; a workset reads placements of its own namespace only', async () => {
     const placement = (namespace: string | undefined, n: number) => ({
       apiVersion: 'cluster.open-cluster-management.io/v1beta1',
       kind: 'Placement',
@@ -302,29 +302,39 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
     });
     assert.equal(a.status, 201, a.text);
     assert.equal(a.body.metadata.namespace, 'team-a');
-    // The same name from team-b (PUT, as `placement apply` sends, or POST): refused, team-a's stays.
-    for (const send of [
-      () => admin.call('PUT', '/api/v1/placements/ns-shared', { json: placement('team-b', 5) }),
-      () => admin.post('/api/v1/placements', placement('team-b', 5)),
-    ]) {
-      const clash = await send();
-      assertError(clash, 409, 'NAMESPACE_CONFLICT', 'exists in namespace team-a');
-      assert.deepEqual((clash.body as { details: unknown }).details, { namespace: 'team-a' });
-    }
-    const kept = await admin.get<PlacementResource>('/api/v1/placements/ns-shared');
-    assert.equal(kept.body.metadata.namespace, 'team-a');
-    assert.equal(kept.body.metadata.generation, 1);
-    assert.equal(kept.body.spec.numberOfClusters, 1);
-    // The owner's own namespace replaces as before; a YAML without one means "default".
-    const own = await admin.call<PlacementResource>('PUT', '/api/v1/placements/ns-shared', {
-      json: placement('team-a', 2),
+    // While one namespace holds the name, the path without a namespace finds it.
+    assert.equal(
+      (await admin.get<PlacementResource>('/api/v1/placements/ns-shared')).body.metadata.namespace,
+      'team-a',
+    );
+    // The same name in team-b is another object (PUT by the body's namespace, POST by the path's).
+    const b = await admin.call<PlacementResource>('PUT', '/api/v1/placements/ns-shared', {
+      json: placement('team-b', 5),
     });
-    assert.equal(own.status, 200, own.text);
-    assert.equal(own.body.metadata.generation, 2);
+    assert.equal(b.status, 201, b.text);
+    const c = await admin.post<PlacementResource>('/api/v1/namespaces/team-c/placements', placement(undefined, 2));
+    assert.equal(c.status, 201, c.text);
+    assert.equal(c.body.metadata.namespace, 'team-c');
+    const teamA = await admin.get<PlacementResource>('/api/v1/namespaces/team-a/placements/ns-shared');
+    assert.deepEqual([teamA.body.spec.numberOfClusters, teamA.body.metadata.generation], [1, 1], 'team-a untouched');
+    assert.equal(
+      (await admin.get<PlacementResource>('/api/v1/namespaces/team-b/placements/ns-shared')).body.spec.numberOfClusters,
+      5,
+    );
+    const ambiguous = await admin.get('/api/v1/placements/ns-shared');
+    assertError(ambiguous, 409, 'NAME_AMBIGUOUS', 'team-a, team-b, team-c');
+    assert.deepEqual((ambiguous.body as { details: unknown }).details, { namespaces: ['team-a', 'team-b', 'team-c'] });
+    // A body may repeat the path's namespace but not contradict it.
     assertError(
-      await admin.call('PUT', '/api/v1/placements/ns-shared', { json: placement(undefined, 3) }),
-      409,
-      'NAMESPACE_CONFLICT',
+      await admin.call('PUT', '/api/v1/namespaces/team-a/placements/ns-shared', { json: placement('team-b', 3) }),
+      400,
+      'VALIDATION_FAILED',
+      'differs from the namespace in the path',
+    );
+    const listed = await admin.get<List<PlacementResource>>('/api/v1/namespaces/team-b/placements');
+    assert.deepEqual(
+      listed.body.items.map((p) => `${p.metadata.namespace}/${p.metadata.name}`),
+      ['team-b/ns-shared'],
     );
     const plain = await admin.post<PlacementResource>('/api/v1/placements', {
       metadata: { name: 'ns-plain' },
@@ -337,20 +347,18 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
       'PLACEMENT_INVALID',
       'metadata.namespace',
     );
-    const decisions =
-      await admin.get<List<{ metadata: { name: string; namespace: string } }>>('/api/v1/placementdecisions');
-    assert.equal(
-      decisions.body.items.find((d) => d.metadata.name === 'ns-shared-decision-1')?.metadata.namespace,
-      'team-a',
+    const decisions = await admin.get<List<{ metadata: { name: string; namespace: string } }>>(
+      '/api/v1/namespaces/team-a/placementdecisions',
     );
+    assert.ok(decisions.body.items.every((d) => d.metadata.namespace === 'team-a'));
 
     // Worksets: the same rule, and a placementRef names a placement of the workset's namespace.
-    const workset = (namespace: string, name = 'ns-set') => ({
+    const workset = (namespace: string, name = 'ns-set', ref = 'ns-shared') => ({
       apiVersion: 'work.open-cluster-management.io/v1alpha1',
       kind: 'ManifestWorkReplicaSet',
       metadata: { name, namespace },
       spec: {
-        placementRefs: [{ name: 'ns-shared' }],
+        placementRefs: [{ name: ref }],
         manifestWorkTemplate: {
           workload: {
             manifests: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm', namespace: 'default' } }],
@@ -359,40 +367,45 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
       },
     });
     assert.equal((await admin.call('PUT', '/api/v1/worksets/ns-set', { json: workset('team-a') })).status, 201);
-    assertError(
-      await admin.call('PUT', '/api/v1/worksets/ns-set', { json: workset('team-b') }),
-      409,
-      'NAMESPACE_CONFLICT',
-    );
+    assert.equal((await admin.call('PUT', '/api/v1/worksets/ns-set', { json: workset('team-b') })).status, 201);
+    assertError(await admin.get('/api/v1/worksets/ns-set'), 409, 'NAME_AMBIGUOUS');
     assert.equal(
-      (await admin.call('PUT', '/api/v1/worksets/ns-other', { json: workset('team-b', 'ns-other') })).status,
+      (await admin.call('PUT', '/api/v1/namespaces/team-d/worksets/ns-other', { json: workset('team-d', 'ns-other') }))
+        .status,
       201,
     );
-    const conditionOf = async (name: string) =>
-      waitFor(`${name} has a status`, async () => {
+    const conditionOf = async (namespace: string, name: string) =>
+      waitFor(`${namespace}/${name} has a status`, async () => {
         const w = await admin.get<
           WorkSetResource & {
             status?: { conditions: { type: string; status: string; reason: string; message: string }[] };
           }
-        >(`/api/v1/worksets/${name}`);
+        >(`/api/v1/namespaces/${namespace}/manifestworkreplicasets/${name}`);
         return w.body.status?.conditions.find((c) => c.type === 'PlacementVerified');
       });
     // (Whether the placement selects any cluster here depends on the clusters of earlier tests.)
     assert.notEqual(
-      (await conditionOf('ns-set'))?.reason,
+      (await conditionOf('team-a', 'ns-set'))?.reason,
       'PlacementDecisionNotFound',
       "team-a reads team-a's placement",
     );
-    const other = await conditionOf('ns-other');
-    assert.equal(other?.reason, 'PlacementDecisionNotFound', "team-b's workset does not read team-a's placement");
-    assert.match(other?.message ?? '', /ns-shared/);
+    const other = await conditionOf('team-d', 'ns-other');
+    assert.equal(
+      other?.reason,
+      'PlacementDecisionNotFound',
+      "team-d's workset does not read the other namespaces' placement",
+    );
+    assert.match(other?.message ?? '', /ns-shared \(in namespace team-a, team-b, team-c, not team-d\)/);
     for (const path of [
-      '/api/v1/worksets/ns-set',
+      '/api/v1/namespaces/team-a/worksets/ns-set',
+      '/api/v1/namespaces/team-b/manifestworkreplicasets/ns-set',
       '/api/v1/worksets/ns-other',
-      '/api/v1/placements/ns-shared',
+      '/api/v1/namespaces/team-a/placements/ns-shared',
+      '/api/v1/namespaces/team-b/placements/ns-shared',
+      '/api/v1/namespaces/team-c/placements/ns-shared',
       '/api/v1/placements/ns-plain',
     ])
-      assert.equal((await admin.delete(path)).status, 200);
+      assert.equal((await admin.delete(path)).status, 200, path);
   });
 
   test('invalid input: 400 PLACEMENT_INVALID / WORKSET_INVALID with field details', async () => {

@@ -264,7 +264,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     placements: deps.placements,
     bodies,
     audit,
-    onWorkSetChanged: deps.worksets ? (name: string) => deps.worksets?.changed(name) : undefined,
+    onWorkSetChanged: deps.worksets
+      ? (namespace: string, name: string) => deps.worksets?.changed(namespace, name)
+      : undefined,
   });
   return app;
 }

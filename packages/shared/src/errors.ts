@@ -105,8 +105,8 @@ export const errorCodes = {
   WORKSET_NOT_FOUND: 404,
   WORKSET_EXISTS: 409,
   WORKSET_DELETING: 409,
-  /** A Placement or workset name that lives in another namespace (names are unique hub-wide). */
-  NAMESPACE_CONFLICT: 409,
+  /** A path without a namespace names a Placement or workset that several namespaces hold. */
+  NAME_AMBIGUOUS: 409,
   // ManagedClusterSets and ManagedClusterSetBindings (validation: packages/hub/src/placement)
   CLUSTER_SET_INVALID: 400,
   CLUSTER_SET_NOT_FOUND: 404,

@@ -102,7 +102,7 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
   { store, placements },
 ) => {
   const getSet = (name: string) => {
-    const row = store.clusterSets.get(name);
+    const row = store.clusterSets.get('', name);
     if (!row) {
       throw apiError('CLUSTER_SET_NOT_FOUND', `managedclusterset ${JSON.stringify(name.slice(0, 100))} not found`);
     }
@@ -116,6 +116,7 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
   };
   const toWrite = (s: ManagedClusterSet) => ({
     name: s.metadata.name,
+    namespace: '',
     labels: s.metadata.labels ?? {},
     annotations: s.metadata.annotations ?? {},
     spec: s.spec as unknown as Record<string, unknown>,
@@ -134,7 +135,7 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
     const s = validSet(req.body, name);
     const out = store.transaction(() => {
       const at = new Date().toISOString();
-      const existing = store.clusterSets.get(name);
+      const existing = store.clusterSets.get('', name);
       if (!existing) {
         if (s.metadata.resourceVersion !== undefined) {
           throw apiError(
@@ -157,7 +158,7 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
 
   app.get('/api/v1/managedclustersets', async (req) => {
     const q = listQuery(req.query);
-    const { items, next } = pageByName(store.clusterSets.page, q);
+    const { items, next } = pageByName((after, limit) => store.clusterSets.page(after, limit), q);
     const counts = memberCounts(store, items);
     return listOf(
       'ManagedClusterSetList',
@@ -176,7 +177,7 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
     }
     const row = store.transaction(() => {
       const row = getSet(name);
-      store.clusterSets.delete(name);
+      store.clusterSets.delete('', name);
       return row;
     });
     placements.setsChanged();
@@ -184,7 +185,7 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
   });
 
   // ---- bindings ----------------------------------------------------------------------------
-  const shownBinding = (row: BindingRow) => bindingResource(row, store.clusterSets.get(row.name) !== undefined);
+  const shownBinding = (row: BindingRow) => bindingResource(row, store.clusterSets.get('', row.name) !== undefined);
   const bindingsPath = '/api/v1/namespaces/:namespace/managedclustersetbindings';
 
   app.put(`${bindingsPath}/:name`, async (req, reply) => {

@@ -66,10 +66,11 @@ export function checkResourceVersion(stated: unknown, current: number, what: str
 }
 
 /**
- * Fills one page of a name-keyed list, filtering by the label selector while paging so a
- * selective selector still fills the page. `continue` is the last name returned.
+ * Fills one page of a list keyed by namespace and name, filtering by the label selector while
+ * paging so a selective selector still fills the page. `continue` is the last row's token
+ * ("namespace/name"; a cluster-scoped row's "/name").
  */
-export function pageByName<T extends { name: string; labels: Record<string, string> }>(
+export function pageByName<T extends { namespace: string; name: string; labels: Record<string, string> }>(
   page: (after: string, limit: number) => { items: T[]; continue: string | undefined },
   q: ListQuery,
 ): { items: T[]; next: string | undefined } {
@@ -78,10 +79,10 @@ export function pageByName<T extends { name: string; labels: Record<string, stri
   for (;;) {
     const p = page(after, q.limit);
     for (const row of p.items) {
-      after = row.name;
+      after = `${row.namespace}/${row.name}`;
       if (!matchesSelector(q.selector, row.labels)) continue;
       items.push(row);
-      if (items.length === q.limit) return { items, next: row.name };
+      if (items.length === q.limit) return { items, next: after };
     }
     if (!p.continue) return { items, next: undefined };
   }
@@ -105,20 +106,49 @@ export function checkPreconditions(
 }
 
 /**
- * A Placement's or workset's write must be in the namespace its name already lives in: names
- * are unique across namespaces, and an object of another namespace is never replaced by one
- * that happens to share its name (OCM would hold both).
+ * The object a path without a namespace names (`/api/v1/placements/{name}`, kept from before
+ * namespaces keyed objects): the one object of that name, or NAME_AMBIGUOUS when namespaces
+ * hold several; `notFound` when there is none.
  */
-export function sameNamespace(
-  existing: { namespace: string | null } | undefined,
-  namespace: string,
+export function onlyNamed<T extends { namespace: string }>(
+  rows: T[],
   what: string,
-): void {
-  // null: written before namespaces were kept; this write adopts its namespace.
-  if (!existing || existing.namespace === null || existing.namespace === namespace) return;
-  throw apiError(
-    'NAMESPACE_CONFLICT',
-    `${what} exists in namespace ${existing.namespace}; Outpost keeps one ${what.split(' ')[0]} per name across namespaces, so the one in ${namespace} would replace it: give it another name, or delete the one in ${existing.namespace} first`,
-    { namespace: existing.namespace },
-  );
+  path: string,
+  notFound: () => Error,
+): T {
+  const [only, ...more] = rows;
+  if (!only) throw notFound();
+  if (more.length) {
+    const namespaces = rows.map((r) => r.namespace);
+    throw apiError(
+      'NAME_AMBIGUOUS',
+      `${what} exists in namespaces ${namespaces.join(', ')}: name the namespace (${path})`,
+      { namespaces },
+    );
+  }
+  return only;
+}
+
+const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * The namespace a write of a namespaced object goes to: the path's, which the body may repeat
+ * but not contradict; on a path without one, the body's (OCM's metadata.namespace), else
+ * "default".
+ */
+export function writeNamespace(said: string | undefined, path: string | undefined): string {
+  if (path === undefined) return said ?? 'default';
+  if (path.length > 63 || !dns1123Label.test(path)) {
+    throw apiError(
+      'VALIDATION_FAILED',
+      'the namespace in the path must be a DNS-1123 label (a-z, 0-9, "-"; at most 63)',
+    );
+  }
+  if (said !== undefined && said !== path) {
+    throw apiError(
+      'VALIDATION_FAILED',
+      `metadata.namespace ${JSON.stringify(said)} differs from the namespace in the path (${path})`,
+    );
+  }
+  return path;
 }

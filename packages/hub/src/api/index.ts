@@ -37,7 +37,7 @@ export interface AdminApiOptions {
   /** Reads YAML bodies and works off the event loop. */
   bodies: BodyThread;
   /** The workset controller's trigger; absent in tests that run no controller. */
-  onWorkSetChanged?: ((name: string) => void) | undefined;
+  onWorkSetChanged?: ((namespace: string, name: string) => void) | undefined;
 }
 
 const yamlTypes = ['application/yaml', 'application/x-yaml', 'text/yaml'];
@@ -81,7 +81,7 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
     if (req.routeOptions.config.bodyThread) return new RawBody('yaml', raw as Buffer);
     const body = (raw as Buffer).toString('utf8');
     const url = req.routeOptions.url ?? '';
-    const check = url.startsWith('/api/v1/placements') ? 'placement' : undefined;
+    const check = /^\/api\/v1\/(namespaces\/[^/]+\/)?placements(\/|$)/.test(url) ? 'placement' : undefined;
     return opts.bodies.yaml(body, req.routeOptions.bodyLimit ?? limits.bodyBytes, check);
   });
   app.addHook('onResponse', async (req, reply) => auditCall(store, opts.audit, req, reply));

@@ -1,10 +1,11 @@
-// /api/v1/placements: Placement create, replace, get, list, delete; /api/v1/placementdecisions:
-// the decisions as OCM PlacementDecision objects (read-only). Placements keep OCM's
-// metadata.namespace (default "default") and are keyed by name: a name that lives in another
-// namespace is refused with NAMESPACE_CONFLICT, never replaced. The status
+// /api/v1/namespaces/{namespace}/placements: Placement create, replace, get, list, delete;
+// .../placementdecisions: the decisions as OCM PlacementDecision objects (read-only).
+// Placements are keyed by OCM's metadata.namespace (default "default") and name. The paths
+// without a namespace stay: a write goes to the body's namespace, a read or delete to the one
+// object of that name (NAME_AMBIGUOUS when several namespaces hold it), a list to all. The status
 // (decisions) is the scheduler's: every create and spec change is scheduled before the answer.
 import { apiError, matchesSelector } from '@outpost/shared';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import {
   type Placement,
   type PlacementDecision,
@@ -16,7 +17,7 @@ import {
 } from '../placement/index.ts';
 import type { PlacementService } from '../scheduling/index.ts';
 import type { ObjectRow, ObjectWrite, Store } from '../store/index.ts';
-import { checkPreconditions, listOf, listQuery, pageByName, sameNamespace } from './common.ts';
+import { checkPreconditions, listOf, listQuery, onlyNamed, pageByName, writeNamespace } from './common.ts';
 
 /** The Placement as the API shows it. */
 export function placementResource(row: ObjectRow): Placement {
@@ -31,7 +32,7 @@ export function placementResource(row: ObjectRow): Placement {
     kind: 'Placement',
     metadata: {
       name: row.name,
-      ...(row.namespace === null ? {} : { namespace: row.namespace }),
+      namespace: row.namespace,
       uid: row.uid,
       resourceVersion: String(row.resourceVersion),
       generation: row.generation,
@@ -44,9 +45,9 @@ export function placementResource(row: ObjectRow): Placement {
   };
 }
 
-const toWrite = (p: Placement): ObjectWrite => ({
+const toWrite = (p: Placement, namespace: string): ObjectWrite => ({
   name: p.metadata.name,
-  namespace: p.metadata.namespace ?? 'default',
+  namespace,
   labels: p.metadata.labels ?? {},
   annotations: p.metadata.annotations ?? {},
   spec: p.spec as unknown as Record<string, unknown>,
@@ -54,14 +55,31 @@ const toWrite = (p: Placement): ObjectWrite => ({
 
 const rawMeta = (body: unknown) => (body as { metadata?: { resourceVersion?: unknown; uid?: unknown } }).metadata;
 
+const ns = '/api/v1/namespaces/:namespace';
+
 export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: PlacementService }> = async (
   app,
   { store, placements },
 ) => {
-  const get = (name: string) => {
-    const row = store.placements.get(name);
-    if (!row) throw apiError('PLACEMENT_NOT_FOUND', `placement ${JSON.stringify(name.slice(0, 100))} not found`);
-    return row;
+  const notFound = (namespace: string | undefined, name: string) => () =>
+    apiError(
+      'PLACEMENT_NOT_FOUND',
+      `placement ${JSON.stringify(`${namespace ? `${namespace}/` : ''}${name}`.slice(0, 200))} not found`,
+    );
+  /** The row a path names: with a namespace, that one; without, the only one of that name. */
+  const find = (params: { namespace?: string; name: string }) => {
+    const { namespace, name } = params;
+    if (namespace !== undefined) {
+      const row = store.placements.get(namespace, name);
+      if (!row) throw notFound(namespace, name)();
+      return row;
+    }
+    return onlyNamed(
+      store.placements.named(name),
+      `placement ${name}`,
+      `/api/v1/namespaces/NAMESPACE/placements/${name}`,
+      notFound(undefined, name),
+    );
   };
   const validate = (body: unknown, pathName?: string) => {
     const v = validatePlacement(body, pathName);
@@ -69,97 +87,116 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
     return v.value;
   };
 
-  app.post('/api/v1/placements', async (req, reply) => {
+  const create = async (req: FastifyRequest, reply: FastifyReply) => {
     const p = validate(req.body);
-    const row = store.transaction(() => {
-      sameNamespace(
-        store.placements.get(p.metadata.name),
-        p.metadata.namespace ?? 'default',
-        `placement ${p.metadata.name}`,
-      );
-      return store.placements.create(toWrite(p), new Date().toISOString());
-    });
-    if (!row) throw apiError('PLACEMENT_EXISTS', `placement ${p.metadata.name} already exists`);
-    return reply.code(201).send(placementResource(placements.reconcile(row.name) ?? row));
-  });
+    const namespace = writeNamespace(p.metadata.namespace, (req.params as { namespace?: string }).namespace);
+    const row = store.transaction(() => store.placements.create(toWrite(p, namespace), new Date().toISOString()));
+    if (!row) throw apiError('PLACEMENT_EXISTS', `placement ${namespace}/${p.metadata.name} already exists`);
+    return reply.code(201).send(placementResource(placements.reconcile(namespace, row.name) ?? row));
+  };
+  app.post('/api/v1/placements', create);
+  app.post(`${ns}/placements`, create);
 
   // PUT creates or replaces (what `placement apply` sends); with a resourceVersion it only
   // replaces, and only that version.
-  app.put('/api/v1/placements/:name', async (req, reply) => {
-    const { name } = req.params as { name: string };
+  const put = async (req: FastifyRequest, reply: FastifyReply) => {
+    const params = req.params as { namespace?: string; name: string };
+    const { name } = params;
     const p = validate(req.body, name);
+    const namespace = writeNamespace(p.metadata.namespace, params.namespace);
     const out = store.transaction(() => {
       const at = new Date().toISOString();
-      const existing = store.placements.get(name);
+      const existing = store.placements.get(namespace, name);
       if (!existing) {
         if (p.metadata.resourceVersion !== undefined) {
-          throw apiError('PLACEMENT_NOT_FOUND', `placement ${name} does not exist (a resourceVersion was given)`);
+          throw apiError(
+            'PLACEMENT_NOT_FOUND',
+            `placement ${namespace}/${name} does not exist (a resourceVersion was given)`,
+          );
         }
-        return { row: store.placements.create(toWrite(p), at) as ObjectRow, created: true, changed: true, spec: true };
+        const row = store.placements.create(toWrite(p, namespace), at) as ObjectRow;
+        return { row, created: true, changed: true, spec: true };
       }
-      sameNamespace(existing, p.metadata.namespace ?? 'default', `placement ${name}`);
-      checkPreconditions(rawMeta(req.body), existing, `placement ${name}`);
-      const r = store.placements.replace(toWrite(p), at) as NonNullable<ReturnType<Store['placements']['replace']>>;
+      checkPreconditions(rawMeta(req.body), existing, `placement ${namespace}/${name}`);
+      const r = store.placements.replace(toWrite(p, namespace), at) as NonNullable<
+        ReturnType<Store['placements']['replace']>
+      >;
       return { row: r.row, created: false, changed: r.changed, spec: r.specChanged };
     });
-    const row = out.spec ? (placements.reconcile(name) ?? out.row) : out.row;
+    const row = out.spec ? (placements.reconcile(namespace, name) ?? out.row) : out.row;
     // Lets `placement apply` say created / configured / unchanged, as kubectl does.
     void reply.header('x-outpost-changed', String(out.changed));
     return reply.code(out.created ? 201 : 200).send(placementResource(row));
-  });
+  };
+  app.put('/api/v1/placements/:name', put);
+  app.put(`${ns}/placements/:name`, put);
 
-  app.get('/api/v1/placements/:name', async (req) => placementResource(get((req.params as { name: string }).name)));
+  const getOne = async (req: FastifyRequest) => placementResource(find(req.params as { name: string }));
+  app.get('/api/v1/placements/:name', getOne);
+  app.get(`${ns}/placements/:name`, getOne);
 
-  app.get('/api/v1/placements', async (req) => {
+  const list = async (req: FastifyRequest) => {
     const q = listQuery(req.query);
-    const { items, next } = pageByName(store.placements.page, q);
+    const namespace = (req.params as { namespace?: string }).namespace;
+    const { items, next } = pageByName((after, limit) => store.placements.page(after, limit, namespace), q);
     return listOf('PlacementList', items.map(placementResource), next);
-  });
+  };
+  app.get('/api/v1/placements', list);
+  app.get(`${ns}/placements`, list);
 
-  // OCM's PlacementDecision objects, derived from the placements' status (read-only).
+  // OCM's PlacementDecision objects, derived from the placements' status (read-only), in
+  // their placement's namespace.
   const decisionsOf = (row: ObjectRow) =>
     placementDecisions(
-      { name: row.name, namespace: row.namespace ?? 'default', uid: row.uid, apiVersion: placementApiVersion },
+      { name: row.name, namespace: row.namespace, uid: row.uid, apiVersion: placementApiVersion },
       placementResource(row).status,
     );
-  app.get('/api/v1/placementdecisions', async (req) => {
+  const listDecisions = async (req: FastifyRequest) => {
     const q = listQuery(req.query);
+    const namespace = (req.params as { namespace?: string }).namespace;
+    const token = (d: PlacementDecision) => `${d.metadata.namespace}/${d.metadata.name}`;
     const items: PlacementDecision[] = [];
-    let after = '';
+    let after = namespace === undefined ? '' : `${namespace}/`;
     for (;;) {
-      const page = store.placements.page(after, 500);
+      const page = store.placements.page(after, 500, namespace);
       for (const row of page.items) {
         for (const d of decisionsOf(row)) {
-          if (d.metadata.name > q.continue && matchesSelector(q.selector, d.metadata.labels)) items.push(d);
+          if (token(d) > q.continue && matchesSelector(q.selector, d.metadata.labels)) items.push(d);
         }
       }
-      const last = page.items.at(-1);
-      if (!page.continue || !last) break;
-      after = last.name;
+      if (!page.continue) break;
+      after = page.continue;
     }
-    items.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+    items.sort((a, b) => (token(a) < token(b) ? -1 : 1));
     const pageItems = items.slice(0, q.limit);
-    const next = items.length > q.limit ? pageItems.at(-1)?.metadata.name : undefined;
-    return listOf('PlacementDecisionList', pageItems, next);
-  });
-  app.get('/api/v1/placementdecisions/:name', async (req) => {
-    const { name } = req.params as { name: string };
+    const last = pageItems.at(-1);
+    return listOf('PlacementDecisionList', pageItems, items.length > q.limit && last ? token(last) : undefined);
+  };
+  app.get('/api/v1/placementdecisions', listDecisions);
+  app.get(`${ns}/placementdecisions`, listDecisions);
+  const getDecision = async (req: FastifyRequest) => {
+    const { namespace, name } = req.params as { namespace?: string; name: string };
     // NAME-decision-N belongs to the placement NAME (a placement name may itself contain "-decision-").
     const cut = name.lastIndexOf('-decision-');
-    const row = cut > 0 ? store.placements.get(name.slice(0, cut)) : undefined;
-    const found = row ? decisionsOf(row).find((d) => d.metadata.name === name) : undefined;
-    if (!found) throw apiError('NOT_FOUND', `placementdecision ${JSON.stringify(name.slice(0, 100))} not found`);
+    const missing = () => apiError('NOT_FOUND', `placementdecision ${JSON.stringify(name.slice(0, 100))} not found`);
+    if (cut <= 0) throw missing();
+    const row = find({ name: name.slice(0, cut), ...(namespace === undefined ? {} : { namespace }) });
+    const found = decisionsOf(row).find((d) => d.metadata.name === name);
+    if (!found) throw missing();
     return found;
-  });
+  };
+  app.get('/api/v1/placementdecisions/:name', getDecision);
+  app.get(`${ns}/placementdecisions/:name`, getDecision);
 
-  app.delete('/api/v1/placements/:name', async (req) => {
-    const { name } = req.params as { name: string };
+  const remove = async (req: FastifyRequest) => {
     const row = store.transaction(() => {
-      const row = get(name);
-      store.placements.delete(name);
+      const row = find(req.params as { name: string });
+      store.placements.delete(row.namespace, row.name);
       return row;
     });
-    placements.forget(name);
+    placements.forget(row.namespace, row.name);
     return placementResource(row);
-  });
+  };
+  app.delete('/api/v1/placements/:name', remove);
+  app.delete(`${ns}/placements/:name`, remove);
 };

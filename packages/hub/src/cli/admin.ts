@@ -37,6 +37,16 @@ interface List<T> {
 
 const enc = encodeURIComponent;
 
+/** `-n NAMESPACE`: the namespaced path of a Placement or workset; without it, the path that
+ *  finds the one object of that name in any namespace (the hub says NAME_AMBIGUOUS when
+ *  several hold it). */
+const nsOption: Options = { namespace: { type: 'string', short: 'n' } };
+function objectPath(ctx: Ctx, plural: string, name?: string): string {
+  const ns = ctx.flags.namespace as string | undefined;
+  const base = ns ? `/api/v1/namespaces/${enc(ns)}/${plural}` : `/api/v1/${plural}`;
+  return name === undefined ? base : `${base}/${enc(name)}`;
+}
+
 function condition(c: ManagedCluster, type: string): string {
   return c.status.conditions.find((x) => x.type === type)?.status ?? '-';
 }
@@ -535,33 +545,32 @@ const commands: Record<string, Record<string, Command>> = {
       run: (ctx) => eachObject(ctx, 'apply', kindOfNoun('placement'), 'placement apply'),
     },
     get: {
-      usage: 'placement get NAME',
+      usage: 'placement get NAME [-n NAMESPACE]',
       summary: 'show one Placement with its decisions',
+      options: nsOption,
       args: { min: 1, max: 1 },
       async run(ctx) {
-        const p = await ctx.client.call<PlacementResource>('GET', `/api/v1/placements/${enc(ctx.args[0] as string)}`);
+        const p = await ctx.client.call<PlacementResource>('GET', objectPath(ctx, 'placements', ctx.args[0]));
         ctx.out(render(ctx.format, p, () => describePlacement(p)));
       },
     },
     list: {
-      usage: 'placement list [-l SELECTOR]',
-      summary: 'list Placements with how many clusters each selected',
-      options: { selector: { type: 'string', short: 'l' } },
+      usage: 'placement list [-n NAMESPACE] [-l SELECTOR]',
+      summary: 'list Placements (of every namespace unless -n names one) with how many clusters each selected',
+      options: { ...nsOption, selector: { type: 'string', short: 'l' } },
       async run(ctx) {
-        const items = await listAll<PlacementResource>(ctx, '/api/v1/placements');
+        const items = await listAll<PlacementResource>(ctx, objectPath(ctx, 'placements'));
         const list = { apiVersion: 'outpost.dev/v1alpha1', kind: 'PlacementList', items };
         ctx.out(render(ctx.format, list, () => placementTable(items)));
       },
     },
     delete: {
-      usage: 'placement delete NAME',
+      usage: 'placement delete NAME [-n NAMESPACE]',
       summary: 'delete a Placement (worksets that use it hand nothing new out through it and keep their works)',
+      options: nsOption,
       args: { min: 1, max: 1 },
       async run(ctx) {
-        const p = await ctx.client.call<PlacementResource>(
-          'DELETE',
-          `/api/v1/placements/${enc(ctx.args[0] as string)}`,
-        );
+        const p = await ctx.client.call<PlacementResource>('DELETE', objectPath(ctx, 'placements', ctx.args[0]));
         ctx.out(render(ctx.format, p, () => `placement ${p.metadata.name} deleted\n`));
       },
     },
@@ -665,64 +674,74 @@ const commands: Record<string, Record<string, Command>> = {
       run: (ctx) => eachObject(ctx, 'apply', kindOfNoun('workset'), 'workset apply'),
     },
     get: {
-      usage: 'workset get NAME',
+      usage: 'workset get NAME [-n NAMESPACE]',
       summary: 'show one ManifestWorkReplicaSet',
+      options: nsOption,
       args: { min: 1, max: 1 },
       async run(ctx) {
-        const w = await ctx.client.call<WorkSetResource>('GET', `/api/v1/worksets/${enc(ctx.args[0] as string)}`);
+        const w = await ctx.client.call<WorkSetResource>(
+          'GET',
+          objectPath(ctx, 'manifestworkreplicasets', ctx.args[0]),
+        );
         ctx.out(render(ctx.format, w, () => describeWorkSet(w)));
       },
     },
     list: {
-      usage: 'workset list [-l SELECTOR]',
-      summary: 'list ManifestWorkReplicaSets',
-      options: { selector: { type: 'string', short: 'l' } },
+      usage: 'workset list [-n NAMESPACE] [-l SELECTOR]',
+      summary: 'list ManifestWorkReplicaSets (of every namespace unless -n names one)',
+      options: { ...nsOption, selector: { type: 'string', short: 'l' } },
       async run(ctx) {
-        const items = await listAll<WorkSetResource>(ctx, '/api/v1/worksets');
+        const items = await listAll<WorkSetResource>(ctx, objectPath(ctx, 'manifestworkreplicasets'));
         const list = { apiVersion: 'outpost.dev/v1alpha1', kind: 'ManifestWorkReplicaSetList', items };
         ctx.out(render(ctx.format, list, () => workSetTable(items)));
       },
     },
     delete: {
-      usage: 'workset delete NAME',
+      usage: 'workset delete NAME [-n NAMESPACE]',
       summary: 'delete a ManifestWorkReplicaSet',
+      options: nsOption,
       args: { min: 1, max: 1 },
       async run(ctx) {
-        const w = await ctx.client.call<WorkSetResource>('DELETE', `/api/v1/worksets/${enc(ctx.args[0] as string)}`);
+        const w = await ctx.client.call<WorkSetResource>(
+          'DELETE',
+          objectPath(ctx, 'manifestworkreplicasets', ctx.args[0]),
+        );
         ctx.out(render(ctx.format, w, () => `manifestworkreplicaset ${w.metadata.name} deleted\n`));
       },
     },
     pause: {
-      usage: 'workset pause NAME',
+      usage: 'workset pause NAME [-n NAMESPACE]',
       summary: 'pause the rollout: nothing new is handed out until resume (spec.paused)',
+      options: nsOption,
       args: { min: 1, max: 1 },
       async run(ctx) {
         const w = await ctx.client.call<WorkSetResource>(
           'POST',
-          `/api/v1/worksets/${enc(ctx.args[0] as string)}/pause`,
+          `${objectPath(ctx, 'manifestworkreplicasets', ctx.args[0])}/pause`,
         );
         ctx.out(render(ctx.format, w, () => `manifestworkreplicaset ${w.metadata.name} paused\n`));
       },
     },
     resume: {
-      usage: 'workset resume NAME',
+      usage: 'workset resume NAME [-n NAMESPACE]',
       summary: 'resume a paused rollout',
+      options: nsOption,
       args: { min: 1, max: 1 },
       async run(ctx) {
         const w = await ctx.client.call<WorkSetResource>(
           'POST',
-          `/api/v1/worksets/${enc(ctx.args[0] as string)}/resume`,
+          `${objectPath(ctx, 'manifestworkreplicasets', ctx.args[0])}/resume`,
         );
         ctx.out(render(ctx.format, w, () => `manifestworkreplicaset ${w.metadata.name} resumed\n`));
       },
     },
     status: {
-      usage: 'workset status NAME [--watch]',
+      usage: 'workset status NAME [-n NAMESPACE] [--watch]',
       summary: 'rollout summary and per-cluster rollout states; --watch re-prints on change (Ctrl-C ends)',
-      options: { watch: { type: 'boolean', short: 'w' } },
+      options: { ...nsOption, watch: { type: 'boolean', short: 'w' } },
       args: { min: 1, max: 1 },
       async run(ctx) {
-        const path = `/api/v1/worksets/${enc(ctx.args[0] as string)}`;
+        const path = objectPath(ctx, 'manifestworkreplicasets', ctx.args[0]);
         const show = (w: WorkSetResource) =>
           render(ctx.format, { metadata: w.metadata, status: w.status ?? null }, () => workSetStatusText(w));
         let last = show(await ctx.client.call<WorkSetResource>('GET', path));

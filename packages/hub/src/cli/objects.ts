@@ -11,6 +11,13 @@ import { readWorkDocuments, type WorkDocument } from './work-files.ts';
 
 const enc = encodeURIComponent;
 
+/** The API path of a namespaced document's namespace: its metadata.namespace, else default
+ *  (kubectl's default). */
+function namespacePath(doc: Record<string, unknown>): string {
+  const ns = (doc.metadata as { namespace?: unknown } | undefined)?.namespace;
+  return `/api/v1/namespaces/${enc(typeof ns === 'string' && ns ? ns : 'default')}`;
+}
+
 export interface ObjectKind {
   kind: string;
   /** The CLI noun of the kind (`outpost-hub NOUN …`). */
@@ -57,7 +64,7 @@ export const objectKinds: ObjectKind[] = [
     kind: 'Placement',
     noun: 'placement',
     shown: 'placement',
-    path: (name) => ({ path: `/api/v1/placements/${enc(name)}`, shown: name }),
+    path: (name, doc) => ({ path: `${namespacePath(doc)}/placements/${enc(name)}`, shown: name }),
     changedHeader: 'x-outpost-changed',
     deleted: 'deleted',
     notFound: 'PLACEMENT_NOT_FOUND',
@@ -66,7 +73,7 @@ export const objectKinds: ObjectKind[] = [
     kind: 'ManifestWorkReplicaSet',
     noun: 'workset',
     shown: 'manifestworkreplicaset',
-    path: (name) => ({ path: `/api/v1/worksets/${enc(name)}`, shown: name }),
+    path: (name, doc) => ({ path: `${namespacePath(doc)}/manifestworkreplicasets/${enc(name)}`, shown: name }),
     changedHeader: 'x-outpost-changed',
     deleted: 'deleted',
     notFound: 'WORKSET_NOT_FOUND',

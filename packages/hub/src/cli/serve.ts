@@ -138,7 +138,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     notify: (cluster) => sync.changed(cluster),
     scheduledAsUnreachable: (cluster) => placements.scheduledAsUnreachable(cluster),
   });
-  placements.onDecisionsChanged((name) => worksets.placementChanged(name));
+  placements.onDecisionsChanged((namespace, name) => worksets.placementChanged(namespace, name));
   // A returning cluster is deleted from only after the placements were scheduled with it back.
   placements.onReachable((cluster) => worksets.clusterSeen(cluster));
   presence.onSeen((cluster) => worksets.clusterSeen(cluster));

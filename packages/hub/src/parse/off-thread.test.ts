@@ -70,7 +70,8 @@ test('BodyThread: a workset body (YAML and large JSON on the thread, small JSON 
     });
     const fromYaml = await thread.workset(new RawBody('yaml', Buffer.from(yaml)), 'ws', 1 << 20);
     assert.equal(fromYaml.metadata.name, 'ws');
-    assert.equal(fromYaml.metadata.namespace, 'default');
+    // No namespace in the body: left to the API (the path's, else "default").
+    assert.equal(fromYaml.metadata.namespace, undefined);
     assert.deepEqual(fromYaml.preconditions, { resourceVersion: '7', uid: 'u-1' });
     // As validated: defaults filled in.
     const refs = [{ name: 'p', rolloutStrategy: { type: 'All' } }];

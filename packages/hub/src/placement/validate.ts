@@ -223,10 +223,11 @@ export function metadata(v: unknown, p: Problems, pathName?: string): PlacementM
     p.add('metadata.name', `${JSON.stringify(meta.name)} differs from the name in the path`);
   }
   const out: PlacementMetadata = { name: typeof name === 'string' ? name : '' };
-  // OCM's objects are namespaced; Outpost keeps the namespace (default "default") and refuses
-  // a name that lives in another one (api/common.ts's sameNamespace).
-  if (meta.namespace === undefined || meta.namespace === '') out.namespace = 'default';
-  else if (typeof meta.namespace !== 'string' || meta.namespace.length > 63 || !dns1123Label.test(meta.namespace)) {
+  // OCM's objects are namespaced: left out when the object does not say it (the API takes the
+  // path's, or "default").
+  if (meta.namespace === undefined || meta.namespace === '') {
+    // no namespace given
+  } else if (typeof meta.namespace !== 'string' || meta.namespace.length > 63 || !dns1123Label.test(meta.namespace)) {
     p.add('metadata.namespace', 'must be a DNS-1123 label (a-z, 0-9, "-"; at most 63)');
   } else out.namespace = meta.namespace;
   const labels = stringMap(meta.labels, 'metadata.labels', p);

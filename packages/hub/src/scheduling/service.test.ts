@@ -40,12 +40,18 @@ describe('PlacementService', () => {
     const v = validatePlacement({ metadata: { name }, spec });
     assert.ok(v.ok, JSON.stringify(v));
     store.placements.create(
-      { name, labels: {}, annotations: {}, spec: v.value.spec as unknown as Record<string, unknown> },
+      {
+        name,
+        namespace: 'default',
+        labels: {},
+        annotations: {},
+        spec: v.value.spec as unknown as Record<string, unknown>,
+      },
       iso(now),
     );
-    return service.reconcile(name);
+    return service.reconcile('default', name);
   };
-  const status = (name: string) => store.placements.get(name)?.status as unknown as Status;
+  const status = (name: string) => store.placements.get('default', name)?.status as unknown as Status;
   const selected = (name: string) => status(name).decisions.flatMap((g) => g.clusterNames);
   const waitFor = async (what: string, check: () => boolean) => {
     const deadline = Date.now() + 5_000;
@@ -67,7 +73,7 @@ describe('PlacementService', () => {
       now: () => now,
       batchMs: 1,
     });
-    service.onDecisionsChanged((name) => events.push(name));
+    service.onDecisionsChanged((_namespace, name) => events.push(name));
   });
   afterEach(() => {
     service.close();
@@ -112,11 +118,11 @@ describe('PlacementService', () => {
   test('an unchanged cluster write reschedules nothing', async () => {
     addCluster('c1', { env: 'prod' });
     addPlacement('p', prod);
-    const rv = store.placements.get('p')?.resourceVersion;
+    const rv = store.placements.get('default', 'p')?.resourceVersion;
     const c1 = store.clusters.get('c1') as ClusterRow;
     store.clusters.update({ ...c1, adoptEpoch: true });
     await new Promise((r) => setTimeout(r, 30));
-    assert.equal(store.placements.get('p')?.resourceVersion, rv);
+    assert.equal(store.placements.get('default', 'p')?.resourceVersion, rv);
   });
 
   test('a lapsed lease taints the cluster unreachable; hearing from it brings it back', async () => {
@@ -174,7 +180,7 @@ describe('PlacementService', () => {
     addPlacement('one', { numberOfClusters: 1 });
     assert.deepEqual(selected('one'), ['b']);
     addCluster('a', {});
-    service.reconcile('one');
+    service.reconcile('default', 'one');
     assert.deepEqual(selected('one'), ['b'], 'Steady: a new cluster that sorts first does not displace b');
     addPlacement('two', { numberOfClusters: 1 });
     assert.deepEqual(selected('two'), ['a'], 'Balance: the cluster no other placement chose');
@@ -190,11 +196,11 @@ describe('PlacementService', () => {
         { requiredClusterSelector: { labelSelector: { matchExpressions: [{ key: 'env', operator: 'Bogus' }] } } },
       ],
     };
-    const row = store.placements.get('p');
+    const row = store.placements.get('default', 'p');
     assert.ok(row);
     store.placements.replace({ ...row, spec: { ...row.spec, ...bad } }, iso(now));
     events.length = 0;
-    service.reconcile('p');
+    service.reconcile('default', 'p');
     assert.deepEqual(selected('p'), ['c1'], 'decisions kept');
     const failed = status('p').conditions.find((c) => c.type === schedulingFailedCondition);
     assert.equal(failed?.status, 'True');
@@ -202,7 +208,7 @@ describe('PlacementService', () => {
     assert.ok(service.nextWakeAt !== undefined, 'a retry is scheduled');
 
     store.placements.replace({ ...row }, iso(now));
-    service.reconcile('p');
+    service.reconcile('default', 'p');
     assert.equal(
       status('p').conditions.find((c) => c.type === schedulingFailedCondition),
       undefined,
@@ -255,13 +261,20 @@ describe('PlacementService', () => {
     const at = iso(now);
     for (const name of ['team-a', 'team-b']) {
       store.clusterSets.create(
-        { name, labels: {}, annotations: {}, spec: { clusterSelector: { selectorType: 'ExclusiveClusterSetLabel' } } },
+        {
+          name,
+          namespace: '',
+          labels: {},
+          annotations: {},
+          spec: { clusterSelector: { selectorType: 'ExclusiveClusterSetLabel' } },
+        },
         at,
       );
     }
     store.clusterSets.create(
       {
         name: 'prod',
+        namespace: '',
         labels: {},
         annotations: {},
         spec: { clusterSelector: { selectorType: 'LabelSelector', labelSelector: { matchLabels: { env: 'prod' } } } },
@@ -297,12 +310,13 @@ describe('PlacementService', () => {
     assert.deepEqual(selected('union'), ['b1'], 'prod is not bound: only team-b counts');
 
     // A set's spec change moves its members.
-    const prodRow = store.clusterSets.get('prod');
+    const prodRow = store.clusterSets.get('', 'prod');
     assert.ok(prodRow);
     store.bindings.put({ namespace: 'default', name: 'prod', labels: {}, annotations: {} }, at);
     store.clusterSets.replace(
       {
         name: 'prod',
+        namespace: '',
         labels: {},
         annotations: {},
         spec: { clusterSelector: { selectorType: 'LabelSelector', labelSelector: { matchLabels: { env: 'dev' } } } },
@@ -319,6 +333,7 @@ describe('PlacementService', () => {
     store.clusterSets.create(
       {
         name: 'edge',
+        namespace: '',
         labels: {},
         annotations: {},
         spec: { clusterSelector: { selectorType: 'ExclusiveClusterSetLabel' } },
@@ -338,9 +353,9 @@ describe('PlacementService', () => {
   test('forget tells subscribers; close stops the timer', () => {
     addCluster('c1', {});
     addPlacement('p', {});
-    store.placements.delete('p');
+    store.placements.delete('default', 'p');
     events.length = 0;
-    service.forget('p');
+    service.forget('default', 'p');
     assert.deepEqual(events, ['p']);
     assert.ok(service.nextWakeAt !== undefined);
     service.close();

@@ -35,7 +35,7 @@ import {
   toClusterView,
 } from '../placement/index.ts';
 import { clusterResource, type Liveness, leaseEnd, livenessSinceStart, taintKeys } from '../registration/clusters.ts';
-import type { ClusterRow, PlacementRow, Store } from '../store/index.ts';
+import { type ClusterRow, objectKey, type PlacementRow, type Store } from '../store/index.ts';
 
 /** Outpost's condition for a scheduling pass that threw; the last decisions stay. */
 export const schedulingFailedCondition = 'SchedulingFailed';
@@ -51,7 +51,8 @@ export interface PlacementServiceDeps {
   retryMs?: number;
 }
 
-type DecisionsListener = (placement: string) => void;
+/** Told a placement's namespace and name. */
+type DecisionsListener = (namespace: string, name: string) => void;
 type ReachableListener = (cluster: string) => void;
 
 /** A cluster a placement may select: accepted, joined, not denied, not being removed. */
@@ -64,7 +65,7 @@ export function placementFromRow(row: PlacementRow): Placement {
   return {
     apiVersion: placementApiVersion,
     kind: 'Placement',
-    metadata: { name: row.name, labels: row.labels, annotations: row.annotations },
+    metadata: { name: row.name, namespace: row.namespace, labels: row.labels, annotations: row.annotations },
     spec: row.spec as unknown as Placement['spec'],
   };
 }
@@ -82,7 +83,7 @@ export class PlacementService {
   #unreachable = new Set<string>();
   /** When each reachable cluster's lease lapses (epoch ms). */
   #leaseEnds = new Map<string, number>();
-  /** When a placement wants to be scheduled again (nextEvaluationTime, or a retry). */
+  /** When a placement wants to be scheduled again (nextEvaluationTime, or a retry); by objectKey. */
   readonly #due = new Map<string, number>();
   readonly #compiled = new Map<string, { key: string; compiled: CompiledPlacement }>();
   /** Placements asked for since the last pass (besides those clusters affect). */
@@ -118,7 +119,7 @@ export class PlacementService {
   }
 
   /**
-   * Subscribes to decision changes: called with the placement's name after its stored
+   * Subscribes to decision changes: called with the placement's namespace and name after its stored
    * decisions changed (also when it was deleted). Returns the unsubscribe function.
    */
   onDecisionsChanged(listener: DecisionsListener): () => void {
@@ -153,19 +154,21 @@ export class PlacementService {
    * Schedules one placement now (after a create or replace) and returns its row with the new
    * status. Other placements a cluster change affects are scheduled in the same pass.
    */
-  reconcile(name: string): PlacementRow | undefined {
-    this.#compiled.delete(name);
-    this.#requested.add(name);
+  reconcile(namespace: string, name: string): PlacementRow | undefined {
+    const key = objectKey({ namespace, name });
+    this.#compiled.delete(key);
+    this.#requested.add(key);
     this.#pass(false);
-    return this.#d.store.placements.get(name);
+    return this.#d.store.placements.get(namespace, name);
   }
 
   /** The placement was deleted: forget it and tell subscribers its decisions are gone. */
-  forget(name: string): void {
-    this.#compiled.delete(name);
-    this.#due.delete(name);
-    this.#requested.delete(name);
-    this.#emit([name]);
+  forget(namespace: string, name: string): void {
+    const key = objectKey({ namespace, name });
+    this.#compiled.delete(key);
+    this.#due.delete(key);
+    this.#requested.delete(key);
+    this.#emit([{ namespace, name }]);
     this.#arm();
   }
 
@@ -204,11 +207,11 @@ export class PlacementService {
   }
 
   #compile(row: PlacementRow): CompiledPlacement {
-    const key = `${row.uid}/${row.generation}`;
-    const cached = this.#compiled.get(row.name);
-    if (cached?.key === key) return cached.compiled;
+    const revision = `${row.uid}/${row.generation}`;
+    const cached = this.#compiled.get(objectKey(row));
+    if (cached?.key === revision) return cached.compiled;
     const compiled = compilePlacement(placementFromRow(row));
-    this.#compiled.set(row.name, { key, compiled });
+    this.#compiled.set(objectKey(row), { key: revision, compiled });
     return compiled;
   }
 
@@ -218,7 +221,7 @@ export class PlacementService {
     this.#batchTimer = undefined;
     const { store, log } = this.#d;
     const now = this.#now();
-    const changedDecisions: string[] = [];
+    const changedDecisions: PlacementRow[] = [];
     const returned: string[] = [];
     let next:
       | { fingerprints: Map<string, string>; unreachable: Set<string>; leaseEnds: Map<string, number> }
@@ -251,7 +254,7 @@ export class PlacementService {
 
         const placements = store.placements.all();
         const selections = new Map(
-          placements.map((p) => [p.name, selectedClusters((p.status as PlacementStatus | null) ?? undefined)]),
+          placements.map((p) => [objectKey(p), selectedClusters((p.status as PlacementStatus | null) ?? undefined)]),
         );
         // One map of decisions per cluster over every placement (Balance); kept current as
         // placements are rescheduled below, so later ones see the earlier ones' new choices.
@@ -272,9 +275,10 @@ export class PlacementService {
         const noBindings = new Set<string>();
 
         for (const row of placements) {
-          const previous = selections.get(row.name) ?? new Set<string>();
-          const due = this.#due.get(row.name);
-          let run = all || this.#requested.has(row.name) || (due !== undefined && due <= now);
+          const key = objectKey(row);
+          const previous = selections.get(key) ?? new Set<string>();
+          const due = this.#due.get(key);
+          let run = all || this.#requested.has(key) || (due !== undefined && due <= now);
           let compiled: CompiledPlacement | undefined;
           try {
             compiled = this.#compile(row);
@@ -288,13 +292,9 @@ export class PlacementService {
               }
             }
             if (!run) continue;
-            this.#due.delete(row.name);
+            this.#due.delete(key);
             const clusterSets = compiled.placement.spec.clusterSets;
-            const restriction = setRestriction(
-              clusterSets,
-              bindings.get(row.namespace ?? 'default') ?? noBindings,
-              sets,
-            );
+            const restriction = setRestriction(clusterSets, bindings.get(row.namespace) ?? noBindings, sets);
             const eligible = restrictClusters(restriction, clusterList);
             const result = schedulePlacement(compiled, eligible, {
               now,
@@ -309,18 +309,20 @@ export class PlacementService {
               ? { ...prevStatus, conditions: prevStatus.conditions.filter((c) => c.type !== schedulingFailedCondition) }
               : undefined;
             const status = placementStatus(result, kept, now);
-            if (result.nextEvaluationAt !== undefined) this.#due.set(row.name, result.nextEvaluationAt);
+            if (result.nextEvaluationAt !== undefined) this.#due.set(key, result.nextEvaluationAt);
             for (const n of previous) counts.set(n, (counts.get(n) ?? 1) - 1);
             for (const n of result.selected) counts.set(n, (counts.get(n) ?? 0) + 1);
-            if (canonicalJson(status) !== canonicalJson(row.status)) store.placements.setStatus(row.name, status);
+            if (canonicalJson(status) !== canonicalJson(row.status)) {
+              store.placements.setStatus(row.namespace, row.name, status);
+            }
             if (canonicalJson(status.decisions) !== canonicalJson(prevStatus?.decisions ?? [])) {
-              changedDecisions.push(row.name);
+              changedDecisions.push(row);
             }
           } catch (err) {
             if (!run) continue;
             // Never empty the decisions because of an error: keep them, say why, try again.
-            log.error({ err, placement: row.name }, 'scheduling a placement failed; its decisions are kept');
-            this.#due.set(row.name, now + (this.#d.retryMs ?? durations.placementRetryMs));
+            log.error({ err, placement: key }, 'scheduling a placement failed; its decisions are kept');
+            this.#due.set(key, now + (this.#d.retryMs ?? durations.placementRetryMs));
             const prevStatus = (row.status ?? undefined) as PlacementStatus | undefined;
             const status: PlacementStatus = {
               numberOfSelectedClusters: prevStatus?.numberOfSelectedClusters ?? 0,
@@ -328,7 +330,9 @@ export class PlacementService {
               decisions: prevStatus?.decisions ?? [],
               conditions: mergeFailure(prevStatus, (err as Error).message ?? String(err), now),
             };
-            if (canonicalJson(status) !== canonicalJson(row.status)) store.placements.setStatus(row.name, status);
+            if (canonicalJson(status) !== canonicalJson(row.status)) {
+              store.placements.setStatus(row.namespace, row.name, status);
+            }
           }
         }
         this.#requested.clear();
@@ -360,13 +364,13 @@ export class PlacementService {
     this.#arm();
   }
 
-  #emit(names: string[]): void {
-    for (const name of names) {
+  #emit(placements: readonly { namespace: string; name: string }[]): void {
+    for (const p of placements) {
       for (const l of this.#listeners) {
         try {
-          l(name);
+          l(p.namespace, p.name);
         } catch (err) {
-          this.#d.log.error({ err, placement: name }, 'a decisions listener failed');
+          this.#d.log.error({ err, placement: objectKey(p) }, 'a decisions listener failed');
         }
       }
     }

@@ -42,30 +42,43 @@ describe('store', async () => {
     db.close();
   });
 
-  test('migration 9: placements and worksets written before it have no namespace until their next write adopts one', () => {
+  test('migration 15: rows from before namespaces were kept take the namespace their references say, else default; works name their workset’s namespace', () => {
     const path = join(dir, 'ns.db');
     const db = new Database(path);
-    migrate(db, migrations.slice(0, 8));
-    for (const table of ['placements', 'worksets']) {
-      db.prepare(
-        `INSERT INTO ${table} (name, uid, generation, resource_version, labels, annotations, spec, created_at, updated_at)
-         VALUES ('old', 'u-${table}', 1, 1, '{}', '{}', '{}', 'x', 'x')`,
-      ).run();
-    }
+    migrate(db, migrations.slice(0, 14));
+    const insert = (table: string, name: string, namespace: string | null, spec: object) =>
+      db
+        .prepare(
+          `INSERT INTO ${table} (name, namespace, uid, generation, resource_version, labels, annotations, ${
+            table === 'worksets' ? 'spec_head, spec_bytes' : 'spec'
+          }, created_at, updated_at) VALUES (?, ?, ?, 1, 1, '{}', '{}', ?, ${table === 'worksets' ? '2, ' : ''}'x', 'x')`,
+        )
+        .run(name, namespace, `u-${table}-${name}`, JSON.stringify(spec));
+    // p-old is named by a workset of team-a; lone has no reference; ws-old names p-a.
+    insert('placements', 'p-old', null, {});
+    insert('placements', 'lone', null, {});
+    insert('placements', 'p-a', 'team-a', {});
+    insert('worksets', 'ws-a', 'team-a', { placementRefs: [{ name: 'p-old' }] });
+    insert('worksets', 'ws-old', null, { placementRefs: [{ name: 'p-a' }] });
+    db.prepare(
+      `INSERT INTO works (cluster, name, uid, generation, resource_version, labels, annotations, spec, spec_hash,
+         content_hash, manifest_count, size_bytes, status_seq, created_at, updated_at)
+       VALUES ('c1', 'ws-a', 'u-w1', 1, 1, '{"outpost.dev/workset":"ws-a"}', '{}', '{}', 'sh', 'ch', 0, 0, 1, 'x', 'x')`,
+    ).run();
     db.close();
     const store = openStore(path);
-    assert.equal(store.placements.get('old')?.namespace, null);
-    assert.equal(store.worksets.get('old')?.namespace, null);
-    const w = { name: 'old', labels: {}, annotations: {}, spec: {} };
-    const adopted = store.placements.replace({ ...w, namespace: 'team-a' }, 'y');
-    assert.deepEqual([adopted?.changed, adopted?.specChanged, adopted?.row.namespace], [true, false, 'team-a']);
-    const kept = store.placements.replace({ ...w, namespace: 'team-b' }, 'y');
-    assert.equal(kept?.row.namespace, 'team-a', 'a namespace once kept is not replaced (the API refuses first)');
-    assert.equal(
-      store.placements.create({ name: 'new', namespace: 'team-a', labels: {}, annotations: {}, spec: {} }, 'x')
-        ?.namespace,
-      'team-a',
+    assert.equal(store.placements.get('team-a', 'p-old')?.uid, 'u-placements-p-old');
+    assert.equal(store.placements.get('default', 'lone')?.uid, 'u-placements-lone');
+    assert.equal(store.worksets.get('team-a', 'ws-old')?.uid, 'u-worksets-ws-old');
+    assert.equal(store.works.get('c1', 'ws-a')?.labels['outpost.dev/workset-namespace'], 'team-a');
+    // Two namespaces hold the same name side by side now.
+    const w = { name: 'p-a', labels: {}, annotations: {}, spec: { numberOfClusters: 1 } };
+    assert.ok(store.placements.create({ ...w, namespace: 'team-b' }, 'y'));
+    assert.deepEqual(
+      store.placements.named('p-a').map((r) => r.namespace),
+      ['team-a', 'team-b'],
     );
+    assert.equal(store.placements.create({ ...w, namespace: 'team-b' }, 'y'), undefined);
     store.close();
   });
 

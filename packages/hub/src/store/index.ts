@@ -12,6 +12,7 @@ import { type WorkStore, workStore } from './works.ts';
 
 export type { BindingRow, BindingStore, BindingWrite } from './bindings.ts';
 export type { ObjectRow, ObjectStore, ObjectWrite, PlacementRow, WorkSetRow } from './placements.ts';
+export { objectKey } from './placements.ts';
 export type * from './rows.ts';
 export { allClaims } from './rows.ts';
 export type { ClusterChangeKind, ClusterChangeListener, Page, TrustStore } from './trust.ts';
@@ -29,11 +30,11 @@ export { utf8Bytes } from './works.ts';
 
 export interface Store extends TrustStore {
   readonly works: WorkStore;
-  /** Placements (hub-global, keyed by name). */
+  /** Placements (keyed by namespace and name). */
   readonly placements: ObjectStore;
-  /** ManifestWorkReplicaSets (hub-global, keyed by name). */
+  /** ManifestWorkReplicaSets (keyed by namespace and name). */
   readonly worksets: ObjectStore;
-  /** ManagedClusterSets (cluster-scoped, keyed by name; `default` and `global` always exist). */
+  /** ManagedClusterSets (cluster-scoped: namespace ''; `default` and `global` always exist). */
   readonly clusterSets: ObjectStore;
   /** ManagedClusterSetBindings (keyed by namespace and set name). */
   readonly bindings: BindingStore;

@@ -118,27 +118,27 @@ test('migration 13: a workset’s spec leaves its row; it reads the same, and it
   db.close();
 
   const store = openStore(file);
-  const row = store.worksets.get('ws');
+  const row = store.worksets.get('default', 'ws');
   assert.equal(row?.specText, text);
   assert.equal(row?.generation, 3);
   const { manifestWorkTemplate: _, ...head } = spec;
-  assert.deepEqual(store.worksets.specHead('ws'), { bytes: Buffer.byteLength(text), head });
+  assert.deepEqual(store.worksets.specHead('default', 'ws'), { bytes: Buffer.byteLength(text), head });
   assert.equal(row?.renderHash, null);
   // The same spec again is no change (its whole text is hashed to tell); another one is, and
   // is stored in parts.
-  const write = { name: 'ws', labels: {}, annotations: {}, spec };
+  const write = { name: 'ws', namespace: 'default', labels: {}, annotations: {}, spec };
   assert.deepEqual(store.worksets.replace(write, 'y'), {
-    row: store.worksets.get('ws'),
+    row: store.worksets.get('default', 'ws'),
     changed: false,
     specChanged: false,
   });
-  assert.ok(store.worksets.specParts('ws') && 'whole' in (store.worksets.specParts('ws') ?? {}));
+  assert.ok(store.worksets.specParts('default', 'ws') && 'whole' in (store.worksets.specParts('default', 'ws') ?? {}));
   const paused = { ...write, spec: { ...spec, paused: true } };
   assert.equal(store.worksets.replace(paused, 'z')?.specChanged, true);
-  const parts = store.worksets.specParts('ws');
+  const parts = store.worksets.specParts('default', 'ws');
   assert.ok(parts && 'hashes' in parts && parts.hashes.length === 1);
-  assert.equal(store.worksets.get('ws')?.specText, canonicalJson(paused.spec));
-  assert.equal(store.worksets.get('ws')?.generation, 4);
-  assert.equal(typeof store.worksets.get('ws')?.renderHash, 'string');
+  assert.equal(store.worksets.get('default', 'ws')?.specText, canonicalJson(paused.spec));
+  assert.equal(store.worksets.get('default', 'ws')?.generation, 4);
+  assert.equal(typeof store.worksets.get('default', 'ws')?.renderHash, 'string');
   store.close();
 });

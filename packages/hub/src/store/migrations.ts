@@ -354,11 +354,11 @@ export const migrations: readonly Migration[] = [
     version: 14,
     name: 'cluster sets and their bindings',
     sql: `
-      -- OCM's ManagedClusterSets (cluster-scoped; namespace stays NULL): the same columns as
+      -- OCM's ManagedClusterSets (cluster-scoped: namespace is ''): the same columns as
       -- placements, so one object store serves both.
       CREATE TABLE cluster_sets (
         name             TEXT PRIMARY KEY,
-        namespace        TEXT,
+        namespace        TEXT NOT NULL DEFAULT '',
         uid              TEXT NOT NULL UNIQUE,
         generation       INTEGER NOT NULL,
         resource_version INTEGER NOT NULL,
@@ -394,6 +394,107 @@ export const migrations: readonly Migration[] = [
         updated_at       TEXT NOT NULL,
         PRIMARY KEY (namespace, name)
       ) STRICT;
+    `,
+  },
+  {
+    version: 15,
+    name: 'placements and worksets keyed by namespace and name',
+    sql: `
+      -- OCM's Placements and ManifestWorkReplicaSets are namespaced: p in team-a and p in
+      -- team-b are two objects. Until now names were unique across namespaces.
+      -- Rows from before namespaces were kept (NULL) take one now: a placement the namespace
+      -- of a workset that names it (they resolved for it), a workset that of a placement it
+      -- names; else "default".
+      UPDATE placements SET namespace = COALESCE(
+          (SELECT w.namespace FROM worksets w, json_each(w.spec_head, '$.placementRefs') r
+            WHERE w.namespace IS NOT NULL AND json_extract(r.value, '$.name') = placements.name
+            ORDER BY w.namespace LIMIT 1),
+          'default')
+        WHERE namespace IS NULL;
+      UPDATE worksets SET namespace = COALESCE(
+          (SELECT p.namespace FROM placements p, json_each(worksets.spec_head, '$.placementRefs') r
+            WHERE p.name = json_extract(r.value, '$.name') ORDER BY p.namespace LIMIT 1),
+          'default')
+        WHERE namespace IS NULL;
+
+      CREATE TABLE placements_by_namespace (
+        namespace        TEXT NOT NULL,
+        name             TEXT NOT NULL,
+        uid              TEXT NOT NULL UNIQUE,
+        generation       INTEGER NOT NULL,
+        resource_version INTEGER NOT NULL,
+        labels           TEXT NOT NULL,
+        annotations      TEXT NOT NULL,
+        spec             TEXT NOT NULL,
+        status           TEXT,
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL,
+        PRIMARY KEY (namespace, name)
+      ) STRICT;
+      INSERT INTO placements_by_namespace
+        SELECT namespace, name, uid, generation, resource_version, labels, annotations, spec, status,
+               created_at, updated_at
+        FROM placements;
+      DROP TABLE placements;
+      ALTER TABLE placements_by_namespace RENAME TO placements;
+
+      CREATE TABLE worksets_by_namespace (
+        namespace        TEXT NOT NULL,
+        name             TEXT NOT NULL,
+        uid              TEXT NOT NULL UNIQUE,
+        generation       INTEGER NOT NULL,
+        resource_version INTEGER NOT NULL,
+        labels           TEXT NOT NULL,
+        annotations      TEXT NOT NULL,
+        status           TEXT,
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL,
+        deletion_at      TEXT,
+        spec_head        TEXT NOT NULL,
+        spec_bytes       INTEGER NOT NULL,
+        spec_hash        TEXT,
+        render_hash      TEXT,
+        PRIMARY KEY (namespace, name)
+      ) STRICT;
+      INSERT INTO worksets_by_namespace
+        SELECT namespace, name, uid, generation, resource_version, labels, annotations, status,
+               created_at, updated_at, deletion_at, spec_head, spec_bytes, spec_hash, render_hash
+        FROM worksets;
+
+      CREATE TABLE workset_spec_parts_by_namespace (
+        namespace TEXT NOT NULL,
+        workset   TEXT NOT NULL,
+        idx       INTEGER NOT NULL,
+        hash      TEXT NOT NULL,
+        PRIMARY KEY (namespace, workset, idx)
+      ) STRICT;
+      INSERT INTO workset_spec_parts_by_namespace
+        SELECT w.namespace, p.workset, p.idx, p.hash
+        FROM workset_spec_parts p JOIN worksets w ON w.name = p.workset;
+      DROP TABLE workset_spec_parts;
+      ALTER TABLE workset_spec_parts_by_namespace RENAME TO workset_spec_parts;
+      CREATE INDEX workset_spec_parts_hash ON workset_spec_parts (hash);
+
+      CREATE TABLE workset_specs_by_namespace (
+        namespace TEXT NOT NULL,
+        name      TEXT NOT NULL,
+        spec      TEXT NOT NULL,
+        PRIMARY KEY (namespace, name)
+      ) STRICT;
+      INSERT INTO workset_specs_by_namespace
+        SELECT w.namespace, s.name, s.spec FROM workset_specs s JOIN worksets w ON w.name = s.name;
+      DROP TABLE workset_specs;
+      ALTER TABLE workset_specs_by_namespace RENAME TO workset_specs;
+
+      -- A workset's works (named after it, in their cluster, as OCM names them) say its
+      -- namespace too, so two worksets of one name never take each other's works.
+      UPDATE works SET labels = json_set(labels, '$."outpost.dev/workset-namespace"',
+          COALESCE((SELECT w.namespace FROM worksets w
+                     WHERE w.name = json_extract(works.labels, '$."outpost.dev/workset"')), 'default'))
+        WHERE json_extract(labels, '$."outpost.dev/workset"') IS NOT NULL;
+
+      DROP TABLE worksets;
+      ALTER TABLE worksets_by_namespace RENAME TO worksets;
     `,
   },
 ];

@@ -3,7 +3,13 @@ import { test } from 'node:test';
 import { openStore } from './index.ts';
 
 const at = '2025-01-01T00:00:00.000Z';
-const base = { name: 'p', labels: { team: 'a' }, annotations: {}, spec: { predicates: [], numberOfClusters: 2 } };
+const base = {
+  name: 'p',
+  namespace: 'default',
+  labels: { team: 'a' },
+  annotations: {},
+  spec: { predicates: [], numberOfClusters: 2 },
+};
 
 test('placements: create, replace (generation only on spec change), status, delete', () => {
   const store = openStore(':memory:');
@@ -25,7 +31,7 @@ test('placements: create, replace (generation only on spec change), status, dele
   const respecced = store.placements.replace({ ...base, spec: { predicates: [], numberOfClusters: 3 } }, at);
   assert.deepEqual([respecced?.row.resourceVersion, respecced?.row.generation], [3, 2]);
 
-  const withStatus = store.placements.setStatus('p', { numberOfSelectedClusters: 1 });
+  const withStatus = store.placements.setStatus('default', 'p', { numberOfSelectedClusters: 1 });
   assert.deepEqual(withStatus?.status, { numberOfSelectedClusters: 1 });
   assert.equal(withStatus?.resourceVersion, 4, 'a status write bumps the resourceVersion');
   assert.equal(withStatus?.generation, 2, 'but not the generation');
@@ -33,56 +39,38 @@ test('placements: create, replace (generation only on spec change), status, dele
   assert.deepEqual(store.placements.replace({ ...base, labels: {} }, at)?.row.status, { numberOfSelectedClusters: 1 });
 
   assert.equal(store.placements.replace({ ...base, name: 'missing' }, at), undefined);
-  assert.equal(store.placements.setStatus('missing', {}), undefined);
-  assert.equal(store.placements.delete('p'), true);
-  assert.equal(store.placements.delete('p'), false);
-  assert.equal(store.placements.get('p'), undefined);
+  assert.equal(store.placements.setStatus('default', 'missing', {}), undefined);
+  assert.equal(store.placements.delete('default', 'p'), true);
+  assert.equal(store.placements.delete('default', 'p'), false);
+  assert.equal(store.placements.get('default', 'p'), undefined);
   // Created again: a new uid, so a stale writer can be told apart.
   const again = store.placements.create(base, at);
   assert.notEqual(again?.uid, created.uid);
   store.close();
 });
 
-test('placements and worksets are separate tables, paged by name', () => {
+test('placements and worksets are separate tables, paged by namespace and name', () => {
   const store = openStore(':memory:');
-  for (const n of ['c', 'a', 'b', 'd']) store.worksets.create({ ...base, name: n }, at);
+  for (const [namespace, name] of [
+    ['team-b', 'a'],
+    ['default', 'c'],
+    ['default', 'a'],
+    ['team-a', 'b'],
+  ] as const) {
+    store.worksets.create({ ...base, namespace, name }, at);
+  }
   assert.equal(store.placements.all().length, 0);
+  const key = (r: { namespace: string; name: string }) => `${r.namespace}/${r.name}`;
   const first = store.worksets.page('', 3);
-  assert.deepEqual(
-    first.items.map((r) => r.name),
-    ['a', 'b', 'c'],
-  );
-  assert.equal(first.continue, 'c');
+  assert.deepEqual(first.items.map(key), ['default/a', 'default/c', 'team-a/b']);
+  assert.equal(first.continue, 'team-a/b');
   const second = store.worksets.page(first.continue ?? '', 3);
-  assert.deepEqual(
-    second.items.map((r) => r.name),
-    ['d'],
-  );
+  assert.deepEqual(second.items.map(key), ['team-b/a']);
   assert.equal(second.continue, undefined);
-  store.close();
-});
-
-test('cluster row writes are announced to listeners', () => {
-  const store = openStore(':memory:');
-  const events: string[] = [];
-  const off = store.clusters.onChange((name, kind) => events.push(`${kind}:${name}`));
-  store.clusters.insert({
-    name: 'c1',
-    uid: 'u1',
-    labels: {},
-    hubAcceptsClient: true,
-    claims: {},
-    agentVersion: null,
-    createdAt: at,
-  });
-  const c = store.clusters.get('c1');
-  assert.ok(c);
-  store.clusters.update({ ...c, labels: { a: 'b' } });
-  store.clusters.seen('c1', at);
-  store.clusters.delete('c1');
-  store.clusters.delete('c1');
-  off();
-  store.clusters.delete('c1');
-  assert.deepEqual(events, ['changed:c1', 'changed:c1', 'seen:c1', 'deleted:c1']);
+  // One namespace only.
+  const inDefault = store.worksets.page('', 1, 'default');
+  assert.deepEqual(inDefault.items.map(key), ['default/a']);
+  assert.deepEqual(store.worksets.page(inDefault.continue ?? '', 5, 'default').items.map(key), ['default/c']);
+  assert.deepEqual(store.worksets.page('', 5, 'team-c').items, []);
   store.close();
 });

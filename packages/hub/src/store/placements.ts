@@ -1,6 +1,6 @@
-// Store operations for the resources Placement and ManifestWorkReplicaSet. Both are one row
-// each: spec and status as JSON, keyed by name, with the namespace they were written in
-// (migrations 7 and 9; the API refuses a name that lives in another namespace). A workset's
+// Store operations for the resources Placement and ManifestWorkReplicaSet (and
+// ManagedClusterSet, whose columns are a placement's). Each is one row: spec and status as
+// JSON, keyed by namespace and name (migration 15; a cluster set's namespace is ''). A workset's
 // spec, which carries its template (up to 16 MiB), is kept as texts in parts (migration 13;
 // written ahead like a work's manifests, linked here when it changed), and its row holds
 // the spec without its template, which is what the controller reads. The store does not
@@ -22,11 +22,8 @@ type Raw = Record<string, unknown>;
  */
 export interface ObjectRow<Spec = Record<string, unknown>, Status = Record<string, unknown>> {
   name: string;
-  /**
-   * OCM's metadata.namespace as written ("default" when none was given); null for an object
-   * written before namespaces were kept, until its next write adopts one.
-   */
-  namespace: string | null;
+  /** OCM's metadata.namespace ("default" when none was given); '' for a cluster set. */
+  namespace: string;
   uid: string;
   generation: number;
   resourceVersion: number;
@@ -71,22 +68,20 @@ export type ObjectWrite = ObjectWriteBase &
 
 interface ObjectWriteBase {
   name: string;
-  /**
-   * Stored at create ("default" when absent); a replace keeps it (the API refuses another),
-   * except on a row without one (written before namespaces were kept), which adopts it.
-   */
-  namespace?: string | null | undefined;
+  /** Part of the key with the name ('' for a cluster set). */
+  namespace: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
 }
 
-function rowFrom(r: Raw, readSpec: (name: string) => string): ObjectRow {
+function rowFrom(r: Raw, readSpec: (namespace: string, name: string) => string): ObjectRow {
   let specText = typeof r.spec === 'string' ? r.spec : undefined;
   let spec: Record<string, unknown> | undefined;
   const name = r.name as string;
+  const namespace = r.namespace as string;
   return {
     name: r.name as string,
-    namespace: typeof r.namespace === 'string' ? r.namespace : null,
+    namespace,
     uid: r.uid as string,
     generation: r.generation as number,
     resourceVersion: r.resource_version as number,
@@ -97,7 +92,7 @@ function rowFrom(r: Raw, readSpec: (name: string) => string): ObjectRow {
       return spec;
     },
     get specText() {
-      specText ??= readSpec(name);
+      specText ??= readSpec(namespace, name);
       return specText;
     },
     status: typeof r.status === 'string' ? JSON.parse(r.status) : null,
@@ -143,78 +138,101 @@ function objectStore(db: DB, table: 'placements' | 'worksets' | 'cluster_sets', 
   // Worksets keep their spec in parts (workset_spec_parts); placements in the row.
   const apart = table === 'worksets';
   const specColumns = apart ? 'spec_hash, spec_head, spec_bytes, render_hash' : 'spec';
+  const key = 'namespace = @namespace AND name = @name';
   const s = {
-    get: db.prepare(`SELECT * FROM ${table} WHERE name = ?`),
-    page: db.prepare(`SELECT * FROM ${table} WHERE name > ? ORDER BY name LIMIT ?`),
-    all: db.prepare(`SELECT * FROM ${table} ORDER BY name`),
+    get: db.prepare(`SELECT * FROM ${table} WHERE ${key}`),
+    // Every namespace, or one: (namespace, name) after the cursor.
+    page: db.prepare(`SELECT * FROM ${table} WHERE (namespace, name) > (@namespace, @name)
+      ORDER BY namespace, name LIMIT @limit`),
+    pageIn: db.prepare(`SELECT * FROM ${table} WHERE namespace = @namespace AND name > @name
+      ORDER BY name LIMIT @limit`),
+    all: db.prepare(`SELECT * FROM ${table} ORDER BY namespace, name`),
+    named: db.prepare(`SELECT * FROM ${table} WHERE name = ? ORDER BY namespace`),
     insert: db.prepare(`INSERT INTO ${table}
       (name, namespace, uid, generation, resource_version, labels, annotations, ${specColumns}, created_at, updated_at)
       VALUES (@name, @namespace, @uid, 1, 1, @labels, @annotations, ${specColumns.replace(/(\w+)/g, '@$1')}, @at, @at)`),
     update: db.prepare(`UPDATE ${table} SET generation = @generation, resource_version = resource_version + 1,
-      labels = @labels, annotations = @annotations, ${specColumns.replace(/(\w+)/g, '$1 = @$1')}, updated_at = @at,
-      namespace = COALESCE(namespace, @namespace) WHERE name = @name`),
+      labels = @labels, annotations = @annotations, ${specColumns.replace(/(\w+)/g, '$1 = @$1')}, updated_at = @at
+      WHERE ${key}`),
     ...(apart
       ? {
-          parts: db.prepare('SELECT hash FROM workset_spec_parts WHERE workset = ? ORDER BY idx').pluck(),
-          addPart: db.prepare('INSERT INTO workset_spec_parts (workset, idx, hash) VALUES (?, ?, ?)'),
-          orphanParts: db.prepare(
-            'INSERT INTO text_orphans (hash, at) SELECT hash, ? FROM workset_spec_parts WHERE workset = ?',
+          parts: db
+            .prepare(
+              'SELECT hash FROM workset_spec_parts WHERE namespace = @namespace AND workset = @name ORDER BY idx',
+            )
+            .pluck(),
+          addPart: db.prepare(
+            'INSERT INTO workset_spec_parts (namespace, workset, idx, hash) VALUES (@namespace, @name, @idx, @hash)',
           ),
-          dropParts: db.prepare('DELETE FROM workset_spec_parts WHERE workset = ?'),
+          orphanParts: db.prepare(
+            `INSERT INTO text_orphans (hash, at)
+              SELECT hash, @at FROM workset_spec_parts WHERE namespace = @namespace AND workset = @name`,
+          ),
+          dropParts: db.prepare('DELETE FROM workset_spec_parts WHERE namespace = @namespace AND workset = @name'),
           // A spec from before parts (migration 13), until its workset's next write.
-          whole: db.prepare('SELECT CAST(spec AS BLOB) FROM workset_specs WHERE name = ?').pluck(),
-          dropWhole: db.prepare('DELETE FROM workset_specs WHERE name = ?'),
+          whole: db.prepare(`SELECT CAST(spec AS BLOB) FROM workset_specs WHERE ${key}`).pluck(),
+          dropWhole: db.prepare(`DELETE FROM workset_specs WHERE ${key}`),
           // Not a change (no resourceVersion): what a row from before hashes lacked.
-          keepHashes: db.prepare('UPDATE worksets SET spec_hash = ?, render_hash = ? WHERE name = ?'),
-          specHead: db.prepare('SELECT spec_bytes AS bytes, spec_head AS head FROM worksets WHERE name = ?'),
+          keepHashes: db.prepare(`UPDATE worksets SET spec_hash = @spec_hash, render_hash = @render_hash WHERE ${key}`),
+          specHead: db.prepare(`SELECT spec_bytes AS bytes, spec_head AS head FROM worksets WHERE ${key}`),
         }
       : {}),
-    setStatus: db.prepare(`UPDATE ${table} SET status = ?, resource_version = resource_version + 1 WHERE name = ?`),
-    delete: db.prepare(`DELETE FROM ${table} WHERE name = ?`),
+    setStatus: db.prepare(`UPDATE ${table} SET status = @status, resource_version = resource_version + 1 WHERE ${key}`),
+    delete: db.prepare(`DELETE FROM ${table} WHERE ${key}`),
     markDeleting:
       table === 'worksets'
         ? db.prepare(`UPDATE worksets SET deletion_at = @at, resource_version = resource_version + 1
-            WHERE name = @name AND deletion_at IS NULL`)
+            WHERE ${key} AND deletion_at IS NULL`)
         : undefined,
   };
   const worksetOnly = () => new Error(`${table} keep their spec in the row`);
+  const shown = (namespace: string, name: string) => (namespace ? `${namespace}/${name}` : name);
   /** A workset's spec as stored: the hashes of its parts in order, or (from before parts) the whole text. */
-  const specParts = (name: string): { hashes: string[] } | { whole: Buffer } | undefined => {
+  const specParts = (namespace: string, name: string): { hashes: string[] } | { whole: Buffer } | undefined => {
     if (!s.parts || !s.whole) throw worksetOnly();
-    const hashes = s.parts.all(name) as string[];
+    const hashes = s.parts.all({ namespace, name }) as string[];
     if (hashes.length) return { hashes };
-    const whole = s.whole.get(name) as Buffer | undefined;
+    const whole = s.whole.get({ namespace, name }) as Buffer | undefined;
     return whole ? { whole } : undefined;
   };
   /** A workset's spec text as UTF-8 bytes, in its parts. */
-  const specBytes = (name: string): Buffer[] | undefined => {
-    const p = specParts(name);
+  const specBytes = (namespace: string, name: string): Buffer[] | undefined => {
+    const p = specParts(namespace, name);
     if (!p) return undefined;
     if ('whole' in p) return [p.whole];
     const out = p.hashes.map((h) => texts?.text(h));
-    if (out.some((b) => b === undefined)) throw new Error(`${table}: a part of the spec of ${name} is missing`);
+    if (out.some((b) => b === undefined)) {
+      throw new Error(`${table}: a part of the spec of ${shown(namespace, name)} is missing`);
+    }
     return out as Buffer[];
   };
-  const readSpec = (name: string): string => {
-    const bytes = specBytes(name);
-    if (!bytes) throw new Error(`${table}: no spec stored for ${name}`);
+  const readSpec = (namespace: string, name: string): string => {
+    const bytes = specBytes(namespace, name);
+    if (!bytes) throw new Error(`${table}: no spec stored for ${shown(namespace, name)}`);
     return Buffer.concat(bytes).toString('utf8');
   };
   /** Links a workset's new spec parts (storing those not stored yet), unlinking the old. */
-  const linkSpec = (name: string, parts: Extract<ObjectWrite, { specParts: unknown }>['specParts'], at: string) => {
+  const linkSpec = (
+    namespace: string,
+    name: string,
+    parts: Extract<ObjectWrite, { specParts: unknown }>['specParts'],
+    at: string,
+  ) => {
     if (!s.orphanParts || !s.dropParts || !s.dropWhole || !s.addPart || !texts) throw worksetOnly();
-    s.orphanParts.run(at, name);
-    s.dropParts.run(name);
-    s.dropWhole.run(name);
+    s.orphanParts.run({ namespace, name, at });
+    s.dropParts.run({ namespace, name });
+    s.dropWhole.run({ namespace, name });
     const missing = new Set(texts.missingTexts(parts.map((p) => p.hash)));
     const lost = parts.find((p) => missing.has(p.hash) && p.content === undefined);
-    if (lost) throw new Error(`${table}: the spec of ${name} names text ${lost.hash}, which is not stored`);
+    if (lost) {
+      throw new Error(`${table}: the spec of ${shown(namespace, name)} names text ${lost.hash}, which is not stored`);
+    }
     texts.putTexts(parts.filter((p) => missing.has(p.hash)) as StoredText[], at);
-    for (const [i, p] of parts.entries()) s.addPart.run(name, i, p.hash);
+    for (const [idx, p] of parts.entries()) s.addPart.run({ namespace, name, idx, hash: p.hash });
   };
   const from = (r: Raw) => rowFrom(r, readSpec);
-  const get = (name: string): ObjectRow | undefined => {
-    const r = s.get.get(name) as Raw | undefined;
+  const get = (namespace: string, name: string): ObjectRow | undefined => {
+    const r = s.get.get({ namespace, name }) as Raw | undefined;
     return r && from(r);
   };
   // Canonical JSON, so a re-applied object whose keys come in another order is unchanged.
@@ -244,30 +262,44 @@ function objectStore(db: DB, table: 'placements' | 'worksets' | 'cluster_sets', 
     };
   };
   /** The row's columns as the statements take them; a workset's changed spec is linked. */
-  const write = (name: string, c: ReturnType<typeof columns>, specChanged: boolean, at: string) => {
+  const write = (w: ObjectWrite, c: ReturnType<typeof columns>, specChanged: boolean, at: string) => {
     const { parts, ...row } = c as ReturnType<typeof columns> & { parts?: StoredText[] };
-    if (parts && specChanged) linkSpec(name, parts, at);
+    if (parts && specChanged) linkSpec(w.namespace, w.name, parts, at);
     return row;
+  };
+  const pageOf = (rows: ObjectRow[], limit: number): Page<ObjectRow> => {
+    const more = rows.length > limit;
+    const items = more ? rows.slice(0, limit) : rows;
+    const last = items.at(-1);
+    return { items, continue: more && last ? objectKey(last) : undefined };
   };
 
   return {
     get,
-    page: (after: string, limit: number): Page<ObjectRow> => {
-      const rows = (s.page.all(after, limit + 1) as Raw[]).map(from);
-      const more = rows.length > limit;
-      const items = more ? rows.slice(0, limit) : rows;
-      return { items, continue: more ? items.at(-1)?.name : undefined };
+    /**
+     * One page by namespace and name, after `after` (an objectKey, or '' for the
+     * first); with `namespace`, of that namespace only.
+     */
+    page: (after: string, limit: number, namespace?: string): Page<ObjectRow> => {
+      if (namespace !== undefined) {
+        const name = after.startsWith(`${namespace}/`) ? after.slice(namespace.length + 1) : '';
+        return pageOf((s.pageIn.all({ namespace, name, limit: limit + 1 }) as Raw[]).map(from), limit);
+      }
+      const cut = after.indexOf('/');
+      const cursor =
+        cut < 0 ? { namespace: after, name: '' } : { namespace: after.slice(0, cut), name: after.slice(cut + 1) };
+      return pageOf((s.page.all({ ...cursor, limit: limit + 1 }) as Raw[]).map(from), limit);
     },
-    /** Every object, by name (the scheduler and controller work on all of them). */
+    /** Every object, by namespace and name (the scheduler and controller work on all of them). */
     all: () => (s.all.all() as Raw[]).map(from),
-    /** Inserts a new object; undefined when one of that name exists. */
+    /** Every object of this name, in whichever namespace (the API's paths without a namespace). */
+    named: (name: string) => (s.named.all(name) as Raw[]).map(from),
+    /** Inserts a new object; undefined when one of that namespace and name exists. */
     create: (w: ObjectWrite, at: string): ObjectRow | undefined => {
-      if (s.get.get(w.name)) return undefined;
-      const c = write(w.name, columns(w), true, at);
-      // Cluster sets are cluster-scoped: no namespace.
-      const namespace = table === 'cluster_sets' ? null : (w.namespace ?? 'default');
-      s.insert.run({ ...c, name: w.name, namespace, uid: randomUUID(), at });
-      return get(w.name);
+      if (s.get.get({ namespace: w.namespace, name: w.name })) return undefined;
+      const c = write(w, columns(w), true, at);
+      s.insert.run({ ...c, name: w.name, namespace: w.namespace, uid: randomUUID(), at });
+      return get(w.namespace, w.name);
     },
     /**
      * Replaces labels, annotations and spec (status stays). A write that changes nothing
@@ -275,68 +307,72 @@ function objectStore(db: DB, table: 'placements' | 'worksets' | 'cluster_sets', 
      * there is no such object.
      */
     replace: (w: ObjectWrite, at: string): { row: ObjectRow; changed: boolean; specChanged: boolean } | undefined => {
-      const r = s.get.get(w.name) as Raw | undefined;
+      const ref = { namespace: w.namespace, name: w.name };
+      const r = s.get.get(ref) as Raw | undefined;
       if (!r) return undefined;
       const next = columns(w);
       // Both texts are canonical: compared by hash (a workset from before hashes: the hash of
       // its whole text, once), or as they are.
       const specChanged = apart
-        ? (r.spec_hash ?? hashText(readSpec(w.name))) !== (next as { spec_hash: string }).spec_hash
+        ? (r.spec_hash ?? hashText(readSpec(w.namespace, w.name))) !== (next as { spec_hash: string }).spec_hash
         : r.spec !== (next as { spec: string }).spec;
-      // A row from before namespaces were kept adopts the one this write names.
-      const adopts = r.namespace === null && typeof w.namespace === 'string';
       const changed =
         specChanged ||
-        adopts ||
         canonicalJson(JSON.parse(r.labels as string)) !== next.labels ||
         canonicalJson(JSON.parse(r.annotations as string)) !== next.annotations;
       if (!changed) {
         // A workset from before hashes keeps the ones just found: its text is hashed once.
         if (apart && r.spec_hash === null) {
           const { spec_hash, render_hash } = next as { spec_hash: string; render_hash: string };
-          s.keepHashes?.run(spec_hash, render_hash, w.name);
-          return { row: get(w.name) as ObjectRow, changed, specChanged };
+          s.keepHashes?.run({ ...ref, spec_hash, render_hash });
+          return { row: get(w.namespace, w.name) as ObjectRow, changed, specChanged };
         }
         return { row: from(r), changed, specChanged };
       }
       const generation = (r.generation as number) + (specChanged ? 1 : 0);
-      const c = write(w.name, next, specChanged, at);
-      s.update.run({ ...c, generation, name: w.name, at, namespace: w.namespace ?? null });
-      return { row: get(w.name) as ObjectRow, changed, specChanged };
+      const c = write(w, next, specChanged, at);
+      s.update.run({ ...c, ...ref, generation, at });
+      return { row: get(w.namespace, w.name) as ObjectRow, changed, specChanged };
     },
     /** Worksets: the spec without its template (spec.manifestWorkTemplate, kept in the row)
      *  and the UTF-8 size of the whole; undefined when there is no such workset. */
-    specHead: (name: string): { bytes: number; head: Record<string, unknown> } | undefined => {
+    specHead: (namespace: string, name: string): { bytes: number; head: Record<string, unknown> } | undefined => {
       if (!s.specHead) throw worksetOnly();
-      const r = s.specHead.get(name) as { bytes: number; head: string } | undefined;
+      const r = s.specHead.get({ namespace, name }) as { bytes: number; head: string } | undefined;
       return r && { bytes: r.bytes, head: JSON.parse(r.head) as Record<string, unknown> };
     },
     specParts,
     /** Worksets: the spec's canonical text as UTF-8 bytes, in parts (handed to a thread as they are). */
     specBytes,
-    delete: (name: string): boolean => {
+    delete: (namespace: string, name: string): boolean => {
       if (apart) {
-        s.orphanParts?.run(new Date().toISOString(), name);
-        s.dropParts?.run(name);
-        s.dropWhole?.run(name);
+        s.orphanParts?.run({ namespace, name, at: new Date().toISOString() });
+        s.dropParts?.run({ namespace, name });
+        s.dropWhole?.run({ namespace, name });
       }
-      return s.delete.run(name).changes > 0;
+      return s.delete.run({ namespace, name }).changes > 0;
     },
     /**
      * Worksets: records that a Foreground deletion began (once; resourceVersion + 1). The
      * row, or undefined when it is gone.
      */
-    markDeleting: (name: string, at: string): ObjectRow | undefined => {
+    markDeleting: (namespace: string, name: string, at: string): ObjectRow | undefined => {
       if (!s.markDeleting) throw new Error(`${table} are deleted at once`);
-      s.markDeleting.run({ name, at });
-      return get(name);
+      s.markDeleting.run({ namespace, name, at });
+      return get(namespace, name);
     },
     /** Writes the status (resourceVersion + 1); the row, or undefined when it is gone. */
-    setStatus: (name: string, status: unknown): ObjectRow | undefined => {
-      if (s.setStatus.run(JSON.stringify(status), name).changes === 0) return undefined;
-      return get(name);
+    setStatus: (namespace: string, name: string, status: unknown): ObjectRow | undefined => {
+      if (s.setStatus.run({ namespace, name, status: JSON.stringify(status) }).changes === 0) return undefined;
+      return get(namespace, name);
     },
   };
+}
+
+/** A row's key as one string, "namespace/name" (a cluster set's "/name"): list cursors and
+ *  the controllers' maps. */
+export function objectKey(row: { namespace: string; name: string }): string {
+  return `${row.namespace}/${row.name}`;
 }
 
 export type ObjectStore = ReturnType<typeof objectStore>;

@@ -8,7 +8,13 @@ import { BodyThread } from '../parse/off-thread.ts';
 import type { Liveness } from '../registration/clusters.ts';
 import { type ManifestWorkReplicaSetStatus, validateWorkReplicaSet } from '../rollout/index.ts';
 import { type ClusterRow, openStore, type Store, type WorkRow } from '../store/index.ts';
-import { dispatchedAtAnnotation, specHashAnnotation, WorkSetController, workSetLabel } from './controller.ts';
+import {
+  dispatchedAtAnnotation,
+  specHashAnnotation,
+  WorkSetController,
+  workSetLabel,
+  workSetNamespaceLabel,
+} from './controller.ts';
 
 const T0 = Date.parse('2025-06-01T12:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -56,9 +62,10 @@ describe('WorkSetController', () => {
   };
   /** A placement whose status already holds these decision groups (no scheduler in these tests). */
   const setDecisions = (name: string, groups: { groupName?: string; clusterNames: string[] }[] | null) => {
-    if (!store.placements.get(name)) store.placements.create({ name, labels: {}, annotations: {}, spec: {} }, iso(now));
+    if (!store.placements.get('default', name))
+      store.placements.create({ name, namespace: 'default', labels: {}, annotations: {}, spec: {} }, iso(now));
     if (groups === null) return;
-    store.placements.setStatus(name, {
+    store.placements.setStatus('default', name, {
       numberOfSelectedClusters: groups.reduce((n, g) => n + g.clusterNames.length, 0),
       decisionGroups: [],
       decisions: groups.map((g, i) => ({ groupName: g.groupName ?? '', groupIndex: i, clusterNames: g.clusterNames })),
@@ -70,12 +77,18 @@ describe('WorkSetController', () => {
     const v = validateWorkReplicaSet({ metadata: { name }, spec: { templating: true, ...spec } });
     assert.ok(v.ok, JSON.stringify(v));
     store.worksets.create(
-      { name, labels: {}, annotations: {}, spec: v.value.spec as unknown as Record<string, unknown> },
+      {
+        name,
+        namespace: 'default',
+        labels: {},
+        annotations: {},
+        spec: v.value.spec as unknown as Record<string, unknown>,
+      },
       iso(now),
     );
   };
   const reconcile = (name: string) => {
-    controller.changed(name);
+    controller.changed('default', name);
     controller.flush();
   };
   const work = (cluster: string, name = 'ws') => store.works.get(cluster, name);
@@ -104,7 +117,8 @@ describe('WorkSetController', () => {
     controller.workStatusChanged(cluster, [w]);
     controller.flush();
   };
-  const status = (name = 'ws') => store.worksets.get(name)?.status as unknown as ManifestWorkReplicaSetStatus;
+  const status = (name = 'ws') =>
+    store.worksets.get('default', name)?.status as unknown as ManifestWorkReplicaSetStatus;
   const condition = (type: string, name = 'ws') => status(name).conditions.find((c) => c.type === type)?.status;
   const stateOf = (cluster: string, name = 'ws') => status(name).rollout?.clusters.find((c) => c.name === cluster);
   const template = { workload: { manifests: [configMap('cm', { cluster: '{{ .clusterName }}' })] } };
@@ -238,8 +252,8 @@ describe('WorkSetController', () => {
     reconcile('ws');
     assert.deepEqual(live(), ['c1', 'c2']);
 
-    store.placements.delete('p');
-    controller.placementChanged('p');
+    store.placements.delete('default', 'p');
+    controller.placementChanged('default', 'p');
     controller.flush();
     assert.deepEqual(live(), ['c1', 'c2']);
     assert.equal(condition('PlacementVerified'), 'False');
@@ -250,7 +264,7 @@ describe('WorkSetController', () => {
 
     setDecisions('p', [{ clusterNames: ['c1'] }]);
     notified = [];
-    controller.placementChanged('p');
+    controller.placementChanged('default', 'p');
     controller.flush();
     assert.deepEqual(live(), ['c1']);
     assert.ok(work('c2')?.deletionAt);
@@ -262,7 +276,7 @@ describe('WorkSetController', () => {
     setDecisions('p', [{ clusterNames: ['c1'] }]);
     addWorkSet('ws', { manifestWorkTemplate: template, placementRefs: [{ name: 'p' }] });
     reconcile('ws');
-    const row = store.worksets.get('ws');
+    const row = store.worksets.get('default', 'ws');
     assert.ok(row);
     store.worksets.replace({ ...row, spec: { ...row.spec, paused: true } }, iso(now));
     setDecisions('p', [{ clusterNames: ['c2'] }]);
@@ -283,13 +297,67 @@ describe('WorkSetController', () => {
       { cluster: 'c2', name: 'ws', labels: {}, annotations: {}, spec: {}, manifests: [configMap('x', {})] },
       iso(now),
     );
-    store.worksets.delete('ws');
+    store.worksets.delete('default', 'ws');
     // As after a restart: a fresh controller finds the owned work of a workset that is gone.
     controller.close();
     controller = newController();
     controller.start();
     assert.ok(work('c1')?.deletionAt);
     assert.equal(work('c2')?.deletionAt, null);
+  });
+
+  test('namespaces: worksets of one name in two namespaces read their own placements and never take each other’s works', () => {
+    for (const c of ['c1', 'c2']) addCluster(c);
+    // p in default selects c1; p in team-b selects c1 and c2.
+    setDecisions('p', [{ clusterNames: ['c1'] }]);
+    store.placements.create({ name: 'p', namespace: 'team-b', labels: {}, annotations: {}, spec: {} }, iso(now));
+    store.placements.setStatus('team-b', 'p', {
+      numberOfSelectedClusters: 2,
+      decisionGroups: [],
+      decisions: [{ groupName: '', groupIndex: 0, clusterNames: ['c1', 'c2'] }],
+      conditions: [],
+    });
+    addWorkSet('ws', { manifestWorkTemplate: template, placementRefs: [{ name: 'p' }] });
+    const v = validateWorkReplicaSet({
+      metadata: { name: 'ws', namespace: 'team-b' },
+      spec: { manifestWorkTemplate: template, placementRefs: [{ name: 'p' }] },
+    });
+    assert.ok(v.ok);
+    store.worksets.create(
+      {
+        name: 'ws',
+        namespace: 'team-b',
+        labels: {},
+        annotations: {},
+        spec: v.value.spec as unknown as Record<string, unknown>,
+      },
+      iso(now),
+    );
+    reconcile('ws');
+    controller.changed('team-b', 'ws');
+    controller.flush();
+    // c1's work "ws" is default's (first come); team-b's workset reports the conflict there
+    // and hands out c2 only.
+    assert.equal(work('c1')?.labels[workSetNamespaceLabel], 'default');
+    assert.equal(work('c2')?.labels[workSetNamespaceLabel], 'team-b');
+    const teamB = store.worksets.get('team-b', 'ws')?.status as unknown as ManifestWorkReplicaSetStatus;
+    const c1 = teamB.rollout?.clusters.find((c) => c.name === 'c1');
+    assert.equal(c1?.state, 'Failed');
+    assert.match(c1?.reason ?? '', /not made by this workset/);
+    // A status report of c2's work wakes team-b's workset, not default's.
+    const w2 = work('c2') as WorkRow;
+    assert.deepEqual([w2.labels[workSetLabel], w2.labels[workSetNamespaceLabel]], ['ws', 'team-b']);
+    // Deleting team-b's workset deletes its own work only.
+    store.worksets.delete('team-b', 'ws');
+    controller.changed('team-b', 'ws');
+    controller.flush();
+    assert.ok(work('c2')?.deletionAt);
+    assert.equal(work('c1')?.deletionAt, null, "default's work stays");
+    // A placement change in team-b does not touch default's workset.
+    notified = [];
+    controller.placementChanged('team-b', 'p');
+    controller.flush();
+    assert.deepEqual(notified, []);
   });
 
   test('Foreground deletion: the workset stays until the agents confirmed its works gone', () => {
@@ -307,28 +375,28 @@ describe('WorkSetController', () => {
       { cluster: 'c3', name: 'ws', labels: {}, annotations: {}, spec: {}, manifests: [configMap('x', {})] },
       iso(now),
     );
-    assert.ok(store.worksets.markDeleting('ws', iso(now))?.deletionAt);
+    assert.ok(store.worksets.markDeleting('default', 'ws', iso(now))?.deletionAt);
     reconcile('ws');
     assert.ok(work('c1')?.deletionAt);
     assert.ok(work('c2')?.deletionAt);
     assert.equal(work('c3')?.deletionAt, null);
-    assert.ok(store.worksets.get('ws'), 'kept while its works are being deleted');
+    assert.ok(store.worksets.get('default', 'ws'), 'kept while its works are being deleted');
     // c1's agent confirms; c2's has not yet.
     const w1 = work('c1') as WorkRow;
     store.works.purge(w1.uid);
     controller.workStatusChanged('c1', [w1]);
     controller.flush();
-    assert.ok(store.worksets.get('ws'));
+    assert.ok(store.worksets.get('default', 'ws'));
     // A restart in between changes nothing: the deletion is in the row.
     controller.close();
     controller = newController();
     controller.start();
-    assert.ok(store.worksets.get('ws'));
+    assert.ok(store.worksets.get('default', 'ws'));
     const w2 = work('c2') as WorkRow;
     store.works.purge(w2.uid);
     controller.workStatusChanged('c2', [w2]);
     controller.flush();
-    assert.equal(store.worksets.get('ws'), undefined, 'gone with its last work');
+    assert.equal(store.worksets.get('default', 'ws'), undefined, 'gone with its last work');
     assert.equal(work('c3')?.deletionAt, null);
   });
 
@@ -391,7 +459,7 @@ describe('WorkSetController', () => {
     setDecisions('p', [{ clusterNames: ['c1', 'c2'] }]);
     addWorkSet('ws', { manifestWorkTemplate: template, placementRefs: [{ name: 'p' }] });
     reconcile('ws');
-    store.placements.setStatus('p', {
+    store.placements.setStatus('default', 'p', {
       numberOfSelectedClusters: 1,
       decisionGroups: [],
       decisions: [{ groupName: '', groupIndex: 0, clusterNames: ['c1'] }],
@@ -450,7 +518,7 @@ describe('WorkSetController', () => {
     assert.equal(stateOf('c1')?.state, 'Succeeded');
 
     const gen = work('c1')?.generation as number;
-    const row = store.worksets.get('ws');
+    const row = store.worksets.get('default', 'ws');
     assert.ok(row);
     const spec = structuredClone(row.spec) as { manifestWorkTemplate: typeof template };
     spec.manifestWorkTemplate.workload.manifests = [configMap('cm', { v: '2' })];
@@ -492,12 +560,18 @@ describe('WorkSetController', () => {
       });
       assert.ok(v.ok, JSON.stringify(v));
       store.worksets.create(
-        { name: 'big', labels: {}, annotations: {}, spec: v.value.spec as unknown as Record<string, unknown> },
+        {
+          name: 'big',
+          namespace: 'default',
+          labels: {},
+          annotations: {},
+          spec: v.value.spec as unknown as Record<string, unknown>,
+        },
         iso(now),
       );
       reconcile('big');
       assert.deepEqual(live('big'), [], 'nothing is written before the render is back');
-      assert.equal(store.worksets.get('big')?.status, null, 'nor is a status');
+      assert.equal(store.worksets.get('default', 'big')?.status, null, 'nor is a status');
       for (let i = 0; i < 500 && live('big').length < clusters.length; i++) await new Promise((r) => setTimeout(r, 10));
       assert.equal(live('big').length, clusters.length);
       assert.deepEqual(calls, [1], 'one render: every cluster gets the same work');
@@ -514,14 +588,17 @@ describe('WorkSetController', () => {
       controller.workStatusChanged('c3', [w]);
       store.clusters.update({ ...(store.clusters.get('c5') as ClusterRow), labels: { tier: 'a' } });
       controller.flush();
-      const row = store.worksets.get('big');
+      const row = store.worksets.get('default', 'big');
       store.worksets.replace(
-        { name: 'big', labels: {}, annotations: {}, spec: { ...row?.spec, paused: true } },
+        { name: 'big', namespace: 'default', labels: {}, annotations: {}, spec: { ...row?.spec, paused: true } },
         iso(now),
       );
       reconcile('big');
       assert.equal(condition('Paused', 'big'), 'True');
-      store.worksets.replace({ name: 'big', labels: {}, annotations: {}, spec: { ...row?.spec } }, iso(now));
+      store.worksets.replace(
+        { name: 'big', namespace: 'default', labels: {}, annotations: {}, spec: { ...row?.spec } },
+        iso(now),
+      );
       reconcile('big');
       assert.equal(condition('Paused', 'big'), 'False');
       assert.deepEqual(calls, [1]);

@@ -44,12 +44,26 @@ import {
   workSetSummary,
 } from '../rollout/index.ts';
 import { schedulingFailedCondition } from '../scheduling/index.ts';
-import { allClaims, type Store, type WorkRow, type WorkSetRow } from '../store/index.ts';
+import { allClaims, objectKey, type Store, type WorkRow, type WorkSetRow } from '../store/index.ts';
 import { saveTexts } from '../work/texts.ts';
 import { type RenderOutput, type RenderTarget, renderKey, renderWorks, type TemplateWork } from './render.ts';
 
 /** The label that marks a work as owned by a workset (its value is the workset's name). */
 export const workSetLabel = 'outpost.dev/workset';
+/** The owning workset's namespace (migration 15 wrote it on works made before). */
+export const workSetNamespaceLabel = 'outpost.dev/workset-namespace';
+
+/** The key of the workset that owns a work (objectKey), or undefined for a work of none. */
+export function ownerKey(labels: Readonly<Record<string, string>>): string | undefined {
+  const name = labels[workSetLabel];
+  return name === undefined ? undefined : objectKey({ namespace: labels[workSetNamespaceLabel] ?? 'default', name });
+}
+
+/** Namespace and name of a key made by objectKey (a namespace holds no "/"). */
+function splitKey(key: string): { namespace: string; name: string } {
+  const cut = key.indexOf('/');
+  return { namespace: key.slice(0, cut), name: key.slice(cut + 1) };
+}
 /** Hash of the rendered spec the work was written from. */
 export const specHashAnnotation = 'outpost.dev/workset-spec-hash';
 /** When the controller handed this revision out (progressDeadline counts from here). */
@@ -160,6 +174,7 @@ export class WorkSetController {
   readonly #d: WorkSetControllerDeps;
   readonly #now: () => number;
   readonly #startedAt: number;
+  /** Worksets by key (objectKey: "namespace/name"), here and in every map below. */
   readonly #pending = new Set<string>();
   /** When each workset wants to be reconciled again (epoch ms). */
   readonly #due = new Map<string, number>();
@@ -196,13 +211,13 @@ export class WorkSetController {
    */
   start(): void {
     const { store } = this.#d;
-    for (const w of store.worksets.all()) this.#pending.add(w.name);
+    for (const w of store.worksets.all()) this.#pending.add(objectKey(w));
     let after = { cluster: '', name: '' };
     for (;;) {
       const page = store.works.page(undefined, after, 500);
       for (const w of page.items) {
         after = { cluster: w.cluster, name: w.name };
-        const owner = w.labels[workSetLabel];
+        const owner = ownerKey(w.labels);
         if (owner !== undefined && !w.deletionAt) this.#pending.add(owner);
       }
       if (!page.continue) break;
@@ -211,22 +226,24 @@ export class WorkSetController {
   }
 
   /** The workset was created, replaced, paused, resumed or deleted (the API calls this). */
-  changed(name: string): void {
-    this.#enqueue(name);
+  changed(namespace: string, name: string): void {
+    this.#enqueue(objectKey({ namespace, name }));
   }
 
-  /** A placement's decisions changed (or it was deleted): reconcile the worksets using it. */
-  placementChanged(placement: string): void {
+  /** A placement's decisions changed (or it was deleted): reconcile the worksets of its
+   *  namespace that use it. */
+  placementChanged(namespace: string, placement: string): void {
     for (const w of this.#d.store.worksets.all()) {
+      if (w.namespace !== namespace) continue;
       const refs = this.#revision(w).spec.placementRefs ?? [];
-      if (refs.some((r) => r.name === placement)) this.#enqueue(w.name);
+      if (refs.some((r) => r.name === placement)) this.#enqueue(objectKey(w));
     }
   }
 
   /** An agent reported status for (or confirmed the deletion of) these works of `cluster`. */
   workStatusChanged(_cluster: string, works: readonly Pick<WorkRow, 'labels'>[]): void {
     for (const w of works) {
-      const owner = w.labels[workSetLabel];
+      const owner = ownerKey(w.labels);
       if (owner !== undefined) this.#enqueue(owner);
     }
   }
@@ -288,17 +305,17 @@ export class WorkSetController {
     if (this.#closed) return;
     clearTimeout(this.#batchTimer);
     this.#batchTimer = undefined;
-    const names = [...this.#pending];
+    const keys = [...this.#pending];
     this.#pending.clear();
-    for (const name of names) {
-      this.#due.delete(name);
+    for (const key of keys) {
+      this.#due.delete(key);
       try {
-        const notify = this.#d.store.transaction(() => this.#reconcile(name));
+        const notify = this.#d.store.transaction(() => this.#reconcile(key));
         for (const c of notify) this.#d.notify(c);
       } catch (err) {
         // Logged and retried: a reconcile error never takes the hub down.
-        this.#d.log.error({ err, workset: name }, 'reconciling a workset failed; retrying');
-        this.#due.set(name, this.#now() + (this.#d.retryMs ?? durations.workSetRetryMs));
+        this.#d.log.error({ err, workset: key }, 'reconciling a workset failed; retrying');
+        this.#due.set(key, this.#now() + (this.#d.retryMs ?? durations.workSetRetryMs));
       }
     }
     this.#arm();
@@ -336,10 +353,10 @@ export class WorkSetController {
     // The render hash too: a row from before it was kept gets one on a write that changes
     // no spec (labels), and its renders must follow.
     const revision = `${row.uid}/${row.generation}/${rendersId(row)}`;
-    const had = this.#revisions.get(row.name);
+    const had = this.#revisions.get(objectKey(row));
     if (had?.revision === revision) return had;
     // The template stays in the store: read by the render, not by the event loop.
-    const { bytes, head } = this.#d.store.worksets.specHead(row.name) ?? { bytes: 0, head: {} };
+    const { bytes, head } = this.#d.store.worksets.specHead(row.namespace, row.name) ?? { bytes: 0, head: {} };
     const spec = head as unknown as Revision['spec'];
     const id = rendersId(row);
     const rev: Revision = {
@@ -349,7 +366,7 @@ export class WorkSetController {
       compiled: compileOverrides(spec.overrides),
       renders: had?.renders.id === id ? had.renders : { id, outcomes: new Map(), works: new Map(), keptManifests: 0 },
     };
-    this.#revisions.set(row.name, rev);
+    this.#revisions.set(objectKey(row), rev);
     return rev;
   }
 
@@ -379,7 +396,8 @@ export class WorkSetController {
    */
   #renderNow(row: WorkSetRow, rev: Revision, targets: RenderTarget[]): boolean {
     const { store } = this.#d;
-    const { name } = row;
+    const { namespace, name } = row;
+    const key = objectKey(row);
     const renders = rev.renders;
     const render = this.#d.render;
     if (!render || rev.specBytes * targets.length <= inlineRenderBytes) {
@@ -392,32 +410,32 @@ export class WorkSetController {
     if (renders.rendering) return false;
     /** Whether these renders are still the workset's (its template may have changed). */
     const current = () => {
-      const now = store.worksets.get(name);
+      const now = store.worksets.get(namespace, name);
       return !this.#closed && now !== undefined && rendersId(now) === renders.id;
     };
     renders.rendering = (async () => {
       const per = Math.max(1, Math.floor(renderJobBytes / Math.max(1, rev.specBytes)));
       for (let i = 0; i < targets.length; i += per) {
         // Read for each job (a job's thread keeps nothing): handed over as bytes, uncopied.
-        const spec = current() ? store.worksets.specBytes(name) : undefined;
+        const spec = current() ? store.worksets.specBytes(namespace, name) : undefined;
         if (!spec) return;
         const out = await render(name, spec, targets.slice(i, i + per));
         if (!current()) return;
         await saveTexts(store, out.texts);
         this.#record(renders, out);
         // What is known goes out now; the rest follows job by job.
-        this.#enqueue(name);
+        this.#enqueue(key);
       }
     })().then(
       () => {
         renders.rendering = undefined;
-        this.#enqueue(name);
+        this.#enqueue(key);
       },
       (err: unknown) => {
         renders.rendering = undefined;
         if (this.#closed) return;
-        this.#d.log.error({ err, workset: name }, 'rendering a workset failed; retrying');
-        this.#due.set(name, this.#now() + (this.#d.retryMs ?? durations.workSetRetryMs));
+        this.#d.log.error({ err, workset: key }, 'rendering a workset failed; retrying');
+        this.#due.set(key, this.#now() + (this.#d.retryMs ?? durations.workSetRetryMs));
         this.#arm();
       },
     );
@@ -430,35 +448,38 @@ export class WorkSetController {
   }
 
   /** Reconciles one workset inside a transaction; returns the clusters to wake. */
-  #reconcile(name: string): string[] {
+  #reconcile(wsKey: string): string[] {
     const { store, log } = this.#d;
+    const { namespace, name } = splitKey(wsKey);
     const now = this.#now();
     const at = new Date(now).toISOString();
     const notify = new Set<string>();
     const clusters = new Map(store.clusters.all().map((c) => [c.name, c]));
-    const row = store.worksets.get(name);
+    const row = store.worksets.get(namespace, name);
+    /** Whether this workset made the work (it is named after it, in its cluster, as in OCM). */
+    const owns = (w: WorkRow) => ownerKey(w.labels) === wsKey;
 
     if (!row || row.deletionAt) {
       // The workset was deleted: an explicit instruction, so every work it owns goes.
-      this.#unreachable.delete(name);
-      this.#revisions.delete(name);
-      this.#forgetSoaks(name);
+      this.#unreachable.delete(wsKey);
+      this.#revisions.delete(wsKey);
+      this.#forgetSoaks(wsKey);
       const remaining = new Set<string>();
       for (const c of clusters.values()) {
         const w = store.works.get(c.name, name);
-        if (!w || w.labels[workSetLabel] !== name) continue;
+        if (!w || !owns(w)) continue;
         remaining.add(c.name);
         if (!w.deletionAt && this.#deleteWork(w, at)) notify.add(c.name);
       }
-      if (notify.size) log.info({ workset: name, clusters: [...notify] }, 'workset deleted; deleting its works');
+      if (notify.size) log.info({ workset: wsKey, clusters: [...notify] }, 'workset deleted; deleting its works');
       if (row && remaining.size === 0) {
         // Foreground: its works are gone (the agents confirmed), so the workset goes too.
-        store.worksets.delete(name);
-        log.info({ workset: name }, 'works gone; workset deleted (Foreground)');
+        store.worksets.delete(namespace, name);
+        log.info({ workset: wsKey }, 'works gone; workset deleted (Foreground)');
       }
       // Foreground waits for these clusters: a change to one of them (removal) triggers again.
-      if (row && remaining.size) this.#targets.set(name, remaining);
-      else this.#targets.delete(name);
+      if (row && remaining.size) this.#targets.set(wsKey, remaining);
+      else this.#targets.delete(wsKey);
       return [...notify];
     }
 
@@ -476,16 +497,15 @@ export class WorkSetController {
     // they are rolled out to but not deleted from.
     const staleRefs: string[] = [];
     for (const ref of spec.placementRefs) {
-      // As in OCM, a workset reads placements of its own namespace only (a row written
-      // before namespaces were kept has none, and matches).
-      const found = store.placements.get(ref.name);
-      const elsewhere =
-        found && found.namespace !== null && row.namespace !== null && found.namespace !== row.namespace;
-      const p = elsewhere ? undefined : found;
+      // As in OCM, a workset reads placements of its own namespace only.
+      const p = store.placements.get(namespace, ref.name);
       const status = (p?.status ?? undefined) as PlacementStatus | undefined;
       if (!p || !status || !Array.isArray(status.decisions)) {
         unknownRefs.push(ref.name);
-        if (elsewhere) refNotes.set(ref.name, `${ref.name} (in namespace ${found.namespace}, not ${row.namespace})`);
+        const elsewhere = p ? [] : store.placements.named(ref.name).map((x) => x.namespace);
+        if (elsewhere.length) {
+          refNotes.set(ref.name, `${ref.name} (in namespace ${elsewhere.join(', ')}, not ${namespace})`);
+        }
         continue;
       }
       if (isTrue(status.conditions, schedulingFailedCondition)) staleRefs.push(ref.name);
@@ -551,7 +571,7 @@ export class WorkSetController {
         note.blocked = 'rendering the work for this cluster';
       } else if ('error' in outcome) note.failure = outcome.error;
       else note.render = { key, hash: outcome.hash };
-      const owned = work !== undefined && work.labels[workSetLabel] === name;
+      const owned = work !== undefined && owns(work);
       if (work && !owned) {
         note.failure = `conflict: work ${name} on this cluster was not made by this workset; it is left alone`;
       }
@@ -574,7 +594,7 @@ export class WorkSetController {
         status.updated = status.dispatched && ws.observedGeneration === work.generation;
         const d = Date.parse(work.annotations[dispatchedAtAnnotation] ?? '');
         if (status.dispatched && Number.isFinite(d)) status.dispatchedAt = d;
-        const key = `${name}/${c.name}`;
+        const key = `${wsKey}/${c.name}`;
         const revision = `${work.uid}/${work.generation}`;
         const soak = this.#succeededSince.get(key);
         // Success is only what a reachable cluster reports: an unreachable one's soak starts
@@ -584,7 +604,7 @@ export class WorkSetController {
           this.#succeededSince.set(key, { revision, since });
           status.succeededSince = since;
         } else this.#succeededSince.delete(key);
-      } else this.#succeededSince.delete(`${name}/${c.name}`);
+      } else this.#succeededSince.delete(`${wsKey}/${c.name}`);
       if (note.failure !== undefined) {
         // Counted as failed: Degraded on the "current" revision, which the planner reads as Failed.
         Object.assign(status, { dispatched: true, updated: true, degraded: true, applied: false, available: false });
@@ -642,7 +662,7 @@ export class WorkSetController {
           continue;
         }
         budget -= size;
-        const labels = { ...work.labels, [workSetLabel]: name };
+        const labels = { ...work.labels, [workSetLabel]: name, [workSetNamespaceLabel]: namespace };
         const annotations = {
           ...work.annotations,
           [specHashAnnotation]: note.render.hash,
@@ -665,7 +685,7 @@ export class WorkSetController {
         }
       }
       const handed = plan.toRollout.filter((c) => written.has(c));
-      if (handed.length) log.info({ workset: name, placement: ref.name, clusters: handed }, 'workset handed out');
+      if (handed.length) log.info({ workset: wsKey, placement: ref.name, clusters: handed }, 'workset handed out');
     }
     if (rerender.size && this.#renderNow(row, rev, [...rerender.values()])) wakeAt = Math.min(wakeAt, now);
 
@@ -675,9 +695,9 @@ export class WorkSetController {
     if (!paused && unknownRefs.length === 0 && staleRefs.length === 0) {
       for (const c of clusters.values()) {
         if (targets.has(c.name)) continue;
-        this.#succeededSince.delete(`${name}/${c.name}`);
+        this.#succeededSince.delete(`${wsKey}/${c.name}`);
         const w = store.works.get(c.name, name);
-        if (!w || w.labels[workSetLabel] !== name || w.deletionAt) continue;
+        if (!w || !owns(w) || w.deletionAt) continue;
         const view = clusterResource(c, undefined, now, liveness);
         const reachable = view.status.conditions.some((x) => x.type === 'Available' && x.status === 'True');
         const stale = reachable && this.#d.scheduledAsUnreachable?.(c.name) === true;
@@ -693,16 +713,16 @@ export class WorkSetController {
           deleted.push(c.name);
         }
       }
-      if (deleted.length) log.info({ workset: name, clusters: deleted }, 'no longer targeted; deleting the works');
+      if (deleted.length) log.info({ workset: wsKey, clusters: deleted }, 'no longer targeted; deleting the works');
     }
 
     // 6. Status.
     const trackedTargets = new Set(targets.keys());
     for (const c of unreachableNow) trackedTargets.add(c);
-    this.#targets.set(name, trackedTargets);
-    if (unreachableNow.size) this.#unreachable.set(name, unreachableNow);
-    else this.#unreachable.delete(name);
-    if (Number.isFinite(wakeAt)) this.#due.set(name, wakeAt);
+    this.#targets.set(wsKey, trackedTargets);
+    if (unreachableNow.size) this.#unreachable.set(wsKey, unreachableNow);
+    else this.#unreachable.delete(wsKey);
+    if (Number.isFinite(wakeAt)) this.#due.set(wsKey, wakeAt);
 
     const status = this.#status(
       row,
@@ -717,7 +737,7 @@ export class WorkSetController {
       now,
     );
     if (canonicalJson(status) !== canonicalJson(row.status)) {
-      store.worksets.setStatus(name, status as unknown as Record<string, unknown>);
+      store.worksets.setStatus(namespace, name, status as unknown as Record<string, unknown>);
     }
     return [...notify];
   }

@@ -5,9 +5,10 @@
 // as the works API does (then the cluster's held long-poll is woken). It owns the workset's
 // status (summary, conditions, per-cluster rollout states).
 //
-// Ownership: a per-cluster work is named after the workset and carries the label
-// `outpost.dev/workset: NAME`; the controller never writes or deletes a work without that
-// label (a hand-made work of the same name is reported as a conflict). The annotation
+// Ownership: a per-cluster work is named after the workset (as OCM names it) and carries the
+// labels `outpost.dev/workset: NAME` and `outpost.dev/workset-namespace: NAMESPACE`; the
+// controller never writes or deletes a work without both (a hand-made work of the same name,
+// or the work of a same-named workset of another namespace, is reported as a conflict). The annotation
 // `outpost.dev/workset-spec-hash` holds a hash of the rendered spec, so "dispatched" means
 // the cluster's work is the current template rendered for that cluster.
 //
