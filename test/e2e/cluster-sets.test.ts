@@ -7,8 +7,8 @@
 //  - A Placement of the same namespace that names no set selects from the bound sets only.
 //  - Labelling the second cluster into the set hands it the work; the CLI lists the set with
 //    its member count, and the built-in sets cannot be deleted.
-//  - Namespaces: a Placement and a workset of the same names in team-x and team-y are four
-//    objects; each namespace's workset reaches its own cluster with its own data, the CLI
+//  - Namespaces: a Placement and a workset of the same names in team-x and team-y (each with
+//    global bound) are four objects, and a namespace with no binding selects nothing; each namespace's workset reaches its own cluster with its own data, the CLI
 //    needs -n where a name is in both, and deleting one namespace's workset leaves the other's.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -167,7 +167,15 @@ describe('cluster sets (OCM YAML through the CLI, real hub, two spokes and agent
   });
 
   test('namespaces: same-named placements and worksets of two namespaces are separate objects end to end', async () => {
-    const doc = (ns: string, cluster: Name, site: string) => `apiVersion: cluster.open-cluster-management.io/v1beta1
+    const doc = (ns: string, cluster: Name, site: string) => `apiVersion: cluster.open-cluster-management.io/v1beta2
+kind: ManagedClusterSetBinding
+metadata:
+  name: global
+  namespace: ${ns}
+spec:
+  clusterSet: global
+---
+apiVersion: cluster.open-cluster-management.io/v1beta1
 kind: Placement
 metadata:
   name: one
@@ -211,6 +219,16 @@ spec:
     const out = await cli('apply', '-f', file);
     assert.equal(out.match(/placement one created/g)?.length, 2, out);
     assert.equal(out.match(/manifestworkreplicaset web created/g)?.length, 2, out);
+    // A namespace with no binding selects nothing, as in OCM (never every cluster).
+    const unbound = await admin.call<PlacementView>('PUT', '/api/v1/namespaces/team-z/placements/one', {
+      json: { metadata: { name: 'one' }, spec: {} },
+    });
+    assert.equal(unbound.status, 201, unbound.text);
+    assert.deepEqual(unbound.body.status.decisions, []);
+    assert.equal(
+      unbound.body.status.conditions.find((c) => c.type === 'PlacementSatisfied')?.reason,
+      'NoManagedClusterSetBindings',
+    );
     const cm = async (n: Name, name: string) => {
       try {
         return await kube[n]

@@ -613,6 +613,23 @@ describe('registration and agent API faults', { timeout: 150_000 }, () => {
     assert.equal(c.body.status.agentVersion, agentVersion);
   });
 
+  test('a joining cluster may not put itself into a cluster set; the token may', async () => {
+    const setLabel = 'cluster.open-cluster-management.io/clusterset';
+    const plain = await createToken(admin, { autoApprove: true });
+    const self = await register(anon, plain.token, await newJoiner('set-self'), { labels: { [setLabel]: 'prod' } });
+    assertError(self, 403, 'CLUSTER_SET_LABEL_FORBIDDEN', 'token create --labels');
+    assert.equal(await tokenUsage(admin, plain.id), 0, 'a refused join uses nothing up');
+    const created = await admin.post<TokenResource & { status: { token: string } }>('/api/v1/bootstraptokens', {
+      spec: { labels: { [setLabel]: 'prod' }, autoApprove: true },
+    });
+    assert.equal(created.status, 201, created.text);
+    const joiner = await newJoiner('set-token');
+    const ok = await register(anon, created.body.status.token, joiner, { labels: { [setLabel]: 'prod' } });
+    assert.equal(ok.status, 201, ok.text);
+    const c = await admin.get<ClusterResource>(`/api/v1/clusters/${joiner.name}`);
+    assert.equal(c.body.metadata.labels[setLabel], 'prod');
+  });
+
   // --- 5. name clash and recovery ----------------------------------------------------------
 
   test('a second join under an existing name is CLUSTER_EXISTS; recovery re-joins it with a new key', async () => {

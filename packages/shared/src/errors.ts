@@ -111,10 +111,14 @@ export const errorCodes = {
   CLUSTER_SET_INVALID: 400,
   CLUSTER_SET_NOT_FOUND: 404,
   CLUSTER_SET_EXISTS: 409,
+  /** More ManagedClusterSets or bindings than limits.clusterSetsMax / clusterSetBindingsMax. */
+  CLUSTER_SET_LIMIT: 409,
   /** The built-in sets `default` and `global` cannot be deleted. */
   CLUSTER_SET_BUILT_IN: 409,
   CLUSTER_SET_BINDING_INVALID: 400,
   CLUSTER_SET_BINDING_NOT_FOUND: 404,
+  /** A joining cluster asked for the cluster-set label itself (only the token or an admin may set it). */
+  CLUSTER_SET_LABEL_FORBIDDEN: 403,
   ROLLOUT_STRATEGY_INVALID: 400,
   TEMPLATE_UNKNOWN_REFERENCE: 400,
   TEMPLATE_UNRESOLVED: 422,

@@ -38,6 +38,9 @@ export const limits = {
   placementDecisionGroupsMax: 64,
   /** ManagedClusterSets one Placement may name in spec.clusterSets. */
   placementClusterSetsMax: 32,
+  /** ManagedClusterSets and bindings a hub keeps: each scheduling pass reads them all. */
+  clusterSetsMax: 1_000,
+  clusterSetBindingsMax: 10_000,
   /** Prioritizer weights lie in [-max, max], as OCM's kubebuilder validation says. */
   prioritizerWeightMax: 10,
   /** ManifestWorkReplicaSet: placements it fans out to, overrides, and patches per override. */

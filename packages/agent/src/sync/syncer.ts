@@ -8,7 +8,7 @@
 // Deletion happens only on the hub's explicit tombstone for a work uid the agent holds, or
 // for objects that left a work the agent applied them for; never because the hub forgot.
 import { createHash } from 'node:crypto';
-import { canonicalJson, type StatusReport, type SyncRequest, type WorkStatus } from '@outpost/shared';
+import { agentFeatures, canonicalJson, type StatusReport, type SyncRequest, type WorkStatus } from '@outpost/shared';
 import { adoptAnnotation } from '../apply/applier.ts';
 import { isCrdKind, isNamespaceKind } from '../apply/kube.ts';
 import { reasons } from '../apply/status.ts';
@@ -191,7 +191,11 @@ export class WorkSyncer {
     let failures = 0;
     while (!signal.aborted) {
       const snap = this.snapshot;
-      const req: SyncRequest = { revision: snap.revision, waitSeconds: this.#o.pollWaitSeconds };
+      const req: SyncRequest = {
+        revision: snap.revision,
+        waitSeconds: this.#o.pollWaitSeconds,
+        features: [agentFeatures.executor],
+      };
       if (snap.hubEpoch) req.hubEpoch = snap.hubEpoch;
       if (sendInventory) req.inventory = inventoryOf(snap.works);
       let res: Awaited<ReturnType<typeof pollSync>>;

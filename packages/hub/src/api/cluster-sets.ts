@@ -4,13 +4,15 @@
 // name is the set's), and /api/v1/managedclustersetbindings lists them across namespaces.
 // Statuses are computed when read (OCM's ClusterSetEmpty and Bound conditions). Every write
 // schedules every Placement again: a set or binding may widen or narrow any of them.
-import { apiError, matchesSelector } from '@outpost/shared';
+import { apiError, limits, matchesSelector } from '@outpost/shared';
 import type { FastifyPluginAsync } from 'fastify';
 import {
   builtInClusterSets,
   type ClusterSetSpec,
   clusterSetApiVersion,
+  clusterSetLabel,
   compileClusterSet,
+  defaultClusterSet,
   inClusterSet,
   type ManagedClusterSet,
   type ManagedClusterSetBinding,
@@ -29,13 +31,25 @@ interface Condition {
   message: string;
 }
 
-/** Members of each set, counted in one pass over the clusters. */
+/**
+ * Members of each set, counted in one pass over the clusters: an exclusive set by its label's
+ * value (a map lookup), a selector set by its selector (global, the empty one, counts all).
+ */
 function memberCounts(store: Store, rows: readonly ObjectRow[]): Map<string, number> {
   const sets = rows.map((r) => compileClusterSet(r.name, r.spec as unknown as ClusterSetSpec));
   const counts = new Map<string, number>(sets.map((s) => [s.name, 0]));
   if (!sets.length) return counts;
-  for (const c of store.clusters.all()) {
-    for (const s of sets) if (inClusterSet(s, c.labels)) counts.set(s.name, (counts.get(s.name) ?? 0) + 1);
+  const byLabel = new Map<string, number>();
+  const selectors = sets.filter((s) => s.selectorType === 'LabelSelector' && s.selector.length > 0);
+  const clusters = store.clusters.all();
+  for (const c of clusters) {
+    const label = c.labels[clusterSetLabel] || defaultClusterSet;
+    byLabel.set(label, (byLabel.get(label) ?? 0) + 1);
+    for (const s of selectors) if (inClusterSet(s, c.labels)) counts.set(s.name, (counts.get(s.name) ?? 0) + 1);
+  }
+  for (const s of sets) {
+    if (s.selectorType === 'ExclusiveClusterSetLabel') counts.set(s.name, byLabel.get(s.name) ?? 0);
+    else if (s.selector.length === 0) counts.set(s.name, clusters.length);
   }
   return counts;
 }
@@ -122,9 +136,17 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
     spec: s.spec as unknown as Record<string, unknown>,
   });
 
+  /** Creates a set, within limits.clusterSetsMax. */
+  const createSet = (s: ManagedClusterSet, at: string) => {
+    if (store.clusterSets.all().length >= limits.clusterSetsMax) {
+      throw apiError('CLUSTER_SET_LIMIT', `a hub keeps at most ${limits.clusterSetsMax} ManagedClusterSets`);
+    }
+    return store.clusterSets.create(toWrite(s), at);
+  };
+
   app.post('/api/v1/managedclustersets', async (req, reply) => {
     const s = validSet(req.body);
-    const row = store.transaction(() => store.clusterSets.create(toWrite(s), new Date().toISOString()));
+    const row = store.transaction(() => createSet(s, new Date().toISOString()));
     if (!row) throw apiError('CLUSTER_SET_EXISTS', `managedclusterset ${s.metadata.name} already exists`);
     placements.setsChanged();
     return reply.code(201).send(shownSet(row));
@@ -143,7 +165,7 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
             `managedclusterset ${name} does not exist (a resourceVersion was given)`,
           );
         }
-        return { row: store.clusterSets.create(toWrite(s), at) as ObjectRow, created: true, changed: true };
+        return { row: createSet(s, at) as ObjectRow, created: true, changed: true };
       }
       checkPreconditions(rawMeta(req.body), existing, `managedclusterset ${name}`);
       const r = store.clusterSets.replace(toWrite(s), at) as NonNullable<ReturnType<Store['clusterSets']['replace']>>;
@@ -196,7 +218,12 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
     const out = store.transaction(() => {
       const existing = store.bindings.get(namespace, name);
       if (existing) checkPreconditions(rawMeta(req.body), existing, `managedclustersetbinding ${namespace}/${name}`);
-      else if (b.metadata.resourceVersion !== undefined) {
+      else if (store.bindings.all().length >= limits.clusterSetBindingsMax) {
+        throw apiError(
+          'CLUSTER_SET_LIMIT',
+          `a hub keeps at most ${limits.clusterSetBindingsMax} ManagedClusterSetBindings`,
+        );
+      } else if (b.metadata.resourceVersion !== undefined) {
         throw apiError(
           'CLUSTER_SET_BINDING_NOT_FOUND',
           `managedclustersetbinding ${namespace}/${name} does not exist (a resourceVersion was given)`,

@@ -69,8 +69,18 @@ describe('validateClusterSet', () => {
       'spec.clusterSelector',
     ]);
     assert.ok(
-      validateClusterSet({ metadata: { name: 'global' }, spec: { clusterSelector: { selectorType: 'LabelSelector' } } })
-        .ok,
+      validateClusterSet({
+        metadata: { name: 'global' },
+        spec: { clusterSelector: { selectorType: 'LabelSelector', labelSelector: {} } },
+      }).ok,
+    );
+    // OCM reads a LabelSelector set without a selector as selecting nothing: refused, never
+    // taken as {} (every cluster).
+    assert.deepEqual(
+      fields(
+        validateClusterSet({ metadata: { name: 's' }, spec: { clusterSelector: { selectorType: 'LabelSelector' } } }),
+      ),
+      ['spec.clusterSelector.labelSelector'],
     );
   });
 });
@@ -111,14 +121,15 @@ describe('membership and restriction', () => {
     });
     assert.equal(inClusterSet(global, { [clusterSetLabel]: 'edge' }), true);
   });
-  test('no bindings and no sets named: no restriction; bindings: bound sets only', () => {
+  test("OCM's rule: bound sets only, those named or all of them; no binding selects nothing", () => {
     const sets = new Map([['edge', exclusive('edge')]]);
-    assert.equal(setRestriction(undefined, new Set(), sets).sets, undefined);
+    assert.deepEqual(setRestriction(undefined, new Set(), sets), { sets: [], missing: [], bound: false });
+    assert.deepEqual(setRestriction(['edge'], new Set(), sets).sets, []);
     assert.deepEqual(
-      setRestriction(undefined, new Set(['edge', 'gone']), sets).sets?.map((s) => s.name),
+      setRestriction(undefined, new Set(['edge', 'gone']), sets).sets.map((s) => s.name),
       ['edge'],
     );
-    assert.deepEqual(setRestriction(['edge'], new Set(['gone']), sets).sets, []);
-    assert.deepEqual(setRestriction(['edge', 'gone'], new Set(), sets).missing, ['gone']);
+    assert.deepEqual(setRestriction(undefined, new Set(['edge', 'gone']), sets).missing, ['gone']);
+    assert.deepEqual(setRestriction(['edge'], new Set(['gone']), sets), { sets: [], missing: [], bound: false });
   });
 });

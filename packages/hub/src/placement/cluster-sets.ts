@@ -8,12 +8,11 @@
 //   no such label with `default`; Outpost counts it in `default` without writing the label.
 // - LabelSelector: clusters its labelSelector matches (`global` is the empty selector: all).
 //
-// What a Placement selects from (OCM: only sets bound to its namespace, and of those the ones
-// spec.clusterSets names, or all bound ones when it names none):
-// - a namespace with bindings: exactly OCM's rule;
-// - a namespace with no binding: every set counts as bound, so a Placement that names no set
-//   selects from every cluster (as Outpost did before sets existed) and one that names sets
-//   selects from those. OCM would select nothing there; README says so.
+// What a Placement selects from, as in OCM: only sets bound to its namespace
+// (ManagedClusterSetBindings), of those the ones spec.clusterSets names, or every bound one
+// when it names none; a namespace with no binding selects nothing. Migration 14 bound `global`
+// to `default` and to every namespace that held placements or worksets then, so what selected
+// before sets existed still does.
 import { matchesSelector, type Requirement, selectorFromObject } from '@outpost/shared';
 import type { ClusterView, LabelSelector, PlacementCondition, PlacementMetadata, Validated } from './types.ts';
 import { invalid, isObject, labelSelector, metadata, Problems } from './validate.ts';
@@ -102,6 +101,13 @@ export function validateClusterSet(
       }
       const hasSelector = cs.labelSelector !== undefined && cs.labelSelector !== null;
       if (selectorType === 'LabelSelector') {
+        // OCM reads a missing selector as one that selects nothing; {} selects every cluster.
+        if (!hasSelector) {
+          p.add(
+            'spec.clusterSelector.labelSelector',
+            'is required with selectorType LabelSelector ({} selects every cluster, as the built-in set global does)',
+          );
+        }
         selector = labelSelector(cs.labelSelector, 'spec.clusterSelector.labelSelector', p);
       } else if (hasSelector) {
         // OCM's webhook refuses it too: the label alone says who is in an exclusive set.
@@ -182,29 +188,27 @@ function describeSelector(spec: ClusterSetSpec): string {
     : `the clusters labelled ${clusterSetLabel}=<set name>`;
 }
 
-/** What restricts a Placement's clusters through sets, and why it may select none. */
+/** The sets a Placement selects from, and why it may select none. */
 export interface SetRestriction {
-  /** The sets whose members the placement may select; undefined means every cluster. */
-  sets: readonly CompiledClusterSet[] | undefined;
-  /** Set names the placement could use that do not exist (shown in its condition). */
+  /** The sets whose members the placement may select. */
+  sets: readonly CompiledClusterSet[];
+  /** Bound set names that do not exist (shown in its condition). */
   missing: readonly string[];
-  /** Whether its namespace has bindings (OCM's rule applies) or not (every set counts). */
+  /** Whether any set it may use is bound to its namespace. */
   bound: boolean;
 }
 
 /**
  * The sets a Placement selects from: `clusterSets` it names, `bindings` the set names bound
- * to its namespace (empty: none), `sets` every stored set by name.
+ * to its namespace, `sets` every stored set by name.
  */
 export function setRestriction(
   clusterSets: readonly string[] | undefined,
   bindings: ReadonlySet<string>,
   sets: ReadonlyMap<string, CompiledClusterSet>,
 ): SetRestriction {
-  const bound = bindings.size > 0;
   const named = clusterSets && clusterSets.length > 0 ? clusterSets : undefined;
-  if (!bound && !named) return { sets: undefined, missing: [], bound };
-  const wanted = bound ? (named ? named.filter((s) => bindings.has(s)) : [...bindings].sort()) : (named ?? []);
+  const wanted = named ? named.filter((s) => bindings.has(s)) : [...bindings].sort();
   const out: CompiledClusterSet[] = [];
   const missing: string[] = [];
   for (const name of new Set(wanted)) {
@@ -212,14 +216,14 @@ export function setRestriction(
     if (set) out.push(set);
     else missing.push(name);
   }
-  return { sets: out, missing, bound };
+  return { sets: out, missing, bound: wanted.length > 0 };
 }
 
-/** The clusters a restriction leaves (all of them when it restricts nothing). */
+/** The clusters a restriction leaves: the members of its sets. */
 export function restrictClusters(r: SetRestriction, clusters: readonly ClusterView[]): readonly ClusterView[] {
-  const sets = r.sets;
-  if (!sets) return clusters;
-  return clusters.filter((c) => sets.some((s) => inClusterSet(s, c.labels)));
+  // global (the empty selector) holds every cluster: no need to test each.
+  if (r.sets.some((s) => s.selectorType === 'LabelSelector' && s.selector.length === 0)) return clusters;
+  return clusters.filter((c) => r.sets.some((s) => inClusterSet(s, c.labels)));
 }
 
 /**
@@ -232,13 +236,15 @@ export function setsCondition(
   members: number,
   clusterCount: number,
 ): PlacementCondition | undefined {
-  if (!r.sets || members > 0 || clusterCount === 0) return undefined;
-  if (r.bound && clusterSets?.length && r.sets.length === 0 && r.missing.length === 0) {
+  if (members > 0 || clusterCount === 0) return undefined;
+  if (!r.bound) {
     return {
       type: 'PlacementSatisfied',
       status: 'False',
       reason: 'NoManagedClusterSetBindings',
-      message: `none of the cluster sets ${clusterSets.join(', ')} is bound to this namespace (ManagedClusterSetBinding)`,
+      message: clusterSets?.length
+        ? `none of the cluster sets ${clusterSets.join(', ')} is bound to this namespace (ManagedClusterSetBinding)`
+        : 'no cluster set is bound to this namespace (ManagedClusterSetBinding)',
     };
   }
   const names = [...r.sets.map((s) => s.name), ...r.missing];
@@ -247,6 +253,6 @@ export function setsCondition(
     type: 'PlacementSatisfied',
     status: 'False',
     reason: 'AllManagedClusterSetsEmpty',
-    message: `the cluster sets ${names.join(', ') || '(none)'} have no member cluster${missing}`,
+    message: `the cluster sets ${names.join(', ')} have no member cluster${missing}`,
   };
 }

@@ -2,6 +2,7 @@
 // recovery, renewal, heartbeats and CA rotation. Routes call this; it calls the store and
 // the PKI. Signing is async (WebCrypto), so certificates are made before the synchronous
 // store transaction that records them, and discarded if that transaction refuses.
+
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
   apiError,
@@ -17,6 +18,7 @@ import {
 import type { Logger } from 'pino';
 import { secretMatches } from '../auth/index.ts';
 import { type HubPki, type IssuedCertificate, inspectCsr, signAgentCertificate } from '../pki/index.ts';
+import { clusterSetLabel } from '../placement/cluster-sets.ts';
 import type { ClusterRow, RegistrationRow, Store } from '../store/index.ts';
 import { createBootstrapToken } from './bootstrap-tokens.ts';
 import { FailureThrottle } from './throttle.ts';
@@ -268,6 +270,14 @@ export class TrustService {
       } else {
         if (this.#store.clusters.get(name))
           throw apiError('CLUSTER_EXISTS', `a cluster named ${name} is already registered`);
+        // A cluster set is an access boundary (OCM asks for managedclustersets/join to set
+        // its label): a spoke may not put itself into one; the token or an admin may.
+        if (req.labels[clusterSetLabel] !== undefined && token.labels[clusterSetLabel] === undefined) {
+          throw apiError(
+            'CLUSTER_SET_LABEL_FORBIDDEN',
+            `a joining cluster may not set ${clusterSetLabel} itself: put it in the bootstrap token's labels (token create --labels) or set it with cluster label`,
+          );
+        }
         // The admin's token labels win over what the spoke asks for.
         this.#store.clusters.insert({
           name,

@@ -252,41 +252,37 @@ describe('PlacementService', () => {
     assert.deepEqual(selected('p'), [], 'the retry sees the label change');
   });
 
-  test('clusterSets restrict selection; a namespace with bindings selects from its bound sets only', () => {
+  test('clusterSets restrict selection to bound sets, as in OCM; default has global bound from the start', () => {
     const setLabel = 'cluster.open-cluster-management.io/clusterset';
     addCluster('a1', { [setLabel]: 'team-a', env: 'prod' });
     addCluster('a2', { [setLabel]: 'team-a' });
     addCluster('b1', { [setLabel]: 'team-b', env: 'prod' });
     addCluster('d1', { env: 'prod' });
     const at = iso(now);
+    const exclusive = { clusterSelector: { selectorType: 'ExclusiveClusterSetLabel' } };
     for (const name of ['team-a', 'team-b']) {
-      store.clusterSets.create(
-        {
-          name,
-          namespace: '',
-          labels: {},
-          annotations: {},
-          spec: { clusterSelector: { selectorType: 'ExclusiveClusterSetLabel' } },
-        },
-        at,
-      );
+      store.clusterSets.create({ name, namespace: '', labels: {}, annotations: {}, spec: exclusive }, at);
     }
-    store.clusterSets.create(
-      {
-        name: 'prod',
-        namespace: '',
-        labels: {},
-        annotations: {},
-        spec: { clusterSelector: { selectorType: 'LabelSelector', labelSelector: { matchLabels: { env: 'prod' } } } },
-      },
-      at,
-    );
-    // No bindings in "default": no clusterSets is every cluster, as before sets existed.
+    const prodSpec = (env: string) => ({
+      clusterSelector: { selectorType: 'LabelSelector', labelSelector: { matchLabels: { env } } },
+    });
+    store.clusterSets.create({ name: 'prod', namespace: '', labels: {}, annotations: {}, spec: prodSpec('prod') }, at);
+    // default/global is bound by migration 14: no clusterSets is every cluster, as before.
     addPlacement('all', {});
     assert.deepEqual(selected('all'), ['a1', 'a2', 'b1', 'd1']);
+    // A set named but not bound to the namespace selects nothing.
     addPlacement('a', { clusterSets: ['team-a'] });
+    assert.deepEqual(selected('a'), []);
+    assert.equal(
+      status('a').conditions.find((c) => c.type === 'PlacementSatisfied')?.reason,
+      'NoManagedClusterSetBindings',
+    );
+    const bind = (name: string) => store.bindings.put({ namespace: 'default', name, labels: {}, annotations: {} }, at);
+    for (const name of ['team-a', 'team-b', 'prod', 'default', 'no-such-set']) bind(name);
+    service.setsChanged();
+    service.runDue();
     assert.deepEqual(selected('a'), ['a1', 'a2']);
-    // default: the clusters with no set label; global: all; sets combine as a union.
+    // default: the clusters with no set label; sets combine as a union.
     addPlacement('dflt', { clusterSets: ['default'] });
     assert.deepEqual(selected('dflt'), ['d1']);
     addPlacement('union', { clusterSets: ['team-b', 'prod'] });
@@ -297,35 +293,26 @@ describe('PlacementService', () => {
     assert.equal(why?.reason, 'AllManagedClusterSetsEmpty');
     assert.match(why?.message ?? '', /no-such-set does not exist/);
 
-    // A binding in "default" turns OCM's rule on there: only bound sets, all of them when
-    // the placement names none.
-    store.bindings.put({ namespace: 'default', name: 'team-b', labels: {}, annotations: {} }, at);
+    // A set's spec change moves its members.
+    store.clusterSets.replace({ name: 'prod', namespace: '', labels: {}, annotations: {}, spec: prodSpec('dev') }, at);
     service.setsChanged();
-    assert.deepEqual(selected('all'), ['b1']);
-    assert.deepEqual(selected('a'), [], 'team-a is not bound to default');
+    service.runDue();
+    assert.deepEqual(selected('union'), ['b1']);
+
+    // Without the global binding, a placement that names no set selects only the bound sets'
+    // members; with no binding at all, nothing (never every cluster).
+    store.bindings.delete('default', 'global');
+    service.setsChanged();
+    service.runDue();
+    assert.deepEqual(selected('all'), ['a1', 'a2', 'b1', 'd1'], 'the bound sets hold them all');
+    for (const name of ['team-a', 'team-b', 'prod', 'default', 'no-such-set']) store.bindings.delete('default', name);
+    service.setsChanged();
+    service.runDue();
+    assert.deepEqual(selected('all'), []);
     assert.equal(
-      status('a').conditions.find((c) => c.type === 'PlacementSatisfied')?.reason,
+      status('all').conditions.find((c) => c.type === 'PlacementSatisfied')?.reason,
       'NoManagedClusterSetBindings',
     );
-    assert.deepEqual(selected('union'), ['b1'], 'prod is not bound: only team-b counts');
-
-    // A set's spec change moves its members.
-    const prodRow = store.clusterSets.get('', 'prod');
-    assert.ok(prodRow);
-    store.bindings.put({ namespace: 'default', name: 'prod', labels: {}, annotations: {} }, at);
-    store.clusterSets.replace(
-      {
-        name: 'prod',
-        namespace: '',
-        labels: {},
-        annotations: {},
-        spec: { clusterSelector: { selectorType: 'LabelSelector', labelSelector: { matchLabels: { env: 'dev' } } } },
-      },
-      at,
-    );
-    service.setsChanged();
-    assert.deepEqual(selected('union'), ['b1']);
-    assert.deepEqual(selected('all'), ['b1']);
   });
 
   test('a label change moves a cluster between sets', async () => {
@@ -340,6 +327,7 @@ describe('PlacementService', () => {
       },
       iso(now),
     );
+    store.bindings.put({ namespace: 'default', name: 'edge', labels: {}, annotations: {} }, iso(now));
     addCluster('c1', {});
     addPlacement('p', { clusterSets: ['edge'] });
     assert.deepEqual(selected('p'), []);

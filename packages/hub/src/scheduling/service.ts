@@ -88,6 +88,8 @@ export class PlacementService {
   readonly #compiled = new Map<string, { key: string; compiled: CompiledPlacement }>();
   /** Placements asked for since the last pass (besides those clusters affect). */
   readonly #requested = new Set<string>();
+  /** The next pass schedules every placement (sets or bindings changed). */
+  #everything = false;
   #batchTimer: NodeJS.Timeout | undefined;
   #wakeTimer: NodeJS.Timeout | undefined;
   #wakeAt: number | undefined;
@@ -108,9 +110,11 @@ export class PlacementService {
     this.#soon();
   }
 
-  /** A ManagedClusterSet or binding was written or deleted: every placement is scheduled again. */
+  /** A ManagedClusterSet or binding was written or deleted: every placement is scheduled
+   *  again, in the next batch (not in the request that wrote it). */
   setsChanged(): void {
-    this.#pass(true);
+    this.#everything = true;
+    this.#soon();
   }
 
   /** Schedules every placement once (call at start: the clusters may have changed meanwhile). */
@@ -215,8 +219,10 @@ export class PlacementService {
     return compiled;
   }
 
-  #pass(all: boolean): void {
+  #pass(every: boolean): void {
     if (this.#closed) return;
+    const all = every || this.#everything;
+    this.#everything = false;
     clearTimeout(this.#batchTimer);
     this.#batchTimer = undefined;
     const { store, log } = this.#d;

@@ -394,6 +394,18 @@ export const migrations: readonly Migration[] = [
         updated_at       TEXT NOT NULL,
         PRIMARY KEY (namespace, name)
       ) STRICT;
+      -- As in OCM, a Placement selects only from sets bound to its namespace. Bound here:
+      -- global to default and to every namespace that holds placements or worksets now, so
+      -- they select what they selected before sets existed.
+      INSERT INTO cluster_set_bindings (namespace, name, uid, resource_version, labels, annotations, created_at, updated_at)
+        SELECT ns, 'global',
+               substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) || '-' || substr(h, 17, 4)
+                 || '-' || substr(h, 21),
+               1, '{}', '{}', strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ')
+        FROM (SELECT ns, lower(hex(randomblob(16))) AS h FROM (
+                SELECT 'default' AS ns
+                UNION SELECT namespace FROM placements WHERE namespace IS NOT NULL
+                UNION SELECT namespace FROM worksets WHERE namespace IS NOT NULL));
     `,
   },
   {

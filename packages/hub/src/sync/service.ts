@@ -2,6 +2,7 @@
 // …/status). Per cluster the hub remembers what it last sent, so an unchanged poll costs
 // one integer comparison and is then held until something changes or the wait ends.
 import {
+  agentFeatures,
   apiError,
   durations,
   type InventoryEntry,
@@ -144,9 +145,13 @@ export class SyncService {
       }
       const inventory = told ? new Map(Object.entries(req.inventory ?? {})) : (session as Session).inventory;
       const behind = revision !== req.revision || mismatch;
-      const works = behind || told ? this.#diff(cluster.name, inventory) : [];
+      const withheld = new Set<string>();
+      const works = behind || told ? this.#diff(cluster.name, inventory, req, withheld) : [];
       if (works.length > 0 || behind) {
-        this.#sessions.set(cluster.name, { revision, inventory: this.#inventoryNow(cluster.name) });
+        this.#sessions.set(cluster.name, {
+          revision,
+          inventory: this.#inventoryNow(cluster.name, inventory, withheld),
+        });
         return { hubEpoch: epoch, revision, works, ...(release ? { releaseHeldDeletions: true } : {}) };
       }
       this.#sessions.set(cluster.name, { revision, inventory });
@@ -180,15 +185,32 @@ export class SyncService {
     return Math.round(base * (0.9 + 0.2 * this.#random()));
   }
 
-  /** What the agent holds once it has taken the works we are about to send: the hub's works. */
-  #inventoryNow(cluster: string): Map<string, InventoryEntry> {
+  /** What the agent holds once it has taken the works we are about to send: the hub's works,
+   *  but for those withheld, which it holds as it held them. */
+  #inventoryNow(
+    cluster: string,
+    before: Map<string, InventoryEntry>,
+    withheld: ReadonlySet<string>,
+  ): Map<string, InventoryEntry> {
     const next = new Map<string, InventoryEntry>();
-    for (const w of this.#d.store.works.forCluster(cluster)) next.set(w.name, { uid: w.uid, generation: w.generation });
+    for (const w of this.#d.store.works.forCluster(cluster)) {
+      const held = before.get(w.name);
+      if (!withheld.has(w.name)) next.set(w.name, { uid: w.uid, generation: w.generation });
+      else if (held) next.set(w.name, held);
+    }
     return next;
   }
 
-  #diff(cluster: string, inventory: Map<string, InventoryEntry>): WorkUpdate[] {
+  /** The updates that bring the agent from `inventory` to the hub's works; the names of works
+   *  it may not be sent (it lacks a feature they need) go into `withheld`. */
+  #diff(
+    cluster: string,
+    inventory: Map<string, InventoryEntry>,
+    req: SyncRequest,
+    withheld: Set<string>,
+  ): WorkUpdate[] {
     const out: WorkUpdate[] = [];
+    const executor = req.features?.includes(agentFeatures.executor) === true;
     for (const w of this.#d.store.works.forCluster(cluster)) {
       const held = inventory.get(w.name);
       const same = held?.uid === w.uid;
@@ -198,6 +220,16 @@ export class SyncService {
         continue;
       }
       if (same && held.generation === w.generation) continue;
+      if (!executor && (w.spec as Pick<ManifestWorkSpec, 'executor'>).executor) {
+        // An agent from before executors would apply it with its own rights, unchecked: it
+        // keeps what it holds until it is upgraded (its first poll then sends an inventory).
+        withheld.add(w.name);
+        this.#d.log.warn(
+          { cluster, work: w.name, agentVersion: this.#d.store.clusters.get(cluster)?.agentVersion },
+          'work names an executor and the agent predates executors; not sent until the agent is upgraded',
+        );
+        continue;
+      }
       if (same && held.generation < w.generation) {
         const changed = this.#d.store.works.changedSince(w.uid, held.generation);
         out.push({

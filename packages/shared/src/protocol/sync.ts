@@ -21,7 +21,18 @@ export interface SyncRequest {
   inventory?: Record<string, InventoryEntry>;
   /** How long the hub may hold the request when nothing changed, in seconds. */
   waitSeconds?: number;
+  /**
+   * What this agent honours beyond protocol 1 (agentFeatures). The hub never sends an agent a
+   * work that needs a feature it did not name: an older agent would apply it ignoring the field.
+   */
+  features?: string[];
 }
+
+/** Features an agent names in SyncRequest.features. */
+export const agentFeatures = {
+  /** ManifestWork spec.executor: SubjectAccessReviews before each manifest is applied. */
+  executor: 'executor',
+} as const;
 
 export interface ManifestEntry {
   key: string;
