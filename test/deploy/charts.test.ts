@@ -349,14 +349,20 @@ describe('the ClusterClaim CRD', () => {
     assert.equal(objs('agent').filter((o) => o.kind === 'CustomResourceDefinition').length, 0);
   });
 
-  test('deploy/manifests/outpost-agent.yaml (and so join --install) carries it, after the Namespace', async () => {
+  test('join --install carries it after the Namespace; the plain manifests keep it in a file of its own', async () => {
     const [crd] = parseDocs(await readFile(crdFile, 'utf8'));
-    const manifests = parseDocs(await readFile(join(repo, 'deploy/manifests/outpost-agent.yaml'), 'utf8'));
+    const installed = parseDocs(await readFile(join(repo, 'packages/agent/src/install/manifests.yaml'), 'utf8'));
     assert.deepEqual(
-      manifests.slice(0, 2).map((o) => o.kind),
+      installed.slice(0, 2).map((o) => o.kind),
       ['Namespace', 'CustomResourceDefinition'],
     );
-    assert.deepEqual(manifests[1], crd);
+    assert.deepEqual(installed[1], crd);
+    // A `kubectl delete -f outpost-agent.yaml` must not take the CRD (and every ClusterClaim,
+    // perhaps OCM's) along.
+    const agent = parseDocs(await readFile(join(repo, 'deploy/manifests/outpost-agent.yaml'), 'utf8'));
+    assert.equal(agent.filter((o) => o.kind === 'CustomResourceDefinition').length, 0);
+    const crds = parseDocs(await readFile(join(repo, 'deploy/manifests/outpost-agent-crds.yaml'), 'utf8'));
+    assert.deepEqual(crds, [crd]);
   });
 
   test('the agent may get, list and watch ClusterClaims', () => {
@@ -385,7 +391,7 @@ describe('deploy/manifests', () => {
       child.once('close', (code) => resolve({ code, stdout: '', stderr }));
     });
     assert.equal(r.code, 0, r.stderr);
-    for (const file of ['outpost-hub.yaml', 'outpost-agent.yaml']) {
+    for (const file of ['outpost-hub.yaml', 'outpost-agent.yaml', 'outpost-agent-crds.yaml']) {
       const committed = await readFile(join(repo, 'deploy/manifests', file), 'utf8');
       const fresh = await readFile(join(out, file), 'utf8');
       assert.ok(committed === fresh, `deploy/manifests/${file} is stale: run deploy/render.sh`);
@@ -453,7 +459,7 @@ describe('server-side dry run on a real kube-apiserver', () => {
     });
   }
 
-  for (const file of ['outpost-hub.yaml', 'outpost-agent.yaml']) {
+  for (const file of ['outpost-hub.yaml', 'outpost-agent-crds.yaml', 'outpost-agent.yaml']) {
     test(`accepts every object of deploy/manifests/${file}`, { timeout: 60_000 }, async () => {
       const text = await readFile(join(repo, 'deploy/manifests', file), 'utf8');
       await dryRun(text, parseDocs(text).length);
