@@ -38,7 +38,9 @@ export interface ExecutorCacheOptions {
 }
 
 export const defaultExecutorCacheOptions: ExecutorCacheOptions = {
-  allowedTtlMs: 10 * 60_000,
+  // OCM asks again on every apply (its cache is off by default): a minute keeps a re-applied
+  // large work from asking thousands of times a pass, and a revoked permission counts soon.
+  allowedTtlMs: 60_000,
   deniedTtlMs: 30_000,
   maxEntries: 50_000,
 };

@@ -132,7 +132,7 @@ export async function runCommand(
   }
 
   let work: { done: Promise<void>; close: () => Promise<void> } | undefined;
-  let claimsWatch: { stop: AbortController; rest: KubeConfigRest } | undefined;
+  let claimsWatch: { stop: AbortController; rest: KubeConfigRest; done?: Promise<void> } | undefined;
   // A revoked agent (AGENT_REVOKED from the runtime) stops its work delivery too.
   const revoked = new AbortController();
   try {
@@ -142,7 +142,7 @@ export async function runCommand(
     let claims: Record<string, string> | undefined;
     if (rest && conn) {
       claimsWatch = { stop: new AbortController(), rest: new KubeConfigRest(conn, { connections: 1 }) };
-      void keepClaims(
+      claimsWatch.done = keepClaims(
         {
           rest,
           watchRest: claimsWatch.rest,
@@ -152,7 +152,7 @@ export async function runCommand(
           },
         },
         AbortSignal.any([leading, claimsWatch.stop.signal]),
-      );
+      ).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'claims stopped'));
     }
     const runtime = await createAgentRuntime({
       store,
@@ -202,6 +202,8 @@ export async function runCommand(
     if (revoked.signal.aborted) await work?.done.catch(() => undefined);
     await work?.close();
     claimsWatch?.stop.abort();
+    // Its last read may still use the main connection: wait for it before that closes.
+    await claimsWatch?.done;
     await claimsWatch?.rest.close();
     // Only now, with every apply finished (or on a failure), may the next replica lead.
     if (lease) {
