@@ -5,7 +5,7 @@
 // Statuses are computed when read (OCM's ClusterSetEmpty and Bound conditions). Every write
 // schedules every Placement again: a set or binding may widen or narrow any of them.
 import { apiError, limits, matchesSelector } from '@outpost/shared';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import {
   builtInClusterSets,
   type ClusterSetSpec,
@@ -22,7 +22,7 @@ import {
 } from '../placement/index.ts';
 import type { PlacementService } from '../scheduling/index.ts';
 import type { BindingRow, ObjectRow, Store } from '../store/index.ts';
-import { checkPreconditions, listOf, listQuery, pageByName } from './common.ts';
+import { checkPreconditions, listOf, listQuery, onlyNamed, pageByName } from './common.ts';
 
 interface Condition {
   type: string;
@@ -239,17 +239,30 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
     return reply.code(out.created ? 201 : 200).send(shownBinding(out.row));
   });
 
-  app.get(`${bindingsPath}/:name`, async (req) => {
-    const { namespace, name } = req.params as { namespace: string; name: string };
-    const row = store.bindings.get(namespace, name);
-    if (!row) {
-      throw apiError(
+  /** The binding a path names: with a namespace, that one; without, the only one of that
+   *  name (as for Placements: NAME_AMBIGUOUS when several namespaces hold it). */
+  const findBinding = (params: { namespace?: string; name: string }) => {
+    const { namespace, name } = params;
+    const notFound = () =>
+      apiError(
         'CLUSTER_SET_BINDING_NOT_FOUND',
-        `managedclustersetbinding ${JSON.stringify(`${namespace}/${name}`.slice(0, 200))} not found`,
+        `managedclustersetbinding ${JSON.stringify(`${namespace ? `${namespace}/` : ''}${name}`.slice(0, 200))} not found`,
       );
+    if (namespace !== undefined) {
+      const row = store.bindings.get(namespace, name);
+      if (!row) throw notFound();
+      return row;
     }
-    return shownBinding(row);
-  });
+    return onlyNamed(
+      store.bindings.all().filter((b) => b.name === name),
+      `managedclustersetbinding ${name}`,
+      `/api/v1/namespaces/NAMESPACE/managedclustersetbindings/${name}`,
+      notFound,
+    );
+  };
+  const getBinding = async (req: FastifyRequest) => shownBinding(findBinding(req.params as { name: string }));
+  app.get(`${bindingsPath}/:name`, getBinding);
+  app.get('/api/v1/managedclustersetbindings/:name', getBinding);
 
   // Bindings are few (one per namespace and set): read whole, filtered by label, paged by
   // "namespace/name".
@@ -276,17 +289,15 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
   app.get(bindingsPath, async (req) => listBindings((req.params as { namespace: string }).namespace, req.query));
   app.get('/api/v1/managedclustersetbindings', async (req) => listBindings(undefined, req.query));
 
-  app.delete(`${bindingsPath}/:name`, async (req) => {
-    const { namespace, name } = req.params as { namespace: string; name: string };
+  const deleteBinding = async (req: FastifyRequest) => {
     const row = store.transaction(() => {
-      const row = store.bindings.get(namespace, name);
-      if (!row) {
-        throw apiError('CLUSTER_SET_BINDING_NOT_FOUND', `managedclustersetbinding ${namespace}/${name} not found`);
-      }
-      store.bindings.delete(namespace, name);
+      const row = findBinding(req.params as { name: string });
+      store.bindings.delete(row.namespace, row.name);
       return row;
     });
     placements.setsChanged();
     return shownBinding(row);
-  });
+  };
+  app.delete(`${bindingsPath}/:name`, deleteBinding);
+  app.delete('/api/v1/managedclustersetbindings/:name', deleteBinding);
 };

@@ -3,10 +3,23 @@
 // noun's own (`work apply`, `placement apply`, `workset apply`: that kind only). A new kind is
 // a row here. OCM kinds Outpost does not hold are refused by name, never sent anywhere.
 import { readFileSync } from 'node:fs';
+import type { parseArgs } from 'node:util';
 import { OutpostError } from '@outpost/shared';
 import { ConfigError } from '../config/index.ts';
 import type { HubClient } from './client.ts';
 import { type Format, render } from './output.ts';
+import {
+  bindingTable,
+  clusterSetTable,
+  describeBinding,
+  describeClusterSet,
+  describePlacement,
+  describeWork,
+  describeWorkSet,
+  placementTable,
+  workSetTable,
+  workTable,
+} from './views.ts';
 import { readWorkDocuments, type WorkDocument } from './work-files.ts';
 
 const enc = encodeURIComponent;
@@ -24,6 +37,22 @@ export interface ObjectKind {
   noun: string;
   /** How results name it (kubectl's lower-case kind). */
   shown: string;
+  /**
+   * Where objects of the kind live, which says the flag of its `get`, `list` and `delete`: in a
+   * cluster (`--cluster`; works), a namespace (`-n`; without it, the one object of that name
+   * in any namespace) or neither.
+   */
+  scope: 'cluster' | 'namespace' | 'global';
+  /** The API collection: `/api/v1/PLURAL`, `/api/v1/namespaces/NS/PLURAL`, `/api/v1/clusters/C/PLURAL`. */
+  plural: string;
+  /** The kind of the list `list -o json|yaml` prints. */
+  listKind: string;
+  /** What the noun's verbs say in `--help`. */
+  summaries: { apply: string; get: string; list: string; delete: string };
+  /** `get`: what a person needs about one object, as `kubectl describe` shows it. */
+  describe(obj: never): string;
+  /** `list`: one row per object. */
+  table(items: never[]): string;
   /** The object's API path and how results name it, or why the document cannot say them. */
   path(
     name: string,
@@ -48,6 +77,17 @@ export const objectKinds: ObjectKind[] = [
     kind: 'ManifestWork',
     noun: 'work',
     shown: 'manifestwork',
+    scope: 'cluster',
+    plural: 'works',
+    listKind: 'ManifestWorkList',
+    summaries: {
+      apply: 'create or update ManifestWorks from YAML/JSON (multi-document; OCM YAML accepted)',
+      get: 'show one ManifestWork with its manifests and status',
+      list: 'list ManifestWorks of one cluster or of the fleet',
+      delete: "delete a ManifestWork; the agent removes its objects under the work's delete policy",
+    },
+    describe: describeWork,
+    table: workTable,
     path(name, doc, flags) {
       // OCM puts a ManifestWork in its cluster's namespace.
       const ns = (doc.metadata as { namespace?: unknown } | undefined)?.namespace;
@@ -64,6 +104,17 @@ export const objectKinds: ObjectKind[] = [
     kind: 'Placement',
     noun: 'placement',
     shown: 'placement',
+    scope: 'namespace',
+    plural: 'placements',
+    listKind: 'PlacementList',
+    summaries: {
+      apply: 'create or update Placements from YAML/JSON (multi-document; OCM v1beta1 YAML accepted)',
+      get: 'show one Placement with its decisions',
+      list: 'list Placements with how many clusters each selected',
+      delete: 'delete a Placement (worksets that use it hand nothing new out through it and keep their works)',
+    },
+    describe: describePlacement,
+    table: placementTable,
     path: (name, doc) => ({ path: `${namespacePath(doc)}/placements/${enc(name)}`, shown: name }),
     changedHeader: 'x-outpost-changed',
     deleted: 'deleted',
@@ -73,6 +124,17 @@ export const objectKinds: ObjectKind[] = [
     kind: 'ManifestWorkReplicaSet',
     noun: 'workset',
     shown: 'manifestworkreplicaset',
+    scope: 'namespace',
+    plural: 'manifestworkreplicasets',
+    listKind: 'ManifestWorkReplicaSetList',
+    summaries: {
+      apply: 'create or update ManifestWorkReplicaSets from YAML/JSON (multi-document; OCM v1alpha1 YAML accepted)',
+      get: 'show one ManifestWorkReplicaSet',
+      list: 'list ManifestWorkReplicaSets',
+      delete: 'delete a ManifestWorkReplicaSet',
+    },
+    describe: describeWorkSet,
+    table: workSetTable,
     path: (name, doc) => ({ path: `${namespacePath(doc)}/manifestworkreplicasets/${enc(name)}`, shown: name }),
     changedHeader: 'x-outpost-changed',
     deleted: 'deleted',
@@ -82,6 +144,17 @@ export const objectKinds: ObjectKind[] = [
     kind: 'ManagedClusterSet',
     noun: 'clusterset',
     shown: 'managedclusterset',
+    scope: 'global',
+    plural: 'managedclustersets',
+    listKind: 'ManagedClusterSetList',
+    summaries: {
+      apply: "create or update ManagedClusterSets from YAML/JSON (OCM's v1beta2 or v1beta1 YAML as is)",
+      get: 'show one ManagedClusterSet: how it selects its clusters and how many it holds',
+      list: 'list ManagedClusterSets (default and global always exist) with their member counts',
+      delete: 'delete a ManagedClusterSet (placements that name it select none of its clusters from then on)',
+    },
+    describe: describeClusterSet,
+    table: clusterSetTable,
     path: (name) => ({ path: `/api/v1/managedclustersets/${enc(name)}`, shown: name }),
     changedHeader: 'x-outpost-changed',
     deleted: 'deleted',
@@ -91,6 +164,17 @@ export const objectKinds: ObjectKind[] = [
     kind: 'ManagedClusterSetBinding',
     noun: 'clustersetbinding',
     shown: 'managedclustersetbinding',
+    scope: 'namespace',
+    plural: 'managedclustersetbindings',
+    listKind: 'ManagedClusterSetBindingList',
+    summaries: {
+      apply: "create or update ManagedClusterSetBindings (OCM's YAML as is; no metadata.namespace means default)",
+      get: 'show one ManagedClusterSetBinding and whether its set exists',
+      list: 'list ManagedClusterSetBindings',
+      delete: "delete a binding: that namespace's placements stop selecting from the set",
+    },
+    describe: describeBinding,
+    table: bindingTable,
     path(name, doc) {
       // kubectl's default namespace when the document names none.
       const ns = (doc.metadata as { namespace?: unknown } | undefined)?.namespace;
@@ -210,4 +294,131 @@ export function kindOfNoun(noun: string): ObjectKind {
   const row = objectKinds.find((k) => k.noun === noun);
   if (!row) throw new Error(`no object kind for ${noun}`);
   return row;
+}
+
+type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+
+/** A verb of a noun, as cli/admin.ts runs it. */
+export interface ObjectCommand {
+  usage: string;
+  summary: string;
+  options?: Options;
+  args?: { min: number; max?: number };
+  run(ctx: Ctx & { args: string[] }): Promise<void>;
+}
+
+/** The flag of a kind's scope, how its usage shows it, and the path it makes. */
+function scopeOf(row: ObjectKind): {
+  options: Options;
+  one: string;
+  many: string;
+  item(ctx: Ctx, name: string): { path: string; shown: string };
+  list(ctx: Ctx): string;
+} {
+  const flag = (ctx: Ctx, key: string) => {
+    const v = ctx.flags[key];
+    return typeof v === 'string' && v ? v : undefined;
+  };
+  if (row.scope === 'cluster') {
+    return {
+      options: { cluster: { type: 'string' } },
+      one: ' --cluster CLUSTER',
+      many: ' [--cluster CLUSTER]',
+      item(ctx, name) {
+        const cluster = flag(ctx, 'cluster');
+        if (!cluster) throw new ConfigError('this command needs --cluster NAME');
+        return { path: `/api/v1/clusters/${enc(cluster)}/${row.plural}/${enc(name)}`, shown: `${cluster}/${name}` };
+      },
+      list: (ctx) => {
+        const cluster = flag(ctx, 'cluster');
+        return cluster ? `/api/v1/clusters/${enc(cluster)}/${row.plural}` : `/api/v1/${row.plural}`;
+      },
+    };
+  }
+  if (row.scope === 'namespace') {
+    // Without -n: the one object of that name in any namespace (the hub says NAME_AMBIGUOUS
+    // when several hold it); a list of every namespace.
+    const base = (ctx: Ctx) => {
+      const ns = flag(ctx, 'namespace');
+      return ns ? `/api/v1/namespaces/${enc(ns)}/${row.plural}` : `/api/v1/${row.plural}`;
+    };
+    return {
+      options: { namespace: { type: 'string', short: 'n' } },
+      one: ' [-n NAMESPACE]',
+      many: ' [-n NAMESPACE]',
+      item: (ctx, name) => ({ path: `${base(ctx)}/${enc(name)}`, shown: name }),
+      list: base,
+    };
+  }
+  return {
+    options: {},
+    one: '',
+    many: '',
+    item: (_ctx, name) => ({ path: `/api/v1/${row.plural}/${enc(name)}`, shown: name }),
+    list: () => `/api/v1/${row.plural}`,
+  };
+}
+
+/** Every page of a list, with -l as the labelSelector. */
+export async function listAll<T>(ctx: Ctx, path: string): Promise<T[]> {
+  const items: T[] = [];
+  let cont = '';
+  do {
+    const q = new URLSearchParams({ limit: '500' });
+    if (cont) q.set('continue', cont);
+    if (ctx.flags.selector) q.set('labelSelector', ctx.flags.selector as string);
+    const page = await ctx.client.call<{ items: T[]; metadata: { continue?: string } }>('GET', `${path}?${q}`);
+    items.push(...page.items);
+    cont = page.metadata.continue ?? '';
+  } while (cont);
+  return items;
+}
+
+/** A kind's `apply`, `get`, `list` and `delete`, made from its row. */
+export function objectVerbs(row: ObjectKind): Record<string, ObjectCommand> {
+  const scope = scopeOf(row);
+  const { noun } = row;
+  const scopeList = row.scope === 'namespace' ? ' (of every namespace unless -n names one)' : '';
+  return {
+    apply: {
+      usage: `${noun} apply -f FILE|DIR|-${row.scope === 'cluster' ? ' [--cluster NAME]' : ''}`,
+      summary: row.summaries.apply,
+      options: {
+        filename: { type: 'string', short: 'f', multiple: true },
+        ...(row.scope === 'cluster' ? { cluster: { type: 'string' } } : {}),
+      },
+      run: (ctx) => eachObject(ctx, 'apply', row, `${noun} apply`),
+    },
+    get: {
+      usage: `${noun} get NAME${scope.one}`,
+      summary: row.summaries.get,
+      options: scope.options,
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const obj = await ctx.client.call<never>('GET', scope.item(ctx, ctx.args[0] as string).path);
+        ctx.out(render(ctx.format, obj, () => row.describe(obj)));
+      },
+    },
+    list: {
+      usage: `${noun} list${scope.many} [-l SELECTOR]`,
+      summary: `${row.summaries.list}${scopeList}`,
+      options: { ...scope.options, selector: { type: 'string', short: 'l' } },
+      async run(ctx) {
+        const items = await listAll<never>(ctx, scope.list(ctx));
+        const list = { apiVersion: 'outpost.dev/v1alpha1', kind: row.listKind, items };
+        ctx.out(render(ctx.format, list, () => row.table(items)));
+      },
+    },
+    delete: {
+      usage: `${noun} delete NAME${scope.one}`,
+      summary: row.summaries.delete,
+      options: scope.options,
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const { path, shown } = scope.item(ctx, ctx.args[0] as string);
+        const obj = await ctx.client.call<unknown>('DELETE', path);
+        ctx.out(render(ctx.format, obj, () => `${row.shown} ${shown} ${row.deleted}\n`));
+      },
+    },
+  };
 }
