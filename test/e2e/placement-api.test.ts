@@ -331,6 +331,13 @@ describe('placement and workset API', { timeout: 120_000 }, () => {
       'VALIDATION_FAILED',
       'differs from the namespace in the path',
     );
+    // A continue token of another list is refused, not read as "from the start".
+    assertError(
+      await admin.get('/api/v1/namespaces/team-b/placements?continue=team-a/ns-shared'),
+      400,
+      'VALIDATION_FAILED',
+      'continue',
+    );
     const listed = await admin.get<List<PlacementResource>>('/api/v1/namespaces/team-b/placements');
     assert.deepEqual(
       listed.body.items.map((p) => `${p.metadata.namespace}/${p.metadata.name}`),

@@ -143,7 +143,17 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     const agent = req.agent as AgentIdentity;
     const body = req.body as Partial<SyncRequest> | undefined;
     if (!body || typeof body.revision !== 'number' || body.revision < 0) {
-      throw apiError('BODY_MALFORMED', 'body must be { revision: number, hubEpoch?, inventory?, waitSeconds? }');
+      throw apiError(
+        'BODY_MALFORMED',
+        'body must be { revision: number, hubEpoch?, inventory?, waitSeconds?, features?: string[] }',
+      );
+    }
+    const { features } = body;
+    if (
+      features !== undefined &&
+      (!Array.isArray(features) || features.length > 32 || features.some((f) => typeof f !== 'string'))
+    ) {
+      throw apiError('BODY_MALFORMED', 'features must be a list of at most 32 strings');
     }
     // A long-poll ends early when the agent goes away, and the hub notes that it went.
     const abort = new AbortController();

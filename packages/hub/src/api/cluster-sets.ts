@@ -180,7 +180,7 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
 
   app.get('/api/v1/managedclustersets', async (req) => {
     const q = listQuery(req.query);
-    const { items, next } = pageByName((after, limit) => store.clusterSets.page(after, limit), q);
+    const { items, next } = pageByName((after, limit) => store.clusterSets.page(after, limit), q, '');
     const counts = memberCounts(store, items);
     return listOf(
       'ManagedClusterSetList',
@@ -298,6 +298,7 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
     placements.setsChanged();
     return shownBinding(row);
   };
+  // Deleted by namespace and name only: a binding gone from a namespace nobody named would
+  // narrow its placements to nothing.
   app.delete(`${bindingsPath}/:name`, deleteBinding);
-  app.delete('/api/v1/managedclustersetbindings/:name', deleteBinding);
 };

@@ -73,7 +73,13 @@ export function checkResourceVersion(stated: unknown, current: number, what: str
 export function pageByName<T extends { namespace: string; name: string; labels: Record<string, string> }>(
   page: (after: string, limit: number) => { items: T[]; continue: string | undefined },
   q: ListQuery,
+  /** The list's namespace: a token of another one is refused, not read as "from the start". */
+  namespace?: string,
 ): { items: T[]; next: string | undefined } {
+  const cut = q.continue.indexOf('/');
+  if (q.continue && (cut < 0 || (namespace !== undefined && q.continue.slice(0, cut) !== namespace))) {
+    throw apiError('VALIDATION_FAILED', 'continue is not a token of this list: start again without it');
+  }
   const items: T[] = [];
   let after = q.continue;
   for (;;) {

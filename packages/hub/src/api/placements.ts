@@ -138,7 +138,7 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
   const list = async (req: FastifyRequest) => {
     const q = listQuery(req.query);
     const namespace = (req.params as { namespace?: string }).namespace;
-    const { items, next } = pageByName((after, limit) => store.placements.page(after, limit, namespace), q);
+    const { items, next } = pageByName((after, limit) => store.placements.page(after, limit, namespace), q, namespace);
     return listOf('PlacementList', items.map(placementResource), next);
   };
   app.get('/api/v1/placements', list);

@@ -208,7 +208,7 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
     app.get(base, async (req, reply) => {
       const q = listQuery(req.query);
       const namespace = pathNamespace(req);
-      const { items, next } = pageByName((after, limit) => store.worksets.page(after, limit, namespace), q);
+      const { items, next } = pageByName((after, limit) => store.worksets.page(after, limit, namespace), q, namespace);
       return json(
         reply,
         listOf(

@@ -37,12 +37,12 @@ interface List<T> {
 
 const enc = encodeURIComponent;
 
-/** `-n NAMESPACE`: the namespaced path of a Placement or workset; without it, the path that
- *  finds the one object of that name in any namespace (the hub says NAME_AMBIGUOUS when
- *  several hold it). */
+/** `-n NAMESPACE`: the namespaced path of a workset; without it, a read finds the one object
+ *  of that name in any namespace (the hub says NAME_AMBIGUOUS when several hold it) and a
+ *  change (`writes`) goes to the namespace default, as kubectl's would. */
 const nsOption: Options = { namespace: { type: 'string', short: 'n' } };
-function objectPath(ctx: Ctx, plural: string, name?: string): string {
-  const ns = ctx.flags.namespace as string | undefined;
+function objectPath(ctx: Ctx, plural: string, name?: string, writes = false): string {
+  const ns = (ctx.flags.namespace as string | undefined) ?? (writes ? 'default' : undefined);
   const base = ns ? `/api/v1/namespaces/${enc(ns)}/${plural}` : `/api/v1/${plural}`;
   return name === undefined ? base : `${base}/${enc(name)}`;
 }
@@ -495,7 +495,7 @@ const commands: Record<string, Record<string, Command>> = {
       async run(ctx) {
         const w = await ctx.client.call<WorkSetResource>(
           'POST',
-          `${objectPath(ctx, 'manifestworkreplicasets', ctx.args[0])}/pause`,
+          `${objectPath(ctx, 'manifestworkreplicasets', ctx.args[0], true)}/pause`,
         );
         ctx.out(render(ctx.format, w, () => `manifestworkreplicaset ${w.metadata.name} paused\n`));
       },
@@ -508,7 +508,7 @@ const commands: Record<string, Record<string, Command>> = {
       async run(ctx) {
         const w = await ctx.client.call<WorkSetResource>(
           'POST',
-          `${objectPath(ctx, 'manifestworkreplicasets', ctx.args[0])}/resume`,
+          `${objectPath(ctx, 'manifestworkreplicasets', ctx.args[0], true)}/resume`,
         );
         ctx.out(render(ctx.format, w, () => `manifestworkreplicaset ${w.metadata.name} resumed\n`));
       },

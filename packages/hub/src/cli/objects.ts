@@ -312,7 +312,8 @@ function scopeOf(row: ObjectKind): {
   options: Options;
   one: string;
   many: string;
-  item(ctx: Ctx, name: string): { path: string; shown: string };
+  /** `get` may find the object in any namespace; `delete` (`writes`) names one, as kubectl. */
+  item(ctx: Ctx, name: string, writes?: boolean): { path: string; shown: string };
   list(ctx: Ctx): string;
 } {
   const flag = (ctx: Ctx, key: string) => {
@@ -336,18 +337,19 @@ function scopeOf(row: ObjectKind): {
     };
   }
   if (row.scope === 'namespace') {
-    // Without -n: the one object of that name in any namespace (the hub says NAME_AMBIGUOUS
-    // when several hold it); a list of every namespace.
-    const base = (ctx: Ctx) => {
-      const ns = flag(ctx, 'namespace');
+    // Without -n: `get` takes the one object of that name in any namespace (the hub says
+    // NAME_AMBIGUOUS when several hold it), `list` every namespace, and `delete` the
+    // namespace default, as kubectl does: a delete never lands in a namespace nobody named.
+    const base = (ctx: Ctx, writes = false) => {
+      const ns = flag(ctx, 'namespace') ?? (writes ? 'default' : undefined);
       return ns ? `/api/v1/namespaces/${enc(ns)}/${row.plural}` : `/api/v1/${row.plural}`;
     };
     return {
       options: { namespace: { type: 'string', short: 'n' } },
       one: ' [-n NAMESPACE]',
       many: ' [-n NAMESPACE]',
-      item: (ctx, name) => ({ path: `${base(ctx)}/${enc(name)}`, shown: name }),
-      list: base,
+      item: (ctx, name, writes) => ({ path: `${base(ctx, writes)}/${enc(name)}`, shown: name }),
+      list: (ctx) => base(ctx),
     };
   }
   return {
@@ -411,11 +413,11 @@ export function objectVerbs(row: ObjectKind): Record<string, ObjectCommand> {
     },
     delete: {
       usage: `${noun} delete NAME${scope.one}`,
-      summary: row.summaries.delete,
+      summary: `${row.summaries.delete}${row.scope === 'namespace' ? ' (in namespace default unless -n names one)' : ''}`,
       options: scope.options,
       args: { min: 1, max: 1 },
       async run(ctx) {
-        const { path, shown } = scope.item(ctx, ctx.args[0] as string);
+        const { path, shown } = scope.item(ctx, ctx.args[0] as string, true);
         const obj = await ctx.client.call<unknown>('DELETE', path);
         ctx.out(render(ctx.format, obj, () => `${row.shown} ${shown} ${row.deleted}\n`));
       },

@@ -338,6 +338,40 @@ describe('PlacementService', () => {
     await waitFor('c1 dropped', () => selected('p').length === 0);
   });
 
+  test('placements of one name in two namespaces are scheduled and announced apart', () => {
+    addCluster('c1', { env: 'prod' });
+    addCluster('c2', { env: 'dev' });
+    const told: string[] = [];
+    service.onDecisionsChanged((namespace, name) => told.push(`${namespace}/${name}`));
+    store.bindings.put({ namespace: 'team-a', name: 'global', labels: {}, annotations: {} }, iso(now));
+    const v = validatePlacement({ metadata: { name: 'p' }, spec: prod });
+    assert.ok(v.ok);
+    addPlacement('p', {});
+    store.placements.create(
+      {
+        name: 'p',
+        namespace: 'team-a',
+        labels: {},
+        annotations: {},
+        spec: v.value.spec as unknown as Record<string, unknown>,
+      },
+      iso(now),
+    );
+    service.reconcile('team-a', 'p');
+    assert.deepEqual(selected('p'), ['c1', 'c2'], "default's p selects both");
+    const teamA = store.placements.get('team-a', 'p')?.status as unknown as Status;
+    assert.deepEqual(
+      teamA.decisions.flatMap((g) => g.clusterNames),
+      ['c1'],
+      "team-a's p its own predicate's",
+    );
+    assert.deepEqual(told, ['default/p', 'team-a/p']);
+    store.placements.delete('team-a', 'p');
+    service.forget('team-a', 'p');
+    assert.deepEqual(told.at(-1), 'team-a/p');
+    assert.deepEqual(selected('p'), ['c1', 'c2'], "default's p stays");
+  });
+
   test('forget tells subscribers; close stops the timer', () => {
     addCluster('c1', {});
     addPlacement('p', {});

@@ -162,7 +162,8 @@ export class PlacementService {
     const key = objectKey({ namespace, name });
     this.#compiled.delete(key);
     this.#requested.add(key);
-    this.#pass(false);
+    // In the request: this placement and what cluster changes affect, never all of them.
+    this.#pass(false, true);
     return this.#d.store.placements.get(namespace, name);
   }
 
@@ -219,10 +220,12 @@ export class PlacementService {
     return compiled;
   }
 
-  #pass(every: boolean): void {
+  /** One scheduling pass; `inRequest` (an API write's own pass) leaves a pending pass over
+   *  every placement (setsChanged) to the batch timer. */
+  #pass(every: boolean, inRequest = false): void {
     if (this.#closed) return;
-    const all = every || this.#everything;
-    this.#everything = false;
+    const all = every || (!inRequest && this.#everything);
+    if (!inRequest) this.#everything = false;
     clearTimeout(this.#batchTimer);
     this.#batchTimer = undefined;
     const { store, log } = this.#d;
@@ -346,6 +349,8 @@ export class PlacementService {
       });
     } catch (err) {
       log.error({ err }, 'placement pass failed; retrying');
+      // The retry covers what this pass was to cover.
+      if (all) this.#everything = true;
       this.#wakeAt = undefined;
       clearTimeout(this.#wakeTimer);
       this.#wakeTimer = setTimeout(() => this.#pass(false), this.#d.retryMs ?? durations.placementRetryMs);
@@ -368,6 +373,8 @@ export class PlacementService {
       }
     }
     this.#arm();
+    // The pass of a request cleared the batch timer: a pending pass over everything waits on.
+    if (this.#everything) this.#soon();
   }
 
   #emit(placements: readonly { namespace: string; name: string }[]): void {

@@ -52,15 +52,30 @@ test('a work that names an executor is not sent to an agent that does not say it
   const changed = await poll({ revision: again.revision });
   assert.deepEqual(changed.works, []);
 
+  // Once the work no longer names an executor, the old agent gets it whole (it held none).
+  write('checked', {});
+  const freed = await poll({ revision: changed.revision });
+  assert.deepEqual(
+    freed.works.map((w) => [w.name, w.full, w.executor]),
+    [['checked', true, undefined]],
+  );
+  write('checked', { executor });
+  const back = await poll({ revision: freed.revision });
+  assert.deepEqual(back.works, [], 'an executor again: withheld again, and the agent keeps what it holds');
+
   // The upgraded agent starts with its inventory and names the feature: it gets the work.
   const upgraded = await poll({
-    revision: changed.revision,
+    revision: back.revision,
     features: ['executor'],
-    inventory: { plain: { uid: plain?.uid as string, generation: plain?.generation as number } },
+    inventory: {
+      plain: { uid: plain?.uid as string, generation: plain?.generation as number },
+      checked: { uid: freed.works[0]?.uid as string, generation: freed.works[0]?.generation as number },
+    },
   });
   assert.deepEqual(
-    upgraded.works.map((w) => [w.name, w.executor]),
-    [['checked', executor]],
+    upgraded.works.map((w) => [w.name, w.full, w.executor]),
+    [['checked', false, executor]],
+    'a delta from the generation it holds',
   );
   store.close();
 });

@@ -353,11 +353,16 @@ describe('WorkSetController', () => {
     controller.flush();
     assert.ok(work('c2')?.deletionAt);
     assert.equal(work('c1')?.deletionAt, null, "default's work stays");
-    // A placement change in team-b does not touch default's workset.
+    // A decisions change of default's p reaches default's workset only when told with its
+    // namespace: team-b's event for its own p does not reconcile it.
+    setDecisions('p', [{ clusterNames: ['c1', 'c2'] }]);
     notified = [];
     controller.placementChanged('team-b', 'p');
     controller.flush();
-    assert.deepEqual(notified, []);
+    assert.equal(stateOf('c2'), undefined, "default's workset was not reconciled for team-b's p");
+    controller.placementChanged('default', 'p');
+    controller.flush();
+    assert.notEqual(stateOf('c2'), undefined, "default's workset now targets c2");
   });
 
   test('Foreground deletion: the workset stays until the agents confirmed its works gone', () => {
