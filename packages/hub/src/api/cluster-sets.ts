@@ -22,7 +22,7 @@ import {
 } from '../placement/index.ts';
 import type { PlacementService } from '../scheduling/index.ts';
 import type { BindingRow, ObjectRow, Store } from '../store/index.ts';
-import { checkPreconditions, listOf, listQuery, onlyNamed, pageByName } from './common.ts';
+import { checkPreconditions, listOf, listQuery, objectMetadata, onlyNamed, pageByName } from './common.ts';
 
 interface Condition {
   type: string;
@@ -68,15 +68,7 @@ export function clusterSetResource(row: ObjectRow, members: number): ManagedClus
   return {
     apiVersion: clusterSetApiVersion,
     kind: 'ManagedClusterSet',
-    metadata: {
-      name: row.name,
-      uid: row.uid,
-      resourceVersion: String(row.resourceVersion),
-      generation: row.generation,
-      labels: row.labels,
-      annotations: row.annotations,
-      creationTimestamp: row.createdAt,
-    },
+    metadata: objectMetadata(row),
     spec: row.spec as unknown as ClusterSetSpec,
     status: { conditions: [empty] },
   };

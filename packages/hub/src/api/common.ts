@@ -2,7 +2,7 @@
 // answers that carry stored texts.
 import { apiError, matchesSelector, parseSelector, type Requirement, SelectorError } from '@outpost/shared';
 import type { FastifyReply } from 'fastify';
-import type { Store } from '../store/index.ts';
+import type { ObjectRow, Store } from '../store/index.ts';
 import { jsonParts, jsonStream } from '../work/raw-json.ts';
 import { storedReader } from '../work/texts.ts';
 
@@ -157,4 +157,18 @@ export function writeNamespace(said: string | undefined, path: string | undefine
     );
   }
   return path;
+}
+
+/** The metadata of a stored object as the API shows it (a cluster-scoped one has no namespace). */
+export function objectMetadata(row: ObjectRow) {
+  return {
+    name: row.name,
+    ...(row.namespace ? { namespace: row.namespace } : {}),
+    uid: row.uid,
+    resourceVersion: String(row.resourceVersion),
+    generation: row.generation,
+    labels: row.labels,
+    annotations: row.annotations,
+    creationTimestamp: row.createdAt,
+  };
 }

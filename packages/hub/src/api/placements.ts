@@ -17,7 +17,15 @@ import {
 } from '../placement/index.ts';
 import type { PlacementService } from '../scheduling/index.ts';
 import type { ObjectRow, ObjectWrite, Store } from '../store/index.ts';
-import { checkPreconditions, listOf, listQuery, onlyNamed, pageByName, writeNamespace } from './common.ts';
+import {
+  checkPreconditions,
+  listOf,
+  listQuery,
+  objectMetadata,
+  onlyNamed,
+  pageByName,
+  writeNamespace,
+} from './common.ts';
 
 /** The Placement as the API shows it. */
 export function placementResource(row: ObjectRow): Placement {
@@ -30,16 +38,7 @@ export function placementResource(row: ObjectRow): Placement {
   return {
     apiVersion: placementApiVersion,
     kind: 'Placement',
-    metadata: {
-      name: row.name,
-      namespace: row.namespace,
-      uid: row.uid,
-      resourceVersion: String(row.resourceVersion),
-      generation: row.generation,
-      labels: row.labels,
-      annotations: row.annotations,
-      creationTimestamp: row.createdAt,
-    },
+    metadata: objectMetadata(row),
     spec: row.spec as unknown as Placement['spec'],
     status,
   };

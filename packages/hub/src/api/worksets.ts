@@ -19,7 +19,16 @@ import { type ManifestWorkReplicaSet, type ManifestWorkReplicaSetStatus, workSet
 import type { ObjectRow, ObjectWrite, Store } from '../store/index.ts';
 import { type JsonPart, RawJson, TextRef } from '../work/raw-json.ts';
 import { saveTexts } from '../work/texts.ts';
-import { checkPreconditions, listOf, listQuery, onlyNamed, pageByName, sendStored, writeNamespace } from './common.ts';
+import {
+  checkPreconditions,
+  listOf,
+  listQuery,
+  objectMetadata,
+  onlyNamed,
+  pageByName,
+  sendStored,
+  writeNamespace,
+} from './common.ts';
 
 /** Both spellings of the collection (OCM's kind in the plural, and the short alias), with
  *  and without a namespace. */
@@ -50,16 +59,7 @@ export function workSetResource(row: ObjectRow, spec: JsonPart[]): ManifestWorkR
   const res: ManifestWorkReplicaSet = {
     apiVersion: workSetApiVersion,
     kind: 'ManifestWorkReplicaSet',
-    metadata: {
-      name: row.name,
-      namespace: row.namespace,
-      uid: row.uid,
-      resourceVersion: String(row.resourceVersion),
-      generation: row.generation,
-      labels: row.labels,
-      annotations: row.annotations,
-      creationTimestamp: row.createdAt,
-    },
+    metadata: objectMetadata(row),
     // The stored text as it is: the template may be megabytes.
     spec: new RawJson(spec) as unknown as ManifestWorkReplicaSet['spec'],
   };
