@@ -254,6 +254,30 @@ spec:
     await waitFor('team-x gone from cs-a', async () => (await cm('cs-a', 'web-team-x')) === undefined, 60_000);
     assert.equal((await cm('cs-b', 'web-team-y'))?.data?.owner, 'team-y', "team-y's stays");
     assert.match(await cli('workset', 'get', 'web'), /namespace:\s+team-y/, 'the one left is found without -n');
+
+    // Bindings page as the store orders them, (namespace, name): "team" before "team-x" even
+    // though "team-x/…" sorts before "team/…" as text. Page by page, each exactly once.
+    const bind = await admin.call('PUT', '/api/v1/namespaces/team/managedclustersetbindings/global', {
+      json: { metadata: { name: 'global' }, spec: { clusterSet: 'global' } },
+    });
+    assert.equal(bind.status, 201, bind.text);
+    type BindingList = { items: { metadata: { namespace: string; name: string } }[]; metadata: { continue?: string } };
+    const whole = await admin.get<BindingList>('/api/v1/managedclustersetbindings');
+    const paged: string[] = [];
+    let cont = '';
+    do {
+      const page = await admin.get<BindingList>(
+        `/api/v1/managedclustersetbindings?limit=1${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`,
+      );
+      assert.equal(page.status, 200);
+      paged.push(...page.body.items.map((b) => `${b.metadata.namespace}/${b.metadata.name}`));
+      cont = page.body.metadata.continue ?? '';
+    } while (cont);
+    assert.deepEqual(
+      paged,
+      whole.body.items.map((b) => `${b.metadata.namespace}/${b.metadata.name}`),
+    );
+    assert.ok(paged.indexOf('team/global') < paged.indexOf('team-x/global'), paged.join(' '));
   });
 
   test('a cluster labelled into the set receives the work; built-in sets stay', async () => {

@@ -9,11 +9,16 @@
 //   is looked at every 10 s, and the watch started or stopped to match.
 // A watch the agent may not open (a ClusterRole from before `watch` on clusterclaims was
 // granted) or that keeps failing leaves the 5-minute re-read, which still sees every change.
-import type { ResourceRef } from '../apply/kube.ts';
 import type { KubeRest, KubeStreamRest } from '../apply/rest.ts';
 import { defaultWatchOptions, keepWatching, type WatchOptions } from '../drift/watch.ts';
 import { type Clock, systemClock } from '../transport/retry.ts';
-import { clusterClaimsGroupVersion, collectOwnClaims, listClusterClaims, mergeClaims } from './claims.ts';
+import {
+  clusterClaims,
+  clusterClaimsGroupVersion,
+  collectOwnClaims,
+  listClusterClaims,
+  mergeClaims,
+} from './claims.ts';
 
 export interface ClaimsIntervals {
   /** The agent's own claims (and the ClusterClaims with them) are read again this often. */
@@ -23,13 +28,6 @@ export interface ClaimsIntervals {
 }
 
 export const claimsIntervals: Readonly<ClaimsIntervals> = { rereadMs: 5 * 60_000, crdCheckMs: 10_000 };
-
-const clusterClaims: ResourceRef = {
-  group: 'cluster.open-cluster-management.io',
-  version: 'v1alpha1',
-  resource: 'clusterclaims',
-  namespace: '',
-};
 
 export interface ClaimsLog {
   info(obj: object, msg?: string): void;

@@ -20,7 +20,7 @@
 // read (no RBAC for nodes, no ClusterClaim CRD) is left out, never an error. When they are
 // read again (a watch on ClusterClaims, every 5 minutes): claims-watch.ts.
 import { limits } from '@outpost/shared';
-import type { KubeObject } from '../apply/kube.ts';
+import type { KubeObject, ResourceRef } from '../apply/kube.ts';
 import type { KubeRest } from '../apply/rest.ts';
 import { agentVersion } from '../version.ts';
 
@@ -44,14 +44,19 @@ async function get(rest: KubeRest, path: string, query?: Record<string, string>)
   return res.status === 200 ? res.body : undefined;
 }
 
-/** Every item of a list, page by page; undefined when the list cannot be read. */
-async function listAll(rest: KubeRest, path: string): Promise<KubeObject[] | undefined> {
+/**
+ * Every item of a list, page by page; undefined when the list cannot be read. With
+ * `absentIsEmpty`, a collection the apiserver does not serve (404: no such CRD) is empty.
+ */
+async function listAll(rest: KubeRest, path: string, absentIsEmpty = false): Promise<KubeObject[] | undefined> {
   const out: KubeObject[] = [];
   let cont: string | undefined;
   do {
-    const page = (await get(rest, path, { limit: String(listLimit), ...(cont ? { continue: cont } : {}) })) as
-      | { items?: KubeObject[]; metadata?: { continue?: string } }
-      | undefined;
+    const query = { limit: String(listLimit), ...(cont ? { continue: cont } : {}) };
+    const res = await rest.request({ method: 'GET', path, query });
+    if (res.status === 404 && absentIsEmpty && cont === undefined) return [];
+    const page =
+      res.status === 200 ? (res.body as { items?: KubeObject[]; metadata?: { continue?: string } }) : undefined;
     if (!page || !Array.isArray(page.items)) return undefined;
     out.push(...page.items);
     cont = page.metadata?.continue || undefined;
@@ -159,9 +164,15 @@ export async function collectOwnClaims(rest: KubeRest): Promise<Record<string, s
   return out;
 }
 
-/** OCM's ClusterClaim resource (cluster-scoped). */
-export const clusterClaimsGroupVersion = '/apis/cluster.open-cluster-management.io/v1alpha1';
-export const clusterClaimsPath = `${clusterClaimsGroupVersion}/clusterclaims`;
+/** OCM's ClusterClaim resource (cluster-scoped), and its discovery and collection paths. */
+export const clusterClaims: ResourceRef = {
+  group: 'cluster.open-cluster-management.io',
+  version: 'v1alpha1',
+  resource: 'clusterclaims',
+  namespace: '',
+};
+export const clusterClaimsGroupVersion = `/apis/${clusterClaims.group}/${clusterClaims.version}`;
+export const clusterClaimsPath = `${clusterClaimsGroupVersion}/${clusterClaims.resource}`;
 
 /**
  * The ClusterClaim objects as name → spec.value (objects without a string value left out);
@@ -169,22 +180,14 @@ export const clusterClaimsPath = `${clusterClaimsGroupVersion}/clusterclaims`;
  * RBAC, the apiserver unreachable).
  */
 export async function listClusterClaims(rest: KubeRest): Promise<Record<string, string> | undefined> {
+  const items = await tolerant(() => listAll(rest, clusterClaimsPath, true));
+  if (!items) return undefined;
   const out: Record<string, string> = {};
-  let cont: string | undefined;
-  do {
-    const query = { limit: String(listLimit), ...(cont ? { continue: cont } : {}) };
-    const res = await tolerant(() => rest.request({ method: 'GET', path: clusterClaimsPath, query }));
-    if (res?.status === 404 && cont === undefined) return {};
-    const page =
-      res?.status === 200 ? (res.body as { items?: KubeObject[]; metadata?: { continue?: string } }) : undefined;
-    if (!page || !Array.isArray(page.items)) return undefined;
-    for (const o of page.items) {
-      const name = o.metadata?.name;
-      const value = (o.spec as { value?: unknown } | undefined)?.value;
-      if (name && typeof value === 'string') out[name] = value;
-    }
-    cont = page.metadata?.continue || undefined;
-  } while (cont);
+  for (const o of items) {
+    const name = o.metadata?.name;
+    const value = (o.spec as { value?: unknown } | undefined)?.value;
+    if (name && typeof value === 'string') out[name] = value;
+  }
   return out;
 }
 

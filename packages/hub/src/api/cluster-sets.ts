@@ -4,15 +4,14 @@
 // name is the set's), and /api/v1/managedclustersetbindings lists them across namespaces.
 // Statuses are computed when read (OCM's ClusterSetEmpty and Bound conditions). Every write
 // schedules every Placement again: a set or binding may widen or narrow any of them.
-import { apiError, limits, matchesSelector } from '@outpost/shared';
+import { apiError, limits } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import {
   builtInClusterSets,
   type ClusterSetSpec,
   clusterSetApiVersion,
-  clusterSetLabel,
   compileClusterSet,
-  defaultClusterSet,
+  exclusiveSetOf,
   inClusterSet,
   type ManagedClusterSet,
   type ManagedClusterSetBinding,
@@ -21,8 +20,8 @@ import {
   validationError,
 } from '../placement/index.ts';
 import type { PlacementService } from '../scheduling/index.ts';
-import type { BindingRow, ObjectRow, Store } from '../store/index.ts';
-import { checkPreconditions, listOf, listQuery, objectMetadata, onlyNamed, pageByName } from './common.ts';
+import { type BindingRow, type ObjectRow, objectKey, type Store, splitObjectKey } from '../store/index.ts';
+import { bodyMeta, checkPreconditions, listOf, listQuery, objectMetadata, onlyNamed, pageByName } from './common.ts';
 
 interface Condition {
   type: string;
@@ -43,8 +42,8 @@ function memberCounts(store: Store, rows: readonly ObjectRow[]): Map<string, num
   const selectors = sets.filter((s) => s.selectorType === 'LabelSelector' && s.selector.length > 0);
   const clusters = store.clusters.all();
   for (const c of clusters) {
-    const label = c.labels[clusterSetLabel] || defaultClusterSet;
-    byLabel.set(label, (byLabel.get(label) ?? 0) + 1);
+    const set = exclusiveSetOf(c.labels);
+    byLabel.set(set, (byLabel.get(set) ?? 0) + 1);
     for (const s of selectors) if (inClusterSet(s, c.labels)) counts.set(s.name, (counts.get(s.name) ?? 0) + 1);
   }
   for (const s of sets) {
@@ -100,8 +99,6 @@ export function bindingResource(row: BindingRow, setExists: boolean): ManagedClu
     status: { conditions: [bound] },
   };
 }
-
-const rawMeta = (body: unknown) => (body as { metadata?: { resourceVersion?: unknown; uid?: unknown } }).metadata;
 
 export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: PlacementService }> = async (
   app,
@@ -159,7 +156,7 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
         }
         return { row: createSet(s, at) as ObjectRow, created: true, changed: true };
       }
-      checkPreconditions(rawMeta(req.body), existing, `managedclusterset ${name}`);
+      checkPreconditions(bodyMeta(req.body), existing, `managedclusterset ${name}`);
       const r = store.clusterSets.replace(toWrite(s), at) as NonNullable<ReturnType<Store['clusterSets']['replace']>>;
       return { row: r.row, created: false, changed: r.changed };
     });
@@ -209,7 +206,7 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
     const b = v.value;
     const out = store.transaction(() => {
       const existing = store.bindings.get(namespace, name);
-      if (existing) checkPreconditions(rawMeta(req.body), existing, `managedclustersetbinding ${namespace}/${name}`);
+      if (existing) checkPreconditions(bodyMeta(req.body), existing, `managedclustersetbinding ${namespace}/${name}`);
       else if (store.bindings.all().length >= limits.clusterSetBindingsMax) {
         throw apiError(
           'CLUSTER_SET_LIMIT',
@@ -256,26 +253,26 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
   app.get(`${bindingsPath}/:name`, getBinding);
   app.get('/api/v1/managedclustersetbindings/:name', getBinding);
 
-  // Bindings are few (one per namespace and set): read whole, filtered by label, paged by
-  // "namespace/name".
+  // Bindings are few (one per namespace and set): read whole, filtered by label and paged
+  // as placements are (pageByName), in the store's (namespace, name) order.
   const listBindings = (namespace: string | undefined, query: unknown) => {
     const q = listQuery(query);
-    const sets = new Set(store.clusterSets.all().map((r) => r.name));
-    const key = (r: BindingRow) => `${r.namespace}/${r.name}`;
-    const rows = store.bindings
-      .all()
-      .filter(
-        (r) =>
-          (namespace === undefined || r.namespace === namespace) &&
-          key(r) > q.continue &&
-          matchesSelector(q.selector, r.labels),
+    const rows = store.bindings.all().filter((r) => namespace === undefined || r.namespace === namespace);
+    const page = (after: string, limit: number) => {
+      const from = splitObjectKey(after);
+      const rest = rows.filter(
+        (r) => r.namespace > from.namespace || (r.namespace === from.namespace && r.name > from.name),
       );
-    const page = rows.slice(0, q.limit);
-    const last = page.at(-1);
+      const items = rest.slice(0, limit);
+      const last = items.at(-1);
+      return { items, continue: rest.length > limit && last ? objectKey(last) : undefined };
+    };
+    const { items, next } = pageByName(page, q, namespace);
+    const sets = new Set(store.clusterSets.all().map((r) => r.name));
     return listOf(
       'ManagedClusterSetBindingList',
-      page.map((r) => bindingResource(r, sets.has(r.name))),
-      rows.length > q.limit && last ? key(last) : undefined,
+      items.map((r) => bindingResource(r, sets.has(r.name))),
+      next,
     );
   };
   app.get(bindingsPath, async (req) => listBindings((req.params as { namespace: string }).namespace, req.query));

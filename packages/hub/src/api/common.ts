@@ -1,8 +1,15 @@
 // Helpers every admin API plugin shares: list paging, selectors, resourceVersion checks,
 // answers that carry stored texts.
-import { apiError, matchesSelector, parseSelector, type Requirement, SelectorError } from '@outpost/shared';
+import {
+  apiError,
+  isDns1123Label,
+  matchesSelector,
+  parseSelector,
+  type Requirement,
+  SelectorError,
+} from '@outpost/shared';
 import type { FastifyReply } from 'fastify';
-import type { ObjectRow, Store } from '../store/index.ts';
+import { type ObjectRow, objectKey, type Store } from '../store/index.ts';
 import { jsonParts, jsonStream } from '../work/raw-json.ts';
 import { storedReader } from '../work/texts.ts';
 
@@ -85,7 +92,7 @@ export function pageByName<T extends { namespace: string; name: string; labels: 
   for (;;) {
     const p = page(after, q.limit);
     for (const row of p.items) {
-      after = `${row.namespace}/${row.name}`;
+      after = objectKey(row);
       if (!matchesSelector(q.selector, row.labels)) continue;
       items.push(row);
       if (items.length === q.limit) return { items, next: after };
@@ -93,6 +100,10 @@ export function pageByName<T extends { namespace: string; name: string; labels: 
     if (!p.continue) return { items, next: undefined };
   }
 }
+
+/** The metadata of a body as sent, for its preconditions (resourceVersion, uid). */
+export const bodyMeta = (body: unknown) =>
+  (body as { metadata?: { resourceVersion?: unknown; uid?: unknown } } | undefined)?.metadata;
 
 /**
  * Preconditions of a write on an existing object: a stated resourceVersion must be current
@@ -135,8 +146,6 @@ export function onlyNamed<T extends { namespace: string }>(
   return only;
 }
 
-const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
 /**
  * The namespace a write of a namespaced object goes to: the path's, which the body may repeat
  * but not contradict; on a path without one, the body's (OCM's metadata.namespace), else
@@ -144,7 +153,7 @@ const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
  */
 export function writeNamespace(said: string | undefined, path: string | undefined): string {
   if (path === undefined) return said ?? 'default';
-  if (path.length > 63 || !dns1123Label.test(path)) {
+  if (!isDns1123Label(path)) {
     throw apiError(
       'VALIDATION_FAILED',
       'the namespace in the path must be a DNS-1123 label (a-z, 0-9, "-"; at most 63)',

@@ -16,8 +16,9 @@ import {
   validationError,
 } from '../placement/index.ts';
 import type { PlacementService } from '../scheduling/index.ts';
-import type { ObjectRow, ObjectWrite, Store } from '../store/index.ts';
+import { type ObjectRow, type ObjectWrite, objectKey, type Store } from '../store/index.ts';
 import {
+  bodyMeta,
   checkPreconditions,
   listOf,
   listQuery,
@@ -51,8 +52,6 @@ const toWrite = (p: Placement, namespace: string): ObjectWrite => ({
   annotations: p.metadata.annotations ?? {},
   spec: p.spec as unknown as Record<string, unknown>,
 });
-
-const rawMeta = (body: unknown) => (body as { metadata?: { resourceVersion?: unknown; uid?: unknown } }).metadata;
 
 const ns = '/api/v1/namespaces/:namespace';
 
@@ -116,7 +115,7 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
         const row = store.placements.create(toWrite(p, namespace), at) as ObjectRow;
         return { row, created: true, changed: true, spec: true };
       }
-      checkPreconditions(rawMeta(req.body), existing, `placement ${namespace}/${name}`);
+      checkPreconditions(bodyMeta(req.body), existing, `placement ${namespace}/${name}`);
       const r = store.placements.replace(toWrite(p, namespace), at) as NonNullable<
         ReturnType<Store['placements']['replace']>
       >;
@@ -153,7 +152,7 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
   const listDecisions = async (req: FastifyRequest) => {
     const q = listQuery(req.query);
     const namespace = (req.params as { namespace?: string }).namespace;
-    const token = (d: PlacementDecision) => `${d.metadata.namespace}/${d.metadata.name}`;
+    const token = (d: PlacementDecision) => objectKey({ namespace: d.metadata.namespace, name: d.metadata.name });
     const items: PlacementDecision[] = [];
     let after = namespace === undefined ? '' : `${namespace}/`;
     for (;;) {

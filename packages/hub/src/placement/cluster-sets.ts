@@ -175,11 +175,15 @@ export function compileClusterSet(name: string, spec: ClusterSetSpec): CompiledC
   return { name, selectorType, selector: selectorType === 'LabelSelector' ? selectorFromObject(ls ?? {}) : [] };
 }
 
+/** The ExclusiveClusterSetLabel set a cluster (its labels) is in: its set label, else default. */
+export function exclusiveSetOf(labels: Readonly<Record<string, string>>): string {
+  return labels[clusterSetLabel] || defaultClusterSet;
+}
+
 /** Whether a cluster (its labels) is a member of the set. */
 export function inClusterSet(set: CompiledClusterSet, labels: Readonly<Record<string, string>>): boolean {
   if (set.selectorType === 'LabelSelector') return matchesSelector(set.selector, labels);
-  const label = labels[clusterSetLabel];
-  return label === set.name || (set.name === defaultClusterSet && (label === undefined || label === ''));
+  return exclusiveSetOf(labels) === set.name;
 }
 
 function describeSelector(spec: ClusterSetSpec): string {

@@ -12,7 +12,7 @@ import { type WorkStore, workStore } from './works.ts';
 
 export type { BindingRow, BindingStore, BindingWrite } from './bindings.ts';
 export type { ObjectRow, ObjectStore, ObjectWrite, PlacementRow, WorkSetRow } from './placements.ts';
-export { objectKey } from './placements.ts';
+export { objectKey, splitObjectKey } from './placements.ts';
 export type * from './rows.ts';
 export { allClaims } from './rows.ts';
 export type { ClusterChangeKind, ClusterChangeListener, Page, TrustStore } from './trust.ts';

@@ -7,6 +7,10 @@ export interface Migration {
   sql: string;
 }
 
+/** SQL for a UUID-shaped uid from 32 hex digits in column `h` (rows a migration inserts). */
+const uuidOfHex = (h: string) =>
+  `substr(${h}, 1, 8) || '-' || substr(${h}, 9, 4) || '-' || substr(${h}, 13, 4) || '-' || substr(${h}, 17, 4) || '-' || substr(${h}, 21)`;
+
 export const migrations: readonly Migration[] = [
   {
     version: 1,
@@ -373,8 +377,7 @@ export const migrations: readonly Migration[] = [
       -- those with no set label) and global (every cluster).
       INSERT INTO cluster_sets (name, uid, generation, resource_version, labels, annotations, spec, created_at, updated_at)
         SELECT name,
-               substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) || '-' || substr(h, 17, 4)
-                 || '-' || substr(h, 21),
+               ${uuidOfHex('h')},
                1, 1, '{}', '{}', spec, strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ')
         FROM (SELECT 'default' AS name, lower(hex(randomblob(16))) AS h,
                      '{"clusterSelector":{"selectorType":"ExclusiveClusterSetLabel"}}' AS spec
@@ -399,8 +402,7 @@ export const migrations: readonly Migration[] = [
       -- they select what they selected before sets existed.
       INSERT INTO cluster_set_bindings (namespace, name, uid, resource_version, labels, annotations, created_at, updated_at)
         SELECT ns, 'global',
-               substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) || '-' || substr(h, 17, 4)
-                 || '-' || substr(h, 21),
+               ${uuidOfHex('h')},
                1, '{}', '{}', strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ')
         FROM (SELECT ns, lower(hex(randomblob(16))) AS h FROM (
                 SELECT 'default' AS ns

@@ -285,10 +285,7 @@ function objectStore(db: DB, table: 'placements' | 'worksets' | 'cluster_sets', 
         const name = after.startsWith(`${namespace}/`) ? after.slice(namespace.length + 1) : '';
         return pageOf((s.pageIn.all({ namespace, name, limit: limit + 1 }) as Raw[]).map(from), limit);
       }
-      const cut = after.indexOf('/');
-      const cursor =
-        cut < 0 ? { namespace: after, name: '' } : { namespace: after.slice(0, cut), name: after.slice(cut + 1) };
-      return pageOf((s.page.all({ ...cursor, limit: limit + 1 }) as Raw[]).map(from), limit);
+      return pageOf((s.page.all({ ...splitObjectKey(after), limit: limit + 1 }) as Raw[]).map(from), limit);
     },
     /** Every object, by namespace and name (the scheduler and controller work on all of them). */
     all: () => (s.all.all() as Raw[]).map(from),
@@ -373,6 +370,13 @@ function objectStore(db: DB, table: 'placements' | 'worksets' | 'cluster_sets', 
  *  the controllers' maps. */
 export function objectKey(row: { namespace: string; name: string }): string {
   return `${row.namespace}/${row.name}`;
+}
+
+/** Namespace and name of an objectKey (a namespace holds no "/"; a key without one is a
+ *  namespace alone, which starts a page at that namespace). */
+export function splitObjectKey(key: string): { namespace: string; name: string } {
+  const cut = key.indexOf('/');
+  return cut < 0 ? { namespace: key, name: '' } : { namespace: key.slice(0, cut), name: key.slice(cut + 1) };
 }
 
 export type ObjectStore = ReturnType<typeof objectStore>;

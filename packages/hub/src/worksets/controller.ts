@@ -44,7 +44,7 @@ import {
   workSetSummary,
 } from '../rollout/index.ts';
 import { schedulingFailedCondition } from '../scheduling/index.ts';
-import { allClaims, objectKey, type Store, type WorkRow, type WorkSetRow } from '../store/index.ts';
+import { allClaims, objectKey, type Store, splitObjectKey, type WorkRow, type WorkSetRow } from '../store/index.ts';
 import { saveTexts } from '../work/texts.ts';
 import { type RenderOutput, type RenderTarget, renderKey, renderWorks, type TemplateWork } from './render.ts';
 
@@ -59,11 +59,6 @@ export function ownerKey(labels: Readonly<Record<string, string>>): string | und
   return name === undefined ? undefined : objectKey({ namespace: labels[workSetNamespaceLabel] ?? 'default', name });
 }
 
-/** Namespace and name of a key made by objectKey (a namespace holds no "/"). */
-function splitKey(key: string): { namespace: string; name: string } {
-  const cut = key.indexOf('/');
-  return { namespace: key.slice(0, cut), name: key.slice(cut + 1) };
-}
 /** Hash of the rendered spec the work was written from. */
 export const specHashAnnotation = 'outpost.dev/workset-spec-hash';
 /** When the controller handed this revision out (progressDeadline counts from here). */
@@ -450,7 +445,7 @@ export class WorkSetController {
   /** Reconciles one workset inside a transaction; returns the clusters to wake. */
   #reconcile(wsKey: string): string[] {
     const { store, log } = this.#d;
-    const { namespace, name } = splitKey(wsKey);
+    const { namespace, name } = splitObjectKey(wsKey);
     const now = this.#now();
     const at = new Date(now).toISOString();
     const notify = new Set<string>();
