@@ -2,7 +2,8 @@
 // code, each with its own key and certificate) against a real hub process go through every
 // phase of the fleet benchmark, and nothing is lost: every agent registers, polls, receives
 // the workset and its change, is Applied at the hub, comes back after a SIGTERM and a SIGKILL
-// restart, and the stopped ones are marked Available=Unknown. Figures belong to
+// restart, and the stopped ones are marked Available=Unknown; while idle each agent holds one
+// connection, its polls carrying the heartbeats. Figures belong to
 // `./scripts/bench fleet`; here only the counts are checked.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -31,4 +32,7 @@ test('200 simulated agents: every phase completes and nothing is lost', { timeou
   assert.equal(c.backAfterSigterm, agents, 'every agent polls again after a SIGTERM restart');
   assert.equal(c.backAfterSigkill, agents, 'every agent polls again after a SIGKILL restart');
   assert.equal(c.deadDetected, 5, 'every stopped agent marked Available=Unknown');
+  // Polls carry the heartbeats: an idle agent holds one connection and sends nothing else.
+  assert.equal(c.ownHeartbeatsWhileIdle, 0, 'no heartbeat requests of their own while polls answer');
+  assert.ok(c.socketsWhileIdle <= agents + 10, `about one socket per agent: ${c.socketsWhileIdle}`);
 });

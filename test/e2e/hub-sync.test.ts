@@ -82,6 +82,39 @@ describe('hub sync and status endpoints', { timeout: 120_000 }, () => {
     assert.ok(held >= 800 && held < 5_000, `held ${held} ms for a 1 s wait`);
   });
 
+  test('a poll carries the heartbeat: the hub notes the version and claims and answers it; a malformed one is refused', async () => {
+    const res = await poll({
+      revision,
+      hubEpoch: epoch,
+      waitSeconds: 0,
+      heartbeat: {
+        agentVersion: 'carried-1',
+        workDelivery: true,
+        reportedClaims: { 'product.open-cluster-management.io': 'Sim' },
+      },
+    });
+    assert.equal(res.status, 200, res.text);
+    const hb = res.body.heartbeat;
+    assert.equal(hb?.cluster, 'sync-1');
+    assert.match(hb?.caBundleHash ?? '', /^sha256:[0-9a-f]{64}$/);
+    assert.equal(hb?.renewNow, false);
+    const view = await admin.get<{
+      status: { version?: { agent?: string }; clusterClaims?: { name: string; value: string }[] };
+    }>('/api/v1/clusters/sync-1');
+    assert.match(view.text, /carried-1/);
+    assert.ok(
+      view.body.status.clusterClaims?.some((c) => c.name === 'product.open-cluster-management.io' && c.value === 'Sim'),
+      view.text,
+    );
+    // A poll without one is answered without one (an agent that heartbeats on its own).
+    assert.equal((await poll({ revision, hubEpoch: epoch, waitSeconds: 0 })).body.heartbeat, undefined);
+    for (const heartbeat of ['x', [1], null]) {
+      const bad = await poll({ revision, hubEpoch: epoch, waitSeconds: 0, heartbeat });
+      assert.equal(bad.status, 400, bad.text);
+      assert.match(bad.text, /BODY_MALFORMED/);
+    }
+  });
+
   test('a change wakes a waiting poll at once, and only the changed manifest is sent', async () => {
     const start = Date.now();
     const waiting = poll({ revision, hubEpoch: epoch, waitSeconds: 10 });

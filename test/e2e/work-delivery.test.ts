@@ -121,6 +121,32 @@ describe('work delivery (real hub, real agent, real kube-apiserver)', { timeout:
     assert.ok(managers?.includes('outpost-agent'), JSON.stringify(managers));
   });
 
+  test('each long-poll carries the heartbeat: the idle agent sends no heartbeat of its own', async () => {
+    // Requests the hub answered, by route (its request histogram's counts).
+    const answered = async (route: string) => {
+      const text = (await admin.get('/metrics')).text;
+      let n = 0;
+      for (const m of text.matchAll(/^outpost_http_request_duration_seconds_count\{([^}]*)\} (\d+)$/gm)) {
+        if ((m[1] as string).includes(`route="${route}"`)) n += Number(m[2]);
+      }
+      return n;
+    };
+    const heartbeatRoute = '/agent/v1/clusters/:name/heartbeat';
+    const syncRoute = '/agent/v1/clusters/:name/sync';
+    // Until its first poll is answered a starting agent heartbeats on its own.
+    await waitFor('a poll answered', async () => ((await answered(syncRoute)) > 0 ? true : undefined), 30_000);
+    const before = { heartbeats: await answered(heartbeatRoute), polls: await answered(syncRoute) };
+    // Three poll waits (5 s each); the agent's heartbeat interval is 5 s as well.
+    await new Promise((r) => setTimeout(r, 16_000));
+    const polls = (await answered(syncRoute)) - before.polls;
+    assert.ok(polls >= 2, `the agent polled: ${polls}`);
+    assert.equal((await answered(heartbeatRoute)) - before.heartbeats, 0, 'no heartbeat requests while polls answer');
+    const view = await admin.get<{ status: { conditions: { type: string; status: string }[] } }>(
+      '/api/v1/clusters/spoke-w',
+    );
+    assert.equal(view.body.status.conditions.find((c) => c.type === 'Available')?.status, 'True', view.text);
+  });
+
   test('a changed manifest is applied; a manifest removed from the work is deleted from the spoke', async () => {
     // `a` under server-side apply without force: another writer's field is then a conflict, reported.
     const w = await put(

@@ -48,6 +48,10 @@ export interface FleetRunResult {
     backAfterSigterm: number;
     backAfterSigkill: number;
     deadDetected: number;
+    /** Heartbeats the agents sent on their own while idle (polls carry them: none expected). */
+    ownHeartbeatsWhileIdle: number;
+    /** Sockets the hub held while the fleet idled (listeners and admin included). */
+    socketsWhileIdle: number;
   };
 }
 
@@ -114,6 +118,8 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     backAfterSigterm: 0,
     backAfterSigkill: 0,
     deadDetected: 0,
+    ownHeartbeatsWhileIdle: 0,
+    socketsWhileIdle: 0,
   };
   let fleet: Fleet | undefined;
   // The simulator's own loop: a late timer here means the figures below are the simulator's.
@@ -167,6 +173,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     metrics.fleet_up_seconds = { value: allPolling ? seconds(allPolling - started) : Number.NaN, unit: 's' };
     o.say(`${complete.pollingAtStart} of ${o.agents} polling; idling ${o.idleMs / 1000} s…`);
     await sleep(Math.min(10_000, o.idleMs / 3));
+    const beats0 = fleet.counters.heartbeats;
     const cpu0 = cpuSeconds(hub.proc.pid as number);
     const t0 = performance.now();
     const probe2 = readyzProbe(admin);
@@ -180,10 +187,16 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     };
     metrics.hub_rss_idle = { value: procStatusMiB(pid, 'VmRSS'), unit: 'MiB', target: '<= 1536 (10,000 agents)' };
     metrics.hub_vmhwm_idle = { value: procStatusMiB(pid, 'VmHWM'), unit: 'MiB' };
-    metrics.hub_sockets_idle = { value: socketCount(pid), unit: 'sockets', target: 'one per agent' };
+    complete.socketsWhileIdle = socketCount(pid);
+    complete.ownHeartbeatsWhileIdle = fleet.counters.heartbeats - beats0;
+    metrics.hub_sockets_idle = { value: complete.socketsWhileIdle, unit: 'sockets', target: 'one per agent' };
     metrics.readyz_p99_idle = { value: quantile(idle.latencies, 0.99), unit: 'ms' };
     metrics.readyz_max_idle = { value: Math.max(0, ...idle.latencies), unit: 'ms' };
-    notes.idle_requests = { polls: fleet.counters.polls, heartbeats: fleet.counters.heartbeats };
+    notes.idle_requests = {
+      polls: fleet.counters.polls,
+      pollsCarryingHeartbeats: fleet.counters.pollHeartbeats,
+      heartbeats: fleet.counters.heartbeats,
+    };
 
     // 3. Fan-out of one workset to every cluster, then a one-manifest change.
     for (const [phase, generation, value] of [

@@ -1,8 +1,9 @@
 // One simulated agent: the real agent's protocol code (its HubClient over node:https with its
 // own key and certificate, the /agent/v1 calls, the merge of work updates, full-jitter
-// backoff honouring Retry-After), without a Kubernetes cluster behind it. It long-polls,
-// heartbeats, and acknowledges every work it receives with an Applied status report, as an
-// agent whose applies all succeed would. It never touches the hub's database: everything goes
+// backoff honouring Retry-After), without a Kubernetes cluster behind it. It long-polls with
+// the heartbeat carried by each poll (and heartbeats on its own only when no poll was answered
+// for two heartbeat intervals, as the agent does), and acknowledges every work it receives
+// with an Applied status report, as an agent whose applies all succeed would. It never touches the hub's database: everything goes
 // through the hub's agent API, as a real agent's traffic does.
 
 import { mergeUpdate } from '../../../packages/agent/src/sync/desired.ts';
@@ -16,6 +17,8 @@ import type { StatusReport, WorkStatus } from '../../../packages/shared/src/inde
 /** What every simulated agent adds to, shared by the fleet (one event loop: no locks). */
 export interface FleetCounters {
   polls: number;
+  /** Polls whose answer carried the heartbeat's answer. */
+  pollHeartbeats: number;
   /** Polls answered with at least one work update. */
   pollsWithWork: number;
   heartbeats: number;
@@ -28,6 +31,7 @@ export interface FleetCounters {
 
 export const newCounters = (): FleetCounters => ({
   polls: 0,
+  pollHeartbeats: 0,
   pollsWithWork: 0,
   heartbeats: 0,
   statusPosts: 0,
@@ -60,10 +64,13 @@ export class SimAgent {
   #revision = 0;
   #seq = 0;
   #outbox: StatusReport[] = [];
+  readonly #heartbeat = { agentVersion: 'fleet-sim', workDelivery: true };
   #wakeStatus: (() => void) | undefined;
   #loops: Promise<unknown> | undefined;
   /** When the last poll succeeded (ms since the epoch), and whether the one before failed. */
   lastPollAt = 0;
+  /** When a poll last brought the heartbeat's answer. */
+  #heardAt = 0;
   #failing = false;
 
   constructor(name: string, o: SimAgentOptions) {
@@ -118,6 +125,7 @@ export class SimAgent {
           {
             revision: this.#revision,
             waitSeconds: this.#o.pollWaitSeconds,
+            heartbeat: this.#heartbeat,
             ...(this.#hubEpoch ? { hubEpoch: this.#hubEpoch } : {}),
             ...(sendInventory
               ? {
@@ -131,6 +139,10 @@ export class SimAgent {
         );
         const now = Date.now();
         this.#o.counters.polls++;
+        if (res.heartbeat) {
+          this.#o.counters.pollHeartbeats++;
+          this.#heardAt = now;
+        }
         if (this.#failing) {
           const second = Math.floor(now / 1000);
           this.#o.counters.reconnectsPerSecond.set(second, (this.#o.counters.reconnectsPerSecond.get(second) ?? 0) + 1);
@@ -174,13 +186,18 @@ export class SimAgent {
   }
 
   async #heartbeatLoop(signal: AbortSignal): Promise<void> {
-    // Spread the first heartbeats over one interval, as agents started at different times are.
+    // The fleet models agents that were running already, whose polls carry their heartbeats:
+    // one heartbeats on its own only when its polls stop being answered (a real agent also
+    // sends one as it starts, before its first poll is answered).
+    this.#heardAt = Date.now();
     await this.#sleep(Math.random() * this.#o.heartbeatMs, signal);
     let failures = 0;
     while (!signal.aborted) {
       try {
-        await sendHeartbeat(this.#client, this.name, { agentVersion: 'fleet-sim' }, { signal });
-        this.#o.counters.heartbeats++;
+        if (Date.now() - this.#heardAt > 2 * this.#o.heartbeatMs) {
+          await sendHeartbeat(this.#client, this.name, this.#heartbeat, { signal });
+          this.#o.counters.heartbeats++;
+        }
         failures = 0;
         await this.#sleep(this.#o.heartbeatMs * (0.8 + 0.4 * Math.random()), signal);
       } catch (err) {

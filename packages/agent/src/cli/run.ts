@@ -12,7 +12,7 @@ import { SecretsClient } from '../kube/secrets.ts';
 import { LeaderElector, leaseDefaults } from '../leader/index.ts';
 import { createAgentRuntime } from '../run/index.ts';
 import { openStateStore } from '../state/index.ts';
-import { WorkSyncer } from '../sync/syncer.ts';
+import { type HeartbeatCarrier, WorkSyncer } from '../sync/syncer.ts';
 import type { HubClient } from '../transport/client.ts';
 import { agentVersion } from '../version.ts';
 import { kubeConnection, openCredentialStore } from './stores.ts';
@@ -26,7 +26,9 @@ a work within about a second when one of its objects is deleted or edited by han
 corrections are counted in the work's status), keeps enforcing the last desired state
 while the hub is away (also after a restart: the state is kept in Secrets of the agent's
 namespace), buffers status in a durable outbox, and deletes only what the hub explicitly
-deleted. Either way it heartbeats to the hub (every 30 s, ±20 %), renews its certificate
+deleted; each long-poll carries the heartbeat, so the agent holds one connection to
+the hub. Without work delivery (or while no poll was answered for two heartbeat
+intervals) it heartbeats on its own (every 30 s, ±20 %). Either way it renews its certificate
 with a new key when a random 20-30 % of its life remains (or when the hub asks), follows
 changes of the hub's CA bundle, and switches to new credentials without a restart. When
 the hub is away it retries with jittered backoff and honours Retry-After. SIGTERM or
@@ -42,7 +44,8 @@ Flags (environment variable in brackets):
                               (default outpost-agent)
   --credentials-dir DIR       credentials in files [OUTPOST_AGENT_CREDENTIALS_DIR]
                               (neither: the Secret inside a pod, else ./.outpost-agent)
-  --heartbeat-interval DUR    time between heartbeats, e.g. 30s
+  --heartbeat-interval DUR    time between heartbeats (and between checks of the
+                              answers the polls carried), e.g. 30s
                               [OUTPOST_AGENT_HEARTBEAT_INTERVAL] (default 30s)
   --revoked-grace DUR         how long the hub's records must keep saying this cluster's
                               certificate is revoked (denied, removed, recovered) before the
@@ -221,7 +224,7 @@ function startWorkDelivery(
   config: RunConfig,
   kube: { conn: KubeConnection; rest: KubeConfigRest; namespace: string },
   cluster: string,
-  runtime: { client: HubClient },
+  runtime: { client: HubClient } & HeartbeatCarrier,
   log: Logger,
   signal: AbortSignal,
 ): { done: Promise<void>; close: () => Promise<void> } {
@@ -237,6 +240,7 @@ function startWorkDelivery(
   );
   const syncer = new WorkSyncer({
     client: () => runtime.client,
+    heartbeat: runtime,
     cluster,
     state,
     applier,

@@ -20,7 +20,7 @@ import {
 } from '../credentials/index.ts';
 import { createTestCa, issueAgentCert, issueServingCert, type TestCa } from '../testing/pki.ts';
 import type { Clock } from '../transport/retry.ts';
-import { type AgentEvent, createAgentRuntime, unionBundle } from './index.ts';
+import { type AgentEvent, type AgentRuntime, type CarriedHeartbeat, createAgentRuntime, unionBundle } from './index.ts';
 
 class MemoryStore implements EntryStore {
   readonly description = 'memory';
@@ -339,6 +339,63 @@ describe('agent loop', () => {
     );
     assert.equal(events.filter((e) => e.type === 'ca-bundle-updated').length, 1, 'fetched once, then the hashes agree');
     assert.equal((await store.load()).credentials?.caBundlePem, hub.bundle, 'stored exactly as served');
+  });
+
+  test('polls carry the heartbeat: none of its own while they answer, a renewNow they bring is obeyed once, silent polls bring heartbeats back', async () => {
+    const hub = await fakeHub();
+    const { creds, store } = await setup(hub);
+    const clock = fakeClock();
+    const controller = new AbortController();
+    const events: (AgentEvent & { at: number })[] = [];
+    const answer = (renewNow: boolean) => ({
+      cluster: 'edge-1',
+      caBundleHash: hashOf(hub.bundle),
+      renewNow,
+      serverTime: '',
+    });
+    let runtime: AgentRuntime | undefined;
+    let sleeps = 0;
+    let beforeRenewal: CarriedHeartbeat | undefined;
+    const sleep = clock.sleep;
+    // A poll answers during every sleep of the loop (the syncer's part), scripted by count.
+    clock.sleep = async (ms, signal) => {
+      sleeps++;
+      const r = runtime as AgentRuntime;
+      if (sleeps <= 5) r.pollAnswered(r.heartbeatForPoll(), answer(false));
+      else if (sleeps === 6) {
+        beforeRenewal = r.heartbeatForPoll();
+        r.pollAnswered(beforeRenewal, answer(true));
+      } else if (sleeps <= 9) {
+        // A poll held since before the renewal answers late: its renewNow was for the old certificate.
+        r.pollAnswered(beforeRenewal as CarriedHeartbeat, answer(true));
+      } else if (sleeps === 10) r.pollAnswered(r.heartbeatForPoll(), undefined); // a hub that answers none
+      if (sleeps >= 16) controller.abort(new Error('done'));
+      await sleep(ms, signal);
+    };
+    runtime = await createAgentRuntime({
+      store,
+      log: pino({ level: 'silent' }),
+      heartbeatIntervalMs: 30_000,
+      signal: controller.signal,
+      clock,
+      onEvent: (e) => events.push({ ...e, at: clock.t }),
+    });
+    const heartbeats = () => hub.seen.filter((s) => s.path === agentPaths.heartbeat('edge-1')).length;
+    await runtime.run();
+    const renewals = events.filter((e) => e.type === 'renewed');
+    assert.equal(renewals.length, 1, 'renewed once: the late answers named the old certificate');
+    assert.notEqual(certificateInfo(runtime.credentials.certPem).serial, certificateInfo(creds.certPem).serial);
+    const ownBeats = events.filter((e) => e.type === 'heartbeat');
+    // One before the first poll answered; none while polls answered (9 sleeps of about 30 s);
+    // after the polls went silent, heartbeats again once two intervals passed.
+    assert.equal(ownBeats.length, heartbeats());
+    assert.ok(ownBeats.length >= 3, `heartbeats came back: ${ownBeats.length}`);
+    const firstBack = ownBeats[1] as (typeof ownBeats)[number];
+    const silentFrom = (ownBeats[0] as (typeof ownBeats)[number]).at;
+    assert.ok(
+      firstBack.at - silentFrom >= 9 * 24_000,
+      `no heartbeat of its own while polls answered (${firstBack.at - silentFrom} ms)`,
+    );
   });
 
   test('unionBundle keeps each CA once', async () => {

@@ -1,10 +1,12 @@
-// run/: the agent's long-running loop (`outpost-agent run`). Today it heartbeats, renews the
-// certificate and follows CA bundle changes; work delivery's long-poll will take the
-// heartbeat's place. Credentials change under a live process: a renewal or a new CA bundle
+// run/: the agent's long-running loop (`outpost-agent run`). It heartbeats, renews the
+// certificate and follows CA bundle changes. With work delivery on, each long-poll carries
+// the heartbeat (heartbeatForPoll / pollAnswered), so the agent holds one connection to the
+// hub and sends a heartbeat of its own only while no poll was answered for two heartbeat
+// intervals (a long apply, a hub that does not answer them). Credentials change under a live process: a renewal or a new CA bundle
 // swaps the hub client's connection pool, so the next request uses them without a restart.
 // Failures never end the loop: they back off (full jitter, Retry-After) and try again, as
 // a hub that is away for a day must find its agents coming back.
-import { splitPemCertificates } from '@outpost/shared';
+import { type HeartbeatRequest, type HeartbeatResponse, splitPemCertificates } from '@outpost/shared';
 import type { Logger } from 'pino';
 import { type CredentialStore, type Credentials, caBundleHash, certificateInfo } from '../credentials/index.ts';
 import { AgentError } from '../errors.ts';
@@ -40,6 +42,14 @@ export interface RunDeps {
   revokedGraceMs?: number;
   /** Told just before run() throws AGENT_REVOKED (work delivery stops first). */
   onRevoked?: () => void;
+}
+
+/** A heartbeat a poll carries (WorkSyncer's HeartbeatCarrier), with what the runtime needs back. */
+export interface CarriedHeartbeat {
+  readonly body: HeartbeatRequest;
+  /** The certificate in use when it was made: a renewNow for an older one is stale. */
+  readonly serial: string;
+  readonly claimsText: string | undefined;
 }
 
 /** Reported claims go with a heartbeat when they changed, and at least this often. */
@@ -119,6 +129,10 @@ export class AgentRuntime {
   #revocations = { count: 0, since: 0 };
   /** The reported claims last sent with a heartbeat the hub answered, and when. */
   #claimsSent: { text: string; at: number } | undefined;
+  /** The newest heartbeat answer a poll brought, and whether a step has acted on it. */
+  #polled: { at: number; answer: HeartbeatResponse; serial: string; acted: boolean } | undefined;
+  /** Ends the loop's current sleep early (a poll's answer asks for something). */
+  #wake: AbortController | undefined;
 
   constructor(deps: RunDeps, creds: Credentials) {
     this.#d = deps;
@@ -171,16 +185,62 @@ export class AgentRuntime {
           if (signal.aborted) break;
           wait = await this.#failed(err);
         }
+        const wake = new AbortController();
+        this.#wake = wake;
         try {
-          await this.#clock.sleep(wait, signal);
+          await this.#clock.sleep(wait, AbortSignal.any([signal, wake.signal]));
         } catch {
-          break; // aborted
+          if (signal.aborted) break;
         }
       }
     } finally {
       await this.#client.close();
       this.#log.info('agent stopped');
     }
+  }
+
+  /** The heartbeat the next poll carries: version, delivery, and the claims when they changed. */
+  heartbeatForPoll(): CarriedHeartbeat {
+    const { body, claimsText } = this.#heartbeatBody();
+    return { body, claimsText, serial: certificateInfo(this.#creds.certPem).serial };
+  }
+
+  /**
+   * The hub answered a poll that carried `sent` (`answer` undefined: a hub that does not
+   * answer heartbeats on polls; the runtime keeps sending its own). An answer that asks for
+   * something (a new certificate, a new CA bundle) wakes the loop.
+   */
+  pollAnswered(sent: CarriedHeartbeat, answer: HeartbeatResponse | undefined): void {
+    if (!answer) return;
+    this.#heartbeatSent(sent.claimsText);
+    this.#polled = { at: this.#clock.now(), answer, serial: sent.serial, acted: false };
+    if (this.#asks(answer, sent.serial)) this.#wake?.abort();
+  }
+
+  /** Whether a heartbeat answer for certificate `serial` asks for a renewal or a bundle fetch. */
+  #asks(answer: HeartbeatResponse, serial: string): boolean {
+    const current = certificateInfo(this.#creds.certPem).serial;
+    return (answer.renewNow && serial === current) || answer.caBundleHash !== caBundleHash(this.#creds.caBundlePem);
+  }
+
+  #heartbeatBody(): { body: HeartbeatRequest; claimsText: string | undefined } {
+    const claims = this.#d.reportedClaims?.();
+    const claimsText = claims ? JSON.stringify(claims) : undefined;
+    const sendClaims =
+      claimsText !== undefined &&
+      (claimsText !== this.#claimsSent?.text || this.#clock.now() - this.#claimsSent.at >= claimsResendMs);
+    return {
+      body: {
+        agentVersion,
+        ...(this.#d.workDelivery === undefined ? {} : { workDelivery: this.#d.workDelivery }),
+        ...(sendClaims && claims ? { reportedClaims: claims } : {}),
+      },
+      claimsText: sendClaims ? claimsText : undefined,
+    };
+  }
+
+  #heartbeatSent(claimsText: string | undefined): void {
+    if (claimsText !== undefined) this.#claimsSent = { text: claimsText, at: this.#clock.now() };
   }
 
   /** One round: renew when due, heartbeat, follow the CA bundle. Returns ms until the next. */
@@ -190,29 +250,25 @@ export class AgentRuntime {
       await this.#renew(this.#renewReason ?? 'renewal time reached');
       renewed = true;
     }
-    const claims = this.#d.reportedClaims?.();
-    const claimsText = claims ? JSON.stringify(claims) : undefined;
-    const sendClaims =
-      claimsText !== undefined &&
-      (claimsText !== this.#claimsSent?.text || this.#clock.now() - this.#claimsSent.at >= claimsResendMs);
-    const hb = await sendHeartbeat(
-      this.#client,
-      this.#creds.hub.clusterName,
-      {
-        agentVersion,
-        ...(this.#d.workDelivery === undefined ? {} : { workDelivery: this.#d.workDelivery }),
-        ...(sendClaims && claims ? { reportedClaims: claims } : {}),
-      },
-      {
-        signal: this.#d.signal,
-      },
-    );
-    if (sendClaims && claimsText !== undefined) this.#claimsSent = { text: claimsText, at: this.#clock.now() };
-    this.#emit({ type: 'heartbeat', renewNow: hb.renewNow });
-    this.#log.debug({ renewNow: hb.renewNow }, 'heartbeat');
+    let hb: HeartbeatResponse;
+    let renewAsked: boolean;
+    const polled = this.#polled;
+    if (polled && this.#clock.now() - polled.at <= 2 * this.#d.heartbeatIntervalMs) {
+      // A poll carried the heartbeat lately: its answer is acted on once.
+      hb = polled.answer;
+      renewAsked = !polled.acted && hb.renewNow && polled.serial === certificateInfo(this.#creds.certPem).serial;
+      polled.acted = true;
+    } else {
+      const { body, claimsText } = this.#heartbeatBody();
+      hb = await sendHeartbeat(this.#client, this.#creds.hub.clusterName, body, { signal: this.#d.signal });
+      this.#heartbeatSent(claimsText);
+      renewAsked = hb.renewNow;
+      this.#emit({ type: 'heartbeat', renewNow: hb.renewNow });
+      this.#log.debug({ renewNow: hb.renewNow }, 'heartbeat');
+    }
     if (hb.caBundleHash !== caBundleHash(this.#creds.caBundlePem)) await this.#refreshBundle(hb.caBundleHash);
     // A hub that still says renewNow right after a renewal is not obeyed in a loop.
-    if (hb.renewNow && !renewed) {
+    if (renewAsked && !renewed) {
       this.#renewReason = 'the hub asked for a new certificate';
       return 0;
     }

@@ -8,7 +8,15 @@
 // Deletion happens only on the hub's explicit tombstone for a work uid the agent holds, or
 // for objects that left a work the agent applied them for; never because the hub forgot.
 import { createHash } from 'node:crypto';
-import { agentFeatures, canonicalJson, type StatusReport, type SyncRequest, type WorkStatus } from '@outpost/shared';
+import {
+  agentFeatures,
+  canonicalJson,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type StatusReport,
+  type SyncRequest,
+  type WorkStatus,
+} from '@outpost/shared';
 import { adoptAnnotation } from '../apply/applier.ts';
 import { isCrdKind, isNamespaceKind } from '../apply/kube.ts';
 import { reasons } from '../apply/status.ts';
@@ -72,6 +80,15 @@ export interface SyncerDeps {
   drift?: DriftMonitor;
   /** Status refreshed from the watched objects between applies; without it, only applies report. */
   status?: StatusMonitor;
+  /** The heartbeat each poll carries (the runtime's), so the agent sends none of its own. */
+  heartbeat?: HeartbeatCarrier;
+}
+
+/** Gives each poll the heartbeat to carry and takes the hub's answer to it. */
+export interface HeartbeatCarrier {
+  heartbeatForPoll(): { readonly body: HeartbeatRequest };
+  /** `answer` undefined: the hub answered the poll but not the heartbeat (an older hub). */
+  pollAnswered(sent: { readonly body: HeartbeatRequest }, answer: HeartbeatResponse | undefined): void;
 }
 
 const inventoryOf = (works: Map<string, DesiredWork>) =>
@@ -198,10 +215,13 @@ export class WorkSyncer {
       };
       if (snap.hubEpoch) req.hubEpoch = snap.hubEpoch;
       if (sendInventory) req.inventory = inventoryOf(snap.works);
+      const heartbeat = this.#d.heartbeat?.heartbeatForPoll();
+      if (heartbeat) req.heartbeat = heartbeat.body;
       let res: Awaited<ReturnType<typeof pollSync>>;
       try {
         res = await pollSync(this.#d.client(), this.#d.cluster, req, { signal });
         failures = 0;
+        if (heartbeat) this.#d.heartbeat?.pollAnswered(heartbeat, res.heartbeat);
       } catch (err) {
         if (signal.aborted) return;
         const retryAfterMs = isHubError(err) ? err.retryAfterMs : undefined;

@@ -145,7 +145,7 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     if (!body || typeof body.revision !== 'number' || body.revision < 0) {
       throw apiError(
         'BODY_MALFORMED',
-        'body must be { revision: number, hubEpoch?, inventory?, waitSeconds?, features?: string[] }',
+        'body must be { revision: number, hubEpoch?, inventory?, waitSeconds?, features?: string[], heartbeat? }',
       );
     }
     const { features } = body;
@@ -155,6 +155,12 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     ) {
       throw apiError('BODY_MALFORMED', 'features must be a list of at most 32 strings');
     }
+    const { heartbeat } = body;
+    if (heartbeat !== undefined && (heartbeat === null || typeof heartbeat !== 'object' || Array.isArray(heartbeat))) {
+      throw apiError('BODY_MALFORMED', 'heartbeat must be an object (the fields of a heartbeat request)');
+    }
+    // The poll is the heartbeat: what it says is noted now, and answered when the poll is.
+    if (heartbeat) trust.noteHeartbeat(agent.cluster, heartbeat);
     // A long-poll ends early when the agent goes away, and the hub notes that it went.
     const abort = new AbortController();
     reply.raw.once('close', () => {
@@ -166,6 +172,7 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     // meantime must not be answered with work content. The records are checked again (the
     // TLS part cannot have changed), except that a renewal during the hold is no refusal.
     checkStanding(store, agent.cluster.name, agent.serial, { allowSuperseded: true });
+    if (heartbeat) res.heartbeat = trust.heartbeatAnswer(agent.cluster.name, agent.serial);
     // Manifests go out as the stored texts, part by part (work/raw-json.ts), compressed on
     // zlib's threads.
     const parts = jsonParts(res);

@@ -89,6 +89,7 @@ export async function serve(config: ServeConfig): Promise<void> {
 
   // Filled in once the app exists; rotation swaps the TLS context of the live server.
   let applyTls = () => {};
+  const presence = new Presence(store);
   const trust = new TrustService({
     store,
     log,
@@ -104,9 +105,9 @@ export async function serve(config: ServeConfig): Promise<void> {
       return pki;
     },
     certValidityMs: config.certValidityMs,
+    seen: (cluster, at) => presence.seen(cluster, at),
   });
   const notifier = new DesiredNotifier();
-  const presence = new Presence(store);
   const sync = new SyncService({
     store,
     log,

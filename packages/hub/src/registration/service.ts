@@ -32,6 +32,9 @@ export interface TrustDeps {
   retireCa: () => Promise<HubPki>;
   certValidityMs: number;
   now?: () => Date;
+  /** Notes that a cluster's agent was heard from (the hub batches these writes); default: a
+   *  store write per heartbeat. */
+  seen?: (cluster: string, at: Date) => void;
 }
 
 export interface RegisterBody {
@@ -142,8 +145,15 @@ export class TrustService {
     return pki.previous ? [pki.signing.hash, pki.previous.hash] : [pki.signing.hash];
   }
 
+  /** Every poll's answer carries it: hashed once per bundle, not per poll. */
+  #bundleHash: { bundle: string; hash: string } | undefined;
+
   caBundleHash(): string {
-    return `sha256:${createHash('sha256').update(this.caBundle()).digest('hex')}`;
+    const bundle = this.caBundle();
+    if (this.#bundleHash?.bundle !== bundle) {
+      this.#bundleHash = { bundle, hash: `sha256:${createHash('sha256').update(bundle).digest('hex')}` };
+    }
+    return this.#bundleHash.hash;
   }
 
   async #issue(
@@ -498,7 +508,17 @@ export class TrustService {
   }
 
   heartbeat(cluster: ClusterRow, body: HeartbeatRequest | undefined, certSerial: string): HeartbeatResponse {
-    const at = this.#now().toISOString();
+    this.noteHeartbeat(cluster, body);
+    return this.heartbeatAnswer(cluster.name, certSerial);
+  }
+
+  /**
+   * What a heartbeat (its own request, or carried by a poll) tells about the agent: stored
+   * only when something changed; otherwise the sighting goes to `seen` (batched in memory by
+   * the hub), so an idle fleet writes nothing per heartbeat.
+   */
+  noteHeartbeat(cluster: ClusterRow, body: HeartbeatRequest | undefined): void {
+    const at = this.#now();
     const claims = body?.claims && claimErrors(body.claims).length === 0 ? body.claims : undefined;
     const version = typeof body?.agentVersion === 'string' ? body.agentVersion.slice(0, 64) : undefined;
     // An agent of another version that does not say (an older one) no longer tells: unknown.
@@ -521,17 +541,21 @@ export class TrustService {
         agentVersion: version ?? cluster.agentVersion,
         workDelivery: delivery === undefined ? (cluster.workDelivery ?? null) : delivery,
         reportedClaims: reported ?? cluster.reportedClaims ?? {},
-        lastSeen: at,
+        lastSeen: at.toISOString(),
       });
-    } else {
-      this.#store.clusters.seen(cluster.name, at);
     }
+    if (this.#d.seen) this.#d.seen(cluster.name, at);
+    else this.#store.clusters.seen(cluster.name, at.toISOString());
+  }
+
+  /** The hub's answer to a heartbeat of `clusterName` made with certificate `certSerial`, now. */
+  heartbeatAnswer(clusterName: string, certSerial: string): HeartbeatResponse {
     const cert = this.#store.certificates.get(certSerial);
     return {
-      cluster: cluster.name,
+      cluster: clusterName,
       caBundleHash: this.caBundleHash(),
       renewNow: cert !== undefined && cert.caHash !== this.#d.pki().signing.hash,
-      serverTime: at,
+      serverTime: this.#now().toISOString(),
     };
   }
 

@@ -5,6 +5,7 @@
 // per cluster, what it last sent (the agent's inventory at that revision), so an unchanged
 // poll is one integer comparison and a change sends only the changed works, and for a work
 // the agent already has, only the manifests that changed since the agent's generation.
+import type { HeartbeatRequest, HeartbeatResponse } from './index.ts';
 import type { DeleteOption, Manifest, ManifestConfig, ManifestWorkExecutor } from './work.ts';
 
 export interface InventoryEntry {
@@ -26,6 +27,12 @@ export interface SyncRequest {
    * work that needs a feature it did not name: an older agent would apply it ignoring the field.
    */
   features?: string[];
+  /**
+   * The heartbeat, carried by the poll: an agent that polls sends no heartbeats of its own,
+   * so it holds one connection and makes one request per poll. The hub answers it in
+   * SyncResponse.heartbeat (a hub from before this answers none; the agent then heartbeats).
+   */
+  heartbeat?: HeartbeatRequest;
 }
 
 /** Features an agent names in SyncRequest.features. */
@@ -69,6 +76,8 @@ export interface SyncResponse {
   /** An admin confirmed the deletions the agent's mass-delete breaker held: carry them out. */
   releaseHeldDeletions?: boolean;
   works: WorkUpdate[];
+  /** The answer to SyncRequest.heartbeat, as of the moment the poll is answered. */
+  heartbeat?: HeartbeatResponse;
 }
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
