@@ -34,7 +34,13 @@ export async function startHub(
   const proc = spawn(
     process.execPath,
     [hubMain, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn', ...(opts.args ?? [])],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Node flags for the hub alone (a profile of a benchmark's hub: --cpu-prof, --heap-prof).
+      ...(process.env.OUTPOST_HUB_NODE_OPTIONS
+        ? { env: { ...process.env, NODE_OPTIONS: process.env.OUTPOST_HUB_NODE_OPTIONS } }
+        : {}),
+    },
   );
   live.add(proc);
   let out = '';
