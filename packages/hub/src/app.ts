@@ -3,6 +3,7 @@
 
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { apiError, durations, errorBody, limits, OutpostError } from '@outpost/shared';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions, LogController } from 'fastify';
 import type { Logger } from 'pino';
@@ -148,6 +149,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     };
   }
   const app = Fastify(options) as unknown as FastifyInstance;
+  // A TLS 1.2 client could renegotiate and present another certificate on a connection the
+  // agent API already identified (agentapi/ keeps the identity per connection); it may not.
+  if (deps.tls) app.server.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation());
   let audit = deps.audit;
   if (!audit) {
     const own = new AuditLog(deps.store, { maxAgeMs: durations.auditMaxAgeMs, maxRows: limits.auditMaxRows }, deps.log);

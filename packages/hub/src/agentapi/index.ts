@@ -38,9 +38,18 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * The verified peer of each connection, read from its certificate once: a connection keeps
+ * its certificate (renegotiation is off, app.ts), and an idle agent's poll then costs no
+ * certificate parse. Only the TLS part is kept; the hub's records are checked per request.
+ */
+const peers = new WeakMap<TLSSocket, { name: string; serial: string }>();
+
 /** Resolves and checks the calling agent from its client certificate. */
 export function identifyAgent(store: Store, req: FastifyRequest): AgentIdentity {
   const socket = req.raw.socket as TLSSocket;
+  const known = peers.get(socket);
+  if (known) return checkStanding(store, known.name, known.serial);
   const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
   if (!peer?.subject) throw apiError('AGENT_CERT_REQUIRED', 'this endpoint needs a client certificate from the hub');
   if (!socket.authorized && String(socket.authorizationError) === 'CERT_HAS_EXPIRED') {
@@ -55,7 +64,9 @@ export function identifyAgent(store: Store, req: FastifyRequest): AgentIdentity 
   const cn = Array.isArray(peer.subject.CN) ? undefined : peer.subject.CN;
   const name = clusterFromCommonName(cn);
   if (!name) throw apiError('AGENT_CERT_REQUIRED', 'the client certificate is not an Outpost agent certificate');
-  return checkStanding(store, name, peer.serialNumber.toLowerCase());
+  const serial = peer.serialNumber.toLowerCase();
+  peers.set(socket, { name, serial });
+  return checkStanding(store, name, serial);
 }
 
 /**

@@ -209,7 +209,10 @@ export async function serve(config: ServeConfig): Promise<void> {
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
 
-  await app.listen({ host: config.listen.host, port: config.listen.port });
+  // A fleet reconnecting after a restart arrives within seconds: connections wait in a queue
+  // this deep (the kernel caps it at net.core.somaxconn) instead of being dropped and retried
+  // by TCP one to several seconds later (Node's default is 511).
+  await app.listen({ host: config.listen.host, port: config.listen.port, backlog: 4096 });
   let metricsLine: string[] = [];
   if (config.metricsListen) {
     const m = Fastify({

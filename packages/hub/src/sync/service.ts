@@ -135,7 +135,8 @@ export class SyncService {
     }
     for (let attempt = 0; ; attempt++) {
       const revision = store.works.desiredRevision(cluster.name);
-      const release = this.#takeRelease(cluster.name);
+      // The row read for this request says whether there is one; a woken poll reads again.
+      const release = (attempt > 0 || cluster.releaseHeldDeletions) && this.#takeRelease(cluster.name);
       // An inventory is the agent's word on what it holds: compare it with the works whatever
       // the revision says (a database restored from a backup reuses revision numbers).
       const told = attempt === 0 && req.inventory !== undefined;
