@@ -44,7 +44,8 @@ export interface AppDeps {
   advertiseUrl?: string | undefined;
   maxWorkBytes?: number | undefined;
   /** TLS material; omitted only by tests that exercise routes over plain HTTP. */
-  tls?: { key: string; cert: string; ca: string } | undefined;
+  /** `ticketKeys`: the TLS session-ticket key kept across restarts (pki/tickets.ts). */
+  tls?: { key: string; cert: string; ca: string; ticketKeys?: Buffer } | undefined;
 }
 
 /**
@@ -65,6 +66,16 @@ export const tlsCiphers = [
 
 /** TLS settings of the listener, also applied when a CA rotation reloads the context. */
 export const tlsServerOptions = { minVersion: 'TLSv1.2', ciphers: tlsCiphers, honorCipherOrder: true } as const;
+
+/** Sessions resumable across restarts with the kept ticket key (pki/tickets.ts), also when
+ *  a CA rotation reloads the context. */
+export const sessionOptions = (ticketKeys: Buffer) => ({
+  ticketKeys,
+  sessionTimeout: durations.ticketKeyLifetimeMs / 1000,
+  // Node's default context is a hash of the command line: another flag after a restart
+  // would make every session unresumable.
+  sessionIdContext: 'outpost-hub',
+});
 
 /** Maps fastify's own error codes onto Outpost's stable ones. */
 /** An oversized body is read (and dropped) up to this much, for at most this long, before the 413. */
@@ -142,6 +153,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       cert: deps.tls.cert,
       ca: deps.tls.ca,
       ...tlsServerOptions,
+      ...(deps.tls.ticketKeys ? sessionOptions(deps.tls.ticketKeys) : {}),
       // Ask every client for a certificate but let the agent API decide per request:
       // people and joiners have none, agents must.
       requestCert: true,

@@ -33,7 +33,18 @@ export const durations = {
   tokenThrottleMaxMs: 60_000,
   /** A cluster not seen for this long is Available=Unknown (work delivery tightens this). */
   clusterLeaseMs: 3 * 30_000,
-  /** Agent heartbeat period (jittered ±20 %) until work delivery's long-poll replaces it. */
+  /**
+   * The hub's TLS session-ticket key is replaced this often (pki/tickets.ts); a session is
+   * resumable this long (TLS 1.3's upper bound), so a restart within it resumes.
+   */
+  ticketKeyLifetimeMs: 7 * 86_400_000,
+  /**
+   * An agent connection older than this is closed after its next poll is answered (the agent
+   * reconnects at once, resuming its session): its ticket stays fresh, and connections do not
+   * stay pinned for weeks.
+   */
+  agentConnectionMaxAgeMs: 24 * 3_600_000,
+  /** Agent heartbeat period (jittered ±20 %); with work delivery each long-poll carries the heartbeat. */
   heartbeatMs: 30_000,
   /**
    * A stopping hub tells each agent whose poll it releases when to come back (503

@@ -13,6 +13,7 @@ import {
   type CaBundleResponse,
   type ClusterSelfView,
   clusterFromCommonName,
+  durations,
   type HeartbeatRequest,
   protocolVersion,
   type RenewRequest,
@@ -43,7 +44,7 @@ declare module 'fastify' {
  * its certificate (renegotiation is off, app.ts), and an idle agent's poll then costs no
  * certificate parse. Only the TLS part is kept; the hub's records are checked per request.
  */
-const peers = new WeakMap<TLSSocket, { name: string; serial: string }>();
+const peers = new WeakMap<TLSSocket, { name: string; serial: string; since: number }>();
 
 /** Resolves and checks the calling agent from its client certificate. */
 export function identifyAgent(store: Store, req: FastifyRequest): AgentIdentity {
@@ -65,7 +66,7 @@ export function identifyAgent(store: Store, req: FastifyRequest): AgentIdentity 
   const name = clusterFromCommonName(cn);
   if (!name) throw apiError('AGENT_CERT_REQUIRED', 'the client certificate is not an Outpost agent certificate');
   const serial = peer.serialNumber.toLowerCase();
-  peers.set(socket, { name, serial });
+  peers.set(socket, { name, serial, since: Date.now() });
   return checkStanding(store, name, serial);
 }
 
@@ -184,6 +185,13 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     // TLS part cannot have changed), except that a renewal during the hold is no refusal.
     checkStanding(store, agent.cluster.name, agent.serial, { allowSuperseded: true });
     if (heartbeat) res.heartbeat = trust.heartbeatAnswer(agent.cluster.name, agent.serial);
+    // A connection older than a day is closed once this answer is out: the agent reconnects
+    // at once with a resumed session and a fresh ticket, so a hub restart finds tickets young
+    // enough to resume (pki/tickets.ts).
+    const since = peers.get(req.raw.socket as TLSSocket)?.since;
+    if (since !== undefined && Date.now() - since > durations.agentConnectionMaxAgeMs) {
+      void reply.header('connection', 'close');
+    }
     // Manifests go out as the stored texts, part by part (work/raw-json.ts), compressed on
     // zlib's threads.
     const parts = jsonParts(res);

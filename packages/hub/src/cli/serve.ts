@@ -6,12 +6,13 @@ import { durations } from '@outpost/shared';
 import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { createApiToken } from '../api/api-tokens.ts';
-import { buildApp, tlsServerOptions } from '../app.ts';
+import { buildApp, sessionOptions, tlsServerOptions } from '../app.ts';
 import { AuditLog } from '../audit/index.ts';
 import type { ServeConfig } from '../config/index.ts';
 import { metricsContentType } from '../metrics/index.ts';
 import { BodyThread } from '../parse/index.ts';
 import { ensureHubPki, finishCaRotation, type HubPki, startCaRotation } from '../pki/index.ts';
+import { ticketKeys } from '../pki/tickets.ts';
 import { TrustService } from '../registration/service.ts';
 import { PlacementService } from '../scheduling/index.ts';
 import { ensurePrivateDataDir } from '../store/data-dir.ts';
@@ -88,7 +89,8 @@ export async function serve(config: ServeConfig): Promise<void> {
   const adminTokenFile = await ensureAdminToken(store, config.dataDir);
 
   // Filled in once the app exists; rotation swaps the TLS context of the live server.
-  let applyTls = () => {};
+  let applyTls = async () => {};
+  let tickets = await ticketKeys(config.dataDir);
   const presence = new Presence(store);
   const trust = new TrustService({
     store,
@@ -96,12 +98,12 @@ export async function serve(config: ServeConfig): Promise<void> {
     pki: () => pki,
     rotateCa: async () => {
       pki = await startCaRotation(config.dataDir, pkiOpts);
-      applyTls();
+      await applyTls();
       return pki;
     },
     retireCa: async () => {
       pki = await finishCaRotation(config.dataDir, pkiOpts);
-      applyTls();
+      await applyTls();
       return pki;
     },
     certValidityMs: config.certValidityMs,
@@ -167,18 +169,34 @@ export async function serve(config: ServeConfig): Promise<void> {
     version: hubVersion,
     advertiseUrl: config.advertiseUrl,
     maxWorkBytes: config.maxWorkBytes,
-    tls: { key: pki.servingKeyPem, cert: pki.servingCertPem, ca: pki.caBundlePem },
+    tls: { key: pki.servingKeyPem, cert: pki.servingCertPem, ca: pki.caBundlePem, ticketKeys: tickets.keys },
   });
-  applyTls = () => {
-    const server = app.server as unknown as { setSecureContext(o: object): void };
-    server.setSecureContext({
+  const tlsServer = app.server as unknown as { setSecureContext(o: object): void; setTicketKeys(keys: Buffer): void };
+  applyTls = async () => {
+    // A new ticket key as well: no session from before the CAs changed resumes after it.
+    tickets = await ticketKeys(config.dataDir, { renew: true });
+    tlsServer.setSecureContext({
       key: pki.servingKeyPem,
       cert: pki.servingCertPem,
       ca: pki.caBundlePem,
+      ...sessionOptions(tickets.keys),
       ...tlsServerOptions,
     });
     log.info({ signing: pki.signing.hash, previous: pki.previous?.hash }, 'TLS context reloaded');
   };
+  // The ticket key is replaced when it reaches its lifetime (checked hourly).
+  const ticketTimer = setInterval(() => {
+    if (Date.now() - tickets.createdAt < durations.ticketKeyLifetimeMs) return;
+    ticketKeys(config.dataDir).then(
+      (t) => {
+        tickets = t;
+        tlsServer.setTicketKeys(t.keys);
+        log.info('TLS session-ticket key replaced');
+      },
+      (err: unknown) => log.error({ err }, 'replacing the TLS session-ticket key failed'),
+    );
+  }, 3_600_000);
+  ticketTimer.unref();
   // Finish a rotation that completed while the hub was down.
   await trust.maybeFinishRotation();
 
@@ -193,6 +211,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       process.exit(1);
     }, durations.shutdownGraceMs);
     timer.unref();
+    clearInterval(ticketTimer);
     // Long-polls would hold the close for up to a poll timeout: release them first.
     notifier.close();
     await metricsApp?.close();

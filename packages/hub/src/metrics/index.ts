@@ -7,9 +7,11 @@
 // durations.metricsSnapshotMs, starts a new one that reads the store in small slices,
 // yielding to the event loop between them (only the first scrape waits for one). Work
 // conditions come out of SQLite as the conditions array alone, never the whole status.
+
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
+import type { TLSSocket } from 'node:tls';
 import { durations } from '@outpost/shared';
 import type { FastifyInstance } from 'fastify';
 import { authenticate } from '../auth/index.ts';
@@ -185,6 +187,12 @@ export const metricsContentType = 'text/plain; version=0.0.4; charset=utf-8';
 export function registerMetrics(app: FastifyInstance, src: MetricsSources): () => Promise<Readable> {
   const requests = new Histogram();
   const fleet = new FleetSnapshot(src);
+  // TLS handshakes by kind: after a restart most of the fleet should resume (pki/tickets.ts).
+  const handshakes = { full: 0, resumed: 0 };
+  app.server.on('secureConnection', (socket: TLSSocket) => {
+    if (socket.isSessionReused()) handshakes.resumed++;
+    else handshakes.full++;
+  });
   // Event-loop delay per window (not since start, not reset by a scrape, so several
   // scrapers each see the same figures): the hub's own answer to "is anything stalling me".
   const loop = monitorEventLoopDelay({ resolution: 10 });
@@ -220,6 +228,10 @@ export function registerMetrics(app: FastifyInstance, src: MetricsSources): () =
       '# HELP outpost_event_loop_delay_windows_total Event-loop delay windows finished since the start.',
       '# TYPE outpost_event_loop_delay_windows_total counter',
       `outpost_event_loop_delay_windows_total ${window.count}`,
+      '# HELP outpost_tls_handshakes_total TLS handshakes completed, by whether a session was resumed.',
+      '# TYPE outpost_tls_handshakes_total counter',
+      `outpost_tls_handshakes_total{resumed="false"} ${handshakes.full}`,
+      `outpost_tls_handshakes_total{resumed="true"} ${handshakes.resumed}`,
       '# HELP outpost_http_request_duration_seconds Request latency by route.',
       '# TYPE outpost_http_request_duration_seconds histogram',
       ...requests.render('outpost_http_request_duration_seconds'),

@@ -69,7 +69,7 @@ async function readIfExists(path: string): Promise<string | undefined> {
 }
 
 /** Writes atomically (temp file + rename) so a crash never leaves half a file. */
-async function writeAtomic(path: string, data: string, mode: number): Promise<void> {
+export async function writeAtomic(path: string, data: string, mode: number): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   await writeFile(tmp, data, { mode });
   await chmod(tmp, mode);
