@@ -70,6 +70,13 @@ export class HttpPool {
     Pick<HttpPoolOptions, 'connectTimeoutMs' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'keepAliveMs'>
   >;
   #inFlight = 0;
+  /**
+   * The newest TLS session a server gave, offered on every new connection. node:https keeps
+   * one too, but drops it on any connection error, so a hub that refused connections while it
+   * restarted would be met with full handshakes by its whole fleet; an unusable session only
+   * costs the full handshake it would have been anyway.
+   */
+  #session: Buffer | undefined;
   #closing: (() => void) | undefined;
   #closed: Promise<void> | undefined;
 
@@ -142,6 +149,7 @@ export class HttpPool {
         method,
         headers,
         agent: secure ? this.#agent : this.#plainAgent,
+        ...(secure && this.#session ? { session: this.#session } : {}),
         ...(signal ? { signal } : {}),
       });
       sent = r;
@@ -166,6 +174,11 @@ export class HttpPool {
             this.#o.connectTimeoutMs,
           );
           socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
+          if (secure) {
+            socket.on('session', (session: Buffer) => {
+              this.#session = session;
+            });
+          }
         }
       });
       // Silence while waiting for the headers, then while the body arrives (the socket's idle
