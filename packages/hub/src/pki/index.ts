@@ -5,6 +5,7 @@
 //   pki/cas/<id>/ca.crt, ca.key (0600)   one folder per CA, never rewritten
 //   pki/state.json                       { signing, previous } — switched by one atomic rename
 //   pki/serving.crt, pki/serving.key     the hub's TLS certificate
+//   pki/tls-tickets.key                  the TLS session-ticket key (tickets.ts)
 //   ca.crt                               the trust bundle, for `curl --cacert` and humans
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';

@@ -13,6 +13,7 @@
 // - an unreachable cluster being heard from again (store `seen`, or presence via clusterSeen);
 // - one timer at the earliest due time: a reachable cluster's lease end (it turns
 //   unreachable then) or a placement's nextEvaluationTime (a toleration runs out).
+
 import { canonicalJson, durations } from '@outpost/shared';
 import type { Logger } from 'pino';
 import {
@@ -36,6 +37,7 @@ import {
 } from '../placement/index.ts';
 import { clusterResource, type Liveness, leaseEnd, livenessSinceStart, taintKeys } from '../registration/clusters.ts';
 import { type ClusterRow, objectKey, type PlacementRow, type Store } from '../store/index.ts';
+import { Pace } from './pace.ts';
 
 /** Outpost's condition for a scheduling pass that threw; the last decisions stay. */
 export const schedulingFailedCondition = 'SchedulingFailed';
@@ -72,6 +74,8 @@ export function placementFromRow(row: PlacementRow): Placement {
 
 export class PlacementService {
   readonly #d: PlacementServiceDeps;
+  /** The batch window, grown with the cost of a pass (pace.ts). */
+  readonly #pace: Pace;
   readonly #now: () => number;
   readonly #startedAt: number;
   readonly #listeners = new Set<DecisionsListener>();
@@ -97,6 +101,7 @@ export class PlacementService {
 
   constructor(deps: PlacementServiceDeps) {
     this.#d = deps;
+    this.#pace = new Pace(deps.batchMs ?? durations.placementBatchMs);
     this.#now = deps.now ?? Date.now;
     this.#startedAt = this.#now();
     this.#unsubscribe = deps.store.clusters.onChange((name, kind) => {
@@ -201,8 +206,8 @@ export class PlacementService {
     if (this.#closed || this.#batchTimer) return;
     this.#batchTimer = setTimeout(() => {
       this.#batchTimer = undefined;
-      this.#pass(false);
-    }, this.#d.batchMs ?? durations.placementBatchMs);
+      this.#pace.run(() => this.#pass(false));
+    }, this.#pace.windowMs);
     this.#batchTimer.unref();
   }
 

@@ -44,6 +44,7 @@ import {
   workSetSummary,
 } from '../rollout/index.ts';
 import { schedulingFailedCondition } from '../scheduling/index.ts';
+import { Pace } from '../scheduling/pace.ts';
 import { allClaims, objectKey, type Store, splitObjectKey, type WorkRow, type WorkSetRow } from '../store/index.ts';
 import { saveTexts } from '../work/texts.ts';
 import { type RenderOutput, type RenderTarget, renderKey, renderWorks, type TemplateWork } from './render.ts';
@@ -167,6 +168,8 @@ const isTrue = (conditions: unknown, type: string) =>
 
 export class WorkSetController {
   readonly #d: WorkSetControllerDeps;
+  /** The batch window, grown with the cost of a batch (scheduling/pace.ts). */
+  readonly #pace: Pace;
   readonly #now: () => number;
   readonly #startedAt: number;
   /** Worksets by key (objectKey: "namespace/name"), here and in every map below. */
@@ -192,6 +195,7 @@ export class WorkSetController {
 
   constructor(deps: WorkSetControllerDeps) {
     this.#d = deps;
+    this.#pace = new Pace(deps.batchMs ?? durations.workSetBatchMs);
     this.#now = deps.now ?? Date.now;
     this.#startedAt = this.#now();
     this.#unsubscribe = deps.store.clusters.onChange((name, kind) => {
@@ -291,8 +295,8 @@ export class WorkSetController {
     if (this.#batchTimer) return;
     this.#batchTimer = setTimeout(() => {
       this.#batchTimer = undefined;
-      this.#runPending();
-    }, this.#d.batchMs ?? durations.workSetBatchMs);
+      this.#pace.run(() => this.#runPending());
+    }, this.#pace.windowMs);
     this.#batchTimer.unref();
   }
 
