@@ -20,6 +20,8 @@ test('200 simulated agents: every phase completes and nothing is lost', { timeou
     idleMs: 5_000,
     dead: 5,
     registerInFlight: 8,
+    // Two threads, as the benchmark runs from 1,000 agents: their answers must add up.
+    workers: 2,
     say: (line) => t.diagnostic(line),
   });
   const c = result.complete;

@@ -3,11 +3,12 @@
 // time from /proc, the sockets it holds, and /readyz latency while the fleet runs.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
 import { HubClient as AgentHubClient } from '../../../packages/agent/src/transport/client.ts';
 import { createRegistration } from '../../../packages/agent/src/transport/hub-api.ts';
 import { agentSubject, createCsr, generateKeyPair, privateKeyToPem } from '../../../packages/shared/src/index.ts';
 import type { HubClient } from '../../e2e/hub-client.ts';
-import { type FleetCounters, newCounters, SimAgent } from './sim-agent.ts';
+import type { WorkerCounters, WorkerInit, WorkerRequest } from './sim-worker.ts';
 
 export interface Credentials {
   name: string;
@@ -85,66 +86,135 @@ export async function registerAll(
   return { credentials, perSecond: joiners.length / ((performance.now() - started) / 1000), refusals };
 }
 
+/**
+ * The simulated fleet, spread over `workers` threads (sim-worker.ts), each holding its share
+ * of the agents. Every question is a message round trip, so the answers are promises.
+ */
 export class Fleet {
-  readonly agents: SimAgent[];
-  readonly counters: FleetCounters = newCounters();
-  /** Per work name and generation: when each agent first held it. */
-  readonly received = new Map<string, Map<string, number>>();
+  readonly size: number;
+  readonly #workers: Worker[] = [];
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  #nextId = 0;
 
-  constructor(credentials: Credentials[], o: FleetOptions) {
-    this.agents = credentials.map(
-      (c) =>
-        new SimAgent(c.name, {
-          hubUrl: o.hubUrl,
-          caPem: o.caPem,
-          keyPem: c.keyPem,
-          certPem: c.certPem,
-          pollWaitSeconds: o.pollWaitSeconds,
-          heartbeatMs: o.heartbeatMs,
-          counters: this.counters,
-          onWork: (agent, work, generation, at) => {
-            const key = `${work}@${generation}`;
-            const m = this.received.get(key) ?? new Map<string, number>();
-            if (!m.has(agent)) m.set(agent, at);
-            this.received.set(key, m);
-          },
-        }),
-    );
-  }
-
-  /** Starts the agents `perTick` at a time, one tick per millisecond, as a fleet comes up. */
-  async start(perTick = 20): Promise<void> {
-    for (let i = 0; i < this.agents.length; i += perTick) {
-      for (const a of this.agents.slice(i, i + perTick)) a.start();
-      await sleep(1);
+  constructor(credentials: Credentials[], o: FleetOptions & { workers: number }) {
+    this.size = credentials.length;
+    const n = Math.max(1, Math.min(o.workers, credentials.length));
+    const { workers: _, ...options } = o;
+    for (let w = 0; w < n; w++) {
+      const share = credentials.filter((_c, i) => i % n === w);
+      const worker = new Worker(new URL('./sim-worker.ts', import.meta.url), {
+        workerData: { credentials: share, options } satisfies WorkerInit,
+      });
+      worker.on('message', (m: { id: number; result?: unknown; error?: string }) => {
+        const p = this.#pending.get(m.id);
+        this.#pending.delete(m.id);
+        if (m.error !== undefined) p?.reject(new Error(m.error));
+        else p?.resolve(m.result);
+      });
+      worker.on('error', (err) => {
+        for (const p of this.#pending.values()) p.reject(err);
+        this.#pending.clear();
+      });
+      this.#workers.push(worker);
     }
   }
 
+  #ask<T>(worker: Worker, req: DistributiveOmit<WorkerRequest, 'id'>): Promise<T> {
+    const id = this.#nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      worker.postMessage({ ...req, id });
+    });
+  }
+
+  #all<T>(req: DistributiveOmit<WorkerRequest, 'id'>): Promise<T[]> {
+    return Promise.all(this.#workers.map((w) => this.#ask<T>(w, req)));
+  }
+
+  /** Starts the agents `perTick` at a time per worker, one tick per millisecond, as a fleet comes up. */
+  async start(perTick = 10): Promise<void> {
+    await this.#all({ op: 'start', perTick });
+  }
+
   async stop(): Promise<void> {
-    await Promise.all(this.agents.map((a) => a.stop()));
+    try {
+      await this.#all({ op: 'stop' });
+    } finally {
+      await Promise.all(this.#workers.map((w) => w.terminate()));
+    }
+  }
+
+  /** Stops `count` agents without a word (spread over the workers); returns their names. */
+  async stopAgents(count: number): Promise<string[]> {
+    const n = this.#workers.length;
+    const names = await Promise.all(
+      this.#workers.map((w, i) =>
+        this.#ask<string[]>(w, { op: 'stopAgents', count: Math.floor(count / n) + (i < count % n ? 1 : 0) }),
+      ),
+    );
+    return names.flat();
   }
 
   /** How many agents have held `work` at `generation`, and when the last one did. */
-  receivedBy(work: string, generation: number): { count: number; last: number } {
-    const m = this.received.get(`${work}@${generation}`);
-    return { count: m?.size ?? 0, last: m ? Math.max(...m.values()) : 0 };
+  async receivedBy(work: string, generation: number): Promise<{ count: number; last: number }> {
+    const parts = await this.#all<{ count: number; last: number }>({ op: 'receivedBy', key: `${work}@${generation}` });
+    return {
+      count: parts.reduce((a, p) => a + p.count, 0),
+      last: Math.max(0, ...parts.map((p) => p.last)),
+    };
   }
 
-  /** Agents whose last successful poll is at or after `since`. */
-  pollingSince(since: number): number {
-    return this.agents.filter((a) => a.lastPollAt >= since).length;
+  /** Running agents whose last successful poll is at or after `since`. */
+  async pollingSince(since: number): Promise<number> {
+    return (await this.#all<number>({ op: 'pollingSince', since })).reduce((a, b) => a + b, 0);
   }
 
-  errorCounts(): Record<string, number> {
-    return Object.fromEntries([...this.counters.errors].sort());
+  /** The counters of every worker, added up (reconnects per second across the whole fleet). */
+  async counters(): Promise<{
+    polls: number;
+    pollHeartbeats: number;
+    pollsWithWork: number;
+    heartbeats: number;
+    statusPosts: number;
+    errors: Record<string, number>;
+    reconnectsPerSecond: Map<number, number>;
+    /** The slowest worker's event-loop delay p99, ms. */
+    loopP99Ms: number;
+  }> {
+    const parts = await this.#all<WorkerCounters>({ op: 'counters' });
+    const errors: Record<string, number> = {};
+    const reconnectsPerSecond = new Map<number, number>();
+    for (const p of parts) {
+      for (const [k, v] of p.errors) errors[k] = (errors[k] ?? 0) + v;
+      for (const [s, v] of p.reconnectsPerSecond) reconnectsPerSecond.set(s, (reconnectsPerSecond.get(s) ?? 0) + v);
+    }
+    const sum = (f: (p: WorkerCounters) => number) => parts.reduce((a, p) => a + f(p), 0);
+    return {
+      polls: sum((p) => p.polls),
+      pollHeartbeats: sum((p) => p.pollHeartbeats),
+      pollsWithWork: sum((p) => p.pollsWithWork),
+      heartbeats: sum((p) => p.heartbeats),
+      statusPosts: sum((p) => p.statusPosts),
+      errors: Object.fromEntries(Object.entries(errors).sort()),
+      reconnectsPerSecond,
+      loopP99Ms: Math.max(0, ...parts.map((p) => p.loopP99Ms)),
+    };
   }
 
-  maxReconnectsInOneSecond(since: number): number {
+  async errorCounts(): Promise<Record<string, number>> {
+    return (await this.counters()).errors;
+  }
+
+  async maxReconnectsInOneSecond(since: number): Promise<number> {
     let max = 0;
-    for (const [second, n] of this.counters.reconnectsPerSecond) if (second * 1000 >= since && n > max) max = n;
+    for (const [second, n] of (await this.counters()).reconnectsPerSecond) {
+      if (second * 1000 >= since && n > max) max = n;
+    }
     return max;
   }
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 // --- the hub seen from outside -------------------------------------------------------------
 

@@ -28,6 +28,8 @@ export interface FleetRunOptions {
   /** The hub's --missed-polls. */
   missedPolls: number;
   idleMs: number;
+  /** Threads the simulated agents are spread over (default 2 from 1,000 agents, else 1). */
+  workers?: number;
   /** Agents stopped for the dead-agent phase. */
   dead: number;
   registerInFlight: number;
@@ -164,16 +166,21 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       caPem: hub.caCertPem,
       pollWaitSeconds: o.pollSeconds,
       heartbeatMs: o.heartbeatMs,
+      workers: o.workers ?? (o.agents >= 1000 ? 2 : 1),
     });
     const started = Date.now();
     await fleet.start();
     const f = fleet;
-    const allPolling = await until(() => (f.pollingSince(started) === o.agents ? Date.now() : undefined), 120_000, 250);
-    complete.pollingAtStart = fleet.pollingSince(started);
+    const allPolling = await until(
+      async () => ((await f.pollingSince(started)) === o.agents ? Date.now() : undefined),
+      120_000,
+      250,
+    );
+    complete.pollingAtStart = await fleet.pollingSince(started);
     metrics.fleet_up_seconds = { value: allPolling ? seconds(allPolling - started) : Number.NaN, unit: 's' };
     o.say(`${complete.pollingAtStart} of ${o.agents} polling; idling ${o.idleMs / 1000} s…`);
     await sleep(Math.min(10_000, o.idleMs / 3));
-    const beats0 = fleet.counters.heartbeats;
+    const beats0 = (await fleet.counters()).heartbeats;
     const cpu0 = cpuSeconds(hub.proc.pid as number);
     const t0 = performance.now();
     const probe2 = readyzProbe(admin);
@@ -188,14 +195,15 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     metrics.hub_rss_idle = { value: procStatusMiB(pid, 'VmRSS'), unit: 'MiB', target: '<= 1536 (10,000 agents)' };
     metrics.hub_vmhwm_idle = { value: procStatusMiB(pid, 'VmHWM'), unit: 'MiB' };
     complete.socketsWhileIdle = socketCount(pid);
-    complete.ownHeartbeatsWhileIdle = fleet.counters.heartbeats - beats0;
+    const idleCounters = await fleet.counters();
+    complete.ownHeartbeatsWhileIdle = idleCounters.heartbeats - beats0;
     metrics.hub_sockets_idle = { value: complete.socketsWhileIdle, unit: 'sockets', target: 'one per agent' };
     metrics.readyz_p99_idle = { value: quantile(idle.latencies, 0.99), unit: 'ms' };
     metrics.readyz_max_idle = { value: Math.max(0, ...idle.latencies), unit: 'ms' };
     notes.idle_requests = {
-      polls: fleet.counters.polls,
-      pollsCarryingHeartbeats: fleet.counters.pollHeartbeats,
-      heartbeats: fleet.counters.heartbeats,
+      polls: idleCounters.polls,
+      pollsCarryingHeartbeats: idleCounters.pollHeartbeats,
+      heartbeats: idleCounters.heartbeats,
     };
 
     // 3. Fan-out of one workset to every cluster, then a one-manifest change.
@@ -207,8 +215,11 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       const res = await admin.call('PUT', `/api/v1/worksets/${workset}`, { json: worksetBody(value) });
       if (res.status !== 200 && res.status !== 201) throw new Error(`workset: ${res.status} ${res.text}`);
       const budget = 60_000 + o.agents * 20;
-      await until(() => (f.receivedBy(workset, generation).count === o.agents ? true : undefined), budget);
-      const got = fleet.receivedBy(workset, generation);
+      await until(
+        async () => ((await f.receivedBy(workset, generation)).count === o.agents ? true : undefined),
+        budget,
+      );
+      const got = await fleet.receivedBy(workset, generation);
       const applied = await until(
         async () => {
           const s = (
@@ -246,15 +257,15 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
 
     // 4. Restarts: SIGTERM, then SIGKILL; until every agent polls the new process.
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-      const errorsBefore = fleet.errorCounts();
+      const errorsBefore = await fleet.errorCounts();
       const r = await restart(signal);
       const back = await until(
-        () => (f.pollingSince(r.startAt) === o.agents ? Date.now() : undefined),
+        async () => ((await f.pollingSince(r.startAt)) === o.agents ? Date.now() : undefined),
         120_000 + o.agents * 30,
         250,
       );
-      const n = fleet.pollingSince(r.startAt);
-      const errorsAfter = fleet.errorCounts();
+      const n = await fleet.pollingSince(r.startAt);
+      const errorsAfter = await fleet.errorCounts();
       const key = signal.toLowerCase();
       if (signal === 'SIGTERM') complete.backAfterSigterm = n;
       else complete.backAfterSigkill = n;
@@ -266,7 +277,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
         target: '<= 60 (10,000 agents)',
       };
       metrics[`${key}_max_reconnects_in_one_second`] = {
-        value: fleet.maxReconnectsInOneSecond(r.startAt - 1000),
+        value: await fleet.maxReconnectsInOneSecond(r.startAt - 1000),
         unit: 'agents',
       };
       notes[`${key}_errors`] = Object.fromEntries(
@@ -279,21 +290,20 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     }
 
     // 5. Dead agents: stopped without a word; until the hub says Available=Unknown.
-    const dead = fleet.agents.slice(0, o.dead);
     const t5 = Date.now();
-    await Promise.all(dead.map((a) => a.stop()));
+    const dead = await fleet.stopAgents(o.dead);
     const detected = new Map<string, number>();
     await until(
       async () => {
-        for (const a of dead) {
-          if (detected.has(a.name)) continue;
+        for (const name of dead) {
+          if (detected.has(name)) continue;
           const c = (
             await admin.get<{ status?: { conditions?: { type: string; status: string }[] } }>(
-              `/api/v1/clusters/${a.name}`,
+              `/api/v1/clusters/${name}`,
             )
           ).body;
           if (c.status?.conditions?.find((x) => x.type === 'Available')?.status === 'Unknown')
-            detected.set(a.name, Date.now());
+            detected.set(name, Date.now());
         }
         return detected.size === dead.length ? true : undefined;
       },
@@ -307,8 +317,13 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       target: '<= 35',
     };
     metrics.hub_vmhwm_end = { value: procStatusMiB(hub.proc.pid as number, 'VmHWM'), unit: 'MiB' };
-    notes.errors_total = fleet.errorCounts();
-    notes.simulator_event_loop_delay_p99_ms = simLoop.percentile(99) / 1e6;
+    const end = await fleet.counters();
+    notes.errors_total = end.errors;
+    notes.simulator_event_loop_delay_p99_ms = {
+      main: simLoop.percentile(99) / 1e6,
+      slowestWorker: end.loopP99Ms,
+    };
+    notes.simulator_workers = o.workers ?? (o.agents >= 1000 ? 2 : 1);
     notes.agents = o.agents;
     notes.poll_seconds = o.pollSeconds;
     notes.heartbeat_seconds = o.heartbeatMs / 1000;
