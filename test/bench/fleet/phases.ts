@@ -286,6 +286,13 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
           .filter(([, v]) => (v as number) > 0),
       );
       notes[`${key}_back`] = n;
+      // The new process's handshakes: how many of the fleet's reconnects resumed their session.
+      const text = (await admin.get('/metrics')).text;
+      const handshakes = (resumed: boolean) =>
+        Number(
+          new RegExp(`^outpost_tls_handshakes_total\\{resumed="${resumed}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? NaN,
+        );
+      notes[`${key}_tls_handshakes`] = { full: handshakes(false), resumed: handshakes(true) };
       o.say(`${signal}: ${n} of ${o.agents} polling again`);
     }
 
