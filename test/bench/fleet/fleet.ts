@@ -169,18 +169,14 @@ export class Fleet {
     return (await this.#all<number>({ op: 'pollingSince', since })).reduce((a, b) => a + b, 0);
   }
 
-  /** The counters of every worker, added up (reconnects per second across the whole fleet). */
-  async counters(): Promise<{
-    polls: number;
-    pollHeartbeats: number;
-    pollsWithWork: number;
-    heartbeats: number;
-    statusPosts: number;
-    errors: Record<string, number>;
-    reconnectsPerSecond: Map<number, number>;
-    /** The slowest worker's event-loop delay p99, ms. */
-    loopP99Ms: number;
-  }> {
+  /** The counters of every worker, added up (reconnects per second across the whole fleet);
+   *  `loopP99Ms` is the slowest worker's. */
+  async counters(): Promise<
+    Omit<WorkerCounters, 'errors' | 'reconnectsPerSecond'> & {
+      errors: Record<string, number>;
+      reconnectsPerSecond: Map<number, number>;
+    }
+  > {
     const parts = await this.#all<WorkerCounters>({ op: 'counters' });
     const errors: Record<string, number> = {};
     const reconnectsPerSecond = new Map<number, number>();
