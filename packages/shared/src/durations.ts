@@ -48,11 +48,16 @@ export const durations = {
   heartbeatMs: 30_000,
   /**
    * A stopping hub tells each agent whose poll it releases when to come back (503
-   * HUB_STOPPING, Retry-After): at least this many seconds (about a restart)…
+   * HUB_STOPPING, Retry-After): at least this many seconds (about a restart), plus one
+   * second per 1,000 polls that waited (the stop itself takes about that long)…
    */
   stopComeBackMinSeconds: 5,
-  /** …spread so that the fleet comes back at about this many agents a second. */
-  stopComeBackPerSecond: 200,
+  /**
+   * …spread so that the fleet comes back at about this many agents a second. Every poll
+   * answer also gives agents this spread (SyncResponse.reconnectWindowSeconds) for a
+   * connection that breaks without an answer (a killed hub, a network cut).
+   */
+  reconnectPerSecond: 250,
   /** Agent reconnect backoff: full jitter between 0 and min(max, base · 2^attempt). */
   backoffBaseMs: 1_000,
   backoffMaxMs: 60_000,

@@ -7,7 +7,7 @@
 // through the hub's agent API, as a real agent's traffic does.
 
 import { mergeUpdate } from '../../../packages/agent/src/sync/desired.ts';
-import { backoffDelay } from '../../../packages/agent/src/transport/backoff.ts';
+import { backoffDelay, reconnectDelay } from '../../../packages/agent/src/transport/backoff.ts';
 import { HubClient } from '../../../packages/agent/src/transport/client.ts';
 import { isHubError } from '../../../packages/agent/src/transport/errors.ts';
 import { pollSync, postStatus, sendHeartbeat } from '../../../packages/agent/src/transport/hub-api.ts';
@@ -71,6 +71,8 @@ export class SimAgent {
   lastPollAt = 0;
   /** When a poll last brought the heartbeat's answer. */
   #heardAt = 0;
+  /** The hub's reconnect window from its last answer, as the agent keeps it. */
+  #reconnectWindowMs: number | undefined;
   #failing = false;
 
   constructor(name: string, o: SimAgentOptions) {
@@ -155,6 +157,7 @@ export class SimAgent {
           continue;
         }
         sendInventory = false;
+        if (res.reconnectWindowSeconds !== undefined) this.#reconnectWindowMs = res.reconnectWindowSeconds * 1000;
         this.#hubEpoch = res.hubEpoch;
         this.#revision = res.revision;
         if (res.works.length > 0) this.#o.counters.pollsWithWork++;
@@ -180,7 +183,7 @@ export class SimAgent {
         this.#fail('poll', err);
         this.#failing = true;
         const retryAfterMs = isHubError(err) ? err.retryAfterMs : undefined;
-        await this.#sleep(backoffDelay(failures++, { retryAfterMs }), signal);
+        await this.#sleep(reconnectDelay(failures++, this.#reconnectWindowMs, { retryAfterMs }), signal);
       }
     }
   }
@@ -276,7 +279,7 @@ export class SimAgent {
         if (signal.aborted) return;
         this.#fail('status', err);
         const retryAfterMs = isHubError(err) ? err.retryAfterMs : undefined;
-        await this.#sleep(backoffDelay(failures++, { retryAfterMs }), signal);
+        await this.#sleep(reconnectDelay(failures++, this.#reconnectWindowMs, { retryAfterMs }), signal);
       }
     }
   }

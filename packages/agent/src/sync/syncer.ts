@@ -22,7 +22,7 @@ import { isCrdKind, isNamespaceKind } from '../apply/kube.ts';
 import { reasons } from '../apply/status.ts';
 import type { StatusMonitor } from '../drift/status.ts';
 import type { DriftMonitor } from '../drift/watcher.ts';
-import { backoffDelay, jitter } from '../transport/backoff.ts';
+import { jitter, reconnectDelay } from '../transport/backoff.ts';
 import type { HubClient } from '../transport/client.ts';
 import { isHubError } from '../transport/errors.ts';
 import { pollSync, postStatus } from '../transport/hub-api.ts';
@@ -113,6 +113,8 @@ export class WorkSyncer {
    * that failed): the number of follow-up passes scheduled since it was last clean.
    */
   readonly #followUps = new Map<string, number>();
+  /** The hub's reconnect window from its last answer (SyncResponse.reconnectWindowSeconds). */
+  #reconnectWindowMs: number | undefined;
   /** Works whose status refresh is queued and not started yet. */
   readonly #refreshQueued = new Set<string>();
 
@@ -221,11 +223,15 @@ export class WorkSyncer {
       try {
         res = await pollSync(this.#d.client(), this.#d.cluster, req, { signal });
         failures = 0;
+        if (res.reconnectWindowSeconds !== undefined) this.#reconnectWindowMs = res.reconnectWindowSeconds * 1000;
         if (heartbeat) this.#d.heartbeat?.pollAnswered(heartbeat, res.heartbeat);
       } catch (err) {
         if (signal.aborted) return;
         const retryAfterMs = isHubError(err) ? err.retryAfterMs : undefined;
-        const wait = backoffDelay(failures++, { retryAfterMs, random: () => this.#clock.random() });
+        const wait = reconnectDelay(failures++, this.#reconnectWindowMs, {
+          retryAfterMs,
+          random: () => this.#clock.random(),
+        });
         // A hub restart (it says when to come back) is expected, not a failure.
         const stopping = isHubError(err) && err.code === 'HUB_STOPPING';
         this.#d.log[stopping ? 'info' : 'warn'](
@@ -643,7 +649,10 @@ export class WorkSyncer {
       } catch (err) {
         if (signal.aborted) return;
         const retryAfterMs = isHubError(err) ? err.retryAfterMs : undefined;
-        const wait = backoffDelay(failures++, { retryAfterMs, random: () => this.#clock.random() });
+        const wait = reconnectDelay(failures++, this.#reconnectWindowMs, {
+          retryAfterMs,
+          random: () => this.#clock.random(),
+        });
         this.#d.log.warn(
           { err: (err as Error).message, depth: this.#d.state.outbox.depth(), retryInMs: Math.round(wait) },
           'status upload failed; kept in the outbox',

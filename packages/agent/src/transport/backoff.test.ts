@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { durations } from '@outpost/shared';
-import { backoffDelay, jitter, parseRetryAfter, retryAfterCapMs } from './backoff.ts';
+import { backoffDelay, jitter, parseRetryAfter, reconnectDelay, retryAfterCapMs } from './backoff.ts';
 
 test('full jitter: uniform in [0, min(max, base * 2^attempt))', () => {
   const policy = { baseMs: durations.backoffBaseMs, maxMs: durations.backoffMaxMs };
@@ -55,4 +55,15 @@ test('heartbeat jitter stays within ±share', () => {
     const d = jitter(30_000, 0.2);
     assert.ok(d >= 24_000 && d <= 36_000);
   }
+});
+
+test("reconnectDelay: the first failure waits within the hub's window, later ones back off; Retry-After wins", () => {
+  assert.equal(reconnectDelay(0, 40_000, { random: () => 0.5 }), 20_000);
+  assert.equal(reconnectDelay(0, 40_000, { random: () => 0.999 }) < 40_000, true);
+  assert.equal(reconnectDelay(1, 40_000, { random: () => 0.5 }), backoffDelay(1, { random: () => 0.5 }));
+  assert.equal(reconnectDelay(0, 40_000, { retryAfterMs: 7_000, random: () => 0 }), 7_000);
+  // No window known (an older hub): as before.
+  assert.equal(reconnectDelay(0, undefined, { random: () => 0.5 }), backoffDelay(0, { random: () => 0.5 }));
+  // A window from a broken hub is bounded.
+  assert.equal(reconnectDelay(0, 1e12, { random: () => 0.5 }), 300_000);
 });

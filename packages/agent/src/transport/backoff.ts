@@ -30,6 +30,22 @@ export function backoffDelay(
   return after + random() * after * 0.2;
 }
 
+/**
+ * The wait after `attempt` + 1 failures in a row of a request the hub answered before. The
+ * first failure without a Retry-After waits a uniform draw within the hub's reconnect window
+ * (SyncResponse.reconnectWindowSeconds, sized to its fleet), so the agents of a hub that was
+ * killed come back spread over it instead of within the first second; later ones back off
+ * as backoffDelay does.
+ */
+export function reconnectDelay(
+  attempt: number,
+  windowMs: number | undefined,
+  opts: { retryAfterMs?: number | undefined; random?: () => number } = {},
+): number {
+  if (attempt > 0 || opts.retryAfterMs !== undefined || !windowMs || windowMs <= 0) return backoffDelay(attempt, opts);
+  return (opts.random ?? Math.random)() * Math.min(windowMs, 600_000);
+}
+
 /** ±`share` around `ms` (the heartbeat's ±20 %). */
 export function jitter(ms: number, share: number, random: () => number = Math.random): number {
   return ms * (1 - share + 2 * share * random());

@@ -185,6 +185,7 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     // TLS part cannot have changed), except that a renewal during the hold is no refusal.
     checkStanding(store, agent.cluster.name, agent.serial, { allowSuperseded: true });
     if (heartbeat) res.heartbeat = trust.heartbeatAnswer(agent.cluster.name, agent.serial);
+    res.reconnectWindowSeconds = sync.reconnectWindowSeconds;
     // A connection older than a day is closed once this answer is out: the agent reconnects
     // at once with a resumed session and a fresh ticket, so a hub restart finds tickets young
     // enough to resume (pki/tickets.ts).

@@ -97,6 +97,12 @@ export class SyncService {
     if (this.#d.disconnectGraceMs && !this.#d.notifier.closed) this.#d.presence.dropped(cluster, new Date());
   }
 
+  /** How long agents should spread a reconnect after an unanswered break, in seconds: the
+   *  fleet polling now at reconnectPerSecond (at least 1). */
+  get reconnectWindowSeconds(): number {
+    return Math.min(600, Math.max(1, Math.ceil(this.#d.notifier.waiting / durations.reconnectPerSecond)));
+  }
+
   /** Long-polls held open right now. */
   get waiting(): number {
     return this.#d.notifier.waiting;
@@ -166,15 +172,18 @@ export class SyncService {
 
   /**
    * A poll released because the hub is stopping is told when to come back (503 HUB_STOPPING
-   * with Retry-After) instead of polling again at once: after about a restart, spread so that
-   * the polls that waited come back at about stopComeBackPerSecond (a fleet of 1,000 over
-   * 5 s, 10,000 over 50 s), never all in the same second.
+   * with Retry-After) instead of polling again at once: after about a restart (5 s, plus a
+   * second per 1,000 polls that waited, about what the stop takes), spread so that they come
+   * back at about reconnectPerSecond (a fleet of 1,000 over 4 s, 10,000 over 40 s), never all
+   * in the same second.
    */
   #stopping(): void {
     const { notifier } = this.#d;
     if (!notifier.closed) return;
-    const spread = Math.min(600, Math.ceil(notifier.waitingAtClose / durations.stopComeBackPerSecond));
-    const retryAfterSeconds = durations.stopComeBackMinSeconds + Math.floor(this.#random() * (spread + 1));
+    const waited = notifier.waitingAtClose;
+    const spread = Math.min(600, Math.ceil(waited / durations.reconnectPerSecond));
+    const retryAfterSeconds =
+      durations.stopComeBackMinSeconds + Math.ceil(waited / 1000) + Math.floor(this.#random() * (spread + 1));
     throw apiError('HUB_STOPPING', `the hub is stopping; poll again in ${retryAfterSeconds} s`, {
       retryAfterSeconds,
     });

@@ -78,6 +78,13 @@ export interface SyncResponse {
   works: WorkUpdate[];
   /** The answer to SyncRequest.heartbeat, as of the moment the poll is answered. */
   heartbeat?: HeartbeatResponse;
+  /**
+   * Should the connection break without an answer (the hub killed, the network cut), wait a
+   * uniform draw from [0, this many seconds) before reconnecting, then back off as usual:
+   * the hub sizes it to its fleet (durations.reconnectPerSecond), so the agents of a killed
+   * hub do not all come back in the same second.
+   */
+  reconnectWindowSeconds?: number;
 }
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
