@@ -66,6 +66,8 @@ export class SimAgent {
   #outbox: StatusReport[] = [];
   readonly #heartbeat = { agentVersion: 'fleet-sim', workDelivery: true };
   #wakeStatus: (() => void) | undefined;
+  /** Resolves the poll loop's wait for the outbox to be sent (#statusDrained). */
+  #drained: (() => void) | undefined;
   #loops: Promise<unknown> | undefined;
   /** When the last poll succeeded (ms since the epoch), and whether the one before failed. */
   lastPollAt = 0;
@@ -178,6 +180,8 @@ export class SimAgent {
             this.#queue(w, false);
           }
         }
+        // As the agent: the statuses go out before the next poll is held, on its connection.
+        if (res.works.length > 0) await this.#statusDrained(5_000, signal);
       } catch (err) {
         if (signal.aborted) return;
         this.#fail('poll', err);
@@ -259,10 +263,26 @@ export class SimAgent {
     this.#wakeStatus?.();
   }
 
+  async #statusDrained(timeoutMs: number, signal: AbortSignal): Promise<void> {
+    if (this.#outbox.length === 0) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#drained = undefined;
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#drained = done;
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
   async #statusLoop(signal: AbortSignal): Promise<void> {
     let failures = 0;
     while (!signal.aborted) {
       if (this.#outbox.length === 0) {
+        this.#drained?.();
         await new Promise<void>((resolve) => {
           this.#wakeStatus = resolve;
         });

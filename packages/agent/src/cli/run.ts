@@ -161,6 +161,7 @@ export async function runCommand(
       store,
       log,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
+      pollWaitMs: config.pollWaitSeconds * 1000,
       signal: leading,
       workDelivery: delivering,
       reportedClaims: () => claims,

@@ -34,6 +34,9 @@ export interface RunDeps {
   /** The renewal draw per certificate serial (default: derived from the serial). */
   renewalDraw?: (serial: string) => number;
   onEvent?: (event: AgentEvent) => void;
+  /** How long the hub may hold a poll (work delivery's --poll-wait): a poll answer is recent
+   *  for at least that long (+10 %, +15 s), whatever the heartbeat interval. */
+  pollWaitMs?: number;
   /** Told to the hub with every heartbeat: whether this agent applies works (false: heartbeat-only). */
   workDelivery?: boolean;
   /** The claims collected from the cluster (kube/claims.ts), undefined until known. */
@@ -133,6 +136,8 @@ export class AgentRuntime {
   #polled: { at: number; answer: HeartbeatResponse; serial: string; acted: boolean } | undefined;
   /** Ends the loop's current sleep early (a poll's answer asks for something). */
   #wake: AbortController | undefined;
+  /** An answer asked for something since the loop last slept (a wake during a step is kept). */
+  #asked = false;
 
   constructor(deps: RunDeps, creds: Credentials) {
     this.#d = deps;
@@ -187,6 +192,10 @@ export class AgentRuntime {
         }
         const wake = new AbortController();
         this.#wake = wake;
+        if (this.#asked) {
+          this.#asked = false;
+          wait = 0;
+        }
         try {
           await this.#clock.sleep(wait, AbortSignal.any([signal, wake.signal]));
         } catch {
@@ -214,7 +223,23 @@ export class AgentRuntime {
     if (!answer) return;
     this.#heartbeatSent(sent.claimsText);
     this.#polled = { at: this.#clock.now(), answer, serial: sent.serial, acted: false };
-    if (this.#asks(answer, sent.serial)) this.#wake?.abort();
+    if (this.#asks(answer, sent.serial)) {
+      this.#asked = true;
+      this.#wake?.abort();
+    }
+  }
+
+  /**
+   * A poll failed. A refusal of this agent's credentials is the runtime's to handle (stop on a
+   * revocation, adopt credentials a `join --recover` stored): the next step heartbeats on its
+   * own, at once, and meets the refusal itself.
+   */
+  pollFailed(err: unknown): void {
+    const code = err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+    if (code === undefined || !credentialRefusals.has(code)) return;
+    this.#polled = undefined;
+    this.#asked = true;
+    this.#wake?.abort();
   }
 
   /** Whether a heartbeat answer for certificate `serial` asks for a renewal or a bundle fetch. */
@@ -253,7 +278,9 @@ export class AgentRuntime {
     let hb: HeartbeatResponse;
     let renewAsked: boolean;
     const polled = this.#polled;
-    if (polled && this.#clock.now() - polled.at <= 2 * this.#d.heartbeatIntervalMs) {
+    // Recent: within two heartbeat intervals, and never less than a held poll may take.
+    const recentMs = Math.max(2 * this.#d.heartbeatIntervalMs, (this.#d.pollWaitMs ?? 0) * 1.1 + 15_000);
+    if (polled && this.#clock.now() - polled.at <= recentMs) {
       // A poll carried the heartbeat lately: its answer is acted on once.
       hb = polled.answer;
       renewAsked = !polled.acted && hb.renewNow && polled.serial === certificateInfo(this.#creds.certPem).serial;

@@ -89,7 +89,12 @@ export interface HeartbeatCarrier {
   heartbeatForPoll(): { readonly body: HeartbeatRequest };
   /** `answer` undefined: the hub answered the poll but not the heartbeat (an older hub). */
   pollAnswered(sent: { readonly body: HeartbeatRequest }, answer: HeartbeatResponse | undefined): void;
+  /** The poll failed (a refusal of the credentials is the carrier's to act on). */
+  pollFailed?(err: unknown): void;
 }
+
+/** How long the next poll waits for the statuses of what the last one brought (#statusDrained). */
+const statusBeforePollMs = 5_000;
 
 const inventoryOf = (works: Map<string, DesiredWork>) =>
   Object.fromEntries([...works.values()].map((w) => [w.name, { uid: w.uid, generation: w.generation }]));
@@ -113,6 +118,10 @@ export class WorkSyncer {
    * that failed): the number of follow-up passes scheduled since it was last clean.
    */
   readonly #followUps = new Map<string, number>();
+  /** The status loop waits for reports (the outbox was empty when it looked). */
+  #statusIdle = false;
+  /** Poll loops waiting for the outbox to be sent (#statusDrained). */
+  readonly #drainWaiters = new Set<() => void>();
   /** The hub's reconnect window from its last answer (SyncResponse.reconnectWindowSeconds). */
   #reconnectWindowMs: number | undefined;
   /** Works whose status refresh is queued and not started yet. */
@@ -227,6 +236,7 @@ export class WorkSyncer {
         if (heartbeat) this.#d.heartbeat?.pollAnswered(heartbeat, res.heartbeat);
       } catch (err) {
         if (signal.aborted) return;
+        this.#d.heartbeat?.pollFailed?.(err);
         const retryAfterMs = isHubError(err) ? err.retryAfterMs : undefined;
         const wait = reconnectDelay(failures++, this.#reconnectWindowMs, {
           retryAfterMs,
@@ -264,6 +274,11 @@ export class WorkSyncer {
       if (res.works.length === 0 && res.hubEpoch === snap.hubEpoch && res.revision === snap.revision) continue;
       try {
         await this.#serial(() => this.#take(res.hubEpoch, res.revision, res.works));
+        // The statuses of what was just applied go out before the next poll is held, on the
+        // connection that poll will use: with a poll waiting, an upload needs a second
+        // connection (a TLS handshake each), and a fleet receiving one change together
+        // would open them all at once.
+        await this.#statusDrained(statusBeforePollMs, signal);
       } catch (err) {
         if (err instanceof DeltaMismatchError) {
           this.#d.log.warn({ err: err.message }, 'resending the inventory');
@@ -631,15 +646,34 @@ export class WorkSyncer {
     this.#statusWake?.();
   }
 
+  /** Resolves once the outbox is sent (the status loop waits for more), or after `timeoutMs`. */
+  async #statusDrained(timeoutMs: number, signal: AbortSignal): Promise<void> {
+    if (this.#statusIdle && this.#d.state.outbox.pending(1).length === 0) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#drainWaiters.delete(done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#drainWaiters.add(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
   async #statusLoop(signal: AbortSignal): Promise<void> {
     let failures = 0;
     while (!signal.aborted) {
       const batch = this.#d.state.outbox.pending(this.#o.statusBatch);
       if (batch.length === 0) {
+        this.#statusIdle = true;
+        for (const done of [...this.#drainWaiters]) done();
         await new Promise<void>((resolve) => {
           this.#statusWake = resolve;
         });
         this.#statusWake = undefined;
+        this.#statusIdle = false;
         continue;
       }
       try {

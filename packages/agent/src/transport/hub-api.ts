@@ -74,7 +74,14 @@ export async function sendHeartbeat(
   opts?: RequestOptions,
 ): Promise<HeartbeatResponse> {
   const { body } = await client.post<Partial<HeartbeatResponse>>(agentPaths.heartbeat(cluster), req, opts);
-  if (!body || !isString(body.caBundleHash)) throw bad('caBundleHash');
+  const answer = heartbeatAnswer(body, cluster);
+  if (!answer) throw bad('caBundleHash');
+  return answer;
+}
+
+/** A heartbeat answer as the agent takes it (its own request's, or the one a poll carried). */
+function heartbeatAnswer(body: Partial<HeartbeatResponse> | undefined, cluster: string): HeartbeatResponse | undefined {
+  if (!body || typeof body !== 'object' || !isString(body.caBundleHash)) return undefined;
   return {
     cluster: isString(body.cluster) ? body.cluster : cluster,
     caBundleHash: body.caBundleHash,
@@ -129,7 +136,17 @@ export async function pollSync(
   if (!body || !isString(body.hubEpoch) || typeof body.revision !== 'number' || !Array.isArray(body.works)) {
     throw bad('hubEpoch, revision and works');
   }
-  return body as SyncResponse;
+  // What the poll carried back is taken as a heartbeat's answer is, or not at all (the agent
+  // then heartbeats on its own); the reconnect window only as a sane number.
+  const { heartbeat, reconnectWindowSeconds, ...rest } = body as SyncResponse;
+  const answer = heartbeat === undefined ? undefined : heartbeatAnswer(heartbeat, cluster);
+  return {
+    ...rest,
+    ...(answer ? { heartbeat: answer } : {}),
+    ...(typeof reconnectWindowSeconds === 'number' && reconnectWindowSeconds >= 0 && reconnectWindowSeconds <= 600
+      ? { reconnectWindowSeconds }
+      : {}),
+  };
 }
 
 export async function postStatus(

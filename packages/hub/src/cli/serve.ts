@@ -12,7 +12,7 @@ import type { ServeConfig } from '../config/index.ts';
 import { metricsContentType } from '../metrics/index.ts';
 import { BodyThread } from '../parse/index.ts';
 import { ensureHubPki, finishCaRotation, type HubPki, startCaRotation } from '../pki/index.ts';
-import { ticketKeys } from '../pki/tickets.ts';
+import { newTicketKeys, saveTicketKeys, ticketKeys } from '../pki/tickets.ts';
 import { TrustService } from '../registration/service.ts';
 import { PlacementService } from '../scheduling/index.ts';
 import { ensurePrivateDataDir } from '../store/data-dir.ts';
@@ -90,7 +90,9 @@ export async function serve(config: ServeConfig): Promise<void> {
 
   // Filled in once the app exists; rotation swaps the TLS context of the live server.
   let applyTls = async () => {};
-  let tickets = await ticketKeys(config.dataDir);
+  /** The CAs the listener trusts, as the ticket key names them. */
+  const casOf = (p: HubPki) => [p.signing.hash, p.previous?.hash ?? ''].join(',');
+  let tickets = await ticketKeys(config.dataDir, casOf(pki));
   const presence = new Presence(store);
   const trust = new TrustService({
     store,
@@ -173,8 +175,10 @@ export async function serve(config: ServeConfig): Promise<void> {
   });
   const tlsServer = app.server as unknown as { setSecureContext(o: object): void; setTicketKeys(keys: Buffer): void };
   applyTls = async () => {
-    // A new ticket key as well: no session from before the CAs changed resumes after it.
-    tickets = await ticketKeys(config.dataDir, { renew: true });
+    // A new ticket key as well: no session from before the CAs changed resumes after it. The
+    // listener takes it first; storing it may fail (the next start then makes another, as
+    // the stored one names other CAs).
+    tickets = newTicketKeys(casOf(pki));
     tlsServer.setSecureContext({
       key: pki.servingKeyPem,
       cert: pki.servingCertPem,
@@ -183,11 +187,14 @@ export async function serve(config: ServeConfig): Promise<void> {
       ...tlsServerOptions,
     });
     log.info({ signing: pki.signing.hash, previous: pki.previous?.hash }, 'TLS context reloaded');
+    await saveTicketKeys(config.dataDir, tickets).catch((err: unknown) =>
+      log.error({ err }, 'storing the new TLS session-ticket key failed; sessions will not resume after a restart'),
+    );
   };
   // The ticket key is replaced when it reaches its lifetime (checked hourly).
   const ticketTimer = setInterval(() => {
     if (Date.now() - tickets.createdAt < durations.ticketKeyLifetimeMs) return;
-    ticketKeys(config.dataDir).then(
+    ticketKeys(config.dataDir, casOf(pki)).then(
       (t) => {
         tickets = t;
         tlsServer.setTicketKeys(t.keys);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { durations } from '@outpost/shared';
-import { ticketKeys } from './tickets.ts';
+import { newTicketKeys, saveTicketKeys, ticketKeys } from './tickets.ts';
 
 describe('ticketKeys', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'outpost-tickets-'));
@@ -14,29 +14,34 @@ describe('ticketKeys', async () => {
 
   test('kept across calls until its lifetime ends, then replaced; stored 0600', async () => {
     const t0 = Date.now();
-    const first = await ticketKeys(dir, { now: t0 });
+    const first = await ticketKeys(dir, 'ca1', { now: t0 });
     assert.equal(first.keys.length, 48);
     assert.equal((await stat(file)).mode & 0o777, 0o600);
-    const again = await ticketKeys(dir, { now: t0 + durations.ticketKeyLifetimeMs - 1 });
+    const again = await ticketKeys(dir, 'ca1', { now: t0 + durations.ticketKeyLifetimeMs - 1 });
     assert.deepEqual(again.keys, first.keys, 'a restart within the lifetime keeps the key');
-    const later = await ticketKeys(dir, { now: t0 + durations.ticketKeyLifetimeMs });
+    const later = await ticketKeys(dir, 'ca1', { now: t0 + durations.ticketKeyLifetimeMs });
     assert.notDeepEqual(later.keys, first.keys, 'replaced at the end of its lifetime');
-    assert.deepEqual((await ticketKeys(dir, { now: t0 + durations.ticketKeyLifetimeMs + 1 })).keys, later.keys);
+    assert.deepEqual((await ticketKeys(dir, 'ca1', { now: t0 + durations.ticketKeyLifetimeMs + 1 })).keys, later.keys);
   });
 
-  test('renew replaces it (the CAs changed); a damaged or future-dated file is replaced too', async () => {
-    const kept = await ticketKeys(dir);
-    const renewed = await ticketKeys(dir, { renew: true });
-    assert.notDeepEqual(renewed.keys, kept.keys);
+  test('a key made under other CAs is replaced (a stop between a CA change and storing its key); so is a damaged or future-dated file', async () => {
+    const kept = await ticketKeys(dir, 'ca1');
+    const other = await ticketKeys(dir, 'ca1,ca0');
+    assert.notDeepEqual(other.keys, kept.keys, 'the CAs changed');
+    assert.deepEqual((await ticketKeys(dir, 'ca1,ca0')).keys, other.keys);
+    // A key the listener took and stored (after a rotation) is the one the next start uses.
+    const rotated = newTicketKeys('ca2,ca1');
+    await saveTicketKeys(dir, rotated);
+    assert.deepEqual((await ticketKeys(dir, 'ca2,ca1')).keys, rotated.keys);
     for (const text of [
       'not json',
-      '{"createdAt":1,"keys":"c2hvcnQ="}',
-      `{"createdAt":${Date.now() + 86_400_000},"keys":"${renewed.keys.toString('base64')}"}`,
+      '{"createdAt":1,"cas":"ca2,ca1","keys":"c2hvcnQ="}',
+      `{"createdAt":${Date.now() + 86_400_000},"cas":"ca2,ca1","keys":"${rotated.keys.toString('base64')}"}`,
     ]) {
       await writeFile(file, text);
-      const next = await ticketKeys(dir);
+      const next = await ticketKeys(dir, 'ca2,ca1');
       assert.equal(next.keys.length, 48);
-      assert.notDeepEqual(next.keys, renewed.keys, text);
+      assert.notDeepEqual(next.keys, rotated.keys, text);
     }
   });
 });

@@ -6,8 +6,8 @@
 // not revoked, not expired), as for any connection.
 //
 // The key lives in pki/tls-tickets.key (0600, beside the CA keys it is no more sensitive
-// than) and is replaced after ticketKeyLifetimeMs, and whenever the CAs change, so that a
-// session from before a CA rotation is never resumed past it.
+// than) and is replaced after ticketKeyLifetimeMs, and whenever the CAs change (it names the
+// CAs it was made under), so that a session from before a CA rotation is never resumed past it.
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,37 +18,52 @@ export interface TicketKeys {
   /** The 48 bytes Node's TLS server takes as `ticketKeys`. */
   keys: Buffer;
   createdAt: number;
+  /** The CAs trusted when it was made (their hashes): a key made under other CAs is not used. */
+  cas: string;
 }
 
 const fileOf = (dataDir: string) => join(dataDir, 'pki', 'tls-tickets.key');
 
-/**
- * The ticket key to serve with: the stored one while younger than its lifetime, else (or
- * with `renew`, or when the file is missing or unreadable) a new one, stored first.
- */
-export async function ticketKeys(dataDir: string, opts: { now?: number; renew?: boolean } = {}): Promise<TicketKeys> {
-  const now = opts.now ?? Date.now();
-  if (!opts.renew) {
-    try {
-      const stored = JSON.parse(await readFile(fileOf(dataDir), 'utf8')) as { createdAt?: unknown; keys?: unknown };
-      const keys = typeof stored.keys === 'string' ? Buffer.from(stored.keys, 'base64') : undefined;
-      if (
-        keys?.length === 48 &&
-        typeof stored.createdAt === 'number' &&
-        stored.createdAt <= now &&
-        now - stored.createdAt < durations.ticketKeyLifetimeMs
-      ) {
-        return { keys, createdAt: stored.createdAt };
-      }
-    } catch {
-      // Missing or damaged: a new key (sessions resume from the next handshake on).
-    }
-  }
-  const fresh = { keys: randomBytes(48), createdAt: now };
+/** A new key for the CAs `cas`, in memory (saveTicketKeys stores it). */
+export function newTicketKeys(cas: string, now = Date.now()): TicketKeys {
+  return { keys: randomBytes(48), createdAt: now, cas };
+}
+
+export async function saveTicketKeys(dataDir: string, t: TicketKeys): Promise<void> {
   await writeAtomic(
     fileOf(dataDir),
-    `${JSON.stringify({ createdAt: fresh.createdAt, keys: fresh.keys.toString('base64') })}\n`,
+    `${JSON.stringify({ createdAt: t.createdAt, cas: t.cas, keys: t.keys.toString('base64') })}\n`,
     0o600,
   );
+}
+
+/**
+ * The ticket key to serve with: the stored one while younger than its lifetime and made under
+ * the same CAs (a hub stopped between a CA change and storing the new key must not resume
+ * sessions from before it), else a new one, stored first.
+ */
+export async function ticketKeys(dataDir: string, cas: string, opts: { now?: number } = {}): Promise<TicketKeys> {
+  const now = opts.now ?? Date.now();
+  try {
+    const stored = JSON.parse(await readFile(fileOf(dataDir), 'utf8')) as {
+      createdAt?: unknown;
+      cas?: unknown;
+      keys?: unknown;
+    };
+    const keys = typeof stored.keys === 'string' ? Buffer.from(stored.keys, 'base64') : undefined;
+    if (
+      keys?.length === 48 &&
+      stored.cas === cas &&
+      typeof stored.createdAt === 'number' &&
+      stored.createdAt <= now &&
+      now - stored.createdAt < durations.ticketKeyLifetimeMs
+    ) {
+      return { keys, createdAt: stored.createdAt, cas };
+    }
+  } catch {
+    // Missing or damaged: a new key (sessions resume from the next handshake on).
+  }
+  const fresh = newTicketKeys(cas, now);
+  await saveTicketKeys(dataDir, fresh);
   return fresh;
 }

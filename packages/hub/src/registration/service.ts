@@ -535,12 +535,15 @@ export class TrustService {
       (delivery !== undefined && delivery !== cluster.workDelivery) ||
       (reported && JSON.stringify(reported) !== JSON.stringify(cluster.reportedClaims ?? {}))
     ) {
+      // Written over the row as it is now, not the request's copy (an admin's label or
+      // confirmation made while the request was read must not be undone).
+      const now = this.#store.clusters.get(cluster.name) ?? cluster;
       this.#store.clusters.update({
-        ...cluster,
-        claims: claims ?? cluster.claims,
-        agentVersion: version ?? cluster.agentVersion,
-        workDelivery: delivery === undefined ? (cluster.workDelivery ?? null) : delivery,
-        reportedClaims: reported ?? cluster.reportedClaims ?? {},
+        ...now,
+        claims: claims ?? now.claims,
+        agentVersion: version ?? now.agentVersion,
+        workDelivery: delivery === undefined ? (now.workDelivery ?? null) : delivery,
+        reportedClaims: reported ?? now.reportedClaims ?? {},
         lastSeen: at.toISOString(),
       });
     }

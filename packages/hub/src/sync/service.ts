@@ -68,6 +68,8 @@ export class SyncService {
   /** Reads and clears an admin's confirmation of held deletions (passed on once). */
   #takeRelease(cluster: string): boolean {
     const { store } = this.#d;
+    // Read first: the write (and its transaction) only when there is one to take.
+    if (!store.clusters.get(cluster)?.releaseHeldDeletions) return false;
     return store.transaction(() => {
       const c = store.clusters.get(cluster);
       if (!c?.releaseHeldDeletions) return false;
@@ -124,8 +126,10 @@ export class SyncService {
     presence.seen(cluster.name, new Date());
     const mismatch = req.hubEpoch !== undefined && req.hubEpoch !== epoch;
     if (!mismatch && req.hubEpoch !== undefined && cluster.adoptEpoch) {
-      // The agent has taken this epoch: the admin's permission is used up.
-      store.clusters.update({ ...cluster, adoptEpoch: false });
+      // The agent has taken this epoch: the admin's permission is used up. The row is read
+      // again: the request's copy predates what its heartbeat just noted.
+      const now = store.clusters.get(cluster.name);
+      if (now?.adoptEpoch) store.clusters.update({ ...now, adoptEpoch: false });
     }
     if (mismatch && !cluster.adoptEpoch) {
       // Nothing from this hub is applied or deleted until an admin decides; hold like an
@@ -141,8 +145,7 @@ export class SyncService {
     }
     for (let attempt = 0; ; attempt++) {
       const revision = store.works.desiredRevision(cluster.name);
-      // The row read for this request says whether there is one; a woken poll reads again.
-      const release = (attempt > 0 || cluster.releaseHeldDeletions) && this.#takeRelease(cluster.name);
+      const release = this.#takeRelease(cluster.name);
       // An inventory is the agent's word on what it holds: compare it with the works whatever
       // the revision says (a database restored from a backup reuses revision numbers).
       const told = attempt === 0 && req.inventory !== undefined;
