@@ -95,6 +95,7 @@ export class Fleet {
   readonly #workers: Worker[] = [];
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #nextId = 0;
+  readonly #dead = new Map<Worker, Error>();
 
   constructor(credentials: Credentials[], o: FleetOptions & { workers: number }) {
     this.size = credentials.length;
@@ -111,15 +112,24 @@ export class Fleet {
         if (m.error !== undefined) p?.reject(new Error(m.error));
         else p?.resolve(m.result);
       });
-      worker.on('error', (err) => {
+      // A worker that failed or exited answers nothing more: every question to it is refused
+      // at once (a run must fail, not hang).
+      const gone = (err: Error) => {
+        this.#dead.set(worker, err);
         for (const p of this.#pending.values()) p.reject(err);
         this.#pending.clear();
+      };
+      worker.on('error', gone);
+      worker.on('exit', (code) => {
+        if (!this.#dead.has(worker)) gone(new Error(`a simulator thread exited (${code})`));
       });
       this.#workers.push(worker);
     }
   }
 
   #ask<T>(worker: Worker, req: DistributiveOmit<WorkerRequest, 'id'>): Promise<T> {
+    const dead = this.#dead.get(worker);
+    if (dead) return Promise.reject(dead);
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
@@ -140,6 +150,8 @@ export class Fleet {
     try {
       await this.#all({ op: 'stop' });
     } finally {
+      // Stopped on purpose: their exits are no failure.
+      for (const w of this.#workers) this.#dead.set(w, new Error('the simulator was stopped'));
       await Promise.all(this.#workers.map((w) => w.terminate()));
     }
   }

@@ -398,6 +398,56 @@ describe('agent loop', () => {
     );
   });
 
+  test('a poll answer naming a new CA bundle has it fetched at once; a poll refused for the credentials makes the loop heartbeat at once', async () => {
+    const hub = await fakeHub();
+    const { store } = await setup(hub);
+    const next = await createTestCa('next hub CA');
+    const clock = fakeClock();
+    const controller = new AbortController();
+    const events: AgentEvent[] = [];
+    let runtime: AgentRuntime | undefined;
+    let sleeps = 0;
+    const sleep = clock.sleep;
+    clock.sleep = async (ms, signal) => {
+      sleeps++;
+      const r = runtime as AgentRuntime;
+      if (sleeps === 1) {
+        // After the first heartbeat of its own, the hub's bundle changes; a poll says so.
+        hub.bundle = ca.certPem + next.certPem;
+        r.pollAnswered(r.heartbeatForPoll(), {
+          cluster: 'edge-1',
+          caBundleHash: hashOf(hub.bundle),
+          renewNow: false,
+          serverTime: '',
+        });
+      } else if (sleeps === 3) {
+        r.pollFailed(Object.assign(new Error('revoked'), { code: 'AGENT_CERT_REVOKED' }));
+      } else if (sleeps >= 4) controller.abort(new Error('done'));
+      try {
+        await sleep(ms, signal);
+      } catch (err) {
+        if (!controller.signal.aborted) woken.push(sleeps);
+        throw err;
+      }
+    };
+    const woken: number[] = [];
+    runtime = await createAgentRuntime({
+      store,
+      log: pino({ level: 'silent' }),
+      heartbeatIntervalMs: 30_000,
+      signal: controller.signal,
+      clock,
+      onEvent: (e) => events.push(e),
+    });
+    await runtime.run();
+    const kinds = events.map((e) => e.type);
+    assert.deepEqual(kinds, ['heartbeat', 'ca-bundle-updated', 'heartbeat'], JSON.stringify(kinds));
+    assert.equal((await store.load()).credentials?.caBundlePem, hub.bundle);
+    // Both woke the loop: the sleeps they came in were cut short.
+    assert.deepEqual(woken, [1, 3]);
+    assert.equal(hub.seen.filter((x) => x.path === agentPaths.heartbeat('edge-1')).length, 2);
+  });
+
   test('unionBundle keeps each CA once', async () => {
     const other = await createTestCa('other');
     const u = unionBundle(ca.certPem, ca.certPem + other.certPem);

@@ -182,6 +182,8 @@ export class AgentRuntime {
     try {
       while (!signal.aborted) {
         let wait: number;
+        // The step acts on what was asked so far; an ask during it keeps the next sleep short.
+        this.#asked = false;
         try {
           wait = await this.#step();
           this.#failures = 0;

@@ -122,6 +122,9 @@ describe('PlacementService', () => {
     const c1 = store.clusters.get('c1') as ClusterRow;
     store.clusters.update({ ...c1, adoptEpoch: true });
     await new Promise((r) => setTimeout(r, 30));
+    // A pass surely ran (the batch window grows with the cost of a pass, so waiting alone
+    // may not have seen one) and changed nothing.
+    service.runDue();
     assert.equal(store.placements.get('default', 'p')?.resourceVersion, rv);
   });
 
