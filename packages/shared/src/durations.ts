@@ -57,7 +57,7 @@ export const durations = {
    * answer also gives agents this spread (SyncResponse.reconnectWindowSeconds) for a
    * connection that breaks without an answer (a killed hub, a network cut).
    */
-  reconnectPerSecond: 250,
+  reconnectPerSecond: 400,
   /** Agent reconnect backoff: full jitter between 0 and min(max, base · 2^attempt). */
   backoffBaseMs: 1_000,
   backoffMaxMs: 60_000,

@@ -141,9 +141,16 @@ export class Fleet {
     return Promise.all(this.#workers.map((w) => this.#ask<T>(w, req)));
   }
 
-  /** Starts the agents `perTick` at a time per worker, one tick per millisecond, as a fleet comes up. */
-  async start(perTick = 10): Promise<void> {
-    await this.#all({ op: 'start', perTick });
+  /**
+   * Starts the agents at `perSecond` across the workers, as a fleet comes up: each one's first
+   * connection is a full TLS handshake (no session yet), and a hub makes several hundred a
+   * second on this machine, so 10,000 started within half a second timed out in the queue
+   * and backed off (a run's idle figures then included that storm).
+   */
+  async start(perSecond = 500): Promise<void> {
+    const everyMs = 10;
+    const perTick = Math.max(1, Math.round((perSecond * everyMs) / 1000 / this.#workers.length));
+    await this.#all({ op: 'start', perTick, everyMs });
   }
 
   async stop(): Promise<void> {

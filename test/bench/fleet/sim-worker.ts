@@ -16,7 +16,7 @@ export interface WorkerInit {
 
 /** What the main thread may ask; each answer comes back under the request's id. */
 export type WorkerRequest =
-  | { id: number; op: 'start'; perTick: number }
+  | { id: number; op: 'start'; perTick: number; everyMs: number }
   | { id: number; op: 'stop' }
   | { id: number; op: 'stopAgents'; count: number }
   | { id: number; op: 'pollingSince'; since: number }
@@ -65,10 +65,10 @@ loop.enable();
 async function answer(req: WorkerRequest): Promise<unknown> {
   switch (req.op) {
     case 'start':
-      // A few at a time, as a fleet comes up.
+      // A few at a time, as a fleet comes up (Fleet.start sets the rate).
       for (let i = 0; i < agents.length; i += req.perTick) {
         for (const a of agents.slice(i, i + req.perTick)) a.start();
-        await sleep(1);
+        await sleep(req.everyMs);
       }
       return null;
     case 'stop':

@@ -177,7 +177,7 @@ export class SyncService {
    * A poll released because the hub is stopping is told when to come back (503 HUB_STOPPING
    * with Retry-After) instead of polling again at once: after about a restart (5 s, plus a
    * second per 1,000 polls that waited, about what the stop takes), spread so that they come
-   * back at about reconnectPerSecond (a fleet of 1,000 over 4 s, 10,000 over 40 s), never all
+   * back at about reconnectPerSecond (a fleet of 1,000 over 3 s, 10,000 over 25 s), never all
    * in the same second.
    */
   #stopping(): void {
