@@ -152,6 +152,7 @@ export function trustStore(db: DB) {
     clusterGet: db.prepare('SELECT * FROM clusters WHERE name = ?'),
     clusterPage: db.prepare('SELECT * FROM clusters WHERE name > ? ORDER BY name LIMIT ?'),
     clusterAll: db.prepare('SELECT * FROM clusters ORDER BY name'),
+    clusterCount: db.prepare('SELECT COUNT(*) AS n FROM clusters WHERE hub_accepts_client = 1'),
     clusterUpdate: db.prepare(`UPDATE clusters SET resource_version = @resourceVersion, labels = @labels,
       hub_accepts_client = @hubAcceptsClient, denied = @denied, taints = @taints, claims = @claims,
       agent_version = @agentVersion, joined_at = @joinedAt, last_seen = @lastSeen, adopt_epoch = @adoptEpoch,
@@ -244,6 +245,8 @@ export function trustStore(db: DB) {
         const items = more ? rows.slice(0, limit) : rows;
         return { items, continue: more ? items.at(-1)?.name : undefined };
       },
+      /** Clusters the hub accepts: the fleet that may connect. */
+      accepted: () => (s.clusterCount.get() as { n: number }).n,
       /** Every cluster, by name (the placement scheduler looks at all of them at once). */
       all: () => (s.clusterAll.all() as Raw[]).map(clusterFrom),
       /** Writes the whole row with resourceVersion + 1; returns the new row. */

@@ -99,10 +99,18 @@ export class SyncService {
     if (this.#d.disconnectGraceMs && !this.#d.notifier.closed) this.#d.presence.dropped(cluster, new Date());
   }
 
-  /** How long agents should spread a reconnect after an unanswered break, in seconds: the
-   *  fleet polling now at reconnectPerSecond (at least 1). */
+  /** The accepted clusters, counted at most every 10 s (reconnectWindowSeconds). */
+  #fleet = { size: 0, at: Number.NEGATIVE_INFINITY };
+
+  /**
+   * How long agents should spread a reconnect after an unanswered break, in seconds: the
+   * fleet that may connect (the accepted clusters, not the polls waiting now, which are few
+   * right after a restart) at reconnectPerSecond, at least 1.
+   */
   get reconnectWindowSeconds(): number {
-    return Math.min(600, Math.max(1, Math.ceil(this.#d.notifier.waiting / durations.reconnectPerSecond)));
+    const now = Date.now();
+    if (now - this.#fleet.at > 10_000) this.#fleet = { size: this.#d.store.clusters.accepted(), at: now };
+    return Math.min(600, Math.max(1, Math.ceil(this.#fleet.size / durations.reconnectPerSecond)));
   }
 
   /** Long-polls held open right now. */
