@@ -153,6 +153,7 @@ export function trustStore(db: DB) {
     clusterPage: db.prepare('SELECT * FROM clusters WHERE name > ? ORDER BY name LIMIT ?'),
     clusterAll: db.prepare('SELECT * FROM clusters ORDER BY name'),
     clusterCount: db.prepare('SELECT COUNT(*) AS n FROM clusters WHERE hub_accepts_client = 1'),
+    clusterRelease: db.prepare('SELECT release_held_deletions AS r FROM clusters WHERE name = ?'),
     clusterUpdate: db.prepare(`UPDATE clusters SET resource_version = @resourceVersion, labels = @labels,
       hub_accepts_client = @hubAcceptsClient, denied = @denied, taints = @taints, claims = @claims,
       agent_version = @agentVersion, joined_at = @joinedAt, last_seen = @lastSeen, adopt_epoch = @adoptEpoch,
@@ -245,6 +246,8 @@ export function trustStore(db: DB) {
         const items = more ? rows.slice(0, limit) : rows;
         return { items, continue: more ? items.at(-1)?.name : undefined };
       },
+      /** Whether an admin confirmed held deletions for `name` (read on every poll: one column). */
+      releasePending: (name: string) => (s.clusterRelease.get(name) as { r: number } | undefined)?.r === 1,
       /** Clusters the hub accepts: the fleet that may connect. */
       accepted: () => (s.clusterCount.get() as { n: number }).n,
       /** Every cluster, by name (the placement scheduler looks at all of them at once). */

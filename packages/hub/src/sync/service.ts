@@ -69,7 +69,7 @@ export class SyncService {
   #takeRelease(cluster: string): boolean {
     const { store } = this.#d;
     // Read first: the write (and its transaction) only when there is one to take.
-    if (!store.clusters.get(cluster)?.releaseHeldDeletions) return false;
+    if (!store.clusters.releasePending(cluster)) return false;
     return store.transaction(() => {
       const c = store.clusters.get(cluster);
       if (!c?.releaseHeldDeletions) return false;
