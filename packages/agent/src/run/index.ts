@@ -80,6 +80,10 @@ const credentialRefusals = new Set([
  */
 const definitiveRevocations = new Set(['denied', 'removed', 'recovered']);
 
+/** The stable code of a failure (an AgentError's or HubError's), else INTERNAL. */
+const errorCode = (err: unknown) =>
+  err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : 'INTERNAL';
+
 /** The CAs of both bundles, each once: trust must not gap while the hub switches CA. */
 export function unionBundle(a: string, b: string): string {
   const seen = new Set<string>();
@@ -237,8 +241,7 @@ export class AgentRuntime {
    * own, at once, and meets the refusal itself.
    */
   pollFailed(err: unknown): void {
-    const code = err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
-    if (code === undefined || !credentialRefusals.has(code)) return;
+    if (!credentialRefusals.has(errorCode(err))) return;
     this.#polled = undefined;
     this.#asked = true;
     this.#wake?.abort();
@@ -367,7 +370,7 @@ export class AgentRuntime {
 
   async #failed(err: unknown): Promise<number> {
     this.#failures++;
-    const code = err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : 'INTERNAL';
+    const code = errorCode(err);
     const message = err instanceof Error ? err.message : String(err);
     const retryAfterMs = isHubError(err) ? err.retryAfterMs : undefined;
     const wait = backoffDelay(this.#failures - 1, { retryAfterMs, random: () => this.#clock.random() });

@@ -508,14 +508,18 @@ export class TrustService {
   }
 
   heartbeat(cluster: ClusterRow, body: HeartbeatRequest | undefined, certSerial: string): HeartbeatResponse {
+    const at = this.#now();
     this.noteHeartbeat(cluster, body);
+    // A sighting (a poll is one already: the sync service notes it there).
+    if (this.#d.seen) this.#d.seen(cluster.name, at);
+    else this.#store.clusters.seen(cluster.name, at.toISOString());
     return this.heartbeatAnswer(cluster.name, certSerial);
   }
 
   /**
-   * What a heartbeat (its own request, or carried by a poll) tells about the agent: stored
-   * only when something changed; otherwise the sighting goes to `seen` (batched in memory by
-   * the hub), so an idle fleet writes nothing per heartbeat.
+   * What a heartbeat (its own request, or carried by a poll) tells about the agent, stored
+   * only when something changed, so an idle fleet writes nothing per heartbeat. The sighting
+   * is the caller's: heartbeat() notes it to `seen` (batched in memory by the hub).
    */
   noteHeartbeat(cluster: ClusterRow, body: HeartbeatRequest | undefined): void {
     const at = this.#now();
@@ -547,8 +551,6 @@ export class TrustService {
         lastSeen: at.toISOString(),
       });
     }
-    if (this.#d.seen) this.#d.seen(cluster.name, at);
-    else this.#store.clusters.seen(cluster.name, at.toISOString());
   }
 
   /** The hub's answer to a heartbeat of `clusterName` made with certificate `certSerial`, now. */
