@@ -8,7 +8,7 @@ import { HubClient as AgentHubClient } from '../../../packages/agent/src/transpo
 import { createRegistration } from '../../../packages/agent/src/transport/hub-api.ts';
 import { agentSubject, createCsr, generateKeyPair, privateKeyToPem } from '../../../packages/shared/src/index.ts';
 import type { HubClient } from '../../e2e/hub-client.ts';
-import type { WorkerCounters, WorkerInit, WorkerRequest } from './sim-worker.ts';
+import type { PollingSince, WorkerCounters, WorkerInit, WorkerRequest } from './sim-worker.ts';
 
 export interface Credentials {
   name: string;
@@ -185,7 +185,17 @@ export class Fleet {
 
   /** Running agents whose last successful poll is at or after `since`. */
   async pollingSince(since: number): Promise<number> {
-    return (await this.#all<number>({ op: 'pollingSince', since })).reduce((a, b) => a + b, 0);
+    return (await this.resumedSince(since)).count;
+  }
+
+  /** As `pollingSince`, with the latest send time of an agent's first answered poll after its
+   *  polls failed at or after `since`: when the last agent was polling the hub again. */
+  async resumedSince(since: number): Promise<PollingSince> {
+    const parts = await this.#all<PollingSince>({ op: 'pollingSince', since });
+    return {
+      count: parts.reduce((a, p) => a + p.count, 0),
+      resumedBy: Math.max(0, ...parts.map((p) => p.resumedBy)),
+    };
   }
 
   /** The counters of every worker, added up (reconnects per second across the whole fleet);

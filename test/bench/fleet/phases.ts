@@ -259,22 +259,49 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
       const errorsBefore = await fleet.errorCounts();
       const r = await restart(signal);
+      // Seen from the hub: the first moment every agent has a poll held by the new process.
+      // It keeps looking for 30 s after every agent had a poll answered, then gives up.
+      let heldAll: number | undefined;
+      let giveUpAt = Number.POSITIVE_INFINITY;
+      const budget = 120_000 + o.agents * 30;
+      const held = until(
+        async () => {
+          const text = (await admin.get('/metrics')).text;
+          const waiting = Number(/^outpost_longpoll_waiting (\d+)/m.exec(text)?.[1] ?? 0);
+          if (waiting >= o.agents) heldAll = Date.now();
+          return heldAll ?? (Date.now() > giveUpAt ? 0 : undefined);
+        },
+        budget,
+        1000,
+      );
       const back = await until(
         async () => ((await f.pollingSince(r.startAt)) === o.agents ? Date.now() : undefined),
-        120_000 + o.agents * 30,
+        budget,
         250,
       );
-      const n = await fleet.pollingSince(r.startAt);
+      const { count: n, resumedBy } = await fleet.resumedSince(r.startAt);
+      giveUpAt = Date.now() + 30_000;
+      await held;
       const errorsAfter = await fleet.errorCounts();
       const key = signal.toLowerCase();
       if (signal === 'SIGTERM') complete.backAfterSigterm = n;
       else complete.backAfterSigkill = n;
       metrics[`${key}_hub_stop`] = { value: seconds(r.stopMs), unit: 's' };
       metrics[`${key}_restart_to_ready`] = { value: seconds(r.readyMs), unit: 's' };
+      // An agent polls again from when it sends the first poll the new process answers; that
+      // poll may be held for a whole poll wait (the first after a kill carries the inventory).
       metrics[`${key}_all_polling_again`] = {
-        value: back ? seconds(back - r.startAt) : Number.NaN,
-        unit: 's after the new process started',
+        value: back && resumedBy ? seconds(resumedBy - r.startAt) : Number.NaN,
+        unit: "s after the new process started (send time of the last agent's first answered poll)",
         target: '<= 60 (10,000 agents)',
+      };
+      metrics[`${key}_all_held_at_hub`] = {
+        value: heldAll ? seconds(heldAll - r.startAt) : Number.NaN,
+        unit: 's after the new process started (outpost_longpoll_waiting reached the fleet, scraped each second)',
+      };
+      metrics[`${key}_all_answered_again`] = {
+        value: back ? seconds(back - r.startAt) : Number.NaN,
+        unit: 's after the new process started (every agent had a poll answered)',
       };
       metrics[`${key}_max_reconnects_in_one_second`] = {
         value: await fleet.maxReconnectsInOneSecond(r.startAt - 1000),

@@ -69,8 +69,11 @@ export class SimAgent {
   /** Resolves the poll loop's wait for the outbox to be sent (#statusDrained). */
   #drained: (() => void) | undefined;
   #loops: Promise<unknown> | undefined;
-  /** When the last poll succeeded (ms since the epoch), and whether the one before failed. */
+  /** When the last poll succeeded (ms since the epoch). */
   lastPollAt = 0;
+  /** When the agent sent the first poll that was answered after polls had failed (a restart):
+   *  from then on that poll was held by the hub, so the agent was polling again. */
+  resumedAt = 0;
   /** When a poll last brought the heartbeat's answer. */
   #heardAt = 0;
   /** The hub's reconnect window from its last answer, as the agent keeps it. */
@@ -122,6 +125,7 @@ export class SimAgent {
     let failures = 0;
     let sendInventory = true;
     while (!signal.aborted) {
+      const sentAt = Date.now();
       try {
         const res = await pollSync(
           this.#client,
@@ -148,6 +152,7 @@ export class SimAgent {
           this.#heardAt = now;
         }
         if (this.#failing) {
+          this.resumedAt = sentAt;
           const second = Math.floor(now / 1000);
           this.#o.counters.reconnectsPerSecond.set(second, (this.#o.counters.reconnectsPerSecond.get(second) ?? 0) + 1);
         }

@@ -24,6 +24,13 @@ export type WorkerRequest =
   | { id: number; op: 'counters' };
 
 /** The counters of one worker, as plain data. */
+/** Running agents whose last poll was answered at or after `since`, and the latest time one of
+ *  them sent its first answered poll after a failure at or after `since`. */
+export interface PollingSince {
+  count: number;
+  resumedBy: number;
+}
+
 export interface WorkerCounters {
   polls: number;
   pollHeartbeats: number;
@@ -81,8 +88,12 @@ async function answer(req: WorkerRequest): Promise<unknown> {
       await Promise.all(gone.map((a) => a.stop()));
       return gone.map((a) => a.name);
     }
-    case 'pollingSince':
-      return agents.slice(stopped).filter((a) => a.lastPollAt >= req.since).length;
+    case 'pollingSince': {
+      const back = agents.slice(stopped).filter((a) => a.lastPollAt >= req.since);
+      let resumedBy = 0;
+      for (const a of back) if (a.resumedAt >= req.since && a.resumedAt > resumedBy) resumedBy = a.resumedAt;
+      return { count: back.length, resumedBy } satisfies PollingSince;
+    }
     case 'receivedBy': {
       const m = received.get(req.key);
       let last = 0;
