@@ -26,5 +26,6 @@ COPY --from=build --chown=0:0 /app /app
 # 65532 is the "nonroot" uid of distroless images; the chart runs with the same ids.
 USER 65532:65532
 EXPOSE 8443
-ENTRYPOINT ["node", "/app/packages/hub/src/main.ts"]
+# --max-semi-space-size: packages/hub/src/node-flags.ts.
+ENTRYPOINT ["node", "--max-semi-space-size=16", "/app/packages/hub/src/main.ts"]
 CMD ["serve"]

@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { hubNodeFlags } from '../../packages/hub/src/node-flags.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 export const hubMain = join(repoRoot, 'packages/hub/src/main.ts');
@@ -33,7 +34,18 @@ export async function startHub(
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'outpost-hub-e2e-')));
   const proc = spawn(
     process.execPath,
-    [hubMain, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn', ...(opts.args ?? [])],
+    [
+      ...hubNodeFlags,
+      hubMain,
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      'warn',
+      ...(opts.args ?? []),
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
       // Node flags for the hub alone (a profile of a benchmark's hub: --cpu-prof, --heap-prof).
