@@ -12,7 +12,7 @@ import type { ServeConfig } from '../config/index.ts';
 import { metricsContentType } from '../metrics/index.ts';
 import { BodyThread } from '../parse/index.ts';
 import { ensureHubPki, finishCaRotation, type HubPki, startCaRotation } from '../pki/index.ts';
-import { newTicketKeys, saveTicketKeys, ticketKeys } from '../pki/tickets.ts';
+import { newTicketKeys, renewIfOld, saveTicketKeys, type TicketKeys, ticketKeys } from '../pki/tickets.ts';
 import { TrustService } from '../registration/service.ts';
 import { PlacementService } from '../scheduling/index.ts';
 import { ensurePrivateDataDir } from '../store/data-dir.ts';
@@ -193,14 +193,13 @@ export async function serve(config: ServeConfig): Promise<void> {
   };
   // The ticket key is replaced when it reaches its lifetime (checked hourly).
   const ticketTimer = setInterval(() => {
-    if (Date.now() - tickets.createdAt < durations.ticketKeyLifetimeMs) return;
-    ticketKeys(config.dataDir, casOf(pki)).then(
-      (t) => {
-        tickets = t;
-        tlsServer.setTicketKeys(t.keys);
-        log.info('TLS session-ticket key replaced');
-      },
-      (err: unknown) => log.error({ err }, 'replacing the TLS session-ticket key failed'),
+    const use = (t: TicketKeys) => {
+      tickets = t;
+      tlsServer.setTicketKeys(t.keys);
+      log.info('TLS session-ticket key replaced');
+    };
+    renewIfOld({ dataDir: config.dataDir, current: tickets, cas: casOf(pki), use }).catch((err: unknown) =>
+      log.error({ err }, 'replacing the TLS session-ticket key failed'),
     );
   }, 3_600_000);
   ticketTimer.unref();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { durations } from '@outpost/shared';
-import { newTicketKeys, saveTicketKeys, ticketKeys } from './tickets.ts';
+import { newTicketKeys, renewIfOld, saveTicketKeys, ticketKeys } from './tickets.ts';
 
 describe('ticketKeys', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'outpost-tickets-'));
@@ -43,5 +43,32 @@ describe('ticketKeys', async () => {
       assert.equal(next.keys.length, 48);
       assert.notDeepEqual(next.keys, rotated.keys, text);
     }
+  });
+});
+
+describe('renewIfOld (the hourly check of a running hub)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'outpost-tickets-'));
+  await mkdir(join(dir, 'pki'));
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test('a key younger than its lifetime stays; an old one is replaced, stored and handed to the listener', async () => {
+    const t0 = Date.now();
+    const current = await ticketKeys(dir, 'ca1', { now: t0 });
+    const used: Buffer[] = [];
+    const use = (t: { keys: Buffer }) => used.push(t.keys);
+    const young = await renewIfOld({
+      dataDir: dir,
+      current,
+      cas: 'ca1',
+      use,
+      now: t0 + durations.ticketKeyLifetimeMs - 1,
+    });
+    assert.equal(young, false);
+    assert.equal(used.length, 0);
+    const now = t0 + durations.ticketKeyLifetimeMs;
+    assert.equal(await renewIfOld({ dataDir: dir, current, cas: 'ca1', use, now }), true);
+    assert.equal(used.length, 1);
+    assert.notDeepEqual(used[0], current.keys, 'a new key');
+    assert.deepEqual((await ticketKeys(dir, 'ca1', { now: now + 1 })).keys, used[0], 'stored for the next start');
   });
 });

@@ -67,3 +67,20 @@ export async function ticketKeys(dataDir: string, cas: string, opts: { now?: num
   await saveTicketKeys(dataDir, fresh);
   return fresh;
 }
+
+/**
+ * Replaces the served key once it reaches its lifetime: `check` (run hourly by `serve`) reads
+ * or makes the key `ticketKeys` gives and hands it to `use` (the listener's setTicketKeys).
+ */
+export async function renewIfOld(o: {
+  dataDir: string;
+  current: TicketKeys;
+  cas: string;
+  use: (t: TicketKeys) => void;
+  now?: number;
+}): Promise<boolean> {
+  const now = o.now ?? Date.now();
+  if (now - o.current.createdAt < durations.ticketKeyLifetimeMs) return false;
+  o.use(await ticketKeys(o.dataDir, o.cas, { now }));
+  return true;
+}
