@@ -285,6 +285,13 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
 
     // 4. Restarts: SIGTERM, then SIGKILL; until every agent polls the new process.
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      if (signal === 'SIGKILL') {
+        // A steady fleet before the kill: after the SIGTERM restart each agent's poll that
+        // carried its inventory (the new process asked for it) is held for a poll wait; one
+        // still held at the kill would be sent again and held again, which is the SIGTERM's
+        // tail, not the kill's.
+        await sleep(o.pollSeconds * 1100 + 5000);
+      }
       const errorsBefore = await fleet.errorCounts();
       const r = await restart(signal);
       // Seen from the hub: the first moment every agent has a poll held by the new process.
@@ -294,9 +301,13 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       const budget = 120_000 + o.agents * 30;
       const held = until(
         async () => {
-          const text = (await admin.get('/metrics')).text;
-          const waiting = Number(/^outpost_longpoll_waiting (\d+)/m.exec(text)?.[1] ?? 0);
-          if (waiting >= o.agents) heldAll = Date.now();
+          try {
+            const text = (await admin.get('/metrics')).text;
+            const waiting = Number(/^outpost_longpoll_waiting (\d+)/m.exec(text)?.[1] ?? 0);
+            if (waiting >= o.agents) heldAll = Date.now();
+          } catch {
+            // A scrape that failed (the new process busy) is tried again next second.
+          }
           return heldAll ?? (Date.now() > giveUpAt ? 0 : undefined);
         },
         budget,
@@ -316,8 +327,9 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       else complete.backAfterSigkill = n;
       metrics[`${key}_hub_stop`] = { value: seconds(r.stopMs), unit: 's' };
       metrics[`${key}_restart_to_ready`] = { value: seconds(r.readyMs), unit: 's' };
-      // An agent polls again from when it sends the first poll the new process answers; that
-      // poll may be held for a whole poll wait (the first after a kill carries the inventory).
+      // An agent polls again from when it sends the first poll the new process answers (the
+      // new process knows nothing of its works and asks for its inventory at once; the poll
+      // that brings it is then held for a poll wait, so "every agent answered" comes later).
       metrics[`${key}_all_polling_again`] = {
         value: back && resumedBy ? seconds(resumedBy - r.startAt) : Number.NaN,
         unit: "s after the new process started (send time of the last agent's first answered poll)",
@@ -325,7 +337,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       };
       metrics[`${key}_all_held_at_hub`] = {
         value: heldAll ? seconds(heldAll - r.startAt) : Number.NaN,
-        unit: 's after the new process started (outpost_longpoll_waiting reached the fleet, scraped each second)',
+        unit: "s after the new process started (the hub's held polls, outpost_longpoll_waiting, first reached the fleet's size; read each second)",
       };
       metrics[`${key}_all_answered_again`] = {
         value: back ? seconds(back - r.startAt) : Number.NaN,

@@ -23,13 +23,15 @@ export type WorkerRequest =
   | { id: number; op: 'receivedBy'; key: string }
   | { id: number; op: 'counters' };
 
-/** The counters of one worker, as plain data. */
 /** Running agents whose last poll was answered at or after `since`, and the latest time one of
- *  them sent its first answered poll after a failure at or after `since`. */
+ *  them was polling again: the send time of its first answered poll after a failure at or
+ *  after `since` (or, for an agent whose polls did not fail, its last answer). */
 export interface PollingSince {
   count: number;
   resumedBy: number;
 }
+
+/** The counters of one worker, as plain data. */
 
 export interface WorkerCounters {
   polls: number;
@@ -91,7 +93,10 @@ async function answer(req: WorkerRequest): Promise<unknown> {
     case 'pollingSince': {
       const back = agents.slice(stopped).filter((a) => a.lastPollAt >= req.since);
       let resumedBy = 0;
-      for (const a of back) if (a.resumedAt >= req.since && a.resumedAt > resumedBy) resumedBy = a.resumedAt;
+      for (const a of back) {
+        const at = a.resumedAt >= req.since ? a.resumedAt : a.lastPollAt;
+        if (at > resumedBy) resumedBy = at;
+      }
       return { count: back.length, resumedBy } satisfies PollingSince;
     }
     case 'receivedBy': {
