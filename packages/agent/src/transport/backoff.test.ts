@@ -57,10 +57,14 @@ test('heartbeat jitter stays within ±share', () => {
   }
 });
 
-test("reconnectDelay: the first failure waits within the hub's window, later ones back off; Retry-After wins", () => {
+test("reconnectDelay: every failure waits within the hub's window, or the backoff when longer; Retry-After wins", () => {
   assert.equal(reconnectDelay(0, 40_000, { random: () => 0.5 }), 20_000);
   assert.equal(reconnectDelay(0, 40_000, { random: () => 0.999 }) < 40_000, true);
-  assert.equal(reconnectDelay(1, 40_000, { random: () => 0.5 }), backoffDelay(1, { random: () => 0.5 }));
+  // A retry after a failed reconnect draws within the window again (not within 2 s)…
+  assert.equal(reconnectDelay(1, 40_000, { random: () => 0.5 }), 20_000);
+  // …unless the backoff has grown past it.
+  assert.equal(reconnectDelay(8, 10_000, { random: () => 0.5 }), backoffDelay(8, { random: () => 0.5 }));
+  assert.equal(backoffDelay(8, { random: () => 0.5 }) > 5_000, true);
   assert.equal(reconnectDelay(0, 40_000, { retryAfterMs: 7_000, random: () => 0 }), 7_000);
   // No window known (an older hub): as before.
   assert.equal(reconnectDelay(0, undefined, { random: () => 0.5 }), backoffDelay(0, { random: () => 0.5 }));

@@ -31,19 +31,23 @@ export function backoffDelay(
 }
 
 /**
- * The wait after `attempt` + 1 failures in a row of a request the hub answered before. The
- * first failure without a Retry-After waits a uniform draw within the hub's reconnect window
+ * The wait after `attempt` + 1 failures in a row of a request the hub answered before. A
+ * failure without a Retry-After waits a uniform draw within the hub's reconnect window
  * (SyncResponse.reconnectWindowSeconds, sized to its fleet), so the agents of a hub that was
- * killed come back spread over it instead of within the first second; later ones back off
- * as backoffDelay does.
+ * killed come back spread over it instead of within the first second. So does every retry
+ * after it (or backoffDelay's wait, when that is longer): agents that tried while the hub
+ * was still starting would otherwise retry within a second or two, all together, on top of
+ * the window's own arrivals.
  */
 export function reconnectDelay(
   attempt: number,
   windowMs: number | undefined,
   opts: { retryAfterMs?: number | undefined; random?: () => number } = {},
 ): number {
-  if (attempt > 0 || opts.retryAfterMs !== undefined || !windowMs || windowMs <= 0) return backoffDelay(attempt, opts);
-  return (opts.random ?? Math.random)() * Math.min(windowMs, 600_000);
+  const backoff = backoffDelay(attempt, opts);
+  if (opts.retryAfterMs !== undefined || !windowMs || windowMs <= 0) return backoff;
+  const spread = (opts.random ?? Math.random)() * Math.min(windowMs, 600_000);
+  return attempt > 0 ? Math.max(backoff, spread) : spread;
 }
 
 /** ±`share` around `ms` (the heartbeat's ±20 %). */
