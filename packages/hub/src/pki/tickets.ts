@@ -69,8 +69,9 @@ export async function ticketKeys(dataDir: string, cas: string, opts: { now?: num
 }
 
 /**
- * Replaces the served key once it reaches its lifetime: `check` (run hourly by `serve`) reads
- * or makes the key `ticketKeys` gives and hands it to `use` (the listener's setTicketKeys).
+ * Replaces the served key once it reaches its lifetime (`serve` calls this hourly): reads or
+ * makes the key `ticketKeys` gives and hands it to `use` (the listener's setTicketKeys).
+ * Resolves whether it did.
  */
 export async function renewIfOld(o: {
   dataDir: string;
