@@ -94,6 +94,13 @@ async function until<T>(check: () => Promise<T | undefined> | T | undefined, tim
 
 const seconds = (ms: number) => Math.round(ms) / 1000;
 
+/** The value of one series of a /metrics text (`series` as written, labels included); NaN
+ *  when the hub does not report it. */
+function metricValue(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
+}
+
 export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
   const names = Array.from({ length: o.agents }, (_, i) => `fleet-${String(i).padStart(5, '0')}`);
   const hubArgs = [
@@ -190,10 +197,9 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     // CPU and delayed the next phases (docs/architecture.md, Sizing).
     const readLoop = async () => {
       const text = (await admin.get('/metrics')).text;
-      const num = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN);
       return {
-        p99: num(/^outpost_event_loop_delay_seconds\{quantile="0\.99"\} (\S+)/m) * 1000,
-        max: num(/^outpost_event_loop_delay_seconds\{quantile="1"\} (\S+)/m) * 1000,
+        p99: metricValue(text, 'outpost_event_loop_delay_seconds{quantile="0.99"}') * 1000,
+        max: metricValue(text, 'outpost_event_loop_delay_seconds{quantile="1"}') * 1000,
       };
     };
     await sleep(o.idleMs);
@@ -294,8 +300,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
         async () => {
           try {
             const text = (await admin.get('/metrics')).text;
-            const waiting = Number(/^outpost_longpoll_waiting (\d+)/m.exec(text)?.[1] ?? 0);
-            if (waiting >= o.agents) heldAll = Date.now();
+            if (metricValue(text, 'outpost_longpoll_waiting') >= o.agents) heldAll = Date.now();
           } catch {
             // A scrape that failed (the new process busy) is tried again next second.
           }
@@ -346,10 +351,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       notes[`${key}_back`] = n;
       // The new process's handshakes: how many of the fleet's reconnects resumed their session.
       const text = (await admin.get('/metrics')).text;
-      const handshakes = (resumed: boolean) =>
-        Number(
-          new RegExp(`^outpost_tls_handshakes_total\\{resumed="${resumed}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? NaN,
-        );
+      const handshakes = (resumed: boolean) => metricValue(text, `outpost_tls_handshakes_total{resumed="${resumed}"}`);
       notes[`${key}_tls_handshakes`] = { full: handshakes(false), resumed: handshakes(true) };
       o.say(`${signal}: ${n} of ${o.agents} polling again`);
     }
