@@ -150,9 +150,17 @@ function toItem(entry: ManifestEntry): Item {
 }
 
 /**
+ * How far the creation time may trail our Apply entry's time on an object our apply created:
+ * the two are stamped at different moments of one request (the entry when the patch is
+ * applied, the creation after admission), each to the second.
+ */
+const ourCreateStampSpreadMs = 10_000;
+
+/**
  * Whether our own server-side apply created `live` for this work, judged from the object
  * alone: it was created since the agent first held the work (`notBefore`, to the second),
- * our Apply entry in managedFields carries the creation time and no other manager has
+ * our Apply entry in managedFields carries the creation time (or, when a second boundary fell
+ * inside the create request, a time a little before it) and no other manager has
  * fields outside status. That is what our create leaves behind, so an object created just
  * before the agent was killed (before the ledger was saved) is still recognised as this
  * work's. An object that existed before the work (left behind by an Orphan delete, created
@@ -171,14 +179,23 @@ export function createdByOurApply(
   const created = live?.metadata?.creationTimestamp;
   if (forced || !created || !notBefore) return false;
   // creationTimestamp has whole seconds: compare with the second the work arrived in.
-  if (Date.parse(String(created)) < Math.floor(Date.parse(notBefore) / 1000) * 1000) return false;
+  const arrived = Math.floor(Date.parse(notBefore) / 1000) * 1000;
+  const createdAt = Date.parse(String(created));
+  if (!(createdAt >= arrived)) return false;
   const entries = (live.metadata?.managedFields ?? []) as {
     manager?: string;
     operation?: string;
     time?: string;
     subresource?: string;
   }[];
-  const ours = entries.some((e) => e.manager === manager && e.operation === 'Apply' && e.time === created);
+  const ours = entries.some((e) => {
+    if (e.manager !== manager || e.operation !== 'Apply' || !e.time) return false;
+    // The apiserver stamps our entry before it stamps the creation (admission runs between),
+    // both to the second: equal, or the entry a little older when a second boundary fell
+    // between. A later apply that changed fields moves the entry past the creation.
+    const stamped = Date.parse(e.time);
+    return stamped >= arrived && stamped <= createdAt && createdAt - stamped <= ourCreateStampSpreadMs;
+  });
   const others = entries.some((e) => e.manager !== manager && e.subresource !== 'status');
   return ours && !others;
 }
