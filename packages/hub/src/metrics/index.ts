@@ -85,8 +85,9 @@ async function snapshot(src: MetricsSources): Promise<string> {
   let after = '';
   for (;;) {
     const page = src.store.clusters.page(after, sliceRows);
+    const certs = src.store.certificates.latestIn(after, page.items.at(-1)?.name ?? after);
     for (const c of page.items) {
-      const cert = src.store.certificates.latestFor(c.name);
+      const cert = certs.get(c.name);
       const view = clusterResource(c, cert, now, liveness);
       const avail = view.status.conditions.find((x) => x.type === 'Available')?.status;
       if (c.removalRequestedAt) states.removing++;

@@ -571,9 +571,10 @@ export class TrustService {
     let after = '';
     for (;;) {
       const page = this.#store.clusters.page(after, 500);
+      const certs = this.#store.certificates.latestIn(after, page.items.at(-1)?.name ?? after);
       for (const c of page.items) {
         if (!c.hubAcceptsClient || !c.joinedAt) continue;
-        const cert = this.#store.certificates.latestFor(c.name);
+        const cert = certs.get(c.name);
         if (!cert || cert.caHash !== signing) out.push(c.name);
       }
       if (!page.continue) return out;

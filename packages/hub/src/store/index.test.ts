@@ -30,6 +30,39 @@ describe('store', async () => {
     other.close();
   });
 
+  test("certificates.latestIn: each cluster's newest unrevoked certificate in a page of names, as latestFor finds it", () => {
+    const store = openStore(join(dir, 'certs.db'));
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+    const cert = (serial: string, cluster: string, issued: number) =>
+      store.certificates.insert({
+        serial,
+        clusterName: cluster,
+        caHash: 'sha256:ca',
+        certPem: `pem of ${serial}`,
+        notBefore: at(issued),
+        notAfter: at(issued + 60),
+        issuedAt: at(issued),
+      });
+    cert('a1', 'a', 1);
+    cert('b1', 'b', 1);
+    cert('b2', 'b', 2); // renewed: the newer one counts
+    cert('c1', 'c', 1);
+    cert('c2', 'c', 2);
+    store.certificates.revokeOthersFor('c', 'c1', at(3), 'test'); // the newer one revoked
+    cert('d1', 'd', 1);
+    store.certificates.revokeAllFor('d', at(3), 'test'); // none left
+    cert('e1', 'e', 1); // past the page
+    const page = store.certificates.latestIn('a', 'd'); // names after a, up to d
+    assert.deepEqual([...page.keys()], ['b', 'c']);
+    for (const name of ['b', 'c', 'd']) {
+      assert.deepEqual(page.get(name), store.certificates.latestFor(name), name);
+    }
+    assert.equal(page.get('b')?.serial, 'b2');
+    assert.equal(page.get('c')?.serial, 'c1');
+    assert.deepEqual([...store.certificates.latestIn('', 'e').keys()], ['a', 'b', 'c', 'e']);
+    store.close();
+  });
+
   test('migrate is idempotent and refuses a schema newer than this hub', () => {
     const db = new Database(join(dir, 'c.db'));
     assert.equal(migrate(db), migrations.length);

@@ -181,6 +181,12 @@ export function trustStore(db: DB) {
     certLatestFor: db.prepare(
       'SELECT * FROM certificates WHERE cluster_name = ? AND revoked_at IS NULL ORDER BY issued_at DESC, serial LIMIT 1',
     ),
+    // Every cluster's newest first, in one pass over the index (certLatestFor per cluster
+    // costs a search each: ten times as much for a page of clusters).
+    certLatestIn: db.prepare(
+      `SELECT * FROM certificates WHERE cluster_name > ? AND cluster_name <= ? AND revoked_at IS NULL
+       ORDER BY cluster_name, issued_at DESC, serial`,
+    ),
     certRevokeFor: db.prepare(`UPDATE certificates SET revoked_at = ?, revoke_reason = ?
       WHERE cluster_name = ? AND revoked_at IS NULL`),
     certRevokeOthers: db.prepare(`UPDATE certificates SET revoked_at = ?, revoke_reason = ?
@@ -316,6 +322,15 @@ export function trustStore(db: DB) {
       latestFor: (cluster: string) => {
         const r = s.certLatestFor.get(cluster) as Raw | undefined;
         return r && certificateFrom(r);
+      },
+      /** latestFor of every cluster named after `after` up to `last` (a page of clusters). */
+      latestIn: (after: string, last: string): Map<string, CertificateRow> => {
+        const out = new Map<string, CertificateRow>();
+        for (const r of s.certLatestIn.iterate(after, last) as Iterable<Raw>) {
+          const name = r.cluster_name as string;
+          if (!out.has(name)) out.set(name, certificateFrom(r));
+        }
+        return out;
       },
       revokeAllFor: (cluster: string, at: string, reason: string) => s.certRevokeFor.run(at, reason, cluster).changes,
       revokeOthersFor: (cluster: string, keepSerial: string, at: string, reason: string) =>
