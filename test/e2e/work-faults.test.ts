@@ -265,6 +265,10 @@ describe('work delivery under faults (real hubs, real agents, a real kube-apiser
           failuresThen,
           'no failed uploads once the hub is back',
         );
+        // The agent's first poll to the new process said what it holds: the hub, which knew
+        // nothing of it, did not have to ask (a round trip per agent when a fleet returns).
+        const metrics = await back.call('GET', '/metrics');
+        assert.match(metrics.text, /^outpost_sync_inventory_requests_total 0$/m, 'the hub asked for no inventory');
         assert.ok(spoke.running);
       } finally {
         await back.close();

@@ -254,6 +254,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     store: deps.store,
     liveness: () => deps.sync.liveness,
     longPollsWaiting: () => deps.sync.waiting,
+    inventoriesAsked: () => deps.sync.inventoriesAsked,
   });
   app.decorate('metricsBody', metricsBody);
   const maxWorkBytes = deps.maxWorkBytes ?? limits.workBytes;

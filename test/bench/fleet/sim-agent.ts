@@ -8,7 +8,7 @@
 
 import { mergeUpdate } from '../../../packages/agent/src/sync/desired.ts';
 import { backoffDelay, reconnectDelay } from '../../../packages/agent/src/transport/backoff.ts';
-import { HubClient } from '../../../packages/agent/src/transport/client.ts';
+import { HubClient, runningConnectTimeoutMs } from '../../../packages/agent/src/transport/client.ts';
 import { isHubError } from '../../../packages/agent/src/transport/errors.ts';
 import { pollSync, postStatus, sendHeartbeat } from '../../../packages/agent/src/transport/hub-api.ts';
 import type { DesiredWork } from '../../../packages/agent/src/work/types.ts';
@@ -79,11 +79,18 @@ export class SimAgent {
   /** The hub's reconnect window from its last answer, as the agent keeps it. */
   #reconnectWindowMs: number | undefined;
   #failing = false;
+  /** The status loop waits to retry a failed upload. */
+  #statusRetrying = false;
 
   constructor(name: string, o: SimAgentOptions) {
     this.name = name;
     this.#o = o;
-    this.#client = new HubClient(o.hubUrl, { ca: o.caPem, identity: { keyPem: o.keyPem, certPem: o.certPem } });
+    this.#client = new HubClient(
+      o.hubUrl,
+      { ca: o.caPem, identity: { keyPem: o.keyPem, certPem: o.certPem } },
+      // As the running agent.
+      { connectTimeoutMs: runningConnectTimeoutMs },
+    );
   }
 
   get works(): ReadonlyMap<string, DesiredWork> {
@@ -186,11 +193,13 @@ export class SimAgent {
           }
         }
         // As the agent: the statuses go out before the next poll is held, on its connection.
-        if (res.works.length > 0) await this.#statusDrained(5_000, signal);
+        if (res.works.length > 0) await this.#statusDrained(30_000, signal);
       } catch (err) {
         if (signal.aborted) return;
         this.#fail('poll', err);
         this.#failing = true;
+        // As the agent: the first poll after a failed one carries the inventory.
+        sendInventory = true;
         const retryAfterMs = isHubError(err) ? err.retryAfterMs : undefined;
         await this.#sleep(reconnectDelay(failures++, this.#reconnectWindowMs, { retryAfterMs }), signal);
       }
@@ -269,7 +278,7 @@ export class SimAgent {
   }
 
   async #statusDrained(timeoutMs: number, signal: AbortSignal): Promise<void> {
-    if (this.#outbox.length === 0) return;
+    if (this.#outbox.length === 0 || this.#statusRetrying) return;
     await new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -303,8 +312,12 @@ export class SimAgent {
       } catch (err) {
         if (signal.aborted) return;
         this.#fail('status', err);
+        // As the agent: a poll waits for an upload in flight, not for its retry.
+        this.#statusRetrying = true;
+        this.#drained?.();
         const retryAfterMs = isHubError(err) ? err.retryAfterMs : undefined;
         await this.#sleep(reconnectDelay(failures++, this.#reconnectWindowMs, { retryAfterMs }), signal);
+        this.#statusRetrying = false;
       }
     }
   }

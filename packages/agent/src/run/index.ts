@@ -12,7 +12,7 @@ import { type CredentialStore, type Credentials, caBundleHash, certificateInfo }
 import { AgentError } from '../errors.ts';
 import { renewalTimeFor, renewCredentials, serialFraction } from '../renew/index.ts';
 import { backoffDelay, jitter } from '../transport/backoff.ts';
-import { HubClient, type TrustMaterial } from '../transport/client.ts';
+import { HubClient, runningConnectTimeoutMs, type TrustMaterial } from '../transport/client.ts';
 import { isHubError } from '../transport/errors.ts';
 import { fetchCaBundle, sendHeartbeat } from '../transport/hub-api.ts';
 import { type Clock, systemClock } from '../transport/retry.ts';
@@ -150,6 +150,7 @@ export class AgentRuntime {
     this.#creds = creds;
     this.#log = deps.log.child({ cluster: creds.hub.clusterName });
     this.#client = new HubClient(creds.hub.hubUrl, trustOf(creds, undefined), {
+      connectTimeoutMs: runningConnectTimeoutMs,
       onCloseError: (err) => this.#log.debug({ err }, 'closing the previous hub connection failed'),
     });
     this.#renewAt = renewalTimeFor(creds.certPem, { draw: this.#draw, receivedAt: receivedAt(creds) });

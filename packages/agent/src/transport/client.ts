@@ -49,7 +49,16 @@ export const maxResponseBytes = 4 * 1024 * 1024;
 
 const timeouts = { connectMs: 10_000, headersMs: 30_000, bodyMs: 30_000 } as const;
 
-function makePool(trust: TrustMaterial): HttpPool {
+/**
+ * Connect timeout (TCP and TLS handshake) of the running agent. A hub answers handshakes
+ * slowly only when it works through a queue of them (a restart of a large fleet): one given
+ * up after 10 s is work the hub did for nothing, and sends the agent to the back of the next
+ * reconnect window (measured at 10,000 agents: a thousand retries, the last back after a
+ * minute). Interactive commands keep 10 s, so a wrong address fails fast.
+ */
+export const runningConnectTimeoutMs = 30_000;
+
+function makePool(trust: TrustMaterial, connectTimeoutMs: number): HttpPool {
   const tls = trust.insecureSkipVerify
     ? { rejectUnauthorized: false }
     : {
@@ -59,7 +68,7 @@ function makePool(trust: TrustMaterial): HttpPool {
       };
   return new HttpPool({
     ...tls,
-    connectTimeoutMs: timeouts.connectMs,
+    connectTimeoutMs,
     headersTimeoutMs: timeouts.headersMs,
     bodyTimeoutMs: timeouts.bodyMs,
     keepAliveMs: 30_000,
@@ -77,10 +86,16 @@ export class HubClient {
   #pool: HttpPool;
   #closed = false;
   readonly #onCloseError: (err: unknown) => void;
+  readonly #connectTimeoutMs: number;
 
-  constructor(hubUrl: string, trust: TrustMaterial, opts: { onCloseError?: (err: unknown) => void } = {}) {
+  constructor(
+    hubUrl: string,
+    trust: TrustMaterial,
+    opts: { onCloseError?: (err: unknown) => void; connectTimeoutMs?: number } = {},
+  ) {
     this.hubUrl = hubUrl;
-    this.#pool = makePool(trust);
+    this.#connectTimeoutMs = opts.connectTimeoutMs ?? timeouts.connectMs;
+    this.#pool = makePool(trust, this.#connectTimeoutMs);
     this.#onCloseError = opts.onCloseError ?? (() => {});
   }
 
@@ -91,7 +106,7 @@ export class HubClient {
   setTrust(trust: TrustMaterial): void {
     if (this.#closed) throw new Error('hub client is closed');
     const old = this.#pool;
-    this.#pool = makePool(trust);
+    this.#pool = makePool(trust, this.#connectTimeoutMs);
     old.close().catch(this.#onCloseError);
   }
 

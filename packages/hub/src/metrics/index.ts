@@ -55,6 +55,7 @@ export interface MetricsSources {
   store: Store;
   liveness: () => Liveness;
   longPollsWaiting: () => number;
+  inventoriesAsked: () => number;
 }
 
 /** Conditions as stored; anything not shaped like a condition is skipped, never thrown on. */
@@ -222,6 +223,9 @@ export function registerMetrics(app: FastifyInstance, src: MetricsSources): () =
       '# HELP outpost_longpoll_waiting Agent long-polls held open right now.',
       '# TYPE outpost_longpoll_waiting gauge',
       `outpost_longpoll_waiting ${src.longPollsWaiting()}`,
+      "# HELP outpost_sync_inventory_requests_total Polls answered with a request for the agent's inventory (the hub did not know what it held).",
+      '# TYPE outpost_sync_inventory_requests_total counter',
+      `outpost_sync_inventory_requests_total ${src.inventoriesAsked()}`,
       `# HELP outpost_event_loop_delay_seconds Event-loop delay of the hub in the last finished ${durations.loopDelayWindowMs / 1000} s window.`,
       '# TYPE outpost_event_loop_delay_seconds gauge',
       `outpost_event_loop_delay_seconds{quantile="0.99"} ${window.p99}`,

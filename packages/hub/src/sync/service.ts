@@ -58,6 +58,8 @@ const manifestEntries = (rows: ManifestRow[]) =>
 export class SyncService {
   readonly #d: SyncDeps;
   readonly #sessions = new Map<string, Session>();
+  /** Polls answered with needInventory since the start (the hub did not know what the agent held). */
+  #inventoriesAsked = 0;
   readonly #random: () => number;
 
   constructor(deps: SyncDeps) {
@@ -113,6 +115,12 @@ export class SyncService {
     return Math.min(600, Math.max(1, Math.ceil(this.#fleet.size / durations.reconnectPerSecond)));
   }
 
+  /** Polls answered "send your inventory" since the start: a round trip each, which agents
+   *  avoid by sending it with their first poll after a failed one. */
+  get inventoriesAsked(): number {
+    return this.#inventoriesAsked;
+  }
+
   /** Long-polls held open right now. */
   get waiting(): number {
     return this.#d.notifier.waiting;
@@ -159,6 +167,7 @@ export class SyncService {
       const told = attempt === 0 && req.inventory !== undefined;
       const session = this.#sessions.get(cluster.name);
       if (!told && (!session || session.revision !== req.revision)) {
+        this.#inventoriesAsked++;
         return { hubEpoch: epoch, revision, needInventory: true, works: [] };
       }
       const inventory = told ? new Map(Object.entries(req.inventory ?? {})) : (session as Session).inventory;
