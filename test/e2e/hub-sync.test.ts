@@ -301,6 +301,8 @@ describe('hub sync and status endpoints', { timeout: 120_000 }, () => {
 
   test('/metrics shows the fleet in the SPEC names', async () => {
     const waiting = poll({ revision: 0, hubEpoch: epoch, waitSeconds: 3, inventory: {} }).catch(() => undefined);
+    // A poll whose revision the hub did not send is asked for its inventory (counted below).
+    assert.equal((await poll({ revision: 987_654, hubEpoch: epoch })).body.needInventory, true);
     // The hub's port is public: /metrics names every cluster and work, so it needs a token.
     const anonymous = await admin.call('GET', '/metrics', { token: null });
     assert.equal(anonymous.status, 401, anonymous.text);

@@ -94,11 +94,12 @@ export interface HeartbeatCarrier {
 }
 
 /**
- * How long the next poll waits for the statuses of what the last one brought to be uploaded
- * (#statusDrained): as long as an upload's own timeout. The poll goes on the connection the
- * upload used; sent beside it, it needs a second connection, a TLS handshake that a busy hub
- * (one that is slow to take statuses) queues behind everything else. With 5 s, 3,859 of
- * 10,000 agents receiving one change did that, and most such handshakes timed out.
+ * How long at most the next poll waits for the statuses of what the last one brought to be
+ * uploaded (#statusDrained). The poll goes on the connection the upload used; sent beside
+ * it, it needs a second connection, a TLS handshake that a busy hub (one slow to take
+ * statuses) queues behind everything else. With 5 s, 3,859 of 10,000 agents receiving one
+ * change did that, and most such handshakes timed out. An upload answered in 30 s is the
+ * common bound of a hub's answer (the headers timeout).
  */
 const statusBeforePollMs = 30_000;
 
@@ -128,8 +129,11 @@ export class WorkSyncer {
   #statusIdle = false;
   /** The status loop waits to retry a failed upload: nothing is being uploaded meanwhile. */
   #statusRetrying = false;
-  /** Poll loops waiting for the outbox to be sent (#statusDrained). */
-  readonly #drainWaiters = new Set<() => void>();
+  /** Poll loops waiting for the reports up to `seq` to be sent (#statusDrained). */
+  readonly #drainWaiters = new Set<{ seq: number; done: () => void }>();
+  /** The newest report appended to the outbox, and the newest the hub acknowledged. */
+  #appendedSeq = 0;
+  #ackedSeq = 0;
   /** The hub's reconnect window from its last answer (SyncResponse.reconnectWindowSeconds). */
   #reconnectWindowMs: number | undefined;
   /** Works whose status refresh is queued and not started yet. */
@@ -642,6 +646,7 @@ export class WorkSyncer {
     };
     if (deleted) report.deleted = true;
     const stored = await this.#d.state.outbox.append(report);
+    this.#appendedSeq = Math.max(this.#appendedSeq, stored.seq);
     // Only once it is durable: a failed append is retried by the next pass.
     this.#lastStatus.set(work.uid, key);
     this.#d.log.info(
@@ -658,20 +663,23 @@ export class WorkSyncer {
     this.#statusWake?.();
   }
 
-  /** Resolves once the outbox is sent (the status loop waits for more) or an upload failed
-   *  (its retry waits), or after `timeoutMs`. */
+  /** Resolves once the reports appended so far are sent (not those appended meanwhile), the
+   *  outbox is empty or an upload failed (its retry waits), or after `timeoutMs`. */
   async #statusDrained(timeoutMs: number, signal: AbortSignal): Promise<void> {
-    if (this.#statusRetrying || (this.#statusIdle && this.#d.state.outbox.pending(1).length === 0)) return;
+    const seq = this.#appendedSeq;
+    if (this.#statusRetrying || this.#ackedSeq >= seq) return;
+    if (this.#statusIdle && this.#d.state.outbox.pending(1).length === 0) return;
     await new Promise<void>((resolve) => {
-      const done = () => {
+      const waiter = { seq, done: () => {} };
+      waiter.done = () => {
         clearTimeout(timer);
-        this.#drainWaiters.delete(done);
-        signal.removeEventListener('abort', done);
+        this.#drainWaiters.delete(waiter);
+        signal.removeEventListener('abort', waiter.done);
         resolve();
       };
-      const timer = setTimeout(done, timeoutMs);
-      this.#drainWaiters.add(done);
-      signal.addEventListener('abort', done, { once: true });
+      const timer = setTimeout(waiter.done, timeoutMs);
+      this.#drainWaiters.add(waiter);
+      signal.addEventListener('abort', waiter.done, { once: true });
     });
   }
 
@@ -681,7 +689,7 @@ export class WorkSyncer {
       const batch = this.#d.state.outbox.pending(this.#o.statusBatch);
       if (batch.length === 0) {
         this.#statusIdle = true;
-        for (const done of [...this.#drainWaiters]) done();
+        for (const w of [...this.#drainWaiters]) w.done();
         await new Promise<void>((resolve) => {
           this.#statusWake = resolve;
         });
@@ -692,12 +700,14 @@ export class WorkSyncer {
       try {
         const ack = await postStatus(this.#d.client(), this.#d.cluster, { reports: batch }, { signal });
         await this.#d.state.outbox.ack(ack.ackedSeq);
+        this.#ackedSeq = Math.max(this.#ackedSeq, ack.ackedSeq);
+        for (const w of [...this.#drainWaiters]) if (w.seq <= this.#ackedSeq) w.done();
         failures = 0;
       } catch (err) {
         if (signal.aborted) return;
         // Polls do not wait for the retry: nothing is uploaded until then.
         this.#statusRetrying = true;
-        for (const done of [...this.#drainWaiters]) done();
+        for (const w of [...this.#drainWaiters]) w.done();
         const retryAfterMs = isHubError(err) ? err.retryAfterMs : undefined;
         const wait = reconnectDelay(failures++, this.#reconnectWindowMs, {
           retryAfterMs,

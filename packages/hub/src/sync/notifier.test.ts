@@ -42,6 +42,16 @@ test('a change to many clusters wakes their polls a slice per turn of the event 
   n.close();
 });
 
+test('a poll that began to wait after the notify is not woken by it (it read the change already)', async () => {
+  const n = new DesiredNotifier();
+  const before = n.wait('a', 60_000);
+  n.notify('a');
+  const after = n.wait('a', 50);
+  assert.equal(await before, true);
+  assert.equal(await after, false);
+  n.close();
+});
+
 test('notifying a cluster with no poll waiting wakes nothing later; close releases waiting and due polls', async () => {
   const n = new DesiredNotifier();
   n.notify('nobody');

@@ -6,15 +6,21 @@
 // loop for seconds at 10,000 agents: no TLS handshake, status upload or admin call in
 // between, and agents' new connections timed out meanwhile.
 
-type Waiter = () => void;
+/** A held poll: woken by a notify that came after it began to wait (`id` orders them). */
+interface Waiter {
+  id: number;
+  wake: () => void;
+}
 
 /** Clusters whose waiters are woken per turn of the event loop (a few milliseconds of answers). */
 const wakePerTurn = 64;
 
 export class DesiredNotifier {
   readonly #waiters = new Map<string, Set<Waiter>>();
-  /** Clusters notified whose waiters are not woken yet, in order. */
-  readonly #due = new Set<string>();
+  /** Clusters notified whose waiters are not woken yet, in order, with the newest waiter
+   *  a notify is for: a poll that began to wait after it read the change already. */
+  readonly #due = new Map<string, number>();
+  #lastId = 0;
   #waking: NodeJS.Immediate | undefined;
   #closed = false;
   #waitingAtClose = 0;
@@ -51,7 +57,7 @@ export class DesiredNotifier {
         if (set.size === 0) this.#waiters.delete(cluster);
         resolve(notified);
       };
-      const waiter = () => done(true);
+      const waiter: Waiter = { id: ++this.#lastId, wake: () => done(true) };
       const onAbort = () => done(false);
       const timer = setTimeout(() => done(false), ms);
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -59,21 +65,23 @@ export class DesiredNotifier {
     });
   }
 
-  /** Wakes the polls of `cluster` soon: within this turn's slice or a later turn's. A
-   *  cluster with no poll waiting has nothing to wake: its next poll finds the change. */
+  /** Wakes the polls `cluster` holds now, in a later turn of the event loop (at most
+   *  wakePerTurn clusters a turn). A cluster with no poll waiting has nothing to wake: its
+   *  next poll finds the change. */
   notify(cluster: string): void {
     if (this.#closed || !this.#waiters.has(cluster)) return;
-    this.#due.add(cluster);
+    // Map order is first insertion: a cluster notified again keeps its place in line.
+    this.#due.set(cluster, this.#lastId);
     this.#waking ??= setImmediate(() => this.#wake());
   }
 
   #wake(): void {
     this.#waking = undefined;
     let woken = 0;
-    for (const cluster of this.#due) {
+    for (const [cluster, upTo] of this.#due) {
       if (woken === wakePerTurn) break;
       this.#due.delete(cluster);
-      for (const w of [...(this.#waiters.get(cluster) ?? [])]) w();
+      for (const w of [...(this.#waiters.get(cluster) ?? [])]) if (w.id <= upTo) w.wake();
       woken++;
     }
     if (this.#due.size > 0) this.#waking = setImmediate(() => this.#wake());
@@ -86,6 +94,6 @@ export class DesiredNotifier {
     if (this.#waking) clearImmediate(this.#waking);
     this.#waking = undefined;
     this.#due.clear();
-    for (const set of this.#waiters.values()) for (const w of [...set]) w();
+    for (const set of this.#waiters.values()) for (const w of [...set]) w.wake();
   }
 }
