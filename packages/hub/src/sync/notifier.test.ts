@@ -17,42 +17,7 @@ test('a notified poll wakes (true), an unnotified one times out (false), an abor
   n.close();
 });
 
-test('a change to many clusters wakes their polls a slice per turn of the event loop, every one of them', async () => {
-  const n = new DesiredNotifier();
-  const clusters = Array.from({ length: 1_000 }, (_, i) => `c-${i}`);
-  let woken = 0;
-  const polls = clusters.map((c) =>
-    n.wait(c, 60_000).then((v) => {
-      woken++;
-      return v;
-    }),
-  );
-  for (const c of clusters) n.notify(c);
-  assert.equal(woken, 0, 'nothing is woken in the turn that notified');
-  const perTurn: number[] = [];
-  let before = 0;
-  while (woken < clusters.length && perTurn.length < 1_000) {
-    await nextTurn();
-    perTurn.push(woken - before);
-    before = woken;
-  }
-  assert.ok(await Promise.all(polls).then((all) => all.every((v) => v === true)));
-  assert.ok(perTurn.length >= 10, `spread over ${perTurn.length} turns`);
-  assert.ok(Math.max(...perTurn) <= 64, `at most 64 per turn: ${Math.max(...perTurn)}`);
-  n.close();
-});
-
-test('a poll that began to wait after the notify is not woken by it (it read the change already)', async () => {
-  const n = new DesiredNotifier();
-  const before = n.wait('a', 60_000);
-  n.notify('a');
-  const after = n.wait('a', 50);
-  assert.equal(await before, true);
-  assert.equal(await after, false);
-  n.close();
-});
-
-test('notifying a cluster with no poll waiting wakes nothing later; close releases waiting and due polls', async () => {
+test('notifying a cluster with no poll waiting wakes nothing later; close releases every waiting poll', async () => {
   const n = new DesiredNotifier();
   n.notify('nobody');
   const later = n.wait('nobody', 30);

@@ -1,27 +1,10 @@
 // Wakes long-polls when their cluster's desired state changes. In memory: a hub restart
 // drops every waiter, and agents simply poll again.
-//
-// Waiters are woken a slice per turn of the event loop. A woken poll computes and writes its
-// answer in the turn it is woken, so one change to every cluster, woken at once, held the
-// loop for seconds at 10,000 agents: no TLS handshake, status upload or admin call in
-// between, and agents' new connections timed out meanwhile.
 
-/** A held poll: woken by a notify that came after it began to wait (`id` orders them). */
-interface Waiter {
-  id: number;
-  wake: () => void;
-}
-
-/** Clusters whose waiters are woken per turn of the event loop (a few milliseconds of answers). */
-const wakePerTurn = 64;
+type Waiter = () => void;
 
 export class DesiredNotifier {
   readonly #waiters = new Map<string, Set<Waiter>>();
-  /** Clusters notified whose waiters are not woken yet, in order, with the newest waiter
-   *  a notify is for: a poll that began to wait after it read the change already. */
-  readonly #due = new Map<string, number>();
-  #lastId = 0;
-  #waking: NodeJS.Immediate | undefined;
   #closed = false;
   #waitingAtClose = 0;
 
@@ -57,7 +40,7 @@ export class DesiredNotifier {
         if (set.size === 0) this.#waiters.delete(cluster);
         resolve(notified);
       };
-      const waiter: Waiter = { id: ++this.#lastId, wake: () => done(true) };
+      const waiter = () => done(true);
       const onAbort = () => done(false);
       const timer = setTimeout(() => done(false), ms);
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -65,35 +48,14 @@ export class DesiredNotifier {
     });
   }
 
-  /** Wakes the polls `cluster` holds now, in a later turn of the event loop (at most
-   *  wakePerTurn clusters a turn). A cluster with no poll waiting has nothing to wake: its
-   *  next poll finds the change. */
   notify(cluster: string): void {
-    if (this.#closed || !this.#waiters.has(cluster)) return;
-    // Map order is first insertion: a cluster notified again keeps its place in line.
-    this.#due.set(cluster, this.#lastId);
-    this.#waking ??= setImmediate(() => this.#wake());
-  }
-
-  #wake(): void {
-    this.#waking = undefined;
-    let woken = 0;
-    for (const [cluster, upTo] of this.#due) {
-      if (woken === wakePerTurn) break;
-      this.#due.delete(cluster);
-      for (const w of [...(this.#waiters.get(cluster) ?? [])]) if (w.id <= upTo) w.wake();
-      woken++;
-    }
-    if (this.#due.size > 0) this.#waking = setImmediate(() => this.#wake());
+    for (const w of [...(this.#waiters.get(cluster) ?? [])]) w();
   }
 
   /** Releases every waiter (shutdown), so closing the server does not wait for long-polls. */
   close(): void {
     if (!this.#closed) this.#waitingAtClose = this.waiting;
     this.#closed = true;
-    if (this.#waking) clearImmediate(this.#waking);
-    this.#waking = undefined;
-    this.#due.clear();
-    for (const set of this.#waiters.values()) for (const w of [...set]) w.wake();
+    for (const set of this.#waiters.values()) for (const w of [...set]) w();
   }
 }
