@@ -669,32 +669,18 @@ test('createdByOurApply: our Apply entry carrying the creation time means our ap
   assert.equal(createdByOurApply(ours, 'outpost-agent', false, received), true);
   // Created in the second the work arrived in (creationTimestamp has whole seconds).
   assert.equal(createdByOurApply(ours, 'outpost-agent', false, '2026-11-21T10:00:00.900Z'), true);
+  // Our entry's stamp against the creation at 10:00:00 and the work's arrival.
+  const stamped = (time: string, arrived: string) =>
+    createdByOurApply(obj([{ manager: 'outpost-agent', operation: 'Apply', time }]), 'outpost-agent', false, arrived);
   // The apiserver stamps our entry before the creation: a second boundary between the two
   // leaves the entry a second older than the object.
-  const acrossSecond = obj([{ manager: 'outpost-agent', operation: 'Apply', time: '2026-11-21T09:59:59Z' }]);
-  assert.equal(createdByOurApply(acrossSecond, 'outpost-agent', false, received), true);
+  assert.equal(stamped('2026-11-21T09:59:59Z', received), true);
   // An entry stamped before the work arrived is not from this work's apply.
-  assert.equal(createdByOurApply(acrossSecond, 'outpost-agent', false, '2026-11-21T10:00:00.100Z'), false);
+  assert.equal(stamped('2026-11-21T09:59:59Z', '2026-11-21T10:00:00.100Z'), false);
   // An entry stamped after the creation is a later apply that changed fields, not the create.
-  assert.equal(
-    createdByOurApply(
-      obj([{ manager: 'outpost-agent', operation: 'Apply', time: '2026-11-21T10:00:01Z' }]),
-      'outpost-agent',
-      false,
-      received,
-    ),
-    false,
-  );
+  assert.equal(stamped('2026-11-21T10:00:01Z', received), false);
   // Nor an entry far older than the object (an object re-created around copied metadata).
-  assert.equal(
-    createdByOurApply(
-      obj([{ manager: 'outpost-agent', operation: 'Apply', time: '2026-11-21T09:59:30Z' }]),
-      'outpost-agent',
-      false,
-      '2026-11-21T09:59:00Z',
-    ),
-    false,
-  );
+  assert.equal(stamped('2026-11-21T09:59:30Z', '2026-11-21T09:59:00Z'), false);
   // Someone else created it; our apply came later.
   assert.equal(
     createdByOurApply(
