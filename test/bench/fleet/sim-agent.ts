@@ -278,7 +278,7 @@ export class SimAgent {
   }
 
   async #statusDrained(timeoutMs: number, signal: AbortSignal): Promise<void> {
-    if (this.#outbox.length === 0 || this.#statusRetrying) return;
+    if (signal.aborted || this.#outbox.length === 0 || this.#statusRetrying) return;
     await new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);

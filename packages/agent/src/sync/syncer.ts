@@ -666,6 +666,8 @@ export class WorkSyncer {
   /** Resolves once the reports appended so far are sent (not those appended meanwhile), the
    *  outbox is empty or an upload failed (its retry waits), or after `timeoutMs`. */
   async #statusDrained(timeoutMs: number, signal: AbortSignal): Promise<void> {
+    // Already stopping (an abort during the apply before it): its event has fired.
+    if (signal.aborted) return;
     const seq = this.#appendedSeq;
     if (this.#statusRetrying || this.#ackedSeq >= seq) return;
     if (this.#statusIdle && this.#d.state.outbox.pending(1).length === 0) return;
