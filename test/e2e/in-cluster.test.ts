@@ -314,9 +314,16 @@ describe('the agent in-cluster under the chart’s least-privilege RBAC', { time
     // Work mixed still has an object in the Namespace: it stays, and work app waits for it.
     const kept = await orUndefined(() => core.readNamespace({ name: appNs }));
     assert.ok(kept && !kept.metadata?.deletionTimestamp, 'the Namespace stays while work mixed uses it');
-    assert.match(
-      (await getWork('app')).body.status.conditions?.find((c) => c.type === 'Deleting')?.message ?? '',
-      /work mixed/,
+    // The agent reports that once its pass after the CRD's finalizer sees the CRD gone.
+    await waitFor(
+      'work app reporting that it waits for work mixed',
+      async () =>
+        /work mixed/.test(
+          (await getWork('app')).body.status.conditions?.find((c) => c.type === 'Deleting')?.message ?? '',
+        )
+          ? true
+          : undefined,
+      30_000,
     );
     // Once work mixed is gone, work app deletes the Namespace too. Without a
     // controller-manager it stays Terminating; the DELETE went through.
