@@ -70,3 +70,38 @@ outpost_ensure_deps() {
 outpost_setup() {
   outpost_ensure_node && outpost_ensure_pnpm && outpost_ensure_deps
 }
+
+# PostgreSQL 15's server binaries, from which test/pg starts private throw-away servers (own
+# data dir and port) for the store's PostgreSQL tests. Debian's postgresql-15, installed
+# with apt-get when missing (root only). Exports OUTPOST_PG_BIN_DIR. A cluster service the
+# package may start (Debian's `main` on 5432) is left alone: no test uses it.
+outpost_pg_debian_bin_dir=/usr/lib/postgresql/15/bin
+
+outpost_pg_bin_dir_complete() {
+  [[ -x "$1/postgres" && -x "$1/initdb" && -x "$1/pg_ctl" ]]
+}
+
+outpost_ensure_postgres() {
+  local dir=${OUTPOST_PG_BIN_DIR:-}
+  if [[ -n "$dir" ]] && ! outpost_pg_bin_dir_complete "$dir"; then
+    outpost_log "OUTPOST_PG_BIN_DIR=$dir lacks postgres, initdb or pg_ctl; trying $outpost_pg_debian_bin_dir"
+    dir=""
+  fi
+  dir=${dir:-$outpost_pg_debian_bin_dir}
+  if ! outpost_pg_bin_dir_complete "$dir"; then
+    if [[ $(id -u) -ne 0 ]]; then
+      outpost_log "PostgreSQL 15 server binaries (postgres, initdb, pg_ctl) are missing from $dir;" \
+        "install Debian's postgresql-15 (as root: apt-get install postgresql-15)," \
+        "or set OUTPOST_PG_BIN_DIR to a folder that holds them"
+      return 1
+    fi
+    outpost_log "installing PostgreSQL 15 (Debian's postgresql-15 with apt-get)"
+    # The package lists may be stale or absent on a fresh machine; refreshed only here,
+    # when something is installed.
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return 1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 >&2 || return 1
+    outpost_pg_bin_dir_complete "$dir" || {
+      outpost_log "postgresql-15 is installed but $dir still lacks postgres, initdb or pg_ctl"; return 1; }
+  fi
+  export OUTPOST_PG_BIN_DIR="$dir"
+}
