@@ -15,7 +15,7 @@ import { registerMetrics } from './metrics/index.ts';
 import { BodyThread, checkJsonDepth, ParseError, RawBody } from './parse/index.ts';
 import type { TrustService } from './registration/service.ts';
 import type { PlacementService } from './scheduling/index.ts';
-import type { Store } from './store/index.ts';
+import { type Store, StoreError } from './store/index.ts';
 import type { SyncService } from './sync/service.ts';
 import type { WorkSetController } from './worksets/index.ts';
 
@@ -117,6 +117,8 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
 export function toOutpostError(err: unknown): OutpostError {
   if (err instanceof OutpostError) return err;
   if (err instanceof ParseError) return err.toApiError();
+  if (err instanceof StoreError && err.code === 'STORE_TEXT_NUL')
+    return new OutpostError('TEXT_INVALID', err.message, 400);
   const e = err as { code?: string; statusCode?: number; message?: string; validation?: unknown };
   const mapped = e.code ? fastifyCodes[e.code] : undefined;
   if (mapped) return new OutpostError(mapped.code, e.message ?? mapped.code, mapped.status);
@@ -241,12 +243,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         throw apiError('QUERY_PARAM_REPEATED', `query parameter ${k.slice(0, 64)} is given more than once`);
     }
   });
-  app.setNotFoundHandler((req, reply) => {
+  app.setNotFoundHandler(async (req, reply) => {
     reply.errorCode = 'NOT_FOUND';
     void reply
       .status(404)
       .send({ code: 'NOT_FOUND', message: `no route for ${req.method} ${req.url.split('?')[0]?.slice(0, 200)}` });
-    if (req.url.startsWith('/api/')) auditCall(deps.store, audit, req, reply);
+    // Audited once the answer is out (as the admin API's onResponse hook does); the answer
+    // is sent already, so a failure here can only be logged.
+    if (req.url.startsWith('/api/')) {
+      try {
+        await auditCall(deps.store, audit, req, reply);
+      } catch (err) {
+        req.log.error({ err }, 'audit row not written');
+      }
+    }
+    return reply;
   });
 
   await app.register(healthRoutes, { store: deps.store, version: deps.version });

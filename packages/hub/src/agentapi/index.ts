@@ -47,7 +47,7 @@ declare module 'fastify' {
 const peers = new WeakMap<TLSSocket, { name: string; serial: string; since: number }>();
 
 /** Resolves and checks the calling agent from its client certificate. */
-export function identifyAgent(store: Store, req: FastifyRequest): AgentIdentity {
+export async function identifyAgent(store: Store, req: FastifyRequest): Promise<AgentIdentity> {
   const socket = req.raw.socket as TLSSocket;
   const known = peers.get(socket);
   if (known) return checkStanding(store, known.name, known.serial);
@@ -74,14 +74,15 @@ export function identifyAgent(store: Store, req: FastifyRequest): AgentIdentity 
  * What the hub's records say about certificate `serial` of cluster `name` now: known, not
  * revoked, not expired, the cluster accepted. Also used again when a held long-poll is about
  * to answer; there a certificate superseded by a renewal in the meantime is no refusal.
+ * Every agent request runs it: two reads, no transaction.
  */
-export function checkStanding(
+export async function checkStanding(
   store: Store,
   name: string,
   serial: string,
   opts: { allowSuperseded?: boolean } = {},
-): AgentIdentity {
-  const cert = store.certificates.get(serial);
+): Promise<AgentIdentity> {
+  const cert = await store.certificates.get(serial);
   if (!cert || cert.clusterName !== name) {
     throw apiError('AGENT_CERT_REVOKED', 'this hub has no record of the client certificate; re-join the cluster');
   }
@@ -98,7 +99,7 @@ export function checkStanding(
       `the client certificate expired at ${cert.notAfter}; see \`outpost-hub cluster recover\``,
     );
   }
-  const cluster = store.clusters.get(name);
+  const cluster = await store.clusters.get(name);
   if (!cluster) throw apiError('CLUSTER_NOT_FOUND', `cluster ${name} is not registered on this hub`);
   if (!cluster.hubAcceptsClient) throw apiError('AGENT_NOT_ACCEPTED', `the hub does not accept cluster ${name}`);
   return { cluster, serial };
@@ -119,7 +120,7 @@ const compressAbove = 1024;
 
 const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, trust, sync, maxWorkBytes, bodies }) => {
   app.addHook('onRequest', async (req) => {
-    const id = identifyAgent(store, req);
+    const id = await identifyAgent(store, req);
     const { name } = req.params as { name?: string };
     if (name !== undefined && name !== id.cluster.name) {
       throw apiError(
@@ -128,7 +129,7 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
       );
     }
     req.agent = id;
-    trust.certificateUsed(id.cluster.name, id.serial);
+    await trust.certificateUsed(id.cluster.name, id.serial);
   });
 
   app.post(`${agentApiPrefix}/clusters/:name/heartbeat`, async (req) => {
@@ -172,7 +173,7 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
       throw apiError('BODY_MALFORMED', 'heartbeat must be an object (the fields of a heartbeat request)');
     }
     // The poll is the heartbeat: what it says is noted now, and answered when the poll is.
-    if (heartbeat) trust.noteHeartbeat(agent.cluster, heartbeat);
+    if (heartbeat) await trust.noteHeartbeat(agent.cluster, heartbeat);
     // A long-poll ends early when the agent goes away, and the hub notes that it went.
     const abort = new AbortController();
     reply.raw.once('close', () => {
@@ -183,8 +184,8 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     // The poll may have been held for many seconds: a deny, removal or revocation in the
     // meantime must not be answered with work content. The records are checked again (the
     // TLS part cannot have changed), except that a renewal during the hold is no refusal.
-    checkStanding(store, agent.cluster.name, agent.serial, { allowSuperseded: true });
-    if (heartbeat) res.heartbeat = trust.heartbeatAnswer(agent.cluster.name, agent.serial);
+    await checkStanding(store, agent.cluster.name, agent.serial, { allowSuperseded: true });
+    if (heartbeat) res.heartbeat = await trust.heartbeatAnswer(agent.cluster.name, agent.serial);
     res.reconnectWindowSeconds = sync.reconnectWindowSeconds;
     // A connection older than a day is closed once this answer is out: the agent reconnects
     // at once with a resumed session and a fresh ticket, so a hub restart finds tickets young
@@ -199,7 +200,7 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
     void reply.header('content-type', 'application/json; charset=utf-8');
     // Below compressAbove a gzip frame costs more than it saves: such an answer (an
     // unchanged poll, a small change) goes out as it is.
-    const large = partsOver(parts, compressAbove, (hash) => store.works.textSize(hash));
+    const large = await partsOver(parts, compressAbove, (hash) => store.works.textSize(hash));
     const answer = jsonStream(parts, storedReader(store));
     if (large && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
       void reply.header('content-encoding', 'gzip');
@@ -219,7 +220,7 @@ const mtlsRoutes: FastifyPluginAsync<AgentApiOptions> = async (app, { store, tru
       const agent = req.agent as AgentIdentity;
       const batch = await bodies.status(RawBody.of(req.body));
       // As for a held poll: a deny, removal or revocation while the body was read wins.
-      checkStanding(store, agent.cluster.name, agent.serial, { allowSuperseded: true });
+      await checkStanding(store, agent.cluster.name, agent.serial, { allowSuperseded: true });
       return sync.status(agent.cluster, batch);
     },
   );
@@ -254,7 +255,7 @@ export const agentApi: FastifyPluginAsync<AgentApiOptions> = async (app: Fastify
   });
 
   app.get(`${agentApiPrefix}/registrations/:id`, async (req, reply) => {
-    const view = trust.getRegistration((req.params as { id: string }).id);
+    const view = await trust.getRegistration((req.params as { id: string }).id);
     if (view.retryAfterSeconds) void reply.header('retry-after', String(view.retryAfterSeconds));
     return view;
   });

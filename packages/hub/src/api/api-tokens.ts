@@ -18,10 +18,16 @@ function toResource(t: ApiTokenRow) {
   };
 }
 
-export function createApiToken(store: Store, name: string, scope: ApiScope, createdBy: string, ttlMs?: number) {
+export async function createApiToken(
+  store: Store,
+  name: string,
+  scope: ApiScope,
+  createdBy: string,
+  ttlMs?: number,
+): Promise<{ id: string; token: string }> {
   const t = newApiToken();
   const now = new Date();
-  store.apiTokens.insert({
+  await store.apiTokens.insert({
     id: t.id,
     name,
     scope,
@@ -47,16 +53,26 @@ export const apiTokenRoutes: FastifyPluginAsync<{ store: Store }> = async (app, 
       if (!ttlMs || ttlMs > 3650 * 86_400_000)
         throw apiError('VALIDATION_FAILED', 'ttl must be a positive duration such as "90d"');
     }
-    const { id, token } = createApiToken(store, b.name, b.scope as ApiScope, req.principal?.actor ?? 'unknown', ttlMs);
-    const res = toResource(store.apiTokens.get(id) as ApiTokenRow);
+    const { id, token } = await createApiToken(
+      store,
+      b.name,
+      b.scope as ApiScope,
+      req.principal?.actor ?? 'unknown',
+      ttlMs,
+    );
+    const res = toResource((await store.apiTokens.get(id)) as ApiTokenRow);
     res.status.token = token;
     return reply.code(201).send(res);
   });
-  app.get('/api/v1/apitokens', async () => listOf('ApiTokenList', store.apiTokens.list().map(toResource), undefined));
+  app.get('/api/v1/apitokens', async () =>
+    listOf('ApiTokenList', (await store.apiTokens.list()).map(toResource), undefined),
+  );
   app.delete('/api/v1/apitokens/:id', async (req) => {
     const id = (req.params as { id: string }).id;
-    if (!store.apiTokens.get(id)) throw apiError('NOT_FOUND', `api token ${JSON.stringify(id.slice(0, 64))} not found`);
-    store.apiTokens.revoke(id, new Date().toISOString());
-    return toResource(store.apiTokens.get(id) as ApiTokenRow);
+    if (!(await store.apiTokens.get(id)))
+      throw apiError('NOT_FOUND', `api token ${JSON.stringify(id.slice(0, 64))} not found`);
+    // Tokens are revoked, never deleted: the row read again after the revocation exists.
+    await store.apiTokens.revoke(id, new Date().toISOString());
+    return toResource((await store.apiTokens.get(id)) as ApiTokenRow);
   });
 };

@@ -10,7 +10,7 @@ export const auditRoutes: FastifyPluginAsync<{ store: Store }> = async (app, { s
     const q = listQuery(req.query);
     const before = q.continue === '' ? Number.MAX_SAFE_INTEGER : Number(q.continue);
     if (!Number.isInteger(before)) throw apiError('VALIDATION_FAILED', 'continue must come from a previous page');
-    const page = store.audit.page(before, q.limit);
+    const page = await store.audit.page(before, q.limit);
     return listOf('AuditEventList', page.items, page.continue);
   });
 };

@@ -11,15 +11,15 @@ export const bootstrapTokenRoutes: FastifyPluginAsync<{ store: Store; trust: Tru
   app,
   { store, trust },
 ) => {
-  const get = (id: string) => {
-    const t = store.bootstrapTokens.get(id);
+  const get = async (id: string) => {
+    const t = await store.bootstrapTokens.get(id);
     if (!t) throw apiError('NOT_FOUND', `bootstrap token ${JSON.stringify(id.slice(0, 64))} not found`);
     return t;
   };
 
   app.post('/api/v1/bootstraptokens', async (req, reply) => {
     const spec = parseTokenSpec(req.body);
-    const { row, token } = createBootstrapToken(store, spec, req.principal?.actor ?? 'unknown', new Date());
+    const { row, token } = await createBootstrapToken(store, spec, req.principal?.actor ?? 'unknown', new Date());
     const res = toResource(row, Date.now());
     res.status.token = token;
     return reply.code(201).send({ ...res, caCertHashes: trust.pinHashes() });
@@ -29,17 +29,20 @@ export const bootstrapTokenRoutes: FastifyPluginAsync<{ store: Store; trust: Tru
     const now = Date.now();
     return listOf(
       'BootstrapTokenList',
-      store.bootstrapTokens.list().map((t) => toResource(t, now)),
+      (await store.bootstrapTokens.list()).map((t) => toResource(t, now)),
       undefined,
     );
   });
 
-  app.get('/api/v1/bootstraptokens/:id', async (req) => toResource(get((req.params as { id: string }).id), Date.now()));
+  app.get('/api/v1/bootstraptokens/:id', async (req) =>
+    toResource(await get((req.params as { id: string }).id), Date.now()),
+  );
 
   app.delete('/api/v1/bootstraptokens/:id', async (req) => {
     const id = (req.params as { id: string }).id;
-    get(id);
-    store.bootstrapTokens.revoke(id, new Date().toISOString());
-    return toResource(get(id), Date.now());
+    // Tokens are revoked, never deleted: the row read again after the revocation exists.
+    await get(id);
+    await store.bootstrapTokens.revoke(id, new Date().toISOString());
+    return toResource(await get(id), Date.now());
   });
 };

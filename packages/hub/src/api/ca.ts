@@ -6,6 +6,6 @@ export const caRoutes: FastifyPluginAsync<{ trust: TrustService; advertiseUrl: s
   app,
   { trust, advertiseUrl },
 ) => {
-  app.get('/api/v1/ca', async () => ({ ...trust.caStatus(), advertiseUrl: advertiseUrl ?? null }));
+  app.get('/api/v1/ca', async () => ({ ...(await trust.caStatus()), advertiseUrl: advertiseUrl ?? null }));
   app.post('/api/v1/ca/rotate', async () => ({ ...(await trust.rotateCa()), advertiseUrl: advertiseUrl ?? null }));
 };

@@ -34,13 +34,13 @@ interface Condition {
  * Members of each set, counted in one pass over the clusters: an exclusive set by its label's
  * value (a map lookup), a selector set by its selector (global, the empty one, counts all).
  */
-function memberCounts(store: Store, rows: readonly ObjectRow[]): Map<string, number> {
+async function memberCounts(store: Store, rows: readonly ObjectRow[]): Promise<Map<string, number>> {
   const sets = rows.map((r) => compileClusterSet(r.name, r.spec as unknown as ClusterSetSpec));
   const counts = new Map<string, number>(sets.map((s) => [s.name, 0]));
   if (!sets.length) return counts;
   const byLabel = new Map<string, number>();
   const selectors = sets.filter((s) => s.selectorType === 'LabelSelector' && s.selector.length > 0);
-  const clusters = store.clusters.all();
+  const clusters = await store.clusters.all();
   for (const c of clusters) {
     const set = exclusiveSetOf(c.labels);
     byLabel.set(set, (byLabel.get(set) ?? 0) + 1);
@@ -104,14 +104,15 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
   app,
   { store, placements },
 ) => {
-  const getSet = (name: string) => {
-    const row = store.clusterSets.get('', name);
+  const getSet = async (name: string) => {
+    const row = await store.clusterSets.get('', name);
     if (!row) {
       throw apiError('CLUSTER_SET_NOT_FOUND', `managedclusterset ${JSON.stringify(name.slice(0, 100))} not found`);
     }
     return row;
   };
-  const shownSet = (row: ObjectRow) => clusterSetResource(row, memberCounts(store, [row]).get(row.name) ?? 0);
+  const shownSet = async (row: ObjectRow) =>
+    clusterSetResource(row, (await memberCounts(store, [row])).get(row.name) ?? 0);
   const validSet = (body: unknown, pathName?: string) => {
     const v = validateClusterSet(body, pathName);
     if (!v.ok) throw validationError(v.error);
@@ -125,9 +126,10 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
     spec: s.spec as unknown as Record<string, unknown>,
   });
 
-  /** Creates a set, within limits.clusterSetsMax. */
-  const createSet = (s: ManagedClusterSet, at: string) => {
-    if (store.clusterSets.all().length >= limits.clusterSetsMax) {
+  /** Creates a set, within limits.clusterSetsMax (in the caller's transaction: the count and
+   *  the insert must not be split by another create). */
+  const createSet = async (s: ManagedClusterSet, at: string) => {
+    if ((await store.clusterSets.all()).length >= limits.clusterSetsMax) {
       throw apiError('CLUSTER_SET_LIMIT', `a hub keeps at most ${limits.clusterSetsMax} ManagedClusterSets`);
     }
     return store.clusterSets.create(toWrite(s), at);
@@ -135,18 +137,18 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
 
   app.post('/api/v1/managedclustersets', async (req, reply) => {
     const s = validSet(req.body);
-    const row = store.transaction(() => createSet(s, new Date().toISOString()));
+    const row = await store.transaction(() => createSet(s, new Date().toISOString()));
     if (!row) throw apiError('CLUSTER_SET_EXISTS', `managedclusterset ${s.metadata.name} already exists`);
     placements.setsChanged();
-    return reply.code(201).send(shownSet(row));
+    return reply.code(201).send(await shownSet(row));
   });
 
   app.put('/api/v1/managedclustersets/:name', async (req, reply) => {
     const { name } = req.params as { name: string };
     const s = validSet(req.body, name);
-    const out = store.transaction(() => {
+    const out = await store.transaction(async () => {
       const at = new Date().toISOString();
-      const existing = store.clusterSets.get('', name);
+      const existing = await store.clusterSets.get('', name);
       if (!existing) {
         if (s.metadata.resourceVersion !== undefined) {
           throw apiError(
@@ -154,23 +156,27 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
             `managedclusterset ${name} does not exist (a resourceVersion was given)`,
           );
         }
-        return { row: createSet(s, at) as ObjectRow, created: true, changed: true };
+        return { row: (await createSet(s, at)) as ObjectRow, created: true, changed: true };
       }
       checkPreconditions(bodyMeta(req.body), existing, `managedclusterset ${name}`);
-      const r = store.clusterSets.replace(toWrite(s), at) as NonNullable<ReturnType<Store['clusterSets']['replace']>>;
+      const r = (await store.clusterSets.replace(toWrite(s), at)) as NonNullable<
+        Awaited<ReturnType<Store['clusterSets']['replace']>>
+      >;
       return { row: r.row, created: false, changed: r.changed };
     });
     if (out.changed) placements.setsChanged();
     void reply.header('x-outpost-changed', String(out.changed));
-    return reply.code(out.created ? 201 : 200).send(shownSet(out.row));
+    return reply.code(out.created ? 201 : 200).send(await shownSet(out.row));
   });
 
-  app.get('/api/v1/managedclustersets/:name', async (req) => shownSet(getSet((req.params as { name: string }).name)));
+  app.get('/api/v1/managedclustersets/:name', async (req) =>
+    shownSet(await getSet((req.params as { name: string }).name)),
+  );
 
   app.get('/api/v1/managedclustersets', async (req) => {
     const q = listQuery(req.query);
-    const { items, next } = pageByName((after, limit) => store.clusterSets.page(after, limit), q, '');
-    const counts = memberCounts(store, items);
+    const { items, next } = await pageByName((after, limit) => store.clusterSets.page(after, limit), q, '');
+    const counts = await memberCounts(store, items);
     return listOf(
       'ManagedClusterSetList',
       items.map((r) => clusterSetResource(r, counts.get(r.name) ?? 0)),
@@ -186,9 +192,9 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
         `managedclusterset ${name} is built in (as on an OCM hub) and cannot be deleted`,
       );
     }
-    const row = store.transaction(() => {
-      const row = getSet(name);
-      store.clusterSets.delete('', name);
+    const row = await store.transaction(async () => {
+      const row = await getSet(name);
+      await store.clusterSets.delete('', name);
       return row;
     });
     placements.setsChanged();
@@ -196,7 +202,8 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
   });
 
   // ---- bindings ----------------------------------------------------------------------------
-  const shownBinding = (row: BindingRow) => bindingResource(row, store.clusterSets.get('', row.name) !== undefined);
+  const shownBinding = async (row: BindingRow) =>
+    bindingResource(row, (await store.clusterSets.get('', row.name)) !== undefined);
   const bindingsPath = '/api/v1/namespaces/:namespace/managedclustersetbindings';
 
   app.put(`${bindingsPath}/:name`, async (req, reply) => {
@@ -204,10 +211,10 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
     const v = validateClusterSetBinding(req.body, { namespace, name });
     if (!v.ok) throw validationError(v.error);
     const b = v.value;
-    const out = store.transaction(() => {
-      const existing = store.bindings.get(namespace, name);
+    const out = await store.transaction(async () => {
+      const existing = await store.bindings.get(namespace, name);
       if (existing) checkPreconditions(bodyMeta(req.body), existing, `managedclustersetbinding ${namespace}/${name}`);
-      else if (store.bindings.all().length >= limits.clusterSetBindingsMax) {
+      else if ((await store.bindings.all()).length >= limits.clusterSetBindingsMax) {
         throw apiError(
           'CLUSTER_SET_LIMIT',
           `a hub keeps at most ${limits.clusterSetBindingsMax} ManagedClusterSetBindings`,
@@ -225,12 +232,12 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
     });
     if (out.created) placements.setsChanged();
     void reply.header('x-outpost-changed', String(out.changed));
-    return reply.code(out.created ? 201 : 200).send(shownBinding(out.row));
+    return reply.code(out.created ? 201 : 200).send(await shownBinding(out.row));
   });
 
   /** The binding a path names: with a namespace, that one; without, the only one of that
    *  name (as for Placements: NAME_AMBIGUOUS when several namespaces hold it). */
-  const findBinding = (params: { namespace?: string; name: string }) => {
+  const findBinding = async (params: { namespace?: string; name: string }) => {
     const { namespace, name } = params;
     const notFound = () =>
       apiError(
@@ -238,27 +245,27 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
         `managedclustersetbinding ${JSON.stringify(`${namespace ? `${namespace}/` : ''}${name}`.slice(0, 200))} not found`,
       );
     if (namespace !== undefined) {
-      const row = store.bindings.get(namespace, name);
+      const row = await store.bindings.get(namespace, name);
       if (!row) throw notFound();
       return row;
     }
     return onlyNamed(
-      store.bindings.all().filter((b) => b.name === name),
+      (await store.bindings.all()).filter((b) => b.name === name),
       `managedclustersetbinding ${name}`,
       `/api/v1/namespaces/NAMESPACE/managedclustersetbindings/${name}`,
       notFound,
     );
   };
-  const getBinding = async (req: FastifyRequest) => shownBinding(findBinding(req.params as { name: string }));
+  const getBinding = async (req: FastifyRequest) => shownBinding(await findBinding(req.params as { name: string }));
   app.get(`${bindingsPath}/:name`, getBinding);
   app.get('/api/v1/managedclustersetbindings/:name', getBinding);
 
   // Bindings are few (one per namespace and set): read whole, filtered by label and paged
   // as placements are (pageByName), in the store's (namespace, name) order.
-  const listBindings = (namespace: string | undefined, query: unknown) => {
+  const listBindings = async (namespace: string | undefined, query: unknown) => {
     const q = listQuery(query);
-    const rows = store.bindings.all().filter((r) => namespace === undefined || r.namespace === namespace);
-    const page = (after: string, limit: number) => {
+    const rows = (await store.bindings.all()).filter((r) => namespace === undefined || r.namespace === namespace);
+    const page = async (after: string, limit: number) => {
       const from = splitObjectKey(after);
       const rest = rows.filter(
         (r) => r.namespace > from.namespace || (r.namespace === from.namespace && r.name > from.name),
@@ -267,8 +274,8 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
       const last = items.at(-1);
       return { items, continue: rest.length > limit && last ? objectKey(last) : undefined };
     };
-    const { items, next } = pageByName(page, q, namespace);
-    const sets = new Set(store.clusterSets.all().map((r) => r.name));
+    const { items, next } = await pageByName(page, q, namespace);
+    const sets = new Set((await store.clusterSets.all()).map((r) => r.name));
     return listOf(
       'ManagedClusterSetBindingList',
       items.map((r) => bindingResource(r, sets.has(r.name))),
@@ -279,9 +286,9 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
   app.get('/api/v1/managedclustersetbindings', async (req) => listBindings(undefined, req.query));
 
   const deleteBinding = async (req: FastifyRequest) => {
-    const row = store.transaction(() => {
-      const row = findBinding(req.params as { name: string });
-      store.bindings.delete(row.namespace, row.name);
+    const row = await store.transaction(async () => {
+      const row = await findBinding(req.params as { name: string });
+      await store.bindings.delete(row.namespace, row.name);
       return row;
     });
     placements.setsChanged();

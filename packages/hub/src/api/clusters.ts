@@ -16,9 +16,10 @@ interface Opts {
 }
 
 export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trust, sync }) => {
-  const view = (c: ClusterRow) => clusterResource(c, store.certificates.latestFor(c.name), Date.now(), sync.liveness);
-  const get = (name: string) => {
-    const c = store.clusters.get(name);
+  const view = async (c: ClusterRow) =>
+    clusterResource(c, await store.certificates.latestFor(c.name), Date.now(), sync.liveness);
+  const get = async (name: string) => {
+    const c = await store.clusters.get(name);
     if (!c) throw apiError('CLUSTER_NOT_FOUND', `cluster ${JSON.stringify(name.slice(0, 100))} not found`);
     return c;
   };
@@ -30,7 +31,7 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
     let next: string | undefined;
     // Filter while paging, so a selective selector still fills a page.
     fill: for (;;) {
-      const page = store.clusters.page(after, q.limit);
+      const page = await store.clusters.page(after, q.limit);
       for (const c of page.items) {
         after = c.name;
         if (!matchesSelector(q.selector, c.labels)) continue;
@@ -42,10 +43,10 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
       }
       if (!page.continue) break;
     }
-    return listOf('ManagedClusterList', items.map(view), next);
+    return listOf('ManagedClusterList', await Promise.all(items.map(view)), next);
   });
 
-  app.get('/api/v1/clusters/:name', async (req) => view(get((req.params as { name: string }).name)));
+  app.get('/api/v1/clusters/:name', async (req) => view(await get((req.params as { name: string }).name)));
 
   app.patch('/api/v1/clusters/:name', async (req) => {
     const name = (req.params as { name: string }).name;
@@ -68,8 +69,10 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
     if (edits !== undefined && (edits === null || typeof edits !== 'object' || Array.isArray(edits))) {
       throw apiError('VALIDATION_FAILED', 'metadata.labels must be an object of label: value (or null to remove)');
     }
-    return store.transaction(() => {
-      const c = get(name);
+    // Read, check and write in one transaction: an edit committed in between would otherwise
+    // be overwritten without a conflict.
+    const updated = await store.transaction(async () => {
+      const c = await get(name);
       checkResourceVersion(body.metadata?.resourceVersion, c.resourceVersion, `cluster ${name}`);
       const labels = { ...c.labels };
       for (const [k, v] of Object.entries(body.metadata?.labels ?? {})) {
@@ -78,8 +81,9 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
       }
       const problems = labelErrors(labels, limits.labelsPerObject);
       if (problems.length) throw apiError('VALIDATION_FAILED', problems.join('; '), { problems });
-      return view(store.clusters.update({ ...c, labels }));
+      return store.clusters.update({ ...c, labels });
     });
+    return view(updated);
   });
 
   app.post('/api/v1/clusters/:name/approve', async (req) =>
@@ -90,20 +94,24 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
   // hub's desired state; works the agent holds that this hub does not know are left alone.
   app.post('/api/v1/clusters/:name/adopt', async (req) => {
     const name = (req.params as { name: string }).name;
-    const updated = store.transaction(() => store.clusters.update({ ...get(name), adoptEpoch: true }));
+    const updated = await store.transaction(async () =>
+      store.clusters.update({ ...(await get(name)), adoptEpoch: true }),
+    );
     sync.changed(name);
     return view(updated);
   });
   // The agent's mass-delete breaker held deletions; an admin looked and confirms them.
   app.post('/api/v1/clusters/:name/confirm-deletions', async (req) => {
     const name = (req.params as { name: string }).name;
-    const updated = store.transaction(() => store.clusters.update({ ...get(name), releaseHeldDeletions: true }));
+    const updated = await store.transaction(async () =>
+      store.clusters.update({ ...(await get(name)), releaseHeldDeletions: true }),
+    );
     sync.changed(name);
     return view(updated);
   });
   app.post('/api/v1/clusters/:name/deny', async (req) => {
     const { name } = req.params as { name: string };
-    const denied = trust.deny(name);
+    const denied = await trust.deny(name);
     // Wakes the cluster's waiting polls, which then answer AGENT_NOT_ACCEPTED at once.
     sync.changed(name);
     return view(denied);
@@ -111,15 +119,15 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
   app.post('/api/v1/clusters/:name/recover', async (req, reply) => {
     const name = (req.params as { name: string }).name;
     const ttl = (req.body as { ttl?: string } | undefined)?.ttl;
-    const out = trust.recover(name, req.principal?.actor ?? 'unknown', ttl);
+    const out = await trust.recover(name, req.principal?.actor ?? 'unknown', ttl);
     return reply.code(201).send({ cluster: name, ...out, caCertHashes: trust.pinHashes() });
   });
   app.delete('/api/v1/clusters/:name', async (req, reply) => {
     const name = (req.params as { name: string }).name;
     const force = (req.query as { force?: string }).force === 'true';
-    const outcome = trust.remove(name, { force });
+    const removal = await trust.remove(name, { force });
     sync.changed(name);
-    if (outcome === 'Removing') return reply.code(202).send(view(get(name)));
+    if (removal.outcome === 'Removing') return reply.code(202).send(await view(removal.cluster));
     return { kind: 'Status', status: 'Removed', cluster: name };
   });
 };

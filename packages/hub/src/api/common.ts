@@ -9,7 +9,7 @@ import {
   SelectorError,
 } from '@outpost/shared';
 import type { FastifyReply } from 'fastify';
-import { type ObjectRow, objectKey, type Store } from '../store/index.ts';
+import { type ObjectMeta, objectKey, type Store } from '../store/index.ts';
 import { jsonParts, jsonStream } from '../work/raw-json.ts';
 import { storedReader } from '../work/texts.ts';
 
@@ -77,12 +77,12 @@ export function checkResourceVersion(stated: unknown, current: number, what: str
  * paging so a selective selector still fills the page. `continue` is the last row's token
  * ("namespace/name"; a cluster-scoped row's "/name").
  */
-export function pageByName<T extends { namespace: string; name: string; labels: Record<string, string> }>(
-  page: (after: string, limit: number) => { items: T[]; continue: string | undefined },
+export async function pageByName<T extends { namespace: string; name: string; labels: Record<string, string> }>(
+  page: (after: string, limit: number) => Promise<{ items: T[]; continue: string | undefined }>,
   q: ListQuery,
   /** The list's namespace: a token of another one is refused, not read as "from the start". */
   namespace?: string,
-): { items: T[]; next: string | undefined } {
+): Promise<{ items: T[]; next: string | undefined }> {
   const cut = q.continue.indexOf('/');
   if (q.continue && (cut < 0 || (namespace !== undefined && q.continue.slice(0, cut) !== namespace))) {
     throw apiError('VALIDATION_FAILED', 'continue is not a token of this list: start again without it');
@@ -90,7 +90,7 @@ export function pageByName<T extends { namespace: string; name: string; labels: 
   const items: T[] = [];
   let after = q.continue;
   for (;;) {
-    const p = page(after, q.limit);
+    const p = await page(after, q.limit);
     for (const row of p.items) {
       after = objectKey(row);
       if (!matchesSelector(q.selector, row.labels)) continue;
@@ -169,7 +169,7 @@ export function writeNamespace(said: string | undefined, path: string | undefine
 }
 
 /** The metadata of a stored object as the API shows it (a cluster-scoped one has no namespace). */
-export function objectMetadata(row: ObjectRow) {
+export function objectMetadata(row: ObjectMeta) {
   return {
     name: row.name,
     ...(row.namespace ? { namespace: row.namespace } : {}),

@@ -7,7 +7,7 @@ export const healthRoutes: FastifyPluginAsync<{ store: Store; version: string }>
   app.get('/readyz', async (_req, reply) => {
     let ok = false;
     try {
-      ok = opts.store.ping();
+      ok = await opts.store.ping();
     } catch {
       ok = false;
     }

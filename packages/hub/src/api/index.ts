@@ -44,18 +44,23 @@ const yamlTypes = ['application/yaml', 'application/x-yaml', 'text/yaml'];
 const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Appends a non-GET admin call, whatever its outcome, to the audit log. */
-export function auditCall(store: Store, audit: AuditLog, req: FastifyRequest, reply: FastifyReply): void {
+export async function auditCall(
+  store: Store,
+  audit: AuditLog,
+  req: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
   if (readMethods.has(req.method)) return;
   let actor = req.principal?.actor;
   if (!actor) {
     // Unknown routes never ran the auth hook: name the caller if its token is valid.
     try {
-      actor = authenticate(store, req.headers.authorization, new Date()).actor;
+      actor = (await authenticate(store, req.headers.authorization, new Date())).actor;
     } catch {
       actor = 'anonymous';
     }
   }
-  audit.append(
+  await audit.append(
     {
       at: new Date().toISOString(),
       actor,

@@ -65,15 +65,15 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
       `placement ${JSON.stringify(`${namespace ? `${namespace}/` : ''}${name}`.slice(0, 200))} not found`,
     );
   /** The row a path names: with a namespace, that one; without, the only one of that name. */
-  const find = (params: { namespace?: string; name: string }) => {
+  const find = async (params: { namespace?: string; name: string }) => {
     const { namespace, name } = params;
     if (namespace !== undefined) {
-      const row = store.placements.get(namespace, name);
+      const row = await store.placements.get(namespace, name);
       if (!row) throw notFound(namespace, name)();
       return row;
     }
     return onlyNamed(
-      store.placements.named(name),
+      await store.placements.named(name),
       `placement ${name}`,
       `/api/v1/namespaces/NAMESPACE/placements/${name}`,
       notFound(undefined, name),
@@ -88,9 +88,9 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
   const create = async (req: FastifyRequest, reply: FastifyReply) => {
     const p = validate(req.body);
     const namespace = writeNamespace(p.metadata.namespace, (req.params as { namespace?: string }).namespace);
-    const row = store.transaction(() => store.placements.create(toWrite(p, namespace), new Date().toISOString()));
+    const row = await store.transaction(() => store.placements.create(toWrite(p, namespace), new Date().toISOString()));
     if (!row) throw apiError('PLACEMENT_EXISTS', `placement ${namespace}/${p.metadata.name} already exists`);
-    return reply.code(201).send(placementResource(placements.reconcile(namespace, row.name) ?? row));
+    return reply.code(201).send(placementResource((await placements.reconcile(namespace, row.name)) ?? row));
   };
   app.post('/api/v1/placements', create);
   app.post(`${ns}/placements`, create);
@@ -102,9 +102,9 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
     const { name } = params;
     const p = validate(req.body, name);
     const namespace = writeNamespace(p.metadata.namespace, params.namespace);
-    const out = store.transaction(() => {
+    const out = await store.transaction(async () => {
       const at = new Date().toISOString();
-      const existing = store.placements.get(namespace, name);
+      const existing = await store.placements.get(namespace, name);
       if (!existing) {
         if (p.metadata.resourceVersion !== undefined) {
           throw apiError(
@@ -112,16 +112,16 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
             `placement ${namespace}/${name} does not exist (a resourceVersion was given)`,
           );
         }
-        const row = store.placements.create(toWrite(p, namespace), at) as ObjectRow;
+        const row = (await store.placements.create(toWrite(p, namespace), at)) as ObjectRow;
         return { row, created: true, changed: true, spec: true };
       }
       checkPreconditions(bodyMeta(req.body), existing, `placement ${namespace}/${name}`);
-      const r = store.placements.replace(toWrite(p, namespace), at) as NonNullable<
-        ReturnType<Store['placements']['replace']>
+      const r = (await store.placements.replace(toWrite(p, namespace), at)) as NonNullable<
+        Awaited<ReturnType<Store['placements']['replace']>>
       >;
       return { row: r.row, created: false, changed: r.changed, spec: r.specChanged };
     });
-    const row = out.spec ? (placements.reconcile(namespace, name) ?? out.row) : out.row;
+    const row = out.spec ? ((await placements.reconcile(namespace, name)) ?? out.row) : out.row;
     // Lets `placement apply` say created / configured / unchanged, as kubectl does.
     void reply.header('x-outpost-changed', String(out.changed));
     return reply.code(out.created ? 201 : 200).send(placementResource(row));
@@ -129,14 +129,18 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
   app.put('/api/v1/placements/:name', put);
   app.put(`${ns}/placements/:name`, put);
 
-  const getOne = async (req: FastifyRequest) => placementResource(find(req.params as { name: string }));
+  const getOne = async (req: FastifyRequest) => placementResource(await find(req.params as { name: string }));
   app.get('/api/v1/placements/:name', getOne);
   app.get(`${ns}/placements/:name`, getOne);
 
   const list = async (req: FastifyRequest) => {
     const q = listQuery(req.query);
     const namespace = (req.params as { namespace?: string }).namespace;
-    const { items, next } = pageByName((after, limit) => store.placements.page(after, limit, namespace), q, namespace);
+    const { items, next } = await pageByName(
+      (after, limit) => store.placements.page(after, limit, namespace),
+      q,
+      namespace,
+    );
     return listOf('PlacementList', items.map(placementResource), next);
   };
   app.get('/api/v1/placements', list);
@@ -156,7 +160,7 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
     const items: PlacementDecision[] = [];
     let after = namespace === undefined ? '' : `${namespace}/`;
     for (;;) {
-      const page = store.placements.page(after, 500, namespace);
+      const page = await store.placements.page(after, 500, namespace);
       for (const row of page.items) {
         for (const d of decisionsOf(row)) {
           if (token(d) > q.continue && matchesSelector(q.selector, d.metadata.labels)) items.push(d);
@@ -178,7 +182,7 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
     const cut = name.lastIndexOf('-decision-');
     const missing = () => apiError('NOT_FOUND', `placementdecision ${JSON.stringify(name.slice(0, 100))} not found`);
     if (cut <= 0) throw missing();
-    const row = find({ name: name.slice(0, cut), ...(namespace === undefined ? {} : { namespace }) });
+    const row = await find({ name: name.slice(0, cut), ...(namespace === undefined ? {} : { namespace }) });
     const found = decisionsOf(row).find((d) => d.metadata.name === name);
     if (!found) throw missing();
     return found;
@@ -187,9 +191,9 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
   app.get(`${ns}/placementdecisions/:name`, getDecision);
 
   const remove = async (req: FastifyRequest) => {
-    const row = store.transaction(() => {
-      const row = find(req.params as { name: string });
-      store.placements.delete(row.namespace, row.name);
+    const row = await store.transaction(async () => {
+      const row = await find(req.params as { name: string });
+      await store.placements.delete(row.namespace, row.name);
       return row;
     });
     placements.forget(row.namespace, row.name);

@@ -16,13 +16,13 @@ export const workRoutes: FastifyPluginAsync<{
   sync: SyncService;
   bodies: BodyThread;
 }> = async (app, { store, maxWorkBytes, sync, bodies }) => {
-  const cluster = (name: string) => {
-    const c = store.clusters.get(name);
+  const cluster = async (name: string) => {
+    const c = await store.clusters.get(name);
     if (!c) throw apiError('CLUSTER_NOT_FOUND', `cluster ${JSON.stringify(name.slice(0, 100))} not found`);
     return c;
   };
-  const get = (c: string, n: string) => {
-    const w = store.works.get(c, n);
+  const get = async (c: string, n: string) => {
+    const w = await store.works.get(c, n);
     if (!w)
       throw apiError(
         'WORK_NOT_FOUND',
@@ -32,17 +32,19 @@ export const workRoutes: FastifyPluginAsync<{
   };
   // Answers carry the stored texts of manifests and status as they are.
   const json = (reply: FastifyReply, value: unknown) => sendStored(reply, store, value);
-  const full = (w: WorkRow) =>
+  /** The whole work; called in the transaction that read `w`, so that its row, status and
+   *  manifests are of one moment. */
+  const full = async (w: WorkRow) =>
     workResource(
       w,
-      store.works.statusOf(w.uid),
-      store.works.manifests(w.uid).map((m) => m.hash),
+      await store.works.statusOf(w.uid),
+      (await store.works.manifests(w.uid)).map((m) => m.hash),
     );
 
   /** What refuses a write whatever its content; checked again inside the transaction. */
-  const refusal = (c: string, name: string, resourceVersion: string | undefined, mustCreate: boolean) => {
-    if (cluster(c).removalRequestedAt) throw apiError('CONFLICT', `cluster ${c} is being removed`);
-    const existing = store.works.get(c, name);
+  const refusal = async (c: string, name: string, resourceVersion: string | undefined, mustCreate: boolean) => {
+    if ((await cluster(c)).removalRequestedAt) throw apiError('CONFLICT', `cluster ${c} is being removed`);
+    const existing = await store.works.get(c, name);
     if (existing && mustCreate) throw apiError('WORK_EXISTS', `work ${name} already exists in cluster ${c}`);
     if (existing?.deletionAt) throw apiError('CONFLICT', `work ${name} is being deleted; wait until it is gone`);
     if (existing) checkResourceVersion(resourceVersion, existing.resourceVersion, `work ${name}`);
@@ -56,11 +58,12 @@ export const workRoutes: FastifyPluginAsync<{
     const { work: input, resourceVersion } = await bodies.work(RawBody.of(body), c, pathName, maxWorkBytes);
     // A write that would be refused stores no texts. Then the texts, in small
     // transactions: the one below links them and stays small.
-    refusal(c, input.name, resourceVersion, mustCreate);
+    await refusal(c, input.name, resourceVersion, mustCreate);
     await saveTexts(store, input.manifests);
-    return store.transaction(() => {
-      refusal(c, input.name, resourceVersion, mustCreate);
-      return store.works.write(input, new Date().toISOString());
+    return store.transaction(async () => {
+      await refusal(c, input.name, resourceVersion, mustCreate);
+      const out = await store.works.write(input, new Date().toISOString());
+      return { ...out, resource: await full(out.work) };
     });
   };
 
@@ -69,7 +72,7 @@ export const workRoutes: FastifyPluginAsync<{
     const { cluster: c } = req.params as { cluster: string };
     const out = await write(req.body, c, undefined, true);
     sync.changed(c);
-    return json(reply.code(201), full(out.work));
+    return json(reply.code(201), out.resource);
   });
   app.put('/api/v1/clusters/:cluster/works/:name', options, async (req, reply) => {
     const { cluster: c, name } = req.params as { cluster: string; name: string };
@@ -77,31 +80,32 @@ export const workRoutes: FastifyPluginAsync<{
     if (out.changed) sync.changed(c);
     // Lets `work apply` say created / configured / unchanged, as kubectl does.
     void reply.header('x-outpost-work-changed', String(out.changed));
-    return json(reply.code(out.created ? 201 : 200), full(out.work));
+    return json(reply.code(out.created ? 201 : 200), out.resource);
   });
   app.get('/api/v1/clusters/:cluster/works/:name', async (req, reply) => {
     const { cluster: c, name } = req.params as { cluster: string; name: string };
-    return json(reply, full(get(c, name)));
+    return json(reply, await store.transaction(async () => full(await get(c, name))));
   });
   app.delete('/api/v1/clusters/:cluster/works/:name', async (req, reply) => {
     const { cluster: c, name } = req.params as { cluster: string; name: string };
-    const w = store.transaction(() => {
-      const w = get(c, name);
-      store.works.markDeleted(w.uid, c, new Date().toISOString());
-      return get(c, name);
+    const resource = await store.transaction(async () => {
+      const w = await get(c, name);
+      await store.works.markDeleted(w.uid, c, new Date().toISOString());
+      const marked = await get(c, name);
+      return workResource(marked, await store.works.statusOf(marked.uid));
     });
     sync.changed(c);
-    return json(reply, workResource(w, store.works.statusOf(w.uid)));
+    return json(reply, resource);
   });
 
-  const list = (c: string | undefined, query: unknown) => {
+  const list = async (c: string | undefined, query: unknown) => {
     const q = listQuery(query);
     const [afterCluster = '', afterName = ''] = c === undefined ? q.continue.split('/') : [c, q.continue];
     const items: WorkRow[] = [];
     let after = { cluster: afterCluster, name: afterName };
     let next: string | undefined;
     fill: for (;;) {
-      const page = store.works.page(c, after, q.limit);
+      const page = await store.works.page(c, after, q.limit);
       for (const w of page.items) {
         after = { cluster: w.cluster, name: w.name };
         if (!matchesSelector(q.selector, w.labels)) continue;
@@ -113,16 +117,14 @@ export const workRoutes: FastifyPluginAsync<{
       }
       if (!page.continue) break;
     }
-    return listOf(
-      'ManifestWorkList',
-      items.map((w) => workResource(w, store.works.statusOf(w.uid))),
-      next,
-    );
+    const shown = [];
+    for (const w of items) shown.push(workResource(w, await store.works.statusOf(w.uid)));
+    return listOf('ManifestWorkList', shown, next);
   };
   app.get('/api/v1/clusters/:cluster/works', async (req, reply) => {
     const { cluster: c } = req.params as { cluster: string };
-    cluster(c);
-    return json(reply, list(c, req.query));
+    await cluster(c);
+    return json(reply, await list(c, req.query));
   });
-  app.get('/api/v1/works', async (req, reply) => json(reply, list(undefined, req.query)));
+  app.get('/api/v1/works', async (req, reply) => json(reply, await list(undefined, req.query)));
 };

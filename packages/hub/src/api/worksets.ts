@@ -16,7 +16,7 @@ import { apiError } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { type BodyThread, RawBody, type WorkSetBody } from '../parse/index.ts';
 import { type ManifestWorkReplicaSet, type ManifestWorkReplicaSetStatus, workSetApiVersion } from '../rollout/index.ts';
-import type { ObjectRow, ObjectWrite, Store } from '../store/index.ts';
+import type { ObjectWrite, Store, WorkSetRow } from '../store/index.ts';
 import { type JsonPart, RawJson, TextRef } from '../work/raw-json.ts';
 import { saveTexts } from '../work/texts.ts';
 import {
@@ -44,9 +44,13 @@ const inParts = (bytes: Uint8Array): Uint8Array[] => {
   return parts;
 };
 
-/** A workset's stored spec as parts of an answer: its texts, read as the answer is written. */
-export function specJson(store: Pick<Store, 'worksets'>, namespace: string, name: string): JsonPart[] {
-  const p = store.worksets.specParts(namespace, name);
+/**
+ * A workset's stored spec as parts of an answer: its texts, read as the answer is written
+ * (never the whole spec at once). Read in the transaction that read the row, so that the
+ * two are of one moment.
+ */
+export async function specJson(store: Pick<Store, 'worksets'>, namespace: string, name: string): Promise<JsonPart[]> {
+  const p = await store.worksets.specParts(namespace, name);
   if (!p) return ['{}'];
   return 'whole' in p ? inParts(p.whole) : p.hashes.map((h) => new TextRef(h));
 }
@@ -55,7 +59,7 @@ export function specJson(store: Pick<Store, 'worksets'>, namespace: string, name
  * The ManifestWorkReplicaSet as the API shows it (status only once the controller wrote
  * one), its spec the stored text as it is (`spec`: specJson).
  */
-export function workSetResource(row: ObjectRow, spec: JsonPart[]): ManifestWorkReplicaSet {
+export function workSetResource(row: WorkSetRow, spec: JsonPart[]): ManifestWorkReplicaSet {
   const res: ManifestWorkReplicaSet = {
     apiVersion: workSetApiVersion,
     kind: 'ManifestWorkReplicaSet',
@@ -93,20 +97,21 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
   { store, maxWorkBytes, bodies, onWorkSetChanged },
 ) => {
   const json = (reply: FastifyReply, value: unknown) => sendStored(reply, store, value);
-  const resource = (row: ObjectRow, spec = specJson(store, row.namespace, row.name)) => workSetResource(row, spec);
+  /** The answer for `row`: call it in the transaction that read the row. */
+  const resource = async (row: WorkSetRow) => workSetResource(row, await specJson(store, row.namespace, row.name));
   const changed = (row: { namespace: string; name: string }) => onWorkSetChanged?.(row.namespace, row.name);
   const notFound = (what: string) => () =>
     apiError('WORKSET_NOT_FOUND', `manifestworkreplicaset ${JSON.stringify(what.slice(0, 200))} not found`);
   /** The row a path names: with a namespace, that one; without, the only one of that name. */
-  const find = (params: { namespace?: string; name: string }) => {
+  const find = async (params: { namespace?: string; name: string }) => {
     const { namespace, name } = params;
     if (namespace !== undefined) {
-      const row = store.worksets.get(namespace, name);
+      const row = await store.worksets.get(namespace, name);
       if (!row) throw notFound(`${namespace}/${name}`)();
       return row;
     }
     return onlyNamed(
-      store.worksets.named(name),
+      await store.worksets.named(name),
       `manifestworkreplicaset ${name}`,
       `/api/v1/namespaces/NAMESPACE/manifestworkreplicasets/${name}`,
       notFound(name),
@@ -114,7 +119,7 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
   };
   const get = (namespace: string, name: string) => find({ namespace, name });
   /** A workset being deleted in the foreground is not changed any more (as in Kubernetes). */
-  const notDeleting = (row: ObjectRow) => {
+  const notDeleting = (row: WorkSetRow) => {
     if (row.deletionAt) {
       throw apiError(
         'WORKSET_DELETING',
@@ -136,18 +141,26 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
 
   /**
    * Pause and resume: spec.paused (absent means not paused), a spec change like any other.
-   * The new spec is made on the body thread (the template may be megabytes); written if the
-   * spec did not change meanwhile, else made again.
+   * The new spec is made on the body thread (the template may be megabytes), outside any
+   * transaction; written if the spec did not change meanwhile, else made again. Returns the
+   * row written and the answer for it.
    */
-  const setPaused = async (params: { namespace?: string; name: string }, paused: boolean): Promise<ObjectRow> => {
+  const setPaused = async (
+    params: { namespace?: string; name: string },
+    paused: boolean,
+  ): Promise<{ row: WorkSetRow; answer: ManifestWorkReplicaSet }> => {
     for (let attempt = 1; ; attempt++) {
-      const row = find(params);
+      // The row and the spec it is made from, of one moment.
+      const { row, bytes } = await store.transaction(async () => {
+        const row = await find(params);
+        notDeleting(row);
+        return { row, bytes: (await store.worksets.specBytes(row.namespace, row.name)) ?? [] };
+      });
       const { namespace, name } = row;
-      notDeleting(row);
-      const next = await bodies.pause(store.worksets.specBytes(namespace, name) ?? [], paused);
+      const next = await bodies.pause(bytes, paused);
       await saveTexts(store, next.specParts);
-      const out = store.transaction(() => {
-        const now = get(namespace, name);
+      const out = await store.transaction(async () => {
+        const now = await get(namespace, name);
         notDeleting(now);
         // Made from this spec: written unless the spec changed meanwhile (status writes,
         // which come with every report during a rollout, do not count).
@@ -155,7 +168,8 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
         const { labels, annotations } = now;
         const { spec: specHead, ...text } = next;
         const write = { name, namespace, labels, annotations, specHead, ...text };
-        return store.worksets.replace(write, new Date().toISOString())?.row;
+        const written = (await store.worksets.replace(write, new Date().toISOString()))?.row;
+        return written && { row: written, answer: await resource(written) };
       });
       if (out) return out;
       if (attempt === 3) {
@@ -169,12 +183,15 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
     app.post(base, options, async (req, reply) => {
       const w = await read(req.body);
       const namespace = writeNamespace(w.metadata.namespace, pathNamespace(req));
-      const row = store.transaction(() => store.worksets.create(toWrite(w, namespace), new Date().toISOString()));
-      if (!row) {
+      const out = await store.transaction(async () => {
+        const row = await store.worksets.create(toWrite(w, namespace), new Date().toISOString());
+        return row && { row, answer: await resource(row) };
+      });
+      if (!out) {
         throw apiError('WORKSET_EXISTS', `manifestworkreplicaset ${namespace}/${w.metadata.name} already exists`);
       }
-      changed(row);
-      return json(reply.code(201), resource(row));
+      changed(out.row);
+      return json(reply.code(201), out.answer);
     });
 
     app.put(`${base}/:name`, options, async (req, reply) => {
@@ -182,72 +199,80 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
       const w = await read(req.body, name);
       const namespace = writeNamespace(w.metadata.namespace, pathNamespace(req));
       const what = `manifestworkreplicaset ${namespace}/${name}`;
-      const out = store.transaction(() => {
+      const out = await store.transaction(async () => {
         const at = new Date().toISOString();
-        const existing = store.worksets.get(namespace, name);
+        const existing = await store.worksets.get(namespace, name);
         if (!existing) {
           if (w.metadata.resourceVersion !== undefined) {
             throw apiError('WORKSET_NOT_FOUND', `${what} does not exist (a resourceVersion was given)`);
           }
-          return { row: store.worksets.create(toWrite(w, namespace), at) as ObjectRow, created: true, changed: true };
+          const row = (await store.worksets.create(toWrite(w, namespace), at)) as WorkSetRow;
+          return { row, answer: await resource(row), created: true, changed: true };
         }
         checkPreconditions(w.preconditions, existing, what);
         notDeleting(existing);
-        const r = store.worksets.replace(toWrite(w, namespace), at) as NonNullable<
-          ReturnType<Store['worksets']['replace']>
+        const r = (await store.worksets.replace(toWrite(w, namespace), at)) as NonNullable<
+          Awaited<ReturnType<Store['worksets']['replace']>>
         >;
-        return { row: r.row, created: false, changed: r.changed };
+        return { row: r.row, answer: await resource(r.row), created: false, changed: r.changed };
       });
       if (out.changed) changed(out.row);
       void reply.header('x-outpost-changed', String(out.changed));
-      return json(reply.code(out.created ? 201 : 200), resource(out.row));
+      return json(reply.code(out.created ? 201 : 200), out.answer);
     });
 
-    app.get(`${base}/:name`, async (req, reply) => json(reply, resource(find(req.params as { name: string }))));
+    app.get(`${base}/:name`, async (req, reply) =>
+      json(reply, await store.transaction(async () => resource(await find(req.params as { name: string })))),
+    );
 
     app.get(base, async (req, reply) => {
       const q = listQuery(req.query);
       const namespace = pathNamespace(req);
-      const { items, next } = pageByName((after, limit) => store.worksets.page(after, limit, namespace), q, namespace);
-      return json(
-        reply,
-        listOf(
-          'ManifestWorkReplicaSetList',
-          items.map((row) => resource(row)),
-          next,
-        ),
-      );
+      // Rows and specs of one moment: a workset replaced or deleted while the list is read
+      // would otherwise be shown with another spec, or none. Each spec is its parts' hashes,
+      // its texts read as the answer is written.
+      const items = await store.transaction(async () => {
+        const { items, next } = await pageByName(
+          (after, limit) => store.worksets.page(after, limit, namespace),
+          q,
+          namespace,
+        );
+        const shown: ManifestWorkReplicaSet[] = [];
+        for (const row of items) shown.push(await resource(row));
+        return { shown, next };
+      });
+      return json(reply, listOf('ManifestWorkReplicaSetList', items.shown, items.next));
     });
 
     app.delete(`${base}/:name`, async (req, reply) => {
-      const { answer, row } = store.transaction(() => {
-        const row = find(req.params as { name: string });
+      const { answer, row } = await store.transaction(async () => {
+        const row = await find(req.params as { name: string });
         const { namespace, name } = row;
         // The answer shows the workset as it was: the texts of a deleted spec stay a while
         // (work/texts.ts), so the answer reads them as it is written, as any other.
-        const spec = specJson(store, namespace, name);
-        const policy = store.worksets.specHead(namespace, name)?.head.cascadeDeletionPolicy;
+        const spec = await specJson(store, namespace, name);
+        const policy = (await store.worksets.specHead(namespace, name))?.head.cascadeDeletionPolicy;
         if (policy !== 'Foreground') {
-          store.worksets.delete(namespace, name);
-          return { answer: resource(row, spec), row };
+          await store.worksets.delete(namespace, name);
+          return { answer: workSetResource(row, spec), row };
         }
         // Foreground: the controller deletes the row once the works it owns are gone.
-        const marked = store.worksets.markDeleting(namespace, name, new Date().toISOString()) ?? row;
-        return { answer: resource(marked, spec), row };
+        const marked = (await store.worksets.markDeleting(namespace, name, new Date().toISOString())) ?? row;
+        return { answer: workSetResource(marked, spec), row };
       });
       changed(row);
       return json(reply, answer);
     });
 
     app.post(`${base}/:name/pause`, async (req, reply) => {
-      const row = await setPaused(req.params as { name: string }, true);
+      const { row, answer } = await setPaused(req.params as { name: string }, true);
       changed(row);
-      return json(reply, resource(row));
+      return json(reply, answer);
     });
     app.post(`${base}/:name/resume`, async (req, reply) => {
-      const row = await setPaused(req.params as { name: string }, false);
+      const { row, answer } = await setPaused(req.params as { name: string }, false);
       changed(row);
-      return json(reply, resource(row));
+      return json(reply, answer);
     });
   }
 };

@@ -32,6 +32,7 @@ export class AuditLog {
   #flushTimer: NodeJS.Timeout | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
   #pruning: Promise<number> | undefined;
+  #closed = false;
 
   constructor(store: Store, retention: AuditRetention, log?: Logger, now: () => number = Date.now) {
     this.#store = store;
@@ -40,48 +41,55 @@ export class AuditLog {
     this.#now = now;
   }
 
-  /** Appends `event`; an unauthenticated one may be folded into the minute's summary. */
-  append(event: Omit<AuditEvent, 'id'>, anonymous: boolean): void {
+  /**
+   * Appends `event`; an unauthenticated one may be folded into the minute's summary. The
+   * counting is done before the first await, so concurrent calls count each other.
+   */
+  async append(event: Omit<AuditEvent, 'id'>, anonymous: boolean): Promise<void> {
     if (!anonymous) {
-      this.#store.audit.append(event);
+      await this.#store.audit.append(event);
       return;
     }
     const now = this.#now();
+    let summary: Promise<void> | undefined;
     if (now - this.#windowStart >= 60_000) {
-      this.#flush();
+      summary = this.#flush();
       this.#windowStart = now;
     }
     if (this.#written < limits.auditAnonymousPerMinute) {
       this.#written++;
-      this.#store.audit.append(event);
+      await summary;
+      await this.#store.audit.append(event);
       return;
     }
     const source = String((event.details as { source?: unknown } | undefined)?.source ?? 'unknown');
     this.#suppressed.set(source, (this.#suppressed.get(source) ?? 0) + 1);
     // Written when the minute ends even if no further call comes.
-    this.#flushTimer ??= setTimeout(() => this.#flush(), this.#windowStart + 60_000 - now).unref();
+    this.#flushTimer ??= setTimeout(() => void this.#flush(), this.#windowStart + 60_000 - now).unref();
+    await summary;
   }
 
   /** The summary row is written from a timer: a failure is logged, never thrown there. */
-  #append(event: Omit<AuditEvent, 'id'>): void {
+  async #append(event: Omit<AuditEvent, 'id'>): Promise<void> {
     try {
-      this.#store.audit.append(event);
+      await this.#store.audit.append(event);
     } catch (err) {
       this.#log?.error({ err }, 'audit summary row not written');
     }
   }
 
-  #flush(): void {
+  /** Ends the minute: its counters are reset at once, its summary row written (never rejects). */
+  #flush(): Promise<void> {
     if (this.#flushTimer) clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     this.#written = 0;
-    if (this.#suppressed.size === 0) return;
+    if (this.#suppressed.size === 0) return Promise.resolve();
     const total = [...this.#suppressed.values()].reduce((a, b) => a + b, 0);
     const sources = Object.fromEntries(
       [...this.#suppressed.entries()].sort((a, b) => b[1] - a[1]).slice(0, summarySources),
     );
     this.#suppressed = new Map();
-    this.#append({
+    return this.#append({
       at: new Date(this.#now()).toISOString(),
       actor: 'anonymous',
       action: 'UNAUTHENTICATED (summary)',
@@ -97,9 +105,9 @@ export class AuditLog {
       let total = 0;
       const before = new Date(this.#now() - this.#retention.maxAgeMs).toISOString();
       for (;;) {
-        const n = this.#store.audit.prune(before, this.#retention.maxRows, pruneBatch);
+        const n = await this.#store.audit.prune(before, this.#retention.maxRows, pruneBatch);
         total += n;
-        if (n < pruneBatch) break;
+        if (n < pruneBatch || this.#closed) break;
         await yieldLoop();
       }
       if (total) this.#log?.info({ rows: total }, 'audit log pruned');
@@ -117,8 +125,13 @@ export class AuditLog {
     this.#pruneTimer = setInterval(run, durations.auditPruneMs).unref();
   }
 
-  close(): void {
+  /** Stops pruning and writes the last summary row: resolves once nothing more will be
+   *  written, so that the store can be closed after it. */
+  async close(): Promise<void> {
+    this.#closed = true;
     if (this.#pruneTimer) clearInterval(this.#pruneTimer);
-    this.#flush();
+    await this.#flush();
+    // A prune under way stops after its current batch.
+    await this.#pruning?.catch(() => undefined);
   }
 }

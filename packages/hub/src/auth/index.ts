@@ -21,12 +21,13 @@ declare module 'fastify' {
   }
 }
 
-export function authenticate(store: Store, header: string | undefined, now: Date): Principal {
+/** A pure read of one row, on every admin request: no transaction, no write. */
+export async function authenticate(store: Store, header: string | undefined, now: Date): Promise<Principal> {
   if (!header) throw apiError('AUTH_REQUIRED', 'this endpoint needs "Authorization: Bearer <token>"');
   const m = /^Bearer\s+(\S+)$/i.exec(header);
   const parsed = m ? parseApiToken(m[1] as string) : undefined;
   if (!parsed) throw apiError('AUTH_INVALID', 'the bearer token is not an Outpost API token');
-  const row = store.apiTokens.get(parsed.id);
+  const row = await store.apiTokens.get(parsed.id);
   if (!secretMatches(parsed.secret, row?.secretHash) || !row) {
     throw apiError('AUTH_INVALID', 'the bearer token is not valid');
   }
@@ -42,7 +43,7 @@ const readMethods = new Set(['GET', 'HEAD']);
 /** A fastify onRequest hook for the admin API. */
 export function requireApiToken(store: Store) {
   return async (req: FastifyRequest, _reply: FastifyReply) => {
-    const principal = authenticate(store, req.headers.authorization, new Date());
+    const principal = await authenticate(store, req.headers.authorization, new Date());
     // Set before the scope check, so that a refused call is audited under its actor.
     req.principal = principal;
     if (!readMethods.has(req.method) && principal.scope !== 'admin') {

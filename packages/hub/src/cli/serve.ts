@@ -2,13 +2,13 @@
 // SIGTERM/SIGINT.
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { durations } from '@outpost/shared';
+import { durations, OutpostError } from '@outpost/shared';
 import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { createApiToken } from '../api/api-tokens.ts';
 import { buildApp, sessionOptions, tlsServerOptions } from '../app.ts';
 import { AuditLog } from '../audit/index.ts';
-import type { ServeConfig } from '../config/index.ts';
+import { redactUrl, type ServeConfig } from '../config/index.ts';
 import { metricsContentType } from '../metrics/index.ts';
 import { BodyThread } from '../parse/index.ts';
 import { ensureHubPki, finishCaRotation, type HubPki, startCaRotation } from '../pki/index.ts';
@@ -16,7 +16,7 @@ import { newTicketKeys, renewIfOld, saveTicketKeys, type TicketKeys, ticketKeys 
 import { TrustService } from '../registration/service.ts';
 import { PlacementService } from '../scheduling/index.ts';
 import { ensurePrivateDataDir } from '../store/data-dir.ts';
-import { openStore, type Store } from '../store/index.ts';
+import { openPostgresStore, openStore, type Store } from '../store/index.ts';
 import { DesiredNotifier } from '../sync/notifier.ts';
 import { Presence } from '../sync/presence.ts';
 import { SyncService } from '../sync/service.ts';
@@ -30,11 +30,16 @@ export const serveHelp = `Usage: outpost-hub serve [flags]
 Runs the hub: HTTPS API for people (/api/v1), agents (/agent/v1), /healthz and /readyz.
 The first start creates the hub CA, the serving certificate and an admin API token
 (admin.token, mode 0600) in --data-dir; later starts reuse them. State lives in an
-embedded SQLite file in --data-dir.
+embedded SQLite file in --data-dir, or in the PostgreSQL database --database names.
 
 Flags (environment variable in brackets):
   --data-dir DIR        where the CA, keys and database live [OUTPOST_HUB_DATA_DIR]
                         (default ./.outpost-hub)
+  --database URL        keep the hub's state in this PostgreSQL database instead of
+                        the SQLite file in --data-dir: postgres://USER[:PASSWORD]@HOST
+                        [:PORT]/DB[?sslmode=verify-full&sslrootcert=FILE …], libpq's
+                        URL and TLS parameters; the schema is created or migrated on
+                        start [OUTPOST_HUB_DATABASE] (default: SQLite)
   --listen HOST:PORT    address to listen on [OUTPOST_HUB_LISTEN] (default 0.0.0.0:8443)
   --advertise-url URL   https URL agents use to reach the hub; its host goes into the
                         serving certificate and into printed join commands
@@ -66,10 +71,29 @@ Flags (environment variable in brackets):
   -h, --help            show this help
 `;
 
+/** The store on the PostgreSQL database `url`; an error naming the database (without its
+ *  password) when it cannot be reached, read or migrated. */
+async function openDatabase(url: string, log: pino.Logger): Promise<Store> {
+  try {
+    return await openPostgresStore(url, {
+      onError: (err) => log.warn({ err }, 'a database connection failed; the next statement makes another'),
+    });
+  } catch (err) {
+    const e = err as { code?: unknown; message?: string };
+    const code = typeof e.code === 'string' && e.code.startsWith('STORE_') ? e.code : 'HUB_DATABASE_UNAVAILABLE';
+    throw new OutpostError(code, `the database ${redactUrl(url)} cannot be used: ${e.message ?? String(err)}`, 1);
+  }
+}
+
 /** On a database with no API token at all, creates the first admin token and its file. */
 async function ensureAdminToken(store: Store, dataDir: string): Promise<string | undefined> {
-  if (store.apiTokens.list().length > 0) return undefined;
-  const { token } = createApiToken(store, 'admin', 'admin', 'hub-first-start');
+  // Checked and created in one transaction: two hubs starting on one database make one.
+  const token = await store.transaction(async () =>
+    (await store.apiTokens.list()).length > 0
+      ? undefined
+      : (await createApiToken(store, 'admin', 'admin', 'hub-first-start')).token,
+  );
+  if (token === undefined) return undefined;
   const file = join(dataDir, 'admin.token');
   await writeFile(file, `${token}\n`, { mode: 0o600 });
   await chmod(file, 0o600);
@@ -85,185 +109,209 @@ export async function serve(config: ServeConfig): Promise<void> {
   ensurePrivateDataDir(config.dataDir);
   const pkiOpts = { advertiseUrl: config.advertiseUrl, sans: config.sans };
   let pki: HubPki = await ensureHubPki(config.dataDir, pkiOpts);
-  const store = openStore(join(config.dataDir, 'outpost.db'));
-  const adminTokenFile = await ensureAdminToken(store, config.dataDir);
+  const store = config.database
+    ? await openDatabase(config.database, log)
+    : openStore(join(config.dataDir, 'outpost.db'));
+  // What started before serving is stopped when the start fails: an open database connection
+  // (PostgreSQL's listener) would otherwise keep the process from exiting.
+  let stopListening: () => Promise<void> = async () => {};
+  try {
+    const adminTokenFile = await ensureAdminToken(store, config.dataDir);
 
-  // Filled in once the app exists; rotation swaps the TLS context of the live server.
-  let applyTls = async () => {};
-  /** The CAs the listener trusts, as the ticket key names them. */
-  const casOf = (p: HubPki) => [p.signing.hash, p.previous?.hash ?? ''].join(',');
-  let tickets = await ticketKeys(config.dataDir, casOf(pki));
-  const presence = new Presence(store);
-  const trust = new TrustService({
-    store,
-    log,
-    pki: () => pki,
-    rotateCa: async () => {
-      pki = await startCaRotation(config.dataDir, pkiOpts);
-      await applyTls();
-      return pki;
-    },
-    retireCa: async () => {
-      pki = await finishCaRotation(config.dataDir, pkiOpts);
-      await applyTls();
-      return pki;
-    },
-    certValidityMs: config.certValidityMs,
-    seen: (cluster, at) => presence.seen(cluster, at),
-  });
-  const notifier = new DesiredNotifier();
-  const sync = new SyncService({
-    store,
-    log,
-    notifier,
-    presence,
-    maxWaitMs: config.pollTimeoutMs,
-    missedPolls: config.missedPolls,
-    disconnectGraceMs: config.disconnectGraceMs,
-    onWorksPurged: (cluster) => trust.finishRemovalIfDrained(cluster),
-    onWorkStatus: (cluster, works) => {
-      worksets.workStatusChanged(cluster, works);
-      ttl.workStatusChanged(cluster, works);
-    },
-  });
-  // Placement decisions follow cluster changes (store hook), polls of unreachable clusters
-  // (presence) and lease lapses (its own timer). The first pass runs before serving.
-  const placements = new PlacementService({ store, log, liveness: () => sync.liveness });
-  presence.onSeen((cluster) => placements.clusterSeen(cluster));
-  placements.start();
-  // Worksets follow decisions, status reports of their works, cluster changes and their own
-  // timer (see worksets/). Started after the placements, so it reads current decisions.
-  // Large templates are rendered on a thread of their own (never the admin API's).
-  const renders = new BodyThread();
-  const worksets: WorkSetController = new WorkSetController({
-    store,
-    log,
-    render: (name, spec, targets) => renders.render(name, spec, targets),
-    liveness: () => sync.liveness,
-    notify: (cluster) => sync.changed(cluster),
-    scheduledAsUnreachable: (cluster) => placements.scheduledAsUnreachable(cluster),
-  });
-  placements.onDecisionsChanged((namespace, name) => worksets.placementChanged(namespace, name));
-  // A returning cluster is deleted from only after the placements were scheduled with it back.
-  placements.onReachable((cluster) => worksets.clusterSeen(cluster));
-  presence.onSeen((cluster) => worksets.clusterSeen(cluster));
-  // A dropped poll connection may end a cluster's lease sooner: both re-arm their timers.
-  presence.onDropped((cluster) => {
-    placements.livenessChanged();
-    worksets.clusterDropped(cluster);
-  });
-  worksets.start();
-  const audit = new AuditLog(store, { maxAgeMs: config.auditMaxAgeMs, maxRows: config.auditMaxRows }, log);
-  audit.start();
-  const sweeper = new TextSweeper(store, { onError: (err) => log.error({ err }, 'sweeping unused texts failed') });
-  sweeper.start();
-  // deleteOption.ttlSecondsAfterFinished: finished works deleted on time, also after a restart.
-  const ttl = new WorkTtlController({ store, log, notify: (cluster) => sync.changed(cluster) });
-  ttl.start();
-  const app = await buildApp({
-    log,
-    audit,
-    store,
-    trust,
-    sync,
-    placements,
-    worksets,
-    version: hubVersion,
-    advertiseUrl: config.advertiseUrl,
-    maxWorkBytes: config.maxWorkBytes,
-    tls: { key: pki.servingKeyPem, cert: pki.servingCertPem, ca: pki.caBundlePem, ticketKeys: tickets.keys },
-  });
-  const tlsServer = app.server as unknown as { setSecureContext(o: object): void; setTicketKeys(keys: Buffer): void };
-  applyTls = async () => {
-    // A new ticket key as well: no session from before the CAs changed resumes after it. The
-    // listener takes it first; storing it may fail (the next start then makes another, as
-    // the stored one names other CAs).
-    tickets = newTicketKeys(casOf(pki));
-    tlsServer.setSecureContext({
-      key: pki.servingKeyPem,
-      cert: pki.servingCertPem,
-      ca: pki.caBundlePem,
-      ...sessionOptions(tickets.keys),
-      ...tlsServerOptions,
+    // Filled in once the app exists; rotation swaps the TLS context of the live server.
+    let applyTls = async () => {};
+    /** The CAs the listener trusts, as the ticket key names them. */
+    const casOf = (p: HubPki) => [p.signing.hash, p.previous?.hash ?? ''].join(',');
+    let tickets = await ticketKeys(config.dataDir, casOf(pki));
+    const presence = new Presence(store);
+    const trust = new TrustService({
+      store,
+      log,
+      pki: () => pki,
+      rotateCa: async () => {
+        pki = await startCaRotation(config.dataDir, pkiOpts);
+        await applyTls();
+        return pki;
+      },
+      retireCa: async () => {
+        pki = await finishCaRotation(config.dataDir, pkiOpts);
+        await applyTls();
+        return pki;
+      },
+      certValidityMs: config.certValidityMs,
+      seen: (cluster, at) => presence.seen(cluster, at),
     });
-    log.info({ signing: pki.signing.hash, previous: pki.previous?.hash }, 'TLS context reloaded');
-    await saveTicketKeys(config.dataDir, tickets).catch((err: unknown) =>
-      log.error({ err }, 'storing the new TLS session-ticket key failed; sessions will not resume after a restart'),
-    );
-  };
-  // The ticket key is replaced when it reaches its lifetime (checked hourly).
-  const ticketTimer = setInterval(() => {
-    const use = (t: TicketKeys) => {
-      tickets = t;
-      tlsServer.setTicketKeys(t.keys);
-      log.info('TLS session-ticket key replaced');
+    const notifier = new DesiredNotifier();
+    const sync = new SyncService({
+      store,
+      log,
+      notifier,
+      presence,
+      maxWaitMs: config.pollTimeoutMs,
+      missedPolls: config.missedPolls,
+      disconnectGraceMs: config.disconnectGraceMs,
+      // Never rejects: a removal that could not finish now finishes with the next purge.
+      onWorksPurged: (cluster) =>
+        trust.finishRemovalIfDrained(cluster).then(
+          () => undefined,
+          (err: unknown) => log.error({ err, cluster }, 'finishing the removal of a drained cluster failed'),
+        ),
+      onWorkStatus: (cluster, works) => {
+        worksets.workStatusChanged(cluster, works);
+        // Never rejects (it logs what it could not read).
+        void ttl.workStatusChanged(cluster, works);
+      },
+    });
+    // Hubs sharing a PostgreSQL database wake each other's polls (nothing to do on SQLite).
+    stopListening = sync.listen();
+    // Placement decisions follow cluster changes (store hook), polls of unreachable clusters
+    // (presence) and lease lapses (its own timer). The first pass runs before serving.
+    const placements = new PlacementService({ store, log, liveness: () => sync.liveness });
+    presence.onSeen((cluster) => placements.clusterSeen(cluster));
+    await placements.start();
+    // Worksets follow decisions, status reports of their works, cluster changes and their own
+    // timer (see worksets/). Started after the placements, so it reads current decisions.
+    // Large templates are rendered on a thread of their own (never the admin API's).
+    const renders = new BodyThread();
+    const worksets: WorkSetController = new WorkSetController({
+      store,
+      log,
+      render: (name, spec, targets) => renders.render(name, spec, targets),
+      liveness: () => sync.liveness,
+      notify: (cluster) => sync.changed(cluster),
+      scheduledAsUnreachable: (cluster) => placements.scheduledAsUnreachable(cluster),
+    });
+    placements.onDecisionsChanged((namespace, name) => worksets.placementChanged(namespace, name));
+    // A returning cluster is deleted from only after the placements were scheduled with it back.
+    placements.onReachable((cluster) => worksets.clusterSeen(cluster));
+    presence.onSeen((cluster) => worksets.clusterSeen(cluster));
+    // A dropped poll connection may end a cluster's lease sooner: both re-arm their timers.
+    presence.onDropped((cluster) => {
+      placements.livenessChanged();
+      worksets.clusterDropped(cluster);
+    });
+    await worksets.start();
+    const audit = new AuditLog(store, { maxAgeMs: config.auditMaxAgeMs, maxRows: config.auditMaxRows }, log);
+    audit.start();
+    const sweeper = new TextSweeper(store, { onError: (err) => log.error({ err }, 'sweeping unused texts failed') });
+    sweeper.start();
+    // deleteOption.ttlSecondsAfterFinished: finished works deleted on time, also after a restart.
+    const ttl = new WorkTtlController({ store, log, notify: (cluster) => sync.changed(cluster) });
+    await ttl.start();
+    const app = await buildApp({
+      log,
+      audit,
+      store,
+      trust,
+      sync,
+      placements,
+      worksets,
+      version: hubVersion,
+      advertiseUrl: config.advertiseUrl,
+      maxWorkBytes: config.maxWorkBytes,
+      tls: { key: pki.servingKeyPem, cert: pki.servingCertPem, ca: pki.caBundlePem, ticketKeys: tickets.keys },
+    });
+    const tlsServer = app.server as unknown as { setSecureContext(o: object): void; setTicketKeys(keys: Buffer): void };
+    applyTls = async () => {
+      // A new ticket key as well: no session from before the CAs changed resumes after it. The
+      // listener takes it first; storing it may fail (the next start then makes another, as
+      // the stored one names other CAs).
+      tickets = newTicketKeys(casOf(pki));
+      tlsServer.setSecureContext({
+        key: pki.servingKeyPem,
+        cert: pki.servingCertPem,
+        ca: pki.caBundlePem,
+        ...sessionOptions(tickets.keys),
+        ...tlsServerOptions,
+      });
+      log.info({ signing: pki.signing.hash, previous: pki.previous?.hash }, 'TLS context reloaded');
+      await saveTicketKeys(config.dataDir, tickets).catch((err: unknown) =>
+        log.error({ err }, 'storing the new TLS session-ticket key failed; sessions will not resume after a restart'),
+      );
     };
-    renewIfOld({ dataDir: config.dataDir, current: tickets, cas: casOf(pki), use }).catch((err: unknown) =>
-      log.error({ err }, 'replacing the TLS session-ticket key failed'),
+    // The ticket key is replaced when it reaches its lifetime (checked hourly).
+    const ticketTimer = setInterval(() => {
+      const use = (t: TicketKeys) => {
+        tickets = t;
+        tlsServer.setTicketKeys(t.keys);
+        log.info('TLS session-ticket key replaced');
+      };
+      renewIfOld({ dataDir: config.dataDir, current: tickets, cas: casOf(pki), use }).catch((err: unknown) =>
+        log.error({ err }, 'replacing the TLS session-ticket key failed'),
+      );
+    }, 3_600_000);
+    ticketTimer.unref();
+    // Finish a rotation that completed while the hub was down.
+    await trust.maybeFinishRotation();
+
+    let metricsApp: FastifyInstance | undefined;
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      const timer = setTimeout(() => {
+        log.warn('in-flight requests did not finish in time; exiting');
+        process.exit(1);
+      }, durations.shutdownGraceMs);
+      timer.unref();
+      clearInterval(ticketTimer);
+      // Long-polls would hold the close for up to a poll timeout: release them first.
+      notifier.close();
+      await stopListening();
+      await metricsApp?.close();
+      await app.close();
+      // Everything that writes to the store stops (and finishes what it was writing) before the
+      // store closes; presence last, as it writes the sightings that were still in memory.
+      await audit.close();
+      await sweeper.stop();
+      ttl.stop();
+      await worksets.close();
+      await renders.close();
+      await placements.close();
+      await presence.close();
+      await store.close();
+      process.exit(0);
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+
+    // A fleet reconnecting after a restart arrives within seconds: connections wait in a queue
+    // this deep (the kernel caps it at net.core.somaxconn) instead of being dropped and retried
+    // by TCP one to several seconds later (Node's default is 511).
+    await app.listen({ host: config.listen.host, port: config.listen.port, backlog: 4096 });
+    let metricsLine: string[] = [];
+    if (config.metricsListen) {
+      const m = Fastify({
+        loggerInstance: log.child({ listener: 'metrics' }),
+        return503OnClosing: true,
+      }) as unknown as FastifyInstance;
+      metricsApp = m;
+      m.get('/metrics', async (_req, reply) => reply.type(metricsContentType).send(await app.metricsBody()));
+      await m.listen({ host: config.metricsListen.host, port: config.metricsListen.port });
+      const maddr = m.server.address();
+      const mport = typeof maddr === 'object' && maddr ? maddr.port : config.metricsListen.port;
+      metricsLine = [`  metrics:       http://${config.metricsListen.host}:${mport}/metrics (no credential)`];
+    }
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
+    const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+    log.info({ port, epoch: store.epoch, caHash: pki.caHash, createdCa: pki.created }, 'hub serving');
+    process.stderr.write(
+      [
+        `outpost-hub ${hubVersion} serving https://${host}:${port}`,
+        `  data dir:      ${config.dataDir}${pki.created ? ' (new CA created)' : ''}`,
+        `  database:      ${config.database ? redactUrl(config.database) : join(config.dataDir, 'outpost.db')} (schema ${store.schemaVersion})`,
+        `  CA cert hash:  ${pki.caHash}`,
+        ...metricsLine,
+        ...(adminTokenFile ? [`  admin token:   ${adminTokenFile} (new; keep it secret)`] : []),
+        `  health:        curl --cacert ${join(config.dataDir, 'ca.crt')} https://127.0.0.1:${port}/readyz`,
+        '',
+      ].join('\n'),
     );
-  }, 3_600_000);
-  ticketTimer.unref();
-  // Finish a rotation that completed while the hub was down.
-  await trust.maybeFinishRotation();
-
-  let metricsApp: FastifyInstance | undefined;
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping');
-    const timer = setTimeout(() => {
-      log.warn('in-flight requests did not finish in time; exiting');
-      process.exit(1);
-    }, durations.shutdownGraceMs);
-    timer.unref();
-    clearInterval(ticketTimer);
-    // Long-polls would hold the close for up to a poll timeout: release them first.
-    notifier.close();
-    await metricsApp?.close();
-    await app.close();
-    audit.close();
-    await sweeper.stop();
-    worksets.close();
-    await renders.close();
-    placements.close();
-    presence.close();
-    store.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
-
-  // A fleet reconnecting after a restart arrives within seconds: connections wait in a queue
-  // this deep (the kernel caps it at net.core.somaxconn) instead of being dropped and retried
-  // by TCP one to several seconds later (Node's default is 511).
-  await app.listen({ host: config.listen.host, port: config.listen.port, backlog: 4096 });
-  let metricsLine: string[] = [];
-  if (config.metricsListen) {
-    const m = Fastify({
-      loggerInstance: log.child({ listener: 'metrics' }),
-      return503OnClosing: true,
-    }) as unknown as FastifyInstance;
-    metricsApp = m;
-    m.get('/metrics', async (_req, reply) => reply.type(metricsContentType).send(await app.metricsBody()));
-    await m.listen({ host: config.metricsListen.host, port: config.metricsListen.port });
-    const maddr = m.server.address();
-    const mport = typeof maddr === 'object' && maddr ? maddr.port : config.metricsListen.port;
-    metricsLine = [`  metrics:       http://${config.metricsListen.host}:${mport}/metrics (no credential)`];
+  } catch (err) {
+    await stopListening().catch(() => {});
+    await store.close().catch(() => {});
+    throw err;
   }
-  const addr = app.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
-  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
-  log.info({ port, epoch: store.epoch, caHash: pki.caHash, createdCa: pki.created }, 'hub serving');
-  process.stderr.write(
-    [
-      `outpost-hub ${hubVersion} serving https://${host}:${port}`,
-      `  data dir:      ${config.dataDir}${pki.created ? ' (new CA created)' : ''}`,
-      `  CA cert hash:  ${pki.caHash}`,
-      ...metricsLine,
-      ...(adminTokenFile ? [`  admin token:   ${adminTokenFile} (new; keep it secret)`] : []),
-      `  health:        curl --cacert ${join(config.dataDir, 'ca.crt')} https://127.0.0.1:${port}/readyz`,
-      '',
-    ].join('\n'),
-  );
 }

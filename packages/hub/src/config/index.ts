@@ -7,6 +7,9 @@ import { limits, OutpostError, parseDuration } from '@outpost/shared';
 
 export interface ServeConfig {
   readonly dataDir: string;
+  /** A PostgreSQL database (libpq URL) shared by several hubs; undefined: the embedded SQLite
+   *  file in dataDir. */
+  readonly database: string | undefined;
   readonly listen: { readonly host: string; readonly port: number };
   readonly advertiseUrl: string | undefined;
   readonly sans: readonly string[];
@@ -80,6 +83,39 @@ export function parseSize(text: string): number | undefined {
   return Number(m[1]) * unit;
 }
 
+/** A postgres:// (or postgresql://) URL as libpq takes it; anything else is refused by name. */
+export function parseDatabaseUrl(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(
+      '--database must be a PostgreSQL URL such as postgres://outpost@db.example.com:5432/outpost, ' +
+        `got something that is not a URL (${redactUrl(value)})`,
+    );
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(
+      `--database must be a postgres:// or postgresql:// URL (leave it out for the embedded SQLite file), got ${url.protocol}//…`,
+    );
+  }
+  if (!url.hostname && !url.searchParams.get('host')) throw new ConfigError('--database: the URL names no host');
+  return value;
+}
+
+/** A URL without its password, for messages and logs. */
+export function redactUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.password) url.password = '***';
+    for (const key of ['password', 'sslpassword']) if (url.searchParams.has(key)) url.searchParams.set(key, '***');
+    return url.toString();
+  } catch {
+    return '(not a URL)';
+  }
+}
+
 function splitList(value: string | undefined): string[] {
   return (value ?? '')
     .split(',')
@@ -89,6 +125,7 @@ function splitList(value: string | undefined): string[] {
 
 export const serveOptions = {
   'data-dir': { type: 'string' },
+  database: { type: 'string' },
   listen: { type: 'string' },
   'advertise-url': { type: 'string' },
   san: { type: 'string', multiple: true },
@@ -181,6 +218,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv 
     missedPolls,
     disconnectGraceMs,
     dataDir: resolve(values['data-dir'] ?? env.OUTPOST_HUB_DATA_DIR ?? serveDefaults.dataDir),
+    database: parseDatabaseUrl(values.database ?? env.OUTPOST_HUB_DATABASE),
     listen: Object.freeze(parseListen(values.listen ?? env.OUTPOST_HUB_LISTEN ?? serveDefaults.listen)),
     advertiseUrl: parseAdvertiseUrl(values['advertise-url'] ?? env.OUTPOST_HUB_ADVERTISE_URL),
     sans: Object.freeze(sans),

@@ -85,8 +85,8 @@ async function snapshot(src: MetricsSources): Promise<string> {
   const conditions = new Map<string, number>();
   let after = '';
   for (;;) {
-    const page = src.store.clusters.page(after, sliceRows);
-    const certs = src.store.certificates.latestIn(after, page.items.at(-1)?.name ?? after);
+    const page = await src.store.clusters.page(after, sliceRows);
+    const certs = await src.store.certificates.latestIn(after, page.items.at(-1)?.name ?? after);
     for (const c of page.items) {
       const cert = certs.get(c.name);
       const view = clusterResource(c, cert, now, liveness);
@@ -108,7 +108,7 @@ async function snapshot(src: MetricsSources): Promise<string> {
   }
   let at = { cluster: '', name: '' };
   for (;;) {
-    const rows = src.store.works.metricPage(at, sliceRows);
+    const rows = await src.store.works.metricPage(at, sliceRows);
     for (const w of rows) {
       const conds = readConditions(w.conditions);
       const ok = conds.find((x) => x.type === 'Applied')?.status === 'True';
@@ -248,7 +248,7 @@ export function registerMetrics(app: FastifyInstance, src: MetricsSources): () =
     '/metrics',
     {
       onRequest: async (req) => {
-        authenticate(src.store, req.headers.authorization, new Date());
+        await authenticate(src.store, req.headers.authorization, new Date());
       },
     },
     async (_req, reply) => reply.type(metricsContentType).send(await render()),

@@ -93,13 +93,15 @@ export function parseTokenSpec(body: unknown): BootstrapTokenSpec {
   return spec as BootstrapTokenSpec;
 }
 
-export function createBootstrapToken(
+/** Inserts a new token; the secret is random, so a transaction that runs this again makes
+ *  another token, and only the one of the run that committed is answered. */
+export async function createBootstrapToken(
   store: Store,
   spec: BootstrapTokenSpec,
   actor: string,
   now: Date,
   boundCluster: string | null = null,
-): { row: BootstrapTokenRow; token: string } {
+): Promise<{ row: BootstrapTokenRow; token: string }> {
   const ttlMs = parseDuration(spec.ttl ?? formatDuration(durations.bootstrapTokenTtlMs));
   if (ttlMs === undefined || ttlMs <= 0 || ttlMs > durations.bootstrapTokenTtlMaxMs) {
     throw apiError(
@@ -121,6 +123,6 @@ export function createBootstrapToken(
     createdBy: actor,
     expiresAt: new Date(now.getTime() + ttlMs).toISOString(),
   };
-  store.bootstrapTokens.insert(row);
+  await store.bootstrapTokens.insert(row);
   return { row: { ...row, usageCount: 0, lastUsedAt: null, revokedAt: null }, token: `${id}.${secret}` };
 }

@@ -1,7 +1,9 @@
 // Trust and registration, the domain: bootstrap-token joins, approval, denial, removal,
 // recovery, renewal, heartbeats and CA rotation. Routes call this; it calls the store and
-// the PKI. Signing is async (WebCrypto), so certificates are made before the synchronous
-// store transaction that records them, and discarded if that transaction refuses.
+// the PKI. Signing is async (WebCrypto), so certificates are made before the store
+// transaction that records them, and discarded if that transaction refuses: a transaction
+// body awaits nothing but store operations, and may run again (PostgreSQL), so it neither
+// signs nor logs nor changes what is kept in memory; that happens after it committed.
 
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
@@ -171,8 +173,8 @@ export class TrustService {
     );
   }
 
-  #recordCertificate(cluster: string, issued: IssuedCertificate, at: string): void {
-    this.#store.certificates.insert({
+  async #recordCertificate(cluster: string, issued: IssuedCertificate, at: string): Promise<void> {
+    await this.#store.certificates.insert({
       serial: issued.serial,
       clusterName: cluster,
       caHash: issued.caHash,
@@ -199,10 +201,18 @@ export class TrustService {
       throw apiError('HUB_TOKEN_MALFORMED', 'token must look like abcdef.0123456789abcdef (ID.SECRET)');
     }
     const [, id, secret] = m as unknown as [string, string, string];
-    const token = this.#store.bootstrapTokens.get(id);
+    const token = await this.#store.bootstrapTokens.get(id);
+    // Checked again after the read, in the same turn as the comparison and the failure it
+    // may note: requests of a burst all pass the first check before any has failed.
+    const waitNow = this.throttle.waitMs(source, now.getTime());
+    if (waitNow > 0) {
+      throw apiError('HUB_TOO_MANY_ATTEMPTS', 'too many wrong bootstrap tokens from this address; wait and retry', {
+        retryAfterSeconds: Math.ceil(waitNow / 1000),
+      });
+    }
     if (!secretMatches(secret, token?.secretHash) || !token) {
       this.throttle.fail(source, now.getTime());
-      this.#store.audit.append({
+      await this.#store.audit.append({
         at: now.toISOString(),
         actor: `bootstrap-token:${id}`,
         action: 'cluster.register',
@@ -212,9 +222,11 @@ export class TrustService {
       });
       throw apiError('HUB_TOKEN_INVALID', 'the bootstrap token is not valid');
     }
+    // Before the name is looked up anywhere: no store reads a name that is not one.
+    checkClusterName(req.clusterName);
     // A retried POST whose answer was lost (same token, name and CSR) gets the registration
     // it already made, not HUB_TOKEN_EXHAUSTED or CLUSTER_EXISTS.
-    const retried = this.#store.registrations.same(req.clusterName, id, req.csr);
+    const retried = await this.#store.registrations.same(req.clusterName, id, req.csr);
     if (retried) {
       this.throttle.succeed(source);
       return this.registrationView(retried);
@@ -226,7 +238,6 @@ export class TrustService {
     if (token.usageCount >= token.usageLimit) {
       throw apiError('HUB_TOKEN_EXHAUSTED', `bootstrap token ${id} was already used ${token.usageCount} time(s)`);
     }
-    checkClusterName(req.clusterName);
     const name = req.clusterName;
     const recovery = token.boundCluster !== null;
     if (recovery && token.boundCluster !== name) {
@@ -235,7 +246,7 @@ export class TrustService {
         `this recovery token is for cluster ${token.boundCluster}, not ${name}`,
       );
     }
-    const existing = this.#store.clusters.get(name);
+    const existing = await this.#store.clusters.get(name);
     if (recovery && !existing) throw apiError('CLUSTER_NOT_FOUND', `cluster ${name} does not exist on this hub`);
     if (!recovery && existing) {
       throw apiError(
@@ -251,17 +262,24 @@ export class TrustService {
     const at = now.toISOString();
     const registrationId = randomBytes(24).toString('base64url');
 
-    const registration = this.#store.transaction((): RegistrationRow => {
-      if (!this.#store.bootstrapTokens.use(id, at)) {
-        throw apiError('HUB_TOKEN_EXHAUSTED', `bootstrap token ${id} was already used up`);
+    const { registration, again } = await this.#store.transaction(async () => {
+      // The same POST, retried while this one signed, may have committed first: its
+      // registration is the answer (the certificate signed here is discarded).
+      const same = await this.#store.registrations.same(name, id, req.csr);
+      if (same) return { registration: same, again: true };
+      if (!(await this.#store.bootstrapTokens.use(id, at))) {
+        // Checked above; used up, revoked or expired while the CSR was signed.
+        throw apiError('HUB_TOKEN_EXHAUSTED', `bootstrap token ${id} was used up, revoked or expired`);
       }
       if (recovery) {
-        const cluster = this.#store.clusters.get(name);
+        const cluster = await this.#store.clusters.get(name);
         if (!cluster) throw apiError('CLUSTER_NOT_FOUND', `cluster ${name} does not exist on this hub`);
+        // Denied while the CSR was signed: the deny stands.
+        if (cluster.denied) throw apiError('CLUSTER_DENIED', `cluster ${name} was denied by an admin`);
         // The old key may be lost or compromised: nothing issued before recovery stays valid.
-        this.#store.certificates.revokeAllFor(name, at, 'recovered');
-        for (const r of this.#store.registrations.pendingFor(name)) {
-          this.#store.registrations.decide({
+        await this.#store.certificates.revokeAllFor(name, at, 'recovered');
+        for (const r of await this.#store.registrations.pendingFor(name)) {
+          await this.#store.registrations.decide({
             id: r.id,
             state: 'Denied',
             message: 'superseded by recovery',
@@ -269,7 +287,7 @@ export class TrustService {
             decidedAt: at,
           });
         }
-        this.#store.clusters.update({
+        await this.#store.clusters.update({
           ...cluster,
           hubAcceptsClient: true,
           denied: false,
@@ -278,7 +296,7 @@ export class TrustService {
           agentVersion: req.agentVersion ?? cluster.agentVersion,
         });
       } else {
-        if (this.#store.clusters.get(name))
+        if (await this.#store.clusters.get(name))
           throw apiError('CLUSTER_EXISTS', `a cluster named ${name} is already registered`);
         // A cluster set is an access boundary (OCM asks for managedclustersets/join to set
         // its label): a spoke may not put itself into one; the token or an admin may.
@@ -289,7 +307,7 @@ export class TrustService {
           );
         }
         // The admin's token labels win over what the spoke asks for.
-        this.#store.clusters.insert({
+        await this.#store.clusters.insert({
           name,
           uid: randomUUID(),
           labels: { ...req.labels, ...token.labels },
@@ -299,11 +317,11 @@ export class TrustService {
           createdAt: at,
         });
         if (approve) {
-          const c = this.#store.clusters.get(name) as ClusterRow;
-          this.#store.clusters.update({ ...c, joinedAt: at });
+          const c = (await this.#store.clusters.get(name)) as ClusterRow;
+          await this.#store.clusters.update({ ...c, joinedAt: at });
         }
       }
-      this.#store.registrations.insert({
+      await this.#store.registrations.insert({
         id: registrationId,
         clusterName: name,
         tokenId: id,
@@ -312,8 +330,8 @@ export class TrustService {
         createdAt: at,
       });
       if (issued) {
-        this.#recordCertificate(name, issued, at);
-        this.#store.registrations.decide({
+        await this.#recordCertificate(name, issued, at);
+        await this.#store.registrations.decide({
           id: registrationId,
           state: 'Approved',
           message: null,
@@ -321,7 +339,7 @@ export class TrustService {
           decidedAt: at,
         });
       }
-      this.#store.audit.append({
+      await this.#store.audit.append({
         at,
         actor: `bootstrap-token:${id}`,
         action: recovery ? 'cluster.recover' : 'cluster.register',
@@ -329,19 +347,19 @@ export class TrustService {
         result: issued ? 'Approved' : 'Pending',
         details: { source, registration: registrationId },
       });
-      return this.#store.registrations.get(registrationId) as RegistrationRow;
+      return { registration: (await this.#store.registrations.get(registrationId)) as RegistrationRow, again: false };
     });
     // Only a join that went through forgives earlier wrong secrets: a leaked revoked or
     // expired token must not reset the throttle.
     this.throttle.succeed(source);
-    this.#d.log.info({ cluster: name, state: registration.state, recovery }, 'registration');
+    if (!again) this.#d.log.info({ cluster: name, state: registration.state, recovery }, 'registration');
     return this.registrationView(registration);
   }
 
-  registrationView(r: RegistrationRow): RegistrationView {
+  async registrationView(r: RegistrationRow): Promise<RegistrationView> {
     const view: RegistrationView = { id: r.id, clusterName: r.clusterName, state: r.state };
     if (r.state === 'Approved' && r.certificateSerial) {
-      const cert = this.#store.certificates.get(r.certificateSerial);
+      const cert = await this.#store.certificates.get(r.certificateSerial);
       if (cert) view.certificate = cert.certPem;
       view.caBundle = this.caBundle();
     }
@@ -353,33 +371,35 @@ export class TrustService {
     return view;
   }
 
-  getRegistration(id: string): RegistrationView {
-    const r = id.length <= 64 ? this.#store.registrations.get(id) : undefined;
+  async getRegistration(id: string): Promise<RegistrationView> {
+    const r = id.length <= 64 ? await this.#store.registrations.get(id) : undefined;
     if (!r) throw apiError('REGISTRATION_NOT_FOUND', 'no such registration');
     return this.registrationView(r);
   }
 
-  #cluster(name: string): ClusterRow {
-    const c = this.#store.clusters.get(name);
+  async #cluster(name: string): Promise<ClusterRow> {
+    const c = await this.#store.clusters.get(name);
     if (!c) throw apiError('CLUSTER_NOT_FOUND', `cluster ${JSON.stringify(name.slice(0, 100))} not found`);
     return c;
   }
 
   /** Accepts the cluster and signs its pending registrations (OCM's double opt-in in one step). */
   async approve(name: string): Promise<ClusterRow> {
-    this.#cluster(name);
-    const pending = this.#store.registrations.pendingFor(name);
+    await this.#cluster(name);
+    const pending = await this.#store.registrations.pendingFor(name);
+    // Signed before the transaction (signing is async); what it no longer finds pending
+    // (decided meanwhile) is discarded.
     const issued = new Map<string, IssuedCertificate>();
     for (const r of pending) issued.set(r.id, await this.#issue(name, r.csrPem));
     const at = this.#now().toISOString();
-    return this.#store.transaction(() => {
-      const c = this.#cluster(name);
+    return this.#store.transaction(async () => {
+      const c = await this.#cluster(name);
       let joined = c.joinedAt;
-      for (const r of this.#store.registrations.pendingFor(name)) {
+      for (const r of await this.#store.registrations.pendingFor(name)) {
         const cert = issued.get(r.id);
         if (!cert) continue; // arrived after we started; the next approve signs it
-        this.#recordCertificate(name, cert, at);
-        this.#store.registrations.decide({
+        await this.#recordCertificate(name, cert, at);
+        await this.#store.registrations.decide({
           id: r.id,
           state: 'Approved',
           message: null,
@@ -393,12 +413,12 @@ export class TrustService {
   }
 
   /** Refuses the cluster: pending joins are denied and every certificate is revoked. */
-  deny(name: string): ClusterRow {
+  async deny(name: string): Promise<ClusterRow> {
     const at = this.#now().toISOString();
-    return this.#store.transaction(() => {
-      const c = this.#cluster(name);
-      for (const r of this.#store.registrations.pendingFor(name)) {
-        this.#store.registrations.decide({
+    return this.#store.transaction(async () => {
+      const c = await this.#cluster(name);
+      for (const r of await this.#store.registrations.pendingFor(name)) {
+        await this.#store.registrations.decide({
           id: r.id,
           state: 'Denied',
           message: 'denied by an admin',
@@ -406,8 +426,8 @@ export class TrustService {
           decidedAt: at,
         });
       }
-      this.#store.certificates.revokeAllFor(name, at, 'denied');
-      this.#store.bootstrapTokens.revokeBoundTo(name, at);
+      await this.#store.certificates.revokeAllFor(name, at, 'denied');
+      await this.#store.bootstrapTokens.revokeBoundTo(name, at);
       return this.#store.clusters.update({ ...c, hubAcceptsClient: false, denied: true });
     });
   }
@@ -418,46 +438,59 @@ export class TrustService {
    * stays, still trusted, until the agent has reported every work gone; then it is
    * forgotten. An agent that is offline finds the decision waiting when it returns. With
    * `force`, or without works, the cluster is forgotten at once and its certificates are
-   * revoked (whatever the agent applied stays on the spoke).
+   * revoked (whatever the agent applied stays on the spoke). A waiting removal answers the
+   * cluster as it committed it (it may be gone by the time another read would be made).
    */
-  remove(name: string, opts: { force?: boolean } = {}): 'Removed' | 'Removing' {
+  async remove(
+    name: string,
+    opts: { force?: boolean } = {},
+  ): Promise<{ outcome: 'Removed' } | { outcome: 'Removing'; cluster: ClusterRow }> {
     const at = this.#now().toISOString();
-    return this.#store.transaction(() => {
-      const c = this.#cluster(name);
-      if (!opts.force && this.#store.works.count(name) > 0) {
-        this.#store.works.markAllDeleted(name, at);
-        if (!c.removalRequestedAt) this.#store.clusters.update({ ...c, removalRequestedAt: at });
-        return 'Removing';
+    return this.#store.transaction(async () => {
+      const c = await this.#cluster(name);
+      if (!opts.force && (await this.#store.works.count(name)) > 0) {
+        await this.#store.works.markAllDeleted(name, at);
+        const cluster = c.removalRequestedAt ? c : await this.#store.clusters.update({ ...c, removalRequestedAt: at });
+        return { outcome: 'Removing' as const, cluster };
       }
-      this.#store.works.purgeCluster(name);
-      this.#store.certificates.revokeAllFor(name, at, 'removed');
-      this.#store.bootstrapTokens.revokeBoundTo(name, at);
-      this.#store.registrations.deleteFor(name);
-      this.#store.clusters.delete(name);
-      return 'Removed';
+      await this.#store.works.purgeCluster(name);
+      await this.#store.certificates.revokeAllFor(name, at, 'removed');
+      await this.#store.bootstrapTokens.revokeBoundTo(name, at);
+      await this.#store.registrations.deleteFor(name);
+      await this.#store.clusters.delete(name);
+      return { outcome: 'Removed' as const };
     });
   }
 
   /** Finishes a waiting removal once the agent deleted the cluster's last work. */
-  finishRemovalIfDrained(name: string): boolean {
-    const c = this.#store.clusters.get(name);
-    if (!c?.removalRequestedAt || this.#store.works.count(name) > 0) return false;
-    this.remove(name, { force: true });
-    this.#d.log.info({ cluster: name }, 'cluster removed: the agent deleted every work');
-    return true;
+  async finishRemovalIfDrained(name: string): Promise<boolean> {
+    // Checked and done in one transaction: a work added after the check would be purged.
+    const done = await this.#store.transaction(async () => {
+      const c = await this.#store.clusters.get(name);
+      if (!c?.removalRequestedAt || (await this.#store.works.count(name)) > 0) return false;
+      await this.remove(name, { force: true });
+      return true;
+    });
+    if (done) this.#d.log.info({ cluster: name }, 'cluster removed: the agent deleted every work');
+    return done;
   }
 
   /** A single-use token bound to `name` that lets its agent re-join with a new key. */
-  recover(name: string, actor: string, ttl?: string): { token: string; expiresAt: string } {
-    const c = this.#cluster(name);
-    if (c.denied) throw apiError('CLUSTER_DENIED', `cluster ${name} is denied; approve it before recovering it`);
-    const { row, token } = createBootstrapToken(
-      this.#store,
-      { ttl: ttl ?? '24h', usageLimit: 1, autoApprove: true, description: `recovery of cluster ${name}` },
-      actor,
-      this.#now(),
-      name,
-    );
+  async recover(name: string, actor: string, ttl?: string): Promise<{ token: string; expiresAt: string }> {
+    const now = this.#now();
+    // A deny committed between the check and the insert would leave a live recovery token
+    // for a denied cluster (deny revokes only the tokens that exist when it runs).
+    const { row, token } = await this.#store.transaction(async () => {
+      const c = await this.#cluster(name);
+      if (c.denied) throw apiError('CLUSTER_DENIED', `cluster ${name} is denied; approve it before recovering it`);
+      return createBootstrapToken(
+        this.#store,
+        { ttl: ttl ?? '24h', usageLimit: 1, autoApprove: true, description: `recovery of cluster ${name}` },
+        actor,
+        now,
+        name,
+      );
+    });
     return { token, expiresAt: row.expiresAt };
   }
 
@@ -471,11 +504,11 @@ export class TrustService {
   async renew(name: string, csrPem: unknown, callerSerial?: string): Promise<RenewResponse> {
     const issued = await this.#issue(name, csrPem as string);
     const at = this.#now().toISOString();
-    this.#store.transaction(() => {
-      this.#cluster(name);
-      if (callerSerial) this.#store.certificates.revokeOthersFor(name, callerSerial, at, supersededReason);
-      this.#recordCertificate(name, issued, at);
-      this.#store.audit.append({
+    await this.#store.transaction(async () => {
+      await this.#cluster(name);
+      if (callerSerial) await this.#store.certificates.revokeOthersFor(name, callerSerial, at, supersededReason);
+      await this.#recordCertificate(name, issued, at);
+      await this.#store.audit.append({
         at,
         actor: `cluster:${name}`,
         action: 'certificate.renew',
@@ -493,26 +526,46 @@ export class TrustService {
    * certificate retires every older one: a renewal is complete once the agent has used
    * what it got. In memory, one serial per cluster, so the write happens once per renewal.
    */
-  certificateUsed(cluster: string, serial: string): void {
-    if (this.#usedSerials.get(cluster) === serial) return;
-    const latest = this.#store.certificates.latestFor(cluster);
-    if (latest?.serial !== serial) return;
-    const retired = this.#store.certificates.revokeOthersFor(
-      cluster,
-      serial,
-      this.#now().toISOString(),
-      supersededReason,
-    );
-    if (retired > 0) this.#d.log.info({ cluster, serial, retired }, 'older certificates retired after a renewal');
+  async certificateUsed(cluster: string, serial: string): Promise<void> {
+    const known = this.#usedSerials.get(cluster);
+    if (known === serial) return;
+    // Noted before the first await, so that the requests that arrive meanwhile with the same
+    // certificate do not check again; taken back below when it was not the newest.
     this.#usedSerials.set(cluster, serial);
+    const at = this.#now().toISOString();
+    const newest = async () => (await this.#store.certificates.latestFor(cluster))?.serial === serial;
+    let retired: number | undefined;
+    try {
+      // A plain read first: a certificate that is not the newest (the agent has not switched
+      // yet) costs no transaction on each of its requests. Then read again and revoke in one
+      // transaction: a renewal committed in between must not see its new certificate
+      // revoked as "older".
+      if (await newest()) {
+        retired = await this.#store.transaction(async () =>
+          (await newest())
+            ? this.#store.certificates.revokeOthersFor(cluster, serial, at, supersededReason)
+            : undefined,
+        );
+      }
+    } finally {
+      if (retired === undefined && this.#usedSerials.get(cluster) === serial) {
+        if (known === undefined) this.#usedSerials.delete(cluster);
+        else this.#usedSerials.set(cluster, known);
+      }
+    }
+    if (retired) this.#d.log.info({ cluster, serial, retired }, 'older certificates retired after a renewal');
   }
 
-  heartbeat(cluster: ClusterRow, body: HeartbeatRequest | undefined, certSerial: string): HeartbeatResponse {
+  async heartbeat(
+    cluster: ClusterRow,
+    body: HeartbeatRequest | undefined,
+    certSerial: string,
+  ): Promise<HeartbeatResponse> {
     const at = this.#now();
-    this.noteHeartbeat(cluster, body);
+    await this.noteHeartbeat(cluster, body);
     // A sighting (a poll is one already: the sync service notes it there).
     if (this.#d.seen) this.#d.seen(cluster.name, at);
-    else this.#store.clusters.seen(cluster.name, at.toISOString());
+    else await this.#store.clusters.seen(cluster.name, at.toISOString());
     return this.heartbeatAnswer(cluster.name, certSerial);
   }
 
@@ -521,7 +574,7 @@ export class TrustService {
    * only when something changed, so an idle fleet writes nothing per heartbeat. The sighting
    * is the caller's: heartbeat() notes it to `seen` (batched in memory by the hub).
    */
-  noteHeartbeat(cluster: ClusterRow, body: HeartbeatRequest | undefined): void {
+  async noteHeartbeat(cluster: ClusterRow, body: HeartbeatRequest | undefined): Promise<void> {
     const at = this.#now();
     const claims = body?.claims && claimErrors(body.claims).length === 0 ? body.claims : undefined;
     const version = typeof body?.agentVersion === 'string' ? body.agentVersion.slice(0, 64) : undefined;
@@ -540,22 +593,25 @@ export class TrustService {
       (reported && JSON.stringify(reported) !== JSON.stringify(cluster.reportedClaims ?? {}))
     ) {
       // Written over the row as it is now, not the request's copy (an admin's label or
-      // confirmation made while the request was read must not be undone).
-      const now = this.#store.clusters.get(cluster.name) ?? cluster;
-      this.#store.clusters.update({
-        ...now,
-        claims: claims ?? now.claims,
-        agentVersion: version ?? now.agentVersion,
-        workDelivery: delivery === undefined ? (now.workDelivery ?? null) : delivery,
-        reportedClaims: reported ?? now.reportedClaims ?? {},
-        lastSeen: at.toISOString(),
+      // confirmation made while the request was read must not be undone): read and written
+      // in one transaction, so that one made between the two is not undone either.
+      await this.#store.transaction(async () => {
+        const now = (await this.#store.clusters.get(cluster.name)) ?? cluster;
+        await this.#store.clusters.update({
+          ...now,
+          claims: claims ?? now.claims,
+          agentVersion: version ?? now.agentVersion,
+          workDelivery: delivery === undefined ? (now.workDelivery ?? null) : delivery,
+          reportedClaims: reported ?? now.reportedClaims ?? {},
+          lastSeen: at.toISOString(),
+        });
       });
     }
   }
 
   /** The hub's answer to a heartbeat of `clusterName` made with certificate `certSerial`, now. */
-  heartbeatAnswer(clusterName: string, certSerial: string): HeartbeatResponse {
-    const cert = this.#store.certificates.get(certSerial);
+  async heartbeatAnswer(clusterName: string, certSerial: string): Promise<HeartbeatResponse> {
+    const cert = await this.#store.certificates.get(certSerial);
     return {
       cluster: clusterName,
       caBundleHash: this.caBundleHash(),
@@ -564,14 +620,19 @@ export class TrustService {
     };
   }
 
-  /** Accepted clusters whose newest valid certificate is not from the signing CA. */
-  clustersNotOnSigningCa(): string[] {
+  /**
+   * Accepted clusters whose newest valid certificate is not from the signing CA. Read page by
+   * page, not in one snapshot: during a rotation a cluster only ever moves onto the signing
+   * CA (every certificate issued meanwhile is signed by it), so a page read late misses no
+   * cluster that is still behind.
+   */
+  async clustersNotOnSigningCa(): Promise<string[]> {
     const signing = this.#d.pki().signing.hash;
     const out: string[] = [];
     let after = '';
     for (;;) {
-      const page = this.#store.clusters.page(after, 500);
-      const certs = this.#store.certificates.latestIn(after, page.items.at(-1)?.name ?? after);
+      const page = await this.#store.clusters.page(after, 500);
+      const certs = await this.#store.certificates.latestIn(after, page.items.at(-1)?.name ?? after);
       for (const c of page.items) {
         if (!c.hubAcceptsClient || !c.joinedAt) continue;
         const cert = certs.get(c.name);
@@ -582,9 +643,9 @@ export class TrustService {
     }
   }
 
-  caStatus() {
+  async caStatus() {
     const pki = this.#d.pki();
-    const pending = pki.previous ? this.clustersNotOnSigningCa() : [];
+    const pending = pki.previous ? await this.clustersNotOnSigningCa() : [];
     return {
       signing: { id: pki.signing.id, hash: pki.signing.hash, notAfter: pki.signing.cert.notAfter.toISOString() },
       previous: pki.previous ? { id: pki.previous.id, hash: pki.previous.hash } : null,
@@ -601,13 +662,35 @@ export class TrustService {
     return this.caStatus();
   }
 
-  /** Retires the previous CA once every accepted cluster holds a certificate of the new one. */
-  async maybeFinishRotation(): Promise<boolean> {
+  /** A check that has not started yet: a caller that comes meanwhile waits for it. */
+  #finishQueued: Promise<boolean> | undefined;
+  /** The checks, one at a time. */
+  #finishChain: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Retires the previous CA once every accepted cluster holds a certificate of the new one.
+   * One check at a time (two that overlap would both retire it); a caller joins a check that
+   * has not begun reading, which then also sees what the caller committed.
+   */
+  maybeFinishRotation(): Promise<boolean> {
+    if (this.#finishQueued) return this.#finishQueued;
+    const queued = this.#finishChain.then(() => {
+      this.#finishQueued = undefined;
+      return this.#finishRotation();
+    });
+    this.#finishQueued = queued;
+    this.#finishChain = queued.catch(() => undefined);
+    return queued;
+  }
+
+  async #finishRotation(): Promise<boolean> {
     const pki = this.#d.pki();
-    if (!pki.previous || this.clustersNotOnSigningCa().length > 0) return false;
+    if (!pki.previous || (await this.clustersNotOnSigningCa()).length > 0) return false;
+    // A rotation started while the clusters were read has another CA to wait for.
+    if (this.#d.pki().signing.hash !== pki.signing.hash) return false;
     const retired = pki.previous;
     await this.#d.retireCa();
-    this.#store.audit.append({
+    await this.#store.audit.append({
       at: this.#now().toISOString(),
       actor: 'hub',
       action: 'ca.retire',

@@ -29,3 +29,25 @@ test('Pace: the base window while passes are cheap, three times a costly pass, a
   slow.run(() => busy(1_800));
   assert.equal(slow.windowMs, 5_000, 'bounded');
 });
+
+test('Pace: a pass that returns a promise is timed until it settles', async () => {
+  const pace = new Pace(50);
+  const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const pass = pace.run(async () => {
+    await wait(60);
+    return 'done';
+  });
+  assert.equal(pace.windowMs, 50, 'not timed before it settled');
+  assert.equal(await pass, 'done');
+  assert.ok(pace.windowMs >= 150, `three times the pass: ${pace.windowMs}`);
+  // One that rejects is timed too, and its rejection reaches the caller.
+  const cheap = new Pace(50);
+  await assert.rejects(
+    cheap.run(async () => {
+      await wait(60);
+      throw new Error('x');
+    }),
+    /x/,
+  );
+  assert.ok(cheap.windowMs >= 150, `three times the pass: ${cheap.windowMs}`);
+});

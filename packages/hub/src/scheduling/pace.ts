@@ -24,13 +24,21 @@ export class Pace {
     return Math.min(maxWindowMs, Math.max(this.#baseMs, this.#lastMs * costFactor));
   }
 
-  /** Runs one pass, timing it. */
+  /** Runs one pass, timing it; a pass that returns a promise is timed until it settles. */
   run<T>(pass: () => T): T {
     const t0 = performance.now();
-    try {
-      return pass();
-    } finally {
+    const timed = () => {
       this.#lastMs = performance.now() - t0;
+    };
+    let out: T;
+    try {
+      out = pass();
+    } catch (err) {
+      timed();
+      throw err;
     }
+    if (out instanceof Promise) return out.finally(timed) as T;
+    timed();
+    return out;
   }
 }

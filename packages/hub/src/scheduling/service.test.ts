@@ -23,8 +23,8 @@ describe('PlacementService', () => {
   let events: string[];
 
   const liveness: Liveness = { leaseMs, lastSeen: (c) => c.lastSeen };
-  const addCluster = (name: string, labels: Record<string, string>, extra: Partial<ClusterRow> = {}) => {
-    store.clusters.insert({
+  const addCluster = async (name: string, labels: Record<string, string>, extra: Partial<ClusterRow> = {}) => {
+    await store.clusters.insert({
       name,
       uid: `uid-${name}`,
       labels,
@@ -33,13 +33,13 @@ describe('PlacementService', () => {
       agentVersion: null,
       createdAt: iso(T0 - 3_600_000),
     });
-    const row = store.clusters.get(name) as ClusterRow;
-    store.clusters.update({ ...row, joinedAt: iso(T0 - 3_600_000), lastSeen: iso(now), ...extra });
+    const row = (await store.clusters.get(name)) as ClusterRow;
+    await store.clusters.update({ ...row, joinedAt: iso(T0 - 3_600_000), lastSeen: iso(now), ...extra });
   };
-  const addPlacement = (name: string, spec: Record<string, unknown>) => {
+  const addPlacement = async (name: string, spec: Record<string, unknown>) => {
     const v = validatePlacement({ metadata: { name }, spec });
     assert.ok(v.ok, JSON.stringify(v));
-    store.placements.create(
+    await store.placements.create(
       {
         name,
         namespace: 'default',
@@ -51,11 +51,11 @@ describe('PlacementService', () => {
     );
     return service.reconcile('default', name);
   };
-  const status = (name: string) => store.placements.get('default', name)?.status as unknown as Status;
-  const selected = (name: string) => status(name).decisions.flatMap((g) => g.clusterNames);
-  const waitFor = async (what: string, check: () => boolean) => {
+  const status = async (name: string) => (await store.placements.get('default', name))?.status as unknown as Status;
+  const selected = async (name: string) => (await status(name)).decisions.flatMap((g) => g.clusterNames);
+  const waitFor = async (what: string, check: () => Promise<boolean>) => {
     const deadline = Date.now() + 5_000;
-    while (!check()) {
+    while (!(await check())) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -75,252 +75,260 @@ describe('PlacementService', () => {
     });
     service.onDecisionsChanged((_namespace, name) => events.push(name));
   });
-  afterEach(() => {
-    service.close();
-    store.close();
+  afterEach(async () => {
+    await service.close();
+    await store.close();
   });
 
-  test('a new placement is scheduled at once and subscribers hear of it', () => {
-    addCluster('c1', { env: 'prod' });
-    addCluster('c2', { env: 'dev' });
-    addCluster('c3', { env: 'prod' });
-    const row = addPlacement('p', prod);
-    assert.deepEqual(selected('p'), ['c1', 'c3']);
-    assert.equal(status('p').numberOfSelectedClusters, 2);
-    assert.equal(status('p').conditions.find((c) => c.type === 'PlacementSatisfied')?.status, 'True');
+  test('a new placement is scheduled at once and subscribers hear of it', async () => {
+    await addCluster('c1', { env: 'prod' });
+    await addCluster('c2', { env: 'dev' });
+    await addCluster('c3', { env: 'prod' });
+    const row = await addPlacement('p', prod);
+    assert.deepEqual(await selected('p'), ['c1', 'c3']);
+    assert.equal((await status('p')).numberOfSelectedClusters, 2);
+    assert.equal((await status('p')).conditions.find((c) => c.type === 'PlacementSatisfied')?.status, 'True');
     assert.equal(row?.status !== null, true);
     assert.deepEqual(events, ['p']);
   });
 
   test('decisions follow cluster label changes, joins and removals without polling', async () => {
-    addCluster('c1', { env: 'prod' });
-    addCluster('c2', { env: 'dev' });
-    addPlacement('p', prod);
-    assert.deepEqual(selected('p'), ['c1']);
+    await addCluster('c1', { env: 'prod' });
+    await addCluster('c2', { env: 'dev' });
+    await addPlacement('p', prod);
+    assert.deepEqual(await selected('p'), ['c1']);
     events.length = 0;
 
-    const c2 = store.clusters.get('c2') as ClusterRow;
-    store.clusters.update({ ...c2, labels: { env: 'prod' } });
-    await waitFor('c2 selected', () => selected('p').includes('c2'));
+    const c2 = (await store.clusters.get('c2')) as ClusterRow;
+    await store.clusters.update({ ...c2, labels: { env: 'prod' } });
+    await waitFor('c2 selected', async () => (await selected('p')).includes('c2'));
     assert.deepEqual(events, ['p']);
 
-    store.clusters.delete('c1');
-    await waitFor('c1 dropped', () => !selected('p').includes('c1'));
+    await store.clusters.delete('c1');
+    await waitFor('c1 dropped', async () => !(await selected('p')).includes('c1'));
 
     // Pending (not accepted) and departing clusters are never selected.
-    addCluster('c3', { env: 'prod' }, { hubAcceptsClient: false });
-    addCluster('c4', { env: 'prod' }, { removalRequestedAt: iso(now) });
-    addCluster('c5', { env: 'prod' });
-    await waitFor('c5 selected', () => selected('p').includes('c5'));
-    assert.deepEqual(selected('p'), ['c2', 'c5']);
+    await addCluster('c3', { env: 'prod' }, { hubAcceptsClient: false });
+    await addCluster('c4', { env: 'prod' }, { removalRequestedAt: iso(now) });
+    await addCluster('c5', { env: 'prod' });
+    await waitFor('c5 selected', async () => (await selected('p')).includes('c5'));
+    assert.deepEqual(await selected('p'), ['c2', 'c5']);
   });
 
   test('an unchanged cluster write reschedules nothing', async () => {
-    addCluster('c1', { env: 'prod' });
-    addPlacement('p', prod);
-    const rv = store.placements.get('default', 'p')?.resourceVersion;
-    const c1 = store.clusters.get('c1') as ClusterRow;
-    store.clusters.update({ ...c1, adoptEpoch: true });
+    await addCluster('c1', { env: 'prod' });
+    await addPlacement('p', prod);
+    const rv = (await store.placements.get('default', 'p'))?.resourceVersion;
+    const c1 = (await store.clusters.get('c1')) as ClusterRow;
+    await store.clusters.update({ ...c1, adoptEpoch: true });
     await new Promise((r) => setTimeout(r, 30));
     // A pass surely ran (the batch window grows with the cost of a pass, so waiting alone
     // may not have seen one) and changed nothing.
-    service.runDue();
-    assert.equal(store.placements.get('default', 'p')?.resourceVersion, rv);
+    await service.runDue();
+    assert.equal((await store.placements.get('default', 'p'))?.resourceVersion, rv);
   });
 
   test('a lapsed lease taints the cluster unreachable; hearing from it brings it back', async () => {
-    addCluster('c1', { env: 'prod' });
-    addCluster('c2', { env: 'prod' }, { lastSeen: iso(T0 + 20_000) });
-    addPlacement('p', prod);
-    assert.deepEqual(selected('p'), ['c1', 'c2']);
+    await addCluster('c1', { env: 'prod' });
+    await addCluster('c2', { env: 'prod' }, { lastSeen: iso(T0 + 20_000) });
+    await addPlacement('p', prod);
+    assert.deepEqual(await selected('p'), ['c1', 'c2']);
     // One timer, to the earliest lease end (c1: seen at T0).
     assert.equal(service.nextWakeAt, T0 + leaseMs + 1);
 
     now = T0 + leaseMs + 1;
-    service.runDue();
-    assert.deepEqual(selected('p'), ['c2']);
+    await service.runDue();
+    assert.deepEqual(await selected('p'), ['c2']);
     assert.equal(service.nextWakeAt, T0 + 20_000 + leaseMs + 1);
 
     // c1 reports again: a `seen` write announces it, and it is selected again.
-    store.clusters.seen('c1', iso(now));
-    await waitFor('c1 back', () => selected('p').includes('c1'));
+    await store.clusters.seen('c1', iso(now));
+    await waitFor('c1 back', async () => (await selected('p')).includes('c1'));
 
     // A placement that tolerates the unreachable taint keeps the cluster.
-    addPlacement('tolerant', { ...prod, tolerations: [{ key: 'outpost.dev/unreachable', operator: 'Exists' }] });
+    await addPlacement('tolerant', { ...prod, tolerations: [{ key: 'outpost.dev/unreachable', operator: 'Exists' }] });
     now = T0 + 20_000 + leaseMs + 1;
-    service.runDue();
-    assert.deepEqual(selected('p'), ['c1']);
-    assert.deepEqual(selected('tolerant'), ['c1', 'c2']);
+    await service.runDue();
+    assert.deepEqual(await selected('p'), ['c1']);
+    assert.deepEqual(await selected('tolerant'), ['c1', 'c2']);
   });
 
-  test('a hub that was down gives clusters that joined earlier a fresh lease from its start', () => {
+  test('a hub that was down gives clusters that joined earlier a fresh lease from its start', async () => {
     // Last heard of long before this hub process started.
-    addCluster('c1', { env: 'prod' }, { lastSeen: iso(T0 - 10 * leaseMs) });
-    addPlacement('p', prod);
-    assert.deepEqual(selected('p'), ['c1']);
+    await addCluster('c1', { env: 'prod' }, { lastSeen: iso(T0 - 10 * leaseMs) });
+    await addPlacement('p', prod);
+    assert.deepEqual(await selected('p'), ['c1']);
     now = T0 + leaseMs + 1;
-    service.runDue();
-    assert.deepEqual(selected('p'), [], 'silent for a whole lease after the start: unreachable');
+    await service.runDue();
+    assert.deepEqual(await selected('p'), [], 'silent for a whole lease after the start: unreachable');
   });
 
-  test('bounded tolerations schedule a re-evaluation when they run out', () => {
-    addCluster('c1', { env: 'prod' }, { lastSeen: iso(T0 - leaseMs - 1_000), joinedAt: iso(T0 + 1) });
+  test('bounded tolerations schedule a re-evaluation when they run out', async () => {
+    await addCluster('c1', { env: 'prod' }, { lastSeen: iso(T0 - leaseMs - 1_000), joinedAt: iso(T0 + 1) });
     // c1 joined "after" the start (no start grace) and is unreachable since T0 - 1 s.
-    addPlacement('p', {
+    await addPlacement('p', {
       ...prod,
       tolerations: [{ key: 'outpost.dev/unreachable', operator: 'Exists', tolerationSeconds: 30 }],
     });
-    assert.deepEqual(selected('p'), ['c1']);
+    assert.deepEqual(await selected('p'), ['c1']);
     const expires = T0 - 1_000 + 30_000;
     assert.equal(service.nextWakeAt, expires);
     now = expires;
-    service.runDue();
-    assert.deepEqual(selected('p'), []);
+    await service.runDue();
+    assert.deepEqual(await selected('p'), []);
   });
 
-  test('Steady keeps a selected cluster; Balance spreads placements over clusters', () => {
-    addCluster('b', {});
-    addPlacement('one', { numberOfClusters: 1 });
-    assert.deepEqual(selected('one'), ['b']);
-    addCluster('a', {});
-    service.reconcile('default', 'one');
-    assert.deepEqual(selected('one'), ['b'], 'Steady: a new cluster that sorts first does not displace b');
-    addPlacement('two', { numberOfClusters: 1 });
-    assert.deepEqual(selected('two'), ['a'], 'Balance: the cluster no other placement chose');
+  test('Steady keeps a selected cluster; Balance spreads placements over clusters', async () => {
+    await addCluster('b', {});
+    await addPlacement('one', { numberOfClusters: 1 });
+    assert.deepEqual(await selected('one'), ['b']);
+    await addCluster('a', {});
+    await service.reconcile('default', 'one');
+    assert.deepEqual(await selected('one'), ['b'], 'Steady: a new cluster that sorts first does not displace b');
+    await addPlacement('two', { numberOfClusters: 1 });
+    assert.deepEqual(await selected('two'), ['a'], 'Balance: the cluster no other placement chose');
   });
 
-  test('a scheduling error keeps the decisions and says why; the next good pass clears it', () => {
-    addCluster('c1', { env: 'prod' });
-    addPlacement('p', prod);
-    assert.deepEqual(selected('p'), ['c1']);
+  test('a scheduling error keeps the decisions and says why; the next good pass clears it', async () => {
+    await addCluster('c1', { env: 'prod' });
+    await addPlacement('p', prod);
+    assert.deepEqual(await selected('p'), ['c1']);
     // A spec the validator would refuse, written behind its back: compiling it throws.
     const bad = {
       predicates: [
         { requiredClusterSelector: { labelSelector: { matchExpressions: [{ key: 'env', operator: 'Bogus' }] } } },
       ],
     };
-    const row = store.placements.get('default', 'p');
+    const row = await store.placements.get('default', 'p');
     assert.ok(row);
-    store.placements.replace({ ...row, spec: { ...row.spec, ...bad } }, iso(now));
+    await store.placements.replace({ ...row, spec: { ...row.spec, ...bad } }, iso(now));
     events.length = 0;
-    service.reconcile('default', 'p');
-    assert.deepEqual(selected('p'), ['c1'], 'decisions kept');
-    const failed = status('p').conditions.find((c) => c.type === schedulingFailedCondition);
+    await service.reconcile('default', 'p');
+    assert.deepEqual(await selected('p'), ['c1'], 'decisions kept');
+    const failed = (await status('p')).conditions.find((c) => c.type === schedulingFailedCondition);
     assert.equal(failed?.status, 'True');
     assert.deepEqual(events, []);
     assert.ok(service.nextWakeAt !== undefined, 'a retry is scheduled');
 
-    store.placements.replace({ ...row }, iso(now));
-    service.reconcile('default', 'p');
+    await store.placements.replace({ ...row }, iso(now));
+    await service.reconcile('default', 'p');
     assert.equal(
-      status('p').conditions.find((c) => c.type === schedulingFailedCondition),
+      (await status('p')).conditions.find((c) => c.type === schedulingFailedCondition),
       undefined,
     );
   });
 
-  test('a cluster back from unreachable is announced after the pass that saw it back', () => {
-    addCluster('c1', { env: 'prod' });
-    addPlacement('p', prod);
+  test('a cluster back from unreachable is announced after the pass that saw it back', async () => {
+    await addCluster('c1', { env: 'prod' });
+    await addPlacement('p', prod);
     const back: string[] = [];
     service.onReachable((c) => back.push(c));
     now = T0 + leaseMs + 1;
-    service.runDue();
-    assert.deepEqual(selected('p'), []);
+    await service.runDue();
+    assert.deepEqual(await selected('p'), []);
     assert.equal(service.scheduledAsUnreachable('c1'), true);
     // Heard from, but no pass yet: the decisions about c1 are stale and say so.
-    const c1 = store.clusters.get('c1') as ClusterRow;
-    store.clusters.update({ ...c1, lastSeen: iso(now) });
+    const c1 = (await store.clusters.get('c1')) as ClusterRow;
+    await store.clusters.update({ ...c1, lastSeen: iso(now) });
     assert.equal(service.scheduledAsUnreachable('c1'), true);
     assert.deepEqual(back, []);
-    service.runDue();
+    await service.runDue();
     assert.equal(service.scheduledAsUnreachable('c1'), false);
     assert.deepEqual(back, ['c1']);
-    assert.deepEqual(selected('p'), ['c1']);
+    assert.deepEqual(await selected('p'), ['c1']);
   });
 
-  test('a pass that throws leaves the cluster changes for its retry', () => {
-    addCluster('c1', { env: 'prod' });
-    addPlacement('p', prod);
-    const c1 = store.clusters.get('c1') as ClusterRow;
-    store.clusters.update({ ...c1, labels: { env: 'dev' } });
+  test('a pass that throws leaves the cluster changes for its retry', async () => {
+    await addCluster('c1', { env: 'prod' });
+    await addPlacement('p', prod);
+    const c1 = (await store.clusters.get('c1')) as ClusterRow;
+    await store.clusters.update({ ...c1, labels: { env: 'dev' } });
     // The store fails once, after the clusters were read (a locked or full disk).
     const all = store.placements.all;
-    store.placements.all = () => {
+    store.placements.all = async () => {
       store.placements.all = all;
       throw new Error('disk I/O error');
     };
-    service.runDue();
-    assert.deepEqual(selected('p'), ['c1'], 'nothing written by the failed pass');
-    service.runDue();
-    assert.deepEqual(selected('p'), [], 'the retry sees the label change');
+    await service.runDue();
+    assert.deepEqual(await selected('p'), ['c1'], 'nothing written by the failed pass');
+    await service.runDue();
+    assert.deepEqual(await selected('p'), [], 'the retry sees the label change');
   });
 
-  test('clusterSets restrict selection to bound sets, as in OCM; default has global bound from the start', () => {
+  test('clusterSets restrict selection to bound sets, as in OCM; default has global bound from the start', async () => {
     const setLabel = 'cluster.open-cluster-management.io/clusterset';
-    addCluster('a1', { [setLabel]: 'team-a', env: 'prod' });
-    addCluster('a2', { [setLabel]: 'team-a' });
-    addCluster('b1', { [setLabel]: 'team-b', env: 'prod' });
-    addCluster('d1', { env: 'prod' });
+    await addCluster('a1', { [setLabel]: 'team-a', env: 'prod' });
+    await addCluster('a2', { [setLabel]: 'team-a' });
+    await addCluster('b1', { [setLabel]: 'team-b', env: 'prod' });
+    await addCluster('d1', { env: 'prod' });
     const at = iso(now);
     const exclusive = { clusterSelector: { selectorType: 'ExclusiveClusterSetLabel' } };
     for (const name of ['team-a', 'team-b']) {
-      store.clusterSets.create({ name, namespace: '', labels: {}, annotations: {}, spec: exclusive }, at);
+      await store.clusterSets.create({ name, namespace: '', labels: {}, annotations: {}, spec: exclusive }, at);
     }
     const prodSpec = (env: string) => ({
       clusterSelector: { selectorType: 'LabelSelector', labelSelector: { matchLabels: { env } } },
     });
-    store.clusterSets.create({ name: 'prod', namespace: '', labels: {}, annotations: {}, spec: prodSpec('prod') }, at);
+    await store.clusterSets.create(
+      { name: 'prod', namespace: '', labels: {}, annotations: {}, spec: prodSpec('prod') },
+      at,
+    );
     // default/global is bound by migration 14: no clusterSets is every cluster, as before.
-    addPlacement('all', {});
-    assert.deepEqual(selected('all'), ['a1', 'a2', 'b1', 'd1']);
+    await addPlacement('all', {});
+    assert.deepEqual(await selected('all'), ['a1', 'a2', 'b1', 'd1']);
     // A set named but not bound to the namespace selects nothing.
-    addPlacement('a', { clusterSets: ['team-a'] });
-    assert.deepEqual(selected('a'), []);
+    await addPlacement('a', { clusterSets: ['team-a'] });
+    assert.deepEqual(await selected('a'), []);
     assert.equal(
-      status('a').conditions.find((c) => c.type === 'PlacementSatisfied')?.reason,
+      (await status('a')).conditions.find((c) => c.type === 'PlacementSatisfied')?.reason,
       'NoManagedClusterSetBindings',
     );
     const bind = (name: string) => store.bindings.put({ namespace: 'default', name, labels: {}, annotations: {} }, at);
-    for (const name of ['team-a', 'team-b', 'prod', 'default', 'no-such-set']) bind(name);
+    for (const name of ['team-a', 'team-b', 'prod', 'default', 'no-such-set']) await bind(name);
     service.setsChanged();
-    service.runDue();
-    assert.deepEqual(selected('a'), ['a1', 'a2']);
+    await service.runDue();
+    assert.deepEqual(await selected('a'), ['a1', 'a2']);
     // default: the clusters with no set label; sets combine as a union.
-    addPlacement('dflt', { clusterSets: ['default'] });
-    assert.deepEqual(selected('dflt'), ['d1']);
-    addPlacement('union', { clusterSets: ['team-b', 'prod'] });
-    assert.deepEqual(selected('union'), ['a1', 'b1', 'd1']);
-    addPlacement('none', { clusterSets: ['no-such-set'] });
-    assert.deepEqual(selected('none'), []);
-    const why = status('none').conditions.find((c) => c.type === 'PlacementSatisfied');
+    await addPlacement('dflt', { clusterSets: ['default'] });
+    assert.deepEqual(await selected('dflt'), ['d1']);
+    await addPlacement('union', { clusterSets: ['team-b', 'prod'] });
+    assert.deepEqual(await selected('union'), ['a1', 'b1', 'd1']);
+    await addPlacement('none', { clusterSets: ['no-such-set'] });
+    assert.deepEqual(await selected('none'), []);
+    const why = (await status('none')).conditions.find((c) => c.type === 'PlacementSatisfied');
     assert.equal(why?.reason, 'AllManagedClusterSetsEmpty');
     assert.match(why?.message ?? '', /no-such-set does not exist/);
 
     // A set's spec change moves its members.
-    store.clusterSets.replace({ name: 'prod', namespace: '', labels: {}, annotations: {}, spec: prodSpec('dev') }, at);
+    await store.clusterSets.replace(
+      { name: 'prod', namespace: '', labels: {}, annotations: {}, spec: prodSpec('dev') },
+      at,
+    );
     service.setsChanged();
-    service.runDue();
-    assert.deepEqual(selected('union'), ['b1']);
+    await service.runDue();
+    assert.deepEqual(await selected('union'), ['b1']);
 
     // Without the global binding, a placement that names no set selects only the bound sets'
     // members; with no binding at all, nothing (never every cluster).
-    store.bindings.delete('default', 'global');
+    await store.bindings.delete('default', 'global');
     service.setsChanged();
-    service.runDue();
-    assert.deepEqual(selected('all'), ['a1', 'a2', 'b1', 'd1'], 'the bound sets hold them all');
-    for (const name of ['team-a', 'team-b', 'prod', 'default', 'no-such-set']) store.bindings.delete('default', name);
+    await service.runDue();
+    assert.deepEqual(await selected('all'), ['a1', 'a2', 'b1', 'd1'], 'the bound sets hold them all');
+    for (const name of ['team-a', 'team-b', 'prod', 'default', 'no-such-set']) {
+      await store.bindings.delete('default', name);
+    }
     service.setsChanged();
-    service.runDue();
-    assert.deepEqual(selected('all'), []);
+    await service.runDue();
+    assert.deepEqual(await selected('all'), []);
     assert.equal(
-      status('all').conditions.find((c) => c.type === 'PlacementSatisfied')?.reason,
+      (await status('all')).conditions.find((c) => c.type === 'PlacementSatisfied')?.reason,
       'NoManagedClusterSetBindings',
     );
   });
 
   test('a label change moves a cluster between sets', async () => {
     const setLabel = 'cluster.open-cluster-management.io/clusterset';
-    store.clusterSets.create(
+    await store.clusterSets.create(
       {
         name: 'edge',
         namespace: '',
@@ -330,27 +338,30 @@ describe('PlacementService', () => {
       },
       iso(now),
     );
-    store.bindings.put({ namespace: 'default', name: 'edge', labels: {}, annotations: {} }, iso(now));
-    addCluster('c1', {});
-    addPlacement('p', { clusterSets: ['edge'] });
-    assert.deepEqual(selected('p'), []);
-    const c1 = store.clusters.get('c1') as ClusterRow;
-    store.clusters.update({ ...c1, labels: { [setLabel]: 'edge' } });
-    await waitFor('c1 selected', () => selected('p').includes('c1'));
-    store.clusters.update({ ...(store.clusters.get('c1') as ClusterRow), labels: { [setLabel]: 'default' } });
-    await waitFor('c1 dropped', () => selected('p').length === 0);
+    await store.bindings.put({ namespace: 'default', name: 'edge', labels: {}, annotations: {} }, iso(now));
+    await addCluster('c1', {});
+    await addPlacement('p', { clusterSets: ['edge'] });
+    assert.deepEqual(await selected('p'), []);
+    const c1 = (await store.clusters.get('c1')) as ClusterRow;
+    await store.clusters.update({ ...c1, labels: { [setLabel]: 'edge' } });
+    await waitFor('c1 selected', async () => (await selected('p')).includes('c1'));
+    await store.clusters.update({
+      ...((await store.clusters.get('c1')) as ClusterRow),
+      labels: { [setLabel]: 'default' },
+    });
+    await waitFor('c1 dropped', async () => (await selected('p')).length === 0);
   });
 
-  test('placements of one name in two namespaces are scheduled and announced apart', () => {
-    addCluster('c1', { env: 'prod' });
-    addCluster('c2', { env: 'dev' });
+  test('placements of one name in two namespaces are scheduled and announced apart', async () => {
+    await addCluster('c1', { env: 'prod' });
+    await addCluster('c2', { env: 'dev' });
     const told: string[] = [];
     service.onDecisionsChanged((namespace, name) => told.push(`${namespace}/${name}`));
-    store.bindings.put({ namespace: 'team-a', name: 'global', labels: {}, annotations: {} }, iso(now));
+    await store.bindings.put({ namespace: 'team-a', name: 'global', labels: {}, annotations: {} }, iso(now));
     const v = validatePlacement({ metadata: { name: 'p' }, spec: prod });
     assert.ok(v.ok);
-    addPlacement('p', {});
-    store.placements.create(
+    await addPlacement('p', {});
+    await store.placements.create(
       {
         name: 'p',
         namespace: 'team-a',
@@ -360,30 +371,52 @@ describe('PlacementService', () => {
       },
       iso(now),
     );
-    service.reconcile('team-a', 'p');
-    assert.deepEqual(selected('p'), ['c1', 'c2'], "default's p selects both");
-    const teamA = store.placements.get('team-a', 'p')?.status as unknown as Status;
+    await service.reconcile('team-a', 'p');
+    assert.deepEqual(await selected('p'), ['c1', 'c2'], "default's p selects both");
+    const teamA = (await store.placements.get('team-a', 'p'))?.status as unknown as Status;
     assert.deepEqual(
       teamA.decisions.flatMap((g) => g.clusterNames),
       ['c1'],
       "team-a's p its own predicate's",
     );
     assert.deepEqual(told, ['default/p', 'team-a/p']);
-    store.placements.delete('team-a', 'p');
+    await store.placements.delete('team-a', 'p');
     service.forget('team-a', 'p');
     assert.deepEqual(told.at(-1), 'team-a/p');
-    assert.deepEqual(selected('p'), ['c1', 'c2'], "default's p stays");
+    assert.deepEqual(await selected('p'), ['c1', 'c2'], "default's p stays");
   });
 
-  test('forget tells subscribers; close stops the timer', () => {
-    addCluster('c1', {});
-    addPlacement('p', {});
-    store.placements.delete('default', 'p');
+  test('a placement asked for while a pass is under way is scheduled by the pass after it', async () => {
+    await addCluster('c1', { env: 'prod' });
+    // The clusters as the passes below will find them: no cluster change schedules p.
+    await service.runDue();
+    const v = validatePlacement({ metadata: { name: 'p' }, spec: prod });
+    assert.ok(v.ok);
+    const spec = v.value.spec as unknown as Record<string, unknown>;
+    await store.placements.create({ name: 'p', namespace: 'default', labels: {}, annotations: {}, spec }, iso(now));
+    // Another transaction holds the store: the timer's pass starts and waits for it.
+    let release = () => {};
+    const held = store.transaction(() => new Promise<void>((resolve) => (release = resolve)));
+    const first = service.runDue();
+    await new Promise((r) => setImmediate(r));
+    const asked = service.reconcile('default', 'p');
+    release();
+    await held;
+    await first;
+    const row = await asked;
+    assert.deepEqual((row?.status as unknown as Status | undefined)?.decisions[0]?.clusterNames, ['c1']);
+    assert.deepEqual(events, ['p']);
+  });
+
+  test('forget tells subscribers; close stops the timer', async () => {
+    await addCluster('c1', {});
+    await addPlacement('p', {});
+    await store.placements.delete('default', 'p');
     events.length = 0;
     service.forget('default', 'p');
     assert.deepEqual(events, ['p']);
     assert.ok(service.nextWakeAt !== undefined);
-    service.close();
+    await service.close();
     assert.equal(service.nextWakeAt, undefined);
   });
 });

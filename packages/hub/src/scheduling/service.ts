@@ -13,6 +13,8 @@
 // - an unreachable cluster being heard from again (store `seen`, or presence via clusterSeen);
 // - one timer at the earliest due time: a reachable cluster's lease end (it turns
 //   unreachable then) or a placement's nextEvaluationTime (a toleration runs out).
+// Passes run one at a time (the store answers asynchronously, so a pass spans several turns):
+// a pass asked for while one runs waits for it, and passes waiting together run as one.
 
 import { canonicalJson, durations } from '@outpost/shared';
 import type { Logger } from 'pino';
@@ -57,6 +59,14 @@ export interface PlacementServiceDeps {
 type DecisionsListener = (namespace: string, name: string) => void;
 type ReachableListener = (cluster: string) => void;
 
+/** A pass asked for: until it starts, those asked for meanwhile join it. */
+interface QueuedPass {
+  every: boolean;
+  inRequest: boolean;
+  /** Settles when it ran; never rejects (a pass handles its errors). */
+  done: Promise<void>;
+}
+
 /** A cluster a placement may select: accepted, joined, not denied, not being removed. */
 export function schedulable(c: ClusterRow): boolean {
   return c.hubAcceptsClient && !c.denied && c.joinedAt !== null && c.removalRequestedAt === null;
@@ -98,6 +108,10 @@ export class PlacementService {
   #wakeTimer: NodeJS.Timeout | undefined;
   #wakeAt: number | undefined;
   #closed = false;
+  /** The last pass asked for (running, waiting or done): the next one runs after it. */
+  #last: QueuedPass | undefined;
+  /** The pass waiting behind the running one, if any. */
+  #queued: QueuedPass | undefined;
 
   constructor(deps: PlacementServiceDeps) {
     this.#d = deps;
@@ -122,9 +136,10 @@ export class PlacementService {
     this.#soon();
   }
 
-  /** Schedules every placement once (call at start: the clusters may have changed meanwhile). */
-  start(): void {
-    this.#pass(true);
+  /** Schedules every placement once (call at start: the clusters may have changed meanwhile);
+   *  settles when that pass ran (it never rejects: a failed pass is retried by a timer). */
+  start(): Promise<void> {
+    return this.#pass(true);
   }
 
   /**
@@ -163,12 +178,13 @@ export class PlacementService {
    * Schedules one placement now (after a create or replace) and returns its row with the new
    * status. Other placements a cluster change affects are scheduled in the same pass.
    */
-  reconcile(namespace: string, name: string): PlacementRow | undefined {
+  async reconcile(namespace: string, name: string): Promise<PlacementRow | undefined> {
     const key = objectKey({ namespace, name });
+    // Asked for before the pass is: a pass that started already does not cover it, the next does.
     this.#compiled.delete(key);
     this.#requested.add(key);
     // In the request: this placement and what cluster changes affect, never all of them.
-    this.#pass(false, true);
+    await this.#pass(false, true);
     return this.#d.store.placements.get(namespace, name);
   }
 
@@ -188,11 +204,13 @@ export class PlacementService {
   }
 
   /** Runs the pass the timer would run (tests call it with their clock moved on). */
-  runDue(): void {
-    this.#pass(false);
+  runDue(): Promise<void> {
+    return this.#pass(false);
   }
 
-  close(): void {
+  /** Stops the triggers and timers; settles once a pass under way has finished (close the
+   *  store after it). */
+  close(): Promise<void> {
     this.#closed = true;
     this.#unsubscribe();
     clearTimeout(this.#batchTimer);
@@ -200,13 +218,14 @@ export class PlacementService {
     this.#batchTimer = undefined;
     this.#wakeTimer = undefined;
     this.#wakeAt = undefined;
+    return this.#last?.done ?? Promise.resolve();
   }
 
   #soon(): void {
     if (this.#closed || this.#batchTimer) return;
     this.#batchTimer = setTimeout(() => {
       this.#batchTimer = undefined;
-      this.#pace.run(() => this.#pass(false));
+      void this.#pass(false);
     }, this.#pace.windowMs);
     this.#batchTimer.unref();
   }
@@ -225,29 +244,63 @@ export class PlacementService {
     return compiled;
   }
 
+  /**
+   * Asks for a pass: it runs after the pass under way, if any; a pass asked for while another
+   * waits joins it (so it also covers what this one was asked for). Settles when it ran; never
+   * rejects.
+   */
+  #pass(every: boolean, inRequest = false): Promise<void> {
+    const queued = this.#queued;
+    // Only a pass of the same kind is joined: a request's must not wait for a pass over everything.
+    if (queued && queued.inRequest === inRequest) {
+      queued.every ||= every;
+      return queued.done;
+    }
+    const done = (this.#last?.done ?? Promise.resolve())
+      .then(() => {
+        if (this.#queued === pass) this.#queued = undefined;
+        // Paced by the cost of the passes the timers run (pace.ts); a request's own is not.
+        return pass.inRequest
+          ? this.#runPass(pass.every, true)
+          : this.#pace.run(() => this.#runPass(pass.every, false));
+      })
+      // A pass handles its own errors (logs them, retries): this only keeps the chain going.
+      .catch((err: unknown) => this.#d.log.error({ err }, 'placement pass failed'));
+    const pass: QueuedPass = { every, inRequest, done };
+    this.#queued = pass;
+    this.#last = pass;
+    return done;
+  }
+
   /** One scheduling pass; `inRequest` (an API write's own pass) leaves a pending pass over
    *  every placement (setsChanged) to the batch timer. */
-  #pass(every: boolean, inRequest = false): void {
+  async #runPass(every: boolean, inRequest: boolean): Promise<void> {
     if (this.#closed) return;
+    // Taken before the first await: what is asked for from here on is the next pass's.
     const all = every || (!inRequest && this.#everything);
     if (!inRequest) this.#everything = false;
+    const requested = new Set(this.#requested);
+    this.#requested.clear();
     clearTimeout(this.#batchTimer);
     this.#batchTimer = undefined;
     const { store, log } = this.#d;
     const now = this.#now();
-    const changedDecisions: PlacementRow[] = [];
-    const returned: string[] = [];
-    let next:
-      | { fingerprints: Map<string, string>; unreachable: Set<string>; leaseEnds: Map<string, number> }
-      | undefined;
+    let out: PassResult;
     try {
-      store.transaction(() => {
+      // Everything the pass changes outside the database (the maps of this service, listeners,
+      // log lines) is returned and applied after the commit: the body may run again (sql.ts).
+      out = await store.transaction(async (): Promise<PassResult> => {
+        const changedDecisions: PlacementRow[] = [];
+        const returned: string[] = [];
+        /** New due times by objectKey; undefined: none any more. */
+        const due = new Map<string, number | undefined>();
+        const failures: { err: unknown; placement: string }[] = [];
         const liveness = this.#liveness();
         const views = new Map<string, ClusterView>();
         const fingerprints = new Map<string, string>();
         const unreachable = new Set<string>();
         const leaseEnds = new Map<string, number>();
-        for (const row of store.clusters.all()) {
+        for (const row of await store.clusters.all()) {
           if (!schedulable(row)) continue;
           const view = toClusterView(clusterResource(row, undefined, now, liveness));
           views.set(row.name, view);
@@ -264,9 +317,9 @@ export class PlacementService {
         for (const name of this.#unreachable) if (views.has(name) && !unreachable.has(name)) returned.push(name);
         // Remembered only once the pass committed: a pass that threw must leave the changes
         // for its retry to see, or the retry would find nothing changed and schedule nothing.
-        next = { fingerprints, unreachable, leaseEnds };
+        const next = { fingerprints, unreachable, leaseEnds };
 
-        const placements = store.placements.all();
+        const placements = await store.placements.all();
         const selections = new Map(
           placements.map((p) => [objectKey(p), selectedClusters((p.status as PlacementStatus | null) ?? undefined)]),
         );
@@ -277,11 +330,11 @@ export class PlacementService {
         const clusterList = [...views.values()];
         // Cluster sets and bindings: few rows, read once per pass.
         const sets = new Map<string, CompiledClusterSet>();
-        for (const r of store.clusterSets.all()) {
+        for (const r of await store.clusterSets.all()) {
           sets.set(r.name, compileClusterSet(r.name, r.spec as unknown as ClusterSetSpec));
         }
         const bindings = new Map<string, Set<string>>();
-        for (const b of store.bindings.all()) {
+        for (const b of await store.bindings.all()) {
           const bound = bindings.get(b.namespace) ?? new Set<string>();
           bound.add(b.name);
           bindings.set(b.namespace, bound);
@@ -291,10 +344,12 @@ export class PlacementService {
         for (const row of placements) {
           const key = objectKey(row);
           const previous = selections.get(key) ?? new Set<string>();
-          const due = this.#due.get(key);
-          let run = all || this.#requested.has(key) || (due !== undefined && due <= now);
+          const dueAt = this.#due.get(key);
+          let run = all || requested.has(key) || (dueAt !== undefined && dueAt <= now);
           let compiled: CompiledPlacement | undefined;
           try {
+            // The compile cache is keyed by uid and generation: an entry made in a body that
+            // rolls back or runs again is still right.
             compiled = this.#compile(row);
             if (!run) {
               for (const name of changed) {
@@ -306,7 +361,7 @@ export class PlacementService {
               }
             }
             if (!run) continue;
-            this.#due.delete(key);
+            due.set(key, undefined);
             const clusterSets = compiled.placement.spec.clusterSets;
             const restriction = setRestriction(clusterSets, bindings.get(row.namespace) ?? noBindings, sets);
             const eligible = restrictClusters(restriction, clusterList);
@@ -323,11 +378,11 @@ export class PlacementService {
               ? { ...prevStatus, conditions: prevStatus.conditions.filter((c) => c.type !== schedulingFailedCondition) }
               : undefined;
             const status = placementStatus(result, kept, now);
-            if (result.nextEvaluationAt !== undefined) this.#due.set(key, result.nextEvaluationAt);
+            if (result.nextEvaluationAt !== undefined) due.set(key, result.nextEvaluationAt);
             for (const n of previous) counts.set(n, (counts.get(n) ?? 1) - 1);
             for (const n of result.selected) counts.set(n, (counts.get(n) ?? 0) + 1);
             if (canonicalJson(status) !== canonicalJson(row.status)) {
-              store.placements.setStatus(row.namespace, row.name, status);
+              await store.placements.setStatus(row.namespace, row.name, status);
             }
             if (canonicalJson(status.decisions) !== canonicalJson(prevStatus?.decisions ?? [])) {
               changedDecisions.push(row);
@@ -335,8 +390,8 @@ export class PlacementService {
           } catch (err) {
             if (!run) continue;
             // Never empty the decisions because of an error: keep them, say why, try again.
-            log.error({ err, placement: key }, 'scheduling a placement failed; its decisions are kept');
-            this.#due.set(key, now + (this.#d.retryMs ?? durations.placementRetryMs));
+            failures.push({ err, placement: key });
+            due.set(key, now + (this.#d.retryMs ?? durations.placementRetryMs));
             const prevStatus = (row.status ?? undefined) as PlacementStatus | undefined;
             const status: PlacementStatus = {
               numberOfSelectedClusters: prevStatus?.numberOfSelectedClusters ?? 0,
@@ -345,28 +400,34 @@ export class PlacementService {
               conditions: mergeFailure(prevStatus, (err as Error).message ?? String(err), now),
             };
             if (canonicalJson(status) !== canonicalJson(row.status)) {
-              store.placements.setStatus(row.namespace, row.name, status);
+              await store.placements.setStatus(row.namespace, row.name, status);
             }
           }
         }
-        this.#requested.clear();
-        for (const name of this.#due.keys()) if (!selections.has(name)) this.#due.delete(name);
+        return { next, changedDecisions, returned, due, failures, placements: new Set(selections.keys()) };
       });
     } catch (err) {
       log.error({ err }, 'placement pass failed; retrying');
       // The retry covers what this pass was to cover.
       if (all) this.#everything = true;
+      for (const key of requested) this.#requested.add(key);
+      if (this.#closed) return;
       this.#wakeAt = undefined;
       clearTimeout(this.#wakeTimer);
-      this.#wakeTimer = setTimeout(() => this.#pass(false), this.#d.retryMs ?? durations.placementRetryMs);
+      this.#wakeTimer = setTimeout(() => void this.#pass(false), this.#d.retryMs ?? durations.placementRetryMs);
       this.#wakeTimer.unref();
       return;
     }
-    if (next) {
-      this.#fingerprints = next.fingerprints;
-      this.#unreachable = next.unreachable;
-      this.#leaseEnds = next.leaseEnds;
+    const { next, changedDecisions, returned, due, failures, placements } = out;
+    for (const f of failures) log.error(f, 'scheduling a placement failed; its decisions are kept');
+    for (const [key, at] of due) {
+      if (at === undefined) this.#due.delete(key);
+      else this.#due.set(key, at);
     }
+    for (const key of this.#due.keys()) if (!placements.has(key)) this.#due.delete(key);
+    this.#fingerprints = next.fingerprints;
+    this.#unreachable = next.unreachable;
+    this.#leaseEnds = next.leaseEnds;
     this.#emit(changedDecisions);
     for (const name of returned) {
       for (const l of this.#reachableListeners) {
@@ -410,9 +471,21 @@ export class PlacementService {
     this.#wakeAt = at;
     // setTimeout takes at most 2^31-1 ms; a farther time is re-armed when this one fires.
     const delay = Math.min(Math.max(0, at - this.#now()), 2 ** 31 - 1);
-    this.#wakeTimer = setTimeout(() => this.#pass(false), delay);
+    this.#wakeTimer = setTimeout(() => void this.#pass(false), delay);
     this.#wakeTimer.unref();
   }
+}
+
+/** What a pass's transaction produced, applied once it committed. */
+interface PassResult {
+  next: { fingerprints: Map<string, string>; unreachable: Set<string>; leaseEnds: Map<string, number> };
+  changedDecisions: PlacementRow[];
+  /** Clusters reachable again since the last pass. */
+  returned: string[];
+  due: Map<string, number | undefined>;
+  failures: { err: unknown; placement: string }[];
+  /** Every placement the pass saw (by objectKey): due times of others are dropped. */
+  placements: Set<string>;
 }
 
 function mergeFailure(prev: PlacementStatus | undefined, message: string, now: number): PlacementStatus['conditions'] {

@@ -15,22 +15,22 @@ describe('store', async () => {
     for (const [i, m] of migrations.entries()) assert.equal(m.version, i + 1, m.name);
   });
 
-  test('a database keeps its epoch across reopen; a new database gets a new one', () => {
+  test('a database keeps its epoch across reopen; a new database gets a new one', async () => {
     const file = join(dir, 'a.db');
     const first = openStore(file);
     const epoch = first.epoch;
-    assert.equal(first.ping(), true);
-    first.close();
+    assert.equal(await first.ping(), true);
+    await first.close();
     const again = openStore(file);
     assert.equal(again.epoch, epoch);
     assert.equal(again.schemaVersion, migrations.length);
-    again.close();
+    await again.close();
     const other = openStore(join(dir, 'b.db'));
     assert.notEqual(other.epoch, epoch);
-    other.close();
+    await other.close();
   });
 
-  test("certificates.latestIn: each cluster's newest unrevoked certificate in a page of names, as latestFor finds it", () => {
+  test("certificates.latestIn: each cluster's newest unrevoked certificate in a page of names, as latestFor finds it", async () => {
     const store = openStore(join(dir, 'certs.db'));
     const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
     const cert = (serial: string, cluster: string, issued: number) =>
@@ -43,24 +43,24 @@ describe('store', async () => {
         notAfter: at(issued + 60),
         issuedAt: at(issued),
       });
-    cert('a1', 'a', 1);
-    cert('b1', 'b', 1);
-    cert('b2', 'b', 2); // renewed: the newer one counts
-    cert('c1', 'c', 1);
-    cert('c2', 'c', 2);
-    store.certificates.revokeOthersFor('c', 'c1', at(3), 'test'); // the newer one revoked
-    cert('d1', 'd', 1);
-    store.certificates.revokeAllFor('d', at(3), 'test'); // none left
-    cert('e1', 'e', 1); // past the page
-    const page = store.certificates.latestIn('a', 'd'); // names after a, up to d
+    await cert('a1', 'a', 1);
+    await cert('b1', 'b', 1);
+    await cert('b2', 'b', 2); // renewed: the newer one counts
+    await cert('c1', 'c', 1);
+    await cert('c2', 'c', 2);
+    await store.certificates.revokeOthersFor('c', 'c1', at(3), 'test'); // the newer one revoked
+    await cert('d1', 'd', 1);
+    await store.certificates.revokeAllFor('d', at(3), 'test'); // none left
+    await cert('e1', 'e', 1); // past the page
+    const page = await store.certificates.latestIn('a', 'd'); // names after a, up to d
     assert.deepEqual([...page.keys()], ['b', 'c']);
     for (const name of ['b', 'c', 'd']) {
-      assert.deepEqual(page.get(name), store.certificates.latestFor(name), name);
+      assert.deepEqual(page.get(name), await store.certificates.latestFor(name), name);
     }
     assert.equal(page.get('b')?.serial, 'b2');
     assert.equal(page.get('c')?.serial, 'c1');
-    assert.deepEqual([...store.certificates.latestIn('', 'e').keys()], ['a', 'b', 'c', 'e']);
-    store.close();
+    assert.deepEqual([...(await store.certificates.latestIn('', 'e')).keys()], ['a', 'b', 'c', 'e']);
+    await store.close();
   });
 
   test('migrate is idempotent and refuses a schema newer than this hub', () => {
@@ -75,7 +75,7 @@ describe('store', async () => {
     db.close();
   });
 
-  test('migration 15: rows from before namespaces were kept take the namespace their references say, else default; works name their workset’s namespace', () => {
+  test('migration 15: rows from before namespaces were kept take the namespace their references say, else default; works name their workset’s namespace', async () => {
     const path = join(dir, 'ns.db');
     const db = new Database(path);
     migrate(db, migrations.slice(0, 14));
@@ -100,19 +100,19 @@ describe('store', async () => {
     ).run();
     db.close();
     const store = openStore(path);
-    assert.equal(store.placements.get('team-a', 'p-old')?.uid, 'u-placements-p-old');
-    assert.equal(store.placements.get('default', 'lone')?.uid, 'u-placements-lone');
-    assert.equal(store.worksets.get('team-a', 'ws-old')?.uid, 'u-worksets-ws-old');
-    assert.equal(store.works.get('c1', 'ws-a')?.labels['outpost.dev/workset-namespace'], 'team-a');
+    assert.equal((await store.placements.get('team-a', 'p-old'))?.uid, 'u-placements-p-old');
+    assert.equal((await store.placements.get('default', 'lone'))?.uid, 'u-placements-lone');
+    assert.equal((await store.worksets.get('team-a', 'ws-old'))?.uid, 'u-worksets-ws-old');
+    assert.equal((await store.works.get('c1', 'ws-a'))?.labels['outpost.dev/workset-namespace'], 'team-a');
     // Two namespaces hold the same name side by side now.
     const w = { name: 'p-a', labels: {}, annotations: {}, spec: { numberOfClusters: 1 } };
-    assert.ok(store.placements.create({ ...w, namespace: 'team-b' }, 'y'));
+    assert.ok(await store.placements.create({ ...w, namespace: 'team-b' }, 'y'));
     assert.deepEqual(
-      store.placements.named('p-a').map((r) => r.namespace),
+      (await store.placements.named('p-a')).map((r) => r.namespace),
       ['team-a', 'team-b'],
     );
-    assert.equal(store.placements.create({ ...w, namespace: 'team-b' }, 'y'), undefined);
-    store.close();
+    assert.equal(await store.placements.create({ ...w, namespace: 'team-b' }, 'y'), undefined);
+    await store.close();
   });
 
   test('a failing migration leaves no trace of itself', () => {

@@ -1,20 +1,38 @@
-// The hub's SQLite store: the only importer of better-sqlite3. Opens the database file,
-// applies numbered migrations, and exposes typed operations to the rest of the hub.
+// The hub's store: opens the database, applies numbered migrations, and exposes typed,
+// asynchronous operations to the rest of the hub. The embedded default is one SQLite file
+// (sqlite.ts: the only importer of better-sqlite3); the operations reach it through sql.ts.
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { type BindingStore, bindingStore } from './bindings.ts';
+import { StoreError } from './errors.ts';
+import { migratePg } from './migrate-pg.ts';
 import { migrations as allMigrations, type Migration } from './migrations.ts';
-import { clusterSetStore, type ObjectStore, placementStore, workSetStore } from './placements.ts';
+import { clusterSetStore, type ObjectStore, placementStore, type WorkSetStore, workSetStore } from './placements.ts';
+import { PostgresSql } from './postgres.ts';
+import type { Sql } from './sql.ts';
+import { SqliteSql } from './sqlite.ts';
+
+export { StoreError } from './errors.ts';
+
 import { type TrustStore, trustStore } from './trust.ts';
 import { type WorkStore, workStore } from './works.ts';
 
 export type { BindingRow, BindingStore, BindingWrite } from './bindings.ts';
-export type { ObjectRow, ObjectStore, ObjectWrite, PlacementRow, WorkSetRow } from './placements.ts';
+export type {
+  ObjectMeta,
+  ObjectRow,
+  ObjectStore,
+  ObjectWrite,
+  PlacementRow,
+  WorkSetRow,
+  WorkSetStore,
+} from './placements.ts';
 export { objectKey, splitObjectKey } from './placements.ts';
 export type * from './rows.ts';
 export { allClaims } from './rows.ts';
+export type { Sql } from './sql.ts';
 export type { ClusterChangeKind, ClusterChangeListener, Page, TrustStore } from './trust.ts';
 export type {
   ManifestRow,
@@ -33,7 +51,7 @@ export interface Store extends TrustStore {
   /** Placements (keyed by namespace and name). */
   readonly placements: ObjectStore;
   /** ManifestWorkReplicaSets (keyed by namespace and name). */
-  readonly worksets: ObjectStore;
+  readonly worksets: WorkSetStore;
   /** ManagedClusterSets (cluster-scoped: namespace ''; `default` and `global` always exist). */
   readonly clusterSets: ObjectStore;
   /** ManagedClusterSetBindings (keyed by namespace and set name). */
@@ -42,19 +60,27 @@ export interface Store extends TrustStore {
   readonly epoch: string;
   readonly schemaVersion: number;
   /** For /readyz: reads one row of every table (throws when one cannot be read). */
-  ping(): boolean;
-  /** Runs `fn` in one SQLite transaction (nested calls become savepoints). */
-  transaction<T>(fn: () => T): T;
-  close(): void;
-}
-
-export class StoreError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'StoreError';
-    this.code = code;
-  }
+  ping(): Promise<boolean>;
+  /**
+   * Runs `fn` in one transaction: the store operations it awaits are part of it (nested
+   * calls become savepoints). `fn` awaits nothing but store operations (sql.ts).
+   */
+  transaction<T>(fn: () => Promise<T> | T): Promise<T>;
+  /** Whether the caller runs inside a transaction. */
+  inTransaction(): boolean;
+  /**
+   * Tells every hub on this database that `cluster`'s desired state changed, so the one
+   * holding its agent's poll answers it (PostgreSQL: NOTIFY, sent when the caller's
+   * transaction commits; SQLite has one hub, which its caller tells itself).
+   */
+  wake(cluster: string): Promise<void>;
+  /**
+   * Calls `onWake` for every wake() made through another hub on this database;
+   * `onReset` when wake-ups may have been lost (the listening connection dropped and is
+   * back): every waiting poll must look again. Returns the function that stops listening.
+   */
+  onWake(onWake: (cluster: string) => void, onReset: () => void): () => Promise<void>;
+  close(): Promise<void>;
 }
 
 type DB = Database.Database;
@@ -102,52 +128,105 @@ export function openStore(file: string): Store {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   const schemaVersion = migrate(db);
+  const sql = new SqliteSql(db);
 
   const getMeta = db.prepare('SELECT value FROM hub_meta WHERE key = ?');
   const insertMeta = db.prepare('INSERT OR IGNORE INTO hub_meta (key, value) VALUES (?, ?)');
   insertMeta.run('epoch', randomUUID());
   const epoch = (getMeta.get('epoch') as { value: string }).value;
-  // /readyz reads one row of every table a request may need: a database that opens but
-  // has a table it cannot read (damaged, dropped, locked out) is not ready.
-  const readable = [
-    'hub_meta',
-    'api_tokens',
-    'bootstrap_tokens',
-    'clusters',
-    'registrations',
-    'certificates',
-    'audit_log',
-    'works',
-    'work_manifests',
-    'texts',
-    'work_status_parts',
-    'cluster_desired',
-    'placements',
-    'worksets',
-    'workset_spec_parts',
-    'cluster_sets',
-    'cluster_set_bindings',
-  ];
-  // Prepared once: SQLite prepares a statement again by itself when the schema changed, and
-  // fails it while its table is gone.
-  const reads = readable.map((table) => db.prepare(`SELECT 1 FROM ${table} LIMIT 1`));
-  const ping = () => {
-    for (const read of reads) read.get();
-    return true;
-  };
+  return storeOn(sql, { epoch, schemaVersion, ping: () => readAll(sql) });
+}
 
-  const works = workStore(db);
+/**
+ * Opens the store on a PostgreSQL database shared by several hub replicas (`url`: a libpq
+ * connection URL, postgres://…), migrating it first when it is behind (one replica at a time).
+ */
+export async function openPostgresStore(
+  url: string,
+  opts: { poolSize?: number; onError?: (err: unknown) => void } = {},
+): Promise<Store> {
+  const sql = new PostgresSql({ connectionString: url, max: opts.poolSize ?? 10 }, { onError: opts.onError });
+  try {
+    const client = await sql.pool.connect();
+    let schemaVersion: number;
+    try {
+      schemaVersion = await migratePg(client);
+    } finally {
+      client.release();
+    }
+    await sql.run('INSERT INTO hub_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', [
+      'epoch',
+      randomUUID(),
+    ]);
+    const epoch = (await sql.get<{ value: string }>('SELECT value FROM hub_meta WHERE key = ?', ['epoch']))?.value;
+    if (!epoch) throw new StoreError('STORE_NO_EPOCH', 'the database has no epoch');
+    // A hub has told its own polls already (SyncService.changed): it skips its own wake-ups.
+    const self = randomUUID();
+    return {
+      ...storeOn(sql, { epoch, schemaVersion, ping: () => readAll(sql) }),
+      wake: (cluster) => sql.notify(wakeChannel, `${self} ${cluster}`),
+      onWake: (onWake, onReset) =>
+        sql.listen(
+          wakeChannel,
+          (payload) => {
+            const cut = payload.indexOf(' ');
+            if (cut > 0 && payload.slice(0, cut) !== self) onWake(payload.slice(cut + 1));
+          },
+          onReset,
+        ),
+    };
+  } catch (err) {
+    await sql.close();
+    throw err;
+  }
+}
+
+/** The NOTIFY channel of wake-ups (Store.wake). */
+const wakeChannel = 'outpost_wake';
+
+/** /readyz reads one row of every table a request may need: a database that opens but has
+ *  a table it cannot read (damaged, dropped, locked out) is not ready. */
+async function readAll(sql: Sql): Promise<boolean> {
+  for (const table of readable) await sql.get(`SELECT 1 FROM ${table} LIMIT 1`);
+  return true;
+}
+
+const readable = [
+  'hub_meta',
+  'api_tokens',
+  'bootstrap_tokens',
+  'clusters',
+  'registrations',
+  'certificates',
+  'audit_log',
+  'works',
+  'work_manifests',
+  'texts',
+  'work_status_parts',
+  'cluster_desired',
+  'placements',
+  'worksets',
+  'workset_spec_parts',
+  'cluster_sets',
+  'cluster_set_bindings',
+];
+
+/** The store's operations on a database that is open and migrated. */
+function storeOn(sql: Sql, meta: { epoch: string; schemaVersion: number; ping: () => Promise<boolean> }): Store {
+  const works = workStore(sql);
   return {
-    ...trustStore(db),
+    ...trustStore(sql),
     works,
-    placements: placementStore(db),
-    worksets: workSetStore(db, works),
-    clusterSets: clusterSetStore(db),
-    bindings: bindingStore(db),
-    epoch,
-    schemaVersion,
-    transaction: <T>(fn: () => T): T => db.transaction(fn)(),
-    ping,
-    close: () => db.close(),
+    placements: placementStore(sql),
+    worksets: workSetStore(sql, works),
+    clusterSets: clusterSetStore(sql),
+    bindings: bindingStore(sql),
+    ...meta,
+    transaction: (fn) => sql.transaction(fn),
+    // One hub: it tells its own polls (PostgreSQL's store replaces these).
+    wake: async () => {},
+    onWake: () => async () => {},
+    inTransaction: () => sql.inTransaction(),
+    close: () => sql.close(),
   };
 }

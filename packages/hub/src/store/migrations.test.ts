@@ -11,7 +11,7 @@ import { migrations } from './migrations.ts';
 const dir = await mkdtemp(join(tmpdir(), 'outpost-migrations-'));
 after(() => rm(dir, { recursive: true, force: true }));
 
-test('migration 12: manifest texts move to texts, statuses lose the hub’s keys to a summary', () => {
+test('migration 12: manifest texts move to texts, statuses lose the hub’s keys to a summary', async () => {
   const file = join(dir, 'm12.db');
   const db = new Database(file);
   assert.equal(migrations[11]?.version, 12);
@@ -62,23 +62,27 @@ test('migration 12: manifest texts move to texts, statuses lose the hub’s keys
 
   // What the store reads of it.
   const store = openStore(file);
-  assert.deepEqual(store.works.get('c1', 'w')?.statusSummary, { conditions, observedGeneration: 2, ...hubKeys });
-  assert.equal(store.works.get('c1', 'quiet')?.statusSummary, null);
+  assert.deepEqual((await store.works.get('c1', 'w'))?.statusSummary, {
+    conditions,
+    observedGeneration: 2,
+    ...hubKeys,
+  });
+  assert.equal((await store.works.get('c1', 'quiet'))?.statusSummary, null);
   assert.deepEqual(
-    store.works.manifests('u-w').map((m) => m.hash),
+    (await store.works.manifests('u-w')).map((m) => m.hash),
     [hash],
   );
   assert.deepEqual(
-    store.works.changedSince('u-w', 1).map((m) => [m.key, m.hash]),
+    (await store.works.changedSince('u-w', 1)).map((m) => [m.key, m.hash]),
     [['|ConfigMap|d|gone', '']],
   );
-  assert.equal(String(store.works.text(hash)), content);
-  assert.equal(store.works.textSize(hash), Buffer.byteLength(content));
-  assert.deepEqual(JSON.parse(String(store.works.statusBytes('u-w'))), agentStatus);
-  store.close();
+  assert.equal(String(await store.works.text(hash)), content);
+  assert.equal(await store.works.textSize(hash), Buffer.byteLength(content));
+  assert.deepEqual(JSON.parse(String(await store.works.statusBytes('u-w'))), agentStatus);
+  await store.close();
 });
 
-test('migration 12: a status without the hub’s keys gets a summary without them', () => {
+test('migration 12: a status without the hub’s keys gets a summary without them', async () => {
   const file = join(dir, 'm12-partial.db');
   const db = new Database(file);
   migrate(db, migrations.slice(0, 11));
@@ -90,15 +94,15 @@ test('migration 12: a status without the hub’s keys gets a summary without the
   migrate(db);
   db.close();
   const store = openStore(file);
-  assert.deepEqual(store.works.get('c1', 'w')?.statusSummary, {
+  assert.deepEqual((await store.works.get('c1', 'w'))?.statusSummary, {
     conditions: [],
     observedAt: '2026-01-01T00:00:01.000Z',
   });
-  assert.deepEqual(JSON.parse(String(store.works.statusBytes('u-w'))), { resourceStatus: { manifests: [] } });
-  store.close();
+  assert.deepEqual(JSON.parse(String(await store.works.statusBytes('u-w'))), { resourceStatus: { manifests: [] } });
+  await store.close();
 });
 
-test('migration 13: a workset’s spec leaves its row; it reads the same, and its next write stores it in parts', () => {
+test('migration 13: a workset’s spec leaves its row; it reads the same, and its next write stores it in parts', async () => {
   const file = join(dir, 'm13.db');
   const db = new Database(file);
   migrate(db, migrations.slice(0, 12));
@@ -118,27 +122,30 @@ test('migration 13: a workset’s spec leaves its row; it reads the same, and it
   db.close();
 
   const store = openStore(file);
-  const row = store.worksets.get('default', 'ws');
-  assert.equal(row?.specText, text);
+  const row = await store.worksets.get('default', 'ws');
+  assert.equal(await store.worksets.specText('default', 'ws'), text);
   assert.equal(row?.generation, 3);
   const { manifestWorkTemplate: _, ...head } = spec;
-  assert.deepEqual(store.worksets.specHead('default', 'ws'), { bytes: Buffer.byteLength(text), head });
+  assert.deepEqual(await store.worksets.specHead('default', 'ws'), { bytes: Buffer.byteLength(text), head });
   assert.equal(row?.renderHash, null);
   // The same spec again is no change (its whole text is hashed to tell); another one is, and
   // is stored in parts.
   const write = { name: 'ws', namespace: 'default', labels: {}, annotations: {}, spec };
-  assert.deepEqual(store.worksets.replace(write, 'y'), {
-    row: store.worksets.get('default', 'ws'),
+  assert.deepEqual(await store.worksets.replace(write, 'y'), {
+    row: await store.worksets.get('default', 'ws'),
     changed: false,
     specChanged: false,
   });
-  assert.ok(store.worksets.specParts('default', 'ws') && 'whole' in (store.worksets.specParts('default', 'ws') ?? {}));
+  assert.ok(
+    (await store.worksets.specParts('default', 'ws')) &&
+      'whole' in ((await store.worksets.specParts('default', 'ws')) ?? {}),
+  );
   const paused = { ...write, spec: { ...spec, paused: true } };
-  assert.equal(store.worksets.replace(paused, 'z')?.specChanged, true);
-  const parts = store.worksets.specParts('default', 'ws');
+  assert.equal((await store.worksets.replace(paused, 'z'))?.specChanged, true);
+  const parts = await store.worksets.specParts('default', 'ws');
   assert.ok(parts && 'hashes' in parts && parts.hashes.length === 1);
-  assert.equal(store.worksets.get('default', 'ws')?.specText, canonicalJson(paused.spec));
-  assert.equal(store.worksets.get('default', 'ws')?.generation, 4);
-  assert.equal(typeof store.worksets.get('default', 'ws')?.renderHash, 'string');
-  store.close();
+  assert.equal(await store.worksets.specText('default', 'ws'), canonicalJson(paused.spec));
+  assert.equal((await store.worksets.get('default', 'ws'))?.generation, 4);
+  assert.equal(typeof (await store.worksets.get('default', 'ws'))?.renderHash, 'string');
+  await store.close();
 });

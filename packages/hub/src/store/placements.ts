@@ -8,19 +8,13 @@
 // controller own the statuses.
 import { randomUUID } from 'node:crypto';
 import { canonicalJson, hashText } from '@outpost/shared';
-import type Database from 'better-sqlite3';
+import type { Row, Sql } from './sql.ts';
 import type { Page } from './trust.ts';
 import { type StoredText, splitText, type WorkStore } from './works.ts';
 
-type DB = Database.Database;
-type Raw = Record<string, unknown>;
+type Raw = Row;
 
-/**
- * One stored object. `generation` counts changes of the spec; `resourceVersion` counts every
- * write (labels, annotations, spec and status), per row and starting at 1 as for clusters
- * and works; `uid` tells a re-created object from the one before.
- */
-export interface ObjectRow<Spec = Record<string, unknown>, Status = Record<string, unknown>> {
+export interface ObjectMeta<Status = Record<string, unknown>> {
   name: string;
   /** OCM's metadata.namespace ("default" when none was given); '' for a cluster set. */
   namespace: string;
@@ -29,11 +23,6 @@ export interface ObjectRow<Spec = Record<string, unknown>, Status = Record<strin
   resourceVersion: number;
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  /** Parsed from specText on first read: a workset's template may be megabytes. */
-  readonly spec: Spec;
-  /** The spec as stored: canonical JSON text (a workset's is read on first use, in the same
-   *  turn as the row: its row and spec are written together, synchronously). */
-  readonly specText: string;
   status: Status | null;
   createdAt: string;
   updatedAt: string;
@@ -44,8 +33,23 @@ export interface ObjectRow<Spec = Record<string, unknown>, Status = Record<strin
   deletionAt: string | null;
 }
 
+/**
+ * One stored object. `generation` counts changes of the spec; `resourceVersion` counts every
+ * write (labels, annotations, spec and status), per row and starting at 1 as for clusters
+ * and works; `uid` tells a re-created object from the one before.
+ */
+export interface ObjectRow<Spec = Record<string, unknown>, Status = Record<string, unknown>>
+  extends ObjectMeta<Status> {
+  /** Parsed from specText on first read. */
+  readonly spec: Spec;
+  /** The spec as stored: canonical JSON text. */
+  readonly specText: string;
+}
+
 export type PlacementRow = ObjectRow;
-export type WorkSetRow = ObjectRow;
+/** A workset's row: its spec, which carries the template (megabytes), is read apart
+ *  (specText, specHead). */
+export type WorkSetRow = ObjectMeta;
 
 /** What a create or replace writes; status is written only through setStatus. */
 export type ObjectWrite = ObjectWriteBase &
@@ -74,32 +78,34 @@ interface ObjectWriteBase {
   annotations: Record<string, string>;
 }
 
-function rowFrom(r: Raw, readSpec: (namespace: string, name: string) => string): ObjectRow {
-  let specText = typeof r.spec === 'string' ? r.spec : undefined;
-  let spec: Record<string, unknown> | undefined;
-  const name = r.name as string;
-  const namespace = r.namespace as string;
+function metaFrom(r: Raw): ObjectMeta {
   return {
     name: r.name as string,
-    namespace,
+    namespace: r.namespace as string,
     uid: r.uid as string,
-    generation: r.generation as number,
-    resourceVersion: r.resource_version as number,
+    generation: Number(r.generation),
+    resourceVersion: Number(r.resource_version),
     labels: JSON.parse(r.labels as string),
     annotations: JSON.parse(r.annotations as string),
-    get spec() {
-      spec ??= JSON.parse(this.specText) as Record<string, unknown>;
-      return spec;
-    },
-    get specText() {
-      specText ??= readSpec(namespace, name);
-      return specText;
-    },
     status: typeof r.status === 'string' ? JSON.parse(r.status) : null,
     createdAt: r.created_at as string,
     updatedAt: r.updated_at as string,
     deletionAt: typeof r.deletion_at === 'string' ? r.deletion_at : null,
     renderHash: typeof r.render_hash === 'string' ? r.render_hash : null,
+  };
+}
+
+/** A row that keeps its spec in the row (placements, cluster sets). */
+function rowFrom(r: Raw): ObjectRow {
+  const specText = r.spec as string;
+  let spec: Record<string, unknown> | undefined;
+  return {
+    ...metaFrom(r),
+    get spec() {
+      spec ??= JSON.parse(specText) as Record<string, unknown>;
+      return spec;
+    },
+    specText,
   };
 }
 
@@ -134,105 +140,103 @@ export function workSetSpecText(
   };
 }
 
-function objectStore(db: DB, table: 'placements' | 'worksets' | 'cluster_sets', texts?: WorkStore) {
+function statements(table: 'placements' | 'worksets' | 'cluster_sets', dialect: Sql['dialect']) {
   // Worksets keep their spec in parts (workset_spec_parts); placements in the row.
-  const apart = table === 'worksets';
-  const specColumns = apart ? 'spec_hash, spec_head, spec_bytes, render_hash' : 'spec';
+  const specColumns = table === 'worksets' ? 'spec_hash, spec_head, spec_bytes, render_hash' : 'spec';
   const key = 'namespace = @namespace AND name = @name';
-  const s = {
-    get: db.prepare(`SELECT * FROM ${table} WHERE ${key}`),
+  return {
+    get: `SELECT * FROM ${table} WHERE ${key}`,
     // Every namespace, or one: (namespace, name) after the cursor.
-    page: db.prepare(`SELECT * FROM ${table} WHERE (namespace, name) > (@namespace, @name)
-      ORDER BY namespace, name LIMIT @limit`),
-    pageIn: db.prepare(`SELECT * FROM ${table} WHERE namespace = @namespace AND name > @name
-      ORDER BY name LIMIT @limit`),
-    all: db.prepare(`SELECT * FROM ${table} ORDER BY namespace, name`),
-    named: db.prepare(`SELECT * FROM ${table} WHERE name = ? ORDER BY namespace`),
-    insert: db.prepare(`INSERT INTO ${table}
+    page: `SELECT * FROM ${table} WHERE (namespace, name) > (@namespace, @name)
+      ORDER BY namespace, name LIMIT @limit`,
+    pageIn: `SELECT * FROM ${table} WHERE namespace = @namespace AND name > @name ORDER BY name LIMIT @limit`,
+    all: `SELECT * FROM ${table} ORDER BY namespace, name`,
+    named: `SELECT * FROM ${table} WHERE name = @name ORDER BY namespace`,
+    insert: `INSERT INTO ${table}
       (name, namespace, uid, generation, resource_version, labels, annotations, ${specColumns}, created_at, updated_at)
-      VALUES (@name, @namespace, @uid, 1, 1, @labels, @annotations, ${specColumns.replace(/(\w+)/g, '@$1')}, @at, @at)`),
-    update: db.prepare(`UPDATE ${table} SET generation = @generation, resource_version = resource_version + 1,
+      VALUES (@name, @namespace, @uid, 1, 1, @labels, @annotations, ${specColumns.replace(/(\w+)/g, '@$1')}, @at, @at)`,
+    update: `UPDATE ${table} SET generation = @generation, resource_version = resource_version + 1,
       labels = @labels, annotations = @annotations, ${specColumns.replace(/(\w+)/g, '$1 = @$1')}, updated_at = @at
-      WHERE ${key}`),
-    ...(apart
-      ? {
-          parts: db
-            .prepare(
-              'SELECT hash FROM workset_spec_parts WHERE namespace = @namespace AND workset = @name ORDER BY idx',
-            )
-            .pluck(),
-          addPart: db.prepare(
-            'INSERT INTO workset_spec_parts (namespace, workset, idx, hash) VALUES (@namespace, @name, @idx, @hash)',
-          ),
-          orphanParts: db.prepare(
-            `INSERT INTO text_orphans (hash, at)
-              SELECT hash, @at FROM workset_spec_parts WHERE namespace = @namespace AND workset = @name`,
-          ),
-          dropParts: db.prepare('DELETE FROM workset_spec_parts WHERE namespace = @namespace AND workset = @name'),
-          // A spec from before parts (migration 13), until its workset's next write.
-          whole: db.prepare(`SELECT CAST(spec AS BLOB) FROM workset_specs WHERE ${key}`).pluck(),
-          dropWhole: db.prepare(`DELETE FROM workset_specs WHERE ${key}`),
-          // Not a change (no resourceVersion): what a row from before hashes lacked.
-          keepHashes: db.prepare(`UPDATE worksets SET spec_hash = @spec_hash, render_hash = @render_hash WHERE ${key}`),
-          specHead: db.prepare(`SELECT spec_bytes AS bytes, spec_head AS head FROM worksets WHERE ${key}`),
-        }
-      : {}),
-    setStatus: db.prepare(`UPDATE ${table} SET status = @status, resource_version = resource_version + 1 WHERE ${key}`),
-    delete: db.prepare(`DELETE FROM ${table} WHERE ${key}`),
-    markDeleting:
-      table === 'worksets'
-        ? db.prepare(`UPDATE worksets SET deletion_at = @at, resource_version = resource_version + 1
-            WHERE ${key} AND deletion_at IS NULL`)
-        : undefined,
+      WHERE ${key}`,
+    parts: 'SELECT hash FROM workset_spec_parts WHERE namespace = @namespace AND workset = @name ORDER BY idx',
+    addPart: 'INSERT INTO workset_spec_parts (namespace, workset, idx, hash) VALUES (@namespace, @name, @idx, @hash)',
+    orphanParts: `INSERT INTO text_orphans (hash, at)
+      SELECT hash, @at FROM workset_spec_parts WHERE namespace = @namespace AND workset = @name`,
+    dropParts: 'DELETE FROM workset_spec_parts WHERE namespace = @namespace AND workset = @name',
+    // A spec from before parts (migration 13), until its workset's next write.
+    whole: `SELECT ${dialect === 'postgres' ? "convert_to(spec, 'UTF8')" : 'CAST(spec AS BLOB)'} AS spec
+      FROM workset_specs WHERE ${key}`,
+    dropWhole: `DELETE FROM workset_specs WHERE ${key}`,
+    // Not a change (no resourceVersion): what a row from before hashes lacked.
+    keepHashes: `UPDATE worksets SET spec_hash = @spec_hash, render_hash = @render_hash WHERE ${key}`,
+    specHead: `SELECT spec_bytes AS bytes, spec_head AS head FROM worksets WHERE ${key}`,
+    setStatus: `UPDATE ${table} SET status = @status, resource_version = resource_version + 1 WHERE ${key}`,
+    delete: `DELETE FROM ${table} WHERE ${key}`,
+    markDeleting: `UPDATE worksets SET deletion_at = @at, resource_version = resource_version + 1
+      WHERE ${key} AND deletion_at IS NULL`,
   };
+}
+
+function objectStore<R extends ObjectMeta>(
+  sql: Sql,
+  table: 'placements' | 'worksets' | 'cluster_sets',
+  from: (r: Raw) => R,
+  texts?: WorkStore,
+) {
+  const apart = table === 'worksets';
+  const q = statements(table, sql.dialect);
   const worksetOnly = () => new Error(`${table} keep their spec in the row`);
   const shown = (namespace: string, name: string) => (namespace ? `${namespace}/${name}` : name);
   /** A workset's spec as stored: the hashes of its parts in order, or (from before parts) the whole text. */
-  const specParts = (namespace: string, name: string): { hashes: string[] } | { whole: Buffer } | undefined => {
-    if (!s.parts || !s.whole) throw worksetOnly();
-    const hashes = s.parts.all({ namespace, name }) as string[];
+  const specParts = async (
+    namespace: string,
+    name: string,
+  ): Promise<{ hashes: string[] } | { whole: Buffer } | undefined> => {
+    if (!apart) throw worksetOnly();
+    const hashes = (await sql.all<{ hash: string }>(q.parts, { namespace, name })).map((r) => r.hash);
     if (hashes.length) return { hashes };
-    const whole = s.whole.get({ namespace, name }) as Buffer | undefined;
+    const whole = (await sql.get<{ spec: Buffer }>(q.whole, { namespace, name }))?.spec;
     return whole ? { whole } : undefined;
   };
   /** A workset's spec text as UTF-8 bytes, in its parts. */
-  const specBytes = (namespace: string, name: string): Buffer[] | undefined => {
-    const p = specParts(namespace, name);
+  const specBytes = async (namespace: string, name: string): Promise<Buffer[] | undefined> => {
+    const p = await specParts(namespace, name);
     if (!p) return undefined;
     if ('whole' in p) return [p.whole];
-    const out = p.hashes.map((h) => texts?.text(h));
+    const out: (Buffer | undefined)[] = [];
+    for (const h of p.hashes) out.push(await texts?.text(h));
     if (out.some((b) => b === undefined)) {
       throw new Error(`${table}: a part of the spec of ${shown(namespace, name)} is missing`);
     }
     return out as Buffer[];
   };
-  const readSpec = (namespace: string, name: string): string => {
-    const bytes = specBytes(namespace, name);
+  /** A workset's spec: its canonical JSON text. */
+  const specText = async (namespace: string, name: string): Promise<string> => {
+    const bytes = await specBytes(namespace, name);
     if (!bytes) throw new Error(`${table}: no spec stored for ${shown(namespace, name)}`);
     return Buffer.concat(bytes).toString('utf8');
   };
   /** Links a workset's new spec parts (storing those not stored yet), unlinking the old. */
-  const linkSpec = (
+  const linkSpec = async (
     namespace: string,
     name: string,
     parts: Extract<ObjectWrite, { specParts: unknown }>['specParts'],
     at: string,
   ) => {
-    if (!s.orphanParts || !s.dropParts || !s.dropWhole || !s.addPart || !texts) throw worksetOnly();
-    s.orphanParts.run({ namespace, name, at });
-    s.dropParts.run({ namespace, name });
-    s.dropWhole.run({ namespace, name });
-    const missing = new Set(texts.missingTexts(parts.map((p) => p.hash)));
+    if (!apart || !texts) throw worksetOnly();
+    await sql.run(q.orphanParts, { namespace, name, at });
+    await sql.run(q.dropParts, { namespace, name });
+    await sql.run(q.dropWhole, { namespace, name });
+    const missing = new Set(await texts.missingTexts(parts.map((p) => p.hash)));
     const lost = parts.find((p) => missing.has(p.hash) && p.content === undefined);
     if (lost) {
       throw new Error(`${table}: the spec of ${shown(namespace, name)} names text ${lost.hash}, which is not stored`);
     }
-    texts.putTexts(parts.filter((p) => missing.has(p.hash)) as StoredText[], at);
-    for (const [idx, p] of parts.entries()) s.addPart.run({ namespace, name, idx, hash: p.hash });
+    await texts.putTexts(parts.filter((p) => missing.has(p.hash)) as StoredText[], at);
+    for (const [idx, p] of parts.entries()) await sql.run(q.addPart, { namespace, name, idx, hash: p.hash });
   };
-  const from = (r: Raw) => rowFrom(r, readSpec);
-  const get = (namespace: string, name: string): ObjectRow | undefined => {
-    const r = s.get.get({ namespace, name }) as Raw | undefined;
+  const get = async (namespace: string, name: string): Promise<R | undefined> => {
+    const r = await sql.get(q.get, { namespace, name });
     return r && from(r);
   };
   // Canonical JSON, so a re-applied object whose keys come in another order is unchanged.
@@ -262,12 +266,12 @@ function objectStore(db: DB, table: 'placements' | 'worksets' | 'cluster_sets', 
     };
   };
   /** The row's columns as the statements take them; a workset's changed spec is linked. */
-  const write = (w: ObjectWrite, c: ReturnType<typeof columns>, specChanged: boolean, at: string) => {
+  const write = async (w: ObjectWrite, c: ReturnType<typeof columns>, specChanged: boolean, at: string) => {
     const { parts, ...row } = c as ReturnType<typeof columns> & { parts?: StoredText[] };
-    if (parts && specChanged) linkSpec(w.namespace, w.name, parts, at);
+    if (parts && specChanged) await linkSpec(w.namespace, w.name, parts, at);
     return row;
   };
-  const pageOf = (rows: ObjectRow[], limit: number): Page<ObjectRow> => {
+  const pageOf = (rows: R[], limit: number): Page<R> => {
     const more = rows.length > limit;
     const items = more ? rows.slice(0, limit) : rows;
     const last = items.at(-1);
@@ -280,22 +284,22 @@ function objectStore(db: DB, table: 'placements' | 'worksets' | 'cluster_sets', 
      * One page by namespace and name, after `after` (an objectKey, or '' for the
      * first); with `namespace`, of that namespace only.
      */
-    page: (after: string, limit: number, namespace?: string): Page<ObjectRow> => {
+    page: async (after: string, limit: number, namespace?: string): Promise<Page<R>> => {
       if (namespace !== undefined) {
         const name = after.startsWith(`${namespace}/`) ? after.slice(namespace.length + 1) : '';
-        return pageOf((s.pageIn.all({ namespace, name, limit: limit + 1 }) as Raw[]).map(from), limit);
+        return pageOf((await sql.all(q.pageIn, { namespace, name, limit: limit + 1 })).map(from), limit);
       }
-      return pageOf((s.page.all({ ...splitObjectKey(after), limit: limit + 1 }) as Raw[]).map(from), limit);
+      return pageOf((await sql.all(q.page, { ...splitObjectKey(after), limit: limit + 1 })).map(from), limit);
     },
     /** Every object, by namespace and name (the scheduler and controller work on all of them). */
-    all: () => (s.all.all() as Raw[]).map(from),
+    all: async () => (await sql.all(q.all)).map(from),
     /** Every object of this name, in whichever namespace (the API's paths without a namespace). */
-    named: (name: string) => (s.named.all(name) as Raw[]).map(from),
+    named: async (name: string) => (await sql.all(q.named, { name })).map(from),
     /** Inserts a new object; undefined when one of that namespace and name exists. */
-    create: (w: ObjectWrite, at: string): ObjectRow | undefined => {
-      if (s.get.get({ namespace: w.namespace, name: w.name })) return undefined;
-      const c = write(w, columns(w), true, at);
-      s.insert.run({ ...c, name: w.name, namespace: w.namespace, uid: randomUUID(), at });
+    create: async (w: ObjectWrite, at: string): Promise<R | undefined> => {
+      if (await sql.get(q.get, { namespace: w.namespace, name: w.name })) return undefined;
+      const c = await write(w, columns(w), true, at);
+      await sql.run(q.insert, { ...c, name: w.name, namespace: w.namespace, uid: randomUUID(), at });
       return get(w.namespace, w.name);
     },
     /**
@@ -303,15 +307,18 @@ function objectStore(db: DB, table: 'placements' | 'worksets' | 'cluster_sets', 
      * bumps nothing (`changed: false`); a changed spec bumps the generation. Undefined when
      * there is no such object.
      */
-    replace: (w: ObjectWrite, at: string): { row: ObjectRow; changed: boolean; specChanged: boolean } | undefined => {
+    replace: async (
+      w: ObjectWrite,
+      at: string,
+    ): Promise<{ row: R; changed: boolean; specChanged: boolean } | undefined> => {
       const ref = { namespace: w.namespace, name: w.name };
-      const r = s.get.get(ref) as Raw | undefined;
+      const r = await sql.get(q.get, ref);
       if (!r) return undefined;
       const next = columns(w);
       // Both texts are canonical: compared by hash (a workset from before hashes: the hash of
       // its whole text, once), or as they are.
       const specChanged = apart
-        ? (r.spec_hash ?? hashText(readSpec(w.namespace, w.name))) !== (next as { spec_hash: string }).spec_hash
+        ? (r.spec_hash ?? hashText(await specText(w.namespace, w.name))) !== (next as { spec_hash: string }).spec_hash
         : r.spec !== (next as { spec: string }).spec;
       const changed =
         specChanged ||
@@ -321,46 +328,51 @@ function objectStore(db: DB, table: 'placements' | 'worksets' | 'cluster_sets', 
         // A workset from before hashes keeps the ones just found: its text is hashed once.
         if (apart && r.spec_hash === null) {
           const { spec_hash, render_hash } = next as { spec_hash: string; render_hash: string };
-          s.keepHashes?.run({ ...ref, spec_hash, render_hash });
-          return { row: get(w.namespace, w.name) as ObjectRow, changed, specChanged };
+          await sql.run(q.keepHashes, { ...ref, spec_hash, render_hash });
+          return { row: (await get(w.namespace, w.name)) as R, changed, specChanged };
         }
         return { row: from(r), changed, specChanged };
       }
-      const generation = (r.generation as number) + (specChanged ? 1 : 0);
-      const c = write(w, next, specChanged, at);
-      s.update.run({ ...c, ...ref, generation, at });
-      return { row: get(w.namespace, w.name) as ObjectRow, changed, specChanged };
+      const generation = Number(r.generation) + (specChanged ? 1 : 0);
+      const c = await write(w, next, specChanged, at);
+      await sql.run(q.update, { ...c, ...ref, generation, at });
+      return { row: (await get(w.namespace, w.name)) as R, changed, specChanged };
     },
     /** Worksets: the spec without its template (spec.manifestWorkTemplate, kept in the row)
      *  and the UTF-8 size of the whole; undefined when there is no such workset. */
-    specHead: (namespace: string, name: string): { bytes: number; head: Record<string, unknown> } | undefined => {
-      if (!s.specHead) throw worksetOnly();
-      const r = s.specHead.get({ namespace, name }) as { bytes: number; head: string } | undefined;
-      return r && { bytes: r.bytes, head: JSON.parse(r.head) as Record<string, unknown> };
+    specHead: async (
+      namespace: string,
+      name: string,
+    ): Promise<{ bytes: number; head: Record<string, unknown> } | undefined> => {
+      if (!apart) throw worksetOnly();
+      const r = await sql.get<{ bytes: number; head: string }>(q.specHead, { namespace, name });
+      return r && { bytes: Number(r.bytes), head: JSON.parse(r.head) as Record<string, unknown> };
     },
     specParts,
     /** Worksets: the spec's canonical text as UTF-8 bytes, in parts (handed to a thread as they are). */
     specBytes,
-    delete: (namespace: string, name: string): boolean => {
+    /** Worksets: the spec's canonical JSON text (a template may be megabytes: read when needed). */
+    specText,
+    delete: async (namespace: string, name: string): Promise<boolean> => {
       if (apart) {
-        s.orphanParts?.run({ namespace, name, at: new Date().toISOString() });
-        s.dropParts?.run({ namespace, name });
-        s.dropWhole?.run({ namespace, name });
+        await sql.run(q.orphanParts, { namespace, name, at: new Date().toISOString() });
+        await sql.run(q.dropParts, { namespace, name });
+        await sql.run(q.dropWhole, { namespace, name });
       }
-      return s.delete.run({ namespace, name }).changes > 0;
+      return (await sql.run(q.delete, { namespace, name })) > 0;
     },
     /**
      * Worksets: records that a Foreground deletion began (once; resourceVersion + 1). The
      * row, or undefined when it is gone.
      */
-    markDeleting: (namespace: string, name: string, at: string): ObjectRow | undefined => {
-      if (!s.markDeleting) throw new Error(`${table} are deleted at once`);
-      s.markDeleting.run({ namespace, name, at });
+    markDeleting: async (namespace: string, name: string, at: string): Promise<R | undefined> => {
+      if (!apart) throw new Error(`${table} are deleted at once`);
+      await sql.run(q.markDeleting, { namespace, name, at });
       return get(namespace, name);
     },
     /** Writes the status (resourceVersion + 1); the row, or undefined when it is gone. */
-    setStatus: (namespace: string, name: string, status: unknown): ObjectRow | undefined => {
-      if (s.setStatus.run({ namespace, name, status: JSON.stringify(status) }).changes === 0) return undefined;
+    setStatus: async (namespace: string, name: string, status: unknown): Promise<R | undefined> => {
+      if ((await sql.run(q.setStatus, { namespace, name, status: JSON.stringify(status) })) === 0) return undefined;
       return get(namespace, name);
     },
   };
@@ -379,17 +391,18 @@ export function splitObjectKey(key: string): { namespace: string; name: string }
   return cut < 0 ? { namespace: key, name: '' } : { namespace: key.slice(0, cut), name: key.slice(cut + 1) };
 }
 
-export type ObjectStore = ReturnType<typeof objectStore>;
+export type ObjectStore = ReturnType<typeof objectStore<ObjectRow>>;
+export type WorkSetStore = ReturnType<typeof objectStore<WorkSetRow>>;
 
-export function placementStore(db: DB): ObjectStore {
-  return objectStore(db, 'placements');
+export function placementStore(sql: Sql): ObjectStore {
+  return objectStore(sql, 'placements', rowFrom);
 }
 
 /** ManagedClusterSets: placements' columns, no namespace, no status (it is computed). */
-export function clusterSetStore(db: DB): ObjectStore {
-  return objectStore(db, 'cluster_sets');
+export function clusterSetStore(sql: Sql): ObjectStore {
+  return objectStore(sql, 'cluster_sets', rowFrom);
 }
 
-export function workSetStore(db: DB, texts: WorkStore): ObjectStore {
-  return objectStore(db, 'worksets', texts);
+export function workSetStore(sql: Sql, texts: WorkStore): WorkSetStore {
+  return objectStore(sql, 'worksets', metaFrom, texts);
 }

@@ -1,7 +1,6 @@
 // Store operations for trust and registration: API tokens, bootstrap tokens, clusters,
-// registrations, certificates and the audit log. Synchronous (better-sqlite3): callers
-// compose them inside `store.transaction` when several must commit together.
-import type Database from 'better-sqlite3';
+// registrations, certificates and the audit log. Callers compose them inside
+// `store.transaction` when several must commit together.
 import type {
   ApiTokenRow,
   AuditEvent,
@@ -11,11 +10,12 @@ import type {
   RegistrationRow,
   RegistrationStateRow,
 } from './rows.ts';
+import type { Row, Sql } from './sql.ts';
 
-type DB = Database.Database;
-type Raw = Record<string, unknown>;
+type Raw = Row;
 
 const json = (v: unknown) => JSON.stringify(v);
+const noNul = (text: string) => text.replaceAll('\u0000', '\uFFFD');
 const parse = <T>(v: unknown, fallback: T): T => (typeof v === 'string' ? (JSON.parse(v) as T) : fallback);
 
 function apiTokenFrom(r: Raw): ApiTokenRow {
@@ -117,123 +117,124 @@ export interface Page<T> {
   continue: string | undefined;
 }
 
-export function trustStore(db: DB) {
+/** The statements of the trust store. */
+const q = {
+  apiTokenInsert: `INSERT INTO api_tokens
+    (id, name, scope, secret_hash, created_at, created_by, expires_at)
+    VALUES (@id, @name, @scope, @secretHash, @createdAt, @createdBy, @expiresAt)`,
+  apiTokenGet: 'SELECT * FROM api_tokens WHERE id = ?',
+  apiTokenList: 'SELECT * FROM api_tokens ORDER BY created_at, id',
+  apiTokenRevoke: 'UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL',
+  apiTokenTouch: 'UPDATE api_tokens SET last_used_at = ? WHERE id = ?',
+
+  btInsert: `INSERT INTO bootstrap_tokens
+    (id, secret_hash, description, labels, auto_approve, usage_limit, bound_cluster, created_at, created_by, expires_at)
+    VALUES (@id, @secretHash, @description, @labels, @autoApprove, @usageLimit, @boundCluster, @createdAt,
+            @createdBy, @expiresAt)`,
+  btGet: 'SELECT * FROM bootstrap_tokens WHERE id = ?',
+  btList: 'SELECT * FROM bootstrap_tokens ORDER BY created_at, id',
+  btRevoke: 'UPDATE bootstrap_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL',
+  btUse: `UPDATE bootstrap_tokens SET usage_count = usage_count + 1, last_used_at = @at
+    WHERE id = @id AND usage_count < usage_limit AND revoked_at IS NULL AND expires_at > @at`,
+  btRevokeBound: 'UPDATE bootstrap_tokens SET revoked_at = ? WHERE bound_cluster = ? AND revoked_at IS NULL',
+
+  clusterInsert: `INSERT INTO clusters
+    (name, uid, resource_version, labels, hub_accepts_client, claims, agent_version, created_at)
+    VALUES (@name, @uid, @resourceVersion, @labels, @hubAcceptsClient, @claims, @agentVersion, @createdAt)`,
+  clusterGet: 'SELECT * FROM clusters WHERE name = ?',
+  clusterPage: 'SELECT * FROM clusters WHERE name > ? ORDER BY name LIMIT ?',
+  clusterAll: 'SELECT * FROM clusters ORDER BY name',
+  clusterCount: 'SELECT COUNT(*) AS n FROM clusters WHERE hub_accepts_client = 1',
+  clusterRelease: 'SELECT release_held_deletions AS r FROM clusters WHERE name = ?',
+  clusterUpdate: `UPDATE clusters SET resource_version = @resourceVersion, labels = @labels,
+    hub_accepts_client = @hubAcceptsClient, denied = @denied, taints = @taints, claims = @claims,
+    agent_version = @agentVersion, joined_at = @joinedAt, last_seen = @lastSeen, adopt_epoch = @adoptEpoch,
+    removal_requested_at = @removalRequestedAt, release_held_deletions = @releaseHeldDeletions,
+    work_delivery = @workDelivery, reported_claims = @reportedClaims WHERE name = @name`,
+  // Never back: two hubs may write one cluster's sightings in either order.
+  clusterSeen: 'UPDATE clusters SET last_seen = @at WHERE name = @name AND (last_seen IS NULL OR last_seen < @at)',
+  clusterDelete: 'DELETE FROM clusters WHERE name = ?',
+
+  regInsert: `INSERT INTO registrations (id, cluster_name, token_id, csr_pem, state, created_at)
+    VALUES (@id, @clusterName, @tokenId, @csrPem, @state, @createdAt)`,
+  regGet: 'SELECT * FROM registrations WHERE id = ?',
+  regPending: "SELECT * FROM registrations WHERE cluster_name = ? AND state = 'Pending' ORDER BY created_at",
+  regDecide: `UPDATE registrations SET state = @state, message = @message,
+    certificate_serial = @certificateSerial, decided_at = @decidedAt WHERE id = @id`,
+  regDeleteFor: 'DELETE FROM registrations WHERE cluster_name = ?',
+  regSame: 'SELECT * FROM registrations WHERE cluster_name = ? AND token_id = ? AND csr_pem = ?',
+
+  certInsert: `INSERT INTO certificates
+    (serial, cluster_name, ca_hash, cert_pem, not_before, not_after, issued_at)
+    VALUES (@serial, @clusterName, @caHash, @certPem, @notBefore, @notAfter, @issuedAt)`,
+  certGet: 'SELECT * FROM certificates WHERE serial = ?',
+  certListFor: 'SELECT * FROM certificates WHERE cluster_name = ? ORDER BY issued_at, serial',
+  certLatestFor:
+    'SELECT * FROM certificates WHERE cluster_name = ? AND revoked_at IS NULL ORDER BY issued_at DESC, serial LIMIT 1',
+  // Every cluster's newest first, in one pass over the index (certLatestFor per cluster
+  // costs a search each: ten times as much for a page of clusters).
+  certLatestIn: `SELECT * FROM certificates WHERE cluster_name > ? AND cluster_name <= ? AND revoked_at IS NULL
+     ORDER BY cluster_name, issued_at DESC, serial`,
+  certRevokeFor: `UPDATE certificates SET revoked_at = ?, revoke_reason = ?
+    WHERE cluster_name = ? AND revoked_at IS NULL`,
+  certRevokeOthers: `UPDATE certificates SET revoked_at = ?, revoke_reason = ?
+    WHERE cluster_name = ? AND serial != ? AND revoked_at IS NULL`,
+
+  auditInsert: `INSERT INTO audit_log (at, actor, action, resource, result, details)
+    VALUES (@at, @actor, @action, @resource, @result, @details)`,
+  auditPage: 'SELECT * FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?',
+  // Oldest rows first, a batch at a time: ids grow with time, so the scan stops early.
+  auditPruneOlder: `DELETE FROM audit_log WHERE id IN
+    (SELECT id FROM audit_log WHERE at < ? ORDER BY id LIMIT ?)`,
+  auditNthNewest: 'SELECT id FROM audit_log ORDER BY id DESC LIMIT 1 OFFSET ?',
+  auditPruneUpTo: `DELETE FROM audit_log WHERE id IN
+    (SELECT id FROM audit_log WHERE id <= ? ORDER BY id LIMIT ?)`,
+};
+
+export function trustStore(sql: Sql) {
   // Every cluster write goes through clusters.* below, so a listener here cannot be bypassed
   // by a route or service added later (the placement scheduler depends on that).
   const clusterListeners = new Set<ClusterChangeListener>();
-  const clusterChanged = (name: string, kind: ClusterChangeKind) => {
-    for (const l of clusterListeners) l(name, kind);
+  // Outside the writer's transaction: a listener that arms a timer there would otherwise
+  // make its statements in that transaction while it is open (and a savepoint of it).
+  const clusterChanged = (name: string, kind: ClusterChangeKind) =>
+    sql.outside(() => {
+      for (const l of clusterListeners) l(name, kind);
+    });
+
+  const one = async <T>(text: string, params: unknown[], from: (r: Raw) => T): Promise<T | undefined> => {
+    const r = await sql.get(text, params);
+    return r && from(r);
   };
-  const s = {
-    apiTokenInsert: db.prepare(`INSERT INTO api_tokens
-      (id, name, scope, secret_hash, created_at, created_by, expires_at)
-      VALUES (@id, @name, @scope, @secretHash, @createdAt, @createdBy, @expiresAt)`),
-    apiTokenGet: db.prepare('SELECT * FROM api_tokens WHERE id = ?'),
-    apiTokenList: db.prepare('SELECT * FROM api_tokens ORDER BY created_at, id'),
-    apiTokenRevoke: db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
-    apiTokenTouch: db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?'),
-
-    btInsert: db.prepare(`INSERT INTO bootstrap_tokens
-      (id, secret_hash, description, labels, auto_approve, usage_limit, bound_cluster, created_at, created_by, expires_at)
-      VALUES (@id, @secretHash, @description, @labels, @autoApprove, @usageLimit, @boundCluster, @createdAt,
-              @createdBy, @expiresAt)`),
-    btGet: db.prepare('SELECT * FROM bootstrap_tokens WHERE id = ?'),
-    btList: db.prepare('SELECT * FROM bootstrap_tokens ORDER BY created_at, id'),
-    btRevoke: db.prepare('UPDATE bootstrap_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
-    btUse: db.prepare(`UPDATE bootstrap_tokens SET usage_count = usage_count + 1, last_used_at = ?
-      WHERE id = ? AND usage_count < usage_limit`),
-    btRevokeBound: db.prepare(
-      'UPDATE bootstrap_tokens SET revoked_at = ? WHERE bound_cluster = ? AND revoked_at IS NULL',
-    ),
-
-    clusterInsert: db.prepare(`INSERT INTO clusters
-      (name, uid, resource_version, labels, hub_accepts_client, claims, agent_version, created_at)
-      VALUES (@name, @uid, @resourceVersion, @labels, @hubAcceptsClient, @claims, @agentVersion, @createdAt)`),
-    clusterGet: db.prepare('SELECT * FROM clusters WHERE name = ?'),
-    clusterPage: db.prepare('SELECT * FROM clusters WHERE name > ? ORDER BY name LIMIT ?'),
-    clusterAll: db.prepare('SELECT * FROM clusters ORDER BY name'),
-    clusterCount: db.prepare('SELECT COUNT(*) AS n FROM clusters WHERE hub_accepts_client = 1'),
-    clusterRelease: db.prepare('SELECT release_held_deletions AS r FROM clusters WHERE name = ?'),
-    clusterUpdate: db.prepare(`UPDATE clusters SET resource_version = @resourceVersion, labels = @labels,
-      hub_accepts_client = @hubAcceptsClient, denied = @denied, taints = @taints, claims = @claims,
-      agent_version = @agentVersion, joined_at = @joinedAt, last_seen = @lastSeen, adopt_epoch = @adoptEpoch,
-      removal_requested_at = @removalRequestedAt, release_held_deletions = @releaseHeldDeletions,
-      work_delivery = @workDelivery, reported_claims = @reportedClaims WHERE name = @name`),
-    clusterSeen: db.prepare('UPDATE clusters SET last_seen = ? WHERE name = ?'),
-    clusterDelete: db.prepare('DELETE FROM clusters WHERE name = ?'),
-
-    regInsert: db.prepare(`INSERT INTO registrations (id, cluster_name, token_id, csr_pem, state, created_at)
-      VALUES (@id, @clusterName, @tokenId, @csrPem, @state, @createdAt)`),
-    regGet: db.prepare('SELECT * FROM registrations WHERE id = ?'),
-    regPending: db.prepare(
-      "SELECT * FROM registrations WHERE cluster_name = ? AND state = 'Pending' ORDER BY created_at",
-    ),
-    regDecide: db.prepare(`UPDATE registrations SET state = @state, message = @message,
-      certificate_serial = @certificateSerial, decided_at = @decidedAt WHERE id = @id`),
-    regDeleteFor: db.prepare('DELETE FROM registrations WHERE cluster_name = ?'),
-    regSame: db.prepare('SELECT * FROM registrations WHERE cluster_name = ? AND token_id = ? AND csr_pem = ?'),
-
-    certInsert: db.prepare(`INSERT INTO certificates
-      (serial, cluster_name, ca_hash, cert_pem, not_before, not_after, issued_at)
-      VALUES (@serial, @clusterName, @caHash, @certPem, @notBefore, @notAfter, @issuedAt)`),
-    certGet: db.prepare('SELECT * FROM certificates WHERE serial = ?'),
-    certListFor: db.prepare('SELECT * FROM certificates WHERE cluster_name = ? ORDER BY issued_at, serial'),
-    certLatestFor: db.prepare(
-      'SELECT * FROM certificates WHERE cluster_name = ? AND revoked_at IS NULL ORDER BY issued_at DESC, serial LIMIT 1',
-    ),
-    // Every cluster's newest first, in one pass over the index (certLatestFor per cluster
-    // costs a search each: ten times as much for a page of clusters).
-    certLatestIn: db.prepare(
-      `SELECT * FROM certificates WHERE cluster_name > ? AND cluster_name <= ? AND revoked_at IS NULL
-       ORDER BY cluster_name, issued_at DESC, serial`,
-    ),
-    certRevokeFor: db.prepare(`UPDATE certificates SET revoked_at = ?, revoke_reason = ?
-      WHERE cluster_name = ? AND revoked_at IS NULL`),
-    certRevokeOthers: db.prepare(`UPDATE certificates SET revoked_at = ?, revoke_reason = ?
-      WHERE cluster_name = ? AND serial != ? AND revoked_at IS NULL`),
-
-    auditInsert: db.prepare(`INSERT INTO audit_log (at, actor, action, resource, result, details)
-      VALUES (@at, @actor, @action, @resource, @result, @details)`),
-    auditPage: db.prepare('SELECT * FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?'),
-    // Oldest rows first, a batch at a time: ids grow with time, so the scan stops early.
-    auditPruneOlder: db.prepare(`DELETE FROM audit_log WHERE id IN
-      (SELECT id FROM audit_log WHERE at < ? ORDER BY id LIMIT ?)`),
-    auditNthNewest: db.prepare('SELECT id FROM audit_log ORDER BY id DESC LIMIT 1 OFFSET ?'),
-    auditPruneUpTo: db.prepare(`DELETE FROM audit_log WHERE id IN
-      (SELECT id FROM audit_log WHERE id <= ? ORDER BY id LIMIT ?)`),
-  };
+  const many = async <T>(text: string, params: unknown[], from: (r: Raw) => T): Promise<T[]> =>
+    (await sql.all(text, params)).map(from);
 
   return {
     apiTokens: {
-      insert: (t: Omit<ApiTokenRow, 'revokedAt' | 'lastUsedAt'>) => void s.apiTokenInsert.run(t),
-      get: (id: string) => {
-        const r = s.apiTokenGet.get(id) as Raw | undefined;
-        return r && apiTokenFrom(r);
-      },
-      list: () => (s.apiTokenList.all() as Raw[]).map(apiTokenFrom),
-      revoke: (id: string, at: string) => s.apiTokenRevoke.run(at, id).changes > 0,
-      touch: (id: string, at: string) => void s.apiTokenTouch.run(at, id),
+      insert: async (t: Omit<ApiTokenRow, 'revokedAt' | 'lastUsedAt'>) => void (await sql.run(q.apiTokenInsert, t)),
+      get: (id: string) => one(q.apiTokenGet, [id], apiTokenFrom),
+      list: () => many(q.apiTokenList, [], apiTokenFrom),
+      revoke: async (id: string, at: string) => (await sql.run(q.apiTokenRevoke, [at, id])) > 0,
+      touch: async (id: string, at: string) => void (await sql.run(q.apiTokenTouch, [at, id])),
     },
 
     bootstrapTokens: {
-      insert: (t: Omit<BootstrapTokenRow, 'usageCount' | 'lastUsedAt' | 'revokedAt'>) =>
-        void s.btInsert.run({ ...t, labels: json(t.labels), autoApprove: t.autoApprove ? 1 : 0 }),
-      get: (id: string) => {
-        const r = s.btGet.get(id) as Raw | undefined;
-        return r && bootstrapTokenFrom(r);
-      },
-      list: () => (s.btList.all() as Raw[]).map(bootstrapTokenFrom),
-      revoke: (id: string, at: string) => s.btRevoke.run(at, id).changes > 0,
-      /** Counts one use; false when the limit was already reached (checked atomically). */
-      use: (id: string, at: string) => s.btUse.run(at, id).changes > 0,
-      revokeBoundTo: (cluster: string, at: string) => s.btRevokeBound.run(at, cluster).changes,
+      insert: async (t: Omit<BootstrapTokenRow, 'usageCount' | 'lastUsedAt' | 'revokedAt'>) =>
+        void (await sql.run(q.btInsert, { ...t, labels: json(t.labels), autoApprove: t.autoApprove ? 1 : 0 })),
+      get: (id: string) => one(q.btGet, [id], bootstrapTokenFrom),
+      list: () => many(q.btList, [], bootstrapTokenFrom),
+      revoke: async (id: string, at: string) => (await sql.run(q.btRevoke, [at, id])) > 0,
+      /** Counts one use; false when the limit was already reached, or the token was revoked or
+       *  expired meanwhile (checked atomically with the count). */
+      use: async (id: string, at: string) => (await sql.run(q.btUse, { at, id })) > 0,
+      revokeBoundTo: (cluster: string, at: string) => sql.run(q.btRevokeBound, [at, cluster]),
     },
 
     clusters: {
-      insert: (
+      insert: async (
         c: Pick<ClusterRow, 'name' | 'uid' | 'labels' | 'hubAcceptsClient' | 'claims' | 'agentVersion' | 'createdAt'>,
       ) => {
-        s.clusterInsert.run({
+        await sql.run(q.clusterInsert, {
           ...c,
           resourceVersion: 1,
           labels: json(c.labels),
@@ -242,26 +243,24 @@ export function trustStore(db: DB) {
         });
         clusterChanged(c.name, 'changed');
       },
-      get: (name: string) => {
-        const r = s.clusterGet.get(name) as Raw | undefined;
-        return r && clusterFrom(r);
-      },
-      page: (after: string, limit: number): Page<ClusterRow> => {
-        const rows = (s.clusterPage.all(after, limit + 1) as Raw[]).map(clusterFrom);
+      get: (name: string) => one(q.clusterGet, [name], clusterFrom),
+      page: async (after: string, limit: number): Promise<Page<ClusterRow>> => {
+        const rows = await many(q.clusterPage, [after, limit + 1], clusterFrom);
         const more = rows.length > limit;
         const items = more ? rows.slice(0, limit) : rows;
         return { items, continue: more ? items.at(-1)?.name : undefined };
       },
       /** Whether an admin confirmed held deletions for `name` (read on every poll: one column). */
-      releasePending: (name: string) => (s.clusterRelease.get(name) as { r: number } | undefined)?.r === 1,
+      releasePending: async (name: string) =>
+        Number((await sql.get<{ r: number }>(q.clusterRelease, [name]))?.r ?? 0) === 1,
       /** Clusters the hub accepts: the fleet that may connect. */
-      accepted: () => (s.clusterCount.get() as { n: number }).n,
+      accepted: async () => Number((await sql.get<{ n: number }>(q.clusterCount))?.n ?? 0),
       /** Every cluster, by name (the placement scheduler looks at all of them at once). */
-      all: () => (s.clusterAll.all() as Raw[]).map(clusterFrom),
+      all: () => many(q.clusterAll, [], clusterFrom),
       /** Writes the whole row with resourceVersion + 1; returns the new row. */
-      update: (c: ClusterRow): ClusterRow => {
+      update: async (c: ClusterRow): Promise<ClusterRow> => {
         const next = { ...c, resourceVersion: c.resourceVersion + 1 };
-        s.clusterUpdate.run({
+        await sql.run(q.clusterUpdate, {
           ...next,
           labels: json(next.labels),
           taints: json(next.taints),
@@ -278,12 +277,12 @@ export function trustStore(db: DB) {
         return next;
       },
       /** last_seen only: no resourceVersion bump, so heartbeats do not conflict with edits. */
-      seen: (name: string, at: string) => {
-        s.clusterSeen.run(at, name);
+      seen: async (name: string, at: string) => {
+        await sql.run(q.clusterSeen, { at, name });
         clusterChanged(name, 'seen');
       },
-      delete: (name: string) => {
-        const done = s.clusterDelete.run(name).changes > 0;
+      delete: async (name: string) => {
+        const done = (await sql.run(q.clusterDelete, [name])) > 0;
         if (done) clusterChanged(name, 'deleted');
         return done;
       },
@@ -295,46 +294,35 @@ export function trustStore(db: DB) {
     },
 
     registrations: {
-      insert: (r: Pick<RegistrationRow, 'id' | 'clusterName' | 'tokenId' | 'csrPem' | 'state' | 'createdAt'>) =>
-        void s.regInsert.run(r),
-      get: (id: string) => {
-        const r = s.regGet.get(id) as Raw | undefined;
-        return r && registrationFrom(r);
-      },
-      pendingFor: (cluster: string) => (s.regPending.all(cluster) as Raw[]).map(registrationFrom),
-      decide: (d: Pick<RegistrationRow, 'id' | 'state' | 'message' | 'certificateSerial' | 'decidedAt'>) =>
-        void s.regDecide.run(d),
-      deleteFor: (cluster: string) => void s.regDeleteFor.run(cluster),
+      insert: async (r: Pick<RegistrationRow, 'id' | 'clusterName' | 'tokenId' | 'csrPem' | 'state' | 'createdAt'>) =>
+        void (await sql.run(q.regInsert, r)),
+      get: (id: string) => one(q.regGet, [id], registrationFrom),
+      pendingFor: (cluster: string) => many(q.regPending, [cluster], registrationFrom),
+      decide: async (d: Pick<RegistrationRow, 'id' | 'state' | 'message' | 'certificateSerial' | 'decidedAt'>) =>
+        void (await sql.run(q.regDecide, d)),
+      deleteFor: async (cluster: string) => void (await sql.run(q.regDeleteFor, [cluster])),
       /** The registration made with exactly this token, name and CSR, if any (a retried POST). */
-      same: (cluster: string, tokenId: string, csrPem: string) => {
-        const r = s.regSame.get(cluster, tokenId, csrPem) as Raw | undefined;
-        return r && registrationFrom(r);
-      },
+      same: (cluster: string, tokenId: string, csrPem: string) =>
+        one(q.regSame, [cluster, tokenId, csrPem], registrationFrom),
     },
 
     certificates: {
-      insert: (c: Omit<CertificateRow, 'revokedAt' | 'revokeReason'>) => void s.certInsert.run(c),
-      get: (serial: string) => {
-        const r = s.certGet.get(serial) as Raw | undefined;
-        return r && certificateFrom(r);
-      },
-      listFor: (cluster: string) => (s.certListFor.all(cluster) as Raw[]).map(certificateFrom),
-      latestFor: (cluster: string) => {
-        const r = s.certLatestFor.get(cluster) as Raw | undefined;
-        return r && certificateFrom(r);
-      },
+      insert: async (c: Omit<CertificateRow, 'revokedAt' | 'revokeReason'>) => void (await sql.run(q.certInsert, c)),
+      get: (serial: string) => one(q.certGet, [serial], certificateFrom),
+      listFor: (cluster: string) => many(q.certListFor, [cluster], certificateFrom),
+      latestFor: (cluster: string) => one(q.certLatestFor, [cluster], certificateFrom),
       /** latestFor of every cluster named after `after` up to `last` (a page of clusters). */
-      latestIn: (after: string, last: string): Map<string, CertificateRow> => {
+      latestIn: async (after: string, last: string): Promise<Map<string, CertificateRow>> => {
         const out = new Map<string, CertificateRow>();
-        for (const r of s.certLatestIn.iterate(after, last) as Iterable<Raw>) {
+        for (const r of await sql.all(q.certLatestIn, [after, last])) {
           const name = r.cluster_name as string;
           if (!out.has(name)) out.set(name, certificateFrom(r));
         }
         return out;
       },
-      revokeAllFor: (cluster: string, at: string, reason: string) => s.certRevokeFor.run(at, reason, cluster).changes,
+      revokeAllFor: (cluster: string, at: string, reason: string) => sql.run(q.certRevokeFor, [at, reason, cluster]),
       revokeOthersFor: (cluster: string, keepSerial: string, at: string, reason: string) =>
-        s.certRevokeOthers.run(at, reason, cluster, keepSerial).changes,
+        sql.run(q.certRevokeOthers, [at, reason, cluster, keepSerial]),
     },
 
     audit: {
@@ -342,19 +330,30 @@ export function trustStore(db: DB) {
        * Deletes at most `batch` rows that are older than `before` or beyond the newest
        * `keepRows`; returns how many went (the caller repeats while it is `batch`).
        */
-      prune: (before: string, keepRows: number, batch: number): number => {
-        let n = s.auditPruneOlder.run(before, batch).changes;
-        const nth = s.auditNthNewest.get(keepRows) as { id: number } | undefined;
-        if (nth && n < batch) n += s.auditPruneUpTo.run(nth.id, batch - n).changes;
+      prune: async (before: string, keepRows: number, batch: number): Promise<number> => {
+        let n = await sql.run(q.auditPruneOlder, [before, batch]);
+        const nth = await sql.get<{ id: number }>(q.auditNthNewest, [keepRows]);
+        if (nth && n < batch) n += await sql.run(q.auditPruneUpTo, [nth.id, batch - n]);
         return n;
       },
-      append: (e: Omit<AuditEvent, 'id'>) =>
-        void s.auditInsert.run({ ...e, details: e.details === undefined ? null : json(e.details) }),
+      /** The actor, action, resource and result as they came, but a NUL character (a hostile
+       *  name, a database's text cannot hold it) as U+FFFD: the attempt is recorded all the same. */
+      append: async (e: Omit<AuditEvent, 'id'>) =>
+        void (await sql.run(q.auditInsert, {
+          at: e.at,
+          actor: noNul(e.actor),
+          action: noNul(e.action),
+          resource: noNul(e.resource),
+          result: noNul(e.result),
+          details: e.details === undefined ? null : json(e.details),
+        })),
       /** Newest first; `before` is an id from a previous page. */
-      page: (before: number, limit: number): Page<AuditEvent> => {
-        const rows = (s.auditPage.all(before, limit + 1) as Raw[]).map(
+      page: async (before: number, limit: number): Promise<Page<AuditEvent>> => {
+        const rows = await many(
+          q.auditPage,
+          [before, limit + 1],
           (r): AuditEvent => ({
-            id: r.id as number,
+            id: Number(r.id),
             at: r.at as string,
             actor: r.actor as string,
             action: r.action as string,

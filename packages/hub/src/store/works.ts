@@ -6,11 +6,10 @@
 // (work_status_parts); a small one is kept in the work's row.
 import { createHash, randomUUID } from 'node:crypto';
 import { type Condition, canonicalJson, hashText, type Manifest, manifestKey } from '@outpost/shared';
-import type Database from 'better-sqlite3';
+import type { Row, Sql } from './sql.ts';
 import type { Page } from './trust.ts';
 
-type DB = Database.Database;
-type Raw = Record<string, unknown>;
+type Raw = Row;
 
 export interface WorkRow {
   cluster: string;
@@ -197,93 +196,121 @@ function manifestFrom(r: Raw): ManifestRow {
 const row = `SELECT cluster, name, uid, generation, resource_version, labels, annotations, spec, spec_hash,
   content_hash, manifest_count, size_bytes, status_summary, status_seq, created_at, updated_at, deletion_at FROM works`;
 
-export function workStore(db: DB) {
-  const s = {
-    get: db.prepare(`${row} WHERE cluster = ? AND name = ?`),
-    getByUid: db.prepare(`${row} WHERE uid = ?`),
-    pageCluster: db.prepare(`${row} WHERE cluster = ? AND name > ? ORDER BY name LIMIT ?`),
-    pageAll: db.prepare(`${row} WHERE (cluster > ? OR (cluster = ? AND name > ?)) ORDER BY cluster, name LIMIT ?`),
-    forCluster: db.prepare(`${row} WHERE cluster = ? ORDER BY name`),
-    statusText: db.prepare('SELECT CAST(status AS BLOB) AS status FROM works WHERE uid = ?'),
-    // NULL or not is in the record's header: a large status in the row is not read.
-    statusKept: db.prepare('SELECT status IS NOT NULL AS inline FROM works WHERE uid = ?'),
-    statusParts: db.prepare('SELECT hash FROM work_status_parts WHERE work_uid = ? ORDER BY idx'),
-    dropStatusParts: db.prepare('DELETE FROM work_status_parts WHERE work_uid = ?'),
-    addStatusPart: db.prepare('INSERT INTO work_status_parts (work_uid, idx, hash) VALUES (?, ?, ?)'),
-    // Only the conditions, from the status summary: the metrics never read whole statuses.
-    metricPage: db.prepare(`SELECT cluster, name,
-      CASE WHEN json_valid(status_summary) THEN json_extract(status_summary, '$.conditions') END AS conditions
-      FROM works WHERE (cluster > ? OR (cluster = ? AND name > ?)) ORDER BY cluster, name LIMIT ?`),
-    insert: db.prepare(`INSERT INTO works (cluster, name, uid, generation, resource_version, labels, annotations, spec,
-      spec_hash, content_hash, manifest_count, size_bytes, created_at, updated_at)
-      VALUES (@cluster, @name, @uid, 1, 1, @labels, @annotations, @spec, @specHash, @contentHash, @manifestCount,
-      @sizeBytes, @at, @at)`),
-    update: db.prepare(`UPDATE works SET generation = @generation, resource_version = resource_version + 1,
-      labels = @labels, annotations = @annotations, spec = @spec, spec_hash = @specHash, content_hash = @contentHash,
-      manifest_count = @manifestCount, size_bytes = @sizeBytes, updated_at = @at WHERE uid = @uid`),
-    markDeleted: db.prepare(`UPDATE works SET deletion_at = ?, resource_version = resource_version + 1
-      WHERE uid = ? AND deletion_at IS NULL`),
-    markAllDeleted: db.prepare(`UPDATE works SET deletion_at = ?, resource_version = resource_version + 1
-      WHERE cluster = ? AND deletion_at IS NULL`),
-    count: db.prepare('SELECT COUNT(*) AS n FROM works WHERE cluster = ?'),
-    uidsOf: db.prepare('SELECT uid FROM works WHERE cluster = ?'),
-    dropDesired: db.prepare('DELETE FROM cluster_desired WHERE cluster = ?'),
-    setStatus: db.prepare(`UPDATE works SET status = CAST(? AS TEXT), status_summary = ?, status_seq = ?,
-      resource_version = resource_version + 1 WHERE uid = ?`),
-    delete: db.prepare('DELETE FROM works WHERE uid = ?'),
-    head: db.prepare('SELECT uid, generation, content_hash FROM works WHERE cluster = ? AND name = ?'),
-    all: db.prepare('SELECT * FROM work_manifests WHERE work_uid = ? ORDER BY ordinal'),
-    live: db.prepare("SELECT * FROM work_manifests WHERE work_uid = ? AND hash != '' ORDER BY ordinal"),
-    changedSince: db.prepare(
-      'SELECT * FROM work_manifests WHERE work_uid = ? AND changed_generation > ? ORDER BY ordinal',
-    ),
-    upsertManifest: db.prepare(`INSERT INTO work_manifests (work_uid, key, ordinal, hash, changed_generation)
-      VALUES (@uid, @key, @ordinal, @hash, @gen)
-      ON CONFLICT (work_uid, key) DO UPDATE SET ordinal = excluded.ordinal, hash = excluded.hash,
-      changed_generation = excluded.changed_generation`),
-    text: db.prepare('SELECT CAST(content AS BLOB) AS content FROM texts WHERE hash = ?'),
-    // Hashes as one JSON list: a statement per hash would cost more than the lookup.
-    present: db.prepare('SELECT hash FROM texts WHERE hash IN (SELECT value FROM json_each(?))'),
-    putText: db.prepare('INSERT OR IGNORE INTO texts (hash, size, content) VALUES (?, ?, CAST(? AS TEXT))'),
-    textSize: db.prepare('SELECT size FROM texts WHERE hash = ?'),
-    orphan: db.prepare('INSERT INTO text_orphans (hash, at) VALUES (?, ?)'),
-    orphanManifests: db.prepare(`INSERT INTO text_orphans (hash, at)
-      SELECT hash, ? FROM work_manifests WHERE work_uid = ? AND hash != ''`),
-    orphanStatusParts: db.prepare(
-      'INSERT INTO text_orphans (hash, at) SELECT hash, ? FROM work_status_parts WHERE work_uid = ?',
-    ),
-    orphans: db.prepare('SELECT rowid AS id, hash FROM text_orphans WHERE at < ? ORDER BY at LIMIT ?'),
-    forgetOrphan: db.prepare('DELETE FROM text_orphans WHERE rowid = ?'),
-    // Kept while a row names it, or while a younger candidate (a later unlinking) waits.
-    dropText: db.prepare(`DELETE FROM texts WHERE hash = @hash
-      AND NOT EXISTS (SELECT 1 FROM work_manifests m WHERE m.hash = texts.hash)
-      AND NOT EXISTS (SELECT 1 FROM work_status_parts p WHERE p.hash = texts.hash)
-      AND NOT EXISTS (SELECT 1 FROM workset_spec_parts w WHERE w.hash = texts.hash)
-      AND NOT EXISTS (SELECT 1 FROM text_orphans o WHERE o.hash = texts.hash AND o.at >= @before)`),
-    reorder: db.prepare('UPDATE work_manifests SET ordinal = ? WHERE work_uid = ? AND key = ?'),
-    deleteManifests: db.prepare('DELETE FROM work_manifests WHERE work_uid = ?'),
-    bumpDesired: db.prepare(`INSERT INTO cluster_desired (cluster, revision) VALUES (?, 1)
-      ON CONFLICT (cluster) DO UPDATE SET revision = revision + 1`),
-    desired: db.prepare('SELECT revision FROM cluster_desired WHERE cluster = ?'),
-  };
+/** The statements of the work store, as SQLite takes them… */
+const sqliteQueries = {
+  get: `${row} WHERE cluster = ? AND name = ?`,
+  getByUid: `${row} WHERE uid = ?`,
+  pageCluster: `${row} WHERE cluster = ? AND name > ? ORDER BY name LIMIT ?`,
+  pageAll: `${row} WHERE (cluster > ? OR (cluster = ? AND name > ?)) ORDER BY cluster, name LIMIT ?`,
+  forCluster: `${row} WHERE cluster = ? ORDER BY name`,
+  statusText: 'SELECT CAST(status AS BLOB) AS status FROM works WHERE uid = ?',
+  // NULL or not is in the record's header: a large status in the row is not read.
+  statusKept: 'SELECT status IS NOT NULL AS inline FROM works WHERE uid = ?',
+  statusParts: 'SELECT hash FROM work_status_parts WHERE work_uid = ? ORDER BY idx',
+  dropStatusParts: 'DELETE FROM work_status_parts WHERE work_uid = ?',
+  addStatusPart: 'INSERT INTO work_status_parts (work_uid, idx, hash) VALUES (?, ?, ?)',
+  // Only the conditions, from the status summary: the metrics never read whole statuses.
+  metricPage: `SELECT cluster, name,
+    CASE WHEN json_valid(status_summary) THEN json_extract(status_summary, '$.conditions') END AS conditions
+    FROM works WHERE (cluster > ? OR (cluster = ? AND name > ?)) ORDER BY cluster, name LIMIT ?`,
+  insert: `INSERT INTO works (cluster, name, uid, generation, resource_version, labels, annotations, spec,
+    spec_hash, content_hash, manifest_count, size_bytes, created_at, updated_at)
+    VALUES (@cluster, @name, @uid, 1, 1, @labels, @annotations, @spec, @specHash, @contentHash, @manifestCount,
+    @sizeBytes, @at, @at)`,
+  update: `UPDATE works SET generation = @generation, resource_version = resource_version + 1,
+    labels = @labels, annotations = @annotations, spec = @spec, spec_hash = @specHash, content_hash = @contentHash,
+    manifest_count = @manifestCount, size_bytes = @sizeBytes, updated_at = @at WHERE uid = @uid`,
+  markDeleted: `UPDATE works SET deletion_at = ?, resource_version = resource_version + 1
+    WHERE uid = ? AND deletion_at IS NULL`,
+  markAllDeleted: `UPDATE works SET deletion_at = ?, resource_version = resource_version + 1
+    WHERE cluster = ? AND deletion_at IS NULL`,
+  count: 'SELECT COUNT(*) AS n FROM works WHERE cluster = ?',
+  uidsOf: 'SELECT uid FROM works WHERE cluster = ?',
+  dropDesired: 'DELETE FROM cluster_desired WHERE cluster = ?',
+  setStatus: `UPDATE works SET status = CAST(? AS TEXT), status_summary = ?, status_seq = ?,
+    resource_version = resource_version + 1 WHERE uid = ?`,
+  delete: 'DELETE FROM works WHERE uid = ?',
+  head: 'SELECT uid, generation, content_hash FROM works WHERE cluster = ? AND name = ?',
+  all: 'SELECT * FROM work_manifests WHERE work_uid = ? ORDER BY ordinal',
+  live: "SELECT * FROM work_manifests WHERE work_uid = ? AND hash != '' ORDER BY ordinal",
+  changedSince: 'SELECT * FROM work_manifests WHERE work_uid = ? AND changed_generation > ? ORDER BY ordinal',
+  upsertManifest: `INSERT INTO work_manifests (work_uid, key, ordinal, hash, changed_generation)
+    VALUES (@uid, @key, @ordinal, @hash, @gen)
+    ON CONFLICT (work_uid, key) DO UPDATE SET ordinal = excluded.ordinal, hash = excluded.hash,
+    changed_generation = excluded.changed_generation`,
+  text: 'SELECT CAST(content AS BLOB) AS content FROM texts WHERE hash = ?',
+  // Hashes as one JSON list: a statement per hash would cost more than the lookup.
+  present: 'SELECT hash FROM texts WHERE hash IN (SELECT value FROM json_each(?))',
+  putText: 'INSERT OR IGNORE INTO texts (hash, size, content) VALUES (?, ?, CAST(? AS TEXT))',
+  textSize: 'SELECT size FROM texts WHERE hash = ?',
+  orphan: 'INSERT INTO text_orphans (hash, at) VALUES (?, ?)',
+  orphanManifests: `INSERT INTO text_orphans (hash, at)
+    SELECT hash, ? FROM work_manifests WHERE work_uid = ? AND hash != ''`,
+  orphanStatusParts: 'INSERT INTO text_orphans (hash, at) SELECT hash, ? FROM work_status_parts WHERE work_uid = ?',
+  orphans: 'SELECT rowid AS id, hash FROM text_orphans WHERE at < ? ORDER BY at LIMIT ?',
+  forgetOrphan: 'DELETE FROM text_orphans WHERE rowid = ?',
+  // Kept while a row names it, or while a younger candidate (a later unlinking) waits.
+  dropText: `DELETE FROM texts WHERE hash = @hash
+    AND NOT EXISTS (SELECT 1 FROM work_manifests m WHERE m.hash = texts.hash)
+    AND NOT EXISTS (SELECT 1 FROM work_status_parts p WHERE p.hash = texts.hash)
+    AND NOT EXISTS (SELECT 1 FROM workset_spec_parts w WHERE w.hash = texts.hash)
+    AND NOT EXISTS (SELECT 1 FROM text_orphans o WHERE o.hash = texts.hash AND o.at >= @before)`,
+  reorder: 'UPDATE work_manifests SET ordinal = ? WHERE work_uid = ? AND key = ?',
+  deleteManifests: 'DELETE FROM work_manifests WHERE work_uid = ?',
+  bumpDesired: `INSERT INTO cluster_desired (cluster, revision) VALUES (?, 1)
+    ON CONFLICT (cluster) DO UPDATE SET revision = cluster_desired.revision + 1`,
+  desired: 'SELECT revision FROM cluster_desired WHERE cluster = ?',
+};
 
-  const get = (cluster: string, name: string) => {
-    const r = s.get.get(cluster, name) as Raw | undefined;
+/** …and those PostgreSQL takes otherwise: texts as bytes (convert_to), a list of hashes as
+ *  an array, the conditions by jsonb, the orphans by their id column (SQLite's rowid). */
+const postgresQueries: Partial<typeof sqliteQueries> = {
+  statusText: "SELECT convert_to(status, 'UTF8') AS status FROM works WHERE uid = ?",
+  metricPage: `SELECT cluster, name, (status_summary::jsonb -> 'conditions')::text AS conditions
+    FROM works WHERE (cluster > ? OR (cluster = ? AND name > ?)) ORDER BY cluster, name LIMIT ?`,
+  setStatus: `UPDATE works SET status = ?, status_summary = ?, status_seq = ?,
+    resource_version = resource_version + 1 WHERE uid = ?`,
+  text: "SELECT convert_to(content, 'UTF8') AS content FROM texts WHERE hash = ?",
+  present: 'SELECT hash FROM texts WHERE hash = ANY(?)',
+  putText: 'INSERT INTO texts (hash, size, content) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING',
+  orphans: 'SELECT id, hash FROM text_orphans WHERE at < ? ORDER BY at LIMIT ?',
+  forgetOrphan: 'DELETE FROM text_orphans WHERE id = ?',
+};
+
+export function workStore(sql: Sql) {
+  const postgres = sql.dialect === 'postgres';
+  const q = postgres ? { ...sqliteQueries, ...postgresQueries } : sqliteQueries;
+  // SQLite takes text as UTF-8 bytes (CAST(? AS TEXT)) and a list as JSON text; PostgreSQL
+  // takes a string and an array.
+  const textParam = (t: string | Uint8Array | null) =>
+    !postgres || t === null || typeof t === 'string'
+      ? t
+      : Buffer.from(t.buffer, t.byteOffset, t.byteLength).toString('utf8');
+  const listParam = (items: string[]) => (postgres ? items : JSON.stringify(items));
+  const get = async (cluster: string, name: string) => {
+    const r = await sql.get(q.get, [cluster, name]);
     return r && workFrom(r);
   };
+  const orphan = (hash: string, at: string) => sql.run(q.orphan, [hash, at]);
+  const upsertManifest = (uid: string, m: { key: string; ordinal: number; hash: string }, gen: number) =>
+    sql.run(q.upsertManifest, { uid, key: m.key, ordinal: m.ordinal, hash: m.hash, gen });
 
   const store = {
     get,
-    getByUid: (uid: string) => {
-      const r = s.getByUid.get(uid) as Raw | undefined;
+    getByUid: async (uid: string) => {
+      const r = await sql.get(q.getByUid, [uid]);
       return r && workFrom(r);
     },
-    forCluster: (cluster: string) => (s.forCluster.all(cluster) as Raw[]).map(workFrom),
-    page: (cluster: string | undefined, after: { cluster: string; name: string }, limit: number): Page<WorkRow> => {
+    forCluster: async (cluster: string) => (await sql.all(q.forCluster, [cluster])).map(workFrom),
+    page: async (
+      cluster: string | undefined,
+      after: { cluster: string; name: string },
+      limit: number,
+    ): Promise<Page<WorkRow>> => {
       const rows = (
-        (cluster === undefined
-          ? s.pageAll.all(after.cluster, after.cluster, after.name, limit + 1)
-          : s.pageCluster.all(cluster, after.name, limit + 1)) as Raw[]
+        cluster === undefined
+          ? await sql.all(q.pageAll, [after.cluster, after.cluster, after.name, limit + 1])
+          : await sql.all(q.pageCluster, [cluster, after.name, limit + 1])
       ).map(workFrom);
       const more = rows.length > limit;
       const items = more ? rows.slice(0, limit) : rows;
@@ -292,68 +319,75 @@ export function workStore(db: DB) {
     },
     /** Cluster, name and the JSON text of status.conditions (null without status), in key order. */
     metricPage: (after: { cluster: string; name: string }, limit: number) =>
-      s.metricPage.all(after.cluster, after.cluster, after.name, limit) as {
-        cluster: string;
-        name: string;
-        conditions: string | null;
-      }[],
+      sql.all<{ cluster: string; name: string; conditions: string | null }>(q.metricPage, [
+        after.cluster,
+        after.cluster,
+        after.name,
+        limit,
+      ]),
     /** Live manifests in order (their texts: texts). */
-    manifests: (uid: string) => (s.live.all(uid) as Raw[]).map(manifestFrom),
+    manifests: async (uid: string) => (await sql.all(q.live, [uid])).map(manifestFrom),
     /** The UTF-8 bytes of the text stored under `hash`. */
-    textSize: (hash: string): number | undefined => (s.textSize.get(hash) as { size: number } | undefined)?.size,
+    textSize: async (hash: string): Promise<number | undefined> =>
+      (await sql.get<{ size: number }>(q.textSize, [hash]))?.size,
     /** The UTF-8 text stored under `hash`. */
-    text: (hash: string): Buffer | undefined => (s.text.get(hash) as { content: Buffer } | undefined)?.content,
+    text: async (hash: string): Promise<Buffer | undefined> =>
+      (await sql.get<{ content: Buffer }>(q.text, [hash]))?.content,
     /** Which of `hashes` have no stored text. */
-    missingTexts: (hashes: string[]): string[] => {
+    missingTexts: async (hashes: string[]): Promise<string[]> => {
       if (hashes.length === 0) return [];
-      const have = new Set((s.present.all(JSON.stringify(hashes)) as { hash: string }[]).map((r) => r.hash));
+      const have = new Set((await sql.all<{ hash: string }>(q.present, [listParam(hashes)])).map((r) => r.hash));
       return hashes.filter((h) => !have.has(h));
     },
     /**
      * Stores texts (kept once per hash; see work/texts.ts). A text stored here is an orphan
      * candidate from `at` until a row names it: the write it is for may never link it.
      */
-    putTexts: (items: StoredText[], at: string) => {
+    putTexts: async (items: StoredText[], at: string) => {
       for (const m of items) {
-        if (s.putText.run(m.hash, utf8Bytes(m.content), m.content).changes > 0) s.orphan.run(m.hash, at);
+        if ((await sql.run(q.putText, [m.hash, utf8Bytes(m.content), textParam(m.content)])) > 0)
+          await orphan(m.hash, at);
       }
     },
     /** Up to `limit` orphan candidates noted before `before`, oldest first. */
-    orphans: (before: string, limit: number) => s.orphans.all(before, limit) as { id: number; hash: string }[],
+    orphans: (before: string, limit: number) => sql.all<{ id: number; hash: string }>(q.orphans, [before, limit]),
     /**
      * Settles an orphan candidate noted before `before`: its text is removed unless a row
      * names it (again) or it lost a row again since `before`. Returns whether it was removed.
      */
-    dropOrphan: (o: { id: number; hash: string }, before: string): boolean => {
-      s.forgetOrphan.run(o.id);
-      return s.dropText.run({ hash: o.hash, before }).changes > 0;
+    dropOrphan: async (o: { id: number; hash: string }, before: string): Promise<boolean> => {
+      await sql.run(q.forgetOrphan, [o.id]);
+      return (await sql.run(q.dropText, { hash: o.hash, before })) > 0;
     },
     /**
      * The agent's last status of work `uid` as it is kept: 'inline' (in the row: read it
      * with statusBytes when it is written out), the hashes of its parts in order (their
      * texts: text), or null before the first report.
      */
-    statusOf: (uid: string): 'inline' | string[] | null => {
-      const r = s.statusKept.get(uid) as { inline: number } | undefined;
+    statusOf: async (uid: string): Promise<'inline' | string[] | null> => {
+      const r = await sql.get<{ inline: number | boolean }>(q.statusKept, [uid]);
       if (!r) return null;
       if (r.inline) return 'inline';
-      const hashes = (s.statusParts.all(uid) as { hash: string }[]).map((p) => p.hash);
+      const hashes = (await sql.all<{ hash: string }>(q.statusParts, [uid])).map((p) => p.hash);
       return hashes.length ? hashes : null;
     },
     /**
      * The agent's last status of work `uid` as UTF-8 JSON text, however it is kept now
      * (its parts joined: a status that turned large since statusOf was asked), or undefined.
      */
-    statusBytes: (uid: string): Buffer | undefined => {
-      const r = s.statusText.get(uid) as { status: Buffer | null } | undefined;
+    statusBytes: async (uid: string): Promise<Buffer | undefined> => {
+      const r = await sql.get<{ status: Buffer | null }>(q.statusText, [uid]);
       if (!r) return undefined;
       if (r.status) return r.status;
-      const parts = (s.statusParts.all(uid) as { hash: string }[]).map((p) => store.text(p.hash));
+      const parts: (Buffer | undefined)[] = [];
+      for (const p of await sql.all<{ hash: string }>(q.statusParts, [uid])) parts.push(await store.text(p.hash));
       return parts.length && parts.every((p) => p) ? Buffer.concat(parts as Buffer[]) : undefined;
     },
     /** Every manifest row, tombstones included, changed after `generation`. */
-    changedSince: (uid: string, generation: number) => (s.changedSince.all(uid, generation) as Raw[]).map(manifestFrom),
-    desiredRevision: (cluster: string) => (s.desired.get(cluster) as { revision: number } | undefined)?.revision ?? 0,
+    changedSince: async (uid: string, generation: number) =>
+      (await sql.all(q.changedSince, [uid, generation])).map(manifestFrom),
+    desiredRevision: async (cluster: string) =>
+      (await sql.get<{ revision: number }>(q.desired, [cluster]))?.revision ?? 0,
 
     /**
      * Creates or replaces a work (prepared already, or prepared here). Returns the row and
@@ -361,10 +395,10 @@ export function workStore(db: DB) {
      * transaction. Texts not stored before (work/texts.ts writes them ahead, in small
      * transactions) are stored here.
      */
-    write: (
+    write: async (
       input: WorkWrite | PreparedWork | LinkedWork,
       at: string,
-    ): { work: WorkRow; changed: boolean; created: boolean } => {
+    ): Promise<{ work: WorkRow; changed: boolean; created: boolean }> => {
       const w = 'specText' in input ? input : prepareWork(input);
       const { manifests, contentHash } = w;
       const base = {
@@ -377,109 +411,109 @@ export function workStore(db: DB) {
         sizeBytes: w.sizeBytes,
         at,
       };
-      const existing = s.head.get(w.cluster, w.name) as
-        | { uid: string; generation: number; content_hash: string }
-        | undefined;
+      const existing = await sql.get<{ uid: string; generation: number; content_hash: string }>(q.head, [
+        w.cluster,
+        w.name,
+      ]);
       const changed = existing?.content_hash !== contentHash;
       // The work's rows as they are (keys and hashes only: the old content is never needed
       // to tell what changed). A text one of them names cannot have been swept: only the
       // others are looked up.
       const old =
         existing && changed
-          ? new Map((s.all.all(existing.uid) as Raw[]).map((r) => [r.key as string, manifestFrom(r)]))
+          ? new Map((await sql.all(q.all, [existing.uid])).map((r) => [r.key as string, manifestFrom(r)]))
           : new Map<string, ManifestRow>();
       const held = new Set([...old.values()].map((r) => r.hash));
       const missing = new Set(
-        changed ? store.missingTexts(manifests.filter((m) => !held.has(m.hash)).map((m) => m.hash)) : [],
+        changed ? await store.missingTexts(manifests.filter((m) => !held.has(m.hash)).map((m) => m.hash)) : [],
       );
       const lost = manifests.find((m) => missing.has(m.hash) && m.content === undefined);
       if (lost) throw new Error(`work ${w.name}: manifest ${lost.key} names text ${lost.hash}, which is not stored`);
-      store.putTexts(manifests.filter((m) => missing.has(m.hash)) as StoredText[], at);
+      await store.putTexts(manifests.filter((m) => missing.has(m.hash)) as StoredText[], at);
       if (!existing) {
         const uid = randomUUID();
-        s.insert.run({ ...base, cluster: w.cluster, name: w.name, uid });
-        for (const m of manifests) s.upsertManifest.run({ uid, key: m.key, ordinal: m.ordinal, hash: m.hash, gen: 1 });
-        s.bumpDesired.run(w.cluster);
-        return { work: get(w.cluster, w.name) as WorkRow, changed: true, created: true };
+        await sql.run(q.insert, { ...base, cluster: w.cluster, name: w.name, uid });
+        for (const m of manifests) await upsertManifest(uid, m, 1);
+        await sql.run(q.bumpDesired, [w.cluster]);
+        return { work: (await get(w.cluster, w.name)) as WorkRow, changed: true, created: true };
       }
       const generation = changed ? existing.generation + 1 : existing.generation;
-      s.update.run({ ...base, generation, uid: existing.uid });
+      await sql.run(q.update, { ...base, generation, uid: existing.uid });
       if (changed) {
         for (const m of manifests) {
           const prev = old.get(m.key);
           if (!prev || prev.hash !== m.hash) {
-            if (prev?.hash) s.orphan.run(prev.hash, at);
-            s.upsertManifest.run({ uid: existing.uid, key: m.key, ordinal: m.ordinal, hash: m.hash, gen: generation });
+            if (prev?.hash) await orphan(prev.hash, at);
+            await upsertManifest(existing.uid, m, generation);
           } else if (prev.ordinal !== m.ordinal) {
-            s.reorder.run(m.ordinal, existing.uid, m.key);
+            await sql.run(q.reorder, [m.ordinal, existing.uid, m.key]);
           }
           old.delete(m.key);
         }
         for (const gone of old.values()) {
           if (gone.hash !== '') {
-            s.orphan.run(gone.hash, at);
-            s.upsertManifest.run({
-              uid: existing.uid,
-              key: gone.key,
-              ordinal: -1,
-              hash: '',
-              gen: generation,
-            });
+            await orphan(gone.hash, at);
+            await upsertManifest(existing.uid, { key: gone.key, ordinal: -1, hash: '' }, generation);
           }
         }
-        s.bumpDesired.run(w.cluster);
+        await sql.run(q.bumpDesired, [w.cluster]);
       }
-      return { work: get(w.cluster, w.name) as WorkRow, changed, created: false };
+      return { work: (await get(w.cluster, w.name)) as WorkRow, changed, created: false };
     },
 
     /** Asks the agent to delete the work; the row stays until the agent confirms. */
-    markDeleted: (uid: string, cluster: string, at: string): boolean => {
-      const done = s.markDeleted.run(at, uid).changes > 0;
-      if (done) s.bumpDesired.run(cluster);
+    markDeleted: async (uid: string, cluster: string, at: string): Promise<boolean> => {
+      const done = (await sql.run(q.markDeleted, [at, uid])) > 0;
+      if (done) await sql.run(q.bumpDesired, [cluster]);
       return done;
     },
     /** Asks the agent to delete every work of the cluster (cluster removal). */
-    markAllDeleted: (cluster: string, at: string): number => {
-      const n = s.markAllDeleted.run(at, cluster).changes;
-      if (n > 0) s.bumpDesired.run(cluster);
+    markAllDeleted: async (cluster: string, at: string): Promise<number> => {
+      const n = await sql.run(q.markAllDeleted, [at, cluster]);
+      if (n > 0) await sql.run(q.bumpDesired, [cluster]);
       return n;
     },
-    count: (cluster: string) => (s.count.get(cluster) as { n: number }).n,
+    count: async (cluster: string) => Number((await sql.get<{ n: number }>(q.count, [cluster]))?.n ?? 0),
     /** Forgets every work of a cluster at once (a forced removal). */
-    purgeCluster: (cluster: string) => {
-      for (const { uid } of s.uidsOf.all(cluster) as { uid: string }[]) store.purge(uid);
-      s.dropDesired.run(cluster);
+    purgeCluster: async (cluster: string) => {
+      for (const { uid } of await sql.all<{ uid: string }>(q.uidsOf, [cluster])) await store.purge(uid);
+      await sql.run(q.dropDesired, [cluster]);
     },
     /**
      * Stores the agent's status with the hub's summary: its JSON text, or (a large one) its
      * parts, whose texts work/texts.ts stored ahead (what is missing is stored here).
      */
-    setStatus: (
+    setStatus: async (
       uid: string,
       status: { text: string | Uint8Array; summary: StatusSummary } | { parts: StoredText[]; summary: StatusSummary },
       seq: number,
     ) => {
       const at = new Date().toISOString();
-      s.orphanStatusParts.run(at, uid);
-      s.dropStatusParts.run(uid);
+      await sql.run(q.orphanStatusParts, [at, uid]);
+      await sql.run(q.dropStatusParts, [uid]);
       if ('parts' in status) {
-        const missing = new Set(store.missingTexts(status.parts.map((p) => p.hash)));
-        store.putTexts(
+        const missing = new Set(await store.missingTexts(status.parts.map((p) => p.hash)));
+        await store.putTexts(
           status.parts.filter((p) => missing.has(p.hash)),
           at,
         );
-        for (const [i, p] of status.parts.entries()) s.addStatusPart.run(uid, i, p.hash);
+        for (const [i, p] of status.parts.entries()) await sql.run(q.addStatusPart, [uid, i, p.hash]);
       }
-      s.setStatus.run('text' in status ? status.text : null, JSON.stringify(status.summary), seq, uid);
+      await sql.run(q.setStatus, [
+        textParam('text' in status ? status.text : null),
+        JSON.stringify(status.summary),
+        seq,
+        uid,
+      ]);
     },
     /** Forgets the work entirely (after the agent confirmed its deletion). */
-    purge: (uid: string) => {
+    purge: async (uid: string) => {
       const at = new Date().toISOString();
-      s.orphanManifests.run(at, uid);
-      s.orphanStatusParts.run(at, uid);
-      s.deleteManifests.run(uid);
-      s.dropStatusParts.run(uid);
-      s.delete.run(uid);
+      await sql.run(q.orphanManifests, [at, uid]);
+      await sql.run(q.orphanStatusParts, [at, uid]);
+      await sql.run(q.deleteManifests, [uid]);
+      await sql.run(q.dropStatusParts, [uid]);
+      await sql.run(q.delete, [uid]);
     },
   };
   return store;

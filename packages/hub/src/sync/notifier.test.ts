@@ -30,3 +30,26 @@ test('notifying a cluster with no poll waiting wakes nothing later; close releas
   assert.equal(n.waiting, 0);
   assert.equal(await n.wait('after-close', 60_000), false);
 });
+
+test('a wait given a mark ends at once when its cluster was notified after the mark (the poll read before the change)', async () => {
+  const n = new DesiredNotifier();
+  const mark = n.mark('a');
+  n.notify('b'); // another cluster: no effect on a's wait
+  assert.equal(await n.wait('a', 20, undefined, mark), false, 'nothing for a since the mark: the hold ends');
+  const before = n.mark('a');
+  n.notify('a'); // no waiter yet: the change came while the poll was reading
+  assert.equal(await n.wait('a', 60_000, undefined, before), true, 'woken at once, not after the hold');
+  assert.equal(n.waiting, 0);
+  n.close();
+});
+
+test('notifyAll asks every waiting poll to look again (recheck), and a poll that read before it does not wait', async () => {
+  const n = new DesiredNotifier();
+  const held = [n.wait('a', 60_000), n.wait('b', 60_000)];
+  const mark = n.mark('c');
+  n.notifyAll();
+  assert.deepEqual(await Promise.all(held), ['recheck', 'recheck']);
+  assert.equal(await n.wait('c', 60_000, undefined, mark), 'recheck');
+  assert.equal(await n.wait('c', 20, undefined, n.mark('c')), false, 'a mark after it: waits its hold');
+  n.close();
+});

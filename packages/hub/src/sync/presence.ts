@@ -11,7 +11,7 @@ export class Presence {
 
   constructor(store: Store, flushMs = 5_000) {
     this.#store = store;
-    this.#timer = setInterval(() => this.flush(), flushMs);
+    this.#timer = setInterval(() => void this.flush(), flushMs);
     this.#timer.unref();
   }
 
@@ -53,17 +53,36 @@ export class Presence {
     return pending > stored ? pending : stored;
   }
 
-  flush(): void {
-    if (this.#pending.size === 0) return;
-    const batch = [...this.#pending];
-    this.#pending.clear();
-    this.#store.transaction(() => {
-      for (const [cluster, at] of batch) this.#store.clusters.seen(cluster, at);
+  #flushing: Promise<void> | undefined;
+
+  /** Writes the times not written yet, in one transaction (one flush at a time). A time stays
+   *  pending until it is committed, so lastSeen never goes back meanwhile; a failed write
+   *  leaves it for the next flush. */
+  flush(): Promise<void> {
+    this.#flushing ??= this.#write().finally(() => {
+      this.#flushing = undefined;
     });
+    return this.#flushing;
   }
 
-  close(): void {
+  async #write(): Promise<void> {
+    if (this.#pending.size === 0) return;
+    const batch = [...this.#pending];
+    try {
+      await this.#store.transaction(async () => {
+        for (const [cluster, at] of batch) await this.#store.clusters.seen(cluster, at);
+      });
+    } catch {
+      return;
+    }
+    // Seen again meanwhile: that newer time is still to be written.
+    for (const [cluster, at] of batch) if (this.#pending.get(cluster) === at) this.#pending.delete(cluster);
+  }
+
+  async close(): Promise<void> {
     clearInterval(this.#timer);
-    this.flush();
+    await this.flush();
+    // A flush that was under way when close began wrote only what it had taken.
+    await this.flush();
   }
 }

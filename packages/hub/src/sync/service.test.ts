@@ -12,7 +12,7 @@ const configMap = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', meta
 
 test('a work that names an executor is not sent to an agent that does not say it honours executors', async () => {
   const store = openStore(':memory:');
-  store.clusters.insert({
+  await store.clusters.insert({
     name: 'c1',
     uid: 'u-c1',
     labels: {},
@@ -21,7 +21,7 @@ test('a work that names an executor is not sent to an agent that does not say it
     agentVersion: null,
     createdAt: at,
   });
-  const cluster = store.clusters.get('c1') as ClusterRow;
+  const cluster = (await store.clusters.get('c1')) as ClusterRow;
   const sync = new SyncService({
     store,
     log: pino({ level: 'silent' }),
@@ -32,9 +32,9 @@ test('a work that names an executor is not sent to an agent that does not say it
   });
   const write = (name: string, spec: Record<string, unknown>) =>
     store.works.write({ cluster: 'c1', name, labels: {}, annotations: {}, spec, manifests: [configMap(name)] }, at);
-  write('plain', {});
+  await write('plain', {});
   const executor = { subject: { type: 'ServiceAccount', serviceAccount: { namespace: 'ns', name: 'sa' } } };
-  write('checked', { executor });
+  await write('checked', { executor });
 
   const poll = (req: SyncRequest) => sync.sync(cluster, req);
   // An old agent: no features. It gets the plain work only, and holding that, it is not sent
@@ -48,18 +48,18 @@ test('a work that names an executor is not sent to an agent that does not say it
   const again = await poll({ revision: old.revision, waitSeconds: 0 });
   assert.deepEqual(again.works, []);
   // A change of the checked work is still withheld.
-  write('checked', { executor, deleteOption: { propagationPolicy: 'Orphan' } });
+  await write('checked', { executor, deleteOption: { propagationPolicy: 'Orphan' } });
   const changed = await poll({ revision: again.revision });
   assert.deepEqual(changed.works, []);
 
   // Once the work no longer names an executor, the old agent gets it whole (it held none).
-  write('checked', {});
+  await write('checked', {});
   const freed = await poll({ revision: changed.revision });
   assert.deepEqual(
     freed.works.map((w) => [w.name, w.full, w.executor]),
     [['checked', true, undefined]],
   );
-  write('checked', { executor });
+  await write('checked', { executor });
   const back = await poll({ revision: freed.revision });
   assert.deepEqual(back.works, [], 'an executor again: withheld again, and the agent keeps what it holds');
 
@@ -77,5 +77,5 @@ test('a work that names an executor is not sent to an agent that does not say it
     [['checked', false, executor]],
     'a delta from the generation it holds',
   );
-  store.close();
+  await store.close();
 });

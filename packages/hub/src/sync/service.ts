@@ -35,8 +35,9 @@ export interface SyncDeps {
   presence: Presence;
   /** Longest hold of an unchanged poll; each hold is jittered ±10 % around min(asked, this). */
   maxWaitMs: number;
-  /** Called after the agent reported works deleted (a waiting cluster removal may finish). */
-  onWorksPurged?: (cluster: string) => void;
+  /** Called after the agent reported works deleted (a waiting cluster removal may finish);
+   *  awaited, so the removal is done when the agent's report is answered. */
+  onWorksPurged?: (cluster: string) => Promise<void> | void;
   /** Called after a batch stored status for, or purged, these works (the workset controller listens). */
   onWorkStatus?: (cluster: string, works: WorkRow[]) => void;
   /** Polls a cluster may miss before it is Available=Unknown. */
@@ -65,17 +66,18 @@ export class SyncService {
   constructor(deps: SyncDeps) {
     this.#d = deps;
     this.#random = deps.random ?? Math.random;
+    this.#countFleet();
   }
 
   /** Reads and clears an admin's confirmation of held deletions (passed on once). */
-  #takeRelease(cluster: string): boolean {
+  async #takeRelease(cluster: string): Promise<boolean> {
     const { store } = this.#d;
     // Read first: the write (and its transaction) only when there is one to take.
-    if (!store.clusters.releasePending(cluster)) return false;
-    return store.transaction(() => {
-      const c = store.clusters.get(cluster);
+    if (!(await store.clusters.releasePending(cluster))) return false;
+    return store.transaction(async () => {
+      const c = await store.clusters.get(cluster);
       if (!c?.releaseHeldDeletions) return false;
-      store.clusters.update({ ...c, releaseHeldDeletions: false });
+      await store.clusters.update({ ...c, releaseHeldDeletions: false });
       return true;
     });
   }
@@ -103,15 +105,34 @@ export class SyncService {
 
   /** The accepted clusters, counted at most every 10 s (reconnectWindowSeconds). */
   #fleet = { size: 0, at: Number.NEGATIVE_INFINITY };
+  #counting = false;
+
+  /** Counts the accepted clusters again (one at a time; a failed count keeps the last). */
+  #countFleet(): void {
+    if (this.#counting) return;
+    this.#counting = true;
+    const at = Date.now();
+    this.#d.store.clusters
+      .accepted()
+      .then(
+        (size) => {
+          this.#fleet = { size, at };
+        },
+        (err: unknown) => this.#d.log.warn({ err }, 'counting the accepted clusters failed'),
+      )
+      .finally(() => {
+        this.#counting = false;
+      });
+  }
 
   /**
    * How long agents should spread a reconnect after an unanswered break, in seconds: the
    * fleet that may connect (the accepted clusters, not the polls waiting now, which are few
-   * right after a restart) at reconnectPerSecond, at least 1.
+   * right after a restart) at reconnectPerSecond, at least 1. The count is at most 10 s old:
+   * it is made when the service starts and again, in the background, when it turned older.
    */
   get reconnectWindowSeconds(): number {
-    const now = Date.now();
-    if (now - this.#fleet.at > 10_000) this.#fleet = { size: this.#d.store.clusters.accepted(), at: now };
+    if (Date.now() - this.#fleet.at > 10_000) this.#countFleet();
     return Math.min(600, Math.max(1, Math.ceil(this.#fleet.size / durations.reconnectPerSecond)));
   }
 
@@ -126,9 +147,32 @@ export class SyncService {
     return this.#d.notifier.waiting;
   }
 
-  /** Tells waiting polls of `cluster` that its desired state changed. */
+  /** Tells waiting polls of `cluster` that its desired state changed: this hub's at once,
+   *  and, through the store, those other hubs on the same database hold. */
   changed(cluster: string): void {
     this.#d.notifier.notify(cluster);
+    this.#d.store.wake(cluster).catch((err: unknown) => {
+      // The other hubs' polls then see the change when their hold ends.
+      this.#d.log.warn({ err, cluster }, 'telling the other hubs of a change failed');
+    });
+  }
+
+  /**
+   * Wakes this hub's polls on the changes made through other hubs,
+   * and every poll when wake-ups may have been lost. Returns the function that stops it.
+   */
+  listen(): () => Promise<void> {
+    const { notifier, store, log } = this.#d;
+    return store.onWake(
+      (cluster) => notifier.notify(cluster),
+      () => {
+        log.info(
+          { waiting: notifier.waiting },
+          'wake-ups from other hubs may have been lost; every waiting poll looks again',
+        );
+        notifier.notifyAll();
+      },
+    );
   }
 
   /** Forgets what the hub believes `cluster` holds (its next poll sends an inventory). */
@@ -144,8 +188,10 @@ export class SyncService {
     if (!mismatch && req.hubEpoch !== undefined && cluster.adoptEpoch) {
       // The agent has taken this epoch: the admin's permission is used up. The row is read
       // again: the request's copy predates what its heartbeat just noted.
-      const now = store.clusters.get(cluster.name);
-      if (now?.adoptEpoch) store.clusters.update({ ...now, adoptEpoch: false });
+      await store.transaction(async () => {
+        const now = await store.clusters.get(cluster.name);
+        if (now?.adoptEpoch) await store.clusters.update({ ...now, adoptEpoch: false });
+      });
     }
     if (mismatch && !cluster.adoptEpoch) {
       // Nothing from this hub is applied or deleted until an admin decides; hold like an
@@ -154,39 +200,58 @@ export class SyncService {
       this.#stopping();
       return {
         hubEpoch: epoch,
-        revision: store.works.desiredRevision(cluster.name),
+        revision: await store.works.desiredRevision(cluster.name),
         epochMismatch: { agentEpoch: req.hubEpoch as string, adoptAllowed: false },
         works: [],
       };
     }
+    const holdEnd = Date.now() + this.#holdMs(req);
+    let recheck = false;
     for (let attempt = 0; ; attempt++) {
-      const revision = store.works.desiredRevision(cluster.name);
-      const release = this.#takeRelease(cluster.name);
+      // Taken before the state is read: a change notified while it is read ends the wait below.
+      const mark = this.#d.notifier.mark(cluster.name);
+      const release = await this.#takeRelease(cluster.name);
       // An inventory is the agent's word on what it holds: compare it with the works whatever
       // the revision says (a database restored from a backup reuses revision numbers).
       const told = attempt === 0 && req.inventory !== undefined;
       const session = this.#sessions.get(cluster.name);
-      if (!told && (!session || session.revision !== req.revision)) {
+      const inventory = told ? new Map(Object.entries(req.inventory ?? {})) : session?.inventory;
+      // One read of the store: the revision, the updates and what the agent holds once it took
+      // them all come from the same rows (read apart, a work written in between could be
+      // counted as held without having been sent).
+      const snap = await store.transaction(async () => {
+        const revision = await store.works.desiredRevision(cluster.name);
+        if (!inventory || (!told && session?.revision !== req.revision)) return { revision, ask: true as const };
+        const behind = revision !== req.revision || mismatch;
+        if (!behind && !told) return { revision, behind, works: [], held: inventory, warnings: [] };
+        const rows = await store.works.forCluster(cluster.name);
+        const withheld = new Set<string>();
+        const warnings: WorkRow[] = [];
+        const works = await this.#diff(rows, inventory, req, withheld, warnings);
+        const held = works.length > 0 || behind ? this.#inventoryNow(rows, inventory, withheld) : inventory;
+        return { revision, behind, works, held, warnings };
+      });
+      const { revision } = snap;
+      if ('ask' in snap) {
         this.#inventoriesAsked++;
         return { hubEpoch: epoch, revision, needInventory: true, works: [] };
       }
-      const inventory = told ? new Map(Object.entries(req.inventory ?? {})) : (session as Session).inventory;
-      const behind = revision !== req.revision || mismatch;
-      const withheld = new Set<string>();
-      const works = behind || told ? this.#diff(cluster.name, inventory, req, withheld) : [];
-      if (works.length > 0 || behind) {
-        this.#sessions.set(cluster.name, {
-          revision,
-          inventory: this.#inventoryNow(cluster.name, inventory, withheld),
-        });
-        return { hubEpoch: epoch, revision, works, ...(release ? { releaseHeldDeletions: true } : {}) };
+      if (snap.warnings.length) await this.#warnWithheld(cluster.name, snap.warnings);
+      this.#sessions.set(cluster.name, { revision, inventory: snap.held });
+      if (snap.works.length > 0 || snap.behind) {
+        return { hubEpoch: epoch, revision, works: snap.works, ...(release ? { releaseHeldDeletions: true } : {}) };
       }
-      this.#sessions.set(cluster.name, { revision, inventory });
       if (release) return { hubEpoch: epoch, revision, works: [], releaseHeldDeletions: true };
-      if (attempt > 0 || signal?.aborted) return { hubEpoch: epoch, revision, works: [] };
-      const notified = await this.#d.notifier.wait(cluster.name, this.#holdMs(req), signal);
+      if (signal?.aborted) return { hubEpoch: epoch, revision, works: [] };
+      // A notification that found nothing new still answers (it may tell of something besides
+      // the works: a deny, a removal, an adoption); a look again asked of every poll does not.
+      if (attempt > 0 && !recheck) return { hubEpoch: epoch, revision, works: [] };
+      const left = holdEnd - Date.now();
+      if (left <= 0) return { hubEpoch: epoch, revision, works: [] };
+      const end = await this.#d.notifier.wait(cluster.name, left, signal, mark);
       this.#stopping();
-      if (!notified) return { hubEpoch: epoch, revision, works: [] };
+      if (end === false) return { hubEpoch: epoch, revision, works: [] };
+      recheck = end === 'recheck';
     }
   }
 
@@ -218,12 +283,12 @@ export class SyncService {
   /** What the agent holds once it has taken the works we are about to send: the hub's works,
    *  but for those withheld, which it holds as it held them. */
   #inventoryNow(
-    cluster: string,
+    rows: readonly WorkRow[],
     before: Map<string, InventoryEntry>,
     withheld: ReadonlySet<string>,
   ): Map<string, InventoryEntry> {
     const next = new Map<string, InventoryEntry>();
-    for (const w of this.#d.store.works.forCluster(cluster)) {
+    for (const w of rows) {
       const held = before.get(w.name);
       if (!withheld.has(w.name)) next.set(w.name, { uid: w.uid, generation: w.generation });
       else if (held) next.set(w.name, held);
@@ -231,17 +296,19 @@ export class SyncService {
     return next;
   }
 
-  /** The updates that bring the agent from `inventory` to the hub's works; the names of works
-   *  it may not be sent (it lacks a feature they need) go into `withheld`. */
-  #diff(
-    cluster: string,
+  /** The updates that bring the agent from `inventory` to the hub's works (`rows`); the names
+   *  of works it may not be sent (it lacks a feature they need) go into `withheld`, and their
+   *  rows into `warnings`. Reads only (it runs in the poll's transaction). */
+  async #diff(
+    rows: readonly WorkRow[],
     inventory: Map<string, InventoryEntry>,
     req: SyncRequest,
     withheld: Set<string>,
-  ): WorkUpdate[] {
+    warnings: WorkRow[],
+  ): Promise<WorkUpdate[]> {
     const out: WorkUpdate[] = [];
     const executor = req.features?.includes(agentFeatures.executor) === true;
-    for (const w of this.#d.store.works.forCluster(cluster)) {
+    for (const w of rows) {
       const held = inventory.get(w.name);
       const same = held?.uid === w.uid;
       if (w.deletionAt) {
@@ -254,14 +321,11 @@ export class SyncService {
         // An agent from before executors would apply it with its own rights, unchecked: it
         // keeps what it holds until it is upgraded (its first poll then sends an inventory).
         withheld.add(w.name);
-        this.#d.log.warn(
-          { cluster, work: w.name, agentVersion: this.#d.store.clusters.get(cluster)?.agentVersion },
-          'work names an executor and the agent predates executors; not sent until the agent is upgraded',
-        );
+        warnings.push(w);
         continue;
       }
       if (same && held.generation < w.generation) {
-        const changed = this.#d.store.works.changedSince(w.uid, held.generation);
+        const changed = await this.#d.store.works.changedSince(w.uid, held.generation);
         out.push({
           ...this.#header(w),
           full: false,
@@ -273,11 +337,21 @@ export class SyncService {
       out.push({
         ...this.#header(w),
         full: true,
-        manifests: manifestEntries(this.#d.store.works.manifests(w.uid)),
+        manifests: manifestEntries(await this.#d.store.works.manifests(w.uid)),
         removed: [],
       });
     }
     return out;
+  }
+
+  async #warnWithheld(cluster: string, rows: readonly WorkRow[]): Promise<void> {
+    const agentVersion = (await this.#d.store.clusters.get(cluster))?.agentVersion;
+    for (const w of rows) {
+      this.#d.log.warn(
+        { cluster, work: w.name, agentVersion },
+        'work names an executor and the agent predates executors; not sent until the agent is upgraded',
+      );
+    }
   }
 
   #header(
@@ -307,25 +381,27 @@ export class SyncService {
     );
     this.#d.presence.seen(cluster.name, new Date());
     let acked = 0;
-    const purged: string[] = [];
-    const touched: WorkRow[] = [];
-    this.#d.store.transaction(() => {
+    for (const r of batch.reports) acked = Math.max(acked, r.seq);
+    // What the transaction did, known once it committed (its body may run again).
+    const { purged, touched } = await this.#d.store.transaction(async () => {
+      const purged: string[] = [];
+      const touched: WorkRow[] = [];
       for (const r of batch.reports) {
-        acked = Math.max(acked, r.seq);
-        const w = this.#d.store.works.get(cluster.name, r.work);
+        const w = await this.#d.store.works.get(cluster.name, r.work);
         // A report for a work the hub no longer has, or for an older work of that name, is
         // stored nowhere but still acknowledged: there is nothing it could update.
         if (!w || w.uid !== r.uid || r.seq <= w.statusSeq) continue;
         if (r.deleted && w.deletionAt) {
-          this.#d.store.works.purge(w.uid);
+          await this.#d.store.works.purge(w.uid);
           purged.push(w.name);
           touched.push(w);
           continue;
         }
         const completed = completedAt(w.statusSummary, r, r.observedAt);
-        this.#d.store.works.setStatus(w.uid, storedStatus(r, completed), r.seq);
+        await this.#d.store.works.setStatus(w.uid, storedStatus(r, completed), r.seq);
         touched.push(w);
       }
+      return { purged, touched };
     });
     if (touched.length) {
       try {
@@ -336,7 +412,7 @@ export class SyncService {
     }
     if (purged.length) {
       this.#d.log.info({ cluster: cluster.name, works: purged }, 'works deleted on the spoke');
-      this.#d.onWorksPurged?.(cluster.name);
+      await this.#d.onWorksPurged?.(cluster.name);
     }
     return { ackedSeq: acked };
   }

@@ -199,7 +199,7 @@ test('jsonStream lets other callbacks run while it writes megabytes', async () =
   assert.ok((seen.at(-1) as number) - (seen[0] as number) >= 2, `turns seen: ${seen.join(',')}`);
 });
 
-test('partsOver counts strings, Buffers and stored texts by their size, less what a TextRef skips', () => {
+test('partsOver counts strings, Buffers and stored texts by their size, less what a TextRef skips', async () => {
   const sizes = new Map([['h', 10]]);
   const asked: string[] = [];
   const size = (hash: string) => {
@@ -208,26 +208,17 @@ test('partsOver counts strings, Buffers and stored texts by their size, less wha
   };
   const parts: JsonPart[] = ['ab', Buffer.from('cde'), new TextRef('h', 2)];
   // 2 + 3 + (10 - 2) = 13 bytes.
-  assert.equal(partsOver(parts, 13, size), false);
-  assert.equal(partsOver(parts, 12, size), true);
+  assert.equal(await partsOver(parts, 13, size), false);
+  assert.equal(await partsOver(parts, 12, size), true);
   assert.deepEqual(asked, ['h', 'h']);
 
   asked.length = 0;
-  assert.equal(partsOver(parts, 4, size), true);
+  assert.equal(await partsOver(parts, 4, size), true);
   assert.deepEqual(asked, [], 'a stored text past the limit is not asked for');
 });
 
-test('partsOver counts a string by its UTF-8 bytes, and an unknown stored text as nothing', () => {
-  assert.equal(
-    partsOver(['€'.repeat(10)], 20, () => undefined),
-    true,
-  );
-  assert.equal(
-    partsOver(['ab', new TextRef('gone', 1)], 1, () => undefined),
-    true,
-  );
-  assert.equal(
-    partsOver(['a', new TextRef('gone', 5)], 1, () => undefined),
-    false,
-  );
+test('partsOver counts a string by its UTF-8 bytes, and an unknown stored text as nothing', async () => {
+  assert.equal(await partsOver(['€'.repeat(10)], 20, () => undefined), true);
+  assert.equal(await partsOver(['ab', new TextRef('gone', 1)], 1, () => undefined), true);
+  assert.equal(await partsOver(['a', new TextRef('gone', 5)], 1, () => undefined), false);
 });

@@ -80,12 +80,16 @@ export function jsonParts(value: unknown): JsonPart[] {
 }
 
 /** Whether the parts hold more than `limit` bytes (stored texts by `size`, read only as needed). */
-export function partsOver(parts: JsonPart[], limit: number, size: (hash: string) => number | undefined): boolean {
+export async function partsOver(
+  parts: JsonPart[],
+  limit: number,
+  size: (hash: string) => number | undefined | Promise<number | undefined>,
+): Promise<boolean> {
   let n = 0;
   for (const p of parts) {
     n +=
       p instanceof TextRef
-        ? Math.max(0, (size(p.hash) ?? 0) - p.skip)
+        ? Math.max(0, ((await size(p.hash)) ?? 0) - p.skip)
         : typeof p === 'string'
           ? Buffer.byteLength(p)
           : p.length;
@@ -100,7 +104,10 @@ export function partsOver(parts: JsonPart[], limit: number, size: (hash: string)
  * written in one turn. A text `read` cannot find fails the stream. Parts that are all
  * strings come back as one string.
  */
-export function jsonStream(parts: JsonPart[], read: (ref: TextRef) => Uint8Array | undefined): Readable | string {
+export function jsonStream(
+  parts: JsonPart[],
+  read: (ref: TextRef) => Uint8Array | undefined | Promise<Uint8Array | undefined>,
+): Readable | string {
   // Nothing stored in it (an unchanged poll, a list without statuses): one string, sent
   // with its length.
   if (parts.every((p) => typeof p === 'string')) return parts.join('');
@@ -109,7 +116,8 @@ export function jsonStream(parts: JsonPart[], read: (ref: TextRef) => Uint8Array
     let reads = 0;
     for (const p of parts) {
       if (p instanceof TextRef) reads++;
-      const chunk = p instanceof TextRef ? read(p)?.subarray(p.skip) : typeof p === 'string' ? Buffer.from(p) : p;
+      const chunk =
+        p instanceof TextRef ? (await read(p))?.subarray(p.skip) : typeof p === 'string' ? Buffer.from(p) : p;
       if (!chunk) throw new Error(`the stored text ${(p as TextRef).hash} is missing`);
       if (chunk.length === 0) continue;
       yield chunk;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import { hashText } from '@outpost/shared';
-import { openStore, type StatusSummary, type Store, type StoredText } from '../store/index.ts';
+import { storeBackends } from '../store/backends.testing.ts';
+import type { StatusSummary, Store, StoredText } from '../store/index.ts';
 import { splitText } from '../sync/status-text.ts';
 import { saveTexts, TextSweeper } from './texts.ts';
 
@@ -20,8 +21,8 @@ const text = (content: string): StoredText => ({ hash: hashText(content), conten
 const summary: StatusSummary = { conditions: [], observedGeneration: 1 };
 
 /** The hashes of the live manifests of work `name`, in order. */
-const manifestHashes = (store: Store, name: string) =>
-  store.works.manifests(store.works.get('c1', name)?.uid as string).map((m) => m.hash);
+const manifestHashes = async (store: Store, name: string) =>
+  (await store.works.manifests((await store.works.get('c1', name))?.uid as string)).map((m) => m.hash);
 
 /** A status of about `bytes` bytes, in parts of `size`. */
 function largeStatus(bytes: number, size: number) {
@@ -30,149 +31,159 @@ function largeStatus(bytes: number, size: number) {
   return { content, parts: splitText(content, size) };
 }
 
-test('saveTexts stores only the texts not stored yet, about a megabyte per transaction', async () => {
-  const store = openStore(':memory:');
-  const stored = text('{"a":"stored before"}');
-  store.works.putTexts([stored], at);
-  const big = (c: string) => text(`"${c.repeat(600 * 1024)}"`);
-  const texts = [stored, text('{"b":"é€😀"}'), big('x'), big('y'), big('z'), text('{"b":"é€😀"}')];
-  const batches: string[][] = [];
-  const batchBytes: number[][] = [];
-  const spy = {
-    transaction: store.transaction,
-    works: {
-      ...store.works,
-      putTexts: (items: StoredText[], when: string) => {
-        batches.push(items.map((m) => m.hash));
-        batchBytes.push(items.map((m) => Buffer.byteLength(m.content as string)));
-        store.works.putTexts(items, when);
-      },
-    },
-  };
+for (const backend of storeBackends()) {
+  describe(backend.name, () => {
+    test('saveTexts stores only the texts not stored yet, about a megabyte per transaction', async () => {
+      const store = await backend.open();
+      const stored = text('{"a":"stored before"}');
+      await store.works.putTexts([stored], at);
+      const big = (c: string) => text(`"${c.repeat(600 * 1024)}"`);
+      const texts = [stored, text('{"b":"é€😀"}'), big('x'), big('y'), big('z'), text('{"b":"é€😀"}')];
+      const batches: string[][] = [];
+      const batchBytes: number[][] = [];
+      const spy = {
+        transaction: store.transaction,
+        works: {
+          ...store.works,
+          putTexts: async (items: StoredText[], when: string) => {
+            batches.push(items.map((m) => m.hash));
+            batchBytes.push(items.map((m) => Buffer.byteLength(m.content as string)));
+            await store.works.putTexts(items, when);
+          },
+        },
+      };
 
-  await saveTexts(spy, texts);
-  const once = [...new Set(texts.slice(1).map((m) => m.hash))];
-  assert.deepEqual(batches.flat(), once, 'each missing text once, none stored before');
-  assert.ok(batches.length >= 2, 'not in one transaction');
-  // A transaction is closed by the text that takes it to a megabyte.
-  for (const sizes of batchBytes) assert.ok(sizes.slice(0, -1).reduce((n, b) => n + b, 0) < 1024 * 1024);
-  for (const m of texts) assert.equal(String(store.works.text(m.hash)), m.content);
-  const small = texts[1] as StoredText;
-  assert.equal(store.works.textSize(small.hash), Buffer.byteLength(small.content as string));
+      await saveTexts(spy, texts);
+      const once = [...new Set(texts.slice(1).map((m) => m.hash))];
+      assert.deepEqual(batches.flat(), once, 'each missing text once, none stored before');
+      assert.ok(batches.length >= 2, 'not in one transaction');
+      // A transaction is closed by the text that takes it to a megabyte.
+      for (const sizes of batchBytes) assert.ok(sizes.slice(0, -1).reduce((n, b) => n + b, 0) < 1024 * 1024);
+      for (const m of texts) assert.equal(String(await store.works.text(m.hash)), m.content);
+      const small = texts[1] as StoredText;
+      assert.equal(await store.works.textSize(small.hash), Buffer.byteLength(small.content as string));
 
-  batches.length = 0;
-  await saveTexts(spy, texts);
-  assert.deepEqual(batches, [], 'a second call stores nothing');
-  store.close();
-});
+      batches.length = 0;
+      await saveTexts(spy, texts);
+      assert.deepEqual(batches, [], 'a second call stores nothing');
+      await store.close();
+    });
 
-test('texts no manifest names any more are swept only once they are older than the grace period', async () => {
-  const store = openStore(':memory:');
-  store.works.write({ ...base, name: 'w', manifests: [cm('a', '1'), cm('b', '1'), cm('c', '1')] }, at);
-  const [a1, b1, c1] = manifestHashes(store, 'w');
-  // a changes, c leaves (a tombstone), b stays.
-  store.works.write({ ...base, name: 'w', manifests: [cm('a', '2'), cm('b', '1')] }, at);
-  const [a2] = manifestHashes(store, 'w');
+    test('texts no manifest names any more are swept only once they are older than the grace period', async () => {
+      const store = await backend.open();
+      await store.works.write({ ...base, name: 'w', manifests: [cm('a', '1'), cm('b', '1'), cm('c', '1')] }, at);
+      const [a1, b1, c1] = await manifestHashes(store, 'w');
+      // a changes, c leaves (a tombstone), b stays.
+      await store.works.write({ ...base, name: 'w', manifests: [cm('a', '2'), cm('b', '1')] }, at);
+      const [a2] = await manifestHashes(store, 'w');
 
-  const early = new TextSweeper(store, { now: () => t0 + 9 * minute });
-  assert.equal(await early.sweep(), 0);
-  for (const h of [a1, b1, c1, a2]) assert.ok(store.works.text(h as string), 'kept within the grace period');
+      const early = new TextSweeper(store, { now: () => t0 + 9 * minute });
+      assert.equal(await early.sweep(), 0);
+      for (const h of [a1, b1, c1, a2]) assert.ok(await store.works.text(h as string), 'kept within the grace period');
 
-  const late = new TextSweeper(store, { now: () => t0 + 11 * minute });
-  assert.equal(await late.sweep(), 2);
-  assert.deepEqual(store.works.missingTexts([a1, b1, c1, a2] as string[]), [a1, c1]);
-  assert.equal(await late.sweep(), 0, 'nothing left to sweep');
-  store.close();
-});
+      const late = new TextSweeper(store, { now: () => t0 + 11 * minute });
+      assert.equal(await late.sweep(), 2);
+      assert.deepEqual(await store.works.missingTexts([a1, b1, c1, a2] as string[]), [a1, c1]);
+      assert.equal(await late.sweep(), 0, 'nothing left to sweep');
+      await store.close();
+    });
 
-test('a text a manifest row or a status part names is never swept, however old', async () => {
-  const store = openStore(':memory:');
-  const shared = cm('shared', 'é');
-  store.works.write({ ...base, name: 'one', manifests: [shared, cm('own', '1')] }, at);
-  const two = store.works.write({ ...base, name: 'two', manifests: [shared] }, at).work;
-  const [sharedHash] = manifestHashes(store, 'two');
-  // Work one lets go of the shared text; work two still names it.
-  store.works.write({ ...base, name: 'one', manifests: [cm('own', '1')] }, at);
-  const { parts } = largeStatus(10_000, 1024);
-  store.works.setStatus(two.uid, { parts, summary }, 1);
+    test('a text a manifest row or a status part names is never swept, however old', async () => {
+      const store = await backend.open();
+      const shared = cm('shared', 'é');
+      await store.works.write({ ...base, name: 'one', manifests: [shared, cm('own', '1')] }, at);
+      const two = (await store.works.write({ ...base, name: 'two', manifests: [shared] }, at)).work;
+      const [sharedHash] = await manifestHashes(store, 'two');
+      // Work one lets go of the shared text; work two still names it.
+      await store.works.write({ ...base, name: 'one', manifests: [cm('own', '1')] }, at);
+      const { parts } = largeStatus(10_000, 1024);
+      await store.works.setStatus(two.uid, { parts, summary }, 1);
 
-  const named = [sharedHash as string, ...manifestHashes(store, 'one'), ...parts.map((p) => p.hash)];
-  const sweeper = new TextSweeper(store, { now: () => Date.now() + 365 * 24 * 60 * minute });
-  assert.equal(await sweeper.sweep(), 0);
-  assert.deepEqual(store.works.missingTexts(named), []);
-  for (const hash of named)
-    assert.equal(store.works.dropOrphan({ id: -1, hash }, new Date().toISOString()), false, 'a named text is kept');
-  store.close();
-});
+      const named = [sharedHash as string, ...(await manifestHashes(store, 'one')), ...parts.map((p) => p.hash)];
+      const sweeper = new TextSweeper(store, { now: () => Date.now() + 365 * 24 * 60 * minute });
+      assert.equal(await sweeper.sweep(), 0);
+      assert.deepEqual(await store.works.missingTexts(named), []);
+      for (const hash of named)
+        assert.equal(
+          await store.works.dropOrphan({ id: -1, hash }, new Date().toISOString()),
+          false,
+          'a named text is kept',
+        );
+      await store.close();
+    });
 
-test('a sweep removes more texts than fit in one of its transactions', async () => {
-  const store = openStore(':memory:');
-  const texts = Array.from({ length: 250 }, (_, i) => text(`{"i":${i}}`));
-  store.works.putTexts(texts, at);
-  const sweeper = new TextSweeper(store, { now: () => t0 + 11 * minute });
-  const first = sweeper.sweep();
-  assert.equal(sweeper.sweep(), first, 'a sweep asked for while one runs is that one');
-  assert.equal(await first, 250);
-  assert.equal(store.works.missingTexts(texts.map((m) => m.hash)).length, 250);
-  store.close();
-});
+    test('a sweep removes more texts than fit in one of its transactions', async () => {
+      const store = await backend.open();
+      const texts = Array.from({ length: 250 }, (_, i) => text(`{"i":${i}}`));
+      await store.works.putTexts(texts, at);
+      const sweeper = new TextSweeper(store, { now: () => t0 + 11 * minute });
+      const first = sweeper.sweep();
+      assert.equal(sweeper.sweep(), first, 'a sweep asked for while one runs is that one');
+      assert.equal(await first, 250);
+      assert.equal((await store.works.missingTexts(texts.map((m) => m.hash))).length, 250);
+      await store.close();
+    });
 
-test('a large status is stored in parts and read back as the hashes of its parts in order', () => {
-  const store = openStore(':memory:');
-  const { uid } = store.works.write({ ...base, name: 'w', manifests: [cm('a', '1')] }, at).work;
-  assert.equal(store.works.statusOf(uid), null, 'no status before the first report');
-  // Repeated text: several parts are equal and share one stored text.
-  const { content, parts } = largeStatus(700 * 1024, 64 * 1024);
-  assert.ok(new Set(parts.map((p) => p.hash)).size < parts.length);
-  store.works.setStatus(uid, { parts, summary }, 1);
+    test('a large status is stored in parts and read back as the hashes of its parts in order', async () => {
+      const store = await backend.open();
+      const { uid } = (await store.works.write({ ...base, name: 'w', manifests: [cm('a', '1')] }, at)).work;
+      assert.equal(await store.works.statusOf(uid), null, 'no status before the first report');
+      // Repeated text: several parts are equal and share one stored text.
+      const { content, parts } = largeStatus(700 * 1024, 64 * 1024);
+      assert.ok(new Set(parts.map((p) => p.hash)).size < parts.length);
+      await store.works.setStatus(uid, { parts, summary }, 1);
 
-  const hashes = store.works.statusOf(uid);
-  assert.ok(Array.isArray(hashes));
-  assert.deepEqual(
-    hashes,
-    parts.map((p) => p.hash),
-  );
-  assert.deepEqual(Buffer.concat(hashes.map((h) => store.works.text(h) as Buffer)), content);
-  assert.deepEqual(store.works.statusBytes(uid), content, 'read whole, however it is kept');
-  assert.deepEqual(store.works.get('c1', 'w')?.statusSummary, summary);
+      const hashes = await store.works.statusOf(uid);
+      assert.ok(Array.isArray(hashes));
+      assert.deepEqual(
+        hashes,
+        parts.map((p) => p.hash),
+      );
+      const texts: Buffer[] = [];
+      for (const h of hashes) texts.push((await store.works.text(h)) as Buffer);
+      assert.deepEqual(Buffer.concat(texts), content);
+      assert.deepEqual(await store.works.statusBytes(uid), content, 'read whole, however it is kept');
+      assert.deepEqual((await store.works.get('c1', 'w'))?.statusSummary, summary);
 
-  // A small status afterwards is kept in the row, and the parts are named no more.
-  store.works.setStatus(uid, { text: '{"conditions":[]}', summary }, 2);
-  assert.equal(store.works.statusOf(uid), 'inline');
-  assert.equal(String(store.works.statusBytes(uid)), '{"conditions":[]}');
-  store.close();
-});
+      // A small status afterwards is kept in the row, and the parts are named no more.
+      await store.works.setStatus(uid, { text: '{"conditions":[]}', summary }, 2);
+      assert.equal(await store.works.statusOf(uid), 'inline');
+      assert.equal(String(await store.works.statusBytes(uid)), '{"conditions":[]}');
+      await store.close();
+    });
 
-test('a purged work leaves its status parts and manifest texts to a sweep after the grace period', async () => {
-  const store = openStore(':memory:');
-  const written = new Date(Date.now() - 20 * minute).toISOString();
-  const { uid } = store.works.write({ ...base, name: 'w', manifests: [cm('a', '1')] }, written).work;
-  const manifests = manifestHashes(store, 'w');
-  const { parts } = largeStatus(300 * 1024, 64 * 1024);
-  store.works.setStatus(uid, { parts, summary }, 1);
-  const all = [...new Set([...manifests, ...parts.map((p) => p.hash)])];
+    test('a purged work leaves its status parts and manifest texts to a sweep after the grace period', async () => {
+      const store = await backend.open();
+      const written = new Date(Date.now() - 20 * minute).toISOString();
+      const { uid } = (await store.works.write({ ...base, name: 'w', manifests: [cm('a', '1')] }, written)).work;
+      const manifests = await manifestHashes(store, 'w');
+      const { parts } = largeStatus(300 * 1024, 64 * 1024);
+      await store.works.setStatus(uid, { parts, summary }, 1);
+      const all = [...new Set([...manifests, ...parts.map((p) => p.hash)])];
 
-  store.works.purge(uid);
-  assert.equal(store.works.statusOf(uid), null);
-  // Written 20 minutes ago, but named until now: kept for the grace period from now.
-  assert.equal(await new TextSweeper(store).sweep(), 0);
-  assert.deepEqual(store.works.missingTexts(all), []);
-  const late = new TextSweeper(store, { now: () => Date.now() + 11 * minute });
-  assert.equal(await late.sweep(), all.length);
-  assert.deepEqual(store.works.missingTexts(all), all);
-  store.close();
-});
+      await store.works.purge(uid);
+      assert.equal(await store.works.statusOf(uid), null);
+      // Written 20 minutes ago, but named until now: kept for the grace period from now.
+      assert.equal(await new TextSweeper(store).sweep(), 0);
+      assert.deepEqual(await store.works.missingTexts(all), []);
+      const late = new TextSweeper(store, { now: () => Date.now() + 11 * minute });
+      assert.equal(await late.sweep(), all.length);
+      assert.deepEqual(await store.works.missingTexts(all), all);
+      await store.close();
+    });
 
-test('the grace counts from when a row stopped naming a text, not from when the text was written', async () => {
-  const store = openStore(':memory:');
-  store.works.write({ ...base, name: 'w', manifests: [cm('a', '1')] }, '2020-01-01T00:00:00.000Z');
-  const [old] = manifestHashes(store, 'w');
-  const now = Date.parse('2026-06-01T00:00:00.000Z');
-  store.works.write({ ...base, name: 'w', manifests: [cm('a', '2')] }, new Date(now).toISOString());
-  // An answer that began before the change may still be reading the old text.
-  assert.equal(await new TextSweeper(store, { now: () => now + minute }).sweep(), 0);
-  assert.ok(store.works.text(old as string));
-  assert.equal(await new TextSweeper(store, { now: () => now + 11 * minute }).sweep(), 1);
-  assert.equal(store.works.text(old as string), undefined);
-  store.close();
-});
+    test('the grace counts from when a row stopped naming a text, not from when the text was written', async () => {
+      const store = await backend.open();
+      await store.works.write({ ...base, name: 'w', manifests: [cm('a', '1')] }, '2020-01-01T00:00:00.000Z');
+      const [old] = await manifestHashes(store, 'w');
+      const now = Date.parse('2026-06-01T00:00:00.000Z');
+      await store.works.write({ ...base, name: 'w', manifests: [cm('a', '2')] }, new Date(now).toISOString());
+      // An answer that began before the change may still be reading the old text.
+      assert.equal(await new TextSweeper(store, { now: () => now + minute }).sweep(), 0);
+      assert.ok(await store.works.text(old as string));
+      assert.equal(await new TextSweeper(store, { now: () => now + 11 * minute }).sweep(), 1);
+      assert.equal(await store.works.text(old as string), undefined);
+      await store.close();
+    });
+  });
+}

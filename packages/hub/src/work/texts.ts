@@ -26,7 +26,9 @@ export async function saveTexts(store: Pick<Store, 'transaction' | 'works'>, tex
   const missing = new Set<string>();
   for (let i = 0; i < texts.length; i += lookupsPerTurn) {
     if (i > 0) await nextTurn();
-    for (const h of store.works.missingTexts(texts.slice(i, i + lookupsPerTurn).map((m) => m.hash))) missing.add(h);
+    for (const h of await store.works.missingTexts(texts.slice(i, i + lookupsPerTurn).map((m) => m.hash))) {
+      missing.add(h);
+    }
   }
   let batch: StoredText[] = [];
   let bytes = 0;
@@ -35,7 +37,7 @@ export async function saveTexts(store: Pick<Store, 'transaction' | 'works'>, tex
     batch = [];
     bytes = 0;
     const at = new Date().toISOString();
-    store.transaction(() => store.works.putTexts(items, at));
+    await store.transaction(() => store.works.putTexts(items, at));
     await nextTurn();
   };
   for (const m of texts) {
@@ -50,7 +52,7 @@ export async function saveTexts(store: Pick<Store, 'transaction' | 'works'>, tex
 /** What jsonStream (raw-json.ts) reads a TextRef with: the texts, and statuses kept in rows. */
 export const storedReader =
   (store: Pick<Store, 'works'>) =>
-  (ref: TextRef): Uint8Array | undefined =>
+  (ref: TextRef): Promise<Uint8Array | undefined> =>
     ref.source === 'status' ? store.works.statusBytes(ref.hash) : store.works.text(ref.hash);
 
 /**
@@ -99,10 +101,12 @@ export class TextSweeper {
     let removed = 0;
     for (;;) {
       // Each candidate is settled (and forgotten) once, so this ends.
-      const orphans = this.#store.works.orphans(before, sweepBatch);
+      const orphans = await this.#store.works.orphans(before, sweepBatch);
       if (orphans.length === 0) return removed;
-      this.#store.transaction(() => {
-        for (const o of orphans) if (this.#store.works.dropOrphan(o, before)) removed++;
+      removed += await this.#store.transaction(async () => {
+        let n = 0;
+        for (const o of orphans) if (await this.#store.works.dropOrphan(o, before)) n++;
+        return n;
       });
       await nextTurn();
     }

@@ -29,38 +29,40 @@ test('deletionDue: only with a TTL, Complete, not deleting, not a workset’s', 
   assert.equal(deletionDue({ ...base, labels: { 'outpost.dev/workset': 'ws' } }), undefined);
 });
 
-test('a finished work is marked deleted when its TTL is up, and its agent woken', () => {
+test('a finished work is marked deleted when its TTL is up, and its agent woken', async () => {
   const store = openStore(':memory:');
   const at = '2026-01-01T00:00:00.000Z';
-  const write = (name: string, ttl: number) =>
-    store.works.write(
-      {
-        cluster: 'c1',
-        name,
-        labels: {},
-        annotations: {},
-        spec: { deleteOption: { propagationPolicy: 'Foreground', ttlSecondsAfterFinished: ttl } },
-        manifests: [{ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'd' } }],
-      },
-      at,
+  const write = async (name: string, ttl: number) =>
+    (
+      await store.works.write(
+        {
+          cluster: 'c1',
+          name,
+          labels: {},
+          annotations: {},
+          spec: { deleteOption: { propagationPolicy: 'Foreground', ttlSecondsAfterFinished: ttl } },
+          manifests: [{ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'd' } }],
+        },
+        at,
+      )
     ).work;
   const now = Date.parse('2026-01-01T00:01:00.000Z');
   const notified: string[] = [];
   const ttl = new WorkTtlController({ store, log: quiet, notify: (c) => notified.push(c), now: () => now });
-  const due = write('due', 30);
-  const later = write('later', 3600);
+  const due = await write('due', 30);
+  const later = await write('later', 3600);
   for (const w of [due, later]) {
     const status = { ...complete('True'), completedAt: '2026-01-01T00:00:10.000Z' };
-    store.works.setStatus(w.uid, { text: JSON.stringify(status), summary: status }, 1);
+    await store.works.setStatus(w.uid, { text: JSON.stringify(status), summary: status }, 1);
   }
-  ttl.workStatusChanged('c1', [{ name: 'due' }, { name: 'later' }]);
-  assert.ok(store.works.get('c1', 'due')?.deletionAt, 'due: deleted');
-  assert.equal(store.works.get('c1', 'later')?.deletionAt, null, 'later: waits');
+  await ttl.workStatusChanged('c1', [{ name: 'due' }, { name: 'later' }]);
+  assert.ok((await store.works.get('c1', 'due'))?.deletionAt, 'due: deleted');
+  assert.equal((await store.works.get('c1', 'later'))?.deletionAt, null, 'later: waits');
   assert.deepEqual(notified, ['c1']);
   ttl.stop();
   // After a restart, start() finds what is due.
   const restarted = new WorkTtlController({ store, log: quiet, notify: () => {}, now: () => now + 3_600_000 });
-  restarted.start();
-  assert.ok(store.works.get('c1', 'later')?.deletionAt);
+  await restarted.start();
+  assert.ok((await store.works.get('c1', 'later'))?.deletionAt);
   restarted.stop();
 });

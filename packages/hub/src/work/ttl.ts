@@ -57,10 +57,10 @@ export class WorkTtlController {
   }
 
   /** Arms a timer for every work that is Complete with a TTL (after a hub start). */
-  start(): void {
+  async start(): Promise<void> {
     let after = { cluster: '', name: '' };
     for (;;) {
-      const page = this.#d.store.works.page(undefined, after, 500);
+      const page = await this.#d.store.works.page(undefined, after, 500);
       for (const w of page.items) this.#consider(w);
       const last = page.items.at(-1);
       if (!page.continue || !last) return;
@@ -73,11 +73,16 @@ export class WorkTtlController {
     this.#timers.clear();
   }
 
-  /** Status of these works was stored (the sync service's hook). */
-  workStatusChanged(cluster: string, works: readonly Pick<WorkRow, 'name'>[]): void {
-    for (const { name } of works) {
-      const w = this.#d.store.works.get(cluster, name);
-      if (w) this.#consider(w);
+  /** Status of these works was stored (the sync service's hook). Never rejects: a work it
+   *  could not read is looked at again with its next status. */
+  async workStatusChanged(cluster: string, works: readonly Pick<WorkRow, 'name'>[]): Promise<void> {
+    try {
+      for (const { name } of works) {
+        const w = await this.#d.store.works.get(cluster, name);
+        if (w) this.#consider(w);
+      }
+    } catch (err) {
+      this.#d.log.error({ err, cluster }, 'reading works for their ttlSecondsAfterFinished failed');
     }
   }
 
@@ -90,14 +95,19 @@ export class WorkTtlController {
     if (due === undefined) return;
     const wait = due - this.#now();
     if (wait <= 0) {
-      this.#delete(w);
+      void this.#delete(w);
       return;
     }
     const timer = setTimeout(
       () => {
         this.#timers.delete(key);
-        const now = this.#d.store.works.get(w.cluster, w.name);
-        if (now && now.uid === w.uid) this.#consider(now);
+        this.#d.store.works.get(w.cluster, w.name).then(
+          (now) => {
+            if (now && now.uid === w.uid) this.#consider(now);
+          },
+          (err: unknown) =>
+            this.#d.log.error({ err, cluster: w.cluster, work: w.name }, 'reading a finished work failed'),
+        );
       },
       Math.min(wait, maxTimerMs),
     );
@@ -105,11 +115,16 @@ export class WorkTtlController {
     this.#timers.set(key, timer);
   }
 
-  #delete(w: WorkRow): void {
+  async #delete(w: WorkRow): Promise<void> {
     try {
-      const done = this.#d.store.transaction(() =>
-        this.#d.store.works.markDeleted(w.uid, w.cluster, new Date(this.#now()).toISOString()),
-      );
+      // Decided on a row read earlier: the work as it is now must still be due (an edit that
+      // dropped its TTL, a report that left Complete, may have come in between).
+      const done = await this.#d.store.transaction(async () => {
+        const now = await this.#d.store.works.getByUid(w.uid);
+        const due = now && deletionDue(now);
+        if (due === undefined || due > this.#now()) return false;
+        return this.#d.store.works.markDeleted(w.uid, w.cluster, new Date(this.#now()).toISOString());
+      });
       if (!done) return;
       this.#d.log.info({ cluster: w.cluster, work: w.name }, 'work deleted: ttlSecondsAfterFinished after Complete');
       this.#d.notify(w.cluster);

@@ -1,7 +1,9 @@
 // WorkSetController: reconciles ManifestWorkReplicaSets into per-cluster ManifestWorks (see
-// index.ts). A reconcile of one workset is synchronous and runs in one store transaction, so
-// reconciles are serial by construction; triggers only queue names, and one batch timer runs
-// the queue.
+// index.ts). A reconcile of one workset decides and writes in one store transaction whose
+// body awaits nothing but store operations and changes nothing but the store (a database
+// may run it again): the controller's own state, log lines, wake-ups and renders follow its
+// commit. Triggers only queue names, one batch timer runs the queue, and one run of the queue
+// at a time, so reconciles are serial.
 //
 // Triggers: a workset was created, replaced, paused, resumed or deleted (the API calls
 // changed()); a placement's decisions changed (PlacementService.onDecisionsChanged); an agent
@@ -13,11 +15,13 @@
 //
 // Rendering (worksets/render.ts) happens once per template (render_hash: template, overrides,
 // templating) and distinct outcome, and is remembered: a reconcile after a status report, a
-// pause or a new placementRef renders nothing. Large renders run on the render thread: while
-// nothing of the template is known a reconcile writes, deletes and reports nothing; once
-// something is, a cluster whose render is still on its way waits alone (not handed out, its
-// work left as it is). A reconcile writes at most writeBudget manifests and takes another
-// turn for the rest.
+// pause or a new placementRef renders nothing. Renders are made outside the transaction: a
+// small one right after it (its texts stored), then the reconcile runs again; large ones on
+// the render thread: while nothing of the template is known a reconcile writes, deletes and
+// reports nothing; once something is, a cluster whose render is still on its way waits alone
+// (not handed out, its work left as it is). A reconcile writes at most writeBudget manifests
+// and takes another turn for the rest.
+import { AsyncResource } from 'node:async_hooks';
 import { canonicalJson, durations, limits } from '@outpost/shared';
 import type { Logger } from 'pino';
 import type { PlacementStatus } from '../placement/types.ts';
@@ -93,12 +97,13 @@ export interface WorkSetControllerDeps {
   retryMs?: number;
   /**
    * Renders a large workset away from the event loop (the render thread's BodyThread.render).
-   * Without it every render runs in the reconcile.
+   * Without it every render is made in the run, right after the reconcile that needs it.
    */
   render?: ((name: string, spec: Uint8Array[], targets: RenderTarget[]) => Promise<RenderOutput>) | undefined;
 }
 
-/** Renders run in the reconcile while the spec text times the renders needed stays under this. */
+/** Renders are made in the run (right after the reconcile that needs them) while the spec text
+ *  times the renders needed stays under this. */
 const inlineRenderBytes = 256 * 1024;
 /** Spec text times renders per job on the render thread (each job's texts come back at once). */
 const renderJobBytes = 32 * 1024 * 1024;
@@ -166,14 +171,46 @@ const isTrue = (conditions: unknown, type: string) =>
   Array.isArray(conditions) &&
   conditions.some((c) => (c as Condition | undefined)?.type === type && (c as Condition).status === 'True');
 
+/** Passes of one reconcile that stop for renders made in the run (then run again). */
+const maxPasses = 3;
+
+/** A render a reconcile asks for, made once its transaction committed. */
+interface RenderRequest {
+  rev: Revision;
+  targets: RenderTarget[];
+  /** The pass stopped for it (nothing of the template was known): it runs again once made. */
+  again: boolean;
+}
+
+/**
+ * What one reconcile transaction decided. Its body may run more than once (a database that
+ * retries a transaction after a serialisation failure), so it changes nothing but the store:
+ * the controller's maps, log lines and wake-ups are applied from here once it committed.
+ */
+interface Pass {
+  /** Clusters whose held long-poll is woken. */
+  notify: string[];
+  /** The controller's own state and log lines, in order. */
+  after: (() => void)[];
+  renders: RenderRequest[];
+}
+
 export class WorkSetController {
   readonly #d: WorkSetControllerDeps;
   /** The batch window, grown with the cost of a batch (scheduling/pace.ts). */
   readonly #pace: Pace;
   readonly #now: () => number;
   readonly #startedAt: number;
+  /**
+   * The async context the controller was made in. Triggers may come from inside another
+   * transaction's body (the cluster listener): the timers they arm run here, so a run of
+   * the queue never joins a transaction that is not its own.
+   */
+  readonly #scope = new AsyncResource('WorkSetController');
   /** Worksets by key (objectKey: "namespace/name"), here and in every map below. */
   readonly #pending = new Set<string>();
+  /** Placements (objectKey) whose decisions changed: their worksets are found by the next run. */
+  readonly #changedPlacements = new Set<string>();
   /** When each workset wants to be reconciled again (epoch ms). */
   readonly #due = new Map<string, number>();
   /** Clusters each workset targeted at its last reconcile. */
@@ -191,6 +228,10 @@ export class WorkSetController {
   #batchTimer: NodeJS.Timeout | undefined;
   #wakeTimer: NodeJS.Timeout | undefined;
   #wakeAt: number | undefined;
+  /** The run of the queue in progress (one at a time, so reconciles are serial). */
+  #run: Promise<void> | undefined;
+  /** Asked for while a run was in progress: it takes another round before it ends. */
+  #runAgain = false;
   #closed = false;
 
   constructor(deps: WorkSetControllerDeps) {
@@ -206,14 +247,15 @@ export class WorkSetController {
 
   /**
    * Reconciles every workset, and every workset name that only works still carry (a workset
-   * deleted while the hub stopped before its controller ran): called once at start.
+   * deleted while the hub stopped before its controller ran): called once at start. Resolves
+   * once that first run ended.
    */
-  start(): void {
+  async start(): Promise<void> {
     const { store } = this.#d;
-    for (const w of store.worksets.all()) this.#pending.add(objectKey(w));
+    for (const w of await store.worksets.all()) this.#pending.add(objectKey(w));
     let after = { cluster: '', name: '' };
     for (;;) {
-      const page = store.works.page(undefined, after, 500);
+      const page = await store.works.page(undefined, after, 500);
       for (const w of page.items) {
         after = { cluster: w.cluster, name: w.name };
         const owner = ownerKey(w.labels);
@@ -221,7 +263,7 @@ export class WorkSetController {
       }
       if (!page.continue) break;
     }
-    this.#runPending();
+    await this.#runPending();
   }
 
   /** The workset was created, replaced, paused, resumed or deleted (the API calls this). */
@@ -229,14 +271,15 @@ export class WorkSetController {
     this.#enqueue(objectKey({ namespace, name }));
   }
 
-  /** A placement's decisions changed (or it was deleted): reconcile the worksets of its
-   *  namespace that use it. */
+  /**
+   * A placement's decisions changed (or it was deleted): the next run reconciles the
+   * worksets of its namespace that use it. Only noted here (finding them reads the store,
+   * and this may be told from inside the scheduler's transaction).
+   */
   placementChanged(namespace: string, placement: string): void {
-    for (const w of this.#d.store.worksets.all()) {
-      if (w.namespace !== namespace) continue;
-      const refs = this.#revision(w).spec.placementRefs ?? [];
-      if (refs.some((r) => r.name === placement)) this.#enqueue(objectKey(w));
-    }
+    if (this.#closed) return;
+    this.#changedPlacements.add(objectKey({ namespace, name: placement }));
+    this.#schedule();
   }
 
   /** An agent reported status for (or confirmed the deletion of) these works of `cluster`. */
@@ -258,16 +301,17 @@ export class WorkSetController {
     for (const [ws, clusters] of this.#unreachable) if (clusters.has(name)) this.#enqueue(ws);
   }
 
-  /** Runs queued reconciles now (tests; the batch timer does this otherwise). */
-  flush(): void {
-    this.#runPending();
+  /** Runs queued reconciles now (tests; the batch timer does this otherwise); resolves when
+   *  every one queued before the call ran. */
+  flush(): Promise<void> {
+    return this.#runPending();
   }
 
   /** Reconciles the worksets whose due time came (tests call it with their clock moved on). */
-  runDue(): void {
+  runDue(): Promise<void> {
     const now = this.#now();
     for (const [name, at] of this.#due) if (at <= now) this.#pending.add(name);
-    this.#runPending();
+    return this.#runPending();
   }
 
   /** When the timer is set to fire (epoch ms), for tests and diagnostics. */
@@ -275,7 +319,9 @@ export class WorkSetController {
     return this.#wakeAt;
   }
 
-  close(): void {
+  /** Stops the timers; resolves once the run in progress (if any) ended, so the store can
+   *  be closed after it. A render on the render thread in flight stores nothing more. */
+  async close(): Promise<void> {
     this.#closed = true;
     this.#unsubscribe();
     clearTimeout(this.#batchTimer);
@@ -283,6 +329,7 @@ export class WorkSetController {
     this.#batchTimer = undefined;
     this.#wakeTimer = undefined;
     this.#wakeAt = undefined;
+    await this.#run;
   }
 
   #clusterChanged(cluster: string): void {
@@ -292,25 +339,74 @@ export class WorkSetController {
   #enqueue(name: string): void {
     if (this.#closed) return;
     this.#pending.add(name);
-    if (this.#batchTimer) return;
-    this.#batchTimer = setTimeout(() => {
-      this.#batchTimer = undefined;
-      this.#pace.run(() => this.#runPending());
-    }, this.#pace.windowMs);
+    this.#schedule();
+  }
+
+  /** Arms the batch timer (once): the queue runs when it fires. */
+  #schedule(delayMs = this.#pace.windowMs): void {
+    if (this.#closed || this.#batchTimer) return;
+    this.#batchTimer = setTimeout(
+      () =>
+        this.#scope.runInAsyncScope(() => {
+          this.#batchTimer = undefined;
+          void this.#pace.run(() => this.#runPending());
+        }),
+      delayMs,
+    );
     this.#batchTimer.unref();
   }
 
-  #runPending(): void {
+  /**
+   * Runs the queue; one run at a time. Asked while one is in progress, that run takes
+   * another round for what was queued since, and the caller waits for it. Never rejects.
+   */
+  #runPending(): Promise<void> {
+    if (this.#run !== undefined) {
+      this.#runAgain = true;
+      return this.#run;
+    }
+    // Set before the run's first store call settles: #drain awaits before it can end.
+    this.#run = this.#drain();
+    return this.#run;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      do {
+        this.#runAgain = false;
+        await this.#runOnce();
+      } while (this.#runAgain && !this.#closed);
+    } catch (err) {
+      // #runOnce handles a workset's errors itself; this is a bug, never the hub's end.
+      this.#d.log.error({ err }, 'running the workset queue failed');
+    } finally {
+      this.#run = undefined;
+    }
+  }
+
+  async #runOnce(): Promise<void> {
     if (this.#closed) return;
     clearTimeout(this.#batchTimer);
     this.#batchTimer = undefined;
-    const keys = [...this.#pending];
+    const keys = new Set(this.#pending);
     this.#pending.clear();
+    const placements = new Set(this.#changedPlacements);
+    this.#changedPlacements.clear();
+    if (placements.size) {
+      try {
+        for (const key of await this.#usersOf(placements)) keys.add(key);
+      } catch (err) {
+        this.#d.log.error({ err }, 'finding the worksets of changed placements failed; retrying');
+        for (const p of placements) this.#changedPlacements.add(p);
+        this.#schedule(this.#d.retryMs ?? durations.workSetRetryMs);
+      }
+    }
     for (const key of keys) {
+      // The store may be closed right after close(): nothing more is started.
+      if (this.#closed) return;
       this.#due.delete(key);
       try {
-        const notify = this.#d.store.transaction(() => this.#reconcile(key));
-        for (const c of notify) this.#d.notify(c);
+        await this.#reconcileKey(key);
       } catch (err) {
         // Logged and retried: a reconcile error never takes the hub down.
         this.#d.log.error({ err, workset: key }, 'reconciling a workset failed; retrying');
@@ -318,6 +414,50 @@ export class WorkSetController {
       }
     }
     this.#arm();
+  }
+
+  /** The worksets (objectKeys) with a placementRef to one of `placements` in their namespace. */
+  async #usersOf(placements: ReadonlySet<string>): Promise<string[]> {
+    const { store } = this.#d;
+    const namespaces = new Set([...placements].map((p) => splitObjectKey(p).namespace));
+    // One transaction: each row's spec head is read as of that row.
+    return store.transaction(async () => {
+      const out: string[] = [];
+      for (const w of await store.worksets.all()) {
+        if (!namespaces.has(w.namespace)) continue;
+        const refs = (await this.#revision(w)).spec.placementRefs ?? [];
+        if (refs.some((r) => placements.has(objectKey({ namespace: w.namespace, name: r.name })))) {
+          out.push(objectKey(w));
+        }
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Reconciles one workset: its transaction reads and writes the store only; what it
+   * decided for the controller is applied once it committed, then the renders it asked for
+   * are made (on this turn when small, then it runs again; else on the render thread).
+   */
+  async #reconcileKey(key: string): Promise<void> {
+    const { store } = this.#d;
+    for (let pass = 1; ; pass++) {
+      const out = await store.transaction(() => this.#reconcile(key));
+      for (const apply of out.after) apply();
+      for (const c of out.notify) this.#d.notify(c);
+      let again = false;
+      let soon = false;
+      for (const r of out.renders) {
+        const made = await this.#render(key, r.rev, r.targets);
+        if (made === 'thread') continue;
+        // Made here (or the workset changed meanwhile): the next pass writes them.
+        if (made === 'rendered' && r.again && pass < maxPasses) again = true;
+        else soon = true;
+      }
+      if (again) continue;
+      if (soon) this.#due.set(key, Math.min(this.#due.get(key) ?? Number.POSITIVE_INFINITY, this.#now()));
+      return;
+    }
   }
 
   /** One timer to the earliest due time of any workset. */
@@ -333,7 +473,7 @@ export class WorkSetController {
     }
     this.#wakeAt = at;
     const delay = Math.min(Math.max(0, at - this.#now()), 2 ** 31 - 1);
-    this.#wakeTimer = setTimeout(() => this.runDue(), delay);
+    this.#wakeTimer = setTimeout(() => this.#scope.runInAsyncScope(() => void this.runDue()), delay);
     this.#wakeTimer.unref();
   }
 
@@ -347,26 +487,28 @@ export class WorkSetController {
   }
 
   /** The workset row's revision: its spec head read and compiled once per generation; its
-   *  renders kept while the render hash stays. */
-  #revision(row: WorkSetRow): Revision {
+   *  renders kept while the render hash stays. A new one is not kept here: the caller keeps
+   *  it (#revisions) once its transaction committed. */
+  async #revision(row: WorkSetRow): Promise<Revision> {
     // The render hash too: a row from before it was kept gets one on a write that changes
     // no spec (labels), and its renders must follow.
     const revision = `${row.uid}/${row.generation}/${rendersId(row)}`;
     const had = this.#revisions.get(objectKey(row));
     if (had?.revision === revision) return had;
     // The template stays in the store: read by the render, not by the event loop.
-    const { bytes, head } = this.#d.store.worksets.specHead(row.namespace, row.name) ?? { bytes: 0, head: {} };
+    const { bytes, head } = (await this.#d.store.worksets.specHead(row.namespace, row.name)) ?? {
+      bytes: 0,
+      head: {},
+    };
     const spec = head as unknown as Revision['spec'];
     const id = rendersId(row);
-    const rev: Revision = {
+    return {
       revision,
       specBytes: bytes,
       spec,
       compiled: compileOverrides(spec.overrides),
       renders: had?.renders.id === id ? had.renders : { id, outcomes: new Map(), works: new Map(), keptManifests: 0 },
     };
-    this.#revisions.set(objectKey(row), rev);
-    return rev;
   }
 
   /** Keeps what a render made. */
@@ -388,38 +530,54 @@ export class WorkSetController {
     }
   }
 
-  /**
-   * Renders `targets` now when that is small (their texts stored in this transaction) and
-   * says true; else starts the render on the render thread (once at a time per workset),
-   * which reconciles the workset again after each job, and says false.
-   */
-  #renderNow(row: WorkSetRow, rev: Revision, targets: RenderTarget[]): boolean {
+  /** Whether renders for `count` targets are made in the run (else on the render thread). */
+  #inline(rev: Revision, count: number): boolean {
+    return !this.#d.render || rev.specBytes * count <= inlineRenderBytes;
+  }
+
+  /** `read()` when `renders` are still the workset's (its template may have changed since),
+   *  read with the row in one transaction; else undefined. */
+  async #ifCurrent<T>(key: string, renders: Renders, read: () => Promise<T | undefined>): Promise<T | undefined> {
+    if (this.#closed) return undefined;
     const { store } = this.#d;
-    const { namespace, name } = row;
-    const key = objectKey(row);
+    const { namespace, name } = splitObjectKey(key);
+    return store.transaction(async () => {
+      const row = await store.worksets.get(namespace, name);
+      return row !== undefined && rendersId(row) === renders.id ? read() : undefined;
+    });
+  }
+
+  /**
+   * Renders `targets` (outside any transaction). Small: now, their texts stored, and says
+   * 'rendered'. Else starts the render on the render thread (once at a time per workset),
+   * which reconciles the workset again after each job, and says 'thread'. 'stale' when the
+   * workset's template changed since the reconcile that asked.
+   */
+  async #render(key: string, rev: Revision, targets: RenderTarget[]): Promise<'rendered' | 'thread' | 'stale'> {
+    const { store } = this.#d;
+    const { namespace, name } = splitObjectKey(key);
     const renders = rev.renders;
     const render = this.#d.render;
-    if (!render || rev.specBytes * targets.length <= inlineRenderBytes) {
-      const out = renderWorks(name, JSON.parse(row.specText) as ManifestWorkReplicaSetSpec, targets);
+    if (!render || this.#inline(rev, targets.length)) {
+      const text = await this.#ifCurrent(key, renders, () => store.worksets.specText(namespace, name));
+      if (text === undefined) return 'stale';
+      const out = renderWorks(name, JSON.parse(text) as ManifestWorkReplicaSetSpec, targets);
       // Texts stored already are left as they are (putTexts keeps one per hash).
-      store.works.putTexts(out.texts, new Date(this.#now()).toISOString());
+      const at = new Date(this.#now()).toISOString();
+      await store.transaction(() => store.works.putTexts(out.texts, at));
       this.#record(renders, out);
-      return true;
+      return 'rendered';
     }
-    if (renders.rendering) return false;
-    /** Whether these renders are still the workset's (its template may have changed). */
-    const current = () => {
-      const now = store.worksets.get(namespace, name);
-      return !this.#closed && now !== undefined && rendersId(now) === renders.id;
-    };
+    if (renders.rendering !== undefined) return 'thread';
+    // Set in this turn, before the job's first await can let another reconcile look.
     renders.rendering = (async () => {
       const per = Math.max(1, Math.floor(renderJobBytes / Math.max(1, rev.specBytes)));
       for (let i = 0; i < targets.length; i += per) {
         // Read for each job (a job's thread keeps nothing): handed over as bytes, uncopied.
-        const spec = current() ? store.worksets.specBytes(namespace, name) : undefined;
+        const spec = await this.#ifCurrent(key, renders, () => store.worksets.specBytes(namespace, name));
         if (!spec) return;
         const out = await render(name, spec, targets.slice(i, i + per));
-        if (!current()) return;
+        if ((await this.#ifCurrent(key, renders, async () => true)) !== true) return;
         await saveTexts(store, out.texts);
         this.#record(renders, out);
         // What is known goes out now; the rest follows job by job.
@@ -438,51 +596,64 @@ export class WorkSetController {
         this.#arm();
       },
     );
-    return false;
+    return 'thread';
   }
 
   /** Marks this workset's work on `cluster` for deletion (the agent honours its deleteOption). */
-  #deleteWork(w: WorkRow, at: string): boolean {
+  #deleteWork(w: WorkRow, at: string): Promise<boolean> {
     return this.#d.store.works.markDeleted(w.uid, w.cluster, at);
   }
 
-  /** Reconciles one workset inside a transaction; returns the clusters to wake. */
-  #reconcile(wsKey: string): string[] {
+  /**
+   * Reconciles one workset: the body of its transaction. It awaits store operations only
+   * and changes nothing else (it may run again): the controller's maps, log lines and the
+   * renders to make are returned (Pass) and applied once it committed.
+   */
+  async #reconcile(wsKey: string): Promise<Pass> {
     const { store, log } = this.#d;
     const { namespace, name } = splitObjectKey(wsKey);
     const now = this.#now();
     const at = new Date(now).toISOString();
     const notify = new Set<string>();
-    const clusters = new Map(store.clusters.all().map((c) => [c.name, c]));
-    const row = store.worksets.get(namespace, name);
+    const after: (() => void)[] = [];
+    const clusters = new Map((await store.clusters.all()).map((c) => [c.name, c]));
+    const row = await store.worksets.get(namespace, name);
     /** Whether this workset made the work (it is named after it, in its cluster, as in OCM). */
     const owns = (w: WorkRow) => ownerKey(w.labels) === wsKey;
 
     if (!row || row.deletionAt) {
       // The workset was deleted: an explicit instruction, so every work it owns goes.
-      this.#unreachable.delete(wsKey);
-      this.#revisions.delete(wsKey);
-      this.#forgetSoaks(wsKey);
+      after.push(() => {
+        this.#unreachable.delete(wsKey);
+        this.#revisions.delete(wsKey);
+        this.#forgetSoaks(wsKey);
+      });
       const remaining = new Set<string>();
       for (const c of clusters.values()) {
-        const w = store.works.get(c.name, name);
+        const w = await store.works.get(c.name, name);
         if (!w || !owns(w)) continue;
         remaining.add(c.name);
-        if (!w.deletionAt && this.#deleteWork(w, at)) notify.add(c.name);
+        if (!w.deletionAt && (await this.#deleteWork(w, at))) notify.add(c.name);
       }
-      if (notify.size) log.info({ workset: wsKey, clusters: [...notify] }, 'workset deleted; deleting its works');
+      const deleting = [...notify];
+      if (deleting.length) {
+        after.push(() => log.info({ workset: wsKey, clusters: deleting }, 'workset deleted; deleting its works'));
+      }
       if (row && remaining.size === 0) {
         // Foreground: its works are gone (the agents confirmed), so the workset goes too.
-        store.worksets.delete(namespace, name);
-        log.info({ workset: wsKey }, 'works gone; workset deleted (Foreground)');
+        await store.worksets.delete(namespace, name);
+        after.push(() => log.info({ workset: wsKey }, 'works gone; workset deleted (Foreground)'));
       }
-      // Foreground waits for these clusters: a change to one of them (removal) triggers again.
-      if (row && remaining.size) this.#targets.set(wsKey, remaining);
-      else this.#targets.delete(wsKey);
-      return [...notify];
+      after.push(() => {
+        // Foreground waits for these clusters: a change to one of them (removal) triggers again.
+        if (row && remaining.size) this.#targets.set(wsKey, remaining);
+        else this.#targets.delete(wsKey);
+      });
+      return { notify: deleting, after, renders: [] };
     }
 
-    const rev = this.#revision(row);
+    const rev = await this.#revision(row);
+    after.push(() => this.#revisions.set(wsKey, rev));
     const spec = rev.spec;
     const paused = spec.paused === true;
     const liveness = this.#liveness();
@@ -497,11 +668,11 @@ export class WorkSetController {
     const staleRefs: string[] = [];
     for (const ref of spec.placementRefs) {
       // As in OCM, a workset reads placements of its own namespace only.
-      const p = store.placements.get(namespace, ref.name);
+      const p = await store.placements.get(namespace, ref.name);
       const status = (p?.status ?? undefined) as PlacementStatus | undefined;
       if (!p || !status || !Array.isArray(status.decisions)) {
         unknownRefs.push(ref.name);
-        const elsewhere = p ? [] : store.placements.named(ref.name).map((x) => x.namespace);
+        const elsewhere = p ? [] : (await store.placements.named(ref.name)).map((x) => x.namespace);
         if (elsewhere.length) {
           refNotes.set(ref.name, `${ref.name} (in namespace ${elsewhere.join(', ')}, not ${namespace})`);
         }
@@ -521,6 +692,7 @@ export class WorkSetController {
     // While nothing of this template is known yet, nothing is written, deleted or reported;
     // once something is, a cluster whose render is still on its way waits for it alone.
     const renders = rev.renders;
+    const requests: RenderRequest[] = [];
     const keys = new Map<string, string>();
     const unrendered = new Map<string, RenderTarget>();
     for (const t of targets.values()) {
@@ -533,10 +705,16 @@ export class WorkSetController {
     }
     // Outcomes of keys no target has any more are forgotten (claims change, clusters go).
     const wanted = new Set(keys.values());
-    for (const k of renders.outcomes.keys()) if (!wanted.has(k)) renders.outcomes.delete(k);
-    for (const k of renders.works.keys()) if (!wanted.has(k)) dropWork(renders, k);
-    if (unrendered.size && !this.#renderNow(row, rev, [...unrendered.values()]) && renders.outcomes.size === 0) {
-      return [];
+    after.push(() => {
+      for (const k of renders.outcomes.keys()) if (!wanted.has(k)) renders.outcomes.delete(k);
+      for (const k of renders.works.keys()) if (!wanted.has(k)) dropWork(renders, k);
+    });
+    if (unrendered.size) {
+      const list = [...unrendered.values()];
+      // Small: rendered right after this pass, which then runs again with them known.
+      if (this.#inline(rev, list.length)) return { notify: [], after, renders: [{ rev, targets: list, again: true }] };
+      requests.push({ rev, targets: list, again: false });
+      if (renders.outcomes.size === 0) return { notify: [], after, renders: requests };
     }
 
     // 3. Each target's work status as the planner sees it.
@@ -544,6 +722,8 @@ export class WorkSetController {
     const works = new Map<string, WorkRow>();
     const rolloutClusters = new Map<string, RolloutCluster[]>();
     const unreachableNow = new Set<string>();
+    /** Soaks (#succeededSince) as this pass leaves them; undefined: forgotten. */
+    const soaks = new Map<string, { revision: string; since: number } | undefined>();
     let wakeAt = Number.POSITIVE_INFINITY;
     for (const t of targets.values()) {
       const c = clusters.get(t.cluster);
@@ -560,7 +740,7 @@ export class WorkSetController {
       }
       const note: Note = {};
       notes.set(c.name, note);
-      const work = store.works.get(c.name, name);
+      const work = await store.works.get(c.name, name);
       if (work) works.set(c.name, work);
       const key = keys.get(c.name) as string;
       const outcome = renders.outcomes.get(key);
@@ -600,10 +780,10 @@ export class WorkSetController {
         // over once it is back (time offline is not time observed healthy).
         if (isSuccessful(status) && reachable) {
           const since = soak?.revision === revision ? soak.since : now;
-          this.#succeededSince.set(key, { revision, since });
+          soaks.set(key, { revision, since });
           status.succeededSince = since;
-        } else this.#succeededSince.delete(key);
-      } else this.#succeededSince.delete(`${wsKey}/${c.name}`);
+        } else soaks.set(key, undefined);
+      } else soaks.set(`${wsKey}/${c.name}`, undefined);
       if (note.failure !== undefined) {
         // Counted as failed: Degraded on the "current" revision, which the planner reads as Failed.
         Object.assign(status, { dispatched: true, updated: true, degraded: true, applied: false, available: false });
@@ -620,6 +800,8 @@ export class WorkSetController {
     const rerender = new Map<string, RenderTarget>();
     /** Render keys whose texts were found stored in this transaction. */
     const stored = new Set<string>();
+    /** Rendered works found with a text swept since: forgotten once this pass committed. */
+    const dropped = new Map<string, TemplateWork>();
     let rerenderManifests = 0;
     let budget = writeBudget;
     for (const ref of spec.placementRefs) {
@@ -636,14 +818,16 @@ export class WorkSetController {
         if (!note?.render || note.blocked || note.failure) continue;
         const existing = works.get(cluster);
         const { key } = note.render;
-        const work = renders.works.get(key);
+        let work = dropped.has(key) ? undefined : renders.works.get(key);
         const c = clusters.get(cluster);
         // A text of the work may have been swept since it was rendered (nothing named it).
         if (work && !stored.has(key) && existing?.contentHash !== work.contentHash) {
-          if (store.works.missingTexts(work.manifests.map((m) => m.hash)).length) dropWork(renders, key);
-          else stored.add(key);
+          if ((await store.works.missingTexts(work.manifests.map((m) => m.hash))).length) {
+            dropped.set(key, work);
+            work = undefined;
+          } else stored.add(key);
         }
-        if (!renders.works.has(key) && c) {
+        if (!work && c) {
           // Rendered again, as much as one reconcile may write.
           const o = renders.outcomes.get(key);
           if (rerenderManifests < writeBudget && rerender.size * rev.specBytes < renderJobBytes) {
@@ -668,7 +852,7 @@ export class WorkSetController {
           [dispatchedAtAnnotation]: at,
         };
         // The texts are stored (checked above): the write links them by hash.
-        const out = store.works.write({ ...work, cluster, labels, annotations }, at);
+        const out = await store.works.write({ ...work, cluster, labels, annotations }, at);
         if (out.changed || !existing) notify.add(cluster);
         written.add(cluster);
         const rc = list.find((x) => x.name === cluster);
@@ -684,9 +868,18 @@ export class WorkSetController {
         }
       }
       const handed = plan.toRollout.filter((c) => written.has(c));
-      if (handed.length) log.info({ workset: wsKey, placement: ref.name, clusters: handed }, 'workset handed out');
+      if (handed.length) {
+        after.push(() => log.info({ workset: wsKey, placement: ref.name, clusters: handed }, 'workset handed out'));
+      }
     }
-    if (rerender.size && this.#renderNow(row, rev, [...rerender.values()])) wakeAt = Math.min(wakeAt, now);
+    if (dropped.size) {
+      after.push(() => {
+        // Unless a render made it again meanwhile.
+        for (const [key, work] of dropped) if (renders.works.get(key) === work) dropWork(renders, key);
+      });
+    }
+    // Made after this pass; once made here, the workset is due at once to write them.
+    if (rerender.size) requests.push({ rev, targets: [...rerender.values()], again: false });
 
     // 5. Clusters no longer targeted lose their work; never from missing information.
     let kept = 0;
@@ -694,8 +887,8 @@ export class WorkSetController {
     if (!paused && unknownRefs.length === 0 && staleRefs.length === 0) {
       for (const c of clusters.values()) {
         if (targets.has(c.name)) continue;
-        this.#succeededSince.delete(`${wsKey}/${c.name}`);
-        const w = store.works.get(c.name, name);
+        soaks.set(`${wsKey}/${c.name}`, undefined);
+        const w = await store.works.get(c.name, name);
         if (!w || !owns(w) || w.deletionAt) continue;
         const view = clusterResource(c, undefined, now, liveness);
         const reachable = view.status.conditions.some((x) => x.type === 'Available' && x.status === 'True');
@@ -707,21 +900,29 @@ export class WorkSetController {
           unreachableNow.add(c.name);
           continue;
         }
-        if (this.#deleteWork(w, at)) {
+        if (await this.#deleteWork(w, at)) {
           notify.add(c.name);
           deleted.push(c.name);
         }
       }
-      if (deleted.length) log.info({ workset: wsKey, clusters: deleted }, 'no longer targeted; deleting the works');
+      if (deleted.length) {
+        after.push(() => log.info({ workset: wsKey, clusters: deleted }, 'no longer targeted; deleting the works'));
+      }
     }
 
     // 6. Status.
     const trackedTargets = new Set(targets.keys());
     for (const c of unreachableNow) trackedTargets.add(c);
-    this.#targets.set(wsKey, trackedTargets);
-    if (unreachableNow.size) this.#unreachable.set(wsKey, unreachableNow);
-    else this.#unreachable.delete(wsKey);
-    if (Number.isFinite(wakeAt)) this.#due.set(wsKey, wakeAt);
+    after.push(() => {
+      for (const [key, soak] of soaks) {
+        if (soak) this.#succeededSince.set(key, soak);
+        else this.#succeededSince.delete(key);
+      }
+      this.#targets.set(wsKey, trackedTargets);
+      if (unreachableNow.size) this.#unreachable.set(wsKey, unreachableNow);
+      else this.#unreachable.delete(wsKey);
+      if (Number.isFinite(wakeAt)) this.#due.set(wsKey, wakeAt);
+    });
 
     const status = this.#status(
       row,
@@ -736,9 +937,9 @@ export class WorkSetController {
       now,
     );
     if (canonicalJson(status) !== canonicalJson(row.status)) {
-      store.worksets.setStatus(namespace, name, status as unknown as Record<string, unknown>);
+      await store.worksets.setStatus(namespace, name, status as unknown as Record<string, unknown>);
     }
-    return [...notify];
+    return { notify: [...notify], after, renders: requests };
   }
 
   #status(
