@@ -1,12 +1,17 @@
 // Runs a real `outpost-hub serve` process for end-to-end tests: free loopback port, its
 // own data dir, readiness from its start-up line, and a stop that always cleans up.
+// With OUTPOST_TEST_DATABASE=postgres every hub keeps its state in PostgreSQL instead of
+// SQLite: one real server per test process (test/pg), one database per data dir, so a hub
+// started again on its data dir finds its state, and a new data dir is a new database.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { after } from 'node:test';
 import { hubNodeFlags } from '../../packages/hub/src/node-flags.ts';
+import { createDatabase, type PostgresServer, startPostgres } from '../pg/index.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 export const hubMain = join(repoRoot, 'packages/hub/src/main.ts');
@@ -23,6 +28,31 @@ export interface HubProcess {
   stop(opts?: { signal?: NodeJS.Signals; keepDataDir?: boolean }): Promise<number | null>;
 }
 
+/** The backend the hubs of this test process use: OUTPOST_TEST_DATABASE (sqlite, the default, or postgres). */
+export const testDatabase = process.env.OUTPOST_TEST_DATABASE === 'postgres' ? 'postgres' : 'sqlite';
+if (process.env.OUTPOST_TEST_DATABASE && !['sqlite', 'postgres'].includes(process.env.OUTPOST_TEST_DATABASE)) {
+  throw new Error(`OUTPOST_TEST_DATABASE must be sqlite or postgres, got ${process.env.OUTPOST_TEST_DATABASE}`);
+}
+let postgres: Promise<PostgresServer> | undefined;
+const databases = new Map<string, Promise<string>>();
+if (testDatabase === 'postgres') {
+  after(async () => {
+    await (await postgres)?.stop();
+  });
+}
+
+/** The PostgreSQL database of the hubs on `dataDir` (made on first use). */
+export function databaseFor(dataDir: string): Promise<string> {
+  let url = databases.get(dataDir);
+  if (!url) {
+    postgres ??= startPostgres();
+    const n = databases.size + 1;
+    url = postgres.then((s) => createDatabase(s.url, `hub_${process.pid}_${n}`));
+    databases.set(dataDir, url);
+  }
+  return url;
+}
+
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const p of live) p.kill('SIGKILL');
@@ -32,6 +62,10 @@ export async function startHub(
   opts: { dataDir?: string; args?: string[]; timeoutMs?: number } = {},
 ): Promise<HubProcess> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'outpost-hub-e2e-')));
+  const database =
+    testDatabase === 'postgres' && !(opts.args ?? []).includes('--database')
+      ? ['--database', await databaseFor(dataDir)]
+      : [];
   const proc = spawn(
     process.execPath,
     [
@@ -44,6 +78,7 @@ export async function startHub(
       dataDir,
       '--log-level',
       'warn',
+      ...database,
       ...(opts.args ?? []),
     ],
     {

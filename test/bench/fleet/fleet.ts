@@ -256,13 +256,33 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-export function socketCount(pid: number): number {
-  let n = 0;
+export function socketCount(pid: number, port: number): number {
+  // The process's sockets by inode (its database connections are sockets too, and are not
+  // counted: only connections to `port`, the hub's listener).
+  const inodes = new Set<string>();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1] as string);
     } catch {
       // closed meanwhile
+    }
+  }
+  let n = 0;
+  for (const table of [`/proc/${pid}/net/tcp`, `/proc/${pid}/net/tcp6`]) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      const f = line.trim().split(/\s+/);
+      const local = f[1];
+      if (!local || !inodes.has(f[9] ?? '')) continue;
+      // st 0A is LISTEN: the listener itself is not a connection.
+      if (f[3] !== '0A' && Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) n++;
     }
   }
   return n;

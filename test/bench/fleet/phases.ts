@@ -212,7 +212,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     };
     metrics.hub_rss_idle = { value: procStatusMiB(pid, 'VmRSS'), unit: 'MiB', target: '<= 1536 (10,000 agents)' };
     metrics.hub_vmhwm_idle = { value: procStatusMiB(pid, 'VmHWM'), unit: 'MiB' };
-    complete.socketsWhileIdle = socketCount(pid);
+    complete.socketsWhileIdle = socketCount(pid, hub.port);
     const idleCounters = await fleet.counters();
     complete.ownHeartbeatsWhileIdle = idleCounters.heartbeats - beats0;
     metrics.hub_sockets_idle = { value: complete.socketsWhileIdle, unit: 'sockets', target: 'one per agent' };
