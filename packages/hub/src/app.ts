@@ -119,6 +119,11 @@ export function toOutpostError(err: unknown): OutpostError {
   if (err instanceof ParseError) return err.toApiError();
   if (err instanceof StoreError && err.code === 'STORE_TEXT_NUL')
     return new OutpostError('TEXT_INVALID', err.message, 400);
+  // The database is away (a failover, a restart, the network): agents and clients come back
+  // after a while; nothing was written.
+  if (err instanceof StoreError && err.code === 'STORE_UNAVAILABLE') {
+    return new OutpostError('HUB_DATABASE_UNAVAILABLE', err.message, 503, { retryAfterSeconds: 5 });
+  }
   const e = err as { code?: string; statusCode?: number; message?: string; validation?: unknown };
   const mapped = e.code ? fastifyCodes[e.code] : undefined;
   if (mapped) return new OutpostError(mapped.code, e.message ?? mapped.code, mapped.status);

@@ -37,9 +37,10 @@ Flags (environment variable in brackets):
                         (default ./.outpost-hub)
   --database URL        keep the hub's state in this PostgreSQL database instead of
                         the SQLite file in --data-dir: postgres://USER[:PASSWORD]@HOST
-                        [:PORT]/DB[?sslmode=verify-full&sslrootcert=FILE …], libpq's
-                        URL and TLS parameters; the schema is created or migrated on
-                        start [OUTPOST_HUB_DATABASE] (default: SQLite)
+                        [:PORT]/DB[?sslmode=verify-full&sslrootcert=FILE …] (libpq's
+                        URL parameters as node-postgres reads them); the schema is
+                        created or migrated on start [OUTPOST_HUB_DATABASE]
+                        (default: SQLite)
   --listen HOST:PORT    address to listen on [OUTPOST_HUB_LISTEN] (default 0.0.0.0:8443)
   --advertise-url URL   https URL agents use to reach the hub; its host goes into the
                         serving certificate and into printed join commands

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pg from 'pg';
+import { createDatabase, startPostgres } from '../../../../test/pg/index.ts';
 import { postgresDatabase, postgresServer, storeBackends } from './backends.testing.ts';
 import { openPostgresStore, type Store } from './index.ts';
 import { numberParameters } from './postgres.ts';
@@ -199,5 +200,20 @@ describe('two replicas on one database', () => {
     assert.equal(heard[0], 'after', 'heard again once connected again');
     await stop();
     await Promise.all([a.close(), b.close()]);
+  });
+
+  test('a database that stops answering fails statements and transactions with STORE_UNAVAILABLE', async () => {
+    // A server of its own: the shared one stays up for the other tests.
+    const own = await startPostgres();
+    const store = await openPostgresStore(await createDatabase(own.url, 'going'), { poolSize: 2 });
+    await store.clusters.insert(cluster);
+    await own.stop();
+    await assert.rejects(store.clusters.get('c1'), { code: 'STORE_UNAVAILABLE' });
+    await assert.rejects(
+      store.transaction(() => store.clusters.get('c1')),
+      { code: 'STORE_UNAVAILABLE' },
+    );
+    await assert.rejects(store.ping(), { code: 'STORE_UNAVAILABLE' });
+    await store.close();
   });
 });

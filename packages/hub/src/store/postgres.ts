@@ -8,6 +8,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { StoreError } from './errors.ts';
 import { type Params, type Row, refuseNul, type Sql } from './sql.ts';
 
 /** A statement's text for PostgreSQL and, for `@name` parameters, the names in order. */
@@ -45,6 +46,31 @@ export function numberParameters(text: string): Translated {
   }
   if (n > 0 && names.length > 0) throw new Error(`a statement takes ? or @name parameters, not both: ${text}`);
   return { text: out, names: names.length ? names : undefined };
+}
+
+/** Whether `err` says the database cannot be reached or is going away (not that a statement
+ *  is wrong): the network, the server shutting down or starting, a connection lost. */
+export function unavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE)$/.test(code))
+    return true;
+  // Class 08 (connection exception), 57P01–57P03 (admin shutdown, crash shutdown, cannot
+  // connect now), 53300 (too many connections).
+  if (/^(08...|57P0[123]|53300)$/.test(code)) return true;
+  const message = typeof e.message === 'string' ? e.message : '';
+  return /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(
+    message,
+  );
+}
+
+/** The error a caller gets for `err`: STORE_UNAVAILABLE when the database does not answer. */
+function storeError(err: unknown): unknown {
+  if (!unavailable(err)) return err;
+  return new StoreError(
+    'STORE_UNAVAILABLE',
+    `the database does not answer: ${(err as { message?: string }).message ?? String(err)}`,
+  );
 }
 
 /** SQLSTATEs of a transaction that lost a race: serialization_failure, deadlock_detected. */
@@ -116,12 +142,16 @@ export class PostgresSql implements Sql {
         })
       : (params as unknown[]).map((v) => (v === undefined ? null : v));
     const tx = this.#context.getStore();
-    if (!tx?.open) return this.#pool.query({ text: t.text, values });
+    if (!tx?.open) {
+      return this.#pool.query({ text: t.text, values }).catch((err: unknown) => {
+        throw storeError(err);
+      });
+    }
     return tx.client.query({ text: t.text, values }).catch((err: unknown) => {
       const code = (err as { code?: string }).code;
       // A lost race is what counts, even after another error the body caught.
       if (code && (retried.has(code) || tx.failed === undefined)) tx.failed = code;
-      throw err;
+      throw storeError(err);
     });
   }
 
@@ -162,7 +192,9 @@ export class PostgresSql implements Sql {
       }
     }
     for (let attempt = 1; ; attempt++) {
-      const client = await this.#pool.connect();
+      const client = await this.#pool.connect().catch((err: unknown) => {
+        throw storeError(err);
+      });
       const tx: Tx = { client, open: true, depth: 0 };
       let broken: unknown;
       try {
@@ -176,7 +208,7 @@ export class PostgresSql implements Sql {
         });
         const code = (err as { code?: unknown }).code;
         const lost = (typeof code === 'string' && retried.has(code)) || retried.has(tx.failed ?? '');
-        if (!lost || attempt >= attempts) throw err;
+        if (!lost || attempt >= attempts) throw storeError(err);
         this.retries++;
       } finally {
         tx.open = false;
