@@ -9,7 +9,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { StoreError } from './errors.ts';
-import { type Params, type Row, refuseNul, type Sql } from './sql.ts';
+import { hasNul, nulText, type Params, type Row, type Sql } from './sql.ts';
 
 /** A statement's text for PostgreSQL and, for `@name` parameters, the names in order. */
 interface Translated {
@@ -127,7 +127,6 @@ export class PostgresSql implements Sql {
   }
 
   async #query(text: string, params: Params): Promise<pg.QueryResult> {
-    refuseNul(params);
     let t = this.#translated.get(text);
     if (!t) {
       t = numberParameters(text);
@@ -156,14 +155,17 @@ export class PostgresSql implements Sql {
   }
 
   async all<T = Row>(text: string, params: Params = []): Promise<T[]> {
+    if (hasNul(params)) return [];
     return (await this.#query(text, params)).rows as T[];
   }
 
   async get<T = Row>(text: string, params: Params = []): Promise<T | undefined> {
+    if (hasNul(params)) return undefined;
     return (await this.#query(text, params)).rows[0] as T | undefined;
   }
 
   async run(text: string, params: Params = []): Promise<number> {
+    if (hasNul(params)) throw nulText();
     return (await this.#query(text, params)).rowCount ?? 0;
   }
 

@@ -13,19 +13,18 @@ export type Params = readonly unknown[] | Readonly<Record<string, unknown>>;
 export type Dialect = 'sqlite' | 'postgres';
 
 /**
- * Refuses a text parameter that holds U+0000, on both backends alike: PostgreSQL's text
+ * Whether a text parameter holds U+0000. Both backends treat one alike: PostgreSQL's text
  * cannot hold one (SQLite can), and a request must not get further on one backend than on
- * the other. No text the hub writes has one (JSON escapes it); a name or other raw value a
- * caller sent may (the API answers 400 TEXT_INVALID).
+ * the other. No stored text has one (the hub writes none; JSON escapes it), so a read that
+ * looks one up finds nothing, and a write of one is refused (nulText; the API answers 400
+ * TEXT_INVALID). A name or other raw value a caller sent may hold one.
  */
-export function refuseNul(params: Params): void {
+export function hasNul(params: Params): boolean {
   const values = Array.isArray(params) ? params : Object.values(params);
-  for (const v of values) {
-    if (typeof v === 'string' && v.includes('\u0000')) {
-      throw new StoreError('STORE_TEXT_NUL', 'a text with a NUL character (U+0000) cannot be stored');
-    }
-  }
+  return values.some((v) => typeof v === 'string' && v.includes('\u0000'));
 }
+
+export const nulText = () => new StoreError('STORE_TEXT_NUL', 'a text with a NUL character (U+0000) cannot be stored');
 
 export interface Sql {
   readonly dialect: Dialect;

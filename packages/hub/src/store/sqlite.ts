@@ -8,7 +8,7 @@
 // (a transaction inside another) are taken one at a time.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type Database from 'better-sqlite3';
-import { type Params, refuseNul, type Sql } from './sql.ts';
+import { hasNul, nulText, type Params, type Sql } from './sql.ts';
 
 type Statement = Database.Statement;
 
@@ -66,12 +66,7 @@ export class SqliteSql implements Sql {
     }
   }
 
-  #exec<T>(fn: (s: Statement) => T, text: string, params: Params): Promise<T> {
-    try {
-      refuseNul(params);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  #exec<T>(fn: (s: Statement) => T, text: string): Promise<T> {
     if (!this.#mine()) {
       return new Promise<T>((resolve, reject) => {
         this.#queue.push({
@@ -93,15 +88,18 @@ export class SqliteSql implements Sql {
   }
 
   all<T>(text: string, params: Params = []): Promise<T[]> {
-    return this.#exec((s) => (Array.isArray(params) ? s.all(...params) : s.all(params)) as T[], text, params);
+    if (hasNul(params)) return Promise.resolve([]);
+    return this.#exec((s) => (Array.isArray(params) ? s.all(...params) : s.all(params)) as T[], text);
   }
 
   get<T>(text: string, params: Params = []): Promise<T | undefined> {
-    return this.#exec((s) => (Array.isArray(params) ? s.get(...params) : s.get(params)) as T | undefined, text, params);
+    if (hasNul(params)) return Promise.resolve(undefined);
+    return this.#exec((s) => (Array.isArray(params) ? s.get(...params) : s.get(params)) as T | undefined, text);
   }
 
   run(text: string, params: Params = []): Promise<number> {
-    return this.#exec((s) => (Array.isArray(params) ? s.run(...params) : s.run(params)).changes, text, params);
+    if (hasNul(params)) return Promise.reject(nulText());
+    return this.#exec((s) => (Array.isArray(params) ? s.run(...params) : s.run(params)).changes, text);
   }
 
   outside<T>(fn: () => T): T {
