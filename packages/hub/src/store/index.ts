@@ -66,8 +66,6 @@ export interface Store extends TrustStore {
    * calls become savepoints). `fn` awaits nothing but store operations (sql.ts).
    */
   transaction<T>(fn: () => Promise<T> | T): Promise<T>;
-  /** Whether the caller runs inside a transaction. */
-  inTransaction(): boolean;
   /**
    * Tells every hub on this database that `cluster`'s desired state changed, so the one
    * holding its agent's poll answers it (PostgreSQL: NOTIFY, sent when the caller's
@@ -184,13 +182,7 @@ export async function openPostgresStore(
 /** The NOTIFY channel of wake-ups (Store.wake). */
 const wakeChannel = 'outpost_wake';
 
-/** /readyz reads one row of every table a request may need: a database that opens but has
- *  a table it cannot read (damaged, dropped, locked out) is not ready. */
-async function readAll(sql: Sql): Promise<boolean> {
-  for (const table of readable) await sql.get(`SELECT 1 FROM ${table} LIMIT 1`);
-  return true;
-}
-
+/** The tables /readyz reads a row of. */
 const readable = [
   'hub_meta',
   'api_tokens',
@@ -211,6 +203,13 @@ const readable = [
   'cluster_set_bindings',
 ];
 
+/** /readyz reads one row of every table a request may need: a database that opens but has
+ *  a table it cannot read (damaged, dropped, locked out) is not ready. */
+async function readAll(sql: Sql): Promise<boolean> {
+  for (const table of readable) await sql.get(`SELECT 1 FROM ${table} LIMIT 1`);
+  return true;
+}
+
 /** The store's operations on a database that is open and migrated. */
 function storeOn(sql: Sql, meta: { epoch: string; schemaVersion: number; ping: () => Promise<boolean> }): Store {
   const works = workStore(sql);
@@ -226,7 +225,6 @@ function storeOn(sql: Sql, meta: { epoch: string; schemaVersion: number; ping: (
     // One hub: it tells its own polls (PostgreSQL's store replaces these).
     wake: async () => {},
     onWake: () => async () => {},
-    inTransaction: () => sql.inTransaction(),
     close: () => sql.close(),
   };
 }

@@ -50,7 +50,7 @@ export function numberParameters(text: string): Translated {
 
 /** Whether `err` says the database cannot be reached or is going away (not that a statement
  *  is wrong): the network, the server shutting down or starting, a connection lost. */
-export function unavailable(err: unknown): boolean {
+function unavailable(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
   if (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE)$/.test(code))
@@ -100,8 +100,6 @@ export class PostgresSql implements Sql {
   readonly #pool: pg.Pool;
   readonly #translated = new Map<string, Translated>();
   readonly #context = new AsyncLocalStorage<Tx>();
-  /** Transactions run again after losing a race, since the start (for the metrics). */
-  retries = 0;
 
   constructor(config: pg.PoolConfig, opts: { onError?: (err: unknown) => void } = {}) {
     this.#pool = new pg.Pool({
@@ -211,7 +209,6 @@ export class PostgresSql implements Sql {
         const code = (err as { code?: unknown }).code;
         const lost = (typeof code === 'string' && retried.has(code)) || retried.has(tx.failed ?? '');
         if (!lost || attempt >= attempts) throw storeError(err);
-        this.retries++;
       } finally {
         tx.open = false;
         // A connection that could not roll back is closed, not reused.
