@@ -14,10 +14,9 @@ import { AuditLog } from './audit/index.ts';
 import { registerMetrics } from './metrics/index.ts';
 import { BodyThread, checkJsonDepth, ParseError, RawBody } from './parse/index.ts';
 import type { TrustService } from './registration/service.ts';
-import type { PlacementService } from './scheduling/index.ts';
+import type { PlacementRequests } from './scheduling/index.ts';
 import { type Store, StoreError } from './store/index.ts';
 import type { SyncService } from './sync/service.ts';
-import type { WorkSetController } from './worksets/index.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -35,9 +34,10 @@ export interface AppDeps {
   store: Store;
   trust: TrustService;
   sync: SyncService;
-  placements: PlacementService;
+  placements: PlacementRequests;
   /** The workset controller; absent in tests that exercise the API alone. */
-  worksets?: WorkSetController | undefined;
+  /** A workset was created, replaced, paused, resumed or deleted (its controller reconciles it). */
+  onWorkSetChanged?: ((namespace: string, name: string) => void) | undefined;
   version: string;
   /** The audit log writer; tests that do not care get one with the default retention. */
   audit?: AuditLog | undefined;
@@ -297,9 +297,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     placements: deps.placements,
     bodies,
     audit,
-    onWorkSetChanged: deps.worksets
-      ? (namespace: string, name: string) => deps.worksets?.changed(namespace, name)
-      : undefined,
+    onWorkSetChanged: deps.onWorkSetChanged,
   });
   return app;
 }

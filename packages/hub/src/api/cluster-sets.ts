@@ -19,7 +19,7 @@ import {
   validateClusterSetBinding,
   validationError,
 } from '../placement/index.ts';
-import type { PlacementService } from '../scheduling/index.ts';
+import type { PlacementRequests } from '../scheduling/index.ts';
 import { type BindingRow, type ObjectRow, objectKey, type Store, splitObjectKey } from '../store/index.ts';
 import { bodyMeta, checkPreconditions, listOf, listQuery, objectMetadata, onlyNamed, pageByName } from './common.ts';
 
@@ -100,7 +100,7 @@ export function bindingResource(row: BindingRow, setExists: boolean): ManagedClu
   };
 }
 
-export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: PlacementService }> = async (
+export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: PlacementRequests }> = async (
   app,
   { store, placements },
 ) => {

@@ -6,7 +6,7 @@ import type { AuditLog } from '../audit/index.ts';
 import { authenticate, requireApiToken } from '../auth/index.ts';
 import { type BodyThread, RawBody } from '../parse/index.ts';
 import type { TrustService } from '../registration/service.ts';
-import type { PlacementService } from '../scheduling/index.ts';
+import type { PlacementRequests } from '../scheduling/index.ts';
 import type { Store } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
 import { apiTokenRoutes } from './api-tokens.ts';
@@ -32,7 +32,7 @@ export interface AdminApiOptions {
   advertiseUrl: string | undefined;
   maxWorkBytes: number;
   sync: SyncService;
-  placements: PlacementService;
+  placements: PlacementRequests;
   audit: AuditLog;
   /** Reads YAML bodies and works off the event loop. */
   bodies: BodyThread;

@@ -15,7 +15,7 @@ import {
   validatePlacement,
   validationError,
 } from '../placement/index.ts';
-import type { PlacementService } from '../scheduling/index.ts';
+import type { PlacementRequests } from '../scheduling/index.ts';
 import { type ObjectRow, type ObjectWrite, objectKey, type Store } from '../store/index.ts';
 import {
   bodyMeta,
@@ -55,7 +55,7 @@ const toWrite = (p: Placement, namespace: string): ObjectWrite => ({
 
 const ns = '/api/v1/namespaces/:namespace';
 
-export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: PlacementService }> = async (
+export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: PlacementRequests }> = async (
   app,
   { store, placements },
 ) => {

@@ -118,9 +118,12 @@ export class AuditLog {
     return this.#pruning;
   }
 
-  /** Prunes now and then every durations.auditPruneMs. */
-  start(): void {
-    const run = () => this.prune().catch((err: unknown) => this.#log?.error({ err }, 'audit log pruning failed'));
+  /** Prunes now and then every durations.auditPruneMs, while `active` (replicas: the leader). */
+  start(active: () => boolean = () => true): void {
+    const run = () =>
+      active()
+        ? this.prune().catch((err: unknown) => this.#log?.error({ err }, 'audit log pruning failed'))
+        : undefined;
     void run();
     this.#pruneTimer = setInterval(run, durations.auditPruneMs).unref();
   }

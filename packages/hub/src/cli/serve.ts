@@ -11,9 +11,24 @@ import { AuditLog } from '../audit/index.ts';
 import { redactUrl, type ServeConfig } from '../config/index.ts';
 import { metricsContentType } from '../metrics/index.ts';
 import { BodyThread } from '../parse/index.ts';
-import { ensureHubPki, finishCaRotation, type HubPki, startCaRotation } from '../pki/index.ts';
+import {
+  databaseVault,
+  ensureHubPki,
+  finishCaRotation,
+  type HubPki,
+  type Kek,
+  kekMismatch,
+  newKekText,
+  type PkiPlace,
+  readKek,
+  sealedBy,
+  startCaRotation,
+  writeAtomic,
+} from '../pki/index.ts';
 import { newTicketKeys, renewIfOld, saveTicketKeys, type TicketKeys, ticketKeys } from '../pki/tickets.ts';
 import { TrustService } from '../registration/service.ts';
+import { Leadership } from '../replicas/leader.ts';
+import { Relay } from '../replicas/relay.ts';
 import { PlacementService } from '../scheduling/index.ts';
 import { ensurePrivateDataDir } from '../store/data-dir.ts';
 import { openPostgresStore, openStore, type Store } from '../store/index.ts';
@@ -23,7 +38,7 @@ import { SyncService } from '../sync/service.ts';
 import { hubVersion } from '../version.ts';
 import { TextSweeper } from '../work/texts.ts';
 import { WorkTtlController } from '../work/ttl.ts';
-import { WorkSetController } from '../worksets/index.ts';
+import { ownerKey, WorkSetController, workSetLabel, workSetNamespaceLabel } from '../worksets/index.ts';
 
 export const serveHelp = `Usage: outpost-hub serve [flags]
 
@@ -41,6 +56,11 @@ Flags (environment variable in brackets):
                         URL parameters as node-postgres reads them); the schema is
                         created or migrated on start [OUTPOST_HUB_DATABASE]
                         (default: SQLite)
+  --kek-file FILE       with --database: the key-encryption key (32 random bytes, base64
+                        or hex) that seals the CA and serving keys kept in the database;
+                        every hub on one database needs the same file (a Secret). The
+                        first hub on a new database creates it when it is missing
+                        [OUTPOST_HUB_KEK_FILE] (default DATA-DIR/pki.kek)
   --listen HOST:PORT    address to listen on [OUTPOST_HUB_LISTEN] (default 0.0.0.0:8443)
   --advertise-url URL   https URL agents use to reach the hub; its host goes into the
                         serving certificate and into printed join commands
@@ -86,6 +106,30 @@ async function openDatabase(url: string, log: pino.Logger): Promise<Store> {
   }
 }
 
+/**
+ * The key-encryption key of the PKI in the database: the key file's, which must be the one
+ * the database's keys are sealed under. The first hub on a new database makes the file.
+ */
+async function databaseKek(store: Store, file: string): Promise<Kek> {
+  const sealed = await store.pki.anySealed();
+  let kek = await readKek(file);
+  if (!kek && sealed) {
+    throw new OutpostError(
+      'HUB_KEY_MISSING',
+      `the database holds the hub PKI sealed under the key ${sealedBy(sealed)}, and the key file ${file} does not exist: ` +
+        'give this hub the key file of the hubs already on this database (--kek-file)',
+      1,
+    );
+  }
+  if (!kek) {
+    // A new database: this hub makes the key (and prints where it is).
+    await writeAtomic(file, newKekText(), 0o600);
+    kek = (await readKek(file)) as Kek;
+  }
+  if (sealed && sealedBy(sealed) !== kek.fingerprint) throw kekMismatch(kek, sealedBy(sealed));
+  return kek;
+}
+
 /** On a database with no API token at all, creates the first admin token and its file. */
 async function ensureAdminToken(store: Store, dataDir: string): Promise<string | undefined> {
   // Checked and created in one transaction: two hubs starting on one database make one.
@@ -109,7 +153,6 @@ export async function serve(config: ServeConfig): Promise<void> {
   });
   ensurePrivateDataDir(config.dataDir);
   const pkiOpts = { advertiseUrl: config.advertiseUrl, sans: config.sans };
-  let pki: HubPki = await ensureHubPki(config.dataDir, pkiOpts);
   const store = config.database
     ? await openDatabase(config.database, log)
     : openStore(join(config.dataDir, 'outpost.db'));
@@ -117,7 +160,17 @@ export async function serve(config: ServeConfig): Promise<void> {
   // (PostgreSQL's listener) would otherwise keep the process from exiting.
   let stopListening: () => Promise<void> = async () => {};
   try {
+    // Replicas on one database share its PKI, sealed under the key file; one hub on SQLite
+    // keeps it in its data dir.
+    const kek = config.kekFile ? await databaseKek(store, config.kekFile) : undefined;
+    const pkiPlace: PkiPlace = {
+      dataDir: config.dataDir,
+      ...(kek ? { vault: databaseVault(store, kek, 'the database') } : {}),
+    };
+    let pki: HubPki = await ensureHubPki(pkiPlace, pkiOpts);
     const adminTokenFile = await ensureAdminToken(store, config.dataDir);
+    const leader = new Leadership(store, log);
+    const relay = new Relay(store, log);
 
     // Filled in once the app exists; rotation swaps the TLS context of the live server.
     let applyTls = async () => {};
@@ -130,14 +183,17 @@ export async function serve(config: ServeConfig): Promise<void> {
       log,
       pki: () => pki,
       rotateCa: async () => {
-        pki = await startCaRotation(config.dataDir, pkiOpts);
+        pki = await startCaRotation(pkiPlace, pkiOpts);
         await applyTls();
+        relay.pkiChanged();
         return pki;
       },
-      retireCa: async () => {
-        pki = await finishCaRotation(config.dataDir, pkiOpts);
+      retireCa: async (id) => {
+        const out = await finishCaRotation(pkiPlace, pkiOpts, id);
+        pki = out.pki;
         await applyTls();
-        return pki;
+        if (out.retired) relay.pkiChanged();
+        return out.retired;
       },
       certValidityMs: config.certValidityMs,
       seen: (cluster, at) => presence.seen(cluster, at),
@@ -161,15 +217,24 @@ export async function serve(config: ServeConfig): Promise<void> {
         worksets.workStatusChanged(cluster, works);
         // Never rejects (it logs what it could not read).
         void ttl.workStatusChanged(cluster, works);
+        // The leader may be another replica.
+        if (store.shared && !leader.leading) {
+          const owners = works.map((w) => ownerKey(w.labels)).filter((k): k is string => k !== undefined);
+          relay.workStatus(
+            cluster,
+            owners,
+            works.map((w) => w.name),
+          );
+        }
       },
     });
     // Hubs sharing a PostgreSQL database wake each other's polls (nothing to do on SQLite).
-    stopListening = sync.listen();
+    const stopWakes = sync.listen();
     // Placement decisions follow cluster changes (store hook), polls of unreachable clusters
-    // (presence) and lease lapses (its own timer). The first pass runs before serving.
-    const placements = new PlacementService({ store, log, liveness: () => sync.liveness });
+    // (presence) and lease lapses (its own timer). The leader's first pass runs before serving.
+    const active = () => leader.leading;
+    const placements = new PlacementService({ store, log, liveness: () => sync.liveness, active });
     presence.onSeen((cluster) => placements.clusterSeen(cluster));
-    await placements.start();
     // Worksets follow decisions, status reports of their works, cluster changes and their own
     // timer (see worksets/). Started after the placements, so it reads current decisions.
     // Large templates are rendered on a thread of their own (never the admin API's).
@@ -181,32 +246,79 @@ export async function serve(config: ServeConfig): Promise<void> {
       liveness: () => sync.liveness,
       notify: (cluster) => sync.changed(cluster),
       scheduledAsUnreachable: (cluster) => placements.scheduledAsUnreachable(cluster),
+      active,
     });
     placements.onDecisionsChanged((namespace, name) => worksets.placementChanged(namespace, name));
     // A returning cluster is deleted from only after the placements were scheduled with it back.
     placements.onReachable((cluster) => worksets.clusterSeen(cluster));
     presence.onSeen((cluster) => worksets.clusterSeen(cluster));
-    // A dropped poll connection may end a cluster's lease sooner: both re-arm their timers.
-    presence.onDropped((cluster) => {
-      placements.livenessChanged();
-      worksets.clusterDropped(cluster);
-    });
-    await worksets.start();
+    // A dropped poll connection (cluster change `dropped`, from any replica) may end a
+    // cluster's lease sooner: both re-arm their timers (store hooks).
     const audit = new AuditLog(store, { maxAgeMs: config.auditMaxAgeMs, maxRows: config.auditMaxRows }, log);
-    audit.start();
+    audit.start(active);
     const sweeper = new TextSweeper(store, { onError: (err) => log.error({ err }, 'sweeping unused texts failed') });
-    sweeper.start();
+    sweeper.start(active);
     // deleteOption.ttlSecondsAfterFinished: finished works deleted on time, also after a restart.
-    const ttl = new WorkTtlController({ store, log, notify: (cluster) => sync.changed(cluster) });
-    await ttl.start();
+    const ttl = new WorkTtlController({ store, log, notify: (cluster) => sync.changed(cluster), active });
+    // The duties start over whenever this hub becomes leader (at once on SQLite): a full pass
+    // of the scheduler, then of the worksets (they read its decisions), then the TTLs.
+    const startDuties = async () => {
+      await placements.start();
+      await worksets.start();
+      await ttl.start();
+      void audit.prune().catch(() => {});
+      void sweeper.sweep().catch(() => {});
+    };
+    leader.onGained(startDuties);
+    /** Reloads the PKI another replica changed, and the TLS context with it. */
+    const reloadPki = async () => {
+      const now = await ensureHubPki(pkiPlace, pkiOpts);
+      if (now.caBundlePem === pki.caBundlePem && now.servingCertPem === pki.servingCertPem) return;
+      pki = now;
+      await applyTls();
+    };
+    const reloadPkiLogged = () =>
+      void reloadPki().catch((err: unknown) => log.error({ err }, 'reloading the hub PKI another hub changed failed'));
+    const stopRelay = relay.listen({
+      placements,
+      workSetChanged: (namespace, name) => worksets.changed(namespace, name),
+      workStatus: (cluster, owners, works) => {
+        worksets.workStatusChanged(
+          cluster,
+          owners.map((o) => {
+            const [namespace, name] = [o.slice(0, o.indexOf('/')), o.slice(o.indexOf('/') + 1)];
+            return { labels: { [workSetLabel]: name, [workSetNamespaceLabel]: namespace } };
+          }),
+        );
+        void ttl.workStatusChanged(
+          cluster,
+          works.map((name) => ({ name })),
+        );
+      },
+      pkiChanged: reloadPkiLogged,
+      leaseReleased: () => leader.poke(),
+      reset: () => {
+        reloadPkiLogged();
+        if (leader.leading)
+          void startDuties().catch((err: unknown) => log.error({ err }, 'restarting the duties failed'));
+      },
+    });
+    stopListening = async () => {
+      await stopWakes();
+      await stopRelay();
+    };
+    await leader.start();
     const app = await buildApp({
       log,
       audit,
       store,
       trust,
       sync,
-      placements,
-      worksets,
+      placements: relay.placements(placements),
+      onWorkSetChanged: (namespace, name) => {
+        worksets.changed(namespace, name);
+        relay.workSetChanged(namespace, name);
+      },
       version: hubVersion,
       advertiseUrl: config.advertiseUrl,
       maxWorkBytes: config.maxWorkBytes,
@@ -244,6 +356,9 @@ export async function serve(config: ServeConfig): Promise<void> {
     ticketTimer.unref();
     // Finish a rotation that completed while the hub was down.
     await trust.maybeFinishRotation();
+    // Replicas: a PKI change told while this hub's listener was away is found within a minute.
+    const pkiTimer = store.shared ? setInterval(reloadPkiLogged, 60_000) : undefined;
+    pkiTimer?.unref();
 
     let metricsApp: FastifyInstance | undefined;
     let stopping = false;
@@ -257,8 +372,13 @@ export async function serve(config: ServeConfig): Promise<void> {
       }, durations.shutdownGraceMs);
       timer.unref();
       clearInterval(ticketTimer);
+      clearInterval(pkiTimer);
       // Long-polls would hold the close for up to a poll timeout: release them first.
       notifier.close();
+      // Another replica takes the duties at once (it is told).
+      const led = leader.leading;
+      await leader.stop();
+      if (led && store.shared) await relay.leaseReleased().catch(() => {});
       await stopListening();
       await metricsApp?.close();
       await app.close();

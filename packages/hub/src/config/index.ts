@@ -10,6 +10,8 @@ export interface ServeConfig {
   /** A PostgreSQL database (libpq URL) shared by several hubs; undefined: the embedded SQLite
    *  file in dataDir. */
   readonly database: string | undefined;
+  /** The key-encryption key file of the PKI kept in the database (with `database` only). */
+  readonly kekFile: string | undefined;
   readonly listen: { readonly host: string; readonly port: number };
   readonly advertiseUrl: string | undefined;
   readonly sans: readonly string[];
@@ -126,6 +128,7 @@ function splitList(value: string | undefined): string[] {
 export const serveOptions = {
   'data-dir': { type: 'string' },
   database: { type: 'string' },
+  'kek-file': { type: 'string' },
   listen: { type: 'string' },
   'advertise-url': { type: 'string' },
   san: { type: 'string', multiple: true },
@@ -206,6 +209,15 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv 
       `--audit-max-rows must be an integer from 10 to 1000000000, got ${JSON.stringify(auditRowsText)}`,
     );
   }
+  const database = parseDatabaseUrl(values.database ?? env.OUTPOST_HUB_DATABASE);
+  const dataDir = resolve(values['data-dir'] ?? env.OUTPOST_HUB_DATA_DIR ?? serveDefaults.dataDir);
+  const kekText = values['kek-file'] ?? env.OUTPOST_HUB_KEK_FILE;
+  if (kekText !== undefined && !database) {
+    throw new ConfigError(
+      '--kek-file seals the hub PKI kept in a PostgreSQL database: give --database too (a hub on SQLite keeps its PKI in --data-dir)',
+    );
+  }
+  const kekFile = database ? resolve(kekText || resolve(dataDir, 'pki.kek')) : undefined;
   const metricsListenText = values['metrics-listen'] ?? env.OUTPOST_HUB_METRICS_LISTEN;
   const metricsListen = metricsListenText ? Object.freeze(parseListen(metricsListenText)) : undefined;
   return Object.freeze({
@@ -217,8 +229,9 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv 
     pollTimeoutMs,
     missedPolls,
     disconnectGraceMs,
-    dataDir: resolve(values['data-dir'] ?? env.OUTPOST_HUB_DATA_DIR ?? serveDefaults.dataDir),
-    database: parseDatabaseUrl(values.database ?? env.OUTPOST_HUB_DATABASE),
+    dataDir,
+    database,
+    kekFile,
     listen: Object.freeze(parseListen(values.listen ?? env.OUTPOST_HUB_LISTEN ?? serveDefaults.listen)),
     advertiseUrl: parseAdvertiseUrl(values['advertise-url'] ?? env.OUTPOST_HUB_ADVERTISE_URL),
     sans: Object.freeze(sans),

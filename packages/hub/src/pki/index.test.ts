@@ -63,11 +63,14 @@ describe('ensureHubPki', async () => {
     // A restart in the middle of a rotation comes back in the same state.
     assert.equal((await ensureHubPki(dir, opts)).previous?.hash, before.signing.hash);
 
-    const done = await finishCaRotation(dir, opts);
+    const { pki: done, retired } = await finishCaRotation(dir, opts, before.signing.id);
+    assert.equal(retired, true);
     assert.equal(done.previous, undefined);
     assert.equal(done.caBundlePem, rotating.signing.certPem);
     assert.ok(new X509Certificate(done.servingCertPem).verify(newCa.publicKey), 'new CA signs serving');
     await assert.rejects(stat(join(dir, `pki/cas/${before.signing.id}/ca.key`)), /ENOENT/, 'retired key destroyed');
+    // A second retirement of the same CA (another replica's) changes nothing.
+    assert.equal((await finishCaRotation(dir, opts, before.signing.id)).retired, false);
   });
 
   test('half a CA is refused rather than silently replaced', async () => {

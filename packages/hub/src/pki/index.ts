@@ -1,14 +1,11 @@
-// The hub's PKI on disk: the CAs that sign agent certificates (one signing CA, plus the
-// previous one while a rotation is under way) and the serving certificate agents verify.
-//
-// Layout under the data dir:
-//   pki/cas/<id>/ca.crt, ca.key (0600)   one folder per CA, never rewritten
-//   pki/state.json                       { signing, previous } — switched by one atomic rename
-//   pki/serving.crt, pki/serving.key     the hub's TLS certificate
+// The hub's PKI: the CAs that sign agent certificates (one signing CA, plus the previous
+// one while a rotation is under way) and the serving certificate agents verify. Kept in a
+// vault (vault.ts): files in the data dir for one hub, the shared database for replicas.
+// Always in the data dir:
 //   pki/tls-tickets.key                  the TLS session-ticket key (tickets.ts)
 //   ca.crt                               the trust bundle, for `curl --cacert` and humans
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -24,9 +21,11 @@ import {
 import { certToPem, x509 } from '@outpost/shared/x509';
 import type { SigningCa } from './agent-certs.ts';
 import { randomSerial } from './serial.ts';
+import { fileVault, type PkiState, type PkiVault } from './vault.ts';
 
 export * from './agent-certs.ts';
 export { randomSerial } from './serial.ts';
+export * from './vault.ts';
 
 export interface CaEntry extends SigningCa {
   id: string;
@@ -53,11 +52,6 @@ export interface PkiOptions {
   sans: readonly string[];
 }
 
-interface PkiState {
-  signing: string;
-  previous: string | null;
-}
-
 const DAY_MS = 86_400_000;
 
 async function readIfExists(path: string): Promise<string | undefined> {
@@ -77,7 +71,8 @@ export async function writeAtomic(path: string, data: string, mode: number): Pro
   await rename(tmp, path);
 }
 
-async function createCa(dir: string): Promise<string> {
+/** A new self-signed CA (not stored yet). */
+async function newCa(): Promise<{ id: string; certPem: string; keyPem: string }> {
   const keys = await generateKeyPair();
   const now = Date.now();
   const id = `${new Date(now).toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(4).toString('hex')}`;
@@ -94,21 +89,14 @@ async function createCa(dir: string): Promise<string> {
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  const caDir = join(dir, id);
-  await mkdir(caDir, { recursive: true, mode: 0o700 });
-  // Key first: a crash between the two writes leaves no certificate without its key.
-  await writeAtomic(join(caDir, 'ca.key'), await privateKeyToPem(keys.privateKey), 0o600);
-  // Certificates are public, but everything in the data directory is 0600 (store/data-dir.ts).
-  await writeAtomic(join(caDir, 'ca.crt'), certToPem(cert), 0o600);
-  return id;
+  return { id, certPem: certToPem(cert), keyPem: await privateKeyToPem(keys.privateKey) };
 }
 
-async function loadCa(casDir: string, id: string): Promise<CaEntry> {
-  const certPem = await readIfExists(join(casDir, id, 'ca.crt'));
-  const keyPem = await readIfExists(join(casDir, id, 'ca.key'));
+async function loadCa(vault: PkiVault, id: string): Promise<CaEntry> {
+  const { certPem, keyPem } = await vault.ca(id);
   if (!certPem || !keyPem) {
     throw new Error(
-      `hub CA ${id} in ${join(casDir, id)} is incomplete (ca.crt or ca.key missing); restore it from backup. ` +
+      `hub CA ${id} in ${vault.where} is incomplete (its certificate or key is missing); restore it from backup. ` +
         'Creating a new CA would cut off every agent.',
     );
   }
@@ -124,13 +112,21 @@ export function servingNames(advertiseUrl: string | undefined, sans: readonly st
   return [...names];
 }
 
+function servingIssuedBy(certPem: string, issuer: CaEntry): boolean {
+  return new x509.X509Certificate(certPem).issuer === issuer.cert.subject;
+}
+
+function sansOf(certPem: string): string[] {
+  const ext = new x509.X509Certificate(certPem).getExtension(x509.SubjectAlternativeNameExtension);
+  return ext?.names.items.map((n) => n.value) ?? [];
+}
+
 function servingCertFits(certPem: string, issuer: CaEntry, names: readonly string[], now: number): boolean {
   const cert = new x509.X509Certificate(certPem);
   // Reissue a month before expiry so a long-running hub never serves an expired cert.
   if (cert.notAfter.getTime() - now < 30 * DAY_MS) return false;
   if (cert.issuer !== issuer.cert.subject) return false;
-  const ext = cert.getExtension(x509.SubjectAlternativeNameExtension);
-  const have = new Set(ext?.names.items.map((n) => n.value) ?? []);
+  const have = new Set(sansOf(certPem));
   return names.every((n) => have.has(n));
 }
 
@@ -159,88 +155,111 @@ async function issueServingCert(ca: CaEntry, names: readonly string[]): Promise<
   return { certPem: certToPem(cert), keyPem: await privateKeyToPem(keys.privateKey) };
 }
 
-function paths(dataDir: string) {
-  const pki = join(dataDir, 'pki');
-  return {
-    pki,
-    cas: join(pki, 'cas'),
-    state: join(pki, 'state.json'),
-    servingCert: join(pki, 'serving.crt'),
-    servingKey: join(pki, 'serving.key'),
-    bundle: join(dataDir, 'ca.crt'),
-  };
+/** Where a hub keeps its PKI: its vault, and the data dir that gets the trust bundle. */
+export interface PkiPlace {
+  dataDir: string;
+  /** Default: the data dir's files. */
+  vault?: PkiVault;
 }
 
-async function readState(file: string): Promise<PkiState | undefined> {
-  const text = await readIfExists(file);
-  return text === undefined ? undefined : (JSON.parse(text) as PkiState);
-}
+const placed = (at: string | PkiPlace) => {
+  const p = typeof at === 'string' ? { dataDir: at } : at;
+  return { dataDir: p.dataDir, vault: p.vault ?? fileVault(p.dataDir, writeAtomic) };
+};
 
 /**
- * Loads the hub PKI from `dataDir`, creating the first CA on first start, and (re)issuing
- * the serving certificate when it is missing, near expiry, lacks a requested name, or is
- * not signed by the CA that should sign it (the previous CA during a rotation, else the
- * signing CA).
+ * Loads the hub PKI, creating the first CA on first start, and (re)issuing the serving
+ * certificate when it is missing, near expiry, lacks a requested name, or is not signed by
+ * the CA that should sign it (the previous CA during a rotation, else the signing CA).
+ * Replicas sharing a vault converge on one CA and one serving certificate: each change is a
+ * swap that one of them wins, and the others take what it stored.
  */
-export async function ensureHubPki(dataDir: string, opts: PkiOptions): Promise<HubPki> {
-  const p = paths(dataDir);
+export async function ensureHubPki(at: string | PkiPlace, opts: PkiOptions): Promise<HubPki> {
+  const { dataDir, vault } = placed(at);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  await mkdir(p.cas, { recursive: true, mode: 0o700 });
-  let state = await readState(p.state);
   let created = false;
-  if (!state) {
-    state = { signing: await createCa(p.cas), previous: null };
-    await writeAtomic(p.state, `${JSON.stringify(state)}\n`, 0o600);
-    created = true;
+  let state = await vault.state();
+  while (!state) {
+    const ca = await newCa();
+    const first = { signing: ca.id, previous: null };
+    if (await vault.swapState(undefined, first, ca)) {
+      created = true;
+      state = first;
+    } else {
+      state = await vault.state();
+    }
   }
-  const signing = await loadCa(p.cas, state.signing);
-  const previous = state.previous ? await loadCa(p.cas, state.previous) : undefined;
+  const signing = await loadCa(vault, state.signing);
+  const previous = state.previous ? await loadCa(vault, state.previous) : undefined;
   const servingIssuer = previous ?? signing;
 
-  const names = servingNames(opts.advertiseUrl, opts.sans);
-  let servingCertPem = await readIfExists(p.servingCert);
-  let servingKeyPem = await readIfExists(p.servingKey);
-  if (!servingCertPem || !servingKeyPem || !servingCertFits(servingCertPem, servingIssuer, names, Date.now())) {
-    const serving = await issueServingCert(servingIssuer, names);
-    await writeAtomic(p.servingKey, serving.keyPem, 0o600);
-    await writeAtomic(p.servingCert, serving.certPem, 0o600);
-    servingCertPem = serving.certPem;
-    servingKeyPem = serving.keyPem;
+  let names = servingNames(opts.advertiseUrl, opts.sans);
+  let serving = await vault.serving();
+  for (let tries = 0; !serving || !servingCertFits(serving.certPem, servingIssuer, names, Date.now()); tries++) {
+    if (tries > 5) throw new Error(`the serving certificate in ${vault.where} keeps changing under this hub`);
+    // Names another replica asked for stay in (the same certificate serves every replica).
+    if (serving && servingIssuedBy(serving.certPem, servingIssuer))
+      names = [...new Set([...names, ...sansOf(serving.certPem)])];
+    const next = await issueServingCert(servingIssuer, names);
+    serving = (await vault.swapServing(serving, next)) ? next : await vault.serving();
   }
   const caBundlePem = previous ? `${signing.certPem}${previous.certPem}` : signing.certPem;
-  if ((await readIfExists(p.bundle)) !== caBundlePem) await writeAtomic(p.bundle, caBundlePem, 0o600);
-  return { signing, previous, caBundlePem, servingCertPem, servingKeyPem, caHash: signing.hash, created };
+  const bundle = join(dataDir, 'ca.crt');
+  if ((await readIfExists(bundle)) !== caBundlePem) await writeAtomic(bundle, caBundlePem, 0o600);
+  return {
+    signing,
+    previous,
+    caBundlePem,
+    servingCertPem: serving.certPem,
+    servingKeyPem: serving.keyPem,
+    caHash: signing.hash,
+    created,
+  };
 }
 
 /**
  * Starts a CA rotation: a new CA signs every certificate from now on; the old one stays
  * trusted (and keeps signing the serving certificate) until `finishCaRotation`.
  */
-export async function startCaRotation(dataDir: string, opts: PkiOptions): Promise<HubPki> {
-  const p = paths(dataDir);
-  const state = await readState(p.state);
+export async function startCaRotation(at: string | PkiPlace, opts: PkiOptions): Promise<HubPki> {
+  const { vault } = placed(at);
+  const state = await vault.state();
   if (!state) throw new Error('hub PKI is not initialised');
-  if (state.previous) {
-    throw apiError('CONFLICT', `a CA rotation is already under way (retiring CA ${state.previous})`, {
+  const underWay = (s: PkiState) =>
+    apiError('CONFLICT', `a CA rotation is already under way (retiring CA ${s.previous})`, {
       reason: 'CA_ROTATION_IN_PROGRESS',
     });
+  if (state.previous) throw underWay(state);
+  const next = await newCa();
+  if (!(await vault.swapState(state, { signing: next.id, previous: state.signing }, next))) {
+    // Another replica rotated (or retired) meanwhile.
+    const now = await vault.state();
+    if (now?.previous) throw underWay(now);
+    throw apiError('CONFLICT', 'the hub CA changed while this rotation began; look at the CA status and try again', {
+      reason: 'CA_CHANGED',
+    });
   }
-  const next = await createCa(p.cas);
-  await writeAtomic(p.state, `${JSON.stringify({ signing: next, previous: state.signing })}\n`, 0o600);
-  return ensureHubPki(dataDir, opts);
+  return ensureHubPki(at, opts);
 }
 
 /**
- * Retires the previous CA: no longer trusted, its key destroyed, and the serving
- * certificate reissued under the signing CA. Callers check first that every cluster holds
- * a certificate of the signing CA.
+ * Retires the previous CA `retiring`: no longer trusted, its key destroyed, and the serving
+ * certificate reissued under the signing CA. Callers check first that every cluster holds a
+ * certificate of the signing CA. `retired` says whether this call retired it (false: there
+ * was none to retire, or another replica did it first).
  */
-export async function finishCaRotation(dataDir: string, opts: PkiOptions): Promise<HubPki> {
-  const p = paths(dataDir);
-  const state = await readState(p.state);
-  if (!state?.previous) return ensureHubPki(dataDir, opts);
-  await writeAtomic(p.state, `${JSON.stringify({ signing: state.signing, previous: null })}\n`, 0o600);
-  // The retired key can sign nothing any more; its certificate stays for the record.
-  await rm(join(p.cas, state.previous, 'ca.key'), { force: true });
-  return ensureHubPki(dataDir, opts);
+export async function finishCaRotation(
+  at: string | PkiPlace,
+  opts: PkiOptions,
+  retiring?: string,
+): Promise<{ pki: HubPki; retired: boolean }> {
+  const { vault } = placed(at);
+  const state = await vault.state();
+  let retired = false;
+  if (state?.previous && (retiring === undefined || state.previous === retiring)) {
+    retired = await vault.swapState(state, { signing: state.signing, previous: null });
+    // The retired key can sign nothing any more; its certificate stays for the record.
+    if (retired) await vault.dropKey(state.previous);
+  }
+  return { pki: await ensureHubPki(at, opts), retired };
 }

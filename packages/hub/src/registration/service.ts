@@ -31,7 +31,8 @@ export interface TrustDeps {
   /** The current PKI; replaced by the rotation functions below. */
   pki: () => HubPki;
   rotateCa: () => Promise<HubPki>;
-  retireCa: () => Promise<HubPki>;
+  /** Retires the CA `id` (the previous one); false when another hub retired it first. */
+  retireCa: (id: string) => Promise<boolean>;
   certValidityMs: number;
   now?: () => Date;
   /** Notes that a cluster's agent was heard from (the hub batches these writes); default: a
@@ -689,7 +690,8 @@ export class TrustService {
     // A rotation started while the clusters were read has another CA to wait for.
     if (this.#d.pki().signing.hash !== pki.signing.hash) return false;
     const retired = pki.previous;
-    await this.#d.retireCa();
+    // Replicas may check at once: the one whose retirement took writes the record.
+    if (!(await this.#d.retireCa(retired.id))) return false;
     await this.#store.audit.append({
       at: this.#now().toISOString(),
       actor: 'hub',

@@ -53,7 +53,13 @@ export interface PlacementServiceDeps {
   now?: () => number;
   batchMs?: number;
   retryMs?: number;
+  /** Whether this hub schedules now (replicas: only the leader does; replicas/leader.ts).
+   *  A hub that does not leaves the decisions as stored; start() makes a full pass. */
+  active?: () => boolean;
 }
+
+/** What admin calls ask of the scheduler (replicas/relay.ts tells the other hubs too). */
+export type PlacementRequests = Pick<PlacementService, 'reconcile' | 'forget' | 'setsChanged'>;
 
 /** Told a placement's namespace and name. */
 type DecisionsListener = (namespace: string, name: string) => void;
@@ -118,6 +124,7 @@ export class PlacementService {
     this.#pace = new Pace(deps.batchMs ?? durations.placementBatchMs);
     this.#now = deps.now ?? Date.now;
     this.#startedAt = this.#now();
+    // `dropped`: the cluster's lease may end sooner; a pass re-arms the timer.
     this.#unsubscribe = deps.store.clusters.onChange((name, kind) => {
       if (kind === 'seen') this.clusterSeen(name);
       else this.#soon();
@@ -186,6 +193,14 @@ export class PlacementService {
     // In the request: this placement and what cluster changes affect, never all of them.
     await this.#pass(false, true);
     return this.#d.store.placements.get(namespace, name);
+  }
+
+  /** Another hub was asked to schedule this placement (replicas/relay.ts): the next pass does. */
+  requested(namespace: string, name: string): void {
+    const key = objectKey({ namespace, name });
+    this.#compiled.delete(key);
+    this.#requested.add(key);
+    this.#soon();
   }
 
   /** The placement was deleted: forget it and tell subscribers its decisions are gone. */
@@ -275,7 +290,7 @@ export class PlacementService {
   /** One scheduling pass; `inRequest` (an API write's own pass) leaves a pending pass over
    *  every placement (setsChanged) to the batch timer. */
   async #runPass(every: boolean, inRequest: boolean): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed || !(this.#d.active?.() ?? true)) return;
     // Taken before the first await: what is asked for from here on is the next pass's.
     const all = every || (!inRequest && this.#everything);
     if (!inRequest) this.#everything = false;

@@ -16,7 +16,8 @@ import { SqliteSql } from './sqlite.ts';
 
 export { StoreError } from './errors.ts';
 
-import { type TrustStore, trustStore } from './trust.ts';
+import { type ReplicaStore, replicaStore } from './replicas.ts';
+import { type ClusterRelay, type TrustStore, trustStore } from './trust.ts';
 import { type WorkStore, workStore } from './works.ts';
 
 export type { BindingRow, BindingStore, BindingWrite } from './bindings.ts';
@@ -30,6 +31,7 @@ export type {
   WorkSetStore,
 } from './placements.ts';
 export { objectKey, splitObjectKey } from './placements.ts';
+export type { CaRow, PkiStateRow, ReplicaStore, ServingRow } from './replicas.ts';
 export type * from './rows.ts';
 export { allClaims } from './rows.ts';
 export type { Sql } from './sql.ts';
@@ -56,6 +58,13 @@ export interface Store extends TrustStore {
   readonly clusterSets: ObjectStore;
   /** ManagedClusterSetBindings (keyed by namespace and set name). */
   readonly bindings: BindingStore;
+  /** The hub PKI when it lives in the database (hubs on PostgreSQL; pki/ seals the keys). */
+  readonly pki: ReplicaStore['pki'];
+  /** Leases of the duties one hub at a time does (replicas/). */
+  readonly leases: ReplicaStore['leases'];
+  /** Whether several hubs may share this database (PostgreSQL): the PKI lives in it, and
+   *  singleton duties go by lease. */
+  readonly shared: boolean;
   /** This database's identity: a new database gets a new epoch (see architecture.md). */
   readonly epoch: string;
   readonly schemaVersion: number;
@@ -78,6 +87,19 @@ export interface Store extends TrustStore {
    * back): every waiting poll must look again. Returns the function that stops listening.
    */
   onWake(onWake: (cluster: string) => void, onReset: () => void): () => Promise<void>;
+  /**
+   * Sends `body` on `topic` to every other hub on this database, when the caller's
+   * transaction commits (at once outside one); nothing on SQLite. `body` stays under 7,000
+   * bytes.
+   */
+  tell(topic: string, body: string): Promise<void>;
+  /**
+   * Calls `onTold` for every tell() of another hub, and the cluster listeners
+   * (clusters.onChange) for the cluster changes other hubs made; `onReset` when some may
+   * have been lost (the listening connection dropped and is back). Returns the function that
+   * stops listening.
+   */
+  onTold(onTold: (topic: string, body: string) => void, onReset: () => void): () => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -160,16 +182,29 @@ export async function openPostgresStore(
     if (!epoch) throw new StoreError('STORE_NO_EPOCH', 'the database has no epoch');
     // A hub has told its own polls already (SyncService.changed): it skips its own wake-ups.
     const self = randomUUID();
+    const send = (topic: string, body: string) => sql.notify(hubChannel, `${self} ${topic} ${body}`);
+    const store = storeOn(sql, { epoch, schemaVersion, ping: () => readAll(sql) }, { send: (t) => send('cluster', t) });
+    /** The other hubs' texts on `channel`, without the sender's id. */
+    const fromOthers = (payload: string, then: (text: string) => void) => {
+      const cut = payload.indexOf(' ');
+      if (cut > 0 && payload.slice(0, cut) !== self) then(payload.slice(cut + 1));
+    };
     return {
-      ...storeOn(sql, { epoch, schemaVersion, ping: () => readAll(sql) }),
+      ...store,
       wake: (cluster) => sql.notify(wakeChannel, `${self} ${cluster}`),
-      onWake: (onWake, onReset) =>
+      onWake: (onWake, onReset) => sql.listen(wakeChannel, (p) => fromOthers(p, onWake), onReset),
+      tell: send,
+      onTold: (onTold, onReset) =>
         sql.listen(
-          wakeChannel,
-          (payload) => {
-            const cut = payload.indexOf(' ');
-            if (cut > 0 && payload.slice(0, cut) !== self) onWake(payload.slice(cut + 1));
-          },
+          hubChannel,
+          (p) =>
+            fromOthers(p, (text) => {
+              const cut = text.indexOf(' ');
+              const topic = cut < 0 ? text : text.slice(0, cut);
+              const body = cut < 0 ? '' : text.slice(cut + 1);
+              if (topic === 'cluster') store.clusters.heard(body);
+              else onTold(topic, body);
+            }),
           onReset,
         ),
     };
@@ -181,6 +216,8 @@ export async function openPostgresStore(
 
 /** The NOTIFY channel of wake-ups (Store.wake). */
 const wakeChannel = 'outpost_wake';
+/** The NOTIFY channel of everything else hubs tell each other (Store.tell, cluster changes). */
+const hubChannel = 'outpost_hub';
 
 /** The tables /readyz reads a row of. */
 const readable = [
@@ -201,6 +238,8 @@ const readable = [
   'workset_spec_parts',
   'cluster_sets',
   'cluster_set_bindings',
+  'pki_cas',
+  'hub_leases',
 ];
 
 /** /readyz reads one row of every table a request may need: a database that opens but has
@@ -211,20 +250,28 @@ async function readAll(sql: Sql): Promise<boolean> {
 }
 
 /** The store's operations on a database that is open and migrated. */
-function storeOn(sql: Sql, meta: { epoch: string; schemaVersion: number; ping: () => Promise<boolean> }): Store {
+function storeOn(
+  sql: Sql,
+  meta: { epoch: string; schemaVersion: number; ping: () => Promise<boolean> },
+  relay?: ClusterRelay,
+): Store {
   const works = workStore(sql);
   return {
-    ...trustStore(sql),
+    ...trustStore(sql, relay),
     works,
     placements: placementStore(sql),
     worksets: workSetStore(sql, works),
     clusterSets: clusterSetStore(sql),
     bindings: bindingStore(sql),
+    ...replicaStore(sql),
+    shared: sql.dialect === 'postgres',
     ...meta,
     transaction: (fn) => sql.transaction(fn),
     // One hub: it tells its own polls (PostgreSQL's store replaces these).
     wake: async () => {},
     onWake: () => async () => {},
+    tell: async () => {},
+    onTold: () => async () => {},
     close: () => sql.close(),
   };
 }

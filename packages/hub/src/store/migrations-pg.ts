@@ -286,4 +286,22 @@ export const pgMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 16,
+    name: 'hub PKI in the database (sealed CA keys) and leases of singleton duties, for replicas',
+    sql: `
+      CREATE TABLE pki_cas (
+        id         TEXT COLLATE "C" PRIMARY KEY,
+        cert_pem   TEXT COLLATE "C" NOT NULL,
+        key_sealed TEXT COLLATE "C",
+        created_at TEXT COLLATE "C" NOT NULL
+      );
+      CREATE TABLE hub_leases (
+        name        TEXT COLLATE "C" PRIMARY KEY,
+        holder      TEXT COLLATE "C" NOT NULL,
+        expires_ms  BIGINT NOT NULL,
+        acquired_at TEXT COLLATE "C" NOT NULL
+      );
+    `,
+  },
 ];

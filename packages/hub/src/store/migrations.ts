@@ -511,4 +511,30 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE worksets_by_namespace RENAME TO worksets;
     `,
   },
+  {
+    version: 16,
+    name: 'hub PKI in the database (sealed CA keys) and leases of singleton duties, for replicas',
+    sql: `
+      -- The CAs of hubs that keep their PKI in the database (hubs on PostgreSQL: every replica
+      -- signs with the same CA). The private key is sealed (AES-256-GCM) under a key-encryption
+      -- key the database never holds; a retired CA keeps its certificate and loses its key.
+      -- Which CA signs, and the serving certificate, are hub_meta rows (pki.state, pki.serving).
+      -- A hub on SQLite keeps its PKI in its data directory: these tables stay empty there.
+      CREATE TABLE pki_cas (
+        id         TEXT PRIMARY KEY,
+        cert_pem   TEXT NOT NULL,
+        key_sealed TEXT,
+        created_at TEXT NOT NULL
+      ) STRICT;
+
+      -- Which replica does the duties one hub at a time may do (the controllers), until when
+      -- (milliseconds since 1970 by the database's clock, so replicas' clocks never matter).
+      CREATE TABLE hub_leases (
+        name        TEXT PRIMARY KEY,
+        holder      TEXT NOT NULL,
+        expires_ms  INTEGER NOT NULL,
+        acquired_at TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

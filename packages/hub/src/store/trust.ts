@@ -102,14 +102,27 @@ function certificateFrom(r: Raw): CertificateRow {
 
 /**
  * What happened to a cluster row: `changed` (inserted or rewritten: labels, acceptance, claims,
- * taints, removal …), `seen` (last_seen only: a heartbeat or a batch of polls), `deleted`.
+ * taints, removal …), `seen` (last_seen only: a heartbeat or a batch of polls), `deleted`;
+ * or to its agent: `dropped` (the connection of its waiting poll closed before the answer;
+ * nothing is written).
  */
-export type ClusterChangeKind = 'changed' | 'seen' | 'deleted';
+export type ClusterChangeKind = 'changed' | 'seen' | 'deleted' | 'dropped';
 /**
  * Told of every write to a cluster row, synchronously and possibly inside a transaction that
  * may still roll back: a listener only notes the name and acts later (after the commit).
+ * Hubs sharing a database tell each other (after the commit): a listener is told of the
+ * changes every hub made. `at` is the time of a `seen` or `dropped`.
  */
-export type ClusterChangeListener = (name: string, kind: ClusterChangeKind) => void;
+export type ClusterChangeListener = (name: string, kind: ClusterChangeKind, at?: string) => void;
+
+/** How cluster changes reach the other hubs on the database (one text per change or batch). */
+export interface ClusterRelay {
+  /** Sends a text to the other hubs when the caller's transaction commits (at once outside one). */
+  send(text: string): Promise<void>;
+}
+
+/** Largest text sent at once (PostgreSQL's NOTIFY takes up to 8000 bytes, with the sender's id). */
+const relayChunk = 7_000;
 
 /** A page of a list: `continue` is the key to pass back for the next page. */
 export interface Page<T> {
@@ -191,16 +204,30 @@ const q = {
     (SELECT id FROM audit_log WHERE id <= ? ORDER BY id LIMIT ?)`,
 };
 
-export function trustStore(sql: Sql) {
+export function trustStore(sql: Sql, relay?: ClusterRelay) {
   // Every cluster write goes through clusters.* below, so a listener here cannot be bypassed
   // by a route or service added later (the placement scheduler depends on that).
   const clusterListeners = new Set<ClusterChangeListener>();
   // Outside the writer's transaction: a listener that arms a timer there would otherwise
   // make its statements in that transaction while it is open (and a savepoint of it).
-  const clusterChanged = (name: string, kind: ClusterChangeKind) =>
+  const clusterChanged = (name: string, kind: ClusterChangeKind, at?: string) =>
     sql.outside(() => {
-      for (const l of clusterListeners) l(name, kind);
+      for (const l of clusterListeners) l(name, kind, at);
     });
+  /** Tells the other hubs (with the write's transaction: only what commits is told). */
+  const tell = async (kind: ClusterChangeKind, entries: readonly (readonly [string, string])[]) => {
+    if (!relay) return;
+    let text = kind;
+    for (const [name, at] of entries) {
+      const entry = ` ${name} ${at}`;
+      if (text.length + entry.length > relayChunk && text !== kind) {
+        await relay.send(text);
+        text = kind;
+      }
+      text += entry;
+    }
+    if (text !== kind) await relay.send(text);
+  };
 
   const one = async <T>(text: string, params: unknown[], from: (r: Raw) => T): Promise<T | undefined> => {
     const r = await sql.get(text, params);
@@ -242,6 +269,7 @@ export function trustStore(sql: Sql) {
           hubAcceptsClient: c.hubAcceptsClient ? 1 : 0,
         });
         clusterChanged(c.name, 'changed');
+        await tell('changed', [[c.name, '-']]);
       },
       get: (name: string) => one(q.clusterGet, [name], clusterFrom),
       page: async (after: string, limit: number): Promise<Page<ClusterRow>> => {
@@ -274,17 +302,45 @@ export function trustStore(sql: Sql) {
           reportedClaims: json(next.reportedClaims ?? {}),
         });
         clusterChanged(next.name, 'changed');
+        await tell('changed', [[next.name, '-']]);
         return next;
       },
       /** last_seen only: no resourceVersion bump, so heartbeats do not conflict with edits. */
       seen: async (name: string, at: string) => {
         await sql.run(q.clusterSeen, { at, name });
-        clusterChanged(name, 'seen');
+        clusterChanged(name, 'seen', at);
+        await tell('seen', [[name, at]]);
+      },
+      /** Many `seen` at once (a batch of polls): the other hubs are told in a few texts. */
+      seenMany: async (batch: readonly (readonly [string, string])[]) => {
+        for (const [name, at] of batch) {
+          await sql.run(q.clusterSeen, { at, name });
+          clusterChanged(name, 'seen', at);
+        }
+        await tell('seen', batch);
+      },
+      /** The agent's waiting poll lost its connection at `at` (nothing is stored). */
+      dropped: async (name: string, at: string) => {
+        clusterChanged(name, 'dropped', at);
+        await tell('dropped', [[name, at]]);
       },
       delete: async (name: string) => {
         const done = (await sql.run(q.clusterDelete, [name])) > 0;
-        if (done) clusterChanged(name, 'deleted');
+        if (done) {
+          clusterChanged(name, 'deleted');
+          await tell('deleted', [[name, '-']]);
+        }
         return done;
+      },
+      /** A text another hub's relay sent: its listeners here are told. */
+      heard: (text: string) => {
+        const [kind, ...rest] = text.split(' ');
+        if (kind !== 'changed' && kind !== 'seen' && kind !== 'deleted' && kind !== 'dropped') return;
+        for (let i = 0; i + 1 < rest.length; i += 2) {
+          const name = rest[i] as string;
+          const at = rest[i + 1] as string;
+          clusterChanged(name, kind, at === '-' ? undefined : at);
+        }
       },
       /** Subscribes to cluster row writes; returns the unsubscribe function. */
       onChange: (listener: ClusterChangeListener): (() => void) => {

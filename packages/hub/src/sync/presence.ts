@@ -2,6 +2,9 @@
 // and written to the store in one transaction every few seconds instead of once per poll.
 // Also, in memory only, when a cluster's waiting poll lost its connection and the agent has
 // not polled since (the liveness then ends after a short grace: SyncService.liveness).
+// Hubs sharing a database hear of each other's sightings and drops (store cluster changes
+// `seen`, `dropped`): a drop on one replica, and the agent's next poll on another, count
+// alike everywhere.
 import type { Store } from '../store/index.ts';
 
 export class Presence {
@@ -9,15 +12,25 @@ export class Presence {
   readonly #pending = new Map<string, string>();
   readonly #timer: NodeJS.Timeout;
 
+  readonly #unsubscribe: () => void;
+
   constructor(store: Store, flushMs = 5_000) {
     this.#store = store;
     this.#timer = setInterval(() => void this.flush(), flushMs);
     this.#timer.unref();
+    this.#unsubscribe = store.clusters.onChange((cluster, kind, at) => {
+      if (!at) return;
+      const dropped = this.#dropped.get(cluster);
+      // A sighting (this hub's, flushed, or another's) after the drop ends it; a drop heard
+      // from another hub counts unless this hub has seen the agent since.
+      if (kind === 'seen' && dropped !== undefined && at >= dropped) this.#dropped.delete(cluster);
+      const pending = this.#pending.get(cluster);
+      if (kind === 'dropped' && !(pending !== undefined && pending > at)) this.#dropped.set(cluster, at);
+    });
   }
 
   readonly #listeners = new Set<(cluster: string) => void>();
   readonly #dropped = new Map<string, string>();
-  readonly #dropListeners = new Set<(cluster: string) => void>();
 
   seen(cluster: string, at: Date): void {
     this.#pending.set(cluster, at.toISOString());
@@ -25,19 +38,19 @@ export class Presence {
     for (const l of this.#listeners) l(cluster);
   }
 
-  /** The connection of `cluster`'s waiting poll closed before it was answered. */
+  /** The connection of `cluster`'s waiting poll closed before it was answered: the store's
+   *  cluster listeners (here and on the other hubs) are told. */
   dropped(cluster: string, at: Date): void {
-    this.#dropped.set(cluster, at.toISOString());
-    for (const l of this.#dropListeners) l(cluster);
+    const iso = at.toISOString();
+    this.#dropped.set(cluster, iso);
+    this.#store.clusters.dropped(cluster, iso).catch(() => {
+      // Only the other hubs miss it: their missed-poll lease still ends the cluster's.
+    });
   }
 
   /** When `cluster`'s waiting poll lost its connection, if it has not polled since. */
   droppedAt(cluster: string): string | null {
     return this.#dropped.get(cluster) ?? null;
-  }
-
-  onDropped(listener: (cluster: string) => void): void {
-    this.#dropListeners.add(listener);
   }
 
   /** Called on every poll of every cluster: a listener must be cheap (a set lookup). */
@@ -69,9 +82,7 @@ export class Presence {
     if (this.#pending.size === 0) return;
     const batch = [...this.#pending];
     try {
-      await this.#store.transaction(async () => {
-        for (const [cluster, at] of batch) await this.#store.clusters.seen(cluster, at);
-      });
+      await this.#store.transaction(() => this.#store.clusters.seenMany(batch));
     } catch {
       return;
     }
@@ -81,6 +92,7 @@ export class Presence {
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    this.#unsubscribe();
     await this.flush();
     // A flush that was under way when close began wrote only what it had taken.
     await this.flush();

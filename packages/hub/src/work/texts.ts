@@ -79,9 +79,10 @@ export class TextSweeper {
     this.#onError = opts.onError ?? (() => {});
   }
 
-  start(): void {
+  /** Sweeps now and every intervalMs while `active` (replicas: the leader). */
+  start(active: () => boolean = () => true): void {
     const tick = () => {
-      void this.sweep().catch(this.#onError);
+      if (active()) void this.sweep().catch(this.#onError);
       this.#timer = setTimeout(tick, this.#intervalMs);
       this.#timer.unref();
     };

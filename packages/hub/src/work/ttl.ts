@@ -44,6 +44,8 @@ export interface WorkTtlDeps {
   /** Wakes the cluster's agent (its long-poll) after a deletion. */
   notify: (cluster: string) => void;
   now?: () => number;
+  /** Whether this hub deletes now (replicas: only the leader does; start() looks again). */
+  active?: () => boolean;
 }
 
 export class WorkTtlController {
@@ -116,6 +118,7 @@ export class WorkTtlController {
   }
 
   async #delete(w: WorkRow): Promise<void> {
+    if (!(this.#d.active?.() ?? true)) return;
     try {
       // Decided on a row read earlier: the work as it is now must still be due (an edit that
       // dropped its TTL, a report that left Complete, may have come in between).

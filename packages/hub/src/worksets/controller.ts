@@ -95,6 +95,9 @@ export interface WorkSetControllerDeps {
   now?: () => number;
   batchMs?: number;
   retryMs?: number;
+  /** Whether this hub reconciles now (replicas: only the leader does; replicas/leader.ts).
+   *  What is queued meanwhile waits; start() queues every workset. */
+  active?: () => boolean;
   /**
    * Renders a large workset away from the event loop (the render thread's BodyThread.render).
    * Without it every render is made in the run, right after the reconcile that needs it.
@@ -241,6 +244,7 @@ export class WorkSetController {
     this.#startedAt = this.#now();
     this.#unsubscribe = deps.store.clusters.onChange((name, kind) => {
       if (kind === 'seen') this.clusterSeen(name);
+      else if (kind === 'dropped') this.clusterDropped(name);
       else this.#clusterChanged(name);
     });
   }
@@ -385,7 +389,7 @@ export class WorkSetController {
   }
 
   async #runOnce(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed || !(this.#d.active?.() ?? true)) return;
     clearTimeout(this.#batchTimer);
     this.#batchTimer = undefined;
     const keys = new Set(this.#pending);
