@@ -36,6 +36,8 @@ export interface AppDeps {
   sync: SyncService;
   placements: PlacementRequests;
   /** The workset controller; absent in tests that exercise the API alone. */
+  /** Whether this hub runs the singleton duties (a metric); default: it does. */
+  leading?: (() => boolean) | undefined;
   /** A workset was created, replaced, paused, resumed or deleted (its controller reconciles it). */
   onWorkSetChanged?: ((namespace: string, name: string) => void) | undefined;
   version: string;
@@ -271,6 +273,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     liveness: () => deps.sync.liveness,
     longPollsWaiting: () => deps.sync.waiting,
     inventoriesAsked: () => deps.sync.inventoriesAsked,
+    leading: deps.leading,
   });
   app.decorate('metricsBody', metricsBody);
   const maxWorkBytes = deps.maxWorkBytes ?? limits.workBytes;

@@ -315,6 +315,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       trust,
       sync,
       placements: relay.placements(placements),
+      leading: () => leader.leading,
       onWorkSetChanged: (namespace, name) => {
         worksets.changed(namespace, name);
         relay.workSetChanged(namespace, name);

@@ -56,6 +56,8 @@ export interface MetricsSources {
   liveness: () => Liveness;
   longPollsWaiting: () => number;
   inventoriesAsked: () => number;
+  /** Whether this hub runs the singleton duties (replicas/leader.ts); always on SQLite. */
+  leading?: () => boolean;
 }
 
 /** Conditions as stored; anything not shaped like a condition is skipped, never thrown on. */
@@ -223,6 +225,9 @@ export function registerMetrics(app: FastifyInstance, src: MetricsSources): () =
       '# HELP outpost_longpoll_waiting Agent long-polls held open right now.',
       '# TYPE outpost_longpoll_waiting gauge',
       `outpost_longpoll_waiting ${src.longPollsWaiting()}`,
+      '# HELP outpost_hub_leader 1 when this hub runs the singleton duties (placements, worksets, TTLs, pruning): one replica on a shared database, always a hub on SQLite.',
+      '# TYPE outpost_hub_leader gauge',
+      `outpost_hub_leader ${(src.leading?.() ?? true) ? 1 : 0}`,
       "# HELP outpost_sync_inventory_requests_total Polls answered with a request for the agent's inventory (the hub did not know what it held).",
       '# TYPE outpost_sync_inventory_requests_total counter',
       `outpost_sync_inventory_requests_total ${src.inventoriesAsked()}`,

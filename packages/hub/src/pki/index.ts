@@ -176,7 +176,8 @@ const placed = (at: string | PkiPlace) => {
  */
 export async function ensureHubPki(at: string | PkiPlace, opts: PkiOptions): Promise<HubPki> {
   const { dataDir, vault } = placed(at);
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  // pki/ holds the TLS session-ticket key (and, for one hub, the PKI's files).
+  await mkdir(join(dataDir, 'pki'), { recursive: true, mode: 0o700 });
   let created = false;
   let state = await vault.state();
   while (!state) {
