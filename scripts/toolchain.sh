@@ -105,3 +105,25 @@ outpost_ensure_postgres() {
   fi
   export OUTPOST_PG_BIN_DIR="$dir"
 }
+
+# HAProxy (Debian's package), the real TCP load balancer the replica fault tests put in front
+# of several hubs (test/lb). Installed when missing (as root); exports OUTPOST_HAPROXY_BIN.
+outpost_ensure_haproxy() {
+  local bin=${OUTPOST_HAPROXY_BIN:-}
+  if [[ -n "$bin" && -x "$bin" ]]; then export OUTPOST_HAPROXY_BIN="$bin"; return 0; fi
+  bin=$(command -v haproxy || true)
+  [[ -z "$bin" && -x /usr/sbin/haproxy ]] && bin=/usr/sbin/haproxy
+  if [[ -z "$bin" ]]; then
+    if [[ $(id -u) -ne 0 ]]; then
+      outpost_log "haproxy is missing; install Debian's haproxy (as root: apt-get install haproxy)," \
+        "or set OUTPOST_HAPROXY_BIN to its path"
+      return 1
+    fi
+    outpost_log "installing HAProxy (Debian's haproxy with apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return 1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy >&2 || return 1
+    bin=/usr/sbin/haproxy
+    [[ -x "$bin" ]] || { outpost_log "haproxy is installed but $bin is missing"; return 1; }
+  fi
+  export OUTPOST_HAPROXY_BIN="$bin"
+}
