@@ -54,6 +54,12 @@ const variants = {
       serviceAccount: { name: 'hub-sa' },
     },
   },
+  hubReplicas: {
+    chart: 'outpost-hub',
+    release: 'ha',
+    namespace: 'ha-system',
+    values: { replicas: 3, database: { urlSecret: { name: 'outpost-db', key: 'uri' } } },
+  },
   agent: { chart: 'outpost-agent', release: 'outpost-agent', namespace: 'outpost-agent' },
   agentClusterAdmin: {
     chart: 'outpost-agent',
@@ -201,6 +207,52 @@ describe('rendered objects', () => {
     assert.equal(svc.spec.ports[0].port, 8443);
     assert.deepEqual(svc.spec.selector, deploy.spec.selector.matchLabels);
     assert.equal(o.filter((x) => x.kind.includes('Role')).length, 0, 'the hub needs no RBAC');
+  });
+
+  test('hub replicas: PostgreSQL from a Secret, the keys Secret mounted, a PDB, spread over nodes, no claim', () => {
+    const o = objs('hubReplicas');
+    const deploy = one(o, 'Deployment', 'ha-outpost-hub');
+    assert.equal(deploy.spec.replicas, 3);
+    assert.equal(deploy.spec.strategy.type, 'RollingUpdate');
+    assert.equal(deploy.spec.strategy.rollingUpdate.maxUnavailable, 0);
+    const pod = deploy.spec.template.spec;
+    const [c] = pod.containers as Obj[];
+    const env = envOf(c as Obj);
+    assert.deepEqual(env.get('OUTPOST_HUB_DATABASE')?.valueFrom, { secretKeyRef: { name: 'outpost-db', key: 'uri' } });
+    const keys = one(o, 'Secret', 'ha-outpost-hub-keys');
+    assert.equal(keys.metadata.annotations['helm.sh/resource-policy'], 'keep');
+    const kek = Buffer.from(Buffer.from(keys.data.kek, 'base64').toString(), 'base64');
+    assert.equal(kek.length, 32, 'the kek file holds 32 bytes as base64');
+    assert.match(Buffer.from(keys.data['admin-token'], 'base64').toString(), /^oph_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
+    const keysVolume = pod.volumes.find((v: Obj) => v.secret?.secretName === keys.metadata.name);
+    const keysMount = ((c as Obj).volumeMounts as Obj[]).find((m) => m.name === keysVolume.name);
+    assert.equal(env.get('OUTPOST_HUB_KEK_FILE')?.value, `${keysMount?.mountPath}/kek`);
+    assert.equal(env.get('OUTPOST_HUB_ADMIN_TOKEN_FILE')?.value, `${keysMount?.mountPath}/admin-token`);
+    assert.ok(pod.volumes.find((v: Obj) => v.name === 'data').emptyDir, 'no shared volume: the state is in PostgreSQL');
+    assert.equal(o.filter((x) => x.kind === 'PersistentVolumeClaim').length, 0);
+    const pdb = one(o, 'PodDisruptionBudget');
+    assert.equal(pdb.spec.maxUnavailable, 1);
+    assert.deepEqual(pdb.spec.selector.matchLabels, deploy.spec.selector.matchLabels);
+    const spread = pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm;
+    assert.equal(spread.topologyKey, 'kubernetes.io/hostname');
+    assert.deepEqual(spread.labelSelector.matchLabels, deploy.spec.selector.matchLabels);
+    // One hub alone has neither.
+    assert.equal(objs('hub').filter((x) => x.kind === 'PodDisruptionBudget' || x.kind === 'Secret').length, 0);
+  });
+
+  test('replicas without a database, or a bad anti-affinity, are refused by name', async () => {
+    const r = await run(helm, ['template', 'x', join(chartsDir, 'outpost-hub'), '--set', 'replicas=2']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /replicas > 1 needs database\.urlSecret\.name/);
+    const bad = await run(helm, [
+      'template',
+      'x',
+      join(chartsDir, 'outpost-hub'),
+      '--set',
+      'replicas=2,database.urlSecret.name=db,podAntiAffinity=always',
+    ]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /podAntiAffinity must be soft, hard or none/);
   });
 
   test('hub values become its OUTPOST_* settings and pod placement', () => {
@@ -478,8 +530,14 @@ describe('server-side dry run on a real kube-apiserver', () => {
   });
 
   test('helm install prints notes on the admin token, the CA hash and the join', { timeout: 60_000 }, async () => {
-    const install = (v: Variant) =>
-      runOk(helm, [
+    const install = async (v: Variant) => {
+      const values: string[] = [];
+      if (v.values) {
+        const file = join(tmp, `${v.release}-install.values.json`);
+        await writeFile(file, JSON.stringify(v.values));
+        values.push('--values', file);
+      }
+      return runOk(helm, [
         'install',
         v.release,
         join(chartsDir, v.chart),
@@ -488,10 +546,15 @@ describe('server-side dry run on a real kube-apiserver', () => {
         '--dry-run=server',
         '--kubeconfig',
         cluster.kubeconfigPath,
+        ...values,
       ]);
+    };
     const hubNotes = (await install(variants.hub)).split('NOTES:')[1] ?? '';
     assert.match(hubNotes, /CA cert hash/);
     assert.match(hubNotes, /exec deploy\/outpost-hub -- cat \/var\/lib\/outpost-hub\/data\/admin\.token/);
+    const haNotes = (await install(variants.hubReplicas)).split('NOTES:')[1] ?? '';
+    assert.match(haNotes, /get secret ha-outpost-hub-keys -o jsonpath='\{\.data\.admin-token\}'/);
+    assert.match(haNotes, /3 replicas share the database/);
     const agentNotes = (await install(variants.agent)).split('NOTES:')[1] ?? '';
     assert.match(agentNotes, /outpost-agent join .*--namespace outpost-agent/s);
   });

@@ -24,8 +24,10 @@ export async function createApiToken(
   scope: ApiScope,
   createdBy: string,
   ttlMs?: number,
+  /** A token made elsewhere (the first admin token from a Secret); default: a new one. */
+  given?: { id: string; secret: string; text: string },
 ): Promise<{ id: string; token: string }> {
-  const t = newApiToken();
+  const t = given ?? newApiToken();
   const now = new Date();
   await store.apiTokens.insert({
     id: t.id,

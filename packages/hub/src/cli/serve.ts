@@ -1,6 +1,6 @@
 // `outpost-hub serve`: PKI, store, trust service, HTTP app, listen, and a clean stop on
 // SIGTERM/SIGINT.
-import { chmod, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { durations, OutpostError } from '@outpost/shared';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -8,6 +8,7 @@ import pino from 'pino';
 import { createApiToken } from '../api/api-tokens.ts';
 import { buildApp, sessionOptions, tlsServerOptions } from '../app.ts';
 import { AuditLog } from '../audit/index.ts';
+import { parseApiToken } from '../auth/tokens.ts';
 import { redactUrl, type ServeConfig } from '../config/index.ts';
 import { metricsContentType } from '../metrics/index.ts';
 import { BodyThread } from '../parse/index.ts';
@@ -80,6 +81,12 @@ Flags (environment variable in brackets):
                         not polled again within this is Available=Unknown at once, without
                         waiting for missed polls; 0 turns this off
                         [OUTPOST_HUB_DISCONNECT_GRACE] (default 30s)
+  --admin-token-file FILE
+                        the first admin API token: on a database with no API token the
+                        hub uses the token in FILE when it exists (oph_…, e.g. from a
+                        Secret all replicas mount), else makes one and writes it there
+                        (mode 0600) [OUTPOST_HUB_ADMIN_TOKEN_FILE]
+                        (default DATA-DIR/admin.token)
   --audit-max-age DUR   audit rows older than this are deleted [OUTPOST_HUB_AUDIT_MAX_AGE]
                         (default 90d)
   --audit-max-rows N    at most this many audit rows are kept, the newest
@@ -130,19 +137,42 @@ async function databaseKek(store: Store, file: string): Promise<Kek> {
   return kek;
 }
 
-/** On a database with no API token at all, creates the first admin token and its file. */
-async function ensureAdminToken(store: Store, dataDir: string): Promise<string | undefined> {
+/**
+ * On a database with no API token at all, the first admin token: the one in `file` when it
+ * exists (a Secret every replica mounts), else a new one written there. What to print: the
+ * file and whether this hub made it; undefined when the database had tokens.
+ */
+async function ensureAdminToken(store: Store, file: string): Promise<{ file: string; made: boolean } | undefined> {
+  let given: ReturnType<typeof newApiTokenFrom> | undefined;
+  try {
+    given = newApiTokenFrom((await readFile(file, 'utf8')).trim());
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (given === null) {
+    throw new OutpostError(
+      'HUB_CONFIG_INVALID',
+      `the admin token file ${file} does not hold an API token (oph_ + 16 hex digits + _ + 43 base64url characters)`,
+      1,
+    );
+  }
   // Checked and created in one transaction: two hubs starting on one database make one.
   const token = await store.transaction(async () =>
     (await store.apiTokens.list()).length > 0
       ? undefined
-      : (await createApiToken(store, 'admin', 'admin', 'hub-first-start')).token,
+      : (await createApiToken(store, 'admin', 'admin', 'hub-first-start', undefined, given)).token,
   );
   if (token === undefined) return undefined;
-  const file = join(dataDir, 'admin.token');
+  if (given) return { file, made: false };
   await writeFile(file, `${token}\n`, { mode: 0o600 });
   await chmod(file, 0o600);
-  return file;
+  return { file, made: true };
+}
+
+/** An API token's parts from its text; null when it is not one. */
+function newApiTokenFrom(text: string): { id: string; secret: string; text: string } | null {
+  const t = parseApiToken(text);
+  return t ? { ...t, text } : null;
 }
 
 export async function serve(config: ServeConfig): Promise<void> {
@@ -168,7 +198,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       ...(kek ? { vault: databaseVault(store, kek, 'the database') } : {}),
     };
     let pki: HubPki = await ensureHubPki(pkiPlace, pkiOpts);
-    const adminTokenFile = await ensureAdminToken(store, config.dataDir);
+    const adminToken = await ensureAdminToken(store, config.adminTokenFile);
     const leader = new Leadership(store, log);
     const relay = new Relay(store, log);
 
@@ -426,7 +456,11 @@ export async function serve(config: ServeConfig): Promise<void> {
         `  database:      ${config.database ? redactUrl(config.database) : join(config.dataDir, 'outpost.db')} (schema ${store.schemaVersion})`,
         `  CA cert hash:  ${pki.caHash}`,
         ...metricsLine,
-        ...(adminTokenFile ? [`  admin token:   ${adminTokenFile} (new; keep it secret)`] : []),
+        ...(adminToken
+          ? [
+              `  admin token:   ${adminToken.file} (${adminToken.made ? 'new' : 'the first admin token'}; keep it secret)`,
+            ]
+          : []),
         `  health:        curl --cacert ${join(config.dataDir, 'ca.crt')} https://127.0.0.1:${port}/readyz`,
         '',
       ].join('\n'),

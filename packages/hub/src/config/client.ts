@@ -39,7 +39,8 @@ export const clientHelp = `Connection flags (environment variable in brackets):
   --ca-cert FILE     CA bundle to trust for the hub [OUTPOST_CA_CERT]
   --config FILE      YAML with hub, token, caCert keys [OUTPOST_CONFIG]
                      (default ~/.config/outpost/hub.yaml when it exists)
-  --data-dir DIR     on the hub's machine: use DIR/admin.token and DIR/ca.crt
+  --data-dir DIR     on the hub's machine: use DIR/admin.token (or the hub's
+                     OUTPOST_HUB_ADMIN_TOKEN_FILE) and DIR/ca.crt
                      (default ./.outpost-hub when it exists)
   -o, --output FMT   table (default), json or yaml
 `;
@@ -72,7 +73,9 @@ export function loadClientConfig(flags: ClientFlags, env: NodeJS.ProcessEnv = pr
     if (parsed && typeof parsed === 'object') file = parsed as typeof file;
   }
   const dataDir = resolve(flags['data-dir'] ?? env.OUTPOST_HUB_DATA_DIR ?? serveDefaults.dataDir);
-  const local = existsSync(join(dataDir, 'admin.token'));
+  // The hub's own first admin token: where `serve` keeps it (--admin-token-file).
+  const tokenFile = env.OUTPOST_HUB_ADMIN_TOKEN_FILE || join(dataDir, 'admin.token');
+  const local = existsSync(tokenFile);
 
   const hubUrl = flags.hub ?? env.OUTPOST_HUB_URL ?? file.hub ?? 'https://127.0.0.1:8443';
   try {
@@ -81,10 +84,7 @@ export function loadClientConfig(flags: ClientFlags, env: NodeJS.ProcessEnv = pr
     throw new ConfigError(`--hub must be an https URL, got ${JSON.stringify(hubUrl)}`);
   }
   const token =
-    flags.token ??
-    env.OUTPOST_TOKEN ??
-    file.token ??
-    (local ? readText(join(dataDir, 'admin.token'), 'token file').trim() : undefined);
+    flags.token ?? env.OUTPOST_TOKEN ?? file.token ?? (local ? readText(tokenFile, 'token file').trim() : undefined);
   const caPath =
     flags['ca-cert'] ?? env.OUTPOST_CA_CERT ?? file.caCert ?? (local ? join(dataDir, 'ca.crt') : undefined);
   const caPem = caPath ? readText(caPath, 'CA file') : undefined;

@@ -12,6 +12,8 @@ export interface ServeConfig {
   readonly database: string | undefined;
   /** The key-encryption key file of the PKI kept in the database (with `database` only). */
   readonly kekFile: string | undefined;
+  /** The first admin token: read from here when the database has none, or written here. */
+  readonly adminTokenFile: string;
   readonly listen: { readonly host: string; readonly port: number };
   readonly advertiseUrl: string | undefined;
   readonly sans: readonly string[];
@@ -129,6 +131,7 @@ export const serveOptions = {
   'data-dir': { type: 'string' },
   database: { type: 'string' },
   'kek-file': { type: 'string' },
+  'admin-token-file': { type: 'string' },
   listen: { type: 'string' },
   'advertise-url': { type: 'string' },
   san: { type: 'string', multiple: true },
@@ -232,6 +235,9 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv 
     dataDir,
     database,
     kekFile,
+    adminTokenFile: resolve(
+      values['admin-token-file'] || env.OUTPOST_HUB_ADMIN_TOKEN_FILE || resolve(dataDir, 'admin.token'),
+    ),
     listen: Object.freeze(parseListen(values.listen ?? env.OUTPOST_HUB_LISTEN ?? serveDefaults.listen)),
     advertiseUrl: parseAdvertiseUrl(values['advertise-url'] ?? env.OUTPOST_HUB_ADVERTISE_URL),
     sans: Object.freeze(sans),
