@@ -82,12 +82,18 @@ async function dbCounters(url: string) {
   await c.connect();
   try {
     const r = await c.query(
-      `SELECT xact_commit::bigint AS commits, (tup_inserted + tup_updated + tup_deleted)::bigint AS rows,
+      `SELECT xact_commit::bigint AS commits, xact_rollback::bigint AS rollbacks,
+              (tup_inserted + tup_updated + tup_deleted)::bigint AS rows,
               pg_database_size(current_database())::bigint AS bytes
          FROM pg_stat_database WHERE datname = current_database()`,
     );
-    const row = r.rows[0] as { commits: string; rows: string; bytes: string };
-    return { commits: Number(row.commits), rows: Number(row.rows), bytes: Number(row.bytes) };
+    const row = r.rows[0] as { commits: string; rollbacks: string; rows: string; bytes: string };
+    return {
+      commits: Number(row.commits),
+      rollbacks: Number(row.rollbacks),
+      rows: Number(row.rows),
+      bytes: Number(row.bytes),
+    };
   } finally {
     await c.end();
   }
@@ -124,12 +130,31 @@ async function run(cfg: Config): Promise<void> {
     const entryAdmin = new HubClient(entry, { ca: first.caCertPem, token });
     clients.push(entryAdmin);
 
+    // What the hubs cost with no agent: the base the per-agent figures are counted above.
+    const basePids = hubs.map((h) => h.proc.pid as number);
+    const baseCpu0 = basePids.map(cpuSeconds);
+    const tb = performance.now();
+    await sleep(10_000);
+    const baseCpu =
+      (100 * basePids.reduce((sum, pid, i) => sum + (cpuSeconds(pid) - (baseCpu0[i] as number)), 0)) /
+      ((performance.now() - tb) / 1000);
+    const baseRss = basePids.reduce((sum, pid) => sum + procStatusMiB(pid, 'VmRSS'), 0);
+    m('hub_cpu_no_agents', baseCpu, '% of a core, all hub processes');
+    m('hub_rss_no_agents', baseRss, 'MiB, all hub processes');
+
     // Registration, through the load balancer when there is one.
     const names = Array.from({ length: agents }, (_, i) => `fleet-${String(i).padStart(5, '0')}`);
     const joiners = await prepareJoiners(names);
     const fleetTok = await fleetToken(admin, agents, { fleet: 'sim' });
+    const regDb0 = url ? await dbCounters(url) : undefined;
     const reg = await registerAll({ hubUrl: entry, caPem: first.caCertPem }, fleetTok, joiners, 8);
     m('registrations_per_second', reg.perSecond, 'registrations/s');
+    if (url && regDb0) {
+      const regDb1 = await dbCounters(url);
+      // Transactions that lost a race and ran again (or failed) while the fleet registered.
+      notes[`${cfg.key}_registration_rollbacks`] = regDb1.rollbacks - regDb0.rollbacks;
+      notes[`${cfg.key}_registration_commits`] = regDb1.commits - regDb0.commits;
+    }
     say(`registered ${reg.credentials.length} at ${reg.perSecond.toFixed(0)}/s`);
 
     fleet = new Fleet(reg.credentials, {
@@ -156,9 +181,9 @@ async function run(cfg: Config): Promise<void> {
     const cpu = pids.reduce((sum, pid, i) => sum + (cpuSeconds(pid) - (cpu0[i] as number)), 0);
     const rss = pids.reduce((sum, pid) => sum + procStatusMiB(pid, 'VmRSS'), 0);
     m('hub_cpu_idle', (100 * cpu) / secs, '% of a core, all hub processes');
-    m('hub_cpu_idle_per_1000_agents', (100 * cpu) / secs / (agents / 1000), '% of a core');
+    m('hub_cpu_idle_per_1000_agents', ((100 * cpu) / secs - baseCpu) / (agents / 1000), '% of a core, above no agents');
     m('hub_rss_idle', rss, 'MiB, all hub processes');
-    m('hub_rss_idle_per_1000_agents', rss / (agents / 1000), 'MiB');
+    m('hub_rss_idle_per_1000_agents', (rss - baseRss) / (agents / 1000), 'MiB, above no agents');
     if (url && db0) {
       const db1 = await dbCounters(url);
       m('db_commits_per_second_idle', (db1.commits - db0.commits) / secs, 'transactions/s');

@@ -319,6 +319,22 @@ describe('admin API', { timeout: 120_000 }, () => {
     assert.deepEqual(one.body, item);
   });
 
+  test('a join refused inside its transaction gives its token use back', async () => {
+    const t = await createToken(admin, { usageLimit: 2, ttl: '10m', autoApprove: true });
+    const uses = async () => (await admin.get<TokenResource>(`/api/v1/bootstraptokens/${t.id}`)).body.status.usageCount;
+    // A spoke may not put itself into a cluster set: refused after the token's use was counted.
+    const refused = await register(anon, t.token, await newJoiner('refund-1'), {
+      labels: { 'cluster.open-cluster-management.io/clusterset': 'prod' },
+    });
+    assertError(refused, 403, 'CLUSTER_SET_LABEL_FORBIDDEN');
+    assert.equal(await uses(), 0, 'the refused join counts no use');
+    // Both uses are still there: two joins go through, a third is refused.
+    assert.equal((await register(anon, t.token, await newJoiner('refund-2'))).status, 201);
+    assert.equal((await register(anon, t.token, await newJoiner('refund-3'))).status, 201);
+    assert.equal(await uses(), 2);
+    assertError(await register(anon, t.token, await newJoiner('refund-4')), 401, 'HUB_TOKEN_EXHAUSTED');
+  });
+
   describe('cluster label edits', () => {
     let name: string;
     before(async () => {

@@ -21,7 +21,7 @@ import type { Logger } from 'pino';
 import { secretMatches } from '../auth/index.ts';
 import { type HubPki, type IssuedCertificate, inspectCsr, signAgentCertificate } from '../pki/index.ts';
 import { clusterSetLabel } from '../placement/cluster-sets.ts';
-import type { ClusterRow, RegistrationRow, Store } from '../store/index.ts';
+import type { BootstrapTokenRow, ClusterRow, RegistrationRow, Store } from '../store/index.ts';
 import { createBootstrapToken } from './bootstrap-tokens.ts';
 import { FailureThrottle } from './throttle.ts';
 
@@ -263,15 +263,55 @@ export class TrustService {
     const at = now.toISOString();
     const registrationId = randomBytes(24).toString('base64url');
 
-    const { registration, again } = await this.#store.transaction(async () => {
+    // The token's use is counted first, on its own, and given back when the join does not go
+    // through: every join with one token (a rack of machines) writes that one row, and on
+    // PostgreSQL a transaction holding the write would lose a serialisation race to every
+    // join it overlaps. A hub killed in between leaves one use counted too many.
+    if (!(await this.#store.bootstrapTokens.use(id, at))) {
+      // Checked above; used up, revoked or expired while the CSR was signed.
+      throw apiError('HUB_TOKEN_EXHAUSTED', `bootstrap token ${id} was used up, revoked or expired`);
+    }
+    const giveBack = () =>
+      this.#store.bootstrapTokens.unuse(id).catch((err: unknown) => {
+        this.#d.log.warn({ err, token: id }, 'giving back a bootstrap token use failed; it counts one use too many');
+      });
+    let outcome: { registration: RegistrationRow; again: boolean };
+    try {
+      outcome = await this.#register(req, { name, id, token, recovery, approve, issued, at, registrationId, source });
+    } catch (err) {
+      await giveBack();
+      throw err;
+    }
+    const { registration, again } = outcome;
+    if (again) await giveBack();
+    // Only a join that went through forgives earlier wrong secrets: a leaked revoked or
+    // expired token must not reset the throttle.
+    this.throttle.succeed(source);
+    if (!again) this.#d.log.info({ cluster: name, state: registration.state, recovery }, 'registration');
+    return this.registrationView(registration);
+  }
+
+  /** The join's transaction: the registration, the cluster, the certificate, the audit row. */
+  #register(
+    req: RegisterBody,
+    j: {
+      name: string;
+      id: string;
+      token: BootstrapTokenRow;
+      recovery: boolean;
+      approve: boolean;
+      issued: IssuedCertificate | undefined;
+      at: string;
+      registrationId: string;
+      source: string;
+    },
+  ): Promise<{ registration: RegistrationRow; again: boolean }> {
+    const { name, id, token, recovery, approve, issued, at, registrationId, source } = j;
+    return this.#store.transaction(async () => {
       // The same POST, retried while this one signed, may have committed first: its
       // registration is the answer (the certificate signed here is discarded).
       const same = await this.#store.registrations.same(name, id, req.csr);
       if (same) return { registration: same, again: true };
-      if (!(await this.#store.bootstrapTokens.use(id, at))) {
-        // Checked above; used up, revoked or expired while the CSR was signed.
-        throw apiError('HUB_TOKEN_EXHAUSTED', `bootstrap token ${id} was used up, revoked or expired`);
-      }
       if (recovery) {
         const cluster = await this.#store.clusters.get(name);
         if (!cluster) throw apiError('CLUSTER_NOT_FOUND', `cluster ${name} does not exist on this hub`);
@@ -350,11 +390,6 @@ export class TrustService {
       });
       return { registration: (await this.#store.registrations.get(registrationId)) as RegistrationRow, again: false };
     });
-    // Only a join that went through forgives earlier wrong secrets: a leaked revoked or
-    // expired token must not reset the throttle.
-    this.throttle.succeed(source);
-    if (!again) this.#d.log.info({ cluster: name, state: registration.state, recovery }, 'registration');
-    return this.registrationView(registration);
   }
 
   async registrationView(r: RegistrationRow): Promise<RegistrationView> {

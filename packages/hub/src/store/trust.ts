@@ -149,6 +149,7 @@ const q = {
   btRevoke: 'UPDATE bootstrap_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL',
   btUse: `UPDATE bootstrap_tokens SET usage_count = usage_count + 1, last_used_at = @at
     WHERE id = @id AND usage_count < usage_limit AND revoked_at IS NULL AND expires_at > @at`,
+  btUnuse: 'UPDATE bootstrap_tokens SET usage_count = usage_count - 1 WHERE id = ? AND usage_count > 0',
   btRevokeBound: 'UPDATE bootstrap_tokens SET revoked_at = ? WHERE bound_cluster = ? AND revoked_at IS NULL',
 
   clusterInsert: `INSERT INTO clusters
@@ -254,6 +255,8 @@ export function trustStore(sql: Sql, relay?: ClusterRelay) {
       /** Counts one use; false when the limit was already reached, or the token was revoked or
        *  expired meanwhile (checked atomically with the count). */
       use: async (id: string, at: string) => (await sql.run(q.btUse, { at, id })) > 0,
+      /** Gives back a use that did not end in a join (registration/service.ts). */
+      unuse: async (id: string) => void (await sql.run(q.btUnuse, [id])),
       revokeBoundTo: (cluster: string, at: string) => sql.run(q.btRevokeBound, [at, cluster]),
     },
 
