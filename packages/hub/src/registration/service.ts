@@ -277,7 +277,9 @@ export class TrustService {
       });
     let outcome: { registration: RegistrationRow; again: boolean };
     try {
-      outcome = await this.#register(req, { name, id, token, recovery, approve, issued, at, registrationId, source });
+      outcome = await this.#oneAtATime(() =>
+        this.#register(req, { name, id, token, recovery, approve, issued, at, registrationId, source }),
+      );
     } catch (err) {
       await giveBack();
       throw err;
@@ -289,6 +291,22 @@ export class TrustService {
     this.throttle.succeed(source);
     if (!again) this.#d.log.info({ cluster: name, state: registration.state, recovery }, 'registration');
     return this.registrationView(registration);
+  }
+
+  /** The join transaction under way on this hub (the next waits for it). */
+  #joining: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Runs join transactions one after another on this hub; what comes before them (checks,
+   * the CSR's inspection and signing) runs side by side. On PostgreSQL, joins that overlap
+   * read and write the same index pages (registrations, clusters, certificates) and lose
+   * serialisation races to each other, each loss a rollback and a run again: a burst of
+   * joins went faster one at a time. On SQLite they are one at a time anyway.
+   */
+  #oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#joining.then(fn, fn);
+    this.#joining = run.catch(() => undefined);
+    return run;
   }
 
   /** The join's transaction: the registration, the cluster, the certificate, the audit row. */
