@@ -1,6 +1,6 @@
 // `outpost-hub serve`: PKI, store, trust service, HTTP app, listen, and a clean stop on
 // SIGTERM/SIGINT.
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { durations, OutpostError } from '@outpost/shared';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -8,7 +8,7 @@ import pino from 'pino';
 import { createApiToken } from '../api/api-tokens.ts';
 import { buildApp, sessionOptions, tlsServerOptions } from '../app.ts';
 import { AuditLog } from '../audit/index.ts';
-import { parseApiToken } from '../auth/tokens.ts';
+import { newApiToken, parseApiToken } from '../auth/tokens.ts';
 import { redactUrl, type ServeConfig } from '../config/index.ts';
 import { metricsContentType } from '../metrics/index.ts';
 import { BodyThread } from '../parse/index.ts';
@@ -32,7 +32,7 @@ import { Leadership } from '../replicas/leader.ts';
 import { Relay } from '../replicas/relay.ts';
 import { PlacementService } from '../scheduling/index.ts';
 import { ensurePrivateDataDir } from '../store/data-dir.ts';
-import { openPostgresStore, openStore, type Store } from '../store/index.ts';
+import { openPostgresStore, openStore, type Store, type WorkRow } from '../store/index.ts';
 import { DesiredNotifier } from '../sync/notifier.ts';
 import { Presence } from '../sync/presence.ts';
 import { SyncService } from '../sync/service.ts';
@@ -143,13 +143,30 @@ async function databaseKek(store: Store, file: string): Promise<Kek> {
  * file and whether this hub made it; undefined when the database had tokens.
  */
 async function ensureAdminToken(store: Store, file: string): Promise<{ file: string; made: boolean } | undefined> {
-  let given: ReturnType<typeof newApiTokenFrom> | undefined;
+  // The file is read (or written) only when the database needs its first token.
+  if ((await store.apiTokens.list()).length > 0) return undefined;
+  let text: string | undefined;
   try {
-    given = newApiTokenFrom((await readFile(file, 'utf8')).trim());
+    text = (await readFile(file, 'utf8')).trim();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  if (given === null) {
+  let made = false;
+  if (text === undefined) {
+    // Written before the token is stored: a token nobody can read is never made (a
+    // read-only place fails here, with nothing stored). `wx`: another hub's file wins.
+    text = newApiToken().text;
+    try {
+      await writeFile(file, `${text}\n`, { mode: 0o600, flag: 'wx' });
+      await chmod(file, 0o600);
+      made = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      text = (await readFile(file, 'utf8')).trim();
+    }
+  }
+  const given = newApiTokenFrom(text);
+  if (!given) {
     throw new OutpostError(
       'HUB_CONFIG_INVALID',
       `the admin token file ${file} does not hold an API token (oph_ + 16 hex digits + _ + 43 base64url characters)`,
@@ -157,16 +174,17 @@ async function ensureAdminToken(store: Store, file: string): Promise<{ file: str
     );
   }
   // Checked and created in one transaction: two hubs starting on one database make one.
-  const token = await store.transaction(async () =>
-    (await store.apiTokens.list()).length > 0
-      ? undefined
-      : (await createApiToken(store, 'admin', 'admin', 'hub-first-start', undefined, given)).token,
-  );
-  if (token === undefined) return undefined;
-  if (given) return { file, made: false };
-  await writeFile(file, `${token}\n`, { mode: 0o600 });
-  await chmod(file, 0o600);
-  return { file, made: true };
+  const stored = await store.transaction(async () => {
+    if ((await store.apiTokens.list()).length > 0) return false;
+    await createApiToken(store, 'admin', 'admin', 'hub-first-start', undefined, given);
+    return true;
+  });
+  if (!stored) {
+    // Another hub stored its first token meanwhile: this one's file names nothing.
+    if (made) await rm(file, { force: true });
+    return undefined;
+  }
+  return { file, made };
 }
 
 /** An API token's parts from its text; null when it is not one. */
@@ -198,6 +216,13 @@ export async function serve(config: ServeConfig): Promise<void> {
       ...(kek ? { vault: databaseVault(store, kek, 'the database') } : {}),
     };
     let pki: HubPki = await ensureHubPki(pkiPlace, pkiOpts);
+    /** PKI loads and changes, one at a time. */
+    let pkiQueue: Promise<unknown> = Promise.resolve();
+    const pkiTurn = <T>(fn: () => Promise<T>): Promise<T> => {
+      const run = pkiQueue.then(fn, fn);
+      pkiQueue = run.catch(() => undefined);
+      return run;
+    };
     const adminToken = await ensureAdminToken(store, config.adminTokenFile);
     const leader = new Leadership(store, log);
     const relay = new Relay(store, log);
@@ -212,19 +237,21 @@ export async function serve(config: ServeConfig): Promise<void> {
       store,
       log,
       pki: () => pki,
-      rotateCa: async () => {
-        pki = await startCaRotation(pkiPlace, pkiOpts);
-        await applyTls();
-        relay.pkiChanged();
-        return pki;
-      },
-      retireCa: async (id) => {
-        const out = await finishCaRotation(pkiPlace, pkiOpts, id);
-        pki = out.pki;
-        await applyTls();
-        if (out.retired) relay.pkiChanged();
-        return out.retired;
-      },
+      rotateCa: () =>
+        pkiTurn(async () => {
+          pki = await startCaRotation(pkiPlace, pkiOpts);
+          await applyTls();
+          relay.pkiChanged();
+          return pki;
+        }),
+      retireCa: (id) =>
+        pkiTurn(async () => {
+          const out = await finishCaRotation(pkiPlace, pkiOpts, id);
+          pki = out.pki;
+          await applyTls();
+          if (out.retired) relay.pkiChanged();
+          return out.retired;
+        }),
       certValidityMs: config.certValidityMs,
       seen: (cluster, at) => presence.seen(cluster, at),
     });
@@ -247,16 +274,20 @@ export async function serve(config: ServeConfig): Promise<void> {
         worksets.workStatusChanged(cluster, works);
         // Never rejects (it logs what it could not read).
         void ttl.workStatusChanged(cluster, works);
-        // The leader may be another replica.
-        if (store.shared && !leader.leading) {
-          const owners = works.map((w) => ownerKey(w.labels)).filter((k): k is string => k !== undefined);
-          relay.workStatus(
-            cluster,
-            owners,
-            works.map((w) => w.name),
-          );
-        }
       },
+      // The leader may be another replica: told with the status's own transaction.
+      ...(store.shared
+        ? {
+            tellStatus: async (cluster: string, works: readonly WorkRow[]) => {
+              if (leader.leading) return;
+              await relay.workStatus(
+                cluster,
+                works.map((w) => ownerKey(w.labels)).filter((k): k is string => k !== undefined),
+                works.map((w) => w.name),
+              );
+            },
+          }
+        : {}),
     });
     // Hubs sharing a PostgreSQL database wake each other's polls (nothing to do on SQLite).
     const stopWakes = sync.listen();
@@ -291,22 +322,33 @@ export async function serve(config: ServeConfig): Promise<void> {
     // deleteOption.ttlSecondsAfterFinished: finished works deleted on time, also after a restart.
     const ttl = new WorkTtlController({ store, log, notify: (cluster) => sync.changed(cluster), active });
     // The duties start over whenever this hub becomes leader (at once on SQLite): a full pass
-    // of the scheduler, then of the worksets (they read its decisions), then the TTLs.
-    const startDuties = async () => {
-      await placements.start();
-      await worksets.start();
-      await ttl.start();
-      void audit.prune().catch(() => {});
-      void sweeper.sweep().catch(() => {});
-    };
-    leader.onGained(startDuties);
-    /** Reloads the PKI another replica changed, and the TLS context with it. */
-    const reloadPki = async () => {
-      const now = await ensureHubPki(pkiPlace, pkiOpts);
-      if (now.caBundlePem === pki.caBundlePem && now.servingCertPem === pki.servingCertPem) return;
-      pki = now;
-      await applyTls();
-    };
+    // of the scheduler, then of the worksets (they read its decisions), then the TTLs; each
+    // one that fails runs again while this hub leads (leader.ts).
+    const startDuties = [
+      () => placements.start(),
+      () => worksets.start(),
+      () => ttl.start(),
+      async () => {
+        void audit.prune().catch(() => {});
+        void sweeper.sweep().catch(() => {});
+      },
+    ];
+    for (const start of startDuties) leader.onGained(start);
+    /** The leader's look at everything (a backstop for texts lost between replicas). */
+    const resync = () =>
+      worksets.resync().then(
+        () => placements.setsChanged(),
+        (err: unknown) => log.warn({ err }, 'queueing every workset failed; the next minute tries again'),
+      );
+    /** Reloads the PKI another replica changed, and the TLS context with it (pkiTurn: one
+     *  load or change at a time, so an older read never replaces a newer one). */
+    const reloadPki = () =>
+      pkiTurn(async () => {
+        const now = await ensureHubPki(pkiPlace, pkiOpts);
+        if (now.caBundlePem === pki.caBundlePem && now.servingCertPem === pki.servingCertPem) return;
+        pki = now;
+        await applyTls();
+      });
     const reloadPkiLogged = () =>
       void reloadPki().catch((err: unknown) => log.error({ err }, 'reloading the hub PKI another hub changed failed'));
     const stopRelay = relay.listen({
@@ -329,8 +371,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       leaseReleased: () => leader.poke(),
       reset: () => {
         reloadPkiLogged();
-        if (leader.leading)
-          void startDuties().catch((err: unknown) => log.error({ err }, 'restarting the duties failed'));
+        if (leader.leading) void resync();
       },
     });
     stopListening = async () => {
@@ -387,8 +428,15 @@ export async function serve(config: ServeConfig): Promise<void> {
     ticketTimer.unref();
     // Finish a rotation that completed while the hub was down.
     await trust.maybeFinishRotation();
-    // Replicas: a PKI change told while this hub's listener was away is found within a minute.
-    const pkiTimer = store.shared ? setInterval(reloadPkiLogged, 60_000) : undefined;
+    // Replicas: a PKI change, placement or workset text lost on the way (the NOTIFY after an
+    // admin call's commit failed, a listener away) is found within a minute: every replica
+    // reloads the PKI, and the leader schedules every placement and reconciles every workset.
+    const pkiTimer = store.shared
+      ? setInterval(() => {
+          reloadPkiLogged();
+          if (leader.leading) void resync();
+        }, 60_000)
+      : undefined;
     pkiTimer?.unref();
 
     let metricsApp: FastifyInstance | undefined;

@@ -73,6 +73,24 @@ describe('ensureHubPki', async () => {
     assert.equal((await finishCaRotation(dir, opts, before.signing.id)).retired, false);
   });
 
+  test('a CA near its end: the hub starts and rotates, the serving certificate lasting as long as the CA', async (t) => {
+    const near = await mkdtemp(join(tmpdir(), 'outpost-pki-near-'));
+    t.after(() => rm(near, { recursive: true, force: true }));
+    const opts = { advertiseUrl: undefined, sans: [] };
+    const first = await ensureHubPki(near, opts);
+    // 20 days before the CA expires: a serving certificate cannot last a month any more.
+    const at = first.signing.cert.notAfter.getTime() - 20 * 86_400_000;
+    t.mock.method(Date, 'now', () => at);
+    const again = await ensureHubPki(near, opts);
+    const serving = new X509Certificate(again.servingCertPem);
+    assert.equal(Date.parse(serving.validTo), first.signing.cert.notAfter.getTime(), 'as long as the CA');
+    const third = await ensureHubPki(near, opts);
+    assert.equal(third.servingCertPem, again.servingCertPem, 'not issued again at every start');
+    const rotating = await startCaRotation(near, opts);
+    assert.equal(rotating.previous?.id, first.signing.id);
+    assert.equal((await ensureHubPki(near, opts)).servingCertPem, rotating.servingCertPem);
+  });
+
   test('half a CA is refused rather than silently replaced', async () => {
     const pki = await ensureHubPki(dir, { advertiseUrl: undefined, sans: [] });
     await unlink(join(dir, `pki/cas/${pki.signing.id}/ca.key`));

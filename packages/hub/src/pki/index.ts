@@ -123,8 +123,10 @@ function sansOf(certPem: string): string[] {
 
 function servingCertFits(certPem: string, issuer: CaEntry, names: readonly string[], now: number): boolean {
   const cert = new x509.X509Certificate(certPem);
-  // Reissue a month before expiry so a long-running hub never serves an expired cert.
-  if (cert.notAfter.getTime() - now < 30 * DAY_MS) return false;
+  // Reissue a month before expiry so a long-running hub never serves an expired cert, unless
+  // it already lasts as long as its CA (a new one could not last longer: rotate the CA).
+  if (cert.notAfter.getTime() - now < 30 * DAY_MS && cert.notAfter.getTime() < issuer.cert.notAfter.getTime() - DAY_MS)
+    return false;
   if (cert.issuer !== issuer.cert.subject) return false;
   const have = new Set(sansOf(certPem));
   return names.every((n) => have.has(n));
@@ -202,7 +204,11 @@ export async function ensureHubPki(at: string | PkiPlace, opts: PkiOptions): Pro
     if (serving && servingIssuedBy(serving.certPem, servingIssuer))
       names = [...new Set([...names, ...sansOf(serving.certPem)])];
     const next = await issueServingCert(servingIssuer, names);
-    serving = (await vault.swapServing(serving, next)) ? next : await vault.serving();
+    if (await vault.swapServing(serving, next)) {
+      serving = next;
+      break;
+    }
+    serving = await vault.serving();
   }
   const caBundlePem = previous ? `${signing.certPem}${previous.certPem}` : signing.certPem;
   const bundle = join(dataDir, 'ca.crt');
@@ -258,9 +264,9 @@ export async function finishCaRotation(
   const state = await vault.state();
   let retired = false;
   if (state?.previous && (retiring === undefined || state.previous === retiring)) {
-    retired = await vault.swapState(state, { signing: state.signing, previous: null });
-    // The retired key can sign nothing any more; its certificate stays for the record.
-    if (retired) await vault.dropKey(state.previous);
+    // The retired key can sign nothing any more (destroyed with the swap); its certificate
+    // stays for the record.
+    retired = await vault.swapState(state, { signing: state.signing, previous: null }, undefined, state.previous);
   }
   return { pki: await ensureHubPki(at, opts), retired };
 }

@@ -29,11 +29,14 @@ export interface PkiVault {
    * Makes `next` the state when it is still `expected` (undefined: none yet), storing the
    * new CA `ca` with it; false when another hub changed the state first.
    */
-  swapState(expected: PkiState | undefined, next: PkiState, ca?: { id: string } & PemPair): Promise<boolean>;
+  swapState(
+    expected: PkiState | undefined,
+    next: PkiState,
+    ca?: { id: string } & PemPair,
+    dropKeyOf?: string,
+  ): Promise<boolean>;
   /** A CA's certificate and key (no key once it was retired); undefined when there is none. */
   ca(id: string): Promise<{ certPem: string | undefined; keyPem: string | undefined }>;
-  /** Destroys a retired CA's key. */
-  dropKey(id: string): Promise<void>;
   serving(): Promise<PemPair | undefined>;
   /** Stores a serving certificate when the stored one is still `expected`; whether it did. */
   swapServing(expected: PemPair | undefined, next: PemPair): Promise<boolean>;
@@ -69,7 +72,7 @@ export function fileVault(
       const text = await readIfExists(stateFile);
       return text === undefined ? undefined : (JSON.parse(text) as PkiState);
     },
-    async swapState(_expected, next, ca) {
+    async swapState(_expected, next, ca, dropKeyOf) {
       if (ca) {
         await mkdir(join(cas, ca.id), { recursive: true, mode: 0o700 });
         // Key first: a crash between the two writes leaves no certificate without its key.
@@ -78,6 +81,8 @@ export function fileVault(
         await writeAtomic(join(cas, ca.id, 'ca.crt'), ca.certPem, 0o600);
       }
       await writeAtomic(stateFile, `${JSON.stringify(next)}\n`, 0o600);
+      // After the switch: a crash before this leaves the retired key, never a CA without one.
+      if (dropKeyOf) await rm(join(cas, dropKeyOf, 'ca.key'), { force: true });
       return true;
     },
     async ca(id) {
@@ -85,9 +90,6 @@ export function fileVault(
         certPem: await readIfExists(join(cas, id, 'ca.crt')),
         keyPem: await readIfExists(join(cas, id, 'ca.key')),
       };
-    },
-    async dropKey(id) {
-      await rm(join(cas, id, 'ca.key'), { force: true });
     },
     async serving() {
       const certPem = await readIfExists(servingCert);
@@ -194,11 +196,12 @@ export function databaseVault(store: Pick<Store, 'pki'>, kek: Kek, where: string
   return {
     where,
     state: () => store.pki.state(),
-    swapState: (expected, next, ca) =>
+    swapState: (expected, next, ca, dropKeyOf) =>
       store.pki.swapState(
         expected,
         next,
         ca && { id: ca.id, certPem: ca.certPem, keySealed: seal(kek, `ca/${ca.id}`, ca.keyPem) },
+        dropKeyOf,
       ),
     async ca(id) {
       const row = await store.pki.ca(id);
@@ -207,7 +210,6 @@ export function databaseVault(store: Pick<Store, 'pki'>, kek: Kek, where: string
         keyPem: row?.keySealed ? unseal(kek, `ca/${id}`, row.keySealed) : undefined,
       };
     },
-    dropKey: (id) => store.pki.dropKey(id),
     async serving() {
       const row = await store.pki.serving();
       if (!row) return undefined;

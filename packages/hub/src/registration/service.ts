@@ -263,29 +263,35 @@ export class TrustService {
     const at = now.toISOString();
     const registrationId = randomBytes(24).toString('base64url');
 
-    // The token's use is counted first, on its own, and given back when the join does not go
-    // through: every join with one token (a rack of machines) writes that one row, and on
-    // PostgreSQL a transaction holding the write would lose a serialisation race to every
-    // join it overlaps. A hub killed in between leaves one use counted too many.
-    if (!(await this.#store.bootstrapTokens.use(id, at))) {
-      // Checked above; used up, revoked or expired while the CSR was signed.
-      throw apiError('HUB_TOKEN_EXHAUSTED', `bootstrap token ${id} was used up, revoked or expired`);
-    }
+    // The token's use is counted on its own, just before the join's transaction, and given
+    // back when the join does not go through: every join with one token (a rack of
+    // machines) writes that one row, and on PostgreSQL a transaction holding the write would
+    // lose a serialisation race to every join it overlaps. A hub killed in between, or a
+    // database that fails the give-back, leaves one use counted too many (logged).
     const giveBack = () =>
       this.#store.bootstrapTokens.unuse(id).catch((err: unknown) => {
         this.#d.log.warn({ err, token: id }, 'giving back a bootstrap token use failed; it counts one use too many');
       });
-    let outcome: { registration: RegistrationRow; again: boolean };
-    try {
-      outcome = await this.#oneAtATime(() =>
-        this.#register(req, { name, id, token, recovery, approve, issued, at, registrationId, source }),
-      );
-    } catch (err) {
-      await giveBack();
-      throw err;
-    }
-    const { registration, again } = outcome;
-    if (again) await giveBack();
+    const { registration, again } = await this.#oneAtATime(async () => {
+      // The same POST, retried while this one waited its turn, may have gone through: its
+      // registration is the answer, and it counts no use.
+      const same = await this.#store.registrations.same(name, id, req.csr);
+      if (same) return { registration: same, again: true };
+      if (!(await this.#store.bootstrapTokens.use(id, at))) {
+        // Checked above; used up, revoked or expired while the CSR was signed.
+        throw apiError('HUB_TOKEN_EXHAUSTED', `bootstrap token ${id} was used up, revoked or expired`);
+      }
+      let out: { registration: RegistrationRow; again: boolean };
+      try {
+        out = await this.#register(req, { name, id, token, recovery, approve, issued, at, registrationId, source });
+      } catch (err) {
+        await giveBack();
+        throw err;
+      }
+      // Another hub's commit of the same POST came first (its use stands, this one's goes).
+      if (out.again) await giveBack();
+      return out;
+    });
     // Only a join that went through forgives earlier wrong secrets: a leaked revoked or
     // expired token must not reset the throttle.
     this.throttle.succeed(source);

@@ -57,7 +57,11 @@ export class Leadership {
     return this.#always || performance.now() < this.#until;
   }
 
-  /** Called when this replica became leader (it starts the duties over: a full pass). */
+  /**
+   * Called when this replica became leader (it starts the duties over: a full pass). Runs
+   * beside the renewals, which go on meanwhile; one that fails runs again (1 s, doubling to
+   * 30 s apart) for as long as this replica leads. Callbacks run in the order given.
+   */
   onGained(fn: () => Promise<void> | void): void {
     this.#gained.add(fn);
   }
@@ -77,6 +81,9 @@ export class Leadership {
     await this.#attempt();
     this.#arm();
   }
+
+  /** Which term of leadership this is (a new one each time this replica becomes leader). */
+  #term = 0;
 
   /** Tries at once (another hub gave the lease up). */
   poke(): void {
@@ -123,25 +130,55 @@ export class Leadership {
     } catch (err) {
       if (was) this.#log.warn({ err }, 'renewing the duties lease failed; still leader until it would lapse');
     }
-    if (this.#stopped) return;
+    // Set before the stop check: a stop under way then sees the lease held and gives it up.
     if (held) this.#until = began + this.#times.ttlMs - this.#times.marginMs;
+    if (this.#stopped) return;
     const now = this.leading;
-    if (now && !was) await this.#gain();
+    // The duties start beside the renewals: a full pass may take longer than the lease.
+    if (now && !was) void this.#gain();
     else if (!now && was) this.#lose();
   }
 
+  /** Runs the gained callbacks in order; from the first that fails on, they run again in
+   *  the background while this term lasts. Resolves when they ran or the first failed. */
   async #gain(): Promise<void> {
+    const term = ++this.#term;
     this.#log.info({ replica: this.id }, 'this hub leads: it runs the workset, placement, TTL and pruning duties');
-    for (const fn of this.#gained) {
+    const fns = [...this.#gained];
+    for (let i = 0; i < fns.length; i++) {
       try {
-        await fn();
+        await (fns[i] as () => Promise<void> | void)();
       } catch (err) {
-        this.#log.warn({ err }, 'starting a duty failed; it runs again with its next trigger');
+        void this.#retry(term, fns.slice(i), err);
+        return;
+      }
+    }
+  }
+
+  async #retry(term: number, fns: (() => Promise<void> | void)[], first: unknown): Promise<void> {
+    let err = first;
+    let delay = 1_000;
+    for (const fn of fns) {
+      for (;;) {
+        if (err !== undefined) {
+          this.#log.warn({ err, retryInMs: delay }, 'starting a duty failed; it runs again while this hub leads');
+          await new Promise((r) => setTimeout(r, delay).unref());
+          delay = Math.min(delay * 2, 30_000);
+          if (this.#stopped || term !== this.#term || !this.leading) return;
+        }
+        try {
+          await fn();
+          err = undefined;
+          break;
+        } catch (e) {
+          err = e;
+        }
       }
     }
   }
 
   #lose(): void {
+    this.#term++;
     this.#log.warn({ replica: this.id }, 'this hub no longer leads: another replica runs the duties');
     for (const fn of this.#lost) fn();
   }

@@ -32,6 +32,24 @@ const unkey = (k: string): [string, string] => {
   return [k.slice(0, cut), k.slice(cut + 1)];
 };
 
+/** `words` in groups whose texts (joined by spaces) stay within `bytes`. */
+function chunks(words: readonly string[], bytes: number): string[][] {
+  const out: string[][] = [];
+  let part: string[] = [];
+  let size = 0;
+  for (const w of words) {
+    if (part.length && size + w.length + 1 > bytes) {
+      out.push(part);
+      part = [];
+      size = 0;
+    }
+    part.push(w);
+    size += w.length + 1;
+  }
+  if (part.length) out.push(part);
+  return out;
+}
+
 export class Relay {
   readonly #store: Store;
   readonly #log: Pick<Logger, 'warn' | 'info'>;
@@ -79,6 +97,7 @@ export class Relay {
         inputs.workSetChanged(...unkey(words[0] ?? ''));
         break;
       case 'status': {
+        // `cluster owner… |` or `cluster | work…` (a batch's owners and works may come apart).
         const [cluster, ...rest] = words;
         const cut = rest.indexOf('|');
         if (cluster && cut >= 0) inputs.workStatus(cluster, rest.slice(0, cut), rest.slice(cut + 1));
@@ -115,23 +134,18 @@ export class Relay {
     this.#tell('workset', key(namespace, name));
   }
 
-  /** Status of these works of `cluster` was stored here (owners: their worksets' keys). */
-  workStatus(cluster: string, owners: readonly string[], works: readonly string[]): void {
-    const uniqueOwners = [...new Set(owners)];
-    let names: string[] = [];
-    let size = 0;
-    const send = () => this.#tell('status', [cluster, ...uniqueOwners, '|', ...names].join(' '));
-    const base = cluster.length + uniqueOwners.join(' ').length + 4;
-    for (const w of works) {
-      if (size + w.length + 1 + base > chunk && names.length) {
-        send();
-        names = [];
-        size = 0;
-      }
-      names.push(w);
-      size += w.length + 1;
+  /**
+   * Status of these works of `cluster` is being stored here (owners: their worksets' keys):
+   * call it inside the transaction that stores it, so the texts go when it commits and a
+   * text that cannot be sent fails the report (the agent sends it again).
+   */
+  async workStatus(cluster: string, owners: readonly string[], works: readonly string[]): Promise<void> {
+    for (const part of chunks([...new Set(owners)], chunk - cluster.length)) {
+      await this.#store.tell('status', `${cluster} ${part.join(' ')} |`);
     }
-    if (names.length || uniqueOwners.length) send();
+    for (const part of chunks(works, chunk - cluster.length)) {
+      await this.#store.tell('status', `${cluster} | ${part.join(' ')}`);
+    }
   }
 
   pkiChanged(): void {

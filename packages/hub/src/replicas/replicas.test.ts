@@ -20,6 +20,7 @@ import {
 import { postgresDatabase, storeBackends } from '../store/backends.testing.ts';
 import { openPostgresStore, type Store } from '../store/index.ts';
 import { Leadership } from './leader.ts';
+import { Relay } from './relay.ts';
 
 const quiet = { info() {}, warn() {} };
 const fast = { ttlMs: 800, renewMs: 100, marginMs: 300 };
@@ -67,6 +68,42 @@ describe('sealing under a key-encryption key', () => {
     const flipped = Buffer.from(body as string, 'base64url');
     flipped[0] = (flipped[0] as number) ^ 1;
     assert.throws(() => unseal(kek, 'ca/x', [v, f, iv, flipped.toString('base64url')].join('.')), /integrity/);
+  });
+});
+
+describe('the relay', () => {
+  test('a status batch of many works of many worksets goes in texts NOTIFY takes, and comes back whole', () => {
+    const sent: string[] = [];
+    const store = {
+      tell: async (topic: string, body: string) => void sent.push(`${topic} ${body}`),
+    } as unknown as Store;
+    const relay = new Relay(store, quiet);
+    const owners = Array.from({ length: 200 }, (_, i) => `team-namespace-${i}/a-workset-with-a-long-name-${i}`);
+    const works = Array.from({ length: 1000 }, (_, i) => `a-workset-with-a-long-name-${i % 200}-${i}`);
+    return relay.workStatus('cluster-with-a-name', owners, works).then(() => {
+      assert.ok(sent.length > 2);
+      for (const text of sent) assert.ok(Buffer.byteLength(text) + 37 <= 8000, `${Buffer.byteLength(text)} bytes`);
+      // What the leader hears: every owner and every work, once.
+      const heard = { owners: [] as string[], works: [] as string[] };
+      const inputs = {
+        workStatus: (_c: string, o: readonly string[], w: readonly string[]) => {
+          heard.owners.push(...o);
+          heard.works.push(...w);
+        },
+      };
+      const listening = new Relay(
+        {
+          onTold: (fn: (topic: string, body: string) => void) => {
+            for (const text of sent) fn('status', text.slice('status '.length));
+            return async () => {};
+          },
+        } as unknown as Store,
+        quiet,
+      );
+      void listening.listen(inputs as never);
+      assert.deepEqual(heard.owners, owners);
+      assert.deepEqual(heard.works, works);
+    });
   });
 });
 
@@ -164,6 +201,43 @@ describe('replicas on one PostgreSQL database', () => {
     await until(() => lb.leading, 2_000);
     assert.equal(la.leading, false);
     assert.deepEqual(events, ['a+', 'b+']);
+  });
+
+  test('a full pass longer than the lease does not stop the renewals; a failed start runs again', async (t) => {
+    const { a, b } = await twoHubs(t);
+    const la = new Leadership(a, quiet, { id: 'a', times: fast });
+    const lb = new Leadership(b, quiet, { id: 'b', times: fast });
+    let passes = 0;
+    let failures = 0;
+    let started = false;
+    // A full pass of 3 lease lengths, and a duty whose start fails twice before it works.
+    la.onGained(async () => {
+      passes++;
+      await sleep(3 * fast.ttlMs);
+    });
+    la.onGained(() => {
+      if (failures < 2) {
+        failures++;
+        throw new Error('the database is busy');
+      }
+      started = true;
+    });
+    await la.start();
+    await lb.start();
+    t.after(async () => {
+      await la.stop();
+      await lb.stop();
+    });
+    let lost = false;
+    const watch = setInterval(() => {
+      if (!la.leading || lb.leading) lost = true;
+    }, 5);
+    // The pass (2.4 s), then the start that fails twice and works after 1 s and 2 s waits.
+    await until(() => started, 15_000);
+    clearInterval(watch);
+    assert.equal(failures, 2);
+    assert.equal(lost, false, 'a stayed leader and b stayed out throughout the pass');
+    assert.equal(passes, 1, 'one full pass');
   });
 
   test('a leader whose database is gone stops leading before another replica takes over', async (t) => {

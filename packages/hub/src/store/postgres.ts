@@ -15,7 +15,16 @@ import { hasNul, nulText, type Params, type Row, type Sql } from './sql.ts';
 interface Translated {
   text: string;
   names: string[] | undefined;
+  /** The name it is prepared under on each connection (parsed and planned once there):
+   *  12–50 % more statements a second than unnamed ones in the pg-client benchmark. */
+  prepared?: string;
 }
+
+/** Statements prepared by name: the store's texts are a fixed set, but a text built with a
+ *  list of variable length is one per length; past this many, texts run unnamed. */
+const preparedLimit = 500;
+/** A longer text runs unnamed (each connection would keep its plan). */
+const preparedTextBytes = 8_192;
 
 /**
  * `?` and `@name` parameters numbered as PostgreSQL takes them ($1 …), outside quoted
@@ -99,6 +108,7 @@ export class PostgresSql implements Sql {
   readonly dialect = 'postgres' as const;
   readonly #pool: pg.Pool;
   readonly #translated = new Map<string, Translated>();
+  #prepared = 0;
   readonly #context = new AsyncLocalStorage<Tx>();
 
   constructor(config: pg.PoolConfig, opts: { onError?: (err: unknown) => void } = {}) {
@@ -128,6 +138,8 @@ export class PostgresSql implements Sql {
     let t = this.#translated.get(text);
     if (!t) {
       t = numberParameters(text);
+      if (this.#prepared < preparedLimit && t.text.length <= preparedTextBytes)
+        t.prepared = `outpost_${++this.#prepared}`;
       this.#translated.set(text, t);
     }
     const values = t.names
@@ -138,13 +150,14 @@ export class PostgresSql implements Sql {
           return v;
         })
       : (params as unknown[]).map((v) => (v === undefined ? null : v));
+    const query = t.prepared ? { name: t.prepared, text: t.text, values } : { text: t.text, values };
     const tx = this.#context.getStore();
     if (!tx?.open) {
-      return this.#pool.query({ text: t.text, values }).catch((err: unknown) => {
+      return this.#pool.query(query).catch((err: unknown) => {
         throw storeError(err);
       });
     }
-    return tx.client.query({ text: t.text, values }).catch((err: unknown) => {
+    return tx.client.query(query).catch((err: unknown) => {
       const code = (err as { code?: string }).code;
       // A lost race is what counts, even after another error the body caught.
       if (code && (retried.has(code) || tx.failed === undefined)) tx.failed = code;
@@ -256,7 +269,13 @@ export class PostgresSql implements Sql {
       c.on('error', (err) => drop(err));
       c.on('end', () => drop());
       c.on('notification', (n) => {
-        if (n.channel === channel) onMessage(n.payload ?? '');
+        if (n.channel !== channel) return;
+        try {
+          onMessage(n.payload ?? '');
+        } catch (err) {
+          // A listener's bug must not end the process (it would inside pg's event).
+          (opts.onError ?? this.#onError)(err);
+        }
       });
       client = c;
       try {

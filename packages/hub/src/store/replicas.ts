@@ -55,10 +55,16 @@ export function replicaStore(sql: Sql) {
       },
       /**
        * Makes `next` the state when the state is still `expected` (undefined: none yet), and
-       * stores `ca` with it when given, in one transaction: of two replicas that read the
-       * same state, one changes it and the other learns it lost (false).
+       * stores `ca` with it when given (and destroys the key of `dropKeyOf`), in one
+       * transaction: of two replicas that read the same state, one changes it and the other
+       * learns it lost (false).
        */
-      swapState(expected: PkiStateRow | undefined, next: PkiStateRow, ca?: CaRow): Promise<boolean> {
+      swapState(
+        expected: PkiStateRow | undefined,
+        next: PkiStateRow,
+        ca?: CaRow,
+        dropKeyOf?: string,
+      ): Promise<boolean> {
         return sql.transaction(async () => {
           const ok = await swapMeta(stateKey, expected && JSON.stringify(expected), JSON.stringify(next));
           if (!ok) return false;
@@ -70,6 +76,8 @@ export function replicaStore(sql: Sql) {
               new Date().toISOString(),
             ]);
           }
+          // A retired CA's key goes with the swap that retires it.
+          if (dropKeyOf) await sql.run('UPDATE pki_cas SET key_sealed = NULL WHERE id = ?', [dropKeyOf]);
           return true;
         });
       },
@@ -87,10 +95,6 @@ export function replicaStore(sql: Sql) {
             'SELECT key_sealed FROM pki_cas WHERE key_sealed IS NOT NULL ORDER BY created_at, id LIMIT 1',
           )
         )?.key_sealed;
-      },
-      /** A retired CA's key is destroyed; its certificate stays for the record. */
-      async dropKey(id: string): Promise<void> {
-        await sql.run('UPDATE pki_cas SET key_sealed = NULL WHERE id = ?', [id]);
       },
       async serving(): Promise<ServingRow | undefined> {
         const v = await meta(servingKey);

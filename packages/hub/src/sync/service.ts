@@ -38,6 +38,9 @@ export interface SyncDeps {
   /** Called after the agent reported works deleted (a waiting cluster removal may finish);
    *  awaited, so the removal is done when the agent's report is answered. */
   onWorksPurged?: (cluster: string) => Promise<void> | void;
+  /** Called inside the transaction that stores a batch of status, with the works it touched
+   *  (replicas: the texts that tell the leader go when it commits). */
+  tellStatus?: (cluster: string, works: readonly WorkRow[]) => Promise<void>;
   /** Called after a batch stored status for, or purged, these works (the workset controller listens). */
   onWorkStatus?: (cluster: string, works: WorkRow[]) => void;
   /** Polls a cluster may miss before it is Available=Unknown. */
@@ -401,6 +404,7 @@ export class SyncService {
         await this.#d.store.works.setStatus(w.uid, storedStatus(r, completed), r.seq);
         touched.push(w);
       }
+      if (touched.length) await this.#d.tellStatus?.(cluster.name, touched);
       return { purged, touched };
     });
     if (touched.length) {

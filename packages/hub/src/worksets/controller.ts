@@ -270,6 +270,12 @@ export class WorkSetController {
     await this.#runPending();
   }
 
+  /** Queues every workset for a reconcile (replicas: the leader's backstop for a lost text). */
+  async resync(): Promise<void> {
+    for (const w of await this.#d.store.worksets.all()) this.#pending.add(objectKey(w));
+    this.#schedule();
+  }
+
   /** The workset was created, replaced, paused, resumed or deleted (the API calls this). */
   changed(namespace: string, name: string): void {
     this.#enqueue(objectKey({ namespace, name }));
@@ -405,9 +411,14 @@ export class WorkSetController {
         this.#schedule(this.#d.retryMs ?? durations.workSetRetryMs);
       }
     }
-    for (const key of keys) {
+    for (const [i, key] of [...keys].entries()) {
       // The store may be closed right after close(): nothing more is started.
       if (this.#closed) return;
+      // No longer the leader (replicas): the rest waits for whoever leads.
+      if (!(this.#d.active?.() ?? true)) {
+        for (const k of [...keys].slice(i)) this.#pending.add(k);
+        return;
+      }
       this.#due.delete(key);
       try {
         await this.#reconcileKey(key);
