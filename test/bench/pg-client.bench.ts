@@ -50,6 +50,46 @@ async function retried(fn: () => Promise<unknown>): Promise<void> {
   }
 }
 
+/** A statement for node-postgres, named (prepared once per connection) or not. */
+const statement = (name: string, text: string, values: unknown[], prepared: boolean) =>
+  prepared ? { name, text, values } : { text, values };
+
+/** BEGIN SERIALIZABLE, read a row, update it, COMMIT, with node-postgres. */
+function pgTransaction(i: number, prepared: boolean): Promise<void> {
+  return retried(async () => {
+    const c = await pool.connect();
+    try {
+      await c.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
+      const k = (i % rows) + 1;
+      const r = await c.query(statement('tx-read', 'SELECT n FROM kv WHERE k = $1', [k], prepared));
+      await c.query(statement('tx-write', 'UPDATE kv SET n = $1 WHERE k = $2', [Number(r.rows[0].n) + 1, k], prepared));
+      await c.query('COMMIT');
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      c.release();
+    }
+  });
+}
+
+/** One transaction of 20 INSERTs issued at once, with node-postgres (it queues them on the
+ *  connection: one round trip each). */
+async function pgBatch(i: number, prepared: boolean): Promise<void> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    await Promise.all(
+      Array.from({ length: 20 }, (_, j) =>
+        c.query(statement('insert', 'INSERT INTO batch (v) VALUES ($1)', [`${i}-${j}`], prepared)),
+      ),
+    );
+    await c.query('COMMIT');
+  } finally {
+    c.release();
+  }
+}
+
 const shapes = {
   point_reads: {
     count: 20_000,
@@ -62,42 +102,8 @@ const shapes = {
   transactions: {
     count: 2_000,
     inFlight: 16,
-    pg: (i: number) =>
-      retried(async () => {
-        const c = await pool.connect();
-        try {
-          await c.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
-          const k = (i % rows) + 1;
-          const r = await c.query('SELECT n FROM kv WHERE k = $1', [k]);
-          await c.query('UPDATE kv SET n = $1 WHERE k = $2', [Number(r.rows[0].n) + 1, k]);
-          await c.query('COMMIT');
-        } catch (err) {
-          await c.query('ROLLBACK').catch(() => {});
-          throw err;
-        } finally {
-          c.release();
-        }
-      }),
-    pgPrepared: (i: number) =>
-      retried(async () => {
-        const c = await pool.connect();
-        try {
-          await c.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
-          const k = (i % rows) + 1;
-          const r = await c.query({ name: 'tx-read', text: 'SELECT n FROM kv WHERE k = $1', values: [k] });
-          await c.query({
-            name: 'tx-write',
-            text: 'UPDATE kv SET n = $1 WHERE k = $2',
-            values: [Number(r.rows[0].n) + 1, k],
-          });
-          await c.query('COMMIT');
-        } catch (err) {
-          await c.query('ROLLBACK').catch(() => {});
-          throw err;
-        } finally {
-          c.release();
-        }
-      }),
+    pg: (i: number) => pgTransaction(i, false),
+    pgPrepared: (i: number) => pgTransaction(i, true),
     postgresjs: (i: number) =>
       retried(() =>
         sql.begin('ISOLATION LEVEL SERIALIZABLE', async (tx) => {
@@ -110,33 +116,8 @@ const shapes = {
   batches: {
     count: 500,
     inFlight: 8,
-    pg: async (i: number) => {
-      const c = await pool.connect();
-      try {
-        await c.query('BEGIN');
-        // Issued at once: node-postgres queues them on the connection, one round trip each.
-        await Promise.all(
-          Array.from({ length: 20 }, (_, j) => c.query('INSERT INTO batch (v) VALUES ($1)', [`${i}-${j}`])),
-        );
-        await c.query('COMMIT');
-      } finally {
-        c.release();
-      }
-    },
-    pgPrepared: async (i: number) => {
-      const c = await pool.connect();
-      try {
-        await c.query('BEGIN');
-        await Promise.all(
-          Array.from({ length: 20 }, (_, j) =>
-            c.query({ name: 'insert', text: 'INSERT INTO batch (v) VALUES ($1)', values: [`${i}-${j}`] }),
-          ),
-        );
-        await c.query('COMMIT');
-      } finally {
-        c.release();
-      }
-    },
+    pg: (i: number) => pgBatch(i, false),
+    pgPrepared: (i: number) => pgBatch(i, true),
     postgresjs: (i: number) =>
       sql.begin((tx) =>
         // Issued at once: postgres.js pipelines them on the connection.

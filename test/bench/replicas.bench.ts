@@ -27,6 +27,7 @@ import { type HubProcess, startHub } from '../e2e/hub-process.ts';
 import { startLoadBalancer } from '../lb/index.ts';
 import { createDatabase, startPostgres } from '../pg/index.ts';
 import { cpuSeconds, Fleet, fleetToken, prepareJoiners, procStatusMiB, registerAll } from './fleet/fleet.ts';
+import { until, worksetBody } from './fleet/phases.ts';
 import { type Metric, quantile, report } from './lib.ts';
 
 const agents = Number(process.argv[2] ?? process.env.OUTPOST_BENCH_REPLICAS ?? 1000);
@@ -45,16 +46,6 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 const pollSeconds = 30;
 const idleMs = 30_000;
 const wakes = 50;
-
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, everyMs = 250) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) return undefined;
-    await sleep(everyMs);
-  }
-}
 
 interface Config {
   key: 'sqlite_1' | 'postgres_1' | 'postgres_3';
@@ -243,28 +234,7 @@ async function run(cfg: Config): Promise<void> {
       },
     });
     const t = Date.now();
-    const res = await entryAdmin.call('PUT', '/api/v1/worksets/fleet-demo', {
-      json: {
-        apiVersion: 'work.open-cluster-management.io/v1alpha1',
-        kind: 'ManifestWorkReplicaSet',
-        metadata: { name: 'fleet-demo', namespace: 'default' },
-        spec: {
-          manifestWorkTemplate: {
-            workload: {
-              manifests: [
-                {
-                  apiVersion: 'v1',
-                  kind: 'ConfigMap',
-                  metadata: { name: 'demo', namespace: 'default' },
-                  data: { v: '1' },
-                },
-              ],
-            },
-          },
-          placementRefs: [{ name: 'fleet-all', rolloutStrategy: { type: 'All' } }],
-        },
-      },
-    });
+    const res = await entryAdmin.call('PUT', '/api/v1/worksets/fleet-demo', { json: worksetBody('one') });
     if (res.status !== 200 && res.status !== 201) throw new Error(`workset: ${res.status} ${res.text}`);
     const applied = await until(
       async () => {

@@ -59,7 +59,8 @@ export interface FleetRunResult {
 
 const workset = 'fleet-demo';
 
-function worksetBody(value: string) {
+/** The workset `fleet-demo` of one ConfigMap to the placement `fleet-all` (every cluster at once). */
+export function worksetBody(value: string) {
   return {
     apiVersion: 'work.open-cluster-management.io/v1alpha1',
     kind: 'ManifestWorkReplicaSet',
@@ -82,7 +83,8 @@ function worksetBody(value: string) {
   };
 }
 
-async function until<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, everyMs = 200) {
+/** `check`'s first value other than undefined, asked every `everyMs`; undefined after `timeoutMs`. */
+export async function until<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, everyMs = 200) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();

@@ -21,7 +21,7 @@ import {
 import { certToPem, x509 } from '@outpost/shared/x509';
 import type { SigningCa } from './agent-certs.ts';
 import { randomSerial } from './serial.ts';
-import { fileVault, type PkiState, type PkiVault } from './vault.ts';
+import { fileVault, type PkiState, type PkiVault, readIfExists } from './vault.ts';
 
 export * from './agent-certs.ts';
 export { randomSerial } from './serial.ts';
@@ -53,15 +53,6 @@ export interface PkiOptions {
 }
 
 const DAY_MS = 86_400_000;
-
-async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
 
 /** Writes atomically (temp file + rename) so a crash never leaves half a file. */
 export async function writeAtomic(path: string, data: string, mode: number): Promise<void> {

@@ -42,7 +42,8 @@ export interface PkiVault {
   swapServing(expected: PemPair | undefined, next: PemPair): Promise<boolean>;
 }
 
-async function readIfExists(path: string): Promise<string | undefined> {
+/** A file's text; undefined when there is no such file. */
+export async function readIfExists(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
