@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { Client } from 'pg';
-import { createDatabase, type PostgresServer, startPostgres } from './index.ts';
+import { createDatabase, type PostgresServer, startPostgres, startStandby } from './index.ts';
 
 let server: PostgresServer;
 
@@ -114,3 +114,98 @@ test('a durable server keeps the crash-safe defaults; stop() ends it and removes
   await assert.rejects(query(durable.url, 'SELECT 1'), /ECONNREFUSED/);
   await durable.stop(); // idempotent
 });
+
+test('stop({ keep: true }) and restart(): the same data dir and port, the data still there', async () => {
+  const own = await startPostgres();
+  try {
+    await query(own.url, 'CREATE TABLE kept (x INTEGER); INSERT INTO kept VALUES (1)');
+    const firstPid = own.pid;
+    await own.stop({ keep: true });
+    assert.equal(own.running(), false);
+    assert.ok(existsSync(own.dataDir), 'the data dir stays');
+    await assert.rejects(query(own.url, 'SELECT 1'), /ECONNREFUSED/);
+    await own.restart();
+    assert.equal(own.running(), true);
+    assert.notEqual(own.pid, firstPid);
+    assert.deepEqual(await query(own.url, 'SELECT x FROM kept'), [{ x: 1 }]);
+
+    // A crash (SIGKILL to the postmaster): every process of it goes; restart() recovers.
+    const pid = own.pid;
+    await own.crash();
+    assert.equal(own.running(), false);
+    assert.equal(existsSync(`/proc/${pid}`), false);
+    await assert.rejects(query(own.url, 'SELECT 1'), /ECONNREFUSED/);
+    await own.restart();
+    assert.deepEqual(await query(own.url, 'SELECT x FROM kept'), [{ x: 1 }]);
+  } finally {
+    await own.stop();
+  }
+  assert.equal(existsSync(own.dir), false);
+});
+
+test('freeze(): connections are accepted by the kernel and then nothing answers; thaw() goes on', async () => {
+  const own = await startPostgres();
+  try {
+    await own.freeze();
+    const client = new Client({ connectionString: own.url, connectionTimeoutMillis: 1_000 });
+    client.on('error', () => undefined);
+    await assert.rejects(client.connect(), /timeout/);
+    own.thaw();
+    assert.deepEqual(await query(own.url, 'SELECT 1 AS one'), [{ one: 1 }]);
+  } finally {
+    await own.stop();
+  }
+});
+
+test('a synchronous warm standby streams every acknowledged commit and takes writes once promoted', async () => {
+  const primary = await startPostgres({ settings: { synchronous_commit: 'on' } });
+  // A non-durable primary does not wait for standbys: refused with a reason.
+  await assert.rejects(startStandby(server, { synchronous: true }), /synchronous_commit is off/);
+  const standby = await startStandby(primary, { synchronous: true, hotStandby: false });
+  try {
+    const [sync] = await query<{ state: string; sync: string }>(
+      primary.url,
+      `SELECT state, sync_state AS sync FROM pg_stat_replication WHERE application_name = '${standby.name}'`,
+    );
+    assert.deepEqual(sync, { state: 'streaming', sync: 'sync' });
+    // A warm standby takes no clients until promoted.
+    await assert.rejects(query(standby.url, 'SELECT 1'), /not accepting connections|Hot standby mode is disabled/);
+    await query(primary.url, 'CREATE TABLE acked (x INTEGER)');
+    for (let i = 0; i < 20; i++) await query(primary.url, `INSERT INTO acked VALUES (${i})`);
+    await primary.crash();
+    await standby.promote();
+    const [row] = await query<{ n: number }>(standby.url, 'SELECT count(*)::integer AS n FROM acked');
+    assert.equal(row?.n, 20);
+    await query(standby.url, 'INSERT INTO acked VALUES (20)');
+  } finally {
+    await standby.stop();
+    await primary.stop();
+  }
+  assert.equal(existsSync(standby.dir), false);
+});
+
+test('a hot standby serves reads while streaming; stopped, its primary commits alone again', async () => {
+  const primary = await startPostgres({ settings: { synchronous_commit: 'on' } });
+  try {
+    const standby = await startStandby(primary, { synchronous: true });
+    await query(primary.url, 'CREATE TABLE seen (x INTEGER); INSERT INTO seen VALUES (7)');
+    await waitForRows(standby.url, 'SELECT x FROM seen', [{ x: 7 }]);
+    await standby.stop();
+    // Without the reset a commit would wait for the standby for ever.
+    await query(primary.url, 'INSERT INTO seen VALUES (8)');
+    const slots = await query(primary.url, 'SELECT slot_name FROM pg_replication_slots');
+    assert.deepEqual(slots, []);
+  } finally {
+    await primary.stop();
+  }
+});
+
+async function waitForRows(url: string, sql: string, want: unknown[]): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const rows = await query(url, sql).catch(() => undefined);
+    if (rows && JSON.stringify(rows) === JSON.stringify(want)) return;
+    if (Date.now() > deadline) assert.deepEqual(rows, want);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -3,10 +3,13 @@
 // cluster service of Debian's package on 5432) never meet. PostgreSQL refuses to run as
 // root: under root the server runs as the system user `outpost-pg`, made when missing.
 // Every server started here is shut down when the test process exits.
+// For fault tests a server can be stopped and started again on its data dir and port, crash,
+// freeze (stop answering with its sockets open), and have a streaming standby
+// (startStandby) that is promoted to primary.
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { closeSync, constants, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { access, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { access, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -20,6 +23,8 @@ export interface PgBinaries {
   postgres: string;
   initdb: string;
   pgCtl: string;
+  /** Checked only by startStandby(). */
+  pgBasebackup: string;
 }
 
 export interface StartPostgresOptions {
@@ -50,12 +55,70 @@ export interface PostgresServer {
   logPath: string;
   /** The folder of postgres, initdb, pg_ctl, pg_basebackup and friends. */
   bin: string;
-  /** Process id of the postmaster. */
-  pid: number;
+  /** Process id of the postmaster (restart() starts another). */
+  readonly pid: number;
   /** Operating-system user the server runs as: `outpost-pg` under root, else the caller. */
   osUser: string;
-  /** Fast shutdown (running transactions are rolled back), then the temp folder goes. Idempotent. */
-  stop(): Promise<void>;
+  /** Whether the postmaster runs (false once stopped or crashed, until restart()). */
+  running(): boolean;
+  /**
+   * Fast shutdown (running transactions are rolled back), then the temp folder goes. Idempotent.
+   * With `keep`, the data dir stays, and restart() starts the server again on it and its port.
+   */
+  stop(opts?: { keep?: boolean }): Promise<void>;
+  /**
+   * After stop({ keep: true }) or crash(): the server again on its data dir and port (after
+   * crash recovery), accepting connections when this resolves. Bounded (default 60 s).
+   */
+  restart(opts?: { timeoutMs?: number }): Promise<void>;
+  /**
+   * Ends the server as a crash does, keeping its data dir: SIGKILL to the postmaster (the
+   * default: no checkpoint, no goodbye to clients; its backends notice and exit, and the
+   * shared memory it leaves is removed) or SIGQUIT (immediate shutdown). Resolves once every
+   * process of the server is gone.
+   */
+  crash(signal?: 'SIGKILL' | 'SIGQUIT'): Promise<void>;
+  /**
+   * Stops every process of the server (SIGSTOP), sockets left open: it answers nothing, as a
+   * server cut off by a partition (the kernel still completes TCP handshakes, up to the
+   * listen backlog). thaw() lets it go on; stop() thaws first.
+   */
+  freeze(): Promise<void>;
+  thaw(): void;
+}
+
+export interface StartStandbyOptions {
+  /** Its application_name and replication slot (default `standby_N`). */
+  name?: string;
+  /**
+   * The primary waits for this standby on every commit (`synchronous_standby_names`), so a
+   * commit acknowledged by the primary is on the standby. The primary must commit
+   * synchronously: started with `durable: true` or `settings: { synchronous_commit: 'on' }`.
+   */
+  synchronous?: boolean;
+  /**
+   * Serve read-only queries while in recovery (default true). A warm standby (false) refuses
+   * every client until promoted: a load balancer's plain PostgreSQL health check then sends
+   * traffic to it only once it is the primary.
+   */
+  hotStandby?: boolean;
+  /** As for startPostgres (for the standby's own commits once promoted). */
+  durable?: boolean;
+  settings?: Record<string, string | number | boolean>;
+  /** Bound on the base backup and start-up (default 60 s). */
+  timeoutMs?: number;
+}
+
+/** A streaming standby of `primary`, made from a base backup of it (startStandby). */
+export interface StandbyServer extends PostgresServer {
+  primary: PostgresServer;
+  /** Its application_name (pg_stat_replication, synchronous_standby_names) and slot name. */
+  name: string;
+  /**
+   * Ends recovery (`pg_ctl promote`): the standby becomes a primary, on a new timeline, and
+   * accepts writes when this resolves. Bounded (default 60 s).
+   */
+  promote(opts?: { timeoutMs?: number }): Promise<void>;
 }
 
 const SUPERUSER = 'outpost';
@@ -88,6 +151,7 @@ export async function locatePgBinaries(): Promise<PgBinaries> {
     postgres: join(dir, 'postgres'),
     initdb: join(dir, 'initdb'),
     pgCtl: join(dir, 'pg_ctl'),
+    pgBasebackup: join(dir, 'pg_basebackup'),
   };
   for (const path of [found.postgres, found.initdb, found.pgCtl]) {
     await access(path, constants.X_OK).catch(() => {
@@ -195,6 +259,9 @@ interface Managed {
 
 const liveServers = new Set<ChildProcess>();
 const liveDirs = new Set<string>();
+/** Processes of frozen servers (freeze()): a stopped process acts on no signal but SIGKILL
+ *  until it is continued. */
+const frozenPids = new Set<number>();
 let exitHooksInstalled = false;
 
 function installExitHooks(): void {
@@ -220,6 +287,7 @@ function shutDownEverythingNow(): void {
     child.kill('SIGQUIT');
     if (child.pid) pids.push(child.pid);
   }
+  for (const pid of frozenPids) signalQuietly(pid, 'SIGCONT');
   // Nothing asynchronous runs in an exit hook, so wait here, briefly: a folder removed under
   // a server still shutting down keeps what it writes meanwhile.
   const deadline = Date.now() + EXIT_HOOK_WAIT_MS;
@@ -236,12 +304,53 @@ function shutDownEverythingNow(): void {
 
 /** Whether `pid` still runs; an exited child stays a zombie (state Z) until Node reaps it. */
 function running(pid: number): boolean {
+  const state = procState(pid);
+  return state !== undefined && state !== 'Z';
+}
+
+/** The state letter of `pid` in /proc (R, S, T for stopped, Z…); undefined when it is gone. */
+function procState(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** The processes whose parent is `pid` (a postmaster's backends and helpers). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command: state, then the parent's id.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out;
+}
+
+function signalQuietly(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Gone already.
+  }
+}
+
+/** Waits until none of `pids` runs; SIGKILL to those left when `graceMs` runs out. */
+async function waitAllGone(pids: readonly number[], graceMs: number): Promise<void> {
+  const deadline = Date.now() + graceMs;
+  while (pids.some(running) && Date.now() < deadline) await sleep(20);
+  const left = pids.filter(running);
+  for (const pid of left) signalQuietly(pid, 'SIGKILL');
+  const killDeadline = Date.now() + 5_000;
+  while (left.some(running) && Date.now() < killDeadline) await sleep(20);
 }
 
 function spawnManaged(
@@ -388,8 +497,267 @@ async function withClient(config: string | { host: string; port: number; databas
   }
 }
 
+/** One connection, one query with `params`, its rows; bounded, for set-up and probes. */
+async function queryRows<T>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 5_000, query_timeout: 10_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.query(sql, params)).rows as T[];
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // The server
+
+/** Where a server keeps its things, and who runs it. */
+interface Layout {
+  bins: PgBinaries;
+  user: OsUser;
+  /** Temp folder holding dataDir, socketDir and the log. */
+  dir: string;
+  dataDir: string;
+  socketDir: string;
+  logPath: string;
+}
+
+async function newLayout(prefix: string): Promise<Layout> {
+  const [bins, user] = await Promise.all([locatePgBinaries(), ensureServerUser()]);
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  liveDirs.add(dir);
+  const layout = {
+    bins,
+    user,
+    dir,
+    dataDir: join(dir, 'data'),
+    socketDir: join(dir, 'socket'),
+    logPath: join(dir, 'postgres.log'),
+  };
+  try {
+    await mkdir(layout.socketDir);
+    if (user.ids) {
+      await chown(dir, user.ids.uid, user.ids.gid);
+      await chown(layout.socketDir, user.ids.uid, user.ids.gid);
+    }
+  } catch (err) {
+    await removeDir(dir);
+    throw err;
+  }
+  return layout;
+}
+
+async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  liveDirs.delete(dir);
+}
+
+/** The postgres command line: ours, then the fast defaults unless durable, then `settings`. */
+function serverArgs(
+  layout: Layout,
+  port: number,
+  durable: boolean,
+  settings: Record<string, string | number | boolean>,
+): string[] {
+  const fastButUnsafe: Record<string, string> = durable
+    ? {}
+    : { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' };
+  const all: Record<string, string | number | boolean> = {
+    listen_addresses: HOST,
+    port,
+    unix_socket_directories: layout.socketDir,
+    wal_level: 'replica',
+    max_wal_senders: 10,
+    max_replication_slots: 10,
+    hot_standby: 'on',
+    ...fastButUnsafe,
+    ...settings,
+  };
+  return [`-D${layout.dataDir}`, ...Object.entries(all).map(([k, v]) => `-c${k}=${String(v)}`)];
+}
+
+class LaunchError extends Error {
+  readonly tail: string;
+  constructor(message: string, tail: string) {
+    super(message);
+    this.tail = tail;
+  }
+}
+
+/** postgres with `args`, once `ready` resolves; stopped again (the log's tail in the error) when it rejects. */
+async function launch(
+  layout: Layout,
+  args: string[],
+  ready: (gone: AbortSignal) => Promise<void>,
+  timeoutMs: number,
+): Promise<Managed> {
+  const proc = spawnManaged('postgres', layout.user, layout.dir, layout.bins.postgres, args, layout.logPath);
+  try {
+    await ready(proc.gone);
+    return proc;
+  } catch (err) {
+    const tail = logTail(layout.logPath); // read first, or it shows only the shutdown
+    await stopManaged(proc);
+    throw new LaunchError(
+      `postgres did not accept connections within ${timeoutMs} ms: ${(err as Error).message}\nlog tail:\n${tail}`,
+      tail,
+    );
+  }
+}
+
+/** launch() on a free port; on another once when the first was taken meanwhile. */
+async function launchOnFreePort(
+  layout: Layout,
+  argsFor: (port: number) => string[],
+  ready: (port: number, gone: AbortSignal) => Promise<void>,
+  timeoutMs: number,
+): Promise<{ proc: Managed; port: number; args: string[] }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const args = argsFor(port);
+    try {
+      return { proc: await launch(layout, args, (gone) => ready(port, gone), timeoutMs), port, args };
+    } catch (err) {
+      if (attempt === 1 && err instanceof LaunchError && err.tail.includes(ADDRESS_IN_USE)) continue;
+      throw err;
+    }
+  }
+}
+
+/** The SysV shared memory segment a running postmaster noted in postmaster.pid (line 7: key, id). */
+async function sharedMemoryId(dataDir: string): Promise<number | undefined> {
+  try {
+    const line = (await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[6] ?? '';
+    const id = Number(line.trim().split(/\s+/)[1]);
+    return Number.isInteger(id) && id >= 0 ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A server started here: its postmaster may be stopped and started again on the same data dir and port. */
+class Server implements PostgresServer {
+  readonly url: string;
+  readonly host = HOST;
+  readonly port: number;
+  readonly user = SUPERUSER;
+  readonly database = DATABASE;
+  readonly dir: string;
+  readonly dataDir: string;
+  readonly socketDir: string;
+  readonly logPath: string;
+  readonly bin: string;
+  readonly osUser: string;
+  protected readonly layout: Layout;
+  readonly #args: string[];
+  #proc: Managed | undefined;
+  #pid: number;
+  /** The postmaster, then its children, while frozen. */
+  #frozen: number[] = [];
+  #removed: Promise<void> | undefined;
+
+  constructor(layout: Layout, port: number, args: string[], proc: Managed) {
+    this.layout = layout;
+    this.port = port;
+    this.url = `postgres://${SUPERUSER}@${HOST}:${port}/${DATABASE}`;
+    this.dir = layout.dir;
+    this.dataDir = layout.dataDir;
+    this.socketDir = layout.socketDir;
+    this.logPath = layout.logPath;
+    this.bin = layout.bins.dir;
+    this.osUser = layout.user.name;
+    this.#args = args;
+    this.#proc = proc;
+    this.#pid = proc.child.pid ?? 0;
+  }
+
+  get pid(): number {
+    return this.#pid;
+  }
+
+  running(): boolean {
+    return this.#proc !== undefined && !this.#proc.gone.aborted;
+  }
+
+  /** Aborted once the current postmaster is gone (already aborted when none runs). */
+  protected gone(): AbortSignal {
+    return this.#proc?.gone ?? AbortSignal.abort(new Error(`postgres on port ${this.port} is not running`));
+  }
+
+  /** Resolves once a (re)started postmaster serves what it should: here, connections. */
+  protected async ready(gone: AbortSignal, timeoutMs: number): Promise<void> {
+    await pollUntil(() => withClient({ host: HOST, port: this.port, database: 'postgres' }), {
+      timeoutMs,
+      description: `postgres on ${HOST}:${this.port}`,
+      signal: gone,
+    });
+  }
+
+  stop(opts: { keep?: boolean } = {}): Promise<void> {
+    if (this.#removed) return this.#removed;
+    this.thaw();
+    const proc = this.#proc;
+    if (opts.keep) return proc ? stopManaged(proc) : Promise.resolve();
+    this.#removed = (async () => {
+      if (proc) await stopManaged(proc);
+      await removeDir(this.dir);
+    })();
+    return this.#removed;
+  }
+
+  async restart(opts: { timeoutMs?: number } = {}): Promise<void> {
+    const { timeoutMs = 60_000 } = opts;
+    if (this.#removed)
+      throw new Error(`test/pg: the server of port ${this.port} is stopped for good (stop({ keep: true }) keeps it)`);
+    if (this.running()) throw new Error(`test/pg: the server of port ${this.port} runs already`);
+    const proc = await launch(this.layout, this.#args, (gone) => this.ready(gone, timeoutMs), timeoutMs);
+    this.#proc = proc;
+    this.#pid = proc.child.pid ?? 0;
+  }
+
+  async crash(signal: 'SIGKILL' | 'SIGQUIT' = 'SIGKILL'): Promise<void> {
+    const proc = this.#proc;
+    if (!proc || proc.gone.aborted) return;
+    const shm = await sharedMemoryId(this.dataDir);
+    const children = childrenOf(this.#pid);
+    proc.child.ref();
+    proc.child.kill(signal);
+    this.thaw(); // a frozen server acts on the signal once it goes on
+    await proc.exited;
+    // Without their postmaster the backends end themselves (they watch it); bounded all the same.
+    await waitAllGone(children, 10_000);
+    // A killed postmaster leaves its (small) segment behind; restart() would make a new one.
+    if (signal === 'SIGKILL' && shm !== undefined) {
+      await execFileAsync('ipcrm', ['-m', String(shm)], { timeout: 5_000 }).catch(() => undefined);
+    }
+  }
+
+  async freeze(): Promise<void> {
+    const proc = this.#proc;
+    if (!proc || proc.gone.aborted || this.#frozen.length > 0) return;
+    const pid = this.#pid;
+    // The postmaster first: stopped, it starts no more backends; then every process it has.
+    process.kill(pid, 'SIGSTOP');
+    this.#frozen.push(pid);
+    frozenPids.add(pid);
+    const deadline = Date.now() + 5_000;
+    while (procState(pid) !== 'T' && Date.now() < deadline) await sleep(5);
+    for (const child of childrenOf(pid)) {
+      signalQuietly(child, 'SIGSTOP');
+      this.#frozen.push(child);
+      frozenPids.add(child);
+    }
+  }
+
+  thaw(): void {
+    for (const pid of this.#frozen.toReversed()) {
+      signalQuietly(pid, 'SIGCONT');
+      frozenPids.delete(pid);
+    }
+    this.#frozen = [];
+  }
+}
 
 /**
  * PostgreSQL on a free loopback port with a throw-away data dir, database `outpost` made and
@@ -401,23 +769,14 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   const deadline = Date.now() + timeoutMs;
   // At least 1: a spawn timeout of 0 means none.
   const left = () => Math.max(1, deadline - Date.now());
-  const [bins, user] = await Promise.all([locatePgBinaries(), ensureServerUser()]);
-  const dir = await mkdtemp(join(tmpdir(), 'outpost-pg-'));
-  liveDirs.add(dir);
-  const dataDir = join(dir, 'data');
-  const socketDir = join(dir, 'socket');
-  const logPath = join(dir, 'postgres.log');
+  const layout = await newLayout('outpost-pg-');
+  const { user, dir, dataDir, logPath } = layout;
   try {
-    await mkdir(socketDir);
-    if (user.ids) {
-      await chown(dir, user.ids.uid, user.ids.gid);
-      await chown(socketDir, user.ids.uid, user.ids.gid);
-    }
     try {
       await runTool(
         user,
         dir,
-        bins.initdb,
+        layout.bins.initdb,
         [
           `--pgdata=${dataDir}`,
           `--username=${SUPERUSER}`,
@@ -453,66 +812,265 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     );
     if (user.ids) await chown(hba, user.ids.uid, user.ids.gid);
 
-    const fastButUnsafe: Record<string, string> = durable
-      ? {}
-      : { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' };
-    for (let attempt = 1; ; attempt++) {
-      const port = await freePort();
-      const serverSettings: Record<string, string | number | boolean> = {
-        listen_addresses: HOST,
-        port,
-        unix_socket_directories: socketDir,
-        wal_level: 'replica',
-        max_wal_senders: 10,
-        max_replication_slots: 10,
-        hot_standby: 'on',
-        ...fastButUnsafe,
-        ...settings,
-      };
-      const args = [`-D${dataDir}`, ...Object.entries(serverSettings).map(([k, v]) => `-c${k}=${String(v)}`)];
-      const proc = spawnManaged('postgres', user, dir, bins.postgres, args, logPath);
-      try {
+    const { proc, port, args } = await launchOnFreePort(
+      layout,
+      (port) => serverArgs(layout, port, durable, settings),
+      async (port, gone) => {
         await pollUntil(() => withClient({ host: HOST, port, database: 'postgres' }), {
           timeoutMs: left(),
           description: `postgres on ${HOST}:${port}`,
-          signal: proc.gone,
+          signal: gone,
         });
         await withClient({ host: HOST, port, database: 'postgres' }, `CREATE DATABASE ${DATABASE}`);
-      } catch (err) {
-        const tail = logTail(logPath); // read first, or it shows only the shutdown
-        await stopManaged(proc);
-        if (attempt === 1 && tail.includes(ADDRESS_IN_USE)) continue;
-        throw new Error(
-          `postgres did not accept connections within ${timeoutMs} ms: ${(err as Error).message}\nlog tail:\n${tail}`,
-        );
-      }
-      let stopping: Promise<void> | undefined;
-      return {
-        url: `postgres://${SUPERUSER}@${HOST}:${port}/${DATABASE}`,
-        host: HOST,
-        port,
-        user: SUPERUSER,
-        database: DATABASE,
-        dir,
-        dataDir,
-        socketDir,
-        logPath,
-        bin: bins.dir,
-        pid: proc.child.pid ?? 0,
-        osUser: user.name,
-        stop: () => {
-          stopping ??= (async () => {
-            await stopManaged(proc);
-            await rm(dir, { recursive: true, force: true });
-            liveDirs.delete(dir);
-          })();
-          return stopping;
-        },
-      };
-    }
+      },
+      timeoutMs,
+    );
+    return new Server(layout, port, args, proc);
   } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    liveDirs.delete(dir);
+    await removeDir(dir);
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Streaming standbys
+
+/** Settings a hot standby must have at least as high as its primary (PostgreSQL refuses to start otherwise). */
+const AT_LEAST_PRIMARY = [
+  'max_connections',
+  'max_worker_processes',
+  'max_wal_senders',
+  'max_prepared_transactions',
+  'max_locks_per_transaction',
+];
+let standbyCount = 0;
+
+class Standby extends Server implements StandbyServer {
+  readonly primary: PostgresServer;
+  readonly name: string;
+  readonly #synchronous: boolean;
+  readonly #hot: boolean;
+  #promoted = false;
+  #detached = false;
+
+  constructor(
+    layout: Layout,
+    port: number,
+    args: string[],
+    proc: Managed,
+    standby: { primary: PostgresServer; name: string; synchronous: boolean; hot: boolean },
+  ) {
+    super(layout, port, args, proc);
+    this.primary = standby.primary;
+    this.name = standby.name;
+    this.#synchronous = standby.synchronous;
+    this.#hot = standby.hot;
+  }
+
+  protected override async ready(gone: AbortSignal, timeoutMs: number): Promise<void> {
+    if (this.#hot || this.#promoted) return super.ready(gone, timeoutMs);
+    // A warm standby refuses clients: it is up once its primary sees it stream.
+    await streaming(this.primary, this.name, gone, timeoutMs);
+  }
+
+  async promote(opts: { timeoutMs?: number } = {}): Promise<void> {
+    const { timeoutMs = 60_000 } = opts;
+    const gone = this.gone();
+    gone.throwIfAborted();
+    const { user, dir, bins, dataDir, logPath } = this.layout;
+    const deadline = Date.now() + timeoutMs;
+    const seconds = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
+    try {
+      // Waits until the control file says "in production" (no connection needed: a warm
+      // standby takes none until then).
+      await runTool(
+        user,
+        dir,
+        bins.pgCtl,
+        ['promote', `--pgdata=${dataDir}`, '--wait', `--timeout=${seconds}`],
+        logPath,
+        timeoutMs,
+      );
+    } catch (err) {
+      throw new Error(
+        `pg_ctl promote of standby ${this.name} failed: ${(err as Error).message}\nlog tail:\n${logTail(logPath)}`,
+      );
+    }
+    this.#promoted = true;
+    await pollUntil(
+      async () => {
+        const [row] = await queryRows<{ recovery: boolean }>(this.url, 'SELECT pg_is_in_recovery() AS recovery');
+        if (row?.recovery !== false) throw new Error('still in recovery');
+      },
+      {
+        timeoutMs: Math.max(1, deadline - Date.now()),
+        description: `standby ${this.name} accepting writes`,
+        signal: gone,
+      },
+    );
+  }
+
+  override async stop(opts: { keep?: boolean } = {}): Promise<void> {
+    // The primary must not go on waiting for a standby that is gone for good: every commit would hang.
+    if (!opts.keep && !this.#detached) {
+      this.#detached = true;
+      if (this.#synchronous && this.primary.running()) {
+        await queryRows(this.primary.url, 'ALTER SYSTEM RESET synchronous_standby_names')
+          .then(() => queryRows(this.primary.url, 'SELECT pg_reload_conf()'))
+          .catch(() => undefined);
+      }
+      await super.stop(opts);
+      if (this.primary.running()) await dropSlot(this.primary, this.name);
+      return;
+    }
+    await super.stop(opts);
+  }
+}
+
+/** Waits until `primary` streams to the standby `name` (pg_stat_replication). */
+async function streaming(primary: PostgresServer, name: string, gone: AbortSignal, timeoutMs: number): Promise<void> {
+  await pollUntil(
+    async () => {
+      const [row] = await queryRows<{ state: string }>(
+        primary.url,
+        'SELECT state FROM pg_stat_replication WHERE application_name = $1',
+        [name],
+      );
+      if (row?.state !== 'streaming') throw new Error(`replication state ${row?.state ?? 'absent'}`);
+    },
+    { timeoutMs, description: `standby ${name} streaming from ${primary.host}:${primary.port}`, signal: gone },
+  );
+}
+
+/** Drops the replication slot `name` once its standby has let go of it; best effort, bounded. */
+async function dropSlot(primary: PostgresServer, name: string): Promise<void> {
+  await pollUntil(
+    async () => {
+      await queryRows(
+        primary.url,
+        'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1',
+        [name],
+      );
+    },
+    { timeoutMs: 5_000, description: `slot ${name} dropped`, signal: new AbortController().signal },
+  ).catch(() => undefined);
+}
+
+/**
+ * A streaming standby of `primary` (a server of startPostgres, running): a base backup of it
+ * (pg_basebackup, as the server's OS user, into a new temp folder), started on a free loopback
+ * port with its own replication slot, resolved once the primary streams to it. With
+ * `synchronous`, the primary then waits for it on every commit. A standby stopped for good
+ * lets the primary commit alone again and drops its slot.
+ */
+export async function startStandby(primary: PostgresServer, options: StartStandbyOptions = {}): Promise<StandbyServer> {
+  const { synchronous = false, hotStandby = true, durable = false, settings = {}, timeoutMs = 60_000 } = options;
+  const name = options.name ?? `standby_${process.pid}_${++standbyCount}`;
+  if (!DATABASE_NAME.test(name)) throw new Error(`standby name ${JSON.stringify(name)} is not a plain identifier`);
+  const deadline = Date.now() + timeoutMs;
+  const left = () => Math.max(1, deadline - Date.now());
+  const primarySettings = await queryRows<{ name: string; setting: string }>(
+    primary.url,
+    `SELECT name, setting FROM pg_settings WHERE name = ANY($1) OR name = 'synchronous_commit'`,
+    [AT_LEAST_PRIMARY],
+  );
+  const commit = primarySettings.find((s) => s.name === 'synchronous_commit')?.setting;
+  if (synchronous && (commit === 'off' || commit === 'local')) {
+    throw new Error(
+      `test/pg: a synchronous standby needs a primary that waits for it (synchronous_commit is ${commit}); ` +
+        "start the primary with durable: true or settings: { synchronous_commit: 'on' }",
+    );
+  }
+  const layout = await newLayout('outpost-pg-standby-');
+  const { user, dir, dataDir, logPath, bins } = layout;
+  let standby: Standby | undefined;
+  try {
+    await access(bins.pgBasebackup, constants.X_OK).catch(() => {
+      throw new Error(`test/pg: ${bins.pgBasebackup} is missing or not executable (Debian's postgresql-15 has it)`);
+    });
+    try {
+      await runTool(
+        user,
+        dir,
+        bins.pgBasebackup,
+        [
+          `--host=${primary.host}`,
+          `--port=${primary.port}`,
+          `--username=${primary.user}`,
+          `--pgdata=${dataDir}`,
+          '--wal-method=stream',
+          '--checkpoint=fast',
+          '--write-recovery-conf',
+          '--create-slot',
+          `--slot=${name}`,
+          ...(durable ? [] : ['--no-sync']),
+        ],
+        logPath,
+        left(),
+      );
+    } catch (err) {
+      throw new Error(
+        `pg_basebackup from ${primary.url} failed: ${(err as Error).message}\nlog tail:\n${logTail(logPath)}`,
+      );
+    }
+    // What the primary waits for is not for the standby to wait for once promoted.
+    const autoConf = join(dataDir, 'postgresql.auto.conf');
+    const conf = await readFile(autoConf, 'utf8');
+    await writeFile(
+      autoConf,
+      conf
+        .split('\n')
+        .filter((line) => !/^\s*synchronous_standby_names\s*=/.test(line))
+        .join('\n'),
+    );
+    const standbySettings: Record<string, string | number | boolean> = {
+      ...Object.fromEntries(
+        primarySettings.filter((s) => s.name !== 'synchronous_commit').map((s) => [s.name, s.setting]),
+      ),
+      primary_conninfo: `host=${primary.host} port=${primary.port} user=${primary.user} application_name=${name}`,
+      primary_slot_name: name,
+      hot_standby: hotStandby ? 'on' : 'off',
+      ...settings,
+    };
+    const { proc, port, args } = await launchOnFreePort(
+      layout,
+      (port) => serverArgs(layout, port, durable, standbySettings),
+      async (port, gone) => {
+        await streaming(primary, name, gone, left());
+        if (hotStandby) {
+          await pollUntil(() => withClient({ host: HOST, port, database: 'postgres' }), {
+            timeoutMs: left(),
+            description: `standby ${name} on ${HOST}:${port}`,
+            signal: gone,
+          });
+        }
+      },
+      timeoutMs,
+    );
+    standby = new Standby(layout, port, args, proc, { primary, name, synchronous, hot: hotStandby });
+    if (synchronous) {
+      // The name is a plain identifier (checked above), so it needs no quoting.
+      await queryRows(primary.url, `ALTER SYSTEM SET synchronous_standby_names = '${name}'`);
+      await queryRows(primary.url, 'SELECT pg_reload_conf()');
+      await pollUntil(
+        async () => {
+          const [row] = await queryRows<{ sync: string }>(
+            primary.url,
+            'SELECT sync_state AS sync FROM pg_stat_replication WHERE application_name = $1',
+            [name],
+          );
+          if (row?.sync !== 'sync') throw new Error(`sync_state ${row?.sync ?? 'absent'}`);
+        },
+        { timeoutMs: left(), description: `standby ${name} synchronous`, signal: proc.gone },
+      );
+    }
+    return standby;
+  } catch (err) {
+    if (standby) await standby.stop();
+    else {
+      await removeDir(dir);
+      await dropSlot(primary, name);
+    }
     throw err;
   }
 }

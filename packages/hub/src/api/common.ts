@@ -10,17 +10,26 @@ import {
 } from '@outpost/shared';
 import type { FastifyReply } from 'fastify';
 import { type ObjectMeta, objectKey, type Store } from '../store/index.ts';
-import { jsonParts, jsonStream } from '../work/raw-json.ts';
+import { jsonParts, jsonStream, readAhead } from '../work/raw-json.ts';
 import { storedReader } from '../work/texts.ts';
+
+/** How much of an answer's stored texts is read before its status goes out (readAhead). */
+const readAheadBytes = 1024 * 1024;
 
 /**
  * Sends `value` as JSON, the stored texts it names (RawJson, TextRef) written as they are,
- * part by part (work/raw-json.ts): a work or a workset may be 16 MiB.
+ * part by part (work/raw-json.ts): a work or a workset may be 16 MiB. An answer of up to a
+ * megabyte of texts is read whole first, so a database lost meanwhile is a 503, not a 2xx
+ * cut short; a larger one may still be cut short (the client sees a broken answer).
  */
-export function sendStored(reply: FastifyReply, store: Pick<Store, 'works'>, value: unknown): FastifyReply {
-  return reply
-    .header('content-type', 'application/json; charset=utf-8')
-    .send(jsonStream(jsonParts(value), storedReader(store)));
+export async function sendStored(
+  reply: FastifyReply,
+  store: Pick<Store, 'works'>,
+  value: unknown,
+): Promise<FastifyReply> {
+  const read = storedReader(store);
+  const parts = await readAhead(jsonParts(value), read, readAheadBytes);
+  return reply.header('content-type', 'application/json; charset=utf-8').send(jsonStream(parts, read));
 }
 
 export interface ListQuery {

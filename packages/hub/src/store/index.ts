@@ -168,10 +168,15 @@ export async function openPostgresStore(
   const sql = new PostgresSql({ connectionString: url, max: opts.poolSize ?? 10 }, { onError: opts.onError });
   try {
     const client = await sql.pool.connect();
+    // Lost while migrating: the migration's statement fails (and the start with it); without a
+    // listener the connection's error event would end the process first.
+    const lost = (err: Error) => opts.onError?.(err);
+    client.on('error', lost);
     let schemaVersion: number;
     try {
       schemaVersion = await migratePg(client);
     } finally {
+      client.off('error', lost);
       client.release();
     }
     await sql.run('INSERT INTO hub_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', [
@@ -183,7 +188,14 @@ export async function openPostgresStore(
     // A hub has told its own polls already (SyncService.changed): it skips its own wake-ups.
     const self = randomUUID();
     const send = (topic: string, body: string) => sql.notify(hubChannel, `${self} ${topic} ${body}`);
-    const store = storeOn(sql, { epoch, schemaVersion, ping: () => readAll(sql) }, { send: (t) => send('cluster', t) });
+    const ping = async () => {
+      // A standby answers reads but takes no write: not ready (a failover under way).
+      if ((await sql.get<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby'))?.standby) {
+        throw new StoreError('STORE_UNAVAILABLE', 'the database is a read-only standby');
+      }
+      return readAll(sql);
+    };
+    const store = storeOn(sql, { epoch, schemaVersion, ping }, { send: (t) => send('cluster', t) });
     /** The other hubs' texts on `channel`, without the sender's id. */
     const fromOthers = (payload: string, then: (text: string) => void) => {
       const cut = payload.indexOf(' ');

@@ -66,10 +66,15 @@ function unavailable(err: unknown): boolean {
     return true;
   // Class 08 (connection exception), 57P01–57P03 (admin shutdown, crash shutdown, cannot
   // connect now), 53300 (too many connections).
-  if (/^(08...|57P0[123]|53300)$/.test(code)) return true;
+  // 25006: a write on a read-only database (a standby not promoted yet).
+  if (/^(08...|57P0[123]|53300|25006)$/.test(code)) return true;
   const message = typeof e.message === 'string' ? e.message : '';
-  return /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(
-    message,
+  return (
+    /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout)/.test(
+      message,
+    ) ||
+    // A standby refuses SERIALIZABLE transactions (0A000, which also names other things).
+    /cannot use serializable mode in a hot standby/.test(message)
   );
 }
 
@@ -113,11 +118,14 @@ export class PostgresSql implements Sql {
 
   constructor(config: pg.PoolConfig, opts: { onError?: (err: unknown) => void } = {}) {
     this.#pool = new pg.Pool({
-      // A server that does not answer a connection within 10 s counts as down (readiness
-      // fails, requests get 503) instead of holding requests; keepalive finds a connection
-      // a partition cut silently; idle connections do not keep a stopping process alive.
+      // A server that does not answer a connection within 10 s, or a statement within 30 s,
+      // counts as down (readiness fails, requests get 503) instead of holding requests;
+      // keepalive (after 10 s idle) finds a connection a partition cut silently; idle
+      // connections do not keep a stopping process alive.
       connectionTimeoutMillis: 10_000,
+      query_timeout: 30_000,
       keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       allowExitOnIdle: true,
       ...config,
       types,
@@ -210,21 +218,35 @@ export class PostgresSql implements Sql {
       });
       const tx: Tx = { client, open: true, depth: 0 };
       let broken: unknown;
+      // A connection that ends while checked out (a failover, the server killed) emits an
+      // error event: without a listener it would end the process. The statement under way
+      // fails as well, and the connection is not reused.
+      const onLost = (err: Error) => {
+        broken = err;
+        this.#onError(err);
+      };
+      client.on('error', onLost);
       try {
         await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
         const value = await this.#context.run(tx, fn);
         await client.query('COMMIT');
         return value;
       } catch (err) {
-        await client.query('ROLLBACK').catch((e: unknown) => {
-          broken = e;
-        });
+        // A connection that is gone or silent is dropped, not asked to roll back (that would
+        // wait for it again); the server rolls back what it had.
+        if (broken === undefined && unavailable(err)) broken = err;
+        if (broken === undefined) {
+          await client.query('ROLLBACK').catch((e: unknown) => {
+            broken = e;
+          });
+        }
         const code = (err as { code?: unknown }).code;
         const lost = (typeof code === 'string' && retried.has(code)) || retried.has(tx.failed ?? '');
         if (!lost || attempt >= attempts) throw storeError(err);
       } finally {
         tx.open = false;
-        // A connection that could not roll back is closed, not reused.
+        client.off('error', onLost);
+        // A connection that could not roll back, or was lost, is closed, not reused.
         client.release(broken instanceof Error ? broken : undefined);
       }
       // Apart, so that the writers that raced do not meet again at once.

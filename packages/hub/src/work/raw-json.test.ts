@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { type JsonPart, jsonParts, jsonStream, partsOver, RawJson, TextRef, withKeys } from './raw-json.ts';
+import { type JsonPart, jsonParts, jsonStream, partsOver, RawJson, readAhead, TextRef, withKeys } from './raw-json.ts';
 
 const bytesOf = (parts: JsonPart[]) =>
   Buffer.concat(
@@ -221,4 +221,30 @@ test('partsOver counts a string by its UTF-8 bytes, and an unknown stored text a
   assert.equal(await partsOver(['€'.repeat(10)], 20, () => undefined), true);
   assert.equal(await partsOver(['ab', new TextRef('gone', 1)], 1, () => undefined), true);
   assert.equal(await partsOver(['a', new TextRef('gone', 5)], 1, () => undefined), false);
+});
+
+test('readAhead reads the stored texts of the first bytes now, and fails before anything is sent', async () => {
+  const texts = new Map<string, string | Buffer>([
+    ['a', '"aaaa"'],
+    ['b', '"bbbb"'],
+    ['c', '"cccc"'],
+  ]);
+  const parts = ['[', new TextRef('a'), ',', new TextRef('b'), ',', new TextRef('c', 1), ']'];
+  // A budget of 7 bytes: the first two texts are read (6 bytes, then 12), the third waits.
+  const ahead = await readAhead(parts, reader(texts), 7);
+  assert.deepEqual(
+    ahead.map((p) => (p instanceof TextRef ? `ref:${p.hash}` : p.toString())),
+    ['[', '"aaaa"', ',', '"bbbb"', ',', 'ref:c', ']'],
+  );
+  assert.equal((await collect(jsonStream(ahead, reader(texts)))).toString(), '["aaaa","bbbb",cccc"]');
+  // Everything within the budget: nothing is left to read while sending.
+  const whole = await readAhead(parts, reader(texts), 1 << 20);
+  assert.equal(
+    whole.some((p) => p instanceof TextRef),
+    false,
+  );
+  await assert.rejects(
+    readAhead(['[', new TextRef('gone'), ']'], reader(texts), 1 << 20),
+    /the stored text gone is missing/,
+  );
 });

@@ -99,6 +99,35 @@ export async function partsOver(
 }
 
 /**
+ * The parts with the stored texts among the first `bytes` of them read now, as bytes: an
+ * answer that fits is read whole before a byte of it is sent, so a read that fails (the
+ * database went away) becomes an error answer instead of a 2xx cut short. A larger answer
+ * reads the rest as it streams (jsonStream).
+ */
+export async function readAhead(
+  parts: readonly JsonPart[],
+  read: (ref: TextRef) => Uint8Array | undefined | Promise<Uint8Array | undefined>,
+  bytes: number,
+): Promise<JsonPart[]> {
+  const out = [...parts];
+  let n = 0;
+  let reads = 0;
+  for (let i = 0; i < out.length && n < bytes; i++) {
+    const p = out[i];
+    if (!(p instanceof TextRef)) continue;
+    const chunk = (await read(p))?.subarray(p.skip);
+    if (!chunk) throw new Error(`the stored text ${p.hash} is missing`);
+    out[i] = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    n += chunk.length;
+    if (++reads >= readsPerTurn) {
+      reads = 0;
+      await nextTurn();
+    }
+  }
+  return out;
+}
+
+/**
  * The parts as a stream of bytes: stored texts are read (with `read`) as they are reached,
  * and the event loop is let go after about a megabyte, so a 16 MiB answer is never read or
  * written in one turn. A text `read` cannot find fails the stream. Parts that are all
