@@ -112,7 +112,11 @@ describe('three hub replicas on one PostgreSQL database', { timeout: 240_000 }, 
     const t = await createToken(adminA, { autoApprove: true, ttl: '10m' });
     cluster = await joinCluster(b, admins[1] as HubClient, 'rep-1', { token: t.token });
     agent = agentClient(c, cluster);
-    const first = await agent.post<SyncResponse>(agentPaths.sync('rep-1'), { revision: 0, inventory: {}, waitSeconds: 0 });
+    const first = await agent.post<SyncResponse>(agentPaths.sync('rep-1'), {
+      revision: 0,
+      inventory: {},
+      waitSeconds: 0,
+    });
     assert.equal(first.status, 200, first.text);
     epoch = first.body.hubEpoch;
     revision = first.body.revision;

@@ -5,7 +5,7 @@
 //   pki/tls-tickets.key                  the TLS session-ticket key (tickets.ts)
 //   ca.crt                               the trust bundle, for `curl --cacert` and humans
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import {
