@@ -272,10 +272,19 @@ describe('admin API', { timeout: 120_000 }, () => {
     const probes = ['/api/v1/secrets/dump', '/api/v1/clusters/x/exec'];
     for (const path of probes) assertError(await anon.post(path, {}), 404, 'NOT_FOUND', path);
     assertError(await admin.call('PUT', '/api/v1/clusters/patch-1', { json: {} }), 404, 'NOT_FOUND', 'PUT');
-    const events = (await admin.get<List<AuditEvent>>('/api/v1/auditevents?limit=50')).body.items;
-    const missing = [...probes, '/api/v1/clusters/patch-1'].filter(
-      (path) => !events.some((e) => e.resource === path && e.result.startsWith('404')),
-    );
+    // An audit row is written once its answer went out: it may land a moment after it.
+    let missing: string[] = [];
+    await waitFor(
+      'the probes in the audit log',
+      async () => {
+        const events = (await admin.get<List<AuditEvent>>('/api/v1/auditevents?limit=50')).body.items;
+        missing = [...probes, '/api/v1/clusters/patch-1'].filter(
+          (path) => !events.some((e) => e.resource === path && e.result.startsWith('404')),
+        );
+        return missing.length === 0 ? true : undefined;
+      },
+      5_000,
+    ).catch(() => undefined);
     assert.deepEqual(missing, [], `not audited: ${missing.join(', ')}`);
   });
 

@@ -6,7 +6,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { httpsRequest, hubMain, repoRoot, startHub } from './hub-process.ts';
+import { httpsRequest, hubMain, repoRoot, startHub, testDatabase } from './hub-process.ts';
 
 describe('outpost-hub serve', { timeout: 120_000 }, async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'outpost-serve-'));
@@ -31,7 +31,11 @@ describe('outpost-hub serve', { timeout: 120_000 }, async () => {
       } finally {
         await other.stop();
       }
-      for (const key of ['pki/serving.key', 'pki/state.json', 'admin.token']) {
+      // One hub on SQLite keeps its PKI in the data dir; on PostgreSQL the PKI is in the
+      // database, sealed under the key-encryption key file the first hub wrote there.
+      const files =
+        testDatabase === 'postgres' ? ['pki.kek', 'admin.token'] : ['pki/serving.key', 'pki/state.json', 'admin.token'];
+      for (const key of files) {
         assert.equal((await stat(join(dataDir, key))).mode & 0o777, 0o600, key);
       }
       assert.match(hub.caHash, /^sha256:[0-9a-f]{64}$/);
