@@ -39,7 +39,7 @@ import { SyncService } from '../sync/service.ts';
 import { hubVersion } from '../version.ts';
 import { TextSweeper } from '../work/texts.ts';
 import { WorkTtlController } from '../work/ttl.ts';
-import { ownerKey, WorkSetController, workSetLabel, workSetNamespaceLabel } from '../worksets/index.ts';
+import { ownerKey, WorkSetController } from '../worksets/index.ts';
 
 export const serveHelp = `Usage: outpost-hub serve [flags]
 
@@ -355,13 +355,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       placements,
       workSetChanged: (namespace, name) => worksets.changed(namespace, name),
       workStatus: (cluster, owners, works) => {
-        worksets.workStatusChanged(
-          cluster,
-          owners.map((o) => {
-            const [namespace, name] = [o.slice(0, o.indexOf('/')), o.slice(o.indexOf('/') + 1)];
-            return { labels: { [workSetLabel]: name, [workSetNamespaceLabel]: namespace } };
-          }),
-        );
+        for (const [namespace, name] of owners) worksets.changed(namespace, name);
         void ttl.workStatusChanged(
           cluster,
           works.map((name) => ({ name })),

@@ -32,7 +32,6 @@ export class Leadership {
   readonly #log: Pick<Logger, 'info' | 'warn'>;
   readonly #times: LeaseTimes;
   readonly #gained = new Set<() => Promise<void> | void>();
-  readonly #lost = new Set<() => void>();
   /** Until when (performance.now()) this replica counts itself leader. */
   #until = Number.NEGATIVE_INFINITY;
   #always = false;
@@ -64,11 +63,6 @@ export class Leadership {
    */
   onGained(fn: () => Promise<void> | void): void {
     this.#gained.add(fn);
-  }
-
-  /** Called when this replica stopped being leader. */
-  onLost(fn: () => void): void {
-    this.#lost.add(fn);
   }
 
   /** Begins: a hub alone on its database leads at once; replicas contend now and then every
@@ -180,6 +174,5 @@ export class Leadership {
   #lose(): void {
     this.#term++;
     this.#log.warn({ replica: this.id }, 'this hub no longer leads: another replica runs the duties');
-    for (const fn of this.#lost) fn();
   }
 }

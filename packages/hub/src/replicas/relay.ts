@@ -14,7 +14,8 @@ import type { Store } from '../store/index.ts';
 export interface DutyInputs {
   placements: PlacementRequests & { requested(namespace: string, name: string): void };
   workSetChanged(namespace: string, name: string): void;
-  workStatus(cluster: string, owners: readonly string[], works: readonly string[]): void;
+  /** Status of `works` of `cluster` was stored; `owners`: their worksets (namespace, name). */
+  workStatus(cluster: string, owners: readonly [string, string][], works: readonly string[]): void;
   /** Another replica changed the hub PKI (a rotation began or ended). */
   pkiChanged(): void;
   /** Another replica gave up the duties' lease. */
@@ -100,7 +101,7 @@ export class Relay {
         // `cluster owner… |` or `cluster | work…` (a batch's owners and works may come apart).
         const [cluster, ...rest] = words;
         const cut = rest.indexOf('|');
-        if (cluster && cut >= 0) inputs.workStatus(cluster, rest.slice(0, cut), rest.slice(cut + 1));
+        if (cluster && cut >= 0) inputs.workStatus(cluster, rest.slice(0, cut).map(unkey), rest.slice(cut + 1));
         break;
       }
       case 'pki':

@@ -86,8 +86,8 @@ describe('the relay', () => {
       // What the leader hears: every owner and every work, once.
       const heard = { owners: [] as string[], works: [] as string[] };
       const inputs = {
-        workStatus: (_c: string, o: readonly string[], w: readonly string[]) => {
-          heard.owners.push(...o);
+        workStatus: (_c: string, o: readonly [string, string][], w: readonly string[]) => {
+          heard.owners.push(...o.map(([namespace, name]) => `${namespace}/${name}`));
           heard.works.push(...w);
         },
       };
@@ -183,7 +183,6 @@ describe('replicas on one PostgreSQL database', () => {
     const lb = new Leadership(b, quiet, { id: 'b', times: fast });
     const events: string[] = [];
     la.onGained(() => void events.push('a+'));
-    la.onLost(() => void events.push('a-'));
     lb.onGained(() => void events.push('b+'));
     await la.start();
     await lb.start();
