@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { hashText } from '@outpost/shared';
 import { storeBackends } from '../store/backends.testing.ts';
-import type { StatusSummary, Store, StoredText } from '../store/index.ts';
+import type { StatusSummary, Store, StoredText, WorkRow } from '../store/index.ts';
 import { splitText } from '../sync/status-text.ts';
-import { saveTexts, TextSweeper } from './texts.ts';
+import { jsonParts, jsonStream } from './raw-json.ts';
+import { workResource } from './resource.ts';
+import { saveTexts, storedReader, TextSweeper } from './texts.ts';
 
 const minute = 60_000;
 const at = '2026-01-01T00:00:00.000Z';
@@ -149,6 +151,23 @@ for (const backend of storeBackends()) {
       await store.works.setStatus(uid, { text: '{"conditions":[]}', summary }, 2);
       assert.equal(await store.works.statusOf(uid), 'inline');
       assert.equal(String(await store.works.statusBytes(uid)), '{"conditions":[]}');
+      await store.close();
+    });
+
+    test('a work purged between its row and its status being read is shown without a status, not as a failure', async () => {
+      const store = await backend.open();
+      const { uid } = (await store.works.write({ ...base, name: 'w', manifests: [cm('a', '1')] }, at)).work;
+      await store.works.setStatus(uid, { text: '{"conditions":[{"type":"Applied"}]}', summary }, 1);
+      const row = (await store.works.get('c1', 'w')) as WorkRow;
+      const shown = workResource(row, await store.works.statusOf(uid));
+      // Its agent reports the deletion while the answer is on its way.
+      await store.works.purge(uid);
+      const read = storedReader(store);
+      const answer = jsonStream(jsonParts(shown), read);
+      const text = typeof answer === 'string' ? answer : String(Buffer.concat(await answer.toArray()));
+      const status = (JSON.parse(text) as { status: Record<string, unknown> }).status;
+      assert.deepEqual(status.conditions, []);
+      assert.equal(status.manifestCount, 1);
       await store.close();
     });
 

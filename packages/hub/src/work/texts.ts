@@ -49,11 +49,19 @@ export async function saveTexts(store: Pick<Store, 'transaction' | 'works'>, tex
   if (batch.length) await flush();
 }
 
-/** What jsonStream (raw-json.ts) reads a TextRef with: the texts, and statuses kept in rows. */
+/** A work's status as it is shown before its first report (work/resource.ts). */
+const noStatus = Buffer.from('{"conditions":[]}');
+
+/**
+ * What jsonStream (raw-json.ts) reads a TextRef with: the texts, and statuses kept in rows.
+ * A status is read after its work's row (answers stream it): a work purged in between (its
+ * agent reported the deletion meanwhile) is shown as it is without a status, not as a failed
+ * answer. Texts cannot go that way: the sweeper's grace outlasts an answer.
+ */
 export const storedReader =
   (store: Pick<Store, 'works'>) =>
-  (ref: TextRef): Promise<Uint8Array | undefined> =>
-    ref.source === 'status' ? store.works.statusBytes(ref.hash) : store.works.text(ref.hash);
+  async (ref: TextRef): Promise<Uint8Array | undefined> =>
+    ref.source === 'status' ? ((await store.works.statusBytes(ref.hash)) ?? noStatus) : store.works.text(ref.hash);
 
 /**
  * Removes texts that lost their last row (orphan candidates older than the grace; see
