@@ -398,11 +398,15 @@ export class AgentRuntime {
           );
         }
       } else this.#revocations.count = 0;
-      this.#log.error(
-        { code, retryInMs: Math.round(wait), expired },
-        `the hub refuses this agent's credentials: ${message}. If this lasts, recover: on the hub run ` +
-          `\`outpost-hub cluster recover ${name}\`, then here \`outpost-agent join --recover\` with that token`,
-      );
+      // An untrusted hub is this agent refusing the hub (its CA is not the one pinned at join:
+      // a hub rebuilt on a new database or PKI), not the hub refusing the agent.
+      const what =
+        code === 'AGENT_HUB_UNTRUSTED'
+          ? `this agent does not trust the hub: ${message}. If the hub's CA changed for good, join again: ` +
+            '`outpost-agent join --recover` with a token of that hub and its new --ca-cert-hash'
+          : `the hub refuses this agent's credentials: ${message}. If this lasts, recover: on the hub run ` +
+            `\`outpost-hub cluster recover ${name}\`, then here \`outpost-agent join --recover\` with that token`;
+      this.#log.error({ code, retryInMs: Math.round(wait), expired }, what);
     } else {
       // Revocations must last in a row: any other answer starts the grace over.
       this.#revocations.count = 0;
