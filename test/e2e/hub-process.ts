@@ -5,13 +5,15 @@
 // started again on its data dir finds its state, and a new data dir is a new database.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after } from 'node:test';
+import pg from 'pg';
 import { hubNodeFlags } from '../../packages/hub/src/node-flags.ts';
-import { createDatabase, type PostgresServer, startPostgres } from '../pg/index.ts';
+import { copyDatabase, createDatabase, dropDatabase, type PostgresServer, startPostgres } from '../pg/index.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 export const hubMain = join(repoRoot, 'packages/hub/src/main.ts');
@@ -51,6 +53,93 @@ export function databaseFor(dataDir: string): Promise<string> {
     databases.set(dataDir, url);
   }
   return url;
+}
+
+/** The server of the hubs' databases and the name of the one of the hubs on `dataDir`. */
+async function pgDatabaseOf(dataDir: string): Promise<{ server: string; name: string; url: string }> {
+  const url = await databaseFor(dataDir);
+  return { server: ((await postgres) as PostgresServer).url, name: new URL(url).pathname.slice(1), url };
+}
+
+/** SQLite's files of the hub's database in `dataDir` (the database, its -wal and -shm). */
+async function sqliteFiles(dataDir: string): Promise<string[]> {
+  return (await readdir(dataDir)).filter((f) => f.startsWith('outpost.db'));
+}
+
+/** A cold copy of a hub's database (databaseBackup), to restore later or remove. */
+export interface DatabaseBackup {
+  /** Replaces the hub's database with this copy (stop the hubs first). */
+  restore(): Promise<void>;
+  remove(): Promise<void>;
+}
+
+let backups = 0;
+
+/**
+ * A cold backup of the database of the hubs on `dataDir`, whichever the backend: SQLite's
+ * files copied, or on PostgreSQL a database made from it as a template. Stop the hubs first.
+ */
+export async function backupDatabase(dataDir: string): Promise<DatabaseBackup> {
+  if (testDatabase === 'postgres') {
+    const db = await pgDatabaseOf(dataDir);
+    const copy = `${db.name}_backup_${++backups}`;
+    await copyDatabase(db.server, db.name, copy);
+    return {
+      async restore() {
+        await dropDatabase(db.server, db.name);
+        await copyDatabase(db.server, copy, db.name);
+      },
+      remove: () => dropDatabase(db.server, copy),
+    };
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'outpost-hub-backup-'));
+  for (const f of await sqliteFiles(dataDir)) await copyFile(join(dataDir, f), join(dir, f));
+  return {
+    async restore() {
+      for (const f of await sqliteFiles(dataDir)) await rm(join(dataDir, f));
+      for (const f of await readdir(dir)) await copyFile(join(dir, f), join(dataDir, f));
+    },
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/**
+ * Replaces the database of the hubs on `dataDir` with an empty one (stop them first). On
+ * SQLite the PKI stays in the data directory; on PostgreSQL it lived in the database, so the
+ * next hub makes a new CA (sealed under the same key-encryption key file).
+ */
+export async function emptyDatabase(dataDir: string): Promise<void> {
+  if (testDatabase === 'postgres') {
+    const db = await pgDatabaseOf(dataDir);
+    await dropDatabase(db.server, db.name);
+    await createDatabase(db.server, db.name);
+    return;
+  }
+  for (const f of await sqliteFiles(dataDir)) await rm(join(dataDir, f));
+}
+
+/** Runs `statement` on the database of the hubs on `dataDir` (a fault made by hand). */
+export async function execOnDatabase(dataDir: string, statement: string): Promise<void> {
+  if (testDatabase === 'postgres') {
+    const client = new pg.Client({
+      connectionString: (await pgDatabaseOf(dataDir)).url,
+      connectionTimeoutMillis: 5_000,
+    });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+    return;
+  }
+  const db = new DatabaseSync(join(dataDir, 'outpost.db'));
+  try {
+    db.exec(statement);
+  } finally {
+    db.close();
+  }
 }
 
 const live = new Set<ChildProcess>();

@@ -14,15 +14,20 @@
 // near five minutes; the others run one at a time.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeCluster } from '../kube/index.ts';
 import { startCluster } from '../kube/index.ts';
 import { adminClient, HubClient, readAdminToken, waitFor } from './hub-client.ts';
-import { type HubProcess, startHub } from './hub-process.ts';
+import {
+  backupDatabase,
+  type DatabaseBackup,
+  emptyDatabase,
+  type HubProcess,
+  startHub,
+  testDatabase,
+} from './hub-process.ts';
 import {
   cm,
   condition,
@@ -38,11 +43,6 @@ import {
 
 /** A figure for the report (node:test prints diagnostics under the test). */
 const say = (t: TestContext, line: string) => t.diagnostic(line);
-
-/** The database files of a hub data dir (WAL mode: the main file, -wal and -shm). */
-async function dbFiles(dataDir: string): Promise<string[]> {
-  return (await readdir(dataDir)).filter((f) => f.startsWith('outpost.db'));
-}
 
 async function epochOf(hub: HubProcess): Promise<string> {
   const anon = new HubClient(hub.url, { ca: hub.caCertPem });
@@ -305,7 +305,7 @@ describe('work delivery under faults (real hubs, real agents, a real kube-apiser
       };
       const spoke = new Spoke(kube, core, cluster, 'outpost-agent-dbswap');
       const cms = new SpokeConfigMaps(core, ns);
-      const backupDir = await mkdtemp(join(tmpdir(), 'outpost-faults-backup-'));
+      let backup: DatabaseBackup | undefined;
       const value = async (name: string) => (await cms.read(name))?.data?.value;
       try {
         await cms.create();
@@ -323,7 +323,7 @@ describe('work delivery under faults (real hubs, real agents, a real kube-apiser
 
         // A backup while the work is applied (cold: the hub stopped, so the WAL is checkpointed).
         assert.equal(await hub.stop({ keepDataDir: true }), 0);
-        for (const f of await dbFiles(dataDir)) await copyFile(join(dataDir, f), join(backupDir, f));
+        backup = await backupDatabase(dataDir);
         await restart();
         await reconnect();
 
@@ -339,9 +339,9 @@ describe('work delivery under faults (real hubs, real agents, a real kube-apiser
         const all = ['a', 'b', 'c', 'late-1', 'late-2'];
         assert.deepEqual((await cms.names()).sort(), all);
 
-        // --- The database replaced by an empty one (the PKI stays, so the CA is the same). ---
+        // --- The database replaced by an empty one. ---
         assert.equal(await hub.stop({ keepDataDir: true }), 0);
-        for (const f of await dbFiles(dataDir)) await rm(join(dataDir, f));
+        await emptyDatabase(dataDir);
         const logsFrom = spoke.logs().length;
         await restart();
         await reconnect();
@@ -353,15 +353,19 @@ describe('work delivery under faults (real hubs, real agents, a real kube-apiser
         );
         assert.deepEqual((await admin.get<{ items: unknown[] }>('/api/v1/works')).body.items, []);
 
+        // On SQLite the PKI stays in the data directory: the hub, same CA, has no record of the
+        // agent's certificate. On PostgreSQL the PKI was in the database: the empty one has a
+        // new CA, which the agent does not trust. Either way the agent is refused, visibly.
+        const refusal =
+          testDatabase === 'sqlite'
+            ? { err: /no record of the client certificate/, log: /the hub refuses this agent's credentials/ }
+            : { err: /is not trusted/, log: /this agent does not trust the hub/ };
         const refusedSyncs = () =>
           spoke
             .logs()
             .slice(logsFrom)
-            .filter(
-              (l) =>
-                l.msg === 'sync failed; keeping the last desired state' &&
-                /no record of the client certificate/.test(String(l.err)),
-            ).length;
+            .filter((l) => l.msg === 'sync failed; keeping the last desired state' && refusal.err.test(String(l.err)))
+            .length;
         await waitFor('two refused syncs', async () => (refusedSyncs() >= 2 ? true : undefined), 60_000);
         await waitFor(
           "the agent's log of the refusal of its credentials",
@@ -369,7 +373,7 @@ describe('work delivery under faults (real hubs, real agents, a real kube-apiser
             spoke
               .logs()
               .slice(logsFrom)
-              .some((l) => /the hub refuses this agent's credentials/.test(l.msg ?? ''))
+              .some((l) => refusal.log.test(l.msg ?? ''))
               ? true
               : undefined,
           30_000,
@@ -403,8 +407,7 @@ describe('work delivery under faults (real hubs, real agents, a real kube-apiser
         // (restored) revision counter reaches N again with other content.
         await spoke.stop();
         assert.equal(await hub.stop({ keepDataDir: true }), 0);
-        for (const f of await dbFiles(dataDir)) await rm(join(dataDir, f));
-        for (const f of await readdir(backupDir)) await copyFile(join(backupDir, f), join(dataDir, f));
+        await backup.restore();
         await restart();
         // The empty database wrote its own admin token over admin.token; the backup knows the first.
         await reconnect(adminToken);
@@ -441,7 +444,7 @@ describe('work delivery under faults (real hubs, real agents, a real kube-apiser
         await admin.close();
         await hub.stop();
         await rm(dataDir, { recursive: true, force: true });
-        await rm(backupDir, { recursive: true, force: true });
+        await backup?.remove();
       }
     });
 

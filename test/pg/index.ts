@@ -10,4 +10,11 @@ export type {
   StartPostgresOptions,
   StartStandbyOptions,
 } from './server.ts';
-export { createDatabase, locatePgBinaries, startPostgres, startStandby } from './server.ts';
+export {
+  copyDatabase,
+  createDatabase,
+  dropDatabase,
+  locatePgBinaries,
+  startPostgres,
+  startStandby,
+} from './server.ts';

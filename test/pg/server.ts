@@ -1076,6 +1076,35 @@ export async function startStandby(primary: PostgresServer, options: StartStandb
 }
 
 /**
+ * Database `to` on the server of `url`, made as a copy of database `from` (CREATE DATABASE
+ * … TEMPLATE: a cold backup, as pg_dump and a restore would give). Nobody may be connected to
+ * `from`: the sessions of a hub just stopped may take a moment to end, so a copy refused for
+ * them is tried again for up to 10 s.
+ */
+export async function copyDatabase(url: string, from: string, to: string): Promise<void> {
+  for (const name of [from, to]) {
+    if (!DATABASE_NAME.test(name)) throw new Error(`database name ${JSON.stringify(name)} is not a plain identifier`);
+  }
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await withClient(url, `CREATE DATABASE ${to} TEMPLATE ${from}`);
+      return;
+    } catch (err) {
+      // 55006: the source database is being accessed by other users.
+      if ((err as { code?: string }).code !== '55006' || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Drops database `name` on the server of `url`, ending its sessions first (WITH (FORCE)). */
+export async function dropDatabase(url: string, name: string): Promise<void> {
+  if (!DATABASE_NAME.test(name)) throw new Error(`database name ${JSON.stringify(name)} is not a plain identifier`);
+  await withClient(url, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+}
+
+/**
  * A new, empty database `name` on the server of `url` (any database of it), so tests can
  * share one server; returns `url` naming the new database.
  */
