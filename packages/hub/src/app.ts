@@ -126,6 +126,11 @@ export function toOutpostError(err: unknown): OutpostError {
   if (err instanceof StoreError && err.code === 'STORE_UNAVAILABLE') {
     return new OutpostError('HUB_DATABASE_UNAVAILABLE', err.message, 503, { retryAfterSeconds: 5 });
   }
+  // Replicas writing the same rows so hard that one transaction lost every retry: nothing
+  // was written; the caller tries again a little later.
+  if (err instanceof StoreError && err.code === 'STORE_CONTENDED') {
+    return new OutpostError('HUB_DATABASE_BUSY', err.message, 503, { retryAfterSeconds: 1 });
+  }
   const e = err as { code?: string; statusCode?: number; message?: string; validation?: unknown };
   const mapped = e.code ? fastifyCodes[e.code] : undefined;
   if (mapped) return new OutpostError(mapped.code, e.message ?? mapped.code, mapped.status);

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pg from 'pg';
 import { createDatabase, startPostgres } from '../../../../test/pg/index.ts';
+import { toOutpostError } from '../app.ts';
 import { postgresDatabase, postgresServer, storeBackends } from './backends.testing.ts';
+import { StoreError } from './errors.ts';
 import { openPostgresStore, type Store } from './index.ts';
 import { numberParameters } from './postgres.ts';
 
@@ -102,6 +104,27 @@ describe('two replicas on one database', () => {
     assert.equal(rows.length, 1);
     assert.equal(rows[0]?.generation, 10, 'each of the ten contents is a generation');
     assert.equal(await a.works.desiredRevision('c1'), 10, 'and a revision');
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  test('a transaction that loses every retry is STORE_CONTENDED (the API answers 503 HUB_DATABASE_BUSY), having written nothing', async () => {
+    const [a, b] = await replicas();
+    let runs = 0;
+    const lost = Object.assign(new Error('could not serialize access'), { code: '40001' });
+    await assert.rejects(
+      a.transaction(async () => {
+        runs++;
+        await a.clusters.insert({ ...cluster, name: `c-run-${runs}`, uid: `u-run-${runs}` });
+        throw lost;
+      }),
+      (err: unknown) => err instanceof StoreError && err.code === 'STORE_CONTENDED' && /40001/.test(err.message),
+    );
+    assert.equal(runs, 20, 'run 20 times in all');
+    assert.deepEqual(await b.clusters.all(), [], 'nothing of any run is kept');
+    const answer = toOutpostError(new StoreError('STORE_CONTENDED', 'lost'));
+    assert.equal(answer.statusCode, 503);
+    assert.equal(answer.code, 'HUB_DATABASE_BUSY');
+    assert.deepEqual(answer.details, { retryAfterSeconds: 1 });
     await Promise.all([a.close(), b.close()]);
   });
 

@@ -242,7 +242,14 @@ export class PostgresSql implements Sql {
         }
         const code = (err as { code?: unknown }).code;
         const lost = (typeof code === 'string' && retried.has(code)) || retried.has(tx.failed ?? '');
-        if (!lost || attempt >= attempts) throw storeError(err);
+        if (!lost) throw storeError(err);
+        if (attempt >= attempts) {
+          // Still losing after every run: a 503 to try again later, not an internal error.
+          throw new StoreError(
+            'STORE_CONTENDED',
+            `the transaction lost to other writers ${attempts} times in a row (SQLSTATE ${String(code ?? tx.failed)})`,
+          );
+        }
       } finally {
         tx.open = false;
         client.off('error', onLost);
