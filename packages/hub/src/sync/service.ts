@@ -219,35 +219,21 @@ export class SyncService {
       const told = attempt === 0 && req.inventory !== undefined;
       const session = this.#sessions.get(cluster.name);
       const inventory = told ? new Map(Object.entries(req.inventory ?? {})) : session?.inventory;
-      // An idle poll (the agent holds what the hub last sent it) is answered from the revision
-      // alone: one statement, no transaction (on PostgreSQL a third of the round trips).
-      const idle =
-        !told && inventory && !mismatch && session?.revision === req.revision
-          ? (await store.works.desiredRevision(cluster.name)) === req.revision
-          : false;
-      // Otherwise one read of the store: the revision, the updates and what the agent holds
-      // once it took them all come from the same rows (read apart, a work written in between
-      // could be counted as held without having been sent).
-      const snap = idle
-        ? {
-            revision: req.revision,
-            behind: false,
-            works: [],
-            held: inventory as Map<string, InventoryEntry>,
-            warnings: [],
-          }
-        : await store.transaction(async () => {
-            const revision = await store.works.desiredRevision(cluster.name);
-            if (!inventory || (!told && session?.revision !== req.revision)) return { revision, ask: true as const };
-            const behind = revision !== req.revision || mismatch;
-            if (!behind && !told) return { revision, behind, works: [], held: inventory, warnings: [] };
-            const rows = await store.works.forCluster(cluster.name);
-            const withheld = new Set<string>();
-            const warnings: WorkRow[] = [];
-            const works = await this.#diff(rows, inventory, req, withheld, warnings);
-            const held = works.length > 0 || behind ? this.#inventoryNow(rows, inventory, withheld) : inventory;
-            return { revision, behind, works, held, warnings };
-          });
+      // One read of the store: the revision, the updates and what the agent holds once it took
+      // them all come from the same rows (read apart, a work written in between could be
+      // counted as held without having been sent).
+      const snap = await store.transaction(async () => {
+        const revision = await store.works.desiredRevision(cluster.name);
+        if (!inventory || (!told && session?.revision !== req.revision)) return { revision, ask: true as const };
+        const behind = revision !== req.revision || mismatch;
+        if (!behind && !told) return { revision, behind, works: [], held: inventory, warnings: [] };
+        const rows = await store.works.forCluster(cluster.name);
+        const withheld = new Set<string>();
+        const warnings: WorkRow[] = [];
+        const works = await this.#diff(rows, inventory, req, withheld, warnings);
+        const held = works.length > 0 || behind ? this.#inventoryNow(rows, inventory, withheld) : inventory;
+        return { revision, behind, works, held, warnings };
+      });
       const { revision } = snap;
       if ('ask' in snap) {
         this.#inventoriesAsked++;
