@@ -4,7 +4,9 @@
 // registrations/s; idle hub CPU, memory and sockets; /readyz latency; fan-out of one
 // workset to all and a one-manifest change (every agent received / all Applied at the hub);
 // SIGTERM and SIGKILL restarts (until every agent polls again, errors by kind, the largest
-// number of reconnects in one second); dead-agent detection.
+// number of reconnects in one second); dead-agent detection. Beside them, per phase, where
+// the machine's CPU went (notes.cpu_by_phase: the hub, the simulator, all busy, and what the
+// host took, steal), so that a slow run can be told from a slow hub.
 //   ./scripts/bench fleet [N]     (default 1000; OUTPOST_BENCH_FLEET works too)
 // Writes test/bench/results/fleet.json. Bounded: every phase has a deadline, a watchdog
 // stops the whole run, and every process is stopped at the end.

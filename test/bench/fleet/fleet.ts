@@ -2,6 +2,7 @@
 // fleet benchmark and its functional test read the hub with: its resident memory and CPU
 // time from /proc, the sockets it holds, and /readyz latency while the fleet runs.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { HubClient as AgentHubClient } from '../../../packages/agent/src/transport/client.ts';
@@ -254,6 +255,51 @@ export function cpuSeconds(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name.
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The machine's CPU time so far, in clock ticks (/proc/stat's first line): busy, stolen
+ *  by the host (a virtual machine's neighbours) and in all. */
+export function machineTicks(): { busy: number; steal: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice (guest is in user)
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  const busy = [user, nice, system, irq, softirq].reduce<number>((a, b) => a + (b ?? 0), 0);
+  const total = busy + (idle ?? 0) + (iowait ?? 0) + (steal ?? 0);
+  return { busy, steal: steal ?? 0, total };
+}
+
+/**
+ * Where the machine's CPU went from `start()` to `stop()`, in % of one core: all of it busy,
+ * the hub, this process (the simulator, its workers included), and what the host took
+ * (steal). A slow phase with high steal or a busy simulator is the machine's, not the hub's.
+ */
+export function cpuShares(hubPid: () => number) {
+  const cores = availableParallelism();
+  let t0 = machineTicks();
+  let hub0 = cpuSeconds(hubPid());
+  let self0 = process.cpuUsage();
+  let wall0 = performance.now();
+  return {
+    start() {
+      t0 = machineTicks();
+      hub0 = cpuSeconds(hubPid());
+      self0 = process.cpuUsage();
+      wall0 = performance.now();
+    },
+    stop() {
+      const t1 = machineTicks();
+      const seconds = (performance.now() - wall0) / 1000;
+      const total = t1.total - t0.total || 1;
+      const self = process.cpuUsage(self0);
+      const pct = (x: number) => Math.round(x * 10) / 10;
+      return {
+        machineBusy: pct((100 * cores * (t1.busy - t0.busy)) / total),
+        steal: pct((100 * cores * (t1.steal - t0.steal)) / total),
+        hub: pct((100 * (cpuSeconds(hubPid()) - hub0)) / seconds),
+        simulator: pct((self.user + self.system) / 1e4 / seconds),
+      };
+    },
+  };
 }
 
 export function socketCount(pid: number, port: number): number {

@@ -11,6 +11,7 @@ import type { Metric } from '../lib.ts';
 import { quantile } from '../lib.ts';
 import {
   cpuSeconds,
+  cpuShares,
   Fleet,
   fleetToken,
   prepareJoiners,
@@ -189,8 +190,12 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     metrics.fleet_up_seconds = { value: allPolling ? seconds(allPolling - started) : Number.NaN, unit: 's' };
     o.say(`${complete.pollingAtStart} of ${o.agents} polling; idling ${o.idleMs / 1000} s…`);
     await sleep(Math.min(10_000, o.idleMs / 3));
-    const beats0 = (await fleet.counters()).heartbeats;
+    const counters0 = await fleet.counters();
+    const beats0 = counters0.heartbeats;
     const cpu0 = cpuSeconds(hub.proc.pid as number);
+    const shares = cpuShares(() => hub.proc.pid as number);
+    const cpuByPhase: Record<string, ReturnType<typeof shares.stop>> = {};
+    notes.cpu_by_phase = cpuByPhase;
     const t0 = performance.now();
     const probe2 = readyzProbe(admin);
     // The hub's own event-loop delay: the last 10 s window its /metrics reports, read once after
@@ -207,8 +212,10 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     await sleep(o.idleMs);
     const idle = await probe2.stop();
     const pid = hub.proc.pid as number;
+    const idleCpuSeconds = cpuSeconds(pid) - cpu0;
+    cpuByPhase.idle = shares.stop();
     metrics.hub_cpu_idle = {
-      value: (100 * (cpuSeconds(pid) - cpu0)) / ((performance.now() - t0) / 1000),
+      value: (100 * idleCpuSeconds) / ((performance.now() - t0) / 1000),
       unit: '% of a core',
       target: '<= 25 (10,000 agents)',
     };
@@ -227,6 +234,11 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     metrics.event_loop_delay_max_idle = { value: loopWindow.max, unit: 'ms' };
     metrics.readyz_p99_idle = { value: quantile(idle.latencies, 0.99), unit: 'ms' };
     metrics.readyz_max_idle = { value: Math.max(0, ...idle.latencies), unit: 'ms' };
+    // What a poll costs the hub, whatever the agents' jittered poll rate in this run.
+    metrics.hub_cpu_ms_per_poll_idle = {
+      value: (1000 * idleCpuSeconds) / Math.max(1, idleCounters.polls - counters0.polls),
+      unit: 'ms of hub CPU per answered poll while idle',
+    };
     notes.idle_requests = {
       polls: idleCounters.polls,
       pollsCarryingHeartbeats: idleCounters.pollHeartbeats,
@@ -239,6 +251,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       ['change', 2, 'two'],
     ] as const) {
       const t = Date.now();
+      shares.start();
       const res = await admin.call('PUT', `/api/v1/worksets/${workset}`, { json: worksetBody(value) });
       if (res.status !== 200 && res.status !== 201) throw new Error(`workset: ${res.status} ${res.text}`);
       const budget = 60_000 + o.agents * 20;
@@ -277,6 +290,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
         unit: 's',
         target: '<= 30 (10,000 agents)',
       };
+      cpuByPhase[phase] = shares.stop();
       notes[`${phase}_missing`] = { received: o.agents - got.count, applied: o.agents - (summary?.applied ?? 0) };
       o.say(`${phase}: ${got.count} received, ${summary?.applied ?? 0} Applied at the hub`);
     }
@@ -293,6 +307,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       }
       const errorsBefore = await fleet.errorCounts();
       const r = await restart(signal);
+      shares.start();
       // Seen from the hub: the first moment every agent has a poll held by the new process.
       // It keeps looking for 30 s after every agent had a poll answered, then gives up.
       let heldAll: number | undefined;
@@ -321,6 +336,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       await held;
       const errorsAfter = await fleet.errorCounts();
       const key = signal.toLowerCase();
+      cpuByPhase[key] = shares.stop();
       if (signal === 'SIGTERM') complete.backAfterSigterm = n;
       else complete.backAfterSigkill = n;
       metrics[`${key}_hub_stop`] = { value: seconds(r.stopMs), unit: 's' };
