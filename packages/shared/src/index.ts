@@ -8,6 +8,8 @@ export * from './errors.ts';
 export * from './labels/index.ts';
 export * from './labels/selector.ts';
 export * from './limits.ts';
+export * from './metrics/prometheus.ts';
+export * from './net/address.ts';
 export * from './protocol/index.ts';
 export * from './protocol/sync.ts';
 export * from './protocol/validate.ts';

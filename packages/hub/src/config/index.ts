@@ -3,7 +3,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { limits, OutpostError, parseDuration } from '@outpost/shared';
+import { limits, OutpostError, parseDuration, parseHostPort } from '@outpost/shared';
 
 export interface ServeConfig {
   readonly dataDir: string;
@@ -54,14 +54,12 @@ export class ConfigError extends OutpostError {
 
 /** Parses `HOST:PORT`, `[V6]:PORT` or `:PORT` (all interfaces). */
 export function parseListen(value: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
-  const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || !Number.isInteger(port) || port > 65535) {
+  const a = parseHostPort(value);
+  if ('error' in a && a.error === 'must be HOST:PORT') {
     throw new ConfigError(`--listen must be HOST:PORT (for example 0.0.0.0:8443), got ${JSON.stringify(value)}`);
   }
-  const host = m[1] ?? (m[2] || '0.0.0.0');
-  if (m[1] && isIP(m[1]) !== 6) throw new ConfigError(`--listen: ${m[1]} is not an IPv6 address`);
-  return { host, port };
+  if ('error' in a) throw new ConfigError(`--listen: ${a.error}`);
+  return a;
 }
 
 function parseAdvertiseUrl(value: string | undefined): string | undefined {

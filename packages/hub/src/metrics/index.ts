@@ -12,44 +12,17 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
-import { durations } from '@outpost/shared';
+import { durations, escapeLabel, Histogram } from '@outpost/shared';
 import type { FastifyInstance } from 'fastify';
 import { authenticate } from '../auth/index.ts';
 import { clusterResource, type Liveness } from '../registration/clusters.ts';
 import type { Store } from '../store/index.ts';
 
-const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 /** Rows read between two yields to the event loop (200 cost up to 27 ms of the loop with
  *  10,000 works under load; a work row's conditions are read out of its whole status). */
 const sliceRows = 50;
 
-class Histogram {
-  readonly #series = new Map<string, { counts: number[]; sum: number; count: number }>();
-
-  observe(labels: string, seconds: number): void {
-    let s = this.#series.get(labels);
-    if (!s) {
-      s = { counts: buckets.map(() => 0), sum: 0, count: 0 };
-      this.#series.set(labels, s);
-    }
-    for (const [i, le] of buckets.entries()) if (seconds <= le) s.counts[i] = (s.counts[i] ?? 0) + 1;
-    s.sum += seconds;
-    s.count += 1;
-  }
-
-  render(name: string): string[] {
-    const out: string[] = [];
-    for (const [labels, s] of this.#series) {
-      for (const [i, le] of buckets.entries()) out.push(`${name}_bucket{${labels},le="${le}"} ${s.counts[i]}`);
-      out.push(`${name}_bucket{${labels},le="+Inf"} ${s.count}`);
-      out.push(`${name}_sum{${labels}} ${s.sum}`);
-      out.push(`${name}_count{${labels}} ${s.count}`);
-    }
-    return out;
-  }
-}
-
-const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+const esc = escapeLabel;
 
 export interface MetricsSources {
   store: Store;
