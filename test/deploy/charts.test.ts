@@ -67,7 +67,14 @@ const variants = {
     namespace: 'edge-agent',
     values: {
       rbac: { clusterAdmin: true },
-      agent: { pollWait: '20s', resyncInterval: '10m', maxDeleteShare: 0.25, leaseDuration: '30s', logLevel: 'debug' },
+      agent: {
+        pollWait: '20s',
+        resyncInterval: '10m',
+        maxDeleteShare: 0.25,
+        leaseDuration: '30s',
+        logLevel: 'debug',
+        listen: 'off',
+      },
       // Helm merges maps: null, not {}, removes a default.
       nodeSelector: null,
     },
@@ -255,6 +262,12 @@ describe('rendered objects', () => {
     assert.match(bad.stderr, /podAntiAffinity must be soft, hard or none/);
   });
 
+  test('an agent listener on port 0 cannot be probed and is refused by name', async () => {
+    const r = await run(helm, ['template', 'x', join(chartsDir, 'outpost-agent'), '--set', 'agent.listen=127.0.0.1:0']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /agent\.listen must be HOST:PORT with a port other than 0, or off/);
+  });
+
   test('hub values become its OUTPOST_* settings and pod placement', () => {
     const o = objs('hubCustom');
     const deploy = one(o, 'Deployment', 'fleet-outpost-hub');
@@ -293,7 +306,11 @@ describe('rendered objects', () => {
     }
     const [c] = pod.containers as Obj[];
     assert.ok(c);
-    assert.deepEqual(c.args, ['run']);
+    assert.deepEqual(c.args, ['run', '--listen=0.0.0.0:9469']);
+    // The listener's port, probed: liveness only asks whether the process answers.
+    assert.deepEqual(c.ports, [{ name: 'http-metrics', containerPort: 9469, protocol: 'TCP' }]);
+    assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: 'http-metrics' });
+    assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'http-metrics' });
     const env = envOf(c);
     assert.equal(env.get('POD_NAME')?.valueFrom.fieldRef.fieldPath, 'metadata.name');
     assert.equal(env.get('OUTPOST_AGENT_NAMESPACE')?.valueFrom.fieldRef.fieldPath, 'metadata.namespace');
@@ -312,7 +329,12 @@ describe('rendered objects', () => {
       '--resync-interval=10m',
       '--max-delete-share=0.25',
       '--lease-duration=30s',
+      '--listen=off',
     ]);
+    // No listener: no port, no probes.
+    assert.equal(pod.containers[0].ports, undefined);
+    assert.equal(pod.containers[0].livenessProbe, undefined);
+    assert.equal(pod.containers[0].readinessProbe, undefined);
     assert.equal(envOf(pod.containers[0]).get('OUTPOST_LOG_LEVEL')?.value, 'debug');
     assert.equal(pod.nodeSelector, undefined);
     assert.equal(pod.tolerations.length, 2);

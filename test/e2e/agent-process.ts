@@ -25,6 +25,8 @@ export interface AgentProcess {
   exited(timeoutMs?: number): Promise<AgentResult>;
   /** Sends `signal` (SIGTERM) and resolves with the exit. */
   stop(signal?: NodeJS.Signals): Promise<AgentResult>;
+  /** `run`: the URL of its local listener (/healthz, /readyz, /metrics, /status), once printed. */
+  listenerUrl(timeoutMs?: number): Promise<string>;
 }
 
 const live = new Set<ChildProcess>();
@@ -42,7 +44,10 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 export function startAgent(args: string[], opts: { env?: Record<string, string> } = {}): AgentProcess {
-  const proc = spawn(process.execPath, [agentMain, ...args], {
+  // Several agents run side by side in one test: each `run` listens on a port of its own,
+  // unless the test says where.
+  const listen = args[0] === 'run' && !args.some((a) => a === '--listen' || a.startsWith('--listen='));
+  const proc = spawn(process.execPath, [agentMain, ...args, ...(listen ? ['--listen', '127.0.0.1:0'] : [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: cleanEnv(opts.env),
   });
@@ -82,6 +87,9 @@ export function startAgent(args: string[], opts: { env?: Record<string, string> 
       } finally {
         clearTimeout(timer);
       }
+    },
+    async listenerUrl(timeoutMs = 20_000) {
+      return (await self.waitForOutput(/listening on (http:\/\/\S+)/, timeoutMs))[1] as string;
     },
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);

@@ -22,6 +22,8 @@ export const agentErrorCodes = {
   AGENT_HUB_BAD_RESPONSE: 'AGENT_HUB_BAD_RESPONSE',
   AGENT_JOIN_TIMEOUT: 'AGENT_JOIN_TIMEOUT',
   AGENT_JOIN_DENIED: 'AGENT_JOIN_DENIED',
+  /** `run --listen`: the local listener's address cannot be bound (in use, not this host's). */
+  AGENT_LISTEN_FAILED: 'AGENT_LISTEN_FAILED',
   /** Stored credentials belong to another hub or cluster name; `--overwrite` replaces them. */
   AGENT_ALREADY_JOINED_ELSEWHERE: 'AGENT_ALREADY_JOINED_ELSEWHERE',
   /** `run` found no credentials: run `outpost-agent join` first. */

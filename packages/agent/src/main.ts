@@ -3,7 +3,7 @@ import { OutpostError } from '@outpost/shared';
 import pino from 'pino';
 import { joinCommand, joinHelp } from './cli/join.ts';
 import { runCommand, runHelp } from './cli/run.ts';
-import { loadJoinConfig, loadLeaveConfig, loadRunConfig } from './config/index.ts';
+import { loadJoinConfig, loadLeaveConfig, loadRunConfig, loadStatusConfig } from './config/index.ts';
 import { AgentError } from './errors.ts';
 import { agentVersion } from './version.ts';
 
@@ -14,6 +14,8 @@ Commands:
              (see outpost-agent join --help)
   leave      remove what join --install installed, leaving what works applied
   run        run the agent with the stored credentials (see outpost-agent run --help)
+  status     what the agent knows: hub, certificate, leader, works, outbox (also when it
+             is not running; see outpost-agent status --help)
   version    print the version
 
 Run 'outpost-agent <command> --help' for a command's flags.
@@ -93,6 +95,16 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       return runCommand(config, makeLogger(config.logLevel, 1), { stderr }, stopSignal());
+    }
+    case 'status': {
+      const config = loadStatusConfig(rest);
+      // Loaded only here: `run` never carries the status printer.
+      const { statusCommand, statusHelp } = await import('./cli/status.ts');
+      if (config === 'help') {
+        stdout(statusHelp);
+        return 0;
+      }
+      return statusCommand(config, makeLogger(config.logLevel, 2), { stdout });
     }
     case 'version':
     case '--version':

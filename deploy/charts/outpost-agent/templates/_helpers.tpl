@@ -49,3 +49,16 @@ installs in different namespaces cannot collide. */}}
 {{- printf "%s-%s" $name .Release.Namespace | trunc 63 | trimSuffix "-" }}
 {{- end }}
 {{- end }}
+
+{{/* The port of agent.listen (HOST:PORT), empty when the listener is off or unset. A port 0
+(any free port) cannot be probed and is refused. */}}
+{{- define "outpost-agent.listenPort" -}}
+{{- $listen := .Values.agent.listen | default "" | toString }}
+{{- if and $listen (ne $listen "off") }}
+{{- $port := regexFind "[0-9]+$" $listen }}
+{{- if or (not $port) (eq $port "0") }}
+{{- fail (printf "agent.listen must be HOST:PORT with a port other than 0, or off; got %q" $listen) }}
+{{- end }}
+{{- $port }}
+{{- end }}
+{{- end }}

@@ -6,10 +6,12 @@ import { defaultApplierOptions, KubeApplier, KubeConfigRest } from '../apply/ind
 import type { RunConfig } from '../config/index.ts';
 import { certificateInfo } from '../credentials/index.ts';
 import { DriftWatcher, recordWrites, StatusRefresher } from '../drift/index.ts';
+import { AgentError } from '../errors.ts';
 import { keepClaims } from '../kube/claims-watch.ts';
 import type { KubeConnection } from '../kube/config.ts';
 import { SecretsClient } from '../kube/secrets.ts';
 import { LeaderElector, leaseDefaults } from '../leader/index.ts';
+import { AgentObserver, startListener } from '../observe/index.ts';
 import { createAgentRuntime } from '../run/index.ts';
 import { openStateStore } from '../state/index.ts';
 import { type HeartbeatCarrier, WorkSyncer } from '../sync/syncer.ts';
@@ -71,6 +73,13 @@ Flags (environment variable in brackets):
   --lease-duration DUR        how long a silent leader keeps the Lease; it renews every
                               2/15 of it and stops leading after 2/3 without renewal
                               [OUTPOST_AGENT_LEASE_DURATION] (default 15s)
+  --listen HOST:PORT|off      local plain-HTTP listener: /healthz (the process answers),
+                              /readyz (200 leading with the hub reachable and the state
+                              read, or standing by; else 503 with the reason), /metrics
+                              (Prometheus text) and /status (JSON, read by outpost-agent
+                              status). It names works and the hub: keep it on loopback
+                              unless probes or scrapes need it (the chart binds the pod's
+                              address) [OUTPOST_AGENT_LISTEN] (default 127.0.0.1:9469)
   --log-level LEVEL           JSON logs on stdout: fatal|error|warn|info|debug|trace|silent
                               [OUTPOST_LOG_LEVEL] (default info)
   -h, --help                  show this help
@@ -81,6 +90,37 @@ export async function runCommand(
   log: Logger,
   io: { stderr: (s: string) => void },
   signal: AbortSignal,
+): Promise<number> {
+  // The listener answers from the start, also while a replica stands by for the Lease. The
+  // hub is reachable while its last answer is as recent as a held poll may be (run/index.ts).
+  const observer = new AgentObserver({
+    recentMs: Math.max(2 * config.heartbeatIntervalMs, config.pollWaitSeconds * 1100 + 15_000),
+    role: config.leaderElection && config.credentials.kind === 'secret' ? 'standby' : 'off',
+  });
+  let listener: Awaited<ReturnType<typeof startListener>> | undefined;
+  if (config.listen) {
+    const { host, port } = config.listen;
+    listener = await startListener(observer, config.listen).catch((err: unknown) => {
+      throw new AgentError(
+        'AGENT_LISTEN_FAILED',
+        `cannot listen on ${host}:${port} (--listen; off turns the listener off): ${(err as Error).message}`,
+      );
+    });
+    io.stderr(`outpost-agent: listening on ${listener.url} (/healthz, /readyz, /metrics, /status)\n`);
+  }
+  try {
+    return await runAgent(config, log, io, signal, observer);
+  } finally {
+    await listener?.close();
+  }
+}
+
+async function runAgent(
+  config: RunConfig,
+  log: Logger,
+  io: { stderr: (s: string) => void },
+  signal: AbortSignal,
+  observer: AgentObserver,
 ): Promise<number> {
   // With a cluster, one kept-alive pool serves the credential store, the state store and
   // the applier; watches get their own (they hold a connection each for minutes).
@@ -117,6 +157,7 @@ export async function runCommand(
       throw err;
     }
     io.stderr(`outpost-agent: ${elector.identity} leads\n`);
+    observer.role = 'leading';
     const lead = new AbortController();
     signal.addEventListener('abort', () => lead.abort(signal.reason), { once: true });
     const stop = new AbortController();
@@ -168,6 +209,16 @@ export async function runCommand(
       revokedGraceMs: config.revokedGraceMs,
       // Work delivery stops first: its held long-poll would otherwise hold the client's close.
       onRevoked: () => revoked.abort(),
+      onEvent: (e) => {
+        if (e.type === 'heartbeat') observer.hubAnswered('heartbeat');
+        else if (e.type === 'error') observer.hubFailed('heartbeat', e.code, e.message);
+      },
+    });
+    observer.use({
+      certificate: () => ({
+        notAfter: certificateInfo(runtime.credentials.certPem).notAfter,
+        renewAt: runtime.renewAt,
+      }),
     });
     const creds = runtime.credentials;
     const info = certificateInfo(creds.certPem);
@@ -188,6 +239,7 @@ export async function runCommand(
             runtime,
             log,
             AbortSignal.any([leading, revoked.signal]),
+            observer,
           )
         : undefined;
     if (!work) {
@@ -228,6 +280,7 @@ function startWorkDelivery(
   runtime: { client: HubClient } & HeartbeatCarrier,
   log: Logger,
   signal: AbortSignal,
+  observer: AgentObserver,
 ): { done: Promise<void>; close: () => Promise<void> } {
   // The watches, one stream each on one HTTP/2 connection (HTTP/1.1 where h2 is not offered).
   const watchRest = new KubeConfigRest(kube.conn, { connections: 1024, http2: true });
@@ -248,10 +301,22 @@ function startWorkDelivery(
     log: log.child({ component: 'sync' }),
     drift,
     status,
+    observer,
     options: {
       pollWaitSeconds: config.pollWaitSeconds,
       driftIntervalMs: config.resyncIntervalMs,
       massDeleteShare: config.maxDeleteShare,
+    },
+  });
+  observer.delivering();
+  observer.use({
+    outboxDepth: () => state.outbox.depth(),
+    heldDeletions: () => {
+      try {
+        return syncer.snapshot.heldDeletions.reduce((n, h) => n + h.objects.length, 0);
+      } catch {
+        return 0; // not loaded yet
+      }
     },
   });
   const done = syncer.run(signal).catch((err: unknown) => {

@@ -11,6 +11,7 @@ import {
   labelErrors,
   limits,
   parseDuration,
+  parseHostPort,
   parseLabelList,
 } from '@outpost/shared';
 import { ConfigError } from '../errors.ts';
@@ -92,6 +93,20 @@ export interface RunConfig {
   readonly heartbeatOnly: boolean;
   /** How long the hub's records must say revoked (denied, removed, recovered) before the agent stops. */
   readonly revokedGraceMs: number;
+  /** The local listener for /healthz, /readyz, /metrics and /status; off when undefined. */
+  readonly listen: { readonly host: string; readonly port: number } | undefined;
+  readonly logLevel: string;
+}
+
+/** `outpost-agent status`: what the agent knows, read from its stores (it writes nothing). */
+export interface StatusConfig {
+  readonly command: 'status';
+  readonly credentials: CredentialsTarget;
+  readonly output: 'table' | 'json' | 'yaml';
+  /** The running agent's local listener (`run --listen`), asked for live facts; undefined: not asked. */
+  readonly agentUrl: string | undefined;
+  /** Make one bounded request to the hub's /readyz with the stored CA bundle. */
+  readonly checkHub: boolean;
   readonly logLevel: string;
 }
 
@@ -103,6 +118,7 @@ export const agentDefaults = {
   leaveTimeout: '5m',
   joinLogLevel: 'warn',
   runLogLevel: 'info',
+  listen: '127.0.0.1:9469',
 } as const;
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -151,11 +167,19 @@ export const runOptions = {
   'lease-duration': { type: 'string' },
   'heartbeat-only': { type: 'boolean' },
   'revoked-grace': { type: 'string' },
+  listen: { type: 'string' },
+} as const;
+
+export const statusOptions = {
+  ...storeOptions,
+  output: { type: 'string', short: 'o' },
+  'agent-url': { type: 'string' },
+  'check-hub': { type: 'boolean' },
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-function parseFlags<O extends typeof joinOptions | typeof runOptions | typeof leaveOptions>(
+function parseFlags<O extends typeof joinOptions | typeof runOptions | typeof leaveOptions | typeof statusOptions>(
   argv: readonly string[],
   options: O,
 ) {
@@ -422,8 +446,56 @@ export function loadRunConfig(argv: readonly string[], env: Env = process.env): 
     leaderElection: leaderElection(v, env, credentials.kind === 'secret'),
     heartbeatOnly,
     revokedGraceMs: duration(v['revoked-grace'] ?? env.OUTPOST_AGENT_REVOKED_GRACE ?? '30s', '--revoked-grace', 0),
+    listen: listenAddress(v.listen ?? env.OUTPOST_AGENT_LISTEN ?? agentDefaults.listen),
     logLevel: logLevel(v['log-level'], env, agentDefaults.runLogLevel),
   });
+}
+
+/** HOST:PORT of the local listener, or `off`. */
+function listenAddress(text: string): RunConfig['listen'] {
+  if (text === 'off') return undefined;
+  const a = parseHostPort(text);
+  if ('error' in a) {
+    throw new ConfigError(
+      `--listen ${a.error === 'must be HOST:PORT' ? 'must be HOST:PORT (for example 127.0.0.1:9469) or off' : a.error}, got ${JSON.stringify(text.slice(0, 80))}`,
+    );
+  }
+  return Object.freeze(a);
+}
+
+export function loadStatusConfig(argv: readonly string[], env: Env = process.env): StatusConfig | 'help' {
+  const v = parseFlags(argv, statusOptions);
+  if (v.help) return 'help';
+  const output = v.output ?? 'table';
+  if (output !== 'table' && output !== 'json' && output !== 'yaml') {
+    throw new ConfigError(`--output must be table, json or yaml, got ${JSON.stringify(output)}`);
+  }
+  return Object.freeze({
+    command: 'status',
+    credentials: Object.freeze(credentialsTarget(v, env)),
+    output,
+    agentUrl: agentUrl(v['agent-url'] ?? env.OUTPOST_AGENT_URL ?? `http://${agentDefaults.listen}`),
+    checkHub: v['check-hub'] ?? flag(env.OUTPOST_AGENT_CHECK_HUB, 'OUTPOST_AGENT_CHECK_HUB'),
+    logLevel: logLevel(v['log-level'], env, agentDefaults.joinLogLevel),
+  });
+}
+
+/** The running agent's listener, `http://HOST:PORT` (its /status is asked), or `off`. */
+function agentUrl(text: string): string | undefined {
+  if (text === 'off') return undefined;
+  const invalid = () =>
+    new ConfigError(
+      `--agent-url must be http://HOST:PORT (the agent's --listen address, for example http://127.0.0.1:9469) or off, got ${JSON.stringify(text.slice(0, 80))}`,
+    );
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw invalid();
+  }
+  const bare = (url.pathname === '/' || url.pathname === '') && !url.search && !url.hash;
+  if (url.protocol !== 'http:' || !bare || url.username || url.password) throw invalid();
+  return url.origin;
 }
 
 /** A boolean environment variable: unset is false; true/false (or 1/0) only. */

@@ -10,10 +10,10 @@ import { type HeartbeatRequest, type HeartbeatResponse, splitPemCertificates } f
 import type { Logger } from 'pino';
 import { type CredentialStore, type Credentials, caBundleHash, certificateInfo } from '../credentials/index.ts';
 import { AgentError } from '../errors.ts';
-import { renewalTimeFor, renewCredentials, serialFraction } from '../renew/index.ts';
+import { certReceivedAt, renewalTimeFor, renewCredentials, serialFraction } from '../renew/index.ts';
 import { backoffDelay, jitter } from '../transport/backoff.ts';
 import { HubClient, runningConnectTimeoutMs, type TrustMaterial } from '../transport/client.ts';
-import { isHubError } from '../transport/errors.ts';
+import { errorCode, isHubError } from '../transport/errors.ts';
 import { fetchCaBundle, sendHeartbeat } from '../transport/hub-api.ts';
 import { type Clock, systemClock } from '../transport/retry.ts';
 import { agentVersion } from '../version.ts';
@@ -80,10 +80,6 @@ const credentialRefusals = new Set([
  */
 const definitiveRevocations = new Set(['denied', 'removed', 'recovered']);
 
-/** The stable code of a failure (an AgentError's or HubError's), else INTERNAL. */
-const errorCode = (err: unknown) =>
-  err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : 'INTERNAL';
-
 /** The CAs of both bundles, each once: trust must not gap while the hub switches CA. */
 export function unionBundle(a: string, b: string): string {
   const seen = new Set<string>();
@@ -102,11 +98,6 @@ function trustOf(creds: Credentials, extraCa: string | undefined): TrustMaterial
     ca: extraCa ? unionBundle(extraCa, creds.caBundlePem) : creds.caBundlePem,
     identity: { keyPem: creds.keyPem, certPem: creds.certPem },
   };
-}
-
-function receivedAt(creds: Credentials): number | undefined {
-  const at = creds.hub.certReceivedAt ? Date.parse(creds.hub.certReceivedAt) : Number.NaN;
-  return Number.isNaN(at) ? undefined : at;
 }
 
 export async function loadCredentials(store: CredentialStore): Promise<Credentials> {
@@ -153,7 +144,7 @@ export class AgentRuntime {
       connectTimeoutMs: runningConnectTimeoutMs,
       onCloseError: (err) => this.#log.debug({ err }, 'closing the previous hub connection failed'),
     });
-    this.#renewAt = renewalTimeFor(creds.certPem, { draw: this.#draw, receivedAt: receivedAt(creds) });
+    this.#renewAt = renewalTimeFor(creds.certPem, { draw: this.#draw, receivedAt: certReceivedAt(creds) });
   }
 
   get credentials(): Credentials {
@@ -355,7 +346,7 @@ export class AgentRuntime {
     this.#creds = next;
     this.#client.setTrust(trustOf(next, this.#previousBundle));
     if (certChanged) {
-      this.#renewAt = renewalTimeFor(next.certPem, { draw: this.#draw, receivedAt: receivedAt(next) });
+      this.#renewAt = renewalTimeFor(next.certPem, { draw: this.#draw, receivedAt: certReceivedAt(next) });
       this.#renewReason = undefined;
     }
   }

@@ -338,6 +338,30 @@ export function stateStoreContract(h: StoreHarness): void {
       assert.deepEqual((await h.open('released').load()).released, []);
       assert.deepEqual(await h.parts('released'), [], 'no part left behind');
     });
+
+    test('the last answered poll is kept in the index; other saves keep it, a newer one replaces it', async () => {
+      const a = h.open('polled');
+      await a.load();
+      assert.equal(a.polledAt, undefined, 'none in a new state');
+      const w = smallWork('w');
+      await a.saveDesired({ hubEpoch: 'e', revision: 1, upsert: [w], remove: [] });
+      await a.savePolledAt('2026-01-02T03:04:05.000Z');
+      await a.saveLedger(w.uid, appliedObjects(2, 'w'));
+      await a.saveHeldDeletions([
+        { workUid: w.uid, objects: appliedObjects(1, 'h'), since: '2026-01-02T03:04:06.000Z' },
+      ]);
+      const b = h.open('polled');
+      const loaded = await b.load();
+      assert.equal(b.polledAt, '2026-01-02T03:04:05.000Z');
+      assert.deepEqual(loaded.works.get('w'), w);
+      assert.equal(loaded.ledger.get(w.uid)?.length, 2);
+      assert.equal(loaded.heldDeletions.length, 1);
+      await b.saveDesired({ hubEpoch: 'e', revision: 2, upsert: [], remove: [] });
+      await b.savePolledAt('2026-01-02T03:05:05.000Z');
+      const c = h.open('polled');
+      assert.equal((await c.load()).revision, 2);
+      assert.equal(c.polledAt, '2026-01-02T03:05:05.000Z');
+    });
   });
 
   describe(`${h.name}: status outbox`, () => {

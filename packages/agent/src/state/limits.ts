@@ -42,4 +42,10 @@ export const stateDurations = {
    * case; a count would starve a replica behind a busy one.
    */
   conflictRetryMs: 30_000,
+  /**
+   * The last answered poll is saved in the index at most this often: one small write a
+   * minute while the hub answers, none while it is away, enough for `outpost-agent status`
+   * to say when the agent last heard the hub.
+   */
+  polledRecordMs: 60_000,
 } as const;

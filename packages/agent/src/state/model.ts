@@ -46,6 +46,11 @@ export interface StateIndex {
   held?: BlobRef;
   /** UIDs of objects the works let go of and left on the spoke (see AgentSnapshot.released). */
   released?: BlobRef;
+  /**
+   * When the hub last answered a poll (ISO time, the agent's clock), saved at most once per
+   * stateDurations.polledRecordMs: `outpost-agent status` shows it while no agent runs.
+   */
+  polledAt?: string;
 }
 
 export interface OutboxDoc {

@@ -92,6 +92,11 @@ export class DurableStateStore implements AgentStateStore {
     return this.#backend.description;
   }
 
+  /** When the hub last answered a poll, as the loaded (or last written) index records it. */
+  get polledAt(): string | undefined {
+    return this.#index?.polledAt;
+  }
+
   load(): Promise<AgentSnapshot> {
     return this.#serial(async () => {
       // A file backend reads the index and the parts one after the other: a missing part
@@ -174,6 +179,13 @@ export class DurableStateStore implements AgentStateStore {
         return ref === cur.released ? undefined : { ...cur, released: refOnly(ref) };
       });
     });
+  }
+
+  /** Records when the hub last answered a poll (see StateIndex.polledAt); nothing else changes. */
+  savePolledAt(at: string): Promise<void> {
+    return this.#serial(() =>
+      this.#mutate(async (cur) => (cur.polledAt === at ? undefined : { ...cur, polledAt: at })),
+    );
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

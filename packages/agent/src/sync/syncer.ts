@@ -22,9 +22,10 @@ import { isCrdKind, isNamespaceKind } from '../apply/kube.ts';
 import { reasons } from '../apply/status.ts';
 import type { StatusMonitor } from '../drift/status.ts';
 import type { DriftMonitor } from '../drift/watcher.ts';
+import { stateDurations } from '../state/limits.ts';
 import { jitter, reconnectDelay } from '../transport/backoff.ts';
 import type { HubClient } from '../transport/client.ts';
-import { isHubError } from '../transport/errors.ts';
+import { errorCode, isHubError } from '../transport/errors.ts';
 import { pollSync, postStatus } from '../transport/hub-api.ts';
 import { type Clock, systemClock } from '../transport/retry.ts';
 import { compactWork } from '../work/compact.ts';
@@ -68,10 +69,15 @@ export const defaultSyncerOptions: SyncerOptions = {
   statusBatch: 200,
 };
 
+/** A state store that can also record when the hub last answered (state/: the index's polledAt). */
+export interface PollRecorder {
+  savePolledAt?(at: string): Promise<void>;
+}
+
 export interface SyncerDeps {
   client: () => HubClient;
   cluster: string;
-  state: AgentStateStore;
+  state: AgentStateStore & PollRecorder;
   applier: WorkApplier;
   log: Log;
   clock?: Clock;
@@ -82,6 +88,20 @@ export interface SyncerDeps {
   status?: StatusMonitor;
   /** The heartbeat each poll carries (the runtime's), so the agent sends none of its own. */
   heartbeat?: HeartbeatCarrier;
+  /** Told of polls, applies and corrections (the agent's /metrics and /readyz). */
+  observer?: SyncObserver;
+}
+
+/** What the sync loop tells the agent's listener (observe/). */
+export interface SyncObserver {
+  /** The durable state was read. */
+  stateRead(): void;
+  hubAnswered(kind: 'poll', seconds: number): void;
+  hubFailed(kind: 'poll', code: string, message: string, seconds: number): void;
+  /** One work's apply pass: how it ended and how long it took. */
+  applied(result: 'applied' | 'failed' | 'refused', seconds: number): void;
+  /** Work `workUid` has had `total` objects put back since the agent started. */
+  corrections(workUid: string, total: number): void;
 }
 
 /** Gives each poll the heartbeat to carry and takes the hub's answer to it. */
@@ -136,6 +156,8 @@ export class WorkSyncer {
   #ackedSeq = 0;
   /** The hub's reconnect window from its last answer (SyncResponse.reconnectWindowSeconds). */
   #reconnectWindowMs: number | undefined;
+  /** When an answered poll was last saved (PollRecorder), on the syncer's clock. */
+  #polledSavedAt = Number.NEGATIVE_INFINITY;
   /** Works whose status refresh is queued and not started yet. */
   readonly #refreshQueued = new Set<string>();
 
@@ -153,6 +175,7 @@ export class WorkSyncer {
   /** Loads the durable state and enforces it once, before the hub is even asked. */
   async start(): Promise<void> {
     this.#snap = await this.#d.state.load();
+    this.#d.observer?.stateRead();
     this.#d.log.info(
       { works: this.#snap.works.size, revision: this.#snap.revision, hubEpoch: this.#snap.hubEpoch },
       'desired state loaded',
@@ -241,8 +264,10 @@ export class WorkSyncer {
       const heartbeat = this.#d.heartbeat?.heartbeatForPoll();
       if (heartbeat) req.heartbeat = heartbeat.body;
       let res: Awaited<ReturnType<typeof pollSync>>;
+      const sent = this.#clock.now();
       try {
         res = await pollSync(this.#d.client(), this.#d.cluster, req, { signal });
+        this.#d.observer?.hubAnswered('poll', (this.#clock.now() - sent) / 1000);
         failures = 0;
         if (res.reconnectWindowSeconds !== undefined) this.#reconnectWindowMs = res.reconnectWindowSeconds * 1000;
         if (heartbeat) this.#d.heartbeat?.pollAnswered(heartbeat, res.heartbeat);
@@ -252,6 +277,7 @@ export class WorkSyncer {
         // it, instead of being answered "send your inventory" first (a round trip per agent
         // of a whole fleet coming back at once).
         sendInventory = true;
+        this.#d.observer?.hubFailed('poll', errorCode(err), (err as Error).message, (this.#clock.now() - sent) / 1000);
         this.#d.heartbeat?.pollFailed?.(err);
         const retryAfterMs = isHubError(err) ? err.retryAfterMs : undefined;
         const wait = reconnectDelay(failures++, this.#reconnectWindowMs, {
@@ -269,6 +295,7 @@ export class WorkSyncer {
         await this.#sleep(wait, signal);
         continue;
       }
+      await this.#recordPolled();
       if (res.epochMismatch) {
         if (!this.#epochWarned) {
           this.#d.log.error(
@@ -346,10 +373,14 @@ export class WorkSyncer {
     const snap = this.snapshot;
     const previous = snap.ledger.get(work.uid) ?? [];
     if (work.deleting) return this.#deleteWork(work, previous);
+    const started = this.#clock.now();
     const probe = this.#d.drift?.applying(work, previous);
     const result = await this.#d.applier.apply(work, previous);
     result.applied = await this.#unclaimReleased(work, previous, result.applied);
-    if (probe) result.status.corrections = probe.done(result.applied);
+    if (probe) {
+      result.status.corrections = probe.done(result.applied);
+      this.#d.observer?.corrections(work.uid, result.status.corrections);
+    }
     const ledger = nextLedger(previous, result.applied, work.manifests);
     const heldIds = new Set(
       snap.heldDeletions.filter((h) => h.workUid === work.uid).flatMap((h) => h.objects.map(objectId)),
@@ -415,6 +446,10 @@ export class WorkSyncer {
     // least every minute, as OCM requeues it, so a new RoleBinding counts within about that.
     const refused = result.status.resourceStatus.manifests.some((m) =>
       m.conditions.some((c) => c.type === 'Applied' && c.status === 'False' && c.reason === reasons.executorNotAllowed),
+    );
+    this.#d.observer?.applied(
+      refused ? 'refused' : failed ? 'failed' : 'applied',
+      (this.#clock.now() - started) / 1000,
     );
     if (deleting) this.#followUp(work, followUp.deletionMaxMs);
     else if (failed) this.#followUp(work, refused ? followUp.executorMaxMs : this.#o.driftIntervalMs);
@@ -737,6 +772,22 @@ export class WorkSyncer {
       } catch (err) {
         this.#d.log.error({ err: (err as Error).message }, 're-apply failed');
       }
+    }
+  }
+
+  /**
+   * The hub answered a poll: saved durably at most once per stateDurations.polledRecordMs, so
+   * `outpost-agent status` can say when the agent last heard the hub while none runs. A
+   * failed save costs only that record: it is logged, and the next answer tries again.
+   */
+  async #recordPolled(): Promise<void> {
+    const now = this.#clock.now();
+    if (!this.#d.state.savePolledAt || now - this.#polledSavedAt < stateDurations.polledRecordMs) return;
+    this.#polledSavedAt = now;
+    try {
+      await this.#d.state.savePolledAt(new Date(now).toISOString());
+    } catch (err) {
+      this.#d.log.warn({ err: (err as Error).message }, 'saving the time of the last answered poll failed');
     }
   }
 

@@ -21,6 +21,10 @@ const tlsVerifyCodes = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
+/** The stable code of a failure (an AgentError's or HubError's), else INTERNAL. */
+export const errorCode = (err: unknown) =>
+  err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : 'INTERNAL';
+
 export function isTlsVerifyError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   return typeof code === 'string' && tlsVerifyCodes.has(code);

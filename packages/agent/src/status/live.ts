@@ -1,0 +1,92 @@
+// The running agent's own view, from its local listener (`outpost-agent run --listen`):
+// GET /status answers what only the process knows (leading or standing by, connected to the
+// hub, the last answered poll, the last error, the outbox depth as it is now). Asked once,
+// briefly: a status command must not wait on an agent that is not there.
+
+/** What `GET /status` of a running agent answers. */
+export interface LiveStatus {
+  leader: 'leading' | 'standby' | 'off';
+  connected: boolean;
+  lastPollAt: string | null;
+  lastError: { code: string; message: string; at: string } | null;
+  outboxDepth: number;
+}
+
+export type LiveAnswer = { running: true; live: LiveStatus } | { running: false; reason: string };
+
+/** How long the listener may take to answer, connection included. */
+export const liveTimeoutMs = 1_000;
+
+/** Larger answers are not a status document (and are not read further). */
+const maxAnswerBytes = 1024 * 1024;
+
+const leaderStates = new Set(['leading', 'standby', 'off']);
+
+const isTime = (v: unknown): v is string => typeof v === 'string' && !Number.isNaN(Date.parse(v));
+
+/** The answer checked field by field; undefined when it is not the agent's status document. */
+export function parseLiveStatus(value: unknown): LiveStatus | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof v.leader !== 'string' || !leaderStates.has(v.leader)) return undefined;
+  if (typeof v.connected !== 'boolean') return undefined;
+  if (v.lastPollAt !== null && !isTime(v.lastPollAt)) return undefined;
+  if (typeof v.outboxDepth !== 'number' || !Number.isSafeInteger(v.outboxDepth) || v.outboxDepth < 0) return undefined;
+  let lastError: LiveStatus['lastError'] = null;
+  if (v.lastError !== null) {
+    const e = v.lastError as Record<string, unknown> | undefined;
+    if (typeof e !== 'object' || typeof e.code !== 'string' || typeof e.message !== 'string' || !isTime(e.at)) {
+      return undefined;
+    }
+    lastError = { code: e.code, message: e.message, at: e.at };
+  }
+  return {
+    leader: v.leader as LiveStatus['leader'],
+    connected: v.connected,
+    lastPollAt: v.lastPollAt,
+    lastError,
+    outboxDepth: v.outboxDepth,
+  };
+}
+
+/** Asks the agent listening at `url` (`http://HOST:PORT`) for its status, within `timeoutMs`. */
+export async function fetchLiveStatus(url: string, timeoutMs = liveTimeoutMs): Promise<LiveAnswer> {
+  const notHere = (why: string): LiveAnswer => ({ running: false, reason: `no agent answered at ${url} (${why})` });
+  let res: Response;
+  try {
+    res = await fetch(`${url}/status`, {
+      headers: { accept: 'application/json' },
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: 'error',
+    });
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string } };
+    if (e.name === 'TimeoutError' || e.name === 'AbortError') return notHere(`no answer within ${timeoutMs} ms`);
+    return notHere(e.cause?.code ?? e.message);
+  }
+  try {
+    if (res.status !== 200) {
+      return { running: false, reason: `${url} answered HTTP ${res.status} to GET /status: not an agent's listener` };
+    }
+    const length = Number(res.headers.get('content-length') ?? 0);
+    if (length > maxAnswerBytes) return { running: false, reason: `${url} answered a document too large for a status` };
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    const live = text.length <= maxAnswerBytes ? parseLiveStatus(parsed) : undefined;
+    if (!live)
+      return { running: false, reason: `${url} answered GET /status with something other than an agent's status` };
+    return { running: true, live };
+  } catch (err) {
+    return notHere(
+      (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (err as Error).message,
+    );
+  } finally {
+    // An answer not read to its end still holds the connection.
+    await res.body?.cancel().catch(() => {});
+  }
+}
