@@ -262,10 +262,22 @@ describe('rendered objects', () => {
     assert.match(bad.stderr, /podAntiAffinity must be soft, hard or none/);
   });
 
-  test('an agent listener on port 0 cannot be probed and is refused by name', async () => {
-    const r = await run(helm, ['template', 'x', join(chartsDir, 'outpost-agent'), '--set', 'agent.listen=127.0.0.1:0']);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /agent\.listen must be HOST:PORT with a port other than 0, or off/);
+  test('an agent listener the kubelet could not probe (loopback, port 0, no port) is refused by name', async () => {
+    const refused = async (value: string, message: RegExp) => {
+      const r = await run(helm, [
+        'template',
+        'x',
+        join(chartsDir, 'outpost-agent'),
+        '--set-string',
+        `agent.listen=${value}`,
+      ]);
+      assert.notEqual(r.code, 0, value);
+      assert.match(r.stderr, message, value);
+    };
+    await refused('127.0.0.1:9469', /agent\.listen "127\.0\.0\.1:9469" is loopback/);
+    await refused('[::1]:9469', /is loopback/);
+    await refused(':0', /a port 0 \(any free port\) cannot be probed/);
+    await refused('9469', /agent\.listen must be HOST:PORT or :PORT/);
   });
 
   test('hub values become its OUTPOST_* settings and pod placement', () => {
@@ -306,7 +318,7 @@ describe('rendered objects', () => {
     }
     const [c] = pod.containers as Obj[];
     assert.ok(c);
-    assert.deepEqual(c.args, ['run', '--listen=0.0.0.0:9469']);
+    assert.deepEqual(c.args, ['run', '--listen=:9469']);
     // The listener's port, probed: liveness only asks whether the process answers.
     assert.deepEqual(c.ports, [{ name: 'http-metrics', containerPort: 9469, protocol: 'TCP' }]);
     assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: 'http-metrics' });
@@ -315,6 +327,8 @@ describe('rendered objects', () => {
     assert.equal(env.get('POD_NAME')?.valueFrom.fieldRef.fieldPath, 'metadata.name');
     assert.equal(env.get('OUTPOST_AGENT_NAMESPACE')?.valueFrom.fieldRef.fieldPath, 'metadata.namespace');
     assert.equal(env.get('NODE_COMPILE_CACHE')?.value, '/tmp/node-compile-cache');
+    // `outpost-agent status` in the pod asks the listener on the chart's port.
+    assert.equal(env.get('OUTPOST_AGENT_URL')?.value, 'http://127.0.0.1:9469');
     assert.deepEqual(c.resources.requests.memory, '128Mi');
     assert.deepEqual(c.resources.limits.memory, '256Mi');
     assert.equal(pod.serviceAccountName, one(o, 'ServiceAccount').metadata.name);

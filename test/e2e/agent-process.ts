@@ -43,10 +43,14 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-export function startAgent(args: string[], opts: { env?: Record<string, string> } = {}): AgentProcess {
+export function startAgent(
+  args: string[],
+  opts: { env?: Record<string, string>; defaultListen?: boolean } = {},
+): AgentProcess {
   // Several agents run side by side in one test: each `run` listens on a port of its own,
-  // unless the test says where.
-  const listen = args[0] === 'run' && !args.some((a) => a === '--listen' || a.startsWith('--listen='));
+  // unless the test says where (or asks for the agent's default address).
+  const listen =
+    args[0] === 'run' && !opts.defaultListen && !args.some((a) => a === '--listen' || a.startsWith('--listen='));
   const proc = spawn(process.execPath, [agentMain, ...args, ...(listen ? ['--listen', '127.0.0.1:0'] : [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: cleanEnv(opts.env),

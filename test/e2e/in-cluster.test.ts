@@ -233,7 +233,9 @@ describe('the agent in-cluster under the chart’s least-privilege RBAC', { time
 
   test('run with the DaemonSet’s args leads through the Lease and serves the cluster', async () => {
     const args = [
-      ...(daemonSet.spec.template.spec.containers[0].args as string[]),
+      // The chart's listener port (its pod's own) is the test host's here: the harness gives
+      // the agent a free one instead (startAgent).
+      ...(daemonSet.spec.template.spec.containers[0].args as string[]).filter((a) => !a.startsWith('--listen')),
       // Shorter than the chart's defaults so the test is quick; the 10 min re-apply leaves
       // drift repair to the watches.
       '--poll-wait',

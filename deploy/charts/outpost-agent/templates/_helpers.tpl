@@ -50,14 +50,22 @@ installs in different namespaces cannot collide. */}}
 {{- end }}
 {{- end }}
 
-{{/* The port of agent.listen (HOST:PORT), empty when the listener is off or unset. A port 0
-(any free port) cannot be probed and is refused. */}}
+{{/* The port of agent.listen (HOST:PORT or :PORT), empty when the listener is off or unset.
+The kubelet probes the pod's address: a loopback host, a port 0 (any free port) or a value
+without a port cannot be probed and are refused. */}}
 {{- define "outpost-agent.listenPort" -}}
 {{- $listen := .Values.agent.listen | default "" | toString }}
 {{- if and $listen (ne $listen "off") }}
+{{- if not (regexMatch "^(\\[[0-9a-fA-F:.]+\\]|[^:\\[\\]]*):[0-9]{1,5}$" $listen) }}
+{{- fail (printf "agent.listen must be HOST:PORT or :PORT (every address of the pod), or off; got %q" $listen) }}
+{{- end }}
+{{- $host := regexReplaceAll ":[0-9]+$" $listen "" }}
+{{- if or (hasPrefix "127." $host) (eq $host "localhost") (eq $host "[::1]") }}
+{{- fail (printf "agent.listen %q is loopback: the kubelet could not probe it; use :PORT (or off)" $listen) }}
+{{- end }}
 {{- $port := regexFind "[0-9]+$" $listen }}
-{{- if or (not $port) (eq $port "0") }}
-{{- fail (printf "agent.listen must be HOST:PORT with a port other than 0, or off; got %q" $listen) }}
+{{- if eq (int $port) 0 }}
+{{- fail (printf "agent.listen %q: a port 0 (any free port) cannot be probed" $listen) }}
 {{- end }}
 {{- $port }}
 {{- end }}

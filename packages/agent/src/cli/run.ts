@@ -12,7 +12,7 @@ import type { KubeConnection } from '../kube/config.ts';
 import { SecretsClient } from '../kube/secrets.ts';
 import { LeaderElector, leaseDefaults } from '../leader/index.ts';
 import { AgentObserver, startListener } from '../observe/index.ts';
-import { createAgentRuntime } from '../run/index.ts';
+import { createAgentRuntime, hubSilenceMs } from '../run/index.ts';
 import { openStateStore } from '../state/index.ts';
 import { type HeartbeatCarrier, WorkSyncer } from '../sync/syncer.ts';
 import type { HubClient } from '../transport/client.ts';
@@ -77,9 +77,13 @@ Flags (environment variable in brackets):
                               /readyz (200 leading with the hub reachable and the state
                               read, or standing by; else 503 with the reason), /metrics
                               (Prometheus text) and /status (JSON, read by outpost-agent
-                              status). It names works and the hub: keep it on loopback
-                              unless probes or scrapes need it (the chart binds the pod's
-                              address) [OUTPOST_AGENT_LISTEN] (default 127.0.0.1:9469)
+                              status). It says which cluster and hub the agent serves and
+                              how it is doing, nothing secret; :PORT is every address (the
+                              chart's, for probes and scrapes). The default address taken
+                              by another process costs only the listener (a warning); an
+                              address given here that cannot be bound stops the agent
+                              (AGENT_LISTEN_FAILED) [OUTPOST_AGENT_LISTEN]
+                              (default 127.0.0.1:9469)
   --log-level LEVEL           JSON logs on stdout: fatal|error|warn|info|debug|trace|silent
                               [OUTPOST_LOG_LEVEL] (default info)
   -h, --help                  show this help
@@ -91,22 +95,25 @@ export async function runCommand(
   io: { stderr: (s: string) => void },
   signal: AbortSignal,
 ): Promise<number> {
-  // The listener answers from the start, also while a replica stands by for the Lease. The
-  // hub is reachable while its last answer is as recent as a held poll may be (run/index.ts).
+  // The listener answers from the start, also while a replica stands by for the Lease.
   const observer = new AgentObserver({
-    recentMs: Math.max(2 * config.heartbeatIntervalMs, config.pollWaitSeconds * 1100 + 15_000),
+    recentMs: hubSilenceMs(config.heartbeatIntervalMs, config.pollWaitSeconds * 1000),
     role: config.leaderElection && config.credentials.kind === 'secret' ? 'standby' : 'off',
   });
   let listener: Awaited<ReturnType<typeof startListener>> | undefined;
   if (config.listen) {
-    const { host, port } = config.listen;
-    listener = await startListener(observer, config.listen).catch((err: unknown) => {
-      throw new AgentError(
-        'AGENT_LISTEN_FAILED',
-        `cannot listen on ${host}:${port} (--listen; off turns the listener off): ${(err as Error).message}`,
-      );
-    });
-    io.stderr(`outpost-agent: listening on ${listener.url} (/healthz, /readyz, /metrics, /status)\n`);
+    const { host, port, explicit } = config.listen;
+    const onError = (err: unknown) => log.warn({ err: (err as Error).message }, 'the local listener failed a request');
+    try {
+      listener = await startListener(observer, config.listen, onError);
+      io.stderr(`outpost-agent: listening on ${listener.url} (/healthz, /readyz, /metrics, /status)\n`);
+    } catch (err) {
+      const message = `cannot listen on ${host || '*'}:${port} (--listen; off turns the listener off): ${(err as Error).message}`;
+      // An address asked for must work; the default one taken (another agent or exporter on
+      // this host) costs only the listener, never the enforcing.
+      if (explicit) throw new AgentError('AGENT_LISTEN_FAILED', message);
+      log.warn({ code: 'AGENT_LISTEN_FAILED' }, `${message}; running without the local listener`);
+    }
   }
   try {
     return await runAgent(config, log, io, signal, observer);
@@ -215,6 +222,11 @@ async function runAgent(
       },
     });
     observer.use({
+      identity: () => ({
+        cluster: runtime.credentials.hub.clusterName,
+        hubUrl: runtime.credentials.hub.hubUrl,
+        serial: certificateInfo(runtime.credentials.certPem).serial,
+      }),
       certificate: () => ({
         notAfter: certificateInfo(runtime.credentials.certPem).notAfter,
         renewAt: runtime.renewAt,

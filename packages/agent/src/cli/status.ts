@@ -25,7 +25,7 @@ export const statusHelp = `Usage: outpost-agent status [flags]
 
 Prints what the agent knows, from what it stores, whether it runs or not:
   - the cluster name and the hub, and when the hub last answered a poll (the agent saves
-    that time at most once a minute);
+    that time at most every 5 minutes);
   - the certificate: serial, expiry, time left, and when the agent renews it (a random
     20-30 % of its life before expiry, drawn from its serial: the agent's own rule);
   - the hub's CA bundle: each CA's subject, its sha256: pin (as --ca-cert-hash), whether

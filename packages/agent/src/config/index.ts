@@ -93,8 +93,9 @@ export interface RunConfig {
   readonly heartbeatOnly: boolean;
   /** How long the hub's records must say revoked (denied, removed, recovered) before the agent stops. */
   readonly revokedGraceMs: number;
-  /** The local listener for /healthz, /readyz, /metrics and /status; off when undefined. */
-  readonly listen: { readonly host: string; readonly port: number } | undefined;
+  /** The local listener for /healthz, /readyz, /metrics and /status; off when undefined.
+   *  Host '' is every address; `explicit` when given by flag or environment. */
+  readonly listen: { readonly host: string; readonly port: number; readonly explicit: boolean } | undefined;
   readonly logLevel: string;
 }
 
@@ -446,21 +447,27 @@ export function loadRunConfig(argv: readonly string[], env: Env = process.env): 
     leaderElection: leaderElection(v, env, credentials.kind === 'secret'),
     heartbeatOnly,
     revokedGraceMs: duration(v['revoked-grace'] ?? env.OUTPOST_AGENT_REVOKED_GRACE ?? '30s', '--revoked-grace', 0),
-    listen: listenAddress(v.listen ?? env.OUTPOST_AGENT_LISTEN ?? agentDefaults.listen),
+    listen: listenAddress(v.listen ?? env.OUTPOST_AGENT_LISTEN),
     logLevel: logLevel(v['log-level'], env, agentDefaults.runLogLevel),
   });
 }
 
-/** HOST:PORT of the local listener, or `off`. */
-function listenAddress(text: string): RunConfig['listen'] {
+/**
+ * HOST:PORT of the local listener, or `off`; `:PORT` is every address (dual-stack where the
+ * host has IPv6). `explicit`: given by flag or environment, so a failure to bind it stops
+ * the agent; the default address in use only costs the listener.
+ */
+function listenAddress(text: string | undefined): RunConfig['listen'] {
   if (text === 'off') return undefined;
-  const a = parseHostPort(text);
+  const a = parseHostPort(text ?? agentDefaults.listen);
   if ('error' in a) {
     throw new ConfigError(
-      `--listen ${a.error === 'must be HOST:PORT' ? 'must be HOST:PORT (for example 127.0.0.1:9469) or off' : a.error}, got ${JSON.stringify(text.slice(0, 80))}`,
+      a.error === 'NOT_IPV6'
+        ? `--listen: ${a.host} is not an IPv6 address`
+        : `--listen must be HOST:PORT (for example 127.0.0.1:9469, or :9469 for every address) or off, got ${JSON.stringify(String(text).slice(0, 80))}`,
     );
   }
-  return Object.freeze(a);
+  return Object.freeze({ ...a, explicit: text !== undefined });
 }
 
 export function loadStatusConfig(argv: readonly string[], env: Env = process.env): StatusConfig | 'help' {

@@ -55,11 +55,14 @@ test('metrics: counters by result, corrections counted once per put-back, the so
   observer.applied('applied', 0.2);
   observer.applied('applied', 0.4);
   observer.applied('failed', 1.5);
+  observer.applied('error', 0.1);
   // Totals since the start per work: counted as the difference, never twice.
   observer.corrections('w1', 2);
   observer.corrections('w1', 2);
   observer.corrections('w1', 3);
   observer.corrections('w2', 1);
+  // A deleted work's entry goes; what it counted stays in the total.
+  observer.forget('w2');
   depth = 5;
   const text = observer.metrics();
   const value = (series: string) => {
@@ -74,11 +77,12 @@ test('metrics: counters by result, corrections counted once per put-back, the so
   assert.equal(value('outpost_agent_applies_total{result="applied"}'), 2);
   assert.equal(value('outpost_agent_applies_total{result="failed"}'), 1);
   assert.equal(value('outpost_agent_applies_total{result="refused"}'), 0);
+  assert.equal(value('outpost_agent_applies_total{result="error"}'), 1);
   assert.equal(value('outpost_agent_apply_duration_seconds_count{result="applied"}'), 2);
   assert.equal(value('outpost_agent_apply_duration_seconds_bucket{result="failed",le="1"}'), 0);
   assert.equal(value('outpost_agent_apply_duration_seconds_bucket{result="failed",le="2.5"}'), 1);
   assert.equal(value('outpost_agent_drift_corrections_total'), 4);
-  assert.equal(value('outpost_agent_sync_duration_seconds_count{result="ok"}'), 1);
+  assert.equal(value('outpost_agent_poll_duration_seconds_count{result="ok"}'), 1);
   assert.equal(value('outpost_agent_certificate_expiry_timestamp_seconds'), Date.parse('2026-02-01T00:00:00Z') / 1000);
   assert.equal(value('outpost_agent_certificate_renewal_timestamp_seconds'), Date.parse('2026-01-25T00:00:00Z') / 1000);
   assert.ok(value('process_resident_memory_bytes') > 0);
@@ -117,6 +121,43 @@ test('the listener: /healthz, /readyz with its reason, /metrics, /status; other 
     assert.equal(typeof status.lastPollAt, 'string');
     assert.equal((await get('/nothing')).status, 404);
     assert.equal((await get('/readyz', 'POST')).status, 405);
+  } finally {
+    await listener.close();
+  }
+});
+
+test('a source that throws fails that answer with a 500, never the listener; a standby exports no connected series', async () => {
+  const { observer } = observed('standby');
+  let broken = true;
+  observer.use({
+    certificate: () => {
+      if (broken) throw new Error('certificate unreadable');
+      return { notAfter: new Date(), renewAt: new Date() };
+    },
+  });
+  const errors: unknown[] = [];
+  const listener = await startListener(observer, { host: '127.0.0.1', port: 0 }, (err) => errors.push(err));
+  try {
+    const failed = await fetch(`${listener.url}/metrics`);
+    assert.equal(failed.status, 500);
+    assert.deepEqual(await failed.json(), { code: 'INTERNAL', message: 'certificate unreadable' });
+    assert.equal(errors.length, 1);
+    assert.equal((await fetch(`${listener.url}/healthz`)).status, 200, 'still answering');
+    broken = false;
+    const text = await (await fetch(`${listener.url}/metrics`)).text();
+    assert.doesNotMatch(text, /^outpost_agent_connected /m, 'a standby talks to no hub');
+    assert.match(text, /^outpost_agent_leader 0$/m);
+  } finally {
+    await listener.close();
+  }
+});
+
+test('every address (host ""): one listener that answers on IPv4 loopback', async () => {
+  const { observer } = observed();
+  const listener = await startListener(observer, { host: '', port: 0 });
+  try {
+    const port = new URL(listener.url).port;
+    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
   } finally {
     await listener.close();
   }

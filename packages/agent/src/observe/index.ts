@@ -10,8 +10,13 @@ import { escapeLabel, Histogram, metricLines } from '@outpost/shared';
 
 export type Role = 'leading' | 'standby' | 'off';
 
+export const applyResults = ['applied', 'failed', 'refused', 'error'] as const;
+export type ApplyResult = (typeof applyResults)[number];
+
 /** Read when asked (a scrape, a probe): the agent's parts that hold the values. */
 export interface ObservedSources {
+  /** Which agent this is (a standby has loaded no credentials yet). */
+  identity?: () => { cluster: string; hubUrl: string; serial: string };
   /** Status reports waiting in the durable outbox (undefined: no work delivery). */
   outboxDepth?: () => number;
   /** Deletions held for an admin by the mass-delete breaker (undefined: no work delivery). */
@@ -20,13 +25,21 @@ export interface ObservedSources {
   certificate?: () => { notAfter: Date; renewAt: Date };
 }
 
-/** The answer of GET /status (`outpost-agent status` shows it beside the durable state). */
+/**
+ * The answer of GET /status (`outpost-agent status` shows it beside the durable state). Who
+ * answers (cluster, hub, certificate serial; null on a standby, which has loaded no
+ * credentials), so a reader can tell another agent on that address from the one it asks
+ * about; outboxDepth is null without work delivery.
+ */
 export interface LiveStatus {
   leader: Role;
+  cluster: string | null;
+  hubUrl: string | null;
+  serial: string | null;
   connected: boolean;
   lastPollAt: string | null;
   lastError: { code: string; message: string; at: string } | null;
-  outboxDepth: number;
+  outboxDepth: number | null;
 }
 
 const applyBuckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -50,7 +63,6 @@ export class AgentObserver {
   readonly #pollDuration = new Histogram();
   #corrections = 0;
   readonly #correctionsByWork = new Map<string, number>();
-  readonly #started = Date.now();
 
   constructor(opts: { recentMs: number; role: Role; now?: () => number }) {
     this.#recentMs = opts.recentMs;
@@ -93,8 +105,8 @@ export class AgentObserver {
     if (kind === 'poll' && seconds !== undefined) this.#pollDuration.observe('result="error"', seconds);
   }
 
-  /** One work's apply pass took `seconds` and ended `result` (applied, failed, refused). */
-  applied(result: 'applied' | 'failed' | 'refused', seconds: number): void {
+  /** One work's apply pass took `seconds` and ended `result` (applied, failed, refused, error). */
+  applied(result: ApplyResult, seconds: number): void {
     this.#applies.set(result, (this.#applies.get(result) ?? 0) + 1);
     this.#applyDuration.observe(`result="${result}"`, seconds);
   }
@@ -105,6 +117,11 @@ export class AgentObserver {
     if (total <= before) return;
     this.#correctionsByWork.set(workUid, total);
     this.#corrections += total - before;
+  }
+
+  /** Work `workUid` is gone from the agent: its count stays in the total, its entry goes. */
+  forget(workUid: string): void {
+    this.#correctionsByWork.delete(workUid);
   }
 
   get connected(): boolean {
@@ -130,12 +147,16 @@ export class AgentObserver {
 
   live(): LiveStatus {
     const e = this.#lastError;
+    const id = this.#sources.identity?.();
     return {
       leader: this.#role,
+      cluster: id?.cluster ?? null,
+      hubUrl: id?.hubUrl ?? null,
+      serial: id?.serial ?? null,
       connected: this.connected,
       lastPollAt: this.#lastOk === undefined ? null : new Date(this.#lastOk).toISOString(),
       lastError: e ? { code: e.code, message: e.message, at: new Date(e.at).toISOString() } : null,
-      outboxDepth: this.#sources.outboxDepth?.() ?? 0,
+      outboxDepth: this.#sources.outboxDepth?.() ?? null,
     };
   }
 
@@ -143,13 +164,16 @@ export class AgentObserver {
   metrics(): string {
     const s = this.#sources;
     const cert = s.certificate?.();
+    // A standby talks to no hub: no connected series, so a 0 there is no outage.
     const lines = [
-      ...metricLines(
-        'outpost_agent_connected',
-        'gauge',
-        "1 while the hub's last answer is recent and no exchange failed since.",
-        [['', this.connected ? 1 : 0]],
-      ),
+      ...(this.#role === 'standby'
+        ? []
+        : metricLines(
+            'outpost_agent_connected',
+            'gauge',
+            "1 while the hub's last answer is recent and no exchange failed since (not on a standby).",
+            [['', this.connected ? 1 : 0]],
+          )),
       ...metricLines(
         'outpost_agent_leader',
         'gauge',
@@ -182,8 +206,8 @@ export class AgentObserver {
       ...metricLines(
         'outpost_agent_applies_total',
         'counter',
-        'Apply passes of one work, by result (applied, failed: a manifest failed, refused: the API server refused one).',
-        ['applied', 'failed', 'refused'].map((r) => [`result="${escapeLabel(r)}"`, this.#applies.get(r) ?? 0] as const),
+        "Apply passes of one work, by result: applied, failed (a manifest not applied), refused (the work's executor may not write a manifest), error (the pass itself failed). Deleting a work is not counted.",
+        applyResults.map((r) => [`result="${escapeLabel(r)}"`, this.#applies.get(r) ?? 0] as const),
       ),
       "# HELP outpost_agent_apply_duration_seconds Time of one work's apply pass, by result.",
       '# TYPE outpost_agent_apply_duration_seconds histogram',
@@ -194,9 +218,9 @@ export class AgentObserver {
         'Applied objects put back after they were deleted or edited by hand.',
         [['', this.#corrections]],
       ),
-      '# HELP outpost_agent_sync_duration_seconds Time of one long-poll to the hub (held while nothing changes), by result.',
-      '# TYPE outpost_agent_sync_duration_seconds histogram',
-      ...this.#pollDuration.render('outpost_agent_sync_duration_seconds'),
+      '# HELP outpost_agent_poll_duration_seconds Time of one long-poll to the hub, held while nothing changes (up to --poll-wait), by result.',
+      '# TYPE outpost_agent_poll_duration_seconds histogram',
+      ...this.#pollDuration.render('outpost_agent_poll_duration_seconds'),
       ...(cert
         ? [
             ...metricLines(
@@ -217,67 +241,89 @@ export class AgentObserver {
         ['', process.memoryUsage.rss()],
       ]),
       ...metricLines('process_start_time_seconds', 'gauge', 'When the agent process started.', [
-        ['', this.#started / 1000],
+        ['', Math.round(performance.timeOrigin) / 1000],
       ]),
     ];
     return `${lines.join('\n')}\n`;
   }
 }
 
+/** The answer to one request of the listener: status, content type and body. */
+function answer(observer: AgentObserver, method: string | undefined, path: string): [number, string, string] {
+  const json = 'application/json';
+  if (method !== 'GET' && method !== 'HEAD') {
+    return [405, json, JSON.stringify({ code: 'METHOD_NOT_ALLOWED', message: 'only GET' })];
+  }
+  switch (path) {
+    case '/healthz':
+      return [200, 'text/plain; charset=utf-8', 'ok\n'];
+    case '/readyz': {
+      const why = observer.notReady();
+      const role = observer.role;
+      return why
+        ? [503, json, JSON.stringify({ ready: false, role, reason: why })]
+        : [200, json, JSON.stringify({ ready: true, role })];
+    }
+    case '/metrics':
+      return [200, 'text/plain; version=0.0.4; charset=utf-8', observer.metrics()];
+    case '/status':
+      return [200, json, JSON.stringify(observer.live())];
+    default:
+      return [404, json, JSON.stringify({ code: 'NOT_FOUND', message: `no ${path.slice(0, 100)} here` })];
+  }
+}
+
 /**
  * The local listener: plain HTTP (it says nothing secret, and kubelet probes speak HTTP), on
- * 127.0.0.1 unless told otherwise (the chart binds the pod's address for probes and scrapes).
+ * 127.0.0.1 unless told otherwise (the chart binds the pod's addresses for probes and
+ * scrapes). An empty host is every address: IPv6 and IPv4 where the host has IPv6, else
+ * IPv4. Nothing it does can stop the agent: an answer that fails is a 500, an accept that
+ * fails is reported to `onError`, and connections beyond a few are refused.
  */
 export async function startListener(
   observer: AgentObserver,
   address: { host: string; port: number },
+  onError: (err: unknown) => void = () => {},
 ): Promise<{ url: string; close: () => Promise<void> }> {
   const server: Server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const send = (status: number, type: string, body: string) => {
-      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
-      res.end(body);
-    };
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      send(405, 'application/json', JSON.stringify({ code: 'METHOD_NOT_ALLOWED', message: 'only GET' }));
-      return;
+    let reply: [number, string, string];
+    try {
+      reply = answer(observer, req.method, (req.url ?? '/').split('?')[0] ?? '/');
+    } catch (err) {
+      // A source that throws (a certificate unreadable, a store mid-switch) fails this answer.
+      onError(err);
+      reply = [500, 'application/json', JSON.stringify({ code: 'INTERNAL', message: (err as Error).message })];
     }
-    switch (path) {
-      case '/healthz':
-        send(200, 'text/plain; charset=utf-8', 'ok\n');
-        return;
-      case '/readyz': {
-        const why = observer.notReady();
-        send(
-          why ? 503 : 200,
-          'application/json',
-          JSON.stringify(
-            why ? { ready: false, role: observer.role, reason: why } : { ready: true, role: observer.role },
-          ),
-        );
-        return;
-      }
-      case '/metrics':
-        send(200, 'text/plain; version=0.0.4; charset=utf-8', observer.metrics());
-        return;
-      case '/status':
-        send(200, 'application/json', JSON.stringify(observer.live()));
-        return;
-      default:
-        send(404, 'application/json', JSON.stringify({ code: 'NOT_FOUND', message: `no ${path} here` }));
-    }
+    const [status, type, body] = reply;
+    res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+    res.end(body);
   });
-  // Probes and scrapes are short: an idle connection is not kept for long.
+  // Probes and scrapes are short and few: an idle connection is not kept for long, and a
+  // flood from the pod network cannot hold more than a few sockets of the agent.
   server.keepAliveTimeout = 5_000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(address.port, address.host, () => {
-      server.off('error', reject);
-      resolve();
+  server.maxConnections = 32;
+  const bind = (host: string) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(address.port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  if (address.host !== '') await bind(address.host);
+  else {
+    try {
+      await bind('::');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw err;
+      await bind('0.0.0.0');
+    }
+  }
+  // After the bind: an accept that fails (out of file descriptors) is reported, not fatal.
+  server.on('error', onError);
   const bound = server.address() as AddressInfo;
   const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
   return {

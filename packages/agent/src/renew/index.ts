@@ -19,6 +19,12 @@ export function serialFraction(serial: string): number {
   return Number.parseInt(createHash('sha256').update(serial).digest('hex').slice(0, 8), 16) / 2 ** 32;
 }
 
+/** When the certificate of `creds` was received, if known: renewal counts its life from then. */
+export function certReceivedAt(creds: Credentials): number | undefined {
+  const at = creds.hub.certReceivedAt ? Date.parse(creds.hub.certReceivedAt) : Number.NaN;
+  return Number.isNaN(at) ? undefined : at;
+}
+
 /**
  * When to renew `certPem` (epoch ms). Hubs backdate notBefore to absorb clock skew (the
  * Outpost hub by 5 minutes), which for a short-lived certificate would put the renewal
@@ -27,12 +33,6 @@ export function serialFraction(serial: string): number {
  * life after receipt, so a hub that issues nearly expired certificates cannot make the
  * agent renew in a tight loop.
  */
-/** When the certificate of `creds` was received, if known: renewal counts its life from then. */
-export function certReceivedAt(creds: Credentials): number | undefined {
-  const at = creds.hub.certReceivedAt ? Date.parse(creds.hub.certReceivedAt) : Number.NaN;
-  return Number.isNaN(at) ? undefined : at;
-}
-
 export function renewalTimeFor(
   certPem: string,
   opts: { draw?: (serial: string) => number; receivedAt?: number | undefined } = {},

@@ -100,6 +100,24 @@ function trustOf(creds: Credentials, extraCa: string | undefined): TrustMaterial
   };
 }
 
+/**
+ * How old a poll's answer may be and still stand for a heartbeat: two heartbeat intervals,
+ * and never less than a held poll may take (the poll wait + 10 %, + 15 s).
+ */
+export function recentAnswerMs(heartbeatIntervalMs: number, pollWaitMs = 0): number {
+  return Math.max(2 * heartbeatIntervalMs, pollWaitMs * 1.1 + 15_000);
+}
+
+/**
+ * How long the hub may stay silent before the agent counts it unreachable (its listener's
+ * /readyz, outpost_agent_connected): past recentAnswerMs the runtime heartbeats on its own,
+ * but only at its next step (a heartbeat interval, +20 % jitter) and within a request's
+ * 30 s; a pause in polling while applies run must not read as an outage.
+ */
+export function hubSilenceMs(heartbeatIntervalMs: number, pollWaitMs = 0): number {
+  return recentAnswerMs(heartbeatIntervalMs, pollWaitMs) + heartbeatIntervalMs * 1.2 + 30_000;
+}
+
 export async function loadCredentials(store: CredentialStore): Promise<Credentials> {
   const { credentials } = await store.load();
   if (!credentials) {
@@ -275,8 +293,7 @@ export class AgentRuntime {
     let hb: HeartbeatResponse;
     let renewAsked: boolean;
     const polled = this.#polled;
-    // Recent: within two heartbeat intervals, and never less than a held poll may take.
-    const recentMs = Math.max(2 * this.#d.heartbeatIntervalMs, (this.#d.pollWaitMs ?? 0) * 1.1 + 15_000);
+    const recentMs = recentAnswerMs(this.#d.heartbeatIntervalMs, this.#d.pollWaitMs);
     if (polled && this.#clock.now() - polled.at <= recentMs) {
       // A poll carried the heartbeat lately: its answer is acted on once.
       hb = polled.answer;

@@ -43,9 +43,10 @@ export const stateDurations = {
    */
   conflictRetryMs: 30_000,
   /**
-   * The last answered poll is saved in the index at most this often: one small write a
-   * minute while the hub answers, none while it is away, enough for `outpost-agent status`
-   * to say when the agent last heard the hub.
+   * The last answered poll is saved in the index at most this often: the index is one
+   * Secret of up to several hundred KiB, rewritten whole, so once every 5 minutes while the
+   * hub answers, none while it is away, enough for `outpost-agent status` to say when a
+   * stopped agent last heard the hub.
    */
-  polledRecordMs: 60_000,
+  polledRecordMs: 5 * 60_000,
 } as const;

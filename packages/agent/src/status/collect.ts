@@ -105,7 +105,7 @@ export interface AgentStatus {
     store: string | null;
     hubEpoch: string | null;
     revision: number | null;
-    /** The last answered poll as the state records it (saved at most once a minute). */
+    /** The last answered poll as the state records it (saved at most every 5 minutes). */
     lastPollAt: string | null;
     /** Why it (or a part of it) could not be read, or why there is none. */
     problem: string | null;
@@ -210,7 +210,21 @@ export async function collectStatus(src: StatusSources): Promise<AgentStatus> {
 
   const info = certificateInfo(creds.certPem);
   const renewAt = plannedRenewal(creds);
-  const liveStatus = live?.running ? live.live : null;
+  // Another agent may answer on that address (another cluster's, a dev agent): its word is
+  // not this one's. A standby has loaded no credentials and says nothing of the hub.
+  const answered = live?.running ? live.live : null;
+  const other =
+    answered &&
+    answered.cluster !== null &&
+    (answered.cluster !== creds.hub.clusterName || answered.hubUrl !== creds.hub.hubUrl);
+  const liveStatus = answered && !other ? answered : null;
+  const liveReason = other
+    ? `the agent answering at ${src.live?.url} serves cluster ${answered.cluster} of ${answered.hubUrl}, not this one`
+    : live && !live.running
+      ? live.reason
+      : null;
+  /** The running agent's word on the hub and the outbox: only from one that talks to the hub. */
+  const hubWord = liveStatus && liveStatus.leader !== 'standby' ? liveStatus : null;
 
   // The durable state.
   const state: AgentStatus['state'] = {
@@ -223,7 +237,7 @@ export async function collectStatus(src: StatusSources): Promise<AgentStatus> {
   const works: WorkView[] = [];
   const outbox: AgentStatus['outbox'] = {
     depth: null,
-    liveDepth: liveStatus?.outboxDepth ?? null,
+    liveDepth: hubWord?.outboxDepth ?? null,
     nextSeq: null,
     acked: null,
   };
@@ -285,13 +299,15 @@ export async function collectStatus(src: StatusSources): Promise<AgentStatus> {
   else if (lease) leader.problem = lease.error;
 
   // The hub: the freshest word on reachability and the last answered poll.
-  const lastPollAt = liveStatus ? liveStatus.lastPollAt : state.lastPollAt;
+  // The later of what the running agent heard and what was stored (it may have just started).
+  const fromLive = hubWord?.lastPollAt && (!state.lastPollAt || hubWord.lastPollAt >= state.lastPollAt);
+  const lastPollAt = fromLive ? (hubWord?.lastPollAt ?? null) : state.lastPollAt;
   const hub: AgentStatus['hub'] = {
     url: creds.hub.hubUrl,
     lastPollAt,
-    lastPollFrom: liveStatus ? 'live' : lastPollAt ? 'state' : null,
-    reachable: check ? check.reachable : liveStatus ? liveStatus.connected : null,
-    reachableFrom: check ? 'check' : liveStatus ? 'live' : null,
+    lastPollFrom: fromLive ? 'live' : lastPollAt ? 'state' : null,
+    reachable: check ? check.reachable : hubWord ? hubWord.connected : null,
+    reachableFrom: check ? 'check' : hubWord ? 'live' : null,
     check: check
       ? { ...check, epochMatchesState: check.epoch && state.hubEpoch ? check.epoch === state.hubEpoch : null }
       : null,
@@ -305,7 +321,7 @@ export async function collectStatus(src: StatusSources): Promise<AgentStatus> {
       url: src.live?.url ?? null,
       running: liveStatus !== null,
       live: liveStatus,
-      reason: live && !live.running ? live.reason : null,
+      reason: liveReason,
     },
     credentials: {
       store: src.credentials.description,

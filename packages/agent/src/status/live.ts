@@ -3,14 +3,9 @@
 // hub, the last answered poll, the last error, the outbox depth as it is now). Asked once,
 // briefly: a status command must not wait on an agent that is not there.
 
-/** What `GET /status` of a running agent answers. */
-export interface LiveStatus {
-  leader: 'leading' | 'standby' | 'off';
-  connected: boolean;
-  lastPollAt: string | null;
-  lastError: { code: string; message: string; at: string } | null;
-  outboxDepth: number;
-}
+import type { LiveStatus } from '../observe/index.ts';
+
+export type { LiveStatus };
 
 export type LiveAnswer = { running: true; live: LiveStatus } | { running: false; reason: string };
 
@@ -31,7 +26,11 @@ export function parseLiveStatus(value: unknown): LiveStatus | undefined {
   if (typeof v.leader !== 'string' || !leaderStates.has(v.leader)) return undefined;
   if (typeof v.connected !== 'boolean') return undefined;
   if (v.lastPollAt !== null && !isTime(v.lastPollAt)) return undefined;
-  if (typeof v.outboxDepth !== 'number' || !Number.isSafeInteger(v.outboxDepth) || v.outboxDepth < 0) return undefined;
+  const depth = v.outboxDepth;
+  if (depth !== null && (typeof depth !== 'number' || !Number.isSafeInteger(depth) || depth < 0)) return undefined;
+  for (const k of ['cluster', 'hubUrl', 'serial'] as const) {
+    if (v[k] !== null && typeof v[k] !== 'string') return undefined;
+  }
   let lastError: LiveStatus['lastError'] = null;
   if (v.lastError !== null) {
     const e = v.lastError as Record<string, unknown> | undefined;
@@ -42,10 +41,13 @@ export function parseLiveStatus(value: unknown): LiveStatus | undefined {
   }
   return {
     leader: v.leader as LiveStatus['leader'],
+    cluster: v.cluster as string | null,
+    hubUrl: v.hubUrl as string | null,
+    serial: v.serial as string | null,
     connected: v.connected,
     lastPollAt: v.lastPollAt,
     lastError,
-    outboxDepth: v.outboxDepth,
+    outboxDepth: depth as number | null,
   };
 }
 
@@ -70,7 +72,15 @@ export async function fetchLiveStatus(url: string, timeoutMs = liveTimeoutMs): P
     }
     const length = Number(res.headers.get('content-length') ?? 0);
     if (length > maxAnswerBytes) return { running: false, reason: `${url} answered a document too large for a status` };
-    const text = await res.text();
+    // Read up to the bound, whatever the answer says of its length (a chunked one says none).
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of res.body ?? []) {
+      size += chunk.length;
+      if (size > maxAnswerBytes) return { running: false, reason: `${url} answered a document too large for a status` };
+      chunks.push(chunk);
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);

@@ -71,7 +71,7 @@ export function statusTable(st: AgentStatus): string {
       ? when(st.hub.lastPollAt, now, 'live')
       : 'none yet (live)'
     : st.hub.lastPollAt
-      ? when(st.hub.lastPollAt, now, 'as stored, saved at most once a minute')
+      ? when(st.hub.lastPollAt, now, 'as stored, saved at most every 5 minutes')
       : 'unknown (none stored)';
   sub('last poll', poll);
   const check = st.hub.check;

@@ -1,12 +1,12 @@
 // `outpost-agent status` on the file stores: credentials written by join's credential store,
 // the state by the real file state store, read back through the command with
-// --credentials-dir and printed as JSON and as a table. The running agent's listener is a
-// small real HTTP server here (the live path); the hub check and the "not running" path use
-// real closed ports.
+// --credentials-dir and printed as JSON and as a table. The running agent's listener is the
+// real one (observe/), fed as a running agent feeds it; the hub check and the "not running"
+// path use real closed ports.
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,8 +16,9 @@ import pino from 'pino';
 import { fileStateDir, statusCommand } from '../cli/status.ts';
 import { openCredentialStore } from '../cli/stores.ts';
 import { loadStatusConfig, type StatusConfig } from '../config/index.ts';
-import type { Credentials } from '../credentials/index.ts';
+import { type Credentials, certificateInfo } from '../credentials/index.ts';
 import { AgentError } from '../errors.ts';
+import { AgentObserver, startListener } from '../observe/index.ts';
 import { AgentRuntime } from '../run/index.ts';
 import { appliedObjects, report, smallWork } from '../state/contract.ts';
 import { FileStateStore } from '../state/files.ts';
@@ -231,7 +232,7 @@ describe('status on the file stores', () => {
     const table = await runStatus(['--credentials-dir', dir, '--agent-url', closedUrl]);
     assert.match(table, /^Cluster: +store-7$/m);
     assert.match(table, /^Hub: +https:\/\/127\.0\.0\.1:1$/m);
-    assert.match(table, /last poll: +2026-01-02T03:04:05\.000Z \(.* ago; as stored, saved at most once a minute\)$/m);
+    assert.match(table, /last poll: +2026-01-02T03:04:05\.000Z \(.* ago; as stored, saved at most every 5 minutes\)$/m);
     assert.match(table, new RegExp(`^Agent: +not running at ${closedUrl}`, 'm'));
     assert.match(table, /^Certificate: +serial [0-9a-f]+, outpost:cluster:store-7/m);
     assert.match(table, /renews after: +\S+ \(in \d+[smhd]\)/);
@@ -258,34 +259,24 @@ describe('status on the file stores', () => {
     assert.equal(fromYaml.agent.url, null);
   });
 
-  test('a running agent answers live (a small server in the shape of its listener)', async () => {
-    // Stands in for the listener of `outpost-agent run --listen`: GET /status with its
-    // documented JSON. Only this test's process serves it.
-    const body = {
-      leader: 'leading',
-      connected: true,
-      lastPollAt: '2026-01-03T00:00:00.000Z',
-      lastError: { code: 'AGENT_HUB_UNREACHABLE', message: 'cannot reach the hub', at: '2026-01-02T23:59:00.000Z' },
-      outboxDepth: 5,
-    };
-    const server: Server = createServer((req, res) => {
-      if (req.method === 'GET' && req.url === '/status') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(body));
-      } else {
-        res.writeHead(404);
-        res.end();
-      }
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  test('a running agent answers live through its real listener; a standby or another agent there does not speak for it', async () => {
+    // The listener of `outpost-agent run --listen` itself, fed as the running agent feeds it.
+    let now = Date.parse('2026-01-02T23:59:00.000Z');
+    const observer = new AgentObserver({ recentMs: 60_000, role: 'leading', now: () => now });
+    const identity = { cluster: 'store-7', hubUrl: creds.hub.hubUrl, serial: certificateInfo(creds.certPem).serial };
+    observer.use({ identity: () => identity, outboxDepth: () => 5 });
+    observer.hubFailed('poll', 'AGENT_HUB_UNREACHABLE', 'cannot reach the hub', 0.1);
+    now = Date.parse('2026-01-03T00:00:00.000Z');
+    observer.hubAnswered('poll', 30);
+    const listener = await startListener(observer, { host: '127.0.0.1', port: 0 });
+    const url = listener.url;
     try {
       const st = JSON.parse(
         await runStatus(['--credentials-dir', dir, '-o', 'json', '--agent-url', url]),
       ) as AgentStatus;
       assert.equal(st.agent.running, true);
-      assert.deepEqual(st.agent.live, body);
-      assert.equal(st.hub.lastPollAt, body.lastPollAt);
+      assert.deepEqual(st.agent.live, observer.live());
+      assert.equal(st.hub.lastPollAt, '2026-01-03T00:00:00.000Z');
       assert.equal(st.hub.lastPollFrom, 'live');
       assert.equal(st.hub.reachable, true);
       assert.equal(st.hub.reachableFrom, 'live');
@@ -304,15 +295,45 @@ describe('status on the file stores', () => {
       );
       assert.match(table, /this agent: +leading \(live\)/);
       assert.match(table, /^Outbox: +5 reports waiting to be sent \(live\); 1 stored$/m);
+
+      // A standby (what `kubectl exec ds/...` often reaches) talks to no hub: the hub and the
+      // outbox are the stored ones.
+      observer.role = 'standby';
+      const standby = JSON.parse(
+        await runStatus(['--credentials-dir', dir, '-o', 'json', '--agent-url', url]),
+      ) as AgentStatus;
+      assert.equal(standby.leader.live, 'standby');
+      assert.equal(standby.hub.lastPollAt, '2026-01-02T03:04:05.000Z');
+      assert.equal(standby.hub.lastPollFrom, 'state');
+      assert.equal(standby.hub.reachable, null);
+      assert.equal(standby.outbox.liveDepth, null);
+
+      // Another cluster's agent on that address is not this one.
+      observer.role = 'leading';
+      identity.cluster = 'store-8';
+      const other = JSON.parse(
+        await runStatus(['--credentials-dir', dir, '-o', 'json', '--agent-url', url]),
+      ) as AgentStatus;
+      assert.equal(other.agent.running, false);
+      assert.match(other.agent.reason ?? '', /serves cluster store-8 .*not this one/);
+      assert.equal(other.hub.lastPollFrom, 'state');
     } finally {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await listener.close();
     }
   });
 
   test('answers that are not the listener contract are not live', async () => {
     assert.equal(
-      parseLiveStatus({ leader: 'leading', connected: true, lastPollAt: null, lastError: null, outboxDepth: 0 })
-        ?.leader,
+      parseLiveStatus({
+        leader: 'leading',
+        cluster: null,
+        hubUrl: null,
+        serial: null,
+        connected: true,
+        lastPollAt: null,
+        lastError: null,
+        outboxDepth: null,
+      })?.leader,
       'leading',
     );
     for (const bad of [
@@ -323,6 +344,7 @@ describe('status on the file stores', () => {
       { leader: 'off', connected: false, lastPollAt: 'yesterday', lastError: null, outboxDepth: 0 },
       { leader: 'off', connected: false, lastPollAt: null, lastError: { code: 'X' }, outboxDepth: 0 },
       { leader: 'off', connected: false, lastPollAt: null, lastError: null, outboxDepth: -1 },
+      { leader: 'off', cluster: 7, connected: false, lastPollAt: null, lastError: null, outboxDepth: 0 },
     ]) {
       assert.equal(parseLiveStatus(bad), undefined, JSON.stringify(bad));
     }

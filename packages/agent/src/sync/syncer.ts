@@ -99,9 +99,11 @@ export interface SyncObserver {
   hubAnswered(kind: 'poll', seconds: number): void;
   hubFailed(kind: 'poll', code: string, message: string, seconds: number): void;
   /** One work's apply pass: how it ended and how long it took. */
-  applied(result: 'applied' | 'failed' | 'refused', seconds: number): void;
+  applied(result: 'applied' | 'failed' | 'refused' | 'error', seconds: number): void;
   /** Work `workUid` has had `total` objects put back since the agent started. */
   corrections(workUid: string, total: number): void;
+  /** Work `workUid` is gone from this agent. */
+  forget(workUid: string): void;
 }
 
 /** Gives each poll the heartbeat to carry and takes the hub's answer to it. */
@@ -158,6 +160,8 @@ export class WorkSyncer {
   #reconnectWindowMs: number | undefined;
   /** When an answered poll was last saved (PollRecorder), on the syncer's clock. */
   #polledSavedAt = Number.NEGATIVE_INFINITY;
+  /** The save of polledAt under way (at most one; run() waits for it before it returns). */
+  #polledSave: Promise<void> | undefined;
   /** Works whose status refresh is queued and not started yet. */
   readonly #refreshQueued = new Set<string>();
 
@@ -196,6 +200,7 @@ export class WorkSyncer {
     // Queued work (drift repairs) finishes before run() says it stopped: a leader releases
     // its Lease only after this, so two replicas never apply at once.
     await this.#queue;
+    await this.#polledSave;
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -295,7 +300,7 @@ export class WorkSyncer {
         await this.#sleep(wait, signal);
         continue;
       }
-      await this.#recordPolled();
+      this.#recordPolled();
       if (res.epochMismatch) {
         if (!this.#epochWarned) {
           this.#d.log.error(
@@ -373,7 +378,19 @@ export class WorkSyncer {
     const snap = this.snapshot;
     const previous = snap.ledger.get(work.uid) ?? [];
     if (work.deleting) return this.#deleteWork(work, previous);
+    // Every pass is counted once, by how it ended, also when it threw (observe/).
     const started = this.#clock.now();
+    let outcome: 'applied' | 'failed' | 'refused' | 'error' = 'error';
+    try {
+      outcome = await this.#apply(work, previous);
+    } finally {
+      this.#d.observer?.applied(outcome, (this.#clock.now() - started) / 1000);
+    }
+  }
+
+  /** One apply pass of `work` over what it held (`previous`); how it ended. */
+  async #apply(work: DesiredWork, previous: AppliedObject[]): Promise<'applied' | 'failed' | 'refused'> {
+    const snap = this.snapshot;
     const probe = this.#d.drift?.applying(work, previous);
     const result = await this.#d.applier.apply(work, previous);
     result.applied = await this.#unclaimReleased(work, previous, result.applied);
@@ -447,10 +464,6 @@ export class WorkSyncer {
     const refused = result.status.resourceStatus.manifests.some((m) =>
       m.conditions.some((c) => c.type === 'Applied' && c.status === 'False' && c.reason === reasons.executorNotAllowed),
     );
-    this.#d.observer?.applied(
-      refused ? 'refused' : failed ? 'failed' : 'applied',
-      (this.#clock.now() - started) / 1000,
-    );
     if (deleting) this.#followUp(work, followUp.deletionMaxMs);
     else if (failed) this.#followUp(work, refused ? followUp.executorMaxMs : this.#o.driftIntervalMs);
     else this.#followUps.delete(work.uid);
@@ -462,6 +475,11 @@ export class WorkSyncer {
     if (provided && this.#signal) {
       for (const uid of this.#followUps.keys()) if (uid !== work.uid) this.#repair(uid, this.#signal);
     }
+    // Any manifest not applied is a failed pass, an invalid one too (which no retry mends).
+    const notApplied = result.status.resourceStatus.manifests.some((m) =>
+      m.conditions.some((c) => c.type === 'Applied' && c.status === 'False'),
+    );
+    return refused ? 'refused' : notApplied ? 'failed' : 'applied';
   }
 
   /** An admin confirmed: carry out every held deletion, then re-apply and re-report. */
@@ -533,6 +551,7 @@ export class WorkSyncer {
     );
     this.#followUps.delete(work.uid);
     snap.ledger.delete(work.uid);
+    this.#d.observer?.forget(work.uid);
     this.#d.drift?.sync(snap);
     await this.#d.state.saveLedger(work.uid, undefined);
     snap.works.delete(work.name);
@@ -780,15 +799,24 @@ export class WorkSyncer {
    * `outpost-agent status` can say when the agent last heard the hub while none runs. A
    * failed save costs only that record: it is logged, and the next answer tries again.
    */
-  async #recordPolled(): Promise<void> {
+  #recordPolled(): void {
     const now = this.#clock.now();
-    if (!this.#d.state.savePolledAt || now - this.#polledSavedAt < stateDurations.polledRecordMs) return;
-    this.#polledSavedAt = now;
-    try {
-      await this.#d.state.savePolledAt(new Date(now).toISOString());
-    } catch (err) {
-      this.#d.log.warn({ err: (err as Error).message }, 'saving the time of the last answered poll failed');
-    }
+    const save = this.#d.state.savePolledAt;
+    if (!save || this.#polledSave || now - this.#polledSavedAt < stateDurations.polledRecordMs) return;
+    // Not awaited: the changes this answer brought are applied meanwhile.
+    this.#polledSave = save
+      .call(this.#d.state, new Date(now).toISOString())
+      .then(
+        () => {
+          this.#polledSavedAt = now;
+        },
+        (err: unknown) => {
+          this.#d.log.warn({ err: (err as Error).message }, 'saving the time of the last answered poll failed');
+        },
+      )
+      .finally(() => {
+        this.#polledSave = undefined;
+      });
   }
 
   async #sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -55,11 +55,11 @@ export class ConfigError extends OutpostError {
 /** Parses `HOST:PORT`, `[V6]:PORT` or `:PORT` (all interfaces). */
 export function parseListen(value: string): { host: string; port: number } {
   const a = parseHostPort(value);
-  if ('error' in a && a.error === 'must be HOST:PORT') {
+  if ('error' in a && a.error === 'NOT_IPV6') throw new ConfigError(`--listen: ${a.host} is not an IPv6 address`);
+  if ('error' in a) {
     throw new ConfigError(`--listen must be HOST:PORT (for example 0.0.0.0:8443), got ${JSON.stringify(value)}`);
   }
-  if ('error' in a) throw new ConfigError(`--listen: ${a.error}`);
-  return a;
+  return { host: a.host || '0.0.0.0', port: a.port };
 }
 
 function parseAdvertiseUrl(value: string | undefined): string | undefined {
