@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { test } from 'node:test';
 import { AgentObserver, startListener } from './index.ts';
 
@@ -158,6 +159,47 @@ test('every address (host ""): one listener that answers on IPv4 loopback', asyn
   try {
     const port = new URL(listener.url).port;
     assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+  } finally {
+    await listener.close();
+  }
+});
+
+test('hostile requests on the raw socket: malformed is 400, oversized headers 431, HEAD has no body; each connection then closes', async () => {
+  const { observer } = observed();
+  const listener = await startListener(observer, { host: '127.0.0.1', port: 0 });
+  const port = Number(new URL(listener.url).port);
+  /** Sends `text` and reads until the listener closes the connection. */
+  const exchange = (text: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1');
+      let got = '';
+      socket.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+      });
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+      socket.write(text);
+    });
+  try {
+    assert.match(await exchange('NOT HTTP AT ALL\r\n\r\n'), /^HTTP\/1\.1 400 Bad Request\r\n/);
+    assert.match(await exchange(`GET /healthz HTTP/1.1\r\nx: ${'a'.repeat(9000)}\r\n\r\n`), /^HTTP\/1\.1 431 /);
+    const head = await exchange('HEAD /healthz HTTP/1.1\r\nhost: x\r\n\r\n');
+    assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(head, /\r\nconnection: close\r\n/);
+    assert.ok(head.endsWith('\r\n\r\n'), 'no body after the head');
+    // Arriving in pieces is one request.
+    const socket = connect(port, '127.0.0.1');
+    const answer = new Promise<string>((resolve) => {
+      let got = '';
+      socket.on('data', (d: Buffer) => {
+        got += d.toString();
+      });
+      socket.on('close', () => resolve(got));
+    });
+    socket.write('GET /heal');
+    await new Promise((r) => setTimeout(r, 50));
+    socket.write('thz HTTP/1.1\r\nhost: x\r\n\r\n');
+    assert.match(await answer, /\r\n\r\nok\n$/);
   } finally {
     await listener.close();
   }
