@@ -280,6 +280,52 @@ describe('rendered objects', () => {
     await refused('9469', /agent\.listen must be HOST:PORT or :PORT/);
   });
 
+  test('ServiceMonitors when asked: the hub’s credential-free metrics port, the agents’ listener; refused without them', async () => {
+    const template = (chart: string, set: string) => run(helm, ['template', 'x', join(chartsDir, chart), '--set', set]);
+    const hubOut = await template(
+      'outpost-hub',
+      'metrics.port=9464,metrics.serviceMonitor.enabled=true,metrics.serviceMonitor.labels.release=prom',
+    );
+    assert.equal(hubOut.code, 0, hubOut.stderr);
+    const hub = parseDocs(hubOut.stdout);
+    const monitor = one(hub, 'ServiceMonitor');
+    assert.equal(monitor.metadata.labels.release, 'prom');
+    assert.deepEqual(monitor.spec.endpoints, [{ port: 'http-metrics', path: '/metrics', interval: '30s' }]);
+    const service = one(hub, 'Service');
+    assert.deepEqual(monitor.spec.selector.matchLabels, service.spec.selector, 'it selects the hub Service');
+    assert.ok((service.spec.ports as Obj[]).some((p) => p.name === 'http-metrics' && p.port === 9464));
+    const container = one(hub, 'Deployment').spec.template.spec.containers[0];
+    assert.equal(envOf(container).get('OUTPOST_HUB_METRICS_LISTEN')?.value, ':9464');
+    assert.ok((container.ports as Obj[]).some((p) => p.name === 'http-metrics' && p.containerPort === 9464));
+    // By default no credential-free port at all.
+    const plain = parseDocs((await template('outpost-hub', 'hub.logLevel=info')).stdout);
+    assert.equal(
+      envOf(one(plain, 'Deployment').spec.template.spec.containers[0]).get('OUTPOST_HUB_METRICS_LISTEN'),
+      undefined,
+    );
+    assert.equal(plain.filter((o) => o.kind === 'ServiceMonitor').length, 0);
+
+    const agentOut = await template('outpost-agent', 'serviceMonitor.enabled=true');
+    assert.equal(agentOut.code, 0, agentOut.stderr);
+    const agent = parseDocs(agentOut.stdout);
+    const headless = one(agent, 'Service', 'x-outpost-agent-metrics');
+    assert.equal(headless.spec.clusterIP, 'None');
+    assert.deepEqual(headless.spec.ports, [
+      { name: 'http-metrics', port: 9469, targetPort: 'http-metrics', protocol: 'TCP' },
+    ]);
+    assert.deepEqual(
+      one(agent, 'ServiceMonitor').spec.selector.matchLabels,
+      one(agent, 'DaemonSet').spec.selector.matchLabels,
+    );
+
+    const noPort = await template('outpost-hub', 'metrics.serviceMonitor.enabled=true');
+    assert.notEqual(noPort.code, 0);
+    assert.match(noPort.stderr, /metrics\.serviceMonitor\.enabled needs metrics\.port/);
+    const noListener = await template('outpost-agent', 'serviceMonitor.enabled=true,agent.listen=off');
+    assert.notEqual(noListener.code, 0);
+    assert.match(noListener.stderr, /serviceMonitor\.enabled needs agent\.listen/);
+  });
+
   test('hub values become its OUTPOST_* settings and pod placement', () => {
     const o = objs('hubCustom');
     const deploy = one(o, 'Deployment', 'fleet-outpost-hub');

@@ -317,6 +317,8 @@ describe('hub sync and status endpoints', { timeout: 120_000 }, () => {
       /^outpost_longpoll_waiting \d+$/m,
       /^outpost_sync_inventory_requests_total [1-9]\d*$/m,
       /^outpost_certificate_expiry_seconds\{cluster="sync-1"\} \d+$/m,
+      /^outpost_ca_expiry_timestamp_seconds\{role="signing"\} \d+$/m,
+      /^outpost_ca_not_before_timestamp_seconds\{role="signing"\} \d+$/m,
       /^outpost_http_request_duration_seconds_bucket\{method="POST",route="\/agent\/v1\/clusters\/:name\/sync",status="200",le="\+Inf"\} \d+$/m,
     ]) {
       assert.match(res.text, pattern);

@@ -384,6 +384,11 @@ describe('outpost-agent run follows a hub CA rotation', { timeout: 120_000 }, ()
       await agent.waitForOutput(/serving cluster rotate-1 for hub/);
       const oldBundle = await readFile(join(dir, 'ca.crt'), 'utf8');
       const rotation = (await admin(hub, 'POST', '/api/v1/ca/rotate')).json<{ signing: { hash: string } }>();
+      // While the rotation runs, /metrics shows the retiring CA (what a stuck-rotation alert reads).
+      assert.match(
+        (await admin(hub, 'GET', '/metrics')).body,
+        /^outpost_ca_expiry_timestamp_seconds\{role="previous"\} \d+$/m,
+      );
       await agent.waitForOutput(/"msg":"CA bundle updated"/, 20_000);
       await agent.waitForOutput(/"reason":"the hub asked for a new certificate"/, 20_000);
       // Every accepted cluster now holds a certificate of the new CA: the hub retires the old one.
@@ -392,6 +397,7 @@ describe('outpost-agent run follows a hub CA rotation', { timeout: 120_000 }, ()
         return s.rotation.state === 'None' ? s : undefined;
       });
       assert.notEqual(rotation.signing.hash, hub.caHash);
+      assert.doesNotMatch((await admin(hub, 'GET', '/metrics')).body, /role="previous"/, 'retired');
       // The agent follows the retirement too (bundle back to one CA) and keeps heartbeating.
       await waitFor('the stored bundle to match the hub', async () => {
         const bundle = await readFile(join(dir, 'ca.crt'), 'utf8');

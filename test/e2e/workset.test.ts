@@ -221,6 +221,19 @@ describe('worksets (real hub, three real spokes and agents)', { timeout: 240_000
     assert.equal(stopped.status?.summary.degraded, 1);
     assert.equal(await getWork('ws-b', 'strict'), undefined, 'the rollout stopped before ws-b');
     assert.equal(await readCm('ws-b', 'strict'), undefined);
+    // What an alert on a stopped rollout reads (/metrics: a snapshot at most 5 s old).
+    const id = 'namespace="default",workset="strict"';
+    await waitFor(
+      'the stopped rollout on /metrics',
+      async () => {
+        const text = (await admin.get('/metrics')).text;
+        return text.includes(`outpost_workset_condition{${id},condition="RolloutStopped"} 1`) &&
+          text.includes(`outpost_workset_clusters{${id},state="degraded"} 1`)
+          ? true
+          : undefined;
+      },
+      15_000,
+    );
   });
 
   test('(c) an existing cluster that gains the label joins the rollout and receives the work', async () => {

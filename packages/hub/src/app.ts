@@ -279,6 +279,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     longPollsWaiting: () => deps.sync.waiting,
     inventoriesAsked: () => deps.sync.inventoriesAsked,
     leading: deps.leading,
+    caLifetimes: () => deps.trust.caLifetimes(),
   });
   app.decorate('metricsBody', metricsBody);
   const maxWorkBytes = deps.maxWorkBytes ?? limits.workBytes;

@@ -12,7 +12,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
-import { durations, escapeLabel, Histogram } from '@outpost/shared';
+import { durations, escapeLabel, Histogram, metricLines } from '@outpost/shared';
 import type { FastifyInstance } from 'fastify';
 import { authenticate } from '../auth/index.ts';
 import { clusterResource, type Liveness } from '../registration/clusters.ts';
@@ -31,17 +31,27 @@ export interface MetricsSources {
   inventoriesAsked: () => number;
   /** Whether this hub runs the singleton duties (replicas/leader.ts); always on SQLite. */
   leading?: () => boolean;
+  /** The CAs' lifetimes: the signing CA and, during a rotation, the retiring one. */
+  caLifetimes?: () => { role: 'signing' | 'previous'; notBefore: Date; notAfter: Date }[];
 }
+
+/** The workset conditions /metrics shows, one series each (1 True, 0 otherwise). */
+const workSetConditionTypes = ['PlacementVerified', 'Progressing', 'Complete', 'RolloutStopped', 'Paused'];
+/** The summary counts of a workset /metrics shows (OCM's ManifestWorkReplicaSetSummary). */
+const workSetSummaryStates = ['total', 'applied', 'available', 'degraded', 'progressing'];
 
 /** Conditions as stored; anything not shaped like a condition is skipped, never thrown on. */
 function readConditions(text: string | null): { type: string; status: string }[] {
   if (!text) return [];
-  let v: unknown;
   try {
-    v = JSON.parse(text);
+    return validConditions(JSON.parse(text));
   } catch {
     return [];
   }
+}
+
+/** The entries of `v` shaped like conditions (none when `v` is not a list). */
+function validConditions(v: unknown): { type: string; status: string }[] {
   if (!Array.isArray(v)) return [];
   return v.filter(
     (c): c is { type: string; status: string } =>
@@ -98,6 +108,28 @@ async function snapshot(src: MetricsSources): Promise<string> {
     at = { cluster: last.cluster, name: last.name };
     await yieldLoop();
   }
+  const worksetClusters: string[] = [];
+  const worksetConditions: string[] = [];
+  let afterSet = '';
+  for (;;) {
+    const page = await src.store.worksets.page(afterSet, sliceRows);
+    for (const w of page.items) {
+      const id = `namespace="${esc(w.namespace)}",workset="${esc(w.name)}"`;
+      const status = (w.status ?? {}) as { summary?: Record<string, unknown>; conditions?: unknown };
+      for (const state of workSetSummaryStates) {
+        const n = status.summary?.[state];
+        worksetClusters.push(`outpost_workset_clusters{${id},state="${state}"} ${typeof n === 'number' ? n : 0}`);
+      }
+      const conds = validConditions(status.conditions);
+      for (const type of workSetConditionTypes) {
+        const on = conds.find((c) => c.type === type)?.status === 'True';
+        worksetConditions.push(`outpost_workset_condition{${id},condition="${type}"} ${on ? 1 : 0}`);
+      }
+    }
+    if (!page.continue) break;
+    afterSet = page.continue;
+    await yieldLoop();
+  }
   const lines: string[] = ['# HELP outpost_clusters Clusters by state.', '# TYPE outpost_clusters gauge'];
   for (const [state, n] of Object.entries(states)) lines.push(`outpost_clusters{state="${state}"} ${n}`);
   lines.push(
@@ -114,6 +146,14 @@ async function snapshot(src: MetricsSources): Promise<string> {
     '# TYPE outpost_work_conditions gauge',
   );
   for (const [labels, n] of conditions) lines.push(`outpost_work_conditions{${labels}} ${n}`);
+  lines.push(
+    "# HELP outpost_workset_clusters A workset's clusters by state (its status summary: total, applied, available, degraded, progressing).",
+    '# TYPE outpost_workset_clusters gauge',
+    ...worksetClusters,
+    "# HELP outpost_workset_condition A workset's condition, 1 when True (PlacementVerified, Progressing, Complete, RolloutStopped, Paused).",
+    '# TYPE outpost_workset_condition gauge',
+    ...worksetConditions,
+  );
   lines.push('');
   return lines.join('\n');
 }
@@ -152,6 +192,26 @@ export class FleetSnapshot {
     if (Date.now() - this.#at > this.#maxAgeMs) this.#refresh().catch(() => undefined);
     return this.#body;
   }
+}
+
+/** The CAs' lifetimes: a rotation started long ago and never finished shows as a retiring CA. */
+function caLines(src: MetricsSources): string[] {
+  const cas = src.caLifetimes?.() ?? [];
+  if (!cas.length) return [];
+  return [
+    ...metricLines(
+      'outpost_ca_not_before_timestamp_seconds',
+      'gauge',
+      "When the hub's CA became valid, by role: signing, and previous while a rotation retires it.",
+      cas.map((c) => [`role="${c.role}"`, c.notBefore.getTime() / 1000] as const),
+    ),
+    ...metricLines(
+      'outpost_ca_expiry_timestamp_seconds',
+      'gauge',
+      "When the hub's CA expires, by role: signing, and previous while a rotation retires it.",
+      cas.map((c) => [`role="${c.role}"`, c.notAfter.getTime() / 1000] as const),
+    ),
+  ];
 }
 
 export const metricsContentType = 'text/plain; version=0.0.4; charset=utf-8';
@@ -201,6 +261,7 @@ export function registerMetrics(app: FastifyInstance, src: MetricsSources): () =
       '# HELP outpost_hub_leader 1 when this hub runs the singleton duties (placements, worksets, TTLs, pruning): one replica on a shared database, always a hub on SQLite.',
       '# TYPE outpost_hub_leader gauge',
       `outpost_hub_leader ${(src.leading?.() ?? true) ? 1 : 0}`,
+      ...caLines(src),
       "# HELP outpost_sync_inventory_requests_total Polls answered with a request for the agent's inventory (the hub did not know what it held).",
       '# TYPE outpost_sync_inventory_requests_total counter',
       `outpost_sync_inventory_requests_total ${src.inventoriesAsked()}`,

@@ -703,6 +703,17 @@ export class TrustService {
     }
   }
 
+  /** The CAs' lifetimes (for /metrics): the signing CA and, during a rotation, the retiring one. */
+  caLifetimes(): { role: 'signing' | 'previous'; notBefore: Date; notAfter: Date }[] {
+    const pki = this.#d.pki();
+    const of = (role: 'signing' | 'previous', ca: { cert: { notBefore: Date; notAfter: Date } }) => ({
+      role,
+      notBefore: ca.cert.notBefore,
+      notAfter: ca.cert.notAfter,
+    });
+    return pki.previous ? [of('signing', pki.signing), of('previous', pki.previous)] : [of('signing', pki.signing)];
+  }
+
   async caStatus() {
     const pki = this.#d.pki();
     const pending = pki.previous ? await this.clustersNotOnSigningCa() : [];
