@@ -14,3 +14,4 @@ export * from './protocol/index.ts';
 export * from './protocol/sync.ts';
 export * from './protocol/validate.ts';
 export * from './protocol/work.ts';
+export * from './text/table.ts';

@@ -13,5 +13,5 @@ export {
 export { checkHub, type HubCheck, hubCheckTimeoutMs } from './hub.ts';
 export { type LeaseView, readLease } from './lease.ts';
 export { fetchLiveStatus, type LiveAnswer, type LiveStatus, liveTimeoutMs, parseLiveStatus } from './live.ts';
-export { columns, type OutputFormat, relative, renderStatus, statusTable } from './render.ts';
+export { type OutputFormat, relative, renderStatus, statusTable } from './render.ts';
 export { openReadOnlyState, readOnlyBackend, type StatusState } from './state.ts';

@@ -1,6 +1,7 @@
 // `status -o table|json|yaml`: JSON and YAML are the status object as it is (for scripts);
 // the table is for people: one fact a line, times with how long ago or ahead, the works in
 // columns, and every value the running agent gave marked "live".
+import { table } from '@outpost/shared';
 import { stringify } from 'yaml';
 import type { AgentStatus, WorkView } from './collect.ts';
 
@@ -10,17 +11,6 @@ export function renderStatus(format: OutputFormat, status: AgentStatus): string 
   if (format === 'json') return `${JSON.stringify(status, null, 2)}\n`;
   if (format === 'yaml') return stringify(status);
   return statusTable(status);
-}
-
-/** Columns padded to their widest cell, three spaces apart. */
-export function columns(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join('   ')
-      .trimEnd();
-  return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
 }
 
 /** `3m ago`, `in 29d`: compact, for tables. */
@@ -166,7 +156,7 @@ export function statusTable(st: AgentStatus): string {
     return `${out.join('\n')}\n`;
   }
   out.push(`Works (${st.works.length}):`);
-  return `${out.join('\n')}\n${columns(
+  return `${out.join('\n')}\n${table(
     ['NAME', 'GENERATION', 'OBJECTS', 'STATE', 'STATUS REPORT', 'UID'],
     st.works.map((w) => [
       w.name,

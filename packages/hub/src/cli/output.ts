@@ -3,15 +3,7 @@ import { stringify } from 'yaml';
 
 export type Format = 'table' | 'json' | 'yaml';
 
-export function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join('   ')
-      .trimEnd();
-  return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
-}
+export { table } from '@outpost/shared';
 
 export function render(format: Format, value: unknown, asTable: () => string): string {
   if (format === 'json') return `${JSON.stringify(value, null, 2)}\n`;
