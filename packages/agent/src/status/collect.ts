@@ -299,8 +299,9 @@ export async function collectStatus(src: StatusSources): Promise<AgentStatus> {
   else if (lease) leader.problem = lease.error;
 
   // The hub: the freshest word on reachability and the last answered poll.
-  // The later of what the running agent heard and what was stored (it may have just started).
-  const fromLive = hubWord?.lastPollAt && (!state.lastPollAt || hubWord.lastPollAt >= state.lastPollAt);
+  // The running leader's own word once it heard the hub (it saves what it heard, a moment
+  // later and at most every 5 minutes); the stored one while it has not yet (just started).
+  const fromLive = Boolean(hubWord?.lastPollAt);
   const lastPollAt = fromLive ? (hubWord?.lastPollAt ?? null) : state.lastPollAt;
   const hub: AgentStatus['hub'] = {
     url: creds.hub.hubUrl,
