@@ -346,8 +346,11 @@ describe('the agent in-cluster under the chart’s least-privilege RBAC', { time
     const coordination = kube.kubeConfig().makeApiClient(CoordinationV1Api);
     const lease = await coordination.readNamespacedLease({ name: 'outpost-agent', namespace });
     assert.notEqual(lease.spec?.holderIdentity, podName, 'the Lease was released');
+    // The refused manifest is tried again by follow-up passes (0.5 s, doubling), so it may be
+    // logged more than once before the stop; no other refusal may appear.
     const refused = `${exit?.stdout}${exit?.stderr}`.split('\n').filter((l) => /forbidden|HTTP 403/i.test(l));
-    assert.equal(refused.length, 1, refused.join('\n'));
-    assert.match(refused[0] ?? '', /priorityclasses/);
+    assert.ok(refused.length >= 1, 'the PriorityClass was refused');
+    for (const line of refused)
+      assert.match(line, /priorityclasses\.scheduling\.k8s\.io \\"in-cluster-high\\" is forbidden/, line);
   });
 });
