@@ -1,7 +1,7 @@
 // `status -o table|json|yaml`: JSON and YAML are the status object as it is (for scripts);
 // the table is for people: one fact a line, times with how long ago or ahead, the works in
 // columns, and every value the running agent gave marked "live".
-import { table } from '@outpost/shared';
+import { compactSpan, table } from '@outpost/shared';
 import { stringify } from 'yaml';
 import type { AgentStatus, WorkView } from './collect.ts';
 
@@ -18,15 +18,7 @@ export function relative(iso: string | null | undefined, now: number): string {
   if (!iso) return '-';
   const at = Date.parse(iso);
   if (Number.isNaN(at)) return '-';
-  const s = Math.round(Math.abs(now - at) / 1000);
-  const text =
-    s < 120
-      ? `${s}s`
-      : s < 7_200
-        ? `${Math.round(s / 60)}m`
-        : s < 172_800
-          ? `${Math.round(s / 3_600)}h`
-          : `${Math.round(s / 86_400)}d`;
+  const text = compactSpan(now - at);
   return at > now ? `in ${text}` : `${text} ago`;
 }
 

@@ -3,6 +3,8 @@ import { stringify } from 'yaml';
 
 export type Format = 'table' | 'json' | 'yaml';
 
+import { compactSpan } from '@outpost/shared';
+
 export { table } from '@outpost/shared';
 
 export function render(format: Format, value: unknown, asTable: () => string): string {
@@ -14,15 +16,6 @@ export function render(format: Format, value: unknown, asTable: () => string): s
 /** "3m", "2h", "5d" ago or ahead — compact for tables. */
 export function age(iso: string | null | undefined, now = Date.now()): string {
   if (!iso) return '-';
-  const ms = Math.abs(now - Date.parse(iso));
-  const s = Math.round(ms / 1000);
-  const text =
-    s < 120
-      ? `${s}s`
-      : s < 7200
-        ? `${Math.round(s / 60)}m`
-        : s < 172_800
-          ? `${Math.round(s / 3600)}h`
-          : `${Math.round(s / 86_400)}d`;
+  const text = compactSpan(now - Date.parse(iso));
   return Date.parse(iso) > now ? `in ${text}` : text;
 }

@@ -10,3 +10,12 @@ export function table(headers: string[], rows: string[][]): string {
       .trimEnd();
   return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
 }
+
+/** A span of time, compact for tables: `45s`, `12m`, `5h`, `3d`. */
+export function compactSpan(ms: number): string {
+  const s = Math.round(Math.abs(ms) / 1000);
+  if (s < 120) return `${s}s`;
+  if (s < 7_200) return `${Math.round(s / 60)}m`;
+  if (s < 172_800) return `${Math.round(s / 3_600)}h`;
+  return `${Math.round(s / 86_400)}d`;
+}
