@@ -455,15 +455,14 @@ export class WorkSyncer {
     // failed manifest often waits for another work (its CRD, its Namespace) or for the
     // apiserver; one that never succeeds is retried less and less often.
     // Not for failures that only a new generation can mend (an invalid manifest).
-    const failed = result.status.resourceStatus.manifests.some((m) => {
+    const notApplied = result.status.resourceStatus.manifests.flatMap((m) => {
       const applied = m.conditions.find((c) => c.type === 'Applied');
-      return applied?.status === 'False' && applied.reason !== reasons.manifestInvalid;
+      return applied?.status === 'False' ? [applied.reason] : [];
     });
+    const failed = notApplied.some((reason) => reason !== reasons.manifestInvalid);
     // A manifest the work's executor may not write waits for an RBAC change: tried again at
     // least every minute, as OCM requeues it, so a new RoleBinding counts within about that.
-    const refused = result.status.resourceStatus.manifests.some((m) =>
-      m.conditions.some((c) => c.type === 'Applied' && c.status === 'False' && c.reason === reasons.executorNotAllowed),
-    );
+    const refused = notApplied.includes(reasons.executorNotAllowed);
     if (deleting) this.#followUp(work, followUp.deletionMaxMs);
     else if (failed) this.#followUp(work, refused ? followUp.executorMaxMs : this.#o.driftIntervalMs);
     else this.#followUps.delete(work.uid);
@@ -476,10 +475,7 @@ export class WorkSyncer {
       for (const uid of this.#followUps.keys()) if (uid !== work.uid) this.#repair(uid, this.#signal);
     }
     // Any manifest not applied is a failed pass, an invalid one too (which no retry mends).
-    const notApplied = result.status.resourceStatus.manifests.some((m) =>
-      m.conditions.some((c) => c.type === 'Applied' && c.status === 'False'),
-    );
-    return refused ? 'refused' : notApplied ? 'failed' : 'applied';
+    return refused ? 'refused' : notApplied.length > 0 ? 'failed' : 'applied';
   }
 
   /** An admin confirmed: carry out every held deletion, then re-apply and re-report. */
