@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { type BindingStore, bindingStore } from './bindings.ts';
+import { type ChangeStore, changeStore } from './changes.ts';
 import { StoreError } from './errors.ts';
 import { migratePg } from './migrate-pg.ts';
 import { migrations as allMigrations, type Migration } from './migrations.ts';
@@ -21,6 +22,7 @@ import { type ClusterRelay, type TrustStore, trustStore } from './trust.ts';
 import { type WorkStore, workStore } from './works.ts';
 
 export type { BindingRow, BindingStore, BindingWrite } from './bindings.ts';
+export type { ChangeRow, ChangeStore, WatchedResource } from './changes.ts';
 export type {
   ObjectMeta,
   ObjectRow,
@@ -58,6 +60,8 @@ export interface Store extends TrustStore {
   readonly clusterSets: ObjectStore;
   /** ManagedClusterSetBindings (keyed by namespace and set name). */
   readonly bindings: BindingStore;
+  /** The log of changes to the API objects, which watches read (changes.ts). */
+  readonly changes: ChangeStore;
   /** The hub PKI when it lives in the database (hubs on PostgreSQL; pki/ seals the keys). */
   readonly pki: ReplicaStore['pki'];
   /** Leases of the duties one hub at a time does (replicas/). */
@@ -252,6 +256,7 @@ const readable = [
   'cluster_set_bindings',
   'pki_cas',
   'hub_leases',
+  'changes',
 ];
 
 /** /readyz reads one row of every table a request may need: a database that opens but has
@@ -275,6 +280,7 @@ function storeOn(
     worksets: workSetStore(sql, works),
     clusterSets: clusterSetStore(sql),
     bindings: bindingStore(sql),
+    changes: changeStore(sql),
     ...replicaStore(sql),
     shared: sql.dialect === 'postgres',
     ...meta,

@@ -16,6 +16,7 @@
 // SQLite's schema has no foreign keys; its CHECK, UNIQUE, primary keys, defaults and
 // indexes (same names) are all here. migrations-pg.test.ts compares the two.
 
+import { changesSql } from './changes.ts';
 import { type Migration, migrations as sqliteMigrations } from './migrations.ts';
 
 /** The SQLite version whose schema PostgreSQL's first real migration creates whole. */
@@ -303,5 +304,10 @@ export const pgMigrations: readonly Migration[] = [
         acquired_at TEXT COLLATE "C" NOT NULL
       );
     `,
+  },
+  {
+    version: 17,
+    name: 'a log of changes to the API objects, for watches',
+    sql: changesSql('postgres'),
   },
 ];

@@ -1,6 +1,8 @@
 // Numbered schema migrations. Append only: a released migration is never edited, a
 // change is a new number. Each runs in its own transaction with its version row.
 
+import { changesSql } from './changes.ts';
+
 export interface Migration {
   version: number;
   name: string;
@@ -536,5 +538,10 @@ export const migrations: readonly Migration[] = [
         acquired_at TEXT NOT NULL
       ) STRICT;
     `,
+  },
+  {
+    version: 17,
+    name: 'a log of changes to the API objects, for watches',
+    sql: changesSql('sqlite'),
   },
 ];

@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { storeBackends } from './backends.testing.ts';
+
+const at = '2025-01-01T00:00:00.000Z';
+const placement = (name: string, namespace = 'default', labels: Record<string, string> = {}) => ({
+  name,
+  namespace,
+  labels,
+  annotations: {},
+  spec: { numberOfClusters: 1 },
+});
+
+for (const backend of storeBackends()) {
+  describe(backend.name, () => {
+    test('every create, resourceVersion bump and delete is logged once, in order', async () => {
+      const store = await backend.open();
+      const start = await store.changes.latest();
+      await store.placements.create(placement('a', 'team-a', { app: 'x' }), at);
+      await store.placements.create(placement('b'), at);
+      // Unchanged content: no bump, nothing logged.
+      await store.placements.replace(placement('b'), at);
+      await store.placements.replace(placement('b', 'default', { app: 'y' }), at);
+      await store.placements.setStatus('default', 'b', { numberOfSelectedClusters: 0 });
+      await store.placements.delete('team-a', 'a');
+      const rows = await store.changes.since(start, 'placements', undefined, 100);
+      assert.deepEqual(
+        rows.map((r) => [r.type, r.scope, r.name, r.labels]),
+        [
+          ['ADDED', 'team-a', 'a', { app: 'x' }],
+          ['ADDED', 'default', 'b', {}],
+          ['MODIFIED', 'default', 'b', { app: 'y' }],
+          ['MODIFIED', 'default', 'b', { app: 'y' }],
+          ['DELETED', 'team-a', 'a', { app: 'x' }],
+        ],
+      );
+      assert.ok(rows.every((r, i) => i === 0 || r.seq > (rows[i - 1]?.seq ?? 0)));
+      assert.equal(await store.changes.latest(), rows.at(-1)?.seq);
+      // Narrowed to a namespace, and to other resources.
+      assert.deepEqual(
+        (await store.changes.since(start, 'placements', 'team-a', 100)).map((r) => r.type),
+        ['ADDED', 'DELETED'],
+      );
+      assert.deepEqual(await store.changes.since(start, 'managedclustersets', undefined, 100), []);
+      // A rolled-back transaction logs nothing.
+      await assert.rejects(
+        store.transaction(async () => {
+          await store.placements.create(placement('c'), at);
+          throw new Error('abandoned');
+        }),
+      );
+      assert.equal(await store.changes.latest(), rows.at(-1)?.seq);
+      await store.close();
+    });
+
+    test('trim moves the horizon forward only, by age and by count', async () => {
+      const store = await backend.open();
+      for (const n of ['a', 'b', 'c', 'd']) await store.placements.create(placement(n), at);
+      const last = await store.changes.latest();
+      assert.equal(await store.changes.horizon(), 0);
+      // Nothing old enough, and fewer rows than kept.
+      assert.equal(await store.changes.trim(Date.now(), 60_000, 100), 0);
+      // All but the last two by count.
+      assert.ok((await store.changes.trim(Date.now(), 60_000, 2)) >= 2);
+      assert.equal(await store.changes.horizon(), last - 2);
+      assert.deepEqual(
+        (await store.changes.since(0, 'placements', undefined, 100)).map((r) => r.name),
+        ['c', 'd'],
+      );
+      // All by age: the horizon is the last change, and latest() stays there.
+      await store.changes.trim(Date.now() + 120_000, 60_000, 100);
+      assert.equal(await store.changes.horizon(), last);
+      assert.equal(await store.changes.latest(), last);
+      assert.deepEqual(await store.changes.since(0, 'placements', undefined, 100), []);
+      await store.close();
+    });
+
+    if (backend.name === 'postgres') {
+      test('writers committing side by side: numbers follow commit order', async () => {
+        const store = await backend.open();
+        const start = await store.changes.latest();
+        // Many small transactions at once on the pool: whatever order they commit in, a
+        // reader that saw number N never later finds a smaller one.
+        const seen: number[] = [];
+        let reading = true;
+        const reader = (async () => {
+          let after = start;
+          while (reading) {
+            for (const r of await store.changes.since(after, 'placements', undefined, 1000)) {
+              seen.push(r.seq);
+              after = r.seq;
+            }
+          }
+        })();
+        await Promise.all(Array.from({ length: 40 }, (_, i) => store.placements.create(placement(`p${i}`), at)));
+        reading = false;
+        await reader;
+        const all = (await store.changes.since(start, 'placements', undefined, 1000)).map((r) => r.seq);
+        assert.equal(all.length, 40);
+        for (const s of await store.changes.since(seen.at(-1) ?? start, 'placements', undefined, 1000)) {
+          seen.push(s.seq);
+        }
+        assert.deepEqual(seen, all, 'the tailing reader saw every change once, in order');
+        await store.close();
+      });
+    }
+  });
+}
