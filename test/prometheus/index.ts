@@ -1,6 +1,5 @@
 // test/prometheus: the promtool binary for the tests of deploy/monitoring, built from Go
-// modules by build.sh and cached outside the clone. ensurePromtool() gives its path and
-// promtool() runs it.
+// modules by build.sh and cached outside the clone. ensurePromtool() gives its path.
 
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
@@ -44,29 +43,5 @@ function runBuildScript(): Promise<string> {
       if (code === 0 && dir) resolve(dir);
       else reject(new Error(`test/prometheus/build.sh failed (${signal ?? `exit code ${code}`})`));
     });
-  });
-}
-
-export interface PromtoolResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `promtool ARGS` in `cwd` to its end (it never waits for input). */
-export async function promtool(args: string[], cwd?: string): Promise<PromtoolResult> {
-  const bin = await ensurePromtool();
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
