@@ -6,7 +6,10 @@
 # from a fresh render. It also writes packages/agent/src/install/manifests.yaml, which
 # `outpost-agent join --install` applies (it sits in the agent's sources, so a source checkout
 # and the agent image both carry it): the agent's objects with the CRDs ahead of them.
-# Usage: deploy/render.sh [OUT_DIR [AGENT_COPY]] (defaults deploy/manifests and that path).
+# Without arguments it first copies the Prometheus rule files of monitoring/prometheus into
+# the charts' files/ (a chart reads only its own files; their PrometheusRules embed them).
+# Usage: deploy/render.sh [OUT_DIR [AGENT_COPY]] (defaults deploy/manifests and that path;
+# a render elsewhere, as the chart test's, leaves the charts as they are).
 # helm comes from $OUTPOST_HELM_BIN_DIR, else test/helm/build.sh (cached after one build).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -51,6 +54,11 @@ YAML
   "$helm" show crds "$here/charts/outpost-agent"
 }
 
+if [[ $# -eq 0 ]]; then
+  for c in hub agent; do
+    cp "$here/monitoring/prometheus/outpost-$c-rules.yaml" "$here/charts/outpost-$c/files/outpost-$c-rules.yaml"
+  done
+fi
 mkdir -p "$out"
 render outpost-hub outpost-hub >"$out/outpost-hub.yaml.tmp"
 render outpost-agent outpost-agent >"$out/outpost-agent.yaml.tmp"
