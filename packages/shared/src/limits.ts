@@ -28,6 +28,8 @@ export const limits = {
   auditAnonymousPerMinute: 60,
   /** Audit retention defaults; `--audit-max-rows` and `--audit-max-age` change them. */
   auditMaxRows: 1_000_000,
+  /** The most changes the change log keeps, however recent (a burst of them). */
+  watchHistoryRows: 100_000,
   /** Wrong bootstrap secrets from one source before it is slowed down. */
   tokenFailuresBeforeThrottle: 5,
   /** Placement: list sizes a submitted Placement may use (OCM sets no bound; these keep one

@@ -22,6 +22,7 @@ import {
 import type { PlacementRequests } from '../scheduling/index.ts';
 import { type BindingRow, type ObjectRow, objectKey, type Store, splitObjectKey } from '../store/index.ts';
 import { bodyMeta, checkPreconditions, listOf, listQuery, objectMetadata, onlyNamed, pageByName } from './common.ts';
+import { type ChangeTail, type Listing, listRoute } from './watch.ts';
 
 interface Condition {
   type: string;
@@ -100,10 +101,11 @@ export function bindingResource(row: BindingRow, setExists: boolean): ManagedClu
   };
 }
 
-export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: PlacementRequests }> = async (
-  app,
-  { store, placements },
-) => {
+export const clusterSetRoutes: FastifyPluginAsync<{
+  store: Store;
+  placements: PlacementRequests;
+  tail: ChangeTail;
+}> = async (app, { store, placements, tail }) => {
   const getSet = async (name: string) => {
     const row = await store.clusterSets.get('', name);
     if (!row) {
@@ -173,15 +175,21 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
     shownSet(await getSet((req.params as { name: string }).name)),
   );
 
-  app.get('/api/v1/managedclustersets', async (req) => {
-    const q = listQuery(req.query);
-    const { items, next } = await pageByName((after, limit) => store.clusterSets.page(after, limit), q, '');
-    const counts = await memberCounts(store, items);
-    return listOf(
-      'ManagedClusterSetList',
-      items.map((r) => clusterSetResource(r, counts.get(r.name) ?? 0)),
-      next,
-    );
+  listRoute(app, store, tail, '/api/v1/managedclustersets', {
+    resource: 'managedclustersets',
+    kind: 'ManagedClusterSetList',
+    scope: () => undefined,
+    list: async (_scope, q) => {
+      const { items, next } = await pageByName((after, limit) => store.clusterSets.page(after, limit), q, '');
+      const counts = await memberCounts(store, items);
+      return { items: items.map((r) => clusterSetResource(r, counts.get(r.name) ?? 0)), next };
+    },
+    get: async (_scope, name) => {
+      const row = await store.clusterSets.get('', name);
+      return (
+        row && { uid: row.uid, object: clusterSetResource(row, (await memberCounts(store, [row])).get(name) ?? 0) }
+      );
+    },
   });
 
   app.delete('/api/v1/managedclustersets/:name', async (req) => {
@@ -262,28 +270,32 @@ export const clusterSetRoutes: FastifyPluginAsync<{ store: Store; placements: Pl
 
   // Bindings are few (one per namespace and set): read whole, filtered by label and paged
   // as placements are (pageByName), in the store's (namespace, name) order.
-  const listBindings = async (namespace: string | undefined, query: unknown) => {
-    const q = listQuery(query);
-    const rows = (await store.bindings.all()).filter((r) => namespace === undefined || r.namespace === namespace);
-    const page = async (after: string, limit: number) => {
-      const from = splitObjectKey(after);
-      const rest = rows.filter(
-        (r) => r.namespace > from.namespace || (r.namespace === from.namespace && r.name > from.name),
-      );
-      const items = rest.slice(0, limit);
-      const last = items.at(-1);
-      return { items, continue: rest.length > limit && last ? objectKey(last) : undefined };
-    };
-    const { items, next } = await pageByName(page, q, namespace);
-    const sets = new Set((await store.clusterSets.all()).map((r) => r.name));
-    return listOf(
-      'ManagedClusterSetBindingList',
-      items.map((r) => bindingResource(r, sets.has(r.name))),
-      next,
-    );
+  const bindingListing: Listing = {
+    resource: 'managedclustersetbindings',
+    kind: 'ManagedClusterSetBindingList',
+    scope: (req) => (req.params as { namespace?: string }).namespace,
+    list: async (namespace, q) => {
+      const rows = (await store.bindings.all()).filter((r) => namespace === undefined || r.namespace === namespace);
+      const page = async (after: string, limit: number) => {
+        const from = splitObjectKey(after);
+        const rest = rows.filter(
+          (r) => r.namespace > from.namespace || (r.namespace === from.namespace && r.name > from.name),
+        );
+        const items = rest.slice(0, limit);
+        const last = items.at(-1);
+        return { items, continue: rest.length > limit && last ? objectKey(last) : undefined };
+      };
+      const { items, next } = await pageByName(page, q, namespace);
+      const sets = new Set((await store.clusterSets.all()).map((r) => r.name));
+      return { items: items.map((r) => bindingResource(r, sets.has(r.name))), next };
+    },
+    get: async (namespace, name) => {
+      const row = await store.bindings.get(namespace, name);
+      return row && { uid: row.uid, object: bindingResource(row, !!(await store.clusterSets.get('', name))) };
+    },
   };
-  app.get(bindingsPath, async (req) => listBindings((req.params as { namespace: string }).namespace, req.query));
-  app.get('/api/v1/managedclustersetbindings', async (req) => listBindings(undefined, req.query));
+  listRoute(app, store, tail, bindingsPath, bindingListing);
+  listRoute(app, store, tail, '/api/v1/managedclustersetbindings', bindingListing);
 
   const deleteBinding = async (req: FastifyRequest) => {
     const row = await store.transaction(async () => {

@@ -7,15 +7,17 @@ import { clusterResource } from '../registration/clusters.ts';
 import type { TrustService } from '../registration/service.ts';
 import type { ClusterRow, Store } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
-import { checkResourceVersion, listOf, listQuery } from './common.ts';
+import { checkResourceVersion } from './common.ts';
+import { type ChangeTail, listRoute } from './watch.ts';
 
 interface Opts {
   store: Store;
   trust: TrustService;
   sync: SyncService;
+  tail: ChangeTail;
 }
 
-export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trust, sync }) => {
+export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trust, sync, tail }) => {
   const view = async (c: ClusterRow) =>
     clusterResource(c, await store.certificates.latestFor(c.name), Date.now(), sync.liveness);
   const get = async (name: string) => {
@@ -24,26 +26,34 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
     return c;
   };
 
-  app.get('/api/v1/clusters', async (req) => {
-    const q = listQuery(req.query);
-    const items: ClusterRow[] = [];
-    let after = q.continue;
-    let next: string | undefined;
-    // Filter while paging, so a selective selector still fills a page.
-    fill: for (;;) {
-      const page = await store.clusters.page(after, q.limit);
-      for (const c of page.items) {
-        after = c.name;
-        if (!matchesSelector(q.selector, c.labels)) continue;
-        items.push(c);
-        if (items.length === q.limit) {
-          next = c.name;
-          break fill;
+  listRoute(app, store, tail, '/api/v1/clusters', {
+    resource: 'clusters',
+    kind: 'ManagedClusterList',
+    scope: () => undefined,
+    list: async (_scope, q) => {
+      const items: ClusterRow[] = [];
+      let after = q.continue;
+      let next: string | undefined;
+      // Filter while paging, so a selective selector still fills a page.
+      fill: for (;;) {
+        const page = await store.clusters.page(after, q.limit);
+        for (const c of page.items) {
+          after = c.name;
+          if (!matchesSelector(q.selector, c.labels)) continue;
+          items.push(c);
+          if (items.length === q.limit) {
+            next = c.name;
+            break fill;
+          }
         }
+        if (!page.continue) break;
       }
-      if (!page.continue) break;
-    }
-    return listOf('ManagedClusterList', await Promise.all(items.map(view)), next);
+      return { items: await Promise.all(items.map(view)), next };
+    },
+    get: async (_scope, name) => {
+      const c = await store.clusters.get(name);
+      return c && { uid: c.uid, object: await view(c) };
+    },
   });
 
   app.get('/api/v1/clusters/:name', async (req) => view(await get((req.params as { name: string }).name)));

@@ -1,6 +1,7 @@
 // /api/v1: the admin API for people and automation. Bearer tokens with scopes guard every
 // route; every call that changes something lands in the audit log, whatever its result.
-import { limits } from '@outpost/shared';
+import websocket from '@fastify/websocket';
+import { durations, limits } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../audit/index.ts';
 import { authenticate, requireApiToken } from '../auth/index.ts';
@@ -16,6 +17,7 @@ import { caRoutes } from './ca.ts';
 import { clusterSetRoutes } from './cluster-sets.ts';
 import { clusterRoutes } from './clusters.ts';
 import { placementRoutes } from './placements.ts';
+import { ChangeTail } from './watch.ts';
 import { workRoutes } from './works.ts';
 import { workSetRoutes } from './worksets.ts';
 
@@ -90,13 +92,26 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
     return opts.bodies.yaml(body, req.routeOptions.bodyLimit ?? limits.bodyBytes, check);
   });
   app.addHook('onResponse', async (req, reply) => auditCall(store, opts.audit, req, reply));
-  await app.register(clusterRoutes, opts);
-  await app.register(bootstrapTokenRoutes, opts);
-  await app.register(apiTokenRoutes, opts);
-  await app.register(auditRoutes, opts);
-  await app.register(caRoutes, opts);
-  await app.register(workRoutes, opts);
-  await app.register(placementRoutes, opts);
-  await app.register(clusterSetRoutes, opts);
-  await app.register(workSetRoutes, opts);
+  // Watches over a WebSocket (api/watch.ts): the client sends nothing but the upgrade.
+  await app.register(websocket, { options: { maxPayload: 1024 } });
+  const tail = new ChangeTail(store);
+  // Open watches would hold the stop until they time out: they end first.
+  app.addHook('preClose', async () => tail.close());
+  const trim = setInterval(() => {
+    store.changes.trim(Date.now(), durations.watchHistoryMs, limits.watchHistoryRows).catch((err: unknown) => {
+      app.log.warn({ err }, 'trimming the change log failed; it is tried again in a minute');
+    });
+  }, 60_000);
+  trim.unref();
+  app.addHook('onClose', async () => clearInterval(trim));
+  const routes = { ...opts, tail };
+  await app.register(clusterRoutes, routes);
+  await app.register(bootstrapTokenRoutes, routes);
+  await app.register(apiTokenRoutes, routes);
+  await app.register(auditRoutes, routes);
+  await app.register(caRoutes, routes);
+  await app.register(workRoutes, routes);
+  await app.register(placementRoutes, routes);
+  await app.register(clusterSetRoutes, routes);
+  await app.register(workSetRoutes, routes);
 };

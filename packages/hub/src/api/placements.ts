@@ -27,6 +27,7 @@ import {
   pageByName,
   writeNamespace,
 } from './common.ts';
+import { type ChangeTail, listRoute } from './watch.ts';
 
 /** The Placement as the API shows it. */
 export function placementResource(row: ObjectRow): Placement {
@@ -55,10 +56,11 @@ const toWrite = (p: Placement, namespace: string): ObjectWrite => ({
 
 const ns = '/api/v1/namespaces/:namespace';
 
-export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: PlacementRequests }> = async (
-  app,
-  { store, placements },
-) => {
+export const placementRoutes: FastifyPluginAsync<{
+  store: Store;
+  placements: PlacementRequests;
+  tail: ChangeTail;
+}> = async (app, { store, placements, tail }) => {
   const notFound = (namespace: string | undefined, name: string) => () =>
     apiError(
       'PLACEMENT_NOT_FOUND',
@@ -133,18 +135,25 @@ export const placementRoutes: FastifyPluginAsync<{ store: Store; placements: Pla
   app.get('/api/v1/placements/:name', getOne);
   app.get(`${ns}/placements/:name`, getOne);
 
-  const list = async (req: FastifyRequest) => {
-    const q = listQuery(req.query);
-    const namespace = (req.params as { namespace?: string }).namespace;
-    const { items, next } = await pageByName(
-      (after, limit) => store.placements.page(after, limit, namespace),
-      q,
-      namespace,
-    );
-    return listOf('PlacementList', items.map(placementResource), next);
-  };
-  app.get('/api/v1/placements', list);
-  app.get(`${ns}/placements`, list);
+  for (const path of ['/api/v1/placements', `${ns}/placements`]) {
+    listRoute(app, store, tail, path, {
+      resource: 'placements',
+      kind: 'PlacementList',
+      scope: (req) => (req.params as { namespace?: string }).namespace,
+      list: async (namespace, q) => {
+        const { items, next } = await pageByName(
+          (after, limit) => store.placements.page(after, limit, namespace),
+          q,
+          namespace,
+        );
+        return { items: items.map(placementResource), next };
+      },
+      get: async (namespace, name) => {
+        const row = await store.placements.get(namespace, name);
+        return row && { uid: row.uid, object: placementResource(row) };
+      },
+    });
+  }
 
   // OCM's PlacementDecision objects, derived from the placements' status (read-only), in
   // their placement's namespace.

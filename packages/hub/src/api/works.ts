@@ -2,20 +2,22 @@
 // fleet-wide list at /api/v1/works.
 
 import { apiError, matchesSelector } from '@outpost/shared';
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { type BodyThread, RawBody } from '../parse/index.ts';
 import type { Store, WorkRow } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
 import { workResource } from '../work/resource.ts';
 import { saveTexts } from '../work/texts.ts';
-import { checkResourceVersion, listOf, listQuery, sendStored } from './common.ts';
+import { checkResourceVersion, sendStored } from './common.ts';
+import { type ChangeTail, listRoute } from './watch.ts';
 
 export const workRoutes: FastifyPluginAsync<{
   store: Store;
   maxWorkBytes: number;
   sync: SyncService;
   bodies: BodyThread;
-}> = async (app, { store, maxWorkBytes, sync, bodies }) => {
+  tail: ChangeTail;
+}> = async (app, { store, maxWorkBytes, sync, bodies, tail }) => {
   const cluster = async (name: string) => {
     const c = await store.clusters.get(name);
     if (!c) throw apiError('CLUSTER_NOT_FOUND', `cluster ${JSON.stringify(name.slice(0, 100))} not found`);
@@ -98,33 +100,43 @@ export const workRoutes: FastifyPluginAsync<{
     return json(reply, resource);
   });
 
-  const list = async (c: string | undefined, query: unknown) => {
-    const q = listQuery(query);
-    const [afterCluster = '', afterName = ''] = c === undefined ? q.continue.split('/') : [c, q.continue];
-    const items: WorkRow[] = [];
-    let after = { cluster: afterCluster, name: afterName };
-    let next: string | undefined;
-    fill: for (;;) {
-      const page = await store.works.page(c, after, q.limit);
-      for (const w of page.items) {
-        after = { cluster: w.cluster, name: w.name };
-        if (!matchesSelector(q.selector, w.labels)) continue;
-        items.push(w);
-        if (items.length === q.limit) {
-          next = c === undefined ? `${w.cluster}/${w.name}` : w.name;
-          break fill;
+  // Listed (and watched) without their manifests, as the list has always shown them.
+  const listing = (path: string, scope: (req: FastifyRequest) => Promise<string | undefined> | undefined) =>
+    listRoute(app, store, tail, path, {
+      resource: 'works',
+      kind: 'ManifestWorkList',
+      scope,
+      list: async (c, q) => {
+        const [afterCluster = '', afterName = ''] = c === undefined ? q.continue.split('/') : [c, q.continue];
+        const items: WorkRow[] = [];
+        let after = { cluster: afterCluster, name: afterName };
+        let next: string | undefined;
+        fill: for (;;) {
+          const page = await store.works.page(c, after, q.limit);
+          for (const w of page.items) {
+            after = { cluster: w.cluster, name: w.name };
+            if (!matchesSelector(q.selector, w.labels)) continue;
+            items.push(w);
+            if (items.length === q.limit) {
+              next = c === undefined ? `${w.cluster}/${w.name}` : w.name;
+              break fill;
+            }
+          }
+          if (!page.continue) break;
         }
-      }
-      if (!page.continue) break;
-    }
-    const shown = [];
-    for (const w of items) shown.push(workResource(w, await store.works.statusOf(w.uid)));
-    return listOf('ManifestWorkList', shown, next);
-  };
-  app.get('/api/v1/clusters/:cluster/works', async (req, reply) => {
+        const shown = [];
+        for (const w of items) shown.push(workResource(w, await store.works.statusOf(w.uid)));
+        return { items: shown, next };
+      },
+      get: async (c, name) => {
+        const w = await store.works.get(c, name);
+        return w && { uid: w.uid, object: workResource(w, await store.works.statusOf(w.uid)) };
+      },
+    });
+  listing('/api/v1/clusters/:cluster/works', async (req) => {
     const { cluster: c } = req.params as { cluster: string };
     await cluster(c);
-    return json(reply, await list(c, req.query));
+    return c;
   });
-  app.get('/api/v1/works', async (req, reply) => json(reply, await list(undefined, req.query)));
+  listing('/api/v1/works', () => undefined);
 };

@@ -29,6 +29,7 @@ import {
   sendStored,
   writeNamespace,
 } from './common.ts';
+import { type ChangeTail, listRoute } from './watch.ts';
 
 /** Both spellings of the collection (OCM's kind in the plural, and the short alias), with
  *  and without a namespace. */
@@ -90,11 +91,12 @@ export interface WorkSetRoutesOptions {
   bodies: BodyThread;
   /** Told after every create, replace, pause, resume and delete (the workset controller). */
   onWorkSetChanged?: ((namespace: string, name: string) => void) | undefined;
+  tail: ChangeTail;
 }
 
 export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
   app,
-  { store, maxWorkBytes, bodies, onWorkSetChanged },
+  { store, maxWorkBytes, bodies, onWorkSetChanged, tail },
 ) => {
   const json = (reply: FastifyReply, value: unknown) => sendStored(reply, store, value);
   /** The answer for `row`: call it in the transaction that read the row. */
@@ -225,23 +227,29 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
       json(reply, await store.transaction(async () => resource(await find(req.params as { name: string })))),
     );
 
-    app.get(base, async (req, reply) => {
-      const q = listQuery(req.query);
-      const namespace = pathNamespace(req);
+    listRoute(app, store, tail, base, {
+      resource: 'manifestworkreplicasets',
+      kind: 'ManifestWorkReplicaSetList',
+      scope: pathNamespace,
       // Rows and specs of one moment: a workset replaced or deleted while the list is read
-      // would otherwise be shown with another spec, or none. Each spec is its parts' hashes,
-      // its texts read as the answer is written.
-      const items = await store.transaction(async () => {
-        const { items, next } = await pageByName(
-          (after, limit) => store.worksets.page(after, limit, namespace),
-          q,
-          namespace,
-        );
-        const shown: ManifestWorkReplicaSet[] = [];
-        for (const row of items) shown.push(await resource(row));
-        return { shown, next };
-      });
-      return json(reply, listOf('ManifestWorkReplicaSetList', items.shown, items.next));
+      // would otherwise be shown with another spec, or none. Each spec is its parts'
+      // hashes, its texts read as the answer is written.
+      list: (namespace, q) =>
+        store.transaction(async () => {
+          const { items, next } = await pageByName(
+            (after, limit) => store.worksets.page(after, limit, namespace),
+            q,
+            namespace,
+          );
+          const shown: ManifestWorkReplicaSet[] = [];
+          for (const row of items) shown.push(await resource(row));
+          return { items: shown, next };
+        }),
+      get: (namespace, name) =>
+        store.transaction(async () => {
+          const row = await store.worksets.get(namespace, name);
+          return row && { uid: row.uid, object: await resource(row) };
+        }),
     });
 
     app.delete(`${base}/:name`, async (req, reply) => {

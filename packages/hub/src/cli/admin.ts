@@ -2,7 +2,7 @@
 // `vault`). Every command accepts the connection flags of config/client.ts.
 
 import { parseArgs } from 'node:util';
-import { parseLabelList } from '@outpost/shared';
+import { OutpostError, parseLabelList } from '@outpost/shared';
 import { type ClientFlags, clientHelp, clientOptions, loadClientConfig } from '../config/client.ts';
 import { ConfigError } from '../config/index.ts';
 import { clusterState, type ManagedCluster } from '../registration/clusters.ts';
@@ -10,6 +10,7 @@ import { HubClient } from './client.ts';
 import { eachObject, kindOfNoun, objectKinds, objectVerbs } from './objects.ts';
 import { age, type Format, render, table } from './output.ts';
 import { type WorkSetResource, workSetStatusText } from './views.ts';
+import { follow, listAndWatch, listPages } from './watch.ts';
 
 type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
 
@@ -260,10 +261,12 @@ const commands: Record<string, Record<string, Command>> = {
   },
   cluster: {
     list: {
-      usage: 'cluster list [-l SELECTOR]',
-      summary: 'list clusters, optionally filtered by a label selector',
-      options: { selector: { type: 'string', short: 'l' } },
+      usage: 'cluster list [-l SELECTOR] [-w]',
+      summary:
+        'list clusters, optionally filtered by a label selector; -w then prints each change as it happens (Ctrl-C ends)',
+      options: { selector: { type: 'string', short: 'l' }, watch: { type: 'boolean', short: 'w' } },
       async run(ctx) {
+        if (ctx.flags.watch) await listAndWatch<ManagedCluster>(ctx, '/api/v1/clusters', clusterTable);
         const items: ManagedCluster[] = [];
         let cont = '';
         do {
@@ -522,16 +525,35 @@ const commands: Record<string, Record<string, Command>> = {
         const path = objectPath(ctx, 'manifestworkreplicasets', ctx.args[0]);
         const show = (w: WorkSetResource) =>
           render(ctx.format, { metadata: w.metadata, status: w.status ?? null }, () => workSetStatusText(w));
-        let last = show(await ctx.client.call<WorkSetResource>('GET', path));
+        const first = await ctx.client.call<WorkSetResource>('GET', path);
+        let last = show(first);
         ctx.out(last);
         if (!ctx.flags.watch) return;
-        // Like `kubectl get -w`: poll once a second and print only when something changed.
-        for (;;) {
-          await new Promise((r) => setTimeout(r, 1_000));
-          const next = show(await ctx.client.call<WorkSetResource>('GET', path));
-          if (next !== last) ctx.out(`\n${next}`);
-          last = next;
-        }
+        // Re-printed on every change of it the hub's watch brings (its status included).
+        const { metadata } = first;
+        const list = `/api/v1/namespaces/${enc(metadata.namespace ?? 'default')}/manifestworkreplicasets`;
+        const query = { fieldSelector: `metadata.name=${metadata.name}` };
+        const reread = async () => {
+          const { items, resourceVersion } = await listPages<WorkSetResource>(ctx.client, list);
+          if (!items.some((w) => w.metadata.name === metadata.name))
+            throw new OutpostError('WORKSET_NOT_FOUND', `manifestworkreplicaset ${metadata.name} is gone`, 1);
+          return resourceVersion;
+        };
+        await follow(
+          ctx.client,
+          list,
+          query,
+          await reread(),
+          (e) => {
+            if (e.type === 'DELETED')
+              throw new OutpostError('WORKSET_NOT_FOUND', `manifestworkreplicaset ${metadata.name} was deleted`, 1);
+            const next = show(e.object as WorkSetResource);
+            if (next !== last) ctx.out(`\n${next}`);
+            last = next;
+          },
+          reread,
+          (text) => process.stderr.write(text),
+        );
       },
     },
   },

@@ -5,6 +5,30 @@ import { OutpostError } from '@outpost/shared';
 import { Agent, request } from 'undici';
 import type { ClientConfig } from '../config/client.ts';
 
+/** One event of a watch (the hub's api/watch.ts). */
+export interface WatchEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  resourceVersion?: string;
+  object: unknown;
+}
+
+const unreachable = (hubUrl: string, err: unknown) => {
+  const e = err as Error & { code?: string };
+  return new OutpostError(
+    'CLI_HUB_UNREACHABLE',
+    `cannot reach the hub at ${hubUrl}: ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' '),
+    1,
+  );
+};
+
+function safeParse(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class HubClient {
   readonly #config: ClientConfig;
   readonly #agent: Agent;
@@ -46,25 +70,56 @@ export class HubClient {
         bodyTimeout: 30_000,
       });
     } catch (err) {
-      const e = err as Error & { code?: string };
-      throw new OutpostError(
-        'CLI_HUB_UNREACHABLE',
-        `cannot reach the hub at ${this.#config.hubUrl}: ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' '),
-        1,
-      );
+      throw unreachable(this.#config.hubUrl, err);
     }
     const text = await res.body.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = undefined;
-    }
+    const parsed = safeParse(text);
     if (res.statusCode >= 400) {
       const e = (parsed ?? {}) as { code?: string; message?: string; details?: unknown };
       throw new OutpostError(e.code ?? `HTTP_${res.statusCode}`, e.message ?? text.slice(0, 200), 1, e.details);
     }
     return { body: parsed as T, status: res.statusCode, headers: res.headers };
+  }
+
+  /**
+   * Reads the watch at `path` (a list URL with watch=true), calling `onEvent` with each event
+   * as it comes, until the hub ends the stream (its timeout, its stop: resolves) or the
+   * connection fails (throws CLI_HUB_UNREACHABLE). An answer that is not a stream throws the
+   * hub's error (WATCH_EXPIRED …).
+   */
+  async watch(path: string, onEvent: (event: WatchEvent) => void): Promise<void> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.#config.token) headers.authorization = `Bearer ${this.#config.token}`;
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(`${this.#config.hubUrl}${path}`, {
+        headers,
+        dispatcher: this.#agent,
+        headersTimeout: 30_000,
+        bodyTimeout: 0,
+      });
+    } catch (err) {
+      throw unreachable(this.#config.hubUrl, err);
+    }
+    if (res.statusCode >= 400) {
+      const text = await res.body.text();
+      const e = (safeParse(text) ?? {}) as { code?: string; message?: string; details?: unknown };
+      throw new OutpostError(e.code ?? `HTTP_${res.statusCode}`, e.message ?? text.slice(0, 200), 1, e.details);
+    }
+    let rest = '';
+    try {
+      for await (const chunk of res.body) {
+        rest += chunk.toString();
+        for (let cut = rest.indexOf('\n'); cut >= 0; cut = rest.indexOf('\n')) {
+          const line = rest.slice(0, cut);
+          rest = rest.slice(cut + 1);
+          if (line.trim()) onEvent(JSON.parse(line) as WatchEvent);
+        }
+      }
+    } catch (err) {
+      if (err instanceof OutpostError) throw err;
+      throw unreachable(this.#config.hubUrl, err);
+    }
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@
 // verbs (`outpost-hub apply -f`, routed by each document's kind, as kubectl does) and each
 // noun's own (`work apply`, `placement apply`, `workset apply`: that kind only). A new kind is
 // a row here. OCM kinds Outpost does not hold are refused by name, never sent anywhere.
+
 import { readFileSync } from 'node:fs';
 import type { parseArgs } from 'node:util';
 import { OutpostError } from '@outpost/shared';
@@ -20,6 +21,7 @@ import {
   workSetTable,
   workTable,
 } from './views.ts';
+import { listAndWatch } from './watch.ts';
 import { readWorkDocuments, type WorkDocument } from './work-files.ts';
 
 const enc = encodeURIComponent;
@@ -402,10 +404,11 @@ export function objectVerbs(row: ObjectKind): Record<string, ObjectCommand> {
       },
     },
     list: {
-      usage: `${noun} list${scope.many} [-l SELECTOR]`,
-      summary: `${row.summaries.list}${scopeList}`,
-      options: { ...scope.options, selector: { type: 'string', short: 'l' } },
+      usage: `${noun} list${scope.many} [-l SELECTOR] [-w]`,
+      summary: `${row.summaries.list}${scopeList}; -w then prints each change as it happens (Ctrl-C ends)`,
+      options: { ...scope.options, selector: { type: 'string', short: 'l' }, watch: { type: 'boolean', short: 'w' } },
       async run(ctx) {
+        if (ctx.flags.watch) await listAndWatch<never>(ctx, scope.list(ctx), row.table);
         const items = await listAll<never>(ctx, scope.list(ctx));
         const list = { apiVersion: 'outpost.dev/v1alpha1', kind: row.listKind, items };
         ctx.out(render(ctx.format, list, () => row.table(items)));

@@ -48,6 +48,7 @@ export function changesSql(dialect: 'sqlite' | 'postgres'): string {
         at_ms    INTEGER NOT NULL
       ) STRICT;
       CREATE INDEX changes_at ON changes (at_ms);
+      CREATE INDEX changes_object ON changes (resource, scope, name, seq);
       ${watched
         .map(
           (w) => `
@@ -75,6 +76,7 @@ export function changesSql(dialect: 'sqlite' | 'postgres'): string {
       at_ms    BIGINT NOT NULL
     );
     CREATE INDEX changes_at ON changes (at_ms);
+    CREATE INDEX changes_object ON changes (resource, scope, name, seq);
     ${watched
       .map(
         (w) => `
@@ -116,6 +118,9 @@ export interface ChangeStore {
   /** Up to `limit` changes of `resource` after `after`, oldest first; `scope` narrows them
    *  to one namespace (or a work's cluster). */
   since(after: number, resource: WatchedResource, scope: string | undefined, limit: number): Promise<ChangeRow[]>;
+  /** The labels of the object of `row` at its change before that one, if the log still
+   *  has it (a watch with a label selector: did the watcher know the object?). */
+  labelsBefore(row: ChangeRow): Promise<Record<string, string> | undefined>;
   /** Drops changes older than `keepMs`, and all but the last `keepRows`; returns how many. */
   trim(nowMs: number, keepMs: number, keepRows: number): Promise<number>;
 }
@@ -147,6 +152,14 @@ export function changeStore(sql: Sql): ChangeStore {
         type: r.type as ChangeRow['type'],
         labels: JSON.parse(r.labels as string) as Record<string, string>,
       }));
+    },
+    async labelsBefore(row) {
+      const r = await sql.get<{ labels: string }>(
+        `SELECT labels FROM changes WHERE resource = ? AND scope = ? AND name = ? AND seq < ?
+          ORDER BY seq DESC LIMIT 1`,
+        [row.resource, row.scope, row.name, row.seq],
+      );
+      return r && (JSON.parse(r.labels) as Record<string, string>);
     },
     // Outside a transaction: on PostgreSQL a serializable read of the log's end would
     // conflict with every commit that appends to it. The horizon moves first (and only

@@ -128,35 +128,37 @@ export async function readAhead(
 }
 
 /**
- * The parts as a stream of bytes: stored texts are read (with `read`) as they are reached,
- * and the event loop is let go after about a megabyte, so a 16 MiB answer is never read or
- * written in one turn. A text `read` cannot find fails the stream. Parts that are all
- * strings come back as one string.
+ * The parts as bytes: stored texts are read (with `read`) as they are reached, and the event
+ * loop is let go after about a megabyte, so a 16 MiB answer is never read or written in one
+ * turn. A text `read` cannot find throws.
  */
+export async function* jsonChunks(
+  parts: readonly JsonPart[],
+  read: (ref: TextRef) => Uint8Array | undefined | Promise<Uint8Array | undefined>,
+): AsyncGenerator<Uint8Array> {
+  let bytes = 0;
+  let reads = 0;
+  for (const p of parts) {
+    if (p instanceof TextRef) reads++;
+    const chunk = p instanceof TextRef ? (await read(p))?.subarray(p.skip) : typeof p === 'string' ? Buffer.from(p) : p;
+    if (!chunk) throw new Error(`the stored text ${(p as TextRef).hash} is missing`);
+    if (chunk.length === 0) continue;
+    yield chunk;
+    bytes += chunk.length;
+    if (bytes >= bytesPerTurn || reads >= readsPerTurn) {
+      bytes = 0;
+      reads = 0;
+      await nextTurn();
+    }
+  }
+}
+
+/** The parts as a stream of bytes (jsonChunks); parts that are all strings come back as one
+ *  string, sent with its length. */
 export function jsonStream(
   parts: JsonPart[],
   read: (ref: TextRef) => Uint8Array | undefined | Promise<Uint8Array | undefined>,
 ): Readable | string {
-  // Nothing stored in it (an unchanged poll, a list without statuses): one string, sent
-  // with its length.
   if (parts.every((p) => typeof p === 'string')) return parts.join('');
-  async function* chunks() {
-    let bytes = 0;
-    let reads = 0;
-    for (const p of parts) {
-      if (p instanceof TextRef) reads++;
-      const chunk =
-        p instanceof TextRef ? (await read(p))?.subarray(p.skip) : typeof p === 'string' ? Buffer.from(p) : p;
-      if (!chunk) throw new Error(`the stored text ${(p as TextRef).hash} is missing`);
-      if (chunk.length === 0) continue;
-      yield chunk;
-      bytes += chunk.length;
-      if (bytes >= bytesPerTurn || reads >= readsPerTurn) {
-        bytes = 0;
-        reads = 0;
-        await nextTurn();
-      }
-    }
-  }
-  return Readable.from(chunks(), { objectMode: false });
+  return Readable.from(jsonChunks(parts, read), { objectMode: false });
 }
