@@ -319,7 +319,8 @@ describe('watch', { timeout: 180_000 }, () => {
       events.map((e) => e.type),
       ['ADDED', 'MODIFIED'],
     );
-    assert.ok((events[1]?.object.metadata as { deletionTimestamp?: string }).deletionTimestamp);
+    const marked = events[1]?.object.metadata as { deletionTimestamp?: string } | undefined;
+    assert.ok(marked?.deletionTimestamp, 'a work marked for deletion shows when');
     s.drop();
     const missing = watch('/api/v1/clusters/nope/works?watch=true');
     await missing.done;

@@ -21,7 +21,7 @@ import {
 } from '../placement/index.ts';
 import type { PlacementRequests } from '../scheduling/index.ts';
 import { type BindingRow, type ObjectRow, objectKey, type Store, splitObjectKey } from '../store/index.ts';
-import { bodyMeta, checkPreconditions, listOf, listQuery, objectMetadata, onlyNamed, pageByName } from './common.ts';
+import { bodyMeta, checkPreconditions, objectMetadata, onlyNamed, pageByName } from './common.ts';
 import { type ChangeTail, type Listing, listRoute } from './watch.ts';
 
 interface Condition {

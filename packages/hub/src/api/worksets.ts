@@ -19,16 +19,7 @@ import { type ManifestWorkReplicaSet, type ManifestWorkReplicaSetStatus, workSet
 import type { ObjectWrite, Store, WorkSetRow } from '../store/index.ts';
 import { type JsonPart, RawJson, TextRef } from '../work/raw-json.ts';
 import { saveTexts } from '../work/texts.ts';
-import {
-  checkPreconditions,
-  listOf,
-  listQuery,
-  objectMetadata,
-  onlyNamed,
-  pageByName,
-  sendStored,
-  writeNamespace,
-} from './common.ts';
+import { checkPreconditions, objectMetadata, onlyNamed, pageByName, sendStored, writeNamespace } from './common.ts';
 import { type ChangeTail, listRoute } from './watch.ts';
 
 /** Both spellings of the collection (OCM's kind in the plural, and the short alias), with
