@@ -192,7 +192,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const json = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser(
-    ['application/json', 'application/merge-patch+json'],
+    ['application/json', 'application/merge-patch+json', 'application/json-patch+json'],
     { parseAs: 'buffer' },
     (req, raw, done) => {
       // Routes that may take megabytes (works, status reports) read their body on the body

@@ -6,6 +6,7 @@
 // answered and is replaced on the next one.
 import { Worker } from 'node:worker_threads';
 import { OutpostError } from '@outpost/shared';
+import type { PatchType } from '../patch/index.ts';
 import type { ManifestWorkReplicaSet, ManifestWorkReplicaSetSpec } from '../rollout/types.ts';
 import type { PreparedWork, StoredText } from '../store/works.ts';
 import type { PreparedStatusBatch } from '../sync/status-text.ts';
@@ -129,9 +130,15 @@ export class BodyThread {
     const json =
       job.kind === 'status' ||
       job.kind === 'pause' ||
-      ((job.kind === 'work' || job.kind === 'workset') && job.format === 'json');
+      ((job.kind === 'work' || job.kind === 'workset' || job.kind === 'patch') && job.format === 'json');
     const size =
-      job.kind === 'pause' ? job.spec.reduce((n, b) => n + b.byteLength, 0) : 'bytes' in job ? job.bytes.byteLength : 0;
+      job.kind === 'pause'
+        ? job.spec.reduce((n, b) => n + b.byteLength, 0)
+        : job.kind === 'patch'
+          ? job.bytes.byteLength + job.current.byteLength
+          : 'bytes' in job
+            ? job.bytes.byteLength
+            : 0;
     if (json && size <= inlineBytes) {
       return new Promise<T>((resolve, reject) =>
         settle(runJob({ ...job, id: 0 } as BodyJob, []), { resolve: resolve as (v: unknown) => void, reject }),
@@ -175,6 +182,38 @@ export class BodyThread {
     return this.#run(
       { kind: 'workset', format: body.format, bytes: body.bytes, maxBytes, name },
       transferOf(body.bytes),
+    );
+  }
+
+  /**
+   * A PATCH (`body`, of patch type `type`) of the stored work or workset `current` (UTF-8
+   * JSON of patch/ PatchTarget): the patched object validated and prepared as `work` and
+   * `workset` prepare a PUT body, with the preconditions the patch stated.
+   */
+  patchWork(
+    body: RawBody,
+    type: PatchType,
+    current: Uint8Array,
+    cluster: string,
+    name: string,
+    maxBytes: number,
+  ): Promise<{ work: PreparedWork; preconditions: { resourceVersion?: unknown; uid?: unknown } }> {
+    return this.#run(
+      { kind: 'patch', target: 'work', format: body.format, type, bytes: body.bytes, current, cluster, name, maxBytes },
+      [...transferOf(body.bytes), ...transferOf(current)],
+    );
+  }
+
+  patchWorkSet(
+    body: RawBody,
+    type: PatchType,
+    current: Uint8Array,
+    name: string,
+    maxBytes: number,
+  ): Promise<WorkSetBody> {
+    return this.#run(
+      { kind: 'patch', target: 'workset', format: body.format, type, bytes: body.bytes, current, name, maxBytes },
+      [...transferOf(body.bytes), ...transferOf(current)],
     );
   }
 

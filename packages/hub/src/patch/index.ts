@@ -80,7 +80,9 @@ export function applyPatch(target: PatchTarget, patch: unknown, type: PatchType)
       // Stated preconditions, checked against the object when it is written.
       const { resourceVersion, uid, ...meta } = patch.metadata;
       if (resourceVersion !== undefined && resourceVersion !== null) preconditions.resourceVersion = resourceVersion;
-      if (uid !== undefined && uid !== null) preconditions.uid = uid;
+      // A null resourceVersion states no precondition (as in a PUT body); a uid cannot be removed.
+      if (uid === null) throw refuse('metadata.uid', "is the hub's: a patch cannot remove it");
+      if (uid !== undefined) preconditions.uid = uid;
       p = { ...patch, metadata: meta };
     } else if (patch.metadata !== undefined) throw refuse('metadata', 'must be an object');
     result = mergePatch(target, p);

@@ -1,0 +1,46 @@
+// What the PATCH routes share: the patch type of the request, the stored object as a patch
+// sees it (as bytes, for the body thread), and whether an object changed since it was read.
+import { apiError } from '@outpost/shared';
+import { type PatchType, patchTypeOf as typeOf } from '../patch/index.ts';
+import { jsonParts, readAhead, type TextRef } from '../work/raw-json.ts';
+
+/** The patch type of a PATCH's content type (the parsers admit no other). */
+export function patchTypeOf(contentType: string | undefined): PatchType {
+  const type = typeOf(contentType);
+  if (!type) {
+    throw apiError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      'a PATCH body is application/merge-patch+json, application/json-patch+json, application/json or YAML',
+    );
+  }
+  return type;
+}
+
+/**
+ * `target` (a patch/ PatchTarget whose spec may be stored text, RawJson) as UTF-8 JSON in
+ * one buffer, for the body thread: the texts are read a thousand per turn (readAhead), and
+ * joining 16 MiB is one copy.
+ */
+export async function patchBytes(
+  target: unknown,
+  read: (ref: TextRef) => Uint8Array | undefined | Promise<Uint8Array | undefined>,
+): Promise<Uint8Array> {
+  const parts = await readAhead(jsonParts(target), read, Number.POSITIVE_INFINITY);
+  return Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : (p as Uint8Array))));
+}
+
+/**
+ * Whether a patch made from `read` may be written over `now`: the same object with the same
+ * spec (generation), labels and annotations. Status writes change neither.
+ */
+export function sameWrite(
+  now: { uid: string; generation: number; labels: Record<string, string>; annotations: Record<string, string> },
+  read: { uid: string; generation: number; labels: Record<string, string>; annotations: Record<string, string> },
+): boolean {
+  return (
+    now.uid === read.uid &&
+    now.generation === read.generation &&
+    JSON.stringify(now.labels) === JSON.stringify(read.labels) &&
+    JSON.stringify(now.annotations) === JSON.stringify(read.annotations)
+  );
+}
