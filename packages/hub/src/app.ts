@@ -8,6 +8,7 @@ import { apiError, durations, errorBody, limits, OutpostError } from '@outpost/s
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { agentApi } from './agentapi/index.ts';
+import { answerFormats } from './api/answer-format.ts';
 import { healthRoutes } from './api/health.ts';
 import { adminApi, auditCall } from './api/index.ts';
 import { AuditLog } from './audit/index.ts';
@@ -272,6 +273,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply;
   });
 
+  // Two body threads: admin bodies (YAML, works) and agents' status batches, so that a
+  // queue of large admin writes never delays the fleet's status intake.
+  const bodies = new BodyThread();
+  const statusBodies = new BodyThread();
+  app.addHook('onClose', async () => {
+    await Promise.all([bodies.close(), statusBodies.close()]);
+  });
+  // JSON or YAML answers for /api/ as Accept says (also errors and unknown routes there).
+  answerFormats(app, bodies);
+
   await app.register(healthRoutes, { store: deps.store, version: deps.version });
   const metricsBody = registerMetrics(app, {
     store: deps.store,
@@ -283,13 +294,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.decorate('metricsBody', metricsBody);
   const maxWorkBytes = deps.maxWorkBytes ?? limits.workBytes;
-  // Two body threads: admin bodies (YAML, works) and agents' status batches, so that a
-  // queue of large admin writes never delays the fleet's status intake.
-  const bodies = new BodyThread();
-  const statusBodies = new BodyThread();
-  app.addHook('onClose', async () => {
-    await Promise.all([bodies.close(), statusBodies.close()]);
-  });
   await app.register(agentApi, {
     store: deps.store,
     trust: deps.trust,

@@ -13,6 +13,8 @@
 // - patch: a PATCH of a stored work or workset (patch/), then what `work` or `workset` does
 //   with the patched object: a patch of one manifest of a 16 MiB work is small, but the work
 //   it makes is not.
+// - answer-yaml: a large JSON answer of the admin API made YAML (api/answer-format.ts), the
+//   one job here that is not a request body: YAML costs as much to write as to read.
 // - render: a stored workset's template rendered into works for clusters (worksets/render.ts),
 //   on a thread of its own (the workset controller's), never on the admin one.
 import { parentPort } from 'node:worker_threads';
@@ -30,7 +32,7 @@ import { parseWork } from '../work/validate.ts';
 import { type RenderTarget, renderWorks } from '../worksets/render.ts';
 import { ParseError } from './errors.ts';
 import { checkJsonDepth } from './json.ts';
-import { parseYaml } from './yaml.ts';
+import { parseYaml, writeYaml } from './yaml.ts';
 
 /** What the worker checks after parsing YAML: the validator of the route's kind. */
 export type YamlCheck = 'placement';
@@ -69,6 +71,7 @@ export type BodyJob =
       cluster?: string | undefined;
       name: string;
     }
+  | { id: number; kind: 'answer-yaml'; bytes: Uint8Array }
   | { id: number; kind: 'render'; name: string; spec: Uint8Array[]; targets: RenderTarget[] }
   | { id: number; kind: 'pause'; spec: Uint8Array[]; paused: boolean };
 
@@ -214,6 +217,10 @@ function run(job: BodyJob, transfer: ArrayBuffer[]): BodyResult {
       if (job.paused) spec.paused = true;
       else delete spec.paused;
       return { id, ok: true, value: specOut(spec, transfer) };
+    }
+    case 'answer-yaml': {
+      const [text] = bytes([writeYaml(JSON.parse(textOf(job.bytes)))], transfer);
+      return { id, ok: true, value: text };
     }
     case 'render': {
       const out = renderWorks(job.name, JSON.parse(joined(job.spec)) as ManifestWorkReplicaSetSpec, job.targets);

@@ -227,6 +227,11 @@ export class BodyThread {
     return this.#run({ kind: 'render', name, spec, targets }, spec.flatMap(transferOf));
   }
 
+  /** A JSON answer (UTF-8) as YAML text (UTF-8): api/answer-format.ts. */
+  answerYaml(json: Uint8Array): Promise<Uint8Array> {
+    return this.#run({ kind: 'answer-yaml', bytes: json }, transferOf(json));
+  }
+
   /** An agent's status batch, validated (STATUS_REPORT_INVALID) and made text. */
   status(body: RawBody): Promise<PreparedStatusBatch> {
     return this.#run({ kind: 'status', bytes: body.bytes }, transferOf(body.bytes));
