@@ -3,9 +3,18 @@
 // patches applied to the stored object, then validated and written as PUT writes:
 // preconditions, fields the hub owns refused by name, 404 on a missing object, the audit log.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { adminClient, assertError, type HubClient, joinCluster } from './hub-client.ts';
-import { type HubProcess, startHub } from './hub-process.ts';
+import { type HubProcess, hubMain, startHub } from './hub-process.ts';
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [hubMain, ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
 
 interface Obj {
   metadata: {
@@ -255,6 +264,34 @@ describe('PATCH', { timeout: 180_000 }, () => {
       }
     });
   }
+
+  test('the CLI: `NOUN patch NAME -p` sends a merge patch (JSON or YAML), `--type json` a JSON patch', async () => {
+    const conn = ['--data-dir', hub.dataDir, '--hub', hub.url];
+    const merge = await cli(['placement', 'patch', 'p1', '-n', 'team', '-p', 'spec: {numberOfClusters: 2}', ...conn]);
+    assert.equal(merge.code, 0, merge.stderr);
+    assert.equal(merge.stdout, 'placement p1 patched\n');
+    assert.equal((await read('/api/v1/namespaces/team/placements/p1')).spec.numberOfClusters, 2);
+    const json = await cli([
+      'work',
+      'patch',
+      'w1',
+      '--cluster',
+      'patch-spoke',
+      '--type',
+      'json',
+      '-p',
+      '[{"op":"replace","path":"/spec/workload/manifests/2/data/k","value":"cli"}]',
+      '-o',
+      'json',
+      ...conn,
+    ]);
+    assert.equal(json.code, 0, json.stderr);
+    const work = JSON.parse(json.stdout) as { spec: { workload: { manifests: { data: { k: string } }[] } } };
+    assert.equal(work.spec.workload.manifests[2]?.data.k, 'cli');
+    const refused = await cli(['clusterset', 'patch', 's1', '-p', '{"status":{}}', ...conn]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /VALIDATION_FAILED/);
+  });
 
   test('a patch that makes an invalid object is refused as a PUT of it would be', async () => {
     assertError(
