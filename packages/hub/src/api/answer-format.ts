@@ -5,6 +5,7 @@
 // and made YAML on the body thread: the event loop never parses or writes it whole. Watch
 // streams (application/json;stream=watch) are left as they are.
 import { Readable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { apiError } from '@outpost/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type BodyThread, writeYaml } from '../parse/index.ts';
@@ -56,6 +57,16 @@ const isJsonAnswer = (type: unknown) => {
   return t.startsWith('application/json') && !t.includes('stream=');
 };
 
+/** Bytes of a large YAML answer written per turn of the event loop. */
+const partBytes = 1024 * 1024;
+
+async function* inParts(bytes: Buffer) {
+  for (let at = 0; at < bytes.length; at += partBytes) {
+    if (at > 0) await nextTurn();
+    yield bytes.subarray(at, at + partBytes);
+  }
+}
+
 async function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
@@ -90,6 +101,9 @@ export function answerFormats(app: FastifyInstance, bodies: BodyThread, prefix =
     if (bytes === undefined) return payload;
     void reply.header('content-type', 'application/yaml; charset=utf-8');
     if (bytes.length <= inlineBytes) return writeYaml(JSON.parse(bytes.toString('utf8')));
-    return Buffer.from(await bodies.answerYaml(bytes));
+    const yaml = await bodies.answerYaml(bytes);
+    const out = Buffer.from(yaml.buffer, yaml.byteOffset, yaml.byteLength);
+    // Written a part per turn: one write of 20 MiB is encrypted by TLS in one go.
+    return out.length <= partBytes ? out : Readable.from(inParts(out), { objectMode: false });
   });
 }

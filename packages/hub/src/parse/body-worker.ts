@@ -62,8 +62,8 @@ export type BodyJob =
       kind: 'patch';
       /** What is patched: a work (then `cluster`) or a workset. */
       target: 'work' | 'workset';
-      /** The stored object as the API shows it (patch/ PatchTarget), as UTF-8 JSON. */
-      current: Uint8Array;
+      /** The stored object as the API shows it (patch/ PatchTarget), as UTF-8 JSON in parts. */
+      current: Uint8Array[];
       format: 'json' | 'yaml';
       type: PatchType;
       bytes: Uint8Array;
@@ -198,7 +198,7 @@ function run(job: BodyJob, transfer: ArrayBuffer[]): BodyResult {
     case 'patch': {
       const text = textOf(job.bytes);
       const patch = job.format === 'yaml' ? yaml(text, job.maxBytes) : json(text);
-      const current = JSON.parse(textOf(job.current)) as PatchTarget;
+      const current = JSON.parse(joined(job.current)) as PatchTarget;
       const { object, preconditions } = applyPatch(current, patch, job.type);
       if (job.target === 'workset')
         return { id, ok: true, value: workSetOut(object, job.name, preconditions, transfer) };

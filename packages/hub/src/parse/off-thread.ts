@@ -135,7 +135,7 @@ export class BodyThread {
       job.kind === 'pause'
         ? job.spec.reduce((n, b) => n + b.byteLength, 0)
         : job.kind === 'patch'
-          ? job.bytes.byteLength + job.current.byteLength
+          ? job.current.reduce((n, b) => n + b.byteLength, job.bytes.byteLength)
           : 'bytes' in job
             ? job.bytes.byteLength
             : 0;
@@ -187,33 +187,33 @@ export class BodyThread {
 
   /**
    * A PATCH (`body`, of patch type `type`) of the stored work or workset `current` (UTF-8
-   * JSON of patch/ PatchTarget): the patched object validated and prepared as `work` and
+   * JSON of patch/ PatchTarget, in parts): the patched object validated and prepared as `work` and
    * `workset` prepare a PUT body, with the preconditions the patch stated.
    */
   patchWork(
     body: RawBody,
     type: PatchType,
-    current: Uint8Array,
+    current: Uint8Array[],
     cluster: string,
     name: string,
     maxBytes: number,
   ): Promise<{ work: PreparedWork; preconditions: { resourceVersion?: unknown; uid?: unknown } }> {
     return this.#run(
       { kind: 'patch', target: 'work', format: body.format, type, bytes: body.bytes, current, cluster, name, maxBytes },
-      [...transferOf(body.bytes), ...transferOf(current)],
+      [...transferOf(body.bytes), ...current.flatMap(transferOf)],
     );
   }
 
   patchWorkSet(
     body: RawBody,
     type: PatchType,
-    current: Uint8Array,
+    current: Uint8Array[],
     name: string,
     maxBytes: number,
   ): Promise<WorkSetBody> {
     return this.#run(
       { kind: 'patch', target: 'workset', format: body.format, type, bytes: body.bytes, current, name, maxBytes },
-      [...transferOf(body.bytes), ...transferOf(current)],
+      [...transferOf(body.bytes), ...current.flatMap(transferOf)],
     );
   }
 
