@@ -11,6 +11,7 @@ import { agentApi } from './agentapi/index.ts';
 import { answerFormats } from './api/answer-format.ts';
 import { healthRoutes } from './api/health.ts';
 import { adminApi, auditCall } from './api/index.ts';
+import { openApiRoutes } from './api/openapi/index.ts';
 import { AuditLog } from './audit/index.ts';
 import { registerMetrics } from './metrics/index.ts';
 import { BodyThread, checkJsonDepth, ParseError, RawBody } from './parse/index.ts';
@@ -284,6 +285,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   answerFormats(app, bodies);
 
   await app.register(healthRoutes, { store: deps.store, version: deps.version });
+  await app.register(openApiRoutes, { version: deps.version });
   const metricsBody = registerMetrics(app, {
     store: deps.store,
     liveness: () => deps.sync.liveness,
