@@ -5,7 +5,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { adminClient, assertError, type HubClient, joinCluster } from './hub-client.ts';
+import { agentPaths, type SyncResponse } from '../../packages/shared/src/index.ts';
+import {
+  adminClient,
+  agentClient,
+  assertError,
+  type HubClient,
+  type JoinedCluster,
+  joinCluster,
+} from './hub-client.ts';
 import { type HubProcess, hubMain, startHub } from './hub-process.ts';
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -131,11 +139,12 @@ const resources: Resource[] = [
 describe('PATCH', { timeout: 180_000 }, () => {
   let hub: HubProcess;
   let admin: HubClient;
+  let spoke: JoinedCluster;
 
   before(async () => {
     hub = await startHub();
     admin = await adminClient(hub);
-    await joinCluster(hub, admin, 'patch-spoke');
+    spoke = await joinCluster(hub, admin, 'patch-spoke');
     for (const r of resources) {
       const res = await admin.call('PUT', r.path, { json: r.body });
       assert.equal(res.status, 201, `${r.what}: ${res.text}`);
@@ -264,6 +273,50 @@ describe('PATCH', { timeout: 180_000 }, () => {
       }
     });
   }
+
+  test('one manifest of a work of megabytes: a patch of a few hundred bytes, and the agent is sent that manifest alone', async () => {
+    const manifests = Array.from({ length: 300 }, (_, i) => ({
+      ...configMap(`big-${i}`, 'v1'),
+      data: { k: 'v1', pad: 'x'.repeat(10_000) },
+    }));
+    const path = '/api/v1/clusters/patch-spoke/works/big';
+    const put = await admin.call('PUT', path, {
+      json: { metadata: { name: 'big' }, spec: { workload: { manifests } } },
+    });
+    assert.equal(put.status, 201, put.text.slice(0, 300));
+    const agent = agentClient(hub, spoke);
+    try {
+      const first = await agent.post<SyncResponse>(agentPaths.sync('patch-spoke'), { revision: 0, inventory: {} });
+      assert.equal(first.status, 200, first.text.slice(0, 300));
+      const patch = [{ op: 'replace', path: '/spec/workload/manifests/150/data/k', value: 'v2' }];
+      const res = await admin.patch<Obj>(path, patch, { contentType: 'application/json-patch+json' });
+      assert.equal(res.status, 200, res.text.slice(0, 300));
+      assert.equal(res.headers['x-outpost-work-changed'], 'true');
+      const shown = (res.body.spec.workload as { manifests: { data: { k: string } }[] }).manifests;
+      assert.deepEqual(
+        shown.flatMap((m, i) => (m.data.k === 'v2' ? [i] : [])),
+        [150],
+      );
+      const next = await agent.post<SyncResponse>(agentPaths.sync('patch-spoke'), {
+        revision: first.body.revision,
+        hubEpoch: first.body.hubEpoch,
+        waitSeconds: 0,
+      });
+      assert.equal(next.status, 200, next.text.slice(0, 300));
+      const update = next.body.works.find((w) => w.name === 'big');
+      assert.ok(update && !update.full, JSON.stringify(next.body).slice(0, 300));
+      assert.deepEqual(
+        update.manifests.map((m) => (m.manifest.metadata as { name: string }).name),
+        ['big-150'],
+      );
+      assert.ok(next.text.length < 50_000, `${next.text.length} bytes sent to the agent`);
+      // The same patch again changes nothing.
+      const again = await admin.patch(path, patch, { contentType: 'application/json-patch+json' });
+      assert.equal(again.headers['x-outpost-work-changed'], 'false');
+    } finally {
+      await agent.close();
+    }
+  });
 
   test('the CLI: `NOUN patch NAME -p` sends a merge patch (JSON or YAML), `--type json` a JSON patch', async () => {
     const conn = ['--data-dir', hub.dataDir, '--hub', hub.url];
