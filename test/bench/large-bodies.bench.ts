@@ -4,7 +4,8 @@
 // manifests a work may have (OUTPOST_BENCH_TINY, 10,000 small ConfigMaps). Each operation runs over
 // and over for one whole 10 s window of the hub's own event-loop delay monitor, alone; the
 // figure is that window's max (and /readyz latency seen from a process of its own meanwhile).
-// Operations: work PUT (JSON, and YAML for the many-manifest shape), work GET, the agent's
+// Operations: work PUT (JSON, and YAML for the many-manifest shape), work GET (JSON, and
+// YAML: Accept application/yaml), a JSON patch of one manifest of the work, the agent's
 // full sync of that work, an agent status report of ~14 MiB, a ManifestWorkReplicaSet of the
 // 2,000-manifest template on edge-0 and OUTPOST_BENCH_WORKSET_CLUSTERS more (20) clusters
 // (a status report of its work on edge-0, which the controller looks at again; its PUT,
@@ -236,6 +237,38 @@ try {
       'workGet2000',
       async () => expect('GET', (await admin.get(`${works}/many`, { timeoutMs: 120_000 })).status, [200]),
     ],
+    [
+      'workGetAsYaml2000',
+      async () =>
+        expect(
+          'GET yaml',
+          (await admin.get(`${works}/many`, { timeoutMs: 120_000, headers: { accept: 'application/yaml' } })).status,
+          [200],
+        ),
+    ],
+    [
+      'workGetAsYaml14',
+      async () =>
+        expect(
+          'GET yaml',
+          (await admin.get(`${works}/few`, { timeoutMs: 120_000, headers: { accept: 'application/yaml' } })).status,
+          [200],
+        ),
+    ],
+    // One value of one manifest, by a JSON patch: the hub reads the whole stored work, patches
+    // and prepares it on the body thread.
+    ...(['many', 'few'] as const).map((work): [string, () => Promise<void>] => [
+      `workPatchOne${work === 'many' ? 2000 : 14}`,
+      async () => {
+        const patch = [{ op: 'replace', path: '/spec/workload/manifests/7/data/k0', value: `v${++n}` }];
+        const res = await admin.call('PATCH', `${works}/${work}`, {
+          raw: JSON.stringify(patch),
+          contentType: 'application/json-patch+json',
+          timeoutMs: 120_000,
+        });
+        expect('PATCH', res.status, [200]);
+      },
+    ]),
     [
       'agentFullSync',
       async () =>

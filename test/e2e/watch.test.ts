@@ -340,6 +340,10 @@ describe('watch', { timeout: 180_000 }, () => {
          ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
     );
     assertError(await admin.get(`/api/v1/placements?watch=true&resourceVersion=${latest}`), 410, 'WATCH_EXPIRED');
+    const yamlOnly = await admin.get('/api/v1/placements?watch=true', { headers: { accept: 'application/yaml' } });
+    // Refused in the format asked for (YAML), as every error of the API is.
+    assert.equal(yamlOnly.status, 406, yamlOnly.text);
+    assert.match(yamlOnly.text, /^code: NOT_ACCEPTABLE$/m);
     for (const [query, what] of [
       ['watch=true&limit=5', 'limit'],
       ['watch=true&fieldSelector=spec.x%3D1', 'fieldSelector'],

@@ -8,8 +8,10 @@ import { apiError, durations, errorBody, limits, OutpostError } from '@outpost/s
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { agentApi } from './agentapi/index.ts';
+import { answerFormats } from './api/answer-format.ts';
 import { healthRoutes } from './api/health.ts';
 import { adminApi, auditCall } from './api/index.ts';
+import { openApiRoutes } from './api/openapi/index.ts';
 import { AuditLog } from './audit/index.ts';
 import { registerMetrics } from './metrics/index.ts';
 import { BodyThread, checkJsonDepth, ParseError, RawBody } from './parse/index.ts';
@@ -192,7 +194,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const json = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser(
-    ['application/json', 'application/merge-patch+json'],
+    ['application/json', 'application/merge-patch+json', 'application/json-patch+json'],
     { parseAs: 'buffer' },
     (req, raw, done) => {
       // Routes that may take megabytes (works, status reports) read their body on the body
@@ -272,7 +274,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply;
   });
 
+  // Two body threads: admin bodies (YAML, works) and agents' status batches, so that a
+  // queue of large admin writes never delays the fleet's status intake.
+  const bodies = new BodyThread();
+  const statusBodies = new BodyThread();
+  app.addHook('onClose', async () => {
+    await Promise.all([bodies.close(), statusBodies.close()]);
+  });
+  // JSON or YAML answers for /api/ as Accept says (also errors and unknown routes there).
+  answerFormats(app, bodies);
+
   await app.register(healthRoutes, { store: deps.store, version: deps.version });
+  await app.register(openApiRoutes, { version: deps.version });
   const metricsBody = registerMetrics(app, {
     store: deps.store,
     liveness: () => deps.sync.liveness,
@@ -283,13 +296,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.decorate('metricsBody', metricsBody);
   const maxWorkBytes = deps.maxWorkBytes ?? limits.workBytes;
-  // Two body threads: admin bodies (YAML, works) and agents' status batches, so that a
-  // queue of large admin writes never delays the fleet's status intake.
-  const bodies = new BodyThread();
-  const statusBodies = new BodyThread();
-  app.addHook('onClose', async () => {
-    await Promise.all([bodies.close(), statusBodies.close()]);
-  });
   await app.register(agentApi, {
     store: deps.store,
     trust: deps.trust,

@@ -48,6 +48,8 @@ export const errorCodes = {
   URI_TOO_LONG: 414,
   HEADERS_TOO_LARGE: 431,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  /** The Accept header allows neither JSON nor YAML. */
+  NOT_ACCEPTABLE: 406,
   VALIDATION_FAILED: 400,
   /** A field OCM defines that Outpost does not honour: refused, never ignored. */
   UNSUPPORTED_FIELD: 400,

@@ -1,11 +1,12 @@
 // /api/v1/managedclustersets: OCM's ManagedClusterSets (cluster-scoped) — create, replace,
-// get, list, delete; `default` and `global` always exist and cannot change.
+// patch, get, list, delete; `default` and `global` always exist and cannot change.
 // /api/v1/namespaces/{namespace}/managedclustersetbindings: OCM's bindings (namespaced; the
 // name is the set's), and /api/v1/managedclustersetbindings lists them across namespaces.
 // Statuses are computed when read (OCM's ClusterSetEmpty and Bound conditions). Every write
 // schedules every Placement again: a set or binding may widen or narrow any of them.
 import { apiError, limits } from '@outpost/shared';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { applyPatch } from '../patch/index.ts';
 import {
   builtInClusterSets,
   type ClusterSetSpec,
@@ -22,6 +23,7 @@ import {
 import type { PlacementRequests } from '../scheduling/index.ts';
 import { type BindingRow, type ObjectRow, objectKey, type Store, splitObjectKey } from '../store/index.ts';
 import { bodyMeta, checkPreconditions, objectMetadata, onlyNamed, pageByName } from './common.ts';
+import { patchTypeOf } from './patch.ts';
 import { type ChangeTail, type Listing, listRoute } from './watch.ts';
 
 interface Condition {
@@ -160,15 +162,41 @@ export const clusterSetRoutes: FastifyPluginAsync<{
         }
         return { row: (await createSet(s, at)) as ObjectRow, created: true, changed: true };
       }
-      checkPreconditions(bodyMeta(req.body), existing, `managedclusterset ${name}`);
-      const r = (await store.clusterSets.replace(toWrite(s), at)) as NonNullable<
-        Awaited<ReturnType<Store['clusterSets']['replace']>>
-      >;
-      return { row: r.row, created: false, changed: r.changed };
+      return { ...(await replaceSet(existing, s, bodyMeta(req.body), at)), created: false };
     });
+    return setAnswer(reply, out);
+  });
+  /** Replaces `existing` with `s` (in the caller's transaction), as PUT and PATCH do. */
+  const replaceSet = async (
+    existing: ObjectRow,
+    s: ManagedClusterSet,
+    meta: ReturnType<typeof bodyMeta>,
+    at: string,
+  ) => {
+    checkPreconditions(meta, existing, `managedclusterset ${existing.name}`);
+    const r = (await store.clusterSets.replace(toWrite(s), at)) as NonNullable<
+      Awaited<ReturnType<Store['clusterSets']['replace']>>
+    >;
+    return { row: r.row, changed: r.changed };
+  };
+  const setAnswer = async (reply: FastifyReply, out: { row: ObjectRow; created: boolean; changed: boolean }) => {
     if (out.changed) placements.setsChanged();
     void reply.header('x-outpost-changed', String(out.changed));
     return reply.code(out.created ? 201 : 200).send(await shownSet(out.row));
+  };
+  // PATCH: the stored set patched, validated and written as PUT writes, in one transaction.
+  app.patch('/api/v1/managedclustersets/:name', async (req, reply) => {
+    const { name } = req.params as { name: string };
+    const type = patchTypeOf(req.headers['content-type']);
+    const out = await store.transaction(async () => {
+      const existing = await getSet(name);
+      const metadata = objectMetadata(existing);
+      const target = { apiVersion: clusterSetApiVersion, kind: 'ManagedClusterSet', metadata, spec: existing.spec };
+      const patched = applyPatch(target, req.body, type);
+      const s = validSet(patched.object, name);
+      return { ...(await replaceSet(existing, s, patched.preconditions, new Date().toISOString())), created: false };
+    });
+    return setAnswer(reply, out);
   });
 
   app.get('/api/v1/managedclustersets/:name', async (req) =>
@@ -214,11 +242,31 @@ export const clusterSetRoutes: FastifyPluginAsync<{
     bindingResource(row, (await store.clusterSets.get('', row.name)) !== undefined);
   const bindingsPath = '/api/v1/namespaces/:namespace/managedclustersetbindings';
 
+  const validBinding = (body: unknown, path: { namespace: string; name: string }) => {
+    const v = validateClusterSetBinding(body, path);
+    if (!v.ok) throw validationError(v.error);
+    return v.value;
+  };
+  /** Writes binding `b` (in the caller's transaction), as PUT and PATCH do. */
+  const putBinding = (b: ManagedClusterSetBinding) =>
+    store.bindings.put(
+      {
+        namespace: b.metadata.namespace,
+        name: b.metadata.name,
+        labels: b.metadata.labels ?? {},
+        annotations: b.metadata.annotations ?? {},
+      },
+      new Date().toISOString(),
+    );
+  const bindingAnswer = async (reply: FastifyReply, out: Awaited<ReturnType<typeof putBinding>>) => {
+    if (out.created) placements.setsChanged();
+    void reply.header('x-outpost-changed', String(out.changed));
+    return reply.code(out.created ? 201 : 200).send(await shownBinding(out.row));
+  };
+
   app.put(`${bindingsPath}/:name`, async (req, reply) => {
     const { namespace, name } = req.params as { namespace: string; name: string };
-    const v = validateClusterSetBinding(req.body, { namespace, name });
-    if (!v.ok) throw validationError(v.error);
-    const b = v.value;
+    const b = validBinding(req.body, { namespace, name });
     const out = await store.transaction(async () => {
       const existing = await store.bindings.get(namespace, name);
       if (existing) checkPreconditions(bodyMeta(req.body), existing, `managedclustersetbinding ${namespace}/${name}`);
@@ -233,14 +281,9 @@ export const clusterSetRoutes: FastifyPluginAsync<{
           `managedclustersetbinding ${namespace}/${name} does not exist (a resourceVersion was given)`,
         );
       }
-      return store.bindings.put(
-        { namespace, name, labels: b.metadata.labels ?? {}, annotations: b.metadata.annotations ?? {} },
-        new Date().toISOString(),
-      );
+      return putBinding(b);
     });
-    if (out.created) placements.setsChanged();
-    void reply.header('x-outpost-changed', String(out.changed));
-    return reply.code(out.created ? 201 : 200).send(await shownBinding(out.row));
+    return bindingAnswer(reply, out);
   });
 
   /** The binding a path names: with a namespace, that one; without, the only one of that
@@ -266,6 +309,23 @@ export const clusterSetRoutes: FastifyPluginAsync<{
   };
   const getBinding = async (req: FastifyRequest) => shownBinding(await findBinding(req.params as { name: string }));
   app.get(`${bindingsPath}/:name`, getBinding);
+  // PATCH (labels and annotations: a binding's spec is its name) where PUT is: by namespace
+  // and name. Patched, validated and written as PUT writes, in one transaction.
+  app.patch(`${bindingsPath}/:name`, async (req, reply) => {
+    const { namespace, name } = req.params as { namespace: string; name: string };
+    const type = patchTypeOf(req.headers['content-type']);
+    const out = await store.transaction(async () => {
+      const existing = await findBinding({ namespace, name });
+      const { uid, labels, annotations, createdAt } = existing;
+      const resourceVersion = String(existing.resourceVersion);
+      const metadata = { name, namespace, uid, resourceVersion, labels, annotations, creationTimestamp: createdAt };
+      const target = { apiVersion: clusterSetApiVersion, kind: 'ManagedClusterSetBinding', metadata };
+      const patched = applyPatch({ ...target, spec: { clusterSet: name } }, req.body, type);
+      checkPreconditions(patched.preconditions, existing, `managedclustersetbinding ${namespace}/${name}`);
+      return putBinding(validBinding(patched.object, { namespace, name }));
+    });
+    return bindingAnswer(reply, out);
+  });
   app.get('/api/v1/managedclustersetbindings/:name', getBinding);
 
   // Bindings are few (one per namespace and set): read whole, filtered by label and paged

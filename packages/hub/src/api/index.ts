@@ -88,7 +88,11 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
     if (req.routeOptions.config.bodyThread) return new RawBody('yaml', raw as Buffer);
     const body = (raw as Buffer).toString('utf8');
     const url = req.routeOptions.url ?? '';
-    const check = /^\/api\/v1\/(namespaces\/[^/]+\/)?placements(\/|$)/.test(url) ? 'placement' : undefined;
+    // A PATCH body is a patch, not a Placement: the route validates what it makes.
+    const check =
+      req.method !== 'PATCH' && /^\/api\/v1\/(namespaces\/[^/]+\/)?placements(\/|$)/.test(url)
+        ? 'placement'
+        : undefined;
     return opts.bodies.yaml(body, req.routeOptions.bodyLimit ?? limits.bodyBytes, check);
   });
   app.addHook('onResponse', async (req, reply) => auditCall(store, opts.audit, req, reply));

@@ -1,4 +1,4 @@
-// /api/v1/namespaces/{namespace}/placements: Placement create, replace, get, list, delete;
+// /api/v1/namespaces/{namespace}/placements: Placement create, replace, patch, get, list, delete;
 // .../placementdecisions: the decisions as OCM PlacementDecision objects (read-only).
 // Placements are keyed by OCM's metadata.namespace (default "default") and name. The paths
 // without a namespace stay: a write goes to the body's namespace, a read or delete to the one
@@ -6,6 +6,7 @@
 // (decisions) is the scheduler's: every create and spec change is scheduled before the answer.
 import { apiError, matchesSelector } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { applyPatch } from '../patch/index.ts';
 import {
   type Placement,
   type PlacementDecision,
@@ -27,6 +28,7 @@ import {
   pageByName,
   writeNamespace,
 } from './common.ts';
+import { patchTypeOf } from './patch.ts';
 import { type ChangeTail, listRoute } from './watch.ts';
 
 /** The Placement as the API shows it. */
@@ -117,12 +119,23 @@ export const placementRoutes: FastifyPluginAsync<{
         const row = (await store.placements.create(toWrite(p, namespace), at)) as ObjectRow;
         return { row, created: true, changed: true, spec: true };
       }
-      checkPreconditions(bodyMeta(req.body), existing, `placement ${namespace}/${name}`);
-      const r = (await store.placements.replace(toWrite(p, namespace), at)) as NonNullable<
-        Awaited<ReturnType<Store['placements']['replace']>>
-      >;
-      return { row: r.row, created: false, changed: r.changed, spec: r.specChanged };
+      return { ...(await replace(existing, p, bodyMeta(req.body), at)), created: false };
     });
+    return answer(reply, out);
+  };
+  /** Replaces `existing` with `p` (in the caller's transaction), as PUT and PATCH do. */
+  const replace = async (existing: ObjectRow, p: Placement, meta: ReturnType<typeof bodyMeta>, at: string) => {
+    checkPreconditions(meta, existing, `placement ${existing.namespace}/${existing.name}`);
+    const r = (await store.placements.replace(toWrite(p, existing.namespace), at)) as NonNullable<
+      Awaited<ReturnType<Store['placements']['replace']>>
+    >;
+    return { row: r.row, changed: r.changed, spec: r.specChanged };
+  };
+  const answer = async (
+    reply: FastifyReply,
+    out: { row: ObjectRow; created: boolean; changed: boolean; spec: boolean },
+  ) => {
+    const { namespace, name } = out.row;
     const row = out.spec ? ((await placements.reconcile(namespace, name)) ?? out.row) : out.row;
     // Lets `placement apply` say created / configured / unchanged, as kubectl does.
     void reply.header('x-outpost-changed', String(out.changed));
@@ -130,6 +143,22 @@ export const placementRoutes: FastifyPluginAsync<{
   };
   app.put('/api/v1/placements/:name', put);
   app.put(`${ns}/placements/:name`, put);
+
+  // PATCH: the stored placement patched, validated and written as PUT writes, in one
+  // transaction. Without a namespace in the path: the one placement of that name.
+  const patch = async (req: FastifyRequest, reply: FastifyReply) => {
+    const type = patchTypeOf(req.headers['content-type']);
+    const out = await store.transaction(async () => {
+      const existing = await find(req.params as { name: string });
+      const target = { apiVersion: placementApiVersion, kind: 'Placement', metadata: objectMetadata(existing) };
+      const patched = applyPatch({ ...target, spec: existing.spec }, req.body, type);
+      const p = validate(patched.object, existing.name);
+      return { ...(await replace(existing, p, patched.preconditions, new Date().toISOString())), created: false };
+    });
+    return answer(reply, out);
+  };
+  app.patch('/api/v1/placements/:name', patch);
+  app.patch(`${ns}/placements/:name`, patch);
 
   const getOne = async (req: FastifyRequest) => placementResource(await find(req.params as { name: string }));
   app.get('/api/v1/placements/:name', getOne);

@@ -120,6 +120,14 @@ export function watchQuery(query: unknown): WatchQuery | undefined {
   return { from, selector, name, bookmarks: flag(q.allowWatchBookmarks, 'allowWatchBookmarks'), timeoutMs };
 }
 
+/** Whether an Accept header lets a watch answer its JSON lines (no header does). */
+const acceptsJson = (accept: string | undefined) =>
+  accept === undefined ||
+  accept.split(',').some((range) => {
+    const [type = '', ...params] = range.split(';').map((p) => p.trim().toLowerCase());
+    return ['application/json', 'application/*', '*/*'].includes(type) && !params.some((p) => /^q=0(\.0*)?$/.test(p));
+  });
+
 /** One event as the watch sends it; `object` may hold stored texts (RawJson). */
 interface WatchEvent {
   type: EventType;
@@ -356,6 +364,12 @@ export function listRoute(app: FastifyInstance, store: Store, tail: ChangeTail, 
         const page = await listing.list(scope, listQuery(req.query));
         const list = listOf(listing.kind, page.items, page.next);
         return sendStored(reply, store, { ...list, metadata: { ...list.metadata, resourceVersion: String(at) } });
+      }
+      if (!acceptsJson(req.headers.accept)) {
+        throw apiError(
+          'NOT_ACCEPTABLE',
+          'a watch streams JSON lines (application/json;stream=watch): accept application/json',
+        );
       }
       // A watch from a lost resourceVersion is a 410 answer, not a stream that fails.
       const start = await startOf(store, w);

@@ -1,14 +1,15 @@
-// /api/v1/clusters/{cluster}/works: ManifestWork create, replace, get, list, delete, and a
-// fleet-wide list at /api/v1/works.
+// /api/v1/clusters/{cluster}/works: ManifestWork create, replace, patch, get, list, delete,
+// and a fleet-wide list at /api/v1/works.
 
-import { apiError, matchesSelector } from '@outpost/shared';
+import { apiError, matchesSelector, workApiVersion } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { type BodyThread, RawBody } from '../parse/index.ts';
-import type { Store, WorkRow } from '../store/index.ts';
+import type { PreparedWork, Store, WorkRow } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
 import { workResource } from '../work/resource.ts';
-import { saveTexts } from '../work/texts.ts';
-import { checkResourceVersion, sendStored } from './common.ts';
+import { saveTexts, storedReader } from '../work/texts.ts';
+import { checkPreconditions, checkResourceVersion, sendStored } from './common.ts';
+import { patchBytes, patchTypeOf, sameWrite } from './patch.ts';
 import { type ChangeTail, listRoute } from './watch.ts';
 
 export const workRoutes: FastifyPluginAsync<{
@@ -55,18 +56,75 @@ export const workRoutes: FastifyPluginAsync<{
     }
   };
 
-  // The body is parsed, validated and made into the store's texts on the body thread.
-  const write = async (body: unknown, c: string, pathName: string | undefined, mustCreate: boolean) => {
-    const { work: input, resourceVersion } = await bodies.work(RawBody.of(body), c, pathName, maxWorkBytes);
-    // A write that would be refused stores no texts. Then the texts, in small
-    // transactions: the one below links them and stays small.
-    await refusal(c, input.name, resourceVersion, mustCreate);
+  /**
+   * Writes a prepared work: a write that would be refused stores no texts. Then the texts,
+   * in small transactions: the one below links them and stays small. `still` (PATCH) says
+   * inside that transaction whether the work is still the one the input was made from.
+   */
+  const save = async (
+    input: PreparedWork,
+    resourceVersion: string | undefined,
+    mustCreate: boolean,
+    still?: () => Promise<boolean>,
+  ) => {
+    await refusal(input.cluster, input.name, resourceVersion, mustCreate);
     await saveTexts(store, input.manifests);
     return store.transaction(async () => {
-      await refusal(c, input.name, resourceVersion, mustCreate);
+      await refusal(input.cluster, input.name, resourceVersion, mustCreate);
+      if (still && !(await still())) return undefined;
       const out = await store.works.write(input, new Date().toISOString());
       return { ...out, resource: await full(out.work) };
     });
+  };
+
+  // The body is parsed, validated and made into the store's texts on the body thread.
+  const write = async (body: unknown, c: string, pathName: string | undefined, mustCreate: boolean) => {
+    const { work: input, resourceVersion } = await bodies.work(RawBody.of(body), c, pathName, maxWorkBytes);
+    return (await save(input, resourceVersion, mustCreate)) as NonNullable<Awaited<ReturnType<typeof save>>>;
+  };
+
+  /**
+   * PATCH: the patch is applied to the stored work on the body thread (a work may be 16 MiB;
+   * a patch of one manifest is small), then written as a PUT of the result would be, if the
+   * work did not change meanwhile (else made again from the new one; after three tries 409).
+   */
+  const patch = async (body: unknown, contentType: string | undefined, c: string, name: string) => {
+    const type = patchTypeOf(contentType);
+    for (let attempt = 1; ; attempt++) {
+      const read = await store.transaction(async () => {
+        const w = await get(c, name);
+        return { w, hashes: (await store.works.manifests(w.uid)).map((m) => m.hash) };
+      });
+      const { w } = read;
+      if (w.deletionAt) throw apiError('CONFLICT', `work ${name} is being deleted; wait until it is gone`);
+      const shown = workResource(w, null, read.hashes);
+      const current = await patchBytes(
+        {
+          apiVersion: workApiVersion,
+          kind: 'ManifestWork',
+          metadata: { ...shown.metadata, annotations: w.annotations },
+          spec: shown.spec,
+        },
+        storedReader(store),
+      );
+      const { work: input, preconditions } = await bodies.patchWork(
+        RawBody.of(body),
+        type,
+        current,
+        c,
+        name,
+        maxWorkBytes,
+      );
+      const out = await save(input, undefined, false, async () => {
+        const now = await get(c, name);
+        checkPreconditions(preconditions, now, `work ${name}`);
+        // Made from `w`: written unless its spec, labels or annotations changed meanwhile
+        // (status reports, which also bump the resourceVersion, do not count).
+        return sameWrite(now, w);
+      });
+      if (out) return out;
+      if (attempt === 3) throw apiError('CONFLICT', `work ${name} kept changing while it was patched; try again`);
+    }
   };
 
   const options = { bodyLimit: maxWorkBytes, config: { bodyThread: true } };
@@ -83,6 +141,13 @@ export const workRoutes: FastifyPluginAsync<{
     // Lets `work apply` say created / configured / unchanged, as kubectl does.
     void reply.header('x-outpost-work-changed', String(out.changed));
     return json(reply.code(out.created ? 201 : 200), out.resource);
+  });
+  app.patch('/api/v1/clusters/:cluster/works/:name', options, async (req, reply) => {
+    const { cluster: c, name } = req.params as { cluster: string; name: string };
+    const out = await patch(req.body, req.headers['content-type'], c, name);
+    if (out.changed) sync.changed(c);
+    void reply.header('x-outpost-work-changed', String(out.changed));
+    return json(reply, out.resource);
   });
   app.get('/api/v1/clusters/:cluster/works/:name', async (req, reply) => {
     const { cluster: c, name } = req.params as { cluster: string; name: string };

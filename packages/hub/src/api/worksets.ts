@@ -1,5 +1,5 @@
 // /api/v1/namespaces/{namespace}/manifestworkreplicasets (alias .../worksets):
-// ManifestWorkReplicaSet create, replace, get, list, delete, pause and resume. Keyed by
+// ManifestWorkReplicaSet create, replace, patch, get, list, delete, pause and resume. Keyed by
 // namespace and name as Placements are (the paths without a namespace stay, as for
 // Placements), and its placementRefs name placements of its own namespace. This is the
 // resource only: fanning a workset
@@ -20,6 +20,7 @@ import type { ObjectWrite, Store, WorkSetRow } from '../store/index.ts';
 import { type JsonPart, RawJson, TextRef } from '../work/raw-json.ts';
 import { saveTexts } from '../work/texts.ts';
 import { checkPreconditions, objectMetadata, onlyNamed, pageByName, sendStored, writeNamespace } from './common.ts';
+import { patchBytes, patchTypeOf, sameWrite } from './patch.ts';
 import { type ChangeTail, listRoute } from './watch.ts';
 
 /** Both spellings of the collection (OCM's kind in the plural, and the short alias), with
@@ -172,6 +173,53 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
   };
   const pathNamespace = (req: { params: unknown }) => (req.params as { namespace?: string }).namespace;
 
+  /** Replaces `existing` with `w` (in the caller's transaction), as PUT and PATCH do. */
+  const replace = async (existing: WorkSetRow, w: WorkSetBody, at: string) => {
+    checkPreconditions(w.preconditions, existing, `manifestworkreplicaset ${existing.namespace}/${existing.name}`);
+    notDeleting(existing);
+    const r = (await store.worksets.replace(toWrite(w, existing.namespace), at)) as NonNullable<
+      Awaited<ReturnType<Store['worksets']['replace']>>
+    >;
+    return { row: r.row, answer: await resource(r.row), changed: r.changed };
+  };
+
+  /**
+   * PATCH: applied to the stored workset on the body thread (its template may be megabytes),
+   * then written as PUT writes, unless the workset changed meanwhile (then made again from the
+   * new one; after three tries 409), as pause does.
+   */
+  const patch = async (params: { namespace?: string; name: string }, body: unknown, contentType?: string) => {
+    const type = patchTypeOf(contentType);
+    for (let attempt = 1; ; attempt++) {
+      const { row, spec } = await store.transaction(async () => {
+        const row = await find(params);
+        notDeleting(row);
+        return { row, spec: (await store.worksets.specBytes(row.namespace, row.name)) ?? [] };
+      });
+      const { metadata } = workSetResource(row, []);
+      const current = await patchBytes(
+        {
+          apiVersion: workSetApiVersion,
+          kind: 'ManifestWorkReplicaSet',
+          metadata,
+          spec: new RawJson(spec.length ? spec : ['{}']),
+        },
+        () => undefined,
+      );
+      const w = await bodies.patchWorkSet(RawBody.of(body), type, current, row.name, maxWorkBytes);
+      await saveTexts(store, w.specParts);
+      const out = await store.transaction(async () => {
+        const now = await get(row.namespace, row.name);
+        if (!sameWrite(now, row)) return undefined;
+        return replace(now, w, new Date().toISOString());
+      });
+      if (out) return out;
+      if (attempt === 3) {
+        throw apiError('CONFLICT', `manifestworkreplicaset ${row.namespace}/${row.name} kept changing; try again`);
+      }
+    }
+  };
+
   for (const base of workSetPaths) {
     app.post(base, options, async (req, reply) => {
       const w = await read(req.body);
@@ -202,16 +250,18 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
           const row = (await store.worksets.create(toWrite(w, namespace), at)) as WorkSetRow;
           return { row, answer: await resource(row), created: true, changed: true };
         }
-        checkPreconditions(w.preconditions, existing, what);
-        notDeleting(existing);
-        const r = (await store.worksets.replace(toWrite(w, namespace), at)) as NonNullable<
-          Awaited<ReturnType<Store['worksets']['replace']>>
-        >;
-        return { row: r.row, answer: await resource(r.row), created: false, changed: r.changed };
+        return { ...(await replace(existing, w, at)), created: false };
       });
       if (out.changed) changed(out.row);
       void reply.header('x-outpost-changed', String(out.changed));
       return json(reply.code(out.created ? 201 : 200), out.answer);
+    });
+
+    app.patch(`${base}/:name`, options, async (req, reply) => {
+      const out = await patch(req.params as { name: string }, req.body, req.headers['content-type']);
+      if (out.changed) changed(out.row);
+      void reply.header('x-outpost-changed', String(out.changed));
+      return json(reply, out.answer);
     });
 
     app.get(`${base}/:name`, async (req, reply) =>

@@ -46,19 +46,24 @@ export class HubClient {
     method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     path: string,
     body?: unknown,
+    /** The body's content type; default JSON (a PATCH: a JSON merge patch). */
+    contentType?: string,
   ): Promise<T> {
-    return (await this.callWithHeaders<T>(method, path, body)).body;
+    return (await this.callWithHeaders<T>(method, path, body, contentType)).body;
   }
 
   async callWithHeaders<T = unknown>(
     method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     path: string,
     body?: unknown,
+    contentType?: string,
   ): Promise<{ body: T; status: number; headers: Record<string, string | string[] | undefined> }> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#config.token) headers.authorization = `Bearer ${this.#config.token}`;
-    if (body !== undefined)
-      headers['content-type'] = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
+    if (body !== undefined) {
+      headers['content-type'] =
+        contentType ?? (method === 'PATCH' ? 'application/merge-patch+json' : 'application/json');
+    }
     let res: Awaited<ReturnType<typeof request>>;
     try {
       res = await request(`${this.#config.hubUrl}${path}`, {

@@ -5,8 +5,9 @@
 
 import { readFileSync } from 'node:fs';
 import type { parseArgs } from 'node:util';
-import { OutpostError } from '@outpost/shared';
+import { limits, OutpostError } from '@outpost/shared';
 import { ConfigError } from '../config/index.ts';
+import { ParseError, parseYaml } from '../parse/index.ts';
 import type { HubClient } from './client.ts';
 import { type Format, render } from './output.ts';
 import {
@@ -363,6 +364,16 @@ function scopeOf(row: ObjectKind): {
   };
 }
 
+/** The -p of `patch`: JSON or YAML text (YAML reads JSON too). */
+function readPatch(text: string): unknown {
+  try {
+    return parseYaml(text, { maxBytes: limits.bodyBytes });
+  } catch (err) {
+    if (err instanceof ParseError) throw new OutpostError('CLI_FILE_INVALID', `-p: ${err.message} (${err.code})`, 2);
+    throw err;
+  }
+}
+
 /** Every page of a list, with -l as the labelSelector. */
 export async function listAll<T>(ctx: Ctx, path: string): Promise<T[]> {
   const items: T[] = [];
@@ -378,7 +389,7 @@ export async function listAll<T>(ctx: Ctx, path: string): Promise<T[]> {
   return items;
 }
 
-/** A kind's `apply`, `get`, `list` and `delete`, made from its row. */
+/** A kind's `apply`, `get`, `list`, `patch` and `delete`, made from its row. */
 export function objectVerbs(row: ObjectKind): Record<string, ObjectCommand> {
   const scope = scopeOf(row);
   const { noun } = row;
@@ -412,6 +423,24 @@ export function objectVerbs(row: ObjectKind): Record<string, ObjectCommand> {
         const items = await listAll<never>(ctx, scope.list(ctx));
         const list = { apiVersion: 'outpost.dev/v1alpha1', kind: row.listKind, items };
         ctx.out(render(ctx.format, list, () => row.table(items)));
+      },
+    },
+    patch: {
+      usage: `${noun} patch NAME${scope.one} -p PATCH [--type merge|json]`,
+      summary: `change fields of one ${row.kind} without sending it whole: a JSON merge patch (default; JSON or YAML) or a JSON patch (--type json)`,
+      options: { ...scope.options, patch: { type: 'string', short: 'p' }, type: { type: 'string' } },
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const text = ctx.flags.patch;
+        if (typeof text !== 'string' || !text) throw new ConfigError(`${noun} patch needs -p PATCH`);
+        const type = ctx.flags.type ?? 'merge';
+        if (type !== 'merge' && type !== 'json') throw new ConfigError('--type must be merge or json');
+        const patch = readPatch(text);
+        const { path, shown } = scope.item(ctx, ctx.args[0] as string, true);
+        const contentType = type === 'json' ? 'application/json-patch+json' : 'application/merge-patch+json';
+        const res = await ctx.client.callWithHeaders<unknown>('PATCH', path, patch, contentType);
+        const did = res.headers[row.changedHeader] === 'false' ? 'unchanged' : 'patched';
+        ctx.out(render(ctx.format, res.body, () => `${row.shown} ${shown} ${did}\n`));
       },
     },
     delete: {

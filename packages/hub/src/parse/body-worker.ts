@@ -10,11 +10,17 @@
 // - workset: a ManifestWorkReplicaSet body (JSON or YAML) parsed, validated and its spec made
 //   into the canonical text the store keeps.
 // - pause: a stored workset's spec with spec.paused set or removed, as canonical text.
+// - patch: a PATCH of a stored work or workset (patch/), then what `work` or `workset` does
+//   with the patched object: a patch of one manifest of a 16 MiB work is small, but the work
+//   it makes is not.
+// - answer-yaml: a large JSON answer of the admin API made YAML (api/answer-format.ts), the
+//   one job here that is not a request body: YAML costs as much to write as to read.
 // - render: a stored workset's template rendered into works for clusters (worksets/render.ts),
 //   on a thread of its own (the workset controller's), never on the admin one.
 import { parentPort } from 'node:worker_threads';
-import { OutpostError } from '@outpost/shared';
+import { apiError, OutpostError } from '@outpost/shared';
 import secureJson from 'secure-json-parse';
+import { applyPatch, type PatchTarget, type PatchType } from '../patch/index.ts';
 import type { FieldProblem } from '../placement/types.ts';
 import { validatePlacement } from '../placement/validate.ts';
 import type { ManifestWorkReplicaSetSpec } from '../rollout/types.ts';
@@ -26,7 +32,7 @@ import { parseWork } from '../work/validate.ts';
 import { type RenderTarget, renderWorks } from '../worksets/render.ts';
 import { ParseError } from './errors.ts';
 import { checkJsonDepth } from './json.ts';
-import { parseYaml } from './yaml.ts';
+import { parseYaml, writeYaml } from './yaml.ts';
 
 /** What the worker checks after parsing YAML: the validator of the route's kind. */
 export type YamlCheck = 'placement';
@@ -51,6 +57,21 @@ export type BodyJob =
       maxBytes: number;
       name: string | undefined;
     }
+  | {
+      id: number;
+      kind: 'patch';
+      /** What is patched: a work (then `cluster`) or a workset. */
+      target: 'work' | 'workset';
+      /** The stored object as the API shows it (patch/ PatchTarget), as UTF-8 JSON in parts. */
+      current: Uint8Array[];
+      format: 'json' | 'yaml';
+      type: PatchType;
+      bytes: Uint8Array;
+      maxBytes: number;
+      cluster?: string | undefined;
+      name: string;
+    }
+  | { id: number; kind: 'answer-yaml'; bytes: Uint8Array }
   | { id: number; kind: 'render'; name: string; spec: Uint8Array[]; targets: RenderTarget[] }
   | { id: number; kind: 'pause'; spec: Uint8Array[]; paused: boolean };
 
@@ -122,6 +143,32 @@ function bytes(texts: string[], transfer: ArrayBuffer[]): Uint8Array[] {
   });
 }
 
+/** A ManifestWork (parsed) validated and made into the store's texts. */
+function workOut(doc: unknown, cluster: string, name: string | undefined, transfer: ArrayBuffer[]) {
+  const input = parseWork(doc, cluster, name);
+  const work = prepareWork(input);
+  const texts = bytes(
+    work.manifests.map((m) => m.content as string),
+    transfer,
+  );
+  for (const [i, m] of work.manifests.entries()) m.content = texts[i] as Uint8Array;
+  return { work, resourceVersion: input.resourceVersion };
+}
+
+/** A ManifestWorkReplicaSet (parsed) validated; everything but the spec is small: the
+ *  route reads it as objects, the spec as text. */
+function workSetOut(
+  doc: unknown,
+  name: string | undefined,
+  preconditions: { resourceVersion?: unknown; uid?: unknown },
+  transfer: ArrayBuffer[],
+) {
+  const v = validateWorkReplicaSet(doc, name);
+  if (!v.ok) throw new OutpostError(v.error.code, v.error.message, 400, v.error.details);
+  const { spec, ...rest } = v.value;
+  return { ...rest, ...specOut(spec, transfer), preconditions };
+}
+
 function run(job: BodyJob, transfer: ArrayBuffer[]): BodyResult {
   const { id } = job;
   switch (job.kind) {
@@ -135,35 +182,45 @@ function run(job: BodyJob, transfer: ArrayBuffer[]): BodyResult {
     case 'work': {
       const text = textOf(job.bytes);
       const doc = job.format === 'yaml' ? yaml(text, job.maxBytes) : json(text);
-      const input = parseWork(doc, job.cluster, job.name);
-      const work = prepareWork(input);
-      const texts = bytes(
-        work.manifests.map((m) => m.content as string),
-        transfer,
-      );
-      for (const [i, m] of work.manifests.entries()) m.content = texts[i] as Uint8Array;
-      return { id, ok: true, value: { work, resourceVersion: input.resourceVersion } };
+      return { id, ok: true, value: workOut(doc, job.cluster, job.name, transfer) };
     }
     case 'workset': {
       const text = textOf(job.bytes);
       const doc = job.format === 'yaml' ? yaml(text, job.maxBytes) : json(text);
-      const v = validateWorkReplicaSet(doc, job.name);
-      if (!v.ok) {
-        const e = v.error;
-        return { id, ok: false, invalid: { code: e.code, message: e.message, status: 400, details: e.details } };
-      }
-      const { spec, ...rest } = v.value;
       // The metadata's resourceVersion and uid as sent: preconditions (api/common.ts).
-      const meta = (doc as { metadata?: { resourceVersion?: unknown; uid?: unknown } }).metadata;
-      const preconditions = { resourceVersion: meta?.resourceVersion, uid: meta?.uid };
-      // Everything but the spec is small: the route reads it as objects, the spec as text.
-      return { id, ok: true, value: { ...rest, ...specOut(spec, transfer), preconditions } };
+      const meta = (doc as { metadata?: { resourceVersion?: unknown; uid?: unknown } } | undefined)?.metadata;
+      return {
+        id,
+        ok: true,
+        value: workSetOut(doc, job.name, { resourceVersion: meta?.resourceVersion, uid: meta?.uid }, transfer),
+      };
+    }
+    case 'patch': {
+      const text = textOf(job.bytes);
+      const patch = job.format === 'yaml' ? yaml(text, job.maxBytes) : json(text);
+      const current = JSON.parse(joined(job.current)) as PatchTarget;
+      const { object, preconditions } = applyPatch(current, patch, job.type);
+      if (job.target === 'workset')
+        return { id, ok: true, value: workSetOut(object, job.name, preconditions, transfer) };
+      const out = workOut(object, job.cluster as string, job.name, transfer);
+      // The limit a PUT body of the work has.
+      if (out.work.sizeBytes > job.maxBytes) {
+        throw apiError(
+          'BODY_TOO_LARGE',
+          `the patched work (${out.work.sizeBytes} bytes) is over the limit of ${job.maxBytes} bytes`,
+        );
+      }
+      return { id, ok: true, value: { ...out, preconditions } };
     }
     case 'pause': {
       const spec = JSON.parse(joined(job.spec)) as ManifestWorkReplicaSetSpec;
       if (job.paused) spec.paused = true;
       else delete spec.paused;
       return { id, ok: true, value: specOut(spec, transfer) };
+    }
+    case 'answer-yaml': {
+      const [text] = bytes([writeYaml(JSON.parse(textOf(job.bytes)))], transfer);
+      return { id, ok: true, value: text };
     }
     case 'render': {
       const out = renderWorks(job.name, JSON.parse(joined(job.spec)) as ManifestWorkReplicaSetSpec, job.targets);

@@ -6,6 +6,7 @@
 // answered and is replaced on the next one.
 import { Worker } from 'node:worker_threads';
 import { OutpostError } from '@outpost/shared';
+import type { PatchType } from '../patch/index.ts';
 import type { ManifestWorkReplicaSet, ManifestWorkReplicaSetSpec } from '../rollout/types.ts';
 import type { PreparedWork, StoredText } from '../store/works.ts';
 import type { PreparedStatusBatch } from '../sync/status-text.ts';
@@ -129,9 +130,15 @@ export class BodyThread {
     const json =
       job.kind === 'status' ||
       job.kind === 'pause' ||
-      ((job.kind === 'work' || job.kind === 'workset') && job.format === 'json');
+      ((job.kind === 'work' || job.kind === 'workset' || job.kind === 'patch') && job.format === 'json');
     const size =
-      job.kind === 'pause' ? job.spec.reduce((n, b) => n + b.byteLength, 0) : 'bytes' in job ? job.bytes.byteLength : 0;
+      job.kind === 'pause'
+        ? job.spec.reduce((n, b) => n + b.byteLength, 0)
+        : job.kind === 'patch'
+          ? job.current.reduce((n, b) => n + b.byteLength, job.bytes.byteLength)
+          : 'bytes' in job
+            ? job.bytes.byteLength
+            : 0;
     if (json && size <= inlineBytes) {
       return new Promise<T>((resolve, reject) =>
         settle(runJob({ ...job, id: 0 } as BodyJob, []), { resolve: resolve as (v: unknown) => void, reject }),
@@ -178,6 +185,38 @@ export class BodyThread {
     );
   }
 
+  /**
+   * A PATCH (`body`, of patch type `type`) of the stored work or workset `current` (UTF-8
+   * JSON of patch/ PatchTarget, in parts): the patched object validated and prepared as `work` and
+   * `workset` prepare a PUT body, with the preconditions the patch stated.
+   */
+  patchWork(
+    body: RawBody,
+    type: PatchType,
+    current: Uint8Array[],
+    cluster: string,
+    name: string,
+    maxBytes: number,
+  ): Promise<{ work: PreparedWork; preconditions: { resourceVersion?: unknown; uid?: unknown } }> {
+    return this.#run(
+      { kind: 'patch', target: 'work', format: body.format, type, bytes: body.bytes, current, cluster, name, maxBytes },
+      [...transferOf(body.bytes), ...current.flatMap(transferOf)],
+    );
+  }
+
+  patchWorkSet(
+    body: RawBody,
+    type: PatchType,
+    current: Uint8Array[],
+    name: string,
+    maxBytes: number,
+  ): Promise<WorkSetBody> {
+    return this.#run(
+      { kind: 'patch', target: 'workset', format: body.format, type, bytes: body.bytes, current, name, maxBytes },
+      [...transferOf(body.bytes), ...current.flatMap(transferOf)],
+    );
+  }
+
   /** A workset's stored spec (UTF-8 JSON, in parts) paused or resumed, as the store writes it. */
   pause(spec: Uint8Array[], paused: boolean): Promise<WorkSetSpecText> {
     return this.#run({ kind: 'pause', spec, paused }, spec.flatMap(transferOf));
@@ -186,6 +225,11 @@ export class BodyThread {
   /** A workset's template (its stored spec, UTF-8 JSON) rendered for clusters: see worksets/render.ts. */
   render(name: string, spec: Uint8Array[], targets: RenderTarget[]): Promise<RenderOutput> {
     return this.#run({ kind: 'render', name, spec, targets }, spec.flatMap(transferOf));
+  }
+
+  /** A JSON answer (UTF-8) as YAML text (UTF-8): api/answer-format.ts. */
+  answerYaml(json: Uint8Array): Promise<Uint8Array> {
+    return this.#run({ kind: 'answer-yaml', bytes: json }, transferOf(json));
   }
 
   /** An agent's status batch, validated (STATUS_REPORT_INVALID) and made text. */

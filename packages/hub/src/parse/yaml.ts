@@ -22,6 +22,7 @@ import {
   type Node,
   type ParsedNode,
   parseAllDocuments,
+  stringify,
 } from 'yaml';
 import { ParseError } from './errors.ts';
 
@@ -265,4 +266,13 @@ export function parseYaml(text: string, opts: YamlOptions): unknown {
   const docs = parseYamlDocuments(text, opts);
   if (docs.length > 1) throw new ParseError('BODY_MALFORMED', 'expected one YAML document, got several');
   return docs[0] ?? null;
+}
+
+/**
+ * `value` (plain JSON data) as YAML that kubectl and parseYaml read back as the same value:
+ * YAML 1.1 quoting (strings such as "yes", "on", "0755" or "1:20" are quoted), no anchors,
+ * long strings not folded.
+ */
+export function writeYaml(value: unknown): string {
+  return stringify(value, { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false });
 }

@@ -1,0 +1,520 @@
+// Every route the hub registers, as one table of operations: method, path (fastify's form),
+// who may call it, its body and answers. index.ts makes the OpenAPI document from it; the
+// OpenAPI test checks it against the routes fastify holds, both ways.
+
+type Schema = Record<string, unknown>;
+
+/**
+ * Who may call: `read` any API token (GET), `admin` an admin-scope token, `agent` the agent's
+ * client certificate (mTLS), `bootstrap` no credentials but a token in the body, `none` anyone.
+ */
+export type Access = 'read' | 'admin' | 'agent' | 'bootstrap' | 'none';
+
+/** What a body may be: an admin object (JSON or YAML), a patch, or the agent protocol's JSON. */
+export type BodyKind = 'object' | 'patch' | 'json';
+
+export interface Operation {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  /** fastify's form: /api/v1/clusters/:name */
+  path: string;
+  tag: string;
+  summary: string;
+  description?: string;
+  access: Access;
+  body?: { kind: BodyKind; schema: Schema; required?: boolean };
+  /** Status → what it answers (a schema name, or a schema). */
+  answers: Record<number, { description: string; schema: string | Schema; headers?: Record<string, string> }>;
+  /** Query parameters, by their name in components.parameters. */
+  query?: string[];
+  /** A list that also watches (the kind it lists). */
+  watch?: boolean;
+  /** Error statuses beyond the ones every call of its access may get. */
+  errors?: number[];
+}
+
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const listQuery = ['limit', 'continue', 'labelSelector'];
+const watchQuery = ['watch', 'resourceVersion', 'allowWatchBookmarks', 'timeoutSeconds', 'fieldSelector'];
+const changed = { 'x-outpost-changed': 'true when the write changed the object (created / configured / unchanged)' };
+
+/** The CRUD routes of an admin resource at `collection` (and `${collection}/:name`). */
+function resourceOps(o: {
+  tag: string;
+  kind: string;
+  /** How the docs name it. */
+  what: string;
+  collection: string;
+  /** Verbs this path form has. */
+  verbs: readonly ('create' | 'list' | 'get' | 'replace' | 'patch' | 'delete')[];
+  watch?: boolean;
+  note?: string;
+  changedHeader?: Record<string, string>;
+}): Operation[] {
+  const item = `${o.collection}/:name`;
+  const note = o.note ? ` ${o.note}` : '';
+  const header = o.changedHeader ?? changed;
+  const all: Record<string, Operation> = {
+    list: {
+      method: 'get',
+      path: o.collection,
+      tag: o.tag,
+      summary: `List ${o.what}s`,
+      description: `Paged by limit and continue, filtered by labelSelector.${o.watch ? ' With watch=true: a stream of changes instead (see WatchEvent).' : ''}${note}`,
+      access: 'read',
+      answers: { 200: { description: `the ${o.what}s`, schema: `${o.kind}List` } },
+      query: [...listQuery, ...(o.watch ? watchQuery : [])],
+      ...(o.watch ? { watch: true, errors: [410] } : {}),
+    },
+    create: {
+      method: 'post',
+      path: o.collection,
+      tag: o.tag,
+      summary: `Create a ${o.what}`,
+      ...(note ? { description: note.trim() } : {}),
+      access: 'admin',
+      body: { kind: 'object', schema: ref(o.kind), required: true },
+      answers: { 201: { description: 'created', schema: o.kind } },
+    },
+    get: {
+      method: 'get',
+      path: item,
+      tag: o.tag,
+      summary: `Read a ${o.what}`,
+      ...(note ? { description: note.trim() } : {}),
+      access: 'read',
+      answers: { 200: { description: `the ${o.what}`, schema: o.kind } },
+      errors: [404],
+    },
+    replace: {
+      method: 'put',
+      path: item,
+      tag: o.tag,
+      summary: `Create or replace a ${o.what}`,
+      description: `What \`apply\` sends. A stated metadata.resourceVersion (or uid) must be the current one (409 CONFLICT); with one, the object must exist.${note}`,
+      access: 'admin',
+      body: { kind: 'object', schema: ref(o.kind), required: true },
+      answers: {
+        200: { description: 'replaced (or unchanged)', schema: o.kind, headers: header },
+        201: { description: 'created', schema: o.kind, headers: header },
+      },
+      errors: [404],
+    },
+    patch: {
+      method: 'patch',
+      path: item,
+      tag: o.tag,
+      summary: `Patch a ${o.what}`,
+      description: `The patch is applied to the object as stored, and the result validated and written as a PUT of it would be (same limits, same errors).${note}`,
+      access: 'admin',
+      body: { kind: 'patch', schema: ref('MergePatch'), required: true },
+      answers: { 200: { description: 'patched (or unchanged)', schema: o.kind, headers: header } },
+      errors: [404],
+    },
+    delete: {
+      method: 'delete',
+      path: item,
+      tag: o.tag,
+      summary: `Delete a ${o.what}`,
+      ...(note ? { description: note.trim() } : {}),
+      access: 'admin',
+      answers: {
+        200: { description: `the ${o.what} as it was (or as it is while it is being deleted)`, schema: o.kind },
+      },
+      errors: [404],
+    },
+  };
+  return o.verbs.map((v) => all[v] as Operation);
+}
+
+const crud = ['create', 'list', 'get', 'replace', 'patch', 'delete'] as const;
+const unnamespaced =
+  'Without a namespace in the path: a write goes to metadata.namespace (else default); a read, patch or delete to the one object of that name (409 NAME_AMBIGUOUS when several namespaces hold it); a list to all namespaces.';
+
+const clusterAction = (action: string, summary: string, description?: string): Operation => ({
+  method: 'post',
+  path: `/api/v1/clusters/:name/${action}`,
+  tag: 'clusters',
+  summary,
+  ...(description ? { description } : {}),
+  access: 'admin',
+  answers: { 200: { description: 'the cluster', schema: 'ManagedCluster' } },
+  errors: [404, 409],
+});
+
+const workSetOps = (collection: string): Operation[] => [
+  ...resourceOps({
+    tag: 'worksets',
+    kind: 'ManifestWorkReplicaSet',
+    what: 'ManifestWorkReplicaSet',
+    collection,
+    verbs: crud,
+    watch: true,
+    note: collection.includes(':namespace') ? undefined : unnamespaced,
+  }),
+  ...(['pause', 'resume'] as const).map(
+    (verb): Operation => ({
+      method: 'post',
+      path: `${collection}/:name/${verb}`,
+      tag: 'worksets',
+      summary: verb === 'pause' ? 'Pause a rollout (spec.paused)' : 'Resume a rollout',
+      access: 'admin',
+      answers: { 200: { description: 'the workset', schema: 'ManifestWorkReplicaSet' } },
+      errors: [404, 409],
+    }),
+  ),
+];
+
+export const operations: Operation[] = [
+  // ---- probes, metrics, this document -----------------------------------------------------
+  {
+    method: 'get',
+    path: '/healthz',
+    tag: 'hub',
+    summary: 'The process is alive',
+    access: 'none',
+    answers: { 200: { description: 'alive', schema: 'Health' } },
+  },
+  {
+    method: 'get',
+    path: '/readyz',
+    tag: 'hub',
+    summary: 'The hub can serve (its database answers)',
+    access: 'none',
+    answers: {
+      200: { description: 'ready', schema: 'Health' },
+      503: { description: 'not ready (HUB_NOT_READY)', schema: 'Error' },
+    },
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    tag: 'hub',
+    summary: 'Prometheus metrics (text exposition format)',
+    description: 'Any API token; `serve --metrics-listen` also serves it without one on a listener of its own.',
+    access: 'read',
+    answers: { 200: { description: 'the metrics', schema: { type: 'string' } } },
+  },
+  {
+    method: 'get',
+    path: '/openapi.json',
+    tag: 'hub',
+    summary: 'This document',
+    description: 'Served without credentials, like /healthz: it describes the API and holds no secret.',
+    access: 'none',
+    answers: { 200: { description: 'the OpenAPI 3.1 document', schema: { type: 'object' } } },
+  },
+
+  // ---- clusters ---------------------------------------------------------------------------
+  ...resourceOps({
+    tag: 'clusters',
+    kind: 'ManagedCluster',
+    what: 'cluster',
+    collection: '/api/v1/clusters',
+    verbs: ['list', 'get'],
+    watch: true,
+  }),
+  {
+    method: 'patch',
+    path: '/api/v1/clusters/:name',
+    tag: 'clusters',
+    summary: 'Edit a cluster’s labels',
+    description:
+      'A merge patch of metadata.labels (null removes a label), with metadata.resourceVersion as a precondition. Acceptance changes through approve and deny.',
+    access: 'admin',
+    body: { kind: 'patch', schema: ref('MergePatch'), required: true },
+    answers: { 200: { description: 'the cluster', schema: 'ManagedCluster' } },
+    errors: [404, 409],
+  },
+  {
+    method: 'delete',
+    path: '/api/v1/clusters/:name',
+    tag: 'clusters',
+    summary: 'Remove a cluster',
+    description:
+      'Its agent is told to clean up first (202, Removing) unless force=true or it never had work; then the cluster and its certificates are gone (200).',
+    access: 'admin',
+    query: ['force'],
+    answers: {
+      200: { description: 'removed', schema: 'ClusterRemoved' },
+      202: { description: 'removing: the agent cleans up first', schema: 'ManagedCluster' },
+    },
+    errors: [404, 409],
+  },
+  clusterAction('approve', 'Accept a cluster (hubAcceptsClient) and sign its certificate'),
+  clusterAction('deny', 'Refuse a cluster: its certificates are revoked, its polls answered AGENT_NOT_ACCEPTED'),
+  clusterAction(
+    'adopt',
+    'Let the cluster’s agent take this hub’s desired state after a database restore or replacement',
+  ),
+  clusterAction('confirm-deletions', 'Confirm the deletions the agent’s mass-delete breaker held'),
+  {
+    method: 'post',
+    path: '/api/v1/clusters/:name/recover',
+    tag: 'clusters',
+    summary: 'A recovery token for a cluster whose certificate expired',
+    access: 'admin',
+    body: { kind: 'json', schema: { type: 'object', properties: { ttl: { type: 'string' } } } },
+    answers: { 201: { description: 'the recovery token', schema: 'RecoveryToken' } },
+    errors: [404, 409],
+  },
+
+  // ---- works ------------------------------------------------------------------------------
+  ...resourceOps({
+    tag: 'works',
+    kind: 'ManifestWork',
+    what: 'ManifestWork',
+    collection: '/api/v1/clusters/:cluster/works',
+    verbs: crud,
+    watch: true,
+    note: 'Bodies up to the work limit (16 MiB by default, `serve --max-work-bytes`).',
+    changedHeader: { 'x-outpost-work-changed': 'true when the write changed the work' },
+  }),
+  {
+    method: 'get',
+    path: '/api/v1/works',
+    tag: 'works',
+    summary: 'List the works of every cluster',
+    description: 'continue tokens are CLUSTER/NAME. With watch=true: a stream of changes instead (see WatchEvent).',
+    access: 'read',
+    answers: { 200: { description: 'the works', schema: 'ManifestWorkList' } },
+    query: [...listQuery, ...watchQuery],
+    watch: true,
+    errors: [410],
+  },
+
+  // ---- placements -------------------------------------------------------------------------
+  ...['/api/v1/placements', '/api/v1/namespaces/:namespace/placements'].flatMap((collection) =>
+    resourceOps({
+      tag: 'placements',
+      kind: 'Placement',
+      what: 'Placement',
+      collection,
+      verbs: crud,
+      watch: true,
+      note: collection.includes(':namespace') ? undefined : unnamespaced,
+    }),
+  ),
+  ...['/api/v1/placementdecisions', '/api/v1/namespaces/:namespace/placementdecisions'].flatMap((collection) =>
+    resourceOps({
+      tag: 'placements',
+      kind: 'PlacementDecision',
+      what: 'PlacementDecision',
+      collection,
+      verbs: ['list', 'get'],
+      note: 'Read only: NAME-decision-N of placement NAME.',
+    }),
+  ),
+
+  // ---- worksets ---------------------------------------------------------------------------
+  ...['manifestworkreplicasets', 'worksets'].flatMap((plural) => [
+    ...workSetOps(`/api/v1/${plural}`),
+    ...workSetOps(`/api/v1/namespaces/:namespace/${plural}`),
+  ]),
+
+  // ---- cluster sets -----------------------------------------------------------------------
+  ...resourceOps({
+    tag: 'clustersets',
+    kind: 'ManagedClusterSet',
+    what: 'ManagedClusterSet',
+    collection: '/api/v1/managedclustersets',
+    verbs: crud,
+    watch: true,
+    note: 'default and global are built in: they cannot change or be deleted.',
+  }),
+  ...resourceOps({
+    tag: 'clustersets',
+    kind: 'ManagedClusterSetBinding',
+    what: 'ManagedClusterSetBinding',
+    collection: '/api/v1/namespaces/:namespace/managedclustersetbindings',
+    verbs: ['list', 'get', 'replace', 'patch', 'delete'],
+    watch: true,
+  }),
+  ...resourceOps({
+    tag: 'clustersets',
+    kind: 'ManagedClusterSetBinding',
+    what: 'ManagedClusterSetBinding',
+    collection: '/api/v1/managedclustersetbindings',
+    verbs: ['list', 'get'],
+    watch: true,
+    note: 'Without a namespace in the path: every namespace’s (a read names the one binding of that name).',
+  }),
+
+  // ---- tokens, audit, CA ------------------------------------------------------------------
+  {
+    method: 'post',
+    path: '/api/v1/bootstraptokens',
+    tag: 'tokens',
+    summary: 'Create a bootstrap token (its secret is in this answer only)',
+    access: 'admin',
+    body: { kind: 'object', schema: { type: 'object', properties: { spec: { type: 'object' } } } },
+    answers: { 201: { description: 'the token, with status.token and caCertHashes', schema: 'BootstrapToken' } },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/bootstraptokens',
+    tag: 'tokens',
+    summary: 'List bootstrap tokens (never their secrets)',
+    access: 'read',
+    answers: { 200: { description: 'the tokens', schema: 'BootstrapTokenList' } },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/bootstraptokens/:id',
+    tag: 'tokens',
+    summary: 'Read a bootstrap token',
+    access: 'read',
+    answers: { 200: { description: 'the token', schema: 'BootstrapToken' } },
+    errors: [404],
+  },
+  {
+    method: 'delete',
+    path: '/api/v1/bootstraptokens/:id',
+    tag: 'tokens',
+    summary: 'Revoke a bootstrap token',
+    access: 'admin',
+    answers: { 200: { description: 'the revoked token', schema: 'BootstrapToken' } },
+    errors: [404],
+  },
+  {
+    method: 'post',
+    path: '/api/v1/apitokens',
+    tag: 'tokens',
+    summary: 'Create an API token (its secret is in this answer only)',
+    access: 'admin',
+    body: {
+      kind: 'object',
+      schema: {
+        type: 'object',
+        properties: { name: { type: 'string' }, scope: { enum: ['admin', 'read-only'] }, ttl: { type: 'string' } },
+        required: ['name', 'scope'],
+      },
+      required: true,
+    },
+    answers: { 201: { description: 'the token, with status.token', schema: 'ApiToken' } },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/apitokens',
+    tag: 'tokens',
+    summary: 'List API tokens (never their secrets)',
+    access: 'read',
+    answers: { 200: { description: 'the tokens', schema: 'ApiTokenList' } },
+  },
+  {
+    method: 'delete',
+    path: '/api/v1/apitokens/:id',
+    tag: 'tokens',
+    summary: 'Revoke an API token',
+    access: 'admin',
+    answers: { 200: { description: 'the revoked token', schema: 'ApiToken' } },
+    errors: [404],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/auditevents',
+    tag: 'audit',
+    summary: 'The audit log, newest first',
+    description: 'Every call that is not a read, whatever its result (401 and 403 included).',
+    access: 'read',
+    query: ['limit', 'continue'],
+    answers: { 200: { description: 'audit events', schema: 'AuditEventList' } },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/ca',
+    tag: 'ca',
+    summary: 'The CA: signing CA, trusted CAs, rotation progress',
+    access: 'read',
+    answers: { 200: { description: 'the CA status', schema: 'CaStatus' } },
+  },
+  {
+    method: 'post',
+    path: '/api/v1/ca/rotate',
+    tag: 'ca',
+    summary: 'Start or advance a CA rotation',
+    access: 'admin',
+    answers: { 200: { description: 'the CA status', schema: 'CaStatus' } },
+    errors: [409],
+  },
+
+  // ---- agent protocol ---------------------------------------------------------------------
+  {
+    method: 'get',
+    path: '/agent/v1/ca-bundle',
+    tag: 'agent',
+    summary: 'The CAs agents trust (joiners check them against their pinned hash)',
+    access: 'none',
+    answers: { 200: { description: 'the bundle', schema: 'CaBundleResponse' } },
+  },
+  {
+    method: 'post',
+    path: '/agent/v1/registrations',
+    tag: 'agent',
+    summary: 'Join: a bootstrap token and a CSR',
+    access: 'bootstrap',
+    body: { kind: 'json', schema: ref('RegisterRequest'), required: true },
+    answers: {
+      201: {
+        description: 'the registration (Approved at once with an auto-approving token)',
+        schema: 'RegistrationView',
+      },
+    },
+    errors: [403, 409, 429],
+  },
+  {
+    method: 'get',
+    path: '/agent/v1/registrations/:id',
+    tag: 'agent',
+    summary: 'Follow a registration (its id is the capability)',
+    access: 'none',
+    answers: { 200: { description: 'the registration', schema: 'RegistrationView' } },
+    errors: [404],
+  },
+  {
+    method: 'get',
+    path: '/agent/v1/clusters/:name',
+    tag: 'agent',
+    summary: 'The hub’s view of the caller’s own cluster (not counted as a sighting)',
+    access: 'agent',
+    answers: { 200: { description: 'the view', schema: 'ClusterSelfView' } },
+  },
+  {
+    method: 'post',
+    path: '/agent/v1/clusters/:name/heartbeat',
+    tag: 'agent',
+    summary: 'Heartbeat (agents that poll send it with the poll instead)',
+    access: 'agent',
+    body: { kind: 'json', schema: ref('HeartbeatRequest') },
+    answers: { 200: { description: 'the answer', schema: 'HeartbeatResponse' } },
+  },
+  {
+    method: 'post',
+    path: '/agent/v1/clusters/:name/sync',
+    tag: 'agent',
+    summary: 'Long-poll for desired state',
+    description:
+      'Held while nothing changed (waitSeconds); a change of one manifest sends about that manifest. gzip when asked.',
+    access: 'agent',
+    body: { kind: 'json', schema: ref('SyncRequest'), required: true },
+    answers: { 200: { description: 'the works changed since the agent’s revision', schema: 'SyncResponse' } },
+  },
+  {
+    method: 'post',
+    path: '/agent/v1/clusters/:name/status',
+    tag: 'agent',
+    summary: 'A batch of status reports, in sequence',
+    access: 'agent',
+    body: { kind: 'json', schema: ref('StatusBatch'), required: true },
+    answers: { 200: { description: 'what the hub stored', schema: 'StatusAck' } },
+    errors: [413],
+  },
+  {
+    method: 'post',
+    path: '/agent/v1/clusters/:name/certificate',
+    tag: 'agent',
+    summary: 'Renew the certificate with a new key',
+    access: 'agent',
+    body: { kind: 'json', schema: ref('RenewRequest'), required: true },
+    answers: { 200: { description: 'the new certificate', schema: 'RenewResponse' } },
+  },
+];
