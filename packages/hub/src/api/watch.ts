@@ -217,7 +217,7 @@ export class ChangeTail {
 
 /** The events of one batch of changes: each object once, as it is now, in the order of its
  *  last change; an object that stopped or started matching the selector leaves or enters. */
-async function eventsOf(rows: ChangeRow[], listing: Listing, store: Store, w: WatchQuery): Promise<WatchEvent[]> {
+async function eventsOf(rows: ChangeRow[], listing: Listing, w: WatchQuery): Promise<WatchEvent[]> {
   const groups = new Map<string, ChangeRow[]>();
   for (const r of rows) {
     if (w.name !== undefined && r.name !== w.name) continue;
@@ -239,8 +239,7 @@ async function eventsOf(rows: ChangeRow[], listing: Listing, store: Store, w: Wa
     const matchesNow = matchesSelector(w.selector, last.labels);
     // Did the watcher know it before this batch? Only a selector makes that a question.
     const matchedBefore =
-      first.type !== 'ADDED' &&
-      (w.selector.length === 0 || matchesSelector(w.selector, (await store.changes.labelsBefore(first)) ?? {}));
+      first.type !== 'ADDED' && (w.selector.length === 0 || matchesSelector(w.selector, first.labelsBefore ?? {}));
     const stub = () => ({
       apiVersion: 'outpost.dev/v1alpha1',
       kind: itemKind,
@@ -322,7 +321,7 @@ async function* watchEvents(
     // Trimmed while this watch was reading (it fell that far behind): the rest is lost.
     const horizon = await store.changes.horizon();
     if (horizon > cursor) throw expired(cursor, horizon, await store.changes.latest());
-    for (const e of await eventsOf(rows, listing, store, w)) {
+    for (const e of await eventsOf(rows, listing, w)) {
       yield e;
       told = Date.now();
     }

@@ -25,13 +25,13 @@ for (const backend of storeBackends()) {
       await store.placements.delete('team-a', 'a');
       const rows = await store.changes.since(start, 'placements', undefined, 100);
       assert.deepEqual(
-        rows.map((r) => [r.type, r.scope, r.name, r.labels]),
+        rows.map((r) => [r.type, r.scope, r.name, r.labels, r.labelsBefore]),
         [
-          ['ADDED', 'team-a', 'a', { app: 'x' }],
-          ['ADDED', 'default', 'b', {}],
-          ['MODIFIED', 'default', 'b', { app: 'y' }],
-          ['MODIFIED', 'default', 'b', { app: 'y' }],
-          ['DELETED', 'team-a', 'a', { app: 'x' }],
+          ['ADDED', 'team-a', 'a', { app: 'x' }, undefined],
+          ['ADDED', 'default', 'b', {}, undefined],
+          ['MODIFIED', 'default', 'b', { app: 'y' }, {}],
+          ['MODIFIED', 'default', 'b', { app: 'y' }, { app: 'y' }],
+          ['DELETED', 'team-a', 'a', { app: 'x' }, { app: 'x' }],
         ],
       );
       assert.ok(rows.every((r, i) => i === 0 || r.seq > (rows[i - 1]?.seq ?? 0)));
@@ -67,11 +67,20 @@ for (const backend of storeBackends()) {
         (await store.changes.since(0, 'placements', undefined, 100)).map((r) => r.name),
         ['c', 'd'],
       );
-      // All by age: the horizon is the last change, and latest() stays there.
+      // All by age but the last: numbers never come back, the horizon is just below it.
       await store.changes.trim(Date.now() + 120_000, 60_000, 100);
-      assert.equal(await store.changes.horizon(), last);
+      assert.equal(await store.changes.horizon(), last - 1);
       assert.equal(await store.changes.latest(), last);
-      assert.deepEqual(await store.changes.since(0, 'placements', undefined, 100), []);
+      assert.deepEqual(
+        (await store.changes.since(0, 'placements', undefined, 100)).map((r) => r.name),
+        ['d'],
+      );
+      await store.placements.create(placement('e'), at);
+      assert.deepEqual(
+        (await store.changes.since(last, 'placements', undefined, 100)).map((r) => [r.seq, r.name]),
+        [[last + 1, 'e']],
+        'the next change takes the next number',
+      );
       await store.close();
     });
 
