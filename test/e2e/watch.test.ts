@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
 import { Agent, type Dispatcher, request, WebSocket } from 'undici';
 import {
   adminClient,
@@ -431,16 +432,122 @@ describe('watch', { timeout: 180_000 }, () => {
     }
   });
 
+  test('resourceVersion=0 lists first; fieldSelector by name and namespace, other fields refused', async () => {
+    await put('f1', { k: 'v' });
+    const zero = watch(
+      '/api/v1/placements?watch=true&resourceVersion=0&fieldSelector=metadata.name%3Df1,metadata.namespace%3Dteam-a',
+    );
+    const [first] = await untilChanges(zero, 1, 'f1 as it is now');
+    assert.equal(first?.type, 'ADDED');
+    assert.equal(first?.object.metadata.name, 'f1');
+    await put('f1', { k: 'w' });
+    await untilChanges(zero, 2, 'f1 changed');
+    zero.drop();
+    const other = watch(
+      '/api/v1/placements?watch=true&fieldSelector=metadata.name%3Df1,metadata.namespace%3Delsewhere',
+    );
+    await other.started;
+    await put('f1', { k: 'x' });
+    await new Promise((r) => setTimeout(r, 800));
+    assert.deepEqual(other.events, [], 'another namespace: nothing');
+    other.drop();
+    const refused = await admin.get('/api/v1/placements?watch=true&fieldSelector=metadata.name%3Df1,spec.x%3D1');
+    assertError(refused, 400, 'VALIDATION_FAILED');
+    assert.match(refused.text, /fieldSelector/);
+    await remove('f1');
+  });
+
+  test('a watch that lists while objects come and go sends each once, and no DELETED it never ADDED', async () => {
+    for (let i = 0; i < 40; i++) await put(`race-${String(i).padStart(2, '0')}`);
+    const churn = (async () => {
+      for (let i = 0; i < 10; i++) {
+        await put(`race-new-${i}`);
+        await remove(`race-${String(i).padStart(2, '0')}`);
+      }
+    })();
+    const s = watch('/api/v1/namespaces/team-a/placements?watch=true&labelSelector=');
+    await churn;
+    await new Promise((r) => setTimeout(r, 1_500));
+    s.drop();
+    const added = new Map<string, number>();
+    for (const e of s.events) {
+      const uid = e.object.metadata.uid;
+      if (e.type === 'ADDED') added.set(uid, (added.get(uid) ?? 0) + 1);
+      if (e.type === 'DELETED') assert.ok(added.has(uid), `DELETED ${e.object.metadata.name} was never ADDED`);
+    }
+    for (const [uid, n] of added) assert.equal(n, 1, `ADDED ${n} times: ${uid}`);
+    const names = new Set(s.events.filter((e) => e.type !== 'DELETED').map((e) => e.object.metadata.name));
+    for (let i = 0; i < 10; i++) assert.ok(names.has(`race-new-${i}`), `race-new-${i} seen`);
+    for (let i = 0; i < 40; i++)
+      await admin.delete(`/api/v1/namespaces/team-a/placements/race-${String(i).padStart(2, '0')}`);
+    for (let i = 0; i < 10; i++) await remove(`race-new-${i}`);
+  });
+
+  test('one token holds at most 200 watches (429 TOO_MANY_WATCHES)', async () => {
+    const wide = new Agent({ connect: { ca: hub.caCertPem }, connections: 250 });
+    const many = Array.from({ length: 200 }, () => {
+      const m = new Stream(hub, wide, token, '/api/v1/managedclustersets?watch=true');
+      streams.push(m);
+      return m;
+    });
+    for (const m of many) await m.started;
+    assert.ok(many.every((m) => m.status === 200));
+    const over = await admin.get('/api/v1/managedclustersets?watch=true');
+    assertError(over, 429, 'TOO_MANY_WATCHES');
+    for (const m of many) m.drop();
+    for (const m of many) await m.done;
+    await wide.close();
+    // Ended watches count no more.
+    let again = 0;
+    for (let i = 0; i < 50 && again !== 200; i++) {
+      const one = watch('/api/v1/managedclustersets?watch=true&timeoutSeconds=1');
+      await one.done;
+      again = one.status;
+    }
+    assert.equal(again, 200);
+  });
+
   test('the hub stops at once with watches open; they end', async () => {
     const open = [watch('/api/v1/placements?watch=true'), watch('/api/v1/clusters?watch=true')];
     for (const s of open) await s.started;
+    // And a client that asks for a watch of a large object and never reads its answer.
+    const big = 'x'.repeat(6 * 1024 * 1024);
+    const ws = await admin.post(
+      '/api/v1/namespaces/default/manifestworkreplicasets',
+      {
+        apiVersion: 'work.open-cluster-management.io/v1alpha1',
+        kind: 'ManifestWorkReplicaSet',
+        metadata: { name: 'big', namespace: 'default' },
+        spec: {
+          placementRefs: [{ name: 'none' }],
+          manifestWorkTemplate: {
+            workload: {
+              manifests: [
+                { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'default' }, data: { big } },
+              ],
+            },
+          },
+        },
+      },
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(ws.status, 201, ws.text.slice(0, 300));
+    const stalled = tlsConnect({ host: '127.0.0.1', port: hub.port, ca: hub.caCertPem, servername: 'localhost' });
+    await new Promise((r) => stalled.once('secureConnect', r));
+    stalled.write(
+      `GET /api/v1/manifestworkreplicasets?watch=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`,
+    );
+    stalled.pause();
+    stalled.on('error', () => {});
+    await new Promise((r) => setTimeout(r, 2_000));
     const started = Date.now();
     assert.equal(await hub.stop({ signal: 'SIGTERM', keepDataDir: false }), 0);
     const took = Date.now() - started;
     for (const s of open) await s.done;
     assert.ok(open.every((s) => s.ended));
-    // Well under the stop's grace (watches would otherwise hold it until they time out).
-    assert.ok(took < 20_000, `stopped in ${took} ms`);
+    // Well under the stop's 10 s grace (which ends the process with exit code 1).
+    assert.ok(took < 8_000, `stopped in ${took} ms`);
+    stalled.destroy();
     hub = undefined as unknown as HubProcess;
   });
 });

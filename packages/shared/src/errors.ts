@@ -70,6 +70,8 @@ export const errorCodes = {
   HUB_TOKEN_REVOKED: 401,
   HUB_TOKEN_WRONG_CLUSTER: 403,
   HUB_TOO_MANY_ATTEMPTS: 429,
+  TOO_MANY_WATCHES: 429,
+  WATCH_EXPIRED: 410,
   // registration and certificates
   CLUSTER_NAME_INVALID: 400,
   CLUSTER_EXISTS: 409,

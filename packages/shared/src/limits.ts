@@ -30,6 +30,9 @@ export const limits = {
   auditMaxRows: 1_000_000,
   /** The most changes the change log keeps, however recent (a burst of them). */
   watchHistoryRows: 100_000,
+  /** Watches one hub serves at once, and one token may hold (api/watch/tail.ts). */
+  watches: 2_000,
+  watchesPerCaller: 200,
   /** Wrong bootstrap secrets from one source before it is slowed down. */
   tokenFailuresBeforeThrottle: 5,
   /** Placement: list sizes a submitted Placement may use (OCM sets no bound; these keep one

@@ -24,7 +24,7 @@ import type { PlacementRequests } from '../scheduling/index.ts';
 import { type BindingRow, type ObjectRow, objectKey, type Store, splitObjectKey } from '../store/index.ts';
 import { bodyMeta, checkPreconditions, objectMetadata, onlyNamed, pageByName } from './common.ts';
 import { patchTypeOf } from './patch.ts';
-import { type ChangeTail, type Listing, listRoute } from './watch.ts';
+import { type Listing, listRoute, type Watches } from './watch/index.ts';
 
 interface Condition {
   type: string;
@@ -106,8 +106,8 @@ export function bindingResource(row: BindingRow, setExists: boolean): ManagedClu
 export const clusterSetRoutes: FastifyPluginAsync<{
   store: Store;
   placements: PlacementRequests;
-  tail: ChangeTail;
-}> = async (app, { store, placements, tail }) => {
+  watches: Watches;
+}> = async (app, { store, placements, watches }) => {
   const getSet = async (name: string) => {
     const row = await store.clusterSets.get('', name);
     if (!row) {
@@ -203,7 +203,7 @@ export const clusterSetRoutes: FastifyPluginAsync<{
     shownSet(await getSet((req.params as { name: string }).name)),
   );
 
-  listRoute(app, store, tail, '/api/v1/managedclustersets', {
+  listRoute(app, store, watches, '/api/v1/managedclustersets', {
     resource: 'managedclustersets',
     kind: 'ManagedClusterSetList',
     scope: () => undefined,
@@ -354,8 +354,8 @@ export const clusterSetRoutes: FastifyPluginAsync<{
       return row && { uid: row.uid, object: bindingResource(row, !!(await store.clusterSets.get('', name))) };
     },
   };
-  listRoute(app, store, tail, bindingsPath, bindingListing);
-  listRoute(app, store, tail, '/api/v1/managedclustersetbindings', bindingListing);
+  listRoute(app, store, watches, bindingsPath, bindingListing);
+  listRoute(app, store, watches, '/api/v1/managedclustersetbindings', bindingListing);
 
   const deleteBinding = async (req: FastifyRequest) => {
     const row = await store.transaction(async () => {

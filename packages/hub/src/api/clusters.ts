@@ -8,16 +8,16 @@ import type { TrustService } from '../registration/service.ts';
 import type { ClusterRow, Store } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
 import { checkResourceVersion } from './common.ts';
-import { type ChangeTail, listRoute } from './watch.ts';
+import { listRoute, type Watches } from './watch/index.ts';
 
 interface Opts {
   store: Store;
   trust: TrustService;
   sync: SyncService;
-  tail: ChangeTail;
+  watches: Watches;
 }
 
-export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trust, sync, tail }) => {
+export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trust, sync, watches }) => {
   const view = async (c: ClusterRow) =>
     clusterResource(c, await store.certificates.latestFor(c.name), Date.now(), sync.liveness);
   const get = async (name: string) => {
@@ -26,7 +26,7 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
     return c;
   };
 
-  listRoute(app, store, tail, '/api/v1/clusters', {
+  listRoute(app, store, watches, '/api/v1/clusters', {
     resource: 'clusters',
     kind: 'ManagedClusterList',
     scope: () => undefined,

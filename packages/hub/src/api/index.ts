@@ -17,7 +17,7 @@ import { caRoutes } from './ca.ts';
 import { clusterSetRoutes } from './cluster-sets.ts';
 import { clusterRoutes } from './clusters.ts';
 import { placementRoutes } from './placements.ts';
-import { ChangeTail } from './watch.ts';
+import { watches } from './watch/index.ts';
 import { workRoutes } from './works.ts';
 import { workSetRoutes } from './worksets.ts';
 
@@ -98,9 +98,9 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   app.addHook('onResponse', async (req, reply) => auditCall(store, opts.audit, req, reply));
   // Watches over a WebSocket (api/watch.ts): the client sends nothing but the upgrade.
   await app.register(websocket, { options: { maxPayload: 1024 } });
-  const tail = new ChangeTail(store);
+  const shared = watches(store);
   // Open watches would hold the stop until they time out: they end first.
-  app.addHook('preClose', async () => tail.close());
+  app.addHook('preClose', async () => shared.tail.close());
   const trim = setInterval(() => {
     store.changes.trim(Date.now(), durations.watchHistoryMs, limits.watchHistoryRows).catch((err: unknown) => {
       app.log.warn({ err }, 'trimming the change log failed; it is tried again in a minute');
@@ -108,7 +108,7 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   }, 60_000);
   trim.unref();
   app.addHook('onClose', async () => clearInterval(trim));
-  const routes = { ...opts, tail };
+  const routes = { ...opts, watches: shared };
   await app.register(clusterRoutes, routes);
   await app.register(bootstrapTokenRoutes, routes);
   await app.register(apiTokenRoutes, routes);

@@ -29,7 +29,7 @@ import {
   writeNamespace,
 } from './common.ts';
 import { patchTypeOf } from './patch.ts';
-import { type ChangeTail, listRoute } from './watch.ts';
+import { listRoute, type Watches } from './watch/index.ts';
 
 /** The Placement as the API shows it. */
 export function placementResource(row: ObjectRow): Placement {
@@ -61,8 +61,8 @@ const ns = '/api/v1/namespaces/:namespace';
 export const placementRoutes: FastifyPluginAsync<{
   store: Store;
   placements: PlacementRequests;
-  tail: ChangeTail;
-}> = async (app, { store, placements, tail }) => {
+  watches: Watches;
+}> = async (app, { store, placements, watches }) => {
   const notFound = (namespace: string | undefined, name: string) => () =>
     apiError(
       'PLACEMENT_NOT_FOUND',
@@ -165,7 +165,7 @@ export const placementRoutes: FastifyPluginAsync<{
   app.get(`${ns}/placements/:name`, getOne);
 
   for (const path of ['/api/v1/placements', `${ns}/placements`]) {
-    listRoute(app, store, tail, path, {
+    listRoute(app, store, watches, path, {
       resource: 'placements',
       kind: 'PlacementList',
       scope: (req) => (req.params as { namespace?: string }).namespace,

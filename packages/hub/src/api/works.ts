@@ -10,15 +10,15 @@ import { workResource } from '../work/resource.ts';
 import { saveTexts, storedReader } from '../work/texts.ts';
 import { checkPreconditions, checkResourceVersion, sendStored } from './common.ts';
 import { patchBytes, patchTypeOf, sameWrite } from './patch.ts';
-import { type ChangeTail, listRoute } from './watch.ts';
+import { listRoute, type Watches } from './watch/index.ts';
 
 export const workRoutes: FastifyPluginAsync<{
   store: Store;
   maxWorkBytes: number;
   sync: SyncService;
   bodies: BodyThread;
-  tail: ChangeTail;
-}> = async (app, { store, maxWorkBytes, sync, bodies, tail }) => {
+  watches: Watches;
+}> = async (app, { store, maxWorkBytes, sync, bodies, watches }) => {
   const cluster = async (name: string) => {
     const c = await store.clusters.get(name);
     if (!c) throw apiError('CLUSTER_NOT_FOUND', `cluster ${JSON.stringify(name.slice(0, 100))} not found`);
@@ -167,7 +167,7 @@ export const workRoutes: FastifyPluginAsync<{
 
   // Listed (and watched) without their manifests, as the list has always shown them.
   const listing = (path: string, scope: (req: FastifyRequest) => Promise<string | undefined> | undefined) =>
-    listRoute(app, store, tail, path, {
+    listRoute(app, store, watches, path, {
       resource: 'works',
       kind: 'ManifestWorkList',
       scope,

@@ -21,7 +21,7 @@ import { type JsonPart, RawJson, TextRef } from '../work/raw-json.ts';
 import { saveTexts } from '../work/texts.ts';
 import { checkPreconditions, objectMetadata, onlyNamed, pageByName, sendStored, writeNamespace } from './common.ts';
 import { patchBytes, patchTypeOf, sameWrite } from './patch.ts';
-import { type ChangeTail, listRoute } from './watch.ts';
+import { listRoute, type Watches } from './watch/index.ts';
 
 /** Both spellings of the collection (OCM's kind in the plural, and the short alias), with
  *  and without a namespace. */
@@ -83,12 +83,12 @@ export interface WorkSetRoutesOptions {
   bodies: BodyThread;
   /** Told after every create, replace, pause, resume and delete (the workset controller). */
   onWorkSetChanged?: ((namespace: string, name: string) => void) | undefined;
-  tail: ChangeTail;
+  watches: Watches;
 }
 
 export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
   app,
-  { store, maxWorkBytes, bodies, onWorkSetChanged, tail },
+  { store, maxWorkBytes, bodies, onWorkSetChanged, watches },
 ) => {
   const json = (reply: FastifyReply, value: unknown) => sendStored(reply, store, value);
   /** The answer for `row`: call it in the transaction that read the row. */
@@ -268,7 +268,7 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
       json(reply, await store.transaction(async () => resource(await find(req.params as { name: string })))),
     );
 
-    listRoute(app, store, tail, base, {
+    listRoute(app, store, watches, base, {
       resource: 'manifestworkreplicasets',
       kind: 'ManifestWorkReplicaSetList',
       scope: pathNamespace,

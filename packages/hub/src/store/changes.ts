@@ -123,6 +123,8 @@ export interface ChangeStore {
   latest(): Promise<number>;
   /** Changes up to this number were trimmed: a watch from before it has lost history. */
   horizon(): Promise<number>;
+  /** Up to `limit` changes of every resource after `after`, oldest first. */
+  all(after: number, limit: number): Promise<ChangeRow[]>;
   /** Up to `limit` changes of `resource` after `after`, oldest first; `scope` narrows them
    *  to one namespace (or a work's cluster). */
   since(after: number, resource: WatchedResource, scope: string | undefined, limit: number): Promise<ChangeRow[]>;
@@ -135,6 +137,18 @@ const horizonKey = 'changes.trimmed';
 /** Rows deleted per statement when trimming. */
 const trimSlice = 5_000;
 
+const changeFrom = (r: Record<string, unknown>): ChangeRow => ({
+  seq: Number(r.seq),
+  resource: r.resource as WatchedResource,
+  scope: r.scope as string,
+  name: r.name as string,
+  uid: r.uid as string,
+  type: r.type as ChangeRow['type'],
+  labels: JSON.parse(r.labels as string) as Record<string, string>,
+  labelsBefore:
+    r.labels_before === null ? undefined : (JSON.parse(r.labels_before as string) as Record<string, string>),
+});
+
 export function changeStore(sql: Sql): ChangeStore {
   const horizon = async () =>
     Number((await sql.get<{ value: string }>('SELECT value FROM hub_meta WHERE key = ?', [horizonKey]))?.value ?? 0);
@@ -144,6 +158,14 @@ export function changeStore(sql: Sql): ChangeStore {
       return Math.max(m ?? 0, await horizon());
     },
     horizon,
+    async all(after, limit) {
+      return (
+        await sql.all<Record<string, unknown>>(
+          'SELECT seq, resource, scope, name, uid, type, labels, labels_before FROM changes WHERE seq > ? ORDER BY seq LIMIT ?',
+          [after, limit],
+        )
+      ).map(changeFrom);
+    },
     async since(after, resource, scope, limit) {
       const rows = await sql.all<Record<string, unknown>>(
         `SELECT seq, resource, scope, name, uid, type, labels, labels_before FROM changes
@@ -151,17 +173,7 @@ export function changeStore(sql: Sql): ChangeStore {
           ORDER BY seq LIMIT ?`,
         scope === undefined ? [after, resource, limit] : [after, resource, scope, limit],
       );
-      return rows.map((r) => ({
-        seq: Number(r.seq),
-        resource: r.resource as WatchedResource,
-        scope: r.scope as string,
-        name: r.name as string,
-        uid: r.uid as string,
-        type: r.type as ChangeRow['type'],
-        labels: JSON.parse(r.labels as string) as Record<string, string>,
-        labelsBefore:
-          r.labels_before === null ? undefined : (JSON.parse(r.labels_before as string) as Record<string, string>),
-      }));
+      return rows.map(changeFrom);
     },
     // Outside a transaction: on PostgreSQL a serializable read of the log's end would
     // conflict with every commit that appends to it. The horizon moves first (and only
