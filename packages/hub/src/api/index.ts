@@ -102,7 +102,7 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   // Open watches would hold the stop until they time out: they end first.
   app.addHook('preClose', async () => shared.tail.close());
   const trim = setInterval(() => {
-    store.changes.trim(Date.now(), durations.watchHistoryMs, limits.watchHistoryRows).catch((err: unknown) => {
+    store.changes.trim(undefined, durations.watchHistoryMs, limits.watchHistoryRows).catch((err: unknown) => {
       app.log.warn({ err }, 'trimming the change log failed; it is tried again in a minute');
     });
   }, 60_000);

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { storeBackends } from './backends.testing.ts';
+import pg from 'pg';
+import { postgresDatabase, storeBackends } from './backends.testing.ts';
+import { openPostgresStore } from './index.ts';
 
 const at = '2025-01-01T00:00:00.000Z';
 const placement = (name: string, namespace = 'default', labels: Record<string, string> = {}) => ({
@@ -57,7 +59,10 @@ for (const backend of storeBackends()) {
       const store = await backend.open();
       for (const n of ['a', 'b', 'c', 'd']) await store.placements.create(placement(n), at);
       const last = await store.changes.latest();
-      assert.equal(await store.changes.horizon(), 0);
+      // A new log starts at a random number, its first horizon: a resourceVersion of another
+      // database is not a position in this one.
+      const first = await store.changes.horizon();
+      assert.ok(first > 0 && first < last, `starts at ${first}`);
       // Nothing old enough, and fewer rows than kept.
       assert.equal(await store.changes.trim(Date.now(), 60_000, 100), 0);
       // All but the last two by count.
@@ -85,6 +90,44 @@ for (const backend of storeBackends()) {
     });
 
     if (backend.name === 'postgres') {
+      test('a writer whose numbers are taken holds the next one until it is visible (the order lock)', async () => {
+        const url = await postgresDatabase();
+        const store = await openPostgresStore(url);
+        for (const n of ['p1', 'p2']) await store.placements.create(placement(n), at);
+        const start = await store.changes.latest();
+        const a = new pg.Client({ connectionString: url });
+        const b = new pg.Client({ connectionString: url });
+        await a.connect();
+        await b.connect();
+        try {
+          const bump = 'UPDATE placements SET resource_version = resource_version + 1 WHERE name = $1';
+          await a.query('BEGIN');
+          await a.query(bump, ['p1']);
+          // Fires the deferred triggers now: p1's number is taken, the transaction still open.
+          await a.query('SET CONSTRAINTS ALL IMMEDIATE');
+          let committed = false;
+          const other = (async () => {
+            await b.query('BEGIN');
+            await b.query(bump, ['p2']);
+            await b.query('COMMIT');
+            committed = true;
+          })();
+          await new Promise((r) => setTimeout(r, 500));
+          assert.equal(committed, false, 'the second writer waits for the first to commit');
+          assert.deepEqual(await store.changes.since(start, 'placements', undefined, 10), []);
+          await a.query('COMMIT');
+          await other;
+          assert.deepEqual(
+            (await store.changes.since(start, 'placements', undefined, 10)).map((r) => r.name),
+            ['p1', 'p2'],
+          );
+        } finally {
+          await a.end();
+          await b.end();
+          await store.close();
+        }
+      });
+
       test('writers committing side by side: numbers follow commit order', async () => {
         const store = await backend.open();
         const start = await store.changes.latest();

@@ -16,7 +16,7 @@
 // SQLite's schema has no foreign keys; its CHECK, UNIQUE, primary keys, defaults and
 // indexes (same names) are all here. migrations-pg.test.ts compares the two.
 
-import { changesSql } from './changes.ts';
+import { changeLogSql } from './migration-17.ts';
 import { type Migration, migrations as sqliteMigrations } from './migrations.ts';
 
 /** The SQLite version whose schema PostgreSQL's first real migration creates whole. */
@@ -308,6 +308,6 @@ export const pgMigrations: readonly Migration[] = [
   {
     version: 17,
     name: 'a log of changes to the API objects, for watches',
-    sql: changesSql('postgres'),
+    sql: changeLogSql('postgres'),
   },
 ];

@@ -1,7 +1,7 @@
 // Numbered schema migrations. Append only: a released migration is never edited, a
 // change is a new number. Each runs in its own transaction with its version row.
 
-import { changesSql } from './changes.ts';
+import { changeLogSql } from './migration-17.ts';
 
 export interface Migration {
   version: number;
@@ -542,6 +542,6 @@ export const migrations: readonly Migration[] = [
   {
     version: 17,
     name: 'a log of changes to the API objects, for watches',
-    sql: changesSql('sqlite'),
+    sql: changeLogSql('sqlite'),
   },
 ];
