@@ -101,7 +101,9 @@ export class HubClient {
         headers,
         dispatcher: this.#agent,
         headersTimeout: 30_000,
-        bodyTimeout: 0,
+        // The hub sends a bookmark every 15 s of quiet (allowWatchBookmarks): a stream silent
+        // for longer is a connection that died without saying so.
+        bodyTimeout: 45_000,
       });
     } catch (err) {
       throw unreachable(this.#config.hubUrl, err);
@@ -112,18 +114,24 @@ export class HubClient {
       throw new OutpostError(e.code ?? `HTTP_${res.statusCode}`, e.message ?? text.slice(0, 200), 1, e.details);
     }
     let rest = '';
-    try {
-      for await (const chunk of res.body) {
-        rest += chunk.toString();
-        for (let cut = rest.indexOf('\n'); cut >= 0; cut = rest.indexOf('\n')) {
-          const line = rest.slice(0, cut);
-          rest = rest.slice(cut + 1);
-          if (line.trim()) onEvent(JSON.parse(line) as WatchEvent);
-        }
+    const lines: string[] = [];
+    const body = res.body[Symbol.asyncIterator]();
+    for (;;) {
+      // Only the connection's failures are the hub's being unreachable; what onEvent throws
+      // is the caller's.
+      let chunk: IteratorResult<Buffer>;
+      try {
+        chunk = await body.next();
+      } catch (err) {
+        throw unreachable(this.#config.hubUrl, err);
       }
-    } catch (err) {
-      if (err instanceof OutpostError) throw err;
-      throw unreachable(this.#config.hubUrl, err);
+      if (chunk.done) return;
+      rest += chunk.value.toString();
+      for (let cut = rest.indexOf('\n'); cut >= 0; cut = rest.indexOf('\n')) {
+        lines.push(rest.slice(0, cut));
+        rest = rest.slice(cut + 1);
+      }
+      for (const line of lines.splice(0)) if (line.trim()) onEvent(JSON.parse(line) as WatchEvent);
     }
   }
 

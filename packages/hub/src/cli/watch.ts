@@ -41,6 +41,16 @@ export async function listPages<T>(
   return { items, resourceVersion };
 }
 
+/** Failures that pass: the hub or its database away for a while, a proxy's 5xx. */
+const passing = (code: string) =>
+  code === 'CLI_HUB_UNREACHABLE' ||
+  code === 'HUB_DATABASE_UNAVAILABLE' ||
+  code === 'HUB_DATABASE_BUSY' ||
+  code === 'HUB_STOPPING' ||
+  code === 'INTERNAL' ||
+  code === 'TOO_MANY_WATCHES' ||
+  /^HTTP_5\d\d$/.test(code);
+
 /**
  * Follows the watch of the list at `path` from `from`, calling `show` with each event of an
  * object (bookmarks only move the resume point). Never returns: Ctrl-C ends it.
@@ -76,8 +86,8 @@ export async function follow(
         at = await relist();
         continue;
       }
-      if (!(err instanceof OutpostError) || err.code !== 'CLI_HUB_UNREACHABLE') throw err;
-      warn(`${err.message}; watching again in ${(pause / 1000).toFixed(1)} s\n`);
+      if (!(err instanceof OutpostError) || !passing(err.code)) throw err;
+      warn(`${err.message} (${err.code}); watching again in ${(pause / 1000).toFixed(1)} s\n`);
     }
     await new Promise((r) => setTimeout(r, pause));
     pause = Math.min(pause * 2, 10_000);
