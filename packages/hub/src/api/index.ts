@@ -17,6 +17,7 @@ import { caRoutes } from './ca.ts';
 import { clusterSetRoutes } from './cluster-sets.ts';
 import { clusterRoutes } from './clusters.ts';
 import { placementRoutes } from './placements.ts';
+import { sessionRoutes } from './sessions.ts';
 import { ChangeTail } from './watch.ts';
 import { workRoutes } from './works.ts';
 import { workSetRoutes } from './worksets.ts';
@@ -118,4 +119,5 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   await app.register(placementRoutes, routes);
   await app.register(clusterSetRoutes, routes);
   await app.register(workSetRoutes, routes);
+  await app.register(sessionRoutes, routes);
 };

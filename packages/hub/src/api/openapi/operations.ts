@@ -30,6 +30,9 @@ export interface Operation {
   watch?: boolean;
   /** Error statuses beyond the ones every call of its access may get. */
   errors?: number[];
+  /** For `read` and `admin`: which credential it takes (default either: the API token, or
+   *  the dashboard's session cookie, with the CSRF header on writes). */
+  credentials?: 'bearer' | 'cookie';
 }
 
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
@@ -418,6 +421,38 @@ export const operations: Operation[] = [
     access: 'read',
     query: ['limit', 'continue'],
     answers: { 200: { description: 'audit events', schema: 'AuditEventList' } },
+  },
+  {
+    method: 'post',
+    path: '/api/v1/sessions',
+    tag: 'sessions',
+    summary: 'Log in to the dashboard: exchange the API token for a session cookie',
+    description:
+      'No body. Either scope may log in; the session has the token’s scope, ends with it (revoked, expired) and after 12 hours at most. Set-Cookie `outpost_session` (HttpOnly, Secure, SameSite=Strict). Writes made with the cookie need the `X-Outpost-CSRF` header of the answer’s csrfToken (else 403 AUTH_CSRF_MISMATCH); a WebSocket opened with it must come from the hub’s own origin (else 403 AUTH_ORIGIN_REFUSED).',
+    access: 'read',
+    credentials: 'bearer',
+    answers: {
+      201: { description: 'the session', schema: 'Session', headers: { 'set-cookie': 'the session cookie' } },
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/sessions/current',
+    tag: 'sessions',
+    summary: 'The session of the cookie (its scope and CSRF token, read again after a page reload)',
+    access: 'read',
+    credentials: 'cookie',
+    answers: { 200: { description: 'the session', schema: 'Session' } },
+  },
+  {
+    method: 'delete',
+    path: '/api/v1/sessions/current',
+    tag: 'sessions',
+    summary: 'Log out: the session ends on every hub replica, the cookie is cleared',
+    access: 'read',
+    credentials: 'cookie',
+    answers: { 204: { description: 'logged out', schema: { type: 'string', maxLength: 0 } } },
+    errors: [403],
   },
   {
     method: 'get',

@@ -273,6 +273,17 @@ export const schemas: Record<string, Schema> = {
     },
     ['id', 'at', 'actor', 'action', 'resource', 'result'],
   ),
+  Session: object(
+    {
+      apiVersion: str(),
+      kind: { enum: ['Session'] },
+      actor: str('token:<name>, as the audit log names the calls of this session'),
+      scope: { enum: ['admin', 'read-only'] },
+      csrfToken: str('send it as the X-Outpost-CSRF header on every write made with the cookie'),
+      expiresAt: { type: 'string', format: 'date-time' },
+    },
+    ['apiVersion', 'kind', 'actor', 'scope', 'csrfToken', 'expiresAt'],
+  ),
   CaStatus: open('the signing CA, the CAs agents trust, rotation progress, advertiseUrl'),
   ClusterRemoved: object({ kind: { const: 'Status' }, status: { const: 'Removed' }, cluster: str() }),
   RecoveryToken: open('a recovery token for a cluster whose certificate expired, and the CA pins'),
