@@ -312,6 +312,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     placements: deps.placements,
     bodies,
     audit,
+    version: deps.version,
     onWorkSetChanged: deps.onWorkSetChanged,
   });
   return app;

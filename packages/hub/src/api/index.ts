@@ -16,6 +16,7 @@ import { bootstrapTokenRoutes } from './bootstrap-tokens.ts';
 import { caRoutes } from './ca.ts';
 import { clusterSetRoutes } from './cluster-sets.ts';
 import { clusterRoutes } from './clusters.ts';
+import { overviewRoutes } from './overview.ts';
 import { placementRoutes } from './placements.ts';
 import { sessionRoutes } from './sessions.ts';
 import { ChangeTail } from './watch.ts';
@@ -37,6 +38,8 @@ export interface AdminApiOptions {
   sync: SyncService;
   placements: PlacementRequests;
   audit: AuditLog;
+  /** The hub's version (the overview names agents older than it). */
+  version: string;
   /** Reads YAML bodies and works off the event loop. */
   bodies: BodyThread;
   /** The workset controller's trigger; absent in tests that run no controller. */
@@ -120,4 +123,5 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   await app.register(clusterSetRoutes, routes);
   await app.register(workSetRoutes, routes);
   await app.register(sessionRoutes, routes);
+  await app.register(overviewRoutes, routes);
 };

@@ -48,6 +48,13 @@ const parameters: Record<string, Schema> = {
     description: 'Kubernetes label selector: =, ==, !=, in, notin, exists (key), !key',
     schema: { type: 'string' },
   },
+  certificateWarning: {
+    name: 'certificateWarning',
+    in: 'query',
+    description:
+      'how close to its expiry a cluster certificate makes the cluster non-compliant (a duration; default 2d)',
+    schema: { type: 'string' },
+  },
   watch: {
     name: 'watch',
     in: 'query',
