@@ -146,11 +146,12 @@ async function pass(store: Store, sync: SyncService, hubVersion: string, selecto
       const conds = readConditions(w.conditions);
       total++;
       for (const c of conds) {
-        const byStatus = (conditions[c.type] ??= {});
+        const byStatus = conditions[c.type] ?? {};
         byStatus[c.status] = (byStatus[c.status] ?? 0) + 1;
+        conditions[c.type] = byStatus;
       }
-      let f = works.get(w.cluster);
-      if (!f) works.set(w.cluster, (f = noWorks()));
+      const f = works.get(w.cluster) ?? noWorks();
+      works.set(w.cluster, f);
       addWork(f, w.name, conds);
     }
     const last = rows.at(-1);
