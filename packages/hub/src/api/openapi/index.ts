@@ -99,6 +99,7 @@ const pathText: Record<string, string> = {
   name: 'the object’s name',
   namespace: 'the namespace',
   id: 'the token’s or registration’s id',
+  file: 'a file of the dashboard',
 };
 
 const isAdmin = (op: Operation) => op.path.startsWith('/api/');

@@ -206,6 +206,35 @@ export const operations: Operation[] = [
     access: 'none',
     answers: { 200: { description: 'the OpenAPI 3.1 document', schema: { type: 'object' } } },
   },
+  {
+    method: 'get',
+    path: '/ui',
+    tag: 'dashboard',
+    summary: 'Redirects to /ui/',
+    access: 'none',
+    answers: { 302: { description: 'to /ui/', schema: { type: 'string' }, headers: { location: '/ui/' } } },
+  },
+  {
+    method: 'get',
+    path: '/ui/',
+    tag: 'dashboard',
+    summary: 'The fleet dashboard (its page; it logs in with POST /api/v1/sessions)',
+    description:
+      'Served with Content-Security-Policy (no inline script or style, no framing), X-Frame-Options DENY, X-Content-Type-Options nosniff and Referrer-Policy no-referrer, as are its files.',
+    access: 'none',
+    answers: { 200: { description: 'the page (text/html)', schema: { type: 'string' } } },
+  },
+  {
+    method: 'get',
+    path: '/ui/:file',
+    tag: 'dashboard',
+    summary: 'A file of the dashboard (script, style), shipped with the hub',
+    access: 'none',
+    answers: {
+      200: { description: 'the file', schema: { type: 'string' } },
+      404: { description: 'no such file (NOT_FOUND)', schema: 'Error' },
+    },
+  },
 
   // ---- clusters ---------------------------------------------------------------------------
   ...resourceOps({
