@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Agent, WebSocket } from 'undici';
-import { adminClient, anonymousClient, assertError, type HubClient } from './hub-client.ts';
+import { adminClient, anonymousClient, assertError, type HubClient, waitFor } from './hub-client.ts';
 import { type HubProcess, startHub } from './hub-process.ts';
 
 interface SessionView {
@@ -86,15 +86,20 @@ describe('dashboard sessions', () => {
     );
     const ok = await anon.post('/api/v1/apitokens', body, { headers: { cookie, 'x-outpost-csrf': session.csrfToken } });
     assert.equal(ok.status, 201, ok.text);
-    const audit = await admin.get<{ items: { actor: string; action: string; result: string }[] }>(
-      '/api/v1/auditevents?limit=500',
-    );
-    // Newest first.
-    const rows = audit.body.items.filter((r) => r.action === 'POST /api/v1/apitokens' && r.actor === 'token:ui-writer');
+    // The audit row is written once the answer is out: wait for the last one.
+    const rows = await waitFor('the audit rows of the three calls', async () => {
+      const audit = await admin.get<{ items: { actor: string; action: string; result: string }[] }>(
+        '/api/v1/auditevents?limit=500',
+      );
+      // Newest first.
+      const mine = audit.body.items.filter(
+        (r) => r.action === 'POST /api/v1/apitokens' && r.actor === 'token:ui-writer',
+      );
+      return mine.length === 3 ? mine : undefined;
+    });
     assert.deepEqual(
       rows.map((r) => r.result),
       ['201', '403 AUTH_CSRF_MISMATCH', '403 AUTH_CSRF_MISMATCH'],
-      JSON.stringify(audit.body.items.slice(-6)),
     );
   });
 
