@@ -93,4 +93,15 @@ describe('fleet overview', () => {
       'no field accepted and ignored',
     );
   });
+
+  // Last: the work it adds stays (no agent deletes it).
+  test('a read after a change sees it (a pass is reused only while nothing changed)', async () => {
+    const before = await admin.get<Overview>('/api/v1/overview');
+    const created = await admin.post('/api/v1/clusters/up/works', work('api'));
+    assert.equal(created.status, 201, created.text);
+    const after = await admin.get<Overview>('/api/v1/overview');
+    assert.equal(after.body.works.total, before.body.works.total + 1);
+    assert.ok(Number(after.body.metadata.resourceVersion) > Number(before.body.metadata.resourceVersion));
+    assert.equal(after.body.nonCompliant.items.find((i) => i.name === 'up')?.reason, '1 work not applied: api');
+  });
 });

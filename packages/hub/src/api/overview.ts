@@ -4,10 +4,11 @@
 // (fleet/compliance.ts), worst first, a page at a time.
 //
 // One pass over the clusters and one over the works' condition summaries (the columns the
-// metrics read, never whole statuses), in slices that give the event loop back. The result
-// is reused for a second: many open dashboards cost one pass, not one each.
+// metrics read, never whole statuses), in slices that give the event loop back. A pass is
+// reused while nothing changed, and made at most once a second while the fleet changes:
+// many open dashboards cost one pass, not one each.
 
-import { setImmediate as yieldLoop } from 'node:timers/promises';
+import { setTimeout as sleep, setImmediate as yieldLoop } from 'node:timers/promises';
 import {
   apiError,
   matchesSelector,
@@ -55,7 +56,11 @@ interface Pass {
 }
 
 const slice = 500;
-const reuseMs = 1_000;
+/** At most one pass per this long (per query) while the fleet keeps changing… */
+const minPassMs = 1_000;
+/** …and a pass is reused while nothing changed, up to this age (leases lapse, certificates
+ *  near their end without a change of their own). */
+const maxReuseMs = 5_000;
 const defaultLimit = 50;
 const maxLimit = 500;
 const defaultWarning = '2d';
@@ -108,10 +113,16 @@ function query(raw: unknown): {
   return { limit, offset, selector, warningMs, key: `${q.labelSelector ?? ''}\n${warningMs}` };
 }
 
-async function pass(store: Store, sync: SyncService, hubVersion: string, selector: Requirement[], warningMs: number) {
+async function pass(
+  store: Store,
+  sync: SyncService,
+  hubVersion: string,
+  selector: Requirement[],
+  warningMs: number,
+  /** The change log's end before reading: a watch from here misses nothing this pass missed. */
+  resourceVersion: string,
+) {
   const now = Date.now();
-  // The change log's end before reading: a watch from here misses nothing this pass missed.
-  const resourceVersion = String(await store.changes.latest());
   const states: Record<string, number> = {};
   const facts = new Map<string, ClusterFacts>();
   let after = '';
@@ -184,18 +195,31 @@ async function pass(store: Store, sync: SyncService, hubVersion: string, selecto
 
 export const overviewRoutes: FastifyPluginAsync<Opts> = async (app, { store, sync, version }) => {
   let last: Pass | undefined;
-  let running: { key: string; done: Promise<Pass> } | undefined;
+  let running: { key: string; from: number; done: Promise<Pass> } | undefined;
+  /** A pass that saw every change made before this call: a client that re-reads on a watch
+   *  event gets that event's effect, while a busy fleet still costs one pass a second. */
   const current = async (q: ReturnType<typeof query>): Promise<Pass> => {
-    if (last && last.key === q.key && Date.now() - last.at < reuseMs) return last;
-    // Callers asking the same while a pass runs share it.
-    if (running?.key === q.key) return running.done;
-    const done = pass(store, sync, version, q.selector, q.warningMs).then((p) => ({ ...p, key: q.key }));
-    running = { key: q.key, done };
-    try {
-      last = await done;
-      return last;
-    } finally {
-      if (running?.done === done) running = undefined;
+    for (;;) {
+      const latest = await store.changes.latest();
+      const age = last?.key === q.key ? Date.now() - last.at : Number.POSITIVE_INFINITY;
+      if (last && age < maxReuseMs && Number(last.resourceVersion) >= latest) return last;
+      // Callers asking the same while a pass that started late enough runs share it.
+      if (running?.key === q.key && running.from >= latest) return running.done;
+      if (age < minPassMs) {
+        await sleep(minPassMs - age);
+        continue;
+      }
+      const done = pass(store, sync, version, q.selector, q.warningMs, String(latest)).then((p) => ({
+        ...p,
+        key: q.key,
+      }));
+      running = { key: q.key, from: latest, done };
+      try {
+        last = await done;
+        return last;
+      } finally {
+        if (running?.done === done) running = undefined;
+      }
     }
   };
 
