@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchBrowser, newContext } from './browser.ts';
-import { adminClient, anonymousClient, type HubClient, joinCluster } from './hub-client.ts';
+import { adminClient, anonymousClient, type HubClient, joinCluster, waitFor } from './hub-client.ts';
 import { type HubProcess, startHub } from './hub-process.ts';
 
 describe('dashboard in a real browser', { timeout: 180_000 }, () => {
@@ -77,7 +77,7 @@ describe('dashboard in a real browser', { timeout: 180_000 }, () => {
     }
   });
 
-  test('an admin sees a cluster join and its labels change live, without a reload', async () => {
+  test('an admin sees a cluster join and its labels change live, without a reload', async (t) => {
     const page = await loggedIn('admin');
     const violations: string[] = [];
     page.on('console', (m) => {
@@ -96,14 +96,64 @@ describe('dashboard in a real browser', { timeout: 180_000 }, () => {
     assert.equal(patched.status, 200, patched.text);
     // (No waitForFunction: the page's CSP forbids the eval it would need.)
     await row.locator('.labels', { hasText: 'site=b' }).waitFor({ timeout: 5_000 });
-    const ms = Date.now() - started;
-    assert.ok(ms < 2_000, `the row changed ${ms} ms after the write`);
+    // Reported, not asserted: a loaded machine must not fail the test (speed goals are the
+    // benchmark's).
+    t.diagnostic(`the row changed ${Date.now() - started} ms after the write`);
     assert.equal(await marked(page), 'no reload');
     // The filter is the hub's: a selector that excludes the cluster empties the table.
     await page.fill('#selector', 'site=a');
     await page.click('form.filter button');
     await page.waitForSelector('#clusters-body >> text=No clusters match.');
     assert.deepEqual(violations, [], 'no CSP violation on the page');
+  });
+
+  test('a dropped watch resumes from the last event it saw: a change made while it was down still shows', async () => {
+    const page = await loggedIn('viewer');
+    const urls: string[] = [];
+    const sockets: { send(m: string): void; close(): Promise<void> }[] = [];
+    // The page's sockets pass through the test, which can drop them as a network would.
+    await page.routeWebSocket(/\/api\/v1\/clusters/, (ws) => {
+      urls.push(ws.url());
+      ws.connectToServer();
+      sockets.push(ws);
+    });
+    await page.goto(`${hub.url}/ui/#/clusters`);
+    const row = page.locator('tr[data-cluster="ui-one"]');
+    await row.waitFor();
+    await page.waitForSelector('#live.on');
+    await mark(page);
+    const bump = async (site: string) => {
+      const res = await admin.patch('/api/v1/clusters/ui-one', { metadata: { labels: { site } } });
+      assert.equal(res.status, 200, res.text);
+    };
+    await bump('c');
+    await row.locator('.labels', { hasText: 'site=c' }).waitFor({ timeout: 5_000 });
+    const first = new URL(urls[0] as string).searchParams.get('resourceVersion');
+    await sockets[0]?.close();
+    await page.waitForSelector('#live:not(.on)');
+    await bump('d');
+    await row.locator('.labels', { hasText: 'site=d' }).waitFor({ timeout: 10_000 });
+    assert.equal(urls.length, 2, urls.join(' '));
+    const resumed = Number(new URL(urls[1] as string).searchParams.get('resourceVersion'));
+    assert.ok(resumed > Number(first), `resumed from ${resumed}, after the list's ${first}: the last event seen`);
+
+    // History gone (as the hub says when its change log was trimmed past the page's
+    // resourceVersion, here said by the test): the page lists again and watches from there.
+    const route = sockets[1] as { send(m: string): void; close(): Promise<void> };
+    route.send(JSON.stringify({ type: 'ERROR', object: { code: 'WATCH_EXPIRED', message: 'trimmed', status: 410 } }));
+    await route.close();
+    await bump('e');
+    // The log's end after the change: a list made after it starts there; a mere resume would
+    // start from the last event seen, before it.
+    const end = Number(
+      (await admin.get<{ metadata: { resourceVersion: string } }>('/api/v1/clusters?limit=1')).body.metadata
+        .resourceVersion,
+    );
+    await row.locator('.labels', { hasText: 'site=e' }).waitFor({ timeout: 10_000 });
+    await waitFor('the third socket', async () => (urls.length === 3 ? true : undefined));
+    const relisted = Number(new URL(urls[2] as string).searchParams.get('resourceVersion'));
+    assert.ok(relisted >= end, `watching again from the new list's ${relisted} (the change was ${end})`);
+    assert.equal(await marked(page), 'no reload');
   });
 
   test('the overview names the non-compliant cluster with its reason and follows its works live; the cluster page drills down', async () => {
