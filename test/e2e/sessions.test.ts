@@ -103,6 +103,18 @@ describe('dashboard sessions', () => {
     );
   });
 
+  test('a call with the cookie to an unknown route is audited under the session’s token', async () => {
+    const { cookie } = await login((await token('ui-wanderer', 'read-only')).text);
+    assert.equal((await anon.post('/api/v1/nowhere', {}, { headers: { cookie } })).status, 404);
+    const row = await waitFor('the audit row', async () => {
+      const audit = await admin.get<{ items: { actor: string; resource: string; result: string }[] }>(
+        '/api/v1/auditevents?limit=50',
+      );
+      return audit.body.items.find((r) => r.resource === '/api/v1/nowhere');
+    });
+    assert.deepEqual([row.actor, row.result], ['token:ui-wanderer', '404 NOT_FOUND']);
+  });
+
   test('a read-only session reads everything and acts on nothing', async () => {
     const t = await token('ui-viewer', 'read-only');
     const { cookie, session } = await login(t.text);

@@ -4,7 +4,7 @@ import websocket from '@fastify/websocket';
 import { durations, limits } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../audit/index.ts';
-import { authenticate, requireApiToken } from '../auth/index.ts';
+import { principalOf, requireApiToken } from '../auth/index.ts';
 import { type BodyThread, RawBody } from '../parse/index.ts';
 import type { TrustService } from '../registration/service.ts';
 import type { PlacementRequests } from '../scheduling/index.ts';
@@ -59,9 +59,9 @@ export async function auditCall(
   if (readMethods.has(req.method)) return;
   let actor = req.principal?.actor;
   if (!actor) {
-    // Unknown routes never ran the auth hook: name the caller if its token is valid.
+    // Unknown routes never ran the auth hook: name the caller if its token (or session) is valid.
     try {
-      actor = (await authenticate(store, req.headers.authorization, new Date())).actor;
+      actor = (await principalOf(store, req, new Date())).actor;
     } catch {
       actor = 'anonymous';
     }

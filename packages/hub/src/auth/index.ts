@@ -58,7 +58,7 @@ export async function authenticate(store: Store, header: string | undefined, now
 const readMethods = new Set(['GET', 'HEAD']);
 
 /** The caller of a request: its bearer token, or else its session cookie. */
-async function principalOf(store: Store, req: FastifyRequest, now: Date): Promise<Principal> {
+export async function principalOf(store: Store, req: FastifyRequest, now: Date): Promise<Principal> {
   const cookie = req.headers.authorization ? undefined : readCookie(req.headers.cookie, sessionCookie);
   if (cookie === undefined) return authenticate(store, req.headers.authorization, now);
   const session = await authenticateSession(store, cookie, now);
