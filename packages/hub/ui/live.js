@@ -3,6 +3,7 @@
 // from the last resourceVersion seen, so nothing is missed and nothing is listed again; when
 // the hub no longer has that history (410 WATCH_EXPIRED) the page lists again and the watch
 // starts from the new list.
+import * as api from './api.js';
 
 const status = (on) => {
   const el = document.getElementById('live');
@@ -35,7 +36,9 @@ export class Watch {
     const ws = new WebSocket(url);
     this.ws = ws;
     let expired = false;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       this.delay = 500;
       status(true);
     };
@@ -51,6 +54,9 @@ export class Watch {
     ws.onclose = () => {
       if (this.closed) return;
       status(false);
+      // Refused before it opened: perhaps the session ended. Asking makes api.js show the
+      // login on a 401 (which unmounts the page and closes this watch).
+      if (!opened) void api.get('/api/v1/sessions/current').catch(() => {});
       const again = async () => {
         if (this.closed) return;
         if (expired) {
