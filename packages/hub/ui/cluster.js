@@ -4,7 +4,7 @@
 // is read again with each burst of work events and every 15 s (its Available condition is
 // derived from its agent's last poll and travels with no event of its own).
 import * as api from './api.js';
-import { ago, clusterState, conditionsTable, h, labels, until } from './dom.js';
+import { ago, clusterState, conditionsTable, fill, h, labels, until } from './dom.js';
 import { throttle, Watch } from './live.js';
 
 export function mount(root, { name }) {
@@ -20,7 +20,8 @@ export function mount(root, { name }) {
     const c = await api.get(path);
     if (gone) return;
     const state = clusterState(c);
-    head.replaceChildren(
+    fill(
+      head,
       h(
         'p',
         null,
@@ -123,7 +124,7 @@ export function mount(root, { name }) {
 
   function renderWorks() {
     const all = [...works.values()].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
-    list.replaceChildren(...(all.length ? all.map(workView) : [h('p', { class: 'muted' }, 'No works.')]));
+    fill(list, ...(all.length ? all.map(workView) : [h('p', { class: 'muted' }, 'No works.')]));
   }
 
   async function loadWorks() {
@@ -145,7 +146,7 @@ export function mount(root, { name }) {
     .then(([, from]) => {
       if (!gone) watch = new Watch(`${path}/works`, from, onEvent, loadWorks);
     })
-    .catch((err) => head.replaceChildren(h('p', { class: 'error' }, `${err.code}: ${err.message}`)));
+    .catch((err) => fill(head, h('p', { class: 'error' }, `${err.code}: ${err.message}`)));
   const timer = setInterval(refreshCluster, 15_000);
   return () => {
     gone = true;

@@ -3,7 +3,7 @@
 // changed cluster's row is redrawn in place; a cluster that joins or leaves the selection
 // makes the page read again (its paging is the hub's).
 import * as api from './api.js';
-import { ago, clusterState, h, labels, until } from './dom.js';
+import { ago, clusterState, fill, h, labels, until } from './dom.js';
 import { throttle, Watch } from './live.js';
 
 const limit = 50;
@@ -83,7 +83,8 @@ export function mount(root, params) {
     const list = await api.get(`/api/v1/clusters?${q}`);
     if (gone) return list;
     rows = new Map();
-    tbody.replaceChildren(
+    fill(
+      tbody,
       ...list.items.map((c) => {
         const tr = row(c);
         rows.set(c.metadata.name, tr);
@@ -92,7 +93,8 @@ export function mount(root, params) {
     );
     if (!list.items.length) tbody.append(h('tr', null, h('td', { colspan: 6, class: 'muted' }, 'No clusters match.')));
     const next = list.metadata.continue;
-    pager.replaceChildren(
+    fill(
+      pager,
       h(
         'button',
         {

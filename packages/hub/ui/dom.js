@@ -11,6 +11,13 @@ export function h(tag, attrs, ...children) {
     else if (k === 'class') el.className = v;
     else el.setAttribute(k, v === true ? '' : String(v));
   }
+  return fill(el, ...children);
+}
+
+/** Replaces `el`'s children: nested arrays flattened, null, undefined and false left out
+ *  (replaceChildren alone would show them as text). */
+export function fill(el, ...children) {
+  el.replaceChildren();
   for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : String(c));
@@ -54,6 +61,7 @@ export function clusterState(c) {
 }
 
 export function conditionsTable(conditions) {
+  if (!conditions?.length) return h('p', { class: 'muted' }, 'No conditions reported yet.');
   return h(
     'table',
     { class: 'conditions' },

@@ -3,7 +3,7 @@
 // clusters compliant or not), each burst of events answered by one re-read; and a re-read
 // every 15 s for what no event announces (a lease lapsing, a certificate nearing expiry).
 import * as api from './api.js';
-import { h } from './dom.js';
+import { fill, h } from './dom.js';
 import { throttle, Watch } from './live.js';
 
 const pageSize = 50;
@@ -24,7 +24,8 @@ export function mount(root) {
   function render(o) {
     const states = Object.entries(o.clusters.states).sort((a, b) => b[1] - a[1]);
     const conds = Object.entries(o.works.conditions).sort();
-    body.replaceChildren(
+    fill(
+      body,
       h(
         'div',
         { class: 'cards' },
@@ -53,7 +54,7 @@ export function mount(root) {
               ),
             ),
           )
-        : h('p', { class: 'muted' }, 'No works yet.'),
+        : h('p', { class: 'muted' }, o.works.total ? 'No work has reported a condition yet.' : 'No works yet.'),
       h('h2', null, 'Not compliant now, worst first'),
       o.nonCompliant.items.length
         ? h(
@@ -103,7 +104,7 @@ export function mount(root) {
         async () => (await load()).metadata.resourceVersion,
       );
     })
-    .catch((err) => body.replaceChildren(h('p', { class: 'error' }, err.message)));
+    .catch((err) => fill(body, h('p', { class: 'error' }, err.message)));
   return () => {
     gone = true;
     clearInterval(timer);

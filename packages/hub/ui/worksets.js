@@ -2,7 +2,7 @@
 // buttons exist for admin sessions only; the hub refuses a read-only session's write anyway.
 // Live: one WebSocket on the watch of the worksets list.
 import * as api from './api.js';
-import { h } from './dom.js';
+import { fill, h } from './dom.js';
 import { throttle, Watch } from './live.js';
 
 const key = (w) => `${w.metadata.namespace}/${w.metadata.name}`;
@@ -78,7 +78,8 @@ export function mount(root) {
 
   function render() {
     const all = [...sets.values()].sort((a, b) => (key(a) < key(b) ? -1 : 1));
-    tbody.replaceChildren(
+    fill(
+      tbody,
       ...(all.length ? all.map(row) : [h('tr', null, h('td', { colspan: 7, class: 'muted' }, 'No worksets.'))]),
     );
   }
