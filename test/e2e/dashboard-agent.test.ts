@@ -7,7 +7,7 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import type { KubeCluster } from '../kube/index.ts';
 import { startCluster } from '../kube/index.ts';
 import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
-import { launchBrowser, newContext } from './browser.ts';
+import { launchBrowser, newContext, shoot } from './browser.ts';
 import { adminClient, type HubClient, readAdminToken, waitFor } from './hub-client.ts';
 import { type HubProcess, startHub } from './hub-process.ts';
 
@@ -94,6 +94,7 @@ describe('dashboard with a real agent and kube-apiserver', { timeout: 300_000 },
     await row.locator('a').click();
     const manifest = page.locator('section.work[data-work="broken"] tr[data-manifest="ConfigMap default/bad"]');
     await manifest.waitFor({ timeout: 5_000 });
+    await shoot(page, 'cluster');
     const shown = (await manifest.locator('td.message').textContent()) ?? '';
     assert.ok(shown.split('\n').includes(reported), `the message as the agent reported it: ${shown}`);
   });

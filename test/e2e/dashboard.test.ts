@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchBrowser, newContext } from './browser.ts';
+import { launchBrowser, newContext, shoot } from './browser.ts';
 import { adminClient, anonymousClient, type HubClient, joinCluster, waitFor } from './hub-client.ts';
 import { type HubProcess, startHub } from './hub-process.ts';
 
@@ -100,6 +100,7 @@ describe('dashboard in a real browser', { timeout: 180_000 }, () => {
     // benchmark's).
     t.diagnostic(`the row changed ${Date.now() - started} ms after the write`);
     assert.equal(await marked(page), 'no reload');
+    await shoot(page, 'clusters');
     // The filter is the hub's: a selector that excludes the cluster empties the table.
     await page.fill('#selector', 'site=a');
     await page.click('form.filter button');
@@ -173,6 +174,7 @@ describe('dashboard in a real browser', { timeout: 180_000 }, () => {
     assert.equal(work.status, 201, work.text);
     await row.locator('.reason', { hasText: '1 work not applied: web' }).waitFor({ timeout: 5_000 });
     assert.equal(await marked(page), 'no reload');
+    await shoot(page, 'overview');
     await row.locator('a').click();
     await page.locator('#cluster-state', { hasText: 'NeverReported' }).waitFor();
     await page.locator('section.work[data-work="web"]').waitFor();
@@ -208,6 +210,7 @@ describe('dashboard in a real browser', { timeout: 180_000 }, () => {
     const page = await loggedIn('admin');
     await page.goto(`${hub.url}/ui/#/worksets`);
     const row = page.locator('tr[data-workset="default/ui-set"]');
+    await shoot(page, 'worksets');
     await row.locator('button.pause').click();
     await row.locator('button.resume').waitFor({ timeout: 5_000 });
     assert.equal(await row.locator('.state').textContent(), 'Paused');
