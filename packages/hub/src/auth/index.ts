@@ -86,6 +86,7 @@ function checkSessionRequest(req: FastifyRequest, session: Session): void {
   }
 }
 
+/** Compares two texts in constant time (through their hashes, which have equal lengths). */
 const secretMatchesText = (a: string, b: string) => secretMatches(a, hashSecret(b));
 
 /** A fastify onRequest hook for the admin API. */
