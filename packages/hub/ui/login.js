@@ -41,7 +41,7 @@ export function mount(root, { onLogin }) {
       h(
         'p',
         { class: 'muted' },
-        'Create a token with `outpost-hub token create --scope read-only NAME` (or admin). The browser keeps only a session cookie, which ends when you log out, after 12 hours, or when the token is revoked.',
+        'Create a token with `outpost-hub apitoken create --name NAME --scope read-only` (or admin). The browser keeps only a session cookie, which ends when you log out, after 12 hours, or when the token is revoked.',
       ),
       form,
     ),
