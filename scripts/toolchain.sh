@@ -127,3 +127,26 @@ outpost_ensure_haproxy() {
   fi
   export OUTPOST_HAPROXY_BIN="$bin"
 }
+
+# Debian's chromium, for the dashboard's tests in a real browser (test/e2e/browser.ts drives it
+# with playwright-core, which never downloads a browser). Installed with apt-get when missing
+# (as root; apt-get update only then); exports OUTPOST_CHROMIUM_BIN. Safe to call again.
+outpost_ensure_chromium() {
+  local bin=${OUTPOST_CHROMIUM_BIN:-}
+  if [[ -n "$bin" && -x "$bin" ]]; then export OUTPOST_CHROMIUM_BIN="$bin"; return 0; fi
+  bin=$(command -v chromium || true)
+  [[ -z "$bin" && -x /usr/bin/chromium ]] && bin=/usr/bin/chromium
+  if [[ -z "$bin" ]]; then
+    if [[ $(id -u) -ne 0 ]]; then
+      outpost_log "chromium is missing; install Debian's chromium (as root: apt-get install chromium)," \
+        "or set OUTPOST_CHROMIUM_BIN to its path"
+      return 1
+    fi
+    outpost_log "installing Chromium (Debian's chromium with apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return 1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2 || return 1
+    bin=/usr/bin/chromium
+    [[ -x "$bin" ]] || { outpost_log "chromium is installed but $bin is missing"; return 1; }
+  fi
+  export OUTPOST_CHROMIUM_BIN="$bin"
+}

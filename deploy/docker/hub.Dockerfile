@@ -16,6 +16,8 @@ COPY packages/hub/package.json packages/hub/
 RUN pnpm install --frozen-lockfile --prod --filter "@outpost/hub..."
 COPY packages/shared/src packages/shared/src
 COPY packages/hub/src packages/hub/src
+# The dashboard's files, served under /ui/.
+COPY packages/hub/ui packages/hub/ui
 # Tests are not part of the image.
 RUN find packages -name '*.test.ts' -delete
 

@@ -95,11 +95,18 @@ describe('OpenAPI document', { timeout: 120_000 }, () => {
     assert.deepEqual([...described].filter((r) => !registered.has(r)).sort(), [], 'described but not registered');
   });
 
-  test('admin routes need a bearer token, agent routes the client certificate; errors share one shape', () => {
+  test('admin routes need a bearer token or the session cookie, agent routes the client certificate; errors share one shape', () => {
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(item)) {
         const schemes = (op.security ?? []).flatMap((s) => Object.keys(s as object));
-        if (path.startsWith('/api/')) assert.deepEqual(schemes, ['bearerAuth'], `${method} ${path}`);
+        // The dashboard's login takes the token, its session calls the cookie; the rest either.
+        const credentials =
+          path === '/api/v1/sessions'
+            ? ['bearerAuth']
+            : path === '/api/v1/sessions/current'
+              ? ['sessionCookie']
+              : ['bearerAuth', 'sessionCookie'];
+        if (path.startsWith('/api/')) assert.deepEqual(schemes, credentials, `${method} ${path}`);
         else if (path.startsWith('/agent/v1/clusters/')) assert.deepEqual(schemes, ['agentMtls'], `${method} ${path}`);
         for (const [status, answer] of Object.entries(op.responses)) {
           if (Number(status) >= 400) {

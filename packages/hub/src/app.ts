@@ -19,6 +19,7 @@ import type { TrustService } from './registration/service.ts';
 import type { PlacementRequests } from './scheduling/index.ts';
 import { type Store, StoreError } from './store/index.ts';
 import type { SyncService } from './sync/service.ts';
+import { uiRoutes } from './ui/index.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -286,6 +287,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, { store: deps.store, version: deps.version });
   await app.register(openApiRoutes, { version: deps.version });
+  // The dashboard's files; what it shows comes from the admin API below.
+  await app.register(uiRoutes);
   const metricsBody = registerMetrics(app, {
     store: deps.store,
     liveness: () => deps.sync.liveness,
@@ -312,6 +315,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     placements: deps.placements,
     bodies,
     audit,
+    version: deps.version,
     onWorkSetChanged: deps.onWorkSetChanged,
   });
   return app;

@@ -6,6 +6,8 @@ export const durations = {
   /** Audit log retention: how often old rows are pruned, and the default age limit. */
   auditPruneMs: 10 * 60_000,
   auditMaxAgeMs: 90 * 86_400_000,
+  /** How long a dashboard session lives at most (shorter when its API token expires first). */
+  uiSessionMs: 12 * 3_600_000,
   /** How long the change log keeps a change for watches to resume from (api/watch.ts). */
   watchHistoryMs: 15 * 60_000,
   /** /metrics event-loop delay: the gauges show the last finished window of this length. */

@@ -62,6 +62,12 @@ export const errorCodes = {
   AUTH_REQUIRED: 401,
   AUTH_INVALID: 401,
   AUTH_FORBIDDEN: 403,
+  /** A write made with the dashboard's session cookie lacks the session's X-Outpost-CSRF header. */
+  AUTH_CSRF_MISMATCH: 403,
+  /** A WebSocket opened with the session cookie from a page of another origin. */
+  AUTH_ORIGIN_REFUSED: 403,
+  /** A sessions call that needs the other credential (login takes a token, logout a session). */
+  AUTH_SESSION_REQUIRED: 400,
   // bootstrap tokens
   HUB_TOKEN_MALFORMED: 400,
   HUB_TOKEN_INVALID: 401,

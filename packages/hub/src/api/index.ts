@@ -4,7 +4,7 @@ import websocket from '@fastify/websocket';
 import { durations, limits } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../audit/index.ts';
-import { authenticate, requireApiToken } from '../auth/index.ts';
+import { principalOf, requireApiToken } from '../auth/index.ts';
 import { type BodyThread, RawBody } from '../parse/index.ts';
 import type { TrustService } from '../registration/service.ts';
 import type { PlacementRequests } from '../scheduling/index.ts';
@@ -16,7 +16,9 @@ import { bootstrapTokenRoutes } from './bootstrap-tokens.ts';
 import { caRoutes } from './ca.ts';
 import { clusterSetRoutes } from './cluster-sets.ts';
 import { clusterRoutes } from './clusters.ts';
+import { overviewRoutes } from './overview.ts';
 import { placementRoutes } from './placements.ts';
+import { sessionRoutes } from './sessions.ts';
 import { watches } from './watch/index.ts';
 import { workRoutes } from './works.ts';
 import { workSetRoutes } from './worksets.ts';
@@ -36,6 +38,8 @@ export interface AdminApiOptions {
   sync: SyncService;
   placements: PlacementRequests;
   audit: AuditLog;
+  /** The hub's version (the overview names agents older than it). */
+  version: string;
   /** Reads YAML bodies and works off the event loop. */
   bodies: BodyThread;
   /** The workset controller's trigger; absent in tests that run no controller. */
@@ -55,9 +59,9 @@ export async function auditCall(
   if (readMethods.has(req.method)) return;
   let actor = req.principal?.actor;
   if (!actor) {
-    // Unknown routes never ran the auth hook: name the caller if its token is valid.
+    // Unknown routes never ran the auth hook: name the caller if its token (or session) is valid.
     try {
-      actor = (await authenticate(store, req.headers.authorization, new Date())).actor;
+      actor = (await principalOf(store, req, new Date())).actor;
     } catch {
       actor = 'anonymous';
     }
@@ -118,4 +122,6 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   await app.register(placementRoutes, routes);
   await app.register(clusterSetRoutes, routes);
   await app.register(workSetRoutes, routes);
+  await app.register(sessionRoutes, routes);
+  await app.register(overviewRoutes, routes);
 };

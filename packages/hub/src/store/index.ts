@@ -12,6 +12,7 @@ import { migratePg } from './migrate-pg.ts';
 import { migrations as allMigrations, type Migration } from './migrations.ts';
 import { clusterSetStore, type ObjectStore, placementStore, type WorkSetStore, workSetStore } from './placements.ts';
 import { PostgresSql } from './postgres.ts';
+import { type SessionStore, sessionStore } from './sessions.ts';
 import type { Sql } from './sql.ts';
 import { SqliteSql } from './sqlite.ts';
 
@@ -36,6 +37,7 @@ export { objectKey, splitObjectKey } from './placements.ts';
 export type { CaRow, PkiStateRow, ReplicaStore, ServingRow } from './replicas.ts';
 export type * from './rows.ts';
 export { allClaims } from './rows.ts';
+export type { SessionRow, SessionStore, SessionWithToken } from './sessions.ts';
 export type { Sql } from './sql.ts';
 export type { ClusterChangeKind, ClusterChangeListener, Page, TrustStore } from './trust.ts';
 export type {
@@ -62,6 +64,8 @@ export interface Store extends TrustStore {
   readonly bindings: BindingStore;
   /** The log of changes to the API objects, which watches read (changes.ts). */
   readonly changes: ChangeStore;
+  /** Browser sessions of the dashboard (sessions.ts). */
+  readonly sessions: SessionStore;
   /** The hub PKI when it lives in the database (hubs on PostgreSQL; pki/ seals the keys). */
   readonly pki: ReplicaStore['pki'];
   /** Leases of the duties one hub at a time does (replicas/). */
@@ -257,6 +261,7 @@ const readable = [
   'pki_cas',
   'hub_leases',
   'changes',
+  'ui_sessions',
 ];
 
 /** /readyz reads one row of every table a request may need: a database that opens but has
@@ -281,6 +286,7 @@ function storeOn(
     clusterSets: clusterSetStore(sql),
     bindings: bindingStore(sql),
     changes: changeStore(sql),
+    sessions: sessionStore(sql),
     ...replicaStore(sql),
     shared: sql.dialect === 'postgres',
     ...meta,

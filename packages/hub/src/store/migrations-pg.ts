@@ -310,4 +310,18 @@ export const pgMigrations: readonly Migration[] = [
     name: 'a log of changes to the API objects, for watches',
     sql: changeLogSql('postgres'),
   },
+  {
+    version: 18,
+    name: 'browser sessions of the dashboard, each bound to the API token it was made with',
+    sql: `
+      CREATE TABLE ui_sessions (
+        id          TEXT COLLATE "C" PRIMARY KEY,
+        token_id    TEXT COLLATE "C" NOT NULL REFERENCES api_tokens (id) ON DELETE CASCADE,
+        secret_hash BYTEA NOT NULL,
+        created_at  TEXT COLLATE "C" NOT NULL,
+        expires_at  TEXT COLLATE "C" NOT NULL
+      );
+      CREATE INDEX ui_sessions_expires ON ui_sessions (expires_at);
+    `,
+  },
 ];

@@ -544,4 +544,22 @@ export const migrations: readonly Migration[] = [
     name: 'a log of changes to the API objects, for watches',
     sql: changeLogSql('sqlite'),
   },
+  {
+    version: 18,
+    name: 'browser sessions of the dashboard, each bound to the API token it was made with',
+    sql: `
+      -- A session is a cookie the dashboard holds instead of its API token. Its secret is
+      -- stored hashed, as the token's is; the session dies with its token (revoked or
+      -- expired: checked on every request through the token's row) and at expires_at.
+      -- In the database, not in one hub's memory: every replica of a shared database knows it.
+      CREATE TABLE ui_sessions (
+        id          TEXT PRIMARY KEY,
+        token_id    TEXT NOT NULL REFERENCES api_tokens (id) ON DELETE CASCADE,
+        secret_hash BLOB NOT NULL,
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX ui_sessions_expires ON ui_sessions (expires_at);
+    `,
+  },
 ];

@@ -48,6 +48,13 @@ const parameters: Record<string, Schema> = {
     description: 'Kubernetes label selector: =, ==, !=, in, notin, exists (key), !key',
     schema: { type: 'string' },
   },
+  certificateWarning: {
+    name: 'certificateWarning',
+    in: 'query',
+    description:
+      'how close to its expiry a cluster certificate makes the cluster non-compliant (a duration; default 2d)',
+    schema: { type: 'string' },
+  },
   watch: {
     name: 'watch',
     in: 'query',
@@ -92,6 +99,7 @@ const pathText: Record<string, string> = {
   name: 'the object’s name',
   namespace: 'the namespace',
   id: 'the token’s or registration’s id',
+  file: 'a file of the dashboard',
 };
 
 const isAdmin = (op: Operation) => op.path.startsWith('/api/');
@@ -138,8 +146,13 @@ function errorStatuses(op: Operation): number[] {
   return [...new Set([...base[op.access], ...body, ...(op.errors ?? [])])].filter((s) => !(s in op.answers)).sort();
 }
 
-const security = (access: Access) =>
-  access === 'read' || access === 'admin' ? [{ bearerAuth: [] }] : access === 'agent' ? [{ agentMtls: [] }] : [];
+function security(op: Operation): Schema[] {
+  if (op.access === 'agent') return [{ agentMtls: [] }];
+  if (op.access !== 'read' && op.access !== 'admin') return [];
+  if (op.credentials === 'bearer') return [{ bearerAuth: [] }];
+  if (op.credentials === 'cookie') return [{ sessionCookie: [] }];
+  return [{ bearerAuth: [] }, { sessionCookie: [] }];
+}
 
 function operationObject(op: Operation): Schema {
   const params = [...op.path.matchAll(/:([A-Za-z]+)/g)].map((m) => ({
@@ -181,7 +194,7 @@ function operationObject(op: Operation): Schema {
     summary: op.summary,
     description: [op.description, access[op.access]].filter(Boolean).join('\n\n'),
     operationId: `${op.method}${op.path.replace(/[:/-](\w)/g, (_m, c: string) => c.toUpperCase()).replace(/\W/g, '')}`,
-    security: security(op.access),
+    security: security(op),
     parameters: [...params, ...(op.query ?? []).map((q) => ({ $ref: `#/components/parameters/${q}` }))],
     ...(op.body ? { requestBody: { required: op.body.required ?? false, content: bodyContent(op) } } : {}),
     responses,
@@ -240,6 +253,13 @@ export function openApiDocument(version: string): Schema {
           scheme: 'bearer',
           description:
             'An API token (`oph_…`, from `outpost-hub token`… or POST /api/v1/apitokens). Scope read-only: GET only; admin: everything.',
+        },
+        sessionCookie: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'outpost_session',
+          description:
+            'The dashboard’s session (POST /api/v1/sessions), used when no Authorization header is sent: the scope of the token it was made with; writes also need the `X-Outpost-CSRF` header.',
         },
         agentMtls: {
           type: 'mutualTLS',

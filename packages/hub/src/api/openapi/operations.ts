@@ -30,6 +30,9 @@ export interface Operation {
   watch?: boolean;
   /** Error statuses beyond the ones every call of its access may get. */
   errors?: number[];
+  /** For `read` and `admin`: which credential it takes (default either: the API token, or
+   *  the dashboard's session cookie, with the CSRF header on writes). */
+  credentials?: 'bearer' | 'cookie';
 }
 
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
@@ -202,6 +205,35 @@ export const operations: Operation[] = [
     description: 'Served without credentials, like /healthz: it describes the API and holds no secret.',
     access: 'none',
     answers: { 200: { description: 'the OpenAPI 3.1 document', schema: { type: 'object' } } },
+  },
+  {
+    method: 'get',
+    path: '/ui',
+    tag: 'dashboard',
+    summary: 'Redirects to /ui/',
+    access: 'none',
+    answers: { 302: { description: 'to /ui/', schema: { type: 'string' }, headers: { location: '/ui/' } } },
+  },
+  {
+    method: 'get',
+    path: '/ui/',
+    tag: 'dashboard',
+    summary: 'The fleet dashboard (its page; it logs in with POST /api/v1/sessions)',
+    description:
+      'Served with Content-Security-Policy (no inline script or style, no framing), X-Frame-Options DENY, X-Content-Type-Options nosniff and Referrer-Policy no-referrer, as are its files.',
+    access: 'none',
+    answers: { 200: { description: 'the page (text/html)', schema: { type: 'string' } } },
+  },
+  {
+    method: 'get',
+    path: '/ui/:file',
+    tag: 'dashboard',
+    summary: 'A file of the dashboard (script, style), shipped with the hub',
+    access: 'none',
+    answers: {
+      200: { description: 'the file', schema: { type: 'string' } },
+      404: { description: 'no such file (NOT_FOUND)', schema: 'Error' },
+    },
   },
 
   // ---- clusters ---------------------------------------------------------------------------
@@ -418,6 +450,49 @@ export const operations: Operation[] = [
     access: 'read',
     query: ['limit', 'continue'],
     answers: { 200: { description: 'audit events', schema: 'AuditEventList' } },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/overview',
+    tag: 'overview',
+    summary: 'The fleet at a glance: clusters by state, works by condition, the clusters not compliant now',
+    description:
+      'Counted on the hub (one pass over clusters and works, reused while nothing changed, at most one a second while the fleet changes). A cluster that should deliver work (Available, HeartbeatOnly, Unreachable, NeverReported) is not compliant when a work is not Applied or not Available, Degraded, holds deletions, its agent is silent, its certificate expires within certificateWarning, or its agent is older than the hub. Worst first, each with a one-line reason; paged by limit (default 50, at most 500) and continue. labelSelector narrows every count to the matching clusters. metadata.resourceVersion: where a watch of clusters or works starts to learn of later changes.',
+    access: 'read',
+    query: ['limit', 'continue', 'labelSelector', 'certificateWarning'],
+    answers: { 200: { description: 'the overview', schema: 'FleetOverview' } },
+  },
+  {
+    method: 'post',
+    path: '/api/v1/sessions',
+    tag: 'sessions',
+    summary: 'Log in to the dashboard: exchange the API token for a session cookie',
+    description:
+      'No body. Either scope may log in; the session has the token’s scope, ends with it (revoked, expired) and after 12 hours at most. Set-Cookie `outpost_session` (HttpOnly, Secure, SameSite=Strict). Writes made with the cookie need the `X-Outpost-CSRF` header of the answer’s csrfToken (else 403 AUTH_CSRF_MISMATCH); a WebSocket opened with it must come from the hub’s own origin (else 403 AUTH_ORIGIN_REFUSED).',
+    access: 'read',
+    credentials: 'bearer',
+    answers: {
+      201: { description: 'the session', schema: 'Session', headers: { 'set-cookie': 'the session cookie' } },
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/sessions/current',
+    tag: 'sessions',
+    summary: 'The session of the cookie (its scope and CSRF token, read again after a page reload)',
+    access: 'read',
+    credentials: 'cookie',
+    answers: { 200: { description: 'the session', schema: 'Session' } },
+  },
+  {
+    method: 'delete',
+    path: '/api/v1/sessions/current',
+    tag: 'sessions',
+    summary: 'Log out: the session ends on every hub replica, the cookie is cleared',
+    access: 'read',
+    credentials: 'cookie',
+    answers: { 204: { description: 'logged out', schema: { type: 'string', maxLength: 0 } } },
+    errors: [403],
   },
   {
     method: 'get',

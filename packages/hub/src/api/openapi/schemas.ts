@@ -273,6 +273,72 @@ export const schemas: Record<string, Schema> = {
     },
     ['id', 'at', 'actor', 'action', 'resource', 'result'],
   ),
+  FleetOverview: object(
+    {
+      apiVersion: str(),
+      kind: { enum: ['FleetOverview'] },
+      metadata: object({ resourceVersion: str(), generatedAt: { type: 'string', format: 'date-time' } }),
+      hubVersion: str(),
+      clusters: object({ total: int(), states: map('clusters per state (Available, Unreachable, Pending …)') }),
+      works: object({
+        total: int(),
+        conditions: {
+          type: 'object',
+          description: 'per condition type, works per status',
+          additionalProperties: { type: 'object' },
+        },
+      }),
+      nonCompliant: object(
+        {
+          total: int(),
+          continue: str('the next page, when there is one'),
+          items: list(
+            object(
+              {
+                name: str(),
+                state: str(),
+                reason: str('the problems in one line, worst first'),
+                problems: list(
+                  object(
+                    {
+                      kind: {
+                        enum: [
+                          'CertificateExpired',
+                          'WorkDegraded',
+                          'AgentSilent',
+                          'DeletionsHeld',
+                          'WorkNotApplied',
+                          'WorkNotAvailable',
+                          'CertificateExpiring',
+                          'AgentOutdated',
+                        ],
+                      },
+                      message: str(),
+                    },
+                    ['kind', 'message'],
+                  ),
+                ),
+              },
+              ['name', 'state', 'reason', 'problems'],
+            ),
+          ),
+        },
+        ['total', 'items'],
+      ),
+    },
+    ['apiVersion', 'kind', 'metadata', 'hubVersion', 'clusters', 'works', 'nonCompliant'],
+  ),
+  Session: object(
+    {
+      apiVersion: str(),
+      kind: { enum: ['Session'] },
+      actor: str('token:<name>, as the audit log names the calls of this session'),
+      scope: { enum: ['admin', 'read-only'] },
+      csrfToken: str('send it as the X-Outpost-CSRF header on every write made with the cookie'),
+      expiresAt: { type: 'string', format: 'date-time' },
+    },
+    ['apiVersion', 'kind', 'actor', 'scope', 'csrfToken', 'expiresAt'],
+  ),
   CaStatus: open('the signing CA, the CAs agents trust, rotation progress, advertiseUrl'),
   ClusterRemoved: object({ kind: { const: 'Status' }, status: { const: 'Removed' }, cluster: str() }),
   RecoveryToken: open('a recovery token for a cluster whose certificate expired, and the CA pins'),

@@ -1,0 +1,96 @@
+// Live updates: one WebSocket per page on a watch of the public API (`?watch=true` over a
+// WebSocket, events `{type, resourceVersion, object}`). A dropped socket is opened again
+// from the last resourceVersion seen, so nothing is missed and nothing is listed again; when
+// the hub no longer has that history (410 WATCH_EXPIRED) the page lists again and the watch
+// starts from the new list.
+import * as api from './api.js';
+
+const status = (on) => {
+  const el = document.getElementById('live');
+  if (!el) return;
+  el.textContent = on ? 'live' : 'reconnecting…';
+  el.classList.toggle('on', on);
+};
+
+export class Watch {
+  /**
+   * @param path the list's path and query (no watch parameters)
+   * @param from the list's metadata.resourceVersion
+   * @param onEvent called with each ADDED / MODIFIED / DELETED event
+   * @param relist called when history is gone: lists again and resolves with the new resourceVersion
+   */
+  constructor(path, from, onEvent, relist) {
+    this.path = path;
+    this.from = from;
+    this.onEvent = onEvent;
+    this.relist = relist;
+    this.closed = false;
+    this.delay = 500;
+    this.open();
+  }
+
+  open() {
+    if (this.closed) return;
+    const sep = this.path.includes('?') ? '&' : '?';
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${this.path}${sep}watch=true&resourceVersion=${encodeURIComponent(this.from)}`;
+    const ws = new WebSocket(url);
+    this.ws = ws;
+    let expired = false;
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      this.delay = 500;
+      status(true);
+    };
+    ws.onmessage = (m) => {
+      const e = JSON.parse(m.data);
+      if (e.type === 'ERROR') {
+        expired = e.object?.code === 'WATCH_EXPIRED';
+        return;
+      }
+      this.from = e.resourceVersion;
+      if (e.type !== 'BOOKMARK') this.onEvent(e);
+    };
+    ws.onclose = () => {
+      if (this.closed) return;
+      status(false);
+      // Refused before it opened: perhaps the session ended. Asking makes api.js show the
+      // login on a 401 (which unmounts the page and closes this watch).
+      if (!opened) void api.get('/api/v1/sessions/current').catch(() => {});
+      const again = async () => {
+        if (this.closed) return;
+        if (expired) {
+          try {
+            this.from = await this.relist();
+          } catch {
+            setTimeout(again, this.delay);
+            return;
+          }
+        }
+        this.open();
+      };
+      setTimeout(again, this.delay);
+      this.delay = Math.min(this.delay * 2, 10_000);
+    };
+  }
+
+  close() {
+    this.closed = true;
+    this.ws?.close();
+  }
+}
+
+/** Runs `fn` at most once per `ms`, the last call winning (a burst of events, one refresh). */
+export function throttle(fn, ms) {
+  let timer;
+  let last = 0;
+  return () => {
+    if (timer) return;
+    const wait = Math.max(0, last + ms - Date.now());
+    timer = setTimeout(() => {
+      timer = undefined;
+      last = Date.now();
+      fn();
+    }, wait);
+  };
+}

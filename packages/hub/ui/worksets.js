@@ -1,0 +1,111 @@
+// Worksets (ManifestWorkReplicaSets): rollout progress per placement and pause/resume. The
+// buttons exist for admin sessions only; the hub refuses a read-only session's write anyway.
+// Live: one WebSocket on the watch of the worksets list.
+import * as api from './api.js';
+import { fill, h } from './dom.js';
+import { throttle, Watch } from './live.js';
+
+const key = (w) => `${w.metadata.namespace}/${w.metadata.name}`;
+
+export function mount(root) {
+  const sets = new Map();
+  let watch;
+  let gone = false;
+  const error = h('p', { class: 'error', id: 'worksets-error' });
+  const tbody = h('tbody', { id: 'worksets-body' });
+  root.append(
+    h('h1', null, 'Worksets'),
+    error,
+    h(
+      'table',
+      { id: 'worksets' },
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          ['Workset', 'Placements', 'Progress', 'Applied / Available / Degraded', 'Rollout', 'State', ''].map((t) =>
+            h('th', null, t),
+          ),
+        ),
+      ),
+      tbody,
+    ),
+  );
+
+  async function act(w, verb) {
+    error.textContent = '';
+    try {
+      await api.call(
+        'POST',
+        `/api/v1/namespaces/${encodeURIComponent(w.metadata.namespace)}/manifestworkreplicasets/${encodeURIComponent(w.metadata.name)}/${verb}`,
+      );
+    } catch (err) {
+      error.textContent = `${err.code}: ${err.message}`;
+    }
+  }
+
+  function row(w) {
+    const s = w.status?.summary ?? { total: 0, applied: 0, available: 0, degraded: 0, progressing: 0 };
+    const paused = w.spec?.paused === true;
+    const progressing = (w.status?.conditions ?? []).find((c) => c.type === 'Progressing');
+    const admin = api.isAdmin();
+    return h(
+      'tr',
+      { 'data-workset': key(w) },
+      h('td', null, key(w)),
+      h(
+        'td',
+        null,
+        (w.spec?.placementRefs ?? []).map((p) => h('span', { class: 'label' }, p.name)),
+      ),
+      h('td', null, h('progress', { max: Math.max(1, s.total), value: s.available }), ` ${s.available}/${s.total}`),
+      h('td', null, `${s.applied} / ${s.available} / `, h('span', { class: s.degraded ? 'bad' : '' }, s.degraded)),
+      h('td', { class: 'message' }, w.status?.rollout?.message || progressing?.reason || ''),
+      h('td', { class: paused ? 'state warn' : 'state' }, paused ? 'Paused' : 'Running'),
+      h(
+        'td',
+        null,
+        admin
+          ? paused
+            ? h('button', { type: 'button', class: 'resume', onclick: () => void act(w, 'resume') }, 'Resume')
+            : h('button', { type: 'button', class: 'pause', onclick: () => void act(w, 'pause') }, 'Pause')
+          : h('span', { class: 'muted' }, 'read-only'),
+      ),
+    );
+  }
+
+  function render() {
+    const all = [...sets.values()].sort((a, b) => (key(a) < key(b) ? -1 : 1));
+    fill(
+      tbody,
+      ...(all.length ? all.map(row) : [h('tr', null, h('td', { colspan: 7, class: 'muted' }, 'No worksets.'))]),
+    );
+  }
+
+  async function load() {
+    const l = await api.get('/api/v1/manifestworkreplicasets');
+    sets.clear();
+    for (const w of l.items) sets.set(key(w), w);
+    if (!gone) render();
+    return l.metadata.resourceVersion;
+  }
+  const draw = throttle(render, 100);
+  function onEvent(e) {
+    if (e.type === 'DELETED') sets.delete(key(e.object));
+    else sets.set(key(e.object), e.object);
+    draw();
+  }
+  load()
+    .then((from) => {
+      if (!gone) watch = new Watch('/api/v1/manifestworkreplicasets', from, onEvent, load);
+    })
+    .catch((err) => {
+      error.textContent = `${err.code}: ${err.message}`;
+    });
+  return () => {
+    gone = true;
+    watch?.close();
+  };
+}

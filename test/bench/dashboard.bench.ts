@@ -1,0 +1,152 @@
+// The dashboard at fleet size: a real hub (SQLite) holding 10,000 clusters and 50,000 works
+// (rows written straight into its database before it starts: 1 % of works not applied,
+// 0.5 % degraded, 2 % of agents older than the hub), read by the API and by the dashboard in
+// headless chromium: the overview's pass, the clusters page, first paint of the overview (a
+// whole pass, after a change) and the clusters table after login, the time from a write to the changed row on an open page,
+// and the bytes that update cost on its WebSocket.
+import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStore } from '../../packages/hub/src/store/index.ts';
+import { launchBrowser, newContext } from '../e2e/browser.ts';
+import { adminClient, readAdminToken } from '../e2e/hub-client.ts';
+import { repoRoot, startHub } from '../e2e/hub-process.ts';
+import { quantile, report } from './lib.ts';
+
+const clusterCount = Number(process.env.OUTPOST_BENCH_CLUSTERS ?? 10_000);
+const worksPerCluster = 5;
+/** The hub's own better-sqlite3 (the test package does not depend on it), as far as used here. */
+interface Db {
+  prepare(sql: string): { run(...params: unknown[]): unknown };
+  transaction(fn: () => void): () => void;
+  close(): void;
+}
+const Sqlite = createRequire(join(repoRoot, 'packages/hub/package.json'))('better-sqlite3') as new (file: string) => Db;
+
+let seed = 0x5eed;
+const random = () => {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = seed;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
+
+async function fill(dataDir: string): Promise<void> {
+  const file = join(dataDir, 'outpost.db');
+  await openStore(file).close(); // migrated
+  const db = new Sqlite(file);
+  const now = new Date().toISOString();
+  const cluster = db.prepare(`INSERT INTO clusters (name, uid, resource_version, labels, hub_accepts_client,
+    agent_version, created_at, joined_at, last_seen) VALUES (?, ?, 1, ?, 1, ?, ?, ?, ?)`);
+  const work = db.prepare(`INSERT INTO works (cluster, name, uid, generation, resource_version, labels, annotations,
+    spec, spec_hash, content_hash, manifest_count, size_bytes, status_summary, created_at, updated_at)
+    VALUES (?, ?, ?, 1, 2, '{}', '{}', '{}', 'x', 'x', 1, 100, ?, ?, ?)`);
+  const summary = (applied: boolean, degraded: boolean) =>
+    JSON.stringify({
+      conditions: [
+        { type: 'Applied', status: applied ? 'True' : 'False' },
+        { type: 'Available', status: applied ? 'True' : 'False' },
+        { type: 'Degraded', status: degraded ? 'True' : 'False' },
+      ],
+    });
+  db.transaction(() => {
+    for (let i = 0; i < clusterCount; i++) {
+      const name = `edge-${String(i).padStart(5, '0')}`;
+      const labels = { env: random() < 0.2 ? 'staging' : 'prod', region: `r${Math.floor(random() * 100)}` };
+      cluster.run(name, randomUUID(), JSON.stringify(labels), random() < 0.02 ? '0.0.9' : '0.1.0', now, now, now);
+      for (let w = 0; w < worksPerCluster; w++) {
+        const r = random();
+        work.run(name, `app-${w}`, randomUUID(), summary(r >= 0.01, r < 0.005), now, now);
+      }
+    }
+  })();
+  db.close();
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const start = performance.now();
+  const out = await fn();
+  return [performance.now() - start, out];
+}
+
+const dataDir = await mkdtemp(join(tmpdir(), 'outpost-bench-dashboard-'));
+await fill(dataDir);
+const hub = await startHub({ dataDir, timeoutMs: 60_000 });
+const admin = await adminClient(hub);
+const browser = await launchBrowser();
+try {
+  const [overviewColdMs, cold] = await timed(() => admin.get('/api/v1/overview'));
+  const [overviewReusedMs] = await timed(() => admin.get('/api/v1/overview'));
+  const passes: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    // Past the once-a-second bound, so that each read after a change is one whole pass.
+    await new Promise((r) => setTimeout(r, 1_100));
+    await admin.patch(`/api/v1/clusters/edge-0000${i}`, { metadata: { labels: { touched: String(i) } } });
+    passes.push((await timed(() => admin.get('/api/v1/overview')))[0]);
+  }
+  const pages: number[] = [];
+  for (let i = 0; i < 10; i++) pages.push((await timed(() => admin.get('/api/v1/clusters?limit=50')))[0]);
+  const selected: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    selected.push((await timed(() => admin.get('/api/v1/clusters?limit=50&labelSelector=region%3Dr7')))[0]);
+  }
+
+  const context = await newContext(browser);
+  const page = await context.newPage();
+  await page.goto(`${hub.url}/ui/`);
+  await page.fill('#token', await readAdminToken(hub.dataDir));
+  await page.click('#login button[type=submit]');
+  await page.waitForSelector('#logout');
+  // A change first: the page's overview is a whole pass, not one reused.
+  await new Promise((r) => setTimeout(r, 1_100));
+  await admin.patch('/api/v1/clusters/edge-00009', { metadata: { labels: { touched: 'paint' } } });
+  const [overviewPaintMs] = await timed(async () => {
+    await page.goto(`${hub.url}/ui/#/`);
+    await page.reload();
+    await page.waitForSelector('#noncompliant tr[data-cluster]');
+  });
+  const frames: number[] = [];
+  page.on('websocket', (ws) => ws.on('framereceived', (f) => frames.push(Buffer.byteLength(f.payload))));
+  const [clustersPaintMs] = await timed(async () => {
+    await page.goto(`${hub.url}/ui/#/clusters`);
+    await page.waitForSelector('tr[data-cluster="edge-00000"]');
+  });
+  await page.waitForSelector('#live.on');
+  const updates: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    frames.length = 0;
+    const value = `v${i}`;
+    const [ms] = await timed(async () => {
+      await admin.patch('/api/v1/clusters/edge-00001', { metadata: { labels: { live: value } } });
+      await page.locator('tr[data-cluster="edge-00001"] .labels', { hasText: `live=${value}` }).waitFor();
+    });
+    updates.push(ms);
+  }
+  const updateBytes = frames.length ? Math.max(...frames) : 0;
+  const body = cold.body as { nonCompliant: { total: number } } | undefined;
+  report(
+    'dashboard',
+    {
+      overview_pass_ms: { value: overviewColdMs, unit: 'ms', target: '< 1000' },
+      overview_reused_ms: { value: overviewReusedMs, unit: 'ms' },
+      overview_after_change_p50_ms: { value: quantile(passes, 0.5), unit: 'ms', target: '< 1000' },
+      overview_bytes: { value: Buffer.byteLength(cold.text), unit: 'bytes' },
+      clusters_page_p50_ms: { value: quantile(pages, 0.5), unit: 'ms' },
+      clusters_page_selector_p50_ms: { value: quantile(selected, 0.5), unit: 'ms' },
+      first_paint_overview_ms: { value: overviewPaintMs, unit: 'ms', target: '< 1000' },
+      first_paint_clusters_ms: { value: clustersPaintMs, unit: 'ms', target: '< 1000' },
+      live_update_p50_ms: { value: quantile(updates, 0.5), unit: 'ms', target: '< 1000' },
+      live_update_max_ms: { value: Math.max(...updates), unit: 'ms', target: '< 1000' },
+      bytes_per_cluster_update: { value: updateBytes, unit: 'bytes' },
+    },
+    { clusters: clusterCount, works: clusterCount * worksPerCluster, nonCompliant: body?.nonCompliant.total },
+  );
+  await context.close();
+} finally {
+  await browser.close();
+  await admin.close();
+  await hub.stop();
+}

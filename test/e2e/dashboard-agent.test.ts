@@ -1,0 +1,101 @@
+// The dashboard with a real agent and a real kube-apiserver: a page already open sees the
+// cluster go non-compliant live when its agent reports a manifest the API server refused, and
+// the cluster page shows the API server's message as it was reported.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, BrowserContext } from 'playwright-core';
+import type { KubeCluster } from '../kube/index.ts';
+import { startCluster } from '../kube/index.ts';
+import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
+import { launchBrowser, newContext, shoot } from './browser.ts';
+import { adminClient, type HubClient, readAdminToken, waitFor } from './hub-client.ts';
+import { type HubProcess, startHub } from './hub-process.ts';
+
+interface WorkView {
+  status: {
+    conditions?: { type: string; status: string }[];
+    resourceStatus?: { manifests?: { conditions?: { status: string; message: string }[] }[] };
+  };
+}
+
+describe('dashboard with a real agent and kube-apiserver', { timeout: 300_000 }, () => {
+  let kube: KubeCluster;
+  let hub: HubProcess;
+  let admin: HubClient;
+  let agent: AgentProcess;
+  let browser: Browser;
+  let context: BrowserContext;
+
+  before(async () => {
+    [kube, hub, browser] = await Promise.all([
+      startCluster({ name: 'spoke-ui' }),
+      startHub({ args: ['--poll-timeout', '5s'] }),
+      launchBrowser(),
+    ]);
+    admin = await adminClient(hub);
+    await joinSpoke(hub, admin, 'spoke-ui', kube.kubeconfigPath);
+    agent = startAgent(spokeRunArgs(kube.kubeconfigPath, '2s'));
+    await agent.waitForOutput(/serving cluster spoke-ui/);
+    context = await newContext(browser);
+  });
+  after(async () => {
+    await context?.close();
+    await browser?.close();
+    await agent?.stop();
+    await admin?.close();
+    await hub?.stop();
+    await kube?.stop();
+  });
+
+  test('a manifest the API server refuses turns the cluster non-compliant live, with the message verbatim', async () => {
+    const page = await context.newPage();
+    await page.goto(`${hub.url}/ui/`);
+    await page.fill('#token', await readAdminToken(hub.dataDir));
+    await page.click('#login button[type=submit]');
+    await page.waitForSelector('#logout');
+    await page.waitForSelector('#all-compliant', { timeout: 20_000 });
+    await page.waitForSelector('#live.on');
+
+    // A key a ConfigMap may not have: the API server refuses the object and says why.
+    const res = await admin.call('PUT', '/api/v1/clusters/spoke-ui/works/broken', {
+      json: {
+        apiVersion: 'work.open-cluster-management.io/v1',
+        kind: 'ManifestWork',
+        metadata: { name: 'broken', namespace: 'spoke-ui' },
+        spec: {
+          workload: {
+            manifests: [
+              {
+                apiVersion: 'v1',
+                kind: 'ConfigMap',
+                metadata: { name: 'bad', namespace: 'default' },
+                data: { 'not a key!': 'x' },
+              },
+            ],
+          },
+        },
+      },
+    });
+    assert.equal(res.status, 201, res.text);
+    const reported = await waitFor(
+      'the agent to report the refused manifest',
+      async () => {
+        const w = (await admin.get<WorkView>('/api/v1/clusters/spoke-ui/works/broken')).body;
+        const m = w.status.resourceStatus?.manifests?.[0]?.conditions?.find((c) => c.status !== 'True');
+        return m?.message ? m.message : undefined;
+      },
+      30_000,
+    );
+    assert.match(reported, /not a key!/);
+    const row = page.locator('#noncompliant tr[data-cluster="spoke-ui"]');
+    await row.waitFor({ timeout: 5_000 });
+    assert.match((await row.locator('.reason').textContent()) ?? '', /1 work not applied: broken/);
+
+    await row.locator('a').click();
+    const manifest = page.locator('section.work[data-work="broken"] tr[data-manifest="ConfigMap default/bad"]');
+    await manifest.waitFor({ timeout: 5_000 });
+    await shoot(page, 'cluster');
+    const shown = (await manifest.locator('td.message').textContent()) ?? '';
+    assert.ok(shown.split('\n').includes(reported), `the message as the agent reported it: ${shown}`);
+  });
+});
