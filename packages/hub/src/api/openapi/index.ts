@@ -21,10 +21,10 @@ const errorText: Record<number, string> = {
   404: 'no such object (a kind’s own *_NOT_FOUND) or route (NOT_FOUND)',
   406: 'the Accept header allows neither JSON nor YAML (NOT_ACCEPTABLE)',
   409: 'a precondition failed or the object is in the way (CONFLICT, *_EXISTS, NAME_AMBIGUOUS …)',
-  410: 'the watch’s resourceVersion is older than the change log keeps (WATCH_EXPIRED): list again',
+  410: 'the watch’s resourceVersion is older than the change log keeps, or not of this database (WATCH_EXPIRED): list again',
   413: 'the body is over the route’s limit (BODY_TOO_LARGE)',
   415: 'a content type the route does not read (UNSUPPORTED_MEDIA_TYPE)',
-  429: 'too many attempts (HUB_TOO_MANY_ATTEMPTS); see Retry-After',
+  429: 'too many attempts (HUB_TOO_MANY_ATTEMPTS), or watches (TOO_MANY_WATCHES: 200 per token, 2,000 per hub); see Retry-After',
   500: 'a fault of the hub (INTERNAL); see its log',
   503: 'the hub or its database is away or stopping (HUB_DATABASE_UNAVAILABLE, HUB_STOPPING …); see Retry-After',
 };
@@ -65,7 +65,7 @@ const parameters: Record<string, Schema> = {
     name: 'resourceVersion',
     in: 'query',
     description:
-      'watch: the position to start after (a list’s metadata.resourceVersion, or an event’s); absent: the current objects first, as ADDED. Too old: 410 WATCH_EXPIRED',
+      'watch: the position to start after (a list’s metadata.resourceVersion, or an event’s); absent or 0: the current objects first, as ADDED. Too old: 410 WATCH_EXPIRED',
     schema: { type: 'string' },
   },
   allowWatchBookmarks: {
@@ -83,8 +83,8 @@ const parameters: Record<string, Schema> = {
   fieldSelector: {
     name: 'fieldSelector',
     in: 'query',
-    description: 'watch: only metadata.name=<name>',
-    schema: { type: 'string', pattern: '^metadata\\.name=' },
+    description: 'watch: metadata.name=<name> and metadata.namespace=<namespace> (= or ==), joined by commas; any other field is refused',
+    schema: { type: 'string', pattern: '^metadata\\.(name|namespace)==?' },
   },
   force: {
     name: 'force',

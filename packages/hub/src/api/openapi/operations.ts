@@ -66,7 +66,7 @@ function resourceOps(o: {
       access: 'read',
       answers: { 200: { description: `the ${o.what}s`, schema: `${o.kind}List` } },
       query: [...listQuery, ...(o.watch ? watchQuery : [])],
-      ...(o.watch ? { watch: true, errors: [410] } : {}),
+      ...(o.watch ? { watch: true, errors: [410, 429] } : {}),
     },
     create: {
       method: 'post',
@@ -311,7 +311,7 @@ export const operations: Operation[] = [
     answers: { 200: { description: 'the works', schema: 'ManifestWorkList' } },
     query: [...listQuery, ...watchQuery],
     watch: true,
-    errors: [410],
+    errors: [410, 429],
   },
 
   // ---- placements -------------------------------------------------------------------------
