@@ -46,16 +46,18 @@ export function listQuery(query: unknown): ListQuery {
   if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) {
     throw apiError('VALIDATION_FAILED', `limit must be an integer from 1 to ${maxLimit}`);
   }
-  let selector: Requirement[] = [];
-  if (q.labelSelector) {
-    try {
-      selector = parseSelector(q.labelSelector);
-    } catch (err) {
-      if (err instanceof SelectorError) throw apiError('VALIDATION_FAILED', err.message);
-      throw err;
-    }
+  return { limit, continue: q.continue ?? '', selector: labelSelector(q.labelSelector) };
+}
+
+/** A query's labelSelector, parsed (none: everything); a malformed one is VALIDATION_FAILED. */
+export function labelSelector(text: string | undefined): Requirement[] {
+  if (!text) return [];
+  try {
+    return parseSelector(text);
+  } catch (err) {
+    if (err instanceof SelectorError) throw apiError('VALIDATION_FAILED', err.message);
+    throw err;
   }
-  return { limit, continue: q.continue ?? '', selector };
 }
 
 export function listOf<T>(kind: string, items: T[], next: string | undefined) {

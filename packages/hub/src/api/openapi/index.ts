@@ -83,7 +83,8 @@ const parameters: Record<string, Schema> = {
   fieldSelector: {
     name: 'fieldSelector',
     in: 'query',
-    description: 'watch: metadata.name=<name> and metadata.namespace=<namespace> (= or ==), joined by commas; any other field is refused',
+    description:
+      'watch: metadata.name=<name> and metadata.namespace=<namespace> (= or ==), joined by commas; any other field is refused',
     schema: { type: 'string', pattern: '^metadata\\.(name|namespace)==?' },
   },
   force: {

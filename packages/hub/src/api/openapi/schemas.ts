@@ -3,6 +3,8 @@
 // sends and takes; the hub validates bodies itself (placement/, work/, rollout/), so these are
 // documentation, never given to fastify (which would change answers and error shapes).
 
+import { problemKinds } from '../../fleet/compliance.ts';
+
 type Schema = Record<string, unknown>;
 
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
@@ -301,18 +303,7 @@ export const schemas: Record<string, Schema> = {
                 problems: list(
                   object(
                     {
-                      kind: {
-                        enum: [
-                          'CertificateExpired',
-                          'WorkDegraded',
-                          'AgentSilent',
-                          'DeletionsHeld',
-                          'WorkNotApplied',
-                          'WorkNotAvailable',
-                          'CertificateExpiring',
-                          'AgentOutdated',
-                        ],
-                      },
+                      kind: { enum: [...problemKinds] },
                       message: str(),
                     },
                     ['kind', 'message'],

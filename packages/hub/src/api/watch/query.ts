@@ -1,6 +1,7 @@
 // What a watch asks for: the query parameters of a list with watch=true, checked and
 // refused by name (and the watch parameters refused on a plain list).
-import { apiError, parseSelector, type Requirement, SelectorError } from '@outpost/shared';
+import { apiError, type Requirement } from '@outpost/shared';
+import { labelSelector } from '../common.ts';
 
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
@@ -79,18 +80,9 @@ export function watchQuery(query: unknown): WatchQuery | undefined {
     timeoutMs = s * 1000;
   }
   const fields = q.fieldSelector ? fieldSelector(q.fieldSelector) : {};
-  let selector: Requirement[] = [];
-  if (q.labelSelector) {
-    try {
-      selector = parseSelector(q.labelSelector);
-    } catch (err) {
-      if (err instanceof SelectorError) throw apiError('VALIDATION_FAILED', err.message);
-      throw err;
-    }
-  }
   return {
     from,
-    selector,
+    selector: labelSelector(q.labelSelector),
     name: fields.name,
     namespace: fields.namespace,
     bookmarks: flag(q.allowWatchBookmarks, 'allowWatchBookmarks'),
