@@ -19,7 +19,7 @@ import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
 import { openPostgresStore, openStore, type Store } from '../../packages/hub/src/store/index.ts';
 import { createDatabase, startPostgres } from '../pg/index.ts';
-import { type Metric, report } from './lib.ts';
+import { type Metric, rate, report } from './lib.ts';
 
 const works = 1_000;
 const clusters = 100;
@@ -62,17 +62,6 @@ async function seed(store: Store): Promise<{ uid: string; cluster: string; name:
     out.push({ uid: w.work.uid, cluster, name });
   }
   return out;
-}
-
-async function rate(op: (i: number) => Promise<unknown>): Promise<number> {
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (next < count) await op(next++);
-    }),
-  );
-  return count / ((performance.now() - t0) / 1000);
 }
 
 interface Variant {
@@ -153,7 +142,7 @@ try {
       const got: Record<'with' | 'without', number[]> = { with: [], without: [] };
       for (let round = 0; round < 3; round++) {
         const order: ('with' | 'without')[] = round % 2 ? ['without', 'with'] : ['with', 'without'];
-        for (const k of order) got[k].push(await rate(make(variants[k])));
+        for (const k of order) got[k].push(await rate(count, inFlight, make(variants[k])));
       }
       const withLog = median(got.with);
       const without = median(got.without);

@@ -41,6 +41,18 @@ export function quantile(sample: number[], p: number): number {
   return sample[Math.min(sample.length - 1, Math.floor(p * sample.length))] ?? Number.NaN;
 }
 
+/** Runs `count` operations, `inFlight` at a time; operations per second. */
+export async function rate(count: number, inFlight: number, op: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < count) await op(next++);
+    }),
+  );
+  return count / ((performance.now() - t0) / 1000);
+}
+
 /** Runs `fn` for `ms` (after a warm-up) with `concurrency` loops; returns completed ops/s. */
 export async function throughput(
   fn: () => Promise<void>,

@@ -1,5 +1,5 @@
 // A binary built from Go modules by a build.sh beside its test/ folder (test/helm,
-// test/prometheus) and cached outside the clone: from `$ENV_DIR` when set (scripts/test
+// test/prometheus; test/kube's several binaries use runBuildScript) and cached outside the clone: from `$ENV_DIR` when set (scripts/test
 // exports it), else from the build script, which builds only when its cache is empty.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
@@ -31,7 +31,8 @@ export function goTool(folder: string, name: string, envDir: string): () => Prom
   };
 }
 
-function runBuildScript(script: string, what: string): Promise<string> {
+/** Runs a build.sh that prints its bin dir last on stdout (progress on stderr); the dir. */
+export function runBuildScript(script: string, what: string): Promise<string> {
   return new Promise((resolve, reject) => {
     // stderr carries build progress, which is worth seeing during a cold build.
     const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'] });

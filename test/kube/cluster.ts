@@ -15,6 +15,7 @@ import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
+import { runBuildScript } from '../go/tool.ts';
 
 export interface KubeBinaries {
   kubeApiserver: string;
@@ -102,7 +103,8 @@ export function ensureKubeBinaries(): Promise<KubeBinaries> {
 }
 
 async function locateBinaries(): Promise<KubeBinaries> {
-  const dir = process.env.OUTPOST_KUBE_BIN_DIR || (await runBuildScript());
+  const dir =
+    process.env.OUTPOST_KUBE_BIN_DIR || (await runBuildScript(join(import.meta.dirname, 'build.sh'), 'test/kube'));
   const found: KubeBinaries = {
     kubeApiserver: join(dir, 'kube-apiserver'),
     kubectl: join(dir, 'kubectl'),
@@ -114,25 +116,6 @@ async function locateBinaries(): Promise<KubeBinaries> {
     });
   }
   return found;
-}
-
-function runBuildScript(): Promise<string> {
-  return new Promise((resolve, reject) => {
-    // stderr carries build progress, which is worth seeing during a cold build.
-    const child = spawn('bash', [join(import.meta.dirname, 'build.sh')], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk;
-    });
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      const dir = out.trim().split('\n').at(-1);
-      if (code === 0 && dir) resolve(dir);
-      else reject(new Error(`test/kube/build.sh failed (${signal ?? `exit code ${code}`})`));
-    });
-  });
 }
 
 // ---------------------------------------------------------------------------------------

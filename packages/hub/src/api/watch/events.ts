@@ -163,7 +163,8 @@ export async function startOf(store: Store, w: WatchQuery): Promise<number> {
 }
 
 /**
- * The events of a watch from `start` (startOf), until it times out or `signal` aborts: with
+ * The events of a watch from `start` (startOf), until `signal` aborts (its time is up, the
+ * hub stops, the client went: ChangeTail.open): with
  * no resourceVersion, an ADDED event per object first (read page by page), then every change
  * after. The initial events carry `start`: a watch that drops before its first change lists
  * again (as a Kubernetes client does).
@@ -178,7 +179,6 @@ export async function* watchEvents(
   start: number,
   signal: AbortSignal,
 ): AsyncGenerator<WatchEvent> {
-  const deadline = Date.now() + w.timeoutMs;
   let cursor = start;
   let listed: Listed | undefined;
   if (w.from === undefined) {
@@ -199,7 +199,7 @@ export async function* watchEvents(
     listed.until = await store.changes.latest();
   }
   let told = Date.now();
-  while (!signal.aborted && Date.now() < deadline) {
+  while (!signal.aborted) {
     await tail.ready();
     if (tail.position <= cursor) {
       if (w.bookmarks && Date.now() - told >= bookmarkMs) {
@@ -211,7 +211,7 @@ export async function* watchEvents(
         };
         yield { type: 'BOOKMARK', resourceVersion: String(cursor), object: Buffer.from(JSON.stringify(mark)) };
       }
-      await tail.wait(cursor, Math.min(bookmarkMs, Math.max(0, deadline - Date.now())), signal);
+      await tail.wait(cursor, bookmarkMs, signal);
       // Every watch the tail woke takes its turn: none makes the rest wait in one turn.
       await nextTurn();
       continue;

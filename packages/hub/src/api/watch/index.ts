@@ -97,15 +97,13 @@ export function listRoute(app: FastifyInstance, store: Store, shared: Watches, p
       const scope = scopeOf(pathScope, w);
       // A watch from a lost resourceVersion is a 410 answer, not a stream that fails.
       const start = await startOf(store, w);
-      const ac = tail.open(req.principal?.actor ?? 'anonymous');
+      const ac = tail.open(req.principal?.actor ?? 'anonymous', w.timeoutMs);
       // Over (the hub stops, its time is up, the client went): a stream its client no
       // longer reads would wait for it forever; its connection is closed after a grace.
-      const timeout = setTimeout(() => ac.abort(), w.timeoutMs);
       const socket = reply.raw.socket;
       ac.signal.addEventListener(
         'abort',
         () => {
-          clearTimeout(timeout);
           setTimeout(() => reply.raw.destroy(), endGraceMs).unref();
           // The hub stops: its connection is not kept alive after the stream's end either
           // (the server stopped listening before the stream ended; it would hold the stop).
@@ -162,17 +160,11 @@ async function watchSocket(
     if (!w) return;
     const scope = scopeOf(await listing.scope(req), w);
     const start = await startOf(store, w);
-    const watch = tail.open(req.principal?.actor ?? 'anonymous');
+    const watch = tail.open(req.principal?.actor ?? 'anonymous', w.timeoutMs);
     ac = watch;
-    const timeout = setTimeout(() => watch.abort(), w.timeoutMs);
-    watch.signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timeout);
-        setTimeout(() => socket.terminate(), endGraceMs).unref();
-      },
-      { once: true },
-    );
+    watch.signal.addEventListener('abort', () => setTimeout(() => socket.terminate(), endGraceMs).unref(), {
+      once: true,
+    });
     socket.on('close', () => watch.abort());
     // Nothing is read from the client: a message is a protocol error.
     socket.on('message', () => socket.close(1003, 'this socket only sends'));

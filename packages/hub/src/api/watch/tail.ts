@@ -33,21 +33,17 @@ export class ChangeTail {
     this.#store = store;
   }
 
-  /** Watches under way. */
-  get watching(): number {
-    return this.#open.size;
-  }
-
   /** Where the log stood at the last read (-1 before the first). */
   get position(): number {
     return this.#position;
   }
 
   /**
-   * A new watch of `caller` (a token's actor): its controller aborts when the hub stops.
-   * Refused with 429 TOO_MANY_WATCHES past limits.watchesPerCaller or limits.watches.
+   * A new watch of `caller` (a token's actor): its controller aborts after `timeoutMs`, or
+   * when the hub stops (reason `stopping`). Refused with 429 TOO_MANY_WATCHES past
+   * limits.watchesPerCaller or limits.watches.
    */
-  open(caller: string): AbortController {
+  open(caller: string, timeoutMs: number): AbortController {
     const mine = this.#perCaller.get(caller) ?? 0;
     if (mine >= limits.watchesPerCaller || this.#open.size >= limits.watches) {
       throw apiError(
@@ -61,9 +57,11 @@ export class ChangeTail {
     const ac = new AbortController();
     this.#open.set(ac, caller);
     this.#perCaller.set(caller, mine + 1);
+    const timeout = setTimeout(() => ac.abort(), timeoutMs);
     ac.signal.addEventListener(
       'abort',
       () => {
+        clearTimeout(timeout);
         this.#open.delete(ac);
         const n = (this.#perCaller.get(caller) ?? 1) - 1;
         if (n > 0) this.#perCaller.set(caller, n);
