@@ -306,7 +306,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       render: (name, spec, targets) => renders.render(name, spec, targets),
       liveness: () => sync.liveness,
       notify: (cluster) => sync.changed(cluster),
-      scheduledAsUnreachable: (cluster) => placements.scheduledAsUnreachable(cluster),
+      scheduledUnreachable: () => placements.scheduledUnreachable(),
       active,
     });
     placements.onDecisionsChanged((namespace, name) => worksets.placementChanged(namespace, name));

@@ -226,14 +226,14 @@ describe('PlacementService', () => {
     now = T0 + leaseMs + 1;
     await service.runDue();
     assert.deepEqual(await selected('p'), []);
-    assert.equal(service.scheduledAsUnreachable('c1'), true);
+    assert.equal(service.scheduledUnreachable().has('c1'), true);
     // Heard from, but no pass yet: the decisions about c1 are stale and say so.
     const c1 = (await store.clusters.get('c1')) as ClusterRow;
     await store.clusters.update({ ...c1, lastSeen: iso(now) });
-    assert.equal(service.scheduledAsUnreachable('c1'), true);
+    assert.equal(service.scheduledUnreachable().has('c1'), true);
     assert.deepEqual(back, []);
     await service.runDue();
-    assert.equal(service.scheduledAsUnreachable('c1'), false);
+    assert.equal(service.scheduledUnreachable().has('c1'), false);
     assert.deepEqual(back, ['c1']);
     assert.deepEqual(await selected('p'), ['c1']);
   });

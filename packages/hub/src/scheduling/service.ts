@@ -169,11 +169,12 @@ export class PlacementService {
   }
 
   /**
-   * Whether the last pass saw this cluster unreachable. While it is reachable again but this
-   * is still true, the decisions about it are stale: a pass is on its way (clusterSeen).
+   * The clusters the last committed pass saw unreachable. While one is reachable again but
+   * still in this set, the decisions about it are stale: a pass is on its way (clusterSeen).
+   * Replaced after each pass, never changed: a caller that holds it holds a snapshot.
    */
-  scheduledAsUnreachable(name: string): boolean {
-    return this.#unreachable.has(name);
+  scheduledUnreachable(): ReadonlySet<string> {
+    return this.#unreachable;
   }
 
   /** A cluster was heard from (a poll); cheap when it was reachable already. */

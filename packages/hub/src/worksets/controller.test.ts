@@ -449,12 +449,10 @@ describe('WorkSetController', () => {
   });
 
   test('a returning cluster keeps its work until the placements were scheduled with it back', async () => {
-    // The scheduler's view, as PlacementService.scheduledAsUnreachable reports it.
+    // The scheduler's view, as PlacementService.scheduledUnreachable reports it.
     const scheduledUnreachable = new Set<string>();
     await controller.close();
-    controller = newController({
-      scheduledAsUnreachable: (c) => scheduledUnreachable.has(c),
-    });
+    controller = newController({ scheduledUnreachable: () => scheduledUnreachable });
     await addCluster('c1');
     await addCluster('c2');
     await setDecisions('p', [{ clusterNames: ['c1', 'c2'] }]);
@@ -478,6 +476,48 @@ describe('WorkSetController', () => {
     controller.clusterSeen('c2');
     await controller.flush();
     assert.deepEqual(await live(), ['c1']);
+  });
+
+  test('a pass that commits while a reconcile runs does not let that reconcile delete the returning cluster', async () => {
+    // Replaced after each pass, never changed, as PlacementService.scheduledUnreachable is.
+    let scheduled: ReadonlySet<string> = new Set();
+    await controller.close();
+    controller = newController({ scheduledUnreachable: () => scheduled });
+    await addCluster('c1');
+    await addCluster('c2');
+    await setDecisions('p', [{ clusterNames: ['c1', 'c2'] }]);
+    await addWorkSet('ws', { manifestWorkTemplate: template, placementRefs: [{ name: 'p' }] });
+    await reconcile('ws');
+    const uid = (await work('c2'))?.uid;
+    now += 2 * leaseMs;
+    const c1 = (await store.clusters.get('c1')) as ClusterRow;
+    await store.clusters.update({ ...c1, lastSeen: iso(now) });
+    scheduled = new Set(['c2']);
+    await setDecisions('p', [{ clusterNames: ['c1'] }]);
+    await reconcile('ws');
+    assert.deepEqual(await live(), ['c1', 'c2']);
+    // c2 polls again. Its reconcile reads the decisions that leave it out; right after that
+    // read, the scheduler's pass that saw c2 back commits (on PostgreSQL the two run side by side).
+    const c2 = (await store.clusters.get('c2')) as ClusterRow;
+    await store.clusters.update({ ...c2, lastSeen: iso(now) });
+    const get = store.placements.get;
+    store.placements.get = async (namespace, name) => {
+      const p = await get.call(store.placements, namespace, name);
+      scheduled = new Set();
+      return p;
+    };
+    try {
+      controller.clusterSeen('c2');
+      await controller.flush();
+    } finally {
+      store.placements.get = get;
+    }
+    assert.deepEqual(await live(), ['c1', 'c2'], 'not deleted on decisions older than the set it was checked against');
+    // The pass's decisions select c2 again: the same work, never deleted on the way.
+    await setDecisions('p', [{ clusterNames: ['c1', 'c2'] }]);
+    await reconcile('ws');
+    assert.equal((await work('c2'))?.uid, uid);
+    assert.equal((await work('c2'))?.deletionAt ?? undefined, undefined);
   });
 
   test('a placement whose scheduling failed is rolled out to but not deleted from', async () => {

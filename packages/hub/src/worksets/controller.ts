@@ -85,12 +85,14 @@ export interface WorkSetControllerDeps {
   /** Wakes the cluster's held long-poll (SyncService.changed). */
   notify: (cluster: string) => void;
   /**
-   * Whether the placement scheduler's last pass saw this cluster unreachable
-   * (PlacementService.scheduledAsUnreachable). A cluster heard from again is not deleted
-   * from while this holds: the decisions about it predate its return, and the pass on its
-   * way may select it again. The scheduler announces the pass (onReachable → clusterSeen).
+   * The clusters the placement scheduler's last committed pass saw unreachable
+   * (PlacementService.scheduledUnreachable). A cluster heard from again is not deleted
+   * from while it is in this set: the decisions about it predate its return, and the pass on
+   * its way may select it again. The scheduler announces the pass (onReachable → clusterSeen).
+   * The set is replaced after each pass, never changed: a reconcile takes it once, before it
+   * reads anything, so the decisions it reads are at least as new as the set it holds.
    */
-  scheduledAsUnreachable?: (cluster: string) => boolean;
+  scheduledUnreachable?: () => ReadonlySet<string>;
   /** Epoch milliseconds; injected by tests. */
   now?: () => number;
   batchMs?: number;
@@ -176,6 +178,8 @@ const isTrue = (conditions: unknown, type: string) =>
 
 /** Passes of one reconcile that stop for renders made in the run (then run again). */
 const maxPasses = 3;
+/** No scheduler: no cluster is known to be scheduled as unreachable. */
+const noClusters: ReadonlySet<string> = new Set();
 
 /** A render a reconcile asks for, made once its transaction committed. */
 interface RenderRequest {
@@ -631,6 +635,9 @@ export class WorkSetController {
     const at = new Date(now).toISOString();
     const notify = new Set<string>();
     const after: (() => void)[] = [];
+    // Taken before the first read: a pass that commits while this reconcile runs must not
+    // clear a cluster that the decisions read here still leave out (step 5).
+    const scheduledUnreachable = this.#d.scheduledUnreachable?.() ?? noClusters;
     const clusters = new Map((await store.clusters.all()).map((c) => [c.name, c]));
     const row = await store.worksets.get(namespace, name);
     /** Whether this workset made the work (it is named after it, in its cluster, as in OCM). */
@@ -907,7 +914,7 @@ export class WorkSetController {
         if (!w || !owns(w) || w.deletionAt) continue;
         const view = clusterResource(c, undefined, now, liveness);
         const reachable = view.status.conditions.some((x) => x.type === 'Available' && x.status === 'True');
-        const stale = reachable && this.#d.scheduledAsUnreachable?.(c.name) === true;
+        const stale = reachable && scheduledUnreachable.has(c.name);
         if ((!reachable || stale) && !c.removalRequestedAt) {
           // Left the decisions while unreachable (no toleration): keep its work until it is
           // heard from, when the placement is scheduled again, and until that pass ran.
