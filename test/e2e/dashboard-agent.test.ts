@@ -1,6 +1,7 @@
 // The dashboard with a real agent and a real kube-apiserver: a page already open sees the
 // cluster go non-compliant live when its agent reports a manifest the API server refused, and
-// the cluster page shows the API server's message as it was reported.
+// the cluster page shows the API server's message as it was reported; a workset's page,
+// paused, is resumed from the browser and follows its rollout to Complete without a reload.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext } from 'playwright-core';
@@ -97,5 +98,54 @@ describe('dashboard with a real agent and kube-apiserver', { timeout: 300_000 },
     await shoot(page, 'cluster');
     const shown = (await manifest.locator('td.message').textContent()) ?? '';
     assert.ok(shown.split('\n').includes(reported), `the message as the agent reported it: ${shown}`);
+  });
+
+  test('a paused workset is resumed from its page, which follows the rollout live to Complete', async () => {
+    const placed = await admin.post('/api/v1/namespaces/default/placements', {
+      apiVersion: 'cluster.open-cluster-management.io/v1beta1',
+      kind: 'Placement',
+      metadata: { name: 'live', namespace: 'default' },
+      spec: {},
+    });
+    assert.equal(placed.status, 201, placed.text);
+    const created = await admin.post('/api/v1/namespaces/default/manifestworkreplicasets', {
+      apiVersion: 'work.open-cluster-management.io/v1alpha1',
+      kind: 'ManifestWorkReplicaSet',
+      metadata: { name: 'live-set', namespace: 'default' },
+      spec: {
+        paused: true,
+        manifestWorkTemplate: {
+          workload: {
+            manifests: [
+              {
+                apiVersion: 'v1',
+                kind: 'ConfigMap',
+                metadata: { name: 'live', namespace: 'default' },
+                data: { cluster: '{{ .clusterName }}' },
+              },
+            ],
+          },
+        },
+        placementRefs: [{ name: 'live', rolloutStrategy: { type: 'Progressive', progressive: { maxConcurrency: 1 } } }],
+        templating: true,
+      },
+    });
+    assert.equal(created.status, 201, created.text);
+
+    const page = await context.newPage();
+    await page.goto(`${hub.url}/ui/#/worksets/default/live-set`);
+    await page.locator('#workset-state', { hasText: 'Paused' }).waitFor({ timeout: 10_000 });
+    const row = page.locator('section.placement-rollout[data-placement="live"] tr[data-cluster="spoke-ui"]');
+    await row.waitFor({ timeout: 10_000 });
+    assert.notEqual(await row.getAttribute('data-state'), 'Succeeded', 'paused: nothing handed out');
+    assert.equal((await admin.get('/api/v1/clusters/spoke-ui/works/live-set')).status, 404);
+    await page.waitForSelector('#live.on');
+    await page.evaluate("window.outpostMark = 'no reload'");
+
+    await page.locator('#workset button.resume').click();
+    await page.locator('#workset-state', { hasText: 'Complete' }).waitFor({ timeout: 30_000 });
+    assert.equal(await row.getAttribute('data-state'), 'Succeeded');
+    assert.equal(await page.evaluate('window.outpostMark'), 'no reload');
+    await shoot(page, 'workset-complete');
   });
 });

@@ -1,13 +1,24 @@
 // The dashboard in a real browser (Debian's chromium, headless) against a real
 // `outpost-hub serve`: log in with an admin and a read-only token, see a cluster join and
 // change live without a reload, pause and resume a workset (admin only: no button for a
-// read-only session, and its forged request is 403), and the defences: security headers, a
+// read-only session, and its forged request is 403), follow a workset from the overview's
+// rollout-state cards to its page by decision group, see why each placement selects a cluster
+// or not, approve a waiting cluster (admin only), and the defences: security headers, a
 // cookie write without the CSRF header refused, a WebSocket from another origin refused.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchBrowser, newContext, shoot } from './browser.ts';
-import { adminClient, anonymousClient, type HubClient, joinCluster, waitFor } from './hub-client.ts';
+import {
+  adminClient,
+  anonymousClient,
+  createToken,
+  type HubClient,
+  joinCluster,
+  newJoiner,
+  register,
+  waitFor,
+} from './hub-client.ts';
 import { type HubProcess, startHub } from './hub-process.ts';
 
 describe('dashboard in a real browser', { timeout: 180_000 }, () => {
@@ -213,7 +224,8 @@ describe('dashboard in a real browser', { timeout: 180_000 }, () => {
     await shoot(page, 'worksets');
     await row.locator('button.pause').click();
     await row.locator('button.resume').waitFor({ timeout: 5_000 });
-    assert.equal(await row.locator('.state').textContent(), 'Paused');
+    // The state is the hub's status.rollout.state: it follows the controller's next status.
+    await row.locator('.state', { hasText: 'Paused' }).waitFor({ timeout: 5_000 });
     assert.equal(await paused(), true);
     await row.locator('button.resume').click();
     await row.locator('button.pause').waitFor({ timeout: 5_000 });
@@ -234,6 +246,122 @@ describe('dashboard in a real browser', { timeout: 180_000 }, () => {
     });
     assert.deepEqual(forged, { status: 403, code: 'AUTH_FORBIDDEN' });
     assert.equal(await paused(), false);
+  });
+
+  test('the overview counts worksets by rollout state and links to them; a workset’s page shows its rollout by decision group, live', async () => {
+    // ui-one's agent never reports, so it carries the unreachable taint: tolerated, the
+    // placement "ui" selects it, the work is handed out and the rollout stays Rolling.
+    const tolerant = await admin.patch('/api/v1/namespaces/default/placements/ui', {
+      spec: { tolerations: [{ key: 'cluster.open-cluster-management.io/unreachable', operator: 'Exists' }] },
+    });
+    assert.equal(tolerant.status, 200, tolerant.text);
+    const rolling = await waitFor('the workset to roll out to ui-one', async () => {
+      const w = await admin.get<{ status?: { rollout?: { state?: string; clusters: { name: string }[] } } }>(
+        '/api/v1/namespaces/default/manifestworkreplicasets/ui-set',
+      );
+      const r = w.body.status?.rollout;
+      return r?.clusters.some((c) => c.name === 'ui-one') ? r.state : undefined;
+    });
+    assert.equal(rolling, 'Rolling');
+    const page = await loggedIn('admin');
+    await page.goto(`${hub.url}/ui/#/`);
+    const card = page.locator(`#worksets-states a[data-rollout="${rolling}"]`);
+    await card.waitFor({ timeout: 5_000 });
+    assert.match((await card.textContent()) ?? '', new RegExp(`^1${rolling}$`));
+    await card.click();
+    await page.locator('#worksets-filter', { hasText: rolling }).waitFor();
+    const row = page.locator('tr[data-workset="default/ui-set"]');
+    await row.waitFor();
+    await row.locator('a').click();
+
+    await page.locator('#workset-state', { hasText: rolling }).waitFor({ timeout: 5_000 });
+    const placement = page.locator('section.placement-rollout[data-placement="ui"]');
+    await placement.waitFor();
+    const cluster = placement.locator('.group[data-group="0"] tr[data-cluster="ui-one"]');
+    await new Promise((r) => setTimeout(r, 2000));
+    console.log('DEBUG', await page.innerHTML('#workset'));
+    await cluster.waitFor();
+    // ui-one's agent never reports: handed out, never succeeded, and shown offline.
+    assert.notEqual(await cluster.getAttribute('data-state'), 'Succeeded');
+    assert.match((await cluster.locator('td').nth(1).textContent()) ?? '', /\(offline\)$/);
+    assert.match((await placement.locator('.group[data-group="0"] .group-counts').textContent()) ?? '', /1 offline/);
+    assert.ok((await cluster.locator('.reason').textContent())?.length, 'each cluster with the planner’s reason');
+    await shoot(page, 'workset');
+
+    await mark(page);
+    await page.locator('#workset button.pause').click();
+    await page.locator('#workset-state', { hasText: 'Paused' }).waitFor({ timeout: 5_000 });
+    await page.locator('#workset button.resume').click();
+    await page.locator('#workset-state', { hasText: rolling }).waitFor({ timeout: 5_000 });
+    assert.equal(await marked(page), 'no reload');
+  });
+
+  test('a cluster’s page says why each placement selects it or not', async () => {
+    const prod = await admin.post('/api/v1/namespaces/default/placements', {
+      apiVersion: 'cluster.open-cluster-management.io/v1beta1',
+      kind: 'Placement',
+      metadata: { name: 'prod-only', namespace: 'default' },
+      spec: { predicates: [{ requiredClusterSelector: { labelSelector: { matchLabels: { env: 'prod' } } } }] },
+    });
+    assert.equal(prod.status, 201, prod.text);
+    const explained = await admin.get<{
+      items: { namespace: string; name: string; selected: boolean; reason: string }[];
+    }>('/api/v1/clusters/ui-one/placements');
+    assert.equal(explained.status, 200, explained.text);
+    const page = await loggedIn('viewer');
+    await page.goto(`${hub.url}/ui/#/clusters/ui-one`);
+    const row = page.locator('#placements tr[data-placement="default/prod-only"]');
+    await row.waitFor({ timeout: 5_000 });
+    assert.equal(await row.getAttribute('data-reason'), 'NoPredicateMatched');
+    assert.equal(
+      await row.locator('.reason').textContent(),
+      'NoPredicateMatched: the predicate needs label env = prod',
+    );
+    // The page shows what the API says, for every placement.
+    for (const p of explained.body.items) {
+      const r = page.locator(`#placements tr[data-placement="${p.namespace}/${p.name}"]`);
+      assert.equal(await r.getAttribute('data-reason'), p.reason, `${p.namespace}/${p.name}`);
+    }
+    const missing = await admin.get<{ code: string }>('/api/v1/clusters/nowhere/placements');
+    assert.deepEqual([missing.status, missing.body.code], [404, 'CLUSTER_NOT_FOUND']);
+    const stray = await admin.get<{ code: string; message: string }>('/api/v1/clusters/ui-one/placements?limit=5');
+    assert.deepEqual([stray.status, stray.body.code], [400, 'VALIDATION_FAILED']);
+    assert.match(stray.body.message, /limit/);
+    const ui = explained.body.items.find((p) => p.name === 'ui');
+    const decided = await admin.get<{ status: { decisions: { clusterNames: string[] }[] } }>(
+      '/api/v1/namespaces/default/placements/ui',
+    );
+    assert.equal(
+      ui?.selected,
+      decided.body.status.decisions.some((g) => g.clusterNames.includes('ui-one')),
+      'the explanation agrees with the decisions',
+    );
+  });
+
+  test('an admin approves a waiting cluster from its page; a read-only session has no button', async () => {
+    const { token } = await createToken(admin, { ttl: '10m' });
+    const joiner = await newJoiner('ui-waiting');
+    const anon = anonymousClient(hub);
+    try {
+      const res = await register(anon, token, joiner, {});
+      assert.equal(res.status, 201, res.text);
+    } finally {
+      await anon.close();
+    }
+    const viewer = await loggedIn('viewer');
+    await viewer.goto(`${hub.url}/ui/#/clusters/ui-waiting`);
+    await viewer.locator('#cluster-state', { hasText: 'Pending' }).waitFor({ timeout: 5_000 });
+    assert.equal(await viewer.locator('#cluster button.approve').count(), 0, 'no Approve for a read-only session');
+
+    const page = await loggedIn('admin');
+    await page.goto(`${hub.url}/ui/#/clusters/ui-waiting`);
+    await page.locator('#cluster-state', { hasText: 'Pending' }).waitFor({ timeout: 5_000 });
+    await page.locator('#cluster button.approve').click();
+    // Approved, its certificate issued at once: joined, waiting for its agent's first poll.
+    await page.locator('#cluster-state', { hasText: 'NeverReported' }).waitFor({ timeout: 5_000 });
+    const c = await admin.get<{ spec: { hubAcceptsClient: boolean } }>('/api/v1/clusters/ui-waiting');
+    assert.equal(c.body.spec.hubAcceptsClient, true);
+    assert.equal(await page.textContent('#cluster-error'), '');
   });
 
   test('a write with the cookie but without the CSRF header is refused; so is a WebSocket from another origin', async () => {

@@ -1,8 +1,11 @@
 // One cluster: its conditions and claims, its works with per-manifest status (the API
-// server's message as the agent reported it) and held deletions with the command that
-// confirms them. Live: one WebSocket on the watch of this cluster's works; the cluster itself
-// is read again with each burst of work events and every 15 s (its Available condition is
-// derived from its agent's last poll and travels with no event of its own).
+// server's message as the agent reported it), held deletions with the command that confirms
+// them, and why each placement selects it or not (GET /api/v1/clusters/NAME/placements).
+// Admin sessions get Approve / Deny for a cluster waiting for approval and Confirm deletions
+// for held ones (the same calls the CLI makes). Live: one WebSocket on the watch of this
+// cluster's works; the cluster and its placements are read again with each burst of work
+// events and every 15 s (its Available condition is derived from its agent's last poll and
+// travels with no event of its own).
 import * as api from './api.js';
 import { ago, clusterState, conditionsTable, fill, h, labels, until } from './dom.js';
 import { throttle, Watch } from './live.js';
@@ -14,7 +17,54 @@ export function mount(root, { name }) {
   let gone = false;
   const head = h('div', { id: 'cluster' });
   const list = h('div', { id: 'works' });
-  root.append(h('h1', null, `Cluster ${name}`), head, h('h2', null, 'Works'), list);
+  const chosen = h('div', { id: 'placements' });
+  const error = h('p', { class: 'error', id: 'cluster-error' });
+  root.append(
+    h('h1', null, `Cluster ${name}`),
+    error,
+    head,
+    h('h2', null, 'Works'),
+    list,
+    h('h2', null, 'Placements'),
+    chosen,
+  );
+
+  /** An admin's action on this cluster (approve, deny, confirm-deletions), then a re-read. */
+  async function act(verb) {
+    error.textContent = '';
+    try {
+      await api.call('POST', `${path}/${verb}`);
+    } catch (err) {
+      error.textContent = `${err.code}: ${err.message}`;
+    }
+    refreshCluster();
+  }
+  const button = (verb, text, cls) =>
+    api.isAdmin() ? h('button', { type: 'button', class: cls, onclick: () => void act(verb) }, text) : null;
+
+  async function loadPlacements() {
+    const l = await api.get(`${path}/placements`);
+    if (gone) return;
+    fill(
+      chosen,
+      l.items.length
+        ? h(
+            'table',
+            { class: 'placements' },
+            h('tr', null, h('th', null, 'Placement'), h('th', null, 'Selected'), h('th', null, 'Why')),
+            l.items.map((p) =>
+              h(
+                'tr',
+                { 'data-placement': `${p.namespace}/${p.name}`, 'data-reason': p.reason },
+                h('td', null, `${p.namespace}/${p.name}`),
+                h('td', { class: p.selected ? 'good' : 'muted' }, p.selected ? 'yes' : 'no'),
+                h('td', { class: 'reason' }, `${p.reason}: ${p.message}`),
+              ),
+            ),
+          )
+        : h('p', { class: 'muted' }, 'No placements.'),
+    );
+  }
 
   async function loadCluster() {
     const c = await api.get(path);
@@ -33,6 +83,16 @@ export function mount(root, { name }) {
         ' · ',
         `certificate expires ${until(c.status?.certificate?.notAfter) || 'unknown'}`,
       ),
+      state === 'Pending'
+        ? h(
+            'p',
+            { class: 'held' },
+            'This cluster waits for approval. ',
+            button('approve', 'Approve', 'approve primary'),
+            ' ',
+            button('deny', 'Deny', 'deny'),
+          )
+        : null,
       h('p', null, labels(c.metadata.labels)),
       h('h2', null, 'Conditions'),
       conditionsTable(c.status?.conditions),
@@ -68,7 +128,14 @@ export function mount(root, { name }) {
             'div',
             { class: 'held' },
             h('p', { class: 'message' }, held.message),
-            h('p', null, 'Confirm with ', h('code', { class: 'cmd' }, `outpost-hub cluster confirm-deletions ${name}`)),
+            h(
+              'p',
+              null,
+              'Confirm with ',
+              h('code', { class: 'cmd' }, `outpost-hub cluster confirm-deletions ${name}`),
+              ' ',
+              button('confirm-deletions', 'Confirm deletions', 'confirm'),
+            ),
           )
         : null,
       manifests.length
@@ -135,14 +202,17 @@ export function mount(root, { name }) {
     return l.metadata.resourceVersion;
   }
 
-  const refreshCluster = throttle(() => void loadCluster().catch(() => {}), 500);
+  const refreshCluster = throttle(() => {
+    void loadCluster().catch(() => {});
+    void loadPlacements().catch(() => {});
+  }, 500);
   function onEvent(e) {
     if (e.type === 'DELETED') works.delete(e.object.metadata.name);
     else works.set(e.object.metadata.name, e.object);
     renderWorks();
     refreshCluster();
   }
-  Promise.all([loadCluster(), loadWorks()])
+  Promise.all([loadCluster(), loadWorks(), loadPlacements()])
     .then(([, from]) => {
       if (!gone) watch = new Watch(`${path}/works`, from, onEvent, loadWorks);
     })

@@ -1,5 +1,6 @@
 // The dashboard's entry: resumes the session (or shows the login), routes by the URL's hash
-// (#/, #/clusters, #/clusters/NAME, #/worksets) and mounts one page at a time. A page is
+// (#/, #/clusters, #/clusters/NAME, #/worksets, #/worksets/NAMESPACE/NAME) and mounts one
+// page at a time. A page is
 // `mount(root, params) → unmount`; it holds at most one WebSocket, closed on unmount.
 import * as api from './api.js';
 import * as cluster from './cluster.js';
@@ -7,6 +8,7 @@ import * as clusters from './clusters.js';
 import { h } from './dom.js';
 import * as login from './login.js';
 import * as overview from './overview.js';
+import * as workset from './workset.js';
 import * as worksets from './worksets.js';
 
 const main = document.getElementById('main');
@@ -19,7 +21,10 @@ function route() {
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   if (parts[0] === 'clusters' && parts[1]) return { page: cluster, params: { name: parts[1] } };
   if (parts[0] === 'clusters') return { page: clusters, params: { labelSelector: params.get('labelSelector') ?? '' } };
-  if (parts[0] === 'worksets') return { page: worksets, params: {} };
+  if (parts[0] === 'worksets' && parts[1] && parts[2]) {
+    return { page: workset, params: { namespace: parts[1], name: parts[2] } };
+  }
+  if (parts[0] === 'worksets') return { page: worksets, params: { state: params.get('state') ?? '' } };
   return { page: overview, params: {} };
 }
 

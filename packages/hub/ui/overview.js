@@ -39,6 +39,23 @@ export function mount(root) {
           'not compliant',
         ),
       ),
+      h('h2', null, 'Worksets by rollout state'),
+      o.worksets.total
+        ? h(
+            'div',
+            { class: 'cards', id: 'worksets-states' },
+            Object.entries(o.worksets.states)
+              .sort((a, b) => b[1] - a[1])
+              .map(([s, n]) =>
+                h(
+                  'a',
+                  { class: 'card', 'data-rollout': s, href: `#/worksets?state=${encodeURIComponent(s)}` },
+                  h('div', { class: `n rollout-${s}` }, n),
+                  s,
+                ),
+              ),
+          )
+        : h('p', { class: 'muted' }, 'No worksets yet.'),
       h('h2', null, 'Works by condition'),
       conds.length
         ? h(

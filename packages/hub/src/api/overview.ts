@@ -28,6 +28,7 @@ import {
   worstFirst,
 } from '../fleet/compliance.ts';
 import { type ClusterState, clusterResource, clusterState } from '../registration/clusters.ts';
+import type { ManifestWorkReplicaSetStatus } from '../rollout/index.ts';
 import type { Store } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
 
@@ -52,6 +53,7 @@ interface Pass {
   resourceVersion: string;
   clusters: { total: number; states: Record<string, number> };
   works: { total: number; conditions: Record<string, Record<string, number>> };
+  worksets: { total: number; states: Record<string, number> };
   nonCompliant: NonCompliant[];
 }
 
@@ -170,6 +172,22 @@ async function pass(
     at = { cluster: last.cluster, name: last.name };
     await yieldLoop();
   }
+  // Worksets by rollout state, fleet-wide (a workset spans clusters; the selector is not theirs).
+  const worksetStates: Record<string, number> = {};
+  let worksets = 0;
+  let afterSet = '';
+  for (;;) {
+    const page = await store.worksets.page(afterSet, slice);
+    for (const w of page.items) {
+      const status = (w.status ?? undefined) as ManifestWorkReplicaSetStatus | undefined;
+      const state = w.deletionAt ? 'Deleting' : (status?.rollout?.state ?? 'Pending');
+      worksets++;
+      worksetStates[state] = (worksetStates[state] ?? 0) + 1;
+    }
+    if (!page.continue) break;
+    afterSet = page.continue;
+    await yieldLoop();
+  }
   const nonCompliant: NonCompliant[] = [];
   for (const c of facts.values()) {
     const w = works.get(c.name) ?? noWorks();
@@ -189,6 +207,7 @@ async function pass(
     resourceVersion,
     clusters: { total: facts.size, states },
     works: { total, conditions },
+    worksets: { total: worksets, states: worksetStates },
     nonCompliant,
   };
 }
@@ -235,6 +254,7 @@ export const overviewRoutes: FastifyPluginAsync<Opts> = async (app, { store, syn
       hubVersion: version,
       clusters: p.clusters,
       works: p.works,
+      worksets: p.worksets,
       nonCompliant: {
         total: p.nonCompliant.length,
         items: items.map(({ failingWorks: _, ...rest }) => rest),

@@ -4,20 +4,30 @@
 // without a namespace stay: a write goes to the body's namespace, a read or delete to the one
 // object of that name (NAME_AMBIGUOUS when several namespaces hold it), a list to all. The status
 // (decisions) is the scheduler's: every create and spec change is scheduled before the answer.
+import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { apiError, matchesSelector } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { applyPatch } from '../patch/index.ts';
 import {
+  type ClusterSelection,
+  type ClusterSetSpec,
+  compileClusterSet,
+  compilePlacement,
+  explainSelection,
   type Placement,
   type PlacementDecision,
   type PlacementStatus,
   placementApiVersion,
   placementDecisions,
+  setRestriction,
+  toClusterView,
   validatePlacement,
   validationError,
 } from '../placement/index.ts';
-import type { PlacementRequests } from '../scheduling/index.ts';
+import { clusterResource } from '../registration/clusters.ts';
+import { type PlacementRequests, placementFromRow, schedulable } from '../scheduling/index.ts';
 import { type ObjectRow, type ObjectWrite, objectKey, type Store } from '../store/index.ts';
+import type { SyncService } from '../sync/service.ts';
 import {
   bodyMeta,
   checkPreconditions,
@@ -62,7 +72,8 @@ export const placementRoutes: FastifyPluginAsync<{
   store: Store;
   placements: PlacementRequests;
   watches: Watches;
-}> = async (app, { store, placements, watches }) => {
+  sync: SyncService;
+}> = async (app, { store, placements, watches, sync }) => {
   const notFound = (namespace: string | undefined, name: string) => () =>
     apiError(
       'PLACEMENT_NOT_FOUND',
@@ -227,6 +238,68 @@ export const placementRoutes: FastifyPluginAsync<{
   };
   app.get('/api/v1/placementdecisions/:name', getDecision);
   app.get(`${ns}/placementdecisions/:name`, getDecision);
+
+  // Why each placement selects this cluster or not (placement/explain.ts), for the dashboard's
+  // cluster page and for automation: the scheduler's order, from the stored decisions.
+  app.get('/api/v1/clusters/:name/placements', async (req) => {
+    const stray = Object.keys((req.query ?? {}) as object);
+    if (stray.length) {
+      throw apiError('VALIDATION_FAILED', `unknown query parameters: ${stray.join(', ').slice(0, 200)}`);
+    }
+    const { name } = req.params as { name: string };
+    const row = await store.clusters.get(name);
+    if (!row) throw apiError('CLUSTER_NOT_FOUND', `cluster ${JSON.stringify(name.slice(0, 100))} not found`);
+    const now = Date.now();
+    const view = toClusterView(clusterResource(row, undefined, now, sync.liveness));
+    const sets = new Map(
+      (await store.clusterSets.all()).map((r) => [
+        r.name,
+        compileClusterSet(r.name, r.spec as unknown as ClusterSetSpec),
+      ]),
+    );
+    const bindings = new Map<string, Set<string>>();
+    for (const b of await store.bindings.all()) {
+      const bound = bindings.get(b.namespace) ?? new Set<string>();
+      bound.add(b.name);
+      bindings.set(b.namespace, bound);
+    }
+    const canBeSelected = schedulable(row);
+    const items: (ClusterSelection & { namespace: string; name: string })[] = [];
+    let after = '';
+    for (;;) {
+      const page = await store.placements.page(after, 500);
+      for (const p of page.items) {
+        const status = p.status as PlacementStatus | null;
+        const group = status?.decisions?.find((g) => g.clusterNames.includes(name));
+        const decided = group && { groupIndex: group.groupIndex, groupName: group.groupName };
+        const at = { namespace: p.namespace, name: p.name };
+        if (!decided && !canBeSelected) {
+          items.push({
+            ...at,
+            selected: false,
+            reason: 'NotSchedulable',
+            message: row.removalRequestedAt
+              ? 'the cluster is being removed'
+              : row.denied || !row.hubAcceptsClient
+                ? 'the cluster is not accepted by the hub'
+                : 'the cluster has not joined yet',
+          });
+          continue;
+        }
+        const compiled = compilePlacement(placementFromRow(p));
+        const restriction = setRestriction(
+          compiled.placement.spec.clusterSets,
+          bindings.get(p.namespace) ?? new Set(),
+          sets,
+        );
+        items.push({ ...at, ...explainSelection(compiled, restriction, p.namespace, view, decided, now) });
+      }
+      if (!page.continue) break;
+      after = page.continue;
+      await yieldLoop();
+    }
+    return { apiVersion: 'outpost.dev/v1alpha1', kind: 'ClusterPlacementList', metadata: { cluster: name }, items };
+  });
 
   const remove = async (req: FastifyRequest) => {
     const row = await store.transaction(async () => {

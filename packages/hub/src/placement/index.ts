@@ -7,6 +7,7 @@
 export * from './cluster-sets.ts';
 export * from './cluster-view.ts';
 export * from './decisions.ts';
+export * from './explain.ts';
 export * from './schedule.ts';
 export * from './status.ts';
 export * from './types.ts';

@@ -265,6 +265,8 @@ export interface WorkSetClusterState {
   /** The planner's state; Failed also for a render error or a conflicting hand-made work. */
   state: PlannedState;
   reason: string;
+  /** The cluster is unreachable (its offlineClusters policy applies); absent when reachable. */
+  offline?: true;
 }
 
 /** Outpost: the rollout of one placementRef as the controller last planned it. */
@@ -277,7 +279,26 @@ export interface WorkSetPlacementRollout {
   currentGroup?: { groupIndex: number; groupName: string; mandatory: boolean };
 }
 
+/**
+ * Outpost: the workset's rollout in one word, worst-actionable first: Paused (spec.paused),
+ * WaitingForDecisions (a placementRef has no decisions yet), NoClusters (the placements select
+ * none), Stopped (maxFailures exceeded), Complete (every selected cluster succeeded),
+ * FinishedWithProblems (every group was rolled out to, not every cluster succeeded), Rolling.
+ */
+export const workSetRolloutStates = [
+  'Paused',
+  'WaitingForDecisions',
+  'NoClusters',
+  'Stopped',
+  'Rolling',
+  'FinishedWithProblems',
+  'Complete',
+] as const;
+export type WorkSetRolloutState = (typeof workSetRolloutStates)[number];
+
 export interface WorkSetRolloutStatus {
+  /** The rollout in one word (absent in a status written before it was kept). */
+  state?: WorkSetRolloutState;
   /** The plans' messages joined (one per placementRef). */
   message: string;
   placements: WorkSetPlacementRollout[];

@@ -540,6 +540,28 @@ describe('WorkSetController', () => {
     assert.deepEqual(await live(), ['c1']);
   });
 
+  test('status.rollout.state names the rollout in one word', async () => {
+    const state = async () => (await status('ws')).rollout?.state;
+    await addCluster('c1');
+    await addWorkSet('ws', { manifestWorkTemplate: template, placementRefs: [{ name: 'p' }] });
+    await setDecisions('p', null);
+    await reconcile('ws');
+    assert.equal(await state(), 'WaitingForDecisions');
+    await setDecisions('p', []);
+    await reconcile('ws');
+    assert.equal(await state(), 'NoClusters');
+    await setDecisions('p', [{ clusterNames: ['c1'] }]);
+    await reconcile('ws');
+    assert.equal(await state(), 'Rolling');
+    await report('c1', { applied: true, available: true });
+    assert.equal(await state(), 'Complete');
+    const row = await store.worksets.get('default', 'ws');
+    assert.ok(row);
+    await store.worksets.replace({ ...row, spec: { ...(await specOf()), paused: true } }, iso(now));
+    await reconcile('ws');
+    assert.equal(await state(), 'Paused');
+  });
+
   test('a cluster is not counted as soaking while offline; its soak starts over when back', async () => {
     await addCluster('c1');
     await setDecisions('p', [{ clusterNames: ['c1'] }]);
@@ -557,10 +579,12 @@ describe('WorkSetController', () => {
     await reconcile('ws');
     assert.equal((await stateOf('c1'))?.state, 'Progressing');
     assert.notEqual((await stateOf('c1'))?.state, 'Succeeded');
+    assert.equal((await stateOf('c1'))?.offline, true, 'the status says it is offline');
     now = T0 + 5 * leaseMs;
     await store.clusters.update({ ...((await store.clusters.get('c1')) as ClusterRow), lastSeen: iso(now) });
     await reconcile('ws');
     assert.equal((await stateOf('c1'))?.state, 'Soaking', 'the soak starts over once it is back');
+    assert.equal((await stateOf('c1'))?.offline, undefined);
     now += 60_000;
     await store.clusters.update({ ...((await store.clusters.get('c1')) as ClusterRow), lastSeen: iso(now) });
     await controller.runDue();

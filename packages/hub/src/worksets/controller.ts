@@ -1005,6 +1005,7 @@ export class WorkSetController {
           groupIndex: pc.groupIndex,
           state,
           reason,
+          ...(pc.offline ? { offline: true as const } : {}),
         });
       }
     }
@@ -1067,6 +1068,19 @@ export class WorkSetController {
         summary: workSetSummary(p.clusters),
       })),
       rollout: {
+        state: paused
+          ? 'Paused'
+          : unknownRefs.length
+            ? 'WaitingForDecisions'
+            : targetCount === 0
+              ? 'NoClusters'
+              : stopped.length
+                ? 'Stopped'
+                : succeeded
+                  ? 'Complete'
+                  : complete
+                    ? 'FinishedWithProblems'
+                    : 'Rolling',
         message: messages.join('; '),
         placements: plans.map(({ ref, plan }) => ({
           name: ref,

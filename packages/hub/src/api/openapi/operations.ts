@@ -457,10 +457,21 @@ export const operations: Operation[] = [
     tag: 'overview',
     summary: 'The fleet at a glance: clusters by state, works by condition, the clusters not compliant now',
     description:
-      'Counted on the hub (one pass over clusters and works, reused while nothing changed, at most one a second while the fleet changes). A cluster that should deliver work (Available, HeartbeatOnly, Unreachable, NeverReported) is not compliant when a work is not Applied or not Available, Degraded, holds deletions, its agent is silent, its certificate expires within certificateWarning, or its agent is older than the hub. Worst first, each with a one-line reason; paged by limit (default 50, at most 500) and continue. labelSelector narrows every count to the matching clusters. metadata.resourceVersion: where a watch of clusters or works starts to learn of later changes.',
+      'Counted on the hub (one pass over clusters and works, reused while nothing changed, at most one a second while the fleet changes). A cluster that should deliver work (Available, HeartbeatOnly, Unreachable, NeverReported) is not compliant when a work is not Applied or not Available, Degraded, holds deletions, its agent is silent, its certificate expires within certificateWarning, or its agent is older than the hub. Worst first, each with a one-line reason; paged by limit (default 50, at most 500) and continue. labelSelector narrows every count to the matching clusters; worksets are counted by rollout state over the whole fleet. metadata.resourceVersion: where a watch of clusters or works starts to learn of later changes.',
     access: 'read',
     query: ['limit', 'continue', 'labelSelector', 'certificateWarning'],
     answers: { 200: { description: 'the overview', schema: 'FleetOverview' } },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/clusters/{name}/placements',
+    tag: 'placements',
+    summary: 'Why each placement selects this cluster or not',
+    description:
+      'Every placement, in the scheduler’s order of reasons: Selected (with its decision group), NotSchedulable (the cluster is not accepted, has not joined or is being removed), NotInClusterSets (not in a cluster set bound to the placement’s namespace), NoPredicateMatched (with the first requirement it fails), TaintNotTolerated (which taint), NotChosen (eligible, but numberOfClusters and the prioritizers chose others), NotScheduledYet (eligible; the next pass selects it). Explains the stored decisions; it never changes them.',
+    access: 'read',
+    answers: { 200: { description: 'one entry per placement', schema: 'ClusterPlacementList' } },
+    errors: [404],
   },
   {
     method: 'post',

@@ -4,6 +4,8 @@
 // documentation, never given to fastify (which would change answers and error shapes).
 
 import { problemKinds } from '../../fleet/compliance.ts';
+import { selectionReasons } from '../../placement/index.ts';
+import { workSetRolloutStates } from '../../rollout/index.ts';
 
 type Schema = Record<string, unknown>;
 
@@ -290,6 +292,12 @@ export const schemas: Record<string, Schema> = {
           additionalProperties: { type: 'object' },
         },
       }),
+      worksets: object({
+        total: int(),
+        states: map(
+          `worksets per rollout state (status.rollout.state: ${workSetRolloutStates.join(', ')}; Pending before the first status, Deleting while it is deleted)`,
+        ),
+      }),
       nonCompliant: object(
         {
           total: int(),
@@ -317,7 +325,29 @@ export const schemas: Record<string, Schema> = {
         ['total', 'items'],
       ),
     },
-    ['apiVersion', 'kind', 'metadata', 'hubVersion', 'clusters', 'works', 'nonCompliant'],
+    ['apiVersion', 'kind', 'metadata', 'hubVersion', 'clusters', 'works', 'worksets', 'nonCompliant'],
+  ),
+  ClusterPlacementList: object(
+    {
+      apiVersion: str(),
+      kind: { enum: ['ClusterPlacementList'] },
+      metadata: object({ cluster: str() }, ['cluster']),
+      items: list(
+        object(
+          {
+            namespace: str(),
+            name: str(),
+            selected: { type: 'boolean' },
+            reason: { enum: [...selectionReasons] },
+            message: str(),
+            groupIndex: int(),
+            groupName: str(),
+          },
+          ['namespace', 'name', 'selected', 'reason', 'message'],
+        ),
+      ),
+    },
+    ['apiVersion', 'kind', 'metadata', 'items'],
   ),
   Session: object(
     {
