@@ -574,6 +574,36 @@ describe('admin API', { timeout: 120_000 }, () => {
       assert.ok(JSON.parse(tokens.stdout).items.some((x: TokenResource) => x.metadata.name === t.id));
     });
 
+    test('audit list filters on the hub and follows continue through short pages', async () => {
+      const refused = await anon.post('/api/v1/clusters/audit-probe/approve', {});
+      assert.equal(refused.status, 401);
+      const res = await cli([
+        'audit',
+        'list',
+        ...conn(),
+        '-o',
+        'json',
+        '--actor',
+        'anonymous',
+        '--result',
+        '401',
+        '--limit',
+        '3',
+      ]);
+      assert.equal(res.code, 0, res.stderr);
+      const list = JSON.parse(res.stdout) as List<AuditEvent>;
+      assert.ok(list.items.length >= 1 && list.items.length <= 3);
+      for (const e of list.items) {
+        assert.equal(e.actor, 'anonymous');
+        assert.match(e.result, /^401/);
+      }
+      assert.ok(list.items.some((e) => e.resource === '/api/v1/clusters/audit-probe/approve'));
+      const bad = await cli(['audit', 'list', ...conn(), '--since', 'yesterday']);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /since must be a time/);
+      assertError(await admin.get('/api/v1/auditevents?labelSelector=a%3Db'), 400, 'VALIDATION_FAILED');
+    });
+
     test('cluster list tells pending, denied, never-reported, available and removing apart; cluster get describes one', async () => {
       const anon = anonymousClient(hub);
       clients.push(anon);

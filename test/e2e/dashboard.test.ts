@@ -364,6 +364,29 @@ describe('dashboard in a real browser', { timeout: 180_000 }, () => {
     assert.equal(await page.textContent('#cluster-error'), '');
   });
 
+  test('the audit page filters on the hub: a read-only session finds the refused call and the approval', async () => {
+    const page = await loggedIn('viewer');
+    await page.goto(`${hub.url}/ui/#/audit?result=403`);
+    const refused = page.locator('#audit-body tr', {
+      hasText: '/api/v1/namespaces/default/manifestworkreplicasets/ui-set/pause',
+    });
+    await refused.first().waitFor({ timeout: 5_000 });
+    for (const r of await page.locator('#audit-body td.result').allTextContents()) assert.match(r, /^403/);
+    assert.equal(await refused.first().locator('.actor').textContent(), 'token:ui-viewer');
+
+    // The form puts the filter in the URL, and the hub answers it.
+    await page.fill('#audit-filter input[name=result]', '');
+    await page.fill('#audit-filter input[name=actor]', 'token:ui-admin');
+    await page.fill('#audit-filter input[name=resource]', '/api/v1/clusters/ui-waiting');
+    await page.click('#audit-filter button[type=submit]');
+    const approved = page.locator('#audit-body tr', { hasText: '/api/v1/clusters/ui-waiting/approve' });
+    await approved.waitFor({ timeout: 5_000 });
+    assert.match(page.url(), /#\/audit\?actor=token%3Aui-admin&resource=%2Fapi%2Fv1%2Fclusters%2Fui-waiting$/);
+    for (const a of await page.locator('#audit-body td.actor').allTextContents()) assert.equal(a, 'token:ui-admin');
+    assert.equal(await approved.locator('.result').textContent(), '200');
+    await shoot(page, 'audit');
+  });
+
   test('a write with the cookie but without the CSRF header is refused; so is a WebSocket from another origin', async () => {
     const page = await loggedIn('admin');
     const refused = await page.evaluate(async () => {

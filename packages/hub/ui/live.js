@@ -5,12 +5,14 @@
 // starts from the new list.
 import * as api from './api.js';
 
-const status = (on) => {
+/** The footer's word on how the page keeps current: `text`, shown as live when `on`. */
+export function showLive(text, on) {
   const el = document.getElementById('live');
   if (!el) return;
-  el.textContent = on ? 'live' : 'reconnecting…';
+  el.textContent = text;
   el.classList.toggle('on', on);
-};
+}
+const status = (on) => showLive(on ? 'live' : 'reconnecting…', on);
 
 export class Watch {
   /**

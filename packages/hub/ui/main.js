@@ -1,8 +1,9 @@
 // The dashboard's entry: resumes the session (or shows the login), routes by the URL's hash
-// (#/, #/clusters, #/clusters/NAME, #/worksets, #/worksets/NAMESPACE/NAME) and mounts one
-// page at a time. A page is
+// (#/, #/clusters, #/clusters/NAME, #/worksets, #/worksets/NAMESPACE/NAME, #/audit) and
+// mounts one page at a time. A page is
 // `mount(root, params) → unmount`; it holds at most one WebSocket, closed on unmount.
 import * as api from './api.js';
+import * as audit from './audit.js';
 import * as cluster from './cluster.js';
 import * as clusters from './clusters.js';
 import { h } from './dom.js';
@@ -21,6 +22,11 @@ function route() {
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   if (parts[0] === 'clusters' && parts[1]) return { page: cluster, params: { name: parts[1] } };
   if (parts[0] === 'clusters') return { page: clusters, params: { labelSelector: params.get('labelSelector') ?? '' } };
+  if (parts[0] === 'audit') {
+    const filter = {};
+    for (const k of ['actor', 'action', 'resource', 'result', 'since']) filter[k] = params.get(k) ?? '';
+    return { page: audit, params: filter };
+  }
   if (parts[0] === 'worksets' && parts[1] && parts[2]) {
     return { page: workset, params: { namespace: parts[1], name: parts[2] } };
   }

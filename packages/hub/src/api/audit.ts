@@ -1,16 +1,51 @@
-// /api/v1/auditevents: who did what, when, with what result; newest first.
+// /api/v1/auditevents: who did what, when, with what result; newest first, filtered by actor
+// (exactly), action, resource and result (by prefix) and since a time. A page reads at most
+// auditScanRows events (store/trust.ts): a filter that matches little answers a short page,
+// perhaps empty, with continue, instead of scanning the whole log in one request.
 
 import { apiError } from '@outpost/shared';
 import type { FastifyPluginAsync } from 'fastify';
-import type { Store } from '../store/index.ts';
-import { listOf, listQuery } from './common.ts';
+import type { AuditFilter, Store } from '../store/index.ts';
+
+const maxLimit = 1_000;
+const known = new Set(['limit', 'continue', 'actor', 'action', 'resource', 'result', 'since']);
+
+function auditQuery(raw: unknown): { limit: number; before: number; filter: AuditFilter } {
+  const q = (raw ?? {}) as Record<string, unknown>;
+  const stray = Object.keys(q).filter((k) => !known.has(k));
+  if (stray.length) throw apiError('VALIDATION_FAILED', `unknown query parameters: ${stray.join(', ').slice(0, 200)}`);
+  for (const [k, v] of Object.entries(q)) {
+    if (typeof v !== 'string') throw apiError('VALIDATION_FAILED', `${k} may be given once`);
+    if (v.length > 1_000) throw apiError('VALIDATION_FAILED', `${k} is longer than 1000 characters`);
+  }
+  const s = q as Record<string, string | undefined>;
+  const limit = s.limit === undefined ? 500 : Number(s.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) {
+    throw apiError('VALIDATION_FAILED', `limit must be an integer from 1 to ${maxLimit}`);
+  }
+  const before = s.continue === undefined || s.continue === '' ? Number.MAX_SAFE_INTEGER : Number(s.continue);
+  if (!/^\d{0,16}$/.test(s.continue ?? '') || !Number.isSafeInteger(before)) {
+    throw apiError('VALIDATION_FAILED', 'continue must come from a previous page');
+  }
+  const filter: AuditFilter = {};
+  for (const k of ['actor', 'action', 'resource', 'result'] as const) if (s[k]) filter[k] = s[k];
+  if (s.since) {
+    const at = Date.parse(s.since);
+    if (!Number.isFinite(at)) throw apiError('VALIDATION_FAILED', 'since must be a time such as 2026-01-31T12:00:00Z');
+    filter.since = new Date(at).toISOString();
+  }
+  return { limit, before, filter };
+}
 
 export const auditRoutes: FastifyPluginAsync<{ store: Store }> = async (app, { store }) => {
   app.get('/api/v1/auditevents', async (req) => {
-    const q = listQuery(req.query);
-    const before = q.continue === '' ? Number.MAX_SAFE_INTEGER : Number(q.continue);
-    if (!Number.isInteger(before)) throw apiError('VALIDATION_FAILED', 'continue must come from a previous page');
-    const page = await store.audit.page(before, q.limit);
-    return listOf('AuditEventList', page.items, page.continue);
+    const { limit, before, filter } = auditQuery(req.query);
+    const page = await store.audit.page(before, limit, filter);
+    return {
+      apiVersion: 'outpost.dev/v1alpha1',
+      kind: 'AuditEventList',
+      metadata: page.continue ? { continue: page.continue } : {},
+      items: page.items,
+    };
   });
 };

@@ -559,13 +559,37 @@ const commands: Record<string, Record<string, Command>> = {
   },
   audit: {
     list: {
-      usage: 'audit list [--limit 50]',
-      summary: 'recent audit events, newest first',
-      options: { limit: { type: 'string' } },
+      usage:
+        'audit list [--limit 50] [--actor token:NAME] [--action DELETE] [--resource /api/v1/clusters/X] [--result 403] [--since 2026-01-31T12:00:00Z]',
+      summary:
+        'recent audit events, newest first; --actor exactly, --action/--resource/--result by prefix, --since a time',
+      options: {
+        limit: { type: 'string' },
+        actor: { type: 'string' },
+        action: { type: 'string' },
+        resource: { type: 'string' },
+        result: { type: 'string' },
+        since: { type: 'string' },
+      },
       async run(ctx) {
-        const l = await ctx.client.call<
-          List<{ at: string; actor: string; action: string; resource: string; result: string }>
-        >('GET', `/api/v1/auditevents?limit=${enc((ctx.flags.limit as string | undefined) ?? '50')}`);
+        const query = new URLSearchParams({ limit: (ctx.flags.limit as string | undefined) ?? '50' });
+        for (const k of ['actor', 'action', 'resource', 'result', 'since']) {
+          const v = ctx.flags[k];
+          if (typeof v === 'string') query.set(k, v);
+        }
+        // A filter that matches little may take several windows of the log: follow continue
+        // until the page is full or the log ends.
+        const want = Number(query.get('limit'));
+        type Event = { at: string; actor: string; action: string; resource: string; result: string };
+        let l = await ctx.client.call<List<Event>>('GET', `/api/v1/auditevents?${query}`);
+        const items = [...l.items];
+        while (items.length < want && l.metadata.continue) {
+          query.set('continue', l.metadata.continue);
+          query.set('limit', String(want - items.length));
+          l = await ctx.client.call<List<Event>>('GET', `/api/v1/auditevents?${query}`);
+          items.push(...l.items);
+        }
+        l = { ...l, items };
         ctx.out(
           render(ctx.format, l, () =>
             table(

@@ -39,7 +39,8 @@ export type * from './rows.ts';
 export { allClaims } from './rows.ts';
 export type { SessionRow, SessionStore, SessionWithToken } from './sessions.ts';
 export type { Sql } from './sql.ts';
-export type { ClusterChangeKind, ClusterChangeListener, Page, TrustStore } from './trust.ts';
+export type { AuditFilter, ClusterChangeKind, ClusterChangeListener, Page, TrustStore } from './trust.ts';
+export { auditScanRows } from './trust.ts';
 export type {
   ManifestRow,
   PreparedManifest,

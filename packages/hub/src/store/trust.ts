@@ -18,6 +18,17 @@ const json = (v: unknown) => JSON.stringify(v);
 const noNul = (text: string) => text.replaceAll('\u0000', '\uFFFD');
 const parse = <T>(v: unknown, fallback: T): T => (typeof v === 'string' ? (JSON.parse(v) as T) : fallback);
 
+/** What the audit log can be filtered by: the actor exactly, the others by prefix, `since` an ISO time. */
+export interface AuditFilter {
+  actor?: string;
+  action?: string;
+  resource?: string;
+  result?: string;
+  since?: string;
+}
+/** The most audit rows one page reads (trust.audit.page). */
+export const auditScanRows = 20_000;
+
 function apiTokenFrom(r: Raw): ApiTokenRow {
   return {
     id: r.id as string,
@@ -196,7 +207,8 @@ const q = {
 
   auditInsert: `INSERT INTO audit_log (at, actor, action, resource, result, details)
     VALUES (@at, @actor, @action, @resource, @result, @details)`,
-  auditPage: 'SELECT * FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?',
+  auditNewest: 'SELECT max(id) AS id FROM audit_log',
+  auditOldest: 'SELECT min(id) AS id FROM audit_log',
   // Oldest rows first, a batch at a time: ids grow with time, so the scan stops early.
   auditPruneOlder: `DELETE FROM audit_log WHERE id IN
     (SELECT id FROM audit_log WHERE at < ? ORDER BY id LIMIT ?)`,
@@ -406,11 +418,38 @@ export function trustStore(sql: Sql, relay?: ClusterRelay) {
           result: noNul(e.result),
           details: e.details === undefined ? null : json(e.details),
         })),
-      /** Newest first; `before` is an id from a previous page. */
-      page: async (before: number, limit: number): Promise<Page<AuditEvent>> => {
+      /**
+       * Newest first, matching `filter`; `before` is an id from a previous page. One call
+       * reads at most `auditScanRows` ids below `before`, so a filter that matches little
+       * never scans a million rows in one request: a page may then hold fewer than `limit`
+       * items (even none) and still carry `continue`, where the next call goes on.
+       */
+      page: async (before: number, limit: number, filter: AuditFilter = {}): Promise<Page<AuditEvent>> => {
+        const newest = (await sql.get<{ id: number | string | null }>(q.auditNewest, []))?.id;
+        if (newest === null || newest === undefined) return { items: [], continue: undefined };
+        const top = Math.min(before, Number(newest) + 1);
+        const floor = top - auditScanRows;
+        const where = ['id < ?', 'id >= ?'];
+        const params: unknown[] = [top, floor];
+        if (filter.actor !== undefined) {
+          where.push('actor = ?');
+          params.push(filter.actor);
+        }
+        for (const col of ['action', 'resource', 'result'] as const) {
+          const prefix = filter[col];
+          if (prefix === undefined) continue;
+          // A prefix by characters (substr counts characters on both backends): no LIKE
+          // pattern to escape.
+          where.push(`substr(${col}, 1, ?) = ?`);
+          params.push([...prefix].length, prefix);
+        }
+        if (filter.since !== undefined) {
+          where.push('at >= ?');
+          params.push(filter.since);
+        }
         const rows = await many(
-          q.auditPage,
-          [before, limit + 1],
+          `SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`,
+          [...params, limit + 1],
           (r): AuditEvent => ({
             id: Number(r.id),
             at: r.at as string,
@@ -421,9 +460,13 @@ export function trustStore(sql: Sql, relay?: ClusterRelay) {
             details: parse(r.details, undefined),
           }),
         );
-        const more = rows.length > limit;
-        const items = more ? rows.slice(0, limit) : rows;
-        return { items, continue: more ? String(items.at(-1)?.id) : undefined };
+        if (rows.length > limit) {
+          const items = rows.slice(0, limit);
+          return { items, continue: String(items.at(-1)?.id) };
+        }
+        // The window is read through: older rows, if any, go on below it.
+        const oldest = Number((await sql.get<{ id: number | string | null }>(q.auditOldest, []))?.id ?? floor);
+        return { items: rows, continue: oldest < floor ? String(floor) : undefined };
       },
     },
   };

@@ -48,6 +48,36 @@ const parameters: Record<string, Schema> = {
     description: 'Kubernetes label selector: =, ==, !=, in, notin, exists (key), !key',
     schema: { type: 'string' },
   },
+  actor: {
+    name: 'actor',
+    in: 'query',
+    description: 'audit events of this actor only (exactly as the events show it, e.g. token:NAME or anonymous)',
+    schema: { type: 'string', maxLength: 1000 },
+  },
+  action: {
+    name: 'action',
+    in: 'query',
+    description: 'audit events whose action starts with this (e.g. DELETE, or POST /api/v1/clusters)',
+    schema: { type: 'string', maxLength: 1000 },
+  },
+  resource: {
+    name: 'resource',
+    in: 'query',
+    description: 'audit events whose resource (the path called) starts with this',
+    schema: { type: 'string', maxLength: 1000 },
+  },
+  result: {
+    name: 'result',
+    in: 'query',
+    description: 'audit events whose result starts with this (403, 4 for every refusal, 201 …)',
+    schema: { type: 'string', maxLength: 1000 },
+  },
+  since: {
+    name: 'since',
+    in: 'query',
+    description: 'audit events at or after this time (RFC 3339)',
+    schema: { type: 'string', format: 'date-time' },
+  },
   certificateWarning: {
     name: 'certificateWarning',
     in: 'query',

@@ -446,9 +446,10 @@ export const operations: Operation[] = [
     path: '/api/v1/auditevents',
     tag: 'audit',
     summary: 'The audit log, newest first',
-    description: 'Every call that is not a read, whatever its result (401 and 403 included).',
+    description:
+      'Every call that is not a read, whatever its result (401 and 403 included). Filtered by actor (exactly), action, resource and result (each by prefix: text, not a pattern) and since a time. A page reads at most 20,000 events of the log: with a filter that matches little it may hold fewer than limit items, or none, and still carry metadata.continue; follow it until it is absent.',
     access: 'read',
-    query: ['limit', 'continue'],
+    query: ['limit', 'continue', 'actor', 'action', 'resource', 'result', 'since'],
     answers: { 200: { description: 'audit events', schema: 'AuditEventList' } },
   },
   {
