@@ -1,7 +1,9 @@
 // The dashboard with a real agent and a real kube-apiserver: a page already open sees the
 // cluster go non-compliant live when its agent reports a manifest the API server refused, and
 // the cluster page shows the API server's message as it was reported; a workset's page,
-// paused, is resumed from the browser and follows its rollout to Complete without a reload.
+// paused, is resumed from the browser and follows its rollout to Complete without a reload;
+// an agent that stops makes its cluster's watch event (its lease lapsed: no row was written)
+// and the clusters page shows it Unreachable without a reload.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext } from 'playwright-core';
@@ -147,5 +149,43 @@ describe('dashboard with a real agent and kube-apiserver', { timeout: 300_000 },
     assert.equal(await row.getAttribute('data-state'), 'Succeeded');
     assert.equal(await page.evaluate('window.outpostMark'), 'no reload');
     await shoot(page, 'workset-complete');
+  });
+
+  test('an agent that stops: a watch of clusters hears its cluster go Unknown, and the clusters page shows it live', async () => {
+    const page = await context.newPage();
+    await page.goto(`${hub.url}/ui/#/clusters`);
+    const row = page.locator('tr[data-cluster="spoke-ui"]');
+    await row.locator('.state', { hasText: 'Available' }).waitFor({ timeout: 10_000 });
+    await page.waitForSelector('#live.on');
+    await page.evaluate("window.outpostMark = 'no reload'");
+    const from = (await admin.get<{ metadata: { resourceVersion: string } }>('/api/v1/clusters?limit=1')).body.metadata
+      .resourceVersion;
+    const url = `${hub.url.replace(/^https/, 'wss')}/api/v1/clusters?watch=true&resourceVersion=${from}&fieldSelector=metadata.name%3Dspoke-ui`;
+    // In the page: its session's cookie opens the socket (same origin).
+    const heard = page.evaluate(
+      (u) =>
+        new Promise<string>((resolve) => {
+          const ws = new WebSocket(u);
+          const timer = setTimeout(() => resolve('no event within 90 s'), 90_000);
+          ws.onmessage = (m) => {
+            const e = JSON.parse(m.data) as {
+              type: string;
+              object: { status?: { conditions?: { type: string; status: string; reason: string }[] } };
+            };
+            const a = e.object.status?.conditions?.find((c) => c.type === 'Available');
+            if (e.type === 'MODIFIED' && a && a.status !== 'True') {
+              clearTimeout(timer);
+              ws.close();
+              resolve(`${e.type} ${a.status} ${a.reason}`);
+            }
+          };
+        }),
+      url,
+    );
+    const res = await agent.stop();
+    assert.notEqual(res.code, null, 'the agent exited on SIGTERM');
+    assert.match(await heard, /^MODIFIED Unknown /);
+    await row.locator('.state', { hasText: 'Unreachable' }).waitFor({ timeout: 30_000 });
+    assert.equal(await page.evaluate('window.outpostMark'), 'no reload');
   });
 });

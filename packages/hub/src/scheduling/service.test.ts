@@ -218,6 +218,33 @@ describe('PlacementService', () => {
     );
   });
 
+  test('a cluster that goes unreachable, and one that comes back, is a change in the log that watches read', async () => {
+    await addCluster('c1', { env: 'prod' });
+    await addCluster('c2', { env: 'prod' });
+    await service.runDue();
+    const clusterChanges = async (after: number) =>
+      (await store.changes.since(after, 'clusters', undefined, 100)).map((c) => `${c.type} ${c.name}`);
+    const start = await store.changes.latest();
+    // c2 stays in touch; c1's lease lapses.
+    now = T0 + leaseMs + 1;
+    await store.clusters.seen('c2', iso(now));
+    const seenAt = await store.changes.latest();
+    assert.equal(seenAt, start, 'a sighting alone is no change');
+    await service.runDue();
+    assert.deepEqual(await clusterChanges(seenAt), ['MODIFIED c1']);
+    const lapsed = await store.changes.latest();
+    await service.runDue();
+    assert.deepEqual(await clusterChanges(lapsed), [], 'once, not on every pass');
+    // c1 is heard from: the pass that sees it back logs it.
+    await store.clusters.seen('c1', iso(now));
+    await service.runDue();
+    assert.deepEqual(await clusterChanges(lapsed), ['MODIFIED c1']);
+    const [row] = await store.changes.since(lapsed, 'clusters', undefined, 1);
+    assert.deepEqual(row?.labels, { env: 'prod' });
+    assert.deepEqual(row?.labelsBefore, { env: 'prod' });
+    assert.equal(row?.uid, (await store.clusters.get('c1'))?.uid);
+  });
+
   test('a cluster back from unreachable is announced after the pass that saw it back', async () => {
     await addCluster('c1', { env: 'prod' });
     await addPlacement('p', prod);

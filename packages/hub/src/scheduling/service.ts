@@ -442,6 +442,7 @@ export class PlacementService {
     }
     for (const key of this.#due.keys()) if (!placements.has(key)) this.#due.delete(key);
     this.#fingerprints = next.fingerprints;
+    const lapsed = [...next.unreachable].filter((n) => !this.#unreachable.has(n));
     this.#unreachable = next.unreachable;
     this.#leaseEnds = next.leaseEnds;
     this.#emit(changedDecisions);
@@ -452,6 +453,19 @@ export class PlacementService {
         } catch (err) {
           this.#d.log.error({ err, cluster: name }, 'a reachability listener failed');
         }
+      }
+    }
+    // A cluster's Available is derived from its lease when it is read, so no write of its row
+    // tells watches it changed: the log gets one change per cluster that went or came back.
+    const shown = [...lapsed, ...returned];
+    if (shown.length) {
+      try {
+        await store.transaction(() => store.changes.clustersShownChanged(shown));
+      } catch (err) {
+        log.warn(
+          { err, clusters: shown.length },
+          'telling watches of clusters gone or back failed; they see it on their next read',
+        );
       }
     }
     this.#arm();

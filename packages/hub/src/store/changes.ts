@@ -7,6 +7,7 @@
 // The table and its triggers are migration 17 (migration-17.ts), which says how the numbers
 // follow commit order on both backends.
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { changeOrderLock } from './migration-17.ts';
 import type { Sql } from './sql.ts';
 
 /** The API objects whose changes are logged (migration-17.ts), as the API's plural names them. */
@@ -40,6 +41,13 @@ export interface ChangeStore {
   /** Up to `limit` changes of `resource` after `after`, oldest first; `scope` narrows them
    *  to one namespace (or a work's cluster). */
   since(after: number, resource: WatchedResource, scope: string | undefined, limit: number): Promise<ChangeRow[]>;
+  /**
+   * One MODIFIED change for each named cluster that exists: its shown state changed without
+   * a write of its row (its liveness: Available went Unknown, or back), so watches hear of
+   * it. Call inside a short transaction of its own: on PostgreSQL it takes the log's order
+   * lock at once and holds it until that transaction commits.
+   */
+  clustersShownChanged(names: readonly string[]): Promise<void>;
   /** Drops changes older than `keepMs` (by the database's clock, unless `nowMs` says), and
    *  all but the last `keepRows` (never the last one); returns how many. */
   trim(nowMs: number | undefined, keepMs: number, keepRows: number): Promise<number>;
@@ -108,6 +116,23 @@ export function changeStore(sql: Sql): ChangeStore {
         scope === undefined ? [after, resource, limit] : [after, resource, scope, limit],
       );
       return rows.map(changeFrom);
+    },
+    async clustersShownChanged(names) {
+      if (names.length === 0) return;
+      const postgres = sql.dialect === 'postgres';
+      // The triggers' own order (migration-17.ts): on PostgreSQL one committing transaction
+      // at a time holds the lock, so numbers stay in commit order.
+      if (postgres) await sql.get('SELECT pg_advisory_xact_lock(?) AS locked', [changeOrderLock]);
+      const now = postgres
+        ? '(extract(epoch FROM clock_timestamp()) * 1000)::bigint'
+        : `CAST(unixepoch('subsec') * 1000 AS INTEGER)`;
+      for (const name of names) {
+        await sql.run(
+          `INSERT INTO changes (resource, scope, name, uid, type, labels, labels_before, at_ms)
+             SELECT 'clusters', '', name, uid, 'MODIFIED', labels, labels, ${now} FROM clusters WHERE name = ?`,
+          [name],
+        );
+      }
     },
     // Outside a transaction: on PostgreSQL a serializable read of the log's end would
     // conflict with every commit that appends to it. The horizon moves first (and only

@@ -21,8 +21,10 @@ const watched = [
   { resource: 'managedclustersetbindings', table: 'cluster_set_bindings', scope: 'namespace' },
 ] as const;
 
-/** The key of PostgreSQL's advisory lock that orders the log's numbers (see above). */
-const pgOrderLock = 7_368_116_203;
+/** The key of PostgreSQL's advisory lock that orders the log's numbers (see above); also
+ *  taken by changes.ts for the changes it writes itself. */
+export const changeOrderLock = 7_368_116_203;
+const pgOrderLock = changeOrderLock;
 
 /** Migration 17 in either dialect. */
 export function changeLogSql(dialect: 'sqlite' | 'postgres'): string {
