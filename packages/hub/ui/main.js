@@ -1,10 +1,11 @@
 // The dashboard's entry: resumes the session (or shows the login), routes by the URL's hash
-// (#/, #/clusters, #/clusters/NAME, #/worksets) and mounts one page at a time. A page is
+// (#/, #/clusters, #/clusters/NAME, #/worksets, #/inventory) and mounts one page at a time. A page is
 // `mount(root, params) → unmount`; it holds at most one WebSocket, closed on unmount.
 import * as api from './api.js';
 import * as cluster from './cluster.js';
 import * as clusters from './clusters.js';
 import { h } from './dom.js';
+import * as inventory from './inventory.js';
 import * as login from './login.js';
 import * as overview from './overview.js';
 import * as worksets from './worksets.js';
@@ -20,6 +21,9 @@ function route() {
   if (parts[0] === 'clusters' && parts[1]) return { page: cluster, params: { name: parts[1] } };
   if (parts[0] === 'clusters') return { page: clusters, params: { labelSelector: params.get('labelSelector') ?? '' } };
   if (parts[0] === 'worksets') return { page: worksets, params: {} };
+  if (parts[0] === 'inventory') {
+    return { page: inventory, params: Object.fromEntries(inventory.fields.map(([k]) => [k, params.get(k) ?? ''])) };
+  }
   return { page: overview, params: {} };
 }
 
