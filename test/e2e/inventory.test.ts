@@ -3,10 +3,11 @@
 // reported for it; a read-only token may search; unknown or malformed parameters are
 // refused by name.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { agentPaths } from '@outpost/shared';
 import { adminClient, agentClient, assertError, HubClient, joinCluster } from './hub-client.ts';
-import { type HubProcess, startHub } from './hub-process.ts';
+import { type HubProcess, hubMain, startHub } from './hub-process.ts';
 
 interface Item {
   cluster: string;
@@ -198,6 +199,32 @@ describe('fleet inventory', () => {
     assertError(await admin.get('/api/v1/inventory?name=*'), 400, 'VALIDATION_FAILED');
     assertError(await admin.get('/api/v1/inventory?kind=a&kind=b'), 400, 'QUERY_PARAM_REPEATED');
     assertError(await admin.get(`/api/v1/inventory?name=${'x'.repeat(254)}`), 400, 'VALIDATION_FAILED');
+  });
+
+  test('outpost-hub inventory: the same search as a table, or as JSON', async () => {
+    const cli = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [hubMain, 'inventory', '--data-dir', hub.dataDir, '--hub', hub.url, ...args],
+          { timeout: 20_000 },
+          (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? -1) : 0, stdout, stderr }),
+        );
+      });
+    const t = await cli(['--kind', 'Deployment', '-n', 'shop']);
+    assert.equal(t.code, 0, t.stderr);
+    const lines = t.stdout.trim().split('\n');
+    assert.match(lines[0] ?? '', /^CLUSTER\s+WORK\s+KIND\s+NAMESPACE\s+NAME\s+REPORTED$/);
+    assert.match(t.stdout, /edge-1\s+shop\s+Deployment\.apps\s+shop\s+web\s+Applied=True,Available=True/);
+    assert.match(t.stdout, /edge-2\s+shop\s+Deployment\.apps\s+shop\s+web\s+not reported/);
+    assert.equal(lines.length, 3);
+    // Past --limit, it says more match.
+    const j = await cli(['--kind', 'Deployment', '--limit', '2', '-o', 'json']);
+    assert.equal(j.code, 0, j.stderr);
+    assert.equal((JSON.parse(j.stdout) as InventoryList).items.length, 2);
+    assert.match(j.stderr, /more objects match/);
+    const help = await cli(['--help']);
+    assert.match(help.stdout, /^Usage: outpost-hub inventory /);
   });
 
   // Last: it changes the fleet.
