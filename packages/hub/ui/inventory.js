@@ -5,6 +5,7 @@
 // and when "More" asks for the next page; "Search" reads it again.
 import * as api from './api.js';
 import { fill, h } from './dom.js';
+import { noWatch } from './live.js';
 
 const limit = 50;
 /** The criteria of a search, as the form, the hash and the API name them. */
@@ -17,6 +18,7 @@ export const fields = [
 
 export function mount(root, params) {
   let gone = false;
+  noWatch('not live: read when searched');
   let next;
   const inputs = Object.fromEntries(
     fields.map(([k, placeholder]) => [

@@ -12,6 +12,14 @@ const status = (on) => {
   el.classList.toggle('on', on);
 };
 
+/** A page that holds no watch (a search, read when asked) says so, not the last page's state. */
+export function noWatch(text) {
+  const el = document.getElementById('live');
+  if (!el) return;
+  el.textContent = text;
+  el.classList.remove('on');
+}
+
 export class Watch {
   /**
    * @param path the list's path and query (no watch parameters)
