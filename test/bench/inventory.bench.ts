@@ -8,6 +8,7 @@
 // of a kind's search (continue), and the worst combination the indexes serve (a common
 // name in a rare namespace: the name's index is walked, the namespace filters). Each
 // search's plan on the full table is recorded (EXPLAIN QUERY PLAN / EXPLAIN): no full scan.
+// And migration 19 on such a database of version 18 (the upgrade's start).
 //   ./scripts/bench inventory
 // Writes test/bench/results/inventory.json.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,8 +16,11 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { openPostgresStore, openStore, type Store } from '../../packages/hub/src/store/index.ts';
+import { migrate, openPostgresStore, openStore, type Store } from '../../packages/hub/src/store/index.ts';
 import type { InventoryPosition, InventoryQuery } from '../../packages/hub/src/store/inventory.ts';
+import { migratePg } from '../../packages/hub/src/store/migrate-pg.ts';
+import { migrations } from '../../packages/hub/src/store/migrations.ts';
+import { pgMigrations } from '../../packages/hub/src/store/migrations-pg.ts';
 import { repoRoot } from '../e2e/hub-process.ts';
 import { createDatabase, startPostgres } from '../pg/index.ts';
 import { type Metric, quantile, report } from './lib.ts';
@@ -34,7 +38,7 @@ interface Db {
 const Sqlite = createRequire(join(repoRoot, 'packages/hub/package.json'))('better-sqlite3') as new (file: string) => Db;
 
 /** The statements that fill the database (recursive CTEs: both dialects have them). */
-function fillSql(dialect: 'sqlite' | 'postgres'): string[] {
+function fillSql(dialect: 'sqlite' | 'postgres', before19 = false): string[] {
   const pad = (e: string) => (dialect === 'sqlite' ? `substr('0000' || (${e}), -5, 5)` : `lpad((${e})::text, 5, '0')`);
   const series = `WITH RECURSIVE g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i < ${works - 1})`;
   const cluster = `'edge-' || ${pad('i / 5')}`;
@@ -57,7 +61,11 @@ function fillSql(dialect: 'sqlite' | 'postgres'): string[] {
     `INSERT INTO works (cluster, name, uid, generation, resource_version, labels, annotations, spec, spec_hash,
       content_hash, manifest_count, size_bytes, created_at, updated_at)
       ${series} SELECT ${cluster}, ${work}, 'u' || i, 1, 1, '{}', '{}', '{}', 'x', 'x', 10, 1000, ${now}, ${now} FROM g`,
-    `INSERT INTO work_manifests (work_uid, key, ordinal, hash, changed_generation, cluster, work, api_group, kind,
+    before19
+      ? `INSERT INTO work_manifests (work_uid, key, ordinal, hash, changed_generation)
+      ${series}, ${templates}, o AS (${object})
+      SELECT 'u' || i, grp || '|' || kind || '|' || ns || '|' || name, m, 'h' || m, 1 FROM o`
+      : `INSERT INTO work_manifests (work_uid, key, ordinal, hash, changed_generation, cluster, work, api_group, kind,
       namespace, name)
       ${series}, ${templates}, o AS (${object})
       SELECT 'u' || i, grp || '|' || kind || '|' || ns || '|' || name, m, 'h' || m, 1,
@@ -153,6 +161,27 @@ try {
   await client.end();
   const b = await measure('postgres', pgStore, (performance.now() - t0) / 1000);
   await pgStore.close();
+
+  // Migration 19 on a fleet's database of version 18: what the upgrade's start costs.
+  const old = new Sqlite(join(dir, 'before-19.db'));
+  migrate(old as never, migrations.slice(0, 18));
+  old.transaction(() => {
+    for (const text of fillSql('sqlite', true)) old.prepare(text).run();
+  })();
+  t0 = performance.now();
+  migrate(old as never);
+  const sqliteMigrationS = (performance.now() - t0) / 1000;
+  old.close();
+  const pgOld = new pg.Client({ connectionString: await createDatabase(server.url, 'before_19') });
+  await pgOld.connect();
+  await migratePg(pgOld, pgMigrations.slice(0, 18));
+  for (const text of fillSql('postgres', true)) await pgOld.query(text);
+  t0 = performance.now();
+  await migratePg(pgOld);
+  const pgMigrationS = (performance.now() - t0) / 1000;
+  await pgOld.end();
+  a.metrics.sqlite_migration_19_s = { value: sqliteMigrationS, unit: 's' };
+  b.metrics.postgres_migration_19_s = { value: pgMigrationS, unit: 's' };
   for (const [k, p] of Object.entries({ ...a.plans, ...b.plans })) {
     process.stdout.write(`${k}:\n  ${p.replaceAll('\n', '\n  ')}\n`);
   }
