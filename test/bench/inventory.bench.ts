@@ -8,7 +8,8 @@
 // of a kind's search (continue), and the worst combination the indexes serve (a common
 // name in a rare namespace: the name's index is walked, the namespace filters). Each
 // search's plan on the full table is recorded (EXPLAIN QUERY PLAN / EXPLAIN): no full scan.
-// And migration 19 on such a database of version 18 (the upgrade's start).
+// The API's answer on SQLite (a hub on that database; every work has a status to read). And
+// migration 19 on such a database of version 18 (the upgrade's start).
 //   ./scripts/bench inventory
 // Writes test/bench/results/inventory.json.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -21,7 +22,8 @@ import type { InventoryPosition, InventoryQuery } from '../../packages/hub/src/s
 import { migratePg } from '../../packages/hub/src/store/migrate-pg.ts';
 import { migrations } from '../../packages/hub/src/store/migrations.ts';
 import { pgMigrations } from '../../packages/hub/src/store/migrations-pg.ts';
-import { repoRoot } from '../e2e/hub-process.ts';
+import { adminClient } from '../e2e/hub-client.ts';
+import { repoRoot, startHub } from '../e2e/hub-process.ts';
 import { createDatabase, startPostgres } from '../pg/index.ts';
 import { type Metric, quantile, report } from './lib.ts';
 
@@ -44,6 +46,12 @@ function fillSql(dialect: 'sqlite' | 'postgres', before19 = false): string[] {
   const cluster = `'edge-' || ${pad('i / 5')}`;
   const work = `'app-' || (i % 5)`;
   const now = `'2026-01-01T00:00:00.000Z'`;
+  // What an agent reports of each work: its conditions and two of its manifests' (the
+  // Deployment's and the Service's), about 900 bytes.
+  const ok = (t: string) => `{"type":"${t}","status":"True","reason":"${t}","message":""}`;
+  const entry = (group: string, kind: string, resource: string) =>
+    `{"resourceMeta":{"ordinal":1,"group":"${group}","version":"v1","kind":"${kind}","resource":"${resource}","namespace":"' || ${work} || '","name":"web"},"conditions":[${ok('Applied')},${ok('Available')}]}`;
+  const status = `'{"conditions":[${ok('Applied')},${ok('Available')}],"resourceStatus":{"manifests":[${entry('apps', 'Deployment', 'deployments')},${entry('', 'Service', 'services')}]},"observedGeneration":1}'`;
   const templates = `t(m, grp, kind, name) AS (VALUES (0, '', 'Namespace', ''), (1, 'apps', 'Deployment', 'web'),
       (2, '', 'Service', 'web'), (3, '', 'ServiceAccount', 'web'), (4, '', 'ConfigMap', 'cfg-0'),
       (5, '', 'ConfigMap', 'cfg-1'), (6, '', 'ConfigMap', 'cfg-2'), (7, '', 'ConfigMap', 'cfg-3'),
@@ -59,8 +67,9 @@ function fillSql(dialect: 'sqlite' | 'postgres', before19 = false): string[] {
       FROM g, t`;
   return [
     `INSERT INTO works (cluster, name, uid, generation, resource_version, labels, annotations, spec, spec_hash,
-      content_hash, manifest_count, size_bytes, created_at, updated_at)
-      ${series} SELECT ${cluster}, ${work}, 'u' || i, 1, 1, '{}', '{}', '{}', 'x', 'x', 10, 1000, ${now}, ${now} FROM g`,
+      content_hash, manifest_count, size_bytes, status, status_seq, created_at, updated_at)
+      ${series} SELECT ${cluster}, ${work}, 'u' || i, 1, 1, '{}', '{}', '{}', 'x', 'x', 10, 1000, ${status}, 1, ${now},
+        ${now} FROM g`,
     before19
       ? `INSERT INTO work_manifests (work_uid, key, ordinal, hash, changed_generation)
       ${series}, ${templates}, o AS (${object})
@@ -144,6 +153,27 @@ try {
   const sqlite = openStore(file);
   const a = await measure('sqlite', sqlite, (performance.now() - t0) / 1000);
   await sqlite.close();
+  // The API on that database: a hub started on it, each object with its agent's report
+  // (every work of a page read once: 100 works for a page of 100 Deployments).
+  const hub = await startHub({ dataDir: dir, timeoutMs: 60_000 });
+  const admin = await adminClient(hub);
+  try {
+    for (const [name, path, n] of [
+      ['kind_100', '/api/v1/inventory?kind=Deployment&limit=100', rounds],
+      ['kind_500', '/api/v1/inventory?kind=Deployment&limit=500', 5],
+      ['namespace_100', '/api/v1/inventory?namespace=app-3&limit=100', rounds],
+    ] as const) {
+      const res = await admin.get<{ items: { kind: string; conditions?: unknown[] }[] }>(path);
+      const reported = res.body.items?.filter((i) => i.kind === 'Deployment').every((i) => i.conditions);
+      if (res.status !== 200 || !reported) throw new Error(`${path}: ${res.text.slice(0, 300)}`);
+      const times: number[] = [];
+      for (let i = 0; i < n; i++) times.push(await timed(() => admin.get(path)));
+      a.metrics[`sqlite_api_${name}_p50_ms`] = { value: quantile(times, 0.5), unit: 'ms' };
+    }
+  } finally {
+    await admin.close();
+    await hub.stop();
+  }
 
   const url = await createDatabase(server.url, 'inventory');
   const pgStore = await openPostgresStore(url);
