@@ -4,8 +4,8 @@
 // picked by what the search fixes: the cluster's when a cluster is given (a cluster declares
 // few objects), else the name's, else the namespace's, else the kind's. The index's leading
 // columns the search fixes are sought; its other columns order the page, so a page is one
-// seek and a walk of at most `limit + 1` matching entries, whatever the fleet's size (the
-// other criteria filter the walk). Tombstones are never listed. Works being deleted are:
+// seek and a walk in the index's order until `limit + 1` entries match, whatever the fleet's
+// size (the other criteria filter the walk). Tombstones are never listed. Works being deleted are:
 // their objects are still on their clusters until the agent confirms (the API says so).
 //
 // Written only where works are written (store/works.ts): status reports do not touch it.
