@@ -6,7 +6,7 @@
 // while the newest events are shown the page reads them again every 5 s.
 import * as api from './api.js';
 import { ago, fill, h } from './dom.js';
-import { showLive } from './live.js';
+import { noWatch } from './live.js';
 
 const screen = 100;
 const fields = [
@@ -125,7 +125,7 @@ export function mount(root, params) {
   }
 
   render();
-  showLive('re-read every 5 s', false);
+  noWatch('re-read every 5 s');
   newest().catch(show);
   const timer = setInterval(() => {
     // Only while the newest screen is shown: a reader of older events keeps their place.

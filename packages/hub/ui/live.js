@@ -6,13 +6,16 @@
 import * as api from './api.js';
 
 /** The footer's word on how the page keeps current: `text`, shown as live when `on`. */
-export function showLive(text, on) {
+function footer(text, on) {
   const el = document.getElementById('live');
   if (!el) return;
   el.textContent = text;
   el.classList.toggle('on', on);
 }
-const status = (on) => showLive(on ? 'live' : 'reconnecting…', on);
+const status = (on) => footer(on ? 'live' : 'reconnecting…', on);
+
+/** A page that holds no watch (a search, read when asked) says so, not the last page's state. */
+export const noWatch = (text) => footer(text, false);
 
 export class Watch {
   /**

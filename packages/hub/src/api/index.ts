@@ -16,6 +16,7 @@ import { bootstrapTokenRoutes } from './bootstrap-tokens.ts';
 import { caRoutes } from './ca.ts';
 import { clusterSetRoutes } from './cluster-sets.ts';
 import { clusterRoutes } from './clusters.ts';
+import { inventoryRoutes } from './inventory.ts';
 import { overviewRoutes } from './overview.ts';
 import { placementRoutes } from './placements.ts';
 import { sessionRoutes } from './sessions.ts';
@@ -124,4 +125,5 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   await app.register(workSetRoutes, routes);
   await app.register(sessionRoutes, routes);
   await app.register(overviewRoutes, routes);
+  await app.register(inventoryRoutes, routes);
 };

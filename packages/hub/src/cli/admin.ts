@@ -3,6 +3,7 @@
 
 import { parseArgs } from 'node:util';
 import { OutpostError, parseLabelList } from '@outpost/shared';
+import type { InventoryItem } from '../api/inventory.ts';
 import { type ClientFlags, clientHelp, clientOptions, loadClientConfig } from '../config/client.ts';
 import { ConfigError } from '../config/index.ts';
 import { clusterState, type ManagedCluster } from '../registration/clusters.ts';
@@ -554,6 +555,62 @@ const commands: Record<string, Record<string, Command>> = {
           reread,
           (text) => process.stderr.write(text),
         );
+      },
+    },
+  },
+  inventory: {
+    '': {
+      usage:
+        'inventory [--kind KIND [--group GROUP]] [-n NAMESPACE] [--name NAME|PREFIX*] [--cluster NAME] [--limit 500]',
+      summary:
+        'which clusters have which objects (the works declare them), by kind, namespace, name, cluster; with what each agent reported',
+      options: {
+        kind: { type: 'string' },
+        group: { type: 'string' },
+        ...nsOption,
+        name: { type: 'string' },
+        cluster: { type: 'string' },
+        limit: { type: 'string' },
+      },
+      async run(ctx) {
+        const max = Number(ctx.flags.limit ?? 500);
+        if (!Number.isInteger(max) || max < 1) throw new ConfigError('--limit must be a positive integer');
+        const q = new URLSearchParams();
+        for (const k of ['kind', 'group', 'namespace', 'name', 'cluster']) {
+          const v = ctx.flags[k];
+          if (typeof v === 'string' && v) q.set(k, v);
+        }
+        // Page by page (at most 500 an answer) until --limit objects are shown.
+        const items: InventoryItem[] = [];
+        let more: string | undefined;
+        do {
+          q.set('limit', String(Math.min(500, max - items.length)));
+          if (more) q.set('continue', more);
+          const l = await ctx.client.call<List<InventoryItem>>('GET', `/api/v1/inventory?${q}`);
+          items.push(...l.items);
+          more = l.metadata.continue;
+        } while (more && items.length < max);
+        const list = { apiVersion: 'outpost.dev/v1alpha1', kind: 'InventoryList', metadata: {}, items };
+        ctx.out(
+          render(ctx.format, list, () =>
+            table(
+              ['CLUSTER', 'WORK', 'KIND', 'NAMESPACE', 'NAME', 'REPORTED'],
+              items.map((i) => [
+                i.cluster,
+                `${i.work}${i.workDeletionTimestamp ? ' (deleting)' : ''}`,
+                i.group ? `${i.kind}.${i.group}` : i.kind,
+                i.namespace ?? '-',
+                i.name,
+                i.statusOmitted
+                  ? 'status too large'
+                  : i.conditions
+                    ? i.conditions.map((c) => `${c.type}=${c.status}`).join(',') || '-'
+                    : 'not reported',
+              ]),
+            ),
+          ),
+        );
+        if (more) process.stderr.write(`more objects match than --limit ${max} shows: narrow the search or raise it\n`);
       },
     },
   },

@@ -18,12 +18,14 @@ import { SqliteSql } from './sqlite.ts';
 
 export { StoreError } from './errors.ts';
 
+import { type InventoryStore, inventoryStore } from './inventory.ts';
 import { type ReplicaStore, replicaStore } from './replicas.ts';
 import { type ClusterRelay, type TrustStore, trustStore } from './trust.ts';
 import { type WorkStore, workStore } from './works.ts';
 
 export type { BindingRow, BindingStore, BindingWrite } from './bindings.ts';
 export type { ChangeRow, ChangeStore, WatchedResource } from './changes.ts';
+export type { InventoryPosition, InventoryQuery, InventoryRow, InventoryStore } from './inventory.ts';
 export type {
   ObjectMeta,
   ObjectRow,
@@ -55,6 +57,8 @@ export { utf8Bytes } from './works.ts';
 
 export interface Store extends TrustStore {
   readonly works: WorkStore;
+  /** The objects works declare, searched by kind, namespace, name and cluster. */
+  readonly inventory: InventoryStore;
   /** Placements (keyed by namespace and name). */
   readonly placements: ObjectStore;
   /** ManifestWorkReplicaSets (keyed by namespace and name). */
@@ -282,6 +286,7 @@ function storeOn(
   return {
     ...trustStore(sql, relay),
     works,
+    inventory: inventoryStore(sql),
     placements: placementStore(sql),
     worksets: workSetStore(sql, works),
     clusterSets: clusterSetStore(sql),

@@ -356,3 +356,37 @@ test('a database migrated by a newer hub is refused, as SQLite’s is', async (t
   sqlite.prepare(`INSERT INTO schema_migrations VALUES (99, 'from the future', 'x')`).run();
   assert.throws(() => migrate(sqlite), { code: 'STORE_SCHEMA_TOO_NEW' });
 });
+
+test('migration 19 on a database with works: manifests say their work and object by column', async (t) => {
+  const [client] = await freshDatabase(t);
+  assert.ok(client);
+  assert.equal(pgMigrations[18]?.version, 19);
+  assert.equal(await migratePg(client, pgMigrations.slice(0, 18)), 18);
+  await client.query(`INSERT INTO works (cluster, name, uid, generation, resource_version, labels, annotations, spec,
+    spec_hash, content_hash, manifest_count, size_bytes, status_seq, created_at, updated_at)
+    VALUES ('c1', 'web', 'u-w', 2, 2, '{}', '{}', '{}', 'sh', 'ch', 2, 0, 0, 'x', 'x')`);
+  for (const [key, ordinal, hash] of [
+    ['apps|Deployment|shop|web', 0, 'h1'],
+    ['|Namespace||shop', 1, 'h2'],
+    ['|ConfigMap|shop|gone', -1, ''],
+  ] as const) {
+    await client.query(
+      `INSERT INTO work_manifests (work_uid, key, ordinal, hash, changed_generation) VALUES ('u-w', $1, $2, $3, 1)`,
+      [key, ordinal, hash],
+    );
+  }
+  assert.equal(await migratePg(client), latest);
+  assert.deepEqual(
+    (
+      await rows<Record<string, string>>(
+        client,
+        'SELECT key, cluster, work, api_group, kind, namespace, name FROM work_manifests ORDER BY key',
+      )
+    ).map((r) => Object.values(r)),
+    [
+      ['apps|Deployment|shop|web', 'c1', 'web', 'apps', 'Deployment', 'shop', 'web'],
+      ['|ConfigMap|shop|gone', 'c1', 'web', '', 'ConfigMap', 'shop', 'gone'],
+      ['|Namespace||shop', 'c1', 'web', '', 'Namespace', '', 'shop'],
+    ],
+  );
+});

@@ -17,6 +17,7 @@
 // indexes (same names) are all here. migrations-pg.test.ts compares the two.
 
 import { changeLogSql } from './migration-17.ts';
+import { inventorySql } from './migration-19.ts';
 import { type Migration, migrations as sqliteMigrations } from './migrations.ts';
 
 /** The SQLite version whose schema PostgreSQL's first real migration creates whole. */
@@ -323,5 +324,10 @@ export const pgMigrations: readonly Migration[] = [
       );
       CREATE INDEX ui_sessions_expires ON ui_sessions (expires_at);
     `,
+  },
+  {
+    version: 19,
+    name: 'the declared objects of works, searchable: work_manifests say their work and object by column',
+    sql: inventorySql('postgres'),
   },
 ];

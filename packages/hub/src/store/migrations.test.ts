@@ -149,3 +149,38 @@ test('migration 13: a workset’s spec leaves its row; it reads the same, and it
   assert.equal(typeof (await store.worksets.get('default', 'ws'))?.renderHash, 'string');
   await store.close();
 });
+
+test('migration 19: manifests say their work and object by column, and the inventory finds them', async () => {
+  const file = join(dir, 'm19.db');
+  const db = new Database(file);
+  assert.equal(migrations[18]?.version, 19);
+  migrate(db, migrations.slice(0, 18));
+  db.prepare(`INSERT INTO works (cluster, name, uid, generation, resource_version, labels, annotations, spec,
+    spec_hash, content_hash, manifest_count, size_bytes, status_seq, created_at, updated_at)
+    VALUES ('c1', 'web', 'u-w', 2, 2, '{}', '{}', '{}', 'sh', 'ch', 2, 0, 0, 'x', 'x')`).run();
+  const insertManifest = db.prepare(`INSERT INTO work_manifests (work_uid, key, ordinal, hash, changed_generation)
+    VALUES ('u-w', ?, ?, ?, 1)`);
+  insertManifest.run('apps|Deployment|shop|web', 0, 'h1');
+  insertManifest.run('|Namespace||shop', 1, 'h2');
+  insertManifest.run('|ConfigMap|shop|gone', -1, '');
+  assert.equal(migrate(db), migrations.length);
+  assert.deepEqual(
+    db
+      .prepare('SELECT key, cluster, work, api_group, kind, namespace, name FROM work_manifests ORDER BY key')
+      .all()
+      .map((r) => Object.values(r as object)),
+    [
+      ['apps|Deployment|shop|web', 'c1', 'web', 'apps', 'Deployment', 'shop', 'web'],
+      ['|ConfigMap|shop|gone', 'c1', 'web', '', 'ConfigMap', 'shop', 'gone'],
+      ['|Namespace||shop', 'c1', 'web', '', 'Namespace', '', 'shop'],
+    ],
+  );
+  db.close();
+  const store = openStore(file);
+  const all = await store.inventory.page({}, undefined, 10);
+  assert.deepEqual(
+    all.items.map((r) => `${r.cluster}/${r.work}/${r.group}/${r.kind}/${r.namespace}/${r.name}`),
+    ['c1/web/apps/Deployment/shop/web', 'c1/web//Namespace//shop'],
+  );
+  await store.close();
+});

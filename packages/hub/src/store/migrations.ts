@@ -2,6 +2,7 @@
 // change is a new number. Each runs in its own transaction with its version row.
 
 import { changeLogSql } from './migration-17.ts';
+import { inventorySql } from './migration-19.ts';
 
 export interface Migration {
   version: number;
@@ -561,5 +562,10 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
       CREATE INDEX ui_sessions_expires ON ui_sessions (expires_at);
     `,
+  },
+  {
+    version: 19,
+    name: 'the declared objects of works, searchable: work_manifests say their work and object by column',
+    sql: inventorySql('sqlite'),
   },
 ];

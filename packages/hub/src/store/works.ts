@@ -183,6 +183,12 @@ function workFrom(r: Raw): WorkRow {
   };
 }
 
+/** The parts of a manifest's key (manifestKey: group|Kind|namespace|name; a name has no '|'). */
+export function keyParts(key: string): { group: string; kind: string; namespace: string; name: string } {
+  const [group = '', kind = '', namespace = '', ...name] = key.split('|');
+  return { group, kind, namespace, name: name.join('|') };
+}
+
 function manifestFrom(r: Raw): ManifestRow {
   return {
     key: r.key as string,
@@ -234,8 +240,10 @@ const sqliteQueries = {
   all: 'SELECT * FROM work_manifests WHERE work_uid = ? ORDER BY ordinal',
   live: "SELECT * FROM work_manifests WHERE work_uid = ? AND hash != '' ORDER BY ordinal",
   changedSince: 'SELECT * FROM work_manifests WHERE work_uid = ? AND changed_generation > ? ORDER BY ordinal',
-  upsertManifest: `INSERT INTO work_manifests (work_uid, key, ordinal, hash, changed_generation)
-    VALUES (@uid, @key, @ordinal, @hash, @gen)
+  // The object's and the work's columns are the key's and the uid's: set once, as they never change.
+  upsertManifest: `INSERT INTO work_manifests (work_uid, key, ordinal, hash, changed_generation, cluster, work,
+    api_group, kind, namespace, name)
+    VALUES (@uid, @key, @ordinal, @hash, @gen, @cluster, @work, @group, @kind, @namespace, @name)
     ON CONFLICT (work_uid, key) DO UPDATE SET ordinal = excluded.ordinal, hash = excluded.hash,
     changed_generation = excluded.changed_generation`,
   text: 'SELECT CAST(content AS BLOB) AS content FROM texts WHERE hash = ?',
@@ -292,8 +300,22 @@ export function workStore(sql: Sql) {
     return r && workFrom(r);
   };
   const orphan = (hash: string, at: string) => sql.run(q.orphan, [hash, at]);
-  const upsertManifest = (uid: string, m: { key: string; ordinal: number; hash: string }, gen: number) =>
-    sql.run(q.upsertManifest, { uid, key: m.key, ordinal: m.ordinal, hash: m.hash, gen });
+  const upsertManifest = (
+    uid: string,
+    work: { cluster: string; name: string },
+    m: { key: string; ordinal: number; hash: string },
+    gen: number,
+  ) =>
+    sql.run(q.upsertManifest, {
+      uid,
+      key: m.key,
+      ordinal: m.ordinal,
+      hash: m.hash,
+      gen,
+      cluster: work.cluster,
+      work: work.name,
+      ...keyParts(m.key),
+    });
 
   const store = {
     get,
@@ -435,7 +457,7 @@ export function workStore(sql: Sql) {
       if (!existing) {
         const uid = randomUUID();
         await sql.run(q.insert, { ...base, cluster: w.cluster, name: w.name, uid });
-        for (const m of manifests) await upsertManifest(uid, m, 1);
+        for (const m of manifests) await upsertManifest(uid, w, m, 1);
         await sql.run(q.bumpDesired, [w.cluster]);
         return { work: (await get(w.cluster, w.name)) as WorkRow, changed: true, created: true };
       }
@@ -446,7 +468,7 @@ export function workStore(sql: Sql) {
           const prev = old.get(m.key);
           if (!prev || prev.hash !== m.hash) {
             if (prev?.hash) await orphan(prev.hash, at);
-            await upsertManifest(existing.uid, m, generation);
+            await upsertManifest(existing.uid, w, m, generation);
           } else if (prev.ordinal !== m.ordinal) {
             await sql.run(q.reorder, [m.ordinal, existing.uid, m.key]);
           }
@@ -455,7 +477,7 @@ export function workStore(sql: Sql) {
         for (const gone of old.values()) {
           if (gone.hash !== '') {
             await orphan(gone.hash, at);
-            await upsertManifest(existing.uid, { key: gone.key, ordinal: -1, hash: '' }, generation);
+            await upsertManifest(existing.uid, w, { key: gone.key, ordinal: -1, hash: '' }, generation);
           }
         }
         await sql.run(q.bumpDesired, [w.cluster]);

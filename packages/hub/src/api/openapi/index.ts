@@ -85,6 +85,42 @@ const parameters: Record<string, Schema> = {
       'how close to its expiry a cluster certificate makes the cluster non-compliant (a duration; default 2d)',
     schema: { type: 'string' },
   },
+  inventoryKind: {
+    name: 'kind',
+    in: 'query',
+    description: 'the objects of this kind (Deployment, ConfigMap …), as the manifests declare it',
+    schema: { type: 'string', maxLength: 253 },
+  },
+  inventoryGroup: {
+    name: 'group',
+    in: 'query',
+    description: 'with kind: of this API group only (apps …; core for the core group)',
+    schema: { type: 'string', maxLength: 253 },
+  },
+  inventoryNamespace: {
+    name: 'namespace',
+    in: 'query',
+    description: 'the objects in this namespace',
+    schema: { type: 'string', maxLength: 253 },
+  },
+  inventoryName: {
+    name: 'name',
+    in: 'query',
+    description: 'the objects of this name; ending in * (web-*): every name that starts with what is before it',
+    schema: { type: 'string', maxLength: 253 },
+  },
+  inventoryCluster: {
+    name: 'cluster',
+    in: 'query',
+    description: 'the objects the works of this cluster declare',
+    schema: { type: 'string', maxLength: 253 },
+  },
+  inventoryLimit: {
+    name: 'limit',
+    in: 'query',
+    description: 'items per page (default 100)',
+    schema: { type: 'integer', minimum: 1, maximum: 500 },
+  },
   watch: {
     name: 'watch',
     in: 'query',
@@ -259,6 +295,7 @@ export function openApiDocument(version: string): Schema {
     tags: [
       { name: 'clusters', description: 'ManagedClusters: joined spokes' },
       { name: 'works', description: 'ManifestWorks: one cluster’s desired objects' },
+      { name: 'inventory', description: 'The objects works declare, searched across the fleet' },
       { name: 'placements', description: 'Placements and their decisions' },
       { name: 'worksets', description: 'ManifestWorkReplicaSets: a template rolled out through placements' },
       { name: 'clustersets', description: 'ManagedClusterSets and their bindings' },

@@ -475,6 +475,26 @@ export const operations: Operation[] = [
     errors: [404],
   },
   {
+    method: 'get',
+    path: '/api/v1/inventory',
+    tag: 'inventory',
+    summary:
+      'Search the objects works declare across the fleet: which clusters have Deployment X, what is in namespace Y',
+    description:
+      'The objects the works declare now (a removed manifest is not listed), by kind (group narrows it; core: the core group), namespace, name (exact, or a prefix ending in *) and cluster, in any combination; all on the hub, from an index per way in (never a pass over the fleet). Paged by limit (default 100, at most 500) and continue (opaque); the order is the index’s and the same for every page of one search. Each item carries what the agent last reported for that manifest: its conditions and version, read from the status of the page’s works only (statusOmitted TooLarge: the work’s status is kept in parts, over 512 KiB, and is read on the work itself). A work being deleted still lists its objects, with workDeletionTimestamp: they stay on the cluster until its agent confirms.',
+    access: 'read',
+    query: [
+      'inventoryKind',
+      'inventoryGroup',
+      'inventoryNamespace',
+      'inventoryName',
+      'inventoryCluster',
+      'inventoryLimit',
+      'continue',
+    ],
+    answers: { 200: { description: 'a page of the objects found', schema: 'InventoryList' } },
+  },
+  {
     method: 'post',
     path: '/api/v1/sessions',
     tag: 'sessions',

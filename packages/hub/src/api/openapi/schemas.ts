@@ -349,6 +349,38 @@ export const schemas: Record<string, Schema> = {
     },
     ['apiVersion', 'kind', 'metadata', 'items'],
   ),
+  InventoryList: object(
+    {
+      apiVersion: str(),
+      kind: { enum: ['InventoryList'] },
+      metadata: object({ continue: str('the next page, when there is one (opaque)') }),
+      items: list(
+        object(
+          {
+            cluster: str('the cluster whose work declares it'),
+            work: str('the work (in the cluster) that declares it'),
+            group: str('the API group; empty for the core group'),
+            version: str('the version the agent reported applying (absent before it did)'),
+            kind: str(),
+            namespace: str('absent for a cluster-scoped object'),
+            name: str(),
+            workDeletionTimestamp: {
+              type: 'string',
+              format: 'date-time',
+              description: 'the work is being deleted: its agent removes the object',
+            },
+            conditions: list(ref('Condition'), 'the manifest’s conditions as the agent last reported them'),
+            statusOmitted: {
+              enum: ['TooLarge'],
+              description: 'the work’s status was not read for the listing (read the work)',
+            },
+          },
+          ['cluster', 'work', 'group', 'kind', 'name'],
+        ),
+      ),
+    },
+    ['apiVersion', 'kind', 'metadata', 'items'],
+  ),
   Session: object(
     {
       apiVersion: str(),
