@@ -34,7 +34,7 @@ export function mount(root, params) {
     h(
       'form',
       {
-        class: 'filter audit-filter',
+        class: 'filter search',
         id: 'audit-filter',
         onsubmit: (ev) => {
           ev.preventDefault();
