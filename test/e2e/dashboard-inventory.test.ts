@@ -4,10 +4,9 @@
 // reported; the search is in the URL (a shared link shows the same), and "More" pages.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { agentPaths } from '@outpost/shared';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchBrowser, newContext, shoot } from './browser.ts';
-import { adminClient, agentClient, type HubClient, joinCluster } from './hub-client.ts';
+import { adminClient, type HubClient, joinCluster, reportApplied } from './hub-client.ts';
 import { type HubProcess, startHub } from './hub-process.ts';
 
 const work = (name: string, manifests: unknown[]) => ({
@@ -58,41 +57,9 @@ describe('dashboard inventory in a real browser', { timeout: 180_000 }, () => {
     assert.equal(tools.status, 201, tools.text);
     // inv-a's agent reports its Deployment applied and available.
     const web = await admin.get<{ metadata: { uid: string } }>('/api/v1/clusters/inv-a/works/web');
-    const agent = agentClient(hub, joined);
-    const ok = (type: string) => ({ type, status: 'True', reason: type, message: '' });
-    const reported = await agent.post(agentPaths.status('inv-a'), {
-      reports: [
-        {
-          seq: 1,
-          work: 'web',
-          uid: web.body.metadata.uid,
-          generation: 1,
-          observedAt: new Date().toISOString(),
-          status: {
-            conditions: [ok('Applied')],
-            resourceStatus: {
-              manifests: [
-                {
-                  resourceMeta: {
-                    ordinal: 0,
-                    group: 'apps',
-                    version: 'v1',
-                    kind: 'Deployment',
-                    resource: 'deployments',
-                    namespace: 'shop',
-                    name: 'web',
-                  },
-                  conditions: [ok('Applied'), ok('Available')],
-                },
-              ],
-            },
-            observedGeneration: 1,
-          },
-        },
-      ],
-    });
-    assert.equal(reported.status, 200, reported.text);
-    await agent.close();
+    await reportApplied(hub, joined, 'inv-a', { name: 'web', uid: web.body.metadata.uid }, [
+      { group: 'apps', version: 'v1', kind: 'Deployment', resource: 'deployments', namespace: 'shop', name: 'web' },
+    ]);
   });
   after(async () => {
     await Promise.all(contexts.map((c) => c.close()));

@@ -243,6 +243,47 @@ export async function joinCluster(
   }
 }
 
+/**
+ * Reports, as `cluster`'s agent, generation 1 of its work `work` (uid `uid`) Applied, with
+ * each of `objects` Applied and Available: what a real agent sends once it applied them.
+ */
+export async function reportApplied(
+  hub: HubLike,
+  identity: { certPem: string; keyPem: string },
+  cluster: string,
+  work: { name: string; uid: string },
+  objects: { group: string; version: string; kind: string; resource: string; namespace?: string; name: string }[],
+): Promise<void> {
+  const agent = agentClient(hub, identity);
+  const ok = (type: string) => ({ type, status: 'True', reason: type, message: '' });
+  try {
+    const reported = await agent.post(agentPaths.status(cluster), {
+      reports: [
+        {
+          seq: 1,
+          work: work.name,
+          uid: work.uid,
+          generation: 1,
+          observedAt: new Date().toISOString(),
+          status: {
+            conditions: [ok('Applied')],
+            resourceStatus: {
+              manifests: objects.map((o, ordinal) => ({
+                resourceMeta: { ordinal, ...o },
+                conditions: [ok('Applied'), ok('Available')],
+              })),
+            },
+            observedGeneration: 1,
+          },
+        },
+      ],
+    });
+    assert.equal(reported.status, 200, reported.text);
+  } finally {
+    await agent.close();
+  }
+}
+
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

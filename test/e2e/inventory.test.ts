@@ -5,8 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { agentPaths } from '@outpost/shared';
-import { adminClient, agentClient, assertError, HubClient, joinCluster } from './hub-client.ts';
+import { adminClient, assertError, HubClient, joinCluster, reportApplied } from './hub-client.ts';
 import { type HubProcess, hubMain, startHub } from './hub-process.ts';
 
 interface Item {
@@ -75,41 +74,9 @@ describe('fleet inventory', () => {
     assert.equal(tools.status, 201, tools.text);
 
     const shop = await admin.get<{ metadata: { uid: string } }>('/api/v1/clusters/edge-1/works/shop');
-    const agent = agentClient(hub, joined);
-    const applied = (type: string) => ({ type, status: 'True', reason: type, message: '' });
-    const reported = await agent.post(agentPaths.status('edge-1'), {
-      reports: [
-        {
-          seq: 1,
-          work: 'shop',
-          uid: shop.body.metadata.uid,
-          generation: 1,
-          observedAt: new Date().toISOString(),
-          status: {
-            conditions: [applied('Applied')],
-            resourceStatus: {
-              manifests: [
-                {
-                  resourceMeta: {
-                    ordinal: 0,
-                    group: 'apps',
-                    version: 'v1',
-                    kind: 'Deployment',
-                    resource: 'deployments',
-                    namespace: 'shop',
-                    name: 'web',
-                  },
-                  conditions: [applied('Applied'), applied('Available')],
-                },
-              ],
-            },
-            observedGeneration: 1,
-          },
-        },
-      ],
-    });
-    assert.equal(reported.status, 200, reported.text);
-    await agent.close();
+    await reportApplied(hub, joined, 'edge-1', { name: 'shop', uid: shop.body.metadata.uid }, [
+      { group: 'apps', version: 'v1', kind: 'Deployment', resource: 'deployments', namespace: 'shop', name: 'web' },
+    ]);
   });
   after(async () => {
     await viewer?.close();
