@@ -2,13 +2,15 @@
 // (exactly), action, resource and result (by prefix) and since a time; the filter lives in
 // the URL (#/audit?actor=token:alice&result=403) so it can be shared. A page of the hub reads
 // at most 20,000 events, so a filter that matches little takes several calls: the page
-// follows continue until it has a screenful or the log ends. The audit log has no watch:
+// follows continue until it has a screenful, the log ends, or 10 calls were made (then Older
+// events goes on). The audit log has no watch:
 // while the newest events are shown the page reads them again every 5 s.
 import * as api from './api.js';
 import { ago, fill, h } from './dom.js';
 import { noWatch } from './live.js';
 
 const screen = 100;
+const maxCalls = 10;
 const fields = [
   ['actor', 'actor, exactly (token:NAME)'],
   ['action', 'action starts with (DELETE, POST /api/v1/clusters)'],
@@ -80,7 +82,15 @@ export function mount(root, params) {
       tbody,
       items.length
         ? items.map(row)
-        : h('tr', null, h('td', { colspan: 5, class: 'muted' }, next ? 'Searching…' : 'No audit events match.')),
+        : h(
+            'tr',
+            null,
+            h(
+              'td',
+              { colspan: 5, class: 'muted' },
+              next ? 'None in the newest events read; Older events reads on.' : 'No audit events match.',
+            ),
+          ),
     );
     fill(
       pager,
@@ -93,18 +103,19 @@ export function mount(root, params) {
     error.textContent = `${err.code ?? 'ERROR'}: ${err.message}`;
   };
 
-  /** Events from `from` (a continue, '' for the newest) until `want` of them or the log's end. */
+  /** Events from `from` (a continue, '' for the newest) until `want` of them, the log's end,
+   *  or `maxCalls` calls (each reads at most 20,000 events on the hub; Older goes on). */
   async function read(from, want) {
     const got = [];
     let cursor = from;
-    for (;;) {
+    for (let calls = 1; ; calls++) {
       const q = new URLSearchParams(filter);
       q.set('limit', String(want - got.length));
       if (cursor) q.set('continue', cursor);
       const l = await api.get(`/api/v1/auditevents?${q}`);
       got.push(...l.items);
       cursor = l.metadata.continue;
-      if (!cursor || got.length >= want || gone) return { got, cursor };
+      if (!cursor || got.length >= want || gone || calls >= maxCalls) return { got, cursor };
     }
   }
 
@@ -124,13 +135,22 @@ export function mount(root, params) {
     render();
   }
 
+  let reading = false;
+  /** Reads the newest events again: never a second read while one is under way. */
+  const refresh = () => {
+    if (reading) return;
+    reading = true;
+    newest()
+      .catch(show)
+      .finally(() => {
+        reading = false;
+      });
+  };
   render();
   noWatch('re-read every 5 s');
-  newest().catch(show);
-  const timer = setInterval(() => {
-    // Only while the newest screen is shown: a reader of older events keeps their place.
-    if (items.length <= screen) newest().catch(show);
-  }, 5_000);
+  refresh();
+  // Only while the newest screen is shown: a reader of older events keeps their place.
+  const timer = setInterval(() => items.length <= screen && refresh(), 5_000);
   return () => {
     gone = true;
     clearInterval(timer);

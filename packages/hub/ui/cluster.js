@@ -29,8 +29,14 @@ export function mount(root, { name }) {
     chosen,
   );
 
+  /** What an action that cannot be taken back asks first (the browser's own dialog). */
+  const asks = {
+    deny: `Deny cluster ${name}? Its agent is refused from now on.`,
+    'confirm-deletions': `Release the deletions held on cluster ${name}? Its agent then deletes every object the hub no longer declares for it.`,
+  };
   /** An admin's action on this cluster (approve, deny, confirm-deletions), then a re-read. */
   async function act(verb) {
+    if (asks[verb] && !window.confirm(asks[verb])) return;
     error.textContent = '';
     try {
       await api.call('POST', `${path}/${verb}`);

@@ -30,7 +30,9 @@ function auditQuery(raw: unknown): { limit: number; before: number; filter: Audi
   const filter: AuditFilter = {};
   for (const k of ['actor', 'action', 'resource', 'result'] as const) if (s[k]) filter[k] = s[k];
   if (s.since) {
-    const at = Date.parse(s.since);
+    // RFC 3339, as the OpenAPI document says (Date.parse alone takes "2026", or years past 9999).
+    const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+    const at = rfc3339.test(s.since) ? Date.parse(s.since) : Number.NaN;
     if (!Number.isFinite(at)) throw apiError('VALIDATION_FAILED', 'since must be a time such as 2026-01-31T12:00:00Z');
     filter.since = new Date(at).toISOString();
   }

@@ -286,13 +286,22 @@ export const placementRoutes: FastifyPluginAsync<{
           });
           continue;
         }
-        const compiled = compilePlacement(placementFromRow(p));
-        const restriction = setRestriction(
-          compiled.placement.spec.clusterSets,
-          bindings.get(p.namespace) ?? new Set(),
-          sets,
-        );
-        items.push({ ...at, ...explainSelection(compiled, restriction, p.namespace, view, decided, now) });
+        try {
+          const compiled = compilePlacement(placementFromRow(p));
+          const bound = bindings.get(p.namespace) ?? new Set<string>();
+          const restriction = setRestriction(compiled.placement.spec.clusterSets, bound, sets);
+          items.push({ ...at, ...explainSelection(compiled, restriction, p.namespace, view, decided, now) });
+        } catch (err) {
+          // A stored placement this hub cannot compile (the scheduler keeps its decisions and
+          // says so in its status): said here for it alone, never a 500 for every cluster.
+          items.push({
+            ...at,
+            selected: decided !== undefined,
+            reason: 'PlacementInvalid',
+            message: `the placement cannot be evaluated: ${String((err as Error).message ?? err).slice(0, 200)}`,
+            ...(decided ?? {}),
+          });
+        }
       }
       if (!page.continue) break;
       after = page.continue;

@@ -16,6 +16,7 @@ export const selectionReasons = [
   'TaintNotTolerated',
   'NotChosen',
   'NotScheduledYet',
+  'PlacementInvalid',
 ] as const;
 export type SelectionReason = (typeof selectionReasons)[number];
 
@@ -84,10 +85,12 @@ export function explainSelection(
   if (toleratedUntil(cluster, placement.tolerations, false, now) < 0) {
     const untolerated = (t: TaintView) =>
       toleratedUntil({ ...cluster, taints: [t] }, placement.tolerations, false, now) < 0;
-    const taint = cluster.taints.find(untolerated) as TaintView;
+    const taint = cluster.taints.find(untolerated);
     return not(
       'TaintNotTolerated',
-      `the taint ${describeTaint(taint)} is not tolerated${taint?.key === taintKeys.unreachable ? ' (the cluster is unreachable)' : ''}`,
+      taint
+        ? `the taint ${describeTaint(taint)} is not tolerated${taint.key === taintKeys.unreachable ? ' (the cluster is unreachable)' : ''}`
+        : 'its taints together are not tolerated',
     );
   }
   if (placement.numberOfClusters !== undefined) {

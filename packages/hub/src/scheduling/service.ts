@@ -101,6 +101,8 @@ export class PlacementService {
   #fingerprints = new Map<string, string>();
   /** Schedulable clusters that are unreachable now: hearing from one triggers a pass. */
   #unreachable = new Set<string>();
+  /** Whether a pass has committed: from then on a cluster newly unreachable is a change. */
+  #baseline = false;
   /** When each reachable cluster's lease lapses (epoch ms). */
   #leaseEnds = new Map<string, number>();
   /** When a placement wants to be scheduled again (nextEvaluationTime, or a retry); by objectKey. */
@@ -442,7 +444,10 @@ export class PlacementService {
     }
     for (const key of this.#due.keys()) if (!placements.has(key)) this.#due.delete(key);
     this.#fingerprints = next.fingerprints;
-    const lapsed = [...next.unreachable].filter((n) => !this.#unreachable.has(n));
+    // The first pass of this hub (or of its leadership) is the baseline: what it finds
+    // unreachable may have been so for long, and was logged by the hub that saw it go.
+    const lapsed = this.#baseline ? [...next.unreachable].filter((n) => !this.#unreachable.has(n)) : [];
+    this.#baseline = true;
     this.#unreachable = next.unreachable;
     this.#leaseEnds = next.leaseEnds;
     this.#emit(changedDecisions);

@@ -114,6 +114,9 @@ for (const backend of storeBackends()) {
         );
         assert.equal(found.ids.length, 3);
         assert.equal(found.pages, 3, 'three windows of the log, then its end');
+        // With since, the walk ends at the window that reaches older events.
+        const recent = await walk(store, { actor: 'rare', since: '2026-01-02T00:00:00.000Z' }, 50);
+        assert.deepEqual(recent, { ids: [], pages: 1 }, 'every event is older than since: one window, no continue');
         // Unfiltered, pages are full until the end.
         const page = await store.audit.page(Number.MAX_SAFE_INTEGER, 1000, {});
         assert.equal(page.items.length, 1000);

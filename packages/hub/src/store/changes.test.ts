@@ -128,6 +128,48 @@ for (const backend of storeBackends()) {
         }
       });
 
+      test('a cluster shown changed while its labels change: the log never ends on the old labels', async () => {
+        const url = await postgresDatabase();
+        const store = await openPostgresStore(url);
+        await store.clusters.insert({
+          name: 'c1',
+          uid: 'uid-c1',
+          labels: { env: 'old' },
+          hubAcceptsClient: true,
+          claims: {},
+          agentVersion: '',
+          createdAt: at,
+        });
+        const start = await store.changes.latest();
+        const a = new pg.Client({ connectionString: url });
+        await a.connect();
+        try {
+          // A label change whose number is taken: it holds the order lock until it commits.
+          await a.query('BEGIN');
+          await a.query(
+            `UPDATE clusters SET labels = '{"env":"new"}', resource_version = resource_version + 1 WHERE name = 'c1'`,
+          );
+          await a.query('SET CONSTRAINTS ALL IMMEDIATE');
+          // The liveness change starts now (its snapshot too) and waits for the lock.
+          const shown = store.transaction(() => store.changes.clustersShownChanged(['c1', 'gone']));
+          await new Promise((r) => setTimeout(r, 300));
+          await a.query('COMMIT');
+          await shown;
+          const rows = await store.changes.since(start, 'clusters', undefined, 10);
+          assert.deepEqual(
+            rows.map((r) => [r.type, r.name, r.labels.env, r.labelsBefore?.env]),
+            [
+              ['MODIFIED', 'c1', 'new', 'old'],
+              ['MODIFIED', 'c1', 'new', 'new'],
+            ],
+            'the label change, then the liveness change with the labels it left (a cluster that does not exist logs nothing)',
+          );
+        } finally {
+          await a.end();
+          await store.close();
+        }
+      });
+
       test('writers committing side by side: numbers follow commit order', async () => {
         const store = await backend.open();
         const start = await store.changes.latest();

@@ -44,8 +44,8 @@ export interface ChangeStore {
   /**
    * One MODIFIED change for each named cluster that exists: its shown state changed without
    * a write of its row (its liveness: Available went Unknown, or back), so watches hear of
-   * it. Call inside a short transaction of its own: on PostgreSQL it takes the log's order
-   * lock at once and holds it until that transaction commits.
+   * it. One statement for all of them. Call inside a short transaction of its own: on
+   * PostgreSQL it takes the log's order lock at once and holds it until that commits.
    */
   clustersShownChanged(names: readonly string[]): Promise<void>;
   /** Drops changes older than `keepMs` (by the database's clock, unless `nowMs` says), and
@@ -119,20 +119,30 @@ export function changeStore(sql: Sql): ChangeStore {
     },
     async clustersShownChanged(names) {
       if (names.length === 0) return;
-      const postgres = sql.dialect === 'postgres';
-      // The triggers' own order (migration-17.ts): on PostgreSQL one committing transaction
-      // at a time holds the lock, so numbers stay in commit order.
-      if (postgres) await sql.get('SELECT pg_advisory_xact_lock(?) AS locked', [changeOrderLock]);
-      const now = postgres
-        ? '(extract(epoch FROM clock_timestamp()) * 1000)::bigint'
-        : `CAST(unixepoch('subsec') * 1000 AS INTEGER)`;
-      for (const name of names) {
+      const list = JSON.stringify(names);
+      if (sql.dialect === 'postgres') {
+        // The triggers' own order (migration-17.ts): one committing transaction at a time
+        // holds the lock, so numbers stay in commit order. The transaction's snapshot was
+        // taken as it began waiting for the lock: FOR SHARE makes a cluster written by a
+        // writer that committed meanwhile a serialization failure, and the run again (a new
+        // snapshot) logs its labels as they are, never older ones after newer.
+        await sql.get('SELECT pg_advisory_xact_lock(?) AS locked', [changeOrderLock]);
         await sql.run(
           `INSERT INTO changes (resource, scope, name, uid, type, labels, labels_before, at_ms)
-             SELECT 'clusters', '', name, uid, 'MODIFIED', labels, labels, ${now} FROM clusters WHERE name = ?`,
-          [name],
+             SELECT 'clusters', '', c.name, c.uid, 'MODIFIED', c.labels, c.labels,
+                    (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+               FROM clusters c WHERE c.name IN (SELECT jsonb_array_elements_text(?::jsonb))
+               ORDER BY c.name FOR SHARE OF c`,
+          [list],
         );
+        return;
       }
+      await sql.run(
+        `INSERT INTO changes (resource, scope, name, uid, type, labels, labels_before, at_ms)
+           SELECT 'clusters', '', name, uid, 'MODIFIED', labels, labels, CAST(unixepoch('subsec') * 1000 AS INTEGER)
+             FROM clusters WHERE name IN (SELECT value FROM json_each(?)) ORDER BY name`,
+        [list],
+      );
     },
     // Outside a transaction: on PostgreSQL a serializable read of the log's end would
     // conflict with every commit that appends to it. The horizon moves first (and only

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import type { Manifest } from '@outpost/shared';
 import { storeBackends } from './backends.testing.ts';
 import type { Store } from './index.ts';
-import type { InventoryPosition, InventoryQuery } from './inventory.ts';
+import { type InventoryPosition, type InventoryQuery, inventoryWindow } from './inventory.ts';
 
 const deployment = (ns: string, name: string): Manifest => ({
   apiVersion: 'apps/v1',
@@ -124,11 +124,33 @@ for (const backend of storeBackends()) {
     test('pages continue in the index order with nothing skipped or repeated, whatever the page size', async () => {
       const store = await backend.open();
       await fleet(store);
-      for (const s of [{}, { kind: 'Deployment' }, { namespace: 'shop' }, { name: 'w', namePrefix: true }]) {
+      const searches: InventoryQuery[] = [
+        {},
+        { kind: 'Deployment' },
+        { namespace: 'shop' },
+        { name: 'w', namePrefix: true },
+        // A prefix with a cluster reads the cluster's index, where name does not lead the order.
+        { cluster: 'c2', name: 'web-', namePrefix: true },
+        { kind: 'Deployment', name: 'web', namePrefix: true },
+      ];
+      for (const s of searches) {
         const whole = await all(store, s, 1000);
         for (const limit of [1, 2, 3, 5]) assert.deepEqual(await all(store, s, limit), whole, JSON.stringify(s));
         assert.equal(new Set(whole).size, whole.length);
+        if (s.namePrefix)
+          for (const r of whole)
+            assert.ok(r.split('/')[4]?.startsWith(s.name as string), `${r} for ${JSON.stringify(s)}`);
       }
+      assert.deepEqual(sorted(await all(store, { cluster: 'c2', name: 'web-', namePrefix: true }, 1)), [
+        'c2/api/Deployment/shop/web-admin',
+        'c2/web/ConfigMap/shop/web-config',
+      ]);
+      // A position from another search (a continue copied into another link) still keeps
+      // the names inside the prefix.
+      const first = await store.inventory.page({ kind: 'Deployment' }, undefined, 1);
+      assert.ok(first.next);
+      const mixed = await store.inventory.page({ name: 'web', namePrefix: true }, first.next, 100);
+      for (const r of mixed.items) assert.ok(r.name.startsWith('web'), r.name);
       // The kind index orders by group, namespace, name, then cluster and work.
       assert.deepEqual(await all(store, { kind: 'Deployment' }), [
         'c2/api/Deployment/api/api',
@@ -137,6 +159,25 @@ for (const backend of storeBackends()) {
         'c2/api/Deployment/shop/web-admin',
         'c3/tools/Deployment/tools/web',
       ]);
+      await store.close();
+    });
+
+    test(`a search with a filter walks at most ${inventoryWindow} index entries a page: short pages, nothing lost`, async () => {
+      const store = await backend.open();
+      const { work } = await fleet(store);
+      // Many names with the prefix, and one Secret among them past the first window.
+      const many = Array.from({ length: inventoryWindow + 500 }, (_, i) =>
+        configMap('bulk', `a-${String(i).padStart(5, '0')}`),
+      );
+      many.push({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'a-99999', namespace: 'bulk' } });
+      await work('c1', 'bulk', many);
+      const first = await store.inventory.page({ kind: 'Secret', name: 'a-', namePrefix: true }, undefined, 10);
+      assert.deepEqual(first.items, [], 'no match in the first window');
+      assert.ok(first.next, 'and the walk goes on after it');
+      assert.deepEqual(await all(store, { kind: 'Secret', name: 'a-', namePrefix: true }, 10), [
+        'c1/bulk/Secret/bulk/a-99999',
+      ]);
+      assert.equal((await all(store, { kind: 'Nothing', name: 'a-', namePrefix: true }, 10)).length, 0);
       await store.close();
     });
 
@@ -198,3 +239,14 @@ for (const backend of storeBackends()) {
     });
   });
 }
+
+describe('prefixEnd', () => {
+  test('the least string past every string that starts with the prefix', async () => {
+    const { prefixEnd } = await import('./inventory.ts');
+    assert.equal(prefixEnd('web-'), 'web.');
+    assert.equal(prefixEnd('a\u{1F600}'), 'a\u{1F601}', 'a code point outside the BMP, not its low surrogate');
+    assert.equal(prefixEnd('a\u{10FFFF}'), 'b', 'the largest code point has no successor: the one before moves');
+    assert.equal(prefixEnd('\u{10FFFF}'), undefined);
+    assert.equal(prefixEnd('x\uD7FF'), 'x\uE000', 'past the surrogates');
+  });
+});

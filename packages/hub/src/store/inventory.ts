@@ -50,12 +50,24 @@ export function inventoryIndex(s: InventoryQuery): Index {
 }
 
 /** The statement of a page of search `s` (after `from`, when given) and its parameters. */
+/** The least string greater than every string that starts with `prefix` (by code points);
+ *  undefined when there is none (a prefix of U+10FFFF only). */
+export function prefixEnd(prefix: string): string | undefined {
+  const points = [...prefix];
+  while (points.length) {
+    const last = (points.pop() as string).codePointAt(0) as number;
+    // The next code point, past the surrogates (no string holds them alone).
+    if (last < 0x10ffff) return `${points.join('')}${String.fromCodePoint(last === 0xd7ff ? 0xe000 : last + 1)}`;
+  }
+  return undefined;
+}
+
 export function inventoryStatement(
   dialect: Sql['dialect'],
   s: InventoryQuery,
   from: InventoryPosition | undefined,
   limit: number,
-): { text: string; params: unknown[] } {
+): { text: string; params: unknown[]; windowed: boolean } {
   const index = inventoryIndex(s);
   const equal: Partial<Record<Column, string>> = {};
   if (s.cluster !== undefined) equal.cluster = s.cluster;
@@ -70,40 +82,63 @@ export function inventoryStatement(
   const order = cols.slice(fixed);
   const where = ["hash <> ''"];
   const params: unknown[] = [];
+  /** Criteria on columns past the sought ones: they filter the walk, they do not bound it. */
+  const filters: string[] = [];
+  const filterParams: unknown[] = [];
   for (const [c, v] of Object.entries(equal)) {
-    // A fixed column past the sought ones filters the walk. SQLite would take it for a
-    // constant of the order and then sort what matched: its unary + says it is only a filter.
-    where.push(`${dialect === 'sqlite' && order.includes(c as Column) ? '+' : ''}${c} = ?`);
-    params.push(v);
+    if (order.includes(c as Column)) {
+      filters.push(`${c} = ?`);
+      filterParams.push(v);
+    } else {
+      where.push(`${c} = ?`);
+      params.push(v);
+    }
   }
   if (s.name !== undefined && s.namePrefix) {
-    // Every name from the prefix up to the prefix with its last character's successor: a
-    // range of the index (code point order, which both databases keep: BINARY, COLLATE "C").
-    const last = s.name.codePointAt(s.name.length - 1) ?? 0;
-    const upper = `${s.name.slice(0, s.name.length - (last > 0xffff ? 2 : 1))}${String.fromCodePoint(last + 1)}`;
-    // A next page starts at its position (past the prefix's start): the only lower bound,
-    // so that it is sought, not walked to from the prefix's start.
-    if (!from) {
+    // Every name from the prefix up to the first string past all that start with it: a range
+    // of the index (code point order, which both databases keep: BINARY, COLLATE "C").
+    // A next page's position implies the lower bound only where name leads the order and the
+    // position is inside the range (a continue of another search may not be): only then is
+    // it left out, so that the page is sought from its position, not walked to.
+    if (!(from && order[0] === 'name' && from.name >= s.name)) {
       where.push('name >= ?');
       params.push(s.name);
     }
-    where.push('name < ?');
-    params.push(upper);
+    const upper = prefixEnd(s.name);
+    if (upper !== undefined) {
+      where.push('name < ?');
+      params.push(upper);
+    }
   }
   if (from) {
     where.push(`(${order.join(', ')}) > (${order.map(() => '?').join(', ')})`);
     params.push(...order.map((c) => from[c]));
   }
-  params.push(limit);
   // SQLite is told the index (a search its planner would read another way fails loudly
   // here instead of scanning); PostgreSQL's planner finds it by the order and the limit.
   const table = dialect === 'sqlite' ? `work_manifests INDEXED BY ${index}` : 'work_manifests';
-  return {
-    text: `SELECT work_uid, ${columns.join(', ')} FROM ${table} WHERE ${where.join(' AND ')}
+  if (filters.length === 0) {
+    return {
+      text: `SELECT work_uid, ${columns.join(', ')} FROM ${table} WHERE ${where.join(' AND ')}
       ORDER BY ${order.join(', ')} LIMIT ?`,
-    params,
+      params: [...params, limit],
+      windowed: false,
+    };
+  }
+  // With filters, a page walks at most `inventoryWindow` entries of the index (a common
+  // name in a kind nobody declares would otherwise walk that name's every entry in one
+  // statement): each entry says whether it matches, and the caller ends a short page at the
+  // window's last entry.
+  return {
+    text: `SELECT work_uid, ${columns.join(', ')}, CASE WHEN ${filters.join(' AND ')} THEN 1 ELSE 0 END AS hit
+      FROM ${table} WHERE ${where.join(' AND ')} ORDER BY ${order.join(', ')} LIMIT ?`,
+    params: [...filterParams, ...params, inventoryWindow],
+    windowed: true,
   };
 }
+
+/** The most index entries one page of a search with filters walks (inventoryStatement). */
+export const inventoryWindow = 5_000;
 
 export function inventoryStore(sql: Sql) {
   /**
@@ -147,11 +182,13 @@ export function inventoryStore(sql: Sql) {
       from: InventoryPosition | undefined,
       limit: number,
     ): Promise<{ items: InventoryRow[]; next: InventoryPosition | undefined }> => {
-      const { text, params } = inventoryStatement(sql.dialect, s, from, limit + 1);
-      const rows = await asSearch(() => sql.all<Record<Column | 'work_uid', string>>(text, params));
-      const more = rows.length > limit;
-      const page = more ? rows.slice(0, limit) : rows;
-      const last = page.at(-1);
+      const { text, params, windowed } = inventoryStatement(sql.dialect, s, from, limit + 1);
+      const rows = await asSearch(() => sql.all<Record<Column | 'work_uid' | 'hit', string>>(text, params));
+      const hits = windowed ? rows.filter((r) => Number(r.hit) === 1) : rows;
+      const more = hits.length > limit;
+      const page = more ? hits.slice(0, limit) : hits;
+      // A window walked through without a full page: the next page starts after its end.
+      const last = more ? page.at(-1) : windowed && rows.length === inventoryWindow ? rows.at(-1) : undefined;
       return {
         items: page.map((r) => ({
           cluster: r.cluster,
@@ -162,7 +199,7 @@ export function inventoryStore(sql: Sql) {
           namespace: r.namespace,
           name: r.name,
         })),
-        next: more && last ? (Object.fromEntries(columns.map((c) => [c, last[c]])) as InventoryPosition) : undefined,
+        next: last ? (Object.fromEntries(columns.map((c) => [c, last[c]])) as InventoryPosition) : undefined,
       };
     },
   };

@@ -209,6 +209,7 @@ const q = {
     VALUES (@at, @actor, @action, @resource, @result, @details)`,
   auditNewest: 'SELECT max(id) AS id FROM audit_log',
   auditOldest: 'SELECT min(id) AS id FROM audit_log',
+  auditAtOrAfter: 'SELECT at FROM audit_log WHERE id >= ? ORDER BY id LIMIT 1',
   // Oldest rows first, a batch at a time: ids grow with time, so the scan stops early.
   auditPruneOlder: `DELETE FROM audit_log WHERE id IN
     (SELECT id FROM audit_log WHERE at < ? ORDER BY id LIMIT ?)`,
@@ -464,9 +465,17 @@ export function trustStore(sql: Sql, relay?: ClusterRelay) {
           const items = rows.slice(0, limit);
           return { items, continue: String(items.at(-1)?.id) };
         }
-        // The window is read through: older rows, if any, go on below it.
+        // The window is read through: older rows, if any, go on below it; with `since`, not
+        // once the window reached events older than it (ids rise with time; a minute's slack
+        // for the clocks of replicas that append side by side).
         const oldest = Number((await sql.get<{ id: number | string | null }>(q.auditOldest, []))?.id ?? floor);
-        return { items: rows, continue: oldest < floor ? String(floor) : undefined };
+        if (oldest >= floor) return { items: rows, continue: undefined };
+        if (filter.since !== undefined) {
+          const edge = await sql.get<{ at: string }>(q.auditAtOrAfter, [floor]);
+          if (edge && Date.parse(edge.at) < Date.parse(filter.since) - 60_000)
+            return { items: rows, continue: undefined };
+        }
+        return { items: rows, continue: String(floor) };
       },
     },
   };

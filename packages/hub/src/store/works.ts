@@ -240,12 +240,15 @@ const sqliteQueries = {
   all: 'SELECT * FROM work_manifests WHERE work_uid = ? ORDER BY ordinal',
   live: "SELECT * FROM work_manifests WHERE work_uid = ? AND hash != '' ORDER BY ordinal",
   changedSince: 'SELECT * FROM work_manifests WHERE work_uid = ? AND changed_generation > ? ORDER BY ordinal',
-  // The object's and the work's columns are the key's and the uid's: set once, as they never change.
+  // The object's and the work's columns are the key's and the uid's, which never change; set
+  // again on every write all the same, so a row that a hub of the version before the inventory
+  // wrote during an upgrade (the columns left '') is found once its work is written again.
   upsertManifest: `INSERT INTO work_manifests (work_uid, key, ordinal, hash, changed_generation, cluster, work,
     api_group, kind, namespace, name)
     VALUES (@uid, @key, @ordinal, @hash, @gen, @cluster, @work, @group, @kind, @namespace, @name)
     ON CONFLICT (work_uid, key) DO UPDATE SET ordinal = excluded.ordinal, hash = excluded.hash,
-    changed_generation = excluded.changed_generation`,
+    changed_generation = excluded.changed_generation, cluster = excluded.cluster, work = excluded.work,
+    api_group = excluded.api_group, kind = excluded.kind, namespace = excluded.namespace, name = excluded.name`,
   text: 'SELECT CAST(content AS BLOB) AS content FROM texts WHERE hash = ?',
   // Hashes as one JSON list: a statement per hash would cost more than the lookup.
   present: 'SELECT hash FROM texts WHERE hash IN (SELECT value FROM json_each(?))',

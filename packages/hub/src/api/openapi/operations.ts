@@ -447,7 +447,7 @@ export const operations: Operation[] = [
     tag: 'audit',
     summary: 'The audit log, newest first',
     description:
-      'Every call that is not a read, whatever its result (401 and 403 included). Filtered by actor (exactly), action, resource and result (each by prefix: text, not a pattern) and since a time. A page reads at most 20,000 events of the log: with a filter that matches little it may hold fewer than limit items, or none, and still carry metadata.continue; follow it until it is absent.',
+      'Every call that is not a read, whatever its result (401 and 403 included). Filtered by actor (exactly), action, resource and result (each by prefix: text, not a pattern) and since a time. A page reads at most 20,000 events of the log: with a filter that matches little it may hold fewer than limit items, or none, and still carry metadata.continue; follow it until it is absent (with since, it ends at the window that reaches older events).',
     access: 'read',
     query: ['limit', 'continue', 'actor', 'action', 'resource', 'result', 'since'],
     answers: { 200: { description: 'audit events', schema: 'AuditEventList' } },
@@ -469,7 +469,7 @@ export const operations: Operation[] = [
     tag: 'placements',
     summary: 'Why each placement selects this cluster or not',
     description:
-      'Every placement, in the scheduler’s order of reasons: Selected (with its decision group), NotSchedulable (the cluster is not accepted, has not joined or is being removed), NotInClusterSets (not in a cluster set bound to the placement’s namespace), NoPredicateMatched (with the first requirement it fails), TaintNotTolerated (which taint), NotChosen (eligible, but numberOfClusters and the prioritizers chose others), NotScheduledYet (eligible; the next pass selects it). Explains the stored decisions; it never changes them.',
+      'Every placement, in the scheduler’s order of reasons: Selected (with its decision group), NotSchedulable (the cluster is not accepted, has not joined or is being removed), NotInClusterSets (not in a cluster set bound to the placement’s namespace), NoPredicateMatched (with the first requirement it fails), TaintNotTolerated (which taint), NotChosen (eligible, but numberOfClusters and the prioritizers chose others), NotScheduledYet (eligible; the next pass selects it), PlacementInvalid (the stored placement cannot be evaluated by this hub; its decisions stand). Explains the stored decisions; it never changes them.',
     access: 'read',
     answers: { 200: { description: 'one entry per placement', schema: 'ClusterPlacementList' } },
     errors: [404],
@@ -481,7 +481,7 @@ export const operations: Operation[] = [
     summary:
       'Search the objects works declare across the fleet: which clusters have Deployment X, what is in namespace Y',
     description:
-      'The objects the works declare now (a removed manifest is not listed), by kind (group narrows it; core: the core group), namespace, name (exact, or a prefix ending in *) and cluster, in any combination; all on the hub, from an index per way in (never a pass over the fleet). Paged by limit (default 100, at most 500) and continue (opaque); the order is the index’s and the same for every page of one search. Each item carries what the agent last reported for that manifest: its conditions and version, read from the status of the page’s works only (statusOmitted TooLarge: the work’s status is kept in parts, over 512 KiB, and is read on the work itself). A work being deleted still lists its objects, with workDeletionTimestamp: they stay on the cluster until its agent confirms.',
+      'The objects the works declare now (a removed manifest is not listed), by kind (group narrows it; core: the core group), namespace, name (exact, or a prefix ending in *) and cluster, in any combination; all on the hub, from an index per way in (never a pass over the fleet). Paged by limit (default 100, at most 500) and continue (opaque); the order is the index’s and the same for every page of one search. A page walks at most 5,000 entries of its index: a search whose other criteria match little may answer fewer than limit items, or none, with continue; follow it until it is absent. Each item carries what the agent last reported for that manifest: its conditions and version, read from the status of the page’s works only (statusOmitted TooLarge: the work’s status is kept in parts, over 512 KiB, and is read on the work itself). A work being deleted still lists its objects, with workDeletionTimestamp: they stay on the cluster until its agent confirms.',
     access: 'read',
     query: [
       'inventoryKind',
