@@ -6,23 +6,19 @@
 import { apiError } from '@outpost/shared';
 import type { FastifyPluginAsync } from 'fastify';
 import type { AuditFilter, Store } from '../store/index.ts';
+import { listQuery, refuseUnknownQuery } from './common.ts';
 
-const maxLimit = 1_000;
-const known = new Set(['limit', 'continue', 'actor', 'action', 'resource', 'result', 'since']);
+const known = ['limit', 'continue', 'actor', 'action', 'resource', 'result', 'since'];
 
 function auditQuery(raw: unknown): { limit: number; before: number; filter: AuditFilter } {
   const q = (raw ?? {}) as Record<string, unknown>;
-  const stray = Object.keys(q).filter((k) => !known.has(k));
-  if (stray.length) throw apiError('VALIDATION_FAILED', `unknown query parameters: ${stray.join(', ').slice(0, 200)}`);
+  refuseUnknownQuery(q, known);
   for (const [k, v] of Object.entries(q)) {
     if (typeof v !== 'string') throw apiError('VALIDATION_FAILED', `${k} may be given once`);
     if (v.length > 1_000) throw apiError('VALIDATION_FAILED', `${k} is longer than 1000 characters`);
   }
   const s = q as Record<string, string | undefined>;
-  const limit = s.limit === undefined ? 500 : Number(s.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) {
-    throw apiError('VALIDATION_FAILED', `limit must be an integer from 1 to ${maxLimit}`);
-  }
+  const { limit } = listQuery(s);
   const before = s.continue === undefined || s.continue === '' ? Number.MAX_SAFE_INTEGER : Number(s.continue);
   if (!/^\d{0,16}$/.test(s.continue ?? '') || !Number.isSafeInteger(before)) {
     throw apiError('VALIDATION_FAILED', 'continue must come from a previous page');

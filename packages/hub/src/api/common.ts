@@ -32,6 +32,14 @@ export async function sendStored(
   return reply.header('content-type', 'application/json; charset=utf-8').send(jsonStream(parts, read));
 }
 
+/** Refuses, by name, the query parameters a route does not read (VALIDATION_FAILED): one
+ *  given and ignored would look honoured. */
+export function refuseUnknownQuery(query: unknown, known: Iterable<string>): void {
+  const allowed = new Set(known);
+  const stray = Object.keys((query ?? {}) as object).filter((k) => !allowed.has(k));
+  if (stray.length) throw apiError('VALIDATION_FAILED', `unknown query parameters: ${stray.join(', ').slice(0, 200)}`);
+}
+
 export interface ListQuery {
   limit: number;
   continue: string;

@@ -11,6 +11,7 @@ import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { apiError, type Condition } from '@outpost/shared';
 import type { FastifyPluginAsync } from 'fastify';
 import type { InventoryPosition, InventoryQuery, Store } from '../store/index.ts';
+import { refuseUnknownQuery } from './common.ts';
 
 const defaultLimit = 100;
 const maxLimit = 500;
@@ -63,9 +64,7 @@ export function inventoryQuery(raw: unknown): {
   from: InventoryPosition | undefined;
 } {
   const q = (raw ?? {}) as Record<string, unknown>;
-  const known = new Set<string>([...criteria, 'limit', 'continue']);
-  const stray = Object.keys(q).filter((k) => !known.has(k));
-  if (stray.length) throw apiError('VALIDATION_FAILED', `unknown query parameters: ${stray.join(', ').slice(0, 200)}`);
+  refuseUnknownQuery(q, [...criteria, 'limit', 'continue']);
   const value = (k: string): string | undefined => {
     const v = q[k];
     if (v === undefined || v === '') return undefined;

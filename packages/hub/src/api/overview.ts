@@ -31,6 +31,7 @@ import { type ClusterState, clusterResource, clusterState } from '../registratio
 import type { ManifestWorkReplicaSetStatus } from '../rollout/index.ts';
 import type { Store } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
+import { refuseUnknownQuery } from './common.ts';
 
 interface Opts {
   store: Store;
@@ -90,9 +91,7 @@ function query(raw: unknown): {
   key: string;
 } {
   const q = (raw ?? {}) as Record<string, string | undefined>;
-  const known = new Set(['limit', 'continue', 'labelSelector', 'certificateWarning']);
-  const stray = Object.keys(q).filter((k) => !known.has(k));
-  if (stray.length) throw apiError('VALIDATION_FAILED', `unknown query parameters: ${stray.join(', ').slice(0, 200)}`);
+  refuseUnknownQuery(q, ['limit', 'continue', 'labelSelector', 'certificateWarning']);
   const limit = q.limit === undefined ? defaultLimit : Number(q.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) {
     throw apiError('VALIDATION_FAILED', `limit must be an integer from 1 to ${maxLimit}`);

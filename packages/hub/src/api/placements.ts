@@ -10,8 +10,6 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { applyPatch } from '../patch/index.ts';
 import {
   type ClusterSelection,
-  type ClusterSetSpec,
-  compileClusterSet,
   compilePlacement,
   explainSelection,
   type Placement,
@@ -25,7 +23,7 @@ import {
   validationError,
 } from '../placement/index.ts';
 import { clusterResource } from '../registration/clusters.ts';
-import { type PlacementRequests, placementFromRow, schedulable } from '../scheduling/index.ts';
+import { clusterSetsOf, type PlacementRequests, placementFromRow, schedulable } from '../scheduling/index.ts';
 import { type ObjectRow, type ObjectWrite, objectKey, type Store } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
 import {
@@ -36,6 +34,7 @@ import {
   objectMetadata,
   onlyNamed,
   pageByName,
+  refuseUnknownQuery,
   writeNamespace,
 } from './common.ts';
 import { patchTypeOf } from './patch.ts';
@@ -242,27 +241,13 @@ export const placementRoutes: FastifyPluginAsync<{
   // Why each placement selects this cluster or not (placement/explain.ts), for the dashboard's
   // cluster page and for automation: the scheduler's order, from the stored decisions.
   app.get('/api/v1/clusters/:name/placements', async (req) => {
-    const stray = Object.keys((req.query ?? {}) as object);
-    if (stray.length) {
-      throw apiError('VALIDATION_FAILED', `unknown query parameters: ${stray.join(', ').slice(0, 200)}`);
-    }
+    refuseUnknownQuery(req.query, []);
     const { name } = req.params as { name: string };
     const row = await store.clusters.get(name);
     if (!row) throw apiError('CLUSTER_NOT_FOUND', `cluster ${JSON.stringify(name.slice(0, 100))} not found`);
     const now = Date.now();
     const view = toClusterView(clusterResource(row, undefined, now, sync.liveness));
-    const sets = new Map(
-      (await store.clusterSets.all()).map((r) => [
-        r.name,
-        compileClusterSet(r.name, r.spec as unknown as ClusterSetSpec),
-      ]),
-    );
-    const bindings = new Map<string, Set<string>>();
-    for (const b of await store.bindings.all()) {
-      const bound = bindings.get(b.namespace) ?? new Set<string>();
-      bound.add(b.name);
-      bindings.set(b.namespace, bound);
-    }
+    const { sets, bindings } = await clusterSetsOf(store);
     const canBeSelected = schedulable(row);
     const items: (ClusterSelection & { namespace: string; name: string })[] = [];
     let after = '';

@@ -78,6 +78,24 @@ export function schedulable(c: ClusterRow): boolean {
   return c.hubAcceptsClient && !c.denied && c.joinedAt !== null && c.removalRequestedAt === null;
 }
 
+/** The stored cluster sets, compiled, and the set names bound to each namespace: what
+ *  setRestriction needs (few rows, read once per pass or per explanation). */
+export async function clusterSetsOf(
+  store: Store,
+): Promise<{ sets: Map<string, CompiledClusterSet>; bindings: Map<string, Set<string>> }> {
+  const sets = new Map<string, CompiledClusterSet>();
+  for (const r of await store.clusterSets.all()) {
+    sets.set(r.name, compileClusterSet(r.name, r.spec as unknown as ClusterSetSpec));
+  }
+  const bindings = new Map<string, Set<string>>();
+  for (const b of await store.bindings.all()) {
+    const bound = bindings.get(b.namespace) ?? new Set<string>();
+    bound.add(b.name);
+    bindings.set(b.namespace, bound);
+  }
+  return { sets, bindings };
+}
+
 /** The stored spec of a placement as the scheduler's Placement (it was validated on write). */
 export function placementFromRow(row: PlacementRow): Placement {
   return {
@@ -347,16 +365,7 @@ export class PlacementService {
         for (const sel of selections.values()) for (const n of sel) counts.set(n, (counts.get(n) ?? 0) + 1);
         const clusterList = [...views.values()];
         // Cluster sets and bindings: few rows, read once per pass.
-        const sets = new Map<string, CompiledClusterSet>();
-        for (const r of await store.clusterSets.all()) {
-          sets.set(r.name, compileClusterSet(r.name, r.spec as unknown as ClusterSetSpec));
-        }
-        const bindings = new Map<string, Set<string>>();
-        for (const b of await store.bindings.all()) {
-          const bound = bindings.get(b.namespace) ?? new Set<string>();
-          bound.add(b.name);
-          bindings.set(b.namespace, bound);
-        }
+        const { sets, bindings } = await clusterSetsOf(store);
         const noBindings = new Set<string>();
 
         for (const row of placements) {
