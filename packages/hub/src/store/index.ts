@@ -44,6 +44,7 @@ export type { Sql } from './sql.ts';
 export type { AuditFilter, ClusterChangeKind, ClusterChangeListener, Page, TrustStore } from './trust.ts';
 export { auditScanRows } from './trust.ts';
 export type {
+  KeptStatus,
   ManifestRow,
   PreparedManifest,
   PreparedWork,

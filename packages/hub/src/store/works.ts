@@ -45,6 +45,12 @@ export interface StatusSummary {
   completedAt?: string;
 }
 
+/** How a work's last status is kept (statusOf): in its row, or in parts with its summary. */
+export type KeptStatus = 'inline' | { hashes: string[]; summary: StatusSummary | null };
+
+/** Reads of a status in parts given up after this many reports replaced it meanwhile. */
+const statusReadAttempts = 20;
+
 export interface ManifestRow {
   key: string;
   ordinal: number;
@@ -209,9 +215,10 @@ const sqliteQueries = {
   pageCluster: `${row} WHERE cluster = ? AND name > ? ORDER BY name LIMIT ?`,
   pageAll: `${row} WHERE (cluster > ? OR (cluster = ? AND name > ?)) ORDER BY cluster, name LIMIT ?`,
   forCluster: `${row} WHERE cluster = ? ORDER BY name`,
-  statusText: 'SELECT CAST(status AS BLOB) AS status FROM works WHERE uid = ?',
+  statusText: 'SELECT CAST(status AS BLOB) AS status, status_summary, status_seq FROM works WHERE uid = ?',
   // NULL or not is in the record's header: a large status in the row is not read.
-  statusKept: 'SELECT status IS NOT NULL AS inline FROM works WHERE uid = ?',
+  statusKept: 'SELECT status IS NOT NULL AS inline, status_summary, status_seq FROM works WHERE uid = ?',
+  statusSeq: 'SELECT status_seq FROM works WHERE uid = ?',
   statusParts: 'SELECT hash FROM work_status_parts WHERE work_uid = ? ORDER BY idx',
   dropStatusParts: 'DELETE FROM work_status_parts WHERE work_uid = ?',
   addStatusPart: 'INSERT INTO work_status_parts (work_uid, idx, hash) VALUES (?, ?, ?)',
@@ -276,7 +283,7 @@ const sqliteQueries = {
 /** …and those PostgreSQL takes otherwise: texts as bytes (convert_to), a list of hashes as
  *  an array, the conditions by jsonb, the orphans by their id column (SQLite's rowid). */
 const postgresQueries: Partial<typeof sqliteQueries> = {
-  statusText: "SELECT convert_to(status, 'UTF8') AS status FROM works WHERE uid = ?",
+  statusText: "SELECT convert_to(status, 'UTF8') AS status, status_summary, status_seq FROM works WHERE uid = ?",
   metricPage: `SELECT cluster, name, (status_summary::jsonb -> 'conditions')::text AS conditions
     FROM works WHERE (cluster, name) > (?, ?) ORDER BY cluster, name LIMIT ?`,
   setStatus: `UPDATE works SET status = ?, status_summary = ?, status_seq = ?,
@@ -303,6 +310,19 @@ export function workStore(sql: Sql) {
     return r && workFrom(r);
   };
   const orphan = (hash: string, at: string) => sql.run(q.orphan, [hash, at]);
+  /**
+   * Whether the status of `uid` is still the report `seq` after reading its parts in
+   * statements of their own (outside a transaction each sees its own moment). A report
+   * replaced meanwhile is read again; statuses change a few times a second at most.
+   */
+  const sameReport = async (uid: string, seq: number, attempt: number): Promise<boolean> => {
+    const now = (await sql.get<{ status_seq: number }>(q.statusSeq, [uid]))?.status_seq;
+    if (now === undefined || Number(now) === Number(seq)) return true;
+    if (attempt >= statusReadAttempts) {
+      throw new Error(`the status of work ${uid} changed ${attempt + 1} times while it was read`);
+    }
+    return false;
+  };
   const upsertManifest = (
     uid: string,
     work: { cluster: string; name: string },
@@ -387,29 +407,48 @@ export function workStore(sql: Sql) {
       return (await sql.run(q.dropText, { hash: o.hash, before })) > 0;
     },
     /**
-     * The agent's last status of work `uid` as it is kept: 'inline' (in the row: read it
-     * with statusBytes when it is written out), the hashes of its parts in order (their
-     * texts: text), or null before the first report.
+     * The agent's last status of work `uid` as it is kept: 'inline' (in the row: read it,
+     * with its summary, by statusRead when it is written out), the hashes of its parts in
+     * order (their texts: text) with the summary of that same report, or null before the
+     * first report. Never the parts of one report with the summary of another.
      */
-    statusOf: async (uid: string): Promise<'inline' | string[] | null> => {
-      const r = await sql.get<{ inline: number | boolean }>(q.statusKept, [uid]);
-      if (!r) return null;
-      if (r.inline) return 'inline';
-      const hashes = (await sql.all<{ hash: string }>(q.statusParts, [uid])).map((p) => p.hash);
-      return hashes.length ? hashes : null;
+    statusOf: async (uid: string): Promise<KeptStatus | null> => {
+      for (let attempt = 0; ; attempt++) {
+        const r = await sql.get<{ inline: number | boolean; status_summary: string | null; status_seq: number }>(
+          q.statusKept,
+          [uid],
+        );
+        if (!r) return null;
+        if (r.inline) return 'inline';
+        const hashes = (await sql.all<{ hash: string }>(q.statusParts, [uid])).map((p) => p.hash);
+        if (await sameReport(uid, r.status_seq, attempt)) {
+          return hashes.length ? { hashes, summary: summaryFrom(r.status_summary) } : null;
+        }
+      }
     },
     /**
-     * The agent's last status of work `uid` as UTF-8 JSON text, however it is kept now
-     * (its parts joined: a status that turned large since statusOf was asked), or undefined.
+     * The agent's last status of work `uid` as UTF-8 JSON text, however it is kept now (its
+     * parts joined: a status that turned large since statusOf was asked), with the summary
+     * of the same report; undefined when there is none. The text and the summary are of one
+     * report even while the agent reports again.
      */
-    statusBytes: async (uid: string): Promise<Buffer | undefined> => {
-      const r = await sql.get<{ status: Buffer | null }>(q.statusText, [uid]);
-      if (!r) return undefined;
-      if (r.status) return r.status;
-      const parts: (Buffer | undefined)[] = [];
-      for (const p of await sql.all<{ hash: string }>(q.statusParts, [uid])) parts.push(await store.text(p.hash));
-      return parts.length && parts.every((p) => p) ? Buffer.concat(parts as Buffer[]) : undefined;
+    statusRead: async (uid: string): Promise<{ bytes: Buffer; summary: StatusSummary | null } | undefined> => {
+      for (let attempt = 0; ; attempt++) {
+        const r = await sql.get<{ status: Buffer | null; status_summary: string | null; status_seq: number }>(
+          q.statusText,
+          [uid],
+        );
+        if (!r) return undefined;
+        const summary = summaryFrom(r.status_summary);
+        if (r.status) return { bytes: r.status, summary };
+        const parts: (Buffer | undefined)[] = [];
+        for (const p of await sql.all<{ hash: string }>(q.statusParts, [uid])) parts.push(await store.text(p.hash));
+        if (!(await sameReport(uid, r.status_seq, attempt))) continue;
+        return parts.length && parts.every((p) => p) ? { bytes: Buffer.concat(parts as Buffer[]), summary } : undefined;
+      }
     },
+    /** The agent's last status of work `uid` as UTF-8 JSON text (statusRead), or undefined. */
+    statusBytes: async (uid: string): Promise<Buffer | undefined> => (await store.statusRead(uid))?.bytes,
     /** Every manifest row, tombstones included, changed after `generation`. */
     changedSince: async (uid: string, generation: number) =>
       (await sql.all(q.changedSince, [uid, generation])).map(manifestFrom),

@@ -2,13 +2,13 @@
 // manifests and status go in as the stored JSON text (RawJson): a work may be 16 MiB and
 // its status megabytes, and the answer is written in parts (raw-json.ts).
 import { workApiVersion } from '@outpost/shared';
-import type { WorkRow } from '../store/index.ts';
+import type { KeptStatus, StatusSummary, WorkRow } from '../store/index.ts';
 import { type JsonPart, RawJson, TextRef, withKeys } from './raw-json.ts';
 
 export function workResource(
   w: WorkRow,
   /** How the agent's last status is kept (store.works.statusOf). */
-  status: 'inline' | string[] | null,
+  status: KeptStatus | null,
   /** The hashes of the manifests' texts in order; lists leave them out (a work may be 16 MiB). */
   manifests?: string[],
 ) {
@@ -33,21 +33,41 @@ export function workResource(
     list.push(w.specText === '{}' ? ']}}' : `]},${w.specText.slice(1)}`);
     spec = list;
   }
-  const { conditions: _conditions, observedGeneration: _observed, ...hubKeys } = w.statusSummary ?? {};
+  // The hub's keys of a status (observedAt, …) come from the same report as its text: the
+  // reader adds them to a status kept in the row (statusRead reads both at once), and the
+  // parts of a large one came with their summary. The row's own summary may be of an older
+  // report by the time its status is read.
+  const counts = { manifestCount: w.manifestCount, sizeBytes: w.sizeBytes };
   return {
     apiVersion: workApiVersion,
     kind: 'ManifestWork',
     metadata,
     spec: new RawJson(spec),
     status: new RawJson(
-      withKeys(
-        { ...hubKeys, manifestCount: w.manifestCount, sizeBytes: w.sizeBytes },
-        status === null
-          ? ['{"conditions":[]}']
-          : status === 'inline'
-            ? [new TextRef(w.uid, 0, 'status')]
-            : status.map((h) => new TextRef(h)),
-      ),
+      status === null
+        ? withKeys(counts, ['{"conditions":[]}'])
+        : status === 'inline'
+          ? withKeys(counts, [new TextRef(w.uid, 0, 'status')])
+          : withKeys(
+              { ...hubKeysOf(status.summary), ...counts },
+              status.hashes.map((h) => new TextRef(h)),
+            ),
     ),
   };
+}
+
+/** The keys of a status that the hub sets (observedAt, reportedGeneration, completedAt). */
+export function hubKeysOf(summary: StatusSummary | null | undefined): Record<string, unknown> {
+  const { conditions: _conditions, observedGeneration: _observed, ...keys } = summary ?? {};
+  return keys;
+}
+
+/** A status's JSON text (UTF-8) with the hub's keys of the same report first. */
+export function withHubKeys(summary: StatusSummary | null | undefined, text: Buffer): Buffer {
+  const head = JSON.stringify(hubKeysOf(summary));
+  if (head === '{}') return text;
+  // A stored status is an object; an empty one ("{}") is its head alone.
+  const body = text.subarray(1);
+  const empty = body.toString('utf8').trim() === '}';
+  return empty ? Buffer.from(head) : Buffer.concat([Buffer.from(`${head.slice(0, -1)},`), body]);
 }

@@ -135,12 +135,14 @@ for (const backend of storeBackends()) {
       assert.ok(new Set(parts.map((p) => p.hash)).size < parts.length);
       await store.works.setStatus(uid, { parts, summary }, 1);
 
-      const hashes = await store.works.statusOf(uid);
-      assert.ok(Array.isArray(hashes));
+      const kept = await store.works.statusOf(uid);
+      assert.ok(kept !== null && kept !== 'inline');
+      const hashes = kept.hashes;
       assert.deepEqual(
         hashes,
         parts.map((p) => p.hash),
       );
+      assert.deepEqual(kept.summary, summary, 'the parts come with the summary of their report');
       const texts: Buffer[] = [];
       for (const h of hashes) texts.push((await store.works.text(h)) as Buffer);
       assert.deepEqual(Buffer.concat(texts), content);
@@ -151,6 +153,45 @@ for (const backend of storeBackends()) {
       await store.works.setStatus(uid, { text: '{"conditions":[]}', summary }, 2);
       assert.equal(await store.works.statusOf(uid), 'inline');
       assert.equal(String(await store.works.statusBytes(uid)), '{"conditions":[]}');
+      await store.close();
+    });
+
+    test('a status reported again after the row was read is shown whole with the hub keys of its own report', async () => {
+      const store = await backend.open();
+      const { uid } = (await store.works.write({ ...base, name: 'w', manifests: [cm('a', '1')] }, at)).work;
+      const first = { conditions: [{ type: 'Applied', status: 'True' as const, reason: 'Ok', message: '' }] };
+      const early = { ...summary, conditions: first.conditions, observedAt: '2026-01-01T00:00:01.000Z' };
+      await store.works.setStatus(uid, { text: JSON.stringify(first), summary: early }, 1);
+      const answer = async (shown: ReturnType<typeof workResource>) => {
+        const out = jsonStream(jsonParts(shown), storedReader(store));
+        const t = typeof out === 'string' ? out : String(Buffer.concat(await out.toArray()));
+        return (JSON.parse(t) as { status: Record<string, unknown> }).status;
+      };
+      const shownStatus = async () => {
+        const row = (await store.works.get('c1', 'w')) as WorkRow;
+        return workResource(row, await store.works.statusOf(uid));
+      };
+
+      // Kept in the row: the row is read, then the agent reports again before the answer is
+      // written (the status is read as it is written out).
+      let shown = await shownStatus();
+      const second = { conditions: [{ type: 'Applied', status: 'False' as const, reason: 'Conflict', message: 'x' }] };
+      const later = { ...summary, conditions: second.conditions, observedAt: '2026-01-01T00:00:09.000Z' };
+      await store.works.setStatus(uid, { text: JSON.stringify(second), summary: later }, 2);
+      let status = await answer(shown);
+      assert.deepEqual(status.conditions, second.conditions);
+      assert.equal(status.observedAt, later.observedAt, 'the observedAt of the report shown, not of the row read');
+      assert.equal(status.manifestCount, 1);
+
+      // In parts: the hashes and their summary are of one report, whatever comes after.
+      const { parts } = largeStatus(600 * 1024, 64 * 1024);
+      const large = { ...summary, observedAt: '2026-01-01T00:00:20.000Z' };
+      await store.works.setStatus(uid, { parts, summary: large }, 3);
+      shown = await shownStatus();
+      await store.works.setStatus(uid, { text: JSON.stringify(first), summary: early }, 4);
+      status = await answer(shown);
+      assert.equal(status.observedAt, large.observedAt);
+      assert.equal(typeof status.big, 'string', 'the large report, whole');
       await store.close();
     });
 

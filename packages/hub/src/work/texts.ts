@@ -9,6 +9,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type Store, type StoredText, utf8Bytes } from '../store/index.ts';
 import type { TextRef } from './raw-json.ts';
+import { withHubKeys } from './resource.ts';
 
 /** Bytes of text per transaction when writing ahead. */
 const batchBytes = 1024 * 1024;
@@ -56,12 +57,20 @@ const noStatus = Buffer.from('{"conditions":[]}');
  * What jsonStream (raw-json.ts) reads a TextRef with: the texts, and statuses kept in rows.
  * A status is read after its work's row (answers stream it): a work purged in between (its
  * agent reported the deletion meanwhile) is shown as it is without a status, not as a failed
- * answer. Texts cannot go that way: the sweeper's grace outlasts an answer.
+ * answer. Texts cannot go that way: the sweeper's grace outlasts an answer. A status is
+ * shown with the hub's keys of its own report (observedAt, …), never with those of the
+ * report the row held when the answer began.
  */
 export const storedReader =
   (store: Pick<Store, 'works'>) =>
   async (ref: TextRef): Promise<Uint8Array | undefined> =>
-    ref.source === 'status' ? ((await store.works.statusBytes(ref.hash)) ?? noStatus) : store.works.text(ref.hash);
+    ref.source === 'status' ? await shownStatus(store, ref.hash) : store.works.text(ref.hash);
+
+/** A status kept in a work's row as the API shows it: with the hub's keys of that report. */
+async function shownStatus(store: Pick<Store, 'works'>, uid: string): Promise<Uint8Array> {
+  const read = await store.works.statusRead(uid);
+  return read ? withHubKeys(read.summary, read.bytes) : noStatus;
+}
 
 /**
  * Removes texts that lost their last row (orphan candidates older than the grace; see
