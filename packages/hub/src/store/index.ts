@@ -49,6 +49,7 @@ export type {
   PreparedWork,
   StatusSummary,
   StoredText,
+  WorkCounts,
   WorkRow,
   WorkStore,
   WorkWrite,
