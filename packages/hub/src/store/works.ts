@@ -231,24 +231,26 @@ const sqliteQueries = {
     CASE WHEN json_valid(status_summary) THEN json_extract(status_summary, '$.conditions') END AS conditions
     FROM works WHERE (cluster, name) > (?, ?) ORDER BY cluster, name LIMIT ?`,
   // The named clusters' works counted in one grouped statement (the clusters list's
-  // status.works), from the status summary's conditions: what is not a list of objects
-  // counts as no conditions, as the overview's reading of metricPage does.
+  // status.works), from the status summary's conditions, each work's list read once (a row
+  // per condition, then per work whether one of each type is True): what is not a list of
+  // objects counts as no conditions, as the overview's reading of metricPage does.
   counts: `SELECT cluster, COUNT(*) AS total, SUM(applied) AS applied, SUM(applied AND available) AS available,
       SUM(degraded) AS degraded, SUM(held) AS held
-    FROM (SELECT cluster,
-        EXISTS (SELECT 1 FROM json_each(conds) c WHERE c.type = 'object'
-          AND c.value ->> '$.type' = 'Applied' AND c.value ->> '$.status' = 'True') AS applied,
-        EXISTS (SELECT 1 FROM json_each(conds) c WHERE c.type = 'object'
-          AND c.value ->> '$.type' = 'Available' AND c.value ->> '$.status' = 'True') AS available,
-        EXISTS (SELECT 1 FROM json_each(conds) c WHERE c.type = 'object'
-          AND c.value ->> '$.type' = 'Degraded' AND c.value ->> '$.status' = 'True') AS degraded,
-        EXISTS (SELECT 1 FROM json_each(conds) c WHERE c.type = 'object'
-          AND c.value ->> '$.type' = 'DeletionsHeld' AND c.value ->> '$.status' = 'True') AS held
-      FROM (SELECT cluster,
-          CASE WHEN status_summary IS NULL OR NOT json_valid(status_summary) THEN '[]'
-               WHEN json_type(status_summary, '$.conditions') = 'array' THEN status_summary -> '$.conditions'
-               ELSE '[]' END AS conds
-        FROM works WHERE cluster IN (SELECT value FROM json_each(?))))
+    FROM (SELECT w.cluster,
+        COALESCE(MAX(CASE WHEN e.type = 'object' THEN e.value ->> '$.type' = 'Applied'
+          AND e.value ->> '$.status' = 'True' END), 0) AS applied,
+        COALESCE(MAX(CASE WHEN e.type = 'object' THEN e.value ->> '$.type' = 'Available'
+          AND e.value ->> '$.status' = 'True' END), 0) AS available,
+        COALESCE(MAX(CASE WHEN e.type = 'object' THEN e.value ->> '$.type' = 'Degraded'
+          AND e.value ->> '$.status' = 'True' END), 0) AS degraded,
+        COALESCE(MAX(CASE WHEN e.type = 'object' THEN e.value ->> '$.type' = 'DeletionsHeld'
+          AND e.value ->> '$.status' = 'True' END), 0) AS held
+      FROM works w LEFT JOIN json_each(
+          CASE WHEN w.status_summary IS NULL OR NOT json_valid(w.status_summary) THEN '[]'
+               WHEN json_type(w.status_summary, '$.conditions') = 'array' THEN w.status_summary -> '$.conditions'
+               ELSE '[]' END) e
+      WHERE w.cluster IN (SELECT value FROM json_each(?))
+      GROUP BY w.cluster, w.name)
     GROUP BY cluster`,
   insert: `INSERT INTO works (cluster, name, uid, generation, resource_version, labels, annotations, spec,
     spec_hash, content_hash, manifest_count, size_bytes, created_at, updated_at)
