@@ -8,7 +8,7 @@
 // in one query. So the page never lists works. A work's change is no event of the clusters'
 // watch, though: a second WebSocket watches the works of every cluster (GET /api/v1/works,
 // from the same list's resourceVersion, as the overview does), and an event of a work of a
-// cluster on the page makes that row read again (GET of the cluster, at most every 500 ms
+// cluster on the page makes that row read again (GET of the cluster, at most every 300 ms
 // for a burst; a burst over many rows reads the page again instead). Events of other
 // clusters' works are dropped: the watch cannot be narrowed to a page's clusters (its
 // fieldSelector names one namespace), and events carry no manifests.
@@ -225,7 +225,7 @@ export function mount(root, params) {
       rows.set(name, next);
     }
   }
-  const readStaleSoon = throttle(() => void readStale(), 500);
+  const readStaleSoon = throttle(() => void readStale(), 300);
   function onWorkEvent(e) {
     const cluster = e.object.metadata?.namespace;
     if (!rows.has(cluster)) return;
