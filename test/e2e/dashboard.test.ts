@@ -1,6 +1,7 @@
 // The dashboard in a real browser (Debian's chromium, headless) against a real
 // `outpost-hub serve`: log in with an admin and a read-only token, see a cluster join and
-// change live without a reload, pause and resume a workset (admin only: no button for a
+// change live without a reload, see a cluster's claims and its works summary follow its
+// works' status live (the counts the hub's API answers, which a write cannot set), pause and resume a workset (admin only: no button for a
 // read-only session, and its forged request is 403), follow a workset from the overview's
 // rollout-state cards to its page by decision group, see why each placement selects a cluster
 // or not, approve a waiting cluster (admin only), and the defences: security headers, a
@@ -8,15 +9,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { agentPaths } from '../../packages/shared/src/index.ts';
 import { launchBrowser, newContext, shoot } from './browser.ts';
 import {
   adminClient,
+  agentClient,
   anonymousClient,
   createToken,
   type HubClient,
   joinCluster,
   newJoiner,
   register,
+  reportApplied,
   waitFor,
 } from './hub-client.ts';
 import { type HubProcess, startHub } from './hub-process.ts';
@@ -111,12 +115,137 @@ describe('dashboard in a real browser', { timeout: 180_000 }, () => {
     // benchmark's).
     t.diagnostic(`the row changed ${Date.now() - started} ms after the write`);
     assert.equal(await marked(page), 'no reload');
-    await shoot(page, 'clusters');
     // The filter is the hub's: a selector that excludes the cluster empties the table.
     await page.fill('#selector', 'site=a');
     await page.click('form.filter button');
     await page.waitForSelector('#clusters-body >> text=No clusters match.');
     assert.deepEqual(violations, [], 'no CSP violation on the page');
+  });
+
+  test('the clusters table shows a cluster’s claims and its works summary, which follows its works’ status live', async (t) => {
+    const claims = {
+      region: 'eu-west',
+      'platform.open-cluster-management.io': 'k3s',
+      'product.open-cluster-management.io': 'edge',
+      'id.k8s.io': 'ui-works-1',
+    };
+    const joined = await joinCluster(hub, admin, 'ui-works', { labels: { site: 'w' }, extra: { claims } });
+    // Gone after the test, passed or not, so that the placements of the tests below do not
+    // select it.
+    t.after(async () => {
+      const removed = await admin.delete('/api/v1/clusters/ui-works?force=true');
+      assert.equal(removed.status, 200, removed.text);
+    });
+    const uids: Record<string, string> = {};
+    for (const name of ['app', 'db']) {
+      const res = await admin.post<{ metadata: { uid: string } }>('/api/v1/clusters/ui-works/works', {
+        apiVersion: 'work.open-cluster-management.io/v1',
+        kind: 'ManifestWork',
+        metadata: { name },
+        spec: { workload: { manifests: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }] } },
+      });
+      assert.equal(res.status, 201, res.text);
+      uids[name] = res.body.metadata.uid;
+    }
+    const seqs: Record<string, number> = {};
+    /** Reports, as ui-works's agent, the work with these conditions True. */
+    const report = async (work: string, types: string[]) => {
+      const agent = agentClient(hub, joined);
+      try {
+        seqs[work] = (seqs[work] ?? 1) + 1;
+        const res = await agent.post(agentPaths.status('ui-works'), {
+          reports: [
+            {
+              seq: seqs[work],
+              work,
+              uid: uids[work],
+              generation: 1,
+              observedAt: new Date().toISOString(),
+              status: {
+                conditions: types.map((type) => ({ type, status: 'True', reason: type, message: '' })),
+                resourceStatus: { manifests: [] },
+                observedGeneration: 1,
+              },
+            },
+          ],
+        });
+        assert.equal(res.status, 200, res.text);
+      } finally {
+        await agent.close();
+      }
+    };
+
+    // The API counts them (the same counts in the list and the get), and a write cannot
+    // set the counts: a PATCH's status is not read, the counts' as little as the rest.
+    const none = { total: 2, applied: 0, available: 0, degraded: 0, deletionsHeld: 0 };
+    type Cluster = { status: { works?: unknown; agentVersion?: string } };
+    const one = await admin.get<Cluster>('/api/v1/clusters/ui-works');
+    assert.deepEqual(one.body.status.works, none);
+    const listed = await admin.get<{ items: Cluster[] }>('/api/v1/clusters?labelSelector=site%3Dw');
+    assert.deepEqual(
+      listed.body.items.map((c) => c.status.works),
+      [none],
+    );
+    const forged = await admin.patch<Cluster>('/api/v1/clusters/ui-works', {
+      metadata: { labels: { site: 'w' } },
+      status: { works: { total: 99, applied: 99, available: 99, degraded: 0, deletionsHeld: 0 }, agentVersion: 'x' },
+    });
+    assert.equal(forged.status, 200, forged.text);
+    assert.deepEqual(forged.body.status.works, none);
+    assert.notEqual(forged.body.status.agentVersion, 'x');
+    assert.deepEqual((await admin.get<Cluster>('/api/v1/clusters/ui-works')).body.status.works, none);
+
+    const page = await loggedIn('viewer');
+    await page.goto(`${hub.url}/ui/#/clusters`);
+    const row = page.locator('tr[data-cluster="ui-works"]');
+    await row.waitFor({ timeout: 5_000 });
+    // Both watches (clusters and works) open.
+    await page.waitForSelector('#live.on');
+    const all = Object.entries(claims).map(([k, v]) => `${k}=${v}`);
+    const shown = await row.locator('.claims .label').allTextContents();
+    assert.equal(shown.length, 3, shown.join(' '));
+    for (const c of shown) assert.ok(all.includes(c), c);
+    assert.equal(await row.locator('.claims .more').textContent(), '+1 more');
+    assert.deepEqual(((await row.locator('.claims').getAttribute('title')) ?? '').split('\n').sort(), all.sort());
+
+    const summary = row.locator('.works a.works-summary');
+    assert.equal(await summary.textContent(), '2 works · 0 applied · 0 available');
+    assert.match((await summary.getAttribute('class')) ?? '', /\bwarn\b/);
+    assert.equal(await summary.getAttribute('href'), '#/clusters/ui-works');
+    await mark(page);
+
+    const started = Date.now();
+    await reportApplied(hub, joined, 'ui-works', { name: 'app', uid: uids.app as string }, [
+      { group: '', version: 'v1', kind: 'Namespace', resource: 'namespaces', namespace: '', name: 'app' },
+    ]);
+    await row
+      .locator('a.works-summary.warn', { hasText: '2 works · 1 applied · 0 available' })
+      .waitFor({ timeout: 5_000 });
+    t.diagnostic(`the summary changed ${Date.now() - started} ms after the report`);
+    await report('app', ['Applied', 'Available']);
+    await report('db', ['Applied', 'Available']);
+    await row.locator('a.works-summary.good', { hasText: '2 works · all available' }).waitFor({ timeout: 5_000 });
+    await report('db', ['Applied', 'Available', 'Degraded']);
+    const degraded = row.locator('a.works-summary.bad', { hasText: '2 works · 2 applied · 2 available · 1 degraded' });
+    await degraded.waitFor({ timeout: 5_000 });
+    assert.equal(
+      await degraded.getAttribute('title'),
+      '2 works: 2 applied, 2 available, 1 degraded, 0 holding deletions',
+    );
+    assert.deepEqual((await admin.get<Cluster>('/api/v1/clusters/ui-works')).body.status.works, {
+      total: 2,
+      applied: 2,
+      available: 2,
+      degraded: 1,
+      deletionsHeld: 0,
+    });
+    assert.equal(await marked(page), 'no reload');
+    await shoot(page, 'clusters');
+
+    // The summary leads to the cluster's page and its works.
+    await degraded.click();
+    await page.locator('section.work[data-work="db"]').waitFor({ timeout: 5_000 });
+    assert.match(page.url(), /#\/clusters\/ui-works$/);
   });
 
   test('a dropped watch resumes from the last event it saw: a change made while it was down still shows', async () => {

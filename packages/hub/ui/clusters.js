@@ -2,11 +2,70 @@
 // continue: all on the hub), kept live by one WebSocket on the watch of the same list. A
 // changed cluster's row is redrawn in place; a cluster that joins or leaves the selection
 // makes the page read again (its paging is the hub's).
+//
+// Claims and works come with each cluster: status.clusterClaims, and status.works, its works
+// counted by the hub (applied, available, degraded, deletions held), for the page's clusters
+// in one query. So the page never lists works. A work's change is no event of the clusters'
+// watch, though: a second WebSocket watches the works of every cluster (GET /api/v1/works,
+// from the same list's resourceVersion, as the overview does), and an event of a work of a
+// cluster on the page makes that row read again (GET of the cluster, at most every 300 ms
+// for a burst; a burst over many rows reads the page again instead). Events of other
+// clusters' works are dropped: the watch cannot be narrowed to a page's clusters (its
+// fieldSelector names one namespace), and events carry no manifests.
 import * as api from './api.js';
 import { ago, clusterState, fill, h, labels, until } from './dom.js';
 import { throttle, Watch } from './live.js';
 
 const limit = 50;
+/** Claims shown in a row; the rest are counted, and all of them are in its tooltip. */
+const claimsShown = 3;
+/** Rows whose works changed that are read one by one; more, and the page is read again. */
+const rowsReadAlone = 5;
+
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** The cluster's claims, the first few as labels and "+N more", all of them in the title. */
+function claimsCell(c) {
+  const all = c.status?.clusterClaims ?? [];
+  const text = all.map((x) => `${x.name}=${x.value}`);
+  return h(
+    'td',
+    { class: 'claims', title: text.join('\n') || undefined },
+    text.slice(0, claimsShown).map((t) => h('span', { class: 'label' }, t)),
+    all.length > claimsShown ? h('span', { class: 'muted more' }, `+${all.length - claimsShown} more`) : null,
+  );
+}
+
+/** The cluster's works in one line, linking to its page; marked bad when a work is degraded
+ *  or holds deletions, warn when one is not applied or not available yet. */
+function worksCell(c) {
+  const w = c.status?.works;
+  if (!w) return h('td', { class: 'works' });
+  if (!w.total) return h('td', { class: 'works muted' }, 'no works');
+  const bad = w.degraded > 0 || w.deletionsHeld > 0;
+  const warn = w.applied < w.total || w.available < w.applied;
+  const parts = [plural(w.total, 'work')];
+  if (!bad && !warn) parts.push('all available');
+  else {
+    parts.push(`${w.applied} applied`, `${w.available} available`);
+    if (w.degraded) parts.push(`${w.degraded} degraded`);
+    if (w.deletionsHeld) parts.push(`${w.deletionsHeld} holding deletions`);
+  }
+  const title = `${plural(w.total, 'work')}: ${w.applied} applied, ${w.available} available, ${w.degraded} degraded, ${w.deletionsHeld} holding deletions`;
+  return h(
+    'td',
+    { class: 'works' },
+    h(
+      'a',
+      {
+        class: `works-summary ${bad ? 'bad' : warn ? 'warn' : 'good'}`,
+        href: `#/clusters/${encodeURIComponent(c.metadata.name)}`,
+        title,
+      },
+      parts.join(' · '),
+    ),
+  );
+}
 
 export function mount(root, params) {
   const selector = params.labelSelector;
@@ -14,6 +73,7 @@ export function mount(root, params) {
   const pages = [''];
   let rows = new Map();
   let watch;
+  let worksWatch;
   let gone = false;
   const input = h('input', {
     id: 'selector',
@@ -49,7 +109,9 @@ export function mount(root, params) {
         h(
           'tr',
           null,
-          ['Name', 'State', 'Labels', 'Last seen', 'Agent', 'Certificate expires'].map((t) => h('th', null, t)),
+          ['Name', 'State', 'Labels', 'Claims', 'Works', 'Last seen', 'Agent', 'Certificate expires'].map((t) =>
+            h('th', null, t),
+          ),
         ),
       ),
       tbody,
@@ -64,6 +126,8 @@ export function mount(root, params) {
       h('td', null, h('a', { href: `#/clusters/${encodeURIComponent(c.metadata.name)}` }, c.metadata.name)),
       h('td', { class: `state state-${clusterState(c)}` }, clusterState(c)),
       h('td', { class: 'labels' }, labels(c.metadata.labels)),
+      claimsCell(c),
+      worksCell(c),
       h('td', { title: c.status?.lastSeen ?? '' }, ago(c.status?.lastSeen)),
       h('td', null, c.status?.agentVersion ?? ''),
       h('td', { title: c.status?.certificate?.notAfter ?? '' }, until(c.status?.certificate?.notAfter)),
@@ -91,7 +155,7 @@ export function mount(root, params) {
         return tr;
       }),
     );
-    if (!list.items.length) tbody.append(h('tr', null, h('td', { colspan: 6, class: 'muted' }, 'No clusters match.')));
+    if (!list.items.length) tbody.append(h('tr', null, h('td', { colspan: 8, class: 'muted' }, 'No clusters match.')));
     const next = list.metadata.continue;
     fill(
       pager,
@@ -139,6 +203,36 @@ export function mount(root, params) {
     } else relistSoon();
   }
 
+  /** Clusters on the page whose works changed since their rows were last read. */
+  const stale = new Set();
+  async function readStale() {
+    const names = [...stale];
+    stale.clear();
+    if (names.length > rowsReadAlone) return reload();
+    for (const name of names) {
+      let c;
+      try {
+        c = await api.get(`/api/v1/clusters/${encodeURIComponent(name)}`);
+      } catch (err) {
+        // Gone meanwhile: the clusters' watch tells, and the page reads again.
+        if (err.status !== 404) error.textContent = `${err.code}: ${err.message}`;
+        continue;
+      }
+      const tr = rows.get(name);
+      if (gone || !tr) continue;
+      const next = row(c);
+      tr.replaceWith(next);
+      rows.set(name, next);
+    }
+  }
+  const readStaleSoon = throttle(() => void readStale(), 300);
+  function onWorkEvent(e) {
+    const cluster = e.object.metadata?.namespace;
+    if (!rows.has(cluster)) return;
+    stale.add(cluster);
+    readStaleSoon();
+  }
+
   load()
     .then((list) => {
       if (gone) return;
@@ -147,6 +241,12 @@ export function mount(root, params) {
         `/api/v1/clusters${q ? `?${q}` : ''}`,
         list.metadata.resourceVersion,
         onEvent,
+        async () => (await load()).metadata.resourceVersion,
+      );
+      worksWatch = new Watch(
+        '/api/v1/works',
+        list.metadata.resourceVersion,
+        onWorkEvent,
         async () => (await load()).metadata.resourceVersion,
       );
     })
@@ -159,5 +259,6 @@ export function mount(root, params) {
     gone = true;
     clearInterval(timer);
     watch?.close();
+    worksWatch?.close();
   };
 }

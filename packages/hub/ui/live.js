@@ -1,8 +1,9 @@
-// Live updates: one WebSocket per page on a watch of the public API (`?watch=true` over a
-// WebSocket, events `{type, resourceVersion, object}`). A dropped socket is opened again
-// from the last resourceVersion seen, so nothing is missed and nothing is listed again; when
-// the hub no longer has that history (410 WATCH_EXPIRED) the page lists again and the watch
-// starts from the new list.
+// Live updates: a WebSocket per watch of the public API (`?watch=true` over a WebSocket,
+// events `{type, resourceVersion, object}`); most pages hold one, the clusters table two
+// (clusters and works). A dropped socket is opened again from the last resourceVersion seen,
+// so nothing is missed and nothing is listed again; when the hub no longer has that history
+// (410 WATCH_EXPIRED) the page lists again and the watch starts from the new list. The
+// footer says live while every watch of the page is open.
 import * as api from './api.js';
 
 /** The footer's word on how the page keeps current: `text`, shown as live when `on`. */
@@ -12,7 +13,9 @@ function footer(text, on) {
   el.textContent = text;
   el.classList.toggle('on', on);
 }
-const status = (on) => footer(on ? 'live' : 'reconnecting…', on);
+/** The page's watches not open now (before their socket opens, or after it dropped). */
+const down = new Set();
+const status = () => footer(down.size ? 'reconnecting…' : 'live', down.size === 0);
 
 /** A page that holds no watch (a search, read when asked) says so, not the last page's state. */
 export const noWatch = (text) => footer(text, false);
@@ -31,6 +34,7 @@ export class Watch {
     this.relist = relist;
     this.closed = false;
     this.delay = 500;
+    down.add(this);
     this.open();
   }
 
@@ -45,7 +49,8 @@ export class Watch {
     ws.onopen = () => {
       opened = true;
       this.delay = 500;
-      status(true);
+      down.delete(this);
+      status();
     };
     ws.onmessage = (m) => {
       const e = JSON.parse(m.data);
@@ -58,7 +63,8 @@ export class Watch {
     };
     ws.onclose = () => {
       if (this.closed) return;
-      status(false);
+      down.add(this);
+      status();
       // Refused before it opened: perhaps the session ended. Asking makes api.js show the
       // login on a 401 (which unmounts the page and closes this watch).
       if (!opened) void api.get('/api/v1/sessions/current').catch(() => {});
@@ -81,6 +87,7 @@ export class Watch {
 
   close() {
     this.closed = true;
+    down.delete(this);
     this.ws?.close();
   }
 }

@@ -1,9 +1,18 @@
 // /api/v1/clusters: ManagedCluster list/get/patch/delete and the approve, deny and
 // recover actions.
+//
+// Every answer carries status.works, the cluster's works counted by their conditions (total,
+// applied, available, degraded, deletionsHeld; fleet/compliance.ts addWork's rules), so the
+// dashboard's clusters table needs no read of works per row. It is computed when the answer
+// is made, for a list page's clusters in one grouped statement (store works.counts), and is
+// never stored: like the rest of status, a PATCH cannot set it (only metadata.labels is
+// read). A cluster's watch event carries the counts as they are when the event is made; a
+// change of one of its works is an event of the works' watch, not of the cluster's (the
+// clusters table watches both).
 
 import { apiError, labelErrors, limits, matchesSelector } from '@outpost/shared';
 import type { FastifyPluginAsync } from 'fastify';
-import { clusterResource } from '../registration/clusters.ts';
+import { clusterResource, type ManagedCluster } from '../registration/clusters.ts';
 import type { TrustService } from '../registration/service.ts';
 import type { ClusterRow, Store } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
@@ -18,8 +27,19 @@ interface Opts {
 }
 
 export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trust, sync, watches }) => {
-  const view = async (c: ClusterRow) =>
-    clusterResource(c, await store.certificates.latestFor(c.name), Date.now(), sync.liveness);
+  /** The clusters as the API shows them, their works counted in one statement. */
+  const views = async (rows: ClusterRow[]) => {
+    const counts = await store.works.counts(rows.map((c) => c.name));
+    return Promise.all(
+      rows.map(async (c) => {
+        const v = clusterResource(c, await store.certificates.latestFor(c.name), Date.now(), sync.liveness);
+        const works = counts.get(c.name);
+        if (works) v.status.works = works;
+        return v;
+      }),
+    );
+  };
+  const view = async (c: ClusterRow) => (await views([c]))[0] as ManagedCluster;
   const get = async (name: string) => {
     const c = await store.clusters.get(name);
     if (!c) throw apiError('CLUSTER_NOT_FOUND', `cluster ${JSON.stringify(name.slice(0, 100))} not found`);
@@ -48,7 +68,7 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
         }
         if (!page.continue) break;
       }
-      return { items: await Promise.all(items.map(view)), next };
+      return { items: await views(items), next };
     },
     get: async (_scope, name) => {
       const c = await store.clusters.get(name);

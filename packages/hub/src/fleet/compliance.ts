@@ -3,6 +3,7 @@
 // (api/overview.ts) feeds it the store page by page, tests feed it rows.
 
 import type { ClusterState } from '../registration/clusters.ts';
+import type { WorkCounts } from '../store/index.ts';
 
 /** The kinds of trouble, worst first: the order sorts the overview and words its reason. */
 export const problemKinds = [
@@ -54,6 +55,19 @@ export function addWork(facts: WorkFacts, name: string, conditions: readonly Con
   if (is('DeletionsHeld', 'True')) facts.held.push(name);
   if (!is('Applied', 'True')) facts.notApplied.push(name);
   else if (!is('Available', 'True')) facts.notAvailable.push(name);
+}
+
+/** The facts as counts, as a cluster's status.works shows them (the store counts them in
+ *  SQL by the same rules: store/works.ts counts; its tests compare the two). */
+export function countsOf(facts: WorkFacts): WorkCounts {
+  const applied = facts.total - facts.notApplied.length;
+  return {
+    total: facts.total,
+    applied,
+    available: applied - facts.notAvailable.length,
+    degraded: facts.degraded.length,
+    deletionsHeld: facts.held.length,
+  };
 }
 
 /** Clusters whose state says their works are not expected to be delivered: not judged. */

@@ -1,7 +1,7 @@
 // The ManagedCluster resource as the API shows it, built from the store's rows.
 import { durations } from '@outpost/shared';
 import { taintKeys } from '../placement/types.ts';
-import { allClaims, type CertificateRow, type ClusterRow } from '../store/index.ts';
+import { allClaims, type CertificateRow, type ClusterRow, type WorkCounts } from '../store/index.ts';
 import { apiVersion } from './bootstrap-tokens.ts';
 
 export interface Condition {
@@ -31,6 +31,9 @@ export interface ManagedCluster {
     joinedAt?: string;
     denied?: boolean;
     certificate?: { serial: string; notAfter: string; caHash: string };
+    /** The cluster's works counted by their conditions: computed by the API when it answers
+     *  (api/clusters.ts), never stored or written. */
+    works?: WorkCounts;
   };
 }
 

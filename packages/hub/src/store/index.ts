@@ -50,6 +50,7 @@ export type {
   PreparedWork,
   StatusSummary,
   StoredText,
+  WorkCounts,
   WorkRow,
   WorkStore,
   WorkWrite,

@@ -208,6 +208,17 @@ function manifestFrom(r: Raw): ManifestRow {
 const row = `SELECT cluster, name, uid, generation, resource_version, labels, annotations, spec, spec_hash,
   content_hash, manifest_count, size_bytes, status_summary, status_seq, created_at, updated_at, deletion_at FROM works`;
 
+/** A cluster's works counted by their conditions, by the rules of fleet/compliance.ts
+ *  addWork (its countsOf): Applied=True; Available=True of those applied; Degraded=True;
+ *  DeletionsHeld=True. A work with no status yet counts in `total` alone. */
+export interface WorkCounts {
+  total: number;
+  applied: number;
+  available: number;
+  degraded: number;
+  deletionsHeld: number;
+}
+
 /** The statements of the work store, as SQLite takes them… */
 const sqliteQueries = {
   get: `${row} WHERE cluster = ? AND name = ?`,
@@ -226,6 +237,28 @@ const sqliteQueries = {
   metricPage: `SELECT cluster, name,
     CASE WHEN json_valid(status_summary) THEN json_extract(status_summary, '$.conditions') END AS conditions
     FROM works WHERE (cluster, name) > (?, ?) ORDER BY cluster, name LIMIT ?`,
+  // The named clusters' works counted in one grouped statement (the clusters list's
+  // status.works), from the status summary's conditions, each work's list read once (a row
+  // per condition, then per work whether one of each type is True): what is not a list of
+  // objects counts as no conditions, as the overview's reading of metricPage does.
+  counts: `SELECT cluster, COUNT(*) AS total, SUM(applied) AS applied, SUM(applied AND available) AS available,
+      SUM(degraded) AS degraded, SUM(held) AS held
+    FROM (SELECT w.cluster,
+        COALESCE(MAX(CASE WHEN e.type = 'object' THEN e.value ->> '$.type' = 'Applied'
+          AND e.value ->> '$.status' = 'True' END), 0) AS applied,
+        COALESCE(MAX(CASE WHEN e.type = 'object' THEN e.value ->> '$.type' = 'Available'
+          AND e.value ->> '$.status' = 'True' END), 0) AS available,
+        COALESCE(MAX(CASE WHEN e.type = 'object' THEN e.value ->> '$.type' = 'Degraded'
+          AND e.value ->> '$.status' = 'True' END), 0) AS degraded,
+        COALESCE(MAX(CASE WHEN e.type = 'object' THEN e.value ->> '$.type' = 'DeletionsHeld'
+          AND e.value ->> '$.status' = 'True' END), 0) AS held
+      FROM works w LEFT JOIN json_each(
+          CASE WHEN w.status_summary IS NULL OR NOT json_valid(w.status_summary) THEN '[]'
+               WHEN json_type(w.status_summary, '$.conditions') = 'array' THEN w.status_summary -> '$.conditions'
+               ELSE '[]' END) e
+      WHERE w.cluster IN (SELECT value FROM json_each(?))
+      GROUP BY w.cluster, w.name)
+    GROUP BY cluster`,
   insert: `INSERT INTO works (cluster, name, uid, generation, resource_version, labels, annotations, spec,
     spec_hash, content_hash, manifest_count, size_bytes, created_at, updated_at)
     VALUES (@cluster, @name, @uid, 1, 1, @labels, @annotations, @spec, @specHash, @contentHash, @manifestCount,
@@ -286,6 +319,18 @@ const postgresQueries: Partial<typeof sqliteQueries> = {
   statusText: "SELECT convert_to(status, 'UTF8') AS status, status_summary, status_seq FROM works WHERE uid = ?",
   metricPage: `SELECT cluster, name, (status_summary::jsonb -> 'conditions')::text AS conditions
     FROM works WHERE (cluster, name) > (?, ?) ORDER BY cluster, name LIMIT ?`,
+  // Containment finds a condition of that type and status among the list's objects.
+  counts: `SELECT cluster, COUNT(*) AS total,
+      COUNT(*) FILTER (WHERE conds @> '[{"type":"Applied","status":"True"}]') AS applied,
+      COUNT(*) FILTER (WHERE conds @> '[{"type":"Applied","status":"True"},{"type":"Available","status":"True"}]')
+        AS available,
+      COUNT(*) FILTER (WHERE conds @> '[{"type":"Degraded","status":"True"}]') AS degraded,
+      COUNT(*) FILTER (WHERE conds @> '[{"type":"DeletionsHeld","status":"True"}]') AS held
+    FROM (SELECT cluster,
+        CASE WHEN jsonb_typeof(status_summary::jsonb -> 'conditions') = 'array'
+             THEN status_summary::jsonb -> 'conditions' ELSE '[]'::jsonb END AS conds
+      FROM works WHERE cluster = ANY(?)) w
+    GROUP BY cluster`,
   setStatus: `UPDATE works SET status = ?, status_summary = ?, status_seq = ?,
     resource_version = resource_version + 1 WHERE uid = ?`,
   text: "SELECT convert_to(content, 'UTF8') AS content FROM texts WHERE hash = ?",
@@ -372,6 +417,25 @@ export function workStore(sql: Sql) {
         after.name,
         limit,
       ]),
+    /** The works of each named cluster counted by their conditions (WorkCounts), in one
+     *  statement; a cluster without works has zeros. */
+    counts: async (clusters: readonly string[]): Promise<Map<string, WorkCounts>> => {
+      const out = new Map<string, WorkCounts>();
+      for (const c of clusters) out.set(c, { total: 0, applied: 0, available: 0, degraded: 0, deletionsHeld: 0 });
+      if (!clusters.length) return out;
+      const rows = await sql.all<Record<string, number | string | null>>(q.counts, [listParam([...clusters])]);
+      // PostgreSQL's counts are bigints (strings here), SQLite's SUM of no rows is NULL.
+      for (const r of rows) {
+        out.set(r.cluster as string, {
+          total: Number(r.total ?? 0),
+          applied: Number(r.applied ?? 0),
+          available: Number(r.available ?? 0),
+          degraded: Number(r.degraded ?? 0),
+          deletionsHeld: Number(r.held ?? 0),
+        });
+      }
+      return out;
+    },
     /** Live manifests in order (their texts: texts). */
     manifests: async (uid: string) => (await sql.all(q.live, [uid])).map(manifestFrom),
     /** The UTF-8 bytes of the text stored under `hash`. */

@@ -163,9 +163,25 @@ export const schemas: Record<string, Schema> = {
     'ManagedCluster',
     'A spoke cluster (OCM ManagedCluster): created by its agent joining, accepted by an admin or its token',
     open('', { hubAcceptsClient: bool(), taints: list(open('OCM taint: key, value, effect, timeAdded')) }),
-    open('conditions (HubAccepted, Joined, Available, Removing), claims, certificate, last seen', {
+    open('conditions (HubAccepted, Joined, Available, Removing), claims, certificate, last seen, works', {
       conditions,
       lastSeen: { type: 'string', format: 'date-time' },
+      clusterClaims: list(object({ name: str(), value: str() }, ['name', 'value']), 'what the agent reports'),
+      agentVersion: str('the version of the agent that last reported'),
+      works: {
+        ...object(
+          {
+            total: int('works of the cluster'),
+            applied: int('of them, Applied=True'),
+            available: int('of the applied ones, Available=True'),
+            degraded: int('Degraded=True'),
+            deletionsHeld: int('DeletionsHeld=True: deletions the agent’s mass-delete breaker holds'),
+          },
+          ['total', 'applied', 'available', 'degraded', 'deletionsHeld'],
+          'the cluster’s works counted by their conditions (a work with no status yet counts in total alone), as the hub answers: computed for each answer and watch event, never stored; a write cannot set it',
+        ),
+        readOnly: true,
+      },
     }),
   ),
   ManifestWork: resource(

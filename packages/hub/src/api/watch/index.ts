@@ -6,8 +6,8 @@
 // from before the trimmed history is answered 410 WATCH_EXPIRED: list again.
 //
 // What an object shows that is derived at read time (a cluster's Available condition from its
-// agent's last poll, a set's member count) travels with that object's next change, not on
-// its own.
+// agent's last poll, its works' counts, a set's member count) travels with that object's next
+// change, not on its own.
 import { Readable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { WebSocket } from '@fastify/websocket';
