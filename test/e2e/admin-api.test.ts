@@ -22,6 +22,7 @@ import {
 import { type HubProcess, hubMain, startHub } from './hub-process.ts';
 
 interface ClusterResource {
+  apiVersion: string;
   metadata: { name: string; uid: string; resourceVersion: string; labels: Record<string, string> };
   spec: { hubAcceptsClient: boolean };
 }
@@ -406,6 +407,36 @@ describe('admin API', { timeout: 120_000 }, () => {
         assertError(res, 400, 'VALIDATION_FAILED', `labels ${JSON.stringify(labels)} accepted`);
       }
       assert.deepEqual((await get()).metadata.labels, c0.metadata.labels);
+    });
+
+    test('a field a cluster patch cannot change is refused by name, never ignored', async () => {
+      const c0 = await get();
+      const refused: [unknown, string][] = [
+        [{ status: { agentVersion: 'x' } }, 'status'],
+        [{ metadata: { labels: { tier: 'x' } }, status: {} }, 'status'],
+        [{ metadata: { annotations: { a: 'b' } } }, 'metadata.annotations'],
+        [{ metadata: { name: 'another' } }, 'metadata.name'],
+        [{ metadata: { uid: 'u' } }, 'metadata.uid'],
+        [{ metadata: 'x' }, 'metadata'],
+        [{ kind: 'Placement' }, 'kind'],
+        [{ apiVersion: 'v1' }, 'apiVersion'],
+        [{ spec: { taints: [] } }, 'spec'],
+        [{ data: { a: 'b' } }, 'data'],
+      ];
+      for (const [patch, field] of refused) {
+        const res = await admin.patch<{ message: string }>(`/api/v1/clusters/${name}`, patch);
+        assertError(res, 400, 'VALIDATION_FAILED', JSON.stringify(patch));
+        assert.ok(res.body.message.startsWith(field), `${JSON.stringify(patch)}: ${res.body.message}`);
+      }
+      assert.deepEqual(await get(), c0, 'nothing changed');
+      // What cannot change may be repeated as it is.
+      const same = await admin.patch<ClusterResource>(`/api/v1/clusters/${name}`, {
+        apiVersion: c0.apiVersion,
+        kind: 'ManagedCluster',
+        metadata: { name, labels: { repeated: 'yes' } },
+      });
+      assert.equal(same.status, 200, same.text);
+      assert.equal(same.body.metadata.labels.repeated, 'yes');
     });
   });
 

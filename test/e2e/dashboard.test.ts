@@ -186,14 +186,20 @@ describe('dashboard in a real browser', { timeout: 180_000 }, () => {
       listed.body.items.map((c) => c.status.works),
       [none],
     );
-    const forged = await admin.patch<Cluster>('/api/v1/clusters/ui-works', {
+    // status is the hub's: a patch that sets any of it is refused by name, and nothing changes.
+    const forged = await admin.patch<{ code: string; message: string }>('/api/v1/clusters/ui-works', {
       metadata: { labels: { site: 'w' } },
       status: { works: { total: 99, applied: 99, available: 99, degraded: 0, deletionsHeld: 0 }, agentVersion: 'x' },
     });
-    assert.equal(forged.status, 200, forged.text);
-    assert.deepEqual(forged.body.status.works, none);
-    assert.notEqual(forged.body.status.agentVersion, 'x');
-    assert.deepEqual((await admin.get<Cluster>('/api/v1/clusters/ui-works')).body.status.works, none);
+    assert.equal(forged.status, 400, forged.text);
+    assert.equal(forged.body.code, 'VALIDATION_FAILED');
+    assert.match(forged.body.message, /^status /);
+    const after = await admin.get<Cluster & { metadata: { labels: Record<string, string> } }>(
+      '/api/v1/clusters/ui-works',
+    );
+    assert.deepEqual(after.body.status.works, none);
+    assert.notEqual(after.body.status.agentVersion, 'x');
+    assert.notEqual(after.body.metadata.labels.site, 'w', 'the refused patch changed nothing');
 
     const page = await loggedIn('viewer');
     await page.goto(`${hub.url}/ui/#/clusters`);

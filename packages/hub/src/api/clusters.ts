@@ -5,13 +5,14 @@
 // applied, available, degraded, deletionsHeld; fleet/compliance.ts addWork's rules), so the
 // dashboard's clusters table needs no read of works per row. It is computed when the answer
 // is made, for a list page's clusters in one grouped statement (store works.counts), and is
-// never stored: like the rest of status, a PATCH cannot set it (only metadata.labels is
-// read). A cluster's watch event carries the counts as they are when the event is made; a
+// never stored: like the rest of status, a PATCH that sets it is refused (only
+// metadata.labels can be patched). A cluster's watch event carries the counts as they are when the event is made; a
 // change of one of its works is an event of the works' watch, not of the cluster's (the
 // clusters table watches both).
 
 import { apiError, labelErrors, limits, matchesSelector } from '@outpost/shared';
 import type { FastifyPluginAsync } from 'fastify';
+import { apiVersion } from '../registration/bootstrap-tokens.ts';
 import { clusterResource, type ManagedCluster } from '../registration/clusters.ts';
 import type { TrustService } from '../registration/service.ts';
 import type { ClusterRow, Store } from '../store/index.ts';
@@ -24,6 +25,41 @@ interface Opts {
   trust: TrustService;
   sync: SyncService;
   watches: Watches;
+}
+
+/** The cluster's apiVersion as the hub shows it, and OCM's. */
+const clusterApiVersions = [apiVersion, 'cluster.open-cluster-management.io/v1'];
+
+const refuse = (field: string, why: string) => apiError('VALIDATION_FAILED', `${field} ${why}`, { field });
+
+/**
+ * A cluster's merge patch may change metadata.labels (and state metadata.resourceVersion as
+ * a precondition); it may repeat what cannot change (apiVersion, kind, metadata.name). Any
+ * other field is refused by name, never ignored: status is the hub's and the agent's.
+ */
+function refuseUnpatchable(body: Record<string, unknown>, name: string): void {
+  for (const [k, v] of Object.entries(body)) {
+    if (k === 'status') throw refuse('status', "is the hub's: a patch cannot set it");
+    if (k === 'apiVersion' && !clusterApiVersions.includes(v as string)) {
+      throw refuse(k, `must be ${clusterApiVersions.join(' or ')} (or left out)`);
+    }
+    if (k === 'kind' && v !== 'ManagedCluster') throw refuse(k, 'must be ManagedCluster (or left out)');
+    if (!['apiVersion', 'kind', 'metadata', 'spec'].includes(k))
+      throw refuse(k.slice(0, 64), 'is not a field of a cluster');
+  }
+  const meta = body.metadata;
+  if (meta === undefined) return;
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw refuse('metadata', 'must be an object');
+  for (const [k, v] of Object.entries(meta)) {
+    if (k === 'labels' || k === 'resourceVersion') continue;
+    if (k === 'name' && v === name) continue;
+    throw refuse(
+      `metadata.${k.slice(0, 64)}`,
+      k === 'name'
+        ? 'differs from the path: it cannot be patched'
+        : 'cannot be patched on a cluster (only metadata.labels)',
+    );
+  }
 }
 
 export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trust, sync, watches }) => {
@@ -86,8 +122,14 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
     };
     if (typeof body !== 'object' || Array.isArray(body))
       throw apiError('BODY_MALFORMED', 'body must be a JSON merge patch object');
-    if (body.spec && Object.keys(body.spec).some((k) => k !== 'hubAcceptsClient')) {
-      throw apiError('VALIDATION_FAILED', 'only metadata.labels and spec.hubAcceptsClient can be patched');
+    refuseUnpatchable(body, name);
+    const spec = body.spec as unknown;
+    if (spec !== undefined && (spec === null || typeof spec !== 'object' || Array.isArray(spec))) {
+      throw refuse('spec', 'must be an object');
+    }
+    const other = Object.keys(body.spec ?? {}).find((k) => k !== 'hubAcceptsClient');
+    if (other !== undefined) {
+      throw refuse(`spec.${other.slice(0, 64)}`, 'cannot be patched on a cluster (only metadata.labels)');
     }
     if (body.spec?.hubAcceptsClient !== undefined) {
       throw apiError(
