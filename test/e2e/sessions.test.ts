@@ -20,8 +20,10 @@ describe('dashboard sessions', () => {
   let admin: HubClient;
   let anon: HubClient;
 
+  // The address agents and browsers use when a balancer stands in front of the hub.
+  const advertised = 'https://hub.example.test:8443';
   before(async () => {
-    hub = await startHub();
+    hub = await startHub({ args: ['--advertise-url', advertised] });
     admin = await adminClient(hub);
     anon = anonymousClient(hub);
   });
@@ -152,7 +154,7 @@ describe('dashboard sessions', () => {
     );
   });
 
-  test('a WebSocket with the cookie opens from the hub’s own origin only', async () => {
+  test('a WebSocket with the cookie opens from the hub’s own origin (or its advertised URL) only', async () => {
     const t = await token('ui-live', 'read-only');
     const { cookie } = await login(t.text);
     const dispatcher = new Agent({ connect: { ca: hub.caCertPem } });
@@ -170,6 +172,8 @@ describe('dashboard sessions', () => {
       assert.equal(await open('https://evil.example'), 'refused');
       assert.equal(await open(hub.url.replace('127.0.0.1', 'localhost')), 'refused', 'another host is another origin');
       assert.equal(await open(hub.url), 'open');
+      assert.equal(await open(advertised), 'open', 'the page served through the advertised address');
+      assert.equal(await open('https://hub.example.test:9443'), 'refused', 'another port is another origin');
     } finally {
       await dispatcher.close();
     }

@@ -82,7 +82,7 @@ export async function auditCall(
 
 export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) => {
   const { store } = opts;
-  app.addHook('onRequest', requireApiToken(store));
+  app.addHook('onRequest', requireApiToken(store, opts.advertiseUrl));
   // YAML bodies only here: content-type parsers run after the onRequest hooks, so an
   // unauthenticated YAML body is never read. The expanded document (aliases counted each
   // time) must fit the route's own body limit.

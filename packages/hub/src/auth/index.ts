@@ -66,13 +66,16 @@ export async function principalOf(store: Store, req: FastifyRequest, now: Date):
 }
 
 /** A cookie-authenticated request must show it was made by the dashboard itself. */
-function checkSessionRequest(req: FastifyRequest, session: Session): void {
+function checkSessionRequest(req: FastifyRequest, session: Session, advertised: string | undefined): void {
   if (req.headers.upgrade?.toLowerCase() === 'websocket') {
+    // The page's origin: the address the request came to, or the hub's advertised URL (the
+    // one address a balancer in front of replicas shows), never another site.
     const own = `${req.protocol}://${req.headers.host ?? ''}`;
-    if (req.headers.origin !== own) {
+    const origin = req.headers.origin;
+    if (origin !== own && (advertised === undefined || origin !== advertised)) {
       throw apiError(
         'AUTH_ORIGIN_REFUSED',
-        `a WebSocket authenticated by the session cookie must come from ${own}, not ${String(req.headers.origin ?? 'no Origin').slice(0, 200)}`,
+        `a WebSocket authenticated by the session cookie must come from ${own}${advertised && advertised !== own ? ` or ${advertised}` : ''}, not ${String(origin ?? 'no Origin').slice(0, 200)}`,
       );
     }
   }
@@ -89,13 +92,13 @@ function checkSessionRequest(req: FastifyRequest, session: Session): void {
 /** Compares two texts in constant time (through their hashes, which have equal lengths). */
 const secretMatchesText = (a: string, b: string) => secretMatches(a, hashSecret(b));
 
-/** A fastify onRequest hook for the admin API. */
-export function requireApiToken(store: Store) {
+/** A fastify onRequest hook for the admin API; `advertiseUrl` is the hub's advertised origin. */
+export function requireApiToken(store: Store, advertiseUrl?: string) {
   return async (req: FastifyRequest, _reply: FastifyReply) => {
     const principal = await principalOf(store, req, new Date());
     // Set before the other checks, so that a refused call is audited under its actor.
     req.principal = principal;
-    if (principal.session) checkSessionRequest(req, principal.session);
+    if (principal.session) checkSessionRequest(req, principal.session, advertiseUrl);
     if (!readMethods.has(req.method) && principal.scope !== 'admin' && !req.routeOptions.config.anyScope) {
       throw apiError('AUTH_FORBIDDEN', `a ${principal.scope} token cannot ${req.method} ${req.routeOptions.url}`);
     }

@@ -500,7 +500,7 @@ export const operations: Operation[] = [
     tag: 'sessions',
     summary: 'Log in to the dashboard: exchange the API token for a session cookie',
     description:
-      'No body. Either scope may log in; the session has the token’s scope, ends with it (revoked, expired) and after 12 hours at most. Set-Cookie `outpost_session` (HttpOnly, Secure, SameSite=Strict). Writes made with the cookie need the `X-Outpost-CSRF` header of the answer’s csrfToken (else 403 AUTH_CSRF_MISMATCH); a WebSocket opened with it must come from the hub’s own origin (else 403 AUTH_ORIGIN_REFUSED).',
+      'No body. Either scope may log in; the session has the token’s scope, ends with it (revoked, expired) and after 12 hours at most. Set-Cookie `outpost_session` (HttpOnly, Secure, SameSite=Strict). Writes made with the cookie need the `X-Outpost-CSRF` header of the answer’s csrfToken (else 403 AUTH_CSRF_MISMATCH); a WebSocket opened with it must come from the hub’s own origin or its advertised URL (else 403 AUTH_ORIGIN_REFUSED).',
     access: 'read',
     credentials: 'bearer',
     answers: {
