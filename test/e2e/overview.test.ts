@@ -104,4 +104,28 @@ describe('fleet overview', () => {
     assert.ok(Number(after.body.metadata.resourceVersion) > Number(before.body.metadata.resourceVersion));
     assert.equal(after.body.nonCompliant.items.find((i) => i.name === 'up')?.reason, '1 work not applied: api');
   });
+
+  test('with a resourceVersion, a recent pass that saw it is answered at once; without, every change is seen', async () => {
+    const seen = await admin.get<Overview>('/api/v1/overview');
+    const rv = Number(seen.body.metadata.resourceVersion);
+    const created = await admin.post('/api/v1/clusters/up/works', work('cached'));
+    assert.equal(created.status, 201, created.text);
+    // 0 (any) or the version seen: the last pass, which has not seen the new work.
+    for (const asked of ['0', String(rv)]) {
+      const cached = await admin.get<Overview>(`/api/v1/overview?resourceVersion=${asked}`);
+      assert.equal(cached.status, 200, cached.text);
+      assert.equal(cached.body.metadata.resourceVersion, seen.body.metadata.resourceVersion, asked);
+      assert.equal(cached.body.works.total, seen.body.works.total, asked);
+    }
+    // A version after that pass: a pass that saw it.
+    const later = await admin.get<Overview>(`/api/v1/overview?resourceVersion=${rv + 1}`);
+    assert.equal(later.body.works.total, seen.body.works.total + 1);
+    const fresh = await admin.get<Overview>('/api/v1/overview');
+    assert.equal(fresh.body.works.total, seen.body.works.total + 1);
+    for (const bad of ['x', '-1', '1.5', '9'.repeat(16)]) {
+      const res = await admin.get<{ code: string }>(`/api/v1/overview?resourceVersion=${bad}`);
+      assert.equal(res.status, 400, bad);
+      assert.equal(res.body.code, 'VALIDATION_FAILED');
+    }
+  });
 });

@@ -2,6 +2,8 @@
 // (GET /api/v1/overview). Live: one WebSocket on the watch of works (the changes that make
 // clusters compliant or not), each burst of events answered by one re-read; and a re-read
 // every 15 s for what no event announces (a lease lapsing, a certificate nearing expiry).
+// The first paint takes the hub's last pass if it is recent (resourceVersion=0), and the page
+// reads again at once.
 import * as api from './api.js';
 import { fill, h } from './dom.js';
 import { throttle, Watch } from './live.js';
@@ -15,8 +17,9 @@ export function mount(root) {
   const body = h('div', { id: 'overview' });
   root.append(h('h1', null, 'Fleet overview'), body);
 
-  async function load() {
-    const o = await api.get(`/api/v1/overview?limit=${limit}`);
+  /** `cached`: a recent pass will do (first paint); else one that saw every change so far. */
+  async function load(cached = false) {
+    const o = await api.get(`/api/v1/overview?limit=${limit}${cached ? '&resourceVersion=0' : ''}`);
     if (gone) return o;
     render(o);
     return o;
@@ -111,9 +114,12 @@ export function mount(root) {
   }
   const refresh = throttle(() => void load().catch(() => {}), 500);
   const timer = setInterval(refresh, 15_000);
-  load()
+  // Painted at once from the hub's last pass (of the last minute), then read again: the page
+  // shows the fleet as it is now within one pass, and stays live from the first answer on.
+  load(true)
     .then((o) => {
       if (gone) return;
+      refresh();
       watch = new Watch(
         '/api/v1/works',
         o.metadata.resourceVersion,

@@ -6,7 +6,9 @@
 // One pass over the clusters and one over the works' condition summaries (the columns the
 // metrics read, never whole statuses), in slices that give the event loop back. A pass is
 // reused while nothing changed, and made at most once a second while the fleet changes:
-// many open dashboards cost one pass, not one each.
+// many open dashboards cost one pass, not one each. A caller that names a resourceVersion
+// takes a pass of the last minute that saw that change at once (0: any), as a Kubernetes
+// list from its cache: the dashboard paints with it and then reads again.
 
 import { setTimeout as sleep, setImmediate as yieldLoop } from 'node:timers/promises';
 import {
@@ -64,6 +66,8 @@ const minPassMs = 1_000;
 /** …and a pass is reused while nothing changed, up to this age (leases lapse, certificates
  *  near their end without a change of their own). */
 const maxReuseMs = 5_000;
+/** With resourceVersion, a pass up to this old is answered at once if it saw that change. */
+const maxStaleMs = 60_000;
 const defaultLimit = 50;
 const maxLimit = 500;
 const defaultWarning = '2d';
@@ -89,9 +93,14 @@ function query(raw: unknown): {
   selector: Requirement[];
   warningMs: number;
   key: string;
+  /** A pass that saw at least this change will do (absent: every change before the request). */
+  resourceVersion: number | undefined;
 } {
   const q = (raw ?? {}) as Record<string, string | undefined>;
-  refuseUnknownQuery(q, ['limit', 'continue', 'labelSelector', 'certificateWarning']);
+  refuseUnknownQuery(q, ['limit', 'continue', 'labelSelector', 'certificateWarning', 'resourceVersion']);
+  if (q.resourceVersion !== undefined && !/^\d{1,15}$/.test(q.resourceVersion)) {
+    throw apiError('VALIDATION_FAILED', 'resourceVersion must be the resourceVersion of an answer or event, or 0');
+  }
   const limit = q.limit === undefined ? defaultLimit : Number(q.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) {
     throw apiError('VALIDATION_FAILED', `limit must be an integer from 1 to ${maxLimit}`);
@@ -111,7 +120,14 @@ function query(raw: unknown): {
   if (!warningMs || warningMs > 3650 * 86_400_000) {
     throw apiError('VALIDATION_FAILED', 'certificateWarning must be a positive duration such as "2d"');
   }
-  return { limit, offset, selector, warningMs, key: `${q.labelSelector ?? ''}\n${warningMs}` };
+  return {
+    limit,
+    offset,
+    selector,
+    warningMs,
+    key: `${q.labelSelector ?? ''}\n${warningMs}`,
+    resourceVersion: q.resourceVersion === undefined ? undefined : Number(q.resourceVersion),
+  };
 }
 
 async function pass(
@@ -217,6 +233,16 @@ export const overviewRoutes: FastifyPluginAsync<Opts> = async (app, { store, syn
   /** A pass that saw every change made before this call: a client that re-reads on a watch
    *  event gets that event's effect, while a busy fleet still costs one pass a second. */
   const current = async (q: ReturnType<typeof query>): Promise<Pass> => {
+    // As a Kubernetes list from its cache: a caller that names the change it has seen (0: none)
+    // takes a recent pass that saw it at once. The dashboard paints with it, then reads again.
+    if (
+      q.resourceVersion !== undefined &&
+      last?.key === q.key &&
+      Number(last.resourceVersion) >= q.resourceVersion &&
+      Date.now() - last.at < maxStaleMs
+    ) {
+      return last;
+    }
     for (;;) {
       const latest = await store.changes.latest();
       const age = last?.key === q.key ? Date.now() - last.at : Number.POSITIVE_INFINITY;

@@ -85,6 +85,13 @@ const parameters: Record<string, Schema> = {
       'how close to its expiry a cluster certificate makes the cluster non-compliant (a duration; default 2d)',
     schema: { type: 'string' },
   },
+  overviewResourceVersion: {
+    name: 'resourceVersion',
+    in: 'query',
+    description:
+      'a pass that saw at least this change will do (0: any pass), if one made in the last minute is at hand: answered at once, possibly older than the latest changes (as a Kubernetes list from its cache). Absent: a pass that saw every change made before the request',
+    schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
+  },
   inventoryKind: {
     name: 'kind',
     in: 'query',

@@ -460,7 +460,7 @@ export const operations: Operation[] = [
     description:
       'Counted on the hub (one pass over clusters and works, reused while nothing changed, at most one a second while the fleet changes). A cluster that should deliver work (Available, HeartbeatOnly, Unreachable, NeverReported) is not compliant when a work is not Applied or not Available, Degraded, holds deletions, its agent is silent, its certificate expires within certificateWarning, or its agent is older than the hub. Worst first, each with a one-line reason; paged by limit (default 50, at most 500) and continue. labelSelector narrows every count to the matching clusters; worksets are counted by rollout state over the whole fleet. metadata.resourceVersion: where a watch of clusters or works starts to learn of later changes.',
     access: 'read',
-    query: ['limit', 'continue', 'labelSelector', 'certificateWarning'],
+    query: ['limit', 'continue', 'labelSelector', 'certificateWarning', 'overviewResourceVersion'],
     answers: { 200: { description: 'the overview', schema: 'FleetOverview' } },
   },
   {
