@@ -5,6 +5,7 @@
 // 16 MiB, and answers carry the texts as they are. So do large statuses, in parts
 // (work_status_parts); a small one is kept in the work's row.
 import { createHash, randomUUID } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type Condition, canonicalJson, hashText, type Manifest, manifestKey } from '@outpost/shared';
 import type { Row, Sql } from './sql.ts';
 import type { Page } from './trust.ts';
@@ -47,6 +48,9 @@ export interface StatusSummary {
 
 /** How a work's last status is kept (statusOf): in its row, or in parts with its summary. */
 export type KeptStatus = 'inline' | { hashes: string[]; summary: StatusSummary | null };
+
+/** Clusters counted per statement by works.counts. */
+const countsChunk = 50;
 
 /** Reads of a status in parts given up after this many reports replaced it meanwhile. */
 const statusReadAttempts = 20;
@@ -228,7 +232,10 @@ const sqliteQueries = {
   forCluster: `${row} WHERE cluster = ? ORDER BY name`,
   statusText: 'SELECT CAST(status AS BLOB) AS status, status_summary, status_seq FROM works WHERE uid = ?',
   // NULL or not is in the record's header: a large status in the row is not read.
-  statusKept: 'SELECT status IS NOT NULL AS inline, status_summary, status_seq FROM works WHERE uid = ?',
+  // The summary and sequence only for a status in parts: after a status kept in the row (up to
+  // 512 KiB), reading them would walk the row's overflow pages for nothing.
+  statusKept: `SELECT status IS NOT NULL AS inline, CASE WHEN status IS NULL THEN status_summary END AS status_summary,
+    CASE WHEN status IS NULL THEN status_seq END AS status_seq FROM works WHERE uid = ?`,
   statusSeq: 'SELECT status_seq FROM works WHERE uid = ?',
   statusParts: 'SELECT hash FROM work_status_parts WHERE work_uid = ? ORDER BY idx',
   dropStatusParts: 'DELETE FROM work_status_parts WHERE work_uid = ?',
@@ -422,8 +429,14 @@ export function workStore(sql: Sql) {
     counts: async (clusters: readonly string[]): Promise<Map<string, WorkCounts>> => {
       const out = new Map<string, WorkCounts>();
       for (const c of clusters) out.set(c, { total: 0, applied: 0, available: 0, degraded: 0, deletionsHeld: 0 });
-      if (!clusters.length) return out;
-      const rows = await sql.all<Record<string, number | string | null>>(q.counts, [listParam([...clusters])]);
+      // A statement per countsChunk clusters, the event loop free in between: a page may name
+      // up to 1,000 clusters, and a statement runs on the loop on SQLite.
+      const rows: Record<string, number | string | null>[] = [];
+      for (let i = 0; i < clusters.length; i += countsChunk) {
+        if (i) await nextTurn();
+        const chunk = clusters.slice(i, i + countsChunk);
+        rows.push(...(await sql.all<Record<string, number | string | null>>(q.counts, [listParam([...chunk])])));
+      }
       // PostgreSQL's counts are bigints (strings here), SQLite's SUM of no rows is NULL.
       for (const r of rows) {
         out.set(r.cluster as string, {
@@ -478,14 +491,17 @@ export function workStore(sql: Sql) {
      */
     statusOf: async (uid: string): Promise<KeptStatus | null> => {
       for (let attempt = 0; ; attempt++) {
-        const r = await sql.get<{ inline: number | boolean; status_summary: string | null; status_seq: number }>(
-          q.statusKept,
-          [uid],
-        );
+        const r = await sql.get<{
+          inline: number | boolean;
+          status_summary: string | null;
+          status_seq: number | string | null;
+        }>(q.statusKept, [uid]);
         if (!r) return null;
         if (r.inline) return 'inline';
+        // Never reported: no parts either.
+        if (!Number(r.status_seq)) return null;
         const hashes = (await sql.all<{ hash: string }>(q.statusParts, [uid])).map((p) => p.hash);
-        if (await sameReport(uid, r.status_seq, attempt)) {
+        if (await sameReport(uid, Number(r.status_seq), attempt)) {
           return hashes.length ? { hashes, summary: summaryFrom(r.status_summary) } : null;
         }
       }
@@ -505,9 +521,11 @@ export function workStore(sql: Sql) {
         if (!r) return undefined;
         const summary = summaryFrom(r.status_summary);
         if (r.status) return { bytes: r.status, summary };
+        const hashes = (await sql.all<{ hash: string }>(q.statusParts, [uid])).map((p) => p.hash);
+        // The list of parts is what may change; their texts, stored by hash, do not.
+        if (!(await sameReport(uid, Number(r.status_seq), attempt))) continue;
         const parts: (Buffer | undefined)[] = [];
-        for (const p of await sql.all<{ hash: string }>(q.statusParts, [uid])) parts.push(await store.text(p.hash));
-        if (!(await sameReport(uid, r.status_seq, attempt))) continue;
+        for (const h of hashes) parts.push(await store.text(h));
         return parts.length && parts.every((p) => p) ? { bytes: Buffer.concat(parts as Buffer[]), summary } : undefined;
       }
     },

@@ -65,9 +65,12 @@ export function hubKeysOf(summary: StatusSummary | null | undefined): Record<str
 /** A status's JSON text (UTF-8) with the hub's keys of the same report first. */
 export function withHubKeys(summary: StatusSummary | null | undefined, text: Buffer): Buffer {
   const head = JSON.stringify(hubKeysOf(summary));
-  if (head === '{}') return text;
-  // A stored status is an object; an empty one ("{}") is its head alone.
-  const body = text.subarray(1);
-  const empty = body.toString('utf8').trim() === '}';
-  return empty ? Buffer.from(head) : Buffer.concat([Buffer.from(`${head.slice(0, -1)},`), body]);
+  // Stored statuses are JSON.stringify's text: an empty object is exactly "{}". The answer
+  // puts keys before it (withKeys), so the object shown always has one of its own.
+  const empty = text.length === 2;
+  if (head === '{}') return empty ? emptyStatus : text;
+  return empty ? Buffer.from(head) : Buffer.concat([Buffer.from(`${head.slice(0, -1)},`), text.subarray(1)]);
 }
+
+/** A status with nothing in it, as the API shows one before the first report. */
+export const emptyStatus = Buffer.from('{"conditions":[]}');

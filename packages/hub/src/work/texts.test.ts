@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { hashText } from '@outpost/shared';
+import Database from 'better-sqlite3';
 import { storeBackends } from '../store/backends.testing.ts';
-import type { StatusSummary, Store, StoredText, WorkRow } from '../store/index.ts';
+import { migrate, type Sql, type StatusSummary, type Store, type StoredText, type WorkRow } from '../store/index.ts';
+import { SqliteSql } from '../store/sqlite.ts';
+import { workStore } from '../store/works.ts';
 import { splitText } from '../sync/status-text.ts';
 import { jsonParts, jsonStream } from './raw-json.ts';
 import { workResource } from './resource.ts';
@@ -247,3 +250,70 @@ for (const backend of storeBackends()) {
     });
   });
 }
+
+describe('a status replaced while it is read', () => {
+  /** A works store whose next read of a status's parts first lets `replace` write. */
+  function racing() {
+    const db = new Database(':memory:');
+    migrate(db);
+    const base = new SqliteSql(db);
+    const plain = workStore(base);
+    const pending: (() => Promise<void>)[] = [];
+    const sql = new Proxy(base, {
+      get(target, prop) {
+        if (prop === 'all') {
+          return async (text: string, params?: unknown) => {
+            if (text.includes('FROM work_status_parts')) await pending.shift()?.();
+            return target.all(text, params as never);
+          };
+        }
+        const v = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as Sql;
+    return { works: workStore(sql), plain, pending, close: () => db.close() };
+  }
+  const report = (observedAt: string) => ({ ...summary, observedAt });
+
+  test('parts replaced by other parts, or by a status in the row: read again, never mixed', async () => {
+    const { works, plain, pending, close } = racing();
+    const { uid } = (await plain.write({ ...base, name: 'w', manifests: [cm('a', '1')] }, at)).work;
+    const a = largeStatus(600 * 1024, 64 * 1024);
+    const b = largeStatus(700 * 1024, 64 * 1024);
+    await plain.setStatus(uid, { parts: a.parts, summary: report('2026-01-01T00:00:01.000Z') }, 1);
+
+    pending.push(() => plain.setStatus(uid, { parts: b.parts, summary: report('2026-01-01T00:00:02.000Z') }, 2));
+    const kept = await works.statusOf(uid);
+    assert.ok(kept && kept !== 'inline');
+    assert.deepEqual(
+      kept.hashes,
+      b.parts.map((p) => p.hash),
+    );
+    assert.equal(kept.summary?.observedAt, '2026-01-01T00:00:02.000Z');
+
+    pending.push(() => plain.setStatus(uid, { parts: a.parts, summary: report('2026-01-01T00:00:03.000Z') }, 3));
+    const read = await works.statusRead(uid);
+    assert.deepEqual(read?.bytes, a.content);
+    assert.equal(read?.summary?.observedAt, '2026-01-01T00:00:03.000Z');
+
+    pending.push(() =>
+      plain.setStatus(uid, { text: '{"conditions":[]}', summary: report('2026-01-01T00:00:04.000Z') }, 4),
+    );
+    assert.equal(await works.statusOf(uid), 'inline');
+    const inline = await works.statusRead(uid);
+    assert.equal(String(inline?.bytes), '{"conditions":[]}');
+    assert.equal(inline?.summary?.observedAt, '2026-01-01T00:00:04.000Z');
+    close();
+  });
+
+  test('a status that keeps changing while it is read fails the read, bounded, never loops', async () => {
+    const { works, plain, pending, close } = racing();
+    const { uid } = (await plain.write({ ...base, name: 'w', manifests: [cm('a', '1')] }, at)).work;
+    const a = largeStatus(600 * 1024, 64 * 1024);
+    let seq = 1;
+    await plain.setStatus(uid, { parts: a.parts, summary }, seq);
+    for (let i = 0; i < 100; i++) pending.push(() => plain.setStatus(uid, { parts: a.parts, summary }, ++seq));
+    await assert.rejects(works.statusOf(uid), /changed 21 times while it was read/);
+    close();
+  });
+});

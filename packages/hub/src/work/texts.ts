@@ -9,7 +9,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type Store, type StoredText, utf8Bytes } from '../store/index.ts';
 import type { TextRef } from './raw-json.ts';
-import { withHubKeys } from './resource.ts';
+import { emptyStatus, withHubKeys } from './resource.ts';
 
 /** Bytes of text per transaction when writing ahead. */
 const batchBytes = 1024 * 1024;
@@ -50,9 +50,6 @@ export async function saveTexts(store: Pick<Store, 'transaction' | 'works'>, tex
   if (batch.length) await flush();
 }
 
-/** A work's status as it is shown before its first report (work/resource.ts). */
-const noStatus = Buffer.from('{"conditions":[]}');
-
 /**
  * What jsonStream (raw-json.ts) reads a TextRef with: the texts, and statuses kept in rows.
  * A status is read after its work's row (answers stream it): a work purged in between (its
@@ -69,7 +66,7 @@ export const storedReader =
 /** A status kept in a work's row as the API shows it: with the hub's keys of that report. */
 async function shownStatus(store: Pick<Store, 'works'>, uid: string): Promise<Uint8Array> {
   const read = await store.works.statusRead(uid);
-  return read ? withHubKeys(read.summary, read.bytes) : noStatus;
+  return read ? withHubKeys(read.summary, read.bytes) : emptyStatus;
 }
 
 /**
