@@ -416,7 +416,8 @@ describe('admin API', { timeout: 120_000 }, () => {
         [{ metadata: { labels: { tier: 'x' } }, status: {} }, 'status'],
         [{ metadata: { annotations: { a: 'b' } } }, 'metadata.annotations'],
         [{ metadata: { name: 'another' } }, 'metadata.name'],
-        [{ metadata: { uid: 'u' } }, 'metadata.uid'],
+        [{ metadata: { uid: null } }, 'metadata.uid'],
+        [{ metadata: { creationTimestamp: '2000-01-01T00:00:00.000Z' } }, 'metadata.creationTimestamp'],
         [{ metadata: 'x' }, 'metadata'],
         [{ kind: 'Placement' }, 'kind'],
         [{ apiVersion: 'v1' }, 'apiVersion'],
@@ -437,6 +438,33 @@ describe('admin API', { timeout: 120_000 }, () => {
       });
       assert.equal(same.status, 200, same.text);
       assert.equal(same.body.metadata.labels.repeated, 'yes');
+      // uid is a precondition, as in every other PATCH; creationTimestamp may be repeated.
+      const c1 = await get();
+      assertError(
+        await admin.patch(`/api/v1/clusters/${name}`, { metadata: { uid: 'another', labels: { x: 'y' } } }),
+        409,
+        'CONFLICT',
+      );
+      const kept = await admin.patch<ClusterResource>(`/api/v1/clusters/${name}`, {
+        metadata: {
+          uid: c1.metadata.uid,
+          creationTimestamp: (c1.metadata as { creationTimestamp?: string }).creationTimestamp,
+          labels: { x: 'y' },
+        },
+      });
+      assert.equal(kept.status, 200, kept.text);
+      // A JSON patch is not what a cluster PATCH reads: 415, not a merge patch misread.
+      for (const body of [
+        [{ op: 'add', path: '/metadata/labels/x', value: 'z' }],
+        { metadata: { labels: { x: 'z' } } },
+      ]) {
+        assertError(
+          await admin.patch(`/api/v1/clusters/${name}`, body, { contentType: 'application/json-patch+json' }),
+          415,
+          'UNSUPPORTED_MEDIA_TYPE',
+        );
+      }
+      assert.equal((await get()).metadata.labels.x, 'y');
     });
   });
 

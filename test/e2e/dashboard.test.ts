@@ -176,7 +176,7 @@ describe('dashboard in a real browser', { timeout: 180_000 }, () => {
     };
 
     // The API counts them (the same counts in the list and the get), and a write cannot
-    // set the counts: a PATCH's status is not read, the counts' as little as the rest.
+    // set the counts: a PATCH that sets status is refused, the counts as the rest.
     const none = { total: 2, applied: 0, available: 0, degraded: 0, deletionsHeld: 0 };
     type Cluster = { status: { works?: unknown; agentVersion?: string } };
     const one = await admin.get<Cluster>('/api/v1/clusters/ui-works');

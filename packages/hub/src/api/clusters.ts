@@ -17,7 +17,8 @@ import { clusterResource, type ManagedCluster } from '../registration/clusters.t
 import type { TrustService } from '../registration/service.ts';
 import type { ClusterRow, Store } from '../store/index.ts';
 import type { SyncService } from '../sync/service.ts';
-import { checkResourceVersion } from './common.ts';
+import { checkPreconditions } from './common.ts';
+import { patchTypeOf } from './patch.ts';
 import { listRoute, type Watches } from './watch/index.ts';
 
 interface Opts {
@@ -51,13 +52,18 @@ function refuseUnpatchable(body: Record<string, unknown>, name: string): void {
   if (meta === undefined) return;
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw refuse('metadata', 'must be an object');
   for (const [k, v] of Object.entries(meta)) {
-    if (k === 'labels' || k === 'resourceVersion') continue;
+    // resourceVersion and uid are preconditions; creationTimestamp, the hub's, may be repeated
+    // as it is (checked against the cluster where it is read).
+    if (k === 'labels' || k === 'resourceVersion' || k === 'creationTimestamp') continue;
+    if (k === 'uid' && v !== null) continue;
     if (k === 'name' && v === name) continue;
     throw refuse(
       `metadata.${k.slice(0, 64)}`,
       k === 'name'
         ? 'differs from the path: it cannot be patched'
-        : 'cannot be patched on a cluster (only metadata.labels)',
+        : k === 'uid'
+          ? "is the hub's: a patch cannot remove it"
+          : 'cannot be patched on a cluster (only metadata.labels)',
     );
   }
 }
@@ -116,8 +122,19 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
 
   app.patch('/api/v1/clusters/:name', async (req) => {
     const name = (req.params as { name: string }).name;
+    if (patchTypeOf(req.headers['content-type']) === 'json') {
+      throw apiError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        'a cluster PATCH is a merge patch (application/merge-patch+json, application/json or YAML) of metadata.labels',
+      );
+    }
     const body = (req.body ?? {}) as {
-      metadata?: { labels?: Record<string, string | null>; resourceVersion?: string };
+      metadata?: {
+        labels?: Record<string, string | null>;
+        resourceVersion?: string;
+        uid?: string;
+        creationTimestamp?: unknown;
+      };
       spec?: Record<string, unknown>;
     };
     if (typeof body !== 'object' || Array.isArray(body))
@@ -145,7 +162,11 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
     // be overwritten without a conflict.
     const updated = await store.transaction(async () => {
       const c = await get(name);
-      checkResourceVersion(body.metadata?.resourceVersion, c.resourceVersion, `cluster ${name}`);
+      checkPreconditions(body.metadata, c, `cluster ${name}`);
+      const created = body.metadata?.creationTimestamp;
+      if (created !== undefined && created !== c.createdAt) {
+        throw refuse('metadata.creationTimestamp', "is the hub's: a patch cannot change it");
+      }
       const labels = { ...c.labels };
       for (const [k, v] of Object.entries(body.metadata?.labels ?? {})) {
         if (v === null) delete labels[k];
