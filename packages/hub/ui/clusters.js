@@ -146,6 +146,7 @@ export function mount(root, params) {
     if (cont) q.set('continue', cont);
     const list = await api.get(`/api/v1/clusters?${q}`);
     if (gone) return list;
+    error.textContent = '';
     rows = new Map();
     fill(
       tbody,
@@ -205,7 +206,20 @@ export function mount(root, params) {
 
   /** Clusters on the page whose works changed since their rows were last read. */
   const stale = new Set();
+  /** One read at a time: a newer answer is never overwritten by an older one. */
+  let reading = false;
   async function readStale() {
+    if (reading) return;
+    reading = true;
+    try {
+      await readStaleOnce();
+    } finally {
+      reading = false;
+    }
+    // Works that changed while it read: their rows again.
+    if (stale.size && !gone) readStaleSoon();
+  }
+  async function readStaleOnce() {
     const names = [...stale];
     stale.clear();
     if (names.length > rowsReadAlone) return reload();

@@ -17,6 +17,9 @@ function footer(text, on) {
 const down = new Set();
 const status = () => footer(down.size ? 'reconnecting…' : 'live', down.size === 0);
 
+/** A page being shown: not live until its own watches open (never the last page's state). */
+export const pageShown = () => footer('connecting…', false);
+
 /** A page that holds no watch (a search, read when asked) says so, not the last page's state. */
 export const noWatch = (text) => footer(text, false);
 
@@ -35,6 +38,7 @@ export class Watch {
     this.closed = false;
     this.delay = 500;
     down.add(this);
+    status();
     this.open();
   }
 

@@ -8,6 +8,7 @@ import * as cluster from './cluster.js';
 import * as clusters from './clusters.js';
 import { h } from './dom.js';
 import * as inventory from './inventory.js';
+import { pageShown } from './live.js';
 import * as login from './login.js';
 import * as overview from './overview.js';
 import * as workset from './workset.js';
@@ -64,6 +65,7 @@ function show() {
     return;
   }
   const { page, params } = route();
+  pageShown();
   unmount = page.mount(main, params) ?? (() => {});
 }
 
