@@ -17,7 +17,8 @@ export type WatchedResource =
   | 'placements'
   | 'manifestworkreplicasets'
   | 'managedclustersets'
-  | 'managedclustersetbindings';
+  | 'managedclustersetbindings'
+  | 'gitrepos';
 
 export interface ChangeRow {
   seq: number;

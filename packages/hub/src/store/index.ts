@@ -10,7 +10,14 @@ import { type ChangeStore, changeStore } from './changes.ts';
 import { StoreError } from './errors.ts';
 import { migratePg } from './migrate-pg.ts';
 import { migrations as allMigrations, type Migration } from './migrations.ts';
-import { clusterSetStore, type ObjectStore, placementStore, type WorkSetStore, workSetStore } from './placements.ts';
+import {
+  clusterSetStore,
+  gitRepoStore,
+  type ObjectStore,
+  placementStore,
+  type WorkSetStore,
+  workSetStore,
+} from './placements.ts';
 import { PostgresSql } from './postgres.ts';
 import { type SessionStore, sessionStore } from './sessions.ts';
 import type { Sql } from './sql.ts';
@@ -65,6 +72,8 @@ export interface Store extends TrustStore {
   readonly placements: ObjectStore;
   /** ManifestWorkReplicaSets (keyed by namespace and name). */
   readonly worksets: WorkSetStore;
+  /** GitRepos (keyed by namespace and name; gitrepos/). */
+  readonly gitrepos: ObjectStore;
   /** ManagedClusterSets (cluster-scoped: namespace ''; `default` and `global` always exist). */
   readonly clusterSets: ObjectStore;
   /** ManagedClusterSetBindings (keyed by namespace and set name). */
@@ -269,6 +278,7 @@ const readable = [
   'hub_leases',
   'changes',
   'ui_sessions',
+  'gitrepos',
 ];
 
 /** /readyz reads one row of every table a request may need: a database that opens but has
@@ -291,6 +301,7 @@ function storeOn(
     inventory: inventoryStore(sql),
     placements: placementStore(sql),
     worksets: workSetStore(sql, works),
+    gitrepos: gitRepoStore(sql),
     clusterSets: clusterSetStore(sql),
     bindings: bindingStore(sql),
     changes: changeStore(sql),

@@ -18,6 +18,7 @@
 
 import { changeLogSql } from './migration-17.ts';
 import { inventorySql } from './migration-19.ts';
+import { gitRepoSql } from './migration-20.ts';
 import { type Migration, migrations as sqliteMigrations } from './migrations.ts';
 
 /** The SQLite version whose schema PostgreSQL's first real migration creates whole. */
@@ -329,5 +330,10 @@ export const pgMigrations: readonly Migration[] = [
     version: 19,
     name: 'the declared objects of works, searchable: work_manifests say their work and object by column',
     sql: inventorySql('postgres'),
+  },
+  {
+    version: 20,
+    name: 'GitRepos: Git repositories of manifests rendered into worksets, watched as the other objects',
+    sql: gitRepoSql('postgres'),
   },
 ];

@@ -3,6 +3,7 @@
 
 import { changeLogSql } from './migration-17.ts';
 import { inventorySql } from './migration-19.ts';
+import { gitRepoSql } from './migration-20.ts';
 
 export interface Migration {
   version: number;
@@ -567,5 +568,10 @@ export const migrations: readonly Migration[] = [
     version: 19,
     name: 'the declared objects of works, searchable: work_manifests say their work and object by column',
     sql: inventorySql('sqlite'),
+  },
+  {
+    version: 20,
+    name: 'GitRepos: Git repositories of manifests rendered into worksets, watched as the other objects',
+    sql: gitRepoSql('sqlite'),
   },
 ];

@@ -140,7 +140,10 @@ export function workSetSpecText(
   };
 }
 
-function statements(table: 'placements' | 'worksets' | 'cluster_sets', dialect: Sql['dialect']) {
+/** The tables of objects kept as one row each. */
+type Table = 'placements' | 'worksets' | 'cluster_sets' | 'gitrepos';
+
+function statements(table: Table, dialect: Sql['dialect']) {
   // Worksets keep their spec in parts (workset_spec_parts); placements in the row.
   const specColumns = table === 'worksets' ? 'spec_hash, spec_head, spec_bytes, render_hash' : 'spec';
   const key = 'namespace = @namespace AND name = @name';
@@ -177,12 +180,7 @@ function statements(table: 'placements' | 'worksets' | 'cluster_sets', dialect: 
   };
 }
 
-function objectStore<R extends ObjectMeta>(
-  sql: Sql,
-  table: 'placements' | 'worksets' | 'cluster_sets',
-  from: (r: Raw) => R,
-  texts?: WorkStore,
-) {
+function objectStore<R extends ObjectMeta>(sql: Sql, table: Table, from: (r: Raw) => R, texts?: WorkStore) {
   const apart = table === 'worksets';
   const q = statements(table, sql.dialect);
   const worksetOnly = () => new Error(`${table} keep their spec in the row`);
@@ -401,6 +399,11 @@ export function placementStore(sql: Sql): ObjectStore {
 /** ManagedClusterSets: placements' columns, no namespace, no status (it is computed). */
 export function clusterSetStore(sql: Sql): ObjectStore {
   return objectStore(sql, 'cluster_sets', rowFrom);
+}
+
+/** GitRepos (gitrepos/): placements' columns; the status is the GitRepo controller's. */
+export function gitRepoStore(sql: Sql): ObjectStore {
+  return objectStore(sql, 'gitrepos', rowFrom);
 }
 
 export function workSetStore(sql: Sql, texts: WorkStore): WorkSetStore {
