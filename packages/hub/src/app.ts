@@ -43,6 +43,8 @@ export interface AppDeps {
   leading?: (() => boolean) | undefined;
   /** A workset was created, replaced, paused, resumed or deleted (its controller reconciles it). */
   onWorkSetChanged?: ((namespace: string, name: string) => void) | undefined;
+  /** A GitRepo was created, changed or deleted (its controller fetches and renders it). */
+  onGitRepoChanged?: ((namespace: string, name: string) => void) | undefined;
   version: string;
   /** The audit log writer; tests that do not care get one with the default retention. */
   audit?: AuditLog | undefined;
@@ -317,6 +319,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     audit,
     version: deps.version,
     onWorkSetChanged: deps.onWorkSetChanged,
+    onGitRepoChanged: deps.onGitRepoChanged,
   });
   return app;
 }

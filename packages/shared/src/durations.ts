@@ -73,6 +73,16 @@ export const durations = {
   workSetBatchMs: 50,
   /** A workset whose reconcile threw is tried again after this long. */
   workSetRetryMs: 10_000,
+  /** GitRepo spec.pollingInterval when none is given (Fleet's default). */
+  gitPollDefaultMs: 15_000,
+  /** The shortest spec.pollingInterval taken (0 disables polling). */
+  gitPollMinMs: 5_000,
+  /** A GitRepo is polled at its interval plus up to this share of it, at random (jitter). */
+  gitPollJitter: 0.2,
+  /** One git command (ls-remote, fetch, checkout) is killed after this long. */
+  gitCommandTimeoutMs: 60_000,
+  /** Rendering one GitRepo's paths gives up after this long (a status error, nothing changed). */
+  gitRenderTimeoutMs: 60_000,
 } as const;
 
 const units: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };

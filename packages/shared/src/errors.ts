@@ -129,6 +129,10 @@ export const errorCodes = {
   CLUSTER_SET_BINDING_NOT_FOUND: 404,
   /** A joining cluster asked for the cluster-set label itself (only the token or an admin may set it). */
   CLUSTER_SET_LABEL_FORBIDDEN: 403,
+  // GitRepos (validation: packages/hub/src/gitrepos)
+  GITREPO_INVALID: 400,
+  GITREPO_NOT_FOUND: 404,
+  GITREPO_EXISTS: 409,
   ROLLOUT_STRATEGY_INVALID: 400,
   TEMPLATE_UNKNOWN_REFERENCE: 400,
   TEMPLATE_UNRESOLVED: 422,

@@ -54,6 +54,16 @@ export const limits = {
   workSetPatchesPerOverrideMax: 64,
   /** Per-cluster rollout states kept in a ManifestWorkReplicaSet's status (the rest counted). */
   workSetStatusClustersMax: 500,
+  /** GitRepo: paths it renders (each a workset), and repositories fetched at once. */
+  gitRepoPathsMax: 32,
+  gitFetchConcurrency: 4,
+  /** A checked-out GitRepo larger than this (its files, without .git) is refused: a status
+   *  error, nothing rolled out. */
+  gitCheckoutBytesMax: 256 * 1024 * 1024,
+  /** Files rendered under one path; a manifest file larger than the work limit is refused. */
+  gitFilesPerPathMax: 5_000,
+  /** Output of one git command kept (the rest dropped): its error message, ls-remote's refs. */
+  gitOutputBytesMax: 1024 * 1024,
   /** Field problems listed in one validation error (the rest are counted in its message). */
   validationProblemsMax: 100,
   /** Template references (`{{ .labels.x }}`) in one string value; more smells of a loop. */

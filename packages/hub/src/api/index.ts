@@ -16,6 +16,7 @@ import { bootstrapTokenRoutes } from './bootstrap-tokens.ts';
 import { caRoutes } from './ca.ts';
 import { clusterSetRoutes } from './cluster-sets.ts';
 import { clusterRoutes } from './clusters.ts';
+import { gitRepoRoutes } from './gitrepos.ts';
 import { inventoryRoutes } from './inventory.ts';
 import { overviewRoutes } from './overview.ts';
 import { placementRoutes } from './placements.ts';
@@ -45,6 +46,8 @@ export interface AdminApiOptions {
   bodies: BodyThread;
   /** The workset controller's trigger; absent in tests that run no controller. */
   onWorkSetChanged?: ((namespace: string, name: string) => void) | undefined;
+  /** The GitRepo controller's trigger; absent in tests that run no controller. */
+  onGitRepoChanged?: ((namespace: string, name: string) => void) | undefined;
 }
 
 const yamlTypes = ['application/yaml', 'application/x-yaml', 'text/yaml'];
@@ -123,6 +126,7 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   await app.register(placementRoutes, routes);
   await app.register(clusterSetRoutes, routes);
   await app.register(workSetRoutes, routes);
+  await app.register(gitRepoRoutes, routes);
   await app.register(sessionRoutes, routes);
   await app.register(overviewRoutes, routes);
   await app.register(inventoryRoutes, routes);

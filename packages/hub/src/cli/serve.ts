@@ -10,6 +10,7 @@ import { buildApp, sessionOptions, tlsServerOptions } from '../app.ts';
 import { AuditLog } from '../audit/index.ts';
 import { newApiToken, parseApiToken } from '../auth/tokens.ts';
 import { redactUrl, type ServeConfig } from '../config/index.ts';
+import { GitRepoController } from '../gitrepos/index.ts';
 import { metricsContentType } from '../metrics/index.ts';
 import { BodyThread } from '../parse/index.ts';
 import {
@@ -321,6 +322,23 @@ export async function serve(config: ServeConfig): Promise<void> {
     sweeper.start(active);
     // deleteOption.ttlSecondsAfterFinished: finished works deleted on time, also after a restart.
     const ttl = new WorkTtlController({ store, log, notify: (cluster) => sync.changed(cluster), active });
+    // GitRepos: polled and rendered by the leader into worksets (gitrepos/), with a body
+    // thread of their own for the files they read; the cache under the data dir (also on
+    // PostgreSQL, where each replica that leads fetches into its own).
+    const gitBodies = new BodyThread();
+    const gitrepos = new GitRepoController({
+      store,
+      log: log.child({ controller: 'gitrepos' }),
+      bodies: gitBodies,
+      cacheDir: join(config.dataDir, 'gitrepos'),
+      gitSearchPath: config.gitSearchPath,
+      maxWorkBytes: config.maxWorkBytes,
+      onWorkSetChanged: (namespace, name) => {
+        worksets.changed(namespace, name);
+        relay.workSetChanged(namespace, name);
+      },
+      active,
+    });
     // The duties start over whenever this hub becomes leader (at once on SQLite): a full pass
     // of the scheduler, then of the worksets (they read its decisions), then the TTLs; each
     // one that fails runs again while this hub leads (leader.ts).
@@ -328,6 +346,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       () => placements.start(),
       () => worksets.start(),
       () => ttl.start(),
+      () => gitrepos.start(),
       async () => {
         void audit.prune().catch(() => {});
         void sweeper.sweep().catch(() => {});
@@ -385,6 +404,9 @@ export async function serve(config: ServeConfig): Promise<void> {
         worksets.changed(namespace, name);
         relay.workSetChanged(namespace, name);
       },
+      // Another replica may lead: it finds the change within its next poll of the GitRepo
+      // (the controller also looks at every GitRepo when it starts leading).
+      onGitRepoChanged: (namespace, name) => gitrepos.changed(namespace, name),
       version: hubVersion,
       advertiseUrl: config.advertiseUrl,
       maxWorkBytes: config.maxWorkBytes,
@@ -460,6 +482,8 @@ export async function serve(config: ServeConfig): Promise<void> {
       await audit.close();
       await sweeper.stop();
       ttl.stop();
+      await gitrepos.close();
+      await gitBodies.close();
       await worksets.close();
       await renders.close();
       await placements.close();

@@ -34,6 +34,9 @@ export interface ServeConfig {
   readonly auditMaxRows: number;
   /** A second, plain-HTTP listener serving /metrics without a credential; off when undefined. */
   readonly metricsListen: { readonly host: string; readonly port: number } | undefined;
+  /** Where GitRepos find the system `git` (the process's PATH; git runs with no other of
+   *  the environment: gitrepos/git.ts). */
+  readonly gitSearchPath: string;
 }
 
 export const serveDefaults = {
@@ -223,6 +226,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv 
   const metricsListen = metricsListenText ? Object.freeze(parseListen(metricsListenText)) : undefined;
   return Object.freeze({
     metricsListen,
+    gitSearchPath: env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     auditMaxAgeMs,
     auditMaxRows,
     certValidityMs,

@@ -17,6 +17,8 @@
 //   one job here that is not a request body: YAML costs as much to write as to read.
 // - render: a stored workset's template rendered into works for clusters (worksets/render.ts),
 //   on a thread of its own (the workset controller's), never on the admin one.
+// - documents: a file of manifests from a Git repository (gitrepos/render.ts), every document
+//   with its line, or the line that cannot be read.
 import { parentPort } from 'node:worker_threads';
 import { apiError, OutpostError } from '@outpost/shared';
 import secureJson from 'secure-json-parse';
@@ -32,7 +34,7 @@ import { parseWork } from '../work/validate.ts';
 import { type RenderTarget, renderWorks } from '../worksets/render.ts';
 import { ParseError } from './errors.ts';
 import { checkJsonDepth } from './json.ts';
-import { parseYaml, writeYaml } from './yaml.ts';
+import { errorLine, parseYaml, parseYamlDocumentsAt, writeYaml } from './yaml.ts';
 
 /** What the worker checks after parsing YAML: the validator of the route's kind. */
 export type YamlCheck = 'placement';
@@ -73,7 +75,8 @@ export type BodyJob =
     }
   | { id: number; kind: 'answer-yaml'; bytes: Uint8Array }
   | { id: number; kind: 'render'; name: string; spec: Uint8Array[]; targets: RenderTarget[] }
-  | { id: number; kind: 'pause'; spec: Uint8Array[]; paused: boolean };
+  | { id: number; kind: 'pause'; spec: Uint8Array[]; paused: boolean }
+  | { id: number; kind: 'documents'; format: 'json' | 'yaml'; bytes: Uint8Array; maxBytes: number };
 
 export type BodyResult =
   /** YAML as JSON text: the event loop's JSON.parse builds a large object about twice as fast
@@ -217,6 +220,31 @@ function run(job: BodyJob, transfer: ArrayBuffer[]): BodyResult {
       if (job.paused) spec.paused = true;
       else delete spec.paused;
       return { id, ok: true, value: specOut(spec, transfer) };
+    }
+    case 'documents': {
+      const text = textOf(job.bytes);
+      try {
+        const docs =
+          job.format === 'json'
+            ? [{ value: json(text), line: 1 }]
+            : parseYamlDocumentsAt(text, { maxBytes: job.maxBytes });
+        return { id, ok: true, json: JSON.stringify({ docs }) };
+      } catch (err) {
+        // A bad file is an outcome (reported with its line), not a failure of the job.
+        if (err instanceof ParseError) {
+          let line = errorLine(text, err.message);
+          if (line === undefined && job.format === 'json') {
+            // JSON's own errors name no line: the YAML reader (JSON is flow YAML) finds it.
+            try {
+              parseYamlDocumentsAt(text, { maxBytes: job.maxBytes });
+            } catch (again) {
+              if (again instanceof ParseError) line = errorLine(text, again.message);
+            }
+          }
+          return { id, ok: true, value: { error: { message: err.message, ...(line ? { line } : {}) } } };
+        }
+        throw err;
+      }
     }
     case 'answer-yaml': {
       const [text] = bytes([writeYaml(JSON.parse(textOf(job.bytes)))], transfer);

@@ -6,4 +6,12 @@
 export { ParseError, type ParseErrorCode } from './errors.ts';
 export { checkJsonDepth } from './json.ts';
 export { BodyThread, RawBody, type WorkSetBody, type WorkSetSpecText } from './off-thread.ts';
-export { parseYaml, parseYamlDocuments, resolvePlain, writeYaml, type YamlOptions } from './yaml.ts';
+export {
+  errorLine,
+  parseYaml,
+  parseYamlDocuments,
+  parseYamlDocumentsAt,
+  resolvePlain,
+  writeYaml,
+  type YamlOptions,
+} from './yaml.ts';

@@ -227,6 +227,18 @@ export class BodyThread {
     return this.#run({ kind: 'render', name, spec, targets }, spec.flatMap(transferOf));
   }
 
+  /**
+   * Every document of a file of manifests (YAML, or one JSON value) with the line it starts
+   * on, or why the file cannot be read and at which line (gitrepos/render.ts).
+   */
+  documents(
+    format: 'json' | 'yaml',
+    bytes: Uint8Array,
+    maxBytes: number,
+  ): Promise<{ docs: { value: unknown; line: number }[] } | { error: { message: string; line?: number } }> {
+    return this.#run({ kind: 'documents', format, bytes, maxBytes }, transferOf(bytes));
+  }
+
   /** A JSON answer (UTF-8) as YAML text (UTF-8): api/answer-format.ts. */
   answerYaml(json: Uint8Array): Promise<Uint8Array> {
     return this.#run({ kind: 'answer-yaml', bytes: json }, transferOf(json));

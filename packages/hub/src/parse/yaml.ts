@@ -227,6 +227,29 @@ function toValue(w: Walk, node: unknown, depth: number): unknown {
  * Throws ParseError with a stable code; never anything else for bad input.
  */
 export function parseYamlDocuments(text: string, opts: YamlOptions): unknown[] {
+  return parseYamlDocumentsAt(text, opts).map((d) => d.value);
+}
+
+/** The line (1-based) of a character offset of `text`. */
+export function lineAt(text: string, offset: number): number {
+  let line = 1;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) line++;
+  return line;
+}
+
+/**
+ * The line of `text` a ParseError of parseYamlDocuments names: the YAML package's "at line
+ * N", or the reader's own "(at character N)"; undefined when it names none.
+ */
+export function errorLine(text: string, message: string): number | undefined {
+  const line = /\bline (\d+)/.exec(message);
+  if (line) return Number(line[1]);
+  const at = /at character (\d+)/.exec(message);
+  return at ? lineAt(text, Number(at[1])) : undefined;
+}
+
+/** Every document of `text` with the line it starts on (a file of manifests: gitrepos/). */
+export function parseYamlDocumentsAt(text: string, opts: YamlOptions): { value: unknown; line: number }[] {
   let docs: Document.Parsed<ParsedNode>[];
   try {
     const parsed = parseAllDocuments(text, { schema: 'failsafe', version: '1.1', uniqueKeys: false });
@@ -236,7 +259,14 @@ export function parseYamlDocuments(text: string, opts: YamlOptions): unknown[] {
     if (err instanceof RangeError) throw new ParseError('BODY_TOO_DEEP', `YAML nested too deeply to read`);
     throw new ParseError('BODY_MALFORMED', `YAML: ${(err as Error).message}`);
   }
-  const out: unknown[] = [];
+  const out: { value: unknown; line: number }[] = [];
+  // Lines counted once over the text, document by document (documents come in order).
+  let counted = { offset: 0, line: 1 };
+  const lineOf = (offset: number) => {
+    const line = counted.line + lineAt(text.slice(counted.offset, offset), offset - counted.offset) - 1;
+    counted = { offset, line };
+    return line;
+  };
   // One budget for all documents of one text.
   const w: Walk = {
     doc: undefined as unknown as Document.Parsed,
@@ -251,7 +281,8 @@ export function parseYamlDocuments(text: string, opts: YamlOptions): unknown[] {
     if (err?.message.includes('call stack')) throw new ParseError('BODY_TOO_DEEP', 'YAML nested too deeply to read');
     if (err) throw new ParseError('BODY_MALFORMED', `YAML document ${i + 1}: ${err.message.split('\n')[0]}`);
     try {
-      out.push(toValue(w, doc.contents, 0));
+      const start = doc.contents?.range?.[0] ?? doc.range[0];
+      out.push({ value: toValue(w, doc.contents, 0), line: lineOf(Math.max(start, counted.offset)) });
     } catch (e) {
       if (e instanceof ParseError) throw e;
       if (e instanceof RangeError) throw new ParseError('BODY_TOO_DEEP', 'YAML nested too deeply to read');

@@ -64,6 +64,18 @@ export function ownerKey(labels: Readonly<Record<string, string>>): string | und
   return name === undefined ? undefined : objectKey({ namespace: labels[workSetNamespaceLabel] ?? 'default', name });
 }
 
+/**
+ * Annotations of a workset that every work it writes carries too: where a GitRepo's workset
+ * came from (gitrepos/: the commit and path of the repository).
+ */
+export const carriedAnnotationKeys = ['outpost.dev/git-commit', 'outpost.dev/git-path'] as const;
+
+function carriedAnnotations(from: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of carriedAnnotationKeys) if (from[k] !== undefined) out[k] = from[k];
+  return out;
+}
+
 /** Hash of the rendered spec the work was written from. */
 export const specHashAnnotation = 'outpost.dev/workset-spec-hash';
 /** When the controller handed this revision out (progressDeadline counts from here). */
@@ -870,6 +882,7 @@ export class WorkSetController {
         const labels = { ...work.labels, [workSetLabel]: name, [workSetNamespaceLabel]: namespace };
         const annotations = {
           ...work.annotations,
+          ...carriedAnnotations(row.annotations),
           [specHashAnnotation]: note.render.hash,
           [dispatchedAtAnnotation]: at,
         };

@@ -305,6 +305,7 @@ export function openApiDocument(version: string): Schema {
       { name: 'inventory', description: 'The objects works declare, searched across the fleet' },
       { name: 'placements', description: 'Placements and their decisions' },
       { name: 'worksets', description: 'ManifestWorkReplicaSets: a template rolled out through placements' },
+      { name: 'gitrepos', description: 'GitRepos: Git repositories of manifests rendered into worksets' },
       { name: 'clustersets', description: 'ManagedClusterSets and their bindings' },
       { name: 'tokens', description: 'Bootstrap tokens (joining) and API tokens (this API)' },
       { name: 'audit', description: 'The audit log' },

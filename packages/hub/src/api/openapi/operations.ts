@@ -343,6 +343,17 @@ export const operations: Operation[] = [
     ...workSetOps(`/api/v1/namespaces/:namespace/${plural}`),
   ]),
 
+  // ---- GitRepos ---------------------------------------------------------------------------
+  ...resourceOps({
+    tag: 'gitrepos',
+    kind: 'GitRepo',
+    what: 'GitRepo',
+    collection: '/api/v1/namespaces/:namespace/gitrepos',
+    verbs: crud,
+    watch: true,
+    note: 'The hub polls the repository and writes one ManifestWorkReplicaSet per path (labelled outpost.dev/gitrepo); DELETE deletes those worksets too.',
+  }),
+
   // ---- cluster sets -----------------------------------------------------------------------
   ...resourceOps({
     tag: 'clustersets',

@@ -82,6 +82,7 @@ export const listedKinds = [
   'ManifestWorkReplicaSet',
   'ManagedClusterSet',
   'ManagedClusterSetBinding',
+  'GitRepo',
   'BootstrapToken',
   'ApiToken',
   'AuditEvent',
@@ -240,6 +241,39 @@ export const schemas: Record<string, Schema> = {
       overrides: list(open('per-cluster patches chosen by cluster labels or claims')),
     }),
     open('the controller’s: summary, placementsSummary, conditions', { conditions }),
+  ),
+  GitRepo: resource(
+    'GitRepo',
+    'A Git repository of manifests rolled out through a placement: each path becomes a ManifestWorkReplicaSet',
+    object(
+      {
+        repo: str('http://, https:// or file:// URL (ssh: not supported yet)'),
+        branch: str("the branch followed; neither branch nor revision: the repository's default branch (HEAD)"),
+        revision: str('a tag or a full commit id, instead of a branch'),
+        paths: list(str('a directory of the repository; its *.yaml, *.yml, *.json files, recursively')),
+        pollingInterval: str('how often the remote is asked for its commit: "15s" by default, "0" disables polling'),
+        placementRef: object({ name: str() }, ['name']),
+        rolloutStrategy: open('type All | Progressive | ProgressivePerGroup, with their options (as a workset’s)'),
+        paused: bool(),
+      },
+      ['repo', 'placementRef'],
+    ),
+    open('the controller’s: commit, fetchedAt, conditions Fetched/Rendered/Ready, paths[], summary', {
+      conditions,
+      commit: str('the commit last fetched'),
+      fetchedAt: str(),
+      observedGeneration: int(),
+      paths: list(
+        open('', {
+          path: str(),
+          workset: str(),
+          commit: str('the commit whose content of this path its workset carries'),
+          state: str('the workset’s rollout state'),
+          error: str('why this path was not rolled out at the last commit (file:line)'),
+        }),
+      ),
+      summary: open('per-cluster state counts over the paths’ worksets'),
+    }),
   ),
   ManagedClusterSet: resource(
     'ManagedClusterSet',

@@ -1,0 +1,152 @@
+// /api/v1/namespaces/{namespace}/gitrepos: GitRepo create, replace, patch, get, list (and
+// watch), delete. The status is the GitRepo controller's (gitrepos/): every create, spec
+// change and delete is told to it, which fetches and renders at once; DELETE removes the
+// GitRepo, and its controller then deletes the worksets it made (their works with them).
+import { apiError } from '@outpost/shared';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { type GitRepo, type GitRepoStatus, gitRepoApiVersion, validateGitRepo } from '../gitrepos/index.ts';
+import { applyPatch } from '../patch/index.ts';
+import { validationError } from '../placement/index.ts';
+import type { ObjectRow, ObjectWrite, Store } from '../store/index.ts';
+import { bodyMeta, checkPreconditions, objectMetadata, pageByName, writeNamespace } from './common.ts';
+import { patchTypeOf } from './patch.ts';
+import { listRoute, type Watches } from './watch/index.ts';
+
+/** The GitRepo as the API shows it (an empty status until the controller wrote one). */
+export function gitRepoResource(row: ObjectRow): GitRepo {
+  const status = (row.status as GitRepoStatus | null) ?? {
+    observedGeneration: 0,
+    conditions: [],
+    paths: [],
+    summary: { total: 0, applied: 0, available: 0, degraded: 0, progressing: 0 },
+  };
+  return {
+    apiVersion: gitRepoApiVersion,
+    kind: 'GitRepo',
+    metadata: objectMetadata(row),
+    spec: row.spec as unknown as GitRepo['spec'],
+    status,
+  };
+}
+
+const toWrite = (g: GitRepo, namespace: string): ObjectWrite => ({
+  name: g.metadata.name,
+  namespace,
+  labels: g.metadata.labels ?? {},
+  annotations: g.metadata.annotations ?? {},
+  spec: g.spec as unknown as Record<string, unknown>,
+});
+
+const collection = '/api/v1/namespaces/:namespace/gitrepos';
+
+export const gitRepoRoutes: FastifyPluginAsync<{
+  store: Store;
+  watches: Watches;
+  onGitRepoChanged?: ((namespace: string, name: string) => void) | undefined;
+}> = async (app, { store, watches, onGitRepoChanged }) => {
+  const changed = (row: { namespace: string; name: string }) => onGitRepoChanged?.(row.namespace, row.name);
+  const find = async (params: { namespace: string; name: string }) => {
+    const row = await store.gitrepos.get(params.namespace, params.name);
+    if (!row) {
+      throw apiError(
+        'GITREPO_NOT_FOUND',
+        `gitrepo ${JSON.stringify(`${params.namespace}/${params.name}`.slice(0, 200))} not found`,
+      );
+    }
+    return row;
+  };
+  const validate = (body: unknown, pathName?: string) => {
+    const v = validateGitRepo(body, pathName);
+    if (!v.ok) throw validationError(v.error);
+    return v.value;
+  };
+  const replace = async (existing: ObjectRow, g: GitRepo, meta: ReturnType<typeof bodyMeta>, at: string) => {
+    checkPreconditions(meta, existing, `gitrepo ${existing.namespace}/${existing.name}`);
+    const r = (await store.gitrepos.replace(toWrite(g, existing.namespace), at)) as NonNullable<
+      Awaited<ReturnType<Store['gitrepos']['replace']>>
+    >;
+    return { row: r.row, changed: r.changed };
+  };
+  const answer = (reply: FastifyReply, out: { row: ObjectRow; created: boolean; changed: boolean }) => {
+    if (out.changed) changed(out.row);
+    void reply.header('x-outpost-changed', String(out.changed));
+    return reply.code(out.created ? 201 : 200).send(gitRepoResource(out.row));
+  };
+
+  app.post(collection, async (req: FastifyRequest, reply) => {
+    const g = validate(req.body);
+    const namespace = writeNamespace(g.metadata.namespace, (req.params as { namespace: string }).namespace);
+    const row = await store.transaction(() => store.gitrepos.create(toWrite(g, namespace), new Date().toISOString()));
+    if (!row) throw apiError('GITREPO_EXISTS', `gitrepo ${namespace}/${g.metadata.name} already exists`);
+    return answer(reply, { row, created: true, changed: true });
+  });
+
+  // PUT creates or replaces (what `gitrepo apply` sends); with a resourceVersion it only
+  // replaces, and only that version.
+  app.put(`${collection}/:name`, async (req, reply) => {
+    const params = req.params as { namespace: string; name: string };
+    const g = validate(req.body, params.name);
+    const namespace = writeNamespace(g.metadata.namespace, params.namespace);
+    const out = await store.transaction(async () => {
+      const at = new Date().toISOString();
+      const existing = await store.gitrepos.get(namespace, params.name);
+      if (!existing) {
+        if (g.metadata.resourceVersion !== undefined) {
+          throw apiError(
+            'GITREPO_NOT_FOUND',
+            `gitrepo ${namespace}/${params.name} does not exist (a resourceVersion was given)`,
+          );
+        }
+        const row = (await store.gitrepos.create(toWrite(g, namespace), at)) as ObjectRow;
+        return { row, created: true, changed: true };
+      }
+      return { ...(await replace(existing, g, bodyMeta(req.body), at)), created: false };
+    });
+    return answer(reply, out);
+  });
+
+  // PATCH: the stored GitRepo patched, validated and written as PUT writes, in one transaction.
+  app.patch(`${collection}/:name`, async (req, reply) => {
+    const type = patchTypeOf(req.headers['content-type']);
+    const out = await store.transaction(async () => {
+      const existing = await find(req.params as { namespace: string; name: string });
+      const target = { apiVersion: gitRepoApiVersion, kind: 'GitRepo', metadata: objectMetadata(existing) };
+      const patched = applyPatch({ ...target, spec: existing.spec }, req.body, type);
+      const g = validate(patched.object, existing.name);
+      return { ...(await replace(existing, g, patched.preconditions, new Date().toISOString())), created: false };
+    });
+    return answer(reply, out);
+  });
+
+  app.get(`${collection}/:name`, async (req) =>
+    gitRepoResource(await find(req.params as { namespace: string; name: string })),
+  );
+
+  listRoute(app, store, watches, collection, {
+    resource: 'gitrepos',
+    kind: 'GitRepoList',
+    scope: (req) => (req.params as { namespace?: string }).namespace,
+    list: async (namespace, q) => {
+      const { items, next } = await pageByName(
+        (after, limit) => store.gitrepos.page(after, limit, namespace),
+        q,
+        namespace,
+      );
+      return { items: items.map(gitRepoResource), next };
+    },
+    get: async (namespace, name) => {
+      const row = await store.gitrepos.get(namespace, name);
+      return row && { uid: row.uid, object: gitRepoResource(row) };
+    },
+  });
+
+  app.delete(`${collection}/:name`, async (req) => {
+    const row = await store.transaction(async () => {
+      const row = await find(req.params as { namespace: string; name: string });
+      await store.gitrepos.delete(row.namespace, row.name);
+      return row;
+    });
+    changed(row);
+    return gitRepoResource(row);
+  });
+};

@@ -1,0 +1,155 @@
+// The system `git`, run for GitRepos: never through a shell, never asking for a password
+// (no terminal, an askpass that answers nothing), with no configuration but its own (no system
+// or user config: HOME is an empty directory the hub owns), killed after a timeout, its output
+// bounded. Each failure is a GitError with a stable code that the controller puts in status.
+import { spawn } from 'node:child_process';
+import { durations, limits } from '@outpost/shared';
+
+export type GitErrorCode = 'GIT_MISSING' | 'GIT_TIMEOUT' | 'GIT_FAILED';
+
+export class GitError extends Error {
+  readonly code: GitErrorCode;
+  constructor(code: GitErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export interface GitEnv {
+  /** Where `git` is looked for (a PATH). */
+  searchPath: string;
+  /** An empty directory: git's HOME, so no user configuration is read. */
+  home: string;
+  timeoutMs?: number;
+}
+
+/** The last lines of git's error output, for status (credentials never appear: there are none). */
+const lastLines = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .slice(-3)
+    .join('; ')
+    .slice(0, 500);
+
+/** Runs `git ARGS` in `cwd`; resolves with its standard output, rejects with a GitError. */
+export function runGit(args: string[], env: GitEnv, cwd?: string): Promise<string> {
+  const timeoutMs = env.timeoutMs ?? durations.gitCommandTimeoutMs;
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, {
+      cwd,
+      shell: false,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: env.searchPath,
+        HOME: env.home,
+        XDG_CONFIG_HOME: env.home,
+        GIT_CONFIG_NOSYSTEM: '1',
+        GIT_CONFIG_GLOBAL: '/dev/null',
+        GIT_TERMINAL_PROMPT: '0',
+        GIT_ASKPASS: 'true',
+        SSH_ASKPASS: 'true',
+        GIT_SSH_COMMAND: 'false',
+        // file:// repositories may be owned by another user.
+        GIT_CONFIG_COUNT: '1',
+        GIT_CONFIG_KEY_0: 'safe.directory',
+        GIT_CONFIG_VALUE_0: '*',
+        LC_ALL: 'C',
+      },
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outBytes = 0;
+    let errBytes = 0;
+    child.stdout.on('data', (b: Buffer) => {
+      if (outBytes < limits.gitOutputBytesMax) out.push(b);
+      outBytes += b.length;
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      if (errBytes < 64 * 1024) err.push(b);
+      errBytes += b.length;
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(
+        e.code === 'ENOENT'
+          ? new GitError('GIT_MISSING', 'git is not installed on the hub (no git in its PATH)')
+          : new GitError('GIT_FAILED', `git ${args[0]}: ${e.message}`),
+      );
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (timedOut) {
+        reject(new GitError('GIT_TIMEOUT', `git ${args[0]} did not finish within ${Math.round(timeoutMs / 1000)}s`));
+      } else if (code !== 0) {
+        const why = lastLines(Buffer.concat(err).toString('utf8')) || `exit ${code}`;
+        reject(new GitError('GIT_FAILED', `git ${args[0]} failed: ${why}`));
+      } else if (outBytes > limits.gitOutputBytesMax) {
+        reject(new GitError('GIT_FAILED', `git ${args[0]}: more output than ${limits.gitOutputBytesMax} bytes`));
+      } else resolve(Buffer.concat(out).toString('utf8'));
+    });
+  });
+}
+
+/** What the remote's ref names, as `git ls-remote` lists it: the commit (a tag's peeled commit). */
+export function commitOf(lsRemote: string, ref: string): string | undefined {
+  let found: string | undefined;
+  for (const line of lsRemote.split('\n')) {
+    const [sha, name] = line.split('\t');
+    if (!sha || !name) continue;
+    if (name === `${ref}^{}`) return sha;
+    if (name === ref) found = sha;
+  }
+  return found;
+}
+
+/**
+ * The commit the remote holds for a GitRepo's branch or revision (ls-remote, which fetches
+ * nothing): a full commit id is itself; a tag its commit; a branch its head; neither the
+ * remote's HEAD. Rejects with GIT_FAILED when the remote has no such ref.
+ */
+export async function remoteCommit(
+  env: GitEnv,
+  repo: string,
+  want: { branch?: string | undefined; revision?: string | undefined },
+): Promise<{ commit: string; ref: string | undefined }> {
+  if (want.revision && /^[0-9a-f]{40}$/.test(want.revision)) return { commit: want.revision, ref: undefined };
+  const refs = want.revision
+    ? [`refs/tags/${want.revision}`, `refs/heads/${want.revision}`]
+    : want.branch
+      ? [`refs/heads/${want.branch}`]
+      : ['HEAD'];
+  const listed = await runGit(['ls-remote', '--', repo, ...refs, ...refs.map((r) => `${r}^{}`)], env);
+  for (const ref of refs) {
+    const commit = commitOf(listed, ref);
+    if (commit) return { commit, ref };
+  }
+  const what = want.revision ? `revision ${want.revision}` : want.branch ? `branch ${want.branch}` : 'a HEAD';
+  throw new GitError('GIT_FAILED', `the repository has no ${what}`);
+}
+
+/**
+ * A shallow checkout of `commit` in `dir` (created before; kept between fetches so that a
+ * commit already there is not fetched again): `git init`, fetch that one commit at depth 1,
+ * check it out clean.
+ */
+export async function checkout(env: GitEnv, dir: string, repo: string, ref: string | undefined, commit: string) {
+  await runGit(['init', '--quiet', dir], env);
+  // Fetch by ref where there is one (every server serves refs; not every one serves a bare commit id).
+  const what = ref ? `+${ref}:refs/outpost/fetched` : commit;
+  await runGit(['fetch', '--quiet', '--depth', '1', '--no-tags', '--', repo, what], env, dir);
+  const fetched = (await runGit(['rev-parse', 'FETCH_HEAD^{commit}'], env, dir)).trim();
+  if (fetched !== commit) {
+    // The branch moved between ls-remote and fetch: roll out what was fetched, next poll sees it.
+    commit = fetched;
+  }
+  await runGit(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--force', '--detach', commit], env, dir);
+  await runGit(['clean', '--quiet', '-d', '-f', '-x'], env, dir);
+  return commit;
+}

@@ -1,0 +1,59 @@
+// The GitRepo resource: a Git repository of manifests whose paths the hub renders into
+// ManifestWorkReplicaSets (one per path), shaped after Rancher Fleet's GitRepo.
+import type { Condition } from '@outpost/shared';
+import type { PlacementMetadata } from '../placement/types.ts';
+import type { RolloutStrategySpec, WorkSetRolloutState, WorkSetSummary } from '../rollout/types.ts';
+
+/** The hub's own resources share one apiVersion (worksets and placements show theirs so too). */
+export const gitRepoApiVersion = 'outpost.dev/v1alpha1';
+
+export interface GitRepoSpec {
+  /** http://, https:// or file:// (ssh needs credentials: not supported yet). */
+  repo: string;
+  /** The branch followed; absent (and no revision): the repository's default branch (its HEAD). */
+  branch?: string;
+  /** A tag or a full commit id, followed instead of a branch. */
+  revision?: string;
+  /** Directories of the repository, each rendered into one workset (default ["."]). */
+  paths: string[];
+  /** How often the remote is asked for its commit ("15s" by default; "0" disables polling). */
+  pollingInterval?: string;
+  placementRef: { name: string };
+  /** The rollout of every path's workset (the workset's own validation). */
+  rolloutStrategy?: RolloutStrategySpec;
+  /** Nothing fetched, and every path's workset paused. */
+  paused?: boolean;
+}
+
+export interface GitRepoPathStatus {
+  path: string;
+  /** The workset this path is rolled out by. */
+  workset: string;
+  /** The commit whose content of this path the workset carries (absent: nothing rolled out yet). */
+  commit?: string;
+  /** The workset's rollout in one word, when its controller has written a status. */
+  state?: WorkSetRolloutState;
+  summary?: WorkSetSummary;
+  /** Why this path was not rolled out at the last commit (the previous rollout stands). */
+  error?: string;
+}
+
+export interface GitRepoStatus {
+  observedGeneration: number;
+  /** The commit last fetched. */
+  commit?: string;
+  fetchedAt?: string;
+  /** Conditions Fetched, Rendered, Ready. */
+  conditions: Condition[];
+  paths: GitRepoPathStatus[];
+  /** Per-cluster state counts summed over the paths' worksets. */
+  summary: WorkSetSummary;
+}
+
+export interface GitRepo {
+  apiVersion: string;
+  kind: 'GitRepo';
+  metadata: PlacementMetadata;
+  spec: GitRepoSpec;
+  status?: GitRepoStatus;
+}

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import { validateGitRepo, workSetNameFor } from './validate.ts';
+
+const base = (spec: Record<string, unknown>, name = 'apps') => ({
+  apiVersion: 'outpost.dev/v1alpha1',
+  kind: 'GitRepo',
+  metadata: { name },
+  spec: { repo: 'https://git.example.com/fleet.git', placementRef: { name: 'all' }, ...spec },
+});
+
+const fields = (input: unknown) => {
+  const v = validateGitRepo(input);
+  assert.equal(v.ok, false);
+  if (v.ok) return [];
+  assert.equal(v.error.code, 'GITREPO_INVALID');
+  return v.error.details.map((d) => `${d.field}: ${d.message}`);
+};
+
+test('a minimal GitRepo is defaulted: paths ["."], no branch (the remote HEAD), paths normalised', () => {
+  const v = validateGitRepo(base({ paths: ['./apps/', 'infra//base'] }));
+  assert.ok(v.ok);
+  if (!v.ok) return;
+  assert.deepEqual(v.value.spec.paths, ['apps', 'infra/base']);
+  assert.equal(v.value.spec.branch, undefined);
+  const d = validateGitRepo(base({}));
+  assert.ok(d.ok && d.value.spec.paths[0] === '.');
+});
+
+test('ssh, git:// and credentials in the URL are refused by name', () => {
+  assert.match(
+    fields(base({ repo: 'ssh://git@example.com/x.git' })).join(),
+    /ssh repositories need credentials, not supported yet/,
+  );
+  assert.match(fields(base({ repo: 'git@github.com:o/r.git' })).join(), /ssh repositories need credentials/);
+  assert.match(fields(base({ repo: 'git://example.com/x.git' })).join(), /spec\.repo: must be an http/);
+  assert.match(fields(base({ repo: 'https://u:p@example.com/x.git' })).join(), /credentials in the URL/);
+  assert.ok(validateGitRepo(base({ repo: 'file:///srv/git/fleet.git' })).ok);
+});
+
+test('fields not built yet are refused by name; unknown ones as unknown', () => {
+  for (const [k, re] of [
+    ['credentials', /spec\.credentials: UNSUPPORTED_FIELD: credentials are not supported yet/],
+    ['webhook', /spec\.webhook: UNSUPPORTED_FIELD: webhooks are not supported yet/],
+    ['overrides', /spec\.overrides: UNSUPPORTED_FIELD: per-cluster overrides are not supported yet/],
+    ['helm', /spec\.helm: UNSUPPORTED_FIELD: Helm rendering is not supported yet/],
+    ['kustomize', /spec\.kustomize: UNSUPPORTED_FIELD: kustomize rendering is not supported yet/],
+    ['clientSecretName', /spec\.clientSecretName: UNSUPPORTED_FIELD/],
+    ['bogus', /spec\.bogus: unknown field/],
+  ] as const) {
+    assert.match(fields(base({ [k]: {} })).join('\n'), re);
+  }
+});
+
+test('branch and revision exclude each other; paths, interval, placementRef and strategy are checked', () => {
+  assert.match(
+    fields(base({ branch: 'main', revision: 'v1' })).join(),
+    /spec\.revision: give branch or revision, not both/,
+  );
+  assert.match(fields(base({ branch: '-x' })).join(), /spec\.branch: must be a Git branch/);
+  assert.match(fields(base({ paths: ['../etc'] })).join(), /spec\.paths\[0\]: must be a relative path/);
+  assert.match(fields(base({ paths: ['/abs'] })).join(), /spec\.paths\[0\]/);
+  assert.match(fields(base({ paths: ['a', './a'] })).join(), /spec\.paths\[1\]: names a twice/);
+  assert.match(
+    fields(base({ paths: ['a-b', 'a/b'] })).join(),
+    /spec\.paths\[1\]: its workset name apps-a-b is the same/,
+  );
+  assert.match(fields(base({ pollingInterval: 'soon' })).join(), /spec\.pollingInterval: must be a duration/);
+  assert.match(fields(base({ pollingInterval: '1s' })).join(), /spec\.pollingInterval: must be at least 5s/);
+  assert.ok(validateGitRepo(base({ pollingInterval: '0' })).ok);
+  assert.match(fields(base({ placementRef: undefined })).join(), /spec\.placementRef: is required/);
+  assert.match(fields(base({ rolloutStrategy: { type: 'Sometimes' } })).join(), /spec\.rolloutStrategy\.type/);
+  const ok = validateGitRepo(base({ rolloutStrategy: { type: 'Progressive', progressive: { maxConcurrency: 1 } } }));
+  assert.ok(ok.ok, JSON.stringify(ok));
+  assert.match(fields(base({ paused: 'yes' })).join(), /spec\.paused: must be true or false/);
+});
+
+test('workset names: the GitRepo name and a slug of the path, within 63 characters', () => {
+  assert.equal(workSetNameFor('fleet', '.'), 'fleet-root');
+  assert.equal(workSetNameFor('fleet', 'apps'), 'fleet-apps');
+  assert.equal(workSetNameFor('fleet', 'Infra/Base_1'), 'fleet-infra-base-1');
+  const long = workSetNameFor('fleet', `${'x'.repeat(80)}/y`);
+  assert.ok(long.length <= 63, long);
+  assert.match(long, /^fleet-x+-[0-9a-f]{8}$/);
+  assert.notEqual(long, workSetNameFor('fleet', `${'x'.repeat(80)}/z`));
+});

@@ -1,0 +1,206 @@
+// Validation and normalisation of a submitted GitRepo. Fields Fleet's GitRepo has that this
+// hub does not build yet are refused by name ("not supported yet"), never taken and ignored.
+import { createHash } from 'node:crypto';
+import { durations, limits, parseDuration } from '@outpost/shared';
+import type { Validated } from '../placement/types.ts';
+import { invalid, isObject, metadata, Problems } from '../placement/validate.ts';
+import { rolloutPolicy } from '../rollout/strategy.ts';
+import type { RolloutStrategySpec } from '../rollout/types.ts';
+import { type GitRepo, type GitRepoSpec, gitRepoApiVersion } from './types.ts';
+
+const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Fields of Fleet's GitRepo (and of the issue) that are not built yet: refused by name. */
+const notYet: Record<string, string> = {
+  credentials: 'credentials are not supported yet (public http(s) and file repositories only)',
+  clientSecretName: 'credentials are not supported yet (public http(s) and file repositories only)',
+  helmSecretName: 'credentials are not supported yet',
+  caBundle: 'custom CA bundles are not supported yet',
+  insecureSkipTLSVerify: 'skipping TLS verification is not supported',
+  webhook: 'webhooks are not supported yet: the hub polls (pollingInterval)',
+  overrides: 'per-cluster overrides are not supported yet',
+  targets: 'per-cluster overrides are not supported yet: placementRef selects the clusters',
+  helm: 'Helm rendering is not supported yet',
+  kustomize: 'kustomize rendering is not supported yet',
+  disablePolling: 'not supported: set pollingInterval to "0" to disable polling',
+};
+
+const knownSpec = [
+  'repo',
+  'branch',
+  'revision',
+  'paths',
+  'pollingInterval',
+  'placementRef',
+  'rolloutStrategy',
+  'paused',
+];
+
+/** A path as the repository names it: relative, "/"-separated, without "." or ".." steps
+ *  ("." for the whole repository); undefined when it is none. */
+export function normalisePath(p: string): string | undefined {
+  if (p === '' || p.startsWith('/') || p.includes('\\') || p.includes('\0')) return undefined;
+  const steps = p.split('/').filter((s) => s !== '' && s !== '.');
+  if (steps.some((s) => s === '..' || s === '.git')) return undefined;
+  return steps.length ? steps.join('/') : '.';
+}
+
+/** Workset names stay within a DNS-1123 label's 63 characters, so their works' names are valid too. */
+const nameMax = 63;
+
+/**
+ * The workset a path of a GitRepo is rolled out by: the GitRepo's name and a slug of the path
+ * ("." is `root`), cut to 63 characters with a hash of the path when longer.
+ */
+export function workSetNameFor(gitRepo: string, path: string): string {
+  const slug =
+    path === '.'
+      ? 'root'
+      : path
+          .toLowerCase()
+          .replace(/[^a-z0-9]+/g, '-')
+          .replace(/^-+|-+$/g, '') || 'path';
+  const full = `${gitRepo}-${slug}`;
+  if (full.length <= nameMax && dns1123Subdomain.test(full)) return full;
+  const hash = createHash('sha256').update(path).digest('hex').slice(0, 8);
+  const head = `${gitRepo}-${slug}`.slice(0, nameMax - 9).replace(/[-.]+$/, '');
+  return `${head}-${hash}`;
+}
+
+/** Milliseconds of a pollingInterval, 0 for none (disabled); undefined when it is not one. */
+export function pollingMs(v: string | undefined): number | undefined {
+  if (v === undefined) return durations.gitPollDefaultMs;
+  return parseDuration(v);
+}
+
+const refName = /^[A-Za-z0-9._/+-]+$/;
+
+function refProblem(v: string): string | undefined {
+  if (v.length > 255 || !refName.test(v) || v.startsWith('-') || v.includes('..') || v.endsWith('/')) {
+    return 'must be a Git branch, tag or commit name';
+  }
+  return undefined;
+}
+
+/**
+ * Validates a GitRepo. The normalised value has apiVersion set, paths defaulted (["."]) and
+ * normalised, and no status (the controller's).
+ */
+export function validateGitRepo(input: unknown, pathName?: string): Validated<GitRepo, 'GITREPO_INVALID'> {
+  const p = new Problems();
+  if (!isObject(input)) {
+    p.add('', 'must be a GitRepo object');
+    return invalid('GITREPO_INVALID', 'GitRepo', p);
+  }
+  if (input.apiVersion !== undefined && input.apiVersion !== gitRepoApiVersion) {
+    p.add('apiVersion', `must be ${gitRepoApiVersion}`);
+  }
+  if (input.kind !== undefined && input.kind !== 'GitRepo') p.add('kind', 'must be GitRepo');
+  p.unknownFields(input, ['apiVersion', 'kind', 'metadata', 'spec', 'status'], '');
+  const meta = metadata(input.metadata, p, pathName);
+  const spec = input.spec;
+  if (!isObject(spec)) {
+    p.add('spec', 'must be an object');
+    return invalid('GITREPO_INVALID', 'GitRepo', p);
+  }
+  for (const k of Object.keys(spec)) {
+    const why = notYet[k];
+    if (why) p.add(`spec.${k}`, `UNSUPPORTED_FIELD: ${why}`);
+    else if (!knownSpec.includes(k)) p.add(`spec.${k.slice(0, 64)}`, 'unknown field');
+  }
+
+  const out: GitRepoSpec = { repo: '', paths: ['.'], placementRef: { name: '' } };
+  if (typeof spec.repo !== 'string' || spec.repo === '')
+    p.add('spec.repo', 'is required: an http(s):// or file:// URL');
+  else if (/^ssh:\/\/|^[\w.-]+@[\w.-]+:/.test(spec.repo)) {
+    p.add('spec.repo', 'UNSUPPORTED_FIELD: ssh repositories need credentials, not supported yet');
+  } else if (!/^(https?|file):\/\//.test(spec.repo)) {
+    p.add('spec.repo', 'must be an http://, https:// or file:// URL');
+  } else if (spec.repo.length > 2048 || /[\s\0]/.test(spec.repo)) {
+    p.add('spec.repo', 'must be a URL of at most 2048 characters without spaces');
+  } else {
+    try {
+      const u = new URL(spec.repo);
+      if (u.username || u.password) p.add('spec.repo', 'UNSUPPORTED_FIELD: credentials in the URL are not supported');
+      out.repo = spec.repo;
+    } catch {
+      p.add('spec.repo', 'must be a URL');
+    }
+  }
+
+  if (spec.branch !== undefined && spec.revision !== undefined) {
+    p.add('spec.revision', 'give branch or revision, not both');
+  }
+  for (const k of ['branch', 'revision'] as const) {
+    const v = spec[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || v === '') p.add(`spec.${k}`, 'must be a non-empty string');
+    else {
+      const why = refProblem(v);
+      if (why) p.add(`spec.${k}`, why);
+      else out[k] = v;
+    }
+  }
+
+  if (spec.paths !== undefined) {
+    if (!Array.isArray(spec.paths) || spec.paths.length === 0) p.add('spec.paths', 'must be a non-empty list');
+    else if (spec.paths.length > limits.gitRepoPathsMax) p.add('spec.paths', `at most ${limits.gitRepoPathsMax} paths`);
+    else {
+      const paths: string[] = [];
+      const names = new Map<string, number>();
+      spec.paths.forEach((v, i) => {
+        const f = `spec.paths[${i}]`;
+        const norm = typeof v === 'string' && v.length <= 1024 ? normalisePath(v) : undefined;
+        if (norm === undefined) {
+          p.add(f, 'must be a relative path inside the repository (no "..", no ".git")');
+          return;
+        }
+        if (paths.includes(norm)) {
+          p.add(f, `names ${norm} twice`);
+          return;
+        }
+        const name = typeof meta.name === 'string' ? workSetNameFor(meta.name, norm) : '';
+        const other = names.get(name);
+        if (other !== undefined) {
+          p.add(f, `its workset name ${name} is the same as spec.paths[${other}]'s: rename a directory`);
+          return;
+        }
+        names.set(name, i);
+        paths.push(norm);
+      });
+      out.paths = paths;
+    }
+  }
+
+  if (spec.pollingInterval !== undefined) {
+    const ms = typeof spec.pollingInterval === 'string' ? parseDuration(spec.pollingInterval) : undefined;
+    if (ms === undefined)
+      p.add('spec.pollingInterval', 'must be a duration such as "15s" or "1m" ("0" disables polling)');
+    else if (ms !== 0 && ms < durations.gitPollMinMs) {
+      p.add('spec.pollingInterval', `must be at least ${durations.gitPollMinMs / 1000}s (or "0" to disable polling)`);
+    } else out.pollingInterval = spec.pollingInterval as string;
+  }
+
+  const ref = spec.placementRef;
+  if (!isObject(ref)) p.add('spec.placementRef', 'is required: {name: PLACEMENT} of this namespace');
+  else {
+    p.unknownFields(ref, ['name'], 'spec.placementRef');
+    if (typeof ref.name !== 'string' || ref.name.length > 253 || !dns1123Subdomain.test(ref.name)) {
+      p.add('spec.placementRef.name', 'must be the name of a Placement');
+    } else out.placementRef = { name: ref.name };
+  }
+
+  if (spec.rolloutStrategy !== undefined) {
+    // The workset's own validation of a strategy, under this field's name.
+    const policy = rolloutPolicy(spec.rolloutStrategy, 'spec.rolloutStrategy', p);
+    if (isObject(spec.rolloutStrategy)) {
+      out.rolloutStrategy = { ...spec.rolloutStrategy, type: policy.type } as RolloutStrategySpec;
+    }
+  }
+  if (spec.paused !== undefined) {
+    if (typeof spec.paused !== 'boolean') p.add('spec.paused', 'must be true or false');
+    else out.paused = spec.paused;
+  }
+  if (!p.empty) return invalid('GITREPO_INVALID', 'GitRepo', p);
+  return { ok: true, value: { apiVersion: gitRepoApiVersion, kind: 'GitRepo', metadata: meta, spec: out } };
+}
