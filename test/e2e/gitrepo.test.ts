@@ -1,0 +1,230 @@
+// GitRepos end to end: a real hub process, one real spoke (kube-apiserver) with a real agent,
+// and a real Git server on loopback (git http-backend behind a small HTTP bridge, made by the
+// test: no internet). Two ConfigMaps pushed under apps/ reach the spoke, their work carrying
+// the commit; a changed file changes only its ConfigMap; a removed file deletes its ConfigMap;
+// a commit with invalid YAML is reported with its file and line and changes nothing; a
+// stopped Git server is reported unreachable and changes nothing.
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { type KubeCluster, startCluster } from '../kube/index.ts';
+import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
+import { type GitServer, makeRepo, startGitServer } from './git-server.ts';
+import { adminClient, type HubClient, waitFor } from './hub-client.ts';
+import { type HubProcess, startHub } from './hub-process.ts';
+
+interface GitRepoView {
+  metadata: { generation: number };
+  status: {
+    observedGeneration: number;
+    commit?: string;
+    conditions: { type: string; status: string; reason: string; message: string }[];
+    paths: { path: string; workset: string; commit?: string; state?: string; error?: string }[];
+  };
+}
+interface WorkView {
+  metadata: { generation: number; annotations?: Record<string, string>; labels?: Record<string, string> };
+  status: { conditions?: { type: string; status: string }[]; observedGeneration?: number };
+}
+
+const cm = (name: string, value: string) =>
+  `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: default\ndata:\n  value: "${value}"\n`;
+
+describe('GitRepo (real hub, a real spoke and agent, a Git server on loopback)', { timeout: 300_000 }, () => {
+  let kube: KubeCluster;
+  let agent: AgentProcess | undefined;
+  let hub: HubProcess;
+  let admin: HubClient;
+  let git: GitServer;
+  let repo: Awaited<ReturnType<typeof makeRepo>>;
+  let dir: string;
+  const commits: string[] = [];
+  const path = '/api/v1/namespaces/default/gitrepos/fleet';
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'outpost-gitrepo-e2e-'));
+    const home = join(dir, 'home');
+    await mkdir(home);
+    await mkdir(join(dir, 'repos'));
+    repo = await makeRepo(join(dir, 'repos'), 'fleet', home);
+    git = await startGitServer(join(dir, 'repos'), home);
+    kube = await startCluster({ name: 'git-spoke' });
+    hub = await startHub({ args: ['--poll-timeout', '5s'] });
+    admin = await adminClient(hub);
+    await joinSpoke(hub, admin, 'git-spoke', kube.kubeconfigPath);
+    agent = startAgent([...spokeRunArgs(kube.kubeconfigPath, '10m'), '--lease-duration', '4s'], {
+      env: { POD_NAME: 'git-spoke-agent' },
+    });
+    await agent.waitForOutput(/serving cluster git-spoke/, 60_000);
+    const labelled = await admin.patch('/api/v1/clusters/git-spoke', { metadata: { labels: { git: 'yes' } } });
+    assert.equal(labelled.status, 200, labelled.text);
+    const placement = await admin.call('PUT', '/api/v1/namespaces/default/placements/gitted', {
+      json: {
+        metadata: { name: 'gitted' },
+        spec: { predicates: [{ requiredClusterSelector: { labelSelector: { matchLabels: { git: 'yes' } } } }] },
+      },
+    });
+    assert.equal(placement.status, 201, placement.text);
+  });
+
+  after(async () => {
+    await agent?.stop();
+    await admin?.close();
+    await hub?.stop();
+    await kube?.stop();
+    await git?.stop();
+    await repo?.remove();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const core = () => kube.kubeConfig().makeApiClient(CoreV1Api);
+  const readCm = async (name: string) => {
+    try {
+      return await core().readNamespacedConfigMap({ name, namespace: 'default' });
+    } catch {
+      return undefined;
+    }
+  };
+  const gitRepo = async () => (await admin.get<GitRepoView>(path)).body;
+  const work = async () => {
+    const res = await admin.get<WorkView>('/api/v1/clusters/git-spoke/works/fleet-apps');
+    return res.status === 200 ? res.body : undefined;
+  };
+  const condition = (g: GitRepoView, type: string) => g.status.conditions.find((c) => c.type === type);
+
+  test('(a) two ConfigMaps pushed under apps/ are rolled out; the work carries the commit and path', async () => {
+    commits.push(
+      await repo.commit('two configmaps', { 'apps/a.yaml': cm('git-a', 'one'), 'apps/b.yaml': cm('git-b', 'one') }),
+    );
+    const res = await admin.call('PUT', path, {
+      json: {
+        apiVersion: 'outpost.dev/v1alpha1',
+        kind: 'GitRepo',
+        metadata: { name: 'fleet' },
+        spec: {
+          repo: git.url('fleet'),
+          branch: 'main',
+          paths: ['apps'],
+          pollingInterval: '5s',
+          placementRef: { name: 'gitted' },
+        },
+      },
+    });
+    assert.equal(res.status, 201, res.text);
+    await waitFor(
+      'both ConfigMaps on the spoke',
+      async () => ((await readCm('git-a')) && (await readCm('git-b')) ? true : undefined),
+      60_000,
+    );
+    const w = await waitFor(
+      'the work with its annotations',
+      async () => {
+        const w = await work();
+        return w?.metadata.annotations?.['outpost.dev/git-commit'] === commits[0] ? w : undefined;
+      },
+      30_000,
+    );
+    assert.equal(w.metadata.annotations?.['outpost.dev/git-path'], 'apps');
+    const g = await waitFor(
+      'status Fetched and Rendered',
+      async () => {
+        const g = await gitRepo();
+        return condition(g, 'Rendered')?.status === 'True' && g.status.commit === commits[0] ? g : undefined;
+      },
+      30_000,
+    );
+    assert.equal(condition(g, 'Fetched')?.status, 'True');
+    assert.equal(g.status.paths[0]?.workset, 'fleet-apps');
+    assert.equal(g.status.paths[0]?.commit, commits[0]);
+    const ws = await admin.get<{ metadata: { labels: Record<string, string> } }>(
+      '/api/v1/namespaces/default/manifestworkreplicasets/fleet-apps',
+    );
+    assert.equal(ws.body.metadata.labels['outpost.dev/gitrepo'], 'fleet');
+  });
+
+  test('(b) a changed file changes only its ConfigMap', async () => {
+    const aBefore = await readCm('git-a');
+    assert.ok(aBefore);
+    commits.push(await repo.commit('change b', { 'apps/b.yaml': cm('git-b', 'two') }));
+    await waitFor(
+      'git-b changed on the spoke',
+      async () => ((await readCm('git-b'))?.data?.value === 'two' ? true : undefined),
+      60_000,
+    );
+    const aAfter = await readCm('git-a');
+    assert.equal(aAfter?.metadata?.resourceVersion, aBefore.metadata?.resourceVersion, 'git-a was not written again');
+    await waitFor('the work names the new commit', async () =>
+      (await work())?.metadata.annotations?.['outpost.dev/git-commit'] === commits[1] ? true : undefined,
+    );
+  });
+
+  test('(c) a removed file deletes its ConfigMap', async () => {
+    commits.push(await repo.commit('remove a', { 'apps/a.yaml': null }));
+    await waitFor('git-a deleted on the spoke', async () => ((await readCm('git-a')) ? undefined : true), 60_000);
+    assert.equal((await readCm('git-b'))?.data?.value, 'two');
+  });
+
+  test('(d) invalid YAML is reported with file and line; nothing changes on the spoke', async () => {
+    const bBefore = await readCm('git-b');
+    commits.push(
+      await repo.commit('bad yaml', {
+        'apps/b.yaml': cm('git-b', 'three'),
+        'apps/c.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: git-c\n  labels: [unclosed\n',
+      }),
+    );
+    const g = await waitFor(
+      'Rendered False naming the file and line',
+      async () => {
+        const g = await gitRepo();
+        return g.status.commit === commits[3] && condition(g, 'Rendered')?.status === 'False' ? g : undefined;
+      },
+      60_000,
+    );
+    const rendered = condition(g, 'Rendered');
+    assert.equal(rendered?.reason, 'InvalidManifest');
+    assert.match(rendered?.message ?? '', /apps\/c\.yaml:\d+: /);
+    assert.match(g.status.paths[0]?.error ?? '', /apps\/c\.yaml:\d+/);
+    // The rollout of before stands: its commit, the ConfigMap as it was.
+    assert.equal(g.status.paths[0]?.commit, commits[2]);
+    assert.equal((await work())?.metadata.annotations?.['outpost.dev/git-commit'], commits[2]);
+    const bAfter = await readCm('git-b');
+    assert.equal(bAfter?.data?.value, 'two');
+    assert.equal(bAfter?.metadata?.resourceVersion, bBefore?.metadata?.resourceVersion);
+    assert.equal(await readCm('git-c'), undefined);
+  });
+
+  test('(e) a stopped Git server is reported unreachable; nothing changes on the spoke', async () => {
+    await git.stop();
+    const g = await waitFor(
+      'Fetched False: unreachable',
+      async () => {
+        const g = await gitRepo();
+        return condition(g, 'Fetched')?.status === 'False' ? g : undefined;
+      },
+      30_000,
+    );
+    assert.equal(condition(g, 'Fetched')?.reason, 'Unreachable');
+    assert.match(condition(g, 'Fetched')?.message ?? '', /nothing changes on the clusters/);
+    assert.equal(g.status.commit, commits[3], 'the last fetched commit is still shown');
+    assert.equal((await readCm('git-b'))?.data?.value, 'two');
+    const w = await work();
+    assert.ok(w && !('deletionTimestamp' in (w.metadata as object)), 'the work stays');
+  });
+
+  test('(f) deleting the GitRepo deletes its workset, and the workset its objects', async () => {
+    const res = await admin.delete(path);
+    assert.equal(res.status, 200, res.text);
+    await waitFor(
+      'the workset gone',
+      async () =>
+        (await admin.get('/api/v1/namespaces/default/manifestworkreplicasets/fleet-apps')).status === 404
+          ? true
+          : undefined,
+      30_000,
+    );
+    await waitFor('git-b deleted on the spoke', async () => ((await readCm('git-b')) ? undefined : true), 60_000);
+  });
+});
