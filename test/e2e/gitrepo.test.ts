@@ -5,7 +5,9 @@
 // a commit with invalid YAML is reported with its file and line and changes nothing; a
 // stopped Git server is reported unreachable and changes nothing.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,8 +15,8 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { type KubeCluster, startCluster } from '../kube/index.ts';
 import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
 import { type GitServer, makeRepo, startGitServer } from './git-server.ts';
-import { adminClient, type HubClient, waitFor } from './hub-client.ts';
-import { type HubProcess, startHub } from './hub-process.ts';
+import { adminClient, assertError, type HubClient, readAdminToken, waitFor } from './hub-client.ts';
+import { type HubProcess, hubMain, startHub } from './hub-process.ts';
 
 interface GitRepoView {
   metadata: { generation: number };
@@ -94,6 +96,68 @@ describe('GitRepo (real hub, a real spoke and agent, a Git server on loopback)',
     return res.status === 200 ? res.body : undefined;
   };
   const condition = (g: GitRepoView, type: string) => g.status.conditions.find((c) => c.type === type);
+  /** `outpost-hub ARGS` against the hub; its standard output. */
+  const cli = async (...args: string[]) => {
+    const proc = spawn(
+      process.execPath,
+      [hubMain, ...args, '--hub', hub.url, '--ca-cert', join(hub.dataDir, 'ca.crt')],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, OUTPOST_TOKEN: await readAdminToken(hub.dataDir) },
+      },
+    );
+    let out = '';
+    let err = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const [code] = await once(proc, 'exit');
+    assert.equal(code, 0, err);
+    return out;
+  };
+  const workSetPaused = async () =>
+    (await admin.get<{ spec: { paused?: boolean } }>('/api/v1/namespaces/default/manifestworkreplicasets/fleet-apps'))
+      .body.spec.paused === true;
+
+  test('(0) the API refuses what is not built by name, and takes a resourceVersion as a precondition', async () => {
+    const body = (spec: Record<string, unknown>) => ({
+      apiVersion: 'outpost.dev/v1alpha1',
+      kind: 'GitRepo',
+      metadata: { name: 'refused' },
+      spec: { repo: 'https://example.invalid/x.git', placementRef: { name: 'gitted' }, ...spec },
+    });
+    const ssh = await admin.call('PUT', '/api/v1/namespaces/default/gitrepos/refused', {
+      json: body({ repo: 'ssh://git@example.invalid/x.git' }),
+    });
+    assertError(ssh, 400, 'GITREPO_INVALID');
+    assert.match(ssh.text, /spec\.repo: UNSUPPORTED_FIELD: ssh repositories need credentials, not supported yet/);
+    const creds = await admin.post('/api/v1/namespaces/default/gitrepos', body({ credentials: { secret: 'x' } }));
+    assertError(creds, 400, 'GITREPO_INVALID');
+    assert.match(creds.text, /spec\.credentials: UNSUPPORTED_FIELD/);
+    const made = await admin.call('PUT', '/api/v1/namespaces/default/gitrepos/refused', {
+      json: body({ pollingInterval: '0' }),
+    });
+    assert.equal(made.status, 201, made.text);
+    const stale = await admin.call('PUT', '/api/v1/namespaces/default/gitrepos/refused', {
+      json: { ...body({ pollingInterval: '0', paused: true }), metadata: { name: 'refused', resourceVersion: '999' } },
+    });
+    assert.equal(stale.status, 409, stale.text);
+    const before = await admin.get<{ metadata: { resourceVersion: string } }>('/api/v1/namespaces/default/gitrepos');
+    const patched = await admin.patch<{ spec: { paused?: boolean } }>('/api/v1/namespaces/default/gitrepos/refused', {
+      spec: { paused: true },
+    });
+    assert.equal(patched.status, 200, patched.text);
+    assert.equal(patched.body.spec.paused, true);
+    const listed = await admin.get<{ items: unknown[] }>('/api/v1/gitrepos?limit=10');
+    assert.equal(listed.body.items.length, 1);
+    // Watchable as the other objects (the change log's triggers).
+    const watched = await admin.get(
+      `/api/v1/namespaces/default/gitrepos?watch=true&resourceVersion=${before.body.metadata.resourceVersion}&timeoutSeconds=1`,
+      { timeoutMs: 10_000 },
+    );
+    assert.equal(watched.status, 200, watched.text);
+    assert.match(watched.text, /"type":"MODIFIED"/);
+    assert.equal((await admin.delete('/api/v1/namespaces/default/gitrepos/refused')).status, 200);
+  });
 
   test('(a) two ConfigMaps pushed under apps/ are rolled out; the work carries the commit and path', async () => {
     commits.push(
@@ -165,6 +229,22 @@ describe('GitRepo (real hub, a real spoke and agent, a Git server on loopback)',
     commits.push(await repo.commit('remove a', { 'apps/a.yaml': null }));
     await waitFor('git-a deleted on the spoke', async () => ((await readCm('git-a')) ? undefined : true), 60_000);
     assert.equal((await readCm('git-b'))?.data?.value, 'two');
+  });
+
+  test('(c2) the CLI pauses (the workset too), shows the status, and resumes', async () => {
+    assert.match(await cli('gitrepo', 'pause', 'fleet'), /gitrepo fleet paused/);
+    await waitFor('the workset paused', async () => ((await workSetPaused()) ? true : undefined), 30_000);
+    const status = await cli('gitrepo', 'status', 'fleet');
+    assert.match(status, /apps\s+fleet-apps\s+[0-9a-f]{12}/);
+    assert.match(await cli('gitrepo', 'list'), /fleet\s+http:\/\/127\.0\.0\.1/);
+    assert.match(await cli('gitrepo', 'resume', 'fleet'), /gitrepo fleet resumed/);
+    await waitFor('the workset resumed', async () => ((await workSetPaused()) ? undefined : true), 30_000);
+    const file = join(dir, 'gitrepo.yaml');
+    await writeFile(
+      file,
+      `apiVersion: outpost.dev/v1alpha1\nkind: GitRepo\nmetadata:\n  name: fleet\nspec:\n  repo: ${git.url('fleet')}\n  branch: main\n  paths: [apps]\n  pollingInterval: 5s\n  placementRef: {name: gitted}\n`,
+    );
+    assert.match(await cli('gitrepo', 'apply', '-f', file), /unchanged/);
   });
 
   test('(d) invalid YAML is reported with file and line; nothing changes on the spoke', async () => {

@@ -8,7 +8,7 @@ import { type GitRepo, type GitRepoStatus, gitRepoApiVersion, validateGitRepo } 
 import { applyPatch } from '../patch/index.ts';
 import { validationError } from '../placement/index.ts';
 import type { ObjectRow, ObjectWrite, Store } from '../store/index.ts';
-import { bodyMeta, checkPreconditions, objectMetadata, pageByName, writeNamespace } from './common.ts';
+import { bodyMeta, checkPreconditions, objectMetadata, onlyNamed, pageByName, writeNamespace } from './common.ts';
 import { patchTypeOf } from './patch.ts';
 import { listRoute, type Watches } from './watch/index.ts';
 
@@ -121,24 +121,37 @@ export const gitRepoRoutes: FastifyPluginAsync<{
   app.get(`${collection}/:name`, async (req) =>
     gitRepoResource(await find(req.params as { namespace: string; name: string })),
   );
-
-  listRoute(app, store, watches, collection, {
-    resource: 'gitrepos',
-    kind: 'GitRepoList',
-    scope: (req) => (req.params as { namespace?: string }).namespace,
-    list: async (namespace, q) => {
-      const { items, next } = await pageByName(
-        (after, limit) => store.gitrepos.page(after, limit, namespace),
-        q,
-        namespace,
-      );
-      return { items: items.map(gitRepoResource), next };
-    },
-    get: async (namespace, name) => {
-      const row = await store.gitrepos.get(namespace, name);
-      return row && { uid: row.uid, object: gitRepoResource(row) };
-    },
+  // Without a namespace: the one GitRepo of that name (NAME_AMBIGUOUS when several
+  // namespaces hold it), and lists of every namespace, as for Placements.
+  app.get('/api/v1/gitrepos/:name', async (req) => {
+    const { name } = req.params as { name: string };
+    const row = onlyNamed(
+      await store.gitrepos.named(name),
+      `gitrepo ${name}`,
+      `/api/v1/namespaces/NAMESPACE/gitrepos/${name}`,
+      () => apiError('GITREPO_NOT_FOUND', `gitrepo ${JSON.stringify(name.slice(0, 200))} not found`),
+    );
+    return gitRepoResource(row);
   });
+
+  for (const base of ['/api/v1/gitrepos', collection])
+    listRoute(app, store, watches, base, {
+      resource: 'gitrepos',
+      kind: 'GitRepoList',
+      scope: (req) => (req.params as { namespace?: string }).namespace,
+      list: async (namespace, q) => {
+        const { items, next } = await pageByName(
+          (after, limit) => store.gitrepos.page(after, limit, namespace),
+          q,
+          namespace,
+        );
+        return { items: items.map(gitRepoResource), next };
+      },
+      get: async (namespace, name) => {
+        const row = await store.gitrepos.get(namespace, name);
+        return row && { uid: row.uid, object: gitRepoResource(row) };
+      },
+    });
 
   app.delete(`${collection}/:name`, async (req) => {
     const row = await store.transaction(async () => {

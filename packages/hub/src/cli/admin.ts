@@ -10,7 +10,7 @@ import { clusterState, type ManagedCluster } from '../registration/clusters.ts';
 import { HubClient } from './client.ts';
 import { eachObject, kindOfNoun, objectKinds, objectVerbs } from './objects.ts';
 import { age, type Format, render, table } from './output.ts';
-import { type WorkSetResource, workSetStatusText } from './views.ts';
+import { type GitRepoResource, gitRepoStatusText, type WorkSetResource, workSetStatusText } from './views.ts';
 import { follow, listAndWatch, listPages } from './watch.ts';
 
 type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
@@ -47,6 +47,18 @@ function objectPath(ctx: Ctx, plural: string, name?: string, writes = false): st
   const ns = (ctx.flags.namespace as string | undefined) ?? (writes ? 'default' : undefined);
   const base = ns ? `/api/v1/namespaces/${enc(ns)}/${plural}` : `/api/v1/${plural}`;
   return name === undefined ? base : `${base}/${enc(name)}`;
+}
+
+/** `gitrepo pause|resume`: a merge patch of spec.paused (in namespace default unless -n). */
+async function setGitRepoPaused(ctx: Ctx, paused: boolean): Promise<void> {
+  const g = await ctx.client.callWithHeaders<GitRepoResource>(
+    'PATCH',
+    objectPath(ctx, 'gitrepos', ctx.args[0], true),
+    { spec: { paused } },
+    'application/merge-patch+json',
+  );
+  const name = ctx.args[0] as string;
+  ctx.out(render(ctx.format, g.body, () => `gitrepo ${name} ${paused ? 'paused' : 'resumed'}\n`));
 }
 
 function condition(c: ManagedCluster, type: string): string {
@@ -555,6 +567,34 @@ const commands: Record<string, Record<string, Command>> = {
           reread,
           (text) => process.stderr.write(text),
         );
+      },
+    },
+  },
+  gitrepo: {
+    ...objectVerbs(kindOfNoun('gitrepo')),
+    pause: {
+      usage: 'gitrepo pause NAME [-n NAMESPACE]',
+      summary: 'stop fetching and pause the worksets of every path (spec.paused); what was rolled out stays',
+      options: nsOption,
+      args: { min: 1, max: 1 },
+      run: (ctx) => setGitRepoPaused(ctx, true),
+    },
+    resume: {
+      usage: 'gitrepo resume NAME [-n NAMESPACE]',
+      summary: 'fetch again and resume the worksets of every path',
+      options: nsOption,
+      args: { min: 1, max: 1 },
+      run: (ctx) => setGitRepoPaused(ctx, false),
+    },
+    status: {
+      usage: 'gitrepo status NAME [-n NAMESPACE]',
+      summary:
+        'the commit fetched, the conditions (Fetched, Rendered, Ready) and each path’s workset, commit and rollout state',
+      options: nsOption,
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const g = await ctx.client.call<GitRepoResource>('GET', objectPath(ctx, 'gitrepos', ctx.args[0]));
+        ctx.out(render(ctx.format, { metadata: g.metadata, status: g.status }, () => gitRepoStatusText(g)));
       },
     },
   },

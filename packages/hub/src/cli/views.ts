@@ -40,6 +40,77 @@ export interface WorkSetResource {
   status?: ManifestWorkReplicaSetStatus;
 }
 
+export interface GitRepoResource {
+  metadata: { name: string; namespace?: string; creationTimestamp: string; generation?: number };
+  spec: {
+    repo: string;
+    branch?: string;
+    revision?: string;
+    paths: string[];
+    pollingInterval?: string;
+    placementRef: { name: string };
+    rolloutStrategy?: { type?: string };
+    paused?: boolean;
+  };
+  status: {
+    observedGeneration: number;
+    commit?: string;
+    fetchedAt?: string;
+    conditions: Condition[];
+    paths: { path: string; workset: string; commit?: string; state?: string; error?: string }[];
+    summary: { total: number; applied: number; available: number; degraded: number; progressing: number };
+  };
+}
+
+const short = (commit: string | undefined) => (commit ? commit.slice(0, 12) : '-');
+const conditionOf = (g: GitRepoResource, type: string) => g.status.conditions.find((c) => c.type === type);
+
+export function gitRepoTable(items: GitRepoResource[]): string {
+  return table(
+    ['NAMESPACE', 'NAME', 'REPO', 'REF', 'COMMIT', 'READY', 'PAUSED', 'AGE'],
+    items.map((g) => [
+      g.metadata.namespace ?? 'default',
+      g.metadata.name,
+      g.spec.repo,
+      g.spec.revision ?? g.spec.branch ?? 'HEAD',
+      short(g.status.commit),
+      conditionOf(g, 'Ready')?.status ?? '-',
+      String(g.spec.paused === true),
+      age(g.metadata.creationTimestamp),
+    ]),
+  );
+}
+
+/** `gitrepo status`: the commit, the conditions, then one row per path. */
+export function gitRepoStatusText(g: GitRepoResource): string {
+  const st = g.status;
+  const s = st.summary;
+  const lines = [
+    `${g.metadata.name}: commit ${short(st.commit)} fetched ${st.fetchedAt ?? 'never'}; clusters total ${s.total}, applied ${s.applied}, available ${s.available}, degraded ${s.degraded}, progressing ${s.progressing}`,
+    '',
+    conditionTable(st.conditions).trimEnd(),
+    '',
+  ];
+  const rows = st.paths.map((p) => [p.path, p.workset, short(p.commit), p.state ?? '-', p.error ?? '-']);
+  return `${lines.join('\n')}\n${rows.length ? table(['PATH', 'WORKSET', 'COMMIT', 'STATE', 'ERROR'], rows) : 'no paths rendered yet\n'}`;
+}
+
+export function describeGitRepo(g: GitRepoResource): string {
+  const lines = [
+    `name:         ${g.metadata.name}`,
+    `namespace:    ${g.metadata.namespace ?? 'default'}`,
+    `created:      ${g.metadata.creationTimestamp} (${age(g.metadata.creationTimestamp)})`,
+    `repo:         ${g.spec.repo}`,
+    `ref:          ${g.spec.revision ? `revision ${g.spec.revision}` : g.spec.branch ? `branch ${g.spec.branch}` : "the repository's default branch (HEAD)"}`,
+    `paths:        ${g.spec.paths.join(', ')}`,
+    `polling:      ${g.spec.pollingInterval ?? '15s'}`,
+    `placement:    ${g.spec.placementRef.name} (${g.spec.rolloutStrategy?.type ?? 'All'})`,
+    `paused:       ${g.spec.paused === true}`,
+    '',
+  ];
+  return `${lines.join('\n')}${gitRepoStatusText(g)}`;
+}
+
 /** Conditions as `kubectl describe` shows them. */
 export function conditionTable(conditions: Condition[]): string {
   if (conditions.length === 0) return 'conditions:   none yet\n';

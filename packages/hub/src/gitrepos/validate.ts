@@ -199,7 +199,8 @@ export function validateGitRepo(input: unknown, pathName?: string): Validated<Gi
   }
   if (spec.paused !== undefined) {
     if (typeof spec.paused !== 'boolean') p.add('spec.paused', 'must be true or false');
-    else out.paused = spec.paused;
+    // false is the default: kept as absent, so that a resumed GitRepo equals one never paused.
+    else if (spec.paused) out.paused = true;
   }
   if (!p.empty) return invalid('GITREPO_INVALID', 'GitRepo', p);
   return { ok: true, value: { apiVersion: gitRepoApiVersion, kind: 'GitRepo', metadata: meta, spec: out } };

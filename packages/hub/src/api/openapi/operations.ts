@@ -353,6 +353,15 @@ export const operations: Operation[] = [
     watch: true,
     note: 'The hub polls the repository and writes one ManifestWorkReplicaSet per path (labelled outpost.dev/gitrepo); DELETE deletes those worksets too.',
   }),
+  ...resourceOps({
+    tag: 'gitrepos',
+    kind: 'GitRepo',
+    what: 'GitRepo',
+    collection: '/api/v1/gitrepos',
+    verbs: ['list', 'get'],
+    watch: true,
+    note: 'Without a namespace in the path: every namespace’s (a read names the one GitRepo of that name).',
+  }),
 
   // ---- cluster sets -----------------------------------------------------------------------
   ...resourceOps({
