@@ -106,6 +106,24 @@ outpost_ensure_postgres() {
   export OUTPOST_PG_BIN_DIR="$dir"
 }
 
+# git (Debian's package): the hub runs the system git for GitRepos (ls-remote, fetch), and the
+# GitRepo tests serve repositories with `git http-backend`. Installed when missing (as root;
+# apt-get update only then). Safe to call again.
+outpost_ensure_git() {
+  if command -v git >/dev/null 2>&1 && git --exec-path >/dev/null 2>&1 \
+    && [[ -x "$(git --exec-path)/git-http-backend" ]]; then
+    return 0
+  fi
+  if [[ $(id -u) -ne 0 ]]; then
+    outpost_log "git is missing; install Debian's git (as root: apt-get install git)"
+    return 1
+  fi
+  outpost_log "installing git (Debian's git with apt-get)"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return 1
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends git >&2 || return 1
+  command -v git >/dev/null 2>&1 || { outpost_log "git is installed but not in PATH"; return 1; }
+}
+
 # HAProxy (Debian's package), the real TCP load balancer the replica fault tests put in front
 # of several hubs (test/lb). Installed when missing (as root); exports OUTPOST_HAPROXY_BIN.
 outpost_ensure_haproxy() {

@@ -40,6 +40,9 @@ export function runGit(args: string[], env: GitEnv, cwd?: string): Promise<strin
     const child = spawn('git', args, {
       cwd,
       shell: false,
+      // A process group of its own: on timeout git and its helpers (git-remote-http, an
+      // ssh, a pack process) are killed together, and nothing holds its pipes open after.
+      detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         PATH: env.searchPath,
@@ -73,7 +76,11 @@ export function runGit(args: string[], env: GitEnv, cwd?: string): Promise<strin
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
     }, timeoutMs);
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);

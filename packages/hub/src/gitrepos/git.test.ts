@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { checkout, commitOf, GitError, remoteCommit, runGit } from './git.ts';
+
+const run = promisify(execFile);
+let dir: string;
+let env: { searchPath: string; home: string };
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gitrepo-git-'));
+  env = { searchPath: process.env.PATH ?? '/usr/bin:/bin', home: join(dir, 'home') };
+  await mkdir(env.home);
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+test('a missing git is GIT_MISSING, not a crash', async () => {
+  await assert.rejects(runGit(['version'], { ...env, searchPath: join(dir, 'nowhere') }), (e: unknown) => {
+    assert.ok(e instanceof GitError);
+    assert.equal(e.code, 'GIT_MISSING');
+    return true;
+  });
+});
+
+test('ls-remote, a shallow checkout of a file:// repository, an unknown branch, an unreachable remote', async () => {
+  const work = join(dir, 'work');
+  await mkdir(work);
+  const g = (...args: string[]) =>
+    run('git', args, {
+      cwd: work,
+      env: {
+        ...process.env,
+        HOME: env.home,
+        GIT_CONFIG_GLOBAL: '/dev/null',
+        GIT_CONFIG_NOSYSTEM: '1',
+        GIT_AUTHOR_NAME: 't',
+        GIT_AUTHOR_EMAIL: 't@t',
+        GIT_COMMITTER_NAME: 't',
+        GIT_COMMITTER_EMAIL: 't@t',
+      },
+    });
+  await g('init', '--quiet', '-b', 'main');
+  await writeFile(join(work, 'a.yaml'), 'x: 1\n');
+  await g('add', '.');
+  await g('commit', '--quiet', '-m', 'one');
+  await g('tag', '-a', 'v1', '-m', 'v1');
+  const head = (await g('rev-parse', 'HEAD')).stdout.trim();
+  const url = `file://${work}`;
+  assert.deepEqual(await remoteCommit(env, url, { branch: 'main' }), { commit: head, ref: 'refs/heads/main' });
+  assert.equal((await remoteCommit(env, url, {})).commit, head);
+  // An annotated tag is its commit (the peeled ref).
+  assert.equal((await remoteCommit(env, url, { revision: 'v1' })).commit, head);
+  await assert.rejects(remoteCommit(env, url, { branch: 'nope' }), /the repository has no branch nope/);
+  await assert.rejects(remoteCommit(env, 'http://127.0.0.1:1/x.git', {}), (e: unknown) => {
+    assert.ok(e instanceof GitError && e.code === 'GIT_FAILED');
+    return true;
+  });
+  const cache = join(dir, 'cache');
+  await mkdir(cache);
+  assert.equal(await checkout(env, cache, url, 'refs/heads/main', head), head);
+  assert.equal(await readFile(join(cache, 'a.yaml'), 'utf8'), 'x: 1\n');
+  assert.equal((await runGit(['rev-parse', '--is-shallow-repository'], env, cache)).trim(), 'true');
+  assert.equal(commitOf(`${head}\trefs/heads/main\n`, 'refs/heads/main'), head);
+});
+
+test('a command that outlives its timeout is killed: GIT_TIMEOUT', async () => {
+  // An alias that runs a command for two seconds (git itself is what is killed).
+  await assert.rejects(runGit(['-c', 'alias.wait=!sleep 2', 'wait'], { ...env, timeoutMs: 200 }), (e: unknown) => {
+    assert.ok(e instanceof GitError);
+    assert.equal(e.code, 'GIT_TIMEOUT');
+    return true;
+  });
+});
