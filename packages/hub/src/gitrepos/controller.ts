@@ -230,7 +230,7 @@ export class GitRepoController {
         pathErrors.set(path, `${out.reason}: ${out.message}`);
         continue;
       }
-      const problem = await this.#writeWorkSet(row, spec, path, ws, commit, out.manifests);
+      const problem = await this.#writeWorkSet(row, spec, path, ws, commit, out.manifests, out.origins);
       if (problem) pathErrors.set(path, problem);
     }
     // Paths no longer asked for: their worksets go (spec.paths is the instruction).
@@ -258,11 +258,12 @@ export class GitRepoController {
     path: string,
     wsName: string,
     commit: string,
-    manifests: Record<string, unknown>[],
+    manifests: string[],
+    origins: string[],
   ): Promise<string | undefined> {
     const { store } = this.#d;
     const { namespace, name } = row;
-    const body = {
+    const head = {
       apiVersion: workSetApiVersion,
       kind: 'ManifestWorkReplicaSet',
       metadata: {
@@ -271,22 +272,25 @@ export class GitRepoController {
         labels: { [gitRepoLabel]: name },
         annotations: { [gitCommitAnnotation]: commit, [gitPathAnnotation]: path },
       },
-      spec: {
-        manifestWorkTemplate: { workload: { manifests } },
-        placementRefs: [
-          { name: spec.placementRef.name, ...(spec.rolloutStrategy ? { rolloutStrategy: spec.rolloutStrategy } : {}) },
-        ],
-      },
     };
+    const refs = [
+      { name: spec.placementRef.name, ...(spec.rolloutStrategy ? { rolloutStrategy: spec.rolloutStrategy } : {}) },
+    ];
+    // The manifests are JSON texts already (render.ts): joined, never parsed or serialised
+    // here; the body thread reads and validates the whole as the workset API's PUT does.
+    const text = `${JSON.stringify(head).slice(0, -1)},"spec":{"placementRefs":${JSON.stringify(refs)},"manifestWorkTemplate":{"workload":{"manifests":[${manifests.join(',')}]}}}}`;
     let w: WorkSetBody;
     try {
-      w = await this.#d.bodies.workset(
-        new RawBody('json', Buffer.from(JSON.stringify(body))),
-        wsName,
-        this.#d.maxWorkBytes,
-      );
+      w = await this.#d.bodies.workset(new RawBody('json', Buffer.from(text)), wsName, this.#d.maxWorkBytes);
     } catch (err) {
-      if (err instanceof OutpostError) return `${err.code}: ${err.message.slice(0, 1000)}`;
+      if (err instanceof OutpostError) {
+        // The workset's validation names a manifest by index: said with its file and line.
+        const said = err.message.replace(
+          /spec\.manifestWorkTemplate\.workload\.manifests\[(\d+)\]/g,
+          (m, i: string) => `${origins[Number(i)] ?? m}`,
+        );
+        return `InvalidManifest: ${said.slice(0, 1000)}`;
+      }
       throw err;
     }
     await saveTexts(store, w.specParts);

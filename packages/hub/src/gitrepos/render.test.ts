@@ -44,11 +44,11 @@ test('files in code-point order, recursively; multi-document YAML with empty doc
   assert.ok(out.ok, JSON.stringify(out));
   if (!out.ok) return;
   assert.deepEqual(
-    out.manifests.map((m) => (m.metadata as { name: string }).name),
+    out.manifests.map((m) => JSON.parse(m).metadata.name),
     ['a', 'b', 'c', 'd'],
   );
   // kubectl's YAML 1.1 scalars: 0755 is octal 493, `on`/`yes` are booleans.
-  assert.deepEqual(out.manifests[0]?.data, { mode: 493, true: true });
+  assert.deepEqual(JSON.parse(out.manifests[0] ?? '{}').data, { mode: 493, true: true });
   const all = await render(dir, '.');
   assert.ok(all.ok && all.manifests.length === 5);
 });
@@ -66,7 +66,7 @@ test('.outpostignore excludes names, anchored paths and directories', async () =
   assert.ok(out.ok, JSON.stringify(out));
   if (!out.ok) return;
   assert.deepEqual(
-    out.manifests.map((m) => (m.metadata as { name: string }).name),
+    out.manifests.map((m) => JSON.parse(m).metadata.name),
     ['a', 'kept'],
   );
   assert.deepEqual(ignoreRules('!keep.yaml\n'), { error: 'negated patterns (!) are not supported yet', line: 1 });

@@ -17,10 +17,18 @@ export type ParseFile = (
   format: 'json' | 'yaml',
   bytes: Uint8Array,
   maxBytes: number,
-) => Promise<{ docs: { value: unknown; line: number }[] } | { error: { message: string; line?: number } }>;
+) => Promise<{ docs: { line: number; json: string }[] } | { error: { message: string; line?: number } }>;
 
 export type RenderOutcome =
-  | { ok: true; manifests: Record<string, unknown>[]; files: number; bytes: number }
+  /** `manifests`: each as JSON text (parsed on the body thread, never on the event loop). */
+  | {
+      ok: true;
+      manifests: string[];
+      /** Where each manifest is: FILE:LINE. */
+      origins: string[];
+      files: number;
+      bytes: number;
+    }
   | {
       ok: false;
       /** Unsupported (kustomize, Helm, a symbolic link), InvalidManifest, TooLarge, NotFound, Timeout. */
@@ -185,7 +193,8 @@ export async function renderPath(root: string, path: string, opts: RenderOptions
   const walked = await walk(start, scopes);
   if (walked) return walked;
 
-  const manifests: Record<string, unknown>[] = [];
+  const manifests: string[] = [];
+  const origins: string[] = [];
   for (const rel of files) {
     if (performance.now() > opts.deadline) return timeout();
     // Sized before it is read: a file of gigabytes is never read whole.
@@ -203,36 +212,14 @@ export async function renderPath(root: string, path: string, opts: RenderOptions
       const at = parsed.error.line ? `${rel}:${parsed.error.line}` : rel;
       return { ok: false, reason: 'InvalidManifest', message: `${at}: ${parsed.error.message}` };
     }
-    for (const { value, line } of parsed.docs) {
-      if (value === null || value === undefined) continue;
-      const problem = manifestProblem(value);
-      if (problem) return { ok: false, reason: 'InvalidManifest', message: `${rel}:${line}: ${problem}` };
-      manifests.push(value as Record<string, unknown>);
+    for (const { json, line } of parsed.docs) {
+      manifests.push(json);
+      origins.push(`${rel}:${line}`);
     }
     // One file per turn of the event loop at most.
     await nextTurn();
   }
-  return { ok: true, manifests, files: files.length, bytes };
-}
-
-/** Why a document is no manifest (the workset's validation says the rest, by index). */
-function manifestProblem(v: unknown): string | undefined {
-  if (typeof v !== 'object' || Array.isArray(v) || v === null) return 'a document must be a Kubernetes object';
-  const m = v as Record<string, unknown>;
-  if (typeof m.apiVersion !== 'string' || m.apiVersion === '') return 'apiVersion is required';
-  if (typeof m.kind !== 'string' || m.kind === '') return 'kind is required';
-  if (m.kind === 'List') {
-    return Array.isArray(m.items) ? undefined : `a ${m.kind} needs items`;
-  }
-  const meta = m.metadata as Record<string, unknown> | undefined;
-  if (
-    typeof meta !== 'object' ||
-    meta === null ||
-    (typeof meta.name !== 'string' && typeof meta.generateName !== 'string')
-  ) {
-    return 'metadata.name is required';
-  }
-  return undefined;
+  return { ok: true, manifests, origins, files: files.length, bytes };
 }
 
 async function readIgnore(

@@ -22,6 +22,7 @@
 import { parentPort } from 'node:worker_threads';
 import { apiError, OutpostError } from '@outpost/shared';
 import secureJson from 'secure-json-parse';
+import { manifestProblem } from '../gitrepos/manifest.ts';
 import { applyPatch, type PatchTarget, type PatchType } from '../patch/index.ts';
 import type { FieldProblem } from '../placement/types.ts';
 import { validatePlacement } from '../placement/validate.ts';
@@ -223,12 +224,12 @@ function run(job: BodyJob, transfer: ArrayBuffer[]): BodyResult {
     }
     case 'documents': {
       const text = textOf(job.bytes);
+      let docs: { value: unknown; line: number }[];
       try {
-        const docs =
+        docs =
           job.format === 'json'
             ? [{ value: json(text), line: 1 }]
             : parseYamlDocumentsAt(text, { maxBytes: job.maxBytes });
-        return { id, ok: true, json: JSON.stringify({ docs }) };
       } catch (err) {
         // A bad file is an outcome (reported with its line), not a failure of the job.
         if (err instanceof ParseError) {
@@ -245,6 +246,15 @@ function run(job: BodyJob, transfer: ArrayBuffer[]): BodyResult {
         }
         throw err;
       }
+      // Each manifest as JSON text: the event loop joins them into a workset, never parses them.
+      const out: { line: number; json: string }[] = [];
+      for (const { value, line } of docs) {
+        if (value === null || value === undefined) continue;
+        const problem = manifestProblem(value);
+        if (problem) return { id, ok: true, value: { error: { message: problem, line } } };
+        out.push({ line, json: JSON.stringify(value) });
+      }
+      return { id, ok: true, value: { docs: out } };
     }
     case 'answer-yaml': {
       const [text] = bytes([writeYaml(JSON.parse(textOf(job.bytes)))], transfer);

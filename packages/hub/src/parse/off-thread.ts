@@ -228,14 +228,15 @@ export class BodyThread {
   }
 
   /**
-   * Every document of a file of manifests (YAML, or one JSON value) with the line it starts
-   * on, or why the file cannot be read and at which line (gitrepos/render.ts).
+   * Every manifest of a file (YAML documents, or one JSON value; empty documents left out) as
+   * JSON text with the line it starts on, or why the file cannot be read, or which document
+   * is no manifest, and at which line (gitrepos/render.ts).
    */
   documents(
     format: 'json' | 'yaml',
     bytes: Uint8Array,
     maxBytes: number,
-  ): Promise<{ docs: { value: unknown; line: number }[] } | { error: { message: string; line?: number } }> {
+  ): Promise<{ docs: { line: number; json: string }[] } | { error: { message: string; line?: number } }> {
     return this.#run({ kind: 'documents', format, bytes, maxBytes }, transferOf(bytes));
   }
 

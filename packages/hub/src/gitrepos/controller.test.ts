@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import pino from 'pino';
+import { BodyThread } from '../parse/index.ts';
+import { openStore, type Store } from '../store/index.ts';
+import { GitRepoController, gitCommitAnnotation, gitRepoLabel } from './controller.ts';
+import type { GitRepoStatus } from './types.ts';
+import { validateGitRepo } from './validate.ts';
+
+const run = promisify(execFile);
+let dir: string;
+let work: string;
+let store: Store;
+let bodies: BodyThread;
+let controller: GitRepoController;
+const told: string[] = [];
+
+const git = (...args: string[]) =>
+  run('git', args, {
+    cwd: work,
+    env: {
+      ...process.env,
+      HOME: dir,
+      GIT_CONFIG_GLOBAL: '/dev/null',
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@t',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@t',
+    },
+  });
+const commit = async (files: Record<string, string | null>) => {
+  for (const [p, text] of Object.entries(files)) {
+    if (text === null) await rm(join(work, p));
+    else {
+      await mkdir(dirname(join(work, p)), { recursive: true });
+      await writeFile(join(work, p), text);
+    }
+  }
+  await git('add', '--all');
+  await git('commit', '--quiet', '-m', 'c');
+  return (await git('rev-parse', 'HEAD')).stdout.trim();
+};
+const cm = (name: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n`;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gitrepo-controller-'));
+  work = join(dir, 'work');
+  await mkdir(work);
+  await git('init', '--quiet', '-b', 'main');
+  store = openStore(':memory:');
+  bodies = new BodyThread();
+  controller = new GitRepoController({
+    store,
+    log: pino({ level: 'silent' }),
+    bodies,
+    cacheDir: join(dir, 'cache'),
+    gitSearchPath: process.env.PATH ?? '/usr/bin:/bin',
+    maxWorkBytes: 16 * 1024 * 1024,
+    onWorkSetChanged: (ns, name) => told.push(`${ns}/${name}`),
+    active: () => true,
+    tickMs: 50,
+    statusMs: 200,
+  });
+  await controller.start();
+});
+after(async () => {
+  await controller.close();
+  await bodies.close();
+  await store.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const put = async (spec: Record<string, unknown>) => {
+  const v = validateGitRepo({
+    metadata: { name: 'fleet' },
+    spec: { repo: `file://${work}`, branch: 'main', pollingInterval: '0', placementRef: { name: 'p' }, ...spec },
+  });
+  assert.ok(v.ok, JSON.stringify(v));
+  if (!v.ok) return;
+  const write = {
+    name: 'fleet',
+    namespace: 'default',
+    labels: {},
+    annotations: {},
+    spec: v.value.spec as unknown as Record<string, unknown>,
+  };
+  const at = new Date().toISOString();
+  await store.transaction(async () => {
+    if (!(await store.gitrepos.replace(write, at))) await store.gitrepos.create(write, at);
+  });
+  controller.changed('default', 'fleet');
+};
+const statusWhen = async (what: string, ok: (s: GitRepoStatus) => boolean) => {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const row = await store.gitrepos.get('default', 'fleet');
+    const s = row?.status as GitRepoStatus | null | undefined;
+    if (s && row && s.observedGeneration === row.generation && ok(s)) return s;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
+test('paths become owned worksets; a kustomization path and a foreign workset are status errors; a removed path deletes its workset', async () => {
+  // A workset of the name a path would take, made by someone else: never overwritten.
+  await store.transaction(() =>
+    store.worksets.create(
+      {
+        name: 'fleet-theirs',
+        namespace: 'default',
+        labels: {},
+        annotations: {},
+        spec: {
+          manifestWorkTemplate: { workload: { manifests: [] } },
+          placementRefs: [{ name: 'p', rolloutStrategy: { type: 'All' } }],
+          cascadeDeletionPolicy: 'Background',
+        },
+      },
+      new Date().toISOString(),
+    ),
+  );
+  const c1 = await commit({
+    'apps/a.yaml': cm('a'),
+    'apps/b.yaml': cm('b'),
+    'kust/kustomization.yaml': 'resources: []\n',
+    'theirs/x.yaml': cm('x'),
+  });
+  await put({ paths: ['apps', 'kust', 'theirs'] });
+  const s = await statusWhen('rendered', (st) => st.commit === c1 && st.paths.some((p) => p.error));
+  const byPath = new Map(s.paths.map((p) => [p.path, p]));
+  assert.equal(byPath.get('apps')?.commit, c1);
+  assert.equal(byPath.get('apps')?.error, undefined);
+  assert.match(
+    byPath.get('kust')?.error ?? '',
+    /^Unsupported: kust\/kustomization\.yaml: kustomize rendering is not supported yet/,
+  );
+  assert.match(byPath.get('theirs')?.error ?? '', /WorkSetConflict: .*fleet-theirs exists and is not this GitRepo's/);
+  const rendered = s.conditions.find((c) => c.type === 'Rendered');
+  assert.equal(rendered?.status, 'False');
+  const apps = await store.worksets.get('default', 'fleet-apps');
+  assert.equal(apps?.labels[gitRepoLabel], 'fleet');
+  assert.equal(apps?.annotations[gitCommitAnnotation], c1);
+  assert.equal(await store.worksets.get('default', 'fleet-kust'), undefined);
+  assert.deepEqual((await store.worksets.get('default', 'fleet-theirs'))?.labels, {});
+  assert.ok(told.includes('default/fleet-apps'));
+
+  // A commit that changes nothing of apps keeps its commit annotation (its works stay as they are).
+  const c2 = await commit({ 'theirs/y.yaml': cm('y') });
+  await put({ paths: ['apps', 'kust', 'theirs'], pollingInterval: '5s' });
+  await statusWhen('the second commit', (st) => st.commit === c2);
+  assert.equal((await store.worksets.get('default', 'fleet-apps'))?.annotations[gitCommitAnnotation], c1);
+
+  // Paused: the workset is paused with the workset's own pause.
+  await put({ paths: ['apps'], paused: true });
+  await statusWhen('paused', (st) => st.conditions.some((c) => c.reason === 'Paused'));
+  assert.equal((await store.worksets.specHead('default', 'fleet-apps'))?.head.paused, true);
+  await put({ paths: ['apps'] });
+  await statusWhen('resumed', (st) => st.conditions.find((c) => c.type === 'Rendered')?.status === 'True');
+  assert.notEqual((await store.worksets.specHead('default', 'fleet-apps'))?.head.paused, true);
+
+  // A path no longer asked for: its workset goes; the foreign one stays.
+  await commit({ 'infra/z.yaml': cm('z') });
+  await put({ paths: ['infra'] });
+  await statusWhen('infra rendered', (st) => st.paths[0]?.path === 'infra' && st.paths[0].commit !== undefined);
+  assert.equal(await store.worksets.get('default', 'fleet-apps'), undefined);
+  assert.ok(await store.worksets.get('default', 'fleet-infra'));
+  assert.ok(await store.worksets.get('default', 'fleet-theirs'));
+
+  // Deleted: its worksets go.
+  await store.transaction(() => store.gitrepos.delete('default', 'fleet'));
+  controller.changed('default', 'fleet');
+  const deadline = Date.now() + 10_000;
+  while (await store.worksets.get('default', 'fleet-infra')) {
+    assert.ok(Date.now() < deadline, 'the workset of a deleted GitRepo is deleted');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(await store.worksets.get('default', 'fleet-theirs'));
+});
