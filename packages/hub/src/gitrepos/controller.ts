@@ -547,7 +547,13 @@ function cond(type: string, status: Condition['status'], reason: string, message
 /** A GitError as a condition's reason and message. */
 function gitProblem(err: unknown): { reason: string; message: string } {
   if (err instanceof GitError) {
-    const reason = err.code === 'GIT_MISSING' ? 'GitMissing' : err.code === 'GIT_TIMEOUT' ? 'Timeout' : 'Unreachable';
+    const reasons = {
+      GIT_MISSING: 'GitMissing',
+      GIT_TIMEOUT: 'Timeout',
+      GIT_NO_REF: 'RefNotFound',
+      GIT_FAILED: 'Unreachable',
+    };
+    const reason = reasons[err.code];
     return { reason, message: `${err.message}; nothing changes on the clusters` };
   }
   return {

@@ -53,7 +53,11 @@ test('ls-remote, a shallow checkout of a file:// repository, an unknown branch, 
   assert.equal((await remoteCommit(env, url, {})).commit, head);
   // An annotated tag is its commit (the peeled ref).
   assert.equal((await remoteCommit(env, url, { revision: 'v1' })).commit, head);
-  await assert.rejects(remoteCommit(env, url, { branch: 'nope' }), /the repository has no branch nope/);
+  await assert.rejects(remoteCommit(env, url, { branch: 'nope' }), (e: unknown) => {
+    assert.ok(e instanceof GitError && e.code === 'GIT_NO_REF');
+    assert.match(e.message, /the repository has no branch nope/);
+    return true;
+  });
   await assert.rejects(remoteCommit(env, 'http://127.0.0.1:1/x.git', {}), (e: unknown) => {
     assert.ok(e instanceof GitError && e.code === 'GIT_FAILED');
     return true;
@@ -64,6 +68,13 @@ test('ls-remote, a shallow checkout of a file:// repository, an unknown branch, 
   assert.equal(await readFile(join(cache, 'a.yaml'), 'utf8'), 'x: 1\n');
   assert.equal((await runGit(['rev-parse', '--is-shallow-repository'], env, cache)).trim(), 'true');
   assert.equal(commitOf(`${head}\trefs/heads/main\n`, 'refs/heads/main'), head);
+  // A revision by full commit id: fetched by that id, no ref named.
+  const byId = join(dir, 'by-id');
+  await mkdir(byId);
+  const pinned = await remoteCommit(env, url, { revision: head });
+  assert.deepEqual(pinned, { commit: head, ref: undefined });
+  assert.equal(await checkout(env, byId, url, undefined, head), head);
+  assert.equal(await readFile(join(byId, 'a.yaml'), 'utf8'), 'x: 1\n');
 });
 
 test('a command that outlives its timeout is killed: GIT_TIMEOUT', async () => {

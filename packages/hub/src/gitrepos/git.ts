@@ -5,7 +5,8 @@
 import { spawn } from 'node:child_process';
 import { durations, limits } from '@outpost/shared';
 
-export type GitErrorCode = 'GIT_MISSING' | 'GIT_TIMEOUT' | 'GIT_FAILED';
+/** GIT_NO_REF: the remote answered, but has no such branch, tag or HEAD. */
+export type GitErrorCode = 'GIT_MISSING' | 'GIT_TIMEOUT' | 'GIT_FAILED' | 'GIT_NO_REF';
 
 export class GitError extends Error {
   readonly code: GitErrorCode;
@@ -119,7 +120,7 @@ export function commitOf(lsRemote: string, ref: string): string | undefined {
 /**
  * The commit the remote holds for a GitRepo's branch or revision (ls-remote, which fetches
  * nothing): a full commit id is itself; a tag its commit; a branch its head; neither the
- * remote's HEAD. Rejects with GIT_FAILED when the remote has no such ref.
+ * remote's HEAD. Rejects with GIT_NO_REF when the remote has no such ref.
  */
 export async function remoteCommit(
   env: GitEnv,
@@ -138,7 +139,7 @@ export async function remoteCommit(
     if (commit) return { commit, ref };
   }
   const what = want.revision ? `revision ${want.revision}` : want.branch ? `branch ${want.branch}` : 'a HEAD';
-  throw new GitError('GIT_FAILED', `the repository has no ${what}`);
+  throw new GitError('GIT_NO_REF', `the repository has no ${what}`);
 }
 
 /**
