@@ -123,7 +123,7 @@ describe('GitRepo (real hub, a real spoke and agent, a Git server on loopback)',
       apiVersion: 'outpost.dev/v1alpha1',
       kind: 'GitRepo',
       metadata: { name: 'refused' },
-      spec: { repo: 'https://example.invalid/x.git', placementRef: { name: 'gitted' }, ...spec },
+      spec: { repo: 'http://127.0.0.1:1/x.git', placementRef: { name: 'gitted' }, ...spec },
     });
     const ssh = await admin.call('PUT', '/api/v1/namespaces/default/gitrepos/refused', {
       json: body({ repo: 'ssh://git@example.invalid/x.git' }),
