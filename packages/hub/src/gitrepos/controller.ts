@@ -52,8 +52,9 @@ export interface GitRepoControllerDeps {
 
 interface Memory {
   due: number;
-  /** The commit and generation last rendered without a problem (nothing to do until either changes). */
-  rendered?: { commit: string; generation: number };
+  /** The GitRepo (uid), commit and generation last rendered without a problem (nothing to do
+   *  until one changes; a failed render is tried again at every poll). */
+  rendered?: { uid: string; commit: string; generation: number };
 }
 
 const noSummary = (): WorkSetSummary => ({ total: 0, applied: 0, available: 0, degraded: 0, progressing: 0 });
@@ -192,7 +193,7 @@ export class GitRepoController {
     const what = spec.revision ? `revision ${spec.revision}` : spec.branch ? `branch ${spec.branch}` : 'HEAD';
 
     const done = memory.rendered;
-    if (done && done.commit === commit && done.generation === row.generation) {
+    if (done && done.uid === row.uid && done.commit === commit && done.generation === row.generation) {
       for (const ws of wanted.values()) await this.#setPaused(namespace, ws, name, false);
       conditions.push(cond('Fetched', 'True', 'Fetched', `commit ${commit} of ${what}`));
       await this.#writeStatus(row, { conditions, pathErrors, commit, fetchedAt, unchanged: true });
@@ -236,7 +237,7 @@ export class GitRepoController {
     // Paths no longer asked for: their worksets go (spec.paths is the instruction).
     await this.#deleteWorkSets(namespace, name, new Set(wanted.values()));
     if (pathErrors.size === 0) {
-      memory.rendered = { commit, generation: row.generation };
+      memory.rendered = { uid: row.uid, commit, generation: row.generation };
       conditions.push(cond('Rendered', 'True', 'Rendered', `every path rendered at ${commit}`));
     } else {
       memory.rendered = undefined;
