@@ -67,6 +67,8 @@ export class GitRepoController {
   #statusTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #inFlight = new Set<Promise<void>>();
+  /** Aborted on close: running git commands are killed, so a stop never waits for a fetch. */
+  readonly #stopping = new AbortController();
 
   constructor(deps: GitRepoControllerDeps) {
     this.#d = deps;
@@ -81,6 +83,7 @@ export class GitRepoController {
       searchPath: this.#d.gitSearchPath,
       home: join(this.#d.cacheDir, '.home'),
       ...(this.#d.gitTimeoutMs ? { timeoutMs: this.#d.gitTimeoutMs } : {}),
+      signal: this.#stopping.signal,
     };
   }
 
@@ -115,6 +118,7 @@ export class GitRepoController {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#stopping.abort();
     clearInterval(this.#timer);
     clearInterval(this.#statusTimer);
     await Promise.allSettled([...this.#inFlight]);
@@ -185,6 +189,8 @@ export class GitRepoController {
     try {
       ({ commit, ref } = await remoteCommit(this.#env, spec.repo, spec));
     } catch (err) {
+      // Stopping: the command was killed for that, not the repository's doing.
+      if (this.#closed) return;
       const e = gitProblem(err);
       conditions.push(cond('Fetched', 'False', e.reason, e.message));
       await this.#writeStatus(row, { conditions, pathErrors, commit: prior?.commit, fetchedAt: prior?.fetchedAt });
@@ -205,6 +211,8 @@ export class GitRepoController {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       commit = await checkout(this.#env, dir, spec.repo, ref, commit);
     } catch (err) {
+      // Stopping: the command was killed for that, not the repository's doing.
+      if (this.#closed) return;
       const e = gitProblem(err);
       conditions.push(cond('Fetched', 'False', e.reason, e.message));
       await this.#writeStatus(row, { conditions, pathErrors, commit: prior?.commit, fetchedAt: prior?.fetchedAt });

@@ -85,3 +85,12 @@ test('a command that outlives its timeout is killed: GIT_TIMEOUT', async () => {
     return true;
   });
 });
+
+test('an aborted signal kills a running command at once', async () => {
+  const stop = new AbortController();
+  const started = performance.now();
+  const running = runGit(['-c', 'alias.wait=!sleep 2', 'wait'], { ...env, signal: stop.signal });
+  setTimeout(() => stop.abort(), 100);
+  await assert.rejects(running, /the hub is stopping/);
+  assert.ok(performance.now() - started < 1_500);
+});

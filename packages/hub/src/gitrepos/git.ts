@@ -22,6 +22,8 @@ export interface GitEnv {
   /** An empty directory: git's HOME, so no user configuration is read. */
   home: string;
   timeoutMs?: number;
+  /** Aborted: the command is killed at once (the hub is stopping). */
+  signal?: AbortSignal;
 }
 
 /** The last lines of git's error output, for status (credentials never appear: there are none). */
@@ -75,16 +77,23 @@ export function runGit(args: string[], env: GitEnv, cwd?: string): Promise<strin
       errBytes += b.length;
     });
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
+    const killGroup = () => {
       try {
         if (child.pid) process.kill(-child.pid, 'SIGKILL');
       } catch {
         child.kill('SIGKILL');
       }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup();
     }, timeoutMs);
+    const abort = () => killGroup();
+    if (env.signal?.aborted) abort();
+    env.signal?.addEventListener('abort', abort, { once: true });
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      env.signal?.removeEventListener('abort', abort);
       reject(
         e.code === 'ENOENT'
           ? new GitError('GIT_MISSING', 'git is not installed on the hub (no git in its PATH)')
@@ -93,7 +102,9 @@ export function runGit(args: string[], env: GitEnv, cwd?: string): Promise<strin
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      if (timedOut) {
+      env.signal?.removeEventListener('abort', abort);
+      if (env.signal?.aborted) reject(new GitError('GIT_FAILED', `git ${args[0]} stopped: the hub is stopping`));
+      else if (timedOut) {
         reject(new GitError('GIT_TIMEOUT', `git ${args[0]} did not finish within ${Math.round(timeoutMs / 1000)}s`));
       } else if (code !== 0) {
         const why = lastLines(Buffer.concat(err).toString('utf8')) || `exit ${code}`;
