@@ -23,6 +23,11 @@ RUN find packages -name '*.test.ts' -delete
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
+# GitRepos: the hub runs the system git (packages/hub/src/gitrepos/git.ts); https remotes
+# need its CA certificates.
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends git ca-certificates \
+  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build --chown=0:0 /app /app
 # 65532 is the "nonroot" uid of distroless images; the chart runs with the same ids.
