@@ -22,7 +22,7 @@ import { launchBrowser, newContext } from '../e2e/browser.ts';
 import { adminClient, agentClient, type HubClient, joinCluster, readAdminToken } from '../e2e/hub-client.ts';
 import { repoRoot, startHub } from '../e2e/hub-process.ts';
 import { Fleet, fleetToken, prepareJoiners, registerAll } from './fleet/fleet.ts';
-import { until } from './fleet/phases.ts';
+import { until, worksetBody } from './fleet/phases.ts';
 import { type Metric, quantile, report } from './lib.ts';
 
 const clusterCount = Number(process.env.OUTPOST_BENCH_CLUSTERS ?? 10_000);
@@ -102,6 +102,30 @@ async function paintOverview(
     await sleep(20);
   }
   return { paintMs, currentMs: performance.now() - start };
+}
+
+/**
+ * When, by the page's clock, `condition` (a JavaScript expression) first holds: a
+ * MutationObserver's answer (a locator's wait polls, up to 500 ms apart), in place once this
+ * resolves. A string, evaluated by the browser's protocol, which the page's CSP does not cover
+ * (and the bench has no DOM types).
+ */
+async function whenShown(
+  page: Awaited<ReturnType<Awaited<ReturnType<typeof newContext>>['newPage']>>,
+  condition: string,
+): Promise<{ at: Promise<number> }> {
+  const at = page.evaluate(`new Promise((resolve) => {
+    const check = () => {
+      if (!(${condition})) return;
+      observer.disconnect();
+      resolve(Date.now());
+    };
+    const observer = new MutationObserver(check);
+    observer.observe(document.body, { subtree: true, childList: true, characterData: true });
+  })`) as Promise<number>;
+  // Evaluated in order: once this answers, the observer above is in place.
+  await page.evaluate('0');
+  return { at };
 }
 
 /** `p`, or a failed run after `ms`: a benchmark never hangs. */
@@ -215,22 +239,13 @@ try {
   for (let i = 0; i < 10; i++) {
     const degraded = i % 2 === 0;
     const want = degraded ? '1 work · 1 applied · 1 available · 1 degraded' : '1 work · all available';
-    // A string (the bench has no DOM types); evaluated by the browser's protocol, which the CSP
-    // does not cover.
-    const shown = page.evaluate(`new Promise((resolve) => {
-      const check = () => {
-        if (document.querySelector('tr[data-cluster="a-live"] .works-summary')?.textContent !== ${JSON.stringify(want)}) return;
-        observer.disconnect();
-        resolve(Date.now());
-      };
-      const observer = new MutationObserver(check);
-      observer.observe(document.body, { subtree: true, childList: true, characterData: true });
-    })`) as Promise<number>;
-    // Evaluated in order: once this answers, the observer above is in place.
-    await page.evaluate('0');
+    const shown = await whenShown(
+      page,
+      `document.querySelector('tr[data-cluster="a-live"] .works-summary')?.textContent === ${JSON.stringify(want)}`,
+    );
     const start = Date.now();
     await reportWork(degraded);
-    workUpdates.push((await within(shown, 30_000, 'the works summary to change')) - start);
+    workUpdates.push((await within(shown.at, 30_000, 'the works summary to change')) - start);
   }
   await agent.close();
   await context.close();
@@ -267,31 +282,6 @@ try {
   await browser.close();
   await admin.close();
   await hub.stop();
-}
-
-/** The workset of one ConfigMap to every live agent (label fleet=live). */
-function liveWorkset(value: string, paused = false) {
-  return {
-    apiVersion: 'work.open-cluster-management.io/v1alpha1',
-    kind: 'ManifestWorkReplicaSet',
-    metadata: { name: 'live-demo', namespace: 'default' },
-    spec: {
-      manifestWorkTemplate: {
-        workload: {
-          manifests: [
-            {
-              apiVersion: 'v1',
-              kind: 'ConfigMap',
-              metadata: { name: 'live-demo', namespace: 'default' },
-              data: { value },
-            },
-          ],
-        },
-      },
-      placementRefs: [{ name: 'live-all', rolloutStrategy: { type: 'All' } }],
-      ...(paused ? { paused: true } : {}),
-    },
-  };
 }
 
 /** The rollout state the hub's API shows for live-demo, and since when it is Complete. */
@@ -373,7 +363,7 @@ async function liveFleet(
     // with a change, timed until the API and the page say Complete.
     const put = async (value: string, paused: boolean) => {
       const res = await admin.call('PUT', '/api/v1/namespaces/default/manifestworkreplicasets/live-demo', {
-        json: liveWorkset(value, paused),
+        json: worksetBody(value, { name: 'live-demo', placement: 'live-all', paused }),
       });
       if (res.status !== 200 && res.status !== 201) throw new Error(`workset: ${res.text}`);
     };
@@ -395,21 +385,12 @@ async function liveFleet(
       await page.waitForSelector('tr[data-cluster="live-00000"]');
     });
     // The page's own clock says when it showed Complete.
-    const shown = page.evaluate(`new Promise((resolve) => {
-      const check = () => {
-        if (document.querySelector('#workset-state')?.textContent !== 'Complete') return;
-        observer.disconnect();
-        resolve(Date.now());
-      };
-      const observer = new MutationObserver(check);
-      observer.observe(document.body, { subtree: true, childList: true, characterData: true });
-    })`) as Promise<number>;
-    await page.evaluate('0');
+    const shown = await whenShown(page, `document.querySelector('#workset-state')?.textContent === 'Complete'`);
     const changedAt = Date.now();
     await put('two', false);
     const apiAt = await complete();
     if (!apiAt) throw new Error(`the rollout did not complete: ${lastSeen}`);
-    const pageAt = await within(shown, 30_000, 'the workset page to show Complete');
+    const pageAt = await within(shown.at, 30_000, 'the workset page to show Complete');
     const counters = await fleet.counters();
     return {
       metrics: {

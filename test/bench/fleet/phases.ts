@@ -60,12 +60,16 @@ export interface FleetRunResult {
 
 const workset = 'fleet-demo';
 
-/** The workset `fleet-demo` of one ConfigMap to the placement `fleet-all` (every cluster at once). */
-export function worksetBody(value: string) {
+/**
+ * A workset (default `fleet-demo`) of one ConfigMap of its name to a placement (default
+ * `fleet-all`: every cluster at once), rolled out to all at once; paused if asked.
+ */
+export function worksetBody(value: string, o: { name?: string; placement?: string; paused?: boolean } = {}) {
+  const name = o.name ?? workset;
   return {
     apiVersion: 'work.open-cluster-management.io/v1alpha1',
     kind: 'ManifestWorkReplicaSet',
-    metadata: { name: workset, namespace: 'default' },
+    metadata: { name, namespace: 'default' },
     spec: {
       manifestWorkTemplate: {
         workload: {
@@ -73,13 +77,14 @@ export function worksetBody(value: string) {
             {
               apiVersion: 'v1',
               kind: 'ConfigMap',
-              metadata: { name: 'fleet-demo', namespace: 'default' },
+              metadata: { name, namespace: 'default' },
               data: { value },
             },
           ],
         },
       },
-      placementRefs: [{ name: 'fleet-all', rolloutStrategy: { type: 'All' } }],
+      placementRefs: [{ name: o.placement ?? 'fleet-all', rolloutStrategy: { type: 'All' } }],
+      ...(o.paused ? { paused: true } : {}),
     },
   };
 }

@@ -186,14 +186,18 @@ export class GitRepoController {
     let commit: string;
     let ref: string | undefined;
     const fetchedAt = new Date(this.#now()).toISOString();
-    try {
-      ({ commit, ref } = await remoteCommit(this.#env, spec.repo, spec));
-    } catch (err) {
+    /** A fetch that failed: Fetched=False, the last commit kept; nothing else changes. */
+    const fetchFailed = async (err: unknown) => {
       // Stopping: the command was killed for that, not the repository's doing.
       if (this.#closed) return;
       const e = gitProblem(err);
       conditions.push(cond('Fetched', 'False', e.reason, e.message));
       await this.#writeStatus(row, { conditions, pathErrors, commit: prior?.commit, fetchedAt: prior?.fetchedAt });
+    };
+    try {
+      ({ commit, ref } = await remoteCommit(this.#env, spec.repo, spec));
+    } catch (err) {
+      await fetchFailed(err);
       return;
     }
     const what = spec.revision ? `revision ${spec.revision}` : spec.branch ? `branch ${spec.branch}` : 'HEAD';
@@ -211,11 +215,7 @@ export class GitRepoController {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       commit = await checkout(this.#env, dir, spec.repo, ref, commit);
     } catch (err) {
-      // Stopping: the command was killed for that, not the repository's doing.
-      if (this.#closed) return;
-      const e = gitProblem(err);
-      conditions.push(cond('Fetched', 'False', e.reason, e.message));
-      await this.#writeStatus(row, { conditions, pathErrors, commit: prior?.commit, fetchedAt: prior?.fetchedAt });
+      await fetchFailed(err);
       return;
     }
     conditions.push(cond('Fetched', 'True', 'Fetched', `commit ${commit} of ${what}`));
