@@ -159,8 +159,10 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
       throw apiError('VALIDATION_FAILED', 'metadata.labels must be an object of label: value (or null to remove)');
     }
     // Read, check and write in one transaction: an edit committed in between would otherwise
-    // be overwritten without a conflict.
-    const updated = await store.transaction(async () => {
+    // be overwritten without a conflict. The answer is read in it too, so that the commit is
+    // the last word with the database: a write answered 503 never took effect (the answer's
+    // reads after the commit could fail while the write had committed).
+    return store.transaction(async () => {
       const c = await get(name);
       checkPreconditions(body.metadata, c, `cluster ${name}`);
       const created = body.metadata?.creationTimestamp;
@@ -174,9 +176,8 @@ export const clusterRoutes: FastifyPluginAsync<Opts> = async (app, { store, trus
       }
       const problems = labelErrors(labels, limits.labelsPerObject);
       if (problems.length) throw apiError('VALIDATION_FAILED', problems.join('; '), { problems });
-      return store.clusters.update({ ...c, labels });
+      return view(await store.clusters.update({ ...c, labels }));
     });
-    return view(updated);
   });
 
   app.post('/api/v1/clusters/:name/approve', async (req) =>
