@@ -1,5 +1,6 @@
 // How the CLI shows the objects `apply -f` takes (cli/objects.ts's kinds): the resources'
 // shapes as the CLI reads them, `get`'s describe text and `list`'s table, one pair per kind.
+import type { GitRepoSpec, GitRepoStatus } from '../gitrepos/types.ts';
 import type { ManifestWorkReplicaSetStatus } from '../rollout/index.ts';
 import { age, table } from './output.ts';
 
@@ -42,24 +43,8 @@ export interface WorkSetResource {
 
 export interface GitRepoResource {
   metadata: { name: string; namespace?: string; creationTimestamp: string; generation?: number };
-  spec: {
-    repo: string;
-    branch?: string;
-    revision?: string;
-    paths: string[];
-    pollingInterval?: string;
-    placementRef: { name: string };
-    rolloutStrategy?: { type?: string };
-    paused?: boolean;
-  };
-  status: {
-    observedGeneration: number;
-    commit?: string;
-    fetchedAt?: string;
-    conditions: Condition[];
-    paths: { path: string; workset: string; commit?: string; state?: string; error?: string }[];
-    summary: { total: number; applied: number; available: number; degraded: number; progressing: number };
-  };
+  spec: GitRepoSpec;
+  status: GitRepoStatus;
 }
 
 const short = (commit: string | undefined) => (commit ? commit.slice(0, 12) : '-');
