@@ -1,58 +1,33 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import pino from 'pino';
+import { makeRepo } from '../../../../test/e2e/git-server.ts';
 import { BodyThread } from '../parse/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { GitRepoController, gitCommitAnnotation, gitRepoLabel } from './controller.ts';
 import type { GitRepoStatus } from './types.ts';
 import { validateGitRepo } from './validate.ts';
 
-const run = promisify(execFile);
 let dir: string;
-let work: string;
+let repo: Awaited<ReturnType<typeof makeRepo>>;
+let url: string;
 let store: Store;
 let bodies: BodyThread;
 let controller: GitRepoController;
 const told: string[] = [];
 
-const git = (...args: string[]) =>
-  run('git', args, {
-    cwd: work,
-    env: {
-      ...process.env,
-      HOME: dir,
-      GIT_CONFIG_GLOBAL: '/dev/null',
-      GIT_CONFIG_NOSYSTEM: '1',
-      GIT_AUTHOR_NAME: 't',
-      GIT_AUTHOR_EMAIL: 't@t',
-      GIT_COMMITTER_NAME: 't',
-      GIT_COMMITTER_EMAIL: 't@t',
-    },
-  });
-const commit = async (files: Record<string, string | null>) => {
-  for (const [p, text] of Object.entries(files)) {
-    if (text === null) await rm(join(work, p));
-    else {
-      await mkdir(dirname(join(work, p)), { recursive: true });
-      await writeFile(join(work, p), text);
-    }
-  }
-  await git('add', '--all');
-  await git('commit', '--quiet', '-m', 'c');
-  return (await git('rev-parse', 'HEAD')).stdout.trim();
-};
+/** Commits (file path → text; null removes it) to the test's repository; the new commit's id. */
+const commit = (files: Record<string, string | null>) => repo.commit('c', files);
 const cm = (name: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n`;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gitrepo-controller-'));
-  work = join(dir, 'work');
-  await mkdir(work);
-  await git('init', '--quiet', '-b', 'main');
+  await mkdir(join(dir, 'home'));
+  repo = await makeRepo(join(dir, 'repos'), 'r', join(dir, 'home'));
+  url = `file://${join(dir, 'repos', 'r.git')}`;
   store = openStore(':memory:');
   bodies = new BodyThread();
   controller = new GitRepoController({
@@ -73,13 +48,14 @@ after(async () => {
   await controller.close();
   await bodies.close();
   await store.close();
+  await repo.remove();
   await rm(dir, { recursive: true, force: true });
 });
 
 const put = async (spec: Record<string, unknown>) => {
   const v = validateGitRepo({
     metadata: { name: 'fleet' },
-    spec: { repo: `file://${work}`, branch: 'main', pollingInterval: '0', placementRef: { name: 'p' }, ...spec },
+    spec: { repo: url, branch: 'main', pollingInterval: '0', placementRef: { name: 'p' }, ...spec },
   });
   assert.ok(v.ok, JSON.stringify(v));
   if (!v.ok) return;
