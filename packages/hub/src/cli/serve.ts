@@ -96,6 +96,10 @@ Flags (environment variable in brackets):
                         also serve /metrics over plain HTTP without a credential here,
                         for a scraper on a private network [OUTPOST_HUB_METRICS_LISTEN]
                         (default: off; /metrics on --listen needs an API token)
+  --helm-path PATH      the helm that renders GitRepo paths holding a Chart.yaml
+                        [OUTPOST_HUB_HELM_PATH] (default: helm, looked up on PATH)
+  --kustomize-path PATH the kustomize that renders GitRepo paths holding a kustomization
+                        [OUTPOST_HUB_KUSTOMIZE_PATH] (default: kustomize, looked up on PATH)
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent [OUTPOST_LOG_LEVEL]
   -h, --help            show this help
 `;
@@ -332,6 +336,8 @@ export async function serve(config: ServeConfig): Promise<void> {
       bodies: gitBodies,
       cacheDir: join(config.dataDir, 'gitrepos'),
       gitSearchPath: config.gitSearchPath,
+      helmPath: config.helmPath,
+      kustomizePath: config.kustomizePath,
       maxWorkBytes: config.maxWorkBytes,
       onWorkSetChanged: (namespace, name) => {
         worksets.changed(namespace, name);

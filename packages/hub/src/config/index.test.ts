@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, loadServeConfig, parseListen } from './index.ts';
+import { ConfigError, loadServeConfig, parseListen, type ServeConfig } from './index.ts';
 
 describe('parseListen', () => {
   const good: [string, { host: string; port: number }][] = [
@@ -65,6 +65,23 @@ describe('loadServeConfig', () => {
         argv.join(' '),
       );
     }
+  });
+
+  test('--helm-path and --kustomize-path: names looked up on PATH by default; a path made absolute', () => {
+    const d = loadServeConfig([], {}) as ServeConfig;
+    assert.equal(d.helmPath, 'helm');
+    assert.equal(d.kustomizePath, 'kustomize');
+    const env = loadServeConfig([], {
+      OUTPOST_HUB_HELM_PATH: '/opt/helm',
+      OUTPOST_HUB_KUSTOMIZE_PATH: 'bin/kustomize',
+    }) as ServeConfig;
+    assert.equal(env.helmPath, '/opt/helm');
+    assert.equal(env.kustomizePath, resolve('bin/kustomize'));
+    const flags = loadServeConfig(['--helm-path', 'helm3', '--kustomize-path', '/usr/bin/kustomize'], {
+      OUTPOST_HUB_HELM_PATH: '/opt/helm',
+    }) as ServeConfig;
+    assert.equal(flags.helmPath, 'helm3');
+    assert.equal(flags.kustomizePath, '/usr/bin/kustomize');
   });
 
   test('--disconnect-grace: 30 s by default, 0 turns it off, at most 10 minutes', () => {

@@ -37,6 +37,10 @@ export interface ServeConfig {
   /** Where GitRepos find the system `git` (the process's PATH; git runs with no other of
    *  the environment: gitrepos/git.ts). */
   readonly gitSearchPath: string;
+  /** helm and kustomize for GitRepo paths: a path, or a name looked up in gitSearchPath when
+   *  a path is rendered (a tool missing is that path's status error, not a failed start). */
+  readonly helmPath: string;
+  readonly kustomizePath: string;
 }
 
 export const serveDefaults = {
@@ -145,6 +149,8 @@ export const serveOptions = {
   'audit-max-age': { type: 'string' },
   'audit-max-rows': { type: 'string' },
   'metrics-listen': { type: 'string' },
+  'helm-path': { type: 'string' },
+  'kustomize-path': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -224,8 +230,15 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv 
   const kekFile = database ? resolve(kekText || resolve(dataDir, 'pki.kek')) : undefined;
   const metricsListenText = values['metrics-listen'] ?? env.OUTPOST_HUB_METRICS_LISTEN;
   const metricsListen = metricsListenText ? Object.freeze(parseListen(metricsListenText)) : undefined;
+  const toolPath = (flag: string, value: string | undefined, name: string) => {
+    if (value === undefined || value === '') return name;
+    if (/[\0\n]/.test(value)) throw new ConfigError(`--${flag} must be a path or a command name`);
+    return value.includes('/') ? resolve(value) : value;
+  };
   return Object.freeze({
     metricsListen,
+    helmPath: toolPath('helm-path', values['helm-path'] ?? env.OUTPOST_HUB_HELM_PATH, 'helm'),
+    kustomizePath: toolPath('kustomize-path', values['kustomize-path'] ?? env.OUTPOST_HUB_KUSTOMIZE_PATH, 'kustomize'),
     gitSearchPath: env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     auditMaxAgeMs,
     auditMaxRows,

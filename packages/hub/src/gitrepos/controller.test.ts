@@ -83,7 +83,7 @@ const statusWhen = async (what: string, ok: (s: GitRepoStatus) => boolean) => {
   }
 };
 
-test('paths become owned worksets; a kustomization path and a foreign workset are status errors; a removed path deletes its workset', async () => {
+test('paths become owned worksets; a kustomization naming a remote resource and a foreign workset are status errors; a removed path deletes its workset', async () => {
   // A workset of the name a path would take, made by someone else: never overwritten.
   await store.transaction(() =>
     store.worksets.create(
@@ -104,7 +104,7 @@ test('paths become owned worksets; a kustomization path and a foreign workset ar
   const c1 = await commit({
     'apps/a.yaml': cm('a'),
     'apps/b.yaml': cm('b'),
-    'kust/kustomization.yaml': 'resources: []\n',
+    'kust/kustomization.yaml': 'resources: [https://example.com/deploy.yaml]\n',
     'theirs/x.yaml': cm('x'),
   });
   await put({ paths: ['apps', 'kust', 'theirs'] });
@@ -114,7 +114,7 @@ test('paths become owned worksets; a kustomization path and a foreign workset ar
   assert.equal(byPath.get('apps')?.error, undefined);
   assert.match(
     byPath.get('kust')?.error ?? '',
-    /^Unsupported: kust\/kustomization\.yaml: kustomize rendering is not supported yet/,
+    /^Unsupported: kust: kust\/kustomization\.yaml: "https:\/\/example\.com\/deploy\.yaml" is a URL: remote resources are not fetched/,
   );
   assert.match(byPath.get('theirs')?.error ?? '', /WorkSetConflict: .*fleet-theirs exists and is not this GitRepo's/);
   const rendered = s.conditions.find((c) => c.type === 'Rendered');

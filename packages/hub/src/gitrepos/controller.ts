@@ -20,6 +20,7 @@ import { type ObjectRow, type ObjectWrite, objectKey, type Store, splitObjectKey
 import { saveTexts } from '../work/texts.ts';
 import { checkout, type GitEnv, GitError, remoteCommit } from './git.ts';
 import { renderPath } from './render.ts';
+import { releaseNameFor } from './tools.ts';
 import type { GitRepoPathStatus, GitRepoSpec, GitRepoStatus } from './types.ts';
 import { pollingMs, workSetNameFor } from './validate.ts';
 
@@ -36,8 +37,11 @@ export interface GitRepoControllerDeps {
   bodies: BodyThread;
   /** DATA_DIR/gitrepos: a directory per GitRepo, and git's empty HOME. */
   cacheDir: string;
-  /** Where `git` is looked for. */
+  /** Where `git` is looked for (and helm and kustomize, when given by name). */
   gitSearchPath: string;
+  /** helm and kustomize: paths, or names looked up in gitSearchPath (default "helm", "kustomize"). */
+  helmPath?: string;
+  kustomizePath?: string;
   maxWorkBytes: number;
   /** A workset was written or deleted: its controller reconciles it. */
   onWorkSetChanged: (namespace: string, name: string) => void;
@@ -233,8 +237,18 @@ export class GitRepoController {
       const out = await renderPath(dir, path, {
         maxBytes: this.#d.maxWorkBytes,
         deadline,
-        parse: (format, bytes, maxBytes) => this.#d.bodies.documents(format, bytes, maxBytes),
+        parse: (...args) => this.#d.bodies.documents(...args),
+        tools: {
+          helm: this.#d.helmPath ?? 'helm',
+          kustomize: this.#d.kustomizePath ?? 'kustomize',
+          searchPath: this.#d.gitSearchPath,
+          workDir: join(this.#d.cacheDir, '.tools'),
+          signal: this.#stopping.signal,
+        },
+        helm: { ...spec.helm, releaseName: spec.helm?.releaseName ?? releaseNameFor(ws) },
       });
+      // Stopping: the tool was killed for that; the next leader renders again.
+      if (this.#closed) return;
       if (!out.ok) {
         pathErrors.set(path, `${out.reason}: ${out.message}`);
         continue;

@@ -1,10 +1,11 @@
 // gitrepos/: GitRepos, Git repositories of manifests rolled out across the fleet. A GitRepo
 // names a repository, a branch or revision, paths and a placement; its controller (a
-// singleton duty) polls the remote with the system git, renders each path's YAML/JSON files
-// (render.ts) and writes one ManifestWorkReplicaSet per path, which the workset controller
+// singleton duty) polls the remote with the system git, renders each path (render.ts: its
+// YAML/JSON files, or `kustomize build` / `helm template` of its directory, sandboxed in
+// tools.ts) and writes one ManifestWorkReplicaSet per path, which the workset controller
 // rolls out as any other. Its works carry the commit and path (outpost.dev/git-commit,
-// outpost.dev/git-path). Kustomize, Helm, credentials, webhooks and overrides are refused by
-// name (validate.ts, render.ts): not built yet.
+// outpost.dev/git-path). Credentials, webhooks, overrides, remote kustomize resources and
+// chart repositories are refused by name (validate.ts, tools.ts): not built.
 export * from './controller.ts';
 export * from './types.ts';
 export * from './validate.ts';

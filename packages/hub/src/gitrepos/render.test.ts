@@ -28,7 +28,7 @@ const render = (dir: string, path: string) =>
   renderPath(dir, path, {
     maxBytes: 1024 * 1024,
     deadline: performance.now() + 30_000,
-    parse: (f, b, m) => bodies.documents(f, b, m),
+    parse: (...a) => bodies.documents(...a),
   });
 const cm = (name: string, extra = '') => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n${extra}`;
 
@@ -100,24 +100,40 @@ test('bad YAML names the file and line; a document without a kind names its line
   assert.ok(!out4.ok && out4.message.startsWith('p/a.yaml:3: '), JSON.stringify(out4));
 });
 
-test('kustomization.yaml and Chart.yaml are refused by name; a missing path too; the size limit holds', async () => {
+test('a kustomization or Chart.yaml below a path of plain files is refused by name; a missing path too; the size limit holds', async () => {
   const dir = await write({
-    'k/kustomization.yaml': 'resources: [a.yaml]\n',
-    'k/a.yaml': cm('a'),
+    'k/sub/kustomization.yaml': 'resources: [a.yaml]\n',
+    'k/sub/a.yaml': cm('a'),
     'h/chart/Chart.yaml': 'name: x\n',
+    'both/Chart.yaml': 'name: x\n',
+    'both/kustomization.yaml': 'resources: []\n',
   });
   const k = await render(dir, 'k');
   assert.ok(!k.ok && k.reason === 'Unsupported');
-  if (!k.ok) assert.match(k.message, /^k\/kustomization\.yaml: kustomize rendering is not supported yet/);
+  if (!k.ok)
+    assert.match(
+      k.message,
+      /^k\/sub\/kustomization\.yaml: a kustomization below the path is not rendered .*name k\/sub in spec\.paths/,
+    );
   const h = await render(dir, 'h');
-  assert.ok(!h.ok && /^h\/chart\/Chart\.yaml: Helm rendering is not supported yet/.test(h.message));
+  assert.ok(
+    !h.ok && /^h\/chart\/Chart\.yaml: a chart below the path is not rendered/.test(h.message),
+    JSON.stringify(h),
+  );
+  // Without tools configured, the path's own kustomization or chart is the tool's "missing".
+  const own = await render(dir, 'k/sub');
+  assert.ok(!own.ok && own.reason === 'KustomizeMissing', JSON.stringify(own));
+  const chart = await render(dir, 'h/chart');
+  assert.ok(!chart.ok && chart.reason === 'HelmMissing', JSON.stringify(chart));
+  const both = await render(dir, 'both');
+  assert.ok(!both.ok && both.reason === 'Unsupported' && /holds both/.test(both.message));
   const missing = await render(dir, 'nowhere');
   assert.ok(!missing.ok && missing.reason === 'NotFound');
   const big = await write({ 'b/a.yaml': cm('a', `data:\n  x: "${'y'.repeat(2000)}"\n`) });
   const tooBig = await renderPath(big, 'b', {
     maxBytes: 1000,
     deadline: performance.now() + 30_000,
-    parse: (f, b, m) => bodies.documents(f, b, m),
+    parse: (...a) => bodies.documents(...a),
   });
   assert.ok(!tooBig.ok && tooBig.reason === 'TooLarge');
 });

@@ -1,22 +1,38 @@
-// A path of a checked-out repository rendered into manifests: every *.yaml, *.yml and *.json
-// file under it (recursively, in code-point order of their paths), each YAML file's documents
-// in order, empty documents skipped. `.outpostignore` files exclude what their lines match
-// (as .gitignore's simple patterns: `*`, `?`, `**`, a trailing `/` for directories only, a
-// pattern with a `/` matched from the ignore file's directory, one without against names).
-// A directory holding kustomization.yaml or Chart.yaml is refused by name (kustomize and Helm
-// are not rendered yet). Files are read asynchronously and parsed off the event loop (`parse`:
-// the body thread's documents job), one at a time; any problem is an outcome naming the file
-// (and line), never a partial result.
+// A path of a checked-out repository rendered into manifests. Only the path's own directory
+// decides how:
+// - it holds kustomization.yaml, kustomization.yml or Kustomization: `kustomize build` of it,
+//   after the pre-check of every kustomization it loads (tools.ts);
+// - it holds Chart.yaml: `helm template` of the chart (tools.ts), with spec.helm;
+// - else every *.yaml, *.yml and *.json file under it (recursively, in code-point order of
+//   their paths), each YAML file's documents in order, empty documents skipped.
+//   `.outpostignore` files exclude what their lines match (as .gitignore's simple patterns:
+//   `*`, `?`, `**`, a trailing `/` for directories only, a pattern with a `/` matched from the
+//   ignore file's directory, one without against names). A kustomization or chart deeper
+//   inside such a path is refused by name (give its directory a path of its own).
+// Files and the tools' output are parsed off the event loop (`parse`: the body thread's
+// documents job), one at a time; any problem is an outcome naming the file (and line), never
+// a partial result.
 import type { Dirent } from 'node:fs';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { limits } from '@outpost/shared';
+import {
+  checkKustomization,
+  type HelmSpec,
+  helmTemplate,
+  kustomizationFiles,
+  kustomizeBuild,
+  type ToolFailure,
+  type ToolsConfig,
+} from './tools.ts';
 
 export type ParseFile = (
   format: 'json' | 'yaml',
   bytes: Uint8Array,
   maxBytes: number,
+  /** Documents not checked to be manifests (a kustomization file). */
+  anyObject?: boolean,
 ) => Promise<{ docs: { line: number; json: string }[] } | { error: { message: string; line?: number } }>;
 
 export type RenderOutcome =
@@ -24,14 +40,17 @@ export type RenderOutcome =
   | {
       ok: true;
       manifests: string[];
-      /** Where each manifest is: FILE:LINE. */
+      /** Where each manifest is: FILE:LINE, or `PATH (kustomize):LINE` / `PATH (helm):LINE` of
+       *  the tool's output. */
       origins: string[];
       files: number;
       bytes: number;
     }
   | {
       ok: false;
-      /** Unsupported (kustomize, Helm, a symbolic link), InvalidManifest, TooLarge, NotFound, Timeout. */
+      /** Unsupported (a symbolic link, a remote resource, a chart or kustomization below a
+       *  path), InvalidManifest, TooLarge, NotFound, Timeout, RenderFailed (the tool's own
+       *  error), HelmMissing, KustomizeMissing, Stopped (the hub is stopping). */
       reason: string;
       message: string;
     };
@@ -42,9 +61,15 @@ export interface RenderOptions {
   /** performance.now() after which rendering gives up. */
   deadline: number;
   parse: ParseFile;
+  /** kustomize and helm (absent: paths that need them fail with KustomizeMissing/HelmMissing). */
+  tools?: ToolsConfig;
+  /** spec.helm, with the release name decided (the workset's by default). */
+  helm?: HelmSpec & { releaseName: string };
 }
 
 const manifestFile = /\.(ya?ml|json)$/i;
+/** Files that make a directory a kustomization or a chart: below a path of plain manifests
+ *  they are refused by name (only the path's own directory picks kustomize or Helm). */
 const unsupported: Record<string, string> = {
   'kustomization.yaml': 'kustomize',
   'kustomization.yml': 'kustomize',
@@ -119,12 +144,29 @@ const ignored = (scopes: readonly Scope[], rel: string, dir: boolean) =>
 /** `path` of the repository checked out at `root` rendered into manifests (see above). */
 export async function renderPath(root: string, path: string, opts: RenderOptions): Promise<RenderOutcome> {
   const start = path === '.' ? '' : path;
+  // No step of the path itself is a symbolic link.
+  let at = '';
+  for (const s of start === '' ? [] : start.split('/')) {
+    at = at ? `${at}/${s}` : s;
+    if ((await lstat(join(root, at)).catch(() => undefined))?.isSymbolicLink()) {
+      return { ok: false, reason: 'Unsupported', message: `${at}: symbolic links are not followed` };
+    }
+  }
   try {
     const st = await lstat(join(root, start));
     if (!st.isDirectory()) return { ok: false, reason: 'NotFound', message: `${path} is not a directory` };
   } catch {
     return { ok: false, reason: 'NotFound', message: `${path} does not exist in the repository` };
   }
+  const mode = await modeOf(root, start);
+  if (mode === 'both') {
+    return {
+      ok: false,
+      reason: 'Unsupported',
+      message: `${path} holds both a kustomization and a Chart.yaml: name one of them; nothing of ${path} is rolled out`,
+    };
+  }
+  if (mode !== 'files') return renderWithTool(root, path, start, mode, opts);
   const files: string[] = [];
   let bytes = 0;
   // Ignore files of the directories above the path count too (from the repository's root).
@@ -157,7 +199,7 @@ export async function renderPath(root: string, path: string, opts: RenderOptions
         return {
           ok: false,
           reason: 'Unsupported',
-          message: `${rel}: ${tool} rendering is not supported yet; nothing of ${path} is rolled out`,
+          message: `${rel}: a ${tool === 'Helm' ? 'chart' : 'kustomization'} below the path is not rendered (only a path's own directory is built with ${tool}: name ${dir} in spec.paths); nothing of ${path} is rolled out`,
         };
       }
     }
@@ -220,6 +262,61 @@ export async function renderPath(root: string, path: string, opts: RenderOptions
     await nextTurn();
   }
   return { ok: true, manifests, origins, files: files.length, bytes };
+}
+
+/** How the path's own directory is rendered. */
+async function modeOf(root: string, dir: string): Promise<'files' | 'kustomize' | 'helm' | 'both'> {
+  const isFile = async (name: string) => (await lstat(join(root, dir, name)).catch(() => undefined))?.isFile() === true;
+  let kustomize = false;
+  for (const f of kustomizationFiles) if (await isFile(f)) kustomize = true;
+  const helm = await isFile('Chart.yaml');
+  return kustomize && helm ? 'both' : kustomize ? 'kustomize' : helm ? 'helm' : 'files';
+}
+
+/** A kustomize or Helm path: the tool's output (bounded by the work limit) as manifests. */
+async function renderWithTool(
+  root: string,
+  path: string,
+  dir: string,
+  mode: 'kustomize' | 'helm',
+  opts: RenderOptions,
+): Promise<RenderOutcome> {
+  const named = (f: ToolFailure): RenderOutcome => ({
+    ok: false,
+    reason: f.reason,
+    message: `${path}: ${f.message}${/nothing is rolled out/.test(f.message) ? '' : `; nothing of ${path} is rolled out`}`,
+  });
+  const bounds = { deadline: opts.deadline, maxBytes: opts.maxBytes };
+  let out: Awaited<ReturnType<typeof kustomizeBuild>>;
+  if (mode === 'kustomize') {
+    const parse = async (bytes: Uint8Array, maxBytes: number) => {
+      const r = await opts.parse('yaml', bytes, maxBytes, true);
+      if ('error' in r) return { error: `${r.error.line ? `line ${r.error.line}: ` : ''}${r.error.message}` };
+      // Kustomization files are small (bounded by the pre-check): read back here.
+      return r.docs.map((d) => JSON.parse(d.json) as unknown);
+    };
+    const bad = await checkKustomization(root, dir, parse, opts.deadline);
+    if (bad) return named(bad);
+    if (!opts.tools) return named({ ok: false, reason: 'KustomizeMissing', message: 'kustomize is not configured' });
+    out = await kustomizeBuild(opts.tools, root, dir, bounds);
+  } else {
+    if (!opts.tools) return named({ ok: false, reason: 'HelmMissing', message: 'helm is not configured' });
+    out = await helmTemplate(opts.tools, root, dir, opts.helm ?? { releaseName: 'release' }, bounds);
+  }
+  if (!out.ok) return named(out);
+  const parsed = await opts.parse('yaml', out.stdout, opts.maxBytes);
+  const what = `${path} (${mode})`;
+  if ('error' in parsed) {
+    const at = parsed.error.line ? `${what}:${parsed.error.line}` : what;
+    return { ok: false, reason: 'InvalidManifest', message: `${at}: ${parsed.error.message}` };
+  }
+  return {
+    ok: true,
+    manifests: parsed.docs.map((d) => d.json),
+    origins: parsed.docs.map((d) => `${what}:${d.line}`),
+    files: 1,
+    bytes: out.stdout.length,
+  };
 }
 
 async function readIgnore(

@@ -23,6 +23,23 @@ export interface GitRepoSpec {
   rolloutStrategy?: RolloutStrategySpec;
   /** Nothing fetched, and every path's workset paused. */
   paused?: boolean;
+  /** How paths whose directory holds a Chart.yaml are rendered (`helm template`). */
+  helm?: GitRepoHelmSpec;
+}
+
+/** spec.helm: the same for every chart path of the GitRepo; per-cluster variation is done with
+ *  the workset's overrides, not with values. */
+export interface GitRepoHelmSpec {
+  /** The release name (`.Release.Name`); default: the path's workset name (cut to 53
+   *  characters with a hash when longer). Only with a single path. */
+  releaseName?: string;
+  /** `.Release.Namespace` (`helm template --namespace`); default: helm's own, "default". */
+  namespace?: string;
+  /** Values given last (they win over valuesFiles and the chart's values.yaml). */
+  values?: Record<string, unknown>;
+  /** Files of values, relative to the chart's directory (inside the repository), in order,
+   *  after the chart's own values.yaml. */
+  valuesFiles?: string[];
 }
 
 export interface GitRepoPathStatus {

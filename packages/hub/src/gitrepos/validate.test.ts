@@ -43,8 +43,7 @@ test('fields not built yet are refused by name; unknown ones as unknown', () => 
     ['credentials', /spec\.credentials: UNSUPPORTED_FIELD: credentials are not supported yet/],
     ['webhook', /spec\.webhook: UNSUPPORTED_FIELD: webhooks are not supported yet/],
     ['overrides', /spec\.overrides: UNSUPPORTED_FIELD: per-cluster overrides are not supported yet/],
-    ['helm', /spec\.helm: UNSUPPORTED_FIELD: Helm rendering is not supported yet/],
-    ['kustomize', /spec\.kustomize: UNSUPPORTED_FIELD: kustomize rendering is not supported yet/],
+    ['kustomize', /spec\.kustomize: UNSUPPORTED_FIELD: not needed: a path whose directory holds a kustomization/],
     ['clientSecretName', /spec\.clientSecretName: UNSUPPORTED_FIELD/],
     ['bogus', /spec\.bogus: unknown field/],
   ] as const) {
@@ -83,4 +82,58 @@ test('workset names: the GitRepo name and a slug of the path, within 63 characte
   assert.ok(long.length <= 63, long);
   assert.match(long, /^fleet-x+-[0-9a-f]{8}$/);
   assert.notEqual(long, workSetNameFor('fleet', `${'x'.repeat(80)}/z`));
+});
+
+test('spec.helm: releaseName, namespace, values and valuesFiles checked; remote charts and unknown fields refused by name', () => {
+  const v = validateGitRepo(
+    base({
+      paths: ['charts/web'],
+      helm: {
+        releaseName: 'web',
+        namespace: 'apps',
+        values: { replicas: 2 },
+        valuesFiles: ['values-prod.yaml', '../common.yaml'],
+      },
+    }),
+  );
+  assert.ok(v.ok, JSON.stringify(v));
+  if (v.ok) {
+    assert.deepEqual(v.value.spec.helm, {
+      releaseName: 'web',
+      namespace: 'apps',
+      values: { replicas: 2 },
+      valuesFiles: ['values-prod.yaml', '../common.yaml'],
+    });
+  }
+  // An empty spec.helm is kept as absent.
+  const empty = validateGitRepo(base({ helm: {} }));
+  assert.ok(empty.ok && empty.value.spec.helm === undefined);
+  for (const [helm, re] of [
+    [
+      { repo: 'https://charts.example.com' },
+      /spec\.helm\.repo: UNSUPPORTED_FIELD: chart repositories are not supported/,
+    ],
+    [{ chart: 'nginx' }, /spec\.helm\.chart: UNSUPPORTED_FIELD: remote charts are not supported/],
+    [{ valuesFrom: [] }, /spec\.helm\.valuesFrom: UNSUPPORTED_FIELD/],
+    [{ templateValues: {} }, /spec\.helm\.templateValues: UNSUPPORTED_FIELD: .*spec\.overrides/],
+    [{ postRenderer: 'x' }, /spec\.helm\.postRenderer: UNSUPPORTED_FIELD/],
+    [{ atomic: true }, /spec\.helm\.atomic: unknown field/],
+    [{ releaseName: 'Not_A_Name' }, /spec\.helm\.releaseName: must be a Helm release name/],
+    [{ releaseName: 'x'.repeat(54) }, /spec\.helm\.releaseName: must be a Helm release name/],
+    [{ namespace: 'a/b' }, /spec\.helm\.namespace: must be a namespace name/],
+    [{ values: [1] }, /spec\.helm\.values: must be an object/],
+    [{ values: { big: 'x'.repeat(300_000) } }, /spec\.helm\.values: must be at most/],
+    [{ valuesFiles: ['/etc/passwd'] }, /spec\.helm\.valuesFiles\[0\]: must be a file of the repository/],
+    [{ valuesFiles: ['https://example.com/v.yaml'] }, /spec\.helm\.valuesFiles\[0\]: must be a file of the repository/],
+    [{ valuesFiles: ['../../../x.yaml'] }, /spec\.helm\.valuesFiles\[0\]: leaves the repository/],
+    [{ valuesFiles: 'values.yaml' }, /spec\.helm\.valuesFiles: must be a list/],
+    ['chart', /spec\.helm: must be an object/],
+  ] as const) {
+    assert.match(fields(base({ paths: ['charts/web'], helm })).join('\n'), re);
+  }
+  // One release name for several paths would collide: the default is per path.
+  assert.match(
+    fields(base({ paths: ['a', 'b'], helm: { releaseName: 'web' } })).join(),
+    /spec\.helm\.releaseName: names one release/,
+  );
 });

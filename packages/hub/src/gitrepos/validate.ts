@@ -1,12 +1,14 @@
 // Validation and normalisation of a submitted GitRepo. Fields Fleet's GitRepo has that this
 // hub does not build yet are refused by name ("not supported yet"), never taken and ignored.
 import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
 import { durations, limits, parseDuration } from '@outpost/shared';
 import type { Validated } from '../placement/types.ts';
 import { invalid, isObject, metadata, Problems } from '../placement/validate.ts';
 import { rolloutPolicy } from '../rollout/strategy.ts';
 import type { RolloutStrategySpec } from '../rollout/types.ts';
-import { type GitRepo, type GitRepoSpec, gitRepoApiVersion } from './types.ts';
+import { remoteReference } from './tools.ts';
+import { type GitRepo, type GitRepoHelmSpec, type GitRepoSpec, gitRepoApiVersion } from './types.ts';
 
 const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -20,8 +22,7 @@ const notYet: Record<string, string> = {
   webhook: 'webhooks are not supported yet: the hub polls (pollingInterval)',
   overrides: 'per-cluster overrides are not supported yet',
   targets: 'per-cluster overrides are not supported yet: placementRef selects the clusters',
-  helm: 'Helm rendering is not supported yet',
-  kustomize: 'kustomize rendering is not supported yet',
+  kustomize: 'not needed: a path whose directory holds a kustomization is built with kustomize',
   disablePolling: 'not supported: set pollingInterval to "0" to disable polling',
 };
 
@@ -34,7 +35,23 @@ const knownSpec = [
   'placementRef',
   'rolloutStrategy',
   'paused',
+  'helm',
 ];
+
+/** Fields of spec.helm (Fleet's and Argo CD's) that are not built: refused by name. */
+const helmNotYet: Record<string, string> = {
+  repo: 'chart repositories are not supported: vendor the chart in the Git repository (a path holding its Chart.yaml)',
+  chart: 'remote charts are not supported: the chart is the path holding a Chart.yaml',
+  version: 'remote charts are not supported: the chart is the path holding a Chart.yaml',
+  valuesFrom: 'values from Secrets or ConfigMaps are not supported: give values or valuesFiles',
+  templateValues:
+    'values by cluster label are not supported: per-cluster variation is done with the workset overrides (spec.overrides)',
+  postRenderer: 'post-renderers are not supported',
+  skipCRDs: "not supported: the chart's crds/ are always rendered",
+};
+
+/** Largest spec.helm.values, as JSON. */
+const helmValuesBytesMax = 256 * 1024;
 
 /** A path as the repository names it: relative, "/"-separated, without "." or ".." steps
  *  ("." for the whole repository); undefined when it is none. */
@@ -202,6 +219,75 @@ export function validateGitRepo(input: unknown, pathName?: string): Validated<Gi
     // false is the default: kept as absent, so that a resumed GitRepo equals one never paused.
     else if (spec.paused) out.paused = true;
   }
+  if (spec.helm !== undefined) {
+    const helm = validateHelm(spec.helm, out.paths, p);
+    if (helm?.releaseName && out.paths.length > 1) {
+      p.add('spec.helm.releaseName', 'names one release: give it only with a single path (the default is per path)');
+    }
+    if (helm && Object.keys(helm).length > 0) out.helm = helm;
+  }
   if (!p.empty) return invalid('GITREPO_INVALID', 'GitRepo', p);
   return { ok: true, value: { apiVersion: gitRepoApiVersion, kind: 'GitRepo', metadata: meta, spec: out } };
+}
+
+const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** spec.helm checked (unknown fields refused by name); undefined when it is not an object. */
+function validateHelm(helm: unknown, paths: string[], p: Problems): GitRepoHelmSpec | undefined {
+  if (!isObject(helm)) {
+    p.add('spec.helm', 'must be an object: {releaseName, namespace, values, valuesFiles}');
+    return undefined;
+  }
+  const out: GitRepoHelmSpec = {};
+  for (const k of Object.keys(helm)) {
+    const why = helmNotYet[k];
+    if (why) p.add(`spec.helm.${k}`, `UNSUPPORTED_FIELD: ${why}`);
+    else if (!['releaseName', 'namespace', 'values', 'valuesFiles'].includes(k)) {
+      p.add(`spec.helm.${k.slice(0, 64)}`, 'unknown field');
+    }
+  }
+  if (helm.releaseName !== undefined) {
+    const v = helm.releaseName;
+    if (typeof v !== 'string' || v.length > 53 || !dns1123Label.test(v)) {
+      p.add('spec.helm.releaseName', 'must be a Helm release name: at most 53 characters of a-z, 0-9 and -');
+    } else out.releaseName = v;
+  }
+  if (helm.namespace !== undefined) {
+    const v = helm.namespace;
+    if (typeof v !== 'string' || v.length > 63 || !dns1123Label.test(v)) {
+      p.add('spec.helm.namespace', 'must be a namespace name (a DNS-1123 label)');
+    } else out.namespace = v;
+  }
+  if (helm.values !== undefined) {
+    if (!isObject(helm.values)) p.add('spec.helm.values', 'must be an object of values');
+    else if (JSON.stringify(helm.values).length > helmValuesBytesMax) {
+      p.add('spec.helm.values', `must be at most ${helmValuesBytesMax} bytes as JSON`);
+    } else out.values = helm.values;
+  }
+  if (helm.valuesFiles !== undefined) {
+    if (!Array.isArray(helm.valuesFiles) || helm.valuesFiles.length > 32) {
+      p.add('spec.helm.valuesFiles', 'must be a list of at most 32 files');
+    } else {
+      const files: string[] = [];
+      helm.valuesFiles.forEach((v, i) => {
+        const f = `spec.helm.valuesFiles[${i}]`;
+        if (
+          typeof v !== 'string' ||
+          v === '' ||
+          v.length > 1024 ||
+          v.startsWith('/') ||
+          v.includes('\\') ||
+          v.includes('\0') ||
+          remoteReference(v) !== undefined ||
+          v.split('/').includes('.git')
+        ) {
+          p.add(f, "must be a file of the repository, relative to the chart's directory (no URL, no absolute path)");
+        } else if (paths.some((path) => posix.normalize(posix.join(path, v)).startsWith('..'))) {
+          p.add(f, 'leaves the repository (from a path of spec.paths)');
+        } else files.push(v);
+      });
+      out.valuesFiles = files;
+    }
+  }
+  return out;
 }

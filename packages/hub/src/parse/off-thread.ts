@@ -230,14 +230,16 @@ export class BodyThread {
   /**
    * Every manifest of a file (YAML documents, or one JSON value; empty documents left out) as
    * JSON text with the line it starts on, or why the file cannot be read, or which document
-   * is no manifest, and at which line (gitrepos/render.ts).
+   * is no manifest, and at which line (gitrepos/render.ts). `anyObject`: documents are not
+   * checked to be manifests (a kustomization file, read before kustomize runs).
    */
   documents(
     format: 'json' | 'yaml',
     bytes: Uint8Array,
     maxBytes: number,
+    anyObject = false,
   ): Promise<{ docs: { line: number; json: string }[] } | { error: { message: string; line?: number } }> {
-    return this.#run({ kind: 'documents', format, bytes, maxBytes }, transferOf(bytes));
+    return this.#run({ kind: 'documents', format, bytes, maxBytes, anyObject }, transferOf(bytes));
   }
 
   /** A JSON answer (UTF-8) as YAML text (UTF-8): api/answer-format.ts. */
