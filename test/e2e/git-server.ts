@@ -123,6 +123,8 @@ export async function makeRepo(root: string, name: string, home: string) {
   await git(work, 'init', '--quiet');
   await git(work, 'checkout', '--quiet', '-b', 'main');
   return {
+    /** The working copy (its files are those of the last commit). */
+    dir: work,
     /** Writes (or, with null, removes) files, commits and pushes; the new commit's id. */
     async commit(message: string, files: Record<string, string | null>): Promise<string> {
       for (const [p, text] of Object.entries(files)) {

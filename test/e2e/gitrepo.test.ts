@@ -3,16 +3,23 @@
 // test: no internet). Two ConfigMaps pushed under apps/ reach the spoke, their work carrying
 // the commit; a changed file changes only its ConfigMap; a removed file deletes its ConfigMap;
 // a commit with invalid YAML is reported with its file and line and changes nothing; a
-// stopped Git server is reported unreachable and changes nothing.
+// stopped Git server is reported unreachable and changes nothing. A second GitRepo renders a
+// kustomize overlay and a Helm chart with the real binaries (the hub's --kustomize-path and
+// --helm-path): what reaches the spoke is what `kustomize build` and `helm template` print for
+// that commit, and a changed value changes only its object.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { isDeepStrictEqual, promisify } from 'node:util';
+import { CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
+import { parseYamlDocuments } from '../../packages/hub/src/parse/index.ts';
+import { ensureHelm } from '../helm/index.ts';
 import { type KubeCluster, startCluster } from '../kube/index.ts';
+import { ensureKustomize } from '../kustomize/index.ts';
 import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
 import { type GitServer, makeRepo, startGitServer } from './git-server.ts';
 import { adminClient, assertError, type HubClient, readAdminToken, waitFor } from './hub-client.ts';
@@ -45,6 +52,8 @@ describe('GitRepo (real hub, a real spoke and agent, a Git server on loopback)',
   let dir: string;
   const commits: string[] = [];
   const path = '/api/v1/namespaces/default/gitrepos/fleet';
+  let helm: string;
+  let kustomize: string;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'outpost-gitrepo-e2e-'));
@@ -54,7 +63,8 @@ describe('GitRepo (real hub, a real spoke and agent, a Git server on loopback)',
     repo = await makeRepo(join(dir, 'repos'), 'fleet', home);
     git = await startGitServer(join(dir, 'repos'), home);
     kube = await startCluster({ name: 'git-spoke' });
-    hub = await startHub({ args: ['--poll-timeout', '5s'] });
+    [helm, kustomize] = await Promise.all([ensureHelm(), ensureKustomize()]);
+    hub = await startHub({ args: ['--poll-timeout', '5s', '--helm-path', helm, '--kustomize-path', kustomize] });
     admin = await adminClient(hub);
     await joinSpoke(hub, admin, 'git-spoke', kube.kubeconfigPath);
     agent = startAgent([...spokeRunArgs(kube.kubeconfigPath, '10m'), '--lease-duration', '4s'], {
@@ -245,6 +255,121 @@ describe('GitRepo (real hub, a real spoke and agent, a Git server on loopback)',
       `apiVersion: outpost.dev/v1alpha1\nkind: GitRepo\nmetadata:\n  name: fleet\nspec:\n  repo: ${git.url('fleet')}\n  branch: main\n  paths: [apps]\n  pollingInterval: 5s\n  placementRef: {name: gitted}\n`,
     );
     assert.match(await cli('gitrepo', 'apply', '-f', file), /unchanged/);
+  });
+
+  test('(c3) a kustomize overlay and a Helm chart: the spoke gets what the tools print; a changed value changes only its object', async () => {
+    const rendered = await makeRepo(join(dir, 'repos'), 'rendered', join(dir, 'home'));
+    try {
+      const chartCm = (suffix: string, data: string) =>
+        `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-${suffix}\n  namespace: {{ .Release.Namespace }}\n  labels: {chart: {{ .Chart.Name }}}\ndata:\n${data}`;
+      const c1 = await rendered.commit('an overlay and a chart', {
+        'kz/base/kustomization.yaml': 'resources: [cms.yaml]\ncommonLabels: {tier: base}\n',
+        'kz/base/cms.yaml': `${cm('kz-config', 'base')}---\n${cm('kz-other', 'base')}`,
+        'kz/overlay/kustomization.yaml':
+          'resources: [../base]\nnamePrefix: prod-\nnamespace: default\npatches:\n- path: patch.yaml\n',
+        'kz/overlay/patch.yaml': cm('kz-config', 'overlay'),
+        'chart/Chart.yaml': 'apiVersion: v2\nname: demo\nversion: 0.1.0\n',
+        'chart/values.yaml': 'color: blue\nsize: small\n',
+        'chart/templates/cms.yaml': `${chartCm('color', '  color: {{ .Values.color }}\n')}\n---\n${chartCm('size', '  size: {{ .Values.size }}\n  greeting: {{ .Values.greeting }}\n')}`,
+      });
+      const res = await admin.call('PUT', '/api/v1/namespaces/default/gitrepos/rendered', {
+        json: {
+          apiVersion: 'outpost.dev/v1alpha1',
+          kind: 'GitRepo',
+          metadata: { name: 'rendered' },
+          spec: {
+            repo: git.url('rendered'),
+            paths: ['kz/overlay', 'chart'],
+            pollingInterval: '5s',
+            placementRef: { name: 'gitted' },
+            helm: { namespace: 'default', values: { greeting: 'hello' } },
+          },
+        },
+      });
+      assert.equal(res.status, 201, res.text);
+      /** What the tools print for the working copy (the last commit), run by the test itself. */
+      const expected = async () => {
+        const run = promisify(execFile);
+        const values = join(dir, 'values.json');
+        await writeFile(values, JSON.stringify({ greeting: 'hello' }));
+        const k = await run(kustomize, ['build', 'kz/overlay'], { cwd: rendered.dir });
+        const h = await run(
+          helm,
+          [
+            'template',
+            'rendered-chart',
+            './chart',
+            '--namespace',
+            'default',
+            '--include-crds',
+            '--skip-tests',
+            '--values',
+            values,
+          ],
+          {
+            cwd: rendered.dir,
+            env: { ...process.env, HELM_CONFIG_HOME: join(dir, 'helm'), HELM_CACHE_HOME: join(dir, 'helm') },
+          },
+        );
+        return [k.stdout, h.stdout].flatMap((text) => parseYamlDocuments(text, { maxBytes: 1 << 20 })) as V1ConfigMap[];
+      };
+      /** Every object the tools print is on the spoke as printed (its labels and data). */
+      const status = async () => (await admin.get('/api/v1/namespaces/default/gitrepos/rendered')).text;
+      const onSpoke = async (want: V1ConfigMap[]) =>
+        waitFor(
+          'the rendered objects on the spoke',
+          async () => {
+            const got = new Map<string, V1ConfigMap>();
+            for (const o of want) {
+              const name = o.metadata?.name as string;
+              const c = await readCm(name);
+              if (!c || !isDeepStrictEqual(c.data, o.data)) return undefined;
+              got.set(name, c);
+            }
+            return got;
+          },
+          60_000,
+        ).catch(async (err: Error) => {
+          // The GitRepo's status says why, when it is the hub that did not render.
+          throw new Error(`${err.message}; the GitRepo: ${await status()}`);
+        });
+      const first = await expected();
+      assert.deepEqual(first.map((o) => `${o.kind}/${o.metadata?.name}`).sort(), [
+        'ConfigMap/prod-kz-config',
+        'ConfigMap/prod-kz-other',
+        'ConfigMap/rendered-chart-color',
+        'ConfigMap/rendered-chart-size',
+      ]);
+      assert.equal(first.find((o) => o.metadata?.name === 'prod-kz-config')?.data?.value, 'overlay');
+      const before = await onSpoke(first);
+      for (const o of first) {
+        const c = before.get(o.metadata?.name as string);
+        assert.deepEqual(c?.data, o.data);
+        for (const [k, v] of Object.entries(o.metadata?.labels ?? {})) assert.equal(c?.metadata?.labels?.[k], v);
+        assert.equal(c?.metadata?.namespace, 'default');
+      }
+      const g = await waitFor('both paths rendered at the commit', async () => {
+        const g = (await admin.get<GitRepoView>('/api/v1/namespaces/default/gitrepos/rendered')).body;
+        return g.status?.paths.every((p) => p.commit === c1 && !p.error) ? g : undefined;
+      });
+      assert.deepEqual(
+        g.status.paths.map((p) => p.workset),
+        ['rendered-kz-overlay', 'rendered-chart'],
+      );
+
+      // A later commit changes one value: only that object is written again.
+      await rendered.commit('color red', { 'chart/values.yaml': 'color: red\nsize: small\n' });
+      const second = await expected();
+      assert.equal(second.find((o) => o.metadata?.name === 'rendered-chart-color')?.data?.color, 'red');
+      const after = await onSpoke(second);
+      for (const [name, c] of before) {
+        const same = after.get(name)?.metadata?.resourceVersion === c.metadata?.resourceVersion;
+        assert.equal(same, name !== 'rendered-chart-color', `${name} ${same ? 'unchanged' : 'written again'}`);
+      }
+      assert.equal((await admin.delete('/api/v1/namespaces/default/gitrepos/rendered')).status, 200);
+    } finally {
+      await rendered.remove();
+    }
   });
 
   test('(d) invalid YAML is reported with file and line; nothing changes on the spoke', async () => {
