@@ -250,11 +250,27 @@ export const schemas: Record<string, Schema> = {
         repo: str('http://, https:// or file:// URL (ssh: not supported yet)'),
         branch: str("the branch followed; neither branch nor revision: the repository's default branch (HEAD)"),
         revision: str('a tag or a full commit id, instead of a branch'),
-        paths: list(str('a directory of the repository; its *.yaml, *.yml, *.json files, recursively')),
+        paths: list(
+          str(
+            'a directory of the repository: `kustomize build` of it when it holds a kustomization, `helm template` when it holds a Chart.yaml, else its *.yaml, *.yml, *.json files, recursively',
+          ),
+        ),
         pollingInterval: str('how often the remote is asked for its commit: "15s" by default, "0" disables polling'),
         placementRef: object({ name: str() }, ['name']),
         rolloutStrategy: open('type All | Progressive | ProgressivePerGroup, with their options (as a workset’s)'),
         paused: bool(),
+        helm: object(
+          {
+            releaseName: str(
+              'the release name (at most 53 characters); default: the path’s workset name; one path only',
+            ),
+            namespace: str('.Release.Namespace (helm template --namespace); default: "default"'),
+            values: open('values given last: they win over valuesFiles and the chart’s values.yaml'),
+            valuesFiles: list(str('a values file relative to the chart’s directory, inside the repository')),
+          },
+          [],
+          'how paths holding a Chart.yaml are rendered (chart repositories, remote charts and valuesFrom are refused)',
+        ),
       },
       ['repo', 'placementRef'],
     ),
