@@ -3,6 +3,20 @@
 # Runs from the TypeScript sources (Node 24 strips types); no build step beyond installing
 # production dependencies, of which better-sqlite3 compiles (or fetches) a native addon.
 
+# GitRepo paths holding a Chart.yaml or a kustomization are rendered with helm and kustomize
+# (packages/hub/src/gitrepos/tools.ts): built from source, from the Go modules the tests use
+# (test/helm, test/kustomize: their go.sum pins every module), by the same build.sh, never
+# downloaded as prebuilt binaries. GOTOOLCHAIN=local: the image's Go, no toolchain download.
+FROM golang:1.26-bookworm AS tools
+ENV GOTOOLCHAIN=local GOFLAGS=-mod=readonly
+WORKDIR /src
+COPY test/helm/build.sh test/helm/go.mod test/helm/go.sum test/helm/tools.go test/helm/
+COPY test/kustomize/build.sh test/kustomize/go.mod test/kustomize/go.sum test/kustomize/tools.go test/kustomize/
+RUN mkdir -p /out \
+  && cp "$(OUTPOST_CACHE_DIR=/tmp/outpost bash test/helm/build.sh)/helm" /out/ \
+  && cp "$(OUTPOST_CACHE_DIR=/tmp/outpost bash test/kustomize/build.sh)/kustomize" /out/ \
+  && /out/helm version --short && /out/kustomize version
+
 FROM node:24-bookworm-slim AS build
 # Toolchain for better-sqlite3's addon when no prebuilt binary matches.
 RUN apt-get update \
@@ -28,6 +42,8 @@ ENV NODE_ENV=production
 RUN apt-get update \
   && apt-get install -y --no-install-recommends git ca-certificates \
   && rm -rf /var/lib/apt/lists/*
+# Looked up on PATH by default (--helm-path, --kustomize-path).
+COPY --from=tools --chown=0:0 /out/helm /out/kustomize /usr/local/bin/
 WORKDIR /app
 COPY --from=build --chown=0:0 /app /app
 # 65532 is the "nonroot" uid of distroless images; the chart runs with the same ids.
