@@ -9,7 +9,7 @@ import { ensureHelm } from '../../../../test/helm/index.ts';
 import { ensureKustomize } from '../../../../test/kustomize/index.ts';
 import { BodyThread } from '../parse/index.ts';
 import { type RenderOptions, renderPath } from './render.ts';
-import { findTool, remoteReference, type ToolsConfig } from './tools.ts';
+import { findTool, remoteReference, runTool, type ToolsConfig } from './tools.ts';
 
 let root: string;
 const bodies = new BodyThread();
@@ -133,6 +133,23 @@ describe('the kustomization pre-check refuses by name', () => {
         'generators:\n- apiVersion: builtin\n  kind: HelmChartInflationGenerator\n  metadata: {name: x}\n',
     });
     assert.match(await refusal(inflate, 'app'), /HelmChartInflationGenerator is not supported/);
+    // A built-in transformer's configuration is read through kustomize's loader, which
+    // fetches URLs (also on loopback, where no proxy setting stops it): refused, in a file
+    // or inline.
+    const transformer = await write({
+      'app/kustomization.yaml': 'resources: []\ntransformers: [patch.yaml]\n',
+      'app/patch.yaml':
+        'apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: p}\npath: http://127.0.0.1:8443/metrics\ntarget: {kind: ConfigMap}\n',
+    });
+    assert.match(
+      await refusal(transformer, 'app'),
+      /app\/patch\.yaml: "http:\/\/127\.0\.0\.1:8443\/metrics" is remote: generators, transformers and validators may not name remote files/,
+    );
+    const inline = await write({
+      'app/kustomization.yaml':
+        'resources: []\ntransformers:\n- |\n  apiVersion: builtin\n  kind: PatchTransformer\n  metadata: {name: p}\n  path: https://example.com/p.yaml\n',
+    });
+    assert.match(await refusal(inline, 'app'), /transformers: "https:\/\/example\.com\/p\.yaml" is remote/);
     const unknown = await write({ 'app/kustomization.yaml': 'someNewField: [x]\n' });
     assert.match(await refusal(unknown, 'app'), /the field someNewField is not supported/);
   });
@@ -235,4 +252,79 @@ test('a missing tool is HelmMissing / KustomizeMissing, looked up on the search 
   assert.ok(!h.ok && h.reason === 'HelmMissing' && /--helm-path/.test(h.message), JSON.stringify(h));
   assert.equal(await findTool('helm', dirname(tools.helm)), tools.helm);
   assert.equal(await findTool(join(root, 'nope'), ''), undefined);
+});
+
+describe('the sandbox of a tool run', () => {
+  const home = () => mkdtemp(join(root, 'home-'));
+  test('its environment is its own: an empty PATH (no git), proxies at a closed port, no variable of the hub', async () => {
+    const h = await home();
+    const out = await runTool('env', '/usr/bin/env', [], {
+      cwd: root,
+      home: h,
+      deadline: performance.now() + 10_000,
+      maxBytes: 1 << 20,
+    });
+    assert.ok(out.ok, JSON.stringify(out));
+    if (!out.ok) return;
+    const env = new Map(
+      out.stdout
+        .toString()
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    assert.equal(env.get('PATH'), h);
+    assert.equal(env.get('HOME'), h);
+    assert.equal(env.get('HTTPS_PROXY'), 'http://127.0.0.1:9');
+    assert.equal(env.get('NO_PROXY'), '');
+    assert.ok(env.get('HELM_PLUGINS')?.startsWith(h));
+    for (const k of env.keys())
+      assert.ok(
+        !(k in process.env) || ['PATH', 'HOME', 'LC_ALL'].includes(k) || /PROXY|HELM|XDG|KUBECONFIG/i.test(k),
+        k,
+      );
+  });
+
+  test('past its deadline, or when the hub stops, its whole process group is killed', async () => {
+    // A child that starts a grandchild holding the pipes: both must go.
+    const started = performance.now();
+    const slow = await runTool('sleeper', '/bin/sh', ['-c', '/bin/sleep 30 & /bin/sleep 30'], {
+      cwd: root,
+      home: await home(),
+      deadline: performance.now() + 300,
+      maxBytes: 1 << 20,
+    });
+    assert.ok(!slow.ok && slow.reason === 'Timeout', JSON.stringify(slow));
+    assert.ok(performance.now() - started < 5_000, 'the grandchild did not hold the run open');
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(), 200);
+    const stopped = await runTool('sleeper', '/bin/sh', ['-c', '/bin/sleep 30 & /bin/sleep 30'], {
+      cwd: root,
+      home: await home(),
+      deadline: performance.now() + 60_000,
+      maxBytes: 1 << 20,
+      signal: stop.signal,
+    });
+    assert.ok(!stopped.ok && stopped.reason === 'Stopped', JSON.stringify(stopped));
+    // Output past the limit kills it at once; a failure carries the last lines of stderr.
+    const loud = await runTool('yes', '/usr/bin/yes', [], {
+      cwd: root,
+      home: await home(),
+      deadline: performance.now() + 60_000,
+      maxBytes: 1 << 16,
+    });
+    assert.ok(!loud.ok && loud.reason === 'TooLarge', JSON.stringify(loud));
+    const failed = await runTool(
+      'sh',
+      '/bin/sh',
+      ['-c', 'echo one >&2; echo two >&2; echo three >&2; echo four >&2; exit 3'],
+      {
+        cwd: root,
+        home: await home(),
+        deadline: performance.now() + 60_000,
+        maxBytes: 1 << 16,
+      },
+    );
+    assert.deepEqual(failed, { ok: false, reason: 'RenderFailed', message: 'sh failed: two; three; four' });
+  });
 });

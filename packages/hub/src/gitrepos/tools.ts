@@ -245,6 +245,39 @@ const refused: Record<string, string> = {
   helmChartInflationGenerator: 'kustomize runs without --enable-helm: give the chart a path of its own in spec.paths',
 };
 
+/**
+ * Why configurations of generators, transformers or validators are refused: a Helm chart
+ * inflator (kustomize runs without --enable-helm), or a URL anywhere in them (their file
+ * fields are read through kustomize's loader, which fetches URLs).
+ */
+export function pluginProblem(docs: unknown[]): string | undefined {
+  const walk = (v: unknown): string | undefined => {
+    if (typeof v === 'string') return remoteReference(v) ? `${JSON.stringify(v.slice(0, 200))} is remote` : undefined;
+    if (Array.isArray(v)) {
+      for (const x of v) {
+        const bad = walk(x);
+        if (bad) return bad;
+      }
+      return undefined;
+    }
+    if (typeof v === 'object' && v !== null) {
+      for (const x of Object.values(v)) {
+        const bad = walk(x);
+        if (bad) return bad;
+      }
+    }
+    return undefined;
+  };
+  for (const doc of docs) {
+    if (typeof doc === 'object' && doc !== null && (doc as { kind?: unknown }).kind === 'HelmChartInflationGenerator') {
+      return `HelmChartInflationGenerator is not supported: ${refused.helmCharts}`;
+    }
+    const bad = walk(doc);
+    if (bad) return `${bad}: generators, transformers and validators may not name remote files`;
+  }
+  return undefined;
+}
+
 type Parse = (bytes: Uint8Array, maxBytes: number) => Promise<unknown[] | { error: string }>;
 
 /** Largest kustomization file read by the pre-check. */
@@ -381,24 +414,48 @@ export async function checkKustomization(
           } else if (!st.isFile()) return unsupported(`${file}: ${entry} is not a file or directory`);
           continue;
         }
+        const plugin = field === 'generators' || field === 'transformers' || field === 'validators';
         if (typeof entry === 'string') {
           // patchesStrategicMerge and the plugin lists take inline YAML as well as file names.
-          if (entry.includes('\n') || /^\s*[{[]/.test(entry)) continue;
+          if (entry.includes('\n') || /^\s*[{[]/.test(entry)) {
+            if (!plugin) continue;
+            const docs = await parse(Buffer.from(entry), kustomizationBytesMax);
+            if ('error' in docs)
+              return { ok: false, reason: 'InvalidManifest', message: `${file}: ${field}: ${docs.error}` };
+            const bad = pluginProblem(docs);
+            if (bad) return unsupported(`${file}: ${field}: ${bad}`);
+            continue;
+          }
           const r = await resolveRef(d, file, entry);
           if ('ok' in r) return r;
-          if ((field === 'generators' || field === 'transformers' || field === 'validators') && r.rel !== '') {
+          if (plugin && r.rel !== '') {
             const st = await lstat(join(root, r.rel));
             if (st.isDirectory()) {
               const bad = await visit(r.rel);
               if (bad) return bad;
+            } else {
+              // A built-in generator's or transformer's configuration: what it names is read
+              // too (through kustomize's loader, which would fetch a URL).
+              if (st.size > kustomizationBytesMax) {
+                return {
+                  ok: false,
+                  reason: 'TooLarge',
+                  message: `${r.rel} is larger than ${kustomizationBytesMax} bytes`,
+                };
+              }
+              const docs = await parse(await readFile(join(root, r.rel)), kustomizationBytesMax);
+              if ('error' in docs) return { ok: false, reason: 'InvalidManifest', message: `${r.rel}: ${docs.error}` };
+              const bad = pluginProblem(docs);
+              if (bad) return unsupported(`${r.rel}: ${bad}`);
             }
           }
           continue;
         }
         if (typeof entry !== 'object' || entry === null) continue;
         const o = entry as Record<string, unknown>;
-        if (o.kind === 'HelmChartInflationGenerator') {
-          return unsupported(`${file}: ${field}: HelmChartInflationGenerator is not supported: ${refused.helmCharts}`);
+        if (plugin) {
+          const bad = pluginProblem([o]);
+          if (bad) return unsupported(`${file}: ${field}: ${bad}`);
         }
         if (o.path !== undefined) {
           const bad = await checkFile(o.path, `${field}[].path`);
