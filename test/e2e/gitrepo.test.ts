@@ -356,6 +356,10 @@ describe('GitRepo (real hub, a real spoke and agent, a Git server on loopback)',
         g.status.paths.map((p) => p.workset),
         ['rendered-kz-overlay', 'rendered-chart'],
       );
+      assert.match(
+        await cli('gitrepo', 'get', 'rendered'),
+        /helm:\s+release \(the workset name\); namespace default; values greeting\n/,
+      );
 
       // A later commit changes one value: only that object is written again.
       await rendered.commit('color red', { 'chart/values.yaml': 'color: red\nsize: small\n' });

@@ -91,9 +91,21 @@ export function describeGitRepo(g: GitRepoResource): string {
     `polling:      ${g.spec.pollingInterval ?? '15s'}`,
     `placement:    ${g.spec.placementRef.name} (${g.spec.rolloutStrategy?.type ?? 'All'})`,
     `paused:       ${g.spec.paused === true}`,
+    ...(g.spec.helm ? [`helm:         ${helmText(g.spec.helm)}`] : []),
     '',
   ];
   return `${lines.join('\n')}${gitRepoStatusText(g)}`;
+}
+
+/** spec.helm in one line: what a chart path is rendered with. */
+function helmText(h: NonNullable<GitRepoResource['spec']['helm']>): string {
+  const parts = [
+    `release ${h.releaseName ?? '(the workset name)'}`,
+    `namespace ${h.namespace ?? 'default'}`,
+    ...(h.valuesFiles?.length ? [`valuesFiles ${h.valuesFiles.join(', ')}`] : []),
+    ...(h.values ? [`values ${Object.keys(h.values).join(', ')}`] : []),
+  ];
+  return parts.join('; ');
 }
 
 /** Conditions as `kubectl describe` shows them. */
