@@ -9,7 +9,7 @@ import { ensureHelm } from '../../../../test/helm/index.ts';
 import { ensureKustomize } from '../../../../test/kustomize/index.ts';
 import { BodyThread } from '../parse/index.ts';
 import { type RenderOptions, renderPath } from './render.ts';
-import { findTool, remoteReference, runTool, type ToolsConfig } from './tools.ts';
+import { findTool, kustomizeBuild, remoteReference, runTool, type ToolsConfig } from './tools.ts';
 
 let root: string;
 const bodies = new BodyThread();
@@ -256,6 +256,18 @@ test('a missing tool is HelmMissing / KustomizeMissing, looked up on the search 
 
 describe('the sandbox of a tool run', () => {
   const home = () => mkdtemp(join(root, 'home-'));
+  test('kustomize run past the pre-check cannot fetch a remote base: no git on its PATH, HTTP through a closed proxy', async () => {
+    const dir = await write({
+      'app/kustomization.yaml':
+        'resources:\n- https://github.com/kubernetes-sigs/kustomize//examples/helloWorld?ref=v3.3.1\n- https://example.com/deploy.yaml\n',
+    });
+    const started = performance.now();
+    const out = await kustomizeBuild(tools, dir, 'app', { deadline: performance.now() + 30_000, maxBytes: 1 << 20 });
+    assert.ok(!out.ok && out.reason === 'RenderFailed', JSON.stringify(out));
+    if (!out.ok) assert.match(out.message, /127\.0\.0\.1:9: connect: connection refused|no 'git' program on path/);
+    assert.ok(performance.now() - started < 10_000, 'it failed at once, reaching nothing');
+  });
+
   test('its environment is its own: an empty PATH (no git), proxies at a closed port, no variable of the hub', async () => {
     const h = await home();
     const out = await runTool('env', '/usr/bin/env', [], {
