@@ -98,7 +98,8 @@ Flags (environment variable in brackets):
                         (default: off; /metrics on --listen needs an API token)
   --helm-path PATH      the helm that renders GitRepo paths holding a Chart.yaml
                         [OUTPOST_HUB_HELM_PATH] (default: helm, looked up on PATH)
-  --kustomize-path PATH the kustomize that renders GitRepo paths holding a kustomization
+  --kustomize-path PATH
+                        the kustomize that renders GitRepo paths holding a kustomization
                         [OUTPOST_HUB_KUSTOMIZE_PATH] (default: kustomize, looked up on PATH)
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent [OUTPOST_LOG_LEVEL]
   -h, --help            show this help

@@ -287,12 +287,13 @@ describe('the sandbox of a tool run', () => {
     );
     assert.equal(env.get('PATH'), h);
     assert.equal(env.get('HOME'), h);
+    assert.equal(env.get('TMPDIR'), h);
     assert.equal(env.get('HTTPS_PROXY'), 'http://127.0.0.1:9');
     assert.equal(env.get('NO_PROXY'), '');
     assert.ok(env.get('HELM_PLUGINS')?.startsWith(h));
     for (const k of env.keys())
       assert.ok(
-        !(k in process.env) || ['PATH', 'HOME', 'LC_ALL'].includes(k) || /PROXY|HELM|XDG|KUBECONFIG/i.test(k),
+        !(k in process.env) || ['PATH', 'HOME', 'TMPDIR', 'LC_ALL'].includes(k) || /PROXY|HELM|XDG|KUBECONFIG/i.test(k),
         k,
       );
   });

@@ -95,6 +95,8 @@ export function runTool(
   const env: NodeJS.ProcessEnv = {
     PATH: o.home,
     HOME: o.home,
+    // A read-only root file system (the chart's) leaves no /tmp: temporary files go here too.
+    TMPDIR: o.home,
     XDG_CONFIG_HOME: join(o.home, 'config'),
     XDG_CACHE_HOME: join(o.home, 'cache'),
     XDG_DATA_HOME: join(o.home, 'data'),
