@@ -282,8 +282,11 @@ export function pluginProblem(docs: unknown[]): string | undefined {
 
 type Parse = (bytes: Uint8Array, maxBytes: number) => Promise<unknown[] | { error: string }>;
 
-/** Largest kustomization file read by the pre-check. */
-const kustomizationBytesMax = 1024 * 1024;
+/** Largest kustomization (or generator configuration) file read by the pre-check: what it
+ *  parses is read back on the event loop, so it stays small (real ones are a few KiB). */
+const kustomizationBytesMax = 256 * 1024;
+/** Most kustomization directories one path may load. */
+const kustomizationsMax = 500;
 
 /**
  * The pre-check of a kustomize path: every kustomization reachable from `dir` (relative to the
@@ -353,6 +356,9 @@ export async function checkKustomization(
   const visit = async (d: string): Promise<ToolFailure | undefined> => {
     if (seen.has(d)) return undefined;
     seen.add(d);
+    if (seen.size > kustomizationsMax) {
+      return { ok: false, reason: 'TooLarge', message: `more than ${kustomizationsMax} kustomizations are loaded` };
+    }
     if (performance.now() > deadline)
       return { ok: false, reason: 'Timeout', message: 'rendering did not finish in time' };
     const linked = await noLinks(d);
