@@ -3,8 +3,10 @@
 // singleton duty) polls the remote with the system git, renders each path's YAML/JSON files
 // (render.ts) and writes one ManifestWorkReplicaSet per path, which the workset controller
 // rolls out as any other. Its works carry the commit and path (outpost.dev/git-commit,
-// outpost.dev/git-path). Kustomize, Helm, credentials, webhooks and overrides are refused by
-// name (validate.ts, render.ts): not built yet.
+// outpost.dev/git-path). A commit that would delete most of a path's objects waits for an
+// admin (breaker.ts). Kustomize, Helm, credentials and webhooks are refused by name
+// (validate.ts, render.ts): not built yet.
+export * from './breaker.ts';
 export * from './controller.ts';
 export * from './types.ts';
 export * from './validate.ts';
