@@ -96,6 +96,40 @@ export class Watch {
   }
 }
 
+/**
+ * A list kept live: read once, then watched. `items` (a Map by `keyOf`) holds what the hub
+ * has; `draw` runs after the read and, at most every 100 ms, after events; `onError` gets a
+ * failed first read. Returns `close`.
+ */
+export function liveList(path, keyOf, items, draw, onError) {
+  let watch;
+  let gone = false;
+  async function load() {
+    const l = await api.get(path);
+    items.clear();
+    for (const o of l.items) items.set(keyOf(o), o);
+    if (!gone) draw();
+    return l.metadata.resourceVersion;
+  }
+  const later = throttle(() => {
+    if (!gone) draw();
+  }, 100);
+  function onEvent(e) {
+    if (e.type === 'DELETED') items.delete(keyOf(e.object));
+    else items.set(keyOf(e.object), e.object);
+    later();
+  }
+  load()
+    .then((from) => {
+      if (!gone) watch = new Watch(path, from, onEvent, load);
+    })
+    .catch(onError);
+  return () => {
+    gone = true;
+    watch?.close();
+  };
+}
+
 /** Runs `fn` at most once per `ms`, the last call winning (a burst of events, one refresh). */
 export function throttle(fn, ms) {
   let timer;

@@ -1,12 +1,13 @@
 // The dashboard's entry: resumes the session (or shows the login), routes by the URL's hash
-// (#/, #/clusters, #/clusters/NAME, #/worksets, #/worksets/NAMESPACE/NAME, #/inventory,
-// #/audit) and mounts one page at a time. A page is
+// (#/, #/clusters, #/clusters/NAME, #/worksets, #/worksets/NAMESPACE/NAME, #/gitrepos,
+// #/inventory, #/audit) and mounts one page at a time. A page is
 // `mount(root, params) → unmount`; it holds at most one WebSocket, closed on unmount.
 import * as api from './api.js';
 import * as audit from './audit.js';
 import * as cluster from './cluster.js';
 import * as clusters from './clusters.js';
 import { h } from './dom.js';
+import * as gitrepos from './gitrepos.js';
 import * as inventory from './inventory.js';
 import { pageShown } from './live.js';
 import * as login from './login.js';
@@ -33,6 +34,7 @@ function route() {
     return { page: workset, params: { namespace: parts[1], name: parts[2] } };
   }
   if (parts[0] === 'worksets') return { page: worksets, params: { state: params.get('state') ?? '' } };
+  if (parts[0] === 'gitrepos') return { page: gitrepos, params: {} };
   if (parts[0] === 'inventory') {
     return { page: inventory, params: Object.fromEntries(inventory.fields.map(([k]) => [k, params.get(k) ?? ''])) };
   }

@@ -4,7 +4,7 @@
 // read-only session's write anyway. Live: one WebSocket on the watch of the worksets list.
 import * as api from './api.js';
 import { fill, h } from './dom.js';
-import { throttle, Watch } from './live.js';
+import { liveList } from './live.js';
 
 const key = (w) => `${w.metadata.namespace}/${w.metadata.name}`;
 
@@ -28,8 +28,6 @@ export async function act(w, verb) {
 export function mount(root, params) {
   const only = params.state || undefined;
   const sets = new Map();
-  let watch;
-  let gone = false;
   const error = h('p', { class: 'error', id: 'worksets-error' });
   const tbody = h('tbody', { id: 'worksets-body' });
   root.append(
@@ -124,28 +122,7 @@ export function mount(root, params) {
     );
   }
 
-  async function load() {
-    const l = await api.get('/api/v1/manifestworkreplicasets');
-    sets.clear();
-    for (const w of l.items) sets.set(key(w), w);
-    if (!gone) render();
-    return l.metadata.resourceVersion;
-  }
-  const draw = throttle(render, 100);
-  function onEvent(e) {
-    if (e.type === 'DELETED') sets.delete(key(e.object));
-    else sets.set(key(e.object), e.object);
-    draw();
-  }
-  load()
-    .then((from) => {
-      if (!gone) watch = new Watch('/api/v1/manifestworkreplicasets', from, onEvent, load);
-    })
-    .catch((err) => {
-      error.textContent = `${err.code}: ${err.message}`;
-    });
-  return () => {
-    gone = true;
-    watch?.close();
-  };
+  return liveList('/api/v1/manifestworkreplicasets', key, sets, render, (err) => {
+    error.textContent = `${err.code}: ${err.message}`;
+  });
 }

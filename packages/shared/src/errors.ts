@@ -133,6 +133,10 @@ export const errorCodes = {
   GITREPO_INVALID: 400,
   GITREPO_NOT_FOUND: 404,
   GITREPO_EXISTS: 409,
+  /** confirm-deletions of a GitRepo whose deletion breaker holds no commit. */
+  GITREPO_NOTHING_HELD: 409,
+  /** confirm-deletions named a commit that is not the one held (a newer commit is held now). */
+  GITREPO_HELD_COMMIT_CHANGED: 409,
   ROLLOUT_STRATEGY_INVALID: 400,
   TEMPLATE_UNKNOWN_REFERENCE: 400,
   TEMPLATE_UNRESOLVED: 422,

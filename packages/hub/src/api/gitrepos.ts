@@ -4,7 +4,13 @@
 // GitRepo, and its controller then deletes the worksets it made (their works with them).
 import { apiError } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { type GitRepo, type GitRepoStatus, gitRepoApiVersion, validateGitRepo } from '../gitrepos/index.ts';
+import {
+  deletionsConfirmedAnnotation,
+  type GitRepo,
+  type GitRepoStatus,
+  gitRepoApiVersion,
+  validateGitRepo,
+} from '../gitrepos/index.ts';
 import { applyPatch } from '../patch/index.ts';
 import { validationError } from '../placement/index.ts';
 import type { ObjectRow, ObjectWrite, Store } from '../store/index.ts';
@@ -158,6 +164,42 @@ export const gitRepoRoutes: FastifyPluginAsync<{
       const row = await find(req.params as { namespace: string; name: string });
       await store.gitrepos.delete(row.namespace, row.name);
       return row;
+    });
+    changed(row);
+    return gitRepoResource(row);
+  });
+
+  // The deletion breaker (gitrepos/breaker.ts) holds a commit of some paths: an admin looked
+  // and confirms it. Recorded as the annotation outpost.dev/deletions-confirmed (the commit),
+  // which the controller reads; a newer commit is held again. `{commit}` in the body, when
+  // given, must be the one held: what the admin looked at is what rolls out.
+  app.post(`${collection}/:name/confirm-deletions`, async (req) => {
+    const body = req.body ?? {};
+    if (typeof body !== 'object' || Array.isArray(body)) {
+      throw apiError('GITREPO_INVALID', 'the body must be empty or {"commit": COMMIT}');
+    }
+    const asked = (body as { commit?: unknown }).commit;
+    const unknown = Object.keys(body).filter((k) => k !== 'commit');
+    if (unknown.length || (asked !== undefined && (typeof asked !== 'string' || !/^[0-9a-f]{4,64}$/.test(asked)))) {
+      throw apiError('GITREPO_INVALID', 'the body must be empty or {"commit": COMMIT} (a commit id, or its start)');
+    }
+    const row = await store.transaction(async () => {
+      const existing = await find(req.params as { namespace: string; name: string });
+      const what = `gitrepo ${existing.namespace}/${existing.name}`;
+      const held = ((existing.status as GitRepoStatus | null)?.paths ?? []).flatMap((p) => (p.held ? [p.held] : []));
+      const commit = held[0]?.commit;
+      if (!commit) throw apiError('GITREPO_NOTHING_HELD', `${what}: the deletion breaker holds no commit`);
+      if (asked !== undefined && !commit.startsWith(asked)) {
+        throw apiError(
+          'GITREPO_HELD_COMMIT_CHANGED',
+          `${what}: the commit held is ${commit}, not ${asked}; look at its status again`,
+          { held: commit },
+        );
+      }
+      const write = { ...toWrite(gitRepoResource(existing), existing.namespace) };
+      write.annotations = { ...existing.annotations, [deletionsConfirmedAnnotation]: commit };
+      const r = await store.gitrepos.replace(write, new Date().toISOString());
+      return r?.row ?? existing;
     });
     changed(row);
     return gitRepoResource(row);

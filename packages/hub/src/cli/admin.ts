@@ -597,6 +597,25 @@ const commands: Record<string, Record<string, Command>> = {
         ctx.out(render(ctx.format, { metadata: g.metadata, status: g.status }, () => gitRepoStatusText(g)));
       },
     },
+    'confirm-deletions': {
+      usage: 'gitrepo confirm-deletions NAME [-n NAMESPACE] [--commit ID]',
+      summary:
+        'roll out the commit the deletion breaker holds (a commit deleting more than spec.maxDeleteShare of a path’s objects); --commit: only if that is the commit held',
+      options: { ...nsOption, commit: { type: 'string' } },
+      args: { min: 1, max: 1 },
+      async run(ctx) {
+        const commit = ctx.flags.commit as string | undefined;
+        const g = await ctx.client.call<GitRepoResource>(
+          'POST',
+          `${objectPath(ctx, 'gitrepos', ctx.args[0], true)}/confirm-deletions`,
+          commit ? { commit } : {},
+        );
+        const held = g.metadata.annotations?.['outpost.dev/deletions-confirmed'] ?? '';
+        ctx.out(
+          render(ctx.format, g, () => `gitrepo ${g.metadata.name}: commit ${held} confirmed; it rolls out now\n`),
+        );
+      },
+    },
   },
   inventory: {
     '': {

@@ -42,7 +42,13 @@ export interface WorkSetResource {
 }
 
 export interface GitRepoResource {
-  metadata: { name: string; namespace?: string; creationTimestamp: string; generation?: number };
+  metadata: {
+    name: string;
+    namespace?: string;
+    creationTimestamp: string;
+    generation?: number;
+    annotations?: Record<string, string>;
+  };
   spec: GitRepoSpec;
   status: GitRepoStatus;
 }
@@ -76,8 +82,19 @@ export function gitRepoStatusText(g: GitRepoResource): string {
     conditionTable(st.conditions).trimEnd(),
     '',
   ];
-  const rows = st.paths.map((p) => [p.path, p.workset, short(p.commit), p.state ?? '-', p.error ?? '-']);
-  return `${lines.join('\n')}\n${rows.length ? table(['PATH', 'WORKSET', 'COMMIT', 'STATE', 'ERROR'], rows) : 'no paths rendered yet\n'}`;
+  const rows = st.paths.map((p) => [
+    p.path,
+    p.workset,
+    short(p.commit),
+    p.state ?? '-',
+    p.held ? `${short(p.held.commit)}: ${p.held.deleting} of ${p.held.of}` : '-',
+    p.error ?? '-',
+  ]);
+  const held = st.paths.find((p) => p.held)?.held;
+  const confirm = held
+    ? `\ncommit ${held.commit} is held by the deletion breaker; to roll it out: outpost-hub gitrepo confirm-deletions ${g.metadata.name} -n ${g.metadata.namespace ?? 'default'} --commit ${held.commit.slice(0, 12)}\n`
+    : '';
+  return `${lines.join('\n')}\n${rows.length ? table(['PATH', 'WORKSET', 'COMMIT', 'STATE', 'HELD', 'ERROR'], rows) : 'no paths rendered yet\n'}${confirm}`;
 }
 
 export function describeGitRepo(g: GitRepoResource): string {
@@ -91,6 +108,8 @@ export function describeGitRepo(g: GitRepoResource): string {
     `polling:      ${g.spec.pollingInterval ?? '15s'}`,
     `placement:    ${g.spec.placementRef.name} (${g.spec.rolloutStrategy?.type ?? 'All'})`,
     `paused:       ${g.spec.paused === true}`,
+    `deletes:      at most ${Math.round((g.spec.maxDeleteShare ?? 0.5) * 100)} % of a path's objects per commit unconfirmed`,
+    ...(g.spec.overrides?.length ? [`overrides:    ${g.spec.overrides.map((o) => o.name).join(', ')}`] : []),
     ...(g.spec.helm ? [`helm:         ${helmText(g.spec.helm)}`] : []),
     '',
   ];

@@ -158,3 +158,89 @@ test('paths become owned worksets; a kustomization naming a remote resource and 
   }
   assert.ok(await store.worksets.get('default', 'fleet-theirs'));
 });
+
+test('the deletion breaker: a commit deleting most of a path waits for its confirmation; small deletions and maxDeleteShare 1 do not', async () => {
+  const files: Record<string, string | null> = {};
+  for (let i = 0; i < 10; i++) files[`bulk/cm-${i}.yaml`] = cm(`bulk-${i}`);
+  const c1 = await commit(files);
+  const overrides = [
+    {
+      name: 'eu',
+      clusterSelector: { labelSelector: { matchLabels: { region: 'eu' } } },
+      patches: [{ manifest: { kind: 'ConfigMap', name: 'bulk-0' }, patch: { data: { region: 'eu' } } }],
+    },
+  ];
+  await put({ paths: ['bulk'], overrides });
+  await statusWhen('bulk rendered', (st) => st.paths[0]?.commit === c1);
+  const specOf = async () =>
+    JSON.parse(Buffer.concat((await store.worksets.specBytes('default', 'fleet-bulk')) ?? []).toString('utf8'));
+  const spec = await specOf();
+  assert.equal(spec.overrides?.[0]?.name, 'eu', 'spec.overrides reaches the workset');
+  const keys = async () =>
+    (
+      (await specOf()) as { manifestWorkTemplate: { workload: { manifests: { metadata: { name: string } }[] } } }
+    ).manifestWorkTemplate.workload.manifests.map((m) => m.metadata.name);
+
+  // 8 of 10 removed (and one added): held; the workset keeps commit c1 and its 10 manifests.
+  const gone: Record<string, null | string> = { 'bulk/new.yaml': cm('bulk-new') };
+  for (let i = 2; i < 10; i++) gone[`bulk/cm-${i}.yaml`] = null;
+  const c2 = await commit(gone);
+  controller.changed('default', 'fleet');
+  const held = await statusWhen('held', (st) => st.paths[0]?.held?.commit === c2);
+  assert.equal(held.paths[0]?.held?.deleting, 8);
+  assert.equal(held.paths[0]?.held?.of, 10);
+  assert.equal(held.paths[0]?.held?.objects.length, 8);
+  assert.ok(held.paths[0]?.held?.objects.includes('ConfigMap bulk-9'), JSON.stringify(held.paths[0]?.held));
+  assert.match(
+    held.paths[0]?.error ?? '',
+    /^DeletionsHeld: commit [0-9a-f]{12} would delete 8 of the 10 objects of bulk/,
+  );
+  const rendered = held.conditions.find((c) => c.type === 'Rendered');
+  assert.equal(rendered?.reason, 'DeletionsHeld');
+  assert.equal(held.conditions.find((c) => c.type === 'Ready')?.reason, 'DeletionsHeld');
+  assert.equal(held.commit, c2, 'the commit fetched is shown');
+  assert.equal(held.paths[0]?.commit, c1, 'the path still carries the previous commit');
+  assert.equal((await keys()).length, 10);
+
+  // Polled again: still held (nothing was confirmed).
+  controller.changed('default', 'fleet');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await keys()).length, 10);
+
+  // Confirmed (what confirm-deletions records): rolled out.
+  const row = await store.gitrepos.get('default', 'fleet');
+  assert.ok(row);
+  await store.transaction(() =>
+    store.gitrepos.replace(
+      { ...row, annotations: { 'outpost.dev/deletions-confirmed': c2 } } as Parameters<
+        typeof store.gitrepos.replace
+      >[0],
+      new Date().toISOString(),
+    ),
+  );
+  controller.changed('default', 'fleet');
+  const done = await statusWhen('confirmed', (st) => st.paths[0]?.commit === c2 && !st.paths[0]?.held);
+  assert.equal(done.conditions.find((c) => c.type === 'Rendered')?.status, 'True');
+  assert.deepEqual((await keys()).sort(), ['bulk-0', 'bulk-1', 'bulk-new']);
+
+  // Deleting at most five objects is never held, whatever their share.
+  await commit({ 'bulk/cm-1.yaml': null, 'bulk/new.yaml': null });
+  controller.changed('default', 'fleet');
+  await statusWhen('two of three deleted', (st) => st.paths[0]?.commit !== c2 && !st.paths[0]?.held);
+  assert.deepEqual(await keys(), ['bulk-0']);
+
+  // maxDeleteShare 1: never held.
+  const many: Record<string, string | null> = {};
+  for (let i = 0; i < 8; i++) many[`bulk/m-${i}.yaml`] = cm(`m-${i}`);
+  const c4 = await commit(many);
+  await put({ paths: ['bulk'], maxDeleteShare: 1 });
+  await statusWhen('eight more', (st) => st.paths[0]?.commit === c4);
+  const none: Record<string, string | null> = {};
+  for (let i = 0; i < 8; i++) none[`bulk/m-${i}.yaml`] = null;
+  const c5 = await commit(none);
+  controller.changed('default', 'fleet');
+  await statusWhen('eight deleted unheld', (st) => st.paths[0]?.commit === c5);
+  assert.deepEqual(await keys(), ['bulk-0']);
+  await store.transaction(() => store.gitrepos.delete('default', 'fleet'));
+  controller.changed('default', 'fleet');
+});

@@ -18,10 +18,11 @@ import { type BodyThread, RawBody, type WorkSetBody } from '../parse/index.ts';
 import { type ManifestWorkReplicaSetStatus, type WorkSetSummary, workSetApiVersion } from '../rollout/index.ts';
 import { type ObjectRow, type ObjectWrite, objectKey, type Store, splitObjectKey } from '../store/index.ts';
 import { saveTexts } from '../work/texts.ts';
+import { defaultMaxDeleteShare, deletionsConfirmedAnnotation, heldDeletions } from './breaker.ts';
 import { checkout, type GitEnv, GitError, remoteCommit } from './git.ts';
 import { renderPath } from './render.ts';
 import { releaseNameFor } from './tools.ts';
-import type { GitRepoPathStatus, GitRepoSpec, GitRepoStatus } from './types.ts';
+import type { GitRepoPathHeld, GitRepoPathStatus, GitRepoSpec, GitRepoStatus } from './types.ts';
 import { pollingMs, workSetNameFor } from './validate.ts';
 
 /** The label that marks a workset as made by a GitRepo (its value is the GitRepo's name). */
@@ -178,6 +179,7 @@ export class GitRepoController {
     const wanted = new Map(spec.paths.map((p) => [p, workSetNameFor(name, p)]));
     const conditions: Condition[] = [];
     const pathErrors = new Map<string, string>();
+    const pathHeld = new Map<string, GitRepoPathHeld>();
 
     if (spec.paused) {
       // Nothing fetched; what was rolled out stays, its worksets paused.
@@ -254,7 +256,14 @@ export class GitRepoController {
         continue;
       }
       const problem = await this.#writeWorkSet(row, spec, path, ws, commit, out.manifests, out.origins);
-      if (problem) pathErrors.set(path, problem);
+      if (typeof problem === 'string') pathErrors.set(path, problem);
+      else if (problem) {
+        pathHeld.set(path, problem);
+        pathErrors.set(
+          path,
+          `DeletionsHeld: commit ${commit.slice(0, 12)} would delete ${problem.deleting} of the ${problem.of} objects of ${path} (${problem.objects.join(', ')}${problem.deleting > problem.objects.length ? ', …' : ''}); the previous commit stays until \`outpost-hub gitrepo confirm-deletions ${name} -n ${namespace}\``,
+        );
+      }
     }
     // Paths no longer asked for: their worksets go (spec.paths is the instruction).
     await this.#deleteWorkSets(namespace, name, new Set(wanted.values()));
@@ -268,12 +277,13 @@ export class GitRepoController {
       const message = [...pathErrors.entries()].map(([p, e]) => `${p}: ${e}`).join('; ');
       conditions.push(cond('Rendered', 'False', reason, `${message.slice(0, 2000)} (the previous rollout stands)`));
     }
-    await this.#writeStatus(row, { conditions, pathErrors, commit, fetchedAt });
+    await this.#writeStatus(row, { conditions, pathErrors, pathHeld, commit, fetchedAt });
   }
 
   /**
    * Writes the workset of one path (as PUT of the workset API: validated on the body thread,
-   * its texts stored ahead, created or replaced in one transaction). Returns why not.
+   * its texts stored ahead, created or replaced in one transaction). Returns why not: a
+   * problem, or the deletions the breaker holds (breaker.ts).
    */
   async #writeWorkSet(
     row: ObjectRow,
@@ -283,7 +293,7 @@ export class GitRepoController {
     commit: string,
     manifests: string[],
     origins: string[],
-  ): Promise<string | undefined> {
+  ): Promise<string | GitRepoPathHeld | undefined> {
     const { store } = this.#d;
     const { namespace, name } = row;
     const head = {
@@ -299,9 +309,10 @@ export class GitRepoController {
     const refs = [
       { name: spec.placementRef.name, ...(spec.rolloutStrategy ? { rolloutStrategy: spec.rolloutStrategy } : {}) },
     ];
+    const extras = `${spec.overrides ? `"overrides":${JSON.stringify(spec.overrides)},` : ''}${spec.templating ? '"templating":true,' : ''}`;
     // The manifests are JSON texts already (render.ts): joined, never parsed or serialised
     // here; the body thread reads and validates the whole as the workset API's PUT does.
-    const text = `${JSON.stringify(head).slice(0, -1)},"spec":{"placementRefs":${JSON.stringify(refs)},"manifestWorkTemplate":{"workload":{"manifests":[${manifests.join(',')}]}}}}`;
+    const text = `${JSON.stringify(head).slice(0, -1)},"spec":{"placementRefs":${JSON.stringify(refs)},${extras}"manifestWorkTemplate":{"workload":{"manifests":[${manifests.join(',')}]}}}}`;
     let w: WorkSetBody;
     try {
       w = await this.#d.bodies.workset(new RawBody('json', Buffer.from(text)), wsName, this.#d.maxWorkBytes);
@@ -316,6 +327,8 @@ export class GitRepoController {
       }
       throw err;
     }
+    const breaker = await this.#breaker(row, spec, wsName, w, commit);
+    if (breaker.held) return breaker.held;
     await saveTexts(store, w.specParts);
     const out = await store.transaction(async () => {
       const at = new Date(this.#now()).toISOString();
@@ -327,6 +340,12 @@ export class GitRepoController {
       }
       if (existing?.deletionAt)
         return { problem: `WorkSetDeleting: manifestworkreplicaset ${namespace}/${wsName} is being deleted` };
+      // The breaker compared against the workset as it was read: changed since, the next poll looks again.
+      if (existing?.generation !== breaker.generation) {
+        return {
+          problem: `WorkSetChanged: manifestworkreplicaset ${namespace}/${wsName} changed meanwhile; tried again`,
+        };
+      }
       // The commit a workset names is the one its content came from: a commit that changed
       // nothing of this path leaves it (and its works) as they are.
       const annotations = { ...(w.metadata.annotations ?? {}) };
@@ -353,6 +372,33 @@ export class GitRepoController {
     if ('problem' in out) return out.problem;
     if (out.changed) this.#d.onWorkSetChanged(namespace, wsName);
     return undefined;
+  }
+
+  /**
+   * The deletion breaker for one path's workset: the identities of its manifests now against
+   * those of the commit (read on the body thread). Held unless the commit is the one confirmed.
+   * `generation`: the workset's as read (undefined: none yet), checked again when it is written.
+   */
+  async #breaker(
+    row: ObjectRow,
+    spec: GitRepoSpec,
+    wsName: string,
+    w: WorkSetBody,
+    commit: string,
+  ): Promise<{ held?: GitRepoPathHeld; generation: number | undefined }> {
+    const { store, bodies } = this.#d;
+    const existing = await store.worksets.get(row.namespace, wsName);
+    const generation = existing?.generation;
+    if (!existing || existing.labels[gitRepoLabel] !== row.name) return { generation };
+    if (row.annotations[deletionsConfirmedAnnotation] === commit) return { generation };
+    const stored = await store.worksets.specBytes(row.namespace, wsName);
+    if (!stored) return { generation };
+    const [before, after] = await Promise.all([
+      bodies.templateKeys(stored),
+      bodies.templateKeys(w.specParts.map((p) => (typeof p.content === 'string' ? Buffer.from(p.content) : p.content))),
+    ]);
+    const held = heldDeletions(before, after, spec.maxDeleteShare ?? defaultMaxDeleteShare, commit);
+    return held ? { held, generation } : { generation };
   }
 
   /** Pauses or resumes one of this GitRepo's worksets (as the workset API's pause does). */
@@ -480,6 +526,8 @@ export class GitRepoController {
     o: {
       conditions: Condition[];
       pathErrors: Map<string, string>;
+      /** The paths whose commit the deletion breaker holds. */
+      pathHeld?: Map<string, GitRepoPathHeld>;
       commit?: string | undefined;
       fetchedAt?: string | undefined;
       /** The paths' errors of before stand (nothing was rendered this time). */
@@ -506,6 +554,8 @@ export class GitRepoController {
       }
       const error = o.unchanged ? prior?.paths.find((x) => x.path === path)?.error : o.pathErrors.get(path);
       if (error) p.error = error;
+      const held = o.unchanged ? prior?.paths.find((x) => x.path === path)?.held : o.pathHeld?.get(path);
+      if (held) p.held = held;
       paths.push(p);
     }
     const now = new Date(this.#now()).toISOString();

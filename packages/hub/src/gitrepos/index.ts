@@ -4,8 +4,10 @@
 // YAML/JSON files, or `kustomize build` / `helm template` of its directory, sandboxed in
 // tools.ts) and writes one ManifestWorkReplicaSet per path, which the workset controller
 // rolls out as any other. Its works carry the commit and path (outpost.dev/git-commit,
-// outpost.dev/git-path). Credentials, webhooks, overrides, remote kustomize resources and
-// chart repositories are refused by name (validate.ts, tools.ts): not built.
+// outpost.dev/git-path). A commit that would delete most of a path's objects waits for an
+// admin (breaker.ts). Credentials, webhooks, remote kustomize resources and chart
+// repositories are refused by name (validate.ts, tools.ts): not built.
+export * from './breaker.ts';
 export * from './controller.ts';
 export * from './types.ts';
 export * from './validate.ts';

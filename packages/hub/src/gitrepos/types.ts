@@ -2,7 +2,7 @@
 // ManifestWorkReplicaSets (one per path), shaped after Rancher Fleet's GitRepo.
 import type { Condition } from '@outpost/shared';
 import type { PlacementMetadata } from '../placement/types.ts';
-import type { RolloutStrategySpec, WorkSetRolloutState, WorkSetSummary } from '../rollout/types.ts';
+import type { ClusterOverride, RolloutStrategySpec, WorkSetRolloutState, WorkSetSummary } from '../rollout/types.ts';
 
 /** The hub's own resources share one apiVersion (worksets and placements show theirs so too). */
 export const gitRepoApiVersion = 'outpost.dev/v1alpha1';
@@ -23,6 +23,13 @@ export interface GitRepoSpec {
   rolloutStrategy?: RolloutStrategySpec;
   /** Nothing fetched, and every path's workset paused. */
   paused?: boolean;
+  /** Per-cluster overrides of every path's workset (a workset's spec.overrides, same validation). */
+  overrides?: ClusterOverride[];
+  /** Render `{{ … }}` per cluster in every path's workset (a workset's spec.templating). */
+  templating?: boolean;
+  /** The share (0 to 1) of a path's objects one commit may delete before it waits for
+   *  confirm-deletions (default 0.5; 1 never waits). */
+  maxDeleteShare?: number;
   /** How paths whose directory holds a Chart.yaml are rendered (`helm template`). */
   helm?: GitRepoHelmSpec;
 }
@@ -42,6 +49,16 @@ export interface GitRepoHelmSpec {
   valuesFiles?: string[];
 }
 
+/** A commit held by the deletion breaker (breaker.ts) for one path. */
+export interface GitRepoPathHeld {
+  commit: string;
+  /** Objects of the path's workset that the commit would delete, of how many. */
+  deleting: number;
+  of: number;
+  /** Some of them, as Kind namespace/name. */
+  objects: string[];
+}
+
 export interface GitRepoPathStatus {
   path: string;
   /** The workset this path is rolled out by. */
@@ -53,6 +70,8 @@ export interface GitRepoPathStatus {
   summary?: WorkSetSummary;
   /** Why this path was not rolled out at the last commit (the previous rollout stands). */
   error?: string;
+  /** The commit the deletion breaker holds for this path, until confirm-deletions. */
+  held?: GitRepoPathHeld;
 }
 
 export interface GitRepoStatus {

@@ -42,7 +42,7 @@ test('fields not built yet are refused by name; unknown ones as unknown', () => 
   for (const [k, re] of [
     ['credentials', /spec\.credentials: UNSUPPORTED_FIELD: credentials are not supported yet/],
     ['webhook', /spec\.webhook: UNSUPPORTED_FIELD: webhooks are not supported yet/],
-    ['overrides', /spec\.overrides: UNSUPPORTED_FIELD: per-cluster overrides are not supported yet/],
+    ['targets', /spec\.targets: UNSUPPORTED_FIELD: .*spec\.overrides/],
     ['kustomize', /spec\.kustomize: UNSUPPORTED_FIELD: not needed: a path whose directory holds a kustomization/],
     ['clientSecretName', /spec\.clientSecretName: UNSUPPORTED_FIELD/],
     ['bogus', /spec\.bogus: unknown field/],
@@ -82,6 +82,34 @@ test('workset names: the GitRepo name and a slug of the path, within 63 characte
   assert.ok(long.length <= 63, long);
   assert.match(long, /^fleet-x+-[0-9a-f]{8}$/);
   assert.notEqual(long, workSetNameFor('fleet', `${'x'.repeat(80)}/z`));
+});
+
+test('overrides, templating and maxDeleteShare: a workset’s overrides (same validation), a boolean, a share from 0 to 1', () => {
+  const overrides = [
+    {
+      name: 'eu',
+      clusterSelector: { labelSelector: { matchLabels: { region: 'eu' } } },
+      patches: [{ manifest: { kind: 'ConfigMap', name: 'app' }, patch: { data: { region: 'eu' } } }],
+    },
+  ];
+  const v = validateGitRepo(base({ overrides, templating: true, maxDeleteShare: 0.25 }));
+  assert.ok(v.ok, JSON.stringify(v));
+  if (!v.ok) return;
+  assert.equal(v.value.spec.overrides?.[0]?.name, 'eu');
+  assert.equal(v.value.spec.templating, true);
+  assert.equal(v.value.spec.maxDeleteShare, 0.25);
+  const plain = validateGitRepo(base({ templating: false, overrides: [] }));
+  assert.ok(plain.ok && plain.value.spec.templating === undefined && plain.value.spec.overrides === undefined);
+  assert.match(
+    fields(base({ overrides: [{ name: 'x', clusterSelector: {}, patches: [] }] })).join(),
+    /spec\.overrides\[0\]\.patches/,
+  );
+  assert.match(fields(base({ overrides: {} })).join(), /spec\.overrides: must be a list/);
+  assert.match(fields(base({ templating: 'yes' })).join(), /spec\.templating: must be true or false/);
+  for (const bad of [-0.1, 1.5, '50%', Number.NaN, null]) {
+    assert.match(fields(base({ maxDeleteShare: bad })).join(), /spec\.maxDeleteShare: must be a number from 0 to 1/);
+  }
+  for (const good of [0, 1]) assert.ok(validateGitRepo(base({ maxDeleteShare: good })).ok);
 });
 
 test('spec.helm: releaseName, namespace, values and valuesFiles checked; remote charts and unknown fields refused by name', () => {

@@ -5,6 +5,7 @@ import { posix } from 'node:path';
 import { durations, limits, parseDuration } from '@outpost/shared';
 import type { Validated } from '../placement/types.ts';
 import { invalid, isObject, metadata, Problems } from '../placement/validate.ts';
+import { validateOverrides } from '../rollout/overrides.ts';
 import { rolloutPolicy } from '../rollout/strategy.ts';
 import type { RolloutStrategySpec } from '../rollout/types.ts';
 import { remoteReference } from './tools.ts';
@@ -20,8 +21,8 @@ const notYet: Record<string, string> = {
   caBundle: 'custom CA bundles are not supported yet',
   insecureSkipTLSVerify: 'skipping TLS verification is not supported',
   webhook: 'webhooks are not supported yet: the hub polls (pollingInterval)',
-  overrides: 'per-cluster overrides are not supported yet',
-  targets: 'per-cluster overrides are not supported yet: placementRef selects the clusters',
+  targets:
+    'not supported: placementRef selects the clusters, and spec.overrides (clusterSelector and patches) varies them',
   kustomize: 'not needed: a path whose directory holds a kustomization is built with kustomize',
   disablePolling: 'not supported: set pollingInterval to "0" to disable polling',
 };
@@ -35,6 +36,9 @@ const knownSpec = [
   'placementRef',
   'rolloutStrategy',
   'paused',
+  'overrides',
+  'templating',
+  'maxDeleteShare',
   'helm',
 ];
 
@@ -218,6 +222,25 @@ export function validateGitRepo(input: unknown, pathName?: string): Validated<Gi
     if (typeof spec.paused !== 'boolean') p.add('spec.paused', 'must be true or false');
     // false is the default: kept as absent, so that a resumed GitRepo equals one never paused.
     else if (spec.paused) out.paused = true;
+  }
+  if (spec.templating !== undefined) {
+    if (typeof spec.templating !== 'boolean') p.add('spec.templating', 'must be true or false');
+    else if (spec.templating) out.templating = true;
+  }
+  if (spec.overrides !== undefined) {
+    // A workset's overrides, validated by its own code (the workset's validation runs again
+    // on every path's workset, with its manifests).
+    const overrides = validateOverrides(spec.overrides, 'spec.overrides', p, out.templating === true);
+    if (overrides.length) out.overrides = overrides;
+  }
+  if (spec.maxDeleteShare !== undefined) {
+    const v = spec.maxDeleteShare;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) {
+      p.add(
+        'spec.maxDeleteShare',
+        'must be a number from 0 to 1 (the share of a path’s objects one commit may delete unconfirmed)',
+      );
+    } else out.maxDeleteShare = v;
   }
   if (spec.helm !== undefined) {
     const helm = validateHelm(spec.helm, out.paths, p);

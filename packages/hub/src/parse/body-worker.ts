@@ -19,8 +19,10 @@
 //   on a thread of its own (the workset controller's), never on the admin one.
 // - documents: a file of manifests from a Git repository (gitrepos/render.ts), every document
 //   with its line, or the line that cannot be read.
+// - template-keys: the identities of a stored workset template's manifests (the GitRepo
+//   deletion breaker, gitrepos/breaker.ts).
 import { parentPort } from 'node:worker_threads';
-import { apiError, OutpostError } from '@outpost/shared';
+import { apiError, manifestKey, OutpostError } from '@outpost/shared';
 import secureJson from 'secure-json-parse';
 import { manifestProblem } from '../gitrepos/manifest.ts';
 import { applyPatch, type PatchTarget, type PatchType } from '../patch/index.ts';
@@ -77,7 +79,8 @@ export type BodyJob =
   | { id: number; kind: 'answer-yaml'; bytes: Uint8Array }
   | { id: number; kind: 'render'; name: string; spec: Uint8Array[]; targets: RenderTarget[] }
   | { id: number; kind: 'pause'; spec: Uint8Array[]; paused: boolean }
-  | { id: number; kind: 'documents'; format: 'json' | 'yaml'; bytes: Uint8Array; maxBytes: number; anyObject: boolean };
+  | { id: number; kind: 'documents'; format: 'json' | 'yaml'; bytes: Uint8Array; maxBytes: number; anyObject: boolean }
+  | { id: number; kind: 'template-keys'; spec: Uint8Array[] };
 
 export type BodyResult =
   /** YAML as JSON text: the event loop's JSON.parse builds a large object about twice as fast
@@ -255,6 +258,12 @@ function run(job: BodyJob, transfer: ArrayBuffer[]): BodyResult {
         out.push({ line, json: JSON.stringify(value) });
       }
       return { id, ok: true, value: { docs: out } };
+    }
+    case 'template-keys': {
+      // The identities of a workset template's manifests (gitrepos/ deletion breaker).
+      const spec = JSON.parse(joined(job.spec)) as ManifestWorkReplicaSetSpec;
+      const manifests = spec.manifestWorkTemplate?.workload?.manifests ?? [];
+      return { id, ok: true, value: manifests.map((m) => manifestKey(m)) };
     }
     case 'answer-yaml': {
       const [text] = bytes([writeYaml(JSON.parse(textOf(job.bytes)))], transfer);

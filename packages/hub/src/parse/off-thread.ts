@@ -130,9 +130,10 @@ export class BodyThread {
     const json =
       job.kind === 'status' ||
       job.kind === 'pause' ||
+      job.kind === 'template-keys' ||
       ((job.kind === 'work' || job.kind === 'workset' || job.kind === 'patch') && job.format === 'json');
     const size =
-      job.kind === 'pause'
+      job.kind === 'pause' || job.kind === 'template-keys'
         ? job.spec.reduce((n, b) => n + b.byteLength, 0)
         : job.kind === 'patch'
           ? job.current.reduce((n, b) => n + b.byteLength, job.bytes.byteLength)
@@ -240,6 +241,14 @@ export class BodyThread {
     anyObject = false,
   ): Promise<{ docs: { line: number; json: string }[] } | { error: { message: string; line?: number } }> {
     return this.#run({ kind: 'documents', format, bytes, maxBytes, anyObject }, transferOf(bytes));
+  }
+
+  /**
+   * The identities (manifestKey) of a workset template's manifests, in order, from a spec as
+   * the store keeps it (UTF-8 JSON in parts). The parts are copied, not handed over.
+   */
+  templateKeys(spec: Uint8Array[]): Promise<string[]> {
+    return this.#run({ kind: 'template-keys', spec }, []);
   }
 
   /** A JSON answer (UTF-8) as YAML text (UTF-8): api/answer-format.ts. */

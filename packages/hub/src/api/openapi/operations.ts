@@ -362,6 +362,18 @@ export const operations: Operation[] = [
     watch: true,
     note: 'Without a namespace in the path: every namespace’s (a read names the one GitRepo of that name).',
   }),
+  {
+    method: 'post',
+    path: '/api/v1/namespaces/:namespace/gitrepos/:name/confirm-deletions',
+    tag: 'gitrepos',
+    summary: 'Confirm the commit the GitRepo’s deletion breaker holds',
+    description:
+      'A commit that would delete more than spec.maxDeleteShare of a path’s objects waits (status.paths[].held). This records that commit as confirmed (annotation outpost.dev/deletions-confirmed) and rolls it out. Body: empty, or {"commit": ID} to confirm only that commit (409 GITREPO_HELD_COMMIT_CHANGED when another is held now); 409 GITREPO_NOTHING_HELD when none is.',
+    access: 'admin',
+    body: { kind: 'object', schema: { type: 'object', properties: { commit: { type: 'string' } } } },
+    answers: { 200: { description: 'the GitRepo', schema: 'GitRepo' } },
+    errors: [400, 404, 409],
+  },
 
   // ---- cluster sets -----------------------------------------------------------------------
   ...resourceOps({

@@ -259,6 +259,15 @@ export const schemas: Record<string, Schema> = {
         placementRef: object({ name: str() }, ['name']),
         rolloutStrategy: open('type All | Progressive | ProgressivePerGroup, with their options (as a workset’s)'),
         paused: bool(),
+        overrides: list(open('per-cluster patches chosen by cluster labels or claims (a workset’s spec.overrides)')),
+        templating: bool(),
+        maxDeleteShare: {
+          type: 'number',
+          minimum: 0,
+          maximum: 1,
+          description:
+            'the share of a path’s objects one commit may delete before it waits for confirm-deletions (default 0.5; 1: never waits)',
+        },
         helm: object(
           {
             releaseName: str(
@@ -286,6 +295,7 @@ export const schemas: Record<string, Schema> = {
           commit: str('the commit whose content of this path its workset carries'),
           state: str('the workset’s rollout state'),
           error: str('why this path was not rolled out at the last commit (file:line)'),
+          held: open('the commit the deletion breaker holds: commit, deleting, of, objects[]'),
         }),
       ),
       summary: open('per-cluster state counts over the paths’ worksets'),
