@@ -132,7 +132,13 @@ describe('GitRepo (real hub, a real spoke and agent, a Git server on loopback)',
     assert.match(ssh.text, /spec\.repo: UNSUPPORTED_FIELD: ssh repositories need credentials, not supported yet/);
     const creds = await admin.post('/api/v1/namespaces/default/gitrepos', body({ credentials: { secret: 'x' } }));
     assertError(creds, 400, 'GITREPO_INVALID');
-    assert.match(creds.text, /spec\.credentials: UNSUPPORTED_FIELD/);
+    assert.match(creds.text, /spec\.credentials\.secret: unknown field/);
+    const sshCreds = await admin.post(
+      '/api/v1/namespaces/default/gitrepos',
+      body({ credentials: { sshPrivateKey: 'k', knownHosts: 'h' } }),
+    );
+    assertError(sshCreds, 400, 'GITREPO_INVALID');
+    assert.match(sshCreds.text, /spec\.credentials: UNSUPPORTED_FIELD: ssh credentials are not supported yet/);
     const made = await admin.call('PUT', '/api/v1/namespaces/default/gitrepos/refused', {
       json: body({ pollingInterval: '0' }),
     });

@@ -91,6 +91,9 @@ export function describeGitRepo(g: GitRepoResource): string {
     `polling:      ${g.spec.pollingInterval ?? '15s'}`,
     `placement:    ${g.spec.placementRef.name} (${g.spec.rolloutStrategy?.type ?? 'All'})`,
     `paused:       ${g.spec.paused === true}`,
+    // Write-only: the API shows only that they are set (and of which type).
+    `credentials:  ${g.spec.credentials ? `${(g.spec.credentials as { type?: string }).type ?? ''} set`.trim() : '-'}`,
+    `webhook:      ${g.spec.webhook ? 'secret set' : '-'}`,
     '',
   ];
   return `${lines.join('\n')}${gitRepoStatusText(g)}`;

@@ -20,6 +20,7 @@ import { type ObjectRow, type ObjectWrite, objectKey, type Store, splitObjectKey
 import { saveTexts } from '../work/texts.ts';
 import { checkout, type GitEnv, GitError, remoteCommit } from './git.ts';
 import { renderPath } from './render.ts';
+import { openCredentials, type SecretBox, secretTexts, tokenUsername } from './secrets.ts';
 import type { GitRepoPathStatus, GitRepoSpec, GitRepoStatus } from './types.ts';
 import { pollingMs, workSetNameFor } from './validate.ts';
 
@@ -48,6 +49,8 @@ export interface GitRepoControllerDeps {
   tickMs?: number;
   statusMs?: number;
   gitTimeoutMs?: number;
+  /** Unseals GitRepo credentials (secrets.ts). */
+  secrets?: SecretBox | undefined;
 }
 
 interface Memory {
@@ -85,6 +88,23 @@ export class GitRepoController {
       ...(this.#d.gitTimeoutMs ? { timeoutMs: this.#d.gitTimeoutMs } : {}),
       signal: this.#stopping.signal,
     };
+  }
+
+  /** git's environment for `row`: its credentials unsealed for the commands of this sync only. */
+  #envFor(row: ObjectRow, spec: GitRepoSpec): GitEnv {
+    let c: ReturnType<typeof openCredentials>;
+    try {
+      c = openCredentials(spec, this.#d.secrets, row.namespace, row.name);
+    } catch (err) {
+      throw new GitError('GIT_CREDENTIALS', `${(err as Error).message}; nothing is fetched`);
+    }
+    if (!c) return this.#env;
+    if (c.type === 'ssh') throw new GitError('GIT_CREDENTIALS', 'ssh credentials are not supported yet');
+    const auth =
+      c.type === 'token'
+        ? { username: tokenUsername, password: c.token, url: spec.repo }
+        : { username: c.username, password: c.password, url: spec.repo };
+    return { ...this.#env, auth, secrets: secretTexts(c) };
   }
 
   /** Every GitRepo is due now (a full pass when this replica starts leading). */
@@ -195,7 +215,7 @@ export class GitRepoController {
       await this.#writeStatus(row, { conditions, pathErrors, commit: prior?.commit, fetchedAt: prior?.fetchedAt });
     };
     try {
-      ({ commit, ref } = await remoteCommit(this.#env, spec.repo, spec));
+      ({ commit, ref } = await remoteCommit(this.#envFor(row, spec), spec.repo, spec));
     } catch (err) {
       await fetchFailed(err);
       return;
@@ -213,7 +233,7 @@ export class GitRepoController {
     const dir = join(this.#d.cacheDir, row.uid);
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      commit = await checkout(this.#env, dir, spec.repo, ref, commit);
+      commit = await checkout(this.#envFor(row, spec), dir, spec.repo, ref, commit);
     } catch (err) {
       await fetchFailed(err);
       return;
@@ -561,6 +581,8 @@ function gitProblem(err: unknown): { reason: string; message: string } {
       GIT_TIMEOUT: 'Timeout',
       GIT_NO_REF: 'RefNotFound',
       GIT_FAILED: 'Unreachable',
+      GIT_AUTH: 'AuthenticationFailed',
+      GIT_CREDENTIALS: 'CredentialsUnreadable',
     };
     const reason = reasons[err.code];
     return { reason, message: `${err.message}; nothing changes on the clusters` };

@@ -6,5 +6,6 @@
 // outpost.dev/git-path). Kustomize, Helm, credentials, webhooks and overrides are refused by
 // name (validate.ts, render.ts): not built yet.
 export * from './controller.ts';
+export * from './secrets.ts';
 export * from './types.ts';
 export * from './validate.ts';

@@ -40,8 +40,6 @@ test('ssh, git:// and credentials in the URL are refused by name', () => {
 
 test('fields not built yet are refused by name; unknown ones as unknown', () => {
   for (const [k, re] of [
-    ['credentials', /spec\.credentials: UNSUPPORTED_FIELD: credentials are not supported yet/],
-    ['webhook', /spec\.webhook: UNSUPPORTED_FIELD: webhooks are not supported yet/],
     ['overrides', /spec\.overrides: UNSUPPORTED_FIELD: per-cluster overrides are not supported yet/],
     ['helm', /spec\.helm: UNSUPPORTED_FIELD: Helm rendering is not supported yet/],
     ['kustomize', /spec\.kustomize: UNSUPPORTED_FIELD: kustomize rendering is not supported yet/],

@@ -6,18 +6,17 @@ import type { Validated } from '../placement/types.ts';
 import { invalid, isObject, metadata, Problems } from '../placement/validate.ts';
 import { rolloutPolicy } from '../rollout/strategy.ts';
 import type { RolloutStrategySpec } from '../rollout/types.ts';
+import { credentialsField, webhookField } from './secrets.ts';
 import { type GitRepo, type GitRepoSpec, gitRepoApiVersion } from './types.ts';
 
 const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** Fields of Fleet's GitRepo (and of the issue) that are not built yet: refused by name. */
 const notYet: Record<string, string> = {
-  credentials: 'credentials are not supported yet (public http(s) and file repositories only)',
-  clientSecretName: 'credentials are not supported yet (public http(s) and file repositories only)',
-  helmSecretName: 'credentials are not supported yet',
+  clientSecretName: 'not supported: give the credentials themselves in spec.credentials (stored sealed)',
+  helmSecretName: 'Helm repository credentials are not supported yet',
   caBundle: 'custom CA bundles are not supported yet',
   insecureSkipTLSVerify: 'skipping TLS verification is not supported',
-  webhook: 'webhooks are not supported yet: the hub polls (pollingInterval)',
   overrides: 'per-cluster overrides are not supported yet',
   targets: 'per-cluster overrides are not supported yet: placementRef selects the clusters',
   helm: 'Helm rendering is not supported yet',
@@ -34,6 +33,8 @@ const knownSpec = [
   'placementRef',
   'rolloutStrategy',
   'paused',
+  'credentials',
+  'webhook',
 ];
 
 /** A path as the repository names it: relative, "/"-separated, without "." or ".." steps
@@ -121,7 +122,11 @@ export function validateGitRepo(input: unknown, pathName?: string): Validated<Gi
   } else {
     try {
       const u = new URL(spec.repo);
-      if (u.username || u.password) p.add('spec.repo', 'UNSUPPORTED_FIELD: credentials in the URL are not supported');
+      if (u.username || u.password)
+        p.add(
+          'spec.repo',
+          'UNSUPPORTED_FIELD: credentials in the URL are not supported (a URL shows in process lists and logs): give them in spec.credentials',
+        );
       out.repo = spec.repo;
     } catch {
       p.add('spec.repo', 'must be a URL');
@@ -201,6 +206,14 @@ export function validateGitRepo(input: unknown, pathName?: string): Validated<Gi
     if (typeof spec.paused !== 'boolean') p.add('spec.paused', 'must be true or false');
     // false is the default: kept as absent, so that a resumed GitRepo equals one never paused.
     else if (spec.paused) out.paused = true;
+  }
+  if (spec.credentials !== undefined) {
+    const c = credentialsField(spec.credentials, p);
+    if (c) out.credentials = c;
+  }
+  if (spec.webhook !== undefined) {
+    const w = webhookField(spec.webhook, p);
+    if (w) out.webhook = w;
   }
   if (!p.empty) return invalid('GITREPO_INVALID', 'GitRepo', p);
   return { ok: true, value: { apiVersion: gitRepoApiVersion, kind: 'GitRepo', metadata: meta, spec: out } };
