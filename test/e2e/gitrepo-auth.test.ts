@@ -5,7 +5,9 @@
 // with them it is fetched; the secret is in no answer, list, YAML answer, status, log line or
 // the database file; written again unchanged nothing changes; wrong ones are refused and
 // the previous rollout stands. A signed push webhook makes the hub fetch at once (polling
-// every hour); unsigned, wrongly signed or for an unknown GitRepo it is the same 401.
+// every hour); unsigned, wrongly signed or for an unknown GitRepo it is the same 401. Over
+// ssh (a real sshd on loopback) the pinned host key lets the fetch through; another one is
+// HostKeyMismatch and nothing is rolled out.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -18,6 +20,7 @@ import { request } from 'undici';
 import { type GitServer, makeRepo, startGitServer } from './git-server.ts';
 import { adminClient, type HubClient, readAdminToken, waitFor } from './hub-client.ts';
 import { type HubProcess, hubMain, startHub } from './hub-process.ts';
+import { sshdBinary, sshKeyPair, startSshServer } from './ssh-server.ts';
 
 interface GitRepoView {
   metadata: { generation: number; resourceVersion: string };
@@ -96,8 +99,9 @@ describe('private GitRepos and push webhooks (real hub, a Git server wanting cre
     return res.status === 200 ? res.body : undefined;
   };
   /** Nothing the hub said or holds names a secret (answers are checked where they are made). */
+  const secrets = [password, token, hookSecret, Buffer.from(`fleet-bot:${password}`).toString('base64')];
   const noSecretIn = (what: string, text: string) => {
-    for (const s of [password, token, hookSecret, Buffer.from(`fleet-bot:${password}`).toString('base64')]) {
+    for (const s of secrets) {
       assert.ok(!text.includes(s), `${what} holds a secret`);
     }
   };
@@ -350,7 +354,84 @@ describe('private GitRepos and push webhooks (real hub, a Git server wanting cre
     assert.equal(big.status, 413, big.text);
   });
 
-  test('(f) the hub logged no secret', async () => {
+  test('(f) ssh: fetched with the pinned host key; another host key is HostKeyMismatch, nothing rolled out', async (t) => {
+    const sshd = await sshdBinary();
+    if (!sshd) {
+      // CI has it (scripts/test installs it): missing there is a failure, not a skip.
+      assert.notEqual(process.env.CI, 'true', 'sshd is missing (scripts/toolchain.sh outpost_ensure_sshd)');
+      t.skip('sshd is not installed (outpost_ensure_sshd installs it)');
+      return;
+    }
+    const server = await startSshServer(sshd);
+    try {
+      const keyLine = server.clientKey.split('\n')[1] ?? '';
+      secrets.push(keyLine);
+      const body = gitRepo('sshed');
+      body.spec.repo = server.url(join(dir, 'repos', 'private.git'));
+      body.spec.credentials = { sshPrivateKey: server.clientKey, knownHosts: server.knownHosts };
+      const res = await admin.call('PUT', `${base}/sshed`, { json: body });
+      assert.equal(res.status, 201, res.text);
+      noSecretIn('the PUT answer', res.text);
+      assert.deepEqual((res.body as GitRepoView).spec.credentials, { type: 'ssh', set: true });
+      const g = await waitFor(
+        'fetched over ssh',
+        async () => {
+          const g = await get('sshed');
+          return g.status.paths[0]?.commit ? g : fetched(g)?.status === 'False' ? g : undefined;
+        },
+        30_000,
+      );
+      assert.equal(fetched(g)?.status, 'True', `${JSON.stringify(g.status)}\n${server.output()}`);
+      assert.ok(await workset('sshed-apps'));
+
+      // The same server, but known_hosts pins another key: refused before anything is sent.
+      const other = await sshKeyPair(dir, 'other_host_key');
+      const [type, key] = other.publicKey.split(' ');
+      const mitm = gitRepo('mitm');
+      mitm.spec.repo = body.spec.repo;
+      mitm.spec.credentials = {
+        sshPrivateKey: server.clientKey,
+        knownHosts: `[127.0.0.1]:${server.port} ${type} ${key}`,
+      };
+      assert.equal((await admin.call('PUT', `${base}/mitm`, { json: mitm })).status, 201);
+      const refused = await waitFor(
+        'the wrong host key refused',
+        async () => {
+          const g = await get('mitm');
+          return fetched(g)?.status === 'False' ? g : undefined;
+        },
+        30_000,
+      );
+      assert.equal(fetched(refused)?.reason, 'HostKeyMismatch', JSON.stringify(refused.status));
+      assert.equal(await workset('mitm-apps'), undefined);
+      noSecretIn('the status', JSON.stringify(refused));
+      // An ssh URL without credentials, or with a token, is refused.
+      const bare = gitRepo('sshbare');
+      bare.spec.repo = body.spec.repo;
+      const noCreds = await admin.call('PUT', `${base}/sshbare`, { json: bare });
+      assert.equal(noCreds.status, 400, noCreds.text);
+      assert.match(noCreds.text, /ssh repositories need spec\.credentials/);
+      bare.spec.credentials = { token };
+      const tokened = await admin.call('PUT', `${base}/sshbare`, { json: bare });
+      assert.equal(tokened.status, 400, tokened.text);
+      assert.match(tokened.text, /an ssh repository needs \{sshPrivateKey, knownHosts\}/);
+      noSecretIn('the refusal', tokened.text);
+      for (const n of ['sshed', 'mitm']) assert.equal((await admin.delete(`${base}/${n}`)).status, 200);
+      // The key files lived only for their commands: with no ssh GitRepo left, none remain.
+      await waitFor(
+        'no ssh key directory left',
+        async () => {
+          const left = await readdir(join(hub.dataDir, 'gitrepos', '.home'));
+          return left.some((f) => f.startsWith('ssh-')) ? undefined : true;
+        },
+        30_000,
+      );
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('(g) the hub logged no secret', async () => {
     noSecretIn('the hub log', hub.output());
   });
 });

@@ -99,7 +99,9 @@ export class GitRepoController {
       throw new GitError('GIT_CREDENTIALS', `${(err as Error).message}; nothing is fetched`);
     }
     if (!c) return this.#env;
-    if (c.type === 'ssh') throw new GitError('GIT_CREDENTIALS', 'ssh credentials are not supported yet');
+    if (c.type === 'ssh') {
+      return { ...this.#env, ssh: { privateKey: c.sshPrivateKey, knownHosts: c.knownHosts }, secrets: secretTexts(c) };
+    }
     const auth =
       c.type === 'token'
         ? { username: tokenUsername, password: c.token, url: spec.repo }
@@ -583,6 +585,7 @@ function gitProblem(err: unknown): { reason: string; message: string } {
       GIT_FAILED: 'Unreachable',
       GIT_AUTH: 'AuthenticationFailed',
       GIT_CREDENTIALS: 'CredentialsUnreadable',
+      GIT_HOST_KEY: 'HostKeyMismatch',
     };
     const reason = reasons[err.code];
     return { reason, message: `${err.message}; nothing changes on the clusters` };

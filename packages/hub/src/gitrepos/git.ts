@@ -9,7 +9,15 @@ import { durations, limits } from '@outpost/shared';
 
 /** GIT_NO_REF: the remote answered, but has no such branch, tag or HEAD. GIT_AUTH: the remote
  *  wants credentials, or refused the ones given. GIT_CREDENTIALS: the stored ones are not readable. */
-export type GitErrorCode = 'GIT_MISSING' | 'GIT_TIMEOUT' | 'GIT_FAILED' | 'GIT_NO_REF' | 'GIT_AUTH' | 'GIT_CREDENTIALS';
+export type GitErrorCode =
+  | 'GIT_MISSING'
+  | 'GIT_TIMEOUT'
+  | 'GIT_FAILED'
+  | 'GIT_NO_REF'
+  | 'GIT_AUTH'
+  | 'GIT_CREDENTIALS'
+  /** The ssh server's key is not the one pinned (known_hosts). */
+  | 'GIT_HOST_KEY';
 
 export class GitError extends Error {
   readonly code: GitErrorCode;
@@ -29,6 +37,8 @@ export interface GitEnv {
   signal?: AbortSignal;
   /** HTTP basic credentials for the repository's own host (a private repository). */
   auth?: { username: string; password: string; url: string };
+  /** An ssh repository's key and the server keys pinned for it (known_hosts text). */
+  ssh?: { privateKey: string; knownHosts: string };
   /** Texts never to show (the credentials as they could appear in git's output). */
   secrets?: readonly string[];
 }
@@ -76,6 +86,7 @@ const lastLines = (text: string) =>
 /** Runs `git ARGS` in `cwd`; resolves with its standard output, rejects with a GitError
  *  (whose message never holds `env.secrets`). */
 export async function runGit(args: string[], env: GitEnv, cwd?: string): Promise<string> {
+  if (env.ssh) return runGitSsh(args, env, env.ssh, cwd);
   if (!env.auth) return runGitOnce(args, env, cwd, {});
   // The helper in a directory of its own (0700, removed after the command).
   const dir = await mkdtemp(join(env.home, 'auth-'));
@@ -95,9 +106,66 @@ export async function runGit(args: string[], env: GitEnv, cwd?: string): Promise
   }
 }
 
+/** `s` as one word of sh (git runs GIT_SSH_COMMAND with the shell). */
+const shellWord = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * git over ssh with the GitRepo's key: the key (0600) and the pinned known_hosts in a
+ * directory of their own (0700, removed after the command). ssh reads no configuration
+ * (-F /dev/null), no agent, no other identity, no other known_hosts; it never asks
+ * (BatchMode) and never learns a host key (StrictHostKeyChecking=yes: a key not pinned,
+ * or another one, fails the command).
+ */
+async function runGitSsh(
+  args: string[],
+  env: GitEnv,
+  ssh: { privateKey: string; knownHosts: string },
+  cwd: string | undefined,
+): Promise<string> {
+  const dir = await mkdtemp(join(env.home, 'ssh-'));
+  try {
+    const key = join(dir, 'key');
+    const known = join(dir, 'known_hosts');
+    await writeFile(key, ssh.privateKey.endsWith('\n') ? ssh.privateKey : `${ssh.privateKey}\n`, { mode: 0o600 });
+    await writeFile(known, ssh.knownHosts.endsWith('\n') ? ssh.knownHosts : `${ssh.knownHosts}\n`, { mode: 0o600 });
+    const command = [
+      'ssh',
+      '-F',
+      '/dev/null',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      `UserKnownHostsFile=${shellWord(known)}`,
+      '-o',
+      'GlobalKnownHostsFile=/dev/null',
+      '-o',
+      'UpdateHostKeys=no',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'IdentityAgent=none',
+      '-o',
+      'PasswordAuthentication=no',
+      '-o',
+      'KbdInteractiveAuthentication=no',
+      '-o',
+      `ConnectTimeout=${Math.ceil(durations.gitSshConnectTimeoutMs / 1000)}`,
+      '-i',
+      shellWord(key),
+    ].join(' ');
+    return await runGitOnce(args, env, cwd, { GIT_SSH_COMMAND: command, GIT_SSH_VARIANT: 'ssh' });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** What in git's error output says the remote wants (other) credentials. */
 const authFailure =
-  /Authentication failed|could not read (Username|Password)|terminal prompts disabled|returned error: 40[13]|HTTP Basic: Access denied|Invalid username or password/i;
+  /Authentication failed|could not read (Username|Password)|terminal prompts disabled|returned error: 40[13]|HTTP Basic: Access denied|Invalid username or password|Permission denied \(/i;
+/** What in ssh's error output says the server's key is not the pinned one. */
+const hostKeyFailure = /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No \S+ host key is known/i;
 
 function runGitOnce(
   args: string[],
@@ -177,7 +245,7 @@ function runGitOnce(
       } else if (code !== 0) {
         const said = scrub(Buffer.concat(err).toString('utf8'), env.secrets);
         const why = lastLines(said) || `exit ${code}`;
-        const failed = authFailure.test(said) ? 'GIT_AUTH' : 'GIT_FAILED';
+        const failed = hostKeyFailure.test(said) ? 'GIT_HOST_KEY' : authFailure.test(said) ? 'GIT_AUTH' : 'GIT_FAILED';
         reject(new GitError(failed, scrub(`git ${args[0]} failed: ${why}`, env.secrets)));
       } else if (outBytes > limits.gitOutputBytesMax) {
         reject(new GitError('GIT_FAILED', `git ${args[0]}: more output than ${limits.gitOutputBytesMax} bytes`));

@@ -39,7 +39,7 @@ const problems = (spec: Record<string, unknown>) => {
   return text;
 };
 
-test('credentials: basic, token, or {set: true}; ssh and Fleet secret references are refused by name', () => {
+test('credentials: basic, token, ssh, or {set: true}; Fleet secret references are refused by name', () => {
   assert.deepEqual(valid({ credentials: { username: 'bot', password } }).credentials, {
     type: 'basic',
     username: 'bot',
@@ -59,12 +59,33 @@ test('credentials: basic, token, or {set: true}; ssh and Fleet secret references
   );
   assert.match(problems({ credentials: { username: 'bot', password: `a\n${password}` } }), /must be one line/);
   assert.match(problems({ credentials: { password, secret: password } }), /spec\.credentials\.secret: unknown field/);
-  assert.match(
-    problems({ credentials: { sshPrivateKey: password, knownHosts: 'h ssh-ed25519 AAAA' } }),
-    /spec\.credentials: UNSUPPORTED_FIELD: ssh credentials are not supported yet/,
+  // ssh: a private key and a pinned known_hosts, both required.
+  const sshKey = `-----BEGIN OPENSSH PRIVATE KEY-----\n${password}\n-----END OPENSSH PRIVATE KEY-----\n`;
+  const known = '[git.example.com]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE5x';
+  assert.deepEqual(
+    valid({
+      repo: 'ssh://git@git.example.com:2222/fleet.git',
+      credentials: { sshPrivateKey: sshKey, knownHosts: known },
+    }).credentials,
+    {
+      type: 'ssh',
+      sshPrivateKey: sshKey,
+      knownHosts: known,
+    },
   );
+  assert.match(problems({ credentials: { sshPrivateKey: sshKey } }), /spec\.credentials\.knownHosts: is required/);
+  assert.match(
+    problems({ credentials: { sshPrivateKey: sshKey, knownHosts: '# nothing pinned\n' } }),
+    /must pin at least one host key/,
+  );
+  assert.match(
+    problems({ credentials: { sshPrivateKey: sshKey, knownHosts: 'git.example.com yes' } }),
+    /must be known_hosts lines/,
+  );
+  assert.match(problems({ credentials: { sshPrivateKey: password, knownHosts: known } }), /must be a private key/);
+
   assert.match(problems({ clientSecretName: 'x' }), /spec\.clientSecretName: UNSUPPORTED_FIELD/);
-  assert.match(problems({ repo: 'ssh://git@example.com/x.git' }), /ssh repositories need credentials/);
+  assert.match(problems({ repo: 'ssh://git@example.com/x.git' }), /ssh repositories need spec\.credentials/);
   assert.match(problems({ credentials: { set: false } }), /spec\.credentials\.set: must be true/);
 });
 
@@ -126,6 +147,17 @@ test('writes that cannot be sealed or kept are refused, naming the field', () =>
   refuses({ credentials: { password, username: 'u' }, repo: 'file:///srv/x.git' }, undefined, /file:\/\/ repository/);
   refuses({ credentials: { password, username: 'u' }, repo: 'http://git.example.com/x.git' }, undefined, /https/);
   refuses({ credentials: { password, username: 'u' } }, undefined, /no key/, null);
+  const ssh = {
+    sshPrivateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n`,
+    knownHosts: 'h ssh-ed25519 AAAA',
+  };
+  refuses({ credentials: ssh }, undefined, /ssh credentials need an ssh:\/\/ or USER@HOST:PATH repository/);
+  refuses(
+    { credentials: { token: password }, repo: 'git@git.example.com:fleet.git' },
+    undefined,
+    /an ssh repository needs/,
+  );
+  assert.ok(sealSpec(valid({ credentials: ssh, repo: 'git@git.example.com:fleet.git' }), undefined, box, 'd', 'n'));
   const stored = sealSpec(valid({ credentials: { token: password } }), undefined, box, 'default', 'apps');
   refuses({ credentials: { type: 'basic', set: true } }, stored, /of type token/);
   // http:// to this machine is taken (a forge on loopback).

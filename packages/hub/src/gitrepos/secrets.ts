@@ -89,9 +89,22 @@ export function credentialsField(v: unknown, p: Problems): CredentialsField | un
   }
   if (form === 'ssh') {
     p.unknownFields(v, ['type', 'set', 'sshPrivateKey', 'knownHosts'], f);
-    p.add(f, 'UNSUPPORTED_FIELD: ssh credentials are not supported yet (http(s) with {username, password} or {token})');
-    return undefined;
+    const key = str('sshPrivateKey', 16 * 1024, false);
+    if (key !== undefined && !privateKeyText.test(`${key.trim()}\n`)) {
+      p.add(`${f}.sshPrivateKey`, 'must be a private key in PEM or OpenSSH form, without a passphrase');
+      return undefined;
+    }
+    const hosts = str('knownHosts', 64 * 1024, false);
+    if (hosts !== undefined) {
+      const why = knownHostsProblem(hosts);
+      if (why) {
+        p.add(`${f}.knownHosts`, why);
+        return undefined;
+      }
+    }
+    return key && hosts ? { type: 'ssh', sshPrivateKey: key, knownHosts: hosts } : undefined;
   }
+
   if (form === 'token') {
     p.unknownFields(v, ['type', 'set', 'token'], f);
     const token = str('token', 4096, true);
@@ -101,6 +114,30 @@ export function credentialsField(v: unknown, p: Problems): CredentialsField | un
   const username = str('username', 256, true);
   const password = str('password', 4096, true);
   return username && password ? { type: 'basic', username, password } : undefined;
+}
+
+const privateKeyText = /^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\r?\n[\s\S]+-----END [A-Z0-9 ]*PRIVATE KEY-----\n$/;
+
+/**
+ * Why `text` is no pinned known_hosts (ssh's format: `HOSTS KEYTYPE BASE64 [COMMENT]` lines,
+ * `#` comments, `@cert-authority` lines); undefined when it is one. Required, so that the
+ * server's key is checked (StrictHostKeyChecking=yes), never learnt on first use.
+ */
+function knownHostsProblem(text: string): string | undefined {
+  if (text.includes('\0')) return 'must be known_hosts text';
+  let keys = 0;
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const words = line.split(/\s+/);
+    if (words[0] === '@revoked') continue;
+    const [, type, key] = words[0] === '@cert-authority' ? words.slice(1) : words;
+    if (!type || !key || !/^(ssh-|ecdsa-|sk-)[\w@.-]+$/.test(type) || !/^[A-Za-z0-9+/]+={0,2}$/.test(key)) {
+      return 'must be known_hosts lines: HOST KEYTYPE BASE64KEY (ssh-keyscan HOST prints them; check them out of band)';
+    }
+    keys++;
+  }
+  return keys === 0 ? 'must pin at least one host key (HOST KEYTYPE BASE64KEY)' : undefined;
 }
 
 /** spec.webhook as written: `{secret}`, or `{set: true}` (keep). */
@@ -140,6 +177,9 @@ export function publicSpec(spec: GitRepoSpec): GitRepoSpec {
 function refused(field: string, message: string): OutpostError {
   return new OutpostError('GITREPO_INVALID', `GitRepo is invalid: ${field}: ${message}`, 400, [{ field, message }]);
 }
+
+/** ssh://… or the scp form USER@HOST:PATH (validate.ts checked which). */
+export const isSshUrl = (repo: string) => repo.startsWith('ssh://') || /^[\w.-]+@[\w.-]+:/.test(repo);
 
 const isLoopback = (host: string) => host === 'localhost' || host === '[::1]' || /^127\./.test(host);
 
@@ -198,7 +238,11 @@ export function sealSpec(
         'are sent only over https:// (or http:// to this machine): use an https:// URL',
       );
     }
-    if (type === 'ssh') throw refused('spec.credentials', 'ssh credentials are not supported yet');
+    const ssh = isSshUrl(spec.repo);
+    if (ssh && type !== 'ssh') throw refused('spec.credentials', 'an ssh repository needs {sshPrivateKey, knownHosts}');
+    if (!ssh && type === 'ssh') {
+      throw refused('spec.credentials', 'ssh credentials need an ssh:// or USER@HOST:PATH repository');
+    }
   }
   const w = spec.webhook;
   if (w) {

@@ -8,7 +8,7 @@ import type { RolloutStrategySpec, WorkSetRolloutState, WorkSetSummary } from '.
 export const gitRepoApiVersion = 'outpost.dev/v1alpha1';
 
 export interface GitRepoSpec {
-  /** http://, https:// or file:// (ssh needs credentials: not supported yet). */
+  /** http://, https:// or file://; ssh:// or USER@HOST:PATH with ssh credentials. */
   repo: string;
   /** Write-only: given in the clear, stored sealed, shown as {type, set: true} (secrets.ts). */
   credentials?: CredentialsField;

@@ -74,6 +74,30 @@ export function pollingMs(v: string | undefined): number | undefined {
   return parseDuration(v);
 }
 
+/** Why `url` (ssh://[user@]host[:port]/path or user@host:path) is no ssh repository URL to
+ *  take; undefined when it is one. No host, user or path may start with "-" (an option to ssh). */
+function sshUrlProblem(url: string): string | undefined {
+  if (url.length > 2048 || /[\s\0'"\\`$;&|<>]/.test(url)) {
+    return 'must be an ssh URL of at most 2048 characters without spaces, quotes or shell characters';
+  }
+  if (url.startsWith('ssh://')) {
+    try {
+      const u = new URL(url);
+      if (u.password)
+        return 'UNSUPPORTED_FIELD: credentials in the URL are not supported: give them in spec.credentials';
+      if (!u.hostname || u.hostname.startsWith('-') || u.username.startsWith('-') || u.pathname.length < 2) {
+        return 'must be ssh://[USER@]HOST[:PORT]/PATH';
+      }
+      return undefined;
+    } catch {
+      return 'must be ssh://[USER@]HOST[:PORT]/PATH';
+    }
+  }
+  const m = /^([\w.-]+)@([\w.-]+):(.+)$/.exec(url);
+  if (!m || m[1]?.startsWith('-') || m[2]?.startsWith('-') || m[3]?.startsWith('-')) return 'must be USER@HOST:PATH';
+  return undefined;
+}
+
 const refName = /^[A-Za-z0-9._/+-]+$/;
 
 function refProblem(v: string): string | undefined {
@@ -114,7 +138,11 @@ export function validateGitRepo(input: unknown, pathName?: string): Validated<Gi
   if (typeof spec.repo !== 'string' || spec.repo === '')
     p.add('spec.repo', 'is required: an http(s):// or file:// URL');
   else if (/^ssh:\/\/|^[\w.-]+@[\w.-]+:/.test(spec.repo)) {
-    p.add('spec.repo', 'UNSUPPORTED_FIELD: ssh repositories need credentials, not supported yet');
+    const why = sshUrlProblem(spec.repo);
+    if (why) p.add('spec.repo', why);
+    else if (spec.credentials === undefined) {
+      p.add('spec.repo', 'ssh repositories need spec.credentials: {sshPrivateKey, knownHosts}');
+    } else out.repo = spec.repo;
   } else if (!/^(https?|file):\/\//.test(spec.repo)) {
     p.add('spec.repo', 'must be an http://, https:// or file:// URL');
   } else if (spec.repo.length > 2048 || /[\s\0]/.test(spec.repo)) {

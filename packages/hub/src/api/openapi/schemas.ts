@@ -247,7 +247,9 @@ export const schemas: Record<string, Schema> = {
     'A Git repository of manifests rolled out through a placement: each path becomes a ManifestWorkReplicaSet',
     object(
       {
-        repo: str('http://, https:// or file:// URL (ssh: not supported yet; no credentials in the URL)'),
+        repo: str(
+          'http://, https://, file:// URL, or ssh:// / USER@HOST:PATH with ssh credentials (no credentials in the URL)',
+        ),
         branch: str("the branch followed; neither branch nor revision: the repository's default branch (HEAD)"),
         revision: str('a tag or a full commit id, instead of a branch'),
         paths: list(str('a directory of the repository; its *.yaml, *.yml, *.json files, recursively')),
@@ -256,7 +258,7 @@ export const schemas: Record<string, Schema> = {
         rolloutStrategy: open('type All | Progressive | ProgressivePerGroup, with their options (as a workset’s)'),
         paused: bool(),
         credentials: open(
-          'write-only, stored sealed: {username, password} or {token} (sent as the password of user x-access-token); answers show {type, set: true}, which a write may send back to keep them',
+          'write-only, stored sealed: {username, password}, {token} (sent as the password of user x-access-token) or {sshPrivateKey, knownHosts} (the host key pinned); answers show {type, set: true}, which a write may send back to keep them',
         ),
         webhook: open(
           'write-only, stored sealed: {secret} of the push webhook (POST .../gitrepos/NAME/webhook); answers show {set: true}, which a write may send back to keep it',
