@@ -206,7 +206,17 @@ export async function serve(config: ServeConfig): Promise<void> {
   const log = pino({
     level: config.logLevel,
     base: { component: 'hub' },
-    redact: ['req.headers.authorization', '*.token', '*.secret', '*.privateKey', '*.csr'],
+    redact: [
+      'req.headers.authorization',
+      '*.token',
+      '*.secret',
+      '*.privateKey',
+      '*.csr',
+      // GitRepo credentials and webhook headers (nothing logs them; a slip would be hidden).
+      '*.password',
+      '*.sshPrivateKey',
+      'req.headers["x-gitlab-token"]',
+    ],
   });
   ensurePrivateDataDir(config.dataDir);
   const pkiOpts = { advertiseUrl: config.advertiseUrl, sans: config.sans };
