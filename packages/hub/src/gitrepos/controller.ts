@@ -18,7 +18,7 @@ import { type BodyThread, RawBody, type WorkSetBody } from '../parse/index.ts';
 import { type ManifestWorkReplicaSetStatus, type WorkSetSummary, workSetApiVersion } from '../rollout/index.ts';
 import { type ObjectRow, type ObjectWrite, objectKey, type Store, splitObjectKey } from '../store/index.ts';
 import { saveTexts } from '../work/texts.ts';
-import { checkout, type GitEnv, GitError, remoteCommit } from './git.ts';
+import { checkout, type GitEnv, GitError, remoteCommit, sweepGitTemp } from './git.ts';
 import { renderPath } from './render.ts';
 import { openCredentials, type SecretBox, secretTexts, tokenUsername } from './secrets.ts';
 import type { GitRepoPathStatus, GitRepoSpec, GitRepoStatus } from './types.ts';
@@ -69,6 +69,7 @@ export class GitRepoController {
   #timer: NodeJS.Timeout | undefined;
   #statusTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  #swept = false;
   #inFlight = new Set<Promise<void>>();
   /** Aborted on close: running git commands are killed, so a stop never waits for a fetch. */
   readonly #stopping = new AbortController();
@@ -112,6 +113,12 @@ export class GitRepoController {
   /** Every GitRepo is due now (a full pass when this replica starts leading). */
   async start(): Promise<void> {
     await mkdir(join(this.#d.cacheDir, '.home'), { recursive: true, mode: 0o700 });
+    // A key file a killed hub left behind goes, at the first start only (later ones may
+    // overlap a sync of an earlier lead still running).
+    if (!this.#swept) {
+      this.#swept = true;
+      await sweepGitTemp(join(this.#d.cacheDir, '.home'));
+    }
     const rows = await this.#d.store.gitrepos.all();
     const now = this.#now();
     for (const r of rows) {

@@ -3,7 +3,7 @@
 // or user config: HOME is an empty directory the hub owns), killed after a timeout, its output
 // bounded. Each failure is a GitError with a stable code that the controller puts in status.
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { durations, limits } from '@outpost/shared';
 
@@ -103,6 +103,19 @@ export async function runGit(args: string[], env: GitEnv, cwd?: string): Promise
     });
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Removes the askpass and ssh key directories a killed hub left under git's HOME. */
+export async function sweepGitTemp(home: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(home);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (e.startsWith('auth-') || e.startsWith('ssh-')) await rm(join(home, e), { recursive: true, force: true });
   }
 }
 

@@ -85,6 +85,10 @@ test('credentials: basic, token, ssh, or {set: true}; Fleet secret references ar
   assert.match(problems({ credentials: { sshPrivateKey: password, knownHosts: known } }), /must be a private key/);
 
   assert.match(problems({ clientSecretName: 'x' }), /spec\.clientSecretName: UNSUPPORTED_FIELD/);
+  assert.match(
+    problems({ credentials: { username: 'u', passwordFile: '/etc/shadow' } }),
+    /spec\.credentials\.passwordFile: UNSUPPORTED_FIELD: give the secret itself/,
+  );
   assert.match(problems({ repo: 'ssh://git@example.com/x.git' }), /ssh repositories need spec\.credentials/);
   assert.match(problems({ credentials: { set: false } }), /spec\.credentials\.set: must be true/);
 });

@@ -48,6 +48,9 @@ const webhookLabel = (namespace: string, name: string) => `gitrepos/${namespace}
 
 const line = /^[^\r\n\0]+$/;
 
+/** References to secrets elsewhere: refused by name. */
+const references = ['passwordFile', 'tokenFile', 'sshPrivateKeyFile', 'knownHostsFile', 'secretName', 'secretRef'];
+
 /** spec.credentials as written: one of the clear forms, or `{type?, set: true}` (keep). */
 export function credentialsField(v: unknown, p: Problems): CredentialsField | undefined {
   const f = 'spec.credentials';
@@ -60,10 +63,14 @@ export function credentialsField(v: unknown, p: Problems): CredentialsField | un
     p.add(`${f}.type`, 'must be basic, token or ssh');
     return undefined;
   }
+  // File references would let an API user make the hub read (and send away) any file it can.
+  for (const k of references) {
+    if (k in v) p.add(`${f}.${k}`, 'UNSUPPORTED_FIELD: give the secret itself (stored sealed), not a reference');
+  }
   const given = ['username', 'password', 'token', 'sshPrivateKey', 'knownHosts'].filter((k) => k in v);
   // `set` beside new values (a merge patch onto the shown form): the new values count.
   if (v.set !== undefined && given.length === 0) {
-    p.unknownFields(v, ['type', 'set'], f);
+    p.unknownFields(v, ['type', 'set', ...references], f);
     if (v.set !== true) p.add(`${f}.set`, 'must be true (keeps the stored credentials)');
     return type ? { type, set: true } : { set: true };
   }
@@ -88,7 +95,7 @@ export function credentialsField(v: unknown, p: Problems): CredentialsField | un
     return undefined;
   }
   if (form === 'ssh') {
-    p.unknownFields(v, ['type', 'set', 'sshPrivateKey', 'knownHosts'], f);
+    p.unknownFields(v, ['type', 'set', 'sshPrivateKey', 'knownHosts', ...references], f);
     const key = str('sshPrivateKey', 16 * 1024, false);
     if (key !== undefined && !privateKeyText.test(`${key.trim()}\n`)) {
       p.add(`${f}.sshPrivateKey`, 'must be a private key in PEM or OpenSSH form, without a passphrase');
@@ -106,11 +113,11 @@ export function credentialsField(v: unknown, p: Problems): CredentialsField | un
   }
 
   if (form === 'token') {
-    p.unknownFields(v, ['type', 'set', 'token'], f);
+    p.unknownFields(v, ['type', 'set', 'token', ...references], f);
     const token = str('token', 4096, true);
     return token ? { type: 'token', token } : undefined;
   }
-  p.unknownFields(v, ['type', 'set', 'username', 'password'], f);
+  p.unknownFields(v, ['type', 'set', 'username', 'password', ...references], f);
   const username = str('username', 256, true);
   const password = str('password', 4096, true);
   return username && password ? { type: 'basic', username, password } : undefined;
