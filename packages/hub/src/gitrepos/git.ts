@@ -60,9 +60,10 @@ exit 1
 
 /** The prompts git asks an askpass helper with for `url`'s host (credential.c's credential_describe). */
 function prompts(url: string, username: string): { user: string; password: string } {
-  const u = new URL(url);
-  const host = u.host;
-  const proto = u.protocol.replace(/:$/, '');
+  // As the URL spells them (git keeps a default port written out; WHATWG's URL drops it).
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/.exec(url);
+  const proto = m?.[1] ?? '';
+  const host = m?.[2] ?? '';
   return { user: `Username for '${proto}://${host}': `, password: `Password for '${proto}://${username}@${host}': ` };
 }
 
