@@ -24,10 +24,13 @@ RUN find packages -name '*.test.ts' -delete
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 # GitRepos: the hub runs the system git (packages/hub/src/gitrepos/git.ts); https remotes
-# need its CA certificates.
+# need its CA certificates, ssh remotes the ssh client, which wants a passwd entry for the
+# uid it runs as (it refuses to start without one).
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends git ca-certificates \
-  && rm -rf /var/lib/apt/lists/*
+  && apt-get install -y --no-install-recommends git ca-certificates openssh-client \
+  && rm -rf /var/lib/apt/lists/* \
+  && echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/usr/sbin/nologin' >> /etc/passwd \
+  && echo 'nonroot:x:65532:' >> /etc/group
 WORKDIR /app
 COPY --from=build --chown=0:0 /app /app
 # 65532 is the "nonroot" uid of distroless images; the chart runs with the same ids.

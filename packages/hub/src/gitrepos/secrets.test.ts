@@ -83,6 +83,20 @@ test('credentials: basic, token, ssh, or {set: true}; Fleet secret references ar
     /must be known_hosts lines/,
   );
   assert.match(problems({ credentials: { sshPrivateKey: password, knownHosts: known } }), /must be a private key/);
+  // A key with a passphrase (an OpenSSH key whose cipher is not "none"; a PEM ENCRYPTED one).
+  const head = Buffer.concat([
+    Buffer.from('openssh-key-v1\0', 'latin1'),
+    Buffer.from([0, 0, 0, 10]),
+    Buffer.from('aes256-ctr'),
+  ]);
+  const locked = `-----BEGIN OPENSSH PRIVATE KEY-----\n${head.toString('base64')}\n-----END OPENSSH PRIVATE KEY-----\n`;
+  assert.match(
+    problems({ credentials: { sshPrivateKey: locked, knownHosts: known } }),
+    /UNSUPPORTED_FIELD: keys with a passphrase/,
+  );
+  const pem =
+    '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n';
+  assert.match(problems({ credentials: { sshPrivateKey: pem, knownHosts: known } }), /keys with a passphrase/);
 
   assert.match(problems({ clientSecretName: 'x' }), /spec\.clientSecretName: UNSUPPORTED_FIELD/);
   assert.match(

@@ -101,6 +101,10 @@ export function credentialsField(v: unknown, p: Problems): CredentialsField | un
       p.add(`${f}.sshPrivateKey`, 'must be a private key in PEM or OpenSSH form, without a passphrase');
       return undefined;
     }
+    if (key !== undefined && encryptedKey(key)) {
+      p.add(`${f}.sshPrivateKey`, 'UNSUPPORTED_FIELD: keys with a passphrase are not supported (the hub never asks)');
+      return undefined;
+    }
     const hosts = str('knownHosts', 64 * 1024, false);
     if (hosts !== undefined) {
       const why = knownHostsProblem(hosts);
@@ -124,6 +128,19 @@ export function credentialsField(v: unknown, p: Problems): CredentialsField | un
 }
 
 const privateKeyText = /^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\r?\n[\s\S]+-----END [A-Z0-9 ]*PRIVATE KEY-----\n$/;
+
+/** Whether a private key is encrypted (a passphrase): PEM's ENCRYPTED headers, or an
+ *  OpenSSH key whose cipher is not "none". */
+function encryptedKey(key: string): boolean {
+  if (/BEGIN ENCRYPTED PRIVATE KEY|Proc-Type: 4,ENCRYPTED/.test(key)) return true;
+  const m = /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----/.exec(key);
+  if (!m) return false;
+  const raw = Buffer.from((m[1] ?? '').replace(/\s+/g, ''), 'base64');
+  const magic = 'openssh-key-v1\0';
+  if (raw.subarray(0, magic.length).toString('latin1') !== magic || raw.length < magic.length + 4) return false;
+  const len = raw.readUInt32BE(magic.length);
+  return raw.subarray(magic.length + 4, magic.length + 4 + len).toString('latin1') !== 'none';
+}
 
 /**
  * Why `text` is no pinned known_hosts (ssh's format: `HOSTS KEYTYPE BASE64 [COMMENT]` lines,
