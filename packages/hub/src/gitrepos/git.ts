@@ -1,7 +1,9 @@
-// The system `git`, run for GitRepos: never through a shell, never asking for a password
-// (no terminal, an askpass that answers nothing), with no configuration but its own (no system
-// or user config: HOME is an empty directory the hub owns), killed after a timeout, its output
-// bounded. Each failure is a GitError with a stable code that the controller puts in status.
+// The system `git`, run for GitRepos: never through a shell, never asking anyone (no
+// terminal; an askpass that answers nothing, or only a private repository's own credentials
+// for its own host; ssh only with a GitRepo's key and pinned host keys), with no
+// configuration but its own (no system or user config: HOME is an empty directory the hub
+// owns), killed after a timeout, its output bounded and scrubbed of credentials. Each failure
+// is a GitError with a stable code that the controller puts in status.
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
