@@ -124,6 +124,55 @@ outpost_ensure_git() {
   command -v git >/dev/null 2>&1 || { outpost_log "git is installed but not in PATH"; return 1; }
 }
 
+# OpenSSH's server (Debian's openssh-server), the ssh remote the GitRepo tests start on a port
+# of their own with their own configuration and keys (test/e2e/ssh-server.ts). Installed when
+# missing (as root), without starting or enabling the system's sshd service: a policy-rc.d
+# that refuses every start is in place while the package installs (unless one exists), and
+# no sshd of the package's is left running. Exports OUTPOST_SSHD_BIN. Safe to call again.
+outpost_ensure_sshd() {
+  local bin=${OUTPOST_SSHD_BIN:-}
+  if [[ -n "$bin" && -x "$bin" ]]; then export OUTPOST_SSHD_BIN="$bin"; return 0; fi
+  bin=$(command -v sshd || true)
+  [[ -z "$bin" && -x /usr/sbin/sshd ]] && bin=/usr/sbin/sshd
+  if [[ -z "$bin" ]]; then
+    if [[ $(id -u) -ne 0 ]]; then
+      outpost_log "sshd is missing; install Debian's openssh-server (as root: apt-get install openssh-server)," \
+        "or set OUTPOST_SSHD_BIN to its path"
+      return 1
+    fi
+    outpost_log "installing sshd (Debian's openssh-server with apt-get; its service is not started)"
+    local policy=/usr/sbin/policy-rc.d made_policy=0
+    if [[ ! -e $policy ]]; then
+      printf '#!/bin/sh\n# outpost: no service starts while a test dependency installs\nexit 101\n' >"$policy"
+      chmod 0755 "$policy"
+      made_policy=1
+    fi
+    local ok=0
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >&2 \
+      && ok=1
+    [[ $made_policy -eq 1 ]] && rm -f "$policy"
+    [[ $ok -eq 1 ]] || return 1
+    # Not enabled either: Debian's units and init script skip a start while
+    # /etc/ssh/sshd_not_to_be_run exists, and the unit the package enabled is disabled.
+    touch /etc/ssh/sshd_not_to_be_run
+    if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+      systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+    else
+      # No service manager running: what `systemctl disable` removes.
+      rm -f /etc/systemd/system/multi-user.target.wants/ssh.service /etc/systemd/system/sshd.service \
+        /etc/systemd/system/sockets.target.wants/ssh.socket
+    fi
+    # Had a service manager started it anyway: the package's daemon (its pid file) is stopped.
+    if [[ -s /run/sshd.pid ]] && kill -0 "$(cat /run/sshd.pid)" 2>/dev/null; then
+      kill "$(cat /run/sshd.pid)" 2>/dev/null || true
+    fi
+    bin=/usr/sbin/sshd
+    [[ -x "$bin" ]] || { outpost_log "openssh-server is installed but $bin is missing"; return 1; }
+  fi
+  export OUTPOST_SSHD_BIN="$bin"
+}
+
 # HAProxy (Debian's package), the real TCP load balancer the replica fault tests put in front
 # of several hubs (test/lb). Installed when missing (as root); exports OUTPOST_HAPROXY_BIN.
 outpost_ensure_haproxy() {

@@ -38,10 +38,13 @@ RUN find packages -name '*.test.ts' -delete
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 # GitRepos: the hub runs the system git (packages/hub/src/gitrepos/git.ts); https remotes
-# need its CA certificates.
+# need its CA certificates, ssh remotes the ssh client, which wants a passwd entry for the
+# uid it runs as (it refuses to start without one).
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends git ca-certificates \
-  && rm -rf /var/lib/apt/lists/*
+  && apt-get install -y --no-install-recommends git ca-certificates openssh-client \
+  && rm -rf /var/lib/apt/lists/* \
+  && echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/usr/sbin/nologin' >> /etc/passwd \
+  && echo 'nonroot:x:65532:' >> /etc/group
 # Looked up on PATH by default (--helm-path, --kustomize-path).
 COPY --from=tools --chown=0:0 /out/helm /out/kustomize /usr/local/bin/
 WORKDIR /app

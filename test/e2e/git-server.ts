@@ -32,12 +32,24 @@ export interface GitServer {
   stop(): Promise<void>;
 }
 
-/** Serves the bare repositories under `root` (GIT_PROJECT_ROOT) over smart HTTP. */
-export async function startGitServer(root: string, home: string): Promise<GitServer> {
+/** Serves the bare repositories under `root` (GIT_PROJECT_ROOT) over smart HTTP; with
+ *  `auth`, only to requests with that user and password (HTTP basic), as a private forge does. */
+export async function startGitServer(
+  root: string,
+  home: string,
+  auth?: { username: string; password: string },
+): Promise<GitServer> {
   let server: Server | undefined;
   let port = 0;
+  const expected = auth && `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
   const listen = async () => {
     const s = createServer((req, res) => {
+      if (expected && req.headers.authorization !== expected) {
+        req.resume();
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="outpost-test"', 'content-type': 'text/plain' });
+        res.end('authentication required\n');
+        return;
+      }
       const u = new URL(req.url ?? '/', 'http://127.0.0.1');
       const child = spawn('git', ['http-backend'], {
         env: {

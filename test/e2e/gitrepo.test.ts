@@ -139,10 +139,19 @@ describe('GitRepo (real hub, a real spoke and agent, a Git server on loopback)',
       json: body({ repo: 'ssh://git@example.invalid/x.git' }),
     });
     assertError(ssh, 400, 'GITREPO_INVALID');
-    assert.match(ssh.text, /spec\.repo: UNSUPPORTED_FIELD: ssh repositories need credentials, not supported yet/);
+    assert.match(ssh.text, /spec\.repo: ssh repositories need spec\.credentials/);
     const creds = await admin.post('/api/v1/namespaces/default/gitrepos', body({ credentials: { secret: 'x' } }));
     assertError(creds, 400, 'GITREPO_INVALID');
-    assert.match(creds.text, /spec\.credentials: UNSUPPORTED_FIELD/);
+    assert.match(creds.text, /spec\.credentials\.secret: unknown field/);
+    const sshCreds = await admin.post(
+      '/api/v1/namespaces/default/gitrepos',
+      body({ credentials: { sshPrivateKey: 'k', knownHosts: 'h' } }),
+    );
+    assertError(sshCreds, 400, 'GITREPO_INVALID');
+    assert.match(sshCreds.text, /spec\.credentials\.sshPrivateKey: must be a private key/);
+    const fleetSecret = await admin.post('/api/v1/namespaces/default/gitrepos', body({ clientSecretName: 'x' }));
+    assertError(fleetSecret, 400, 'GITREPO_INVALID');
+    assert.match(fleetSecret.text, /spec\.clientSecretName: UNSUPPORTED_FIELD/);
     const made = await admin.call('PUT', '/api/v1/namespaces/default/gitrepos/refused', {
       json: body({ pollingInterval: '0' }),
     });

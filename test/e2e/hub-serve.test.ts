@@ -31,10 +31,13 @@ describe('outpost-hub serve', { timeout: 120_000 }, async () => {
       } finally {
         await other.stop();
       }
-      // One hub on SQLite keeps its PKI in the data dir; on PostgreSQL the PKI is in the
-      // database, sealed under the key-encryption key file the first hub wrote there.
+      // One hub on SQLite keeps its PKI in the data dir, and the key its GitRepo secrets are
+      // sealed under; on PostgreSQL the PKI is in the database, sealed under the
+      // key-encryption key file the first hub wrote there (GitRepo secrets too).
       const files =
-        testDatabase === 'postgres' ? ['pki.kek', 'admin.token'] : ['pki/serving.key', 'pki/state.json', 'admin.token'];
+        testDatabase === 'postgres'
+          ? ['pki.kek', 'admin.token']
+          : ['pki/serving.key', 'pki/state.json', 'admin.token', 'secrets.kek'];
       for (const key of files) {
         assert.equal((await stat(join(dataDir, key))).mode & 0o777, 0o600, key);
       }

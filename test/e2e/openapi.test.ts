@@ -99,13 +99,16 @@ describe('OpenAPI document', { timeout: 120_000 }, () => {
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(item)) {
         const schemes = (op.security ?? []).flatMap((s) => Object.keys(s as object));
-        // The dashboard's login takes the token, its session calls the cookie; the rest either.
+        // The dashboard's login takes the token, its session calls the cookie; a GitRepo's
+        // push webhook neither (its body is signed with the GitRepo's secret); the rest either.
         const credentials =
           path === '/api/v1/sessions'
             ? ['bearerAuth']
             : path === '/api/v1/sessions/current'
               ? ['sessionCookie']
-              : ['bearerAuth', 'sessionCookie'];
+              : path === '/api/v1/namespaces/{namespace}/gitrepos/{name}/webhook'
+                ? []
+                : ['bearerAuth', 'sessionCookie'];
         if (path.startsWith('/api/')) assert.deepEqual(schemes, credentials, `${method} ${path}`);
         else if (path.startsWith('/agent/v1/clusters/')) assert.deepEqual(schemes, ['agentMtls'], `${method} ${path}`);
         for (const [status, answer] of Object.entries(op.responses)) {

@@ -3,16 +3,19 @@
 // key file they share; any replica serves any agent and any admin call; a poll held on one
 // replica wakes on a write through another; the singleton duties (placements, worksets) run
 // on one replica and move to another when it is killed; a CA rotation begun on one replica
-// is served by all. Agents here speak the protocol directly (hub-sync.test.ts does too).
+// is served by all; a private GitRepo written through one replica is fetched by the leader
+// with the credentials sealed under the shared key, and a push webhook on another wakes it.
+// Agents here speak the protocol directly (hub-sync.test.ts does too).
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect } from 'node:tls';
 import { agentPaths, type SyncResponse } from '../../packages/shared/src/index.ts';
 import { createDatabase, type PostgresServer, startPostgres } from '../pg/index.ts';
+import { makeRepo, startGitServer } from './git-server.ts';
 import {
   agentClient,
   anonymousClient,
@@ -155,6 +158,76 @@ describe('three hub replicas on one PostgreSQL database', { timeout: 240_000 }, 
     // Woken, not answered when its 15 s hold ended (test/bench measures how fast).
     assert.ok(woke < 10_000, `answered ${woke} ms after the write`);
     revision = res.body.revision;
+  });
+
+  test('a private GitRepo written through one replica is fetched by the leader; a webhook on another wakes it', async () => {
+    const leading = await Promise.all(
+      admins.map(async (a) => /^outpost_hub_leader 1$/m.test((await a.call('GET', '/metrics')).text)),
+    );
+    const followers = hubs.filter((_h, i) => !leading[i]);
+    assert.equal(followers.length, 2, `one leader: ${leading.join(' ')}`);
+    const dir = await mkdtemp(join(tmpdir(), 'outpost-replicas-git-'));
+    const home = join(dir, 'home');
+    await mkdir(home);
+    const repo = await makeRepo(join(dir, 'repos'), 'fleet', home);
+    const git = await startGitServer(join(dir, 'repos'), home, { username: 'bot', password: 'replica-password-0' });
+    const secret = 'replica-webhook-secret-0';
+    const admin = adminOf(followers[0] as HubProcess);
+    try {
+      const first = await repo.commit('one', {
+        'apps/a.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n',
+      });
+      // Sealed by a follower under the shared key file, unsealed by the leader.
+      const put = await admin.call('PUT', '/api/v1/namespaces/default/gitrepos/private', {
+        json: {
+          metadata: { name: 'private' },
+          spec: {
+            repo: git.url('fleet'),
+            paths: ['apps'],
+            pollingInterval: '1h',
+            placementRef: { name: 'nobody' },
+            credentials: { username: 'bot', password: 'replica-password-0' },
+            webhook: { secret },
+          },
+        },
+      });
+      assert.equal(put.status, 201, put.text);
+      const commitOf = async () =>
+        (await admin.get<{ status: { paths: { commit?: string }[] } }>('/api/v1/namespaces/default/gitrepos/private'))
+          .body.status.paths[0]?.commit;
+      await waitFor(
+        'the first commit fetched by the leader',
+        async () => ((await commitOf()) === first ? true : undefined),
+        30_000,
+      );
+      // Polling is hourly and the spec does not change: only the webhook's wake, told by
+      // the follower it landed on to the leader, fetches the next commit.
+      const next = await repo.commit('two', {
+        'apps/a.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n',
+      });
+      // No API token: the secret is the credential.
+      const other = anonymousClient(followers[1] as HubProcess);
+      try {
+        const hook = await other.call('POST', '/api/v1/namespaces/default/gitrepos/private/webhook', {
+          headers: { 'x-gitlab-token': secret },
+          json: { ref: 'refs/heads/main' },
+        });
+        assert.equal(hook.status, 202, hook.text);
+      } finally {
+        await other.close();
+      }
+      await waitFor(
+        'the pushed commit fetched after the webhook',
+        async () => ((await commitOf()) === next ? true : undefined),
+        20_000,
+      );
+      assert.equal((await admin.delete('/api/v1/namespaces/default/gitrepos/private')).status, 200);
+    } finally {
+      await admin.close();
+      await git.stop();
+      await repo.remove();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('a workset made through one replica is rolled out by the leader; it moves when the leader is killed', async () => {

@@ -9,10 +9,12 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import type { Logger } from 'pino';
 import { agentApi } from './agentapi/index.ts';
 import { answerFormats } from './api/answer-format.ts';
+import { gitRepoWebhookRoutes } from './api/gitrepo-webhook.ts';
 import { healthRoutes } from './api/health.ts';
 import { adminApi, auditCall } from './api/index.ts';
 import { openApiRoutes } from './api/openapi/index.ts';
 import { AuditLog } from './audit/index.ts';
+import type { SecretBox } from './gitrepos/index.ts';
 import { registerMetrics } from './metrics/index.ts';
 import { BodyThread, checkJsonDepth, ParseError, RawBody } from './parse/index.ts';
 import type { TrustService } from './registration/service.ts';
@@ -45,6 +47,8 @@ export interface AppDeps {
   onWorkSetChanged?: ((namespace: string, name: string) => void) | undefined;
   /** A GitRepo was created, changed or deleted (its controller fetches and renders it). */
   onGitRepoChanged?: ((namespace: string, name: string) => void) | undefined;
+  /** Seals GitRepo secrets (credentials, webhook secrets) under the hub's key; absent, they are refused. */
+  secrets?: SecretBox | undefined;
   version: string;
   /** The audit log writer; tests that do not care get one with the default retention. */
   audit?: AuditLog | undefined;
@@ -308,6 +312,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     maxWorkBytes,
     bodies: statusBodies,
   });
+  // Push webhooks: signed by the GitRepo's secret, not a bearer token (outside the admin API).
+  await app.register(gitRepoWebhookRoutes, {
+    store: deps.store,
+    audit,
+    secrets: deps.secrets,
+    onGitRepoChanged: deps.onGitRepoChanged,
+  });
   await app.register(adminApi, {
     store: deps.store,
     trust: deps.trust,
@@ -320,6 +331,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     version: deps.version,
     onWorkSetChanged: deps.onWorkSetChanged,
     onGitRepoChanged: deps.onGitRepoChanged,
+    secrets: deps.secrets,
   });
   return app;
 }

@@ -81,6 +81,8 @@ export const durations = {
   gitPollJitter: 0.2,
   /** One git command (ls-remote, fetch, checkout) is killed after this long. */
   gitCommandTimeoutMs: 60_000,
+  /** ssh's connect timeout for an ssh GitRepo (the command's own timeout bounds the rest). */
+  gitSshConnectTimeoutMs: 20_000,
   /** Rendering one GitRepo's paths gives up after this long (a status error, nothing changed). */
   gitRenderTimeoutMs: 60_000,
 } as const;

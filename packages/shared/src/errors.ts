@@ -132,6 +132,9 @@ export const errorCodes = {
   // GitRepos (validation: packages/hub/src/gitrepos)
   GITREPO_INVALID: 400,
   GITREPO_NOT_FOUND: 404,
+  /** A push webhook not signed with the secret of such a GitRepo (or no such GitRepo or webhook). */
+  WEBHOOK_UNAUTHORIZED: 401,
+  GITREPO_SECRET_UNREADABLE: 500,
   GITREPO_EXISTS: 409,
   /** confirm-deletions of a GitRepo whose deletion breaker holds no commit. */
   GITREPO_NOTHING_HELD: 409,

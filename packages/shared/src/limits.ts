@@ -64,6 +64,8 @@ export const limits = {
   gitFilesPerPathMax: 5_000,
   /** Output of one git command kept (the rest dropped): its error message, ls-remote's refs. */
   gitOutputBytesMax: 1024 * 1024,
+  /** A push webhook's body (GitHub's push payloads stay far below; a larger one is 413). */
+  gitWebhookBytesMax: 2 * 1024 * 1024,
   /** Field problems listed in one validation error (the rest are counted in its message). */
   validationProblemsMax: 100,
   /** Template references (`{{ .labels.x }}`) in one string value; more smells of a loop. */

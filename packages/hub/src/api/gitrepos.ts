@@ -7,8 +7,12 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import {
   deletionsConfirmedAnnotation,
   type GitRepo,
+  type GitRepoSpec,
   type GitRepoStatus,
   gitRepoApiVersion,
+  publicSpec,
+  type SecretBox,
+  sealSpec,
   validateGitRepo,
 } from '../gitrepos/index.ts';
 import { applyPatch } from '../patch/index.ts';
@@ -18,7 +22,8 @@ import { bodyMeta, checkPreconditions, objectMetadata, onlyNamed, pageByName, wr
 import { patchTypeOf } from './patch.ts';
 import { listRoute, type Watches } from './watch/index.ts';
 
-/** The GitRepo as the API shows it (an empty status until the controller wrote one). */
+/** The GitRepo as the API shows it (an empty status until the controller wrote one; its
+ *  secrets only as `{set: true}`: every answer, list and watch event is made here). */
 export function gitRepoResource(row: ObjectRow): GitRepo {
   const status = (row.status as GitRepoStatus | null) ?? {
     observedGeneration: 0,
@@ -30,7 +35,7 @@ export function gitRepoResource(row: ObjectRow): GitRepo {
     apiVersion: gitRepoApiVersion,
     kind: 'GitRepo',
     metadata: objectMetadata(row),
-    spec: row.spec as unknown as GitRepo['spec'],
+    spec: publicSpec(row.spec as unknown as GitRepoSpec),
     status,
   };
 }
@@ -49,7 +54,9 @@ export const gitRepoRoutes: FastifyPluginAsync<{
   store: Store;
   watches: Watches;
   onGitRepoChanged?: ((namespace: string, name: string) => void) | undefined;
-}> = async (app, { store, watches, onGitRepoChanged }) => {
+  /** Seals GitRepo secrets; absent: a GitRepo with credentials or a webhook is refused. */
+  secrets?: SecretBox | undefined;
+}> = async (app, { store, watches, onGitRepoChanged, secrets }) => {
   const changed = (row: { namespace: string; name: string }) => onGitRepoChanged?.(row.namespace, row.name);
   const find = async (params: { namespace: string; name: string }) => {
     const row = await store.gitrepos.get(params.namespace, params.name);
@@ -66,8 +73,14 @@ export const gitRepoRoutes: FastifyPluginAsync<{
     if (!v.ok) throw validationError(v.error);
     return v.value;
   };
-  const replace = async (existing: ObjectRow, g: GitRepo, meta: ReturnType<typeof bodyMeta>, at: string) => {
+  /** The GitRepo to store: its secrets sealed (or kept from `stored`). */
+  const sealed = (g: GitRepo, namespace: string, stored?: ObjectRow): GitRepo => ({
+    ...g,
+    spec: sealSpec(g.spec, stored?.spec as GitRepoSpec | undefined, secrets, namespace, g.metadata.name),
+  });
+  const replace = async (existing: ObjectRow, given: GitRepo, meta: ReturnType<typeof bodyMeta>, at: string) => {
     checkPreconditions(meta, existing, `gitrepo ${existing.namespace}/${existing.name}`);
+    const g = sealed(given, existing.namespace, existing);
     const r = (await store.gitrepos.replace(toWrite(g, existing.namespace), at)) as NonNullable<
       Awaited<ReturnType<Store['gitrepos']['replace']>>
     >;
@@ -82,7 +95,9 @@ export const gitRepoRoutes: FastifyPluginAsync<{
   app.post(collection, async (req: FastifyRequest, reply) => {
     const g = validate(req.body);
     const namespace = writeNamespace(g.metadata.namespace, (req.params as { namespace: string }).namespace);
-    const row = await store.transaction(() => store.gitrepos.create(toWrite(g, namespace), new Date().toISOString()));
+    const row = await store.transaction(() =>
+      store.gitrepos.create(toWrite(sealed(g, namespace), namespace), new Date().toISOString()),
+    );
     if (!row) throw apiError('GITREPO_EXISTS', `gitrepo ${namespace}/${g.metadata.name} already exists`);
     return answer(reply, { row, created: true, changed: true });
   });
@@ -103,7 +118,7 @@ export const gitRepoRoutes: FastifyPluginAsync<{
             `gitrepo ${namespace}/${params.name} does not exist (a resourceVersion was given)`,
           );
         }
-        const row = (await store.gitrepos.create(toWrite(g, namespace), at)) as ObjectRow;
+        const row = (await store.gitrepos.create(toWrite(sealed(g, namespace), namespace), at)) as ObjectRow;
         return { row, created: true, changed: true };
       }
       return { ...(await replace(existing, g, bodyMeta(req.body), at)), created: false };
@@ -117,7 +132,10 @@ export const gitRepoRoutes: FastifyPluginAsync<{
     const out = await store.transaction(async () => {
       const existing = await find(req.params as { namespace: string; name: string });
       const target = { apiVersion: gitRepoApiVersion, kind: 'GitRepo', metadata: objectMetadata(existing) };
-      const patched = applyPatch({ ...target, spec: existing.spec }, req.body, type);
+      // Patched onto the shown spec, its secrets as `{set: true}` (kept unless the patch gives new ones).
+      const shown = publicSpec(existing.spec as unknown as GitRepoSpec);
+      if (shown.credentials) shown.credentials = { set: true };
+      const patched = applyPatch({ ...target, spec: shown }, req.body, type);
       const g = validate(patched.object, existing.name);
       return { ...(await replace(existing, g, patched.preconditions, new Date().toISOString())), created: false };
     });
@@ -196,8 +214,14 @@ export const gitRepoRoutes: FastifyPluginAsync<{
           { held: commit },
         );
       }
-      const write = { ...toWrite(gitRepoResource(existing), existing.namespace) };
-      write.annotations = { ...existing.annotations, [deletionsConfirmedAnnotation]: commit };
+      // The stored row as it is (its spec with the secrets sealed), the annotation added.
+      const write: ObjectWrite = {
+        name: existing.name,
+        namespace: existing.namespace,
+        labels: existing.labels,
+        annotations: { ...existing.annotations, [deletionsConfirmedAnnotation]: commit },
+        spec: existing.spec,
+      };
       const r = await store.gitrepos.replace(write, new Date().toISOString());
       return r?.row ?? existing;
     });

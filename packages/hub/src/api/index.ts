@@ -5,6 +5,7 @@ import { durations, limits } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../audit/index.ts';
 import { principalOf, requireApiToken } from '../auth/index.ts';
+import type { SecretBox } from '../gitrepos/index.ts';
 import { type BodyThread, RawBody } from '../parse/index.ts';
 import type { TrustService } from '../registration/service.ts';
 import type { PlacementRequests } from '../scheduling/index.ts';
@@ -48,6 +49,8 @@ export interface AdminApiOptions {
   onWorkSetChanged?: ((namespace: string, name: string) => void) | undefined;
   /** The GitRepo controller's trigger; absent in tests that run no controller. */
   onGitRepoChanged?: ((namespace: string, name: string) => void) | undefined;
+  /** Seals GitRepo secrets; absent, a GitRepo with credentials or a webhook is refused. */
+  secrets?: SecretBox | undefined;
 }
 
 const yamlTypes = ['application/yaml', 'application/x-yaml', 'text/yaml'];

@@ -10,7 +10,7 @@ import { buildApp, sessionOptions, tlsServerOptions } from '../app.ts';
 import { AuditLog } from '../audit/index.ts';
 import { newApiToken, parseApiToken } from '../auth/tokens.ts';
 import { redactUrl, type ServeConfig } from '../config/index.ts';
-import { GitRepoController } from '../gitrepos/index.ts';
+import { GitRepoController, secretBox } from '../gitrepos/index.ts';
 import { metricsContentType } from '../metrics/index.ts';
 import { BodyThread } from '../parse/index.ts';
 import {
@@ -143,6 +143,14 @@ async function databaseKek(store: Store, file: string): Promise<Kek> {
   return kek;
 }
 
+/** The key GitRepo secrets are sealed under on a hub with SQLite: made on its first start. */
+async function dataDirKek(file: string): Promise<Kek> {
+  const kek = await readKek(file);
+  if (kek) return kek;
+  await writeAtomic(file, newKekText(), 0o600);
+  return (await readKek(file)) as Kek;
+}
+
 /**
  * On a database with no API token at all, the first admin token: the one in `file` when it
  * exists (a Secret every replica mounts), else a new one written there. What to print: the
@@ -203,7 +211,17 @@ export async function serve(config: ServeConfig): Promise<void> {
   const log = pino({
     level: config.logLevel,
     base: { component: 'hub' },
-    redact: ['req.headers.authorization', '*.token', '*.secret', '*.privateKey', '*.csr'],
+    redact: [
+      'req.headers.authorization',
+      '*.token',
+      '*.secret',
+      '*.privateKey',
+      '*.csr',
+      // GitRepo credentials and webhook headers (nothing logs them; a slip would be hidden).
+      '*.password',
+      '*.sshPrivateKey',
+      'req.headers["x-gitlab-token"]',
+    ],
   });
   ensurePrivateDataDir(config.dataDir);
   const pkiOpts = { advertiseUrl: config.advertiseUrl, sans: config.sans };
@@ -217,6 +235,9 @@ export async function serve(config: ServeConfig): Promise<void> {
     // Replicas on one database share its PKI, sealed under the key file; one hub on SQLite
     // keeps it in its data dir.
     const kek = config.kekFile ? await databaseKek(store, config.kekFile) : undefined;
+    // GitRepo secrets are sealed under the same key on a database; one hub on SQLite keeps a
+    // key of its own in its data dir (a copy of the database alone does not open them).
+    const secrets = secretBox(kek ?? (await dataDirKek(join(config.dataDir, 'secrets.kek'))));
     const pkiPlace: PkiPlace = {
       dataDir: config.dataDir,
       ...(kek ? { vault: databaseVault(store, kek, 'the database') } : {}),
@@ -345,6 +366,7 @@ export async function serve(config: ServeConfig): Promise<void> {
         relay.workSetChanged(namespace, name);
       },
       active,
+      secrets,
     });
     // The duties start over whenever this hub becomes leader (at once on SQLite): a full pass
     // of the scheduler, then of the worksets (they read its decisions), then the TTLs; each
@@ -380,6 +402,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     const stopRelay = relay.listen({
       placements,
       workSetChanged: (namespace, name) => worksets.changed(namespace, name),
+      gitRepoChanged: (namespace, name) => gitrepos.changed(namespace, name),
       workStatus: (cluster, owners, works) => {
         for (const [namespace, name] of owners) worksets.changed(namespace, name);
         void ttl.workStatusChanged(
@@ -411,9 +434,13 @@ export async function serve(config: ServeConfig): Promise<void> {
         worksets.changed(namespace, name);
         relay.workSetChanged(namespace, name);
       },
-      // Another replica may lead: it finds the change within its next poll of the GitRepo
-      // (the controller also looks at every GitRepo when it starts leading).
-      onGitRepoChanged: (namespace, name) => gitrepos.changed(namespace, name),
+      // Another replica may lead: it is told (a webhook changes no generation, so its status
+      // refresh would not see it); the controller also looks at every GitRepo when it starts leading.
+      onGitRepoChanged: (namespace, name) => {
+        gitrepos.changed(namespace, name);
+        relay.gitRepoChanged(namespace, name);
+      },
+      secrets,
       version: hubVersion,
       advertiseUrl: config.advertiseUrl,
       maxWorkBytes: config.maxWorkBytes,

@@ -111,6 +111,9 @@ export function describeGitRepo(g: GitRepoResource): string {
     `deletes:      at most ${Math.round((g.spec.maxDeleteShare ?? 0.5) * 100)} % of a path's objects per commit unconfirmed`,
     ...(g.spec.overrides?.length ? [`overrides:    ${g.spec.overrides.map((o) => o.name).join(', ')}`] : []),
     ...(g.spec.helm ? [`helm:         ${helmText(g.spec.helm)}`] : []),
+    // Write-only: the API shows only that they are set (and of which type).
+    `credentials:  ${g.spec.credentials ? `${(g.spec.credentials as { type?: string }).type ?? ''} set`.trim() : '-'}`,
+    `webhook:      ${g.spec.webhook ? 'secret set' : '-'}`,
     '',
   ];
   return `${lines.join('\n')}${gitRepoStatusText(g)}`;

@@ -19,8 +19,9 @@ import { type ManifestWorkReplicaSetStatus, type WorkSetSummary, workSetApiVersi
 import { type ObjectRow, type ObjectWrite, objectKey, type Store, splitObjectKey } from '../store/index.ts';
 import { saveTexts } from '../work/texts.ts';
 import { defaultMaxDeleteShare, deletionsConfirmedAnnotation, heldDeletions } from './breaker.ts';
-import { checkout, type GitEnv, GitError, remoteCommit } from './git.ts';
+import { checkout, type GitEnv, GitError, remoteCommit, sweepGitTemp } from './git.ts';
 import { renderPath } from './render.ts';
+import { openCredentials, type SecretBox, secretTexts, tokenUsername } from './secrets.ts';
 import { releaseNameFor } from './tools.ts';
 import type { GitRepoPathHeld, GitRepoPathStatus, GitRepoSpec, GitRepoStatus } from './types.ts';
 import { pollingMs, workSetNameFor } from './validate.ts';
@@ -53,6 +54,8 @@ export interface GitRepoControllerDeps {
   tickMs?: number;
   statusMs?: number;
   gitTimeoutMs?: number;
+  /** Unseals GitRepo credentials (secrets.ts). */
+  secrets?: SecretBox | undefined;
 }
 
 interface Memory {
@@ -71,6 +74,7 @@ export class GitRepoController {
   #timer: NodeJS.Timeout | undefined;
   #statusTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  #swept = false;
   #inFlight = new Set<Promise<void>>();
   /** Aborted on close: running git commands are killed, so a stop never waits for a fetch. */
   readonly #stopping = new AbortController();
@@ -92,9 +96,34 @@ export class GitRepoController {
     };
   }
 
+  /** git's environment for `row`: its credentials unsealed for the commands of this sync only. */
+  #envFor(row: ObjectRow, spec: GitRepoSpec): GitEnv {
+    let c: ReturnType<typeof openCredentials>;
+    try {
+      c = openCredentials(spec, this.#d.secrets, row.namespace, row.name);
+    } catch (err) {
+      throw new GitError('GIT_CREDENTIALS', `${(err as Error).message}; nothing is fetched`);
+    }
+    if (!c) return this.#env;
+    if (c.type === 'ssh') {
+      return { ...this.#env, ssh: { privateKey: c.sshPrivateKey, knownHosts: c.knownHosts }, secrets: secretTexts(c) };
+    }
+    const auth =
+      c.type === 'token'
+        ? { username: tokenUsername, password: c.token, url: spec.repo }
+        : { username: c.username, password: c.password, url: spec.repo };
+    return { ...this.#env, auth, secrets: secretTexts(c) };
+  }
+
   /** Every GitRepo is due now (a full pass when this replica starts leading). */
   async start(): Promise<void> {
     await mkdir(join(this.#d.cacheDir, '.home'), { recursive: true, mode: 0o700 });
+    // A key file a killed hub left behind goes, at the first start only (later ones may
+    // overlap a sync of an earlier lead still running).
+    if (!this.#swept) {
+      this.#swept = true;
+      await sweepGitTemp(join(this.#d.cacheDir, '.home'));
+    }
     const rows = await this.#d.store.gitrepos.all();
     const now = this.#now();
     for (const r of rows) {
@@ -201,7 +230,7 @@ export class GitRepoController {
       await this.#writeStatus(row, { conditions, pathErrors, commit: prior?.commit, fetchedAt: prior?.fetchedAt });
     };
     try {
-      ({ commit, ref } = await remoteCommit(this.#env, spec.repo, spec));
+      ({ commit, ref } = await remoteCommit(this.#envFor(row, spec), spec.repo, spec));
     } catch (err) {
       await fetchFailed(err);
       return;
@@ -219,7 +248,7 @@ export class GitRepoController {
     const dir = join(this.#d.cacheDir, row.uid);
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      commit = await checkout(this.#env, dir, spec.repo, ref, commit);
+      commit = await checkout(this.#envFor(row, spec), dir, spec.repo, ref, commit);
     } catch (err) {
       await fetchFailed(err);
       return;
@@ -625,6 +654,9 @@ function gitProblem(err: unknown): { reason: string; message: string } {
       GIT_TIMEOUT: 'Timeout',
       GIT_NO_REF: 'RefNotFound',
       GIT_FAILED: 'Unreachable',
+      GIT_AUTH: 'AuthenticationFailed',
+      GIT_CREDENTIALS: 'CredentialsUnreadable',
+      GIT_HOST_KEY: 'HostKeyMismatch',
     };
     const reason = reasons[err.code];
     return { reason, message: `${err.message}; nothing changes on the clusters` };

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -93,4 +95,67 @@ test('an aborted signal kills a running command at once', async () => {
   setTimeout(() => stop.abort(), 100);
   await assert.rejects(running, /the hub is stopping/);
   assert.ok(performance.now() - started < 1_500);
+});
+
+test("credentials go to the repository's own host only: never to a host a redirect leads to, never in the error", async () => {
+  const password = 'a-password-for-this-host-only';
+  const seen: { at: string; auth: string | undefined }[] = [];
+  const listen = (handle: (req: IncomingMessage, res: ServerResponse) => void) =>
+    new Promise<Server>((resolve) => {
+      const s = createServer(handle);
+      s.listen(0, '127.0.0.1', () => resolve(s));
+    });
+  // Wants credentials, and refuses every one: git asks once, then gives up.
+  const other = await listen((req, res) => {
+    seen.push({ at: 'other', auth: req.headers.authorization });
+    res.writeHead(401, { 'www-authenticate': 'Basic realm="x"' }).end();
+  });
+  const own = await listen((req, res) => {
+    seen.push({ at: 'own', auth: req.headers.authorization });
+    if (req.url?.startsWith('/moved.git')) {
+      const port = (other.address() as AddressInfo).port;
+      res.writeHead(302, { location: `http://127.0.0.1:${port}${req.url.replace('/moved.git', '/x.git')}` }).end();
+    } else res.writeHead(401, { 'www-authenticate': 'Basic realm="x"' }).end();
+  });
+  try {
+    const base = `http://127.0.0.1:${(own.address() as AddressInfo).port}`;
+    const authEnv = (url: string) => ({
+      ...env,
+      auth: { username: 'bot', password, url },
+      secrets: [password, Buffer.from(`bot:${password}`).toString('base64')],
+    });
+    const refused = async (url: string) =>
+      assert.rejects(runGit(['ls-remote', '--', url], authEnv(url)), (e: unknown) => {
+        assert.ok(e instanceof GitError);
+        assert.equal(e.code, 'GIT_AUTH', e.message);
+        assert.ok(!e.message.includes(password), e.message);
+        return true;
+      });
+    await refused(`${base}/x.git`);
+    const basic = `Basic ${Buffer.from(`bot:${password}`).toString('base64')}`;
+    assert.ok(
+      seen.some((s) => s.at === 'own' && s.auth === basic),
+      JSON.stringify(seen),
+    );
+    // Redirected to another host (port) that wants credentials: the helper answers nothing there.
+    seen.length = 0;
+    await refused(`${base}/moved.git`);
+    assert.ok(
+      seen.some((s) => s.at === 'other'),
+      JSON.stringify(seen),
+    );
+    assert.deepEqual(
+      seen.filter((s) => s.at === 'other' && s.auth !== undefined),
+      [],
+    );
+    // The helper's directory is gone with the command.
+    assert.deepEqual(
+      (await readdir(env.home)).filter((f) => f.startsWith('auth-')),
+      [],
+    );
+  } finally {
+    own.closeAllConnections();
+    other.closeAllConnections();
+    await Promise.all([own, other].map((s) => new Promise((r) => s.close(r))));
+  }
 });

@@ -1,12 +1,25 @@
-// The system `git`, run for GitRepos: never through a shell, never asking for a password
-// (no terminal, an askpass that answers nothing), with no configuration but its own (no system
-// or user config: HOME is an empty directory the hub owns), killed after a timeout, its output
-// bounded. Each failure is a GitError with a stable code that the controller puts in status.
+// The system `git`, run for GitRepos: never through a shell, never asking anyone (no
+// terminal; an askpass that answers nothing, or only a private repository's own credentials
+// for its own host; ssh only with a GitRepo's key and pinned host keys), with no
+// configuration but its own (no system or user config: HOME is an empty directory the hub
+// owns), killed after a timeout, its output bounded and scrubbed of credentials. Each failure
+// is a GitError with a stable code that the controller puts in status.
 import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { durations, limits } from '@outpost/shared';
 
-/** GIT_NO_REF: the remote answered, but has no such branch, tag or HEAD. */
-export type GitErrorCode = 'GIT_MISSING' | 'GIT_TIMEOUT' | 'GIT_FAILED' | 'GIT_NO_REF';
+/** GIT_NO_REF: the remote answered, but has no such branch, tag or HEAD. GIT_AUTH: the remote
+ *  wants credentials, or refused the ones given. GIT_CREDENTIALS: the stored ones are not readable. */
+export type GitErrorCode =
+  | 'GIT_MISSING'
+  | 'GIT_TIMEOUT'
+  | 'GIT_FAILED'
+  | 'GIT_NO_REF'
+  | 'GIT_AUTH'
+  | 'GIT_CREDENTIALS'
+  /** The ssh server's key is not the one pinned (known_hosts). */
+  | 'GIT_HOST_KEY';
 
 export class GitError extends Error {
   readonly code: GitErrorCode;
@@ -24,9 +37,46 @@ export interface GitEnv {
   timeoutMs?: number;
   /** Aborted: the command is killed at once (the hub is stopping). */
   signal?: AbortSignal;
+  /** HTTP basic credentials for the repository's own host (a private repository). */
+  auth?: { username: string; password: string; url: string };
+  /** An ssh repository's key and the server keys pinned for it (known_hosts text). */
+  ssh?: { privateKey: string; knownHosts: string };
+  /** Texts never to show (the credentials as they could appear in git's output). */
+  secrets?: readonly string[];
 }
 
-/** The last lines of git's error output, for status (credentials never appear: there are none). */
+/**
+ * The askpass helper git runs for a user name and password. It answers from its own
+ * environment (OUTPOST_GIT_*, set for the git child only), never from its arguments or a
+ * file: the secret is on no command line (argv is readable by every user in /proc, a
+ * process's environment only by its own user, who can read the hub's key anyway), in no URL
+ * and in no file. It answers only the two prompts for the repository's own host (git names
+ * the URL in them), so a redirect to another host gets nothing. An http.extraHeader would be
+ * sent to any host a redirect leads to; a credential helper would need a file or a socket.
+ */
+const askpass = `#!/bin/sh
+if [ "$1" = "$OUTPOST_GIT_USER_PROMPT" ]; then printf '%s\n' "$OUTPOST_GIT_USERNAME"; exit 0; fi
+if [ "$1" = "$OUTPOST_GIT_PASSWORD_PROMPT" ]; then printf '%s\n' "$OUTPOST_GIT_PASSWORD"; exit 0; fi
+exit 1
+`;
+
+/** The prompts git asks an askpass helper with for `url`'s host (credential.c's credential_describe). */
+function prompts(url: string, username: string): { user: string; password: string } {
+  // As the URL spells them (git keeps a default port written out; WHATWG's URL drops it).
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/.exec(url);
+  const proto = m?.[1] ?? '';
+  const host = m?.[2] ?? '';
+  return { user: `Username for '${proto}://${host}': `, password: `Password for '${proto}://${username}@${host}': ` };
+}
+
+/** `text` with every secret replaced by "***". */
+export function scrub(text: string, secrets: readonly string[] | undefined): string {
+  let out = text;
+  for (const s of secrets ?? []) if (s) out = out.split(s).join('***');
+  return out;
+}
+
+/** The last lines of git's error output, for status (scrubbed of the credentials by the caller). */
 const lastLines = (text: string) =>
   text
     .trim()
@@ -36,8 +86,109 @@ const lastLines = (text: string) =>
     .join('; ')
     .slice(0, 500);
 
-/** Runs `git ARGS` in `cwd`; resolves with its standard output, rejects with a GitError. */
-export function runGit(args: string[], env: GitEnv, cwd?: string): Promise<string> {
+/** Runs `git ARGS` in `cwd`; resolves with its standard output, rejects with a GitError
+ *  (whose message never holds `env.secrets`). */
+export async function runGit(args: string[], env: GitEnv, cwd?: string): Promise<string> {
+  if (env.ssh) return runGitSsh(args, env, env.ssh, cwd);
+  if (!env.auth) return runGitOnce(args, env, cwd, {});
+  // The helper in a directory of its own (0700, removed after the command).
+  const dir = await mkdtemp(join(env.home, 'auth-'));
+  try {
+    const helper = join(dir, 'askpass');
+    await writeFile(helper, askpass, { mode: 0o700 });
+    const p = prompts(env.auth.url, env.auth.username);
+    return await runGitOnce(args, env, cwd, {
+      GIT_ASKPASS: helper,
+      OUTPOST_GIT_USER_PROMPT: p.user,
+      OUTPOST_GIT_PASSWORD_PROMPT: p.password,
+      OUTPOST_GIT_USERNAME: env.auth.username,
+      OUTPOST_GIT_PASSWORD: env.auth.password,
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Removes the askpass and ssh key directories a killed hub left under git's HOME. */
+export async function sweepGitTemp(home: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(home);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (e.startsWith('auth-') || e.startsWith('ssh-')) await rm(join(home, e), { recursive: true, force: true });
+  }
+}
+
+/** `s` as one word of sh (git runs GIT_SSH_COMMAND with the shell). */
+const shellWord = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * git over ssh with the GitRepo's key: the key (0600) and the pinned known_hosts in a
+ * directory of their own (0700, removed after the command). ssh reads no configuration
+ * (-F /dev/null), no agent, no other identity, no other known_hosts; it never asks
+ * (BatchMode) and never learns a host key (StrictHostKeyChecking=yes: a key not pinned,
+ * or another one, fails the command).
+ */
+async function runGitSsh(
+  args: string[],
+  env: GitEnv,
+  ssh: { privateKey: string; knownHosts: string },
+  cwd: string | undefined,
+): Promise<string> {
+  const dir = await mkdtemp(join(env.home, 'ssh-'));
+  try {
+    const key = join(dir, 'key');
+    const known = join(dir, 'known_hosts');
+    await writeFile(key, ssh.privateKey.endsWith('\n') ? ssh.privateKey : `${ssh.privateKey}\n`, { mode: 0o600 });
+    await writeFile(known, ssh.knownHosts.endsWith('\n') ? ssh.knownHosts : `${ssh.knownHosts}\n`, { mode: 0o600 });
+    const command = [
+      'ssh',
+      '-F',
+      '/dev/null',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      `UserKnownHostsFile=${shellWord(known)}`,
+      '-o',
+      'GlobalKnownHostsFile=/dev/null',
+      '-o',
+      'UpdateHostKeys=no',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'IdentityAgent=none',
+      '-o',
+      'PasswordAuthentication=no',
+      '-o',
+      'KbdInteractiveAuthentication=no',
+      '-o',
+      `ConnectTimeout=${Math.ceil(durations.gitSshConnectTimeoutMs / 1000)}`,
+      '-i',
+      shellWord(key),
+    ].join(' ');
+    return await runGitOnce(args, env, cwd, { GIT_SSH_COMMAND: command, GIT_SSH_VARIANT: 'ssh' });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** What in git's error output says the remote wants (other) credentials. */
+const authFailure =
+  /Authentication failed|could not read (Username|Password)|terminal prompts disabled|returned error: 40[13]|HTTP Basic: Access denied|Invalid username or password|Permission denied \(/i;
+/** What in ssh's error output says the server's key is not the pinned one. */
+const hostKeyFailure = /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No \S+ host key is known/i;
+
+function runGitOnce(
+  args: string[],
+  env: GitEnv,
+  cwd: string | undefined,
+  extra: Record<string, string>,
+): Promise<string> {
   const timeoutMs = env.timeoutMs ?? durations.gitCommandTimeoutMs;
   return new Promise((resolve, reject) => {
     const child = spawn('git', args, {
@@ -62,6 +213,7 @@ export function runGit(args: string[], env: GitEnv, cwd?: string): Promise<strin
         GIT_CONFIG_KEY_0: 'safe.directory',
         GIT_CONFIG_VALUE_0: '*',
         LC_ALL: 'C',
+        ...extra,
       },
     });
     const out: Buffer[] = [];
@@ -107,8 +259,10 @@ export function runGit(args: string[], env: GitEnv, cwd?: string): Promise<strin
       else if (timedOut) {
         reject(new GitError('GIT_TIMEOUT', `git ${args[0]} did not finish within ${Math.round(timeoutMs / 1000)}s`));
       } else if (code !== 0) {
-        const why = lastLines(Buffer.concat(err).toString('utf8')) || `exit ${code}`;
-        reject(new GitError('GIT_FAILED', `git ${args[0]} failed: ${why}`));
+        const said = scrub(Buffer.concat(err).toString('utf8'), env.secrets);
+        const why = lastLines(said) || `exit ${code}`;
+        const failed = hostKeyFailure.test(said) ? 'GIT_HOST_KEY' : authFailure.test(said) ? 'GIT_AUTH' : 'GIT_FAILED';
+        reject(new GitError(failed, scrub(`git ${args[0]} failed: ${why}`, env.secrets)));
       } else if (outBytes > limits.gitOutputBytesMax) {
         reject(new GitError('GIT_FAILED', `git ${args[0]}: more output than ${limits.gitOutputBytesMax} bytes`));
       } else resolve(Buffer.concat(out).toString('utf8'));

@@ -8,8 +8,12 @@ import type { ClusterOverride, RolloutStrategySpec, WorkSetRolloutState, WorkSet
 export const gitRepoApiVersion = 'outpost.dev/v1alpha1';
 
 export interface GitRepoSpec {
-  /** http://, https:// or file:// (ssh needs credentials: not supported yet). */
+  /** http://, https:// or file://; ssh:// or USER@HOST:PATH with ssh credentials. */
   repo: string;
+  /** Write-only: given in the clear, stored sealed, shown as {type, set: true} (secrets.ts). */
+  credentials?: CredentialsField;
+  /** Write-only: the push webhook's secret, stored sealed, shown as {set: true} (secrets.ts). */
+  webhook?: WebhookField;
   /** The branch followed; absent (and no revision): the repository's default branch (its HEAD). */
   branch?: string;
   /** A tag or a full commit id, followed instead of a branch. */
@@ -58,6 +62,27 @@ export interface GitRepoPathHeld {
   /** Some of them, as Kind namespace/name. */
   objects: string[];
 }
+
+/** Credentials of a private repository, as a client gives them (never shown back). */
+export type GitCredentials =
+  | { type: 'basic'; username: string; password: string }
+  /** Sent as the password of HTTP basic auth with the user name `x-access-token`. */
+  | { type: 'token'; token: string }
+  | { type: 'ssh'; sshPrivateKey: string; knownHosts: string };
+
+export type CredentialsType = GitCredentials['type'];
+
+/**
+ * spec.credentials in its three forms: in the clear (a write), `{type, set: true}` (what the
+ * API shows, and what a write sends to keep the stored ones) and `{type, sealed}` (the store's).
+ */
+export type CredentialsField =
+  | GitCredentials
+  | { type?: CredentialsType; set: true }
+  | { type: CredentialsType; sealed: string };
+
+/** spec.webhook likewise: `{secret}` (a write), `{set: true}` (shown; keeps), `{sealed}` (stored). */
+export type WebhookField = { secret: string } | { set: true } | { sealed: string };
 
 export interface GitRepoPathStatus {
   path: string;

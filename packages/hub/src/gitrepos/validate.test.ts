@@ -27,12 +27,17 @@ test('a minimal GitRepo is defaulted: paths ["."], no branch (the remote HEAD), 
   assert.ok(d.ok && d.value.spec.paths[0] === '.');
 });
 
-test('ssh, git:// and credentials in the URL are refused by name', () => {
+test('ssh without credentials, git:// and credentials in the URL are refused by name', () => {
   assert.match(
     fields(base({ repo: 'ssh://git@example.com/x.git' })).join(),
-    /ssh repositories need credentials, not supported yet/,
+    /ssh repositories need spec\.credentials: \{sshPrivateKey, knownHosts\}/,
   );
-  assert.match(fields(base({ repo: 'git@github.com:o/r.git' })).join(), /ssh repositories need credentials/);
+  assert.match(fields(base({ repo: 'git@github.com:o/r.git' })).join(), /ssh repositories need spec\.credentials/);
+  assert.match(fields(base({ repo: 'git@-oProxy:r.git' })).join(), /spec\.repo: must be USER@HOST:PATH/);
+  assert.match(
+    fields(base({ repo: 'ssh://git@example.com/x.git;touch', credentials: { set: true } })).join(),
+    /without spaces, quotes or shell characters/,
+  );
   assert.match(fields(base({ repo: 'git://example.com/x.git' })).join(), /spec\.repo: must be an http/);
   assert.match(fields(base({ repo: 'https://u:p@example.com/x.git' })).join(), /credentials in the URL/);
   assert.ok(validateGitRepo(base({ repo: 'file:///srv/git/fleet.git' })).ok);
@@ -40,8 +45,6 @@ test('ssh, git:// and credentials in the URL are refused by name', () => {
 
 test('fields not built yet are refused by name; unknown ones as unknown', () => {
   for (const [k, re] of [
-    ['credentials', /spec\.credentials: UNSUPPORTED_FIELD: credentials are not supported yet/],
-    ['webhook', /spec\.webhook: UNSUPPORTED_FIELD: webhooks are not supported yet/],
     ['targets', /spec\.targets: UNSUPPORTED_FIELD: .*spec\.overrides/],
     ['kustomize', /spec\.kustomize: UNSUPPORTED_FIELD: not needed: a path whose directory holds a kustomization/],
     ['clientSecretName', /spec\.clientSecretName: UNSUPPORTED_FIELD/],

@@ -8,6 +8,7 @@ import { invalid, isObject, metadata, Problems } from '../placement/validate.ts'
 import { validateOverrides } from '../rollout/overrides.ts';
 import { rolloutPolicy } from '../rollout/strategy.ts';
 import type { RolloutStrategySpec } from '../rollout/types.ts';
+import { credentialsField, webhookField } from './secrets.ts';
 import { remoteReference } from './tools.ts';
 import { type GitRepo, type GitRepoHelmSpec, type GitRepoSpec, gitRepoApiVersion } from './types.ts';
 
@@ -15,12 +16,10 @@ const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 
 /** Fields of Fleet's GitRepo (and of the issue) that are not built yet: refused by name. */
 const notYet: Record<string, string> = {
-  credentials: 'credentials are not supported yet (public http(s) and file repositories only)',
-  clientSecretName: 'credentials are not supported yet (public http(s) and file repositories only)',
-  helmSecretName: 'credentials are not supported yet',
+  clientSecretName: 'not supported: give the credentials themselves in spec.credentials (stored sealed)',
+  helmSecretName: 'Helm repository credentials are not supported yet',
   caBundle: 'custom CA bundles are not supported yet',
   insecureSkipTLSVerify: 'skipping TLS verification is not supported',
-  webhook: 'webhooks are not supported yet: the hub polls (pollingInterval)',
   targets:
     'not supported: placementRef selects the clusters, and spec.overrides (clusterSelector and patches) varies them',
   kustomize: 'not needed: a path whose directory holds a kustomization is built with kustomize',
@@ -40,6 +39,8 @@ const knownSpec = [
   'templating',
   'maxDeleteShare',
   'helm',
+  'credentials',
+  'webhook',
 ];
 
 /** Fields of spec.helm (Fleet's and Argo CD's) that are not built: refused by name. */
@@ -94,6 +95,30 @@ export function pollingMs(v: string | undefined): number | undefined {
   return parseDuration(v);
 }
 
+/** Why `url` (ssh://[user@]host[:port]/path or user@host:path) is no ssh repository URL to
+ *  take; undefined when it is one. No host, user or path may start with "-" (an option to ssh). */
+function sshUrlProblem(url: string): string | undefined {
+  if (url.length > 2048 || /[\s\0'"\\`$;&|<>]/.test(url)) {
+    return 'must be an ssh URL of at most 2048 characters without spaces, quotes or shell characters';
+  }
+  if (url.startsWith('ssh://')) {
+    try {
+      const u = new URL(url);
+      if (u.password)
+        return 'UNSUPPORTED_FIELD: credentials in the URL are not supported: give them in spec.credentials';
+      if (!u.hostname || u.hostname.startsWith('-') || u.username.startsWith('-') || u.pathname.length < 2) {
+        return 'must be ssh://[USER@]HOST[:PORT]/PATH';
+      }
+      return undefined;
+    } catch {
+      return 'must be ssh://[USER@]HOST[:PORT]/PATH';
+    }
+  }
+  const m = /^([\w.-]+)@([\w.-]+):(.+)$/.exec(url);
+  if (!m || m[1]?.startsWith('-') || m[2]?.startsWith('-') || m[3]?.startsWith('-')) return 'must be USER@HOST:PATH';
+  return undefined;
+}
+
 const refName = /^[A-Za-z0-9._/+-]+$/;
 
 function refProblem(v: string): string | undefined {
@@ -134,7 +159,11 @@ export function validateGitRepo(input: unknown, pathName?: string): Validated<Gi
   if (typeof spec.repo !== 'string' || spec.repo === '')
     p.add('spec.repo', 'is required: an http(s):// or file:// URL');
   else if (/^ssh:\/\/|^[\w.-]+@[\w.-]+:/.test(spec.repo)) {
-    p.add('spec.repo', 'UNSUPPORTED_FIELD: ssh repositories need credentials, not supported yet');
+    const why = sshUrlProblem(spec.repo);
+    if (why) p.add('spec.repo', why);
+    else if (spec.credentials === undefined) {
+      p.add('spec.repo', 'ssh repositories need spec.credentials: {sshPrivateKey, knownHosts}');
+    } else out.repo = spec.repo;
   } else if (!/^(https?|file):\/\//.test(spec.repo)) {
     p.add('spec.repo', 'must be an http://, https:// or file:// URL');
   } else if (spec.repo.length > 2048 || /[\s\0]/.test(spec.repo)) {
@@ -142,7 +171,11 @@ export function validateGitRepo(input: unknown, pathName?: string): Validated<Gi
   } else {
     try {
       const u = new URL(spec.repo);
-      if (u.username || u.password) p.add('spec.repo', 'UNSUPPORTED_FIELD: credentials in the URL are not supported');
+      if (u.username || u.password)
+        p.add(
+          'spec.repo',
+          'UNSUPPORTED_FIELD: credentials in the URL are not supported (a URL shows in process lists and logs): give them in spec.credentials',
+        );
       out.repo = spec.repo;
     } catch {
       p.add('spec.repo', 'must be a URL');
@@ -248,6 +281,14 @@ export function validateGitRepo(input: unknown, pathName?: string): Validated<Gi
       p.add('spec.helm.releaseName', 'names one release: give it only with a single path (the default is per path)');
     }
     if (helm && Object.keys(helm).length > 0) out.helm = helm;
+  }
+  if (spec.credentials !== undefined) {
+    const c = credentialsField(spec.credentials, p);
+    if (c) out.credentials = c;
+  }
+  if (spec.webhook !== undefined) {
+    const w = webhookField(spec.webhook, p);
+    if (w) out.webhook = w;
   }
   if (!p.empty) return invalid('GITREPO_INVALID', 'GitRepo', p);
   return { ok: true, value: { apiVersion: gitRepoApiVersion, kind: 'GitRepo', metadata: meta, spec: out } };

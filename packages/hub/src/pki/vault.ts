@@ -145,11 +145,12 @@ export async function readKek(file: string): Promise<Kek | undefined> {
 const sealVersion = 'v1';
 
 /** `text` sealed under `kek` for the purpose `label` (bound in: a sealed value cannot be
- *  moved to another purpose, such as a retired CA's key presented as the signing one's). */
-export function seal(kek: Kek, label: string, text: string): string {
+ *  moved to another purpose, such as a retired CA's key presented as the signing one's).
+ *  `domain` names what holds it: the hub PKI, or GitRepo secrets (gitrepos/secrets.ts). */
+export function seal(kek: Kek, label: string, text: string, domain = 'outpost-pki'): string {
   const iv = randomBytes(12);
   const c = createCipheriv('aes-256-gcm', kek.key, iv);
-  c.setAAD(Buffer.from(`outpost-pki:${label}`));
+  c.setAAD(Buffer.from(`${domain}:${label}`));
   const body = Buffer.concat([c.update(text, 'utf8'), c.final(), c.getAuthTag()]);
   return [sealVersion, kek.fingerprint, iv.toString('base64url'), body.toString('base64url')].join('.');
 }
@@ -159,7 +160,7 @@ export function sealedBy(sealed: string): string {
   return sealed.split('.')[1] ?? '';
 }
 
-export function unseal(kek: Kek, label: string, sealed: string): string {
+export function unseal(kek: Kek, label: string, sealed: string, domain = 'outpost-pki'): string {
   const [version, fingerprint, iv, body] = sealed.split('.');
   if (version !== sealVersion || !fingerprint || !iv || !body) {
     throw new OutpostError('HUB_KEY_MISMATCH', `a sealed key of the hub PKI (${label}) is not readable`, 1);
@@ -167,7 +168,7 @@ export function unseal(kek: Kek, label: string, sealed: string): string {
   if (fingerprint !== kek.fingerprint) throw kekMismatch(kek, fingerprint);
   const data = Buffer.from(body, 'base64url');
   const d = createDecipheriv('aes-256-gcm', kek.key, Buffer.from(iv, 'base64url'));
-  d.setAAD(Buffer.from(`outpost-pki:${label}`));
+  d.setAAD(Buffer.from(`${domain}:${label}`));
   d.setAuthTag(data.subarray(data.length - 16));
   try {
     return Buffer.concat([d.update(data.subarray(0, data.length - 16)), d.final()]).toString('utf8');

@@ -14,6 +14,8 @@ import type { Store } from '../store/index.ts';
 export interface DutyInputs {
   placements: PlacementRequests & { requested(namespace: string, name: string): void };
   workSetChanged(namespace: string, name: string): void;
+  /** A GitRepo was written, or its push webhook called, on another replica: fetched now. */
+  gitRepoChanged(namespace: string, name: string): void;
   /** Status of `works` of `cluster` was stored; `owners`: their worksets (namespace, name). */
   workStatus(cluster: string, owners: readonly [string, string][], works: readonly string[]): void;
   /** Another replica changed the hub PKI (a rotation began or ended). */
@@ -97,6 +99,9 @@ export class Relay {
       case 'workset':
         inputs.workSetChanged(...unkey(words[0] ?? ''));
         break;
+      case 'gitrepo':
+        inputs.gitRepoChanged(...unkey(words[0] ?? ''));
+        break;
       case 'status': {
         // `cluster owner… |` or `cluster | work…` (a batch's owners and works may come apart).
         const [cluster, ...rest] = words;
@@ -133,6 +138,10 @@ export class Relay {
 
   workSetChanged(namespace: string, name: string): void {
     this.#tell('workset', key(namespace, name));
+  }
+
+  gitRepoChanged(namespace: string, name: string): void {
+    this.#tell('gitrepo', key(namespace, name));
   }
 
   /**

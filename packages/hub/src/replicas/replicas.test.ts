@@ -72,6 +72,28 @@ describe('sealing under a key-encryption key', () => {
 });
 
 describe('the relay', () => {
+  test('a GitRepo written or its webhook called on one replica is told to the leader', async () => {
+    const sent: [string, string][] = [];
+    const relay = new Relay(
+      { tell: async (topic: string, body: string) => void sent.push([topic, body]) } as never,
+      quiet,
+    );
+    relay.gitRepoChanged('team-a', 'fleet');
+    await new Promise((r) => setImmediate(r));
+    const heard: string[] = [];
+    const listening = new Relay(
+      {
+        onTold: (fn: (topic: string, body: string) => void) => {
+          for (const [topic, body] of sent) fn(topic, body);
+          return async () => {};
+        },
+      } as unknown as Store,
+      quiet,
+    );
+    void listening.listen({ gitRepoChanged: (ns: string, name: string) => heard.push(`${ns}/${name}`) } as never);
+    assert.deepEqual(heard, ['team-a/fleet']);
+  });
+
   test('a status batch of many works of many worksets goes in texts NOTIFY takes, and comes back whole', () => {
     const sent: string[] = [];
     const store = {

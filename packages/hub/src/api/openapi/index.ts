@@ -214,6 +214,7 @@ function errorStatuses(op: Operation): number[] {
     admin: [400, 401, 403, 406, 500, 503],
     agent: [400, 401, 403, 500, 503],
     bootstrap: [400, 401, 500, 503],
+    signature: [401, 413, 500, 503],
     none: op.path.startsWith('/agent/') ? [400, 500, 503] : [],
   };
   const body = op.body ? [413, 415] : [];
@@ -261,6 +262,8 @@ function operationObject(op: Operation): Schema {
     admin: 'An admin-scope API token.',
     agent: 'The agent’s client certificate (mutual TLS), for its own cluster only.',
     bootstrap: 'No credentials: the bootstrap token in the body.',
+    signature:
+      'No API token: the request signed with the GitRepo’s spec.webhook secret (GitHub X-Hub-Signature-256, Gitea X-Gitea-Signature, GitLab X-Gitlab-Token).',
     none: 'No credentials.',
   };
   return {

@@ -6,9 +6,10 @@ type Schema = Record<string, unknown>;
 
 /**
  * Who may call: `read` any API token (GET), `admin` an admin-scope token, `agent` the agent's
- * client certificate (mTLS), `bootstrap` no credentials but a token in the body, `none` anyone.
+ * client certificate (mTLS), `bootstrap` no credentials but a token in the body, `signature`
+ * no credentials but a body signed with a secret (GitRepo push webhooks), `none` anyone.
  */
-export type Access = 'read' | 'admin' | 'agent' | 'bootstrap' | 'none';
+export type Access = 'read' | 'admin' | 'agent' | 'bootstrap' | 'signature' | 'none';
 
 /** What a body may be: an admin object (JSON or YAML), a patch, or the agent protocol's JSON. */
 export type BodyKind = 'object' | 'patch' | 'json';
@@ -373,6 +374,17 @@ export const operations: Operation[] = [
     body: { kind: 'object', schema: { type: 'object', properties: { commit: { type: 'string' } } } },
     answers: { 200: { description: 'the GitRepo', schema: 'GitRepo' } },
     errors: [400, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/api/v1/namespaces/:namespace/gitrepos/:name/webhook',
+    tag: 'gitrepos',
+    summary: 'A push webhook: the GitRepo is fetched now',
+    description:
+      'Point a forge’s push webhook here, with the secret of the GitRepo’s spec.webhook. The body (any type, up to 2 MiB) is only checked against its signature: the hub asks the repository itself. An unknown GitRepo, one without a webhook, and a missing or bad signature are all 401 WEBHOOK_UNAUTHORIZED. Bursts are coalesced (one fetch a second at most).',
+    access: 'signature',
+    body: { kind: 'json', schema: { type: 'object', description: 'the forge’s push event (not read)' } },
+    answers: { 202: { description: 'the GitRepo is fetched now', schema: 'Error' } },
   },
 
   // ---- cluster sets -----------------------------------------------------------------------

@@ -247,7 +247,9 @@ export const schemas: Record<string, Schema> = {
     'A Git repository of manifests rolled out through a placement: each path becomes a ManifestWorkReplicaSet',
     object(
       {
-        repo: str('http://, https:// or file:// URL (ssh: not supported yet)'),
+        repo: str(
+          'http://, https://, file:// URL, or ssh:// / USER@HOST:PATH with ssh credentials (no credentials in the URL)',
+        ),
         branch: str("the branch followed; neither branch nor revision: the repository's default branch (HEAD)"),
         revision: str('a tag or a full commit id, instead of a branch'),
         paths: list(
@@ -279,6 +281,12 @@ export const schemas: Record<string, Schema> = {
           },
           [],
           'how paths holding a Chart.yaml are rendered (chart repositories, remote charts and valuesFrom are refused)',
+        ),
+        credentials: open(
+          'write-only, stored sealed: {username, password}, {token} (sent as the password of user x-access-token) or {sshPrivateKey, knownHosts} (the host key pinned); answers show {type, set: true}, which a write may send back to keep them',
+        ),
+        webhook: open(
+          'write-only, stored sealed: {secret} of the push webhook (POST .../gitrepos/NAME/webhook); answers show {set: true}, which a write may send back to keep it',
         ),
       },
       ['repo', 'placementRef'],
