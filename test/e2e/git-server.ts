@@ -30,14 +30,18 @@ export interface GitServer {
   /** Serves again (on the same port when it is free). */
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** HTTP requests received so far (a `git ls-remote` over smart HTTP makes two). */
+  requests(): number;
 }
 
 /** Serves the bare repositories under `root` (GIT_PROJECT_ROOT) over smart HTTP. */
 export async function startGitServer(root: string, home: string): Promise<GitServer> {
   let server: Server | undefined;
   let port = 0;
+  let requests = 0;
   const listen = async () => {
     const s = createServer((req, res) => {
+      requests++;
       const u = new URL(req.url ?? '/', 'http://127.0.0.1');
       const child = spawn('git', ['http-backend'], {
         env: {
@@ -101,6 +105,7 @@ export async function startGitServer(root: string, home: string): Promise<GitSer
   return {
     url: (repo) => `http://127.0.0.1:${port}/${repo}.git`,
     start: listen,
+    requests: () => requests,
     async stop() {
       const s = server;
       server = undefined;
