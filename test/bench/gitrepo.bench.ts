@@ -610,7 +610,7 @@ async function idlePolling(home: string, reposDir: string): Promise<void> {
       await sleep(5_000);
     }
   });
-  // The windows read: the sampling ran past the measured span by up to one window.
+  // CPU and requests are over the whole span, the wait for the last event-loop window included.
   const secs = since(w0) / 1000;
   const cpu = shares.stop();
   const children = reapedChildrenCpuSeconds(pid) - children0;
