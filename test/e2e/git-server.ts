@@ -30,6 +30,8 @@ export interface GitServer {
   /** Serves again (on the same port when it is free). */
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** HTTP requests received so far (a `git ls-remote` over smart HTTP makes two). */
+  requests(): number;
 }
 
 /** Serves the bare repositories under `root` (GIT_PROJECT_ROOT) over smart HTTP; with
@@ -42,8 +44,10 @@ export async function startGitServer(
   let server: Server | undefined;
   let port = 0;
   const expected = auth && `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
+  let requests = 0;
   const listen = async () => {
     const s = createServer((req, res) => {
+      requests++;
       if (expected && req.headers.authorization !== expected) {
         req.resume();
         res.writeHead(401, { 'www-authenticate': 'Basic realm="outpost-test"', 'content-type': 'text/plain' });
@@ -113,6 +117,7 @@ export async function startGitServer(
   return {
     url: (repo) => `http://127.0.0.1:${port}/${repo}.git`,
     start: listen,
+    requests: () => requests,
     async stop() {
       const s = server;
       server = undefined;
