@@ -32,7 +32,7 @@ interface GitRepoView {
       path: string;
       commit?: string;
       error?: string;
-      held?: { commit: string; deleting: number; of: number; objects: string[] };
+      held?: { commit: string; deleting: number; of: number; objects: string[]; digest: string };
     }[];
   };
 }
@@ -55,6 +55,7 @@ describe('GitRepo deletion breaker and overrides (real hub, spoke, agent, Git se
   const path = '/api/v1/namespaces/default/gitrepos/bulk';
   let first = '';
   let held = '';
+  let digest = '';
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'outpost-gitrepo-breaker-'));
@@ -185,6 +186,8 @@ describe('GitRepo deletion breaker and overrides (real hub, spoke, agent, Git se
       { deleting: 7, of: 8 },
     );
     assert.ok(g.status.paths[0]?.held?.objects.includes('ConfigMap default/bulk-7'));
+    digest = g.status.paths[0]?.held?.digest ?? '';
+    assert.match(digest, /^[0-9a-f]{32}$/);
     const ready = g.status.conditions.find((c) => c.type === 'Ready');
     assert.equal(ready?.status, 'False');
     assert.equal(ready?.reason, 'DeletionsHeld');
@@ -224,7 +227,10 @@ describe('GitRepo deletion breaker and overrides (real hub, spoke, agent, Git se
       const g = await gitRepo();
       return g.status.paths[0]?.commit === held && !g.status.paths[0]?.held ? g : undefined;
     });
-    assert.equal(g.metadata.annotations?.['outpost.dev/deletions-confirmed'], held);
+    assert.deepEqual(JSON.parse(g.metadata.annotations?.['outpost.dev/deletions-confirmed'] ?? '{}'), {
+      commit: held,
+      paths: { bulk: digest },
+    });
     await row.locator('[data-held]').waitFor({ state: 'detached', timeout: 20_000 });
     // The agent's own breaker is a second, independent one: seven of the eight objects it
     // applied on this cluster is over its share too, so it holds them until the cluster's

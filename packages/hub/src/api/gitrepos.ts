@@ -5,6 +5,7 @@
 import { apiError } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  type DeletionsConfirmed,
   deletionsConfirmedAnnotation,
   type GitRepo,
   type GitRepoSpec,
@@ -204,7 +205,9 @@ export const gitRepoRoutes: FastifyPluginAsync<{
     const row = await store.transaction(async () => {
       const existing = await find(req.params as { namespace: string; name: string });
       const what = `gitrepo ${existing.namespace}/${existing.name}`;
-      const held = ((existing.status as GitRepoStatus | null)?.paths ?? []).flatMap((p) => (p.held ? [p.held] : []));
+      const held = ((existing.status as GitRepoStatus | null)?.paths ?? []).flatMap((p) =>
+        p.held ? [{ path: p.path, ...p.held }] : [],
+      );
       const commit = held[0]?.commit;
       if (!commit) throw apiError('GITREPO_NOTHING_HELD', `${what}: the deletion breaker holds no commit`);
       if (asked !== undefined && !commit.startsWith(asked)) {
@@ -219,7 +222,14 @@ export const gitRepoRoutes: FastifyPluginAsync<{
         name: existing.name,
         namespace: existing.namespace,
         labels: existing.labels,
-        annotations: { ...existing.annotations, [deletionsConfirmedAnnotation]: commit },
+        annotations: {
+          ...existing.annotations,
+          // Exactly the deletions shown, per path: other deletions are held again.
+          [deletionsConfirmedAnnotation]: JSON.stringify({
+            commit,
+            paths: Object.fromEntries(held.filter((h) => h.commit === commit).map((h) => [h.path, h.digest])),
+          } satisfies DeletionsConfirmed),
+        },
         spec: existing.spec,
       };
       const r = await store.gitrepos.replace(write, new Date().toISOString());

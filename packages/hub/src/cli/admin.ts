@@ -6,6 +6,7 @@ import { OutpostError, parseLabelList } from '@outpost/shared';
 import type { InventoryItem } from '../api/inventory.ts';
 import { type ClientFlags, clientHelp, clientOptions, loadClientConfig } from '../config/client.ts';
 import { ConfigError } from '../config/index.ts';
+import { confirmationOf } from '../gitrepos/breaker.ts';
 import { clusterState, type ManagedCluster } from '../registration/clusters.ts';
 import { HubClient } from './client.ts';
 import { eachObject, kindOfNoun, objectKinds, objectVerbs } from './objects.ts';
@@ -610,9 +611,14 @@ const commands: Record<string, Record<string, Command>> = {
           `${objectPath(ctx, 'gitrepos', ctx.args[0], true)}/confirm-deletions`,
           commit ? { commit } : {},
         );
-        const held = g.metadata.annotations?.['outpost.dev/deletions-confirmed'] ?? '';
+        const confirmed = confirmationOf(g.metadata.annotations ?? {});
         ctx.out(
-          render(ctx.format, g, () => `gitrepo ${g.metadata.name}: commit ${held} confirmed; it rolls out now\n`),
+          render(
+            ctx.format,
+            g,
+            () =>
+              `gitrepo ${g.metadata.name}: the deletions of commit ${confirmed?.commit ?? '?'} in ${Object.keys(confirmed?.paths ?? {}).join(', ')} confirmed; they roll out now\n`,
+          ),
         );
       },
     },

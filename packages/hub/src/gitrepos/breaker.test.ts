@@ -7,13 +7,19 @@ const keys = (n: number, prefix = 'cm') => Array.from({ length: n }, (_, i) => `
 describe('the GitRepo deletion breaker', () => {
   it('holds a commit deleting more than the share of a path, and more than the minimum', () => {
     const held = heldDeletions(keys(10), keys(2), 0.5, 'c2');
-    assert.deepEqual(held && { ...held, objects: held.objects.length }, {
+    assert.deepEqual(held && { ...held, objects: held.objects.length, digest: held.digest.length }, {
       commit: 'c2',
       deleting: 8,
       of: 10,
       objects: 8,
+      digest: 32,
     });
     assert.equal(held?.objects[0], 'ConfigMap apps/cm-2');
+  });
+  it('the digest names exactly the objects deleted: the same set, in any order, the same digest; another set another', () => {
+    const a = heldDeletions(keys(10), keys(2), 0.5, 'c')?.digest;
+    assert.equal(heldDeletions([...keys(10)].reverse(), keys(2), 0.5, 'c')?.digest, a);
+    assert.notEqual(heldDeletions(keys(10), keys(3), 0.5, 'c')?.digest, a);
   });
   it('never holds deletions of at most the minimum, whatever their share', () => {
     assert.equal(heldDeletions(keys(breakerMinimum), [], 0.5, 'c'), undefined);

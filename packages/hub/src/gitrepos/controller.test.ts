@@ -18,6 +18,7 @@ let store: Store;
 let bodies: BodyThread;
 let controller: GitRepoController;
 const told: string[] = [];
+let checks = 0;
 
 /** Commits (file path → text; null removes it) to the test's repository; the new commit's id. */
 const commit = (files: Record<string, string | null>) => repo.commit('c', files);
@@ -30,6 +31,12 @@ before(async () => {
   url = `file://${join(dir, 'repos', 'r.git')}`;
   store = openStore(':memory:');
   bodies = new BodyThread();
+  // Counts the breaker's checks (two reads per check), so a test knows one ran.
+  const keysOf = bodies.templateKeys.bind(bodies);
+  bodies.templateKeys = (spec) => {
+    checks++;
+    return keysOf(spec);
+  };
   controller = new GitRepoController({
     store,
     log: pino({ level: 'silent' }),
@@ -202,22 +209,48 @@ test('the deletion breaker: a commit deleting most of a path waits for its confi
   assert.equal(held.paths[0]?.commit, c1, 'the path still carries the previous commit');
   assert.equal((await keys()).length, 10);
 
-  // Polled again: still held (nothing was confirmed).
-  controller.changed('default', 'fleet');
-  await new Promise((r) => setTimeout(r, 300));
+  // Looked at again (a breaker check ran): still held, nothing was confirmed.
+  const checked = async () => {
+    const before = checks;
+    controller.changed('default', 'fleet');
+    const deadline = Date.now() + 10_000;
+    while (checks < before + 2) {
+      assert.ok(Date.now() < deadline, 'the breaker looked again');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await statusWhen('its status written', () => true);
+  };
+  await checked();
   assert.equal((await keys()).length, 10);
 
-  // Confirmed (what confirm-deletions records): rolled out.
-  const row = await store.gitrepos.get('default', 'fleet');
-  assert.ok(row);
-  await store.transaction(() =>
-    store.gitrepos.replace(
-      { ...row, annotations: { 'outpost.dev/deletions-confirmed': c2 } } as Parameters<
-        typeof store.gitrepos.replace
-      >[0],
-      new Date().toISOString(),
-    ),
-  );
+  // A confirmation of other deletions (another digest) or of another commit confirms nothing.
+  const digest = held.paths[0]?.held?.digest ?? '';
+  assert.match(digest, /^[0-9a-f]{32}$/);
+  const confirm = async (value: unknown) => {
+    const row = await store.gitrepos.get('default', 'fleet');
+    assert.ok(row);
+    await store.transaction(() =>
+      store.gitrepos.replace(
+        { ...row, annotations: { 'outpost.dev/deletions-confirmed': JSON.stringify(value) } } as Parameters<
+          typeof store.gitrepos.replace
+        >[0],
+        new Date().toISOString(),
+      ),
+    );
+  };
+  for (const wrong of [
+    { commit: c2, paths: { bulk: '0'.repeat(32) } },
+    { commit: c1, paths: { bulk: digest } },
+    { commit: c2, paths: { other: digest } },
+    'not json',
+  ]) {
+    await confirm(wrong);
+    await checked();
+    assert.equal((await keys()).length, 10, JSON.stringify(wrong));
+  }
+
+  // Confirmed as confirm-deletions records it: rolled out.
+  await confirm({ commit: c2, paths: { bulk: digest } });
   controller.changed('default', 'fleet');
   const done = await statusWhen('confirmed', (st) => st.paths[0]?.commit === c2 && !st.paths[0]?.held);
   assert.equal(done.conditions.find((c) => c.type === 'Rendered')?.status, 'True');
@@ -241,6 +274,28 @@ test('the deletion breaker: a commit deleting most of a path waits for its confi
   controller.changed('default', 'fleet');
   await statusWhen('eight deleted unheld', (st) => st.paths[0]?.commit === c5);
   assert.deepEqual(await keys(), ['bulk-0']);
+  await store.transaction(() => store.gitrepos.delete('default', 'fleet'));
+  controller.changed('default', 'fleet');
+});
+
+test('the breaker counts the items of a kind: List (as the agent applies them)', async () => {
+  const list = (n: number) =>
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: Array.from({ length: n }, (_, i) => ({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: `item-${i}` },
+      })),
+    });
+  const c1 = await commit({ 'lists/all.json': list(8) });
+  await put({ paths: ['lists'] });
+  await statusWhen('the list rendered', (st) => st.paths[0]?.commit === c1);
+  const c2 = await commit({ 'lists/all.json': list(1) });
+  controller.changed('default', 'fleet');
+  const s = await statusWhen('held', (st) => st.paths[0]?.held?.commit === c2);
+  assert.deepEqual({ deleting: s.paths[0]?.held?.deleting, of: s.paths[0]?.held?.of }, { deleting: 7, of: 8 });
   await store.transaction(() => store.gitrepos.delete('default', 'fleet'));
   controller.changed('default', 'fleet');
 });

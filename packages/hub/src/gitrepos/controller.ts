@@ -18,7 +18,7 @@ import { type BodyThread, RawBody, type WorkSetBody } from '../parse/index.ts';
 import { type ManifestWorkReplicaSetStatus, type WorkSetSummary, workSetApiVersion } from '../rollout/index.ts';
 import { type ObjectRow, type ObjectWrite, objectKey, type Store, splitObjectKey } from '../store/index.ts';
 import { saveTexts } from '../work/texts.ts';
-import { defaultMaxDeleteShare, deletionsConfirmedAnnotation, heldDeletions } from './breaker.ts';
+import { confirmationOf, defaultMaxDeleteShare, heldDeletions, isConfirmed } from './breaker.ts';
 import { checkout, type GitEnv, GitError, remoteCommit, sweepGitTemp } from './git.ts';
 import { renderPath } from './render.ts';
 import { openCredentials, type SecretBox, secretTexts, tokenUsername } from './secrets.ts';
@@ -356,7 +356,13 @@ export class GitRepoController {
       }
       throw err;
     }
-    const breaker = await this.#breaker(row, spec, wsName, w, commit);
+    let breaker: { held?: GitRepoPathHeld; generation: number | undefined };
+    try {
+      breaker = await this.#breaker(row, spec, path, wsName, w, commit);
+    } catch (err) {
+      // Never rolled out unchecked: the path waits, and says why.
+      return `BreakerFailed: the deletions of ${path} could not be checked (${String((err as Error)?.message ?? err).slice(0, 300)}); the previous commit stays`;
+    }
     if (breaker.held) return breaker.held;
     await saveTexts(store, w.specParts);
     const out = await store.transaction(async () => {
@@ -411,6 +417,7 @@ export class GitRepoController {
   async #breaker(
     row: ObjectRow,
     spec: GitRepoSpec,
+    path: string,
     wsName: string,
     w: WorkSetBody,
     commit: string,
@@ -419,7 +426,6 @@ export class GitRepoController {
     const existing = await store.worksets.get(row.namespace, wsName);
     const generation = existing?.generation;
     if (!existing || existing.labels[gitRepoLabel] !== row.name) return { generation };
-    if (row.annotations[deletionsConfirmedAnnotation] === commit) return { generation };
     const stored = await store.worksets.specBytes(row.namespace, wsName);
     if (!stored) return { generation };
     const [before, after] = await Promise.all([
@@ -427,7 +433,8 @@ export class GitRepoController {
       bodies.templateKeys(w.specParts.map((p) => (typeof p.content === 'string' ? Buffer.from(p.content) : p.content))),
     ]);
     const held = heldDeletions(before, after, spec.maxDeleteShare ?? defaultMaxDeleteShare, commit);
-    return held ? { held, generation } : { generation };
+    if (!held || isConfirmed(confirmationOf(row.annotations), path, held)) return { generation };
+    return { held, generation };
   }
 
   /** Pauses or resumes one of this GitRepo's worksets (as the workset API's pause does). */

@@ -61,6 +61,8 @@ export interface GitRepoPathHeld {
   of: number;
   /** Some of them, as Kind namespace/name. */
   objects: string[];
+  /** Of exactly the objects it would delete: what confirm-deletions confirms. */
+  digest: string;
 }
 
 /** Credentials of a private repository, as a client gives them (never shown back). */

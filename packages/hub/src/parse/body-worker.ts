@@ -22,7 +22,7 @@
 // - template-keys: the identities of a stored workset template's manifests (the GitRepo
 //   deletion breaker, gitrepos/breaker.ts).
 import { parentPort } from 'node:worker_threads';
-import { apiError, manifestKey, OutpostError } from '@outpost/shared';
+import { apiError, expandManifestLists, type Manifest, manifestKey, OutpostError } from '@outpost/shared';
 import secureJson from 'secure-json-parse';
 import { manifestProblem } from '../gitrepos/manifest.ts';
 import { applyPatch, type PatchTarget, type PatchType } from '../patch/index.ts';
@@ -262,8 +262,17 @@ function run(job: BodyJob, transfer: ArrayBuffer[]): BodyResult {
     case 'template-keys': {
       // The identities of a workset template's manifests (gitrepos/ deletion breaker).
       const spec = JSON.parse(joined(job.spec)) as ManifestWorkReplicaSetSpec;
+      // Lists expanded as the agent expands them (each item is an object on the cluster); a
+      // manifest without what a key needs is keyed by its place (the workset's validation
+      // refuses those anyway).
       const manifests = spec.manifestWorkTemplate?.workload?.manifests ?? [];
-      return { id, ok: true, value: manifests.map((m) => manifestKey(m)) };
+      const keys = expandManifestLists(manifests).map(({ manifest, path }) => {
+        const m = manifest as Partial<Manifest> | null;
+        return m && typeof m.apiVersion === 'string' && typeof m.kind === 'string' && m.metadata
+          ? manifestKey(m as Manifest)
+          : `?${path}`;
+      });
+      return { id, ok: true, value: keys };
     }
     case 'answer-yaml': {
       const [text] = bytes([writeYaml(JSON.parse(textOf(job.bytes)))], transfer);

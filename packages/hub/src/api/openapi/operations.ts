@@ -369,7 +369,7 @@ export const operations: Operation[] = [
     tag: 'gitrepos',
     summary: 'Confirm the commit the GitRepo’s deletion breaker holds',
     description:
-      'A commit that would delete more than spec.maxDeleteShare of a path’s objects waits (status.paths[].held). This records that commit as confirmed (annotation outpost.dev/deletions-confirmed) and rolls it out. Body: empty, or {"commit": ID} to confirm only that commit (409 GITREPO_HELD_COMMIT_CHANGED when another is held now); 409 GITREPO_NOTHING_HELD when none is.',
+      'A commit that would delete more than spec.maxDeleteShare of a path’s objects waits (status.paths[].held). This records exactly the deletions shown as confirmed (annotation outpost.dev/deletions-confirmed: the commit and, per held path, the digest of the objects it deletes) and rolls them out; other deletions are held again. Body: empty, or {"commit": ID} to confirm only that commit (409 GITREPO_HELD_COMMIT_CHANGED when another is held now); 409 GITREPO_NOTHING_HELD when none is.',
     access: 'admin',
     body: { kind: 'object', schema: { type: 'object', properties: { commit: { type: 'string' } } } },
     answers: { 200: { description: 'the GitRepo', schema: 'GitRepo' } },
