@@ -8,6 +8,7 @@
 // missing signature are all the same 401 WEBHOOK_UNAUTHORIZED, so that the endpoint tells
 // nobody which GitRepos exist. Registered outside the admin API (no bearer-token hook), but
 // audited as it is.
+import { randomBytes } from 'node:crypto';
 import { apiError, limits } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../audit/index.ts';
@@ -58,6 +59,8 @@ export const gitRepoWebhookRoutes: FastifyPluginAsync<{
     waking.clear();
   });
 
+  const decoy = randomBytes(32).toString('hex');
+  const unreadableLogged = new Map<string, number>();
   const unauthorized = () =>
     apiError('WEBHOOK_UNAUTHORIZED', 'the request is not signed with the webhook secret of such a GitRepo');
 
@@ -73,12 +76,21 @@ export const gitRepoWebhookRoutes: FastifyPluginAsync<{
         try {
           secret = openWebhookSecret(row.spec as unknown as GitRepoSpec, secrets, namespace, name);
         } catch (err) {
-          // A secret sealed under another key: the hub's problem, told in its log; the
-          // caller learns no more than for any other refusal.
-          req.log.error({ err, gitrepo: `${namespace}/${name}` }, 'the webhook secret of a GitRepo is not readable');
+          // A secret sealed under another key: the hub's problem, told in its log (once a
+          // minute per GitRepo: these requests are unauthenticated); the caller learns no
+          // more than for any other refusal.
+          const key = `${namespace}/${name}`;
+          if ((unreadableLogged.get(key) ?? 0) + 60_000 <= Date.now()) {
+            unreadableLogged.set(key, Date.now());
+            if (unreadableLogged.size > 1000) unreadableLogged.clear();
+            req.log.error({ err, gitrepo: key }, 'the webhook secret of a GitRepo is not readable');
+          }
         }
       }
-      if (!secret || !webhookSigned(req.headers, body, secret)) throw unauthorized();
+      // The signature is checked whether or not there is a secret (a decoy then), so the
+      // time of a refusal does not tell whether such a GitRepo, or its webhook, exists.
+      const signed = webhookSigned(req.headers, body, secret ?? decoy);
+      if (!secret || !signed) throw unauthorized();
       wake(namespace, name);
       return reply.code(202).send({ code: 'WEBHOOK_ACCEPTED', message: `gitrepo ${namespace}/${name} is fetched now` });
     },

@@ -178,6 +178,34 @@ test('writes that cannot be sealed or kept are refused, naming the field', () =>
   assert.ok(sealSpec(valid({ credentials: ssh, repo: 'git@git.example.com:fleet.git' }), undefined, box, 'd', 'n'));
   const stored = sealSpec(valid({ credentials: { token: password } }), undefined, box, 'default', 'apps');
   refuses({ credentials: { type: 'basic', set: true } }, stored, /of type token/);
+  // Kept credentials never follow the repository to another host, scheme, user or port.
+  for (const repo of [
+    'https://attacker.example/fleet.git',
+    'https://git.example.com:8443/fleet.git',
+    'http://127.0.0.1/fleet.git',
+  ]) {
+    refuses(
+      { credentials: { set: true }, repo },
+      stored,
+      /the repository moved from https:\/\/git\.example\.com to .*give the credentials again/,
+    );
+  }
+  assert.ok(
+    sealSpec(
+      valid({ credentials: { set: true }, repo: 'https://git.example.com/other.git' }),
+      stored,
+      box,
+      'default',
+      'apps',
+    ),
+  );
+  // Sealed for one host, they do not open for another (the host is part of what was sealed).
+  assert.throws(
+    () => openCredentials({ ...stored, repo: 'https://attacker.example/fleet.git' }, box, 'default', 'apps'),
+    { code: 'GITREPO_SECRET_UNREADABLE' },
+  );
+  // A name that merely starts with 127. is not this machine.
+  refuses({ credentials: { token: password }, repo: 'http://127.0.0.1.attacker.example/x.git' }, undefined, /https/);
   // http:// to this machine is taken (a forge on loopback).
   assert.ok(
     sealSpec(

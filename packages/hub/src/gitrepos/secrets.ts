@@ -6,7 +6,9 @@
 // time (git.ts). A write that sends the shown form back keeps what is stored, so
 // `get -o yaml | edit | apply` and a PATCH that does not name them keep them; a PUT without
 // them (a file that has none) removes them, as a PUT replaces the whole spec.
+
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { isIPv4 } from 'node:net';
 import { OutpostError } from '@outpost/shared';
 import { type Kek, seal, unseal } from '../pki/vault.ts';
 import { isObject, type Problems } from '../placement/validate.ts';
@@ -43,7 +45,24 @@ export function secretBox(kek: Kek): SecretBox {
   };
 }
 
-const credentialsLabel = (namespace: string, name: string) => `gitrepos/${namespace}/${name}/credentials`;
+/**
+ * Where credentials may go: the repository URL's scheme, user, host and port (ssh's scp form
+ * USER@HOST:PATH as ssh://USER@HOST). Sealed with the credentials (part of their label), so
+ * that credentials given for one host are never sent to another after an edit of spec.repo.
+ */
+export function repoOrigin(repo: string): string {
+  const scp = /^([\w.-]+)@([\w.-]+):/.exec(repo);
+  if (scp && !repo.startsWith('ssh://')) return `ssh://${scp[1]}@${scp[2]}`;
+  try {
+    const u = new URL(repo);
+    return `${u.protocol}//${u.username ? `${u.username}@` : ''}${u.host}`;
+  } catch {
+    return repo;
+  }
+}
+
+const credentialsLabel = (namespace: string, name: string, repo: string) =>
+  `gitrepos/${namespace}/${name}/credentials@${repoOrigin(repo)}`;
 const webhookLabel = (namespace: string, name: string) => `gitrepos/${namespace}/${name}/webhook`;
 
 const line = /^[^\r\n\0]+$/;
@@ -205,7 +224,9 @@ function refused(field: string, message: string): OutpostError {
 /** ssh://… or the scp form USER@HOST:PATH (validate.ts checked which). */
 export const isSshUrl = (repo: string) => repo.startsWith('ssh://') || /^[\w.-]+@[\w.-]+:/.test(repo);
 
-const isLoopback = (host: string) => host === 'localhost' || host === '[::1]' || /^127\./.test(host);
+/** The hub's own machine: localhost, ::1 or a 127/8 address (never a name that starts with 127.). */
+const isLoopback = (host: string) =>
+  host === 'localhost' || host === '[::1]' || (isIPv4(host) && host.startsWith('127.'));
 
 /**
  * The spec to store for a validated write: secrets in the clear sealed (the stored sealed
@@ -221,15 +242,24 @@ export function sealSpec(
   name: string,
 ): GitRepoSpec {
   if (!spec.credentials && !spec.webhook) return spec;
-  if (!box) throw refused('spec.credentials', 'this hub has no key to seal secrets with');
+  if (!box)
+    throw refused(spec.credentials ? 'spec.credentials' : 'spec.webhook', 'this hub has no key to seal secrets with');
   const out = { ...spec };
   const c = spec.credentials;
   if (c) {
-    const label = credentialsLabel(namespace, name);
+    const label = credentialsLabel(namespace, name, spec.repo);
     const before = stored?.credentials as { type: CredentialsType; sealed: string } | undefined;
     if ('set' in c) {
       if (!before?.sealed)
         throw refused('spec.credentials', '{set: true} keeps stored credentials, and none are stored');
+      // Kept credentials go only where they were given for: a repository moved to another
+      // host (scheme, user or port) needs them given again.
+      if (stored && repoOrigin(stored.repo) !== repoOrigin(spec.repo)) {
+        throw refused(
+          'spec.credentials',
+          `the repository moved from ${repoOrigin(stored.repo)} to ${repoOrigin(spec.repo)}: give the credentials again (stored ones are never sent to another host)`,
+        );
+      }
       if (c.type && c.type !== before.type) {
         throw refused('spec.credentials.type', `the stored credentials are of type ${before.type}: give new ones`);
       }
@@ -304,7 +334,7 @@ export function openCredentials(
   if (!box) {
     throw new OutpostError('GITREPO_SECRET_UNREADABLE', 'this hub has no key to unseal GitRepo credentials with', 500);
   }
-  return JSON.parse(box.unseal(credentialsLabel(namespace, name), c.sealed)) as GitCredentials;
+  return JSON.parse(box.unseal(credentialsLabel(namespace, name, spec.repo), c.sealed)) as GitCredentials;
 }
 
 /** The stored webhook secret of a GitRepo in the clear; undefined when it has none. */
