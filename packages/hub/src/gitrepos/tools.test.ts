@@ -150,6 +150,18 @@ describe('the kustomization pre-check refuses by name', () => {
         'resources: []\ntransformers:\n- |\n  apiVersion: builtin\n  kind: PatchTransformer\n  metadata: {name: p}\n  path: https://example.com/p.yaml\n',
     });
     assert.match(await refusal(inline, 'app'), /transformers: "https:\/\/example\.com\/p\.yaml" is remote/);
+    // A directory of plugin configurations (a kustomization whose resources are generator
+    // configurations naming a loopback URL): refused as a directory, never fetched.
+    const pluginDir = await write({
+      'app/kustomization.yaml': 'resources: []\ngenerators: [gen]\n',
+      'app/gen/kustomization.yaml': 'resources: [cfg.yaml]\n',
+      'app/gen/cfg.yaml':
+        'apiVersion: builtin\nkind: ConfigMapGenerator\nmetadata: {name: leak}\nfiles: [http://127.0.0.1:9469/status]\n',
+    });
+    assert.match(
+      await refusal(pluginDir, 'app'),
+      /app\/kustomization\.yaml: generators: gen is a directory: name the configuration files themselves/,
+    );
     const unknown = await write({ 'app/kustomization.yaml': 'someNewField: [x]\n' });
     assert.match(await refusal(unknown, 'app'), /the field someNewField is not supported/);
   });

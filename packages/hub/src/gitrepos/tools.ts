@@ -282,6 +282,9 @@ export function pluginProblem(docs: unknown[]): string | undefined {
 
 type Parse = (bytes: Uint8Array, maxBytes: number) => Promise<unknown[] | { error: string }>;
 
+/** Most files and directories the symbolic-link check walks for one path. */
+const walkEntriesMax = 100_000;
+
 /** Largest kustomization (or generator configuration) file read by the pre-check: what it
  *  parses is read back on the event loop, so it stays small (real ones are a few KiB). */
 const kustomizationBytesMax = 256 * 1024;
@@ -300,6 +303,8 @@ export async function checkKustomization(
   deadline: number,
 ): Promise<ToolFailure | undefined> {
   const seen = new Set<string>();
+  const walked = new Set<string>();
+  let walkedEntries = 0;
   const unsupported = (message: string): ToolFailure => ({ ok: false, reason: 'Unsupported', message });
 
   /** `ref` (from a file in directory `from`) as a path relative to the root, or a failure. */
@@ -333,13 +338,23 @@ export async function checkKustomization(
     return { rel: rel === '.' ? '' : rel };
   };
 
-  /** No symbolic link anywhere under `d` (the directory of a kustomization). */
+  /** No symbolic link anywhere under `d` (the directory of a kustomization). Each directory
+   *  is walked once per render (nested kustomizations share their parents' walk), within the
+   *  deadline and an entry budget. */
   const noLinks = async (d: string): Promise<ToolFailure | undefined> => {
+    if (walked.has(d)) return undefined;
+    walked.add(d);
+    if (performance.now() > deadline)
+      return { ok: false, reason: 'Timeout', message: 'rendering did not finish in time' };
     let entries: Dirent[];
     try {
       entries = await readdir(join(root, d), { withFileTypes: true });
     } catch (err) {
       return { ok: false, reason: 'NotFound', message: `${d || '.'}: ${(err as Error).message}` };
+    }
+    walkedEntries += entries.length;
+    if (walkedEntries > walkEntriesMax) {
+      return { ok: false, reason: 'TooLarge', message: `more than ${walkEntriesMax} files and directories to check` };
     }
     for (const e of entries) {
       const rel = d ? `${d}/${e.name}` : e.name;
@@ -439,8 +454,9 @@ export async function checkKustomization(
           if (plugin && r.rel !== '') {
             const st = await lstat(join(root, r.rel));
             if (st.isDirectory()) {
-              const bad = await visit(r.rel);
-              if (bad) return bad;
+              // A directory of plugin configurations: its resources would be configurations
+              // too, each of which may name a URL kustomize fetches. Refused: name the files.
+              return unsupported(`${file}: ${field}: ${entry} is a directory: name the configuration files themselves`);
             } else {
               // A built-in generator's or transformer's configuration: what it names is read
               // too (through kustomize's loader, which would fetch a URL).
