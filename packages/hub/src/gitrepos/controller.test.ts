@@ -19,6 +19,7 @@ let bodies: BodyThread;
 let controller: GitRepoController;
 const told: string[] = [];
 let checks = 0;
+let gitCommands = 0;
 
 /** Commits (file path → text; null removes it) to the test's repository; the new commit's id. */
 const commit = (files: Record<string, string | null>) => repo.commit('c', files);
@@ -42,7 +43,11 @@ before(async () => {
     log: pino({ level: 'silent' }),
     bodies,
     cacheDir: join(dir, 'cache'),
-    gitSearchPath: process.env.PATH ?? '/usr/bin:/bin',
+    // Read once for every git command the controller runs: the test counts its polls so.
+    get gitSearchPath() {
+      gitCommands++;
+      return process.env.PATH ?? '/usr/bin:/bin';
+    },
     maxWorkBytes: 16 * 1024 * 1024,
     onWorkSetChanged: (ns, name) => told.push(`${ns}/${name}`),
     active: () => true,
@@ -220,7 +225,20 @@ test('the deletion breaker: a commit deleting most of a path waits for its confi
     }
     await statusWhen('its status written', () => true);
   };
-  await checked();
+  // Polled again with nothing changed: not rendered again (a held path waits for a
+  // confirmation, which is part of what the controller remembers), still held.
+  const before = checks;
+  const commands = gitCommands;
+  controller.changed('default', 'fleet');
+  const until = Date.now() + 10_000;
+  while (gitCommands === commands) {
+    assert.ok(Date.now() < until, 'the remote was asked again');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  await statusWhen('still held', (st) => st.paths[0]?.held?.commit === c2);
+  assert.equal(gitCommands - commands, 1, 'only ls-remote: nothing fetched or checked out again');
+  assert.equal(checks, before, 'no breaker check without a change');
   assert.equal((await keys()).length, 10);
 
   // A confirmation of other deletions (another digest) or of another commit confirms nothing.

@@ -18,7 +18,13 @@ import { type BodyThread, RawBody, type WorkSetBody } from '../parse/index.ts';
 import { type ManifestWorkReplicaSetStatus, type WorkSetSummary, workSetApiVersion } from '../rollout/index.ts';
 import { type ObjectRow, type ObjectWrite, objectKey, type Store, splitObjectKey } from '../store/index.ts';
 import { saveTexts } from '../work/texts.ts';
-import { confirmationOf, defaultMaxDeleteShare, heldDeletions, isConfirmed } from './breaker.ts';
+import {
+  confirmationOf,
+  defaultMaxDeleteShare,
+  deletionsConfirmedAnnotation,
+  heldDeletions,
+  isConfirmed,
+} from './breaker.ts';
 import { checkout, type GitEnv, GitError, remoteCommit, sweepGitTemp } from './git.ts';
 import { renderPath } from './render.ts';
 import { openCredentials, type SecretBox, secretTexts, tokenUsername } from './secrets.ts';
@@ -60,9 +66,10 @@ export interface GitRepoControllerDeps {
 
 interface Memory {
   due: number;
-  /** The GitRepo (uid), commit and generation last rendered without a problem (nothing to do
-   *  until one changes; a failed render is tried again at every poll). */
-  rendered?: { uid: string; commit: string; generation: number };
+  /** The GitRepo (uid), commit, generation and deletions confirmation last rendered without a
+   *  problem, or with paths held only by the deletion breaker (nothing to do until one
+   *  changes; a failed render is tried again at every poll). */
+  rendered?: { uid: string; commit: string; generation: number; confirmed: string };
 }
 
 const noSummary = (): WorkSetSummary => ({ total: 0, applied: 0, available: 0, degraded: 0, progressing: 0 });
@@ -238,7 +245,14 @@ export class GitRepoController {
     const what = spec.revision ? `revision ${spec.revision}` : spec.branch ? `branch ${spec.branch}` : 'HEAD';
 
     const done = memory.rendered;
-    if (done && done.uid === row.uid && done.commit === commit && done.generation === row.generation) {
+    const confirmed = row.annotations[deletionsConfirmedAnnotation] ?? '';
+    if (
+      done &&
+      done.uid === row.uid &&
+      done.commit === commit &&
+      done.generation === row.generation &&
+      done.confirmed === confirmed
+    ) {
       for (const ws of wanted.values()) await this.#setPaused(namespace, ws, name, false);
       conditions.push(cond('Fetched', 'True', 'Fetched', `commit ${commit} of ${what}`));
       await this.#writeStatus(row, { conditions, pathErrors, commit, fetchedAt, unchanged: true });
@@ -296,11 +310,13 @@ export class GitRepoController {
     }
     // Paths no longer asked for: their worksets go (spec.paths is the instruction).
     await this.#deleteWorkSets(namespace, name, new Set(wanted.values()));
+    // Held paths alone: rendered as far as can be until someone confirms (the annotation is
+    // part of what is remembered), so polls do not render them again meanwhile.
+    const onlyHeld = [...pathErrors.keys()].every((p) => pathHeld.has(p));
+    memory.rendered = onlyHeld ? { uid: row.uid, commit, generation: row.generation, confirmed } : undefined;
     if (pathErrors.size === 0) {
-      memory.rendered = { uid: row.uid, commit, generation: row.generation };
       conditions.push(cond('Rendered', 'True', 'Rendered', `every path rendered at ${commit}`));
     } else {
-      memory.rendered = undefined;
       const [first] = pathErrors.values();
       const reason = (first ?? '').split(':')[0] || 'RenderFailed';
       const message = [...pathErrors.entries()].map(([p, e]) => `${p}: ${e}`).join('; ');
