@@ -191,6 +191,22 @@ describe('GitRepo deletion breaker and overrides (real hub, spoke, agent, Git se
     const ready = g.status.conditions.find((c) => c.type === 'Ready');
     assert.equal(ready?.status, 'False');
     assert.equal(ready?.reason, 'DeletionsHeld');
+    // The workset is the GitRepo's: a hand edit, pause or delete (which would go around the
+    // breaker, or be undone by the GitRepo) is refused, and no other workset may take its label.
+    const ws = '/api/v1/namespaces/default/manifestworkreplicasets/bulk-bulk';
+    const emptied = await admin.patch(ws, { spec: { manifestWorkTemplate: { workload: { manifests: [] } } } });
+    assertError(emptied, 409, 'WORKSET_OWNED_BY_GITREPO');
+    assert.match(emptied.text, /is made by gitrepo default\/bulk/);
+    assertError(await admin.post(`${ws}/pause`, {}), 409, 'WORKSET_OWNED_BY_GITREPO');
+    assertError(await admin.delete(ws), 409, 'WORKSET_OWNED_BY_GITREPO');
+    const squatter = await admin.post('/api/v1/namespaces/default/manifestworkreplicasets', {
+      metadata: { name: 'squatter', labels: { 'outpost.dev/gitrepo': 'bulk' } },
+      spec: {
+        manifestWorkTemplate: { workload: { manifests: [] } },
+        placementRefs: [{ name: 'eu' }],
+      },
+    });
+    assertError(squatter, 400, 'WORKSET_INVALID');
     // Two more polls: still held, still all there.
     await new Promise((r) => setTimeout(r, 12_000));
     assert.equal((await present()).length, 8);

@@ -95,11 +95,13 @@ export function mount(root, params) {
       h(
         'td',
         null,
-        admin
-          ? paused
-            ? h('button', { type: 'button', class: 'resume', onclick: () => void onAct(w, 'resume') }, 'Resume')
-            : h('button', { type: 'button', class: 'pause', onclick: () => void onAct(w, 'pause') }, 'Pause')
-          : h('span', { class: 'muted' }, 'read-only'),
+        w.metadata.labels?.['outpost.dev/gitrepo']
+          ? h('a', { href: '#/gitrepos', class: 'muted' }, `GitRepo ${w.metadata.labels['outpost.dev/gitrepo']}`)
+          : admin
+            ? paused
+              ? h('button', { type: 'button', class: 'resume', onclick: () => void onAct(w, 'resume') }, 'Resume')
+              : h('button', { type: 'button', class: 'pause', onclick: () => void onAct(w, 'pause') }, 'Pause')
+            : h('span', { class: 'muted' }, 'read-only'),
       ),
     );
   }

@@ -115,6 +115,8 @@ export const errorCodes = {
   WORKSET_NOT_FOUND: 404,
   WORKSET_EXISTS: 409,
   WORKSET_DELETING: 409,
+  /** A workset a GitRepo makes (label outpost.dev/gitrepo): changed through its GitRepo only. */
+  WORKSET_OWNED_BY_GITREPO: 409,
   /** A path without a namespace names a Placement or workset that several namespaces hold. */
   NAME_AMBIGUOUS: 409,
   // ManagedClusterSets and ManagedClusterSetBindings (validation: packages/hub/src/placement)

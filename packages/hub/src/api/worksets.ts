@@ -12,8 +12,10 @@
 // A workset's template may be as large as a work (16 MiB): its body is read on the body
 // thread, its spec stored as the canonical text made there, and answers carry that text as
 // it is (work/raw-json.ts), so the event loop never parses or serialises the template.
+
 import { apiError } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { gitRepoLabel } from '../gitrepos/controller.ts';
 import { type BodyThread, RawBody, type WorkSetBody } from '../parse/index.ts';
 import { type ManifestWorkReplicaSet, type ManifestWorkReplicaSetStatus, workSetApiVersion } from '../rollout/index.ts';
 import type { ObjectWrite, Store, WorkSetRow } from '../store/index.ts';
@@ -113,6 +115,30 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
   };
   const get = (namespace: string, name: string) => find({ namespace, name });
   /** A workset being deleted in the foreground is not changed any more (as in Kubernetes). */
+  /**
+   * A GitRepo's workset (label outpost.dev/gitrepo) is written by its GitRepo only: a hand edit
+   * would stand until the next commit of its path and go around the GitRepo's deletion
+   * breaker, a hand pause would be undone by the GitRepo, and a deleted one would not come
+   * back until then. Nor may another workset take that label. Refused, saying where to change it.
+   */
+  const notGitOwned = (row: { namespace: string; name: string; labels: Record<string, string> } | undefined) => {
+    const owner = row?.labels[gitRepoLabel];
+    if (row && owner !== undefined) {
+      throw apiError(
+        'WORKSET_OWNED_BY_GITREPO',
+        `manifestworkreplicaset ${row.namespace}/${row.name} is made by gitrepo ${row.namespace}/${owner}: change the repository or the GitRepo (gitrepo patch, pause, resume, confirm-deletions), not the workset`,
+      );
+    }
+  };
+  const noGitLabel = (labels: Record<string, string> | undefined) => {
+    if (labels?.[gitRepoLabel] !== undefined) {
+      throw apiError(
+        'WORKSET_INVALID',
+        `metadata.labels: ${gitRepoLabel} is the hub's, set on the worksets a GitRepo makes`,
+        [{ field: `metadata.labels.${gitRepoLabel}`, message: 'is set by the hub for GitRepos only' }],
+      );
+    }
+  };
   const notDeleting = (row: WorkSetRow) => {
     if (row.deletionAt) {
       throw apiError(
@@ -148,6 +174,7 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
       const { row, bytes } = await store.transaction(async () => {
         const row = await find(params);
         notDeleting(row);
+        notGitOwned(row);
         return { row, bytes: (await store.worksets.specBytes(row.namespace, row.name)) ?? [] };
       });
       const { namespace, name } = row;
@@ -177,6 +204,8 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
   const replace = async (existing: WorkSetRow, w: WorkSetBody, at: string) => {
     checkPreconditions(w.preconditions, existing, `manifestworkreplicaset ${existing.namespace}/${existing.name}`);
     notDeleting(existing);
+    notGitOwned(existing);
+    noGitLabel(w.metadata.labels);
     const r = (await store.worksets.replace(toWrite(w, existing.namespace), at)) as NonNullable<
       Awaited<ReturnType<Store['worksets']['replace']>>
     >;
@@ -194,6 +223,7 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
       const { row, spec } = await store.transaction(async () => {
         const row = await find(params);
         notDeleting(row);
+        notGitOwned(row);
         return { row, spec: (await store.worksets.specBytes(row.namespace, row.name)) ?? [] };
       });
       const { metadata } = workSetResource(row, []);
@@ -223,6 +253,7 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
   for (const base of workSetPaths) {
     app.post(base, options, async (req, reply) => {
       const w = await read(req.body);
+      noGitLabel(w.metadata.labels);
       const namespace = writeNamespace(w.metadata.namespace, pathNamespace(req));
       const out = await store.transaction(async () => {
         const row = await store.worksets.create(toWrite(w, namespace), new Date().toISOString());
@@ -247,6 +278,7 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
           if (w.metadata.resourceVersion !== undefined) {
             throw apiError('WORKSET_NOT_FOUND', `${what} does not exist (a resourceVersion was given)`);
           }
+          noGitLabel(w.metadata.labels);
           const row = (await store.worksets.create(toWrite(w, namespace), at)) as WorkSetRow;
           return { row, answer: await resource(row), created: true, changed: true };
         }
@@ -296,6 +328,7 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
     app.delete(`${base}/:name`, async (req, reply) => {
       const { answer, row } = await store.transaction(async () => {
         const row = await find(req.params as { name: string });
+        notGitOwned(row);
         const { namespace, name } = row;
         // The answer shows the workset as it was: the texts of a deleted spec stay a while
         // (work/texts.ts), so the answer reads them as it is written, as any other.
