@@ -4,7 +4,7 @@
 // ENOENT, output bounded; a helper that dies fails its commands and is replaced; it goes
 // with the hub and does not hold the hub open.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -36,6 +36,10 @@ const alive = (pid: number) => {
     return false;
   }
 };
+
+/** The children of `pid` (those its main thread started, as Node's spawns are). */
+const childrenOf = (pid: number) =>
+  readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
 
 /** Waits (bounded) until `pid` is gone. */
 async function gone(pid: number, what: string): Promise<void> {
@@ -130,14 +134,7 @@ test('a helper that dies fails its running commands, kills their process groups,
     let group: number | undefined;
     for (let i = 0; i < 200 && !group; i++) {
       await sleep(20);
-      // pgrep exits 1 when nothing matches: an empty answer.
-      group =
-        Number(
-          spawnSync('pgrep', ['-P', String(first)])
-            .stdout.toString()
-            .trim()
-            .split('\n')[0],
-        ) || undefined;
+      group = childrenOf(first)[0];
     }
     assert.ok(group, 'the command runs');
     process.kill(first, 'SIGKILL');
@@ -174,20 +171,29 @@ function standIn(script: string) {
   return spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
+/** The first line a stand-in prints; it failing first fails the test (no wait for ever). */
+async function firstLine(p: ReturnType<typeof standIn>): Promise<string> {
+  const exited = once(p, 'exit').then(([code]) => {
+    throw new Error(`the stand-in exited (${code}) before saying anything`);
+  });
+  const [data] = (await Promise.race([once(p.stdout, 'data'), exited])) as [Buffer];
+  return data.toString().trim();
+}
+
 test('the helper goes with the hub, killing its commands, and never holds the hub open', async () => {
   // A hub killed outright (no close()): its helper sees the channel close.
   const hub = standIn(`
     runner.run({ file: '/bin/sh', args: ['-c', 'sleep 30 & echo $!; sleep 30'], env: {}, timeoutMs: 60000, maxStdout: 1000, overflow: 'kill', maxStderr: 1000 });
     setInterval(() => {}, 1000);
-    const { spawnSync } = await import('node:child_process');
-    for (;;) {
+    const { readFileSync } = await import('node:fs');
+    for (let i = 0; i < 200; i++) {
       await new Promise((r) => setTimeout(r, 50));
-      const kids = spawnSync('pgrep', ['-P', String(runner.helperPid)]).stdout.toString().trim();
-      if (kids) { console.log(runner.helperPid, kids.split('\\n')[0]); break; }
+      const p = runner.helperPid;
+      const kids = p ? readFileSync('/proc/' + p + '/task/' + p + '/children', 'utf8').trim() : '';
+      if (kids) { console.log(p, kids.split(' ')[0]); break; }
     }
   `);
-  const [line] = (await once(hub.stdout, 'data')) as [Buffer];
-  const [helper, command] = line.toString().trim().split(' ').map(Number) as [number, number];
+  const [helper, command] = (await firstLine(hub)).split(' ').map(Number) as [number, number];
   hub.kill('SIGKILL');
   await gone(helper, 'the helper');
   await gone(command, 'its command');
@@ -197,10 +203,10 @@ test('the helper goes with the hub, killing its commands, and never holds the hu
     const r = await runner.run({ file: '/bin/sh', args: ['-c', 'echo ok'], env: {}, timeoutMs: 60000, maxStdout: 1000, overflow: 'kill', maxStderr: 1000 });
     console.log(runner.helperPid, r.stdout.toString().trim());
   `);
-  const [out] = (await once(idle.stdout, 'data')) as [Buffer];
-  const [idleHelper, said] = out.toString().trim().split(' ');
+  const exited = once(idle, 'exit');
+  const [idleHelper, said] = (await firstLine(idle)).split(' ');
   assert.equal(said, 'ok');
-  const [code] = await once(idle, 'exit');
+  const [code] = await exited;
   assert.equal(code, 0);
   await gone(Number(idleHelper), 'the idle helper');
 });
