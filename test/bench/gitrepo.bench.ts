@@ -20,12 +20,13 @@
 //  3. the hub's cost of polling OUTPOST_BENCH_GIT_REPOS (default 500) unchanged repositories
 //     at the default 15 s, each its own bare repository on the Git server, placement matching
 //     no cluster: once every one rendered, over OUTPOST_BENCH_GIT_IDLE_MS (default 60 s):
-//     the hub process's CPU (/proc/PID/stat utime+stime), the CPU of its git children
-//     (cutime+cstime: children it reaped in the window, git's own helpers included), its
-//     RSS, the Git server's requests per second, and the hub's event-loop delay (/metrics).
+//     the hub process's CPU (/proc/PID/stat utime+stime), the CPU of the git commands it
+//     ran (cutime+cstime of its command helper, which starts them, and of the hub: children
+//     reaped in the window, git's own helpers included), the command helper's own CPU, the
+//     hub's RSS, the Git server's requests per second, and its event-loop delay (/metrics).
 // The clusters and agents are stopped before 2 and 3, so those figures are the hub's alone.
 // Bounded: fixed counts, a watchdog, every process and temp dir removed on any exit.
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -74,6 +75,19 @@ function reapedChildrenCpuSeconds(pid: number | 'self'): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // cutime and cstime are fields 16 and 17 of stat, 14 and 15 after the command name.
   return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
+/** The hub's command helper (packages/hub/src/commands/helper.ts): the child of `pid` that runs it. */
+function commandHelperOf(pid: number): number | undefined {
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/)) {
+      if (!child) continue;
+      try {
+        if (readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('commands/helper.ts')) return Number(child);
+      } catch {}
+    }
+  }
+  return undefined;
 }
 
 const cmYaml = (name: string, value: string) =>
@@ -599,7 +613,10 @@ async function idlePolling(home: string, reposDir: string): Promise<void> {
 
   const pid = h.proc.pid as number;
   const shares = cpuShares(() => pid);
-  const children0 = reapedChildrenCpuSeconds(pid);
+  const helper = commandHelperOf(pid);
+  if (!helper) throw new Error('the hub runs no command helper');
+  const children0 = reapedChildrenCpuSeconds(pid) + reapedChildrenCpuSeconds(helper);
+  const helper0 = cpuSeconds(helper);
   const server0 = reapedChildrenCpuSeconds('self');
   const requests0 = g.requests();
   const rssSamples: number[] = [];
@@ -613,13 +630,18 @@ async function idlePolling(home: string, reposDir: string): Promise<void> {
   // CPU and requests are over the whole span, the wait for the last event-loop window included.
   const secs = since(w0) / 1000;
   const cpu = shares.stop();
-  const children = reapedChildrenCpuSeconds(pid) - children0;
+  const children = reapedChildrenCpuSeconds(pid) + reapedChildrenCpuSeconds(helper) - children0;
+  const helperCpu = cpuSeconds(helper) - helper0;
   const serverChildren = reapedChildrenCpuSeconds('self') - server0;
   const requests = g.requests() - requests0;
   metrics.idle_hub_cpu_pct = { value: cpu.hub, unit: `% of a core (hub process, ${repoCount} repos at 15s)` };
   metrics.idle_hub_git_cpu_pct = {
     value: round((100 * children) / secs),
     unit: '% of a core (git commands the hub ran, their helpers included)',
+  };
+  metrics.idle_command_helper_cpu_pct = {
+    value: round((100 * helperCpu) / secs),
+    unit: '% of a core (the hub command helper process itself, which starts the git commands)',
   };
   metrics.idle_hub_rss_mib = { value: round(Math.max(...rssSamples)), unit: 'MiB (max of samples every 5 s)' };
   metrics.idle_git_requests_per_s = { value: round(requests / secs), unit: 'requests/s at the Git server' };
@@ -643,7 +665,7 @@ async function idlePolling(home: string, reposDir: string): Promise<void> {
     machineBusyPct: cpu.machineBusy,
     stealPct: cpu.steal,
     cpuMeasured:
-      'hub: utime+stime of its process; git: cutime+cstime of the hub (children it reaped in the window: git ls-remote and its git-remote-http helper); the Git server: this process and its git http-backend children',
+      'hub: utime+stime of its process; git: cutime+cstime of the hub and of its command helper (children reaped in the window: git ls-remote and its git-remote-http helper); command helper: utime+stime of its process; the Git server: this process and its git http-backend children',
   };
 }
 

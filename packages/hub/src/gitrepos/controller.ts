@@ -14,6 +14,7 @@ import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Condition, durations, limits, OutpostError } from '@outpost/shared';
 import type { Logger } from 'pino';
+import { CommandRunner } from '../commands/index.ts';
 import { type BodyThread, RawBody, type WorkSetBody } from '../parse/index.ts';
 import { type ManifestWorkReplicaSetStatus, type WorkSetSummary, workSetApiVersion } from '../rollout/index.ts';
 import { type ObjectRow, type ObjectWrite, objectKey, type Store, splitObjectKey } from '../store/index.ts';
@@ -85,6 +86,8 @@ export class GitRepoController {
   #inFlight = new Set<Promise<void>>();
   /** Aborted on close: running git commands are killed, so a stop never waits for a fetch. */
   readonly #stopping = new AbortController();
+  /** Runs git, kustomize and helm from a helper process (a spawn from the hub blocks its event loop). */
+  readonly #runner = new CommandRunner();
 
   constructor(deps: GitRepoControllerDeps) {
     this.#d = deps;
@@ -100,6 +103,7 @@ export class GitRepoController {
       home: join(this.#d.cacheDir, '.home'),
       ...(this.#d.gitTimeoutMs ? { timeoutMs: this.#d.gitTimeoutMs } : {}),
       signal: this.#stopping.signal,
+      runner: this.#runner,
     };
   }
 
@@ -163,6 +167,7 @@ export class GitRepoController {
     clearInterval(this.#timer);
     clearInterval(this.#statusTimer);
     await Promise.allSettled([...this.#inFlight]);
+    await this.#runner.close();
   }
 
   /** Starts the due GitRepos, up to the concurrency bound. */
@@ -289,6 +294,7 @@ export class GitRepoController {
           searchPath: this.#d.gitSearchPath,
           workDir: join(this.#d.cacheDir, '.tools'),
           signal: this.#stopping.signal,
+          runner: this.#runner,
         },
         helm: { ...spec.helm, releaseName: spec.helm?.releaseName ?? releaseNameFor(ws) },
       });

@@ -4,10 +4,10 @@
 // configuration but its own (no system or user config: HOME is an empty directory the hub
 // owns), killed after a timeout, its output bounded and scrubbed of credentials. Each failure
 // is a GitError with a stable code that the controller puts in status.
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { durations, limits } from '@outpost/shared';
+import { type CommandRunner, RunnerError, sharedRunner } from '../commands/index.ts';
 
 /** GIT_NO_REF: the remote answered, but has no such branch, tag or HEAD. GIT_AUTH: the remote
  *  wants credentials, or refused the ones given. GIT_CREDENTIALS: the stored ones are not readable. */
@@ -43,6 +43,8 @@ export interface GitEnv {
   ssh?: { privateKey: string; knownHosts: string };
   /** Texts never to show (the credentials as they could appear in git's output). */
   secrets?: readonly string[];
+  /** Where git is run (a helper process: the hub's event loop never forks); the shared one when absent. */
+  runner?: CommandRunner;
 }
 
 /**
@@ -183,21 +185,19 @@ const authFailure =
 /** What in ssh's error output says the server's key is not the pinned one. */
 const hostKeyFailure = /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No \S+ host key is known/i;
 
-function runGitOnce(
+async function runGitOnce(
   args: string[],
   env: GitEnv,
   cwd: string | undefined,
   extra: Record<string, string>,
 ): Promise<string> {
   const timeoutMs = env.timeoutMs ?? durations.gitCommandTimeoutMs;
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, {
+  let r: Awaited<ReturnType<CommandRunner['run']>>;
+  try {
+    r = await (env.runner ?? sharedRunner).run({
+      file: 'git',
+      args,
       cwd,
-      shell: false,
-      // A process group of its own: on timeout git and its helpers (git-remote-http, an
-      // ssh, a pack process) are killed together, and nothing holds its pipes open after.
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         PATH: env.searchPath,
         HOME: env.home,
@@ -215,59 +215,37 @@ function runGitOnce(
         LC_ALL: 'C',
         ...extra,
       },
+      timeoutMs,
+      // Read to the end (git is not cut off mid-answer); more than the limit fails below.
+      maxStdout: limits.gitOutputBytesMax,
+      overflow: 'drain',
+      maxStderr: 64 * 1024,
+      signal: env.signal,
     });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let outBytes = 0;
-    let errBytes = 0;
-    child.stdout.on('data', (b: Buffer) => {
-      if (outBytes < limits.gitOutputBytesMax) out.push(b);
-      outBytes += b.length;
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      if (errBytes < 64 * 1024) err.push(b);
-      errBytes += b.length;
-    });
-    let timedOut = false;
-    const killGroup = () => {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup();
-    }, timeoutMs);
-    const abort = () => killGroup();
-    if (env.signal?.aborted) abort();
-    env.signal?.addEventListener('abort', abort, { once: true });
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      env.signal?.removeEventListener('abort', abort);
-      reject(
-        e.code === 'ENOENT'
-          ? new GitError('GIT_MISSING', 'git is not installed on the hub (no git in its PATH)')
-          : new GitError('GIT_FAILED', `git ${args[0]}: ${e.message}`),
-      );
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      env.signal?.removeEventListener('abort', abort);
-      if (env.signal?.aborted) reject(new GitError('GIT_FAILED', `git ${args[0]} stopped: the hub is stopping`));
-      else if (timedOut) {
-        reject(new GitError('GIT_TIMEOUT', `git ${args[0]} did not finish within ${Math.round(timeoutMs / 1000)}s`));
-      } else if (code !== 0) {
-        const said = scrub(Buffer.concat(err).toString('utf8'), env.secrets);
-        const why = lastLines(said) || `exit ${code}`;
-        const failed = hostKeyFailure.test(said) ? 'GIT_HOST_KEY' : authFailure.test(said) ? 'GIT_AUTH' : 'GIT_FAILED';
-        reject(new GitError(failed, scrub(`git ${args[0]} failed: ${why}`, env.secrets)));
-      } else if (outBytes > limits.gitOutputBytesMax) {
-        reject(new GitError('GIT_FAILED', `git ${args[0]}: more output than ${limits.gitOutputBytesMax} bytes`));
-      } else resolve(Buffer.concat(out).toString('utf8'));
-    });
-  });
+  } catch (err) {
+    if (env.signal?.aborted) throw new GitError('GIT_FAILED', `git ${args[0]} stopped: the hub is stopping`);
+    if (err instanceof RunnerError) throw new GitError('GIT_FAILED', `git ${args[0]}: ${err.message}`);
+    throw err;
+  }
+  if (r.error) {
+    throw r.error.code === 'ENOENT'
+      ? new GitError('GIT_MISSING', 'git is not installed on the hub (no git in its PATH)')
+      : new GitError('GIT_FAILED', `git ${args[0]}: ${r.error.message}`);
+  }
+  if (env.signal?.aborted) throw new GitError('GIT_FAILED', `git ${args[0]} stopped: the hub is stopping`);
+  if (r.killed === 'timeout') {
+    throw new GitError('GIT_TIMEOUT', `git ${args[0]} did not finish within ${Math.round(timeoutMs / 1000)}s`);
+  }
+  if (r.code !== 0) {
+    const said = scrub(r.stderr.toString('utf8'), env.secrets);
+    const why = lastLines(said) || `exit ${r.code}`;
+    const failed = hostKeyFailure.test(said) ? 'GIT_HOST_KEY' : authFailure.test(said) ? 'GIT_AUTH' : 'GIT_FAILED';
+    throw new GitError(failed, scrub(`git ${args[0]} failed: ${why}`, env.secrets));
+  }
+  if (r.outBytes > limits.gitOutputBytesMax) {
+    throw new GitError('GIT_FAILED', `git ${args[0]}: more output than ${limits.gitOutputBytesMax} bytes`);
+  }
+  return r.stdout.toString('utf8');
 }
 
 /** What the remote's ref names, as `git ls-remote` lists it: the commit (a tag's peeled commit). */

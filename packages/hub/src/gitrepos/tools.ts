@@ -19,11 +19,11 @@
 // with `helm template` from its directory only: no --repo, no post-renderer, dependencies
 // vendored in charts/. Any failure is an outcome for the path's status (the tool's last lines
 // of error output), never a partial result.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants, type Dirent } from 'node:fs';
 import { access, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, posix } from 'node:path';
+import { type CommandRunner, RunnerError, sharedRunner } from '../commands/index.ts';
 
 /** How the hub finds and runs the tools (the same for every GitRepo). */
 export interface ToolsConfig {
@@ -37,6 +37,8 @@ export interface ToolsConfig {
   workDir: string;
   /** Aborted: a running tool is killed at once (the hub is stopping). */
   signal?: AbortSignal;
+  /** Where the tools run (a helper process: the hub's event loop never forks); the shared one when absent. */
+  runner?: CommandRunner;
 }
 
 /** spec.helm of a GitRepo, as validate.ts leaves it. */
@@ -85,14 +87,21 @@ const closedProxy = 'http://127.0.0.1:9';
  * place; resolves with its standard output, or a failure: Timeout, TooLarge (more output
  * than maxBytes), RenderFailed (exit status, the last lines of its error output), Stopped.
  */
-export function runTool(
+export async function runTool(
   tool: string,
   file: string,
   args: string[],
-  o: { cwd: string; home: string; deadline: number; maxBytes: number; signal?: AbortSignal | undefined },
+  o: {
+    cwd: string;
+    home: string;
+    deadline: number;
+    maxBytes: number;
+    signal?: AbortSignal | undefined;
+    runner?: CommandRunner | undefined;
+  },
 ): Promise<{ ok: true; stdout: Buffer } | ToolFailure> {
   const timeoutMs = Math.max(0, Math.floor(o.deadline - performance.now()));
-  const env: NodeJS.ProcessEnv = {
+  const env: Record<string, string> = {
     PATH: o.home,
     HOME: o.home,
     // A read-only root file system (the chart's) leaves no /tmp: temporary files go here too.
@@ -118,75 +127,45 @@ export function runTool(
     no_proxy: '',
     LC_ALL: 'C',
   };
-  return new Promise((resolve) => {
-    if (timeoutMs <= 0) {
-      resolve({ ok: false, reason: 'Timeout', message: `${tool} was not started: rendering ran out of time` });
-      return;
-    }
-    const child = spawn(file, args, {
+  if (timeoutMs <= 0) {
+    return { ok: false, reason: 'Timeout', message: `${tool} was not started: rendering ran out of time` };
+  }
+  let r: Awaited<ReturnType<CommandRunner['run']>>;
+  try {
+    r = await (o.runner ?? sharedRunner).run({
+      file,
+      args,
       cwd: o.cwd,
-      shell: false,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
       env,
+      timeoutMs,
+      maxStdout: o.maxBytes,
+      overflow: 'kill',
+      maxStderr: 64 * 1024,
+      signal: o.signal,
     });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let outBytes = 0;
-    let errBytes = 0;
-    let why: 'timeout' | 'large' | 'stopped' | undefined;
-    const killGroup = () => {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
+  } catch (err) {
+    if (o.signal?.aborted) return { ok: false, reason: 'Stopped', message: `${tool} stopped: the hub is stopping` };
+    if (err instanceof RunnerError) return { ok: false, reason: 'RenderFailed', message: `${tool}: ${err.message}` };
+    throw err;
+  }
+  if (r.error)
+    return { ok: false, reason: 'RenderFailed', message: `${tool} could not be started: ${r.error.message}` };
+  if (r.killed === 'kill') return { ok: false, reason: 'Stopped', message: `${tool} stopped: the hub is stopping` };
+  if (r.killed === 'timeout') {
+    return { ok: false, reason: 'Timeout', message: `${tool} did not finish in time; nothing is rolled out` };
+  }
+  if (r.killed === 'overflow') {
+    return {
+      ok: false,
+      reason: 'TooLarge',
+      message: `${tool}'s output is over the work limit of ${o.maxBytes} bytes; nothing is rolled out`,
     };
-    child.stdout.on('data', (b: Buffer) => {
-      outBytes += b.length;
-      if (outBytes > o.maxBytes) {
-        why ??= 'large';
-        killGroup();
-      } else out.push(b);
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      if (errBytes < 64 * 1024) err.push(b);
-      errBytes += b.length;
-    });
-    const timer = setTimeout(() => {
-      why ??= 'timeout';
-      killGroup();
-    }, timeoutMs);
-    const abort = () => {
-      why ??= 'stopped';
-      killGroup();
-    };
-    if (o.signal?.aborted) abort();
-    o.signal?.addEventListener('abort', abort, { once: true });
-    const finish = (r: { ok: true; stdout: Buffer } | ToolFailure) => {
-      clearTimeout(timer);
-      o.signal?.removeEventListener('abort', abort);
-      resolve(r);
-    };
-    child.on('error', (e: NodeJS.ErrnoException) =>
-      finish({ ok: false, reason: 'RenderFailed', message: `${tool} could not be started: ${e.message}` }),
-    );
-    child.on('close', (code) => {
-      if (why === 'stopped') finish({ ok: false, reason: 'Stopped', message: `${tool} stopped: the hub is stopping` });
-      else if (why === 'timeout') {
-        finish({ ok: false, reason: 'Timeout', message: `${tool} did not finish in time; nothing is rolled out` });
-      } else if (why === 'large') {
-        finish({
-          ok: false,
-          reason: 'TooLarge',
-          message: `${tool}'s output is over the work limit of ${o.maxBytes} bytes; nothing is rolled out`,
-        });
-      } else if (code !== 0) {
-        const said = lastLines(Buffer.concat(err).toString('utf8')) || `exit ${code}`;
-        finish({ ok: false, reason: 'RenderFailed', message: `${tool} failed: ${said}` });
-      } else finish({ ok: true, stdout: Buffer.concat(out) });
-    });
-  });
+  }
+  if (r.code !== 0) {
+    const said = lastLines(r.stderr.toString('utf8')) || `exit ${r.code}`;
+    return { ok: false, reason: 'RenderFailed', message: `${tool} failed: ${said}` };
+  }
+  return { ok: true, stdout: r.stdout };
 }
 
 /** A run's own empty home under workDir, removed by the returned function. */
@@ -530,7 +509,7 @@ export async function kustomizeBuild(
       'kustomize build',
       file,
       ['build', '--load-restrictor', 'LoadRestrictionsRootOnly', '--', dir || '.'],
-      { cwd: root, home: run.home, ...o, signal: tools.signal },
+      { cwd: root, home: run.home, ...o, signal: tools.signal, runner: tools.runner },
     );
   } finally {
     await run.done();
@@ -599,7 +578,13 @@ export async function helmTemplate(
       await writeFile(valuesFile, JSON.stringify(helm.values), { mode: 0o600 });
       args.push('--values', valuesFile);
     }
-    return await runTool('helm template', file, args, { cwd: root, home: run.home, ...o, signal: tools.signal });
+    return await runTool('helm template', file, args, {
+      cwd: root,
+      home: run.home,
+      ...o,
+      signal: tools.signal,
+      runner: tools.runner,
+    });
   } finally {
     await run.done();
   }

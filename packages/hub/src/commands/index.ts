@@ -1,0 +1,4 @@
+// External commands (git, kustomize, helm) run from a small helper process, so that their
+// spawns never fork the hub on its event loop: runner.ts (the hub's side), helper.ts (the
+// helper), protocol.ts (their messages).
+export { type CommandResult, CommandRunner, type CommandSpec, RunnerError, sharedRunner } from './runner.ts';
