@@ -5,8 +5,8 @@
 // (`POST .../gitrepos/NAME/confirm-deletions`, which records in the annotation
 // outpost.dev/deletions-confirmed the commit and, per held path, a digest of exactly the
 // objects it would delete) before it rolls out. A confirmation covers those deletions only:
-// another path of that commit, or other deletions at that commit (a spec change, another
-// previous state), are held again. A repository emptied by mistake, a branch reset to an
+// another path, or other deletions (a spec change, another previous state), are held again;
+// the same deletions at a later commit are not. A repository emptied by mistake, a branch reset to an
 // unrelated history or a path moved by a refactoring thus deletes nothing across the fleet
 // until someone looked at what it deletes.
 import { createHash } from 'node:crypto';
@@ -34,9 +34,13 @@ export function confirmationOf(annotations: Readonly<Record<string, string>>): D
   }
 }
 
-/** Whether `held` (of `path`) is exactly what `confirmed` confirmed. */
+/**
+ * Whether `held` (of `path`) is exactly what `confirmed` confirmed: the same objects deleted
+ * from the same path. A later commit that deletes just those (commits to other directories
+ * of a busy repository came meanwhile) stays confirmed; one that deletes anything else does not.
+ */
 export function isConfirmed(confirmed: DeletionsConfirmed | undefined, path: string, held: GitRepoPathHeld): boolean {
-  return confirmed?.commit === held.commit && confirmed.paths[path] === held.digest;
+  return confirmed !== undefined && confirmed.paths[path] === held.digest;
 }
 
 /** The share of a path's objects one commit may delete unconfirmed, unless spec.maxDeleteShare says otherwise. */

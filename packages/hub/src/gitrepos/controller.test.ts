@@ -258,7 +258,6 @@ test('the deletion breaker: a commit deleting most of a path waits for its confi
   };
   for (const wrong of [
     { commit: c2, paths: { bulk: '0'.repeat(32) } },
-    { commit: c1, paths: { bulk: digest } },
     { commit: c2, paths: { other: digest } },
     'not json',
   ]) {
@@ -267,17 +266,24 @@ test('the deletion breaker: a commit deleting most of a path waits for its confi
     assert.equal((await keys()).length, 10, JSON.stringify(wrong));
   }
 
-  // Confirmed as confirm-deletions records it: rolled out.
+  // A commit to another directory meanwhile: held at that commit, the same deletions (digest).
+  const c3 = await commit({ 'elsewhere/x.yaml': cm('elsewhere') });
+  controller.changed('default', 'fleet');
+  const again = await statusWhen('held at the later commit', (st) => st.paths[0]?.held?.commit === c3);
+  assert.equal(again.paths[0]?.held?.digest, digest);
+
+  // Confirmed as confirm-deletions records it (at the commit the admin saw): the same
+  // deletions at the later commit roll out.
   await confirm({ commit: c2, paths: { bulk: digest } });
   controller.changed('default', 'fleet');
-  const done = await statusWhen('confirmed', (st) => st.paths[0]?.commit === c2 && !st.paths[0]?.held);
+  const done = await statusWhen('confirmed', (st) => st.paths[0]?.commit === c3 && !st.paths[0]?.held);
   assert.equal(done.conditions.find((c) => c.type === 'Rendered')?.status, 'True');
   assert.deepEqual((await keys()).sort(), ['bulk-0', 'bulk-1', 'bulk-new']);
 
   // Deleting at most five objects is never held, whatever their share.
   await commit({ 'bulk/cm-1.yaml': null, 'bulk/new.yaml': null });
   controller.changed('default', 'fleet');
-  await statusWhen('two of three deleted', (st) => st.paths[0]?.commit !== c2 && !st.paths[0]?.held);
+  await statusWhen('two of three deleted', (st) => st.paths[0]?.commit !== c3 && !st.paths[0]?.held);
   assert.deepEqual(await keys(), ['bulk-0']);
 
   // maxDeleteShare 1: never held.
