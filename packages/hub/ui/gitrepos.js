@@ -68,6 +68,7 @@ export function mount(root) {
       h('span', { class: `label rollout-${p.state ?? 'Pending'}` }, p.state ?? 'Pending'),
       ` ${short(p.commit)}`,
       p.error && !p.held ? h('div', { class: 'message bad' }, p.error) : null,
+      !p.error && p.message ? h('div', { class: 'message warn' }, p.message) : null,
       held,
     );
   }

@@ -88,13 +88,13 @@ export function gitRepoStatusText(g: GitRepoResource): string {
     short(p.commit),
     p.state ?? '-',
     p.held ? `${short(p.held.commit)}: ${p.held.deleting} of ${p.held.of}` : '-',
-    p.error ?? '-',
+    p.error ?? p.message ?? '-',
   ]);
   const held = st.paths.find((p) => p.held)?.held;
   const confirm = held
     ? `\ncommit ${held.commit} is held by the deletion breaker; to roll it out: outpost-hub gitrepo confirm-deletions ${g.metadata.name} -n ${g.metadata.namespace ?? 'default'} --commit ${held.commit.slice(0, 12)}\n`
     : '';
-  return `${lines.join('\n')}\n${rows.length ? table(['PATH', 'WORKSET', 'COMMIT', 'STATE', 'HELD', 'ERROR'], rows) : 'no paths rendered yet\n'}${confirm}`;
+  return `${lines.join('\n')}\n${rows.length ? table(['PATH', 'WORKSET', 'COMMIT', 'STATE', 'HELD', 'ERROR OR ROLLOUT'], rows) : 'no paths rendered yet\n'}${confirm}`;
 }
 
 export function describeGitRepo(g: GitRepoResource): string {

@@ -606,6 +606,11 @@ export class GitRepoController {
       const commit = mine?.annotations[gitCommitAnnotation];
       if (commit) p.commit = commit;
       if (st?.rollout?.state) p.state = st.rollout.state;
+      // Why a rollout has problems or waits (a template a cluster cannot fill, an override
+      // matching no manifest, clusters failing) is said in the workset's status: shown here too.
+      if (st?.rollout?.state && st.rollout.state !== 'Complete' && st.rollout.message) {
+        p.message = st.rollout.message.slice(0, 1000);
+      }
       if (st?.summary) {
         p.summary = st.summary;
         for (const k of Object.keys(summary) as (keyof WorkSetSummary)[]) summary[k] += st.summary[k];

@@ -198,7 +198,12 @@ export function webhookField(v: unknown, p: Problems): WebhookField | undefined 
   p.unknownFields(v, ['set', 'secret'], f);
   const s = v.secret;
   if (typeof s !== 'string' || s.length < 16 || s.length > 1024 || !line.test(s)) {
-    p.add(`${f}.secret`, 'is required: one line of 16 to 1024 characters (a random string)');
+    p.add(
+      `${f}.secret`,
+      typeof s === 'string'
+        ? `must be one line of 16 to 1024 characters, a random string (got ${s.length}${line.test(s) ? '' : ', not one line'})`
+        : 'is required: one line of 16 to 1024 characters (a random string)',
+    );
     return undefined;
   }
   return { secret: s };

@@ -77,6 +77,12 @@ describe('the kustomization pre-check refuses by name', () => {
     // A name that is no file of the repository is refused (kustomize would try it as a remote).
     const missing = await write({ 'app/kustomization.yaml': 'resources: [example.com/org/repo]\n' });
     assert.match(await refusal(missing, 'app'), /is not in the repository \(remote resources are not fetched\)/);
+    // A plain name missing from the commit (a typo) is NotFound, not a remote resource.
+    const typo = await write({ 'app/kustomization.yaml': 'resources: [missing.yaml]\n' });
+    assert.equal(
+      await refusal(typo, 'app'),
+      'NotFound: app/kustomization.yaml: "missing.yaml" is not in the repository',
+    );
     assert.equal(remoteReference('../base'), undefined);
     assert.equal(remoteReference('deploy.yaml'), undefined);
   });

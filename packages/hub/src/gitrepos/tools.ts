@@ -308,9 +308,12 @@ export async function checkKustomization(
       try {
         st = await lstat(join(root, at));
       } catch {
-        return unsupported(
-          `${file}: ${JSON.stringify(ref)} is not in the repository (remote resources are not fetched)`,
-        );
+        // A name that could be a remote reference (host-like first step) says so; another
+        // is a file or directory missing from the commit.
+        const remoteLike = /^[\w-]+(\.[\w-]+)+(:\d+)?\//.test(ref);
+        return remoteLike
+          ? unsupported(`${file}: ${JSON.stringify(ref)} is not in the repository (remote resources are not fetched)`)
+          : { ok: false, reason: 'NotFound', message: `${file}: ${JSON.stringify(ref)} is not in the repository` };
       }
       if (st.isSymbolicLink()) return unsupported(`${file}: ${at} is a symbolic link: symbolic links are not followed`);
     }

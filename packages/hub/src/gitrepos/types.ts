@@ -97,6 +97,8 @@ export interface GitRepoPathStatus {
   summary?: WorkSetSummary;
   /** Why this path was not rolled out at the last commit (the previous rollout stands). */
   error?: string;
+  /** The workset's rollout message while it is not Complete (why clusters fail or wait). */
+  message?: string;
   /** The commit the deletion breaker holds for this path, until confirm-deletions. */
   held?: GitRepoPathHeld;
 }
