@@ -110,7 +110,10 @@ test('credentials: basic, token, ssh, or {set: true}; Fleet secret references ar
 test('webhook: {secret} of 16 characters or more, or {set: true}', () => {
   assert.deepEqual(valid({ webhook: { secret: hookSecret } }).webhook, { secret: hookSecret });
   assert.deepEqual(valid({ webhook: { set: true } }).webhook, { set: true });
-  assert.match(problems({ webhook: { secret: 'short' } }), /spec\.webhook\.secret: is required/);
+  assert.match(
+    problems({ webhook: { secret: 'short' } }),
+    /spec\.webhook\.secret: must be one line of 16 to 1024 characters, a random string \(got 5\)/,
+  );
   assert.match(problems({ webhook: { secret: hookSecret, url: 'x' } }), /spec\.webhook\.url: unknown field/);
 });
 

@@ -313,7 +313,11 @@ export async function checkKustomization(
         const remoteLike = /^[\w-]+(\.[\w-]+)+(:\d+)?\//.test(ref);
         return remoteLike
           ? unsupported(`${file}: ${JSON.stringify(ref)} is not in the repository (remote resources are not fetched)`)
-          : { ok: false, reason: 'NotFound', message: `${file}: ${JSON.stringify(ref)} is not in the repository` };
+          : {
+              ok: false as const,
+              reason: 'NotFound',
+              message: `${file}: ${JSON.stringify(ref)} is not in the repository`,
+            };
       }
       if (st.isSymbolicLink()) return unsupported(`${file}: ${at} is a symbolic link: symbolic links are not followed`);
     }
