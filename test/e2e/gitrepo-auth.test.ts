@@ -9,17 +9,15 @@
 // ssh (a real sshd on loopback) the pinned host key lets the fetch through; another one is
 // HostKeyMismatch and nothing is rolled out.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { type GitServer, makeRepo, startGitServer } from './git-server.ts';
-import { adminClient, type HubClient, readAdminToken, waitFor } from './hub-client.ts';
-import { type HubProcess, hubMain, startHub } from './hub-process.ts';
+import { adminClient, type HubClient, hubCli, waitFor } from './hub-client.ts';
+import { type HubProcess, startHub } from './hub-process.ts';
 import { sshdBinary, sshKeyPair, startSshServer } from './ssh-server.ts';
 
 interface GitRepoView {
@@ -105,19 +103,11 @@ describe('private GitRepos and push webhooks (real hub, a Git server wanting cre
       assert.ok(!text.includes(s), `${what} holds a secret`);
     }
   };
+  /** `outpost-hub ARGS` against the hub; its standard output (exit 0 asserted). */
   const cli = async (...args: string[]) => {
-    const proc = spawn(
-      process.execPath,
-      [hubMain, ...args, '--hub', hub.url, '--ca-cert', join(hub.dataDir, 'ca.crt')],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OUTPOST_TOKEN: await readAdminToken(hub.dataDir) } },
-    );
-    let out = '';
-    let err = '';
-    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const [code] = await once(proc, 'exit');
-    assert.equal(code, 0, err);
-    return out;
+    const r = await hubCli(hub, ...args);
+    assert.equal(r.code, 0, r.err);
+    return r.out;
   };
 
   test('(a) without credentials a private repository is refused: AuthenticationFailed, nothing rolled out', async () => {

@@ -8,8 +8,6 @@
 // breaker (seven of the eight objects on that cluster) holds them again until the cluster's
 // confirm-deletions, and then the seven go.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +18,8 @@ import { type KubeCluster, startCluster } from '../kube/index.ts';
 import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
 import { launchBrowser, newContext, shoot } from './browser.ts';
 import { type GitServer, makeRepo, startGitServer } from './git-server.ts';
-import { adminClient, assertError, type HubClient, readAdminToken, waitFor } from './hub-client.ts';
-import { type HubProcess, hubMain, startHub } from './hub-process.ts';
+import { adminClient, assertError, type HubClient, hubCli, readAdminToken, waitFor } from './hub-client.ts';
+import { type HubProcess, startHub } from './hub-process.ts';
 
 interface GitRepoView {
   metadata: { annotations?: Record<string, string> };
@@ -112,22 +110,7 @@ describe('GitRepo deletion breaker and overrides (real hub, spoke, agent, Git se
   };
   const gitRepo = async () => (await admin.get<GitRepoView>(path)).body;
   /** `outpost-hub ARGS` against the hub: its exit code, standard output and error. */
-  const cli = async (...args: string[]) => {
-    const proc = spawn(
-      process.execPath,
-      [hubMain, ...args, '--hub', hub.url, '--ca-cert', join(hub.dataDir, 'ca.crt')],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, OUTPOST_TOKEN: await readAdminToken(hub.dataDir) },
-      },
-    );
-    let out = '';
-    let err = '';
-    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const [code] = await once(proc, 'exit');
-    return { code: code as number, out, err };
-  };
+  const cli = (...args: string[]) => hubCli(hub, ...args);
 
   test('(a) eight ConfigMaps roll out, one patched by the override for the region, one templated with the cluster name', async () => {
     const files: Record<string, string> = {};

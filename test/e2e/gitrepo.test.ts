@@ -8,8 +8,7 @@
 // --helm-path): what reaches the spoke is what `kustomize build` and `helm template` print for
 // that commit, and a changed value changes only its object.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,8 +21,8 @@ import { type KubeCluster, startCluster } from '../kube/index.ts';
 import { ensureKustomize } from '../kustomize/index.ts';
 import { type AgentProcess, joinSpoke, spokeRunArgs, startAgent } from './agent-process.ts';
 import { type GitServer, makeRepo, startGitServer } from './git-server.ts';
-import { adminClient, assertError, type HubClient, readAdminToken, waitFor } from './hub-client.ts';
-import { type HubProcess, hubMain, startHub } from './hub-process.ts';
+import { adminClient, assertError, type HubClient, hubCli, waitFor } from './hub-client.ts';
+import { type HubProcess, startHub } from './hub-process.ts';
 
 interface GitRepoView {
   metadata: { generation: number };
@@ -106,23 +105,11 @@ describe('GitRepo (real hub, a real spoke and agent, a Git server on loopback)',
     return res.status === 200 ? res.body : undefined;
   };
   const condition = (g: GitRepoView, type: string) => g.status.conditions.find((c) => c.type === type);
-  /** `outpost-hub ARGS` against the hub; its standard output. */
+  /** `outpost-hub ARGS` against the hub; its standard output (exit 0 asserted). */
   const cli = async (...args: string[]) => {
-    const proc = spawn(
-      process.execPath,
-      [hubMain, ...args, '--hub', hub.url, '--ca-cert', join(hub.dataDir, 'ca.crt')],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, OUTPOST_TOKEN: await readAdminToken(hub.dataDir) },
-      },
-    );
-    let out = '';
-    let err = '';
-    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const [code] = await once(proc, 'exit');
-    assert.equal(code, 0, err);
-    return out;
+    const r = await hubCli(hub, ...args);
+    assert.equal(r.code, 0, r.err);
+    return r.out;
   };
   const workSetPaused = async () =>
     (await admin.get<{ spec: { paused?: boolean } }>('/api/v1/namespaces/default/manifestworkreplicasets/fleet-apps'))

@@ -3,6 +3,8 @@
 // and the admin bearer token from `<dataDir>/admin.token`. Plus the few join helpers the
 // registration and admin e2e tests share: key + CSR, register, approve.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -15,6 +17,7 @@ import {
   privateKeyToPem,
   type RegistrationView,
 } from '../../packages/shared/src/index.ts';
+import { hubMain } from './hub-process.ts';
 
 export interface HubLike {
   url: string;
@@ -123,6 +126,20 @@ export class HubClient {
   async close(): Promise<void> {
     await this.agent.close();
   }
+}
+
+/** `outpost-hub ARGS` against `hub` with its admin token: the exit code, standard output and error. */
+export async function hubCli(hub: HubLike, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const proc = spawn(process.execPath, [hubMain, ...args, '--hub', hub.url, '--ca-cert', join(hub.dataDir, 'ca.crt')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, OUTPOST_TOKEN: await readAdminToken(hub.dataDir) },
+  });
+  let out = '';
+  let err = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const [code] = await once(proc, 'exit');
+  return { code: code as number, out, err };
 }
 
 export async function readAdminToken(dataDir: string): Promise<string> {
