@@ -1,29 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { BodyThread } from '../parse/index.ts';
+import { test } from 'node:test';
 import { ignoreRules, renderPath } from './render.ts';
+import { checkouts } from './repos.testing.ts';
 
-let root: string;
-const bodies = new BodyThread();
-before(async () => {
-  root = await mkdtemp(join(tmpdir(), 'gitrepo-render-'));
-});
-after(async () => {
-  await bodies.close();
-  await rm(root, { recursive: true, force: true });
-});
-
-const write = async (files: Record<string, string>) => {
-  const dir = await mkdtemp(join(root, 'repo-'));
-  for (const [p, text] of Object.entries(files)) {
-    await mkdir(dirname(join(dir, p)), { recursive: true });
-    await writeFile(join(dir, p), text);
-  }
-  return dir;
-};
+const { bodies, write } = checkouts('gitrepo-render-');
 const render = (dir: string, path: string) =>
   renderPath(dir, path, {
     maxBytes: 1024 * 1024,

@@ -1,34 +1,22 @@
 // The kustomization pre-check, and kustomize and Helm paths rendered by the real binaries
 // (test/kustomize and test/helm build them when scripts/test has not exported their bin dirs).
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { ensureHelm } from '../../../../test/helm/index.ts';
 import { ensureKustomize } from '../../../../test/kustomize/index.ts';
-import { BodyThread } from '../parse/index.ts';
 import { type RenderOptions, renderPath } from './render.ts';
+import { checkouts } from './repos.testing.ts';
 import { findTool, kustomizeBuild, remoteReference, runTool, type ToolsConfig } from './tools.ts';
 
+const repos = checkouts('gitrepo-tools-');
+const { bodies, write } = repos;
 let root: string;
-const bodies = new BodyThread();
 before(async () => {
-  root = await mkdtemp(join(tmpdir(), 'gitrepo-tools-'));
+  root = await repos.root();
 });
-after(async () => {
-  await bodies.close();
-  await rm(root, { recursive: true, force: true });
-});
-
-const write = async (files: Record<string, string>) => {
-  const dir = await mkdtemp(join(root, 'repo-'));
-  for (const [p, text] of Object.entries(files)) {
-    await mkdir(dirname(join(dir, p)), { recursive: true });
-    await writeFile(join(dir, p), text);
-  }
-  return dir;
-};
 const cm = (name: string, extra = '') => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n${extra}`;
 
 let tools: ToolsConfig;
