@@ -127,6 +127,13 @@ describe('GitRepo (real hub, a real spoke and agent, a Git server on loopback)',
     });
     assertError(ssh, 400, 'GITREPO_INVALID');
     assert.match(ssh.text, /spec\.repo: ssh repositories need spec\.credentials/);
+    // This hub has no --git-file-root: file:// would let an API user make it read any
+    // repository on its host.
+    const local = await admin.call('PUT', '/api/v1/namespaces/default/gitrepos/refused', {
+      json: body({ repo: `file://${dir}/repos/fleet.git` }),
+    });
+    assertError(local, 400, 'GITREPO_INVALID');
+    assert.match(local.text, /spec\.repo: file:\/\/ repositories are off on this hub/);
     const creds = await admin.post('/api/v1/namespaces/default/gitrepos', body({ credentials: { secret: 'x' } }));
     assertError(creds, 400, 'GITREPO_INVALID');
     assert.match(creds.text, /spec\.credentials\.secret: unknown field/);

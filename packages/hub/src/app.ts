@@ -49,6 +49,8 @@ export interface AppDeps {
   onGitRepoChanged?: ((namespace: string, name: string) => void) | undefined;
   /** Seals GitRepo secrets (credentials, webhook secrets) under the hub's key; absent, they are refused. */
   secrets?: SecretBox | undefined;
+  /** Where file:// GitRepos may point (--git-file-root); absent: file:// is refused. */
+  gitFileRoot?: string | undefined;
   version: string;
   /** The audit log writer; tests that do not care get one with the default retention. */
   audit?: AuditLog | undefined;
@@ -332,6 +334,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onWorkSetChanged: deps.onWorkSetChanged,
     onGitRepoChanged: deps.onGitRepoChanged,
     secrets: deps.secrets,
+    gitFileRoot: deps.gitFileRoot,
   });
   return app;
 }

@@ -7,6 +7,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import {
   type DeletionsConfirmed,
   deletionsConfirmedAnnotation,
+  fileRepoProblem,
   type GitRepo,
   type GitRepoSpec,
   type GitRepoStatus,
@@ -57,7 +58,9 @@ export const gitRepoRoutes: FastifyPluginAsync<{
   onGitRepoChanged?: ((namespace: string, name: string) => void) | undefined;
   /** Seals GitRepo secrets; absent: a GitRepo with credentials or a webhook is refused. */
   secrets?: SecretBox | undefined;
-}> = async (app, { store, watches, onGitRepoChanged, secrets }) => {
+  /** Where file:// GitRepos may point (--git-file-root); absent: file:// is refused. */
+  gitFileRoot?: string | undefined;
+}> = async (app, { store, watches, onGitRepoChanged, secrets, gitFileRoot }) => {
   const changed = (row: { namespace: string; name: string }) => onGitRepoChanged?.(row.namespace, row.name);
   const find = async (params: { namespace: string; name: string }) => {
     const row = await store.gitrepos.get(params.namespace, params.name);
@@ -72,6 +75,12 @@ export const gitRepoRoutes: FastifyPluginAsync<{
   const validate = (body: unknown, pathName?: string) => {
     const v = validateGitRepo(body, pathName);
     if (!v.ok) throw validationError(v.error);
+    const local = fileRepoProblem(v.value.spec.repo, gitFileRoot);
+    if (local) {
+      throw apiError('GITREPO_INVALID', `GitRepo is invalid: spec.repo: ${local}`, [
+        { field: 'spec.repo', message: local },
+      ]);
+    }
     return v.value;
   };
   /** The GitRepo to store: its secrets sealed (or kept from `stored`). */

@@ -51,6 +51,8 @@ export interface AdminApiOptions {
   onGitRepoChanged?: ((namespace: string, name: string) => void) | undefined;
   /** Seals GitRepo secrets; absent, a GitRepo with credentials or a webhook is refused. */
   secrets?: SecretBox | undefined;
+  /** Where file:// GitRepos may point; absent: file:// is refused. */
+  gitFileRoot?: string | undefined;
 }
 
 const yamlTypes = ['application/yaml', 'application/x-yaml', 'text/yaml'];

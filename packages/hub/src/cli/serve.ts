@@ -101,6 +101,9 @@ Flags (environment variable in brackets):
   --kustomize-path PATH
                         the kustomize that renders GitRepo paths holding a kustomization
                         [OUTPOST_HUB_KUSTOMIZE_PATH] (default: kustomize, looked up on PATH)
+  --git-file-root DIR   file:// GitRepos may name repositories under DIR only
+                        [OUTPOST_HUB_GIT_FILE_ROOT] (default: file:// GitRepos are refused,
+                        so that an API user cannot make the hub read any repository on its host)
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent [OUTPOST_LOG_LEVEL]
   -h, --help            show this help
 `;
@@ -360,6 +363,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       gitSearchPath: config.gitSearchPath,
       helmPath: config.helmPath,
       kustomizePath: config.kustomizePath,
+      fileRoot: config.gitFileRoot,
       maxWorkBytes: config.maxWorkBytes,
       onWorkSetChanged: (namespace, name) => {
         worksets.changed(namespace, name);
@@ -441,6 +445,7 @@ export async function serve(config: ServeConfig): Promise<void> {
         relay.gitRepoChanged(namespace, name);
       },
       secrets,
+      gitFileRoot: config.gitFileRoot,
       version: hubVersion,
       advertiseUrl: config.advertiseUrl,
       maxWorkBytes: config.maxWorkBytes,

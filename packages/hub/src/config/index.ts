@@ -41,6 +41,8 @@ export interface ServeConfig {
    *  a path is rendered (a tool missing is that path's status error, not a failed start). */
   readonly helmPath: string;
   readonly kustomizePath: string;
+  /** The directory under which file:// GitRepos may name repositories; none: file:// refused. */
+  readonly gitFileRoot: string | undefined;
 }
 
 export const serveDefaults = {
@@ -151,8 +153,20 @@ export const serveOptions = {
   'metrics-listen': { type: 'string' },
   'helm-path': { type: 'string' },
   'kustomize-path': { type: 'string' },
+  'git-file-root': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** --git-file-root: an absolute directory (resolved), or undefined (file:// refused). */
+function gitFileRoot(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (/[\0\n]/.test(value) || resolve(value) === '/') {
+    throw new ConfigError(
+      '--git-file-root must be a directory that holds only the Git repositories GitRepos may read (not /)',
+    );
+  }
+  return resolve(value);
+}
 
 function parseFlags(argv: readonly string[]) {
   try {
@@ -240,6 +254,7 @@ export function loadServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv 
     helmPath: toolPath('helm-path', values['helm-path'] ?? env.OUTPOST_HUB_HELM_PATH, 'helm'),
     kustomizePath: toolPath('kustomize-path', values['kustomize-path'] ?? env.OUTPOST_HUB_KUSTOMIZE_PATH, 'kustomize'),
     gitSearchPath: env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    gitFileRoot: gitFileRoot(values['git-file-root'] ?? env.OUTPOST_HUB_GIT_FILE_ROOT),
     auditMaxAgeMs,
     auditMaxRows,
     certValidityMs,

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -43,6 +43,7 @@ before(async () => {
     log: pino({ level: 'silent' }),
     bodies,
     cacheDir: join(dir, 'cache'),
+    fileRoot: join(dir, 'repos'),
     // Read once for every git command the controller runs: the test counts its polls so.
     get gitSearchPath() {
       gitCommands++;
@@ -322,4 +323,28 @@ test('the breaker counts the items of a kind: List (as the agent applies them)',
   assert.deepEqual({ deleting: s.paths[0]?.held?.deleting, of: s.paths[0]?.held?.of }, { deleting: 7, of: 8 });
   await store.transaction(() => store.gitrepos.delete('default', 'fleet'));
   controller.changed('default', 'fleet');
+});
+
+test("file:// repositories only under the hub's --git-file-root, symbolic links resolved: else FileRepoRefused, nothing fetched", async () => {
+  const outside = await mkdtemp(join(tmpdir(), 'gitrepo-outside-'));
+  try {
+    const other = await makeRepo(outside, 'secret', join(dir, 'home'));
+    await other.commit('c', { 'apps/x.yaml': cm('x') });
+    // A link under the root to a repository outside it.
+    await symlink(join(outside, 'secret.git'), join(dir, 'repos', 'link.git'));
+    for (const repoUrl of [`file://${join(outside, 'secret.git')}`, `file://${join(dir, 'repos', 'link.git')}`]) {
+      await put({ repo: repoUrl, paths: ['apps'] });
+      const s = await statusWhen(`refused ${repoUrl}`, (st) =>
+        st.conditions.some((c) => c.type === 'Fetched' && c.reason === 'FileRepoRefused'),
+      );
+      assert.match(s.conditions.find((c) => c.type === 'Fetched')?.message ?? '', /must be under/);
+      assert.equal(s.commit, undefined, 'nothing fetched');
+      assert.equal(await store.worksets.get('default', 'fleet-apps'), undefined);
+    }
+    await other.remove();
+  } finally {
+    await store.transaction(() => store.gitrepos.delete('default', 'fleet'));
+    controller.changed('default', 'fleet');
+    await rm(outside, { recursive: true, force: true });
+  }
 });

@@ -10,8 +10,9 @@
 // of the same name that is not this GitRepo's changes nothing: the previous worksets stay as
 // they are and the status says why (the failing file and line). Worksets are deleted only on
 // an explicit instruction: a path removed from spec.paths, or the GitRepo deleted.
-import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Condition, durations, limits, OutpostError } from '@outpost/shared';
 import type { Logger } from 'pino';
 import { CommandRunner } from '../commands/index.ts';
@@ -31,7 +32,7 @@ import { renderPath } from './render.ts';
 import { openCredentials, type SecretBox, secretTexts, tokenUsername } from './secrets.ts';
 import { releaseNameFor } from './tools.ts';
 import type { GitRepoPathHeld, GitRepoPathStatus, GitRepoSpec, GitRepoStatus } from './types.ts';
-import { pollingMs, workSetNameFor } from './validate.ts';
+import { fileRepoProblem, pollingMs, workSetNameFor } from './validate.ts';
 
 /** The label that marks a workset as made by a GitRepo (its value is the GitRepo's name). */
 export const gitRepoLabel = 'outpost.dev/gitrepo';
@@ -48,6 +49,8 @@ export interface GitRepoControllerDeps {
   cacheDir: string;
   /** Where `git` is looked for (and helm and kustomize, when given by name). */
   gitSearchPath: string;
+  /** Where file:// GitRepos may point (--git-file-root); absent: file:// is refused. */
+  fileRoot?: string | undefined;
   /** helm and kustomize: paths, or names looked up in gitSearchPath (default "helm", "kustomize"). */
   helmPath?: string;
   kustomizePath?: string;
@@ -241,6 +244,14 @@ export class GitRepoController {
       conditions.push(cond('Fetched', 'False', e.reason, e.message));
       await this.#writeStatus(row, { conditions, pathErrors, commit: prior?.commit, fetchedAt: prior?.fetchedAt });
     };
+    // file:// only under the hub's --git-file-root, symbolic links resolved (the API checked
+    // the path as written; a link under the root may point elsewhere).
+    const local = await this.#fileRepoProblem(spec.repo);
+    if (local) {
+      conditions.push(cond('Fetched', 'False', 'FileRepoRefused', `${local}; nothing changes on the clusters`));
+      await this.#writeStatus(row, { conditions, pathErrors, commit: prior?.commit, fetchedAt: prior?.fetchedAt });
+      return;
+    }
     try {
       ({ commit, ref } = await remoteCommit(this.#envFor(row, spec), spec.repo, spec));
     } catch (err) {
@@ -329,6 +340,18 @@ export class GitRepoController {
       conditions.push(cond('Rendered', 'False', reason, `${message.slice(0, 2000)} (the previous rollout stands)`));
     }
     await this.#writeStatus(row, { conditions, pathErrors, pathHeld, commit, fetchedAt });
+  }
+
+  async #fileRepoProblem(repo: string): Promise<string | undefined> {
+    const lexical = fileRepoProblem(repo, this.#d.fileRoot);
+    if (lexical || !repo.startsWith('file://') || !this.#d.fileRoot) return lexical;
+    try {
+      const real = await realpath(fileURLToPath(repo));
+      return fileRepoProblem(pathToFileURL(real).href, await realpath(this.#d.fileRoot));
+    } catch {
+      // Not there: git says so (Unreachable), as for any remote.
+      return undefined;
+    }
   }
 
   /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { validateGitRepo, workSetNameFor } from './validate.ts';
+import { fileRepoProblem, validateGitRepo, workSetNameFor } from './validate.ts';
 
 const base = (spec: Record<string, unknown>, name = 'apps') => ({
   apiVersion: 'outpost.dev/v1alpha1',
@@ -167,4 +167,12 @@ test('spec.helm: releaseName, namespace, values and valuesFiles checked; remote 
     fields(base({ paths: ['a', 'b'], helm: { releaseName: 'web' } })).join(),
     /spec\.helm\.releaseName: names one release/,
   );
+});
+
+test('file:// repositories: refused without a --git-file-root, and outside it as written', () => {
+  assert.match(fileRepoProblem('file:///srv/git/a.git', undefined) ?? '', /off on this hub/);
+  assert.equal(fileRepoProblem('file:///srv/git/a.git', '/srv/git'), undefined);
+  assert.match(fileRepoProblem('file:///srv/git/../etc/a.git', '/srv/git') ?? '', /must be under \/srv\/git/);
+  assert.match(fileRepoProblem('file:///srv/gitother/a.git', '/srv/git') ?? '', /must be under/);
+  assert.equal(fileRepoProblem('https://git.example.com/a.git', undefined), undefined);
 });

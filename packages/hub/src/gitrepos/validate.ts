@@ -2,6 +2,7 @@
 // hub does not build yet are refused by name ("not supported yet"), never taken and ignored.
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { durations, limits, parseDuration } from '@outpost/shared';
 import type { Validated } from '../placement/types.ts';
 import { invalid, isObject, metadata, Problems } from '../placement/validate.ts';
@@ -354,4 +355,23 @@ function validateHelm(helm: unknown, paths: string[], p: Problems): GitRepoHelmS
     }
   }
   return out;
+}
+
+/**
+ * Why a file:// repository may not be read on this hub (undefined: it may). Only under
+ * `root` (the hub's --git-file-root), as the path is written; the controller checks it again
+ * with symbolic links resolved before it runs git.
+ */
+export function fileRepoProblem(repo: string, root: string | undefined): string | undefined {
+  if (!repo.startsWith('file://')) return undefined;
+  if (!root) return 'file:// repositories are off on this hub (its --git-file-root names where they may be)';
+  let path: string;
+  try {
+    path = posix.resolve(fileURLToPath(repo));
+  } catch {
+    return 'must be a file:// URL of a local path';
+  }
+  const base = posix.resolve(root);
+  if (path !== base && !path.startsWith(`${base}/`)) return `file:// repositories must be under ${base} on this hub`;
+  return undefined;
 }
