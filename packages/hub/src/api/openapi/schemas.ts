@@ -248,7 +248,7 @@ export const schemas: Record<string, Schema> = {
     object(
       {
         repo: str(
-          'http://, https://, file:// URL, or ssh:// / USER@HOST:PATH with ssh credentials (no credentials in the URL)',
+          'http://, https://, file:// (only under the hub’s --git-file-root), or ssh:// / USER@HOST:PATH with ssh credentials (no credentials in the URL)',
         ),
         branch: str("the branch followed; neither branch nor revision: the repository's default branch (HEAD)"),
         revision: str('a tag or a full commit id, instead of a branch'),
