@@ -12,7 +12,6 @@
 // A workset's template may be as large as a work (16 MiB): its body is read on the body
 // thread, its spec stored as the canonical text made there, and answers carry that text as
 // it is (work/raw-json.ts), so the event loop never parses or serialises the template.
-
 import { apiError } from '@outpost/shared';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { gitRepoLabel } from '../gitrepos/controller.ts';
@@ -67,17 +66,43 @@ export function workSetResource(row: WorkSetRow, spec: JsonPart[]): ManifestWork
   return res;
 }
 
-const toWrite = (w: WorkSetBody, namespace: string): ObjectWrite => ({
-  name: w.metadata.name,
-  namespace,
-  labels: w.metadata.labels ?? {},
-  annotations: w.metadata.annotations ?? {},
-  specParts: w.specParts,
-  specHash: w.specHash,
-  specBytes: w.specBytes,
-  renderHash: w.renderHash,
-  specHead: w.spec as Record<string, unknown>,
-});
+/**
+ * A GitRepo's workset (label outpost.dev/gitrepo) is written by its GitRepo only: a hand edit
+ * would stand until the next commit of its path and go around the GitRepo's deletion
+ * breaker, a hand pause would be undone by the GitRepo, and a deleted one would not come
+ * back until then. Refused, saying where to change it.
+ */
+function notGitOwned(row: WorkSetRow): void {
+  const owner = row.labels[gitRepoLabel];
+  if (owner !== undefined) {
+    throw apiError(
+      'WORKSET_OWNED_BY_GITREPO',
+      `manifestworkreplicaset ${row.namespace}/${row.name} is made by gitrepo ${row.namespace}/${owner}: change the repository or the GitRepo (gitrepo patch, pause, resume, confirm-deletions), not the workset`,
+    );
+  }
+}
+
+/** The store write of a workset body: never one that takes a GitRepo's label (the hub's). */
+const toWrite = (w: WorkSetBody, namespace: string): ObjectWrite => {
+  if (w.metadata.labels?.[gitRepoLabel] !== undefined) {
+    throw apiError(
+      'WORKSET_INVALID',
+      `metadata.labels: ${gitRepoLabel} is the hub's, set on the worksets a GitRepo makes`,
+      [{ field: `metadata.labels.${gitRepoLabel}`, message: 'is set by the hub for GitRepos only' }],
+    );
+  }
+  return {
+    name: w.metadata.name,
+    namespace,
+    labels: w.metadata.labels ?? {},
+    annotations: w.metadata.annotations ?? {},
+    specParts: w.specParts,
+    specHash: w.specHash,
+    specBytes: w.specBytes,
+    renderHash: w.renderHash,
+    specHead: w.spec as Record<string, unknown>,
+  };
+};
 
 export interface WorkSetRoutesOptions {
   store: Store;
@@ -115,30 +140,6 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
   };
   const get = (namespace: string, name: string) => find({ namespace, name });
   /** A workset being deleted in the foreground is not changed any more (as in Kubernetes). */
-  /**
-   * A GitRepo's workset (label outpost.dev/gitrepo) is written by its GitRepo only: a hand edit
-   * would stand until the next commit of its path and go around the GitRepo's deletion
-   * breaker, a hand pause would be undone by the GitRepo, and a deleted one would not come
-   * back until then. Nor may another workset take that label. Refused, saying where to change it.
-   */
-  const notGitOwned = (row: { namespace: string; name: string; labels: Record<string, string> } | undefined) => {
-    const owner = row?.labels[gitRepoLabel];
-    if (row && owner !== undefined) {
-      throw apiError(
-        'WORKSET_OWNED_BY_GITREPO',
-        `manifestworkreplicaset ${row.namespace}/${row.name} is made by gitrepo ${row.namespace}/${owner}: change the repository or the GitRepo (gitrepo patch, pause, resume, confirm-deletions), not the workset`,
-      );
-    }
-  };
-  const noGitLabel = (labels: Record<string, string> | undefined) => {
-    if (labels?.[gitRepoLabel] !== undefined) {
-      throw apiError(
-        'WORKSET_INVALID',
-        `metadata.labels: ${gitRepoLabel} is the hub's, set on the worksets a GitRepo makes`,
-        [{ field: `metadata.labels.${gitRepoLabel}`, message: 'is set by the hub for GitRepos only' }],
-      );
-    }
-  };
   const notDeleting = (row: WorkSetRow) => {
     if (row.deletionAt) {
       throw apiError(
@@ -205,7 +206,6 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
     checkPreconditions(w.preconditions, existing, `manifestworkreplicaset ${existing.namespace}/${existing.name}`);
     notDeleting(existing);
     notGitOwned(existing);
-    noGitLabel(w.metadata.labels);
     const r = (await store.worksets.replace(toWrite(w, existing.namespace), at)) as NonNullable<
       Awaited<ReturnType<Store['worksets']['replace']>>
     >;
@@ -253,7 +253,6 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
   for (const base of workSetPaths) {
     app.post(base, options, async (req, reply) => {
       const w = await read(req.body);
-      noGitLabel(w.metadata.labels);
       const namespace = writeNamespace(w.metadata.namespace, pathNamespace(req));
       const out = await store.transaction(async () => {
         const row = await store.worksets.create(toWrite(w, namespace), new Date().toISOString());
@@ -278,7 +277,6 @@ export const workSetRoutes: FastifyPluginAsync<WorkSetRoutesOptions> = async (
           if (w.metadata.resourceVersion !== undefined) {
             throw apiError('WORKSET_NOT_FOUND', `${what} does not exist (a resourceVersion was given)`);
           }
-          noGitLabel(w.metadata.labels);
           const row = (await store.worksets.create(toWrite(w, namespace), at)) as WorkSetRow;
           return { row, answer: await resource(row), created: true, changed: true };
         }
