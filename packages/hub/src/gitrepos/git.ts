@@ -4,10 +4,10 @@
 // configuration but its own (no system or user config: HOME is an empty directory the hub
 // owns), killed after a timeout, its output bounded and scrubbed of credentials. Each failure
 // is a GitError with a stable code that the controller puts in status.
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { durations, limits } from '@outpost/shared';
-import { type CommandRunner, RunnerError, sharedRunner } from '../commands/index.ts';
+import { type CommandRunner, inScratchDir, lastLines, RunnerError, sharedRunner } from '../commands/index.ts';
 
 /** GIT_NO_REF: the remote answered, but has no such branch, tag or HEAD. GIT_AUTH: the remote
  *  wants credentials, or refused the ones given. GIT_CREDENTIALS: the stored ones are not readable. */
@@ -78,37 +78,25 @@ export function scrub(text: string, secrets: readonly string[] | undefined): str
   return out;
 }
 
-/** The last lines of git's error output, for status (scrubbed of the credentials by the caller). */
-const lastLines = (text: string) =>
-  text
-    .trim()
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .slice(-3)
-    .join('; ')
-    .slice(0, 500);
-
 /** Runs `git ARGS` in `cwd`; resolves with its standard output, rejects with a GitError
  *  (whose message never holds `env.secrets`). */
 export async function runGit(args: string[], env: GitEnv, cwd?: string): Promise<string> {
   if (env.ssh) return runGitSsh(args, env, env.ssh, cwd);
   if (!env.auth) return runGitOnce(args, env, cwd, {});
+  const auth = env.auth;
   // The helper in a directory of its own (0700, removed after the command).
-  const dir = await mkdtemp(join(env.home, 'auth-'));
-  try {
+  return inScratchDir(env.home, 'auth-', async (dir) => {
     const helper = join(dir, 'askpass');
     await writeFile(helper, askpass, { mode: 0o700 });
-    const p = prompts(env.auth.url, env.auth.username);
-    return await runGitOnce(args, env, cwd, {
+    const p = prompts(auth.url, auth.username);
+    return runGitOnce(args, env, cwd, {
       GIT_ASKPASS: helper,
       OUTPOST_GIT_USER_PROMPT: p.user,
       OUTPOST_GIT_PASSWORD_PROMPT: p.password,
-      OUTPOST_GIT_USERNAME: env.auth.username,
-      OUTPOST_GIT_PASSWORD: env.auth.password,
+      OUTPOST_GIT_USERNAME: auth.username,
+      OUTPOST_GIT_PASSWORD: auth.password,
     });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 /** Removes the askpass and ssh key directories a killed hub left under git's HOME. */
@@ -140,8 +128,7 @@ async function runGitSsh(
   ssh: { privateKey: string; knownHosts: string },
   cwd: string | undefined,
 ): Promise<string> {
-  const dir = await mkdtemp(join(env.home, 'ssh-'));
-  try {
+  return inScratchDir(env.home, 'ssh-', async (dir) => {
     const key = join(dir, 'key');
     const known = join(dir, 'known_hosts');
     await writeFile(key, ssh.privateKey.endsWith('\n') ? ssh.privateKey : `${ssh.privateKey}\n`, { mode: 0o600 });
@@ -173,10 +160,8 @@ async function runGitSsh(
       '-i',
       shellWord(key),
     ].join(' ');
-    return await runGitOnce(args, env, cwd, { GIT_SSH_COMMAND: command, GIT_SSH_VARIANT: 'ssh' });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+    return runGitOnce(args, env, cwd, { GIT_SSH_COMMAND: command, GIT_SSH_VARIANT: 'ssh' });
+  });
 }
 
 /** What in git's error output says the remote wants (other) credentials. */
@@ -238,7 +223,7 @@ async function runGitOnce(
   }
   if (r.code !== 0) {
     const said = scrub(r.stderr.toString('utf8'), env.secrets);
-    const why = lastLines(said) || `exit ${r.code}`;
+    const why = lastLines(said, 500) || `exit ${r.code}`;
     const failed = hostKeyFailure.test(said) ? 'GIT_HOST_KEY' : authFailure.test(said) ? 'GIT_AUTH' : 'GIT_FAILED';
     throw new GitError(failed, scrub(`git ${args[0]} failed: ${why}`, env.secrets));
   }

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { limits } from '@outpost/shared';
 import {
+  badStep,
   checkKustomization,
   type HelmSpec,
   helmTemplate,
@@ -144,13 +145,10 @@ const ignored = (scopes: readonly Scope[], rel: string, dir: boolean) =>
 /** `path` of the repository checked out at `root` rendered into manifests (see above). */
 export async function renderPath(root: string, path: string, opts: RenderOptions): Promise<RenderOutcome> {
   const start = path === '.' ? '' : path;
-  // No step of the path itself is a symbolic link.
-  let at = '';
-  for (const s of start === '' ? [] : start.split('/')) {
-    at = at ? `${at}/${s}` : s;
-    if ((await lstat(join(root, at)).catch(() => undefined))?.isSymbolicLink()) {
-      return { ok: false, reason: 'Unsupported', message: `${at}: symbolic links are not followed` };
-    }
+  // No step of the path itself is a symbolic link (a missing one is NotFound below).
+  const bad = await badStep(root, start);
+  if (bad && !bad.missing) {
+    return { ok: false, reason: 'Unsupported', message: `${bad.at}: symbolic links are not followed` };
   }
   try {
     const st = await lstat(join(root, start));

@@ -21,9 +21,9 @@
 // of error output), never a partial result.
 import { createHash } from 'node:crypto';
 import { constants, type Dirent } from 'node:fs';
-import { access, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, posix } from 'node:path';
-import { type CommandRunner, RunnerError, sharedRunner } from '../commands/index.ts';
+import { type CommandRunner, inScratchDir, lastLines, RunnerError, sharedRunner } from '../commands/index.ts';
 
 /** How the hub finds and runs the tools (the same for every GitRepo). */
 export interface ToolsConfig {
@@ -68,16 +68,6 @@ export async function findTool(configured: string, searchPath: string): Promise<
   }
   return undefined;
 }
-
-/** The last lines of a tool's error output, for status. */
-export const lastLines = (text: string, n = 3) =>
-  text
-    .trim()
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .slice(-n)
-    .join('; ')
-    .slice(0, 800);
 
 /** A closed port on loopback: a proxied request fails at once (connection refused). */
 const closedProxy = 'http://127.0.0.1:9';
@@ -162,17 +152,16 @@ export async function runTool(
     };
   }
   if (r.code !== 0) {
-    const said = lastLines(r.stderr.toString('utf8')) || `exit ${r.code}`;
+    const said = lastLines(r.stderr.toString('utf8'), 800) || `exit ${r.code}`;
     return { ok: false, reason: 'RenderFailed', message: `${tool} failed: ${said}` };
   }
   return { ok: true, stdout: r.stdout };
 }
 
-/** A run's own empty home under workDir, removed by the returned function. */
-async function runHome(workDir: string): Promise<{ home: string; done: () => Promise<void> }> {
+/** `fn` given a run's own empty home under workDir, removed after it. */
+async function inRunHome<T>(workDir: string, fn: (home: string) => Promise<T>): Promise<T> {
   await mkdir(workDir, { recursive: true, mode: 0o700 });
-  const home = await mkdtemp(join(workDir, 'run-'));
-  return { home, done: () => rm(home, { recursive: true, force: true }) };
+  return inScratchDir(workDir, 'run-', fn);
 }
 
 export const kustomizationFiles = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
@@ -271,6 +260,70 @@ const kustomizationBytesMax = 256 * 1024;
 const kustomizationsMax = 500;
 
 /**
+ * The first step of `rel` (a path relative to the checkout at `root`) that is not there, or
+ * that is a symbolic link (a tool would follow it out of the checkout), with the path up to
+ * it; undefined when every step is there and none is a link.
+ */
+export async function badStep(root: string, rel: string): Promise<{ at: string; missing: boolean } | undefined> {
+  let at = '';
+  for (const s of rel === '.' || rel === '' ? [] : rel.split('/')) {
+    at = at ? `${at}/${s}` : s;
+    let st: Awaited<ReturnType<typeof lstat>>;
+    try {
+      st = await lstat(join(root, at));
+    } catch {
+      return { at, missing: true };
+    }
+    if (st.isSymbolicLink()) return { at, missing: false };
+  }
+  return undefined;
+}
+
+const linked = (at: string): ToolFailure => ({
+  ok: false,
+  reason: 'Unsupported',
+  message: `${at} is a symbolic link: symbolic links are not followed`,
+});
+
+/**
+ * A check that no symbolic link lies anywhere under a directory of the checkout at `root`
+ * (kustomize and helm would read through it). One check walks each directory once
+ * (nested kustomizations share their parents' walk), within `deadline` and walkEntriesMax
+ * entries in all.
+ */
+function linkCheck(root: string, deadline: number): (d: string) => Promise<ToolFailure | undefined> {
+  const walked = new Set<string>();
+  let entriesSeen = 0;
+  const check = async (d: string): Promise<ToolFailure | undefined> => {
+    if (walked.has(d)) return undefined;
+    walked.add(d);
+    if (performance.now() > deadline)
+      return { ok: false, reason: 'Timeout', message: 'rendering did not finish in time' };
+    let entries: Dirent[];
+    try {
+      entries = await readdir(join(root, d), { withFileTypes: true });
+    } catch (err) {
+      return { ok: false, reason: 'NotFound', message: `${d || '.'}: ${(err as Error).message}` };
+    }
+    entriesSeen += entries.length;
+    if (entriesSeen > walkEntriesMax) {
+      return { ok: false, reason: 'TooLarge', message: `more than ${walkEntriesMax} files and directories to check` };
+    }
+    for (const e of entries) {
+      const rel = d ? `${d}/${e.name}` : e.name;
+      if (e.name === '.git') continue;
+      if (e.isSymbolicLink()) return linked(rel);
+      if (e.isDirectory()) {
+        const bad = await check(rel);
+        if (bad) return bad;
+      }
+    }
+    return undefined;
+  };
+  return check;
+}
+
+/**
  * The pre-check of a kustomize path: every kustomization reachable from `dir` (relative to the
  * checkout at `root`) read, each reference checked (see the header); the directories visited
  * hold no symbolic link. Returns a failure naming the file and reference, or undefined.
@@ -282,8 +335,7 @@ export async function checkKustomization(
   deadline: number,
 ): Promise<ToolFailure | undefined> {
   const seen = new Set<string>();
-  const walked = new Set<string>();
-  let walkedEntries = 0;
+  const noLinks = linkCheck(root, deadline);
   const unsupported = (message: string): ToolFailure => ({ ok: false, reason: 'Unsupported', message });
 
   /** `ref` (from a file in directory `from`) as a path relative to the root, or a failure. */
@@ -298,60 +350,23 @@ export async function checkKustomization(
     if (rel === '..' || rel.startsWith('../')) {
       return unsupported(`${file}: ${JSON.stringify(ref)} leaves the repository`);
     }
-    const steps = rel === '.' ? [] : rel.split('/');
-    if (steps.includes('.git')) return unsupported(`${file}: ${JSON.stringify(ref)} is inside .git`);
+    if (rel.split('/').includes('.git')) return unsupported(`${file}: ${JSON.stringify(ref)} is inside .git`);
     // No step of the way is a symbolic link (kustomize would follow it out of the checkout).
-    let at = '';
-    for (const s of steps) {
-      at = at ? `${at}/${s}` : s;
-      let st: Awaited<ReturnType<typeof lstat>>;
-      try {
-        st = await lstat(join(root, at));
-      } catch {
-        // A name that could be a remote reference (host-like first step) says so; another
-        // is a file or directory missing from the commit.
-        const remoteLike = /^[\w-]+(\.[\w-]+)+(:\d+)?\//.test(ref);
-        return remoteLike
-          ? unsupported(`${file}: ${JSON.stringify(ref)} is not in the repository (remote resources are not fetched)`)
-          : {
-              ok: false as const,
-              reason: 'NotFound',
-              message: `${file}: ${JSON.stringify(ref)} is not in the repository`,
-            };
-      }
-      if (st.isSymbolicLink()) return unsupported(`${file}: ${at} is a symbolic link: symbolic links are not followed`);
+    const bad = await badStep(root, rel);
+    if (bad && !bad.missing) return unsupported(`${file}: ${linked(bad.at).message}`);
+    if (bad) {
+      // A name that could be a remote reference (host-like first step) says so; another
+      // is a file or directory missing from the commit.
+      const remoteLike = /^[\w-]+(\.[\w-]+)+(:\d+)?\//.test(ref);
+      return remoteLike
+        ? unsupported(`${file}: ${JSON.stringify(ref)} is not in the repository (remote resources are not fetched)`)
+        : {
+            ok: false as const,
+            reason: 'NotFound',
+            message: `${file}: ${JSON.stringify(ref)} is not in the repository`,
+          };
     }
     return { rel: rel === '.' ? '' : rel };
-  };
-
-  /** No symbolic link anywhere under `d` (the directory of a kustomization). Each directory
-   *  is walked once per render (nested kustomizations share their parents' walk), within the
-   *  deadline and an entry budget. */
-  const noLinks = async (d: string): Promise<ToolFailure | undefined> => {
-    if (walked.has(d)) return undefined;
-    walked.add(d);
-    if (performance.now() > deadline)
-      return { ok: false, reason: 'Timeout', message: 'rendering did not finish in time' };
-    let entries: Dirent[];
-    try {
-      entries = await readdir(join(root, d), { withFileTypes: true });
-    } catch (err) {
-      return { ok: false, reason: 'NotFound', message: `${d || '.'}: ${(err as Error).message}` };
-    }
-    walkedEntries += entries.length;
-    if (walkedEntries > walkEntriesMax) {
-      return { ok: false, reason: 'TooLarge', message: `more than ${walkEntriesMax} files and directories to check` };
-    }
-    for (const e of entries) {
-      const rel = d ? `${d}/${e.name}` : e.name;
-      if (e.name === '.git') continue;
-      if (e.isSymbolicLink()) return unsupported(`${rel} is a symbolic link: symbolic links are not followed`);
-      if (e.isDirectory()) {
-        const bad = await noLinks(rel);
-        if (bad) return bad;
-      }
-    }
-    return undefined;
   };
 
   const visit = async (d: string): Promise<ToolFailure | undefined> => {
@@ -510,17 +525,15 @@ export async function kustomizeBuild(
       message: `kustomize is not installed on the hub (${tools.kustomize} not found: see --kustomize-path)`,
     };
   }
-  const run = await runHome(tools.workDir);
-  try {
-    return await runTool(
-      'kustomize build',
-      file,
-      ['build', '--load-restrictor', 'LoadRestrictionsRootOnly', '--', dir || '.'],
-      { cwd: root, home: run.home, ...o, signal: tools.signal, runner: tools.runner },
-    );
-  } finally {
-    await run.done();
-  }
+  return inRunHome(tools.workDir, (home) =>
+    runTool('kustomize build', file, ['build', '--load-restrictor', 'LoadRestrictionsRootOnly', '--', dir || '.'], {
+      cwd: root,
+      home,
+      ...o,
+      signal: tools.signal,
+      runner: tools.runner,
+    }),
+  );
 }
 
 /** Helm release names are at most 53 characters: a longer default is cut, with a hash. */
@@ -552,8 +565,8 @@ export async function helmTemplate(
     };
   }
   const chartDir = dir || '.';
-  const linked = await noLinksUnder(root, dir);
-  if (linked) return linked;
+  const links = await linkCheck(root, o.deadline)(dir);
+  if (links) return links;
   const args = ['template', helm.releaseName, `./${chartDir}`, '--include-crds', '--skip-tests'];
   if (helm.namespace) args.push('--namespace', helm.namespace);
   for (const vf of helm.valuesFiles ?? []) {
@@ -561,58 +574,20 @@ export async function helmTemplate(
     if (isAbsolute(vf) || rel === '..' || rel.startsWith('../')) {
       return { ok: false, reason: 'Unsupported', message: `spec.helm.valuesFiles: ${vf} leaves the repository` };
     }
-    let at = '';
-    for (const s of rel.split('/')) {
-      at = at ? `${at}/${s}` : s;
-      const st = await lstat(join(root, at)).catch(() => undefined);
-      if (!st)
-        return { ok: false, reason: 'NotFound', message: `spec.helm.valuesFiles: ${rel} is not in the repository` };
-      if (st.isSymbolicLink()) {
-        return {
-          ok: false,
-          reason: 'Unsupported',
-          message: `${at} is a symbolic link: symbolic links are not followed`,
-        };
-      }
+    const bad = await badStep(root, rel);
+    if (bad?.missing) {
+      return { ok: false, reason: 'NotFound', message: `spec.helm.valuesFiles: ${rel} is not in the repository` };
     }
+    if (bad) return linked(bad.at);
     args.push('--values', `./${rel}`);
   }
-  const run = await runHome(tools.workDir);
-  try {
+  return inRunHome(tools.workDir, async (home) => {
     if (helm.values && Object.keys(helm.values).length > 0) {
       // JSON is YAML: the inline values as a file of the run's own home, given last (they win).
-      const valuesFile = join(run.home, 'spec-values.json');
+      const valuesFile = join(home, 'spec-values.json');
       await writeFile(valuesFile, JSON.stringify(helm.values), { mode: 0o600 });
       args.push('--values', valuesFile);
     }
-    return await runTool('helm template', file, args, {
-      cwd: root,
-      home: run.home,
-      ...o,
-      signal: tools.signal,
-      runner: tools.runner,
-    });
-  } finally {
-    await run.done();
-  }
-}
-
-/** No symbolic link under the chart's directory (helm would read through it). */
-async function noLinksUnder(root: string, d: string): Promise<ToolFailure | undefined> {
-  for (const e of await readdir(join(root, d), { withFileTypes: true })) {
-    const rel = d ? `${d}/${e.name}` : e.name;
-    if (e.name === '.git') continue;
-    if (e.isSymbolicLink()) {
-      return {
-        ok: false,
-        reason: 'Unsupported',
-        message: `${rel} is a symbolic link: symbolic links are not followed`,
-      };
-    }
-    if (e.isDirectory()) {
-      const bad = await noLinksUnder(root, rel);
-      if (bad) return bad;
-    }
-  }
-  return undefined;
+    return runTool('helm template', file, args, { cwd: root, home, ...o, signal: tools.signal, runner: tools.runner });
+  });
 }
