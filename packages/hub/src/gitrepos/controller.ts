@@ -236,24 +236,29 @@ export class GitRepoController {
     let commit: string;
     let ref: string | undefined;
     const fetchedAt = new Date(this.#now()).toISOString();
-    /** A fetch that failed: Fetched=False, the last commit kept; nothing else changes. */
+    /** Not fetched: Fetched=False, the last commit kept; nothing else changes. */
+    const notFetched = async (reason: string, message: string) => {
+      conditions.push(cond('Fetched', 'False', reason, message));
+      await this.#writeStatus(row, { conditions, pathErrors, commit: prior?.commit, fetchedAt: prior?.fetchedAt });
+    };
     const fetchFailed = async (err: unknown) => {
       // Stopping: the command was killed for that, not the repository's doing.
       if (this.#closed) return;
       const e = gitProblem(err);
-      conditions.push(cond('Fetched', 'False', e.reason, e.message));
-      await this.#writeStatus(row, { conditions, pathErrors, commit: prior?.commit, fetchedAt: prior?.fetchedAt });
+      await notFetched(e.reason, e.message);
     };
     // file:// only under the hub's --git-file-root, symbolic links resolved (the API checked
     // the path as written; a link under the root may point elsewhere).
     const local = await this.#fileRepoProblem(spec.repo);
     if (local) {
-      conditions.push(cond('Fetched', 'False', 'FileRepoRefused', `${local}; nothing changes on the clusters`));
-      await this.#writeStatus(row, { conditions, pathErrors, commit: prior?.commit, fetchedAt: prior?.fetchedAt });
+      await notFetched('FileRepoRefused', `${local}; nothing changes on the clusters`);
       return;
     }
+    // The credentials are unsealed once, for this sync's commands.
+    let env: GitEnv;
     try {
-      ({ commit, ref } = await remoteCommit(this.#envFor(row, spec), spec.repo, spec));
+      env = this.#envFor(row, spec);
+      ({ commit, ref } = await remoteCommit(env, spec.repo, spec));
     } catch (err) {
       await fetchFailed(err);
       return;
@@ -278,7 +283,7 @@ export class GitRepoController {
     const dir = join(this.#d.cacheDir, row.uid);
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      commit = await checkout(this.#envFor(row, spec), dir, spec.repo, ref, commit);
+      commit = await checkout(env, dir, spec.repo, ref, commit);
     } catch (err) {
       await fetchFailed(err);
       return;
