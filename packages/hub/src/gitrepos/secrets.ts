@@ -233,6 +233,19 @@ export const isSshUrl = (repo: string) => repo.startsWith('ssh://') || /^[\w.-]+
 const isLoopback = (host: string) =>
   host === 'localhost' || host === '[::1]' || (isIPv4(host) && host.startsWith('127.'));
 
+/** `text` sealed, or the stored sealed value when it already holds `text` (an apply of the
+ *  same file changes nothing: a new seal would differ by its nonce). */
+function sealOrKeep(box: SecretBox, label: string, text: string, before: { sealed?: string } | undefined): string {
+  if (before?.sealed) {
+    try {
+      if (box.unseal(label, before.sealed) === text) return before.sealed;
+    } catch {
+      // Sealed under another key, or for another host: sealed again.
+    }
+  }
+  return box.seal(label, text);
+}
+
 /**
  * The spec to store for a validated write: secrets in the clear sealed (the stored sealed
  * value kept when it holds the same secret, so that applying one file again changes nothing),
@@ -272,16 +285,7 @@ export function sealSpec(
     } else if ('sealed' in c) {
       throw refused('spec.credentials', 'must be given in the clear');
     } else {
-      const text = JSON.stringify(c);
-      let same = false;
-      if (before?.sealed) {
-        try {
-          same = box.unseal(label, before.sealed) === text;
-        } catch {
-          same = false;
-        }
-      }
-      out.credentials = same && before ? before : { type: c.type, sealed: box.seal(label, text) };
+      out.credentials = { type: c.type, sealed: sealOrKeep(box, label, JSON.stringify(c), before) };
     }
     const type = (out.credentials as { type: CredentialsType }).type;
     let url: URL | undefined;
@@ -313,15 +317,7 @@ export function sealSpec(
     } else if ('sealed' in w) {
       throw refused('spec.webhook', 'must be given in the clear');
     } else {
-      let same = false;
-      if (before?.sealed) {
-        try {
-          same = box.unseal(label, before.sealed) === w.secret;
-        } catch {
-          same = false;
-        }
-      }
-      out.webhook = same && before ? before : { sealed: box.seal(label, w.secret) };
+      out.webhook = { sealed: sealOrKeep(box, label, w.secret, before) };
     }
   }
   return out;
